@@ -1,0 +1,66 @@
+# Entry points. `make run` and `make test` are the two commands of the README.
+# The real build is CMake; this file only strings the steps together.
+BUILD      ?= build
+BUILD_SAN  ?= build-asan
+JOBS       ?= $(shell nproc)
+CTEST_ARGS ?=
+
+.PHONY: all deps deps-test build build-asan run test test-unit test-integration test-asan test-browser test-fuzz bench fuzz clean format
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh build run
+
+deps-test:
+	@bash scripts/install-deps.sh build run test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(BUILD_SAN)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DOTA_SANITIZE=ON -DOTA_FUZZ=ON
+
+build-asan: $(BUILD_SAN)/CMakeCache.txt
+	cmake --build $(BUILD_SAN) -j $(JOBS)
+
+# Installs what is missing, builds, starts the broker and otad in the foreground.
+run: deps build
+	@bash scripts/run.sh $(BUILD)
+
+test: deps-test
+	@$(MAKE) --no-print-directory build
+	cd $(BUILD) && ctest --output-on-failure -j 2 $(CTEST_ARGS)
+	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-fuzz
+	@$(MAKE) --no-print-directory test-browser
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit $(CTEST_ARGS)
+
+test-integration: build
+	cd $(BUILD) && ctest --output-on-failure -L integration $(CTEST_ARGS)
+
+# The same unit and integration tests under AddressSanitizer and UBSan.
+test-asan: build-asan
+	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j 2 -L 'unit|integration' $(CTEST_ARGS)
+
+# Each libFuzzer target runs for a short time on its seed corpus.
+test-fuzz: build-asan
+	@bash scripts/fuzz-smoke.sh $(BUILD_SAN) $${FUZZ_SECONDS:-20}
+
+test-browser: build
+	@if [ -f tests/browser/run.sh ]; then bash tests/browser/run.sh $(BUILD); else echo "no browser tests yet"; fi
+
+bench: deps-test build
+	@bash bench/run.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)

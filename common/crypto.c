@@ -1,0 +1,162 @@
+/*
+ * Shared crypto helpers on OpenSSL 3: hex, randomness, HMAC-SHA256, constant-time
+ * compare, key file handling and secret derivation. No state; safe from any thread.
+ */
+#include "ota_crypto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void ota_hex_encode(const unsigned char *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int ota_hex_decode(const char *in, unsigned char *out, size_t outlen)
+{
+    if (strlen(in) != 2 * outlen)
+        return -1;
+    for (size_t i = 0; i < outlen; i++) {
+        int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int ota_random_bytes(unsigned char *out, size_t len)
+{
+    return RAND_bytes(out, (int)len) == 1 ? 0 : -1;
+}
+
+int ota_random_hex(size_t nbytes, char *out)
+{
+    unsigned char buf[64];
+    if (nbytes > sizeof buf || ota_random_bytes(buf, nbytes) != 0)
+        return -1;
+    ota_hex_encode(buf, nbytes, out);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return 0;
+}
+
+int ota_hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, size_t msglen,
+                    unsigned char mac[32])
+{
+    unsigned int maclen = 0;
+    if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, mac, &maclen) || maclen != 32)
+        return -1;
+    return 0;
+}
+
+int ota_ct_streq(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la != lb)
+        return 0;
+    return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+int ota_key_load(const char *path, int create, unsigned char key[OTA_KEY_BYTES])
+{
+    char hex[2 * OTA_KEY_BYTES + 2];
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(hex, 1, sizeof hex - 1, f);
+        fclose(f);
+        hex[n] = '\0';
+        while (n > 0 && (hex[n - 1] == '\n' || hex[n - 1] == '\r'))
+            hex[--n] = '\0';
+        if (ota_hex_decode(hex, key, OTA_KEY_BYTES) != 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != ENOENT || !create)
+        return -1;
+    if (ota_random_bytes(key, OTA_KEY_BYTES) != 0) {
+        errno = EIO;
+        return -1;
+    }
+    ota_hex_encode(key, OTA_KEY_BYTES, hex);
+    strcat(hex, "\n");
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(hex);
+    if (write(fd, hex, len) != (ssize_t)len || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    /* link() instead of rename(): two processes starting together keep the first key */
+    if (link(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        if (e == EEXIST)
+            return ota_key_load(path, 0, key);
+        errno = e;
+        return -1;
+    }
+    unlink(tmp);
+    return 0;
+}
+
+static int derive(const unsigned char key[OTA_KEY_BYTES], const char *msg, char *out, size_t outlen)
+{
+    unsigned char mac[32];
+    char hex[65];
+    if (outlen < OTA_SECRET_HEX_LEN + 1 || ota_hmac_sha256(key, OTA_KEY_BYTES, msg, strlen(msg), mac))
+        return -1;
+    ota_hex_encode(mac, sizeof mac, hex);
+    memcpy(out, hex, OTA_SECRET_HEX_LEN);
+    out[OTA_SECRET_HEX_LEN] = '\0';
+    return 0;
+}
+
+int ota_secret_device(const unsigned char key[OTA_KEY_BYTES], const char *product_key,
+                      const char *identifier, char *out, size_t outlen)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "device:%s.%s", product_key, identifier);
+    if (n < 0 || n >= (int)sizeof msg)
+        return -1;
+    return derive(key, msg, out, outlen);
+}
+
+int ota_secret_server(const unsigned char key[OTA_KEY_BYTES], char *out, size_t outlen)
+{
+    return derive(key, "server:otad", out, outlen);
+}

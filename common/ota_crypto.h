@@ -1,0 +1,47 @@
+/*
+ * ota_crypto: the small pieces of OpenSSL the whole project shares: hex, random tokens,
+ * HMAC-SHA256, constant-time comparison, and the one rule that turns the server key
+ * into device secrets and the server's broker password. The broker plugin, otad and
+ * the tests all derive secrets with these functions, so they can never disagree.
+ *
+ * Secrets (see docs/architecture.md):
+ *   deviceSecret   = hex(HMAC-SHA256(key, "device:" productKey "." identifier))[0..32)
+ *   server password = hex(HMAC-SHA256(key, "server:otad"))[0..32)
+ * The key is 32 random bytes kept hex-encoded in $OTA_DATA_DIR/keys/server.key.
+ */
+#ifndef OTA_CRYPTO_H
+#define OTA_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OTA_KEY_BYTES 32
+#define OTA_SECRET_HEX_LEN 32 /* characters of a device secret, without NUL */
+
+/* Writes 2*len lowercase hex characters and a NUL to out (size >= 2*len+1). */
+void ota_hex_encode(const unsigned char *in, size_t len, char *out);
+/* Decodes exactly 2*outlen hex characters. Returns 0, or -1 on a bad character/length. */
+int ota_hex_decode(const char *in, unsigned char *out, size_t outlen);
+/* Fills out with len cryptographically random bytes. Returns 0, or -1. */
+int ota_random_bytes(unsigned char *out, size_t len);
+/* A random token of nbytes bytes as hex into out (size >= 2*nbytes+1). Returns 0 or -1. */
+int ota_random_hex(size_t nbytes, char *out);
+/* HMAC-SHA256 of msg under key into mac[32]. Returns 0, or -1. */
+int ota_hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, size_t msglen,
+                    unsigned char mac[32]);
+/* Constant-time equality of two strings (time depends only on the lengths). 1 if equal. */
+int ota_ct_streq(const char *a, const char *b);
+
+/* Reads the hex server key file into key[32]. If it does not exist and create is set,
+ * makes a new random key and writes it atomically (temp file, fsync, rename, mode 0600).
+ * Returns 0, or -1 (errno kept). */
+int ota_key_load(const char *path, int create, unsigned char key[OTA_KEY_BYTES]);
+
+/* Device secret for productKey.identifier: OTA_SECRET_HEX_LEN hex chars + NUL into out
+ * (size >= 33). Returns 0, or -1. */
+int ota_secret_device(const unsigned char key[OTA_KEY_BYTES], const char *product_key,
+                      const char *identifier, char *out, size_t outlen);
+/* The server's own broker password (user "otad"), same format. Returns 0, or -1. */
+int ota_secret_server(const unsigned char key[OTA_KEY_BYTES], char *out, size_t outlen);
+
+#endif

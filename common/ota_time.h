@@ -1,0 +1,21 @@
+/*
+ * ota_time: wall-clock milliseconds and RFC 3339 UTC formatting/parsing. All times the
+ * service stores are Unix epoch milliseconds (int64); the API shows them as RFC 3339.
+ */
+#ifndef OTA_TIME_H
+#define OTA_TIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall clock, Unix epoch milliseconds. */
+int64_t ota_time_now_ms(void);
+/* Monotonic clock in milliseconds, for measuring intervals. */
+int64_t ota_time_mono_ms(void);
+/* "2026-11-27T21:59:43.123Z" (24 chars + NUL); out must hold at least 32 bytes.
+ * Returns out. */
+char *ota_time_format_ms(int64_t ms, char *out, size_t outlen);
+/* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" or with a +hh:mm offset. Returns 0 and sets *ms, or -1. */
+int ota_time_parse(const char *s, int64_t *ms);
+
+#endif
