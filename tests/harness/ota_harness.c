@@ -1,0 +1,465 @@
+/*
+ * Integration test harness: real processes on free loopback ports in a temp folder.
+ * Starting order is broker, then otad (whose health check needs the broker). Every
+ * process started here is stopped by oth_env_cleanup, and dies with the test process
+ * anyway (PR_SET_PDEATHSIG), so a failed assertion never leaves a server behind.
+ */
+#include "ota_harness.h"
+
+#include "ota_crypto.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int oth_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    socklen_t len = sizeof a;
+    if (fd < 0)
+        return -1;
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+int oth_wait_tcp(int port, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok)
+            return 0;
+        sleep_ms(50);
+    }
+    return -1;
+}
+
+pid_t oth_spawn(char *const argv[], char *const env_add[], int n_env, const char *log_path)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    for (int i = 0; i < n_env; i++)
+        putenv(env_add[i]);
+    if (log_path) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+    }
+    execv(argv[0], argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+int oth_stop_pid(pid_t pid, int sig, int timeout_ms)
+{
+    int status;
+    if (pid <= 0)
+        return 0;
+    kill(pid, sig);
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD))
+            return 0;
+        sleep_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+int oth_env_init(oth_env *e)
+{
+    char keydir[320], keypath[340];
+    memset(e, 0, sizeof *e);
+    snprintf(e->dir, sizeof e->dir, "/tmp/ota-test-XXXXXX");
+    if (!mkdtemp(e->dir))
+        return -1;
+    chmod(e->dir, 0755);
+    e->http_port = oth_free_port();
+    e->mqtt_port = oth_free_port();
+    while (e->mqtt_port == e->http_port)
+        e->mqtt_port = oth_free_port();
+    if (e->http_port <= 0 || e->mqtt_port <= 0)
+        return -1;
+    snprintf(e->base_url, sizeof e->base_url, "http://127.0.0.1:%d", e->http_port);
+    if (ota_random_hex(20, e->admin_token) != 0)
+        return -1;
+    snprintf(keydir, sizeof keydir, "%s/keys", e->dir);
+    mkdir(keydir, 0755);
+    snprintf(keypath, sizeof keypath, "%s/server.key", keydir);
+    if (ota_key_load(keypath, 1, e->key) != 0)
+        return -1;
+    /* the broker may run as another user: let it read the key, as otad's own setup does */
+    chmod(keypath, 0644);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return 0;
+}
+
+void oth_env_set(oth_env *e, const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 2;
+    char *kv = malloc(len);
+    if (!kv)
+        abort();
+    snprintf(kv, len, "%s=%s", name, value);
+    for (int i = 0; i < e->n_extra_env; i++) {
+        if (strncmp(e->extra_env[i], kv, strlen(name) + 1) == 0) {
+            free(e->extra_env[i]);
+            e->extra_env[i] = kv;
+            return;
+        }
+    }
+    if (e->n_extra_env < OTH_MAX_ENV)
+        e->extra_env[e->n_extra_env++] = kv;
+    else
+        free(kv);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void oth_env_cleanup(oth_env *e)
+{
+    oth_otad_stop(e, SIGTERM);
+    oth_broker_stop(e, SIGTERM);
+    if (!e->keep_dir && e->dir[0] && !getenv("OTH_KEEP"))
+        nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    for (int i = 0; i < e->n_extra_env; i++)
+        free(e->extra_env[i]);
+    e->n_extra_env = 0;
+}
+
+int oth_broker_start(oth_env *e)
+{
+    char cmd[1024], conf[320], log[320], port[16];
+    snprintf(conf, sizeof conf, "%s/mosquitto.conf", e->dir);
+    snprintf(log, sizeof log, "%s/broker.log", e->dir);
+    snprintf(port, sizeof port, "%d", e->mqtt_port);
+    snprintf(cmd, sizeof cmd, "bash %s/scripts/broker-conf.sh %s 127.0.0.1 %s %s/broker-plugin/ota_auth.so > %s",
+             OTA_SOURCE_DIR, e->dir, port, OTA_BUILD_DIR, conf);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "harness: broker-conf.sh failed\n");
+        return -1;
+    }
+    char *argv[] = {"/usr/sbin/mosquitto", "-c", conf, NULL};
+    e->broker_pid = oth_spawn(argv, NULL, 0, log);
+    if (e->broker_pid < 0 || oth_wait_tcp(e->mqtt_port, 10000) != 0) {
+        fprintf(stderr, "harness: broker did not start\n");
+        oth_dump_logs(e);
+        return -1;
+    }
+    return 0;
+}
+
+int oth_broker_stop(oth_env *e, int sig)
+{
+    int rc = oth_stop_pid(e->broker_pid, sig, 5000);
+    e->broker_pid = 0;
+    return rc;
+}
+
+int oth_otad_start(oth_env *e)
+{
+    char *env[OTH_MAX_ENV + 8];
+    char addr[64], pub[96], mqtt[64], dir[300], tok[128], log[320], bin[512];
+    int n = 0;
+    snprintf(addr, sizeof addr, "OTA_HTTP_ADDR=127.0.0.1:%d", e->http_port);
+    snprintf(pub, sizeof pub, "OTA_PUBLIC_URL=%s", e->base_url);
+    snprintf(mqtt, sizeof mqtt, "OTA_MQTT_ADDR=127.0.0.1:%d", e->mqtt_port);
+    snprintf(dir, sizeof dir, "OTA_DATA_DIR=%s", e->dir);
+    snprintf(tok, sizeof tok, "OTA_ADMIN_TOKEN=%s", e->admin_token);
+    snprintf(log, sizeof log, "%s/otad.log", e->dir);
+    snprintf(bin, sizeof bin, "%s/server/otad", OTA_BUILD_DIR);
+    env[n++] = addr;
+    env[n++] = pub;
+    env[n++] = mqtt;
+    env[n++] = dir;
+    env[n++] = tok;
+    for (int i = 0; i < e->n_extra_env; i++)
+        env[n++] = e->extra_env[i];
+    char *argv[] = {bin, NULL};
+    e->otad_pid = oth_spawn(argv, env, n, log);
+    if (e->otad_pid < 0)
+        return -1;
+    char url[128];
+    snprintf(url, sizeof url, "%s/api/v1/health", e->base_url);
+    for (int waited = 0; waited < 20000; waited += 100) {
+        oth_resp r;
+        int status;
+        if (waitpid(e->otad_pid, &status, WNOHANG) == e->otad_pid) {
+            fprintf(stderr, "harness: otad exited during start\n");
+            e->otad_pid = 0;
+            oth_dump_logs(e);
+            return -1;
+        }
+        if (oth_http_url("GET", url, NULL, NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
+            oth_resp_free(&r);
+            return 0;
+        }
+        oth_resp_free(&r);
+        sleep_ms(100);
+    }
+    fprintf(stderr, "harness: otad not healthy after 20 s\n");
+    oth_dump_logs(e);
+    return -1;
+}
+
+int oth_otad_stop(oth_env *e, int sig)
+{
+    int rc = oth_stop_pid(e->otad_pid, sig, 10000);
+    e->otad_pid = 0;
+    return rc;
+}
+
+static void tail_file(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "r");
+    char buf[8192];
+    if (!f)
+        return;
+    if (max > sizeof buf - 1)
+        max = sizeof buf - 1;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size > (long)max ? size - (long)max : 0, SEEK_SET);
+    size_t n = fread(buf, 1, max, f);
+    buf[n] = '\0';
+    fclose(f);
+    fprintf(stderr, "----- %s (last %zu bytes) -----\n%s\n", path, n, buf);
+}
+
+void oth_dump_logs(oth_env *e)
+{
+    char p[320];
+    snprintf(p, sizeof p, "%s/otad.log", e->dir);
+    tail_file(p, 6000);
+    snprintf(p, sizeof p, "%s/broker.log", e->dir);
+    tail_file(p, 2000);
+}
+
+int oth_device_secret(oth_env *e, const char *product_key, const char *identifier, char *out)
+{
+    return ota_secret_device(e->key, product_key, identifier, out, 33);
+}
+
+/* --- HTTP ------------------------------------------------------------------------------ */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} growbuf;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    growbuf *g = ud;
+    size_t n = size * nmemb;
+    if (g->len + n + 1 > g->cap) {
+        size_t cap = g->cap ? g->cap : 4096;
+        while (cap < g->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(g->buf, cap);
+        if (!nb)
+            return 0;
+        g->buf = nb;
+        g->cap = cap;
+    }
+    memcpy(g->buf + g->len, ptr, n);
+    g->len += n;
+    g->buf[g->len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    oth_resp *r = ud;
+    size_t n = size * nmemb, have = strlen(r->headers);
+    if (have + n < sizeof r->headers) {
+        memcpy(r->headers + have, ptr, n);
+        r->headers[have + n] = '\0';
+    }
+    return n;
+}
+
+static int perform(CURL *c, oth_resp *r, struct curl_slist *hdrs)
+{
+    growbuf g = {0};
+    char *ct = NULL;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+        if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+            snprintf(r->content_type, sizeof r->content_type, "%s", ct);
+    }
+    r->body = g.buf ? g.buf : calloc(1, 1);
+    r->len = g.len;
+    if (r->body && r->len > 0 && strstr(r->content_type, "json"))
+        r->json = json_loadb(r->body, r->len, 0, NULL);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+int oth_http_url(const char *method, const char *url, const char *token, const char *content_type,
+                 const void *body, size_t len, const char *const *extra_headers, oth_resp *r)
+{
+    struct curl_slist *hdrs = NULL;
+    char line[256];
+    memset(r, 0, sizeof *r);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (token) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", token);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    if (content_type) {
+        snprintf(line, sizeof line, "Content-Type: %s", content_type);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    for (int i = 0; extra_headers && extra_headers[i]; i++)
+        hdrs = curl_slist_append(hdrs, extra_headers[i]);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    return perform(c, r, hdrs);
+}
+
+int oth_http(oth_env *e, const char *method, const char *path, int auth, const char *content_type,
+             const void *body, size_t len, const char *const *extra_headers, oth_resp *r)
+{
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", e->base_url, path);
+    return oth_http_url(method, url, auth ? e->admin_token : NULL, content_type, body, len,
+                        extra_headers, r);
+}
+
+int oth_get(oth_env *e, const char *path, oth_resp *r)
+{
+    return oth_http(e, "GET", path, 1, NULL, NULL, 0, NULL, r);
+}
+
+int oth_post_json(oth_env *e, const char *path, json_t *json_body, oth_resp *r)
+{
+    char *s = json_body ? json_dumps(json_body, JSON_COMPACT) : NULL;
+    int rc = oth_http(e, "POST", path, 1, "application/json", s ? s : "", s ? strlen(s) : 0, NULL, r);
+    free(s);
+    return rc;
+}
+
+int oth_upload(oth_env *e, const char *path, const char *const *fields, const char *file_name,
+               const void *data, size_t len, oth_resp *r)
+{
+    char url[2048], line[256];
+    struct curl_slist *hdrs = NULL;
+    memset(r, 0, sizeof *r);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    curl_mime *mime = curl_mime_init(c);
+    for (int i = 0; fields && fields[i] && fields[i + 1]; i += 2) {
+        curl_mimepart *p = curl_mime_addpart(mime);
+        curl_mime_name(p, fields[i]);
+        curl_mime_data(p, fields[i + 1], CURL_ZERO_TERMINATED);
+    }
+    if (file_name) {
+        curl_mimepart *p = curl_mime_addpart(mime);
+        curl_mime_name(p, "file");
+        curl_mime_filename(p, file_name);
+        curl_mime_type(p, "application/octet-stream");
+        curl_mime_data(p, data, len);
+    }
+    snprintf(url, sizeof url, "%s%s", e->base_url, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+    snprintf(line, sizeof line, "Authorization: Bearer %s", e->admin_token);
+    hdrs = curl_slist_append(hdrs, line);
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    int rc = perform(c, r, hdrs);
+    curl_mime_free(mime);
+    return rc;
+}
+
+void oth_resp_free(oth_resp *r)
+{
+    free(r->body);
+    if (r->json)
+        json_decref(r->json);
+    r->body = NULL;
+    r->json = NULL;
+}
+
+static const char *err_member(const oth_resp *r, const char *name)
+{
+    json_t *err = r->json ? json_object_get(r->json, "error") : NULL;
+    const char *s = err ? json_string_value(json_object_get(err, name)) : NULL;
+    return s ? s : "";
+}
+
+const char *oth_err_code(const oth_resp *r)
+{
+    return err_member(r, "code");
+}
+
+const char *oth_err_field(const oth_resp *r)
+{
+    return err_member(r, "field");
+}
