@@ -1,0 +1,207 @@
+/*
+ * fsm: the device task state machine of a batch (contract section 3), as one pure
+ * function. A device task is one device in one batch. The engine owns the tasks; for each
+ * device message, fired timer or engine action it builds an fsm_event and calls
+ * fsm_apply(), which returns the new task, whether anything changed, whether the task has
+ * just finished (for the batch's succeeded/failed counters), the next deadline to arm, and
+ * a note saying why an event that does not fit the state was ignored (for one log line).
+ *
+ * No I/O, no clock, no globals: "now" is passed in as epoch milliseconds, and every
+ * duration in fsm_params is already divided by OTA_TIME_SCALE by the caller. Expected
+ * load: one call per device message or timer, i.e. a few per device per attempt.
+ *
+ * States (contract names):
+ *   to_push    waiting for the engine to push (device offline, not ready, or rate limit)
+ *   pushed     upgrade message published, waiting up to ack_timeout_ms for the ack
+ *   to_upgrade the device acked the push; no timer (the upgrade timeout starts with the
+ *              first progress report, as the seed says, so a silent-policy device that
+ *              acks and waits stays here until the batch ends)
+ *   upgrading  first progress report seen; upgrade deadline = first progress + timeout_ms
+ *   to_retry   a failure with retries left; retry due = failure + retry_interval_ms
+ *   succeeded  the device reported the batch's firmware version (final)
+ *   failed     a failure with no retry left, or the batch ended (final)
+ *
+ * Events and what they do (anything else is ignored with a note, and changes nothing):
+ *   PUSH_SENT(msg_id)   to_push -> pushed; attempt+1; a retry push also does retried+1;
+ *                       progress 0; ACK deadline = now + ack_timeout_ms.
+ *   ACK(msg_id, code)   pushed -> to_upgrade when code == 200 and msg_id is the current
+ *                       push's msgId. code != 200 is ignored (REFUSED): the ack timeout
+ *                       then fails the attempt with push_timeout.
+ *   ACK_TIMEOUT         pushed -> failure(push_timeout), only if the armed deadline is ACK
+ *                       and has passed (otherwise TIMER_STALE: lazy timer deletion).
+ *   PROGRESS(step)      step 1..100 in pushed or to_upgrade -> upgrading, starts the upgrade
+ *                       deadline (a progress report in pushed proves the device got the
+ *                       push: its ack was lost or is late, so it counts as ack + progress).
+ *                       In upgrading the progress is raised (it never goes down: reports
+ *                       at or below the current value are DUPLICATE, which covers QoS 1
+ *                       redelivery and reordering). Progress 100 does not succeed.
+ *                       step -1..-4 in pushed, to_upgrade or upgrading -> failure with
+ *                       reason unknown / download_failed / verify_failed / flash_failed.
+ *   VERSION(version)    equal to the batch's firmware version: any unfinished state ->
+ *                       succeeded (progress 100, reason none). This includes to_retry and
+ *                       to_push: the device may have upgraded from an earlier push whose
+ *                       ack or progress was lost, or from its own ota/firmware/get; the
+ *                       goal of the task is reached and pushing again would be wrong.
+ *                       Another version is ignored (VERSION_OTHER).
+ *   UPGRADE_TIMEOUT     upgrading -> failure(upgrade_timeout), if the UPGRADE deadline passed.
+ *   RETRY_DUE           to_retry -> to_push, if the RETRY deadline passed. The engine then
+ *                       pushes when the device is online (contract 3.1), like a first push.
+ *   TERMINATE           any unfinished state -> failed(terminated) (terminate or validity end).
+ *
+ * failure(reason): to_retry (reason kept, RETRY deadline) while retried < retry_times,
+ * else failed (reason kept, final).
+ *
+ * Retry counting: `retried` is the number of retry pushes actually sent, i.e. attempt-1,
+ * incremented by PUSH_SENT of a retry. So "retried/retryTimes" shows pushes done, a task
+ * in to_retry shows the retries already used (not the pending one), and a task that failed
+ * after all retries shows retryTimes/retryTimes. A batch terminated while to_retry does
+ * not count a retry that was never sent.
+ *
+ * failReason keeps the last failure through to_retry and the following to_push, pushed,
+ * to_upgrade and upgrading (it is "the last failure"); success clears it to none.
+ */
+#ifndef OTAD_FSM_H
+#define OTAD_FSM_H
+
+#include <stdint.h>
+
+#define FSM_MSGID_MAX 64                 /* bytes of a msgId, without NUL (contract: 1..64) */
+#define FSM_ACK_TIMEOUT_DEFAULT_MS 10000 /* contract 3.2, before OTA_TIME_SCALE */
+
+typedef enum {
+    FSM_TO_PUSH = 0,
+    FSM_PUSHED,
+    FSM_TO_UPGRADE,
+    FSM_UPGRADING,
+    FSM_TO_RETRY,
+    FSM_SUCCEEDED,
+    FSM_FAILED,
+    FSM_STATE_COUNT
+} fsm_state;
+
+typedef enum {
+    FSM_REASON_NONE = 0,
+    FSM_REASON_PUSH_TIMEOUT,
+    FSM_REASON_DOWNLOAD_FAILED,
+    FSM_REASON_VERIFY_FAILED,
+    FSM_REASON_FLASH_FAILED,
+    FSM_REASON_UPGRADE_TIMEOUT,
+    FSM_REASON_TERMINATED,
+    FSM_REASON_UNKNOWN,
+    FSM_REASON_COUNT
+} fsm_reason;
+
+typedef enum {
+    FSM_EV_PUSH_SENT = 0,
+    FSM_EV_ACK,
+    FSM_EV_ACK_TIMEOUT,
+    FSM_EV_PROGRESS,
+    FSM_EV_VERSION,
+    FSM_EV_UPGRADE_TIMEOUT,
+    FSM_EV_RETRY_DUE,
+    FSM_EV_TERMINATE,
+    FSM_EV_COUNT
+} fsm_event_kind;
+
+/* Which deadline a task has armed. Also usable as the timer heap's `kind`. */
+typedef enum {
+    FSM_DL_NONE = 0,
+    FSM_DL_ACK,     /* push + ack_timeout_ms: fires ACK_TIMEOUT */
+    FSM_DL_UPGRADE, /* first progress + timeout_ms: fires UPGRADE_TIMEOUT */
+    FSM_DL_RETRY,   /* failure + retry_interval_ms: fires RETRY_DUE */
+} fsm_deadline;
+
+/* Why an event changed nothing (or FSM_NOTE_APPLIED when it did). */
+typedef enum {
+    FSM_NOTE_APPLIED = 0,  /* the transition happened */
+    FSM_NOTE_DUPLICATE,    /* repeated ack of the current push, or progress <= current */
+    FSM_NOTE_LATE,         /* ack/progress of an attempt that already failed (to_retry, or
+                              to_push after a retry) */
+    FSM_NOTE_STALE_MSGID,  /* ack whose msgId is not the current push's */
+    FSM_NOTE_REFUSED,      /* ack with code != 200 */
+    FSM_NOTE_FINISHED,     /* any event for a succeeded or failed task */
+    FSM_NOTE_UNSOLICITED,  /* ack/progress for a task never pushed */
+    FSM_NOTE_VERSION_OTHER,/* version report not equal to the batch's firmware version */
+    FSM_NOTE_TIMER_STALE,  /* timer event that does not match the armed deadline (lazy deletion) */
+    FSM_NOTE_INVALID,      /* malformed event (bad step, empty msgId) or one the engine
+                              must not send in this state (PUSH_SENT outside to_push) */
+    FSM_NOTE_COUNT
+} fsm_note;
+
+/* One device task. Times are epoch ms; 0 means "not yet". */
+typedef struct {
+    fsm_state state;
+    fsm_reason reason;                    /* last failure; none until one happens */
+    int progress;                         /* 0..100, last accepted positive step of this attempt */
+    int retried;                          /* retry pushes sent, 0..retry_times */
+    int attempt;                          /* pushes sent, 0 before the first */
+    char push_msg_id[FSM_MSGID_MAX + 1];  /* msgId of the latest push, "" before the first */
+    int64_t pushed_ms;                    /* latest push */
+    int64_t started_ms;                   /* first progress of the latest attempt */
+    int64_t finished_ms;                  /* entered succeeded or failed */
+    fsm_deadline deadline_kind;           /* armed deadline, FSM_DL_NONE when none */
+    int64_t deadline_ms;                  /* when it fires; 0 when none */
+} fsm_task;
+
+/* The batch's parameters, durations already divided by OTA_TIME_SCALE. */
+typedef struct {
+    int64_t ack_timeout_ms;       /* <= 0 means FSM_ACK_TIMEOUT_DEFAULT_MS */
+    int64_t timeout_ms;           /* upgrade timeout (timeoutMinutes) */
+    int64_t retry_interval_ms;    /* retryIntervalMinutes */
+    int retry_times;              /* 0..5 */
+    const char *firmware_version; /* the batch's target version; borrowed */
+} fsm_params;
+
+/* An event. Strings are borrowed for the call only. */
+typedef struct {
+    fsm_event_kind kind;
+    const char *msg_id;  /* PUSH_SENT: the push's msgId; ACK: the reply's msgId */
+    int code;            /* ACK: the reply's code (200 = ok) */
+    int step;            /* PROGRESS: 1..100 or -1..-4 */
+    const char *version; /* VERSION: the reported firmwareVersion */
+} fsm_event;
+
+typedef struct {
+    fsm_task task; /* the new task; equal to the input when !changed */
+    int changed;   /* 1 if task differs from the input (persist it) */
+    int finished;  /* 1 if this event moved the task into succeeded or failed */
+    int rearm;     /* 1 if task.deadline_kind/deadline_ms changed (push a timer if not NONE) */
+    fsm_note note; /* FSM_NOTE_APPLIED when changed; else why the event was ignored */
+} fsm_result;
+
+/* A new task: to_push, nothing sent, no deadline. */
+void fsm_task_init(fsm_task *t);
+
+/* Applies ev to *in at now_ms under params p, writing the outcome to *out (in may point
+ * to &out->task: it is copied first). Never fails: an event that does not fit leaves the
+ * task as it was, with out->changed = 0 and a note saying why. */
+void fsm_apply(const fsm_task *in, const fsm_params *p, const fsm_event *ev, int64_t now_ms,
+               fsm_result *out);
+
+/* 1 for succeeded and failed. */
+int fsm_state_is_final(fsm_state s);
+
+/* Contract names ("to_push", ...); "?" for an out-of-range value. */
+const char *fsm_state_name(fsm_state s);
+/* Parses a contract name. Returns 0 and sets *out, or -1 if unknown (or NULL). */
+int fsm_state_from_name(const char *name, fsm_state *out);
+/* Contract names ("push_timeout", ...); "none" for FSM_REASON_NONE (the API shows null). */
+const char *fsm_reason_name(fsm_reason r);
+/* Parses a reason name including "none". Returns 0 and sets *out, or -1. */
+int fsm_reason_from_name(const char *name, fsm_reason *out);
+/* Reason of a negative progress step: -1 unknown, -2 download_failed, -3 verify_failed,
+ * -4 flash_failed; FSM_REASON_NONE for anything else. */
+fsm_reason fsm_reason_from_step(int step);
+/* Names for logs: "push_sent", "ack", ...; "applied", "duplicate", "late", ... */
+const char *fsm_event_name(fsm_event_kind k);
+const char *fsm_note_name(fsm_note n);
+const char *fsm_deadline_name(fsm_deadline d);
+
+/* Batch counters by transition: adds to delta[] (FSM_STATE_COUNT entries, caller zeroes)
+ * -1 for `from` and +1 for `to` when they differ. delta[FSM_SUCCEEDED] and
+ * delta[FSM_FAILED] are the batch's succeeded/failed counter changes. */
+void fsm_counts_delta(fsm_state from, fsm_state to, int delta[FSM_STATE_COUNT]);
+/* 1 when every task of a batch of `total` is final, given per-state counts. */
+int fsm_batch_complete(const int64_t counts[FSM_STATE_COUNT], int64_t total);
+
+#endif
