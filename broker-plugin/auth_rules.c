@@ -1,0 +1,178 @@
+/*
+ * auth_rules: name checks, the device ACL rule and the presence payloads of the broker
+ * plugin (see auth_rules.h). Called on every CONNECT, every ACL check (each publish and
+ * each delivery to a device) and every presence change, so everything here is a bounded
+ * scan of short strings without allocation.
+ */
+#include "auth_rules.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-';
+}
+
+int auth_name_ok(const char *s, size_t max)
+{
+    size_t i;
+    if (!s)
+        return 0;
+    for (i = 0; i <= max && s[i]; i++) {
+        if (!name_char(s[i]))
+            return 0;
+    }
+    return i >= 1 && i <= max;
+}
+
+int auth_split_device(const char *username, char *pk, char *id)
+{
+    size_t len, dot;
+    const char *d;
+    if (!username)
+        return -1;
+    len = strnlen(username, AUTH_CID_MAX + 1);
+    if (len > AUTH_CID_MAX)
+        return -1;
+    d = memchr(username, '.', len);
+    if (!d)
+        return -1;
+    dot = (size_t)(d - username);
+    if (dot < 1 || dot > AUTH_PK_MAX || len - dot - 1 < 1 || len - dot - 1 > AUTH_ID_MAX)
+        return -1;
+    memcpy(pk, username, dot);
+    pk[dot] = '\0';
+    memcpy(id, d + 1, len - dot - 1);
+    id[len - dot - 1] = '\0';
+    if (!auth_name_ok(pk, AUTH_PK_MAX) || !auth_name_ok(id, AUTH_ID_MAX))
+        return -1;
+    return 0;
+}
+
+int auth_device_prefix(const char *username, char *out, size_t outlen)
+{
+    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1];
+    int n;
+    if (auth_split_device(username, pk, id) != 0)
+        return -1;
+    n = snprintf(out, outlen, "/sys/%s/%s/", pk, id);
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
+    return n;
+}
+
+int auth_device_topic_ok(const char *username, const char *topic)
+{
+    char prefix[AUTH_PREFIX_MAX + 1];
+    int n;
+    if (!topic)
+        return 0;
+    n = auth_device_prefix(username, prefix, sizeof prefix);
+    if (n < 0)
+        return 0;
+    return strncmp(topic, prefix, (size_t)n) == 0;
+}
+
+int auth_presence_event(char *out, size_t outlen, bool online, const char *cid, int64_t t_ms)
+{
+    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1];
+    int n;
+    if (auth_split_device(cid, pk, id) != 0)
+        return -1;
+    n = snprintf(out, outlen, "{\"e\":\"%s\",\"c\":\"%s.%s\",\"t\":%lld}", online ? "on" : "off",
+                 pk, id, (long long)t_ms);
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
+    return n;
+}
+
+/* Skips JSON whitespace from p up to end. */
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+int auth_parse_sync_nonce(const void *payload, size_t len, char *nonce)
+{
+    static const char key[] = "\"nonce\"";
+    const char *p = payload, *end, *k = NULL;
+    size_t i;
+    nonce[0] = '\0';
+    if (!payload || len == 0)
+        return 0;
+    if (len > 4096)
+        return -1;
+    end = p + len;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return -1;
+    for (const char *q = p; q + sizeof key - 1 <= end; q++) {
+        if (memcmp(q, key, sizeof key - 1) == 0) {
+            k = q;
+            break;
+        }
+    }
+    if (!k)
+        return 0;
+    p = skip_ws(k + sizeof key - 1, end);
+    if (p >= end || *p != ':')
+        return -1;
+    p = skip_ws(p + 1, end);
+    if (p >= end || *p != '"')
+        return -1;
+    p++;
+    for (i = 0; p + i < end && p[i] != '"'; i++) {
+        if (i >= AUTH_NONCE_MAX || !name_char(p[i]))
+            return -1;
+        nonce[i] = p[i];
+    }
+    if (p + i >= end)
+        return -1;
+    nonce[i] = '\0';
+    return 0;
+}
+
+size_t auth_snapshot_size(size_t n)
+{
+    return 160 + AUTH_NONCE_MAX + n * (AUTH_CID_MAX + 3);
+}
+
+int auth_snapshot_part(char *out, size_t outlen, const char *nonce, unsigned part, bool last,
+                       const char *const *cids, size_t n, int64_t t_ms)
+{
+    size_t pos;
+    int w;
+    if (!nonce || strnlen(nonce, AUTH_NONCE_MAX + 1) > AUTH_NONCE_MAX ||
+        outlen < auth_snapshot_size(n))
+        return -1;
+    for (size_t i = 0; nonce[i]; i++) {
+        if (!name_char(nonce[i]))
+            return -1;
+    }
+    w = snprintf(out, outlen, "{\"e\":\"snapshot\",\"nonce\":\"%s\",\"part\":%u,\"last\":%s,\"t\":%lld,\"clients\":[",
+                 nonce, part, last ? "true" : "false", (long long)t_ms);
+    if (w < 0 || (size_t)w >= outlen)
+        return -1;
+    pos = (size_t)w;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strnlen(cids[i], AUTH_CID_MAX + 1);
+        if (l > AUTH_CID_MAX || pos + l + 4 >= outlen)
+            return -1;
+        if (i > 0)
+            out[pos++] = ',';
+        out[pos++] = '"';
+        memcpy(out + pos, cids[i], l);
+        pos += l;
+        out[pos++] = '"';
+    }
+    if (pos + 3 > outlen)
+        return -1;
+    out[pos++] = ']';
+    out[pos++] = '}';
+    out[pos] = '\0';
+    return (int)pos;
+}

@@ -1,0 +1,58 @@
+/*
+ * auth_rules: the pure rules of the broker plugin, kept apart from the Mosquitto API so
+ * unit tests can check them without a broker. Names: a device logs in as
+ * "{productKey}.{identifier}" (productKey 1..32, identifier 1..64 of [A-Za-z0-9_-]); its
+ * topics are everything under "/sys/{productKey}/{identifier}/". Payloads: the presence
+ * event and snapshot JSON the plugin publishes on ota/internal/presence, and the nonce of a
+ * sync request. Every function bounds what it reads; none allocates.
+ */
+#ifndef OTA_AUTH_RULES_H
+#define OTA_AUTH_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUTH_PK_MAX 32                                /* productKey characters */
+#define AUTH_ID_MAX 64                                /* identifier characters */
+#define AUTH_CID_MAX (AUTH_PK_MAX + 1 + AUTH_ID_MAX)  /* "pk.id" characters (97) */
+#define AUTH_NONCE_MAX 64                             /* sync nonce characters */
+#define AUTH_PREFIX_MAX (5 + AUTH_PK_MAX + 1 + AUTH_ID_MAX + 1) /* "/sys/pk/id/" */
+
+#define AUTH_PRESENCE_TOPIC "ota/internal/presence"
+#define AUTH_SYNC_TOPIC "ota/internal/sync"
+#define AUTH_SERVER_USER "otad"
+#define AUTH_PART_MAX 1000 /* default and largest snapshot part (client ids per message) */
+
+/* 1 when s is 1..max characters of [A-Za-z0-9_-] (reads at most max+1 bytes), else 0. */
+int auth_name_ok(const char *s, size_t max);
+
+/* Splits a device username "pk.id" into pk (>= AUTH_PK_MAX+1 bytes) and id
+ * (>= AUTH_ID_MAX+1 bytes). Returns 0, or -1 when it is not a valid device name (NULL,
+ * too long, no dot, bad character, empty part). Reads at most AUTH_CID_MAX+1 bytes. */
+int auth_split_device(const char *username, char *pk, char *id);
+
+/* Writes "/sys/pk/id/" for a device username into out. Returns its length, or -1. */
+int auth_device_prefix(const char *username, char *out, size_t outlen);
+
+/* 1 when a device (username "pk.id") may use topic (a topic name or a subscription
+ * filter): it must start with "/sys/pk/id/". 0 otherwise, and for NULL or malformed input. */
+int auth_device_topic_ok(const char *username, const char *topic);
+
+/* {"e":"on"|"off","c":"<cid>","t":<ms>} into out. Returns the length, or -1 if out is too
+ * small or cid is not a valid device name. */
+int auth_presence_event(char *out, size_t outlen, bool online, const char *cid, int64_t t_ms);
+
+/* Reads the nonce of a sync request {"nonce":"..."} (1..AUTH_NONCE_MAX of [A-Za-z0-9_-])
+ * into nonce (>= AUTH_NONCE_MAX+1 bytes). A request without a nonce gets "" (still
+ * answered). Returns 0, or -1 when the payload is malformed or the nonce is invalid. */
+int auth_parse_sync_nonce(const void *payload, size_t len, char *nonce);
+
+/* Bytes a snapshot part of n client ids needs, NUL included. */
+size_t auth_snapshot_size(size_t n);
+/* {"e":"snapshot","nonce":"..","part":P,"last":true|false,"clients":["pk.id",...],"t":ms}
+ * into out (outlen >= auth_snapshot_size(n)). Returns the length, or -1. */
+int auth_snapshot_part(char *out, size_t outlen, const char *nonce, unsigned part, bool last,
+                       const char *const *cids, size_t n, int64_t t_ms);
+
+#endif

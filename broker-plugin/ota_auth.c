@@ -1,0 +1,334 @@
+/*
+ * ota_auth: the project's Mosquitto plugin (plugin API v5, Mosquitto 2.0).
+ *
+ * - Basic auth: the username must equal the client id. "otad" (option server_user) with
+ *   ota_secret_server(key) is the server; "{productKey}.{identifier}" with
+ *   ota_secret_device(key, pk, id) is a device. Everything else is refused. Secrets are
+ *   derived from the server key (option key_file), so the plugin needs no database.
+ * - ACL: the server may do anything; a device may publish, subscribe and receive only
+ *   under "/sys/{productKey}/{identifier}/" (a refused SUBSCRIBE answers 0x80, a refused
+ *   PUBLISH is dropped).
+ * - Presence: a successful device login publishes {"e":"on","c":"pk.id","t":ms} (QoS 1)
+ *   on ota/internal/presence, the end of that connection {"e":"off",...}. Mosquitto has no
+ *   connect event: a successful basic-auth event is the connect. Tracking is per connection
+ *   (conn_table), so a takeover gives exactly one "off" for the old connection, published
+ *   before the new connection's "on".
+ * - Snapshot: a message from the server on ota/internal/sync {"nonce":"..."} is answered
+ *   on ota/internal/presence with every connected device, in parts of at most
+ *   snapshot_part_size client ids. Plugin publishes are queued by the broker in order, so
+ *   a snapshot never overtakes an event published before it, nor the reverse.
+ *
+ * The broker is single-threaded; all callbacks run on its thread. Nothing here may crash
+ * the broker: every string from a client is bounded and may be NULL. Secrets are never
+ * logged. Load: one HMAC per CONNECT, one prefix compare per ACL check.
+ */
+#include "auth_rules.h"
+#include "conn_table.h"
+#include "ota_crypto.h"
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef struct {
+    mosquitto_plugin_id_t *id;
+    unsigned char key[OTA_KEY_BYTES];
+    char server_user[AUTH_CID_MAX + 1];
+    char server_pass[OTA_SECRET_HEX_LEN + 1];
+    size_t part_size;
+    conn_table conns;
+} plugin_state;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void publish_presence(const char *cid, bool online)
+{
+    char buf[256];
+    int n = auth_presence_event(buf, sizeof buf, online, cid, now_ms());
+    if (n < 0)
+        return;
+    if (mosquitto_broker_publish_copy(NULL, AUTH_PRESENCE_TOPIC, n, buf, 1, false, NULL) !=
+        MOSQ_ERR_SUCCESS)
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot publish presence of %s", cid);
+}
+
+static void on_off(const char *cid, void *ud)
+{
+    (void)ud;
+    publish_presence(cid, false);
+}
+
+static int is_server(const plugin_state *st, const char *username)
+{
+    return username && strncmp(username, st->server_user, sizeof st->server_user) == 0;
+}
+
+static int cb_basic_auth(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_basic_auth *ed = event_data;
+    plugin_state *st = userdata;
+    const char *user = ed->username, *pass = ed->password;
+    const char *cid = mosquitto_client_id(ed->client);
+    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], secret[OTA_SECRET_HEX_LEN + 1];
+    int ok;
+    (void)event;
+
+    if (!user || !pass || !cid) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused login without %s",
+                             !user ? "username" : !pass ? "password" : "client id");
+        return MOSQ_ERR_AUTH;
+    }
+    if (strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX ||
+        strncmp(user, cid, AUTH_CID_MAX + 1) != 0) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %.100s: username differs from client id",
+                             user);
+        return MOSQ_ERR_AUTH;
+    }
+    if (strnlen(pass, OTA_SECRET_HEX_LEN + 1) > OTA_SECRET_HEX_LEN) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: bad password", user);
+        return MOSQ_ERR_AUTH;
+    }
+    if (is_server(st, user)) {
+        if (!ota_ct_streq(pass, st->server_pass)) {
+            mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: bad password", user);
+            return MOSQ_ERR_AUTH;
+        }
+        return MOSQ_ERR_SUCCESS;
+    }
+    if (auth_split_device(user, pk, id) != 0) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: not a device name", user);
+        return MOSQ_ERR_AUTH;
+    }
+    if (ota_secret_device(st->key, pk, id, secret, sizeof secret) != 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot derive the secret of %s", user);
+        return MOSQ_ERR_AUTH;
+    }
+    ok = ota_ct_streq(pass, secret);
+    OPENSSL_cleanse(secret, sizeof secret);
+    if (!ok) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: bad password", user);
+        return MOSQ_ERR_AUTH;
+    }
+    if (conn_table_login(&st->conns, ed->client, user, on_off, st) != 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: out of memory, refusing %s", user);
+        return MOSQ_ERR_AUTH;
+    }
+    publish_presence(user, true);
+    return MOSQ_ERR_SUCCESS;
+}
+
+static int cb_acl_check(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_acl_check *ed = event_data;
+    plugin_state *st = userdata;
+    const char *user = mosquitto_client_username(ed->client);
+    (void)event;
+
+    if (is_server(st, user))
+        return MOSQ_ERR_SUCCESS;
+    if (ed->access == MOSQ_ACL_UNSUBSCRIBE)
+        return MOSQ_ERR_SUCCESS;
+    return auth_device_topic_ok(user, ed->topic) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+}
+
+typedef struct {
+    const char **cids;
+    size_t n, cap;
+} cid_list;
+
+static void collect(const char *cid, void *ud)
+{
+    cid_list *l = ud;
+    if (l->n < l->cap)
+        l->cids[l->n++] = cid;
+}
+
+/* Publishes the snapshot parts for nonce. Errors are logged; the server retries. */
+static void answer_sync(plugin_state *st, const char *nonce)
+{
+    cid_list l = {0};
+    char *buf = NULL;
+    size_t bufsize = auth_snapshot_size(st->part_size);
+    unsigned part = 0;
+    int64_t t = now_ms();
+
+    l.cap = st->conns.current;
+    l.cids = mosquitto_malloc((l.cap ? l.cap : 1) * sizeof *l.cids);
+    buf = mosquitto_malloc(bufsize);
+    if (!l.cids || !buf) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: out of memory answering a sync");
+        goto out;
+    }
+    conn_table_foreach(&st->conns, collect, &l);
+    for (size_t off = 0; off < l.n || (off == 0 && part == 0); off += st->part_size) {
+        size_t k = l.n - off < st->part_size ? l.n - off : st->part_size;
+        bool last = off + k >= l.n;
+        int len = auth_snapshot_part(buf, bufsize, nonce, part, last, l.cids + off, k, t);
+        if (len < 0 ||
+            mosquitto_broker_publish_copy(NULL, AUTH_PRESENCE_TOPIC, len, buf, 1, false, NULL) !=
+                MOSQ_ERR_SUCCESS) {
+            mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot publish snapshot part %u", part);
+            goto out;
+        }
+        part++;
+        if (last)
+            break;
+    }
+    mosquitto_log_printf(MOSQ_LOG_INFO, "ota_auth: snapshot %s: %zu devices in %u parts", nonce,
+                         l.n, part);
+out:
+    mosquitto_free(l.cids);
+    mosquitto_free(buf);
+}
+
+static int cb_message(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_message *ed = event_data;
+    plugin_state *st = userdata;
+    char nonce[AUTH_NONCE_MAX + 1];
+    (void)event;
+
+    if (!ed->topic || strcmp(ed->topic, AUTH_SYNC_TOPIC) != 0)
+        return MOSQ_ERR_SUCCESS;
+    /* The ACL already keeps devices off ota/internal/; check again, it is cheap. */
+    if (!is_server(st, mosquitto_client_username(ed->client)))
+        return MOSQ_ERR_ACL_DENIED;
+    if (auth_parse_sync_nonce(ed->payload, ed->payloadlen, nonce) != 0) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "ota_auth: malformed sync request ignored");
+        return MOSQ_ERR_SUCCESS;
+    }
+    answer_sync(st, nonce);
+    return MOSQ_ERR_SUCCESS;
+}
+
+static int cb_disconnect(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_disconnect *ed = event_data;
+    plugin_state *st = userdata;
+    char cid[AUTH_CID_MAX + 1];
+    (void)event;
+    if (ed->client && conn_table_logout(&st->conns, ed->client, cid) == 1)
+        publish_presence(cid, false);
+    return MOSQ_ERR_SUCCESS;
+}
+
+EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+{
+    for (int i = 0; i < supported_version_count; i++) {
+        if (supported_versions[i] == 5)
+            return 5;
+    }
+    return -1;
+}
+
+static int parse_options(plugin_state *st, struct mosquitto_opt *opts, int n)
+{
+    const char *key_file = NULL;
+    for (int i = 0; i < n; i++) {
+        const char *k = opts[i].key, *v = opts[i].value;
+        if (!k || !v)
+            continue;
+        if (strcmp(k, "key_file") == 0) {
+            key_file = v;
+        } else if (strcmp(k, "server_user") == 0) {
+            if (strnlen(v, sizeof st->server_user) >= sizeof st->server_user || !v[0] ||
+                strchr(v, '.')) {
+                mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: bad server_user (1..97 chars, no dot)");
+                return -1;
+            }
+            memcpy(st->server_user, v, strlen(v) + 1);
+        } else if (strcmp(k, "snapshot_part_size") == 0) {
+            char *end;
+            errno = 0;
+            long p = strtol(v, &end, 10);
+            if (errno || *end || end == v || p < 1 || p > AUTH_PART_MAX) {
+                mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: snapshot_part_size must be 1..%d",
+                                     AUTH_PART_MAX);
+                return -1;
+            }
+            st->part_size = (size_t)p;
+        } else {
+            mosquitto_log_printf(MOSQ_LOG_WARNING, "ota_auth: unknown option plugin_opt_%s", k);
+        }
+    }
+    if (!key_file) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: plugin_opt_key_file is required");
+        return -1;
+    }
+    if (ota_key_load(key_file, 0, st->key) != 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot read the key file %s: %s", key_file,
+                             strerror(errno));
+        return -1;
+    }
+    if (ota_secret_server(st->key, st->server_pass, sizeof st->server_pass) != 0)
+        return -1;
+    return 0;
+}
+
+static void state_free(plugin_state *st)
+{
+    if (!st)
+        return;
+    conn_table_free(&st->conns);
+    OPENSSL_cleanse(st, sizeof *st);
+    free(st);
+}
+
+EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
+                                 struct mosquitto_opt *opts, int opt_count)
+{
+    plugin_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return MOSQ_ERR_NOMEM;
+    st->id = identifier;
+    memcpy(st->server_user, AUTH_SERVER_USER, sizeof AUTH_SERVER_USER);
+    st->part_size = AUTH_PART_MAX;
+    if (parse_options(st, opts, opt_count) != 0 || conn_table_init(&st->conns) != 0) {
+        state_free(st);
+        return MOSQ_ERR_INVAL;
+    }
+    if (mosquitto_callback_register(identifier, MOSQ_EVT_BASIC_AUTH, cb_basic_auth, NULL, st) ||
+        mosquitto_callback_register(identifier, MOSQ_EVT_ACL_CHECK, cb_acl_check, NULL, st) ||
+        mosquitto_callback_register(identifier, MOSQ_EVT_MESSAGE, cb_message, NULL, st) ||
+        mosquitto_callback_register(identifier, MOSQ_EVT_DISCONNECT, cb_disconnect, NULL, st)) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot register callbacks");
+        mosquitto_callback_unregister(identifier, MOSQ_EVT_BASIC_AUTH, cb_basic_auth, NULL);
+        mosquitto_callback_unregister(identifier, MOSQ_EVT_ACL_CHECK, cb_acl_check, NULL);
+        mosquitto_callback_unregister(identifier, MOSQ_EVT_MESSAGE, cb_message, NULL);
+        mosquitto_callback_unregister(identifier, MOSQ_EVT_DISCONNECT, cb_disconnect, NULL);
+        state_free(st);
+        return MOSQ_ERR_UNKNOWN;
+    }
+    *userdata = st;
+    mosquitto_log_printf(MOSQ_LOG_INFO, "ota_auth: ready (server user %s, snapshot parts of %zu)",
+                         st->server_user, st->part_size);
+    return MOSQ_ERR_SUCCESS;
+}
+
+EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt_count)
+{
+    plugin_state *st = userdata;
+    (void)opts;
+    (void)opt_count;
+    if (st) {
+        mosquitto_callback_unregister(st->id, MOSQ_EVT_BASIC_AUTH, cb_basic_auth, NULL);
+        mosquitto_callback_unregister(st->id, MOSQ_EVT_ACL_CHECK, cb_acl_check, NULL);
+        mosquitto_callback_unregister(st->id, MOSQ_EVT_MESSAGE, cb_message, NULL);
+        mosquitto_callback_unregister(st->id, MOSQ_EVT_DISCONNECT, cb_disconnect, NULL);
+    }
+    state_free(st);
+    return MOSQ_ERR_SUCCESS;
+}
