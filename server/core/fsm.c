@@ -13,8 +13,8 @@ static const char *const state_names[FSM_STATE_COUNT] = {
 };
 
 static const char *const reason_names[FSM_REASON_COUNT] = {
-    "none",           "push_timeout", "download_failed", "verify_failed",
-    "flash_failed",   "upgrade_timeout", "terminated",   "unknown",
+    "none",         "push_timeout",    "download_failed", "verify_failed",
+    "flash_failed", "upgrade_timeout", "terminated",      "unknown",
 };
 
 static const char *const event_names[FSM_EV_COUNT] = {
@@ -23,8 +23,8 @@ static const char *const event_names[FSM_EV_COUNT] = {
 };
 
 static const char *const note_names[FSM_NOTE_COUNT] = {
-    "applied",     "duplicate",     "late",          "stale_msgid", "refused",
-    "finished",    "unsolicited",   "version_other", "timer_stale", "invalid",
+    "applied",  "duplicate",   "late",          "stale_msgid", "refused",
+    "finished", "unsolicited", "version_other", "timer_stale", "invalid",
 };
 
 static const char *const deadline_names[] = {"none", "ack", "upgrade", "retry"};

@@ -113,34 +113,34 @@ typedef enum {
 
 /* Why an event changed nothing (or FSM_NOTE_APPLIED when it did). */
 typedef enum {
-    FSM_NOTE_APPLIED = 0,  /* the transition happened */
-    FSM_NOTE_DUPLICATE,    /* repeated ack of the current push, or progress <= current */
-    FSM_NOTE_LATE,         /* ack/progress of an attempt that already failed (to_retry, or
-                              to_push after a retry) */
-    FSM_NOTE_STALE_MSGID,  /* ack whose msgId is not the current push's */
-    FSM_NOTE_REFUSED,      /* ack with code != 200 */
-    FSM_NOTE_FINISHED,     /* any event for a succeeded or failed task */
-    FSM_NOTE_UNSOLICITED,  /* ack/progress for a task never pushed */
-    FSM_NOTE_VERSION_OTHER,/* version report not equal to the batch's firmware version */
-    FSM_NOTE_TIMER_STALE,  /* timer event that does not match the armed deadline (lazy deletion) */
-    FSM_NOTE_INVALID,      /* malformed event (bad step, empty msgId) or one the engine
-                              must not send in this state (PUSH_SENT outside to_push) */
+    FSM_NOTE_APPLIED = 0,   /* the transition happened */
+    FSM_NOTE_DUPLICATE,     /* repeated ack of the current push, or progress <= current */
+    FSM_NOTE_LATE,          /* ack/progress of an attempt that already failed (to_retry, or
+                               to_push after a retry) */
+    FSM_NOTE_STALE_MSGID,   /* ack whose msgId is not the current push's */
+    FSM_NOTE_REFUSED,       /* ack with code != 200 */
+    FSM_NOTE_FINISHED,      /* any event for a succeeded or failed task */
+    FSM_NOTE_UNSOLICITED,   /* ack/progress for a task never pushed */
+    FSM_NOTE_VERSION_OTHER, /* version report not equal to the batch's firmware version */
+    FSM_NOTE_TIMER_STALE,   /* timer event that does not match the armed deadline (lazy deletion) */
+    FSM_NOTE_INVALID,       /* malformed event (bad step, empty msgId) or one the engine
+                               must not send in this state (PUSH_SENT outside to_push) */
     FSM_NOTE_COUNT
 } fsm_note;
 
 /* One device task. Times are epoch ms; 0 means "not yet". */
 typedef struct {
     fsm_state state;
-    fsm_reason reason;                    /* last failure; none until one happens */
-    int progress;                         /* 0..100, last accepted positive step of this attempt */
-    int retried;                          /* retry pushes sent, 0..retry_times */
-    int attempt;                          /* pushes sent, 0 before the first */
-    char push_msg_id[FSM_MSGID_MAX + 1];  /* msgId of the latest push, "" before the first */
-    int64_t pushed_ms;                    /* latest push */
-    int64_t started_ms;                   /* first progress of the latest attempt */
-    int64_t finished_ms;                  /* entered succeeded or failed */
-    fsm_deadline deadline_kind;           /* armed deadline, FSM_DL_NONE when none */
-    int64_t deadline_ms;                  /* when it fires; 0 when none */
+    fsm_reason reason;                   /* last failure; none until one happens */
+    int progress;                        /* 0..100, last accepted positive step of this attempt */
+    int retried;                         /* retry pushes sent, 0..retry_times */
+    int attempt;                         /* pushes sent, 0 before the first */
+    char push_msg_id[FSM_MSGID_MAX + 1]; /* msgId of the latest push, "" before the first */
+    int64_t pushed_ms;                   /* latest push */
+    int64_t started_ms;                  /* first progress of the latest attempt */
+    int64_t finished_ms;                 /* entered succeeded or failed */
+    fsm_deadline deadline_kind;          /* armed deadline, FSM_DL_NONE when none */
+    int64_t deadline_ms;                 /* when it fires; 0 when none */
 } fsm_task;
 
 /* The batch's parameters, durations already divided by OTA_TIME_SCALE. */
