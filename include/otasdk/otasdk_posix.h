@@ -1,0 +1,86 @@
+/*
+ * otasdk_posix: the ready Linux port of the device SDK (library otasdk_posix).
+ *
+ *   MQTT     libmosquitto, its own network thread, reconnects with backoff (1..30 s);
+ *            client id and username "{productKey}.{identifier}", password deviceSecret,
+ *            clean session, QoS 1. Every (re)connection calls otasdk_on_connected, every
+ *            message otasdk_on_message.
+ *   HTTP     libcurl, one GET per call, Range from the resume point, Content-Range checked,
+ *            stall detection (no byte for stall_timeout_s seconds counts as broken).
+ *   flash    files in download_dir: "image.part" (staging), "image.ckpt" (checkpoint: the
+ *            image's identity and the number of bytes durably written, saved every
+ *            checkpoint_bytes with fdatasync + temp file + rename) and, once verified,
+ *            "image.bin" (the final image, renamed from image.part). A process killed in
+ *            the middle resumes from the checkpoint at its next start.
+ *   digest   OpenSSL 3 EVP (MD5, SHA-256).
+ *   sys      CLOCK_MONOTONIC, nanosleep, a pthread mutex, malloc.
+ *
+ * One otasdk_posix object serves one otasdk_ctx. Not thread-safe itself except where the
+ * SDK requires it (publish/subscribe from any thread).
+ */
+#ifndef OTASDK_POSIX_H
+#define OTASDK_POSIX_H
+
+#include "otasdk/otasdk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *host;          /* broker host, required */
+    int port;                  /* broker port, 1..65535, required */
+    int keepalive_s;           /* MQTT keepalive seconds; default 30 */
+    const char *product_key;   /* required */
+    const char *identifier;    /* required */
+    const char *device_secret; /* the MQTT password, required */
+    const char *download_dir;  /* existing writable folder, required */
+    long connect_timeout_s;    /* HTTP connect timeout; default 10 */
+    long stall_timeout_s;      /* HTTP: a connection with no byte for this long is broken; default 30 */
+    size_t checkpoint_bytes;   /* bytes between two checkpoints; default 65536 */
+    /* The port's own log lines (connection state, curl errors). NULL: silent. Borrowed. */
+    void (*on_log)(void *user, otasdk_log_level level, const char *line);
+    void *log_user;
+} otasdk_posix_config;
+
+typedef struct otasdk_posix otasdk_posix;
+
+/* Creates the port (copies every string; initialises libmosquitto and libcurl). Nothing
+ * connects yet. Returns OTASDK_OK, OTASDK_ERR_ARG or OTASDK_ERR_NOMEM; *out NULL on error. */
+int otasdk_posix_create(const otasdk_posix_config *pc, otasdk_posix **out);
+
+/* Stops the MQTT thread if running, closes files, frees. Accepts NULL. */
+void otasdk_posix_destroy(otasdk_posix *p);
+
+/* Fills cfg->mqtt, http, flash, digest and sys with this port's functions (user = p).
+ * Leaves every other field of cfg alone. */
+void otasdk_posix_fill(otasdk_posix *p, otasdk_config *cfg);
+
+/* Starts connecting to the broker in the background and binds the connection to ctx (not
+ * owned; must outlive otasdk_posix_stop). Returns OTASDK_OK, OTASDK_ERR_STATE when already
+ * started, or OTASDK_ERR_MQTT. */
+int otasdk_posix_start(otasdk_posix *p, otasdk_ctx *ctx);
+
+/* Disconnects and joins the MQTT thread; queued QoS 1 messages get up to 2 s to leave.
+ * Accepts a port never started. */
+void otasdk_posix_stop(otasdk_posix *p);
+
+/* 1 while the broker accepted the connection, else 0. */
+int otasdk_posix_connected(otasdk_posix *p);
+
+/* Path of the final image file (download_dir/image.bin) into buf. Returns OTASDK_OK or
+ * OTASDK_ERR_SHORT_BUFFER. */
+int otasdk_posix_image_path(const otasdk_posix *p, char *buf, size_t cap);
+
+/* Bytes the checkpoint says are staged for an interrupted download (0 when none). */
+unsigned long long otasdk_posix_staged_bytes(const otasdk_posix *p);
+
+/* Removes the staged image, its checkpoint and the final image. Returns OTASDK_OK, or
+ * OTASDK_ERR_FLASH when a file could not be removed. */
+int otasdk_posix_clear(otasdk_posix *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
