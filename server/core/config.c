@@ -1,0 +1,306 @@
+/*
+ * config: the settings table. Each row names a setting, its environment variable, its
+ * command-line flag (the same name in lower case with dashes: OTA_HTTP_ADDR is
+ * --http-addr), its default, its help line and its validator. cfg_load applies, in
+ * order: defaults, environment, flags; the last one wins. Secrets (the admin token) are
+ * never echoed back in errors or help.
+ */
+#include "core/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { T_STR, T_DOUBLE, T_INT } cfg_type;
+typedef int (*cfg_check)(const char *value, char *why, size_t whylen);
+
+typedef struct {
+    const char *name;   /* short name in messages */
+    const char *env;    /* environment variable */
+    const char *flag;   /* command-line flag, without "--" */
+    const char *dflt;   /* default, as text */
+    const char *help;
+    cfg_type type;
+    size_t off;         /* offset in cfg_t */
+    size_t size;        /* buffer size for T_STR */
+    cfg_check check;    /* NULL = any value */
+    int secret;         /* never print the value */
+} cfg_row;
+
+static int check_addr(const char *v, char *why, size_t whylen)
+{
+    char host[256];
+    int port;
+    if (cfg_split_addr(v, host, sizeof host, &port) != 0) {
+        snprintf(why, whylen, "must be host:port with a port of 1..65535");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_url(const char *v, char *why, size_t whylen)
+{
+    if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) || strlen(v) < 10) {
+        snprintf(why, whylen, "must be an http:// or https:// URL");
+        return -1;
+    }
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '"' || *p == '<' || *p == '>') {
+            snprintf(why, whylen, "must not contain spaces, quotes or control characters");
+            return -1;
+        }
+    return 0;
+}
+
+static int check_nonempty(const char *v, char *why, size_t whylen)
+{
+    if (!*v) {
+        snprintf(why, whylen, "must not be empty");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_token(const char *v, char *why, size_t whylen)
+{
+    if (!*v)
+        return 0;
+    if (strlen(v) < 8) {
+        snprintf(why, whylen, "must be at least 8 characters");
+        return -1;
+    }
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
+            snprintf(why, whylen, "must be printable ASCII without spaces");
+            return -1;
+        }
+    return 0;
+}
+
+static int check_scale(const char *v, char *why, size_t whylen)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(d) || d <= 0 || d > 1e6) {
+        snprintf(why, whylen, "must be a number > 0 and <= 1000000");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_db(const char *v, char *why, size_t whylen)
+{
+    if (!*v || strncmp(v, "sqlite:", 7) == 0 || strncmp(v, "postgresql://", 13) == 0 ||
+        strncmp(v, "postgres://", 11) == 0)
+        return 0;
+    snprintf(why, whylen, "must start with sqlite: or postgresql://");
+    return -1;
+}
+
+static int check_level(const char *v, char *why, size_t whylen)
+{
+    static const char *ok[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(v, ok[i]) == 0)
+            return 0;
+    snprintf(why, whylen, "must be debug, info, warn or error");
+    return -1;
+}
+
+static int check_threads(const char *v, char *why, size_t whylen)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > 64) {
+        snprintf(why, whylen, "must be an integer of 1..64");
+        return -1;
+    }
+    return 0;
+}
+
+#define S(field) T_STR, offsetof(cfg_t, field), sizeof(((cfg_t *)0)->field)
+
+static const cfg_row rows[] = {
+    {"http address", "OTA_HTTP_ADDR", "http-addr", "127.0.0.1:8080",
+     "HTTP listen address (API, console, downloads)", S(http_addr), check_addr, 0},
+    {"public URL", "OTA_PUBLIC_URL", "public-url", "http://127.0.0.1:8080",
+     "public base URL put into download links", S(public_url), check_url, 0},
+    {"MQTT address", "OTA_MQTT_ADDR", "mqtt-addr", "127.0.0.1:1883",
+     "MQTT broker address devices and server use", S(mqtt_addr), check_addr, 0},
+    {"data folder", "OTA_DATA_DIR", "data-dir", "./data",
+     "data folder (database, firmware files, keys)", S(data_dir), check_nonempty, 0},
+    {"admin token", "OTA_ADMIN_TOKEN", "admin-token", "",
+     "admin API token; empty = generated once into DATA/keys/admin.token", S(admin_token),
+     check_token, 1},
+    {"time scale", "OTA_TIME_SCALE", "time-scale", "1",
+     "clock speed-up for tests: platform-side durations are divided by it", T_DOUBLE,
+     offsetof(cfg_t, time_scale), 0, check_scale, 0},
+    {"database", "OTA_DB", "db", "",
+     "database URL; empty = sqlite:DATA/ota.db (postgresql:// selects PostgreSQL)", S(db),
+     check_db, 0},
+    {"log level", "OTA_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
+     S(log_level), check_level, 0},
+    {"console folder", "OTA_CONSOLE_DIR", "console-dir", "",
+     "folder of the web console's files, served at /; empty = the source tree's server/console", S(console_dir), NULL, 0},
+    {"HTTP threads", "OTA_HTTP_THREADS", "http-threads", "8",
+     "HTTP worker threads (1..64)", T_INT, offsetof(cfg_t, http_threads), 0, check_threads, 0},
+};
+#define NROWS (sizeof rows / sizeof rows[0])
+
+static int apply(cfg_t *c, const cfg_row *r, const char *v, const char *src, char *err,
+                 size_t errlen)
+{
+    char why[160];
+    if (strlen(v) >= (r->type == T_STR ? r->size : 64)) {
+        snprintf(err, errlen, "%s (%s): value too long", r->name, src);
+        return -1;
+    }
+    if (r->check && r->check(v, why, sizeof why) != 0) {
+        if (r->secret)
+            snprintf(err, errlen, "%s (%s) %s", r->name, src, why);
+        else
+            snprintf(err, errlen, "%s (%s) %s, got \"%s\"", r->name, src, why, v);
+        return -1;
+    }
+    char *base = (char *)c + r->off;
+    switch (r->type) {
+    case T_STR:
+        snprintf(base, r->size, "%s", v);
+        break;
+    case T_DOUBLE:
+        *(double *)(void *)base = strtod(v, NULL);
+        break;
+    case T_INT:
+        *(int *)(void *)base = (int)strtol(v, NULL, 10);
+        break;
+    }
+    return 0;
+}
+
+int cfg_load(cfg_t *c, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NROWS; i++)
+        if (apply(c, &rows[i], rows[i].dflt, "default", err, errlen) != 0)
+            return -1;
+    for (size_t i = 0; i < NROWS; i++) {
+        const char *v = getenv(rows[i].env);
+        if (v && apply(c, &rows[i], v, rows[i].env, err, errlen) != 0)
+            return -1;
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            c->help = 1;
+            continue;
+        }
+        if (strcmp(arg, "--init-only") == 0) {
+            c->init_only = 1;
+            continue;
+        }
+        if (strcmp(arg, "--list-routes") == 0) {
+            c->list_routes = 1;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument \"%.100s\" (see --help)", arg);
+            return -1;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const cfg_row *r = NULL;
+        for (size_t i = 0; i < NROWS; i++)
+            if (strlen(rows[i].flag) == nlen && strncmp(rows[i].flag, name, nlen) == 0)
+                r = &rows[i];
+        if (!r) {
+            snprintf(err, errlen, "unknown option \"--%.*s\" (see --help)", (int)(nlen > 60 ? 60 : nlen), name);
+            return -1;
+        }
+        const char *v = eq ? eq + 1 : NULL;
+        if (!v) {
+            if (a + 1 >= argc) {
+                snprintf(err, errlen, "option --%s needs a value", r->flag);
+                return -1;
+            }
+            v = argv[++a];
+        }
+        char src[80];
+        snprintf(src, sizeof src, "--%s", r->flag);
+        if (apply(c, r, v, src, err, errlen) != 0)
+            return -1;
+    }
+    /* no trailing slash on the public URL: links are built as public_url + "/dl/..." */
+    size_t ul = strlen(c->public_url);
+    while (ul > 0 && c->public_url[ul - 1] == '/')
+        c->public_url[--ul] = '\0';
+    return 0;
+}
+
+void cfg_print_help(FILE *f)
+{
+    fprintf(f, "Usage: otad [options]\n\n"
+               "The OTA firmware upgrade server. Each setting comes from its environment\n"
+               "variable or its flag (--flag value or --flag=value); the flag wins.\n\n");
+    for (size_t i = 0; i < NROWS; i++)
+        fprintf(f, "  --%-14s %-16s %s\n  %-16s %-16s default: %s\n", rows[i].flag, rows[i].env,
+                rows[i].help, "", "", *rows[i].dflt ? rows[i].dflt : "(empty)");
+    fprintf(f, "\nActions:\n"
+               "  --init-only      create the data folder, keys and admin token, apply database\n"
+               "                   migrations, print the token and exit\n"
+               "  --list-routes    print the HTTP routes (METHOD PATH) and exit\n"
+               "  --help           this text\n");
+}
+
+const char *cfg_db_url(const cfg_t *c, char *out, size_t outlen)
+{
+    if (c->db[0])
+        snprintf(out, outlen, "%s", c->db);
+    else
+        snprintf(out, outlen, "sqlite:%s/ota.db", c->data_dir);
+    return out;
+}
+
+int cfg_split_addr(const char *addr, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    size_t hl;
+    if (!addr || !*addr)
+        return -1;
+    if (addr[0] == '[') {
+        const char *rb = strchr(addr, ']');
+        if (!rb || rb[1] != ':')
+            return -1;
+        hl = (size_t)(rb - addr - 1);
+        if (hl == 0 || hl >= hostlen)
+            return -1;
+        memcpy(host, addr + 1, hl);
+        host[hl] = '\0';
+        colon = rb + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - addr);
+        if (hl == 0 || hl >= hostlen || memchr(addr, ':', hl))
+            return -1;
+        memcpy(host, addr, hl);
+        host[hl] = '\0';
+    }
+    const char *p = colon + 1;
+    if (!*p || strlen(p) > 5)
+        return -1;
+    long v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > 65535)
+        return -1;
+    *port = (int)v;
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * config: otad's settings as one table (name, environment variable, command-line flag,
+ * default, help, validation), in the spirit of Redis's config table. The table drives
+ * parsing (defaults, then environment, then flags), validation and `otad --help`, so a
+ * setting is added in one place. Read once at start; the result is immutable.
+ */
+#ifndef OTAD_CONFIG_H
+#define OTAD_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CFG_STR_MAX 1024
+
+typedef struct {
+    char http_addr[256];          /* host:port the HTTP server listens on */
+    char public_url[512];         /* base URL put into download links, no trailing '/' */
+    char mqtt_addr[256];          /* host:port of the broker */
+    char data_dir[CFG_STR_MAX];   /* database, firmware files, keys */
+    char admin_token[256];        /* "" = generated and kept in data_dir/keys/admin.token */
+    double time_scale;            /* platform-side durations are divided by it; > 0 */
+    char db[CFG_STR_MAX];         /* "" = sqlite:$OTA_DATA_DIR/ota.db */
+    char log_level[16];           /* debug|info|warn|error */
+    char console_dir[CFG_STR_MAX];/* static console files served at /; "" = built-in path (otad fills) */
+    int http_threads;             /* libmicrohttpd thread pool size, 1..64 */
+    /* actions (flags only) */
+    int help;          /* --help */
+    int init_only;     /* --init-only: prepare data dir, keys, token, migrations; exit */
+    int list_routes;   /* --list-routes: print "METHOD PATTERN" lines; exit */
+} cfg_t;
+
+/* Fills c from defaults, the environment (OTA_*) and argv (--name value or --name=value).
+ * On a bad value or unknown flag writes one line to err (size errlen) naming the setting
+ * and returns -1; c is then partly filled. Returns 0 on success. */
+int cfg_load(cfg_t *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Writes the usage text (every setting with its env, flag, default and help) to f. */
+void cfg_print_help(FILE *f);
+
+/* The database URL with the default applied: "sqlite:<data_dir>/ota.db" when db is "".
+ * Writes into out; returns out. */
+const char *cfg_db_url(const cfg_t *c, char *out, size_t outlen);
+
+/* Splits "host:port" or "[v6]:port" into host (without brackets) and port.
+ * Returns 0, or -1 when malformed or the port is not 1..65535. */
+int cfg_split_addr(const char *addr, char *host, size_t hostlen, int *port);
+
+#endif

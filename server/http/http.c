@@ -1,0 +1,676 @@
+/*
+ * http: the libmicrohttpd server, the router and the shared answer helpers (see http.h).
+ *
+ * Request flow (libmicrohttpd calls the access handler several times per request):
+ *   first call   -> match the route (404/405), check the token (401), the content type
+ *                   (415) and a declared Content-Length above the ceiling (413); answers
+ *                   queued here end the request early without reading the body;
+ *   body chunks  -> collected under the route's ceiling (HTTP_BODY_JSON), streamed to the
+ *                   route (HTTP_BODY_STREAM) or discarded;
+ *   last call    -> the route's handler answers.
+ * Load: the management API and console (low rate) plus firmware downloads served by
+ * file descriptor (sendfile), so the pool threads never copy firmware bytes.
+ */
+#include "http/http.h"
+#include "http/http_routes.h"
+
+#include "core/validate.h"
+
+#include "ota_crypto.h"
+#include "ota_log.h"
+#include "ota_time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_BODY_MAX (64 * 1024)
+
+struct http_server {
+    struct MHD_Daemon *d;
+    http_app *app;
+};
+
+static const http_route *const route_tables[] = {
+#define X(name) http_routes_##name,
+    HTTP_ROUTE_FILES
+#undef X
+};
+#define N_TABLES (sizeof route_tables / sizeof route_tables[0])
+
+/* ---- routing -------------------------------------------------------------------------- */
+
+/* Matches url against pattern; on success fills r's params (when r is not NULL). */
+static int match(const char *pattern, const char *url, http_req *r)
+{
+    const char *p = pattern, *u = url;
+    int n = 0;
+    while (*p && *u) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            if (!close)
+                return 0;
+            int rest = close[-1] == '*';
+            size_t nlen = (size_t)(close - p - 1 - rest);
+            const char *end = rest ? u + strlen(u) : u + strcspn(u, "/");
+            /* a literal suffix after the parameter inside the same segment, e.g. "{id}:x" */
+            const char *after = close + 1;
+            size_t lit = strcspn(after, "/");
+            if (!rest && lit > 0) {
+                if ((size_t)(end - u) <= lit || strncmp(end - lit, after, lit) != 0)
+                    return 0;
+                end -= lit;
+            }
+            if (end == u || n >= HTTP_MAX_PARAMS)
+                return 0;
+            if (r) {
+                char *name = strndup(p + 1, nlen);
+                char *val = strndup(u, (size_t)(end - u));
+                if (!name || !val)
+                    abort();
+                r->param_name[n] = name;
+                r->param_value[n] = val;
+                r->n_params = n + 1;
+            }
+            n++;
+            u = end;
+            p = close + 1;
+            if (!rest && lit > 0) {
+                p += lit;
+                u += lit;
+            }
+            continue;
+        }
+        if (*p != *u)
+            return 0;
+        p++;
+        u++;
+    }
+    return *p == '\0' && *u == '\0';
+}
+
+static void free_params(http_req *r)
+{
+    for (int i = 0; i < r->n_params; i++) {
+        free((char *)r->param_name[i]);
+        free(r->param_value[i]);
+    }
+    r->n_params = 0;
+}
+
+static int method_matches(const http_route *rt, const char *method)
+{
+    if (strcmp(rt->method, method) == 0)
+        return 1;
+    return (rt->flags & HTTP_ALSO_HEAD) && strcmp(method, "HEAD") == 0 &&
+           strcmp(rt->method, "GET") == 0;
+}
+
+/* Finds the route; *path_known is set when some route matches the path (for 405). */
+static const http_route *find_route(const char *method, const char *url, int *path_known)
+{
+    *path_known = 0;
+    for (size_t t = 0; t < N_TABLES; t++)
+        for (const http_route *rt = route_tables[t]; rt->method; rt++) {
+            if ((rt->flags & HTTP_NOT_API) && strncmp(url, "/api/", 5) == 0)
+                continue;
+            if (!match(rt->pattern, url, NULL))
+                continue;
+            if (method_matches(rt, method))
+                return rt;
+            *path_known = 1;
+        }
+    return NULL;
+}
+
+void http_list_routes(FILE *f)
+{
+    for (size_t t = 0; t < N_TABLES; t++)
+        for (const http_route *rt = route_tables[t]; rt->method; rt++) {
+            fprintf(f, "%s %s\n", rt->method, rt->pattern);
+            if (rt->flags & HTTP_ALSO_HEAD)
+                fprintf(f, "HEAD %s\n", rt->pattern);
+        }
+}
+
+/* ---- request helpers ------------------------------------------------------------------ */
+
+const char *http_param(http_req *r, const char *name)
+{
+    for (int i = 0; i < r->n_params; i++)
+        if (strcmp(r->param_name[i], name) == 0)
+            return r->param_value[i];
+    return NULL;
+}
+
+const char *http_query(http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_header(http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+int http_authorized(http_req *r)
+{
+    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !r->app->admin_token)
+        return 0;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return ota_ct_streq(h, r->app->admin_token);
+}
+
+int http_paging(http_req *r, store_page *pg)
+{
+    const char *field = NULL;
+    char why[128];
+    int page, size;
+    if (valid_paging(http_query(r, "page"), http_query(r, "pageSize"), &page, &size, &field,
+                       why, sizeof why) != 0) {
+        http_send_error(r, 400, "invalid_parameter", field, "%s.", why);
+        return -1;
+    }
+    pg->page = page;
+    pg->page_size = size;
+    return 0;
+}
+
+json_t *http_json_body(http_req *r, const char *const *allowed)
+{
+    json_error_t jerr;
+    if (!r->body || r->body_len == 0) {
+        http_send_error(r, 400, "invalid_json", NULL, "The request body must be a JSON object.");
+        return NULL;
+    }
+    json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        http_send_error(r, 400, "invalid_json", NULL, "The body is not valid JSON (line %d: %s).",
+                        jerr.line, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_send_error(r, 400, "invalid_json", NULL, "The request body must be a JSON object.");
+        return NULL;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v)
+    {
+        int ok = 0;
+        for (int i = 0; allowed && allowed[i]; i++)
+            if (strcmp(key, allowed[i]) == 0)
+                ok = 1;
+        if (!ok) {
+            char shown[72];
+            snprintf(shown, sizeof shown, "%s", key);
+            json_decref(j);
+            http_send_error(r, 400, "unknown_field", shown, "The field \"%s\" is not known here.",
+                            shown);
+            return NULL;
+        }
+    }
+    return j;
+}
+
+int http_json_string(http_req *r, json_t *obj, const char *name, int required, const char **out)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (!required)
+            return 0;
+        http_send_error(r, 422, "missing_field", name, "The field %s is required.", name);
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        http_send_error(r, 400, "invalid_type", name, "The field %s must be a string.", name);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* ---- answers -------------------------------------------------------------------------- */
+
+static int queue(http_req *r, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp) {
+        OTA_ERROR("http: cannot create a response for %s %s", r->method, r->url);
+        return MHD_NO;
+    }
+    if (r->answered) {
+        OTA_ERROR("http: second answer for %s %s ignored", r->method, r->url);
+        MHD_destroy_response(resp);
+        return MHD_YES;
+    }
+    r->answered = 1;
+    r->status = (int)status;
+    if (strncmp(r->url, "/api/", 5) == 0)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+int http_send_json(http_req *r, unsigned status, json_t *body)
+{
+    char *s = NULL;
+    size_t len = 0;
+    if (body) {
+        s = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (!s)
+            abort();
+        len = strlen(s);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, s ? s : (char *)"", s ? MHD_RESPMEM_MUST_FREE
+                                                                    : MHD_RESPMEM_PERSISTENT);
+    if (resp && s)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+    return queue(r, status, resp);
+}
+
+int http_send_error(http_req *r, unsigned status, const char *code, const char *field,
+                    const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *err = json_pack("{s:s, s:s}", "code", code, "message", msg);
+    if (!err) /* a message cut inside a UTF-8 sequence: keep the code */
+        err = json_pack("{s:s, s:s}", "code", code, "message", "Invalid request.");
+    if (field) {
+        json_t *f = json_string(field);
+        json_object_set_new(err, "field", f ? f : json_string("?"));
+    }
+    if (status >= 500)
+        OTA_ERROR("http: %s %s -> %u %s: %s", r->method, r->url, status, code, msg);
+    else
+        OTA_DEBUG("http: %s %s -> %u %s%s%s", r->method, r->url, status, code,
+                  field ? " field=" : "", field ? field : "");
+    return http_send_json(r, status, json_pack("{s:o}", "error", err));
+}
+
+int http_send_empty(http_req *r, unsigned status)
+{
+    return queue(r, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT));
+}
+
+int http_send_list(http_req *r, json_t *items, int64_t total, store_page pg)
+{
+    return http_send_json(r, 200, json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total",
+                                            (json_int_t)total, "page", pg.page, "pageSize",
+                                            pg.page_size));
+}
+
+int http_send_store_error(http_req *r, store_rc rc, const char *what)
+{
+    switch (rc) {
+    case STORE_NOT_FOUND:
+        return http_send_error(r, 404, "not_found", NULL, "The %s does not exist.", what);
+    case STORE_DUPLICATE:
+        return http_send_error(r, 409, "duplicate", NULL, "The %s already exists.", what);
+    case STORE_IN_USE:
+        return http_send_error(r, 409, "in_use", NULL, "The %s is in use.", what);
+    case STORE_INVALID:
+        return http_send_error(r, 400, "bad_request", NULL, "Invalid request.");
+    default:
+        return http_send_error(r, 500, "internal", NULL, "The %s could not be read or written.",
+                               what);
+    }
+}
+
+json_t *http_time(int64_t ms, int nullable)
+{
+    char buf[40];
+    if (ms == 0 && nullable)
+        return json_null();
+    return json_string(ota_time_format_ms(ms, buf, sizeof buf));
+}
+
+/* Parses a single "bytes=a-b" / "bytes=a-" / "bytes=-n" range against size.
+ * Returns 1 with [*from, *to] inclusive, 0 when absent or not a single byte range (send
+ * everything), -1 when unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+    if (!h)
+        return 0;
+    while (*h == ' ')
+        h++;
+    if (strncasecmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+        return 0;
+    h += 6;
+    const char *dash = strchr(h, '-');
+    if (!dash)
+        return 0;
+    uint64_t a = 0, b = 0;
+    int has_a = 0, has_b = 0;
+    for (const char *p = h; p < dash; p++) {
+        if (*p < '0' || *p > '9' || a > (UINT64_MAX - 9) / 10)
+            return 0;
+        a = a * 10 + (uint64_t)(*p - '0');
+        has_a = 1;
+    }
+    for (const char *p = dash + 1; *p; p++) {
+        if (*p == ' ')
+            break;
+        if (*p < '0' || *p > '9' || b > (UINT64_MAX - 9) / 10)
+            return 0;
+        b = b * 10 + (uint64_t)(*p - '0');
+        has_b = 1;
+    }
+    if (!has_a && !has_b)
+        return 0;
+    if (!has_a) { /* suffix: last b bytes */
+        if (b == 0 || size == 0)
+            return -1;
+        *from = b >= size ? 0 : size - b;
+        *to = size - 1;
+        return 1;
+    }
+    if (has_b && b < a)
+        return 0;
+    if (a >= size)
+        return -1;
+    *from = a;
+    *to = (!has_b || b >= size) ? size - 1 : b;
+    return 1;
+}
+
+static void add_disposition(struct MHD_Response *resp, const char *name)
+{
+    char h[1024], enc[900];
+    size_t o = 0;
+    static const char hex[] = "0123456789ABCDEF";
+    if (!name)
+        return;
+    for (const unsigned char *p = (const unsigned char *)name; *p && o + 4 < sizeof enc; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '.' || *p == '_' || *p == '-') {
+            enc[o++] = (char)*p;
+        } else {
+            enc[o++] = '%';
+            enc[o++] = hex[*p >> 4];
+            enc[o++] = hex[*p & 15];
+        }
+    }
+    enc[o] = '\0';
+    snprintf(h, sizeof h, "attachment; filename*=UTF-8''%s", enc);
+    MHD_add_response_header(resp, "Content-Disposition", h);
+}
+
+int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
+                 const char *download_name)
+{
+    uint64_t from = 0, to = 0;
+    int rng = parse_range(http_header(r, MHD_HTTP_HEADER_RANGE), size, &from, &to);
+    struct MHD_Response *resp;
+    unsigned status = 200;
+    char cr[96];
+    if (rng < 0) {
+        close(fd);
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (resp) {
+            snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+        }
+        return queue(r, 416, resp);
+    }
+    if (size == 0) {
+        close(fd);
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else if (rng == 1) {
+        resp = MHD_create_response_from_fd_at_offset64(to - from + 1, fd, from);
+        status = 206;
+        if (resp) {
+            snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)from,
+                     (unsigned long long)to, (unsigned long long)size);
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        }
+    } else {
+        resp = MHD_create_response_from_fd_at_offset64(size, fd, 0);
+    }
+    if (!resp) {
+        if (size != 0)
+            close(fd);
+        return http_send_error(r, 500, "internal", NULL, "The file could not be sent.");
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            content_type ? content_type : "application/octet-stream");
+    add_disposition(resp, download_name);
+    return queue(r, status, resp);
+}
+
+int http_send_file(http_req *r, const char *path, const char *content_type,
+                   const char *download_name)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return http_send_error(r, 404, "not_found", NULL, "The file does not exist.");
+    }
+    return http_send_fd(r, fd, (uint64_t)st.st_size, content_type, download_name);
+}
+
+/* ---- the access handler ----------------------------------------------------------------- */
+
+static int has_body_method(const char *m)
+{
+    return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+static int content_type_is(http_req *r, const char *want)
+{
+    const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t wl = strlen(want);
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    return strncasecmp(ct, want, wl) == 0 && (ct[wl] == '\0' || ct[wl] == ';' || ct[wl] == ' ');
+}
+
+static int first_call(http_req *r)
+{
+    int path_known = 0;
+    r->route = find_route(r->method, r->url, &path_known);
+    if (!r->route) {
+        if (path_known)
+            return http_send_error(r, 405, "method_not_allowed", NULL,
+                                   "The method %s is not allowed here.", r->method);
+        return http_send_error(r, 404, "not_found", NULL, "No such resource.");
+    }
+    match(r->route->pattern, r->url, r);
+    if ((r->route->flags & HTTP_AUTH) && !http_authorized(r)) {
+        return http_send_error(r, 401, "unauthorized", NULL,
+                               "A valid admin token is required (Authorization: Bearer <token>).");
+    }
+    const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long declared = 0;
+    if (cl) {
+        char *end;
+        errno = 0;
+        declared = strtoull(cl, &end, 10);
+        if (errno || *end)
+            declared = 0;
+    }
+    if (r->route->flags & HTTP_BODY_JSON) {
+        size_t max = r->route->body_max ? r->route->body_max : DEFAULT_BODY_MAX;
+        if (has_body_method(r->method) && !content_type_is(r, "application/json"))
+            return http_send_error(r, 415, "unsupported_media_type", NULL,
+                                   "The body must be application/json.");
+        if (declared > max)
+            return http_send_error(r, 413, "too_large", NULL,
+                                   "The body is larger than %zu bytes.", max);
+    }
+    if ((r->route->flags & HTTP_BODY_STREAM) && r->route->start)
+        return r->route->start(r) == 0 ? MHD_YES : (r->answered ? MHD_YES : MHD_NO);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    http_req *r = *con_cls;
+    (void)version;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            abort();
+        r->conn = conn;
+        r->app = cls;
+        r->method = method;
+        r->url = url;
+        r->start_ms = ota_time_mono_ms();
+        *con_cls = r;
+        return first_call(r) == MHD_YES ? MHD_YES : MHD_NO;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        r->body_seen += n;
+        if (r->answered || !r->route)
+            return MHD_YES;
+        if (r->route->flags & HTTP_BODY_STREAM) {
+            if (!r->stream_stopped && r->route->stream(r, upload_data, n) != 0)
+                r->stream_stopped = 1;
+        } else if (r->route->flags & HTTP_BODY_JSON) {
+            size_t max = r->route->body_max ? r->route->body_max : DEFAULT_BODY_MAX;
+            if (r->body_too_big || r->body_len + n > max) {
+                r->body_too_big = 1;
+                free(r->body);
+                r->body = NULL;
+                r->body_len = r->body_cap = 0;
+            } else {
+                if (r->body_len + n + 1 > r->body_cap) {
+                    size_t cap = r->body_cap ? r->body_cap : 1024;
+                    while (cap < r->body_len + n + 1)
+                        cap *= 2;
+                    char *nb = realloc(r->body, cap);
+                    if (!nb)
+                        abort();
+                    r->body = nb;
+                    r->body_cap = cap;
+                }
+                memcpy(r->body + r->body_len, upload_data, n);
+                r->body_len += n;
+                r->body[r->body_len] = '\0';
+            }
+        }
+        return MHD_YES;
+    }
+    if (r->answered)
+        return MHD_YES;
+    if (r->body_too_big) {
+        size_t max = r->route->body_max ? r->route->body_max : DEFAULT_BODY_MAX;
+        return http_send_error(r, 413, "too_large", NULL, "The body is larger than %zu bytes.",
+                               max) == MHD_YES
+                   ? MHD_YES
+                   : MHD_NO;
+    }
+    return r->route->handler(r) == MHD_YES ? MHD_YES : MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_req *r = *con_cls;
+    (void)cls;
+    (void)conn;
+    if (!r)
+        return;
+    int64_t ms = ota_time_mono_ms() - r->start_ms;
+    if (r->route && strcmp(r->route->pattern, "/api/v1/health") == 0)
+        OTA_DEBUG("http: %s %s %d %lldms", r->method, r->url, r->status, (long long)ms);
+    else if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        OTA_INFO("http: %s %s %d %lldms", r->method, r->url, r->status, (long long)ms);
+    else
+        OTA_INFO("http: %s %s %d aborted (%d) after %llu body bytes, %lldms", r->method, r->url,
+                 r->status, (int)toe, (unsigned long long)r->body_seen, (long long)ms);
+    if (r->state_free)
+        r->state_free(r->state);
+    free(r->body);
+    free_params(r);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof line, fmt, ap);
+    OTA_WARN("http: libmicrohttpd: %s", line);
+}
+
+http_server *http_start(http_app *app, int threads)
+{
+    char host[256], port[16];
+    int p;
+    struct addrinfo hints = {0}, *ai = NULL;
+    if (cfg_split_addr(app->cfg->http_addr, host, sizeof host, &p) != 0) {
+        OTA_ERROR("http: bad listen address %s", app->cfg->http_addr);
+        return NULL;
+    }
+    snprintf(port, sizeof port, "%d", p);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gr = getaddrinfo(host, port, &hints, &ai);
+    if (gr != 0 || !ai) {
+        OTA_ERROR("http: cannot resolve %s: %s", app->cfg->http_addr, gai_strerror(gr));
+        return NULL;
+    }
+    http_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        abort();
+    srv->app = app;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->d = MHD_start_daemon(flags, (uint16_t)p, NULL, NULL, on_request, app,
+                              MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                              MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!srv->d) {
+        OTA_ERROR("http: cannot listen on %s: %s", app->cfg->http_addr, strerror(errno));
+        free(srv);
+        return NULL;
+    }
+    OTA_INFO("http: listening on %s (%d threads)", app->cfg->http_addr, threads);
+    return srv;
+}
+
+void http_stop(http_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->d);
+    free(srv);
+}

@@ -1,0 +1,145 @@
+/*
+ * http: otad's HTTP server on libmicrohttpd (internal polling thread + thread pool), the
+ * route table and the helpers every route file uses: JSON answers and JSON errors, a
+ * request body collected under a hard ceiling (or streamed to the route), query and
+ * paging parameters, the admin-token check, and files sent by file descriptor with Range.
+ *
+ * Route files: a route file defines `const http_route http_routes_<name>[]` ending with
+ * HTTP_ROUTES_END and adds one line `X(<name>)` to HTTP_ROUTE_FILES in http_routes.h.
+ * Tables are searched in that order; the console's catch-all comes last.
+ *
+ * Handlers run on libmicrohttpd's pool threads; each request is handled by one thread
+ * from start to end. A handler answers exactly once with one of the http_send_* helpers
+ * (each returns the MHD result to return from the handler).
+ */
+#ifndef OTAD_HTTP_H
+#define OTAD_HTTP_H
+
+#include "core/config.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdint.h>
+
+typedef struct http_req http_req;
+typedef struct http_server http_server;
+
+/* What handlers may use from the running service. Owned by otad; outlives the server. */
+typedef struct {
+    const cfg_t *cfg;
+    store_t *store;
+    const char *admin_token;          /* compared in constant time; never logged */
+    unsigned char server_key[32];     /* device secrets, URL signing */
+    char data_dir[CFG_STR_MAX];
+    char console_dir[CFG_STR_MAX];
+    /* Broker readiness: returns 1 when connected (and presence tracked), 0 otherwise, and
+     * sets *state ("connected", "connecting", ...). NULL = no broker wired: reported as
+     * "not_configured" and treated as ready. */
+    int (*broker_ready)(void *ud, const char **state);
+    void *broker_ud;
+    void *engine; /* lead: the batch engine handle, for routes_batch.c */
+} http_app;
+
+typedef int (*http_handler)(http_req *r);
+/* Streaming body consumer: called with each chunk as it arrives (size > 0). Return 0 to
+ * go on, -1 to stop consuming (the handler is still called at the end; the route decides
+ * what to answer from its own state). */
+typedef int (*http_stream_fn)(http_req *r, const char *data, size_t size);
+/* Called once before any body chunk; may set r->state/r->state_free. Return 0 to go on,
+ * or answer an error itself (http_send_*) and return -1. */
+typedef int (*http_start_fn)(http_req *r);
+
+enum {
+    HTTP_AUTH = 1 << 0,        /* needs the admin bearer token */
+    HTTP_BODY_JSON = 1 << 1,   /* body collected (<= body_max) and must be application/json */
+    HTTP_BODY_STREAM = 1 << 2, /* body streamed through start/stream */
+    HTTP_ALSO_HEAD = 1 << 3,   /* a GET route that also answers HEAD */
+    HTTP_NOT_API = 1 << 4,     /* never matches paths under /api/ (catch-alls) */
+};
+
+typedef struct {
+    const char *method;  /* "GET", "POST", "DELETE", ...; NULL ends a table */
+    const char *pattern; /* "/api/v1/products/{productKey}"; "{name*}" = rest of the path */
+    http_handler handler;
+    unsigned flags;
+    size_t body_max;     /* ceiling for HTTP_BODY_JSON (0 = 64 KiB) */
+    http_start_fn start;
+    http_stream_fn stream;
+} http_route;
+
+#define HTTP_ROUTES_END {NULL, NULL, NULL, 0, 0, NULL, NULL}
+#define HTTP_MAX_PARAMS 8
+
+struct http_req {
+    struct MHD_Connection *conn;
+    http_app *app;
+    const http_route *route;
+    const char *method;
+    const char *url;
+    int n_params;
+    const char *param_name[HTTP_MAX_PARAMS];
+    char *param_value[HTTP_MAX_PARAMS];
+    /* collected body (HTTP_BODY_JSON): NUL-terminated */
+    char *body;
+    size_t body_len, body_cap;
+    int body_too_big;    /* the body passed the ceiling; the rest was discarded */
+    int stream_stopped;  /* the stream callback returned -1; the rest was discarded */
+    uint64_t body_seen;  /* bytes of body received */
+    /* route-specific state, freed with state_free when the request ends */
+    void *state;
+    void (*state_free)(void *state);
+    int answered;
+    int status;          /* status sent, for the access log */
+    int64_t start_ms;
+};
+
+/* Starts the server on app->cfg->http_addr with threads pool threads. NULL on failure
+ * (logged). */
+http_server *http_start(http_app *app, int threads);
+/* Stops accepting, waits for running handlers, frees. NULL is fine. */
+void http_stop(http_server *srv);
+/* Writes "METHOD PATTERN" per route (HEAD variants included) to f. */
+void http_list_routes(FILE *f);
+
+/* --- request ------------------------------------------------------------------------ */
+const char *http_param(http_req *r, const char *name);  /* path parameter, or NULL */
+const char *http_query(http_req *r, const char *name);  /* query argument, or NULL */
+const char *http_header(http_req *r, const char *name); /* request header, or NULL */
+/* Reads page/pageSize. Returns 0, or answers 400 naming the parameter and returns -1. */
+int http_paging(http_req *r, store_page *pg);
+/* Parses the collected body as a JSON object whose keys are all in allowed (NULL-ended).
+ * Returns the object (caller decrefs), or answers 400 (invalid_json / unknown_field /
+ * not an object) and returns NULL. */
+json_t *http_json_body(http_req *r, const char *const *allowed);
+/* A string member: returns 0 with *out (NULL when absent and !required); answers 400
+ * (wrong type) or 422 (missing) naming the field and returns -1. */
+int http_json_string(http_req *r, json_t *obj, const char *name, int required, const char **out);
+
+/* --- answers (each returns the value the handler returns) ---------------------------- */
+/* Sends body (stolen; NULL = no body) as application/json. */
+int http_send_json(http_req *r, unsigned status, json_t *body);
+/* {"error":{"code","message","field"}}; field may be NULL. */
+int http_send_error(http_req *r, unsigned status, const char *code, const char *field,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int http_send_empty(http_req *r, unsigned status);
+/* {"items":[...],"total":N,"page":P,"pageSize":S}; items stolen. */
+int http_send_list(http_req *r, json_t *items, int64_t total, store_page pg);
+/* Sends the file at path (opened here) with content_type, honoring a single Range
+ * (206 + Content-Range; 416 when unsatisfiable), Accept-Ranges: bytes, HEAD;
+ * download_name (may be NULL) adds Content-Disposition: attachment. 404 when missing. */
+int http_send_file(http_req *r, const char *path, const char *content_type,
+                   const char *download_name);
+/* Same with an open fd (taken: closed by the server in every case) and its size. */
+int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
+                 const char *download_name);
+/* Store result to an answer for the common cases (404 not_found, 500 internal, ...). */
+int http_send_store_error(http_req *r, store_rc rc, const char *what);
+
+/* Checks "Authorization: Bearer <token>" in constant time. 1 when it matches. */
+int http_authorized(http_req *r);
+
+/* Formats epoch ms as RFC 3339 into a JSON string (NULL when ms == 0 and nullable). */
+json_t *http_time(int64_t ms, int nullable);
+
+#endif

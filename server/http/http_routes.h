@@ -1,0 +1,20 @@
+/*
+ * http_routes: the list of route files, in matching order. A new route file adds one
+ * line X(name) here and defines `const http_route http_routes_name[]`. The console's
+ * catch-all must stay last.
+ */
+#ifndef OTAD_HTTP_ROUTES_H
+#define OTAD_HTTP_ROUTES_H
+
+#include "http/http.h"
+
+#define HTTP_ROUTE_FILES                                                                      \
+    X(api)                                                                                    \
+    /* lead: X(batch) and X(dl) (device downloads) go here */                                 \
+    X(console)
+
+#define X(name) extern const http_route http_routes_##name[];
+HTTP_ROUTE_FILES
+#undef X
+
+#endif

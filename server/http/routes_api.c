@@ -1,0 +1,359 @@
+/*
+ * routes_api: the management API for health, products, devices and firmware (contract
+ * section 2). Routes only turn requests into validator and store calls and store
+ * results into answers; the rules live in core/validate.c, the data in store/.
+ */
+#include "http/api.h"
+#include "http/firmware_files.h"
+
+#include "core/validate.h"
+#include "ota_crypto.h"
+#include "ota_log.h"
+#include "ota_time.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+json_t *api_product_json(const store_product *p)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "productKey", p->product_key,
+                     "productName", p->name, "description", p->description, "createdTime",
+                     http_time(p->created_ms, 0), "deviceCount", (json_int_t)p->device_count,
+                     "firmwareCount", (json_int_t)p->firmware_count);
+}
+
+json_t *api_device_json(const store_device *d, const char *secret)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "productKey",
+                          d->product_key, "identifier", d->identifier, "deviceName",
+                          d->device_name, "activated", d->activated, "online", d->online,
+                          "firmwareVersion",
+                          d->has_version ? json_string(d->firmware_version) : json_null(),
+                          "createdTime", http_time(d->created_ms, 0), "activatedTime",
+                          http_time(d->activated_ms, 1), "lastSeenTime",
+                          http_time(d->last_seen_ms, 1));
+    if (j && secret)
+        json_object_set_new(j, "deviceSecret", json_string(secret));
+    return j;
+}
+
+json_t *api_firmware_json(const store_firmware *f)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)f->id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o}", "firmwareId", id,
+                     "firmwareName", f->name, "productKey", f->product_key, "firmwareVersion",
+                     f->version, "firmwareDescription", f->description, "firmwareFileName",
+                     f->file_name, "firmwareSize", (json_int_t)f->size, "md5", f->md5, "sha256",
+                     f->sha256, "createdTime", http_time(f->created_ms, 0));
+}
+
+/* ---- health ----------------------------------------------------------------------- */
+
+static int health(http_req *r)
+{
+    const char *broker = "not_configured";
+    int broker_ok = 1;
+    int store_ok = store_ping(r->app->store) == STORE_OK;
+    if (r->app->broker_ready)
+        broker_ok = r->app->broker_ready(r->app->broker_ud, &broker);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:o}", "status",
+                          store_ok && broker_ok ? "ok" : "unavailable", "store",
+                          store_ok ? "ok" : "error", "broker", broker ? broker : "unknown",
+                          "time", http_time(ota_time_now_ms(), 0));
+    if (!store_ok || !broker_ok)
+        json_object_set_new(j, "reason", json_string(!store_ok ? "the store is not usable"
+                                                               : "the broker is not connected"));
+    return http_send_json(r, store_ok && broker_ok ? 200 : 503, j);
+}
+
+/* ---- products --------------------------------------------------------------------- */
+
+static int product_create(http_req *r)
+{
+    static const char *const allowed[] = {"productName", "description", NULL};
+    const char *name, *desc;
+    char why[192];
+    store_product p;
+    json_t *b = http_json_body(r, allowed);
+    int ret;
+    if (!b)
+        return MHD_YES;
+    if (http_json_string(r, b, "productName", 1, &name) != 0 ||
+        http_json_string(r, b, "description", 0, &desc) != 0) {
+        json_decref(b);
+        return MHD_YES;
+    }
+    if (valid_product_name(name, why, sizeof why) != 0)
+        ret = http_send_error(r, 422, "invalid_field", "productName", "%s.", why);
+    else if (desc && valid_description(desc, why, sizeof why) != 0)
+        ret = http_send_error(r, 422, "invalid_field", "description", "%s.", why);
+    else {
+        store_rc rc = store_product_create(r->app->store, name, desc ? desc : "",
+                                           ota_time_now_ms(), &p);
+        if (rc == STORE_OK) {
+            OTA_INFO("api: product %s created", p.product_key);
+            ret = http_send_json(r, 201, api_product_json(&p));
+        } else
+            ret = http_send_store_error(r, rc, "product");
+    }
+    json_decref(b);
+    return ret;
+}
+
+static int product_list(http_req *r)
+{
+    store_page pg;
+    store_product *items;
+    size_t n;
+    int64_t total;
+    if (http_paging(r, &pg) != 0)
+        return MHD_YES;
+    store_rc rc = store_product_list(r->app->store, pg, &items, &n, &total);
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "product list");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_product_json(&items[i]));
+    free(items);
+    return http_send_list(r, arr, total, pg);
+}
+
+/* Looks the path's productKey up; answers 404 and returns -1 when it does not exist. */
+static int path_product(http_req *r, store_product *p)
+{
+    const char *key = http_param(r, "productKey");
+    store_rc rc = valid_product_key(key) == 0 ? store_product_get(r->app->store, key, p)
+                                              : STORE_NOT_FOUND;
+    if (rc != STORE_OK) {
+        http_send_store_error(r, rc, "product");
+        return -1;
+    }
+    return 0;
+}
+
+static int product_get(http_req *r)
+{
+    store_product p;
+    if (path_product(r, &p) != 0)
+        return MHD_YES;
+    return http_send_json(r, 200, api_product_json(&p));
+}
+
+/* ---- devices ------------------------------------------------------------------------ */
+
+static int device_create(http_req *r)
+{
+    static const char *const allowed[] = {"identifier", "deviceName", NULL};
+    const char *ident, *name;
+    char why[192], secret[40];
+    store_product p;
+    store_device d;
+    int ret;
+    if (path_product(r, &p) != 0)
+        return MHD_YES;
+    json_t *b = http_json_body(r, allowed);
+    if (!b)
+        return MHD_YES;
+    if (http_json_string(r, b, "identifier", 1, &ident) != 0 ||
+        http_json_string(r, b, "deviceName", 1, &name) != 0) {
+        json_decref(b);
+        return MHD_YES;
+    }
+    if (valid_identifier(ident, why, sizeof why) != 0)
+        ret = http_send_error(r, 422, "invalid_field", "identifier", "%s.", why);
+    else if (valid_device_name(name, why, sizeof why) != 0)
+        ret = http_send_error(r, 422, "invalid_field", "deviceName", "%s.", why);
+    else {
+        store_rc rc = store_device_create(r->app->store, p.product_key, ident, name,
+                                          ota_time_now_ms(), &d);
+        if (rc == STORE_DUPLICATE)
+            ret = http_send_error(r, 409, "duplicate", "identifier",
+                                  "A device with this identifier already exists in the product.");
+        else if (rc != STORE_OK)
+            ret = http_send_store_error(r, rc, "product");
+        else if (ota_secret_device(r->app->server_key, d.product_key, d.identifier, secret,
+                                   sizeof secret) != 0)
+            ret = http_send_error(r, 500, "internal", NULL, "The device secret could not be made.");
+        else {
+            OTA_INFO("api: device %s.%s created", d.product_key, d.identifier);
+            ret = http_send_json(r, 201, api_device_json(&d, secret));
+        }
+    }
+    json_decref(b);
+    return ret;
+}
+
+static int device_list(http_req *r)
+{
+    store_page pg;
+    store_device *items;
+    size_t n;
+    int64_t total;
+    int online = -1;
+    const char *o = http_query(r, "online");
+    if (o) {
+        if (strcmp(o, "true") == 0)
+            online = 1;
+        else if (strcmp(o, "false") == 0)
+            online = 0;
+        else
+            return http_send_error(r, 400, "invalid_parameter", "online",
+                                   "online must be true or false.");
+    }
+    if (http_paging(r, &pg) != 0)
+        return MHD_YES;
+    const char *key = http_param(r, "productKey");
+    store_rc rc = valid_product_key(key) == 0
+                      ? store_device_list(r->app->store, key, online, pg, &items, &n, &total)
+                      : STORE_NOT_FOUND;
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "product");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_device_json(&items[i], NULL));
+    free(items);
+    return http_send_list(r, arr, total, pg);
+}
+
+static int device_get(http_req *r)
+{
+    store_device d;
+    const char *key = http_param(r, "productKey"), *ident = http_param(r, "identifier");
+    store_product p;
+    if (path_product(r, &p) != 0)
+        return MHD_YES;
+    store_rc rc = valid_identifier(ident, NULL, 0) == 0
+                      ? store_device_get(r->app->store, key, ident, &d)
+                      : STORE_NOT_FOUND;
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "device");
+    return http_send_json(r, 200, api_device_json(&d, NULL));
+}
+
+/* ---- firmware ------------------------------------------------------------------------ */
+
+static int path_firmware(http_req *r, store_firmware *f)
+{
+    int64_t id;
+    store_rc rc = valid_id(http_param(r, "firmwareId"), &id) == 0
+                      ? store_firmware_get(r->app->store, id, f)
+                      : STORE_NOT_FOUND;
+    if (rc != STORE_OK) {
+        http_send_store_error(r, rc, "firmware");
+        return -1;
+    }
+    return 0;
+}
+
+static int firmware_list(http_req *r)
+{
+    store_page pg;
+    store_firmware *items;
+    size_t n;
+    int64_t total;
+    const char *key = http_query(r, "productKey");
+    if (http_paging(r, &pg) != 0)
+        return MHD_YES;
+    if (key && !*key)
+        key = NULL;
+    store_rc rc = !key || valid_product_key(key) == 0
+                      ? store_firmware_list(r->app->store, key, pg, &items, &n, &total)
+                      : STORE_NOT_FOUND;
+    if (rc == STORE_NOT_FOUND)
+        return http_send_error(r, 404, "not_found", "productKey", "The product does not exist.");
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "firmware list");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_firmware_json(&items[i]));
+    free(items);
+    return http_send_list(r, arr, total, pg);
+}
+
+static int firmware_get(http_req *r)
+{
+    store_firmware f;
+    if (path_firmware(r, &f) != 0)
+        return MHD_YES;
+    return http_send_json(r, 200, api_firmware_json(&f));
+}
+
+static int firmware_file(http_req *r)
+{
+    store_firmware f;
+    char path[CFG_STR_MAX + 96];
+    if (path_firmware(r, &f) != 0)
+        return MHD_YES;
+    fwfiles_path(r->app, f.sha256, path, sizeof path);
+    return http_send_file(r, path, "application/octet-stream", f.file_name);
+}
+
+static int firmware_delete(http_req *r)
+{
+    int64_t id;
+    store_firmware f;
+    int still_used = 1;
+    if (valid_id(http_param(r, "firmwareId"), &id) != 0)
+        return http_send_store_error(r, STORE_NOT_FOUND, "firmware");
+    fwfiles_lock();
+    store_rc rc = store_firmware_delete(r->app->store, id, &f, &still_used);
+    if (rc == STORE_OK && !still_used)
+        fwfiles_remove_if_unused(r->app, f.sha256);
+    fwfiles_unlock();
+    if (rc == STORE_IN_USE)
+        return http_send_error(r, 409, "firmware_in_use", NULL,
+                               "The firmware is used by a batch in progress; terminate it first.");
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "firmware");
+    OTA_INFO("api: firmware %lld deleted", (long long)id);
+    return http_send_empty(r, 204);
+}
+
+static int firmware_eligible(http_req *r)
+{
+    int64_t id;
+    store_page pg;
+    store_device *items;
+    size_t n;
+    int64_t total;
+    const char *q = http_query(r, "q");
+    if (http_paging(r, &pg) != 0)
+        return MHD_YES;
+    if (q && strlen(q) > 128)
+        return http_send_error(r, 400, "invalid_parameter", "q", "q must be at most 128 bytes.");
+    if (valid_id(http_param(r, "firmwareId"), &id) != 0)
+        return http_send_store_error(r, STORE_NOT_FOUND, "firmware");
+    store_rc rc = store_firmware_eligible(r->app->store, id, q, pg, &items, &n, &total);
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "firmware");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_device_json(&items[i], NULL));
+    free(items);
+    return http_send_list(r, arr, total, pg);
+}
+
+#define A HTTP_AUTH
+const http_route http_routes_api[] = {
+    {"GET", "/api/v1/health", health, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/products", product_create, A | HTTP_BODY_JSON, 0, NULL, NULL},
+    {"GET", "/api/v1/products", product_list, A, 0, NULL, NULL},
+    {"GET", "/api/v1/products/{productKey}", product_get, A, 0, NULL, NULL},
+    {"POST", "/api/v1/products/{productKey}/devices", device_create, A | HTTP_BODY_JSON, 0, NULL,
+     NULL},
+    {"POST", "/api/v1/products/{productKey}/devices:import", api_import_end,
+     A | HTTP_BODY_STREAM, 0, api_import_start, api_import_chunk},
+    {"GET", "/api/v1/products/{productKey}/devices", device_list, A, 0, NULL, NULL},
+    {"GET", "/api/v1/products/{productKey}/devices/{identifier}", device_get, A, 0, NULL, NULL},
+    {"POST", "/api/v1/firmwares", api_firmware_upload_end, A | HTTP_BODY_STREAM, 0,
+     api_firmware_upload_start, api_firmware_upload_chunk},
+    {"GET", "/api/v1/firmwares", firmware_list, A, 0, NULL, NULL},
+    {"GET", "/api/v1/firmwares/{firmwareId}", firmware_get, A, 0, NULL, NULL},
+    {"DELETE", "/api/v1/firmwares/{firmwareId}", firmware_delete, A, 0, NULL, NULL},
+    {"GET", "/api/v1/firmwares/{firmwareId}/file", firmware_file, A | HTTP_ALSO_HEAD, 0, NULL,
+     NULL},
+    {"GET", "/api/v1/firmwares/{firmwareId}/eligible-devices", firmware_eligible, A, 0, NULL,
+     NULL},
+    HTTP_ROUTES_END,
+};

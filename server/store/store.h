@@ -1,0 +1,154 @@
+/*
+ * store: the service's durable catalog (products, devices, firmware) and the batch tables,
+ * behind one interface. store_open picks the implementation from the URL ("sqlite:PATH";
+ * later "postgresql://..."); every public function below dispatches through the
+ * implementation's ops table (store_internal.h), so a second database is a second file.
+ *
+ * Threads: one store_t is safe from any thread. Every mutating call is one transaction.
+ * Ownership: strings passed in are copied; result structs are filled by value (fixed
+ * buffers) and lists are arrays allocated by the store, freed with free().
+ * Errors: every function returns a store_rc; STORE_ERROR is logged once where found,
+ * with the database's message.
+ */
+#ifndef OTAD_STORE_H
+#define OTAD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    STORE_OK = 0,
+    STORE_NOT_FOUND,   /* the row (or the product named in a request) does not exist */
+    STORE_DUPLICATE,   /* a unique rule: *field (when given) names which */
+    STORE_LIMIT,       /* 50 firmwares per product */
+    STORE_IN_USE,      /* firmware used by an in_progress batch */
+    STORE_INVALID,     /* bad argument */
+    STORE_ERROR        /* database failure (logged) */
+} store_rc;
+
+typedef struct store store_t;
+
+typedef struct {
+    int64_t id;
+    char product_key[16];
+    char name[256];         /* <= 50 code points */
+    char description[512];  /* <= 100 code points */
+    int64_t created_ms;
+    int64_t device_count;   /* filled by get and list */
+    int64_t firmware_count; /* filled by get and list */
+} store_product;
+
+typedef struct {
+    int64_t id;
+    int64_t product_id;
+    char product_key[16];
+    char identifier[72];
+    char device_name[272];
+    int activated;
+    int online;
+    int has_version;           /* 0 when the device never reported one */
+    char firmware_version[128];
+    int64_t created_ms;
+    int64_t activated_ms;      /* 0 = never */
+    int64_t last_seen_ms;      /* 0 = never */
+} store_device;
+
+typedef struct {
+    int64_t id;
+    int64_t product_id;
+    char product_key[16];
+    char name[256];
+    char version[128];
+    char description[512];
+    char file_name[320];
+    int64_t size;
+    char md5[33];
+    char sha256[65];
+    int64_t created_ms;
+} store_firmware;
+
+/* One page of a list: items[0..n) owned by the caller (free(items)); total = all matches. */
+typedef struct {
+    int page;       /* from 1 */
+    int page_size;  /* 1..1000 */
+} store_page;
+
+/* Opens (creating if needed) the database named by url and applies pending migrations.
+ * data_dir is used for relative paths. Returns STORE_OK and *out, or STORE_ERROR with a
+ * reason in err. */
+store_rc store_open(const char *url, store_t **out, char *err, size_t errlen);
+/* Closes the handle; NULL is fine. No call may be running. */
+void store_close(store_t *s);
+/* Cheap liveness check (a trivial query). STORE_OK when usable. */
+store_rc store_ping(store_t *s);
+/* Name of the implementation ("sqlite"). */
+const char *store_kind(const store_t *s);
+/* The schema version after migrations. */
+int store_schema_version(store_t *s);
+
+/* --- products ---------------------------------------------------------------------- */
+/* Creates a product with a new random productKey (out->product_key). */
+store_rc store_product_create(store_t *s, const char *name, const char *description,
+                              int64_t now_ms, store_product *out);
+store_rc store_product_get(store_t *s, const char *product_key, store_product *out);
+store_rc store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
+                            int64_t *total);
+
+/* --- devices ----------------------------------------------------------------------- */
+/* STORE_NOT_FOUND: no such product; STORE_DUPLICATE: identifier taken in the product. */
+store_rc store_device_create(store_t *s, const char *product_key, const char *identifier,
+                             const char *device_name, int64_t now_ms, store_device *out);
+store_rc store_device_get(store_t *s, const char *product_key, const char *identifier,
+                          store_device *out);
+/* online: -1 any, 0 offline only, 1 online only. */
+store_rc store_device_list(store_t *s, const char *product_key, int online, store_page pg,
+                           store_device **items, size_t *n, int64_t *total);
+
+/* Bulk import: one transaction for the whole import. begin (STORE_NOT_FOUND: no product),
+ * add per device (STORE_DUPLICATE: identifier already in the product or earlier in this
+ * import), then commit (all rows appear) or abort (none do). The handle is used by one
+ * thread at a time; commit and abort free it. */
+typedef struct store_import store_import;
+store_rc store_import_begin(store_t *s, const char *product_key, int64_t now_ms,
+                            store_import **out);
+store_rc store_import_add(store_import *im, const char *identifier, const char *device_name);
+store_rc store_import_commit(store_import *im, int64_t *created);
+void store_import_abort(store_import *im);
+
+/* Presence and version, for the MQTT side. presence sets online, last_seen_ms and (first
+ * time) activated/activated_ms. STORE_NOT_FOUND when the device does not exist. */
+store_rc store_device_set_online(store_t *s, const char *product_key, const char *identifier,
+                                 int online, int64_t now_ms);
+store_rc store_device_set_version(store_t *s, const char *product_key, const char *identifier,
+                                  const char *version, int64_t now_ms);
+/* Marks every device offline (at start, before presence is rebuilt). */
+store_rc store_device_all_offline(store_t *s);
+
+/* --- firmware ---------------------------------------------------------------------- */
+/* Adds a row for a file already placed under its sha256 name. In one transaction checks:
+ * product exists (STORE_NOT_FOUND, field "productKey"), fewer than 50 firmwares in the
+ * product (STORE_LIMIT), name unique (STORE_DUPLICATE, "firmwareName"), version unique in
+ * the product (STORE_DUPLICATE, "firmwareVersion"). in->product_key names the product;
+ * out gets the full row. *field (may be NULL) names the field at fault. */
+store_rc store_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
+                               store_firmware *out, const char **field);
+store_rc store_firmware_get(store_t *s, int64_t id, store_firmware *out);
+/* product_key NULL = all products; STORE_NOT_FOUND when the given product does not exist. */
+store_rc store_firmware_list(store_t *s, const char *product_key, store_page pg,
+                             store_firmware **items, size_t *n, int64_t *total);
+/* Deletes the row (and the finished batches and tasks that used it) unless an
+ * in_progress batch uses it (STORE_IN_USE), in one transaction. On STORE_OK *deleted gets
+ * the row and *sha_still_used says whether another row still uses the same file. */
+store_rc store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted,
+                               int *sha_still_used);
+/* 1 when some firmware row uses this sha256, 0 when none, -1 on error. */
+int store_firmware_sha_used(store_t *s, const char *sha256);
+/* Devices a directed batch of this firmware may pick: same product, activated, reported
+ * version different from the firmware's (none counts as different), no unfinished task.
+ * q (NULL or "") filters by substring of identifier or device name. */
+store_rc store_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
+                                 store_device **items, size_t *n, int64_t *total);
+
+const char *store_rc_name(store_rc rc);
+
+#endif
