@@ -1,7 +1,7 @@
 // A stand-in for otad's management API (contract section 2), in memory, for working on the
 // console without the C server: `node tests/browser/mock-otad.mjs [port] [token]`.
-// It serves server/console/ at "/" like otad. Devices count as activated and online as soon as
-// they are registered, and a batch's devices move through the states by themselves (one device
+// It serves server/console/ at "/" like otad. POST /api/v1/__mock/devices/{pk}/{id}/connect
+// {"firmwareVersion"} stands in for a device's login and version report; a batch's devices move through the states by themselves (one device
 // of three fails its download once and is retried). Not used by `make test`, which runs the
 // real otad; run.sh uses it only when OTA_BROWSER_MOCK=1 is set.
 
@@ -99,9 +99,15 @@ export function startMock({ port = 0, token = 'devtoken', tick = 400 } = {}) {
   async function api(req, res, url) {
     const p = url.pathname.replace(/^\/api\/v1/, '');
     const q = url.searchParams;
-    if (p === '/health') return json(res, 200, { status: 'ok', mock: true });
-    if (req.headers.authorization !== `Bearer ${token}`) return err(res, 401, 'unauthorized', 'missing or wrong admin token');
     let m;
+    if (p === '/health') return json(res, 200, { status: 'ok', mock: true });
+    if ((m = p.match(/^\/__mock\/devices\/([^/]+)\/([^/]+)\/connect$/))) { // stands in for a device's MQTT login + version report
+      const d = products.get(m[1])?.devices.get(m[2]);
+      if (!d) return err(res, 404, 'not_found', 'no such device');
+      Object.assign(d, { activated: true, online: true, firmwareVersion: JSON.parse((await body(req)).toString() || '{}').firmwareVersion || '1.0.0' });
+      return json(res, 200, d);
+    }
+    if (req.headers.authorization !== `Bearer ${token}`) return err(res, 401, 'unauthorized', 'missing or wrong admin token');
     if (p === '/products' && req.method === 'POST') {
       const b = JSON.parse((await body(req)).toString() || '{}');
       if (!b.productName) return err(res, 422, 'invalid', 'productName is required', 'productName');
@@ -122,7 +128,7 @@ export function startMock({ port = 0, token = 'devtoken', tick = 400 } = {}) {
       const prod = products.get(m[1]);
       if (!prod) return err(res, 404, 'not_found', 'no such product');
       const add = (o) => {
-        const d = { identifier: o.identifier, deviceName: o.deviceName || '', activated: true, online: true, firmwareVersion: '1.0.0', createdTime: now() };
+        const d = { identifier: o.identifier, deviceName: o.deviceName || '', activated: false, online: false, firmwareVersion: '', createdTime: now() };
         prod.devices.set(d.identifier, d);
         return d;
       };

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Browser tests of the web console: `bash tests/browser/run.sh BUILD_DIR` (called by make test).
+# Installs playwright-core and mqtt from the committed package-lock.json into
+# tests/browser/node_modules when missing, then runs node's test runner on tests/*.test.mjs.
+# Each test file starts its own mosquitto and otad on free ports in a temp data folder
+# (lib/env.mjs) and stops them; screenshots go to tests/browser/out/.
+# Environment: OTA_BROWSER_MOCK=1 runs against the in-memory API stand-in instead of otad
+# (console work only); OTA_BROWSER_KEEP=1 keeps the temp data folders; CHROMIUM_PATH.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${1:-build}
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+export OTA_BUILD_DIR=$build
+
+chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
+if [ ! -x "$chromium" ]; then
+  echo "browser tests: $chromium not found (Debian package chromium; make deps-test installs it)" >&2
+  exit 1
+fi
+for tool in node npm; do
+  command -v "$tool" >/dev/null || { echo "browser tests: $tool not found (Debian packages nodejs npm)" >&2; exit 1; }
+done
+if [ "${OTA_BROWSER_MOCK:-0}" != 1 ]; then
+  for f in "$build/server/otad" "$build/broker-plugin/ota_auth.so" /usr/sbin/mosquitto; do
+    [ -e "$f" ] || { echo "browser tests: $f is missing (build first: make build)" >&2; exit 1; }
+  done
+fi
+
+cd "$here"
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/mqtt ]; then
+  echo "browser tests: installing playwright-core and mqtt (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+rm -rf out
+mkdir -p out
+# One file at a time: each starts its own servers and browser.
+node --test --test-concurrency=1 --test-reporter=spec tests/

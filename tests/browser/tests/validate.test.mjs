@@ -1,0 +1,67 @@
+// The console's own rule checks (server/console/js/validate.js), run in node: the same rules
+// as the seed's add-firmware and batch tables, read as the contract reads them.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as V from '../../../server/console/js/validate.js';
+
+test('firmware name: 1-50, Chinese/letters/digits and _ - . ( ), ends alnum or Chinese, no spaces', () => {
+  for (const ok of ['a', '智能灯固件(v2)_2.0', 'fw-1.0', 'A'.repeat(50), '固件']) assert.equal(V.firmwareName(ok), null, ok);
+  assert.equal(V.firmwareName(''), 'errNameRequired');
+  assert.equal(V.firmwareName('A'.repeat(51)), 'errNameLength');
+  assert.equal(V.firmwareName('固'.repeat(51)), 'errNameLength');
+  assert.equal(V.firmwareName('my fw'), 'errNameChars');
+  assert.equal(V.firmwareName('fw#1'), 'errNameChars');
+  assert.equal(V.firmwareName('-fw'), 'errNameEnds');
+  assert.equal(V.firmwareName('fw(v2)'), 'errNameEnds');
+  assert.equal(V.firmwareName('fw.'), 'errNameEnds');
+});
+
+test('firmware file: name without extension 1-64 of Chinese/letters/digits/_/-, formats, size', () => {
+  const f = (name, size = 10) => V.firmwareFile({ name, size });
+  for (const ok of ['a.bin', 'x.rom', 'x.zip', 'x.gz', 'x.tar', 'x.tar.gz', '固件_v2-1.bin', `${'a'.repeat(64)}.bin`]) assert.equal(f(ok), null, ok);
+  assert.equal(V.firmwareFile(null), 'errFileRequired');
+  assert.equal(f('a.exe'), 'errFileFormat');
+  assert.equal(f('abin'), 'errFileFormat');
+  assert.equal(f('.bin'), 'errFileName');
+  assert.equal(f('fw-2.0.bin'), 'errFileName');
+  assert.equal(f('my fw.bin'), 'errFileName');
+  assert.equal(f(`${'a'.repeat(65)}.bin`), 'errFileName');
+  assert.equal(f('a.bin', 104857600), null);
+  assert.equal(f('a.bin', 104857601), 'errFileSize');
+  assert.equal(f('a.bin', 0), 'errFileEmpty');
+  assert.deepEqual(V.splitFileName('a.b.tar.gz'), { base: 'a.b', ext: 'tar.gz' });
+});
+
+test('version and description', () => {
+  assert.equal(V.firmwareVersion('1.0.0-rc_1'), null);
+  assert.equal(V.firmwareVersion('v'.repeat(100)), null);
+  assert.equal(V.firmwareVersion('v'.repeat(101)), 'errVersionRule');
+  assert.equal(V.firmwareVersion(''), 'errVersionRequired');
+  assert.equal(V.firmwareVersion('1.0 beta'), 'errVersionRule');
+  assert.equal(V.firmwareVersion('版本1'), 'errVersionRule');
+  assert.equal(V.firmwareDescription('长'.repeat(100)), null);
+  assert.equal(V.firmwareDescription('长'.repeat(101)), 'errDescription');
+});
+
+test('batch form: ranges, directed needs devices, interval only with retries', () => {
+  const base = { scope: 'all', validityDays: '7', timeoutMinutes: '60', retryTimes: '0', retryIntervalMinutes: '' };
+  assert.deepEqual(V.batchForm(base), {});
+  assert.deepEqual(V.batchForm({ ...base, scope: 'directed', identifiers: [] }), { identifiers: 'errScopeDevices' });
+  assert.deepEqual(V.batchForm({ ...base, scope: 'directed', identifiers: ['a'] }), {});
+  assert.deepEqual(V.batchForm({ ...base, validityDays: '8' }), { validityDays: 'errValidity' });
+  assert.deepEqual(V.batchForm({ ...base, validityDays: '0' }), { validityDays: 'errValidity' });
+  assert.deepEqual(V.batchForm({ ...base, timeoutMinutes: '1441' }), { timeoutMinutes: 'errTimeout' });
+  assert.deepEqual(V.batchForm({ ...base, timeoutMinutes: '1.5' }), { timeoutMinutes: 'errTimeout' });
+  assert.deepEqual(V.batchForm({ ...base, retryTimes: '6' }), { retryTimes: 'errRetryTimes' });
+  assert.deepEqual(V.batchForm({ ...base, retryTimes: '1' }), { retryIntervalMinutes: 'errRetryInterval' });
+  assert.deepEqual(V.batchForm({ ...base, retryTimes: '5', retryIntervalMinutes: '4320' }), {});
+  assert.deepEqual(V.batchForm({ ...base, retryTimes: '5', retryIntervalMinutes: '4321' }), { retryIntervalMinutes: 'errRetryInterval' });
+});
+
+test('device import file: NDJSON lines with an identifier', () => {
+  assert.deepEqual(V.parseDeviceNdjson('{"identifier":"a"}\n\n{"identifier":"b","deviceName":"B"}\n').devices.length, 2);
+  assert.deepEqual(V.parseDeviceNdjson('{"identifier":"a"}\nnot json\n'), { error: 'importBadLine', line: 2 });
+  assert.deepEqual(V.parseDeviceNdjson('{"deviceName":"x"}'), { error: 'importBadLine', line: 1 });
+  assert.deepEqual(V.parseDeviceNdjson('\n'), { error: 'importEmpty', line: 0 });
+});
