@@ -1,7 +1,8 @@
 /*
  * ota_auth: the project's Mosquitto plugin (plugin API v5, Mosquitto 2.0).
  *
- * - Basic auth: the username must equal the client id. "otad" (option server_user) with
+ * - Basic auth: the username must equal the client id (the server may also use
+ *   "otad-{suffix}"). "otad" (option server_user) with
  *   ota_secret_server(key) is the server; "{productKey}.{identifier}" with
  *   ota_secret_device(key, pk, id) is a device. Everything else is refused. Secrets are
  *   derived from the server key (option key_file), so the plugin needs no database.
@@ -76,6 +77,20 @@ static int is_server(const plugin_state *st, const char *username)
     return username && strncmp(username, st->server_user, sizeof st->server_user) == 0;
 }
 
+/* The client id must equal the username; the server may also use "{user}-{suffix}"
+ * (several otad instances, each with its own persistent session). */
+static int cid_matches(const plugin_state *st, const char *user, const char *cid)
+{
+    size_t ulen;
+    if (strncmp(user, cid, AUTH_CID_MAX + 1) == 0)
+        return 1;
+    if (!is_server(st, user))
+        return 0;
+    ulen = strlen(user);
+    return strncmp(cid, user, ulen) == 0 && cid[ulen] == '-' &&
+           auth_name_ok(cid + ulen + 1, AUTH_CID_MAX);
+}
+
 static int cb_basic_auth(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_basic_auth *ed = event_data;
@@ -91,8 +106,7 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
                              !user ? "username" : !pass ? "password" : "client id");
         return MOSQ_ERR_AUTH;
     }
-    if (strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX ||
-        strncmp(user, cid, AUTH_CID_MAX + 1) != 0) {
+    if (strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX || !cid_matches(st, user, cid)) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %.100s: username differs from client id",
                              user);
         return MOSQ_ERR_AUTH;

@@ -1,0 +1,521 @@
+/*
+ * mqttc: otad's MQTT client (see mqttc.h). It owns one libmosquitto handle and one loop
+ * thread. The thread drives mosquitto_loop() itself instead of mosquitto_loop_start(),
+ * because libmosquitto's own loop gives up for good on some errors (protocol, auth) and
+ * has no timer hook; ours retries forever with backoff and times out stuck snapshots.
+ * All libmosquitto callbacks, and so all of mqttc's callbacks, run on that thread; the
+ * snapshot assembly is only touched there. Publishing from other threads goes through
+ * mosquitto_publish(), which is thread-safe; with mosquitto_threaded_set(true) it only
+ * queues, and the loop thread writes.
+ *
+ * Load: the engine pushes up to ~100,000 devices a minute and devices answer with a few
+ * messages each; a snapshot of a million devices is about a thousand 100 KB messages.
+ */
+#include "mqttc.h"
+
+#include "mqttc_proto.h"
+#include "ota_crypto.h"
+#include "ota_log.h"
+#include "ota_time.h"
+
+#include <mosquitto.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_PAYLOAD (256 * 1024)
+
+static const char *const SUB_TOPICS[] = {
+    "/sys/+/+/ota/firmware/upgrade_reply", "/sys/+/+/ota/progress", "/sys/+/+/ota/version",
+    "/sys/+/+/ota/firmware/get",           MQTTC_PRESENCE_TOPIC,
+};
+#define N_SUB_TOPICS (sizeof SUB_TOPICS / sizeof SUB_TOPICS[0])
+
+struct mqttc {
+    struct mosquitto *mosq;
+    /* config, strings owned */
+    char *host, *client_id, *username, *password;
+    int port, keepalive_s, reconnect_min_ms, reconnect_max_ms, sync_timeout_ms, max_inflight;
+    bool clean_session;
+    mqttc_callbacks cbs;
+    void *ud;
+
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards started/stopping with cond (sleeps) */
+    pthread_cond_t cond;
+    bool started, joined;
+    atomic_bool stopping;
+    atomic_bool connected;     /* CONNACK accepted, not yet lost */
+    atomic_bool presence_ready;
+    atomic_size_t pending;     /* QoS 1 publishes not yet acknowledged */
+
+    /* loop thread only */
+    bool sock_up;       /* TCP connection (maybe before CONNACK) */
+    int attempts;       /* failed connects since the last CONNACK */
+    bool told_up;       /* on_connection(true) delivered, (false) not yet */
+    mqttc_snap snap;
+};
+
+static void *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d)
+        abort(); /* the daemon may abort on out-of-memory */
+    return d;
+}
+
+const char *mqttc_strerror(int rc)
+{
+    switch (rc) {
+    case MQTTC_OK: return "ok";
+    case MQTTC_ERR_INVAL: return "invalid argument";
+    case MQTTC_ERR_NO_CONN: return "not connected to the broker";
+    case MQTTC_ERR_NOMEM: return "out of memory";
+    case MQTTC_ERR_STATE: return "wrong state";
+    case MQTTC_ERR_LIB: return "libmosquitto error";
+    default: return "unknown error";
+    }
+}
+
+/* --- presence --------------------------------------------------------------------------- */
+
+/* Publishes a sync request with a fresh nonce and restarts the assembly. Loop thread. */
+static void request_sync(mqttc *m)
+{
+    char nonce[33], payload[64];
+    int n;
+    if (ota_random_hex(16, nonce) != 0) {
+        OTA_ERROR("mqtt: no random nonce for the presence sync");
+        return;
+    }
+    mqttc_snap_begin(&m->snap, nonce, ota_time_mono_ms());
+    n = snprintf(payload, sizeof payload, "{\"nonce\":\"%s\"}", nonce);
+    int rc = mosquitto_publish(m->mosq, NULL, MQTTC_SYNC_TOPIC, n, payload, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS)
+        OTA_WARN("mqtt: presence sync request not sent: %s", mosquitto_strerror(rc));
+    else
+        OTA_DEBUG("mqtt: presence sync %s requested", nonce);
+}
+
+static void deliver_snapshot(mqttc *m)
+{
+    size_t n = m->snap.set.count;
+    const char **list = malloc((n ? n : 1) * sizeof *list);
+    if (!list)
+        abort();
+    mqttc_set_list(&m->snap.set, list);
+    OTA_INFO("mqtt: presence snapshot: %zu devices online", n);
+    if (m->cbs.on_presence_snapshot)
+        m->cbs.on_presence_snapshot(m->ud, list, n);
+    free(list);
+    mqttc_snap_end(&m->snap);
+    atomic_store(&m->presence_ready, true);
+}
+
+static void handle_presence(mqttc *m, const void *payload, size_t len)
+{
+    mqttc_presence p;
+    if (mqttc_presence_parse(payload, len, &p) != 0) {
+        OTA_WARN("mqtt: malformed presence message ignored (%zu bytes)", len);
+        return;
+    }
+    if (p.kind == MQTTC_PRES_SNAPSHOT) {
+        switch (mqttc_snap_part(&m->snap, &p)) {
+        case MQTTC_SNAP_COMPLETE:
+            deliver_snapshot(m);
+            break;
+        case MQTTC_SNAP_BROKEN:
+            OTA_WARN("mqtt: presence snapshot part %u out of order; asking again", p.part);
+            request_sync(m);
+            break;
+        default:
+            break;
+        }
+    } else {
+        char cid[MQTTC_CID_MAX + 1];
+        bool online = p.kind == MQTTC_PRES_ON;
+        snprintf(cid, sizeof cid, "%s.%s", p.pk, p.id);
+        mqttc_snap_event(&m->snap, cid, online);
+        if (m->cbs.on_presence)
+            m->cbs.on_presence(m->ud, p.pk, p.id, online, p.t_ms);
+    }
+    mqttc_presence_clear(&p);
+}
+
+/* --- libmosquitto callbacks (loop thread) ---------------------------------------------- */
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+    mqttc *m = obj;
+    (void)mosq;
+    if (rc != 0) {
+        OTA_ERROR("mqtt: broker %s:%d refused the connection: %s", m->host, m->port,
+                  mosquitto_connack_string(rc));
+        return;
+    }
+    m->attempts = 0;
+    int src = mosquitto_subscribe_multiple(m->mosq, NULL, (int)N_SUB_TOPICS,
+                                           (char *const *)SUB_TOPICS, 1, 0, NULL);
+    if (src != MOSQ_ERR_SUCCESS)
+        OTA_ERROR("mqtt: subscribe failed: %s", mosquitto_strerror(src));
+    /* The broker handles one connection's packets in order: the subscription is in
+     * place when the sync request arrives. */
+    atomic_store(&m->presence_ready, false);
+    request_sync(m);
+    atomic_store(&m->connected, true);
+    OTA_INFO("mqtt: connected to %s:%d as %s", m->host, m->port, m->client_id);
+    m->told_up = true;
+    if (m->cbs.on_connection)
+        m->cbs.on_connection(m->ud, true);
+}
+
+/* Called once per lost connection, from on_disconnect or the loop. */
+static void connection_lost(mqttc *m)
+{
+    atomic_store(&m->connected, false);
+    atomic_store(&m->presence_ready, false);
+    mqttc_snap_end(&m->snap);
+    if (m->told_up) {
+        m->told_up = false;
+        if (!atomic_load(&m->stopping))
+            OTA_WARN("mqtt: connection to %s:%d lost", m->host, m->port);
+        if (m->cbs.on_connection)
+            m->cbs.on_connection(m->ud, false);
+    }
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+    (void)mosq;
+    (void)rc;
+    connection_lost(obj);
+}
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+{
+    mqttc *m = obj;
+    (void)mosq;
+    (void)mid;
+    size_t p = atomic_load(&m->pending);
+    while (p > 0 && !atomic_compare_exchange_weak(&m->pending, &p, p - 1))
+        ;
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+    mqttc *m = obj;
+    char pk[MQTTC_PK_MAX + 1], id[MQTTC_ID_MAX + 1];
+    const char *suffix;
+    (void)mosq;
+    if (!msg->topic)
+        return;
+    if (strcmp(msg->topic, MQTTC_PRESENCE_TOPIC) == 0) {
+        handle_presence(m, msg->payload, (size_t)msg->payloadlen);
+        return;
+    }
+    if (mqttc_parse_topic(msg->topic, pk, id, &suffix) != 0) {
+        OTA_WARN("mqtt: message on unexpected topic %.200s ignored", msg->topic);
+        return;
+    }
+    if (m->cbs.on_device_message)
+        m->cbs.on_device_message(m->ud, pk, id, suffix, msg->payload, (size_t)msg->payloadlen);
+}
+
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+    (void)mosq;
+    (void)obj;
+    if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+        OTA_DEBUG("libmosquitto: %s", str);
+}
+
+/* --- loop thread ------------------------------------------------------------------------ */
+
+/* Sleeps ms unless stopping. */
+static void pause_ms(mqttc *m, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&m->lock);
+    while (!atomic_load(&m->stopping)) {
+        if (pthread_cond_timedwait(&m->cond, &m->lock, &ts) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Exponential backoff from reconnect_min_ms, capped, with +-20% jitter. */
+static int backoff_ms(mqttc *m)
+{
+    long d = m->reconnect_min_ms;
+    for (int i = 0; i < m->attempts && d < m->reconnect_max_ms; i++)
+        d *= 2;
+    if (d > m->reconnect_max_ms)
+        d = m->reconnect_max_ms;
+    unsigned char r = 0;
+    ota_random_bytes(&r, 1);
+    d = d * (80 + (long)(r % 41)) / 100;
+    if (m->attempts < 30)
+        m->attempts++;
+    return (int)(d > 0 ? d : 1);
+}
+
+static void *loop_main(void *arg)
+{
+    mqttc *m = arg;
+    bool first = true;
+    int64_t stop_deadline = 0;
+
+    while (true) {
+        if (atomic_load(&m->stopping)) {
+            if (!m->sock_up)
+                break;
+            if (!stop_deadline) {
+                stop_deadline = ota_time_mono_ms() + 2000;
+                mosquitto_disconnect(m->mosq);
+            } else if (ota_time_mono_ms() > stop_deadline) {
+                break;
+            }
+        }
+        if (!m->sock_up) {
+            int rc = first ? mosquitto_connect(m->mosq, m->host, m->port, m->keepalive_s)
+                           : mosquitto_reconnect(m->mosq);
+            if (rc != MOSQ_ERR_SUCCESS) {
+                int d = backoff_ms(m);
+                if (m->attempts <= 1 || m->attempts % 10 == 0)
+                    OTA_WARN("mqtt: cannot connect to %s:%d (%s); retrying in %d ms", m->host,
+                             m->port, mosquitto_strerror(rc), d);
+                pause_ms(m, d);
+                continue;
+            }
+            first = false;
+            m->sock_up = true;
+        }
+        int rc = mosquitto_loop(m->mosq, 200, 1);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            m->sock_up = false;
+            connection_lost(m);
+            if (atomic_load(&m->stopping))
+                break;
+            int d = backoff_ms(m);
+            OTA_DEBUG("mqtt: loop ended (%s); reconnecting in %d ms", mosquitto_strerror(rc), d);
+            pause_ms(m, d);
+            continue;
+        }
+        /* A snapshot that does not complete in time is asked for again. */
+        if (atomic_load(&m->connected) && m->snap.nonce[0] &&
+            ota_time_mono_ms() - m->snap.started_mono_ms > m->sync_timeout_ms) {
+            OTA_WARN("mqtt: no presence snapshot after %d ms; asking again (is the ota_auth plugin loaded?)",
+                     m->sync_timeout_ms);
+            request_sync(m);
+        }
+    }
+    if (m->sock_up) {
+        mosquitto_disconnect(m->mosq);
+        m->sock_up = false;
+    }
+    connection_lost(m);
+    return NULL;
+}
+
+/* --- public ------------------------------------------------------------------------------ */
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static void lib_init(void)
+{
+    mosquitto_lib_init();
+}
+
+mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
+{
+    mqttc *m;
+    if (!cfg || !cfg->password) {
+        OTA_ERROR("mqtt: configuration without a password");
+        return NULL;
+    }
+    pthread_once(&lib_once, lib_init);
+    m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->host = xstrdup(cfg->host && cfg->host[0] ? cfg->host : "127.0.0.1");
+    m->client_id = xstrdup(cfg->client_id && cfg->client_id[0] ? cfg->client_id : "otad");
+    m->username = xstrdup(cfg->username && cfg->username[0] ? cfg->username : "otad");
+    m->password = xstrdup(cfg->password);
+    m->port = cfg->port > 0 && cfg->port < 65536 ? cfg->port : 1883;
+    m->keepalive_s = cfg->keepalive_s > 0 ? cfg->keepalive_s : 30;
+    m->clean_session = cfg->clean_session;
+    m->reconnect_min_ms = cfg->reconnect_min_ms > 0 ? cfg->reconnect_min_ms : 500;
+    m->reconnect_max_ms = cfg->reconnect_max_ms > 0 ? cfg->reconnect_max_ms : 30000;
+    if (m->reconnect_max_ms < m->reconnect_min_ms)
+        m->reconnect_max_ms = m->reconnect_min_ms;
+    m->sync_timeout_ms = cfg->sync_timeout_ms > 0 ? cfg->sync_timeout_ms : 10000;
+    m->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 1000;
+    if (cbs)
+        m->cbs = *cbs;
+    m->ud = ud;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    mqttc_snap_init(&m->snap);
+
+    m->mosq = mosquitto_new(m->client_id, m->clean_session, m);
+    if (!m->mosq) {
+        OTA_ERROR("mqtt: mosquitto_new failed");
+        mqttc_destroy(m);
+        return NULL;
+    }
+    mosquitto_threaded_set(m->mosq, true);
+    mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_max_inflight_messages_set(m->mosq, (unsigned)m->max_inflight);
+    mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    if (mosquitto_username_pw_set(m->mosq, m->username, m->password) != MOSQ_ERR_SUCCESS) {
+        mqttc_destroy(m);
+        return NULL;
+    }
+    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+    mosquitto_message_callback_set(m->mosq, on_message);
+    mosquitto_publish_callback_set(m->mosq, on_publish);
+    mosquitto_log_callback_set(m->mosq, on_log);
+    return m;
+}
+
+int mqttc_start(mqttc *m)
+{
+    if (!m)
+        return MQTTC_ERR_INVAL;
+    pthread_mutex_lock(&m->lock);
+    if (m->started) {
+        pthread_mutex_unlock(&m->lock);
+        return MQTTC_ERR_STATE;
+    }
+    m->started = true;
+    pthread_mutex_unlock(&m->lock);
+    if (pthread_create(&m->thread, NULL, loop_main, m) != 0) {
+        OTA_ERROR("mqtt: cannot start the loop thread");
+        m->joined = true;
+        return MQTTC_ERR_LIB;
+    }
+    return MQTTC_OK;
+}
+
+void mqttc_stop(mqttc *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    atomic_store(&m->stopping, true);
+    pthread_cond_broadcast(&m->cond);
+    bool join = m->started && !m->joined;
+    m->joined = true;
+    m->started = true; /* no start after a stop */
+    pthread_mutex_unlock(&m->lock);
+    if (join)
+        pthread_join(m->thread, NULL);
+}
+
+void mqttc_destroy(mqttc *m)
+{
+    if (!m)
+        return;
+    mqttc_stop(m);
+    if (m->mosq)
+        mosquitto_destroy(m->mosq);
+    mqttc_snap_free(&m->snap);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    if (m->password)
+        memset(m->password, 0, strlen(m->password));
+    free(m->host);
+    free(m->client_id);
+    free(m->username);
+    free(m->password);
+    free(m);
+}
+
+bool mqttc_is_connected(const mqttc *m)
+{
+    return m && atomic_load(&((mqttc *)m)->connected);
+}
+
+bool mqttc_presence_ready(const mqttc *m)
+{
+    return m && atomic_load(&((mqttc *)m)->presence_ready);
+}
+
+size_t mqttc_pending(const mqttc *m)
+{
+    return m ? atomic_load(&((mqttc *)m)->pending) : 0;
+}
+
+static int name_ok(const char *s, size_t max)
+{
+    size_t i;
+    if (!s)
+        return 0;
+    for (i = 0; i <= max && s[i]; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return i >= 1 && i <= max;
+}
+
+static int suffix_ok(const char *s)
+{
+    size_t len;
+    if (!s)
+        return 0;
+    len = strnlen(s, MQTTC_SUFFIX_MAX + 1);
+    if (len < 1 || len > MQTTC_SUFFIX_MAX || s[0] == '/' || s[len - 1] == '/')
+        return 0;
+    return strpbrk(s, "+#") == NULL;
+}
+
+int mqttc_publish_device(mqttc *m, const char *product_key, const char *identifier,
+                         const char *suffix, const void *payload, size_t len)
+{
+    char topic[5 + MQTTC_PK_MAX + 1 + MQTTC_ID_MAX + 1 + MQTTC_SUFFIX_MAX + 1];
+    int rc;
+    if (!m || !name_ok(product_key, MQTTC_PK_MAX) || !name_ok(identifier, MQTTC_ID_MAX) ||
+        !suffix_ok(suffix) || (len && !payload) || len > MAX_PAYLOAD)
+        return MQTTC_ERR_INVAL;
+    if (!atomic_load(&m->connected))
+        return MQTTC_ERR_NO_CONN;
+    snprintf(topic, sizeof topic, "/sys/%s/%s/%s", product_key, identifier, suffix);
+    atomic_fetch_add(&m->pending, 1);
+    rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 1, false);
+    if (rc == MOSQ_ERR_SUCCESS)
+        return MQTTC_OK;
+    on_publish(NULL, m, 0); /* undo the count */
+    if (rc == MOSQ_ERR_NOMEM)
+        return MQTTC_ERR_NOMEM;
+    if (rc == MOSQ_ERR_NO_CONN)
+        return MQTTC_ERR_NO_CONN;
+    OTA_WARN("mqtt: publish to %s failed: %s", topic, mosquitto_strerror(rc));
+    return MQTTC_ERR_LIB;
+}
+
+size_t mqttc_publish_many(mqttc *m, const mqttc_msg *msgs, size_t n, int *rc_out)
+{
+    size_t i;
+    int rc = MQTTC_OK;
+    for (i = 0; i < n; i++) {
+        rc = mqttc_publish_device(m, msgs[i].product_key, msgs[i].identifier, msgs[i].suffix,
+                                  msgs[i].payload, msgs[i].len);
+        if (rc != MQTTC_OK)
+            break;
+    }
+    if (rc_out)
+        *rc_out = rc;
+    return i;
+}

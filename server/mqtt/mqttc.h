@@ -1,0 +1,117 @@
+/*
+ * mqttc: otad's connection to the MQTT broker (libmosquitto, MQTT 3.1.1, QoS 1).
+ *
+ * One client with a persistent session (clean_session=false, fixed client id, "otad" by
+ * default), so device messages published while otad is away wait in the broker. mqttc runs
+ * its own loop thread around mosquitto_loop(): it connects, reconnects with exponential
+ * backoff (with jitter) whenever the connection is lost, and after every CONNACK
+ * subscribes (QoS 1) to
+ *     /sys/+/+/ota/firmware/upgrade_reply  /sys/+/+/ota/progress  /sys/+/+/ota/version
+ *     /sys/+/+/ota/firmware/get            ota/internal/presence
+ * and asks the broker plugin for a presence snapshot (ota/internal/sync with a fresh
+ * nonce). It assembles the snapshot parts, applies presence events that arrive during
+ * assembly, then hands the complete set over. A snapshot not complete within
+ * sync_timeout_ms is requested again. See docs/broker.md for the wire format.
+ *
+ * Callbacks run on mqttc's loop thread, one at a time, and must be cheap (parse and
+ * enqueue): while one runs no other message is read. Data given to a callback is borrowed
+ * for the callback only. A device message is acknowledged (PUBACK) to the broker by
+ * libmosquitto regardless of what the callback does: the PUBACK is queued before the
+ * callback is called and reaches the socket after it returns (docs/broker.md, "PUBACK").
+ *
+ * mqttc never touches the store. Publishing is thread-safe.
+ */
+#ifndef MQTTC_H
+#define MQTTC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mqttc mqttc;
+
+/* Return codes of mqttc functions. */
+typedef enum {
+    MQTTC_OK = 0,
+    MQTTC_ERR_INVAL = -1,   /* bad argument: NULL, malformed or oversize name/topic/payload */
+    MQTTC_ERR_NO_CONN = -2, /* not connected to the broker (nothing was queued) */
+    MQTTC_ERR_NOMEM = -3,
+    MQTTC_ERR_STATE = -4,   /* mqttc_start twice, or after mqttc_stop */
+    MQTTC_ERR_LIB = -5      /* libmosquitto refused (logged) */
+} mqttc_rc;
+
+typedef struct {
+    const char *host;        /* broker host; default "127.0.0.1" */
+    int port;                /* default 1883 */
+    const char *client_id;   /* default "otad"; fixed, so the session persists */
+    const char *username;    /* default "otad" */
+    const char *password;    /* ota_secret_server(key); required */
+    int keepalive_s;         /* default 30 */
+    bool clean_session;      /* default false (persistent session); set true only in tests */
+    int reconnect_min_ms;    /* first retry delay; default 500 */
+    int reconnect_max_ms;    /* backoff ceiling; default 30000 */
+    int sync_timeout_ms;     /* snapshot must complete within; default 10000 */
+    int max_inflight;        /* QoS 1 publishes in flight to the broker; default 1000 */
+} mqttc_config;
+
+typedef struct {
+    /* The broker connection came up (after CONNACK and the subscribe request) or went down. */
+    void (*on_connection)(void *ud, bool up);
+    /* A device connection started (online) or ended, as the broker saw it at t_ms (epoch
+     * ms, broker's clock). Strings are bounded names ([A-Za-z0-9_-], pk <= 32, id <= 64). */
+    void (*on_presence)(void *ud, const char *product_key, const char *identifier,
+                        bool online, int64_t t_ms);
+    /* The complete set of connected devices ("pk.id" each, in no order), after each
+     * (re)connect. Every on_presence delivered before it is reflected in it; it replaces
+     * whatever the application believed. */
+    void (*on_presence_snapshot)(void *ud, const char *const *clients, size_t n);
+    /* A device published payload[0..len) on /sys/{pk}/{id}/{suffix}; suffix is e.g.
+     * "ota/progress". payload is not NUL-terminated by contract (libmosquitto adds one). */
+    void (*on_device_message)(void *ud, const char *product_key, const char *identifier,
+                              const char *suffix, const void *payload, size_t len);
+} mqttc_callbacks;
+
+/* Creates a client (not yet connected). Strings of cfg are copied; cbs is copied; any
+ * callback may be NULL. Returns NULL on a bad config (logged) or out of memory. */
+mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud);
+/* Starts the loop thread, which connects and keeps reconnecting. Returns MQTTC_OK (even
+ * if the broker is not reachable yet), MQTTC_ERR_STATE, or MQTTC_ERR_LIB. */
+int mqttc_start(mqttc *m);
+/* Disconnects cleanly (the session stays on the broker) and joins the loop thread. No
+ * callback runs after it returns. Safe to call twice or without mqttc_start. */
+void mqttc_stop(mqttc *m);
+/* Stops if needed and frees. Accepts NULL. */
+void mqttc_destroy(mqttc *m);
+
+/* true between a successful CONNACK and the loss of the connection. Any thread. */
+bool mqttc_is_connected(const mqttc *m);
+/* true once a snapshot has been delivered since the last (re)connect. Any thread. */
+bool mqttc_presence_ready(const mqttc *m);
+
+/* Publishes payload (QoS 1, not retained) on /sys/{pk}/{id}/{suffix}. Any thread. The
+ * message is queued in libmosquitto and written by the loop thread; if the connection
+ * drops before the broker acknowledges it, libmosquitto sends it again after the reconnect
+ * (persistent session). Returns MQTTC_OK, MQTTC_ERR_NO_CONN, MQTTC_ERR_INVAL (bad name,
+ * suffix or payload > 256 KiB), MQTTC_ERR_NOMEM or MQTTC_ERR_LIB. */
+int mqttc_publish_device(mqttc *m, const char *product_key, const char *identifier,
+                         const char *suffix, const void *payload, size_t len);
+
+typedef struct {
+    const char *product_key;
+    const char *identifier;
+    const char *suffix;
+    const void *payload;
+    size_t len;
+} mqttc_msg;
+
+/* Publishes n messages as mqttc_publish_device does; stops at the first failure. Returns
+ * the number queued (n on success); *rc_out (may be NULL) gets the first failure's code. */
+size_t mqttc_publish_many(mqttc *m, const mqttc_msg *msgs, size_t n, int *rc_out);
+
+/* QoS 1 publishes queued in libmosquitto and not yet acknowledged by the broker. */
+size_t mqttc_pending(const mqttc *m);
+
+/* Static name of a return code. */
+const char *mqttc_strerror(int rc);
+
+#endif

@@ -1,0 +1,19 @@
+# Integration tests of the broker side (ota_auth plugin + broker-conf.sh) and of the
+# server's MQTT client module, against the real mosquitto. mqttc is compiled in directly so
+# these tests do not depend on the rest of otadcore.
+if(TARGET ota_auth)
+  set(_mqttc_src ${CMAKE_SOURCE_DIR}/server/mqtt/mqttc.c ${CMAKE_SOURCE_DIR}/server/mqtt/mqttc_proto.c)
+  ota_integration_test(test_broker
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_broker.c ${CMAKE_CURRENT_LIST_DIR}/broker_helpers.c
+    LIBS otacommon PkgConfig::MOSQ PkgConfig::JANSSON Threads::Threads
+    TIMEOUT 120)
+  target_include_directories(test_broker PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  add_dependencies(test_broker ota_auth)
+
+  ota_integration_test(test_mqttc
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mqttc.c ${CMAKE_CURRENT_LIST_DIR}/broker_helpers.c ${_mqttc_src}
+    LIBS otacommon PkgConfig::MOSQ PkgConfig::JANSSON Threads::Threads
+    TIMEOUT 240)
+  target_include_directories(test_mqttc PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${CMAKE_SOURCE_DIR}/server/mqtt)
+  add_dependencies(test_mqttc ota_auth)
+endif()
