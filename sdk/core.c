@@ -265,8 +265,12 @@ int otasdk_on_message(otasdk_ctx *c, const char *topic, const void *payload, siz
     }
     m = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!m) {
-        if (json_error_code(&jerr) == json_error_out_of_memory)
+        /* jansson does not always say "out of memory" (e.g. when its lexer cannot start),
+         * so a failed probe allocation decides. */
+        json_t *probe = json_error_code(&jerr) == json_error_out_of_memory ? NULL : json_object();
+        if (!probe)
             return OTASDK_ERR_NOMEM;
+        json_decref(probe);
         sdk__log(c, OTASDK_LOG_WARN, "malformed message on %s: %s", topic, jerr.text);
         return OTASDK_ERR_PARSE;
     }

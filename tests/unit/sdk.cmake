@@ -1,0 +1,6 @@
+# Device SDK unit tests: the core against fakes (test_sdk), the Linux port's file staging
+# and digests (test_sdk_posix).
+if(TARGET otasdk)
+  ota_unit_test(test_sdk SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sdk.c
+                LIBS otasdk OpenSSL::Crypto PkgConfig::JANSSON)
+endif()
