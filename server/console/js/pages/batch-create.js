@@ -147,6 +147,14 @@ export function openBatchCreate(fw, ctx) {
       scope, policy,
     };
     fields.retryIntervalMinutes.hidden = true;
+    // a shown error goes away as soon as the value is right
+    const recheck = () => {
+      const errs = V.batchForm({ scope: 'all', validityDays: validity.value, timeoutMinutes: timeout.value, retryTimes: retries.value, retryIntervalMinutes: interval.value });
+      for (const k of ['validityDays', 'timeoutMinutes', 'retryTimes', 'retryIntervalMinutes']) {
+        if (fields[k].classList.contains('invalid') && !errs[k]) setFieldError(fields[k], '');
+      }
+    };
+    for (const i of [validity, timeout, retries, interval]) i.addEventListener('input', recheck);
     retries.addEventListener('change', () => { fields.retryIntervalMinutes.hidden = Number(retries.value) === 0; });
 
     const scopeValue = () => scope.querySelector('input:checked').value;

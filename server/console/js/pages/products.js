@@ -24,6 +24,8 @@ export function renderProducts(main, ctx) {
           { label: t('productName'), cell: (p) => el('a', { href: `#/products/${encodeURIComponent(p.productKey)}` }, p.productName || p.productKey) },
           { label: t('productKey'), cell: (p) => el('code', p.productKey) },
           { label: t('description'), cell: (p) => p.description || '' },
+          { label: t('deviceCount'), cls: 'num', cell: (p) => (p.deviceCount ?? '—') },
+          { label: t('firmwareCount'), cls: 'num', cell: (p) => (p.firmwareCount ?? '—') },
           { label: t('createdTime'), cell: (p) => fmtTime(p.createdTime) },
           { label: t('actions'), cls: 'actions', cell: (p) => el('a.btn.small', { href: `#/products/${encodeURIComponent(p.productKey)}` }, t('viewDevices')) },
         ], res.items || [], { caption: t('productsTitle') }),
