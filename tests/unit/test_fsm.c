@@ -22,8 +22,17 @@ static const fsm_params P2 = {ACK_MS, TIMEOUT_MS, INTERVAL_MS, 2, "2.0"};
 
 /* ---- fixtures: one task per state, with a realistic history ---- */
 
-enum { F_TO_PUSH, F_TO_PUSH_AGAIN, F_PUSHED, F_TO_UPGRADE, F_UPGRADING, F_TO_RETRY, F_SUCCEEDED,
-       F_FAILED, F_COUNT };
+enum {
+    F_TO_PUSH,
+    F_TO_PUSH_AGAIN,
+    F_PUSHED,
+    F_TO_UPGRADE,
+    F_UPGRADING,
+    F_TO_RETRY,
+    F_SUCCEEDED,
+    F_FAILED,
+    F_COUNT
+};
 
 static fsm_task fixture(int f)
 {
@@ -79,9 +88,27 @@ static fsm_task fixture(int f)
 
 /* ---- events ---- */
 
-enum { E_PUSH, E_PUSH_BAD, E_ACK, E_ACK_500, E_ACK_OTHER, E_ACKTO, E_ACKTO_EARLY, E_PROG50,
-       E_PROG30, E_PROG_FAIL, E_PROG0, E_VER_TARGET, E_VER_OTHER, E_UPTO, E_UPTO_EARLY, E_RETRY,
-       E_RETRY_EARLY, E_TERM, E_COUNT };
+enum {
+    E_PUSH,
+    E_PUSH_BAD,
+    E_ACK,
+    E_ACK_500,
+    E_ACK_OTHER,
+    E_ACKTO,
+    E_ACKTO_EARLY,
+    E_PROG50,
+    E_PROG30,
+    E_PROG_FAIL,
+    E_PROG0,
+    E_VER_TARGET,
+    E_VER_OTHER,
+    E_UPTO,
+    E_UPTO_EARLY,
+    E_RETRY,
+    E_RETRY_EARLY,
+    E_TERM,
+    E_COUNT
+};
 
 static fsm_event event(int e)
 {
@@ -175,8 +202,14 @@ typedef struct {
     fsm_note note;
 } outcome;
 
-#define A(s) {s, FSM_NOTE_APPLIED}
-#define N(n) {(fsm_state)-1, n}
+#define A(s)                                                                                       \
+    {                                                                                              \
+        s, FSM_NOTE_APPLIED                                                                        \
+    }
+#define N(n)                                                                                       \
+    {                                                                                              \
+        (fsm_state) - 1, n                                                                         \
+    }
 #define DUP FSM_NOTE_DUPLICATE
 #define LATE FSM_NOTE_LATE
 #define STALE FSM_NOTE_STALE_MSGID
@@ -196,9 +229,9 @@ static const outcome table[F_COUNT][E_COUNT] = {
     {A(FSM_PUSHED), N(INV), N(LATE), N(LATE), N(STALE), N(TS), N(TS), N(LATE), N(LATE), N(LATE),
      N(INV), A(FSM_SUCCEEDED), N(VO), N(TS), N(TS), N(TS), N(TS), A(FSM_FAILED)},
     /* pushed */
-    {N(INV), N(INV), A(FSM_TO_UPGRADE), N(REF), N(STALE), A(FSM_TO_RETRY), N(TS),
-     A(FSM_UPGRADING), A(FSM_UPGRADING), A(FSM_TO_RETRY), N(INV), A(FSM_SUCCEEDED), N(VO), N(TS),
-     N(TS), N(TS), N(TS), A(FSM_FAILED)},
+    {N(INV), N(INV), A(FSM_TO_UPGRADE), N(REF), N(STALE), A(FSM_TO_RETRY), N(TS), A(FSM_UPGRADING),
+     A(FSM_UPGRADING), A(FSM_TO_RETRY), N(INV), A(FSM_SUCCEEDED), N(VO), N(TS), N(TS), N(TS), N(TS),
+     A(FSM_FAILED)},
     /* to_upgrade */
     {N(INV), N(INV), N(DUP), N(DUP), N(STALE), N(TS), N(TS), A(FSM_UPGRADING), A(FSM_UPGRADING),
      A(FSM_TO_RETRY), N(INV), A(FSM_SUCCEEDED), N(VO), N(TS), N(TS), N(TS), N(TS), A(FSM_FAILED)},
@@ -210,11 +243,11 @@ static const outcome table[F_COUNT][E_COUNT] = {
     {N(INV), N(INV), N(LATE), N(LATE), N(STALE), N(TS), N(TS), N(LATE), N(LATE), N(LATE), N(INV),
      A(FSM_SUCCEEDED), N(VO), N(TS), N(TS), A(FSM_TO_PUSH), N(TS), A(FSM_FAILED)},
     /* succeeded */
-    {N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN),
-     N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN)},
+    {N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN),
+     N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN)},
     /* failed */
-    {N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN),
-     N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN)},
+    {N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN),
+     N(FIN), N(FIN), N(FIN), N(FIN), N(FIN), N(FIN)},
 };
 
 static int same_task(const fsm_task *a, const fsm_task *b)

@@ -67,8 +67,8 @@ static void test_exact_format(void **state)
     ota_hex_encode(mac, 32, hex);
     assert_string_equal(sig, hex);
     char want[512];
-    snprintf(want, sizeof want,
-             BASE "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s", hex);
+    snprintf(want, sizeof want, BASE "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",
+             hex);
     char *url = NULL;
     assert_int_equal(urlsign_build(key, BASE "//", &F, &url), URLSIGN_OK); /* '/' trimmed */
     assert_string_equal(url, want);
@@ -93,8 +93,8 @@ static void test_round_trip(void **state)
 static void test_escaping_round_trip(void **state)
 {
     (void)state;
-    const urlsign_fields f = {"id/with?odd&chars=%+ #", "固件_v1-2.tar.gz", "b a+c&d=e",
-                              "pk.id~x", 5};
+    const urlsign_fields f = {"id/with?odd&chars=%+ #", "固件_v1-2.tar.gz", "b a+c&d=e", "pk.id~x",
+                              5};
     char *t = build_target(&f);
     assert_null(strchr(t, ' '));
     assert_null(strchr(t, '#'));
@@ -141,10 +141,14 @@ static void test_every_field_tampered(void **state)
     (void)state;
     char *t = build_target(&F);
     const char *swaps[][2] = {
-        {"/dl/fw-123/", "/dl/fw-124/"},     {"/app_v2.bin", "/app_v3.bin"},
-        {"b=b-77", "b=b-78"},               {"d=pk1.dev_01", "d=pk1.dev_02"},
-        {"d=pk1.dev_01", "d=pk2.dev_01"},   {"e=1800000000", "e=1800000001"},
-        {"e=1800000000", "e=2800000000"},   {"e=1800000000", "e=180000000"},
+        {"/dl/fw-123/", "/dl/fw-124/"},
+        {"/app_v2.bin", "/app_v3.bin"},
+        {"b=b-77", "b=b-78"},
+        {"d=pk1.dev_01", "d=pk1.dev_02"},
+        {"d=pk1.dev_01", "d=pk2.dev_01"},
+        {"e=1800000000", "e=1800000001"},
+        {"e=1800000000", "e=2800000000"},
+        {"e=1800000000", "e=180000000"},
         {"/dl/fw-123/", "/dl/fw%2D123x/"},
     };
     for (size_t i = 0; i < sizeof swaps / sizeof swaps[0]; i++) {
@@ -234,32 +238,32 @@ static void test_malformed(void **state)
     char sig[80];
     snprintf(sig, sizeof sig, "%s", strstr(t, "&s=") + 3);
     const char *bad_fmt[] = {
-        "/dl/fw-123?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",          /* no file segment */
-        "/dl/fw-123/?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",         /* empty file */
-        "/dl//app.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",        /* empty id */
-        "/dl/a/b/c?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",           /* extra segment */
-        "/download/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1&s=%s",  /* wrong prefix */
-        "dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s", /* no leading / */
-        "/dl/fw-123/app_v2.bin?d=pk1.dev_01&e=1800000000&s=%s",      /* no b */
-        "/dl/fw-123/app_v2.bin?b=b-77&e=1800000000&s=%s",            /* no d */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&s=%s",            /* no e */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000%.0s", /* no s */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%.0s", /* empty s */
-        "/dl/fw-123/app_v2.bin?b=&d=pk1.dev_01&e=1800000000&s=%s",   /* empty b */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=&e=1800000000&s=%s",         /* empty d */
+        "/dl/fw-123?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",                   /* no file segment */
+        "/dl/fw-123/?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",                  /* empty file */
+        "/dl//app.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",                 /* empty id */
+        "/dl/a/b/c?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",                    /* extra segment */
+        "/download/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1&s=%s",           /* wrong prefix */
+        "dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",         /* no leading / */
+        "/dl/fw-123/app_v2.bin?d=pk1.dev_01&e=1800000000&s=%s",               /* no b */
+        "/dl/fw-123/app_v2.bin?b=b-77&e=1800000000&s=%s",                     /* no d */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&s=%s",                     /* no e */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000%.0s",         /* no s */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%.0s",      /* empty s */
+        "/dl/fw-123/app_v2.bin?b=&d=pk1.dev_01&e=1800000000&s=%s",            /* empty b */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=&e=1800000000&s=%s",                  /* empty d */
         "/dl/fw-123/app_v2.bin?b=b-77&b=b-77&d=pk1.dev_01&e=1800000000&s=%s", /* repeated */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=-5&s=%s",       /* negative e */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=18e8&s=%s",     /* not decimal */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=&s=%s",         /* empty e */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=01800000000&s=%s", /* leading zero */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=-5&s=%s",                /* negative e */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=18e8&s=%s",              /* not decimal */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=&s=%s",                  /* empty e */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=01800000000&s=%s",       /* leading zero */
         "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1234567890123456789&s=%s", /* 19 digits */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s",  /* no '=' */
-        "/dl/fw-123/app_v2.bin?b=b%%G7&d=pk1.dev_01&e=1800000000&s=%s", /* bad escape */
-        "/dl/fw-123/app_v2.bin?b=b%%7&d=pk1.dev_01&e=1800000000&s=%s",  /* short escape */
-        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s%%", /* escape at end */
-        "/dl/fw%%00x/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s", /* NUL */
-        "/dl/fw-123/app_v2.bin#x?b=b-77&d=pk1.dev_01&e=1800000000&s=%s", /* fragment */
-        "/dl/fw-123/app_v2.bin",                                      /* no query */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s",             /* no '=' */
+        "/dl/fw-123/app_v2.bin?b=b%%G7&d=pk1.dev_01&e=1800000000&s=%s",         /* bad escape */
+        "/dl/fw-123/app_v2.bin?b=b%%7&d=pk1.dev_01&e=1800000000&s=%s",          /* short escape */
+        "/dl/fw-123/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s%%",        /* escape at end */
+        "/dl/fw%%00x/app_v2.bin?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",         /* NUL */
+        "/dl/fw-123/app_v2.bin#x?b=b-77&d=pk1.dev_01&e=1800000000&s=%s",        /* fragment */
+        "/dl/fw-123/app_v2.bin",                                                /* no query */
         "/dl/",
         "",
     };

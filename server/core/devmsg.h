@@ -1,0 +1,119 @@
+/*
+ * devmsg: the device protocol's payloads (contract section 4). Parses what devices
+ * publish (topic + payload bytes, straight from the MQTT callback) into a fixed-size
+ * struct, and builds what the platform publishes to devices as JSON strings.
+ *
+ * Device -> platform, topic /sys/{productKey}/{identifier}/<suffix>:
+ *   ota/firmware/upgrade_reply  {"msgId","version":"1.0","code":int}   (data ignored)
+ *   ota/progress                {"msgId","version":"1.0","data":{"step":N,"desc":"..."}}
+ *   ota/version                 {"msgId","version":"1.0","data":{"firmwareVersion":"..."}}
+ *   ota/firmware/get            {"msgId","version":"1.0","data":{} | {"firmwareVersion":"..."}}
+ * Rules: payload <= DEVMSG_MAX_PAYLOAD bytes, one JSON object (UTF-8, no duplicate keys);
+ * productKey and identifier 1..64 of [A-Za-z0-9_-]; msgId a string of 1..64 bytes without
+ * control characters; version exactly "1.0"; code an integer; step an integer in -4..-1
+ * or 1..100; desc optional, a string of at most 256 characters (UTF-8 code points), null =
+ * absent; firmwareVersion 1..100 of [A-Za-z0-9_.-]. For ota/firmware/get a missing "data"
+ * counts as {} (the pending upgrade is asked for). Fields not listed are ignored, so
+ * devices may add their own. Anything else is refused with an error code and a one-line
+ * reason that the caller logs once with the device (printable ASCII only; it echoes no
+ * field values, only lengths, numbers and at most a short token near a JSON syntax error).
+ *
+ * Platform -> device (malloc'd compact JSON, caller frees):
+ *   ota/firmware/upgrade    {"msgId","version":"1.0","data":{"policy","size","firmwareVersion",
+ *                            "url","sign","signMethod":"Md5","sha256","batchId"}}
+ *   ota/firmware/get_reply  {"msgId","version":"1.0","code":200,"data":{same as upgrade}}
+ *                        or {"msgId","version":"1.0","code":404,
+ *                            "message":"FirmwareVersion X not existed"}
+ *                           ("No pending upgrade" when the get named no version).
+ *
+ * Pure functions, no globals; thread-safe (jansson with its default allocator).
+ */
+#ifndef OTAD_DEVMSG_H
+#define OTAD_DEVMSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DEVMSG_MAX_PAYLOAD 8192 /* bytes */
+#define DEVMSG_MAX_TOPIC 512    /* bytes */
+#define DEVMSG_ID_MAX 64        /* productKey, identifier: bytes */
+#define DEVMSG_MSGID_MAX 64     /* bytes */
+#define DEVMSG_FWVER_MAX 100    /* bytes */
+#define DEVMSG_DESC_MAX 256     /* characters (UTF-8 code points) */
+#define DEVMSG_DESC_BYTES (4 * DEVMSG_DESC_MAX)
+
+/* Topic suffixes under /sys/{productKey}/{identifier}/ */
+#define DEVMSG_T_UPGRADE "ota/firmware/upgrade"
+#define DEVMSG_T_UPGRADE_REPLY "ota/firmware/upgrade_reply"
+#define DEVMSG_T_PROGRESS "ota/progress"
+#define DEVMSG_T_VERSION "ota/version"
+#define DEVMSG_T_GET "ota/firmware/get"
+#define DEVMSG_T_GET_REPLY "ota/firmware/get_reply"
+
+typedef enum {
+    DEVMSG_UPGRADE_REPLY = 1,
+    DEVMSG_PROGRESS,
+    DEVMSG_VERSION,
+    DEVMSG_GET,
+} devmsg_kind;
+
+#define DEVMSG_OK 0
+#define DEVMSG_ETOPIC (-1)   /* not /sys/{pk}/{id}/<known suffix>, or bad pk/id */
+#define DEVMSG_ETOOBIG (-2)  /* payload over DEVMSG_MAX_PAYLOAD */
+#define DEVMSG_EJSON (-3)    /* not JSON, not an object, duplicate keys, bad UTF-8 */
+#define DEVMSG_EMISSING (-4) /* a required field is absent */
+#define DEVMSG_ETYPE (-5)    /* a field has the wrong JSON type */
+#define DEVMSG_EVALUE (-6)   /* a field's value is out of range, too long or bad chars */
+
+typedef struct {
+    devmsg_kind kind;
+    char product_key[DEVMSG_ID_MAX + 1];
+    char identifier[DEVMSG_ID_MAX + 1];
+    char msg_id[DEVMSG_MSGID_MAX + 1];
+    int code;                         /* UPGRADE_REPLY */
+    int step;                         /* PROGRESS: -4..-1, 1..100 */
+    int has_desc;                     /* PROGRESS: desc given */
+    char desc[DEVMSG_DESC_BYTES + 1]; /* PROGRESS: UTF-8 */
+    int has_version;                  /* VERSION: 1; GET: 1 if it named a version */
+    char firmware_version[DEVMSG_FWVER_MAX + 1];
+} devmsg_msg;
+
+/* The firmware a push or get_reply offers. Strings borrowed for the call. */
+typedef struct {
+    const char *policy;           /* "standard" | "silent" */
+    int64_t size;                 /* bytes, >= 0 */
+    const char *firmware_version; /* non-empty */
+    const char *url;              /* non-empty */
+    const char *md5;              /* lowercase hex, the "sign" */
+    const char *sha256;           /* lowercase hex */
+    const char *batch_id;         /* non-empty */
+} devmsg_upgrade;
+
+/* Parses only the topic: productKey and identifier (each DEVMSG_ID_MAX+1 bytes) and kind.
+ * DEVMSG_OK or DEVMSG_ETOPIC. pk/id/kind may be NULL. */
+int devmsg_parse_topic(const char *topic, char *pk, char *id, devmsg_kind *kind);
+
+/* Parses one device message. On DEVMSG_OK *out is filled. On error the return is one of
+ * the DEVMSG_E* codes, *out is partly filled (kind, product_key and identifier once the
+ * topic parsed) and reason (if not NULL) gets a one-line NUL-terminated explanation,
+ * truncated to reason_len. No allocation survives the call. */
+int devmsg_parse(const char *topic, const void *payload, size_t len, devmsg_msg *out, char *reason,
+                 size_t reason_len);
+
+/* Writes "/sys/{pk}/{id}/{suffix}" into out. Returns 0, or -1 if it does not fit. */
+int devmsg_topic(char *out, size_t outlen, const char *product_key, const char *identifier,
+                 const char *suffix);
+
+/* Platform -> device payloads. Each returns a malloc'd NUL-terminated JSON string the
+ * caller frees with free(), or NULL on out of memory or a missing/empty field. */
+char *devmsg_build_upgrade(const char *msg_id, const devmsg_upgrade *u);
+char *devmsg_build_get_reply(const char *msg_id, const devmsg_upgrade *u);
+/* firmware_version: what the get asked for; NULL or "" gives "No pending upgrade". */
+char *devmsg_build_get_reply_404(const char *msg_id, const char *firmware_version);
+
+/* "ok", "topic", "too_big", "json", "missing", "type", "value"; "?" otherwise. */
+const char *devmsg_strerror(int code);
+/* The topic suffix of a kind ("ota/progress", ...); "?" otherwise. */
+const char *devmsg_kind_name(devmsg_kind k);
+
+#endif
