@@ -1,0 +1,434 @@
+/*
+ * Integration tests of the server's MQTT client module (server/mqtt/mqttc.c) against the
+ * real broker with the ota_auth plugin: connection and subscriptions, device messages and
+ * presence through the callbacks, the presence snapshot after (re)connect, reconnect with
+ * backoff after the broker is killed and restarted, the persistent session keeping QoS 1
+ * messages published while otad was away, the publish rate, and where libmosquitto sends
+ * the PUBACK relative to the message callback (docs/broker.md, "PUBACK").
+ */
+#include "broker_helpers.h"
+#include "mqttc.h"
+#include "ota_crypto.h"
+#include "ota_harness.h"
+#include "ota_time.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static oth_env env;
+
+/* What the callbacks saw. */
+typedef struct {
+    pthread_mutex_t lock;
+    int ups, downs;
+    bool up;
+    int snapshots;
+    char snap[64][100];
+    size_t snap_n;
+    int ons, offs;
+    char last_presence[100];
+    bool last_online;
+    int msgs;
+    char last_suffix[80], last_cid[100], last_payload[256];
+    char order[64][32]; /* payloads in arrival order (persistent session test) */
+} seen_t;
+
+static seen_t seen;
+
+static void on_connection(void *ud, bool up)
+{
+    seen_t *s = ud;
+    pthread_mutex_lock(&s->lock);
+    if (up)
+        s->ups++;
+    else
+        s->downs++;
+    s->up = up;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_presence(void *ud, const char *pk, const char *id, bool online, int64_t t)
+{
+    seen_t *s = ud;
+    (void)t;
+    pthread_mutex_lock(&s->lock);
+    if (online)
+        s->ons++;
+    else
+        s->offs++;
+    snprintf(s->last_presence, sizeof s->last_presence, "%s.%s", pk, id);
+    s->last_online = online;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_snapshot(void *ud, const char *const *clients, size_t n)
+{
+    seen_t *s = ud;
+    pthread_mutex_lock(&s->lock);
+    s->snapshots++;
+    s->snap_n = n;
+    for (size_t i = 0; i < n && i < 64; i++)
+        snprintf(s->snap[i], sizeof s->snap[i], "%s", clients[i]);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_device_message(void *ud, const char *pk, const char *id, const char *suffix,
+                              const void *payload, size_t len)
+{
+    seen_t *s = ud;
+    pthread_mutex_lock(&s->lock);
+    if (s->msgs < 64)
+        snprintf(s->order[s->msgs], sizeof s->order[0], "%.*s", (int)(len < 31 ? len : 31),
+                 (const char *)payload);
+    s->msgs++;
+    snprintf(s->last_suffix, sizeof s->last_suffix, "%s", suffix);
+    snprintf(s->last_cid, sizeof s->last_cid, "%s.%s", pk, id);
+    snprintf(s->last_payload, sizeof s->last_payload, "%.*s", (int)len, (const char *)payload);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static const mqttc_callbacks CBS = {on_connection, on_presence, on_snapshot, on_device_message};
+
+static void seen_reset(void)
+{
+    pthread_mutex_lock(&seen.lock);
+    pthread_mutex_t l = seen.lock;
+    memset(&seen, 0, sizeof seen);
+    seen.lock = l;
+    pthread_mutex_unlock(&seen.lock);
+}
+
+/* Polls until *counter >= want (under the lock) or timeout. */
+static int wait_count(const int *counter, int want, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        pthread_mutex_lock(&seen.lock);
+        int v = *counter;
+        pthread_mutex_unlock(&seen.lock);
+        if (v >= want)
+            return 0;
+        tc_sleep_ms(10);
+    }
+    return -1;
+}
+
+static mqttc *new_client(const char *client_id, bool clean)
+{
+    static char pass[40];
+    mqttc_config cfg = {0};
+    ota_secret_server(env.key, pass, sizeof pass);
+    cfg.host = "127.0.0.1";
+    cfg.port = env.mqtt_port;
+    cfg.client_id = client_id;
+    cfg.username = "otad";
+    cfg.password = pass;
+    cfg.keepalive_s = 10;
+    cfg.clean_session = clean;
+    cfg.reconnect_min_ms = 200;
+    cfg.reconnect_max_ms = 2000;
+    mqttc *m = mqttc_new(&cfg, &CBS, &seen);
+    assert_non_null(m);
+    return m;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    pthread_mutex_init(&seen.lock, NULL);
+    setenv("OTA_BROKER_PART_SIZE", "3", 1);
+    if (oth_env_init(&env) != 0 || oth_broker_start(&env) != 0)
+        return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    oth_env_cleanup(&env);
+    return 0;
+}
+
+static void test_connect_messages_presence(void **state)
+{
+    (void)state;
+    seen_reset();
+    mqttc *m = new_client("otad-t1", true);
+    assert_false(mqttc_is_connected(m));
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{}", 2),
+                     MQTTC_ERR_NO_CONN);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), MQTTC_ERR_STATE);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    assert_true(mqttc_is_connected(m));
+    assert_true(mqttc_presence_ready(m));
+    assert_int_equal(seen.ups, 1);
+    assert_int_equal(seen.snap_n, 0);
+
+    tclient *d = tc_device(env.mqtt_port, env.key, "pk1", "d1");
+    assert_int_equal(tc_connack(d), 0);
+    assert_int_equal(wait_count(&seen.ons, 1, 1000), 0);
+    assert_string_equal(seen.last_presence, "pk1.d1");
+    assert_int_equal(tc_subscribe(d, "/sys/pk1/d1/#"), 1);
+
+    /* device -> server, each subscribed suffix */
+    const char *sfx[] = {"ota/progress", "ota/version", "ota/firmware/get", "ota/firmware/upgrade_reply"};
+    for (int i = 0; i < 4; i++) {
+        char topic[128];
+        snprintf(topic, sizeof topic, "/sys/pk1/d1/%s", sfx[i]);
+        assert_int_equal(tc_publish(d, topic, "{\"msgId\":\"7\"}"), 0);
+        assert_int_equal(wait_count(&seen.msgs, i + 1, 2000), 0);
+        pthread_mutex_lock(&seen.lock);
+        assert_string_equal(seen.last_suffix, sfx[i]);
+        assert_string_equal(seen.last_cid, "pk1.d1");
+        assert_string_equal(seen.last_payload, "{\"msgId\":\"7\"}");
+        pthread_mutex_unlock(&seen.lock);
+    }
+    /* a topic the server does not subscribe to */
+    assert_int_equal(tc_publish(d, "/sys/pk1/d1/other", "x"), 0);
+    tc_sleep_ms(200);
+    assert_int_equal(seen.msgs, 4);
+
+    /* server -> device */
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{\"p\":1}", 7), MQTTC_OK);
+    assert_true(tc_wait_msg(d, 0, "/sys/pk1/d1/ota/firmware/upgrade", "{\"p\":1}", 2000) >= 0);
+    /* bad arguments */
+    assert_int_equal(mqttc_publish_device(m, "pk/1", "d1", "ota/x", "{}", 2), MQTTC_ERR_INVAL);
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d+", "ota/x", "{}", 2), MQTTC_ERR_INVAL);
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/#", "{}", 2), MQTTC_ERR_INVAL);
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "", "{}", 2), MQTTC_ERR_INVAL);
+
+    tc_close(d);
+    assert_int_equal(wait_count(&seen.offs, 1, 1000), 0);
+    assert_false(seen.last_online);
+    mqttc_stop(m);
+    assert_false(mqttc_is_connected(m));
+    assert_int_equal(seen.downs, 1);
+    mqttc_destroy(m);
+}
+
+static void test_snapshot_of_connected_devices(void **state)
+{
+    (void)state;
+    tclient *d[7];
+    char id[16];
+    seen_reset();
+    for (int i = 0; i < 7; i++) {
+        snprintf(id, sizeof id, "s%d", i);
+        d[i] = tc_device(env.mqtt_port, env.key, "pk2", id);
+        assert_int_equal(tc_connack(d[i]), 0);
+    }
+    mqttc *m = new_client("otad-t2", true);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    assert_int_equal(seen.snap_n, 7); /* 3 parts of at most 3 */
+    for (int i = 0; i < 7; i++) {
+        char cid[32];
+        int found = 0;
+        snprintf(cid, sizeof cid, "pk2.s%d", i);
+        for (size_t k = 0; k < seen.snap_n; k++)
+            found += strcmp(seen.snap[k], cid) == 0;
+        assert_int_equal(found, 1);
+    }
+    for (int i = 0; i < 7; i++)
+        tc_close(d[i]);
+    mqttc_destroy(m);
+}
+
+static void test_reconnect_after_broker_restart(void **state)
+{
+    (void)state;
+    seen_reset();
+    mqttc *m = new_client("otad-t3", false);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+
+    assert_int_equal(oth_broker_stop(&env, SIGKILL), 0);
+    assert_int_equal(wait_count(&seen.downs, 1, 5000), 0);
+    assert_false(mqttc_is_connected(m));
+    assert_false(mqttc_presence_ready(m));
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{}", 2),
+                     MQTTC_ERR_NO_CONN);
+    tc_sleep_ms(3000); /* several failed attempts: the backoff grows to its 2 s ceiling */
+    int64_t t0 = ota_time_mono_ms();
+    assert_int_equal(oth_broker_start(&env), 0);
+    assert_int_equal(wait_count(&seen.ups, 2, 10000), 0);
+    int64_t took = ota_time_mono_ms() - t0;
+    printf("reconnected %lld ms after the broker came back\n", (long long)took);
+    assert_true(took < 4000);
+    assert_int_equal(wait_count(&seen.snapshots, 2, 5000), 0);
+    assert_true(mqttc_presence_ready(m));
+
+    /* messages flow again */
+    tclient *d = tc_device(env.mqtt_port, env.key, "pk3", "r1");
+    assert_int_equal(tc_connack(d), 0);
+    assert_int_equal(wait_count(&seen.ons, 1, 2000), 0);
+    int before = seen.msgs;
+    assert_int_equal(tc_publish(d, "/sys/pk3/r1/ota/version", "{\"v\":\"2\"}"), 0);
+    assert_int_equal(wait_count(&seen.msgs, before + 1, 2000), 0);
+    tc_close(d);
+    mqttc_destroy(m);
+}
+
+static void test_persistent_session(void **state)
+{
+    (void)state;
+    seen_reset();
+    mqttc *m = new_client("otad-t4", false);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    mqttc_destroy(m); /* session with its subscriptions stays on the broker */
+
+    tclient *d = tc_device(env.mqtt_port, env.key, "pk4", "p1");
+    assert_int_equal(tc_connack(d), 0);
+    for (int i = 0; i < 20; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"step\":%d}", i + 1);
+        assert_int_equal(tc_publish(d, "/sys/pk4/p1/ota/progress", payload), 0);
+    }
+    tc_close(d);
+
+    seen_reset();
+    m = new_client("otad-t4", false);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.msgs, 20, 5000), 0);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    tc_sleep_ms(200);
+    assert_int_equal(seen.msgs, 20);
+    for (int i = 0; i < 20; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"step\":%d}", i + 1);
+        assert_string_equal(seen.order[i], payload);
+    }
+    mqttc_destroy(m);
+}
+
+static void test_publish_rate(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    char payload[300];
+    seen_reset();
+    mqttc *m = new_client("otad-t5", true);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    /* one device listens, to check delivery at the end */
+    tclient *d = tc_device(env.mqtt_port, env.key, "pk5", "dev99999");
+    assert_int_equal(tc_subscribe(d, "/sys/pk5/dev99999/#"), 1);
+    snprintf(payload, sizeof payload,
+             "{\"msgId\":\"1\",\"version\":\"1.0\",\"data\":{\"policy\":\"standard\",\"size\":1048576,"
+             "\"firmwareVersion\":\"2.0.0\",\"url\":\"http://127.0.0.1:8080/dl/0123456789abcdef\","
+             "\"sign\":\"0123456789abcdef0123456789abcdef\",\"signMethod\":\"Md5\",\"batchId\":\"b1\"}}");
+    int64_t t0 = ota_time_mono_ms();
+    for (int i = 0; i < N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "dev%d", i);
+        int rc = mqttc_publish_device(m, "pk5", id, "ota/firmware/upgrade", payload, strlen(payload));
+        assert_int_equal(rc, MQTTC_OK);
+    }
+    int64_t queued = ota_time_mono_ms() - t0;
+    while (mqttc_pending(m) > 0 && ota_time_mono_ms() - t0 < 120000)
+        tc_sleep_ms(5);
+    int64_t done = ota_time_mono_ms() - t0;
+    assert_int_equal(mqttc_pending(m), 0);
+    printf("publish rate: %d QoS 1 messages (%zu bytes) queued in %lld ms, all acknowledged by the broker in %lld ms: %.0f msg/s\n",
+           N, strlen(payload), (long long)queued, (long long)done, N * 1000.0 / (double)(done ? done : 1));
+    assert_true(tc_wait_msg(d, 0, "/sys/pk5/dev99999/ota/firmware/upgrade", "Md5", 5000) >= 0);
+    assert_true(done < 60000); /* the engine needs 100,000 a minute */
+    tc_close(d);
+    mqttc_destroy(m);
+}
+
+/* --- PUBACK versus the message callback -------------------------------------------------- */
+
+static void crash_in_callback(void *ud, const char *pk, const char *id, const char *suffix,
+                              const void *payload, size_t len)
+{
+    (void)ud, (void)pk, (void)id, (void)suffix, (void)payload, (void)len;
+    _exit(3); /* dies inside the callback: before it returns */
+}
+
+static volatile int returned; /* messages whose callback returned (child only) */
+static void return_from_callback(void *ud, const char *pk, const char *id, const char *suffix,
+                                 const void *payload, size_t len)
+{
+    (void)ud, (void)pk, (void)id, (void)suffix, (void)payload, (void)len;
+    returned++;
+}
+
+/* Runs an mqttc "otad-pa" (persistent session) in a child with the given message callback;
+ * the child exits by itself (in the callback) or 500 ms after the callback returned. */
+static int run_child(void (*cb)(void *, const char *, const char *, const char *, const void *, size_t))
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char pass[40];
+        mqttc_config cfg = {0};
+        mqttc_callbacks cbs = {0};
+        ota_secret_server(env.key, pass, sizeof pass);
+        cfg.port = env.mqtt_port;
+        cfg.client_id = "otad-pa";
+        cfg.password = pass;
+        cbs.on_device_message = cb;
+        mqttc *m = mqttc_new(&cfg, &cbs, NULL);
+        mqttc_start(m);
+        for (int i = 0; i < 500 && returned < 2; i++)
+            tc_sleep_ms(10);
+        tc_sleep_ms(500);
+        _exit(10 + returned); /* no DISCONNECT, like a crash */
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_puback_after_callback(void **state)
+{
+    (void)state;
+    /* create the session and its subscriptions, then leave */
+    seen_reset();
+    mqttc *m = new_client("otad-pa", false);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    mqttc_destroy(m);
+
+    tclient *d = tc_device(env.mqtt_port, env.key, "pk6", "pa");
+    assert_int_equal(tc_publish(d, "/sys/pk6/pa/ota/progress", "{\"step\":1}"), 0);
+    /* 1. the process dies inside the callback: the message comes again */
+    assert_int_equal(run_child(crash_in_callback), 3);
+    assert_int_equal(tc_publish(d, "/sys/pk6/pa/ota/progress", "{\"step\":2}"), 0);
+    /* 2. both come (step 1 again), the callbacks return, the process dies 500 ms later */
+    assert_int_equal(run_child(return_from_callback), 10 + 2);
+    tc_close(d);
+
+    seen_reset();
+    m = new_client("otad-pa", false);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    tc_sleep_ms(300);
+    /* what child 2's callbacks returned from was acknowledged: nothing comes again */
+    assert_int_equal(seen.msgs, 0);
+    mqttc_destroy(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_connect_messages_presence),
+        cmocka_unit_test(test_snapshot_of_connected_devices),
+        cmocka_unit_test(test_persistent_session),
+        cmocka_unit_test(test_puback_after_callback),
+        cmocka_unit_test(test_publish_rate),
+        cmocka_unit_test(test_reconnect_after_broker_restart),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
