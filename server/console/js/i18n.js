@@ -228,6 +228,20 @@ const zh = {
   fr_unknown: '未知原因',
   notFound: '未找到。',
   batchTerminatedNote: '批次已结束。',
+
+  // server refusals, by error.code and error.field (otherwise the server's own message is shown)
+  err_duplicate_firmwareName: '固件名称已存在，固件名称需唯一。',
+  err_duplicate_firmwareVersion: '该产品下已有此版本号的固件，同一产品下版本号唯一。',
+  err_duplicate_identifier: '该设备标识在此产品中已存在。',
+  err_too_large: '固件大小不能超过 100MB（104,857,600 字节）。',
+  err_limit_exceeded_productKey: '每个产品下不超过 50 个固件，该产品已达上限。',
+  err_unknown_product: '所选产品不存在。',
+  err_no_devices: '没有符合升级要求的设备，无法创建批次。',
+  err_firmware_in_use: '无法删除：有正在进行的批量升级任务使用该固件。请等待批次结束或先终止该批次。',
+  err_batch_not_in_progress: '该批次已不在进行中。',
+  err_not_found: '未找到，可能已被删除。',
+  err_ineligible: '设备不符合升级要求（未激活、版本一致或正在执行升级任务）：{msg}',
+  err_invalid_field: '不符合规则：{msg}',
 };
 
 const en = {
@@ -451,6 +465,19 @@ const en = {
   fr_unknown: 'Unknown',
   notFound: 'Not found.',
   batchTerminatedNote: 'The batch has ended.',
+
+  err_duplicate_firmwareName: 'A firmware with this name exists already; names are unique.',
+  err_duplicate_firmwareVersion: 'The product has a firmware with this version already; versions are unique within a product.',
+  err_duplicate_identifier: 'This identifier exists in the product already.',
+  err_too_large: 'The file must not exceed 100 MB (104,857,600 bytes).',
+  err_limit_exceeded_productKey: 'A product holds at most 50 firmwares, and this one is full.',
+  err_unknown_product: 'The chosen product does not exist.',
+  err_no_devices: 'No device meets the upgrade conditions: the batch would be empty.',
+  err_firmware_in_use: 'Cannot delete: a batch in progress uses this firmware. Wait until it ends, or terminate it first.',
+  err_batch_not_in_progress: 'This batch is no longer in progress.',
+  err_not_found: 'Not found; it may have been deleted.',
+  err_ineligible: 'Device not eligible (not activated, already on this version, or in an unfinished task): {msg}',
+  err_invalid_field: 'Rule broken: {msg}',
 };
 
 const dicts = { zh, en };

@@ -1,7 +1,7 @@
 // Small DOM helpers shared by the pages: element builder, modal dialogs (native <dialog>:
 // focus stays inside, Esc closes), toasts, pager, confirmation, error text.
 
-import { t, fmtNum } from './i18n.js';
+import { t, fmtNum, has } from './i18n.js';
 
 /** el('button.primary#id', {attrs, on: {click}}, ...children) */
 export function el(spec, props, ...children) {
@@ -100,11 +100,18 @@ export function confirmDialog(title, message, confirmLabel, danger = false) {
 
 /* ---------- errors ---------- */
 
+/**
+ * Text for an API error: the console's own words for the refusals it knows (by code and field,
+ * so they read in the chosen language), else the server's message.
+ */
 export function errorText(e) {
   if (!e) return '';
   if (e.status === 0 && e.code === 'network') return t('networkError', { msg: e.message });
-  if (e.status === 404 && !e.message) return t('notFound');
-  return e.message || t('serverError', { status: e.status, msg: e.code });
+  const msg = e.message || e.code || '';
+  if (e.code && e.field && has(`err_${e.code}_${e.field}`)) return t(`err_${e.code}_${e.field}`, { msg });
+  if (e.code && has(`err_${e.code}`)) return t(`err_${e.code}`, { msg });
+  if (e.field === 'identifiers' && e.status === 422) return t('err_ineligible', { msg });
+  return msg || t('serverError', { status: e.status, msg: e.code });
 }
 
 export function errorBox(e) {

@@ -122,7 +122,7 @@ export function openAddFirmware(products, preselect, onDone) {
               setFieldError(fields[err.field], errorText(err));
               fields[err.field].querySelector('input, select, textarea').disabled = false;
               fields[err.field].querySelector('input, select, textarea').focus();
-            } else if (err.field === 'firmwareFileName' || err.field === 'firmwareSize') {
+            } else if (err.field === 'firmwareFileName' || err.field === 'firmwareSize' || err.code === 'too_large') {
               setFieldError(fields.file, errorText(err));
             } else {
               formError.textContent = errorText(err);
