@@ -1,0 +1,1047 @@
+/*
+ * fleet.c: the fleet's event loop. One thread, one epoll set, many libmosquitto clients in
+ * non-blocking mode (mosquitto_connect_bind_async, mosquitto_loop_read/write/misc,
+ * mosquitto_want_write), plus the libcurl multi handle of the downloads (fleet_dl.c) on
+ * the same epoll set. Every device follows the device protocol of contract section 4:
+ * connect as {pk}.{id} with its derived secret, subscribe to its upgrade and get_reply
+ * topics, report its version, and on a push: ack, progress, optional ranged download
+ * with md5 check, progress, new version (or the failure its behaviour asks for).
+ *
+ * Protocol steps never run inside libmosquitto callbacks: callbacks only record what
+ * arrived and arm the device's timer; the loop runs due timers, so every publish happens
+ * outside a callback and is written at once.
+ *
+ * Connections are opened at a bounded rate and at most max_connected at a time (the
+ * process and the broker each have a file-descriptor limit). When the fleet is larger,
+ * finished devices leave and waiting devices take their place.
+ *
+ * Expected load: 100,000 devices, tens of thousands of messages per second on 1 core.
+ */
+#include "fleet.h"
+
+#include "ota_crypto.h"
+#include "ota_log.h"
+#include "ota_time.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <mosquitto.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define TAG_MQTT 1u
+#define TAG_CURL 2u
+#define EV_TAG(u) ((uint32_t)((u) >> 32))
+#define EV_VAL(u) ((uint32_t)((u)&0xffffffffu))
+
+/* device states */
+enum {
+    DS_WAITING = 0, /* not started */
+    DS_CONNECTING,  /* connect issued, no CONNACK yet */
+    DS_SUBSCRIBING, /* SUBSCRIBE sent */
+    DS_READY,       /* version reported, waiting for a push */
+    DS_WORKING,     /* doing the steps of a push */
+    DS_DOWNLOADING, /* in fleet_dl */
+    DS_IDLE,        /* behaviour finished, still connected (takes later pushes) */
+    DS_RECONNECT,   /* lost the connection; timer reconnects */
+    DS_GONE         /* left / gave up; no connection */
+};
+
+/* work steps after a push */
+enum { W_ACK = 0, W_P10, W_DL, W_P60, W_P100, W_VER, W_FAIL, W_END };
+
+#define MAX_RECONNECTS 10
+
+extern volatile sig_atomic_t fleet_stop_flag;
+
+struct fleet {
+    const fleet_opts *o;
+    const unsigned char *key;
+    int epfd;
+    fleet_dev *devs;
+    uint32_t n;
+    int64_t t0;
+    /* timer heap of device indices ordered by due */
+    uint32_t *heap;
+    uint32_t heap_len;
+    /* starting */
+    uint32_t next_start;  /* next device index to consider */
+    uint32_t active;      /* started and not gone */
+    uint32_t peak_active;
+    uint32_t capable;     /* devices that will ever connect */
+    double tokens;
+    int64_t last_tokens;
+    /* counts */
+    uint32_t n_connected_once, n_ready, n_finished, n_pushed_devs;
+    uint64_t pushes, msgs_out, msgs_in;
+    uint32_t outcomes[FO_COUNT];
+    int64_t t_first_ready_wave; /* all of the first wave ready */
+    int64_t t_first_push, t_last_done, t_all_connected;
+    fleet_dl *dl;
+    fleet_batch_ctl *batch;
+    int dirty_results;
+};
+
+static int64_t now_ms(fleet *f)
+{
+    return ota_time_mono_ms() - f->t0;
+}
+
+const char *fleet_behaviour_name(int b)
+{
+    static const char *names[FB_COUNT] = {"success", "fail-1", "fail-2", "fail-3",
+                                          "fail-4",  "no-ack", "stall",  "offline"};
+    return b >= 0 && b < FB_COUNT ? names[b] : "?";
+}
+
+const char *fleet_outcome_name(int o)
+{
+    static const char *names[FO_COUNT] = {"unfinished", "succeeded",  "failed",
+                                          "no_ack",     "stalled",    "offline",
+                                          "activated",  "refused",    "conn_error",
+                                          "download_error", "verify_error"};
+    return o >= 0 && o < FO_COUNT ? names[o] : "?";
+}
+
+int fleet_outcome_ok(int o)
+{
+    return o == FO_SUCCEEDED || o == FO_FAILED || o == FO_NOACK || o == FO_STALLED ||
+           o == FO_OFFLINE || o == FO_ACTIVATED;
+}
+
+/* ---- timer heap --------------------------------------------------------------------- */
+
+static void heap_swap(fleet *f, uint32_t a, uint32_t b)
+{
+    uint32_t t = f->heap[a];
+    f->heap[a] = f->heap[b];
+    f->heap[b] = t;
+    f->devs[f->heap[a]].heap_pos = (int32_t)a;
+    f->devs[f->heap[b]].heap_pos = (int32_t)b;
+}
+
+static void heap_up(fleet *f, uint32_t i)
+{
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (f->devs[f->heap[p]].due <= f->devs[f->heap[i]].due)
+            break;
+        heap_swap(f, i, p);
+        i = p;
+    }
+}
+
+static void heap_down(fleet *f, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < f->heap_len && f->devs[f->heap[l]].due < f->devs[f->heap[m]].due)
+            m = l;
+        if (r < f->heap_len && f->devs[f->heap[r]].due < f->devs[f->heap[m]].due)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(f, i, m);
+        i = m;
+    }
+}
+
+static void timer_cancel(fleet *f, fleet_dev *d)
+{
+    if (d->heap_pos < 0)
+        return;
+    uint32_t i = (uint32_t)d->heap_pos;
+    d->heap_pos = -1;
+    f->heap_len--;
+    if (i == f->heap_len)
+        return;
+    f->heap[i] = f->heap[f->heap_len];
+    f->devs[f->heap[i]].heap_pos = (int32_t)i;
+    heap_up(f, i);
+    heap_down(f, (uint32_t)f->devs[f->heap[i]].heap_pos);
+}
+
+/* Arms (or re-arms) d's one timer delay ms from now. */
+static void timer_arm(fleet *f, fleet_dev *d, int64_t delay)
+{
+    timer_cancel(f, d);
+    d->due = now_ms(f) + delay;
+    d->heap_pos = (int32_t)f->heap_len;
+    f->heap[f->heap_len++] = d->idx;
+    heap_up(f, (uint32_t)d->heap_pos);
+}
+
+/* ---- names and payloads ----------------------------------------------------------- */
+
+static void dev_ident(const fleet *f, const fleet_dev *d, char *out, size_t len)
+{
+    snprintf(out, len, "%s%06u", f->o->prefix, f->o->first + d->idx);
+}
+
+static void dev_topic(const fleet *f, const fleet_dev *d, const char *suffix, char *out, size_t len)
+{
+    char id[96];
+    dev_ident(f, d, id, sizeof id);
+    snprintf(out, len, "/sys/%s/%s/%s", f->o->product_key, id, suffix);
+}
+
+/* Publishes payload on the device's topic suffix with QoS 1. Returns the mid, or -1. */
+static int dev_publish(fleet *f, fleet_dev *d, const char *suffix, const char *payload)
+{
+    char topic[256];
+    int mid = -1;
+    dev_topic(f, d, suffix, topic, sizeof topic);
+    int rc = mosquitto_publish(d->mosq, &mid, topic, (int)strlen(payload), payload, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        if (f->o->verbose)
+            OTA_WARN("fleet: device %u publish %s: %s", d->idx, suffix, mosquitto_strerror(rc));
+        return -1;
+    }
+    f->msgs_out++;
+    return mid;
+}
+
+static int publish_version(fleet *f, fleet_dev *d)
+{
+    char buf[256];
+    const char *v = d->upgraded && d->new_version ? d->new_version : f->o->version;
+    snprintf(buf, sizeof buf,
+             "{\"msgId\":\"f%u-%u\",\"version\":\"1.0\",\"data\":{\"firmwareVersion\":\"%s\"}}",
+             d->idx, ++d->msg_seq, v);
+    return dev_publish(f, d, "ota/version", buf);
+}
+
+static int publish_progress(fleet *f, fleet_dev *d, int step, const char *desc)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf,
+             "{\"msgId\":\"f%u-%u\",\"version\":\"1.0\",\"data\":{\"step\":%d,\"desc\":\"%s\"}}",
+             d->idx, ++d->msg_seq, step, desc);
+    return dev_publish(f, d, "ota/progress", buf);
+}
+
+static int publish_ack(fleet *f, fleet_dev *d)
+{
+    char buf[256];
+    json_t *id = json_string(d->push_msgid ? d->push_msgid : "");
+    char *idtxt = json_dumps(id, JSON_ENCODE_ANY);
+    json_decref(id);
+    snprintf(buf, sizeof buf, "{\"msgId\":%s,\"version\":\"1.0\",\"code\":200}",
+             idtxt ? idtxt : "\"\"");
+    free(idtxt);
+    return dev_publish(f, d, "ota/firmware/upgrade_reply", buf);
+}
+
+/* ---- device lifecycle --------------------------------------------------------------- */
+
+static void update_interest(fleet *f, fleet_dev *d);
+
+static void dev_finish(fleet *f, fleet_dev *d, int outcome)
+{
+    if (d->outcome != FO_NONE)
+        return;
+    d->outcome = (uint8_t)outcome;
+    d->t_done = now_ms(f);
+    f->outcomes[outcome]++;
+    f->n_finished++;
+    if (outcome == FO_SUCCEEDED)
+        f->t_last_done = d->t_done;
+}
+
+/* The device has nothing more to do: stay (taking later pushes) or leave. */
+static void dev_settle(fleet *f, fleet_dev *d)
+{
+    d->state = DS_IDLE;
+    if (f->o->leave && d->mosq && d->fd >= 0) {
+        mosquitto_disconnect(d->mosq);
+        update_interest(f, d);
+    }
+}
+
+/* The connection is gone (closed by libmosquitto). Frees the slot or plans a reconnect. */
+static void dev_closed(fleet *f, fleet_dev *d)
+{
+    d->fd = -1;
+    d->epollout = 0;
+    if (d->state == DS_GONE || d->state == DS_RECONNECT)
+        return;
+    if (d->state == DS_IDLE && (f->o->leave || d->outcome == FO_REFUSED)) {
+        d->state = DS_GONE;
+        timer_cancel(f, d);
+        f->active--;
+        return;
+    }
+    if (d->outcome == FO_REFUSED || fleet_stop_flag) {
+        d->state = DS_GONE;
+        timer_cancel(f, d);
+        f->active--;
+        return;
+    }
+    if (d->reconnects >= MAX_RECONNECTS) {
+        dev_finish(f, d, FO_CONN_ERROR);
+        d->state = DS_GONE;
+        timer_cancel(f, d);
+        f->active--;
+        return;
+    }
+    d->reconnects++;
+    d->state = DS_RECONNECT;
+    timer_arm(f, d, 500 + 250 * d->reconnects);
+}
+
+/* After any libmosquitto call on d: notice a closed socket, keep EPOLLOUT in step. */
+static void update_interest(fleet *f, fleet_dev *d)
+{
+    if (!d->mosq)
+        return;
+    int s = mosquitto_socket(d->mosq);
+    if (s < 0) {
+        if (d->fd >= 0)
+            dev_closed(f, d);
+        return;
+    }
+    int want = mosquitto_want_write(d->mosq) ? 1 : 0;
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN | (want ? EPOLLOUT : 0);
+    ev.data.u64 = ((uint64_t)TAG_MQTT << 32) | d->idx;
+    if (d->fd != s) {
+        /* a new socket (connect or reconnect) */
+        d->fd = s;
+        d->epollout = (uint8_t)want;
+        if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+            epoll_ctl(f->epfd, EPOLL_CTL_MOD, s, &ev);
+        return;
+    }
+    if (want != d->epollout) {
+        d->epollout = (uint8_t)want;
+        epoll_ctl(f->epfd, EPOLL_CTL_MOD, s, &ev);
+    }
+}
+
+/* userdata of every client is the device; the fleet is reached through this global. */
+static fleet *g_fleet;
+
+static void cb_connect(struct mosquitto *m, void *ud, int rc)
+{
+    fleet *f = g_fleet;
+    fleet_dev *d = ud;
+    char t1[256], t2[256];
+    if (rc != 0) {
+        if (f->o->verbose)
+            OTA_WARN("fleet: device %u refused: %s", d->idx, mosquitto_connack_string(rc));
+        dev_finish(f, d, FO_REFUSED);
+        d->state = DS_IDLE;
+        mosquitto_disconnect(m);
+        return;
+    }
+    if (!d->t_connected) {
+        d->t_connected = now_ms(f);
+        f->n_connected_once++;
+    }
+    dev_topic(f, d, "ota/firmware/upgrade", t1, sizeof t1);
+    dev_topic(f, d, "ota/firmware/get_reply", t2, sizeof t2);
+    char *subs[2] = {t1, t2};
+    d->state = DS_SUBSCRIBING;
+    mosquitto_subscribe_multiple(m, NULL, 2, subs, 1, 0, NULL);
+}
+
+static void cb_subscribe(struct mosquitto *m, void *ud, int mid, int n, const int *granted)
+{
+    fleet *f = g_fleet;
+    fleet_dev *d = ud;
+    (void)m;
+    (void)mid;
+    for (int i = 0; i < n; i++) {
+        if (granted[i] >= 0x80) {
+            OTA_WARN("fleet: device %u: subscription refused", d->idx);
+            dev_finish(f, d, FO_REFUSED);
+            d->state = DS_IDLE;
+            mosquitto_disconnect(m);
+            return;
+        }
+    }
+    if (d->state != DS_SUBSCRIBING)
+        return;
+    /* report the version from the loop, not from inside the callback */
+    d->state = DS_READY;
+    d->step = W_END;
+    timer_arm(f, d, 0);
+}
+
+static void cb_publish(struct mosquitto *m, void *ud, int mid)
+{
+    fleet *f = g_fleet;
+    fleet_dev *d = ud;
+    (void)m;
+    if (mid != d->final_mid)
+        return;
+    d->final_mid = -1;
+    /* the message that ends this device's run reached the broker */
+    timer_arm(f, d, 0);
+    d->step = W_END + 1; /* marker: settle on the timer */
+}
+
+static void cb_disconnect(struct mosquitto *m, void *ud, int rc)
+{
+    (void)m;
+    (void)ud;
+    (void)rc;
+    /* handled in update_interest(), which sees the closed socket */
+}
+
+/* A push (upgrade or get_reply with a url) arrived. */
+static void handle_push(fleet *f, fleet_dev *d, const struct mosquitto_message *msg)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(msg->payload, (size_t)msg->payloadlen, 0, &jerr);
+    if (!root) {
+        OTA_WARN("fleet: device %u: push is not JSON: %s", d->idx, jerr.text);
+        return;
+    }
+    json_t *data = json_object_get(root, "data");
+    const char *msgid = json_string_value(json_object_get(root, "msgId"));
+    const char *ver = json_string_value(json_object_get(data, "firmwareVersion"));
+    const char *url = json_string_value(json_object_get(data, "url"));
+    const char *sign = json_string_value(json_object_get(data, "sign"));
+    json_t *size = json_object_get(data, "size");
+    if (!data || !ver) {
+        json_decref(root);
+        return; /* a get_reply 404 and such */
+    }
+    if (msgid && d->push_msgid && strcmp(msgid, d->push_msgid) == 0 &&
+        (d->state == DS_WORKING || d->state == DS_DOWNLOADING)) {
+        json_decref(root);
+        return; /* a duplicate delivery of the push being worked on */
+    }
+    if (d->state == DS_DOWNLOADING) {
+        json_decref(root);
+        return; /* a second push while downloading: finish the first */
+    }
+    free(d->push_msgid);
+    free(d->url);
+    free(d->new_version);
+    d->push_msgid = strdup(msgid ? msgid : "");
+    d->url = url ? strdup(url) : NULL;
+    d->new_version = strdup(ver);
+    snprintf(d->md5, sizeof d->md5, "%s", sign ? sign : "");
+    d->size = json_is_integer(size) ? json_integer_value(size) : 0;
+    json_decref(root);
+    d->pushes++;
+    f->pushes++;
+    if (!d->t_push) {
+        d->t_push = now_ms(f);
+        f->n_pushed_devs++;
+        if (!f->t_first_push)
+            f->t_first_push = d->t_push;
+    }
+    if (d->behaviour == FB_NOACK) {
+        dev_finish(f, d, FO_NOACK);
+        d->state = DS_IDLE;
+        timer_arm(f, d, 0);
+        d->step = W_END + 1;
+        return;
+    }
+    d->state = DS_WORKING;
+    d->step = W_ACK;
+    timer_arm(f, d, 0);
+}
+
+static void cb_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
+{
+    fleet *f = g_fleet;
+    fleet_dev *d = ud;
+    (void)m;
+    f->msgs_in++;
+    size_t tl = strlen(msg->topic);
+    if ((tl > 20 && strcmp(msg->topic + tl - 20, "ota/firmware/upgrade") == 0) ||
+        (tl > 22 && strcmp(msg->topic + tl - 22, "ota/firmware/get_reply") == 0))
+        handle_push(f, d, msg);
+}
+
+/* Does this push attempt fail (FB_FAIL* devices fail the first fail_times pushes, or all)? */
+static int attempt_fails(const fleet *f, const fleet_dev *d)
+{
+    if (d->behaviour < FB_FAIL1 || d->behaviour > FB_FAIL4)
+        return 0;
+    return f->o->fail_times == 0 || d->failures < f->o->fail_times;
+}
+
+/* Runs d's next protocol step(s). With step_ms 0 it runs every step up to a download or
+ * the final publish at once. */
+static void dev_work(fleet *f, fleet_dev *d)
+{
+    for (;;) {
+        int mid;
+        switch (d->step) {
+        case W_ACK:
+            if (publish_ack(f, d) < 0)
+                return;
+            d->step = W_P10;
+            break;
+        case W_P10:
+            if (d->behaviour == FB_STALL) {
+                d->final_mid = publish_progress(f, d, 10, "downloading");
+                d->step = W_END;
+                return;
+            }
+            publish_progress(f, d, 10, "downloading");
+            if (attempt_fails(f, d))
+                d->step = W_FAIL;
+            else if (d->will_download && d->url)
+                d->step = W_DL;
+            else
+                d->step = W_P60;
+            break;
+        case W_DL:
+            d->state = DS_DOWNLOADING;
+            d->downloaded = 0;
+            fleet_dl_start(f->dl, d);
+            return;
+        case W_P60:
+            publish_progress(f, d, 60, "verified");
+            d->step = W_P100;
+            break;
+        case W_P100:
+            publish_progress(f, d, 100, "flashed");
+            d->step = W_VER;
+            break;
+        case W_VER:
+            d->upgraded = 1;
+            d->final_mid = publish_version(f, d);
+            d->step = W_END;
+            return;
+        case W_FAIL: {
+            int code = d->behaviour == FB_FAIL1 ? -1 : d->behaviour == FB_FAIL2 ? -2
+                     : d->behaviour == FB_FAIL3 ? -3 : -4;
+            const char *desc = code == -1 ? "failed" : code == -2 ? "download failed"
+                             : code == -3 ? "verify failed" : "flash failed";
+            d->failures++;
+            mid = publish_progress(f, d, code, desc);
+            d->final_mid = mid;
+            d->step = W_END;
+            return;
+        }
+        default:
+            return;
+        }
+        if (f->o->step_ms > 0) {
+            timer_arm(f, d, f->o->step_ms);
+            return;
+        }
+    }
+}
+
+/* The final publish of a push attempt was acknowledged by the broker. */
+static void dev_attempt_done(fleet *f, fleet_dev *d)
+{
+    if (d->state == DS_READY) {
+        /* the version report after connecting */
+        if (f->o->activate_only) {
+            dev_finish(f, d, FO_ACTIVATED);
+            dev_settle(f, d);
+        }
+        return;
+    }
+    if (d->behaviour == FB_STALL) {
+        dev_finish(f, d, FO_STALLED);
+    } else if (d->behaviour == FB_NOACK) {
+        /* finished on the push */
+    } else if (d->upgraded) {
+        dev_finish(f, d, FO_SUCCEEDED);
+    } else if (d->behaviour >= FB_FAIL1 && d->behaviour <= FB_FAIL4 && f->o->fail_times == 0) {
+        dev_finish(f, d, FO_FAILED);
+    } else if (d->outcome == FO_NONE && d->behaviour >= FB_FAIL1 && d->behaviour <= FB_FAIL4) {
+        /* failed this attempt; waits for the retry push */
+        d->state = DS_IDLE;
+        return;
+    }
+    dev_settle(f, d);
+}
+
+static void dl_done(void *ud, fleet_dev *d, int ok, int md5_ok, const char *err)
+{
+    fleet *f = ud;
+    if (d->state != DS_DOWNLOADING)
+        return;
+    d->state = DS_WORKING;
+    if (!ok || !md5_ok) {
+        OTA_WARN("fleet: device %u: download %s: %s", d->idx, d->url ? d->url : "-",
+                 err ? err : "md5 mismatch");
+        d->final_mid = publish_progress(f, d, ok ? -3 : -2, ok ? "verify failed" : "download failed");
+        dev_finish(f, d, ok ? FO_VERIFY_ERROR : FO_DL_ERROR);
+        d->step = W_END;
+        update_interest(f, d);
+        return;
+    }
+    d->step = W_P60;
+    if (f->o->step_ms > 0)
+        timer_arm(f, d, f->o->step_ms);
+    else {
+        dev_work(f, d);
+        update_interest(f, d);
+    }
+}
+
+static int dev_connect(fleet *f, fleet_dev *d)
+{
+    char id[96], cid[192], secret[40];
+    dev_ident(f, d, id, sizeof id);
+    snprintf(cid, sizeof cid, "%s.%s", f->o->product_key, id);
+    if (ota_secret_device(f->key, f->o->product_key, id, secret, sizeof secret) != 0)
+        return -1;
+    if (!d->mosq) {
+        d->mosq = mosquitto_new(cid, true, d);
+        if (!d->mosq)
+            return -1;
+        mosquitto_connect_callback_set(d->mosq, cb_connect);
+        mosquitto_subscribe_callback_set(d->mosq, cb_subscribe);
+        mosquitto_publish_callback_set(d->mosq, cb_publish);
+        mosquitto_message_callback_set(d->mosq, cb_message);
+        mosquitto_disconnect_callback_set(d->mosq, cb_disconnect);
+        mosquitto_max_inflight_messages_set(d->mosq, 0);
+    }
+    mosquitto_username_pw_set(d->mosq, cid, secret);
+    const char *bind = f->o->n_bind ? f->o->bind_addrs[d->idx % (uint32_t)f->o->n_bind] : NULL;
+    d->state = DS_CONNECTING;
+    int rc = mosquitto_connect_bind_async(d->mosq, f->o->broker_host, f->o->broker_port,
+                                          f->o->keepalive, bind);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        if (f->o->verbose)
+            OTA_WARN("fleet: device %u connect: %s", d->idx, mosquitto_strerror(rc));
+        d->fd = -1;
+        return -1;
+    }
+    update_interest(f, d);
+    return 0;
+}
+
+/* Starts waiting devices within the connection budget and the connect rate. */
+static void start_devices(fleet *f, int64_t now)
+{
+    double rate = f->o->connect_rate > 0 ? f->o->connect_rate : 1e9;
+    f->tokens += (double)(now - f->last_tokens) * rate / 1000.0;
+    f->last_tokens = now;
+    if (f->tokens > rate / 10 + 1)
+        f->tokens = rate / 10 + 1; /* at most a tenth of a second's burst */
+    while (f->next_start < f->n && f->tokens >= 1 && f->active < f->o->max_connected) {
+        fleet_dev *d = &f->devs[f->next_start++];
+        if (d->behaviour == FB_OFFLINE) {
+            d->state = DS_GONE;
+            dev_finish(f, d, FO_OFFLINE);
+            continue;
+        }
+        f->tokens -= 1;
+        d->t_start = now;
+        f->active++;
+        if (f->active > f->peak_active)
+            f->peak_active = f->active;
+        if (dev_connect(f, d) != 0) {
+            d->state = DS_RECONNECT;
+            d->reconnects++;
+            timer_arm(f, d, 1000);
+        }
+    }
+    if (f->next_start >= f->n && !f->t_all_connected && f->n_connected_once >= f->capable)
+        f->t_all_connected = now;
+}
+
+static void run_timer(fleet *f, fleet_dev *d)
+{
+    switch (d->state) {
+    case DS_RECONNECT:
+        if (d->mosq && d->t_connected) {
+            int rc = mosquitto_reconnect_async(d->mosq);
+            d->state = DS_CONNECTING;
+            if (rc != MOSQ_ERR_SUCCESS) {
+                d->state = DS_RECONNECT;
+                dev_closed(f, d);
+                return;
+            }
+            update_interest(f, d);
+        } else if (dev_connect(f, d) != 0) {
+            d->fd = 0; /* let dev_closed count the attempt */
+            dev_closed(f, d);
+        }
+        return;
+    case DS_READY:
+        if (d->step == W_END) {
+            /* report the version after subscribing */
+            d->step = 0xff;
+            if (!d->t_ready) {
+                d->t_ready = now_ms(f);
+                f->n_ready++;
+            }
+            d->final_mid = publish_version(f, d);
+            update_interest(f, d);
+        } else if (d->step == W_END + 1) {
+            d->step = 0xff;
+            dev_attempt_done(f, d);
+            update_interest(f, d);
+        }
+        return;
+    case DS_WORKING:
+    case DS_IDLE:
+        if (d->step == W_END + 1) {
+            d->step = 0xff;
+            if (d->state == DS_WORKING)
+                dev_attempt_done(f, d);
+            else if (d->behaviour == FB_NOACK)
+                dev_settle(f, d);
+        } else {
+            dev_work(f, d);
+        }
+        update_interest(f, d);
+        return;
+    default:
+        return;
+    }
+}
+
+/* ---- results -------------------------------------------------------------------------- */
+
+static int write_results(fleet *f, const char *path)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = fopen(tmp, "w");
+    if (!fp) {
+        OTA_ERROR("fleet: %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(fp, "identifier,behaviour,outcome,pushes,start_ms,connected_ms,ready_ms,push_ms,done_ms,"
+                "downloaded\n");
+    for (uint32_t i = 0; i < f->n; i++) {
+        fleet_dev *d = &f->devs[i];
+        char id[96];
+        dev_ident(f, d, id, sizeof id);
+        fprintf(fp, "%s,%s,%s,%u,%lld,%lld,%lld,%lld,%lld,%llu\n", id,
+                fleet_behaviour_name(d->behaviour), fleet_outcome_name(d->outcome), d->pushes,
+                (long long)d->t_start, (long long)d->t_connected, (long long)d->t_ready,
+                (long long)d->t_push, (long long)d->t_done, (unsigned long long)d->downloaded);
+    }
+    if (fclose(fp) != 0 || rename(tmp, path) != 0) {
+        OTA_ERROR("fleet: %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p50/p99 of (done - push) for succeeded devices, ms. */
+static void latency_stats(fleet *f, int64_t *p50, int64_t *p99)
+{
+    int64_t *v = malloc(sizeof *v * (f->n ? f->n : 1));
+    size_t k = 0;
+    *p50 = *p99 = 0;
+    if (!v)
+        return;
+    for (uint32_t i = 0; i < f->n; i++)
+        if (f->devs[i].outcome == FO_SUCCEEDED && f->devs[i].t_push)
+            v[k++] = f->devs[i].t_done - f->devs[i].t_push;
+    if (k) {
+        qsort(v, k, sizeof *v, cmp_i64);
+        *p50 = v[k / 2];
+        *p99 = v[(k * 99) / 100 < k ? (k * 99) / 100 : k - 1];
+    }
+    free(v);
+}
+
+static void print_summary(fleet *f, int64_t elapsed, int errors)
+{
+    int64_t p50, p99;
+    latency_stats(f, &p50, &p99);
+    double rollout_min = f->t_last_done > f->t_first_push
+                             ? (double)(f->t_last_done - f->t_first_push) / 60000.0 : 0;
+    double rate = rollout_min > 0 ? f->outcomes[FO_SUCCEEDED] / rollout_min : 0;
+    uint64_t dl_bytes = fleet_dl_bytes(f->dl);
+    fleet_batch_ctl *b = f->batch;
+    double batch_rate = 0;
+    if (b && b->t_end > b->t_create && b->total > 0)
+        batch_rate = (double)b->total * 60000.0 / (double)(b->t_end - b->t_create);
+
+    printf("ota-fleet: %u devices (%s%06u..), %lld ms\n", f->n, f->o->prefix, f->o->first,
+           (long long)elapsed);
+    printf("  connected once %u, peak connected %u, all first-wave connected at %lld ms\n",
+           f->n_connected_once, f->peak_active, (long long)f->t_all_connected);
+    printf("  ready %u, pushed %u (pushes %llu), messages out %llu in %llu\n", f->n_ready,
+           f->n_pushed_devs, (unsigned long long)f->pushes, (unsigned long long)f->msgs_out,
+           (unsigned long long)f->msgs_in);
+    printf("  outcomes:");
+    for (int o = 0; o < FO_COUNT; o++)
+        if (f->outcomes[o] || o == FO_SUCCEEDED)
+            printf(" %s=%u", fleet_outcome_name(o), f->outcomes[o]);
+    printf(" unfinished=%u\n", f->n - f->n_finished);
+    printf("  first push at %lld ms, last success at %lld ms: %.0f devices/min; push->done p50 %lld "
+           "ms p99 %lld ms\n",
+           (long long)f->t_first_push, (long long)f->t_last_done, rate, (long long)p50,
+           (long long)p99);
+    printf("  downloaded %.1f MB\n", (double)dl_bytes / 1e6);
+    if (b)
+        printf("  batch %s: %s, total %lld succeeded %lld failed %lld; create->end %lld ms "
+               "(server %lld ms): %.0f devices/min\n",
+               b->batch_id[0] ? b->batch_id : "-", b->state, b->total, b->succeeded,
+               b->failed_devices, (long long)(b->t_end ? b->t_end - b->t_create : -1),
+               (long long)b->server_ms, batch_rate);
+    printf("  result: %s (%d devices not as told)\n", errors ? "ERRORS" : "ok", errors);
+
+    if (f->o->summary_json[0]) {
+        json_t *j = json_object();
+        json_object_set_new(j, "devices", json_integer(f->n));
+        json_object_set_new(j, "elapsedMs", json_integer(elapsed));
+        json_object_set_new(j, "connectedOnce", json_integer(f->n_connected_once));
+        json_object_set_new(j, "peakConnected", json_integer(f->peak_active));
+        json_object_set_new(j, "ready", json_integer(f->n_ready));
+        json_object_set_new(j, "pushedDevices", json_integer(f->n_pushed_devs));
+        json_object_set_new(j, "pushes", json_integer((json_int_t)f->pushes));
+        json_object_set_new(j, "messagesOut", json_integer((json_int_t)f->msgs_out));
+        json_object_set_new(j, "messagesIn", json_integer((json_int_t)f->msgs_in));
+        json_t *oc = json_object();
+        for (int o = 0; o < FO_COUNT; o++)
+            json_object_set_new(oc, fleet_outcome_name(o), json_integer(f->outcomes[o]));
+        json_object_set_new(oc, "unfinished", json_integer(f->n - f->n_finished));
+        json_object_set_new(j, "outcomes", oc);
+        json_object_set_new(j, "firstPushMs", json_integer(f->t_first_push));
+        json_object_set_new(j, "lastSuccessMs", json_integer(f->t_last_done));
+        json_object_set_new(j, "devicesPerMinute", json_real(rate));
+        json_object_set_new(j, "pushToDoneP50Ms", json_integer(p50));
+        json_object_set_new(j, "pushToDoneP99Ms", json_integer(p99));
+        json_object_set_new(j, "downloadedBytes", json_integer((json_int_t)dl_bytes));
+        json_object_set_new(j, "errors", json_integer(errors));
+        if (b) {
+            json_t *bj = json_object();
+            json_object_set_new(bj, "batchId", json_string(b->batch_id));
+            json_object_set_new(bj, "state", json_string(b->state));
+            json_object_set_new(bj, "total", json_integer(b->total));
+            json_object_set_new(bj, "succeeded", json_integer(b->succeeded));
+            json_object_set_new(bj, "failed", json_integer(b->failed_devices));
+            json_object_set_new(bj, "createToEndMs",
+                                json_integer(b->t_end ? b->t_end - b->t_create : -1));
+            json_object_set_new(bj, "createCallMs", json_integer(b->t_created - b->t_create));
+            json_object_set_new(bj, "serverMs", json_integer(b->server_ms));
+            json_object_set_new(bj, "devicesPerMinute", json_real(batch_rate));
+            json_object_set_new(j, "batch", bj);
+        }
+        if (json_dump_file(j, f->o->summary_json, JSON_INDENT(1)) != 0)
+            OTA_ERROR("fleet: cannot write %s", f->o->summary_json);
+        json_decref(j);
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------------------- */
+
+/* Assigns behaviours by weight, spread evenly over the fleet (not in blocks). */
+static void assign_behaviours(fleet *f)
+{
+    unsigned total = 0;
+    double acc[FB_COUNT] = {0};
+    for (int b = 0; b < FB_COUNT; b++)
+        total += f->o->mix[b];
+    if (total == 0)
+        total = 1;
+    uint32_t dl_acc = 0;
+    for (uint32_t i = 0; i < f->n; i++) {
+        /* largest remainder: pick the behaviour furthest behind its share */
+        int best = 0;
+        double best_gap = -1e18;
+        for (int b = 0; b < FB_COUNT; b++) {
+            if (!f->o->mix[b])
+                continue;
+            double gap = (double)(i + 1) * f->o->mix[b] / total - acc[b];
+            if (gap > best_gap) {
+                best_gap = gap;
+                best = b;
+            }
+        }
+        acc[best] += 1;
+        fleet_dev *d = &f->devs[i];
+        d->behaviour = (uint8_t)best;
+        /* download share: the same spreading over all devices */
+        uint32_t want = (uint32_t)(((uint64_t)(i + 1) * (uint64_t)f->o->download_pct) / 100);
+        d->will_download = want > dl_acc;
+        if (d->will_download)
+            dl_acc++;
+        if (best != FB_OFFLINE)
+            f->capable++;
+    }
+}
+
+static int all_done(fleet *f)
+{
+    if (f->n_finished < f->n)
+        return 0;
+    if (f->batch && !atomic_load(&f->batch->done))
+        return 0;
+    if (fleet_dl_active(f->dl))
+        return 0;
+    for (uint32_t i = 0; i < f->n; i++)
+        if (f->devs[i].mosq && f->devs[i].final_mid >= 0 && f->devs[i].fd >= 0)
+            return 0;
+    return 1;
+}
+
+int fleet_run(const fleet_opts *o, const unsigned char key[32])
+{
+    fleet F = {0}, *f = &F;
+    int rc = -1;
+    pthread_t batch_thread;
+    int have_thread = 0, looped = 0;
+    fleet_batch_ctl batch = {0};
+
+    g_fleet = f;
+    f->o = o;
+    f->key = key;
+    f->n = o->n_devices;
+    f->t0 = ota_time_mono_ms();
+    f->devs = calloc(f->n ? f->n : 1, sizeof *f->devs);
+    f->heap = calloc(f->n ? f->n : 1, sizeof *f->heap);
+    f->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (!f->devs || !f->heap || f->epfd < 0) {
+        OTA_ERROR("fleet: out of memory or epoll: %s", strerror(errno));
+        goto out;
+    }
+    for (uint32_t i = 0; i < f->n; i++) {
+        f->devs[i].idx = i;
+        f->devs[i].fd = -1;
+        f->devs[i].heap_pos = -1;
+        f->devs[i].final_mid = -1;
+    }
+    assign_behaviours(f);
+    f->dl = fleet_dl_new(f->epfd, o->dl_concurrency, o->range_size, dl_done, f);
+    if (!f->dl)
+        goto out;
+    if (o->batch_firmware > 0) {
+        batch.t0 = f->t0;
+        fleet_api_batch_bind(&batch, o);
+        f->batch = &batch;
+        if (pthread_create(&batch_thread, NULL, fleet_api_batch_thread, &batch) != 0) {
+            OTA_ERROR("fleet: cannot start the batch thread");
+            f->batch = NULL;
+            goto out;
+        }
+        have_thread = 1;
+    }
+
+    looped = 1;
+    struct epoll_event evs[512];
+    int64_t last_misc = 0, deadline = (int64_t)o->duration_s * 1000;
+    uint32_t misc_cursor = 0;
+    while (!fleet_stop_flag) {
+        int64_t now = now_ms(f);
+        if (now >= deadline) {
+            OTA_WARN("fleet: duration of %d s over", o->duration_s);
+            break;
+        }
+        start_devices(f, now);
+        /* the first wave: every device that can connect now has reported its version */
+        if (f->batch && !atomic_load(&f->batch->ready_to_start)) {
+            uint32_t wave = f->capable < o->max_connected ? f->capable : o->max_connected;
+            if (f->n_ready >= wave) {
+                f->t_first_ready_wave = now;
+                atomic_store(&f->batch->ready_to_start, 1);
+            }
+        }
+        int guard = 0;
+        while (f->heap_len && f->devs[f->heap[0]].due <= now && guard++ < 20000) {
+            fleet_dev *d = &f->devs[f->heap[0]];
+            timer_cancel(f, d);
+            run_timer(f, d);
+        }
+        /* keepalive and retries: a slice of the clients each 100 ms */
+        if (now - last_misc >= 100) {
+            last_misc = now;
+            uint32_t slice = f->n / 50 + 1;
+            for (uint32_t k = 0; k < slice && f->n; k++) {
+                fleet_dev *d = &f->devs[misc_cursor];
+                misc_cursor = (misc_cursor + 1) % f->n;
+                if (d->mosq && d->fd >= 0) {
+                    mosquitto_loop_misc(d->mosq);
+                    update_interest(f, d);
+                }
+            }
+        }
+        fleet_dl_tick(f->dl);
+        if (all_done(f)) {
+            rc = 0;
+            break;
+        }
+        long timeout = 50;
+        if (f->heap_len) {
+            int64_t t = f->devs[f->heap[0]].due - now_ms(f);
+            if (t < timeout)
+                timeout = t < 0 ? 0 : (long)t;
+        }
+        long ct = fleet_dl_timeout(f->dl);
+        if (ct >= 0 && ct < timeout)
+            timeout = ct;
+        if (f->next_start < f->n && f->active < o->max_connected && timeout > 2)
+            timeout = 2;
+        int n = epoll_wait(f->epfd, evs, 512, (int)timeout);
+        if (n < 0 && errno != EINTR) {
+            OTA_ERROR("fleet: epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t u = evs[i].data.u64;
+            if (EV_TAG(u) == TAG_CURL) {
+                fleet_dl_event(f->dl, (int)EV_VAL(u), evs[i].events);
+                continue;
+            }
+            fleet_dev *d = &f->devs[EV_VAL(u)];
+            if (!d->mosq || d->fd < 0)
+                continue;
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                mosquitto_loop_read(d->mosq, 64);
+            if (d->fd >= 0 && mosquitto_socket(d->mosq) >= 0 && (evs[i].events & EPOLLOUT))
+                mosquitto_loop_write(d->mosq, 64);
+            update_interest(f, d);
+        }
+    }
+    if (rc != 0)
+        rc = 1;
+
+out:
+    if (have_thread) {
+        atomic_store(&batch.ready_to_start, 2); /* tells the thread to give up if waiting */
+        pthread_join(batch_thread, NULL);
+    }
+    int64_t elapsed = now_ms(f);
+    int errors = 0;
+    if (f->devs) {
+        for (uint32_t i = 0; i < f->n; i++)
+            if (!fleet_outcome_ok(f->devs[i].outcome))
+                errors++;
+        if (looped)
+            print_summary(f, elapsed, errors);
+        if (o->results_path[0])
+            write_results(f, o->results_path);
+        for (uint32_t i = 0; i < f->n; i++) {
+            fleet_dev *d = &f->devs[i];
+            if (d->mosq) {
+                mosquitto_disconnect(d->mosq);
+                mosquitto_loop_write(d->mosq, 1);
+                mosquitto_destroy(d->mosq);
+            }
+            free(d->push_msgid);
+            free(d->url);
+            free(d->new_version);
+        }
+    }
+    fleet_dl_free(f->dl);
+    if (f->epfd >= 0)
+        close(f->epfd);
+    free(f->devs);
+    free(f->heap);
+    if (rc == 0 && (errors || (f->batch && f->batch->failed)))
+        rc = 1;
+    return rc;
+}

@@ -1,0 +1,175 @@
+/*
+ * ota-fleet: many simulated devices in one process. This header is the fleet's inside:
+ * the options (one struct, filled by main.c), the per-device record, and the pieces the
+ * event loop (fleet.c), the downloads (fleet_dl.c) and the management-API client
+ * (fleet_api.c) share.
+ *
+ * Expected load: up to 100,000 devices described by fleet_dev records (about 200 bytes
+ * each); at most `max_connected` of them hold an MQTT connection (a libmosquitto client,
+ * a few KB) at one time; at most `dl_concurrency` hold an HTTP download.
+ */
+#ifndef OTA_FLEET_H
+#define OTA_FLEET_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mosquitto;
+
+/* What a simulated device does with a push. */
+typedef enum {
+    FB_SUCCESS = 0, /* ack, progress, download (a share), progress, new version */
+    FB_FAIL1,       /* ack, progress 10, then step -1 (failed, unknown) */
+    FB_FAIL2,       /* ... step -2 (download failed) */
+    FB_FAIL3,       /* ... step -3 (verify failed) */
+    FB_FAIL4,       /* ... step -4 (flash failed) */
+    FB_NOACK,       /* receives the push and says nothing */
+    FB_STALL,       /* ack, progress 10, then silence */
+    FB_OFFLINE,     /* never connects */
+    FB_COUNT
+} fleet_behaviour;
+
+/* How a device's run ended (a device reaches one of these once). */
+typedef enum {
+    FO_NONE = 0,   /* not finished (yet) */
+    FO_SUCCEEDED,  /* reported the pushed version */
+    FO_FAILED,     /* reported its failure step as told (FB_FAIL*) */
+    FO_NOACK,      /* got a push and ignored it as told */
+    FO_STALLED,    /* acked, one progress, silence, as told */
+    FO_OFFLINE,    /* never connected, as told */
+    FO_ACTIVATED,  /* --activate-only: connected and reported its version */
+    FO_REFUSED,    /* the broker refused the login (error) */
+    FO_CONN_ERROR, /* could not keep a connection (error) */
+    FO_DL_ERROR,   /* the download failed; reported -2 (error) */
+    FO_VERIFY_ERROR, /* the md5 did not match; reported -3 (error) */
+    FO_COUNT
+} fleet_outcome;
+
+const char *fleet_behaviour_name(int b);
+const char *fleet_outcome_name(int o);
+/* 1 when the outcome is what the device was told to do, 0 for an error or none. */
+int fleet_outcome_ok(int o);
+
+typedef struct {
+    char broker_host[128];
+    int broker_port;
+    char api_url[256];      /* http://host:port, no trailing slash */
+    char token[128];        /* admin token */
+    char key_file[512];     /* server key, for device secrets */
+    char product_key[64];
+    char create_product[128]; /* create a product of this name first (then product_key) */
+    char prefix[32];        /* identifiers are prefix + %06u */
+    uint32_t first;         /* index of the first device */
+    uint32_t n_devices;
+    int do_register;        /* import the fleet over the API first */
+    char version[64];       /* firmware version the devices start with */
+    unsigned mix[FB_COUNT]; /* weights */
+    int fail_times;         /* 0: fail every push; k: fail the first k pushes, then succeed */
+    int download_pct;       /* share of succeeding devices that download, 0..100 */
+    long range_size;        /* bytes per Range request; 0: one plain GET */
+    int dl_concurrency;
+    int step_ms;            /* delay between a device's protocol steps */
+    int connect_rate;       /* new connections per second */
+    uint32_t max_connected;
+    int leave;              /* disconnect once finished */
+    int activate_only;
+    int keepalive;
+    char bind_addrs[8][48]; /* local addresses to spread connections over */
+    int n_bind;
+    int duration_s;         /* give up after this long */
+    char results_path[512];
+    char summary_json[512];
+    long long batch_firmware; /* >0: create a batch of this firmware once the fleet is ready */
+    char batch_json[1024];  /* extra fields for the batch body */
+    int verbose;
+} fleet_opts;
+
+/* One simulated device. Times are monotonic ms since the fleet started, 0 = not yet. */
+typedef struct fleet_dev {
+    struct mosquitto *mosq;
+    int fd;              /* socket registered with epoll, -1 when none */
+    uint32_t idx;        /* index into the fleet (identifier = prefix + first + idx) */
+    int32_t heap_pos;    /* position in the timer heap, -1 when no timer */
+    int64_t due;         /* timer deadline */
+    uint8_t behaviour;   /* fleet_behaviour */
+    uint8_t outcome;     /* fleet_outcome */
+    uint8_t state;       /* fleet.c's DS_* */
+    uint8_t step;        /* fleet.c's W_* while working on a push */
+    uint8_t epollout;    /* EPOLLOUT currently requested */
+    uint8_t will_download;
+    uint8_t upgraded;    /* reports the new version from now on */
+    uint8_t reconnects;
+    uint16_t pushes;
+    uint16_t failures;   /* failure reports sent */
+    uint32_t msg_seq;
+    int final_mid;       /* mid of the publish that ends this device's run, -1 none */
+    int64_t t_start, t_connected, t_ready, t_push, t_done;
+    int64_t size;        /* pushed firmware size */
+    uint64_t downloaded;
+    char *push_msgid;    /* of the push being worked on; owned */
+    char *url;           /* owned */
+    char *new_version;   /* owned */
+    char md5[33];
+} fleet_dev;
+
+typedef struct fleet fleet;
+
+/* ---- fleet_dl.c: HTTP downloads with libcurl multi, inside the fleet's epoll loop ---- */
+typedef struct fleet_dl fleet_dl;
+/* Called when a device's download ends: ok 1 and md5_ok 1 on success. */
+typedef void (*fleet_dl_done_fn)(void *ud, fleet_dev *dev, int ok, int md5_ok, const char *err);
+fleet_dl *fleet_dl_new(int epfd, int concurrency, long range_size, fleet_dl_done_fn done, void *ud);
+void fleet_dl_free(fleet_dl *d);
+/* Queues dev's download of dev->url (dev->size bytes, dev->md5 expected). */
+void fleet_dl_start(fleet_dl *d, fleet_dev *dev);
+/* epoll event on a curl socket */
+void fleet_dl_event(fleet_dl *d, int fd, uint32_t events);
+/* Ms until curl wants a timeout call (-1: none); fleet_dl_tick runs it when due. */
+long fleet_dl_timeout(fleet_dl *d);
+void fleet_dl_tick(fleet_dl *d);
+int fleet_dl_active(fleet_dl *d);
+uint64_t fleet_dl_bytes(fleet_dl *d);
+
+/* ---- fleet_api.c: the management API (blocking libcurl easy calls) ---- */
+typedef struct {
+    long status;
+    char *body; /* NUL-terminated, owned */
+    size_t len;
+} fleet_http_resp;
+/* One request; body may be NULL. Returns 0 when a response came, -1 otherwise. */
+int fleet_api_request(const fleet_opts *o, const char *method, const char *path,
+                      const char *content_type, const char *body, size_t len, fleet_http_resp *r);
+void fleet_http_resp_free(fleet_http_resp *r);
+/* Creates the product named o->create_product, writes its key into o->product_key. */
+int fleet_api_create_product(fleet_opts *o);
+/* NDJSON import of the whole fleet. Returns 0 or -1 (logged). */
+int fleet_api_import(const fleet_opts *o);
+
+/* What the batch controller thread measured. */
+typedef struct {
+    const fleet_opts *o;
+    atomic_int ready_to_start; /* 1: the first wave is ready; 2: the loop ended, give up */
+    atomic_int done;           /* set by the controller when the batch ended (or failed) */
+    int failed;                /* the batch could not be created / polled */
+    char batch_id[64];
+    long long total;
+    long long succeeded;
+    long long failed_devices;
+    char state[32];
+    int64_t t_create;   /* mono ms (fleet clock) just before the POST */
+    int64_t t_created;  /* after the 201 */
+    int64_t t_end;      /* first poll that saw the batch no longer in_progress */
+    int64_t server_ms;  /* endTime - startTime as the server recorded them */
+    int64_t t0;         /* the fleet's clock origin (ota_time_mono_ms) */
+} fleet_batch_ctl;
+/* Thread body: waits for ready_to_start, creates the batch, polls it until it ends. */
+void *fleet_api_batch_thread(void *arg);
+void fleet_api_batch_bind(fleet_batch_ctl *c, const fleet_opts *o);
+
+/* ---- fleet.c ---- */
+/* Runs the fleet until every device finished or the duration ran out.
+ * Returns 0 when every device ended as it was told, 1 when some did not, -1 on setup errors. */
+int fleet_run(const fleet_opts *o, const unsigned char key[32]);
+
+#endif

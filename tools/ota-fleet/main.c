@@ -1,0 +1,358 @@
+/*
+ * ota-fleet: a fleet of simulated devices for tests and benchmarks. main.c only turns the
+ * command line (and the OTA_* environment of contract section 1) into fleet_opts, loads
+ * the server key (device secrets are derived from it, see docs/fleet-simulator.md),
+ * optionally creates a product and imports the fleet, and runs fleet_run().
+ */
+#include "fleet.h"
+
+#include "ota_crypto.h"
+#include "ota_log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <mosquitto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+volatile sig_atomic_t fleet_stop_flag = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    fleet_stop_flag = 1;
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+"usage: ota-fleet [options]\n"
+"Runs simulated devices (contract section 4) against the broker, each with its own MQTT\n"
+"connection and credentials, and prints a summary.\n"
+"\n"
+"Where:\n"
+"  --broker HOST:PORT        broker (default $OTA_MQTT_ADDR or 127.0.0.1:1883)\n"
+"  --api URL                 management API (default http://$OTA_HTTP_ADDR or http://127.0.0.1:8080)\n"
+"  --token TOKEN             admin token (default $OTA_ADMIN_TOKEN)\n"
+"  --key-file PATH           server key, to derive device secrets\n"
+"                            (default $OTA_DATA_DIR/keys/server.key, or ./data/keys/server.key)\n"
+"Which devices:\n"
+"  --product-key PK          the devices' product\n"
+"  --create-product NAME     create a product first and use its key\n"
+"  -n, --devices N           number of devices (default 100)\n"
+"  --prefix P                identifiers are P%%06u (default \"fleet\")\n"
+"  --first I                 number of the first device (default 0)\n"
+"  --register                import the devices first (NDJSON devices:import)\n"
+"  --fw-version V            version the devices report at start (default 1.0.0)\n"
+"What they do:\n"
+"  --mix LIST                behaviour weights, e.g. success=90,fail-2=5,no-ack=2,stall=2,offline=1\n"
+"                            (success fail-1 fail-2 fail-3 fail-4 no-ack stall offline; default success=1)\n"
+"  --fail-times K            failing devices fail their first K pushes then succeed (default 0: always)\n"
+"  --download PCT            share of devices that download the firmware (default 100)\n"
+"  --range-size BYTES        bytes per Range request (default 1048576; 0: one plain GET)\n"
+"  --download-concurrency N  parallel downloads (default 64)\n"
+"  --step-ms MS              pause between a device's protocol steps (default 0)\n"
+"  --activate-only           connect, report the version, leave (activates registered devices)\n"
+"How:\n"
+"  --connect-rate N          new connections per second (default 5000)\n"
+"  --max-connected N         connections at one time (default: what RLIMIT_NOFILE allows)\n"
+"  --leave                   disconnect once finished (implied when the fleet exceeds --max-connected)\n"
+"  --bind-addrs A,B,..       local addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)\n"
+"  --keepalive S             MQTT keepalive (default 120)\n"
+"  --duration S              give up after S seconds (default 600)\n"
+"A batch:\n"
+"  --batch FIRMWARE_ID       once every device that can connect is ready, create a batch\n"
+"                            (scope all) of this firmware and time it until it ends\n"
+"  --batch-json JSON         extra batch fields, e.g. '{\"retryTimes\":1,\"retryIntervalMinutes\":1}'\n"
+"Output:\n"
+"  --results FILE            per-device CSV\n"
+"  --summary-json FILE       the summary as JSON\n"
+"  -v, --verbose\n"
+"Exit status: 0 when every device ended as told, 1 when some did not, 2 on a setup error.\n");
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_hostport(const char *s, char *host, size_t hlen, int *port)
+{
+    const char *c = strrchr(s, ':');
+    long p;
+    if (!c || (size_t)(c - s) >= hlen || parse_long(c + 1, 1, 65535, &p) != 0)
+        return -1;
+    memcpy(host, s, (size_t)(c - s));
+    host[c - s] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+static int parse_mix(const char *s, unsigned mix[FB_COUNT])
+{
+    char buf[512];
+    memset(mix, 0, sizeof(unsigned) * FB_COUNT);
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = buf, *next; tok && *tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next)
+            *next++ = 0;
+        char *eq = strchr(tok, '=');
+        long w = 1;
+        if (eq) {
+            *eq = 0;
+            if (parse_long(eq + 1, 0, 1000000, &w) != 0)
+                return -1;
+        }
+        int found = -1;
+        for (int b = 0; b < FB_COUNT; b++)
+            if (strcmp(tok, fleet_behaviour_name(b)) == 0)
+                found = b;
+        if (found < 0)
+            return -1;
+        mix[found] = (unsigned)w;
+    }
+    return 0;
+}
+
+static int valid_token(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+enum {
+    O_BROKER = 1000, O_API, O_TOKEN, O_KEY, O_PK, O_CREATE, O_PREFIX, O_FIRST, O_REGISTER,
+    O_FWV, O_MIX, O_FAILT, O_DL, O_RANGE, O_DLC, O_STEP, O_ACT, O_RATE, O_MAXC, O_LEAVE,
+    O_BIND, O_KA, O_DUR, O_BATCH, O_BJSON, O_RESULTS, O_SUMMARY
+};
+
+int main(int argc, char **argv)
+{
+    static fleet_opts o;
+    static const struct option lo[] = {
+        {"broker", 1, 0, O_BROKER}, {"api", 1, 0, O_API}, {"token", 1, 0, O_TOKEN},
+        {"key-file", 1, 0, O_KEY}, {"product-key", 1, 0, O_PK}, {"create-product", 1, 0, O_CREATE},
+        {"devices", 1, 0, 'n'}, {"prefix", 1, 0, O_PREFIX}, {"first", 1, 0, O_FIRST},
+        {"register", 0, 0, O_REGISTER}, {"fw-version", 1, 0, O_FWV}, {"mix", 1, 0, O_MIX},
+        {"fail-times", 1, 0, O_FAILT}, {"download", 1, 0, O_DL}, {"range-size", 1, 0, O_RANGE},
+        {"download-concurrency", 1, 0, O_DLC}, {"step-ms", 1, 0, O_STEP},
+        {"activate-only", 0, 0, O_ACT}, {"connect-rate", 1, 0, O_RATE},
+        {"max-connected", 1, 0, O_MAXC}, {"leave", 0, 0, O_LEAVE}, {"bind-addrs", 1, 0, O_BIND},
+        {"keepalive", 1, 0, O_KA}, {"duration", 1, 0, O_DUR}, {"batch", 1, 0, O_BATCH},
+        {"batch-json", 1, 0, O_BJSON}, {"results", 1, 0, O_RESULTS},
+        {"summary-json", 1, 0, O_SUMMARY}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *env;
+    long v;
+    int c;
+    unsigned char key[OTA_KEY_BYTES];
+
+    ota_log_set_level(ota_log_level_from_name(getenv("OTA_LOG_LEVEL"), OTA_LOG_INFO));
+    snprintf(o.broker_host, sizeof o.broker_host, "127.0.0.1");
+    o.broker_port = 1883;
+    if ((env = getenv("OTA_MQTT_ADDR")) && *env &&
+        parse_hostport(env, o.broker_host, sizeof o.broker_host, &o.broker_port) != 0) {
+        fprintf(stderr, "ota-fleet: bad OTA_MQTT_ADDR\n");
+        return 2;
+    }
+    env = getenv("OTA_HTTP_ADDR");
+    snprintf(o.api_url, sizeof o.api_url, "http://%s", env && *env ? env : "127.0.0.1:8080");
+    if ((env = getenv("OTA_ADMIN_TOKEN")))
+        snprintf(o.token, sizeof o.token, "%s", env);
+    env = getenv("OTA_DATA_DIR");
+    snprintf(o.key_file, sizeof o.key_file, "%s/keys/server.key", env && *env ? env : "./data");
+    snprintf(o.prefix, sizeof o.prefix, "fleet");
+    snprintf(o.version, sizeof o.version, "1.0.0");
+    o.n_devices = 100;
+    o.mix[FB_SUCCESS] = 1;
+    o.download_pct = 100;
+    o.range_size = 1048576;
+    o.dl_concurrency = 64;
+    o.connect_rate = 5000;
+    o.keepalive = 120;
+    o.duration_s = 600;
+
+    while ((c = getopt_long(argc, argv, "n:vh", lo, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case O_BROKER:
+            bad = parse_hostport(optarg, o.broker_host, sizeof o.broker_host, &o.broker_port);
+            break;
+        case O_API:
+            snprintf(o.api_url, sizeof o.api_url, "%s", optarg);
+            if (strlen(o.api_url) && o.api_url[strlen(o.api_url) - 1] == '/')
+                o.api_url[strlen(o.api_url) - 1] = 0;
+            break;
+        case O_TOKEN: snprintf(o.token, sizeof o.token, "%s", optarg); break;
+        case O_KEY: snprintf(o.key_file, sizeof o.key_file, "%s", optarg); break;
+        case O_PK:
+            bad = !valid_token(optarg) || strlen(optarg) >= sizeof o.product_key;
+            snprintf(o.product_key, sizeof o.product_key, "%s", optarg);
+            break;
+        case O_CREATE: snprintf(o.create_product, sizeof o.create_product, "%s", optarg); break;
+        case 'n':
+            bad = parse_long(optarg, 1, 10000000, &v);
+            o.n_devices = (uint32_t)v;
+            break;
+        case O_PREFIX:
+            bad = !valid_token(optarg) || strlen(optarg) > 20;
+            snprintf(o.prefix, sizeof o.prefix, "%s", optarg);
+            break;
+        case O_FIRST:
+            bad = parse_long(optarg, 0, 100000000, &v);
+            o.first = (uint32_t)v;
+            break;
+        case O_REGISTER: o.do_register = 1; break;
+        case O_FWV:
+            bad = !valid_token(optarg) || strlen(optarg) >= sizeof o.version;
+            snprintf(o.version, sizeof o.version, "%s", optarg);
+            break;
+        case O_MIX: bad = parse_mix(optarg, o.mix); break;
+        case O_FAILT:
+            bad = parse_long(optarg, 0, 1000, &v);
+            o.fail_times = (int)v;
+            break;
+        case O_DL:
+            bad = parse_long(optarg, 0, 100, &v);
+            o.download_pct = (int)v;
+            break;
+        case O_RANGE:
+            bad = parse_long(optarg, 0, 1L << 40, &v);
+            o.range_size = v;
+            break;
+        case O_DLC:
+            bad = parse_long(optarg, 1, 10000, &v);
+            o.dl_concurrency = (int)v;
+            break;
+        case O_STEP:
+            bad = parse_long(optarg, 0, 3600000, &v);
+            o.step_ms = (int)v;
+            break;
+        case O_ACT: o.activate_only = 1; break;
+        case O_RATE:
+            bad = parse_long(optarg, 0, 10000000, &v);
+            o.connect_rate = (int)v;
+            break;
+        case O_MAXC:
+            bad = parse_long(optarg, 1, 10000000, &v);
+            o.max_connected = (uint32_t)v;
+            break;
+        case O_LEAVE: o.leave = 1; break;
+        case O_BIND: {
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            for (char *t = buf, *next; t && *t && o.n_bind < 8; t = next) {
+                next = strchr(t, ',');
+                if (next)
+                    *next++ = 0;
+                if (strlen(t) >= sizeof o.bind_addrs[0]) {
+                    bad = 1;
+                    break;
+                }
+                memcpy(o.bind_addrs[o.n_bind++], t, strlen(t) + 1);
+            }
+            break;
+        }
+        case O_KA:
+            bad = parse_long(optarg, 5, 65535, &v);
+            o.keepalive = (int)v;
+            break;
+        case O_DUR:
+            bad = parse_long(optarg, 1, 86400 * 7, &v);
+            o.duration_s = (int)v;
+            break;
+        case O_BATCH:
+            bad = parse_long(optarg, 1, 0x7fffffffL, &v);
+            o.batch_firmware = v;
+            break;
+        case O_BJSON: snprintf(o.batch_json, sizeof o.batch_json, "%s", optarg); break;
+        case O_RESULTS: snprintf(o.results_path, sizeof o.results_path, "%s", optarg); break;
+        case O_SUMMARY: snprintf(o.summary_json, sizeof o.summary_json, "%s", optarg); break;
+        case 'v': o.verbose = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "ota-fleet: bad option value: %s\n", optarg ? optarg : "");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    /* file descriptors: as many as the hard limit allows */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+        uint32_t fit = rl.rlim_cur > (rlim_t)(o.dl_concurrency + 200)
+                           ? (uint32_t)(rl.rlim_cur - (rlim_t)o.dl_concurrency - 200) : 16;
+        if (!o.max_connected || o.max_connected > fit) {
+            if (o.max_connected > fit)
+                OTA_WARN("fleet: --max-connected lowered to %u (RLIMIT_NOFILE %llu)", fit,
+                         (unsigned long long)rl.rlim_cur);
+            o.max_connected = fit;
+        }
+    }
+    uint32_t capable = 0;
+    {
+        unsigned tot = 0;
+        for (int b = 0; b < FB_COUNT; b++)
+            tot += o.mix[b];
+        if (!tot) {
+            fprintf(stderr, "ota-fleet: --mix has no weight\n");
+            return 2;
+        }
+        capable = (uint32_t)((double)o.n_devices * (tot - o.mix[FB_OFFLINE]) / tot + 0.5);
+    }
+    if (o.activate_only || capable > o.max_connected)
+        o.leave = 1;
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    mosquitto_lib_init();
+    int rc = 2;
+
+    if (o.create_product[0] && fleet_api_create_product(&o) != 0)
+        goto out;
+    if (!o.product_key[0]) {
+        fprintf(stderr, "ota-fleet: --product-key or --create-product is needed\n");
+        goto out;
+    }
+    if (ota_key_load(o.key_file, 0, key) != 0) {
+        fprintf(stderr, "ota-fleet: cannot read the server key %s: %s\n", o.key_file, strerror(errno));
+        goto out;
+    }
+    if (o.do_register && fleet_api_import(&o) != 0)
+        goto out;
+    if (o.create_product[0])
+        printf("productKey %s\n", o.product_key);
+    fflush(stdout);
+    int r = fleet_run(&o, key);
+    rc = r < 0 ? 2 : r;
+out:
+    mosquitto_lib_cleanup();
+    curl_global_cleanup();
+    return rc;
+}
