@@ -266,6 +266,7 @@ step('watch the batch progress as the devices upgrade (page refreshes itself)', 
   const waitState = (id, st) => page.locator(`tbody tr[data-identifier="${id}"][data-state="${st}"]`).waitFor({ timeout: T });
   if (env.mock) {
     await page.locator('tbody tr[data-state="upgrading"]').first().waitFor({ timeout: T });
+    await page.evaluate(() => document.querySelectorAll('.toast').forEach((x) => x.remove()));
     await shot(page, '10-batch-detail', { fullPage: true });
     return;
   }
@@ -302,7 +303,7 @@ step('watch the batch progress as the devices upgrade (page refreshes itself)', 
   await page.waitForFunction(() => document.querySelectorAll('tbody tr[data-identifier]').length === 1);
   await page.getByLabel('按升级状态筛选').selectOption('');
   await page.locator('tbody tr[data-identifier]').nth(1).waitFor();
-  await page.waitForTimeout(300);
+  await page.evaluate(() => document.querySelectorAll('.toast').forEach((x) => x.remove()));
   await shot(page, '10-batch-detail', { fullPage: true });
 });
 

@@ -21,7 +21,7 @@ export function openAddFirmware(products, preselect, onDone) {
       el('option', { value: '' }, `— ${t('selectProduct')} —`),
       products.map((p) => el('option', { value: p.productKey, selected: p.productKey === preselect }, `${p.productName} (${p.productKey})`)));
     const file = el('input', { type: 'file', name: 'file', accept: '.bin,.rom,.zip,.gz,.tar,.tar.gz' });
-    const fileInfo = el('div.file-info.muted', { 'aria-live': 'polite' }, t('noFile'));
+    const fileInfo = el('div.file-info.muted', { 'aria-live': 'polite' });
     const version = el('input', { name: 'firmwareVersion', autocomplete: 'off', maxLength: 100, spellcheck: false });
     const desc = el('textarea', { name: 'firmwareDescription', rows: 3 });
     const descCount = el('span.count.muted', t('charCount', { n: 0, max: 100 }));
@@ -60,7 +60,7 @@ export function openAddFirmware(products, preselect, onDone) {
     });
     file.addEventListener('change', () => {
       const f = file.files[0];
-      fileInfo.textContent = f ? `${f.name} · ${fmtSize(f.size)} (${fmtNum(f.size)} B)` : t('noFile');
+      fileInfo.textContent = f ? `${f.name} · ${fmtSize(f.size)} (${fmtNum(f.size)} B)` : '';
       checkOne('file');
     });
 

@@ -47,7 +47,7 @@ export function renderFirmwares(main, ctx) {
       if (products.length === 0) list.append(el('div.alert.info', t('noProductsYet'), ' ', el('a', { href: '#/products' }, t('navProducts'))));
       list.append(
         table([
-          { label: t('firmwareName'), cell: (f) => el('span.strong', f.firmwareName) },
+          { label: t('firmwareName'), cell: (f) => [el('div.strong', f.firmwareName), el('div.sub.muted', `${t('firmwareId')} ${f.firmwareId}`)] },
           { label: t('product'), cell: (f) => names[f.productKey] || f.productKey },
           { label: t('firmwareVersion'), cell: (f) => el('code', f.firmwareVersion) },
           { label: t('firmwareSize'), cls: 'num', cell: (f) => el('span', { title: `${f.firmwareSize} B` }, fmtSize(f.firmwareSize)) },
