@@ -36,7 +36,7 @@ static void on_signal(int sig)
 
 static int mkdir_p(const char *path, mode_t mode)
 {
-    char tmp[CFG_STR_MAX];
+    char tmp[CFG_STR_MAX + 64];
     snprintf(tmp, sizeof tmp, "%s", path);
     for (char *p = tmp + 1; *p; p++) {
         if (*p == '/') {

@@ -291,6 +291,8 @@ int http_send_error(http_req *r, unsigned status, const char *code, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (msg[0] >= 'a' && msg[0] <= 'z')
+        msg[0] = (char)(msg[0] - 'a' + 'A'); /* one short sentence */
     json_t *err = json_pack("{s:s, s:s}", "code", code, "message", msg);
     if (!err) /* a message cut inside a UTF-8 sequence: keep the code */
         err = json_pack("{s:s, s:s}", "code", code, "message", "Invalid request.");
@@ -650,12 +652,12 @@ http_server *http_start(http_app *app, int threads)
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->d = MHD_start_daemon(flags, (uint16_t)p, NULL, NULL, on_request, app,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                               MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                               MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->d) {

@@ -19,6 +19,7 @@
 #include "ota_log.h"
 #include "ota_time.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -50,6 +51,8 @@ static void set_err(stream_err *e, unsigned status, const char *code, const char
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
+    if (e->msg[0] >= 'a' && e->msg[0] <= 'z')
+        e->msg[0] = (char)(e->msg[0] - 'a' + 'A');
 }
 
 static int send_err(http_req *r, const stream_err *e)

@@ -1,0 +1,3 @@
+# Unit tests of the API part: config table and field validators (pure logic, otad_logic).
+ota_unit_test(test_validate SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_validate.c LIBS otad_logic)
+ota_unit_test(test_config SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_config.c LIBS otad_logic)
