@@ -35,4 +35,4 @@ fi
 rm -rf out
 mkdir -p out
 # One file at a time: each starts its own servers and browser.
-node --test --test-concurrency=1 --test-reporter=spec tests/
+node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec tests/
