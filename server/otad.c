@@ -5,6 +5,7 @@
  */
 #include "otad.h"
 
+#include "bus.h"
 #include "http/http.h"
 #include "http/firmware_files.h"
 #include "store/store.h"
@@ -152,6 +153,7 @@ int otad_run(const cfg_t *cfg)
     otad_state st;
     int rc = 1;
     http_server *srv = NULL;
+    bus *devbus = NULL;
     struct sigaction sa;
     if (prepare(cfg, &st) != 0)
         return 1;
@@ -165,9 +167,10 @@ int otad_run(const cfg_t *cfg)
     /* crash leftovers: half-written uploads and files no row uses */
     fwfiles_sweep(&st.app);
 
-    /* lead: mqtt start here (set st.app.broker_ready/broker_ud so /api/v1/health reports the
-     * broker; until then the broker is "not_configured" and treated as ready). */
-    /* lead: engine start here (st.app.engine). */
+    /* the batch engine and the broker connection (sets st.app.engine and broker_ready) */
+    devbus = bus_start(&st.app);
+    if (!devbus)
+        goto out;
 
     srv = http_start(&st.app, cfg->http_threads);
     if (!srv)
@@ -183,7 +186,7 @@ int otad_run(const cfg_t *cfg)
     rc = 0;
 out:
     http_stop(srv);
-    /* lead: engine stop here, then mqtt stop. */
+    bus_stop(devbus);
     store_close(st.app.store);
     OTA_INFO("otad: stopped");
     return rc;

@@ -10,7 +10,7 @@
 
 #define HTTP_ROUTE_FILES                                                                      \
     X(api)                                                                                    \
-    /* lead: X(batch) and X(dl) (device downloads) go here */                                 \
+    X(batch) /* batches and device downloads (routes_batch.c) */                              \
     X(console)
 
 #define X(name) extern const http_route http_routes_##name[];

@@ -1,0 +1,135 @@
+/*
+ * bus: the glue between mqttc and the engine, and the broker readiness that health
+ * reports. Callbacks run on mqttc's thread and only copy into the engine's queue.
+ */
+#include "bus.h"
+
+#include "engine/engine.h"
+#include "mqtt/mqttc.h"
+#include "ota_crypto.h"
+#include "ota_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct bus {
+    engine_t *engine;
+    mqttc *mq;
+    char password[OTA_SECRET_HEX_LEN + 1];
+};
+
+static void on_connection(void *ud, bool up)
+{
+    (void)ud;
+    if (up)
+        OTA_INFO("bus: broker connected; waiting for the presence snapshot");
+    else
+        OTA_WARN("bus: broker connection lost; reconnecting");
+}
+
+static void on_presence(void *ud, const char *pk, const char *id, bool online, int64_t t_ms)
+{
+    struct bus *b = ud;
+    engine_presence(b->engine, pk, id, online, t_ms);
+}
+
+static void on_snapshot(void *ud, const char *const *clients, size_t n)
+{
+    struct bus *b = ud;
+    OTA_INFO("bus: presence snapshot: %zu devices connected", n);
+    engine_presence_snapshot(b->engine, clients, n);
+}
+
+static void on_message(void *ud, const char *pk, const char *id, const char *suffix,
+                       const void *payload, size_t len)
+{
+    struct bus *b = ud;
+    engine_device_message(b->engine, pk, id, suffix, payload, len);
+}
+
+static int publish(void *ud, const char *pk, const char *id, const char *suffix, const char *payload,
+                   size_t len)
+{
+    struct bus *b = ud;
+    return mqttc_publish_device(b->mq, pk, id, suffix, payload, len) == MQTTC_OK ? 0 : -1;
+}
+
+static int broker_ready(void *ud, const char **state)
+{
+    struct bus *b = ud;
+    if (!mqttc_is_connected(b->mq)) {
+        *state = "connecting";
+        return 0;
+    }
+    if (!mqttc_presence_ready(b->mq)) {
+        *state = "syncing_presence";
+        return 0;
+    }
+    *state = "connected";
+    return 1;
+}
+
+bus *bus_start(http_app *app)
+{
+    char host[256];
+    int port;
+    const cfg_t *cfg = app->cfg;
+    struct bus *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    if (cfg_split_addr(cfg->mqtt_addr, host, sizeof host, &port) != 0) {
+        OTA_ERROR("bus: bad OTA_MQTT_ADDR '%s'", cfg->mqtt_addr);
+        free(b);
+        return NULL;
+    }
+    engine_config ec = {
+        .store = app->store,
+        .time_scale = cfg->time_scale,
+        .public_url = cfg->public_url,
+        .server_key = app->server_key,
+        .publish = publish,
+        .publish_ud = b,
+    };
+    b->engine = engine_new(&ec);
+    if (!b->engine || engine_start(b->engine) != 0) {
+        OTA_ERROR("bus: the batch engine could not start");
+        bus_stop(b);
+        return NULL;
+    }
+    if (ota_secret_server(app->server_key, b->password, sizeof b->password) != 0) {
+        bus_stop(b);
+        return NULL;
+    }
+    mqttc_config mc = {
+        .host = host,
+        .port = port,
+        .client_id = "otad",
+        .username = "otad",
+        .password = b->password,
+    };
+    mqttc_callbacks cbs = {
+        .on_connection = on_connection,
+        .on_presence = on_presence,
+        .on_presence_snapshot = on_snapshot,
+        .on_device_message = on_message,
+    };
+    b->mq = mqttc_new(&mc, &cbs, b);
+    if (!b->mq || mqttc_start(b->mq) != MQTTC_OK) {
+        OTA_ERROR("bus: the MQTT client could not start");
+        bus_stop(b);
+        return NULL;
+    }
+    app->engine = b->engine;
+    app->broker_ready = broker_ready;
+    app->broker_ud = b;
+    return b;
+}
+
+void bus_stop(bus *b)
+{
+    if (!b)
+        return;
+    mqttc_destroy(b->mq); /* no callback runs after this */
+    engine_free(b->engine);
+    free(b);
+}

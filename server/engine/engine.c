@@ -1,0 +1,1013 @@
+/*
+ * engine: the batch engine's thread (see engine.h for the contract).
+ *
+ * A round: take every queued input, open one unit of work, apply inputs in arrival order,
+ * fire the deadlines that are due, send the pushes the pacing allows, mark finished
+ * batches completed, commit; then publish the messages the round produced and arm the new
+ * deadlines. If the commit fails nothing was written, so the round's messages are dropped
+ * and the in-memory view (timers, push queues) is rebuilt from the store.
+ *
+ * In memory, per running batch: its parameters (durations already divided by the time
+ * scale), a token bucket for maxPushPerMinute and a FIFO of devices known to be ready for
+ * a push. Per deadline: one heap entry (lazy deletion: a popped entry that no longer
+ * matches the task is dropped by the state machine's TIMER_STALE). Everything else lives
+ * in the store. Memory per task is a heap entry while a deadline is armed and a queue
+ * slot while waiting to be pushed: tens of bytes.
+ */
+#include "engine/engine.h"
+
+#include "core/devmsg.h"
+#include "core/fsm.h"
+#include "core/timerheap.h"
+#include "core/urlsign.h"
+#include "ota_log.h"
+#include "ota_time.h"
+#include "store/store_batch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KIND_EXPIRY 100            /* heap kind of a batch's validity end (id = batch id) */
+#define ROUND_MAX_EVENTS 5000      /* inputs applied per transaction */
+#define ROUND_MAX_TIMERS 5000      /* deadlines fired per transaction */
+#define ROUND_MAX_PUSHES 5000      /* pushes per transaction */
+#define MAX_WAIT_MS 1000           /* the loop wakes at least this often */
+#define PK_MAX 32
+#define ID_MAX 72
+
+typedef enum { IN_MESSAGE, IN_PRESENCE, IN_SNAPSHOT, IN_BATCH_CREATED, IN_BATCH_ENDED } in_kind;
+
+typedef struct input {
+    struct input *next;
+    in_kind kind;
+    char pk[PK_MAX];
+    char id[ID_MAX];
+    char suffix[40];
+    int online;
+    int64_t num;   /* batch id, or presence time */
+    size_t len;    /* payload bytes, or snapshot entries */
+    char **clients;
+    char payload[]; /* message payload + NUL */
+} input;
+
+typedef struct {
+    int64_t *ids;
+    size_t head, tail, cap; /* ids[head..tail) */
+} idqueue;
+
+typedef struct {
+    store_batch row;       /* as loaded (counters not kept current here) */
+    fsm_params params;
+    int running;
+    double tokens;
+    int64_t refill_ms;
+    idqueue pending;       /* device ids ready to push (may hold stale ids: checked at push) */
+} batch_mem;
+
+typedef struct {
+    char pk[PK_MAX];
+    char id[ID_MAX];
+    char suffix[40];
+    char *payload; /* owned */
+} outmsg;
+
+typedef struct {
+    int64_t device_id;
+    int kind;
+    int64_t due_ms;
+} rearm;
+
+struct engine {
+    engine_config cfg;
+    char *public_url;
+    unsigned char url_key[URLSIGN_KEY_BYTES];
+    int64_t ack_timeout_ms;
+
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;    /* the engine thread waits on it */
+    pthread_cond_t room;    /* producers wait on it when the queue is full */
+    input *q_head, *q_tail;
+    size_t q_len;
+    int stop;
+
+    /* engine thread only */
+    theap *heap;
+    batch_mem *batches;
+    size_t n_batches, cap_batches;
+    outmsg *out;
+    size_t n_out, cap_out;
+    rearm *arm;
+    size_t n_arm, cap_arm;
+    int64_t *touched;
+    size_t n_touched, cap_touched;
+    int need_reload;
+    int snapshot_pending_rebuild;
+
+    /* stats (under mu) */
+    engine_stats stats;
+};
+
+/* ---- small containers ------------------------------------------------------------------ */
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *r = realloc(p, n);
+    if (!r && n)
+        abort(); /* the daemon may abort on out-of-memory */
+    return r;
+}
+
+#define GROW(arr, n, cap)                                                                         \
+    do {                                                                                          \
+        if ((n) == (cap)) {                                                                       \
+            (cap) = (cap) ? (cap) * 2 : 64;                                                       \
+            (arr) = xrealloc((arr), (cap) * sizeof *(arr));                                       \
+        }                                                                                         \
+    } while (0)
+
+static void idq_push(idqueue *q, int64_t id)
+{
+    if (q->tail == q->cap) {
+        if (q->head > 0 && q->head >= q->cap / 2) {
+            memmove(q->ids, q->ids + q->head, (q->tail - q->head) * sizeof *q->ids);
+            q->tail -= q->head;
+            q->head = 0;
+        } else {
+            q->cap = q->cap ? q->cap * 2 : 256;
+            q->ids = xrealloc(q->ids, q->cap * sizeof *q->ids);
+        }
+    }
+    q->ids[q->tail++] = id;
+}
+
+static int idq_pop(idqueue *q, int64_t *id)
+{
+    if (q->head == q->tail)
+        return 0;
+    *id = q->ids[q->head++];
+    if (q->head == q->tail)
+        q->head = q->tail = 0;
+    return 1;
+}
+
+static size_t idq_len(const idqueue *q)
+{
+    return q->tail - q->head;
+}
+
+static void idq_free(idqueue *q)
+{
+    free(q->ids);
+    memset(q, 0, sizeof *q);
+}
+
+/* ---- batches in memory ----------------------------------------------------------------- */
+
+static int64_t scaled(engine_t *e, int64_t ms)
+{
+    double v = (double)ms / e->cfg.time_scale;
+    return v < 1 ? 1 : (int64_t)v;
+}
+
+static void batches_fix_pointers(engine_t *e);
+
+static batch_mem *batch_find(engine_t *e, int64_t id)
+{
+    for (size_t i = 0; i < e->n_batches; i++)
+        if (e->batches[i].row.id == id)
+            return &e->batches[i];
+    return NULL;
+}
+
+static batch_mem *batch_add(engine_t *e, const store_batch *row)
+{
+    batch_mem *b = batch_find(e, row->id);
+    if (b)
+        return b;
+    GROW(e->batches, e->n_batches, e->cap_batches);
+    b = &e->batches[e->n_batches++];
+    memset(b, 0, sizeof *b);
+    b->row = *row;
+    b->running = strcmp(row->state, "in_progress") == 0;
+    b->params.ack_timeout_ms = e->ack_timeout_ms;
+    b->params.timeout_ms = scaled(e, (int64_t)row->timeout_min * 60000);
+    b->params.retry_interval_ms = scaled(e, (int64_t)row->retry_interval_min * 60000);
+    b->params.retry_times = row->retry_times;
+    b->params.firmware_version = b->row.firmware_version;
+    b->refill_ms = ota_time_now_ms();
+    b->tokens = 1;
+    batches_fix_pointers(e); /* the array may have moved */
+    if (b->running)
+        theap_push(e->heap, row->expires_ms, (uint64_t)row->id, KIND_EXPIRY);
+    return b;
+}
+
+/* Loads a batch the store knows but memory does not (created by the API just now). */
+static batch_mem *batch_get(engine_t *e, int64_t id)
+{
+    batch_mem *b = batch_find(e, id);
+    store_batch row;
+    if (b)
+        return b;
+    if (store_batch_get(e->cfg.store, id, &row) != STORE_OK)
+        return NULL;
+    return batch_add(e, &row);
+}
+
+static void batches_fix_pointers(engine_t *e)
+{
+    for (size_t i = 0; i < e->n_batches; i++)
+        e->batches[i].params.firmware_version = e->batches[i].row.firmware_version;
+}
+
+static void batch_drop_finished(engine_t *e)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < e->n_batches; i++) {
+        if (e->batches[i].running) {
+            if (w != i)
+                e->batches[w] = e->batches[i];
+            w++;
+        } else {
+            idq_free(&e->batches[i].pending);
+        }
+    }
+    e->n_batches = w;
+    batches_fix_pointers(e);
+}
+
+static void pushable_cb(void *ud, int64_t device_id)
+{
+    idq_push(&((batch_mem *)ud)->pending, device_id);
+}
+
+static void deadline_cb(void *ud, int64_t device_id, int kind, int64_t due_ms)
+{
+    engine_t *e = ud;
+    if (kind != FSM_DL_NONE)
+        theap_push(e->heap, due_ms, (uint64_t)device_id, kind);
+}
+
+/* (Re)builds the whole in-memory view from the store. */
+static int reload(engine_t *e)
+{
+    store_batch *rows = NULL;
+    size_t n = 0;
+    theap_clear(e->heap);
+    for (size_t i = 0; i < e->n_batches; i++)
+        idq_free(&e->batches[i].pending);
+    e->n_batches = 0;
+    if (store_engine_batches(e->cfg.store, &rows, &n) != STORE_OK)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        batch_add(e, &rows[i]);
+    free(rows);
+    batches_fix_pointers(e);
+    for (size_t i = 0; i < e->n_batches; i++)
+        if (store_engine_pushable(e->cfg.store, e->batches[i].row.id, pushable_cb, &e->batches[i]) != STORE_OK)
+            return -1;
+    if (store_engine_deadlines(e->cfg.store, deadline_cb, e) != STORE_OK)
+        return -1;
+    OTA_INFO("engine: %zu running batches, %zu armed deadlines", e->n_batches, theap_size(e->heap));
+    return 0;
+}
+
+/* ---- outputs of a round ---------------------------------------------------------------- */
+
+static void out_add(engine_t *e, const char *pk, const char *id, const char *suffix, char *payload)
+{
+    if (!payload)
+        return;
+    GROW(e->out, e->n_out, e->cap_out);
+    outmsg *m = &e->out[e->n_out++];
+    snprintf(m->pk, sizeof m->pk, "%s", pk);
+    snprintf(m->id, sizeof m->id, "%s", id);
+    snprintf(m->suffix, sizeof m->suffix, "%s", suffix);
+    m->payload = payload;
+}
+
+static void arm_add(engine_t *e, int64_t device_id, int kind, int64_t due_ms)
+{
+    GROW(e->arm, e->n_arm, e->cap_arm);
+    e->arm[e->n_arm++] = (rearm){device_id, kind, due_ms};
+}
+
+static void touch(engine_t *e, int64_t batch_id)
+{
+    for (size_t i = 0; i < e->n_touched; i++)
+        if (e->touched[i] == batch_id)
+            return;
+    GROW(e->touched, e->n_touched, e->cap_touched);
+    e->touched[e->n_touched++] = batch_id;
+}
+
+static void outputs_clear(engine_t *e, int send)
+{
+    for (size_t i = 0; i < e->n_out; i++) {
+        outmsg *m = &e->out[i];
+        if (send && e->cfg.publish(e->cfg.publish_ud, m->pk, m->id, m->suffix, m->payload,
+                                   strlen(m->payload)) != 0)
+            OTA_WARN("engine: publish to %s.%s %s failed", m->pk, m->id, m->suffix);
+        free(m->payload);
+    }
+    e->n_out = 0;
+    if (send)
+        for (size_t i = 0; i < e->n_arm; i++)
+            if (theap_push(e->heap, e->arm[i].due_ms, (uint64_t)e->arm[i].device_id, e->arm[i].kind) != THEAP_OK)
+                OTA_ERROR("engine: timer heap full; device %lld deadline lost until restart",
+                          (long long)e->arm[i].device_id);
+    e->n_arm = 0;
+    e->n_touched = 0;
+}
+
+/* ---- applying the state machine -------------------------------------------------------- */
+
+typedef struct {
+    const char *pk;
+    const char *id;
+} who;
+
+/* Applies ev to t (in the unit u), persisting and counting the change. Returns the result's
+ * note; *res (may be NULL) gets the result. */
+static store_rc apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, const fsm_event *ev,
+                      int64_t now, who w, fsm_result *res)
+{
+    fsm_result r;
+    fsm_apply(&t->task, &b->params, ev, now, &r);
+    if (res)
+        *res = r;
+    if (!r.changed) {
+        if (r.note != FSM_NOTE_TIMER_STALE && r.note != FSM_NOTE_APPLIED) {
+            OTA_INFO("engine: batch %lld device %s.%s: %s ignored in %s (%s)", (long long)t->batch_id,
+                     w.pk ? w.pk : "?", w.id ? w.id : "?", fsm_event_name(ev->kind),
+                     fsm_state_name(t->task.state), fsm_note_name(r.note));
+            pthread_mutex_lock(&e->mu);
+            e->stats.ignored++;
+            pthread_mutex_unlock(&e->mu);
+        }
+        return STORE_OK;
+    }
+    if (r.task.state != t->task.state) {
+        int delta[FSM_STATE_COUNT] = {0};
+        fsm_counts_delta(t->task.state, r.task.state, delta);
+        store_rc rc = store_uow_batch_counts(u, t->batch_id, delta);
+        if (rc != STORE_OK)
+            return rc;
+        touch(e, t->batch_id);
+    }
+    t->task = r.task;
+    store_rc rc = store_uow_task_put(u, t, now);
+    if (rc != STORE_OK)
+        return rc;
+    if (r.rearm && r.task.deadline_kind != FSM_DL_NONE)
+        arm_add(e, t->device_id, (int)r.task.deadline_kind, r.task.deadline_ms);
+    return STORE_OK;
+}
+
+/* The firmware offer of a batch for one device: fills *up, with *url_out the signed link
+ * (valid until the batch's validity end; the caller frees it). -1 on error. */
+static int offer(engine_t *e, batch_mem *b, const char *pk, const char *id, char bid[24],
+                 devmsg_upgrade *up, char **url_out)
+{
+    char fw[24], dev[PK_MAX + ID_MAX + 2];
+    snprintf(fw, 24, "%lld", (long long)b->row.firmware_id);
+    snprintf(bid, 24, "%lld", (long long)b->row.id);
+    snprintf(dev, sizeof dev, "%s.%s", pk, id);
+    urlsign_fields f = {fw, b->row.file_name, bid, dev, (b->row.expires_ms + 999) / 1000};
+    *url_out = NULL;
+    if (urlsign_build(e->url_key, e->public_url, &f, url_out) != URLSIGN_OK)
+        return -1;
+    *up = (devmsg_upgrade){
+        .policy = b->row.policy,
+        .size = b->row.size,
+        .firmware_version = b->row.firmware_version,
+        .url = *url_out,
+        .md5 = b->row.md5,
+        .sha256 = b->row.sha256,
+        .batch_id = bid,
+    };
+    return 0;
+}
+
+/* The push message (ota/firmware/upgrade) or, with get_msg_id, the get_reply. NULL on error. */
+static char *offer_payload(engine_t *e, batch_mem *b, const char *pk, const char *id,
+                           const char *msg_id, int is_get_reply)
+{
+    char bid[24], *url = NULL, *payload = NULL;
+    devmsg_upgrade up;
+    if (offer(e, b, pk, id, bid, &up, &url) == 0)
+        payload = is_get_reply ? devmsg_build_get_reply(msg_id, &up) : devmsg_build_upgrade(msg_id, &up);
+    free(url);
+    if (!payload)
+        OTA_ERROR("engine: batch %lld: cannot build the offer for %s.%s", (long long)b->row.id, pk, id);
+    return payload;
+}
+
+/* Pushes the device's to_push task now (inside u). Returns STORE_OK also when the task
+ * turned out not to be pushable (then nothing happens). */
+static store_rc do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_id, const char *pk,
+                        const char *id, int64_t now, int *pushed)
+{
+    store_task t;
+    int ok = 0;
+    char msg_id[48];
+    char pkbuf[PK_MAX], idbuf[ID_MAX];
+    *pushed = 0;
+    store_rc rc = store_uow_task_open(u, device_id, &t);
+    if (rc == STORE_NOT_FOUND)
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    if (t.batch_id != b->row.id || t.task.state != FSM_TO_PUSH)
+        return STORE_OK;
+    rc = store_uow_device_pushable(u, device_id, &ok);
+    if (rc != STORE_OK || !ok)
+        return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+    if (!pk) {
+        rc = store_uow_device_names(u, device_id, pkbuf, sizeof pkbuf, idbuf, sizeof idbuf);
+        if (rc != STORE_OK)
+            return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+        pk = pkbuf;
+        id = idbuf;
+    }
+    snprintf(msg_id, sizeof msg_id, "ota-%lld-%d", (long long)b->row.id, t.task.attempt + 1);
+    fsm_event ev = {.kind = FSM_EV_PUSH_SENT, .msg_id = msg_id};
+    fsm_result r;
+    rc = apply(e, u, b, &t, &ev, now, (who){pk, id}, &r);
+    if (rc != STORE_OK || !r.changed)
+        return rc;
+    out_add(e, pk, id, DEVMSG_T_UPGRADE, offer_payload(e, b, pk, id, msg_id, 0));
+    *pushed = 1;
+    return STORE_OK;
+}
+
+/* ---- inputs ---------------------------------------------------------------------------- */
+
+static void queue_when_ready(engine_t *e, store_uow *u, const store_task *t)
+{
+    int ok = 0;
+    if (t->task.state != FSM_TO_PUSH)
+        return;
+    batch_mem *b = batch_get(e, t->batch_id);
+    if (b && b->running && store_uow_device_pushable(u, t->device_id, &ok) == STORE_OK && ok)
+        idq_push(&b->pending, t->device_id);
+}
+
+static store_rc on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t device_id, int64_t now)
+{
+    store_task t;
+    char *reply = NULL;
+    store_rc rc = store_uow_task_open(u, device_id, &t);
+    if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+        return rc;
+    batch_mem *b = rc == STORE_OK ? batch_get(e, t.batch_id) : NULL;
+    const char *want = m->has_version ? m->firmware_version : NULL;
+    if (b && b->running && (!want || strcmp(want, b->row.firmware_version) == 0)) {
+        if (t.task.state == FSM_TO_PUSH) {
+            int pushed;
+            /* the device just said it is subscribed: push now, outside the pacing */
+            rc = do_push(e, u, b, device_id, m->product_key, m->identifier, now, &pushed);
+            if (rc != STORE_OK)
+                return rc;
+            if (pushed)
+                store_uow_task_open(u, device_id, &t);
+        }
+        if (t.task.state == FSM_PUSHED || t.task.state == FSM_TO_UPGRADE || t.task.state == FSM_UPGRADING) {
+            reply = offer_payload(e, b, m->product_key, m->identifier, m->msg_id, 1);
+        }
+    }
+    if (!reply)
+        reply = devmsg_build_get_reply_404(m->msg_id, want);
+    out_add(e, m->product_key, m->identifier, DEVMSG_T_GET_REPLY, reply);
+    return STORE_OK;
+}
+
+static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t now)
+{
+    devmsg_msg m;
+    char why[160], topic[DEVMSG_MAX_TOPIC];
+    int64_t device_id;
+    store_task t;
+    if (devmsg_topic(topic, sizeof topic, in->pk, in->id, in->suffix) != 0 ||
+        devmsg_parse(topic, in->payload, in->len, &m, why, sizeof why) != DEVMSG_OK) {
+        OTA_WARN("device %s.%s: bad message on %s dropped: %s", in->pk, in->id, in->suffix, why);
+        pthread_mutex_lock(&e->mu);
+        e->stats.bad_messages++;
+        pthread_mutex_unlock(&e->mu);
+        return STORE_OK;
+    }
+    store_rc rc = store_uow_device_find(u, in->pk, in->id, &device_id);
+    if (rc == STORE_NOT_FOUND) {
+        OTA_WARN("device %s.%s: message from an unknown device dropped", in->pk, in->id);
+        return STORE_OK;
+    }
+    if (rc != STORE_OK)
+        return rc;
+
+    if (m.kind == DEVMSG_VERSION || m.kind == DEVMSG_GET) {
+        /* contract 3.1: after connecting, these say the device has subscribed */
+        rc = store_uow_device_ready(u, device_id);
+        if (rc != STORE_OK)
+            return rc;
+    }
+    if (m.kind == DEVMSG_VERSION) {
+        rc = store_uow_device_version(u, device_id, m.firmware_version, now);
+        if (rc != STORE_OK)
+            return rc;
+    }
+    if (m.kind == DEVMSG_GET)
+        return on_get(e, u, &m, device_id, now);
+
+    rc = store_uow_task_open(u, device_id, &t);
+    if (rc == STORE_NOT_FOUND) {
+        if (m.kind != DEVMSG_VERSION)
+            OTA_INFO("device %s.%s: %s outside any running batch ignored", in->pk, in->id, in->suffix);
+        return STORE_OK;
+    }
+    if (rc != STORE_OK)
+        return rc;
+    batch_mem *b = batch_get(e, t.batch_id);
+    if (!b)
+        return STORE_ERROR;
+    fsm_event ev = {0};
+    switch (m.kind) {
+    case DEVMSG_VERSION:
+        ev.kind = FSM_EV_VERSION;
+        ev.version = m.firmware_version;
+        snprintf(t.current_version, sizeof t.current_version, "%s", m.firmware_version);
+        break;
+    case DEVMSG_UPGRADE_REPLY:
+        ev.kind = FSM_EV_ACK;
+        ev.msg_id = m.msg_id;
+        ev.code = m.code;
+        break;
+    case DEVMSG_PROGRESS:
+        ev.kind = FSM_EV_PROGRESS;
+        ev.step = m.step;
+        break;
+    default:
+        return STORE_OK;
+    }
+    fsm_result r;
+    rc = apply(e, u, b, &t, &ev, now, (who){in->pk, in->id}, &r);
+    if (rc != STORE_OK)
+        return rc;
+    if (m.kind == DEVMSG_VERSION) {
+        if (!r.changed) /* keep the reported version on the task all the same */
+            rc = store_uow_task_put(u, &t, now);
+        queue_when_ready(e, u, &t);
+    }
+    return rc;
+}
+
+static store_rc on_presence(engine_t *e, store_uow *u, const input *in, int64_t now)
+{
+    int64_t device_id;
+    store_rc rc = store_uow_device_find(u, in->pk, in->id, &device_id);
+    (void)e;
+    if (rc == STORE_NOT_FOUND)
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_uow_device_presence(u, device_id, in->online, in->num ? in->num : now);
+    return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+static store_rc on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_t now)
+{
+    store_task t;
+    if (te->kind == KIND_EXPIRY) {
+        int done = 0;
+        batch_mem *b = batch_find(e, (int64_t)te->id);
+        store_rc rc = store_uow_batch_terminate(u, (int64_t)te->id, now, &done);
+        if (rc != STORE_OK)
+            return rc;
+        if (done)
+            OTA_INFO("engine: batch %lld reached its validity end: terminated", (long long)te->id);
+        if (b)
+            b->running = 0;
+        return STORE_OK;
+    }
+    store_rc rc = store_uow_task_open(u, (int64_t)te->id, &t);
+    if (rc == STORE_NOT_FOUND)
+        return STORE_OK; /* finished since: a stale entry */
+    if (rc != STORE_OK)
+        return rc;
+    if ((int)t.task.deadline_kind != te->kind || t.task.deadline_ms != te->due_ms)
+        return STORE_OK; /* re-armed since: stale */
+    batch_mem *b = batch_get(e, t.batch_id);
+    if (!b || !b->running)
+        return STORE_OK;
+    fsm_event ev = {0};
+    switch (te->kind) {
+    case FSM_DL_ACK:
+        ev.kind = FSM_EV_ACK_TIMEOUT;
+        break;
+    case FSM_DL_UPGRADE:
+        ev.kind = FSM_EV_UPGRADE_TIMEOUT;
+        break;
+    case FSM_DL_RETRY:
+        ev.kind = FSM_EV_RETRY_DUE;
+        break;
+    default:
+        return STORE_OK;
+    }
+    fsm_result r;
+    rc = apply(e, u, b, &t, &ev, now, (who){NULL, NULL}, &r);
+    if (rc == STORE_OK && r.changed)
+        queue_when_ready(e, u, &t);
+    return rc;
+}
+
+/* ---- the loop -------------------------------------------------------------------------- */
+
+static void free_input(input *in)
+{
+    if (in->clients) {
+        for (size_t i = 0; i < in->len; i++)
+            free(in->clients[i]);
+        free(in->clients);
+    }
+    free(in);
+}
+
+static void refill(batch_mem *b, int64_t now)
+{
+    double per_ms = (double)b->row.max_push_per_min / 60000.0;
+    double cap = per_ms * 1000.0; /* at most one second's worth at once */
+    if (cap < 1)
+        cap = 1;
+    if (now > b->refill_ms) {
+        b->tokens += per_ms * (double)(now - b->refill_ms);
+        if (b->tokens > cap)
+            b->tokens = cap;
+        b->refill_ms = now;
+    }
+}
+
+/* How long the loop may sleep: until the next deadline or the next push token. */
+static int64_t wait_ms(engine_t *e, int64_t now)
+{
+    int64_t w = theap_wait_ms(e->heap, now, MAX_WAIT_MS);
+    for (size_t i = 0; i < e->n_batches; i++) {
+        batch_mem *b = &e->batches[i];
+        if (!b->running || idq_len(&b->pending) == 0)
+            continue;
+        refill(b, now);
+        if (b->tokens >= 1)
+            return 0;
+        double per_ms = (double)b->row.max_push_per_min / 60000.0;
+        int64_t t = (int64_t)((1.0 - b->tokens) / per_ms) + 1;
+        if (t < w)
+            w = t;
+    }
+    return w < 0 ? 0 : w;
+}
+
+static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, size_t *n_events)
+{
+    store_rc rc = STORE_OK;
+    int snapshot = 0;
+    for (input *in = list; in && rc == STORE_OK; in = in->next) {
+        (*n_events)++;
+        switch (in->kind) {
+        case IN_MESSAGE:
+            rc = on_message(e, u, in, now);
+            break;
+        case IN_PRESENCE:
+            rc = on_presence(e, u, in, now);
+            break;
+        case IN_SNAPSHOT:
+            rc = store_uow_presence_snapshot(u, (const char *const *)in->clients, in->len, now);
+            snapshot = 1;
+            break;
+        case IN_BATCH_CREATED: {
+            batch_mem *b = batch_get(e, in->num);
+            if (b)
+                store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+            break;
+        }
+        case IN_BATCH_ENDED: {
+            batch_mem *b = batch_find(e, in->num);
+            if (b)
+                b->running = 0;
+            break;
+        }
+        }
+    }
+    if (rc != STORE_OK)
+        return rc;
+    if (snapshot)
+        e->snapshot_pending_rebuild = 1;
+
+    theap_entry te;
+    for (int n = 0; n < ROUND_MAX_TIMERS && theap_pop_due(e->heap, now, &te) == THEAP_OK; n++) {
+        rc = on_timer(e, u, &te, now);
+        if (rc != STORE_OK)
+            return rc;
+    }
+
+    int pushes = 0;
+    for (size_t i = 0; i < e->n_batches && pushes < ROUND_MAX_PUSHES; i++) {
+        batch_mem *b = &e->batches[i];
+        int64_t device_id;
+        if (!b->running)
+            continue;
+        refill(b, now);
+        while (b->tokens >= 1 && pushes < ROUND_MAX_PUSHES && idq_pop(&b->pending, &device_id)) {
+            int pushed = 0;
+            rc = do_push(e, u, b, device_id, NULL, NULL, now, &pushed);
+            if (rc != STORE_OK)
+                return rc;
+            if (pushed) {
+                b->tokens -= 1;
+                pushes++;
+            }
+        }
+    }
+    pthread_mutex_lock(&e->mu);
+    e->stats.pushes += (uint64_t)pushes;
+    pthread_mutex_unlock(&e->mu);
+
+    for (size_t i = 0; i < e->n_touched; i++) {
+        int completed = 0;
+        rc = store_uow_batch_complete_if_done(u, e->touched[i], now, &completed);
+        if (rc != STORE_OK)
+            return rc;
+        if (completed) {
+            batch_mem *b = batch_find(e, e->touched[i]);
+            OTA_INFO("engine: batch %lld completed", (long long)e->touched[i]);
+            if (b)
+                b->running = 0;
+        }
+    }
+    return STORE_OK;
+}
+
+static void *engine_main(void *arg)
+{
+    engine_t *e = arg;
+    for (;;) {
+        input *list = NULL, *last = NULL;
+        size_t taken = 0;
+        int64_t now = ota_time_now_ms();
+        int64_t w = wait_ms(e, now);
+
+        pthread_mutex_lock(&e->mu);
+        if (!e->q_head && !e->stop && w > 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += w / 1000;
+            ts.tv_nsec += (w % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&e->wake, &e->mu, &ts);
+        }
+        if (e->stop) {
+            pthread_mutex_unlock(&e->mu);
+            break;
+        }
+        list = e->q_head;
+        while (e->q_head && taken < ROUND_MAX_EVENTS) {
+            last = e->q_head;
+            e->q_head = e->q_head->next;
+            taken++;
+        }
+        if (last)
+            last->next = NULL;
+        if (!e->q_head)
+            e->q_tail = NULL;
+        e->q_len -= taken;
+        if (taken)
+            pthread_cond_broadcast(&e->room);
+        pthread_mutex_unlock(&e->mu);
+
+        now = ota_time_now_ms();
+        store_uow *u = NULL;
+        size_t n_events = 0;
+        store_rc rc = store_uow_begin(e->cfg.store, &u);
+        if (rc == STORE_OK) {
+            rc = round_body(e, u, list, now, &n_events);
+            if (rc == STORE_OK)
+                rc = store_uow_commit(u);
+            else
+                store_uow_rollback(u);
+        }
+        if (rc == STORE_OK) {
+            outputs_clear(e, 1);
+        } else {
+            OTA_ERROR("engine: round of %zu inputs failed (%s); rebuilding state from the store",
+                      n_events, store_rc_name(rc));
+            outputs_clear(e, 0);
+            e->snapshot_pending_rebuild = 0;
+            struct timespec pause = {0, 200 * 1000000L};
+            nanosleep(&pause, NULL);
+            reload(e);
+        }
+        if (e->snapshot_pending_rebuild) {
+            /* presence changed wholesale: who is pushable now comes from the store */
+            e->snapshot_pending_rebuild = 0;
+            for (size_t i = 0; i < e->n_batches; i++) {
+                idq_free(&e->batches[i].pending);
+                if (e->batches[i].running)
+                    store_engine_pushable(e->cfg.store, e->batches[i].row.id, pushable_cb, &e->batches[i]);
+            }
+            pthread_mutex_lock(&e->mu);
+            e->stats.presence_synced = 1;
+            pthread_mutex_unlock(&e->mu);
+        }
+        batch_drop_finished(e);
+        while (list) {
+            input *next = list->next;
+            free_input(list);
+            list = next;
+        }
+        pthread_mutex_lock(&e->mu);
+        e->stats.rounds++;
+        e->stats.events += n_events;
+        e->stats.timers = theap_size(e->heap);
+        pthread_mutex_unlock(&e->mu);
+    }
+    return NULL;
+}
+
+/* ---- public ---------------------------------------------------------------------------- */
+
+engine_t *engine_new(const engine_config *cfg)
+{
+    if (!cfg || !cfg->store || !cfg->publish || !cfg->public_url || !cfg->server_key ||
+        cfg->time_scale <= 0)
+        return NULL;
+    engine_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->cfg = *cfg;
+    if (!e->cfg.max_queue)
+        e->cfg.max_queue = 200000;
+    e->public_url = strdup(cfg->public_url);
+    e->heap = theap_new(1024, 16u * 1024 * 1024);
+    if (!e->public_url || !e->heap || urlsign_derive_key(cfg->server_key, e->url_key) != URLSIGN_OK) {
+        engine_free(e);
+        return NULL;
+    }
+    e->ack_timeout_ms = scaled(e, cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 10000);
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->wake, NULL);
+    pthread_cond_init(&e->room, NULL);
+    return e;
+}
+
+int engine_start(engine_t *e)
+{
+    if (store_engine_presence_reset(e->cfg.store) != STORE_OK || reload(e) != 0)
+        return -1;
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0)
+        return -1;
+    e->started = 1;
+    return 0;
+}
+
+void engine_stop(engine_t *e)
+{
+    if (!e || !e->started)
+        return;
+    pthread_mutex_lock(&e->mu);
+    e->stop = 1;
+    pthread_cond_broadcast(&e->wake);
+    pthread_cond_broadcast(&e->room);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->thread, NULL);
+    e->started = 0;
+}
+
+void engine_free(engine_t *e)
+{
+    if (!e)
+        return;
+    engine_stop(e);
+    while (e->q_head) {
+        input *n = e->q_head->next;
+        free_input(e->q_head);
+        e->q_head = n;
+    }
+    outputs_clear(e, 0);
+    for (size_t i = 0; i < e->n_batches; i++)
+        idq_free(&e->batches[i].pending);
+    free(e->batches);
+    free(e->out);
+    free(e->arm);
+    free(e->touched);
+    theap_free(e->heap);
+    free(e->public_url);
+    if (e->heap || e->public_url) {
+        pthread_mutex_destroy(&e->mu);
+        pthread_cond_destroy(&e->wake);
+        pthread_cond_destroy(&e->room);
+    }
+    free(e);
+}
+
+static void enqueue(engine_t *e, input *in)
+{
+    pthread_mutex_lock(&e->mu);
+    /* back-pressure: the MQTT thread waits here, so the broker holds what we can't take */
+    while (e->q_len >= e->cfg.max_queue && !e->stop && in->kind == IN_MESSAGE)
+        pthread_cond_wait(&e->room, &e->mu);
+    if (e->stop) {
+        pthread_mutex_unlock(&e->mu);
+        free_input(in);
+        return;
+    }
+    in->next = NULL;
+    if (e->q_tail)
+        e->q_tail->next = in;
+    else
+        e->q_head = in;
+    e->q_tail = in;
+    e->q_len++;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static input *new_input(in_kind kind, const char *pk, const char *id, size_t payload_len)
+{
+    input *in = calloc(1, sizeof *in + payload_len + 1);
+    if (!in)
+        abort();
+    in->kind = kind;
+    if (pk)
+        snprintf(in->pk, sizeof in->pk, "%s", pk);
+    if (id)
+        snprintf(in->id, sizeof in->id, "%s", id);
+    return in;
+}
+
+void engine_device_message(engine_t *e, const char *pk, const char *id, const char *suffix,
+                           const void *payload, size_t len)
+{
+    if (strlen(pk) >= PK_MAX || strlen(id) >= ID_MAX || strlen(suffix) >= 40 || len > DEVMSG_MAX_PAYLOAD) {
+        OTA_WARN("device %.32s.%.64s: oversized message on %.40s dropped", pk, id, suffix);
+        return;
+    }
+    input *in = new_input(IN_MESSAGE, pk, id, len);
+    snprintf(in->suffix, sizeof in->suffix, "%s", suffix);
+    memcpy(in->payload, payload, len);
+    in->payload[len] = '\0';
+    in->len = len;
+    enqueue(e, in);
+}
+
+void engine_presence(engine_t *e, const char *pk, const char *id, int online, int64_t t_ms)
+{
+    if (strlen(pk) >= PK_MAX || strlen(id) >= ID_MAX)
+        return;
+    input *in = new_input(IN_PRESENCE, pk, id, 0);
+    in->online = online;
+    in->num = t_ms;
+    enqueue(e, in);
+}
+
+void engine_presence_snapshot(engine_t *e, const char *const *clients, size_t n)
+{
+    input *in = new_input(IN_SNAPSHOT, NULL, NULL, 0);
+    in->clients = calloc(n ? n : 1, sizeof *in->clients);
+    if (!in->clients)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        in->clients[i] = strdup(clients[i]);
+        if (!in->clients[i])
+            abort();
+    }
+    in->len = n;
+    enqueue(e, in);
+}
+
+void engine_batch_created(engine_t *e, int64_t batch_id)
+{
+    input *in = new_input(IN_BATCH_CREATED, NULL, NULL, 0);
+    in->num = batch_id;
+    enqueue(e, in);
+}
+
+void engine_batch_ended(engine_t *e, int64_t batch_id)
+{
+    input *in = new_input(IN_BATCH_ENDED, NULL, NULL, 0);
+    in->num = batch_id;
+    enqueue(e, in);
+}
+
+void engine_get_stats(engine_t *e, engine_stats *out)
+{
+    pthread_mutex_lock(&e->mu);
+    *out = e->stats;
+    out->queued = e->q_len;
+    pthread_mutex_unlock(&e->mu);
+}

@@ -1,0 +1,294 @@
+/*
+ * routes_batch: the batch API of contract section 2 (create, list, get, devices,
+ * terminate) and the devices' firmware downloads (/dl/..., signed links).
+ *
+ * Routes only turn requests into store and engine calls: parameters are checked by
+ * core/batchparams, rows come from store_batch, and the engine is told of every batch
+ * that starts or ends so its in-memory view follows. Counts come from the batch row's
+ * counters (kept by transition), never from counting task rows.
+ */
+#include "core/batchparams.h"
+#include "core/fsm.h"
+#include "core/urlsign.h"
+#include "core/validate.h"
+#include "engine/engine.h"
+#include "http/api.h"
+#include "http/firmware_files.h"
+#include "http/http.h"
+#include "ota_log.h"
+#include "ota_time.h"
+#include "store/store_batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *batch_row_json(const store_batch *b)
+{
+    char id[24], fw[24];
+    snprintf(id, sizeof id, "%lld", (long long)b->id);
+    snprintf(fw, sizeof fw, "%lld", (long long)b->firmware_id);
+    return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:s}", "batchId", id, "firmwareId", fw,
+                     "startTime", http_time(b->start_ms, 0), "endTime", http_time(b->end_ms, 1),
+                     "total", (json_int_t)b->total, "succeeded", (json_int_t)b->counts[FSM_SUCCEEDED],
+                     "failed", (json_int_t)b->counts[FSM_FAILED], "state", b->state);
+}
+
+static json_t *batch_full_json(const store_batch *b)
+{
+    json_t *o = batch_row_json(b);
+    json_t *counts = json_object();
+    for (int i = 0; i < FSM_STATE_COUNT; i++)
+        json_object_set_new(counts, fsm_state_name((fsm_state)i), json_integer(b->counts[i]));
+    json_object_set_new(o, "firmwareName", json_string(b->firmware_name));
+    json_object_set_new(o, "firmwareVersion", json_string(b->firmware_version));
+    json_object_set_new(o, "md5", json_string(b->md5));
+    json_object_set_new(o, "sha256", json_string(b->sha256));
+    json_object_set_new(o, "productKey", json_string(b->product_key));
+    json_object_set_new(o, "productName", json_string(b->product_name));
+    json_object_set_new(o, "scope", json_string(b->scope));
+    json_object_set_new(o, "validityDays", json_integer(b->validity_days));
+    json_object_set_new(o, "expiresTime", http_time(b->expires_ms, 0));
+    json_object_set_new(o, "policy", json_string(b->policy));
+    json_object_set_new(o, "timeoutMinutes", json_integer(b->timeout_min));
+    json_object_set_new(o, "retryTimes", json_integer(b->retry_times));
+    json_object_set_new(o, "retryIntervalMinutes",
+                        b->retry_times > 0 ? json_integer(b->retry_interval_min) : json_null());
+    json_object_set_new(o, "maxPushPerMinute", json_integer(b->max_push_per_min));
+    json_object_set_new(o, "counts", counts);
+    return o;
+}
+
+static int path_batch_id(http_req *r, int64_t *id)
+{
+    if (valid_id(http_param(r, "batchId"), id) != 0) {
+        http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
+        return -1;
+    }
+    return 0;
+}
+
+/* POST /api/v1/firmwares/{firmwareId}/batches */
+static int batch_create(http_req *r)
+{
+    int64_t fw_id;
+    bparams p;
+    bparams_error err;
+    store_batch b;
+    store_batch_err serr;
+    store_firmware f;
+
+    if (valid_id(http_param(r, "firmwareId"), &fw_id) != 0 ||
+        store_firmware_get(r->app->store, fw_id, &f) != STORE_OK)
+        return http_send_error(r, 404, "not_found", "firmwareId", "The firmware does not exist.");
+    if (bparams_parse(r->body, r->body_len, &p, &err) != 0) {
+        int rc = http_send_error(r, (unsigned)err.status, err.code, err.field[0] ? err.field : NULL,
+                                 "%s", err.message);
+        bparams_free(&p);
+        return rc;
+    }
+    int64_t now = ota_time_now_ms();
+    double scale = r->app->cfg->time_scale > 0 ? r->app->cfg->time_scale : 1;
+    int64_t expires = now + (int64_t)((double)p.validity_days * 86400000.0 / scale);
+    store_batch_new in = {
+        .directed = p.scope == BPARAMS_SCOPE_DIRECTED,
+        .identifiers = (const char *const *)p.identifiers,
+        .n_identifiers = p.n_identifiers,
+        .policy = p.policy == BPARAMS_POLICY_SILENT ? "silent" : "standard",
+        .validity_days = p.validity_days,
+        .timeout_min = p.timeout_minutes,
+        .retry_times = p.retry_times,
+        .retry_interval_min = p.retry_interval_minutes,
+        .max_push_per_min = p.max_push_per_minute,
+    };
+    store_rc rc = store_batch_create(r->app->store, fw_id, &in, now, expires, &b, &serr);
+    bparams_free(&p);
+    if (rc == STORE_NOT_FOUND)
+        return http_send_error(r, 404, "not_found", "firmwareId", "The firmware does not exist.");
+    if (rc == STORE_INVALID && serr.code) {
+        if (strcmp(serr.code, "no_devices") == 0)
+            return http_send_error(r, 422, "no_devices", serr.field,
+                                   "No eligible device: devices must be activated, on another "
+                                   "version and not in an unfinished upgrade.");
+        static const struct {
+            const char *code, *why;
+        } whys[] = {
+            {"device_not_found", "is not a device of this firmware's product"},
+            {"device_not_activated", "has never connected (not activated)"},
+            {"device_same_version", "already reports this firmware's version"},
+            {"device_busy", "is in an unfinished upgrade of a running batch"},
+            {"duplicate_identifier", "is listed twice"},
+        };
+        const char *why = "is not eligible";
+        for (size_t i = 0; i < sizeof whys / sizeof whys[0]; i++)
+            if (strcmp(whys[i].code, serr.code) == 0)
+                why = whys[i].why;
+        return http_send_error(r, 422, serr.code, serr.field, "Device '%s' %s.", serr.identifier, why);
+    }
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "batch create");
+    OTA_INFO("batch %lld created: firmware %lld, %lld devices, policy %s", (long long)b.id,
+             (long long)fw_id, (long long)b.total, b.policy);
+    if (r->app->engine)
+        engine_batch_created(r->app->engine, b.id);
+    return http_send_json(r, 201, batch_full_json(&b));
+}
+
+/* GET /api/v1/batches and /api/v1/firmwares/{firmwareId}/batches */
+static int batch_list(http_req *r)
+{
+    store_page pg;
+    store_batch *items = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    store_batch_filter f = {0};
+    const char *fw = http_param(r, "firmwareId");
+    if (!fw)
+        fw = http_query(r, "firmwareId");
+    if (http_paging(r, &pg) != 0)
+        return MHD_YES;
+    if (fw && *fw && valid_id(fw, &f.firmware_id) != 0)
+        return http_send_error(r, 400, "invalid_parameter", "firmwareId", "firmwareId must be a firmware id.");
+    f.product_key = http_query(r, "productKey");
+    if (f.product_key && !*f.product_key)
+        f.product_key = NULL;
+    f.state = http_query(r, "state");
+    if (f.state && !*f.state)
+        f.state = NULL;
+    if (f.state && strcmp(f.state, "in_progress") != 0 && strcmp(f.state, "completed") != 0 &&
+        strcmp(f.state, "terminated") != 0)
+        return http_send_error(r, 400, "invalid_parameter", "state",
+                               "state must be in_progress, completed or terminated.");
+    store_rc rc = store_batch_list(r->app->store, &f, pg, &items, &n, &total);
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "batch list");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, batch_row_json(&items[i]));
+    free(items);
+    return http_send_list(r, arr, total, pg);
+}
+
+static int batch_get(http_req *r)
+{
+    int64_t id;
+    store_batch b;
+    if (path_batch_id(r, &id) != 0)
+        return MHD_YES;
+    store_rc rc = store_batch_get(r->app->store, id, &b);
+    if (rc == STORE_NOT_FOUND)
+        return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "batch get");
+    return http_send_json(r, 200, batch_full_json(&b));
+}
+
+static int batch_devices(http_req *r)
+{
+    int64_t id;
+    store_page pg;
+    int state = -1;
+    store_batch_device *items = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    if (path_batch_id(r, &id) != 0 || http_paging(r, &pg) != 0)
+        return MHD_YES;
+    const char *st = http_query(r, "upgradeState");
+    if (st && *st) {
+        fsm_state s;
+        if (fsm_state_from_name(st, &s) != 0)
+            return http_send_error(r, 400, "invalid_parameter", "upgradeState",
+                                   "upgradeState must be one of to_push, pushed, to_upgrade, "
+                                   "upgrading, to_retry, succeeded, failed.");
+        state = (int)s;
+    }
+    store_rc rc = store_batch_devices(r->app->store, id, state, pg, &items, &n, &total);
+    if (rc == STORE_NOT_FOUND)
+        return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "batch devices");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const store_batch_device *d = &items[i];
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:b, s:o, s:o, s:s, s:i, s:i, s:i, s:o}", "identifier",
+                           d->identifier, "deviceName", d->device_name, "online", d->online,
+                           "finishTime", http_time(d->finish_ms, 1), "currentVersion",
+                           d->current_version[0] ? json_string(d->current_version) : json_null(),
+                           "upgradeState", fsm_state_name(d->state), "progress", d->progress,
+                           "retried", d->retried, "retryTimes", d->retry_times, "failReason",
+                           d->reason == FSM_REASON_NONE ? json_null()
+                                                        : json_string(fsm_reason_name(d->reason))));
+    }
+    free(items);
+    return http_send_list(r, arr, total, pg);
+}
+
+static int batch_terminate(http_req *r)
+{
+    int64_t id;
+    store_batch b;
+    if (path_batch_id(r, &id) != 0)
+        return MHD_YES;
+    store_rc rc = store_batch_terminate(r->app->store, id, ota_time_now_ms(), &b);
+    if (rc == STORE_NOT_FOUND)
+        return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
+    if (rc == STORE_IN_USE)
+        return http_send_error(r, 409, "batch_not_in_progress", "batchId",
+                               "The batch has already ended (%s).", b.state);
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "batch terminate");
+    OTA_INFO("batch %lld terminated by the API", (long long)id);
+    if (r->app->engine)
+        engine_batch_ended(r->app->engine, id);
+    return http_send_json(r, 200, batch_full_json(&b));
+}
+
+/* GET /dl/{firmwareId}/{fileName}?b=&d=&e=&s= : a device's signed firmware download. It
+ * works while the link is authentic, not expired, and its batch is still in_progress. */
+static int device_download(http_req *r)
+{
+    urlsign_request req;
+    unsigned char key[URLSIGN_KEY_BYTES];
+    int64_t fw_id, batch_id;
+    store_firmware f;
+    store_batch b;
+    char path[CFG_STR_MAX + 96];
+
+    int rc = urlsign_request_from_parts(http_param(r, "firmwareId"), http_param(r, "fileName"),
+                                        http_query(r, "b"), http_query(r, "d"), http_query(r, "e"),
+                                        http_query(r, "s"), &req);
+    if (rc == URLSIGN_OK && urlsign_derive_key(r->app->server_key, key) != URLSIGN_OK)
+        rc = URLSIGN_EINTERNAL;
+    if (rc == URLSIGN_OK)
+        rc = urlsign_verify(key, &req, ota_time_now_ms() / 1000);
+    if (rc == URLSIGN_EMALFORMED)
+        return http_send_error(r, 400, "malformed_link", NULL, "The download link is malformed.");
+    if (rc == URLSIGN_EBADSIG)
+        return http_send_error(r, 403, "bad_signature", NULL, "The download link is not valid.");
+    if (rc == URLSIGN_EEXPIRED)
+        return http_send_error(r, 403, "link_expired", NULL, "The download link has expired.");
+    if (rc != URLSIGN_OK)
+        return http_send_error(r, 500, "internal", NULL, "The link could not be checked.");
+    if (valid_id(req.firmware_id, &fw_id) != 0 || valid_id(req.batch_id, &batch_id) != 0 ||
+        store_firmware_get(r->app->store, fw_id, &f) != STORE_OK)
+        return http_send_error(r, 404, "not_found", NULL, "The firmware does not exist.");
+    store_rc src = store_batch_get(r->app->store, batch_id, &b);
+    if (src != STORE_OK || b.firmware_id != fw_id)
+        return http_send_error(r, 404, "not_found", NULL, "The batch does not exist.");
+    if (strcmp(b.state, "in_progress") != 0)
+        return http_send_error(r, 410, "batch_ended", NULL, "The batch has ended (%s).", b.state);
+    fwfiles_path(r->app, f.sha256, path, sizeof path);
+    return http_send_file(r, path, "application/octet-stream", NULL);
+}
+
+const http_route http_routes_batch[] = {
+    {"POST", "/api/v1/firmwares/{firmwareId}/batches", batch_create, HTTP_AUTH | HTTP_BODY_JSON,
+     16u * 1024 * 1024, NULL, NULL},
+    {"GET", "/api/v1/firmwares/{firmwareId}/batches", batch_list, HTTP_AUTH, 0, NULL, NULL},
+    {"GET", "/api/v1/batches", batch_list, HTTP_AUTH, 0, NULL, NULL},
+    {"GET", "/api/v1/batches/{batchId}", batch_get, HTTP_AUTH, 0, NULL, NULL},
+    {"GET", "/api/v1/batches/{batchId}/devices", batch_devices, HTTP_AUTH, 0, NULL, NULL},
+    {"POST", "/api/v1/batches/{batchId}/terminate", batch_terminate, HTTP_AUTH, 0, NULL, NULL},
+    {"GET", "/dl/{firmwareId}/{fileName}", device_download, HTTP_ALSO_HEAD, 0, NULL, NULL},
+    HTTP_ROUTES_END,
+};

@@ -1,0 +1,932 @@
+/*
+ * sqlite_batch: the batch tables on SQLite (schema in store_sqlite.c, migrations 1 and 2).
+ *
+ * The batch API runs one transaction per call. The engine works in units of work: one
+ * BEGIN IMMEDIATE on a borrowed connection, a few thousand small statements (each
+ * prepared once per unit and reset between uses), one COMMIT. Counters by state are kept
+ * on the batch row with each transition; the only place that counts task rows is a
+ * terminate, which moves all unfinished tasks in one statement and then sets the counters
+ * from the row's own numbers.
+ *
+ * Task states and reasons are stored as their contract names, so the database reads the
+ * same as the API. A task's deadline is (due_ms, due_kind); due_ms is NULL when none, so
+ * the partial index tasks_due holds only armed deadlines.
+ */
+#include "store/sqlite_batch.h"
+
+#include "ota_log.h"
+#include "store/store_sqlite.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#define OPEN_STATES "('to_push','pushed','to_upgrade','upgrading','to_retry')"
+
+/* ---- rows ------------------------------------------------------------------------------ */
+
+#define BATCH_COLS                                                                              \
+    "b.id, b.firmware_id, b.product_id, p.product_key, p.name, f.name, f.version, f.file_name, " \
+    "f.size, f.md5, f.sha256, b.scope, b.policy, b.validity_days, b.timeout_min, "              \
+    "b.retry_times, b.retry_interval_min, b.max_push_per_min, b.state, b.start_ms, "             \
+    "b.expires_ms, b.end_ms, b.total, b.n_to_push, b.n_pushed, b.n_to_upgrade, b.n_upgrading, "  \
+    "b.n_to_retry, b.n_succeeded, b.n_failed "                                                  \
+    "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
+
+static void batch_row(sqlite3_stmt *st, store_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->id = sqlite3_column_int64(st, 0);
+    b->firmware_id = sqlite3_column_int64(st, 1);
+    b->product_id = sqlite3_column_int64(st, 2);
+    store_sqlite_text(st, 3, b->product_key, sizeof b->product_key);
+    store_sqlite_text(st, 4, b->product_name, sizeof b->product_name);
+    store_sqlite_text(st, 5, b->firmware_name, sizeof b->firmware_name);
+    store_sqlite_text(st, 6, b->firmware_version, sizeof b->firmware_version);
+    store_sqlite_text(st, 7, b->file_name, sizeof b->file_name);
+    b->size = sqlite3_column_int64(st, 8);
+    store_sqlite_text(st, 9, b->md5, sizeof b->md5);
+    store_sqlite_text(st, 10, b->sha256, sizeof b->sha256);
+    store_sqlite_text(st, 11, b->scope, sizeof b->scope);
+    store_sqlite_text(st, 12, b->policy, sizeof b->policy);
+    b->validity_days = sqlite3_column_int(st, 13);
+    b->timeout_min = sqlite3_column_int(st, 14);
+    b->retry_times = sqlite3_column_int(st, 15);
+    b->retry_interval_min = sqlite3_column_int(st, 16);
+    b->max_push_per_min = sqlite3_column_int(st, 17);
+    store_sqlite_text(st, 18, b->state, sizeof b->state);
+    b->start_ms = sqlite3_column_int64(st, 19);
+    b->expires_ms = sqlite3_column_int64(st, 20);
+    b->end_ms = sqlite3_column_int64(st, 21);
+    b->total = sqlite3_column_int64(st, 22);
+    for (int i = 0; i < FSM_STATE_COUNT; i++)
+        b->counts[i] = sqlite3_column_int64(st, 23 + i);
+}
+
+static store_rc batch_get_db(sqlite3 *db, int64_t id, store_batch *out)
+{
+    sqlite3_stmt *st = store_sqlite_prepare(db, "SELECT " BATCH_COLS "WHERE b.id = ?");
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    store_rc r = STORE_OK;
+    if (rc == SQLITE_ROW)
+        batch_row(st, out);
+    else if (rc == SQLITE_DONE)
+        r = STORE_NOT_FOUND;
+    else
+        r = store_sqlite_fail(db, "batch get");
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* ---- create ---------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t firmware_id;
+    const store_batch_new *in;
+    int64_t now_ms, expires_ms;
+    store_batch *out;
+    store_batch_err *err;
+} create_ctx;
+
+static store_rc refuse(store_batch_err *err, const char *field, const char *code, const char *ident)
+{
+    err->field = field;
+    err->code = code;
+    snprintf(err->identifier, sizeof err->identifier, "%s", ident ? ident : "");
+    return STORE_INVALID;
+}
+
+/* One directed identifier: eligible (activated, other version, no unfinished task)? */
+static store_rc add_directed(sqlite3 *db, sqlite3_stmt *find, sqlite3_stmt *ins, int64_t product_id,
+                             const char *fw_version, const char *ident, create_ctx *c)
+{
+    sqlite3_reset(find);
+    sqlite3_bind_int64(find, 1, product_id);
+    sqlite3_bind_text(find, 2, ident, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(find);
+    if (rc == SQLITE_DONE)
+        return refuse(c->err, "identifiers", "device_not_found", ident);
+    if (rc != SQLITE_ROW)
+        return store_sqlite_fail(db, "batch create: find device");
+    int64_t device_id = sqlite3_column_int64(find, 0);
+    int activated = sqlite3_column_int(find, 1);
+    const unsigned char *ver = sqlite3_column_text(find, 2);
+    int busy = sqlite3_column_int(find, 3);
+    if (!activated)
+        return refuse(c->err, "identifiers", "device_not_activated", ident);
+    if (ver && strcmp((const char *)ver, fw_version) == 0)
+        return refuse(c->err, "identifiers", "device_same_version", ident);
+    if (busy)
+        return refuse(c->err, "identifiers", "device_busy", ident);
+    sqlite3_reset(ins);
+    sqlite3_bind_int64(ins, 1, c->out->id);
+    sqlite3_bind_int64(ins, 2, device_id);
+    sqlite3_bind_int64(ins, 3, c->now_ms);
+    rc = sqlite3_step(ins);
+    if (rc == SQLITE_CONSTRAINT)
+        return refuse(c->err, "identifiers", "duplicate_identifier", ident);
+    if (rc != SQLITE_DONE)
+        return store_sqlite_fail(db, "batch create: insert task");
+    return STORE_OK;
+}
+
+static store_rc create_tx(sqlite3 *db, void *ud)
+{
+    create_ctx *c = ud;
+    const store_batch_new *in = c->in;
+    store_rc r = STORE_OK;
+    int64_t product_id;
+    char fw_version[128];
+
+    sqlite3_stmt *st = store_sqlite_prepare(db, "SELECT product_id, version FROM firmwares WHERE id = ?");
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, c->firmware_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(db, "batch create: firmware");
+        sqlite3_finalize(st);
+        if (r == STORE_NOT_FOUND)
+            refuse(c->err, "firmwareId", "firmware_not_found", NULL);
+        return r;
+    }
+    product_id = sqlite3_column_int64(st, 0);
+    store_sqlite_text(st, 1, fw_version, sizeof fw_version);
+    sqlite3_finalize(st);
+
+    st = store_sqlite_prepare(db,
+                              "INSERT INTO batches(firmware_id, product_id, scope, policy, validity_days,"
+                              " timeout_min, retry_times, retry_interval_min, max_push_per_min, state,"
+                              " start_ms, expires_ms, total) VALUES(?,?,?,?,?,?,?,?,?,'in_progress',?,?,0)");
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, c->firmware_id);
+    sqlite3_bind_int64(st, 2, product_id);
+    sqlite3_bind_text(st, 3, in->directed ? "directed" : "all", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, in->policy, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 5, in->validity_days);
+    sqlite3_bind_int(st, 6, in->timeout_min);
+    sqlite3_bind_int(st, 7, in->retry_times);
+    sqlite3_bind_int(st, 8, in->retry_interval_min);
+    sqlite3_bind_int(st, 9, in->max_push_per_min);
+    sqlite3_bind_int64(st, 10, c->now_ms);
+    sqlite3_bind_int64(st, 11, c->expires_ms);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store_sqlite_fail(db, "batch create: insert batch");
+    c->out->id = sqlite3_last_insert_rowid(db);
+
+    int64_t total = 0;
+    if (!in->directed) {
+        st = store_sqlite_prepare(
+            db, "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+                " SELECT ?1, d.id, 'to_push', ?2 FROM devices d"
+                " WHERE d.product_id = ?3 AND d.activated = 1"
+                " AND (d.firmware_version IS NULL OR d.firmware_version <> ?4)"
+                " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"
+                " AND t.state IN " OPEN_STATES ")");
+        if (!st)
+            return STORE_ERROR;
+        sqlite3_bind_int64(st, 1, c->out->id);
+        sqlite3_bind_int64(st, 2, c->now_ms);
+        sqlite3_bind_int64(st, 3, product_id);
+        sqlite3_bind_text(st, 4, fw_version, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return store_sqlite_fail(db, "batch create: insert tasks");
+        total = sqlite3_changes64(db);
+    } else {
+        sqlite3_stmt *find = store_sqlite_prepare(
+            db, "SELECT d.id, d.activated, d.firmware_version,"
+                " EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id AND t.state IN " OPEN_STATES ")"
+                " FROM devices d WHERE d.product_id = ? AND d.identifier = ?");
+        sqlite3_stmt *ins = store_sqlite_prepare(
+            db, "INSERT INTO tasks(batch_id, device_id, state, updated_ms) VALUES(?, ?, 'to_push', ?)");
+        if (!find || !ins) {
+            sqlite3_finalize(find);
+            sqlite3_finalize(ins);
+            return STORE_ERROR;
+        }
+        for (size_t i = 0; i < in->n_identifiers && r == STORE_OK; i++)
+            r = add_directed(db, find, ins, product_id, fw_version, in->identifiers[i], c);
+        sqlite3_finalize(find);
+        sqlite3_finalize(ins);
+        if (r != STORE_OK)
+            return r;
+        total = (int64_t)in->n_identifiers;
+    }
+    if (total == 0)
+        return refuse(c->err, in->directed ? "identifiers" : "scope", "no_devices", NULL);
+
+    st = store_sqlite_prepare(db, "UPDATE batches SET total = ?1, n_to_push = ?1 WHERE id = ?2");
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, total);
+    sqlite3_bind_int64(st, 2, c->out->id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store_sqlite_fail(db, "batch create: total");
+    return batch_get_db(db, c->out->id, c->out);
+}
+
+static store_rc sq_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
+                                int64_t now_ms, int64_t expires_ms, store_batch *out,
+                                store_batch_err *err)
+{
+    create_ctx c = {firmware_id, in, now_ms, expires_ms, out, err};
+    memset(err, 0, sizeof *err);
+    return store_sqlite_tx(s, create_tx, &c);
+}
+
+/* ---- reads ----------------------------------------------------------------------------- */
+
+static store_rc sq_batch_get(store_t *s, int64_t id, store_batch *out)
+{
+    sqlite3 *db = store_sqlite_conn_get(s);
+    store_rc r = batch_get_db(db, id, out);
+    store_sqlite_conn_put(s, db);
+    return r;
+}
+
+static store_rc sq_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
+                              store_batch **items, size_t *n, int64_t *total)
+{
+    static const char *where =
+        "WHERE (?1 = 0 OR b.firmware_id = ?1) AND (?2 IS NULL OR p.product_key = ?2)"
+        " AND (?3 IS NULL OR b.state = ?3) ";
+    char sql[2048];
+    store_rc r = STORE_OK;
+    sqlite3 *db = store_sqlite_conn_get(s);
+    *items = NULL;
+    *n = 0;
+    *total = 0;
+
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM batches b JOIN products p ON p.id = b.product_id %s", where);
+    sqlite3_stmt *st = store_sqlite_prepare(db, sql);
+    if (!st) {
+        store_sqlite_conn_put(s, db);
+        return STORE_ERROR;
+    }
+    for (int pass = 0; pass < 2 && r == STORE_OK; pass++) {
+        sqlite3_bind_int64(st, 1, f->firmware_id);
+        if (f->product_key)
+            sqlite3_bind_text(st, 2, f->product_key, -1, SQLITE_STATIC);
+        if (f->state)
+            sqlite3_bind_text(st, 3, f->state, -1, SQLITE_STATIC);
+        if (pass == 0) {
+            if (sqlite3_step(st) == SQLITE_ROW)
+                *total = sqlite3_column_int64(st, 0);
+            else
+                r = store_sqlite_fail(db, "batch list count");
+            sqlite3_finalize(st);
+            if (r != STORE_OK || *total == 0)
+                break;
+            snprintf(sql, sizeof sql, "SELECT " BATCH_COLS "%s ORDER BY b.id DESC LIMIT ?4 OFFSET ?5", where);
+            st = store_sqlite_prepare(db, sql);
+            if (!st) {
+                r = STORE_ERROR;
+                break;
+            }
+            continue;
+        }
+        sqlite3_bind_int(st, 4, pg.page_size);
+        sqlite3_bind_int64(st, 5, (int64_t)(pg.page - 1) * pg.page_size);
+        store_batch *arr = calloc((size_t)pg.page_size, sizeof *arr);
+        if (!arr)
+            abort(); /* the daemon may abort on out-of-memory */
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < (size_t)pg.page_size)
+            batch_row(st, &arr[(*n)++]);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            free(arr);
+            *n = 0;
+            r = store_sqlite_fail(db, "batch list");
+        } else {
+            *items = arr;
+        }
+        sqlite3_finalize(st);
+    }
+    store_sqlite_conn_put(s, db);
+    return r;
+}
+
+static store_rc sq_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
+                                 store_batch_device **items, size_t *n, int64_t *total)
+{
+    store_batch b;
+    store_rc r;
+    sqlite3 *db = store_sqlite_conn_get(s);
+    *items = NULL;
+    *n = 0;
+    *total = 0;
+    r = batch_get_db(db, batch_id, &b);
+    if (r != STORE_OK) {
+        store_sqlite_conn_put(s, db);
+        return r;
+    }
+    /* totals come from the batch's counters, never from counting rows */
+    *total = state < 0 ? b.total : b.counts[state];
+    sqlite3_stmt *st = store_sqlite_prepare(
+        db, "SELECT d.id, d.identifier, d.device_name, d.online, t.finish_ms,"
+            " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"
+            " t.fail_reason FROM tasks t JOIN devices d ON d.id = t.device_id"
+            " WHERE t.batch_id = ?1 AND (?2 IS NULL OR t.state = ?2)"
+            " ORDER BY t.device_id LIMIT ?3 OFFSET ?4");
+    if (!st) {
+        store_sqlite_conn_put(s, db);
+        return STORE_ERROR;
+    }
+    sqlite3_bind_int64(st, 1, batch_id);
+    if (state >= 0)
+        sqlite3_bind_text(st, 2, fsm_state_name((fsm_state)state), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, pg.page_size);
+    sqlite3_bind_int64(st, 4, (int64_t)(pg.page - 1) * pg.page_size);
+    store_batch_device *arr = calloc((size_t)pg.page_size, sizeof *arr);
+    if (!arr)
+        abort();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < (size_t)pg.page_size) {
+        store_batch_device *d = &arr[(*n)++];
+        char buf[32];
+        d->device_id = sqlite3_column_int64(st, 0);
+        store_sqlite_text(st, 1, d->identifier, sizeof d->identifier);
+        store_sqlite_text(st, 2, d->device_name, sizeof d->device_name);
+        d->online = sqlite3_column_int(st, 3);
+        d->finish_ms = sqlite3_column_int64(st, 4);
+        store_sqlite_text(st, 5, d->current_version, sizeof d->current_version);
+        store_sqlite_text(st, 6, buf, sizeof buf);
+        fsm_state_from_name(buf, &d->state);
+        d->progress = sqlite3_column_int(st, 7);
+        d->retried = sqlite3_column_int(st, 8);
+        d->retry_times = b.retry_times;
+        store_sqlite_text(st, 9, buf, sizeof buf);
+        d->reason = FSM_REASON_NONE;
+        if (buf[0])
+            fsm_reason_from_name(buf, &d->reason);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        free(arr);
+        *n = 0;
+        r = store_sqlite_fail(db, "batch devices");
+    } else {
+        *items = arr;
+    }
+    sqlite3_finalize(st);
+    store_sqlite_conn_put(s, db);
+    return r;
+}
+
+/* ---- terminate ------------------------------------------------------------------------- */
+
+/* Ends an in_progress batch on db (inside a transaction): *done = 0 when it was not. */
+static store_rc terminate_db(sqlite3 *db, int64_t id, int64_t now_ms, int *done)
+{
+    *done = 0;
+    sqlite3_stmt *st = store_sqlite_prepare(
+        db, "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = ?2,"
+            " due_ms = NULL, due_kind = NULL, updated_ms = ?2"
+            " WHERE batch_id = ?1 AND state IN " OPEN_STATES
+            " AND EXISTS (SELECT 1 FROM batches WHERE id = ?1 AND state = 'in_progress')");
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store_sqlite_fail(db, "batch terminate: tasks");
+    /* every unfinished task is now failed: the counters follow from the row itself */
+    st = store_sqlite_prepare(
+        db, "UPDATE batches SET state = 'terminated', end_ms = ?2, n_failed = total - n_succeeded,"
+            " n_to_push = 0, n_pushed = 0, n_to_upgrade = 0, n_upgrading = 0, n_to_retry = 0"
+            " WHERE id = ?1 AND state = 'in_progress'");
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store_sqlite_fail(db, "batch terminate");
+    *done = sqlite3_changes(db) == 1;
+    return STORE_OK;
+}
+
+typedef struct {
+    int64_t id, now_ms;
+    store_batch *out;
+} term_ctx;
+
+static store_rc terminate_tx(sqlite3 *db, void *ud)
+{
+    term_ctx *c = ud;
+    int done;
+    store_rc r = batch_get_db(db, c->id, c->out);
+    if (r != STORE_OK)
+        return r;
+    r = terminate_db(db, c->id, c->now_ms, &done);
+    if (r != STORE_OK)
+        return r;
+    if (!done)
+        return STORE_IN_USE;
+    return batch_get_db(db, c->id, c->out);
+}
+
+static store_rc sq_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
+{
+    term_ctx c = {id, now_ms, out};
+    return store_sqlite_tx(s, terminate_tx, &c);
+}
+
+/* ---- the engine's unit of work --------------------------------------------------------- */
+
+enum {
+    Q_DEVICE_FIND,
+    Q_DEVICE_NAMES,
+    Q_TASK_OPEN,
+    Q_TASK_PUT,
+    Q_COUNTS,
+    Q_COMPLETE,
+    Q_PRESENCE_ON,
+    Q_PRESENCE_OFF,
+    Q_READY,
+    Q_PUSHABLE,
+    Q_VERSION,
+    Q_SNAP_ONE,
+    Q_COUNT
+};
+
+static const char *const uow_sql[Q_COUNT] = {
+    [Q_DEVICE_FIND] = "SELECT d.id FROM devices d JOIN products p ON p.id = d.product_id"
+                      " WHERE p.product_key = ? AND d.identifier = ?",
+    [Q_DEVICE_NAMES] = "SELECT p.product_key, d.identifier FROM devices d"
+                       " JOIN products p ON p.id = d.product_id WHERE d.id = ?",
+    [Q_TASK_OPEN] = "SELECT t.batch_id, t.state, t.fail_reason, t.progress, t.retried, t.attempt,"
+                    " t.push_msg_id, t.pushed_ms, t.started_ms, t.finish_ms, t.due_kind, t.due_ms,"
+                    " t.current_version FROM tasks t JOIN batches b ON b.id = t.batch_id"
+                    " WHERE t.device_id = ? AND t.state IN " OPEN_STATES " AND b.state = 'in_progress'",
+    [Q_TASK_PUT] = "UPDATE tasks SET state = ?3, fail_reason = ?4, progress = ?5, retried = ?6,"
+                   " attempt = ?7, push_msg_id = ?8, pushed_ms = ?9, started_ms = ?10,"
+                   " finish_ms = ?11, due_kind = ?12, due_ms = ?13, current_version = ?14,"
+                   " updated_ms = ?15 WHERE batch_id = ?1 AND device_id = ?2",
+    [Q_COUNTS] = "UPDATE batches SET n_to_push = n_to_push + ?2, n_pushed = n_pushed + ?3,"
+                 " n_to_upgrade = n_to_upgrade + ?4, n_upgrading = n_upgrading + ?5,"
+                 " n_to_retry = n_to_retry + ?6, n_succeeded = n_succeeded + ?7,"
+                 " n_failed = n_failed + ?8 WHERE id = ?1",
+    [Q_COMPLETE] = "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
+                   " AND state = 'in_progress' AND n_succeeded + n_failed = total",
+    [Q_PRESENCE_ON] = "UPDATE devices SET online = 1, ready = 0, last_seen_ms = ?2, activated = 1,"
+                      " activated_ms = COALESCE(activated_ms, ?2) WHERE id = ?1",
+    [Q_PRESENCE_OFF] = "UPDATE devices SET online = 0, ready = 0, last_seen_ms = ?2 WHERE id = ?1",
+    [Q_READY] = "UPDATE devices SET ready = 1 WHERE id = ?1",
+    [Q_PUSHABLE] = "SELECT online AND ready FROM devices WHERE id = ?1",
+    [Q_VERSION] = "UPDATE devices SET firmware_version = ?2, last_seen_ms = ?3 WHERE id = ?1",
+    [Q_SNAP_ONE] = "UPDATE devices SET online = 1, ready = CASE WHEN online = 1 THEN ready ELSE 0 END,"
+                   " activated = 1, activated_ms = COALESCE(activated_ms, ?3), last_seen_ms = ?3"
+                   " WHERE product_id = (SELECT id FROM products WHERE product_key = ?1)"
+                   " AND identifier = ?2",
+};
+
+typedef struct {
+    store_t *s;
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+} sq_uow;
+
+static sqlite3_stmt *uq(sq_uow *u, int which)
+{
+    if (!u->q[which]) {
+        if (sqlite3_prepare_v3(u->db, uow_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &u->q[which],
+                               NULL) != SQLITE_OK) {
+            store_sqlite_fail(u->db, "engine prepare");
+            u->q[which] = NULL;
+            return NULL;
+        }
+    } else {
+        sqlite3_reset(u->q[which]);
+        sqlite3_clear_bindings(u->q[which]);
+    }
+    return u->q[which];
+}
+
+static void uow_free(sq_uow *u)
+{
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(u->q[i]);
+    store_sqlite_conn_put(u->s, u->db);
+    free(u);
+}
+
+static store_rc sq_uow_begin(store_t *s, void **out)
+{
+    sq_uow *u = calloc(1, sizeof *u);
+    if (!u)
+        abort();
+    u->s = s;
+    u->db = store_sqlite_conn_get(s);
+    if (store_sqlite_begin(u->db) != STORE_OK) {
+        uow_free(u);
+        return STORE_ERROR;
+    }
+    *out = u;
+    return STORE_OK;
+}
+
+static store_rc sq_uow_commit(void *impl)
+{
+    sq_uow *u = impl;
+    /* statements must be reset before COMMIT can finish reading transactions */
+    for (int i = 0; i < Q_COUNT; i++)
+        if (u->q[i])
+            sqlite3_reset(u->q[i]);
+    store_rc r = store_sqlite_commit(u->db);
+    if (r != STORE_OK)
+        store_sqlite_rollback(u->db);
+    uow_free(u);
+    return r;
+}
+
+static void sq_uow_rollback(void *impl)
+{
+    sq_uow *u = impl;
+    for (int i = 0; i < Q_COUNT; i++)
+        if (u->q[i])
+            sqlite3_reset(u->q[i]);
+    store_sqlite_rollback(u->db);
+    uow_free(u);
+}
+
+static store_rc step_done(sq_uow *u, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return store_sqlite_fail(u->db, what);
+    return STORE_OK;
+}
+
+static store_rc sq_device_find(void *impl, const char *pk, const char *ident, int64_t *device_id)
+{
+    sq_uow *u = impl;
+    sqlite3_stmt *st = uq(u, Q_DEVICE_FIND);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ident, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *device_id = sqlite3_column_int64(st, 0);
+        return STORE_OK;
+    }
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine device find");
+}
+
+static store_rc sq_device_names(void *impl, int64_t device_id, char *pk, size_t pklen, char *ident,
+                                size_t identlen)
+{
+    sq_uow *u = impl;
+    sqlite3_stmt *st = uq(u, Q_DEVICE_NAMES);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, device_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        store_sqlite_text(st, 0, pk, pklen);
+        store_sqlite_text(st, 1, ident, identlen);
+        return STORE_OK;
+    }
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine device names");
+}
+
+static fsm_deadline deadline_from_name(const char *s)
+{
+    if (strcmp(s, "ack") == 0)
+        return FSM_DL_ACK;
+    if (strcmp(s, "upgrade") == 0)
+        return FSM_DL_UPGRADE;
+    if (strcmp(s, "retry") == 0)
+        return FSM_DL_RETRY;
+    return FSM_DL_NONE;
+}
+
+static store_rc sq_task_open(void *impl, int64_t device_id, store_task *out)
+{
+    sq_uow *u = impl;
+    char buf[80];
+    sqlite3_stmt *st = uq(u, Q_TASK_OPEN);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, device_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine task open");
+    memset(out, 0, sizeof *out);
+    out->device_id = device_id;
+    out->batch_id = sqlite3_column_int64(st, 0);
+    fsm_task *t = &out->task;
+    fsm_task_init(t);
+    store_sqlite_text(st, 1, buf, sizeof buf);
+    if (fsm_state_from_name(buf, &t->state) != 0)
+        return STORE_ERROR;
+    store_sqlite_text(st, 2, buf, sizeof buf);
+    t->reason = FSM_REASON_NONE;
+    if (buf[0])
+        fsm_reason_from_name(buf, &t->reason);
+    t->progress = sqlite3_column_int(st, 3);
+    t->retried = sqlite3_column_int(st, 4);
+    t->attempt = sqlite3_column_int(st, 5);
+    store_sqlite_text(st, 6, t->push_msg_id, sizeof t->push_msg_id);
+    t->pushed_ms = sqlite3_column_int64(st, 7);
+    t->started_ms = sqlite3_column_int64(st, 8);
+    t->finished_ms = sqlite3_column_int64(st, 9);
+    store_sqlite_text(st, 10, buf, sizeof buf);
+    t->deadline_kind = deadline_from_name(buf);
+    t->deadline_ms = sqlite3_column_int64(st, 11);
+    if (t->deadline_kind == FSM_DL_NONE)
+        t->deadline_ms = 0;
+    store_sqlite_text(st, 12, out->current_version, sizeof out->current_version);
+    return STORE_OK;
+}
+
+static void bind_opt_int64(sqlite3_stmt *st, int col, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, col, v);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+static store_rc sq_task_put(void *impl, const store_task *in, int64_t now_ms)
+{
+    sq_uow *u = impl;
+    const fsm_task *t = &in->task;
+    sqlite3_stmt *st = uq(u, Q_TASK_PUT);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, in->batch_id);
+    sqlite3_bind_int64(st, 2, in->device_id);
+    sqlite3_bind_text(st, 3, fsm_state_name(t->state), -1, SQLITE_STATIC);
+    if (t->reason != FSM_REASON_NONE)
+        sqlite3_bind_text(st, 4, fsm_reason_name(t->reason), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, t->progress);
+    sqlite3_bind_int(st, 6, t->retried);
+    sqlite3_bind_int(st, 7, t->attempt);
+    if (t->push_msg_id[0])
+        sqlite3_bind_text(st, 8, t->push_msg_id, -1, SQLITE_STATIC);
+    bind_opt_int64(st, 9, t->pushed_ms);
+    bind_opt_int64(st, 10, t->started_ms);
+    bind_opt_int64(st, 11, t->finished_ms);
+    if (t->deadline_kind != FSM_DL_NONE) {
+        sqlite3_bind_text(st, 12, fsm_deadline_name(t->deadline_kind), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 13, t->deadline_ms);
+    }
+    if (in->current_version[0])
+        sqlite3_bind_text(st, 14, in->current_version, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 15, now_ms);
+    return step_done(u, st, "engine task put");
+}
+
+static store_rc sq_batch_counts(void *impl, int64_t batch_id, const int delta[FSM_STATE_COUNT])
+{
+    sq_uow *u = impl;
+    sqlite3_stmt *st = uq(u, Q_COUNTS);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, batch_id);
+    for (int i = 0; i < FSM_STATE_COUNT; i++)
+        sqlite3_bind_int(st, 2 + i, delta[i]);
+    return step_done(u, st, "engine batch counts");
+}
+
+static store_rc sq_batch_complete(void *impl, int64_t batch_id, int64_t now_ms, int *completed)
+{
+    sq_uow *u = impl;
+    sqlite3_stmt *st = uq(u, Q_COMPLETE);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, batch_id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    store_rc r = step_done(u, st, "engine batch complete");
+    *completed = r == STORE_OK && sqlite3_changes(u->db) == 1;
+    return r;
+}
+
+static store_rc sq_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
+{
+    sq_uow *u = impl;
+    return terminate_db(u->db, batch_id, now_ms, done);
+}
+
+static store_rc sq_presence(void *impl, int64_t device_id, int online, int64_t now_ms)
+{
+    sq_uow *u = impl;
+    sqlite3_stmt *st = uq(u, online ? Q_PRESENCE_ON : Q_PRESENCE_OFF);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, device_id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    store_rc r = step_done(u, st, "engine presence");
+    if (r == STORE_OK && sqlite3_changes(u->db) == 0)
+        r = STORE_NOT_FOUND;
+    return r;
+}
+
+static store_rc sq_ready(void *impl, int64_t device_id)
+{
+    sq_uow *u = impl;
+    sqlite3_stmt *st = uq(u, Q_READY);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, device_id);
+    return step_done(u, st, "engine ready");
+}
+
+static store_rc sq_pushable(void *impl, int64_t device_id, int *pushable)
+{
+    sq_uow *u = impl;
+    sqlite3_stmt *st = uq(u, Q_PUSHABLE);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, device_id);
+    int rc = sqlite3_step(st);
+    *pushable = 0;
+    if (rc == SQLITE_ROW) {
+        *pushable = sqlite3_column_int(st, 0);
+        return STORE_OK;
+    }
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine pushable");
+}
+
+static store_rc sq_version(void *impl, int64_t device_id, const char *version, int64_t now_ms)
+{
+    sq_uow *u = impl;
+    sqlite3_stmt *st = uq(u, Q_VERSION);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, device_id);
+    sqlite3_bind_text(st, 2, version, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    return step_done(u, st, "engine version");
+}
+
+static store_rc sq_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
+{
+    sq_uow *u = impl;
+    /* mark the snapshot's devices first (seen = now), then everyone else offline */
+    for (size_t i = 0; i < n; i++) {
+        const char *dot = strchr(clients[i], '.');
+        if (!dot || dot == clients[i] || (size_t)(dot - clients[i]) >= 32)
+            continue;
+        char pk[32];
+        memcpy(pk, clients[i], (size_t)(dot - clients[i]));
+        pk[dot - clients[i]] = '\0';
+        sqlite3_stmt *st = uq(u, Q_SNAP_ONE);
+        if (!st)
+            return STORE_ERROR;
+        sqlite3_bind_text(st, 1, pk, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, dot + 1, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now_ms);
+        store_rc r = step_done(u, st, "engine snapshot");
+        if (r != STORE_OK)
+            return r;
+    }
+    sqlite3_stmt *st = store_sqlite_prepare(
+        u->db, "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND"
+               " (last_seen_ms IS NULL OR last_seen_ms <> ?1)");
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(u->db, "engine snapshot offline");
+}
+
+/* ---- start-up reads ---------------------------------------------------------------------- */
+
+static store_rc sq_engine_batches(store_t *s, store_batch **items, size_t *n)
+{
+    sqlite3 *db = store_sqlite_conn_get(s);
+    size_t cap = 16;
+    store_rc r = STORE_OK;
+    *n = 0;
+    *items = malloc(cap * sizeof **items);
+    if (!*items)
+        abort();
+    sqlite3_stmt *st = store_sqlite_prepare(db, "SELECT " BATCH_COLS "WHERE b.state = 'in_progress' ORDER BY b.id");
+    if (!st) {
+        free(*items);
+        *items = NULL;
+        store_sqlite_conn_put(s, db);
+        return STORE_ERROR;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap *= 2;
+            store_batch *nb = realloc(*items, cap * sizeof **items);
+            if (!nb)
+                abort();
+            *items = nb;
+        }
+        batch_row(st, &(*items)[(*n)++]);
+    }
+    if (rc != SQLITE_DONE) {
+        r = store_sqlite_fail(db, "engine batches");
+        free(*items);
+        *items = NULL;
+        *n = 0;
+    }
+    sqlite3_finalize(st);
+    store_sqlite_conn_put(s, db);
+    return r;
+}
+
+static store_rc sq_engine_deadlines(store_t *s, void (*fn)(void *, int64_t, int, int64_t), void *ud)
+{
+    sqlite3 *db = store_sqlite_conn_get(s);
+    char kind[16];
+    sqlite3_stmt *st = store_sqlite_prepare(
+        db, "SELECT t.device_id, t.due_kind, t.due_ms FROM tasks t JOIN batches b ON b.id = t.batch_id"
+            " WHERE t.due_ms IS NOT NULL AND b.state = 'in_progress'");
+    if (!st) {
+        store_sqlite_conn_put(s, db);
+        return STORE_ERROR;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_sqlite_text(st, 1, kind, sizeof kind);
+        fn(ud, sqlite3_column_int64(st, 0), (int)deadline_from_name(kind), sqlite3_column_int64(st, 2));
+    }
+    store_rc r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(db, "engine deadlines");
+    sqlite3_finalize(st);
+    store_sqlite_conn_put(s, db);
+    return r;
+}
+
+static store_rc sq_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)
+{
+    sqlite3 *db = store_sqlite_conn_get(s);
+    sqlite3_stmt *st = store_sqlite_prepare(
+        db, "SELECT t.device_id FROM tasks t JOIN devices d ON d.id = t.device_id"
+            " WHERE t.batch_id = ? AND t.state = 'to_push' AND d.online = 1 AND d.ready = 1"
+            " ORDER BY t.device_id");
+    if (!st) {
+        store_sqlite_conn_put(s, db);
+        return STORE_ERROR;
+    }
+    sqlite3_bind_int64(st, 1, batch_id);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ud, sqlite3_column_int64(st, 0));
+    store_rc r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(db, "engine pushable");
+    sqlite3_finalize(st);
+    store_sqlite_conn_put(s, db);
+    return r;
+}
+
+static store_rc sq_presence_reset(store_t *s)
+{
+    sqlite3 *db = store_sqlite_conn_get(s);
+    char *msg = NULL;
+    store_rc r = STORE_OK;
+    if (sqlite3_exec(db, "UPDATE devices SET online = 0 WHERE online = 1", NULL, NULL, &msg) != SQLITE_OK) {
+        OTA_ERROR("store: presence reset: %s", msg ? msg : "?");
+        r = STORE_ERROR;
+    }
+    sqlite3_free(msg);
+    store_sqlite_conn_put(s, db);
+    return r;
+}
+
+const store_batch_ops store_sqlite_batch_ops = {
+    .batch_create = sq_batch_create,
+    .batch_get = sq_batch_get,
+    .batch_list = sq_batch_list,
+    .batch_devices = sq_batch_devices,
+    .batch_terminate = sq_batch_terminate,
+    .uow_begin = sq_uow_begin,
+    .uow_commit = sq_uow_commit,
+    .uow_rollback = sq_uow_rollback,
+    .device_find = sq_device_find,
+    .device_names = sq_device_names,
+    .task_open = sq_task_open,
+    .task_put = sq_task_put,
+    .batch_counts = sq_batch_counts,
+    .batch_complete_if_done = sq_batch_complete,
+    .uow_terminate = sq_uow_terminate,
+    .device_presence = sq_presence,
+    .device_ready = sq_ready,
+    .device_pushable = sq_pushable,
+    .device_version = sq_version,
+    .presence_snapshot = sq_snapshot,
+    .engine_batches = sq_engine_batches,
+    .engine_deadlines = sq_engine_deadlines,
+    .engine_pushable = sq_engine_pushable,
+    .presence_reset = sq_presence_reset,
+};

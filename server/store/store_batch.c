@@ -1,0 +1,194 @@
+/*
+ * store_batch: the public batch-store functions. Each picks its database's table
+ * (sqlite_batch.h) by the store's kind and dispatches; argument checks live here so every
+ * database gets the same ones.
+ */
+#include "store/store_batch.h"
+
+#include "store/sqlite_batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct store_uow {
+    const store_batch_ops *ops;
+    void *impl;
+};
+
+static const store_batch_ops *ops_of(const store_t *s)
+{
+    /* one table per database kind; PostgreSQL adds its line here */
+    if (strcmp(store_kind(s), "sqlite") == 0)
+        return &store_sqlite_batch_ops;
+    return NULL;
+}
+
+#define OPS_OR_FAIL(s)                                                                            \
+    const store_batch_ops *ops = ops_of(s);                                                       \
+    if (!ops)                                                                                     \
+    return STORE_ERROR
+
+static int page_ok(store_page pg)
+{
+    return pg.page >= 1 && pg.page_size >= 1 && pg.page_size <= 1000;
+}
+
+store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
+                            int64_t now_ms, int64_t expires_ms, store_batch *out,
+                            store_batch_err *err)
+{
+    OPS_OR_FAIL(s);
+    if (!in || !out || !err || !in->policy || (in->directed && !in->identifiers) ||
+        in->n_identifiers > STORE_BATCH_MAX_IDENTIFIERS)
+        return STORE_INVALID;
+    return ops->batch_create(s, firmware_id, in, now_ms, expires_ms, out, err);
+}
+
+store_rc store_batch_get(store_t *s, int64_t id, store_batch *out)
+{
+    OPS_OR_FAIL(s);
+    return ops->batch_get(s, id, out);
+}
+
+store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
+                          store_batch **items, size_t *n, int64_t *total)
+{
+    OPS_OR_FAIL(s);
+    if (!page_ok(pg))
+        return STORE_INVALID;
+    return ops->batch_list(s, f, pg, items, n, total);
+}
+
+store_rc store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
+                             store_batch_device **items, size_t *n, int64_t *total)
+{
+    OPS_OR_FAIL(s);
+    if (!page_ok(pg) || state >= FSM_STATE_COUNT)
+        return STORE_INVALID;
+    return ops->batch_devices(s, batch_id, state, pg, items, n, total);
+}
+
+store_rc store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
+{
+    OPS_OR_FAIL(s);
+    return ops->batch_terminate(s, id, now_ms, out);
+}
+
+store_rc store_uow_begin(store_t *s, store_uow **out)
+{
+    OPS_OR_FAIL(s);
+    store_uow *u = calloc(1, sizeof *u);
+    if (!u)
+        abort(); /* the daemon may abort on out-of-memory */
+    u->ops = ops;
+    store_rc r = ops->uow_begin(s, &u->impl);
+    if (r != STORE_OK) {
+        free(u);
+        return r;
+    }
+    *out = u;
+    return STORE_OK;
+}
+
+store_rc store_uow_commit(store_uow *u)
+{
+    store_rc r = u->ops->uow_commit(u->impl);
+    free(u);
+    return r;
+}
+
+void store_uow_rollback(store_uow *u)
+{
+    if (!u)
+        return;
+    u->ops->uow_rollback(u->impl);
+    free(u);
+}
+
+store_rc store_uow_device_find(store_uow *u, const char *pk, const char *ident, int64_t *id)
+{
+    return u->ops->device_find(u->impl, pk, ident, id);
+}
+
+store_rc store_uow_device_names(store_uow *u, int64_t device_id, char *pk, size_t pklen,
+                                char *ident, size_t identlen)
+{
+    return u->ops->device_names(u->impl, device_id, pk, pklen, ident, identlen);
+}
+
+store_rc store_uow_task_open(store_uow *u, int64_t device_id, store_task *out)
+{
+    return u->ops->task_open(u->impl, device_id, out);
+}
+
+store_rc store_uow_task_put(store_uow *u, const store_task *t, int64_t now_ms)
+{
+    return u->ops->task_put(u->impl, t, now_ms);
+}
+
+store_rc store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[FSM_STATE_COUNT])
+{
+    return u->ops->batch_counts(u->impl, batch_id, delta);
+}
+
+store_rc store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
+                                          int *completed)
+{
+    return u->ops->batch_complete_if_done(u->impl, batch_id, now_ms, completed);
+}
+
+store_rc store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done)
+{
+    return u->ops->uow_terminate(u->impl, batch_id, now_ms, done);
+}
+
+store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t now_ms)
+{
+    return u->ops->device_presence(u->impl, device_id, online, now_ms);
+}
+
+store_rc store_uow_device_ready(store_uow *u, int64_t device_id)
+{
+    return u->ops->device_ready(u->impl, device_id);
+}
+
+store_rc store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable)
+{
+    return u->ops->device_pushable(u->impl, device_id, pushable);
+}
+
+store_rc store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
+                                  int64_t now_ms)
+{
+    return u->ops->device_version(u->impl, device_id, version, now_ms);
+}
+
+store_rc store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
+                                     int64_t now_ms)
+{
+    return u->ops->presence_snapshot(u->impl, clients, n, now_ms);
+}
+
+store_rc store_engine_batches(store_t *s, store_batch **items, size_t *n)
+{
+    OPS_OR_FAIL(s);
+    return ops->engine_batches(s, items, n);
+}
+
+store_rc store_engine_deadlines(store_t *s, void (*fn)(void *, int64_t, int, int64_t), void *ud)
+{
+    OPS_OR_FAIL(s);
+    return ops->engine_deadlines(s, fn, ud);
+}
+
+store_rc store_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)
+{
+    OPS_OR_FAIL(s);
+    return ops->engine_pushable(s, batch_id, fn, ud);
+}
+
+store_rc store_engine_presence_reset(store_t *s)
+{
+    OPS_OR_FAIL(s);
+    return ops->presence_reset(s);
+}

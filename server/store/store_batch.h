@@ -1,0 +1,172 @@
+/*
+ * store_batch: the batch tables behind the store interface: what the batch API reads and
+ * writes (create, list, get, devices, terminate), and the engine's unit of work, one
+ * write transaction in which the engine applies a round of device events, timers and
+ * pushes. Counters by state live on the batch row and change with every transition, so
+ * the API never counts task rows.
+ *
+ * Expected load: a batch of up to 1,000,000 tasks; the engine applies a few thousand
+ * transitions per transaction; the API reads one batch row or one page of tasks.
+ * Ownership as in store.h: strings in are copied, rows out are filled by value, lists are
+ * arrays the caller frees with free().
+ */
+#ifndef OTAD_STORE_BATCH_H
+#define OTAD_STORE_BATCH_H
+
+#include "core/fsm.h"
+#include "store/store.h"
+
+#define STORE_BATCH_MAX_IDENTIFIERS 100000
+
+typedef struct {
+    int64_t id;
+    int64_t firmware_id;
+    int64_t product_id;
+    char product_key[16];
+    char product_name[256];
+    char firmware_name[256];
+    char firmware_version[128];
+    char file_name[320];
+    int64_t size;
+    char md5[33];
+    char sha256[65];
+    char scope[16];  /* all | directed */
+    char policy[16]; /* standard | silent */
+    int validity_days;
+    int timeout_min;
+    int retry_times;
+    int retry_interval_min;
+    int max_push_per_min;
+    char state[16]; /* in_progress | completed | terminated */
+    int64_t start_ms;
+    int64_t expires_ms;
+    int64_t end_ms; /* 0 while in_progress */
+    int64_t total;
+    int64_t counts[FSM_STATE_COUNT]; /* tasks by state; [FSM_SUCCEEDED], [FSM_FAILED] */
+} store_batch;
+
+/* What creating a batch needs; strings borrowed for the call. */
+typedef struct {
+    int directed;                    /* 0: every eligible device of the product */
+    const char *const *identifiers;  /* directed only: n_identifiers entries */
+    size_t n_identifiers;
+    const char *policy;
+    int validity_days;
+    int timeout_min;
+    int retry_times;
+    int retry_interval_min;
+    int max_push_per_min;
+} store_batch_new;
+
+/* Why a create was refused (with STORE_INVALID / STORE_NOT_FOUND). */
+typedef struct {
+    const char *field;      /* "identifiers", "scope", "firmwareId" */
+    const char *code;       /* machine code: device_not_found, device_not_activated,
+                               device_same_version, device_busy, no_devices */
+    char identifier[72];    /* the identifier at fault, or "" */
+} store_batch_err;
+
+/* One row of a batch's device table. */
+typedef struct {
+    int64_t device_id;
+    char identifier[72];
+    char device_name[272];
+    int online;
+    int64_t finish_ms;         /* 0 while unfinished */
+    char current_version[128]; /* last version the device reported ("" when none) */
+    fsm_state state;
+    int progress;
+    int retried;
+    int retry_times;
+    fsm_reason reason;
+} store_batch_device;
+
+typedef struct {
+    int64_t firmware_id;     /* 0 = any */
+    const char *product_key; /* NULL = any */
+    const char *state;       /* NULL = any */
+} store_batch_filter;
+
+/* Creates a batch and its tasks (to_push) in one transaction: STORE_NOT_FOUND when the
+ * firmware does not exist; STORE_INVALID with *err when a directed identifier is not
+ * eligible (not found, not activated, already on the version, in an unfinished task) or
+ * the batch would have no device. out gets the new row. */
+store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
+                            int64_t now_ms, int64_t expires_ms, store_batch *out,
+                            store_batch_err *err);
+store_rc store_batch_get(store_t *s, int64_t id, store_batch *out);
+store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
+                          store_batch **items, size_t *n, int64_t *total);
+/* state: -1 any, else an fsm_state. STORE_NOT_FOUND when the batch does not exist. */
+store_rc store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
+                             store_batch_device **items, size_t *n, int64_t *total);
+/* Terminates an in_progress batch: unfinished tasks failed/terminated, state terminated,
+ * end_ms set. STORE_IN_USE when the batch is not in_progress (already ended). */
+store_rc store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out);
+
+/* ---- the engine's side ---------------------------------------------------------------- */
+
+/* A task as the engine sees it. */
+typedef struct {
+    int64_t batch_id;
+    int64_t device_id;
+    fsm_task task;
+    char current_version[128];
+} store_task;
+
+typedef struct store_uow store_uow;
+
+/* Starts a write transaction on a borrowed connection. */
+store_rc store_uow_begin(store_t *s, store_uow **out);
+/* Commits and frees u (also when the commit fails: then nothing was written). */
+store_rc store_uow_commit(store_uow *u);
+/* Rolls back and frees u; NULL is fine. */
+void store_uow_rollback(store_uow *u);
+
+/* The device's id and whether it is online/ready; STORE_NOT_FOUND when unknown. */
+store_rc store_uow_device_find(store_uow *u, const char *product_key, const char *identifier,
+                               int64_t *device_id);
+/* The device's product key and identifier; STORE_NOT_FOUND when unknown. */
+store_rc store_uow_device_names(store_uow *u, int64_t device_id, char *pk, size_t pklen,
+                                char *ident, size_t identlen);
+/* The device's unfinished task in an in_progress batch; STORE_NOT_FOUND when none. */
+store_rc store_uow_task_open(store_uow *u, int64_t device_id, store_task *out);
+/* Writes the task's fsm fields and current_version. */
+store_rc store_uow_task_put(store_uow *u, const store_task *t, int64_t now_ms);
+/* Adds delta[state] to the batch's counters. */
+store_rc store_uow_batch_counts(store_uow *u, int64_t batch_id,
+                                const int delta[FSM_STATE_COUNT]);
+/* Marks the batch completed (end_ms = now) when it is in_progress and every task is final.
+ * *completed = 1 when it did. */
+store_rc store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
+                                          int *completed);
+/* Terminates an in_progress batch inside the unit (validity end). *done = 1 when it did. */
+store_rc store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done);
+/* Presence from the broker: online sets activated (first time), ready = 0 either way.
+ * STORE_NOT_FOUND for a device the store does not know. */
+store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t now_ms);
+/* The device said it is subscribed (version report or firmware/get after connecting). */
+store_rc store_uow_device_ready(store_uow *u, int64_t device_id);
+/* Online and ready, as the store has it. */
+store_rc store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable);
+store_rc store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
+                                  int64_t now_ms);
+/* Presence snapshot: devices "pk.id" in clients[] are online (keeping their ready flag
+ * when they were online already), every other device is offline and not ready. */
+store_rc store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
+                                     int64_t now_ms);
+
+/* Start-up and bookkeeping reads (no transaction needed). */
+/* Every in_progress batch. */
+store_rc store_engine_batches(store_t *s, store_batch **items, size_t *n);
+/* Calls fn for every armed task deadline (device id, fsm_deadline, due ms). */
+store_rc store_engine_deadlines(store_t *s, void (*fn)(void *ud, int64_t device_id, int kind,
+                                                      int64_t due_ms),
+                                void *ud);
+/* Calls fn for every to_push task of the batch whose device is online and ready. */
+store_rc store_engine_pushable(store_t *s, int64_t batch_id,
+                               void (*fn)(void *ud, int64_t device_id), void *ud);
+/* At start: every device offline (ready flags kept for the snapshot to confirm). */
+store_rc store_engine_presence_reset(store_t *s);
+
+#endif
