@@ -17,3 +17,12 @@ if(TARGET ota_auth)
   target_include_directories(test_mqttc PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${CMAKE_SOURCE_DIR}/server/mqtt)
   add_dependencies(test_mqttc ota_auth)
 endif()
+
+if(TARGET ota_auth)
+  ota_integration_test(test_broker_snapshot
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_broker_snapshot.c ${CMAKE_CURRENT_LIST_DIR}/broker_helpers.c
+    LIBS otacommon PkgConfig::MOSQ PkgConfig::JANSSON Threads::Threads
+    TIMEOUT 120)
+  target_include_directories(test_broker_snapshot PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  add_dependencies(test_broker_snapshot ota_auth)
+endif()

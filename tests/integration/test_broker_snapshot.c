@@ -1,0 +1,189 @@
+/*
+ * The presence snapshot at scale, with the broker's default part size (1000): 1500 devices
+ * connected over raw sockets (a hand-written MQTT 3.1.1 CONNECT each; libmosquitto's
+ * select() loop cannot hold that many sockets in one process), one sync, and the parts
+ * checked: 1000 + 500, every device exactly once. Then all of them drop their TCP
+ * connection and 1500 "off" events must follow.
+ */
+#include "broker_helpers.h"
+#include "ota_crypto.h"
+#include "ota_harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define N_DEV 1500
+#define P "ota/internal/presence"
+
+static oth_env env;
+
+static size_t put_str(unsigned char *b, const char *s)
+{
+    size_t n = strlen(s);
+    b[0] = (unsigned char)(n >> 8);
+    b[1] = (unsigned char)(n & 0xff);
+    memcpy(b + 2, s, n);
+    return n + 2;
+}
+
+/* Opens a connection and sends CONNECT; returns the socket or -1. */
+static int raw_connect(const char *cid, const char *pass)
+{
+    unsigned char body[512], pkt[600];
+    size_t n = 0, m = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)env.mqtt_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    n += put_str(body + n, "MQTT");
+    body[n++] = 4;    /* 3.1.1 */
+    body[n++] = 0xC2; /* username, password, clean session */
+    body[n++] = 0;
+    body[n++] = 120; /* keepalive */
+    n += put_str(body + n, cid);
+    n += put_str(body + n, cid);
+    n += put_str(body + n, pass);
+    pkt[m++] = 0x10;
+    size_t rl = n;
+    do {
+        unsigned char byte = rl % 128;
+        rl /= 128;
+        pkt[m++] = byte | (rl ? 0x80 : 0);
+    } while (rl);
+    memcpy(pkt + m, body, n);
+    m += n;
+    if (write(fd, pkt, m) != (ssize_t)m) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads the 4-byte CONNACK; returns its return code or -1. */
+static int raw_connack(int fd)
+{
+    unsigned char b[4];
+    size_t got = 0;
+    struct pollfd p = {fd, POLLIN, 0};
+    while (got < 4) {
+        if (poll(&p, 1, 5000) != 1)
+            return -1;
+        ssize_t r = read(fd, b + got, 4 - got);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return b[0] == 0x20 ? b[3] : -1;
+}
+
+static void test_snapshot_1500(void **state)
+{
+    (void)state;
+    static int fds[N_DEV];
+    char cid[64], pk[8] = "pkbig", id[32], secret[40];
+    tclient *s = tc_server(env.mqtt_port, env.key, "otad");
+    assert_int_equal(tc_connack(s), 0);
+    assert_int_equal(tc_subscribe(s, P), 1);
+
+    for (int i = 0; i < N_DEV; i++) {
+        snprintf(id, sizeof id, "dev%04d", i);
+        snprintf(cid, sizeof cid, "%s.%s", pk, id);
+        ota_secret_device(env.key, pk, id, secret, sizeof secret);
+        fds[i] = raw_connect(cid, secret);
+        assert_true(fds[i] >= 0);
+    }
+    for (int i = 0; i < N_DEV; i++)
+        assert_int_equal(raw_connack(fds[i]), 0);
+    /* every "on" arrives */
+    for (int waited = 0; waited < 10000 && tc_count_matching(s, 0, P, "\"e\":\"on\"") < N_DEV; waited += 50)
+        tc_sleep_ms(50);
+    assert_int_equal(tc_count_matching(s, 0, P, "\"e\":\"on\""), N_DEV);
+
+    int from = tc_count(s);
+    assert_int_equal(tc_publish(s, "ota/internal/sync", "{\"nonce\":\"big\"}"), 0);
+    assert_true(tc_wait_msg(s, from, P, "\"last\":true", 5000) >= 0);
+    char *seen = calloc(N_DEV, 1);
+    int parts = 0, total = 0;
+    for (int i = from; i < tc_count(s); i++) {
+        const tc_msg *m = tc_get(s, i);
+        if (!strstr(m->payload, "\"nonce\":\"big\""))
+            continue;
+        json_t *j = json_loads(m->payload, 0, NULL);
+        assert_non_null(j);
+        assert_int_equal(json_integer_value(json_object_get(j, "part")), parts);
+        json_t *c = json_object_get(j, "clients");
+        assert_int_equal(json_array_size(c), parts == 0 ? 1000 : 500);
+        size_t k;
+        json_t *v;
+        json_array_foreach(c, k, v) {
+            int n = -1;
+            assert_int_equal(sscanf(json_string_value(v), "pkbig.dev%d", &n), 1);
+            assert_true(n >= 0 && n < N_DEV);
+            assert_int_equal(seen[n], 0);
+            seen[n] = 1;
+            total++;
+        }
+        parts++;
+        int last = json_is_true(json_object_get(j, "last"));
+        json_decref(j);
+        if (last)
+            break;
+    }
+    assert_int_equal(parts, 2);
+    assert_int_equal(total, N_DEV);
+    free(seen);
+
+    from = tc_count(s);
+    for (int i = 0; i < N_DEV; i++)
+        close(fds[i]);
+    for (int waited = 0; waited < 10000 && tc_count_matching(s, from, P, "\"e\":\"off\"") < N_DEV; waited += 50)
+        tc_sleep_ms(50);
+    assert_int_equal(tc_count_matching(s, from, P, "\"e\":\"off\""), N_DEV);
+    tc_close(s);
+}
+
+static int group_setup(void **state)
+{
+    struct rlimit rl;
+    (void)state;
+    unsetenv("OTA_BROKER_PART_SIZE");
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl); /* the broker inherits it */
+    }
+    if (oth_env_init(&env) != 0 || oth_broker_start(&env) != 0)
+        return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    oth_env_cleanup(&env);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_snapshot_1500)};
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
