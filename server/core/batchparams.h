@@ -1,0 +1,95 @@
+/*
+ * batchparams: validation of the create-batch request body (contract section 2,
+ * POST /api/v1/firmwares/{firmwareId}/batches) into a plain struct, or one error that the
+ * HTTP layer sends as {"error":{"code","message","field"}}. Only the body's own rules are
+ * checked here; whether the devices exist and are eligible is the store's job.
+ *
+ * Fields (JSON null counts as absent):
+ *   scope                 required, "all" | "directed"
+ *   identifiers           directed: required array of 1..100000 strings, each 1..64 of
+ *                         [A-Za-z0-9_-], no duplicates; all: absent, null or [] only
+ *   validityDays          required integer 1..7
+ *   policy                required, "standard" | "silent"
+ *   timeoutMinutes        required integer 1..1440
+ *   retryTimes            required integer 0..5
+ *   retryIntervalMinutes  integer 1..4320; required when retryTimes > 0; when retryTimes is 0
+ *                         it may be given (it is checked and kept) or left out (0)
+ *   maxPushPerMinute      optional integer 1..1000000, default 60000 (an addition to the
+ *                         contract: the pace of first pushes and retries of this batch, so a
+ *                         fleet of a million devices is pushed in about 17 minutes instead
+ *                         of flooding the broker; not divided by OTA_TIME_SCALE)
+ * Any other field is refused. Integers must be JSON integers (3.0 and "3" are refused).
+ *
+ * Errors, checked in this order, first one wins:
+ *   413 too_large       body over BPARAMS_MAX_BODY bytes
+ *   400 malformed_json  not JSON, not an object, or a key given twice
+ *   400 unknown_field   a key not listed above (field = that key)
+ *   400 invalid_type    a known field of the wrong JSON type
+ *   422 missing_field   a required field is absent
+ *   422 invalid_value   scope/policy not one of the names; an identifier of bad format
+ *   422 out_of_range    an integer outside its bounds; identifiers count outside 1..100000
+ *   422 not_allowed     identifiers given (non-empty) with scope "all"
+ *   422 duplicate_identifier  an identifier listed twice (the message names it)
+ * Fields are checked in the order listed above (scope first). Messages are one sentence
+ * of printable ASCII.
+ *
+ * Expected load: rare (one per batch created), but the body can hold 100000 identifiers,
+ * so duplicates are found by sorting (O(n log n)), not by pairwise comparison.
+ */
+#ifndef OTAD_BATCHPARAMS_H
+#define OTAD_BATCHPARAMS_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define BPARAMS_MAX_BODY (8 * 1024 * 1024) /* bytes: 100000 identifiers of 64 fit */
+#define BPARAMS_MAX_IDENTIFIERS 100000
+#define BPARAMS_IDENT_MAX 64
+#define BPARAMS_VALIDITY_MIN 1
+#define BPARAMS_VALIDITY_MAX 7
+#define BPARAMS_TIMEOUT_MIN 1
+#define BPARAMS_TIMEOUT_MAX 1440
+#define BPARAMS_RETRY_TIMES_MAX 5
+#define BPARAMS_RETRY_INTERVAL_MIN 1
+#define BPARAMS_RETRY_INTERVAL_MAX 4320
+#define BPARAMS_PUSH_RATE_MIN 1
+#define BPARAMS_PUSH_RATE_MAX 1000000
+#define BPARAMS_PUSH_RATE_DEFAULT 60000
+
+typedef enum { BPARAMS_SCOPE_ALL = 0, BPARAMS_SCOPE_DIRECTED } bparams_scope;
+typedef enum { BPARAMS_POLICY_STANDARD = 0, BPARAMS_POLICY_SILENT } bparams_policy;
+
+typedef struct {
+    bparams_scope scope;
+    char **identifiers;   /* directed: n_identifiers strings in request order; owned,
+                             one allocation (freed by bparams_free); NULL for all */
+    size_t n_identifiers; /* 0 for all */
+    int validity_days;    /* 1..7 */
+    bparams_policy policy;
+    int timeout_minutes;        /* 1..1440 */
+    int retry_times;            /* 0..5 */
+    int retry_interval_minutes; /* 1..4320, or 0 when retryTimes is 0 and it was left out */
+    int max_push_per_minute;    /* 1..1000000, default 60000 */
+} bparams;
+
+typedef struct {
+    int status;        /* 400, 413 or 422 (500 "internal" on out of memory) */
+    const char *code;  /* machine code (static string), see above */
+    char field[32];    /* the JSON field at fault, "" when none */
+    char message[256]; /* one sentence for people */
+} bparams_error;
+
+/* Parses and validates body[0..len) (need not be NUL-terminated). Returns 0 and fills *out,
+ * or -1 and fills *err. On either return *out can be given to bparams_free() (on failure it
+ * holds nothing). */
+int bparams_parse(const char *body, size_t len, bparams *out, bparams_error *err);
+/* The same for an already parsed JSON value (borrowed). */
+int bparams_from_json(const json_t *root, bparams *out, bparams_error *err);
+/* Frees what *p owns and zeroes it. Accepts NULL. */
+void bparams_free(bparams *p);
+
+/* "all" / "directed", "standard" / "silent". */
+const char *bparams_scope_name(bparams_scope s);
+const char *bparams_policy_name(bparams_policy p);
+
+#endif
