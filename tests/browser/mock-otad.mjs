@@ -215,7 +215,7 @@ export function startMock({ port = 0, token = 'devtoken', tick = 400 } = {}) {
         batchId: id('b'), firmwareId: fw.firmwareId, firmwareName: fw.firmwareName, firmwareVersion: fw.firmwareVersion, md5: fw.md5,
         productKey: fw.productKey, productName: prod.productName, startTime: now(), endTime: null, state: 'in_progress',
         validityDays: b.validityDays, expiresTime: new Date(Date.now() + b.validityDays * 86400000).toISOString(), policy: b.policy,
-        timeoutMinutes: b.timeoutMinutes, retryTimes: b.retryTimes, retryIntervalMinutes: b.retryIntervalMinutes ?? null,
+        timeoutMinutes: b.timeoutMinutes, retryTimes: b.retryTimes, retryIntervalMinutes: b.retryIntervalMinutes ?? null, maxPushPerMinute: b.maxPushPerMinute ?? 60000,
         tasks: chosen.map((d) => ({ identifier: d.identifier, deviceName: d.deviceName, upgradeState: 'to_push', progress: 0, retried: 0,
           retryTimes: b.retryTimes, failReason: null, finishTime: null, currentVersion: d.firmwareVersion })),
       };

@@ -170,6 +170,11 @@ const zh = {
   noEligible: '没有符合升级要求的设备。',
   batchCreated: '已创建批次 {id}，共 {total} 台设备。',
   createBatch: '创建批次',
+  advanced: '高级设置',
+  pushRate: '推送速率（台/分钟）',
+  pushRateHelp: '可选，1~1000000。首次推送和重试按此速率进行，避免大批设备同时推送；留空使用服务器默认值。',
+  errPushRate: '推送速率为 1~1000000 的整数。',
+  perMinute: '{n} 台/分钟',
 
   // batches
   batchesTitle: '批次查看',
@@ -409,6 +414,11 @@ const en = {
   noEligible: 'No device meets the upgrade conditions.',
   batchCreated: 'Batch {id} created with {total} devices.',
   createBatch: 'Create batch',
+  advanced: 'Advanced',
+  pushRate: 'Push rate (devices per minute)',
+  pushRateHelp: 'Optional, 1–1000000. First pushes and retries go at this pace so a large fleet is not pushed all at once; empty = the server’s default.',
+  errPushRate: 'The push rate is a whole number, 1–1000000.',
+  perMinute: '{n} per minute',
 
   batchesTitle: 'Batches',
   batchesOfFirmware: 'Batches of {name} ({version})',

@@ -77,7 +77,10 @@ function intIn(v, lo, hi) {
   return n >= lo && n <= hi;
 }
 
-/** Batch form: {scope, identifiers, validityDays, policy, timeoutMinutes, retryTimes, retryIntervalMinutes}. */
+/**
+ * Batch form: {scope, identifiers, validityDays, policy, timeoutMinutes, retryTimes, retryIntervalMinutes,
+ * maxPushPerMinute (optional; the server's addition to the contract)}.
+ */
 export function batchForm(f) {
   const out = {};
   if (f.scope === 'directed' && (!f.identifiers || f.identifiers.length === 0)) out.identifiers = 'errScopeDevices';
@@ -85,6 +88,9 @@ export function batchForm(f) {
   if (!intIn(f.timeoutMinutes, 1, 1440)) out.timeoutMinutes = 'errTimeout';
   if (!intIn(f.retryTimes, 0, 5)) out.retryTimes = 'errRetryTimes';
   else if (Number(f.retryTimes) > 0 && !intIn(f.retryIntervalMinutes, 1, 4320)) out.retryIntervalMinutes = 'errRetryInterval';
+  if (f.maxPushPerMinute !== undefined && String(f.maxPushPerMinute).trim() !== '' && !intIn(f.maxPushPerMinute, 1, 1000000)) {
+    out.maxPushPerMinute = 'errPushRate';
+  }
   return out;
 }
 

@@ -252,6 +252,8 @@ step('create a directed batch with the device picker', async () => {
   await dialog().getByText('设备升级超时时间为 1~1440 分钟的整数。').waitFor();
   await dialog().getByLabel('设备升级超时时间 (分钟)').fill('30');
   await dialog().getByLabel('有效期').selectOption('3');
+  await dialog().getByText('高级设置').click();
+  await dialog().getByLabel('推送速率（台/分钟）').fill('600');
   await shot(page, '09-batch-dialog');
   await dialog().getByRole('button', { name: '创建批次' }).click();
   await page.waitForURL(/#\/batches\/[^/?]+$/, { timeout: T });
@@ -259,6 +261,8 @@ step('create a directed batch with the device picker', async () => {
   await page.getByRole('heading', { name: /批次详情/ }).waitFor();
   await page.locator('tbody tr[data-identifier]').nth(1).waitFor();
   assert.equal(await page.locator('tbody tr[data-identifier]').count(), 2);
+  const facts = await page.locator('dl.facts').first().textContent();
+  for (const x of ['智能灯固件(v2)_2.0', '2.0.0', s.md5, '智能灯', '3 天', '30 分钟', '标准升级', '600 台/分钟']) assert.ok(facts.includes(x), `${x} in ${facts}`);
 });
 
 step('watch the batch progress as the devices upgrade (page refreshes itself)', async () => {

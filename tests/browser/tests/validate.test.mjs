@@ -57,6 +57,9 @@ test('batch form: ranges, directed needs devices, interval only with retries', (
   assert.deepEqual(V.batchForm({ ...base, retryTimes: '1' }), { retryIntervalMinutes: 'errRetryInterval' });
   assert.deepEqual(V.batchForm({ ...base, retryTimes: '5', retryIntervalMinutes: '4320' }), {});
   assert.deepEqual(V.batchForm({ ...base, retryTimes: '5', retryIntervalMinutes: '4321' }), { retryIntervalMinutes: 'errRetryInterval' });
+  assert.deepEqual(V.batchForm({ ...base, maxPushPerMinute: '' }), {});
+  assert.deepEqual(V.batchForm({ ...base, maxPushPerMinute: '1000000' }), {});
+  assert.deepEqual(V.batchForm({ ...base, maxPushPerMinute: '0' }), { maxPushPerMinute: 'errPushRate' });
 });
 
 test('device import file: NDJSON lines with an identifier', () => {

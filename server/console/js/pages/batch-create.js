@@ -138,23 +138,25 @@ export function openBatchCreate(fw, ctx) {
     const timeout = el('input', { type: 'number', name: 'timeoutMinutes', min: 1, max: 1440, step: 1, value: 60, inputMode: 'numeric' });
     const retries = el('select', { name: 'retryTimes' }, [0, 1, 2, 3, 4, 5].map((n) => el('option', { value: n }, String(n))));
     const interval = el('input', { type: 'number', name: 'retryIntervalMinutes', min: 1, max: 4320, step: 1, value: 10, inputMode: 'numeric' });
+    const rate = el('input', { type: 'number', name: 'maxPushPerMinute', min: 1, max: 1000000, step: 1, inputMode: 'numeric' });
 
     const fields = {
       validityDays: field({ label: t('validity'), input: validity, help: t('validityHelp'), required: true }),
       timeoutMinutes: field({ label: `${t('timeout')} (${t('minutes')})`, input: timeout, help: t('timeoutHelp'), required: true }),
       retryTimes: field({ label: t('retryTimes'), input: retries, help: t('retryTimesHelp') }),
       retryIntervalMinutes: field({ label: `${t('retryInterval')} (${t('minutes')})`, input: interval, help: t('retryIntervalHelp'), required: true }),
+      maxPushPerMinute: field({ label: t('pushRate'), input: rate, help: t('pushRateHelp') }),
       scope, policy,
     };
     fields.retryIntervalMinutes.hidden = true;
     // a shown error goes away as soon as the value is right
     const recheck = () => {
-      const errs = V.batchForm({ scope: 'all', validityDays: validity.value, timeoutMinutes: timeout.value, retryTimes: retries.value, retryIntervalMinutes: interval.value });
-      for (const k of ['validityDays', 'timeoutMinutes', 'retryTimes', 'retryIntervalMinutes']) {
+      const errs = V.batchForm({ scope: 'all', validityDays: validity.value, timeoutMinutes: timeout.value, retryTimes: retries.value, retryIntervalMinutes: interval.value, maxPushPerMinute: rate.value });
+      for (const k of ['validityDays', 'timeoutMinutes', 'retryTimes', 'retryIntervalMinutes', 'maxPushPerMinute']) {
         if (fields[k].classList.contains('invalid') && !errs[k]) setFieldError(fields[k], '');
       }
     };
-    for (const i of [validity, timeout, retries, interval]) i.addEventListener('input', recheck);
+    for (const i of [validity, timeout, retries, interval, rate]) i.addEventListener('input', recheck);
     retries.addEventListener('change', () => { fields.retryIntervalMinutes.hidden = Number(retries.value) === 0; });
 
     const scopeValue = () => scope.querySelector('input:checked').value;
@@ -171,6 +173,7 @@ export function openBatchCreate(fw, ctx) {
       .then((r) => { allInfo.textContent = `${t('total')}: ${fmtNum(r.total ?? 0)}`; if (!r.total) allInfo.textContent += ` — ${t('noEligible')}`; })
       .catch(() => {});
 
+    const advanced = el('details.advanced', el('summary', t('advanced')), fields.maxPushPerMinute);
     const formError = el('div.alert.error', { role: 'alert', hidden: true });
     const submit = el('button.btn.primary', { type: 'submit' }, t('createBatch'));
     const form = el('form.batch-form', {
@@ -186,14 +189,18 @@ export function openBatchCreate(fw, ctx) {
             timeoutMinutes: timeout.value,
             retryTimes: retries.value,
             retryIntervalMinutes: interval.value,
+            maxPushPerMinute: rate.value,
           };
           if (body.scope === 'directed') body.identifiers = [...selected];
           const errs = V.batchForm(body);
-          for (const k of ['validityDays', 'timeoutMinutes', 'retryTimes', 'retryIntervalMinutes']) setFieldError(fields[k], errs[k] ? t(errs[k]) : '');
+          for (const k of ['validityDays', 'timeoutMinutes', 'retryTimes', 'retryIntervalMinutes', 'maxPushPerMinute']) setFieldError(fields[k], errs[k] ? t(errs[k]) : '');
           picker?.setError(errs.identifiers ? t(errs.identifiers) : '');
           if (Object.keys(errs).length) {
             if (errs.identifiers) picker.focus();
-            else fields[Object.keys(errs)[0]].querySelector('input, select').focus();
+            else {
+              if (errs.maxPushPerMinute) advanced.open = true;
+              fields[Object.keys(errs)[0]].querySelector('input, select').focus();
+            }
             return;
           }
           const payload = {
@@ -204,6 +211,7 @@ export function openBatchCreate(fw, ctx) {
             retryTimes: Number(body.retryTimes),
           };
           if (payload.retryTimes > 0) payload.retryIntervalMinutes = Number(body.retryIntervalMinutes);
+          if (String(body.maxPushPerMinute).trim() !== '') payload.maxPushPerMinute = Number(body.maxPushPerMinute);
           if (body.scope === 'directed') payload.identifiers = body.identifiers;
           submit.disabled = true;
           try {
@@ -214,7 +222,10 @@ export function openBatchCreate(fw, ctx) {
           } catch (err) {
             const f = err.field;
             if (f === 'identifiers' && picker) picker.setError(errorText(err));
-            else if (f && fields[f] && !fields[f].hidden) setFieldError(fields[f], errorText(err));
+            else if (f && fields[f] && !fields[f].hidden) {
+              if (f === 'maxPushPerMinute') advanced.open = true;
+              setFieldError(fields[f], errorText(err));
+            }
             else { formError.textContent = errorText(err); formError.hidden = false; }
           } finally {
             submit.disabled = false;
@@ -229,6 +240,7 @@ export function openBatchCreate(fw, ctx) {
     el('div.grid2', fields.validityDays, fields.timeoutMinutes),
     policy,
     el('div.grid2', fields.retryTimes, fields.retryIntervalMinutes),
+    advanced,
     formError,
     el('div.dialog-actions', el('button.btn', { type: 'button', on: { click: () => close() } }, t('cancel')), submit));
     return form;
