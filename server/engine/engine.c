@@ -670,6 +670,25 @@ static int64_t wait_ms(engine_t *e, int64_t now)
     return w < 0 ? 0 : w;
 }
 
+/* 1 when a round would do something besides inputs: a due deadline or a push. */
+static int has_work(engine_t *e, int64_t now)
+{
+    theap_entry te;
+    if (e->snapshot_pending_rebuild)
+        return 1;
+    if (theap_peek(e->heap, &te) == THEAP_OK && te.due_ms <= now)
+        return 1;
+    for (size_t i = 0; i < e->n_batches; i++) {
+        batch_mem *b = &e->batches[i];
+        if (b->running && idq_len(&b->pending) > 0) {
+            refill(b, now);
+            if (b->tokens >= 1)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, size_t *n_events)
 {
     store_rc rc = STORE_OK;
@@ -791,6 +810,8 @@ static void *engine_main(void *arg)
         pthread_mutex_unlock(&e->mu);
 
         now = ota_time_now_ms();
+        if (!list && !has_work(e, now))
+            continue; /* a wake-up with nothing to do: no transaction */
         store_uow *u = NULL;
         size_t n_events = 0;
         store_rc rc = store_uow_begin(e->cfg.store, &u);

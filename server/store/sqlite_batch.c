@@ -488,7 +488,9 @@ static const char *const uow_sql[Q_COUNT] = {
     [Q_READY] = "UPDATE devices SET ready = 1 WHERE id = ?1",
     [Q_PUSHABLE] = "SELECT online AND ready FROM devices WHERE id = ?1",
     [Q_VERSION] = "UPDATE devices SET firmware_version = ?2, last_seen_ms = ?3 WHERE id = ?1",
-    [Q_SNAP_ONE] = "UPDATE devices SET online = 1, ready = CASE WHEN online = 1 THEN ready ELSE 0 END,"
+    /* ready is kept: every connect and disconnect the broker saw reached us as an event
+     * (queued in our persistent session while we were away) and reset it */
+    [Q_SNAP_ONE] = "UPDATE devices SET online = 1,"
                    " activated = 1, activated_ms = COALESCE(activated_ms, ?3), last_seen_ms = ?3"
                    " WHERE product_id = (SELECT id FROM products WHERE product_key = ?1)"
                    " AND identifier = ?2",

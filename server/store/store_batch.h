@@ -151,8 +151,9 @@ store_rc store_uow_device_ready(store_uow *u, int64_t device_id);
 store_rc store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable);
 store_rc store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
                                   int64_t now_ms);
-/* Presence snapshot: devices "pk.id" in clients[] are online (keeping their ready flag
- * when they were online already), every other device is offline and not ready. */
+/* Presence snapshot: devices "pk.id" in clients[] are online (their ready flag kept: each
+ * connect and disconnect since it was set arrived as an event and reset it), every other
+ * device is offline and not ready. */
 store_rc store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
                                      int64_t now_ms);
 
