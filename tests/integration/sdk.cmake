@@ -7,3 +7,16 @@ if(TARGET otasdk_posix)
     LIBS otasdk_posix PkgConfig::MHD OpenSSL::Crypto PkgConfig::JANSSON Threads::Threads
     TIMEOUT 120)
 endif()
+
+#   test_agent_local   ota-device processes against mosquitto, the test HTTP server and a
+#                      stand-in platform written in the test (no otad needed)
+if(TARGET ota-device)
+  ota_integration_test(test_agent_local
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_agent_local.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sdk_httpsrv.c
+    LIBS PkgConfig::MOSQ PkgConfig::MHD OpenSSL::Crypto PkgConfig::JANSSON Threads::Threads
+    TIMEOUT 180)
+  target_compile_definitions(test_agent_local PRIVATE OTA_DEVICE_BIN="$<TARGET_FILE:ota-device>"
+                             OTA_SOURCE_DIR="${OTA_SOURCE_DIR}")
+  add_dependencies(test_agent_local ota-device)
+endif()

@@ -42,20 +42,20 @@ static struct {
     int fail_publish;
     /* http */
     size_t chunk;
-    long cut_at[8];    /* break the connection once the stream reaches this byte; -1 none */
+    long cut_at[8]; /* break the connection once the stream reaches this byte; -1 none */
     int ncut;
-    int ignore_range;  /* answer 200 from byte 0 */
-    int http_error;    /* return OTASDK_ERR_HTTP */
-    int always_net;    /* every GET fails at once */
-    long flip_byte;    /* corrupt this byte on the wire; -1 none */
-    size_t serve_len;  /* bytes the server has (default img_len) */
+    int ignore_range; /* answer 200 from byte 0 */
+    int http_error;   /* return OTASDK_ERR_HTTP */
+    int always_net;   /* every GET fails at once */
+    long flip_byte;   /* corrupt this byte on the wire; -1 none */
+    size_t serve_len; /* bytes the server has (default img_len) */
     uint64_t froms[64];
     int nget;
-    long stop_at;      /* call otasdk_stop when the stream reaches this byte; -1 none */
+    long stop_at; /* call otasdk_stop when the stream reaches this byte; -1 none */
     otasdk_ctx *ctx;
     /* flash */
     unsigned char flash[IMG_MAX + 1024];
-    uint64_t staged;   /* bytes durably staged (survives contexts) */
+    uint64_t staged; /* bytes durably staged (survives contexts) */
     char staged_md5[33];
     int opened, finalized, discarded, closed;
     int fail_open, fail_finalize, fail_write_after;
@@ -136,7 +136,8 @@ static int progress_steps(int *steps, int max)
     int n = 0;
     pub_t *p;
     while (n < max && (p = find_pub("ota/progress", n)) != NULL) {
-        steps[n] = (int)json_integer_value(json_object_get(json_object_get(p->json, "data"), "step"));
+        steps[n] =
+            (int)json_integer_value(json_object_get(json_object_get(p->json, "data"), "step"));
         n++;
     }
     return n;
@@ -442,11 +443,12 @@ static int push(otasdk_ctx *ctx, const char *msg_id, const char *policy, const c
                 const char *md5, const char *sha)
 {
     char buf[1024];
-    int n = snprintf(buf, sizeof buf,
-                     "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"policy\":\"%s\",\"size\":%zu,"
-                     "\"firmwareVersion\":\"%s\",\"url\":\"http://fw.example/dl/1\",\"sign\":\"%s\","
-                     "\"signMethod\":\"Md5\",\"sha256\":\"%s\",\"batchId\":\"b1\"}}",
-                     msg_id, policy, W.img_len, version, md5 ? md5 : W.md5, sha ? sha : W.sha);
+    int n =
+        snprintf(buf, sizeof buf,
+                 "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"policy\":\"%s\",\"size\":%zu,"
+                 "\"firmwareVersion\":\"%s\",\"url\":\"http://fw.example/dl/1\",\"sign\":\"%s\","
+                 "\"signMethod\":\"Md5\",\"sha256\":\"%s\",\"batchId\":\"b1\"}}",
+                 msg_id, policy, W.img_len, version, md5 ? md5 : W.md5, sha ? sha : W.sha);
     return otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/upgrade", buf, (size_t)n);
 }
 
@@ -467,7 +469,8 @@ static const char *last_version_reported(void)
 {
     int n = count_pub("ota/version");
     pub_t *p = n ? find_pub("ota/version", n - 1) : NULL;
-    return p ? json_string_value(json_object_get(json_object_get(p->json, "data"), "firmwareVersion"))
+    return p ? json_string_value(
+                   json_object_get(json_object_get(p->json, "data"), "firmwareVersion"))
              : NULL;
 }
 
@@ -577,7 +580,7 @@ static void test_standard_success(void **state)
     assert_int_equal(W.nget, 1);
     assert_int_equal(W.froms[0], 0);
     /* the same job again: already running, only the version is reported */
-    W.npub = 0;
+    teardown(NULL);
     assert_int_equal(push(ctx, "m2", "standard", "2.0.0", NULL, NULL), OTASDK_OK);
     assert_int_equal(otasdk_process(ctx), OTASDK_OK);
     assert_int_equal(W.nget, 1);
@@ -670,10 +673,10 @@ static void test_resume_after_restart(void **state)
     /* "restart": a new context, the platform pushes (or get_reply brings) the job again */
     ctx = new_ctx();
     W.nget = 0;
-    assert_int_equal(otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/get_reply",
-                                       "{\"msgId\":\"g1\",\"code\":200,\"version\":\"1.0\",\"data\":{}}",
-                                       54),
-                     OTASDK_ERR_PARSE);
+    assert_int_equal(
+        otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/get_reply",
+                          "{\"msgId\":\"g1\",\"code\":200,\"version\":\"1.0\",\"data\":{}}", 54),
+        OTASDK_ERR_PARSE);
     assert_int_equal(push(ctx, "m2", "standard", "2.0", NULL, NULL), OTASDK_OK);
     assert_int_equal(otasdk_process(ctx), OTASDK_OK);
     assert_int_equal(W.nget, 1);
@@ -741,10 +744,11 @@ static void test_size_mismatch(void **state)
     reset_world();
     ctx = new_ctx();
     /* announced smaller than served: more bytes than size */
-    n = snprintf(buf, sizeof buf,
-                 "{\"msgId\":\"x\",\"version\":\"1.0\",\"data\":{\"size\":1000,\"firmwareVersion\":\"2\","
-                 "\"url\":\"http://fw.example/a\",\"sign\":\"%s\",\"signMethod\":\"Md5\"}}",
-                 W.md5);
+    n = snprintf(
+        buf, sizeof buf,
+        "{\"msgId\":\"x\",\"version\":\"1.0\",\"data\":{\"size\":1000,\"firmwareVersion\":\"2\","
+        "\"url\":\"http://fw.example/a\",\"sign\":\"%s\",\"signMethod\":\"Md5\"}}",
+        W.md5);
     assert_int_equal(otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/upgrade", buf, (size_t)n),
                      OTASDK_OK);
     expect_failure(ctx, OTASDK_ERR_VERIFY, OTASDK_STEP_VERIFY_FAILED);
@@ -803,7 +807,7 @@ static void test_download_failures(void **state)
     W.http_error = 1;
     assert_int_equal(push(ctx, "m", "standard", "2.0", NULL, NULL), OTASDK_OK);
     expect_failure(ctx, OTASDK_ERR_HTTP, OTASDK_STEP_DOWNLOAD_FAILED);
-    assert_int_equal(W.nget, 1); /* an HTTP error is not retried */
+    assert_int_equal(W.nget, 1);      /* an HTTP error is not retried */
     assert_int_equal(W.discarded, 0); /* staged bytes are kept for a later attempt */
     otasdk_destroy(ctx);
 
@@ -865,15 +869,16 @@ static void test_bad_messages(void **state)
     assert_int_equal(otasdk_on_message(ctx, t, nodata, strlen(nodata)), OTASDK_ERR_PARSE);
     assert_ack("bad1", 400);
     assert_int_equal(otasdk_on_message(ctx, t, big, sizeof big), OTASDK_ERR_PARSE);
-    n = snprintf(longurl, sizeof longurl,
-                 "{\"msgId\":\"bad2\",\"version\":\"1.0\",\"data\":{\"size\":5,\"firmwareVersion\":\"2\","
-                 "\"url\":\"http://fw.example/%01200d\",\"sign\":\"%s\"}}",
-                 0, W.md5);
+    n = snprintf(
+        longurl, sizeof longurl,
+        "{\"msgId\":\"bad2\",\"version\":\"1.0\",\"data\":{\"size\":5,\"firmwareVersion\":\"2\","
+        "\"url\":\"http://fw.example/%01200d\",\"sign\":\"%s\"}}",
+        0, W.md5);
     assert_int_equal(otasdk_on_message(ctx, t, longurl, (size_t)n), OTASDK_ERR_PARSE);
     assert_ack("bad2", 400);
-    assert_int_equal(otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/get_reply", r404,
-                                       strlen(r404)),
-                     OTASDK_OK);
+    assert_int_equal(
+        otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/get_reply", r404, strlen(r404)),
+        OTASDK_OK);
     assert_false(otasdk_pending(ctx));
     assert_int_equal(otasdk_report_progress(ctx, 0, "x"), OTASDK_ERR_ARG);
     assert_int_equal(otasdk_report_progress(ctx, 101, "x"), OTASDK_ERR_ARG);
@@ -887,13 +892,14 @@ static void test_get_reply_job(void **state)
     char buf[1024];
     int n;
     (void)state;
-    n = snprintf(buf, sizeof buf,
-                 "{\"msgId\":\"g7\",\"version\":\"1.0\",\"code\":200,\"data\":{\"policy\":\"standard\","
-                 "\"size\":%zu,\"firmwareVersion\":\"5.0\",\"url\":\"http://fw.example/x\","
-                 "\"sign\":\"%s\",\"signMethod\":\"Md5\",\"sha256\":\"%s\",\"batchId\":7}}",
-                 W.img_len, W.md5, W.sha);
-    assert_int_equal(otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/get_reply", buf, (size_t)n),
-                     OTASDK_OK);
+    n = snprintf(
+        buf, sizeof buf,
+        "{\"msgId\":\"g7\",\"version\":\"1.0\",\"code\":200,\"data\":{\"policy\":\"standard\","
+        "\"size\":%zu,\"firmwareVersion\":\"5.0\",\"url\":\"http://fw.example/x\","
+        "\"sign\":\"%s\",\"signMethod\":\"Md5\",\"sha256\":\"%s\",\"batchId\":7}}",
+        W.img_len, W.md5, W.sha);
+    assert_int_equal(
+        otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/get_reply", buf, (size_t)n), OTASDK_OK);
     assert_ack("g7", 200);
     assert_int_equal(otasdk_process(ctx), OTASDK_OK);
     assert_string_equal(last_version_reported(), "5.0");
@@ -954,8 +960,9 @@ static void test_progress_desc_truncated(void **state)
     desc[sizeof desc - 1] = '\0';
     assert_int_equal(otasdk_report_progress(ctx, 50, desc), OTASDK_OK);
     p = find_pub("ota/progress", 0);
-    assert_int_equal(strlen(json_string_value(json_object_get(json_object_get(p->json, "data"), "desc"))),
-                     OTASDK_DESC_MAX);
+    assert_int_equal(
+        strlen(json_string_value(json_object_get(json_object_get(p->json, "data"), "desc"))),
+        OTASDK_DESC_MAX);
     otasdk_destroy(ctx);
 }
 
