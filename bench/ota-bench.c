@@ -1,0 +1,265 @@
+/*
+ * ota-bench: the small measuring tools bench/run.sh needs, in one binary so that the
+ * figure and its floor are always measured by the same client:
+ *   ota-bench port                      a free TCP port on 127.0.0.1
+ *   ota-bench get URL [-c CLIENTS] [-r ROUNDS] [-H HEADER]
+ *       CLIENTS parallel HTTP GETs of URL (libcurl multi, one thread), each client ROUNDS
+ *       times; body bytes are counted and dropped. Prints JSON: bytes, seconds, MBps.
+ *   ota-bench lat URL [-n REQUESTS] [-H HEADER]
+ *       sequential GETs on one kept-alive connection; prints JSON: p50Ms, p99Ms, maxMs.
+ *   ota-bench sqlite-insert DB ROWS
+ *       the floor of batch creation: the server's task rows (same table, same indexes,
+ *       same pragmas as server/store/store_sqlite.c) inserted in one transaction.
+ * Expected load: a few GB over loopback; 1,000,000 rows.
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long parse_num(const char *s, long dflt)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end == s || *end ? dflt : v;
+}
+
+static int cmd_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    socklen_t len = sizeof a;
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        return 1;
+    printf("%d\n", ntohs(a.sin_port));
+    close(fd);
+    return 0;
+}
+
+typedef struct {
+    CURL *e;
+    int rounds_left;
+    size_t bytes;
+} client;
+
+static size_t sink(char *p, size_t s, size_t n, void *ud)
+{
+    (void)p;
+    ((client *)ud)->bytes += s * n;
+    return s * n;
+}
+
+static CURL *mk_easy(const char *url, struct curl_slist *h, client *c)
+{
+    CURL *e = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);
+    return e;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+    const char *url = NULL;
+    int clients = 64, rounds = 1, errors = 0;
+    struct curl_slist *h = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-c") && i + 1 < argc)
+            clients = (int)parse_num(argv[++i], 64);
+        else if (!strcmp(argv[i], "-r") && i + 1 < argc)
+            rounds = (int)parse_num(argv[++i], 1);
+        else if (!strcmp(argv[i], "-H") && i + 1 < argc)
+            h = curl_slist_append(h, argv[++i]);
+        else
+            url = argv[i];
+    }
+    if (!url || clients < 1 || rounds < 1)
+        return 2;
+    CURLM *m = curl_multi_init();
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)clients);
+    client *cs = calloc((size_t)clients, sizeof *cs);
+    double t0 = now_s();
+    for (int i = 0; i < clients; i++) {
+        cs[i].rounds_left = rounds;
+        cs[i].e = mk_easy(url, h, &cs[i]);
+        curl_multi_add_handle(m, cs[i].e);
+    }
+    int running = clients;
+    while (running) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            client *c = NULL;
+            long status = 0;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+            if (msg->data.result != CURLE_OK || status != 200) {
+                errors++;
+                fprintf(stderr, "ota-bench get: %s HTTP %ld\n", curl_easy_strerror(msg->data.result), status);
+            }
+            curl_multi_remove_handle(m, c->e);
+            if (--c->rounds_left > 0) {
+                curl_multi_add_handle(m, c->e);
+                running++;
+            }
+        }
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    double el = now_s() - t0;
+    size_t bytes = 0;
+    for (int i = 0; i < clients; i++) {
+        bytes += cs[i].bytes;
+        curl_easy_cleanup(cs[i].e);
+    }
+    printf("{\"bytes\":%zu,\"seconds\":%.3f,\"MBps\":%.1f,\"errors\":%d}\n", bytes, el,
+           (double)bytes / 1e6 / el, errors);
+    free(cs);
+    curl_multi_cleanup(m);
+    curl_slist_free_all(h);
+    return errors ? 1 : 0;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_lat(int argc, char **argv)
+{
+    const char *url = NULL;
+    int n = 1000, errors = 0;
+    struct curl_slist *h = NULL;
+    client c = {0};
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-n") && i + 1 < argc)
+            n = (int)parse_num(argv[++i], 1000);
+        else if (!strcmp(argv[i], "-H") && i + 1 < argc)
+            h = curl_slist_append(h, argv[++i]);
+        else
+            url = argv[i];
+    }
+    if (!url || n < 1)
+        return 2;
+    double *v = calloc((size_t)n, sizeof *v);
+    CURL *e = mk_easy(url, h, &c);
+    for (int i = 0; i < n; i++) {
+        long status = 0;
+        double t0 = now_s();
+        CURLcode rc = curl_easy_perform(e);
+        v[i] = (now_s() - t0) * 1000.0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        if (rc != CURLE_OK || status != 200) {
+            if (!errors)
+                fprintf(stderr, "ota-bench lat: %s HTTP %ld\n", curl_easy_strerror(rc), status);
+            errors++;
+        }
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    printf("{\"requests\":%d,\"p50Ms\":%.3f,\"p99Ms\":%.3f,\"maxMs\":%.3f,\"errors\":%d}\n", n,
+           v[n / 2], v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], v[n - 1], errors);
+    free(v);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(h);
+    return errors ? 1 : 0;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "ota-bench sqlite: %s\n", err ? err : "?");
+        sqlite3_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_sqlite(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    long rows = parse_num(argv[1], -1);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    if (rows < 1 || sqlite3_open(argv[0], &db) != SQLITE_OK)
+        return 2;
+    /* the server's pragmas and task table (server/store/store_sqlite.c, migrations 1 and 2) */
+    if (exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
+                     "CREATE TABLE tasks(batch_id INTEGER NOT NULL, device_id INTEGER NOT NULL,"
+                     " state TEXT NOT NULL, fail_reason TEXT, progress INTEGER NOT NULL DEFAULT 0,"
+                     " retried INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0,"
+                     " push_msg_id TEXT, due_ms INTEGER, due_kind TEXT, finish_ms INTEGER,"
+                     " current_version TEXT, updated_ms INTEGER NOT NULL, pushed_ms INTEGER,"
+                     " started_ms INTEGER, PRIMARY KEY(batch_id, device_id)) WITHOUT ROWID;"
+                     "CREATE INDEX tasks_due ON tasks(due_ms) WHERE due_ms IS NOT NULL;"
+                     "CREATE UNIQUE INDEX tasks_one_open ON tasks(device_id)"
+                     " WHERE state NOT IN ('succeeded','failed');"
+                     "CREATE INDEX tasks_batch_state ON tasks(batch_id, state);") != 0)
+        return 1;
+    double t0 = now_s();
+    exec_sql(db, "BEGIN");
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO tasks(batch_id, device_id, state, current_version, updated_ms)"
+                       " VALUES(1, ?, 'to_push', '1.0.0', 1764280000000)",
+                       -1, &st, NULL);
+    for (long i = 1; i <= rows; i++) {
+        sqlite3_bind_int64(st, 1, i);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            fprintf(stderr, "ota-bench sqlite: %s\n", sqlite3_errmsg(db));
+            return 1;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    exec_sql(db, "COMMIT");
+    double el = now_s() - t0;
+    printf("{\"rows\":%ld,\"ms\":%.1f}\n", rows, el * 1000.0);
+    sqlite3_close(db);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: ota-bench port | get URL [-c N] [-r N] [-H H] | lat URL [-n N] [-H H] |"
+                        " sqlite-insert DB ROWS\n");
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = 2;
+    if (!strcmp(argv[1], "port"))
+        rc = cmd_port();
+    else if (!strcmp(argv[1], "get"))
+        rc = cmd_get(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "lat"))
+        rc = cmd_lat(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "sqlite-insert"))
+        rc = cmd_sqlite(argc - 2, argv + 2);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR: the benchmarks of issue 7 (`make bench`; never part of `make test`).
+# Each figure is measured next to its floor in the same run and reported as a ratio in
+# docs/benchmarks.md (or $BENCH_OUT), with the machine, the versions and the command.
+#
+#   1 rollout      a batch to N devices that all succeed, create -> completed (devices/min);
+#                  floor: the same exchange through the same broker with ota-fleet-responder
+#   2 batch create scope "all" over M activated devices; floor: the same task rows into
+#                  SQLite in one transaction (ota-bench sqlite-insert)
+#   3 download     100 MB firmware to 64 concurrent clients; floor: nginx, same file, same client
+#   4 upload       100 MB firmware (hashing included); floor: openssl md5 + sha256 + copy (fsync)
+#   5 memory       otad RSS per device while the M-device batch runs
+#   6 API          p50/p99 of the batch header and of one page of its devices during that batch
+#
+# Sizes: N = 10,000 and M = 100,000 by default (about 10 minutes); BENCH_FULL=1 gives the
+# issue's N = 100,000 and M = 1,000,000. Overrides: BENCH_ROLLOUT_N, BENCH_BATCH_N,
+# BENCH_FIGURES="1 3 4" (2 is needed by 5 and 6), BENCH_OUT=file, BENCH_KEEP=1 keeps the
+# work folder. Everything runs on 127.0.0.1 on free ports in a temp folder; nothing is left
+# running. Needs root only to apt-get install nginx when it is missing.
+set -euo pipefail
+
+BUILD=$(cd "${1:-build}" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+FULL=${BENCH_FULL:-0}
+if [ "$FULL" = 1 ]; then N_ROLL_D=100000; N_BATCH_D=1000000; else N_ROLL_D=10000; N_BATCH_D=100000; fi
+N_ROLL=${BENCH_ROLLOUT_N:-$N_ROLL_D}
+N_BATCH=${BENCH_BATCH_N:-$N_BATCH_D}
+FIGURES=${BENCH_FIGURES:-"1 2 3 4 5 6"}
+OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
+FW_BYTES=104857600
+CMDLINE="${BENCH_CMDLINE:-make bench${BENCH_FULL:+ BENCH_FULL=$BENCH_FULL}}"
+
+OTAD=$BUILD/server/otad
+PLUGIN=$BUILD/broker-plugin/ota_auth.so
+FLEET=$BUILD/tools/ota-fleet/ota-fleet
+RESP=$BUILD/tools/ota-fleet/ota-fleet-responder
+OB=$BUILD/bench/ota-bench
+for f in "$OTAD" "$PLUGIN" "$FLEET" "$RESP" "$OB"; do
+  [ -e "$f" ] || { echo "bench: $f is missing (build first)" >&2; exit 2; }
+done
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  echo "bench: installing nginx (the download floor)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q nginx >/dev/null; else sudo apt-get install -y -q nginx >/dev/null; fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# as many descriptors as allowed: every device is one connection at the fleet and the broker
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+
+WORK=$(mktemp -d /tmp/ota-bench-XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: work folder kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench $(date -u +%H:%M:%S) $*" >&2; }
+now() { date +%s.%N; }
+fcalc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+jget() { jq -r "$1" "$2"; }
+
+wait_tcp() { # port timeout_s
+  local i
+  for ((i = 0; i < $2 * 20; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_broker DIR -> sets BPORT; the project's configuration and plugin (scripts/broker-conf.sh)
+start_broker() {
+  local dir=$1
+  mkdir -p "$dir/keys"
+  [ -f "$dir/keys/server.key" ] || { openssl rand -hex 32 > "$dir/keys/server.key"; chmod 644 "$dir/keys/server.key"; }
+  BPORT=$($OB port)
+  OTA_BROKER_LOG_TYPES="error warning" bash "$ROOT/scripts/broker-conf.sh" "$dir" 127.0.0.1 "$BPORT" "$PLUGIN" \
+    | grep -v '^connection_messages' > "$dir/mosquitto.conf"
+  echo "connection_messages false" >> "$dir/mosquitto.conf"
+  /usr/sbin/mosquitto -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1 &
+  BPID=$!
+  PIDS+=("$BPID")
+  wait_tcp "$BPORT" 10 || { echo "bench: broker did not start" >&2; tail "$dir/broker.log" >&2; exit 1; }
+}
+
+# start_otad DIR BROKER_PORT -> sets BASE, TOKEN, OPID
+start_otad() {
+  local dir=$1 hp i
+  hp=$($OB port)
+  BASE=http://127.0.0.1:$hp
+  TOKEN=$(openssl rand -hex 20)
+  OTA_HTTP_ADDR=127.0.0.1:$hp OTA_PUBLIC_URL=$BASE OTA_MQTT_ADDR=127.0.0.1:$2 OTA_DATA_DIR=$dir \
+    OTA_ADMIN_TOKEN=$TOKEN OTA_LOG_LEVEL=${BENCH_OTAD_LOG:-warn} "$OTAD" >> "$dir/otad.log" 2>&1 &
+  OPID=$!
+  PIDS+=("$OPID")
+  for ((i = 0; i < 600; i++)); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/health")" = 200 ] && return 0
+    kill -0 "$OPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "bench: otad did not become healthy" >&2
+  tail -20 "$dir/otad.log" >&2
+  exit 1
+}
+
+api() { # METHOD PATH [curl args...]: prints the body, fails on HTTP >= 400
+  local m=$1 p=$2
+  shift 2
+  curl -sS --fail-with-body -X "$m" -H "Authorization: Bearer $TOKEN" "$@" "$BASE$p"
+}
+
+upload_fw() { # PK NAME VERSION FILE FILENAME -> firmware JSON on stdout
+  api POST /api/v1/firmwares -F "firmwareName=$2" -F "productKey=$1" -F "firmwareVersion=$3" \
+    -F "file=@$4;filename=$5"
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# wait until the server counts N eligible devices for the firmware (activation is asynchronous)
+wait_eligible() { # FWID N TIMEOUT_S
+  local i t
+  for ((i = 0; i < $3 * 2; i++)); do
+    t=$(api GET "/api/v1/firmwares/$1/eligible-devices?pageSize=1" | jq -r .total)
+    [ "$t" -ge "$2" ] 2>/dev/null && return 0
+    sleep 0.5
+  done
+  log "only $t of $2 devices eligible"
+  return 1
+}
+
+has() { case " $FIGURES " in *" $1 "*) return 0;; esac; return 1; }
+
+declare -A R # results
+
+SRV=$WORK/srv
+start_broker "$SRV"
+SRV_BPORT=$BPORT
+SRV_BPID=$BPID
+start_otad "$SRV" "$SRV_BPORT"
+FLEET_COMMON=(--api "$BASE" --token "$TOKEN" --key-file "$SRV/keys/server.key" --broker "127.0.0.1:$SRV_BPORT")
+log "broker :$SRV_BPORT, otad $BASE, RLIMIT_NOFILE $NOFILE, N=$N_ROLL M=$N_BATCH"
+
+head -c 65536 /dev/urandom > "$WORK/fw_small.bin"
+
+# ---- 1. rollout ------------------------------------------------------------------------
+if has 1; then
+  log "1 rollout: $N_ROLL devices"
+  PK1=$(api POST /api/v1/products -H 'Content-Type: application/json' \
+    -d '{"productName":"bench_rollout","description":"bench"}' | jq -r .productKey)
+  FW1=$(upload_fw "$PK1" bench_rollout_fw 2.0.0 "$WORK/fw_small.bin" fw_small.bin | jq -r .firmwareId)
+  "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK1" -n "$N_ROLL" --prefix r --register --activate-only \
+    --connect-rate 5000 --duration 1200 > "$WORK/activate1.out" 2>&1 || { cat "$WORK/activate1.out" >&2; exit 1; }
+  wait_eligible "$FW1" "$N_ROLL" 300
+  "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK1" -n "$N_ROLL" --prefix r --download 0 \
+    --connect-rate 5000 --batch "$FW1" --batch-json '{"maxPushPerMinute":1000000}' \
+    --summary-json "$WORK/rollout.json" --duration 3600 > "$WORK/rollout.out" 2>&1 || true
+  cat "$WORK/rollout.out" >&2
+  R[roll_rate]=$(jget '.batch.devicesPerMinute // 0' "$WORK/rollout.json")
+  R[roll_ms]=$(jget '.batch.createToEndMs // -1' "$WORK/rollout.json")
+  R[roll_state]=$(jget '.batch.state // "none"' "$WORK/rollout.json")
+  R[roll_ok]=$(jget '.batch.succeeded // 0' "$WORK/rollout.json")
+  R[roll_peak]=$(jget '.peakConnected // 0' "$WORK/rollout.json")
+
+  # floor: its own broker (same configuration and plugin), the responder instead of otad
+  FLOOR=$WORK/floor
+  start_broker "$FLOOR"
+  FLOOR_BPID=$BPID
+  wave=$N_ROLL
+  [ "$wave" -gt $((NOFILE - 264)) ] && wave=$((NOFILE - 264))
+  "$RESP" --broker "127.0.0.1:$BPORT" --key-file "$FLOOR/keys/server.key" --product-key flr -n "$N_ROLL" \
+    --start-after "$wave" --url "$BASE/none" --size 65536 --summary-json "$WORK/floor.json" --duration 3600 \
+    > "$WORK/responder.out" 2>&1 &
+  RPID=$!
+  sleep 0.5
+  "$FLEET" --key-file "$FLOOR/keys/server.key" --broker "127.0.0.1:$BPORT" --product-key flr -n "$N_ROLL" \
+    --prefix r --download 0 --connect-rate 5000 --summary-json "$WORK/floor-fleet.json" --duration 3600 \
+    > "$WORK/floor-fleet.out" 2>&1 || true
+  wait "$RPID" || true
+  cat "$WORK/responder.out" >&2
+  R[floor_rate]=$(jget '.devicesPerMinute // 0' "$WORK/floor.json")
+  R[floor_ms]=$(jget '.startToDoneMs // -1' "$WORK/floor.json")
+  kill "$FLOOR_BPID" 2>/dev/null || true
+fi
+
+# ---- 4. upload (before 3, which downloads what was uploaded) ----------------------------
+if has 3 || has 4; then
+  log "4 upload: 100 MB"
+  head -c $FW_BYTES /dev/urandom > "$WORK/fw_100m.bin"
+  PK3=$(api POST /api/v1/products -H 'Content-Type: application/json' \
+    -d '{"productName":"bench_big","description":"bench"}' | jq -r .productKey)
+  sync
+  t0=$(now)
+  upload_fw "$PK3" bench_big_fw 9.0.0 "$WORK/fw_100m.bin" fw_100m.bin > "$WORK/upload.json"
+  t1=$(now)
+  FW3=$(jq -r .firmwareId "$WORK/upload.json")
+  R[up_s]=$(fcalc "$t1 - $t0" 3)
+  t0=$(now)
+  openssl dgst -md5 "$WORK/fw_100m.bin" > /dev/null
+  openssl dgst -sha256 "$WORK/fw_100m.bin" > /dev/null
+  cp "$WORK/fw_100m.bin" "$WORK/fw_copy.bin"
+  sync "$WORK/fw_copy.bin"
+  t1=$(now)
+  R[up_floor_s]=$(fcalc "$t1 - $t0" 3)
+  rm -f "$WORK/fw_copy.bin"
+fi
+
+# ---- 3. download -------------------------------------------------------------------------
+if has 3; then
+  log "3 download: 100 MB x 64 clients"
+  NG=$WORK/nginx
+  mkdir -p "$NG/www" "$NG/tmp"
+  ln "$WORK/fw_100m.bin" "$NG/www/fw_100m.bin" 2>/dev/null || cp "$WORK/fw_100m.bin" "$NG/www/fw_100m.bin"
+  chmod -R a+rX "$NG"
+  NPORT=$($OB port)
+  cat > "$NG/nginx.conf" <<CONF
+daemon off;
+worker_processes auto;
+pid $NG/nginx.pid;
+error_log $NG/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path $NG/tmp; proxy_temp_path $NG/tmp; fastcgi_temp_path $NG/tmp;
+  uwsgi_temp_path $NG/tmp; scgi_temp_path $NG/tmp;
+  server { listen 127.0.0.1:$NPORT; root $NG/www; }
+}
+CONF
+  "$NGINX" -c "$NG/nginx.conf" -p "$NG" &
+  NGPID=$!
+  PIDS+=("$NGPID")
+  wait_tcp "$NPORT" 10
+  $OB get "$BASE/api/v1/firmwares/$FW3/file" -c 64 -r 2 -H "Authorization: Bearer $TOKEN" > "$WORK/dl.json"
+  $OB get "http://127.0.0.1:$NPORT/fw_100m.bin" -c 64 -r 2 > "$WORK/dl-nginx.json"
+  R[dl_mbps]=$(jget .MBps "$WORK/dl.json")
+  R[dl_nginx_mbps]=$(jget .MBps "$WORK/dl-nginx.json")
+  kill "$NGPID" 2>/dev/null || true
+fi
+
+# ---- 2. batch creation, 5. memory, 6. API latency ----------------------------------------
+if has 2; then
+  log "2 batch creation: $N_BATCH devices"
+  PK2=$(api POST /api/v1/products -H 'Content-Type: application/json' \
+    -d '{"productName":"bench_fleet","description":"bench"}' | jq -r .productKey)
+  FW2=$(upload_fw "$PK2" bench_fleet_fw 2.0.0 "$WORK/fw_small.bin" fw_small.bin | jq -r .firmwareId)
+  t0=$(now)
+  "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK2" -n "$N_BATCH" --prefix b --register --activate-only \
+    --connect-rate 8000 --duration 3600 > "$WORK/activate2.out" 2>&1 || { cat "$WORK/activate2.out" >&2; exit 1; }
+  wait_eligible "$FW2" "$N_BATCH" 900
+  R[act_s]=$(fcalc "$(now) - $t0" 1)
+  R[rss_before]=$(rss_kib "$OPID")
+  t=$(api POST "/api/v1/firmwares/$FW2/batches" -H 'Content-Type: application/json' \
+    -d '{"scope":"all","validityDays":1,"policy":"standard","timeoutMinutes":60,"retryTimes":0,"maxPushPerMinute":1000000}' \
+    -o "$WORK/batch2.json" -w '%{time_total}')
+  BID=$(jq -r .batchId "$WORK/batch2.json")
+  R[bc_ms]=$(fcalc "$t * 1000" 1)
+  R[bc_total]=$(jq -r .total "$WORK/batch2.json")
+  $OB sqlite-insert "$WORK/floor.db" "$N_BATCH" > "$WORK/sqlite.json"
+  R[bc_floor_ms]=$(jget .ms "$WORK/sqlite.json")
+  rm -f "$WORK"/floor.db*
+
+  if has 5 || has 6; then
+    # the batch runs: most devices are offline (to_push), a slice connects and upgrades
+    # slowly in the background while memory and API latency are measured
+    SLICE=2000
+    "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK2" -n "$SLICE" --prefix b --download 0 --step-ms 500 \
+      --connect-rate 200 --duration 120 > "$WORK/slice.out" 2>&1 &
+    SPID=$!
+    PIDS+=("$SPID")
+    sleep 3
+    peak=0
+    for _ in $(seq 1 5); do r=$(rss_kib "$OPID"); [ "$r" -gt "$peak" ] && peak=$r; sleep 1; done
+    if has 6; then
+      H="Authorization: Bearer $TOKEN"
+      $OB lat "$BASE/api/v1/batches/$BID" -n 1000 -H "$H" > "$WORK/lat-head.json"
+      $OB lat "$BASE/api/v1/batches/$BID/devices?page=1&pageSize=20" -n 1000 -H "$H" > "$WORK/lat-page1.json"
+      deep=$((N_BATCH / 20 / 2))
+      $OB lat "$BASE/api/v1/batches/$BID/devices?page=$deep&pageSize=20" -n 300 -H "$H" > "$WORK/lat-deep.json"
+      R[lat_head]="$(jget .p50Ms "$WORK/lat-head.json") / $(jget .p99Ms "$WORK/lat-head.json")"
+      R[lat_head99]=$(jget .p99Ms "$WORK/lat-head.json")
+      R[lat_page]="$(jget .p50Ms "$WORK/lat-page1.json") / $(jget .p99Ms "$WORK/lat-page1.json")"
+      R[lat_page99]=$(jget .p99Ms "$WORK/lat-page1.json")
+      R[lat_deep]="$(jget .p50Ms "$WORK/lat-deep.json") / $(jget .p99Ms "$WORK/lat-deep.json") (page $deep)"
+      R[lat_deep99]=$(jget .p99Ms "$WORK/lat-deep.json")
+    fi
+    r=$(rss_kib "$OPID"); [ "$r" -gt "$peak" ] && peak=$r
+    R[rss_peak]=$peak
+    kill "$SPID" 2>/dev/null || true
+    R[batch_state]=$(api GET "/api/v1/batches/$BID" | jq -c '{state,total,succeeded,failed}')
+  fi
+  api POST "/api/v1/batches/$BID/terminate" > /dev/null || true
+fi
+
+# ---- report ------------------------------------------------------------------------------
+log "writing $OUT"
+verdict() { if awk "BEGIN { exit !($1) }"; then echo pass; else echo FAIL; fi; }
+cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
+mem=$(free -g | awk '/Mem:/ {print $2 " GiB"}')
+{
+  echo "# Benchmarks"
+  echo
+  echo "Made by \`bench/run.sh\` ($CMDLINE) on $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')."
+  echo "Each figure is measured next to its floor in the same run. Method and caveats: see the end of this page."
+  echo
+  echo "Machine: $cpu, $(nproc) cores, $mem RAM, Linux $(uname -r); RLIMIT_NOFILE $NOFILE."
+  echo "Versions: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1), $("$NGINX" -v 2>&1), SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1),"
+  echo "$(gcc --version | head -1), $(curl --version | head -1 | cut -d' ' -f1-2), $(openssl version)."
+  echo
+  echo "| # | figure | measured | floor | ratio | target | |"
+  echo "|---|---|---|---|---|---|---|"
+  if has 1; then
+    ratio=$(fcalc "${R[roll_rate]} / (${R[floor_rate]} > 0 ? ${R[floor_rate]} : 1)" 2)
+    v=$(verdict "${R[roll_rate]} >= 100000 * ($N_ROLL >= 100000) && ${R[roll_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[roll_state]}\" == \"completed\"")
+    echo "| 1 | rollout, $N_ROLL devices (peak $(printf %s "${R[roll_peak]}") connected), create → ${R[roll_state]} | $(fcalc "${R[roll_rate]}" 0) devices/min (${R[roll_ms]} ms, ${R[roll_ok]} succeeded) | $(fcalc "${R[floor_rate]}" 0) devices/min (${R[floor_ms]} ms) | $ratio | ≥ 100,000/min at N = 100,000, ≥ 0.5 | $v |"
+  fi
+  if has 2; then
+    ratio=$(fcalc "${R[bc_ms]} / ${R[bc_floor_ms]}" 2)
+    echo "| 2 | batch creation, scope all, ${R[bc_total]} devices | ${R[bc_ms]} ms | ${R[bc_floor_ms]} ms (SQLite insert, one transaction) | $ratio | ≤ 2 | $(verdict "$ratio <= 2") |"
+  fi
+  if has 3; then
+    ratio=$(fcalc "${R[dl_mbps]} / ${R[dl_nginx_mbps]}" 2)
+    echo "| 3 | download, 100 MB × 64 clients × 2 | ${R[dl_mbps]} MB/s | ${R[dl_nginx_mbps]} MB/s (nginx) | $ratio | ≥ 0.9 | $(verdict "$ratio >= 0.9") |"
+  fi
+  if has 4; then
+    ratio=$(fcalc "${R[up_s]} / ${R[up_floor_s]}" 2)
+    echo "| 4 | upload, 100 MB | ${R[up_s]} s | ${R[up_floor_s]} s (openssl md5 + sha256 + cp + fsync) | $ratio | ≤ 1.5 | $(verdict "$ratio <= 1.5") |"
+  fi
+  if has 2 && has 5; then
+    per=$(fcalc "${R[rss_peak]} * 1024 / $N_BATCH" 0)
+    delta=$(fcalc "(${R[rss_peak]} - ${R[rss_before]}) * 1024 / $N_BATCH" 0)
+    echo "| 5 | otad RSS per device, $N_BATCH-device batch running | $per B/device (RSS $(fcalc "${R[rss_peak]} / 1024" 0) MiB; +$delta B/device over the $(fcalc "${R[rss_before]} / 1024" 0) MiB before the batch) | – | – | ≤ 1024 B | $(verdict "$per <= 1024") |"
+  fi
+  if has 2 && has 6; then
+    echo "| 6a | API p50 / p99, batch header, during the batch | ${R[lat_head]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_head99]} < 10") |"
+    echo "| 6b | API p50 / p99, devices page 1 (20 rows) | ${R[lat_page]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_page99]} < 10") |"
+    echo "| 6c | API p50 / p99, a middle page of devices | ${R[lat_deep]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_deep99]} < 10") |"
+  fi
+  echo
+  [ -n "${R[act_s]:-}" ] && echo "Registering (NDJSON import) and activating $N_BATCH devices took ${R[act_s]} s. Batch state during figures 5–6: ${R[batch_state]:-n/a}."
+  echo
+  cat "$ROOT/bench/method.md"
+} > "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+cat "$OUT"
