@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# `make run`: starts the broker (Mosquitto with the project's configuration and plugin) and
+# otad with the contract's defaults, prints the console URL and the admin token, and stays
+# in the foreground. Ctrl-C (or SIGTERM) stops otad, then the broker, and waits for both.
+#
+#   bash scripts/run.sh BUILD_DIR
+#
+# Environment (defaults from docs/api.md / the contract; otad reads them itself):
+#   OTA_HTTP_ADDR=127.0.0.1:8080  OTA_PUBLIC_URL=http://127.0.0.1:8080
+#   OTA_MQTT_ADDR=127.0.0.1:1883  OTA_DATA_DIR=./data  OTA_ADMIN_TOKEN  OTA_TIME_SCALE  OTA_DB
+# and, for this script:
+#   OTA_BROKER=external   use the broker already listening on OTA_MQTT_ADDR (it must load
+#                         ota_auth.so or provide the same; docs/broker.md); start none.
+#   OTA_STOP_SYSTEM_BROKER=0  refuse (instead of stopping Debian's own mosquitto service)
+#                         when that service holds the MQTT port.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+build=${1:-build}
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+
+export OTA_HTTP_ADDR=${OTA_HTTP_ADDR:-127.0.0.1:8080}
+export OTA_PUBLIC_URL=${OTA_PUBLIC_URL:-http://127.0.0.1:8080}
+export OTA_MQTT_ADDR=${OTA_MQTT_ADDR:-127.0.0.1:1883}
+export OTA_DATA_DIR=${OTA_DATA_DIR:-./data}
+broker_mode=${OTA_BROKER:-local}
+
+otad_bin="$build/server/otad"
+plugin="$build/broker-plugin/ota_auth.so"
+mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+
+say() { printf 'run: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ -x "$otad_bin" ] || die "$otad_bin is missing: build first (make build)"
+
+# host:port, with [v6]:port allowed
+split_addr() {
+  local a=$1
+  port=${a##*:}
+  host=${a%:*}
+  host=${host#[}
+  host=${host%]}
+  case "$port" in '' | *[!0-9]*) die "bad address '$a' (want host:port)" ;; esac
+  [ -n "$host" ] || host=127.0.0.1
+}
+
+# 0 when something accepts TCP connections on host:port
+accepts() {
+  local h=$1 p=$2
+  [ "$h" = 0.0.0.0 ] && h=127.0.0.1
+  [ "$h" = :: ] && h=::1
+  (exec 3<>"/dev/tcp/$h/$p") 2>/dev/null
+}
+
+# Waits up to $3 seconds for host:port to accept; fails early if pid $4 (optional) died.
+wait_accepts() {
+  local h=$1 p=$2 secs=$3 pid=${4:-}
+  local i
+  for ((i = 0; i < secs * 10; i++)); do
+    accepts "$h" "$p" && return 0
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# GET path on the HTTP address through bash's /dev/tcp; prints the status code.
+http_status() {
+  local h=$1 p=$2 path=$3 line
+  [ "$h" = 0.0.0.0 ] && h=127.0.0.1
+  { exec 4<>"/dev/tcp/$h/$p"; } 2>/dev/null || { echo 0; return; }
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$h" >&4
+  IFS= read -r -t 2 line <&4 || line=""
+  exec 4<&- 4>&-
+  line=${line#HTTP/1.? }
+  echo "${line%% *}"
+}
+
+# --- data folder, keys, admin token (otad --init-only) --------------------------------
+mkdir -p "$OTA_DATA_DIR" || die "cannot create $OTA_DATA_DIR"
+OTA_DATA_DIR=$(cd "$OTA_DATA_DIR" && pwd)
+export OTA_DATA_DIR
+init_out=$("$otad_bin" --init-only) || die "otad --init-only failed"
+token=$(printf '%s\n' "$init_out" | sed -n 's/^.*admin token: *\([^ ]*\).*$/\1/p' | tail -n 1)
+[ -n "$token" ] || token=${OTA_ADMIN_TOKEN:-}
+[ -f "$OTA_DATA_DIR/keys/server.key" ] || die "otad --init-only made no $OTA_DATA_DIR/keys/server.key"
+
+split_addr "$OTA_MQTT_ADDR"
+mqtt_host=$host mqtt_port=$port
+split_addr "$OTA_HTTP_ADDR"
+http_host=$host http_port=$port
+
+broker_pid=""
+otad_pid=""
+stopping=0
+
+stop_all() {
+  stopping=1
+  trap '' INT TERM
+  if [ -n "$otad_pid" ] && kill -0 "$otad_pid" 2>/dev/null; then
+    say "stopping otad"
+    kill -TERM "$otad_pid" 2>/dev/null
+    for _ in $(seq 1 150); do kill -0 "$otad_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$otad_pid" 2>/dev/null && kill -KILL "$otad_pid" 2>/dev/null
+    wait "$otad_pid" 2>/dev/null
+  fi
+  if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
+    say "stopping the broker"
+    kill -TERM "$broker_pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$broker_pid" 2>/dev/null && kill -KILL "$broker_pid" 2>/dev/null
+    wait "$broker_pid" 2>/dev/null
+  fi
+}
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap 'stop_all' EXIT
+trap 'stop_all; exit 129' HUP
+
+# --- broker -----------------------------------------------------------------------------
+if [ "$broker_mode" = external ]; then
+  say "using the external broker at $OTA_MQTT_ADDR (OTA_BROKER=external)"
+  wait_accepts "$mqtt_host" "$mqtt_port" 10 || say "warning: nothing accepts on $OTA_MQTT_ADDR yet; otad keeps retrying"
+else
+  [ -f "$plugin" ] || die "$plugin is missing: build first (make build)"
+  [ -x "$mosquitto_bin" ] || die "mosquitto is not installed (apt-get install mosquitto)"
+  if accepts "$mqtt_host" "$mqtt_port"; then
+    # Debian's own mosquitto service starts on 1883 when the package is installed.
+    sys_pid=$(cat /run/mosquitto/mosquitto.pid 2>/dev/null || true)
+    if [ -n "$sys_pid" ] && kill -0 "$sys_pid" 2>/dev/null && [ "${OTA_STOP_SYSTEM_BROKER:-1}" != 0 ]; then
+      say "Debian's mosquitto service holds $OTA_MQTT_ADDR; stopping it (it knows nothing of our devices)"
+      if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl stop mosquitto || true
+      else
+        service mosquitto stop >/dev/null 2>&1 || /etc/init.d/mosquitto stop >/dev/null 2>&1 || kill "$sys_pid"
+      fi
+      for _ in $(seq 1 50); do accepts "$mqtt_host" "$mqtt_port" || break; sleep 0.1; done
+    fi
+    if accepts "$mqtt_host" "$mqtt_port"; then
+      die "something already listens on $OTA_MQTT_ADDR: stop it, choose another OTA_MQTT_ADDR, or set OTA_BROKER=external to use it (docs/broker.md)"
+    fi
+  fi
+  conf="$OTA_DATA_DIR/mosquitto.conf"
+  bash "$here/broker-conf.sh" "$OTA_DATA_DIR" "$mqtt_host" "$mqtt_port" "$plugin" > "$conf.tmp" &&
+    mv "$conf.tmp" "$conf" || die "broker-conf.sh failed"
+  broker_log="$OTA_DATA_DIR/broker.log"
+  # own session: a Ctrl-C on the terminal reaches this script only, which stops otad first
+  setsid "$mosquitto_bin" -c "$conf" >> "$broker_log" 2>&1 < /dev/null &
+  broker_pid=$!
+  if ! wait_accepts "$mqtt_host" "$mqtt_port" 10 "$broker_pid"; then
+    say "the broker did not start; last lines of $broker_log:"
+    tail -n 20 "$broker_log" >&2
+    stop_all
+    exit 1
+  fi
+  say "broker on $OTA_MQTT_ADDR (pid $broker_pid, log $broker_log)"
+fi
+
+# --- otad ---------------------------------------------------------------------------------
+setsid "$otad_bin" < /dev/null &
+otad_pid=$!
+ready=0
+for _ in $(seq 1 300); do
+  kill -0 "$otad_pid" 2>/dev/null || break
+  if [ "$(http_status "$http_host" "$http_port" /api/v1/health)" = 200 ]; then
+    ready=1
+    break
+  fi
+  sleep 0.1
+done
+if [ "$ready" = 1 ]; then
+  printf '\n  OTA console:  %s/\n  admin token:  %s\n  MQTT broker:  %s\n  data folder:  %s\n  (Ctrl-C stops both)\n\n' \
+    "$OTA_PUBLIC_URL" "$token" "$OTA_MQTT_ADDR" "$OTA_DATA_DIR" >&2
+elif kill -0 "$otad_pid" 2>/dev/null; then
+  say "otad is not healthy after 30 s (GET /api/v1/health); still waiting, see its log above"
+fi
+
+# Stay in the foreground until otad or the broker ends, or a signal comes.
+while true; do
+  wait -n $otad_pid $broker_pid
+  [ "$stopping" = 1 ] && break
+  if ! kill -0 "$otad_pid" 2>/dev/null; then
+    wait "$otad_pid"
+    rc=$?
+    say "otad exited (status $rc)"
+    otad_pid=""
+    stop_all
+    exit "$rc"
+  fi
+  if [ -n "$broker_pid" ] && ! kill -0 "$broker_pid" 2>/dev/null; then
+    say "the broker exited; last lines of $broker_log:"
+    tail -n 20 "$broker_log" >&2
+    broker_pid=""
+    stop_all
+    exit 1
+  fi
+done
