@@ -13,13 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static oth_env env;
 
 static int start_otad(void **st)
 {
     (void)st;
+    char plugin[600];
     if (oth_env_init(&env) != 0)
+        return -1;
+    /* otad is healthy once it has its broker connection; start the broker when it is built
+     * (before the MQTT side existed, otad reported the broker as not_configured) */
+    snprintf(plugin, sizeof plugin, "%s/broker-plugin/ota_auth.so", OTA_BUILD_DIR);
+    if (access(plugin, R_OK) == 0 && oth_broker_start(&env) != 0)
         return -1;
     if (oth_otad_start(&env) != 0)
         return -1;

@@ -7,6 +7,7 @@
 
 #include "core/validate.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* buf = unit repeated n times (buf holds 512 bytes). */
