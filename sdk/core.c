@@ -22,8 +22,8 @@
 const char *otasdk_strerror(int err)
 {
     switch (err) {
-#define OTASDK__TEXT(name, value, text)                                                         \
-    case value:                                                                            \
+#define OTASDK__TEXT(name, value, text)                                                            \
+    case value:                                                                                    \
         return text;
         OTASDK_ERRORS(OTASDK__TEXT)
 #undef OTASDK__TEXT
@@ -34,8 +34,8 @@ const char *otasdk_strerror(int err)
 const char *otasdk_errname(int err)
 {
     switch (err) {
-#define OTASDK__NAME(name, value, text)                                                         \
-    case value:                                                                            \
+#define OTASDK__NAME(name, value, text)                                                            \
+    case value:                                                                                    \
         return #name;
         OTASDK_ERRORS(OTASDK__NAME)
 #undef OTASDK__NAME
@@ -121,11 +121,11 @@ int otasdk_create(const otasdk_config *cfg, otasdk_ctx **out)
     if (!out)
         return OTASDK_ERR_ARG;
     *out = NULL;
-    if (!cfg || !cfg->mqtt.publish || !cfg->mqtt.subscribe || !cfg->http.get ||
-        !cfg->flash.open || !cfg->flash.write || !cfg->flash.close || !cfg->flash.finalize ||
-        !cfg->flash.discard || !cfg->digest.begin || !cfg->digest.update ||
-        !cfg->digest.finish || !cfg->digest.free || !cfg->sys.now_ms ||
-        (!cfg->sys.alloc) != (!cfg->sys.free) || (!cfg->sys.lock) != (!cfg->sys.unlock))
+    if (!cfg || !cfg->mqtt.publish || !cfg->mqtt.subscribe || !cfg->http.get || !cfg->flash.open ||
+        !cfg->flash.write || !cfg->flash.close || !cfg->flash.finalize || !cfg->flash.discard ||
+        !cfg->digest.begin || !cfg->digest.update || !cfg->digest.finish || !cfg->digest.free ||
+        !cfg->sys.now_ms || (!cfg->sys.alloc) != (!cfg->sys.free) ||
+        (!cfg->sys.lock) != (!cfg->sys.unlock))
         return OTASDK_ERR_ARG;
     work = cfg->work_buf_size ? cfg->work_buf_size : 4096;
     if (work < 64 || work > (1u << 20) || cfg->progress_every > 100)
@@ -245,9 +245,16 @@ static int ack(otasdk_ctx *c, const char *msg_id, int code)
     return rc;
 }
 
+static int same_job(const otasdk_job *a, const otasdk_job *b)
+{
+    return a->size == b->size && strcmp(a->md5, b->md5) == 0 &&
+           strcmp(a->version, b->version) == 0 && strcmp(a->batch_id, b->batch_id) == 0 &&
+           strcmp(a->url, b->url) == 0;
+}
+
 int otasdk_on_message(otasdk_ctx *c, const char *topic, const void *payload, size_t len)
 {
-    int is_push, is_reply, rc;
+    int is_push, is_reply, rc, dup;
     json_t *m, *code;
     json_error_t jerr;
     otasdk_job job;
@@ -297,9 +304,19 @@ int otasdk_on_message(otasdk_ctx *c, const char *topic, const void *payload, siz
     memcpy(job.msg_id, msg_id, strlen(msg_id) + 1);
     json_decref(m);
     sdk__lock(c);
-    c->incoming = job;
-    c->incoming_valid = 1;
+    /* The platform may send the same job twice (a push and the get_reply to our get, or a
+     * push repeated after a lost ack): ack both, run it once. */
+    dup = c->has_job && same_job(&c->job, &job);
+    if (!dup) {
+        c->incoming = job;
+        c->incoming_valid = 1;
+    }
     sdk__unlock(c);
+    if (dup) {
+        sdk__log(c, OTASDK_LOG_INFO, "%s %s repeats the job in progress (%s); acked only",
+                 is_push ? "push" : "pending upgrade", job.msg_id, job.version);
+        return ack(c, job.msg_id, 200);
+    }
     sdk__log(c, OTASDK_LOG_INFO, "%s %s: version %s, %llu bytes, policy %s, batch %s",
              is_push ? "push" : "pending upgrade", job.msg_id, job.version,
              (unsigned long long)job.size,
@@ -455,8 +472,10 @@ static sdk_event next_input(otasdk_ctx *c)
             ev = SDK_EV_JOB_SILENT;
         else
             ev = SDK_EV_JOB_STANDARD;
-        if (ev != SDK_EV_JOB_CURRENT)
+        if (ev != SDK_EV_JOB_CURRENT) {
             c->job = c->incoming;
+            c->has_job = 1; /* busy with it from now on (see otasdk_on_message) */
+        }
     } else if (c->start_req) {
         c->start_req = 0;
         ev = SDK_EV_START;

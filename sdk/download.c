@@ -282,8 +282,9 @@ int sdk__download(otasdk_ctx *c)
 
     rc = verify(c, desc, sizeof desc);
     if (rc != OTASDK_OK)
-        return failed(c, rc, rc == OTASDK_ERR_VERIFY ? OTASDK_STEP_VERIFY_FAILED : OTASDK_STEP_FAILED,
-                      0, desc);
+        return failed(c, rc,
+                      rc == OTASDK_ERR_VERIFY ? OTASDK_STEP_VERIFY_FAILED : OTASDK_STEP_FAILED, 0,
+                      desc);
     if (c->cfg.flash.finalize(c->cfg.flash.user, &c->job) != 0)
         return failed(c, OTASDK_ERR_FLASH, OTASDK_STEP_FLASH_FAILED, 0, "flash finalize failed");
     sdk__log(c, OTASDK_LOG_INFO, "image %s verified (%llu bytes, md5 %s)", c->job.version,

@@ -13,7 +13,13 @@
 #include <stdarg.h>
 
 /* States and events of the agent's transition table (core.c). */
-typedef enum { SDK_ST_IDLE = 0, SDK_ST_OFFERED, SDK_ST_DOWNLOADING, SDK_ST_INSTALLING, SDK_ST_COUNT } sdk_state;
+typedef enum {
+    SDK_ST_IDLE = 0,
+    SDK_ST_OFFERED,
+    SDK_ST_DOWNLOADING,
+    SDK_ST_INSTALLING,
+    SDK_ST_COUNT
+} sdk_state;
 
 typedef enum {
     SDK_EV_NONE = 0,
@@ -33,11 +39,11 @@ typedef enum {
 
 /* Download state of the job in progress (process thread only). */
 typedef struct {
-    uint64_t offset;       /* bytes written, hashed and accepted: the resume point */
-    void *md5;             /* digest states, NULL when not begun */
+    uint64_t offset; /* bytes written, hashed and accepted: the resume point */
+    void *md5;       /* digest states, NULL when not begun */
     void *sha;
-    int err;               /* set by the sink when it aborts for a reason of its own */
-    unsigned last_pct;     /* last percent reported */
+    int err;           /* set by the sink when it aborts for a reason of its own */
+    unsigned last_pct; /* last percent reported */
 } sdk_download;
 
 struct otasdk_ctx {
@@ -51,7 +57,7 @@ struct otasdk_ctx {
     int incoming_valid;
     int start_req;
     int decline_req;
-    otasdk_job job;      /* current job (state != IDLE) */
+    otasdk_job job; /* current job (state != IDLE) */
     int has_job;
     uint32_t msg_counter;
     uint64_t boot_ms;

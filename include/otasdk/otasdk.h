@@ -47,20 +47,20 @@ extern "C" {
 
 /* Return codes. Every function returning int returns one of these; 0 is success and
  * every error is negative. otasdk_strerror() gives the text, otasdk_errname() the name. */
-#define OTASDK_ERRORS(X)                                                                    \
-    X(OTASDK_OK, 0, "success")                                                             \
-    X(OTASDK_ERR_ARG, -1, "invalid argument")                                              \
-    X(OTASDK_ERR_NOMEM, -2, "out of memory")                                               \
-    X(OTASDK_ERR_SHORT_BUFFER, -3, "buffer too small")                                     \
-    X(OTASDK_ERR_STATE, -4, "not allowed in the current state")                            \
-    X(OTASDK_ERR_MQTT, -5, "MQTT transport failed")                                        \
-    X(OTASDK_ERR_NET, -6, "download connection failed or broke (retryable)")               \
-    X(OTASDK_ERR_HTTP, -7, "download refused by the server (HTTP error status)")           \
-    X(OTASDK_ERR_FLASH, -8, "flash writer failed")                                         \
-    X(OTASDK_ERR_VERIFY, -9, "image size, MD5 or SHA-256 mismatch")                        \
-    X(OTASDK_ERR_DIGEST, -10, "digest provider failed")                                    \
-    X(OTASDK_ERR_PARSE, -11, "malformed or oversized message")                             \
-    X(OTASDK_ERR_ABORTED, -12, "stopped by the application")                               \
+#define OTASDK_ERRORS(X)                                                                           \
+    X(OTASDK_OK, 0, "success")                                                                     \
+    X(OTASDK_ERR_ARG, -1, "invalid argument")                                                      \
+    X(OTASDK_ERR_NOMEM, -2, "out of memory")                                                       \
+    X(OTASDK_ERR_SHORT_BUFFER, -3, "buffer too small")                                             \
+    X(OTASDK_ERR_STATE, -4, "not allowed in the current state")                                    \
+    X(OTASDK_ERR_MQTT, -5, "MQTT transport failed")                                                \
+    X(OTASDK_ERR_NET, -6, "download connection failed or broke (retryable)")                       \
+    X(OTASDK_ERR_HTTP, -7, "download refused by the server (HTTP error status)")                   \
+    X(OTASDK_ERR_FLASH, -8, "flash writer failed")                                                 \
+    X(OTASDK_ERR_VERIFY, -9, "image size, MD5 or SHA-256 mismatch")                                \
+    X(OTASDK_ERR_DIGEST, -10, "digest provider failed")                                            \
+    X(OTASDK_ERR_PARSE, -11, "malformed or oversized message")                                     \
+    X(OTASDK_ERR_ABORTED, -12, "stopped by the application")                                       \
     X(OTASDK_ERR_INSTALL, -13, "installation failed")
 
 typedef enum {
@@ -86,7 +86,12 @@ typedef enum {
 #define OTASDK_MSG_MAX 768  /* an outgoing message, built on the stack */
 #define OTASDK_TOPIC_MAX (6 + 2 * OTASDK_KEY_MAX + 32)
 
-typedef enum { OTASDK_LOG_DEBUG = 0, OTASDK_LOG_INFO, OTASDK_LOG_WARN, OTASDK_LOG_ERROR } otasdk_log_level;
+typedef enum {
+    OTASDK_LOG_DEBUG = 0,
+    OTASDK_LOG_INFO,
+    OTASDK_LOG_WARN,
+    OTASDK_LOG_ERROR
+} otasdk_log_level;
 
 typedef enum { OTASDK_POLICY_STANDARD = 0, OTASDK_POLICY_SILENT = 1 } otasdk_policy;
 
@@ -94,12 +99,12 @@ typedef enum { OTASDK_POLICY_STANDARD = 0, OTASDK_POLICY_SILENT = 1 } otasdk_pol
  * Fixed-size fields; strings are NUL-terminated. Digests are lowercase hex; sha256 is
  * "" when the platform did not send one (then only MD5 is checked). */
 typedef struct {
-    char msg_id[OTASDK_MSGID_MAX + 1];       /* the push's msgId (acked with it) */
+    char msg_id[OTASDK_MSGID_MAX + 1]; /* the push's msgId (acked with it) */
     otasdk_policy policy;
-    uint64_t size;                           /* image bytes, > 0 */
-    char version[OTASDK_VERSION_MAX + 1];    /* firmwareVersion it brings */
-    char url[OTASDK_URL_MAX + 1];            /* plain HTTP GET, answers Range */
-    char md5[33];                            /* "sign", signMethod "Md5" */
+    uint64_t size;                        /* image bytes, > 0 */
+    char version[OTASDK_VERSION_MAX + 1]; /* firmwareVersion it brings */
+    char url[OTASDK_URL_MAX + 1];         /* plain HTTP GET, answers Range */
+    char md5[33];                         /* "sign", signMethod "Md5" */
     char sha256[65];
     char batch_id[OTASDK_BATCHID_MAX + 1];
 } otasdk_job;
@@ -172,7 +177,9 @@ typedef struct {
     void (*free)(void *user, void *state);
 } otasdk_digest_ops;
 
-/* Clock, sleep, lock, allocator. now_ms is any monotonic millisecond clock (required).
+/* Clock, sleep, lock, allocator. now_ms is a millisecond clock (required); the SDK reads it
+ * once, at otasdk_create, to make this run's msgIds differ from the last run's, so a wall
+ * clock (or a persistent boot counter) is the right source.
  * sleep_ms waits between download retries (NULL: retry at once). lock/unlock guard the
  * context when two threads use it (NULL: single-threaded). alloc/free allocate the
  * context (NULL: malloc/free). */
@@ -188,22 +195,22 @@ typedef struct {
 
 /* What the SDK tells the application (otasdk_app_ops.on_event). */
 typedef enum {
-    OTASDK_EV_JOB_OFFERED = 0, /* silent policy: a job waits for otasdk_upgrade_start() */
-    OTASDK_EV_DOWNLOAD_STARTED,/* step = first percent; value = byte the download resumes at */
-    OTASDK_EV_PROGRESS,        /* step = percent reported */
-    OTASDK_EV_IMAGE_READY,     /* verified and finalized; install follows */
-    OTASDK_EV_SUCCEEDED,       /* installed, the new version was reported */
-    OTASDK_EV_FAILED,          /* step = negative step reported, err = cause */
-    OTASDK_EV_STOPPED,         /* the download stopped on otasdk_stop(); checkpoint kept */
+    OTASDK_EV_JOB_OFFERED = 0,  /* silent policy: a job waits for otasdk_upgrade_start() */
+    OTASDK_EV_DOWNLOAD_STARTED, /* step = first percent; value = byte the download resumes at */
+    OTASDK_EV_PROGRESS,         /* step = percent reported */
+    OTASDK_EV_IMAGE_READY,      /* verified and finalized; install follows */
+    OTASDK_EV_SUCCEEDED,        /* installed, the new version was reported */
+    OTASDK_EV_FAILED,           /* step = negative step reported, err = cause */
+    OTASDK_EV_STOPPED,          /* the download stopped on otasdk_stop(); checkpoint kept */
 } otasdk_event_type;
 
 typedef struct {
     otasdk_event_type type;
     const otasdk_job *job; /* borrowed for the callback */
     int step;
-    int err;              /* an otasdk_err */
+    int err; /* an otasdk_err */
     uint64_t value;
-    const char *desc;     /* borrowed; "" when none */
+    const char *desc; /* borrowed; "" when none */
 } otasdk_event;
 
 /* The application.
@@ -236,10 +243,12 @@ typedef struct {
     otasdk_digest_ops digest;     /* required */
     otasdk_sys_ops sys;           /* now_ms required */
     otasdk_app_ops app;
-    size_t work_buf_size;    /* bytes of the buffer used to re-read staged data, 64..1 MiB; default 4096 */
-    size_t max_message;      /* largest incoming message accepted, bytes; default 4096 */
-    unsigned download_retries;/* reconnections without progress before -2; default 5 */
-    uint32_t retry_delay_ms; /* first wait between reconnections, doubled up to 30 s; default 1000 */
+    size_t work_buf_size; /* bytes of the buffer used to re-read staged data, 64..1 MiB; default
+                             4096 */
+    size_t max_message;   /* largest incoming message accepted, bytes; default 4096 */
+    unsigned download_retries; /* reconnections without progress before -2; default 5 */
+    uint32_t
+        retry_delay_ms; /* first wait between reconnections, doubled up to 30 s; default 1000 */
     unsigned progress_every; /* report progress every N percent, 1..100; default 10 */
 } otasdk_config;
 

@@ -13,7 +13,7 @@
  *            "image.bin" (the final image, renamed from image.part). A process killed in
  *            the middle resumes from the checkpoint at its next start.
  *   digest   OpenSSL 3 EVP (MD5, SHA-256).
- *   sys      CLOCK_MONOTONIC, nanosleep, a pthread mutex, malloc.
+ *   sys      CLOCK_REALTIME (msgId uniqueness only), nanosleep, a pthread mutex, malloc.
  *
  * One otasdk_posix object serves one otasdk_ctx. Not thread-safe itself except where the
  * SDK requires it (publish/subscribe from any thread).
@@ -36,8 +36,8 @@ typedef struct {
     const char *device_secret; /* the MQTT password, required */
     const char *download_dir;  /* existing writable folder, required */
     long connect_timeout_s;    /* HTTP connect timeout; default 10 */
-    long stall_timeout_s;      /* HTTP: a connection with no byte for this long is broken; default 30 */
-    size_t checkpoint_bytes;   /* bytes between two checkpoints; default 65536 */
+    long stall_timeout_s; /* HTTP: a connection with no byte for this long is broken; default 30 */
+    size_t checkpoint_bytes; /* bytes between two checkpoints; default 65536 */
     /* The port's own log lines (connection state, curl errors). NULL: silent. Borrowed. */
     void (*on_log)(void *user, otasdk_log_level level, const char *line);
     void *log_user;

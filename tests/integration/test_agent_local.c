@@ -33,8 +33,8 @@
 #define NDEV 3
 
 typedef struct {
-    char dev[32];   /* identifier */
-    char kind[32];  /* last topic part: version, progress, upgrade_reply, get */
+    char dev[32];  /* identifier */
+    char kind[32]; /* last topic part: version, progress, upgrade_reply, get */
     char msg_id[72];
     int step;
     int code;
@@ -50,7 +50,7 @@ static struct {
     msg_t msgs[MAX_MSG];
     int nmsg;
     tsrv srv;
-    int auto_reply;      /* answer every get with the job (1) or 404 (0) */
+    int auto_reply; /* answer every get with the job (1) or 404 (0) */
     char job_version[32];
     pid_t agents[NDEV];
 } G;
@@ -179,11 +179,13 @@ static pid_t start_agent(const char *dev, const char *version_if_new)
     }
     f = fopen(conf, "w");
     assert_non_null(f);
-    fprintf(f,
-            "# written by test_agent_local\nbroker = 127.0.0.1:%d\nproduct_key = pk\nidentifier = %s\n"
-            "device_secret = whatever\nversion_file = %s\ninstall_hook = sh %s/tools/ota-device/install-hook.sh\n"
-            "download_dir = %s\nlog_level = debug\nstall_timeout = 2\nretry_delay_ms = 100\n",
-            G.mqtt_port, dev, vfile, OTA_SOURCE_DIR, ddir);
+    fprintf(
+        f,
+        "# written by test_agent_local\nbroker = 127.0.0.1:%d\nproduct_key = pk\nidentifier = %s\n"
+        "device_secret = whatever\nversion_file = %s\ninstall_hook = sh "
+        "%s/tools/ota-device/install-hook.sh\n"
+        "download_dir = %s\nlog_level = debug\nstall_timeout = 2\nretry_delay_ms = 100\n",
+        G.mqtt_port, dev, vfile, OTA_SOURCE_DIR, ddir);
     fclose(f);
     return oth_spawn(argv, NULL, 0, log);
 }

@@ -299,10 +299,11 @@ static void test_unreachable_server(void **state)
 {
     fx *f = *state;
     char buf[1024];
-    int n = snprintf(buf, sizeof buf,
-                     "{\"msgId\":\"u\",\"version\":\"1.0\",\"data\":{\"size\":10,\"firmwareVersion\":\"2\","
-                     "\"url\":\"http://127.0.0.1:1/x\",\"sign\":\"%s\"}}",
-                     f->srv.md5);
+    int n = snprintf(
+        buf, sizeof buf,
+        "{\"msgId\":\"u\",\"version\":\"1.0\",\"data\":{\"size\":10,\"firmwareVersion\":\"2\","
+        "\"url\":\"http://127.0.0.1:1/x\",\"sign\":\"%s\"}}",
+        f->srv.md5);
     assert_int_equal(otasdk_on_message(f->ctx, "/sys/pk/d1/ota/firmware/upgrade", buf, (size_t)n),
                      OTASDK_OK);
     assert_int_equal(otasdk_process(f->ctx), OTASDK_ERR_NET);

@@ -135,9 +135,9 @@ int tsrv_start(tsrv *s, size_t len, unsigned seed)
     hexs(md, 16, s->md5);
     EVP_Digest(s->img, len, md, &n, EVP_sha256(), NULL);
     hexs(md, 32, s->sha256);
-    s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
-                            NULL, NULL, handler, s, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                            MHD_OPTION_END);
+    s->d =
+        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL,
+                         NULL, handler, s, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!s->d)
         return -1;
     info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);

@@ -22,12 +22,12 @@ struct tsrv {
     size_t len;
     char md5[33], sha256[65];
     /* behaviour, set before a request (under mu when the server runs) */
-    long cut_at;        /* absolute byte at which the next response breaks; -1 none (one-shot) */
-    int ignore_range;   /* answer 200 with the whole image */
-    int status;         /* non-zero: answer this error status */
-    long flip_byte;     /* corrupt this byte; -1 none */
-    unsigned delay_us;  /* sleep per block */
-    long stall_at;      /* at this byte, stop sending for stall_ms; -1 none (one-shot) */
+    long cut_at;       /* absolute byte at which the next response breaks; -1 none (one-shot) */
+    int ignore_range;  /* answer 200 with the whole image */
+    int status;        /* non-zero: answer this error status */
+    long flip_byte;    /* corrupt this byte; -1 none */
+    unsigned delay_us; /* sleep per block */
+    long stall_at;     /* at this byte, stop sending for stall_ms; -1 none (one-shot) */
     unsigned stall_ms;
     void (*on_byte)(tsrv *s, uint64_t pos); /* called with each block's start; test hook */
     /* record */

@@ -52,6 +52,7 @@ static struct {
     uint64_t froms[64];
     int nget;
     long stop_at; /* call otasdk_stop when the stream reaches this byte; -1 none */
+    int dup_push; /* during the download, the platform pushes the same job again */
     otasdk_ctx *ctx;
     /* flash */
     unsigned char flash[IMG_MAX + 1024];
@@ -160,6 +161,9 @@ static int count_ev(otasdk_event_type t)
 
 /* ---- fakes ---- */
 
+static int push(otasdk_ctx *ctx, const char *msg_id, const char *policy, const char *version,
+                const char *md5, const char *sha);
+
 static int f_publish(void *u, const char *topic, const void *payload, size_t len)
 {
     (void)u;
@@ -202,6 +206,10 @@ static int f_get(void *u, const char *url, uint64_t from, otasdk_http_sink sink,
                 W.cut_at[i] = -1; /* each cut happens once */
                 return OTASDK_ERR_NET;
             }
+        if (W.dup_push && pos > 0) {
+            W.dup_push = 0;
+            assert_int_equal(push(W.ctx, "again", "standard", "2.0", NULL, NULL), OTASDK_OK);
+        }
         if (W.stop_at >= 0 && (long)pos >= W.stop_at) {
             W.stop_at = -1;
             otasdk_stop(W.ctx);
@@ -966,6 +974,21 @@ static void test_progress_desc_truncated(void **state)
     otasdk_destroy(ctx);
 }
 
+static void test_repeated_job_runs_once(void **state)
+{
+    otasdk_ctx *ctx = new_ctx();
+    (void)state;
+    W.dup_push = 1;
+    assert_int_equal(push(ctx, "first", "standard", "2.0", NULL, NULL), OTASDK_OK);
+    assert_int_equal(otasdk_process(ctx), OTASDK_OK);
+    assert_ack("first", 200);
+    assert_ack("again", 200);
+    assert_false(otasdk_pending(ctx));
+    assert_int_equal(W.nget, 1);
+    assert_int_equal(count_pub("ota/version"), 1);
+    otasdk_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -990,6 +1013,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_publish_failure_keeps_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_desc_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_job_runs_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@
 #define DEV_VALUE_MAX 1024
 
 typedef struct {
-    char broker[256];        /* host:port */
+    char broker[256]; /* host:port */
     char product_key[65];
     char identifier[65];
     char device_secret[129];
@@ -20,11 +20,11 @@ typedef struct {
     char install_hook[DEV_VALUE_MAX];
     char download_dir[DEV_VALUE_MAX];
     char log_level[16];
-    long silent_delay_s;     /* silent policy: start after this many seconds; < 0 never */
-    long stall_timeout_s;    /* a download without a byte for this long is broken */
-    long download_retries;   /* reconnections without progress before "download failed" */
-    long retry_delay_ms;     /* first wait between reconnections */
-    long progress_every;     /* percent between two progress reports */
+    long silent_delay_s;   /* silent policy: start after this many seconds; < 0 never */
+    long stall_timeout_s;  /* a download without a byte for this long is broken */
+    long download_retries; /* reconnections without progress before "download failed" */
+    long retry_delay_ms;   /* first wait between reconnections */
+    long progress_every;   /* percent between two progress reports */
     /* derived */
     char host[256];
     int port;

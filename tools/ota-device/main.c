@@ -41,7 +41,7 @@ static void on_signal(int sig)
 typedef struct {
     dev_config *cfg;
     otasdk_posix *port;
-    int offered;          /* a silent job waits */
+    int offered; /* a silent job waits */
     struct timespec offered_at;
 } agent;
 

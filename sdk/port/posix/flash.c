@@ -104,8 +104,7 @@ int posix__flash_open(void *user, const otasdk_job *job, uint64_t *have)
             p->ck.offset = keep;
             p->end = keep;
             *have = keep;
-            posix__log(p, OTASDK_LOG_INFO, "checkpoint: %llu of %llu bytes staged", keep,
-                       ck.size);
+            posix__log(p, OTASDK_LOG_INFO, "checkpoint: %llu of %llu bytes staged", keep, ck.size);
             return 0;
         }
     }

@@ -135,8 +135,7 @@ int posix__http_get(void *user, const char *url, uint64_t from, otasdk_http_sink
         posix__log(p, OTASDK_LOG_WARN, "download answered HTTP %ld", status);
         rc = (status >= 500 || status == 408 || status == 429) ? OTASDK_ERR_NET : OTASDK_ERR_HTTP;
     } else {
-        posix__log(p, OTASDK_LOG_WARN, "download broke: %s (%s)", curl_easy_strerror(cc),
-                   errbuf);
+        posix__log(p, OTASDK_LOG_WARN, "download broke: %s (%s)", curl_easy_strerror(cc), errbuf);
         rc = OTASDK_ERR_NET;
     }
     curl_easy_cleanup(r.curl);

@@ -97,7 +97,7 @@ static uint64_t sys_now_ms(void *user)
 {
     struct timespec ts;
     (void)user;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts); /* wall clock: msgIds stay unique across reboots */
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -284,7 +284,8 @@ int otasdk_posix_clear(otasdk_posix *p)
 {
     char path[POSIX_PATH_MAX];
     int rc = posix__flash_discard(p);
-    if (posix__path(p, "image.bin", path, sizeof path) != 0 || (unlink(path) != 0 && errno != ENOENT))
+    if (posix__path(p, "image.bin", path, sizeof path) != 0 ||
+        (unlink(path) != 0 && errno != ENOENT))
         rc = -1;
     return rc == 0 ? OTASDK_OK : OTASDK_ERR_FLASH;
 }

@@ -39,8 +39,8 @@ struct otasdk_posix {
     volatile int connected;
 
     /* flash */
-    int fd;            /* image.part, -1 when closed */
-    posix_ckpt ck;     /* identity and durable offset of the staged image */
+    int fd;                 /* image.part, -1 when closed */
+    posix_ckpt ck;          /* identity and durable offset of the staged image */
     unsigned long long end; /* highest byte written + 1 in this session */
 };
 
