@@ -1,12 +1,14 @@
 /*
  * mqttc: otad's MQTT client (see mqttc.h). It owns one libmosquitto handle and one loop
- * thread. The thread drives mosquitto_loop() itself instead of mosquitto_loop_start(),
- * because libmosquitto's own loop gives up for good on some errors (protocol, auth) and
+ * thread. The thread runs its own poll() loop over mosquitto_loop_read/_write/_misc
+ * instead of mosquitto_loop_start(), because libmosquitto's loop uses select() (it fails
+ * for good once the socket's descriptor is >= 1024, which a busy otad with thousands of
+ * download connections reaches), gives up for good on some errors (protocol, auth), and
  * has no timer hook; ours retries forever with backoff and times out stuck snapshots.
  * All libmosquitto callbacks, and so all of mqttc's callbacks, run on that thread; the
  * snapshot assembly is only touched there. Publishing from other threads goes through
  * mosquitto_publish(), which is thread-safe; with mosquitto_threaded_set(true) it only
- * queues, and the loop thread writes.
+ * queues, and an eventfd wakes the loop thread, which writes.
  *
  * Load: the engine pushes up to ~100,000 devices a minute and devices answer with a few
  * messages each; a snapshot of a million devices is about a thousand 100 KB messages.
@@ -18,8 +20,12 @@
 #include "ota_log.h"
 #include "ota_time.h"
 
+#include <errno.h>
 #include <mosquitto.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +57,8 @@ struct mqttc {
     atomic_bool connected;     /* CONNACK accepted, not yet lost */
     atomic_bool presence_ready;
     atomic_size_t pending;     /* QoS 1 publishes not yet acknowledged */
+    int wake_fd;               /* eventfd: a publish or a stop wakes the loop */
+    atomic_bool wake_pending;  /* a wake-up is already in the eventfd */
 
     /* loop thread only */
     bool sock_up;       /* TCP connection (maybe before CONNACK) */
@@ -234,6 +242,47 @@ static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str
 
 /* --- loop thread ------------------------------------------------------------------------ */
 
+/* Wakes the loop thread (any thread); one write per batch of publishes. */
+static void wake(mqttc *m)
+{
+    uint64_t one = 1;
+    if (m->wake_fd >= 0 && !atomic_exchange(&m->wake_pending, true)) {
+        if (write(m->wake_fd, &one, sizeof one) < 0)
+            atomic_store(&m->wake_pending, false);
+    }
+}
+
+/* One poll round on the socket and the eventfd: read (callbacks run here), then write
+ * (the PUBACKs of what was just read leave here), then keepalive. Returns a MOSQ_ERR_*. */
+static int io_round(mqttc *m, int timeout_ms)
+{
+    struct pollfd p[2];
+    int fd = mosquitto_socket(m->mosq), rc = MOSQ_ERR_SUCCESS;
+    if (fd < 0)
+        return MOSQ_ERR_NO_CONN;
+    p[0].fd = fd;
+    p[0].events = POLLIN | (mosquitto_want_write(m->mosq) ? POLLOUT : 0);
+    p[0].revents = 0;
+    p[1].fd = m->wake_fd;
+    p[1].events = POLLIN;
+    p[1].revents = 0;
+    if (poll(p, 2, timeout_ms) < 0)
+        return errno == EINTR ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ERRNO;
+    if (p[1].revents & POLLIN) {
+        uint64_t v;
+        atomic_store(&m->wake_pending, false);
+        if (read(m->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+            OTA_DEBUG("mqtt: eventfd read: %s", strerror(errno));
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+        rc = mosquitto_loop_read(m->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq))
+        rc = mosquitto_loop_write(m->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_loop_misc(m->mosq);
+    return rc;
+}
+
 /* Sleeps ms unless stopping. */
 static void pause_ms(mqttc *m, int ms)
 {
@@ -300,7 +349,7 @@ static void *loop_main(void *arg)
             first = false;
             m->sock_up = true;
         }
-        int rc = mosquitto_loop(m->mosq, 200, 1);
+        int rc = io_round(m, 200);
         if (rc != MOSQ_ERR_SUCCESS) {
             m->sock_up = false;
             connection_lost(m);
@@ -346,6 +395,7 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
     m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
+    m->wake_fd = -1;
     m->host = xstrdup(cfg->host && cfg->host[0] ? cfg->host : "127.0.0.1");
     m->client_id = xstrdup(cfg->client_id && cfg->client_id[0] ? cfg->client_id : "otad");
     m->username = xstrdup(cfg->username && cfg->username[0] ? cfg->username : "otad");
@@ -365,6 +415,12 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     mqttc_snap_init(&m->snap);
+    m->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m->wake_fd < 0) {
+        OTA_ERROR("mqtt: eventfd: %s", strerror(errno));
+        mqttc_destroy(m);
+        return NULL;
+    }
 
     m->mosq = mosquitto_new(m->client_id, m->clean_session, m);
     if (!m->mosq) {
@@ -414,6 +470,7 @@ void mqttc_stop(mqttc *m)
     pthread_mutex_lock(&m->lock);
     atomic_store(&m->stopping, true);
     pthread_cond_broadcast(&m->cond);
+    wake(m);
     bool join = m->started && !m->joined;
     m->joined = true;
     m->started = true; /* no start after a stop */
@@ -429,6 +486,8 @@ void mqttc_destroy(mqttc *m)
     mqttc_stop(m);
     if (m->mosq)
         mosquitto_destroy(m->mosq);
+    if (m->wake_fd >= 0)
+        close(m->wake_fd);
     mqttc_snap_free(&m->snap);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
@@ -494,8 +553,10 @@ int mqttc_publish_device(mqttc *m, const char *product_key, const char *identifi
     snprintf(topic, sizeof topic, "/sys/%s/%s/%s", product_key, identifier, suffix);
     atomic_fetch_add(&m->pending, 1);
     rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 1, false);
-    if (rc == MOSQ_ERR_SUCCESS)
+    if (rc == MOSQ_ERR_SUCCESS) {
+        wake(m);
         return MQTTC_OK;
+    }
     on_publish(NULL, m, 0); /* undo the count */
     if (rc == MOSQ_ERR_NOMEM)
         return MQTTC_ERR_NOMEM;

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -348,6 +350,42 @@ static void test_publish_rate(void **state)
     mqttc_destroy(m);
 }
 
+/* A busy otad has many descriptors (downloads, database): the broker socket may be
+ * >= FD_SETSIZE, where libmosquitto's select() loop would fail. mqttc polls instead. */
+static void test_socket_above_fd_setsize(void **state)
+{
+    (void)state;
+    struct rlimit rl;
+    int fds[1100], n = 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max < 2048) {
+        skip();
+    }
+    if (rl.rlim_cur < 2048) {
+        rl.rlim_cur = 2048;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    /* the scripted device uses libmosquitto's select() loop: connect it first */
+    tclient *d = tc_device(env.mqtt_port, env.key, "pk7", "fd1");
+    assert_int_equal(tc_connack(d), 0);
+    while (n < 1100) {
+        fds[n] = open("/dev/null", O_RDONLY);
+        if (fds[n] < 0)
+            break;
+        n++;
+    }
+    assert_true(fds[n - 1] >= 1024);
+    seen_reset();
+    mqttc *m = new_client("otad-t6", true);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    assert_int_equal(tc_publish(d, "/sys/pk7/fd1/ota/version", "{}"), 0);
+    assert_int_equal(wait_count(&seen.msgs, 1, 2000), 0);
+    tc_close(d);
+    mqttc_destroy(m);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+}
+
 /* --- PUBACK versus the message callback -------------------------------------------------- */
 
 static void crash_in_callback(void *ud, const char *pk, const char *id, const char *suffix,
@@ -428,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_persistent_session),
         cmocka_unit_test(test_puback_after_callback),
         cmocka_unit_test(test_publish_rate),
+        cmocka_unit_test(test_socket_above_fd_setsize),
         cmocka_unit_test(test_reconnect_after_broker_restart),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
