@@ -104,7 +104,10 @@ struct engine {
     size_t n_out, cap_out;
     rearm *arm;
     size_t n_arm, cap_arm;
-    int64_t *touched;
+    struct touched {
+        int64_t batch_id;
+        int delta[FSM_STATE_COUNT]; /* counter changes of this round, written once at its end */
+    } *touched;
     size_t n_touched, cap_touched;
     int need_reload;
     int snapshot_pending_rebuild;
@@ -298,13 +301,35 @@ static void arm_add(engine_t *e, int64_t device_id, int kind, int64_t due_ms)
     e->arm[e->n_arm++] = (rearm){device_id, kind, due_ms};
 }
 
-static void touch(engine_t *e, int64_t batch_id)
+/* Accumulates a transition's counter changes for the batch (written at the round's end). */
+static void touch(engine_t *e, int64_t batch_id, const int delta[FSM_STATE_COUNT])
 {
-    for (size_t i = 0; i < e->n_touched; i++)
-        if (e->touched[i] == batch_id)
-            return;
-    GROW(e->touched, e->n_touched, e->cap_touched);
-    e->touched[e->n_touched++] = batch_id;
+    size_t i;
+    for (i = 0; i < e->n_touched; i++)
+        if (e->touched[i].batch_id == batch_id)
+            break;
+    if (i == e->n_touched) {
+        GROW(e->touched, e->n_touched, e->cap_touched);
+        memset(&e->touched[i], 0, sizeof e->touched[i]);
+        e->touched[i].batch_id = batch_id;
+        e->n_touched++;
+    }
+    for (int k = 0; k < FSM_STATE_COUNT; k++)
+        e->touched[i].delta[k] += delta[k];
+}
+
+/* Writes the batch's accumulated counter changes now (before a terminate, which sets the
+ * counters from the row itself). */
+static store_rc flush_counts(engine_t *e, store_uow *u, int64_t batch_id)
+{
+    for (size_t i = 0; i < e->n_touched; i++) {
+        if (e->touched[i].batch_id != batch_id)
+            continue;
+        store_rc rc = store_uow_batch_counts(u, batch_id, e->touched[i].delta);
+        memset(e->touched[i].delta, 0, sizeof e->touched[i].delta);
+        return rc;
+    }
+    return STORE_OK;
 }
 
 static void outputs_clear(engine_t *e, int send)
@@ -356,10 +381,7 @@ static store_rc apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, co
     if (r.task.state != t->task.state) {
         int delta[FSM_STATE_COUNT] = {0};
         fsm_counts_delta(t->task.state, r.task.state, delta);
-        store_rc rc = store_uow_batch_counts(u, t->batch_id, delta);
-        if (rc != STORE_OK)
-            return rc;
-        touch(e, t->batch_id);
+        touch(e, t->batch_id, delta);
     }
     t->task = r.task;
     store_rc rc = store_uow_task_put(u, t, now);
@@ -585,7 +607,9 @@ static store_rc on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64
     if (te->kind == KIND_EXPIRY) {
         int done = 0;
         batch_mem *b = batch_find(e, (int64_t)te->id);
-        store_rc rc = store_uow_batch_terminate(u, (int64_t)te->id, now, &done);
+        store_rc rc = flush_counts(e, u, (int64_t)te->id);
+        if (rc == STORE_OK)
+            rc = store_uow_batch_terminate(u, (int64_t)te->id, now, &done);
         if (rc != STORE_OK)
             return rc;
         if (done)
@@ -756,12 +780,15 @@ static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, 
 
     for (size_t i = 0; i < e->n_touched; i++) {
         int completed = 0;
-        rc = store_uow_batch_complete_if_done(u, e->touched[i], now, &completed);
+        rc = store_uow_batch_counts(u, e->touched[i].batch_id, e->touched[i].delta);
+        if (rc != STORE_OK)
+            return rc;
+        rc = store_uow_batch_complete_if_done(u, e->touched[i].batch_id, now, &completed);
         if (rc != STORE_OK)
             return rc;
         if (completed) {
-            batch_mem *b = batch_find(e, e->touched[i]);
-            OTA_INFO("engine: batch %lld completed", (long long)e->touched[i]);
+            batch_mem *b = batch_find(e, e->touched[i].batch_id);
+            OTA_INFO("engine: batch %lld completed", (long long)e->touched[i].batch_id);
             if (b)
                 b->running = 0;
         }
