@@ -38,6 +38,7 @@ typedef struct {
     long connect_timeout_s;    /* HTTP connect timeout; default 10 */
     long stall_timeout_s; /* HTTP: a connection with no byte for this long is broken; default 30 */
     size_t checkpoint_bytes; /* bytes between two checkpoints; default 65536 */
+    long max_recv_bytes_s;   /* HTTP: download rate limit in bytes/s (metered links); 0 none */
     /* The port's own log lines (connection state, curl errors). NULL: silent. Borrowed. */
     void (*on_log)(void *user, otasdk_log_level level, const char *line);
     void *log_user;

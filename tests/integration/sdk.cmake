@@ -20,3 +20,18 @@ if(TARGET ota-device)
                              OTA_SOURCE_DIR="${OTA_SOURCE_DIR}")
   add_dependencies(test_agent_local ota-device)
 endif()
+
+#   test_agent         ota-device processes against the real broker and otad (harness):
+#                      batch to three agents, kill and resume, corrupted firmware
+if(TARGET ota-device AND TARGET otad)
+  ota_integration_test(test_agent
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_agent.c
+    LIBS PkgConfig::JANSSON
+    TIMEOUT 240)
+  target_compile_definitions(test_agent PRIVATE OTA_DEVICE_BIN="$<TARGET_FILE:ota-device>"
+                             OTA_SOURCE_DIR="${OTA_SOURCE_DIR}")
+  add_dependencies(test_agent ota-device otad)
+  if(TARGET ota_auth)
+    add_dependencies(test_agent ota_auth)
+  endif()
+endif()

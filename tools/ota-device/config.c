@@ -45,6 +45,8 @@ static const key_t_ keys[] = {
     {"retry_delay_ms", L(retry_delay_ms, 1, 60000), 0, "1000",
      "first wait between reconnections (doubles up to 30 s)"},
     {"progress_every", L(progress_every, 1, 100), 0, "10", "percent between progress reports"},
+    {"max_download_rate", L(max_download_rate, 0, 1L << 30), 0, "0",
+     "download rate limit in bytes per second (metered links); 0 unlimited"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -20,11 +20,12 @@ typedef struct {
     char install_hook[DEV_VALUE_MAX];
     char download_dir[DEV_VALUE_MAX];
     char log_level[16];
-    long silent_delay_s;   /* silent policy: start after this many seconds; < 0 never */
-    long stall_timeout_s;  /* a download without a byte for this long is broken */
-    long download_retries; /* reconnections without progress before "download failed" */
-    long retry_delay_ms;   /* first wait between reconnections */
-    long progress_every;   /* percent between two progress reports */
+    long silent_delay_s;    /* silent policy: start after this many seconds; < 0 never */
+    long stall_timeout_s;   /* a download without a byte for this long is broken */
+    long download_retries;  /* reconnections without progress before "download failed" */
+    long retry_delay_ms;    /* first wait between reconnections */
+    long progress_every;    /* percent between two progress reports */
+    long max_download_rate; /* bytes per second, 0 = unlimited */
     /* derived */
     char host[256];
     int port;

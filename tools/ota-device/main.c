@@ -204,6 +204,7 @@ int main(int argc, char **argv)
     pc.device_secret = cfg.device_secret;
     pc.download_dir = cfg.download_dir;
     pc.stall_timeout_s = cfg.stall_timeout_s;
+    pc.max_recv_bytes_s = cfg.max_download_rate;
     pc.on_log = on_log;
     pc.log_user = &a;
     rc = otasdk_posix_create(&pc, &port);

@@ -121,6 +121,8 @@ int posix__http_get(void *user, const char *url, uint64_t from, otasdk_http_sink
     curl_easy_setopt(r.curl, CURLOPT_XFERINFODATA, &r);
     curl_easy_setopt(r.curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(r.curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (p->max_recv_bytes_s > 0)
+        curl_easy_setopt(r.curl, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)p->max_recv_bytes_s);
     if (from > 0) {
         snprintf(range, sizeof range, "%llu-", (unsigned long long)from);
         curl_easy_setopt(r.curl, CURLOPT_RANGE, range);

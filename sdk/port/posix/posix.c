@@ -68,6 +68,7 @@ int otasdk_posix_create(const otasdk_posix_config *pc, otasdk_posix **out)
     p->connect_timeout_s = pc->connect_timeout_s > 0 ? pc->connect_timeout_s : 10;
     p->stall_timeout_s = pc->stall_timeout_s > 0 ? pc->stall_timeout_s : 30;
     p->checkpoint_bytes = pc->checkpoint_bytes > 0 ? pc->checkpoint_bytes : 65536;
+    p->max_recv_bytes_s = pc->max_recv_bytes_s > 0 ? pc->max_recv_bytes_s : 0;
     p->on_log = pc->on_log;
     p->log_user = pc->log_user;
     p->fd = -1;

@@ -29,6 +29,7 @@ struct otasdk_posix {
     long connect_timeout_s;
     long stall_timeout_s;
     size_t checkpoint_bytes;
+    long max_recv_bytes_s;
     void (*on_log)(void *user, otasdk_log_level level, const char *line);
     void *log_user;
 

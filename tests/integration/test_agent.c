@@ -1,0 +1,403 @@
+/*
+ * test_agent: the whole service as a user runs it. The harness starts the real mosquitto
+ * (with the ota_auth plugin) and otad on free ports; the test creates a product and
+ * devices through the API, starts one ota-device agent per device (each its own process,
+ * with the secrets the API handed out), uploads a firmware, creates a batch, and watches
+ * the batch through the API until it ends:
+ *   - a batch to three agents succeeds, and each agent's version file holds the new version
+ *   - an agent killed (SIGKILL) mid-download is restarted, resumes from its checkpoint
+ *     (its log says so) and the batch succeeds
+ *   - a firmware file corrupted on the server is reported as verify_failed
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ota_harness.h"
+
+#define NDEV 3
+
+typedef struct {
+    oth_env env;
+    char pk[80];
+    char ids[NDEV][32];
+    char secrets[NDEV][80];
+    pid_t agents[NDEV];
+    unsigned char *fw;
+    size_t fw_len;
+    char fw_id[80];
+    char fw_sha[80];
+} fx;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void read_file(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+    buf[0] = '\0';
+    if (!f)
+        return;
+    n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+static void dev_path(fx *f, int i, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/dev-%s/%s", f->env.dir, f->ids[i], name);
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static void create_device(fx *f, int i, const char *id)
+{
+    oth_resp r;
+    char path[160];
+    json_t *b = json_pack("{s:s,s:s}", "identifier", id, "deviceName", id);
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices", f->pk);
+    assert_int_equal(oth_post_json(&f->env, path, b, &r), 0);
+    json_decref(b);
+    assert_int_equal(r.status, 201);
+    snprintf(f->ids[i], sizeof f->ids[i], "%s", id);
+    snprintf(f->secrets[i], sizeof f->secrets[i], "%s", jstr(r.json, "deviceSecret"));
+    assert_true(f->secrets[i][0]);
+    oth_resp_free(&r);
+}
+
+/* Writes the agent's folder and config (version file only when version != NULL). */
+static pid_t start_agent(fx *f, int i, const char *version, const char *extra)
+{
+    char d[300], conf[300], vfile[300], ddir[300], log[300];
+    FILE *fp;
+    char *argv[] = {OTA_DEVICE_BIN, "-c", conf, NULL};
+    snprintf(d, sizeof d, "%s/dev-%s", f->env.dir, f->ids[i]);
+    mkdir(d, 0700);
+    dev_path(f, i, "agent.conf", conf, sizeof conf);
+    dev_path(f, i, "version", vfile, sizeof vfile);
+    dev_path(f, i, "download", ddir, sizeof ddir);
+    dev_path(f, i, "agent.log", log, sizeof log);
+    if (version) {
+        fp = fopen(vfile, "w");
+        fprintf(fp, "%s\n", version);
+        fclose(fp);
+    }
+    fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "broker = 127.0.0.1:%d\nproduct_key = %s\nidentifier = %s\ndevice_secret = %s\n"
+            "version_file = %s\ninstall_hook = sh %s/tools/ota-device/install-hook.sh\n"
+            "download_dir = %s\nlog_level = debug\nretry_delay_ms = 200\n%s\n",
+            f->env.mqtt_port, f->pk, f->ids[i], f->secrets[i], vfile, OTA_SOURCE_DIR, ddir,
+            extra ? extra : "");
+    fclose(fp);
+    return oth_spawn(argv, NULL, 0, log);
+}
+
+static void dump_agent(fx *f, int i)
+{
+    char p[300], buf[6000];
+    dev_path(f, i, "agent.log", p, sizeof p);
+    read_file(p, buf, sizeof buf);
+    fprintf(stderr, "---- agent %s ----\n%s\n", f->ids[i], buf);
+}
+
+/* Waits until the API shows the device online with the version. */
+static int wait_online(fx *f, int i, const char *version, int timeout_ms)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices/%s", f->pk, f->ids[i]);
+    for (int t = 0; t < timeout_ms; t += 100) {
+        oth_resp r;
+        int ok = 0;
+        if (oth_get(&f->env, path, &r) == 0 && r.status == 200 && r.json)
+            ok = json_is_true(json_object_get(r.json, "online")) &&
+                 strcmp(jstr(r.json, "firmwareVersion"), version) == 0;
+        oth_resp_free(&r);
+        if (ok)
+            return 0;
+        sleep_ms(100);
+    }
+    return -1;
+}
+
+static void upload_fw(fx *f, const char *name, const char *version, size_t len)
+{
+    oth_resp r;
+    const char *fields[] = {"firmwareName",    name,    "productKey", f->pk,
+                            "firmwareVersion", version, NULL};
+    free(f->fw);
+    f->fw = malloc(len);
+    f->fw_len = len;
+    for (size_t i = 0; i < len; i++)
+        f->fw[i] = (unsigned char)((i * 2654435761u) >> 13);
+    assert_int_equal(oth_upload(&f->env, "/api/v1/firmwares", fields, "fw.bin", f->fw, len, &r), 0);
+    if (r.status != 201)
+        fprintf(stderr, "upload: %ld %s\n", r.status, r.body);
+    assert_int_equal(r.status, 201);
+    snprintf(f->fw_id, sizeof f->fw_id, "%s", jstr(r.json, "firmwareId"));
+    if (!f->fw_id[0] && json_is_integer(json_object_get(r.json, "firmwareId")))
+        snprintf(f->fw_id, sizeof f->fw_id, "%lld",
+                 (long long)json_integer_value(json_object_get(r.json, "firmwareId")));
+    snprintf(f->fw_sha, sizeof f->fw_sha, "%s", jstr(r.json, "sha256"));
+    oth_resp_free(&r);
+}
+
+/* Creates a batch; identifiers NULL = scope all. Writes the batch id. */
+static void create_batch(fx *f, const char *const *identifiers, char *batch_id, size_t cap)
+{
+    oth_resp r;
+    char path[200];
+    json_t *b =
+        json_pack("{s:s,s:i,s:s,s:i,s:i}", "scope", identifiers ? "directed" : "all",
+                  "validityDays", 1, "policy", "standard", "timeoutMinutes", 10, "retryTimes", 0);
+    if (identifiers) {
+        json_t *a = json_array();
+        for (int i = 0; identifiers[i]; i++)
+            json_array_append_new(a, json_string(identifiers[i]));
+        json_object_set_new(b, "identifiers", a);
+    }
+    snprintf(path, sizeof path, "/api/v1/firmwares/%s/batches", f->fw_id);
+    assert_int_equal(oth_post_json(&f->env, path, b, &r), 0);
+    json_decref(b);
+    if (r.status != 201)
+        fprintf(stderr, "batch: %ld %s\n", r.status, r.body);
+    assert_int_equal(r.status, 201);
+    snprintf(batch_id, cap, "%s", jstr(r.json, "batchId"));
+    if (!batch_id[0])
+        snprintf(batch_id, cap, "%lld",
+                 (long long)json_integer_value(json_object_get(r.json, "batchId")));
+    oth_resp_free(&r);
+}
+
+/* Polls the batch until it is no longer in_progress; returns its JSON (caller decrefs). */
+static json_t *wait_batch(fx *f, const char *batch_id, int timeout_ms)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/batches/%s", batch_id);
+    for (int t = 0; t < timeout_ms; t += 200) {
+        oth_resp r;
+        json_t *j = NULL;
+        if (oth_get(&f->env, path, &r) == 0 && r.status == 200 && r.json &&
+            strcmp(jstr(r.json, "state"), "in_progress") != 0)
+            j = json_incref(r.json);
+        oth_resp_free(&r);
+        if (j)
+            return j;
+        sleep_ms(200);
+    }
+    return NULL;
+}
+
+/* The batch's device row for identifier (caller decrefs), or NULL. */
+static json_t *batch_device(fx *f, const char *batch_id, const char *identifier)
+{
+    oth_resp r;
+    char path[200];
+    json_t *found = NULL, *items;
+    size_t i;
+    json_t *v;
+    snprintf(path, sizeof path, "/api/v1/batches/%s/devices?pageSize=1000", batch_id);
+    if (oth_get(&f->env, path, &r) != 0 || r.status != 200 || !r.json) {
+        oth_resp_free(&r);
+        return NULL;
+    }
+    items = json_object_get(r.json, "items");
+    json_array_foreach(items, i, v)
+    {
+        if (strcmp(jstr(v, "identifier"), identifier) == 0)
+            found = json_incref(v);
+    }
+    oth_resp_free(&r);
+    return found;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    oth_resp r;
+    json_t *b;
+    assert_int_equal(oth_env_init(&f->env), 0);
+    if (getenv("OTA_KEEP_DIR"))
+        f->env.keep_dir = 1;
+    if (oth_broker_start(&f->env) != 0 || oth_otad_start(&f->env) != 0) {
+        oth_dump_logs(&f->env);
+        fail_msg("cannot start the broker and otad");
+    }
+    b = json_pack("{s:s,s:s}", "productName", "sdk-agent-test", "description", "ota-device");
+    assert_int_equal(oth_post_json(&f->env, "/api/v1/products", b, &r), 0);
+    json_decref(b);
+    assert_int_equal(r.status, 201);
+    snprintf(f->pk, sizeof f->pk, "%s", jstr(r.json, "productKey"));
+    oth_resp_free(&r);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    for (int i = 0; i < NDEV; i++)
+        if (f->agents[i] > 0)
+            oth_stop_pid(f->agents[i], SIGTERM, 5000);
+    oth_env_cleanup(&f->env);
+    free(f->fw);
+    free(f);
+    return 0;
+}
+
+static void test_batch_to_three_agents(void **state)
+{
+    fx *f = *state;
+    char batch[80], p[300], buf[100];
+    json_t *b;
+    for (int i = 0; i < NDEV; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "agent-%d", i);
+        create_device(f, i, id);
+        f->agents[i] = start_agent(f, i, "1.0.0", NULL);
+    }
+    for (int i = 0; i < NDEV; i++)
+        if (wait_online(f, i, "1.0.0", 15000) != 0) {
+            dump_agent(f, i);
+            oth_dump_logs(&f->env);
+            fail_msg("agent %d not online", i);
+        }
+    upload_fw(f, "agent-fw-2", "2.0.0", 300 * 1024 + 5);
+    create_batch(f, NULL, batch, sizeof batch);
+    b = wait_batch(f, batch, 60000);
+    if (!b || json_integer_value(json_object_get(b, "succeeded")) != NDEV) {
+        for (int i = 0; i < NDEV; i++)
+            dump_agent(f, i);
+        oth_dump_logs(&f->env);
+    }
+    assert_non_null(b);
+    assert_string_equal(jstr(b, "state"), "completed");
+    assert_int_equal(json_integer_value(json_object_get(b, "total")), NDEV);
+    assert_int_equal(json_integer_value(json_object_get(b, "succeeded")), NDEV);
+    json_decref(b);
+    for (int i = 0; i < NDEV; i++) {
+        json_t *d = batch_device(f, batch, f->ids[i]);
+        assert_non_null(d);
+        assert_string_equal(jstr(d, "upgradeState"), "succeeded");
+        assert_string_equal(jstr(d, "currentVersion"), "2.0.0");
+        json_decref(d);
+        dev_path(f, i, "version", p, sizeof p);
+        read_file(p, buf, sizeof buf);
+        assert_string_equal(buf, "2.0.0\n");
+    }
+}
+
+static void test_killed_agent_resumes(void **state)
+{
+    fx *f = *state;
+    char batch[80], p[300], buf[16384];
+    const char *ids[] = {"resume-1", NULL};
+    unsigned long long staged = 0, size = 0;
+    char md5[40], sha[80];
+    json_t *b, *d;
+    create_device(f, 0, "resume-1");
+    f->agents[0] = start_agent(f, 0, "1.0.0", "max_download_rate = 1000000");
+    assert_int_equal(wait_online(f, 0, "1.0.0", 15000), 0);
+    upload_fw(f, "resume-fw", "3.0.0", 4 * 1024 * 1024 + 3);
+    create_batch(f, ids, batch, sizeof batch);
+    /* wait until a good part is checkpointed, then kill it hard */
+    dev_path(f, 0, "download/image.ckpt", p, sizeof p);
+    for (int t = 0; t < 30000 && staged < 1024 * 1024; t += 100) {
+        read_file(p, buf, sizeof buf);
+        if (sscanf(buf, "v1 %32s %64s %llu %llu", md5, sha, &size, &staged) != 4)
+            staged = 0;
+        sleep_ms(100);
+    }
+    if (staged < 1024 * 1024)
+        dump_agent(f, 0);
+    assert_true(staged >= 1024 * 1024);
+    assert_true(staged < size);
+    oth_stop_pid(f->agents[0], SIGKILL, 1000);
+    f->agents[0] = 0;
+    fprintf(stderr, "  killed with %llu of %llu bytes checkpointed\n", staged, size);
+    d = batch_device(f, batch, "resume-1");
+    assert_non_null(d);
+    assert_string_equal(jstr(d, "upgradeState"), "upgrading");
+    json_decref(d);
+
+    f->agents[0] = start_agent(f, 0, NULL, NULL); /* full speed now */
+    b = wait_batch(f, batch, 60000);
+    if (!b || json_integer_value(json_object_get(b, "succeeded")) != 1) {
+        dump_agent(f, 0);
+        oth_dump_logs(&f->env);
+    }
+    assert_non_null(b);
+    assert_int_equal(json_integer_value(json_object_get(b, "succeeded")), 1);
+    json_decref(b);
+    dev_path(f, 0, "agent.log", p, sizeof p);
+    read_file(p, buf, sizeof buf);
+    assert_non_null(strstr(buf, "download resumed at byte"));
+}
+
+static void test_corrupted_firmware_is_verify_failure(void **state)
+{
+    fx *f = *state;
+    char batch[80], p[400];
+    const char *ids[] = {"corrupt-1", NULL};
+    FILE *fp;
+    json_t *b, *d;
+    create_device(f, 0, "corrupt-1");
+    f->agents[0] = start_agent(f, 0, "1.0.0", NULL);
+    assert_int_equal(wait_online(f, 0, "1.0.0", 15000), 0);
+    upload_fw(f, "corrupt-fw", "4.0.0", 200 * 1024);
+    /* the stored file changes after its digests were recorded */
+    snprintf(p, sizeof p, "%s/firmware/%s", f->env.dir, f->fw_sha);
+    fp = fopen(p, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 1000, SEEK_SET);
+    fputc(0x42 ^ f->fw[1000], fp);
+    fclose(fp);
+    create_batch(f, ids, batch, sizeof batch);
+    b = wait_batch(f, batch, 60000);
+    if (!b)
+        dump_agent(f, 0);
+    assert_non_null(b);
+    assert_int_equal(json_integer_value(json_object_get(b, "failed")), 1);
+    json_decref(b);
+    d = batch_device(f, batch, "corrupt-1");
+    assert_non_null(d);
+    assert_string_equal(jstr(d, "upgradeState"), "failed");
+    assert_string_equal(jstr(d, "failReason"), "verify_failed");
+    json_decref(d);
+    dev_path(f, 0, "version", p, sizeof p);
+    {
+        char buf[64];
+        read_file(p, buf, sizeof buf);
+        assert_string_equal(buf, "1.0.0\n");
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_batch_to_three_agents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_agent_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupted_firmware_is_verify_failure, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
