@@ -1,0 +1,203 @@
+/*
+ * test_batch_durable: contract section 3 rule 8. otad is killed with SIGKILL in the middle
+ * of a batch (a push just sent and not acked, devices acked or upgrading, a device about
+ * to be pushed) while the broker and the devices keep running; then started again. The
+ * batch must continue and complete, the counts must equal the devices' real states, no
+ * push may reach a device twice with one msgId, deadlines that passed while otad was down
+ * must fire at start, and presence must be rebuilt from the broker.
+ */
+#include "test_batch_fixture.c"
+
+/* Counts by upgradeState of the device rows equal the batch's counts and counters. */
+static void check_counts(bt_ctx *t, const char *b)
+{
+    oth_resp r;
+    int by_state[7] = {0};
+    static const char *names[7] = {"to_push", "pushed",    "to_upgrade", "upgrading",
+                                   "to_retry", "succeeded", "failed"};
+    assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=1000", b), 200);
+    json_t *items = json_object_get(r.json, "items"), *it;
+    size_t i;
+    json_array_foreach(items, i, it)
+    {
+        for (int k = 0; k < 7; k++)
+            if (strcmp(js(it, "upgradeState"), names[k]) == 0)
+                by_state[k]++;
+    }
+    int rows = (int)json_array_size(items);
+    oth_resp_free(&r);
+    json_t *bj = bt_batch_get(t, b);
+    assert_non_null(bj);
+    json_t *counts = json_object_get(bj, "counts");
+    for (int k = 0; k < 7; k++) {
+        if (bt_int(counts, names[k]) != by_state[k])
+            fail_msg("batch %s: counts.%s = %d but %d device rows are %s", b, names[k],
+                     bt_int(counts, names[k]), by_state[k], names[k]);
+    }
+    assert_int_equal(bt_int(bj, "total"), rows);
+    assert_int_equal(bt_int(bj, "succeeded"), by_state[5]);
+    assert_int_equal(bt_int(bj, "failed"), by_state[6]);
+    json_decref(bj);
+}
+
+static void restart(bt_ctx *t)
+{
+    if (oth_otad_start(&t->env) != 0) {
+        oth_dump_logs(&t->env);
+        fail_msg("otad did not start again");
+    }
+}
+
+static void kill9(bt_ctx *t)
+{
+    assert_int_equal(oth_otad_stop(&t->env, SIGKILL), 0);
+}
+
+static void test_rule8_kill9_mid_batch(void **state)
+{
+    (void)state;
+    char fw[32], b[32];
+    bt_ctx *t = bt_new(10); /* ack timeout 1 s; retry interval 1 min = 6 s */
+    bt_product(t, "rule8");
+    const char *ids[] = {"up", "mute", "stay", "gone", "late"};
+    for (size_t i = 0; i < 5; i++)
+        bt_device(t, ids[i]);
+    sdev *up = bt_dev_start(t, "up", "1.0.0", SDEV_AUTO_UPGRADE, 0);
+    sdev *stay = bt_dev_start(t, "stay", "1.0.0", SDEV_AUTO_ACK, 0);
+    sdev *gone = bt_dev_start(t, "gone", "1.0.0", SDEV_AUTO_ACK, 0);
+    sdev *mute = bt_dev_activated_offline(t, "mute", "1.0.0", SDEV_AUTO_NONE, 0);
+    sdev *late = bt_dev_activated_offline(t, "late", "1.0.0", SDEV_AUTO_UPGRADE, 0);
+    bt_wait_device(t, "up", 1, "1.0.0", BT_SOON);
+    bt_wait_device(t, "stay", 1, "1.0.0", BT_SOON);
+    bt_wait_device(t, "gone", 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_rule8", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\",\"timeoutMinutes\":1440,"
+             "\"retryTimes\":1,\"retryIntervalMinutes\":1}",
+             b, sizeof b);
+    json_decref(bt_wait_task(t, b, "up", "succeeded", BT_SOON));
+    json_decref(bt_wait_task(t, b, "stay", "to_upgrade", BT_SOON));
+    json_decref(bt_wait_task(t, b, "gone", "to_upgrade", BT_SOON));
+    bt_expect_task(t, b, "mute", "to_push");
+    bt_expect_task(t, b, "late", "to_push");
+
+    /* mute comes online and is pushed; otad dies before its ack deadline (1 s) */
+    assert_int_equal(sdev_start(mute, "1.0.0"), 0);
+    bt_wait_push(t, mute, 1, BT_SOON);
+    kill9(t);
+    int64_t killed_at = sdev_now_ms();
+    sdev_msg first;
+    assert_int_equal(sdev_msg_get(mute, SDEV_PUSH, 0, &first), 0);
+    assert_true(killed_at - first.at_ms < 1000); /* it died with the task still pushed */
+
+    /* while otad is down: stay reports progress (queued for otad by the broker), gone
+     * disconnects, late connects and reports its version */
+    assert_int_equal(sdev_progress(stay, 40), 0);
+    sdev_disconnect(gone);
+    assert_int_equal(sdev_start(late, "1.0.0"), 0);
+    /* the ack deadline passes while otad is down */
+    while (sdev_now_ms() < first.at_ms + 1500)
+        sdev_sleep_ms(50);
+    restart(t);
+
+    /* the passed ack deadline fired at start: push_timeout with a retry left */
+    json_t *task = bt_wait_task(t, b, "mute", "to_retry", BT_SOON);
+    assert_string_equal(bt_reason(task), "push_timeout");
+    assert_int_equal(bt_int(task, "retried"), 0);
+    json_decref(task);
+    /* presence rebuilt from the broker */
+    bt_wait_device(t, "gone", 0, NULL, BT_SOON);
+    bt_wait_device(t, "stay", 1, NULL, BT_SOON);
+    task = bt_task(t, b, "gone");
+    assert_false(json_is_true(json_object_get(task, "online")));
+    json_decref(task);
+    /* the progress sent while otad was down was not lost */
+    task = bt_wait_task(t, b, "stay", "upgrading", BT_SOON);
+    assert_int_equal(bt_int(task, "progress"), 40);
+    json_decref(task);
+    /* late connected and reported while otad was down: pushed now, and upgrades */
+    bt_wait_push(t, late, 1, BT_SOON);
+    json_decref(bt_wait_task(t, b, "late", "succeeded", BT_SOON));
+    check_counts(t, b);
+
+    /* second kill while mute waits for its retry; the retry falls due while otad is down */
+    int64_t retry_seen = sdev_now_ms();
+    kill9(t);
+    sdev_set_auto(mute, SDEV_AUTO_UPGRADE, 0);
+    while (sdev_now_ms() < retry_seen + 6500)
+        sdev_sleep_ms(50);
+    assert_int_equal(sdev_count(mute, SDEV_PUSH), 1);
+    restart(t);
+    bt_wait_push(t, mute, 2, BT_SOON);
+    sdev_msg second;
+    assert_int_equal(sdev_msg_get(mute, SDEV_PUSH, 1, &second), 0);
+    assert_string_not_equal(first.msg_id, second.msg_id);
+    task = bt_wait_task(t, b, "mute", "succeeded", BT_SOON);
+    assert_int_equal(bt_int(task, "retried"), 1);
+    json_decref(task);
+
+    /* the others finish */
+    assert_int_equal(sdev_version(stay, "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, "stay", "succeeded", BT_SOON));
+    assert_int_equal(sdev_start(gone, "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, "gone", "succeeded", BT_SOON));
+    json_t *bj = bt_wait_batch(t, b, "completed", BT_SOON);
+    assert_int_equal(bt_int(bj, "total"), 5);
+    assert_int_equal(bt_int(bj, "succeeded"), 5);
+    assert_int_equal(bt_int(bj, "failed"), 0);
+    assert_false(json_is_null(json_object_get(bj, "endTime")));
+    json_decref(bj);
+    check_counts(t, b);
+
+    /* every push attempt reached its device once */
+    sdev *all[] = {up, mute, stay, gone, late};
+    const int want[] = {1, 2, 1, 1, 1};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(sdev_duplicate_push_ids(all[i]), 0);
+        if (sdev_count(all[i], SDEV_PUSH) != want[i])
+            fail_msg("device %s got %d pushes, want %d", ids[i], sdev_count(all[i], SDEV_PUSH),
+                     want[i]);
+    }
+}
+
+/* A kill -9 right after batch creation: the batch and its pushes survive. */
+static void test_rule8_kill9_after_create(void **state)
+{
+    (void)state;
+    char fw[32], b[32];
+    bt_ctx *t = bt_new(10);
+    bt_product(t, "rule8b");
+    const char *ids[] = {"k1", "k2", "k3"};
+    sdev *d[3];
+    for (int i = 0; i < 3; i++) {
+        bt_device(t, ids[i]);
+        d[i] = bt_dev_start(t, ids[i], "1.0.0", SDEV_AUTO_UPGRADE, 0);
+    }
+    for (int i = 0; i < 3; i++)
+        bt_wait_device(t, ids[i], 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_rule8b", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\",\"timeoutMinutes\":1440,"
+             "\"retryTimes\":1,\"retryIntervalMinutes\":1}",
+             b, sizeof b);
+    kill9(t);
+    restart(t);
+    json_t *bj = bt_wait_batch(t, b, "completed", 6000 + BT_SOON);
+    assert_int_equal(bt_int(bj, "total"), 3);
+    assert_int_equal(bt_int(bj, "succeeded"), 3);
+    json_decref(bj);
+    check_counts(t, b);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sdev_duplicate_push_ids(d[i]), 0);
+        bt_wait_device(t, ids[i], 1, "2.0.0", BT_SOON);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_rule8_kill9_mid_batch, bt_teardown),
+        cmocka_unit_test_teardown(test_rule8_kill9_after_create, bt_teardown),
+    };
+    return cmocka_run_group_tests_name("batch_durable", tests, NULL, NULL);
+}

@@ -1,0 +1,450 @@
+/*
+ * test_batch_fixture: what the batch integration tests share, #included by each
+ * test_batch_<part>.c (not compiled on its own). Every test starts its own broker and otad
+ * (harness) with the OTA_TIME_SCALE it needs, creates its product, devices and firmware
+ * through the API, plays devices with scripted_device, and polls the API with deadlines:
+ * a wait never passes by luck, it either sees the state or fails naming what it saw last.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "ota_harness.h"
+#include "scripted_device.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+/* Each test file uses a part of the fixture. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+/* Wait budgets (ms) for things that happen "at once" on the server; generous so ASan and a
+ * loaded CI machine pass, while a broken rule still fails (the wait then runs out). */
+#define BT_SOON 8000
+#define BT_POLL_MS 25
+
+typedef struct {
+    oth_env env;
+    char pk[64];
+    char product_name[64];
+    int up;
+} bt_ctx;
+
+/* What the running test started, freed by bt_teardown even after a failed assertion. */
+static bt_ctx *g_ctx;
+static sdev *g_devs[32];
+static int g_ndevs;
+
+static bt_ctx *bt_new(double time_scale)
+{
+    char scale[32];
+    bt_ctx *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    assert_int_equal(oth_env_init(&t->env), 0);
+    snprintf(scale, sizeof scale, "%g", time_scale);
+    oth_env_set(&t->env, "OTA_TIME_SCALE", scale);
+    if (oth_broker_start(&t->env) != 0 || oth_otad_start(&t->env) != 0) {
+        oth_dump_logs(&t->env);
+        fail_msg("broker or otad did not start");
+    }
+    t->up = 1;
+    g_ctx = t;
+    return t;
+}
+
+static void bt_free(bt_ctx *t)
+{
+    if (!t)
+        return;
+    oth_env_cleanup(&t->env);
+    free(t);
+}
+
+/* Registers a device for bt_teardown. */
+static sdev *bt_keep(sdev *d)
+{
+    assert_true(g_ndevs < (int)(sizeof g_devs / sizeof g_devs[0]));
+    g_devs[g_ndevs++] = d;
+    return d;
+}
+
+static sdev *bt_sdev(bt_ctx *t, const char *id)
+{
+    sdev *d = sdev_new(t->env.mqtt_port, t->env.key, t->pk, id);
+    assert_non_null(d);
+    return bt_keep(d);
+}
+
+static int bt_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < g_ndevs; i++)
+        sdev_free(g_devs[i]);
+    g_ndevs = 0;
+    bt_free(g_ctx);
+    g_ctx = NULL;
+    return 0;
+}
+
+static const char *js(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+/* An id the API may give as a string or a number, as text. */
+static void id_text(json_t *v, char *out, size_t cap)
+{
+    if (json_is_string(v))
+        snprintf(out, cap, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, cap, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(out, cap, "?");
+}
+
+static long bt_post(bt_ctx *t, const char *path, const char *body, oth_resp *r)
+{
+    oth_http(&t->env, "POST", path, 1, "application/json", body, strlen(body), NULL, r);
+    return r->status;
+}
+
+static long bt_get(bt_ctx *t, oth_resp *r, const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    oth_get(&t->env, path, r);
+    return r->status;
+}
+
+static void bt_product(bt_ctx *t, const char *name)
+{
+    oth_resp r;
+    char body[256];
+    snprintf(body, sizeof body, "{\"productName\":\"%s\",\"description\":\"batch tests\"}", name);
+    if (bt_post(t, "/api/v1/products", body, &r) != 201)
+        fail_msg("create product: %ld %s", r.status, r.body);
+    snprintf(t->pk, sizeof t->pk, "%s", js(r.json, "productKey"));
+    snprintf(t->product_name, sizeof t->product_name, "%s", name);
+    oth_resp_free(&r);
+}
+
+static void bt_device(bt_ctx *t, const char *id)
+{
+    oth_resp r;
+    char body[256], path[256];
+    snprintf(body, sizeof body, "{\"identifier\":\"%s\",\"deviceName\":\"dev %s\"}", id, id);
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices", t->pk);
+    if (bt_post(t, path, body, &r) != 201)
+        fail_msg("create device %s: %ld %s", id, r.status, r.body);
+    oth_resp_free(&r);
+}
+
+/* Firmware bytes of a test: deterministic, `len` bytes. Caller frees. */
+static unsigned char *bt_fw_bytes(size_t len, unsigned seed)
+{
+    unsigned char *b = malloc(len ? len : 1);
+    assert_non_null(b);
+    for (size_t i = 0; i < len; i++)
+        b[i] = (unsigned char)((i * 31u + seed * 7u + (i >> 8)) & 0xff);
+    return b;
+}
+
+/* Uploads a firmware of version `ver` for the product; firmware id into out. */
+static void bt_firmware_data(bt_ctx *t, const char *name, const char *ver, const unsigned char *data,
+                             size_t len, char *out, size_t cap)
+{
+    oth_resp r;
+    char file[96];
+    const char *fields[] = {"firmwareName", name, "productKey", t->pk, "firmwareVersion", ver,
+                            "firmwareDescription", "batch test", NULL};
+    snprintf(file, sizeof file, "%s.bin", name);
+    oth_upload(&t->env, "/api/v1/firmwares", fields, file, data, len, &r);
+    if (r.status != 201)
+        fail_msg("upload firmware %s %s: %ld %s", name, ver, r.status, r.body);
+    id_text(json_object_get(r.json, "firmwareId"), out, cap);
+    oth_resp_free(&r);
+}
+
+static void bt_firmware(bt_ctx *t, const char *name, const char *ver, char *out, size_t cap)
+{
+    unsigned char *b = bt_fw_bytes(4096, 1);
+    bt_firmware_data(t, name, ver, b, 4096, out, cap);
+    free(b);
+}
+
+/* POST a batch; returns the status; batch id into out when 201. */
+static long bt_batch_try(bt_ctx *t, const char *fw, const char *body, char *out, size_t cap,
+                         oth_resp *keep)
+{
+    oth_resp r;
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/firmwares/%s/batches", fw);
+    long st = bt_post(t, path, body, &r);
+    if (st == 201 && out)
+        id_text(json_object_get(r.json, "batchId"), out, cap);
+    if (keep)
+        *keep = r;
+    else
+        oth_resp_free(&r);
+    return st;
+}
+
+static void bt_batch(bt_ctx *t, const char *fw, const char *body, char *out, size_t cap)
+{
+    oth_resp r;
+    long st = bt_batch_try(t, fw, body, out, cap, &r);
+    if (st != 201)
+        fail_msg("create batch: %ld %s (body %s)", st, r.body, body);
+    oth_resp_free(&r);
+}
+
+/* A device connected, activated and reporting `ver`; auto mode set before it speaks. */
+static sdev *bt_dev_start(bt_ctx *t, const char *id, const char *ver, sdev_auto mode, int fail_step)
+{
+    sdev *d = bt_sdev(t, id);
+    sdev_set_auto(d, mode, fail_step);
+    if (sdev_start(d, ver) != 0) {
+        oth_dump_logs(&t->env);
+        fail_msg("device %s could not start", id);
+    }
+    return d;
+}
+
+/* The device's row (borrowed reference into *r) from GET .../devices/{id}, or NULL. */
+static json_t *bt_device_row(bt_ctx *t, const char *id, oth_resp *r)
+{
+    if (bt_get(t, r, "/api/v1/products/%s/devices/%s", t->pk, id) != 200 || !r->json)
+        return NULL;
+    return r->json;
+}
+
+/* Waits until the device's `online` is `online` (and, when ver is set, firmwareVersion==ver). */
+static void bt_wait_device(bt_ctx *t, const char *id, int online, const char *ver, int timeout_ms)
+{
+    int64_t end = sdev_now_ms() + timeout_ms;
+    char last[512] = "";
+    for (;;) {
+        oth_resp r;
+        json_t *row = bt_device_row(t, id, &r);
+        if (row) {
+            int on = json_is_true(json_object_get(row, "online"));
+            const char *fv = js(row, "firmwareVersion");
+            snprintf(last, sizeof last, "%s", r.body);
+            if (on == online && (!ver || strcmp(fv, ver) == 0)) {
+                oth_resp_free(&r);
+                return;
+            }
+        }
+        oth_resp_free(&r);
+        if (sdev_now_ms() > end)
+            break;
+        sdev_sleep_ms(BT_POLL_MS);
+    }
+    oth_dump_logs(&t->env);
+    fail_msg("device %s: wanted online=%d version=%s within %d ms; last: %s", id, online,
+             ver ? ver : "*", timeout_ms, last);
+}
+
+/* The task row of device `id` in batch `b` (new reference), or NULL. */
+static json_t *bt_task(bt_ctx *t, const char *b, const char *id)
+{
+    oth_resp r;
+    json_t *found = NULL;
+    if (bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=1000", b) == 200 && r.json) {
+        json_t *items = json_object_get(r.json, "items"), *it;
+        size_t i;
+        json_array_foreach(items, i, it)
+        {
+            if (strcmp(js(it, "identifier"), id) == 0) {
+                found = json_incref(it);
+                break;
+            }
+        }
+    }
+    oth_resp_free(&r);
+    return found;
+}
+
+static void bt_task_text(json_t *task, char *out, size_t cap)
+{
+    char *s = task ? json_dumps(task, JSON_COMPACT) : NULL;
+    snprintf(out, cap, "%s", s ? s : "(no row)");
+    free(s);
+}
+
+/* Waits until the task's upgradeState is `state`; returns the row (new reference). */
+static json_t *bt_wait_task(bt_ctx *t, const char *b, const char *id, const char *state,
+                            int timeout_ms)
+{
+    int64_t end = sdev_now_ms() + timeout_ms;
+    char last[1024];
+    json_t *task = NULL;
+    for (;;) {
+        task = bt_task(t, b, id);
+        if (task && strcmp(js(task, "upgradeState"), state) == 0)
+            return task;
+        if (sdev_now_ms() > end)
+            break;
+        json_decref(task);
+        task = NULL;
+        sdev_sleep_ms(BT_POLL_MS);
+    }
+    bt_task_text(task, last, sizeof last);
+    json_decref(task);
+    oth_dump_logs(&t->env);
+    fail_msg("batch %s device %s: wanted %s within %d ms; last row: %s", b, id, state, timeout_ms,
+             last);
+    return NULL;
+}
+
+/* The current state of a task ("" when no row). */
+static void bt_task_state(bt_ctx *t, const char *b, const char *id, char *out, size_t cap)
+{
+    json_t *task = bt_task(t, b, id);
+    snprintf(out, cap, "%s", task ? js(task, "upgradeState") : "");
+    json_decref(task);
+}
+
+static void bt_expect_task(bt_ctx *t, const char *b, const char *id, const char *state)
+{
+    char st[32];
+    bt_task_state(t, b, id, st, sizeof st);
+    if (strcmp(st, state) != 0) {
+        json_t *task = bt_task(t, b, id);
+        char last[1024];
+        bt_task_text(task, last, sizeof last);
+        json_decref(task);
+        oth_dump_logs(&t->env);
+        fail_msg("batch %s device %s: expected %s, is %s", b, id, state, last);
+    }
+}
+
+static const char *bt_reason(json_t *task)
+{
+    json_t *v = json_object_get(task, "failReason");
+    return json_is_string(v) ? json_string_value(v) : "null";
+}
+
+static int bt_int(json_t *o, const char *k)
+{
+    return (int)json_integer_value(json_object_get(o, k));
+}
+
+/* The batch detail (new reference). */
+static json_t *bt_batch_get(bt_ctx *t, const char *b)
+{
+    oth_resp r;
+    json_t *j = NULL;
+    if (bt_get(t, &r, "/api/v1/batches/%s", b) == 200 && r.json)
+        j = json_incref(r.json);
+    oth_resp_free(&r);
+    return j;
+}
+
+static json_t *bt_wait_batch(bt_ctx *t, const char *b, const char *state, int timeout_ms)
+{
+    int64_t end = sdev_now_ms() + timeout_ms;
+    json_t *j = NULL;
+    for (;;) {
+        j = bt_batch_get(t, b);
+        if (j && strcmp(js(j, "state"), state) == 0)
+            return j;
+        if (sdev_now_ms() > end)
+            break;
+        json_decref(j);
+        sdev_sleep_ms(BT_POLL_MS);
+    }
+    char last[2048];
+    bt_task_text(j, last, sizeof last);
+    json_decref(j);
+    oth_dump_logs(&t->env);
+    fail_msg("batch %s: wanted %s within %d ms; last: %s", b, state, timeout_ms, last);
+    return NULL;
+}
+
+/* Waits for the n-th push of a device, failing with the logs when it does not come. */
+static void bt_wait_push(bt_ctx *t, sdev *d, int n, int timeout_ms)
+{
+    int got = sdev_wait(d, SDEV_PUSH, n, timeout_ms);
+    if (got < n) {
+        oth_dump_logs(&t->env);
+        fail_msg("device %s: wanted %d pushes within %d ms, got %d", sdev_identifier(d), n,
+                 timeout_ms, got);
+    }
+}
+
+/* A standard batch body with the given retry settings (0 interval: omitted). */
+static void bt_body(char *out, size_t cap, const char *scope_extra, int timeout_min, int retry_times,
+                    int retry_interval)
+{
+    if (retry_times > 0)
+        snprintf(out, cap,
+                 "{%s,\"validityDays\":7,\"policy\":\"standard\",\"timeoutMinutes\":%d,"
+                 "\"retryTimes\":%d,\"retryIntervalMinutes\":%d}",
+                 scope_extra, timeout_min, retry_times, retry_interval);
+    else
+        snprintf(out, cap,
+                 "{%s,\"validityDays\":7,\"policy\":\"standard\",\"timeoutMinutes\":%d,"
+                 "\"retryTimes\":0}",
+                 scope_extra, timeout_min);
+}
+
+/* A device that has connected once (activated, reporting `ver`) and is now offline. */
+static sdev *bt_dev_activated_offline(bt_ctx *t, const char *id, const char *ver, sdev_auto mode,
+                                      int fail_step)
+{
+    sdev *d = bt_dev_start(t, id, ver, mode, fail_step);
+    bt_wait_device(t, id, 1, ver, BT_SOON);
+    sdev_disconnect(d);
+    bt_wait_device(t, id, 0, ver, BT_SOON);
+    return d;
+}
+
+/* Fails unless the device gets no push for `ms` (a window for a negative check). */
+static void bt_no_push_for(bt_ctx *t, sdev *d, int have, int ms)
+{
+    int got = sdev_wait(d, SDEV_PUSH, have + 1, ms);
+    if (got > have) {
+        oth_dump_logs(&t->env);
+        fail_msg("device %s: got push #%d, expected none", sdev_identifier(d), got);
+    }
+}
+
+/* RFC 3339 UTC ("2026-01-02T03:04:05.678Z") to epoch ms; -1 when not parsable. */
+static int64_t bt_rfc3339_ms(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!rest)
+        return -1;
+    int64_t ms = 0;
+    if (*rest == '.') {
+        int digits = 0;
+        rest++;
+        while (*rest >= '0' && *rest <= '9') {
+            if (digits < 3) {
+                ms = ms * 10 + (*rest - '0');
+                digits++;
+            }
+            rest++;
+        }
+        while (digits++ < 3)
+            ms *= 10;
+    }
+    if (*rest != 'Z')
+        return -1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
