@@ -1,0 +1,522 @@
+/*
+ * otactl: the management API from the command line, for scripts and operators. One
+ * table of commands (group, verb, usage, handler); each handler turns its arguments into
+ * one HTTP request with libcurl and prints the JSON answer (pretty) on stdout. An error
+ * answer prints its message on stderr and exits 1; bad usage exits 2.
+ *
+ * Server and token: --url / OTA_URL (default http://127.0.0.1:8080), --token /
+ * OTA_ADMIN_TOKEN, or --token-file / ./data/keys/admin.token. Files (firmware upload,
+ * device import) are streamed from disk, never read whole into memory.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char url[512];
+    char token[256];
+    int quiet;
+} ctl;
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    FILE *out; /* when set, the body goes there instead (downloads) */
+} sink;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    sink *s = ud;
+    size_t len = size * n;
+    if (s->out)
+        return fwrite(p, 1, len, s->out);
+    if (s->len + len + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        while (cap < s->len + len + 1)
+            cap *= 2;
+        if (cap > 64u * 1024 * 1024)
+            return 0; /* a JSON answer this big is not an answer */
+        char *nb = realloc(s->buf, cap);
+        if (!nb)
+            return 0;
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, p, len);
+    s->len += len;
+    s->buf[s->len] = '\0';
+    return len;
+}
+
+static size_t on_read_file(char *p, size_t size, size_t n, void *ud)
+{
+    return fread(p, size, n, (FILE *)ud);
+}
+
+/* Prints the answer: JSON pretty on stdout when ok, the error's message on stderr.
+ * Returns the exit code. */
+static int report(ctl *c, long status, sink *s)
+{
+    json_t *j = s->buf ? json_loads(s->buf, 0, NULL) : NULL;
+    int rc = status >= 200 && status < 300 ? 0 : 1;
+    if (rc == 0) {
+        if (j && !c->quiet) {
+            char *out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            if (out)
+                puts(out);
+            free(out);
+        }
+    } else {
+        json_t *e = j ? json_object_get(j, "error") : NULL;
+        const char *msg = e ? json_string_value(json_object_get(e, "message")) : NULL;
+        const char *field = e ? json_string_value(json_object_get(e, "field")) : NULL;
+        const char *code = e ? json_string_value(json_object_get(e, "code")) : NULL;
+        json_t *line = e ? json_object_get(e, "line") : NULL;
+        fprintf(stderr, "otactl: HTTP %ld%s%s%s%s: %s", status, code ? " " : "", code ? code : "",
+                field ? " field=" : "", field ? field : "", msg ? msg : (s->buf ? s->buf : ""));
+        if (json_is_integer(line))
+            fprintf(stderr, " (line %lld)", (long long)json_integer_value(line));
+        fputc('\n', stderr);
+    }
+    json_decref(j);
+    free(s->buf);
+    return rc;
+}
+
+/* One request. body: JSON text or NULL; mime: multipart or NULL; upload: streamed file
+ * with its content type, or NULL. */
+static int request(ctl *c, const char *method, const char *path, const char *body,
+                   curl_mime *mime, FILE *upload, const char *upload_type, FILE *out)
+{
+    char url[2048], auth[320], ct[128];
+    struct curl_slist *h = NULL;
+    sink s = {0};
+    long status = 0;
+    CURL *k = curl_easy_init();
+    if (!k)
+        return 1;
+    s.out = out;
+    snprintf(url, sizeof url, "%s%s", c->url, path);
+    curl_easy_setopt(k, CURLOPT_URL, url);
+    curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
+    if (c->token[0]) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+        h = curl_slist_append(h, auth);
+    }
+    h = curl_slist_append(h, "Expect:");
+    if (body) {
+        h = curl_slist_append(h, "Content-Type: application/json");
+        curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
+    } else if (mime) {
+        curl_easy_setopt(k, CURLOPT_MIMEPOST, mime);
+    } else if (upload) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", upload_type);
+        h = curl_slist_append(h, ct);
+        curl_easy_setopt(k, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(k, CURLOPT_READFUNCTION, on_read_file);
+        curl_easy_setopt(k, CURLOPT_READDATA, upload);
+    }
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(k, CURLOPT_WRITEDATA, &s);
+    CURLcode rc = curl_easy_perform(k);
+    curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(k);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "otactl: %s %s: %s\n", method, url, curl_easy_strerror(rc));
+        free(s.buf);
+        return 1;
+    }
+    if (out && status >= 200 && status < 300)
+        return 0;
+    return report(c, status, &s);
+}
+
+/* ---- arguments ------------------------------------------------------------------------ */
+
+/* Finds "--name value" in argv (removing nothing); returns value or NULL. */
+static const char *opt(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i < argc - 1; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
+/* The i-th argument that is not an option or an option's value. */
+static const char *pos(int argc, char **argv, int want)
+{
+    int k = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) == 0 && argv[i][2]) {
+            i++; /* every option of otactl's commands takes a value */
+            continue;
+        }
+        if (k++ == want)
+            return argv[i];
+    }
+    return NULL;
+}
+
+/* Appends ?a=b&c=d for the options present (values URL-escaped). */
+static void query(char *out, size_t outlen, int argc, char **argv, const char *const *map)
+{
+    size_t o = strlen(out);
+    char sep = '?';
+    for (int i = 0; map[i]; i += 2) {
+        const char *v = opt(argc, argv, map[i]);
+        if (!v)
+            continue;
+        char *esc = curl_easy_escape(NULL, v, 0);
+        o += (size_t)snprintf(out + o, o < outlen ? outlen - o : 0, "%c%s=%s", sep, map[i + 1],
+                              esc ? esc : "");
+        curl_free(esc);
+        sep = '&';
+    }
+}
+
+static const char *const paging[] = {"--page", "page", "--page-size", "pageSize", NULL};
+
+static char *esc(const char *s)
+{
+    return curl_easy_escape(NULL, s, 0);
+}
+
+#define NEED(x, what)                                                                         \
+    do {                                                                                      \
+        if (!(x)) {                                                                           \
+            fprintf(stderr, "otactl: %s is required\n", what);                                \
+            return 2;                                                                         \
+        }                                                                                     \
+    } while (0)
+
+/* ---- commands --------------------------------------------------------------------------- */
+
+static int c_health(ctl *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return request(c, "GET", "/api/v1/health", NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_product_create(ctl *c, int argc, char **argv)
+{
+    const char *name = pos(argc, argv, 0), *desc = opt(argc, argv, "--description");
+    NEED(name, "NAME");
+    json_t *b = json_pack("{s:s}", "productName", name);
+    if (desc)
+        json_object_set_new(b, "description", json_string(desc));
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int rc = request(c, "POST", "/api/v1/products", s, NULL, NULL, NULL, NULL);
+    free(s);
+    return rc;
+}
+
+static int c_product_list(ctl *c, int argc, char **argv)
+{
+    char path[512] = "/api/v1/products";
+    query(path, sizeof path, argc, argv, paging);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_product_get(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0);
+    char path[512];
+    NEED(key, "PRODUCT_KEY");
+    char *k = esc(key);
+    snprintf(path, sizeof path, "/api/v1/products/%s", k);
+    curl_free(k);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_device_create(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0), *id = pos(argc, argv, 1), *name = pos(argc, argv, 2);
+    char path[512];
+    NEED(key && id, "PRODUCT_KEY IDENTIFIER");
+    json_t *b = json_pack("{s:s, s:s}", "identifier", id, "deviceName", name ? name : id);
+    char *s = json_dumps(b, JSON_COMPACT), *k = esc(key);
+    json_decref(b);
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices", k);
+    curl_free(k);
+    int rc = request(c, "POST", path, s, NULL, NULL, NULL, NULL);
+    free(s);
+    return rc;
+}
+
+static int c_device_list(ctl *c, int argc, char **argv)
+{
+    static const char *const map[] = {"--online", "online", "--page", "page", "--page-size",
+                                      "pageSize", NULL};
+    const char *key = pos(argc, argv, 0);
+    char path[1024];
+    NEED(key, "PRODUCT_KEY");
+    char *k = esc(key);
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices", k);
+    curl_free(k);
+    query(path, sizeof path, argc, argv, map);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_device_get(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0), *id = pos(argc, argv, 1);
+    char path[1024];
+    NEED(key && id, "PRODUCT_KEY IDENTIFIER");
+    char *k = esc(key), *i = esc(id);
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices/%s", k, i);
+    curl_free(k);
+    curl_free(i);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_device_import(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0), *file = pos(argc, argv, 1);
+    char path[1024];
+    NEED(key && file, "PRODUCT_KEY FILE");
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+    if (!f) {
+        fprintf(stderr, "otactl: %s: %s\n", file, strerror(errno));
+        return 1;
+    }
+    char *k = esc(key);
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices:import", k);
+    curl_free(k);
+    int rc = request(c, "POST", path, NULL, NULL, f, "application/x-ndjson", NULL);
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+static int c_firmware_add(ctl *c, int argc, char **argv)
+{
+    const char *file = pos(argc, argv, 0);
+    const char *name = opt(argc, argv, "--name"), *key = opt(argc, argv, "--product");
+    const char *ver = opt(argc, argv, "--version"), *desc = opt(argc, argv, "--description");
+    const char *as = opt(argc, argv, "--file-name");
+    NEED(file, "FILE");
+    NEED(name && key && ver, "--name, --product and --version");
+    CURL *tmp = curl_easy_init();
+    curl_mime *m = curl_mime_init(tmp);
+    struct {
+        const char *n, *v;
+    } f[] = {{"firmwareName", name}, {"productKey", key}, {"firmwareVersion", ver},
+             {"firmwareDescription", desc}};
+    for (size_t i = 0; i < 4; i++)
+        if (f[i].v) {
+            curl_mimepart *p = curl_mime_addpart(m);
+            curl_mime_name(p, f[i].n);
+            curl_mime_data(p, f[i].v, CURL_ZERO_TERMINATED);
+        }
+    curl_mimepart *p = curl_mime_addpart(m);
+    curl_mime_name(p, "file");
+    if (curl_mime_filedata(p, file) != CURLE_OK) { /* streamed from disk by libcurl */
+        fprintf(stderr, "otactl: cannot read %s\n", file);
+        curl_mime_free(m);
+        curl_easy_cleanup(tmp);
+        return 1;
+    }
+    if (as)
+        curl_mime_filename(p, as);
+    curl_mime_type(p, "application/octet-stream");
+    int rc = request(c, "POST", "/api/v1/firmwares", NULL, m, NULL, NULL, NULL);
+    curl_mime_free(m);
+    curl_easy_cleanup(tmp);
+    return rc;
+}
+
+static int c_firmware_list(ctl *c, int argc, char **argv)
+{
+    static const char *const map[] = {"--product", "productKey", "--page", "page",
+                                      "--page-size", "pageSize", NULL};
+    char path[1024] = "/api/v1/firmwares";
+    query(path, sizeof path, argc, argv, map);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int fw_path(int argc, char **argv, const char *suffix, char *path, size_t len)
+{
+    const char *id = pos(argc, argv, 0);
+    if (!id) {
+        fprintf(stderr, "otactl: FIRMWARE_ID is required\n");
+        return -1;
+    }
+    char *e = esc(id);
+    snprintf(path, len, "/api/v1/firmwares/%s%s", e, suffix);
+    curl_free(e);
+    return 0;
+}
+
+static int c_firmware_get(ctl *c, int argc, char **argv)
+{
+    char path[512];
+    if (fw_path(argc, argv, "", path, sizeof path) != 0)
+        return 2;
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_firmware_delete(ctl *c, int argc, char **argv)
+{
+    char path[512];
+    if (fw_path(argc, argv, "", path, sizeof path) != 0)
+        return 2;
+    int rc = request(c, "DELETE", path, NULL, NULL, NULL, NULL, NULL);
+    if (rc == 0 && !c->quiet)
+        puts("deleted");
+    return rc;
+}
+
+static int c_firmware_download(ctl *c, int argc, char **argv)
+{
+    char path[512];
+    const char *out = opt(argc, argv, "-o") ? opt(argc, argv, "-o") : opt(argc, argv, "--output");
+    if (fw_path(argc, argv, "/file", path, sizeof path) != 0)
+        return 2;
+    NEED(out, "-o FILE");
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.part", out);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        fprintf(stderr, "otactl: %s: %s\n", tmp, strerror(errno));
+        return 1;
+    }
+    int rc = request(c, "GET", path, NULL, NULL, NULL, NULL, f);
+    if (fclose(f) != 0)
+        rc = 1;
+    if (rc == 0 && rename(tmp, out) != 0) {
+        fprintf(stderr, "otactl: %s: %s\n", out, strerror(errno));
+        rc = 1;
+    }
+    if (rc != 0)
+        remove(tmp);
+    return rc;
+}
+
+static int c_firmware_eligible(ctl *c, int argc, char **argv)
+{
+    static const char *const map[] = {"--q", "q", "--page", "page", "--page-size", "pageSize",
+                                      NULL};
+    char path[1024];
+    if (fw_path(argc, argv, "/eligible-devices", path, sizeof path) != 0)
+        return 2;
+    query(path, sizeof path, argc, argv, map);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+typedef struct {
+    const char *group, *verb, *usage;
+    int (*fn)(ctl *c, int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"health", NULL, "health", c_health},
+    {"product", "create", "product create NAME [--description TEXT]", c_product_create},
+    {"product", "list", "product list [--page N] [--page-size N]", c_product_list},
+    {"product", "get", "product get PRODUCT_KEY", c_product_get},
+    {"device", "create", "device create PRODUCT_KEY IDENTIFIER [DEVICE_NAME]", c_device_create},
+    {"device", "list", "device list PRODUCT_KEY [--online true|false] [--page N] [--page-size N]",
+     c_device_list},
+    {"device", "get", "device get PRODUCT_KEY IDENTIFIER", c_device_get},
+    {"device", "import", "device import PRODUCT_KEY FILE.ndjson|-", c_device_import},
+    {"firmware", "add",
+     "firmware add FILE --name NAME --product PRODUCT_KEY --version V [--description TEXT]"
+     " [--file-name NAME]",
+     c_firmware_add},
+    {"firmware", "list", "firmware list [--product PRODUCT_KEY] [--page N] [--page-size N]",
+     c_firmware_list},
+    {"firmware", "get", "firmware get FIRMWARE_ID", c_firmware_get},
+    {"firmware", "download", "firmware download FIRMWARE_ID -o FILE", c_firmware_download},
+    {"firmware", "delete", "firmware delete FIRMWARE_ID", c_firmware_delete},
+    {"firmware", "eligible", "firmware eligible FIRMWARE_ID [--q TEXT] [--page N]",
+     c_firmware_eligible},
+};
+#define NCMD (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: otactl [--url URL] [--token TOKEN | --token-file FILE] [--quiet] COMMAND\n\n"
+               "URL defaults to $OTA_URL or http://127.0.0.1:8080; the token to $OTA_ADMIN_TOKEN or\n"
+               "the file ./data/keys/admin.token. Answers are printed as JSON; errors go to stderr\n"
+               "(exit 1); bad usage exits 2.\n\nCommands:\n");
+    for (size_t i = 0; i < NCMD; i++)
+        fprintf(f, "  %s\n", commands[i].usage);
+}
+
+static void read_token_file(const char *path, char *out, size_t outlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (fgets(out, (int)outlen, f)) {
+        size_t n = strlen(out);
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+            out[--n] = '\0';
+    }
+    fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    ctl c = {0};
+    const char *token_file = NULL;
+    int i = 1;
+    snprintf(c.url, sizeof c.url, "%s", getenv("OTA_URL") ? getenv("OTA_URL") : "http://127.0.0.1:8080");
+    if (getenv("OTA_ADMIN_TOKEN"))
+        snprintf(c.token, sizeof c.token, "%s", getenv("OTA_ADMIN_TOKEN"));
+    for (; i < argc && strncmp(argv[i], "-", 1) == 0; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
+            c.quiet = 1;
+        } else if (i + 1 < argc && strcmp(argv[i], "--url") == 0) {
+            snprintf(c.url, sizeof c.url, "%s", argv[++i]);
+        } else if (i + 1 < argc && strcmp(argv[i], "--token") == 0) {
+            snprintf(c.token, sizeof c.token, "%s", argv[++i]);
+        } else if (i + 1 < argc && strcmp(argv[i], "--token-file") == 0) {
+            token_file = argv[++i];
+        } else {
+            fprintf(stderr, "otactl: unknown option %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (token_file)
+        read_token_file(token_file, c.token, sizeof c.token);
+    else if (!c.token[0])
+        read_token_file("data/keys/admin.token", c.token, sizeof c.token);
+    size_t ul = strlen(c.url);
+    while (ul > 0 && c.url[ul - 1] == '/')
+        c.url[--ul] = '\0';
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *group = argv[i], *verb = i + 1 < argc ? argv[i + 1] : NULL;
+    for (size_t k = 0; k < NCMD; k++) {
+        if (strcmp(commands[k].group, group) != 0)
+            continue;
+        if (!commands[k].verb) {
+            curl_global_init(CURL_GLOBAL_DEFAULT);
+            int rc = commands[k].fn(&c, argc - i - 1, argv + i + 1);
+            curl_global_cleanup();
+            return rc;
+        }
+        if (verb && strcmp(commands[k].verb, verb) == 0) {
+            curl_global_init(CURL_GLOBAL_DEFAULT);
+            int rc = commands[k].fn(&c, argc - i - 2, argv + i + 2);
+            curl_global_cleanup();
+            return rc;
+        }
+    }
+    fprintf(stderr, "otactl: unknown command\n");
+    usage(stderr);
+    return 2;
+}
