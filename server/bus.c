@@ -16,11 +16,14 @@ struct bus {
     engine_t *engine;
     mqttc *mq;
     char password[OTA_SECRET_HEX_LEN + 1];
+    volatile int stopping; /* set before the client disconnects on purpose */
 };
 
 static void on_connection(void *ud, bool up)
 {
-    (void)ud;
+    struct bus *b = ud;
+    if (b->stopping)
+        return;
     if (up)
         OTA_INFO("bus: broker connected; waiting for the presence snapshot");
     else
@@ -129,6 +132,7 @@ void bus_stop(bus *b)
 {
     if (!b)
         return;
+    b->stopping = 1;
     mqttc_destroy(b->mq); /* no callback runs after this */
     engine_free(b->engine);
     free(b);
