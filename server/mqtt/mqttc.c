@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <time.h>
 
 #define MAX_PAYLOAD (256 * 1024)
+#define CONNACK_TIMEOUT_MS 15000
 
 static const char *const SUB_TOPICS[] = {
     "/sys/+/+/ota/firmware/upgrade_reply", "/sys/+/+/ota/progress", "/sys/+/+/ota/version",
@@ -63,6 +65,8 @@ struct mqttc {
     /* loop thread only */
     bool sock_up;       /* TCP connection (maybe before CONNACK) */
     int attempts;       /* failed connects since the last CONNACK */
+    bool warned;        /* a connect failure of this streak was logged */
+    int64_t connect_started_ms; /* monotonic, of the pending connect */
     bool told_up;       /* on_connection(true) delivered, (false) not yet */
     mqttc_snap snap;
 };
@@ -165,6 +169,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         return;
     }
     m->attempts = 0;
+    m->warned = false;
     int src = mosquitto_subscribe_multiple(m->mosq, NULL, (int)N_SUB_TOPICS,
                                            (char *const *)SUB_TOPICS, 1, 0, NULL);
     if (src != MOSQ_ERR_SUCCESS)
@@ -336,27 +341,45 @@ static void *loop_main(void *arg)
             }
         }
         if (!m->sock_up) {
-            int rc = first ? mosquitto_connect(m->mosq, m->host, m->port, m->keepalive_s)
-                           : mosquitto_reconnect(m->mosq);
+            /* non-blocking connect: a black-holed broker cannot hold up mqttc_stop */
+            int rc = first ? mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive_s)
+                           : mosquitto_reconnect_async(m->mosq);
             if (rc != MOSQ_ERR_SUCCESS) {
                 int d = backoff_ms(m);
-                if (m->attempts <= 1 || m->attempts % 10 == 0)
+                if (!m->warned || m->attempts % 10 == 0)
                     OTA_WARN("mqtt: cannot connect to %s:%d (%s); retrying in %d ms", m->host,
                              m->port, mosquitto_strerror(rc), d);
+                m->warned = true;
                 pause_ms(m, d);
                 continue;
             }
             first = false;
             m->sock_up = true;
+            m->connect_started_ms = ota_time_mono_ms();
+        }
+        /* no CONNACK in time (SYN lost, broker stuck): drop the socket, the round fails */
+        if (!atomic_load(&m->connected) && !atomic_load(&m->stopping) &&
+            ota_time_mono_ms() - m->connect_started_ms > CONNACK_TIMEOUT_MS &&
+            mosquitto_socket(m->mosq) >= 0) {
+            OTA_WARN("mqtt: no CONNACK from %s:%d after %d ms", m->host, m->port, CONNACK_TIMEOUT_MS);
+            shutdown(mosquitto_socket(m->mosq), SHUT_RDWR);
+            m->connect_started_ms = ota_time_mono_ms();
         }
         int rc = io_round(m, 200);
         if (rc != MOSQ_ERR_SUCCESS) {
+            bool was_up = m->told_up;
             m->sock_up = false;
             connection_lost(m);
             if (atomic_load(&m->stopping))
                 break;
             int d = backoff_ms(m);
-            OTA_DEBUG("mqtt: loop ended (%s); reconnecting in %d ms", mosquitto_strerror(rc), d);
+            if (!was_up && (!m->warned || m->attempts % 10 == 0)) {
+                OTA_WARN("mqtt: cannot connect to %s:%d (%s); retrying in %d ms", m->host, m->port,
+                         rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), d);
+                m->warned = true;
+            } else {
+                OTA_DEBUG("mqtt: loop ended (%s); reconnecting in %d ms", mosquitto_strerror(rc), d);
+            }
             pause_ms(m, d);
             continue;
         }
