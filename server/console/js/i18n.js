@@ -232,7 +232,7 @@ const zh = {
   fr_terminated: '任务终止',
   fr_unknown: '未知原因',
   notFound: '未找到。',
-  batchTerminatedNote: '批次已结束。',
+  batchTerminatedNote: '批次已结束',
 
   // server refusals, by error.code and error.field (otherwise the server's own message is shown)
   err_duplicate_firmwareName: '固件名称已存在，固件名称需唯一。',
@@ -474,7 +474,7 @@ const en = {
   fr_terminated: 'Task terminated',
   fr_unknown: 'Unknown',
   notFound: 'Not found.',
-  batchTerminatedNote: 'The batch has ended.',
+  batchTerminatedNote: 'The batch has ended',
 
   err_duplicate_firmwareName: 'A firmware with this name exists already; names are unique.',
   err_duplicate_firmwareVersion: 'The product has a firmware with this version already; versions are unique within a product.',
