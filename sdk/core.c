@@ -417,8 +417,6 @@ static int h_none(otasdk_ctx *c)
     return OTASDK_OK;
 }
 
-#define SDK_SAME SDK_ST_COUNT /* "next" meaning: stay in the state */
-
 typedef struct {
     sdk_state state;
     sdk_event event;
@@ -442,18 +440,27 @@ static const sdk_transition transitions[] = {
     {SDK_ST_INSTALLING, SDK_EV_FAILED, h_none, SDK_ST_IDLE},
 };
 
+static void set_state(otasdk_ctx *c, sdk_state s)
+{
+    sdk__lock(c);
+    c->state = s;
+    c->has_job = s != SDK_ST_IDLE;
+    sdk__unlock(c);
+}
+
+/* Runs the row for (state, ev). The next state is entered before the handler runs, so
+ * callbacks the handler makes see it (an application may call otasdk_upgrade_start from
+ * its JOB_OFFERED event); a handler that fails puts the old state back. */
 static void dispatch(otasdk_ctx *c, sdk_event ev)
 {
     for (size_t i = 0; i < sizeof transitions / sizeof transitions[0]; i++) {
         const sdk_transition *t = &transitions[i];
+        sdk_state prev = c->state;
         if (t->state != c->state || t->event != ev)
             continue;
-        if (t->handler(c) == OTASDK_OK && t->next != SDK_SAME) {
-            sdk__lock(c);
-            c->state = t->next;
-            c->has_job = t->next != SDK_ST_IDLE;
-            sdk__unlock(c);
-        }
+        set_state(c, t->next);
+        if (t->handler(c) != OTASDK_OK)
+            set_state(c, prev);
         return;
     }
     sdk__log(c, OTASDK_LOG_DEBUG, "event %d ignored in state %d", (int)ev, (int)c->state);

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static otasdk_ctx *g_ctx; /* for the signal handler only */
+static otasdk_ctx *g_ctx; /* for the signal handler and on_event */
 static volatile sig_atomic_t g_quit;
 
 static void on_signal(int sig)
@@ -28,6 +28,15 @@ static void on_log(void *user, otasdk_log_level level, const char *line)
 {
     (void)user;
     fprintf(stderr, "[%d] %s\n", (int)level, line);
+}
+
+/* Policy "silent" leaves the moment to the device: a real one waits until it is idle or
+ * charging; this example agrees at once. */
+static void on_event(void *user, const otasdk_event *ev)
+{
+    (void)user;
+    if (ev->type == OTASDK_EV_JOB_OFFERED)
+        otasdk_upgrade_start(g_ctx);
 }
 
 /* The image is verified and final: a real device writes it to its spare partition and
@@ -73,6 +82,7 @@ int main(int argc, char **argv)
     otasdk_posix_fill(port, &cfg); /* MQTT, HTTP, flash, digest, clock */
     cfg.app.user = port;
     cfg.app.on_log = on_log;
+    cfg.app.on_event = on_event;
     cfg.app.install = install;
     rc = otasdk_create(&cfg, &ctx);
     if (rc != OTASDK_OK) {

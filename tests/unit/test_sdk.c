@@ -347,9 +347,13 @@ static void s_free(void *u, void *p)
     free(p);
 }
 
+static int g_start_from_event; /* the application starts silent jobs from its event */
+
 static void a_event(void *u, const otasdk_event *ev)
 {
     (void)u;
+    if (g_start_from_event && ev->type == OTASDK_EV_JOB_OFFERED)
+        assert_int_equal(otasdk_upgrade_start(W.ctx), OTASDK_OK);
     W.evstep[W.nev % 64] = ev->step;
     W.ev[W.nev++ % 64] = ev->type;
 }
@@ -989,6 +993,20 @@ static void test_repeated_job_runs_once(void **state)
     otasdk_destroy(ctx);
 }
 
+static void test_silent_started_from_event(void **state)
+{
+    otasdk_ctx *ctx = new_ctx();
+    (void)state;
+    g_start_from_event = 1;
+    assert_int_equal(push(ctx, "s1", "silent", "3.0", NULL, NULL), OTASDK_OK);
+    assert_int_equal(otasdk_process(ctx), OTASDK_OK);
+    g_start_from_event = 0;
+    assert_int_equal(count_ev(OTASDK_EV_JOB_OFFERED), 1);
+    assert_int_equal(W.finalized, 1);
+    assert_string_equal(last_version_reported(), "3.0");
+    otasdk_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1014,6 +1032,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ack_publish_failure_keeps_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_desc_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_job_runs_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silent_started_from_event, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
