@@ -206,6 +206,7 @@ void *fleet_api_batch_thread(void *arg)
     fleet_http_resp_free(&r);
     id_text(json_object_get(a, "batchId"), c->batch_id, sizeof c->batch_id);
     c->total = json_integer_value(json_object_get(a, "total"));
+    snprintf(c->state, sizeof c->state, "in_progress");
     OTA_INFO("fleet: batch %s created with %lld devices in %lld ms", c->batch_id, c->total,
              (long long)(c->t_created - c->t_create));
     json_decref(a);

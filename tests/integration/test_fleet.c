@@ -1,0 +1,259 @@
+/*
+ * test_fleet: the fleet simulator at small size, as the benchmarks use it.
+ *  - with the broker alone and ota-fleet-responder playing the server: a behaviour mix
+ *    (success, each failure step, no ack, stall, offline) ends exactly as told, in the
+ *    per-device results and the summary;
+ *  - through the real otad: register (NDJSON import) and activate a fleet, then a batch
+ *    with ranged downloads completes with every device succeeded, as the server counts it;
+ *  - a wrong server key makes every login fail, reported as errors (exit 1);
+ *  - bad options exit 2.
+ */
+#include "ota_harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Runs argv (NULL-terminated) to its end, output into log; returns its exit status or -1. */
+static int run(char *const argv[], const char *log)
+{
+    int st;
+    pid_t pid = oth_spawn(argv, NULL, 0, log);
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void dump(const char *path)
+{
+    char buf[4096];
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = 0;
+    fprintf(stderr, "---- %s\n%s\n", path, buf);
+    fclose(fp);
+}
+
+/* Counts lines of the results CSV whose behaviour and outcome columns match. */
+static int count_rows(const char *csv, const char *behaviour, const char *outcome)
+{
+    char line[512], want[128];
+    int n = 0;
+    FILE *fp = fopen(csv, "r");
+    if (!fp)
+        return -1;
+    snprintf(want, sizeof want, ",%s,%s,", behaviour, outcome);
+    while (fgets(line, sizeof line, fp))
+        if (strstr(line, want))
+            n++;
+    fclose(fp);
+    return n;
+}
+
+static void test_fleet_with_responder(void **state)
+{
+    (void)state;
+    oth_env e;
+    char addr[64], key[320], csv[320], flog[320], rlog[320], rsum[320], fsum[320];
+    assert_int_equal(oth_env_init(&e), 0);
+    assert_int_equal(oth_broker_start(&e), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", e.mqtt_port);
+    snprintf(key, sizeof key, "%s/keys/server.key", e.dir);
+    snprintf(csv, sizeof csv, "%s/results.csv", e.dir);
+    snprintf(flog, sizeof flog, "%s/fleet.log", e.dir);
+    snprintf(rlog, sizeof rlog, "%s/responder.log", e.dir);
+    snprintf(rsum, sizeof rsum, "%s/responder.json", e.dir);
+    snprintf(fsum, sizeof fsum, "%s/fleet.json", e.dir);
+
+    /* 160 devices: 100 succeed, 8 of each failure step, 8 no ack, 8 stall, 12 offline;
+     * the responder starts once the 148 that connect are ready, ends at 100 successes */
+    char *rargv[] = {RESPONDER_BIN, "--broker", addr, "--key-file", key, "--product-key", "pkfleet",
+                     "-n", "100", "--start-after", "148", "--duration", "40", "--summary-json", rsum,
+                     NULL};
+    pid_t rp = oth_spawn(rargv, NULL, 0, rlog);
+    assert_true(rp > 0);
+    usleep(300 * 1000);
+    char *fargv[] = {FLEET_BIN, "--broker", addr, "--key-file", key, "--product-key", "pkfleet",
+                     "-n", "160", "--mix",
+                     "success=100,fail-1=8,fail-2=8,fail-3=8,fail-4=8,no-ack=8,stall=8,offline=12",
+                     "--download", "0", "--step-ms", "5", "--duration", "40", "--results", csv,
+                     "--summary-json", fsum, NULL};
+    int rc = run(fargv, flog);
+    int st;
+    waitpid(rp, &st, 0);
+    if (rc != 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        dump(flog);
+        dump(rlog);
+    }
+    assert_int_equal(rc, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    assert_int_equal(count_rows(csv, "success", "succeeded"), 100);
+    assert_int_equal(count_rows(csv, "fail-1", "failed"), 8);
+    assert_int_equal(count_rows(csv, "fail-2", "failed"), 8);
+    assert_int_equal(count_rows(csv, "fail-3", "failed"), 8);
+    assert_int_equal(count_rows(csv, "fail-4", "failed"), 8);
+    assert_int_equal(count_rows(csv, "no-ack", "no_ack"), 8);
+    assert_int_equal(count_rows(csv, "stall", "stalled"), 8);
+    assert_int_equal(count_rows(csv, "offline", "offline"), 12);
+
+    json_t *r = json_load_file(rsum, 0, NULL);
+    assert_non_null(r);
+    assert_int_equal(json_integer_value(json_object_get(r, "ready")), 148);
+    assert_int_equal(json_integer_value(json_object_get(r, "pushed")), 148);
+    assert_int_equal(json_integer_value(json_object_get(r, "acked")), 140); /* all but no-ack */
+    assert_int_equal(json_integer_value(json_object_get(r, "done")), 100);
+    /* progress: success 3 each, failing 2 each (10 then the failure), stall 1 */
+    assert_int_equal(json_integer_value(json_object_get(r, "progress")), 100 * 3 + 32 * 2 + 8);
+    json_decref(r);
+    json_t *f = json_load_file(fsum, 0, NULL);
+    assert_non_null(f);
+    assert_int_equal(json_integer_value(json_object_get(f, "errors")), 0);
+    assert_int_equal(json_integer_value(json_object_get(f, "ready")), 148);
+    json_decref(f);
+    oth_env_cleanup(&e);
+}
+
+static void test_fleet_rollout_through_otad(void **state)
+{
+    (void)state;
+    oth_env e;
+    oth_resp r;
+    char addr[64], key[320], flog[320], fsum[320], fwid[32], pk[32];
+    assert_int_equal(oth_env_init(&e), 0);
+    assert_int_equal(oth_broker_start(&e), 0);
+    assert_int_equal(oth_otad_start(&e), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", e.mqtt_port);
+    snprintf(key, sizeof key, "%s/keys/server.key", e.dir);
+    snprintf(flog, sizeof flog, "%s/fleet.log", e.dir);
+    snprintf(fsum, sizeof fsum, "%s/fleet.json", e.dir);
+
+    json_t *body = json_pack("{s:s,s:s}", "productName", "fleet_test", "description", "");
+    assert_int_equal(oth_post_json(&e, "/api/v1/products", body, &r), 0);
+    json_decref(body);
+    assert_int_equal(r.status, 201);
+    snprintf(pk, sizeof pk, "%s", json_string_value(json_object_get(r.json, "productKey")));
+    oth_resp_free(&r);
+
+    size_t fw_len = 300000;
+    unsigned char *fw = malloc(fw_len);
+    for (size_t i = 0; i < fw_len; i++)
+        fw[i] = (unsigned char)(i * 31 + 7);
+    const char *fields[] = {"firmwareName", "fleet_fw", "productKey", pk, "firmwareVersion", "2.0.0",
+                            NULL};
+    assert_int_equal(oth_upload(&e, "/api/v1/firmwares", fields, "fleet_fw.bin", fw, fw_len, &r), 0);
+    free(fw);
+    assert_int_equal(r.status, 201);
+    json_t *id = json_object_get(r.json, "firmwareId");
+    if (json_is_string(id))
+        snprintf(fwid, sizeof fwid, "%s", json_string_value(id));
+    else
+        snprintf(fwid, sizeof fwid, "%lld", (long long)json_integer_value(id));
+    oth_resp_free(&r);
+
+    /* register and activate 60 devices, then a batch with ranged downloads */
+    char *aargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
+                     "--broker", addr, "--product-key", pk, "-n", "60", "--register",
+                     "--activate-only", "--duration", "30", NULL};
+    int rc = run(aargv, flog);
+    if (rc != 0)
+        dump(flog);
+    assert_int_equal(rc, 0);
+    /* activation reaches the server asynchronously: wait until all 60 are eligible */
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/firmwares/%s/eligible-devices?pageSize=1", fwid);
+    long long eligible = 0;
+    for (int i = 0; i < 100 && eligible < 60; i++) {
+        if (oth_get(&e, path, &r) == 0 && r.json)
+            eligible = json_integer_value(json_object_get(r.json, "total"));
+        oth_resp_free(&r);
+        if (eligible < 60)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(eligible, 60);
+
+    char *bargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
+                     "--broker", addr, "--product-key", pk, "-n", "60", "--download", "50",
+                     "--range-size", "65536", "--download-concurrency", "8", "--batch", fwid,
+                     "--summary-json", fsum, "--duration", "40", NULL};
+    rc = run(bargv, flog);
+    if (rc != 0) {
+        dump(flog);
+        oth_dump_logs(&e);
+    }
+    assert_int_equal(rc, 0);
+    json_t *f = json_load_file(fsum, 0, NULL);
+    assert_non_null(f);
+    json_t *b = json_object_get(f, "batch");
+    assert_string_equal(json_string_value(json_object_get(b, "state")), "completed");
+    assert_int_equal(json_integer_value(json_object_get(b, "total")), 60);
+    assert_int_equal(json_integer_value(json_object_get(b, "succeeded")), 60);
+    /* 30 devices downloaded the 300,000 bytes in 65,536-byte ranges */
+    assert_int_equal(json_integer_value(json_object_get(f, "downloadedBytes")), 30 * 300000);
+    char bpath[128];
+    snprintf(bpath, sizeof bpath, "/api/v1/batches/%s", json_string_value(json_object_get(b, "batchId")));
+    json_decref(f);
+    assert_int_equal(oth_get(&e, bpath, &r), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "counts"), "succeeded")),
+                     60);
+    oth_resp_free(&r);
+    oth_env_cleanup(&e);
+}
+
+static void test_fleet_wrong_key_is_refused(void **state)
+{
+    (void)state;
+    oth_env e;
+    char addr[64], key[320], flog[320], csv[320];
+    assert_int_equal(oth_env_init(&e), 0);
+    assert_int_equal(oth_broker_start(&e), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", e.mqtt_port);
+    snprintf(key, sizeof key, "%s/other.key", e.dir);
+    snprintf(flog, sizeof flog, "%s/fleet.log", e.dir);
+    snprintf(csv, sizeof csv, "%s/results.csv", e.dir);
+    FILE *fp = fopen(key, "w");
+    assert_non_null(fp);
+    fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", fp);
+    fclose(fp);
+    char *argv[] = {FLEET_BIN, "--broker", addr, "--key-file", key, "--product-key", "pkx", "-n", "5",
+                    "--duration", "20", "--results", csv, NULL};
+    assert_int_equal(run(argv, flog), 1);
+    assert_int_equal(count_rows(csv, "success", "refused"), 5);
+    oth_env_cleanup(&e);
+}
+
+static void test_fleet_bad_options(void **state)
+{
+    (void)state;
+    char *a1[] = {FLEET_BIN, "--mix", "bogus=1", "--product-key", "p", NULL};
+    char *a2[] = {FLEET_BIN, "-n", "0", "--product-key", "p", NULL};
+    char *a3[] = {FLEET_BIN, "--product-key", "p", "--key-file", "/nonexistent/server.key", NULL};
+    char *a4[] = {FLEET_BIN, "--key-file", "/nonexistent", NULL}; /* no product */
+    assert_int_equal(run(a1, "/dev/null"), 2);
+    assert_int_equal(run(a2, "/dev/null"), 2);
+    assert_int_equal(run(a3, "/dev/null"), 2);
+    assert_int_equal(run(a4, "/dev/null"), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fleet_bad_options),
+        cmocka_unit_test(test_fleet_with_responder),
+        cmocka_unit_test(test_fleet_wrong_key_is_refused),
+        cmocka_unit_test(test_fleet_rollout_through_otad),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
