@@ -151,7 +151,10 @@ static void handle_presence(mqttc *m, const void *payload, size_t len)
         bool online = p.kind == MQTTC_PRES_ON;
         snprintf(cid, sizeof cid, "%s.%s", p.pk, p.id);
         mqttc_snap_event(&m->snap, cid, online);
-        if (m->cbs.on_presence)
+        /* Before this connection's snapshot is delivered, an event is either already in it
+         * (it came before part 0: e.g. events queued in the session while otad was away)
+         * or applied to it above: either way the snapshot tells it. */
+        if (atomic_load(&m->presence_ready) && m->cbs.on_presence)
             m->cbs.on_presence(m->ud, p.pk, p.id, online, p.t_ms);
     }
     mqttc_presence_clear(&p);

@@ -10,8 +10,9 @@
  *     /sys/+/+/ota/firmware/get            ota/internal/presence
  * and asks the broker plugin for a presence snapshot (ota/internal/sync with a fresh
  * nonce). It assembles the snapshot parts, applies presence events that arrive during
- * assembly, then hands the complete set over. A snapshot not complete within
- * sync_timeout_ms is requested again. See docs/broker.md for the wire format.
+ * assembly, then hands the complete set over, and only then passes live events on. A
+ * snapshot not complete within sync_timeout_ms is requested again. See docs/broker.md
+ * for the wire format.
  *
  * Callbacks run on mqttc's loop thread, one at a time, and must be cheap (parse and
  * enqueue): while one runs no other message is read. Data given to a callback is borrowed
@@ -55,15 +56,20 @@ typedef struct {
 } mqttc_config;
 
 typedef struct {
-    /* The broker connection came up (after CONNACK and the subscribe request) or went down. */
+    /* The broker connection came up (after CONNACK and the subscribe request) or went down
+     * (also once during mqttc_stop, when it was up). */
     void (*on_connection)(void *ud, bool up);
     /* A device connection started (online) or ended, as the broker saw it at t_ms (epoch
-     * ms, broker's clock). Strings are bounded names ([A-Za-z0-9_-], pk <= 32, id <= 64). */
+     * ms, broker's clock). Strings are bounded names ([A-Za-z0-9_-], pk <= 32, id <= 64).
+     * Only delivered after this connection's snapshot: events that arrive before it (also
+     * stale ones queued in the persistent session while otad was away) are contained in
+     * the snapshot, so after each (re)connect the application sees one snapshot, then
+     * live events. */
     void (*on_presence)(void *ud, const char *product_key, const char *identifier,
                         bool online, int64_t t_ms);
-    /* The complete set of connected devices ("pk.id" each, in no order), after each
-     * (re)connect. Every on_presence delivered before it is reflected in it; it replaces
-     * whatever the application believed. */
+    /* The complete set of connected devices ("pk.id" each, in no order), once after each
+     * (re)connect (again if the broker is asked again). It replaces whatever the
+     * application believed. */
     void (*on_presence_snapshot)(void *ud, const char *const *clients, size_t n);
     /* A device published payload[0..len) on /sys/{pk}/{id}/{suffix}; suffix is e.g.
      * "ota/progress". payload is not NUL-terminated by contract (libmosquitto adds one). */
