@@ -11,8 +11,8 @@
 
 static int name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 int auth_name_ok(const char *s, size_t max)
@@ -153,8 +153,10 @@ int auth_snapshot_part(char *out, size_t outlen, const char *nonce, unsigned par
         if (!name_char(nonce[i]))
             return -1;
     }
-    w = snprintf(out, outlen, "{\"e\":\"snapshot\",\"nonce\":\"%s\",\"part\":%u,\"last\":%s,\"t\":%lld,\"clients\":[",
-                 nonce, part, last ? "true" : "false", (long long)t_ms);
+    w = snprintf(
+        out, outlen,
+        "{\"e\":\"snapshot\",\"nonce\":\"%s\",\"part\":%u,\"last\":%s,\"t\":%lld,\"clients\":[",
+        nonce, part, last ? "true" : "false", (long long)t_ms);
     if (w < 0 || (size_t)w >= outlen)
         return -1;
     pos = (size_t)w;

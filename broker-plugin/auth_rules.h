@@ -13,10 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_PK_MAX 32                                /* productKey characters */
-#define AUTH_ID_MAX 64                                /* identifier characters */
-#define AUTH_CID_MAX (AUTH_PK_MAX + 1 + AUTH_ID_MAX)  /* "pk.id" characters (97) */
-#define AUTH_NONCE_MAX 64                             /* sync nonce characters */
+#define AUTH_PK_MAX 32                                          /* productKey characters */
+#define AUTH_ID_MAX 64                                          /* identifier characters */
+#define AUTH_CID_MAX (AUTH_PK_MAX + 1 + AUTH_ID_MAX)            /* "pk.id" characters (97) */
+#define AUTH_NONCE_MAX 64                                       /* sync nonce characters */
 #define AUTH_PREFIX_MAX (5 + AUTH_PK_MAX + 1 + AUTH_ID_MAX + 1) /* "/sys/pk/id/" */
 
 #define AUTH_PRESENCE_TOPIC "ota/internal/presence"

@@ -159,8 +159,7 @@ int conn_table_logout(conn_table *t, const void *client, char *cid_out)
     return was_current;
 }
 
-int conn_table_login(conn_table *t, const void *client, const char *cid, conn_off_fn off,
-                     void *ud)
+int conn_table_login(conn_table *t, const void *client, const char *cid, conn_off_fn off, void *ud)
 {
     char old[AUTH_CID_MAX + 1];
     conn_entry *e, *prev;

@@ -36,8 +36,7 @@ void conn_table_free(conn_table *t);
 /* Records a successful login of client as cid (a valid "pk.id"). A current connection with
  * the same cid is superseded and reported through off (before this returns), as is a stale
  * entry of the same pointer. Returns 0, or -1 when out of memory (nothing recorded). */
-int conn_table_login(conn_table *t, const void *client, const char *cid, conn_off_fn off,
-                     void *ud);
+int conn_table_login(conn_table *t, const void *client, const char *cid, conn_off_fn off, void *ud);
 
 /* Forgets client. Returns 1 and copies its cid into cid_out (>= AUTH_CID_MAX+1 bytes) when
  * it was a current connection (the caller publishes "off"), 0 when it was superseded or

@@ -103,12 +103,14 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
 
     if (!user || !pass || !cid) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused login without %s",
-                             !user ? "username" : !pass ? "password" : "client id");
+                             !user   ? "username"
+                             : !pass ? "password"
+                                     : "client id");
         return MOSQ_ERR_AUTH;
     }
     if (strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX || !cid_matches(st, user, cid)) {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %.100s: username differs from client id",
-                             user);
+        mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                             "ota_auth: refused %.100s: username differs from client id", user);
         return MOSQ_ERR_AUTH;
     }
     if (strnlen(pass, OTA_SECRET_HEX_LEN + 1) > OTA_SECRET_HEX_LEN) {
@@ -191,9 +193,8 @@ static void answer_sync(plugin_state *st, const char *nonce)
         size_t k = l.n - off < st->part_size ? l.n - off : st->part_size;
         bool last = off + k >= l.n;
         int len = auth_snapshot_part(buf, bufsize, nonce, part, last, l.cids + off, k, t);
-        if (len < 0 ||
-            mosquitto_broker_publish_copy(NULL, AUTH_PRESENCE_TOPIC, len, buf, 1, false, NULL) !=
-                MOSQ_ERR_SUCCESS) {
+        if (len < 0 || mosquitto_broker_publish_copy(NULL, AUTH_PRESENCE_TOPIC, len, buf, 1, false,
+                                                     NULL) != MOSQ_ERR_SUCCESS) {
             mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot publish snapshot part %u", part);
             goto out;
         }
@@ -260,7 +261,8 @@ static int parse_options(plugin_state *st, struct mosquitto_opt *opts, int n)
         } else if (strcmp(k, "server_user") == 0) {
             if (strnlen(v, sizeof st->server_user) >= sizeof st->server_user || !v[0] ||
                 strchr(v, '.')) {
-                mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: bad server_user (1..97 chars, no dot)");
+                mosquitto_log_printf(MOSQ_LOG_ERR,
+                                     "ota_auth: bad server_user (1..97 chars, no dot)");
                 return -1;
             }
             memcpy(st->server_user, v, strlen(v) + 1);

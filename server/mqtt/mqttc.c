@@ -56,18 +56,18 @@ struct mqttc {
     pthread_cond_t cond;
     bool started, joined;
     atomic_bool stopping;
-    atomic_bool connected;     /* CONNACK accepted, not yet lost */
+    atomic_bool connected; /* CONNACK accepted, not yet lost */
     atomic_bool presence_ready;
-    atomic_size_t pending;     /* QoS 1 publishes not yet acknowledged */
-    int wake_fd;               /* eventfd: a publish or a stop wakes the loop */
-    atomic_bool wake_pending;  /* a wake-up is already in the eventfd */
+    atomic_size_t pending;    /* QoS 1 publishes not yet acknowledged */
+    int wake_fd;              /* eventfd: a publish or a stop wakes the loop */
+    atomic_bool wake_pending; /* a wake-up is already in the eventfd */
 
     /* loop thread only */
-    bool sock_up;       /* TCP connection (maybe before CONNACK) */
-    int attempts;       /* failed connects since the last CONNACK */
-    bool warned;        /* a connect failure of this streak was logged */
+    bool sock_up;               /* TCP connection (maybe before CONNACK) */
+    int attempts;               /* failed connects since the last CONNACK */
+    bool warned;                /* a connect failure of this streak was logged */
     int64_t connect_started_ms; /* monotonic, of the pending connect */
-    bool told_up;       /* on_connection(true) delivered, (false) not yet */
+    bool told_up;               /* on_connection(true) delivered, (false) not yet */
     mqttc_snap snap;
 };
 
@@ -82,13 +82,20 @@ static void *xstrdup(const char *s)
 const char *mqttc_strerror(int rc)
 {
     switch (rc) {
-    case MQTTC_OK: return "ok";
-    case MQTTC_ERR_INVAL: return "invalid argument";
-    case MQTTC_ERR_NO_CONN: return "not connected to the broker";
-    case MQTTC_ERR_NOMEM: return "out of memory";
-    case MQTTC_ERR_STATE: return "wrong state";
-    case MQTTC_ERR_LIB: return "libmosquitto error";
-    default: return "unknown error";
+    case MQTTC_OK:
+        return "ok";
+    case MQTTC_ERR_INVAL:
+        return "invalid argument";
+    case MQTTC_ERR_NO_CONN:
+        return "not connected to the broker";
+    case MQTTC_ERR_NOMEM:
+        return "out of memory";
+    case MQTTC_ERR_STATE:
+        return "wrong state";
+    case MQTTC_ERR_LIB:
+        return "libmosquitto error";
+    default:
+        return "unknown error";
     }
 }
 
@@ -364,7 +371,8 @@ static void *loop_main(void *arg)
         if (!atomic_load(&m->connected) && !atomic_load(&m->stopping) &&
             ota_time_mono_ms() - m->connect_started_ms > CONNACK_TIMEOUT_MS &&
             mosquitto_socket(m->mosq) >= 0) {
-            OTA_WARN("mqtt: no CONNACK from %s:%d after %d ms", m->host, m->port, CONNACK_TIMEOUT_MS);
+            OTA_WARN("mqtt: no CONNACK from %s:%d after %d ms", m->host, m->port,
+                     CONNACK_TIMEOUT_MS);
             shutdown(mosquitto_socket(m->mosq), SHUT_RDWR);
             m->connect_started_ms = ota_time_mono_ms();
         }
@@ -381,7 +389,8 @@ static void *loop_main(void *arg)
                          rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), d);
                 m->warned = true;
             } else {
-                OTA_DEBUG("mqtt: loop ended (%s); reconnecting in %d ms", mosquitto_strerror(rc), d);
+                OTA_DEBUG("mqtt: loop ended (%s); reconnecting in %d ms", mosquitto_strerror(rc),
+                          d);
             }
             pause_ms(m, d);
             continue;
@@ -389,7 +398,8 @@ static void *loop_main(void *arg)
         /* A snapshot that does not complete in time is asked for again. */
         if (atomic_load(&m->connected) && m->snap.nonce[0] &&
             ota_time_mono_ms() - m->snap.started_mono_ms > m->sync_timeout_ms) {
-            OTA_WARN("mqtt: no presence snapshot after %d ms; asking again (is the ota_auth plugin loaded?)",
+            OTA_WARN("mqtt: no presence snapshot after %d ms; asking again (is the ota_auth plugin "
+                     "loaded?)",
                      m->sync_timeout_ms);
             request_sync(m);
         }

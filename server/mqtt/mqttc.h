@@ -37,22 +37,22 @@ typedef enum {
     MQTTC_ERR_INVAL = -1,   /* bad argument: NULL, malformed or oversize name/topic/payload */
     MQTTC_ERR_NO_CONN = -2, /* not connected to the broker (nothing was queued) */
     MQTTC_ERR_NOMEM = -3,
-    MQTTC_ERR_STATE = -4,   /* mqttc_start twice, or after mqttc_stop */
-    MQTTC_ERR_LIB = -5      /* libmosquitto refused (logged) */
+    MQTTC_ERR_STATE = -4, /* mqttc_start twice, or after mqttc_stop */
+    MQTTC_ERR_LIB = -5    /* libmosquitto refused (logged) */
 } mqttc_rc;
 
 typedef struct {
-    const char *host;        /* broker host; default "127.0.0.1" */
-    int port;                /* default 1883 */
-    const char *client_id;   /* default "otad"; fixed, so the session persists */
-    const char *username;    /* default "otad" */
-    const char *password;    /* ota_secret_server(key); required */
-    int keepalive_s;         /* default 30 */
-    bool clean_session;      /* default false (persistent session); set true only in tests */
-    int reconnect_min_ms;    /* first retry delay; default 500 */
-    int reconnect_max_ms;    /* backoff ceiling; default 30000 */
-    int sync_timeout_ms;     /* snapshot must complete within; default 10000 */
-    int max_inflight;        /* QoS 1 publishes in flight to the broker; default 1000 */
+    const char *host;      /* broker host; default "127.0.0.1" */
+    int port;              /* default 1883 */
+    const char *client_id; /* default "otad"; fixed, so the session persists */
+    const char *username;  /* default "otad" */
+    const char *password;  /* ota_secret_server(key); required */
+    int keepalive_s;       /* default 30 */
+    bool clean_session;    /* default false (persistent session); set true only in tests */
+    int reconnect_min_ms;  /* first retry delay; default 500 */
+    int reconnect_max_ms;  /* backoff ceiling; default 30000 */
+    int sync_timeout_ms;   /* snapshot must complete within; default 10000 */
+    int max_inflight;      /* QoS 1 publishes in flight to the broker; default 1000 */
 } mqttc_config;
 
 typedef struct {
@@ -65,8 +65,8 @@ typedef struct {
      * stale ones queued in the persistent session while otad was away) are contained in
      * the snapshot, so after each (re)connect the application sees one snapshot, then
      * live events. */
-    void (*on_presence)(void *ud, const char *product_key, const char *identifier,
-                        bool online, int64_t t_ms);
+    void (*on_presence)(void *ud, const char *product_key, const char *identifier, bool online,
+                        int64_t t_ms);
     /* The complete set of connected devices ("pk.id" each, in no order), once after each
      * (re)connect (again if the broker is asked again). It replaces whatever the
      * application believed. */

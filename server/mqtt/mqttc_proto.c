@@ -12,8 +12,8 @@
 
 static int name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 /* Copies the segment [s, s+len) into out when it is 1..max name characters. */
@@ -37,7 +37,8 @@ int mqttc_parse_topic(const char *topic, char *pk, char *id, const char **suffix
     if (!topic)
         return -1;
     len = strnlen(topic, 5 + MQTTC_PK_MAX + 1 + MQTTC_ID_MAX + 1 + MQTTC_SUFFIX_MAX + 1);
-    if (len > 5 + MQTTC_PK_MAX + 1 + MQTTC_ID_MAX + 1 + MQTTC_SUFFIX_MAX || strncmp(topic, "/sys/", 5) != 0)
+    if (len > 5 + MQTTC_PK_MAX + 1 + MQTTC_ID_MAX + 1 + MQTTC_SUFFIX_MAX ||
+        strncmp(topic, "/sys/", 5) != 0)
         return -1;
     end = topic + len;
     p = topic + 5;
@@ -281,7 +282,8 @@ mqttc_snap_result mqttc_snap_part(mqttc_snap *s, const mqttc_presence *p)
     }
     if (!s->active || p->part != s->next_part)
         return MQTTC_SNAP_BROKEN;
-    json_array_foreach(p->clients, i, c) {
+    json_array_foreach(p->clients, i, c)
+    {
         char pk[MQTTC_PK_MAX + 1], id[MQTTC_ID_MAX + 1];
         const char *cid = json_string_value(c);
         if (mqttc_split_cid(cid, pk, id) != 0)

@@ -33,13 +33,13 @@ typedef enum { MQTTC_PRES_ON = 1, MQTTC_PRES_OFF, MQTTC_PRES_SNAPSHOT } mqttc_pr
 
 typedef struct {
     mqttc_pres_kind kind;
-    char pk[MQTTC_PK_MAX + 1]; /* on/off */
-    char id[MQTTC_ID_MAX + 1]; /* on/off */
-    int64_t t_ms;              /* broker's clock; 0 when absent */
+    char pk[MQTTC_PK_MAX + 1];       /* on/off */
+    char id[MQTTC_ID_MAX + 1];       /* on/off */
+    int64_t t_ms;                    /* broker's clock; 0 when absent */
     char nonce[MQTTC_NONCE_MAX + 1]; /* snapshot */
     unsigned part;                   /* snapshot */
     bool last;                       /* snapshot */
-    json_t *root;    /* owned: the parsed payload */
+    json_t *root;                    /* owned: the parsed payload */
     json_t *clients; /* snapshot: borrowed from root, an array (entries are checked on use) */
 } mqttc_presence;
 

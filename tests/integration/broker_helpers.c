@@ -18,10 +18,10 @@ struct tclient {
     struct mosquitto *mosq;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int connack;      /* -1 until the CONNACK */
+    int connack; /* -1 until the CONNACK */
     int last_sub_mid, granted;
     bool got_suback;
-    int acked[256];   /* mids acknowledged (ring) */
+    int acked[256]; /* mids acknowledged (ring) */
     int nacked;
     tc_msg msgs[TC_MAX_MSGS];
     int nmsgs;

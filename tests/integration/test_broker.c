@@ -52,7 +52,8 @@ static tclient *observer(const char *cid)
 static void test_wrong_secret_refused(void **state)
 {
     (void)state;
-    tclient *c = tc_connect(env.mqtt_port, "pk1.dev1", "pk1.dev1", "00000000000000000000000000000000", true);
+    tclient *c =
+        tc_connect(env.mqtt_port, "pk1.dev1", "pk1.dev1", "00000000000000000000000000000000", true);
     assert_int_equal(tc_connack(c), 5);
     tc_close(c);
     /* the right secret of another device */
@@ -78,8 +79,14 @@ static void test_wrong_secret_refused(void **state)
 static void test_unknown_username_refused(void **state)
 {
     (void)state;
-    const char *names[] = {"nobody", "pk1.", ".dev1", "pk1.dev/1", "pk1.dev+1", "a.b.c",
-                           "0123456789012345678901234567890123.d", ""};
+    const char *names[] = {"nobody",
+                           "pk1.",
+                           ".dev1",
+                           "pk1.dev/1",
+                           "pk1.dev+1",
+                           "a.b.c",
+                           "0123456789012345678901234567890123.d",
+                           ""};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         tclient *c = tc_connect(env.mqtt_port, names[i][0] ? names[i] : "anon", names[i],
                                 "00000000000000000000000000000000", true);
@@ -144,9 +151,15 @@ static void test_cross_device_subscribe_refused(void **state)
     (void)state;
     tclient *d = tc_device(env.mqtt_port, env.key, "pk1", "sub1");
     assert_int_equal(tc_connack(d), 0);
-    const char *bad[] = {"/sys/pk1/sub2/#", "/sys/pk1/+/ota/firmware/upgrade", "/sys/+/+/#", "#",
-                         "/sys/pk1/sub1", "/sys/pk2/sub1/#", "$share/g//sys/pk1/sub1/#",
-                         "/sys/pk1/sub10/#", "$SYS/#"};
+    const char *bad[] = {"/sys/pk1/sub2/#",
+                         "/sys/pk1/+/ota/firmware/upgrade",
+                         "/sys/+/+/#",
+                         "#",
+                         "/sys/pk1/sub1",
+                         "/sys/pk2/sub1/#",
+                         "$share/g//sys/pk1/sub1/#",
+                         "/sys/pk1/sub10/#",
+                         "$SYS/#"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int g = tc_subscribe(d, bad[i]);
         if (g != 0x80)
@@ -224,7 +237,8 @@ static void test_presence_on_off(void **state)
 
     /* refused logins make no presence event */
     from = tc_count(s);
-    d = tc_connect(env.mqtt_port, "pk1.pres3", "pk1.pres3", "00000000000000000000000000000000", true);
+    d = tc_connect(env.mqtt_port, "pk1.pres3", "pk1.pres3", "00000000000000000000000000000000",
+                   true);
     tc_close(d);
     d = tc_device(env.mqtt_port, env.key, "pk1", "pres4"); /* a marker */
     assert_true(tc_wait_msg(s, from, P, "pk1.pres4", 1000) >= 0);

@@ -114,7 +114,8 @@ static void test_snapshot_1500(void **state)
     for (int i = 0; i < N_DEV; i++)
         assert_int_equal(raw_connack(fds[i]), 0);
     /* every "on" arrives */
-    for (int waited = 0; waited < 10000 && tc_count_matching(s, 0, P, "\"e\":\"on\"") < N_DEV; waited += 50)
+    for (int waited = 0; waited < 10000 && tc_count_matching(s, 0, P, "\"e\":\"on\"") < N_DEV;
+         waited += 50)
         tc_sleep_ms(50);
     assert_int_equal(tc_count_matching(s, 0, P, "\"e\":\"on\""), N_DEV);
 
@@ -134,7 +135,8 @@ static void test_snapshot_1500(void **state)
         assert_int_equal(json_array_size(c), parts == 0 ? 1000 : 500);
         size_t k;
         json_t *v;
-        json_array_foreach(c, k, v) {
+        json_array_foreach(c, k, v)
+        {
             int n = -1;
             assert_int_equal(sscanf(json_string_value(v), "pkbig.dev%d", &n), 1);
             assert_true(n >= 0 && n < N_DEV);
@@ -155,7 +157,8 @@ static void test_snapshot_1500(void **state)
     from = tc_count(s);
     for (int i = 0; i < N_DEV; i++)
         close(fds[i]);
-    for (int waited = 0; waited < 10000 && tc_count_matching(s, from, P, "\"e\":\"off\"") < N_DEV; waited += 50)
+    for (int waited = 0; waited < 10000 && tc_count_matching(s, from, P, "\"e\":\"off\"") < N_DEV;
+         waited += 50)
         tc_sleep_ms(50);
     assert_int_equal(tc_count_matching(s, from, P, "\"e\":\"off\""), N_DEV);
     tc_close(s);

@@ -183,7 +183,8 @@ static void test_connect_messages_presence(void **state)
     assert_int_equal(tc_subscribe(d, "/sys/pk1/d1/#"), 1);
 
     /* device -> server, each subscribed suffix */
-    const char *sfx[] = {"ota/progress", "ota/version", "ota/firmware/get", "ota/firmware/upgrade_reply"};
+    const char *sfx[] = {"ota/progress", "ota/version", "ota/firmware/get",
+                         "ota/firmware/upgrade_reply"};
     for (int i = 0; i < 4; i++) {
         char topic[128];
         snprintf(topic, sizeof topic, "/sys/pk1/d1/%s", sfx[i]);
@@ -201,7 +202,8 @@ static void test_connect_messages_presence(void **state)
     assert_int_equal(seen.msgs, 4);
 
     /* server -> device */
-    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{\"p\":1}", 7), MQTTC_OK);
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{\"p\":1}", 7),
+                     MQTTC_OK);
     assert_true(tc_wait_msg(d, 0, "/sys/pk1/d1/ota/firmware/upgrade", "{\"p\":1}", 2000) >= 0);
     /* bad arguments */
     assert_int_equal(mqttc_publish_device(m, "pk/1", "d1", "ota/x", "{}", 2), MQTTC_ERR_INVAL);
@@ -336,15 +338,18 @@ static void test_publish_rate(void **state)
     /* one device listens, to check delivery at the end */
     tclient *d = tc_device(env.mqtt_port, env.key, "pk5", "dev99999");
     assert_int_equal(tc_subscribe(d, "/sys/pk5/dev99999/#"), 1);
-    snprintf(payload, sizeof payload,
-             "{\"msgId\":\"1\",\"version\":\"1.0\",\"data\":{\"policy\":\"standard\",\"size\":1048576,"
-             "\"firmwareVersion\":\"2.0.0\",\"url\":\"http://127.0.0.1:8080/dl/0123456789abcdef\","
-             "\"sign\":\"0123456789abcdef0123456789abcdef\",\"signMethod\":\"Md5\",\"batchId\":\"b1\"}}");
+    snprintf(
+        payload, sizeof payload,
+        "{\"msgId\":\"1\",\"version\":\"1.0\",\"data\":{\"policy\":\"standard\",\"size\":1048576,"
+        "\"firmwareVersion\":\"2.0.0\",\"url\":\"http://127.0.0.1:8080/dl/0123456789abcdef\","
+        "\"sign\":\"0123456789abcdef0123456789abcdef\",\"signMethod\":\"Md5\",\"batchId\":\"b1\"}"
+        "}");
     int64_t t0 = ota_time_mono_ms();
     for (int i = 0; i < N; i++) {
         char id[16];
         snprintf(id, sizeof id, "dev%d", i);
-        int rc = mqttc_publish_device(m, "pk5", id, "ota/firmware/upgrade", payload, strlen(payload));
+        int rc =
+            mqttc_publish_device(m, "pk5", id, "ota/firmware/upgrade", payload, strlen(payload));
         assert_int_equal(rc, MQTTC_OK);
     }
     int64_t queued = ota_time_mono_ms() - t0;
@@ -352,8 +357,10 @@ static void test_publish_rate(void **state)
         tc_sleep_ms(5);
     int64_t done = ota_time_mono_ms() - t0;
     assert_int_equal(mqttc_pending(m), 0);
-    printf("publish rate: %d QoS 1 messages (%zu bytes) queued in %lld ms, all acknowledged by the broker in %lld ms: %.0f msg/s\n",
-           N, strlen(payload), (long long)queued, (long long)done, N * 1000.0 / (double)(done ? done : 1));
+    printf("publish rate: %d QoS 1 messages (%zu bytes) queued in %lld ms, all acknowledged by the "
+           "broker in %lld ms: %.0f msg/s\n",
+           N, strlen(payload), (long long)queued, (long long)done,
+           N * 1000.0 / (double)(done ? done : 1));
     assert_true(tc_wait_msg(d, 0, "/sys/pk5/dev99999/ota/firmware/upgrade", "Md5", 5000) >= 0);
     assert_true(done < 60000); /* the engine needs 100,000 a minute */
     tc_close(d);
@@ -415,7 +422,8 @@ static void return_from_callback(void *ud, const char *pk, const char *id, const
 
 /* Runs an mqttc "otad-pa" (persistent session) in a child with the given message callback;
  * the child exits by itself (in the callback) or 500 ms after the callback returned. */
-static int run_child(void (*cb)(void *, const char *, const char *, const char *, const void *, size_t))
+static int run_child(void (*cb)(void *, const char *, const char *, const char *, const void *,
+                                size_t))
 {
     pid_t pid = fork();
     if (pid == 0) {

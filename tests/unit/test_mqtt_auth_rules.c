@@ -22,8 +22,8 @@ static void test_names(void **state)
     assert_int_equal(auth_split_device("pk1.dev-1_A", pk, id), 0);
     assert_string_equal(pk, "pk1");
     assert_string_equal(id, "dev-1_A");
-    const char *bad[] = {NULL, "", "nodot", ".id", "pk.", "a.b.c", "pk.i/d", "pk.i+d", "pk.i#",
-                         "p k.id", "pk.id\n", "otad"};
+    const char *bad[] = {NULL,     "",       "nodot", ".id",    "pk.",     "a.b.c",
+                         "pk.i/d", "pk.i+d", "pk.i#", "p k.id", "pk.id\n", "otad"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(auth_split_device(bad[i], pk, id), -1);
     /* bounds: pk 32, id 64 */
@@ -98,9 +98,12 @@ static void test_payloads(void **state)
     size_t sz = auth_snapshot_size(2);
     char *snap = malloc(sz);
     assert_true(auth_snapshot_part(snap, sz, "n1", 0, true, cids, 2, 7) > 0);
-    assert_string_equal(snap, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":0,\"last\":true,\"t\":7,\"clients\":[\"pk.a\",\"pk.b\"]}");
+    assert_string_equal(snap, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":0,\"last\":true,\"t\":"
+                              "7,\"clients\":[\"pk.a\",\"pk.b\"]}");
     assert_true(auth_snapshot_part(snap, sz, "", 3, false, cids, 0, 7) > 0);
-    assert_string_equal(snap, "{\"e\":\"snapshot\",\"nonce\":\"\",\"part\":3,\"last\":false,\"t\":7,\"clients\":[]}");
+    assert_string_equal(
+        snap,
+        "{\"e\":\"snapshot\",\"nonce\":\"\",\"part\":3,\"last\":false,\"t\":7,\"clients\":[]}");
     assert_int_equal(auth_snapshot_part(snap, sz - 200, "n1", 0, true, cids, 2, 7), -1);
     assert_int_equal(auth_snapshot_part(snap, sz, "bad\"", 0, true, cids, 2, 7), -1);
     free(snap);

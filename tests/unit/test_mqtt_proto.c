@@ -25,9 +25,21 @@ static void test_parse_topic(void **state)
     assert_string_equal(sfx, "ota/progress");
     assert_int_equal(mqttc_parse_topic("/sys/pk1/d/ota/firmware/upgrade_reply", pk, id, &sfx), 0);
     assert_string_equal(sfx, "ota/firmware/upgrade_reply");
-    const char *bad[] = {NULL, "", "/sys/", "/sys/pk1", "/sys/pk1/", "/sys/pk1/d1", "/sys/pk1/d1/",
-                         "/sys//d1/x", "/sys/pk1//x", "sys/pk1/d1/x", "/sys/p.k/d1/x",
-                         "/sys/pk1/d+/x", "/sys/pk1/d1/x/", "/sys/pk1/d1/#", "/sys/pk1/d1/a+b",
+    const char *bad[] = {NULL,
+                         "",
+                         "/sys/",
+                         "/sys/pk1",
+                         "/sys/pk1/",
+                         "/sys/pk1/d1",
+                         "/sys/pk1/d1/",
+                         "/sys//d1/x",
+                         "/sys/pk1//x",
+                         "sys/pk1/d1/x",
+                         "/sys/p.k/d1/x",
+                         "/sys/pk1/d+/x",
+                         "/sys/pk1/d1/x/",
+                         "/sys/pk1/d1/#",
+                         "/sys/pk1/d1/a+b",
                          "/SYS/pk1/d1/x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (mqttc_parse_topic(bad[i], pk, id, &sfx) != -1)
@@ -73,14 +85,23 @@ static void test_presence_parse(void **state)
     assert_int_equal(parse("{\"e\":\"off\",\"c\":\"pk.d1\"}", &p), 0);
     assert_int_equal(p.kind, MQTTC_PRES_OFF);
     mqttc_presence_clear(&p);
-    assert_int_equal(parse("{\"e\":\"snapshot\",\"nonce\":\"n\",\"part\":2,\"last\":true,\"clients\":[\"a.b\"]}", &p), 0);
+    assert_int_equal(
+        parse("{\"e\":\"snapshot\",\"nonce\":\"n\",\"part\":2,\"last\":true,\"clients\":[\"a.b\"]}",
+              &p),
+        0);
     assert_int_equal(p.kind, MQTTC_PRES_SNAPSHOT);
     assert_int_equal(p.part, 2);
     assert_true(p.last);
     assert_int_equal(json_array_size(p.clients), 1);
     mqttc_presence_clear(&p);
-    const char *bad[] = {"", "x", "[]", "{}", "{\"e\":\"on\"}", "{\"e\":\"on\",\"c\":\"nodot\"}",
-                         "{\"e\":\"on\",\"c\":5}", "{\"e\":\"maybe\",\"c\":\"a.b\"}",
+    const char *bad[] = {"",
+                         "x",
+                         "[]",
+                         "{}",
+                         "{\"e\":\"on\"}",
+                         "{\"e\":\"on\",\"c\":\"nodot\"}",
+                         "{\"e\":\"on\",\"c\":5}",
+                         "{\"e\":\"maybe\",\"c\":\"a.b\"}",
                          "{\"e\":\"snapshot\",\"nonce\":\"n\",\"part\":-1,\"clients\":[]}",
                          "{\"e\":\"snapshot\",\"nonce\":\"n\",\"part\":0}",
                          "{\"e\":\"snapshot\",\"part\":0,\"clients\":[]}",
@@ -134,20 +155,24 @@ static void test_snapshot_assembly(void **state)
     (void)state;
     mqttc_snap_init(&s);
     /* nothing pending: ignored */
-    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":0,\"last\":true,\"clients\":[]}"),
-                     MQTTC_SNAP_IGNORED);
+    assert_int_equal(
+        feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":0,\"last\":true,\"clients\":[]}"),
+        MQTTC_SNAP_IGNORED);
     mqttc_snap_begin(&s, "n1", 0);
     /* an event before part 0 is already in the snapshot: not applied */
     mqttc_snap_event(&s, "pk.early", true);
     /* another client's snapshot */
-    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"other\",\"part\":0,\"last\":true,\"clients\":[\"pk.x\"]}"),
+    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"other\",\"part\":0,\"last\":true,"
+                              "\"clients\":[\"pk.x\"]}"),
                      MQTTC_SNAP_IGNORED);
-    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":0,\"last\":false,\"clients\":[\"pk.a\",\"pk.b\",\"junk\",5]}"),
+    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":0,\"last\":false,"
+                              "\"clients\":[\"pk.a\",\"pk.b\",\"junk\",5]}"),
                      MQTTC_SNAP_PARTIAL);
     /* events during assembly update the set */
     mqttc_snap_event(&s, "pk.c", true);
     mqttc_snap_event(&s, "pk.a", false);
-    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":1,\"last\":true,\"clients\":[\"pk.d\"]}"),
+    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":1,\"last\":true,"
+                              "\"clients\":[\"pk.d\"]}"),
                      MQTTC_SNAP_COMPLETE);
     assert_int_equal(s.set.count, 3);
     assert_true(mqttc_set_has(&s.set, "pk.b"));
@@ -157,18 +182,23 @@ static void test_snapshot_assembly(void **state)
     assert_false(mqttc_set_has(&s.set, "pk.early"));
     mqttc_snap_end(&s);
     /* a duplicate of a finished snapshot is ignored */
-    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":1,\"last\":true,\"clients\":[]}"),
-                     MQTTC_SNAP_IGNORED);
+    assert_int_equal(
+        feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n1\",\"part\":1,\"last\":true,\"clients\":[]}"),
+        MQTTC_SNAP_IGNORED);
     /* a missing part breaks it */
     mqttc_snap_begin(&s, "n2", 0);
-    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n2\",\"part\":1,\"last\":true,\"clients\":[]}"),
-                     MQTTC_SNAP_BROKEN);
-    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n2\",\"part\":0,\"last\":false,\"clients\":[]}"),
-                     MQTTC_SNAP_PARTIAL);
-    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n2\",\"part\":2,\"last\":true,\"clients\":[]}"),
-                     MQTTC_SNAP_BROKEN);
+    assert_int_equal(
+        feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n2\",\"part\":1,\"last\":true,\"clients\":[]}"),
+        MQTTC_SNAP_BROKEN);
+    assert_int_equal(
+        feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n2\",\"part\":0,\"last\":false,\"clients\":[]}"),
+        MQTTC_SNAP_PARTIAL);
+    assert_int_equal(
+        feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n2\",\"part\":2,\"last\":true,\"clients\":[]}"),
+        MQTTC_SNAP_BROKEN);
     /* part 0 again restarts cleanly */
-    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n2\",\"part\":0,\"last\":true,\"clients\":[\"pk.z\"]}"),
+    assert_int_equal(feed(&s, "{\"e\":\"snapshot\",\"nonce\":\"n2\",\"part\":0,\"last\":true,"
+                              "\"clients\":[\"pk.z\"]}"),
                      MQTTC_SNAP_COMPLETE);
     assert_int_equal(s.set.count, 1);
     mqttc_snap_free(&s);
