@@ -157,7 +157,7 @@ if has 1; then
     --connect-rate 5000 --duration 1200 > "$WORK/activate1.out" 2>&1 || { cat "$WORK/activate1.out" >&2; exit 1; }
   wait_eligible "$FW1" "$N_ROLL" 300
   "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK1" -n "$N_ROLL" --prefix r --download 0 \
-    --connect-rate 5000 --batch "$FW1" --batch-json '{"maxPushPerMinute":1000000}' \
+    --connect-rate 10000 --batch "$FW1" --batch-json '{"maxPushPerMinute":1000000}' \
     --summary-json "$WORK/rollout.json" --duration 3600 > "$WORK/rollout.out" 2>&1 || true
   cat "$WORK/rollout.out" >&2
   R[roll_rate]=$(jget '.batch.devicesPerMinute // 0' "$WORK/rollout.json")
@@ -178,7 +178,7 @@ if has 1; then
   RPID=$!
   sleep 0.5
   "$FLEET" --key-file "$FLOOR/keys/server.key" --broker "127.0.0.1:$BPORT" --product-key flr -n "$N_ROLL" \
-    --prefix r --download 0 --connect-rate 5000 --summary-json "$WORK/floor-fleet.json" --duration 3600 \
+    --prefix r --download 0 --connect-rate 10000 --summary-json "$WORK/floor-fleet.json" --duration 3600 \
     > "$WORK/floor-fleet.out" 2>&1 || true
   wait "$RPID" || true
   cat "$WORK/responder.out" >&2

@@ -771,7 +771,7 @@ static void print_summary(fleet *f, int64_t elapsed, int errors)
 
     printf("ota-fleet: %u devices (%s%06u..), %lld ms\n", f->n, f->o->prefix, f->o->first,
            (long long)elapsed);
-    printf("  connected once %u, peak connected %u, all first-wave connected at %lld ms\n",
+    printf("  connected once %u, peak connected %u, last first connection at %lld ms\n",
            f->n_connected_once, f->peak_active, (long long)f->t_all_connected);
     printf("  ready %u, pushed %u (pushes %llu), messages out %llu in %llu\n", f->n_ready,
            f->n_pushed_devs, (unsigned long long)f->pushes, (unsigned long long)f->msgs_out,
