@@ -448,3 +448,27 @@ static int64_t bt_rfc3339_ms(const char *s)
         return -1;
     return (int64_t)timegm(&tm) * 1000 + ms;
 }
+
+/* Waits until the task shows state `state` with progress `progress`; returns the row. */
+static json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const char *state,
+                                int progress, int timeout_ms)
+{
+    int64_t end = sdev_now_ms() + timeout_ms;
+    json_t *task = NULL;
+    for (;;) {
+        task = bt_task(t, b, id);
+        if (task && strcmp(js(task, "upgradeState"), state) == 0 && bt_int(task, "progress") == progress)
+            return task;
+        if (sdev_now_ms() > end)
+            break;
+        json_decref(task);
+        sdev_sleep_ms(BT_POLL_MS);
+    }
+    char last[1024];
+    bt_task_text(task, last, sizeof last);
+    json_decref(task);
+    oth_dump_logs(&t->env);
+    fail_msg("batch %s device %s: wanted %s at %d%% within %d ms; last row: %s", b, id, state,
+             progress, timeout_ms, last);
+    return NULL;
+}
