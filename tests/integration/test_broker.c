@@ -359,6 +359,39 @@ static void test_sync_snapshot(void **state)
     tc_close(s);
 }
 
+/* The plugin must never crash the broker: oversize, odd and format-string inputs. */
+static void test_hostile_logins(void **state)
+{
+    (void)state;
+    static char big[60001];
+    char secret[40];
+    memset(big, 'a', sizeof big - 1);
+    big[30] = '.';
+    tclient *c = tc_connect(env.mqtt_port, big, big, "x", true);
+    assert_int_equal(tc_connack(c), 5);
+    tc_close(c);
+    c = tc_connect(env.mqtt_port, "pk1.h1", "pk1.h1", big, true);
+    assert_int_equal(tc_connack(c), 5);
+    tc_close(c);
+    c = tc_connect(env.mqtt_port, "%s%n%x.%s", "%s%n%x.%s", "%s%n", true);
+    assert_int_equal(tc_connack(c), 5);
+    tc_close(c);
+    /* empty client id: the broker makes one up, which is not the username */
+    oth_device_secret(&env, "pk1", "h2", secret);
+    c = tc_connect(env.mqtt_port, NULL, "pk1.h2", secret, true);
+    assert_int_equal(tc_connack(c), 5);
+    tc_close(c);
+    /* empty username */
+    c = tc_connect(env.mqtt_port, "pk1.h3", "", "", true);
+    assert_int_equal(tc_connack(c), 5);
+    tc_close(c);
+    /* still alive and working */
+    c = tc_device(env.mqtt_port, env.key, "pk1", "h4");
+    assert_int_equal(tc_connack(c), 0);
+    assert_int_equal(tc_subscribe(c, "/sys/pk1/h4/#"), 1);
+    tc_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_presence_on_off),
         cmocka_unit_test(test_presence_takeover),
         cmocka_unit_test(test_sync_snapshot),
+        cmocka_unit_test(test_hostile_logins),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
