@@ -4,3 +4,10 @@ if(TARGET otasdk)
   ota_unit_test(test_sdk SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sdk.c
                 LIBS otasdk OpenSSL::Crypto PkgConfig::JANSSON)
 endif()
+if(TARGET ota-device)
+  ota_unit_test(test_sdk_agent_config
+                SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sdk_agent_config.c
+                        ${OTA_SOURCE_DIR}/tools/ota-device/config.c
+                LIBS)
+  target_include_directories(test_sdk_agent_config PRIVATE ${OTA_SOURCE_DIR}/tools/ota-device)
+endif()

@@ -131,6 +131,7 @@ static int install(void *user, const otasdk_job *job, char *version_out, size_t 
         OTA_ERROR("install hook succeeded but %s has no version", a->cfg->version_file);
         return OTASDK_ERR_INSTALL;
     }
+    otasdk_posix_clear(a->port); /* the hook has taken what it needs: free the space */
     return OTASDK_OK;
 }
 
