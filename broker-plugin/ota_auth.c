@@ -19,6 +19,10 @@
  *   snapshot_part_size client ids. Plugin publishes are queued by the broker in order, so
  *   a snapshot never overtakes an event published before it, nor the reverse.
  *
+ * - Reload (SIGHUP): Mosquitto re-runs basic auth for every session it knows; between the
+ *   reload event and the next tick the plugin only verifies, it does not touch presence.
+ *   Options and the key are kept (v5 plugins are not re-initialised on reload).
+ *
  * The broker is single-threaded; all callbacks run on its thread. Nothing here may crash
  * the broker: every string from a client is bounded and may be NULL. Secrets are never
  * logged. Load: one HMAC per CONNECT, one prefix compare per ACL check.
@@ -46,6 +50,7 @@ typedef struct {
     char server_pass[OTA_SECRET_HEX_LEN + 1];
     size_t part_size;
     conn_table conns;
+    bool rechecking; /* between a config reload and the next tick: logins are re-checks */
 } plugin_state;
 
 static int64_t now_ms(void)
@@ -138,6 +143,10 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: bad password", user);
         return MOSQ_ERR_AUTH;
     }
+    /* On SIGHUP Mosquitto runs basic auth again for every session it knows, connected or
+     * not (security_apply_default): verify, but leave presence alone. */
+    if (st->rechecking)
+        return MOSQ_ERR_SUCCESS;
     if (conn_table_login(&st->conns, ed->client, user, on_off, st) != 0) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: out of memory, refusing %s", user);
         return MOSQ_ERR_AUTH;
@@ -226,6 +235,25 @@ static int cb_message(int event, void *event_data, void *userdata)
         return MOSQ_ERR_SUCCESS;
     }
     answer_sync(st, nonce);
+    return MOSQ_ERR_SUCCESS;
+}
+
+static int cb_reload(int event, void *event_data, void *userdata)
+{
+    plugin_state *st = userdata;
+    (void)event;
+    (void)event_data;
+    st->rechecking = true;
+    mosquitto_log_printf(MOSQ_LOG_INFO, "ota_auth: configuration reload (options are kept)");
+    return MOSQ_ERR_PLUGIN_DEFER;
+}
+
+static int cb_tick(int event, void *event_data, void *userdata)
+{
+    plugin_state *st = userdata;
+    (void)event;
+    (void)event_data;
+    st->rechecking = false;
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -319,12 +347,16 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     if (mosquitto_callback_register(identifier, MOSQ_EVT_BASIC_AUTH, cb_basic_auth, NULL, st) ||
         mosquitto_callback_register(identifier, MOSQ_EVT_ACL_CHECK, cb_acl_check, NULL, st) ||
         mosquitto_callback_register(identifier, MOSQ_EVT_MESSAGE, cb_message, NULL, st) ||
-        mosquitto_callback_register(identifier, MOSQ_EVT_DISCONNECT, cb_disconnect, NULL, st)) {
+        mosquitto_callback_register(identifier, MOSQ_EVT_DISCONNECT, cb_disconnect, NULL, st) ||
+        mosquitto_callback_register(identifier, MOSQ_EVT_RELOAD, cb_reload, NULL, st) ||
+        mosquitto_callback_register(identifier, MOSQ_EVT_TICK, cb_tick, NULL, st)) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot register callbacks");
         mosquitto_callback_unregister(identifier, MOSQ_EVT_BASIC_AUTH, cb_basic_auth, NULL);
         mosquitto_callback_unregister(identifier, MOSQ_EVT_ACL_CHECK, cb_acl_check, NULL);
         mosquitto_callback_unregister(identifier, MOSQ_EVT_MESSAGE, cb_message, NULL);
         mosquitto_callback_unregister(identifier, MOSQ_EVT_DISCONNECT, cb_disconnect, NULL);
+        mosquitto_callback_unregister(identifier, MOSQ_EVT_RELOAD, cb_reload, NULL);
+        mosquitto_callback_unregister(identifier, MOSQ_EVT_TICK, cb_tick, NULL);
         state_free(st);
         return MOSQ_ERR_UNKNOWN;
     }
@@ -344,6 +376,8 @@ EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, 
         mosquitto_callback_unregister(st->id, MOSQ_EVT_ACL_CHECK, cb_acl_check, NULL);
         mosquitto_callback_unregister(st->id, MOSQ_EVT_MESSAGE, cb_message, NULL);
         mosquitto_callback_unregister(st->id, MOSQ_EVT_DISCONNECT, cb_disconnect, NULL);
+        mosquitto_callback_unregister(st->id, MOSQ_EVT_RELOAD, cb_reload, NULL);
+        mosquitto_callback_unregister(st->id, MOSQ_EVT_TICK, cb_tick, NULL);
     }
     state_free(st);
     return MOSQ_ERR_SUCCESS;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +360,35 @@ static void test_sync_snapshot(void **state)
     tc_close(s);
 }
 
+/* SIGHUP makes Mosquitto re-run basic auth for every session: presence must not move. */
+static void test_reload_keeps_presence(void **state)
+{
+    (void)state;
+    tclient *s = observer("otad");
+    tclient *a = tc_device(env.mqtt_port, env.key, "pk8", "r1");
+    tclient *b = tc_device(env.mqtt_port, env.key, "pk8", "r2");
+    assert_true(tc_wait_msg(s, 0, P, "pk8.r2", 1000) >= 0);
+    tc_close(b); /* r2 leaves: its session is gone (clean), r1 stays */
+    assert_true(tc_wait_msg(s, 0, P, "{\"e\":\"off\",\"c\":\"pk8.r2\"", 1000) >= 0);
+    int from = tc_count(s);
+    assert_int_equal(kill(env.broker_pid, SIGHUP), 0);
+    tc_sleep_ms(500);
+    assert_int_equal(tc_count_matching(s, from, P, "\"e\":\"o"), 0);
+    json_t *ids = json_array();
+    collect_snapshot(s, "afterhup", ids);
+    assert_int_equal(json_array_size(ids), 1);
+    assert_string_equal(json_string_value(json_array_get(ids, 0)), "pk8.r1");
+    json_decref(ids);
+    /* logins after the reload count again */
+    b = tc_device(env.mqtt_port, env.key, "pk8", "r3");
+    assert_int_equal(tc_connack(b), 0);
+    assert_true(tc_wait_msg(s, from, P, "{\"e\":\"on\",\"c\":\"pk8.r3\"", 1000) >= 0);
+    tc_close(b);
+    tc_close(a);
+    assert_true(tc_wait_msg(s, from, P, "{\"e\":\"off\",\"c\":\"pk8.r1\"", 1000) >= 0);
+    tc_close(s);
+}
+
 /* The plugin must never crash the broker: oversize, odd and format-string inputs. */
 static void test_hostile_logins(void **state)
 {
@@ -406,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_presence_takeover),
         cmocka_unit_test(test_sync_snapshot),
         cmocka_unit_test(test_hostile_logins),
+        cmocka_unit_test(test_reload_keeps_presence),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
