@@ -272,9 +272,10 @@ int api_firmware_upload_end(http_req *r)
     upload_state *u = r->state;
     char why[256];
     int ret;
-    if (!u->err.status && MHD_destroy_post_processor(u->pp) != MHD_YES)
-        set_err(&u->err, 400, "bad_request", NULL, "The multipart body is incomplete.");
+    enum MHD_Result complete = MHD_destroy_post_processor(u->pp);
     u->pp = NULL;
+    if (complete != MHD_YES)
+        set_err(&u->err, 400, "bad_request", NULL, "The multipart body is incomplete.");
     if (u->err.status) {
         upload_fail_file(u);
         return send_err(r, &u->err);
