@@ -4,6 +4,10 @@ if(TARGET otasdk)
   ota_unit_test(test_sdk SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sdk.c
                 LIBS otasdk OpenSSL::Crypto PkgConfig::JANSSON)
 endif()
+if(TARGET otasdk_posix)
+  ota_unit_test(test_sdk_posix SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sdk_posix.c
+                LIBS otasdk_posix)
+endif()
 if(TARGET ota-device)
   ota_unit_test(test_sdk_agent_config
                 SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sdk_agent_config.c
