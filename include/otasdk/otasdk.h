@@ -292,7 +292,7 @@ int otasdk_on_message(otasdk_ctx *ctx, const char *topic, const void *payload, s
  * upgrade that failed in this call (already reported to the platform). */
 int otasdk_process(otasdk_ctx *ctx);
 
-/* 1 when otasdk_process has work to do, else 0. */
+/* 1 when otasdk_process has work to do, else 0. Call it from the otasdk_process thread. */
 int otasdk_pending(otasdk_ctx *ctx);
 
 /* Silent policy: start the offered job at the next otasdk_process(). Returns OTASDK_OK,
