@@ -42,12 +42,15 @@ static const char *const SUB_TOPICS[] = {
 };
 #define N_SUB_TOPICS (sizeof SUB_TOPICS / sizeof SUB_TOPICS[0])
 
+static int name_ok(const char *s, size_t max);
+
 struct mqttc {
     struct mosquitto *mosq;
     /* config, strings owned */
     char *host, *client_id, *username, *password;
     int port, keepalive_s, reconnect_min_ms, reconnect_max_ms, sync_timeout_ms, max_inflight;
     bool clean_session;
+    char *subs[N_SUB_TOPICS]; /* the subscriptions, with $share/{group}/ when configured */
     mqttc_callbacks cbs;
     void *ud;
 
@@ -180,8 +183,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     }
     m->attempts = 0;
     m->warned = false;
-    int src = mosquitto_subscribe_multiple(m->mosq, NULL, (int)N_SUB_TOPICS,
-                                           (char *const *)SUB_TOPICS, 1, 0, NULL);
+    int src = mosquitto_subscribe_multiple(m->mosq, NULL, (int)N_SUB_TOPICS, m->subs, 1, 0, NULL);
     if (src != MOSQ_ERR_SUCCESS)
         OTA_ERROR("mqtt: subscribe failed: %s", mosquitto_strerror(src));
     /* The broker handles one connection's packets in order: the subscription is in
@@ -427,6 +429,10 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
         OTA_ERROR("mqtt: configuration without a password");
         return NULL;
     }
+    if (cfg->shared_group && cfg->shared_group[0] && !name_ok(cfg->shared_group, 32)) {
+        OTA_ERROR("mqtt: bad shared_group (1..32 of [A-Za-z0-9_-])");
+        return NULL;
+    }
     pthread_once(&lib_once, lib_init);
     m = calloc(1, sizeof *m);
     if (!m)
@@ -445,6 +451,20 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
         m->reconnect_max_ms = m->reconnect_min_ms;
     m->sync_timeout_ms = cfg->sync_timeout_ms > 0 ? cfg->sync_timeout_ms : 10000;
     m->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 1000;
+    for (size_t i = 0; i < N_SUB_TOPICS; i++) {
+        /* device topics may be shared between instances; presence never is: every
+         * instance needs every event and its own snapshot */
+        bool share = cfg->shared_group && cfg->shared_group[0] &&
+                     strcmp(SUB_TOPICS[i], MQTTC_PRESENCE_TOPIC) != 0;
+        size_t len = strlen(SUB_TOPICS[i]) + (share ? strlen(cfg->shared_group) + 8 : 0) + 1;
+        m->subs[i] = malloc(len);
+        if (!m->subs[i])
+            abort();
+        if (share)
+            snprintf(m->subs[i], len, "$share/%s/%s", cfg->shared_group, SUB_TOPICS[i]);
+        else
+            snprintf(m->subs[i], len, "%s", SUB_TOPICS[i]);
+    }
     if (cbs)
         m->cbs = *cbs;
     m->ud = ud;
@@ -529,6 +549,8 @@ void mqttc_destroy(mqttc *m)
     pthread_cond_destroy(&m->cond);
     if (m->password)
         memset(m->password, 0, strlen(m->password));
+    for (size_t i = 0; i < N_SUB_TOPICS; i++)
+        free(m->subs[i]);
     free(m->host);
     free(m->client_id);
     free(m->username);

@@ -53,6 +53,10 @@ typedef struct {
     int reconnect_max_ms;  /* backoff ceiling; default 30000 */
     int sync_timeout_ms;   /* snapshot must complete within; default 10000 */
     int max_inflight;      /* QoS 1 publishes in flight to the broker; default 1000 */
+    /* NULL or "": off. Else the device topics are subscribed as $share/{group}/... so that
+     * several otad instances (distinct client ids, e.g. "otad-2") split the device messages;
+     * presence is never shared. 1..32 of [A-Za-z0-9_-]. */
+    const char *shared_group;
 } mqttc_config;
 
 typedef struct {

@@ -124,7 +124,7 @@ static int wait_count(const int *counter, int want, int timeout_ms)
     return -1;
 }
 
-static mqttc *new_client(const char *client_id, bool clean)
+static mqttc *new_client_x(const char *client_id, bool clean, const char *group, seen_t *ud)
 {
     static char pass[40];
     mqttc_config cfg = {0};
@@ -138,9 +138,15 @@ static mqttc *new_client(const char *client_id, bool clean)
     cfg.clean_session = clean;
     cfg.reconnect_min_ms = 200;
     cfg.reconnect_max_ms = 2000;
-    mqttc *m = mqttc_new(&cfg, &CBS, &seen);
+    cfg.shared_group = group;
+    mqttc *m = mqttc_new(&cfg, &CBS, ud);
     assert_non_null(m);
     return m;
+}
+
+static mqttc *new_client(const char *client_id, bool clean)
+{
+    return new_client_x(client_id, clean, NULL, &seen);
 }
 
 static int group_setup(void **state)
@@ -403,6 +409,51 @@ static void test_socket_above_fd_setsize(void **state)
         close(fds[i]);
 }
 
+/* Two instances with a shared group split the device messages; both see all presence. */
+static void test_shared_subscription(void **state)
+{
+    (void)state;
+    static seen_t other;
+    pthread_mutex_init(&other.lock, NULL);
+    seen_reset();
+    mqttc *a = new_client_x("otad-s1", true, "otad", &seen);
+    mqttc *b = new_client_x("otad-s2", true, "otad", &other);
+    assert_int_equal(mqttc_start(a), MQTTC_OK);
+    assert_int_equal(mqttc_start(b), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    assert_int_equal(wait_count(&other.snapshots, 1, 5000), 0);
+    tclient *d = tc_device(env.mqtt_port, env.key, "pk8", "sh1");
+    assert_int_equal(tc_connack(d), 0);
+    assert_int_equal(wait_count(&seen.ons, 1, 1000), 0);
+    assert_int_equal(wait_count(&other.ons, 1, 1000), 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(tc_publish(d, "/sys/pk8/sh1/ota/progress", "{\"step\":1}"), 0);
+    for (int waited = 0; waited < 2000; waited += 10) {
+        pthread_mutex_lock(&seen.lock);
+        pthread_mutex_lock(&other.lock);
+        int total = seen.msgs + other.msgs;
+        pthread_mutex_unlock(&other.lock);
+        pthread_mutex_unlock(&seen.lock);
+        if (total >= 10)
+            break;
+        tc_sleep_ms(10);
+    }
+    tc_sleep_ms(200);
+    printf("shared group: %d + %d messages\n", seen.msgs, other.msgs);
+    assert_int_equal(seen.msgs + other.msgs, 10);
+    assert_true(seen.msgs > 0 && other.msgs > 0);
+    tc_close(d);
+    mqttc_destroy(a);
+    mqttc_destroy(b);
+    /* a bad group name is refused */
+    char pass[40];
+    mqttc_config cfg = {0};
+    ota_secret_server(env.key, pass, sizeof pass);
+    cfg.password = pass;
+    cfg.shared_group = "a/b";
+    assert_null(mqttc_new(&cfg, &CBS, &seen));
+}
+
 /* --- PUBACK versus the message callback -------------------------------------------------- */
 
 static void crash_in_callback(void *ud, const char *pk, const char *id, const char *suffix,
@@ -485,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_puback_after_callback),
         cmocka_unit_test(test_publish_rate),
         cmocka_unit_test(test_socket_above_fd_setsize),
+        cmocka_unit_test(test_shared_subscription),
         cmocka_unit_test(test_reconnect_after_broker_restart),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
