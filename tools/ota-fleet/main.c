@@ -61,7 +61,8 @@ static void usage(FILE *fp)
 "  --connect-rate N          new connections per second (default 5000)\n"
 "  --max-connected N         connections at one time (default: what RLIMIT_NOFILE allows)\n"
 "  --leave                   disconnect once finished (implied when the fleet exceeds --max-connected)\n"
-"  --bind-addrs A,B,..       local addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)\n"
+"  --bind-addrs A,B,..       local addresses to spread connections over (default for a 127.x broker:\n"
+"                            127.0.0.1..127.0.0.8; \"none\": let the system choose)\n"
 "  --keepalive S             MQTT keepalive (default 120)\n"
 "  --duration S              give up after S seconds (default 600)\n"
 "A batch:\n"
@@ -326,6 +327,14 @@ int main(int argc, char **argv)
     }
     if (o.activate_only || capable > o.max_connected)
         o.leave = 1;
+    /* A loopback broker: spread the connections over 127.0.0.1..16 so that churn (devices
+     * leaving sockets in TIME_WAIT) never runs out of one address's ephemeral ports. */
+    if (o.n_bind == 0 && strncmp(o.broker_host, "127.", 4) == 0) {
+        for (int i = 0; i < 8; i++)
+            snprintf(o.bind_addrs[o.n_bind++], sizeof o.bind_addrs[0], "127.0.0.%d", i + 1);
+    } else if (o.n_bind == 1 && strcmp(o.bind_addrs[0], "none") == 0) {
+        o.n_bind = 0;
+    }
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
