@@ -202,8 +202,6 @@ int otasdk_topic(const otasdk_ctx *c, const char *suffix, char *buf, size_t cap)
 int otasdk_on_connected(otasdk_ctx *c)
 {
     char topic[OTASDK_TOPIC_MAX];
-    char version[OTASDK_VERSION_MAX + 1];
-    json_t *data;
     int rc;
     if (!c)
         return OTASDK_ERR_ARG;
@@ -217,6 +215,16 @@ int otasdk_on_connected(otasdk_ctx *c)
             return OTASDK_ERR_MQTT;
         }
     }
+    return c->cfg.mqtt.announce_on_suback ? OTASDK_OK : otasdk_on_subscribed(c);
+}
+
+int otasdk_on_subscribed(otasdk_ctx *c)
+{
+    char version[OTASDK_VERSION_MAX + 1];
+    json_t *data;
+    int rc;
+    if (!c)
+        return OTASDK_ERR_ARG;
     sdk__lock(c);
     memcpy(version, c->version, sizeof version);
     sdk__unlock(c);

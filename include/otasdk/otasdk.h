@@ -113,11 +113,16 @@ typedef struct {
 
 /* MQTT transport. Both functions must be safe to call from any thread (the SDK calls them
  * from inside otasdk_on_connected/otasdk_on_message and from otasdk_process). QoS 1.
- * topic and payload are borrowed for the call. Return 0, or any non-zero on failure. */
+ * topic and payload are borrowed for the call. Return 0, or any non-zero on failure.
+ * announce_on_suback: 0 = otasdk_on_connected subscribes and announces the device at once
+ * (enough with a broker that handles one client's packets in order, like Mosquitto);
+ * 1 = otasdk_on_connected only subscribes, and the transport calls otasdk_on_subscribed
+ * once both SUBACKs are in (right for any broker; the Linux port does this). */
 typedef struct {
     void *user;
     int (*publish)(void *user, const char *topic, const void *payload, size_t len);
     int (*subscribe)(void *user, const char *topic);
+    int announce_on_suback;
 } otasdk_mqtt_ops;
 
 /* The download sink the SDK passes to http.get. offset is the absolute byte offset in the
@@ -268,11 +273,16 @@ void otasdk_destroy(otasdk_ctx *ctx);
 /* ---- Called by the transport ----------------------------------------------------- */
 
 /* The MQTT session is (re)established: subscribes to ota/firmware/upgrade and
- * ota/firmware/get_reply, reports the running version (ota/version) and asks for a
- * pending upgrade (ota/firmware/get), in that order. Returns OTASDK_OK, or
- * OTASDK_ERR_MQTT / OTASDK_ERR_NOMEM for the first step that failed (call it again on
- * the next connection). */
+ * ota/firmware/get_reply, then (unless mqtt.announce_on_suback) announces the device as
+ * otasdk_on_subscribed does. Returns OTASDK_OK, or OTASDK_ERR_MQTT / OTASDK_ERR_NOMEM for
+ * the first step that failed (call it again on the next connection). */
 int otasdk_on_connected(otasdk_ctx *ctx);
+
+/* Both subscriptions are acknowledged: reports the running version (ota/version) and asks
+ * for a pending upgrade (ota/firmware/get), in that order; the platform pushes only after
+ * one of them. Only for transports with mqtt.announce_on_suback. Returns OTASDK_OK,
+ * OTASDK_ERR_MQTT or OTASDK_ERR_NOMEM. */
+int otasdk_on_subscribed(otasdk_ctx *ctx);
 
 /* An incoming message. topic and payload are borrowed for the call. A push is acked at
  * once (ota/firmware/upgrade_reply with the push's msgId and code 200; code 400 for a

@@ -3,8 +3,8 @@
  *
  *   MQTT     libmosquitto, its own network thread, reconnects with backoff (1..30 s);
  *            client id and username "{productKey}.{identifier}", password deviceSecret,
- *            clean session, QoS 1. Every (re)connection calls otasdk_on_connected, every
- *            message otasdk_on_message.
+ *            clean session, QoS 1. Every (re)connection calls otasdk_on_connected, the
+ *            SUBACKs otasdk_on_subscribed, every message otasdk_on_message.
  *   HTTP     libcurl, one GET per call, Range from the resume point, Content-Range checked,
  *            stall detection (no byte for stall_timeout_s seconds counts as broken).
  *   flash    files in download_dir: "image.part" (staging), "image.ckpt" (checkpoint: the

@@ -1007,6 +1007,24 @@ static void test_silent_started_from_event(void **state)
     otasdk_destroy(ctx);
 }
 
+static void test_announce_after_suback(void **state)
+{
+    otasdk_config c = base_cfg();
+    otasdk_ctx *ctx;
+    (void)state;
+    c.mqtt.announce_on_suback = 1;
+    assert_int_equal(otasdk_create(&c, &ctx), OTASDK_OK);
+    assert_int_equal(otasdk_on_connected(ctx), OTASDK_OK);
+    assert_int_equal(W.nsubs, 2);
+    assert_int_equal(W.npub, 0); /* nothing before the SUBACKs */
+    assert_int_equal(otasdk_on_subscribed(ctx), OTASDK_OK);
+    assert_int_equal(W.npub, 2);
+    assert_string_equal(W.pub[0].topic, "/sys/pk1/dev-1/ota/version");
+    assert_string_equal(W.pub[1].topic, "/sys/pk1/dev-1/ota/firmware/get");
+    assert_int_equal(otasdk_on_subscribed(NULL), OTASDK_ERR_ARG);
+    otasdk_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1033,6 +1051,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_progress_desc_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_job_runs_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_started_from_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_announce_after_suback, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,12 +136,40 @@ static int mq_publish(void *user, const char *topic, const void *payload, size_t
     return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
 }
 
+/* Called on the MQTT thread from on_connect, so the SUBACKs (also handled on that thread)
+ * cannot arrive before the mids are recorded. */
 static int mq_subscribe(void *user, const char *topic)
 {
     otasdk_posix *p = user;
-    if (!p->mosq)
+    int mid = 0;
+    if (!p->mosq || p->nsub >= 4)
         return -1;
-    return mosquitto_subscribe(p->mosq, NULL, topic, 1) == MOSQ_ERR_SUCCESS ? 0 : -1;
+    if (mosquitto_subscribe(p->mosq, &mid, topic, 1) != MOSQ_ERR_SUCCESS)
+        return -1;
+    p->sub_mid[p->nsub++] = mid;
+    return 0;
+}
+
+static void on_subscribe(struct mosquitto *m, void *obj, int mid, int qos_count, const int *granted)
+{
+    otasdk_posix *p = obj;
+    int rc;
+    for (int i = 0; i < p->nsub; i++) {
+        if (p->sub_mid[i] != mid)
+            continue;
+        if (qos_count < 1 || granted[0] > 2) {
+            posix__log(p, OTASDK_LOG_ERROR, "subscription refused by the broker (check the ACL)");
+            mosquitto_disconnect(m);
+            return;
+        }
+        p->sub_mid[i] = p->sub_mid[--p->nsub];
+        if (p->nsub == 0 && (rc = otasdk_on_subscribed(p->ctx)) != OTASDK_OK) {
+            posix__log(p, OTASDK_LOG_WARN, "announce failed (%s); reconnecting",
+                       otasdk_strerror(rc));
+            mosquitto_disconnect(m);
+        }
+        return;
+    }
 }
 
 static void on_connect(struct mosquitto *m, void *obj, int rc)
@@ -155,6 +183,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
         return;
     }
     p->connected = 1;
+    p->nsub = 0;
     posix__log(p, OTASDK_LOG_INFO, "connected to %s:%d as %s", p->host, p->port, p->client_id);
     src = otasdk_on_connected(p->ctx);
     if (src != OTASDK_OK) {
@@ -189,6 +218,7 @@ void otasdk_posix_fill(otasdk_posix *p, otasdk_config *cfg)
     cfg->mqtt.user = p;
     cfg->mqtt.publish = mq_publish;
     cfg->mqtt.subscribe = mq_subscribe;
+    cfg->mqtt.announce_on_suback = 1;
     cfg->http.user = p;
     cfg->http.get = posix__http_get;
     cfg->flash.user = p;
@@ -228,6 +258,7 @@ int otasdk_posix_start(otasdk_posix *p, otasdk_ctx *ctx)
     mosquitto_connect_callback_set(p->mosq, on_connect);
     mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
     mosquitto_message_callback_set(p->mosq, on_message);
+    mosquitto_subscribe_callback_set(p->mosq, on_subscribe);
     mosquitto_reconnect_delay_set(p->mosq, 1, 30, true);
     rc = mosquitto_connect_async(p->mosq, p->host, p->port, p->keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) /* e.g. broker down: the loop keeps trying */

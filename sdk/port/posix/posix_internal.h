@@ -38,6 +38,8 @@ struct otasdk_posix {
     otasdk_ctx *ctx;
     int started;
     volatile int connected;
+    int sub_mid[4]; /* SUBSCRIBEs of this connection still waiting for their SUBACK */
+    int nsub;
 
     /* flash */
     int fd;                 /* image.part, -1 when closed */
