@@ -9,8 +9,10 @@
  * is in place.
  *
  * Device import (NDJSON): lines are cut as they arrive (a line is at most 4 KiB), each
- * parsed with jansson, validated and inserted inside one store transaction; the first bad
- * line aborts it all and is reported by number. Memory stays bounded whatever the size.
+ * parsed with jansson and validated, and spooled to an unlinked temp file; at the end all
+ * are inserted in one store transaction (so the write lock is not held while a slow client
+ * sends). The first bad line aborts it all and is reported by number. Memory stays
+ * bounded whatever the size.
  */
 #include "http/api.h"
 #include "http/firmware_files.h"
@@ -19,10 +21,13 @@
 #include "ota_log.h"
 #include "ota_time.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define FIELD_MAX 1024 /* bytes of one text field; the rules allow far less */
 #define MULTIPART_SLACK (1024 * 1024)
@@ -358,12 +363,14 @@ int api_firmware_upload_end(http_req *r)
 
 /* ---- device import ---------------------------------------------------------------------- */
 
+/* Validated lines are spooled to an unlinked temp file as "LINENO\tIDENTIFIER\tNAME\n"
+ * (neither field can hold a tab or a newline), so the database write lock is taken only
+ * at the end, for the inserts, and never for as long as a slow client takes to send. */
 typedef struct {
-    store_import *im;
+    FILE *spool;
     stream_err err;
     char line[API_IMPORT_MAX_LINE + 1];
     size_t line_len;
-    int line_too_long;
     long lineno;
     int64_t devices;
 } import_state;
@@ -373,13 +380,16 @@ static void import_free(void *p)
     import_state *s = p;
     if (!s)
         return;
-    store_import_abort(s->im); /* NULL after commit */
+    if (s->spool)
+        fclose(s->spool); /* already unlinked: nothing is left on disk */
     free(s);
 }
 
 int api_import_start(http_req *r)
 {
     const char *key = http_param(r, "productKey");
+    char path[CFG_STR_MAX + 64];
+    store_product p;
     if (!content_type_starts(r, "application/x-ndjson") &&
         !content_type_starts(r, "application/ndjson") &&
         !content_type_starts(r, "application/jsonl")) {
@@ -387,10 +397,8 @@ int api_import_start(http_req *r)
                         "The import body must be application/x-ndjson: one JSON object a line.");
         return -1;
     }
-    store_import *im = NULL;
-    store_rc rc = valid_product_key(key) == 0
-                      ? store_import_begin(r->app->store, key, ota_time_now_ms(), &im)
-                      : STORE_NOT_FOUND;
+    store_rc rc = valid_product_key(key) == 0 ? store_product_get(r->app->store, key, &p)
+                                              : STORE_NOT_FOUND;
     if (rc != STORE_OK) {
         http_send_store_error(r, rc, "product");
         return -1;
@@ -398,13 +406,28 @@ int api_import_start(http_req *r)
     import_state *s = calloc(1, sizeof *s);
     if (!s)
         abort();
-    s->im = im;
+    snprintf(path, sizeof path, "%s/tmp/import-XXXXXX", r->app->data_dir);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) {
+        unlink(path);
+        s->spool = fdopen(fd, "w+");
+        if (!s->spool)
+            close(fd);
+    }
+    if (!s->spool) {
+        OTA_ERROR("api: import: cannot create a spool file in %s/tmp: %s", r->app->data_dir,
+                  strerror(errno));
+        free(s);
+        http_send_error(r, 500, "internal", NULL, "The import could not be stored.");
+        return -1;
+    }
     r->state = s;
     r->state_free = import_free;
     return 0;
 }
 
-/* Handles one complete line (without its newline). Returns 0, or -1 after setting err. */
+/* Handles one complete line (without its newline): parse, check, spool. Returns 0, or -1
+ * after setting err. */
 static int import_line(import_state *s, char *line, size_t len)
 {
     json_error_t jerr;
@@ -465,14 +488,7 @@ static int import_line(import_state *s, char *line, size_t len)
         set_err(&s->err, 422, "invalid_field", "deviceName", "Line %ld: %s.", s->lineno, why);
         goto bad;
     }
-    store_rc rc = store_import_add(s->im, vals[0], vals[1]);
-    if (rc == STORE_DUPLICATE) {
-        set_err(&s->err, 409, "duplicate", "identifier",
-                "Line %ld: the identifier already exists in the product or earlier in the import.",
-                s->lineno);
-        goto bad;
-    }
-    if (rc != STORE_OK) {
+    if (fprintf(s->spool, "%ld\t%s\t%s\n", s->lineno, vals[0], vals[1]) < 0) {
         set_err(&s->err, 500, "internal", NULL, "The import could not be stored.");
         goto bad;
     }
@@ -513,6 +529,58 @@ int api_import_chunk(http_req *r, const char *data, size_t size)
     return 0;
 }
 
+/* Inserts the spooled devices in one transaction. Returns 0, or -1 after setting err. */
+static int import_commit(http_req *r, import_state *s, int64_t *created)
+{
+    store_import *im = NULL;
+    char buf[API_IMPORT_MAX_LINE + 64];
+    store_rc rc;
+    if (fflush(s->spool) != 0 || fseek(s->spool, 0, SEEK_SET) != 0) {
+        set_err(&s->err, 500, "internal", NULL, "The import could not be stored.");
+        return -1;
+    }
+    rc = store_import_begin(r->app->store, http_param(r, "productKey"), ota_time_now_ms(), &im);
+    if (rc == STORE_NOT_FOUND) {
+        set_err(&s->err, 404, "not_found", NULL, "The product does not exist.");
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        set_err(&s->err, 500, "internal", NULL, "The import could not be stored.");
+        return -1;
+    }
+    while (fgets(buf, sizeof buf, s->spool)) {
+        char *t1 = strchr(buf, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+        char *nl = t2 ? strchr(t2 + 1, '\n') : NULL;
+        if (!nl) {
+            set_err(&s->err, 500, "internal", NULL, "The import could not be stored.");
+            goto fail;
+        }
+        *t1 = *t2 = *nl = '\0';
+        rc = store_import_add(im, t1 + 1, t2 + 1);
+        if (rc == STORE_DUPLICATE) {
+            long line = strtol(buf, NULL, 10);
+            set_err(&s->err, 409, "duplicate", "identifier",
+                    "Line %ld: the identifier already exists in the product or earlier in the "
+                    "import.",
+                    line);
+            s->err.line = line;
+            goto fail;
+        }
+        if (rc != STORE_OK) {
+            set_err(&s->err, 500, "internal", NULL, "The import could not be stored.");
+            goto fail;
+        }
+    }
+    if (store_import_commit(im, created) != STORE_OK) {
+        set_err(&s->err, 500, "internal", NULL, "The import could not be stored.");
+        return -1;
+    }
+    return 0;
+fail:
+    store_import_abort(im);
+    return -1;
+}
+
 int api_import_end(http_req *r)
 {
     import_state *s = r->state;
@@ -521,15 +589,10 @@ int api_import_end(http_req *r)
         import_line(s, s->line, s->line_len);
     if (!s->err.status && s->devices == 0)
         set_err(&s->err, 422, "empty", NULL, "The import holds no device.");
-    if (s->err.status) {
-        store_import_abort(s->im);
-        s->im = NULL;
+    if (!s->err.status)
+        import_commit(r, s, &created);
+    if (s->err.status)
         return send_err(r, &s->err);
-    }
-    store_rc rc = store_import_commit(s->im, &created);
-    s->im = NULL;
-    if (rc != STORE_OK)
-        return http_send_error(r, 500, "internal", NULL, "The import could not be stored.");
     OTA_INFO("api: imported %lld devices into %s", (long long)created, http_param(r, "productKey"));
     return http_send_json(r, 200, json_pack("{s:I}", "created", (json_int_t)created));
 }
