@@ -12,6 +12,7 @@
  * file descriptor (sendfile), so the pool threads never copy firmware bytes.
  */
 #include "http/http.h"
+#include "http/http_internal.h"
 #include "http/http_routes.h"
 
 #include "core/validate.h"
@@ -48,7 +49,7 @@ static const http_route *const route_tables[] = {
 /* ---- routing -------------------------------------------------------------------------- */
 
 /* Matches url against pattern; on success fills r's params (when r is not NULL). */
-static int match(const char *pattern, const char *url, http_req *r)
+int http__match(const char *pattern, const char *url, http_req *r)
 {
     const char *p = pattern, *u = url;
     int n = 0;
@@ -121,7 +122,7 @@ static const http_route *find_route(const char *method, const char *url, int *pa
         for (const http_route *rt = route_tables[t]; rt->method; rt++) {
             if ((rt->flags & HTTP_NOT_API) && strncmp(url, "/api/", 5) == 0)
                 continue;
-            if (!match(rt->pattern, url, NULL))
+            if (!http__match(rt->pattern, url, NULL))
                 continue;
             if (method_matches(rt, method))
                 return rt;
@@ -348,7 +349,7 @@ json_t *http_time(int64_t ms, int nullable)
 /* Parses a single "bytes=a-b" / "bytes=a-" / "bytes=-n" range against size.
  * Returns 1 with [*from, *to] inclusive, 0 when absent or not a single byte range (send
  * everything), -1 when unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+int http__parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
 {
     if (!h)
         return 0;
@@ -420,7 +421,7 @@ int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
                  const char *download_name)
 {
     uint64_t from = 0, to = 0;
-    int rng = parse_range(http_header(r, MHD_HTTP_HEADER_RANGE), size, &from, &to);
+    int rng = http__parse_range(http_header(r, MHD_HTTP_HEADER_RANGE), size, &from, &to);
     struct MHD_Response *resp;
     unsigned status = 200;
     char cr[96];
@@ -501,7 +502,7 @@ static int first_call(http_req *r)
                                    "The method %s is not allowed here.", r->method);
         return http_send_error(r, 404, "not_found", NULL, "No such resource.");
     }
-    match(r->route->pattern, r->url, r);
+    http__match(r->route->pattern, r->url, r);
     if ((r->route->flags & HTTP_AUTH) && !http_authorized(r)) {
         return http_send_error(r, 401, "unauthorized", NULL,
                                "A valid admin token is required (Authorization: Bearer <token>).");

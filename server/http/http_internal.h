@@ -1,0 +1,21 @@
+/*
+ * http_internal: the router's parsers, visible to unit tests (test_http_parse) and to
+ * nothing else.
+ */
+#ifndef OTAD_HTTP_INTERNAL_H
+#define OTAD_HTTP_INTERNAL_H
+
+#include "http/http.h"
+
+#include <stdint.h>
+
+/* 1 when url matches pattern ("{name}" = one segment, "{name*}" = the rest, a literal
+ * suffix after a parameter in the same segment is allowed); fills r's params when r is
+ * not NULL (freed with the request). 0 otherwise. */
+int http__match(const char *pattern, const char *url, http_req *r);
+/* A Range header against a file of size bytes: 1 with [*from, *to] (inclusive) for one
+ * satisfiable byte range, 0 when absent/malformed/multiple (send everything), -1 when
+ * unsatisfiable (416). */
+int http__parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to);
+
+#endif
