@@ -263,6 +263,19 @@ static void dev_settle(fleet *f, fleet_dev *d)
     }
 }
 
+/* d is done with its connection for good: frees the client and the slot. Never called
+ * from inside a libmosquitto callback. */
+static void dev_gone(fleet *f, fleet_dev *d)
+{
+    d->state = DS_GONE;
+    timer_cancel(f, d);
+    f->active--;
+    if (d->mosq) {
+        mosquitto_destroy(d->mosq);
+        d->mosq = NULL;
+    }
+}
+
 /* The connection is gone (closed by libmosquitto). Frees the slot or plans a reconnect. */
 static void dev_closed(fleet *f, fleet_dev *d)
 {
@@ -270,23 +283,13 @@ static void dev_closed(fleet *f, fleet_dev *d)
     d->epollout = 0;
     if (d->state == DS_GONE || d->state == DS_RECONNECT)
         return;
-    if (d->state == DS_IDLE && (f->o->leave || d->outcome == FO_REFUSED)) {
-        d->state = DS_GONE;
-        timer_cancel(f, d);
-        f->active--;
-        return;
-    }
-    if (d->outcome == FO_REFUSED || fleet_stop_flag) {
-        d->state = DS_GONE;
-        timer_cancel(f, d);
-        f->active--;
+    if ((d->state == DS_IDLE && f->o->leave) || d->outcome == FO_REFUSED || fleet_stop_flag) {
+        dev_gone(f, d);
         return;
     }
     if (d->reconnects >= MAX_RECONNECTS) {
         dev_finish(f, d, FO_CONN_ERROR);
-        d->state = DS_GONE;
-        timer_cancel(f, d);
-        f->active--;
+        dev_gone(f, d);
         return;
     }
     d->reconnects++;
@@ -654,7 +657,7 @@ static void run_timer(fleet *f, fleet_dev *d)
 {
     switch (d->state) {
     case DS_RECONNECT:
-        if (d->mosq && d->t_connected) {
+        if (d->mosq && d->t_connected && mosquitto_socket(d->mosq) < 0) {
             int rc = mosquitto_reconnect_async(d->mosq);
             d->state = DS_CONNECTING;
             if (rc != MOSQ_ERR_SUCCESS) {
@@ -933,7 +936,7 @@ int fleet_run(const fleet_opts *o, const unsigned char key[32])
 
     looped = 1;
     struct epoll_event evs[512];
-    int64_t last_misc = 0, deadline = (int64_t)o->duration_s * 1000;
+    int64_t last_misc = 0, last_status = 0, deadline = (int64_t)o->duration_s * 1000;
     uint32_t misc_cursor = 0;
     while (!fleet_stop_flag) {
         int64_t now = now_ms(f);
@@ -970,6 +973,12 @@ int fleet_run(const fleet_opts *o, const unsigned char key[32])
             }
         }
         fleet_dl_tick(f->dl);
+        if (now - last_status >= 10000) {
+            last_status = now;
+            OTA_INFO("fleet: %llds: connected %u, ready %u, pushed %u, finished %u of %u, "
+                     "downloads %d", (long long)(now / 1000), f->active, f->n_ready,
+                     f->n_pushed_devs, f->n_finished, f->n, fleet_dl_active(f->dl));
+        }
         if (all_done(f)) {
             rc = 0;
             break;
