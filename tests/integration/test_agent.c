@@ -8,6 +8,7 @@
  *   - an agent killed (SIGKILL) mid-download is restarted, resumes from its checkpoint
  *     (its log says so) and the batch succeeds
  *   - a firmware file corrupted on the server is reported as verify_failed
+ *   - under policy silent the agent acks and waits (silent_delay) before it upgrades
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -163,13 +164,14 @@ static void upload_fw(fx *f, const char *name, const char *version, size_t len)
 }
 
 /* Creates a batch; identifiers NULL = scope all. Writes the batch id. */
-static void create_batch(fx *f, const char *const *identifiers, char *batch_id, size_t cap)
+static void create_batch_policy(fx *f, const char *const *identifiers, const char *policy,
+                                char *batch_id, size_t cap)
 {
     oth_resp r;
     char path[200];
     json_t *b =
         json_pack("{s:s,s:i,s:s,s:i,s:i}", "scope", identifiers ? "directed" : "all",
-                  "validityDays", 1, "policy", "standard", "timeoutMinutes", 10, "retryTimes", 0);
+                  "validityDays", 1, "policy", policy, "timeoutMinutes", 10, "retryTimes", 0);
     if (identifiers) {
         json_t *a = json_array();
         for (int i = 0; identifiers[i]; i++)
@@ -187,6 +189,11 @@ static void create_batch(fx *f, const char *const *identifiers, char *batch_id, 
         snprintf(batch_id, cap, "%lld",
                  (long long)json_integer_value(json_object_get(r.json, "batchId")));
     oth_resp_free(&r);
+}
+
+static void create_batch(fx *f, const char *const *identifiers, char *batch_id, size_t cap)
+{
+    create_batch_policy(f, identifiers, "standard", batch_id, cap);
 }
 
 /* Polls the batch until it is no longer in_progress; returns its JSON (caller decrefs). */
@@ -392,12 +399,43 @@ static void test_corrupted_firmware_is_verify_failure(void **state)
     }
 }
 
+static void test_silent_policy_waits_for_the_device(void **state)
+{
+    fx *f = *state;
+    char batch[80];
+    const char *ids[] = {"silent-1", NULL};
+    json_t *b, *d;
+    int waited_in_to_upgrade = 0;
+    create_device(f, 0, "silent-1");
+    f->agents[0] = start_agent(f, 0, "1.0.0", "silent_delay = 3");
+    assert_int_equal(wait_online(f, 0, "1.0.0", 15000), 0);
+    upload_fw(f, "silent-fw", "5.0.0", 64 * 1024);
+    create_batch_policy(f, ids, "silent", batch, sizeof batch);
+    /* acked, then left alone for silent_delay seconds: to_upgrade, no progress */
+    for (int t = 0; t < 2000; t += 100) {
+        d = batch_device(f, batch, "silent-1");
+        if (d && strcmp(jstr(d, "upgradeState"), "to_upgrade") == 0 &&
+            json_integer_value(json_object_get(d, "progress")) == 0)
+            waited_in_to_upgrade++;
+        json_decref(d);
+        sleep_ms(100);
+    }
+    assert_true(waited_in_to_upgrade >= 5);
+    b = wait_batch(f, batch, 30000);
+    if (!b)
+        dump_agent(f, 0);
+    assert_non_null(b);
+    assert_int_equal(json_integer_value(json_object_get(b, "succeeded")), 1);
+    json_decref(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_to_three_agents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_agent_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_firmware_is_verify_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silent_policy_waits_for_the_device, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
