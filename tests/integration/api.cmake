@@ -1,6 +1,6 @@
 # Integration tests of the management API: each starts the real otad (no broker needed:
 # readiness reports the broker as not_configured) on a free port and talks HTTP to it.
-foreach(t products firmware import_big routes)
+foreach(t products firmware import_big routes otactl)
   if(NOT EXISTS ${CMAKE_CURRENT_LIST_DIR}/test_api_${t}.c)
     continue()
   endif()
@@ -10,5 +10,8 @@ foreach(t products firmware import_big routes)
     OTA_BUILD_DIR="${OTA_BUILD_DIR}")
   if(TARGET otad)
     add_dependencies(test_api_${t} otad)
+  endif()
+  if(TARGET otactl)
+    add_dependencies(test_api_${t} otactl)
   endif()
 endforeach()
