@@ -6,6 +6,8 @@
  */
 #include "test_batch_fixture.c"
 
+#include <pthread.h>
+
 /* Rule 1: to_push devices are pushed only while online and ready. */
 static void test_rule1_push_only_online_and_ready(void **state)
 {
@@ -133,20 +135,36 @@ static void test_rule2_ack_or_push_timeout(void **state)
 static void test_rule3_upgrade_timeout_from_first_progress(void **state)
 {
     (void)state;
-    char fw[32], b[32], body[512];
+    char fw[32], b[32], b2[32], body[512];
     bt_ctx *t = bt_new(20); /* timeoutMinutes 1 = 3 s; ack timeout 500 ms (auto ack) */
     bt_product(t, "rule3");
     bt_device(t, "slow");
+    bt_device(t, "slow2");
     sdev *slow = bt_dev_start(t, "slow", "1.0.0", SDEV_AUTO_ACK, 0);
+    sdev *slow2 = bt_dev_start(t, "slow2", "1.0.0", SDEV_AUTO_ACK, 0);
     bt_wait_device(t, "slow", 1, "1.0.0", BT_SOON);
+    bt_wait_device(t, "slow2", 1, "1.0.0", BT_SOON);
     bt_firmware(t, "fw_rule3", "2.0.0", fw, sizeof fw);
-    bt_body(body, sizeof body, "\"scope\":\"all\"", 1, 0, 0);
+    bt_body(body, sizeof body, "\"scope\":\"directed\",\"identifiers\":[\"slow\"]", 1, 0, 0);
     bt_batch(t, fw, body, b, sizeof b);
+    /* slow2: the upgrade timeout is a failure like the others: retried (rule 5) */
+    bt_body(body, sizeof body, "\"scope\":\"directed\",\"identifiers\":[\"slow2\"]", 1, 1, 1);
+    bt_batch(t, fw, body, b2, sizeof b2);
     bt_wait_push(t, slow, 1, BT_SOON);
+    bt_wait_push(t, slow2, 1, BT_SOON);
     json_decref(bt_wait_task(t, b, "slow", "to_upgrade", BT_SOON));
+    int64_t idle_from = sdev_now_ms();
+    json_decref(bt_wait_task(t, b2, "slow2", "to_upgrade", BT_SOON));
+    assert_int_equal(sdev_progress(slow2, 5), 0);
 
-    /* acked, no progress: longer than the upgrade timeout and still to_upgrade */
-    sdev_sleep_ms(4500);
+    /* acked, no progress: longer than the upgrade timeout and still to_upgrade (meanwhile
+     * slow2, which did report progress, times out into to_retry) */
+    json_t *t2 = bt_wait_task(t, b2, "slow2", "to_retry", 3000 + BT_SOON);
+    assert_string_equal(bt_reason(t2), "upgrade_timeout");
+    assert_int_equal(bt_int(t2, "retried"), 0);
+    json_decref(t2);
+    while (sdev_now_ms() < idle_from + 4500)
+        sdev_sleep_ms(50);
     bt_expect_task(t, b, "slow", "to_upgrade");
 
     int64_t t0 = sdev_now_ms();
@@ -169,6 +187,20 @@ static void test_rule3_upgrade_timeout_from_first_progress(void **state)
     json_t *bj = bt_wait_batch(t, b, "completed", BT_SOON);
     assert_int_equal(bt_int(bj, "failed"), 1);
     json_decref(bj);
+
+    /* slow2 was pushed again (3 s timeout + 3 s interval after its first push) */
+    bt_wait_push(t, slow2, 2, BT_SOON);
+    sdev_msg p1, p2;
+    sdev_msg_get(slow2, SDEV_PUSH, 0, &p1);
+    sdev_msg_get(slow2, SDEV_PUSH, 1, &p2);
+    assert_string_not_equal(p1.msg_id, p2.msg_id);
+    if (p2.at_ms - p1.at_ms < 5500)
+        fail_msg("slow2 retry push %lld ms after the first (timeout 3 s + interval 3 s)",
+                 (long long)(p2.at_ms - p1.at_ms));
+    t2 = bt_wait_task(t, b2, "slow2", "to_upgrade", BT_SOON);
+    assert_int_equal(bt_int(t2, "retried"), 1);
+    assert_string_equal(bt_reason(t2), "upgrade_timeout");
+    json_decref(t2);
 }
 
 /* Rule 4: a version report equal to the batch's version succeeds; progress 100 does not. */
@@ -211,6 +243,22 @@ static void test_rule4_version_report_succeeds(void **state)
     json_decref(bj);
     bt_wait_device(t, "d4", 1, "2.0.0", BT_SOON);
     assert_int_equal(sdev_count(d, SDEV_PUSH), 1);
+
+    /* a device still to_push (offline) that comes back already on the batch's version
+     * succeeds without being pushed */
+    bt_device(t, "e4");
+    sdev *e4 = bt_dev_activated_offline(t, "e4", "1.0.0", SDEV_AUTO_ACK, 0);
+    char fw3[32], b3[32];
+    bt_firmware(t, "fw_rule4b", "3.0.0", fw3, sizeof fw3);
+    bt_body(body, sizeof body, "\"scope\":\"directed\",\"identifiers\":[\"e4\"]", 1440, 0, 0);
+    bt_batch(t, fw3, body, b3, sizeof b3);
+    bt_expect_task(t, b3, "e4", "to_push");
+    assert_int_equal(sdev_start(e4, "3.0.0"), 0);
+    task = bt_wait_task(t, b3, "e4", "succeeded", BT_SOON);
+    assert_string_equal(js(task, "currentVersion"), "3.0.0");
+    json_decref(task);
+    bt_no_push_for(t, e4, 0, 500);
+    json_decref(bt_wait_batch(t, b3, "completed", BT_SOON));
 }
 
 /* Waits for the task in to_retry with reason `why` and `retried` retries used. */
@@ -542,6 +590,84 @@ static void test_rule7_one_unfinished_task_per_device(void **state)
     (void)free1;
 }
 
+typedef struct {
+    bt_ctx *t;
+    const char *fw;
+    const char *body;
+    long status;
+    char batch[32];
+} create_job;
+
+static void *create_thread(void *arg)
+{
+    create_job *j = arg;
+    j->status = bt_batch_try(j->t, j->fw, j->body, j->batch, sizeof j->batch, NULL);
+    return NULL;
+}
+
+/* Rule 7 under concurrency: batches for the same device created at the same moment (on
+ * different firmware of its product): exactly one gets it. */
+static void test_rule7_concurrent_creates(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    char fw[N][32], name[32], ver[16];
+    pthread_t th[N];
+    create_job jobs[N];
+    bt_ctx *t = bt_new(10);
+    bt_product(t, "rule7c");
+    bt_device(t, "c1");
+    bt_dev_activated_offline(t, "c1", "1.0.0", SDEV_AUTO_NONE, 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "fw_rule7c_%d", i);
+        snprintf(ver, sizeof ver, "2.0.%d", i);
+        bt_firmware(t, name, ver, fw[i], sizeof fw[i]);
+    }
+    for (int round = 0; round < 2; round++) {
+        /* round 0: directed; round 1: scope all */
+        const char *body = round == 0
+                               ? "{\"scope\":\"directed\",\"identifiers\":[\"c1\"],\"validityDays\":1,"
+                                 "\"policy\":\"standard\",\"timeoutMinutes\":10,\"retryTimes\":0}"
+                               : "{\"scope\":\"all\",\"validityDays\":1,"
+                                 "\"policy\":\"standard\",\"timeoutMinutes\":10,\"retryTimes\":0}";
+        for (int i = 0; i < N; i++) {
+            jobs[i] = (create_job){.t = t, .fw = fw[i], .body = body};
+            assert_int_equal(pthread_create(&th[i], NULL, create_thread, &jobs[i]), 0);
+        }
+        for (int i = 0; i < N; i++)
+            pthread_join(th[i], NULL);
+        int created = 0, refused = 0, winner = -1;
+        for (int i = 0; i < N; i++) {
+            if (jobs[i].status == 201) {
+                created++;
+                winner = i;
+            } else if (jobs[i].status == 422) {
+                refused++;
+            }
+        }
+        if (created != 1 || refused != N - 1) {
+            oth_dump_logs(&t->env);
+            fail_msg("round %d: %d concurrent creates for one device: %d created, %d refused (422)",
+                     round, N, created, refused);
+        }
+        /* the device is in exactly one unfinished task */
+        int tasks = 0;
+        for (int i = 0; i < N; i++) {
+            if (jobs[i].status != 201)
+                continue;
+            json_t *task = bt_task(t, jobs[i].batch, "c1");
+            tasks += task != NULL;
+            json_decref(task);
+        }
+        assert_int_equal(tasks, 1);
+        oth_resp r;
+        char path[128];
+        snprintf(path, sizeof path, "/api/v1/batches/%s/terminate", jobs[winner].batch);
+        assert_int_equal(bt_post(t, path, "", &r), 200);
+        oth_resp_free(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +679,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rule6_completed_and_terminate, bt_teardown),
         cmocka_unit_test_teardown(test_rule6_validity_end, bt_teardown),
         cmocka_unit_test_teardown(test_rule7_one_unfinished_task_per_device, bt_teardown),
+        cmocka_unit_test_teardown(test_rule7_concurrent_creates, bt_teardown),
     };
     return cmocka_run_group_tests_name("batch_rules", tests, NULL, NULL);
 }
