@@ -4,6 +4,9 @@
  * the URL scheme.
  */
 #include "store/store_internal.h"
+#ifdef OTA_HAVE_PG
+#include "store/store_pg.h"
+#endif
 
 #include "ota_crypto.h"
 #include "ota_log.h"
@@ -17,7 +20,14 @@ store_rc store_open(const char *url, store_t **out, char *err, size_t errlen)
     *out = NULL;
     if (url && strncmp(url, "sqlite:", 7) == 0)
         return store_sqlite_open(url + 7, out, err, errlen);
-    snprintf(err, errlen, "unsupported database URL (only sqlite: is built in)");
+#ifdef OTA_HAVE_PG
+    if (url && (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0))
+        return store_pg_open(url, out, err, errlen);
+    snprintf(err, errlen, "unsupported database URL (sqlite: or postgresql://)");
+#else
+    snprintf(err, errlen, "unsupported database URL (only sqlite: is built in; PostgreSQL needs"
+                          " otad built with libpq)");
+#endif
     return STORE_ERROR;
 }
 

@@ -6,6 +6,9 @@
 #include "store/store_batch.h"
 
 #include "store/sqlite_batch.h"
+#ifdef OTA_HAVE_PG
+#include "store/store_pg.h"
+#endif
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,10 @@ static const store_batch_ops *ops_of(const store_t *s)
     /* one table per database kind; PostgreSQL adds its line here */
     if (strcmp(store_kind(s), "sqlite") == 0)
         return &store_sqlite_batch_ops;
+#ifdef OTA_HAVE_PG
+    if (strcmp(store_kind(s), "postgresql") == 0)
+        return &store_pg_batch_ops;
+#endif
     return NULL;
 }
 

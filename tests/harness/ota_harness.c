@@ -108,6 +108,75 @@ int oth_stop_pid(pid_t pid, int sig, int timeout_ms)
     return -1;
 }
 
+/* --- PostgreSQL: one fresh database per test env when OTA_TEST_PG_URL is set ------------ */
+
+/* Runs `psql -d url -c sql` (no shell), its output discarded; 0 when it exited 0. */
+static int run_psql(const char *url, const char *sql)
+{
+    int status;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            close(fd);
+        }
+        execlp("psql", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql,
+               (char *)NULL);
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* out = the postgresql:// URL url with its database name replaced by db (query kept).
+ * Returns 0, or -1 when url is not such a URL or out is too small. */
+static int pg_url_with_db(const char *url, const char *db, char *out, size_t outlen)
+{
+    if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0)
+        return -1;
+    const char *auth = strstr(url, "://") + 3;
+    const char *rest = auth + strcspn(auth, "/?"); /* "/dbname?query", "?query" or "" */
+    const char *query = strchr(rest, '?');
+    if (!query)
+        query = rest + strlen(rest);
+    int n = snprintf(out, outlen, "%.*s/%s%s", (int)(rest - url), url, db, query);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/* Creates the env's database and points otad's OTA_DB at it. 0 or -1. */
+static int pg_db_create(oth_env *e, const char *admin_url)
+{
+    char hex[17], q[96];
+    if (ota_random_hex(8, hex) != 0)
+        return -1;
+    snprintf(e->pg_db, sizeof e->pg_db, "ota_%s", hex);
+    if (pg_url_with_db(admin_url, e->pg_db, e->pg_url, sizeof e->pg_url) != 0) {
+        fprintf(stderr, "harness: OTA_TEST_PG_URL must be a postgresql:// URL\n");
+        e->pg_db[0] = '\0';
+        return -1;
+    }
+    snprintf(q, sizeof q, "CREATE DATABASE %s", e->pg_db);
+    if (run_psql(admin_url, q) != 0) {
+        fprintf(stderr, "harness: cannot create database %s through OTA_TEST_PG_URL\n", e->pg_db);
+        e->pg_db[0] = '\0';
+        return -1;
+    }
+    oth_env_set(e, "OTA_DB", e->pg_url);
+    return 0;
+}
+
+int oth_pg_sql(oth_env *e, const char *sql)
+{
+    if (!e->pg_db[0])
+        return -1;
+    return run_psql(e->pg_url, sql);
+}
+
 int oth_env_init(oth_env *e)
 {
     char keydir[320], keypath[340];
@@ -133,6 +202,9 @@ int oth_env_init(oth_env *e)
     /* the broker may run as another user: let it read the key, as otad's own setup does */
     chmod(keypath, 0644);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *pg = getenv("OTA_TEST_PG_URL");
+    if (pg && *pg && pg_db_create(e, pg) != 0)
+        return -1;
     return 0;
 }
 
@@ -170,6 +242,16 @@ void oth_env_cleanup(oth_env *e)
     oth_broker_stop(e, SIGTERM);
     if (!e->keep_dir && e->dir[0] && !getenv("OTH_KEEP"))
         nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (e->pg_db[0]) {
+        const char *pg = getenv("OTA_TEST_PG_URL");
+        char q[96];
+        snprintf(q, sizeof q, "DROP DATABASE IF EXISTS %s WITH (FORCE)", e->pg_db);
+        if (e->keep_dir || getenv("OTH_KEEP"))
+            fprintf(stderr, "harness: kept PostgreSQL database %s\n", e->pg_db);
+        else if (!pg || run_psql(pg, q) != 0)
+            fprintf(stderr, "harness: could not drop PostgreSQL database %s\n", e->pg_db);
+        e->pg_db[0] = '\0';
+    }
     for (int i = 0; i < e->n_extra_env; i++)
         free(e->extra_env[i]);
     e->n_extra_env = 0;

@@ -26,10 +26,19 @@ typedef struct {
     char *extra_env[OTH_MAX_ENV];    /* "NAME=value" added to otad's environment; owned */
     int n_extra_env;
     int keep_dir;        /* set to keep the folder after cleanup (debugging) */
+    /* PostgreSQL (only when OTA_TEST_PG_URL is set, e.g.
+     * postgresql:///postgres?host=/var/run/postgresql): oth_env_init creates a fresh
+     * database ota_<random> through that URL and gives otad OTA_DB=<its URL>;
+     * oth_env_cleanup drops it. Empty strings otherwise (otad uses SQLite in dir). */
+    char pg_db[40];        /* the test's database name */
+    char pg_url[1024];     /* its URL (what otad gets as OTA_DB) */
 } oth_env;
 
 /* Makes the folder, the server key and free ports. Returns 0 or -1. */
 int oth_env_init(oth_env *e);
+/* Runs SQL (one or more statements) on the test's PostgreSQL database with psql.
+ * Returns 0, or -1 when it failed or the test runs on SQLite (pg_db empty). */
+int oth_pg_sql(oth_env *e, const char *sql);
 /* Adds NAME=value to otad's environment for the next oth_otad_start. */
 void oth_env_set(oth_env *e, const char *name, const char *value);
 /* Stops whatever runs, removes the folder (unless keep_dir), frees what it owns. */

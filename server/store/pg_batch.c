@@ -1,0 +1,1119 @@
+/*
+ * pg_batch: the batch tables on PostgreSQL (schema in store_pg.c, migrations 1 and 2), with
+ * the SQLite version's semantics (sqlite_batch.c): the same refusals, counters on the batch
+ * row, lists in the same order, tasks stored with their contract names.
+ *
+ * The batch API runs one transaction per call. The engine works in units of work: BEGIN on
+ * one borrowed connection, a few thousand small statements (named prepared statements,
+ * prepared once per connection and kept with it), one COMMIT.
+ *
+ * Locking. SQLite's BEGIN IMMEDIATE makes every write transaction run alone; here they run
+ * side by side under READ COMMITTED, so the rows a decision rests on are locked first, in
+ * one order everywhere (batch row, then its task rows), which makes the outcome the one
+ * some serial order gives:
+ * - The engine reads a task with its batch row locked (task_open: FOR NO KEY UPDATE OF
+ *   b, t, batch first). A terminate (API or validity end) locks the batch row before it
+ *   touches tasks. So a terminate either runs wholly before the engine's round reads the
+ *   task (which then no longer counts as open: the batch is not in_progress) or waits for
+ *   the round to commit and sets the counters from the row the round left.
+ * - Creating a batch takes FOR SHARE on its firmware row (firmware delete takes FOR UPDATE:
+ *   one of them waits for the other) and FOR NO KEY UPDATE on its product row, so two
+ *   creates for the same product run one after the other and the second sees the first's
+ *   tasks (device_busy / not eligible) instead of failing on the one-open-task index.
+ * Two engines (two otad on one database) would lock batch rows in their own orders and may
+ * deadlock; PostgreSQL then aborts one round, which the engine rolls back and reloads.
+ *
+ * Expected load: batches of up to 1,000,000 tasks (created by one INSERT ... SELECT, or for
+ * directed batches from one array parameter); thousands of statements per engine round.
+ */
+#ifdef OTA_HAVE_PG /* built with libpq only (server/CMakeLists.txt filters store_pg*.c) */
+
+#include "ota_log.h"
+#include "store/store_pg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define OPEN_STATES "('to_push','pushed','to_upgrade','upgrading','to_retry')"
+#define SNAPSHOT_CHUNK 5000
+
+#define BATCH_COLS                                                                              \
+    "b.id, b.firmware_id, b.product_id, p.product_key, p.name, f.name, f.version, f.file_name, " \
+    "f.size, f.md5, f.sha256, b.scope, b.policy, b.validity_days, b.timeout_min, "              \
+    "b.retry_times, b.retry_interval_min, b.max_push_per_min, b.state, b.start_ms, "             \
+    "b.expires_ms, b.end_ms, b.total, b.n_to_push, b.n_pushed, b.n_to_upgrade, b.n_upgrading, "  \
+    "b.n_to_retry, b.n_succeeded, b.n_failed "                                                  \
+    "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
+
+#define LIST_WHERE                                                                              \
+    "WHERE ($1::bigint = 0 OR b.firmware_id = $1::bigint)"                                      \
+    " AND ($2::text IS NULL OR p.product_key = $2::text)"                                       \
+    " AND ($3::text IS NULL OR b.state = $3::text) "
+
+enum {
+    B_BATCH_GET = STORE_PG_Q_BATCH,
+    B_FW_SHARE,
+    B_PRODUCT_LOCK,
+    B_BATCH_INSERT,
+    B_TASKS_ALL,
+    B_DIRECTED_FIND,
+    B_TASKS_DIRECTED,
+    B_TOTAL,
+    B_LIST_COUNT,
+    B_LIST,
+    B_DEVICES,
+    B_BATCH_LOCK,
+    B_TERM_TASKS,
+    B_TERM_BATCH,
+    U_DEVICE_FIND,
+    U_DEVICE_NAMES,
+    U_TASK_OPEN,
+    U_TASK_PUT,
+    U_COUNTS,
+    U_COMPLETE,
+    U_PRESENCE_ON,
+    U_PRESENCE_OFF,
+    U_READY,
+    U_PUSHABLE,
+    U_VERSION,
+    U_SNAP,
+    U_SNAP_OFF,
+    E_BATCHES,
+    E_PRESENCE_RESET,
+    B_END
+};
+
+static const char *const sql[] = {
+    [B_BATCH_GET - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.id = $1",
+    [B_FW_SHARE - STORE_PG_Q_BATCH] = "SELECT product_id, version FROM firmwares WHERE id = $1"
+                                      " FOR SHARE",
+    [B_PRODUCT_LOCK - STORE_PG_Q_BATCH] = "SELECT 1 FROM products WHERE id = $1"
+                                          " FOR NO KEY UPDATE",
+    [B_BATCH_INSERT - STORE_PG_Q_BATCH] =
+        "INSERT INTO batches(firmware_id, product_id, scope, policy, validity_days,"
+        " timeout_min, retry_times, retry_interval_min, max_push_per_min, state,"
+        " start_ms, expires_ms, total) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,'in_progress',$10,$11,0)"
+        " RETURNING id",
+    [B_TASKS_ALL - STORE_PG_Q_BATCH] =
+        "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+        " SELECT $1, d.id, 'to_push', $2 FROM devices d"
+        " WHERE d.product_id = $3 AND d.activated = 1"
+        " AND (d.firmware_version IS NULL OR d.firmware_version <> $4::text)"
+        " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"
+        " AND t.state NOT IN ('succeeded','failed'))",
+    [B_DIRECTED_FIND - STORE_PG_Q_BATCH] =
+        "SELECT u.ident, d.id, d.activated, d.firmware_version,"
+        " EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"
+        " AND t.state NOT IN ('succeeded','failed'))"
+        " FROM unnest($2::text[]) WITH ORDINALITY AS u(ident, ord)"
+        " LEFT JOIN devices d ON d.product_id = $1 AND d.identifier = u.ident ORDER BY u.ord",
+    [B_TASKS_DIRECTED - STORE_PG_Q_BATCH] =
+        "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+        " SELECT $1, x, 'to_push', $3 FROM unnest($2::bigint[]) AS x",
+    [B_TOTAL - STORE_PG_Q_BATCH] = "UPDATE batches SET total = $1, n_to_push = $1 WHERE id = $2",
+    [B_LIST_COUNT - STORE_PG_Q_BATCH] =
+        "SELECT count(*) FROM batches b JOIN products p ON p.id = b.product_id " LIST_WHERE,
+    [B_LIST - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS LIST_WHERE
+                                  "ORDER BY b.id DESC LIMIT $4 OFFSET $5",
+    [B_DEVICES - STORE_PG_Q_BATCH] =
+        "SELECT d.id, d.identifier, d.device_name, d.online, t.finish_ms,"
+        " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"
+        " t.fail_reason FROM tasks t JOIN devices d ON d.id = t.device_id"
+        " WHERE t.batch_id = $1 AND ($2::text IS NULL OR t.state = $2::text)"
+        " ORDER BY t.device_id LIMIT $3 OFFSET $4",
+    [B_BATCH_LOCK - STORE_PG_Q_BATCH] = "SELECT state FROM batches WHERE id = $1"
+                                        " FOR NO KEY UPDATE",
+    [B_TERM_TASKS - STORE_PG_Q_BATCH] =
+        "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = $2,"
+        " due_ms = NULL, due_kind = NULL, updated_ms = $2"
+        " WHERE batch_id = $1 AND state IN " OPEN_STATES
+        " AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state = 'in_progress')",
+    [B_TERM_BATCH - STORE_PG_Q_BATCH] =
+        "UPDATE batches SET state = 'terminated', end_ms = $2, n_failed = total - n_succeeded,"
+        " n_to_push = 0, n_pushed = 0, n_to_upgrade = 0, n_upgrading = 0, n_to_retry = 0"
+        " WHERE id = $1 AND state = 'in_progress'",
+    [U_DEVICE_FIND - STORE_PG_Q_BATCH] =
+        "SELECT d.id FROM devices d JOIN products p ON p.id = d.product_id"
+        " WHERE p.product_key = $1 AND d.identifier = $2",
+    [U_DEVICE_NAMES - STORE_PG_Q_BATCH] = "SELECT p.product_key, d.identifier FROM devices d"
+                                          " JOIN products p ON p.id = d.product_id WHERE d.id = $1",
+    /* batch row first, then the task: the order a terminate locks them in */
+    [U_TASK_OPEN - STORE_PG_Q_BATCH] =
+        "SELECT t.batch_id, t.state, t.fail_reason, t.progress, t.retried, t.attempt,"
+        " t.push_msg_id, t.pushed_ms, t.started_ms, t.finish_ms, t.due_kind, t.due_ms,"
+        " t.current_version FROM batches b JOIN tasks t ON t.batch_id = b.id"
+        " WHERE t.device_id = $1 AND t.state NOT IN ('succeeded','failed')"
+        " AND b.state = 'in_progress' FOR NO KEY UPDATE OF b, t",
+    [U_TASK_PUT - STORE_PG_Q_BATCH] =
+        "UPDATE tasks SET state = $3, fail_reason = $4, progress = $5, retried = $6,"
+        " attempt = $7, push_msg_id = $8, pushed_ms = $9, started_ms = $10,"
+        " finish_ms = $11, due_kind = $12, due_ms = $13, current_version = $14,"
+        " updated_ms = $15 WHERE batch_id = $1 AND device_id = $2",
+    [U_COUNTS - STORE_PG_Q_BATCH] =
+        "UPDATE batches SET n_to_push = n_to_push + $2, n_pushed = n_pushed + $3,"
+        " n_to_upgrade = n_to_upgrade + $4, n_upgrading = n_upgrading + $5,"
+        " n_to_retry = n_to_retry + $6, n_succeeded = n_succeeded + $7,"
+        " n_failed = n_failed + $8 WHERE id = $1",
+    [U_COMPLETE - STORE_PG_Q_BATCH] =
+        "UPDATE batches SET state = 'completed', end_ms = $2 WHERE id = $1"
+        " AND state = 'in_progress' AND n_succeeded + n_failed = total",
+    [U_PRESENCE_ON - STORE_PG_Q_BATCH] =
+        "UPDATE devices SET online = 1, ready = 0, last_seen_ms = $2, activated = 1,"
+        " activated_ms = COALESCE(activated_ms, $2) WHERE id = $1",
+    [U_PRESENCE_OFF - STORE_PG_Q_BATCH] =
+        "UPDATE devices SET online = 0, ready = 0, last_seen_ms = $2 WHERE id = $1",
+    [U_READY - STORE_PG_Q_BATCH] = "UPDATE devices SET ready = 1 WHERE id = $1",
+    [U_PUSHABLE - STORE_PG_Q_BATCH] =
+        "SELECT CASE WHEN online <> 0 AND ready <> 0 THEN 1 ELSE 0 END FROM devices WHERE id = $1",
+    [U_VERSION - STORE_PG_Q_BATCH] =
+        "UPDATE devices SET firmware_version = $2, last_seen_ms = $3 WHERE id = $1",
+    /* ready is kept: every connect and disconnect the broker saw reached us as an event
+     * (queued in our persistent session while we were away) and reset it */
+    [U_SNAP - STORE_PG_Q_BATCH] =
+        "UPDATE devices d SET online = 1, activated = 1,"
+        " activated_ms = COALESCE(d.activated_ms, $3::bigint), last_seen_ms = $3::bigint"
+        " FROM products p, unnest($1::text[], $2::text[]) AS u(pk, ident)"
+        " WHERE p.product_key = u.pk AND d.product_id = p.id AND d.identifier = u.ident",
+    [U_SNAP_OFF - STORE_PG_Q_BATCH] =
+        "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND"
+        " (last_seen_ms IS NULL OR last_seen_ms <> $1)",
+    [E_BATCHES - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.state = 'in_progress'"
+                                     " ORDER BY b.id",
+    [E_PRESENCE_RESET - STORE_PG_Q_BATCH] = "UPDATE devices SET online = 0 WHERE online = 1",
+};
+
+static PGresult *run(store_pg_conn *c, int q, const store_pg_params *p, const char *what)
+{
+    return store_pg_exec(c, q, sql[q - STORE_PG_Q_BATCH], p ? p->n : 0, p ? p->v : NULL, what);
+}
+
+static int truthy(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return 0;
+    const char *v = PQgetvalue(r, row, col);
+    return v[0] == 't' || (v[0] >= '1' && v[0] <= '9');
+}
+
+/* A growing text buffer for array literals; the daemon may abort on out-of-memory. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} tbuf;
+
+static void tb_room(tbuf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *n = realloc(b->s, cap);
+    if (!n)
+        abort();
+    b->s = n;
+    b->cap = cap;
+}
+
+static void tb_char(tbuf *b, char ch)
+{
+    tb_room(b, 1);
+    b->s[b->len++] = ch;
+    b->s[b->len] = '\0';
+}
+
+/* Appends s as one quoted element of an array literal ({"a","b\"c"}). */
+static void tb_elem(tbuf *b, const char *s)
+{
+    tb_room(b, strlen(s) * 2 + 3);
+    if (b->len > 1)
+        b->s[b->len++] = ',';
+    b->s[b->len++] = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            b->s[b->len++] = '\\';
+        b->s[b->len++] = *s;
+    }
+    b->s[b->len++] = '"';
+    b->s[b->len] = '\0';
+}
+
+/* ---- rows ------------------------------------------------------------------------------ */
+
+static void batch_row(const PGresult *r, int row, store_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->id = store_pg_i64(r, row, 0);
+    b->firmware_id = store_pg_i64(r, row, 1);
+    b->product_id = store_pg_i64(r, row, 2);
+    store_pg_text(r, row, 3, b->product_key, sizeof b->product_key);
+    store_pg_text(r, row, 4, b->product_name, sizeof b->product_name);
+    store_pg_text(r, row, 5, b->firmware_name, sizeof b->firmware_name);
+    store_pg_text(r, row, 6, b->firmware_version, sizeof b->firmware_version);
+    store_pg_text(r, row, 7, b->file_name, sizeof b->file_name);
+    b->size = store_pg_i64(r, row, 8);
+    store_pg_text(r, row, 9, b->md5, sizeof b->md5);
+    store_pg_text(r, row, 10, b->sha256, sizeof b->sha256);
+    store_pg_text(r, row, 11, b->scope, sizeof b->scope);
+    store_pg_text(r, row, 12, b->policy, sizeof b->policy);
+    b->validity_days = (int)store_pg_i64(r, row, 13);
+    b->timeout_min = (int)store_pg_i64(r, row, 14);
+    b->retry_times = (int)store_pg_i64(r, row, 15);
+    b->retry_interval_min = (int)store_pg_i64(r, row, 16);
+    b->max_push_per_min = (int)store_pg_i64(r, row, 17);
+    store_pg_text(r, row, 18, b->state, sizeof b->state);
+    b->start_ms = store_pg_i64(r, row, 19);
+    b->expires_ms = store_pg_i64(r, row, 20);
+    b->end_ms = store_pg_i64(r, row, 21);
+    b->total = store_pg_i64(r, row, 22);
+    for (int i = 0; i < FSM_STATE_COUNT; i++)
+        b->counts[i] = store_pg_i64(r, row, 23 + i);
+}
+
+static store_rc batch_get_db(store_pg_conn *c, int64_t id, store_batch *out)
+{
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, id);
+    PGresult *r = run(c, B_BATCH_GET, &p, "batch get");
+    if (!r)
+        return STORE_ERROR;
+    store_rc rc = STORE_NOT_FOUND;
+    if (PQntuples(r) > 0) {
+        batch_row(r, 0, out);
+        rc = STORE_OK;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ---- create ---------------------------------------------------------------------------- */
+
+static store_rc refuse(store_batch_err *err, const char *field, const char *code, const char *ident)
+{
+    err->field = field;
+    err->code = code;
+    snprintf(err->identifier, sizeof err->identifier, "%s", ident ? ident : "");
+    return STORE_INVALID;
+}
+
+typedef struct {
+    int64_t id;
+    int row;
+} id_row;
+
+static int id_row_cmp(const void *a, const void *b)
+{
+    const id_row *x = a, *y = b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return x->row - y->row;
+}
+
+/* repeated[i] = 1 when row i's device (column 1) is also on an earlier row. Caller frees. */
+static unsigned char *find_repeats(const PGresult *r, int n)
+{
+    unsigned char *rep = calloc((size_t)n + 1, 1);
+    id_row *v = calloc((size_t)n + 1, sizeof *v);
+    if (!rep || !v)
+        abort();
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!PQgetisnull(r, i, 1))
+            v[m++] = (id_row){store_pg_i64(r, i, 1), i};
+    qsort(v, (size_t)m, sizeof *v, id_row_cmp);
+    for (int i = 1; i < m; i++)
+        if (v[i].id == v[i - 1].id)
+            rep[v[i].row] = 1;
+    free(v);
+    return rep;
+}
+
+/* Directed: checks every identifier in list order with SQLite's precedence (not found,
+ * not activated, same version, busy; an identifier repeated in the list is busy the second
+ * time, its first task being open by then), then inserts all tasks in one statement. */
+static store_rc add_directed(store_pg_conn *c, int64_t batch_id, int64_t product_id,
+                             const char *fw_version, const store_batch_new *in, int64_t now_ms,
+                             store_batch_err *err)
+{
+    tbuf idents = {0}, ids = {0};
+    store_rc rc = STORE_OK;
+    tb_char(&idents, '{');
+    for (size_t i = 0; i < in->n_identifiers; i++)
+        tb_elem(&idents, in->identifiers[i] ? in->identifiers[i] : "");
+    tb_char(&idents, '}');
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, product_id);
+    store_pg_p_str(&p, idents.s);
+    PGresult *r = run(c, B_DIRECTED_FIND, &p, "batch create: find devices");
+    free(idents.s);
+    if (!r)
+        return STORE_ERROR;
+    int n = PQntuples(r);
+    unsigned char *repeated = find_repeats(r, n);
+    tb_char(&ids, '{');
+    for (int i = 0; i < n && rc == STORE_OK; i++) {
+        const char *ident = PQgetvalue(r, i, 0);
+        if (PQgetisnull(r, i, 1)) {
+            rc = refuse(err, "identifiers", "device_not_found", ident);
+            break;
+        }
+        int64_t device_id = store_pg_i64(r, i, 1);
+        if (!truthy(r, i, 2))
+            rc = refuse(err, "identifiers", "device_not_activated", ident);
+        else if (!PQgetisnull(r, i, 3) && strcmp(PQgetvalue(r, i, 3), fw_version) == 0)
+            rc = refuse(err, "identifiers", "device_same_version", ident);
+        else if (truthy(r, i, 4) || repeated[i])
+            rc = refuse(err, "identifiers", "device_busy", ident);
+        else {
+            char num[24];
+            snprintf(num, sizeof num, "%s%lld", ids.len > 1 ? "," : "", (long long)device_id);
+            tb_room(&ids, strlen(num));
+            memcpy(ids.s + ids.len, num, strlen(num) + 1);
+            ids.len += strlen(num);
+        }
+    }
+    PQclear(r);
+    free(repeated);
+    tb_char(&ids, '}');
+    if (rc == STORE_OK && n > 0) {
+        p.n = 0;
+        store_pg_p_i64(&p, batch_id);
+        store_pg_p_str(&p, ids.s);
+        store_pg_p_i64(&p, now_ms);
+        r = run(c, B_TASKS_DIRECTED, &p, "batch create: insert tasks");
+        if (!r)
+            rc = STORE_ERROR;
+        PQclear(r);
+    }
+    free(ids.s);
+    return rc;
+}
+
+typedef struct {
+    int64_t firmware_id;
+    const store_batch_new *in;
+    int64_t now_ms, expires_ms;
+    store_batch *out;
+    store_batch_err *err;
+} create_ctx;
+
+static store_rc create_tx(store_pg_conn *c, create_ctx *x)
+{
+    const store_batch_new *in = x->in;
+    store_pg_params p = {0};
+    char fw_version[128];
+    int64_t product_id, total = 0;
+
+    store_pg_p_i64(&p, x->firmware_id);
+    PGresult *r = run(c, B_FW_SHARE, &p, "batch create: firmware");
+    if (!r)
+        return STORE_ERROR;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        refuse(x->err, "firmwareId", "firmware_not_found", NULL);
+        return STORE_NOT_FOUND;
+    }
+    product_id = store_pg_i64(r, 0, 0);
+    store_pg_text(r, 0, 1, fw_version, sizeof fw_version);
+    PQclear(r);
+
+    /* creates for one product take turns (see the file comment) */
+    p.n = 0;
+    store_pg_p_i64(&p, product_id);
+    r = run(c, B_PRODUCT_LOCK, &p, "batch create: lock product");
+    if (!r)
+        return STORE_ERROR;
+    PQclear(r);
+
+    p.n = 0;
+    store_pg_p_i64(&p, x->firmware_id);
+    store_pg_p_i64(&p, product_id);
+    store_pg_p_str(&p, in->directed ? "directed" : "all");
+    store_pg_p_str(&p, in->policy);
+    store_pg_p_i64(&p, in->validity_days);
+    store_pg_p_i64(&p, in->timeout_min);
+    store_pg_p_i64(&p, in->retry_times);
+    store_pg_p_i64(&p, in->retry_interval_min);
+    store_pg_p_i64(&p, in->max_push_per_min);
+    store_pg_p_i64(&p, x->now_ms);
+    store_pg_p_i64(&p, x->expires_ms);
+    r = run(c, B_BATCH_INSERT, &p, "batch create: insert batch");
+    if (!r)
+        return STORE_ERROR;
+    x->out->id = store_pg_i64(r, 0, 0);
+    PQclear(r);
+
+    if (!in->directed) {
+        p.n = 0;
+        store_pg_p_i64(&p, x->out->id);
+        store_pg_p_i64(&p, x->now_ms);
+        store_pg_p_i64(&p, product_id);
+        store_pg_p_str(&p, fw_version);
+        r = run(c, B_TASKS_ALL, &p, "batch create: insert tasks");
+        if (!r)
+            return STORE_ERROR;
+        total = store_pg_changes(r);
+        PQclear(r);
+    } else {
+        store_rc rc = add_directed(c, x->out->id, product_id, fw_version, in, x->now_ms, x->err);
+        if (rc != STORE_OK)
+            return rc;
+        total = (int64_t)in->n_identifiers;
+    }
+    if (total == 0)
+        return refuse(x->err, in->directed ? "identifiers" : "scope", "no_devices", NULL);
+
+    p.n = 0;
+    store_pg_p_i64(&p, total);
+    store_pg_p_i64(&p, x->out->id);
+    r = run(c, B_TOTAL, &p, "batch create: total");
+    if (!r)
+        return STORE_ERROR;
+    PQclear(r);
+    return batch_get_db(c, x->out->id, x->out);
+}
+
+static store_rc pg_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
+                                int64_t now_ms, int64_t expires_ms, store_batch *out,
+                                store_batch_err *err)
+{
+    create_ctx x = {firmware_id, in, now_ms, expires_ms, out, err};
+    memset(err, 0, sizeof *err);
+    store_pg_conn *c = store_pg_conn_get(s);
+    if (!c)
+        return STORE_ERROR;
+    store_rc rc = store_pg_begin(c);
+    if (rc == STORE_OK) {
+        rc = create_tx(c, &x);
+        if (rc == STORE_OK)
+            rc = store_pg_commit(c);
+        else
+            store_pg_rollback(c);
+    }
+    store_pg_conn_put(s, c);
+    return rc;
+}
+
+/* ---- reads ----------------------------------------------------------------------------- */
+
+/* Read-only snapshot for a read of several statements (REPEATABLE READ). */
+static store_pg_conn *read_begin(store_t *s)
+{
+    store_pg_conn *c = store_pg_conn_get(s);
+    if (c && store_pg_cmd(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin read") !=
+                 STORE_OK) {
+        store_pg_conn_put(s, c);
+        return NULL;
+    }
+    return c;
+}
+
+static void read_end(store_t *s, store_pg_conn *c)
+{
+    store_pg_rollback(c);
+    store_pg_conn_put(s, c);
+}
+
+static store_rc pg_batch_get(store_t *s, int64_t id, store_batch *out)
+{
+    store_pg_conn *c = store_pg_conn_get(s);
+    if (!c)
+        return STORE_ERROR;
+    store_rc r = batch_get_db(c, id, out);
+    store_pg_conn_put(s, c);
+    return r;
+}
+
+static store_rc pg_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
+                              store_batch **items, size_t *n, int64_t *total)
+{
+    store_rc rc = STORE_OK;
+    *items = NULL;
+    *n = 0;
+    *total = 0;
+    store_pg_conn *c = read_begin(s);
+    if (!c)
+        return STORE_ERROR;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, f->firmware_id);
+    store_pg_p_str(&p, f->product_key);
+    store_pg_p_str(&p, f->state);
+    PGresult *r = run(c, B_LIST_COUNT, &p, "batch list count");
+    if (!r) {
+        read_end(s, c);
+        return STORE_ERROR;
+    }
+    *total = store_pg_i64(r, 0, 0);
+    PQclear(r);
+    if (*total > 0) {
+        store_pg_p_i64(&p, pg.page_size);
+        store_pg_p_i64(&p, (int64_t)(pg.page - 1) * pg.page_size);
+        r = run(c, B_LIST, &p, "batch list");
+        if (!r) {
+            rc = STORE_ERROR;
+        } else {
+            store_batch *arr = calloc((size_t)pg.page_size, sizeof *arr);
+            if (!arr)
+                abort(); /* the daemon may abort on out-of-memory */
+            for (int i = 0; i < PQntuples(r) && *n < (size_t)pg.page_size; i++)
+                batch_row(r, i, &arr[(*n)++]);
+            *items = arr;
+            PQclear(r);
+        }
+    }
+    read_end(s, c);
+    return rc;
+}
+
+static store_rc pg_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
+                                 store_batch_device **items, size_t *n, int64_t *total)
+{
+    store_batch b;
+    *items = NULL;
+    *n = 0;
+    *total = 0;
+    store_pg_conn *c = read_begin(s);
+    if (!c)
+        return STORE_ERROR;
+    store_rc rc = batch_get_db(c, batch_id, &b);
+    if (rc != STORE_OK) {
+        read_end(s, c);
+        return rc;
+    }
+    /* totals come from the batch's counters, never from counting rows */
+    *total = state < 0 ? b.total : b.counts[state];
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, batch_id);
+    store_pg_p_str(&p, state >= 0 ? fsm_state_name((fsm_state)state) : NULL);
+    store_pg_p_i64(&p, pg.page_size);
+    store_pg_p_i64(&p, (int64_t)(pg.page - 1) * pg.page_size);
+    PGresult *r = run(c, B_DEVICES, &p, "batch devices");
+    if (!r) {
+        read_end(s, c);
+        return STORE_ERROR;
+    }
+    store_batch_device *arr = calloc((size_t)pg.page_size, sizeof *arr);
+    if (!arr)
+        abort();
+    for (int i = 0; i < PQntuples(r) && *n < (size_t)pg.page_size; i++) {
+        store_batch_device *d = &arr[(*n)++];
+        char buf[32];
+        d->device_id = store_pg_i64(r, i, 0);
+        store_pg_text(r, i, 1, d->identifier, sizeof d->identifier);
+        store_pg_text(r, i, 2, d->device_name, sizeof d->device_name);
+        d->online = (int)store_pg_i64(r, i, 3);
+        d->finish_ms = store_pg_i64(r, i, 4);
+        store_pg_text(r, i, 5, d->current_version, sizeof d->current_version);
+        store_pg_text(r, i, 6, buf, sizeof buf);
+        fsm_state_from_name(buf, &d->state);
+        d->progress = (int)store_pg_i64(r, i, 7);
+        d->retried = (int)store_pg_i64(r, i, 8);
+        d->retry_times = b.retry_times;
+        store_pg_text(r, i, 9, buf, sizeof buf);
+        d->reason = FSM_REASON_NONE;
+        if (buf[0])
+            fsm_reason_from_name(buf, &d->reason);
+    }
+    PQclear(r);
+    *items = arr;
+    read_end(s, c);
+    return STORE_OK;
+}
+
+/* ---- terminate ------------------------------------------------------------------------- */
+
+/* Ends an in_progress batch inside a transaction: batch row locked first, then its open
+ * tasks failed/terminated, then the counters set from the row. *done = 0 when the batch
+ * was not in_progress (or does not exist). */
+static store_rc terminate_db(store_pg_conn *c, int64_t id, int64_t now_ms, int *done)
+{
+    store_pg_params p = {0};
+    *done = 0;
+    store_pg_p_i64(&p, id);
+    PGresult *r = run(c, B_BATCH_LOCK, &p, "batch terminate: lock");
+    if (!r)
+        return STORE_ERROR;
+    PQclear(r);
+    store_pg_p_i64(&p, now_ms);
+    r = run(c, B_TERM_TASKS, &p, "batch terminate: tasks");
+    if (!r)
+        return STORE_ERROR;
+    PQclear(r);
+    /* every unfinished task is now failed: the counters follow from the row itself */
+    r = run(c, B_TERM_BATCH, &p, "batch terminate");
+    if (!r)
+        return STORE_ERROR;
+    *done = store_pg_changes(r) == 1;
+    PQclear(r);
+    return STORE_OK;
+}
+
+static store_rc terminate_tx(store_pg_conn *c, int64_t id, int64_t now_ms, store_batch *out)
+{
+    int done;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, id);
+    /* lock before reading, so the row read is the one the terminate acts on */
+    PGresult *r = run(c, B_BATCH_LOCK, &p, "batch terminate: lock");
+    if (!r)
+        return STORE_ERROR;
+    int found = PQntuples(r) > 0;
+    PQclear(r);
+    if (!found)
+        return STORE_NOT_FOUND;
+    store_rc rc = batch_get_db(c, id, out);
+    if (rc != STORE_OK)
+        return rc;
+    rc = terminate_db(c, id, now_ms, &done);
+    if (rc != STORE_OK)
+        return rc;
+    if (!done)
+        return STORE_IN_USE;
+    return batch_get_db(c, id, out);
+}
+
+static store_rc pg_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
+{
+    store_pg_conn *c = store_pg_conn_get(s);
+    if (!c)
+        return STORE_ERROR;
+    store_rc rc = store_pg_begin(c);
+    if (rc == STORE_OK) {
+        rc = terminate_tx(c, id, now_ms, out);
+        if (rc == STORE_OK)
+            rc = store_pg_commit(c);
+        else
+            store_pg_rollback(c);
+    }
+    store_pg_conn_put(s, c);
+    return rc;
+}
+
+/* ---- the engine's unit of work --------------------------------------------------------- */
+
+typedef struct {
+    store_t *s;
+    store_pg_conn *c;
+} pg_uow;
+
+static store_rc pg_uow_begin(store_t *s, void **out)
+{
+    pg_uow *u = calloc(1, sizeof *u);
+    if (!u)
+        abort();
+    u->s = s;
+    u->c = store_pg_conn_get(s);
+    if (!u->c || store_pg_begin(u->c) != STORE_OK) {
+        store_pg_conn_put(s, u->c);
+        free(u);
+        return STORE_ERROR;
+    }
+    *out = u;
+    return STORE_OK;
+}
+
+static store_rc pg_uow_commit(void *impl)
+{
+    pg_uow *u = impl;
+    store_rc r = store_pg_commit(u->c);
+    store_pg_conn_put(u->s, u->c);
+    free(u);
+    return r;
+}
+
+static void pg_uow_rollback(void *impl)
+{
+    pg_uow *u = impl;
+    store_pg_rollback(u->c);
+    store_pg_conn_put(u->s, u->c);
+    free(u);
+}
+
+/* Runs a statement that changes rows; *changed (may be NULL) gets how many. */
+static store_rc uow_write(pg_uow *u, int q, const store_pg_params *p, const char *what,
+                          int64_t *changed)
+{
+    PGresult *r = run(u->c, q, p, what);
+    if (!r)
+        return STORE_ERROR;
+    if (changed)
+        *changed = store_pg_changes(r);
+    PQclear(r);
+    return STORE_OK;
+}
+
+static store_rc pg_device_find(void *impl, const char *pk, const char *ident, int64_t *device_id)
+{
+    pg_uow *u = impl;
+    store_pg_params p = {0};
+    store_pg_p_str(&p, pk);
+    store_pg_p_str(&p, ident);
+    PGresult *r = run(u->c, U_DEVICE_FIND, &p, "engine device find");
+    if (!r)
+        return STORE_ERROR;
+    store_rc rc = STORE_NOT_FOUND;
+    if (PQntuples(r) > 0) {
+        *device_id = store_pg_i64(r, 0, 0);
+        rc = STORE_OK;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static store_rc pg_device_names(void *impl, int64_t device_id, char *pk, size_t pklen, char *ident,
+                                size_t identlen)
+{
+    pg_uow *u = impl;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, device_id);
+    PGresult *r = run(u->c, U_DEVICE_NAMES, &p, "engine device names");
+    if (!r)
+        return STORE_ERROR;
+    store_rc rc = STORE_NOT_FOUND;
+    if (PQntuples(r) > 0) {
+        store_pg_text(r, 0, 0, pk, pklen);
+        store_pg_text(r, 0, 1, ident, identlen);
+        rc = STORE_OK;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static fsm_deadline deadline_from_name(const char *s)
+{
+    if (strcmp(s, "ack") == 0)
+        return FSM_DL_ACK;
+    if (strcmp(s, "upgrade") == 0)
+        return FSM_DL_UPGRADE;
+    if (strcmp(s, "retry") == 0)
+        return FSM_DL_RETRY;
+    return FSM_DL_NONE;
+}
+
+static store_rc pg_task_open(void *impl, int64_t device_id, store_task *out)
+{
+    pg_uow *u = impl;
+    char buf[80];
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, device_id);
+    PGresult *r = run(u->c, U_TASK_OPEN, &p, "engine task open");
+    if (!r)
+        return STORE_ERROR;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return STORE_NOT_FOUND;
+    }
+    memset(out, 0, sizeof *out);
+    out->device_id = device_id;
+    out->batch_id = store_pg_i64(r, 0, 0);
+    fsm_task *t = &out->task;
+    fsm_task_init(t);
+    store_pg_text(r, 0, 1, buf, sizeof buf);
+    if (fsm_state_from_name(buf, &t->state) != 0) {
+        PQclear(r);
+        return STORE_ERROR;
+    }
+    store_pg_text(r, 0, 2, buf, sizeof buf);
+    t->reason = FSM_REASON_NONE;
+    if (buf[0])
+        fsm_reason_from_name(buf, &t->reason);
+    t->progress = (int)store_pg_i64(r, 0, 3);
+    t->retried = (int)store_pg_i64(r, 0, 4);
+    t->attempt = (int)store_pg_i64(r, 0, 5);
+    store_pg_text(r, 0, 6, t->push_msg_id, sizeof t->push_msg_id);
+    t->pushed_ms = store_pg_i64(r, 0, 7);
+    t->started_ms = store_pg_i64(r, 0, 8);
+    t->finished_ms = store_pg_i64(r, 0, 9);
+    store_pg_text(r, 0, 10, buf, sizeof buf);
+    t->deadline_kind = deadline_from_name(buf);
+    t->deadline_ms = store_pg_i64(r, 0, 11);
+    if (t->deadline_kind == FSM_DL_NONE)
+        t->deadline_ms = 0;
+    store_pg_text(r, 0, 12, out->current_version, sizeof out->current_version);
+    PQclear(r);
+    return STORE_OK;
+}
+
+static void p_opt_i64(store_pg_params *p, int64_t v)
+{
+    if (v)
+        store_pg_p_i64(p, v);
+    else
+        store_pg_p_str(p, NULL);
+}
+
+static store_rc pg_task_put(void *impl, const store_task *in, int64_t now_ms)
+{
+    pg_uow *u = impl;
+    const fsm_task *t = &in->task;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, in->batch_id);
+    store_pg_p_i64(&p, in->device_id);
+    store_pg_p_str(&p, fsm_state_name(t->state));
+    store_pg_p_str(&p, t->reason != FSM_REASON_NONE ? fsm_reason_name(t->reason) : NULL);
+    store_pg_p_i64(&p, t->progress);
+    store_pg_p_i64(&p, t->retried);
+    store_pg_p_i64(&p, t->attempt);
+    store_pg_p_str(&p, t->push_msg_id[0] ? t->push_msg_id : NULL);
+    p_opt_i64(&p, t->pushed_ms);
+    p_opt_i64(&p, t->started_ms);
+    p_opt_i64(&p, t->finished_ms);
+    if (t->deadline_kind != FSM_DL_NONE) {
+        store_pg_p_str(&p, fsm_deadline_name(t->deadline_kind));
+        store_pg_p_i64(&p, t->deadline_ms);
+    } else {
+        store_pg_p_str(&p, NULL);
+        store_pg_p_str(&p, NULL);
+    }
+    store_pg_p_str(&p, in->current_version[0] ? in->current_version : NULL);
+    store_pg_p_i64(&p, now_ms);
+    return uow_write(u, U_TASK_PUT, &p, "engine task put", NULL);
+}
+
+static store_rc pg_batch_counts(void *impl, int64_t batch_id, const int delta[FSM_STATE_COUNT])
+{
+    pg_uow *u = impl;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, batch_id);
+    for (int i = 0; i < FSM_STATE_COUNT; i++)
+        store_pg_p_i64(&p, delta[i]);
+    return uow_write(u, U_COUNTS, &p, "engine batch counts", NULL);
+}
+
+static store_rc pg_batch_complete(void *impl, int64_t batch_id, int64_t now_ms, int *completed)
+{
+    pg_uow *u = impl;
+    int64_t changed = 0;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, batch_id);
+    store_pg_p_i64(&p, now_ms);
+    store_rc r = uow_write(u, U_COMPLETE, &p, "engine batch complete", &changed);
+    *completed = r == STORE_OK && changed == 1;
+    return r;
+}
+
+static store_rc pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
+{
+    pg_uow *u = impl;
+    return terminate_db(u->c, batch_id, now_ms, done);
+}
+
+static store_rc pg_presence(void *impl, int64_t device_id, int online, int64_t now_ms)
+{
+    pg_uow *u = impl;
+    int64_t changed = 0;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, device_id);
+    store_pg_p_i64(&p, now_ms);
+    store_rc r = uow_write(u, online ? U_PRESENCE_ON : U_PRESENCE_OFF, &p, "engine presence",
+                           &changed);
+    if (r == STORE_OK && changed == 0)
+        r = STORE_NOT_FOUND;
+    return r;
+}
+
+static store_rc pg_ready(void *impl, int64_t device_id)
+{
+    pg_uow *u = impl;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, device_id);
+    return uow_write(u, U_READY, &p, "engine ready", NULL);
+}
+
+static store_rc pg_pushable(void *impl, int64_t device_id, int *pushable)
+{
+    pg_uow *u = impl;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, device_id);
+    *pushable = 0;
+    PGresult *r = run(u->c, U_PUSHABLE, &p, "engine pushable");
+    if (!r)
+        return STORE_ERROR;
+    store_rc rc = STORE_NOT_FOUND;
+    if (PQntuples(r) > 0) {
+        *pushable = (int)store_pg_i64(r, 0, 0);
+        rc = STORE_OK;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static store_rc pg_version(void *impl, int64_t device_id, const char *version, int64_t now_ms)
+{
+    pg_uow *u = impl;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, device_id);
+    store_pg_p_str(&p, version);
+    store_pg_p_i64(&p, now_ms);
+    return uow_write(u, U_VERSION, &p, "engine version", NULL);
+}
+
+static store_rc pg_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
+{
+    pg_uow *u = impl;
+    store_rc rc = STORE_OK;
+    /* mark the snapshot's devices first (seen = now), in chunks of one statement each,
+     * then everyone else offline */
+    for (size_t start = 0; start < n && rc == STORE_OK; start += SNAPSHOT_CHUNK) {
+        tbuf pks = {0}, idents = {0};
+        tb_char(&pks, '{');
+        tb_char(&idents, '{');
+        for (size_t i = start; i < n && i < start + SNAPSHOT_CHUNK; i++) {
+            const char *dot = strchr(clients[i], '.');
+            char pk[32];
+            if (!dot || dot == clients[i] || (size_t)(dot - clients[i]) >= sizeof pk)
+                continue;
+            memcpy(pk, clients[i], (size_t)(dot - clients[i]));
+            pk[dot - clients[i]] = '\0';
+            tb_elem(&pks, pk);
+            tb_elem(&idents, dot + 1);
+        }
+        tb_char(&pks, '}');
+        tb_char(&idents, '}');
+        store_pg_params p = {0};
+        store_pg_p_str(&p, pks.s);
+        store_pg_p_str(&p, idents.s);
+        store_pg_p_i64(&p, now_ms);
+        rc = uow_write(u, U_SNAP, &p, "engine snapshot", NULL);
+        free(pks.s);
+        free(idents.s);
+    }
+    if (rc != STORE_OK)
+        return rc;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, now_ms);
+    return uow_write(u, U_SNAP_OFF, &p, "engine snapshot offline", NULL);
+}
+
+/* ---- start-up reads ---------------------------------------------------------------------- */
+
+static store_rc pg_engine_batches(store_t *s, store_batch **items, size_t *n)
+{
+    *n = 0;
+    *items = NULL;
+    store_pg_conn *c = store_pg_conn_get(s);
+    if (!c)
+        return STORE_ERROR;
+    PGresult *r = run(c, E_BATCHES, NULL, "engine batches");
+    store_pg_conn_put(s, c);
+    if (!r)
+        return STORE_ERROR;
+    int rows = PQntuples(r);
+    *items = malloc(((size_t)rows + 1) * sizeof **items);
+    if (!*items)
+        abort();
+    for (int i = 0; i < rows; i++)
+        batch_row(r, i, &(*items)[(*n)++]);
+    PQclear(r);
+    return STORE_OK;
+}
+
+/* Streams the rows of sql (parameters p) to row(), one at a time (single-row mode), so a
+ * million rows never sit in memory together. */
+static store_rc stream(store_t *s, const char *q, const store_pg_params *p,
+                       void (*row)(const PGresult *r, void *ud), void *ud, const char *what)
+{
+    store_pg_conn *c = store_pg_conn_get(s);
+    store_rc rc = STORE_OK;
+    if (!c)
+        return STORE_ERROR;
+    if (!PQsendQueryParams(c->pg, q, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(c->pg)) {
+        rc = store_pg_fail(c, NULL, what);
+    } else {
+        PGresult *r;
+        while ((r = PQgetResult(c->pg))) {
+            ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_SINGLE_TUPLE && rc == STORE_OK)
+                row(r, ud);
+            else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == STORE_OK)
+                rc = store_pg_fail(c, r, what);
+            PQclear(r);
+        }
+    }
+    store_pg_conn_put(s, c);
+    return rc;
+}
+
+typedef struct {
+    void (*fn)(void *, int64_t, int, int64_t);
+    void (*fn1)(void *, int64_t);
+    void *ud;
+} stream_cb;
+
+static void deadline_row(const PGresult *r, void *ud)
+{
+    stream_cb *cb = ud;
+    char kind[16];
+    store_pg_text(r, 0, 1, kind, sizeof kind);
+    cb->fn(cb->ud, store_pg_i64(r, 0, 0), (int)deadline_from_name(kind), store_pg_i64(r, 0, 2));
+}
+
+static store_rc pg_engine_deadlines(store_t *s, void (*fn)(void *, int64_t, int, int64_t), void *ud)
+{
+    stream_cb cb = {fn, NULL, ud};
+    return stream(s,
+                  "SELECT t.device_id, t.due_kind, t.due_ms FROM tasks t JOIN batches b"
+                  " ON b.id = t.batch_id WHERE t.due_ms IS NOT NULL AND b.state = 'in_progress'",
+                  NULL, deadline_row, &cb, "engine deadlines");
+}
+
+static void pushable_row(const PGresult *r, void *ud)
+{
+    stream_cb *cb = ud;
+    cb->fn1(cb->ud, store_pg_i64(r, 0, 0));
+}
+
+static store_rc pg_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)
+{
+    stream_cb cb = {NULL, fn, ud};
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, batch_id);
+    return stream(s,
+                  "SELECT t.device_id FROM tasks t JOIN devices d ON d.id = t.device_id"
+                  " WHERE t.batch_id = $1 AND t.state = 'to_push' AND d.online = 1 AND d.ready = 1"
+                  " ORDER BY t.device_id",
+                  &p, pushable_row, &cb, "engine pushable");
+}
+
+static store_rc pg_presence_reset(store_t *s)
+{
+    store_pg_conn *c = store_pg_conn_get(s);
+    if (!c)
+        return STORE_ERROR;
+    PGresult *r = run(c, E_PRESENCE_RESET, NULL, "presence reset");
+    PQclear(r);
+    store_pg_conn_put(s, c);
+    return r ? STORE_OK : STORE_ERROR;
+}
+
+const store_batch_ops store_pg_batch_ops = {
+    .batch_create = pg_batch_create,
+    .batch_get = pg_batch_get,
+    .batch_list = pg_batch_list,
+    .batch_devices = pg_batch_devices,
+    .batch_terminate = pg_batch_terminate,
+    .uow_begin = pg_uow_begin,
+    .uow_commit = pg_uow_commit,
+    .uow_rollback = pg_uow_rollback,
+    .device_find = pg_device_find,
+    .device_names = pg_device_names,
+    .task_open = pg_task_open,
+    .task_put = pg_task_put,
+    .batch_counts = pg_batch_counts,
+    .batch_complete_if_done = pg_batch_complete,
+    .uow_terminate = pg_uow_terminate,
+    .device_presence = pg_presence,
+    .device_ready = pg_ready,
+    .device_pushable = pg_pushable,
+    .device_version = pg_version,
+    .presence_snapshot = pg_snapshot,
+    .engine_batches = pg_engine_batches,
+    .engine_deadlines = pg_engine_deadlines,
+    .engine_pushable = pg_engine_pushable,
+    .presence_reset = pg_presence_reset,
+};
+
+#else
+typedef int pg_batch_not_built; /* an empty file is not valid ISO C */
+#endif

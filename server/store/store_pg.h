@@ -1,0 +1,88 @@
+/*
+ * store_pg: the PostgreSQL implementation's internal helpers, shared by the store's own
+ * PostgreSQL files (store_pg.c: connections, migrations, catalog; pg_batch.c: batch tables
+ * and the engine's unit of work). Nothing outside server/store/ includes this.
+ *
+ * Connections: a small mutex-protected pool of PGconn (libpq allows one thread per
+ * connection at a time). Borrow one with store_pg_conn_get (blocks until one is free; NULL
+ * only when a new connection cannot be opened) and give it back with store_pg_conn_put; a
+ * connection given back inside a transaction is rolled back, a broken one is closed.
+ *
+ * Statements: every query with values is a named prepared statement, prepared once per
+ * connection on first use (store_pg_exec with a statement id that is unique across the
+ * store: catalog ids from STORE_PG_Q_CATALOG, batch ids from STORE_PG_Q_BATCH). Values are
+ * always parameters, in text format; results come back in text format.
+ */
+#ifndef OTAD_STORE_PG_H
+#define OTAD_STORE_PG_H
+
+#include "store/sqlite_batch.h" /* store_batch_ops */
+#include "store/store_internal.h"
+
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define STORE_PG_Q_CATALOG 0   /* store_pg.c's statement ids: 0..99 */
+#define STORE_PG_Q_BATCH 100   /* pg_batch.c's statement ids: 100..199 */
+#define STORE_PG_Q_MAX 256
+
+typedef struct {
+    PGconn *pg;
+    uint64_t prepared[STORE_PG_Q_MAX / 64]; /* bit per statement id prepared here */
+} store_pg_conn;
+
+store_pg_conn *store_pg_conn_get(store_t *s);
+void store_pg_conn_put(store_t *s, store_pg_conn *c);
+
+/* Runs a statement without parameters (BEGIN, COMMIT, ...). STORE_OK or STORE_ERROR (logged
+ * with what). */
+store_rc store_pg_cmd(store_pg_conn *c, const char *sql, const char *what);
+/* BEGIN (READ COMMITTED) / COMMIT / ROLLBACK. rollback never fails visibly. */
+store_rc store_pg_begin(store_pg_conn *c);
+store_rc store_pg_commit(store_pg_conn *c);
+void store_pg_rollback(store_pg_conn *c);
+
+/* Executes statement id (text sql, n parameters, NULL value = SQL NULL) as a named prepared
+ * statement, preparing it on this connection first when needed. Returns the result (free
+ * it with PQclear) or NULL when it failed (logged "store: <what>: <message>"). Callers that
+ * must look at the SQLSTATE use store_pg_exec_raw, which returns failed results too. */
+PGresult *store_pg_exec(store_pg_conn *c, int id, const char *sql, int n,
+                        const char *const *vals, const char *what);
+PGresult *store_pg_exec_raw(store_pg_conn *c, int id, const char *sql, int n,
+                            const char *const *vals);
+/* Logs "store: <what>: <message>" once and returns STORE_ERROR. */
+store_rc store_pg_fail(store_pg_conn *c, const PGresult *r, const char *what);
+
+/* Reads column col of row as int64 (0 when NULL) or text ("" when NULL) into out. */
+int64_t store_pg_i64(const PGresult *r, int row, int col);
+void store_pg_text(const PGresult *r, int row, int col, char *out, size_t outlen);
+/* Rows changed by an INSERT/UPDATE/DELETE result. */
+int64_t store_pg_changes(const PGresult *r);
+
+/* Parameter list builder: up to 16 values; integers are formatted into the builder. */
+typedef struct {
+    const char *v[16];
+    char buf[16][24];
+    int n;
+} store_pg_params;
+
+static inline void store_pg_p_i64(store_pg_params *p, int64_t x)
+{
+    snprintf(p->buf[p->n], sizeof p->buf[p->n], "%lld", (long long)x);
+    p->v[p->n] = p->buf[p->n];
+    p->n++;
+}
+
+/* s NULL = SQL NULL. The string is borrowed until the statement has run. */
+static inline void store_pg_p_str(store_pg_params *p, const char *s)
+{
+    p->v[p->n++] = s;
+}
+
+/* Implementation entry points: store.c's store_open for postgresql:// and postgres:// URLs,
+ * and pg_batch.c's batch table for store_batch.c's ops_of(). */
+store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen);
+extern const store_batch_ops store_pg_batch_ops;
+
+#endif
