@@ -287,10 +287,12 @@ int otasdk_on_subscribed(otasdk_ctx *ctx);
 /* An incoming message. topic and payload are borrowed for the call. A push is acked at
  * once (ota/firmware/upgrade_reply with the push's msgId and code 200; code 400 for a
  * malformed one) and queued for otasdk_process(). A get_reply carrying a job is acked the
- * same way and queued; a get_reply with code 404 means nothing is pending.
- * Returns OTASDK_OK; OTASDK_ERR_PARSE (malformed or larger than max_message, nothing
- * queued); OTASDK_ERR_NOMEM (nothing queued); OTASDK_ERR_MQTT (the ack failed to send,
- * the job is queued anyway); OTASDK_ERR_ARG for a topic that is not this device's. */
+ * same way and queued; a get_reply with code 404 means nothing is pending. A job equal to
+ * the one in progress or offered (same version, size, md5, batchId and url: a push and the
+ * get_reply to our get, or a repeated push) is acked and not queued again; a newer job
+ * replaces one still queued. Returns OTASDK_OK; OTASDK_ERR_PARSE (malformed or larger than
+ * max_message, nothing queued); OTASDK_ERR_NOMEM (nothing queued); OTASDK_ERR_MQTT (the ack failed
+ * to send, the job is queued anyway); OTASDK_ERR_ARG for a topic that is not this device's. */
 int otasdk_on_message(otasdk_ctx *ctx, const char *topic, const void *payload, size_t len);
 
 /* ---- Called by the application --------------------------------------------------- */
