@@ -112,6 +112,21 @@ static int copy_bounded(char *dst, size_t cap, const char *src)
     return 0;
 }
 
+/* 1 for a version the platform accepts: 1..OTASDK_VERSION_MAX of [A-Za-z0-9_.-]. */
+static int version_ok(const char *v)
+{
+    size_t n = 0;
+    if (!v)
+        return 0;
+    for (; v[n]; n++) {
+        char ch = v[n];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == '-'))
+            return 0;
+    }
+    return n >= 1 && n <= OTASDK_VERSION_MAX;
+}
+
 /* ---- lifecycle ---- */
 
 int otasdk_create(const otasdk_config *cfg, otasdk_ctx **out)
@@ -133,8 +148,7 @@ int otasdk_create(const otasdk_config *cfg, otasdk_ctx **out)
     /* strlen(s) - 1 wraps for "", so one comparison checks 1..MAX */
     if (!cfg->product_key || !cfg->identifier || !cfg->firmware_version ||
         strlen(cfg->product_key) - 1 >= OTASDK_KEY_MAX ||
-        strlen(cfg->identifier) - 1 >= OTASDK_KEY_MAX ||
-        strlen(cfg->firmware_version) - 1 >= OTASDK_VERSION_MAX)
+        strlen(cfg->identifier) - 1 >= OTASDK_KEY_MAX || !version_ok(cfg->firmware_version))
         return OTASDK_ERR_ARG;
     if (strchr(cfg->product_key, '/') || strchr(cfg->identifier, '/') ||
         strchr(cfg->product_key, '+') || strchr(cfg->identifier, '+') ||
@@ -577,7 +591,7 @@ int otasdk_job_get(otasdk_ctx *c, otasdk_job *out)
 
 int otasdk_set_version(otasdk_ctx *c, const char *version)
 {
-    if (!c || !version || !version[0] || strlen(version) > OTASDK_VERSION_MAX)
+    if (!c || !version_ok(version))
         return OTASDK_ERR_ARG;
     sdk__lock(c);
     memcpy(c->version, version, strlen(version) + 1);

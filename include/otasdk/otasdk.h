@@ -241,7 +241,7 @@ typedef struct {
 typedef struct {
     const char *product_key;      /* 1..OTASDK_KEY_MAX chars, required */
     const char *identifier;       /* 1..OTASDK_KEY_MAX chars, required */
-    const char *firmware_version; /* running version, 1..OTASDK_VERSION_MAX chars, required */
+    const char *firmware_version; /* running version: 1..OTASDK_VERSION_MAX of [A-Za-z0-9_.-] */
     otasdk_mqtt_ops mqtt;         /* required */
     otasdk_http_ops http;         /* required */
     otasdk_flash_ops flash;       /* required except read */
@@ -320,8 +320,9 @@ int otasdk_upgrade_decline(otasdk_ctx *ctx);
 int otasdk_job_get(otasdk_ctx *ctx, otasdk_job *out);
 
 /* Sets the running version (copied) and reports it on ota/version. Use it when the
- * device changed image outside the SDK. Returns OTASDK_OK; OTASDK_ERR_ARG (empty or too
- * long; nothing changed); OTASDK_ERR_MQTT / OTASDK_ERR_NOMEM (version kept, report lost:
+ * device changed image outside the SDK. Returns OTASDK_OK; OTASDK_ERR_ARG (empty, too
+ * long, or a character outside [A-Za-z0-9_.-] that the platform would refuse; nothing
+ * changed); OTASDK_ERR_MQTT / OTASDK_ERR_NOMEM (version kept, report lost:
  * it is sent again at the next otasdk_on_connected). */
 int otasdk_set_version(otasdk_ctx *ctx, const char *version);
 

@@ -509,6 +509,9 @@ static void test_errors_and_create(void **state)
     c.identifier = "a/b";
     assert_int_equal(otasdk_create(&c, &ctx), OTASDK_ERR_ARG);
     c = base_cfg();
+    c.firmware_version = "1.0 beta"; /* the platform refuses spaces */
+    assert_int_equal(otasdk_create(&c, &ctx), OTASDK_ERR_ARG);
+    c = base_cfg();
     c.work_buf_size = 16;
     assert_int_equal(otasdk_create(&c, &ctx), OTASDK_ERR_ARG);
     c = base_cfg();
@@ -895,6 +898,7 @@ static void test_bad_messages(void **state)
     assert_int_equal(otasdk_report_progress(ctx, 0, "x"), OTASDK_ERR_ARG);
     assert_int_equal(otasdk_report_progress(ctx, 101, "x"), OTASDK_ERR_ARG);
     assert_int_equal(otasdk_set_version(ctx, ""), OTASDK_ERR_ARG);
+    assert_int_equal(otasdk_set_version(ctx, "2.0/x"), OTASDK_ERR_ARG);
     otasdk_destroy(ctx);
 }
 

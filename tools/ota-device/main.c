@@ -228,7 +228,10 @@ int main(int argc, char **argv)
     sc.progress_every = (unsigned)cfg.progress_every;
     rc = otasdk_create(&sc, &ctx);
     if (rc != OTASDK_OK) {
-        OTA_ERROR("sdk: %s", otasdk_strerror(rc));
+        OTA_ERROR("sdk: %s%s", otasdk_strerror(rc),
+                  rc == OTASDK_ERR_ARG ? " (product_key and identifier: 1..64 characters; the "
+                                         "version: 1..100 of A-Z a-z 0-9 _ . -)"
+                                       : "");
         goto out;
     }
     memset(&sa, 0, sizeof sa);
