@@ -235,7 +235,6 @@ int otasdk_on_connected(otasdk_ctx *c)
 int otasdk_on_subscribed(otasdk_ctx *c)
 {
     char version[OTASDK_VERSION_MAX + 1];
-    json_t *data;
     int rc;
     if (!c)
         return OTASDK_ERR_ARG;
@@ -245,6 +244,15 @@ int otasdk_on_subscribed(otasdk_ctx *c)
     rc = sdk__send_version(c, version);
     if (rc != OTASDK_OK)
         return rc;
+    return otasdk_fetch(c);
+}
+
+int otasdk_fetch(otasdk_ctx *c)
+{
+    json_t *data;
+    int rc;
+    if (!c)
+        return OTASDK_ERR_ARG;
     data = json_object();
     if (!data)
         return OTASDK_ERR_NOMEM;

@@ -332,6 +332,12 @@ int otasdk_set_version(otasdk_ctx *ctx, const char *version);
  * OTASDK_ERR_ARG, OTASDK_ERR_MQTT or OTASDK_ERR_NOMEM. */
 int otasdk_report_progress(otasdk_ctx *ctx, int step, const char *desc);
 
+/* Asks the platform for this device's pending upgrade (ota/firmware/get with data {}); the
+ * answer arrives through otasdk_on_message as a job or a 404. The SDK does this itself on
+ * every connection; call it e.g. after declining a silent job, to be offered it again.
+ * Returns OTASDK_OK, OTASDK_ERR_ARG, OTASDK_ERR_MQTT or OTASDK_ERR_NOMEM. */
+int otasdk_fetch(otasdk_ctx *ctx);
+
 /* Asks the download in progress (if any) to stop at its next chunk; it keeps its
  * checkpoint and is not reported as failed. Only sets a flag: async-signal-safe. */
 void otasdk_stop(otasdk_ctx *ctx);

@@ -639,6 +639,9 @@ static void test_silent_policy(void **state)
     assert_int_equal(otasdk_upgrade_start(ctx), OTASDK_ERR_STATE);
     assert_int_equal(W.finalized, 1);
     assert_int_equal(W.nget, 1);
+    /* and asks again later */
+    assert_int_equal(otasdk_fetch(ctx), OTASDK_OK);
+    assert_non_null(find_pub("ota/firmware/get", 0));
     otasdk_destroy(ctx);
 }
 
