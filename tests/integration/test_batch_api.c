@@ -530,6 +530,20 @@ static void test_api_malformed_device_messages(void **state)
     oth_resp_free(&r);
     bt_wait_device(t, "m1", 1, "1.0.0", BT_SOON);
 
+    /* ota/firmware/get of the pending upgrade, by version: the offer; another version: 404 */
+    assert_int_equal(sdev_get(m1, "2.0.0"), 0);
+    assert_int_equal(sdev_wait(m1, SDEV_GET_REPLY, 1, BT_SOON), 1);
+    sdev_msg g;
+    sdev_msg_get(m1, SDEV_GET_REPLY, 0, &g);
+    assert_int_equal(g.code, 200);
+    assert_string_equal(g.url, p.url);
+    assert_string_equal(g.batch_id, b);
+    assert_int_equal(sdev_get(m1, "7.7.7"), 0);
+    assert_int_equal(sdev_wait(m1, SDEV_GET_REPLY, 2, BT_SOON), 2);
+    sdev_msg_get(m1, SDEV_GET_REPLY, 1, &g);
+    assert_int_equal(g.code, 404);
+    bt_expect_task(t, b, "m1", "upgrading");
+
     /* a version report from a device in no batch: only its firmwareVersion changes */
     assert_int_equal(sdev_version(n1, "9.9.9"), 0);
     bt_wait_device(t, "n1", 1, "9.9.9", BT_SOON);
@@ -551,12 +565,41 @@ static void test_api_malformed_device_messages(void **state)
     assert_true(otad_alive(t));
 }
 
+/* Presence: a second connection with the same client id takes over; the device stays
+ * online (the first connection's end must not count), and pushes reach the new one. */
+static void test_api_presence_takeover(void **state)
+{
+    (void)state;
+    char fw[32], b[32];
+    bt_ctx *t = bt_new(10);
+    bt_product(t, "take");
+    bt_device(t, "t1");
+    sdev *old = bt_dev_start(t, "t1", "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_wait_device(t, "t1", 1, "1.0.0", BT_SOON);
+    sdev *cur = bt_dev_start(t, "t1", "1.0.0", SDEV_AUTO_ACK, 0);
+    sdev_sleep_ms(500); /* the broker closes the old connection; give presence time to move */
+    bt_wait_device(t, "t1", 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_take", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"policy\":\"standard\",\"validityDays\":1,\"timeoutMinutes\":10,\"retryTimes\":0}",
+             b, sizeof b);
+    bt_wait_push(t, cur, 1, BT_SOON);
+    json_t *task = bt_wait_task(t, b, "t1", "to_upgrade", BT_SOON);
+    assert_true(json_is_true(json_object_get(task, "online")));
+    json_decref(task);
+    assert_int_equal(sdev_count(old, SDEV_PUSH), 0);
+    /* the current connection ends: offline */
+    sdev_disconnect(cur);
+    bt_wait_device(t, "t1", 0, NULL, BT_SOON);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_api_batch_parameters_lists_detail, bt_teardown),
         cmocka_unit_test_teardown(test_api_device_download, bt_teardown),
         cmocka_unit_test_teardown(test_api_malformed_device_messages, bt_teardown),
+        cmocka_unit_test_teardown(test_api_presence_takeover, bt_teardown),
     };
     return cmocka_run_group_tests_name("batch_api", tests, NULL, NULL);
 }

@@ -193,11 +193,44 @@ static void test_rule8_kill9_after_create(void **state)
     }
 }
 
+/* The validity end passes while otad is down: the batch is terminated at start. */
+static void test_rule8_validity_end_while_down(void **state)
+{
+    (void)state;
+    char fw[32], b[32];
+    bt_ctx *t = bt_new(43200); /* one day = 2 s */
+    bt_product(t, "rule8v");
+    bt_device(t, "w1");
+    sdev *w1 = bt_dev_activated_offline(t, "w1", "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_firmware(t, "fw_rule8v", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":1,\"policy\":\"standard\",\"timeoutMinutes\":1440,"
+             "\"retryTimes\":0}",
+             b, sizeof b);
+    json_t *bj = bt_batch_get(t, b);
+    int64_t exp = bt_rfc3339_ms(js(bj, "expiresTime"));
+    assert_string_equal(js(bj, "state"), "in_progress");
+    json_decref(bj);
+    kill9(t);
+    /* the device comes online while otad is down */
+    assert_int_equal(sdev_start(w1, "1.0.0"), 0);
+    sdev_sleep_ms(2600);
+    restart(t);
+    bj = bt_wait_batch(t, b, "terminated", BT_SOON);
+    assert_true(bt_rfc3339_ms(js(bj, "endTime")) >= exp);
+    json_decref(bj);
+    json_t *task = bt_wait_task(t, b, "w1", "failed", BT_SOON);
+    assert_string_equal(bt_reason(task), "terminated");
+    json_decref(task);
+    bt_no_push_for(t, w1, 0, 500);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_rule8_kill9_mid_batch, bt_teardown),
         cmocka_unit_test_teardown(test_rule8_kill9_after_create, bt_teardown),
+        cmocka_unit_test_teardown(test_rule8_validity_end_while_down, bt_teardown),
     };
     return cmocka_run_group_tests_name("batch_durable", tests, NULL, NULL);
 }

@@ -68,6 +68,42 @@ static void test_rule1_push_only_online_and_ready(void **state)
     assert_int_equal(sdev_count(off1, SDEV_PUSH), 1);
 }
 
+/* Rule 1 for retries: a retry that falls due while the device is offline waits for it. */
+static void test_rule1_retry_waits_for_online(void **state)
+{
+    (void)state;
+    char fw[32], b[32], body[512];
+    bt_ctx *t = bt_new(30); /* ack timeout 333 ms, retry interval 2 s */
+    bt_product(t, "rule1r");
+    bt_device(t, "flaky");
+    sdev *d = bt_dev_start(t, "flaky", "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_wait_device(t, "flaky", 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_rule1r", "2.0.0", fw, sizeof fw);
+    bt_body(body, sizeof body, "\"scope\":\"all\"", 1440, 1, 1);
+    bt_batch(t, fw, body, b, sizeof b);
+    bt_wait_push(t, d, 1, BT_SOON);
+    /* it drops off without acking: push_timeout, then the retry falls due while offline */
+    sdev_drop(d);
+    bt_wait_device(t, "flaky", 0, NULL, BT_SOON);
+    json_t *task = bt_wait_task(t, b, "flaky", "to_retry", BT_SOON);
+    assert_string_equal(bt_reason(task), "push_timeout");
+    json_decref(task);
+    task = bt_wait_task(t, b, "flaky", "to_push", 2000 + BT_SOON);
+    assert_int_equal(bt_int(task, "retried"), 0);
+    assert_string_equal(bt_reason(task), "push_timeout");
+    json_decref(task);
+    sdev_sleep_ms(700);
+    bt_expect_task(t, b, "flaky", "to_push");
+    /* back, ready: the retry push goes out, acked this time */
+    sdev_set_auto(d, SDEV_AUTO_ACK, 0);
+    assert_int_equal(sdev_start(d, "1.0.0"), 0);
+    bt_wait_push(t, d, 2, BT_SOON);
+    task = bt_wait_task(t, b, "flaky", "to_upgrade", BT_SOON);
+    assert_int_equal(bt_int(task, "retried"), 1);
+    json_decref(task);
+    assert_int_equal(sdev_duplicate_push_ids(d), 0);
+}
+
 /* Rule 2: push -> pushed; ack within the ack timeout -> to_upgrade; else push_timeout. */
 static void test_rule2_ack_or_push_timeout(void **state)
 {
@@ -672,6 +708,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_rule1_push_only_online_and_ready, bt_teardown),
+        cmocka_unit_test_teardown(test_rule1_retry_waits_for_online, bt_teardown),
         cmocka_unit_test_teardown(test_rule2_ack_or_push_timeout, bt_teardown),
         cmocka_unit_test_teardown(test_rule3_upgrade_timeout_from_first_progress, bt_teardown),
         cmocka_unit_test_teardown(test_rule4_version_report_succeeds, bt_teardown),
