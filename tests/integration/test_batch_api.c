@@ -124,6 +124,26 @@ static void test_api_batch_parameters_lists_detail(void **state)
     expect_refused(t, fw2, "{" BASE ",\"validityDays\":1,\"timeoutMinutes\":10,", NULL, 400);
     expect_refused(t, fw2, "[1,2]", NULL, 400);
     expect_refused(t, fw2, "", NULL, 400);
+    expect_refused(t, fw2, "{\"scope\":\"directed\",\"identifiers\":[\"a1\",\"a1\"],\"policy\":\"standard\",\"validityDays\":1,\"timeoutMinutes\":10,\"retryTimes\":0}", NULL, 0);
+    expect_refused(t, fw2, "{\"scope\":\"directed\",\"identifiers\":\"a1\",\"policy\":\"standard\",\"validityDays\":1,\"timeoutMinutes\":10,\"retryTimes\":0}", "identifiers", 0);
+    expect_refused(t, fw2, "{\"scope\":\"directed\",\"identifiers\":[7],\"policy\":\"standard\",\"validityDays\":1,\"timeoutMinutes\":10,\"retryTimes\":0}", "identifiers", 0);
+    expect_refused(t, fw2, "{\"scope\":\"directed\",\"policy\":\"standard\",\"validityDays\":1,\"timeoutMinutes\":10,\"retryTimes\":0}", NULL, 0);
+    expect_refused(t, fw2, "{\"scope\":\"directed\",\"identifiers\":[\"never\"],\"policy\":\"standard\",\"validityDays\":1,\"timeoutMinutes\":10,\"retryTimes\":0}", NULL, 422);
+    expect_refused(t, fw2, "{\"policy\":\"standard\",\"validityDays\":1,\"timeoutMinutes\":10,\"retryTimes\":0}", "scope", 0);
+    expect_refused(t, fw2, "{" BASE ",\"timeoutMinutes\":10,\"retryTimes\":0}", "validityDays", 0);
+    expect_refused(t, fw2, "{" BASE ",\"validityDays\":1,\"retryTimes\":0}", "timeoutMinutes", 0);
+    /* without the token: 401 */
+    {
+        char p401[128];
+        const char *b401 = "{" BASE ",\"validityDays\":1,\"timeoutMinutes\":10,\"retryTimes\":0}";
+        snprintf(p401, sizeof p401, "/api/v1/firmwares/%s/batches", fw2);
+        oth_http(&t->env, "POST", p401, 0, "application/json", b401, strlen(b401), NULL, &r);
+        assert_int_equal(r.status, 401);
+        oth_resp_free(&r);
+        oth_http(&t->env, "GET", "/api/v1/batches", 0, NULL, NULL, 0, NULL, &r);
+        assert_int_equal(r.status, 401);
+        oth_resp_free(&r);
+    }
     /* nothing was created by the refusals */
     long st;
     char list[4096];
@@ -307,7 +327,17 @@ static void test_api_batch_parameters_lists_detail(void **state)
         snprintf(k, sizeof k, " %s ", ids[i]);
         assert_non_null(strstr(seen, k));
     }
+    assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=2&page=4", b2), 200);
+    assert_int_equal(bt_int(r.json, "total"), 5);
+    assert_int_equal((int)json_array_size(json_object_get(r.json, "items")), 0);
+    oth_resp_free(&r);
     assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=0", b2), 400);
+    oth_resp_free(&r);
+    assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=1001", b2), 400);
+    oth_resp_free(&r);
+    assert_int_equal(bt_get(t, &r, "/api/v1/batches/abc"), 404);
+    oth_resp_free(&r);
+    terminate(t, "999999", 404);
     oth_resp_free(&r);
     assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices", "999999"), 404);
     oth_resp_free(&r);

@@ -167,13 +167,15 @@ static void test_rule8_kill9_after_create(void **state)
     char fw[32], b[32];
     bt_ctx *t = bt_new(10);
     bt_product(t, "rule8b");
-    const char *ids[] = {"k1", "k2", "k3"};
-    sdev *d[3];
-    for (int i = 0; i < 3; i++) {
+    enum { N = 20 };
+    char ids[N][16];
+    sdev *d[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "k%d", i);
         bt_device(t, ids[i]);
         d[i] = bt_dev_start(t, ids[i], "1.0.0", SDEV_AUTO_UPGRADE, 0);
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < N; i++)
         bt_wait_device(t, ids[i], 1, "1.0.0", BT_SOON);
     bt_firmware(t, "fw_rule8b", "2.0.0", fw, sizeof fw);
     bt_batch(t, fw,
@@ -183,11 +185,11 @@ static void test_rule8_kill9_after_create(void **state)
     kill9(t);
     restart(t);
     json_t *bj = bt_wait_batch(t, b, "completed", 6000 + BT_SOON);
-    assert_int_equal(bt_int(bj, "total"), 3);
-    assert_int_equal(bt_int(bj, "succeeded"), 3);
+    assert_int_equal(bt_int(bj, "total"), N);
+    assert_int_equal(bt_int(bj, "succeeded"), N);
     json_decref(bj);
     check_counts(t, b);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < N; i++) {
         assert_int_equal(sdev_duplicate_push_ids(d[i]), 0);
         bt_wait_device(t, ids[i], 1, "2.0.0", BT_SOON);
     }
