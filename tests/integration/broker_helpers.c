@@ -250,7 +250,11 @@ int tc_count_matching(tclient *c, int from, const char *topic, const char *subst
 
 static void tc_free(tclient *c)
 {
-    mosquitto_loop_stop(c->mosq, true);
+    /* Mark the client disconnected before stopping its thread: woken from its reconnect
+     * sleep by loop_stop, libmosquitto's loop would otherwise reconnect (and take over a
+     * newer connection with the same client id) before a forced cancel lands. */
+    mosquitto_disconnect(c->mosq);
+    mosquitto_loop_stop(c->mosq, false);
     mosquitto_destroy(c->mosq);
     for (int i = 0; i < c->nmsgs; i++) {
         free(c->msgs[i].topic);

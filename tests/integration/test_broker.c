@@ -242,7 +242,7 @@ static void test_presence_on_off(void **state)
                    true);
     tc_close(d);
     d = tc_device(env.mqtt_port, env.key, "pk1", "pres4"); /* a marker */
-    assert_true(tc_wait_msg(s, from, P, "pk1.pres4", 1000) >= 0);
+    assert_true(tc_wait_msg(s, from, P, "pk1.pres4", 3000) >= 0);
     assert_int_equal(tc_count_matching(s, from, P, "pk1.pres3"), 0);
     tc_close(d);
     tc_close(s);
@@ -254,7 +254,7 @@ static void test_presence_takeover(void **state)
     tclient *s = observer("otad");
     int from = tc_count(s);
     tclient *a = tc_device(env.mqtt_port, env.key, "pk1", "take1");
-    assert_true(tc_wait_msg(s, from, P, "pk1.take1", 1000) >= 0);
+    assert_true(tc_wait_msg(s, from, P, "pk1.take1", 3000) >= 0);
     tclient *b = tc_device(env.mqtt_port, env.key, "pk1", "take1"); /* same client id */
     assert_int_equal(tc_connack(b), 0);
     tc_sleep_ms(500);
@@ -278,7 +278,7 @@ static void test_presence_takeover(void **state)
     tc_sleep_ms(200);
     from = tc_count(s);
     tc_close(b);
-    assert_true(tc_wait_msg(s, from, P, "{\"e\":\"off\",\"c\":\"pk1.take1\"", 1000) >= 0);
+    assert_true(tc_wait_msg(s, from, P, "{\"e\":\"off\",\"c\":\"pk1.take1\"", 3000) >= 0);
     tc_close(s);
 }
 
@@ -367,9 +367,9 @@ static void test_reload_keeps_presence(void **state)
     tclient *s = observer("otad");
     tclient *a = tc_device(env.mqtt_port, env.key, "pk8", "r1");
     tclient *b = tc_device(env.mqtt_port, env.key, "pk8", "r2");
-    assert_true(tc_wait_msg(s, 0, P, "pk8.r2", 1000) >= 0);
+    assert_true(tc_wait_msg(s, 0, P, "pk8.r2", 3000) >= 0);
     tc_close(b); /* r2 leaves: its session is gone (clean), r1 stays */
-    assert_true(tc_wait_msg(s, 0, P, "{\"e\":\"off\",\"c\":\"pk8.r2\"", 1000) >= 0);
+    assert_true(tc_wait_msg(s, 0, P, "{\"e\":\"off\",\"c\":\"pk8.r2\"", 3000) >= 0);
     int from = tc_count(s);
     assert_int_equal(kill(env.broker_pid, SIGHUP), 0);
     tc_sleep_ms(500);
@@ -382,10 +382,10 @@ static void test_reload_keeps_presence(void **state)
     /* logins after the reload count again */
     b = tc_device(env.mqtt_port, env.key, "pk8", "r3");
     assert_int_equal(tc_connack(b), 0);
-    assert_true(tc_wait_msg(s, from, P, "{\"e\":\"on\",\"c\":\"pk8.r3\"", 1000) >= 0);
+    assert_true(tc_wait_msg(s, from, P, "{\"e\":\"on\",\"c\":\"pk8.r3\"", 3000) >= 0);
     tc_close(b);
     tc_close(a);
-    assert_true(tc_wait_msg(s, from, P, "{\"e\":\"off\",\"c\":\"pk8.r1\"", 1000) >= 0);
+    assert_true(tc_wait_msg(s, from, P, "{\"e\":\"off\",\"c\":\"pk8.r1\"", 3000) >= 0);
     tc_close(s);
 }
 

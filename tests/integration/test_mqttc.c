@@ -321,9 +321,9 @@ static void test_persistent_session(void **state)
     assert_int_equal(seen.offs, 0);
     /* live events flow after the snapshot */
     d = tc_device(env.mqtt_port, env.key, "pk4", "p2");
-    assert_int_equal(wait_count(&seen.ons, 1, 1000), 0);
+    assert_int_equal(wait_count(&seen.ons, 1, 3000), 0);
     tc_close(d);
-    assert_int_equal(wait_count(&seen.offs, 1, 1000), 0);
+    assert_int_equal(wait_count(&seen.offs, 1, 3000), 0);
     for (int i = 0; i < 20; i++) {
         char payload[32];
         snprintf(payload, sizeof payload, "{\"step\":%d}", i + 1);
@@ -424,8 +424,8 @@ static void test_shared_subscription(void **state)
     assert_int_equal(wait_count(&other.snapshots, 1, 5000), 0);
     tclient *d = tc_device(env.mqtt_port, env.key, "pk8", "sh1");
     assert_int_equal(tc_connack(d), 0);
-    assert_int_equal(wait_count(&seen.ons, 1, 1000), 0);
-    assert_int_equal(wait_count(&other.ons, 1, 1000), 0);
+    assert_int_equal(wait_count(&seen.ons, 1, 3000), 0);
+    assert_int_equal(wait_count(&other.ons, 1, 3000), 0);
     for (int i = 0; i < 10; i++)
         assert_int_equal(tc_publish(d, "/sys/pk8/sh1/ota/progress", "{\"step\":1}"), 0);
     for (int waited = 0; waited < 2000; waited += 10) {
