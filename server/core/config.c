@@ -17,16 +17,16 @@ typedef enum { T_STR, T_DOUBLE, T_INT } cfg_type;
 typedef int (*cfg_check)(const char *value, char *why, size_t whylen);
 
 typedef struct {
-    const char *name;   /* short name in messages */
-    const char *env;    /* environment variable */
-    const char *flag;   /* command-line flag, without "--" */
-    const char *dflt;   /* default, as text */
+    const char *name; /* short name in messages */
+    const char *env;  /* environment variable */
+    const char *flag; /* command-line flag, without "--" */
+    const char *dflt; /* default, as text */
     const char *help;
     cfg_type type;
-    size_t off;         /* offset in cfg_t */
-    size_t size;        /* buffer size for T_STR */
-    cfg_check check;    /* NULL = any value */
-    int secret;         /* never print the value */
+    size_t off;      /* offset in cfg_t */
+    size_t size;     /* buffer size for T_STR */
+    cfg_check check; /* NULL = any value */
+    int secret;      /* never print the value */
 } cfg_row;
 
 static int check_addr(const char *v, char *why, size_t whylen)
@@ -140,14 +140,15 @@ static const cfg_row rows[] = {
      "clock speed-up for tests: platform-side durations are divided by it", T_DOUBLE,
      offsetof(cfg_t, time_scale), 0, check_scale, 0},
     {"database", "OTA_DB", "db", "",
-     "database URL; empty = sqlite:DATA/ota.db (postgresql:// selects PostgreSQL)", S(db),
-     check_db, 0},
-    {"log level", "OTA_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
-     S(log_level), check_level, 0},
+     "database URL; empty = sqlite:DATA/ota.db (postgresql:// selects PostgreSQL)", S(db), check_db,
+     0},
+    {"log level", "OTA_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", S(log_level),
+     check_level, 0},
     {"console folder", "OTA_CONSOLE_DIR", "console-dir", "",
-     "folder of the web console's files, served at /; empty = the source tree's server/console", S(console_dir), NULL, 0},
-    {"HTTP threads", "OTA_HTTP_THREADS", "http-threads", "8",
-     "HTTP worker threads (1..64)", T_INT, offsetof(cfg_t, http_threads), 0, check_threads, 0},
+     "folder of the web console's files, served at /; empty = the source tree's server/console",
+     S(console_dir), NULL, 0},
+    {"HTTP threads", "OTA_HTTP_THREADS", "http-threads", "8", "HTTP worker threads (1..64)", T_INT,
+     offsetof(cfg_t, http_threads), 0, check_threads, 0},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 
@@ -217,7 +218,8 @@ int cfg_load(cfg_t *c, int argc, char **argv, char *err, size_t errlen)
             if (strlen(rows[i].flag) == nlen && strncmp(rows[i].flag, name, nlen) == 0)
                 r = &rows[i];
         if (!r) {
-            snprintf(err, errlen, "unknown option \"--%.*s\" (see --help)", (int)(nlen > 60 ? 60 : nlen), name);
+            snprintf(err, errlen, "unknown option \"--%.*s\" (see --help)",
+                     (int)(nlen > 60 ? 60 : nlen), name);
             return -1;
         }
         const char *v = eq ? eq + 1 : NULL;

@@ -13,20 +13,21 @@
 #define CFG_STR_MAX 1024
 
 typedef struct {
-    char http_addr[256];          /* host:port the HTTP server listens on */
-    char public_url[512];         /* base URL put into download links, no trailing '/' */
-    char mqtt_addr[256];          /* host:port of the broker */
-    char data_dir[CFG_STR_MAX];   /* database, firmware files, keys */
-    char admin_token[256];        /* "" = generated and kept in data_dir/keys/admin.token */
-    double time_scale;            /* platform-side durations are divided by it; > 0 */
-    char db[CFG_STR_MAX];         /* "" = sqlite:$OTA_DATA_DIR/ota.db */
-    char log_level[16];           /* debug|info|warn|error */
-    char console_dir[CFG_STR_MAX];/* static console files served at /; "" = built-in path (otad fills) */
-    int http_threads;             /* libmicrohttpd thread pool size, 1..64 */
+    char http_addr[256];           /* host:port the HTTP server listens on */
+    char public_url[512];          /* base URL put into download links, no trailing '/' */
+    char mqtt_addr[256];           /* host:port of the broker */
+    char data_dir[CFG_STR_MAX];    /* database, firmware files, keys */
+    char admin_token[256];         /* "" = generated and kept in data_dir/keys/admin.token */
+    double time_scale;             /* platform-side durations are divided by it; > 0 */
+    char db[CFG_STR_MAX];          /* "" = sqlite:$OTA_DATA_DIR/ota.db */
+    char log_level[16];            /* debug|info|warn|error */
+    char console_dir[CFG_STR_MAX]; /* static console files served at /; "" = built-in path (otad
+                                      fills) */
+    int http_threads;              /* libmicrohttpd thread pool size, 1..64 */
     /* actions (flags only) */
-    int help;          /* --help */
-    int init_only;     /* --init-only: prepare data dir, keys, token, migrations; exit */
-    int list_routes;   /* --list-routes: print "METHOD PATTERN" lines; exit */
+    int help;        /* --help */
+    int init_only;   /* --init-only: prepare data dir, keys, token, migrations; exit */
+    int list_routes; /* --list-routes: print "METHOD PATTERN" lines; exit */
 } cfg_t;
 
 /* Fills c from defaults, the environment (OTA_*) and argv (--name value or --name=value).

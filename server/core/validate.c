@@ -8,10 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define WHY(...)                                                                              \
-    do {                                                                                      \
-        if (why && whylen)                                                                    \
-            snprintf(why, whylen, __VA_ARGS__);                                               \
+#define WHY(...)                                                                                   \
+    do {                                                                                           \
+        if (why && whylen)                                                                         \
+            snprintf(why, whylen, __VA_ARGS__);                                                    \
     } while (0)
 
 int valid_utf8_next(const char *s, size_t len, uint32_t *cp)
@@ -136,8 +136,8 @@ int valid_firmware_name(const char *s, char *why, size_t whylen)
 
 int valid_product_name(const char *s, char *why, size_t whylen)
 {
-    return check_chars(s, 1, VALID_NAME_MAX, name_char, name_edge, "productName", name_allowed,
-                       why, whylen);
+    return check_chars(s, 1, VALID_NAME_MAX, name_char, name_edge, "productName", name_allowed, why,
+                       whylen);
 }
 
 static int version_char(uint32_t c)
@@ -160,8 +160,8 @@ static int desc_char(uint32_t c)
 
 int valid_description(const char *s, char *why, size_t whylen)
 {
-    return check_chars(s, 0, VALID_DESC_MAX, desc_char, NULL, "description",
-                       "printable characters", why, whylen);
+    return check_chars(s, 0, VALID_DESC_MAX, desc_char, NULL, "description", "printable characters",
+                       why, whylen);
 }
 
 static int file_char(uint32_t c)
@@ -281,7 +281,8 @@ int valid_paging(const char *page, const char *page_size, int *out_page, int *ou
         WHY("page must be a whole number from 1");
         return -1;
     }
-    if (page_size && (parse_int(page_size, 1000000L, &z) != 0 || z < 1 || z > VALID_PAGE_SIZE_MAX)) {
+    if (page_size &&
+        (parse_int(page_size, 1000000L, &z) != 0 || z < 1 || z > VALID_PAGE_SIZE_MAX)) {
         *field = "pageSize";
         WHY("pageSize must be a whole number from 1 to %d", VALID_PAGE_SIZE_MAX);
         return -1;

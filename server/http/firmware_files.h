@@ -16,10 +16,10 @@
 #include <stdint.h>
 
 typedef struct {
-    int fd;                  /* -1 when closed */
+    int fd; /* -1 when closed */
     char tmp_path[CFG_STR_MAX + 64];
     EVP_MD_CTX *md5, *sha256;
-    uint64_t size;           /* bytes written so far */
+    uint64_t size;                    /* bytes written so far */
     char md5_hex[33], sha256_hex[65]; /* set by fwup_finish */
 } fwup;
 

@@ -177,8 +177,8 @@ int http_paging(http_req *r, store_page *pg)
     const char *field = NULL;
     char why[128];
     int page, size;
-    if (valid_paging(http_query(r, "page"), http_query(r, "pageSize"), &page, &size, &field,
-                       why, sizeof why) != 0) {
+    if (valid_paging(http_query(r, "page"), http_query(r, "pageSize"), &page, &size, &field, why,
+                     sizeof why) != 0) {
         http_send_error(r, 400, "invalid_parameter", field, "%s.", why);
         return -1;
     }
@@ -276,11 +276,11 @@ int http_send_json(http_req *r, unsigned status, json_t *body)
             abort();
         len = strlen(s);
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, s ? s : (char *)"", s ? MHD_RESPMEM_MUST_FREE
-                                                                    : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, s ? s : (char *)"", s ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (resp && s)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json; charset=utf-8");
     return queue(r, status, resp);
 }
 
@@ -316,9 +316,9 @@ int http_send_empty(http_req *r, unsigned status)
 
 int http_send_list(http_req *r, json_t *items, int64_t total, store_page pg)
 {
-    return http_send_json(r, 200, json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total",
-                                            (json_int_t)total, "page", pg.page, "pageSize",
-                                            pg.page_size));
+    return http_send_json(r, 200,
+                          json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total",
+                                    (json_int_t)total, "page", pg.page, "pageSize", pg.page_size));
 }
 
 int http_send_store_error(http_req *r, store_rc rc, const char *what)
@@ -522,8 +522,8 @@ static int first_call(http_req *r)
             return http_send_error(r, 415, "unsupported_media_type", NULL,
                                    "The body must be application/json.");
         if (declared > max)
-            return http_send_error(r, 413, "too_large", NULL,
-                                   "The body is larger than %zu bytes.", max);
+            return http_send_error(r, 413, "too_large", NULL, "The body is larger than %zu bytes.",
+                                   max);
     }
     if ((r->route->flags & HTTP_BODY_STREAM) && r->route->start)
         return r->route->start(r) == 0 ? MHD_YES : (r->answered ? MHD_YES : MHD_NO);
@@ -531,9 +531,8 @@ static int first_call(http_req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     http_req *r = *con_cls;
     (void)version;
@@ -652,14 +651,12 @@ http_server *http_start(http_app *app, int threads)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->d = MHD_start_daemon(flags, (uint16_t)p, NULL, NULL, on_request, app,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                              MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-                              MHD_OPTION_END);
+    srv->d = MHD_start_daemon(
+        flags, (uint16_t)p, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(128 * 1024), MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->d) {
         OTA_ERROR("http: cannot listen on %s: %s", app->cfg->http_addr, strerror(errno));

@@ -29,8 +29,8 @@ typedef struct http_server http_server;
 typedef struct {
     const cfg_t *cfg;
     store_t *store;
-    const char *admin_token;          /* compared in constant time; never logged */
-    unsigned char server_key[32];     /* device secrets, URL signing */
+    const char *admin_token;      /* compared in constant time; never logged */
+    unsigned char server_key[32]; /* device secrets, URL signing */
     char data_dir[CFG_STR_MAX];
     char console_dir[CFG_STR_MAX];
     /* Broker readiness: returns 1 when connected (and presence tracked), 0 otherwise, and
@@ -63,12 +63,15 @@ typedef struct {
     const char *pattern; /* "/api/v1/products/{productKey}"; "{name*}" = rest of the path */
     http_handler handler;
     unsigned flags;
-    size_t body_max;     /* ceiling for HTTP_BODY_JSON (0 = 64 KiB) */
+    size_t body_max; /* ceiling for HTTP_BODY_JSON (0 = 64 KiB) */
     http_start_fn start;
     http_stream_fn stream;
 } http_route;
 
-#define HTTP_ROUTES_END {NULL, NULL, NULL, 0, 0, NULL, NULL}
+#define HTTP_ROUTES_END                                                                            \
+    {                                                                                              \
+        NULL, NULL, NULL, 0, 0, NULL, NULL                                                         \
+    }
 #define HTTP_MAX_PARAMS 8
 
 struct http_req {
@@ -83,14 +86,14 @@ struct http_req {
     /* collected body (HTTP_BODY_JSON): NUL-terminated */
     char *body;
     size_t body_len, body_cap;
-    int body_too_big;    /* the body passed the ceiling; the rest was discarded */
-    int stream_stopped;  /* the stream callback returned -1; the rest was discarded */
-    uint64_t body_seen;  /* bytes of body received */
+    int body_too_big;   /* the body passed the ceiling; the rest was discarded */
+    int stream_stopped; /* the stream callback returned -1; the rest was discarded */
+    uint64_t body_seen; /* bytes of body received */
     /* route-specific state, freed with state_free when the request ends */
     void *state;
     void (*state_free)(void *state);
     int answered;
-    int status;          /* status sent, for the access log */
+    int status; /* status sent, for the access log */
     int64_t start_ms;
 };
 

@@ -16,22 +16,20 @@
 
 json_t *api_product_json(const store_product *p)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "productKey", p->product_key,
-                     "productName", p->name, "description", p->description, "createdTime",
+    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "productKey", p->product_key, "productName",
+                     p->name, "description", p->description, "createdTime",
                      http_time(p->created_ms, 0), "deviceCount", (json_int_t)p->device_count,
                      "firmwareCount", (json_int_t)p->firmware_count);
 }
 
 json_t *api_device_json(const store_device *d, const char *secret)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "productKey",
-                          d->product_key, "identifier", d->identifier, "deviceName",
-                          d->device_name, "activated", d->activated, "online", d->online,
-                          "firmwareVersion",
-                          d->has_version ? json_string(d->firmware_version) : json_null(),
-                          "createdTime", http_time(d->created_ms, 0), "activatedTime",
-                          http_time(d->activated_ms, 1), "lastSeenTime",
-                          http_time(d->last_seen_ms, 1));
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "productKey", d->product_key, "identifier",
+        d->identifier, "deviceName", d->device_name, "activated", d->activated, "online", d->online,
+        "firmwareVersion", d->has_version ? json_string(d->firmware_version) : json_null(),
+        "createdTime", http_time(d->created_ms, 0), "activatedTime", http_time(d->activated_ms, 1),
+        "lastSeenTime", http_time(d->last_seen_ms, 1));
     if (j && secret)
         json_object_set_new(j, "deviceSecret", json_string(secret));
     return j;
@@ -57,13 +55,14 @@ static int health(http_req *r)
     int store_ok = store_ping(r->app->store) == STORE_OK;
     if (r->app->broker_ready)
         broker_ok = r->app->broker_ready(r->app->broker_ud, &broker);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:o}", "status",
-                          store_ok && broker_ok ? "ok" : "unavailable", "store",
-                          store_ok ? "ok" : "error", "broker", broker ? broker : "unknown",
-                          "time", http_time(ota_time_now_ms(), 0));
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:o}", "status", store_ok && broker_ok ? "ok" : "unavailable",
+                  "store", store_ok ? "ok" : "error", "broker", broker ? broker : "unknown", "time",
+                  http_time(ota_time_now_ms(), 0));
     if (!store_ok || !broker_ok)
-        json_object_set_new(j, "reason", json_string(!store_ok ? "the store is not usable"
-                                                               : "the broker is not connected"));
+        json_object_set_new(
+            j, "reason",
+            json_string(!store_ok ? "the store is not usable" : "the broker is not connected"));
     return http_send_json(r, store_ok && broker_ok ? 200 : 503, j);
 }
 
@@ -89,8 +88,8 @@ static int product_create(http_req *r)
     else if (desc && valid_description(desc, why, sizeof why) != 0)
         ret = http_send_error(r, 422, "invalid_field", "description", "%s.", why);
     else {
-        store_rc rc = store_product_create(r->app->store, name, desc ? desc : "",
-                                           ota_time_now_ms(), &p);
+        store_rc rc =
+            store_product_create(r->app->store, name, desc ? desc : "", ota_time_now_ms(), &p);
         if (rc == STORE_OK) {
             OTA_INFO("api: product %s created", p.product_key);
             ret = http_send_json(r, 201, api_product_json(&p));
@@ -123,8 +122,8 @@ static int product_list(http_req *r)
 static int path_product(http_req *r, store_product *p)
 {
     const char *key = http_param(r, "productKey");
-    store_rc rc = valid_product_key(key) == 0 ? store_product_get(r->app->store, key, p)
-                                              : STORE_NOT_FOUND;
+    store_rc rc =
+        valid_product_key(key) == 0 ? store_product_get(r->app->store, key, p) : STORE_NOT_FOUND;
     if (rc != STORE_OK) {
         http_send_store_error(r, rc, "product");
         return -1;
@@ -165,8 +164,8 @@ static int device_create(http_req *r)
     else if (valid_device_name(name, why, sizeof why) != 0)
         ret = http_send_error(r, 422, "invalid_field", "deviceName", "%s.", why);
     else {
-        store_rc rc = store_device_create(r->app->store, p.product_key, ident, name,
-                                          ota_time_now_ms(), &d);
+        store_rc rc =
+            store_device_create(r->app->store, p.product_key, ident, name, ota_time_now_ms(), &d);
         if (rc == STORE_DUPLICATE)
             ret = http_send_error(r, 409, "duplicate", "identifier",
                                   "A device with this identifier already exists in the product.");
@@ -342,8 +341,8 @@ const http_route http_routes_api[] = {
     {"GET", "/api/v1/products/{productKey}", product_get, A, 0, NULL, NULL},
     {"POST", "/api/v1/products/{productKey}/devices", device_create, A | HTTP_BODY_JSON, 0, NULL,
      NULL},
-    {"POST", "/api/v1/products/{productKey}/devices:import", api_import_end,
-     A | HTTP_BODY_STREAM, 0, api_import_start, api_import_chunk},
+    {"POST", "/api/v1/products/{productKey}/devices:import", api_import_end, A | HTTP_BODY_STREAM,
+     0, api_import_start, api_import_chunk},
     {"GET", "/api/v1/products/{productKey}/devices", device_list, A, 0, NULL, NULL},
     {"GET", "/api/v1/products/{productKey}/devices/{identifier}", device_get, A, 0, NULL, NULL},
     {"POST", "/api/v1/firmwares", api_firmware_upload_end, A | HTTP_BODY_STREAM, 0,
@@ -353,7 +352,6 @@ const http_route http_routes_api[] = {
     {"DELETE", "/api/v1/firmwares/{firmwareId}", firmware_delete, A, 0, NULL, NULL},
     {"GET", "/api/v1/firmwares/{firmwareId}/file", firmware_file, A | HTTP_ALSO_HEAD, 0, NULL,
      NULL},
-    {"GET", "/api/v1/firmwares/{firmwareId}/eligible-devices", firmware_eligible, A, 0, NULL,
-     NULL},
+    {"GET", "/api/v1/firmwares/{firmwareId}/eligible-devices", firmware_eligible, A, 0, NULL, NULL},
     HTTP_ROUTES_END,
 };

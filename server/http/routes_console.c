@@ -19,11 +19,16 @@ static const char *mime_of(const char *path)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-        {".svg", "image/svg+xml"}, {".png", "image/png"},
-        {".json", "application/json; charset=utf-8"}, {".ico", "image/x-icon"},
-        {".txt", "text/plain; charset=utf-8"}, {".map", "application/json; charset=utf-8"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".json", "application/json; charset=utf-8"},
+        {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".map", "application/json; charset=utf-8"},
     };
     const char *dot = strrchr(path, '.');
     if (dot)
@@ -62,8 +67,7 @@ static int serve(http_req *r, const char *rel)
         return http_send_error(r, 404, "not_found", NULL, "No such file.");
     snprintf(path, sizeof path, "%s/%s", r->app->console_dir, rel);
     if (!realpath(r->app->console_dir, real_dir) || !realpath(path, real_file) ||
-        strncmp(real_file, real_dir, strlen(real_dir)) != 0 ||
-        real_file[strlen(real_dir)] != '/')
+        strncmp(real_file, real_dir, strlen(real_dir)) != 0 || real_file[strlen(real_dir)] != '/')
         return http_send_error(r, 404, "not_found", NULL, "No such file.");
     return http_send_file(r, real_file, type, NULL);
 }

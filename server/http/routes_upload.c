@@ -94,8 +94,8 @@ static int content_type_starts(http_req *r, const char *want)
 /* ---- firmware upload ------------------------------------------------------------------ */
 
 enum { F_NAME, F_PRODUCT, F_VERSION, F_DESC, F_COUNT };
-static const char *const field_names[F_COUNT] = {"firmwareName", "productKey",
-                                                 "firmwareVersion", "firmwareDescription"};
+static const char *const field_names[F_COUNT] = {"firmwareName", "productKey", "firmwareVersion",
+                                                 "firmwareDescription"};
 
 typedef struct {
     http_req *r;
@@ -107,8 +107,8 @@ typedef struct {
     int file_seen, file_open, file_done;
     char file_name[512];
     fwup up;
-    char cur_key[64]; /* the part being received */
-    int cur_index;    /* F_* or -1 for the file */
+    char cur_key[64];   /* the part being received */
+    int cur_index;      /* F_* or -1 for the file */
     uint64_t cur_bytes; /* bytes of the current part so far */
 } upload_state;
 
@@ -134,8 +134,8 @@ static void upload_fail_file(upload_state *u)
 
 static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *filename, const char *content_type,
-                                   const char *transfer_encoding, const char *data,
-                                   uint64_t off, size_t size)
+                                   const char *transfer_encoding, const char *data, uint64_t off,
+                                   size_t size)
 {
     upload_state *u = cls;
     char why[256];
@@ -187,8 +187,8 @@ static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind, const cha
                 return MHD_NO;
             }
             if (u->field_seen[idx]) {
-                set_err(&u->err, 400, "bad_request", field_names[idx], "The field %s is given twice.",
-                        field_names[idx]);
+                set_err(&u->err, 400, "bad_request", field_names[idx],
+                        "The field %s is given twice.", field_names[idx]);
                 return MHD_NO;
             }
             u->field_seen[idx] = 1;
@@ -341,7 +341,8 @@ int api_firmware_upload_end(http_req *r)
         ret = http_send_json(r, 201, api_firmware_json(&out));
         break;
     case STORE_NOT_FOUND:
-        ret = http_send_error(r, 422, "unknown_product", "productKey", "The product does not exist.");
+        ret =
+            http_send_error(r, 422, "unknown_product", "productKey", "The product does not exist.");
         break;
     case STORE_DUPLICATE:
         if (field && strcmp(field, "firmwareVersion") == 0)
@@ -397,8 +398,8 @@ int api_import_start(http_req *r)
                         "The import body must be application/x-ndjson: one JSON object a line.");
         return -1;
     }
-    store_rc rc = valid_product_key(key) == 0 ? store_product_get(r->app->store, key, &p)
-                                              : STORE_NOT_FOUND;
+    store_rc rc =
+        valid_product_key(key) == 0 ? store_product_get(r->app->store, key, &p) : STORE_NOT_FOUND;
     if (rc != STORE_OK) {
         http_send_store_error(r, rc, "product");
         return -1;
@@ -460,8 +461,8 @@ static int import_line(import_state *s, char *line, size_t len)
         if (strcmp(k, "identifier") != 0 && strcmp(k, "deviceName") != 0) {
             char shown[40];
             snprintf(shown, sizeof shown, "%s", k);
-            set_err(&s->err, 400, "unknown_field", shown,
-                    "Line %ld has the unknown field \"%s\".", s->lineno, shown);
+            set_err(&s->err, 400, "unknown_field", shown, "Line %ld has the unknown field \"%s\".",
+                    s->lineno, shown);
             goto bad;
         }
     }

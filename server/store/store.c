@@ -25,8 +25,9 @@ store_rc store_open(const char *url, store_t **out, char *err, size_t errlen)
         return store_pg_open(url, out, err, errlen);
     snprintf(err, errlen, "unsupported database URL (sqlite: or postgresql://)");
 #else
-    snprintf(err, errlen, "unsupported database URL (only sqlite: is built in; PostgreSQL needs"
-                          " otad built with libpq)");
+    snprintf(err, errlen,
+             "unsupported database URL (only sqlite: is built in; PostgreSQL needs"
+             " otad built with libpq)");
 #endif
     return STORE_ERROR;
 }
@@ -85,8 +86,8 @@ int store__product_key(char *out)
     return 0;
 }
 
-store_rc store_product_create(store_t *s, const char *name, const char *description,
-                              int64_t now_ms, store_product *out)
+store_rc store_product_create(store_t *s, const char *name, const char *description, int64_t now_ms,
+                              store_product *out)
 {
     if (!name || !out)
         return STORE_INVALID;
@@ -136,8 +137,7 @@ store_rc store_device_list(store_t *s, const char *product_key, int online, stor
     return s->ops->device_list(s, product_key, online, pg, items, n, total);
 }
 
-store_rc store_import_begin(store_t *s, const char *product_key, int64_t now_ms,
-                            store_import **out)
+store_rc store_import_begin(store_t *s, const char *product_key, int64_t now_ms, store_import **out)
 {
     *out = NULL;
     store_import *im = calloc(1, sizeof *im);
@@ -215,8 +215,7 @@ store_rc store_firmware_list(store_t *s, const char *product_key, store_page pg,
     return s->ops->firmware_list(s, product_key, pg, items, n, total);
 }
 
-store_rc store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted,
-                               int *sha_still_used)
+store_rc store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted, int *sha_still_used)
 {
     return s->ops->firmware_delete(s, id, deleted, sha_still_used);
 }

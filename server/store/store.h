@@ -18,12 +18,12 @@
 
 typedef enum {
     STORE_OK = 0,
-    STORE_NOT_FOUND,   /* the row (or the product named in a request) does not exist */
-    STORE_DUPLICATE,   /* a unique rule: *field (when given) names which */
-    STORE_LIMIT,       /* 50 firmwares per product */
-    STORE_IN_USE,      /* firmware used by an in_progress batch */
-    STORE_INVALID,     /* bad argument */
-    STORE_ERROR        /* database failure (logged) */
+    STORE_NOT_FOUND, /* the row (or the product named in a request) does not exist */
+    STORE_DUPLICATE, /* a unique rule: *field (when given) names which */
+    STORE_LIMIT,     /* 50 firmwares per product */
+    STORE_IN_USE,    /* firmware used by an in_progress batch */
+    STORE_INVALID,   /* bad argument */
+    STORE_ERROR      /* database failure (logged) */
 } store_rc;
 
 typedef struct store store_t;
@@ -31,8 +31,8 @@ typedef struct store store_t;
 typedef struct {
     int64_t id;
     char product_key[16];
-    char name[256];         /* <= 50 code points */
-    char description[512];  /* <= 100 code points */
+    char name[256];        /* <= 50 code points */
+    char description[512]; /* <= 100 code points */
     int64_t created_ms;
     int64_t device_count;   /* filled by get and list */
     int64_t firmware_count; /* filled by get and list */
@@ -46,11 +46,11 @@ typedef struct {
     char device_name[272];
     int activated;
     int online;
-    int has_version;           /* 0 when the device never reported one */
+    int has_version; /* 0 when the device never reported one */
     char firmware_version[128];
     int64_t created_ms;
-    int64_t activated_ms;      /* 0 = never */
-    int64_t last_seen_ms;      /* 0 = never */
+    int64_t activated_ms; /* 0 = never */
+    int64_t last_seen_ms; /* 0 = never */
 } store_device;
 
 typedef struct {
@@ -69,8 +69,8 @@ typedef struct {
 
 /* One page of a list: items[0..n) owned by the caller (free(items)); total = all matches. */
 typedef struct {
-    int page;       /* from 1 */
-    int page_size;  /* 1..1000 */
+    int page;      /* from 1 */
+    int page_size; /* 1..1000 */
 } store_page;
 
 /* Opens (creating if needed) the database named by url and applies pending migrations.
@@ -88,8 +88,8 @@ int store_schema_version(store_t *s);
 
 /* --- products ---------------------------------------------------------------------- */
 /* Creates a product with a new random productKey (out->product_key). */
-store_rc store_product_create(store_t *s, const char *name, const char *description,
-                              int64_t now_ms, store_product *out);
+store_rc store_product_create(store_t *s, const char *name, const char *description, int64_t now_ms,
+                              store_product *out);
 store_rc store_product_get(store_t *s, const char *product_key, store_product *out);
 store_rc store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
                             int64_t *total);

@@ -40,15 +40,14 @@ struct store_ops {
                            store_device *out);
     store_rc (*device_list)(store_t *s, const char *product_key, int online, store_page pg,
                             store_device **items, size_t *n, int64_t *total);
-    store_rc (*import_begin)(store_t *s, const char *product_key, int64_t now_ms,
-                             store_import *im);
+    store_rc (*import_begin)(store_t *s, const char *product_key, int64_t now_ms, store_import *im);
     store_rc (*import_add)(store_import *im, const char *identifier, const char *device_name);
     store_rc (*import_commit)(store_import *im, int64_t *created);
     void (*import_abort)(store_import *im);
     store_rc (*device_set_online)(store_t *s, const char *product_key, const char *identifier,
                                   int online, int64_t now_ms);
-    store_rc (*device_set_version)(store_t *s, const char *product_key,
-                                   const char *identifier, const char *version, int64_t now_ms);
+    store_rc (*device_set_version)(store_t *s, const char *product_key, const char *identifier,
+                                   const char *version, int64_t now_ms);
     store_rc (*device_all_offline)(store_t *s);
 
     store_rc (*firmware_create)(store_t *s, const store_firmware *in, int64_t now_ms,
@@ -59,9 +58,8 @@ struct store_ops {
     store_rc (*firmware_delete)(store_t *s, int64_t id, store_firmware *deleted,
                                 int *sha_still_used);
     int (*firmware_sha_used)(store_t *s, const char *sha256);
-    store_rc (*firmware_eligible)(store_t *s, int64_t firmware_id, const char *q,
-                                  store_page pg, store_device **items, size_t *n,
-                                  int64_t *total);
+    store_rc (*firmware_eligible)(store_t *s, int64_t firmware_id, const char *q, store_page pg,
+                                  store_device **items, size_t *n, int64_t *total);
 
     /* ---- batch engine ops (lead) ---------------------------------------------------
      * The lead adds the batch functions' pointers here, implements them for SQLite in

@@ -163,8 +163,8 @@ static int exec(sqlite3 *db, const char *sql)
 static sqlite3 *open_conn(const char *path)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         OTA_ERROR("store: open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
@@ -337,9 +337,9 @@ static int sq_schema_version(store_t *s)
 
 /* ---- products --------------------------------------------------------------------- */
 
-#define PRODUCT_COLS                                                                          \
-    "p.id, p.product_key, p.name, p.description, p.created_ms,"                              \
-    " (SELECT count(*) FROM devices d WHERE d.product_id = p.id),"                            \
+#define PRODUCT_COLS                                                                               \
+    "p.id, p.product_key, p.name, p.description, p.created_ms,"                                    \
+    " (SELECT count(*) FROM devices d WHERE d.product_id = p.id),"                                 \
     " (SELECT count(*) FROM firmwares f WHERE f.product_id = p.id)"
 
 static void read_product(sqlite3_stmt *st, store_product *p)
@@ -514,14 +514,21 @@ static store_rc sq_product_list(store_t *s, store_page pg, store_product **items
         return STORE_INVALID;
     list_args a = {"SELECT count(*) FROM products",
                    "SELECT " PRODUCT_COLS " FROM products p ORDER BY p.id LIMIT ? OFFSET ?",
-                   NULL, NULL, sizeof(store_product), read_product_v, pg, (void **)items, n, total};
+                   NULL,
+                   NULL,
+                   sizeof(store_product),
+                   read_product_v,
+                   pg,
+                   (void **)items,
+                   n,
+                   total};
     return with_conn(s, list_fn, &a);
 }
 
 /* ---- devices ---------------------------------------------------------------------- */
 
-#define DEVICE_COLS                                                                           \
-    "d.id, d.product_id, p.product_key, d.identifier, d.device_name, d.activated, d.online,"  \
+#define DEVICE_COLS                                                                                \
+    "d.id, d.product_id, p.product_key, d.identifier, d.device_name, d.activated, d.online,"       \
     " d.firmware_version, d.created_ms, d.activated_ms, d.last_seen_ms"
 
 static void read_device(sqlite3_stmt *st, void *item)
@@ -713,7 +720,8 @@ static store_rc sq_import_begin(store_t *s, const char *product_key, int64_t now
         goto fail;
     }
     x->ins = store_sqlite_prepare(
-        x->db, "INSERT INTO devices(product_id, identifier, device_name, created_ms) VALUES(?,?,?,?)");
+        x->db,
+        "INSERT INTO devices(product_id, identifier, device_name, created_ms) VALUES(?,?,?,?)");
     if (!x->ins) {
         rc = STORE_ERROR;
         goto fail;
@@ -818,8 +826,8 @@ static store_rc sq_device_set_online(store_t *s, const char *product_key, const 
     return store_sqlite_tx(s, presence_fn, &a);
 }
 
-static store_rc sq_device_set_version(store_t *s, const char *product_key,
-                                      const char *identifier, const char *version, int64_t now_ms)
+static store_rc sq_device_set_version(store_t *s, const char *product_key, const char *identifier,
+                                      const char *version, int64_t now_ms)
 {
     if (!version)
         return STORE_INVALID;
@@ -840,8 +848,8 @@ static store_rc sq_device_all_offline(store_t *s)
 
 /* ---- firmware --------------------------------------------------------------------- */
 
-#define FIRMWARE_COLS                                                                         \
-    "f.id, f.product_id, p.product_key, f.name, f.version, f.description, f.file_name,"      \
+#define FIRMWARE_COLS                                                                              \
+    "f.id, f.product_id, p.product_key, f.name, f.version, f.description, f.file_name,"            \
     " f.size, f.md5, f.sha256, f.created_ms"
 
 static void read_firmware(sqlite3_stmt *st, void *item)
@@ -1146,12 +1154,12 @@ static void bind_eligible(sqlite3_stmt *st, void *ud)
         sqlite3_bind_null(st, 3);
 }
 
-#define ELIGIBLE_WHERE                                                                        \
-    " WHERE d.product_id=?1 AND d.activated=1"                                                \
-    " AND (d.firmware_version IS NULL OR d.firmware_version<>?2)"                             \
-    " AND NOT EXISTS (SELECT 1 FROM tasks t JOIN batches b ON b.id=t.batch_id"                \
-    "  WHERE t.device_id=d.id AND b.state='in_progress'"                                      \
-    "  AND t.state NOT IN ('succeeded','failed'))"                                            \
+#define ELIGIBLE_WHERE                                                                             \
+    " WHERE d.product_id=?1 AND d.activated=1"                                                     \
+    " AND (d.firmware_version IS NULL OR d.firmware_version<>?2)"                                  \
+    " AND NOT EXISTS (SELECT 1 FROM tasks t JOIN batches b ON b.id=t.batch_id"                     \
+    "  WHERE t.device_id=d.id AND b.state='in_progress'"                                           \
+    "  AND t.state NOT IN ('succeeded','failed'))"                                                 \
     " AND (?3 IS NULL OR instr(d.identifier, ?3)>0 OR instr(d.device_name, ?3)>0)"
 
 typedef struct {
@@ -1177,9 +1185,8 @@ static store_rc eligible_fn(sqlite3 *db, void *ud)
     return list_fn(db, &a->la);
 }
 
-static store_rc sq_firmware_eligible(store_t *s, int64_t firmware_id, const char *q,
-                                     store_page pg, store_device **items, size_t *n,
-                                     int64_t *total)
+static store_rc sq_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
+                                     store_device **items, size_t *n, int64_t *total)
 {
     if (fix_page(&pg) != STORE_OK)
         return STORE_INVALID;

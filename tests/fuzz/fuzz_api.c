@@ -129,8 +129,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const paths[] = {"/api/v1/products", "/api/v1/products/%s/devices",
-                                        "/api/v1/firmwares",
-                                        "/api/v1/products/%s/devices:import"};
+                                        "/api/v1/firmwares", "/api/v1/products/%s/devices:import"};
     static const char *const types[] = {"application/json", "application/json",
                                         "multipart/form-data; boundary=XyZ",
                                         "application/x-ndjson"};

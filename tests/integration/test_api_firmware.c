@@ -86,9 +86,8 @@ static void test_upload_and_download(void **st)
     ota_random_bytes(data, len);
     hash_hex(EVP_md5(), data, len, md5);
     hash_hex(EVP_sha256(), data, len, sha);
-    assert_int_equal(upload("灯固件(v1.0)_a-b", pk, "1.0.0", "首个版本", "固件_1.tar.gz", data, len,
-                            &r),
-                     201);
+    assert_int_equal(
+        upload("灯固件(v1.0)_a-b", pk, "1.0.0", "首个版本", "固件_1.tar.gz", data, len, &r), 201);
     assert_string_equal(jstr(r.json, "md5"), md5);
     assert_string_equal(jstr(r.json, "sha256"), sha);
     assert_string_equal(jstr(r.json, "firmwareName"), "灯固件(v1.0)_a-b");
@@ -242,8 +241,8 @@ static void test_rules(void **st)
     assert_int_equal(r.status, 422);
     assert_string_equal(oth_err_field(&r), "file");
     oth_resp_free(&r);
-    const char *extra[] = {"firmwareName", "fw3", "productKey", pk, "firmwareVersion", "3.0",
-                           "color", "red", NULL};
+    const char *extra[] = {"firmwareName", "fw3",   "productKey", pk,  "firmwareVersion",
+                           "3.0",          "color", "red",        NULL};
     oth_upload(&env, "/api/v1/firmwares", extra, "a.bin", d, dl, &r);
     assert_int_equal(r.status, 400);
     assert_string_equal(oth_err_code(&r), "unknown_field");
@@ -309,12 +308,13 @@ static void test_interrupted_upload(void **st)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "POST /api/v1/firmwares HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                     "Content-Type: multipart/form-data; boundary=BB\r\nContent-Length: 5000000\r\n\r\n"
-                     "--BB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n"
-                     "Content-Type: application/octet-stream\r\n\r\n",
-                     env.admin_token);
+    int n =
+        snprintf(head, sizeof head,
+                 "POST /api/v1/firmwares HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Type: multipart/form-data; boundary=BB\r\nContent-Length: 5000000\r\n\r\n"
+                 "--BB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n"
+                 "Content-Type: application/octet-stream\r\n\r\n",
+                 env.admin_token);
     assert_int_equal(write(fd, head, (size_t)n), n);
     char chunk[65536];
     memset(chunk, 7, sizeof chunk);
@@ -377,17 +377,18 @@ static void test_in_use_and_eligible(void **st)
     oth_resp_free(&r);
     /* e1: activated, no version; e2: activated, 1.0; e3: activated, already 2.0;
      * e4: not activated; e5: activated but in an unfinished task of a running batch */
-    snprintf(q, sizeof q,
-             "UPDATE devices SET activated=1 WHERE identifier IN ('e1','e2','e3','e5');"
-             "UPDATE devices SET firmware_version='1.0' WHERE identifier='e2';"
-             "UPDATE devices SET firmware_version='2.0' WHERE identifier='e3';"
-             "INSERT INTO batches(id, firmware_id, product_id, scope, policy, validity_days,"
-             " timeout_min, retry_times, retry_interval_min, max_push_per_min, state, start_ms,"
-             " expires_ms, total) SELECT 9001, %s, product_id, 'directed', 'standard', 1, 10, 0, 1,"
-             " 1000, 'in_progress', 0, 9999999999999, 1 FROM firmwares WHERE id=%s;"
-             "INSERT INTO tasks(batch_id, device_id, state, updated_ms) SELECT 9001, id, 'pushed', 0"
-             " FROM devices WHERE identifier='e5';",
-             id, id);
+    snprintf(
+        q, sizeof q,
+        "UPDATE devices SET activated=1 WHERE identifier IN ('e1','e2','e3','e5');"
+        "UPDATE devices SET firmware_version='1.0' WHERE identifier='e2';"
+        "UPDATE devices SET firmware_version='2.0' WHERE identifier='e3';"
+        "INSERT INTO batches(id, firmware_id, product_id, scope, policy, validity_days,"
+        " timeout_min, retry_times, retry_interval_min, max_push_per_min, state, start_ms,"
+        " expires_ms, total) SELECT 9001, %s, product_id, 'directed', 'standard', 1, 10, 0, 1,"
+        " 1000, 'in_progress', 0, 9999999999999, 1 FROM firmwares WHERE id=%s;"
+        "INSERT INTO tasks(batch_id, device_id, state, updated_ms) SELECT 9001, id, 'pushed', 0"
+        " FROM devices WHERE identifier='e5';",
+        id, id);
     assert_int_equal(sql(q), 0);
     snprintf(path, sizeof path, "/api/v1/firmwares/%s/eligible-devices", id);
     oth_get(&env, path, &r);

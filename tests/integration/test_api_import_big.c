@@ -18,7 +18,8 @@ static char *make_body(size_t *len, int bad_last)
     char *b = malloc(cap);
     size_t o = 0;
     for (int i = 0; i < N; i++)
-        o += (size_t)snprintf(b + o, cap - o, "{\"identifier\":\"dev-%07d\",\"deviceName\":\"Device %d\"}\n",
+        o += (size_t)snprintf(b + o, cap - o,
+                              "{\"identifier\":\"dev-%07d\",\"deviceName\":\"Device %d\"}\n",
                               (bad_last && i == N - 1) ? 0 : i, i);
     *len = o;
     return b;
@@ -38,7 +39,8 @@ static void test_million(void **st)
     int64_t t0 = ota_time_mono_ms();
     oth_http(&env, "POST", path, 1, "application/x-ndjson", body, len, NULL, &r);
     assert_int_equal(r.status, 409);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "error"), "line")), N);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "error"), "line")),
+                     N);
     oth_resp_free(&r);
     free(body);
     fprintf(stderr, "import of %d lines refused at the last line in %lld ms\n", N,

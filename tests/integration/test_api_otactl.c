@@ -33,7 +33,8 @@ static void test_otactl(void **st)
     json_t *j;
     assert_int_equal(otactl("health", &j, out, sizeof out), 0);
     json_decref(j);
-    assert_int_equal(otactl("product create ctl-lamp --description 'via otactl'", &j, out, sizeof out), 0);
+    assert_int_equal(
+        otactl("product create ctl-lamp --description 'via otactl'", &j, out, sizeof out), 0);
     snprintf(pk, sizeof pk, "%s", jstr(j, "productKey"));
     json_decref(j);
     assert_int_equal(strlen(pk), 11);
@@ -47,7 +48,9 @@ static void test_otactl(void **st)
     assert_int_equal(otactl(args, NULL, out, sizeof out), 1); /* duplicate */
     snprintf(file, sizeof file, "%s/devs.ndjson", env.dir);
     FILE *f = fopen(file, "w");
-    fputs("{\"identifier\":\"d2\",\"deviceName\":\"Two\"}\n{\"identifier\":\"d3\",\"deviceName\":\"Three\"}\n", f);
+    fputs("{\"identifier\":\"d2\",\"deviceName\":\"Two\"}\n{\"identifier\":\"d3\",\"deviceName\":"
+          "\"Three\"}\n",
+          f);
     fclose(f);
     snprintf(args, sizeof args, "device import %s %s", pk, file);
     assert_int_equal(otactl(args, &j, out, sizeof out), 0);
@@ -65,7 +68,8 @@ static void test_otactl(void **st)
     for (int i = 0; i < 100000; i++)
         fputc(i & 0xff, f);
     fclose(f);
-    snprintf(args, sizeof args, "firmware add %s --name ctl-fw --product %s --version 1.0", file, pk);
+    snprintf(args, sizeof args, "firmware add %s --name ctl-fw --product %s --version 1.0", file,
+             pk);
     assert_int_equal(otactl(args, &j, out, sizeof out), 0);
     char id[24];
     snprintf(id, sizeof id, "%s", jstr(j, "firmwareId"));

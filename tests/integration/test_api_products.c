@@ -119,8 +119,8 @@ static void test_products(void **st)
         assert_string_equal(oth_err_code(&r), bad[i].code);
         if (bad[i].field)
             assert_string_equal(oth_err_field(&r), bad[i].field);
-        assert_true(strlen(json_string_value(json_object_get(json_object_get(r.json, "error"),
-                                                             "message"))) > 5);
+        assert_true(strlen(json_string_value(
+                        json_object_get(json_object_get(r.json, "error"), "message"))) > 5);
         oth_resp_free(&r);
     }
     /* wrong content type, over-long body */
@@ -146,8 +146,8 @@ static void test_devices(void **st)
     char key[16], path[200], secret[40];
     make_product("devices-lamp", key);
     snprintf(path, sizeof path, "/api/v1/products/%s/devices", key);
-    assert_int_equal(post_status(path, "{\"identifier\":\"lamp-01\",\"deviceName\":\"厨房 #1\"}", &r),
-                     201);
+    assert_int_equal(
+        post_status(path, "{\"identifier\":\"lamp-01\",\"deviceName\":\"厨房 #1\"}", &r), 201);
     oth_device_secret(&env, key, "lamp-01", secret);
     assert_string_equal(jstr(r.json, "deviceSecret"), secret);
     assert_string_equal(jstr(r.json, "identifier"), "lamp-01");
@@ -279,11 +279,14 @@ static void test_import(void **st)
         int line;
         const char *field;
     } bad[] = {
-        {"{\"identifier\":\"b1\",\"deviceName\":\"B\"}\n{\"identifier\":\"a1\",\"deviceName\":\"dup\"}\n",
+        {"{\"identifier\":\"b1\",\"deviceName\":\"B\"}\n{\"identifier\":\"a1\",\"deviceName\":"
+         "\"dup\"}\n",
          409, 2, "identifier"},
-        {"{\"identifier\":\"b1\",\"deviceName\":\"B\"}\n{\"identifier\":\"b1\",\"deviceName\":\"B\"}\n",
+        {"{\"identifier\":\"b1\",\"deviceName\":\"B\"}\n{\"identifier\":\"b1\",\"deviceName\":"
+         "\"B\"}\n",
          409, 2, "identifier"},
-        {"{\"identifier\":\"b1\",\"deviceName\":\"B\"}\n\n{\"identifier\":\"b 2\",\"deviceName\":\"B\"}\n",
+        {"{\"identifier\":\"b1\",\"deviceName\":\"B\"}\n\n{\"identifier\":\"b "
+         "2\",\"deviceName\":\"B\"}\n",
          422, 3, "identifier"},
         {"{\"identifier\":\"b1\",\"deviceName\":\"B\"}\nnot json\n", 400, 2, NULL},
         {"{\"identifier\":\"b1\"}\n", 422, 1, "deviceName"},
@@ -326,9 +329,9 @@ static void test_console_files(void **st)
     oth_resp r;
     /* OTA_CONSOLE_DIR is not set for this otad: the source tree's console folder is served
      * if it has an index.html; traversal never leaves it either way. */
-    static const char *bad[] = {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
-                                "/.git/config", "/x/../../etc/passwd", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-                                "/nothing-here.js"};
+    static const char *bad[] = {
+        "/../../etc/passwd",   "/%2e%2e/%2e%2e/etc/passwd",       "/.git/config",
+        "/x/../../etc/passwd", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/nothing-here.js"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         oth_http(&env, "GET", bad[i], 0, NULL, NULL, 0, NULL, &r);
         if (r.status != 404 && r.status != 400)

@@ -118,10 +118,10 @@ static void test_help_lists_settings(void **st)
     size_t n = fread(buf, 1, sizeof buf - 1, p);
     buf[n] = '\0';
     assert_int_equal(pclose(p), 0);
-    static const char *const want[] = {"OTA_HTTP_ADDR", "OTA_PUBLIC_URL", "OTA_MQTT_ADDR",
-                                       "OTA_DATA_DIR", "OTA_ADMIN_TOKEN", "OTA_TIME_SCALE",
-                                       "OTA_DB", "OTA_LOG_LEVEL", "OTA_CONSOLE_DIR",
-                                       "--http-addr", "--init-only", "--list-routes"};
+    static const char *const want[] = {"OTA_HTTP_ADDR", "OTA_PUBLIC_URL",  "OTA_MQTT_ADDR",
+                                       "OTA_DATA_DIR",  "OTA_ADMIN_TOKEN", "OTA_TIME_SCALE",
+                                       "OTA_DB",        "OTA_LOG_LEVEL",   "OTA_CONSOLE_DIR",
+                                       "--http-addr",   "--init-only",     "--list-routes"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         assert_non_null(strstr(buf, want[i]));
     snprintf(cmd, sizeof cmd, "%s/server/otad --no-such-flag 2>/dev/null", OTA_BUILD_DIR);

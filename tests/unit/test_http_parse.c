@@ -42,9 +42,8 @@ static void test_match(void **st)
     assert_int_equal(http__match("/api/v1/products/{k}/devices:import",
                                  "/api/v1/products/K/devices:import", NULL),
                      1);
-    assert_int_equal(http__match("/api/v1/products/{k}/devices", "/api/v1/products/K/devices:import",
-                                 NULL),
-                     0);
+    assert_int_equal(
+        http__match("/api/v1/products/{k}/devices", "/api/v1/products/K/devices:import", NULL), 0);
     assert_int_equal(http__match("/x/{id}:go", "/x/42:go", &r), 1);
     assert_string_equal(http_param(&r, "id"), "42");
     free_req(&r);

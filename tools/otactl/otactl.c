@@ -88,8 +88,8 @@ static int report(ctl *c, long status, sink *s)
 
 /* One request. body: JSON text or NULL; mime: multipart or NULL; upload: streamed file
  * with its content type, or NULL. */
-static int request(ctl *c, const char *method, const char *path, const char *body,
-                   curl_mime *mime, FILE *upload, const char *upload_type, FILE *out)
+static int request(ctl *c, const char *method, const char *path, const char *body, curl_mime *mime,
+                   FILE *upload, const char *upload_type, FILE *out)
 {
     char url[2048], auth[320], ct[128];
     struct curl_slist *h = NULL;
@@ -186,12 +186,12 @@ static char *esc(const char *s)
     return curl_easy_escape(NULL, s, 0);
 }
 
-#define NEED(x, what)                                                                         \
-    do {                                                                                      \
-        if (!(x)) {                                                                           \
-            fprintf(stderr, "otactl: %s is required\n", what);                                \
-            return 2;                                                                         \
-        }                                                                                     \
+#define NEED(x, what)                                                                              \
+    do {                                                                                           \
+        if (!(x)) {                                                                                \
+            fprintf(stderr, "otactl: %s is required\n", what);                                     \
+            return 2;                                                                              \
+        }                                                                                          \
     } while (0)
 
 /* ---- commands --------------------------------------------------------------------------- */
@@ -252,8 +252,8 @@ static int c_device_create(ctl *c, int argc, char **argv)
 
 static int c_device_list(ctl *c, int argc, char **argv)
 {
-    static const char *const map[] = {"--online", "online", "--page", "page", "--page-size",
-                                      "pageSize", NULL};
+    static const char *const map[] = {"--online",    "online",   "--page", "page",
+                                      "--page-size", "pageSize", NULL};
     const char *key = pos(argc, argv, 0);
     char path[1024];
     NEED(key, "PRODUCT_KEY");
@@ -307,7 +307,9 @@ static int c_firmware_add(ctl *c, int argc, char **argv)
     curl_mime *m = curl_mime_init(tmp);
     struct {
         const char *n, *v;
-    } f[] = {{"firmwareName", name}, {"productKey", key}, {"firmwareVersion", ver},
+    } f[] = {{"firmwareName", name},
+             {"productKey", key},
+             {"firmwareVersion", ver},
              {"firmwareDescription", desc}};
     for (size_t i = 0; i < 4; i++)
         if (f[i].v) {
@@ -334,8 +336,8 @@ static int c_firmware_add(ctl *c, int argc, char **argv)
 
 static int c_firmware_list(ctl *c, int argc, char **argv)
 {
-    static const char *const map[] = {"--product", "productKey", "--page", "page",
-                                      "--page-size", "pageSize", NULL};
+    static const char *const map[] = {"--product",   "productKey", "--page", "page",
+                                      "--page-size", "pageSize",   NULL};
     char path[1024] = "/api/v1/firmwares";
     query(path, sizeof path, argc, argv, map);
     return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
@@ -401,8 +403,8 @@ static int c_firmware_download(ctl *c, int argc, char **argv)
 
 static int c_firmware_eligible(ctl *c, int argc, char **argv)
 {
-    static const char *const map[] = {"--q", "q", "--page", "page", "--page-size", "pageSize",
-                                      NULL};
+    static const char *const map[] = {"--q",         "q",        "--page", "page",
+                                      "--page-size", "pageSize", NULL};
     char path[1024];
     if (fw_path(argc, argv, "/eligible-devices", path, sizeof path) != 0)
         return 2;
@@ -441,10 +443,11 @@ static const command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: otactl [--url URL] [--token TOKEN | --token-file FILE] [--quiet] COMMAND\n\n"
-               "URL defaults to $OTA_URL or http://127.0.0.1:8080; the token to $OTA_ADMIN_TOKEN or\n"
-               "the file ./data/keys/admin.token. Answers are printed as JSON; errors go to stderr\n"
-               "(exit 1); bad usage exits 2.\n\nCommands:\n");
+    fprintf(f,
+            "Usage: otactl [--url URL] [--token TOKEN | --token-file FILE] [--quiet] COMMAND\n\n"
+            "URL defaults to $OTA_URL or http://127.0.0.1:8080; the token to $OTA_ADMIN_TOKEN or\n"
+            "the file ./data/keys/admin.token. Answers are printed as JSON; errors go to stderr\n"
+            "(exit 1); bad usage exits 2.\n\nCommands:\n");
     for (size_t i = 0; i < NCMD; i++)
         fprintf(f, "  %s\n", commands[i].usage);
 }
@@ -467,7 +470,8 @@ int main(int argc, char **argv)
     ctl c = {0};
     const char *token_file = NULL;
     int i = 1;
-    snprintf(c.url, sizeof c.url, "%s", getenv("OTA_URL") ? getenv("OTA_URL") : "http://127.0.0.1:8080");
+    snprintf(c.url, sizeof c.url, "%s",
+             getenv("OTA_URL") ? getenv("OTA_URL") : "http://127.0.0.1:8080");
     if (getenv("OTA_ADMIN_TOKEN"))
         snprintf(c.token, sizeof c.token, "%s", getenv("OTA_ADMIN_TOKEN"));
     for (; i < argc && strncmp(argv[i], "-", 1) == 0; i++) {
