@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -296,6 +297,34 @@ static void test_too_large(void **st)
     free(data);
 }
 
+/* A declared Content-Length far above 100 MB is refused before any body byte is sent. */
+static void test_declared_too_large(void **st)
+{
+    (void)st;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)env.http_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char head[1024], buf[2048];
+    int n = snprintf(head, sizeof head,
+                     "POST /api/v1/firmwares HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: multipart/form-data; boundary=BB\r\n"
+                     "Content-Length: 300000000\r\n\r\n",
+                     env.admin_token);
+    assert_int_equal(write(fd, head, (size_t)n), n);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    assert_true(got > 12);
+    buf[got] = '\0';
+    assert_non_null(strstr(buf, " 413 "));
+    assert_non_null(strstr(buf, "\"field\":\"file\""));
+    close(fd);
+    assert_int_equal(count_files("tmp"), 0);
+}
+
 static void test_interrupted_upload(void **st)
 {
     (void)st;
@@ -452,9 +481,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upload_and_download), cmocka_unit_test(test_rules),
-        cmocka_unit_test(test_too_large),           cmocka_unit_test(test_interrupted_upload),
-        cmocka_unit_test(test_fifty_per_product),   cmocka_unit_test(test_in_use_and_eligible),
-        cmocka_unit_test(test_restart_keeps_data),
+        cmocka_unit_test(test_too_large),           cmocka_unit_test(test_declared_too_large),
+        cmocka_unit_test(test_interrupted_upload),  cmocka_unit_test(test_fifty_per_product),
+        cmocka_unit_test(test_in_use_and_eligible), cmocka_unit_test(test_restart_keeps_data),
     };
     return cmocka_run_group_tests(tests, setup, stop_otad);
 }
