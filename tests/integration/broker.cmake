@@ -21,8 +21,9 @@ endif()
 if(TARGET ota_auth)
   ota_integration_test(test_broker_snapshot
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_broker_snapshot.c ${CMAKE_CURRENT_LIST_DIR}/broker_helpers.c
+      ${CMAKE_SOURCE_DIR}/server/mqtt/mqttc.c ${CMAKE_SOURCE_DIR}/server/mqtt/mqttc_proto.c
     LIBS otacommon PkgConfig::MOSQ PkgConfig::JANSSON Threads::Threads
-    TIMEOUT 120)
-  target_include_directories(test_broker_snapshot PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+    TIMEOUT 180)
+  target_include_directories(test_broker_snapshot PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${CMAKE_SOURCE_DIR}/server/mqtt)
   add_dependencies(test_broker_snapshot ota_auth)
 endif()

@@ -3,11 +3,14 @@
  * connected over raw sockets (a hand-written MQTT 3.1.1 CONNECT each; libmosquitto's
  * select() loop cannot hold that many sockets in one process), one sync, and the parts
  * checked: 1000 + 500, every device exactly once. Then all of them drop their TCP
- * connection and 1500 "off" events must follow.
+ * connection and 1500 "off" events must follow. Then the push fan-out: mqttc publishes 20
+ * pushes to each of 1500 subscribed raw devices (QoS 1, acknowledged), timed.
  */
 #include "broker_helpers.h"
+#include "mqttc.h"
 #include "ota_crypto.h"
 #include "ota_harness.h"
+#include "ota_time.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -164,6 +167,163 @@ static void test_snapshot_1500(void **state)
     tc_close(s);
 }
 
+/* --- push fan-out: mqttc -> broker -> 1500 device sockets ------------------------------- */
+
+typedef struct {
+    int fd;
+    unsigned char buf[8192];
+    size_t len;
+    int got;
+} rawdev;
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* SUBSCRIBE (QoS 1) and wait for a granted SUBACK. */
+static int raw_subscribe(int fd, const char *filter)
+{
+    unsigned char pkt[256], b[5];
+    size_t n = 0, tl = strlen(filter);
+    pkt[n++] = 0x82;
+    pkt[n++] = (unsigned char)(2 + 2 + tl + 1);
+    pkt[n++] = 0;
+    pkt[n++] = 1; /* packet id */
+    n += put_str(pkt + n, filter);
+    pkt[n++] = 1;
+    if (write_all(fd, pkt, n) != 0)
+        return -1;
+    size_t got = 0;
+    struct pollfd p = {fd, POLLIN, 0};
+    while (got < 5) {
+        if (poll(&p, 1, 5000) != 1)
+            return -1;
+        ssize_t r = read(fd, b + got, 5 - got);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return b[0] == 0x90 && b[4] == 1 ? 0 : -1;
+}
+
+/* Consumes whole packets in d->buf: counts PUBLISHes, answers QoS 1 with PUBACK. */
+static void raw_consume(rawdev *d)
+{
+    size_t pos = 0;
+    while (pos + 2 <= d->len) {
+        size_t rl = 0, mult = 1, h = 1;
+        while (pos + h < d->len) {
+            unsigned char c = d->buf[pos + h++];
+            rl += (c & 127) * mult;
+            mult *= 128;
+            if (!(c & 128))
+                break;
+        }
+        if (pos + h + rl > d->len)
+            break;
+        unsigned char type = d->buf[pos];
+        if ((type & 0xF0) == 0x30) {
+            d->got++;
+            if (type & 0x02) { /* QoS 1: topic length, topic, packet id */
+                const unsigned char *v = d->buf + pos + h;
+                size_t tl = ((size_t)v[0] << 8) | v[1];
+                unsigned char ack[4] = {0x40, 2, v[2 + tl], v[3 + tl]};
+                write_all(d->fd, ack, 4);
+            }
+        }
+        pos += h + rl;
+    }
+    memmove(d->buf, d->buf + pos, d->len - pos);
+    d->len -= pos;
+}
+
+static void test_push_fanout(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 20 };
+    static rawdev devs[N_DEV];
+    static struct pollfd pfds[N_DEV];
+    char cid[64], pk[8] = "pkfan", id[32], secret[40], filter[96], pass[40];
+    for (int i = 0; i < N_DEV; i++) {
+        snprintf(id, sizeof id, "dev%04d", i);
+        snprintf(cid, sizeof cid, "%s.%s", pk, id);
+        ota_secret_device(env.key, pk, id, secret, sizeof secret);
+        devs[i].fd = raw_connect(cid, secret);
+        assert_true(devs[i].fd >= 0);
+    }
+    for (int i = 0; i < N_DEV; i++) {
+        assert_int_equal(raw_connack(devs[i].fd), 0);
+        snprintf(filter, sizeof filter, "/sys/%s/dev%04d/ota/firmware/upgrade", pk, i);
+        assert_int_equal(raw_subscribe(devs[i].fd, filter), 0);
+    }
+    mqttc_config cfg = {0};
+    ota_secret_server(env.key, pass, sizeof pass);
+    cfg.port = env.mqtt_port;
+    cfg.client_id = "otad-fan";
+    cfg.password = pass;
+    cfg.clean_session = true;
+    mqttc *m = mqttc_new(&cfg, NULL, NULL);
+    assert_non_null(m);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    for (int w = 0; w < 5000 && !mqttc_presence_ready(m); w += 10)
+        tc_sleep_ms(10);
+    assert_true(mqttc_presence_ready(m));
+
+    const char *payload =
+        "{\"msgId\":\"1\",\"version\":\"1.0\",\"data\":{\"policy\":\"standard\",\"size\":1048576,"
+        "\"firmwareVersion\":\"2.0.0\",\"url\":\"http://127.0.0.1:8080/dl/0123456789abcdef\","
+        "\"sign\":\"0123456789abcdef0123456789abcdef\",\"signMethod\":\"Md5\",\"batchId\":\"b1\"}}";
+    int64_t t0 = ota_time_mono_ms();
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < N_DEV; i++) {
+            snprintf(id, sizeof id, "dev%04d", i);
+            assert_int_equal(
+                mqttc_publish_device(m, pk, id, "ota/firmware/upgrade", payload, strlen(payload)),
+                MQTTC_OK);
+        }
+    }
+    long total = 0;
+    for (int i = 0; i < N_DEV; i++) {
+        pfds[i].fd = devs[i].fd;
+        pfds[i].events = POLLIN;
+    }
+    while (total < (long)N_DEV * ROUNDS && ota_time_mono_ms() - t0 < 60000) {
+        if (poll(pfds, N_DEV, 1000) <= 0)
+            continue;
+        total = 0;
+        for (int i = 0; i < N_DEV; i++) {
+            if (pfds[i].revents & POLLIN) {
+                ssize_t r =
+                    read(devs[i].fd, devs[i].buf + devs[i].len, sizeof devs[i].buf - devs[i].len);
+                if (r > 0) {
+                    devs[i].len += (size_t)r;
+                    raw_consume(&devs[i]);
+                }
+            }
+            total += devs[i].got;
+        }
+    }
+    int64_t took = ota_time_mono_ms() - t0;
+    printf("push fan-out: %ld pushes (%zu bytes, QoS 1 both ways) to %d devices in %lld ms: %.0f "
+           "pushes/s\n",
+           total, strlen(payload), N_DEV, (long long)took,
+           total * 1000.0 / (double)(took ? took : 1));
+    assert_int_equal(total, (long)N_DEV * ROUNDS);
+    assert_true(took < 60000);
+    mqttc_destroy(m);
+    for (int i = 0; i < N_DEV; i++)
+        close(devs[i].fd);
+}
+
 static int group_setup(void **state)
 {
     struct rlimit rl;
@@ -187,6 +347,7 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_snapshot_1500)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_snapshot_1500),
+                                       cmocka_unit_test(test_push_fanout)};
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
