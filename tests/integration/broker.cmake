@@ -27,3 +27,16 @@ if(TARGET ota_auth)
   target_include_directories(test_broker_snapshot PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${CMAKE_SOURCE_DIR}/server/mqtt)
   add_dependencies(test_broker_snapshot ota_auth)
 endif()
+
+if(TARGET ota_auth)
+  ota_integration_test(test_broker_run
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_broker_run.c ${CMAKE_CURRENT_LIST_DIR}/broker_helpers.c
+    LIBS otacommon PkgConfig::MOSQ PkgConfig::JANSSON Threads::Threads
+    TIMEOUT 120)
+  target_include_directories(test_broker_run PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  target_compile_definitions(test_broker_run PRIVATE OTA_SOURCE_DIR="${OTA_SOURCE_DIR}" OTA_BUILD_DIR="${OTA_BUILD_DIR}")
+  add_dependencies(test_broker_run ota_auth)
+  if(TARGET otad)
+    add_dependencies(test_broker_run otad)
+  endif()
+endif()
