@@ -43,6 +43,7 @@ typedef enum { IN_MESSAGE, IN_PRESENCE, IN_SNAPSHOT, IN_BATCH_CREATED, IN_BATCH_
 
 typedef struct input {
     struct input *next;
+    uint64_t seq;  /* arrival number, for engine_sync */
     in_kind kind;
     char pk[PK_MAX];
     char id[ID_MAX];
@@ -92,6 +93,9 @@ struct engine {
     pthread_mutex_t mu;
     pthread_cond_t wake;    /* the engine thread waits on it */
     pthread_cond_t room;    /* producers wait on it when the queue is full */
+    pthread_cond_t done;    /* engine_sync waits on it */
+    uint64_t seq_in;        /* inputs queued so far */
+    uint64_t seq_done;      /* inputs committed (or found to need no write) so far */
     input *q_head, *q_tail;
     size_t q_len;
     int stop;
@@ -817,7 +821,7 @@ static void *engine_main(void *arg)
             }
             pthread_cond_timedwait(&e->wake, &e->mu, &ts);
         }
-        if (e->stop) {
+        if (e->stop && !e->q_head) {
             pthread_mutex_unlock(&e->mu);
             break;
         }
@@ -839,6 +843,7 @@ static void *engine_main(void *arg)
         now = ota_time_now_ms();
         if (!list && !has_work(e, now))
             continue; /* a wake-up with nothing to do: no transaction */
+        uint64_t last_seq = last ? last->seq : 0;
         store_uow *u = NULL;
         size_t n_events = 0;
         store_rc rc = store_uow_begin(e->cfg.store, &u);
@@ -851,11 +856,32 @@ static void *engine_main(void *arg)
         }
         if (rc == STORE_OK) {
             outputs_clear(e, 1);
+            if (last_seq) {
+                pthread_mutex_lock(&e->mu);
+                e->seq_done = last_seq;
+                pthread_cond_broadcast(&e->done);
+                pthread_mutex_unlock(&e->mu);
+            }
         } else {
-            OTA_ERROR("engine: round of %zu inputs failed (%s); rebuilding state from the store",
+            /* nothing of the round was written: put its inputs back in front and retry
+             * after rebuilding the in-memory view (their PUBACKs wait: engine_sync) */
+            OTA_ERROR("engine: round of %zu inputs failed (%s); retrying after a rebuild from the store",
                       n_events, store_rc_name(rc));
             outputs_clear(e, 0);
             e->snapshot_pending_rebuild = 0;
+            pthread_mutex_lock(&e->mu);
+            int stopping = e->stop;
+            pthread_mutex_unlock(&e->mu);
+            if (list && !stopping) {
+                pthread_mutex_lock(&e->mu);
+                last->next = e->q_head;
+                e->q_head = list;
+                if (!e->q_tail)
+                    e->q_tail = last;
+                e->q_len += taken;
+                pthread_mutex_unlock(&e->mu);
+                list = NULL;
+            }
             struct timespec pause = {0, 200 * 1000000L};
             nanosleep(&pause, NULL);
             reload(e);
@@ -910,6 +936,7 @@ engine_t *engine_new(const engine_config *cfg)
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->wake, NULL);
     pthread_cond_init(&e->room, NULL);
+    pthread_cond_init(&e->done, NULL);
     return e;
 }
 
@@ -931,6 +958,7 @@ void engine_stop(engine_t *e)
     e->stop = 1;
     pthread_cond_broadcast(&e->wake);
     pthread_cond_broadcast(&e->room);
+    pthread_cond_broadcast(&e->done);
     pthread_mutex_unlock(&e->mu);
     pthread_join(e->thread, NULL);
     e->started = 0;
@@ -959,6 +987,7 @@ void engine_free(engine_t *e)
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->wake);
         pthread_cond_destroy(&e->room);
+        pthread_cond_destroy(&e->done);
     }
     free(e);
 }
@@ -975,6 +1004,7 @@ static void enqueue(engine_t *e, input *in)
         return;
     }
     in->next = NULL;
+    in->seq = ++e->seq_in;
     if (e->q_tail)
         e->q_tail->next = in;
     else
@@ -1050,6 +1080,17 @@ void engine_batch_ended(engine_t *e, int64_t batch_id)
     input *in = new_input(IN_BATCH_ENDED, NULL, NULL, 0);
     in->num = batch_id;
     enqueue(e, in);
+}
+
+int engine_sync(engine_t *e)
+{
+    pthread_mutex_lock(&e->mu);
+    uint64_t target = e->seq_in;
+    while (e->seq_done < target && !e->stop)
+        pthread_cond_wait(&e->done, &e->mu);
+    int ok = e->seq_done >= target;
+    pthread_mutex_unlock(&e->mu);
+    return ok ? 0 : -1;
 }
 
 void engine_get_stats(engine_t *e, engine_stats *out)

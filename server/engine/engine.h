@@ -42,8 +42,8 @@ engine_t *engine_new(const engine_config *cfg);
 /* Loads running batches and armed deadlines from the store, marks every device offline
  * until the broker's presence snapshot arrives, and starts the thread. 0 or -1. */
 int engine_start(engine_t *e);
-/* Stops the thread after its current round; queued inputs not yet applied are dropped
- * (the broker redelivers unacknowledged messages). NULL is fine. */
+/* Stops the thread once the queued inputs are applied (stop the producers first).
+ * NULL is fine. */
 void engine_stop(engine_t *e);
 void engine_free(engine_t *e);
 
@@ -59,6 +59,13 @@ void engine_presence_snapshot(engine_t *e, const char *const *clients, size_t n)
 /* A batch was created (or ended) through the API: load (or drop) it. */
 void engine_batch_created(engine_t *e, int64_t batch_id);
 void engine_batch_ended(engine_t *e, int64_t batch_id);
+
+/* Waits until every input queued before the call is committed to the store (a round that
+ * fails is retried, so this may wait as long as the store is failing). The MQTT side calls
+ * it before it lets the broker see its PUBACKs, so an acknowledged device message is never
+ * only in memory. Returns 0, or -1 when the engine stopped first. Any thread but the
+ * engine's. */
+int engine_sync(engine_t *e);
 
 /* Counters for health and metrics. */
 typedef struct {
