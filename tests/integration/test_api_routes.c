@@ -16,7 +16,7 @@
 
 typedef struct {
     char method[16];
-    char path[256];
+    char path[1024];
     int seen;
 } op;
 
@@ -44,7 +44,7 @@ static int read_routes(op *ops)
 
 static int read_yaml(op *ops)
 {
-    char path[600], line[1024], cur[256] = "";
+    char path[600], line[1024], cur[1024] = "";
     int n = 0, in_paths = 0;
     snprintf(path, sizeof path, "%s/docs/openapi.yaml", OTA_SOURCE_DIR);
     FILE *f = fopen(path, "r");
