@@ -243,6 +243,8 @@ step('create a directed batch with the device picker', async () => {
   await picker.getByRole('searchbox').fill('');
   await picker.getByLabel('选择设备 lamp-a').check();
   await picker.getByText('已选择 2 台设备').waitFor();
+  await picker.getByLabel('选择本页全部').check();
+  await picker.getByText('已选择 3 台设备').waitFor();
 
   await dialog().getByLabel('设备升级超时时间 (分钟)').fill('0');
   assert.equal(await dialog().getByLabel('重试间隔 (分钟)').isVisible(), false, 'interval hidden while retries = 0');
@@ -259,8 +261,8 @@ step('create a directed batch with the device picker', async () => {
   await page.waitForURL(/#\/batches\/[^/?]+$/, { timeout: T });
   s.batchId = decodeURIComponent(page.url().split('#/batches/')[1]);
   await page.getByRole('heading', { name: /批次详情/ }).waitFor();
-  await page.locator('tbody tr[data-identifier]').nth(1).waitFor();
-  assert.equal(await page.locator('tbody tr[data-identifier]').count(), 2);
+  await page.locator('tbody tr[data-identifier]').nth(2).waitFor();
+  assert.equal(await page.locator('tbody tr[data-identifier]').count(), 3);
   const facts = await page.locator('dl.facts').first().textContent();
   for (const x of ['智能灯固件(v2)_2.0', '2.0.0', s.md5, '智能灯', '3 天', '30 分钟', '标准升级', '600 台/分钟']) assert.ok(facts.includes(x), `${x} in ${facts}`);
 });
@@ -291,6 +293,15 @@ step('watch the batch progress as the devices upgrade (page refreshes itself)', 
   await bdev.progress(20, 'downloading');
   await waitState('lamp-b', 'upgrading');
 
+  // lamp-c fails its download: waits for a retry (1 of 1), the reason shown
+  const c = devices['lamp-c'];
+  const pc = await c.nextPush();
+  await c.ack(pc);
+  await c.progress(10, 'downloading');
+  await c.progress(-2, 'download failed');
+  await waitState('lamp-c', 'to_retry');
+  await page.locator('tbody tr[data-identifier="lamp-c"]', { hasText: '下载固件失败' }).waitFor({ timeout: T });
+
   await a.progress(100, 'flashed');
   await a.reportVersion('2.0.0');
   await waitState('lamp-a', 'succeeded');
@@ -306,7 +317,7 @@ step('watch the batch progress as the devices upgrade (page refreshes itself)', 
   await page.getByLabel('按升级状态筛选').selectOption('succeeded');
   await page.waitForFunction(() => document.querySelectorAll('tbody tr[data-identifier]').length === 1);
   await page.getByLabel('按升级状态筛选').selectOption('');
-  await page.locator('tbody tr[data-identifier]').nth(1).waitFor();
+  await page.locator('tbody tr[data-identifier]').nth(2).waitFor();
   await page.evaluate(() => document.querySelectorAll('.toast').forEach((x) => x.remove()));
   await shot(page, '10-batch-detail', { fullPage: true });
 });
@@ -339,7 +350,7 @@ step('terminate the batch from the batch list (with confirmation)', async () => 
   await toast('批次已终止。').waitFor({ timeout: T });
   await page.locator(`tbody tr[data-batch-id="${s.batchId}"]`, { hasText: '已终止' }).waitFor({ timeout: T });
   const cells = await page.locator(`tbody tr[data-batch-id="${s.batchId}"] td`).allTextContents();
-  if (!env.mock) assert.deepEqual(cells.slice(3, 6), ['2', '1', '1'], `total, succeeded, failed: ${cells}`);
+  if (!env.mock) assert.deepEqual(cells.slice(3, 6), ['3', '1', '2'], `total, succeeded, failed: ${cells}`);
   await shot(page, '12-batch-list-terminated');
 
   await page.locator(`tbody tr[data-batch-id="${s.batchId}"]`).getByRole('link', { name: '查看' }).click();
@@ -353,20 +364,9 @@ step('terminate the batch from the batch list (with confirmation)', async () => 
   await shot(page, '13-batch-detail-terminated', { fullPage: true });
 });
 
-step('delete the firmware once no batch uses it', async () => {
-  await nav('固件升级').click();
-  await row('智能灯固件(v2)_2.0').getByRole('button', { name: '删除' }).click();
-  await dialog().getByRole('button', { name: '删除' }).click();
-  await toast('固件已删除。').waitFor({ timeout: T });
-  await row('智能灯固件(v2)_2.0').waitFor({ state: 'detached', timeout: T });
-  const res = await api(env, 'GET', `/firmwares/${encodeURIComponent(s.firmwareId)}`);
-  assert.equal(res.status, 404);
-  await shot(page, '14-firmware-deleted');
-});
-
-step('English, remembered across reloads; phone width; sign out', async () => {
+step('English, remembered across reloads; phone width; back to Chinese', async () => {
   await page.getByRole('button', { name: 'Switch to English' }).click();
-  await page.getByRole('heading', { name: 'Firmware', level: 1 }).waitFor();
+  await page.getByRole('heading', { name: /Batch detail/ }).waitFor();
   await page.goto(`${env.baseUrl}/#/batches/${encodeURIComponent(s.batchId)}`);
   await page.getByRole('heading', { name: /Batch detail/ }).waitFor();
   await page.locator('[data-key=state]', { hasText: 'Terminated' }).waitFor();
@@ -388,9 +388,25 @@ step('English, remembered across reloads; phone width; sign out', async () => {
   await page.locator('[data-key=state]').waitFor();
   await shot(page, '17-phone-batch-detail', { fullPage: true });
   await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByRole('button', { name: '切换到中文' }).click();
+  await page.getByRole('heading', { name: /批次详情/ }).waitFor();
+  assert.equal(await page.evaluate(() => localStorage.getItem('ota.lang')), 'zh');
+});
 
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+step('delete the firmware once no batch uses it', async () => {
+  await nav('固件升级').click();
+  await row('智能灯固件(v2)_2.0').getByRole('button', { name: '删除' }).click();
+  await dialog().getByRole('button', { name: '删除' }).click();
+  await toast('固件已删除。').waitFor({ timeout: T });
+  await row('智能灯固件(v2)_2.0').waitFor({ state: 'detached', timeout: T });
+  const res = await api(env, 'GET', `/firmwares/${encodeURIComponent(s.firmwareId)}`);
+  assert.equal(res.status, 404);
+  await shot(page, '14-firmware-deleted');
+});
+
+step('sign out', async () => {
+  await page.getByRole('button', { name: '退出' }).click();
+  await page.getByRole('heading', { name: '登录控制台' }).waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem('ota.token')), null);
   await shot(page, '18-signed-out');
   assert.deepEqual(b.errors, [], 'no script errors in the page');
