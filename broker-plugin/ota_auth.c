@@ -96,13 +96,24 @@ static int cid_matches(const plugin_state *st, const char *user, const char *cid
            auth_name_ok(cid + ulen + 1, AUTH_CID_MAX);
 }
 
+/* A client-supplied name made safe for one log line: at most 100 printable ASCII
+ * characters, anything else as '?'. out >= 101 bytes. */
+static const char *loggable(const char *in, char *out)
+{
+    size_t i;
+    for (i = 0; in && in[i] && i < 100; i++)
+        out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+    out[i] = '\0';
+    return out;
+}
+
 static int cb_basic_auth(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_basic_auth *ed = event_data;
     plugin_state *st = userdata;
     const char *user = ed->username, *pass = ed->password;
     const char *cid = mosquitto_client_id(ed->client);
-    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], secret[OTA_SECRET_HEX_LEN + 1];
+    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], secret[OTA_SECRET_HEX_LEN + 1], lu[101];
     int ok;
     (void)event;
 
@@ -115,11 +126,13 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
     }
     if (strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX || !cid_matches(st, user, cid)) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE,
-                             "ota_auth: refused %.100s: username differs from client id", user);
+                             "ota_auth: refused %s: username differs from client id",
+                             loggable(user, lu));
         return MOSQ_ERR_AUTH;
     }
     if (strnlen(pass, OTA_SECRET_HEX_LEN + 1) > OTA_SECRET_HEX_LEN) {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: bad password", user);
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: bad password",
+                             loggable(user, lu));
         return MOSQ_ERR_AUTH;
     }
     if (is_server(st, user)) {
@@ -130,7 +143,8 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
         return MOSQ_ERR_SUCCESS;
     }
     if (auth_split_device(user, pk, id) != 0) {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: not a device name", user);
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: not a device name",
+                             loggable(user, lu));
         return MOSQ_ERR_AUTH;
     }
     if (ota_secret_device(st->key, pk, id, secret, sizeof secret) != 0) {
