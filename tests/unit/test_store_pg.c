@@ -736,6 +736,68 @@ static void test_terminate_vs_engine(void **state)
     assert_int_equal(used, 1); /* every test firmware has the same file */
 }
 
+/* The other order: a terminate holds the batch row when the engine reads the task; once it
+ * commits, the engine's read finds no open task (PostgreSQL re-checks the locked rows). */
+typedef struct {
+    int64_t device_id;
+    store_rc rc;
+    int finished;
+} open_arg;
+
+static void *task_open_thread(void *arg)
+{
+    open_arg *a = arg;
+    store_uow *u;
+    store_task t;
+    a->rc = store_uow_begin(st, &u);
+    if (a->rc != STORE_OK)
+        return NULL;
+    a->rc = store_uow_task_open(u, a->device_id, &t);
+    __atomic_store_n(&a->finished, 1, __ATOMIC_SEQ_CST);
+    store_uow_rollback(u);
+    return NULL;
+}
+
+static void test_engine_waits_for_terminate(void **state)
+{
+    (void)state;
+    NEED_PG();
+    store_firmware f, out;
+    store_batch b;
+    store_batch_err err;
+    store_uow *u;
+    int64_t id2;
+    char q[512];
+    f = make_fw(prod_b.product_key, "b-fw4", "4.0");
+    assert_int_equal(store_firmware_create(st, &f, now_ms, &out, NULL), STORE_OK);
+    const char *one[] = {"b2"};
+    store_batch_new in = batch_new(1, one, 1);
+    assert_int_equal(store_batch_create(st, out.id, &in, now_ms, now_ms + 1000, &b, &err), STORE_OK);
+    assert_int_equal(store_uow_begin(st, &u), STORE_OK);
+    assert_int_equal(store_uow_device_find(u, prod_b.product_key, "b2", &id2), STORE_OK);
+    store_uow_rollback(u);
+
+    PGconn *c = PQconnectdb(db_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    snprintf(q, sizeof q,
+             "BEGIN; SELECT state FROM batches WHERE id = %lld FOR NO KEY UPDATE;"
+             "UPDATE tasks SET state = 'failed', fail_reason = 'terminated' WHERE batch_id = %lld;"
+             "UPDATE batches SET state = 'terminated', n_to_push = 0, n_failed = 1 WHERE id = %lld",
+             (long long)b.id, (long long)b.id, (long long)b.id);
+    PGresult *r = PQexec(c, q);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    open_arg a = {id2, STORE_ERROR, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, task_open_thread, &a);
+    usleep(300 * 1000); /* the engine's read now waits for the batch row */
+    assert_int_equal(__atomic_load_n(&a.finished, __ATOMIC_SEQ_CST), 0);
+    PQclear(PQexec(c, "COMMIT"));
+    pthread_join(th, NULL);
+    PQfinish(c);
+    assert_int_equal(a.rc, STORE_NOT_FOUND);
+}
+
 static void test_eligible(void **state)
 {
     (void)state;
@@ -767,7 +829,8 @@ int main(void)
         cmocka_unit_test(test_import),           cmocka_unit_test(test_firmware),
         cmocka_unit_test(test_batch_create_rules), cmocka_unit_test(test_batch_create_race),
         cmocka_unit_test(test_uow),              cmocka_unit_test(test_snapshot),
-        cmocka_unit_test(test_terminate_vs_engine), cmocka_unit_test(test_eligible),
+        cmocka_unit_test(test_terminate_vs_engine), cmocka_unit_test(test_engine_waits_for_terminate),
+        cmocka_unit_test(test_eligible),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
