@@ -73,12 +73,15 @@ static __attribute__((unused)) void make_product(const char *name, char *out)
     oth_resp_free(&r);
 }
 
-/* Runs SQL on the test's database (WAL; otad keeps running). Returns 0 or -1. */
+/* Runs SQL on the test's database (SQLite in WAL mode, or the test's PostgreSQL database);
+ * otad keeps running. Returns 0 or -1. */
 static __attribute__((unused)) int sql(const char *q)
 {
     char path[400];
     sqlite3 *db;
     char *msg = NULL;
+    if (env.pg_db[0]) /* the suite runs on PostgreSQL (scripts/pg-test.sh) */
+        return oth_pg_sql(&env, q);
     snprintf(path, sizeof path, "%s/ota.db", env.dir);
     if (sqlite3_open(path, &db) != SQLITE_OK)
         return -1;
