@@ -660,5 +660,7 @@ int main(void)
         cmocka_unit_test_teardown(test_api_malformed_device_messages, bt_teardown),
         cmocka_unit_test_teardown(test_api_presence_takeover, bt_teardown),
     };
+    if (getenv("BT_FILTER")) /* e.g. BT_FILTER=test_rule5* */
+        cmocka_set_test_filter(getenv("BT_FILTER"));
     return cmocka_run_group_tests_name("batch_api", tests, NULL, NULL);
 }

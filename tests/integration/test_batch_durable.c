@@ -227,12 +227,67 @@ static void test_rule8_validity_end_while_down(void **state)
     bt_no_push_for(t, w1, 0, 500);
 }
 
+/* Devices online and ready but still to_push (held back by the push pace) when otad is
+ * killed, and silent since: the presence snapshot at start must still get them pushed. */
+static void test_rule8_paced_devices_pushed_after_restart(void **state)
+{
+    (void)state;
+    char fw[32], b[32];
+    bt_ctx *t = bt_new(10);
+    bt_product(t, "rule8p");
+    const char *ids[] = {"p1", "p2", "p3"};
+    sdev *d[3];
+    for (int i = 0; i < 3; i++) {
+        bt_device(t, ids[i]);
+        d[i] = bt_dev_start(t, ids[i], "1.0.0", SDEV_AUTO_UPGRADE, 0);
+    }
+    for (int i = 0; i < 3; i++)
+        bt_wait_device(t, ids[i], 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_rule8p", "2.0.0", fw, sizeof fw);
+    /* 20 pushes a minute (not scaled): one every 3 s */
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\",\"timeoutMinutes\":1440,"
+             "\"retryTimes\":0,\"maxPushPerMinute\":20}",
+             b, sizeof b);
+    /* wait for the first push, whichever device gets it */
+    int64_t end = sdev_now_ms() + BT_SOON;
+    int first = -1;
+    while (first < 0 && sdev_now_ms() < end) {
+        for (int i = 0; i < 3 && first < 0; i++)
+            if (sdev_count(d[i], SDEV_PUSH) > 0)
+                first = i;
+        sdev_sleep_ms(5);
+    }
+    if (first < 0) {
+        oth_dump_logs(&t->env);
+        fail_msg("no push within %d ms", BT_SOON);
+    }
+    kill9(t);
+    int pushed_before = 0;
+    for (int i = 0; i < 3; i++)
+        pushed_before += sdev_count(d[i], SDEV_PUSH);
+    assert_int_equal(pushed_before, 1);
+    restart(t);
+    /* the two others are pushed (paced) without saying anything more */
+    json_t *bj = bt_wait_batch(t, b, "completed", 6000 + 2 * BT_SOON);
+    assert_int_equal(bt_int(bj, "succeeded"), 3);
+    json_decref(bj);
+    check_counts(t, b);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sdev_count(d[i], SDEV_PUSH), 1);
+        assert_int_equal(sdev_duplicate_push_ids(d[i]), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_rule8_kill9_mid_batch, bt_teardown),
         cmocka_unit_test_teardown(test_rule8_kill9_after_create, bt_teardown),
         cmocka_unit_test_teardown(test_rule8_validity_end_while_down, bt_teardown),
+        cmocka_unit_test_teardown(test_rule8_paced_devices_pushed_after_restart, bt_teardown),
     };
+    if (getenv("BT_FILTER")) /* e.g. BT_FILTER=test_rule5* */
+        cmocka_set_test_filter(getenv("BT_FILTER"));
     return cmocka_run_group_tests_name("batch_durable", tests, NULL, NULL);
 }

@@ -628,6 +628,63 @@ static void test_rule7_one_unfinished_task_per_device(void **state)
     (void)free1;
 }
 
+/* The project's addition maxPushPerMinute (docs/batches.md): pushes are paced, not scaled
+ * by OTA_TIME_SCALE; the devices held back wait in to_push. */
+static void test_push_pacing(void **state)
+{
+    (void)state;
+    char fw[32], b[32];
+    oth_resp r;
+    bt_ctx *t = bt_new(10);
+    bt_product(t, "pace");
+    const char *ids[] = {"g1", "g2", "g3", "g4"};
+    sdev *d[4];
+    for (int i = 0; i < 4; i++) {
+        bt_device(t, ids[i]);
+        d[i] = bt_dev_start(t, ids[i], "1.0.0", SDEV_AUTO_ACK, 0);
+    }
+    for (int i = 0; i < 4; i++)
+        bt_wait_device(t, ids[i], 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_pace", "2.0.0", fw, sizeof fw);
+    const char *bad[] = {"0", "1000001", "\"60\""};
+    for (int i = 0; i < 3; i++) {
+        char body[300];
+        snprintf(body, sizeof body,
+                 "{\"scope\":\"all\",\"validityDays\":1,\"policy\":\"standard\",\"timeoutMinutes\":10,"
+                 "\"retryTimes\":0,\"maxPushPerMinute\":%s}",
+                 bad[i]);
+        long st = bt_batch_try(t, fw, body, NULL, 0, &r);
+        if ((st != 400 && st != 422) || strcmp(oth_err_field(&r), "maxPushPerMinute") != 0)
+            fail_msg("maxPushPerMinute %s: want 400/422 naming it, got %ld %s", bad[i], st, r.body);
+        oth_resp_free(&r);
+    }
+    /* 120 a minute: one every 500 ms */
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":1,\"policy\":\"standard\",\"timeoutMinutes\":10,"
+             "\"retryTimes\":0,\"maxPushPerMinute\":120}",
+             b, sizeof b);
+    json_t *bj = bt_batch_get(t, b);
+    assert_int_equal(bt_int(bj, "maxPushPerMinute"), 120);
+    json_decref(bj);
+    int64_t at[4];
+    for (int i = 0; i < 4; i++) {
+        bt_wait_push(t, d[i], 1, BT_SOON);
+        sdev_msg m;
+        sdev_msg_get(d[i], SDEV_PUSH, 0, &m);
+        at[i] = m.at_ms;
+    }
+    /* sorted push times: 3 gaps of ~500 ms, so the span is >= ~1.5 s */
+    int64_t lo = at[0], hi = at[0];
+    for (int i = 1; i < 4; i++) {
+        lo = at[i] < lo ? at[i] : lo;
+        hi = at[i] > hi ? at[i] : hi;
+    }
+    if (hi - lo < 1300)
+        fail_msg("4 pushes at 120/min spread over %lld ms only", (long long)(hi - lo));
+    for (int i = 0; i < 4; i++)
+        json_decref(bt_wait_task(t, b, ids[i], "to_upgrade", BT_SOON));
+}
+
 typedef struct {
     bt_ctx *t;
     const char *fw;
@@ -719,6 +776,9 @@ int main(void)
         cmocka_unit_test_teardown(test_rule6_validity_end, bt_teardown),
         cmocka_unit_test_teardown(test_rule7_one_unfinished_task_per_device, bt_teardown),
         cmocka_unit_test_teardown(test_rule7_concurrent_creates, bt_teardown),
+        cmocka_unit_test_teardown(test_push_pacing, bt_teardown),
     };
+    if (getenv("BT_FILTER")) /* e.g. BT_FILTER=test_rule5* */
+        cmocka_set_test_filter(getenv("BT_FILTER"));
     return cmocka_run_group_tests_name("batch_rules", tests, NULL, NULL);
 }
