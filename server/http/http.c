@@ -497,6 +497,11 @@ static int first_call(http_req *r)
     int path_known = 0;
     r->route = find_route(r->method, r->url, &path_known);
     if (!r->route) {
+        /* every /api/v1 call needs the token, even one that does not exist */
+        if (strncmp(r->url, "/api/", 5) == 0 && !http_authorized(r))
+            return http_send_error(r, 401, "unauthorized", NULL,
+                                   "A valid admin token is required (Authorization: Bearer "
+                                   "<token>).");
         if (path_known)
             return http_send_error(r, 405, "method_not_allowed", NULL,
                                    "The method %s is not allowed here.", r->method);

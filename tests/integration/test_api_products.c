@@ -45,7 +45,10 @@ static void test_health_and_auth(void **st)
     oth_http(&env, "POST", "/api/v1/products", 0, "application/json", "{}", 2, NULL, &r);
     assert_int_equal(r.status, 401);
     oth_resp_free(&r);
-    /* unknown API path: JSON 404; wrong method: 405 */
+    /* unknown API path: 401 without the token, JSON 404 with it; wrong method: 405 */
+    oth_http(&env, "GET", "/api/v1/nothing", 0, NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 401);
+    oth_resp_free(&r);
     oth_get(&env, "/api/v1/nothing", &r);
     assert_int_equal(r.status, 404);
     assert_string_equal(oth_err_code(&r), "not_found");
