@@ -652,6 +652,31 @@ static void test_api_presence_takeover(void **state)
     bt_wait_device(t, "t1", 0, NULL, BT_SOON);
 }
 
+/* Rule 2 at the real clock (OTA_TIME_SCALE 1): the ack timeout is 10 s, not less. */
+static void test_api_ack_timeout_real_clock(void **state)
+{
+    (void)state;
+    char fw[32], b[32];
+    bt_ctx *t = bt_new(1);
+    bt_product(t, "clock");
+    bt_device(t, "c1");
+    sdev *c1 = bt_dev_start(t, "c1", "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_wait_device(t, "c1", 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_clock", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"policy\":\"standard\",\"validityDays\":1,\"timeoutMinutes\":10,\"retryTimes\":0}",
+             b, sizeof b);
+    bt_wait_push(t, c1, 1, BT_SOON);
+    sdev_msg p;
+    sdev_msg_get(c1, SDEV_PUSH, 0, &p);
+    while (sdev_now_ms() < p.at_ms + 9500)
+        sdev_sleep_ms(50);
+    bt_expect_task(t, b, "c1", "pushed");
+    json_t *task = bt_wait_task(t, b, "c1", "failed", 500 + BT_SOON);
+    assert_string_equal(bt_reason(task), "push_timeout");
+    json_decref(task);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +684,7 @@ int main(void)
         cmocka_unit_test_teardown(test_api_device_download, bt_teardown),
         cmocka_unit_test_teardown(test_api_malformed_device_messages, bt_teardown),
         cmocka_unit_test_teardown(test_api_presence_takeover, bt_teardown),
+        cmocka_unit_test_teardown(test_api_ack_timeout_real_clock, bt_teardown),
     };
     if (getenv("BT_FILTER")) /* e.g. BT_FILTER=test_rule5* */
         cmocka_set_test_filter(getenv("BT_FILTER"));

@@ -683,6 +683,39 @@ static void test_push_pacing(void **state)
         fail_msg("4 pushes at 120/min spread over %lld ms only", (long long)(hi - lo));
     for (int i = 0; i < 4; i++)
         json_decref(bt_wait_task(t, b, ids[i], "to_upgrade", BT_SOON));
+
+    /* terminate while paced devices wait: the ones not pushed yet never are (rule 6) */
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/batches/%s/terminate", b);
+    assert_int_equal(bt_post(t, path, "", &r), 200);
+    oth_resp_free(&r);
+    char fw3[32], b3[32];
+    bt_firmware(t, "fw_pace3", "3.0.0", fw3, sizeof fw3);
+    bt_batch(t, fw3,
+             "{\"scope\":\"all\",\"validityDays\":1,\"policy\":\"standard\",\"timeoutMinutes\":10,"
+             "\"retryTimes\":0,\"maxPushPerMinute\":20}",
+             b3, sizeof b3);
+    int64_t end = sdev_now_ms() + BT_SOON;
+    int total = 0;
+    while (total < 5 && sdev_now_ms() < end) {
+        total = 0;
+        for (int i = 0; i < 4; i++)
+            total += sdev_count(d[i], SDEV_PUSH);
+        sdev_sleep_ms(5);
+    }
+    assert_int_equal(total, 5); /* 4 of the first batch, 1 of this one */
+    snprintf(path, sizeof path, "/api/v1/batches/%s/terminate", b3);
+    assert_int_equal(bt_post(t, path, "", &r), 200);
+    oth_resp_free(&r);
+    sdev_sleep_ms(4000); /* longer than the 3 s pace */
+    total = 0;
+    for (int i = 0; i < 4; i++)
+        total += sdev_count(d[i], SDEV_PUSH);
+    if (total != 5)
+        fail_msg("%d pushes after terminating a paced batch", total - 5);
+    json_t *b3j = bt_wait_batch(t, b3, "terminated", BT_SOON);
+    assert_int_equal(bt_int(b3j, "failed"), 4);
+    json_decref(b3j);
 }
 
 typedef struct {
