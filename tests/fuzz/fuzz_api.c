@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,23 @@ static http_app app;
 static int port;
 static char pk[16];
 static http_server *srv; /* lives for the whole run */
+static char data_dir[64];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The temp data folder goes with the process (the server threads are not stopped: the
+ * process is ending). */
+static void cleanup(void)
+{
+    if (data_dir[0])
+        nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static int free_port(void)
 {
@@ -98,6 +116,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     ota_log_set_level(OTA_LOG_ERROR);
     if (!mkdtemp(dir))
         abort();
+    snprintf(data_dir, sizeof data_dir, "%s", dir);
+    atexit(cleanup);
     port = free_port();
     memset(&cfg, 0, sizeof cfg);
     snprintf(cfg.http_addr, sizeof cfg.http_addr, "127.0.0.1:%d", port);
