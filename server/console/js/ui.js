@@ -134,7 +134,7 @@ export function pager(info, onPage) {
 
 /**
  * table(columns, rows, {caption, empty}) where a column is {label, cell: row => node|text, cls}.
- * Wrapped in a horizontally scrolling box for narrow screens.
+ * Wrapped in a horizontally scrolling box; at phone width each row shows as a card (CSS).
  */
 export function table(columns, rows, opts = {}) {
   const thead = el('thead', el('tr', columns.map((c) => el('th', { scope: 'col', class: c.cls || '' }, c.label))));
@@ -142,7 +142,7 @@ export function table(columns, rows, opts = {}) {
     ? rows.map((r) => el('tr', opts.rowAttrs ? opts.rowAttrs(r) : {}, columns.map((c) => el('td', { class: c.cls || '', 'data-label': c.label }, c.cell(r)))))
     : [el('tr', el('td.empty', { colSpan: columns.length }, opts.empty || t('empty')))];
   return el('div.table-wrap', { tabIndex: 0, role: 'region', 'aria-label': opts.caption || '' },
-    el('table', opts.caption ? el('caption.sr-only', opts.caption) : null, thead, el('tbody', body)));
+    el('table.cards', opts.caption ? el('caption.sr-only', opts.caption) : null, thead, el('tbody', body)));
 }
 
 /* ---------- form fields ---------- */
