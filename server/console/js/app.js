@@ -95,5 +95,7 @@ document.getElementById('lang-btn').addEventListener('click', () => {
   document.getElementById('lang-btn').focus();
 });
 document.getElementById('signout-btn').addEventListener('click', () => signOut());
+// the skip link must not change the hash (the router's)
+document.getElementById('skip-link').addEventListener('click', (e) => { e.preventDefault(); main.focus(); });
 window.addEventListener('hashchange', route);
 route();
