@@ -77,6 +77,8 @@ function route() {
   else if (section === 'batches' && parts[1]) renderBatchDetail(main, { ...ctx, batchId: parts[1] });
   else if (section === 'batches') renderBatches(main, ctx);
   else renderFirmwares(main, ctx);
+  // the link or button that led here is gone: keyboard focus starts again at the page
+  if (!document.activeElement || document.activeElement === document.body) main.focus({ preventScroll: true });
 }
 
 function signOut(notice = '') {
