@@ -50,6 +50,16 @@ static void on_message(void *ud, const char *pk, const char *id, const char *suf
     engine_device_message(b->engine, pk, id, suffix, payload, len);
 }
 
+/* Runs on mqttc's thread between reading messages and sending their PUBACKs: returns only
+ * once the engine has committed them, so a message the broker considers delivered is
+ * durable (kill -9 at any moment loses nothing; docs/broker.md, "PUBACK"). */
+static void before_ack(void *ud)
+{
+    struct bus *b = ud;
+    if (!b->stopping)
+        engine_sync(b->engine);
+}
+
 static int publish(void *ud, const char *pk, const char *id, const char *suffix, const char *payload,
                    size_t len)
 {
@@ -115,6 +125,7 @@ bus *bus_start(http_app *app)
         .on_presence = on_presence,
         .on_presence_snapshot = on_snapshot,
         .on_device_message = on_message,
+        .before_ack = before_ack,
     };
     b->mq = mqttc_new(&mc, &cbs, b);
     if (!b->mq || mqttc_start(b->mq) != MQTTC_OK) {

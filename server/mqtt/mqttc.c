@@ -291,8 +291,19 @@ static int io_round(mqttc *m, int timeout_ms)
         if (read(m->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
             OTA_DEBUG("mqtt: eventfd read: %s", strerror(errno));
     }
-    if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        /* read a group of packets while more are waiting, so one before_ack covers many */
         rc = mosquitto_loop_read(m->mosq, 1);
+        for (int n = 1; rc == MOSQ_ERR_SUCCESS && n < MQTTC_READ_BATCH; n++) {
+            struct pollfd more = {mosquitto_socket(m->mosq), POLLIN, 0};
+            if (more.fd < 0 || poll(&more, 1, 0) <= 0 || !(more.revents & POLLIN))
+                break;
+            rc = mosquitto_loop_read(m->mosq, 1);
+        }
+        /* the PUBACKs of what was just read are queued; they leave in the write phase */
+        if (m->cbs.before_ack)
+            m->cbs.before_ack(m->ud);
+    }
     if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq))
         rc = mosquitto_loop_write(m->mosq, 1);
     if (rc == MOSQ_ERR_SUCCESS)

@@ -79,7 +79,16 @@ typedef struct {
      * "ota/progress". payload is not NUL-terminated by contract (libmosquitto adds one). */
     void (*on_device_message)(void *ud, const char *product_key, const char *identifier,
                               const char *suffix, const void *payload, size_t len);
+    /* Optional. Called on the loop thread after a read phase that delivered messages and
+     * before the write phase that sends their PUBACKs: an application that must not lose
+     * an acknowledged message makes it durable here (it may block; publishing from other
+     * threads goes on meanwhile). Up to MQTTC_READ_BATCH packets are read per phase, so
+     * one call covers a group of messages. */
+    void (*before_ack)(void *ud);
 } mqttc_callbacks;
+
+/* Packets read in one read phase at most (one before_ack call covers them). */
+#define MQTTC_READ_BATCH 512
 
 /* Creates a client (not yet connected). Strings of cfg are copied; cbs is copied; any
  * callback may be NULL. Returns NULL on a bad config (logged) or out of memory. */

@@ -99,7 +99,8 @@ static void on_device_message(void *ud, const char *pk, const char *id, const ch
     pthread_mutex_unlock(&s->lock);
 }
 
-static const mqttc_callbacks CBS = {on_connection, on_presence, on_snapshot, on_device_message};
+static const mqttc_callbacks CBS = {on_connection, on_presence, on_snapshot, on_device_message,
+                                    NULL};
 
 static void seen_reset(void)
 {
@@ -473,8 +474,9 @@ static void return_from_callback(void *ud, const char *pk, const char *id, const
 
 /* Runs an mqttc "otad-pa" (persistent session) in a child with the given message callback;
  * the child exits by itself (in the callback) or 500 ms after the callback returned. */
-static int run_child(void (*cb)(void *, const char *, const char *, const char *, const void *,
-                                size_t))
+static int run_child_ack(void (*cb)(void *, const char *, const char *, const char *,
+                                    const void *, size_t),
+                         void (*before_ack)(void *))
 {
     pid_t pid = fork();
     if (pid == 0) {
@@ -486,6 +488,7 @@ static int run_child(void (*cb)(void *, const char *, const char *, const char *
         cfg.client_id = "otad-pa";
         cfg.password = pass;
         cbs.on_device_message = cb;
+        cbs.before_ack = before_ack;
         mqttc *m = mqttc_new(&cfg, &cbs, NULL);
         mqttc_start(m);
         for (int i = 0; i < 500 && returned < 2; i++)
@@ -496,6 +499,19 @@ static int run_child(void (*cb)(void *, const char *, const char *, const char *
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int run_child(void (*cb)(void *, const char *, const char *, const char *, const void *,
+                                size_t))
+{
+    return run_child_ack(cb, NULL);
+}
+
+static void crash_before_ack(void *ud)
+{
+    (void)ud;
+    if (returned > 0)
+        _exit(4); /* the message was handed over, its PUBACK not yet written */
 }
 
 static void test_puback_after_callback(void **state)
@@ -527,6 +543,33 @@ static void test_puback_after_callback(void **state)
     mqttc_destroy(m);
 }
 
+/* before_ack: the application (otad: the engine's commit) holds the PUBACKs back until it
+ * returns; a process that dies inside it gets the messages again. */
+static void test_before_ack_holds_puback(void **state)
+{
+    (void)state;
+    seen_reset();
+    mqttc *m = new_client("otad-pa", false);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    mqttc_destroy(m);
+
+    tclient *d = tc_device(env.mqtt_port, env.key, "pk6", "pb");
+    assert_int_equal(tc_publish(d, "/sys/pk6/pb/ota/progress", "{\"step\":1}"), 0);
+    /* 1. the callback returned but the process died in before_ack: it comes again */
+    returned = 0;
+    assert_int_equal(run_child_ack(return_from_callback, crash_before_ack), 4);
+    tc_close(d);
+
+    seen_reset();
+    m = new_client("otad-pa", false);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.msgs, 1, 5000), 0);
+    assert_string_equal(seen.last_cid, "pk6.pb");
+    tc_sleep_ms(300);
+    mqttc_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_of_connected_devices),
         cmocka_unit_test(test_persistent_session),
         cmocka_unit_test(test_puback_after_callback),
+        cmocka_unit_test(test_before_ack_holds_puback),
         cmocka_unit_test(test_publish_rate),
         cmocka_unit_test(test_socket_above_fd_setsize),
         cmocka_unit_test(test_shared_subscription),
