@@ -93,6 +93,7 @@ setUnauthorizedHandler(() => {
 
 document.getElementById('lang-btn').addEventListener('click', () => {
   setLang(getLang() === 'zh' ? 'en' : 'zh');
+  clear(document.getElementById('toasts'));
   route();
   document.getElementById('lang-btn').focus();
 });

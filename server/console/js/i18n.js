@@ -401,7 +401,7 @@ const en = {
   policySilentHelp: 'The device decides when to upgrade; it must support silent upgrades.',
   timeout: 'Device upgrade timeout',
   timeoutHelp: 'Counted from the device’s first progress report; 1–1440 minutes without success counts as a timeout.',
-  minutes: 'minutes',
+  minutes: 'min',
   retryTimes: 'Retries on failure',
   retryTimesHelp: 'How many times the platform pushes again after a failure: 0 = never, at most 5.',
   retryInterval: 'Retry interval',
