@@ -61,7 +61,8 @@ static void read_file(const char *path, char *buf, size_t cap)
 
 static void dev_path(fx *f, int i, const char *name, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s/dev-%s/%s", f->env.dir, f->ids[i], name);
+    if (snprintf(buf, cap, "%s/dev-%s/%s", f->env.dir, f->ids[i], name) >= (int)cap)
+        fail_msg("path too long");
 }
 
 static const char *jstr(json_t *o, const char *k)
