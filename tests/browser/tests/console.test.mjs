@@ -361,6 +361,11 @@ step('terminate the batch from the batch list (with confirmation)', async () => 
   }
   assert.equal(await page.getByRole('button', { name: '终止' }).isVisible(), false);
   assert.ok(!(await page.locator('[data-key=endTime] dd').textContent()).includes('—'), 'end time set');
+  // times: the API's UTC shown in the browser's time zone (the context runs in Asia/Shanghai)
+  const api1 = (await api(env, 'GET', `/batches/${encodeURIComponent(s.batchId)}`)).body;
+  const local = new Intl.DateTimeFormat('zh-CN', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }).format(new Date(api1.startTime));
+  assert.equal((await page.locator('[data-key=startTime] dd').textContent()).trim(), local);
   await shot(page, '13-batch-detail-terminated', { fullPage: true });
 });
 
