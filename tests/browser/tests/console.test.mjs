@@ -398,6 +398,27 @@ step('English, remembered across reloads; phone width; back to Chinese', async (
   assert.equal(await page.evaluate(() => localStorage.getItem('ota.lang')), 'zh');
 });
 
+step('a batch for all eligible devices, terminated from its detail page', async () => {
+  await nav('固件升级').click();
+  await row('智能灯固件(v2)_2.0').getByRole('button', { name: '批量升级' }).click();
+  await dialog().getByLabel('全部设备').waitFor();
+  // lamp-a runs 2.0.0 already; lamp-b and lamp-c finished their task: two eligible
+  if (!env.mock) await dialog().getByText('设备总数: 2').waitFor({ timeout: T });
+  await dialog().getByRole('button', { name: '创建批次' }).click();
+  await page.waitForURL(/#\/batches\/[^/?]+$/, { timeout: T });
+  const id = decodeURIComponent(page.url().split('#/batches/')[1]);
+  assert.notEqual(id, s.batchId);
+  await page.locator('[data-key=state]', { hasText: '进行中' }).waitFor({ timeout: T });
+  if (!env.mock) {
+    await page.locator('tbody tr[data-identifier]').nth(1).waitFor();
+    assert.deepEqual((await page.locator('tbody tr[data-identifier]').evaluateAll((rs) => rs.map((r) => r.dataset.identifier))).sort(), ['lamp-b', 'lamp-c']);
+  }
+  await page.locator('#terminate-batch').click();
+  await dialog().getByRole('button', { name: '终止' }).click();
+  await page.locator('[data-key=state]', { hasText: '已终止' }).waitFor({ timeout: T });
+  await page.locator('#terminate-batch').waitFor({ state: 'hidden' });
+});
+
 step('delete the firmware once no batch uses it', async () => {
   await nav('固件升级').click();
   await row('智能灯固件(v2)_2.0').getByRole('button', { name: '删除' }).click();
