@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     char url[512];
@@ -412,6 +413,193 @@ static int c_firmware_eligible(ctl *c, int argc, char **argv)
     return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
 }
 
+/* ---- batches ---------------------------------------------------------------------------- */
+
+/* Parses a whole number option into *out (kept when absent). Returns 0, or -1 (said). */
+static int num_opt(int argc, char **argv, const char *name, long min, long max, long *out)
+{
+    const char *v = opt(argc, argv, name);
+    char *end;
+    if (!v)
+        return 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < min || n > max) {
+        fprintf(stderr, "otactl: %s takes a whole number from %ld to %ld\n", name, min, max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int c_batch_create(ctl *c, int argc, char **argv)
+{
+    long validity = 1, timeout = 30, retries = 0, interval = 0, rate = 0;
+    const char *policy = opt(argc, argv, "--policy"), *devices = opt(argc, argv, "--devices");
+    char path[512];
+    if (fw_path(argc, argv, "/batches", path, sizeof path) != 0)
+        return 2;
+    if (num_opt(argc, argv, "--validity", 1, 7, &validity) || num_opt(argc, argv, "--timeout", 1, 1440, &timeout) ||
+        num_opt(argc, argv, "--retries", 0, 5, &retries) ||
+        num_opt(argc, argv, "--retry-interval", 1, 4320, &interval) ||
+        num_opt(argc, argv, "--rate", 1, 1000000, &rate))
+        return 2;
+    json_t *b = json_pack("{s:s, s:i, s:s, s:i, s:i}", "scope", devices ? "directed" : "all",
+                          "validityDays", (int)validity, "policy", policy ? policy : "standard",
+                          "timeoutMinutes", (int)timeout, "retryTimes", (int)retries);
+    if (interval)
+        json_object_set_new(b, "retryIntervalMinutes", json_integer(interval));
+    if (rate)
+        json_object_set_new(b, "maxPushPerMinute", json_integer(rate));
+    if (devices) {
+        /* comma-separated identifiers, or @FILE with one identifier a line */
+        json_t *ids = json_array();
+        char line[256];
+        if (devices[0] == '@') {
+            FILE *f = strcmp(devices + 1, "-") == 0 ? stdin : fopen(devices + 1, "r");
+            if (!f) {
+                fprintf(stderr, "otactl: %s: %s\n", devices + 1, strerror(errno));
+                json_decref(ids);
+                json_decref(b);
+                return 1;
+            }
+            while (fgets(line, sizeof line, f)) {
+                line[strcspn(line, "\r\n")] = '\0';
+                if (line[0])
+                    json_array_append_new(ids, json_string(line));
+            }
+            if (f != stdin)
+                fclose(f);
+        } else {
+            const char *p = devices;
+            while (*p) {
+                size_t n = strcspn(p, ",");
+                if (n > 0 && n < sizeof line) {
+                    memcpy(line, p, n);
+                    line[n] = '\0';
+                    json_array_append_new(ids, json_string(line));
+                }
+                p += n;
+                if (*p == ',')
+                    p++;
+            }
+        }
+        json_object_set_new(b, "identifiers", ids);
+    }
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int rc = request(c, "POST", path, body, NULL, NULL, NULL, NULL);
+    free(body);
+    return rc;
+}
+
+static int c_batch_list(ctl *c, int argc, char **argv)
+{
+    static const char *const map[] = {"--firmware", "firmwareId", "--product", "productKey",
+                                      "--state",    "state",      "--page",    "page",
+                                      "--page-size", "pageSize",  NULL};
+    char path[1024] = "/api/v1/batches";
+    query(path, sizeof path, argc, argv, map);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int batch_path(int argc, char **argv, const char *suffix, char *path, size_t len)
+{
+    const char *id = pos(argc, argv, 0);
+    if (!id) {
+        fprintf(stderr, "otactl: BATCH_ID is required\n");
+        return -1;
+    }
+    char *e = esc(id);
+    snprintf(path, len, "/api/v1/batches/%s%s", e, suffix);
+    curl_free(e);
+    return 0;
+}
+
+static int c_batch_get(ctl *c, int argc, char **argv)
+{
+    char path[512];
+    if (batch_path(argc, argv, "", path, sizeof path) != 0)
+        return 2;
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_batch_devices(ctl *c, int argc, char **argv)
+{
+    static const char *const map[] = {"--state", "upgradeState", "--page", "page",
+                                      "--page-size", "pageSize", NULL};
+    char path[1024];
+    if (batch_path(argc, argv, "/devices", path, sizeof path) != 0)
+        return 2;
+    query(path, sizeof path, argc, argv, map);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_batch_terminate(ctl *c, int argc, char **argv)
+{
+    char path[512];
+    if (batch_path(argc, argv, "/terminate", path, sizeof path) != 0)
+        return 2;
+    return request(c, "POST", path, "{}", NULL, NULL, NULL, NULL);
+}
+
+/* Polls the batch until it has ended (or --timeout seconds passed): one line per change of
+ * its counts on stderr, the final batch as JSON on stdout. Exit 0 when completed, 1 when
+ * terminated or on error, 3 on timeout. */
+static int c_batch_wait(ctl *c, int argc, char **argv)
+{
+    char path[512], last[256] = "";
+    long timeout = 0;
+    if (batch_path(argc, argv, "", path, sizeof path) != 0 ||
+        num_opt(argc, argv, "--timeout", 1, 30L * 86400, &timeout))
+        return 2;
+    time_t deadline = timeout ? time(NULL) + timeout : 0;
+    for (;;) {
+        FILE *t = tmpfile();
+        if (!t)
+            return 1;
+        int rc = request(c, "GET", path, NULL, NULL, NULL, NULL, t);
+        if (rc != 0) {
+            fclose(t);
+            return rc;
+        }
+        rewind(t);
+        json_t *j = json_loadf(t, 0, NULL);
+        fclose(t);
+        const char *state = j ? json_string_value(json_object_get(j, "state")) : NULL;
+        if (!state) {
+            json_decref(j);
+            fprintf(stderr, "otactl: unexpected answer\n");
+            return 1;
+        }
+        char now[256];
+        json_t *counts = json_object_get(j, "counts");
+        char *cs = counts ? json_dumps(counts, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        snprintf(now, sizeof now, "%s %s", state, cs ? cs : "");
+        free(cs);
+        if (strcmp(now, last) != 0 && !c->quiet)
+            fprintf(stderr, "%s\n", now);
+        snprintf(last, sizeof last, "%s", now);
+        if (strcmp(state, "in_progress") != 0) {
+            if (!c->quiet) {
+                char *out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                if (out)
+                    puts(out);
+                free(out);
+            }
+            rc = strcmp(state, "completed") == 0 ? 0 : 1;
+            json_decref(j);
+            return rc;
+        }
+        json_decref(j);
+        if (deadline && time(NULL) >= deadline) {
+            fprintf(stderr, "otactl: the batch is still in progress after %ld s\n", timeout);
+            return 3;
+        }
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+}
+
 typedef struct {
     const char *group, *verb, *usage;
     int (*fn)(ctl *c, int argc, char **argv);
@@ -438,6 +626,16 @@ static const command commands[] = {
     {"firmware", "delete", "firmware delete FIRMWARE_ID", c_firmware_delete},
     {"firmware", "eligible", "firmware eligible FIRMWARE_ID [--q TEXT] [--page N]",
      c_firmware_eligible},
+    {"batch", "create",
+     "batch create FIRMWARE_ID [--devices ID,ID,...|@FILE] [--validity DAYS] [--policy standard|silent]"
+     " [--timeout MIN] [--retries N --retry-interval MIN] [--rate PUSHES_PER_MIN]",
+     c_batch_create},
+    {"batch", "list", "batch list [--firmware ID] [--product KEY] [--state S] [--page N]", c_batch_list},
+    {"batch", "get", "batch get BATCH_ID", c_batch_get},
+    {"batch", "devices", "batch devices BATCH_ID [--state UPGRADE_STATE] [--page N] [--page-size N]",
+     c_batch_devices},
+    {"batch", "terminate", "batch terminate BATCH_ID", c_batch_terminate},
+    {"batch", "wait", "batch wait BATCH_ID [--timeout SECONDS]", c_batch_wait},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 
