@@ -1160,7 +1160,7 @@ static void bind_eligible(sqlite3_stmt *st, void *ud)
     " AND NOT EXISTS (SELECT 1 FROM tasks t JOIN batches b ON b.id=t.batch_id"                     \
     "  WHERE t.device_id=d.id AND b.state='in_progress'"                                           \
     "  AND t.state NOT IN ('succeeded','failed'))"                                                 \
-    " AND (?3 IS NULL OR instr(d.identifier, ?3)>0 OR instr(d.device_name, ?3)>0)"
+    " AND (?3 IS NULL OR instr(lower(d.identifier), lower(?3))>0 OR instr(lower(d.device_name), lower(?3))>0)"
 
 typedef struct {
     int64_t fid;
