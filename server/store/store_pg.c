@@ -29,6 +29,7 @@
 
 #include "ota_log.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,10 +284,11 @@ static void close_conn(store_pg_conn *c)
     free(c);
 }
 
-store_pg_conn *store_pg_conn_get(store_t *s)
+/* Takes a free connection, or opens one when the pool is not full (*fresh = 1), or waits. */
+static store_pg_conn *pool_take(store_pg *q, int *fresh)
 {
-    store_pg *q = impl(s);
     store_pg_conn *c = NULL;
+    *fresh = 0;
     pthread_mutex_lock(&q->mu);
     for (;;) {
         if (q->n_free > 0) {
@@ -297,6 +299,7 @@ store_pg_conn *store_pg_conn_get(store_t *s)
             q->n_open++;
             pthread_mutex_unlock(&q->mu);
             c = open_conn(q->url);
+            *fresh = 1;
             pthread_mutex_lock(&q->mu);
             if (!c) {
                 q->n_open--;
@@ -308,6 +311,53 @@ store_pg_conn *store_pg_conn_get(store_t *s)
     }
     pthread_mutex_unlock(&q->mu);
     return c;
+}
+
+static void pool_drop(store_pg *q, store_pg_conn *c)
+{
+    pthread_mutex_lock(&q->mu);
+    q->n_open--;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    close_conn(c);
+}
+
+/* 1 when an idle connection is still usable. Anything readable on an idle connection is
+ * a message the server sent on its own (a notice, or the FATAL it sends before closing),
+ * and maybe the end of the stream: read it all without blocking; libpq marks the
+ * connection bad at the end of the stream. */
+static int idle_alive(PGconn *pg)
+{
+    for (int i = 0; i < 8; i++) {
+        struct pollfd p = {PQsocket(pg), POLLIN, 0};
+        if (p.fd < 0 || PQstatus(pg) != CONNECTION_OK)
+            return 0;
+        if (poll(&p, 1, 0) == 0)
+            return 1; /* nothing waiting */
+        if (!PQconsumeInput(pg))
+            return 0;
+        PQisBusy(pg); /* parses what came (a notice goes to the notice processor) */
+    }
+    return PQstatus(pg) == CONNECTION_OK;
+}
+
+store_pg_conn *store_pg_conn_get(store_t *s)
+{
+    store_pg *q = impl(s);
+    for (;;) {
+        int fresh;
+        store_pg_conn *c = pool_take(q, &fresh);
+        if (!c || fresh)
+            return c;
+        /* an idle connection the server has closed meanwhile (restart, failover,
+         * idle_session_timeout) has its goodbye waiting in the socket: reading it without
+         * blocking marks the connection bad, and the caller gets a new one instead of one
+         * failed statement */
+        if (idle_alive(c->pg))
+            return c;
+        OTA_WARN("store: a pooled PostgreSQL connection was closed by the server; reconnecting");
+        pool_drop(q, c);
+    }
 }
 
 void store_pg_conn_put(store_t *s, store_pg_conn *c)

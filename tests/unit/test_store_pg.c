@@ -822,6 +822,31 @@ static void test_eligible(void **state)
                      STORE_NOT_FOUND);
 }
 
+/* The server closes otad's idle connections (restart, failover, an administrator): the next
+ * calls get new connections instead of failing. */
+static void test_reconnect(void **state)
+{
+    (void)state;
+    NEED_PG();
+    store_product p;
+    char q[256];
+    assert_int_equal(store_product_get(st, prod_a.product_key, &p), STORE_OK);
+    snprintf(q, sizeof q,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'"
+             " AND application_name = 'otad'",
+             db_name);
+    PGconn *c = PQconnectdb(admin_url);
+    PGresult *r = PQexec(c, q);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_true(PQntuples(r) >= 1);
+    PQclear(r);
+    PQfinish(c);
+    usleep(200 * 1000);
+    assert_int_equal(store_ping(st), STORE_OK);
+    assert_int_equal(store_product_get(st, prod_a.product_key, &p), STORE_OK);
+    assert_string_equal(p.name, "Lamp");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -830,7 +855,7 @@ int main(void)
         cmocka_unit_test(test_batch_create_rules), cmocka_unit_test(test_batch_create_race),
         cmocka_unit_test(test_uow),              cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_terminate_vs_engine), cmocka_unit_test(test_engine_waits_for_terminate),
-        cmocka_unit_test(test_eligible),
+        cmocka_unit_test(test_eligible),         cmocka_unit_test(test_reconnect),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
