@@ -8,38 +8,6 @@
  */
 #include "test_batch_fixture.c"
 
-/* Counts by upgradeState of the device rows equal the batch's counts and counters. */
-static void check_counts(bt_ctx *t, const char *b)
-{
-    oth_resp r;
-    int by_state[7] = {0};
-    static const char *names[7] = {"to_push", "pushed",    "to_upgrade", "upgrading",
-                                   "to_retry", "succeeded", "failed"};
-    assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=1000", b), 200);
-    json_t *items = json_object_get(r.json, "items"), *it;
-    size_t i;
-    json_array_foreach(items, i, it)
-    {
-        for (int k = 0; k < 7; k++)
-            if (strcmp(js(it, "upgradeState"), names[k]) == 0)
-                by_state[k]++;
-    }
-    int rows = (int)json_array_size(items);
-    oth_resp_free(&r);
-    json_t *bj = bt_batch_get(t, b);
-    assert_non_null(bj);
-    json_t *counts = json_object_get(bj, "counts");
-    for (int k = 0; k < 7; k++) {
-        if (bt_int(counts, names[k]) != by_state[k])
-            fail_msg("batch %s: counts.%s = %d but %d device rows are %s", b, names[k],
-                     bt_int(counts, names[k]), by_state[k], names[k]);
-    }
-    assert_int_equal(bt_int(bj, "total"), rows);
-    assert_int_equal(bt_int(bj, "succeeded"), by_state[5]);
-    assert_int_equal(bt_int(bj, "failed"), by_state[6]);
-    json_decref(bj);
-}
-
 static void restart(bt_ctx *t)
 {
     if (oth_otad_start(&t->env) != 0) {
@@ -118,7 +86,7 @@ static void test_rule8_kill9_mid_batch(void **state)
     /* late connected and reported while otad was down: pushed now, and upgrades */
     bt_wait_push(t, late, 1, BT_SOON);
     json_decref(bt_wait_task(t, b, "late", "succeeded", BT_SOON));
-    check_counts(t, b);
+    bt_check_counts(t, b);
 
     /* second kill while mute waits for its retry; the retry falls due while otad is down */
     int64_t retry_seen = sdev_now_ms();
@@ -147,7 +115,7 @@ static void test_rule8_kill9_mid_batch(void **state)
     assert_int_equal(bt_int(bj, "failed"), 0);
     assert_false(json_is_null(json_object_get(bj, "endTime")));
     json_decref(bj);
-    check_counts(t, b);
+    bt_check_counts(t, b);
 
     /* every push attempt reached its device once */
     sdev *all[] = {up, mute, stay, gone, late};
@@ -188,7 +156,7 @@ static void test_rule8_kill9_after_create(void **state)
     assert_int_equal(bt_int(bj, "total"), N);
     assert_int_equal(bt_int(bj, "succeeded"), N);
     json_decref(bj);
-    check_counts(t, b);
+    bt_check_counts(t, b);
     for (int i = 0; i < N; i++) {
         assert_int_equal(sdev_duplicate_push_ids(d[i]), 0);
         bt_wait_device(t, ids[i], 1, "2.0.0", BT_SOON);
@@ -272,7 +240,7 @@ static void test_rule8_paced_devices_pushed_after_restart(void **state)
     json_t *bj = bt_wait_batch(t, b, "completed", 6000 + 2 * BT_SOON);
     assert_int_equal(bt_int(bj, "succeeded"), 3);
     json_decref(bj);
-    check_counts(t, b);
+    bt_check_counts(t, b);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(sdev_count(d[i], SDEV_PUSH), 1);
         assert_int_equal(sdev_duplicate_push_ids(d[i]), 0);

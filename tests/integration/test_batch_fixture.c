@@ -472,3 +472,35 @@ static json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const 
              progress, timeout_ms, last);
     return NULL;
 }
+
+/* Counts by upgradeState of the device rows equal the batch's counts and counters. */
+static void bt_check_counts(bt_ctx *t, const char *b)
+{
+    oth_resp r;
+    int by_state[7] = {0};
+    static const char *names[7] = {"to_push", "pushed",    "to_upgrade", "upgrading",
+                                   "to_retry", "succeeded", "failed"};
+    assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=1000", b), 200);
+    json_t *items = json_object_get(r.json, "items"), *it;
+    size_t i;
+    json_array_foreach(items, i, it)
+    {
+        for (int k = 0; k < 7; k++)
+            if (strcmp(js(it, "upgradeState"), names[k]) == 0)
+                by_state[k]++;
+    }
+    int rows = (int)json_array_size(items);
+    oth_resp_free(&r);
+    json_t *bj = bt_batch_get(t, b);
+    assert_non_null(bj);
+    json_t *counts = json_object_get(bj, "counts");
+    for (int k = 0; k < 7; k++) {
+        if (bt_int(counts, names[k]) != by_state[k])
+            fail_msg("batch %s: counts.%s = %d but %d device rows are %s", b, names[k],
+                     bt_int(counts, names[k]), by_state[k], names[k]);
+    }
+    assert_int_equal(bt_int(bj, "total"), rows);
+    assert_int_equal(bt_int(bj, "succeeded"), by_state[5]);
+    assert_int_equal(bt_int(bj, "failed"), by_state[6]);
+    json_decref(bj);
+}

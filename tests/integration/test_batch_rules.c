@@ -176,12 +176,15 @@ static void test_rule3_upgrade_timeout_from_first_progress(void **state)
     bt_product(t, "rule3");
     bt_device(t, "slow");
     bt_device(t, "slow2");
+    bt_device(t, "quick");
+    sdev *quick = bt_dev_start(t, "quick", "1.0.0", SDEV_AUTO_ACK, 0);
+    bt_wait_device(t, "quick", 1, "1.0.0", BT_SOON);
     sdev *slow = bt_dev_start(t, "slow", "1.0.0", SDEV_AUTO_ACK, 0);
     sdev *slow2 = bt_dev_start(t, "slow2", "1.0.0", SDEV_AUTO_ACK, 0);
     bt_wait_device(t, "slow", 1, "1.0.0", BT_SOON);
     bt_wait_device(t, "slow2", 1, "1.0.0", BT_SOON);
     bt_firmware(t, "fw_rule3", "2.0.0", fw, sizeof fw);
-    bt_body(body, sizeof body, "\"scope\":\"directed\",\"identifiers\":[\"slow\"]", 1, 0, 0);
+    bt_body(body, sizeof body, "\"scope\":\"directed\",\"identifiers\":[\"slow\",\"quick\"]", 1, 0, 0);
     bt_batch(t, fw, body, b, sizeof b);
     /* slow2: the upgrade timeout is a failure like the others: retried (rule 5) */
     bt_body(body, sizeof body, "\"scope\":\"directed\",\"identifiers\":[\"slow2\"]", 1, 1, 1);
@@ -190,6 +193,12 @@ static void test_rule3_upgrade_timeout_from_first_progress(void **state)
     bt_wait_push(t, slow2, 1, BT_SOON);
     json_decref(bt_wait_task(t, b, "slow", "to_upgrade", BT_SOON));
     int64_t idle_from = sdev_now_ms();
+    /* quick upgrades inside its timeout: its armed upgrade deadline must not fire later */
+    json_decref(bt_wait_task(t, b, "quick", "to_upgrade", BT_SOON));
+    assert_int_equal(sdev_progress(quick, 60), 0);
+    json_decref(bt_wait_progress(t, b, "quick", "upgrading", 60, BT_SOON));
+    assert_int_equal(sdev_version(quick, "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, "quick", "succeeded", BT_SOON));
     json_decref(bt_wait_task(t, b2, "slow2", "to_upgrade", BT_SOON));
     assert_int_equal(sdev_progress(slow2, 5), 0);
 
@@ -222,7 +231,10 @@ static void test_rule3_upgrade_timeout_from_first_progress(void **state)
                  (long long)(t_fail - t0));
     json_t *bj = bt_wait_batch(t, b, "completed", BT_SOON);
     assert_int_equal(bt_int(bj, "failed"), 1);
+    assert_int_equal(bt_int(bj, "succeeded"), 1);
     json_decref(bj);
+    bt_expect_task(t, b, "quick", "succeeded");
+    bt_check_counts(t, b);
 
     /* slow2 was pushed again (3 s timeout + 3 s interval after its first push) */
     bt_wait_push(t, slow2, 2, BT_SOON);
@@ -331,12 +343,13 @@ static void test_rule5_failures_and_retries(void **state)
     const int ack_ms = 333;    /* the 10 s ack timeout at scale 30 */
     bt_ctx *t = bt_new(30);
     bt_product(t, "rule5");
-    const char *ids[] = {"r1", "u1", "pt", "z1", "z2", "z3", "z4"};
+    const char *ids[] = {"r1", "u1", "pt", "z1", "z2", "z3", "z4", "v1"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         bt_device(t, ids[i]);
     sdev *r1 = bt_dev_start(t, "r1", "1.0.0", SDEV_AUTO_ACK, 0);
     sdev *u1 = bt_dev_start(t, "u1", "1.0.0", SDEV_AUTO_ACK, 0);
     sdev *pt = bt_dev_start(t, "pt", "1.0.0", SDEV_AUTO_NONE, 0);
+    sdev *v1 = bt_dev_start(t, "v1", "1.0.0", SDEV_AUTO_FAIL, -3);
     for (int i = 0; i < 4; i++)
         bt_dev_start(t, ids[3 + i], "1.0.0", SDEV_AUTO_FAIL, -(i + 1));
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
@@ -359,13 +372,21 @@ static void test_rule5_failures_and_retries(void **state)
 
     /* with 2 retries */
     bt_batch(t, fw,
-             "{\"scope\":\"directed\",\"identifiers\":[\"r1\",\"u1\",\"pt\"],\"validityDays\":7,"
+             "{\"scope\":\"directed\",\"identifiers\":[\"r1\",\"u1\",\"pt\",\"v1\"],\"validityDays\":7,"
              "\"policy\":\"standard\",\"timeoutMinutes\":1440,\"retryTimes\":2,"
              "\"retryIntervalMinutes\":1}",
              b, sizeof b);
     bt_wait_push(t, r1, 1, BT_SOON);
     bt_wait_push(t, u1, 1, BT_SOON);
     bt_wait_push(t, pt, 1, BT_SOON);
+    /* v1 fails, then reports the target version while waiting for its retry: succeeded,
+     * and the armed retry must not push it again */
+    expect_to_retry(t, b, v1, "verify_failed", 0);
+    assert_int_equal(sdev_version(v1, "2.0.0"), 0);
+    json_t *vt = bt_wait_task(t, b, "v1", "succeeded", BT_SOON);
+    assert_true(json_is_null(json_object_get(vt, "failReason")));
+    assert_int_equal(bt_int(vt, "retried"), 0);
+    json_decref(vt);
     /* pt never acks: push_timeout, with a retry left */
     expect_to_retry(t, b, pt, "push_timeout", 0);
     json_decref(bt_wait_task(t, b, "r1", "to_upgrade", BT_SOON));
@@ -411,9 +432,11 @@ static void test_rule5_failures_and_retries(void **state)
     json_decref(task);
 
     json_t *bj = bt_wait_batch(t, b, "completed", BT_SOON);
-    assert_int_equal(bt_int(bj, "succeeded"), 1);
+    assert_int_equal(bt_int(bj, "succeeded"), 2);
     assert_int_equal(bt_int(bj, "failed"), 2);
     json_decref(bj);
+    bt_check_counts(t, b);
+    assert_int_equal(sdev_count(v1, SDEV_PUSH), 1);
     /* no push after the last retry */
     bt_no_push_for(t, r1, 3, interval + 500);
     assert_int_equal(sdev_count(pt, SDEV_PUSH), 3);
