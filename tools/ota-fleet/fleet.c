@@ -80,11 +80,11 @@ struct fleet {
     uint32_t n_connected_once, n_ready, n_finished, n_pushed_devs;
     uint64_t pushes, msgs_out, msgs_in;
     uint32_t outcomes[FO_COUNT];
-    int64_t t_first_ready_wave; /* all of the first wave ready */
     int64_t t_first_push, t_last_done, t_all_connected;
     fleet_dl *dl;
-    fleet_batch_ctl *batch;
-    int dirty_results;
+    fleet_shared *sh;
+    int k;       /* worker number */
+    uint32_t lo; /* number of this worker's first device in the fleet */
 };
 
 static int64_t now_ms(fleet *f)
@@ -180,7 +180,7 @@ static void timer_arm(fleet *f, fleet_dev *d, int64_t delay)
 
 static void dev_ident(const fleet *f, const fleet_dev *d, char *out, size_t len)
 {
-    snprintf(out, len, "%s%06u", f->o->prefix, f->o->first + d->idx);
+    snprintf(out, len, "%s%06u", f->o->prefix, f->o->first + f->lo + d->idx);
 }
 
 static void dev_topic(const fleet *f, const fleet_dev *d, const char *suffix, char *out, size_t len)
@@ -705,176 +705,37 @@ static void run_timer(fleet *f, fleet_dev *d)
     }
 }
 
-/* ---- results -------------------------------------------------------------------------- */
+/* ---- the worker ------------------------------------------------------------------------ */
 
-static int write_results(fleet *f, const char *path)
-{
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "w");
-    if (!fp) {
-        OTA_ERROR("fleet: %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    fprintf(fp, "identifier,behaviour,outcome,pushes,start_ms,connected_ms,ready_ms,push_ms,done_ms,"
-                "downloaded\n");
-    for (uint32_t i = 0; i < f->n; i++) {
-        fleet_dev *d = &f->devs[i];
-        char id[96];
-        dev_ident(f, d, id, sizeof id);
-        fprintf(fp, "%s,%s,%s,%u,%lld,%lld,%lld,%lld,%lld,%llu\n", id,
-                fleet_behaviour_name(d->behaviour), fleet_outcome_name(d->outcome), d->pushes,
-                (long long)d->t_start, (long long)d->t_connected, (long long)d->t_ready,
-                (long long)d->t_push, (long long)d->t_done, (unsigned long long)d->downloaded);
-    }
-    if (fclose(fp) != 0 || rename(tmp, path) != 0) {
-        OTA_ERROR("fleet: %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* p50/p99 of (done - push) for succeeded devices, ms. */
-static void latency_stats(fleet *f, int64_t *p50, int64_t *p99)
-{
-    int64_t *v = malloc(sizeof *v * (f->n ? f->n : 1));
-    size_t k = 0;
-    *p50 = *p99 = 0;
-    if (!v)
-        return;
-    for (uint32_t i = 0; i < f->n; i++)
-        if (f->devs[i].outcome == FO_SUCCEEDED && f->devs[i].t_push)
-            v[k++] = f->devs[i].t_done - f->devs[i].t_push;
-    if (k) {
-        qsort(v, k, sizeof *v, cmp_i64);
-        *p50 = v[k / 2];
-        *p99 = v[(k * 99) / 100 < k ? (k * 99) / 100 : k - 1];
-    }
-    free(v);
-}
-
-static void print_summary(fleet *f, int64_t elapsed, int errors)
-{
-    int64_t p50, p99;
-    latency_stats(f, &p50, &p99);
-    double rollout_min = f->t_last_done > f->t_first_push
-                             ? (double)(f->t_last_done - f->t_first_push) / 60000.0 : 0;
-    double rate = rollout_min > 0 ? f->outcomes[FO_SUCCEEDED] / rollout_min : 0;
-    uint64_t dl_bytes = fleet_dl_bytes(f->dl);
-    fleet_batch_ctl *b = f->batch;
-    double batch_rate = 0;
-    if (b && b->t_end > b->t_create && b->total > 0)
-        batch_rate = (double)b->total * 60000.0 / (double)(b->t_end - b->t_create);
-
-    printf("ota-fleet: %u devices (%s%06u..), %lld ms\n", f->n, f->o->prefix, f->o->first,
-           (long long)elapsed);
-    printf("  connected once %u, peak connected %u, last first connection at %lld ms\n",
-           f->n_connected_once, f->peak_active, (long long)f->t_all_connected);
-    printf("  ready %u, pushed %u (pushes %llu), messages out %llu in %llu\n", f->n_ready,
-           f->n_pushed_devs, (unsigned long long)f->pushes, (unsigned long long)f->msgs_out,
-           (unsigned long long)f->msgs_in);
-    printf("  outcomes:");
-    for (int o = 0; o < FO_COUNT; o++)
-        if (f->outcomes[o] || o == FO_SUCCEEDED)
-            printf(" %s=%u", fleet_outcome_name(o), f->outcomes[o]);
-    printf(" unfinished=%u\n", f->n - f->n_finished);
-    printf("  first push at %lld ms, last success at %lld ms: %.0f devices/min; push->done p50 %lld "
-           "ms p99 %lld ms\n",
-           (long long)f->t_first_push, (long long)f->t_last_done, rate, (long long)p50,
-           (long long)p99);
-    printf("  downloaded %.1f MB\n", (double)dl_bytes / 1e6);
-    if (b)
-        printf("  batch %s: %s, total %lld succeeded %lld failed %lld; create->end %lld ms "
-               "(server %lld ms): %.0f devices/min\n",
-               b->batch_id[0] ? b->batch_id : "-", b->state, b->total, b->succeeded,
-               b->failed_devices, (long long)(b->t_end ? b->t_end - b->t_create : -1),
-               (long long)b->server_ms, batch_rate);
-    printf("  result: %s (%d devices not as told)\n", errors ? "ERRORS" : "ok", errors);
-
-    if (f->o->summary_json[0]) {
-        json_t *j = json_object();
-        json_object_set_new(j, "devices", json_integer(f->n));
-        json_object_set_new(j, "elapsedMs", json_integer(elapsed));
-        json_object_set_new(j, "connectedOnce", json_integer(f->n_connected_once));
-        json_object_set_new(j, "peakConnected", json_integer(f->peak_active));
-        json_object_set_new(j, "ready", json_integer(f->n_ready));
-        json_object_set_new(j, "pushedDevices", json_integer(f->n_pushed_devs));
-        json_object_set_new(j, "pushes", json_integer((json_int_t)f->pushes));
-        json_object_set_new(j, "messagesOut", json_integer((json_int_t)f->msgs_out));
-        json_object_set_new(j, "messagesIn", json_integer((json_int_t)f->msgs_in));
-        json_t *oc = json_object();
-        for (int o = 0; o < FO_COUNT; o++)
-            json_object_set_new(oc, fleet_outcome_name(o), json_integer(f->outcomes[o]));
-        json_object_set_new(oc, "unfinished", json_integer(f->n - f->n_finished));
-        json_object_set_new(j, "outcomes", oc);
-        json_object_set_new(j, "firstPushMs", json_integer(f->t_first_push));
-        json_object_set_new(j, "lastSuccessMs", json_integer(f->t_last_done));
-        json_object_set_new(j, "devicesPerMinute", json_real(rate));
-        json_object_set_new(j, "pushToDoneP50Ms", json_integer(p50));
-        json_object_set_new(j, "pushToDoneP99Ms", json_integer(p99));
-        json_object_set_new(j, "downloadedBytes", json_integer((json_int_t)dl_bytes));
-        json_object_set_new(j, "errors", json_integer(errors));
-        if (b) {
-            json_t *bj = json_object();
-            json_object_set_new(bj, "batchId", json_string(b->batch_id));
-            json_object_set_new(bj, "state", json_string(b->state));
-            json_object_set_new(bj, "total", json_integer(b->total));
-            json_object_set_new(bj, "succeeded", json_integer(b->succeeded));
-            json_object_set_new(bj, "failed", json_integer(b->failed_devices));
-            json_object_set_new(bj, "createToEndMs",
-                                json_integer(b->t_end ? b->t_end - b->t_create : -1));
-            json_object_set_new(bj, "createCallMs", json_integer(b->t_created - b->t_create));
-            json_object_set_new(bj, "serverMs", json_integer(b->server_ms));
-            json_object_set_new(bj, "devicesPerMinute", json_real(batch_rate));
-            json_object_set_new(j, "batch", bj);
-        }
-        if (json_dump_file(j, f->o->summary_json, JSON_INDENT(1)) != 0)
-            OTA_ERROR("fleet: cannot write %s", f->o->summary_json);
-        json_decref(j);
-    }
-}
-
-/* ---- the loop ------------------------------------------------------------------------- */
-
-/* Assigns behaviours by weight, spread evenly over the fleet (not in blocks). */
-static void assign_behaviours(fleet *f)
+void fleet_assign(const fleet_opts *o, uint32_t n, uint8_t *behaviour, uint8_t *download)
 {
     unsigned total = 0;
     double acc[FB_COUNT] = {0};
     for (int b = 0; b < FB_COUNT; b++)
-        total += f->o->mix[b];
+        total += o->mix[b];
     if (total == 0)
         total = 1;
     uint32_t dl_acc = 0;
-    for (uint32_t i = 0; i < f->n; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         /* largest remainder: pick the behaviour furthest behind its share */
         int best = 0;
         double best_gap = -1e18;
         for (int b = 0; b < FB_COUNT; b++) {
-            if (!f->o->mix[b])
+            if (!o->mix[b])
                 continue;
-            double gap = (double)(i + 1) * f->o->mix[b] / total - acc[b];
+            double gap = (double)(i + 1) * o->mix[b] / total - acc[b];
             if (gap > best_gap) {
                 best_gap = gap;
                 best = b;
             }
         }
         acc[best] += 1;
-        fleet_dev *d = &f->devs[i];
-        d->behaviour = (uint8_t)best;
-        /* download share: the same spreading over all devices */
-        uint32_t want = (uint32_t)(((uint64_t)(i + 1) * (uint64_t)f->o->download_pct) / 100);
-        d->will_download = want > dl_acc;
-        if (d->will_download)
+        behaviour[i] = (uint8_t)best;
+        /* download share: the same spreading */
+        uint32_t want = (uint32_t)(((uint64_t)(i + 1) * (uint64_t)o->download_pct) / 100);
+        download[i] = want > dl_acc;
+        if (download[i])
             dl_acc++;
-        if (best != FB_OFFLINE)
-            f->capable++;
     }
 }
 
@@ -882,77 +743,84 @@ static int all_done(fleet *f)
 {
     if (f->n_finished < f->n)
         return 0;
-    if (f->batch && !atomic_load(&f->batch->done))
+    if (!atomic_load(&f->sh->batch_done))
         return 0;
     if (fleet_dl_active(f->dl))
         return 0;
-    for (uint32_t i = 0; i < f->n; i++)
-        if (f->devs[i].mosq && f->devs[i].final_mid >= 0 && f->devs[i].fd >= 0)
-            return 0;
     return 1;
 }
 
-int fleet_run(const fleet_opts *o, const unsigned char key[32])
+/* Live counters for the parent. */
+static void publish_stats(fleet *f)
+{
+    fleet_worker_stats *w = &f->sh->w[f->k];
+    atomic_store(&w->ready, f->n_ready);
+    atomic_store(&w->active, f->active);
+    atomic_store(&w->connected_once, f->n_connected_once);
+    atomic_store(&w->pushed_devs, f->n_pushed_devs);
+    atomic_store(&w->finished, f->n_finished);
+}
+
+int fleet_run(const fleet_opts *o, const unsigned char key[32], fleet_shared *sh, int k,
+              uint32_t lo, uint32_t hi)
 {
     fleet F = {0}, *f = &F;
     int rc = -1;
-    pthread_t batch_thread;
-    int have_thread = 0, looped = 0;
-    fleet_batch_ctl batch = {0};
+    uint8_t *beh = NULL, *dl = NULL;
 
     g_fleet = f;
+    f->epfd = -1;
     f->o = o;
     f->key = key;
-    f->n = o->n_devices;
-    f->t0 = ota_time_mono_ms();
+    f->sh = sh;
+    f->k = k;
+    f->lo = lo;
+    f->n = hi - lo;
+    f->t0 = sh->t0;
     f->devs = calloc(f->n ? f->n : 1, sizeof *f->devs);
     f->heap = calloc(f->n ? f->n : 1, sizeof *f->heap);
+    beh = malloc(hi ? hi : 1);
+    dl = malloc(hi ? hi : 1);
     f->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (!f->devs || !f->heap || f->epfd < 0) {
+    if (!f->devs || !f->heap || !beh || !dl || f->epfd < 0) {
         OTA_ERROR("fleet: out of memory or epoll: %s", strerror(errno));
         goto out;
     }
+    fleet_assign(o, hi, beh, dl);
     for (uint32_t i = 0; i < f->n; i++) {
-        f->devs[i].idx = i;
-        f->devs[i].fd = -1;
-        f->devs[i].heap_pos = -1;
-        f->devs[i].final_mid = -1;
+        fleet_dev *d = &f->devs[i];
+        d->idx = i;
+        d->fd = -1;
+        d->heap_pos = -1;
+        d->final_mid = -1;
+        d->behaviour = beh[lo + i];
+        d->will_download = dl[lo + i];
+        if (d->behaviour != FB_OFFLINE)
+            f->capable++;
     }
-    assign_behaviours(f);
+    free(beh);
+    free(dl);
+    beh = dl = NULL;
     f->dl = fleet_dl_new(f->epfd, o->dl_concurrency, o->range_size, dl_done, f);
     if (!f->dl)
         goto out;
-    if (o->batch_firmware > 0) {
-        batch.t0 = f->t0;
-        fleet_api_batch_bind(&batch, o);
-        f->batch = &batch;
-        if (pthread_create(&batch_thread, NULL, fleet_api_batch_thread, &batch) != 0) {
-            OTA_ERROR("fleet: cannot start the batch thread");
-            f->batch = NULL;
-            goto out;
-        }
-        have_thread = 1;
-    }
+    /* the first wave: every device of this worker that can be connected at once */
+    atomic_store(&sh->w[k].wave, f->capable < o->max_connected ? f->capable : o->max_connected);
+    atomic_store(&sh->w[k].wave_known, 1);
 
-    looped = 1;
     struct epoll_event evs[512];
-    int64_t last_misc = 0, last_status = 0, deadline = (int64_t)o->duration_s * 1000;
+    int64_t last_misc = 0, deadline = (int64_t)o->duration_s * 1000;
     uint32_t misc_cursor = 0;
+    rc = 0;
     while (!fleet_stop_flag) {
         int64_t now = now_ms(f);
         if (now >= deadline) {
-            OTA_WARN("fleet: duration of %d s over", o->duration_s);
+            OTA_WARN("fleet: worker %d: duration of %d s over", k, o->duration_s);
             break;
         }
+        if (atomic_load(&sh->batch_failed))
+            break;
         start_devices(f, now);
-        /* the first wave: every device that can connect now has reported its version */
-        if (f->batch && !atomic_load(&f->batch->ready_to_start)) {
-            uint32_t wave = f->capable < o->max_connected ? f->capable : o->max_connected;
-            if (f->n_ready >= wave) {
-                f->t_first_ready_wave = now;
-                atomic_store(&f->batch->ready_to_start, 1);
-            }
-        }
         int guard = 0;
         while (f->heap_len && f->devs[f->heap[0]].due <= now && guard++ < 20000) {
             fleet_dev *d = &f->devs[f->heap[0]];
@@ -963,7 +831,7 @@ int fleet_run(const fleet_opts *o, const unsigned char key[32])
         if (now - last_misc >= 100) {
             last_misc = now;
             uint32_t slice = f->n / 50 + 1;
-            for (uint32_t k = 0; k < slice && f->n; k++) {
+            for (uint32_t j = 0; j < slice && f->n; j++) {
                 fleet_dev *d = &f->devs[misc_cursor];
                 misc_cursor = (misc_cursor + 1) % f->n;
                 if (d->mosq && d->fd >= 0) {
@@ -973,16 +841,9 @@ int fleet_run(const fleet_opts *o, const unsigned char key[32])
             }
         }
         fleet_dl_tick(f->dl);
-        if (now - last_status >= 10000) {
-            last_status = now;
-            OTA_INFO("fleet: %llds: connected %u, ready %u, pushed %u, finished %u of %u, "
-                     "downloads %d", (long long)(now / 1000), f->active, f->n_ready,
-                     f->n_pushed_devs, f->n_finished, f->n, fleet_dl_active(f->dl));
-        }
-        if (all_done(f)) {
-            rc = 0;
+        publish_stats(f);
+        if (all_done(f))
             break;
-        }
         long timeout = 50;
         if (f->heap_len) {
             int64_t t = f->devs[f->heap[0]].due - now_ms(f);
@@ -1015,26 +876,33 @@ int fleet_run(const fleet_opts *o, const unsigned char key[32])
             update_interest(f, d);
         }
     }
-    if (rc != 0)
-        rc = 1;
 
 out:
-    if (have_thread) {
-        atomic_store(&batch.ready_to_start, 2); /* tells the thread to give up if waiting */
-        pthread_join(batch_thread, NULL);
-    }
-    int64_t elapsed = now_ms(f);
-    int errors = 0;
+    free(beh);
+    free(dl);
     if (f->devs) {
-        for (uint32_t i = 0; i < f->n; i++)
-            if (!fleet_outcome_ok(f->devs[i].outcome))
-                errors++;
-        if (looped)
-            print_summary(f, elapsed, errors);
-        if (o->results_path[0])
-            write_results(f, o->results_path);
+        publish_stats(f);
+        fleet_worker_stats *w = &sh->w[k];
+        w->peak_active = f->peak_active;
+        w->pushes = f->pushes;
+        w->msgs_out = f->msgs_out;
+        w->msgs_in = f->msgs_in;
+        w->dl_bytes = f->dl ? fleet_dl_bytes(f->dl) : 0;
+        w->t_all_connected = f->t_all_connected;
+        w->t_first_push = f->t_first_push;
+        w->t_last_done = f->t_last_done;
         for (uint32_t i = 0; i < f->n; i++) {
             fleet_dev *d = &f->devs[i];
+            fleet_devres *r = &sh->res[lo + i];
+            r->behaviour = d->behaviour;
+            r->outcome = d->outcome;
+            r->pushes = d->pushes;
+            r->t_start = (int32_t)d->t_start;
+            r->t_connected = (int32_t)d->t_connected;
+            r->t_ready = (int32_t)d->t_ready;
+            r->t_push = (int32_t)d->t_push;
+            r->t_done = (int32_t)d->t_done;
+            r->downloaded = d->downloaded;
             if (d->mosq) {
                 mosquitto_disconnect(d->mosq);
                 mosquitto_loop_write(d->mosq, 1);
@@ -1050,7 +918,5 @@ out:
         close(f->epfd);
     free(f->devs);
     free(f->heap);
-    if (rc == 0 && (errors || (f->batch && f->batch->failed)))
-        rc = 1;
     return rc;
 }

@@ -71,7 +71,8 @@ typedef struct {
     int dl_concurrency;
     int step_ms;            /* delay between a device's protocol steps */
     int connect_rate;       /* new connections per second */
-    uint32_t max_connected;
+    uint32_t max_connected; /* per worker process */
+    int procs;              /* worker processes */
     int leave;              /* disconnect once finished */
     int activate_only;
     int keepalive;
@@ -167,9 +168,53 @@ typedef struct {
 void *fleet_api_batch_thread(void *arg);
 void fleet_api_batch_bind(fleet_batch_ctl *c, const fleet_opts *o);
 
-/* ---- fleet.c ---- */
-/* Runs the fleet until every device finished or the duration ran out.
- * Returns 0 when every device ended as it was told, 1 when some did not, -1 on setup errors. */
-int fleet_run(const fleet_opts *o, const unsigned char key[32]);
+/* ---- shared between the worker processes and the parent (main.c) ----
+ * libmosquitto 2.0 holds three descriptors per client (its socket and a socketpair), so one
+ * process holds at most RLIMIT_NOFILE / 3 devices connected. The fleet therefore runs in
+ * worker processes, each owning a contiguous slice of the devices; this anonymous shared
+ * mapping carries their live counters, each device's result and the batch's progress. */
+#define FLEET_MAX_PROCS 16
+
+/* One device's result, written by its worker at the end. Times in ms since fleet start. */
+typedef struct {
+    uint8_t behaviour, outcome;
+    uint16_t pushes;
+    int32_t t_start, t_connected, t_ready, t_push, t_done;
+    uint64_t downloaded;
+} fleet_devres;
+
+/* One worker's counters; the atomics are live, the rest final once `exited` is set. */
+typedef struct {
+    atomic_uint ready, wave, active, connected_once, pushed_devs, finished;
+    atomic_int wave_known, exited;
+    uint32_t peak_active;
+    uint64_t pushes, msgs_out, msgs_in, dl_bytes;
+    int64_t t_all_connected, t_first_push, t_last_done;
+} fleet_worker_stats;
+
+typedef struct {
+    atomic_int batch_done;   /* 1: no batch, or the batch ended / failed */
+    atomic_int batch_failed;
+    int64_t t0;              /* ota_time_mono_ms() at the start; every process's origin */
+    int n_workers;
+    fleet_worker_stats w[FLEET_MAX_PROCS];
+    fleet_devres res[];      /* n_devices entries */
+} fleet_shared;
+
+/* The behaviour of device number i (0-based in the fleet) under o's mix, spread evenly;
+ * and whether it downloads. Same answer in every process. */
+void fleet_assign(const fleet_opts *o, uint32_t n, uint8_t *behaviour, uint8_t *download);
+
+/* ---- fleet.c: one worker ---- */
+/* Runs devices [lo, hi) of the fleet until each finished its behaviour and the batch (if
+ * any) ended, or the duration ran out. Results go to sh->res[lo..hi), counters to sh->w[k].
+ * Returns 0 when the loop ran, -1 on setup errors. */
+int fleet_run(const fleet_opts *o, const unsigned char key[32], fleet_shared *sh, int k,
+              uint32_t lo, uint32_t hi);
+
+/* ---- fleet_report.c ---- */
+/* Prints the summary, writes --summary-json and --results. Returns the number of devices
+ * that did not end as told. */
+int fleet_report(const fleet_opts *o, fleet_shared *sh, const fleet_batch_ctl *b, int64_t elapsed);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "ota_crypto.h"
 #include "ota_log.h"
+#include "ota_time.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -17,7 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 volatile sig_atomic_t fleet_stop_flag = 0;
 
@@ -60,6 +66,8 @@ static void usage(FILE *fp)
 "How:\n"
 "  --connect-rate N          new connections per second (default 5000)\n"
 "  --max-connected N         connections at one time (default: what RLIMIT_NOFILE allows)\n"
+"  --procs K                 worker processes, each with a slice of the fleet (default: as many\n"
+"                            as RLIMIT_NOFILE needs; libmosquitto uses 3 descriptors a client)\n"
 "  --leave                   disconnect once finished (implied when the fleet exceeds --max-connected)\n"
 "  --bind-addrs A,B,..       local addresses to spread connections over (default for a 127.x broker:\n"
 "                            127.0.0.1..127.0.0.8; \"none\": let the system choose)\n"
@@ -137,10 +145,130 @@ static int valid_token(const char *s)
     return 1;
 }
 
+/* Forks o->procs workers over slices of the fleet, runs the batch controller (if any) in
+ * this process, waits for the workers, reports. Returns the exit status of contract: 0 all
+ * as told, 1 some not, 2 setup error. */
+static int run_workers(const fleet_opts *o, const unsigned char *key)
+{
+    size_t size = sizeof(fleet_shared) + (size_t)o->n_devices * sizeof(fleet_devres);
+    fleet_shared *sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pid_t pids[FLEET_MAX_PROCS] = {0};
+    fleet_batch_ctl ctl;
+    pthread_t th;
+    int have_thread = 0, setup_error = 0, alive = 0;
+
+    if (sh == MAP_FAILED) {
+        OTA_ERROR("fleet: mmap: %s", strerror(errno));
+        return 2;
+    }
+    sh->t0 = ota_time_mono_ms();
+    sh->n_workers = o->procs;
+    atomic_store(&sh->batch_done, o->batch_firmware > 0 ? 0 : 1);
+    fflush(stdout);
+    fflush(stderr);
+    for (int k = 0; k < o->procs; k++) {
+        uint32_t lo = (uint32_t)((uint64_t)o->n_devices * (uint64_t)k / (uint64_t)o->procs);
+        uint32_t hi = (uint32_t)((uint64_t)o->n_devices * (uint64_t)(k + 1) / (uint64_t)o->procs);
+        pid_t pid = fork();
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            int r = fleet_run(o, key, sh, k, lo, hi);
+            atomic_store(&sh->w[k].exited, 1);
+            fflush(stdout);
+            fflush(stderr);
+            _exit(r < 0 ? 2 : 0);
+        }
+        if (pid < 0) {
+            OTA_ERROR("fleet: fork: %s", strerror(errno));
+            setup_error = 1;
+            atomic_store(&sh->batch_failed, 1);
+            break;
+        }
+        pids[k] = pid;
+        alive++;
+    }
+    /* the controller thread starts after the forks: no thread is ever copied into a worker */
+    memset(&ctl, 0, sizeof ctl);
+    if (o->batch_firmware > 0 && !setup_error) {
+        ctl.t0 = sh->t0;
+        fleet_api_batch_bind(&ctl, o);
+        if (pthread_create(&th, NULL, fleet_api_batch_thread, &ctl) == 0)
+            have_thread = 1;
+        else
+            atomic_store(&sh->batch_failed, 1);
+    }
+    int forwarded = 0;
+    int64_t last_status = ota_time_mono_ms();
+    while (alive > 0) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p > 0) {
+            for (int k = 0; k < o->procs; k++)
+                if (pids[k] == p) {
+                    pids[k] = 0;
+                    alive--;
+                    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                        OTA_ERROR("fleet: worker %d ended badly (status %d)", k, st);
+                        setup_error = 1;
+                    }
+                }
+            continue;
+        }
+        if (have_thread && atomic_load(&ctl.ready_to_start) == 0) {
+            uint64_t ready = 0, wave = 0;
+            int known = 1;
+            for (int k = 0; k < o->procs; k++) {
+                known &= atomic_load(&sh->w[k].wave_known);
+                ready += atomic_load(&sh->w[k].ready);
+                wave += atomic_load(&sh->w[k].wave);
+            }
+            if (known && ready >= wave)
+                atomic_store(&ctl.ready_to_start, 1);
+        }
+        if (have_thread && atomic_load(&ctl.done) && !atomic_load(&sh->batch_done)) {
+            atomic_store(&sh->batch_failed, ctl.failed);
+            atomic_store(&sh->batch_done, 1);
+        }
+        if (fleet_stop_flag && !forwarded) {
+            forwarded = 1;
+            for (int k = 0; k < o->procs; k++)
+                if (pids[k] > 0)
+                    kill(pids[k], SIGTERM);
+        }
+        int64_t now = ota_time_mono_ms();
+        if (now - last_status >= 10000) {
+            uint64_t act = 0, ready = 0, pushed = 0, fin = 0;
+            last_status = now;
+            for (int k = 0; k < o->procs; k++) {
+                act += atomic_load(&sh->w[k].active);
+                ready += atomic_load(&sh->w[k].ready);
+                pushed += atomic_load(&sh->w[k].pushed_devs);
+                fin += atomic_load(&sh->w[k].finished);
+            }
+            OTA_INFO("fleet: %llds: connected %llu, ready %llu, pushed %llu, finished %llu of %u",
+                     (long long)((now - sh->t0) / 1000), (unsigned long long)act,
+                     (unsigned long long)ready, (unsigned long long)pushed,
+                     (unsigned long long)fin, o->n_devices);
+        }
+        usleep(5000);
+    }
+    if (have_thread) {
+        if (atomic_load(&ctl.ready_to_start) == 0 || !atomic_load(&ctl.done))
+            atomic_store(&ctl.ready_to_start, 2);
+        pthread_join(th, NULL);
+    }
+    int errors = fleet_report(o, sh, have_thread ? &ctl : NULL, ota_time_mono_ms() - sh->t0);
+    int batch_bad = have_thread && (ctl.failed || strcmp(ctl.state, "completed") != 0);
+    munmap(sh, size);
+    if (setup_error)
+        return 2;
+    return errors || batch_bad ? 1 : 0;
+}
+
 enum {
     O_BROKER = 1000, O_API, O_TOKEN, O_KEY, O_PK, O_CREATE, O_PREFIX, O_FIRST, O_REGISTER,
     O_FWV, O_MIX, O_FAILT, O_DL, O_RANGE, O_DLC, O_STEP, O_ACT, O_RATE, O_MAXC, O_LEAVE,
-    O_BIND, O_KA, O_DUR, O_BATCH, O_BJSON, O_RESULTS, O_SUMMARY
+    O_BIND, O_KA, O_DUR, O_BATCH, O_BJSON, O_RESULTS, O_SUMMARY, O_PROCS
 };
 
 int main(int argc, char **argv)
@@ -157,7 +285,8 @@ int main(int argc, char **argv)
         {"max-connected", 1, 0, O_MAXC}, {"leave", 0, 0, O_LEAVE}, {"bind-addrs", 1, 0, O_BIND},
         {"keepalive", 1, 0, O_KA}, {"duration", 1, 0, O_DUR}, {"batch", 1, 0, O_BATCH},
         {"batch-json", 1, 0, O_BJSON}, {"results", 1, 0, O_RESULTS},
-        {"summary-json", 1, 0, O_SUMMARY}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
+        {"summary-json", 1, 0, O_SUMMARY}, {"procs", 1, 0, O_PROCS}, {"verbose", 0, 0, 'v'},
+        {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     const char *env;
     long v;
@@ -285,6 +414,10 @@ int main(int argc, char **argv)
         case O_BJSON: snprintf(o.batch_json, sizeof o.batch_json, "%s", optarg); break;
         case O_RESULTS: snprintf(o.results_path, sizeof o.results_path, "%s", optarg); break;
         case O_SUMMARY: snprintf(o.summary_json, sizeof o.summary_json, "%s", optarg); break;
+        case O_PROCS:
+            bad = parse_long(optarg, 1, FLEET_MAX_PROCS, &v);
+            o.procs = (int)v;
+            break;
         case 'v': o.verbose = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -299,21 +432,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* file descriptors: as many as the hard limit allows */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-        uint32_t fit = rl.rlim_cur > (rlim_t)(o.dl_concurrency + 200)
-                           ? (uint32_t)(rl.rlim_cur - (rlim_t)o.dl_concurrency - 200) : 16;
-        if (!o.max_connected || o.max_connected > fit) {
-            if (o.max_connected > fit)
-                OTA_WARN("fleet: --max-connected lowered to %u (RLIMIT_NOFILE %llu)", fit,
-                         (unsigned long long)rl.rlim_cur);
-            o.max_connected = fit;
-        }
-    }
+    /* file descriptors: as many as the hard limit allows. libmosquitto 2.0 holds three per
+     * client (its socket and a socketpair), so a worker process holds at most a third of
+     * its limit; the fleet as a whole holds about as many connections as one process has
+     * descriptors, which is what a broker with the same limit can take. */
     uint32_t capable = 0;
     {
         unsigned tot = 0;
@@ -325,7 +447,43 @@ int main(int argc, char **argv)
         }
         capable = (uint32_t)((double)o.n_devices * (tot - o.mix[FB_OFFLINE]) / tot + 0.5);
     }
-    if (o.activate_only || capable > o.max_connected)
+    struct rlimit rl;
+    uint64_t nofile = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+        nofile = rl.rlim_cur;
+    }
+    uint64_t budget = nofile > 400 ? nofile - 300 : 100; /* connections of the whole fleet */
+    if (o.max_connected && o.max_connected < budget)
+        budget = o.max_connected;
+    if (budget > capable)
+        budget = capable ? capable : 1;
+    int procs = o.procs;
+    if (procs <= 0) {
+        uint64_t per = nofile > 600 ? (nofile - 200 - (uint64_t)o.dl_concurrency) / 3 : 100;
+        procs = (int)((budget + per - 1) / per);
+    }
+    if (procs < 1)
+        procs = 1;
+    if (procs > FLEET_MAX_PROCS)
+        procs = FLEET_MAX_PROCS;
+    if ((uint32_t)procs > o.n_devices)
+        procs = (int)o.n_devices;
+    o.procs = procs;
+    o.dl_concurrency = o.dl_concurrency / procs > 0 ? o.dl_concurrency / procs : 1;
+    {
+        uint64_t per_fd = nofile > 600 ? (nofile - 200 - (uint64_t)o.dl_concurrency) / 3 : 100;
+        uint64_t per = (budget + (uint64_t)procs - 1) / (uint64_t)procs;
+        if (per > per_fd) {
+            OTA_WARN("fleet: at most %llu connections per worker (RLIMIT_NOFILE %llu)",
+                     (unsigned long long)per_fd, (unsigned long long)nofile);
+            per = per_fd;
+        }
+        o.max_connected = (uint32_t)(per ? per : 1);
+    }
+    if (o.activate_only || capable > o.max_connected * (uint32_t)procs)
         o.leave = 1;
     /* A loopback broker: spread the connections over 127.0.0.1..16 so that churn (devices
      * leaving sockets in TIME_WAIT) never runs out of one address's ephemeral ports. */
@@ -358,8 +516,7 @@ int main(int argc, char **argv)
     if (o.create_product[0])
         printf("productKey %s\n", o.product_key);
     fflush(stdout);
-    int r = fleet_run(&o, key);
-    rc = r < 0 ? 2 : r;
+    rc = run_workers(&o, key);
 out:
     mosquitto_lib_cleanup();
     curl_global_cleanup();
