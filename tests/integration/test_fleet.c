@@ -1,8 +1,8 @@
 /*
  * test_fleet: the fleet simulator at small size, as the benchmarks use it.
  *  - with the broker alone and ota-fleet-responder playing the server: a behaviour mix
- *    (success, each failure step, no ack, stall, offline) ends exactly as told, in the
- *    per-device results and the summary;
+ *    (success, each failure step, no ack, stall, offline) run by two worker processes ends
+ *    exactly as told, in the per-device results and the summary;
  *  - through the real otad: register (NDJSON import) and activate a fleet, then a batch
  *    with ranged downloads completes with every device succeeded, as the server counts it;
  *  - a wrong server key makes every login fail, reported as errors (exit 1);
@@ -88,7 +88,8 @@ static void test_fleet_with_responder(void **state)
     char *fargv[] = {FLEET_BIN, "--broker", addr, "--key-file", key, "--product-key", "pkfleet",
                      "-n", "160", "--mix",
                      "success=100,fail-1=8,fail-2=8,fail-3=8,fail-4=8,no-ack=8,stall=8,offline=12",
-                     "--download", "0", "--step-ms", "5", "--duration", "40", "--results", csv,
+                     "--download", "0", "--step-ms", "5", "--procs", "2", "--duration", "40",
+                     "--results", csv,
                      "--summary-json", fsum, NULL};
     int rc = run(fargv, flog);
     int st;

@@ -473,6 +473,8 @@ int main(int argc, char **argv)
         procs = (int)o.n_devices;
     o.procs = procs;
     o.dl_concurrency = o.dl_concurrency / procs > 0 ? o.dl_concurrency / procs : 1;
+    if (o.connect_rate > 0)
+        o.connect_rate = o.connect_rate / procs > 0 ? o.connect_rate / procs : 1;
     {
         uint64_t per_fd = nofile > 600 ? (nofile - 200 - (uint64_t)o.dl_concurrency) / 3 : 100;
         uint64_t per = (budget + (uint64_t)procs - 1) / (uint64_t)procs;
