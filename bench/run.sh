@@ -347,7 +347,7 @@ mem=$(free -g | awk '/Mem:/ {print $2 " GiB"}')
   if has 2 && has 5 && [ -n "${R[rss_peak]:-}" ]; then
     per=$(fcalc "${R[rss_peak]} * 1024 / $N_BATCH" 0)
     delta=$(fcalc "(${R[rss_peak]} - ${R[rss_before]}) * 1024 / $N_BATCH" 0)
-    echo "| 5 | otad RSS per device, $N_BATCH-device batch running | $per B/device (RSS $(fcalc "${R[rss_peak]} / 1024" 0) MiB; +$delta B/device over the $(fcalc "${R[rss_before]} / 1024" 0) MiB before the batch) | – | – | ≤ 1024 B | $(verdict "$per <= 1024") |"
+    echo "| 5 | otad RSS per device, $N_BATCH-device batch running | $per B/device (peak RSS $(fcalc "${R[rss_peak]} / 1024" 0) MiB; $(fcalc "${R[rss_before]} / 1024" 0) MiB just before the batch, a difference of $delta B/device) | – | – | ≤ 1024 B | $(verdict "$per <= 1024") |"
   fi
   if has 2 && has 6 && [ -n "${R[lat_head99]:-}" ]; then
     echo "| 6a | API p50 / p99, batch header, during the batch | ${R[lat_head]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_head99]} < 10") |"
