@@ -37,6 +37,17 @@ struct sdev {
     int auto_acks;
     sdev_msg msgs[SDEV_MAX_MSGS];
     int nmsgs;
+    /* delayed automatic answers (sdev_set_auto_delay) */
+    int delay_ms;
+    pthread_t worker;
+    int worker_started, worker_stop;
+    pthread_cond_t wcond;
+    struct delayed {
+        int64_t due_ms;
+        char suffix[40];
+        char payload[512];
+    } pending[64];
+    int npending;
 };
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
@@ -116,6 +127,21 @@ static int publish_locked(sdev *d, const char *suffix, const void *payload, size
                : -1;
 }
 
+/* Lock held: sends an automatic answer now, or schedules it `step` delays from now. */
+static int auto_send(sdev *d, int step, const char *suffix, const char *payload, size_t len)
+{
+    if (d->delay_ms <= 0)
+        return publish_locked(d, suffix, payload, len, NULL);
+    if (d->npending >= (int)(sizeof d->pending / sizeof d->pending[0]))
+        return -1;
+    struct delayed *p = &d->pending[d->npending++];
+    p->due_ms = sdev_now_ms() + (int64_t)d->delay_ms * step;
+    snprintf(p->suffix, sizeof p->suffix, "%s", suffix);
+    snprintf(p->payload, sizeof p->payload, "%.*s", (int)len, payload);
+    pthread_cond_broadcast(&d->wcond);
+    return 0;
+}
+
 /* Loop thread, lock held: what an automatic device does with a push. */
 static void auto_answer(sdev *d, const sdev_msg *m)
 {
@@ -124,28 +150,68 @@ static void auto_answer(sdev *d, const sdev_msg *m)
     if (d->mode == SDEV_AUTO_NONE || !m->msg_id[0])
         return;
     n = snprintf(buf, sizeof buf, "{\"msgId\":\"%s\",\"version\":\"1.0\",\"code\":200}", m->msg_id);
-    if (publish_locked(d, "ota/firmware/upgrade_reply", buf, (size_t)n, NULL) == 0)
+    if (auto_send(d, 1, "ota/firmware/upgrade_reply", buf, (size_t)n) == 0)
         d->auto_acks++;
     if (d->mode == SDEV_AUTO_UPGRADE) {
         next_id(d, mid_s, sizeof mid_s);
         n = snprintf(buf, sizeof buf, "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"step\":50}}",
                      mid_s);
-        publish_locked(d, "ota/progress", buf, (size_t)n, NULL);
+        auto_send(d, 2, "ota/progress", buf, (size_t)n);
         next_id(d, mid_s, sizeof mid_s);
         n = snprintf(buf, sizeof buf,
                      "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"step\":100}}", mid_s);
-        publish_locked(d, "ota/progress", buf, (size_t)n, NULL);
+        auto_send(d, 3, "ota/progress", buf, (size_t)n);
         next_id(d, mid_s, sizeof mid_s);
         n = snprintf(buf, sizeof buf,
                      "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"firmwareVersion\":\"%s\"}}",
                      mid_s, m->firmware_version);
-        publish_locked(d, "ota/version", buf, (size_t)n, NULL);
+        auto_send(d, 4, "ota/version", buf, (size_t)n);
     } else if (d->mode == SDEV_AUTO_FAIL) {
         next_id(d, mid_s, sizeof mid_s);
         n = snprintf(buf, sizeof buf, "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"step\":%d}}",
                      mid_s, d->fail_step);
-        publish_locked(d, "ota/progress", buf, (size_t)n, NULL);
+        auto_send(d, 2, "ota/progress", buf, (size_t)n);
     }
+}
+
+static void *worker_main(void *arg)
+{
+    sdev *d = arg;
+    pthread_mutex_lock(&d->lock);
+    while (!d->worker_stop) {
+        int64_t now = sdev_now_ms(), next = now + 1000;
+        int sent = 0;
+        for (int i = 0; i < d->npending; i++) {
+            if (d->pending[i].due_ms <= now) {
+                struct delayed p = d->pending[i];
+                memmove(&d->pending[i], &d->pending[i + 1],
+                        (size_t)(d->npending - i - 1) * sizeof d->pending[0]);
+                d->npending--;
+                publish_locked(d, p.suffix, p.payload, strlen(p.payload), NULL);
+                sent = 1;
+                break;
+            }
+            if (d->pending[i].due_ms < next)
+                next = d->pending[i].due_ms;
+        }
+        if (sent)
+            continue;
+        struct timespec ts;
+        abs_deadline(&ts, (int)(next - now));
+        pthread_cond_timedwait(&d->wcond, &d->lock, &ts);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+void sdev_set_auto_delay(sdev *d, int delay_ms)
+{
+    pthread_mutex_lock(&d->lock);
+    d->delay_ms = delay_ms;
+    int start = !d->worker_started && delay_ms > 0;
+    if (start)
+        d->worker_started = pthread_create(&d->worker, NULL, worker_main, d) == 0;
+    pthread_mutex_unlock(&d->lock);
 }
 
 static void on_connect(struct mosquitto *mq, void *obj, int rc)
@@ -227,6 +293,7 @@ sdev *sdev_new(int mqtt_port, const unsigned char key[32], const char *pk, const
     }
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->cond, NULL);
+    pthread_cond_init(&d->wcond, NULL);
     d->connack = -1;
     return d;
 }
@@ -346,11 +413,19 @@ void sdev_free(sdev *d)
 {
     if (!d)
         return;
+    if (d->worker_started) {
+        pthread_mutex_lock(&d->lock);
+        d->worker_stop = 1;
+        pthread_cond_broadcast(&d->wcond);
+        pthread_mutex_unlock(&d->lock);
+        pthread_join(d->worker, NULL);
+    }
     sdev_disconnect(d);
     for (int i = 0; i < d->nmsgs; i++)
         free(d->msgs[i].payload);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->cond);
+    pthread_cond_destroy(&d->wcond);
     free(d);
 }
 

@@ -65,6 +65,9 @@ void sdev_drop(sdev *d);
 void sdev_free(sdev *d);
 
 void sdev_set_auto(sdev *d, sdev_auto mode, int fail_step);
+/* Automatic answers are sent `delay_ms` apart (ack at +delay, each next message one delay
+ * later) from a helper thread instead of at once; 0 (the default) answers at once. */
+void sdev_set_auto_delay(sdev *d, int delay_ms);
 
 /* Publishes (QoS 1) and waits for the PUBACK (5 s). 0 or -1. msgIds are generated
  * ("<id>-<n>", unique per device). */

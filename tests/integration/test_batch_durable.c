@@ -247,6 +247,72 @@ static void test_rule8_paced_devices_pushed_after_restart(void **state)
     }
 }
 
+/* Repeated kill -9 at random moments while 12 devices upgrade (2 of them connect during
+ * the storm, one while otad is down): the batch still completes, every device that
+ * upgraded is succeeded, the counts equal the rows, and no push was repeated. */
+static void test_rule8_kill9_storm(void **state)
+{
+    (void)state;
+    enum { N = 12, KILLS = 4 };
+    char fw[32], b[32], ids[N][16];
+    sdev *d[N];
+    unsigned seed = (unsigned)sdev_now_ms();
+    if (getenv("BT_SEED"))
+        seed = (unsigned)strtoul(getenv("BT_SEED"), NULL, 10);
+    fprintf(stderr, "kill9 storm: BT_SEED=%u\n", seed);
+    bt_ctx *t = bt_new(30); /* ack timeout 333 ms, retry interval 2 s */
+    bt_product(t, "storm");
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "s%02d", i);
+        bt_device(t, ids[i]);
+        if (i < N - 2)
+            d[i] = bt_dev_start(t, ids[i], "1.0.0", SDEV_AUTO_UPGRADE, 0);
+        else
+            d[i] = bt_dev_activated_offline(t, ids[i], "1.0.0", SDEV_AUTO_UPGRADE, 0);
+    }
+    for (int i = 0; i < N - 2; i++)
+        bt_wait_device(t, ids[i], 1, "1.0.0", BT_SOON);
+    /* answers spread over 320 ms (ack at 80 ms, inside the 333 ms ack timeout) so kills
+     * fall between push, ack, progress and version report */
+    for (int i = 0; i < N; i++)
+        sdev_set_auto_delay(d[i], 80);
+    bt_firmware(t, "fw_storm", "2.0.0", fw, sizeof fw);
+    /* paced (300 a minute: one every 200 ms) so pushes straddle the kills */
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\",\"timeoutMinutes\":1440,"
+             "\"retryTimes\":5,\"retryIntervalMinutes\":1,\"maxPushPerMinute\":300}",
+             b, sizeof b);
+    for (int k = 0; k < KILLS; k++) {
+        sdev_sleep_ms(50 + (int)(rand_r(&seed) % 550));
+        kill9(t);
+        if (k == 1)
+            assert_int_equal(sdev_start(d[N - 2], "1.0.0"), 0); /* comes while otad is down */
+        sdev_sleep_ms(100 + (int)(rand_r(&seed) % 800)); /* often past the ack timeout */
+        restart(t);
+        if (k == 2)
+            assert_int_equal(sdev_start(d[N - 1], "1.0.0"), 0);
+    }
+    json_t *bj = bt_wait_batch(t, b, "completed", 4 * 2000 + 2 * BT_SOON);
+    assert_int_equal(bt_int(bj, "total"), N);
+    assert_int_equal(bt_int(bj, "succeeded"), N);
+    json_decref(bj);
+    bt_check_counts(t, b);
+    int all_pushes = 0, all_retried = 0;
+    for (int i = 0; i < N; i++) {
+        json_t *task = bt_task(t, b, ids[i]);
+        assert_non_null(task);
+        int got = sdev_count(d[i], SDEV_PUSH);
+        all_pushes += got;
+        all_retried += bt_int(task, "retried");
+        if (sdev_duplicate_push_ids(d[i]) != 0 || got < 1 || got > bt_int(task, "retried") + 1)
+            fail_msg("device %s: %d pushes received (%d with a repeated msgId), task retried %d",
+                     ids[i], got, sdev_duplicate_push_ids(d[i]), bt_int(task, "retried"));
+        assert_string_equal(js(task, "currentVersion"), "2.0.0");
+        json_decref(task);
+    }
+    fprintf(stderr, "kill9 storm: %d pushes received, %d retries counted\n", all_pushes, all_retried);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +320,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rule8_kill9_after_create, bt_teardown),
         cmocka_unit_test_teardown(test_rule8_validity_end_while_down, bt_teardown),
         cmocka_unit_test_teardown(test_rule8_paced_devices_pushed_after_restart, bt_teardown),
+        cmocka_unit_test_teardown(test_rule8_kill9_storm, bt_teardown),
     };
     if (getenv("BT_FILTER")) /* e.g. BT_FILTER=test_rule5* */
         cmocka_set_test_filter(getenv("BT_FILTER"));
