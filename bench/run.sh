@@ -43,6 +43,10 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -q nginx >/dev/null; else sudo apt-get install -y -q nginx >/dev/null; fi
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+command -v jq >/dev/null || { echo "bench: installing jq"; apt-get install -y -q jq >/dev/null; }
+# BENCH_MAX_CONNECTED: cap the devices connected at once (to try the churn path at small size)
+MAXC=()
+[ -n "${BENCH_MAX_CONNECTED:-}" ] && MAXC=(--max-connected "$BENCH_MAX_CONNECTED")
 
 # as many descriptors as allowed: every device is one connection at the fleet and the broker
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -156,7 +160,7 @@ if has 1; then
   "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK1" -n "$N_ROLL" --prefix r --register --activate-only \
     --connect-rate 5000 --duration 1200 > "$WORK/activate1.out" 2>&1 || { cat "$WORK/activate1.out" >&2; exit 1; }
   wait_eligible "$FW1" "$N_ROLL" 300
-  "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK1" -n "$N_ROLL" --prefix r --download 0 \
+  "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK1" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
     --connect-rate 10000 --batch "$FW1" --batch-json '{"maxPushPerMinute":1000000}' \
     --summary-json "$WORK/rollout.json" --duration 3600 > "$WORK/rollout.out" 2>&1 || true
   cat "$WORK/rollout.out" >&2
@@ -172,14 +176,15 @@ if has 1; then
   start_broker "$FLOOR"
   FLOOR_BPID=$BPID
   wave=$N_ROLL
-  [ "$wave" -gt $((NOFILE - 264)) ] && wave=$((NOFILE - 264))
+  [ "$wave" -gt $((NOFILE - 300)) ] && wave=$((NOFILE - 300))
+  [ -n "${BENCH_MAX_CONNECTED:-}" ] && [ "$wave" -gt "$BENCH_MAX_CONNECTED" ] && wave=$BENCH_MAX_CONNECTED
   "$RESP" --broker "127.0.0.1:$BPORT" --key-file "$FLOOR/keys/server.key" --product-key flr -n "$N_ROLL" \
     --start-after "$wave" --url "$BASE/none" --size 65536 --summary-json "$WORK/floor.json" --duration 3600 \
     > "$WORK/responder.out" 2>&1 &
   RPID=$!
   sleep 0.5
   "$FLEET" --key-file "$FLOOR/keys/server.key" --broker "127.0.0.1:$BPORT" --product-key flr -n "$N_ROLL" \
-    --prefix r --download 0 --connect-rate 10000 --summary-json "$WORK/floor-fleet.json" --duration 3600 \
+    --prefix r --download 0 "${MAXC[@]}" --connect-rate 10000 --summary-json "$WORK/floor-fleet.json" --duration 3600 \
     > "$WORK/floor-fleet.out" 2>&1 || true
   wait "$RPID" || true
   cat "$WORK/responder.out" >&2
