@@ -381,7 +381,7 @@ static void cb_publish(struct mosquitto *m, void *ud, int mid)
     fleet *f = g_fleet;
     fleet_dev *d = ud;
     (void)m;
-    if (mid != d->final_mid)
+    if (d->final_mid < 0 || mid != d->final_mid)
         return;
     d->final_mid = -1;
     /* the message that ends this device's run reached the broker */
@@ -434,6 +434,9 @@ static void handle_push(fleet *f, fleet_dev *d, const struct mosquitto_message *
     snprintf(d->md5, sizeof d->md5, "%s", sign ? sign : "");
     d->size = json_is_integer(size) ? json_integer_value(size) : 0;
     json_decref(root);
+    /* a new attempt: whatever publish was pending (the version report after connecting,
+     * the previous attempt's last message) no longer ends anything */
+    d->final_mid = -1;
     d->pushes++;
     f->pushes++;
     if (!d->t_push) {
