@@ -5,6 +5,7 @@
  *    exactly as told, in the per-device results and the summary;
  *  - through the real otad: register (NDJSON import) and activate a fleet, then a batch
  *    with ranged downloads completes with every device succeeded, as the server counts it;
+ *  - devices that fail their first push succeed on the server's retry;
  *  - a wrong server key makes every login fail, reported as errors (exit 1);
  *  - bad options exit 2.
  */
@@ -213,6 +214,76 @@ static void test_fleet_rollout_through_otad(void **state)
     oth_env_cleanup(&e);
 }
 
+/* Failing devices that fail once (--fail-times 1) succeed on the server's retry push. */
+static void test_fleet_retry_through_otad(void **state)
+{
+    (void)state;
+    oth_env e;
+    oth_resp r;
+    char addr[64], key[320], flog[320], fsum[320], fwid[32], pk[32], path[128];
+    assert_int_equal(oth_env_init(&e), 0);
+    oth_env_set(&e, "OTA_TIME_SCALE", "30"); /* retry interval 1 min -> 2 s */
+    assert_int_equal(oth_broker_start(&e), 0);
+    assert_int_equal(oth_otad_start(&e), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", e.mqtt_port);
+    snprintf(key, sizeof key, "%s/keys/server.key", e.dir);
+    snprintf(flog, sizeof flog, "%s/fleet.log", e.dir);
+    snprintf(fsum, sizeof fsum, "%s/fleet.json", e.dir);
+
+    json_t *body = json_pack("{s:s,s:s}", "productName", "fleet_retry", "description", "");
+    assert_int_equal(oth_post_json(&e, "/api/v1/products", body, &r), 0);
+    json_decref(body);
+    assert_int_equal(r.status, 201);
+    snprintf(pk, sizeof pk, "%s", json_string_value(json_object_get(r.json, "productKey")));
+    oth_resp_free(&r);
+    const char *fields[] = {"firmwareName", "retry_fw", "productKey", pk, "firmwareVersion", "2.0.0",
+                            NULL};
+    assert_int_equal(oth_upload(&e, "/api/v1/firmwares", fields, "retry_fw.bin", "0123456789", 10, &r), 0);
+    assert_int_equal(r.status, 201);
+    json_t *id = json_object_get(r.json, "firmwareId");
+    if (json_is_string(id))
+        snprintf(fwid, sizeof fwid, "%s", json_string_value(id));
+    else
+        snprintf(fwid, sizeof fwid, "%lld", (long long)json_integer_value(id));
+    oth_resp_free(&r);
+
+    char *aargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
+                     "--broker", addr, "--product-key", pk, "-n", "20", "--register",
+                     "--activate-only", "--duration", "30", NULL};
+    assert_int_equal(run(aargv, flog), 0);
+    snprintf(path, sizeof path, "/api/v1/firmwares/%s/eligible-devices?pageSize=1", fwid);
+    long long eligible = 0;
+    for (int i = 0; i < 100 && eligible < 20; i++) {
+        if (oth_get(&e, path, &r) == 0 && r.json)
+            eligible = json_integer_value(json_object_get(r.json, "total"));
+        oth_resp_free(&r);
+        if (eligible < 20)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(eligible, 20);
+
+    char *bargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
+                     "--broker", addr, "--product-key", pk, "-n", "20", "--mix",
+                     "success=10,fail-2=5,fail-4=5", "--fail-times", "1", "--download", "100",
+                     "--batch", fwid, "--batch-json", "{\"retryTimes\":1,\"retryIntervalMinutes\":1}",
+                     "--summary-json", fsum, "--duration", "40", NULL};
+    int rc = run(bargv, flog);
+    if (rc != 0) {
+        dump(flog);
+        oth_dump_logs(&e);
+    }
+    assert_int_equal(rc, 0);
+    json_t *f = json_load_file(fsum, 0, NULL);
+    assert_non_null(f);
+    json_t *b = json_object_get(f, "batch");
+    assert_string_equal(json_string_value(json_object_get(b, "state")), "completed");
+    assert_int_equal(json_integer_value(json_object_get(b, "succeeded")), 20);
+    assert_int_equal(json_integer_value(json_object_get(f, "pushes")), 30); /* 10 retried */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(f, "outcomes"), "succeeded")), 20);
+    json_decref(f);
+    oth_env_cleanup(&e);
+}
+
 static void test_fleet_wrong_key_is_refused(void **state)
 {
     (void)state;
@@ -255,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_fleet_with_responder),
         cmocka_unit_test(test_fleet_wrong_key_is_refused),
         cmocka_unit_test(test_fleet_rollout_through_otad),
+        cmocka_unit_test(test_fleet_retry_through_otad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
