@@ -1037,7 +1037,8 @@ void engine_device_message(engine_t *e, const char *pk, const char *id, const ch
     }
     input *in = new_input(IN_MESSAGE, pk, id, len);
     snprintf(in->suffix, sizeof in->suffix, "%s", suffix);
-    memcpy(in->payload, payload, len);
+    if (len > 0) /* an empty payload may come as NULL */
+        memcpy(in->payload, payload, len);
     in->payload[len] = '\0';
     in->len = len;
     enqueue(e, in);
