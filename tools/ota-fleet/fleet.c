@@ -434,6 +434,8 @@ static void handle_push(fleet *f, fleet_dev *d, const struct mosquitto_message *
     snprintf(d->md5, sizeof d->md5, "%s", sign ? sign : "");
     d->size = json_is_integer(size) ? json_integer_value(size) : 0;
     json_decref(root);
+    if (d->url && strlen(d->url) < sizeof f->sh->first_url && !atomic_exchange(&f->sh->url_taken, 1))
+        memcpy(f->sh->first_url, d->url, strlen(d->url) + 1);
     /* a new attempt: whatever publish was pending (the version report after connecting,
      * the previous attempt's last message) no longer ends anything */
     d->final_mid = -1;

@@ -197,6 +197,8 @@ typedef struct {
     atomic_int batch_failed;
     int64_t t0;              /* ota_time_mono_ms() at the start; every process's origin */
     int n_workers;
+    atomic_int url_taken;    /* the first push's url was copied into first_url */
+    char first_url[1024];    /* as a device got it (the bench downloads from it) */
     fleet_worker_stats w[FLEET_MAX_PROCS];
     fleet_devres res[];      /* n_devices entries */
 } fleet_shared;

@@ -149,6 +149,8 @@ int fleet_report(const fleet_opts *o, fleet_shared *sh, const fleet_batch_ctl *b
         json_object_set_new(j, "pushToDoneP99Ms", json_integer(p99));
         json_object_set_new(j, "downloadedBytes", json_integer((json_int_t)dl_bytes));
         json_object_set_new(j, "errors", json_integer(errors));
+        json_object_set_new(j, "firstPushUrl",
+                            json_string(atomic_load(&sh->url_taken) ? sh->first_url : ""));
         if (b) {
             json_t *bj = json_object();
             json_object_set_new(bj, "batchId", json_string(b->batch_id));
