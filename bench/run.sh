@@ -339,15 +339,26 @@ log "writing $OUT"
 verdict() { if awk "BEGIN { exit !($1) }"; then echo pass; else echo FAIL; fi; }
 cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
 mem=$(free -g | awk '/Mem:/ {print $2 " GiB"}')
+# BENCH_APPEND=1 adds this run's table as a section of an existing $OUT (e.g. a larger rollout
+# after the default run) instead of writing the whole page.
+APPEND=${BENCH_APPEND:-0}
+[ -f "$OUT" ] || APPEND=0
 {
-  echo "# Benchmarks"
-  echo
-  echo "Made by \`bench/run.sh\` ($CMDLINE) on $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')."
-  echo "Each figure is measured next to its floor in the same run. Method and caveats: see the end of this page."
-  echo
-  echo "Machine: $cpu, $(nproc) cores, $mem RAM, Linux $(uname -r); RLIMIT_NOFILE $NOFILE."
-  echo "Versions: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1), $("$NGINX" -v 2>&1), SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1),"
-  echo "$(gcc --version | head -1), $(curl --version | head -1 | cut -d' ' -f1-2), $(openssl version)."
+  if [ "$APPEND" = 1 ]; then
+    sed '/^## Method/,$d' "$OUT"
+    echo "## Another run: $CMDLINE"
+    echo
+    echo "Made by \`bench/run.sh\` on $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), same machine."
+  else
+    echo "# Benchmarks"
+    echo
+    echo "Made by \`bench/run.sh\` ($CMDLINE) on $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')."
+    echo "Each figure is measured next to its floor in the same run. Method and caveats: see the end of this page."
+    echo
+    echo "Machine: $cpu, $(nproc) cores, $mem RAM, Linux $(uname -r); RLIMIT_NOFILE $NOFILE."
+    echo "Versions: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1), $("$NGINX" -v 2>&1), SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1),"
+    echo "$(gcc --version | head -1), $(curl --version | head -1 | cut -d' ' -f1-2), $(openssl version)."
+  fi
   echo
   echo "| # | figure | measured | floor | ratio | target | |"
   echo "|---|---|---|---|---|---|---|"
@@ -381,7 +392,11 @@ mem=$(free -g | awk '/Mem:/ {print $2 " GiB"}')
   echo
   [ -n "${R[act_s]:-}" ] && echo "Registering (NDJSON import) and activating $N_BATCH devices took ${R[act_s]} s. Batch state during figures 5–6: ${R[batch_state]:-n/a}."
   echo
-  cat "$ROOT/bench/method.md"
+  if [ "$APPEND" = 1 ]; then
+    sed -n '/^## Method/,$p' "$OUT"
+  else
+    cat "$ROOT/bench/method.md"
+  fi
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
