@@ -22,7 +22,9 @@
 #include <string.h>
 
 
-#define OPEN_STATES "('to_push','pushed','to_upgrade','upgrading','to_retry')"
+/* "Unfinished", spelled exactly as the partial index tasks_one_open's WHERE clause so the
+ * planner uses that index (a lookup by device) instead of scanning tasks per device. */
+#define OPEN_STATES "NOT IN ('succeeded','failed')"
 
 /* ---- rows ------------------------------------------------------------------------------ */
 
@@ -189,7 +191,7 @@ static store_rc create_tx(sqlite3 *db, void *ud)
                 " WHERE d.product_id = ?3 AND d.activated = 1"
                 " AND (d.firmware_version IS NULL OR d.firmware_version <> ?4)"
                 " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"
-                " AND t.state IN " OPEN_STATES ")");
+                " AND t.state " OPEN_STATES ")");
         if (!st)
             return STORE_ERROR;
         sqlite3_bind_int64(st, 1, c->out->id);
@@ -204,7 +206,7 @@ static store_rc create_tx(sqlite3 *db, void *ud)
     } else {
         sqlite3_stmt *find = store_sqlite_prepare(
             db, "SELECT d.id, d.activated, d.firmware_version,"
-                " EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id AND t.state IN " OPEN_STATES ")"
+                " EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id AND t.state " OPEN_STATES ")"
                 " FROM devices d WHERE d.product_id = ? AND d.identifier = ?");
         sqlite3_stmt *ins = store_sqlite_prepare(
             db, "INSERT INTO tasks(batch_id, device_id, state, updated_ms) VALUES(?, ?, 'to_push', ?)");
@@ -392,7 +394,7 @@ static store_rc terminate_db(sqlite3 *db, int64_t id, int64_t now_ms, int *done)
     sqlite3_stmt *st = store_sqlite_prepare(
         db, "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = ?2,"
             " due_ms = NULL, due_kind = NULL, updated_ms = ?2"
-            " WHERE batch_id = ?1 AND state IN " OPEN_STATES
+            " WHERE batch_id = ?1 AND state " OPEN_STATES
             " AND EXISTS (SELECT 1 FROM batches WHERE id = ?1 AND state = 'in_progress')");
     if (!st)
         return STORE_ERROR;
@@ -471,7 +473,7 @@ static const char *const uow_sql[Q_COUNT] = {
     [Q_TASK_OPEN] = "SELECT t.batch_id, t.state, t.fail_reason, t.progress, t.retried, t.attempt,"
                     " t.push_msg_id, t.pushed_ms, t.started_ms, t.finish_ms, t.due_kind, t.due_ms,"
                     " t.current_version FROM tasks t JOIN batches b ON b.id = t.batch_id"
-                    " WHERE t.device_id = ? AND t.state IN " OPEN_STATES " AND b.state = 'in_progress'",
+                    " WHERE t.device_id = ? AND t.state " OPEN_STATES " AND b.state = 'in_progress'",
     [Q_TASK_PUT] = "UPDATE tasks SET state = ?3, fail_reason = ?4, progress = ?5, retried = ?6,"
                    " attempt = ?7, push_msg_id = ?8, pushed_ms = ?9, started_ms = ?10,"
                    " finish_ms = ?11, due_kind = ?12, due_ms = ?13, current_version = ?14,"
