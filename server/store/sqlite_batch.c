@@ -335,12 +335,19 @@ static store_rc sq_batch_devices(store_t *s, int64_t batch_id, int state, store_
     }
     /* totals come from the batch's counters, never from counting rows */
     *total = state < 0 ? b.total : b.counts[state];
-    sqlite3_stmt *st = store_sqlite_prepare(
-        db, "SELECT d.id, d.identifier, d.device_name, d.online, t.finish_ms,"
-            " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"
-            " t.fail_reason FROM tasks t JOIN devices d ON d.id = t.device_id"
-            " WHERE t.batch_id = ?1 AND (?2 IS NULL OR t.state = ?2)"
-            " ORDER BY t.device_id LIMIT ?3 OFFSET ?4");
+    /* The page's keys first, from an index alone (the primary key, or (batch_id, state)
+     * whose entries end with device_id), then only those rows: OFFSET steps over index
+     * entries, not joined rows, so a page deep in a 1,000,000-device batch stays cheap. */
+#define PAGE_ROWS(filter)                                                                        \
+    "WITH page(device_id) AS (SELECT device_id FROM tasks WHERE batch_id = ?1" filter              \
+    " ORDER BY device_id LIMIT ?3 OFFSET ?4)"                                                     \
+    " SELECT d.id, d.identifier, d.device_name, d.online, t.finish_ms,"                          \
+    " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"       \
+    " t.fail_reason FROM page p JOIN tasks t ON t.batch_id = ?1 AND t.device_id = p.device_id"    \
+    " JOIN devices d ON d.id = p.device_id ORDER BY p.device_id"
+    sqlite3_stmt *st = store_sqlite_prepare(db, state < 0 ? PAGE_ROWS(" AND ?2 IS NULL")
+                                                          : PAGE_ROWS(" AND state = ?2"));
+#undef PAGE_ROWS
     if (!st) {
         store_sqlite_conn_put(s, db);
         return STORE_ERROR;
