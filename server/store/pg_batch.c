@@ -691,10 +691,124 @@ static store_rc pg_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store
 
 /* ---- the engine's unit of work --------------------------------------------------------- */
 
+/* The unit's writes are sent in libpq's pipeline mode, without waiting for each answer:
+ * results are read (after a Sync) when the unit next needs an answer (a read), when it
+ * commits, or every PIPE_MAX writes. A transition's write therefore costs no round trip of
+ * its own, which halves a round's round trips. A failed write is reported by the next read
+ * or the commit (its statement named in the log); the unit can then only roll back, which
+ * is what the engine does with any failed round. */
+#define PIPE_MAX 256
+
 typedef struct {
     store_t *s;
     store_pg_conn *c;
+    int piped;                  /* in pipeline mode */
+    int pending;                /* statements sent whose results are not read yet */
+    const char *what[PIPE_MAX]; /* their names for the log */
+    int failed;                 /* something failed: every further call fails */
 } pg_uow;
+
+/* Sends statement q (already prepared on the connection) into the pipeline. */
+static store_rc pipe_send(pg_uow *u, int q, const store_pg_params *p, const char *what)
+{
+    char name[16];
+    if (u->failed)
+        return STORE_ERROR;
+    if (!u->piped) {
+        if (!PQenterPipelineMode(u->c->pg)) {
+            u->failed = 1;
+            return store_pg_fail(u->c, NULL, "engine pipeline");
+        }
+        u->piped = 1;
+    }
+    store_pg_stmt_name(q, name, sizeof name);
+    if (!PQsendQueryPrepared(u->c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0)) {
+        u->failed = 1;
+        return store_pg_fail(u->c, NULL, what);
+    }
+    u->what[u->pending++] = what;
+    return STORE_OK;
+}
+
+/* Reads every pending result (Sync first) and leaves pipeline mode. *last (may be NULL)
+ * gets the last statement's result when everything succeeded (the caller clears it).
+ * STORE_ERROR (the first failure logged) when any statement failed. */
+static store_rc pipe_settle(pg_uow *u, PGresult **last)
+{
+    PGconn *pg = u->c->pg;
+    store_rc rc = u->failed ? STORE_ERROR : STORE_OK;
+    PGresult *keep = NULL;
+    if (last)
+        *last = NULL;
+    if (!u->piped)
+        return rc;
+    if (!PQpipelineSync(pg)) {
+        u->failed = 1;
+        return store_pg_fail(u->c, NULL, "engine pipeline sync");
+    }
+    for (int i = 0; i < u->pending; i++) {
+        PGresult *r = PQgetResult(pg);
+        ExecStatusType st = PQresultStatus(r);
+        if (!r) {
+            u->failed = 1; /* the connection is gone; put() drops it */
+            return store_pg_fail(u->c, NULL, u->what[i]);
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            if (rc == STORE_OK)
+                store_pg_fail(u->c, r, u->what[i]);
+            rc = STORE_ERROR;
+            PQclear(r);
+        } else if (last && i == u->pending - 1) {
+            keep = r;
+        } else {
+            PQclear(r);
+        }
+        PQclear(PQgetResult(pg)); /* the NULL that ends each statement's results */
+    }
+    PGresult *sync = PQgetResult(pg);
+    if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+        if (rc == STORE_OK)
+            store_pg_fail(u->c, sync, "engine pipeline sync");
+        rc = STORE_ERROR;
+    }
+    PQclear(sync);
+    u->pending = 0;
+    if (!PQexitPipelineMode(pg)) {
+        if (rc == STORE_OK)
+            store_pg_fail(u->c, NULL, "engine pipeline exit");
+        rc = STORE_ERROR;
+    } else {
+        u->piped = 0;
+    }
+    if (rc != STORE_OK) {
+        u->failed = 1;
+        PQclear(keep);
+        keep = NULL;
+    }
+    if (last)
+        *last = keep;
+    return rc;
+}
+
+/* A statement whose answer the caller needs: sent after the pending writes, answered in
+ * the same round trip. NULL on failure (logged). */
+static PGresult *uow_read(pg_uow *u, int q, const store_pg_params *p, const char *what)
+{
+    PGresult *r = NULL;
+    if (u->failed)
+        return NULL;
+    if (!u->piped) {
+        /* nothing pending: a plain round trip is cheaper than a pipeline's */
+        r = run(u->c, q, p, what);
+        if (!r)
+            u->failed = 1;
+        return r;
+    }
+    if (pipe_send(u, q, p, what) != STORE_OK)
+        return NULL;
+    pipe_settle(u, &r);
+    return r;
+}
 
 static store_rc pg_uow_begin(store_t *s, void **out)
 {
@@ -703,7 +817,13 @@ static store_rc pg_uow_begin(store_t *s, void **out)
         abort();
     u->s = s;
     u->c = store_pg_conn_get(s);
-    if (!u->c || store_pg_begin(u->c) != STORE_OK) {
+    store_rc rc = u->c ? STORE_OK : STORE_ERROR;
+    /* the pipeline sends prepared statements only: prepare them first (once per connection) */
+    for (int q = U_DEVICE_FIND; q <= U_SNAP_OFF && rc == STORE_OK; q++)
+        rc = store_pg_prepare(u->c, q, sql[q - STORE_PG_Q_BATCH], "engine prepare");
+    if (rc == STORE_OK)
+        rc = store_pg_begin(u->c);
+    if (rc != STORE_OK) {
         store_pg_conn_put(s, u->c);
         free(u);
         return STORE_ERROR;
@@ -715,7 +835,11 @@ static store_rc pg_uow_begin(store_t *s, void **out)
 static store_rc pg_uow_commit(void *impl)
 {
     pg_uow *u = impl;
-    store_rc r = store_pg_commit(u->c);
+    store_rc r = pipe_settle(u, NULL);
+    if (r == STORE_OK)
+        r = store_pg_commit(u->c);
+    else if (!u->piped)
+        store_pg_rollback(u->c);
     store_pg_conn_put(u->s, u->c);
     free(u);
     return r;
@@ -724,20 +848,30 @@ static store_rc pg_uow_commit(void *impl)
 static void pg_uow_rollback(void *impl)
 {
     pg_uow *u = impl;
-    store_pg_rollback(u->c);
+    pipe_settle(u, NULL);
+    if (!u->piped)
+        store_pg_rollback(u->c);
     store_pg_conn_put(u->s, u->c);
     free(u);
 }
 
-/* Runs a statement that changes rows; *changed (may be NULL) gets how many. */
-static store_rc uow_write(pg_uow *u, int q, const store_pg_params *p, const char *what,
-                          int64_t *changed)
+/* A statement that changes rows, pipelined. */
+static store_rc uow_write(pg_uow *u, int q, const store_pg_params *p, const char *what)
 {
-    PGresult *r = run(u->c, q, p, what);
+    store_rc rc = pipe_send(u, q, p, what);
+    if (rc == STORE_OK && u->pending >= PIPE_MAX)
+        rc = pipe_settle(u, NULL);
+    return rc;
+}
+
+/* A statement that changes rows when the caller needs how many (*changed). */
+static store_rc uow_change(pg_uow *u, int q, const store_pg_params *p, const char *what,
+                           int64_t *changed)
+{
+    PGresult *r = uow_read(u, q, p, what);
     if (!r)
         return STORE_ERROR;
-    if (changed)
-        *changed = store_pg_changes(r);
+    *changed = store_pg_changes(r);
     PQclear(r);
     return STORE_OK;
 }
@@ -748,7 +882,7 @@ static store_rc pg_device_find(void *impl, const char *pk, const char *ident, in
     store_pg_params p = {0};
     store_pg_p_str(&p, pk);
     store_pg_p_str(&p, ident);
-    PGresult *r = run(u->c, U_DEVICE_FIND, &p, "engine device find");
+    PGresult *r = uow_read(u, U_DEVICE_FIND, &p, "engine device find");
     if (!r)
         return STORE_ERROR;
     store_rc rc = STORE_NOT_FOUND;
@@ -766,7 +900,7 @@ static store_rc pg_device_names(void *impl, int64_t device_id, char *pk, size_t 
     pg_uow *u = impl;
     store_pg_params p = {0};
     store_pg_p_i64(&p, device_id);
-    PGresult *r = run(u->c, U_DEVICE_NAMES, &p, "engine device names");
+    PGresult *r = uow_read(u, U_DEVICE_NAMES, &p, "engine device names");
     if (!r)
         return STORE_ERROR;
     store_rc rc = STORE_NOT_FOUND;
@@ -796,7 +930,7 @@ static store_rc pg_task_open(void *impl, int64_t device_id, store_task *out)
     char buf[80];
     store_pg_params p = {0};
     store_pg_p_i64(&p, device_id);
-    PGresult *r = run(u->c, U_TASK_OPEN, &p, "engine task open");
+    PGresult *r = uow_read(u, U_TASK_OPEN, &p, "engine task open");
     if (!r)
         return STORE_ERROR;
     if (PQntuples(r) == 0) {
@@ -867,7 +1001,7 @@ static store_rc pg_task_put(void *impl, const store_task *in, int64_t now_ms)
     }
     store_pg_p_str(&p, in->current_version[0] ? in->current_version : NULL);
     store_pg_p_i64(&p, now_ms);
-    return uow_write(u, U_TASK_PUT, &p, "engine task put", NULL);
+    return uow_write(u, U_TASK_PUT, &p, "engine task put");
 }
 
 static store_rc pg_batch_counts(void *impl, int64_t batch_id, const int delta[FSM_STATE_COUNT])
@@ -877,7 +1011,7 @@ static store_rc pg_batch_counts(void *impl, int64_t batch_id, const int delta[FS
     store_pg_p_i64(&p, batch_id);
     for (int i = 0; i < FSM_STATE_COUNT; i++)
         store_pg_p_i64(&p, delta[i]);
-    return uow_write(u, U_COUNTS, &p, "engine batch counts", NULL);
+    return uow_write(u, U_COUNTS, &p, "engine batch counts");
 }
 
 static store_rc pg_batch_complete(void *impl, int64_t batch_id, int64_t now_ms, int *completed)
@@ -887,7 +1021,7 @@ static store_rc pg_batch_complete(void *impl, int64_t batch_id, int64_t now_ms, 
     store_pg_params p = {0};
     store_pg_p_i64(&p, batch_id);
     store_pg_p_i64(&p, now_ms);
-    store_rc r = uow_write(u, U_COMPLETE, &p, "engine batch complete", &changed);
+    store_rc r = uow_change(u, U_COMPLETE, &p, "engine batch complete", &changed);
     *completed = r == STORE_OK && changed == 1;
     return r;
 }
@@ -895,7 +1029,14 @@ static store_rc pg_batch_complete(void *impl, int64_t batch_id, int64_t now_ms, 
 static store_rc pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
 {
     pg_uow *u = impl;
-    return terminate_db(u->c, batch_id, now_ms, done);
+    /* the pending writes first; the terminate itself runs outside the pipeline */
+    *done = 0;
+    if (pipe_settle(u, NULL) != STORE_OK)
+        return STORE_ERROR;
+    store_rc rc = terminate_db(u->c, batch_id, now_ms, done);
+    if (rc != STORE_OK)
+        u->failed = 1;
+    return rc;
 }
 
 static store_rc pg_presence(void *impl, int64_t device_id, int online, int64_t now_ms)
@@ -905,8 +1046,8 @@ static store_rc pg_presence(void *impl, int64_t device_id, int online, int64_t n
     store_pg_params p = {0};
     store_pg_p_i64(&p, device_id);
     store_pg_p_i64(&p, now_ms);
-    store_rc r = uow_write(u, online ? U_PRESENCE_ON : U_PRESENCE_OFF, &p, "engine presence",
-                           &changed);
+    store_rc r = uow_change(u, online ? U_PRESENCE_ON : U_PRESENCE_OFF, &p, "engine presence",
+                            &changed);
     if (r == STORE_OK && changed == 0)
         r = STORE_NOT_FOUND;
     return r;
@@ -917,7 +1058,7 @@ static store_rc pg_ready(void *impl, int64_t device_id)
     pg_uow *u = impl;
     store_pg_params p = {0};
     store_pg_p_i64(&p, device_id);
-    return uow_write(u, U_READY, &p, "engine ready", NULL);
+    return uow_write(u, U_READY, &p, "engine ready");
 }
 
 static store_rc pg_pushable(void *impl, int64_t device_id, int *pushable)
@@ -926,7 +1067,7 @@ static store_rc pg_pushable(void *impl, int64_t device_id, int *pushable)
     store_pg_params p = {0};
     store_pg_p_i64(&p, device_id);
     *pushable = 0;
-    PGresult *r = run(u->c, U_PUSHABLE, &p, "engine pushable");
+    PGresult *r = uow_read(u, U_PUSHABLE, &p, "engine pushable");
     if (!r)
         return STORE_ERROR;
     store_rc rc = STORE_NOT_FOUND;
@@ -945,7 +1086,7 @@ static store_rc pg_version(void *impl, int64_t device_id, const char *version, i
     store_pg_p_i64(&p, device_id);
     store_pg_p_str(&p, version);
     store_pg_p_i64(&p, now_ms);
-    return uow_write(u, U_VERSION, &p, "engine version", NULL);
+    return uow_write(u, U_VERSION, &p, "engine version");
 }
 
 static store_rc pg_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
@@ -974,7 +1115,7 @@ static store_rc pg_snapshot(void *impl, const char *const *clients, size_t n, in
         store_pg_p_str(&p, pks.s);
         store_pg_p_str(&p, idents.s);
         store_pg_p_i64(&p, now_ms);
-        rc = uow_write(u, U_SNAP, &p, "engine snapshot", NULL);
+        rc = uow_write(u, U_SNAP, &p, "engine snapshot");
         free(pks.s);
         free(idents.s);
     }
@@ -982,7 +1123,7 @@ static store_rc pg_snapshot(void *impl, const char *const *clients, size_t n, in
         return rc;
     store_pg_params p = {0};
     store_pg_p_i64(&p, now_ms);
-    return uow_write(u, U_SNAP_OFF, &p, "engine snapshot offline", NULL);
+    return uow_write(u, U_SNAP_OFF, &p, "engine snapshot offline");
 }
 
 /* ---- start-up reads ---------------------------------------------------------------------- */

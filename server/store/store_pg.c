@@ -200,21 +200,50 @@ void store_pg_rollback(store_pg_conn *c)
         PQclear(PQexec(c->pg, "ROLLBACK"));
 }
 
+void store_pg_stmt_name(int id, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "q%d", id);
+}
+
+/* Prepares statement id on c unless it is already; NULL when it is ready, else the failed
+ * result (the caller clears it). */
+static PGresult *prepare(store_pg_conn *c, int id, const char *sql, int n)
+{
+    char name[16];
+    uint64_t bit = 1ull << (id % 64);
+    if (c->prepared[id / 64] & bit)
+        return NULL;
+    store_pg_stmt_name(id, name, sizeof name);
+    PGresult *r = PQprepare(c->pg, name, sql, n, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return r ? r : PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+    PQclear(r);
+    c->prepared[id / 64] |= bit;
+    return NULL;
+}
+
+store_rc store_pg_prepare(store_pg_conn *c, int id, const char *sql, const char *what)
+{
+    if (id < 0 || id >= STORE_PG_Q_MAX)
+        return STORE_INVALID;
+    PGresult *r = prepare(c, id, sql, 0);
+    if (!r)
+        return STORE_OK;
+    store_pg_fail(c, r, what);
+    PQclear(r);
+    return STORE_ERROR;
+}
+
 PGresult *store_pg_exec_raw(store_pg_conn *c, int id, const char *sql, int n,
                             const char *const *vals)
 {
     char name[16];
-    uint64_t bit = 1ull << (id % 64);
-    snprintf(name, sizeof name, "q%d", id);
     if (id < 0 || id >= STORE_PG_Q_MAX)
         return NULL;
-    if (!(c->prepared[id / 64] & bit)) {
-        PGresult *r = PQprepare(c->pg, name, sql, n, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            return r; /* the failed result says why */
-        PQclear(r);
-        c->prepared[id / 64] |= bit;
-    }
+    PGresult *r = prepare(c, id, sql, n);
+    if (r)
+        return r; /* the failed result says why */
+    store_pg_stmt_name(id, name, sizeof name);
     return PQexecPrepared(c->pg, name, n, vals, NULL, NULL, 0);
 }
 
@@ -365,11 +394,13 @@ void store_pg_conn_put(store_t *s, store_pg_conn *c)
     store_pg *q = impl(s);
     if (!c)
         return;
-    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+    if (PQstatus(c->pg) == CONNECTION_OK && PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF &&
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
         OTA_WARN("store: connection returned inside a transaction; rolling back");
         store_pg_rollback(c);
     }
-    int broken = PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+    int broken = PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE ||
+                 PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF;
     pthread_mutex_lock(&q->mu);
     if (broken) {
         /* the next borrower opens a fresh one (with nothing prepared) */

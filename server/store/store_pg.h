@@ -47,6 +47,11 @@ void store_pg_rollback(store_pg_conn *c);
  * statement, preparing it on this connection first when needed. Returns the result (free
  * it with PQclear) or NULL when it failed (logged "store: <what>: <message>"). Callers that
  * must look at the SQLSTATE use store_pg_exec_raw, which returns failed results too. */
+/* Prepares statement id on c unless it already is (for callers that send it later with
+ * PQsendQueryPrepared, e.g. in pipeline mode, under the name store_pg_stmt_name gives).
+ * STORE_OK or STORE_ERROR (logged with what). */
+store_rc store_pg_prepare(store_pg_conn *c, int id, const char *sql, const char *what);
+void store_pg_stmt_name(int id, char *out, size_t outlen);
 PGresult *store_pg_exec(store_pg_conn *c, int id, const char *sql, int n,
                         const char *const *vals, const char *what);
 PGresult *store_pg_exec_raw(store_pg_conn *c, int id, const char *sql, int n,

@@ -847,6 +847,39 @@ static void test_reconnect(void **state)
     assert_string_equal(p.name, "Lamp");
 }
 
+/* Writes of a unit are pipelined: one that fails is reported by the next call that waits
+ * for an answer, and by the commit, and nothing of the unit is kept. */
+static void test_uow_pipeline_failure(void **state)
+{
+    (void)state;
+    NEED_PG();
+    store_uow *u;
+    store_device d;
+    int64_t id;
+    int pushable;
+    assert_int_equal(store_device_get(st, prod_a.product_key, "d1", &d), STORE_OK);
+    assert_int_equal(d.has_version, 0);
+    assert_int_equal(store_uow_begin(st, &u), STORE_OK);
+    assert_int_equal(store_uow_device_find(u, prod_a.product_key, "d1", &id), STORE_OK);
+    assert_int_equal(store_uow_device_version(u, id, "1.0", now_ms), STORE_OK);
+    /* not UTF-8: the server refuses it, which only the next answer can tell */
+    assert_int_equal(store_uow_device_version(u, id, "\xff\xfe", now_ms), STORE_OK);
+    assert_int_equal(store_uow_device_ready(u, id), STORE_OK);
+    assert_int_equal(store_uow_device_pushable(u, id, &pushable), STORE_ERROR);
+    assert_int_equal(store_uow_commit(u), STORE_ERROR);
+    assert_int_equal(store_device_get(st, prod_a.product_key, "d1", &d), STORE_OK);
+    assert_int_equal(d.has_version, 0);
+    /* the same through a rollback, and the store goes on */
+    assert_int_equal(store_uow_begin(st, &u), STORE_OK);
+    assert_int_equal(store_uow_device_version(u, id, "\xff", now_ms), STORE_OK);
+    store_uow_rollback(u);
+    assert_int_equal(store_uow_begin(st, &u), STORE_OK);
+    assert_int_equal(store_uow_device_version(u, id, "1.1", now_ms), STORE_OK);
+    assert_int_equal(store_uow_commit(u), STORE_OK);
+    assert_int_equal(store_device_get(st, prod_a.product_key, "d1", &d), STORE_OK);
+    assert_string_equal(d.firmware_version, "1.1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -856,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_uow),              cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_terminate_vs_engine), cmocka_unit_test(test_engine_waits_for_terminate),
         cmocka_unit_test(test_eligible),         cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_uow_pipeline_failure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
