@@ -5,7 +5,8 @@
  *
  * The batch API runs one transaction per call. The engine works in units of work: BEGIN on
  * one borrowed connection, a few thousand small statements (named prepared statements,
- * prepared once per connection and kept with it), one COMMIT.
+ * prepared once per connection and kept with it; the writes sent in pipeline mode, see
+ * pipe_send), one COMMIT.
  *
  * Locking. SQLite's BEGIN IMMEDIATE makes every write transaction run alone; here they run
  * side by side under READ COMMITTED, so the rows a decision rests on are locked first, in
