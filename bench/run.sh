@@ -154,6 +154,7 @@ head -c 65536 /dev/urandom > "$WORK/fw_small.bin"
 # ---- 1. rollout ------------------------------------------------------------------------
 if has 1; then
   log "1 rollout: $N_ROLL devices"
+  RTO=${BENCH_ROLLOUT_TIMEOUT:-900}
   PK1=$(api POST /api/v1/products -H 'Content-Type: application/json' \
     -d '{"productName":"bench_rollout","description":"bench"}' | jq -r .productKey)
   FW1=$(upload_fw "$PK1" bench_rollout_fw 2.0.0 "$WORK/fw_small.bin" fw_small.bin | jq -r .firmwareId)
@@ -162,7 +163,7 @@ if has 1; then
   wait_eligible "$FW1" "$N_ROLL" 300
   "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK1" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
     --connect-rate 10000 --batch "$FW1" --batch-json '{"maxPushPerMinute":1000000}' \
-    --summary-json "$WORK/rollout.json" --duration 3600 > "$WORK/rollout.out" 2>&1 || true
+    --summary-json "$WORK/rollout.json" --duration "$RTO" > "$WORK/rollout.out" 2>&1 || true
   cat "$WORK/rollout.out" >&2
   R[roll_rate]=$(jget '.batch.devicesPerMinute // 0' "$WORK/rollout.json")
   R[roll_ms]=$(jget '.batch.createToEndMs // -1' "$WORK/rollout.json")
@@ -179,12 +180,12 @@ if has 1; then
   [ "$wave" -gt $((NOFILE - 300)) ] && wave=$((NOFILE - 300))
   [ -n "${BENCH_MAX_CONNECTED:-}" ] && [ "$wave" -gt "$BENCH_MAX_CONNECTED" ] && wave=$BENCH_MAX_CONNECTED
   "$RESP" --broker "127.0.0.1:$BPORT" --key-file "$FLOOR/keys/server.key" --product-key flr -n "$N_ROLL" \
-    --start-after "$wave" --url "$BASE/none" --size 65536 --summary-json "$WORK/floor.json" --duration 3600 \
+    --start-after "$wave" --url "$BASE/none" --size 65536 --summary-json "$WORK/floor.json" --duration "$RTO" \
     > "$WORK/responder.out" 2>&1 &
   RPID=$!
   sleep 0.5
   "$FLEET" --key-file "$FLOOR/keys/server.key" --broker "127.0.0.1:$BPORT" --product-key flr -n "$N_ROLL" \
-    --prefix r --download 0 "${MAXC[@]}" --connect-rate 10000 --summary-json "$WORK/floor-fleet.json" --duration 3600 \
+    --prefix r --download 0 "${MAXC[@]}" --connect-rate 10000 --summary-json "$WORK/floor-fleet.json" --duration "$RTO" \
     > "$WORK/floor-fleet.out" 2>&1 || true
   wait "$RPID" || true
   cat "$WORK/responder.out" >&2
