@@ -148,6 +148,33 @@ static int pg_url_with_db(const char *url, const char *db, char *out, size_t out
     return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
+/* Databases created and not dropped yet. They are dropped at exit too, so a test that fails
+ * between oth_env_init and oth_env_cleanup leaves none behind (unless OTH_KEEP is set). */
+#define PG_TRACK 64
+static char pg_created[PG_TRACK][40];
+static pid_t pg_owner;
+
+static void pg_drop(const char *db)
+{
+    const char *pg = getenv("OTA_TEST_PG_URL");
+    char q[96];
+    snprintf(q, sizeof q, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+    if (!pg || run_psql(pg, q) != 0)
+        fprintf(stderr, "harness: could not drop PostgreSQL database %s\n", db);
+    for (int i = 0; i < PG_TRACK; i++)
+        if (strcmp(pg_created[i], db) == 0)
+            pg_created[i][0] = '\0';
+}
+
+static void pg_drop_leftovers(void)
+{
+    if (getpid() != pg_owner || getenv("OTH_KEEP"))
+        return; /* a forked child exiting is not the test ending */
+    for (int i = 0; i < PG_TRACK; i++)
+        if (pg_created[i][0])
+            pg_drop(pg_created[i]);
+}
+
 /* Creates the env's database and points otad's OTA_DB at it. 0 or -1. */
 static int pg_db_create(oth_env *e, const char *admin_url)
 {
@@ -165,6 +192,16 @@ static int pg_db_create(oth_env *e, const char *admin_url)
         fprintf(stderr, "harness: cannot create database %s through OTA_TEST_PG_URL\n", e->pg_db);
         e->pg_db[0] = '\0';
         return -1;
+    }
+    if (!pg_owner) {
+        pg_owner = getpid();
+        atexit(pg_drop_leftovers);
+    }
+    for (int i = 0; i < PG_TRACK; i++) {
+        if (!pg_created[i][0]) {
+            snprintf(pg_created[i], sizeof pg_created[i], "%s", e->pg_db);
+            break;
+        }
     }
     oth_env_set(e, "OTA_DB", e->pg_url);
     return 0;
@@ -243,13 +280,14 @@ void oth_env_cleanup(oth_env *e)
     if (!e->keep_dir && e->dir[0] && !getenv("OTH_KEEP"))
         nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (e->pg_db[0]) {
-        const char *pg = getenv("OTA_TEST_PG_URL");
-        char q[96];
-        snprintf(q, sizeof q, "DROP DATABASE IF EXISTS %s WITH (FORCE)", e->pg_db);
-        if (e->keep_dir || getenv("OTH_KEEP"))
+        if (e->keep_dir || getenv("OTH_KEEP")) {
             fprintf(stderr, "harness: kept PostgreSQL database %s\n", e->pg_db);
-        else if (!pg || run_psql(pg, q) != 0)
-            fprintf(stderr, "harness: could not drop PostgreSQL database %s\n", e->pg_db);
+            for (int i = 0; i < PG_TRACK; i++) /* not dropped at exit either */
+                if (strcmp(pg_created[i], e->pg_db) == 0)
+                    pg_created[i][0] = '\0';
+        } else {
+            pg_drop(e->pg_db);
+        }
         e->pg_db[0] = '\0';
     }
     for (int i = 0; i < e->n_extra_env; i++)
