@@ -5,7 +5,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps deps-test build build-asan run test test-unit test-integration test-asan test-browser test-fuzz bench fuzz clean format
+.PHONY: all deps deps-test build build-asan run test test-unit test-integration test-asan test-pg test-browser test-fuzz bench fuzz clean format
 
 all: build
 
@@ -34,6 +34,7 @@ run: deps build
 test: deps-test
 	@$(MAKE) --no-print-directory build
 	cd $(BUILD) && ctest --output-on-failure -j 2 $(CTEST_ARGS)
+	@$(MAKE) --no-print-directory test-pg
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory test-browser
@@ -43,6 +44,11 @@ test-unit: build
 
 test-integration: build
 	cd $(BUILD) && ctest --output-on-failure -L integration $(CTEST_ARGS)
+
+# The PostgreSQL store's unit tests and the whole integration suite again, on a local
+# PostgreSQL cluster (started by the script; docs/postgresql.md).
+test-pg: build
+	CTEST_ARGS="-j 2 --output-on-failure $(CTEST_ARGS)" bash scripts/pg-test.sh $(BUILD)
 
 # The same unit and integration tests under AddressSanitizer and UBSan.
 test-asan: build-asan

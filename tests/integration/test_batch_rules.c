@@ -399,7 +399,7 @@ static void test_rule5_failures_and_retries(void **state)
     expect_to_retry(t, b, u1, "unknown", 0);
 
     /* r1: retried; the reason is kept after the retry push until the next failure */
-    expect_retry_push(t, r1, 2, interval - 100, interval);
+    expect_retry_push(t, r1, 2, interval - 300, interval);
     json_t *task = bt_wait_task(t, b, "r1", "to_upgrade", BT_SOON);
     assert_int_equal(bt_int(task, "retried"), 1);
     assert_int_equal(bt_int(task, "retryTimes"), 2);
@@ -407,7 +407,7 @@ static void test_rule5_failures_and_retries(void **state)
     json_decref(task);
     assert_int_equal(sdev_progress(r1, -3), 0);
     expect_to_retry(t, b, r1, "verify_failed", 1);
-    expect_retry_push(t, r1, 3, interval - 100, interval);
+    expect_retry_push(t, r1, 3, interval - 300, interval);
     json_decref(bt_wait_task(t, b, "r1", "to_upgrade", BT_SOON));
     assert_int_equal(sdev_progress(r1, -4), 0);
     task = bt_wait_task(t, b, "r1", "failed", BT_SOON);
@@ -416,7 +416,7 @@ static void test_rule5_failures_and_retries(void **state)
     json_decref(task);
 
     /* u1: the retry upgrades it */
-    expect_retry_push(t, u1, 2, interval - 100, interval);
+    expect_retry_push(t, u1, 2, interval - 300, interval);
     json_decref(bt_wait_task(t, b, "u1", "to_upgrade", BT_SOON));
     assert_int_equal(sdev_version(u1, "2.0.0"), 0);
     task = bt_wait_task(t, b, "u1", "succeeded", BT_SOON);
@@ -424,8 +424,8 @@ static void test_rule5_failures_and_retries(void **state)
     json_decref(task);
 
     /* pt: push, timeout, interval, push, timeout, interval, push, timeout -> failed */
-    expect_retry_push(t, pt, 2, ack_ms + interval - 100, interval);
-    expect_retry_push(t, pt, 3, ack_ms + interval - 100, interval);
+    expect_retry_push(t, pt, 2, ack_ms + interval - 300, interval);
+    expect_retry_push(t, pt, 3, ack_ms + interval - 300, interval);
     task = bt_wait_task(t, b, "pt", "failed", BT_SOON);
     assert_string_equal(bt_reason(task), "push_timeout");
     assert_int_equal(bt_int(task, "retried"), 2);
