@@ -607,8 +607,8 @@ static int pg_schema_version(store_t *s)
     " AND NOT EXISTS (SELECT 1 FROM tasks t JOIN batches b ON b.id=t.batch_id"                \
     "  WHERE t.device_id=d.id AND b.state='in_progress'"                                      \
     "  AND t.state NOT IN ('succeeded','failed'))"                                            \
-    " AND ($3::text IS NULL OR strpos(d.identifier, $3::text)>0"                              \
-    "  OR strpos(d.device_name, $3::text)>0)"
+    " AND ($3::text IS NULL OR strpos(lower(d.identifier), lower($3::text))>0"                              \
+    "  OR strpos(lower(d.device_name), lower($3::text))>0)"
 
 enum {
     C_PRODUCT_INSERT = STORE_PG_Q_CATALOG,
