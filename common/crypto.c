@@ -160,3 +160,9 @@ int ota_secret_server(const unsigned char key[OTA_KEY_BYTES], char *out, size_t 
 {
     return derive(key, "server:otad", out, outlen);
 }
+
+/* The broker token of otad's HTTP authentication endpoints (see ota_crypto.h). */
+int ota_secret_broker_http(const unsigned char key[OTA_KEY_BYTES], char *out, size_t outlen)
+{
+    return derive(key, "broker-http:", out, outlen);
+}

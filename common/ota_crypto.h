@@ -7,6 +7,7 @@
  * Secrets (see docs/architecture.md):
  *   deviceSecret   = hex(HMAC-SHA256(key, "device:" productKey "." identifier))[0..32)
  *   server password = hex(HMAC-SHA256(key, "server:otad"))[0..32)
+ *   broker token    = hex(HMAC-SHA256(key, "broker-http:"))[0..32)  (HTTP auth endpoints)
  * The key is 32 random bytes kept hex-encoded in $OTA_DATA_DIR/keys/server.key.
  */
 #ifndef OTA_CRYPTO_H
@@ -43,5 +44,10 @@ int ota_secret_device(const unsigned char key[OTA_KEY_BYTES], const char *produc
                       const char *identifier, char *out, size_t outlen);
 /* The server's own broker password (user "otad"), same format. Returns 0, or -1. */
 int ota_secret_server(const unsigned char key[OTA_KEY_BYTES], char *out, size_t outlen);
+/* The shared secret a broker other than our Mosquitto plugin (EMQX, ...) presents to otad's
+ * /api/v1/broker/... endpoints as "Authorization: Bearer <token>" (docs/broker.md):
+ * hex(HMAC-SHA256(key, "broker-http:"))[0..32), same format. Not the admin token: it only
+ * lets the broker ask for login, ACL and presence decisions. Returns 0, or -1. */
+int ota_secret_broker_http(const unsigned char key[OTA_KEY_BYTES], char *out, size_t outlen);
 
 #endif
