@@ -6,6 +6,7 @@
 #include "http/http.h"
 #include "otad.h"
 
+#include "ota_crypto.h"
 #include "ota_log.h"
 
 #include <stdio.h>
@@ -27,6 +28,19 @@ int main(int argc, char **argv)
         return 0;
     }
     ota_log_set_level(ota_log_level_from_name(cfg.log_level, OTA_LOG_INFO));
+    if (cfg.broker_token) {
+        /* the token brokers other than the plugin present to /api/v1/broker/... */
+        char path[CFG_STR_MAX + 32], tok[OTA_SECRET_HEX_LEN + 1];
+        unsigned char key[OTA_KEY_BYTES];
+        snprintf(path, sizeof path, "%s/keys/server.key", cfg.data_dir);
+        if (ota_key_load(path, 0, key) != 0 || ota_secret_broker_http(key, tok, sizeof tok) != 0) {
+            fprintf(stderr, "otad: cannot read the server key %s (run otad --init-only first)\n",
+                    path);
+            return 1;
+        }
+        printf("%s\n", tok);
+        return 0;
+    }
     if (cfg.init_only)
         return otad_init_only(&cfg);
     return otad_run(&cfg);

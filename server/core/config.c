@@ -207,6 +207,10 @@ int cfg_load(cfg_t *c, int argc, char **argv, char *err, size_t errlen)
             c->list_routes = 1;
             continue;
         }
+        if (strcmp(arg, "--broker-token") == 0) {
+            c->broker_token = 1;
+            continue;
+        }
         if (strncmp(arg, "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument \"%.100s\" (see --help)", arg);
             return -1;
@@ -254,6 +258,8 @@ void cfg_print_help(FILE *f)
                "  --init-only      create the data folder, keys and admin token, apply database\n"
                "                   migrations, print the token and exit\n"
                "  --list-routes    print the HTTP routes (METHOD PATH) and exit\n"
+               "  --broker-token   print the token a broker other than the plugin (EMQX...) sends\n"
+               "                   to /api/v1/broker/... (docs/broker.md) and exit\n"
                "  --help           this text\n");
 }
 

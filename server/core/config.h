@@ -28,6 +28,7 @@ typedef struct {
     int help;        /* --help */
     int init_only;   /* --init-only: prepare data dir, keys, token, migrations; exit */
     int list_routes; /* --list-routes: print "METHOD PATTERN" lines; exit */
+    int broker_token; /* --broker-token: print the broker HTTP token (docs/broker.md); exit */
 } cfg_t;
 
 /* Fills c from defaults, the environment (OTA_*) and argv (--name value or --name=value).

@@ -11,6 +11,7 @@
 #define HTTP_ROUTE_FILES                                                                      \
     X(api)                                                                                    \
     X(batch) /* batches and device downloads (routes_batch.c) */                              \
+    X(broker) /* brokers other than the plugin: auth, ACL, presence (routes_broker.c) */     \
     X(console)
 
 #define X(name) extern const http_route http_routes_##name[];

@@ -1,0 +1,444 @@
+/*
+ * routes_broker: what a broker other than our Mosquitto plugin (EMQX 5, a cluster, ...)
+ * calls to apply the service's rules (docs/broker.md, "Other brokers"):
+ *
+ *   POST /api/v1/broker/auth      {"clientid","username","password"}  -> login decision
+ *   POST /api/v1/broker/acl       {"clientid","username","topic","action"} -> ACL decision
+ *   POST /api/v1/broker/presence  {"event","clientid","timestamp"[,"reason"]} -> presence
+ *
+ * Answers follow EMQX 5's HTTP authenticator and authorizer: 200 with
+ * {"result":"allow"|"deny"} (and "is_superuser" for logins); any other status means
+ * "ignore" to EMQX (next source, then its no_match setting). Bodies are JSON or
+ * application/x-www-form-urlencoded; unknown fields are ignored (brokers add their own).
+ *
+ * Callers are brokers, not administrators: these routes do not take the admin token but
+ * the broker token, ota_secret_broker_http(server key) (`otad --broker-token`), as
+ * "Authorization: Bearer <token>"; without it: 401.
+ *
+ * The rules are the plugin's (broker-plugin/auth_rules.h): a device logs in with client
+ * id = username = "pk.id" and its derived secret, and must also be registered here (the
+ * plugin cannot check that, otad can); the server account is "otad" (client id "otad" or
+ * "otad-{suffix}") with ota_secret_server and may do anything; a device may use only
+ * topics and filters starting with "/sys/{pk}/{id}/".
+ */
+#include "auth_rules.h"
+#include "engine/engine.h"
+#include "http/http.h"
+#include "ota_crypto.h"
+#include "ota_log.h"
+
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define BROKER_BODY_MAX (16 * 1024) /* EMQX's client.connected event with properties fits */
+
+/* ---- request: token, content type, body ------------------------------------------------- */
+
+static int content_type_is(http_req *r, const char *want)
+{
+    const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t wl = strlen(want);
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    return strncasecmp(ct, want, wl) == 0 && (ct[wl] == '\0' || ct[wl] == ';' || ct[wl] == ' ');
+}
+
+/* "Authorization: Bearer <broker token>", compared in constant time. */
+static int broker_authorized(http_req *r)
+{
+    char tok[OTA_SECRET_HEX_LEN + 1];
+    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    if (ota_secret_broker_http(r->app->server_key, tok, sizeof tok) != 0)
+        return 0;
+    int ok = ota_ct_streq(h, tok);
+    OPENSSL_cleanse(tok, sizeof tok);
+    return ok;
+}
+
+static int broker_start(http_req *r)
+{
+    if (!broker_authorized(r)) {
+        http_send_error(r, 401, "unauthorized", NULL,
+                        "A valid broker token is required (Authorization: Bearer <broker "
+                        "token>; otad --broker-token prints it).");
+        return -1;
+    }
+    if (!content_type_is(r, "application/json") &&
+        !content_type_is(r, "application/x-www-form-urlencoded")) {
+        http_send_error(r, 415, "unsupported_media_type", NULL,
+                        "The body must be application/json or "
+                        "application/x-www-form-urlencoded.");
+        return -1;
+    }
+    const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        unsigned long long declared = strtoull(cl, &end, 10);
+        if (*end == '\0' && declared > BROKER_BODY_MAX) {
+            http_send_error(r, 413, "too_large", NULL, "The body is larger than %d bytes.",
+                            BROKER_BODY_MAX);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Collects the body into r->body under BROKER_BODY_MAX (http.c answers 413 past it). */
+static int broker_stream(http_req *r, const char *data, size_t size)
+{
+    if (r->body_too_big || r->body_len + size > BROKER_BODY_MAX) {
+        r->body_too_big = 1;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        return -1;
+    }
+    if (r->body_len + size + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + size + 1)
+            cap *= 2;
+        char *nb = realloc(r->body, cap);
+        if (!nb)
+            abort();
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, size);
+    r->body_len += size;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes n bytes of a form component ('+' = space, %XX) into a new string. NULL when a
+ * %-escape is malformed or decodes to NUL. */
+static char *form_decode(const char *s, size_t n)
+{
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || hi * 16 + lo == 0) {
+                free(out);
+                return NULL;
+            }
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '\0') {
+            free(out);
+            return NULL;
+        }
+        *o++ = c;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* "a=1&b=2" into a JSON object of strings. NULL when malformed or a key repeats. */
+static json_t *form_parse(const char *body, size_t len)
+{
+    json_t *o = json_object();
+    const char *p = body, *end = body + len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *seg_end = amp ? amp : end;
+        if (seg_end > p) {
+            const char *eq = memchr(p, '=', (size_t)(seg_end - p));
+            const char *kend = eq ? eq : seg_end;
+            char *k = form_decode(p, (size_t)(kend - p));
+            char *v = eq ? form_decode(eq + 1, (size_t)(seg_end - eq - 1)) : strdup("");
+            json_t *js = v ? json_string(v) : NULL; /* NULL: not UTF-8 */
+            int bad = !k || !*k || !js || json_object_get(o, k) != NULL;
+            if (!bad)
+                json_object_set_new(o, k, js);
+            else
+                json_decref(js);
+            free(k);
+            free(v);
+            if (bad) {
+                json_decref(o);
+                return NULL;
+            }
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return o;
+}
+
+/* The body as a JSON object (caller decrefs), or answers 400 and returns NULL. */
+static json_t *broker_body(http_req *r)
+{
+    json_error_t jerr;
+    if (!r->body || r->body_len == 0) {
+        http_send_error(r, 400, "invalid_body", NULL, "The request body is empty.");
+        return NULL;
+    }
+    if (content_type_is(r, "application/x-www-form-urlencoded")) {
+        json_t *o = form_parse(r->body, r->body_len);
+        if (!o)
+            http_send_error(r, 400, "invalid_body", NULL,
+                            "The form body is malformed (bad escape, empty or repeated name).");
+        return o;
+    }
+    json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        http_send_error(r, 400, "invalid_json", NULL, "The body is not valid JSON (line %d: %s).",
+                        jerr.line, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_send_error(r, 400, "invalid_json", NULL, "The request body must be a JSON object.");
+        return NULL;
+    }
+    return j;
+}
+
+/* A required string field (an empty string is a value: EMQX sends "" for what a client
+ * left out). Answers 400 and returns -1 when missing, not a string, or holding a NUL. */
+static int broker_field(http_req *r, json_t *o, const char *name, const char **out)
+{
+    json_t *v = json_object_get(o, name);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return http_send_error(r, 400, "missing_field", name, "The field %s is required.", name),
+               -1;
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+        return http_send_error(r, 400, "invalid_type", name, "The field %s must be a string.",
+                               name),
+               -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* A client-supplied name made safe for one log line (at most 100 printable ASCII). */
+static const char *loggable(const char *in, char out[101])
+{
+    size_t i;
+    for (i = 0; in && in[i] && i < 100; i++)
+        out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+    out[i] = '\0';
+    return out;
+}
+
+/* ---- rules ------------------------------------------------------------------------------ */
+
+/* The server account: username "otad", client id "otad" or "otad-{suffix}" (as the plugin). */
+static int is_server(const char *cid, const char *user)
+{
+    size_t ulen = sizeof AUTH_SERVER_USER - 1;
+    if (strcmp(user, AUTH_SERVER_USER) != 0)
+        return 0;
+    return strcmp(cid, user) == 0 ||
+           (strncmp(cid, user, ulen) == 0 && cid[ulen] == '-' &&
+            auth_name_ok(cid + ulen + 1, AUTH_CID_MAX));
+}
+
+typedef enum { LOGIN_DENY, LOGIN_DEVICE, LOGIN_SERVER, LOGIN_ERROR } login_result;
+
+/* Decides a login; *why says why it was denied. */
+static login_result login_decide(http_app *app, const char *cid, const char *user,
+                                 const char *pass, const char **why)
+{
+    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], secret[OTA_SECRET_HEX_LEN + 1];
+    store_device d;
+    int ok;
+    *why = NULL;
+    if (!*user || !*cid || !*pass) {
+        *why = !*user ? "no username" : !*cid ? "no client id" : "no password";
+        return LOGIN_DENY;
+    }
+    if (strnlen(pass, OTA_SECRET_HEX_LEN + 1) > OTA_SECRET_HEX_LEN) {
+        *why = "bad password";
+        return LOGIN_DENY;
+    }
+    if (strcmp(user, AUTH_SERVER_USER) == 0) {
+        if (!is_server(cid, user)) {
+            *why = "client id does not match the server account";
+            return LOGIN_DENY;
+        }
+        if (ota_secret_server(app->server_key, secret, sizeof secret) != 0)
+            return LOGIN_ERROR;
+        ok = ota_ct_streq(pass, secret);
+        OPENSSL_cleanse(secret, sizeof secret);
+        if (!ok)
+            *why = "bad password";
+        return ok ? LOGIN_SERVER : LOGIN_DENY;
+    }
+    if (strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX || strcmp(user, cid) != 0) {
+        *why = "username differs from client id";
+        return LOGIN_DENY;
+    }
+    if (auth_split_device(user, pk, id) != 0) {
+        *why = "not a device name";
+        return LOGIN_DENY;
+    }
+    if (ota_secret_device(app->server_key, pk, id, secret, sizeof secret) != 0)
+        return LOGIN_ERROR;
+    ok = ota_ct_streq(pass, secret);
+    OPENSSL_cleanse(secret, sizeof secret);
+    if (!ok) {
+        *why = "bad password";
+        return LOGIN_DENY;
+    }
+    /* the secret is right: only now ask the store (guessers cost no query) */
+    store_rc rc = store_device_get(app->store, pk, id, &d);
+    if (rc == STORE_NOT_FOUND) {
+        *why = "not a registered device";
+        return LOGIN_DENY;
+    }
+    return rc == STORE_OK ? LOGIN_DEVICE : LOGIN_ERROR;
+}
+
+static int send_result(http_req *r, int allow, int with_superuser, int superuser)
+{
+    json_t *o = json_pack("{s:s}", "result", allow ? "allow" : "deny");
+    if (with_superuser && allow)
+        json_object_set_new(o, "is_superuser", json_boolean(superuser));
+    return http_send_json(r, 200, o);
+}
+
+/* ---- handlers ----------------------------------------------------------------------------- */
+
+/* POST /api/v1/broker/auth */
+static int broker_auth(http_req *r)
+{
+    const char *cid, *user, *pass, *why;
+    char lu[101];
+    json_t *o = broker_body(r);
+    if (!o)
+        return MHD_YES;
+    if (broker_field(r, o, "clientid", &cid) != 0 || broker_field(r, o, "username", &user) != 0 ||
+        broker_field(r, o, "password", &pass) != 0) {
+        json_decref(o);
+        return MHD_YES;
+    }
+    login_result lr = login_decide(r->app, cid, user, pass, &why);
+    loggable(user, lu);
+    json_decref(o);
+    if (lr == LOGIN_ERROR) /* EMQX: non-200 = ignore, then its chain refuses */
+        return http_send_error(r, 503, "unavailable", NULL, "The login cannot be checked now.");
+    if (lr == LOGIN_DENY) {
+        OTA_INFO("broker-http: login of %s denied: %s", lu, why);
+        return send_result(r, 0, 1, 0);
+    }
+    return send_result(r, 1, 1, lr == LOGIN_SERVER);
+}
+
+/* POST /api/v1/broker/acl */
+static int broker_acl(http_req *r)
+{
+    const char *cid, *user, *topic, *action;
+    json_t *o = broker_body(r);
+    if (!o)
+        return MHD_YES;
+    if (broker_field(r, o, "clientid", &cid) != 0 || broker_field(r, o, "username", &user) != 0 ||
+        broker_field(r, o, "topic", &topic) != 0 || broker_field(r, o, "action", &action) != 0) {
+        json_decref(o);
+        return MHD_YES;
+    }
+    if (strcmp(action, "publish") != 0 && strcmp(action, "subscribe") != 0) {
+        json_decref(o);
+        return http_send_error(r, 400, "invalid_field", "action",
+                               "action must be publish or subscribe.");
+    }
+    int allow;
+    if (is_server(cid, user))
+        allow = 1; /* the broker authenticated it (EMQX does not even ask: is_superuser) */
+    else
+        allow = strcmp(user, cid) == 0 && auth_device_topic_ok(user, topic);
+    json_decref(o);
+    return send_result(r, allow, 0, 0);
+}
+
+/* POST /api/v1/broker/presence: a webhook of connect/disconnect events (EMQX: a rule on
+ * "$events/client_connected" and "$events/client_disconnected" with an HTTP action). */
+static int broker_presence(http_req *r)
+{
+    const char *event, *cid, *reason = NULL;
+    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1];
+    int64_t t_ms = 0;
+    json_t *o = broker_body(r);
+    if (!o)
+        return MHD_YES;
+    if (broker_field(r, o, "event", &event) != 0 || broker_field(r, o, "clientid", &cid) != 0) {
+        json_decref(o);
+        return MHD_YES;
+    }
+    int online = strcmp(event, "client.connected") == 0;
+    if (!online && strcmp(event, "client.disconnected") != 0) {
+        json_decref(o);
+        return http_send_error(r, 400, "invalid_field", "event",
+                               "event must be client.connected or client.disconnected.");
+    }
+    json_t *ts = json_object_get(o, "timestamp");
+    if (json_is_integer(ts) && json_integer_value(ts) >= 0) {
+        t_ms = (int64_t)json_integer_value(ts);
+    } else if (json_is_string(ts) && json_string_value(ts)[0]) {
+        char *end;
+        long long v = strtoll(json_string_value(ts), &end, 10);
+        if (*end != '\0' || v < 0) {
+            json_decref(o);
+            return http_send_error(r, 400, "invalid_type", "timestamp",
+                                   "timestamp must be epoch milliseconds.");
+        }
+        t_ms = (int64_t)v;
+    } else if (ts && !json_is_null(ts)) {
+        json_decref(o);
+        return http_send_error(r, 400, "invalid_type", "timestamp",
+                               "timestamp must be epoch milliseconds.");
+    }
+    json_t *rs = json_object_get(o, "reason");
+    if (json_is_string(rs))
+        reason = json_string_value(rs);
+    const char *ignored = NULL;
+    if (auth_split_device(cid, pk, id) != 0)
+        ignored = "not a device client id";
+    else if (!online && reason &&
+             (strcmp(reason, "takenover") == 0 || strcmp(reason, "discarded") == 0))
+        ignored = "the connection was replaced by a newer one of the same client id";
+    else if (!r->app->engine) {
+        json_decref(o);
+        return http_send_error(r, 503, "unavailable", NULL, "The batch engine is not running.");
+    }
+    json_decref(o);
+    if (ignored)
+        return http_send_json(r, 200, json_pack("{s:b, s:s}", "applied", 0, "reason", ignored));
+    engine_presence(r->app->engine, pk, id, online, t_ms);
+    return http_send_json(r, 200, json_pack("{s:b}", "applied", 1));
+}
+
+const http_route http_routes_broker[] = {
+    {"POST", "/api/v1/broker/auth", broker_auth, HTTP_BODY_STREAM, BROKER_BODY_MAX, broker_start,
+     broker_stream},
+    {"POST", "/api/v1/broker/acl", broker_acl, HTTP_BODY_STREAM, BROKER_BODY_MAX, broker_start,
+     broker_stream},
+    {"POST", "/api/v1/broker/presence", broker_presence, HTTP_BODY_STREAM, BROKER_BODY_MAX,
+     broker_start, broker_stream},
+    HTTP_ROUTES_END,
+};
