@@ -225,13 +225,14 @@ static int broker_field(http_req *r, json_t *o, const char *name, const char **o
 {
     json_t *v = json_object_get(o, name);
     *out = NULL;
-    if (!v || json_is_null(v))
-        return http_send_error(r, 400, "missing_field", name, "The field %s is required.", name),
-               -1;
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-        return http_send_error(r, 400, "invalid_type", name, "The field %s must be a string.",
-                               name),
-               -1;
+    if (!v || json_is_null(v)) {
+        http_send_error(r, 400, "missing_field", name, "The field %s is required.", name);
+        return -1;
+    }
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+        http_send_error(r, 400, "invalid_type", name, "The field %s must be a string.", name);
+        return -1;
+    }
     *out = json_string_value(v);
     return 0;
 }
@@ -254,16 +255,15 @@ static int is_server(const char *cid, const char *user)
     size_t ulen = sizeof AUTH_SERVER_USER - 1;
     if (strcmp(user, AUTH_SERVER_USER) != 0)
         return 0;
-    return strcmp(cid, user) == 0 ||
-           (strncmp(cid, user, ulen) == 0 && cid[ulen] == '-' &&
-            auth_name_ok(cid + ulen + 1, AUTH_CID_MAX));
+    return strcmp(cid, user) == 0 || (strncmp(cid, user, ulen) == 0 && cid[ulen] == '-' &&
+                                      auth_name_ok(cid + ulen + 1, AUTH_CID_MAX));
 }
 
 typedef enum { LOGIN_DENY, LOGIN_DEVICE, LOGIN_SERVER, LOGIN_ERROR } login_result;
 
 /* Decides a login; *why says why it was denied. */
-static login_result login_decide(http_app *app, const char *cid, const char *user,
-                                 const char *pass, const char **why)
+static login_result login_decide(http_app *app, const char *cid, const char *user, const char *pass,
+                                 const char **why)
 {
     char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], secret[OTA_SECRET_HEX_LEN + 1];
     store_device d;

@@ -14,10 +14,10 @@
 #include <time.h>
 
 static char pk[16], pk2[16];
-static char secret[40];     /* pk.dev1's secret */
-static char token[40];      /* the broker token */
-static char auth_hdr[80];   /* "Authorization: Bearer <token>" */
-static char cid[128];       /* "pk.dev1" */
+static char secret[40];   /* pk.dev1's secret */
+static char token[40];    /* the broker token */
+static char auth_hdr[80]; /* "Authorization: Bearer <token>" */
+static char cid[128];     /* "pk.dev1" */
 static char server_pass[40];
 
 static int setup(void **st)
@@ -54,9 +54,8 @@ static long bpost_ct(const char *what, const char *ctype, const char *hdr, const
     char path[64];
     const char *hdrs[] = {hdr, NULL};
     snprintf(path, sizeof path, "/api/v1/broker/%s", what);
-    assert_int_equal(oth_http(&env, "POST", path, 0, ctype, body, strlen(body), hdr ? hdrs : NULL,
-                              r),
-                     0);
+    assert_int_equal(
+        oth_http(&env, "POST", path, 0, ctype, body, strlen(body), hdr ? hdrs : NULL, r), 0);
     return r->status;
 }
 
@@ -146,22 +145,26 @@ static void test_auth_form(void **st)
     /* EMQX 4-style form body; '+' and %XX decoded */
     snprintf(body, sizeof body, "clientid=%s&username=%s&password=%s&peerhost=127.0.0.1", cid, cid,
              secret);
-    assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, body, &r), 200);
+    assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, body, &r),
+                     200);
     assert_string_equal(jstr(r.json, "result"), "allow");
     oth_resp_free(&r);
     char enc[128];
     snprintf(enc, sizeof enc, "%s%%2Edev1", pk); /* "." as %2E */
     snprintf(body, sizeof body, "clientid=%s&username=%s&password=%s", enc, cid, secret);
-    assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, body, &r), 200);
+    assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, body, &r),
+                     200);
     assert_string_equal(jstr(r.json, "result"), "allow");
     oth_resp_free(&r);
     snprintf(body, sizeof body, "clientid=%s&username=%s&password=wrong+one", cid, cid);
-    assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, body, &r), 200);
+    assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, body, &r),
+                     200);
     assert_string_equal(jstr(r.json, "result"), "deny");
     oth_resp_free(&r);
     /* ACL as a form too */
-    snprintf(body, sizeof body, "clientid=%s&username=%s&topic=%%2Fsys%%2F%s%%2Fdev1%%2F%%23&action=subscribe",
-             cid, cid, pk);
+    snprintf(body, sizeof body,
+             "clientid=%s&username=%s&topic=%%2Fsys%%2F%s%%2Fdev1%%2F%%23&action=subscribe", cid,
+             cid, pk);
     assert_int_equal(bpost_ct("acl", "application/x-www-form-urlencoded", auth_hdr, body, &r), 200);
     assert_string_equal(jstr(r.json, "result"), "allow");
     oth_resp_free(&r);
@@ -171,8 +174,8 @@ static void test_auth_form(void **st)
                                       "clientid=a&clientid=a&username=a&password=b",
                                       "=x&clientid=a&username=a&password=b", "clientid=a%2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, bad[i], &r),
-                         400);
+        assert_int_equal(
+            bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, bad[i], &r), 400);
         oth_resp_free(&r);
     }
 }
@@ -182,8 +185,8 @@ static void test_broker_token(void **st)
     (void)st;
     oth_resp r;
     char body[512], hdr[128];
-    snprintf(body, sizeof body, "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\"}", cid,
-             cid, secret);
+    snprintf(body, sizeof body, "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\"}",
+             cid, cid, secret);
     static const char *const what[] = {"auth", "acl", "presence"};
     for (size_t i = 0; i < 3; i++) {
         /* no token, the admin token, a wrong one, a prefix of the right one */
@@ -310,10 +313,11 @@ static void test_malformed(void **st)
     }
     /* unknown fields are fine: brokers add their own (peerhost, qos, retain...) */
     char body[512];
-    snprintf(body, sizeof body,
-             "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\",\"peerhost\":\"1.2.3.4\","
-             "\"qos\":1}",
-             cid, cid, secret);
+    snprintf(
+        body, sizeof body,
+        "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\",\"peerhost\":\"1.2.3.4\","
+        "\"qos\":1}",
+        cid, cid, secret);
     assert_string_equal(result_of("auth", body, NULL), "allow");
     /* another content type: 415; too large: 413 */
     assert_int_equal(bpost_ct("auth", "text/plain", auth_hdr, body, &r), 415);
@@ -407,9 +411,9 @@ static void test_presence(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auth),     cmocka_unit_test(test_auth_form),
+        cmocka_unit_test(test_auth),         cmocka_unit_test(test_auth_form),
         cmocka_unit_test(test_broker_token), cmocka_unit_test(test_acl),
-        cmocka_unit_test(test_malformed), cmocka_unit_test(test_presence),
+        cmocka_unit_test(test_malformed),    cmocka_unit_test(test_presence),
     };
     return cmocka_run_group_tests(tests, setup, stop_otad);
 }
