@@ -16,6 +16,7 @@ struct bus {
     engine_t *engine;
     mqttc *mq;
     char password[OTA_SECRET_HEX_LEN + 1];
+    char client_id[64];
     volatile int stopping; /* set before the client disconnects on purpose */
 };
 
@@ -102,6 +103,9 @@ bus *bus_start(http_app *app)
         .server_key = app->server_key,
         .publish = publish,
         .publish_ud = b,
+        /* several otad: re-read what the others changed (running batches, due deadlines,
+         * devices waiting) every 2 s, so a killed instance's work is taken over */
+        .resync_ms = cfg->instance[0] ? 2000 : 0,
     };
     b->engine = engine_new(&ec);
     if (!b->engine || engine_start(b->engine) != 0) {
@@ -113,10 +117,19 @@ bus *bus_start(http_app *app)
         bus_stop(b);
         return NULL;
     }
+    /* One persistent session per instance, each receiving every device message. Not a
+     * shared subscription: Mosquitto 2.0 keeps dispatching a shared subscription's messages
+     * to a member whose persistent session is offline, so a killed instance would strand
+     * them. The store's locks make each transition happen once whoever applies it first;
+     * the other instance finds it done (docs/postgresql.md, "Several otad"). */
+    if (cfg->instance[0])
+        snprintf(b->client_id, sizeof b->client_id, "otad-%s", cfg->instance);
+    else
+        snprintf(b->client_id, sizeof b->client_id, "otad");
     mqttc_config mc = {
         .host = host,
         .port = port,
-        .client_id = "otad",
+        .client_id = b->client_id,
         .username = "otad",
         .password = b->password,
     };

@@ -100,6 +100,14 @@ static int check_db(const char *v, char *why, size_t whylen)
     return -1;
 }
 
+static int check_blob(const char *v, char *why, size_t whylen)
+{
+    if (strcmp(v, "fs") == 0 || strcmp(v, "postgresql") == 0)
+        return 0;
+    snprintf(why, whylen, "must be fs or postgresql");
+    return -1;
+}
+
 static int check_level(const char *v, char *why, size_t whylen)
 {
     static const char *ok[] = {"debug", "info", "warn", "error"};
@@ -117,6 +125,16 @@ static int check_threads(const char *v, char *why, size_t whylen)
     long n = strtol(v, &end, 10);
     if (errno || end == v || *end || n < 1 || n > 64) {
         snprintf(why, whylen, "must be an integer of 1..64");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_instance(const char *v, char *why, size_t whylen)
+{
+    size_t n = strlen(v);
+    if (n > 32 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != n) {
+        snprintf(why, whylen, "must be empty or 1..32 of letters, digits, '_' and '-'");
         return -1;
     }
     return 0;
@@ -142,6 +160,9 @@ static const cfg_row rows[] = {
     {"database", "OTA_DB", "db", "",
      "database URL; empty = sqlite:DATA/ota.db (postgresql:// selects PostgreSQL)", S(db), check_db,
      0},
+    {"firmware store", "OTA_BLOB", "blob", "fs",
+     "where firmware bytes live: fs (DATA/firmware) or postgresql (OTA_DB's database)", S(blob),
+     check_blob, 0},
     {"log level", "OTA_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", S(log_level),
      check_level, 0},
     {"console folder", "OTA_CONSOLE_DIR", "console-dir", "",
@@ -149,6 +170,10 @@ static const cfg_row rows[] = {
      S(console_dir), NULL, 0},
     {"HTTP threads", "OTA_HTTP_THREADS", "http-threads", "8", "HTTP worker threads (1..64)", T_INT,
      offsetof(cfg_t, http_threads), 0, check_threads, 0},
+    {"instance", "OTA_INSTANCE", "instance", "",
+     "name of this otad when several share one database and broker (docs/postgresql.md); "
+     "empty = the only one",
+     S(instance), check_instance, 0},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 

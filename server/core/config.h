@@ -20,10 +20,14 @@ typedef struct {
     char admin_token[256];         /* "" = generated and kept in data_dir/keys/admin.token */
     double time_scale;             /* platform-side durations are divided by it; > 0 */
     char db[CFG_STR_MAX];          /* "" = sqlite:$OTA_DATA_DIR/ota.db */
+    char blob[16];                 /* firmware bytes: "fs" (DATA/firmware) or "postgresql" */
     char log_level[16];            /* debug|info|warn|error */
     char console_dir[CFG_STR_MAX]; /* static console files served at /; "" = built-in path (otad
                                       fills) */
     int http_threads;              /* libmicrohttpd thread pool size, 1..64 */
+    char instance[40];             /* "" = single instance; else the MQTT client id is
+                                      otad-<instance> and the engine re-reads shared state
+                                      from the store periodically (several otad) */
     /* actions (flags only) */
     int help;        /* --help */
     int init_only;   /* --init-only: prepare data dir, keys, token, migrations; exit */

@@ -115,6 +115,7 @@ struct engine {
     size_t n_touched, cap_touched;
     int need_reload;
     int snapshot_pending_rebuild;
+    int64_t next_resync_ms;
 
     /* stats (under mu) */
     engine_stats stats;
@@ -279,7 +280,7 @@ static int reload(engine_t *e)
     for (size_t i = 0; i < e->n_batches; i++)
         if (store_engine_pushable(e->cfg.store, e->batches[i].row.id, pushable_cb, &e->batches[i]) != STORE_OK)
             return -1;
-    if (store_engine_deadlines(e->cfg.store, deadline_cb, e) != STORE_OK)
+    if (store_engine_deadlines(e->cfg.store, INT64_MAX, INT64_MAX, deadline_cb, e) != STORE_OK)
         return -1;
     OTA_INFO("engine: %zu running batches, %zu armed deadlines", e->n_batches, theap_size(e->heap));
     return 0;
@@ -538,7 +539,7 @@ static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t n
 
     if (m.kind == DEVMSG_VERSION || m.kind == DEVMSG_GET) {
         /* contract 3.1: after connecting, these say the device has subscribed */
-        rc = store_uow_device_ready(u, device_id);
+        rc = store_uow_device_ready(u, device_id, now);
         if (rc != STORE_OK)
             return rc;
     }
@@ -679,10 +680,42 @@ static void refill(batch_mem *b, int64_t now)
     }
 }
 
+/* With several otad on one store: what the others changed reaches this engine only through
+ * the store. Batches they created or ended, deadlines they armed (and will not fire if they
+ * died), and devices waiting for a push are re-read; duplicates are harmless, since every
+ * transition re-reads its task under the store's lock (a stale heap entry or queue slot is
+ * dropped there). */
+static void resync(engine_t *e, int64_t now)
+{
+    store_batch *rows = NULL;
+    size_t n = 0;
+    if (store_engine_batches(e->cfg.store, &rows, &n) == STORE_OK) {
+        for (size_t i = 0; i < e->n_batches; i++) {
+            int found = 0;
+            for (size_t k = 0; k < n && !found; k++)
+                found = rows[k].id == e->batches[i].row.id;
+            if (!found)
+                e->batches[i].running = 0; /* ended elsewhere */
+        }
+        for (size_t k = 0; k < n; k++)
+            if (!batch_find(e, rows[k].id))
+                batch_add(e, &rows[k]);
+        free(rows);
+    }
+    store_engine_deadlines(e->cfg.store, now + e->cfg.resync_ms, 10000, deadline_cb, e);
+    for (size_t i = 0; i < e->n_batches; i++) {
+        batch_mem *b = &e->batches[i];
+        if (b->running && idq_len(&b->pending) == 0)
+            store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+    }
+}
+
 /* How long the loop may sleep: until the next deadline or the next push token. */
 static int64_t wait_ms(engine_t *e, int64_t now)
 {
     int64_t w = theap_wait_ms(e->heap, now, MAX_WAIT_MS);
+    if (e->cfg.resync_ms > 0 && e->next_resync_ms - now < w)
+        w = e->next_resync_ms - now;
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
         if (!b->running || idq_len(&b->pending) == 0)
@@ -841,6 +874,10 @@ static void *engine_main(void *arg)
         pthread_mutex_unlock(&e->mu);
 
         now = ota_time_now_ms();
+        if (e->cfg.resync_ms > 0 && now >= e->next_resync_ms) {
+            resync(e, now);
+            e->next_resync_ms = now + e->cfg.resync_ms;
+        }
         if (!list && !has_work(e, now))
             continue; /* a wake-up with nothing to do: no transaction */
         uint64_t last_seq = last ? last->seq : 0;

@@ -35,6 +35,9 @@ typedef struct {
     void *publish_ud;
     int64_t ack_timeout_ms;      /* before scaling; 0 = 10 s (contract 3.2) */
     size_t max_queue;            /* queued inputs before producers wait; 0 = 200,000 */
+    int64_t resync_ms;           /* 0 (one otad) = never; else how often the engine re-reads what
+                                    other instances may have changed: running batches, deadlines
+                                    due soon, devices waiting for a push (docs/postgresql.md) */
 } engine_config;
 
 /* Creates the engine (nothing runs yet). NULL on a bad config. */

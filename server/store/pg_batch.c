@@ -158,12 +158,16 @@ static const char *const sql[] = {
     [U_COMPLETE - STORE_PG_Q_BATCH] =
         "UPDATE batches SET state = 'completed', end_ms = $2 WHERE id = $1"
         " AND state = 'in_progress' AND n_succeeded + n_failed = total",
+    /* presence ordered by the broker's times: see sqlite_batch.c */
     [U_PRESENCE_ON - STORE_PG_Q_BATCH] =
-        "UPDATE devices SET online = 1, ready = 0, last_seen_ms = $2, activated = 1,"
-        " activated_ms = COALESCE(activated_ms, $2) WHERE id = $1",
+        "UPDATE devices SET online = 1, conn_ms = $2,"
+        " ready = CASE WHEN COALESCE(ready_ms, 0) >= $2 THEN 1 ELSE 0 END,"
+        " last_seen_ms = $2, activated = 1, activated_ms = COALESCE(activated_ms, $2)"
+        " WHERE id = $1 AND COALESCE(conn_ms, 0) <= $2",
     [U_PRESENCE_OFF - STORE_PG_Q_BATCH] =
-        "UPDATE devices SET online = 0, ready = 0, last_seen_ms = $2 WHERE id = $1",
-    [U_READY - STORE_PG_Q_BATCH] = "UPDATE devices SET ready = 1 WHERE id = $1",
+        "UPDATE devices SET online = 0, ready = 0, last_seen_ms = $2"
+        " WHERE id = $1 AND COALESCE(conn_ms, 0) < $2",
+    [U_READY - STORE_PG_Q_BATCH] = "UPDATE devices SET ready = 1, ready_ms = $2 WHERE id = $1",
     [U_PUSHABLE - STORE_PG_Q_BATCH] =
         "SELECT CASE WHEN online <> 0 AND ready <> 0 THEN 1 ELSE 0 END FROM devices WHERE id = $1",
     [U_VERSION - STORE_PG_Q_BATCH] =
@@ -1047,18 +1051,16 @@ static store_rc pg_presence(void *impl, int64_t device_id, int online, int64_t n
     store_pg_params p = {0};
     store_pg_p_i64(&p, device_id);
     store_pg_p_i64(&p, now_ms);
-    store_rc r = uow_change(u, online ? U_PRESENCE_ON : U_PRESENCE_OFF, &p, "engine presence",
-                            &changed);
-    if (r == STORE_OK && changed == 0)
-        r = STORE_NOT_FOUND;
-    return r;
+    /* no row changed: a stale event, nothing to do */
+    return uow_change(u, online ? U_PRESENCE_ON : U_PRESENCE_OFF, &p, "engine presence", &changed);
 }
 
-static store_rc pg_ready(void *impl, int64_t device_id)
+static store_rc pg_ready(void *impl, int64_t device_id, int64_t now_ms)
 {
     pg_uow *u = impl;
     store_pg_params p = {0};
     store_pg_p_i64(&p, device_id);
+    store_pg_p_i64(&p, now_ms);
     return uow_write(u, U_READY, &p, "engine ready");
 }
 
@@ -1191,13 +1193,18 @@ static void deadline_row(const PGresult *r, void *ud)
     cb->fn(cb->ud, store_pg_i64(r, 0, 0), (int)deadline_from_name(kind), store_pg_i64(r, 0, 2));
 }
 
-static store_rc pg_engine_deadlines(store_t *s, void (*fn)(void *, int64_t, int, int64_t), void *ud)
+static store_rc pg_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
+                                   void (*fn)(void *, int64_t, int, int64_t), void *ud)
 {
     stream_cb cb = {fn, NULL, ud};
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, until_ms);
+    store_pg_p_i64(&p, limit);
     return stream(s,
                   "SELECT t.device_id, t.due_kind, t.due_ms FROM tasks t JOIN batches b"
-                  " ON b.id = t.batch_id WHERE t.due_ms IS NOT NULL AND b.state = 'in_progress'",
-                  NULL, deadline_row, &cb, "engine deadlines");
+                  " ON b.id = t.batch_id WHERE t.due_ms IS NOT NULL AND t.due_ms <= $1"
+                  " AND b.state = 'in_progress' ORDER BY t.due_ms LIMIT $2",
+                  &p, deadline_row, &cb, "engine deadlines");
 }
 
 static void pushable_row(const PGresult *r, void *ud)

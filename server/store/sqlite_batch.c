@@ -491,10 +491,16 @@ static const char *const uow_sql[Q_COUNT] = {
                  " n_failed = n_failed + ?8 WHERE id = ?1",
     [Q_COMPLETE] = "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
                    " AND state = 'in_progress' AND n_succeeded + n_failed = total",
-    [Q_PRESENCE_ON] = "UPDATE devices SET online = 1, ready = 0, last_seen_ms = ?2, activated = 1,"
-                      " activated_ms = COALESCE(activated_ms, ?2) WHERE id = ?1",
-    [Q_PRESENCE_OFF] = "UPDATE devices SET online = 0, ready = 0, last_seen_ms = ?2 WHERE id = ?1",
-    [Q_READY] = "UPDATE devices SET ready = 1 WHERE id = ?1",
+    /* A connection that started at ?2 (broker time): ready only if the device said so after
+     * that; ignored when a newer connection is known. A disconnect applies only to a
+     * connection older than it (a takeover's late "off" cannot hide the new connection). */
+    [Q_PRESENCE_ON] = "UPDATE devices SET online = 1, conn_ms = ?2,"
+                      " ready = CASE WHEN COALESCE(ready_ms, 0) >= ?2 THEN 1 ELSE 0 END,"
+                      " last_seen_ms = ?2, activated = 1, activated_ms = COALESCE(activated_ms, ?2)"
+                      " WHERE id = ?1 AND COALESCE(conn_ms, 0) <= ?2",
+    [Q_PRESENCE_OFF] = "UPDATE devices SET online = 0, ready = 0, last_seen_ms = ?2"
+                       " WHERE id = ?1 AND COALESCE(conn_ms, 0) < ?2",
+    [Q_READY] = "UPDATE devices SET ready = 1, ready_ms = ?2 WHERE id = ?1",
     [Q_PUSHABLE] = "SELECT online AND ready FROM devices WHERE id = ?1",
     [Q_VERSION] = "UPDATE devices SET firmware_version = ?2, last_seen_ms = ?3 WHERE id = ?1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
@@ -734,27 +740,25 @@ static store_rc sq_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, i
     return terminate_db(u->db, batch_id, now_ms, done);
 }
 
-static store_rc sq_presence(void *impl, int64_t device_id, int online, int64_t now_ms)
+static store_rc sq_presence(void *impl, int64_t device_id, int online, int64_t t_ms)
 {
     sq_uow *u = impl;
     sqlite3_stmt *st = uq(u, online ? Q_PRESENCE_ON : Q_PRESENCE_OFF);
     if (!st)
         return STORE_ERROR;
     sqlite3_bind_int64(st, 1, device_id);
-    sqlite3_bind_int64(st, 2, now_ms);
-    store_rc r = step_done(u, st, "engine presence");
-    if (r == STORE_OK && sqlite3_changes(u->db) == 0)
-        r = STORE_NOT_FOUND;
-    return r;
+    sqlite3_bind_int64(st, 2, t_ms);
+    return step_done(u, st, "engine presence"); /* no row changed: stale, nothing to do */
 }
 
-static store_rc sq_ready(void *impl, int64_t device_id)
+static store_rc sq_ready(void *impl, int64_t device_id, int64_t now_ms)
 {
     sq_uow *u = impl;
     sqlite3_stmt *st = uq(u, Q_READY);
     if (!st)
         return STORE_ERROR;
     sqlite3_bind_int64(st, 1, device_id);
+    sqlite3_bind_int64(st, 2, now_ms);
     return step_done(u, st, "engine ready");
 }
 
@@ -858,17 +862,21 @@ static store_rc sq_engine_batches(store_t *s, store_batch **items, size_t *n)
     return r;
 }
 
-static store_rc sq_engine_deadlines(store_t *s, void (*fn)(void *, int64_t, int, int64_t), void *ud)
+static store_rc sq_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
+                                    void (*fn)(void *, int64_t, int, int64_t), void *ud)
 {
     sqlite3 *db = store_sqlite_conn_get(s);
     char kind[16];
     sqlite3_stmt *st = store_sqlite_prepare(
         db, "SELECT t.device_id, t.due_kind, t.due_ms FROM tasks t JOIN batches b ON b.id = t.batch_id"
-            " WHERE t.due_ms IS NOT NULL AND b.state = 'in_progress'");
+            " WHERE t.due_ms IS NOT NULL AND t.due_ms <= ?1 AND b.state = 'in_progress'"
+            " ORDER BY t.due_ms LIMIT ?2");
     if (!st) {
         store_sqlite_conn_put(s, db);
         return STORE_ERROR;
     }
+    sqlite3_bind_int64(st, 1, until_ms);
+    sqlite3_bind_int64(st, 2, limit);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_sqlite_text(st, 1, kind, sizeof kind);

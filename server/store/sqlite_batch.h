@@ -32,13 +32,14 @@ typedef struct {
     store_rc (*batch_complete_if_done)(void *impl, int64_t batch_id, int64_t now_ms, int *completed);
     store_rc (*uow_terminate)(void *impl, int64_t batch_id, int64_t now_ms, int *done);
     store_rc (*device_presence)(void *impl, int64_t device_id, int online, int64_t now_ms);
-    store_rc (*device_ready)(void *impl, int64_t device_id);
+    store_rc (*device_ready)(void *impl, int64_t device_id, int64_t now_ms);
     store_rc (*device_pushable)(void *impl, int64_t device_id, int *pushable);
     store_rc (*device_version)(void *impl, int64_t device_id, const char *version, int64_t now_ms);
     store_rc (*presence_snapshot)(void *impl, const char *const *clients, size_t n, int64_t now_ms);
 
     store_rc (*engine_batches)(store_t *s, store_batch **items, size_t *n);
-    store_rc (*engine_deadlines)(store_t *s, void (*fn)(void *, int64_t, int, int64_t), void *ud);
+    store_rc (*engine_deadlines)(store_t *s, int64_t until_ms, int64_t limit,
+                                 void (*fn)(void *, int64_t, int, int64_t), void *ud);
     store_rc (*engine_pushable)(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud);
     store_rc (*presence_reset)(store_t *s);
 } store_batch_ops;

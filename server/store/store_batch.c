@@ -154,9 +154,9 @@ store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, 
     return u->ops->device_presence(u->impl, device_id, online, now_ms);
 }
 
-store_rc store_uow_device_ready(store_uow *u, int64_t device_id)
+store_rc store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms)
 {
-    return u->ops->device_ready(u->impl, device_id);
+    return u->ops->device_ready(u->impl, device_id, now_ms);
 }
 
 store_rc store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable)
@@ -182,10 +182,13 @@ store_rc store_engine_batches(store_t *s, store_batch **items, size_t *n)
     return ops->engine_batches(s, items, n);
 }
 
-store_rc store_engine_deadlines(store_t *s, void (*fn)(void *, int64_t, int, int64_t), void *ud)
+store_rc store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
+                                void (*fn)(void *, int64_t, int, int64_t), void *ud)
 {
     OPS_OR_FAIL(s);
-    return ops->engine_deadlines(s, fn, ud);
+    if (limit <= 0)
+        return STORE_INVALID;
+    return ops->engine_deadlines(s, until_ms, limit, fn, ud);
 }
 
 store_rc store_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)

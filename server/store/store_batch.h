@@ -142,11 +142,13 @@ store_rc store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_
                                           int *completed);
 /* Terminates an in_progress batch inside the unit (validity end). *done = 1 when it did. */
 store_rc store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done);
-/* Presence from the broker: online sets activated (first time), ready = 0 either way.
- * STORE_NOT_FOUND for a device the store does not know. */
-store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t now_ms);
-/* The device said it is subscribed (version report or firmware/get after connecting). */
-store_rc store_uow_device_ready(store_uow *u, int64_t device_id);
+/* Presence from the broker: a connection of the device that started (online) or ended at
+ * t_ms, the broker's time. A start sets activated (first time) and makes the device ready
+ * only if it said so at or after t_ms; an event older than the connection the store knows
+ * changes nothing (several otad, or events handled late, cannot undo a newer one). */
+store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t t_ms);
+/* The device said it is subscribed (version report or firmware/get) at now_ms. */
+store_rc store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms);
 /* Online and ready, as the store has it. */
 store_rc store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable);
 store_rc store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
@@ -160,9 +162,10 @@ store_rc store_uow_presence_snapshot(store_uow *u, const char *const *clients, s
 /* Start-up and bookkeeping reads (no transaction needed). */
 /* Every in_progress batch. */
 store_rc store_engine_batches(store_t *s, store_batch **items, size_t *n);
-/* Calls fn for every armed task deadline (device id, fsm_deadline, due ms). */
-store_rc store_engine_deadlines(store_t *s, void (*fn)(void *ud, int64_t device_id, int kind,
-                                                      int64_t due_ms),
+/* Calls fn for the armed task deadlines of running batches due at or before until_ms
+ * (INT64_MAX: all), earliest first, at most limit of them (device id, fsm_deadline, due ms). */
+store_rc store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
+                                void (*fn)(void *ud, int64_t device_id, int kind, int64_t due_ms),
                                 void *ud);
 /* Calls fn for every to_push task of the batch whose device is online and ready. */
 store_rc store_engine_pushable(store_t *s, int64_t batch_id,

@@ -145,6 +145,9 @@ static const char *const migrations[] = {
     "ALTER TABLE devices ADD COLUMN ready INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN pushed_ms BIGINT;"
     "ALTER TABLE tasks ADD COLUMN started_ms BIGINT;",
+    /* 3: presence ordered by the broker's times (SQLite's 3) */
+    ("ALTER TABLE devices ADD COLUMN conn_ms BIGINT;"
+     "ALTER TABLE devices ADD COLUMN ready_ms BIGINT;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

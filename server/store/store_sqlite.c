@@ -115,6 +115,11 @@ static const char *const migrations[] = {
     "ALTER TABLE devices ADD COLUMN ready INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN pushed_ms INTEGER;"
     "ALTER TABLE tasks ADD COLUMN started_ms INTEGER;",
+    /* 3 (lead): presence ordered by the broker's times, so events handled late (by another
+     * otad, or after a device message of the next connection) cannot undo newer ones:
+     * conn_ms = start of the connection we believe current, ready_ms = last "I am ready" */
+    ("ALTER TABLE devices ADD COLUMN conn_ms INTEGER;"
+     "ALTER TABLE devices ADD COLUMN ready_ms INTEGER;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

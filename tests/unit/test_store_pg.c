@@ -147,13 +147,13 @@ static void test_open_migrate(void **state)
     for (int i = 0; i < 2; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(r[i].rc, STORE_OK);
-        assert_int_equal(r[i].version, 2);
+        assert_int_equal(r[i].version, 3);
     }
     char err[256], url[1200];
     snprintf(url, sizeof url, "%s%spool_max=4", db_url, strchr(db_url, '?') ? "&" : "?");
     assert_int_equal(store_open(url, &st, err, sizeof err), STORE_OK);
     assert_string_equal(store_kind(st), "postgresql");
-    assert_int_equal(store_schema_version(st), 2);
+    assert_int_equal(store_schema_version(st), 3);
     assert_int_equal(store_ping(st), STORE_OK);
     store_t *bad = NULL;
     snprintf(url, sizeof url, "%s%spool_max=0", db_url, strchr(db_url, '?') ? "&" : "?");
@@ -553,10 +553,15 @@ static void test_uow(void **state)
     assert_int_equal(store_uow_device_presence(u, id2, 1, now_ms + 10), STORE_OK);
     assert_int_equal(store_uow_device_pushable(u, id2, &pushable), STORE_OK);
     assert_int_equal(pushable, 0); /* online, not ready */
-    assert_int_equal(store_uow_device_ready(u, id2), STORE_OK);
+    assert_int_equal(store_uow_device_ready(u, id2, now_ms + 20), STORE_OK);
     assert_int_equal(store_uow_device_pushable(u, id2, &pushable), STORE_OK);
     assert_int_equal(pushable, 1);
-    assert_int_equal(store_uow_device_presence(u, 99999999, 1, now_ms), STORE_NOT_FOUND);
+    /* an event for no known connection (stale, or no such device) changes nothing */
+    assert_int_equal(store_uow_device_presence(u, 99999999, 1, now_ms), STORE_OK);
+    /* a late "off" of an older connection does not hide the current one */
+    assert_int_equal(store_uow_device_presence(u, id2, 0, now_ms + 5), STORE_OK);
+    assert_int_equal(store_uow_device_pushable(u, id2, &pushable), STORE_OK);
+    assert_int_equal(pushable, 1);
 
     /* push b2: to_push -> pushed with an ack deadline */
     assert_int_equal(store_uow_task_open(u, id2, &t), STORE_OK);
@@ -579,7 +584,8 @@ static void test_uow(void **state)
     assert_int_equal(store_uow_commit(u), STORE_OK);
 
     int deadlines = 0;
-    assert_int_equal(store_engine_deadlines(st, deadline_cb, &deadlines), STORE_OK);
+    assert_int_equal(store_engine_deadlines(st, INT64_MAX, INT64_MAX, deadline_cb, &deadlines),
+                     STORE_OK);
     assert_int_equal(deadlines, 1);
     store_batch b;
     assert_int_equal(store_batch_get(st, batch_of_b, &b), STORE_OK);
@@ -669,7 +675,7 @@ static void test_snapshot(void **state)
     int64_t id1;
     assert_int_equal(store_uow_begin(st, &u), STORE_OK);
     assert_int_equal(store_uow_device_find(u, prod_b.product_key, "b1", &id1), STORE_OK);
-    assert_int_equal(store_uow_device_ready(u, id1), STORE_OK);
+    assert_int_equal(store_uow_device_ready(u, id1, now_ms + 600), STORE_OK);
     assert_int_equal(store_uow_device_version(u, id1, "1.5", now_ms + 600), STORE_OK);
     assert_int_equal(store_uow_commit(u), STORE_OK);
     assert_int_equal(store_engine_pushable(st, directed, count_cb, &count), STORE_OK);
@@ -864,7 +870,7 @@ static void test_uow_pipeline_failure(void **state)
     assert_int_equal(store_uow_device_version(u, id, "1.0", now_ms), STORE_OK);
     /* not UTF-8: the server refuses it, which only the next answer can tell */
     assert_int_equal(store_uow_device_version(u, id, "\xff\xfe", now_ms), STORE_OK);
-    assert_int_equal(store_uow_device_ready(u, id), STORE_OK);
+    assert_int_equal(store_uow_device_ready(u, id, now_ms), STORE_OK);
     assert_int_equal(store_uow_device_pushable(u, id, &pushable), STORE_ERROR);
     assert_int_equal(store_uow_commit(u), STORE_ERROR);
     assert_int_equal(store_device_get(st, prod_a.product_key, "d1", &d), STORE_OK);

@@ -1,0 +1,133 @@
+/*
+ * Two otad on one store and one broker (OTA_INSTANCE a and b: client ids otad-a/otad-b,
+ * device messages shared through $share/otad/, each engine re-reading the store every
+ * 2 s). A paced batch is created on a; a is killed with SIGKILL mid-batch; b must finish
+ * it: every device succeeded, and no device got two pushes with one msgId (an attempt is
+ * pushed at most once). Runs on SQLite (two processes on one database file) and, under
+ * scripts/pg-test.sh, on PostgreSQL.
+ */
+#include "test_batch_fixture.c"
+
+#include <sys/wait.h>
+
+#define N_DEV 8
+
+static pid_t otad_b;
+static int port_b;
+
+static int teardown_all(void **state)
+{
+    if (otad_b > 0)
+        oth_stop_pid(otad_b, SIGTERM, 10000);
+    otad_b = 0;
+    return bt_teardown(state);
+}
+
+/* Starts the second otad with the first one's environment but its own name and port. */
+static void start_b(bt_ctx *t)
+{
+    char *env[OTH_MAX_ENV + 8];
+    char addr[64], pub[96], mqtt[64], dir[300], tok[128], log[320], bin[512], url[128];
+    int n = 0;
+    port_b = oth_free_port();
+    snprintf(addr, sizeof addr, "OTA_HTTP_ADDR=127.0.0.1:%d", port_b);
+    snprintf(pub, sizeof pub, "OTA_PUBLIC_URL=http://127.0.0.1:%d", port_b);
+    snprintf(mqtt, sizeof mqtt, "OTA_MQTT_ADDR=127.0.0.1:%d", t->env.mqtt_port);
+    snprintf(dir, sizeof dir, "OTA_DATA_DIR=%s", t->env.dir);
+    snprintf(tok, sizeof tok, "OTA_ADMIN_TOKEN=%s", t->env.admin_token);
+    snprintf(log, sizeof log, "%s/otad-b.log", t->env.dir);
+    snprintf(bin, sizeof bin, "%s/server/otad", OTA_BUILD_DIR);
+    env[n++] = addr;
+    env[n++] = pub;
+    env[n++] = mqtt;
+    env[n++] = dir;
+    env[n++] = tok;
+    for (int i = 0; i < t->env.n_extra_env; i++)
+        if (strncmp(t->env.extra_env[i], "OTA_INSTANCE=", 13) != 0)
+            env[n++] = t->env.extra_env[i];
+    env[n++] = "OTA_INSTANCE=b";
+    char *argv[] = {bin, NULL};
+    otad_b = oth_spawn(argv, env, n, log);
+    assert_true(otad_b > 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/health", port_b);
+    for (int waited = 0; waited < 20000; waited += 100) {
+        oth_resp r;
+        if (oth_http_url("GET", url, NULL, NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
+            oth_resp_free(&r);
+            return;
+        }
+        oth_resp_free(&r);
+        sdev_sleep_ms(100);
+    }
+    fail_msg("the second otad did not become healthy (log %s)", log);
+}
+
+static void test_failover_mid_batch(void **state)
+{
+    (void)state;
+    char fw[32], b[32], body[512];
+    sdev *d[N_DEV];
+    bt_ctx *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    g_ctx = t;
+    assert_int_equal(oth_env_init(&t->env), 0);
+    /* scale 60: retryIntervalMinutes 1 = 1 s, the ack timeout 10 s = 167 ms */
+    oth_env_set(&t->env, "OTA_TIME_SCALE", "60");
+    oth_env_set(&t->env, "OTA_INSTANCE", "a");
+    if (oth_broker_start(&t->env) != 0 || oth_otad_start(&t->env) != 0)
+        fail_msg("broker or otad a did not start");
+    t->up = 1;
+    start_b(t);
+
+    bt_product(t, "failover");
+    for (int i = 0; i < N_DEV; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "f%d", i);
+        bt_device(t, id);
+        d[i] = bt_dev_start(t, id, "1.0.0", SDEV_AUTO_UPGRADE, 0);
+        sdev_set_auto_delay(d[i], 40);
+    }
+    bt_firmware(t, "failover-fw", "2.0.0", fw, sizeof fw);
+    /* paced: 2 pushes a second, so a dies with devices still waiting in its push queue;
+     * retries cover an ack that went to the dying instance */
+    snprintf(body, sizeof body,
+             "{\"scope\":\"all\",\"validityDays\":1,\"policy\":\"standard\",\"timeoutMinutes\":1,"
+             "\"retryTimes\":3,\"retryIntervalMinutes\":1,\"maxPushPerMinute\":120}");
+    bt_batch(t, fw, body, b, sizeof b);
+
+    /* at least two succeeded through the cluster, then a dies */
+    int64_t end = sdev_now_ms() + 30000;
+    for (;;) {
+        json_t *bj = bt_batch_get(t, b);
+        int ok = bj && bt_int(bj, "succeeded") >= 2;
+        json_decref(bj);
+        if (ok)
+            break;
+        if (sdev_now_ms() > end)
+            fail_msg("no progress before the kill");
+        sdev_sleep_ms(BT_POLL_MS);
+    }
+    assert_int_equal(oth_otad_stop(&t->env, SIGKILL), 0);
+
+    /* from now on talk to b */
+    t->env.http_port = port_b;
+    snprintf(t->env.base_url, sizeof t->env.base_url, "http://127.0.0.1:%d", port_b);
+    json_t *bj = bt_wait_batch(t, b, "completed", 60000);
+    assert_int_equal(bt_int(bj, "total"), N_DEV);
+    assert_int_equal(bt_int(bj, "succeeded"), N_DEV);
+    assert_int_equal(bt_int(bj, "failed"), 0);
+    json_decref(bj);
+    for (int i = 0; i < N_DEV; i++) {
+        if (sdev_duplicate_push_ids(d[i]) != 0)
+            fail_msg("device f%d got one attempt pushed twice", i);
+        assert_true(sdev_count(d[i], SDEV_PUSH) >= 1);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_failover_mid_batch, teardown_all),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
