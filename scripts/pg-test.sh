@@ -79,4 +79,9 @@ rc=0
 ctest --output-on-failure -R '^test_store_pg$' ${CTEST_ARGS:-} || rc=1
 # shellcheck disable=SC2086
 ctest --output-on-failure -L integration ${CTEST_ARGS:-} || rc=1
+# the firmware store in PostgreSQL too (OTA_BLOB=postgresql): its unit test, then the
+# upload and download tests once more
+# shellcheck disable=SC2086
+OTA_TEST_BLOB=postgresql ctest --output-on-failure \
+  -R '^(test_blob|test_api_firmware|test_batch_api|test_agent|test_sdk_download)$' ${CTEST_ARGS:-} || rc=1
 exit $rc

@@ -164,7 +164,13 @@ int otad_run(const cfg_t *cfg)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* crash leftovers: half-written uploads and files no row uses */
+    /* the firmware byte store (OTA_BLOB), then crash leftovers: half-written uploads and
+     * blobs no row uses */
+    char err[256];
+    if (fwfiles_init(&st.app, cfg->blob, err, sizeof err) != 0) {
+        OTA_ERROR("otad: firmware store: %s", err);
+        goto out;
+    }
     fwfiles_sweep(&st.app);
 
     /* the batch engine and the broker connection (sets st.app.engine and broker_ready) */
@@ -187,6 +193,7 @@ int otad_run(const cfg_t *cfg)
 out:
     http_stop(srv);
     bus_stop(devbus);
+    fwfiles_close();
     store_close(st.app.store);
     OTA_INFO("otad: stopped");
     return rc;

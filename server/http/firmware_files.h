@@ -1,48 +1,55 @@
 /*
- * firmware_files: firmware bytes as files in the data folder, named by content:
- * DATA/firmware/<sha256>. Uploads stream into DATA/tmp/upload-XXXXXX while MD5 and
- * SHA-256 are computed (OpenSSL EVP), then fsync, rename into place (or drop the temp
- * file when identical bytes are already there), and only then is the row committed.
- * Identical firmwares share one file; a file is removed when no row uses it.
- * fwfiles_lock serializes "place file + commit row" against "delete row + remove file",
- * so a file is never removed under a row being added.
+ * firmware_files: the HTTP side's use of the firmware byte store (server/blob/blob.h),
+ * named by content (sha256). Uploads stream into a blob put while MD5 and SHA-256 are
+ * computed; the put is committed under its sha256 name (or shares the blob already there),
+ * and only then is the row committed. Identical firmwares share one blob; a blob is
+ * removed when no row uses it. fwfiles_lock serializes "place blob + commit row" against
+ * "delete row + remove blob", so a blob is never removed under a row being added.
+ *
+ * Which store: fwfiles_init (otad, from OTA_BLOB: "fs" = DATA/firmware/<sha256>, the
+ * default; "postgresql" = the store's database). Without fwfiles_init, the first use opens
+ * the "fs" store of app->data_dir.
  */
 #ifndef OTAD_FIRMWARE_FILES_H
 #define OTAD_FIRMWARE_FILES_H
 
+#include "blob/blob.h"
 #include "http/http.h"
 
-#include <openssl/evp.h>
 #include <stdint.h>
 
 typedef struct {
-    int fd; /* -1 when closed */
-    char tmp_path[CFG_STR_MAX + 64];
-    EVP_MD_CTX *md5, *sha256;
+    blob_put *put;                    /* NULL when closed */
     uint64_t size;                    /* bytes written so far */
     char md5_hex[33], sha256_hex[65]; /* set by fwup_finish */
 } fwup;
 
-/* Opens a new temp file under DATA/tmp. Returns 0, or -1 (logged; nothing left). */
+/* Opens the blob store of kind ("fs" or "postgresql") for app. 0, or -1 with err. */
+int fwfiles_init(const http_app *app, const char *kind, char *err, size_t errlen);
+/* Closes it (at stop; no request may be running). */
+void fwfiles_close(void);
+
+/* Starts an upload. Returns 0, or -1 (logged; nothing left). */
 int fwup_begin(const http_app *app, fwup *u);
 /* Appends and hashes. Returns 0, or -1 (write error, logged). */
 int fwup_write(fwup *u, const void *data, size_t len);
-/* Finishes the hashes, fsyncs and closes the file. Returns 0, or -1. */
+/* Finishes the hashes and makes the bytes durable. Returns 0, or -1. */
 int fwup_finish(fwup *u);
-/* Moves the finished temp file to DATA/firmware/<sha256> (or drops it when that file
- * exists) and fsyncs the folder. Call with fwfiles_lock held. Returns 0, or -1. */
+/* Stores the finished upload under its sha256 name (or shares the blob there). Call with
+ * fwfiles_lock held. Returns 0, or -1. */
 int fwup_place(const http_app *app, fwup *u);
-/* Removes the temp file (if any) and frees the hash contexts. Safe to call twice. */
+/* Drops what was not placed and frees the upload. Safe to call twice. */
 void fwup_discard(fwup *u);
 
-void fwfiles_lock(void);
-void fwfiles_unlock(void);
-/* DATA/firmware/<sha256> into out. */
-void fwfiles_path(const http_app *app, const char *sha256, char *out, size_t outlen);
-/* Removes DATA/firmware/<sha256> unless a row uses it. Call with fwfiles_lock held. */
+void fwfiles_lock(const http_app *app);
+void fwfiles_unlock(const http_app *app);
+/* Removes blob sha256 unless a row uses it. Call with fwfiles_lock held. */
 void fwfiles_remove_if_unused(const http_app *app, const char *sha256);
-/* At start: removes leftovers of interrupted uploads (DATA/tmp/upload-*) and firmware
- * files no row uses (a crash between rename and commit). */
+/* At start: removes leftovers of interrupted uploads and blobs no row uses (a crash
+ * between placing and commit). */
 void fwfiles_sweep(const http_app *app);
+/* Answers with the bytes of blob sha256 (Range, HEAD, 416 as http_send_fd): by file
+ * descriptor when the store has a file, else through http_send_blob. 404 when missing. */
+int fwfiles_send(http_req *r, const char *sha256, const char *download_name);
 
 #endif

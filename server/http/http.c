@@ -461,6 +461,79 @@ int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
     return queue(r, status, resp);
 }
 
+/* http_send_blob's response state: the byte source and where the answered range starts. */
+#define HTTP_BLOB_BLOCK (256 * 1024)
+typedef struct {
+    http_read_at_fn read_at;
+    void *ud;
+    void (*ud_free)(void *);
+    uint64_t from;
+} blob_body;
+
+/* libmicrohttpd asks for the bytes at pos (relative to the answered range) as the socket
+ * takes them; max is at most HTTP_BLOB_BLOCK. */
+static ssize_t blob_body_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    blob_body *bb = cls;
+    ssize_t n = bb->read_at(bb->ud, bb->from + pos, buf, max);
+    return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void blob_body_free(void *cls)
+{
+    blob_body *bb = cls;
+    if (bb->ud_free)
+        bb->ud_free(bb->ud);
+    free(bb);
+}
+
+int http_send_blob(http_req *r, uint64_t size, http_read_at_fn read_at, void *ud,
+                   void (*ud_free)(void *), const char *content_type, const char *download_name)
+{
+    uint64_t from = 0, to = size ? size - 1 : 0;
+    int rng = http__parse_range(http_header(r, MHD_HTTP_HEADER_RANGE), size, &from, &to);
+    struct MHD_Response *resp;
+    unsigned status = rng == 1 ? 206 : 200;
+    char cr[96];
+    blob_body *bb;
+    if (rng < 0) { /* unsatisfiable: 416, as http_send_fd answers it */
+        if (ud_free)
+            ud_free(ud);
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (resp) {
+            snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+        }
+        return queue(r, 416, resp);
+    }
+    bb = calloc(1, sizeof *bb);
+    if (!bb)
+        abort();
+    bb->read_at = read_at;
+    bb->ud = ud;
+    bb->ud_free = ud_free;
+    bb->from = from;
+    /* the block size is the response's buffer (one per download in flight) and the most
+     * one read_at call is asked for */
+    resp = MHD_create_response_from_callback(size ? to - from + 1 : 0, HTTP_BLOB_BLOCK,
+                                             blob_body_read, bb, blob_body_free);
+    if (!resp) {
+        blob_body_free(bb);
+        return http_send_error(r, 500, "internal", NULL, "The file could not be sent.");
+    }
+    if (rng == 1) {
+        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)from,
+                 (unsigned long long)to, (unsigned long long)size);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            content_type ? content_type : "application/octet-stream");
+    add_disposition(resp, download_name);
+    return queue(r, status, resp);
+}
+
 int http_send_file(http_req *r, const char *path, const char *content_type,
                    const char *download_name)
 {

@@ -136,6 +136,15 @@ int http_send_file(http_req *r, const char *path, const char *content_type,
 /* Same with an open fd (taken: closed by the server in every case) and its size. */
 int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
                  const char *download_name);
+/* Bytes that are not a file (a firmware kept in PostgreSQL, server/blob/): sends size bytes
+ * pulled from read_at(ud, off, buf, len) (the count read, > 0, or -1) as the client takes
+ * them, through libmicrohttpd's callback response, in reads of at most 256 KiB; with the same
+ * Range / 416 / HEAD / header behaviour as http_send_fd. ud is freed with ud_free (may be
+ * NULL) when the answer is done, in every case. A read error mid-way closes the
+ * connection (the client sees a short body). */
+typedef ssize_t (*http_read_at_fn)(void *ud, uint64_t off, void *buf, size_t len);
+int http_send_blob(http_req *r, uint64_t size, http_read_at_fn read_at, void *ud,
+                   void (*ud_free)(void *), const char *content_type, const char *download_name);
 /* Store result to an answer for the common cases (404 not_found, 500 internal, ...). */
 int http_send_store_error(http_req *r, store_rc rc, const char *what);
 

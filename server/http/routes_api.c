@@ -281,11 +281,9 @@ static int firmware_get(http_req *r)
 static int firmware_file(http_req *r)
 {
     store_firmware f;
-    char path[CFG_STR_MAX + 96];
     if (path_firmware(r, &f) != 0)
         return MHD_YES;
-    fwfiles_path(r->app, f.sha256, path, sizeof path);
-    return http_send_file(r, path, "application/octet-stream", f.file_name);
+    return fwfiles_send(r, f.sha256, f.file_name);
 }
 
 static int firmware_delete(http_req *r)
@@ -295,11 +293,11 @@ static int firmware_delete(http_req *r)
     int still_used = 1;
     if (valid_id(http_param(r, "firmwareId"), &id) != 0)
         return http_send_store_error(r, STORE_NOT_FOUND, "firmware");
-    fwfiles_lock();
+    fwfiles_lock(r->app);
     store_rc rc = store_firmware_delete(r->app->store, id, &f, &still_used);
     if (rc == STORE_OK && !still_used)
         fwfiles_remove_if_unused(r->app, f.sha256);
-    fwfiles_unlock();
+    fwfiles_unlock(r->app);
     if (rc == STORE_IN_USE)
         return http_send_error(r, 409, "firmware_in_use", NULL,
                                "The firmware is used by a batch in progress; terminate it first.");

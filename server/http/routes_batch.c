@@ -252,7 +252,6 @@ static int device_download(http_req *r)
     int64_t fw_id, batch_id;
     store_firmware f;
     store_batch b;
-    char path[CFG_STR_MAX + 96];
 
     int rc = urlsign_request_from_parts(http_param(r, "firmwareId"), http_param(r, "fileName"),
                                         http_query(r, "b"), http_query(r, "d"), http_query(r, "e"),
@@ -277,8 +276,7 @@ static int device_download(http_req *r)
         return http_send_error(r, 404, "not_found", NULL, "The batch does not exist.");
     if (strcmp(b.state, "in_progress") != 0)
         return http_send_error(r, 410, "batch_ended", NULL, "The batch has ended (%s).", b.state);
-    fwfiles_path(r->app, f.sha256, path, sizeof path);
-    return http_send_file(r, path, "application/octet-stream", NULL);
+    return fwfiles_send(r, f.sha256, NULL);
 }
 
 const http_route http_routes_batch[] = {

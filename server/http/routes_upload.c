@@ -246,7 +246,6 @@ int api_firmware_upload_start(http_req *r)
         abort();
     u->r = r;
     u->cur_index = -2;
-    u->up.fd = -1;
     u->pp = MHD_create_post_processor(r->conn, 64 * 1024, upload_iter, u);
     if (!u->pp) {
         free(u);
@@ -324,14 +323,14 @@ int api_firmware_upload_end(http_req *r)
     memcpy(in.md5, u->up.md5_hex, sizeof in.md5);
     memcpy(in.sha256, u->up.sha256_hex, sizeof in.sha256);
 
-    fwfiles_lock();
+    fwfiles_lock(r->app);
     store_rc rc = STORE_ERROR;
     if (fwup_place(r->app, &u->up) == 0) {
         rc = store_firmware_create(r->app->store, &in, ota_time_now_ms(), &out, &field);
         if (rc != STORE_OK)
             fwfiles_remove_if_unused(r->app, in.sha256);
     }
-    fwfiles_unlock();
+    fwfiles_unlock(r->app);
     upload_fail_file(u);
 
     switch (rc) {

@@ -242,6 +242,11 @@ int oth_env_init(oth_env *e)
     const char *pg = getenv("OTA_TEST_PG_URL");
     if (pg && *pg && pg_db_create(e, pg) != 0)
         return -1;
+    /* OTA_TEST_BLOB=postgresql: firmware bytes in the env's database (otad's OTA_BLOB;
+     * scripts/pg-test.sh runs the firmware and download tests so once more) */
+    const char *blob = getenv("OTA_TEST_BLOB");
+    if (blob && *blob)
+        oth_env_set(e, "OTA_BLOB", blob);
     return 0;
 }
 
