@@ -6,12 +6,11 @@
  * a chunk at a time, never whole in memory.
  *
  * A put stages the upload in the data folder first, exactly as blob_fs does (the client
- * may be slow: no connection or transaction is held while it sends). Its finish, knowing
- * the sha256, adds the blobs row and copies the file into chunk rows in one transaction,
- * left open; the commit (under blob_lock) commits it. An abort or a crash before that rolls
- * everything back: PostgreSQL never holds a partial blob, and no temp rows need sweeping,
- * even across instances. Identical bytes uploaded at once: the second insert of the row
- * waits for the first and then shares it.
+ * may be slow: no connection or transaction is held while it sends). Its commit (under
+ * blob_lock, just before the firmware row is added), knowing the sha256, adds the blobs
+ * row and copies the file into chunk rows in one transaction, unless the blob is stored
+ * already. A failure or a crash before that commit rolls everything back: PostgreSQL
+ * never holds a partial blob, and no temp rows need sweeping, even across instances.
  *
  * The instance that received the upload keeps the staged file as its local copy,
  * DATA/firmware/<sha256> (the fs layout), and serves it by file descriptor; any other
@@ -27,10 +26,10 @@
  *
  * Connections are borrowed from the store's pool (store_pg.h; the one place outside
  * server/store/ that uses it, because the blobs live in the store's database): a put holds
- * one from its finish to its commit; a read borrows one per chunk, so a slow download
- * does not keep one. blob_lock adds a session advisory lock (on its own borrowed
- * connection) so the "commit blob + add row" / "delete row + remove blob" rule holds across
- * instances.
+ * one during its commit (the lock holder needs two at most, so pool_max >= 2); a read
+ * borrows one per chunk, so a slow download does not keep one. blob_lock adds a session advisory
+ * lock (on its own borrowed connection) so the "commit blob + add row" / "delete row + remove blob"
+ * rule holds across instances.
  */
 #ifdef OTA_HAVE_PG
 
@@ -52,8 +51,8 @@ typedef struct {
 } pg_blobs;
 
 typedef struct {
-    store_pg_conn *c; /* between finish and commit: the open transaction with the object */
-    int in_pg;        /* the blob was found stored already at finish */
+    store_pg_conn *c; /* inside the commit: the open transaction with the rows */
+    int in_pg;        /* the row was there already (another upload of the same bytes) */
 } pg_put;
 
 typedef struct {
@@ -156,7 +155,7 @@ static int pg_put_write(blob_put *p, const void *data, size_t len)
 
 /* Borrows a connection, BEGIN, adds the row (unless the blob is there: q->in_pg) and
  * copies the staged file into CHUNK-byte rows; the transaction stays open in q->c (the
- * commit commits it). */
+ * caller commits it). */
 static int copy_into_pg(blob_put *p, pg_put *q)
 {
     char *buf = malloc(CHUNK);
@@ -226,33 +225,21 @@ static void end_tx(blob_put *p, pg_put *q)
     q->c = NULL;
 }
 
-/* The local file is durable; unless the blob is stored already, its bytes go into
- * PostgreSQL here, outside blob_lock (a 100 MB copy takes about a second). */
 static int pg_put_finish(blob_put *p)
 {
-    pg_put *q = p->impl;
-    if (blob_fs_ops.put_finish(p) != 0)
-        return -1;
-    int e = pg_exists(p->b, p->sha256_hex);
-    if (e < 0)
-        return -1;
-    if (e == 1) {
-        q->in_pg = 1;
-        return 0;
-    }
-    return copy_into_pg(p, q);
+    return blob_fs_ops.put_finish(p); /* the staged file is durable */
 }
 
+/* Under blob_lock: unless the blob is stored already, the bytes go into PostgreSQL here, in
+ * one transaction committed before the firmware row is added. Doing it under the lock (a
+ * 100 MB copy takes about a second) means a waiting upload holds no connection: the lock
+ * holder needs two at most (the lock's, then this copy's or the store's). */
 static int pg_put_commit(blob_put *p)
 {
     pg_put *q = p->impl;
-    if (q->in_pg && !q->c) {
-        /* found at finish: still there? (a delete may have removed it since; we hold the
-         * lock now, so it stays once seen) */
-        int e = pg_exists(p->b, p->sha256_hex);
-        if (e < 0 || (e == 0 && copy_into_pg(p, q) != 0))
-            return -1;
-    }
+    int e = pg_exists(p->b, p->sha256_hex);
+    if (e < 0 || (e == 0 && copy_into_pg(p, q) != 0))
+        return -1;
     if (q->c) {
         int rc = run_cmd(q->c->pg, "COMMIT", 0, NULL, "commit blob");
         store_pg_conn_put(p->b->store, q->c);

@@ -163,13 +163,16 @@ static int setup_pg(void **state)
     const char *query = strchr(rest, '?');
     snprintf(f->db_url, sizeof f->db_url, "%.*s/%s%s", (int)(rest - u), u, f->db_name,
              query ? query : "");
+    /* the store's URL: the smallest pool blob_pg works with (docs/postgresql.md) */
+    char store_url[1200];
+    snprintf(store_url, sizeof store_url, "%s%spool_max=2", f->db_url, query ? "&" : "?");
     PGconn *c = PQconnectdb(u);
     snprintf(q, sizeof q, "CREATE DATABASE %s", f->db_name);
     PGresult *r = PQexec(c, q);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     PQfinish(c);
-    if (!ok || store_open(f->db_url, &f->store, err, sizeof err) != STORE_OK)
+    if (!ok || store_open(store_url, &f->store, err, sizeof err) != STORE_OK)
         return -1;
     f->b = blob_open("postgresql", f->dir, f->store, used_cb, f, err, sizeof err);
     return f->b ? 0 : -1;
