@@ -81,17 +81,19 @@ static const char *result_of(const char *what, const char *body, int *superuser)
 static const char *login(const char *c, const char *u, const char *p, int *superuser)
 {
     char body[512];
-    snprintf(body, sizeof body, "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\"}", c,
-             u, p);
+    if (snprintf(body, sizeof body, "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\"}",
+                 c, u, p) >= (int)sizeof body)
+        fail_msg("auth body too long");
     return result_of("auth", body, superuser);
 }
 
 static const char *acl(const char *c, const char *u, const char *topic, const char *action)
 {
     char body[512];
-    snprintf(body, sizeof body,
-             "{\"clientid\":\"%s\",\"username\":\"%s\",\"topic\":\"%s\",\"action\":\"%s\"}", c, u,
-             topic, action);
+    if (snprintf(body, sizeof body,
+                 "{\"clientid\":\"%s\",\"username\":\"%s\",\"topic\":\"%s\",\"action\":\"%s\"}", c,
+                 u, topic, action) >= (int)sizeof body)
+        fail_msg("acl body too long");
     return result_of("acl", body, NULL);
 }
 
