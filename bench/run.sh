@@ -365,7 +365,7 @@ APPEND=${BENCH_APPEND:-0}
   echo "|---|---|---|---|---|---|---|"
   if has 1; then
     ratio=$(fcalc "${R[roll_rate]} / (${R[floor_rate]} > 0 ? ${R[floor_rate]} : 1)" 2)
-    v=$(verdict "${R[roll_rate]} >= 100000 * ($N_ROLL >= 100000) && ${R[roll_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[roll_state]}\" == \"completed\"")
+    v=$(verdict "${R[roll_rate]} >= 100000 * ($N_ROLL >= 100000) && ${R[roll_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[roll_state]}\" == \"completed\" && ${R[roll_ok]} == $N_ROLL")
     echo "| 1 | rollout, $N_ROLL devices (peak $(printf %s "${R[roll_peak]}") connected), create → ${R[roll_state]} | $(fcalc "${R[roll_rate]}" 0) devices/min (${R[roll_ms]} ms; server's endTime − startTime ${R[roll_server_ms]} ms; ${R[roll_ok]} succeeded) | $(fcalc "${R[floor_rate]}" 0) devices/min (${R[floor_ms]} ms) | $ratio | ≥ 100,000/min at N = 100,000, ≥ 0.5 | $v |"
   fi
   if has 2; then

@@ -825,6 +825,11 @@ int fleet_run(const fleet_opts *o, const unsigned char key[32], fleet_shared *sh
         }
         if (atomic_load(&sh->batch_failed))
             break;
+        /* the batch ended: a device still waiting for a push will not get one; a few
+         * seconds for the last messages, then stop (those devices count as unfinished) */
+        int64_t bend = atomic_load(&sh->batch_end_ms);
+        if (bend && now - bend > 5000)
+            break;
         start_devices(f, now);
         int guard = 0;
         while (f->heap_len && f->devs[f->heap[0]].due <= now && guard++ < 20000) {

@@ -195,6 +195,7 @@ typedef struct {
 typedef struct {
     atomic_int batch_done;   /* 1: no batch, or the batch ended / failed */
     atomic_int batch_failed;
+    _Atomic int64_t batch_end_ms; /* when the batch ended (ms since t0); 0 while running or none */
     int64_t t0;              /* ota_time_mono_ms() at the start; every process's origin */
     int n_workers;
     atomic_int url_taken;    /* the first push's url was copied into first_url */

@@ -227,6 +227,7 @@ static int run_workers(const fleet_opts *o, const unsigned char *key)
         }
         if (have_thread && atomic_load(&ctl.done) && !atomic_load(&sh->batch_done)) {
             atomic_store(&sh->batch_failed, ctl.failed);
+            atomic_store(&sh->batch_end_ms, ota_time_mono_ms() - sh->t0);
             atomic_store(&sh->batch_done, 1);
         }
         if (fleet_stop_flag && !forwarded) {
