@@ -160,10 +160,9 @@ static const char *const sql[] = {
         " AND state = 'in_progress' AND n_succeeded + n_failed = total",
     /* presence ordered by the broker's times: see sqlite_batch.c */
     [U_PRESENCE_ON - STORE_PG_Q_BATCH] =
-        "UPDATE devices SET online = 1, conn_ms = $2,"
-        " ready = CASE WHEN COALESCE(ready_ms, 0) >= $2 THEN 1 ELSE 0 END,"
+        "UPDATE devices SET online = 1, conn_ms = $2, ready = 0,"
         " last_seen_ms = $2, activated = 1, activated_ms = COALESCE(activated_ms, $2)"
-        " WHERE id = $1 AND COALESCE(conn_ms, 0) <= $2",
+        " WHERE id = $1 AND COALESCE(conn_ms, 0) < $2",
     [U_PRESENCE_OFF - STORE_PG_Q_BATCH] =
         "UPDATE devices SET online = 0, ready = 0, last_seen_ms = $2"
         " WHERE id = $1 AND COALESCE(conn_ms, 0) < $2",

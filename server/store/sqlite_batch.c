@@ -491,13 +491,14 @@ static const char *const uow_sql[Q_COUNT] = {
                  " n_failed = n_failed + ?8 WHERE id = ?1",
     [Q_COMPLETE] = "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
                    " AND state = 'in_progress' AND n_succeeded + n_failed = total",
-    /* A connection that started at ?2 (broker time): ready only if the device said so after
-     * that; ignored when a newer connection is known. A disconnect applies only to a
-     * connection older than it (a takeover's late "off" cannot hide the new connection). */
-    [Q_PRESENCE_ON] = "UPDATE devices SET online = 1, conn_ms = ?2,"
-                      " ready = CASE WHEN COALESCE(ready_ms, 0) >= ?2 THEN 1 ELSE 0 END,"
+    /* A connection that started at ?2 (broker time) newer than the one known: not ready
+     * until the device says so on it (its own messages follow this event in every otad's
+     * session). The same or an older connection again (another otad applied it first, or a
+     * late event) changes nothing. A disconnect applies only to a connection older than it
+     * (a takeover's late "off" cannot hide the new connection). */
+    [Q_PRESENCE_ON] = "UPDATE devices SET online = 1, conn_ms = ?2, ready = 0,"
                       " last_seen_ms = ?2, activated = 1, activated_ms = COALESCE(activated_ms, ?2)"
-                      " WHERE id = ?1 AND COALESCE(conn_ms, 0) <= ?2",
+                      " WHERE id = ?1 AND COALESCE(conn_ms, 0) < ?2",
     [Q_PRESENCE_OFF] = "UPDATE devices SET online = 0, ready = 0, last_seen_ms = ?2"
                        " WHERE id = ?1 AND COALESCE(conn_ms, 0) < ?2",
     [Q_READY] = "UPDATE devices SET ready = 1, ready_ms = ?2 WHERE id = ?1",

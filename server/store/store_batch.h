@@ -143,9 +143,10 @@ store_rc store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_
 /* Terminates an in_progress batch inside the unit (validity end). *done = 1 when it did. */
 store_rc store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done);
 /* Presence from the broker: a connection of the device that started (online) or ended at
- * t_ms, the broker's time. A start sets activated (first time) and makes the device ready
- * only if it said so at or after t_ms; an event older than the connection the store knows
- * changes nothing (several otad, or events handled late, cannot undo a newer one). */
+ * t_ms, the broker's time. A start of a newer connection sets activated (first time) and
+ * makes the device not ready until it says so again; a start or end not newer than the
+ * connection the store knows changes nothing (several otad applying the same events, or
+ * late ones, cannot undo a newer state). */
 store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t t_ms);
 /* The device said it is subscribed (version report or firmware/get) at now_ms. */
 store_rc store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms);
