@@ -101,12 +101,19 @@ store_rc store_product_get(store_t *s, const char *product_key, store_product *o
     return s->ops->product_get(s, product_key, out);
 }
 
+int store__page_ok(store_page pg)
+{
+    return pg.page >= 1 && pg.page_size >= 1 && pg.page_size <= 1000;
+}
+
 store_rc store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
                             int64_t *total)
 {
     *items = NULL;
     *n = 0;
     *total = 0;
+    if (!store__page_ok(pg))
+        return STORE_INVALID;
     return s->ops->product_list(s, pg, items, n, total);
 }
 
@@ -133,6 +140,8 @@ store_rc store_device_list(store_t *s, const char *product_key, int online, stor
     *n = 0;
     *total = 0;
     if (!product_key)
+        return STORE_INVALID;
+    if (!store__page_ok(pg))
         return STORE_INVALID;
     return s->ops->device_list(s, product_key, online, pg, items, n, total);
 }
@@ -212,6 +221,8 @@ store_rc store_firmware_list(store_t *s, const char *product_key, store_page pg,
     *items = NULL;
     *n = 0;
     *total = 0;
+    if (!store__page_ok(pg))
+        return STORE_INVALID;
     return s->ops->firmware_list(s, product_key, pg, items, n, total);
 }
 
@@ -231,5 +242,7 @@ store_rc store_firmware_eligible(store_t *s, int64_t firmware_id, const char *q,
     *items = NULL;
     *n = 0;
     *total = 0;
+    if (!store__page_ok(pg))
+        return STORE_INVALID;
     return s->ops->firmware_eligible(s, firmware_id, q && *q ? q : NULL, pg, items, n, total);
 }

@@ -6,6 +6,7 @@
 #include "store/store_batch.h"
 
 #include "store/sqlite_batch.h"
+#include "store/store_internal.h"
 #ifdef OTA_HAVE_PG
 #include "store/store_pg.h"
 #endif
@@ -35,11 +36,6 @@ static const store_batch_ops *ops_of(const store_t *s)
     if (!ops)                                                                                     \
     return STORE_ERROR
 
-static int page_ok(store_page pg)
-{
-    return pg.page >= 1 && pg.page_size >= 1 && pg.page_size <= 1000;
-}
-
 store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
                             int64_t now_ms, int64_t expires_ms, store_batch *out,
                             store_batch_err *err)
@@ -61,7 +57,7 @@ store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg
                           store_batch **items, size_t *n, int64_t *total)
 {
     OPS_OR_FAIL(s);
-    if (!page_ok(pg))
+    if (!store__page_ok(pg))
         return STORE_INVALID;
     return ops->batch_list(s, f, pg, items, n, total);
 }
@@ -70,7 +66,7 @@ store_rc store_batch_devices(store_t *s, int64_t batch_id, int state, store_page
                              store_batch_device **items, size_t *n, int64_t *total)
 {
     OPS_OR_FAIL(s);
-    if (!page_ok(pg) || state >= FSM_STATE_COUNT)
+    if (!store__page_ok(pg) || state >= FSM_STATE_COUNT)
         return STORE_INVALID;
     return ops->batch_devices(s, batch_id, state, pg, items, n, total);
 }

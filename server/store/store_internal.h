@@ -72,6 +72,10 @@ struct store_ops {
 /* Implementations. */
 store_rc store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen);
 
+/* 1 when pg is a valid page (page >= 1, page_size 1..1000); the public list functions
+ * check it once, so implementations may assume it. */
+int store__page_ok(store_page pg);
+
 /* Fills a random product key of 11 [A-Za-z0-9] characters + NUL into out (>= 12 bytes). */
 int store__product_key(char *out);
 

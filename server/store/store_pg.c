@@ -802,13 +802,6 @@ static store_rc get_one(store_pg_conn *c, int q, const store_pg_params *p,
     return rc;
 }
 
-static store_rc fix_page(store_page *pg)
-{
-    if (pg->page < 1 || pg->page_size < 1 || pg->page_size > 1000)
-        return STORE_INVALID;
-    return STORE_OK;
-}
-
 /* Generic paged list: count_q gives the total, list_q the rows; both take the leading
  * parameters p, list_q then LIMIT and OFFSET. */
 typedef struct {
@@ -921,8 +914,6 @@ static store_rc product_list_fn(store_pg_conn *c, void *ud)
 static store_rc pg_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
                                 int64_t *total)
 {
-    if (fix_page(&pg) != STORE_OK)
-        return STORE_INVALID;
     list_args a = {.count_q = C_PRODUCT_COUNT,
                    .list_q = C_PRODUCT_LIST,
                    .item_size = sizeof(store_product),
@@ -1022,8 +1013,6 @@ static store_rc device_list_fn(store_pg_conn *c, void *ud)
 static store_rc pg_device_list(store_t *s, const char *product_key, int online, store_page pg,
                                store_device **items, size_t *n, int64_t *total)
 {
-    if (fix_page(&pg) != STORE_OK)
-        return STORE_INVALID;
     device_list_args a = {product_key, online, {0}};
     a.la.item_size = sizeof(store_device);
     a.la.read = read_device;
@@ -1520,8 +1509,6 @@ static store_rc fw_list_fn(store_pg_conn *c, void *ud)
 static store_rc pg_firmware_list(store_t *s, const char *product_key, store_page pg,
                                  store_firmware **items, size_t *n, int64_t *total)
 {
-    if (fix_page(&pg) != STORE_OK)
-        return STORE_INVALID;
     fw_list_args a = {product_key, {0}};
     a.la.item_size = sizeof(store_firmware);
     a.la.read = read_firmware;
@@ -1621,8 +1608,6 @@ static store_rc pg_firmware_eligible(store_t *s, int64_t firmware_id, const char
                                      store_page pg, store_device **items, size_t *n,
                                      int64_t *total)
 {
-    if (fix_page(&pg) != STORE_OK)
-        return STORE_INVALID;
     eligible_args a = {firmware_id, q, {0}};
     a.la.item_size = sizeof(store_device);
     a.la.read = read_device;

@@ -505,18 +505,9 @@ static void read_product_v(sqlite3_stmt *st, void *item)
     read_product(st, item);
 }
 
-static store_rc fix_page(store_page *pg)
-{
-    if (pg->page < 1 || pg->page_size < 1 || pg->page_size > 1000)
-        return STORE_INVALID;
-    return STORE_OK;
-}
-
 static store_rc sq_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
                                 int64_t *total)
 {
-    if (fix_page(&pg) != STORE_OK)
-        return STORE_INVALID;
     list_args a = {"SELECT count(*) FROM products",
                    "SELECT " PRODUCT_COLS " FROM products p ORDER BY p.id LIMIT ? OFFSET ?",
                    NULL,
@@ -684,8 +675,6 @@ static store_rc device_list_fn(sqlite3 *db, void *ud)
 static store_rc sq_device_list(store_t *s, const char *product_key, int online, store_page pg,
                                store_device **items, size_t *n, int64_t *total)
 {
-    if (fix_page(&pg) != STORE_OK)
-        return STORE_INVALID;
     device_list_args a = {product_key, online, {0}};
     a.la.item_size = sizeof(store_device);
     a.la.read = read_device;
@@ -1047,8 +1036,6 @@ static store_rc fw_list_fn(sqlite3 *db, void *ud)
 static store_rc sq_firmware_list(store_t *s, const char *product_key, store_page pg,
                                  store_firmware **items, size_t *n, int64_t *total)
 {
-    if (fix_page(&pg) != STORE_OK)
-        return STORE_INVALID;
     fw_list_args a = {product_key, {0}};
     a.la.item_size = sizeof(store_firmware);
     a.la.read = read_firmware;
@@ -1193,8 +1180,6 @@ static store_rc eligible_fn(sqlite3 *db, void *ud)
 static store_rc sq_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
                                      store_device **items, size_t *n, int64_t *total)
 {
-    if (fix_page(&pg) != STORE_OK)
-        return STORE_INVALID;
     eligible_args a = {firmware_id, q, {0}};
     a.la.item_size = sizeof(store_device);
     a.la.read = read_device;
