@@ -61,6 +61,18 @@ static void before_ack(void *ud)
         engine_sync(b->engine);
 }
 
+static void on_clock(void *ud, int64_t sent_ms)
+{
+    struct bus *b = ud;
+    engine_clock(b->engine, sent_ms);
+}
+
+static size_t publish_pending(void *ud)
+{
+    struct bus *b = ud;
+    return b->mq ? mqttc_pending(b->mq) : 0;
+}
+
 static int publish(void *ud, const char *pk, const char *id, const char *suffix, const char *payload,
                    size_t len)
 {
@@ -96,23 +108,6 @@ bus *bus_start(http_app *app)
         free(b);
         return NULL;
     }
-    engine_config ec = {
-        .store = app->store,
-        .time_scale = cfg->time_scale,
-        .public_url = cfg->public_url,
-        .server_key = app->server_key,
-        .publish = publish,
-        .publish_ud = b,
-        /* several otad: re-read what the others changed (running batches, due deadlines,
-         * devices waiting) every 2 s, so a killed instance's work is taken over */
-        .resync_ms = cfg->instance[0] ? 2000 : 0,
-    };
-    b->engine = engine_new(&ec);
-    if (!b->engine || engine_start(b->engine) != 0) {
-        OTA_ERROR("bus: the batch engine could not start");
-        bus_stop(b);
-        return NULL;
-    }
     if (ota_secret_server(app->server_key, b->password, sizeof b->password) != 0) {
         bus_stop(b);
         return NULL;
@@ -132,6 +127,7 @@ bus *bus_start(http_app *app)
         .client_id = b->client_id,
         .username = "otad",
         .password = b->password,
+        .clock_ms = 100,
     };
     mqttc_callbacks cbs = {
         .on_connection = on_connection,
@@ -139,9 +135,37 @@ bus *bus_start(http_app *app)
         .on_presence_snapshot = on_snapshot,
         .on_device_message = on_message,
         .before_ack = before_ack,
+        .on_clock = on_clock,
     };
+    /* created before the engine starts (which asks it how many publishes wait), started
+     * after (its callbacks feed the engine) */
     b->mq = mqttc_new(&mc, &cbs, b);
-    if (!b->mq || mqttc_start(b->mq) != MQTTC_OK) {
+    if (!b->mq) {
+        OTA_ERROR("bus: the MQTT client could not be created");
+        bus_stop(b);
+        return NULL;
+    }
+    engine_config ec = {
+        .store = app->store,
+        .time_scale = cfg->time_scale,
+        .public_url = cfg->public_url,
+        .server_key = app->server_key,
+        .publish = publish,
+        .publish_ud = b,
+        /* several otad: re-read what the others changed (running batches, due deadlines,
+         * devices waiting) every 2 s, so a killed instance's work is taken over */
+        .resync_ms = cfg->instance[0] ? 2000 : 0,
+        /* device deadlines follow our clock probes through the broker (mqttc clock_ms) */
+        .clocked = 1,
+        .publish_pending = publish_pending,
+    };
+    b->engine = engine_new(&ec);
+    if (!b->engine || engine_start(b->engine) != 0) {
+        OTA_ERROR("bus: the batch engine could not start");
+        bus_stop(b);
+        return NULL;
+    }
+    if (mqttc_start(b->mq) != MQTTC_OK) {
         OTA_ERROR("bus: the MQTT client could not start");
         bus_stop(b);
         return NULL;
@@ -157,7 +181,8 @@ void bus_stop(bus *b)
     if (!b)
         return;
     b->stopping = 1;
-    mqttc_destroy(b->mq); /* no callback runs after this */
-    engine_free(b->engine);
+    mqttc_stop(b->mq);       /* no callback runs after this */
+    engine_free(b->engine);  /* its thread may still publish or ask: mq is freed after */
+    mqttc_destroy(b->mq);
     free(b);
 }

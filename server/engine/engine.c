@@ -36,10 +36,19 @@
 #define ROUND_MAX_TIMERS 5000      /* deadlines fired per transaction */
 #define ROUND_MAX_PUSHES 5000      /* pushes per transaction */
 #define MAX_WAIT_MS 1000           /* the loop wakes at least this often */
+#define HOLD_LAG_MS 2000           /* pushes wait while device messages reach us later than this */
+#define HOLD_PUBLISHES 2000        /* ... or while this many publishes wait to leave */
 #define PK_MAX 32
 #define ID_MAX 72
 
-typedef enum { IN_MESSAGE, IN_PRESENCE, IN_SNAPSHOT, IN_BATCH_CREATED, IN_BATCH_ENDED } in_kind;
+typedef enum {
+    IN_MESSAGE,
+    IN_PRESENCE,
+    IN_SNAPSHOT,
+    IN_BATCH_CREATED,
+    IN_BATCH_ENDED,
+    IN_CLOCK
+} in_kind;
 
 typedef struct input {
     struct input *next;
@@ -49,7 +58,7 @@ typedef struct input {
     char id[ID_MAX];
     char suffix[40];
     int online;
-    int64_t num;   /* batch id, or presence time */
+    int64_t num;   /* batch id, presence time, or a clock probe's send time */
     size_t len;    /* payload bytes, or snapshot entries */
     char **clients;
     char payload[]; /* message payload + NUL */
@@ -101,7 +110,11 @@ struct engine {
     int stop;
 
     /* engine thread only */
-    theap *heap;
+    theap *heap;        /* wall-clock deadlines: validity ends, retry waits */
+    theap *sheap;       /* device-silence deadlines (ack, upgrade): fire against wm_ms */
+    int64_t wm_ms;      /* clocked: send time of the newest probe applied (0: none yet) */
+    int held;           /* pushes were held in the last round */
+    int64_t held_logged_ms;
     batch_mem *batches;
     size_t n_batches, cap_batches;
     outmsg *out;
@@ -250,6 +263,41 @@ static void batch_drop_finished(engine_t *e)
     batches_fix_pointers(e);
 }
 
+/* Device-silence deadlines (no ack, no final report in time) are judged by what has reached
+ * us, not by the wall clock alone. With cfg.clocked the bus sends a probe through the broker
+ * every ~100 ms and hands its send time back in line with the device messages
+ * (engine_clock). A deadline due at D fires once a probe sent at or after D has been
+ * applied: every message a device had got to the broker before that probe was applied
+ * first, however long it then waited on the way (the broker's queue for us, the socket, our
+ * input queue). So a backlog on our side never fails a device that answered in time. Other
+ * deadlines (validity end, retry interval) are the wall clock's. */
+static int is_silence(int kind)
+{
+    return kind == FSM_DL_ACK || kind == FSM_DL_UPGRADE;
+}
+
+static theap *heap_for(engine_t *e, int kind)
+{
+    return is_silence(kind) ? e->sheap : e->heap;
+}
+
+static int64_t silence_now(const engine_t *e, int64_t now)
+{
+    if (!e->cfg.clocked)
+        return now;
+    return e->wm_ms < now ? e->wm_ms : now;
+}
+
+/* Pushes wait while device messages reach us late (the answers to more pushes would only
+ * queue behind them) or while earlier publishes have not left yet (a push must leave soon
+ * after its ack clock starts). Both clear as the backlog drains. */
+static int pushes_held(engine_t *e, int64_t now)
+{
+    if (e->cfg.clocked && now - e->wm_ms > HOLD_LAG_MS)
+        return 1;
+    return e->cfg.publish_pending && e->cfg.publish_pending(e->cfg.publish_ud) > HOLD_PUBLISHES;
+}
+
 static void pushable_cb(void *ud, int64_t device_id)
 {
     idq_push(&((batch_mem *)ud)->pending, device_id);
@@ -259,7 +307,7 @@ static void deadline_cb(void *ud, int64_t device_id, int kind, int64_t due_ms)
 {
     engine_t *e = ud;
     if (kind != FSM_DL_NONE)
-        theap_push(e->heap, due_ms, (uint64_t)device_id, kind);
+        theap_push(heap_for(e, kind), due_ms, (uint64_t)device_id, kind);
 }
 
 /* (Re)builds the whole in-memory view from the store. */
@@ -268,6 +316,7 @@ static int reload(engine_t *e)
     store_batch *rows = NULL;
     size_t n = 0;
     theap_clear(e->heap);
+    theap_clear(e->sheap);
     for (size_t i = 0; i < e->n_batches; i++)
         idq_free(&e->batches[i].pending);
     e->n_batches = 0;
@@ -282,7 +331,8 @@ static int reload(engine_t *e)
             return -1;
     if (store_engine_deadlines(e->cfg.store, INT64_MAX, INT64_MAX, deadline_cb, e) != STORE_OK)
         return -1;
-    OTA_INFO("engine: %zu running batches, %zu armed deadlines", e->n_batches, theap_size(e->heap));
+    OTA_INFO("engine: %zu running batches, %zu armed deadlines", e->n_batches,
+             theap_size(e->heap) + theap_size(e->sheap));
     return 0;
 }
 
@@ -349,7 +399,8 @@ static void outputs_clear(engine_t *e, int send)
     e->n_out = 0;
     if (send)
         for (size_t i = 0; i < e->n_arm; i++)
-            if (theap_push(e->heap, e->arm[i].due_ms, (uint64_t)e->arm[i].device_id, e->arm[i].kind) != THEAP_OK)
+            if (theap_push(heap_for(e, e->arm[i].kind), e->arm[i].due_ms,
+                           (uint64_t)e->arm[i].device_id, e->arm[i].kind) != THEAP_OK)
                 OTA_ERROR("engine: timer heap full; device %lld deadline lost until restart",
                           (long long)e->arm[i].device_id);
     e->n_arm = 0;
@@ -666,6 +717,24 @@ static void free_input(input *in)
     free(in);
 }
 
+static void free_list(input *list)
+{
+    while (list) {
+        input *next = list->next;
+        free_input(list);
+        list = next;
+    }
+}
+
+/* Publishes how far behind the device messages are (health reports it). */
+static void lag_stats(engine_t *e, int64_t now)
+{
+    pthread_mutex_lock(&e->mu);
+    e->stats.input_lag_ms = e->cfg.clocked ? (e->wm_ms ? now - e->wm_ms : -1) : 0;
+    e->stats.pushes_held = e->held;
+    pthread_mutex_unlock(&e->mu);
+}
+
 static void refill(batch_mem *b, int64_t now)
 {
     double per_ms = (double)b->row.max_push_per_min / 60000.0;
@@ -714,8 +783,15 @@ static void resync(engine_t *e, int64_t now)
 static int64_t wait_ms(engine_t *e, int64_t now)
 {
     int64_t w = theap_wait_ms(e->heap, now, MAX_WAIT_MS);
+    int64_t sw = theap_wait_ms(e->sheap, silence_now(e, now), MAX_WAIT_MS);
+    if (e->cfg.clocked && sw > 0)
+        sw = MAX_WAIT_MS; /* what moves these deadlines is a probe, and a probe wakes us */
+    if (sw < w)
+        w = sw;
     if (e->cfg.resync_ms > 0 && e->next_resync_ms - now < w)
         w = e->next_resync_ms - now;
+    if (pushes_held(e, now))
+        return w < 0 ? 0 : w;
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
         if (!b->running || idq_len(&b->pending) == 0)
@@ -739,6 +815,10 @@ static int has_work(engine_t *e, int64_t now)
         return 1;
     if (theap_peek(e->heap, &te) == THEAP_OK && te.due_ms <= now)
         return 1;
+    if (theap_peek(e->sheap, &te) == THEAP_OK && te.due_ms <= silence_now(e, now))
+        return 1;
+    if (pushes_held(e, now))
+        return 0;
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
         if (b->running && idq_len(&b->pending) > 0) {
@@ -779,6 +859,8 @@ static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, 
                 b->running = 0;
             break;
         }
+        case IN_CLOCK:
+            break; /* applied when the round's inputs were taken (engine_main) */
         }
     }
     if (rc != STORE_OK)
@@ -787,14 +869,31 @@ static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, 
         e->snapshot_pending_rebuild = 1;
 
     theap_entry te;
-    for (int n = 0; n < ROUND_MAX_TIMERS && theap_pop_due(e->heap, now, &te) == THEAP_OK; n++) {
+    int fired = 0;
+    for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->heap, now, &te) == THEAP_OK; fired++) {
+        rc = on_timer(e, u, &te, now);
+        if (rc != STORE_OK)
+            return rc;
+    }
+    int64_t snow = silence_now(e, now);
+    for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->sheap, snow, &te) == THEAP_OK; fired++) {
         rc = on_timer(e, u, &te, now);
         if (rc != STORE_OK)
             return rc;
     }
 
     int pushes = 0;
-    for (size_t i = 0; i < e->n_batches && pushes < ROUND_MAX_PUSHES; i++) {
+    int held = pushes_held(e, now);
+    if (held && !e->held && now - e->held_logged_ms >= 10000) {
+        /* a hold is normal under load: one line per 10 s at most, with its cause */
+        OTA_INFO("engine: pushes held: device messages reach us %lld ms late, %zu publishes "
+                 "waiting to leave",
+                 (long long)(e->cfg.clocked ? now - e->wm_ms : 0),
+                 e->cfg.publish_pending ? e->cfg.publish_pending(e->cfg.publish_ud) : 0);
+        e->held_logged_ms = now;
+    }
+    e->held = held;
+    for (size_t i = 0; i < e->n_batches && pushes < ROUND_MAX_PUSHES && !held; i++) {
         batch_mem *b = &e->batches[i];
         int64_t device_id;
         if (!b->running)
@@ -878,9 +977,29 @@ static void *engine_main(void *arg)
             resync(e, now);
             e->next_resync_ms = now + e->cfg.resync_ms;
         }
-        if (!list && !has_work(e, now))
-            continue; /* a wake-up with nothing to do: no transaction */
+        /* Clock probes first: the round's deadlines are fired after all of its inputs are
+         * applied, so a probe may move the watermark before the messages ahead of it. */
+        size_t n_clock = 0;
+        for (input *in = list; in; in = in->next) {
+            if (in->kind != IN_CLOCK)
+                continue;
+            n_clock++;
+            if (in->num > e->wm_ms)
+                e->wm_ms = in->num;
+        }
         uint64_t last_seq = last ? last->seq : 0;
+        if (n_clock == taken && !has_work(e, now)) {
+            /* a wake-up with nothing to write (maybe probes): no transaction */
+            if (last_seq) {
+                pthread_mutex_lock(&e->mu);
+                e->seq_done = last_seq;
+                pthread_cond_broadcast(&e->done);
+                pthread_mutex_unlock(&e->mu);
+            }
+            free_list(list);
+            lag_stats(e, now);
+            continue;
+        }
         store_uow *u = NULL;
         size_t n_events = 0;
         store_rc rc = store_uow_begin(e->cfg.store, &u);
@@ -936,16 +1055,13 @@ static void *engine_main(void *arg)
             pthread_mutex_unlock(&e->mu);
         }
         batch_drop_finished(e);
-        while (list) {
-            input *next = list->next;
-            free_input(list);
-            list = next;
-        }
+        free_list(list);
         pthread_mutex_lock(&e->mu);
         e->stats.rounds++;
         e->stats.events += n_events;
-        e->stats.timers = theap_size(e->heap);
+        e->stats.timers = theap_size(e->heap) + theap_size(e->sheap);
         pthread_mutex_unlock(&e->mu);
+        lag_stats(e, now);
     }
     return NULL;
 }
@@ -965,7 +1081,8 @@ engine_t *engine_new(const engine_config *cfg)
         e->cfg.max_queue = 200000;
     e->public_url = strdup(cfg->public_url);
     e->heap = theap_new(1024, 16u * 1024 * 1024);
-    if (!e->public_url || !e->heap || urlsign_derive_key(cfg->server_key, e->url_key) != URLSIGN_OK) {
+    e->sheap = theap_new(1024, 16u * 1024 * 1024);
+    if (!e->public_url || !e->heap || !e->sheap || urlsign_derive_key(cfg->server_key, e->url_key) != URLSIGN_OK) {
         engine_free(e);
         return NULL;
     }
@@ -1019,6 +1136,7 @@ void engine_free(engine_t *e)
     free(e->arm);
     free(e->touched);
     theap_free(e->heap);
+    theap_free(e->sheap);
     free(e->public_url);
     if (e->heap || e->public_url) {
         pthread_mutex_destroy(&e->mu);
@@ -1103,6 +1221,13 @@ void engine_presence_snapshot(engine_t *e, const char *const *clients, size_t n)
             abort();
     }
     in->len = n;
+    enqueue(e, in);
+}
+
+void engine_clock(engine_t *e, int64_t sent_ms)
+{
+    input *in = new_input(IN_CLOCK, "", "", 0);
+    in->num = sent_ms;
     enqueue(e, in);
 }
 

@@ -38,6 +38,14 @@ typedef struct {
     int64_t resync_ms;           /* 0 (one otad) = never; else how often the engine re-reads what
                                     other instances may have changed: running batches, deadlines
                                     due soon, devices waiting for a push (docs/postgresql.md) */
+    /* 1: engine_clock() is fed (a probe through the broker every ~100 ms). Deadlines that
+     * mean "the device did not answer in time" (ack, upgrade) then fire only once a probe sent
+     * after them came back, so messages delayed on our side never fail a device; pushes wait
+     * while the probes come back late. 0: the wall clock alone (nothing feeds the clock). */
+    int clocked;
+    /* Optional: publishes queued and not yet acknowledged by the broker; pushes wait while
+     * there are many. Called on the engine thread. */
+    size_t (*publish_pending)(void *ud);
 } engine_config;
 
 /* Creates the engine (nothing runs yet). NULL on a bad config. */
@@ -59,6 +67,9 @@ void engine_presence(engine_t *e, const char *product_key, const char *identifie
                      int64_t t_ms);
 /* The broker's complete list of connected devices ("pk.id"). */
 void engine_presence_snapshot(engine_t *e, const char *const *clients, size_t n);
+/* A clock probe sent at sent_ms (epoch ms) came back through the broker, in line with the
+ * device messages (cfg.clocked). */
+void engine_clock(engine_t *e, int64_t sent_ms);
 /* A batch was created (or ended) through the API: load (or drop) it. */
 void engine_batch_created(engine_t *e, int64_t batch_id);
 void engine_batch_ended(engine_t *e, int64_t batch_id);
@@ -80,6 +91,9 @@ typedef struct {
     size_t queued;
     size_t timers;
     int presence_synced;     /* a snapshot was applied since start */
+    int64_t input_lag_ms;    /* clocked: how late device messages reach the engine (the age of
+                                the newest probe back); -1 before the first probe; else 0 */
+    int pushes_held;         /* the last round held pushes (lag or publishes waiting) */
 } engine_stats;
 void engine_get_stats(engine_t *e, engine_stats *out);
 

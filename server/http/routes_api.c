@@ -7,6 +7,7 @@
 #include "http/firmware_files.h"
 
 #include "core/validate.h"
+#include "engine/engine.h"
 #include "ota_crypto.h"
 #include "ota_log.h"
 #include "ota_time.h"
@@ -59,6 +60,16 @@ static int health(http_req *r)
         json_pack("{s:s, s:s, s:s, s:o}", "status", store_ok && broker_ok ? "ok" : "unavailable",
                   "store", store_ok ? "ok" : "error", "broker", broker ? broker : "unknown", "time",
                   http_time(ota_time_now_ms(), 0));
+    if (r->app->engine) {
+        /* how the batch engine keeps up: inputLagMs is how late device messages reach it
+         * (-1 before the first clock probe came back); pushes wait while it is high */
+        engine_stats st;
+        engine_get_stats(r->app->engine, &st);
+        json_object_set_new(j, "engine",
+                            json_pack("{s:I, s:I, s:I, s:b}", "inputLagMs", (json_int_t)st.input_lag_ms,
+                                      "queued", (json_int_t)st.queued, "timers",
+                                      (json_int_t)st.timers, "pushesHeld", st.pushes_held));
+    }
     if (!store_ok || !broker_ok)
         json_object_set_new(
             j, "reason",

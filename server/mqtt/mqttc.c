@@ -50,7 +50,11 @@ struct mqttc {
     char *host, *client_id, *username, *password;
     int port, keepalive_s, reconnect_min_ms, reconnect_max_ms, sync_timeout_ms, max_inflight;
     bool clean_session;
-    char *subs[N_SUB_TOPICS]; /* the subscriptions, with $share/{group}/ when configured */
+    char *subs[N_SUB_TOPICS + 1]; /* the subscriptions, with $share/{group}/ when configured,
+                                     and the clock topic when clock_ms > 0 */
+    int n_subs;
+    int clock_ms;             /* probe interval, 0 = no probes */
+    char *clock_topic;        /* "ota/internal/clock/{client_id}", or NULL */
     mqttc_callbacks cbs;
     void *ud;
 
@@ -70,6 +74,7 @@ struct mqttc {
     int attempts;               /* failed connects since the last CONNACK */
     bool warned;                /* a connect failure of this streak was logged */
     int64_t connect_started_ms; /* monotonic, of the pending connect */
+    int64_t next_clock_ms;      /* monotonic, when the next probe is due */
     bool told_up;               /* on_connection(true) delivered, (false) not yet */
     mqttc_snap snap;
 };
@@ -183,7 +188,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     }
     m->attempts = 0;
     m->warned = false;
-    int src = mosquitto_subscribe_multiple(m->mosq, NULL, (int)N_SUB_TOPICS, m->subs, 1, 0, NULL);
+    int src = mosquitto_subscribe_multiple(m->mosq, NULL, m->n_subs, m->subs, 1, 0, NULL);
     if (src != MOSQ_ERR_SUCCESS)
         OTA_ERROR("mqtt: subscribe failed: %s", mosquitto_strerror(src));
     /* The broker handles one connection's packets in order: the subscription is in
@@ -239,6 +244,14 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         return;
     if (strcmp(msg->topic, MQTTC_PRESENCE_TOPIC) == 0) {
         handle_presence(m, msg->payload, (size_t)msg->payloadlen);
+        return;
+    }
+    if (m->clock_topic && strcmp(msg->topic, m->clock_topic) == 0) {
+        int64_t sent = mqttc_clock_parse(msg->payload, (size_t)msg->payloadlen);
+        if (sent < 0)
+            OTA_WARN("mqtt: malformed clock probe ignored (%d bytes)", msg->payloadlen);
+        else if (m->cbs.on_clock)
+            m->cbs.on_clock(m->ud, sent);
         return;
     }
     if (mqttc_parse_topic(msg->topic, pk, id, &suffix) != 0) {
@@ -309,6 +322,27 @@ static int io_round(mqttc *m, int timeout_ms)
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_loop_misc(m->mosq);
     return rc;
+}
+
+/* Sends the next clock probe when it is due (loop thread, connected). It is queued behind
+ * the publishes already waiting, and the broker queues it for us behind the device
+ * messages that reached it first: its return tells how far behind we are. */
+static void clock_tick(mqttc *m)
+{
+    char payload[24];
+    if (!m->clock_topic || !atomic_load(&m->connected))
+        return;
+    int64_t mono = ota_time_mono_ms();
+    if (mono < m->next_clock_ms)
+        return;
+    m->next_clock_ms = mono + m->clock_ms;
+    int n = snprintf(payload, sizeof payload, "%lld", (long long)ota_time_now_ms());
+    atomic_fetch_add(&m->pending, 1);
+    int rc = mosquitto_publish(m->mosq, NULL, m->clock_topic, n, payload, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        on_publish(NULL, m, 0); /* undo the count */
+        OTA_DEBUG("mqtt: clock probe not sent: %s", mosquitto_strerror(rc));
+    }
 }
 
 /* Sleeps ms unless stopping. */
@@ -389,7 +423,12 @@ static void *loop_main(void *arg)
             shutdown(mosquitto_socket(m->mosq), SHUT_RDWR);
             m->connect_started_ms = ota_time_mono_ms();
         }
-        int rc = io_round(m, 200);
+        int rc = io_round(m, m->clock_ms > 0 && m->clock_ms < 200 ? m->clock_ms : 200);
+        if (rc == MOSQ_ERR_SUCCESS) {
+            clock_tick(m);
+            if (mosquitto_want_write(m->mosq))
+                rc = mosquitto_loop_write(m->mosq, 1);
+        }
         if (rc != MOSQ_ERR_SUCCESS) {
             bool was_up = m->told_up;
             m->sock_up = false;
@@ -462,6 +501,17 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
         m->reconnect_max_ms = m->reconnect_min_ms;
     m->sync_timeout_ms = cfg->sync_timeout_ms > 0 ? cfg->sync_timeout_ms : 10000;
     m->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 1000;
+    m->n_subs = (int)N_SUB_TOPICS;
+    if (cfg->clock_ms > 0) {
+        size_t len = strlen(MQTTC_CLOCK_PREFIX) + strlen(m->client_id) + 1;
+        m->clock_topic = malloc(len);
+        if (!m->clock_topic)
+            abort();
+        snprintf(m->clock_topic, len, "%s%s", MQTTC_CLOCK_PREFIX, m->client_id);
+        m->subs[N_SUB_TOPICS] = xstrdup(m->clock_topic);
+        m->n_subs++;
+        m->clock_ms = cfg->clock_ms;
+    }
     for (size_t i = 0; i < N_SUB_TOPICS; i++) {
         /* device topics may be shared between instances; presence never is: every
          * instance needs every event and its own snapshot */
@@ -560,8 +610,9 @@ void mqttc_destroy(mqttc *m)
     pthread_cond_destroy(&m->cond);
     if (m->password)
         memset(m->password, 0, strlen(m->password));
-    for (size_t i = 0; i < N_SUB_TOPICS; i++)
+    for (int i = 0; i < m->n_subs; i++)
         free(m->subs[i]);
+    free(m->clock_topic);
     free(m->host);
     free(m->client_id);
     free(m->username);

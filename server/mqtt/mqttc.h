@@ -8,6 +8,7 @@
  * subscribes (QoS 1) to
  *     /sys/+/+/ota/firmware/upgrade_reply  /sys/+/+/ota/progress  /sys/+/+/ota/version
  *     /sys/+/+/ota/firmware/get            ota/internal/presence
+ * (and ota/internal/clock/{client_id} when clock probes are on, see clock_ms)
  * and asks the broker plugin for a presence snapshot (ota/internal/sync with a fresh
  * nonce). It assembles the snapshot parts, applies presence events that arrive during
  * assembly, then hands the complete set over, and only then passes live events on. A
@@ -57,6 +58,10 @@ typedef struct {
      * several otad instances (distinct client ids, e.g. "otad-2") split the device messages;
      * presence is never shared. 1..32 of [A-Za-z0-9_-]. */
     const char *shared_group;
+    /* 0: off. Else every clock_ms, while connected, a probe (QoS 1, payload: epoch ms) is
+     * published on ota/internal/clock/{client_id}, which the client also subscribes; its
+     * return is passed to on_clock in line with the device messages. */
+    int clock_ms;
 } mqttc_config;
 
 typedef struct {
@@ -85,6 +90,10 @@ typedef struct {
      * threads goes on meanwhile). Up to MQTTC_READ_BATCH packets are read per phase, so
      * one call covers a group of messages. */
     void (*before_ack)(void *ud);
+    /* Optional. One of our clock probes (config clock_ms), sent at sent_ms (epoch ms), came
+     * back. Every device message the broker had received before that probe was delivered
+     * before this call (one session, QoS 1, in order). */
+    void (*on_clock)(void *ud, int64_t sent_ms);
 } mqttc_callbacks;
 
 /* Packets read in one read phase at most (one before_ack call covers them). */

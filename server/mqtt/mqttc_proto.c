@@ -309,3 +309,17 @@ void mqttc_snap_free(mqttc_snap *s)
 {
     mqttc_snap_end(s);
 }
+
+int64_t mqttc_clock_parse(const void *payload, size_t len)
+{
+    const char *p = payload;
+    int64_t v = 0;
+    if (!p || len < 1 || len > 18)
+        return -1; /* 18 digits: epoch ms until the year 33658 and no overflow */
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}

@@ -20,6 +20,10 @@
 
 #define MQTTC_PRESENCE_TOPIC "ota/internal/presence"
 #define MQTTC_SYNC_TOPIC "ota/internal/sync"
+#define MQTTC_CLOCK_PREFIX "ota/internal/clock/" /* + the client id: otad's own probes */
+
+/* Parses a clock probe's payload (decimal epoch ms, 1..19 digits). Returns it, or -1. */
+int64_t mqttc_clock_parse(const void *payload, size_t len);
 
 /* Splits "/sys/{pk}/{id}/{suffix}". pk gets <= MQTTC_PK_MAX chars, id <= MQTTC_ID_MAX, both
  * non-empty, without '/', '+', '#'; *suffix points into topic (non-empty, <=

@@ -43,6 +43,9 @@ typedef struct {
     int msgs;
     char last_suffix[80], last_cid[100], last_payload[256];
     char order[64][32]; /* payloads in arrival order (persistent session test) */
+    int clocks;
+    int64_t clock_sent[4096]; /* clock probes back: their send time, */
+    int clock_msgs[4096];     /* and how many device messages had arrived before each */
 } seen_t;
 
 static seen_t seen;
@@ -99,8 +102,25 @@ static void on_device_message(void *ud, const char *pk, const char *id, const ch
     pthread_mutex_unlock(&s->lock);
 }
 
-static const mqttc_callbacks CBS = {on_connection, on_presence, on_snapshot, on_device_message,
-                                    NULL};
+static void on_clock(void *ud, int64_t sent_ms)
+{
+    seen_t *s = ud;
+    pthread_mutex_lock(&s->lock);
+    if (s->clocks < 4096) {
+        s->clock_sent[s->clocks] = sent_ms;
+        s->clock_msgs[s->clocks] = s->msgs;
+    }
+    s->clocks++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static const mqttc_callbacks CBS = {
+    .on_connection = on_connection,
+    .on_presence = on_presence,
+    .on_presence_snapshot = on_snapshot,
+    .on_device_message = on_device_message,
+    .on_clock = on_clock,
+};
 
 static void seen_reset(void)
 {
@@ -125,7 +145,8 @@ static int wait_count(const int *counter, int want, int timeout_ms)
     return -1;
 }
 
-static mqttc *new_client_x(const char *client_id, bool clean, const char *group, seen_t *ud)
+static mqttc *new_client_x(const char *client_id, bool clean, const char *group, seen_t *ud,
+                           int clock_ms)
 {
     static char pass[40];
     mqttc_config cfg = {0};
@@ -140,6 +161,7 @@ static mqttc *new_client_x(const char *client_id, bool clean, const char *group,
     cfg.reconnect_min_ms = 200;
     cfg.reconnect_max_ms = 2000;
     cfg.shared_group = group;
+    cfg.clock_ms = clock_ms;
     mqttc *m = mqttc_new(&cfg, &CBS, ud);
     assert_non_null(m);
     return m;
@@ -147,7 +169,7 @@ static mqttc *new_client_x(const char *client_id, bool clean, const char *group,
 
 static mqttc *new_client(const char *client_id, bool clean)
 {
-    return new_client_x(client_id, clean, NULL, &seen);
+    return new_client_x(client_id, clean, NULL, &seen, 0);
 }
 
 static int group_setup(void **state)
@@ -224,6 +246,64 @@ static void test_connect_messages_presence(void **state)
     mqttc_stop(m);
     assert_false(mqttc_is_connected(m));
     assert_int_equal(seen.downs, 1);
+    mqttc_destroy(m);
+}
+
+/* Clock probes come back in line with the device messages: a probe sent after the broker
+ * acknowledged a device's message arrives after that message (what the engine's deadlines
+ * rely on), and probes keep coming at about the configured interval. */
+static void test_clock_probes_in_line(void **state)
+{
+    enum { N = 40 };
+    int64_t acked[N];
+    (void)state;
+    seen_reset();
+    mqttc *m = new_client_x("otad-clk", true, NULL, &seen, 20);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    tclient *d = tc_device(env.mqtt_port, env.key, "pk1", "dclk");
+    assert_int_equal(tc_connack(d), 0);
+    for (int i = 0; i < N; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"msgId\":\"%d\"}", i);
+        assert_int_equal(tc_publish(d, "/sys/pk1/dclk/ota/progress", payload), 0);
+        acked[i] = ota_time_now_ms(); /* the broker has it */
+        if (i % 8 == 0)
+            tc_sleep_ms(30);
+    }
+    /* a probe sent after the last acknowledgement must come back */
+    int64_t until = ota_time_now_ms() + 5000, last = 0;
+    while (ota_time_now_ms() < until) {
+        pthread_mutex_lock(&seen.lock);
+        last = seen.clocks > 0 && seen.clocks <= 4096 ? seen.clock_sent[seen.clocks - 1] : 0;
+        pthread_mutex_unlock(&seen.lock);
+        if (last > acked[N - 1])
+            break;
+        tc_sleep_ms(10);
+    }
+    assert_true(last > acked[N - 1]);
+    pthread_mutex_lock(&seen.lock);
+    int clocks = seen.clocks;
+    assert_true(clocks < 4096);
+    assert_int_equal(seen.msgs, N);
+    for (int c = 0; c < clocks; c++) {
+        if (c > 0)
+            assert_true(seen.clock_sent[c] >= seen.clock_sent[c - 1]);
+        /* every message acknowledged before this probe left was delivered before it */
+        int before = 0;
+        while (before < N && acked[before] < seen.clock_sent[c])
+            before++;
+        if (seen.clock_msgs[c] < before)
+            fail_msg("probe %d (sent %lld) arrived after %d messages, but %d were acknowledged "
+                     "before it was sent",
+                     c, (long long)seen.clock_sent[c], seen.clock_msgs[c], before);
+    }
+    int64_t span = seen.clock_sent[clocks - 1] - seen.clock_sent[0];
+    pthread_mutex_unlock(&seen.lock);
+    /* about one probe per 20 ms (generous: a loaded machine delays the loop) */
+    assert_true(clocks >= 2);
+    assert_true(span / (clocks - 1) < 200);
+    tc_close(d);
     mqttc_destroy(m);
 }
 
@@ -417,8 +497,8 @@ static void test_shared_subscription(void **state)
     static seen_t other;
     pthread_mutex_init(&other.lock, NULL);
     seen_reset();
-    mqttc *a = new_client_x("otad-s1", true, "otad", &seen);
-    mqttc *b = new_client_x("otad-s2", true, "otad", &other);
+    mqttc *a = new_client_x("otad-s1", true, "otad", &seen, 0);
+    mqttc *b = new_client_x("otad-s2", true, "otad", &other, 0);
     assert_int_equal(mqttc_start(a), MQTTC_OK);
     assert_int_equal(mqttc_start(b), MQTTC_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
@@ -575,6 +655,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_messages_presence),
         cmocka_unit_test(test_snapshot_of_connected_devices),
+        cmocka_unit_test(test_clock_probes_in_line),
         cmocka_unit_test(test_persistent_session),
         cmocka_unit_test(test_puback_after_callback),
         cmocka_unit_test(test_before_ack_holds_puback),

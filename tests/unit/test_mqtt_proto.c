@@ -72,6 +72,21 @@ static int parse(const char *s, mqttc_presence *p)
     return mqttc_presence_parse(s, strlen(s), p);
 }
 
+static void test_clock_parse(void **state)
+{
+    (void)state;
+    assert_int_equal(mqttc_clock_parse("1764300000123", 13), 1764300000123LL);
+    assert_int_equal(mqttc_clock_parse("0", 1), 0);
+    assert_int_equal(mqttc_clock_parse("123", 2), 12); /* the length rules, not a NUL */
+    assert_int_equal(mqttc_clock_parse("", 0), -1);
+    assert_int_equal(mqttc_clock_parse(NULL, 3), -1);
+    assert_int_equal(mqttc_clock_parse("-5", 2), -1);
+    assert_int_equal(mqttc_clock_parse("12a", 3), -1);
+    assert_int_equal(mqttc_clock_parse(" 12", 3), -1);
+    assert_int_equal(mqttc_clock_parse("999999999999999999", 18), 999999999999999999LL);
+    assert_int_equal(mqttc_clock_parse("9999999999999999999", 19), -1); /* would overflow */
+}
+
 static void test_presence_parse(void **state)
 {
     mqttc_presence p;
@@ -209,6 +224,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_topic),
         cmocka_unit_test(test_presence_parse),
+        cmocka_unit_test(test_clock_parse),
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_snapshot_assembly),
     };

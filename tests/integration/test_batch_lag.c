@@ -1,0 +1,86 @@
+/*
+ * test_batch_lag: a device that answers in time is never failed because its answer waited
+ * on our side (the broker's queue for otad, the socket, the engine's input queue). otad is
+ * frozen with SIGSTOP right after a push, while the device acks, reports progress and
+ * finishes; once otad runs again past the ack and upgrade deadlines, the device must be
+ * `succeeded`, not `failed` with push_timeout or upgrade_timeout. A device that really
+ * stays silent still times out. Health reports how late device messages reach the engine.
+ */
+#include "test_batch_fixture.c"
+
+static void freeze(bt_ctx *t, int sig)
+{
+    assert_true(t->env.otad_pid > 0);
+    assert_int_equal(kill(t->env.otad_pid, sig), 0);
+}
+
+static void test_answers_delayed_on_our_side_count(void **state)
+{
+    (void)state;
+    char fw[32], b[32], body[512];
+    bt_ctx *t = bt_new(60); /* ack timeout 10 s / 60 = 167 ms; upgrade timeout 1 min = 1 s */
+    bt_product(t, "lag");
+    bt_device(t, "answers");
+    bt_device(t, "silent");
+    sdev *answers = bt_dev_start(t, "answers", "1.0.0", SDEV_AUTO_NONE, 0);
+    sdev *silent = bt_dev_start(t, "silent", "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_wait_device(t, "answers", 1, "1.0.0", BT_SOON);
+    bt_wait_device(t, "silent", 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_lag", "2.0.0", fw, sizeof fw);
+    bt_body(body, sizeof body, "\"scope\":\"all\"", 1, 0, 0);
+    bt_batch(t, fw, body, b, sizeof b);
+    bt_wait_push(t, answers, 1, BT_SOON);
+    bt_wait_push(t, silent, 1, BT_SOON);
+    /* registered after the batch was created: not in it; its messages change nothing */
+    bt_device(t, "noisy");
+    sdev *noisy = bt_dev_start(t, "noisy", "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_wait_device(t, "noisy", 1, "1.0.0", BT_SOON);
+
+    /* otad stops reading. A backlog builds up in front of it (what a busy fleet makes),
+     * then the device does everything in time, as the broker sees it. */
+    freeze(t, SIGSTOP);
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(sdev_progress(noisy, 10), 0);
+    sdev_msg push;
+    assert_int_equal(sdev_msg_get(answers, SDEV_PUSH, 0, &push), 0);
+    assert_int_equal(sdev_ack(answers, push.msg_id, 200), 0);
+    assert_int_equal(sdev_progress(answers, 50), 0);
+    assert_int_equal(sdev_progress(answers, 100), 0);
+    assert_int_equal(sdev_version(answers, "2.0.0"), 0);
+    int64_t answered = sdev_now_ms();
+    /* well past both deadlines (167 ms and 1 s after the push) on the wall clock */
+    while (sdev_now_ms() < answered + 2500)
+        sdev_sleep_ms(50);
+    freeze(t, SIGCONT);
+
+    json_t *task = bt_wait_task(t, b, "answers", "succeeded", BT_SOON);
+    json_decref(task);
+    /* the silent one still fails: its deadline is judged, only later */
+    task = bt_wait_task(t, b, "silent", "failed", BT_SOON);
+    assert_string_equal(bt_reason(task), "push_timeout");
+    json_decref(task);
+    json_t *bj = bt_wait_batch(t, b, "completed", BT_SOON);
+    assert_int_equal(bt_int(bj, "succeeded"), 1);
+    assert_int_equal(bt_int(bj, "failed"), 1);
+    json_decref(bj);
+    bt_check_counts(t, b);
+
+    /* health tells how far behind device messages are: caught up now */
+    oth_resp r;
+    assert_int_equal(bt_get(t, &r, "/api/v1/health"), 200);
+    json_t *eng = json_object_get(r.json, "engine");
+    assert_non_null(eng);
+    json_int_t lag = json_integer_value(json_object_get(eng, "inputLagMs"));
+    if (lag < 0 || lag > 2000)
+        fail_msg("inputLagMs %lld after catching up", (long long)lag);
+    assert_true(json_is_boolean(json_object_get(eng, "pushesHeld")));
+    oth_resp_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_answers_delayed_on_our_side_count, bt_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
