@@ -115,6 +115,8 @@ struct engine {
     int64_t wm_ms;      /* clocked: send time of the newest probe applied (0: none yet) */
     int held;           /* pushes were held in the last round */
     int64_t held_logged_ms;
+    int64_t lag_logged_ms;
+    int64_t started_ms;
     batch_mem *batches;
     size_t n_batches, cap_batches;
     outmsg *out;
@@ -726,9 +728,18 @@ static void free_list(input *list)
     }
 }
 
-/* Publishes how far behind the device messages are (health reports it). */
+/* Publishes how far behind the device messages are (health reports it), and says so in
+ * the log when it is far (a deep backlog, or probes that never come back). */
 static void lag_stats(engine_t *e, int64_t now)
 {
+    int64_t since = e->wm_ms ? e->wm_ms : e->started_ms;
+    if (e->cfg.clocked && now - since > 30000 && now - e->lag_logged_ms >= 30000) {
+        OTA_WARN("engine: no clock probe back for %lld s (a deep backlog, no broker, or a "
+                 "broker that drops ota/internal/clock/): ack and upgrade deadlines and pushes "
+                 "wait",
+                 (long long)((now - since) / 1000));
+        e->lag_logged_ms = now;
+    }
     pthread_mutex_lock(&e->mu);
     e->stats.input_lag_ms = e->cfg.clocked ? (e->wm_ms ? now - e->wm_ms : -1) : 0;
     e->stats.pushes_held = e->held;
@@ -1098,6 +1109,7 @@ int engine_start(engine_t *e)
 {
     if (store_engine_presence_reset(e->cfg.store) != STORE_OK || reload(e) != 0)
         return -1;
+    e->started_ms = ota_time_now_ms();
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0)
         return -1;
     e->started = 1;
