@@ -329,17 +329,19 @@ int oth_broker_stop(oth_env *e, int sig)
     return rc;
 }
 
-int oth_otad_start(oth_env *e)
+/* Spawns otad with e's environment on http_port, as OTA_INSTANCE=instance when instance is
+ * not NULL, its output into log; waits until GET /api/v1/health answers 200 (at most 20 s).
+ * Returns its pid, or -1 (it exited, or never became healthy: then it is killed). */
+static pid_t otad_spawn(oth_env *e, int http_port, const char *instance, const char *log)
 {
     char *env[OTH_MAX_ENV + 8];
-    char addr[64], pub[96], mqtt[64], dir[300], tok[128], log[320], bin[512];
+    char addr[64], pub[96], mqtt[64], dir[300], tok[128], bin[512], inst[64], url[128];
     int n = 0;
-    snprintf(addr, sizeof addr, "OTA_HTTP_ADDR=127.0.0.1:%d", e->http_port);
-    snprintf(pub, sizeof pub, "OTA_PUBLIC_URL=%s", e->base_url);
+    snprintf(addr, sizeof addr, "OTA_HTTP_ADDR=127.0.0.1:%d", http_port);
+    snprintf(pub, sizeof pub, "OTA_PUBLIC_URL=http://127.0.0.1:%d", http_port);
     snprintf(mqtt, sizeof mqtt, "OTA_MQTT_ADDR=127.0.0.1:%d", e->mqtt_port);
     snprintf(dir, sizeof dir, "OTA_DATA_DIR=%s", e->dir);
     snprintf(tok, sizeof tok, "OTA_ADMIN_TOKEN=%s", e->admin_token);
-    snprintf(log, sizeof log, "%s/otad.log", e->dir);
     snprintf(bin, sizeof bin, "%s/server/otad", OTA_BUILD_DIR);
     env[n++] = addr;
     env[n++] = pub;
@@ -347,32 +349,58 @@ int oth_otad_start(oth_env *e)
     env[n++] = dir;
     env[n++] = tok;
     for (int i = 0; i < e->n_extra_env; i++)
-        env[n++] = e->extra_env[i];
+        if (!instance || strncmp(e->extra_env[i], "OTA_INSTANCE=", 13) != 0)
+            env[n++] = e->extra_env[i];
+    if (instance) {
+        snprintf(inst, sizeof inst, "OTA_INSTANCE=%s", instance);
+        env[n++] = inst;
+    }
     char *argv[] = {bin, NULL};
-    e->otad_pid = oth_spawn(argv, env, n, log);
-    if (e->otad_pid < 0)
+    pid_t pid = oth_spawn(argv, env, n, log);
+    if (pid < 0)
         return -1;
-    char url[128];
-    snprintf(url, sizeof url, "%s/api/v1/health", e->base_url);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/health", http_port);
     for (int waited = 0; waited < 20000; waited += 100) {
         oth_resp r;
         int status;
-        if (waitpid(e->otad_pid, &status, WNOHANG) == e->otad_pid) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
             fprintf(stderr, "harness: otad exited during start\n");
-            e->otad_pid = 0;
-            oth_dump_logs(e);
+            oth_dump_file(log, 6000);
             return -1;
         }
         if (oth_http_url("GET", url, NULL, NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
             oth_resp_free(&r);
-            return 0;
+            return pid;
         }
         oth_resp_free(&r);
         sleep_ms(100);
     }
     fprintf(stderr, "harness: otad not healthy after 20 s\n");
-    oth_dump_logs(e);
+    oth_dump_file(log, 6000);
+    oth_stop_pid(pid, SIGKILL, 1000);
     return -1;
+}
+
+int oth_otad_start(oth_env *e)
+{
+    char log[320];
+    snprintf(log, sizeof log, "%s/otad.log", e->dir);
+    e->otad_pid = otad_spawn(e, e->http_port, NULL, log);
+    if (e->otad_pid < 0) {
+        e->otad_pid = 0;
+        oth_dump_logs(e);
+        return -1;
+    }
+    return 0;
+}
+
+pid_t oth_otad_start_instance(oth_env *e, const char *instance, char *base_url, size_t len)
+{
+    char log[320];
+    int port = oth_free_port();
+    snprintf(log, sizeof log, "%s/otad-%s.log", e->dir, instance);
+    snprintf(base_url, len, "http://127.0.0.1:%d", port);
+    return port > 0 ? otad_spawn(e, port, instance, log) : -1;
 }
 
 int oth_otad_stop(oth_env *e, int sig)
@@ -382,7 +410,7 @@ int oth_otad_stop(oth_env *e, int sig)
     return rc;
 }
 
-static void tail_file(const char *path, size_t max)
+void oth_dump_file(const char *path, size_t max)
 {
     FILE *f = fopen(path, "r");
     char buf[8192];
@@ -403,9 +431,9 @@ void oth_dump_logs(oth_env *e)
 {
     char p[320];
     snprintf(p, sizeof p, "%s/otad.log", e->dir);
-    tail_file(p, 6000);
+    oth_dump_file(p, 6000);
     snprintf(p, sizeof p, "%s/broker.log", e->dir);
-    tail_file(p, 2000);
+    oth_dump_file(p, 2000);
 }
 
 int oth_device_secret(oth_env *e, const char *product_key, const char *identifier, char *out)

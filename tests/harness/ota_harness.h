@@ -51,8 +51,15 @@ int oth_broker_stop(oth_env *e, int sig);
 /* Starts otad; waits until GET /api/v1/health answers 200 (at most 20 s). Returns 0 or -1. */
 int oth_otad_start(oth_env *e);
 int oth_otad_stop(oth_env *e, int sig);
+/* Starts one more otad on e's store, broker, data folder and token, as OTA_INSTANCE=instance
+ * on a free HTTP port (its URL into base_url, len >= 32), its log DIR/otad-<instance>.log;
+ * waits until it is healthy (at most 20 s). Returns its pid (stop it with oth_stop_pid),
+ * or -1. */
+pid_t oth_otad_start_instance(oth_env *e, const char *instance, char *base_url, size_t len);
 /* Prints the last lines of otad's and the broker's logs to stderr (after a failure). */
 void oth_dump_logs(oth_env *e);
+/* Prints the last max bytes (at most 8 KiB) of a file to stderr. */
+void oth_dump_file(const char *path, size_t max);
 
 /* A device's secret as the server derives it. out >= 33 bytes. */
 int oth_device_secret(oth_env *e, const char *product_key, const char *identifier, char *out);

@@ -9,6 +9,7 @@
  *  - a wrong server key makes every login fail, reported as errors (exit 1);
  *  - bad options exit 2.
  */
+#include "fleet_fixture.h"
 #include "ota_harness.h"
 
 #include <setjmp.h>
@@ -25,26 +26,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Runs argv (NULL-terminated) to its end, output into log; returns its exit status or -1. */
 static int run(char *const argv[], const char *log)
 {
-    int st;
-    pid_t pid = oth_spawn(argv, NULL, 0, log);
-    if (pid < 0 || waitpid(pid, &st, 0) != pid)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return ff_run(argv, log);
 }
 
 static void dump(const char *path)
 {
-    char buf[4096];
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return;
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    buf[n] = 0;
-    fprintf(stderr, "---- %s\n%s\n", path, buf);
-    fclose(fp);
+    oth_dump_file(path, 4000);
 }
 
 /* Counts lines of the results CSV whose behaviour and outcome columns match. */
@@ -142,28 +131,14 @@ static void test_fleet_rollout_through_otad(void **state)
     snprintf(flog, sizeof flog, "%s/fleet.log", e.dir);
     snprintf(fsum, sizeof fsum, "%s/fleet.json", e.dir);
 
-    json_t *body = json_pack("{s:s,s:s}", "productName", "fleet_test", "description", "");
-    assert_int_equal(oth_post_json(&e, "/api/v1/products", body, &r), 0);
-    json_decref(body);
-    assert_int_equal(r.status, 201);
-    snprintf(pk, sizeof pk, "%s", json_string_value(json_object_get(r.json, "productKey")));
-    oth_resp_free(&r);
-
+    ff_product(&e, "fleet_test", pk, sizeof pk);
     size_t fw_len = 300000;
     unsigned char *fw = malloc(fw_len);
+    assert_non_null(fw);
     for (size_t i = 0; i < fw_len; i++)
         fw[i] = (unsigned char)(i * 31 + 7);
-    const char *fields[] = {"firmwareName", "fleet_fw", "productKey", pk, "firmwareVersion", "2.0.0",
-                            NULL};
-    assert_int_equal(oth_upload(&e, "/api/v1/firmwares", fields, "fleet_fw.bin", fw, fw_len, &r), 0);
+    ff_firmware(&e, pk, "fleet_fw", "2.0.0", fw, fw_len, fwid, sizeof fwid);
     free(fw);
-    assert_int_equal(r.status, 201);
-    json_t *id = json_object_get(r.json, "firmwareId");
-    if (json_is_string(id))
-        snprintf(fwid, sizeof fwid, "%s", json_string_value(id));
-    else
-        snprintf(fwid, sizeof fwid, "%lld", (long long)json_integer_value(id));
-    oth_resp_free(&r);
 
     /* register and activate 60 devices, then a batch with ranged downloads */
     char *aargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
@@ -174,17 +149,7 @@ static void test_fleet_rollout_through_otad(void **state)
         dump(flog);
     assert_int_equal(rc, 0);
     /* activation reaches the server asynchronously: wait until all 60 are eligible */
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/firmwares/%s/eligible-devices?pageSize=1", fwid);
-    long long eligible = 0;
-    for (int i = 0; i < 100 && eligible < 60; i++) {
-        if (oth_get(&e, path, &r) == 0 && r.json)
-            eligible = json_integer_value(json_object_get(r.json, "total"));
-        oth_resp_free(&r);
-        if (eligible < 60)
-            usleep(100 * 1000);
-    }
-    assert_int_equal(eligible, 60);
+    ff_wait_eligible(&e, fwid, 60, 10000);
 
     char *bargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
                      "--broker", addr, "--product-key", pk, "-n", "60", "--download", "50",
@@ -219,8 +184,7 @@ static void test_fleet_retry_through_otad(void **state)
 {
     (void)state;
     oth_env e;
-    oth_resp r;
-    char addr[64], key[320], flog[320], fsum[320], fwid[32], pk[32], path[128];
+    char addr[64], key[320], flog[320], fsum[320], fwid[32], pk[32];
     assert_int_equal(oth_env_init(&e), 0);
     oth_env_set(&e, "OTA_TIME_SCALE", "30"); /* retry interval 1 min -> 2 s */
     assert_int_equal(oth_broker_start(&e), 0);
@@ -230,37 +194,14 @@ static void test_fleet_retry_through_otad(void **state)
     snprintf(flog, sizeof flog, "%s/fleet.log", e.dir);
     snprintf(fsum, sizeof fsum, "%s/fleet.json", e.dir);
 
-    json_t *body = json_pack("{s:s,s:s}", "productName", "fleet_retry", "description", "");
-    assert_int_equal(oth_post_json(&e, "/api/v1/products", body, &r), 0);
-    json_decref(body);
-    assert_int_equal(r.status, 201);
-    snprintf(pk, sizeof pk, "%s", json_string_value(json_object_get(r.json, "productKey")));
-    oth_resp_free(&r);
-    const char *fields[] = {"firmwareName", "retry_fw", "productKey", pk, "firmwareVersion", "2.0.0",
-                            NULL};
-    assert_int_equal(oth_upload(&e, "/api/v1/firmwares", fields, "retry_fw.bin", "0123456789", 10, &r), 0);
-    assert_int_equal(r.status, 201);
-    json_t *id = json_object_get(r.json, "firmwareId");
-    if (json_is_string(id))
-        snprintf(fwid, sizeof fwid, "%s", json_string_value(id));
-    else
-        snprintf(fwid, sizeof fwid, "%lld", (long long)json_integer_value(id));
-    oth_resp_free(&r);
+    ff_product(&e, "fleet_retry", pk, sizeof pk);
+    ff_firmware(&e, pk, "retry_fw", "2.0.0", "0123456789", 10, fwid, sizeof fwid);
 
     char *aargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
                      "--broker", addr, "--product-key", pk, "-n", "20", "--register",
                      "--activate-only", "--duration", "30", NULL};
     assert_int_equal(run(aargv, flog), 0);
-    snprintf(path, sizeof path, "/api/v1/firmwares/%s/eligible-devices?pageSize=1", fwid);
-    long long eligible = 0;
-    for (int i = 0; i < 100 && eligible < 20; i++) {
-        if (oth_get(&e, path, &r) == 0 && r.json)
-            eligible = json_integer_value(json_object_get(r.json, "total"));
-        oth_resp_free(&r);
-        if (eligible < 20)
-            usleep(100 * 1000);
-    }
-    assert_int_equal(eligible, 20);
+    ff_wait_eligible(&e, fwid, 20, 10000);
 
     char *bargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
                      "--broker", addr, "--product-key", pk, "-n", "20", "--mix",

@@ -1,10 +1,12 @@
 /*
  * Two otad on one store and one broker (OTA_INSTANCE a and b: client ids otad-a/otad-b,
- * device messages shared through $share/otad/, each engine re-reading the store every
- * 2 s). A paced batch is created on a; a is killed with SIGKILL mid-batch; b must finish
- * it: every device succeeded, and no device got two pushes with one msgId (an attempt is
- * pushed at most once). Runs on SQLite (two processes on one database file) and, under
- * scripts/pg-test.sh, on PostgreSQL.
+ * each with its own persistent session that receives every device message; no $share, see
+ * docs/postgresql.md; row locks make each transition happen once; each engine re-reads
+ * the store every 2 s). A paced batch is created on a; a is killed with SIGKILL mid-batch;
+ * b must finish it: every device succeeded, and no device got two pushes with one msgId
+ * (an attempt is pushed at most once). Runs on SQLite (two processes on one database file)
+ * and, under scripts/pg-test.sh, on PostgreSQL. test_failover_fleet.c does the same with
+ * 1,000 simulated devices.
  */
 #include "test_batch_fixture.c"
 

@@ -78,7 +78,7 @@ struct fleet {
     int64_t last_tokens;
     /* counts */
     uint32_t n_connected_once, n_ready, n_finished, n_pushed_devs;
-    uint64_t pushes, msgs_out, msgs_in;
+    uint64_t pushes, msgs_out, msgs_in, dup_pushes;
     uint32_t outcomes[FO_COUNT];
     int64_t t_first_push, t_last_done, t_all_connected;
     fleet_dl *dl;
@@ -346,6 +346,7 @@ static void cb_connect(struct mosquitto *m, void *ud, int rc)
         d->t_connected = now_ms(f);
         f->n_connected_once++;
     }
+    d->last_push_mid = -1; /* packet ids start over on a new connection */
     dev_topic(f, d, "ota/firmware/upgrade", t1, sizeof t1);
     dev_topic(f, d, "ota/firmware/get_reply", t2, sizeof t2);
     char *subs[2] = {t1, t2};
@@ -397,6 +398,29 @@ static void cb_disconnect(struct mosquitto *m, void *ud, int rc)
     /* handled in update_interest(), which sees the closed socket */
 }
 
+/* Whether d received a push with this msgId before; remembers it when not. Without
+ * memory (out of it) every msgId counts as new, so a duplicate may go unnoticed but a new
+ * attempt is never taken for one. */
+static int push_seen(fleet_dev *d, const char *msgid)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = msgid; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    uint8_t n = d->n_seen < FLEET_SEEN_MAX ? d->n_seen : FLEET_SEEN_MAX;
+    for (uint8_t i = 0; i < n; i++)
+        if (d->seen_ids[i] == h)
+            return 1;
+    if (!d->seen_ids) {
+        d->seen_ids = calloc(FLEET_SEEN_MAX, sizeof *d->seen_ids);
+        if (!d->seen_ids)
+            return 0;
+    }
+    d->seen_ids[d->n_seen % FLEET_SEEN_MAX] = h; /* the oldest goes first once full */
+    if (++d->n_seen >= 2 * FLEET_SEEN_MAX)
+        d->n_seen = FLEET_SEEN_MAX;
+    return 0;
+}
+
 /* A push (upgrade or get_reply with a url) arrived. */
 static void handle_push(fleet *f, fleet_dev *d, const struct mosquitto_message *msg)
 {
@@ -416,10 +440,24 @@ static void handle_push(fleet *f, fleet_dev *d, const struct mosquitto_message *
         json_decref(root);
         return; /* a get_reply 404 and such */
     }
-    if (msgid && d->push_msgid && strcmp(msgid, d->push_msgid) == 0 &&
-        (d->state == DS_WORKING || d->state == DS_DOWNLOADING)) {
-        json_decref(root);
-        return; /* a duplicate delivery of the push being worked on */
+    if (msgid && *msgid) {
+        int seen = push_seen(d, msgid);
+        if (seen && msg->mid == d->last_push_mid) {
+            d->redelivered++; /* the same PUBLISH again (QoS 1 resend): transport, fine */
+            json_decref(root);
+            return;
+        }
+        d->last_push_mid = msg->mid;
+        if (seen) {
+            /* a second PUBLISH of an attempt this device already received: the server
+             * pushed one attempt twice. Counted, reported, and not worked on again. */
+            d->dup_pushes++;
+            f->dup_pushes++;
+            if (f->dup_pushes <= 10 || f->o->verbose)
+                OTA_WARN("fleet: device %u: push %s received twice", d->idx, msgid);
+            json_decref(root);
+            return;
+        }
     }
     if (d->state == DS_DOWNLOADING) {
         json_decref(root);
@@ -798,6 +836,7 @@ int fleet_run(const fleet_opts *o, const unsigned char key[32], fleet_shared *sh
         d->fd = -1;
         d->heap_pos = -1;
         d->final_mid = -1;
+        d->last_push_mid = -1;
         d->behaviour = beh[lo + i];
         d->will_download = dl[lo + i];
         if (d->behaviour != FB_OFFLINE)
@@ -907,6 +946,8 @@ out:
             r->behaviour = d->behaviour;
             r->outcome = d->outcome;
             r->pushes = d->pushes;
+            r->dup_pushes = d->dup_pushes;
+            r->redelivered = d->redelivered;
             r->t_start = (int32_t)d->t_start;
             r->t_connected = (int32_t)d->t_connected;
             r->t_ready = (int32_t)d->t_ready;
@@ -919,6 +960,7 @@ out:
                 mosquitto_destroy(d->mosq);
             }
             free(d->push_msgid);
+            free(d->seen_ids);
             free(d->url);
             free(d->new_version);
         }

@@ -54,7 +54,7 @@ int fleet_outcome_ok(int o);
 typedef struct {
     char broker_host[128];
     int broker_port;
-    char api_url[256];      /* http://host:port, no trailing slash */
+    char api_url[512];      /* http://host:port[,http://host:port...] (several otad) */
     char token[128];        /* admin token */
     char key_file[512];     /* server key, for device secrets */
     char product_key[64];
@@ -86,6 +86,11 @@ typedef struct {
     int verbose;
 } fleet_opts;
 
+/* Push msgIds a device remembers to catch duplicates (one per attempt: the server makes at
+ * most 1 + retryTimes (<= 5) attempts a batch); beyond that the oldest are forgotten.
+ * 64 bytes for each device that was pushed. */
+#define FLEET_SEEN_MAX 8
+
 /* One simulated device. Times are monotonic ms since the fleet started, 0 = not yet. */
 typedef struct fleet_dev {
     struct mosquitto *mosq;
@@ -101,8 +106,13 @@ typedef struct fleet_dev {
     uint8_t will_download;
     uint8_t upgraded;    /* reports the new version from now on */
     uint8_t reconnects;
-    uint16_t pushes;
+    uint16_t pushes;     /* pushes taken as new attempts (distinct msgIds) */
     uint16_t failures;   /* failure reports sent */
+    uint16_t dup_pushes; /* second PUBLISHes of a msgId already received: a server bug */
+    uint16_t redelivered; /* the same PUBLISH again (same packet id, same connection): QoS 1 */
+    uint8_t n_seen;      /* entries of seen_ids in use */
+    int last_push_mid;   /* packet id of the last push on this connection, -1 none */
+    uint64_t *seen_ids;  /* hashes of the push msgIds received, at most FLEET_SEEN_MAX; owned */
     uint32_t msg_seq;
     int final_mid;       /* mid of the publish that ends this device's run, -1 none */
     int64_t t_start, t_connected, t_ready, t_push, t_done;
@@ -163,6 +173,7 @@ typedef struct {
     int64_t t_end;      /* first poll that saw the batch no longer in_progress */
     int64_t server_ms;  /* endTime - startTime as the server recorded them */
     int64_t t0;         /* the fleet's clock origin (ota_time_mono_ms) */
+    int64_t wall_create, wall_end; /* t_create and t_end as Unix ms (to line up with samplers) */
 } fleet_batch_ctl;
 /* Thread body: waits for ready_to_start, creates the batch, polls it until it ends. */
 void *fleet_api_batch_thread(void *arg);
@@ -179,6 +190,7 @@ void fleet_api_batch_bind(fleet_batch_ctl *c, const fleet_opts *o);
 typedef struct {
     uint8_t behaviour, outcome;
     uint16_t pushes;
+    uint16_t dup_pushes, redelivered; /* see fleet_dev */
     int32_t t_start, t_connected, t_ready, t_push, t_done;
     uint64_t downloaded;
 } fleet_devres;
@@ -217,7 +229,7 @@ int fleet_run(const fleet_opts *o, const unsigned char key[32], fleet_shared *sh
 
 /* ---- fleet_report.c ---- */
 /* Prints the summary, writes --summary-json and --results. Returns the number of devices
- * that did not end as told. */
+ * that did not end as told plus those that got one attempt pushed twice. */
 int fleet_report(const fleet_opts *o, fleet_shared *sh, const fleet_batch_ctl *b, int64_t elapsed);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * fleet_api: what ota-fleet asks of the management API (contract section 2): create a
  * product, import the fleet as NDJSON, and, from a controller thread, create a batch once
- * the fleet is ready and poll it until it ends, timing create -> completed. Blocking
+ * the fleet is ready and poll it until it ends, timing create -> completed. --api may list
+ * several otad (URL,URL,...): a request that cannot connect goes to the next. Blocking
  * libcurl easy calls; only the controller thread runs while the event loop works, so the
  * loop never waits for HTTP.
  */
@@ -12,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +37,37 @@ static size_t body_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Index of the --api URL in use (of a comma-separated list): requests go there until one
+ * cannot connect, then to the next. */
+static atomic_int api_cur;
+
+/* The i-th URL of o->api_url's comma-separated list into out (no trailing '/'). Returns the
+ * number of URLs in the list. */
+static int api_base(const fleet_opts *o, int i, char *out, size_t len)
+{
+    int n = 0;
+    out[0] = 0;
+    for (const char *p = o->api_url; *p; n++) {
+        size_t l = strcspn(p, ",");
+        if (n == i) {
+            while (l > 0 && p[l - 1] == '/')
+                l--;
+            snprintf(out, len, "%.*s", (int)l, p);
+        }
+        p += l;
+        if (*p == ',')
+            p++;
+    }
+    return n;
+}
+
 int fleet_api_request(const fleet_opts *o, const char *method, const char *path,
                       const char *content_type, const char *body, size_t len, fleet_http_resp *r)
 {
-    char url[1024], auth[200], ct[128];
+    char base[512], url[1024] = "", auth[200], ct[128];
     struct curl_slist *h = NULL;
+    CURLcode res = CURLE_FAILED_INIT;
     memset(r, 0, sizeof *r);
-    CURL *c = curl_easy_init();
-    if (!c)
-        return -1;
-    snprintf(url, sizeof url, "%s%s", o->api_url, path);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->token);
     h = curl_slist_append(h, auth);
     if (content_type) {
@@ -52,24 +75,40 @@ int fleet_api_request(const fleet_opts *o, const char *method, const char *path,
         h = curl_slist_append(h, ct);
     }
     h = curl_slist_append(h, "Expect:");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    int cur = atomic_load(&api_cur);
+    int n = api_base(o, 0, base, sizeof base);
+    for (int k = 0; k < (n > 0 ? n : 1); k++) {
+        int i = n > 0 ? (cur + k) % n : 0;
+        CURL *c = curl_easy_init();
+        if (!c)
+            break;
+        api_base(o, i, base, sizeof base);
+        snprintf(url, sizeof url, "%s%s", base, path);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+        if (body) {
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        }
+        res = curl_easy_perform(c);
+        if (res == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+        curl_easy_cleanup(c);
+        /* nothing was sent when the connection failed: the next URL may take the request */
+        if (res != CURLE_COULDNT_CONNECT || k + 1 >= n)
+            break;
+        OTA_WARN("fleet: %s: %s; trying the next --api URL", url, curl_easy_strerror(res));
+        fleet_http_resp_free(r);
+        atomic_store(&api_cur, (i + 1) % n);
     }
-    CURLcode res = curl_easy_perform(c);
-    if (res == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    else
+    if (res != CURLE_OK)
         OTA_ERROR("fleet: %s %s: %s", method, url, curl_easy_strerror(res));
     curl_slist_free_all(h);
-    curl_easy_cleanup(c);
     return res == CURLE_OK ? 0 : -1;
 }
 
@@ -194,6 +233,7 @@ void *fleet_api_batch_thread(void *arg)
     txt = json_dumps(body, 0);
     snprintf(path, sizeof path, "/api/v1/firmwares/%lld/batches", o->batch_firmware);
     c->t_create = ota_time_mono_ms() - c->t0;
+    c->wall_create = ota_time_now_ms();
     if (!txt || fleet_api_request(o, "POST", path, "application/json", txt, strlen(txt), &r) != 0)
         goto fail;
     c->t_created = ota_time_mono_ms() - c->t0;
@@ -224,6 +264,7 @@ void *fleet_api_batch_thread(void *arg)
         if (st && strcmp(st, "in_progress") != 0) {
             int64_t s_ms = 0, e_ms = 0;
             c->t_end = ota_time_mono_ms() - c->t0;
+            c->wall_end = ota_time_now_ms();
             snprintf(c->state, sizeof c->state, "%s", st);
             c->total = json_integer_value(json_object_get(a, "total"));
             c->succeeded = json_integer_value(json_object_get(a, "succeeded"));

@@ -29,14 +29,15 @@ static int write_results(const fleet_opts *o, const fleet_shared *sh)
         return -1;
     }
     fprintf(fp, "identifier,behaviour,outcome,pushes,start_ms,connected_ms,ready_ms,push_ms,done_ms,"
-                "downloaded\n");
+                "downloaded,dup_pushes,redelivered\n");
     for (uint32_t i = 0; i < o->n_devices; i++) {
         const fleet_devres *r = &sh->res[i];
         char id[96];
         dev_name(o, i, id, sizeof id);
-        fprintf(fp, "%s,%s,%s,%u,%d,%d,%d,%d,%d,%llu\n", id, fleet_behaviour_name(r->behaviour),
+        fprintf(fp, "%s,%s,%s,%u,%d,%d,%d,%d,%d,%llu,%u,%u\n", id, fleet_behaviour_name(r->behaviour),
                 fleet_outcome_name(r->outcome), r->pushes, r->t_start, r->t_connected, r->t_ready,
-                r->t_push, r->t_done, (unsigned long long)r->downloaded);
+                r->t_push, r->t_done, (unsigned long long)r->downloaded, r->dup_pushes,
+                r->redelivered);
     }
     if (fclose(fp) != 0 || rename(tmp, o->results_path) != 0) {
         OTA_ERROR("fleet: %s: %s", o->results_path, strerror(errno));
@@ -54,7 +55,8 @@ static int cmp_i32(const void *a, const void *b)
 int fleet_report(const fleet_opts *o, fleet_shared *sh, const fleet_batch_ctl *b, int64_t elapsed)
 {
     uint32_t outcomes[FO_COUNT] = {0};
-    uint32_t n = o->n_devices, errors = 0, finished = 0;
+    uint32_t n = o->n_devices, errors = 0, finished = 0, dup_devs = 0;
+    uint64_t dup_pushes = 0, redelivered = 0;
     uint32_t connected_once = 0, peak = 0, ready = 0, pushed_devs = 0;
     uint64_t pushes = 0, msgs_out = 0, msgs_in = 0, dl_bytes = 0;
     int64_t t_first_push = 0, t_last_done = 0, t_all_connected = 0;
@@ -68,6 +70,10 @@ int fleet_report(const fleet_opts *o, fleet_shared *sh, const fleet_batch_ctl *b
             finished++;
         if (!fleet_outcome_ok(r->outcome))
             errors++;
+        if (r->dup_pushes)
+            dup_devs++;
+        dup_pushes += r->dup_pushes;
+        redelivered += r->redelivered;
         if (lat && r->outcome == FO_SUCCEEDED && r->t_push)
             lat[nl++] = r->t_done - r->t_push;
     }
@@ -116,13 +122,17 @@ int fleet_report(const fleet_opts *o, fleet_shared *sh, const fleet_batch_ctl *b
            "p99 %d ms\n",
            (long long)t_first_push, (long long)t_last_done, rate, p50, p99);
     printf("  downloaded %.1f MB\n", (double)dl_bytes / 1e6);
+    printf("  duplicate pushes (one attempt published twice) %llu on %u devices; QoS 1 "
+           "redeliveries %llu\n",
+           (unsigned long long)dup_pushes, dup_devs, (unsigned long long)redelivered);
     if (b)
         printf("  batch %s: %s, total %lld succeeded %lld failed %lld; create->end %lld ms "
                "(server %lld ms): %.0f devices/min\n",
                b->batch_id[0] ? b->batch_id : "-", b->state, b->total, b->succeeded,
                b->failed_devices, (long long)(b->t_end ? b->t_end - b->t_create : -1),
                (long long)b->server_ms, batch_rate);
-    printf("  result: %s (%u devices not as told)\n", errors ? "ERRORS" : "ok", errors);
+    printf("  result: %s (%u devices not as told, %u pushed one attempt twice)\n",
+           errors || dup_devs ? "ERRORS" : "ok", errors, dup_devs);
     fflush(stdout);
 
     if (o->summary_json[0]) {
@@ -149,6 +159,9 @@ int fleet_report(const fleet_opts *o, fleet_shared *sh, const fleet_batch_ctl *b
         json_object_set_new(j, "pushToDoneP99Ms", json_integer(p99));
         json_object_set_new(j, "downloadedBytes", json_integer((json_int_t)dl_bytes));
         json_object_set_new(j, "errors", json_integer(errors));
+        json_object_set_new(j, "duplicatePushes", json_integer((json_int_t)dup_pushes));
+        json_object_set_new(j, "duplicatePushDevices", json_integer(dup_devs));
+        json_object_set_new(j, "redeliveries", json_integer((json_int_t)redelivered));
         json_object_set_new(j, "firstPushUrl",
                             json_string(atomic_load(&sh->url_taken) ? sh->first_url : ""));
         if (b) {
@@ -162,6 +175,8 @@ int fleet_report(const fleet_opts *o, fleet_shared *sh, const fleet_batch_ctl *b
                                 json_integer(b->t_end ? b->t_end - b->t_create : -1));
             json_object_set_new(bj, "createCallMs", json_integer(b->t_created - b->t_create));
             json_object_set_new(bj, "serverMs", json_integer(b->server_ms));
+            json_object_set_new(bj, "createUnixMs", json_integer(b->wall_create));
+            json_object_set_new(bj, "endUnixMs", json_integer(b->wall_end));
             json_object_set_new(bj, "devicesPerMinute", json_real(batch_rate));
             json_object_set_new(j, "batch", bj);
         }
@@ -171,5 +186,5 @@ int fleet_report(const fleet_opts *o, fleet_shared *sh, const fleet_batch_ctl *b
     }
     if (o->results_path[0])
         write_results(o, sh);
-    return (int)errors;
+    return (int)(errors + dup_devs);
 }

@@ -42,7 +42,8 @@ static void usage(FILE *fp)
 "\n"
 "Where:\n"
 "  --broker HOST:PORT        broker (default $OTA_MQTT_ADDR or 127.0.0.1:1883)\n"
-"  --api URL                 management API (default http://$OTA_HTTP_ADDR or http://127.0.0.1:8080)\n"
+"  --api URL[,URL...]        management API (default http://$OTA_HTTP_ADDR or http://127.0.0.1:8080);\n"
+"                            several otad: a request that cannot connect goes to the next\n"
 "  --token TOKEN             admin token (default $OTA_ADMIN_TOKEN)\n"
 "  --key-file PATH           server key, to derive device secrets\n"
 "                            (default $OTA_DATA_DIR/keys/server.key, or ./data/keys/server.key)\n"
@@ -326,9 +327,8 @@ int main(int argc, char **argv)
             bad = parse_hostport(optarg, o.broker_host, sizeof o.broker_host, &o.broker_port);
             break;
         case O_API:
+            bad = strlen(optarg) >= sizeof o.api_url;
             snprintf(o.api_url, sizeof o.api_url, "%s", optarg);
-            if (strlen(o.api_url) && o.api_url[strlen(o.api_url) - 1] == '/')
-                o.api_url[strlen(o.api_url) - 1] = 0;
             break;
         case O_TOKEN: snprintf(o.token, sizeof o.token, "%s", optarg); break;
         case O_KEY: snprintf(o.key_file, sizeof o.key_file, "%s", optarg); break;

@@ -41,6 +41,7 @@ typedef struct {
     char sha256[72];
     long long size;
     uint32_t expect, start_after;
+    int push_twice; /* --push-twice: publish every push twice (a broken server, for tests) */
     rdev *tab;
     size_t cap; /* power of two */
     uint32_t n_known, n_ready, n_pushed, n_acked, n_done;
@@ -98,6 +99,8 @@ static void push(responder *r, rdev *d)
         d->pushed = 1;
         r->n_pushed++;
     }
+    if (r->push_twice) /* the same attempt (msgId) in a second PUBLISH */
+        mosquitto_publish(r->mosq, NULL, topic, n, buf, 1, false);
 }
 
 static void start(responder *r)
@@ -196,7 +199,9 @@ static void usage(FILE *fp)
 {
     fprintf(fp, "usage: ota-fleet-responder --product-key PK -n DEVICES [--start-after K]\n"
                 "  [--broker HOST:PORT] [--key-file PATH] [--fw-version V] [--url U] [--size B]\n"
-                "  [--md5 HEX] [--sha256 HEX] [--duration S] [--summary-json FILE]\n");
+                "  [--md5 HEX] [--sha256 HEX] [--duration S] [--summary-json FILE]\n"
+                "  [--push-twice]   publish every push twice with one msgId (a server bug, to\n"
+                "                   check that ota-fleet reports duplicate pushes)\n");
 }
 
 int main(int argc, char **argv)
@@ -207,7 +212,8 @@ int main(int argc, char **argv)
         {"broker", 1, 0, 'b'}, {"key-file", 1, 0, 'k'}, {"product-key", 1, 0, 'p'},
         {"devices", 1, 0, 'n'}, {"start-after", 1, 0, 's'}, {"fw-version", 1, 0, 'V'},
         {"url", 1, 0, 'u'}, {"size", 1, 0, 'z'}, {"md5", 1, 0, 'm'}, {"sha256", 1, 0, 'S'},
-        {"duration", 1, 0, 'd'}, {"summary-json", 1, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"duration", 1, 0, 'd'}, {"summary-json", 1, 0, 'j'}, {"push-twice", 0, 0, 'T'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     char host[128] = "127.0.0.1", key_file[512] = "", summary[512] = "";
     int port = 1883, duration = 600, c;
     const char *env;
@@ -254,6 +260,7 @@ int main(int argc, char **argv)
         case 'S': snprintf(r->sha256, sizeof r->sha256, "%s", optarg); break;
         case 'd': duration = (int)strtol(optarg, &end, 10); break;
         case 'j': snprintf(summary, sizeof summary, "%s", optarg); break;
+        case 'T': r->push_twice = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
