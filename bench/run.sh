@@ -11,11 +11,17 @@
 #   4 upload       100 MB firmware (hashing included); floor: openssl md5 + sha256 + copy (fsync)
 #   5 memory       otad RSS per device while the M-device batch runs
 #   6 API          p50/p99 of the batch header and of one page of its devices during that batch
+#   7 rollout on PostgreSQL: figure 1 again with OTA_DB=postgresql://..., with one otad and
+#                  with two (OTA_INSTANCE a and b on one database), next to figure 1's floor
+# Every rollout (1 and 7) also reports the CPU each process took during its batch (sampled
+# from /proc), and with BENCH_PERF=1 a system-wide `perf record` of it ($WORK/perf-*.txt).
 #
 # Sizes: N = 10,000 and M = 100,000 by default (about 10 minutes); BENCH_FULL=1 gives the
 # issue's N = 100,000 and M = 1,000,000. Overrides: BENCH_ROLLOUT_N, BENCH_BATCH_N,
 # BENCH_FIGURES="1 3 4" (2 is needed by 5 and 6), BENCH_OUT=file, BENCH_KEEP=1 keeps the
-# work folder. Everything runs on 127.0.0.1 on free ports in a temp folder; nothing is left
+# work folder. Figure 7 needs a PostgreSQL in which it may create databases: BENCH_PG_URL
+# (default: the local cluster's socket, as scripts/pg-test.sh sets it up); it is skipped
+# when that does not answer. Everything runs on 127.0.0.1 on free ports in a temp folder; nothing is left
 # running. Needs root only to apt-get install nginx when it is missing.
 set -euo pipefail
 
@@ -25,7 +31,8 @@ FULL=${BENCH_FULL:-0}
 if [ "$FULL" = 1 ]; then N_ROLL_D=100000; N_BATCH_D=1000000; else N_ROLL_D=10000; N_BATCH_D=100000; fi
 N_ROLL=${BENCH_ROLLOUT_N:-$N_ROLL_D}
 N_BATCH=${BENCH_BATCH_N:-$N_BATCH_D}
-FIGURES=${BENCH_FIGURES:-"1 2 3 4 5 6"}
+FIGURES=${BENCH_FIGURES:-"1 2 3 4 5 6 7"}
+PGADMIN=${BENCH_PG_URL:-postgresql:///postgres?host=/var/run/postgresql&port=5432}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 FW_BYTES=104857600
 CMDLINE="${BENCH_CMDLINE:-make bench${BENCH_FULL:+ BENCH_FULL=$BENCH_FULL}}"
@@ -55,9 +62,13 @@ NOFILE=$(ulimit -n)
 WORK=$(mktemp -d /tmp/ota-bench-XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
+PG_DBS=()  # databases made for figure 7, dropped at the end
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for db in "${PG_DBS[@]}"; do
+    psql -X -q -d "$PGADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: work folder kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -92,14 +103,18 @@ start_broker() {
   wait_tcp "$BPORT" 10 || { echo "bench: broker did not start" >&2; tail "$dir/broker.log" >&2; exit 1; }
 }
 
-# start_otad DIR BROKER_PORT -> sets BASE, TOKEN, OPID
+# start_otad DIR BROKER_PORT [INSTANCE] -> sets BASE, OPID and TOKEN (a new one unless
+# INSTANCE is given: instances of one setup share theirs); OTA_DB=$OTAD_DB when that is set
+OTAD_DB=""
 start_otad() {
-  local dir=$1 hp i
+  local dir=$1 inst=${3:-} hp i envs=()
   hp=$($OB port)
   BASE=http://127.0.0.1:$hp
-  TOKEN=$(openssl rand -hex 20)
-  OTA_HTTP_ADDR=127.0.0.1:$hp OTA_PUBLIC_URL=$BASE OTA_MQTT_ADDR=127.0.0.1:$2 OTA_DATA_DIR=$dir \
-    OTA_ADMIN_TOKEN=$TOKEN OTA_LOG_LEVEL=${BENCH_OTAD_LOG:-warn} "$OTAD" >> "$dir/otad.log" 2>&1 &
+  [ -n "$inst" ] || TOKEN=$(openssl rand -hex 20)
+  [ -n "$OTAD_DB" ] && envs+=("OTA_DB=$OTAD_DB")
+  [ -n "$inst" ] && envs+=("OTA_INSTANCE=$inst")
+  env "${envs[@]}" OTA_HTTP_ADDR=127.0.0.1:$hp OTA_PUBLIC_URL=$BASE OTA_MQTT_ADDR=127.0.0.1:$2 OTA_DATA_DIR=$dir \
+    OTA_ADMIN_TOKEN=$TOKEN OTA_LOG_LEVEL=${BENCH_OTAD_LOG:-warn} "$OTAD" >> "$dir/otad${inst:+-$inst}.log" 2>&1 &
   OPID=$!
   PIDS+=("$OPID")
   for ((i = 0; i < 600; i++)); do
@@ -108,7 +123,7 @@ start_otad() {
     sleep 0.1
   done
   echo "bench: otad did not become healthy" >&2
-  tail -20 "$dir/otad.log" >&2
+  tail -20 "$dir/otad${inst:+-$inst}.log" >&2
   exit 1
 }
 
@@ -139,6 +154,96 @@ wait_eligible() { # FWID N TIMEOUT_S
 
 has() { case " $FIGURES " in *" $1 "*) return 0;; esac; return 1; }
 
+# cpu_sampler_start FILE "PID=ROLE ...": every 0.2 s, appends "unix_ms role ticks pid" for
+# the given processes and for every postgres and ota-fleet process, and "unix_ms machine
+# busy total" from /proc/stat. cpu_sampler_stop ends it.
+CPU_SPID=""
+cpu_sampler_start() {
+  local out=$1 map=" $2 "
+  (
+    set +e +o pipefail # processes come and go while /proc is read
+    while :; do
+      { head -1 /proc/stat; cat /proc/[0-9]*/stat 2>/dev/null; } | awk -v t="$(date +%s%3N)" -v map="$map" '
+        NR == 1 { b = 0; tot = 0; for (i = 2; i <= NF; i++) { tot += $i; if (i != 5 && i != 6) b += $i }
+                  print t, "machine", b, tot; next }
+        { c = $2; gsub(/[()]/, "", c); r = ""
+          if (match(map, " " $1 "=[^ ]+")) r = substr(map, RSTART + length($1) + 2, RLENGTH - length($1) - 2)
+          else if (c == "postgres" || c == "ota-fleet") r = c
+          if (r != "") print t, r, $14 + $15, $1 }'
+      sleep 0.2
+    done
+  ) > "$out" 2>/dev/null &
+  CPU_SPID=$!
+}
+cpu_sampler_stop() {
+  if [ -n "$CPU_SPID" ]; then
+    kill "$CPU_SPID" 2>/dev/null || true
+    wait "$CPU_SPID" 2>/dev/null || true
+  fi
+  CPU_SPID=""
+}
+# cpu_window FILE FROM_MS TO_MS -> "role 85%, role 40%, ...; machine 190% of 200%": the CPU
+# each role took between the two times, in % of one core (sampled every 0.2 s: +-0.2 s)
+cpu_window() {
+  awk -v a="$2" -v b="$3" -v ncpu="$(nproc)" -v hz="$(getconf CLK_TCK)" '
+    $2 == "machine" { if ($1 <= a) { mb0 = $3; mt0 = $4 } if ($1 <= b) { mb1 = $3; mt1 = $4 } next }
+    { k = $2 " " $4; if (!(k in first)) first[k] = $3
+      if ($1 <= a) s0[k] = $3
+      if ($1 <= b) s1[k] = $3 }
+    END { secs = (b - a) / 1000; if (secs <= 0) secs = 1
+          for (k in s1) { split(k, p, " "); cpu[p[1]] += s1[k] - ((k in s0) ? s0[k] : first[k]) }
+          n = 0; for (r in cpu) { n++; name[n] = r }
+          for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (cpu[name[j]] > cpu[name[i]]) { t = name[i]; name[i] = name[j]; name[j] = t }
+          out = ""; for (i = 1; i <= n; i++) out = out (i > 1 ? ", " : "") sprintf("%s %.0f%%", name[i], cpu[name[i]] / hz / secs * 100)
+          if (mt1 > mt0) out = out sprintf("; whole machine %.0f%% of %d%%", (mb1 - mb0) / (mt1 - mt0) * 100 * ncpu, 100 * ncpu)
+          print out }' "$1"
+}
+
+# rollout TAG API_URLS BROKER_PORT KEY_FILE "PID=ROLE ...": on the running broker and
+# otad(s) (setup through $BASE with $TOKEN; ota-fleet gets API_URLS), a new product of N_ROLL
+# devices, registered and activated, then the timed batch (ota-fleet --batch). Its summary
+# goes to $WORK/rollout-TAG.json, the CPU samples to $WORK/cpu-TAG.txt.
+RTO=${BENCH_ROLLOUT_TIMEOUT:-900}
+rollout() {
+  local tag=$1 apis=$2 bport=$3 key=$4 map=$5 pk fw perf_pid=""
+  local common=(--api "$apis" --token "$TOKEN" --key-file "$key" --broker "127.0.0.1:$bport")
+  pk=$(api POST /api/v1/products -H 'Content-Type: application/json' \
+    -d "{\"productName\":\"bench_rollout_$tag\",\"description\":\"bench\"}" | jq -r .productKey)
+  fw=$(upload_fw "$pk" "bench_rollout_fw_$tag" 2.0.0 "$WORK/fw_small.bin" fw_small.bin | jq -r .firmwareId)
+  "$FLEET" "${common[@]}" --product-key "$pk" -n "$N_ROLL" --prefix r --register --activate-only \
+    --connect-rate 5000 --duration 1200 > "$WORK/activate-$tag.out" 2>&1 || { cat "$WORK/activate-$tag.out" >&2; exit 1; }
+  wait_eligible "$fw" "$N_ROLL" 300
+  cpu_sampler_start "$WORK/cpu-$tag.txt" "$map"
+  if [ "${BENCH_PERF:-0}" = 1 ]; then
+    perf record -a -F 199 -o "$WORK/perf-$tag.data" > /dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  "$FLEET" "${common[@]}" --product-key "$pk" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
+    --connect-rate 10000 --batch "$fw" --batch-json '{"maxPushPerMinute":1000000}' \
+    --summary-json "$WORK/rollout-$tag.json" --duration "$RTO" > "$WORK/rollout-$tag.out" 2>&1 || true
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$WORK/perf-$tag.data" --stdio --sort comm,dso --percent-limit 1 > "$WORK/perf-$tag.txt" 2>/dev/null || true
+    perf report -i "$WORK/perf-$tag.data" --stdio --sort comm,dso,sym --percent-limit 0.5 > "$WORK/perf-$tag-sym.txt" 2>/dev/null || true
+  fi
+  cpu_sampler_stop
+  cat "$WORK/rollout-$tag.out" >&2
+}
+
+# rollout_results TAG KEY: R[KEY_rate], R[KEY_ms], ... from rollout TAG's summary
+rollout_results() {
+  local j=$WORK/rollout-$1.json k=$2
+  R[${k}_rate]=$(jget '.batch.devicesPerMinute // 0' "$j")
+  R[${k}_ms]=$(jget '.batch.createToEndMs // -1' "$j")
+  R[${k}_state]=$(jget '.batch.state // "none"' "$j")
+  R[${k}_ok]=$(jget '.batch.succeeded // 0' "$j")
+  R[${k}_failed]=$(jget '.batch.failed // 0' "$j")
+  R[${k}_peak]=$(jget '.peakConnected // 0' "$j")
+  R[${k}_server_ms]=$(jget '.batch.serverMs // -1' "$j")
+  R[${k}_dups]=$(jget '.duplicatePushes // 0' "$j")
+  R[${k}_cpu]=$(cpu_window "$WORK/cpu-$1.txt" "$(jget '.batch.createUnixMs // 0' "$j")" "$(jget '.batch.endUnixMs // 0' "$j")")
+}
+
 declare -A R # results
 
 SRV=$WORK/srv
@@ -154,31 +259,20 @@ head -c 65536 /dev/urandom > "$WORK/fw_small.bin"
 # ---- 1. rollout ------------------------------------------------------------------------
 if has 1; then
   log "1 rollout: $N_ROLL devices"
-  RTO=${BENCH_ROLLOUT_TIMEOUT:-900}
-  PK1=$(api POST /api/v1/products -H 'Content-Type: application/json' \
-    -d '{"productName":"bench_rollout","description":"bench"}' | jq -r .productKey)
-  FW1=$(upload_fw "$PK1" bench_rollout_fw 2.0.0 "$WORK/fw_small.bin" fw_small.bin | jq -r .firmwareId)
-  "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK1" -n "$N_ROLL" --prefix r --register --activate-only \
-    --connect-rate 5000 --duration 1200 > "$WORK/activate1.out" 2>&1 || { cat "$WORK/activate1.out" >&2; exit 1; }
-  wait_eligible "$FW1" "$N_ROLL" 300
-  "$FLEET" "${FLEET_COMMON[@]}" --product-key "$PK1" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
-    --connect-rate 10000 --batch "$FW1" --batch-json '{"maxPushPerMinute":1000000}' \
-    --summary-json "$WORK/rollout.json" --duration "$RTO" > "$WORK/rollout.out" 2>&1 || true
-  cat "$WORK/rollout.out" >&2
-  R[roll_rate]=$(jget '.batch.devicesPerMinute // 0' "$WORK/rollout.json")
-  R[roll_ms]=$(jget '.batch.createToEndMs // -1' "$WORK/rollout.json")
-  R[roll_state]=$(jget '.batch.state // "none"' "$WORK/rollout.json")
-  R[roll_ok]=$(jget '.batch.succeeded // 0' "$WORK/rollout.json")
-  R[roll_peak]=$(jget '.peakConnected // 0' "$WORK/rollout.json")
-  R[roll_server_ms]=$(jget '.batch.serverMs // -1' "$WORK/rollout.json")
+  rollout sqlite "$BASE" "$SRV_BPORT" "$SRV/keys/server.key" "$SRV_BPID=broker $OPID=otad"
+  rollout_results sqlite roll
+fi
 
-  # floor: its own broker (same configuration and plugin), the responder instead of otad
+# floor (of 1 and 7): its own broker (same configuration and plugin), the responder instead of otad
+if has 1 || has 7; then
+  log "floor of the rollout: $N_ROLL devices"
   FLOOR=$WORK/floor
   start_broker "$FLOOR"
   FLOOR_BPID=$BPID
   wave=$N_ROLL
   [ "$wave" -gt $((NOFILE - 300)) ] && wave=$((NOFILE - 300))
   [ -n "${BENCH_MAX_CONNECTED:-}" ] && [ "$wave" -gt "$BENCH_MAX_CONNECTED" ] && wave=$BENCH_MAX_CONNECTED
+  cpu_sampler_start "$WORK/cpu-floor.txt" "$FLOOR_BPID=broker"
   "$RESP" --broker "127.0.0.1:$BPORT" --key-file "$FLOOR/keys/server.key" --product-key flr -n "$N_ROLL" \
     --start-after "$wave" --url "$BASE/none" --size 65536 --summary-json "$WORK/floor.json" --duration "$RTO" \
     > "$WORK/responder.out" 2>&1 &
@@ -188,10 +282,47 @@ if has 1; then
     --prefix r --download 0 "${MAXC[@]}" --connect-rate 10000 --summary-json "$WORK/floor-fleet.json" --duration "$RTO" \
     > "$WORK/floor-fleet.out" 2>&1 || true
   wait "$RPID" || true
+  cpu_sampler_stop
   cat "$WORK/responder.out" >&2
   R[floor_rate]=$(jget '.devicesPerMinute // 0' "$WORK/floor.json")
   R[floor_ms]=$(jget '.startToDoneMs // -1' "$WORK/floor.json")
   kill "$FLOOR_BPID" 2>/dev/null || true
+fi
+
+# ---- 7. rollout on PostgreSQL, one otad and two ------------------------------------------
+if has 7; then
+  if psql -X -q -d "$PGADMIN" -c 'SELECT 1' > /dev/null 2>&1; then
+    SRV_BASE=$BASE SRV_TOKEN=$TOKEN SRV_OPID=$OPID
+    for c in 1 2; do
+      tag=pg$c
+      log "7 rollout on PostgreSQL, $c otad: $N_ROLL devices"
+      db=ota_bench_$(openssl rand -hex 6)
+      psql -X -q -d "$PGADMIN" -c "CREATE DATABASE $db" > /dev/null
+      PG_DBS+=("$db")
+      # the admin URL with the database name replaced
+      OTAD_DB=$(printf '%s' "$PGADMIN" | sed -E "s#^(postgres(ql)?://[^/?]*)/?[^?]*#\\1/$db#")
+      dir=$WORK/$tag
+      start_broker "$dir"
+      bport=$BPORT bpid=$BPID
+      if [ "$c" = 1 ]; then
+        start_otad "$dir" "$bport"
+        apis=$BASE map="$bpid=broker $OPID=otad" opids="$OPID"
+      else
+        start_otad "$dir" "$bport" a
+        base_a=$BASE pid_a=$OPID
+        start_otad "$dir" "$bport" b
+        apis="$base_a,$BASE" map="$bpid=broker $pid_a=otad-a $OPID=otad-b" opids="$pid_a $OPID"
+        BASE=$base_a
+      fi
+      rollout "$tag" "$apis" "$bport" "$dir/keys/server.key" "$map"
+      rollout_results "$tag" "$tag"
+      for p in $opids $bpid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    done
+    OTAD_DB="" BASE=$SRV_BASE TOKEN=$SRV_TOKEN OPID=$SRV_OPID
+  else
+    log "7: PostgreSQL does not answer through $PGADMIN; skipped"
+    R[pg_skip]="PostgreSQL did not answer through BENCH_PG_URL"
+  fi
 fi
 
 # ---- 4. upload (before 3, which downloads what was uploaded) ----------------------------
@@ -368,6 +499,18 @@ APPEND=${BENCH_APPEND:-0}
     v=$(verdict "${R[roll_rate]} >= 100000 * ($N_ROLL >= 100000) && ${R[roll_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[roll_state]}\" == \"completed\" && ${R[roll_ok]} == $N_ROLL")
     echo "| 1 | rollout, $N_ROLL devices (peak $(printf %s "${R[roll_peak]}") connected), create → ${R[roll_state]} | $(fcalc "${R[roll_rate]}" 0) devices/min (${R[roll_ms]} ms; server's endTime − startTime ${R[roll_server_ms]} ms; ${R[roll_ok]} succeeded) | $(fcalc "${R[floor_rate]}" 0) devices/min (${R[floor_ms]} ms) | $ratio | ≥ 100,000/min at N = 100,000, ≥ 0.5 | $v |"
   fi
+  if has 7 && [ -z "${R[pg_skip]:-}" ]; then
+    for c in 1 2; do
+      k=pg$c
+      ratio=$(fcalc "${R[${k}_rate]} / (${R[floor_rate]} > 0 ? ${R[floor_rate]} : 1)" 2)
+      v=$(verdict "${R[${k}_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[${k}_state]}\" == \"completed\" && ${R[${k}_ok]} == $N_ROLL")
+      what="one otad" lab=7a
+      [ "$c" = 2 ] && what="two otad (instances a and b)" lab=7b
+      echo "| $lab | rollout on PostgreSQL, $what, $N_ROLL devices (peak ${R[${k}_peak]} connected), create → ${R[${k}_state]} | $(fcalc "${R[${k}_rate]}" 0) devices/min (${R[${k}_ms]} ms; server's endTime − startTime ${R[${k}_server_ms]} ms; ${R[${k}_ok]} succeeded, ${R[${k}_failed]} failed; ${R[${k}_dups]} duplicate pushes) | $(fcalc "${R[floor_rate]}" 0) devices/min (the floor of 1) | $ratio | all succeed, ≥ 0.5 | $v |"
+    done
+  elif has 7; then
+    echo "| 7 | rollout on PostgreSQL | not measured: ${R[pg_skip]} | | | | |"
+  fi
   if has 2; then
     ratio=$(fcalc "${R[bc_ms]} / ${R[bc_floor_ms]}" 2)
     echo "| 2 | batch creation, scope all, ${R[bc_total]} devices | ${R[bc_ms]} ms${R[bc_note]:-} | ${R[bc_floor_ms]} ms (SQLite insert, one transaction) | $ratio | ≤ 2 | $(verdict "$ratio <= 2") |"
@@ -392,6 +535,16 @@ APPEND=${BENCH_APPEND:-0}
   fi
   echo
   [ -n "${R[act_s]:-}" ] && echo "Registering (NDJSON import) and activating $N_BATCH devices took ${R[act_s]} s. Batch state during figures 5–6: ${R[batch_state]:-n/a}."
+  if has 1 || has 7; then
+    echo
+    echo "CPU during each rollout's batch (create → end, % of one core, from /proc every 0.2 s):"
+    echo
+    has 1 && echo "- 1 (SQLite): ${R[roll_cpu]}"
+    if has 7 && [ -z "${R[pg_skip]:-}" ]; then
+      echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}"
+      echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}"
+    fi
+  fi
   echo
   if [ "$APPEND" = 1 ]; then
     sed -n '/^## Method/,$p' "$OUT"
