@@ -165,7 +165,7 @@ static const char *const sql[] = {
         " WHERE id = $1 AND COALESCE(conn_ms, 0) < $2",
     [U_PRESENCE_OFF - STORE_PG_Q_BATCH] =
         "UPDATE devices SET online = 0, ready = 0, last_seen_ms = $2"
-        " WHERE id = $1 AND COALESCE(conn_ms, 0) < $2",
+        " WHERE id = $1 AND COALESCE(conn_ms, 0) <= $2",
     [U_READY - STORE_PG_Q_BATCH] = "UPDATE devices SET ready = 1, ready_ms = $2 WHERE id = $1",
     [U_PUSHABLE - STORE_PG_Q_BATCH] =
         "SELECT CASE WHEN online <> 0 AND ready <> 0 THEN 1 ELSE 0 END FROM devices WHERE id = $1",
