@@ -155,17 +155,24 @@ wait_eligible() { # FWID N TIMEOUT_S
 has() { case " $FIGURES " in *" $1 "*) return 0;; esac; return 1; }
 
 # cpu_sampler_start FILE "PID=ROLE ...": every 0.2 s, appends "unix_ms role ticks pid" for
-# the given processes and for every postgres and ota-fleet process, and "unix_ms machine
-# busy total" from /proc/stat. cpu_sampler_stop ends it.
+# the given processes (and "unix_ms thread:role ticks tid" for each of their threads), for
+# every postgres and ota-fleet process, and "unix_ms machine busy total" from /proc/stat.
+# cpu_sampler_stop ends it.
 CPU_SPID=""
 cpu_sampler_start() {
-  local out=$1 map=" $2 "
+  local out=$1 map=" $2 " pids
+  pids=$(printf '%s\n' $2 | cut -d= -f1)
   (
     set +e +o pipefail # processes come and go while /proc is read
     while :; do
-      { head -1 /proc/stat; cat /proc/[0-9]*/stat 2>/dev/null; } | awk -v t="$(date +%s%3N)" -v map="$map" '
+      { head -1 /proc/stat; cat /proc/[0-9]*/stat 2>/dev/null
+        for p in $pids; do sed "s/^/T$p /" /proc/"$p"/task/*/stat 2>/dev/null; done
+      } | awk -v t="$(date +%s%3N)" -v map="$map" '
         NR == 1 { b = 0; tot = 0; for (i = 2; i <= NF; i++) { tot += $i; if (i != 5 && i != 6) b += $i }
                   print t, "machine", b, tot; next }
+        /^T/ { p = substr($1, 2)
+               if (match(map, " " p "=[^ ]+")) print t, "thread:" substr(map, RSTART + length(p) + 2, RLENGTH - length(p) - 2), $15 + $16, $2
+               next }
         { c = $2; gsub(/[()]/, "", c); r = ""
           if (match(map, " " $1 "=[^ ]+")) r = substr(map, RSTART + length($1) + 2, RLENGTH - length($1) - 2)
           else if (c == "postgres" || c == "ota-fleet") r = c
@@ -182,21 +189,31 @@ cpu_sampler_stop() {
   fi
   CPU_SPID=""
 }
-# cpu_window FILE FROM_MS TO_MS -> "role 85%, role 40%, ...; machine 190% of 200%": the CPU
-# each role took between the two times, in % of one core (sampled every 0.2 s: +-0.2 s)
+# cpu_window FILE FROM_MS TO_MS -> "role 85%, role 40%, ...; whole machine 190% of 200%;
+# busiest thread: role 60%, ...": the CPU each role took between the two times, in % of one
+# core (sampled every 0.2 s: +-0.2 s)
 cpu_window() {
+  # first pass: the sample times that bracket the window (ta: the last sample at or before
+  # FROM, else the first one; tb: the last at or before TO); second: the deltas between them
   awk -v a="$2" -v b="$3" -v ncpu="$(nproc)" -v hz="$(getconf CLK_TCK)" '
-    $2 == "machine" { if ($1 <= a) { mb0 = $3; mt0 = $4 } if ($1 <= b) { mb1 = $3; mt1 = $4 } next }
-    { k = $2 " " $4; if (!(k in first)) first[k] = $3
-      if ($1 <= a) s0[k] = $3
-      if ($1 <= b) s1[k] = $3 }
-    END { secs = (b - a) / 1000; if (secs <= 0) secs = 1
-          for (k in s1) { split(k, p, " "); cpu[p[1]] += s1[k] - ((k in s0) ? s0[k] : first[k]) }
+    NR == FNR { if ($1 <= a && $1 > ta) ta = $1; if (tmin == "" || $1 < tmin) tmin = $1
+                if ($1 <= b && $1 > tb) tb = $1; next }
+    FNR == 1 && ta == "" { ta = tmin }
+    $1 < ta || $1 > tb { next }
+    $2 == "machine" { if ($1 == ta) { mb0 = $3; mt0 = $4 } if ($1 == tb) { mb1 = $3; mt1 = $4 } next }
+    { k = $2 " " $4; if (!(k in v0)) v0[k] = $3; v1[k] = $3 }
+    END { secs = (tb - ta) / 1000; if (secs <= 0) { print "no samples in the window"; exit }
+          for (k in v1) { split(k, p, " "); d = v1[k] - v0[k]
+                          if (p[1] ~ /^thread:/) { r = substr(p[1], 8); if (d > tmax[r]) tmax[r] = d } else cpu[p[1]] += d
+                          if (p[1] == "postgres" && d > pgmax) pgmax = d }
           n = 0; for (r in cpu) { n++; name[n] = r }
           for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (cpu[name[j]] > cpu[name[i]]) { t = name[i]; name[i] = name[j]; name[j] = t }
           out = ""; for (i = 1; i <= n; i++) out = out (i > 1 ? ", " : "") sprintf("%s %.0f%%", name[i], cpu[name[i]] / hz / secs * 100)
           if (mt1 > mt0) out = out sprintf("; whole machine %.0f%% of %d%%", (mb1 - mb0) / (mt1 - mt0) * 100 * ncpu, 100 * ncpu)
-          print out }' "$1"
+          sep = "; busiest thread: "
+          for (r in tmax) { out = out sep sprintf("%s %.0f%%", r, tmax[r] / hz / secs * 100); sep = ", " }
+          if (pgmax > 0) out = out sprintf("; busiest postgres process %.0f%%", pgmax / hz / secs * 100)
+          print out sprintf(" (%.1f s sampled)", secs) }' "$1" "$1"
 }
 
 # rollout TAG API_URLS BROKER_PORT KEY_FILE "PID=ROLE ...": on the running broker and
@@ -242,6 +259,13 @@ rollout_results() {
   R[${k}_server_ms]=$(jget '.batch.serverMs // -1' "$j")
   R[${k}_dups]=$(jget '.duplicatePushes // 0' "$j")
   R[${k}_cpu]=$(cpu_window "$WORK/cpu-$1.txt" "$(jget '.batch.createUnixMs // 0' "$j")" "$(jget '.batch.endUnixMs // 0' "$j")")
+  # why devices failed, as the API tells (first 1,000 failed devices)
+  R[${k}_why]=""
+  if [ "${R[${k}_failed]}" != 0 ]; then
+    R[${k}_why]=$(api GET "/api/v1/batches/$(jget '.batch.batchId' "$j")/devices?upgradeState=failed&pageSize=1000" |
+      jq -r '[.items[].failReason] | group_by(.) | map("\(.[0]) \(length)") | join(", ")' || true)
+    [ -n "${R[${k}_why]}" ] && R[${k}_why]=" (${R[${k}_why]})"
+  fi
 }
 
 declare -A R # results
@@ -497,7 +521,7 @@ APPEND=${BENCH_APPEND:-0}
   if has 1; then
     ratio=$(fcalc "${R[roll_rate]} / (${R[floor_rate]} > 0 ? ${R[floor_rate]} : 1)" 2)
     v=$(verdict "${R[roll_rate]} >= 100000 * ($N_ROLL >= 100000) && ${R[roll_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[roll_state]}\" == \"completed\" && ${R[roll_ok]} == $N_ROLL")
-    echo "| 1 | rollout, $N_ROLL devices (peak $(printf %s "${R[roll_peak]}") connected), create → ${R[roll_state]} | $(fcalc "${R[roll_rate]}" 0) devices/min (${R[roll_ms]} ms; server's endTime − startTime ${R[roll_server_ms]} ms; ${R[roll_ok]} succeeded) | $(fcalc "${R[floor_rate]}" 0) devices/min (${R[floor_ms]} ms) | $ratio | ≥ 100,000/min at N = 100,000, ≥ 0.5 | $v |"
+    echo "| 1 | rollout, $N_ROLL devices (peak $(printf %s "${R[roll_peak]}") connected), create → ${R[roll_state]} | $(fcalc "${R[roll_rate]}" 0) devices/min (${R[roll_ms]} ms; server's endTime − startTime ${R[roll_server_ms]} ms; ${R[roll_ok]} succeeded${R[roll_why]}) | $(fcalc "${R[floor_rate]}" 0) devices/min (${R[floor_ms]} ms) | $ratio | ≥ 100,000/min at N = 100,000, ≥ 0.5 | $v |"
   fi
   if has 7 && [ -z "${R[pg_skip]:-}" ]; then
     for c in 1 2; do
@@ -506,7 +530,7 @@ APPEND=${BENCH_APPEND:-0}
       v=$(verdict "${R[${k}_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[${k}_state]}\" == \"completed\" && ${R[${k}_ok]} == $N_ROLL")
       what="one otad" lab=7a
       [ "$c" = 2 ] && what="two otad (instances a and b)" lab=7b
-      echo "| $lab | rollout on PostgreSQL, $what, $N_ROLL devices (peak ${R[${k}_peak]} connected), create → ${R[${k}_state]} | $(fcalc "${R[${k}_rate]}" 0) devices/min (${R[${k}_ms]} ms; server's endTime − startTime ${R[${k}_server_ms]} ms; ${R[${k}_ok]} succeeded, ${R[${k}_failed]} failed; ${R[${k}_dups]} duplicate pushes) | $(fcalc "${R[floor_rate]}" 0) devices/min (the floor of 1) | $ratio | all succeed, ≥ 0.5 | $v |"
+      echo "| $lab | rollout on PostgreSQL, $what, $N_ROLL devices (peak ${R[${k}_peak]} connected), create → ${R[${k}_state]} | $(fcalc "${R[${k}_rate]}" 0) devices/min (${R[${k}_ms]} ms; server's endTime − startTime ${R[${k}_server_ms]} ms; ${R[${k}_ok]} succeeded, ${R[${k}_failed]} failed${R[${k}_why]}; ${R[${k}_dups]} duplicate pushes) | $(fcalc "${R[floor_rate]}" 0) devices/min (the floor of 1) | $ratio | all succeed, ≥ 0.5 | $v |"
     done
   elif has 7; then
     echo "| 7 | rollout on PostgreSQL | not measured: ${R[pg_skip]} | | | | |"
