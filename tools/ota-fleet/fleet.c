@@ -72,6 +72,7 @@ struct fleet {
     /* starting */
     uint32_t next_start;  /* next device index to consider */
     uint32_t active;      /* started and not gone */
+    uint32_t handshaking; /* devices with handshaking set */
     uint32_t peak_active;
     uint32_t capable;     /* devices that will ever connect */
     double tokens;
@@ -277,8 +278,28 @@ static void dev_gone(fleet *f, fleet_dev *d)
 }
 
 /* The connection is gone (closed by libmosquitto). Frees the slot or plans a reconnect. */
+/* Connects in flight are bounded (max_handshakes): the broker's accept queue is short, and
+ * a SYN it drops is retried by the kernel after 1, 3, 7, 15 ... s, which would make the
+ * fleet, not the server, set the pace. */
+static void hs_begin(fleet *f, fleet_dev *d)
+{
+    if (!d->handshaking) {
+        d->handshaking = 1;
+        f->handshaking++;
+    }
+}
+
+static void hs_end(fleet *f, fleet_dev *d)
+{
+    if (d->handshaking) {
+        d->handshaking = 0;
+        f->handshaking--;
+    }
+}
+
 static void dev_closed(fleet *f, fleet_dev *d)
 {
+    hs_end(f, d);
     d->fd = -1;
     d->epollout = 0;
     if (d->state == DS_GONE || d->state == DS_RECONNECT)
@@ -334,6 +355,7 @@ static void cb_connect(struct mosquitto *m, void *ud, int rc)
     fleet *f = g_fleet;
     fleet_dev *d = ud;
     char t1[256], t2[256];
+    hs_end(f, d);
     if (rc != 0) {
         if (f->o->verbose)
             OTA_WARN("fleet: device %u refused: %s", d->idx, mosquitto_connack_string(rc));
@@ -654,11 +676,13 @@ static int dev_connect(fleet *f, fleet_dev *d)
     mosquitto_username_pw_set(d->mosq, cid, secret);
     const char *bind = f->o->n_bind ? f->o->bind_addrs[d->idx % (uint32_t)f->o->n_bind] : NULL;
     d->state = DS_CONNECTING;
+    hs_begin(f, d);
     int rc = mosquitto_connect_bind_async(d->mosq, f->o->broker_host, f->o->broker_port,
                                           f->o->keepalive, bind);
     if (rc != MOSQ_ERR_SUCCESS) {
         if (f->o->verbose)
             OTA_WARN("fleet: device %u connect: %s", d->idx, mosquitto_strerror(rc));
+        hs_end(f, d);
         d->fd = -1;
         return -1;
     }
@@ -674,7 +698,8 @@ static void start_devices(fleet *f, int64_t now)
     f->last_tokens = now;
     if (f->tokens > rate / 10 + 1)
         f->tokens = rate / 10 + 1; /* at most a tenth of a second's burst */
-    while (f->next_start < f->n && f->tokens >= 1 && f->active < f->o->max_connected) {
+    while (f->next_start < f->n && f->tokens >= 1 && f->active < f->o->max_connected &&
+           f->handshaking < f->o->max_handshakes) {
         fleet_dev *d = &f->devs[f->next_start++];
         if (d->behaviour == FB_OFFLINE) {
             d->state = DS_GONE;
@@ -703,6 +728,7 @@ static void run_timer(fleet *f, fleet_dev *d)
         if (d->mosq && d->t_connected && mosquitto_socket(d->mosq) < 0) {
             int rc = mosquitto_reconnect_async(d->mosq);
             d->state = DS_CONNECTING;
+            hs_begin(f, d);
             if (rc != MOSQ_ERR_SUCCESS) {
                 d->state = DS_RECONNECT;
                 dev_closed(f, d);

@@ -72,6 +72,7 @@ typedef struct {
     int step_ms;            /* delay between a device's protocol steps */
     int connect_rate;       /* new connections per second */
     uint32_t max_connected; /* per worker process */
+    uint32_t max_handshakes; /* per worker: connects not yet answered by a CONNACK */
     int procs;              /* worker processes */
     int leave;              /* disconnect once finished */
     int activate_only;
@@ -106,6 +107,7 @@ typedef struct fleet_dev {
     uint8_t will_download;
     uint8_t upgraded;    /* reports the new version from now on */
     uint8_t reconnects;
+    uint8_t handshaking; /* connect issued, no CONNACK or close yet (counted in the fleet) */
     uint16_t pushes;     /* pushes taken as new attempts (distinct msgIds) */
     uint16_t failures;   /* failure reports sent */
     uint16_t dup_pushes; /* second PUBLISHes of a msgId already received: a server bug */

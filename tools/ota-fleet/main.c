@@ -66,6 +66,9 @@ static void usage(FILE *fp)
 "  --activate-only           connect, report the version, leave (activates registered devices)\n"
 "How:\n"
 "  --connect-rate N          new connections per second (default 5000)\n"
+"  --max-handshakes N        connections opened and not yet accepted (CONNACK), all workers\n"
+"                            together (default 90: Mosquitto listens with a backlog of 100;\n"
+"                            beyond it the kernel drops SYNs and clients wait seconds)\n"
 "  --max-connected N         connections at one time (default: what RLIMIT_NOFILE allows)\n"
 "  --procs K                 worker processes, each with a slice of the fleet (default: as many\n"
 "                            as RLIMIT_NOFILE needs; libmosquitto uses 3 descriptors a client)\n"
@@ -269,7 +272,7 @@ static int run_workers(const fleet_opts *o, const unsigned char *key)
 
 enum {
     O_BROKER = 1000, O_API, O_TOKEN, O_KEY, O_PK, O_CREATE, O_PREFIX, O_FIRST, O_REGISTER,
-    O_FWV, O_MIX, O_FAILT, O_DL, O_RANGE, O_DLC, O_STEP, O_ACT, O_RATE, O_MAXC, O_LEAVE,
+    O_FWV, O_MIX, O_FAILT, O_DL, O_RANGE, O_DLC, O_STEP, O_ACT, O_RATE, O_MAXC, O_LEAVE, O_MAXHS,
     O_BIND, O_KA, O_DUR, O_BATCH, O_BJSON, O_RESULTS, O_SUMMARY, O_PROCS
 };
 
@@ -284,6 +287,7 @@ int main(int argc, char **argv)
         {"fail-times", 1, 0, O_FAILT}, {"download", 1, 0, O_DL}, {"range-size", 1, 0, O_RANGE},
         {"download-concurrency", 1, 0, O_DLC}, {"step-ms", 1, 0, O_STEP},
         {"activate-only", 0, 0, O_ACT}, {"connect-rate", 1, 0, O_RATE},
+        {"max-handshakes", 1, 0, O_MAXHS},
         {"max-connected", 1, 0, O_MAXC}, {"leave", 0, 0, O_LEAVE}, {"bind-addrs", 1, 0, O_BIND},
         {"keepalive", 1, 0, O_KA}, {"duration", 1, 0, O_DUR}, {"batch", 1, 0, O_BATCH},
         {"batch-json", 1, 0, O_BJSON}, {"results", 1, 0, O_RESULTS},
@@ -317,6 +321,7 @@ int main(int argc, char **argv)
     o.range_size = 1048576;
     o.dl_concurrency = 64;
     o.connect_rate = 5000;
+    o.max_handshakes = 90;
     o.keepalive = 120;
     o.duration_s = 600;
 
@@ -383,6 +388,10 @@ int main(int argc, char **argv)
         case O_MAXC:
             bad = parse_long(optarg, 1, 10000000, &v);
             o.max_connected = (uint32_t)v;
+            break;
+        case O_MAXHS:
+            bad = parse_long(optarg, 1, 1000000, &v);
+            o.max_handshakes = (uint32_t)v;
             break;
         case O_LEAVE: o.leave = 1; break;
         case O_BIND: {
@@ -476,6 +485,7 @@ int main(int argc, char **argv)
     o.dl_concurrency = o.dl_concurrency / procs > 0 ? o.dl_concurrency / procs : 1;
     if (o.connect_rate > 0)
         o.connect_rate = o.connect_rate / procs > 0 ? o.connect_rate / procs : 1;
+    o.max_handshakes = o.max_handshakes / (uint32_t)procs > 0 ? o.max_handshakes / (uint32_t)procs : 1;
     {
         uint64_t per_fd = nofile > 600 ? (nofile - 200 - (uint64_t)o.dl_concurrency) / 3 : 100;
         uint64_t per = (budget + (uint64_t)procs - 1) / (uint64_t)procs;
