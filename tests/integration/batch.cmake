@@ -2,7 +2,7 @@
 # real mosquitto + ota_auth and otad, scripted MQTT devices (scripted_device.c, reusable by
 # other tests), each test with its own OTA_TIME_SCALE. test_batch_fixture.c is #included.
 if(TARGET ota_auth AND TARGET otad)
-  foreach(t rules durable api lag)
+  foreach(t rules durable api lag paging)
     ota_integration_test(test_batch_${t}
       SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_batch_${t}.c ${CMAKE_CURRENT_LIST_DIR}/scripted_device.c
       LIBS otacommon PkgConfig::MOSQ PkgConfig::JANSSON OpenSSL::Crypto Threads::Threads
