@@ -14,12 +14,13 @@
 #   7 rollout on PostgreSQL: figure 1 again with OTA_DB=postgresql://..., with one otad and
 #                  with two (OTA_INSTANCE a and b on one database), next to figure 1's floor
 # Every rollout (1 and 7) also reports the CPU each process took during its batch (sampled
-# from /proc), and with BENCH_PERF=1 a system-wide `perf record` of it ($WORK/perf-*.txt).
+# from /proc), and with BENCH_PERF=1 a system-wide `perf record` of it and each otad
+# thread's socket calls ($WORK/perf-*.txt).
 #
 # Sizes: N = 10,000 and M = 100,000 by default (about 10 minutes); BENCH_FULL=1 gives the
 # issue's N = 100,000 and M = 1,000,000. Overrides: BENCH_ROLLOUT_N, BENCH_BATCH_N,
 # BENCH_FIGURES="1 3 4" (2 is needed by 5 and 6), BENCH_OUT=file, BENCH_KEEP=1 keeps the
-# work folder. Figure 7 needs a PostgreSQL in which it may create databases: BENCH_PG_URL
+# work folder (and figure 7's databases). Figure 7 needs a PostgreSQL in which it may create databases: BENCH_PG_URL
 # (default: the local cluster's socket, as scripts/pg-test.sh sets it up); it is skipped
 # when that does not answer. Everything runs on 127.0.0.1 on free ports in a temp folder; nothing is left
 # running. Needs root only to apt-get install nginx when it is missing.
@@ -67,6 +68,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   for db in "${PG_DBS[@]}"; do
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: PostgreSQL database kept: $db"; continue; fi
     psql -X -q -d "$PGADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: work folder kept: $WORK"; else rm -rf "$WORK"; fi
@@ -222,7 +224,7 @@ cpu_window() {
 # goes to $WORK/rollout-TAG.json, the CPU samples to $WORK/cpu-TAG.txt.
 RTO=${BENCH_ROLLOUT_TIMEOUT:-900}
 rollout() {
-  local tag=$1 apis=$2 bport=$3 key=$4 map=$5 pk fw perf_pid=""
+  local tag=$1 apis=$2 bport=$3 key=$4 map=$5 pk fw perf_pid="" stat_pid=""
   local common=(--api "$apis" --token "$TOKEN" --key-file "$key" --broker "127.0.0.1:$bport")
   pk=$(api POST /api/v1/products -H 'Content-Type: application/json' \
     -d "{\"productName\":\"bench_rollout_$tag\",\"description\":\"bench\"}" | jq -r .productKey)
@@ -234,12 +236,17 @@ rollout() {
   if [ "${BENCH_PERF:-0}" = 1 ]; then
     perf record -a -F 199 -o "$WORK/perf-$tag.data" > /dev/null 2>&1 &
     perf_pid=$!
+    # socket calls of each otad thread: libpq sends with send() and reads with recv(), so a
+    # thread's recvfrom count is about its round trips to PostgreSQL (libmosquitto reads with read())
+    perf stat --per-thread -e syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom \
+      -p "$(printf '%s\n' $map | grep '=otad' | cut -d= -f1 | paste -sd,)" -o "$WORK/perf-stat-$tag.txt" > /dev/null 2>&1 &
+    stat_pid=$!
   fi
   "$FLEET" "${common[@]}" --product-key "$pk" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
     --connect-rate 10000 --batch "$fw" --batch-json '{"maxPushPerMinute":1000000}' \
     --summary-json "$WORK/rollout-$tag.json" --duration "$RTO" > "$WORK/rollout-$tag.out" 2>&1 || true
   if [ -n "$perf_pid" ]; then
-    kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+    kill -INT "$perf_pid" "$stat_pid"; wait "$perf_pid" "$stat_pid" 2>/dev/null || true
     perf report -i "$WORK/perf-$tag.data" --stdio --sort comm,dso --percent-limit 1 > "$WORK/perf-$tag.txt" 2>/dev/null || true
     perf report -i "$WORK/perf-$tag.data" --stdio --sort comm,dso,sym --percent-limit 0.5 > "$WORK/perf-$tag-sym.txt" 2>/dev/null || true
   fi
