@@ -1,8 +1,16 @@
 /*
- * scripted_device: see scripted_device.h. One mutex and condition per device; the
- * libmosquitto loop thread records what arrives (and answers in auto mode), the test thread
- * waits on the records. A new mosquitto handle is made for every connection, so a device
- * can disconnect and connect again while its records stay.
+ * scripted_device: see scripted_device.h. One mutex and condition per client; a loop thread
+ * of ours (not mosquitto_loop_start's) runs mosquitto_loop with a short timeout, records
+ * what arrives (and answers in auto mode), and ends when the connection does; the test
+ * thread waits on the records with deadlines. A new mosquitto handle is made for every
+ * connection, so a client can disconnect and connect again while its records stay.
+ *
+ * Why not mosquitto_loop_start/loop_stop: with libmosquitto 2.0 a client whose connection
+ * was lost sleeps in the library's reconnect delay, and that sleep first drains the wake-up
+ * pipe, so a mosquitto_disconnect + loop_stop(force=false) landing just before it is lost
+ * and the join waits out the whole delay (test_broker hung in test_presence_on_off this
+ * way); loop_stop(force=true) cancels the thread wherever it is, possibly holding one of
+ * the library's locks. Our own loop never reconnects and always stops within SDEV_LOOP_MS.
  */
 #include "scripted_device.h"
 
@@ -19,14 +27,20 @@
 #include <time.h>
 
 #define SDEV_ACKED_RING 256
+#define SDEV_WAIT_MS 5000 /* CONNACK, SUBACK, PUBACK, DISCONNECT written, loop thread ended */
+#define SDEV_LOOP_MS 100  /* mosquitto_loop's timeout: how long a stop may take to be seen */
 
 struct sdev {
     int port;
-    char pk[72], id[72], client[150], secret[40];
+    char pk[72], id[72];
+    char *client_id, *user, *pass; /* NULL: none */
     char t_upgrade[200], t_get_reply[200];
     struct mosquitto *mosq;
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    /* our loop thread for mosq: started by sdev_login, joined by close_handle */
+    pthread_t loop;
+    int loop_started, loop_stop, loop_ended;
     int connack; /* -1 until the CONNACK */
     int sub_mid, sub_granted, got_suback;
     int acked[SDEV_ACKED_RING];
@@ -35,8 +49,8 @@ struct sdev {
     sdev_auto mode;
     int fail_step;
     int auto_acks;
-    sdev_msg msgs[SDEV_MAX_MSGS];
-    int nmsgs;
+    sdev_msg **msgs; /* nmsgs records (each allocated once: pointers stay valid), cap slots */
+    int nmsgs, cap;
     /* delayed automatic answers (sdev_set_auto_delay) */
     int delay_ms;
     pthread_t worker;
@@ -80,6 +94,11 @@ static void abs_deadline(struct timespec *ts, int ms)
     }
 }
 
+static const char *name(const sdev *d)
+{
+    return d->client_id ? d->client_id : "(no client id)";
+}
+
 static void copy_str(char *dst, size_t cap, json_t *v)
 {
     const char *s = json_string_value(v);
@@ -116,10 +135,9 @@ static void next_id(sdev *d, char *out, size_t cap)
     snprintf(out, cap, "%s-%u", d->id, ++d->next_msg);
 }
 
-static int publish_locked(sdev *d, const char *suffix, const void *payload, size_t len, int *mid)
+/* Lock held: queues a QoS 1 publish (the loop thread writes it). 0 or -1 (not connected). */
+static int publish_locked(sdev *d, const char *topic, const void *payload, size_t len, int *mid)
 {
-    char topic[256];
-    snprintf(topic, sizeof topic, "/sys/%s/%s/%s", d->pk, d->id, suffix);
     if (!d->mosq)
         return -1;
     return mosquitto_publish(d->mosq, mid, topic, (int)len, payload, 1, false) == MOSQ_ERR_SUCCESS
@@ -127,11 +145,20 @@ static int publish_locked(sdev *d, const char *suffix, const void *payload, size
                : -1;
 }
 
+/* The topic /sys/{pk}/{id}/{suffix} of this device. */
+static void dev_topic(const sdev *d, const char *suffix, char *out, size_t cap)
+{
+    snprintf(out, cap, "/sys/%s/%s/%s", d->pk, d->id, suffix);
+}
+
 /* Lock held: sends an automatic answer now, or schedules it `step` delays from now. */
 static int auto_send(sdev *d, int step, const char *suffix, const char *payload, size_t len)
 {
-    if (d->delay_ms <= 0)
-        return publish_locked(d, suffix, payload, len, NULL);
+    if (d->delay_ms <= 0) {
+        char topic[256];
+        dev_topic(d, suffix, topic, sizeof topic);
+        return publish_locked(d, topic, payload, len, NULL);
+    }
     if (d->npending >= (int)(sizeof d->pending / sizeof d->pending[0]))
         return -1;
     struct delayed *p = &d->pending[d->npending++];
@@ -154,8 +181,8 @@ static void auto_answer(sdev *d, const sdev_msg *m)
         d->auto_acks++;
     if (d->mode == SDEV_AUTO_UPGRADE) {
         next_id(d, mid_s, sizeof mid_s);
-        n = snprintf(buf, sizeof buf, "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"step\":50}}",
-                     mid_s);
+        n = snprintf(buf, sizeof buf,
+                     "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"step\":50}}", mid_s);
         auto_send(d, 2, "ota/progress", buf, (size_t)n);
         next_id(d, mid_s, sizeof mid_s);
         n = snprintf(buf, sizeof buf,
@@ -168,8 +195,9 @@ static void auto_answer(sdev *d, const sdev_msg *m)
         auto_send(d, 4, "ota/version", buf, (size_t)n);
     } else if (d->mode == SDEV_AUTO_FAIL) {
         next_id(d, mid_s, sizeof mid_s);
-        n = snprintf(buf, sizeof buf, "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"step\":%d}}",
-                     mid_s, d->fail_step);
+        n = snprintf(buf, sizeof buf,
+                     "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"step\":%d}}", mid_s,
+                     d->fail_step);
         auto_send(d, 2, "ota/progress", buf, (size_t)n);
     }
 }
@@ -187,7 +215,9 @@ static void *worker_main(void *arg)
                 memmove(&d->pending[i], &d->pending[i + 1],
                         (size_t)(d->npending - i - 1) * sizeof d->pending[0]);
                 d->npending--;
-                publish_locked(d, p.suffix, p.payload, strlen(p.payload), NULL);
+                char topic[256];
+                dev_topic(d, p.suffix, topic, sizeof topic);
+                publish_locked(d, topic, p.payload, strlen(p.payload), NULL);
                 sent = 1;
                 break;
             }
@@ -247,14 +277,29 @@ static void on_publish(struct mosquitto *mq, void *obj, int mid)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* Lock held: a new record at the end (NULL when full or out of memory). */
+static sdev_msg *append_locked(sdev *d)
+{
+    if (d->nmsgs >= SDEV_MAX_MSGS)
+        return NULL;
+    if (d->nmsgs == d->cap) {
+        int cap = d->cap ? d->cap * 2 : 64;
+        sdev_msg **m = realloc(d->msgs, (size_t)cap * sizeof *m);
+        if (!m)
+            return NULL;
+        d->msgs = m;
+        d->cap = cap;
+    }
+    return calloc(1, sizeof(sdev_msg));
+}
+
 static void on_message(struct mosquitto *mq, void *obj, const struct mosquitto_message *msg)
 {
     sdev *d = obj;
     (void)mq;
     pthread_mutex_lock(&d->lock);
-    if (d->nmsgs < SDEV_MAX_MSGS) {
-        sdev_msg *m = &d->msgs[d->nmsgs];
-        memset(m, 0, sizeof *m);
+    sdev_msg *m = append_locked(d);
+    if (m) {
         m->at_ms = sdev_now_ms();
         if (strcmp(msg->topic, d->t_upgrade) == 0)
             m->kind = SDEV_PUSH;
@@ -262,32 +307,117 @@ static void on_message(struct mosquitto *mq, void *obj, const struct mosquitto_m
             m->kind = SDEV_GET_REPLY;
         else
             m->kind = SDEV_OTHER;
+        m->topic = strdup(msg->topic);
         m->payload = calloc(1, (size_t)msg->payloadlen + 1);
-        if (m->payload) {
+        if (m->topic && m->payload) {
             memcpy(m->payload, msg->payload, (size_t)msg->payloadlen);
             parse_msg(m, m->payload, (size_t)msg->payloadlen);
-            d->nmsgs++;
+            d->msgs[d->nmsgs++] = m;
             if (m->kind == SDEV_PUSH)
                 auto_answer(d, m);
+        } else {
+            free(m->topic);
+            free(m->payload);
+            free(m);
         }
     }
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
 }
 
-sdev *sdev_new(int mqtt_port, const unsigned char key[32], const char *pk, const char *id)
+/* Our loop thread for one handle: runs until told to stop or the connection ends (refused,
+ * lost, or closed after our DISCONNECT was written). Never reconnects. */
+static void *loop_main(void *arg)
+{
+    sdev *d = arg;
+    pthread_mutex_lock(&d->lock);
+    struct mosquitto *mq = d->mosq;
+    pthread_mutex_unlock(&d->lock);
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        int stop = d->loop_stop;
+        pthread_mutex_unlock(&d->lock);
+        if (stop || mosquitto_loop(mq, SDEV_LOOP_MS, 1) != MOSQ_ERR_SUCCESS)
+            break;
+    }
+    pthread_mutex_lock(&d->lock);
+    d->loop_ended = 1;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* Lock held: waits until *flag is set or ms passed. Returns *flag. */
+static int wait_flag_locked(sdev *d, const int *flag, int ms)
+{
+    struct timespec ts;
+    abs_deadline(&ts, ms);
+    while (!*flag) {
+        if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) != 0)
+            break;
+    }
+    return *flag;
+}
+
+/* Lock held: tells our loop thread to stop and joins it. It sees the flag within
+ * SDEV_LOOP_MS; one that has not stopped after SDEV_WAIT_MS is reported and aborts the test
+ * rather than hanging it. */
+static void stop_loop_locked(sdev *d)
+{
+    if (!d->loop_started)
+        return;
+    d->loop_stop = 1;
+    if (!wait_flag_locked(d, &d->loop_ended, SDEV_WAIT_MS)) {
+        fprintf(stderr, "sdev %s: loop thread did not stop within %d ms\n", name(d), SDEV_WAIT_MS);
+        abort();
+    }
+    pthread_mutex_unlock(&d->lock);
+    pthread_join(d->loop, NULL); /* it only unlocks and returns now */
+    pthread_mutex_lock(&d->lock);
+    d->loop_started = 0;
+}
+
+/* Takes the handle from d, stops its loop thread (once the connection ended, waiting up to
+ * SDEV_WAIT_MS for that, or at once when `now`) and frees the handle. */
+static void close_handle(sdev *d, bool now)
+{
+    pthread_mutex_lock(&d->lock);
+    struct mosquitto *mq = d->mosq;
+    if (!mq) {
+        pthread_mutex_unlock(&d->lock);
+        return;
+    }
+    if (d->loop_started && !now && !wait_flag_locked(d, &d->loop_ended, SDEV_WAIT_MS))
+        fprintf(stderr, "sdev %s: connection not closed within %d ms; stopping\n", name(d),
+                SDEV_WAIT_MS);
+    stop_loop_locked(d);
+    d->mosq = NULL;
+    d->connack = -1;
+    d->loop_stop = d->loop_ended = 0;
+    pthread_mutex_unlock(&d->lock);
+    mosquitto_destroy(mq); /* closes the socket if still open */
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* A client of these credentials; NULL when out of memory. */
+static sdev *new_client(int port, const char *client_id, const char *user, const char *pass)
 {
     pthread_once(&lib_once, lib_init);
     sdev *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
-    d->port = mqtt_port;
-    snprintf(d->pk, sizeof d->pk, "%s", pk);
-    snprintf(d->id, sizeof d->id, "%s", id);
-    snprintf(d->client, sizeof d->client, "%s.%s", pk, id);
-    snprintf(d->t_upgrade, sizeof d->t_upgrade, "/sys/%s/%s/ota/firmware/upgrade", pk, id);
-    snprintf(d->t_get_reply, sizeof d->t_get_reply, "/sys/%s/%s/ota/firmware/get_reply", pk, id);
-    if (ota_secret_device(key, pk, id, d->secret, sizeof d->secret) != 0) {
+    d->port = port;
+    d->client_id = dup_or_null(client_id);
+    d->user = dup_or_null(user);
+    d->pass = dup_or_null(pass);
+    if ((client_id && !d->client_id) || (user && !d->user) || (pass && !d->pass)) {
+        free(d->client_id);
+        free(d->user);
+        free(d->pass);
         free(d);
         return NULL;
     }
@@ -298,88 +428,138 @@ sdev *sdev_new(int mqtt_port, const unsigned char key[32], const char *pk, const
     return d;
 }
 
-/* Stops the loop and frees the handle (after a disconnect or a drop). */
-static void close_handle(sdev *d, bool force)
+sdev *sdev_new_client(int mqtt_port, const char *client_id, const char *user, const char *pass)
 {
-    struct mosquitto *mq;
-    pthread_mutex_lock(&d->lock);
-    mq = d->mosq;
-    pthread_mutex_unlock(&d->lock);
-    if (!mq)
-        return;
-    mosquitto_loop_stop(mq, force);
-    pthread_mutex_lock(&d->lock);
-    d->mosq = NULL;
-    d->connack = -1;
-    pthread_mutex_unlock(&d->lock);
-    mosquitto_destroy(mq);
+    return new_client(mqtt_port, client_id, user, pass);
 }
 
-static int subscribe_wait(sdev *d, const char *topic)
+sdev *sdev_new(int mqtt_port, const unsigned char key[32], const char *pk, const char *id)
 {
-    struct timespec ts;
-    int mid = 0, ok = -1;
-    pthread_mutex_lock(&d->lock);
-    d->got_suback = 0;
-    if (mosquitto_subscribe(d->mosq, &mid, topic, 1) != MOSQ_ERR_SUCCESS) {
-        pthread_mutex_unlock(&d->lock);
+    char cid[150], secret[40];
+    if (strlen(pk) > 64 || strlen(id) > 64)
+        return NULL;
+    snprintf(cid, sizeof cid, "%s.%s", pk, id);
+    if (ota_secret_device(key, pk, id, secret, sizeof secret) != 0)
+        return NULL;
+    sdev *d = new_client(mqtt_port, cid, cid, secret);
+    if (!d)
+        return NULL;
+    snprintf(d->pk, sizeof d->pk, "%s", pk);
+    snprintf(d->id, sizeof d->id, "%s", id);
+    dev_topic(d, "ota/firmware/upgrade", d->t_upgrade, sizeof d->t_upgrade);
+    dev_topic(d, "ota/firmware/get_reply", d->t_get_reply, sizeof d->t_get_reply);
+    return d;
+}
+
+sdev *sdev_new_server(int mqtt_port, const unsigned char key[32], const char *client_id)
+{
+    char secret[40];
+    if (ota_secret_server(key, secret, sizeof secret) != 0)
+        return NULL;
+    return new_client(mqtt_port, client_id ? client_id : "otad", "otad", secret);
+}
+
+int sdev_login(sdev *d)
+{
+    struct mosquitto *mq;
+    if (!d)
         return -1;
-    }
-    d->sub_mid = mid;
-    abs_deadline(&ts, 5000);
-    while (!d->got_suback) {
-        if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) != 0)
-            break;
-    }
-    if (d->got_suback && d->sub_granted >= 0 && d->sub_granted <= 2)
-        ok = 0;
-    pthread_mutex_unlock(&d->lock);
-    return ok;
-}
-
-int sdev_connect(sdev *d)
-{
-    struct timespec ts;
-    struct mosquitto *mq;
     if (d->mosq)
         close_handle(d, true);
-    mq = mosquitto_new(d->client, true, d);
+    mq = mosquitto_new(d->client_id, true, d);
     if (!mq)
         return -1;
     mosquitto_int_option(mq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_username_pw_set(mq, d->client, d->secret);
+    mosquitto_threaded_set(mq, true); /* our thread writes; callers only queue */
+    if (d->user)
+        mosquitto_username_pw_set(mq, d->user, d->pass);
     mosquitto_connect_callback_set(mq, on_connect);
     mosquitto_subscribe_callback_set(mq, on_subscribe);
     mosquitto_publish_callback_set(mq, on_publish);
     mosquitto_message_callback_set(mq, on_message);
-    mosquitto_reconnect_delay_set(mq, 3600, 3600, false); /* a dropped device stays dropped */
     pthread_mutex_lock(&d->lock);
     d->mosq = mq;
     d->connack = -1;
     pthread_mutex_unlock(&d->lock);
-    if (mosquitto_connect(mq, "127.0.0.1", d->port, 30) != MOSQ_ERR_SUCCESS) {
-        fprintf(stderr, "sdev %s: connect failed\n", d->client);
+    /* non-blocking TCP connect; the CONNECT goes out from the loop thread */
+    int rc = mosquitto_connect_async(mq, "127.0.0.1", d->port, 30);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "sdev %s: connect to port %d failed: %s\n", name(d), d->port,
+                mosquitto_strerror(rc));
         close_handle(d, true);
         return -1;
     }
-    mosquitto_loop_start(mq);
-    abs_deadline(&ts, 5000);
     pthread_mutex_lock(&d->lock);
-    while (d->connack < 0) {
-        if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) != 0)
-            break;
+    d->loop_started = pthread_create(&d->loop, NULL, loop_main, d) == 0;
+    int ca = -1;
+    if (d->loop_started) {
+        struct timespec ts;
+        abs_deadline(&ts, SDEV_WAIT_MS);
+        while (d->connack < 0 && !d->loop_ended) {
+            if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) != 0)
+                break;
+        }
+        ca = d->connack;
     }
-    int ca = d->connack;
+    int ended = d->loop_ended;
     pthread_mutex_unlock(&d->lock);
+    if (ca < 0 && ended)
+        fprintf(stderr, "sdev %s: no CONNACK on port %d: connection closed\n", name(d), d->port);
+    else if (ca < 0)
+        fprintf(stderr, "sdev %s: no CONNACK on port %d within %d ms\n", name(d), d->port,
+                SDEV_WAIT_MS);
+    return ca;
+}
+
+sdev *sdev_open(int mqtt_port, const unsigned char key[32], const char *pk, const char *id)
+{
+    sdev *d = sdev_new(mqtt_port, key, pk, id);
+    int ca = sdev_login(d);
     if (ca != 0) {
-        fprintf(stderr, "sdev %s: CONNACK %d\n", d->client, ca);
-        mosquitto_disconnect(mq);
-        close_handle(d, true);
+        fprintf(stderr, "sdev %s.%s: login refused or unanswered (CONNACK %d)\n", pk, id, ca);
+        sdev_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+int sdev_subscribe(sdev *d, const char *filter)
+{
+    int mid = 0, granted = -1;
+    pthread_mutex_lock(&d->lock);
+    d->got_suback = 0;
+    d->sub_mid = -2;
+    /* the lock is held across subscribe so the SUBACK cannot be missed */
+    if (!d->mosq || mosquitto_subscribe(d->mosq, &mid, filter, 1) != MOSQ_ERR_SUCCESS) {
+        pthread_mutex_unlock(&d->lock);
+        fprintf(stderr, "sdev %s: subscribe to %s failed\n", name(d), filter);
         return -1;
     }
-    if (subscribe_wait(d, d->t_upgrade) != 0 || subscribe_wait(d, d->t_get_reply) != 0) {
-        fprintf(stderr, "sdev %s: subscription refused or unanswered\n", d->client);
+    d->sub_mid = mid;
+    if (wait_flag_locked(d, &d->got_suback, SDEV_WAIT_MS))
+        granted = d->sub_granted;
+    pthread_mutex_unlock(&d->lock);
+    if (granted < 0)
+        fprintf(stderr, "sdev %s: no SUBACK for %s\n", name(d), filter);
+    return granted;
+}
+
+int sdev_connect(sdev *d)
+{
+    int ca = sdev_login(d);
+    if (ca != 0) {
+        fprintf(stderr, "sdev %s: CONNACK %d\n", d ? name(d) : "NULL", ca);
+        if (d)
+            close_handle(d, true);
         return -1;
+    }
+    const char *own[] = {d->t_upgrade, d->t_get_reply};
+    for (int i = 0; i < 2; i++) {
+        int granted = sdev_subscribe(d, own[i]);
+        if (granted < 0 || granted > 2) {
+            fprintf(stderr, "sdev %s: subscription to %s refused or unanswered\n", name(d), own[i]);
+            return -1;
+        }
     }
     return 0;
 }
@@ -393,9 +573,15 @@ int sdev_start(sdev *d, const char *version)
 
 void sdev_disconnect(sdev *d)
 {
-    if (!d || !d->mosq)
+    if (!d)
         return;
-    mosquitto_disconnect(d->mosq);
+    pthread_mutex_lock(&d->lock);
+    struct mosquitto *mq = d->mosq;
+    pthread_mutex_unlock(&d->lock);
+    if (!mq)
+        return;
+    /* queued; the loop thread writes it and then sees the connection end */
+    mosquitto_disconnect(mq);
     close_handle(d, false);
 }
 
@@ -403,6 +589,10 @@ void sdev_drop(sdev *d)
 {
     if (!d || !d->mosq)
         return;
+    /* our loop stops first, so the socket cannot be closed (and its number reused) under us */
+    pthread_mutex_lock(&d->lock);
+    stop_loop_locked(d);
+    pthread_mutex_unlock(&d->lock);
     int fd = mosquitto_socket(d->mosq);
     if (fd >= 0)
         shutdown(fd, SHUT_RDWR);
@@ -421,8 +611,15 @@ void sdev_free(sdev *d)
         pthread_join(d->worker, NULL);
     }
     sdev_disconnect(d);
-    for (int i = 0; i < d->nmsgs; i++)
-        free(d->msgs[i].payload);
+    for (int i = 0; i < d->nmsgs; i++) {
+        free(d->msgs[i]->topic);
+        free(d->msgs[i]->payload);
+        free(d->msgs[i]);
+    }
+    free(d->msgs);
+    free(d->client_id);
+    free(d->user);
+    free(d->pass);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->cond);
     pthread_cond_destroy(&d->wcond);
@@ -437,18 +634,18 @@ void sdev_set_auto(sdev *d, sdev_auto mode, int fail_step)
     pthread_mutex_unlock(&d->lock);
 }
 
-/* Publishes and waits for the PUBACK. */
-static int publish_wait(sdev *d, const char *suffix, const void *payload, size_t len)
+/* Publishes on topic and waits for the PUBACK. */
+static int publish_wait(sdev *d, const char *topic, const void *payload, size_t len)
 {
     struct timespec ts;
     int mid = 0, ok = 0;
     pthread_mutex_lock(&d->lock);
-    if (publish_locked(d, suffix, payload, len, &mid) != 0) {
+    if (publish_locked(d, topic, payload, len, &mid) != 0) {
         pthread_mutex_unlock(&d->lock);
-        fprintf(stderr, "sdev %s: publish on %s failed\n", d->client, suffix);
+        fprintf(stderr, "sdev %s: publish on %s failed\n", name(d), topic);
         return -1;
     }
-    abs_deadline(&ts, 5000);
+    abs_deadline(&ts, SDEV_WAIT_MS);
     for (;;) {
         for (int i = 0; i < SDEV_ACKED_RING && i < d->nacked; i++)
             if (d->acked[i] == mid)
@@ -458,8 +655,21 @@ static int publish_wait(sdev *d, const char *suffix, const void *payload, size_t
     }
     pthread_mutex_unlock(&d->lock);
     if (!ok)
-        fprintf(stderr, "sdev %s: no PUBACK on %s\n", d->client, suffix);
+        fprintf(stderr, "sdev %s: no PUBACK on %s\n", name(d), topic);
     return ok ? 0 : -1;
+}
+
+int sdev_publish(sdev *d, const char *topic, const char *payload)
+{
+    return publish_wait(d, topic, payload, strlen(payload));
+}
+
+/* Publishes on /sys/{pk}/{id}/{suffix} and waits for the PUBACK. */
+static int dev_publish(sdev *d, const char *suffix, const void *payload, size_t len)
+{
+    char topic[256];
+    dev_topic(d, suffix, topic, sizeof topic);
+    return publish_wait(d, topic, payload, len);
 }
 
 static void fresh_id(sdev *d, char *out, size_t cap)
@@ -476,7 +686,7 @@ int sdev_version(sdev *d, const char *firmware_version)
     int n = snprintf(buf, sizeof buf,
                      "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"firmwareVersion\":\"%s\"}}",
                      mid, firmware_version);
-    return publish_wait(d, "ota/version", buf, (size_t)n);
+    return dev_publish(d, "ota/version", buf, (size_t)n);
 }
 
 int sdev_ack(sdev *d, const char *msg_id, int code)
@@ -484,17 +694,18 @@ int sdev_ack(sdev *d, const char *msg_id, int code)
     char buf[512];
     int n = snprintf(buf, sizeof buf, "{\"msgId\":\"%s\",\"version\":\"1.0\",\"code\":%d}", msg_id,
                      code);
-    return publish_wait(d, "ota/firmware/upgrade_reply", buf, (size_t)n);
+    return dev_publish(d, "ota/firmware/upgrade_reply", buf, (size_t)n);
 }
 
 int sdev_progress(sdev *d, int step)
 {
     char buf[512], mid[80];
     fresh_id(d, mid, sizeof mid);
-    int n = snprintf(buf, sizeof buf,
-                     "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"step\":%d,\"desc\":\"scripted\"}}",
-                     mid, step);
-    return publish_wait(d, "ota/progress", buf, (size_t)n);
+    int n = snprintf(
+        buf, sizeof buf,
+        "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{\"step\":%d,\"desc\":\"scripted\"}}", mid,
+        step);
+    return dev_publish(d, "ota/progress", buf, (size_t)n);
 }
 
 int sdev_get(sdev *d, const char *version)
@@ -508,19 +719,25 @@ int sdev_get(sdev *d, const char *version)
                      mid, version);
     else
         n = snprintf(buf, sizeof buf, "{\"msgId\":\"%s\",\"version\":\"1.0\",\"data\":{}}", mid);
-    return publish_wait(d, "ota/firmware/get", buf, (size_t)n);
+    return dev_publish(d, "ota/firmware/get", buf, (size_t)n);
 }
 
 int sdev_publish_raw(sdev *d, const char *suffix, const void *payload, size_t len)
 {
-    return publish_wait(d, suffix, payload, len);
+    return dev_publish(d, suffix, payload, len);
+}
+
+static int matches(const sdev_msg *m, sdev_kind kind, const char *topic, const char *substr)
+{
+    return (kind == SDEV_ANY || m->kind == kind) && (!topic || strcmp(m->topic, topic) == 0) &&
+           (!substr || strstr(m->payload, substr));
 }
 
 static int count_locked(sdev *d, sdev_kind kind)
 {
     int n = 0;
     for (int i = 0; i < d->nmsgs; i++)
-        n += d->msgs[i].kind == kind;
+        n += matches(d->msgs[i], kind, NULL, NULL);
     return n;
 }
 
@@ -553,10 +770,11 @@ int sdev_msg_get(sdev *d, sdev_kind kind, int i, sdev_msg *out)
     int seen = 0, rc = -1;
     pthread_mutex_lock(&d->lock);
     for (int k = 0; k < d->nmsgs; k++) {
-        if (d->msgs[k].kind != kind)
+        if (!matches(d->msgs[k], kind, NULL, NULL))
             continue;
         if (seen++ == i) {
-            *out = d->msgs[k];
+            *out = *d->msgs[k];
+            out->topic = NULL;
             out->payload = NULL;
             rc = 0;
             break;
@@ -566,15 +784,56 @@ int sdev_msg_get(sdev *d, sdev_kind kind, int i, sdev_msg *out)
     return rc;
 }
 
+const sdev_msg *sdev_msg_at(sdev *d, int i)
+{
+    const sdev_msg *m = NULL;
+    pthread_mutex_lock(&d->lock);
+    if (i >= 0 && i < d->nmsgs)
+        m = d->msgs[i];
+    pthread_mutex_unlock(&d->lock);
+    return m;
+}
+
+int sdev_wait_msg(sdev *d, int from, const char *topic, const char *substr, int timeout_ms)
+{
+    struct timespec ts;
+    int found = -1, i = from < 0 ? 0 : from;
+    abs_deadline(&ts, timeout_ms);
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        for (; i < d->nmsgs; i++) {
+            if (matches(d->msgs[i], SDEV_ANY, topic, substr)) {
+                found = i;
+                break;
+            }
+        }
+        if (found >= 0 || pthread_cond_timedwait(&d->cond, &d->lock, &ts) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return found;
+}
+
+int sdev_count_matching(sdev *d, int from, const char *topic, const char *substr)
+{
+    int n = 0;
+    pthread_mutex_lock(&d->lock);
+    for (int i = from < 0 ? 0 : from; i < d->nmsgs; i++)
+        n += matches(d->msgs[i], SDEV_ANY, topic, substr);
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
 int sdev_duplicate_push_ids(sdev *d)
 {
     int dups = 0;
     pthread_mutex_lock(&d->lock);
     for (int i = 0; i < d->nmsgs; i++) {
-        if (d->msgs[i].kind != SDEV_PUSH)
+        if (d->msgs[i]->kind != SDEV_PUSH)
             continue;
         for (int j = 0; j < i; j++)
-            if (d->msgs[j].kind == SDEV_PUSH && strcmp(d->msgs[j].msg_id, d->msgs[i].msg_id) == 0) {
+            if (d->msgs[j]->kind == SDEV_PUSH &&
+                strcmp(d->msgs[j]->msg_id, d->msgs[i]->msg_id) == 0) {
                 dups++;
                 break;
             }

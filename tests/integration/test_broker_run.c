@@ -4,7 +4,7 @@
  * the console URL and the admin token once otad is healthy, and on SIGTERM stops both.
  * Skipped when otad is not built (the part is built by others).
  */
-#include "broker_helpers.h"
+#include "scripted_device.h"
 #include "ota_harness.h"
 
 #include <setjmp.h>
@@ -72,7 +72,7 @@ static void test_run_script(void **state)
             healthy = 1;
         oth_resp_free(&r);
         if (!healthy)
-            tc_sleep_ms(100);
+            sdev_sleep_ms(100);
     }
     if (!healthy) {
         oth_dump_logs(&env);
@@ -80,7 +80,7 @@ static void test_run_script(void **state)
     }
     /* the banner follows the health check */
     for (int i = 0; i < 50 && !file_contains(log, "OTA console:"); i++)
-        tc_sleep_ms(100);
+        sdev_sleep_ms(100);
     assert_true(file_contains(log, "OTA console:"));
     assert_true(file_contains(log, env.base_url));
     assert_true(file_contains(log, env.admin_token));
@@ -92,9 +92,9 @@ static void test_run_script(void **state)
     assert_int_equal(stat(bdir, &st), 0);
 
     /* a device with the derived secret gets in */
-    tclient *d = tc_device(env.mqtt_port, env.key, "pkrun", "d1");
-    assert_int_equal(tc_connack(d), 0);
-    tc_close(d);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pkrun", "d1");
+    assert_non_null(d);
+    sdev_free(d);
 
     /* SIGTERM stops otad, then the broker, and the script exits */
     kill(run_pid, SIGTERM);
@@ -103,7 +103,7 @@ static void test_run_script(void **state)
         if (waitpid(run_pid, &status, WNOHANG) == run_pid)
             done = 1;
         else
-            tc_sleep_ms(100);
+            sdev_sleep_ms(100);
     }
     assert_true(done);
     run_pid = 0;

@@ -6,7 +6,7 @@
  * connection and 1500 "off" events must follow. Then the push fan-out: mqttc publishes 20
  * pushes to each of 1500 subscribed raw devices (QoS 1, acknowledged), timed.
  */
-#include "broker_helpers.h"
+#include "scripted_device.h"
 #include "mqttc.h"
 #include "ota_crypto.h"
 #include "ota_harness.h"
@@ -103,9 +103,9 @@ static void test_snapshot_1500(void **state)
     (void)state;
     static int fds[N_DEV];
     char cid[64], pk[8] = "pkbig", id[32], secret[40];
-    tclient *s = tc_server(env.mqtt_port, env.key, "otad");
-    assert_int_equal(tc_connack(s), 0);
-    assert_int_equal(tc_subscribe(s, P), 1);
+    sdev *s = sdev_new_server(env.mqtt_port, env.key, "otad");
+    assert_int_equal(sdev_login(s), 0);
+    assert_int_equal(sdev_subscribe(s, P), 1);
 
     for (int i = 0; i < N_DEV; i++) {
         snprintf(id, sizeof id, "dev%04d", i);
@@ -117,18 +117,18 @@ static void test_snapshot_1500(void **state)
     for (int i = 0; i < N_DEV; i++)
         assert_int_equal(raw_connack(fds[i]), 0);
     /* every "on" arrives */
-    for (int waited = 0; waited < 10000 && tc_count_matching(s, 0, P, "\"e\":\"on\"") < N_DEV;
+    for (int waited = 0; waited < 10000 && sdev_count_matching(s, 0, P, "\"e\":\"on\"") < N_DEV;
          waited += 50)
-        tc_sleep_ms(50);
-    assert_int_equal(tc_count_matching(s, 0, P, "\"e\":\"on\""), N_DEV);
+        sdev_sleep_ms(50);
+    assert_int_equal(sdev_count_matching(s, 0, P, "\"e\":\"on\""), N_DEV);
 
-    int from = tc_count(s);
-    assert_int_equal(tc_publish(s, "ota/internal/sync", "{\"nonce\":\"big\"}"), 0);
-    assert_true(tc_wait_msg(s, from, P, "\"last\":true", 5000) >= 0);
+    int from = sdev_count(s, SDEV_ANY);
+    assert_int_equal(sdev_publish(s, "ota/internal/sync", "{\"nonce\":\"big\"}"), 0);
+    assert_true(sdev_wait_msg(s, from, P, "\"last\":true", 5000) >= 0);
     char *seen = calloc(N_DEV, 1);
     int parts = 0, total = 0;
-    for (int i = from; i < tc_count(s); i++) {
-        const tc_msg *m = tc_get(s, i);
+    for (int i = from; i < sdev_count(s, SDEV_ANY); i++) {
+        const sdev_msg *m = sdev_msg_at(s, i);
         if (!strstr(m->payload, "\"nonce\":\"big\""))
             continue;
         json_t *j = json_loads(m->payload, 0, NULL);
@@ -157,14 +157,14 @@ static void test_snapshot_1500(void **state)
     assert_int_equal(total, N_DEV);
     free(seen);
 
-    from = tc_count(s);
+    from = sdev_count(s, SDEV_ANY);
     for (int i = 0; i < N_DEV; i++)
         close(fds[i]);
-    for (int waited = 0; waited < 10000 && tc_count_matching(s, from, P, "\"e\":\"off\"") < N_DEV;
+    for (int waited = 0; waited < 10000 && sdev_count_matching(s, from, P, "\"e\":\"off\"") < N_DEV;
          waited += 50)
-        tc_sleep_ms(50);
-    assert_int_equal(tc_count_matching(s, from, P, "\"e\":\"off\""), N_DEV);
-    tc_close(s);
+        sdev_sleep_ms(50);
+    assert_int_equal(sdev_count_matching(s, from, P, "\"e\":\"off\""), N_DEV);
+    sdev_free(s);
 }
 
 /* --- push fan-out: mqttc -> broker -> 1500 device sockets ------------------------------- */
@@ -275,7 +275,7 @@ static void test_push_fanout(void **state)
     assert_non_null(m);
     assert_int_equal(mqttc_start(m), MQTTC_OK);
     for (int w = 0; w < 5000 && !mqttc_presence_ready(m); w += 10)
-        tc_sleep_ms(10);
+        sdev_sleep_ms(10);
     assert_true(mqttc_presence_ready(m));
 
     const char *payload =

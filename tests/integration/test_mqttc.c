@@ -6,7 +6,7 @@
  * messages published while otad was away, the publish rate, and where libmosquitto sends
  * the PUBACK relative to the message callback (docs/broker.md, "PUBACK").
  */
-#include "broker_helpers.h"
+#include "scripted_device.h"
 #include "mqttc.h"
 #include "ota_crypto.h"
 #include "ota_harness.h"
@@ -140,7 +140,7 @@ static int wait_count(const int *counter, int want, int timeout_ms)
         pthread_mutex_unlock(&seen.lock);
         if (v >= want)
             return 0;
-        tc_sleep_ms(10);
+        sdev_sleep_ms(10);
     }
     return -1;
 }
@@ -205,11 +205,11 @@ static void test_connect_messages_presence(void **state)
     assert_int_equal(seen.ups, 1);
     assert_int_equal(seen.snap_n, 0);
 
-    tclient *d = tc_device(env.mqtt_port, env.key, "pk1", "d1");
-    assert_int_equal(tc_connack(d), 0);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk1", "d1");
+    assert_non_null(d);
     assert_int_equal(wait_count(&seen.ons, 1, 1000), 0);
     assert_string_equal(seen.last_presence, "pk1.d1");
-    assert_int_equal(tc_subscribe(d, "/sys/pk1/d1/#"), 1);
+    assert_int_equal(sdev_subscribe(d, "/sys/pk1/d1/#"), 1);
 
     /* device -> server, each subscribed suffix */
     const char *sfx[] = {"ota/progress", "ota/version", "ota/firmware/get",
@@ -217,7 +217,7 @@ static void test_connect_messages_presence(void **state)
     for (int i = 0; i < 4; i++) {
         char topic[128];
         snprintf(topic, sizeof topic, "/sys/pk1/d1/%s", sfx[i]);
-        assert_int_equal(tc_publish(d, topic, "{\"msgId\":\"7\"}"), 0);
+        assert_int_equal(sdev_publish(d, topic, "{\"msgId\":\"7\"}"), 0);
         assert_int_equal(wait_count(&seen.msgs, i + 1, 2000), 0);
         pthread_mutex_lock(&seen.lock);
         assert_string_equal(seen.last_suffix, sfx[i]);
@@ -226,21 +226,21 @@ static void test_connect_messages_presence(void **state)
         pthread_mutex_unlock(&seen.lock);
     }
     /* a topic the server does not subscribe to */
-    assert_int_equal(tc_publish(d, "/sys/pk1/d1/other", "x"), 0);
-    tc_sleep_ms(200);
+    assert_int_equal(sdev_publish(d, "/sys/pk1/d1/other", "x"), 0);
+    sdev_sleep_ms(200);
     assert_int_equal(seen.msgs, 4);
 
     /* server -> device */
     assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{\"p\":1}", 7),
                      MQTTC_OK);
-    assert_true(tc_wait_msg(d, 0, "/sys/pk1/d1/ota/firmware/upgrade", "{\"p\":1}", 2000) >= 0);
+    assert_true(sdev_wait_msg(d, 0, "/sys/pk1/d1/ota/firmware/upgrade", "{\"p\":1}", 2000) >= 0);
     /* bad arguments */
     assert_int_equal(mqttc_publish_device(m, "pk/1", "d1", "ota/x", "{}", 2), MQTTC_ERR_INVAL);
     assert_int_equal(mqttc_publish_device(m, "pk1", "d+", "ota/x", "{}", 2), MQTTC_ERR_INVAL);
     assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/#", "{}", 2), MQTTC_ERR_INVAL);
     assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "", "{}", 2), MQTTC_ERR_INVAL);
 
-    tc_close(d);
+    sdev_free(d);
     assert_int_equal(wait_count(&seen.offs, 1, 1000), 0);
     assert_false(seen.last_online);
     mqttc_stop(m);
@@ -261,15 +261,15 @@ static void test_clock_probes_in_line(void **state)
     mqttc *m = new_client_x("otad-clk", true, NULL, &seen, 20);
     assert_int_equal(mqttc_start(m), MQTTC_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
-    tclient *d = tc_device(env.mqtt_port, env.key, "pk1", "dclk");
-    assert_int_equal(tc_connack(d), 0);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk1", "dclk");
+    assert_non_null(d);
     for (int i = 0; i < N; i++) {
         char payload[32];
         snprintf(payload, sizeof payload, "{\"msgId\":\"%d\"}", i);
-        assert_int_equal(tc_publish(d, "/sys/pk1/dclk/ota/progress", payload), 0);
+        assert_int_equal(sdev_publish(d, "/sys/pk1/dclk/ota/progress", payload), 0);
         acked[i] = ota_time_now_ms(); /* the broker has it */
         if (i % 8 == 0)
-            tc_sleep_ms(30);
+            sdev_sleep_ms(30);
     }
     /* a probe sent after the last acknowledgement must come back */
     int64_t until = ota_time_now_ms() + 5000, last = 0;
@@ -279,7 +279,7 @@ static void test_clock_probes_in_line(void **state)
         pthread_mutex_unlock(&seen.lock);
         if (last > acked[N - 1])
             break;
-        tc_sleep_ms(10);
+        sdev_sleep_ms(10);
     }
     assert_true(last > acked[N - 1]);
     pthread_mutex_lock(&seen.lock);
@@ -303,20 +303,20 @@ static void test_clock_probes_in_line(void **state)
     /* about one probe per 20 ms (generous: a loaded machine delays the loop) */
     assert_true(clocks >= 2);
     assert_true(span / (clocks - 1) < 200);
-    tc_close(d);
+    sdev_free(d);
     mqttc_destroy(m);
 }
 
 static void test_snapshot_of_connected_devices(void **state)
 {
     (void)state;
-    tclient *d[7];
+    sdev *d[7];
     char id[16];
     seen_reset();
     for (int i = 0; i < 7; i++) {
         snprintf(id, sizeof id, "s%d", i);
-        d[i] = tc_device(env.mqtt_port, env.key, "pk2", id);
-        assert_int_equal(tc_connack(d[i]), 0);
+        d[i] = sdev_open(env.mqtt_port, env.key, "pk2", id);
+        assert_non_null(d[i]);
     }
     mqttc *m = new_client("otad-t2", true);
     assert_int_equal(mqttc_start(m), MQTTC_OK);
@@ -331,7 +331,7 @@ static void test_snapshot_of_connected_devices(void **state)
         assert_int_equal(found, 1);
     }
     for (int i = 0; i < 7; i++)
-        tc_close(d[i]);
+        sdev_free(d[i]);
     mqttc_destroy(m);
 }
 
@@ -349,7 +349,7 @@ static void test_reconnect_after_broker_restart(void **state)
     assert_false(mqttc_presence_ready(m));
     assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{}", 2),
                      MQTTC_ERR_NO_CONN);
-    tc_sleep_ms(3000); /* several failed attempts: the backoff grows to its 2 s ceiling */
+    sdev_sleep_ms(3000); /* several failed attempts: the backoff grows to its 2 s ceiling */
     int64_t t0 = ota_time_mono_ms();
     assert_int_equal(oth_broker_start(&env), 0);
     assert_int_equal(wait_count(&seen.ups, 2, 10000), 0);
@@ -360,13 +360,13 @@ static void test_reconnect_after_broker_restart(void **state)
     assert_true(mqttc_presence_ready(m));
 
     /* messages flow again */
-    tclient *d = tc_device(env.mqtt_port, env.key, "pk3", "r1");
-    assert_int_equal(tc_connack(d), 0);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk3", "r1");
+    assert_non_null(d);
     assert_int_equal(wait_count(&seen.ons, 1, 2000), 0);
     int before = seen.msgs;
-    assert_int_equal(tc_publish(d, "/sys/pk3/r1/ota/version", "{\"v\":\"2\"}"), 0);
+    assert_int_equal(sdev_publish(d, "/sys/pk3/r1/ota/version", "{\"v\":\"2\"}"), 0);
     assert_int_equal(wait_count(&seen.msgs, before + 1, 2000), 0);
-    tc_close(d);
+    sdev_free(d);
     mqttc_destroy(m);
 }
 
@@ -379,21 +379,21 @@ static void test_persistent_session(void **state)
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     mqttc_destroy(m); /* session with its subscriptions stays on the broker */
 
-    tclient *d = tc_device(env.mqtt_port, env.key, "pk4", "p1");
-    assert_int_equal(tc_connack(d), 0);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk4", "p1");
+    assert_non_null(d);
     for (int i = 0; i < 20; i++) {
         char payload[32];
         snprintf(payload, sizeof payload, "{\"step\":%d}", i + 1);
-        assert_int_equal(tc_publish(d, "/sys/pk4/p1/ota/progress", payload), 0);
+        assert_int_equal(sdev_publish(d, "/sys/pk4/p1/ota/progress", payload), 0);
     }
-    tc_close(d);
+    sdev_free(d);
 
     seen_reset();
     m = new_client("otad-t4", false);
     assert_int_equal(mqttc_start(m), MQTTC_OK);
     assert_int_equal(wait_count(&seen.msgs, 20, 5000), 0);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
-    tc_sleep_ms(200);
+    sdev_sleep_ms(200);
     assert_int_equal(seen.msgs, 20);
     /* the device's on/off queued in the session while otad was away are stale: the
      * snapshot (nobody online) tells the truth, and no on_presence was delivered */
@@ -401,9 +401,10 @@ static void test_persistent_session(void **state)
     assert_int_equal(seen.ons, 0);
     assert_int_equal(seen.offs, 0);
     /* live events flow after the snapshot */
-    d = tc_device(env.mqtt_port, env.key, "pk4", "p2");
+    d = sdev_open(env.mqtt_port, env.key, "pk4", "p2");
+    assert_non_null(d);
     assert_int_equal(wait_count(&seen.ons, 1, 3000), 0);
-    tc_close(d);
+    sdev_free(d);
     assert_int_equal(wait_count(&seen.offs, 1, 3000), 0);
     for (int i = 0; i < 20; i++) {
         char payload[32];
@@ -423,8 +424,9 @@ static void test_publish_rate(void **state)
     assert_int_equal(mqttc_start(m), MQTTC_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     /* one device listens, to check delivery at the end */
-    tclient *d = tc_device(env.mqtt_port, env.key, "pk5", "dev99999");
-    assert_int_equal(tc_subscribe(d, "/sys/pk5/dev99999/#"), 1);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk5", "dev99999");
+    assert_non_null(d);
+    assert_int_equal(sdev_subscribe(d, "/sys/pk5/dev99999/#"), 1);
     snprintf(
         payload, sizeof payload,
         "{\"msgId\":\"1\",\"version\":\"1.0\",\"data\":{\"policy\":\"standard\",\"size\":1048576,"
@@ -441,16 +443,16 @@ static void test_publish_rate(void **state)
     }
     int64_t queued = ota_time_mono_ms() - t0;
     while (mqttc_pending(m) > 0 && ota_time_mono_ms() - t0 < 120000)
-        tc_sleep_ms(5);
+        sdev_sleep_ms(5);
     int64_t done = ota_time_mono_ms() - t0;
     assert_int_equal(mqttc_pending(m), 0);
     printf("publish rate: %d QoS 1 messages (%zu bytes) queued in %lld ms, all acknowledged by the "
            "broker in %lld ms: %.0f msg/s\n",
            N, strlen(payload), (long long)queued, (long long)done,
            N * 1000.0 / (double)(done ? done : 1));
-    assert_true(tc_wait_msg(d, 0, "/sys/pk5/dev99999/ota/firmware/upgrade", "Md5", 5000) >= 0);
+    assert_true(sdev_wait_msg(d, 0, "/sys/pk5/dev99999/ota/firmware/upgrade", "Md5", 5000) >= 0);
     assert_true(done < 60000); /* the engine needs 100,000 a minute */
-    tc_close(d);
+    sdev_free(d);
     mqttc_destroy(m);
 }
 
@@ -469,8 +471,8 @@ static void test_socket_above_fd_setsize(void **state)
         assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
     }
     /* the scripted device uses libmosquitto's select() loop: connect it first */
-    tclient *d = tc_device(env.mqtt_port, env.key, "pk7", "fd1");
-    assert_int_equal(tc_connack(d), 0);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk7", "fd1");
+    assert_non_null(d);
     while (n < 1100) {
         fds[n] = open("/dev/null", O_RDONLY);
         if (fds[n] < 0)
@@ -482,9 +484,9 @@ static void test_socket_above_fd_setsize(void **state)
     mqttc *m = new_client("otad-t6", true);
     assert_int_equal(mqttc_start(m), MQTTC_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
-    assert_int_equal(tc_publish(d, "/sys/pk7/fd1/ota/version", "{}"), 0);
+    assert_int_equal(sdev_publish(d, "/sys/pk7/fd1/ota/version", "{}"), 0);
     assert_int_equal(wait_count(&seen.msgs, 1, 2000), 0);
-    tc_close(d);
+    sdev_free(d);
     mqttc_destroy(m);
     for (int i = 0; i < n; i++)
         close(fds[i]);
@@ -503,12 +505,12 @@ static void test_shared_subscription(void **state)
     assert_int_equal(mqttc_start(b), MQTTC_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     assert_int_equal(wait_count(&other.snapshots, 1, 5000), 0);
-    tclient *d = tc_device(env.mqtt_port, env.key, "pk8", "sh1");
-    assert_int_equal(tc_connack(d), 0);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk8", "sh1");
+    assert_non_null(d);
     assert_int_equal(wait_count(&seen.ons, 1, 3000), 0);
     assert_int_equal(wait_count(&other.ons, 1, 3000), 0);
     for (int i = 0; i < 10; i++)
-        assert_int_equal(tc_publish(d, "/sys/pk8/sh1/ota/progress", "{\"step\":1}"), 0);
+        assert_int_equal(sdev_publish(d, "/sys/pk8/sh1/ota/progress", "{\"step\":1}"), 0);
     for (int waited = 0; waited < 2000; waited += 10) {
         pthread_mutex_lock(&seen.lock);
         pthread_mutex_lock(&other.lock);
@@ -517,13 +519,13 @@ static void test_shared_subscription(void **state)
         pthread_mutex_unlock(&seen.lock);
         if (total >= 10)
             break;
-        tc_sleep_ms(10);
+        sdev_sleep_ms(10);
     }
-    tc_sleep_ms(200);
+    sdev_sleep_ms(200);
     printf("shared group: %d + %d messages\n", seen.msgs, other.msgs);
     assert_int_equal(seen.msgs + other.msgs, 10);
     assert_true(seen.msgs > 0 && other.msgs > 0);
-    tc_close(d);
+    sdev_free(d);
     mqttc_destroy(a);
     mqttc_destroy(b);
     /* a bad group name is refused */
@@ -572,8 +574,8 @@ static int run_child_ack(void (*cb)(void *, const char *, const char *, const ch
         mqttc *m = mqttc_new(&cfg, &cbs, NULL);
         mqttc_start(m);
         for (int i = 0; i < 500 && returned < 2; i++)
-            tc_sleep_ms(10);
-        tc_sleep_ms(500);
+            sdev_sleep_ms(10);
+        sdev_sleep_ms(500);
         _exit(10 + returned); /* no DISCONNECT, like a crash */
     }
     int status = 0;
@@ -604,20 +606,21 @@ static void test_puback_after_callback(void **state)
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     mqttc_destroy(m);
 
-    tclient *d = tc_device(env.mqtt_port, env.key, "pk6", "pa");
-    assert_int_equal(tc_publish(d, "/sys/pk6/pa/ota/progress", "{\"step\":1}"), 0);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk6", "pa");
+    assert_non_null(d);
+    assert_int_equal(sdev_publish(d, "/sys/pk6/pa/ota/progress", "{\"step\":1}"), 0);
     /* 1. the process dies inside the callback: the message comes again */
     assert_int_equal(run_child(crash_in_callback), 3);
-    assert_int_equal(tc_publish(d, "/sys/pk6/pa/ota/progress", "{\"step\":2}"), 0);
+    assert_int_equal(sdev_publish(d, "/sys/pk6/pa/ota/progress", "{\"step\":2}"), 0);
     /* 2. both come (step 1 again), the callbacks return, the process dies 500 ms later */
     assert_int_equal(run_child(return_from_callback), 10 + 2);
-    tc_close(d);
+    sdev_free(d);
 
     seen_reset();
     m = new_client("otad-pa", false);
     assert_int_equal(mqttc_start(m), MQTTC_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
-    tc_sleep_ms(300);
+    sdev_sleep_ms(300);
     /* what child 2's callbacks returned from was acknowledged: nothing comes again */
     assert_int_equal(seen.msgs, 0);
     mqttc_destroy(m);
@@ -634,19 +637,20 @@ static void test_before_ack_holds_puback(void **state)
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     mqttc_destroy(m);
 
-    tclient *d = tc_device(env.mqtt_port, env.key, "pk6", "pb");
-    assert_int_equal(tc_publish(d, "/sys/pk6/pb/ota/progress", "{\"step\":1}"), 0);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk6", "pb");
+    assert_non_null(d);
+    assert_int_equal(sdev_publish(d, "/sys/pk6/pb/ota/progress", "{\"step\":1}"), 0);
     /* 1. the callback returned but the process died in before_ack: it comes again */
     returned = 0;
     assert_int_equal(run_child_ack(return_from_callback, crash_before_ack), 4);
-    tc_close(d);
+    sdev_free(d);
 
     seen_reset();
     m = new_client("otad-pa", false);
     assert_int_equal(mqttc_start(m), MQTTC_OK);
     assert_int_equal(wait_count(&seen.msgs, 1, 5000), 0);
     assert_string_equal(seen.last_cid, "pk6.pb");
-    tc_sleep_ms(300);
+    sdev_sleep_ms(300);
     mqttc_destroy(m);
 }
 
