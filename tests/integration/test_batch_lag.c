@@ -5,8 +5,12 @@
  * finishes; once otad runs again past the ack and upgrade deadlines, the device must be
  * `succeeded`, not `failed` with push_timeout or upgrade_timeout. A device that really
  * stays silent still times out. Health reports how late device messages reach the engine.
+ * Presence events are ordered by the broker's times, also when a connection starts and
+ * ends within one millisecond (events forged through the server account).
  */
 #include "test_batch_fixture.c"
+
+#include "ota_time.h"
 
 static void freeze(bt_ctx *t, int sig)
 {
@@ -77,10 +81,55 @@ static void test_answers_delayed_on_our_side_count(void **state)
     oth_resp_free(&r);
 }
 
+/* Publishes a presence event as the broker plugin would ({"e","c","t"}). */
+static void presence(sdev *srv, const char *pk, const char *id, int on, int64_t t_ms)
+{
+    char payload[256];
+    snprintf(payload, sizeof payload, "{\"e\":\"%s\",\"c\":\"%s.%s\",\"t\":%lld}",
+             on ? "on" : "off", pk, id, (long long)t_ms);
+    assert_int_equal(sdev_publish(srv, "ota/internal/presence", payload), 0);
+}
+
+static void test_presence_in_broker_order(void **state)
+{
+    (void)state;
+    bt_ctx *t = bt_new(1);
+    bt_product(t, "order");
+    bt_device(t, "blink");
+    bt_device(t, "mark");
+    sdev *blink = bt_dev_start(t, "blink", "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_wait_device(t, "blink", 1, "1.0.0", BT_SOON);
+    sdev_disconnect(blink);
+    bt_wait_device(t, "blink", 0, NULL, BT_SOON);
+    sdev *srv = bt_keep(sdev_new_server(t->env.mqtt_port, t->env.key, "otad-forger"));
+    assert_int_equal(sdev_login(srv), 0);
+    int64_t t0 = ota_time_now_ms() + 1000; /* newer than anything the broker sent */
+
+    /* a connection that ends within the millisecond it started: offline afterwards */
+    presence(srv, t->pk, "blink", 1, t0);
+    presence(srv, t->pk, "blink", 0, t0);
+    presence(srv, t->pk, "mark", 1, t0); /* in line behind them: once it shows, they applied */
+    bt_wait_device(t, "mark", 1, NULL, BT_SOON);
+    bt_wait_device(t, "blink", 0, NULL, 0);
+
+    /* an older connection's "off" arriving late does not hide a newer connection, and the
+     * same connection's "on" again changes nothing */
+    presence(srv, t->pk, "blink", 1, t0 + 20);
+    presence(srv, t->pk, "blink", 0, t0 + 10);
+    presence(srv, t->pk, "blink", 1, t0 + 20);
+    presence(srv, t->pk, "mark", 0, t0 + 20);
+    bt_wait_device(t, "mark", 0, NULL, BT_SOON);
+    bt_wait_device(t, "blink", 1, NULL, 0);
+    /* its own "off" ends it */
+    presence(srv, t->pk, "blink", 0, t0 + 30);
+    bt_wait_device(t, "blink", 0, NULL, BT_SOON);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_answers_delayed_on_our_side_count, bt_teardown),
+        cmocka_unit_test_teardown(test_presence_in_broker_order, bt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
