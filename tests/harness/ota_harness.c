@@ -31,8 +31,46 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* 0 when port can be bound on 127.0.0.1 now. */
+static int port_bindable(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    if (fd < 0)
+        return -1;
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+    close(fd);
+    return rc == 0 ? 0 : -1;
+}
+
+/* A port below the kernel's ephemeral range: a port the kernel hands out (bind to 0) is also
+ * what every outgoing connection takes as its source port, so under load (a benchmark's
+ * hundred thousand loopback connections, parallel tests) it was often taken again between
+ * this check and the server's bind ("Address already in use"). Below the range only
+ * listeners compete, and the choice is random. */
 int oth_free_port(void)
 {
+    int lo = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &lo) != 1)
+            lo = 32768;
+        fclose(f);
+    }
+    if (lo > 12000) {
+        for (int i = 0; i < 200; i++) {
+            unsigned char r[2];
+            if (ota_random_bytes(r, sizeof r) != 0)
+                break;
+            int port = 10000 + (int)(((unsigned)r[0] << 8 | r[1]) % (unsigned)(lo - 10000));
+            if (port_bindable(port) == 0)
+                return port;
+        }
+    }
+    /* fall back to what the kernel gives */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {0};
     socklen_t len = sizeof a;
