@@ -187,6 +187,51 @@ int http_paging(http_req *r, store_page *pg)
     return 0;
 }
 
+/* A keyset cursor is "<scope>.<key>": the list's scope (a batch id) and the last row's key
+ * (a device id), both as valid_id has them. The scope makes a cursor of another list fail
+ * loudly instead of paging it silently wrong. Clients treat it as opaque (docs/api.md). */
+static void cursor_format(int64_t scope, int64_t key, char *out, size_t cap)
+{
+    snprintf(out, cap, "%lld.%lld", (long long)scope, (long long)key);
+}
+
+/* 0 and *key when s is a cursor of scope; -1 otherwise. */
+static int cursor_parse(const char *s, int64_t scope, int64_t *key)
+{
+    char part[24];
+    int64_t sc;
+    const char *dot = strchr(s, '.');
+    size_t len = dot ? (size_t)(dot - s) : 0;
+    if (!dot || len == 0 || len >= sizeof part)
+        return -1;
+    memcpy(part, s, len);
+    part[len] = '\0';
+    if (valid_id(part, &sc) != 0 || sc != scope || valid_id(dot + 1, key) != 0)
+        return -1;
+    return 0;
+}
+
+int http_paging_keyset(http_req *r, int64_t scope, store_page *pg, int64_t *after_key)
+{
+    *after_key = 0;
+    if (http_paging(r, pg) != 0)
+        return -1;
+    const char *after = http_query(r, "after");
+    if (!after)
+        return 0;
+    if (http_query(r, "page")) {
+        http_send_error(r, 400, "invalid_parameter", "after",
+                        "after and page cannot be combined: page by one or the other.");
+        return -1;
+    }
+    if (cursor_parse(after, scope, after_key) != 0) {
+        http_send_error(r, 400, "invalid_parameter", "after",
+                        "after must be a nextCursor this list answered.");
+        return -1;
+    }
+    return 0;
+}
+
 json_t *http_json_body(http_req *r, const char *const *allowed)
 {
     json_error_t jerr;
@@ -314,11 +359,27 @@ int http_send_empty(http_req *r, unsigned status)
     return queue(r, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT));
 }
 
+static json_t *list_json(json_t *items, int64_t total, store_page pg)
+{
+    return json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total", (json_int_t)total, "page",
+                     pg.page, "pageSize", pg.page_size);
+}
+
 int http_send_list(http_req *r, json_t *items, int64_t total, store_page pg)
 {
-    return http_send_json(r, 200,
-                          json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total",
-                                    (json_int_t)total, "page", pg.page, "pageSize", pg.page_size));
+    return http_send_json(r, 200, list_json(items, total, pg));
+}
+
+int http_send_keyset_list(http_req *r, json_t *items, int64_t total, store_page pg, int64_t scope,
+                          int64_t after_key, int64_t next_key)
+{
+    char cur[48];
+    json_t *o = list_json(items, total, pg);
+    if (after_key > 0)
+        json_object_del(o, "page"); /* a keyset page has no number */
+    cursor_format(scope, next_key, cur, sizeof cur);
+    json_object_set_new(o, "nextCursor", next_key > 0 ? json_string(cur) : json_null());
+    return http_send_json(r, 200, o);
 }
 
 int http_send_store_error(http_req *r, store_rc rc, const char *what)

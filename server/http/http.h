@@ -111,6 +111,11 @@ const char *http_query(http_req *r, const char *name);  /* query argument, or NU
 const char *http_header(http_req *r, const char *name); /* request header, or NULL */
 /* Reads page/pageSize. Returns 0, or answers 400 naming the parameter and returns -1. */
 int http_paging(http_req *r, store_page *pg);
+/* The same for a list that also pages by keyset: `after`, a cursor this list answered
+ * (http_send_keyset_list with the same scope), gives *after_key (0 when absent; page stays
+ * 1). Answers 400 naming `after` when it is malformed, of another scope, or given together
+ * with `page`. */
+int http_paging_keyset(http_req *r, int64_t scope, store_page *pg, int64_t *after_key);
 /* Parses the collected body as a JSON object whose keys are all in allowed (NULL-ended).
  * Returns the object (caller decrefs), or answers 400 (invalid_json / unknown_field /
  * not an object) and returns NULL. */
@@ -128,6 +133,10 @@ int http_send_error(http_req *r, unsigned status, const char *code, const char *
 int http_send_empty(http_req *r, unsigned status);
 /* {"items":[...],"total":N,"page":P,"pageSize":S}; items stolen. */
 int http_send_list(http_req *r, json_t *items, int64_t total, store_page pg);
+/* The same plus "nextCursor": the cursor of next_key in scope, or null when next_key is 0
+ * (the last page); the answer to a cursor (after_key > 0) has no "page". items stolen. */
+int http_send_keyset_list(http_req *r, json_t *items, int64_t total, store_page pg, int64_t scope,
+                          int64_t after_key, int64_t next_key);
 /* Sends the file at path (opened here) with content_type, honoring a single Range
  * (206 + Content-Range; 416 when unsatisfiable), Accept-Ranges: bytes, HEAD;
  * download_name (may be NULL) adds Content-Disposition: attachment. 404 when missing. */

@@ -190,7 +190,8 @@ static int batch_devices(http_req *r)
     store_batch_device *items = NULL;
     size_t n = 0;
     int64_t total = 0;
-    if (path_batch_id(r, &id) != 0 || http_paging(r, &pg) != 0)
+    int64_t after = 0, next = 0;
+    if (path_batch_id(r, &id) != 0 || http_paging_keyset(r, id, &pg, &after) != 0)
         return MHD_YES;
     const char *st = http_query(r, "upgradeState");
     if (st && *st) {
@@ -201,7 +202,8 @@ static int batch_devices(http_req *r)
                                    "upgrading, to_retry, succeeded, failed.");
         state = (int)s;
     }
-    store_rc rc = store_batch_devices(r->app->store, id, state, pg, &items, &n, &total);
+    store_rc rc = store_batch_devices_keyset(r->app->store, id, state, pg, after, &items, &n,
+                                             &total, &next);
     if (rc == STORE_NOT_FOUND)
         return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
     if (rc != STORE_OK)
@@ -220,7 +222,7 @@ static int batch_devices(http_req *r)
                                                         : json_string(fsm_reason_name(d->reason))));
     }
     free(items);
-    return http_send_list(r, arr, total, pg);
+    return http_send_keyset_list(r, arr, total, pg, id, after, next);
 }
 
 static int batch_terminate(http_req *r)

@@ -121,7 +121,7 @@ static const char *const sql[] = {
         " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"
         " t.fail_reason FROM tasks t JOIN devices d ON d.id = t.device_id"
         " WHERE t.batch_id = $1 AND ($2::text IS NULL OR t.state = $2::text)"
-        " ORDER BY t.device_id LIMIT $3 OFFSET $4",
+        " AND t.device_id > $5 AND d.id > $5 ORDER BY t.device_id LIMIT $3 OFFSET $4",
     [B_BATCH_LOCK - STORE_PG_Q_BATCH] = "SELECT state FROM batches WHERE id = $1"
                                         " FOR NO KEY UPDATE",
     [B_TERM_TASKS - STORE_PG_Q_BATCH] =
@@ -570,12 +570,14 @@ static store_rc pg_batch_list(store_t *s, const store_batch_filter *f, store_pag
 }
 
 static store_rc pg_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
-                                 store_batch_device **items, size_t *n, int64_t *total)
+                                 int64_t after, store_batch_device **items, size_t *n,
+                                 int64_t *total, int64_t *next_after)
 {
     store_batch b;
     *items = NULL;
     *n = 0;
     *total = 0;
+    *next_after = 0;
     store_pg_conn *c = read_begin(s);
     if (!c)
         return STORE_ERROR;
@@ -589,8 +591,13 @@ static store_rc pg_batch_devices(store_t *s, int64_t batch_id, int state, store_
     store_pg_params p = {0};
     store_pg_p_i64(&p, batch_id);
     store_pg_p_str(&p, state >= 0 ? fsm_state_name((fsm_state)state) : NULL);
-    store_pg_p_i64(&p, pg.page_size);
+    /* keyset pages (after > 0, OFFSET 0) seek to device_id > $5 in the primary key; by
+     * page $5 is 0. d.id > $5 too: the planner does not carry the bound over the join, and a
+     * merge join would otherwise walk devices from the first id. One row beyond the page
+     * says whether another follows. */
+    store_pg_p_i64(&p, pg.page_size + 1);
     store_pg_p_i64(&p, (int64_t)(pg.page - 1) * pg.page_size);
+    store_pg_p_i64(&p, after);
     PGresult *r = run(c, B_DEVICES, &p, "batch devices");
     if (!r) {
         read_end(s, c);
@@ -618,6 +625,8 @@ static store_rc pg_batch_devices(store_t *s, int64_t batch_id, int state, store_
         if (buf[0])
             fsm_reason_from_name(buf, &d->reason);
     }
+    if (PQntuples(r) > pg.page_size) /* a row follows the page */
+        *next_after = arr[*n - 1].device_id;
     PQclear(r);
     *items = arr;
     read_end(s, c);

@@ -320,7 +320,8 @@ static store_rc sq_batch_list(store_t *s, const store_batch_filter *f, store_pag
 }
 
 static store_rc sq_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
-                                 store_batch_device **items, size_t *n, int64_t *total)
+                                 int64_t after, store_batch_device **items, size_t *n,
+                                 int64_t *total, int64_t *next_after)
 {
     store_batch b;
     store_rc r;
@@ -328,6 +329,7 @@ static store_rc sq_batch_devices(store_t *s, int64_t batch_id, int state, store_
     *items = NULL;
     *n = 0;
     *total = 0;
+    *next_after = 0;
     r = batch_get_db(db, batch_id, &b);
     if (r != STORE_OK) {
         store_sqlite_conn_put(s, db);
@@ -337,10 +339,13 @@ static store_rc sq_batch_devices(store_t *s, int64_t batch_id, int state, store_
     *total = state < 0 ? b.total : b.counts[state];
     /* The page's keys first, from an index alone (the primary key, or (batch_id, state)
      * whose entries end with device_id), then only those rows: OFFSET steps over index
-     * entries, not joined rows, so a page deep in a 1,000,000-device batch stays cheap. */
+     * entries, not joined rows, so a page deep in a 1,000,000-device batch stays cheap.
+     * Keyset pages (after > 0, OFFSET 0) seek to device_id > ?5 in the same index and
+     * cost the same at any depth; by page, ?5 is 0 (every id is greater). One row beyond the
+     * page says whether another follows. */
 #define PAGE_ROWS(filter)                                                                        \
     "WITH page(device_id) AS (SELECT device_id FROM tasks WHERE batch_id = ?1" filter              \
-    " ORDER BY device_id LIMIT ?3 OFFSET ?4)"                                                     \
+    " AND device_id > ?5 ORDER BY device_id LIMIT ?3 OFFSET ?4)"                                  \
     " SELECT d.id, d.identifier, d.device_name, d.online, t.finish_ms,"                          \
     " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"       \
     " t.fail_reason FROM page p JOIN tasks t ON t.batch_id = ?1 AND t.device_id = p.device_id"    \
@@ -355,13 +360,19 @@ static store_rc sq_batch_devices(store_t *s, int64_t batch_id, int state, store_
     sqlite3_bind_int64(st, 1, batch_id);
     if (state >= 0)
         sqlite3_bind_text(st, 2, fsm_state_name((fsm_state)state), -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, pg.page_size);
+    sqlite3_bind_int(st, 3, pg.page_size + 1);
     sqlite3_bind_int64(st, 4, (int64_t)(pg.page - 1) * pg.page_size);
+    sqlite3_bind_int64(st, 5, after);
     store_batch_device *arr = calloc((size_t)pg.page_size, sizeof *arr);
     if (!arr)
         abort();
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < (size_t)pg.page_size) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == (size_t)pg.page_size) {
+            *next_after = arr[*n - 1].device_id; /* a row follows the page */
+            rc = SQLITE_DONE;
+            break;
+        }
         store_batch_device *d = &arr[(*n)++];
         char buf[32];
         d->device_id = sqlite3_column_int64(st, 0);
@@ -383,6 +394,7 @@ static store_rc sq_batch_devices(store_t *s, int64_t batch_id, int state, store_
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         free(arr);
         *n = 0;
+        *next_after = 0;
         r = store_sqlite_fail(db, "batch devices");
     } else {
         *items = arr;

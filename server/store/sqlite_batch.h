@@ -16,7 +16,8 @@ typedef struct {
     store_rc (*batch_list)(store_t *s, const store_batch_filter *f, store_page pg,
                            store_batch **items, size_t *n, int64_t *total);
     store_rc (*batch_devices)(store_t *s, int64_t batch_id, int state, store_page pg,
-                              store_batch_device **items, size_t *n, int64_t *total);
+                              int64_t after, store_batch_device **items, size_t *n,
+                              int64_t *total, int64_t *next_after);
     store_rc (*batch_terminate)(store_t *s, int64_t id, int64_t now_ms, store_batch *out);
 
     /* unit of work: impl is the implementation's state for one transaction */

@@ -65,10 +65,20 @@ store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg
 store_rc store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
                              store_batch_device **items, size_t *n, int64_t *total)
 {
+    return store_batch_devices_keyset(s, batch_id, state, pg, 0, items, n, total, NULL);
+}
+
+store_rc store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, store_page pg,
+                                    int64_t after, store_batch_device **items, size_t *n,
+                                    int64_t *total, int64_t *next_after)
+{
     OPS_OR_FAIL(s);
-    if (!store__page_ok(pg) || state >= FSM_STATE_COUNT)
+    int64_t next_unused;
+    if (!store__page_ok(pg) || state >= FSM_STATE_COUNT || after < 0 ||
+        (after > 0 && pg.page != 1))
         return STORE_INVALID;
-    return ops->batch_devices(s, batch_id, state, pg, items, n, total);
+    return ops->batch_devices(s, batch_id, state, pg, after, items, n, total,
+                              next_after ? next_after : &next_unused);
 }
 
 store_rc store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)

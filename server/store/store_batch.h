@@ -97,9 +97,18 @@ store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_n
 store_rc store_batch_get(store_t *s, int64_t id, store_batch *out);
 store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
                           store_batch **items, size_t *n, int64_t *total);
-/* state: -1 any, else an fsm_state. STORE_NOT_FOUND when the batch does not exist. */
+/* A page of the batch's device rows in device id order. state: -1 any, else an fsm_state.
+ * STORE_NOT_FOUND when the batch does not exist; STORE_INVALID for a bad page or state. */
 store_rc store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
                              store_batch_device **items, size_t *n, int64_t *total);
+/* The same, also by keyset: after > 0 answers the pg.page_size rows whose device id is
+ * greater than after (pg.page must be 1), at the same cost at any depth; after = 0 pages by
+ * pg.page. *next_after (may be NULL) gets the after of the next page: the last row's device
+ * id when rows follow it, 0 when none does. STORE_INVALID also for a negative after, or one
+ * with pg.page > 1. */
+store_rc store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, store_page pg,
+                                    int64_t after, store_batch_device **items, size_t *n,
+                                    int64_t *total, int64_t *next_after);
 /* Terminates an in_progress batch: unfinished tasks failed/terminated, state terminated,
  * end_ms set. STORE_IN_USE when the batch is not in_progress (already ended). */
 store_rc store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out);
