@@ -128,6 +128,8 @@ bus *bus_start(http_app *app)
         .username = "otad",
         .password = b->password,
         .clock_ms = 100,
+        /* pushes leave while the engine commits what was read (before_ack) */
+        .separate_publisher = true,
     };
     mqttc_callbacks cbs = {
         .on_connection = on_connection,

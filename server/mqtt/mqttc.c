@@ -44,6 +44,26 @@ static const char *const SUB_TOPICS[] = {
 
 static int name_ok(const char *s, size_t max);
 
+/* The publishing connection (config separate_publisher): pushes and clock probes leave on
+ * their own connection and loop thread, because the main loop thread holds its writes while
+ * before_ack waits for the application to make what it read durable (the PUBACKs and any
+ * publish queued behind them leave together). A push must not wait for that: its ack clock
+ * starts when it is committed, and the clock probes must follow the pushes. Clean session,
+ * no subscriptions, client id "{client_id}-pub". */
+typedef struct mqttc_pub {
+    struct mosquitto *mosq;
+    char *client_id;
+    pthread_t thread;
+    bool started;
+    int wake_fd;
+    atomic_bool wake_pending;
+    atomic_bool connected;
+    /* its loop thread only */
+    bool sock_up;
+    int attempts;
+    int64_t connect_started_ms;
+} mqttc_pub;
+
 struct mqttc {
     struct mosquitto *mosq;
     /* config, strings owned */
@@ -75,6 +95,7 @@ struct mqttc {
     bool warned;                /* a connect failure of this streak was logged */
     int64_t connect_started_ms; /* monotonic, of the pending connect */
     int64_t next_clock_ms;      /* monotonic, when the next probe is due */
+    mqttc_pub *pub;             /* the publishing connection, or NULL (config separate_publisher) */
     bool told_up;               /* on_connection(true) delivered, (false) not yet */
     mqttc_snap snap;
 };
@@ -324,6 +345,8 @@ static int io_round(mqttc *m, int timeout_ms)
     return rc;
 }
 
+static int publish_any(mqttc *m, const char *topic, int len, const void *payload);
+
 /* Sends the next clock probe when it is due (loop thread, connected). It is queued behind
  * the publishes already waiting, and the broker queues it for us behind the device
  * messages that reached it first: its return tells how far behind we are. */
@@ -337,12 +360,10 @@ static void clock_tick(mqttc *m)
         return;
     m->next_clock_ms = mono + m->clock_ms;
     int n = snprintf(payload, sizeof payload, "%lld", (long long)ota_time_now_ms());
-    atomic_fetch_add(&m->pending, 1);
-    int rc = mosquitto_publish(m->mosq, NULL, m->clock_topic, n, payload, 1, false);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        on_publish(NULL, m, 0); /* undo the count */
+    /* on the connection the pushes take, behind them */
+    int rc = publish_any(m, m->clock_topic, n, payload);
+    if (rc != MOSQ_ERR_SUCCESS)
         OTA_DEBUG("mqtt: clock probe not sent: %s", mosquitto_strerror(rc));
-    }
 }
 
 /* Sleeps ms unless stopping. */
@@ -365,19 +386,190 @@ static void pause_ms(mqttc *m, int ms)
 }
 
 /* Exponential backoff from reconnect_min_ms, capped, with +-20% jitter. */
-static int backoff_ms(mqttc *m)
+static int backoff_ms_of(mqttc *m, int *attempts)
 {
     long d = m->reconnect_min_ms;
-    for (int i = 0; i < m->attempts && d < m->reconnect_max_ms; i++)
+    for (int i = 0; i < *attempts && d < m->reconnect_max_ms; i++)
         d *= 2;
     if (d > m->reconnect_max_ms)
         d = m->reconnect_max_ms;
     unsigned char r = 0;
     ota_random_bytes(&r, 1);
     d = d * (80 + (long)(r % 41)) / 100;
-    if (m->attempts < 30)
-        m->attempts++;
+    if (*attempts < 30)
+        (*attempts)++;
     return (int)(d > 0 ? d : 1);
+}
+
+static int backoff_ms(mqttc *m)
+{
+    return backoff_ms_of(m, &m->attempts);
+}
+
+/* --- the publishing connection ---------------------------------------------------------- */
+
+static void pub_wake(mqttc_pub *pb)
+{
+    uint64_t one = 1;
+    if (pb->wake_fd >= 0 && !atomic_exchange(&pb->wake_pending, true)) {
+        if (write(pb->wake_fd, &one, sizeof one) < 0)
+            atomic_store(&pb->wake_pending, false);
+    }
+}
+
+static void pub_on_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+    mqttc *m = obj;
+    (void)mosq;
+    if (rc != 0) {
+        OTA_ERROR("mqtt: broker %s:%d refused the publishing connection: %s", m->host, m->port,
+                  mosquitto_connack_string(rc));
+        return;
+    }
+    m->pub->attempts = 0;
+    atomic_store(&m->pub->connected, true);
+    OTA_INFO("mqtt: publishing connection up as %s", m->pub->client_id);
+}
+
+static void pub_on_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+    mqttc *m = obj;
+    (void)mosq;
+    (void)rc;
+    atomic_store(&m->pub->connected, false);
+}
+
+/* The publishing connection's loop: connect, write what is queued, read PUBACKs, reconnect
+ * with backoff. It never waits on the application. */
+static void *pub_main(void *arg)
+{
+    mqttc *m = arg;
+    mqttc_pub *pb = m->pub;
+    bool first = true;
+    while (!atomic_load(&m->stopping)) {
+        if (!pb->sock_up) {
+            int rc = first ? mosquitto_connect_async(pb->mosq, m->host, m->port, m->keepalive_s)
+                           : mosquitto_reconnect_async(pb->mosq);
+            if (rc != MOSQ_ERR_SUCCESS) {
+                pause_ms(m, backoff_ms_of(m, &pb->attempts));
+                continue;
+            }
+            first = false;
+            pb->sock_up = true;
+            pb->connect_started_ms = ota_time_mono_ms();
+        }
+        int fd = mosquitto_socket(pb->mosq);
+        if (!atomic_load(&pb->connected) && fd >= 0 &&
+            ota_time_mono_ms() - pb->connect_started_ms > CONNACK_TIMEOUT_MS) {
+            shutdown(fd, SHUT_RDWR);
+            pb->connect_started_ms = ota_time_mono_ms();
+        }
+        int rc = MOSQ_ERR_NO_CONN;
+        if (fd >= 0) {
+            struct pollfd p[2] = {{fd, POLLIN | (mosquitto_want_write(pb->mosq) ? POLLOUT : 0), 0},
+                                  {pb->wake_fd, POLLIN, 0}};
+            rc = MOSQ_ERR_SUCCESS;
+            if (poll(p, 2, 200) < 0 && errno != EINTR)
+                rc = MOSQ_ERR_ERRNO;
+            if (p[1].revents & POLLIN) {
+                uint64_t v;
+                atomic_store(&pb->wake_pending, false);
+                if (read(pb->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+                    OTA_DEBUG("mqtt: eventfd read: %s", strerror(errno));
+            }
+            if (rc == MOSQ_ERR_SUCCESS && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                rc = mosquitto_loop_read(pb->mosq, 16);
+            if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(pb->mosq))
+                rc = mosquitto_loop_write(pb->mosq, 16);
+            if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_loop_misc(pb->mosq);
+        }
+        if (rc != MOSQ_ERR_SUCCESS) {
+            atomic_store(&pb->connected, false);
+            pb->sock_up = false;
+            if (atomic_load(&m->stopping))
+                break;
+            int d = backoff_ms_of(m, &pb->attempts);
+            OTA_DEBUG("mqtt: publishing connection lost (%s); reconnecting in %d ms",
+                      mosquitto_strerror(rc), d);
+            pause_ms(m, d);
+        }
+    }
+    if (pb->sock_up) {
+        /* what was queued and not yet acknowledged is not sent again (clean session): a push
+         * lost here is a push the device never got, which its ack deadline covers */
+        mosquitto_disconnect(pb->mosq);
+        pb->sock_up = false;
+    }
+    atomic_store(&pb->connected, false);
+    return NULL;
+}
+
+/* Creates the publishing connection (not started). 0 or -1. */
+static int pub_new(mqttc *m)
+{
+    mqttc_pub *pb = calloc(1, sizeof *pb);
+    if (!pb)
+        return -1;
+    m->pub = pb;
+    pb->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    size_t len = strlen(m->client_id) + 5;
+    pb->client_id = malloc(len);
+    if (pb->wake_fd < 0 || !pb->client_id)
+        return -1;
+    snprintf(pb->client_id, len, "%s-pub", m->client_id);
+    pb->mosq = mosquitto_new(pb->client_id, true, m);
+    if (!pb->mosq)
+        return -1;
+    mosquitto_threaded_set(pb->mosq, true);
+    mosquitto_int_option(pb->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_max_inflight_messages_set(pb->mosq, (unsigned)m->max_inflight);
+    mosquitto_int_option(pb->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    if (mosquitto_username_pw_set(pb->mosq, m->username, m->password) != MOSQ_ERR_SUCCESS)
+        return -1;
+    mosquitto_connect_callback_set(pb->mosq, pub_on_connect);
+    mosquitto_disconnect_callback_set(pb->mosq, pub_on_disconnect);
+    mosquitto_publish_callback_set(pb->mosq, on_publish);
+    mosquitto_log_callback_set(pb->mosq, on_log);
+    return 0;
+}
+
+static void pub_free(mqttc_pub *pb)
+{
+    if (!pb)
+        return;
+    if (pb->mosq)
+        mosquitto_destroy(pb->mosq);
+    if (pb->wake_fd >= 0)
+        close(pb->wake_fd);
+    free(pb->client_id);
+    free(pb);
+}
+
+/* Queues a QoS 1 publish on the publishing connection when it is up, else on the main one
+ * (returns MOSQ_ERR_NO_CONN when neither is), and wakes the loop that will write it. */
+static int publish_any(mqttc *m, const char *topic, int len, const void *payload)
+{
+    struct mosquitto *mq = NULL;
+    mqttc_pub *pb = m->pub;
+    bool via_pub = pb && atomic_load(&pb->connected);
+    if (via_pub)
+        mq = pb->mosq;
+    else if (atomic_load(&m->connected))
+        mq = m->mosq;
+    else
+        return MOSQ_ERR_NO_CONN;
+    atomic_fetch_add(&m->pending, 1);
+    int rc = mosquitto_publish(mq, NULL, topic, len, payload, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        on_publish(NULL, m, 0); /* undo the count */
+        return rc;
+    }
+    if (via_pub)
+        pub_wake(pb);
+    else
+        wake(m);
+    return MOSQ_ERR_SUCCESS;
 }
 
 static void *loop_main(void *arg)
@@ -558,6 +750,11 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
     mosquitto_message_callback_set(m->mosq, on_message);
     mosquitto_publish_callback_set(m->mosq, on_publish);
     mosquitto_log_callback_set(m->mosq, on_log);
+    if (cfg->separate_publisher && pub_new(m) != 0) {
+        OTA_ERROR("mqtt: cannot create the publishing connection");
+        mqttc_destroy(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -577,6 +774,13 @@ int mqttc_start(mqttc *m)
         m->joined = true;
         return MQTTC_ERR_LIB;
     }
+    if (m->pub) {
+        if (pthread_create(&m->pub->thread, NULL, pub_main, m) != 0) {
+            OTA_ERROR("mqtt: cannot start the publishing loop thread");
+            return MQTTC_ERR_LIB; /* mqttc_stop still joins the main thread */
+        }
+        m->pub->started = true;
+    }
     return MQTTC_OK;
 }
 
@@ -592,8 +796,14 @@ void mqttc_stop(mqttc *m)
     m->joined = true;
     m->started = true; /* no start after a stop */
     pthread_mutex_unlock(&m->lock);
+    if (m->pub)
+        pub_wake(m->pub);
     if (join)
         pthread_join(m->thread, NULL);
+    if (m->pub && m->pub->started) {
+        pthread_join(m->pub->thread, NULL);
+        m->pub->started = false;
+    }
 }
 
 void mqttc_destroy(mqttc *m)
@@ -606,6 +816,7 @@ void mqttc_destroy(mqttc *m)
     if (m->wake_fd >= 0)
         close(m->wake_fd);
     mqttc_snap_free(&m->snap);
+    pub_free(m->pub);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
     if (m->password)
@@ -671,13 +882,9 @@ int mqttc_publish_device(mqttc *m, const char *product_key, const char *identifi
     if (!atomic_load(&m->connected))
         return MQTTC_ERR_NO_CONN;
     snprintf(topic, sizeof topic, "/sys/%s/%s/%s", product_key, identifier, suffix);
-    atomic_fetch_add(&m->pending, 1);
-    rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 1, false);
-    if (rc == MOSQ_ERR_SUCCESS) {
-        wake(m);
+    rc = publish_any(m, topic, (int)len, payload);
+    if (rc == MOSQ_ERR_SUCCESS)
         return MQTTC_OK;
-    }
-    on_publish(NULL, m, 0); /* undo the count */
     if (rc == MOSQ_ERR_NOMEM)
         return MQTTC_ERR_NOMEM;
     if (rc == MOSQ_ERR_NO_CONN)

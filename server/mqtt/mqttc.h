@@ -62,6 +62,11 @@ typedef struct {
      * published on ota/internal/clock/{client_id}, which the client also subscribes; its
      * return is passed to on_clock in line with the device messages. */
     int clock_ms;
+    /* true: publishes (mqttc_publish_device, clock probes) leave on a second connection,
+     * "{client_id}-pub" (clean session, same account), with its own loop thread, so they
+     * never wait while before_ack holds the main connection's writes. When it is down they
+     * take the main connection. */
+    bool separate_publisher;
 } mqttc_config;
 
 typedef struct {

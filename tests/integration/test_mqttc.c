@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -654,9 +655,87 @@ static void test_before_ack_holds_puback(void **state)
     mqttc_destroy(m);
 }
 
+/* A before_ack that holds until released (at most 8 s), saying when it holds. */
+static atomic_int hold_armed, hold_release, holding;
+static void holding_before_ack(void *ud)
+{
+    (void)ud;
+    if (!atomic_load(&hold_armed))
+        return;
+    atomic_store(&holding, 1);
+    for (int i = 0; i < 800 && !atomic_load(&hold_release); i++)
+        sdev_sleep_ms(10);
+    atomic_store(&holding, 0);
+}
+
+/* Publishes (pushes) must not wait while before_ack holds the main connection's writes:
+ * with separate_publisher they leave on their own connection; without it they wait (which
+ * is why otad uses it: a push's ack clock starts when it is committed). */
+static void publish_while_held(bool separate, bool want_through)
+{
+    char pass[40];
+    mqttc_config cfg = {0};
+    mqttc_callbacks cbs = CBS;
+    ota_secret_server(env.key, pass, sizeof pass);
+    cfg.port = env.mqtt_port;
+    cfg.client_id = separate ? "otad-hold1" : "otad-hold2";
+    cfg.password = pass;
+    cfg.clean_session = true;
+    cfg.separate_publisher = separate;
+    cbs.before_ack = holding_before_ack;
+    seen_reset();
+    atomic_store(&hold_armed, 0);
+    atomic_store(&hold_release, 0);
+    atomic_store(&holding, 0);
+    mqttc *m = mqttc_new(&cfg, &cbs, &seen);
+    assert_non_null(m);
+    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk7", "held");
+    assert_non_null(d);
+    assert_int_equal(sdev_subscribe(d, "/sys/pk7/held/#"), 1);
+    /* the publishing connection may come up a moment after the main one */
+    for (int i = 0; separate && i < 50; i++) {
+        if (mqttc_publish_device(m, "pk7", "held", "ota/firmware/upgrade", "{\"probe\":1}", 11) !=
+            MQTTC_OK)
+            break;
+        if (sdev_wait_msg(d, 0, "/sys/pk7/held/ota/firmware/upgrade", "probe", 100) >= 0)
+            break;
+    }
+    /* a device message: read, then held in before_ack */
+    atomic_store(&hold_armed, 1);
+    assert_int_equal(sdev_publish(d, "/sys/pk7/held/ota/progress", "{\"step\":5}"), 0);
+    for (int i = 0; i < 500 && !atomic_load(&holding); i++)
+        sdev_sleep_ms(10);
+    assert_true(atomic_load(&holding));
+    assert_int_equal(
+        mqttc_publish_device(m, "pk7", "held", "ota/firmware/upgrade", "{\"push\":1}", 10), MQTTC_OK);
+    int got = sdev_wait_msg(d, 0, "/sys/pk7/held/ota/firmware/upgrade", "push", 1500);
+    int still = atomic_load(&holding);
+    atomic_store(&hold_release, 1);
+    if (want_through) {
+        assert_true(got >= 0);
+        assert_true(still); /* it came while before_ack still held */
+    } else {
+        assert_true(got < 0);
+        /* released: it leaves now */
+        assert_true(sdev_wait_msg(d, 0, "/sys/pk7/held/ota/firmware/upgrade", "push", 5000) >= 0);
+    }
+    sdev_free(d);
+    mqttc_destroy(m);
+}
+
+static void test_publish_while_before_ack_holds(void **state)
+{
+    (void)state;
+    publish_while_held(true, true);
+    publish_while_held(false, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_publish_while_before_ack_holds),
         cmocka_unit_test(test_connect_messages_presence),
         cmocka_unit_test(test_snapshot_of_connected_devices),
         cmocka_unit_test(test_clock_probes_in_line),
