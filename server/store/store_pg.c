@@ -148,6 +148,10 @@ static const char *const migrations[] = {
     /* 3: presence ordered by the broker's times (SQLite's 3) */
     ("ALTER TABLE devices ADD COLUMN conn_ms BIGINT;"
      "ALTER TABLE devices ADD COLUMN ready_ms BIGINT;"),
+    /* 4: a batch's devices of one state in device order, for cursor pages (SQLite's
+     * (batch_id, state) index already ends with the key, device_id) */
+    ("CREATE INDEX tasks_batch_state_dev ON tasks(batch_id, state, device_id);"
+     "DROP INDEX tasks_batch_state;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
