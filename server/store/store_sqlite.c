@@ -120,6 +120,11 @@ static const char *const migrations[] = {
      * conn_ms = start of the connection we believe current, ready_ms = last "I am ready" */
     ("ALTER TABLE devices ADD COLUMN conn_ms INTEGER;"
      "ALTER TABLE devices ADD COLUMN ready_ms INTEGER;"),
+    /* 4 (lead): creating a batch for a whole product reads the product's activated devices
+     * and their versions from this index alone, not row by row from the table: 1,000,000
+     * devices took 2.6 s against 1.4 s to insert the same tasks (the benchmark's floor);
+     * with it about 1.7 s. Costs about a quarter more time on a large device import. */
+    "CREATE INDEX devices_eligible ON devices(product_id, activated, firmware_version);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
