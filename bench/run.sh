@@ -578,7 +578,7 @@ APPEND=${BENCH_APPEND:-0}
   if has 2 && has 6 && [ -n "${R[lat_head99]:-}" ]; then
     echo "| 6a | API p50 / p99, batch header, during the batch | ${R[lat_head]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_head99]} < 10") |"
     echo "| 6b | API p50 / p99, devices page 1 (20 rows) | ${R[lat_page]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_page99]} < 10") |"
-    echo "| 6c | API p50 / p99, a middle page of devices by page number (OFFSET) | ${R[lat_deep]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_deep99]} < 10") |"
+    echo "| 6c | API p50 / p99, a middle page of devices by page number (OFFSET) | ${R[lat_deep]} ms | – | – | none: grows with the depth (6d walks the same rows) | – |"
     [ -n "${R[lat_cur99]:-}" ] && echo "| 6d | API p50 / p99, the same middle page by cursor (\`after\`) | ${R[lat_cur]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_cur99]} < 10") |"
   fi
   echo
