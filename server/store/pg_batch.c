@@ -494,6 +494,8 @@ static store_rc pg_batch_create(store_t *s, int64_t firmware_id, const store_bat
         else
             store_pg_rollback(c);
     }
+    if (rc == STORE_OK)
+        store_pg_analyze_big(c, "tasks", out->total);
     store_pg_conn_put(s, c);
     return rc;
 }

@@ -195,10 +195,32 @@ store_rc store_pg_begin(store_pg_conn *c)
 
 store_rc store_pg_commit(store_pg_conn *c)
 {
-    store_rc rc = store_pg_cmd(c, "COMMIT", "commit");
+    /* COMMIT of a transaction that an earlier statement aborted "succeeds" with the tag
+     * ROLLBACK: every statement's result is checked, so this is a safety net that keeps a
+     * rolled-back unit from being taken for written */
+    PGresult *r = PQexec(c->pg, "COMMIT");
+    store_rc rc = STORE_OK;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        rc = store_pg_fail(c, r, "commit");
+    } else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+        OTA_ERROR("store: commit: the transaction was rolled back (%s)", PQcmdStatus(r));
+        rc = STORE_ERROR;
+    }
+    PQclear(r);
     if (rc != STORE_OK)
         store_pg_rollback(c);
     return rc;
+}
+
+void store_pg_analyze_big(store_pg_conn *c, const char *table, int64_t rows)
+{
+    char sql[64];
+    if (rows < STORE_PG_ANALYZE_ROWS)
+        return;
+    snprintf(sql, sizeof sql, "ANALYZE %s", table);
+    if (store_pg_cmd(c, sql, "analyze") != STORE_OK)
+        OTA_WARN("store: ANALYZE %s after %lld new rows failed; autovacuum will do it", table,
+                 (long long)rows);
 }
 
 void store_pg_rollback(store_pg_conn *c)
@@ -1323,6 +1345,8 @@ static store_rc pg_import_commit(store_import *im, int64_t *created)
     }
     if (rc == STORE_OK)
         rc = store_pg_commit(x->c);
+    if (rc == STORE_OK)
+        store_pg_analyze_big(x->c, "devices", x->count);
     if (rc == STORE_OK && created)
         *created = x->count;
     import_free(im);
