@@ -28,40 +28,13 @@ static int teardown_all(void **state)
 /* Starts the second otad with the first one's environment but its own name and port. */
 static void start_b(bt_ctx *t)
 {
-    char *env[OTH_MAX_ENV + 8];
-    char addr[64], pub[96], mqtt[64], dir[300], tok[128], log[320], bin[512], url[128];
-    int n = 0;
-    port_b = oth_free_port();
-    snprintf(addr, sizeof addr, "OTA_HTTP_ADDR=127.0.0.1:%d", port_b);
-    snprintf(pub, sizeof pub, "OTA_PUBLIC_URL=http://127.0.0.1:%d", port_b);
-    snprintf(mqtt, sizeof mqtt, "OTA_MQTT_ADDR=127.0.0.1:%d", t->env.mqtt_port);
-    snprintf(dir, sizeof dir, "OTA_DATA_DIR=%s", t->env.dir);
-    snprintf(tok, sizeof tok, "OTA_ADMIN_TOKEN=%s", t->env.admin_token);
-    snprintf(log, sizeof log, "%s/otad-b.log", t->env.dir);
-    snprintf(bin, sizeof bin, "%s/server/otad", OTA_BUILD_DIR);
-    env[n++] = addr;
-    env[n++] = pub;
-    env[n++] = mqtt;
-    env[n++] = dir;
-    env[n++] = tok;
-    for (int i = 0; i < t->env.n_extra_env; i++)
-        if (strncmp(t->env.extra_env[i], "OTA_INSTANCE=", 13) != 0)
-            env[n++] = t->env.extra_env[i];
-    env[n++] = "OTA_INSTANCE=b";
-    char *argv[] = {bin, NULL};
-    otad_b = oth_spawn(argv, env, n, log);
-    assert_true(otad_b > 0);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/health", port_b);
-    for (int waited = 0; waited < 20000; waited += 100) {
-        oth_resp r;
-        if (oth_http_url("GET", url, NULL, NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
-            oth_resp_free(&r);
-            return;
-        }
-        oth_resp_free(&r);
-        sdev_sleep_ms(100);
-    }
-    fail_msg("the second otad did not become healthy (log %s)", log);
+    char url[128];
+    otad_b = oth_otad_start_instance(&t->env, "b", url, sizeof url);
+    if (otad_b <= 0)
+        fail_msg("the second otad did not become healthy (log %s/otad-b.log)", t->env.dir);
+    const char *colon = strrchr(url, ':');
+    assert_non_null(colon);
+    port_b = atoi(colon + 1);
 }
 
 static void test_failover_mid_batch(void **state)
