@@ -669,6 +669,31 @@ static int first_call(http_req *r)
     return MHD_YES;
 }
 
+int http_body_append(http_req *r, const void *data, size_t n, size_t max)
+{
+    if (r->body_too_big || r->body_len + n > max) {
+        r->body_too_big = 1;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        return -1;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + n + 1)
+            cap *= 2;
+        char *nb = realloc(r->body, cap);
+        if (!nb)
+            abort();
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -697,27 +722,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (!r->stream_stopped && r->route->stream(r, upload_data, n) != 0)
                 r->stream_stopped = 1;
         } else if (r->route->flags & HTTP_BODY_JSON) {
-            size_t max = r->route->body_max ? r->route->body_max : DEFAULT_BODY_MAX;
-            if (r->body_too_big || r->body_len + n > max) {
-                r->body_too_big = 1;
-                free(r->body);
-                r->body = NULL;
-                r->body_len = r->body_cap = 0;
-            } else {
-                if (r->body_len + n + 1 > r->body_cap) {
-                    size_t cap = r->body_cap ? r->body_cap : 1024;
-                    while (cap < r->body_len + n + 1)
-                        cap *= 2;
-                    char *nb = realloc(r->body, cap);
-                    if (!nb)
-                        abort();
-                    r->body = nb;
-                    r->body_cap = cap;
-                }
-                memcpy(r->body + r->body_len, upload_data, n);
-                r->body_len += n;
-                r->body[r->body_len] = '\0';
-            }
+            http_body_append(r, upload_data, n,
+                             r->route->body_max ? r->route->body_max : DEFAULT_BODY_MAX);
         }
         return MHD_YES;
     }

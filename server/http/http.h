@@ -133,6 +133,9 @@ int http_send_error(http_req *r, unsigned status, const char *code, const char *
 int http_send_empty(http_req *r, unsigned status);
 /* {"items":[...],"total":N,"page":P,"pageSize":S}; items stolen. */
 int http_send_list(http_req *r, json_t *items, int64_t total, store_page pg);
+/* Appends n bytes of request body to r->body (NUL-terminated, grown as needed). Past max
+ * bytes the body is dropped and r->body_too_big set (the answer is then 413): -1. */
+int http_body_append(http_req *r, const void *data, size_t n, size_t max);
 /* The same plus "nextCursor": the cursor of next_key in scope, or null when next_key is 0
  * (the last page); the answer to a cursor (after_key > 0) has no "page". items stolen. */
 int http_send_keyset_list(http_req *r, json_t *items, int64_t total, store_page pg, int64_t scope,

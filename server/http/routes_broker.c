@@ -95,27 +95,7 @@ static int broker_start(http_req *r)
 /* Collects the body into r->body under BROKER_BODY_MAX (http.c answers 413 past it). */
 static int broker_stream(http_req *r, const char *data, size_t size)
 {
-    if (r->body_too_big || r->body_len + size > BROKER_BODY_MAX) {
-        r->body_too_big = 1;
-        free(r->body);
-        r->body = NULL;
-        r->body_len = r->body_cap = 0;
-        return -1;
-    }
-    if (r->body_len + size + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 1024;
-        while (cap < r->body_len + size + 1)
-            cap *= 2;
-        char *nb = realloc(r->body, cap);
-        if (!nb)
-            abort();
-        r->body = nb;
-        r->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, data, size);
-    r->body_len += size;
-    r->body[r->body_len] = '\0';
-    return 0;
+    return http_body_append(r, data, size, BROKER_BODY_MAX);
 }
 
 static int hexval(char c)
