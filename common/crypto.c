@@ -24,7 +24,7 @@ void ota_hex_encode(const unsigned char *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hexval(char c)
+int ota_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -40,7 +40,7 @@ int ota_hex_decode(const char *in, unsigned char *out, size_t outlen)
     if (strlen(in) != 2 * outlen)
         return -1;
     for (size_t i = 0; i < outlen; i++) {
-        int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+        int hi = ota_hex_digit(in[2 * i]), lo = ota_hex_digit(in[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

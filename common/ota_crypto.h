@@ -21,6 +21,8 @@
 
 /* Writes 2*len lowercase hex characters and a NUL to out (size >= 2*len+1). */
 void ota_hex_encode(const unsigned char *in, size_t len, char *out);
+/* The value of one hex digit (either case), or -1. */
+int ota_hex_digit(char c);
 /* Decodes exactly 2*outlen hex characters. Returns 0, or -1 on a bad character/length. */
 int ota_hex_decode(const char *in, unsigned char *out, size_t outlen);
 /* Fills out with len cryptographically random bytes. Returns 0, or -1. */

@@ -70,7 +70,7 @@ static void on_clock(void *ud, int64_t sent_ms)
 static size_t publish_pending(void *ud)
 {
     struct bus *b = ud;
-    return b->mq ? mqttc_pending(b->mq) : 0;
+    return mqttc_pending(b->mq);
 }
 
 static int publish(void *ud, const char *pk, const char *id, const char *suffix, const char *payload,

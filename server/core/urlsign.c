@@ -171,17 +171,6 @@ int urlsign_build(const unsigned char key[URLSIGN_KEY_BYTES], const char *base_u
 
 /* ---- parsing ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Unescapes s[0..len) into out (cap bytes incl. NUL). plus_space: '+' means ' ' (query).
  * Returns 0, or -1 on a bad escape, an embedded NUL, or overflow. */
 static int unescape(const char *s, size_t len, char *out, size_t cap, int plus_space)
@@ -192,7 +181,7 @@ static int unescape(const char *s, size_t len, char *out, size_t cap, int plus_s
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = ota_hex_digit(s[i + 1]), lo = ota_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);

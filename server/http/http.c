@@ -478,6 +478,20 @@ static void add_disposition(struct MHD_Response *resp, const char *name)
     MHD_add_response_header(resp, "Content-Disposition", h);
 }
 
+/* A Range that nothing of the size bytes satisfies: 416, Content-Range naming the size. */
+static int send_416(http_req *r, uint64_t size)
+{
+    char cr[96];
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (resp) {
+        snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    }
+    return queue(r, 416, resp);
+}
+
 int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
                  const char *download_name)
 {
@@ -488,13 +502,7 @@ int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
     char cr[96];
     if (rng < 0) {
         close(fd);
-        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        if (resp) {
-            snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-        }
-        return queue(r, 416, resp);
+        return send_416(r, size);
     }
     if (size == 0) {
         close(fd);
@@ -557,16 +565,10 @@ int http_send_blob(http_req *r, uint64_t size, http_read_at_fn read_at, void *ud
     unsigned status = rng == 1 ? 206 : 200;
     char cr[96];
     blob_body *bb;
-    if (rng < 0) { /* unsatisfiable: 416, as http_send_fd answers it */
+    if (rng < 0) {
         if (ud_free)
             ud_free(ud);
-        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        if (resp) {
-            snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-        }
-        return queue(r, 416, resp);
+        return send_416(r, size);
     }
     bb = calloc(1, sizeof *bb);
     if (!bb)
@@ -615,7 +617,7 @@ static int has_body_method(const char *m)
     return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
-static int content_type_is(http_req *r, const char *want)
+int http_content_type_is(http_req *r, const char *want)
 {
     const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     size_t wl = strlen(want);
@@ -657,7 +659,7 @@ static int first_call(http_req *r)
     }
     if (r->route->flags & HTTP_BODY_JSON) {
         size_t max = r->route->body_max ? r->route->body_max : DEFAULT_BODY_MAX;
-        if (has_body_method(r->method) && !content_type_is(r, "application/json"))
+        if (has_body_method(r->method) && !http_content_type_is(r, "application/json"))
             return http_send_error(r, 415, "unsupported_media_type", NULL,
                                    "The body must be application/json.");
         if (declared > max)

@@ -136,6 +136,8 @@ int http_send_list(http_req *r, json_t *items, int64_t total, store_page pg);
 /* Appends n bytes of request body to r->body (NUL-terminated, grown as needed). Past max
  * bytes the body is dropped and r->body_too_big set (the answer is then 413): -1. */
 int http_body_append(http_req *r, const void *data, size_t n, size_t max);
+/* 1 when the Content-Type is `want` (case-insensitive), alone or followed by parameters. */
+int http_content_type_is(http_req *r, const char *want);
 /* The same plus "nextCursor": the cursor of next_key in scope, or null when next_key is 0
  * (the last page); the answer to a cursor (after_key > 0) has no "page". items stolen. */
 int http_send_keyset_list(http_req *r, json_t *items, int64_t total, store_page pg, int64_t scope,

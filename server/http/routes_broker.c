@@ -36,17 +36,6 @@
 
 /* ---- request: token, content type, body ------------------------------------------------- */
 
-static int content_type_is(http_req *r, const char *want)
-{
-    const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-    size_t wl = strlen(want);
-    if (!ct)
-        return 0;
-    while (*ct == ' ')
-        ct++;
-    return strncasecmp(ct, want, wl) == 0 && (ct[wl] == '\0' || ct[wl] == ';' || ct[wl] == ' ');
-}
-
 /* "Authorization: Bearer <broker token>", compared in constant time. */
 static int broker_authorized(http_req *r)
 {
@@ -72,8 +61,8 @@ static int broker_start(http_req *r)
                         "token>; otad --broker-token prints it).");
         return -1;
     }
-    if (!content_type_is(r, "application/json") &&
-        !content_type_is(r, "application/x-www-form-urlencoded")) {
+    if (!http_content_type_is(r, "application/json") &&
+        !http_content_type_is(r, "application/x-www-form-urlencoded")) {
         http_send_error(r, 415, "unsupported_media_type", NULL,
                         "The body must be application/json or "
                         "application/x-www-form-urlencoded.");
@@ -98,17 +87,6 @@ static int broker_stream(http_req *r, const char *data, size_t size)
     return http_body_append(r, data, size, BROKER_BODY_MAX);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes n bytes of a form component ('+' = space, %XX) into a new string. NULL when a
  * %-escape is malformed or decodes to NUL. */
 static char *form_decode(const char *s, size_t n)
@@ -121,8 +99,8 @@ static char *form_decode(const char *s, size_t n)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < n ? ota_hex_digit(s[i + 1]) : -1;
+            int lo = i + 2 < n ? ota_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || hi * 16 + lo == 0) {
                 free(out);
                 return NULL;
@@ -178,7 +156,7 @@ static json_t *broker_body(http_req *r)
         http_send_error(r, 400, "invalid_body", NULL, "The request body is empty.");
         return NULL;
     }
-    if (content_type_is(r, "application/x-www-form-urlencoded")) {
+    if (http_content_type_is(r, "application/x-www-form-urlencoded")) {
         json_t *o = form_parse(r->body, r->body_len);
         if (!o)
             http_send_error(r, 400, "invalid_body", NULL,

@@ -80,17 +80,6 @@ static void copy_str(char *dst, size_t dstlen, const char *src)
     dst[n] = '\0';
 }
 
-static int content_type_starts(http_req *r, const char *want)
-{
-    const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-    size_t wl = strlen(want);
-    if (!ct)
-        return 0;
-    while (*ct == ' ')
-        ct++;
-    return strncasecmp(ct, want, wl) == 0 && (ct[wl] == '\0' || ct[wl] == ';' || ct[wl] == ' ');
-}
-
 /* ---- firmware upload ------------------------------------------------------------------ */
 
 enum { F_NAME, F_PRODUCT, F_VERSION, F_DESC, F_COUNT };
@@ -226,7 +215,7 @@ static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind, const cha
 
 int api_firmware_upload_start(http_req *r)
 {
-    if (!content_type_starts(r, "multipart/form-data")) {
+    if (!http_content_type_is(r, "multipart/form-data")) {
         http_send_error(r, 415, "unsupported_media_type", NULL,
                         "The firmware must be uploaded as multipart/form-data.");
         return -1;
@@ -390,9 +379,9 @@ int api_import_start(http_req *r)
     const char *key = http_param(r, "productKey");
     char path[CFG_STR_MAX + 64];
     store_product p;
-    if (!content_type_starts(r, "application/x-ndjson") &&
-        !content_type_starts(r, "application/ndjson") &&
-        !content_type_starts(r, "application/jsonl")) {
+    if (!http_content_type_is(r, "application/x-ndjson") &&
+        !http_content_type_is(r, "application/ndjson") &&
+        !http_content_type_is(r, "application/jsonl")) {
         http_send_error(r, 415, "unsupported_media_type", NULL,
                         "The import body must be application/x-ndjson: one JSON object a line.");
         return -1;

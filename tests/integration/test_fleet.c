@@ -36,6 +36,18 @@ static void dump(const char *path)
     oth_dump_file(path, 4000);
 }
 
+/* Runs ota-fleet against otad, which must succeed; on failure its log and otad's go to
+ * stderr first. */
+static void run_ok(char *const argv[], const char *log, oth_env *e)
+{
+    int rc = run(argv, log);
+    if (rc != 0) {
+        dump(log);
+        oth_dump_logs(e);
+    }
+    assert_int_equal(rc, 0);
+}
+
 /* Counts lines of the results CSV whose behaviour and outcome columns match. */
 static int count_rows(const char *csv, const char *behaviour, const char *outcome)
 {
@@ -144,10 +156,7 @@ static void test_fleet_rollout_through_otad(void **state)
     char *aargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
                      "--broker", addr, "--product-key", pk, "-n", "60", "--register",
                      "--activate-only", "--duration", "30", NULL};
-    int rc = run(aargv, flog);
-    if (rc != 0)
-        dump(flog);
-    assert_int_equal(rc, 0);
+    run_ok(aargv, flog, &e);
     /* activation reaches the server asynchronously: wait until all 60 are eligible */
     ff_wait_eligible(&e, fwid, 60, 10000);
 
@@ -155,12 +164,7 @@ static void test_fleet_rollout_through_otad(void **state)
                      "--broker", addr, "--product-key", pk, "-n", "60", "--download", "50",
                      "--range-size", "65536", "--download-concurrency", "8", "--batch", fwid,
                      "--summary-json", fsum, "--duration", "40", NULL};
-    rc = run(bargv, flog);
-    if (rc != 0) {
-        dump(flog);
-        oth_dump_logs(&e);
-    }
-    assert_int_equal(rc, 0);
+    run_ok(bargv, flog, &e);
     json_t *f = json_load_file(fsum, 0, NULL);
     assert_non_null(f);
     json_t *b = json_object_get(f, "batch");
@@ -200,7 +204,7 @@ static void test_fleet_retry_through_otad(void **state)
     char *aargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
                      "--broker", addr, "--product-key", pk, "-n", "20", "--register",
                      "--activate-only", "--duration", "30", NULL};
-    assert_int_equal(run(aargv, flog), 0);
+    run_ok(aargv, flog, &e);
     ff_wait_eligible(&e, fwid, 20, 10000);
 
     char *bargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
@@ -208,12 +212,7 @@ static void test_fleet_retry_through_otad(void **state)
                      "success=10,fail-2=5,fail-4=5", "--fail-times", "1", "--download", "100",
                      "--batch", fwid, "--batch-json", "{\"retryTimes\":1,\"retryIntervalMinutes\":1}",
                      "--summary-json", fsum, "--duration", "40", NULL};
-    int rc = run(bargv, flog);
-    if (rc != 0) {
-        dump(flog);
-        oth_dump_logs(&e);
-    }
-    assert_int_equal(rc, 0);
+    run_ok(bargv, flog, &e);
     json_t *f = json_load_file(fsum, 0, NULL);
     assert_non_null(f);
     json_t *b = json_object_get(f, "batch");
