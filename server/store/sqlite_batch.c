@@ -12,10 +12,9 @@
  * same as the API. A task's deadline is (due_ms, due_kind); due_ms is NULL when none, so
  * the partial index tasks_due holds only armed deadlines.
  */
-#include "store/sqlite_batch.h"
+#include "store/store_sqlite.h"
 
 #include "ota_log.h"
-#include "store/store_sqlite.h"
 
 #include <stdio.h>
 #include <stdlib.h>

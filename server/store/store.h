@@ -1,8 +1,9 @@
 /*
  * store: the service's durable catalog (products, devices, firmware) and the batch tables,
- * behind one interface. store_open picks the implementation from the URL ("sqlite:PATH";
- * later "postgresql://..."); every public function below dispatches through the
- * implementation's ops table (store_internal.h), so a second database is a second file.
+ * behind one interface. store_open picks the implementation from the URL ("sqlite:PATH",
+ * or "postgresql://..." when otad is built with libpq: store_sqlite.c, store_pg.c); every
+ * public function below dispatches through the tables the implementation put on the
+ * handle (store_internal.h).
  *
  * Threads: one store_t is safe from any thread. Every mutating call is one transaction.
  * Ownership: strings passed in are copied; result structs are filled by value (fixed
@@ -81,7 +82,7 @@ store_rc store_open(const char *url, store_t **out, char *err, size_t errlen);
 void store_close(store_t *s);
 /* Cheap liveness check (a trivial query). STORE_OK when usable. */
 store_rc store_ping(store_t *s);
-/* Name of the implementation ("sqlite"). */
+/* Name of the implementation ("sqlite" or "postgresql"). */
 const char *store_kind(const store_t *s);
 /* The schema version after migrations. */
 int store_schema_version(store_t *s);

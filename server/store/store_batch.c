@@ -1,15 +1,11 @@
 /*
- * store_batch: the public batch-store functions. Each picks its database's table
- * (sqlite_batch.h) by the store's kind and dispatches; argument checks live here so every
- * database gets the same ones.
+ * store_batch: the public batch-store functions. Each dispatches through the store's batch
+ * table (s->batch_ops, store_internal.h), which the implementation's open put there;
+ * argument checks live here so every database gets the same ones.
  */
 #include "store/store_batch.h"
 
-#include "store/sqlite_batch.h"
 #include "store/store_internal.h"
-#ifdef OTA_HAVE_PG
-#include "store/store_pg.h"
-#endif
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,28 +15,11 @@ struct store_uow {
     void *impl;
 };
 
-static const store_batch_ops *ops_of(const store_t *s)
-{
-    /* one table per database kind; PostgreSQL adds its line here */
-    if (strcmp(store_kind(s), "sqlite") == 0)
-        return &store_sqlite_batch_ops;
-#ifdef OTA_HAVE_PG
-    if (strcmp(store_kind(s), "postgresql") == 0)
-        return &store_pg_batch_ops;
-#endif
-    return NULL;
-}
-
-#define OPS_OR_FAIL(s)                                                                            \
-    const store_batch_ops *ops = ops_of(s);                                                       \
-    if (!ops)                                                                                     \
-    return STORE_ERROR
-
 store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
                             int64_t now_ms, int64_t expires_ms, store_batch *out,
                             store_batch_err *err)
 {
-    OPS_OR_FAIL(s);
+    const store_batch_ops *ops = s->batch_ops;
     if (!in || !out || !err || !in->policy || (in->directed && !in->identifiers) ||
         in->n_identifiers > STORE_BATCH_MAX_IDENTIFIERS)
         return STORE_INVALID;
@@ -49,14 +28,13 @@ store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_n
 
 store_rc store_batch_get(store_t *s, int64_t id, store_batch *out)
 {
-    OPS_OR_FAIL(s);
-    return ops->batch_get(s, id, out);
+    return s->batch_ops->batch_get(s, id, out);
 }
 
 store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
                           store_batch **items, size_t *n, int64_t *total)
 {
-    OPS_OR_FAIL(s);
+    const store_batch_ops *ops = s->batch_ops;
     if (!store__page_ok(pg))
         return STORE_INVALID;
     return ops->batch_list(s, f, pg, items, n, total);
@@ -72,7 +50,7 @@ store_rc store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, sto
                                     int64_t after, store_batch_device **items, size_t *n,
                                     int64_t *total, int64_t *next_after)
 {
-    OPS_OR_FAIL(s);
+    const store_batch_ops *ops = s->batch_ops;
     int64_t next_unused;
     if (!store__page_ok(pg) || state >= FSM_STATE_COUNT || after < 0 ||
         (after > 0 && pg.page != 1))
@@ -83,13 +61,12 @@ store_rc store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, sto
 
 store_rc store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
 {
-    OPS_OR_FAIL(s);
-    return ops->batch_terminate(s, id, now_ms, out);
+    return s->batch_ops->batch_terminate(s, id, now_ms, out);
 }
 
 store_rc store_uow_begin(store_t *s, store_uow **out)
 {
-    OPS_OR_FAIL(s);
+    const store_batch_ops *ops = s->batch_ops;
     store_uow *u = calloc(1, sizeof *u);
     if (!u)
         abort(); /* the daemon may abort on out-of-memory */
@@ -184,27 +161,23 @@ store_rc store_uow_presence_snapshot(store_uow *u, const char *const *clients, s
 
 store_rc store_engine_batches(store_t *s, store_batch **items, size_t *n)
 {
-    OPS_OR_FAIL(s);
-    return ops->engine_batches(s, items, n);
+    return s->batch_ops->engine_batches(s, items, n);
 }
 
 store_rc store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
                                 void (*fn)(void *, int64_t, int, int64_t), void *ud)
 {
-    OPS_OR_FAIL(s);
     if (limit <= 0)
         return STORE_INVALID;
-    return ops->engine_deadlines(s, until_ms, limit, fn, ud);
+    return s->batch_ops->engine_deadlines(s, until_ms, limit, fn, ud);
 }
 
 store_rc store_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)
 {
-    OPS_OR_FAIL(s);
-    return ops->engine_pushable(s, batch_id, fn, ud);
+    return s->batch_ops->engine_pushable(s, batch_id, fn, ud);
 }
 
 store_rc store_engine_presence_reset(store_t *s)
 {
-    OPS_OR_FAIL(s);
-    return ops->presence_reset(s);
+    return s->batch_ops->presence_reset(s);
 }

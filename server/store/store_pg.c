@@ -15,8 +15,8 @@
  * version rule), firmware delete locks the firmware row (against a batch being created for
  * it, which takes FOR SHARE on the same row). pg_batch.c describes the batch side.
  *
- * Migrations: a versioned list, the same versions as SQLite's (1: first schema, 2: device
- * readiness and task times), applied at open in one transaction under an advisory lock
+ * Migrations: a versioned list (each entry says what it adds; 1-3 match SQLite's, 4 is an
+ * index of this database's own), applied at open in one transaction under an advisory lock
  * (two otad starting together take turns), recorded in schema_migrations. Append to the
  * list, never edit an applied entry.
  *
@@ -1690,6 +1690,7 @@ store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen)
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     s->ops = &pg_ops;
+    s->batch_ops = &store_pg_batch_ops;
     s->impl = q;
     store_pg_conn *c = store_pg_conn_get(s);
     if (!c) {

@@ -16,7 +16,6 @@
 #ifndef OTAD_STORE_PG_H
 #define OTAD_STORE_PG_H
 
-#include "store/sqlite_batch.h" /* store_batch_ops */
 #include "store/store_internal.h"
 
 #include <libpq-fe.h>
@@ -93,7 +92,7 @@ static inline void store_pg_p_str(store_pg_params *p, const char *s)
 }
 
 /* Implementation entry points: store.c's store_open for postgresql:// and postgres:// URLs,
- * and pg_batch.c's batch table for store_batch.c's ops_of(). */
+ * and pg_batch.c's batch table, put on the store by store_pg_open. */
 store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen);
 extern const store_batch_ops store_pg_batch_ops;
 

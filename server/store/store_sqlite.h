@@ -1,6 +1,6 @@
 /*
  * store_sqlite: the SQLite implementation's internal helpers, for the store's own SQLite
- * files (store_sqlite.c, and the lead's sqlite_batch.c). Nothing outside server/store/
+ * files (store_sqlite.c, sqlite_batch.c). Nothing outside server/store/
  * includes this.
  *
  * Connections: the store keeps a small pool of connections (WAL, synchronous=NORMAL,
@@ -37,5 +37,8 @@ sqlite3_stmt *store_sqlite_prepare(sqlite3 *db, const char *sql);
 
 /* Copies column col as text into out (size outlen), "" when NULL. */
 void store_sqlite_text(sqlite3_stmt *st, int col, char *out, size_t outlen);
+
+/* sqlite_batch.c's table, put on the store by store_sqlite_open. */
+extern const store_batch_ops store_sqlite_batch_ops;
 
 #endif
