@@ -1,11 +1,22 @@
 /*
  * engine: the batch engine's thread (see engine.h for the contract).
  *
- * A round: take every queued input, open one unit of work, apply inputs in arrival order,
- * fire the deadlines that are due, send the pushes the pacing allows, mark finished
- * batches completed, commit; then publish the messages the round produced and arm the new
- * deadlines. If the commit fails nothing was written, so the round's messages are dropped
- * and the in-memory view (timers, push queues) is rebuilt from the store.
+ * The loop (engine_main), one round per wake-up, each step a function:
+ *   take_inputs      sleep until an input or the next deadline or push token, then take the
+ *                    queued inputs (at most ROUND_MAX_EVENTS)
+ *   resync_when_due  with several otad: re-read what the others changed (resync)
+ *   apply_clock      clock probes move the watermark of device-silence deadlines
+ *   round_needed     nothing to write (a timed wake-up, only probes): no transaction
+ *   run_round        one store transaction: apply_inputs in arrival order, fire_deadlines
+ *                    that are due, send_pushes the pacing allows, write_counts and mark
+ *                    finished batches completed; commit
+ *   publish_outputs  after the commit: publish the round's messages, arm its new deadlines
+ *   mark_done        engine_sync's waiters learn the inputs are durable
+ *   requeue          the round failed, so nothing was written: its messages are dropped, its
+ *                    inputs go back in front, and the in-memory view (timers, push queues)
+ *                    is rebuilt from the store (rebuild) before the next round
+ *   refresh_pushable after a presence snapshot, re-read who is ready for a push
+ * then finished batches are dropped from memory and the round is counted.
  *
  * In memory, per running batch: its parameters (durations already divided by the time
  * scale), a token bucket for maxPushPerMinute and a FIFO of devices known to be ready for
@@ -128,7 +139,8 @@ struct engine {
         int delta[FSM_STATE_COUNT]; /* counter changes of this round, written once at its end */
     } *touched;
     size_t n_touched, cap_touched;
-    int need_reload;
+    int view_stale;     /* the view above could not be rebuilt from the store (rebuild) */
+    int resync_failing; /* the last resync could not read the store */
     int snapshot_pending_rebuild;
     int64_t next_resync_ms;
 
@@ -312,8 +324,9 @@ static void deadline_cb(void *ud, int64_t device_id, int kind, int64_t due_ms)
         theap_push(heap_for(e, kind), due_ms, (uint64_t)device_id, kind);
 }
 
-/* (Re)builds the whole in-memory view from the store. */
-static int reload(engine_t *e)
+/* (Re)builds the whole in-memory view from the store. Returns NULL, or what the read that
+ * failed was for (the view is then partial: see rebuild). */
+static const char *reload(engine_t *e)
 {
     store_batch *rows = NULL;
     size_t n = 0;
@@ -323,19 +336,19 @@ static int reload(engine_t *e)
         idq_free(&e->batches[i].pending);
     e->n_batches = 0;
     if (store_engine_batches(e->cfg.store, &rows, &n) != STORE_OK)
-        return -1;
+        return "the running batches";
     for (size_t i = 0; i < n; i++)
         batch_add(e, &rows[i]);
     free(rows);
     batches_fix_pointers(e);
     for (size_t i = 0; i < e->n_batches; i++)
         if (store_engine_pushable(e->cfg.store, e->batches[i].row.id, pushable_cb, &e->batches[i]) != STORE_OK)
-            return -1;
+            return "the devices waiting for a push";
     if (store_engine_deadlines(e->cfg.store, INT64_MAX, INT64_MAX, deadline_cb, e) != STORE_OK)
-        return -1;
+        return "the armed deadlines";
     OTA_INFO("engine: %zu running batches, %zu armed deadlines", e->n_batches,
              theap_size(e->heap) + theap_size(e->sheap));
-    return 0;
+    return NULL;
 }
 
 /* ---- outputs of a round ---------------------------------------------------------------- */
@@ -555,8 +568,8 @@ static store_rc on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t d
             rc = do_push(e, u, b, device_id, m->product_key, m->identifier, now, &pushed);
             if (rc != STORE_OK)
                 return rc;
-            if (pushed)
-                store_uow_task_open(u, device_id, &t);
+            if (pushed && (rc = store_uow_task_open(u, device_id, &t)) != STORE_OK)
+                return rc;
         }
         if (t.task.state == FSM_PUSHED || t.task.state == FSM_TO_UPGRADE || t.task.state == FSM_UPGRADING) {
             reply = offer_payload(e, b, m->product_key, m->identifier, m->msg_id, 1);
@@ -707,7 +720,7 @@ static store_rc on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64
     return rc;
 }
 
-/* ---- the loop -------------------------------------------------------------------------- */
+/* ---- what the loop needs ----------------------------------------------------------------- */
 
 static void free_input(input *in)
 {
@@ -764,11 +777,13 @@ static void refill(batch_mem *b, int64_t now)
  * the store. Batches they created or ended, deadlines they armed (and will not fire if they
  * died), and devices waiting for a push are re-read; duplicates are harmless, since every
  * transition re-reads its task under the store's lock (a stale heap entry or queue slot is
- * dropped there). */
-static void resync(engine_t *e, int64_t now)
+ * dropped there). Every read is tried; returns NULL, or what the first failed read was for
+ * (the next resync tries again). */
+static const char *resync(engine_t *e, int64_t now)
 {
     store_batch *rows = NULL;
     size_t n = 0;
+    const char *failed = NULL;
     if (store_engine_batches(e->cfg.store, &rows, &n) == STORE_OK) {
         for (size_t i = 0; i < e->n_batches; i++) {
             int found = 0;
@@ -781,18 +796,26 @@ static void resync(engine_t *e, int64_t now)
             if (!batch_find(e, rows[k].id))
                 batch_add(e, &rows[k]);
         free(rows);
+    } else {
+        failed = "the running batches";
     }
-    store_engine_deadlines(e->cfg.store, now + e->cfg.resync_ms, 10000, deadline_cb, e);
+    if (store_engine_deadlines(e->cfg.store, now + e->cfg.resync_ms, 10000, deadline_cb, e) != STORE_OK &&
+        !failed)
+        failed = "the deadlines due soon";
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
-        if (b->running && idq_len(&b->pending) == 0)
-            store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+        if (b->running && idq_len(&b->pending) == 0 &&
+            store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b) != STORE_OK && !failed)
+            failed = "the devices waiting for a push";
     }
+    return failed;
 }
 
 /* How long the loop may sleep: until the next deadline or the next push token. */
 static int64_t wait_ms(engine_t *e, int64_t now)
 {
+    if (e->view_stale)
+        return 0; /* the next round rebuilds it first */
     int64_t w = theap_wait_ms(e->heap, now, MAX_WAIT_MS);
     int64_t sw = theap_wait_ms(e->sheap, silence_now(e, now), MAX_WAIT_MS);
     if (e->cfg.clocked && sw > 0)
@@ -841,12 +864,37 @@ static int has_work(engine_t *e, int64_t now)
     return 0;
 }
 
-static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, size_t *n_events)
+/* ---- one round ------------------------------------------------------------------------- */
+
+/* The inputs one round takes from the queue. */
+typedef struct {
+    input *list, *last; /* taken, in arrival order; last->next is NULL */
+    size_t taken;       /* inputs in list */
+    size_t n_clock;     /* of which clock probes */
+    size_t applied;     /* inputs the round's transaction applied (stats) */
+} round_in;
+
+/* A batch was created through the API: load it and queue its devices waiting for a push.
+ * A store error fails the round (it is retried after a rebuild from the store). */
+static store_rc on_batch_created(engine_t *e, int64_t batch_id)
+{
+    batch_mem *b = batch_get(e, batch_id);
+    if (!b)
+        return STORE_OK; /* ended or deleted since */
+    store_rc rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+    if (rc != STORE_OK)
+        OTA_ERROR("engine: batch %lld: cannot read the devices waiting for a push (%s)",
+                  (long long)batch_id, store_rc_name(rc));
+    return rc;
+}
+
+/* Step 1 of a round: the queued inputs, in arrival order. */
+static store_rc apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
 {
     store_rc rc = STORE_OK;
     int snapshot = 0;
-    for (input *in = list; in && rc == STORE_OK; in = in->next) {
-        (*n_events)++;
+    for (input *in = r->list; in && rc == STORE_OK; in = in->next) {
+        r->applied++;
         switch (in->kind) {
         case IN_MESSAGE:
             rc = on_message(e, u, in, now);
@@ -858,12 +906,9 @@ static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, 
             rc = store_uow_presence_snapshot(u, (const char *const *)in->clients, in->len, now);
             snapshot = 1;
             break;
-        case IN_BATCH_CREATED: {
-            batch_mem *b = batch_get(e, in->num);
-            if (b)
-                store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+        case IN_BATCH_CREATED:
+            rc = on_batch_created(e, in->num);
             break;
-        }
         case IN_BATCH_ENDED: {
             batch_mem *b = batch_find(e, in->num);
             if (b)
@@ -871,28 +916,38 @@ static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, 
             break;
         }
         case IN_CLOCK:
-            break; /* applied when the round's inputs were taken (engine_main) */
+            break; /* applied before the round (apply_clock) */
         }
     }
-    if (rc != STORE_OK)
-        return rc;
-    if (snapshot)
+    if (rc == STORE_OK && snapshot)
         e->snapshot_pending_rebuild = 1;
+    return rc;
+}
 
+/* Step 2: the deadlines that are due, wall-clock ones first, then the device-silence ones
+ * against the probes' watermark; at most ROUND_MAX_TIMERS of them. */
+static store_rc fire_deadlines(engine_t *e, store_uow *u, int64_t now)
+{
     theap_entry te;
     int fired = 0;
     for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->heap, now, &te) == THEAP_OK; fired++) {
-        rc = on_timer(e, u, &te, now);
+        store_rc rc = on_timer(e, u, &te, now);
         if (rc != STORE_OK)
             return rc;
     }
     int64_t snow = silence_now(e, now);
     for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->sheap, snow, &te) == THEAP_OK; fired++) {
-        rc = on_timer(e, u, &te, now);
+        store_rc rc = on_timer(e, u, &te, now);
         if (rc != STORE_OK)
             return rc;
     }
+    return STORE_OK;
+}
 
+/* Step 3: the pushes each running batch's token bucket allows, unless pushes are held
+ * (pushes_held); at most ROUND_MAX_PUSHES of them. */
+static store_rc send_pushes(engine_t *e, store_uow *u, int64_t now)
+{
     int pushes = 0;
     int held = pushes_held(e, now);
     if (held && !e->held && now - e->held_logged_ms >= 10000) {
@@ -904,7 +959,8 @@ static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, 
         e->held_logged_ms = now;
     }
     e->held = held;
-    for (size_t i = 0; i < e->n_batches && pushes < ROUND_MAX_PUSHES && !held; i++) {
+    store_rc rc = STORE_OK;
+    for (size_t i = 0; i < e->n_batches && pushes < ROUND_MAX_PUSHES && !held && rc == STORE_OK; i++) {
         batch_mem *b = &e->batches[i];
         int64_t device_id;
         if (!b->running)
@@ -914,7 +970,7 @@ static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, 
             int pushed = 0;
             rc = do_push(e, u, b, device_id, NULL, NULL, now, &pushed);
             if (rc != STORE_OK)
-                return rc;
+                break;
             if (pushed) {
                 b->tokens -= 1;
                 pushes++;
@@ -924,18 +980,24 @@ static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, 
     pthread_mutex_lock(&e->mu);
     e->stats.pushes += (uint64_t)pushes;
     pthread_mutex_unlock(&e->mu);
+    return rc;
+}
 
+/* Step 4: each touched batch's counter changes in one write, and the batches this round
+ * finished marked completed. */
+static store_rc write_counts(engine_t *e, store_uow *u, int64_t now)
+{
     for (size_t i = 0; i < e->n_touched; i++) {
+        int64_t batch_id = e->touched[i].batch_id;
         int completed = 0;
-        rc = store_uow_batch_counts(u, e->touched[i].batch_id, e->touched[i].delta);
-        if (rc != STORE_OK)
-            return rc;
-        rc = store_uow_batch_complete_if_done(u, e->touched[i].batch_id, now, &completed);
+        store_rc rc = store_uow_batch_counts(u, batch_id, e->touched[i].delta);
+        if (rc == STORE_OK)
+            rc = store_uow_batch_complete_if_done(u, batch_id, now, &completed);
         if (rc != STORE_OK)
             return rc;
         if (completed) {
-            batch_mem *b = batch_find(e, e->touched[i].batch_id);
-            OTA_INFO("engine: batch %lld completed", (long long)e->touched[i].batch_id);
+            batch_mem *b = batch_find(e, batch_id);
+            OTA_INFO("engine: batch %lld completed", (long long)batch_id);
             if (b)
                 b->running = 0;
         }
@@ -943,141 +1005,264 @@ static store_rc round_body(engine_t *e, store_uow *u, input *list, int64_t now, 
     return STORE_OK;
 }
 
+/* Rebuilds the in-memory view from the store (reload). While that fails the view is stale:
+ * no round runs (run_round) and the inputs stay queued. Logged when it starts failing and
+ * when it works again. Returns 0 or -1. */
+static int rebuild(engine_t *e)
+{
+    int was_stale = e->view_stale;
+    const char *failed = reload(e);
+    e->view_stale = failed != NULL;
+    if (failed && !was_stale)
+        OTA_ERROR("engine: cannot read %s from the store; rounds wait until it works", failed);
+    else if (!failed && was_stale)
+        OTA_INFO("engine: rebuilt from the store; rounds go on");
+    return failed ? -1 : 0;
+}
+
+/* Runs one round in one store transaction (see the top of this file). On STORE_OK it is
+ * committed and its messages and new deadlines wait in e->out and e->arm; otherwise nothing
+ * was written. */
+static store_rc run_round(engine_t *e, round_in *r, int64_t now)
+{
+    store_uow *u = NULL;
+    if (e->view_stale && rebuild(e) != 0)
+        return STORE_ERROR;
+    store_rc rc = store_uow_begin(e->cfg.store, &u);
+    if (rc == STORE_OK) {
+        rc = apply_inputs(e, u, r, now);
+        if (rc == STORE_OK)
+            rc = fire_deadlines(e, u, now);
+        if (rc == STORE_OK)
+            rc = send_pushes(e, u, now);
+        if (rc == STORE_OK)
+            rc = write_counts(e, u, now);
+        if (rc == STORE_OK)
+            rc = store_uow_commit(u);
+        else
+            store_uow_rollback(u);
+    }
+    if (rc != STORE_OK)
+        OTA_ERROR("engine: round of %zu inputs failed (%s); retrying after a rebuild from the store",
+                  r->applied, store_rc_name(rc));
+    return rc;
+}
+
+/* ---- the loop -------------------------------------------------------------------------- */
+
+static void timed_wait(pthread_cond_t *c, pthread_mutex_t *mu, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(c, mu, &ts);
+}
+
+/* Sleeps until an input arrives or the next deadline or push token is due (wait_ms), then
+ * takes up to ROUND_MAX_EVENTS queued inputs into *r (none on a timed wake-up). Returns 0
+ * once the engine is stopping and the queue is empty, else 1. */
+static int take_inputs(engine_t *e, round_in *r)
+{
+    int64_t w = wait_ms(e, ota_time_now_ms());
+    memset(r, 0, sizeof *r);
+    pthread_mutex_lock(&e->mu);
+    if (!e->q_head && !e->stop && w > 0)
+        timed_wait(&e->wake, &e->mu, w);
+    if (e->stop && !e->q_head) {
+        pthread_mutex_unlock(&e->mu);
+        return 0;
+    }
+    r->list = e->q_head;
+    while (e->q_head && r->taken < ROUND_MAX_EVENTS) {
+        r->last = e->q_head;
+        e->q_head = e->q_head->next;
+        r->taken++;
+    }
+    if (r->last)
+        r->last->next = NULL;
+    if (!e->q_head)
+        e->q_tail = NULL;
+    e->q_len -= r->taken;
+    if (r->taken)
+        pthread_cond_broadcast(&e->room);
+    pthread_mutex_unlock(&e->mu);
+    return 1;
+}
+
+/* With several otad on one store, re-reads what the others changed every cfg.resync_ms
+ * (resync). A failing read is logged when it starts and when it works again. */
+static void resync_when_due(engine_t *e, int64_t now)
+{
+    if (e->cfg.resync_ms <= 0 || now < e->next_resync_ms)
+        return;
+    e->next_resync_ms = now + e->cfg.resync_ms;
+    const char *failed = resync(e, now);
+    if (failed && !e->resync_failing)
+        OTA_WARN("engine: resync: cannot read %s from the store; what other instances "
+                 "changed reaches this one later",
+                 failed);
+    else if (!failed && e->resync_failing)
+        OTA_INFO("engine: resync works again");
+    e->resync_failing = failed != NULL;
+}
+
+/* Clock probes first: the round's deadlines are fired after all of its inputs are applied,
+ * so a probe may move the watermark before the messages ahead of it. */
+static void apply_clock(engine_t *e, round_in *r)
+{
+    for (input *in = r->list; in; in = in->next) {
+        if (in->kind != IN_CLOCK)
+            continue;
+        r->n_clock++;
+        if (in->num > e->wm_ms)
+            e->wm_ms = in->num;
+    }
+}
+
+/* 0 when the round has nothing to write (a timed wake-up, maybe probes): no transaction. */
+static int round_needed(engine_t *e, const round_in *r, int64_t now)
+{
+    return e->view_stale || r->n_clock < r->taken || has_work(e, now);
+}
+
+/* Publishes what the committed round decided and arms its new deadlines. */
+static void publish_outputs(engine_t *e)
+{
+    outputs_clear(e, 1);
+}
+
+/* Tells engine_sync that the round's inputs are committed (or needed no write). */
+static void mark_done(engine_t *e, const round_in *r)
+{
+    if (!r->last)
+        return;
+    pthread_mutex_lock(&e->mu);
+    e->seq_done = r->last->seq;
+    pthread_cond_broadcast(&e->done);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* After a failed round nothing was written: its messages are dropped, its inputs go back in
+ * front of the queue (their PUBACKs wait: engine_sync) unless the engine is stopping, and
+ * the in-memory view is rebuilt from the store before the next round. */
+static void requeue(engine_t *e, round_in *r)
+{
+    outputs_clear(e, 0);
+    e->snapshot_pending_rebuild = 0;
+    pthread_mutex_lock(&e->mu);
+    if (r->list && !e->stop) {
+        r->last->next = e->q_head;
+        e->q_head = r->list;
+        if (!e->q_tail)
+            e->q_tail = r->last;
+        e->q_len += r->taken;
+        r->list = r->last = NULL;
+    }
+    pthread_mutex_unlock(&e->mu);
+    struct timespec pause = {0, 200 * 1000000L};
+    nanosleep(&pause, NULL);
+    e->view_stale = 1;
+}
+
+/* After a round that applied a presence snapshot: who is pushable now comes from the store.
+ * A store error leaves the view to be rebuilt before the next round. */
+static void refresh_pushable(engine_t *e)
+{
+    if (!e->snapshot_pending_rebuild)
+        return;
+    e->snapshot_pending_rebuild = 0;
+    for (size_t i = 0; i < e->n_batches; i++) {
+        batch_mem *b = &e->batches[i];
+        idq_free(&b->pending);
+        if (!b->running)
+            continue;
+        store_rc rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+        if (rc != STORE_OK) {
+            OTA_ERROR("engine: batch %lld: cannot re-read the devices waiting for a push after "
+                      "a presence snapshot (%s); rebuilding from the store",
+                      (long long)b->row.id, store_rc_name(rc));
+            e->view_stale = 1;
+            break;
+        }
+    }
+    pthread_mutex_lock(&e->mu);
+    e->stats.presence_synced = 1;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void count_round(engine_t *e, const round_in *r)
+{
+    pthread_mutex_lock(&e->mu);
+    e->stats.rounds++;
+    e->stats.events += r->applied;
+    e->stats.timers = theap_size(e->heap) + theap_size(e->sheap);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* The engine thread: one round per wake-up, until engine_stop and an empty queue. */
 static void *engine_main(void *arg)
 {
     engine_t *e = arg;
-    for (;;) {
-        input *list = NULL, *last = NULL;
-        size_t taken = 0;
+    round_in r;
+    while (take_inputs(e, &r)) {
         int64_t now = ota_time_now_ms();
-        int64_t w = wait_ms(e, now);
-
-        pthread_mutex_lock(&e->mu);
-        if (!e->q_head && !e->stop && w > 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += w / 1000;
-            ts.tv_nsec += (w % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
+        resync_when_due(e, now);
+        apply_clock(e, &r);
+        if (round_needed(e, &r, now)) {
+            if (run_round(e, &r, now) == STORE_OK) {
+                publish_outputs(e);
+                mark_done(e, &r);
+            } else {
+                requeue(e, &r);
             }
-            pthread_cond_timedwait(&e->wake, &e->mu, &ts);
-        }
-        if (e->stop && !e->q_head) {
-            pthread_mutex_unlock(&e->mu);
-            break;
-        }
-        list = e->q_head;
-        while (e->q_head && taken < ROUND_MAX_EVENTS) {
-            last = e->q_head;
-            e->q_head = e->q_head->next;
-            taken++;
-        }
-        if (last)
-            last->next = NULL;
-        if (!e->q_head)
-            e->q_tail = NULL;
-        e->q_len -= taken;
-        if (taken)
-            pthread_cond_broadcast(&e->room);
-        pthread_mutex_unlock(&e->mu);
-
-        now = ota_time_now_ms();
-        if (e->cfg.resync_ms > 0 && now >= e->next_resync_ms) {
-            resync(e, now);
-            e->next_resync_ms = now + e->cfg.resync_ms;
-        }
-        /* Clock probes first: the round's deadlines are fired after all of its inputs are
-         * applied, so a probe may move the watermark before the messages ahead of it. */
-        size_t n_clock = 0;
-        for (input *in = list; in; in = in->next) {
-            if (in->kind != IN_CLOCK)
-                continue;
-            n_clock++;
-            if (in->num > e->wm_ms)
-                e->wm_ms = in->num;
-        }
-        uint64_t last_seq = last ? last->seq : 0;
-        if (n_clock == taken && !has_work(e, now)) {
-            /* a wake-up with nothing to write (maybe probes): no transaction */
-            if (last_seq) {
-                pthread_mutex_lock(&e->mu);
-                e->seq_done = last_seq;
-                pthread_cond_broadcast(&e->done);
-                pthread_mutex_unlock(&e->mu);
-            }
-            free_list(list);
-            lag_stats(e, now);
-            continue;
-        }
-        store_uow *u = NULL;
-        size_t n_events = 0;
-        store_rc rc = store_uow_begin(e->cfg.store, &u);
-        if (rc == STORE_OK) {
-            rc = round_body(e, u, list, now, &n_events);
-            if (rc == STORE_OK)
-                rc = store_uow_commit(u);
-            else
-                store_uow_rollback(u);
-        }
-        if (rc == STORE_OK) {
-            outputs_clear(e, 1);
-            if (last_seq) {
-                pthread_mutex_lock(&e->mu);
-                e->seq_done = last_seq;
-                pthread_cond_broadcast(&e->done);
-                pthread_mutex_unlock(&e->mu);
-            }
+            refresh_pushable(e);
+            batch_drop_finished(e);
+            count_round(e, &r);
         } else {
-            /* nothing of the round was written: put its inputs back in front and retry
-             * after rebuilding the in-memory view (their PUBACKs wait: engine_sync) */
-            OTA_ERROR("engine: round of %zu inputs failed (%s); retrying after a rebuild from the store",
-                      n_events, store_rc_name(rc));
-            outputs_clear(e, 0);
-            e->snapshot_pending_rebuild = 0;
-            pthread_mutex_lock(&e->mu);
-            int stopping = e->stop;
-            pthread_mutex_unlock(&e->mu);
-            if (list && !stopping) {
-                pthread_mutex_lock(&e->mu);
-                last->next = e->q_head;
-                e->q_head = list;
-                if (!e->q_tail)
-                    e->q_tail = last;
-                e->q_len += taken;
-                pthread_mutex_unlock(&e->mu);
-                list = NULL;
-            }
-            struct timespec pause = {0, 200 * 1000000L};
-            nanosleep(&pause, NULL);
-            reload(e);
+            mark_done(e, &r);
         }
-        if (e->snapshot_pending_rebuild) {
-            /* presence changed wholesale: who is pushable now comes from the store */
-            e->snapshot_pending_rebuild = 0;
-            for (size_t i = 0; i < e->n_batches; i++) {
-                idq_free(&e->batches[i].pending);
-                if (e->batches[i].running)
-                    store_engine_pushable(e->cfg.store, e->batches[i].row.id, pushable_cb, &e->batches[i]);
-            }
-            pthread_mutex_lock(&e->mu);
-            e->stats.presence_synced = 1;
-            pthread_mutex_unlock(&e->mu);
-        }
-        batch_drop_finished(e);
-        free_list(list);
-        pthread_mutex_lock(&e->mu);
-        e->stats.rounds++;
-        e->stats.events += n_events;
-        e->stats.timers = theap_size(e->heap) + theap_size(e->sheap);
-        pthread_mutex_unlock(&e->mu);
+        free_list(r.list);
         lag_stats(e, now);
     }
     return NULL;
 }
 
 /* ---- public ---------------------------------------------------------------------------- */
+
+/* The lock and condition variables, made first in engine_new and destroyed last in
+ * engine_free, so every engine engine_free sees has them. 0, or -1 with none made. */
+static int sync_init(engine_t *e)
+{
+    if (pthread_mutex_init(&e->mu, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&e->wake, NULL) != 0)
+        goto no_wake;
+    if (pthread_cond_init(&e->room, NULL) != 0)
+        goto no_room;
+    if (pthread_cond_init(&e->done, NULL) != 0)
+        goto no_done;
+    return 0;
+no_done:
+    pthread_cond_destroy(&e->room);
+no_room:
+    pthread_cond_destroy(&e->wake);
+no_wake:
+    pthread_mutex_destroy(&e->mu);
+    return -1;
+}
+
+static void sync_destroy(engine_t *e)
+{
+    pthread_cond_destroy(&e->done);
+    pthread_cond_destroy(&e->room);
+    pthread_cond_destroy(&e->wake);
+    pthread_mutex_destroy(&e->mu);
+}
 
 engine_t *engine_new(const engine_config *cfg)
 {
@@ -1087,31 +1272,41 @@ engine_t *engine_new(const engine_config *cfg)
     engine_t *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
+    if (sync_init(e) != 0) {
+        free(e);
+        return NULL;
+    }
     e->cfg = *cfg;
     if (!e->cfg.max_queue)
         e->cfg.max_queue = 200000;
+    e->ack_timeout_ms = scaled(e, cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 10000);
     e->public_url = strdup(cfg->public_url);
     e->heap = theap_new(1024, 16u * 1024 * 1024);
     e->sheap = theap_new(1024, 16u * 1024 * 1024);
-    if (!e->public_url || !e->heap || !e->sheap || urlsign_derive_key(cfg->server_key, e->url_key) != URLSIGN_OK) {
+    if (!e->public_url || !e->heap || !e->sheap ||
+        urlsign_derive_key(cfg->server_key, e->url_key) != URLSIGN_OK) {
         engine_free(e);
         return NULL;
     }
-    e->ack_timeout_ms = scaled(e, cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 10000);
-    pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->wake, NULL);
-    pthread_cond_init(&e->room, NULL);
-    pthread_cond_init(&e->done, NULL);
     return e;
 }
 
 int engine_start(engine_t *e)
 {
-    if (store_engine_presence_reset(e->cfg.store) != STORE_OK || reload(e) != 0)
+    const char *failed;
+    if (store_engine_presence_reset(e->cfg.store) != STORE_OK) {
+        OTA_ERROR("engine: cannot mark every device offline in the store");
         return -1;
+    }
+    if ((failed = reload(e)) != NULL) {
+        OTA_ERROR("engine: cannot read %s from the store", failed);
+        return -1;
+    }
     e->started_ms = ota_time_now_ms();
-    if (pthread_create(&e->thread, NULL, engine_main, e) != 0)
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        OTA_ERROR("engine: cannot start its thread");
         return -1;
+    }
     e->started = 1;
     return 0;
 }
@@ -1135,11 +1330,7 @@ void engine_free(engine_t *e)
     if (!e)
         return;
     engine_stop(e);
-    while (e->q_head) {
-        input *n = e->q_head->next;
-        free_input(e->q_head);
-        e->q_head = n;
-    }
+    free_list(e->q_head);
     outputs_clear(e, 0);
     for (size_t i = 0; i < e->n_batches; i++)
         idq_free(&e->batches[i].pending);
@@ -1150,12 +1341,7 @@ void engine_free(engine_t *e)
     theap_free(e->heap);
     theap_free(e->sheap);
     free(e->public_url);
-    if (e->heap || e->public_url) {
-        pthread_mutex_destroy(&e->mu);
-        pthread_cond_destroy(&e->wake);
-        pthread_cond_destroy(&e->room);
-        pthread_cond_destroy(&e->done);
-    }
+    sync_destroy(e);
     free(e);
 }
 
