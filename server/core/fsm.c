@@ -8,14 +8,20 @@
 
 #include <string.h>
 
-static const char *const state_names[FSM_STATE_COUNT] = {
-    "to_push", "pushed", "to_upgrade", "upgrading", "to_retry", "succeeded", "failed",
-};
+#define X_NAME(c, name, ...) #name,
+static const char *const state_names[FSM_STATE_COUNT] = {FSM_STATES(X_NAME)};
+static const char *const reason_names[FSM_REASON_COUNT] = {FSM_REASONS(X_NAME)};
+static const char *const batch_state_names[FSM_BATCH_STATE_COUNT] = {FSM_BATCH_STATES(X_NAME)};
+static const char *const deadline_names[FSM_DL_COUNT] = {FSM_DEADLINES(X_NAME)};
+#undef X_NAME
 
-static const char *const reason_names[FSM_REASON_COUNT] = {
-    "none",         "push_timeout",    "download_failed", "verify_failed",
-    "flash_failed", "upgrade_timeout", "terminated",      "unknown",
-};
+/* Every name fits the buffers that read names back (FSM_NAME_MAX). */
+#define X_FITS(c, name, ...) _Static_assert(sizeof #name <= FSM_NAME_MAX, #name " is too long");
+FSM_STATES(X_FITS)
+FSM_REASONS(X_FITS)
+FSM_BATCH_STATES(X_FITS)
+FSM_DEADLINES(X_FITS)
+#undef X_FITS
 
 static const char *const event_names[FSM_EV_COUNT] = {
     "push_sent",       "ack",       "ack_timeout", "progress", "version",
@@ -26,8 +32,6 @@ static const char *const note_names[FSM_NOTE_COUNT] = {
     "applied",  "duplicate",   "late",          "stale_msgid", "refused",
     "finished", "unsolicited", "version_other", "timer_stale", "invalid",
 };
-
-static const char *const deadline_names[] = {"none", "ack", "upgrade", "retry"};
 
 const char *fsm_state_name(fsm_state s)
 {
@@ -67,18 +71,12 @@ int fsm_reason_from_name(const char *name, fsm_reason *out)
 
 fsm_reason fsm_reason_from_step(int step)
 {
-    switch (step) {
-    case -1:
-        return FSM_REASON_UNKNOWN;
-    case -2:
-        return FSM_REASON_DOWNLOAD_FAILED;
-    case -3:
-        return FSM_REASON_VERIFY_FAILED;
-    case -4:
-        return FSM_REASON_FLASH_FAILED;
-    default:
-        return FSM_REASON_NONE;
-    }
+#define X_STEP(c, name, st)                                                                        \
+    if (st != 0 && step == st)                                                                     \
+        return FSM_REASON_##c;
+    FSM_REASONS(X_STEP)
+#undef X_STEP
+    return FSM_REASON_NONE;
 }
 
 const char *fsm_event_name(fsm_event_kind k)
@@ -93,12 +91,57 @@ const char *fsm_note_name(fsm_note n)
 
 const char *fsm_deadline_name(fsm_deadline d)
 {
-    return (unsigned)d <= FSM_DL_RETRY ? deadline_names[d] : "?";
+    return (unsigned)d < FSM_DL_COUNT ? deadline_names[d] : "?";
+}
+
+fsm_deadline fsm_deadline_from_name(const char *name)
+{
+    for (int i = 0; name && i < FSM_DL_COUNT; i++)
+        if (strcmp(name, deadline_names[i]) == 0)
+            return (fsm_deadline)i;
+    return FSM_DL_NONE;
+}
+
+const char *fsm_batch_state_name(fsm_batch_state s)
+{
+    return (unsigned)s < FSM_BATCH_STATE_COUNT ? batch_state_names[s] : "?";
+}
+
+int fsm_batch_state_from_name(const char *name, fsm_batch_state *out)
+{
+    for (int i = 0; name && i < FSM_BATCH_STATE_COUNT; i++) {
+        if (strcmp(name, batch_state_names[i]) == 0) {
+            *out = (fsm_batch_state)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int fsm_batch_state_is_running(fsm_batch_state s)
+{
+    switch (s) {
+#define X_RUNNING(c, name, running)                                                                \
+    case FSM_BATCH_##c:                                                                            \
+        return running;
+        FSM_BATCH_STATES(X_RUNNING)
+#undef X_RUNNING
+    default:
+        return 0;
+    }
 }
 
 int fsm_state_is_final(fsm_state s)
 {
-    return s == FSM_SUCCEEDED || s == FSM_FAILED;
+    switch (s) {
+#define X_FINAL(c, name, final)                                                                    \
+    case FSM_##c:                                                                                  \
+        return final;
+        FSM_STATES(X_FINAL)
+#undef X_FINAL
+    default:
+        return 0;
+    }
 }
 
 void fsm_task_init(fsm_task *t)
@@ -119,7 +162,13 @@ void fsm_counts_delta(fsm_state from, fsm_state to, int delta[FSM_STATE_COUNT])
 
 int fsm_batch_complete(const int64_t counts[FSM_STATE_COUNT], int64_t total)
 {
-    return total > 0 && counts[FSM_SUCCEEDED] + counts[FSM_FAILED] >= total;
+    int64_t done = 0;
+#define X_DONE(c, name, final)                                                                     \
+    if (final)                                                                                     \
+        done += counts[FSM_##c];
+    FSM_STATES(X_DONE)
+#undef X_DONE
+    return total > 0 && done >= total;
 }
 
 /* ---- transitions ---- */

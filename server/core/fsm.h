@@ -68,28 +68,74 @@
 #define FSM_MSGID_MAX 64                 /* bytes of a msgId, without NUL (contract: 1..64) */
 #define FSM_ACK_TIMEOUT_DEFAULT_MS 10000 /* contract 3.2, before OTA_TIME_SCALE */
 
-typedef enum {
-    FSM_TO_PUSH = 0,
-    FSM_PUSHED,
-    FSM_TO_UPGRADE,
-    FSM_UPGRADING,
-    FSM_TO_RETRY,
-    FSM_SUCCEEDED,
-    FSM_FAILED,
-    FSM_STATE_COUNT
-} fsm_state;
+/* ---- the lists ---------------------------------------------------------------------
+ * Each list below is the one place its names are written. X(C, name, ...): C gives the
+ * enum constant (FSM_<C>, FSM_REASON_<C>, FSM_BATCH_<C>), name the API and database spelling
+ * (stored as text, shown by GET /api/v1/batches..., docs/api.md), from which the rest is
+ * derived: the batches table's counter column n_<name> per task state (store_sql.h builds
+ * the counters' SQL from FSM_STATES in this order), and the web console's string keys
+ * us_<name>, fr_<name> and bs_<name> (server/console/js/i18n.js). Adding an entry is one
+ * line here plus, for a task state, its counter column in a migration of each database
+ * (the counters' SQL then names it: a missing column fails at the first statement) and
+ * the console strings.
+ *
+ * Task states: X(C, name, final). Counters, the API's "counts" object and the columns
+ * n_<name> follow this order. */
+#define FSM_STATES(X)                                                                          \
+    X(TO_PUSH, to_push, 0)                                                                     \
+    X(PUSHED, pushed, 0)                                                                       \
+    X(TO_UPGRADE, to_upgrade, 0)                                                               \
+    X(UPGRADING, upgrading, 0)                                                                 \
+    X(TO_RETRY, to_retry, 0)                                                                   \
+    X(SUCCEEDED, succeeded, 1)                                                                 \
+    X(FAILED, failed, 1)
 
-typedef enum {
-    FSM_REASON_NONE = 0,
-    FSM_REASON_PUSH_TIMEOUT,
-    FSM_REASON_DOWNLOAD_FAILED,
-    FSM_REASON_VERIFY_FAILED,
-    FSM_REASON_FLASH_FAILED,
-    FSM_REASON_UPGRADE_TIMEOUT,
-    FSM_REASON_TERMINATED,
-    FSM_REASON_UNKNOWN,
-    FSM_REASON_COUNT
-} fsm_reason;
+/* Failure reasons: X(C, name, step), step = the negative progress step a device reports
+ * for it (0: none reports it). NONE is stored as SQL NULL and shown as null. */
+#define FSM_REASONS(X)                                                                         \
+    X(NONE, none, 0)                                                                           \
+    X(PUSH_TIMEOUT, push_timeout, 0)                                                           \
+    X(DOWNLOAD_FAILED, download_failed, -2)                                                    \
+    X(VERIFY_FAILED, verify_failed, -3)                                                        \
+    X(FLASH_FAILED, flash_failed, -4)                                                          \
+    X(UPGRADE_TIMEOUT, upgrade_timeout, 0)                                                     \
+    X(TERMINATED, terminated, 0)                                                               \
+    X(UNKNOWN, unknown, -1)
+
+/* Batch states: X(C, name, running). A running batch's tasks are worked on by the engine;
+ * the others have ended (end_ms set). */
+#define FSM_BATCH_STATES(X)                                                                    \
+    X(IN_PROGRESS, in_progress, 1)                                                             \
+    X(COMPLETED, completed, 0)                                                                 \
+    X(TERMINATED, terminated, 0)
+
+/* Deadline kinds: X(C, name), stored in tasks.due_kind (NONE as SQL NULL). */
+#define FSM_DEADLINES(X)                                                                       \
+    X(NONE, none)                                                                              \
+    X(ACK, ack)                                                                                \
+    X(UPGRADE, upgrade)                                                                        \
+    X(RETRY, retry)
+
+#define FSM_X_STATE_ENUM(c, name, final) FSM_##c,
+typedef enum { FSM_STATES(FSM_X_STATE_ENUM) FSM_STATE_COUNT } fsm_state;
+#undef FSM_X_STATE_ENUM
+
+#define FSM_X_REASON_ENUM(c, name, step) FSM_REASON_##c,
+typedef enum { FSM_REASONS(FSM_X_REASON_ENUM) FSM_REASON_COUNT } fsm_reason;
+#undef FSM_X_REASON_ENUM
+
+#define FSM_X_BATCH_ENUM(c, name, running) FSM_BATCH_##c,
+typedef enum { FSM_BATCH_STATES(FSM_X_BATCH_ENUM) FSM_BATCH_STATE_COUNT } fsm_batch_state;
+#undef FSM_X_BATCH_ENUM
+
+/* The longest name of each list, with its NUL: buffers that hold a name read back from the
+ * database (store_batch.state, the stores' row readers) are at least this big; the
+ * asserts in fsm.c check every name against it. */
+#define FSM_NAME_MAX 24
+
+/* A fresh task is to_push with no failure: fsm_task_init and zeroed memory agree. */
+_Static_assert(FSM_TO_PUSH == 0, "a zeroed task must be to_push");
+_Static_assert(FSM_REASON_NONE == 0, "a zeroed task must have no failure reason");
 
 typedef enum {
     FSM_EV_PUSH_SENT = 0,
@@ -103,13 +149,14 @@ typedef enum {
     FSM_EV_COUNT
 } fsm_event_kind;
 
-/* Which deadline a task has armed. Also usable as the timer heap's `kind`. */
-typedef enum {
-    FSM_DL_NONE = 0,
-    FSM_DL_ACK,     /* push + ack_timeout_ms: fires ACK_TIMEOUT */
-    FSM_DL_UPGRADE, /* first progress + timeout_ms: fires UPGRADE_TIMEOUT */
-    FSM_DL_RETRY,   /* failure + retry_interval_ms: fires RETRY_DUE */
-} fsm_deadline;
+/* Which deadline a task has armed (FSM_DEADLINES). Also usable as the timer heap's `kind`.
+ *   ACK      push + ack_timeout_ms: fires ACK_TIMEOUT
+ *   UPGRADE  first progress + timeout_ms: fires UPGRADE_TIMEOUT
+ *   RETRY    failure + retry_interval_ms: fires RETRY_DUE */
+#define FSM_X_DL_ENUM(c, name) FSM_DL_##c,
+typedef enum { FSM_DEADLINES(FSM_X_DL_ENUM) FSM_DL_COUNT } fsm_deadline;
+#undef FSM_X_DL_ENUM
+_Static_assert(FSM_DL_NONE == 0, "a zeroed task must have no deadline");
 
 /* Why an event changed nothing (or FSM_NOTE_APPLIED when it did). */
 typedef enum {
@@ -181,7 +228,7 @@ void fsm_apply(const fsm_task *in, const fsm_params *p, const fsm_event *ev, int
 /* 1 for succeeded and failed. */
 int fsm_state_is_final(fsm_state s);
 
-/* Contract names ("to_push", ...); "?" for an out-of-range value. */
+/* Names from the lists above ("to_push", ...); "?" for an out-of-range value. */
 const char *fsm_state_name(fsm_state s);
 /* Parses a contract name. Returns 0 and sets *out, or -1 if unknown (or NULL). */
 int fsm_state_from_name(const char *name, fsm_state *out);
@@ -196,6 +243,15 @@ fsm_reason fsm_reason_from_step(int step);
 const char *fsm_event_name(fsm_event_kind k);
 const char *fsm_note_name(fsm_note n);
 const char *fsm_deadline_name(fsm_deadline d);
+/* Parses a deadline name; FSM_DL_NONE for NULL, "" or an unknown name. */
+fsm_deadline fsm_deadline_from_name(const char *name);
+
+/* Batch state names ("in_progress", ...); "?" for an out-of-range value. */
+const char *fsm_batch_state_name(fsm_batch_state s);
+/* Parses a batch state name. Returns 0 and sets *out, or -1 if unknown (or NULL). */
+int fsm_batch_state_from_name(const char *name, fsm_batch_state *out);
+/* 1 for a batch whose tasks the engine works on (in_progress). */
+int fsm_batch_state_is_running(fsm_batch_state s);
 
 /* Batch counters by transition: adds to delta[] (FSM_STATE_COUNT entries, caller zeroes)
  * -1 for `from` and +1 for `to` when they differ. delta[FSM_SUCCEEDED] and

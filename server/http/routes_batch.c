@@ -154,8 +154,8 @@ static int batch_list(http_req *r)
     f.state = http_query(r, "state");
     if (f.state && !*f.state)
         f.state = NULL;
-    if (f.state && strcmp(f.state, "in_progress") != 0 && strcmp(f.state, "completed") != 0 &&
-        strcmp(f.state, "terminated") != 0)
+    fsm_batch_state bs;
+    if (f.state && fsm_batch_state_from_name(f.state, &bs) != 0)
         return http_send_error(r, 400, "invalid_parameter", "state",
                                "state must be in_progress, completed or terminated.");
     store_rc rc = store_batch_list(r->app->store, &f, pg, &items, &n, &total);
@@ -276,7 +276,8 @@ static int device_download(http_req *r)
     store_rc src = store_batch_get(r->app->store, batch_id, &b);
     if (src != STORE_OK || b.firmware_id != fw_id)
         return http_send_error(r, 404, "not_found", NULL, "The batch does not exist.");
-    if (strcmp(b.state, "in_progress") != 0)
+    fsm_batch_state bs;
+    if (fsm_batch_state_from_name(b.state, &bs) != 0 || !fsm_batch_state_is_running(bs))
         return http_send_error(r, 410, "batch_ended", NULL, "The batch has ended (%s).", b.state);
     return fwfiles_send(r, f.sha256, NULL);
 }

@@ -35,16 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OPEN_STATES "('to_push','pushed','to_upgrade','upgrading','to_retry')"
+#define OPEN_STATES STORE_SQL_TASK_OPEN
 #define SNAPSHOT_CHUNK 5000
-
-#define BATCH_COLS                                                                              \
-    "b.id, b.firmware_id, b.product_id, p.product_key, p.name, f.name, f.version, f.file_name, " \
-    "f.size, f.md5, f.sha256, b.scope, b.policy, b.validity_days, b.timeout_min, "              \
-    "b.retry_times, b.retry_interval_min, b.max_push_per_min, b.state, b.start_ms, "             \
-    "b.expires_ms, b.end_ms, b.total, b.n_to_push, b.n_pushed, b.n_to_upgrade, b.n_upgrading, "  \
-    "b.n_to_retry, b.n_succeeded, b.n_failed "                                                  \
-    "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
+#define BATCH_COLS STORE_SQL_BATCH_COLS
 
 #define LIST_WHERE                                                                              \
     "WHERE ($1::bigint = 0 OR b.firmware_id = $1::bigint)"                                      \
@@ -101,11 +94,10 @@ static const char *const sql[] = {
         " WHERE d.product_id = $3 AND d.activated = 1"
         " AND (d.firmware_version IS NULL OR d.firmware_version <> $4::text)"
         " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"
-        " AND t.state NOT IN ('succeeded','failed'))",
+        " AND t.state " OPEN_STATES ")",
     [B_DIRECTED_FIND - STORE_PG_Q_BATCH] =
         "SELECT u.ident, d.id, d.activated, d.firmware_version,"
-        " EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"
-        " AND t.state NOT IN ('succeeded','failed'))"
+        " EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id AND t.state " OPEN_STATES ")"
         " FROM unnest($2::text[]) WITH ORDINALITY AS u(ident, ord)"
         " LEFT JOIN devices d ON d.product_id = $1 AND d.identifier = u.ident ORDER BY u.ord",
     [B_TASKS_DIRECTED - STORE_PG_Q_BATCH] =
@@ -117,9 +109,7 @@ static const char *const sql[] = {
     [B_LIST - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS LIST_WHERE
                                   "ORDER BY b.id DESC LIMIT $4 OFFSET $5",
     [B_DEVICES - STORE_PG_Q_BATCH] =
-        "SELECT d.id, d.identifier, d.device_name, d.online, t.finish_ms,"
-        " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"
-        " t.fail_reason FROM tasks t JOIN devices d ON d.id = t.device_id"
+        "SELECT " STORE_SQL_BATCH_DEVICE_COLS " FROM tasks t JOIN devices d ON d.id = t.device_id"
         " WHERE t.batch_id = $1 AND ($2::text IS NULL OR t.state = $2::text)"
         " AND t.device_id > $5 AND d.id > $5 ORDER BY t.device_id LIMIT $3 OFFSET $4",
     [B_BATCH_LOCK - STORE_PG_Q_BATCH] = "SELECT state FROM batches WHERE id = $1"
@@ -127,11 +117,10 @@ static const char *const sql[] = {
     [B_TERM_TASKS - STORE_PG_Q_BATCH] =
         "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = $2,"
         " due_ms = NULL, due_kind = NULL, updated_ms = $2"
-        " WHERE batch_id = $1 AND state IN " OPEN_STATES
+        " WHERE batch_id = $1 AND state " OPEN_STATES
         " AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state = 'in_progress')",
     [B_TERM_BATCH - STORE_PG_Q_BATCH] =
-        "UPDATE batches SET state = 'terminated', end_ms = $2, n_failed = total - n_succeeded,"
-        " n_to_push = 0, n_pushed = 0, n_to_upgrade = 0, n_upgrading = 0, n_to_retry = 0"
+        "UPDATE batches SET state = 'terminated', end_ms = $2, " STORE_SQL_TERMINATE_COUNTERS
         " WHERE id = $1 AND state = 'in_progress'",
     [U_DEVICE_FIND - STORE_PG_Q_BATCH] =
         "SELECT d.id FROM devices d JOIN products p ON p.id = d.product_id"
@@ -140,21 +129,15 @@ static const char *const sql[] = {
                                           " JOIN products p ON p.id = d.product_id WHERE d.id = $1",
     /* batch row first, then the task: the order a terminate locks them in */
     [U_TASK_OPEN - STORE_PG_Q_BATCH] =
-        "SELECT t.batch_id, t.state, t.fail_reason, t.progress, t.retried, t.attempt,"
-        " t.push_msg_id, t.pushed_ms, t.started_ms, t.finish_ms, t.due_kind, t.due_ms,"
-        " t.current_version FROM batches b JOIN tasks t ON t.batch_id = b.id"
-        " WHERE t.device_id = $1 AND t.state NOT IN ('succeeded','failed')"
+        "SELECT " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
+        " WHERE t.device_id = $1 AND t.state " OPEN_STATES
         " AND b.state = 'in_progress' FOR NO KEY UPDATE OF b, t",
     [U_TASK_PUT - STORE_PG_Q_BATCH] =
         "UPDATE tasks SET state = $3, fail_reason = $4, progress = $5, retried = $6,"
         " attempt = $7, push_msg_id = $8, pushed_ms = $9, started_ms = $10,"
         " finish_ms = $11, due_kind = $12, due_ms = $13, current_version = $14,"
         " updated_ms = $15 WHERE batch_id = $1 AND device_id = $2",
-    [U_COUNTS - STORE_PG_Q_BATCH] =
-        "UPDATE batches SET n_to_push = n_to_push + $2, n_pushed = n_pushed + $3,"
-        " n_to_upgrade = n_to_upgrade + $4, n_upgrading = n_upgrading + $5,"
-        " n_to_retry = n_to_retry + $6, n_succeeded = n_succeeded + $7,"
-        " n_failed = n_failed + $8 WHERE id = $1",
+    [U_COUNTS - STORE_PG_Q_BATCH] = NULL, /* store__sql_counts_add('$'), from FSM_STATES */
     [U_COMPLETE - STORE_PG_Q_BATCH] =
         "UPDATE batches SET state = 'completed', end_ms = $2 WHERE id = $1"
         " AND state = 'in_progress' AND n_succeeded + n_failed = total",
@@ -186,9 +169,14 @@ static const char *const sql[] = {
     [E_PRESENCE_RESET - STORE_PG_Q_BATCH] = "UPDATE devices SET online = 0 WHERE online = 1",
 };
 
+static const char *text_of(int q)
+{
+    return q == U_COUNTS ? store__sql_counts_add('$') : sql[q - STORE_PG_Q_BATCH];
+}
+
 static PGresult *run(store_pg_conn *c, int q, const store_pg_params *p, const char *what)
 {
-    return store_pg_exec(c, q, sql[q - STORE_PG_Q_BATCH], p ? p->n : 0, p ? p->v : NULL, what);
+    return store_pg_exec(c, q, text_of(q), p ? p->n : 0, p ? p->v : NULL, what);
 }
 
 static int truthy(const PGresult *r, int row, int col)
@@ -246,32 +234,9 @@ static void tb_elem(tbuf *b, const char *s)
 
 static void batch_row(const PGresult *r, int row, store_batch *b)
 {
-    memset(b, 0, sizeof *b);
-    b->id = store_pg_i64(r, row, 0);
-    b->firmware_id = store_pg_i64(r, row, 1);
-    b->product_id = store_pg_i64(r, row, 2);
-    store_pg_text(r, row, 3, b->product_key, sizeof b->product_key);
-    store_pg_text(r, row, 4, b->product_name, sizeof b->product_name);
-    store_pg_text(r, row, 5, b->firmware_name, sizeof b->firmware_name);
-    store_pg_text(r, row, 6, b->firmware_version, sizeof b->firmware_version);
-    store_pg_text(r, row, 7, b->file_name, sizeof b->file_name);
-    b->size = store_pg_i64(r, row, 8);
-    store_pg_text(r, row, 9, b->md5, sizeof b->md5);
-    store_pg_text(r, row, 10, b->sha256, sizeof b->sha256);
-    store_pg_text(r, row, 11, b->scope, sizeof b->scope);
-    store_pg_text(r, row, 12, b->policy, sizeof b->policy);
-    b->validity_days = (int)store_pg_i64(r, row, 13);
-    b->timeout_min = (int)store_pg_i64(r, row, 14);
-    b->retry_times = (int)store_pg_i64(r, row, 15);
-    b->retry_interval_min = (int)store_pg_i64(r, row, 16);
-    b->max_push_per_min = (int)store_pg_i64(r, row, 17);
-    store_pg_text(r, row, 18, b->state, sizeof b->state);
-    b->start_ms = store_pg_i64(r, row, 19);
-    b->expires_ms = store_pg_i64(r, row, 20);
-    b->end_ms = store_pg_i64(r, row, 21);
-    b->total = store_pg_i64(r, row, 22);
-    for (int i = 0; i < FSM_STATE_COUNT; i++)
-        b->counts[i] = store_pg_i64(r, row, 23 + i);
+    store_pg_at at = {r, row};
+    store_row rr = store_pg_row(&at);
+    store__read_batch(&rr, b);
 }
 
 static store_rc batch_get_db(store_pg_conn *c, int64_t id, store_batch *out)
@@ -609,23 +574,9 @@ static store_rc pg_batch_devices(store_t *s, int64_t batch_id, int state, store_
     if (!arr)
         abort();
     for (int i = 0; i < PQntuples(r) && *n < (size_t)pg.page_size; i++) {
-        store_batch_device *d = &arr[(*n)++];
-        char buf[32];
-        d->device_id = store_pg_i64(r, i, 0);
-        store_pg_text(r, i, 1, d->identifier, sizeof d->identifier);
-        store_pg_text(r, i, 2, d->device_name, sizeof d->device_name);
-        d->online = (int)store_pg_i64(r, i, 3);
-        d->finish_ms = store_pg_i64(r, i, 4);
-        store_pg_text(r, i, 5, d->current_version, sizeof d->current_version);
-        store_pg_text(r, i, 6, buf, sizeof buf);
-        fsm_state_from_name(buf, &d->state);
-        d->progress = (int)store_pg_i64(r, i, 7);
-        d->retried = (int)store_pg_i64(r, i, 8);
-        d->retry_times = b.retry_times;
-        store_pg_text(r, i, 9, buf, sizeof buf);
-        d->reason = FSM_REASON_NONE;
-        if (buf[0])
-            fsm_reason_from_name(buf, &d->reason);
+        store_pg_at at = {r, i};
+        store_row rr = store_pg_row(&at);
+        store__read_batch_device(&rr, b.retry_times, &arr[(*n)++]);
     }
     if (PQntuples(r) > pg.page_size) /* a row follows the page */
         *next_after = arr[*n - 1].device_id;
@@ -835,7 +786,7 @@ static store_rc pg_uow_begin(store_t *s, void **out)
     store_rc rc = u->c ? STORE_OK : STORE_ERROR;
     /* the pipeline sends prepared statements only: prepare them first (once per connection) */
     for (int q = U_DEVICE_FIND; q <= U_SNAP_OFF && rc == STORE_OK; q++)
-        rc = store_pg_prepare(u->c, q, sql[q - STORE_PG_Q_BATCH], "engine prepare");
+        rc = store_pg_prepare(u->c, q, text_of(q), "engine prepare");
     if (rc == STORE_OK)
         rc = store_pg_begin(u->c);
     if (rc != STORE_OK) {
@@ -928,21 +879,9 @@ static store_rc pg_device_names(void *impl, int64_t device_id, char *pk, size_t 
     return rc;
 }
 
-static fsm_deadline deadline_from_name(const char *s)
-{
-    if (strcmp(s, "ack") == 0)
-        return FSM_DL_ACK;
-    if (strcmp(s, "upgrade") == 0)
-        return FSM_DL_UPGRADE;
-    if (strcmp(s, "retry") == 0)
-        return FSM_DL_RETRY;
-    return FSM_DL_NONE;
-}
-
 static store_rc pg_task_open(void *impl, int64_t device_id, store_task *out)
 {
     pg_uow *u = impl;
-    char buf[80];
     store_pg_params p = {0};
     store_pg_p_i64(&p, device_id);
     PGresult *r = uow_read(u, U_TASK_OPEN, &p, "engine task open");
@@ -952,35 +891,11 @@ static store_rc pg_task_open(void *impl, int64_t device_id, store_task *out)
         PQclear(r);
         return STORE_NOT_FOUND;
     }
-    memset(out, 0, sizeof *out);
-    out->device_id = device_id;
-    out->batch_id = store_pg_i64(r, 0, 0);
-    fsm_task *t = &out->task;
-    fsm_task_init(t);
-    store_pg_text(r, 0, 1, buf, sizeof buf);
-    if (fsm_state_from_name(buf, &t->state) != 0) {
-        PQclear(r);
-        return STORE_ERROR;
-    }
-    store_pg_text(r, 0, 2, buf, sizeof buf);
-    t->reason = FSM_REASON_NONE;
-    if (buf[0])
-        fsm_reason_from_name(buf, &t->reason);
-    t->progress = (int)store_pg_i64(r, 0, 3);
-    t->retried = (int)store_pg_i64(r, 0, 4);
-    t->attempt = (int)store_pg_i64(r, 0, 5);
-    store_pg_text(r, 0, 6, t->push_msg_id, sizeof t->push_msg_id);
-    t->pushed_ms = store_pg_i64(r, 0, 7);
-    t->started_ms = store_pg_i64(r, 0, 8);
-    t->finished_ms = store_pg_i64(r, 0, 9);
-    store_pg_text(r, 0, 10, buf, sizeof buf);
-    t->deadline_kind = deadline_from_name(buf);
-    t->deadline_ms = store_pg_i64(r, 0, 11);
-    if (t->deadline_kind == FSM_DL_NONE)
-        t->deadline_ms = 0;
-    store_pg_text(r, 0, 12, out->current_version, sizeof out->current_version);
+    store_pg_at at = {r, 0};
+    store_row rr = store_pg_row(&at);
+    int bad = store__read_task(&rr, device_id, out);
     PQclear(r);
-    return STORE_OK;
+    return bad ? STORE_ERROR : STORE_OK;
 }
 
 static void p_opt_i64(store_pg_params *p, int64_t v)
@@ -1200,7 +1115,7 @@ static void deadline_row(const PGresult *r, void *ud)
     stream_cb *cb = ud;
     char kind[16];
     store_pg_text(r, 0, 1, kind, sizeof kind);
-    cb->fn(cb->ud, store_pg_i64(r, 0, 0), (int)deadline_from_name(kind), store_pg_i64(r, 0, 2));
+    cb->fn(cb->ud, store_pg_i64(r, 0, 0), (int)fsm_deadline_from_name(kind), store_pg_i64(r, 0, 2));
 }
 
 static store_rc pg_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,

@@ -21,48 +21,15 @@
 #include <string.h>
 
 
-/* "Unfinished", spelled exactly as the partial index tasks_one_open's WHERE clause so the
- * planner uses that index (a lookup by device) instead of scanning tasks per device. */
-#define OPEN_STATES "NOT IN ('succeeded','failed')"
+#define OPEN_STATES STORE_SQL_TASK_OPEN
+#define BATCH_COLS STORE_SQL_BATCH_COLS
 
 /* ---- rows ------------------------------------------------------------------------------ */
 
-#define BATCH_COLS                                                                              \
-    "b.id, b.firmware_id, b.product_id, p.product_key, p.name, f.name, f.version, f.file_name, " \
-    "f.size, f.md5, f.sha256, b.scope, b.policy, b.validity_days, b.timeout_min, "              \
-    "b.retry_times, b.retry_interval_min, b.max_push_per_min, b.state, b.start_ms, "             \
-    "b.expires_ms, b.end_ms, b.total, b.n_to_push, b.n_pushed, b.n_to_upgrade, b.n_upgrading, "  \
-    "b.n_to_retry, b.n_succeeded, b.n_failed "                                                  \
-    "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
-
 static void batch_row(sqlite3_stmt *st, store_batch *b)
 {
-    memset(b, 0, sizeof *b);
-    b->id = sqlite3_column_int64(st, 0);
-    b->firmware_id = sqlite3_column_int64(st, 1);
-    b->product_id = sqlite3_column_int64(st, 2);
-    store_sqlite_text(st, 3, b->product_key, sizeof b->product_key);
-    store_sqlite_text(st, 4, b->product_name, sizeof b->product_name);
-    store_sqlite_text(st, 5, b->firmware_name, sizeof b->firmware_name);
-    store_sqlite_text(st, 6, b->firmware_version, sizeof b->firmware_version);
-    store_sqlite_text(st, 7, b->file_name, sizeof b->file_name);
-    b->size = sqlite3_column_int64(st, 8);
-    store_sqlite_text(st, 9, b->md5, sizeof b->md5);
-    store_sqlite_text(st, 10, b->sha256, sizeof b->sha256);
-    store_sqlite_text(st, 11, b->scope, sizeof b->scope);
-    store_sqlite_text(st, 12, b->policy, sizeof b->policy);
-    b->validity_days = sqlite3_column_int(st, 13);
-    b->timeout_min = sqlite3_column_int(st, 14);
-    b->retry_times = sqlite3_column_int(st, 15);
-    b->retry_interval_min = sqlite3_column_int(st, 16);
-    b->max_push_per_min = sqlite3_column_int(st, 17);
-    store_sqlite_text(st, 18, b->state, sizeof b->state);
-    b->start_ms = sqlite3_column_int64(st, 19);
-    b->expires_ms = sqlite3_column_int64(st, 20);
-    b->end_ms = sqlite3_column_int64(st, 21);
-    b->total = sqlite3_column_int64(st, 22);
-    for (int i = 0; i < FSM_STATE_COUNT; i++)
-        b->counts[i] = sqlite3_column_int64(st, 23 + i);
+    store_row r = store_sqlite_row(st);
+    store__read_batch(&r, b);
 }
 
 static store_rc batch_get_db(sqlite3 *db, int64_t id, store_batch *out)
@@ -345,9 +312,7 @@ static store_rc sq_batch_devices(store_t *s, int64_t batch_id, int state, store_
 #define PAGE_ROWS(filter)                                                                        \
     "WITH page(device_id) AS (SELECT device_id FROM tasks WHERE batch_id = ?1" filter              \
     " AND device_id > ?5 ORDER BY device_id LIMIT ?3 OFFSET ?4)"                                  \
-    " SELECT d.id, d.identifier, d.device_name, d.online, t.finish_ms,"                          \
-    " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"       \
-    " t.fail_reason FROM page p JOIN tasks t ON t.batch_id = ?1 AND t.device_id = p.device_id"    \
+    " SELECT " STORE_SQL_BATCH_DEVICE_COLS " FROM page p JOIN tasks t ON t.batch_id = ?1 AND t.device_id = p.device_id"    \
     " JOIN devices d ON d.id = p.device_id ORDER BY p.device_id"
     sqlite3_stmt *st = store_sqlite_prepare(db, state < 0 ? PAGE_ROWS(" AND ?2 IS NULL")
                                                           : PAGE_ROWS(" AND state = ?2"));
@@ -372,23 +337,8 @@ static store_rc sq_batch_devices(store_t *s, int64_t batch_id, int state, store_
             rc = SQLITE_DONE;
             break;
         }
-        store_batch_device *d = &arr[(*n)++];
-        char buf[32];
-        d->device_id = sqlite3_column_int64(st, 0);
-        store_sqlite_text(st, 1, d->identifier, sizeof d->identifier);
-        store_sqlite_text(st, 2, d->device_name, sizeof d->device_name);
-        d->online = sqlite3_column_int(st, 3);
-        d->finish_ms = sqlite3_column_int64(st, 4);
-        store_sqlite_text(st, 5, d->current_version, sizeof d->current_version);
-        store_sqlite_text(st, 6, buf, sizeof buf);
-        fsm_state_from_name(buf, &d->state);
-        d->progress = sqlite3_column_int(st, 7);
-        d->retried = sqlite3_column_int(st, 8);
-        d->retry_times = b.retry_times;
-        store_sqlite_text(st, 9, buf, sizeof buf);
-        d->reason = FSM_REASON_NONE;
-        if (buf[0])
-            fsm_reason_from_name(buf, &d->reason);
+        store_row row = store_sqlite_row(st);
+        store__read_batch_device(&row, b.retry_times, &arr[(*n)++]);
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         free(arr);
@@ -424,8 +374,7 @@ static store_rc terminate_db(sqlite3 *db, int64_t id, int64_t now_ms, int *done)
         return store_sqlite_fail(db, "batch terminate: tasks");
     /* every unfinished task is now failed: the counters follow from the row itself */
     st = store_sqlite_prepare(
-        db, "UPDATE batches SET state = 'terminated', end_ms = ?2, n_failed = total - n_succeeded,"
-            " n_to_push = 0, n_pushed = 0, n_to_upgrade = 0, n_upgrading = 0, n_to_retry = 0"
+        db, "UPDATE batches SET state = 'terminated', end_ms = ?2, " STORE_SQL_TERMINATE_COUNTERS
             " WHERE id = ?1 AND state = 'in_progress'");
     if (!st)
         return STORE_ERROR;
@@ -488,18 +437,13 @@ static const char *const uow_sql[Q_COUNT] = {
                       " WHERE p.product_key = ? AND d.identifier = ?",
     [Q_DEVICE_NAMES] = "SELECT p.product_key, d.identifier FROM devices d"
                        " JOIN products p ON p.id = d.product_id WHERE d.id = ?",
-    [Q_TASK_OPEN] = "SELECT t.batch_id, t.state, t.fail_reason, t.progress, t.retried, t.attempt,"
-                    " t.push_msg_id, t.pushed_ms, t.started_ms, t.finish_ms, t.due_kind, t.due_ms,"
-                    " t.current_version FROM tasks t JOIN batches b ON b.id = t.batch_id"
+    [Q_TASK_OPEN] = "SELECT " STORE_SQL_TASK_COLS " FROM tasks t JOIN batches b ON b.id = t.batch_id"
                     " WHERE t.device_id = ? AND t.state " OPEN_STATES " AND b.state = 'in_progress'",
     [Q_TASK_PUT] = "UPDATE tasks SET state = ?3, fail_reason = ?4, progress = ?5, retried = ?6,"
                    " attempt = ?7, push_msg_id = ?8, pushed_ms = ?9, started_ms = ?10,"
                    " finish_ms = ?11, due_kind = ?12, due_ms = ?13, current_version = ?14,"
                    " updated_ms = ?15 WHERE batch_id = ?1 AND device_id = ?2",
-    [Q_COUNTS] = "UPDATE batches SET n_to_push = n_to_push + ?2, n_pushed = n_pushed + ?3,"
-                 " n_to_upgrade = n_to_upgrade + ?4, n_upgrading = n_upgrading + ?5,"
-                 " n_to_retry = n_to_retry + ?6, n_succeeded = n_succeeded + ?7,"
-                 " n_failed = n_failed + ?8 WHERE id = ?1",
+    [Q_COUNTS] = NULL, /* store__sql_counts_add('?'), built from FSM_STATES */
     [Q_COMPLETE] = "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
                    " AND state = 'in_progress' AND n_succeeded + n_failed = total",
     /* A connection that started at ?2 (broker time) newer than the one known: not ready
@@ -536,7 +480,8 @@ typedef struct {
 static sqlite3_stmt *uq(sq_uow *u, int which)
 {
     if (!u->q[which]) {
-        if (sqlite3_prepare_v3(u->db, uow_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &u->q[which],
+        const char *text = which == Q_COUNTS ? store__sql_counts_add('?') : uow_sql[which];
+        if (sqlite3_prepare_v3(u->db, text, -1, SQLITE_PREPARE_PERSISTENT, &u->q[which],
                                NULL) != SQLITE_OK) {
             store_sqlite_fail(u->db, "engine prepare");
             u->q[which] = NULL;
@@ -637,21 +582,9 @@ static store_rc sq_device_names(void *impl, int64_t device_id, char *pk, size_t 
     return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine device names");
 }
 
-static fsm_deadline deadline_from_name(const char *s)
-{
-    if (strcmp(s, "ack") == 0)
-        return FSM_DL_ACK;
-    if (strcmp(s, "upgrade") == 0)
-        return FSM_DL_UPGRADE;
-    if (strcmp(s, "retry") == 0)
-        return FSM_DL_RETRY;
-    return FSM_DL_NONE;
-}
-
 static store_rc sq_task_open(void *impl, int64_t device_id, store_task *out)
 {
     sq_uow *u = impl;
-    char buf[80];
     sqlite3_stmt *st = uq(u, Q_TASK_OPEN);
     if (!st)
         return STORE_ERROR;
@@ -659,32 +592,8 @@ static store_rc sq_task_open(void *impl, int64_t device_id, store_task *out)
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW)
         return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine task open");
-    memset(out, 0, sizeof *out);
-    out->device_id = device_id;
-    out->batch_id = sqlite3_column_int64(st, 0);
-    fsm_task *t = &out->task;
-    fsm_task_init(t);
-    store_sqlite_text(st, 1, buf, sizeof buf);
-    if (fsm_state_from_name(buf, &t->state) != 0)
-        return STORE_ERROR;
-    store_sqlite_text(st, 2, buf, sizeof buf);
-    t->reason = FSM_REASON_NONE;
-    if (buf[0])
-        fsm_reason_from_name(buf, &t->reason);
-    t->progress = sqlite3_column_int(st, 3);
-    t->retried = sqlite3_column_int(st, 4);
-    t->attempt = sqlite3_column_int(st, 5);
-    store_sqlite_text(st, 6, t->push_msg_id, sizeof t->push_msg_id);
-    t->pushed_ms = sqlite3_column_int64(st, 7);
-    t->started_ms = sqlite3_column_int64(st, 8);
-    t->finished_ms = sqlite3_column_int64(st, 9);
-    store_sqlite_text(st, 10, buf, sizeof buf);
-    t->deadline_kind = deadline_from_name(buf);
-    t->deadline_ms = sqlite3_column_int64(st, 11);
-    if (t->deadline_kind == FSM_DL_NONE)
-        t->deadline_ms = 0;
-    store_sqlite_text(st, 12, out->current_version, sizeof out->current_version);
-    return STORE_OK;
+    store_row row = store_sqlite_row(st);
+    return store__read_task(&row, device_id, out) == 0 ? STORE_OK : STORE_ERROR;
 }
 
 static void bind_opt_int64(sqlite3_stmt *st, int col, int64_t v)
@@ -896,7 +805,7 @@ static store_rc sq_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_sqlite_text(st, 1, kind, sizeof kind);
-        fn(ud, sqlite3_column_int64(st, 0), (int)deadline_from_name(kind), sqlite3_column_int64(st, 2));
+        fn(ud, sqlite3_column_int64(st, 0), (int)fsm_deadline_from_name(kind), sqlite3_column_int64(st, 2));
     }
     store_rc r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(db, "engine deadlines");
     sqlite3_finalize(st);

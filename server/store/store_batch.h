@@ -37,7 +37,7 @@ typedef struct {
     int retry_times;
     int retry_interval_min;
     int max_push_per_min;
-    char state[16]; /* in_progress | completed | terminated */
+    char state[FSM_NAME_MAX]; /* a name of FSM_BATCH_STATES (core/fsm.h) */
     int64_t start_ms;
     int64_t expires_ms;
     int64_t end_ms; /* 0 while in_progress */

@@ -300,6 +300,29 @@ void store_pg_text(const PGresult *r, int row, int col, char *out, size_t outlen
     snprintf(out, outlen, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
 }
 
+static int64_t row_i64(const void *row, int col)
+{
+    const store_pg_at *at = row;
+    return store_pg_i64(at->r, at->row, col);
+}
+
+static void row_text(const void *row, int col, char *out, size_t outlen)
+{
+    const store_pg_at *at = row;
+    store_pg_text(at->r, at->row, col, out, outlen);
+}
+
+static int row_null(const void *row, int col)
+{
+    const store_pg_at *at = row;
+    return PQgetisnull(at->r, at->row, col);
+}
+
+store_row store_pg_row(const store_pg_at *at)
+{
+    return (store_row){at, row_i64, row_text, row_null};
+}
+
 int64_t store_pg_changes(const PGresult *r)
 {
     const char *t = PQcmdTuples((PGresult *)r);
@@ -617,18 +640,9 @@ static int pg_schema_version(store_t *s)
 
 /* ---- statements ------------------------------------------------------------------- */
 
-#define PRODUCT_COLS                                                                          \
-    "p.id, p.product_key, p.name, p.description, p.created_ms,"                              \
-    " (SELECT count(*) FROM devices d WHERE d.product_id = p.id),"                            \
-    " (SELECT count(*) FROM firmwares f WHERE f.product_id = p.id)"
-
-#define DEVICE_COLS                                                                           \
-    "d.id, d.product_id, p.product_key, d.identifier, d.device_name, d.activated, d.online,"  \
-    " d.firmware_version, d.created_ms, d.activated_ms, d.last_seen_ms"
-
-#define FIRMWARE_COLS                                                                         \
-    "f.id, f.product_id, p.product_key, f.name, f.version, f.description, f.file_name,"      \
-    " f.size, f.md5, f.sha256, f.created_ms"
+#define PRODUCT_COLS STORE_SQL_PRODUCT_COLS
+#define DEVICE_COLS STORE_SQL_DEVICE_COLS
+#define FIRMWARE_COLS STORE_SQL_FIRMWARE_COLS
 
 #define ELIGIBLE_WHERE                                                                        \
     " WHERE d.product_id=$1 AND d.activated=1"                                                \
@@ -766,50 +780,23 @@ static int64_t product_id(store_pg_conn *c, const char *key, int lock)
 
 static void read_product(const PGresult *r, int row, void *item)
 {
-    store_product *p = item;
-    memset(p, 0, sizeof *p);
-    p->id = store_pg_i64(r, row, 0);
-    store_pg_text(r, row, 1, p->product_key, sizeof p->product_key);
-    store_pg_text(r, row, 2, p->name, sizeof p->name);
-    store_pg_text(r, row, 3, p->description, sizeof p->description);
-    p->created_ms = store_pg_i64(r, row, 4);
-    p->device_count = store_pg_i64(r, row, 5);
-    p->firmware_count = store_pg_i64(r, row, 6);
+    store_pg_at at = {r, row};
+    store_row rr = store_pg_row(&at);
+    store__read_product(&rr, item);
 }
 
 static void read_device(const PGresult *r, int row, void *item)
 {
-    store_device *d = item;
-    memset(d, 0, sizeof *d);
-    d->id = store_pg_i64(r, row, 0);
-    d->product_id = store_pg_i64(r, row, 1);
-    store_pg_text(r, row, 2, d->product_key, sizeof d->product_key);
-    store_pg_text(r, row, 3, d->identifier, sizeof d->identifier);
-    store_pg_text(r, row, 4, d->device_name, sizeof d->device_name);
-    d->activated = (int)store_pg_i64(r, row, 5);
-    d->online = (int)store_pg_i64(r, row, 6);
-    d->has_version = !PQgetisnull(r, row, 7);
-    store_pg_text(r, row, 7, d->firmware_version, sizeof d->firmware_version);
-    d->created_ms = store_pg_i64(r, row, 8);
-    d->activated_ms = store_pg_i64(r, row, 9);
-    d->last_seen_ms = store_pg_i64(r, row, 10);
+    store_pg_at at = {r, row};
+    store_row rr = store_pg_row(&at);
+    store__read_device(&rr, item);
 }
 
 static void read_firmware(const PGresult *r, int row, void *item)
 {
-    store_firmware *f = item;
-    memset(f, 0, sizeof *f);
-    f->id = store_pg_i64(r, row, 0);
-    f->product_id = store_pg_i64(r, row, 1);
-    store_pg_text(r, row, 2, f->product_key, sizeof f->product_key);
-    store_pg_text(r, row, 3, f->name, sizeof f->name);
-    store_pg_text(r, row, 4, f->version, sizeof f->version);
-    store_pg_text(r, row, 5, f->description, sizeof f->description);
-    store_pg_text(r, row, 6, f->file_name, sizeof f->file_name);
-    f->size = store_pg_i64(r, row, 7);
-    store_pg_text(r, row, 8, f->md5, sizeof f->md5);
-    store_pg_text(r, row, 9, f->sha256, sizeof f->sha256);
-    f->created_ms = store_pg_i64(r, row, 10);
+    store_pg_at at = {r, row};
+    store_row rr = store_pg_row(&at);
+    store__read_firmware(&rr, item);
 }
 
 /* Reads the single row of statement q into out with read; STORE_NOT_FOUND when none. */

@@ -17,6 +17,7 @@
 #define OTAD_STORE_PG_H
 
 #include "store/store_internal.h"
+#include "store/store_sql.h"
 
 #include <libpq-fe.h>
 #include <stdint.h>
@@ -68,6 +69,13 @@ store_rc store_pg_fail(store_pg_conn *c, const PGresult *r, const char *what);
 /* Reads column col of row as int64 (0 when NULL) or text ("" when NULL) into out. */
 int64_t store_pg_i64(const PGresult *r, int row, int col);
 void store_pg_text(const PGresult *r, int row, int col, char *out, size_t outlen);
+/* Row `row` of r, for the shared row readers (store_sql.h); *at must outlive the use. */
+typedef struct {
+    const PGresult *r;
+    int row;
+} store_pg_at;
+store_row store_pg_row(const store_pg_at *at);
+
 /* Rows changed by an INSERT/UPDATE/DELETE result. */
 int64_t store_pg_changes(const PGresult *r);
 

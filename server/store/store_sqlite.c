@@ -158,6 +158,26 @@ void store_sqlite_text(sqlite3_stmt *st, int col, char *out, size_t outlen)
     snprintf(out, outlen, "%s", t ? (const char *)t : "");
 }
 
+static int64_t row_i64(const void *row, int col)
+{
+    return sqlite3_column_int64((sqlite3_stmt *)row, col);
+}
+
+static void row_text(const void *row, int col, char *out, size_t outlen)
+{
+    store_sqlite_text((sqlite3_stmt *)row, col, out, outlen);
+}
+
+static int row_null(const void *row, int col)
+{
+    return sqlite3_column_type((sqlite3_stmt *)row, col) == SQLITE_NULL;
+}
+
+store_row store_sqlite_row(sqlite3_stmt *st)
+{
+    return (store_row){st, row_i64, row_text, row_null};
+}
+
 static int exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
@@ -347,21 +367,12 @@ static int sq_schema_version(store_t *s)
 
 /* ---- products --------------------------------------------------------------------- */
 
-#define PRODUCT_COLS                                                                               \
-    "p.id, p.product_key, p.name, p.description, p.created_ms,"                                    \
-    " (SELECT count(*) FROM devices d WHERE d.product_id = p.id),"                                 \
-    " (SELECT count(*) FROM firmwares f WHERE f.product_id = p.id)"
+#define PRODUCT_COLS STORE_SQL_PRODUCT_COLS
 
 static void read_product(sqlite3_stmt *st, store_product *p)
 {
-    memset(p, 0, sizeof *p);
-    p->id = sqlite3_column_int64(st, 0);
-    store_sqlite_text(st, 1, p->product_key, sizeof p->product_key);
-    store_sqlite_text(st, 2, p->name, sizeof p->name);
-    store_sqlite_text(st, 3, p->description, sizeof p->description);
-    p->created_ms = sqlite3_column_int64(st, 4);
-    p->device_count = sqlite3_column_int64(st, 5);
-    p->firmware_count = sqlite3_column_int64(st, 6);
+    store_row r = store_sqlite_row(st);
+    store__read_product(&r, p);
 }
 
 typedef struct {
@@ -528,26 +539,12 @@ static store_rc sq_product_list(store_t *s, store_page pg, store_product **items
 
 /* ---- devices ---------------------------------------------------------------------- */
 
-#define DEVICE_COLS                                                                                \
-    "d.id, d.product_id, p.product_key, d.identifier, d.device_name, d.activated, d.online,"       \
-    " d.firmware_version, d.created_ms, d.activated_ms, d.last_seen_ms"
+#define DEVICE_COLS STORE_SQL_DEVICE_COLS
 
 static void read_device(sqlite3_stmt *st, void *item)
 {
-    store_device *d = item;
-    memset(d, 0, sizeof *d);
-    d->id = sqlite3_column_int64(st, 0);
-    d->product_id = sqlite3_column_int64(st, 1);
-    store_sqlite_text(st, 2, d->product_key, sizeof d->product_key);
-    store_sqlite_text(st, 3, d->identifier, sizeof d->identifier);
-    store_sqlite_text(st, 4, d->device_name, sizeof d->device_name);
-    d->activated = sqlite3_column_int(st, 5);
-    d->online = sqlite3_column_int(st, 6);
-    d->has_version = sqlite3_column_type(st, 7) != SQLITE_NULL;
-    store_sqlite_text(st, 7, d->firmware_version, sizeof d->firmware_version);
-    d->created_ms = sqlite3_column_int64(st, 8);
-    d->activated_ms = sqlite3_column_int64(st, 9);
-    d->last_seen_ms = sqlite3_column_int64(st, 10);
+    store_row r = store_sqlite_row(st);
+    store__read_device(&r, item);
 }
 
 static int64_t product_id(sqlite3 *db, const char *key)
@@ -847,25 +844,12 @@ static store_rc sq_device_all_offline(store_t *s)
 
 /* ---- firmware --------------------------------------------------------------------- */
 
-#define FIRMWARE_COLS                                                                              \
-    "f.id, f.product_id, p.product_key, f.name, f.version, f.description, f.file_name,"            \
-    " f.size, f.md5, f.sha256, f.created_ms"
+#define FIRMWARE_COLS STORE_SQL_FIRMWARE_COLS
 
 static void read_firmware(sqlite3_stmt *st, void *item)
 {
-    store_firmware *f = item;
-    memset(f, 0, sizeof *f);
-    f->id = sqlite3_column_int64(st, 0);
-    f->product_id = sqlite3_column_int64(st, 1);
-    store_sqlite_text(st, 2, f->product_key, sizeof f->product_key);
-    store_sqlite_text(st, 3, f->name, sizeof f->name);
-    store_sqlite_text(st, 4, f->version, sizeof f->version);
-    store_sqlite_text(st, 5, f->description, sizeof f->description);
-    store_sqlite_text(st, 6, f->file_name, sizeof f->file_name);
-    f->size = sqlite3_column_int64(st, 7);
-    store_sqlite_text(st, 8, f->md5, sizeof f->md5);
-    store_sqlite_text(st, 9, f->sha256, sizeof f->sha256);
-    f->created_ms = sqlite3_column_int64(st, 10);
+    store_row r = store_sqlite_row(st);
+    store__read_firmware(&r, item);
 }
 
 typedef struct {

@@ -13,6 +13,7 @@
 #define OTAD_STORE_SQLITE_H
 
 #include "store/store_internal.h"
+#include "store/store_sql.h"
 
 #include <sqlite3.h>
 
@@ -37,6 +38,9 @@ sqlite3_stmt *store_sqlite_prepare(sqlite3 *db, const char *sql);
 
 /* Copies column col as text into out (size outlen), "" when NULL. */
 void store_sqlite_text(sqlite3_stmt *st, int col, char *out, size_t outlen);
+
+/* The current row of st, for the shared row readers (store_sql.h). */
+store_row store_sqlite_row(sqlite3_stmt *st);
 
 /* sqlite_batch.c's table, put on the store by store_sqlite_open. */
 extern const store_batch_ops store_sqlite_batch_ops;

@@ -737,6 +737,22 @@ static void test_names(void **state)
     assert_int_equal(fsm_state_is_final(FSM_SUCCEEDED), 1);
     assert_int_equal(fsm_state_is_final(FSM_FAILED), 1);
     assert_int_equal(fsm_state_is_final(FSM_TO_RETRY), 0);
+    const char *batch_states[] = {"in_progress", "completed", "terminated"};
+    for (int i = 0; i < FSM_BATCH_STATE_COUNT; i++) {
+        fsm_batch_state b;
+        assert_string_equal(fsm_batch_state_name((fsm_batch_state)i), batch_states[i]);
+        assert_int_equal(fsm_batch_state_from_name(batch_states[i], &b), 0);
+        assert_int_equal(b, i);
+        assert_int_equal(fsm_batch_state_is_running(b), b == FSM_BATCH_IN_PROGRESS);
+    }
+    fsm_batch_state b;
+    assert_int_equal(fsm_batch_state_from_name("running", &b), -1);
+    assert_int_equal(fsm_batch_state_from_name(NULL, &b), -1);
+    const char *deadlines[] = {"none", "ack", "upgrade", "retry"};
+    for (int i = 0; i < FSM_DL_COUNT; i++)
+        assert_int_equal(fsm_deadline_from_name(deadlines[i]), i);
+    assert_int_equal(fsm_deadline_from_name("later"), FSM_DL_NONE);
+    assert_int_equal(fsm_deadline_from_name(NULL), FSM_DL_NONE);
 }
 
 /* Counters kept by transition equal counting the tasks, over a random walk of a batch. */

@@ -1,0 +1,176 @@
+/*
+ * store_sql: what both databases' files share below the rules: the row readers that turn
+ * a result row (store_row: the database's column accessors) into the store's structs, and
+ * the counters' UPDATE built from FSM_STATES. Column orders are those of store_sql.h's
+ * STORE_SQL_*_COLS. Pure functions, no I/O; the row readers run once per row read (the
+ * engine reads one task per device event).
+ */
+#include "store/store_sql.h"
+
+#include "store/store_internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Parameters the counters' UPDATE needs: the batch id and one delta per task state. The
+ * PostgreSQL parameter builder holds 16 (store_pg_params). */
+_Static_assert(1 + FSM_STATE_COUNT <= 16, "too many task states for one counters' UPDATE");
+
+static char counts_sql[2][1024];
+static pthread_once_t counts_once = PTHREAD_ONCE_INIT;
+
+static void counts_build(void)
+{
+    static const char *const names[FSM_STATE_COUNT] = {
+#define X_NAME(c, name, final) #name,
+        FSM_STATES(X_NAME)
+#undef X_NAME
+    };
+    static const char marks[2] = {'?', '$'};
+    for (int d = 0; d < 2; d++) {
+        char *out = counts_sql[d];
+        size_t len = sizeof counts_sql[d], at = 0;
+        at += (size_t)snprintf(out + at, len - at, "UPDATE batches SET ");
+        for (int i = 0; i < FSM_STATE_COUNT; i++)
+            at += (size_t)snprintf(out + at, len - at, "%sn_%s = n_%s + %c%d", i ? ", " : "",
+                                   names[i], names[i], marks[d], i + 2);
+        snprintf(out + at, len - at, " WHERE id = %c1", marks[d]);
+    }
+}
+
+const char *store__sql_counts_add(char mark)
+{
+    pthread_once(&counts_once, counts_build);
+    return counts_sql[mark == '$'];
+}
+
+void store__read_product(const store_row *r, store_product *p)
+{
+    memset(p, 0, sizeof *p);
+    p->id = r->i64(r->row, 0);
+    r->text(r->row, 1, p->product_key, sizeof p->product_key);
+    r->text(r->row, 2, p->name, sizeof p->name);
+    r->text(r->row, 3, p->description, sizeof p->description);
+    p->created_ms = r->i64(r->row, 4);
+    p->device_count = r->i64(r->row, 5);
+    p->firmware_count = r->i64(r->row, 6);
+}
+
+void store__read_device(const store_row *r, store_device *d)
+{
+    memset(d, 0, sizeof *d);
+    d->id = r->i64(r->row, 0);
+    d->product_id = r->i64(r->row, 1);
+    r->text(r->row, 2, d->product_key, sizeof d->product_key);
+    r->text(r->row, 3, d->identifier, sizeof d->identifier);
+    r->text(r->row, 4, d->device_name, sizeof d->device_name);
+    d->activated = (int)r->i64(r->row, 5);
+    d->online = (int)r->i64(r->row, 6);
+    d->has_version = !r->is_null(r->row, 7);
+    r->text(r->row, 7, d->firmware_version, sizeof d->firmware_version);
+    d->created_ms = r->i64(r->row, 8);
+    d->activated_ms = r->i64(r->row, 9);
+    d->last_seen_ms = r->i64(r->row, 10);
+}
+
+void store__read_firmware(const store_row *r, store_firmware *f)
+{
+    memset(f, 0, sizeof *f);
+    f->id = r->i64(r->row, 0);
+    f->product_id = r->i64(r->row, 1);
+    r->text(r->row, 2, f->product_key, sizeof f->product_key);
+    r->text(r->row, 3, f->name, sizeof f->name);
+    r->text(r->row, 4, f->version, sizeof f->version);
+    r->text(r->row, 5, f->description, sizeof f->description);
+    r->text(r->row, 6, f->file_name, sizeof f->file_name);
+    f->size = r->i64(r->row, 7);
+    r->text(r->row, 8, f->md5, sizeof f->md5);
+    r->text(r->row, 9, f->sha256, sizeof f->sha256);
+    f->created_ms = r->i64(r->row, 10);
+}
+
+void store__read_batch(const store_row *r, store_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->id = r->i64(r->row, 0);
+    b->firmware_id = r->i64(r->row, 1);
+    b->product_id = r->i64(r->row, 2);
+    r->text(r->row, 3, b->product_key, sizeof b->product_key);
+    r->text(r->row, 4, b->product_name, sizeof b->product_name);
+    r->text(r->row, 5, b->firmware_name, sizeof b->firmware_name);
+    r->text(r->row, 6, b->firmware_version, sizeof b->firmware_version);
+    r->text(r->row, 7, b->file_name, sizeof b->file_name);
+    b->size = r->i64(r->row, 8);
+    r->text(r->row, 9, b->md5, sizeof b->md5);
+    r->text(r->row, 10, b->sha256, sizeof b->sha256);
+    r->text(r->row, 11, b->scope, sizeof b->scope);
+    r->text(r->row, 12, b->policy, sizeof b->policy);
+    b->validity_days = (int)r->i64(r->row, 13);
+    b->timeout_min = (int)r->i64(r->row, 14);
+    b->retry_times = (int)r->i64(r->row, 15);
+    b->retry_interval_min = (int)r->i64(r->row, 16);
+    b->max_push_per_min = (int)r->i64(r->row, 17);
+    r->text(r->row, 18, b->state, sizeof b->state);
+    b->start_ms = r->i64(r->row, 19);
+    b->expires_ms = r->i64(r->row, 20);
+    b->end_ms = r->i64(r->row, 21);
+    b->total = r->i64(r->row, 22);
+    for (int i = 0; i < FSM_STATE_COUNT; i++)
+        b->counts[i] = r->i64(r->row, STORE_SQL_BATCH_COUNTS_AT + i);
+}
+
+/* The reason stored in col: NULL or "" is none. */
+static fsm_reason read_reason(const store_row *r, int col)
+{
+    char buf[FSM_NAME_MAX];
+    fsm_reason reason = FSM_REASON_NONE;
+    r->text(r->row, col, buf, sizeof buf);
+    if (buf[0])
+        fsm_reason_from_name(buf, &reason);
+    return reason;
+}
+
+int store__read_task(const store_row *r, int64_t device_id, store_task *out)
+{
+    char buf[FSM_NAME_MAX];
+    memset(out, 0, sizeof *out);
+    out->device_id = device_id;
+    out->batch_id = r->i64(r->row, 0);
+    fsm_task *t = &out->task;
+    fsm_task_init(t);
+    r->text(r->row, 1, buf, sizeof buf);
+    if (fsm_state_from_name(buf, &t->state) != 0)
+        return -1;
+    t->reason = read_reason(r, 2);
+    t->progress = (int)r->i64(r->row, 3);
+    t->retried = (int)r->i64(r->row, 4);
+    t->attempt = (int)r->i64(r->row, 5);
+    r->text(r->row, 6, t->push_msg_id, sizeof t->push_msg_id);
+    t->pushed_ms = r->i64(r->row, 7);
+    t->started_ms = r->i64(r->row, 8);
+    t->finished_ms = r->i64(r->row, 9);
+    r->text(r->row, 10, buf, sizeof buf);
+    t->deadline_kind = fsm_deadline_from_name(buf);
+    t->deadline_ms = t->deadline_kind == FSM_DL_NONE ? 0 : r->i64(r->row, 11);
+    r->text(r->row, 12, out->current_version, sizeof out->current_version);
+    return 0;
+}
+
+void store__read_batch_device(const store_row *r, int retry_times, store_batch_device *d)
+{
+    char buf[FSM_NAME_MAX];
+    memset(d, 0, sizeof *d);
+    d->device_id = r->i64(r->row, 0);
+    r->text(r->row, 1, d->identifier, sizeof d->identifier);
+    r->text(r->row, 2, d->device_name, sizeof d->device_name);
+    d->online = (int)r->i64(r->row, 3);
+    d->finish_ms = r->i64(r->row, 4);
+    r->text(r->row, 5, d->current_version, sizeof d->current_version);
+    r->text(r->row, 6, buf, sizeof buf);
+    fsm_state_from_name(buf, &d->state);
+    d->progress = (int)r->i64(r->row, 7);
+    d->retried = (int)r->i64(r->row, 8);
+    d->retry_times = retry_times;
+    d->reason = read_reason(r, 9);
+}

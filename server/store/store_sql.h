@@ -1,0 +1,104 @@
+/*
+ * store_sql: SQL text both databases run as it is (store_sqlite.c, sqlite_batch.c,
+ * store_pg.c, pg_batch.c), so a column or a state is named once. Column lists are the
+ * order the shared row readers (store_rows.c) read them in; the task-state counters are
+ * generated from FSM_STATES (core/fsm.h), so the counters' columns, the API's counts and
+ * the engine's delta[] follow one order by construction. Nothing outside server/store/
+ * includes this.
+ *
+ * Parameters differ between the databases (?N in SQLite, $N in PostgreSQL): fragments
+ * here take none, or are built by store__sql_counts_add for one of them.
+ */
+#ifndef OTAD_STORE_SQL_H
+#define OTAD_STORE_SQL_H
+
+#include "core/fsm.h"
+#include "store/store_batch.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "x" when f is 0, nothing when 1 (f is a literal 0 or 1 from a list of core/fsm.h). */
+#define STORE_SQL_UNLESS_0(x) x
+#define STORE_SQL_UNLESS_1(x)
+#define STORE_SQL_UNLESS(f, x) STORE_SQL_UNLESS_##f(x)
+
+/* ", b.n_to_push, ..., b.n_failed": the counters, in FSM_STATES order. */
+#define STORE_SQL_X_COUNTER_COL(c, name, final) ", b.n_" #name
+#define STORE_SQL_COUNTER_COLS FSM_STATES(STORE_SQL_X_COUNTER_COL)
+
+/* After a terminate every unfinished task is failed: the unfinished states' counters are
+ * 0 and n_failed = total - n_succeeded, which holds while succeeded and failed are the only
+ * final states. */
+#define STORE_SQL_X_FINAL_COUNT(c, name, final) +final
+_Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 0 &&
+                   FSM_FAILED >= 0,
+               "terminate's counters (STORE_SQL_TERMINATE_COUNTERS) know succeeded and failed"
+               " as the only final states");
+#define STORE_SQL_X_ZERO_OPEN(c, name, final) STORE_SQL_UNLESS(final, ", n_" #name " = 0")
+#define STORE_SQL_TERMINATE_COUNTERS                                                            \
+    "n_failed = total - n_succeeded" FSM_STATES(STORE_SQL_X_ZERO_OPEN)
+
+/* "Unfinished", spelled exactly as the partial index tasks_one_open's WHERE clause (SQLite
+ * migration 1) so SQLite's planner uses that index (a lookup by device) instead of
+ * scanning tasks per device. The final states are those of FSM_STATES (asserted above). */
+#define STORE_SQL_TASK_OPEN "NOT IN ('succeeded','failed')"
+
+/* The batch row with its firmware and product (store__read_batch reads it). */
+#define STORE_SQL_BATCH_COLS                                                                    \
+    "b.id, b.firmware_id, b.product_id, p.product_key, p.name, f.name, f.version, f.file_name, " \
+    "f.size, f.md5, f.sha256, b.scope, b.policy, b.validity_days, b.timeout_min, "              \
+    "b.retry_times, b.retry_interval_min, b.max_push_per_min, b.state, b.start_ms, "             \
+    "b.expires_ms, b.end_ms, b.total" STORE_SQL_COUNTER_COLS " "                                \
+    "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
+#define STORE_SQL_BATCH_COUNTS_AT 23 /* column of b.n_to_push in STORE_SQL_BATCH_COLS */
+
+/* The catalog's rows (store__read_product, store__read_device, store__read_firmware). */
+#define STORE_SQL_PRODUCT_COLS                                                                  \
+    "p.id, p.product_key, p.name, p.description, p.created_ms,"                                \
+    " (SELECT count(*) FROM devices d WHERE d.product_id = p.id),"                              \
+    " (SELECT count(*) FROM firmwares f WHERE f.product_id = p.id)"
+#define STORE_SQL_DEVICE_COLS                                                                   \
+    "d.id, d.product_id, p.product_key, d.identifier, d.device_name, d.activated, d.online,"   \
+    " d.firmware_version, d.created_ms, d.activated_ms, d.last_seen_ms"
+#define STORE_SQL_FIRMWARE_COLS                                                                 \
+    "f.id, f.product_id, p.product_key, f.name, f.version, f.description, f.file_name,"       \
+    " f.size, f.md5, f.sha256, f.created_ms"
+
+/* The engine's view of a task (store__read_task), from tasks t. */
+#define STORE_SQL_TASK_COLS                                                                     \
+    "t.batch_id, t.state, t.fail_reason, t.progress, t.retried, t.attempt,"                    \
+    " t.push_msg_id, t.pushed_ms, t.started_ms, t.finish_ms, t.due_kind, t.due_ms,"            \
+    " t.current_version"
+
+/* One row of a batch's device table (store__read_batch_device), from tasks t, devices d. */
+#define STORE_SQL_BATCH_DEVICE_COLS                                                             \
+    "d.id, d.identifier, d.device_name, d.online, t.finish_ms,"                                 \
+    " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"     \
+    " t.fail_reason"
+
+/* "UPDATE batches SET n_to_push = n_to_push + ?2, ... WHERE id = ?1" with the mark of the
+ * database ('?' SQLite, '$' PostgreSQL): parameter 1 the batch id, then one delta per
+ * task state in FSM_STATES order. Built once; the string lives as long as the process. */
+const char *store__sql_counts_add(char mark);
+
+/* ---- rows --------------------------------------------------------------------------------
+ * A result row as the shared readers see it: the database's accessors for one row. */
+typedef struct {
+    const void *row;                                   /* sqlite3_stmt, or a PGresult row */
+    int64_t (*i64)(const void *row, int col);          /* 0 when NULL */
+    void (*text)(const void *row, int col, char *out, size_t outlen); /* "" when NULL */
+    int (*is_null)(const void *row, int col);
+} store_row;
+
+/* Fill *out (zeroed first) from the columns of the matching STORE_SQL_*_COLS, from col 0.
+ * read_task returns -1 when the stored state is not a name of FSM_STATES. */
+void store__read_product(const store_row *r, store_product *out);
+void store__read_device(const store_row *r, store_device *out);
+void store__read_firmware(const store_row *r, store_firmware *out);
+void store__read_batch(const store_row *r, store_batch *out);
+int store__read_task(const store_row *r, int64_t device_id, store_task *out);
+/* retry_times: the batch's (not in the row). */
+void store__read_batch_device(const store_row *r, int retry_times, store_batch_device *out);
+
+#endif
