@@ -2,7 +2,12 @@
  * ota_auth: the project's Mosquitto plugin (plugin API v5, Mosquitto 2.0).
  *
  * - Basic auth: the username must equal the client id (the server may also use
- *   "otad-{suffix}"). "otad" (option server_user) with
+ *   "otad-{suffix}"). A client that presented a certificate (the listener with
+ *   require_certificate, scripts/broker-conf.sh; Mosquitto has verified it against the
+ *   service's CA) is a device whose certificate CN equals its username: no password is
+ *   needed, and the certificate must not be in the CRL (option crl_file, re-read when
+ *   the file changes, so a revocation holds from the next connection on). "otad" (option
+ *   server_user) with
  *   ota_secret_server(key) is the server; "{productKey}.{identifier}" with
  *   ota_secret_device(key, pk, id) is a device. Everything else is refused. Secrets are
  *   derived from the server key (option key_file), so the plugin needs no database.
@@ -30,6 +35,7 @@
 #include "auth_rules.h"
 #include "conn_table.h"
 #include "ota_crypto.h"
+#include "ota_pki.h"
 
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
@@ -37,6 +43,7 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,6 +57,7 @@ typedef struct {
     char server_pass[OTA_SECRET_HEX_LEN + 1];
     size_t part_size;
     conn_table conns;
+    ota_pki_crl crl; /* revoked device certificates; path "" = none checked */
     bool rechecking; /* between a config reload and the next tick: logins are re-checks */
 } plugin_state;
 
@@ -107,6 +115,44 @@ static const char *loggable(const char *in, char *out)
     return out;
 }
 
+/* A device's login is accepted: track the connection and announce it (not on the re-checks
+ * of a reload). */
+static int device_logged_in(plugin_state *st, struct mosquitto *client, const char *user)
+{
+    /* On SIGHUP Mosquitto runs basic auth again for every session it knows, connected or
+     * not (security_apply_default): verify, but leave presence alone. */
+    if (st->rechecking)
+        return MOSQ_ERR_SUCCESS;
+    if (conn_table_login(&st->conns, client, user, on_off, st) != 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: out of memory, refusing %s", user);
+        return MOSQ_ERR_AUTH;
+    }
+    publish_presence(user, true);
+    return MOSQ_ERR_SUCCESS;
+}
+
+/* Login with a client certificate Mosquitto has verified: the CN must be the username
+ * (a device name), and the CRL must not revoke it. */
+static int cert_login(plugin_state *st, struct mosquitto *client, const char *user, X509 *cert)
+{
+    char cn[AUTH_CID_MAX + 1], pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], lu[101];
+    if (ota_pki_cert_cn(cert, cn, sizeof cn) != 0 || strcmp(cn, user) != 0 ||
+        auth_split_device(user, pk, id) != 0) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                             "ota_auth: refused %s: the certificate's CN is not this device",
+                             loggable(user, lu));
+        return MOSQ_ERR_AUTH;
+    }
+    int revoked = st->crl.path[0] ? ota_pki_crl_revoked(&st->crl, cert) : 0;
+    if (revoked != 0) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: %s", user,
+                             revoked > 0 ? "its certificate is revoked"
+                                         : "the CRL cannot be read (refusing every certificate)");
+        return MOSQ_ERR_AUTH;
+    }
+    return device_logged_in(st, client, user);
+}
+
 static int cb_basic_auth(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_basic_auth *ed = event_data;
@@ -117,6 +163,19 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
     int ok;
     (void)event;
 
+    X509 *cert = mosquitto_client_certificate(ed->client);
+    if (cert) {
+        if (!user || !cid || strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX ||
+            strncmp(user, cid, AUTH_CID_MAX + 1) != 0) {
+            mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused a certificate login: "
+                                                  "the username must equal the client id");
+            ok = MOSQ_ERR_AUTH;
+        } else {
+            ok = cert_login(st, ed->client, user, cert);
+        }
+        X509_free(cert);
+        return ok;
+    }
     if (!user || !pass || !cid) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused login without %s",
                              !user   ? "username"
@@ -157,16 +216,7 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: bad password", user);
         return MOSQ_ERR_AUTH;
     }
-    /* On SIGHUP Mosquitto runs basic auth again for every session it knows, connected or
-     * not (security_apply_default): verify, but leave presence alone. */
-    if (st->rechecking)
-        return MOSQ_ERR_SUCCESS;
-    if (conn_table_login(&st->conns, ed->client, user, on_off, st) != 0) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: out of memory, refusing %s", user);
-        return MOSQ_ERR_AUTH;
-    }
-    publish_presence(user, true);
-    return MOSQ_ERR_SUCCESS;
+    return device_logged_in(st, ed->client, user);
 }
 
 static int cb_acl_check(int event, void *event_data, void *userdata)
@@ -318,6 +368,12 @@ static int parse_options(plugin_state *st, struct mosquitto_opt *opts, int n)
                 return -1;
             }
             st->part_size = (size_t)p;
+        } else if (strcmp(k, "crl_file") == 0) {
+            if (strnlen(v, sizeof st->crl.path) >= sizeof st->crl.path) {
+                mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: crl_file is too long");
+                return -1;
+            }
+            memcpy(st->crl.path, v, strlen(v) + 1);
         } else {
             mosquitto_log_printf(MOSQ_LOG_WARNING, "ota_auth: unknown option plugin_opt_%s", k);
         }
@@ -341,6 +397,7 @@ static void state_free(plugin_state *st)
     if (!st)
         return;
     conn_table_free(&st->conns);
+    ota_pki_crl_free(&st->crl);
     OPENSSL_cleanse(st, sizeof *st);
     free(st);
 }

@@ -11,6 +11,14 @@
 #                         script gives it DATA_DIR/broker/ and group-read on the key file.
 #   OTA_BROKER_PART_SIZE  presence snapshot part size (1..1000, default 1000).
 #   OTA_BROKER_LOG_TYPES  space-separated log_type values (default "error warning notice information").
+#   OTA_MQTTS_ADDR        host:port of the MQTT over TLS listener (password logins); empty = none.
+#   OTA_MQTTS_CERT_ADDR   host:port of the MQTT over TLS listener that requires a device
+#                         certificate (certificate logins); empty = none.
+#   OTA_TLS_CERT, OTA_TLS_KEY  the server certificate and key both TLS listeners present;
+#                         default DATA_DIR/keys/tls-cert.pem and tls-key.pem, which
+#                         `otad --init-only` generates (run it first).
+#   OTA_ALLOW_PLAINTEXT=1 lets the plain listener (HOST:PORT) be on a non-loopback address;
+#                         without it this script refuses such a HOST.
 # See docs/broker.md for every choice made here.
 set -euo pipefail
 if [ $# -ne 4 ]; then
@@ -25,6 +33,45 @@ done
 data_dir=$(cd "$data_dir" && pwd)
 case "$plugin" in /*) ;; *) plugin="$(pwd)/$plugin";; esac
 key_file="$data_dir/keys/server.key"
+tls_cert=${OTA_TLS_CERT:-$data_dir/keys/tls-cert.pem}
+tls_key=${OTA_TLS_KEY:-$data_dir/keys/tls-key.pem}
+device_ca="$data_dir/keys/ca.pem"
+mqtts_addr=${OTA_MQTTS_ADDR:-}
+mqtts_cert_addr=${OTA_MQTTS_CERT_ADDR:-}
+
+# host:port or [v6]:port -> "PORT HOST"
+listener_of() {
+  local a=$1 p h
+  p=${a##*:}
+  h=${a%:*}
+  h=${h#[}
+  h=${h%]}
+  case "$p" in '' | *[!0-9]*) echo "broker-conf.sh: bad address '$a' (want host:port)" >&2; return 1;; esac
+  echo "$p ${h:-127.0.0.1}"
+}
+
+case "$host" in
+  127.* | localhost | ::1) ;;
+  *)
+    if [ "${OTA_ALLOW_PLAINTEXT:-0}" != 1 ]; then
+      echo "broker-conf.sh: refusing a plain MQTT listener on the non-loopback address $host:$port:" \
+        "device secrets would cross the network in clear. Give devices OTA_MQTTS_ADDR and keep the" \
+        "plain listener on 127.0.0.1, or set OTA_ALLOW_PLAINTEXT=1 (docs/security.md)" >&2
+      exit 2
+    fi
+    echo "broker-conf.sh: WARNING: plain MQTT on $host:$port (OTA_ALLOW_PLAINTEXT=1): device secrets travel unencrypted" >&2
+    ;;
+esac
+if [ -n "$mqtts_addr$mqtts_cert_addr" ]; then
+  for f in "$tls_cert" "$tls_key"; do
+    case "$f" in *[[:space:]]*) echo "broker-conf.sh: paths with spaces are not supported: '$f'" >&2; exit 2;; esac
+    [ -r "$f" ] || { echo "broker-conf.sh: $f is missing: run 'otad --init-only' first (it generates the TLS files)" >&2; exit 2; }
+  done
+fi
+if [ -n "$mqtts_cert_addr" ] && [ ! -r "$device_ca" ]; then
+  echo "broker-conf.sh: $device_ca is missing: run 'otad --init-only' first" >&2
+  exit 2
+fi
 mkdir -p "$data_dir/broker"
 
 run_user=""
@@ -34,6 +81,9 @@ if [ "$(id -u)" -eq 0 ]; then
     chown -R "$run_user" "$data_dir/broker"
     grp=$(id -gn "$run_user")
     [ -f "$key_file" ] && chgrp "$grp" "$key_file" && chmod 0640 "$key_file"
+    if [ -n "$mqtts_addr$mqtts_cert_addr" ] && [ "$tls_key" = "$data_dir/keys/tls-key.pem" ]; then
+      chgrp "$grp" "$tls_key" && chmod 0640 "$tls_key"
+    fi
     chmod o+x "$data_dir" "$data_dir/keys" 2>/dev/null || true
   fi
 fi
@@ -45,12 +95,46 @@ allow_anonymous false
 listener $port $host
 set_tcp_nodelay true
 max_connections -1
+CONF
+if [ -n "$mqtts_addr" ]; then
+  l=$(listener_of "$mqtts_addr") || exit 2
+  cat <<CONF
+
+# MQTT over TLS: devices verify this certificate against the CA they were given
+# (DATA_DIR/keys/ca.pem when generated) and log in with their secret.
+listener $l
+set_tcp_nodelay true
+max_connections -1
+certfile $tls_cert
+keyfile $tls_key
+tls_version tlsv1.2
+CONF
+fi
+if [ -n "$mqtts_cert_addr" ]; then
+  l=$(listener_of "$mqtts_cert_addr") || exit 2
+  cat <<CONF
+
+# MQTT over TLS with device certificates: a client certificate signed by the service's CA
+# is required; the plugin checks that its CN equals the username and client id and that
+# DATA_DIR/keys/crl.pem does not revoke it. No password is needed.
+listener $l
+set_tcp_nodelay true
+max_connections -1
+certfile $tls_cert
+keyfile $tls_key
+cafile $device_ca
+require_certificate true
+tls_version tlsv1.2
+CONF
+fi
+cat <<CONF
 
 # Devices and the server authenticate through the project's plugin (plugin API v5).
 plugin $plugin
 plugin_opt_key_file $key_file
 plugin_opt_server_user otad
 plugin_opt_snapshot_part_size ${OTA_BROKER_PART_SIZE:-1000}
+plugin_opt_crl_file $data_dir/keys/crl.pem
 
 # Sessions (the server's clean_session=false session above all) survive a broker restart.
 persistence true

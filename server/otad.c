@@ -12,6 +12,7 @@
 
 #include "ota_crypto.h"
 #include "ota_log.h"
+#include "ota_pki.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,6 +94,106 @@ typedef struct {
     char token[256];
 } otad_state;
 
+/* Adds the host of a host:port setting to names (the storage is host, HOST_CAP each). */
+#define HOST_CAP 256
+static void add_host(const char *addr, char (*host)[HOST_CAP], const char **names, size_t *n)
+{
+    int port;
+    if (*n < OTA_PKI_MAX_NAMES && addr[0] &&
+        cfg_split_addr(addr, host[*n], HOST_CAP, &port) == 0)
+        names[*n] = host[*n], (*n)++;
+}
+
+/* The TLS files: the operator's (OTA_TLS_CERT/KEY/CA) or the generated ones in DATA/keys,
+ * where the service's CA (device certificates) always lives. The generated server
+ * certificate names localhost, 127.0.0.1, ::1, the hosts of OTA_HTTPS_ADDR,
+ * OTA_MQTTS_ADDR, OTA_MQTTS_CERT_ADDR and OTA_PUBLIC_URL, the machine's host name and
+ * OTA_TLS_NAMES; it is issued again when one is missing. Returns 0, or -1 (logged). */
+static int tls_prepare(const cfg_t *cfg, http_app *app)
+{
+    char host[OTA_PKI_MAX_NAMES][HOST_CAP], extra[sizeof cfg->tls_names], err[256];
+    const char *names[OTA_PKI_MAX_NAMES];
+    size_t n = 0;
+    int own = cfg->tls_cert[0] != '\0', changed = 0;
+    if (own != (cfg->tls_key[0] != '\0')) {
+        OTA_ERROR("otad: OTA_TLS_CERT and OTA_TLS_KEY go together: give both or neither");
+        return -1;
+    }
+    snprintf(app->keys_dir, sizeof app->keys_dir, "%s/keys", cfg->data_dir);
+    add_host(cfg->https_addr, host, names, &n);
+    add_host(cfg->mqtts_addr, host, names, &n);
+    add_host(cfg->mqtts_cert_addr, host, names, &n);
+    if (n < OTA_PKI_MAX_NAMES) { /* the public URL's host: https://HOST[:port]/... */
+        const char *h = strstr(cfg->public_url, "://");
+        h = h ? h + 3 : cfg->public_url;
+        size_t len = *h == '[' ? strcspn(h + 1, "]") : strcspn(h, ":/");
+        if (*h == '[')
+            h++;
+        if (len > 0 && len < HOST_CAP) {
+            memcpy(host[n], h, len);
+            host[n][len] = '\0';
+            names[n] = host[n];
+            n++;
+        }
+    }
+    if (n < OTA_PKI_MAX_NAMES && gethostname(host[n], HOST_CAP) == 0) {
+        host[n][HOST_CAP - 1] = '\0';
+        names[n] = host[n];
+        n++;
+    }
+    snprintf(extra, sizeof extra, "%s", cfg->tls_names);
+    for (char *t = extra; *t && n < OTA_PKI_MAX_NAMES;) { /* "a,b,c" */
+        char *comma = strchr(t, ',');
+        if (comma)
+            *comma = '\0';
+        if (*t)
+            names[n++] = t;
+        t = comma ? comma + 1 : t + strlen(t);
+    }
+    if (ota_pki_ensure(app->keys_dir, !own, names, n, &changed, err, sizeof err) != 0) {
+        OTA_ERROR("otad: TLS: %s", err);
+        return -1;
+    }
+    if (own) {
+        snprintf(app->tls_cert, sizeof app->tls_cert, "%s", cfg->tls_cert);
+        snprintf(app->tls_key, sizeof app->tls_key, "%s", cfg->tls_key);
+    } else {
+        snprintf(app->tls_cert, sizeof app->tls_cert, "%s/" OTA_PKI_CERT, app->keys_dir);
+        snprintf(app->tls_key, sizeof app->tls_key, "%s/" OTA_PKI_KEY, app->keys_dir);
+    }
+    if (cfg->tls_ca[0])
+        snprintf(app->tls_ca, sizeof app->tls_ca, "%s", cfg->tls_ca);
+    else
+        snprintf(app->tls_ca, sizeof app->tls_ca, "%s/" OTA_PKI_CA, app->keys_dir);
+    if (changed)
+        OTA_INFO("otad: TLS: wrote the %s in %s (devices trust %s)",
+                 own ? "service CA" : "service CA and server certificate", app->keys_dir,
+                 app->tls_ca);
+    return 0;
+}
+
+/* A plain listener on a non-loopback address needs OTA_ALLOW_PLAINTEXT=1, and is then
+ * announced loudly. Returns 0, or -1 (logged). */
+static int plaintext_check(const cfg_t *cfg)
+{
+    char host[HOST_CAP];
+    int port;
+    if (cfg_split_addr(cfg->http_addr, host, sizeof host, &port) != 0 || cfg_host_is_loopback(host))
+        return 0;
+    if (!cfg->allow_plaintext) {
+        OTA_ERROR("otad: refusing plain HTTP on the non-loopback address %s: admin tokens and "
+                  "firmware would cross the network in clear. Use OTA_HTTPS_ADDR for remote "
+                  "clients and keep OTA_HTTP_ADDR on 127.0.0.1, or set OTA_ALLOW_PLAINTEXT=1 "
+                  "(docs/security.md)",
+                  cfg->http_addr);
+        return -1;
+    }
+    OTA_WARN("otad: WARNING: plain HTTP on %s (OTA_ALLOW_PLAINTEXT=1): tokens, device "
+             "downloads and the console travel unencrypted (docs/security.md)",
+             cfg->http_addr);
+    return 0;
+}
+
 /* Prepares folders, key, token and store into st. Returns 0, or -1 (logged). */
 static int prepare(const cfg_t *cfg, otad_state *st)
 {
@@ -127,6 +228,8 @@ static int prepare(const cfg_t *cfg, otad_state *st)
         return -1;
     }
     st->app.admin_token = st->token;
+    if (plaintext_check(cfg) != 0 || tls_prepare(cfg, &st->app) != 0)
+        return -1;
     cfg_db_url(cfg, url, sizeof url);
     if (store_open(url, &st->app.store, err, sizeof err) != STORE_OK) {
         OTA_ERROR("otad: store: %s", err);

@@ -40,6 +40,29 @@ static int check_addr(const char *v, char *why, size_t whylen)
     return 0;
 }
 
+static int check_addr_opt(const char *v, char *why, size_t whylen)
+{
+    return *v ? check_addr(v, why, whylen) : 0;
+}
+
+static int check_names(const char *v, char *why, size_t whylen)
+{
+    size_t n = strlen(v);
+    if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:,") != n) {
+        snprintf(why, whylen, "must be host names or IP addresses separated by commas");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_bool(const char *v, char *why, size_t whylen)
+{
+    if (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)
+        return 0;
+    snprintf(why, whylen, "must be 0 or 1");
+    return -1;
+}
+
 static int check_url(const char *v, char *why, size_t whylen)
 {
     if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) || strlen(v) < 10) {
@@ -145,6 +168,32 @@ static int check_instance(const char *v, char *why, size_t whylen)
 static const cfg_row rows[] = {
     {"http address", "OTA_HTTP_ADDR", "http-addr", "127.0.0.1:8080",
      "HTTP listen address (API, console, downloads)", S(http_addr), check_addr, 0},
+    {"HTTPS address", "OTA_HTTPS_ADDR", "https-addr", "127.0.0.1:8443",
+     "HTTPS listen address (API, console, downloads; the TLS certificate); empty = none",
+     S(https_addr), check_addr_opt, 0},
+    {"MQTT/TLS address", "OTA_MQTTS_ADDR", "mqtts-addr", "127.0.0.1:8883",
+     "the broker's MQTT over TLS address devices use (its host is named in the certificate)",
+     S(mqtts_addr), check_addr_opt, 0},
+    {"MQTT device-certificate address", "OTA_MQTTS_CERT_ADDR", "mqtts-cert-addr",
+     "127.0.0.1:8884",
+     "the broker's MQTT over TLS address for devices that log in with a certificate; empty = "
+     "none",
+     S(mqtts_cert_addr), check_addr_opt, 0},
+    {"TLS certificate", "OTA_TLS_CERT", "tls-cert", "",
+     "server certificate (PEM, may hold the chain); empty = DATA/keys/tls-cert.pem, generated",
+     S(tls_cert), NULL, 0},
+    {"TLS key", "OTA_TLS_KEY", "tls-key", "",
+     "the server certificate's private key (PEM); empty = DATA/keys/tls-key.pem, generated",
+     S(tls_key), NULL, 0},
+    {"TLS CA", "OTA_TLS_CA", "tls-ca", "",
+     "CA certificate devices trust (PEM); empty = DATA/keys/ca.pem, generated", S(tls_ca), NULL,
+     0},
+    {"TLS names", "OTA_TLS_NAMES", "tls-names", "",
+     "more host names or IP addresses for the generated server certificate, comma-separated",
+     S(tls_names), check_names, 0},
+    {"allow plaintext", "OTA_ALLOW_PLAINTEXT", "allow-plaintext", "0",
+     "1 = the plain HTTP (and MQTT) listener may be on a non-loopback address", T_INT,
+     offsetof(cfg_t, allow_plaintext), 0, check_bool, 0},
     {"public URL", "OTA_PUBLIC_URL", "public-url", "http://127.0.0.1:8080",
      "public base URL put into download links", S(public_url), check_url, 0},
     {"MQTT address", "OTA_MQTT_ADDR", "mqtt-addr", "127.0.0.1:1883",
@@ -295,6 +344,12 @@ const char *cfg_db_url(const cfg_t *c, char *out, size_t outlen)
     else
         snprintf(out, outlen, "sqlite:%s/ota.db", c->data_dir);
     return out;
+}
+
+int cfg_host_is_loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+           strncmp(host, "127.", 4) == 0;
 }
 
 int cfg_split_addr(const char *addr, char *host, size_t hostlen, int *port)

@@ -14,6 +14,14 @@
 
 typedef struct {
     char http_addr[256];           /* host:port the HTTP server listens on */
+    char https_addr[256];          /* host:port of the HTTPS listener; "" = none */
+    char mqtts_addr[256];          /* the broker's TLS listener (names in the certificate) */
+    char mqtts_cert_addr[256];     /* the broker's device-certificate listener; "" = none */
+    char tls_cert[CFG_STR_MAX];    /* server certificate (PEM); "" = DATA/keys/tls-cert.pem */
+    char tls_key[CFG_STR_MAX];     /* its key; "" = DATA/keys/tls-key.pem */
+    char tls_ca[CFG_STR_MAX];      /* CA devices trust; "" = DATA/keys/ca.pem */
+    char tls_names[512];           /* more names for the generated certificate, comma-separated */
+    int allow_plaintext;           /* 1 = a plain listener may be on a non-loopback address */
     char public_url[512];          /* base URL put into download links, no trailing '/' */
     char mqtt_addr[256];           /* host:port of the broker */
     char data_dir[CFG_STR_MAX];    /* database, firmware files, keys */
@@ -46,6 +54,9 @@ void cfg_print_help(FILE *f);
 /* The database URL with the default applied: "sqlite:<data_dir>/ota.db" when db is "".
  * Writes into out; returns out. */
 const char *cfg_db_url(const cfg_t *c, char *out, size_t outlen);
+
+/* 1 when host (as cfg_split_addr gives it) is a loopback address or "localhost". */
+int cfg_host_is_loopback(const char *host);
 
 /* Splits "host:port" or "[v6]:port" into host (without brackets) and port.
  * Returns 0, or -1 when malformed or the port is not 1..65535. */

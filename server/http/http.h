@@ -33,6 +33,13 @@ typedef struct {
     unsigned char server_key[32]; /* device secrets, URL signing */
     char data_dir[CFG_STR_MAX];
     char console_dir[CFG_STR_MAX];
+    /* TLS (otad.c fills them at start): the server certificate and key the HTTPS listener
+     * presents, the CA devices trust, and the keys folder of the service's own CA (device
+     * certificates, docs/security.md) */
+    char tls_cert[CFG_STR_MAX + 32];
+    char tls_key[CFG_STR_MAX + 32];
+    char tls_ca[CFG_STR_MAX + 32];
+    char keys_dir[CFG_STR_MAX + 8];
     /* Broker readiness: returns 1 when connected (and presence tracked), 0 otherwise, and
      * sets *state ("connected", "connecting", ...). NULL = no broker wired: reported as
      * "not_configured" and treated as ready. */
