@@ -96,7 +96,7 @@ start_broker() {
   mkdir -p "$dir/keys"
   [ -f "$dir/keys/server.key" ] || { openssl rand -hex 32 > "$dir/keys/server.key"; chmod 644 "$dir/keys/server.key"; }
   BPORT=$($OB port)
-  OTA_BROKER_LOG_TYPES="error warning" bash "$ROOT/scripts/broker-conf.sh" "$dir" 127.0.0.1 "$BPORT" "$PLUGIN" \
+  OTA_MQTTS_ADDR= OTA_MQTTS_CERT_ADDR= OTA_BROKER_LOG_TYPES="error warning" bash "$ROOT/scripts/broker-conf.sh" "$dir" 127.0.0.1 "$BPORT" "$PLUGIN" \
     | grep -v '^connection_messages' > "$dir/mosquitto.conf"
   echo "connection_messages false" >> "$dir/mosquitto.conf"
   /usr/sbin/mosquitto -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1 &
@@ -115,7 +115,7 @@ start_otad() {
   [ -n "$inst" ] || TOKEN=$(openssl rand -hex 20)
   [ -n "$OTAD_DB" ] && envs+=("OTA_DB=$OTAD_DB")
   [ -n "$inst" ] && envs+=("OTA_INSTANCE=$inst")
-  env "${envs[@]}" OTA_HTTP_ADDR=127.0.0.1:$hp OTA_PUBLIC_URL=$BASE OTA_MQTT_ADDR=127.0.0.1:$2 OTA_DATA_DIR=$dir \
+  env "${envs[@]}" OTA_HTTP_ADDR=127.0.0.1:$hp OTA_HTTPS_ADDR= OTA_PUBLIC_URL=$BASE OTA_MQTT_ADDR=127.0.0.1:$2 OTA_DATA_DIR=$dir \
     OTA_ADMIN_TOKEN=$TOKEN OTA_LOG_LEVEL=${BENCH_OTAD_LOG:-warn} "$OTAD" >> "$dir/otad${inst:+-$inst}.log" 2>&1 &
   OPID=$!
   PIDS+=("$OPID")

@@ -8,6 +8,10 @@
 # Environment (defaults from docs/api.md / the contract; otad reads them itself):
 #   OTA_HTTP_ADDR=127.0.0.1:8080  OTA_PUBLIC_URL=http://127.0.0.1:8080
 #   OTA_MQTT_ADDR=127.0.0.1:1883  OTA_DATA_DIR=./data  OTA_ADMIN_TOKEN  OTA_TIME_SCALE  OTA_DB
+#   OTA_HTTPS_ADDR=127.0.0.1:8443  OTA_MQTTS_ADDR=127.0.0.1:8883  OTA_MQTTS_CERT_ADDR=127.0.0.1:8884
+#   OTA_TLS_CERT  OTA_TLS_KEY  OTA_TLS_CA  OTA_ALLOW_PLAINTEXT (docs/security.md)
+# `otad --init-only` runs first: it makes the data folder, the keys, the admin token and the
+# TLS files (CA and server certificate in DATA/keys/) the broker's TLS listeners need.
 # and, for this script:
 #   OTA_BROKER=external   use the broker already listening on OTA_MQTT_ADDR (it must load
 #                         ota_auth.so or provide the same; docs/broker.md); start none.
@@ -24,6 +28,9 @@ export OTA_HTTP_ADDR=${OTA_HTTP_ADDR:-127.0.0.1:8080}
 export OTA_PUBLIC_URL=${OTA_PUBLIC_URL:-http://127.0.0.1:8080}
 export OTA_MQTT_ADDR=${OTA_MQTT_ADDR:-127.0.0.1:1883}
 export OTA_DATA_DIR=${OTA_DATA_DIR:-./data}
+export OTA_HTTPS_ADDR=${OTA_HTTPS_ADDR-127.0.0.1:8443}
+export OTA_MQTTS_ADDR=${OTA_MQTTS_ADDR-127.0.0.1:8883}
+export OTA_MQTTS_CERT_ADDR=${OTA_MQTTS_CERT_ADDR-127.0.0.1:8884}
 broker_mode=${OTA_BROKER:-local}
 
 otad_bin="$build/server/otad"
@@ -86,6 +93,8 @@ init_out=$("$otad_bin" --init-only) || die "otad --init-only failed"
 token=$(printf '%s\n' "$init_out" | sed -n 's/^.*admin token: *\([^ ]*\).*$/\1/p' | tail -n 1)
 [ -n "$token" ] || token=${OTA_ADMIN_TOKEN:-}
 [ -f "$OTA_DATA_DIR/keys/server.key" ] || die "otad --init-only made no $OTA_DATA_DIR/keys/server.key"
+ca_file=${OTA_TLS_CA:-$OTA_DATA_DIR/keys/ca.pem}
+[ -f "$OTA_DATA_DIR/keys/ca.pem" ] || die "otad --init-only made no $OTA_DATA_DIR/keys/ca.pem"
 
 split_addr "$OTA_MQTT_ADDR"
 mqtt_host=$host mqtt_port=$port
@@ -155,7 +164,16 @@ else
     stop_all
     exit 1
   fi
-  say "broker on $OTA_MQTT_ADDR (pid $broker_pid, log $broker_log)"
+  if [ -n "$OTA_MQTTS_ADDR" ]; then
+    split_addr "$OTA_MQTTS_ADDR"
+    if ! wait_accepts "$host" "$port" 5 "$broker_pid"; then
+      say "the broker's TLS listener $OTA_MQTTS_ADDR does not accept; last lines of $broker_log:"
+      tail -n 20 "$broker_log" >&2
+      stop_all
+      exit 1
+    fi
+  fi
+  say "broker on $OTA_MQTT_ADDR${OTA_MQTTS_ADDR:+, TLS on $OTA_MQTTS_ADDR}${OTA_MQTTS_CERT_ADDR:+, device certificates on $OTA_MQTTS_CERT_ADDR} (pid $broker_pid, log $broker_log)"
 fi
 
 # --- otad ---------------------------------------------------------------------------------
@@ -171,8 +189,20 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 if [ "$ready" = 1 ]; then
-  printf '\n  OTA console:  %s/\n  admin token:  %s\n  MQTT broker:  %s\n  data folder:  %s\n  (Ctrl-C stops both)\n\n' \
-    "$OTA_PUBLIC_URL" "$token" "$OTA_MQTT_ADDR" "$OTA_DATA_DIR" >&2
+  {
+    printf '\n'
+    if [ -n "$OTA_HTTPS_ADDR" ]; then
+      printf '  OTA console:  https://%s/  (plain, this machine only: http://%s/)\n' "$OTA_HTTPS_ADDR" "$OTA_HTTP_ADDR"
+    else
+      printf '  OTA console:  %s/\n' "$OTA_PUBLIC_URL"
+    fi
+    printf '  admin token:  %s\n' "$token"
+    [ -n "$OTA_MQTTS_ADDR" ] && printf '  MQTT/TLS:     mqtts://%s  (device certificates: %s)\n' "$OTA_MQTTS_ADDR" "${OTA_MQTTS_CERT_ADDR:-off}"
+    printf '  MQTT plain:   %s\n' "$OTA_MQTT_ADDR"
+    printf '  CA to trust:  %s\n' "$ca_file"
+    printf '  downloads:    %s/dl/...\n' "$OTA_PUBLIC_URL"
+    printf '  data folder:  %s\n  (Ctrl-C stops both)\n\n' "$OTA_DATA_DIR"
+  } >&2
 elif kill -0 "$otad_pid" 2>/dev/null; then
   say "otad is not healthy after 30 s (GET /api/v1/health); still waiting, see its log above"
 fi

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +35,27 @@
 
 #define DEFAULT_BODY_MAX (64 * 1024)
 
+/* One listening daemon: plain (OTA_HTTP_ADDR) or TLS (OTA_HTTPS_ADDR). Both share the
+ * router and handlers; a TLS listener adds HSTS to its answers. */
+typedef struct {
+    http_app *app;
+    int tls;
+} http_listener;
+
 struct http_server {
-    struct MHD_Daemon *d;
+    struct MHD_Daemon *d, *tls_d;
+    http_listener plain, secure;
+    char *cert_pem, *key_pem; /* what the TLS daemon presents; freed at stop */
     http_app *app;
 };
+
+/* The TLS listener's GnuTLS priorities: TLS 1.2 and 1.3 only, AEAD ciphers only (no CBC,
+ * no RC4, no 3DES), forward secrecy (ECDHE / DHE), SHA-2 signatures. */
+#define HTTP_TLS_PRIORITIES                                                                    \
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-AES-128-CBC:-AES-256-CBC:"                 \
+    "-CAMELLIA-128-CBC:-CAMELLIA-256-CBC:-3DES-CBC:-ARCFOUR-128:-RSA:-SHA1"
+/* HSTS on every answer of the TLS listener (a year; browsers keep to HTTPS for the host) */
+#define HTTP_HSTS "max-age=31536000"
 
 static const http_route *const route_tables[] = {
 #define X(name) http_routes_##name,
@@ -305,6 +323,8 @@ static int queue(http_req *r, unsigned status, struct MHD_Response *resp)
     r->status = (int)status;
     if (strncmp(r->url, "/api/", 5) == 0)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->tls)
+        MHD_add_response_header(resp, "Strict-Transport-Security", HTTP_HSTS);
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -706,8 +726,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = calloc(1, sizeof *r);
         if (!r)
             abort();
+        const http_listener *l = cls;
         r->conn = conn;
-        r->app = cls;
+        r->app = l->app;
+        r->tls = l->tls;
         r->method = method;
         r->url = url;
         r->start_ms = ota_time_mono_ms();
@@ -773,13 +795,38 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     OTA_WARN("http: libmicrohttpd: %s", line);
 }
 
-http_server *http_start(http_app *app, int threads)
+/* Reads a whole PEM file (at most 1 MiB) into a malloc'd NUL-terminated string, or NULL. */
+static char *read_pem(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t n = 0;
+    if (!f)
+        return NULL;
+    buf = malloc(1024 * 1024 + 1);
+    if (buf)
+        n = fread(buf, 1, 1024 * 1024, f);
+    if (buf && (ferror(f) || n == 0 || n == 1024 * 1024)) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf)
+        buf[n] = '\0';
+    return buf;
+}
+
+/* Starts one daemon on addr (host:port) for l; TLS when l->tls (srv's PEM texts).
+ * Returns it, or NULL (logged). */
+static struct MHD_Daemon *listen_on(http_server *srv, const char *addr, http_listener *l,
+                                    int threads)
 {
     char host[256], port[16];
     int p;
     struct addrinfo hints = {0}, *ai = NULL;
-    if (cfg_split_addr(app->cfg->http_addr, host, sizeof host, &p) != 0) {
-        OTA_ERROR("http: bad listen address %s", app->cfg->http_addr);
+    struct MHD_Daemon *d;
+    if (cfg_split_addr(addr, host, sizeof host, &p) != 0) {
+        OTA_ERROR("http: bad listen address %s", addr);
         return NULL;
     }
     snprintf(port, sizeof port, "%d", p);
@@ -788,36 +835,73 @@ http_server *http_start(http_app *app, int threads)
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     int gr = getaddrinfo(host, port, &hints, &ai);
     if (gr != 0 || !ai) {
-        OTA_ERROR("http: cannot resolve %s: %s", app->cfg->http_addr, gai_strerror(gr));
+        OTA_ERROR("http: cannot resolve %s: %s", addr, gai_strerror(gr));
         return NULL;
     }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (l->tls)
+        flags |= MHD_USE_TLS;
+    /* the TLS options come last; a plain daemon ends the list before them */
+    d = MHD_start_daemon(
+        flags, (uint16_t)p, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(128 * 1024), l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+        srv->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
+        HTTP_TLS_PRIORITIES, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!d)
+        OTA_ERROR("http: cannot listen on %s%s: %s", addr, l->tls ? " (TLS)" : "",
+                  strerror(errno));
+    return d;
+}
+
+http_server *http_start(http_app *app, int threads)
+{
+    const char *https = app->cfg->https_addr;
     http_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         abort();
     srv->app = app;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    srv->d = MHD_start_daemon(
-        flags, (uint16_t)p, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(128 * 1024), MHD_OPTION_END);
-    freeaddrinfo(ai);
-    if (!srv->d) {
-        OTA_ERROR("http: cannot listen on %s: %s", app->cfg->http_addr, strerror(errno));
-        free(srv);
-        return NULL;
-    }
+    srv->plain.app = srv->secure.app = app;
+    srv->secure.tls = 1;
+    srv->d = listen_on(srv, app->cfg->http_addr, &srv->plain, threads);
+    if (!srv->d)
+        goto fail;
     OTA_INFO("http: listening on %s (%d threads)", app->cfg->http_addr, threads);
+    if (https[0]) {
+        srv->cert_pem = read_pem(app->tls_cert);
+        srv->key_pem = read_pem(app->tls_key);
+        if (!srv->cert_pem || !srv->key_pem) {
+            OTA_ERROR("http: cannot read the TLS certificate %s or its key %s", app->tls_cert,
+                      app->tls_key);
+            goto fail;
+        }
+        srv->tls_d = listen_on(srv, https, &srv->secure, threads);
+        if (!srv->tls_d)
+            goto fail;
+        OTA_INFO("http: listening on %s with TLS (certificate %s)", https, app->tls_cert);
+    }
     return srv;
+fail:
+    http_stop(srv);
+    return NULL;
 }
 
 void http_stop(http_server *srv)
 {
     if (!srv)
         return;
-    MHD_stop_daemon(srv->d);
+    if (srv->tls_d)
+        MHD_stop_daemon(srv->tls_d);
+    if (srv->d)
+        MHD_stop_daemon(srv->d);
+    if (srv->key_pem)
+        OPENSSL_cleanse(srv->key_pem, strlen(srv->key_pem));
+    free(srv->cert_pem);
+    free(srv->key_pem);
     free(srv);
 }

@@ -100,12 +100,14 @@ struct http_req {
     void *state;
     void (*state_free)(void *state);
     int answered;
+    int tls;    /* the request came on the TLS listener (answers carry HSTS) */
     int status; /* status sent, for the access log */
     int64_t start_ms;
 };
 
-/* Starts the server on app->cfg->http_addr with threads pool threads. NULL on failure
- * (logged). */
+/* Starts the server on app->cfg->http_addr, and on app->cfg->https_addr (when not empty)
+ * with TLS (app->tls_cert, app->tls_key), each with threads pool threads. NULL on failure
+ * (logged; nothing left listening). */
 http_server *http_start(http_app *app, int threads);
 /* Stops accepting, waits for running handlers, frees. NULL is fine. */
 void http_stop(http_server *srv);

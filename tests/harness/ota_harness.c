@@ -288,6 +288,37 @@ int oth_env_init(oth_env *e)
     return 0;
 }
 
+int oth_env_tls(oth_env *e)
+{
+    char cmd[1024], v[64];
+    e->https_port = oth_free_port();
+    e->mqtts_port = oth_free_port();
+    e->mqtts_cert_port = oth_free_port();
+    if (e->https_port <= 0 || e->mqtts_port <= 0 || e->mqtts_cert_port <= 0)
+        return -1;
+    snprintf(v, sizeof v, "127.0.0.1:%d", e->https_port);
+    oth_env_set(e, "OTA_HTTPS_ADDR", v);
+    snprintf(v, sizeof v, "127.0.0.1:%d", e->mqtts_port);
+    oth_env_set(e, "OTA_MQTTS_ADDR", v);
+    snprintf(v, sizeof v, "127.0.0.1:%d", e->mqtts_cert_port);
+    oth_env_set(e, "OTA_MQTTS_CERT_ADDR", v);
+    snprintf(e->ca_path, sizeof e->ca_path, "%s/keys/ca.pem", e->dir);
+    snprintf(cmd, sizeof cmd,
+             "OTA_DATA_DIR=%s OTA_ADMIN_TOKEN=%s OTA_HTTPS_ADDR=127.0.0.1:%d %s %s/server/otad "
+             "--init-only > %s/init.log 2>&1",
+             e->dir, e->admin_token, e->https_port, e->pg_url[0] ? "OTA_DB=$OTH_PG_URL" : "",
+             OTA_BUILD_DIR, e->dir);
+    if (e->pg_url[0])
+        setenv("OTH_PG_URL", e->pg_url, 1);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "harness: otad --init-only failed\n");
+        snprintf(cmd, sizeof cmd, "%s/init.log", e->dir);
+        oth_dump_file(cmd, 4000);
+        return -1;
+    }
+    return 0;
+}
+
 void oth_env_set(oth_env *e, const char *name, const char *value)
 {
     size_t len = strlen(name) + strlen(value) + 2;
@@ -344,8 +375,12 @@ int oth_broker_start(oth_env *e)
     snprintf(conf, sizeof conf, "%s/mosquitto.conf", e->dir);
     snprintf(log, sizeof log, "%s/broker.log", e->dir);
     snprintf(port, sizeof port, "%d", e->mqtt_port);
-    snprintf(cmd, sizeof cmd, "bash %s/scripts/broker-conf.sh %s 127.0.0.1 %s %s/broker-plugin/ota_auth.so > %s",
-             OTA_SOURCE_DIR, e->dir, port, OTA_BUILD_DIR, conf);
+    char tls[128] = "OTA_MQTTS_ADDR= OTA_MQTTS_CERT_ADDR=";
+    if (e->mqtts_port > 0)
+        snprintf(tls, sizeof tls, "OTA_MQTTS_ADDR=127.0.0.1:%d OTA_MQTTS_CERT_ADDR=127.0.0.1:%d",
+                 e->mqtts_port, e->mqtts_cert_port);
+    snprintf(cmd, sizeof cmd, "%s bash %s/scripts/broker-conf.sh %s 127.0.0.1 %s %s/broker-plugin/ota_auth.so > %s",
+             tls, OTA_SOURCE_DIR, e->dir, port, OTA_BUILD_DIR, conf);
     if (system(cmd) != 0) {
         fprintf(stderr, "harness: broker-conf.sh failed\n");
         return -1;
@@ -374,6 +409,7 @@ static pid_t otad_spawn(oth_env *e, int http_port, const char *instance, const c
 {
     char *env[OTH_MAX_ENV + 8];
     char addr[64], pub[96], mqtt[64], dir[300], tok[128], bin[512], inst[64], url[128];
+    char https_off[] = "OTA_HTTPS_ADDR=";
     int n = 0;
     snprintf(addr, sizeof addr, "OTA_HTTP_ADDR=127.0.0.1:%d", http_port);
     snprintf(pub, sizeof pub, "OTA_PUBLIC_URL=http://127.0.0.1:%d", http_port);
@@ -386,8 +422,12 @@ static pid_t otad_spawn(oth_env *e, int http_port, const char *instance, const c
     env[n++] = mqtt;
     env[n++] = dir;
     env[n++] = tok;
+    /* no HTTPS unless oth_env_tls (otad's default port would collide between tests);
+     * a second instance never takes the first one's HTTPS port */
+    env[n++] = https_off;
     for (int i = 0; i < e->n_extra_env; i++)
-        if (!instance || strncmp(e->extra_env[i], "OTA_INSTANCE=", 13) != 0)
+        if (!instance || (strncmp(e->extra_env[i], "OTA_INSTANCE=", 13) != 0 &&
+                          strncmp(e->extra_env[i], "OTA_HTTPS_ADDR=", 15) != 0))
             env[n++] = e->extra_env[i];
     if (instance) {
         snprintf(inst, sizeof inst, "OTA_INSTANCE=%s", instance);

@@ -30,12 +30,21 @@ typedef struct {
      * postgresql:///postgres?host=/var/run/postgresql): oth_env_init creates a fresh
      * database ota_<random> through that URL and gives otad OTA_DB=<its URL>;
      * oth_env_cleanup drops it. Empty strings otherwise (otad uses SQLite in dir). */
+    /* TLS (oth_env_tls): 0 ports = that listener is off (otad gets OTA_HTTPS_ADDR="") */
+    int https_port;        /* otad's HTTPS port on 127.0.0.1 */
+    int mqtts_port;        /* broker's TLS port (password logins) */
+    int mqtts_cert_port;   /* broker's TLS port that requires a device certificate */
+    char ca_path[300];     /* DIR/keys/ca.pem, the CA devices trust */
     char pg_db[40];        /* the test's database name */
     char pg_url[1024];     /* its URL (what otad gets as OTA_DB) */
 } oth_env;
 
 /* Makes the folder, the server key and free ports. Returns 0 or -1. */
 int oth_env_init(oth_env *e);
+/* Turns TLS on for this env: free ports for otad's HTTPS listener and the broker's two TLS
+ * listeners, and the CA and server certificate generated as `make run` does
+ * (otad --init-only). Call after oth_env_init, before starting anything. Returns 0 or -1. */
+int oth_env_tls(oth_env *e);
 /* Runs SQL (one or more statements) on the test's PostgreSQL database with psql.
  * Returns 0, or -1 when it failed or the test runs on SQLite (pg_db empty). */
 int oth_pg_sql(oth_env *e, const char *sql);

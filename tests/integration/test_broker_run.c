@@ -44,7 +44,7 @@ static void test_run_script(void **state)
 {
     (void)state;
     char bin[512], script[512], log[320], conf[320];
-    char e1[64], e2[96], e3[64], e4[300], e5[128];
+    char e1[64], e2[96], e3[64], e4[300], e5[128], e6[64], e7[64], e8[64];
     snprintf(bin, sizeof bin, "%s/server/otad", OTA_BUILD_DIR);
     if (access(bin, X_OK) != 0) {
         printf("otad not built: skipped\n");
@@ -57,9 +57,14 @@ static void test_run_script(void **state)
     snprintf(e3, sizeof e3, "OTA_MQTT_ADDR=127.0.0.1:%d", env.mqtt_port);
     snprintf(e4, sizeof e4, "OTA_DATA_DIR=%s", env.dir);
     snprintf(e5, sizeof e5, "OTA_ADMIN_TOKEN=%s", env.admin_token);
-    char *envs[] = {e1, e2, e3, e4, e5};
+    int https_port = oth_free_port(), mqtts_port = oth_free_port(),
+        cert_port = oth_free_port();
+    snprintf(e6, sizeof e6, "OTA_HTTPS_ADDR=127.0.0.1:%d", https_port);
+    snprintf(e7, sizeof e7, "OTA_MQTTS_ADDR=127.0.0.1:%d", mqtts_port);
+    snprintf(e8, sizeof e8, "OTA_MQTTS_CERT_ADDR=127.0.0.1:%d", cert_port);
+    char *envs[] = {e1, e2, e3, e4, e5, e6, e7, e8};
     char *argv[] = {"/bin/bash", script, OTA_BUILD_DIR, NULL};
-    run_pid = oth_spawn(argv, envs, 5, log);
+    run_pid = oth_spawn(argv, envs, 8, log);
     assert_true(run_pid > 0);
 
     /* healthy within 30 s: broker up, otad connected and presence synced */
@@ -96,6 +101,27 @@ static void test_run_script(void **state)
     assert_non_null(d);
     sdev_free(d);
 
+    /* out of the box: HTTPS and MQTT over TLS with the generated CA, whose path the
+     * banner prints */
+    char ca[340], cmd[1200], out[64] = "", secret[40];
+    snprintf(ca, sizeof ca, "%s/keys/ca.pem", env.dir);
+    assert_true(file_contains(log, ca));
+    assert_true(file_contains(log, "MQTT/TLS:"));
+    snprintf(cmd, sizeof cmd,
+             "curl -s -o /dev/null -w '%%{http_code}' --cacert %s https://localhost:%d/api/v1/health",
+             ca, https_port);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(out, sizeof out, p));
+    pclose(p);
+    assert_string_equal(out, "200");
+    assert_int_equal(oth_device_secret(&env, "pkrun", "d2", secret), 0);
+    snprintf(cmd, sizeof cmd,
+             "mosquitto_pub -h localhost -p %d --cafile %s -q 1 -i pkrun.d2 -u pkrun.d2 -P %s "
+             "-t /sys/pkrun/d2/ota/version -m '{}'",
+             mqtts_port, ca, secret);
+    assert_int_equal(system(cmd), 0);
+
     /* SIGTERM stops otad, then the broker, and the script exits */
     kill(run_pid, SIGTERM);
     int status = 0, done = 0;
@@ -111,6 +137,8 @@ static void test_run_script(void **state)
     assert_true(file_contains(log, "stopping the broker"));
     assert_false(accepts(env.mqtt_port));
     assert_false(accepts(env.http_port));
+    assert_false(accepts(https_port));
+    assert_false(accepts(mqtts_port));
 }
 
 static int group_setup(void **state)

@@ -98,12 +98,14 @@ export async function startEnv() {
     return p;
   };
   try {
-    const conf = execFileSync('bash', [path.join(SOURCE_DIR, 'scripts/broker-conf.sh'), dir, '127.0.0.1', String(mqttPort), plugin]);
+    const conf = execFileSync('bash', [path.join(SOURCE_DIR, 'scripts/broker-conf.sh'), dir, '127.0.0.1', String(mqttPort), plugin],
+      { env: { ...process.env, OTA_MQTTS_ADDR: '', OTA_MQTTS_CERT_ADDR: '' } });
     fs.writeFileSync(path.join(dir, 'mosquitto.conf'), conf);
     launch('/usr/sbin/mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], {}, 'broker.log');
     await waitTcp(mqttPort, 10000);
     const server = launch(otad, [], {
       OTA_HTTP_ADDR: `127.0.0.1:${httpPort}`,
+      OTA_HTTPS_ADDR: '', // no HTTPS here: the default port would collide between runs
       OTA_PUBLIC_URL: env.baseUrl,
       OTA_MQTT_ADDR: `127.0.0.1:${mqttPort}`,
       OTA_DATA_DIR: dir,
