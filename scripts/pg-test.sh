@@ -64,7 +64,7 @@ export OTA_TEST_PG_URL="postgresql:///postgres?host=$SOCK&port=$PORT"
 psql -X -q -d "$OTA_TEST_PG_URL" -c "SELECT 1" >/dev/null
 
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTA_TESTS=ON >/dev/null
 fi
 if ! grep -q '^LIBPQ_FOUND:INTERNAL=1' "$BUILD/CMakeCache.txt"; then
   echo "pg-test: $BUILD was configured without libpq (install libpq-dev, delete $BUILD/CMakeCache.txt)" >&2
