@@ -11,7 +11,8 @@
 #    /var/tmp), so a run starts from a pristine root.
 # 2. Copies in what downloads need to work as on the host: apt sources, the apt settings that
 #    say how to reach them (the apt.conf.d files with Acquire:: lines), their keys, the trusted
-#    CA certificates, /etc/hosts and /etc/resolv.conf. Nothing else of the host: no Node.js
+#    CA certificates (the local ones; NODE_EXTRA_CA_CERTS passed on when set), /etc/hosts and
+#    /etc/resolv.conf. Nothing else of the host: no Node.js
 #    packaging but Debian's. /usr/sbin/policy-rc.d refuses service starts, as usual in a
 #    chroot: nothing runs an init system there, so the postinst of mosquitto and postgresql
 #    would otherwise start daemons on the host's network (ports 1883 and 5432).
@@ -38,31 +39,37 @@ if [ "${1:-}" = --inside ]; then
   mode=$2 r=$3
   shift 3
   say() { printf 'test-fresh: %s\n' "$*" >&2; }
+  # the environment in the root: a login's basics; the host's extra CA file setting for Node.js
+  root_env=(HOME=/root LANG=C.UTF-8 "TERM=${TERM:-dumb}" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+  [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && root_env+=("NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS")
   mount -t proc proc "$r/proc"
   mount --bind /sys "$r/sys"
   mount --bind /dev "$r/dev"
   mount --bind /dev/pts "$r/dev/pts"
   mount --bind /dev/shm "$r/dev/shm"
   in_root() {
-    chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
-      PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+    chroot "$r" /usr/bin/env -i "${root_env[@]}" "$@"
   }
-  # every process of this PID namespace but this one
+  # left: every process of this PID namespace but this one (no subshell, which would count)
+  left=()
   others() {
     local p
+    left=()
     for p in "$r"/proc/[0-9]*; do
       p=${p##*/}
-      [ "$p" != 1 ] && [ -e "$r/proc/$p/stat" ] && echo "$p"
+      [ "$p" != 1 ] && [ -e "$r/proc/$p/stat" ] && left+=("$p")
     done
     return 0
   }
   end_all() {
     local i
-    [ -n "$(others)" ] || return 0
-    say "ending the processes left in the root: $(others | tr '\n' ' ')"
+    others
+    [ ${#left[@]} -gt 0 ] || return 0
+    say "ending the processes left in the root: ${left[*]}"
     kill -TERM -1 2>/dev/null || true
     for ((i = 0; i < 200; i++)); do
-      [ -n "$(others)" ] || return 0
+      others
+      [ ${#left[@]} -gt 0 ] || return 0
       sleep 0.1
     done
     kill -KILL -1 2>/dev/null || true
@@ -86,6 +93,10 @@ if [ "${1:-}" = --inside ]; then
     return $rc
   }
   rc=0
+  # The README's first step on a bare Debian 12 (minbase has no make; git is not needed in
+  # here: the repository was cloned from outside).
+  run_job in_root bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends make >/dev/null' || rc=$?
+  [ $rc -eq 0 ] || { say "apt-get install make failed"; end_all; exit $rc; }
   case "$mode" in
     test)
       in_root bash -c 'echo "test-fresh: node $(command -v node >/dev/null && node --version || echo "(not installed yet)")"'
@@ -93,8 +104,8 @@ if [ "${1:-}" = --inside ]; then
       if [ $rc -eq 0 ]; then
         in_root bash -c 'echo "test-fresh: $(command -v node) $(node --version), npm $(npm --version), $(dpkg-query -W -f="\${Package} \${Version}" nodejs)"'
         # own network namespace, loopback only (see the header)
-        run_job unshare --net bash -c "ip link set lo up && exec chroot '$r' /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM='${TERM:-dumb}' \
-          PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin bash -c 'cd /root/ota && make test'" || rc=$?
+        run_job unshare --net bash -c 'ip link set lo up && exec "$@"' lo-up \
+          chroot "$r" /usr/bin/env -i "${root_env[@]}" bash -c 'cd /root/ota && make test' || rc=$?
       fi
       ;;
     run)
@@ -199,9 +210,10 @@ done
 for k in $(cat "$r"/etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^Signed-By: *\(\/[^ ]*\)$/\1/p'); do
   [ -e "$r$k" ] || { mkdir -p "$r$(dirname "$k")" && cp "$k" "$r$k"; }
 done
-# trusted CA certificates (the bundle, and the local ones update-ca-certificates adds to it)
-mkdir -p "$r/etc/ssl/certs" "$r/usr/local/share/ca-certificates"
-cp /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/"
+# trusted CA certificates: the host's local ones (its own /etc/ssl/certs bundle is not copied,
+# so a root without the ca-certificates package trusts nothing, as on a real machine; the
+# package's update-ca-certificates adds these)
+mkdir -p "$r/usr/local/share/ca-certificates"
 [ -d /usr/local/share/ca-certificates ] && cp -a /usr/local/share/ca-certificates/. "$r/usr/local/share/ca-certificates/"
 cp /etc/hosts "$r/etc/hosts"
 cp -L /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true

@@ -16,6 +16,9 @@ import { launch, shot } from '../lib/browser.mjs';
 import { Device } from '../lib/device.mjs';
 
 const T = 20000; // ms to wait for something to appear
+// Each step and hook bounds itself (node:test `{ timeout }`, Node 18 and newer): a hung step
+// fails instead of holding make test.
+const STEP_MS = 600000;
 let env, b, page;
 const s = {}; // what the steps learn: productKey, secrets, firmwareId, batchId
 const devices = {};
@@ -27,7 +30,7 @@ before(async () => {
   b = await launch();
   page = b.page;
   await b.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.baseUrl });
-});
+}, { timeout: STEP_MS });
 
 after(async () => {
   for (const d of Object.values(devices)) await d.close();
@@ -37,11 +40,11 @@ after(async () => {
     await env.stop({ keep: failed });
   }
   fs.rmSync(files, { recursive: true, force: true });
-});
+}, { timeout: STEP_MS });
 
 // marks the run failed (to keep logs) when a step throws
 function step(name, fn) {
-  test(name, async (t) => {
+  test(name, { timeout: STEP_MS }, async (t) => {
     if (failed) { t.skip('an earlier step failed'); return; }
     try { await fn(t); } catch (e) {
       failed = true;

@@ -3,9 +3,15 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as V from '../../../server/console/js/validate.js';
+import fs from 'node:fs';
 
-test('firmware name: 1-50, Chinese/letters/digits and _ - . ( ), ends alnum or Chinese, no spaces', () => {
+// validate.js is an ES module in a folder without a package.json saying so; Node 18 would read
+// it as CommonJS (only Node 20.19+ detects the syntax), so it is imported from its text.
+const src = fs.readFileSync(new URL('../../../server/console/js/validate.js', import.meta.url), 'utf8');
+const V = await import(`data:text/javascript;base64,${Buffer.from(src).toString('base64')}`);
+const opts = { timeout: 60000 };
+
+test('firmware name: 1-50, Chinese/letters/digits and _ - . ( ), ends alnum or Chinese, no spaces', opts, () => {
   for (const ok of ['a', '智能灯固件(v2)_2.0', 'fw-1.0', 'A'.repeat(50), '固件']) assert.equal(V.firmwareName(ok), null, ok);
   assert.equal(V.firmwareName(''), 'errNameRequired');
   assert.equal(V.firmwareName('A'.repeat(51)), 'errNameLength');
@@ -17,7 +23,7 @@ test('firmware name: 1-50, Chinese/letters/digits and _ - . ( ), ends alnum or C
   assert.equal(V.firmwareName('fw.'), 'errNameEnds');
 });
 
-test('firmware file: name without extension 1-64 of Chinese/letters/digits/_/-, formats, size', () => {
+test('firmware file: name without extension 1-64 of Chinese/letters/digits/_/-, formats, size', opts, () => {
   const f = (name, size = 10) => V.firmwareFile({ name, size });
   for (const ok of ['a.bin', 'x.rom', 'x.zip', 'x.gz', 'x.tar', 'x.tar.gz', '固件_v2-1.bin', `${'a'.repeat(64)}.bin`]) assert.equal(f(ok), null, ok);
   assert.equal(V.firmwareFile(null), 'errFileRequired');
@@ -33,7 +39,7 @@ test('firmware file: name without extension 1-64 of Chinese/letters/digits/_/-, 
   assert.deepEqual(V.splitFileName('a.b.tar.gz'), { base: 'a.b', ext: 'tar.gz' });
 });
 
-test('version and description', () => {
+test('version and description', opts, () => {
   assert.equal(V.firmwareVersion('1.0.0-rc_1'), null);
   assert.equal(V.firmwareVersion('v'.repeat(100)), null);
   assert.equal(V.firmwareVersion('v'.repeat(101)), 'errVersionRule');
@@ -44,7 +50,7 @@ test('version and description', () => {
   assert.equal(V.firmwareDescription('长'.repeat(101)), 'errDescription');
 });
 
-test('batch form: ranges, directed needs devices, interval only with retries', () => {
+test('batch form: ranges, directed needs devices, interval only with retries', opts, () => {
   const base = { scope: 'all', validityDays: '7', timeoutMinutes: '60', retryTimes: '0', retryIntervalMinutes: '' };
   assert.deepEqual(V.batchForm(base), {});
   assert.deepEqual(V.batchForm({ ...base, scope: 'directed', identifiers: [] }), { identifiers: 'errScopeDevices' });
@@ -62,7 +68,7 @@ test('batch form: ranges, directed needs devices, interval only with retries', (
   assert.deepEqual(V.batchForm({ ...base, maxPushPerMinute: '0' }), { maxPushPerMinute: 'errPushRate' });
 });
 
-test('device import file: NDJSON lines with an identifier', () => {
+test('device import file: NDJSON lines with an identifier', opts, () => {
   assert.deepEqual(V.parseDeviceNdjson('{"identifier":"a"}\n\n{"identifier":"b","deviceName":"B"}\n').devices.length, 2);
   assert.deepEqual(V.parseDeviceNdjson('{"identifier":"a"}\nnot json\n'), { error: 'importBadLine', line: 2 });
   assert.deepEqual(V.parseDeviceNdjson('{"deviceName":"x"}'), { error: 'importBadLine', line: 1 });
