@@ -24,8 +24,8 @@
 #          own with only loopback up: PostgreSQL's cluster (port 5432), the brokers and
 #          servers of the tests cannot meet the host's (the host runs its own cluster on
 #          5432, other users their mosquitto and otad), and the host's cannot be reached.
-#    run   `make run` on the host's network, with OTA_HTTP_ADDR and OTA_MQTT_ADDR on free
-#          loopback ports; this script waits for GET /api/v1/health to answer 200 from
+#    run   `make deps build`, then `make run` on the host's network, with OTA_HTTP_ADDR and
+#          OTA_MQTT_ADDR on loopback ports free at that moment; this script waits for GET /api/v1/health to answer 200 from
 #          outside the root, prints the answer, and stops it.
 # 5. Ends every process it started in the root: SIGTERM to all of the PID namespace, SIGKILL
 #    to what is left 20 s later, and the namespace's end kills the rest; the mounts go with
@@ -33,6 +33,16 @@
 #    unless OTA_FRESH_KEEP=1.
 # Exit status: that of `make test` (test), 0 when health answered 200 (run).
 set -euo pipefail
+
+# a loopback port nothing listens on, below the ephemeral range (where outgoing connections
+# would take it at any moment)
+free_port() {
+  local p
+  while true; do
+    p=$((20000 + RANDOM % 12000))
+    [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "$p"; return; }
+  done
+}
 
 if [ "${1:-}" = --inside ]; then
   # --- PID 1 of the new namespaces: mount, chroot, run, end everything ------------------
@@ -109,8 +119,16 @@ if [ "${1:-}" = --inside ]; then
       fi
       ;;
     run)
-      http=$1 mqtt=$2
-      run_job in_root bash -c "cd /root/ota && OTA_HTTP_ADDR=$http OTA_PUBLIC_URL=http://$http OTA_MQTT_ADDR=$mqtt make run" || rc=$?
+      # install and build first (make run does both again, finding nothing to do), then take
+      # the ports: free ones, just before they are used; the host side reads them from $1
+      run_job in_root bash -c 'cd /root/ota && make deps build' || rc=$?
+      if [ $rc -eq 0 ]; then
+        http=127.0.0.1:$(free_port)
+        mqtt=127.0.0.1:$(free_port)
+        while [ "${mqtt#*:}" = "${http#*:}" ]; do mqtt=127.0.0.1:$(free_port); done
+        echo "$http" > "$1.tmp" && mv "$1.tmp" "$1"
+        run_job in_root bash -c "cd /root/ota && OTA_HTTP_ADDR=$http OTA_PUBLIC_URL=http://$http OTA_MQTT_ADDR=$mqtt make run" || rc=$?
+      fi
       ;;
   esac
   say "in-root command ended (status $rc)"
@@ -224,20 +242,8 @@ say "cloning $repo at ${head:0:12} into /root/ota"
 git clone -q --no-hardlinks "$repo" "$r/root/ota"
 git -C "$r/root/ota" checkout -q --detach "$head"
 
-free_port() {
-  local p
-  while true; do
-    p=$((20000 + RANDOM % 30000))
-    [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "$p"; return; }
-  done
-}
-
 args=()
-if [ "$mode" = run ]; then
-  http=127.0.0.1:$(free_port)
-  mqtt=127.0.0.1:$(free_port)
-  args=("$http" "$mqtt")
-fi
+[ "$mode" = run ] && args=("$work/http-addr")
 say "mode $mode: in new PID and mount namespaces, chroot $r"
 unshare --mount --propagation private --pid --fork bash "$self" --inside "$mode" "$r" "${args[@]}" &
 us_pid=$!
@@ -251,10 +257,15 @@ if [ "$mode" = test ]; then
 fi
 
 # run: health from outside the root (make run installs and builds first: allow 60 min)
-say "waiting for http://$http/api/v1/health from outside the root"
 code=""
+http=""
 for ((i = 0; i < 3600; i++)); do
   kill -0 "$us_pid" 2>/dev/null || break
+  if [ -z "$http" ]; then
+    [ -f "$work/http-addr" ] || { sleep 1; continue; }
+    http=$(cat "$work/http-addr")
+    say "waiting for http://$http/api/v1/health from outside the root"
+  fi
   code=$(curl -s -o "$work/health.json" -w '%{http_code}' --max-time 5 "http://$http/api/v1/health" || true)
   [ "$code" = 200 ] && break
   sleep 1
