@@ -24,9 +24,11 @@
 #          own with only loopback up: PostgreSQL's cluster (port 5432), the brokers and
 #          servers of the tests cannot meet the host's (the host runs its own cluster on
 #          5432, other users their mosquitto and otad), and the host's cannot be reached.
-#    run   `make deps build`, then `make run` on the host's network, with OTA_HTTP_ADDR and
-#          OTA_MQTT_ADDR on loopback ports free at that moment; this script waits for GET /api/v1/health to answer 200 from
-#          outside the root, prints the answer, and stops it.
+#    run   `make deps build`, then `make run` on the host's network, its five listeners
+#          (OTA_HTTP_ADDR, OTA_HTTPS_ADDR, OTA_MQTT_ADDR, OTA_MQTTS_ADDR, OTA_MQTTS_CERT_ADDR) on
+#          loopback ports free at that moment; this script waits for GET /api/v1/health to
+#          answer 200 from outside the root (plain, then HTTPS with the CA make run made),
+#          prints the answers, and stops it.
 # 5. Ends every process it started in the root: SIGTERM to all of the PID namespace, SIGKILL
 #    to what is left 20 s later, and the namespace's end kills the rest; the mounts go with
 #    the mount namespace. Also on failure, Ctrl-C or SIGTERM. The root folder is removed
@@ -123,11 +125,15 @@ if [ "${1:-}" = --inside ]; then
       # the ports: free ones, just before they are used; the host side reads them from $1
       run_job in_root bash -c 'cd /root/ota && make deps build' || rc=$?
       if [ $rc -eq 0 ]; then
-        http=127.0.0.1:$(free_port)
-        mqtt=127.0.0.1:$(free_port)
-        while [ "${mqtt#*:}" = "${http#*:}" ]; do mqtt=127.0.0.1:$(free_port); done
-        echo "$http" > "$1.tmp" && mv "$1.tmp" "$1"
-        run_job in_root bash -c "cd /root/ota && OTA_HTTP_ADDR=$http OTA_PUBLIC_URL=http://$http OTA_MQTT_ADDR=$mqtt make run" || rc=$?
+        ports=()
+        while [ ${#ports[@]} -lt 5 ]; do
+          p=$(free_port)
+          [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+        done
+        http=127.0.0.1:${ports[0]} https=127.0.0.1:${ports[1]}
+        echo "$http $https" > "$1.tmp" && mv "$1.tmp" "$1"
+        run_job in_root bash -c "cd /root/ota && OTA_HTTP_ADDR=$http OTA_PUBLIC_URL=http://$http OTA_MQTT_ADDR=127.0.0.1:${ports[2]} \
+          OTA_HTTPS_ADDR=$https OTA_MQTTS_ADDR=127.0.0.1:${ports[3]} OTA_MQTTS_CERT_ADDR=127.0.0.1:${ports[4]} make run" || rc=$?
       fi
       ;;
   esac
@@ -256,17 +262,24 @@ if [ "$mode" = test ]; then
   exit $rc
 fi
 
-# run: health from outside the root (make run installs and builds first: allow 60 min)
+# run: health from outside the root (make run installs and builds first: allow 60 min), on
+# the plain listener and on the HTTPS one with the CA make run printed (DATA/keys/ca.pem)
+ca=$r/root/ota/data/keys/ca.pem
+health() { # URL [curl options]: prints the status; the body goes to $work/health.json
+  local url=$1
+  shift
+  curl -s -o "$work/health.json" -w '%{http_code}' --max-time 5 "$@" "$url/api/v1/health" || true
+}
 code=""
 http=""
 for ((i = 0; i < 3600; i++)); do
   kill -0 "$us_pid" 2>/dev/null || break
   if [ -z "$http" ]; then
     [ -f "$work/http-addr" ] || { sleep 1; continue; }
-    http=$(cat "$work/http-addr")
+    read -r http https < "$work/http-addr"
     say "waiting for http://$http/api/v1/health from outside the root"
   fi
-  code=$(curl -s -o "$work/health.json" -w '%{http_code}' --max-time 5 "http://$http/api/v1/health" || true)
+  code=$(health "http://$http")
   [ "$code" = 200 ] && break
   sleep 1
 done
@@ -275,6 +288,11 @@ if [ "$code" != 200 ]; then
   exit 1
 fi
 say "GET http://$http/api/v1/health from the host: $code $(cat "$work/health.json")"
+if [ -f "$ca" ]; then
+  code=$(health "https://$https" --cacert "$ca")
+  say "GET https://$https/api/v1/health (--cacert data/keys/ca.pem) from the host: $code $(cat "$work/health.json")"
+  [ "$code" = 200 ] || { say "HTTPS health failed"; exit 1; }
+fi
 say "stopping make run"
 p=$(ns_init)
 [ -n "$p" ] && kill -TERM "$p"
