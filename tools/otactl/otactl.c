@@ -5,20 +5,26 @@
  * answer prints its message on stderr and exits 1; bad usage exits 2.
  *
  * Server and token: --url / OTA_URL (default http://127.0.0.1:8080), --token /
- * OTA_ADMIN_TOKEN, or --token-file / ./data/keys/admin.token. Files (firmware upload,
+ * OTA_ADMIN_TOKEN, or --token-file / ./data/keys/admin.token. An https:// URL is checked
+ * against --cacert / OTA_CA (default ./data/keys/ca.pem when it exists, else the system's
+ * CAs), peer and host name both verified; there is no fallback to plain. Files (firmware upload,
  * device import) are streamed from disk, never read whole into memory.
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     char url[512];
     char token[256];
+    char cacert[512]; /* CA file for https:// URLs; "" = the system's */
     int quiet;
 } ctl;
 
@@ -103,6 +109,10 @@ static int request(ctl *c, const char *method, const char *path, const char *bod
     snprintf(url, sizeof url, "%s%s", c->url, path);
     curl_easy_setopt(k, CURLOPT_URL, url);
     curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(k, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(k, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->cacert[0])
+        curl_easy_setopt(k, CURLOPT_CAINFO, c->cacert);
     if (c->token[0]) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
         h = curl_slist_append(h, auth);
@@ -275,6 +285,93 @@ static int c_device_get(ctl *c, int argc, char **argv)
     curl_free(k);
     curl_free(i);
     return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+/* "/api/v1/products/PK/devices/ID/certificates" into path; 2 (usage) when missing. */
+static int certs_path(int argc, char **argv, char *path, size_t cap)
+{
+    const char *key = pos(argc, argv, 0), *id = pos(argc, argv, 1);
+    NEED(key && id, "PRODUCT_KEY IDENTIFIER");
+    char *k = esc(key), *i = esc(id);
+    snprintf(path, cap, "/api/v1/products/%s/devices/%s/certificates", k, i);
+    curl_free(k);
+    curl_free(i);
+    return 0;
+}
+
+/* Writes text to path with mode (created new or truncated). Returns 0, or 1 (printed). */
+static int write_text(const char *path, const char *text, int mode)
+{
+    FILE *f = NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd >= 0 && fchmod(fd, (mode_t)mode) == 0)
+        f = fdopen(fd, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "otactl: %s: %s\n", path, strerror(errno));
+        if (!f && fd >= 0)
+            close(fd);
+        return 1;
+    }
+    return 0;
+}
+
+/* device cert PK ID [--out PREFIX]: PREFIX.crt (0644) and PREFIX.key (0600), PREFIX
+ * defaulting to PK.ID; prints the certificate's serial, CN and end (not the key). */
+static int c_device_cert(ctl *c, int argc, char **argv)
+{
+    char path[1024], base[512], crt[520], keyf[520];
+    const char *prefix = opt(argc, argv, "--out");
+    int rc = certs_path(argc, argv, path, sizeof path);
+    if (rc)
+        return rc;
+    if (prefix)
+        snprintf(base, sizeof base, "%s", prefix);
+    else
+        snprintf(base, sizeof base, "%.200s.%.200s", pos(argc, argv, 0), pos(argc, argv, 1));
+    snprintf(crt, sizeof crt, "%s.crt", base);
+    snprintf(keyf, sizeof keyf, "%s.key", base);
+    FILE *tmp = tmpfile();
+    if (!tmp)
+        return 1;
+    rc = request(c, "POST", path, NULL, NULL, NULL, NULL, tmp);
+    if (rc == 0) {
+        rewind(tmp);
+        json_t *j = json_loadf(tmp, 0, NULL);
+        const char *cert = json_string_value(json_object_get(j, "certificate"));
+        const char *key = json_string_value(json_object_get(j, "privateKey"));
+        if (!cert || !key) {
+            fprintf(stderr, "otactl: the answer carries no certificate\n");
+            rc = 1;
+        } else if ((rc = write_text(keyf, key, 0600)) == 0 && (rc = write_text(crt, cert, 0644)) == 0) {
+            json_object_del(j, "privateKey");
+            json_object_del(j, "certificate");
+            json_object_set_new(j, "certificateFile", json_string(crt));
+            json_object_set_new(j, "keyFile", json_string(keyf));
+            if (!c->quiet) {
+                char *out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                if (out)
+                    puts(out);
+                free(out);
+            }
+        }
+        json_decref(j);
+    }
+    fclose(tmp);
+    return rc;
+}
+
+static int c_device_certs(ctl *c, int argc, char **argv)
+{
+    char path[1024];
+    int rc = certs_path(argc, argv, path, sizeof path);
+    return rc ? rc : request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_device_revoke(ctl *c, int argc, char **argv)
+{
+    char path[1024];
+    int rc = certs_path(argc, argv, path, sizeof path);
+    return rc ? rc : request(c, "DELETE", path, NULL, NULL, NULL, NULL, NULL);
 }
 
 static int c_device_import(ctl *c, int argc, char **argv)
@@ -615,6 +712,13 @@ static const command commands[] = {
      c_device_list},
     {"device", "get", "device get PRODUCT_KEY IDENTIFIER", c_device_get},
     {"device", "import", "device import PRODUCT_KEY FILE.ndjson|-", c_device_import},
+    {"device", "cert",
+     "device cert PRODUCT_KEY IDENTIFIER [--out PREFIX]   (writes PREFIX.crt, PREFIX.key; "
+     "default PREFIX: PRODUCT_KEY.IDENTIFIER)",
+     c_device_cert},
+    {"device", "certs", "device certs PRODUCT_KEY IDENTIFIER", c_device_certs},
+    {"device", "revoke", "device revoke PRODUCT_KEY IDENTIFIER   (every certificate of the device)",
+     c_device_revoke},
     {"firmware", "add",
      "firmware add FILE --name NAME --product PRODUCT_KEY --version V [--description TEXT]"
      " [--file-name NAME]",
@@ -642,10 +746,12 @@ static const command commands[] = {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: otactl [--url URL] [--token TOKEN | --token-file FILE] [--quiet] COMMAND\n\n"
+            "Usage: otactl [--url URL] [--token TOKEN | --token-file FILE] [--cacert FILE] [--quiet]\n"
+            "              COMMAND\n\n"
             "URL defaults to $OTA_URL or http://127.0.0.1:8080; the token to $OTA_ADMIN_TOKEN or\n"
-            "the file ./data/keys/admin.token. Answers are printed as JSON; errors go to stderr\n"
-            "(exit 1); bad usage exits 2.\n\nCommands:\n");
+            "the file ./data/keys/admin.token. An https:// URL is verified (certificate and host\n"
+            "name) against --cacert, $OTA_CA or ./data/keys/ca.pem when it exists. Answers are\n"
+            "printed as JSON; errors go to stderr (exit 1); bad usage exits 2.\n\nCommands:\n");
     for (size_t i = 0; i < NCMD; i++)
         fprintf(f, "  %s\n", commands[i].usage);
 }
@@ -672,6 +778,10 @@ int main(int argc, char **argv)
              getenv("OTA_URL") ? getenv("OTA_URL") : "http://127.0.0.1:8080");
     if (getenv("OTA_ADMIN_TOKEN"))
         snprintf(c.token, sizeof c.token, "%s", getenv("OTA_ADMIN_TOKEN"));
+    if (getenv("OTA_CA"))
+        snprintf(c.cacert, sizeof c.cacert, "%s", getenv("OTA_CA"));
+    else if (access("data/keys/ca.pem", R_OK) == 0)
+        snprintf(c.cacert, sizeof c.cacert, "data/keys/ca.pem");
     for (; i < argc && strncmp(argv[i], "-", 1) == 0; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -682,6 +792,8 @@ int main(int argc, char **argv)
             snprintf(c.url, sizeof c.url, "%s", argv[++i]);
         } else if (i + 1 < argc && strcmp(argv[i], "--token") == 0) {
             snprintf(c.token, sizeof c.token, "%s", argv[++i]);
+        } else if (i + 1 < argc && strcmp(argv[i], "--cacert") == 0) {
+            snprintf(c.cacert, sizeof c.cacert, "%s", argv[++i]);
         } else if (i + 1 < argc && strcmp(argv[i], "--token-file") == 0) {
             token_file = argv[++i];
         } else {
