@@ -146,6 +146,8 @@ struct engine {
 
     /* stats (under mu) */
     engine_stats stats;
+
+    ota_log_limit *devlog; /* lines about one device: DEVLOG_BURST per DEVLOG_WINDOW_MS */
 };
 
 /* ---- small containers ------------------------------------------------------------------ */
@@ -211,6 +213,20 @@ static int64_t scaled(engine_t *e, int64_t ms)
 }
 
 static void batches_fix_pointers(engine_t *e);
+
+/* A device that sends bad messages as fast as it can must not flood the log: each device
+ * gets DEVLOG_BURST lines per DEVLOG_WINDOW_MS (scaled by time_scale), then one summary. */
+#define DEVLOG_BURST 10
+#define DEVLOG_WINDOW_MS 60000
+#define DEVLOG_SLOTS 4096
+
+/* 1 when a line about device pk.id may be written now (common/log_limit.c). */
+static int dev_log_ok(engine_t *e, const char *pk, const char *id)
+{
+    char key[112];
+    snprintf(key, sizeof key, "device %.32s.%.64s", pk ? pk : "?", id ? id : "?");
+    return ota_log_limit_allow(e->devlog, key, ota_time_now_ms());
+}
 
 static batch_mem *batch_find(engine_t *e, int64_t id)
 {
@@ -440,9 +456,11 @@ static store_rc apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, co
         *res = r;
     if (!r.changed) {
         if (r.note != FSM_NOTE_TIMER_STALE && r.note != FSM_NOTE_APPLIED) {
-            OTA_INFO("engine: batch %lld device %s.%s: %s ignored in %s (%s)", (long long)t->batch_id,
-                     w.pk ? w.pk : "?", w.id ? w.id : "?", fsm_event_name(ev->kind),
-                     fsm_state_name(t->task.state), fsm_note_name(r.note));
+            if (dev_log_ok(e, w.pk, w.id))
+                OTA_INFO("engine: batch %lld device %s.%s: %s ignored in %s (%s)",
+                         (long long)t->batch_id, w.pk ? w.pk : "?", w.id ? w.id : "?",
+                         fsm_event_name(ev->kind), fsm_state_name(t->task.state),
+                         fsm_note_name(r.note));
             pthread_mutex_lock(&e->mu);
             e->stats.ignored++;
             pthread_mutex_unlock(&e->mu);
@@ -589,7 +607,9 @@ static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t n
     store_task t;
     if (devmsg_topic(topic, sizeof topic, in->pk, in->id, in->suffix) != 0 ||
         devmsg_parse(topic, in->payload, in->len, &m, why, sizeof why) != DEVMSG_OK) {
-        OTA_WARN("device %s.%s: bad message on %s dropped: %s", in->pk, in->id, in->suffix, why);
+        if (dev_log_ok(e, in->pk, in->id))
+            OTA_WARN("device %s.%s: bad message on %s dropped: %s", in->pk, in->id, in->suffix,
+                     why);
         pthread_mutex_lock(&e->mu);
         e->stats.bad_messages++;
         pthread_mutex_unlock(&e->mu);
@@ -597,7 +617,8 @@ static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t n
     }
     store_rc rc = store_uow_device_find(u, in->pk, in->id, &device_id);
     if (rc == STORE_NOT_FOUND) {
-        OTA_WARN("device %s.%s: message from an unknown device dropped", in->pk, in->id);
+        if (dev_log_ok(e, in->pk, in->id))
+            OTA_WARN("device %s.%s: message from an unknown device dropped", in->pk, in->id);
         return STORE_OK;
     }
     if (rc != STORE_OK)
@@ -619,7 +640,7 @@ static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t n
 
     rc = store_uow_task_open(u, device_id, &t);
     if (rc == STORE_NOT_FOUND) {
-        if (m.kind != DEVMSG_VERSION)
+        if (m.kind != DEVMSG_VERSION && dev_log_ok(e, in->pk, in->id))
             OTA_INFO("device %s.%s: %s outside any running batch ignored", in->pk, in->id, in->suffix);
         return STORE_OK;
     }
@@ -745,6 +766,7 @@ static void free_list(input *list)
  * the log when it is far (a deep backlog, or probes that never come back). */
 static void lag_stats(engine_t *e, int64_t now)
 {
+    ota_log_limit_flush(e->devlog, now);
     int64_t since = e->wm_ms ? e->wm_ms : e->started_ms;
     if (e->cfg.clocked && now - since > 30000 && now - e->lag_logged_ms >= 30000) {
         OTA_WARN("engine: no clock probe back for %lld s (a deep backlog, no broker, or a "
@@ -1283,7 +1305,8 @@ engine_t *engine_new(const engine_config *cfg)
     e->public_url = strdup(cfg->public_url);
     e->heap = theap_new(1024, 16u * 1024 * 1024);
     e->sheap = theap_new(1024, 16u * 1024 * 1024);
-    if (!e->public_url || !e->heap || !e->sheap ||
+    e->devlog = ota_log_limit_new(DEVLOG_SLOTS, DEVLOG_BURST, scaled(e, DEVLOG_WINDOW_MS));
+    if (!e->public_url || !e->heap || !e->sheap || !e->devlog ||
         urlsign_derive_key(cfg->server_key, e->url_key) != URLSIGN_OK) {
         engine_free(e);
         return NULL;
@@ -1340,6 +1363,7 @@ void engine_free(engine_t *e)
     free(e->touched);
     theap_free(e->heap);
     theap_free(e->sheap);
+    ota_log_limit_free(e->devlog);
     free(e->public_url);
     sync_destroy(e);
     free(e);
@@ -1385,7 +1409,8 @@ void engine_device_message(engine_t *e, const char *pk, const char *id, const ch
                            const void *payload, size_t len)
 {
     if (strlen(pk) >= PK_MAX || strlen(id) >= ID_MAX || strlen(suffix) >= 40 || len > DEVMSG_MAX_PAYLOAD) {
-        OTA_WARN("device %.32s.%.64s: oversized message on %.40s dropped", pk, id, suffix);
+        if (dev_log_ok(e, pk, id))
+            OTA_WARN("device %.32s.%.64s: oversized message on %.40s dropped", pk, id, suffix);
         return;
     }
     input *in = new_input(IN_MESSAGE, pk, id, len);

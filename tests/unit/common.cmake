@@ -1,0 +1,4 @@
+# Unit tests of the shared helpers in common/ (library otacommon).
+if(TARGET otacommon)
+  ota_unit_test(test_log SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log.c LIBS otacommon)
+endif()
