@@ -94,7 +94,7 @@ wait_tcp() { # port timeout_s
 start_broker() {
   local dir=$1
   mkdir -p "$dir/keys"
-  [ -f "$dir/keys/server.key" ] || { openssl rand -hex 32 > "$dir/keys/server.key"; chmod 644 "$dir/keys/server.key"; }
+  [ -f "$dir/keys/server.key" ] || { openssl rand -hex 32 > "$dir/keys/server.key"; chmod 600 "$dir/keys/server.key"; }
   BPORT=$($OB port)
   OTA_MQTTS_ADDR= OTA_MQTTS_CERT_ADDR= OTA_BROKER_LOG_TYPES="error warning" bash "$ROOT/scripts/broker-conf.sh" "$dir" 127.0.0.1 "$BPORT" "$PLUGIN" \
     | grep -v '^connection_messages' > "$dir/mosquitto.conf"

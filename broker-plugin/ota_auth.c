@@ -13,7 +13,10 @@
  *   derived from the server key (option key_file), so the plugin needs no database.
  * - ACL: the server may do anything; a device may publish, subscribe and receive only
  *   under "/sys/{productKey}/{identifier}/" (a refused SUBSCRIBE answers 0x80, a refused
- *   PUBLISH is dropped).
+ *   PUBLISH is dropped). A device may not retain a message (one leaked secret must not
+ *   be able to store data in the broker), and it receives only the platform -> device
+ *   topics of docs/device-protocol.md, so what it publishes itself never queues in its
+ *   own session. Queue and packet sizes are bounded in mosquitto.conf (docs/broker.md).
  * - Presence: a successful device login publishes {"e":"on","c":"pk.id","t":ms} (QoS 1)
  *   on ota/internal/presence, the end of that connection {"e":"off",...}. Mosquitto has no
  *   connect event: a successful basic-auth event is the connect. Tracking is per connection
@@ -219,18 +222,43 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
     return device_logged_in(st, ed->client, user);
 }
 
+/* 1 when topic (already known to be under the device's prefix of prefix_len bytes) is one
+ * the platform sends to devices (docs/device-protocol.md, "Messages"). */
+static int downstream_topic(const char *topic, size_t prefix_len)
+{
+    static const char *const down[] = {"ota/firmware/upgrade", "ota/firmware/get_reply"};
+    if (strlen(topic) < prefix_len)
+        return 0;
+    for (size_t i = 0; i < sizeof down / sizeof down[0]; i++)
+        if (strcmp(topic + prefix_len, down[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int cb_acl_check(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_acl_check *ed = event_data;
     plugin_state *st = userdata;
     const char *user = mosquitto_client_username(ed->client);
+    char prefix[AUTH_PREFIX_MAX + 1];
     (void)event;
 
     if (is_server(st, user))
         return MOSQ_ERR_SUCCESS;
     if (ed->access == MOSQ_ACL_UNSUBSCRIBE)
         return MOSQ_ERR_SUCCESS;
-    return auth_device_topic_ok(user, ed->topic) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+    if (!auth_device_topic_ok(user, ed->topic))
+        return MOSQ_ERR_ACL_DENIED;
+    if (ed->access == MOSQ_ACL_WRITE && ed->retain)
+        return MOSQ_ERR_ACL_DENIED; /* devices keep nothing in the broker */
+    if (ed->access == MOSQ_ACL_READ || ed->access == MOSQ_ACL_WRITE) {
+        /* a device reads only the platform's topics and writes only its own, so nothing it
+         * publishes can come back into its own session queue */
+        int n = auth_device_prefix(user, prefix, sizeof prefix);
+        if (n < 0 || downstream_topic(ed->topic, (size_t)n) != (ed->access == MOSQ_ACL_READ))
+            return MOSQ_ERR_ACL_DENIED;
+    }
+    return MOSQ_ERR_SUCCESS;
 }
 
 typedef struct {
@@ -383,8 +411,14 @@ static int parse_options(plugin_state *st, struct mosquitto_opt *opts, int n)
         return -1;
     }
     if (ota_key_load(key_file, 0, st->key) != 0) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot read the key file %s: %s", key_file,
-                             strerror(errno));
+        if (errno == EPERM)
+            mosquitto_log_printf(MOSQ_LOG_ERR,
+                                 "ota_auth: the key file %s may be read by other users: refused "
+                                 "(chmod 600 it; docs/security.md)",
+                                 key_file);
+        else
+            mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot read the key file %s: %s",
+                                 key_file, strerror(errno));
         return -1;
     }
     if (ota_secret_server(st->key, st->server_pass, sizeof st->server_pass) != 0)

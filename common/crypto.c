@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void ota_hex_encode(const unsigned char *in, size_t len, char *out)
@@ -85,6 +86,14 @@ int ota_key_load(const char *path, int create, unsigned char key[OTA_KEY_BYTES])
     char hex[2 * OTA_KEY_BYTES + 2];
     FILE *f = fopen(path, "r");
     if (f) {
+        struct stat st;
+        if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
+            /* like ssh with a private key: a key others may read is refused */
+            int e = (st.st_mode & 077) != 0 ? EPERM : errno;
+            fclose(f);
+            errno = e;
+            return -1;
+        }
         size_t n = fread(hex, 1, sizeof hex - 1, f);
         fclose(f);
         hex[n] = '\0';

@@ -37,7 +37,9 @@ int ota_ct_streq(const char *a, const char *b);
 
 /* Reads the hex server key file into key[32]. If it does not exist and create is set,
  * makes a new random key and writes it atomically (temp file, fsync, rename, mode 0600).
- * Returns 0, or -1 (errno kept). */
+ * Returns 0, or -1 (errno kept). A key file that group or others may access (any of mode
+ * 077) is refused with errno EPERM, as ssh refuses such a private key: every device secret
+ * derives from it (docs/security.md). */
 int ota_key_load(const char *path, int create, unsigned char key[OTA_KEY_BYTES]);
 
 /* Device secret for productKey.identifier: OTA_SECRET_HEX_LEN hex chars + NUL into out

@@ -18,6 +18,9 @@
 #   OTA_STOP_SYSTEM_BROKER=0  refuse (instead of stopping Debian's own mosquitto service)
 #                         when that service holds the MQTT port.
 set -uo pipefail
+# everything made here (data folder, broker configuration, logs, persistence) is private to
+# this user: the data folder holds the server key (docs/security.md)
+umask 077
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -89,9 +92,14 @@ http_status() {
 mkdir -p "$OTA_DATA_DIR" || die "cannot create $OTA_DATA_DIR"
 OTA_DATA_DIR=$(cd "$OTA_DATA_DIR" && pwd)
 export OTA_DATA_DIR
-init_out=$("$otad_bin" --init-only) || die "otad --init-only failed"
-token=$(printf '%s\n' "$init_out" | sed -n 's/^.*admin token: *\([^ ]*\).*$/\1/p' | tail -n 1)
-[ -n "$token" ] || token=${OTA_ADMIN_TOKEN:-}
+"$otad_bin" --init-only >/dev/null || die "otad --init-only failed"
+# otad shows the token only when it creates it; this script shows it to the interactive user
+# on every start, read from the 0600 file (never through otad's log)
+if [ -n "${OTA_ADMIN_TOKEN:-}" ]; then
+  token=$OTA_ADMIN_TOKEN
+else
+  token=$(head -n 1 "$OTA_DATA_DIR/keys/admin.token" 2>/dev/null) || die "cannot read $OTA_DATA_DIR/keys/admin.token"
+fi
 [ -f "$OTA_DATA_DIR/keys/server.key" ] || die "otad --init-only made no $OTA_DATA_DIR/keys/server.key"
 ca_file=${OTA_TLS_CA:-$OTA_DATA_DIR/keys/ca.pem}
 [ -f "$OTA_DATA_DIR/keys/ca.pem" ] || die "otad --init-only made no $OTA_DATA_DIR/keys/ca.pem"

@@ -1,7 +1,13 @@
 /*
  * otad: the lifecycle of the server process. Start order: data folder and keys, store,
- * (lead: MQTT client and batch engine), HTTP. Stop order is the reverse. Signals only set
- * a flag that the main thread polls; nothing else runs in a handler.
+ * MQTT client and batch engine, HTTP. Stop order is the reverse. Signals only set a flag
+ * that the main thread polls; nothing else runs in a handler.
+ *
+ * The data folder holds the server key, from which every device secret and otad's broker
+ * password derive, so it is private to otad's user (docs/security.md): files are created
+ * under umask 077, folders 0700 and secrets 0600. At each start, folders and files that
+ * others may read are repaired with a warning, except the key itself: a key others could
+ * read may already be known, so otad refuses to start on it, as ssh does.
  */
 #include "otad.h"
 
@@ -53,9 +59,31 @@ static int mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
-/* Reads or creates DATA/keys/admin.token (0600). Returns 0 and the token in out. */
-static int load_token(const char *dir, char *out, size_t outlen)
+/* Takes away group and other access from path when it has any (mode 0700 for a folder,
+ * 0600 for a file), with a warning. A missing path is fine. Returns 0, or -1 (logged) when
+ * it cannot be repaired. */
+static int make_private(const char *path)
 {
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (S_ISLNK(st.st_mode) || (st.st_mode & 077) == 0)
+        return 0;
+    mode_t want = S_ISDIR(st.st_mode) ? 0700 : 0600;
+    OTA_WARN("otad: %s had mode %04o (others could read it); setting %04o", path,
+             (unsigned)(st.st_mode & 07777), (unsigned)want);
+    if (chmod(path, want) != 0) {
+        OTA_ERROR("otad: cannot chmod %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads or creates DATA/keys/admin.token (0600). Returns 0 and the token in out; *created
+ * says whether it was made now (then the caller shows it once). */
+static int load_token(const char *dir, char *out, size_t outlen, int *created)
+{
+    *created = 0;
     char path[CFG_STR_MAX + 32], tmp[CFG_STR_MAX + 40];
     snprintf(path, sizeof path, "%s/keys/admin.token", dir);
     FILE *f = fopen(path, "r");
@@ -86,12 +114,14 @@ static int load_token(const char *dir, char *out, size_t outlen)
         return -1;
     }
     snprintf(out, outlen, "%s", tok);
+    *created = 1;
     return 0;
 }
 
 typedef struct {
     http_app app;
     char token[256];
+    int token_created; /* keys/admin.token was made by this start */
 } otad_state;
 
 /* Adds the host of a host:port setting to names (the storage is host, HOST_CAP each). */
@@ -194,6 +224,20 @@ static int plaintext_check(const cfg_t *cfg)
     return 0;
 }
 
+/* Tells the operator about the admin token: the token itself only when it was just
+ * created (so it never reaches a journal again on restarts), otherwise where it is. */
+static void show_token(const cfg_t *cfg, const otad_state *st)
+{
+    if (cfg->admin_token[0])
+        printf("admin token: from OTA_ADMIN_TOKEN\n");
+    else if (st->token_created)
+        printf("admin token: %s (created now, kept in %s/keys/admin.token; not shown again)\n",
+               st->token, cfg->data_dir);
+    else
+        printf("admin token: in %s/keys/admin.token\n", cfg->data_dir);
+    fflush(stdout);
+}
+
 /* Prepares folders, key, token and store into st. Returns 0, or -1 (logged). */
 static int prepare(const cfg_t *cfg, otad_state *st)
 {
@@ -203,27 +247,42 @@ static int prepare(const cfg_t *cfg, otad_state *st)
     snprintf(st->app.data_dir, sizeof st->app.data_dir, "%s", cfg->data_dir);
     snprintf(st->app.console_dir, sizeof st->app.console_dir, "%s",
              cfg->console_dir[0] ? cfg->console_dir : OTA_CONSOLE_SRC_DIR);
+    umask(077); /* everything otad creates is its own user's only */
     static const char *const sub[] = {"", "/keys", "/firmware", "/tmp"};
     for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
         snprintf(path, sizeof path, "%s%s", cfg->data_dir, sub[i]);
-        if (mkdir_p(path, 0755) != 0) {
+        if (mkdir_p(path, 0700) != 0) {
             OTA_ERROR("otad: cannot create %s: %s", path, strerror(errno));
             return -1;
         }
+        if (make_private(path) != 0)
+            return -1;
     }
-    /* the broker (maybe another user) must traverse the data folder to read the key */
-    chmod(cfg->data_dir, 0755);
-    snprintf(path, sizeof path, "%s/keys", cfg->data_dir);
-    chmod(path, 0755);
+    /* the database, its journals and the secrets in keys/ (certificates there are public);
+     * the server key is checked by ota_key_load, never repaired */
+    static const char *const files[] = {"/ota.db",           "/ota.db-wal",
+                                        "/ota.db-shm",       "/ota.db-journal",
+                                        "/keys/admin.token", "/keys/ca-key.pem",
+                                        "/keys/tls-key.pem", "/keys/device-certs.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", cfg->data_dir, files[i]);
+        if (make_private(path) != 0)
+            return -1;
+    }
     snprintf(path, sizeof path, "%s/keys/server.key", cfg->data_dir);
     if (ota_key_load(path, 1, st->app.server_key) != 0) {
-        OTA_ERROR("otad: cannot read or create %s: %s", path, strerror(errno));
+        if (errno == EPERM)
+            OTA_ERROR("otad: %s may be read by other users: refusing to start. Anyone who read "
+                      "it can derive every device secret. Run `chmod 600 %s`, and rotate the key "
+                      "if others may have read it (docs/security.md)",
+                      path, path);
+        else
+            OTA_ERROR("otad: cannot read or create %s: %s", path, strerror(errno));
         return -1;
     }
-    chmod(path, 0644);
     if (cfg->admin_token[0]) {
         snprintf(st->token, sizeof st->token, "%s", cfg->admin_token);
-    } else if (load_token(cfg->data_dir, st->token, sizeof st->token) != 0) {
+    } else if (load_token(cfg->data_dir, st->token, sizeof st->token, &st->token_created) != 0) {
         OTA_ERROR("otad: cannot read or create the admin token in %s/keys", cfg->data_dir);
         return -1;
     }
@@ -245,8 +304,7 @@ int otad_init_only(const cfg_t *cfg)
     otad_state st;
     if (prepare(cfg, &st) != 0)
         return 1;
-    printf("admin token: %s\n", st.token);
-    fflush(stdout);
+    show_token(cfg, &st);
     store_close(st.app.store);
     return 0;
 }
@@ -284,8 +342,8 @@ int otad_run(const cfg_t *cfg)
     srv = http_start(&st.app, cfg->http_threads);
     if (!srv)
         goto out;
-    printf("otad: console %s/  admin token: %s\n", cfg->public_url, st.token);
-    fflush(stdout);
+    printf("otad: console %s/\n", cfg->public_url);
+    show_token(cfg, &st);
     OTA_INFO("otad: ready on %s (data %s)", cfg->http_addr, cfg->data_dir);
     while (!stop_flag) {
         struct timespec ts = {0, 100 * 1000000L};

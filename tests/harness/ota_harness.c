@@ -259,7 +259,6 @@ int oth_env_init(oth_env *e)
     snprintf(e->dir, sizeof e->dir, "/tmp/ota-test-XXXXXX");
     if (!mkdtemp(e->dir))
         return -1;
-    chmod(e->dir, 0755);
     e->http_port = oth_free_port();
     e->mqtt_port = oth_free_port();
     while (e->mqtt_port == e->http_port)
@@ -270,12 +269,10 @@ int oth_env_init(oth_env *e)
     if (ota_random_hex(20, e->admin_token) != 0)
         return -1;
     snprintf(keydir, sizeof keydir, "%s/keys", e->dir);
-    mkdir(keydir, 0755);
+    mkdir(keydir, 0700);
     snprintf(keypath, sizeof keypath, "%s/server.key", keydir);
     if (ota_key_load(keypath, 1, e->key) != 0)
         return -1;
-    /* the broker may run as another user: let it read the key, as otad's own setup does */
-    chmod(keypath, 0644);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *pg = getenv("OTA_TEST_PG_URL");
     if (pg && *pg && pg_db_create(e, pg) != 0)

@@ -136,11 +136,12 @@ static void next_id(sdev *d, char *out, size_t cap)
 }
 
 /* Lock held: queues a QoS 1 publish (the loop thread writes it). 0 or -1 (not connected). */
-static int publish_locked(sdev *d, const char *topic, const void *payload, size_t len, int *mid)
+static int publish_locked(sdev *d, const char *topic, const void *payload, size_t len, int *mid,
+                          bool retain)
 {
     if (!d->mosq)
         return -1;
-    return mosquitto_publish(d->mosq, mid, topic, (int)len, payload, 1, false) == MOSQ_ERR_SUCCESS
+    return mosquitto_publish(d->mosq, mid, topic, (int)len, payload, 1, retain) == MOSQ_ERR_SUCCESS
                ? 0
                : -1;
 }
@@ -157,7 +158,7 @@ static int auto_send(sdev *d, int step, const char *suffix, const char *payload,
     if (d->delay_ms <= 0) {
         char topic[256];
         dev_topic(d, suffix, topic, sizeof topic);
-        return publish_locked(d, topic, payload, len, NULL);
+        return publish_locked(d, topic, payload, len, NULL, false);
     }
     if (d->npending >= (int)(sizeof d->pending / sizeof d->pending[0]))
         return -1;
@@ -217,7 +218,7 @@ static void *worker_main(void *arg)
                 d->npending--;
                 char topic[256];
                 dev_topic(d, p.suffix, topic, sizeof topic);
-                publish_locked(d, topic, p.payload, strlen(p.payload), NULL);
+                publish_locked(d, topic, p.payload, strlen(p.payload), NULL, false);
                 sent = 1;
                 break;
             }
@@ -635,12 +636,12 @@ void sdev_set_auto(sdev *d, sdev_auto mode, int fail_step)
 }
 
 /* Publishes on topic and waits for the PUBACK. */
-static int publish_wait(sdev *d, const char *topic, const void *payload, size_t len)
+static int publish_wait(sdev *d, const char *topic, const void *payload, size_t len, bool retain)
 {
     struct timespec ts;
     int mid = 0, ok = 0;
     pthread_mutex_lock(&d->lock);
-    if (publish_locked(d, topic, payload, len, &mid) != 0) {
+    if (publish_locked(d, topic, payload, len, &mid, retain) != 0) {
         pthread_mutex_unlock(&d->lock);
         fprintf(stderr, "sdev %s: publish on %s failed\n", name(d), topic);
         return -1;
@@ -661,7 +662,12 @@ static int publish_wait(sdev *d, const char *topic, const void *payload, size_t 
 
 int sdev_publish(sdev *d, const char *topic, const char *payload)
 {
-    return publish_wait(d, topic, payload, strlen(payload));
+    return publish_wait(d, topic, payload, strlen(payload), false);
+}
+
+int sdev_publish_retained(sdev *d, const char *topic, const char *payload)
+{
+    return publish_wait(d, topic, payload, strlen(payload), true);
 }
 
 /* Publishes on /sys/{pk}/{id}/{suffix} and waits for the PUBACK. */
@@ -669,7 +675,7 @@ static int dev_publish(sdev *d, const char *suffix, const void *payload, size_t 
 {
     char topic[256];
     dev_topic(d, suffix, topic, sizeof topic);
-    return publish_wait(d, topic, payload, len);
+    return publish_wait(d, topic, payload, len, false);
 }
 
 static void fresh_id(sdev *d, char *out, size_t cap)

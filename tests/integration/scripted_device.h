@@ -89,6 +89,8 @@ int sdev_subscribe(sdev *d, const char *filter);
 /* Publishes payload (a string) on any topic at QoS 1 and waits up to 5 s for the PUBACK.
  * 0 or -1. */
 int sdev_publish(sdev *d, const char *topic, const char *payload);
+/* The same with the retain flag set. */
+int sdev_publish_retained(sdev *d, const char *topic, const char *payload);
 
 void sdev_set_auto(sdev *d, sdev_auto mode, int fail_step);
 /* Automatic answers are sent `delay_ms` apart (ack at +delay, each next message one delay

@@ -140,6 +140,55 @@ static void test_own_topics_work(void **state)
     sdev_free(s);
 }
 
+/* A device may not keep a retained message in the broker: the publish is dropped, it
+ * reaches nobody and a later subscriber finds nothing stored. */
+static void test_device_retain_refused(void **state)
+{
+    (void)state;
+    sdev *s = observer("otad");
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk1", "ret1");
+    assert_non_null(d);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(sdev_publish_retained(d, "/sys/pk1/ret1/ota/version", "{\"kept\":1}"), 0);
+    assert_int_equal(sdev_publish(d, "/sys/pk1/ret1/ota/version", "{\"marker\":1}"), 0);
+    assert_true(sdev_wait_msg(s, 0, "/sys/pk1/ret1/ota/version", "marker", 2000) >= 0);
+    assert_int_equal(sdev_count_matching(s, 0, NULL, "kept"), 0);
+    /* a fresh subscriber gets no retained message; one the server retains shows the
+     * check would see it */
+    assert_int_equal(sdev_publish_retained(s, "/sys/pk1/ret2/ota/firmware/upgrade", "{\"srv\":1}"), 0);
+    sdev *late = observer("otad-late");
+    assert_int_equal(sdev_subscribe(late, "/sys/pk1/+/ota/#"), 1);
+    assert_true(sdev_wait_msg(late, 0, "/sys/pk1/ret2/ota/firmware/upgrade", "srv", 2000) >= 0);
+    sdev_sleep_ms(300);
+    assert_int_equal(sdev_count_matching(late, 0, NULL, "kept"), 0);
+    /* clean up the server's retained message for the other tests */
+    assert_int_equal(sdev_publish_retained(s, "/sys/pk1/ret2/ota/firmware/upgrade", ""), 0);
+    sdev_free(late);
+    sdev_free(d);
+    sdev_free(s);
+}
+
+/* A device receives only the platform's topics: what it publishes under its own prefix
+ * never comes back to it (so it cannot fill its own session queue). */
+static void test_device_receives_only_downstream(void **state)
+{
+    (void)state;
+    sdev *s = observer("otad");
+    sdev *d = sdev_open(env.mqtt_port, env.key, "pk1", "loop1");
+    assert_non_null(d);
+    assert_int_equal(sdev_subscribe(d, "/sys/pk1/loop1/#"), 1);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(sdev_publish(d, "/sys/pk1/loop1/ota/progress", "{\"self\":1}"), 0);
+    assert_int_equal(sdev_publish(d, "/sys/pk1/loop1/ota/firmware/upgrade", "{\"self\":2}"), 0);
+    assert_int_equal(sdev_publish(s, "/sys/pk1/loop1/ota/firmware/get_reply", "{\"from\":\"srv\"}"), 0);
+    assert_true(sdev_wait_msg(d, 0, "/sys/pk1/loop1/ota/firmware/get_reply", "srv", 2000) >= 0);
+    assert_true(sdev_wait_msg(s, 0, "/sys/pk1/loop1/ota/progress", "self", 2000) >= 0);
+    sdev_sleep_ms(300);
+    assert_int_equal(sdev_count_matching(d, 0, NULL, "self"), 0);
+    sdev_free(d);
+    sdev_free(s);
+}
+
 static void test_cross_device_subscribe_refused(void **state)
 {
     (void)state;
@@ -396,12 +445,23 @@ static void test_reload_keeps_presence(void **state)
 static void test_hostile_logins(void **state)
 {
     (void)state;
-    static char big[60001];
+    static char big[60001], mid[2001];
     char secret[40];
     memset(big, 'a', sizeof big - 1);
     big[30] = '.';
-    assert_refused(big, big, "x");
-    assert_refused("pk1.h1", "pk1.h1", big);
+    /* a CONNECT over max_packet_size (16 KiB) is cut by the broker before the plugin sees
+     * it: the connection closes without a CONNACK */
+    sdev *cut = sdev_new_client(env.mqtt_port, big, big, "x");
+    assert_int_equal(sdev_login(cut), -1);
+    sdev_free(cut);
+    cut = sdev_new_client(env.mqtt_port, "pk1.h1", "pk1.h1", big);
+    assert_int_equal(sdev_login(cut), -1);
+    sdev_free(cut);
+    /* under that size, the plugin refuses long names and passwords itself */
+    memset(mid, 'a', sizeof mid - 1);
+    mid[30] = '.';
+    assert_refused(mid, mid, "x");
+    assert_refused("pk1.h1", "pk1.h1", mid);
     assert_refused("%s%n%x.%s", "%s%n%x.%s", "%s%n");
     /* empty client id: the broker makes one up, which is not the username */
     oth_device_secret(&env, "pk1", "h2", secret);
@@ -422,6 +482,8 @@ int main(void)
         cmocka_unit_test(test_unknown_username_refused),
         cmocka_unit_test(test_username_must_equal_client_id),
         cmocka_unit_test(test_own_topics_work),
+        cmocka_unit_test(test_device_retain_refused),
+        cmocka_unit_test(test_device_receives_only_downstream),
         cmocka_unit_test(test_cross_device_subscribe_refused),
         cmocka_unit_test(test_cross_device_publish_dropped),
         cmocka_unit_test(test_internal_topics_protected),

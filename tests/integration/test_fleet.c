@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -239,6 +240,7 @@ static void test_fleet_wrong_key_is_refused(void **state)
     assert_non_null(fp);
     fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", fp);
     fclose(fp);
+    assert_int_equal(chmod(key, 0600), 0); /* a key others may read is refused */
     char *argv[] = {FLEET_BIN, "--broker", addr, "--key-file", key, "--product-key", "pkx", "-n", "5",
                     "--duration", "20", "--results", csv, NULL};
     assert_int_equal(run(argv, flog), 1);

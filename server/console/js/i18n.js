@@ -12,7 +12,7 @@ const zh = {
   skipToMain: '跳到主要内容',
 
   signInTitle: '登录控制台',
-  signInHelp: '请输入管理员令牌（admin token）。otad 启动时会打印该令牌，它也保存在数据目录的 keys/admin.token 中。令牌只保存在当前标签页中，关闭标签页即退出。',
+  signInHelp: '请输入管理员令牌（admin token）。make run 启动时会显示该令牌；它保存在数据目录的 keys/admin.token 中（otad 只在首次创建时打印一次）。令牌只保存在当前标签页中，关闭标签页即退出。',
   adminToken: '管理员令牌',
   signIn: '登录',
   signInBad: '令牌无效，请检查后重试。',
@@ -260,7 +260,7 @@ const en = {
   skipToMain: 'Skip to main content',
 
   signInTitle: 'Sign in to the console',
-  signInHelp: 'Enter the admin token. otad prints it when it starts; it is also kept in keys/admin.token in the data folder. The token is kept for this tab only: closing the tab signs you out.',
+  signInHelp: 'Enter the admin token. make run shows it when it starts; it is kept in keys/admin.token in the data folder (otad prints it once, when it creates it). The token is kept for this tab only: closing the tab signs you out.',
   adminToken: 'Admin token',
   signIn: 'Sign in',
   signInBad: 'The token was refused. Check it and try again.',
