@@ -2,10 +2,14 @@
  * otasdk_posix: the ready Linux port of the device SDK (library otasdk_posix).
  *
  *   MQTT     libmosquitto, its own network thread, reconnects with backoff (1..30 s);
- *            client id and username "{productKey}.{identifier}", password deviceSecret,
- *            clean session, QoS 1. Every (re)connection calls otasdk_on_connected, the
+ *            client id and username "{productKey}.{identifier}", password deviceSecret
+ *            (or a device certificate), clean session, QoS 1. With ca_file: TLS 1.2+,
+ *            the broker's certificate and host name verified against ca_file; a failed
+ *            verification is logged (on_log, level error) and retried, never replaced by
+ *            a plain connection. Every (re)connection calls otasdk_on_connected, the
  *            SUBACKs otasdk_on_subscribed, every message otasdk_on_message.
  *   HTTP     libcurl, one GET per call, Range from the resume point, Content-Range checked,
+ *            https:// verified (peer and host name) against ca_file, or the system's CAs,
  *            stall detection (no byte for stall_timeout_s seconds counts as broken).
  *   flash    files in download_dir: "image.part" (staging), "image.ckpt" (checkpoint: the
  *            image's identity and the number of bytes durably written, saved every
@@ -33,7 +37,7 @@ typedef struct {
     int keepalive_s;           /* MQTT keepalive seconds; default 30 */
     const char *product_key;   /* required */
     const char *identifier;    /* required */
-    const char *device_secret; /* the MQTT password, required */
+    const char *device_secret; /* the MQTT password; required unless cert_file is given */
     const char *download_dir;  /* existing writable folder, required */
     long connect_timeout_s;    /* HTTP connect timeout; default 10 */
     long stall_timeout_s; /* HTTP: a connection with no byte for this long is broken; default 30 */
@@ -42,6 +46,14 @@ typedef struct {
     /* The port's own log lines (connection state, curl errors). NULL: silent. Borrowed. */
     void (*on_log)(void *user, otasdk_log_level level, const char *line);
     void *log_user;
+    /* TLS (docs/device-sdk.md). ca_file: the CA the broker's and the download server's
+     * certificates must chain to (PEM); set = MQTT over TLS, NULL = plain MQTT (say so only
+     * on a trusted network: the secret crosses it in clear). cert_file and key_file: a
+     * device certificate (PEM; CN "{productKey}.{identifier}") to log in with instead of the
+     * secret; both or neither, and only with ca_file. */
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
 } otasdk_posix_config;
 
 typedef struct otasdk_posix otasdk_posix;
@@ -59,7 +71,7 @@ void otasdk_posix_fill(otasdk_posix *p, otasdk_config *cfg);
 
 /* Starts connecting to the broker in the background and binds the connection to ctx (not
  * owned; must outlive otasdk_posix_stop). Returns OTASDK_OK, OTASDK_ERR_STATE when already
- * started, or OTASDK_ERR_MQTT. */
+ * started, OTASDK_ERR_ARG when the TLS files cannot be used (logged), or OTASDK_ERR_MQTT. */
 int otasdk_posix_start(otasdk_posix *p, otasdk_ctx *ctx);
 
 /* Disconnects and joins the MQTT thread; queued QoS 1 messages get up to 2 s to leave.

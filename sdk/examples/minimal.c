@@ -60,10 +60,14 @@ int main(int argc, char **argv)
     char *end;
     int rc;
 
-    if (argc != 8) {
-        fprintf(stderr, "usage: %s HOST PORT PRODUCT_KEY IDENTIFIER SECRET VERSION DIR\n", argv[0]);
+    if (argc != 8 && argc != 9) {
+        fprintf(stderr,
+                "usage: %s HOST PORT PRODUCT_KEY IDENTIFIER SECRET VERSION DIR [CA_FILE]\n"
+                "  with CA_FILE: MQTT over TLS (e.g. localhost 8883 ... data/keys/ca.pem)\n",
+                argv[0]);
         return 2;
     }
+    pc.ca_file = argc == 9 ? argv[8] : NULL;
     pc.host = argv[1];
     pc.port = (int)strtol(argv[2], &end, 10);
     pc.product_key = argv[3];

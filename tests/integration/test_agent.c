@@ -1,14 +1,17 @@
 /*
- * test_agent: the whole service as a user runs it. The harness starts the real mosquitto
- * (with the ota_auth plugin) and otad on free ports; the test creates a product and
- * devices through the API, starts one ota-device agent per device (each its own process,
- * with the secrets the API handed out), uploads a firmware, creates a batch, and watches
- * the batch through the API until it ends:
+ * test_agent: the whole service as a user runs it, over TLS. The harness starts the real
+ * mosquitto (with the ota_auth plugin and its TLS listeners) and otad (HTTPS, download
+ * links https://localhost:PORT) on free ports with the generated CA; the test creates a
+ * product and devices through the API, starts one ota-device agent per device (each its
+ * own process, with the secrets the API handed out and `ca` = the generated CA: MQTT over
+ * TLS, downloads over HTTPS), uploads a firmware, creates a batch, and watches the batch
+ * through the API until it ends:
  *   - a batch to three agents succeeds, and each agent's version file holds the new version
  *   - an agent killed (SIGKILL) mid-download is restarted, resumes from its checkpoint
  *     (its log says so) and the batch succeeds
  *   - a firmware file corrupted on the server is reported as verify_failed
  *   - under policy silent the agent acks and waits (silent_delay) before it upgrades
+ *   - an agent with a device certificate and no secret (the certificate listener) upgrades
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +37,7 @@ typedef struct {
     char pk[80];
     char ids[NDEV][32];
     char secrets[NDEV][80];
+    int use_cert[NDEV]; /* log in with DIR/dev-ID/dev.crt, dev.key instead of the secret */
     pid_t agents[NDEV];
     unsigned char *fw;
     size_t fw_len;
@@ -105,12 +109,17 @@ static pid_t start_agent(fx *f, int i, const char *version, const char *extra)
     }
     fp = fopen(conf, "w");
     assert_non_null(fp);
+    if (f->use_cert[i])
+        fprintf(fp, "broker = localhost:%d\ncert = %s/dev-%s/dev.crt\nkey = %s/dev-%s/dev.key\n",
+                f->env.mqtts_cert_port, f->env.dir, f->ids[i], f->env.dir, f->ids[i]);
+    else
+        fprintf(fp, "broker = localhost:%d\ndevice_secret = %s\n", f->env.mqtts_port,
+                f->secrets[i]);
     fprintf(fp,
-            "broker = 127.0.0.1:%d\nproduct_key = %s\nidentifier = %s\ndevice_secret = %s\n"
+            "ca = %s\nproduct_key = %s\nidentifier = %s\n"
             "version_file = %s\ninstall_hook = sh %s/tools/ota-device/install-hook.sh\n"
             "download_dir = %s\nlog_level = debug\nretry_delay_ms = 200\n%s\n",
-            f->env.mqtt_port, f->pk, f->ids[i], f->secrets[i], vfile, OTA_SOURCE_DIR, ddir,
-            extra ? extra : "");
+            f->env.ca_path, f->pk, f->ids[i], vfile, OTA_SOURCE_DIR, ddir, extra ? extra : "");
     fclose(fp);
     return oth_spawn(argv, NULL, 0, log);
 }
@@ -244,9 +253,13 @@ static int setup(void **state)
     fx *f = calloc(1, sizeof *f);
     oth_resp r;
     json_t *b;
+    char url[96];
     assert_int_equal(oth_env_init(&f->env), 0);
     if (getenv("OTA_KEEP_DIR"))
         f->env.keep_dir = 1;
+    assert_int_equal(oth_env_tls(&f->env), 0);
+    snprintf(url, sizeof url, "https://localhost:%d", f->env.https_port);
+    oth_env_set(&f->env, "OTA_PUBLIC_URL", url);
     if (oth_broker_start(&f->env) != 0 || oth_otad_start(&f->env) != 0) {
         oth_dump_logs(&f->env);
         fail_msg("cannot start the broker and otad");
@@ -271,6 +284,18 @@ static int teardown(void **state)
     free(f->fw);
     free(f);
     return 0;
+}
+
+/* A directed batch to ids, watched until it ends (agent 0's log shown when it does not). */
+static json_t *batch_to_end(fx *f, const char **ids, int ms, char *batch, size_t cap)
+{
+    json_t *b;
+    create_batch(f, ids, batch, cap);
+    b = wait_batch(f, batch, ms);
+    if (!b)
+        dump_agent(f, 0);
+    assert_non_null(b);
+    return b;
 }
 
 static void test_batch_to_three_agents(void **state)
@@ -380,11 +405,7 @@ static void test_corrupted_firmware_is_verify_failure(void **state)
     fseek(fp, 1000, SEEK_SET);
     fputc(0x42 ^ f->fw[1000], fp);
     fclose(fp);
-    create_batch(f, ids, batch, sizeof batch);
-    b = wait_batch(f, batch, 60000);
-    if (!b)
-        dump_agent(f, 0);
-    assert_non_null(b);
+    b = batch_to_end(f, ids, 60000, batch, sizeof batch);
     assert_int_equal(json_integer_value(json_object_get(b, "failed")), 1);
     json_decref(b);
     d = batch_device(f, batch, "corrupt-1");
@@ -430,6 +451,51 @@ static void test_silent_policy_waits_for_the_device(void **state)
     json_decref(b);
 }
 
+/* A device certificate from the API, written where start_agent looks for it. */
+static void issue_cert(fx *f, int i)
+{
+    oth_resp r;
+    char path[200], p[300];
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices/%s/certificates", f->pk, f->ids[i]);
+    assert_int_equal(oth_http(&f->env, "POST", path, 1, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 201);
+    const char *names[] = {"dev.crt", "certificate", "dev.key", "privateKey"};
+    for (int k = 0; k < 4; k += 2) {
+        dev_path(f, i, names[k], p, sizeof p);
+        FILE *fp = fopen(p, "w");
+        assert_non_null(fp);
+        fputs(jstr(r.json, names[k + 1]), fp);
+        fclose(fp);
+    }
+    oth_resp_free(&r);
+    f->use_cert[i] = 1;
+}
+
+static void test_certificate_agent(void **state)
+{
+    fx *f = *state;
+    char batch[80], d[300], log[16384];
+    const char *ids[] = {"cert-1", NULL};
+    json_t *b;
+    create_device(f, 0, "cert-1");
+    snprintf(d, sizeof d, "%s/dev-cert-1", f->env.dir);
+    mkdir(d, 0700);
+    issue_cert(f, 0);
+    f->agents[0] = start_agent(f, 0, "1.0.0", NULL);
+    if (wait_online(f, 0, "1.0.0", 15000) != 0) {
+        dump_agent(f, 0);
+        oth_dump_logs(&f->env);
+        fail_msg("the certificate agent is not online");
+    }
+    upload_fw(f, "cert-fw", "6.0.0", 100 * 1024);
+    b = batch_to_end(f, ids, 30000, batch, sizeof batch);
+    assert_int_equal(json_integer_value(json_object_get(b, "succeeded")), 1);
+    json_decref(b);
+    dev_path(f, 0, "agent.log", d, sizeof d);
+    read_file(d, log, sizeof log);
+    assert_non_null(strstr(log, "connected to localhost:"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +503,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_killed_agent_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_firmware_is_verify_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_policy_waits_for_the_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certificate_agent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

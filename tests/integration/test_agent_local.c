@@ -181,7 +181,7 @@ static pid_t start_agent(const char *dev, const char *version_if_new)
     assert_non_null(f);
     fprintf(
         f,
-        "# written by test_agent_local\nbroker = 127.0.0.1:%d\nproduct_key = pk\nidentifier = %s\n"
+        "# written by test_agent_local\nbroker = 127.0.0.1:%d\ntls = off\nproduct_key = pk\nidentifier = %s\n"
         "device_secret = whatever\nversion_file = %s\ninstall_hook = sh "
         "%s/tools/ota-device/install-hook.sh\n"
         "download_dir = %s\nlog_level = debug\nstall_timeout = 2\nretry_delay_ms = 100\n",

@@ -9,7 +9,8 @@
  *     certificate are refused; after revocation the same certificate is refused at the
  *     next connection.
  *   - Clients refuse the server: wrong CA, expired server certificate, wrong host name,
- *     each a TLS error, never a fallback to plain.
+ *     each a TLS error, never a fallback to plain; the agent (the SDK's Linux port) logs
+ *     "certificate verify failed" and never logs in.
  */
 #include "ota_harness.h"
 #include "ota_pki.h"
@@ -333,6 +334,79 @@ static void test_client_refuses_server(void **st)
     oth_stop_pid(pid, SIGTERM, 2000);
 }
 
+/* Starts ota-device against localhost:port trusting ca, with cr1's secret; returns its
+ * pid, its log path in log. */
+static pid_t agent(const char *name, int port, const char *ca, char *log, size_t cap)
+{
+    char dir[400], conf[440], secret[40];
+    FILE *f;
+    snprintf(dir, sizeof dir, "%s/agent-%s", env.dir, name);
+    mkdir(dir, 0700);
+    snprintf(conf, sizeof conf, "%s/agent.conf", dir);
+    snprintf(log, cap, "%s/agent.log", dir);
+    assert_int_equal(oth_device_secret(&env, pk, "cr1", secret), 0);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "broker = localhost:%d\nca = %s\nproduct_key = %s\nidentifier = cr1\n"
+            "device_secret = %s\nversion_file = %s/version\ninstall_hook = true\n"
+            "download_dir = %s\n",
+            port, ca, pk, secret, dir, dir);
+    fclose(f);
+    snprintf(conf, sizeof conf, "%s/version", dir);
+    f = fopen(conf, "w");
+    fputs("1.0.0\n", f);
+    fclose(f);
+    snprintf(conf, sizeof conf, "%s/agent.conf", dir);
+    char *argv[] = {OTA_DEVICE_BIN, "-c", conf, NULL};
+    pid_t pid = oth_spawn(argv, NULL, 0, log);
+    assert_true(pid > 0);
+    return pid;
+}
+
+/* 1 when the file at path comes to contain want within ms. */
+static int log_shows(const char *path, const char *want, int ms)
+{
+    char buf[16384];
+    for (int t = 0; t < ms; t += 100) {
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+        if (strstr(buf, want))
+            return 1;
+        sleep_ms(100);
+    }
+    fprintf(stderr, "---- %s ----\n%s\n", path, buf);
+    return 0;
+}
+
+/* The agent (the SDK's Linux port) refuses a broker it cannot trust with a clear error in
+ * its log, and never logs in: wrong CA, expired certificate. */
+static void test_agent_refuses_untrusted(void **st)
+{
+    (void)st;
+    char log[440], other[420], crt[440], key[440];
+    pid_t srv;
+    snprintf(other, sizeof other, "%s/other/ca.pem", env.dir);
+    pid_t a = agent("wrongca", env.mqtts_port, other, log, sizeof log);
+    assert_true(log_shows(log, "certificate verify failed", 8000));
+    assert_false(log_shows(log, "connected to", 500));
+    oth_stop_pid(a, SIGTERM, 3000);
+    static const char *const local[] = {"localhost", "127.0.0.1"};
+    server_cert("expired2", local, 2, -10 * 86400L, 1, crt, key, sizeof crt);
+    int port = fake_server(crt, key, &srv);
+    a = agent("expired", port, env.ca_path, log, sizeof log);
+    assert_true(log_shows(log, "certificate verify failed", 8000));
+    oth_stop_pid(a, SIGTERM, 3000);
+    oth_stop_pid(srv, SIGTERM, 2000);
+    /* and with the right CA the same agent logs in over TLS */
+    a = agent("right", env.mqtts_port, env.ca_path, log, sizeof log);
+    assert_true(log_shows(log, "connected to localhost:", 8000));
+    oth_stop_pid(a, SIGTERM, 3000);
+}
+
 static int group_setup(void **st)
 {
     (void)st;
@@ -364,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_https_api),
         cmocka_unit_test(test_device_certificate),
         cmocka_unit_test(test_client_refuses_server),
+        cmocka_unit_test(test_agent_refuses_untrusted),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

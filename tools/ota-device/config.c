@@ -26,10 +26,22 @@ typedef struct {
 #define L(field, lo, hi) K_LONG, offsetof(dev_config, field), 0, lo, hi
 
 static const key_t_ keys[] = {
-    {"broker", S(broker), 0, "127.0.0.1:1883", "MQTT broker host:port (default: $OTA_MQTT_ADDR)"},
+    {"broker", S(broker), 0, "",
+     "MQTT broker host:port (default: $OTA_MQTTS_ADDR or 127.0.0.1:8883; with tls = off "
+     "$OTA_MQTT_ADDR or 127.0.0.1:1883)"},
+    {"tls", S(tls), 0, "on",
+     "on: MQTT over TLS, the broker's certificate and host name checked against ca; off: "
+     "plain MQTT (a trusted network only)"},
+    {"ca", S(ca), 0, "",
+     "CA file (PEM) the broker's and https:// download server's certificates must chain to "
+     "(make run: data/keys/ca.pem) [required with tls = on]"},
+    {"cert", S(cert), 0, "", "device certificate (PEM, otactl device cert) to log in with "
+                             "instead of device_secret; needs key"},
+    {"key", S(key), 0, "", "the device certificate's private key (PEM)"},
     {"product_key", S(product_key), 1, "", "the product's productKey"},
     {"identifier", S(identifier), 1, "", "this device's identifier"},
-    {"device_secret", S(device_secret), 1, "", "this device's deviceSecret (MQTT password)"},
+    {"device_secret", S(device_secret), 0, "",
+     "this device's deviceSecret (MQTT password) [required unless cert and key are given]"},
     {"version_file", S(version_file), 1, "",
      "file whose first line is the running firmware version"},
     {"install_hook", S(install_hook), 1, "",
@@ -81,12 +93,9 @@ static int set_value(dev_config *c, const key_t_ *k, const char *v, char *err, s
 void dev_config_defaults(dev_config *c)
 {
     char err[128];
-    const char *env = getenv("OTA_MQTT_ADDR");
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < NKEYS; i++)
         set_value(c, &keys[i], keys[i].def, err, sizeof err);
-    if (env && env[0])
-        set_value(c, &keys[0], env, err, sizeof err);
 }
 
 static char *trim(char *s)
@@ -163,6 +172,33 @@ int dev_config_check(dev_config *c, char *err, size_t errlen)
             snprintf(err, errlen, "missing required key '%s'", keys[i].name);
             return -1;
         }
+    int tls = strcmp(c->tls, "on") == 0;
+    if (!tls && strcmp(c->tls, "off") != 0) {
+        snprintf(err, errlen, "tls: expected on or off, got '%s'", c->tls);
+        return -1;
+    }
+    if (tls && !c->ca[0]) {
+        snprintf(err, errlen, "ca: required with tls = on (the CA file, e.g. data/keys/ca.pem; "
+                              "tls = off for plain MQTT)");
+        return -1;
+    }
+    if (!c->cert[0] != !c->key[0]) {
+        snprintf(err, errlen, "%s: cert and key go together", c->cert[0] ? "key" : "cert");
+        return -1;
+    }
+    if (c->cert[0] && !tls) {
+        snprintf(err, errlen, "cert: a device certificate needs tls = on");
+        return -1;
+    }
+    if (!c->cert[0] && !c->device_secret[0]) {
+        snprintf(err, errlen, "missing required key 'device_secret' (or cert and key)");
+        return -1;
+    }
+    if (!c->broker[0]) {
+        const char *env = getenv(tls ? "OTA_MQTTS_ADDR" : "OTA_MQTT_ADDR");
+        snprintf(c->broker, sizeof c->broker, "%s",
+                 env && env[0] ? env : tls ? "127.0.0.1:8883" : "127.0.0.1:1883");
+    }
     colon = strrchr(c->broker, ':');
     if (!colon || colon == c->broker) {
         snprintf(err, errlen, "broker: expected host:port, got '%s'", c->broker);

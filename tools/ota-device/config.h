@@ -12,7 +12,11 @@
 #define DEV_VALUE_MAX 1024
 
 typedef struct {
-    char broker[256]; /* host:port */
+    char broker[256]; /* host:port; "" = 127.0.0.1:8883 ($OTA_MQTTS_ADDR), 1883 with tls off */
+    char tls[8];      /* "on" (default) or "off" (plain MQTT: a trusted network only) */
+    char ca[DEV_VALUE_MAX];   /* CA file the broker and download server must chain to */
+    char cert[DEV_VALUE_MAX]; /* device certificate (PEM) instead of device_secret */
+    char key[DEV_VALUE_MAX];  /* its private key */
     char product_key[65];
     char identifier[65];
     char device_secret[129];
@@ -31,13 +35,15 @@ typedef struct {
     int port;
 } dev_config;
 
-/* Sets every default (broker from OTA_MQTT_ADDR when set). */
+/* Sets every default. */
 void dev_config_defaults(dev_config *c);
 /* Applies "key=value" or "key = value". Returns 0, or -1 with a message in err. */
 int dev_config_set(dev_config *c, const char *line, char *err, size_t errlen);
 /* Reads a file of such lines. Returns 0, or -1 with "path:line: message" in err. */
 int dev_config_load(dev_config *c, const char *path, char *err, size_t errlen);
-/* Checks required keys and derives host/port. Returns 0, or -1 with a message. */
+/* Checks required keys and the TLS keys (tls on needs ca; cert and key go together and
+ * replace device_secret), fills the broker default (OTA_MQTTS_ADDR / OTA_MQTT_ADDR when set)
+ * and derives host/port. Returns 0, or -1 with a message. */
 int dev_config_check(dev_config *c, char *err, size_t errlen);
 /* Prints the keys with their help and defaults. */
 void dev_config_help(FILE *out);

@@ -202,7 +202,12 @@ int main(int argc, char **argv)
     pc.port = cfg.port;
     pc.product_key = cfg.product_key;
     pc.identifier = cfg.identifier;
-    pc.device_secret = cfg.device_secret;
+    pc.device_secret = cfg.device_secret[0] ? cfg.device_secret : NULL;
+    if (strcmp(cfg.tls, "on") == 0) {
+        pc.ca_file = cfg.ca;
+        pc.cert_file = cfg.cert[0] ? cfg.cert : NULL;
+        pc.key_file = cfg.key[0] ? cfg.key : NULL;
+    }
     pc.download_dir = cfg.download_dir;
     pc.stall_timeout_s = cfg.stall_timeout_s;
     pc.max_recv_bytes_s = cfg.max_download_rate;

@@ -121,6 +121,10 @@ int posix__http_get(void *user, const char *url, uint64_t from, otasdk_http_sink
     curl_easy_setopt(r.curl, CURLOPT_XFERINFODATA, &r);
     curl_easy_setopt(r.curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(r.curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(r.curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(r.curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (p->ca_file[0])
+        curl_easy_setopt(r.curl, CURLOPT_CAINFO, p->ca_file);
     if (p->max_recv_bytes_s > 0)
         curl_easy_setopt(r.curl, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)p->max_recv_bytes_s);
     if (from > 0) {

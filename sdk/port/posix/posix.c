@@ -52,12 +52,19 @@ int otasdk_posix_create(const otasdk_posix_config *pc, otasdk_posix **out)
     *out = NULL;
     if (!pc || pc->port <= 0 || pc->port > 65535 || !pc->product_key || !pc->identifier)
         return OTASDK_ERR_ARG;
+    /* a certificate needs its key, and TLS; without one the secret is the password */
+    if (!pc->cert_file != !pc->key_file || (pc->cert_file && !pc->ca_file) ||
+        (!pc->cert_file && !pc->device_secret))
+        return OTASDK_ERR_ARG;
     p = calloc(1, sizeof *p);
     if (!p)
         return OTASDK_ERR_NOMEM;
     n = snprintf(p->client_id, sizeof p->client_id, "%s.%s", pc->product_key, pc->identifier);
     if (copy(p->host, sizeof p->host, pc->host) != 0 ||
-        copy(p->secret, sizeof p->secret, pc->device_secret) != 0 ||
+        (pc->device_secret && copy(p->secret, sizeof p->secret, pc->device_secret) != 0) ||
+        (pc->ca_file && copy(p->ca_file, sizeof p->ca_file, pc->ca_file) != 0) ||
+        (pc->cert_file && copy(p->cert_file, sizeof p->cert_file, pc->cert_file) != 0) ||
+        (pc->key_file && copy(p->key_file, sizeof p->key_file, pc->key_file) != 0) ||
         copy(p->dir, sizeof p->dir, pc->download_dir) != 0 || n < 0 ||
         (size_t)n >= sizeof p->client_id) {
         free(p);
@@ -203,6 +210,36 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
     p->connected = 0;
 }
 
+/* libmosquitto's own errors (a TLS verification failure above all: "OpenSSL Error[0]:
+ * ... certificate verify failed") reach the application's log. */
+static void on_mosq_log(struct mosquitto *m, void *obj, int level, const char *line)
+{
+    otasdk_posix *p = obj;
+    (void)m;
+    if (level == MOSQ_LOG_ERR)
+        posix__log(p, OTASDK_LOG_ERROR, "mqtt %s:%d: %s", p->host, p->port, line);
+}
+
+/* TLS for the connection: the CA, TLS 1.2 or later, the host name checked, and the device
+ * certificate when configured. Returns OTASDK_OK, or OTASDK_ERR_ARG (a file cannot be
+ * used; logged). */
+static int mq_tls(otasdk_posix *p)
+{
+    int rc = mosquitto_tls_set(p->mosq, p->ca_file, NULL, p->cert_file[0] ? p->cert_file : NULL,
+                               p->key_file[0] ? p->key_file : NULL, NULL);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_opts_set(p->mosq, 1, "tlsv1.2", NULL);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_insecure_set(p->mosq, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        posix__log(p, OTASDK_LOG_ERROR, "TLS setup (ca %s%s%s): %s", p->ca_file,
+                   p->cert_file[0] ? ", certificate " : "", p->cert_file,
+                   mosquitto_strerror(rc));
+        return OTASDK_ERR_ARG;
+    }
+    return OTASDK_OK;
+}
+
 static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
 {
     otasdk_posix *p = obj;
@@ -254,7 +291,13 @@ int otasdk_posix_start(otasdk_posix *p, otasdk_ctx *ctx)
     if (!p->mosq)
         return OTASDK_ERR_NOMEM;
     mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_username_pw_set(p->mosq, p->client_id, p->secret);
+    mosquitto_username_pw_set(p->mosq, p->client_id, p->secret[0] ? p->secret : NULL);
+    mosquitto_log_callback_set(p->mosq, on_mosq_log);
+    if (p->ca_file[0] && (rc = mq_tls(p)) != OTASDK_OK) {
+        mosquitto_destroy(p->mosq);
+        p->mosq = NULL;
+        return rc;
+    }
     mosquitto_connect_callback_set(p->mosq, on_connect);
     mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
     mosquitto_message_callback_set(p->mosq, on_message);

@@ -26,6 +26,9 @@ struct otasdk_posix {
     char client_id[2 * OTASDK_KEY_MAX + 2];
     char secret[128];
     char dir[POSIX_PATH_MAX];
+    char ca_file[POSIX_PATH_MAX];   /* "" = plain MQTT; https:// uses the system's CAs */
+    char cert_file[POSIX_PATH_MAX]; /* "" = log in with the secret */
+    char key_file[POSIX_PATH_MAX];
     long connect_timeout_s;
     long stall_timeout_s;
     size_t checkpoint_bytes;
