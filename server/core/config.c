@@ -141,16 +141,41 @@ static int check_level(const char *v, char *why, size_t whylen)
     return -1;
 }
 
-static int check_threads(const char *v, char *why, size_t whylen)
+static int check_int_range(const char *v, long lo, long hi, char *why, size_t whylen)
 {
     char *end;
     errno = 0;
     long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < 1 || n > 64) {
-        snprintf(why, whylen, "must be an integer of 1..64");
+    if (errno || end == v || *end || n < lo || n > hi) {
+        snprintf(why, whylen, "must be an integer of %ld..%ld", lo, hi);
         return -1;
     }
     return 0;
+}
+
+static int check_threads(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 1, 64, why, whylen);
+}
+
+static int check_max_conn(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 16, 1000000, why, whylen);
+}
+
+static int check_per_address(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 0, 1000000, why, whylen);
+}
+
+static int check_head_timeout(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 1, 3600, why, whylen);
+}
+
+static int check_idle_timeout(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 1, 86400, why, whylen);
 }
 
 static int check_instance(const char *v, char *why, size_t whylen)
@@ -219,6 +244,22 @@ static const cfg_row rows[] = {
      S(console_dir), NULL, 0},
     {"HTTP threads", "OTA_HTTP_THREADS", "http-threads", "8", "HTTP worker threads (1..64)", T_INT,
      offsetof(cfg_t, http_threads), 0, check_threads, 0},
+    {"HTTP connection limit", "OTA_HTTP_MAX_CONNECTIONS", "http-max-connections", "20000",
+     "connections the HTTP listener holds at once, all addresses (16..1000000; lowered to what "
+     "the open-file limit allows)",
+     T_INT, offsetof(cfg_t, http_max_connections), 0, check_max_conn, 0},
+    {"HTTP per-address limit", "OTA_HTTP_MAX_PER_ADDRESS", "http-max-per-address", "256",
+     "connections one client address may hold at once (0 = no limit; raise it when many devices "
+     "share one address behind NAT)",
+     T_INT, offsetof(cfg_t, http_max_per_address), 0, check_per_address, 0},
+    {"HTTP head timeout", "OTA_HTTP_HEAD_TIMEOUT", "http-head-timeout", "10",
+     "seconds a connection has to send a complete request head (1..3600), counted from the "
+     "connection or the previous answer, however slowly the bytes trickle",
+     T_INT, offsetof(cfg_t, http_head_timeout), 0, check_head_timeout, 0},
+    {"HTTP idle timeout", "OTA_HTTP_IDLE_TIMEOUT", "http-idle-timeout", "120",
+     "seconds without a byte either way before a connection with a request under way is "
+     "closed (1..86400)",
+     T_INT, offsetof(cfg_t, http_idle_timeout), 0, check_idle_timeout, 0},
     {"instance", "OTA_INSTANCE", "instance", "",
      "name of this otad when several share one database and broker (docs/postgresql.md); "
      "empty = the only one",

@@ -33,6 +33,10 @@ typedef struct {
     char console_dir[CFG_STR_MAX]; /* static console files served at /; "" = built-in path (otad
                                       fills) */
     int http_threads;              /* libmicrohttpd thread pool size, 1..64 */
+    int http_max_connections;      /* connections held at once, all addresses; 16..1000000 */
+    int http_max_per_address;      /* connections per client address; 0 = no limit */
+    int http_head_timeout;         /* seconds to send a complete request head; 1..3600 */
+    int http_idle_timeout;         /* seconds without traffic once a request is under way */
     char instance[40];             /* "" = single instance; else the MQTT client id is
                                       otad-<instance> and the engine re-reads shared state
                                       from the store periodically (several otad) */

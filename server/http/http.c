@@ -12,6 +12,7 @@
  * file descriptor (sendfile), so the pool threads never copy firmware bytes.
  */
 #include "http/http.h"
+#include "http/http_guard.h"
 #include "http/http_internal.h"
 #include "http/http_routes.h"
 
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,7 +49,16 @@ struct http_server {
     http_listener plain, secure;
     char *cert_pem, *key_pem; /* what the TLS daemon presents; freed at stop */
     http_app *app;
+    http_guard *guard; /* head deadlines and peer closes, for both listeners */
 };
+
+/* What otad keeps per TCP connection (libmicrohttpd's socket context), from accept to
+ * close; a connection carries its requests one after the other. */
+typedef struct {
+    http_guard_conn watch; /* first member: http_guard hands it back to conn_free */
+    http_guard *guard;
+    int url_nul; /* the current request's path or query decoded to a NUL byte */
+} conn_ctx;
 
 /* The TLS listener's GnuTLS priorities: TLS 1.2 and 1.3 only, AEAD ciphers only (no CBC,
  * no RC4, no 3DES), forward secrecy (ECDHE / DHE), SHA-2 signatures. */
@@ -325,6 +336,14 @@ static int queue(http_req *r, unsigned status, struct MHD_Response *resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->tls)
         MHD_add_response_header(resp, "Strict-Transport-Security", HTTP_HSTS);
+    /* Every answer: the console is same-origin ES modules and style sheets only (no inline
+     * script, style or handler), never framed; nothing is sniffed into another type. */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; object-src 'none'; base-uri 'none'; "
+                            "form-action 'self'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -648,9 +667,23 @@ int http_content_type_is(http_req *r, const char *want)
     return strncasecmp(ct, want, wl) == 0 && (ct[wl] == '\0' || ct[wl] == ';' || ct[wl] == ' ');
 }
 
+static conn_ctx *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 static int first_call(http_req *r)
 {
     int path_known = 0;
+    conn_ctx *cc = conn_of(r->conn);
+    if (cc) {
+        http_guard_head_done(cc->guard, &cc->watch);
+        if (cc->url_nul)
+            return http_send_error(r, 400, "bad_request", "path",
+                                   "The path or the query contains an encoded NUL byte (%%00).");
+    }
     r->route = find_route(r->method, r->url, &path_known);
     if (!r->route) {
         /* every /api/v1 call needs the token, even one that does not exist */
@@ -751,6 +784,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
+    conn_ctx *cc = conn_of(conn);
+    if (cc)
+        http_guard_request_done(cc->guard, &cc->watch);
     if (r->answered)
         return MHD_YES;
     if (r->body_too_big) {
@@ -767,8 +803,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     http_req *r = *con_cls;
+    conn_ctx *cc = conn_of(conn);
     (void)cls;
-    (void)conn;
+    if (cc) {
+        cc->url_nul = 0;
+        if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            http_guard_idle(cc->guard, &cc->watch); /* kept alive: the next head's deadline */
+    }
     if (!r)
         return;
     int64_t ms = ota_time_mono_ms() - r->start_ms;
@@ -795,6 +836,108 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     OTA_WARN("http: libmicrohttpd: %s", line);
 }
 
+/* ---- the listener ------------------------------------------------------------------------ */
+
+static void conn_free(http_guard_conn *w)
+{
+    free(w); /* w is the first member of its conn_ctx */
+}
+
+/* libmicrohttpd: a TCP connection opens or closes (closed: before its fd is closed). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_ctx *cc = calloc(1, sizeof *cc);
+        if (!cc)
+            abort();
+        cc->guard = srv->guard;
+        *socket_context = cc;
+        http_guard_opened(srv->guard, &cc->watch, ci ? ci->connect_fd : -1, conn_free);
+    } else if (*socket_context) {
+        conn_ctx *cc = *socket_context;
+        *socket_context = NULL;
+        http_guard_closed(cc->guard, &cc->watch); /* frees cc later */
+    }
+}
+
+/* libmicrohttpd decodes the path and the query with this: the standard %XX decoding, and a
+ * note on the connection when a value decodes to a NUL byte, which would silently cut it
+ * (first_call answers 400 instead). */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    size_t n = MHD_http_unescape(s);
+    if (strlen(s) != n) {
+        conn_ctx *cc = conn_of(conn);
+        if (cc)
+            cc->url_nul = 1;
+    }
+    return n;
+}
+
+/* Raises the soft open-file limit to the hard one (every connection is a descriptor, a
+ * download by file descriptor two) and returns the connection limit of each of n_listeners
+ * that fits in it: the configured one, or less (warned) when the descriptors cannot hold it. */
+static unsigned connection_limit(const cfg_t *cfg, unsigned n_listeners)
+{
+    struct rlimit rl;
+    unsigned want = (unsigned)cfg->http_max_connections;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        OTA_WARN("http: getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return want;
+    }
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            OTA_WARN("http: cannot raise the open-file limit to %llu: %s",
+                     (unsigned long long)rl.rlim_max, strerror(errno));
+            rl.rlim_cur = before;
+        }
+    }
+    /* descriptors kept for the database, the broker, logs and firmware being placed */
+    const rlim_t reserve = 256;
+    rlim_t fit = rl.rlim_cur > reserve * 2 ? (rl.rlim_cur - reserve) / 2 / n_listeners : 16;
+    OTA_INFO("http: open-file limit %llu (was %llu)", (unsigned long long)rl.rlim_cur,
+             (unsigned long long)before);
+    if ((rlim_t)want > fit) {
+        OTA_WARN("http: %u connections (on each of %u listeners) need about %llu open files; "
+                 "holding at most %llu (raise LimitNOFILE / ulimit -Hn)",
+                 want, n_listeners, (unsigned long long)want * 2 * n_listeners + reserve,
+                 (unsigned long long)fit);
+        want = (unsigned)fit;
+    }
+    return want;
+}
+
+/* The options both listeners use (the TLS one adds its certificate): pool threads on epoll,
+ * the connection limits, the idle timeout, the connection watch, the access log and the URL
+ * decoding. Fills o (HTTP_LISTENER_OPTIONS items, the last MHD_OPTION_END) for
+ * MHD_OPTION_ARRAY. */
+#define HTTP_LISTENER_OPTIONS 12
+static void listener_options(http_server *srv, int threads, unsigned max_conn,
+                             struct MHD_OptionItem o[HTTP_LISTENER_OPTIONS])
+{
+    const cfg_t *cfg = srv->app->cfg;
+    size_t n = 0;
+#define OPT(opt, val, ptr) o[n++] = (struct MHD_OptionItem){(opt), (intptr_t)(val), (ptr)}
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL);
+    OPT(MHD_OPTION_THREAD_POOL_SIZE, threads > 0 ? threads : 1, NULL);
+    OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL);
+    OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv);
+    OPT(MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL);
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->http_idle_timeout, NULL);
+    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL);
+    OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->http_max_per_address, NULL);
+    OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+}
+
 /* Reads a whole PEM file (at most 1 MiB) into a malloc'd NUL-terminated string, or NULL. */
 static char *read_pem(const char *path)
 {
@@ -819,7 +962,7 @@ static char *read_pem(const char *path)
 /* Starts one daemon on addr (host:port) for l; TLS when l->tls (srv's PEM texts).
  * Returns it, or NULL (logged). */
 static struct MHD_Daemon *listen_on(http_server *srv, const char *addr, http_listener *l,
-                                    int threads)
+                                    const struct MHD_OptionItem *opts)
 {
     char host[256], port[16];
     int p;
@@ -844,14 +987,11 @@ static struct MHD_Daemon *listen_on(http_server *srv, const char *addr, http_lis
     if (l->tls)
         flags |= MHD_USE_TLS;
     /* the TLS options come last; a plain daemon ends the list before them */
-    d = MHD_start_daemon(
-        flags, (uint16_t)p, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(128 * 1024), l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-        srv->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
-        HTTP_TLS_PRIORITIES, MHD_OPTION_END);
+    d = MHD_start_daemon(flags, (uint16_t)p, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, opts,
+                         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                         l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->cert_pem,
+                         MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
+                         HTTP_TLS_PRIORITIES, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!d)
         OTA_ERROR("http: cannot listen on %s%s: %s", addr, l->tls ? " (TLS)" : "",
@@ -868,10 +1008,19 @@ http_server *http_start(http_app *app, int threads)
     srv->app = app;
     srv->plain.app = srv->secure.app = app;
     srv->secure.tls = 1;
-    srv->d = listen_on(srv, app->cfg->http_addr, &srv->plain, threads);
+    srv->guard = http_guard_start((int64_t)app->cfg->http_head_timeout * 1000);
+    if (!srv->guard)
+        goto fail;
+    unsigned max_conn = connection_limit(app->cfg, https[0] ? 2 : 1);
+    struct MHD_OptionItem opts[HTTP_LISTENER_OPTIONS];
+    listener_options(srv, threads, max_conn, opts);
+    srv->d = listen_on(srv, app->cfg->http_addr, &srv->plain, opts);
     if (!srv->d)
         goto fail;
-    OTA_INFO("http: listening on %s (%d threads)", app->cfg->http_addr, threads);
+    OTA_INFO("http: listening on %s (%d threads, up to %u connections, %d per address, "
+             "head timeout %d s, idle timeout %d s)",
+             app->cfg->http_addr, threads, max_conn, app->cfg->http_max_per_address,
+             app->cfg->http_head_timeout, app->cfg->http_idle_timeout);
     if (https[0]) {
         srv->cert_pem = read_pem(app->tls_cert);
         srv->key_pem = read_pem(app->tls_key);
@@ -880,7 +1029,7 @@ http_server *http_start(http_app *app, int threads)
                       app->tls_key);
             goto fail;
         }
-        srv->tls_d = listen_on(srv, https, &srv->secure, threads);
+        srv->tls_d = listen_on(srv, https, &srv->secure, opts);
         if (!srv->tls_d)
             goto fail;
         OTA_INFO("http: listening on %s with TLS (certificate %s)", https, app->tls_cert);
@@ -899,6 +1048,7 @@ void http_stop(http_server *srv)
         MHD_stop_daemon(srv->tls_d);
     if (srv->d)
         MHD_stop_daemon(srv->d);
+    http_guard_stop(srv->guard); /* every connection is closed by now */
     if (srv->key_pem)
         OPENSSL_cleanse(srv->key_pem, strlen(srv->key_pem));
     free(srv->cert_pem);

@@ -25,10 +25,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms)
+void oth_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+int64_t oth_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* 0 when port can be bound on 127.0.0.1 now. */
@@ -100,7 +107,7 @@ int oth_wait_tcp(int port, int timeout_ms)
             close(fd);
         if (ok)
             return 0;
-        sleep_ms(50);
+        oth_sleep_ms(50);
     }
     return -1;
 }
@@ -139,7 +146,7 @@ int oth_stop_pid(pid_t pid, int sig, int timeout_ms)
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid || (r < 0 && errno == ECHILD))
             return 0;
-        sleep_ms(20);
+        oth_sleep_ms(20);
     }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -404,7 +411,7 @@ int oth_broker_stop(oth_env *e, int sig)
  * Returns its pid, or -1 (it exited, or never became healthy: then it is killed). */
 static pid_t otad_spawn(oth_env *e, int http_port, const char *instance, const char *log)
 {
-    char *env[OTH_MAX_ENV + 8];
+    char *env[OTH_MAX_ENV + 10];
     char addr[64], pub[96], mqtt[64], dir[300], tok[128], bin[512], inst[64], url[128];
     char https_off[] = "OTA_HTTPS_ADDR=";
     int n = 0;
@@ -422,6 +429,9 @@ static pid_t otad_spawn(oth_env *e, int http_port, const char *instance, const c
     /* no HTTPS unless oth_env_tls (otad's default port would collide between tests);
      * a second instance never takes the first one's HTTPS port */
     env[n++] = https_off;
+    /* every test client is 127.0.0.1: no per-address limit unless the test sets one (it
+     * comes later in env, so it wins) */
+    env[n++] = (char *)"OTA_HTTP_MAX_PER_ADDRESS=0";
     for (int i = 0; i < e->n_extra_env; i++)
         if (!instance || (strncmp(e->extra_env[i], "OTA_INSTANCE=", 13) != 0 &&
                           strncmp(e->extra_env[i], "OTA_HTTPS_ADDR=", 15) != 0))
@@ -448,7 +458,7 @@ static pid_t otad_spawn(oth_env *e, int http_port, const char *instance, const c
             return pid;
         }
         oth_resp_free(&r);
-        sleep_ms(100);
+        oth_sleep_ms(100);
     }
     fprintf(stderr, "harness: otad not healthy after 20 s\n");
     oth_dump_file(log, 6000);

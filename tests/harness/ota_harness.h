@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define OTH_MAX_ENV 16
@@ -72,6 +73,10 @@ void oth_dump_file(const char *path, size_t max);
 
 /* A device's secret as the server derives it. out >= 33 bytes. */
 int oth_device_secret(oth_env *e, const char *product_key, const char *identifier, char *out);
+
+/* Sleeps ms milliseconds; the monotonic clock in milliseconds. */
+void oth_sleep_ms(int ms);
+int64_t oth_now_ms(void);
 
 /* Picks a free TCP port on 127.0.0.1. */
 int oth_free_port(void);

@@ -58,18 +58,6 @@ static int env_up;
 static pid_t otad_b, fleet_pid;
 static char base_b[64];
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static int teardown(void **state)
 {
@@ -162,7 +150,7 @@ static void test_fleet_reports_duplicate_pushes(void **state)
                      "--duration",    "30",       NULL};
     pid_t rp = oth_spawn(rargv, NULL, 0, rlog);
     assert_true(rp > 0);
-    sleep_ms(300);
+    oth_sleep_ms(300);
     char *fargv[] = {FLEET_BIN, "--broker",  addr, "--key-file",     key,  "--product-key",
                      "pkdup",   "-n",        "20", "--download",     "0",  "--duration",
                      "30",      "--results", csv,  "--summary-json", fsum, NULL};
@@ -268,7 +256,7 @@ static void test_failover_fleet(void **state)
 
     /* the batch, as b lists it */
     snprintf(path, sizeof path, "/api/v1/batches?firmwareId=%s", fwid);
-    for (int64_t end = now_ms() + 30000; !bid[0] && now_ms() < end; sleep_ms(50)) {
+    for (int64_t end = oth_now_ms() + 30000; !bid[0] && oth_now_ms() < end; oth_sleep_ms(50)) {
         json_t *j = get_json(base_b, path);
         json_t *b0 = json_array_get(json_object_get(j, "items"), 0);
         json_t *v = json_object_get(b0, "batchId");
@@ -285,7 +273,7 @@ static void test_failover_fleet(void **state)
     /* mid-batch: KILL_AT devices succeeded, many still to be pushed; then a dies */
     long long at_kill = 0, to_push = 0;
     snprintf(path, sizeof path, "/api/v1/batches/%s", bid);
-    for (int64_t end = now_ms() + 40000; now_ms() < end; sleep_ms(20)) {
+    for (int64_t end = oth_now_ms() + 40000; oth_now_ms() < end; oth_sleep_ms(20)) {
         json_t *j = get_json(base_b, path);
         const char *st = json_string_value(json_object_get(j, "state"));
         at_kill = jint(j, "succeeded");

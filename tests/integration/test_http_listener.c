@@ -1,0 +1,364 @@
+/* Integration: otad's HTTP listener under hostile clients, through real sockets to a real
+ * otad (docs/operations.md, "HTTP listener"). Attackers connect from other loopback
+ * addresses (127.0.0.2, 127.0.0.3: Linux routes all of 127/8 to lo), so the per-address
+ * limit applies to them and not to the checks, which come from 127.0.0.1.
+ *   - 2,000 half-sent request heads from one address: the address holds at most its limit,
+ *     health answers at once, the heads are closed at the head timeout, and so is a head
+ *     trickled a byte at a time;
+ *   - two one-second bursts of 2,000 half-sent requests closed at once: health answers
+ *     within a second after them, and otad holds none of those sockets any more;
+ *   - an upload cut by a fast client: its temp file is gone within seconds;
+ *   - a path with an encoded NUL: 400; the console's and the API's security headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "test_api_util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define PER_ADDRESS 1500
+#define HEAD_TIMEOUT_S 3
+#define ATTACK 2000
+
+static const char half_head[] = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n";
+
+
+/* A blocking TCP connection from src (an address of 127/8) to otad, or -1. */
+static int connect_from(const char *src)
+{
+    struct sockaddr_in a = {0}, b = {0};
+    struct timeval tv = {2, 0};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, src, &a.sin_addr);
+    b.sin_family = AF_INET;
+    b.sin_port = htons((uint16_t)env.http_port);
+    inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        connect(fd, (struct sockaddr *)&b, sizeof b) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 1 when the server closed (or reset) fd: end of stream or an error is readable. */
+static int server_closed(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static int count_closed(const int *fds, int n)
+{
+    int closed = 0;
+    for (int i = 0; i < n; i++)
+        closed += fds[i] < 0 || server_closed(fds[i]);
+    return closed;
+}
+
+/* Sends req from 127.0.0.1 and reads the answer until otad closes (Connection: close) or
+ * timeout_ms passes. Returns the status (0 when none came) and the head in out. */
+static int raw_request(const char *req, size_t req_len, int timeout_ms, char *out, size_t cap)
+{
+    int fd = connect_from("127.0.0.1");
+    size_t got = 0;
+    int64_t end = oth_now_ms() + timeout_ms;
+    out[0] = '\0';
+    if (fd < 0)
+        return 0;
+    if (send(fd, req, req_len, MSG_NOSIGNAL) != (ssize_t)req_len) {
+        close(fd);
+        return 0;
+    }
+    while (got + 1 < cap) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int64_t left = end - oth_now_ms();
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t n = recv(fd, out + got, cap - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        out[got] = '\0';
+    }
+    close(fd);
+    int status = 0;
+    if (sscanf(out, "HTTP/1.%*d %d", &status) != 1)
+        status = 0;
+    return status;
+}
+
+/* GET /api/v1/health from 127.0.0.1; the status, 0 when no answer within timeout_ms. */
+static int health(int timeout_ms)
+{
+    static const char req[] = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char out[2048];
+    return raw_request(req, sizeof req - 1, timeout_ms, out, sizeof out);
+}
+
+static int count_otad_fds(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)env.otad_pid);
+    DIR *d = opendir(path);
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 2;
+}
+
+static int setup(void **st)
+{
+    char plugin[600], v[32];
+    struct rlimit rl;
+    (void)st;
+    /* thousands of sockets here, more in otad (which raises its own limit too) */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 2 * ATTACK + 512) {
+        fprintf(stderr, "test_http_listener: needs an open-file limit of %d\n", 2 * ATTACK + 512);
+        return -1;
+    }
+    if (oth_env_init(&env) != 0)
+        return -1;
+    snprintf(v, sizeof v, "%d", PER_ADDRESS);
+    oth_env_set(&env, "OTA_HTTP_MAX_PER_ADDRESS", v);
+    snprintf(v, sizeof v, "%d", HEAD_TIMEOUT_S);
+    oth_env_set(&env, "OTA_HTTP_HEAD_TIMEOUT", v);
+    snprintf(plugin, sizeof plugin, "%s/broker-plugin/ota_auth.so", OTA_BUILD_DIR);
+    if (access(plugin, R_OK) == 0 && oth_broker_start(&env) != 0)
+        return -1;
+    return oth_otad_start(&env);
+}
+
+/* 2,000 half-sent heads from one address: it holds at most its limit, health answers at
+ * once, and the head timeout closes them all, a head trickled byte by byte too. */
+static void slow_heads(void **st)
+{
+    static int fds[ATTACK];
+    (void)st;
+    int trickle = connect_from("127.0.0.4");
+    assert_true(trickle >= 0);
+    int64_t trickle_start = oth_now_ms();
+    for (int i = 0; i < ATTACK; i++) {
+        fds[i] = connect_from("127.0.0.2");
+        if (fds[i] >= 0 && send(fds[i], half_head, sizeof half_head - 1, MSG_NOSIGNAL) < 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    int64_t opened = oth_now_ms();
+    int64_t t0 = oth_now_ms();
+    int status = health(1000);
+    int64_t took = oth_now_ms() - t0;
+    int closed = count_closed(fds, ATTACK);
+    fprintf(stderr, "slow heads: opened in %lld ms, health %d in %lld ms, %d of %d closed\n",
+            (long long)(opened - trickle_start), status, (long long)took, closed, ATTACK);
+    if (opened - trickle_start < (HEAD_TIMEOUT_S - 1) * 1000)
+        assert_true(ATTACK - closed >= PER_ADDRESS - 50); /* the address got its share */
+    assert_true(status == 200 || status == 503);       /* health answers */
+    assert_true(closed >= ATTACK - PER_ADDRESS);       /* the rest were refused */
+
+    /* the trickle: one byte every 200 ms never completes its head */
+    static const char head[] = "GET /api/v1/health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    size_t sent = 0;
+    int64_t trickle_closed = 0;
+    while (oth_now_ms() - trickle_start < (HEAD_TIMEOUT_S + 3) * 1000) {
+        if (server_closed(trickle)) {
+            trickle_closed = oth_now_ms() - trickle_start;
+            break;
+        }
+        if (sent < sizeof head - 1 && send(trickle, head + sent, 1, MSG_NOSIGNAL) == 1)
+            sent++;
+        oth_sleep_ms(200);
+    }
+    fprintf(stderr, "slow heads: trickle closed after %lld ms (%zu bytes sent)\n",
+            (long long)trickle_closed, sent);
+    assert_true(trickle_closed > 0);
+    close(trickle);
+    /* every half-sent head is closed by now (the head timeout has passed for all) */
+    int64_t wait_end = oth_now_ms() + 2000;
+    while (count_closed(fds, ATTACK) < ATTACK && oth_now_ms() < wait_end)
+        oth_sleep_ms(100);
+    assert_int_equal(count_closed(fds, ATTACK), ATTACK);
+    for (int i = 0; i < ATTACK; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    assert_int_equal(health(1000), 200);
+}
+
+/* Two one-second bursts of up to 2,000 half-sent requests, each closed at once; then health
+ * answers within a second and otad holds none of those sockets. */
+static void closed_bursts(void **st)
+{
+    static int fds[ATTACK];
+    (void)st;
+    int base = count_otad_fds();
+    assert_true(base > 0);
+    for (int burst = 0; burst < 2; burst++) {
+        int n = 0;
+        int64_t start = oth_now_ms();
+        /* spread over the second, as a sender on a real link would be */
+        while (n < ATTACK && oth_now_ms() - start < 1000) {
+            while (oth_now_ms() - start < (int64_t)n * 1000 / ATTACK)
+                oth_sleep_ms(1);
+            int fd = connect_from("127.0.0.3");
+            if (fd < 0)
+                break;
+            send(fd, half_head, sizeof half_head - 1, MSG_NOSIGNAL);
+            fds[n++] = fd;
+        }
+        for (int i = 0; i < n; i++)
+            close(fds[i]);
+        fprintf(stderr, "closed bursts: burst %d opened and closed %d\n", burst, n);
+    }
+    int64_t t0 = oth_now_ms();
+    int status = health(1000);
+    fprintf(stderr, "closed bursts: health %d after %lld ms\n", status, (long long)(oth_now_ms() - t0));
+    assert_int_equal(status, 200);
+    int64_t end = oth_now_ms() + 1000;
+    int fds_now = count_otad_fds();
+    while (fds_now > base + 20 && oth_now_ms() < end) {
+        oth_sleep_ms(50);
+        fds_now = count_otad_fds();
+    }
+    fprintf(stderr, "closed bursts: otad fds %d before, %d after\n", base, fds_now);
+    assert_true(fds_now <= base + 20);
+}
+
+/* A fast client sends all but the end of a 25 MiB upload and closes: its temp file goes at
+ * once, not at the idle timeout. */
+static void cut_upload(void **st)
+{
+    (void)st;
+    const size_t total = 25u << 20;
+    char head[512];
+    static const char part[] = "--BB\r\nContent-Disposition: form-data; name=\"file\"; "
+                               "filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n";
+    int n = snprintf(head, sizeof head,
+                     "POST /api/v1/firmwares HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: multipart/form-data; boundary=BB\r\nContent-Length: %zu\r\n\r\n",
+                     env.admin_token, total);
+    size_t body = total - 200 - (sizeof part - 1);
+    char *data = malloc(body);
+    assert_non_null(data);
+    memset(data, 'x', body);
+    int fd = connect_from("127.0.0.1");
+    assert_true(fd >= 0);
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    assert_int_equal(send(fd, head, (size_t)n, MSG_NOSIGNAL), n);
+    assert_int_equal(send(fd, part, sizeof part - 1, MSG_NOSIGNAL), (ssize_t)(sizeof part - 1));
+    size_t off = 0;
+    while (off < body) {
+        ssize_t w = send(fd, data + off, body - off, MSG_NOSIGNAL);
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+    free(data);
+    /* the upload is under way: its temp file exists */
+    int64_t end = oth_now_ms() + 5000;
+    while (count_files("tmp") < 1 && oth_now_ms() < end)
+        oth_sleep_ms(20);
+    assert_true(count_files("tmp") >= 1);
+    close(fd);
+    int64_t t0 = oth_now_ms();
+    end = t0 + 3000;
+    while (count_files("tmp") > 0 && oth_now_ms() < end)
+        oth_sleep_ms(50);
+    fprintf(stderr, "cut upload: temp files %d, %lld ms after the close\n", count_files("tmp"),
+            (long long)(oth_now_ms() - t0));
+    assert_int_equal(count_files("tmp"), 0);
+}
+
+/* A path (or a query) that decodes to a NUL byte is refused, not cut short. */
+static void nul_in_path(void **st)
+{
+    (void)st;
+    static const char *const reqs[] = {
+        "GET /index.html%00.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /api/v1/health%00x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /?x=a%00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    };
+    char out[4096];
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        int status = raw_request(reqs[i], strlen(reqs[i]), 2000, out, sizeof out);
+        assert_int_equal(status, 400);
+        const char *body = strstr(out, "\r\n\r\n");
+        assert_non_null(body);
+        json_t *j = json_loads(body + 4, 0, NULL);
+        assert_non_null(j);
+        json_t *err = json_object_get(j, "error");
+        assert_string_equal(json_string_value(json_object_get(err, "code")), "bad_request");
+        assert_string_equal(json_string_value(json_object_get(err, "field")), "path");
+        json_decref(j);
+    }
+}
+
+static int has_header(const oth_resp *r, const char *line)
+{
+    return strcasestr(r->headers, line) != NULL;
+}
+
+/* The console is served with a strict policy; every answer (API, download) with nosniff. */
+static void security_headers(void **st)
+{
+    (void)st;
+    oth_resp r;
+    assert_int_equal(oth_http(&env, "GET", "/", 0, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(has_header(&r, "Content-Security-Policy: default-src 'self'"));
+    assert_true(has_header(&r, "frame-ancestors 'none'"));
+    assert_true(has_header(&r, "X-Frame-Options: DENY"));
+    assert_true(has_header(&r, "X-Content-Type-Options: nosniff"));
+    assert_true(has_header(&r, "Referrer-Policy: no-referrer"));
+    oth_resp_free(&r);
+    assert_int_equal(oth_get(&env, "/api/v1/health", &r), 0);
+    assert_true(has_header(&r, "X-Content-Type-Options: nosniff"));
+    oth_resp_free(&r);
+
+    char pk[16], path[128];
+    make_product("listener-lamp", pk);
+    const char *f[] = {"firmwareName", "lamp", "productKey", pk, "firmwareVersion", "1.0.0", NULL};
+    assert_int_equal(oth_upload(&env, "/api/v1/firmwares", f, "a.bin", "abcdef", 6, &r), 0);
+    assert_int_equal(r.status, 201);
+    snprintf(path, sizeof path, "/api/v1/firmwares/%s/file",
+             json_string_value(json_object_get(r.json, "firmwareId")));
+    oth_resp_free(&r);
+    assert_int_equal(oth_get(&env, path, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(has_header(&r, "X-Content-Type-Options: nosniff"));
+    oth_resp_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(slow_heads),       cmocka_unit_test(closed_bursts),
+        cmocka_unit_test(cut_upload),       cmocka_unit_test(nul_in_path),
+        cmocka_unit_test(security_headers),
+    };
+    (void)start_otad; /* this test starts otad with its own settings (setup) */
+    return cmocka_run_group_tests(tests, setup, stop_otad);
+}
