@@ -116,7 +116,7 @@ start_otad() {
   [ -n "$OTAD_DB" ] && envs+=("OTA_DB=$OTAD_DB")
   [ -n "$inst" ] && envs+=("OTA_INSTANCE=$inst")
   env "${envs[@]}" OTA_HTTP_ADDR=127.0.0.1:$hp OTA_HTTPS_ADDR= OTA_PUBLIC_URL=$BASE OTA_MQTT_ADDR=127.0.0.1:$2 OTA_DATA_DIR=$dir \
-    OTA_ADMIN_TOKEN=$TOKEN OTA_LOG_LEVEL=${BENCH_OTAD_LOG:-warn} "$OTAD" >> "$dir/otad${inst:+-$inst}.log" 2>&1 &
+    OTA_ADMIN_TOKEN=$TOKEN OTA_HTTP_MAX_PER_ADDRESS=0 OTA_LOG_LEVEL=${BENCH_OTAD_LOG:-warn} "$OTAD" >> "$dir/otad${inst:+-$inst}.log" 2>&1 &
   OPID=$!
   PIDS+=("$OPID")
   for ((i = 0; i < 600; i++)); do

@@ -24,6 +24,11 @@ export async function launch() {
   context.on('weberror', (e) => errors.push(String(e.error())));
   const page = context.pages()[0] || await context.newPage();
   page.on('pageerror', (e) => errors.push(e.message));
+  // otad's Content-Security-Policy (default-src 'self'): a refused inline script, style or
+  // foreign load is reported on the console only, so it counts as an error here too
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+  });
   return {
     context, page, errors,
     close: async () => { await context.close(); fs.rmSync(profile, { recursive: true, force: true }); },
