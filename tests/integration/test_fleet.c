@@ -130,16 +130,25 @@ static void test_fleet_with_responder(void **state)
     oth_env_cleanup(&e);
 }
 
-static void test_fleet_rollout_through_otad(void **state)
+/* 60 devices registered, activated and upgraded by a batch, 30 of them downloading in
+ * ranges. tls: MQTT over TLS (--cafile, the broker's TLS listener), the API and the
+ * download links over HTTPS, all verified against the generated CA. */
+static void fleet_rollout(int tls)
 {
-    (void)state;
     oth_env e;
     oth_resp r;
-    char addr[64], key[320], flog[320], fsum[320], fwid[32], pk[32];
+    char addr[64], key[320], flog[320], fsum[320], fwid[32], pk[32], api[64];
     assert_int_equal(oth_env_init(&e), 0);
+    if (tls) {
+        assert_int_equal(oth_env_tls(&e), 0);
+        snprintf(api, sizeof api, "https://localhost:%d", e.https_port);
+        oth_env_set(&e, "OTA_PUBLIC_URL", api);
+    } else {
+        snprintf(api, sizeof api, "%s", e.base_url);
+    }
     assert_int_equal(oth_broker_start(&e), 0);
     assert_int_equal(oth_otad_start(&e), 0);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", e.mqtt_port);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", tls ? e.mqtts_port : e.mqtt_port);
     snprintf(key, sizeof key, "%s/keys/server.key", e.dir);
     snprintf(flog, sizeof flog, "%s/fleet.log", e.dir);
     snprintf(fsum, sizeof fsum, "%s/fleet.json", e.dir);
@@ -154,17 +163,20 @@ static void test_fleet_rollout_through_otad(void **state)
     free(fw);
 
     /* register and activate 60 devices, then a batch with ranged downloads */
-    char *aargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
+    /* the CA option last: without TLS the list ends before it */
+    char *aargv[] = {FLEET_BIN, "--api", api, "--token", e.admin_token, "--key-file", key,
                      "--broker", addr, "--product-key", pk, "-n", "60", "--register",
-                     "--activate-only", "--duration", "30", NULL};
+                     "--activate-only", "--duration", "30", tls ? "--cafile" : NULL, e.ca_path,
+                     NULL};
     run_ok(aargv, flog, &e);
     /* activation reaches the server asynchronously: wait until all 60 are eligible */
     ff_wait_eligible(&e, fwid, 60, 10000);
 
-    char *bargv[] = {FLEET_BIN, "--api", e.base_url, "--token", e.admin_token, "--key-file", key,
+    char *bargv[] = {FLEET_BIN, "--api", api, "--token", e.admin_token, "--key-file", key,
                      "--broker", addr, "--product-key", pk, "-n", "60", "--download", "50",
                      "--range-size", "65536", "--download-concurrency", "8", "--batch", fwid,
-                     "--summary-json", fsum, "--duration", "40", NULL};
+                     "--summary-json", fsum, "--duration", "40", tls ? "--cafile" : NULL,
+                     e.ca_path, NULL};
     run_ok(bargv, flog, &e);
     json_t *f = json_load_file(fsum, 0, NULL);
     assert_non_null(f);
@@ -182,6 +194,18 @@ static void test_fleet_rollout_through_otad(void **state)
                      60);
     oth_resp_free(&r);
     oth_env_cleanup(&e);
+}
+
+static void test_fleet_rollout_through_otad(void **state)
+{
+    (void)state;
+    fleet_rollout(0);
+}
+
+static void test_fleet_rollout_over_tls(void **state)
+{
+    (void)state;
+    fleet_rollout(1);
 }
 
 /* Failing devices that fail once (--fail-times 1) succeed on the server's retry push. */
@@ -268,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_fleet_with_responder),
         cmocka_unit_test(test_fleet_wrong_key_is_refused),
         cmocka_unit_test(test_fleet_rollout_through_otad),
+        cmocka_unit_test(test_fleet_rollout_over_tls),
         cmocka_unit_test(test_fleet_retry_through_otad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,10 @@
 #include <errno.h>
 #include <jansson.h>
 #include <mosquitto.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -83,6 +87,7 @@ struct fleet {
     uint32_t outcomes[FO_COUNT];
     int64_t t_first_push, t_last_done, t_all_connected;
     fleet_dl *dl;
+    SSL_CTX *tls; /* one TLS context for every device of this worker (--cafile); NULL = plain */
     fleet_shared *sh;
     int k;       /* worker number */
     uint32_t lo; /* number of this worker's first device in the fleet */
@@ -655,6 +660,44 @@ static void dl_done(void *ud, fleet_dev *d, int ok, int md5_ok, const char *err)
     }
 }
 
+/* MQTT over TLS for d: the worker's shared context (tls_context), of which libmosquitto
+ * keeps a reference, used as it is (libmosquitto's defaults would reconfigure the shared
+ * context at every connect). Returns 0, or -1 (logged). */
+static int dev_tls(fleet *f, fleet_dev *d)
+{
+    int rc = mosquitto_void_option(d->mosq, MOSQ_OPT_SSL_CTX, f->tls);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_int_option(d->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+    if (rc != MOSQ_ERR_SUCCESS)
+        OTA_ERROR("fleet: device %u: TLS setup: %s", d->idx, mosquitto_strerror(rc));
+    return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+/* One TLS client context for every device of a worker: TLS 1.2+, the peer verified against
+ * o->cafile and its name against the broker host (every device connects to that one host,
+ * so the check lives in the context's parameters and OpenSSL does it in the handshake).
+ * One context instead of one per device: a CA store per connection would cost memory and
+ * a CA file parse per connect at 100,000 devices. Returns it, or NULL (logged). */
+static SSL_CTX *tls_context(const fleet_opts *o)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    X509_VERIFY_PARAM *vp = ctx ? SSL_CTX_get0_param(ctx) : NULL;
+    unsigned char ip[16];
+    int is_ip = inet_pton(AF_INET, o->broker_host, ip) == 1 ||
+                inet_pton(AF_INET6, o->broker_host, ip) == 1;
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        SSL_CTX_load_verify_locations(ctx, o->cafile, NULL) != 1 ||
+        (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, o->broker_host)
+               : X509_VERIFY_PARAM_set1_host(vp, o->broker_host, 0)) != 1) {
+        OTA_ERROR("fleet: TLS context with the CA %s for %s: %s", o->cafile, o->broker_host,
+                  ERR_reason_error_string(ERR_get_error()));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+}
+
 static int dev_connect(fleet *f, fleet_dev *d)
 {
     char id[96], cid[192], secret[40];
@@ -672,6 +715,8 @@ static int dev_connect(fleet *f, fleet_dev *d)
         mosquitto_message_callback_set(d->mosq, cb_message);
         mosquitto_disconnect_callback_set(d->mosq, cb_disconnect);
         mosquitto_max_inflight_messages_set(d->mosq, 0);
+        if (f->tls && dev_tls(f, d) != 0)
+            return -1;
     }
     mosquitto_username_pw_set(d->mosq, cid, secret);
     const char *bind = f->o->n_bind ? f->o->bind_addrs[d->idx % (uint32_t)f->o->n_bind] : NULL;
@@ -871,7 +916,9 @@ int fleet_run(const fleet_opts *o, const unsigned char key[32], fleet_shared *sh
     free(beh);
     free(dl);
     beh = dl = NULL;
-    f->dl = fleet_dl_new(f->epfd, o->dl_concurrency, o->range_size, dl_done, f);
+    if (o->cafile[0] && !(f->tls = tls_context(o)))
+        goto out;
+    f->dl = fleet_dl_new(f->epfd, o->dl_concurrency, o->range_size, o->cafile, dl_done, f);
     if (!f->dl)
         goto out;
     /* the first wave: every device of this worker that can be connected at once */
@@ -992,6 +1039,7 @@ out:
         }
     }
     fleet_dl_free(f->dl);
+    SSL_CTX_free(f->tls); /* after every client that referenced it */
     if (f->epfd >= 0)
         close(f->epfd);
     free(f->devs);

@@ -54,6 +54,8 @@ int fleet_outcome_ok(int o);
 typedef struct {
     char broker_host[128];
     int broker_port;
+    char cafile[512]; /* "" = plain MQTT; else MQTT over TLS verified against it (and the
+                         CA of https:// API and download URLs) */
     char api_url[512];      /* http://host:port[,http://host:port...] (several otad) */
     char token[128];        /* admin token */
     char key_file[512];     /* server key, for device secrets */
@@ -132,7 +134,9 @@ typedef struct fleet fleet;
 typedef struct fleet_dl fleet_dl;
 /* Called when a device's download ends: ok 1 and md5_ok 1 on success. */
 typedef void (*fleet_dl_done_fn)(void *ud, fleet_dev *dev, int ok, int md5_ok, const char *err);
-fleet_dl *fleet_dl_new(int epfd, int concurrency, long range_size, fleet_dl_done_fn done, void *ud);
+/* cafile: CA for https:// downloads ("" = the system's); peer and host name are verified. */
+fleet_dl *fleet_dl_new(int epfd, int concurrency, long range_size, const char *cafile,
+                       fleet_dl_done_fn done, void *ud);
 void fleet_dl_free(fleet_dl *d);
 /* Queues dev's download of dev->url (dev->size bytes, dev->md5 expected). */
 void fleet_dl_start(fleet_dl *d, fleet_dev *dev);

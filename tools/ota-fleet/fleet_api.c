@@ -88,6 +88,8 @@ int fleet_api_request(const fleet_opts *o, const char *method, const char *path,
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        if (o->cafile[0])
+            curl_easy_setopt(c, CURLOPT_CAINFO, o->cafile);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);

@@ -42,6 +42,7 @@ struct fleet_dl {
     int epfd;
     int concurrency;
     long range_size;
+    const char *cafile; /* borrowed from the options; "" = the system's CAs */
     fleet_dl_done_fn done;
     void *ud;
     fleet_dev **queue; /* FIFO ring */
@@ -138,6 +139,8 @@ static void pump(fleet_dl *d)
         curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
         curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->err);
         curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
+        if (d->cafile[0])
+            curl_easy_setopt(j->easy, CURLOPT_CAINFO, d->cafile);
         curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT, 10L);
         curl_easy_setopt(j->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(j->easy, CURLOPT_LOW_SPEED_TIME, 30L);
@@ -219,7 +222,8 @@ static void check_done(fleet_dl *d)
     pump(d);
 }
 
-fleet_dl *fleet_dl_new(int epfd, int concurrency, long range_size, fleet_dl_done_fn done, void *ud)
+fleet_dl *fleet_dl_new(int epfd, int concurrency, long range_size, const char *cafile,
+                       fleet_dl_done_fn done, void *ud)
 {
     fleet_dl *d = calloc(1, sizeof *d);
     if (!d)
@@ -234,6 +238,7 @@ fleet_dl *fleet_dl_new(int epfd, int concurrency, long range_size, fleet_dl_done
     d->epfd = epfd;
     d->concurrency = concurrency > 0 ? concurrency : 1;
     d->range_size = range_size;
+    d->cafile = cafile;
     d->done = done;
     d->ud = ud;
     d->due = -1;

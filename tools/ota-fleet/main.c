@@ -45,6 +45,9 @@ static void usage(FILE *fp)
 "  --api URL[,URL...]        management API (default http://$OTA_HTTP_ADDR or http://127.0.0.1:8080);\n"
 "                            several otad: a request that cannot connect goes to the next\n"
 "  --token TOKEN             admin token (default $OTA_ADMIN_TOKEN)\n"
+"  --cafile PATH             MQTT over TLS: the broker's certificate and host name are verified\n"
+"                            against this CA (also for https:// --api and download URLs);\n"
+"                            --broker is then the TLS listener (e.g. 127.0.0.1:8883). Default plain\n"
 "  --key-file PATH           server key, to derive device secrets\n"
 "                            (default $OTA_DATA_DIR/keys/server.key, or ./data/keys/server.key)\n"
 "Which devices:\n"
@@ -273,7 +276,7 @@ static int run_workers(const fleet_opts *o, const unsigned char *key)
 enum {
     O_BROKER = 1000, O_API, O_TOKEN, O_KEY, O_PK, O_CREATE, O_PREFIX, O_FIRST, O_REGISTER,
     O_FWV, O_MIX, O_FAILT, O_DL, O_RANGE, O_DLC, O_STEP, O_ACT, O_RATE, O_MAXC, O_LEAVE, O_MAXHS,
-    O_BIND, O_KA, O_DUR, O_BATCH, O_BJSON, O_RESULTS, O_SUMMARY, O_PROCS
+    O_BIND, O_KA, O_DUR, O_BATCH, O_BJSON, O_RESULTS, O_SUMMARY, O_PROCS, O_CAFILE
 };
 
 int main(int argc, char **argv)
@@ -291,7 +294,8 @@ int main(int argc, char **argv)
         {"max-connected", 1, 0, O_MAXC}, {"leave", 0, 0, O_LEAVE}, {"bind-addrs", 1, 0, O_BIND},
         {"keepalive", 1, 0, O_KA}, {"duration", 1, 0, O_DUR}, {"batch", 1, 0, O_BATCH},
         {"batch-json", 1, 0, O_BJSON}, {"results", 1, 0, O_RESULTS},
-        {"summary-json", 1, 0, O_SUMMARY}, {"procs", 1, 0, O_PROCS}, {"verbose", 0, 0, 'v'},
+        {"summary-json", 1, 0, O_SUMMARY}, {"procs", 1, 0, O_PROCS}, {"cafile", 1, 0, O_CAFILE},
+        {"verbose", 0, 0, 'v'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     const char *env;
@@ -336,6 +340,11 @@ int main(int argc, char **argv)
             snprintf(o.api_url, sizeof o.api_url, "%s", optarg);
             break;
         case O_TOKEN: snprintf(o.token, sizeof o.token, "%s", optarg); break;
+        case O_CAFILE:
+            bad = strlen(optarg) >= sizeof o.cafile || access(optarg, R_OK) != 0;
+            if (!bad)
+                memcpy(o.cafile, optarg, strlen(optarg) + 1);
+            break;
         case O_KEY: snprintf(o.key_file, sizeof o.key_file, "%s", optarg); break;
         case O_PK:
             bad = !valid_token(optarg) || strlen(optarg) >= sizeof o.product_key;
