@@ -46,13 +46,6 @@
 
 enum {
     B_BATCH_GET = STORE_PG_Q_BATCH,
-    B_FW_SHARE,
-    B_PRODUCT_LOCK,
-    B_BATCH_INSERT,
-    B_TASKS_ALL,
-    B_DIRECTED_FIND,
-    B_TASKS_DIRECTED,
-    B_TOTAL,
     B_LIST_COUNT,
     B_LIST,
     B_DEVICES,
@@ -79,31 +72,6 @@ enum {
 
 static const char *const sql[] = {
     [B_BATCH_GET - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.id = $1",
-    [B_FW_SHARE - STORE_PG_Q_BATCH] = "SELECT product_id, version FROM firmwares WHERE id = $1"
-                                      " FOR SHARE",
-    [B_PRODUCT_LOCK - STORE_PG_Q_BATCH] = "SELECT 1 FROM products WHERE id = $1"
-                                          " FOR NO KEY UPDATE",
-    [B_BATCH_INSERT - STORE_PG_Q_BATCH] =
-        "INSERT INTO batches(firmware_id, product_id, scope, policy, validity_days,"
-        " timeout_min, retry_times, retry_interval_min, max_push_per_min, state,"
-        " start_ms, expires_ms, total) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,'in_progress',$10,$11,0)"
-        " RETURNING id",
-    [B_TASKS_ALL - STORE_PG_Q_BATCH] =
-        "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
-        " SELECT $1, d.id, 'to_push', $2 FROM devices d"
-        " WHERE d.product_id = $3 AND d.activated = 1"
-        " AND (d.firmware_version IS NULL OR d.firmware_version <> $4::text)"
-        " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"
-        " AND t.state " OPEN_STATES ")",
-    [B_DIRECTED_FIND - STORE_PG_Q_BATCH] =
-        "SELECT u.ident, d.id, d.activated, d.firmware_version,"
-        " EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id AND t.state " OPEN_STATES ")"
-        " FROM unnest($2::text[]) WITH ORDINALITY AS u(ident, ord)"
-        " LEFT JOIN devices d ON d.product_id = $1 AND d.identifier = u.ident ORDER BY u.ord",
-    [B_TASKS_DIRECTED - STORE_PG_Q_BATCH] =
-        "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
-        " SELECT $1, x, 'to_push', $3 FROM unnest($2::bigint[]) AS x",
-    [B_TOTAL - STORE_PG_Q_BATCH] = "UPDATE batches SET total = $1, n_to_push = $1 WHERE id = $2",
     [B_LIST_COUNT - STORE_PG_Q_BATCH] =
         "SELECT count(*) FROM batches b JOIN products p ON p.id = b.product_id " LIST_WHERE,
     [B_LIST - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS LIST_WHERE
@@ -179,14 +147,6 @@ static PGresult *run(store_pg_conn *c, int q, const store_pg_params *p, const ch
     return store_pg_exec(c, q, text_of(q), p ? p->n : 0, p ? p->v : NULL, what);
 }
 
-static int truthy(const PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col))
-        return 0;
-    const char *v = PQgetvalue(r, row, col);
-    return v[0] == 't' || (v[0] >= '1' && v[0] <= '9');
-}
-
 /* A growing text buffer for array literals; the daemon may abort on out-of-memory. */
 typedef struct {
     char *s;
@@ -252,216 +212,6 @@ static store_rc batch_get_db(store_pg_conn *c, int64_t id, store_batch *out)
         rc = STORE_OK;
     }
     PQclear(r);
-    return rc;
-}
-
-/* ---- create ---------------------------------------------------------------------------- */
-
-static store_rc refuse(store_batch_err *err, const char *field, const char *code, const char *ident)
-{
-    err->field = field;
-    err->code = code;
-    snprintf(err->identifier, sizeof err->identifier, "%s", ident ? ident : "");
-    return STORE_INVALID;
-}
-
-typedef struct {
-    int64_t id;
-    int row;
-} id_row;
-
-static int id_row_cmp(const void *a, const void *b)
-{
-    const id_row *x = a, *y = b;
-    if (x->id != y->id)
-        return x->id < y->id ? -1 : 1;
-    return x->row - y->row;
-}
-
-/* repeated[i] = 1 when row i's device (column 1) is also on an earlier row. Caller frees. */
-static unsigned char *find_repeats(const PGresult *r, int n)
-{
-    unsigned char *rep = calloc((size_t)n + 1, 1);
-    id_row *v = calloc((size_t)n + 1, sizeof *v);
-    if (!rep || !v)
-        abort();
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (!PQgetisnull(r, i, 1))
-            v[m++] = (id_row){store_pg_i64(r, i, 1), i};
-    qsort(v, (size_t)m, sizeof *v, id_row_cmp);
-    for (int i = 1; i < m; i++)
-        if (v[i].id == v[i - 1].id)
-            rep[v[i].row] = 1;
-    free(v);
-    return rep;
-}
-
-/* Directed: checks every identifier in list order with SQLite's precedence (not found,
- * not activated, same version, busy; an identifier repeated in the list is busy the second
- * time, its first task being open by then), then inserts all tasks in one statement. */
-static store_rc add_directed(store_pg_conn *c, int64_t batch_id, int64_t product_id,
-                             const char *fw_version, const store_batch_new *in, int64_t now_ms,
-                             store_batch_err *err)
-{
-    tbuf idents = {0}, ids = {0};
-    store_rc rc = STORE_OK;
-    tb_char(&idents, '{');
-    for (size_t i = 0; i < in->n_identifiers; i++)
-        tb_elem(&idents, in->identifiers[i] ? in->identifiers[i] : "");
-    tb_char(&idents, '}');
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, product_id);
-    store_pg_p_str(&p, idents.s);
-    PGresult *r = run(c, B_DIRECTED_FIND, &p, "batch create: find devices");
-    free(idents.s);
-    if (!r)
-        return STORE_ERROR;
-    int n = PQntuples(r);
-    unsigned char *repeated = find_repeats(r, n);
-    tb_char(&ids, '{');
-    for (int i = 0; i < n && rc == STORE_OK; i++) {
-        const char *ident = PQgetvalue(r, i, 0);
-        if (PQgetisnull(r, i, 1)) {
-            rc = refuse(err, "identifiers", "device_not_found", ident);
-            break;
-        }
-        int64_t device_id = store_pg_i64(r, i, 1);
-        if (!truthy(r, i, 2))
-            rc = refuse(err, "identifiers", "device_not_activated", ident);
-        else if (!PQgetisnull(r, i, 3) && strcmp(PQgetvalue(r, i, 3), fw_version) == 0)
-            rc = refuse(err, "identifiers", "device_same_version", ident);
-        else if (truthy(r, i, 4) || repeated[i])
-            rc = refuse(err, "identifiers", "device_busy", ident);
-        else {
-            char num[24];
-            snprintf(num, sizeof num, "%s%lld", ids.len > 1 ? "," : "", (long long)device_id);
-            tb_room(&ids, strlen(num));
-            memcpy(ids.s + ids.len, num, strlen(num) + 1);
-            ids.len += strlen(num);
-        }
-    }
-    PQclear(r);
-    free(repeated);
-    tb_char(&ids, '}');
-    if (rc == STORE_OK && n > 0) {
-        p.n = 0;
-        store_pg_p_i64(&p, batch_id);
-        store_pg_p_str(&p, ids.s);
-        store_pg_p_i64(&p, now_ms);
-        r = run(c, B_TASKS_DIRECTED, &p, "batch create: insert tasks");
-        if (!r)
-            rc = STORE_ERROR;
-        PQclear(r);
-    }
-    free(ids.s);
-    return rc;
-}
-
-typedef struct {
-    int64_t firmware_id;
-    const store_batch_new *in;
-    int64_t now_ms, expires_ms;
-    store_batch *out;
-    store_batch_err *err;
-} create_ctx;
-
-static store_rc create_tx(store_pg_conn *c, create_ctx *x)
-{
-    const store_batch_new *in = x->in;
-    store_pg_params p = {0};
-    char fw_version[128];
-    int64_t product_id, total = 0;
-
-    store_pg_p_i64(&p, x->firmware_id);
-    PGresult *r = run(c, B_FW_SHARE, &p, "batch create: firmware");
-    if (!r)
-        return STORE_ERROR;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        refuse(x->err, "firmwareId", "firmware_not_found", NULL);
-        return STORE_NOT_FOUND;
-    }
-    product_id = store_pg_i64(r, 0, 0);
-    store_pg_text(r, 0, 1, fw_version, sizeof fw_version);
-    PQclear(r);
-
-    /* creates for one product take turns (see the file comment) */
-    p.n = 0;
-    store_pg_p_i64(&p, product_id);
-    r = run(c, B_PRODUCT_LOCK, &p, "batch create: lock product");
-    if (!r)
-        return STORE_ERROR;
-    PQclear(r);
-
-    p.n = 0;
-    store_pg_p_i64(&p, x->firmware_id);
-    store_pg_p_i64(&p, product_id);
-    store_pg_p_str(&p, in->directed ? "directed" : "all");
-    store_pg_p_str(&p, in->policy);
-    store_pg_p_i64(&p, in->validity_days);
-    store_pg_p_i64(&p, in->timeout_min);
-    store_pg_p_i64(&p, in->retry_times);
-    store_pg_p_i64(&p, in->retry_interval_min);
-    store_pg_p_i64(&p, in->max_push_per_min);
-    store_pg_p_i64(&p, x->now_ms);
-    store_pg_p_i64(&p, x->expires_ms);
-    r = run(c, B_BATCH_INSERT, &p, "batch create: insert batch");
-    if (!r)
-        return STORE_ERROR;
-    x->out->id = store_pg_i64(r, 0, 0);
-    PQclear(r);
-
-    if (!in->directed) {
-        p.n = 0;
-        store_pg_p_i64(&p, x->out->id);
-        store_pg_p_i64(&p, x->now_ms);
-        store_pg_p_i64(&p, product_id);
-        store_pg_p_str(&p, fw_version);
-        r = run(c, B_TASKS_ALL, &p, "batch create: insert tasks");
-        if (!r)
-            return STORE_ERROR;
-        total = store_pg_changes(r);
-        PQclear(r);
-    } else {
-        store_rc rc = add_directed(c, x->out->id, product_id, fw_version, in, x->now_ms, x->err);
-        if (rc != STORE_OK)
-            return rc;
-        total = (int64_t)in->n_identifiers;
-    }
-    if (total == 0)
-        return refuse(x->err, in->directed ? "identifiers" : "scope", "no_devices", NULL);
-
-    p.n = 0;
-    store_pg_p_i64(&p, total);
-    store_pg_p_i64(&p, x->out->id);
-    r = run(c, B_TOTAL, &p, "batch create: total");
-    if (!r)
-        return STORE_ERROR;
-    PQclear(r);
-    return batch_get_db(c, x->out->id, x->out);
-}
-
-static store_rc pg_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
-                                int64_t now_ms, int64_t expires_ms, store_batch *out,
-                                store_batch_err *err)
-{
-    create_ctx x = {firmware_id, in, now_ms, expires_ms, out, err};
-    memset(err, 0, sizeof *err);
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (!c)
-        return STORE_ERROR;
-    store_rc rc = store_pg_begin(c);
-    if (rc == STORE_OK) {
-        rc = create_tx(c, &x);
-        if (rc == STORE_OK)
-            rc = store_pg_commit(c);
-        else
-            store_pg_rollback(c);
-    }
-    if (rc == STORE_OK)
-        store_pg_analyze_big(c, "tasks", out->total);
-    store_pg_conn_put(s, c);
     return rc;
 }
 
@@ -1162,7 +912,6 @@ static store_rc pg_presence_reset(store_t *s)
 }
 
 const store_batch_ops store_pg_batch_ops = {
-    .batch_create = pg_batch_create,
     .batch_get = pg_batch_get,
     .batch_list = pg_batch_list,
     .batch_devices = pg_batch_devices,

@@ -1,7 +1,7 @@
 /*
- * store: the public store functions. Each checks its arguments and dispatches through
- * the implementation's ops table; no SQL here. store_open picks the implementation from
- * the URL scheme.
+ * store: opening and closing the store (store_open picks the implementation from the URL
+ * scheme), the bulk import's dispatch, and the helpers every part of the store shares.
+ * The catalog's functions are catalog.c's; no SQL here.
  */
 #include "store/store_internal.h"
 #ifdef OTA_HAVE_PG
@@ -86,64 +86,9 @@ int store__product_key(char *out)
     return 0;
 }
 
-store_rc store_product_create(store_t *s, const char *name, const char *description, int64_t now_ms,
-                              store_product *out)
-{
-    if (!name || !out)
-        return STORE_INVALID;
-    return s->ops->product_create(s, name, description ? description : "", now_ms, out);
-}
-
-store_rc store_product_get(store_t *s, const char *product_key, store_product *out)
-{
-    if (!product_key)
-        return STORE_INVALID;
-    return s->ops->product_get(s, product_key, out);
-}
-
 int store__page_ok(store_page pg)
 {
     return pg.page >= 1 && pg.page_size >= 1 && pg.page_size <= 1000;
-}
-
-store_rc store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
-                            int64_t *total)
-{
-    *items = NULL;
-    *n = 0;
-    *total = 0;
-    if (!store__page_ok(pg))
-        return STORE_INVALID;
-    return s->ops->product_list(s, pg, items, n, total);
-}
-
-store_rc store_device_create(store_t *s, const char *product_key, const char *identifier,
-                             const char *device_name, int64_t now_ms, store_device *out)
-{
-    if (!product_key || !identifier || !device_name)
-        return STORE_INVALID;
-    return s->ops->device_create(s, product_key, identifier, device_name, now_ms, out);
-}
-
-store_rc store_device_get(store_t *s, const char *product_key, const char *identifier,
-                          store_device *out)
-{
-    if (!product_key || !identifier)
-        return STORE_INVALID;
-    return s->ops->device_get(s, product_key, identifier, out);
-}
-
-store_rc store_device_list(store_t *s, const char *product_key, int online, store_page pg,
-                           store_device **items, size_t *n, int64_t *total)
-{
-    *items = NULL;
-    *n = 0;
-    *total = 0;
-    if (!product_key)
-        return STORE_INVALID;
-    if (!store__page_ok(pg))
-        return STORE_INVALID;
-    return s->ops->device_list(s, product_key, online, pg, items, n, total);
 }
 
 store_rc store_import_begin(store_t *s, const char *product_key, int64_t now_ms, store_import **out)
@@ -181,68 +126,4 @@ void store_import_abort(store_import *im)
         return;
     im->ops->import_abort(im);
     free(im);
-}
-
-store_rc store_device_set_online(store_t *s, const char *product_key, const char *identifier,
-                                 int online, int64_t now_ms)
-{
-    return s->ops->device_set_online(s, product_key, identifier, online, now_ms);
-}
-
-store_rc store_device_set_version(store_t *s, const char *product_key, const char *identifier,
-                                  const char *version, int64_t now_ms)
-{
-    return s->ops->device_set_version(s, product_key, identifier, version, now_ms);
-}
-
-store_rc store_device_all_offline(store_t *s)
-{
-    return s->ops->device_all_offline(s);
-}
-
-store_rc store_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
-                               store_firmware *out, const char **field)
-{
-    const char *dummy;
-    if (!field)
-        field = &dummy;
-    *field = NULL;
-    return s->ops->firmware_create(s, in, now_ms, out, field);
-}
-
-store_rc store_firmware_get(store_t *s, int64_t id, store_firmware *out)
-{
-    return s->ops->firmware_get(s, id, out);
-}
-
-store_rc store_firmware_list(store_t *s, const char *product_key, store_page pg,
-                             store_firmware **items, size_t *n, int64_t *total)
-{
-    *items = NULL;
-    *n = 0;
-    *total = 0;
-    if (!store__page_ok(pg))
-        return STORE_INVALID;
-    return s->ops->firmware_list(s, product_key, pg, items, n, total);
-}
-
-store_rc store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted, int *sha_still_used)
-{
-    return s->ops->firmware_delete(s, id, deleted, sha_still_used);
-}
-
-int store_firmware_sha_used(store_t *s, const char *sha256)
-{
-    return s->ops->firmware_sha_used(s, sha256);
-}
-
-store_rc store_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
-                                 store_device **items, size_t *n, int64_t *total)
-{
-    *items = NULL;
-    *n = 0;
-    *total = 0;
-    if (!store__page_ok(pg))
-        return STORE_INVALID;
-    return s->ops->firmware_eligible(s, firmware_id, q && *q ? q : NULL, pg, items, n, total);
 }

@@ -1,6 +1,6 @@
 /*
- * store_batch: the public batch-store functions. Each dispatches through the store's batch
- * table (s->batch_ops, store_internal.h), which the implementation's open put there;
+ * store_batch: the public batch-store functions but store_batch_create (catalog.c, which
+ * decides the eligibility rules). Each dispatches through the store's batch table (s->batch_ops, store_internal.h), which the implementation's open put there;
  * argument checks live here so every database gets the same ones.
  */
 #include "store/store_batch.h"
@@ -14,17 +14,6 @@ struct store_uow {
     const store_batch_ops *ops;
     void *impl;
 };
-
-store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
-                            int64_t now_ms, int64_t expires_ms, store_batch *out,
-                            store_batch_err *err)
-{
-    const store_batch_ops *ops = s->batch_ops;
-    if (!in || !out || !err || !in->policy || (in->directed && !in->identifiers) ||
-        in->n_identifiers > STORE_BATCH_MAX_IDENTIFIERS)
-        return STORE_INVALID;
-    return ops->batch_create(s, firmware_id, in, now_ms, expires_ms, out, err);
-}
 
 store_rc store_batch_get(store_t *s, int64_t id, store_batch *out)
 {

@@ -11,6 +11,7 @@
 
 #include "store/store.h"
 #include "store/store_batch.h"
+#include "store/store_sql.h"
 
 typedef struct store_ops store_ops;
 typedef struct store_batch_ops store_batch_ops;
@@ -27,44 +28,71 @@ struct store_import {
     void *impl;
 };
 
+/* A transaction of the implementation's (SQLite: a connection; PostgreSQL: a pooled
+ * connection), opaque here. */
+typedef struct store_tx store_tx;
+
+typedef enum {
+    STORE_TX_ONE,   /* one statement: a borrowed connection, no BEGIN (autocommit) */
+    STORE_TX_READ,  /* several reads that must agree (a count and its page): one snapshot */
+    STORE_TX_WRITE, /* reads and writes that must hold together: SQLite BEGIN IMMEDIATE
+                       (writers take turns); PostgreSQL BEGIN (READ COMMITTED) with the rows a
+                       rule rests on locked by the *_LOCK / *_SHARE statements first */
+} store_tx_mode;
+
+/* Parameters of one statement, in order (?1/$1 first). Strings are borrowed until the
+ * statement has run; store_arg_str(NULL) is SQL NULL. */
+#define STORE_ARGS_MAX 16
+typedef struct {
+    int n;
+    struct {
+        enum { STORE_ARG_NULL, STORE_ARG_I64, STORE_ARG_TEXT } kind;
+        int64_t i;
+        const char *s;
+    } v[STORE_ARGS_MAX];
+} store_args;
+
+static inline void store_arg_i64(store_args *a, int64_t x)
+{
+    a->v[a->n].kind = STORE_ARG_I64;
+    a->v[a->n++].i = x;
+}
+
+static inline void store_arg_str(store_args *a, const char *x)
+{
+    a->v[a->n].kind = x ? STORE_ARG_TEXT : STORE_ARG_NULL;
+    a->v[a->n++].s = x;
+}
+
+/* Called for each result row; the row is borrowed for the call. */
+typedef void (*store_row_fn)(void *ud, const store_row *r);
+
 struct store_ops {
     const char *kind;
     void (*close)(store_t *s);
     store_rc (*ping)(store_t *s);
     int (*schema_version)(store_t *s);
 
-    store_rc (*product_create)(store_t *s, const char *name, const char *description,
-                               int64_t now_ms, store_product *out);
-    store_rc (*product_get)(store_t *s, const char *product_key, store_product *out);
-    store_rc (*product_list)(store_t *s, store_page pg, store_product **items, size_t *n,
-                             int64_t *total);
+    /* Runs fn(tx, ud) in a transaction of the mode; with STORE_TX_WRITE commits when fn
+     * returns STORE_OK and rolls back otherwise. Returns fn's result, or STORE_ERROR when
+     * no connection, BEGIN or COMMIT failed (logged). */
+    store_rc (*tx)(store_t *s, store_tx_mode mode, store_rc (*fn)(store_tx *tx, void *ud),
+                   void *ud);
+    /* Runs statement q (store_sql.h's STORE_QUERIES, in this database's SQL) with args:
+     * row (may be NULL) gets each result row, *changes (may be NULL) the rows written.
+     * STORE_ERROR on failure, logged with the statement's name. */
+    store_rc (*query)(store_tx *tx, store_q q, const store_args *args, store_row_fn row,
+                      void *ud, int64_t *changes);
+    /* After a bulk write of rows new rows into table, committed: lets the database update
+     * its statistics (PostgreSQL ANALYZE); NULL when it needs nothing. */
+    void (*bulk_written)(store_t *s, const char *table, int64_t rows);
 
-    store_rc (*device_create)(store_t *s, const char *product_key, const char *identifier,
-                              const char *device_name, int64_t now_ms, store_device *out);
-    store_rc (*device_get)(store_t *s, const char *product_key, const char *identifier,
-                           store_device *out);
-    store_rc (*device_list)(store_t *s, const char *product_key, int online, store_page pg,
-                            store_device **items, size_t *n, int64_t *total);
+    /* Bulk import (store.h): the database's fastest path (SQLite one prepared INSERT,
+     * PostgreSQL COPY). */
     store_rc (*import_begin)(store_t *s, const char *product_key, int64_t now_ms, store_import *im);
     store_rc (*import_add)(store_import *im, const char *identifier, const char *device_name);
     store_rc (*import_commit)(store_import *im, int64_t *created);
     void (*import_abort)(store_import *im);
-    store_rc (*device_set_online)(store_t *s, const char *product_key, const char *identifier,
-                                  int online, int64_t now_ms);
-    store_rc (*device_set_version)(store_t *s, const char *product_key, const char *identifier,
-                                   const char *version, int64_t now_ms);
-    store_rc (*device_all_offline)(store_t *s);
-
-    store_rc (*firmware_create)(store_t *s, const store_firmware *in, int64_t now_ms,
-                                store_firmware *out, const char **field);
-    store_rc (*firmware_get)(store_t *s, int64_t id, store_firmware *out);
-    store_rc (*firmware_list)(store_t *s, const char *product_key, store_page pg,
-                              store_firmware **items, size_t *n, int64_t *total);
-    store_rc (*firmware_delete)(store_t *s, int64_t id, store_firmware *deleted,
-                                int *sha_still_used);
-    int (*firmware_sha_used)(store_t *s, const char *sha256);
-    store_rc (*firmware_eligible)(store_t *s, int64_t firmware_id, const char *q, store_page pg,
-                                  store_device **items, size_t *n, int64_t *total);
 };
 
 /* The batch side: sqlite_batch.c (store_sqlite_batch_ops) and pg_batch.c
@@ -72,9 +100,6 @@ struct store_ops {
  * calls run inside the engine's unit of work, impl being the implementation's state for
  * that one transaction. */
 struct store_batch_ops {
-    store_rc (*batch_create)(store_t *s, int64_t firmware_id, const store_batch_new *in,
-                             int64_t now_ms, int64_t expires_ms, store_batch *out,
-                             store_batch_err *err);
     store_rc (*batch_get)(store_t *s, int64_t id, store_batch *out);
     store_rc (*batch_list)(store_t *s, const store_batch_filter *f, store_page pg,
                            store_batch **items, size_t *n, int64_t *total);

@@ -638,402 +638,176 @@ static int pg_schema_version(store_t *s)
     return impl(s)->version;
 }
 
-/* ---- statements ------------------------------------------------------------------- */
+/* ---- the catalog's statements (catalog.c runs them) ----------------------------------- */
 
-#define PRODUCT_COLS STORE_SQL_PRODUCT_COLS
-#define DEVICE_COLS STORE_SQL_DEVICE_COLS
-#define FIRMWARE_COLS STORE_SQL_FIRMWARE_COLS
+#define ELIGIBLE_Q                                                                              \
+    " AND ($3::text IS NULL OR strpos(lower(d.identifier), lower($3::text)) > 0"                \
+    " OR strpos(lower(d.device_name), lower($3::text)) > 0)"
 
-#define ELIGIBLE_WHERE                                                                        \
-    " WHERE d.product_id=$1 AND d.activated=1"                                                \
-    " AND (d.firmware_version IS NULL OR d.firmware_version<>$2::text)"                       \
-    " AND NOT EXISTS (SELECT 1 FROM tasks t JOIN batches b ON b.id=t.batch_id"                \
-    "  WHERE t.device_id=d.id AND b.state='in_progress'"                                      \
-    "  AND t.state NOT IN ('succeeded','failed'))"                                            \
-    " AND ($3::text IS NULL OR strpos(lower(d.identifier), lower($3::text))>0"                              \
-    "  OR strpos(lower(d.device_name), lower($3::text))>0)"
-
-enum {
-    C_PRODUCT_INSERT = STORE_PG_Q_CATALOG,
-    C_PRODUCT_GET,
-    C_PRODUCT_COUNT,
-    C_PRODUCT_LIST,
-    C_PRODUCT_ID,
-    C_PRODUCT_LOCK,
-    C_DEVICE_INSERT,
-    C_DEVICE_GET,
-    C_DEVICE_COUNT,
-    C_DEVICE_LIST,
-    C_DEVICE_COUNT_ON,
-    C_DEVICE_LIST_ON,
-    C_DEVICE_IDS,
-    C_IMPORT_MOVE,
-    C_PRESENCE,
-    C_VERSION,
-    C_ALL_OFFLINE,
-    C_FW_GET,
-    C_FW_NAME_USED,
-    C_FW_VERSION_USED,
-    C_FW_COUNT_P,
-    C_FW_INSERT,
-    C_FW_COUNT,
-    C_FW_LIST,
-    C_FW_LIST_P,
-    C_FW_LOCK,
-    C_FW_IN_PROGRESS,
-    C_FW_DEL_TASKS,
-    C_FW_DEL_BATCHES,
-    C_FW_DEL,
-    C_SHA_USED,
-    C_ELIG_COUNT,
-    C_ELIG_LIST,
-    C_END
+/* Statement ids STORE_PG_Q_CATALOG + q. Locks: see the file comment. */
+_Static_assert(STORE_Q_COUNT <= STORE_PG_Q_BATCH - STORE_PG_Q_CATALOG, "catalog statement ids");
+static const char *const sql[STORE_Q_COUNT] = {
+    [STORE_Q_PRODUCT_INSERT] = "INSERT INTO products(product_key, name, description, created_ms)"
+                               " VALUES($1,$2,$3,$4) ON CONFLICT (product_key) DO NOTHING RETURNING id",
+    [STORE_Q_PRODUCT_GET] = "SELECT " STORE_SQL_PRODUCT_COLS " FROM products p WHERE p.product_key=$1",
+    [STORE_Q_PRODUCT_COUNT] = "SELECT count(*) FROM products",
+    [STORE_Q_PRODUCT_LIST] = "SELECT " STORE_SQL_PRODUCT_COLS
+                             " FROM products p ORDER BY p.id LIMIT $1 OFFSET $2",
+    [STORE_Q_PRODUCT_ID] = "SELECT id FROM products WHERE product_key=$1",
+    [STORE_Q_PRODUCT_LOCK] = "SELECT id FROM products WHERE product_key=$1 FOR NO KEY UPDATE",
+    [STORE_Q_DEVICE_INSERT] = "INSERT INTO devices(product_id, identifier, device_name, created_ms)"
+                              " VALUES($1,$2,$3,$4) ON CONFLICT (product_id, identifier) DO NOTHING"
+                              " RETURNING id",
+    [STORE_Q_DEVICE_GET] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                           " ON p.id = d.product_id WHERE p.product_key=$1 AND d.identifier=$2",
+    [STORE_Q_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE product_id=$1",
+    [STORE_Q_DEVICE_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                            " ON p.id = d.product_id WHERE d.product_id=$1 ORDER BY d.id"
+                            " LIMIT $2 OFFSET $3",
+    [STORE_Q_DEVICE_COUNT_ON] = "SELECT count(*) FROM devices WHERE product_id=$1 AND online=$2",
+    [STORE_Q_DEVICE_LIST_ON] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                               " ON p.id = d.product_id WHERE d.product_id=$1 AND d.online=$2"
+                               " ORDER BY d.id LIMIT $3 OFFSET $4",
+    [STORE_Q_PRESENCE] = "UPDATE devices SET online=$3::integer, last_seen_ms=$4::bigint,"
+                         " activated_ms=CASE WHEN $3::integer=1 AND activated=0 THEN $4::bigint"
+                         " ELSE activated_ms END,"
+                         " activated=CASE WHEN $3::integer=1 THEN 1 ELSE activated END"
+                         " WHERE identifier=$2 AND"
+                         " product_id=(SELECT id FROM products WHERE product_key=$1)",
+    [STORE_Q_VERSION] = "UPDATE devices SET firmware_version=$3, last_seen_ms=$4 WHERE identifier=$2"
+                        " AND product_id=(SELECT id FROM products WHERE product_key=$1)",
+    [STORE_Q_ALL_OFFLINE] = "UPDATE devices SET online=0 WHERE online<>0",
+    [STORE_Q_FW_GET] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
+                       " ON p.id = f.product_id WHERE f.id=$1",
+    [STORE_Q_FW_NAME_USED] = "SELECT 1 FROM firmwares WHERE name=$1",
+    [STORE_Q_FW_VERSION_USED] = "SELECT 1 FROM firmwares WHERE product_id=$1 AND version=$2",
+    [STORE_Q_FW_COUNT_P] = "SELECT count(*) FROM firmwares WHERE product_id=$1",
+    [STORE_Q_FW_INSERT] = "INSERT INTO firmwares(product_id, name, version, description, file_name,"
+                          " size, md5, sha256, created_ms) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+                          " ON CONFLICT DO NOTHING RETURNING id",
+    [STORE_Q_FW_COUNT] = "SELECT count(*) FROM firmwares",
+    [STORE_Q_FW_LIST] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
+                        " ON p.id = f.product_id ORDER BY f.id DESC LIMIT $1 OFFSET $2",
+    [STORE_Q_FW_LIST_P] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
+                          " ON p.id = f.product_id WHERE f.product_id=$1 ORDER BY f.id DESC"
+                          " LIMIT $2 OFFSET $3",
+    [STORE_Q_FW_LOCK] = "SELECT 1 FROM firmwares WHERE id=$1 FOR UPDATE",
+    [STORE_Q_FW_RUNNING] = "SELECT count(*) FROM batches WHERE firmware_id=$1 AND state='in_progress'",
+    [STORE_Q_FW_DEL_TASKS] = "DELETE FROM tasks WHERE batch_id IN"
+                             " (SELECT id FROM batches WHERE firmware_id=$1)",
+    [STORE_Q_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=$1",
+    [STORE_Q_FW_DEL] = "DELETE FROM firmwares WHERE id=$1",
+    [STORE_Q_SHA_USED] = "SELECT 1 FROM firmwares WHERE sha256=$1 LIMIT 1",
+    [STORE_Q_ELIG_COUNT] = "SELECT count(*) FROM devices d WHERE "
+                           STORE_SQL_ELIGIBLE("$1", "$2::text") ELIGIBLE_Q,
+    [STORE_Q_ELIG_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                          " ON p.id = d.product_id WHERE " STORE_SQL_ELIGIBLE("$1", "$2::text")
+                          ELIGIBLE_Q " ORDER BY d.id LIMIT $4 OFFSET $5",
+    /* shared: a firmware delete (FOR UPDATE) waits, or finds the batch */
+    [STORE_Q_BATCH_FIRMWARE] = "SELECT product_id, version FROM firmwares WHERE id = $1 FOR SHARE",
+    /* creates for one product take turns: the second sees the first's tasks */
+    [STORE_Q_BATCH_PRODUCT_LOCK] = "SELECT 1 FROM products WHERE id = $1 FOR NO KEY UPDATE",
+    [STORE_Q_BATCH_INSERT] =
+        "INSERT INTO batches(firmware_id, product_id, scope, policy, validity_days, timeout_min,"
+        " retry_times, retry_interval_min, max_push_per_min, state, start_ms, expires_ms, total)"
+        " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,'in_progress',$10,$11,0) RETURNING id",
+    [STORE_Q_BATCH_TASKS_ALL] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+                                " SELECT $1, d.id, 'to_push', $2 FROM devices d"
+                                " WHERE " STORE_SQL_ELIGIBLE("$3", "$4::text"),
+    /* one row per identifier of the JSON array $2, in its order */
+    [STORE_Q_BATCH_DIRECTED_FIND] =
+        "SELECT d.id, d.activated, d.firmware_version,"
+        " EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id AND t.state " STORE_SQL_TASK_OPEN ")::int"
+        " FROM json_array_elements_text($2::json) WITH ORDINALITY AS u(ident, ord)"
+        " LEFT JOIN devices d ON d.product_id = $1 AND d.identifier = u.ident ORDER BY u.ord",
+    [STORE_Q_BATCH_TASKS_DIRECTED] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+                                     " SELECT $1, x::bigint, 'to_push', $3"
+                                     " FROM json_array_elements_text($2::json) AS u(x)",
+    [STORE_Q_BATCH_TOTAL] = "UPDATE batches SET total = $1, n_to_push = $1 WHERE id = $2",
+    [STORE_Q_BATCH_GET] = "SELECT " STORE_SQL_BATCH_COLS "WHERE b.id = $1",
 };
 
-static const char *const sql[] = {
-    [C_PRODUCT_INSERT] = "INSERT INTO products(product_key, name, description, created_ms)"
-                         " VALUES($1,$2,$3,$4) ON CONFLICT (product_key) DO NOTHING RETURNING id",
-    [C_PRODUCT_GET] = "SELECT " PRODUCT_COLS " FROM products p WHERE p.product_key=$1",
-    [C_PRODUCT_COUNT] = "SELECT count(*) FROM products",
-    [C_PRODUCT_LIST] = "SELECT " PRODUCT_COLS " FROM products p ORDER BY p.id LIMIT $1 OFFSET $2",
-    [C_PRODUCT_ID] = "SELECT id FROM products WHERE product_key=$1",
-    [C_PRODUCT_LOCK] = "SELECT id FROM products WHERE product_key=$1 FOR NO KEY UPDATE",
-    [C_DEVICE_INSERT] = "INSERT INTO devices(product_id, identifier, device_name, created_ms)"
-                        " VALUES($1,$2,$3,$4) ON CONFLICT (product_id, identifier) DO NOTHING"
-                        " RETURNING id",
-    [C_DEVICE_GET] = "SELECT " DEVICE_COLS " FROM devices d JOIN products p ON p.id = d.product_id"
-                     " WHERE p.product_key=$1 AND d.identifier=$2",
-    [C_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE product_id=$1",
-    [C_DEVICE_LIST] = "SELECT " DEVICE_COLS " FROM devices d JOIN products p ON p.id ="
-                      " d.product_id WHERE d.product_id=$1 ORDER BY d.id LIMIT $2 OFFSET $3",
-    [C_DEVICE_COUNT_ON] = "SELECT count(*) FROM devices WHERE product_id=$1 AND online=$2",
-    [C_DEVICE_LIST_ON] = "SELECT " DEVICE_COLS " FROM devices d JOIN products p ON p.id ="
-                         " d.product_id WHERE d.product_id=$1 AND d.online=$2 ORDER BY d.id"
-                         " LIMIT $3 OFFSET $4",
-    [C_DEVICE_IDS] = "SELECT identifier FROM devices WHERE product_id=$1",
-    [C_IMPORT_MOVE] = "INSERT INTO devices(product_id, identifier, device_name, created_ms)"
-                      " SELECT $1, identifier, device_name, $2 FROM ota_import ORDER BY n",
-    [C_PRESENCE] = "UPDATE devices SET online=$3::integer, last_seen_ms=$4::bigint,"
-                   " activated_ms=CASE WHEN $3::integer=1 AND activated=0 THEN $4::bigint"
-                   " ELSE activated_ms END,"
-                   " activated=CASE WHEN $3::integer=1 THEN 1 ELSE activated END"
-                   " WHERE identifier=$2 AND"
-                   " product_id=(SELECT id FROM products WHERE product_key=$1)",
-    [C_VERSION] = "UPDATE devices SET firmware_version=$3, last_seen_ms=$4 WHERE identifier=$2"
-                  " AND product_id=(SELECT id FROM products WHERE product_key=$1)",
-    [C_ALL_OFFLINE] = "UPDATE devices SET online=0 WHERE online<>0",
-    [C_FW_GET] = "SELECT " FIRMWARE_COLS " FROM firmwares f JOIN products p ON p.id = f.product_id"
-                 " WHERE f.id=$1",
-    [C_FW_NAME_USED] = "SELECT 1 FROM firmwares WHERE name=$1",
-    [C_FW_VERSION_USED] = "SELECT 1 FROM firmwares WHERE product_id=$1 AND version=$2",
-    [C_FW_COUNT_P] = "SELECT count(*) FROM firmwares WHERE product_id=$1",
-    [C_FW_INSERT] = "INSERT INTO firmwares(product_id, name, version, description, file_name,"
-                    " size, md5, sha256, created_ms) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"
-                    " ON CONFLICT DO NOTHING RETURNING id",
-    [C_FW_COUNT] = "SELECT count(*) FROM firmwares",
-    [C_FW_LIST] = "SELECT " FIRMWARE_COLS " FROM firmwares f JOIN products p ON p.id ="
-                  " f.product_id ORDER BY f.id DESC LIMIT $1 OFFSET $2",
-    [C_FW_LIST_P] = "SELECT " FIRMWARE_COLS " FROM firmwares f JOIN products p ON p.id ="
-                    " f.product_id WHERE f.product_id=$1 ORDER BY f.id DESC LIMIT $2 OFFSET $3",
-    [C_FW_LOCK] = "SELECT 1 FROM firmwares WHERE id=$1 FOR UPDATE",
-    [C_FW_IN_PROGRESS] = "SELECT 1 FROM batches WHERE firmware_id=$1 AND state='in_progress'"
-                         " LIMIT 1",
-    [C_FW_DEL_TASKS] = "DELETE FROM tasks WHERE batch_id IN"
-                       " (SELECT id FROM batches WHERE firmware_id=$1)",
-    [C_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=$1",
-    [C_FW_DEL] = "DELETE FROM firmwares WHERE id=$1",
-    [C_SHA_USED] = "SELECT 1 FROM firmwares WHERE sha256=$1 LIMIT 1",
-    [C_ELIG_COUNT] = "SELECT count(*) FROM devices d" ELIGIBLE_WHERE,
-    [C_ELIG_LIST] = "SELECT " DEVICE_COLS " FROM devices d JOIN products p ON p.id ="
-                    " d.product_id" ELIGIBLE_WHERE " ORDER BY d.id LIMIT $4 OFFSET $5",
+/* The import's own statements (run outside the prepared set). */
+static const char *const import_sql[] = {
+    "SELECT identifier FROM devices WHERE product_id=$1",
+    "INSERT INTO devices(product_id, identifier, device_name, created_ms)"
+    " SELECT $1, identifier, device_name, $2 FROM ota_import ORDER BY n",
 };
 
-/* Runs catalog statement q with parameters p. NULL on failure (logged). */
-static PGresult *run(store_pg_conn *c, int q, const store_pg_params *p, const char *what)
+/* store_tx is the connection. */
+typedef struct {
+    store_rc (*fn)(store_tx *tx, void *ud);
+    void *ud;
+} tx_call;
+
+static store_rc tx_call_fn(store_pg_conn *c, void *ud)
 {
-    return store_pg_exec(c, q, sql[q - STORE_PG_Q_CATALOG], p ? p->n : 0, p ? p->v : NULL, what);
+    tx_call *t = ud;
+    return t->fn((store_tx *)c, t->ud);
 }
 
-/* 1 when statement q returns a row, 0 when not, -1 on error (logged). */
-static int exists(store_pg_conn *c, int q, const store_pg_params *p, const char *what)
+static store_rc pg_tx_mode(store_t *s, store_tx_mode mode, store_rc (*fn)(store_tx *tx, void *ud),
+                           void *ud)
 {
-    PGresult *r = run(c, q, p, what);
-    if (!r)
-        return -1;
-    int e = PQntuples(r) > 0;
-    PQclear(r);
-    return e;
-}
-
-/* The product's id: > 0, 0 when none, -1 on error. lock: FOR NO KEY UPDATE. */
-static int64_t product_id(store_pg_conn *c, const char *key, int lock)
-{
-    store_pg_params p = {0};
-    store_pg_p_str(&p, key);
-    PGresult *r = run(c, lock ? C_PRODUCT_LOCK : C_PRODUCT_ID, &p, "find product");
-    if (!r)
-        return -1;
-    int64_t id = PQntuples(r) > 0 ? store_pg_i64(r, 0, 0) : 0;
-    PQclear(r);
-    return id;
-}
-
-static void read_product(const PGresult *r, int row, void *item)
-{
-    store_pg_at at = {r, row};
-    store_row rr = store_pg_row(&at);
-    store__read_product(&rr, item);
-}
-
-static void read_device(const PGresult *r, int row, void *item)
-{
-    store_pg_at at = {r, row};
-    store_row rr = store_pg_row(&at);
-    store__read_device(&rr, item);
-}
-
-static void read_firmware(const PGresult *r, int row, void *item)
-{
-    store_pg_at at = {r, row};
-    store_row rr = store_pg_row(&at);
-    store__read_firmware(&rr, item);
-}
-
-/* Reads the single row of statement q into out with read; STORE_NOT_FOUND when none. */
-static store_rc get_one(store_pg_conn *c, int q, const store_pg_params *p,
-                        void (*read)(const PGresult *, int, void *), void *out, const char *what)
-{
-    PGresult *r = run(c, q, p, what);
-    if (!r)
+    tx_call t = {fn, ud};
+    if (mode == STORE_TX_WRITE)
+        return pg_tx(s, tx_call_fn, &t);
+    if (mode == STORE_TX_READ)
+        return pg_read(s, tx_call_fn, &t);
+    store_pg_conn *c = store_pg_conn_get(s);
+    if (!c)
         return STORE_ERROR;
-    store_rc rc = STORE_NOT_FOUND;
-    if (PQntuples(r) > 0) {
-        read(r, 0, out);
-        rc = STORE_OK;
-    }
-    PQclear(r);
+    store_rc rc = fn((store_tx *)c, ud);
+    store_pg_conn_put(s, c);
     return rc;
 }
 
-/* Generic paged list: count_q gives the total, list_q the rows; both take the leading
- * parameters p, list_q then LIMIT and OFFSET. */
-typedef struct {
-    int count_q, list_q;
-    store_pg_params p;
-    size_t item_size;
-    void (*read)(const PGresult *r, int row, void *item);
-    store_page pg;
-    void **items;
-    size_t *n;
-    int64_t *total;
-} list_args;
-
-static store_rc list_fn(store_pg_conn *c, list_args *a)
+static store_rc pg_query(store_tx *tx, store_q q, const store_args *a, store_row_fn row, void *ud,
+                         int64_t *changes)
 {
-    PGresult *r = run(c, a->count_q, &a->p, "count");
+    store_pg_conn *c = (store_pg_conn *)tx;
+    store_pg_params p = {0};
+    for (int i = 0; i < a->n; i++) {
+        if (a->v[i].kind == STORE_ARG_I64)
+            store_pg_p_i64(&p, a->v[i].i);
+        else
+            store_pg_p_str(&p, a->v[i].kind == STORE_ARG_TEXT ? a->v[i].s : NULL);
+    }
+    PGresult *r = store_pg_exec(c, STORE_PG_Q_CATALOG + (int)q, sql[q], p.n, p.v, store__q_name(q));
     if (!r)
         return STORE_ERROR;
-    *a->total = store_pg_i64(r, 0, 0);
+    for (int i = 0; row && i < PQntuples(r); i++) {
+        store_pg_at at = {r, i};
+        store_row sr = store_pg_row(&at);
+        row(ud, &sr);
+    }
+    if (changes)
+        *changes = store_pg_changes(r);
     PQclear(r);
-    store_pg_params lp = a->p;
-    for (int i = 0; i < lp.n; i++)
-        if (a->p.v[i] == a->p.buf[i])
-            lp.v[i] = lp.buf[i];
-    store_pg_p_i64(&lp, a->pg.page_size);
-    store_pg_p_i64(&lp, (int64_t)(a->pg.page - 1) * a->pg.page_size);
-    r = run(c, a->list_q, &lp, "list");
-    if (!r)
-        return STORE_ERROR;
-    char *items = calloc((size_t)a->pg.page_size, a->item_size);
-    if (!items)
-        abort();
-    size_t n = 0;
-    for (int i = 0; i < PQntuples(r) && n < (size_t)a->pg.page_size; i++)
-        a->read(r, i, items + a->item_size * n++);
-    PQclear(r);
-    *a->items = items;
-    *a->n = n;
     return STORE_OK;
 }
 
-/* ---- products --------------------------------------------------------------------- */
-
-static store_rc pg_product_create(store_t *s, const char *name, const char *description,
-                                  int64_t now_ms, store_product *out)
+/* The product's id: > 0, 0 when none, -1 on error. */
+static int64_t product_id(store_pg_conn *c, const char *key, int lock)
 {
+    int64_t id = 0;
+    store_args a = {0};
+    store_arg_str(&a, key);
+    return pg_query((store_tx *)c, lock ? STORE_Q_PRODUCT_LOCK : STORE_Q_PRODUCT_ID, &a,
+                    store__first_i64, &id, NULL) == STORE_OK
+               ? id
+               : -1;
+}
+
+static void pg_bulk_written(store_t *s, const char *table, int64_t rows)
+{
+    if (rows < STORE_PG_ANALYZE_ROWS)
+        return;
     store_pg_conn *c = store_pg_conn_get(s);
-    store_rc rc = STORE_ERROR;
-    if (!c)
-        return STORE_ERROR;
-    /* one statement (its own transaction); a key collision inserts nothing: draw again */
-    for (int attempt = 0; attempt < 5; attempt++) {
-        char key[16];
-        store_pg_params p = {0};
-        if (store__product_key(key) != 0)
-            break;
-        store_pg_p_str(&p, key);
-        store_pg_p_str(&p, name);
-        store_pg_p_str(&p, description);
-        store_pg_p_i64(&p, now_ms);
-        PGresult *r = run(c, C_PRODUCT_INSERT, &p, "insert product");
-        if (!r)
-            break;
-        if (PQntuples(r) == 1) {
-            memset(out, 0, sizeof *out);
-            out->id = store_pg_i64(r, 0, 0);
-            snprintf(out->product_key, sizeof out->product_key, "%s", key);
-            snprintf(out->name, sizeof out->name, "%s", name);
-            snprintf(out->description, sizeof out->description, "%s", description);
-            out->created_ms = now_ms;
-            rc = STORE_OK;
-            PQclear(r);
-            break;
-        }
-        PQclear(r);
+    if (c) {
+        store_pg_analyze_big(c, table, rows);
+        store_pg_conn_put(s, c);
     }
-    store_pg_conn_put(s, c);
-    return rc;
-}
-
-typedef struct {
-    const char *key;
-    store_product *out;
-} product_get_args;
-
-static store_rc product_get_fn(store_pg_conn *c, void *ud)
-{
-    product_get_args *a = ud;
-    store_pg_params p = {0};
-    store_pg_p_str(&p, a->key);
-    return get_one(c, C_PRODUCT_GET, &p, read_product, a->out, "get product");
-}
-
-static store_rc pg_product_get(store_t *s, const char *product_key, store_product *out)
-{
-    product_get_args a = {product_key, out};
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (!c)
-        return STORE_ERROR;
-    store_rc rc = product_get_fn(c, &a);
-    store_pg_conn_put(s, c);
-    return rc;
-}
-
-static store_rc product_list_fn(store_pg_conn *c, void *ud)
-{
-    return list_fn(c, ud);
-}
-
-static store_rc pg_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
-                                int64_t *total)
-{
-    list_args a = {.count_q = C_PRODUCT_COUNT,
-                   .list_q = C_PRODUCT_LIST,
-                   .item_size = sizeof(store_product),
-                   .read = read_product,
-                   .pg = pg,
-                   .items = (void **)items,
-                   .n = n,
-                   .total = total};
-    return pg_read(s, product_list_fn, &a);
-}
-
-/* ---- devices ---------------------------------------------------------------------- */
-
-typedef struct {
-    const char *key, *ident, *name;
-    int64_t now;
-    store_device *out;
-} device_args;
-
-static store_rc device_get_fn(store_pg_conn *c, void *ud)
-{
-    device_args *a = ud;
-    store_pg_params p = {0};
-    store_pg_p_str(&p, a->key);
-    store_pg_p_str(&p, a->ident);
-    return get_one(c, C_DEVICE_GET, &p, read_device, a->out, "get device");
-}
-
-static store_rc device_create_fn(store_pg_conn *c, void *ud)
-{
-    device_args *a = ud;
-    int64_t pid = product_id(c, a->key, 0);
-    if (pid < 0)
-        return STORE_ERROR;
-    if (pid == 0)
-        return STORE_NOT_FOUND;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, pid);
-    store_pg_p_str(&p, a->ident);
-    store_pg_p_str(&p, a->name);
-    store_pg_p_i64(&p, a->now);
-    PGresult *r = run(c, C_DEVICE_INSERT, &p, "insert device");
-    if (!r)
-        return STORE_ERROR;
-    int inserted = PQntuples(r) == 1;
-    PQclear(r);
-    if (!inserted)
-        return STORE_DUPLICATE;
-    return device_get_fn(c, a);
-}
-
-static store_rc pg_device_create(store_t *s, const char *product_key, const char *identifier,
-                                 const char *device_name, int64_t now_ms, store_device *out)
-{
-    device_args a = {product_key, identifier, device_name, now_ms, out};
-    return pg_tx(s, device_create_fn, &a);
-}
-
-static store_rc pg_device_get(store_t *s, const char *product_key, const char *identifier,
-                              store_device *out)
-{
-    device_args a = {product_key, identifier, NULL, 0, out};
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (!c)
-        return STORE_ERROR;
-    store_rc rc = device_get_fn(c, &a);
-    store_pg_conn_put(s, c);
-    return rc;
-}
-
-typedef struct {
-    const char *key;
-    int online;
-    list_args la;
-} device_list_args;
-
-static store_rc device_list_fn(store_pg_conn *c, void *ud)
-{
-    device_list_args *a = ud;
-    int64_t pid = product_id(c, a->key, 0);
-    if (pid < 0)
-        return STORE_ERROR;
-    if (pid == 0)
-        return STORE_NOT_FOUND;
-    store_pg_p_i64(&a->la.p, pid);
-    if (a->online >= 0) {
-        store_pg_p_i64(&a->la.p, a->online);
-        a->la.count_q = C_DEVICE_COUNT_ON;
-        a->la.list_q = C_DEVICE_LIST_ON;
-    } else {
-        a->la.count_q = C_DEVICE_COUNT;
-        a->la.list_q = C_DEVICE_LIST;
-    }
-    return list_fn(c, &a->la);
-}
-
-static store_rc pg_device_list(store_t *s, const char *product_key, int online, store_page pg,
-                               store_device **items, size_t *n, int64_t *total)
-{
-    device_list_args a = {product_key, online, {0}};
-    a.la.item_size = sizeof(store_device);
-    a.la.read = read_device;
-    a.la.pg = pg;
-    a.la.items = (void **)items;
-    a.la.n = n;
-    a.la.total = total;
-    return pg_read(s, device_list_fn, &a);
 }
 
 /* ---- import ----------------------------------------------------------------------- */
@@ -1128,7 +902,7 @@ static store_rc load_ids(pg_import *x, int64_t pid)
     snprintf(num, sizeof num, "%lld", (long long)pid);
     const char *vals[] = {num};
     store_rc rc = STORE_OK;
-    if (!PQsendQueryParams(x->c->pg, sql[C_DEVICE_IDS], 1, NULL, vals, NULL, NULL, 0) ||
+    if (!PQsendQueryParams(x->c->pg, import_sql[0], 1, NULL, vals, NULL, NULL, 0) ||
         !PQsetSingleRowMode(x->c->pg))
         return store_pg_fail(x->c, NULL, "import: load identifiers");
     PGresult *r;
@@ -1317,7 +1091,7 @@ static store_rc pg_import_commit(store_import *im, int64_t *created)
         store_pg_p_i64(&p, x->pid);
         store_pg_p_i64(&p, x->now);
         /* not prepared: its temporary table is a new one every time */
-        PGresult *r = PQexecParams(x->c->pg, sql[C_IMPORT_MOVE], p.n, NULL, p.v, NULL, NULL, 0);
+        PGresult *r = PQexecParams(x->c->pg, import_sql[1], p.n, NULL, p.v, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
             if (state && strcmp(state, "23505") == 0) {
@@ -1349,290 +1123,6 @@ static void pg_import_abort(store_import *im)
     import_free(im);
 }
 
-/* ---- presence and version ---------------------------------------------------------- */
-
-static store_rc update_device(store_t *s, int q, const char *key, const char *ident,
-                              const char *v3, int64_t now)
-{
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (!c)
-        return STORE_ERROR;
-    store_pg_params p = {0};
-    store_pg_p_str(&p, key);
-    store_pg_p_str(&p, ident);
-    store_pg_p_str(&p, v3);
-    store_pg_p_i64(&p, now);
-    PGresult *r = run(c, q, &p, "update device");
-    store_rc rc = STORE_ERROR;
-    if (r) {
-        rc = store_pg_changes(r) > 0 ? STORE_OK : STORE_NOT_FOUND;
-        PQclear(r);
-    }
-    store_pg_conn_put(s, c);
-    return rc;
-}
-
-static store_rc pg_device_set_online(store_t *s, const char *product_key, const char *identifier,
-                                     int online, int64_t now_ms)
-{
-    return update_device(s, C_PRESENCE, product_key, identifier, online ? "1" : "0", now_ms);
-}
-
-static store_rc pg_device_set_version(store_t *s, const char *product_key,
-                                      const char *identifier, const char *version, int64_t now_ms)
-{
-    if (!version)
-        return STORE_INVALID;
-    return update_device(s, C_VERSION, product_key, identifier, version, now_ms);
-}
-
-static store_rc pg_device_all_offline(store_t *s)
-{
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (!c)
-        return STORE_ERROR;
-    PGresult *r = run(c, C_ALL_OFFLINE, NULL, "all offline");
-    PQclear(r);
-    store_pg_conn_put(s, c);
-    return r ? STORE_OK : STORE_ERROR;
-}
-
-/* ---- firmware --------------------------------------------------------------------- */
-
-static store_rc fw_get(store_pg_conn *c, int64_t id, store_firmware *out)
-{
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, id);
-    return get_one(c, C_FW_GET, &p, read_firmware, out, "get firmware");
-}
-
-static store_rc pg_firmware_get(store_t *s, int64_t id, store_firmware *out)
-{
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (!c)
-        return STORE_ERROR;
-    store_rc rc = fw_get(c, id, out);
-    store_pg_conn_put(s, c);
-    return rc;
-}
-
-typedef struct {
-    const store_firmware *in;
-    int64_t now;
-    store_firmware *out;
-    const char **field;
-} fw_create_args;
-
-static store_rc fw_create_fn(store_pg_conn *c, void *ud)
-{
-    fw_create_args *a = ud;
-    const store_firmware *in = a->in;
-    store_pg_params p = {0};
-    /* the product row is locked: the 50-firmware limit and the version rule hold against
-     * a concurrent create in the same product */
-    int64_t pid = product_id(c, in->product_key, 1);
-    int e;
-    if (pid < 0)
-        return STORE_ERROR;
-    if (pid == 0) {
-        *a->field = "productKey";
-        return STORE_NOT_FOUND;
-    }
-    store_pg_p_str(&p, in->name);
-    e = exists(c, C_FW_NAME_USED, &p, "check firmware name");
-    if (e < 0)
-        return STORE_ERROR;
-    if (e) {
-        *a->field = "firmwareName";
-        return STORE_DUPLICATE;
-    }
-    p.n = 0;
-    store_pg_p_i64(&p, pid);
-    store_pg_p_str(&p, in->version);
-    e = exists(c, C_FW_VERSION_USED, &p, "check firmware version");
-    if (e < 0)
-        return STORE_ERROR;
-    if (e) {
-        *a->field = "firmwareVersion";
-        return STORE_DUPLICATE;
-    }
-    p.n = 0;
-    store_pg_p_i64(&p, pid);
-    PGresult *r = run(c, C_FW_COUNT_P, &p, "count firmwares");
-    if (!r)
-        return STORE_ERROR;
-    int64_t n = store_pg_i64(r, 0, 0);
-    PQclear(r);
-    if (n >= 50) {
-        *a->field = "productKey";
-        return STORE_LIMIT;
-    }
-    p.n = 0;
-    store_pg_p_i64(&p, pid);
-    store_pg_p_str(&p, in->name);
-    store_pg_p_str(&p, in->version);
-    store_pg_p_str(&p, in->description);
-    store_pg_p_str(&p, in->file_name);
-    store_pg_p_i64(&p, in->size);
-    store_pg_p_str(&p, in->md5);
-    store_pg_p_str(&p, in->sha256);
-    store_pg_p_i64(&p, a->now);
-    r = run(c, C_FW_INSERT, &p, "insert firmware");
-    if (!r)
-        return STORE_ERROR;
-    int64_t id = PQntuples(r) == 1 ? store_pg_i64(r, 0, 0) : 0;
-    PQclear(r);
-    if (!id) {
-        /* the name, taken meanwhile by another product's firmware (version is locked) */
-        *a->field = "firmwareName";
-        return STORE_DUPLICATE;
-    }
-    return fw_get(c, id, a->out);
-}
-
-static store_rc pg_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
-                                   store_firmware *out, const char **field)
-{
-    fw_create_args a = {in, now_ms, out, field};
-    return pg_tx(s, fw_create_fn, &a);
-}
-
-typedef struct {
-    const char *key;
-    list_args la;
-} fw_list_args;
-
-static store_rc fw_list_fn(store_pg_conn *c, void *ud)
-{
-    fw_list_args *a = ud;
-    if (a->key) {
-        int64_t pid = product_id(c, a->key, 0);
-        if (pid < 0)
-            return STORE_ERROR;
-        if (pid == 0)
-            return STORE_NOT_FOUND;
-        store_pg_p_i64(&a->la.p, pid);
-        a->la.count_q = C_FW_COUNT_P;
-        a->la.list_q = C_FW_LIST_P;
-    } else {
-        a->la.count_q = C_FW_COUNT;
-        a->la.list_q = C_FW_LIST;
-    }
-    return list_fn(c, &a->la);
-}
-
-static store_rc pg_firmware_list(store_t *s, const char *product_key, store_page pg,
-                                 store_firmware **items, size_t *n, int64_t *total)
-{
-    fw_list_args a = {product_key, {0}};
-    a.la.item_size = sizeof(store_firmware);
-    a.la.read = read_firmware;
-    a.la.pg = pg;
-    a.la.items = (void **)items;
-    a.la.n = n;
-    a.la.total = total;
-    return pg_read(s, fw_list_fn, &a);
-}
-
-typedef struct {
-    int64_t id;
-    store_firmware *deleted;
-    int *still_used;
-} fw_delete_args;
-
-static store_rc fw_delete_fn(store_pg_conn *c, void *ud)
-{
-    fw_delete_args *a = ud;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, a->id);
-    /* locked first: a batch being created for this firmware (FOR SHARE) finishes before,
-     * or starts after and finds no firmware */
-    int e = exists(c, C_FW_LOCK, &p, "lock firmware");
-    if (e <= 0)
-        return e < 0 ? STORE_ERROR : STORE_NOT_FOUND;
-    store_rc rc = fw_get(c, a->id, a->deleted);
-    if (rc != STORE_OK)
-        return rc;
-    e = exists(c, C_FW_IN_PROGRESS, &p, "check batches");
-    if (e < 0)
-        return STORE_ERROR;
-    if (e)
-        return STORE_IN_USE;
-    static const int dels[] = {C_FW_DEL_TASKS, C_FW_DEL_BATCHES, C_FW_DEL};
-    for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++) {
-        PGresult *r = run(c, dels[i], &p, "delete firmware");
-        if (!r)
-            return STORE_ERROR;
-        PQclear(r);
-    }
-    p.n = 0;
-    store_pg_p_str(&p, a->deleted->sha256);
-    e = exists(c, C_SHA_USED, &p, "check firmware file");
-    if (e < 0)
-        return STORE_ERROR;
-    *a->still_used = e;
-    return STORE_OK;
-}
-
-static store_rc pg_firmware_delete(store_t *s, int64_t id, store_firmware *deleted,
-                                   int *sha_still_used)
-{
-    store_firmware tmp;
-    int used = 0;
-    fw_delete_args a = {id, deleted ? deleted : &tmp, &used};
-    store_rc rc = pg_tx(s, fw_delete_fn, &a);
-    if (sha_still_used)
-        *sha_still_used = used;
-    return rc;
-}
-
-static int pg_firmware_sha_used(store_t *s, const char *sha256)
-{
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (!c)
-        return -1;
-    store_pg_params p = {0};
-    store_pg_p_str(&p, sha256);
-    int e = exists(c, C_SHA_USED, &p, "check firmware file");
-    store_pg_conn_put(s, c);
-    return e;
-}
-
-typedef struct {
-    int64_t fid;
-    const char *q;
-    list_args la;
-} eligible_args;
-
-static store_rc eligible_fn(store_pg_conn *c, void *ud)
-{
-    eligible_args *a = ud;
-    store_firmware f;
-    store_rc rc = fw_get(c, a->fid, &f);
-    if (rc != STORE_OK)
-        return rc;
-    store_pg_p_i64(&a->la.p, f.product_id);
-    store_pg_p_str(&a->la.p, f.version);
-    store_pg_p_str(&a->la.p, a->q);
-    a->la.count_q = C_ELIG_COUNT;
-    a->la.list_q = C_ELIG_LIST;
-    return list_fn(c, &a->la);
-}
-
-static store_rc pg_firmware_eligible(store_t *s, int64_t firmware_id, const char *q,
-                                     store_page pg, store_device **items, size_t *n,
-                                     int64_t *total)
-{
-    eligible_args a = {firmware_id, q, {0}};
-    a.la.item_size = sizeof(store_device);
-    a.la.read = read_device;
-    a.la.pg = pg;
-    a.la.items = (void **)items;
-    a.la.n = n;
-    a.la.total = total;
-    return pg_read(s, eligible_fn, &a);
-}
-
 /* ---- the table ---------------------------------------------------------------------- */
 
 static const store_ops pg_ops = {
@@ -1640,25 +1130,13 @@ static const store_ops pg_ops = {
     .close = pg_close,
     .ping = pg_ping,
     .schema_version = pg_schema_version,
-    .product_create = pg_product_create,
-    .product_get = pg_product_get,
-    .product_list = pg_product_list,
-    .device_create = pg_device_create,
-    .device_get = pg_device_get,
-    .device_list = pg_device_list,
+    .tx = pg_tx_mode,
+    .query = pg_query,
+    .bulk_written = pg_bulk_written,
     .import_begin = pg_import_begin,
     .import_add = pg_import_add,
     .import_commit = pg_import_commit,
     .import_abort = pg_import_abort,
-    .device_set_online = pg_device_set_online,
-    .device_set_version = pg_device_set_version,
-    .device_all_offline = pg_device_all_offline,
-    .firmware_create = pg_firmware_create,
-    .firmware_get = pg_firmware_get,
-    .firmware_list = pg_firmware_list,
-    .firmware_delete = pg_firmware_delete,
-    .firmware_sha_used = pg_firmware_sha_used,
-    .firmware_eligible = pg_firmware_eligible,
 };
 
 store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen)
@@ -1669,6 +1147,11 @@ store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen)
         abort();
     *out = NULL;
     q->pool_max = POOL_DEFAULT;
+    if (store__sql_complete(sql, STORE_Q_COUNT, err, errlen) != 0) {
+        free(q);
+        free(s);
+        return STORE_ERROR;
+    }
     if (parse_url(url, q->url, sizeof q->url, &q->pool_max, err, errlen) != 0) {
         free(q);
         free(s);

@@ -39,6 +39,32 @@ static void counts_build(void)
     }
 }
 
+const char *store__q_name(store_q q)
+{
+    static const char *const names[STORE_Q_COUNT] = {
+#define X_NAME(id, name) name,
+        STORE_QUERIES(X_NAME)
+#undef X_NAME
+    };
+    return (unsigned)q < STORE_Q_COUNT ? names[q] : "?";
+}
+
+int store__sql_complete(const char *const *texts, int n, char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        if (!texts[i]) {
+            snprintf(err, errlen, "store: no SQL for statement %d (%s)", i, store__q_name(i));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void store__first_i64(void *ud, const store_row *r)
+{
+    *(int64_t *)ud = r->i64(r->row, 0);
+}
+
 const char *store__sql_counts_add(char mark)
 {
     pthread_once(&counts_once, counts_build);

@@ -77,6 +77,70 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     " COALESCE(t.current_version, d.firmware_version, ''), t.state, t.progress, t.retried,"     \
     " t.fail_reason"
 
+/* A device eligible for a batch of a firmware: activated, reported version other than the
+ * firmware's (none counts as other), and no unfinished task (a device is in at most one;
+ * the partial index tasks_one_open holds them). pid and ver are the parameters' marks
+ * (?1/$1 ...); d is devices. Used by the eligible list and by a batch for all devices. */
+#define STORE_SQL_ELIGIBLE(pid, ver)                                                            \
+    "d.product_id = " pid " AND d.activated = 1"                                                \
+    " AND (d.firmware_version IS NULL OR d.firmware_version <> " ver ")"                        \
+    " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"                           \
+    " AND t.state " STORE_SQL_TASK_OPEN ")"
+
+/* The statements the layer above the SQL (catalog.c) runs through store_ops.query, by id;
+ * each database's file has one SQL text per id (its parameter marks, locks and
+ * functions), and every text is checked to be there when the store opens. X(id, name for
+ * the log): parameters and result columns in the comment of each database's table. */
+#define STORE_QUERIES(X)                                                                        \
+    X(PRODUCT_INSERT, "insert product")                                                         \
+    X(PRODUCT_GET, "get product")                                                               \
+    X(PRODUCT_COUNT, "count products")                                                          \
+    X(PRODUCT_LIST, "list products")                                                            \
+    X(PRODUCT_ID, "find product")                                                               \
+    X(PRODUCT_LOCK, "lock product")                                                             \
+    X(DEVICE_INSERT, "insert device")                                                           \
+    X(DEVICE_GET, "get device")                                                                 \
+    X(DEVICE_COUNT, "count devices")                                                            \
+    X(DEVICE_LIST, "list devices")                                                              \
+    X(DEVICE_COUNT_ON, "count devices")                                                         \
+    X(DEVICE_LIST_ON, "list devices")                                                           \
+    X(PRESENCE, "update device")                                                                \
+    X(VERSION, "update device")                                                                 \
+    X(ALL_OFFLINE, "all offline")                                                               \
+    X(FW_GET, "get firmware")                                                                   \
+    X(FW_NAME_USED, "check firmware name")                                                      \
+    X(FW_VERSION_USED, "check firmware version")                                                \
+    X(FW_COUNT_P, "count firmwares")                                                            \
+    X(FW_INSERT, "insert firmware")                                                             \
+    X(FW_COUNT, "count firmwares")                                                              \
+    X(FW_LIST, "list firmwares")                                                                \
+    X(FW_LIST_P, "list firmwares")                                                              \
+    X(FW_LOCK, "lock firmware")                                                                 \
+    X(FW_RUNNING, "check batches")                                                              \
+    X(FW_DEL_TASKS, "delete firmware")                                                          \
+    X(FW_DEL_BATCHES, "delete firmware")                                                        \
+    X(FW_DEL, "delete firmware")                                                                \
+    X(SHA_USED, "check firmware file")                                                          \
+    X(ELIG_COUNT, "count eligible")                                                             \
+    X(ELIG_LIST, "list eligible")                                                               \
+    X(BATCH_FIRMWARE, "batch create: firmware")                                                 \
+    X(BATCH_PRODUCT_LOCK, "batch create: lock product")                                         \
+    X(BATCH_INSERT, "batch create: insert batch")                                               \
+    X(BATCH_TASKS_ALL, "batch create: insert tasks")                                            \
+    X(BATCH_DIRECTED_FIND, "batch create: find devices")                                        \
+    X(BATCH_TASKS_DIRECTED, "batch create: insert tasks")                                       \
+    X(BATCH_TOTAL, "batch create: total")                                                       \
+    X(BATCH_GET, "batch get")
+
+#define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
+typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
+#undef STORE_X_Q_ENUM
+
+/* The statement's name for the log. */
+const char *store__q_name(store_q q);
+/* 0 when texts[0..n) has every statement; else -1 with the first missing one in err. */
+int store__sql_complete(const char *const *texts, int n, char *err, size_t errlen);
+
 /* "UPDATE batches SET n_to_push = n_to_push + ?2, ... WHERE id = ?1" with the mark of the
  * database ('?' SQLite, '$' PostgreSQL): parameter 1 the batch id, then one delta per
  * task state in FSM_STATES order. Built once; the string lives as long as the process. */
@@ -90,6 +154,9 @@ typedef struct {
     void (*text)(const void *row, int col, char *out, size_t outlen); /* "" when NULL */
     int (*is_null)(const void *row, int col);
 } store_row;
+
+/* A row function (store_row_fn) that keeps column 0 of a row as an integer in *(int64_t *)ud. */
+void store__first_i64(void *ud, const store_row *r);
 
 /* Fill *out (zeroed first) from the columns of the matching STORE_SQL_*_COLS, from col 0.
  * read_task returns -1 when the stored state is not a name of FSM_STATES. */

@@ -365,326 +365,148 @@ static int sq_schema_version(store_t *s)
     return impl(s)->version;
 }
 
-/* ---- products --------------------------------------------------------------------- */
+/* ---- the catalog's statements (catalog.c runs them) ----------------------------------- */
 
-#define PRODUCT_COLS STORE_SQL_PRODUCT_COLS
+#define ELIGIBLE_Q                                                                              \
+    " AND (?3 IS NULL OR instr(lower(d.identifier), lower(?3)) > 0"                             \
+    " OR instr(lower(d.device_name), lower(?3)) > 0)"
 
-static void read_product(sqlite3_stmt *st, store_product *p)
-{
-    store_row r = store_sqlite_row(st);
-    store__read_product(&r, p);
-}
+static const char *const sql[STORE_Q_COUNT] = {
+    [STORE_Q_PRODUCT_INSERT] = "INSERT INTO products(product_key, name, description, created_ms)"
+                               " VALUES(?1,?2,?3,?4) ON CONFLICT DO NOTHING RETURNING id",
+    [STORE_Q_PRODUCT_GET] = "SELECT " STORE_SQL_PRODUCT_COLS " FROM products p WHERE p.product_key=?1",
+    [STORE_Q_PRODUCT_COUNT] = "SELECT count(*) FROM products",
+    [STORE_Q_PRODUCT_LIST] = "SELECT " STORE_SQL_PRODUCT_COLS
+                             " FROM products p ORDER BY p.id LIMIT ?1 OFFSET ?2",
+    [STORE_Q_PRODUCT_ID] = "SELECT id FROM products WHERE product_key=?1",
+    /* writers take turns (BEGIN IMMEDIATE): no row lock needed */
+    [STORE_Q_PRODUCT_LOCK] = "SELECT id FROM products WHERE product_key=?1",
+    [STORE_Q_DEVICE_INSERT] = "INSERT INTO devices(product_id, identifier, device_name, created_ms)"
+                              " VALUES(?1,?2,?3,?4) ON CONFLICT DO NOTHING RETURNING id",
+    [STORE_Q_DEVICE_GET] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                           " ON p.id = d.product_id WHERE p.product_key=?1 AND d.identifier=?2",
+    [STORE_Q_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE product_id=?1",
+    [STORE_Q_DEVICE_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                            " ON p.id = d.product_id WHERE d.product_id=?1 ORDER BY d.id"
+                            " LIMIT ?2 OFFSET ?3",
+    [STORE_Q_DEVICE_COUNT_ON] = "SELECT count(*) FROM devices WHERE product_id=?1 AND online=?2",
+    [STORE_Q_DEVICE_LIST_ON] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                               " ON p.id = d.product_id WHERE d.product_id=?1 AND d.online=?2"
+                               " ORDER BY d.id LIMIT ?3 OFFSET ?4",
+    [STORE_Q_PRESENCE] = "UPDATE devices SET online=?3, last_seen_ms=?4,"
+                         " activated_ms=CASE WHEN ?3=1 AND activated=0 THEN ?4 ELSE activated_ms END,"
+                         " activated=CASE WHEN ?3=1 THEN 1 ELSE activated END WHERE identifier=?2 AND"
+                         " product_id=(SELECT id FROM products WHERE product_key=?1)",
+    [STORE_Q_VERSION] = "UPDATE devices SET firmware_version=?3, last_seen_ms=?4 WHERE identifier=?2"
+                        " AND product_id=(SELECT id FROM products WHERE product_key=?1)",
+    [STORE_Q_ALL_OFFLINE] = "UPDATE devices SET online=0 WHERE online<>0",
+    [STORE_Q_FW_GET] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
+                       " ON p.id = f.product_id WHERE f.id=?1",
+    [STORE_Q_FW_NAME_USED] = "SELECT 1 FROM firmwares WHERE name=?1",
+    [STORE_Q_FW_VERSION_USED] = "SELECT 1 FROM firmwares WHERE product_id=?1 AND version=?2",
+    [STORE_Q_FW_COUNT_P] = "SELECT count(*) FROM firmwares WHERE product_id=?1",
+    [STORE_Q_FW_INSERT] = "INSERT INTO firmwares(product_id, name, version, description, file_name,"
+                          " size, md5, sha256, created_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+                          " ON CONFLICT DO NOTHING RETURNING id",
+    [STORE_Q_FW_COUNT] = "SELECT count(*) FROM firmwares",
+    [STORE_Q_FW_LIST] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
+                        " ON p.id = f.product_id ORDER BY f.id DESC LIMIT ?1 OFFSET ?2",
+    [STORE_Q_FW_LIST_P] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
+                          " ON p.id = f.product_id WHERE f.product_id=?1 ORDER BY f.id DESC"
+                          " LIMIT ?2 OFFSET ?3",
+    [STORE_Q_FW_LOCK] = "SELECT 1 FROM firmwares WHERE id=?1",
+    [STORE_Q_FW_RUNNING] = "SELECT count(*) FROM batches WHERE firmware_id=?1 AND state='in_progress'",
+    [STORE_Q_FW_DEL_TASKS] = "DELETE FROM tasks WHERE batch_id IN"
+                             " (SELECT id FROM batches WHERE firmware_id=?1)",
+    [STORE_Q_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=?1",
+    [STORE_Q_FW_DEL] = "DELETE FROM firmwares WHERE id=?1",
+    [STORE_Q_SHA_USED] = "SELECT 1 FROM firmwares WHERE sha256=?1 LIMIT 1",
+    [STORE_Q_ELIG_COUNT] = "SELECT count(*) FROM devices d WHERE "
+                           STORE_SQL_ELIGIBLE("?1", "?2") ELIGIBLE_Q,
+    [STORE_Q_ELIG_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                          " ON p.id = d.product_id WHERE " STORE_SQL_ELIGIBLE("?1", "?2") ELIGIBLE_Q
+                          " ORDER BY d.id LIMIT ?4 OFFSET ?5",
+    [STORE_Q_BATCH_FIRMWARE] = "SELECT product_id, version FROM firmwares WHERE id = ?1",
+    [STORE_Q_BATCH_PRODUCT_LOCK] = "SELECT 1 FROM products WHERE id = ?1",
+    [STORE_Q_BATCH_INSERT] =
+        "INSERT INTO batches(firmware_id, product_id, scope, policy, validity_days, timeout_min,"
+        " retry_times, retry_interval_min, max_push_per_min, state, start_ms, expires_ms, total)"
+        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,'in_progress',?10,?11,0) RETURNING id",
+    [STORE_Q_BATCH_TASKS_ALL] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+                                " SELECT ?1, d.id, 'to_push', ?2 FROM devices d"
+                                " WHERE " STORE_SQL_ELIGIBLE("?3", "?4"),
+    /* one row per identifier of the JSON array ?2, in its order */
+    [STORE_Q_BATCH_DIRECTED_FIND] =
+        "SELECT d.id, d.activated, d.firmware_version,"
+        " EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id AND t.state " STORE_SQL_TASK_OPEN ")"
+        " FROM json_each(?2) AS u LEFT JOIN devices d ON d.product_id = ?1"
+        " AND d.identifier = u.value ORDER BY u.key",
+    [STORE_Q_BATCH_TASKS_DIRECTED] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+                                     " SELECT ?1, value, 'to_push', ?3 FROM json_each(?2)",
+    [STORE_Q_BATCH_TOTAL] = "UPDATE batches SET total = ?1, n_to_push = ?1 WHERE id = ?2",
+    [STORE_Q_BATCH_GET] = "SELECT " STORE_SQL_BATCH_COLS "WHERE b.id = ?1",
+};
 
+/* store_tx is the connection. */
 typedef struct {
-    const char *name, *desc;
-    int64_t now;
-    store_product *out;
-} product_create_args;
+    store_rc (*fn)(store_tx *tx, void *ud);
+    void *ud;
+} tx_call;
 
-static store_rc product_create_fn(sqlite3 *db, void *ud)
+static store_rc tx_call_fn(sqlite3 *db, void *ud)
 {
-    product_create_args *a = ud;
-    sqlite3_stmt *st = store_sqlite_prepare(
-        db, "INSERT INTO products(product_key, name, description, created_ms) VALUES(?,?,?,?)");
-    store_rc rc = STORE_ERROR;
+    tx_call *c = ud;
+    return c->fn((store_tx *)db, c->ud);
+}
+
+static store_rc sq_tx(store_t *s, store_tx_mode mode, store_rc (*fn)(store_tx *tx, void *ud),
+                      void *ud)
+{
+    tx_call c = {fn, ud};
+    /* reads on one connection: WAL gives each statement (and the statements of a read
+     * transaction) a consistent snapshot; one writer at a time */
+    if (mode == STORE_TX_WRITE)
+        return store_sqlite_tx(s, tx_call_fn, &c);
+    return with_conn(s, tx_call_fn, &c);
+}
+
+static store_rc sq_query(store_tx *tx, store_q q, const store_args *a, store_row_fn row, void *ud,
+                         int64_t *changes)
+{
+    sqlite3 *db = (sqlite3 *)tx;
+    sqlite3_stmt *st = store_sqlite_prepare(db, sql[q]);
     if (!st)
         return STORE_ERROR;
-    for (int attempt = 0; attempt < 5; attempt++) {
-        char key[16];
-        if (store__product_key(key) != 0)
-            break;
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, a->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, a->desc, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, a->now);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_DONE) {
-            memset(a->out, 0, sizeof *a->out);
-            a->out->id = sqlite3_last_insert_rowid(db);
-            snprintf(a->out->product_key, sizeof a->out->product_key, "%s", key);
-            snprintf(a->out->name, sizeof a->out->name, "%s", a->name);
-            snprintf(a->out->description, sizeof a->out->description, "%s", a->desc);
-            a->out->created_ms = a->now;
-            rc = STORE_OK;
-            break;
-        }
-        if (r != SQLITE_CONSTRAINT) {
-            rc = store_sqlite_fail(db, "insert product");
-            break;
-        }
-        /* key collision: draw again */
+    for (int i = 0; i < a->n; i++) {
+        if (a->v[i].kind == STORE_ARG_I64)
+            sqlite3_bind_int64(st, i + 1, a->v[i].i);
+        else if (a->v[i].kind == STORE_ARG_TEXT)
+            sqlite3_bind_text(st, i + 1, a->v[i].s, -1, SQLITE_STATIC);
     }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static store_rc sq_product_create(store_t *s, const char *name, const char *description,
-                                  int64_t now_ms, store_product *out)
-{
-    product_create_args a = {name, description, now_ms, out};
-    return store_sqlite_tx(s, product_create_fn, &a);
-}
-
-typedef struct {
-    const char *key;
-    store_product *out;
-} product_get_args;
-
-static store_rc product_get_fn(sqlite3 *db, void *ud)
-{
-    product_get_args *a = ud;
-    sqlite3_stmt *st =
-        store_sqlite_prepare(db, "SELECT " PRODUCT_COLS " FROM products p WHERE p.product_key=?");
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_text(st, 1, a->key, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    store_rc rc = STORE_NOT_FOUND;
-    if (r == SQLITE_ROW) {
-        read_product(st, a->out);
-        rc = STORE_OK;
-    } else if (r != SQLITE_DONE) {
-        rc = store_sqlite_fail(db, "get product");
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static store_rc sq_product_get(store_t *s, const char *product_key, store_product *out)
-{
-    product_get_args a = {product_key, out};
-    return with_conn(s, product_get_fn, &a);
-}
-
-/* Generic paged list: count_sql gives the total, list_sql the rows; both take the same
- * leading binds (bind_fn), list_sql then LIMIT and OFFSET. */
-typedef struct {
-    const char *count_sql, *list_sql;
-    void (*bind)(sqlite3_stmt *st, void *ud);
-    void *bind_ud;
-    size_t item_size;
-    void (*read)(sqlite3_stmt *st, void *item);
-    store_page pg;
-    void **items;
-    size_t *n;
-    int64_t *total;
-} list_args;
-
-static store_rc list_fn(sqlite3 *db, void *ud)
-{
-    list_args *a = ud;
-    store_rc rc = STORE_ERROR;
-    sqlite3_stmt *st = store_sqlite_prepare(db, a->count_sql);
-    if (!st)
-        return STORE_ERROR;
-    if (a->bind)
-        a->bind(st, a->bind_ud);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = store_sqlite_fail(db, "count");
-        sqlite3_finalize(st);
-        return rc;
-    }
-    *a->total = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-
-    st = store_sqlite_prepare(db, a->list_sql);
-    if (!st)
-        return STORE_ERROR;
-    int nb = 0;
-    if (a->bind)
-        a->bind(st, a->bind_ud);
-    nb = sqlite3_bind_parameter_count(st);
-    sqlite3_bind_int(st, nb - 1, a->pg.page_size);
-    sqlite3_bind_int64(st, nb, (int64_t)(a->pg.page - 1) * a->pg.page_size);
-    char *items = calloc((size_t)a->pg.page_size, a->item_size);
-    size_t n = 0;
-    if (!items)
-        abort();
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW && n < (size_t)a->pg.page_size)
-        a->read(st, items + a->item_size * n++);
-    if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        free(items);
-        rc = store_sqlite_fail(db, "list");
-    } else {
-        *a->items = items;
-        *a->n = n;
-        rc = STORE_OK;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (row) {
+            store_row sr = store_sqlite_row(st);
+            row(ud, &sr);
+        }
     }
     sqlite3_finalize(st);
-    return rc;
+    if (r != SQLITE_DONE)
+        return store_sqlite_fail(db, store__q_name(q));
+    if (changes)
+        *changes = sqlite3_changes64(db);
+    return STORE_OK;
 }
 
-static void read_product_v(sqlite3_stmt *st, void *item)
-{
-    read_product(st, item);
-}
-
-static store_rc sq_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
-                                int64_t *total)
-{
-    list_args a = {"SELECT count(*) FROM products",
-                   "SELECT " PRODUCT_COLS " FROM products p ORDER BY p.id LIMIT ? OFFSET ?",
-                   NULL,
-                   NULL,
-                   sizeof(store_product),
-                   read_product_v,
-                   pg,
-                   (void **)items,
-                   n,
-                   total};
-    return with_conn(s, list_fn, &a);
-}
-
-/* ---- devices ---------------------------------------------------------------------- */
-
-#define DEVICE_COLS STORE_SQL_DEVICE_COLS
-
-static void read_device(sqlite3_stmt *st, void *item)
-{
-    store_row r = store_sqlite_row(st);
-    store__read_device(&r, item);
-}
-
+/* The product's id: > 0, 0 when none, -1 on error. */
 static int64_t product_id(sqlite3 *db, const char *key)
 {
-    sqlite3_stmt *st = store_sqlite_prepare(db, "SELECT id FROM products WHERE product_key=?");
     int64_t id = 0;
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
-    else if (r != SQLITE_DONE)
-        id = -1;
-    sqlite3_finalize(st);
-    return id;
-}
-
-typedef struct {
-    const char *key, *ident, *name;
-    int64_t now;
-    store_device *out;
-} device_get_args;
-
-static store_rc device_get_fn(sqlite3 *db, void *ud)
-{
-    device_get_args *a = ud;
-    sqlite3_stmt *st = store_sqlite_prepare(
-        db, "SELECT " DEVICE_COLS " FROM devices d JOIN products p ON p.id = d.product_id"
-            " WHERE p.product_key=? AND d.identifier=?");
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_text(st, 1, a->key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->ident, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    store_rc rc = STORE_NOT_FOUND;
-    if (r == SQLITE_ROW) {
-        read_device(st, a->out);
-        rc = STORE_OK;
-    } else if (r != SQLITE_DONE) {
-        rc = store_sqlite_fail(db, "get device");
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static store_rc device_create_fn(sqlite3 *db, void *ud)
-{
-    device_get_args *a = ud;
-    int64_t pid = product_id(db, a->key);
-    if (pid < 0)
-        return store_sqlite_fail(db, "find product");
-    if (pid == 0)
-        return STORE_NOT_FOUND;
-    sqlite3_stmt *st = store_sqlite_prepare(
-        db, "INSERT INTO devices(product_id, identifier, device_name, created_ms) VALUES(?,?,?,?)");
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, pid);
-    sqlite3_bind_text(st, 2, a->ident, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, a->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, a->now);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r == SQLITE_CONSTRAINT)
-        return STORE_DUPLICATE;
-    if (r != SQLITE_DONE)
-        return store_sqlite_fail(db, "insert device");
-    return device_get_fn(db, a);
-}
-
-static store_rc sq_device_create(store_t *s, const char *product_key, const char *identifier,
-                                 const char *device_name, int64_t now_ms, store_device *out)
-{
-    device_get_args a = {product_key, identifier, device_name, now_ms, out};
-    return store_sqlite_tx(s, device_create_fn, &a);
-}
-
-static store_rc sq_device_get(store_t *s, const char *product_key, const char *identifier,
-                              store_device *out)
-{
-    device_get_args a = {product_key, identifier, NULL, 0, out};
-    return with_conn(s, device_get_fn, &a);
-}
-
-typedef struct {
-    int64_t pid;
-    int online;
-} device_list_bind;
-
-static void bind_device_list(sqlite3_stmt *st, void *ud)
-{
-    device_list_bind *b = ud;
-    sqlite3_bind_int64(st, 1, b->pid);
-    if (b->online >= 0)
-        sqlite3_bind_int(st, 2, b->online);
-}
-
-typedef struct {
-    const char *key;
-    int online;
-    list_args la;
-} device_list_args;
-
-static store_rc device_list_fn(sqlite3 *db, void *ud)
-{
-    device_list_args *a = ud;
-    device_list_bind b;
-    b.pid = product_id(db, a->key);
-    b.online = a->online;
-    if (b.pid < 0)
-        return store_sqlite_fail(db, "find product");
-    if (b.pid == 0)
-        return STORE_NOT_FOUND;
-    a->la.bind = bind_device_list;
-    a->la.bind_ud = &b;
-    if (a->online >= 0) {
-        a->la.count_sql = "SELECT count(*) FROM devices WHERE product_id=? AND online=?";
-        a->la.list_sql = "SELECT " DEVICE_COLS " FROM devices d JOIN products p ON p.id ="
-                         " d.product_id WHERE d.product_id=? AND d.online=? ORDER BY d.id"
-                         " LIMIT ? OFFSET ?";
-    } else {
-        a->la.count_sql = "SELECT count(*) FROM devices WHERE product_id=?";
-        a->la.list_sql = "SELECT " DEVICE_COLS " FROM devices d JOIN products p ON p.id ="
-                         " d.product_id WHERE d.product_id=? ORDER BY d.id LIMIT ? OFFSET ?";
-    }
-    return list_fn(db, &a->la);
-}
-
-static store_rc sq_device_list(store_t *s, const char *product_key, int online, store_page pg,
-                               store_device **items, size_t *n, int64_t *total)
-{
-    device_list_args a = {product_key, online, {0}};
-    a.la.item_size = sizeof(store_device);
-    a.la.read = read_device;
-    a.la.pg = pg;
-    a.la.items = (void **)items;
-    a.la.n = n;
-    a.la.total = total;
-    return with_conn(s, device_list_fn, &a);
+    store_args a = {0};
+    store_arg_str(&a, key);
+    return sq_query((store_tx *)db, STORE_Q_PRODUCT_ID, &a, store__first_i64, &id, NULL) == STORE_OK
+               ? id
+               : -1;
 }
 
 /* ---- import ----------------------------------------------------------------------- */
@@ -777,408 +599,6 @@ static void sq_import_abort(store_import *im)
         import_free(im);
 }
 
-/* ---- presence and version ---------------------------------------------------------- */
-
-typedef struct {
-    const char *key, *ident, *version;
-    int online;
-    int64_t now;
-} presence_args;
-
-static store_rc presence_fn(sqlite3 *db, void *ud)
-{
-    presence_args *a = ud;
-    sqlite3_stmt *st;
-    if (a->version)
-        st = store_sqlite_prepare(
-            db, "UPDATE devices SET firmware_version=?3, last_seen_ms=?4 WHERE identifier=?2 AND"
-                " product_id=(SELECT id FROM products WHERE product_key=?1)");
-    else
-        st = store_sqlite_prepare(
-            db, "UPDATE devices SET online=?3, last_seen_ms=?4,"
-                " activated_ms=CASE WHEN ?3=1 AND activated=0 THEN ?4 ELSE activated_ms END,"
-                " activated=CASE WHEN ?3=1 THEN 1 ELSE activated END WHERE identifier=?2 AND"
-                " product_id=(SELECT id FROM products WHERE product_key=?1)");
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_text(st, 1, a->key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->ident, -1, SQLITE_STATIC);
-    if (a->version)
-        sqlite3_bind_text(st, 3, a->version, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_int(st, 3, a->online ? 1 : 0);
-    sqlite3_bind_int64(st, 4, a->now);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
-        return store_sqlite_fail(db, "update device");
-    return sqlite3_changes(db) > 0 ? STORE_OK : STORE_NOT_FOUND;
-}
-
-static store_rc sq_device_set_online(store_t *s, const char *product_key, const char *identifier,
-                                     int online, int64_t now_ms)
-{
-    presence_args a = {product_key, identifier, NULL, online, now_ms};
-    return store_sqlite_tx(s, presence_fn, &a);
-}
-
-static store_rc sq_device_set_version(store_t *s, const char *product_key, const char *identifier,
-                                      const char *version, int64_t now_ms)
-{
-    if (!version)
-        return STORE_INVALID;
-    presence_args a = {product_key, identifier, version, 0, now_ms};
-    return store_sqlite_tx(s, presence_fn, &a);
-}
-
-static store_rc all_offline_fn(sqlite3 *db, void *ud)
-{
-    (void)ud;
-    return exec(db, "UPDATE devices SET online=0 WHERE online<>0") == 0 ? STORE_OK : STORE_ERROR;
-}
-
-static store_rc sq_device_all_offline(store_t *s)
-{
-    return store_sqlite_tx(s, all_offline_fn, NULL);
-}
-
-/* ---- firmware --------------------------------------------------------------------- */
-
-#define FIRMWARE_COLS STORE_SQL_FIRMWARE_COLS
-
-static void read_firmware(sqlite3_stmt *st, void *item)
-{
-    store_row r = store_sqlite_row(st);
-    store__read_firmware(&r, item);
-}
-
-typedef struct {
-    int64_t id;
-    store_firmware *out;
-} fw_get_args;
-
-static store_rc fw_get_fn(sqlite3 *db, void *ud)
-{
-    fw_get_args *a = ud;
-    sqlite3_stmt *st = store_sqlite_prepare(
-        db, "SELECT " FIRMWARE_COLS " FROM firmwares f JOIN products p ON p.id = f.product_id"
-            " WHERE f.id=?");
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, a->id);
-    int r = sqlite3_step(st);
-    store_rc rc = STORE_NOT_FOUND;
-    if (r == SQLITE_ROW) {
-        read_firmware(st, a->out);
-        rc = STORE_OK;
-    } else if (r != SQLITE_DONE) {
-        rc = store_sqlite_fail(db, "get firmware");
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static store_rc sq_firmware_get(store_t *s, int64_t id, store_firmware *out)
-{
-    fw_get_args a = {id, out};
-    return with_conn(s, fw_get_fn, &a);
-}
-
-/* 1 when the query (binds: int64 then optional text) returns a row, 0 when not, -1. */
-static int exists(sqlite3 *db, const char *sql, int64_t i, const char *t)
-{
-    sqlite3_stmt *st = store_sqlite_prepare(db, sql);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, i);
-    if (t)
-        sqlite3_bind_text(st, 2, t, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : -1;
-}
-
-static int64_t count_of(sqlite3 *db, const char *sql, int64_t i)
-{
-    sqlite3_stmt *st = store_sqlite_prepare(db, sql);
-    int64_t n = -1;
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, i);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
-
-typedef struct {
-    const store_firmware *in;
-    int64_t now;
-    store_firmware *out;
-    const char **field;
-} fw_create_args;
-
-static store_rc fw_create_fn(sqlite3 *db, void *ud)
-{
-    fw_create_args *a = ud;
-    const store_firmware *in = a->in;
-    int64_t pid = product_id(db, in->product_key);
-    int e;
-    if (pid < 0)
-        return store_sqlite_fail(db, "find product");
-    if (pid == 0) {
-        *a->field = "productKey";
-        return STORE_NOT_FOUND;
-    }
-    sqlite3_stmt *st = store_sqlite_prepare(db, "SELECT 1 FROM firmwares WHERE name=?");
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_text(st, 1, in->name, -1, SQLITE_STATIC);
-    e = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (e == SQLITE_ROW) {
-        *a->field = "firmwareName";
-        return STORE_DUPLICATE;
-    }
-    if (e != SQLITE_DONE)
-        return store_sqlite_fail(db, "check firmware name");
-    e = exists(db, "SELECT 1 FROM firmwares WHERE product_id=? AND version=?", pid, in->version);
-    if (e < 0)
-        return store_sqlite_fail(db, "check firmware version");
-    if (e) {
-        *a->field = "firmwareVersion";
-        return STORE_DUPLICATE;
-    }
-    int64_t n = count_of(db, "SELECT count(*) FROM firmwares WHERE product_id=?", pid);
-    if (n < 0)
-        return store_sqlite_fail(db, "count firmwares");
-    if (n >= 50) {
-        *a->field = "productKey";
-        return STORE_LIMIT;
-    }
-    st = store_sqlite_prepare(db, "INSERT INTO firmwares(product_id, name, version, description,"
-                                  " file_name, size, md5, sha256, created_ms)"
-                                  " VALUES(?,?,?,?,?,?,?,?,?)");
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, pid);
-    sqlite3_bind_text(st, 2, in->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, in->version, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, in->description, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, in->file_name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, in->size);
-    sqlite3_bind_text(st, 7, in->md5, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, in->sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, a->now);
-    e = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (e == SQLITE_CONSTRAINT) {
-        *a->field = "firmwareName";
-        return STORE_DUPLICATE;
-    }
-    if (e != SQLITE_DONE)
-        return store_sqlite_fail(db, "insert firmware");
-    fw_get_args g = {sqlite3_last_insert_rowid(db), a->out};
-    return fw_get_fn(db, &g);
-}
-
-static store_rc sq_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
-                                   store_firmware *out, const char **field)
-{
-    fw_create_args a = {in, now_ms, out, field};
-    return store_sqlite_tx(s, fw_create_fn, &a);
-}
-
-static void bind_pid(sqlite3_stmt *st, void *ud)
-{
-    sqlite3_bind_int64(st, 1, *(int64_t *)ud);
-}
-
-typedef struct {
-    const char *key;
-    list_args la;
-} fw_list_args;
-
-static store_rc fw_list_fn(sqlite3 *db, void *ud)
-{
-    fw_list_args *a = ud;
-    int64_t pid = 0;
-    if (a->key) {
-        pid = product_id(db, a->key);
-        if (pid < 0)
-            return store_sqlite_fail(db, "find product");
-        if (pid == 0)
-            return STORE_NOT_FOUND;
-        a->la.bind = bind_pid;
-        a->la.bind_ud = &pid;
-        a->la.count_sql = "SELECT count(*) FROM firmwares WHERE product_id=?";
-        a->la.list_sql = "SELECT " FIRMWARE_COLS " FROM firmwares f JOIN products p ON p.id ="
-                         " f.product_id WHERE f.product_id=? ORDER BY f.id DESC LIMIT ? OFFSET ?";
-    } else {
-        a->la.count_sql = "SELECT count(*) FROM firmwares";
-        a->la.list_sql = "SELECT " FIRMWARE_COLS " FROM firmwares f JOIN products p ON p.id ="
-                         " f.product_id ORDER BY f.id DESC LIMIT ? OFFSET ?";
-    }
-    return list_fn(db, &a->la);
-}
-
-static store_rc sq_firmware_list(store_t *s, const char *product_key, store_page pg,
-                                 store_firmware **items, size_t *n, int64_t *total)
-{
-    fw_list_args a = {product_key, {0}};
-    a.la.item_size = sizeof(store_firmware);
-    a.la.read = read_firmware;
-    a.la.pg = pg;
-    a.la.items = (void **)items;
-    a.la.n = n;
-    a.la.total = total;
-    return with_conn(s, fw_list_fn, &a);
-}
-
-typedef struct {
-    int64_t id;
-    store_firmware *deleted;
-    int *still_used;
-} fw_delete_args;
-
-static store_rc fw_delete_fn(sqlite3 *db, void *ud)
-{
-    fw_delete_args *a = ud;
-    fw_get_args g = {a->id, a->deleted};
-    store_rc rc = fw_get_fn(db, &g);
-    if (rc != STORE_OK)
-        return rc;
-    int e = exists(db, "SELECT 1 FROM batches WHERE firmware_id=? AND state='in_progress'", a->id,
-                   NULL);
-    if (e < 0)
-        return store_sqlite_fail(db, "check batches");
-    if (e)
-        return STORE_IN_USE;
-    static const char *const dels[] = {
-        "DELETE FROM tasks WHERE batch_id IN (SELECT id FROM batches WHERE firmware_id=?)",
-        "DELETE FROM batches WHERE firmware_id=?",
-        "DELETE FROM firmwares WHERE id=?",
-    };
-    for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++) {
-        sqlite3_stmt *st = store_sqlite_prepare(db, dels[i]);
-        if (!st)
-            return STORE_ERROR;
-        sqlite3_bind_int64(st, 1, a->id);
-        int r = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (r != SQLITE_DONE)
-            return store_sqlite_fail(db, "delete firmware");
-    }
-    sqlite3_stmt *st = store_sqlite_prepare(db, "SELECT 1 FROM firmwares WHERE sha256=?");
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_text(st, 1, a->deleted->sha256, -1, SQLITE_STATIC);
-    e = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (e != SQLITE_ROW && e != SQLITE_DONE)
-        return store_sqlite_fail(db, "check firmware file");
-    *a->still_used = e == SQLITE_ROW;
-    return STORE_OK;
-}
-
-static store_rc sq_firmware_delete(store_t *s, int64_t id, store_firmware *deleted,
-                                   int *sha_still_used)
-{
-    store_firmware tmp;
-    int used = 0;
-    fw_delete_args a = {id, deleted ? deleted : &tmp, &used};
-    store_rc rc = store_sqlite_tx(s, fw_delete_fn, &a);
-    if (sha_still_used)
-        *sha_still_used = used;
-    return rc;
-}
-
-typedef struct {
-    const char *sha;
-    int used;
-} sha_args;
-
-static store_rc sha_used_fn(sqlite3 *db, void *ud)
-{
-    sha_args *a = ud;
-    sqlite3_stmt *st = store_sqlite_prepare(db, "SELECT 1 FROM firmwares WHERE sha256=?");
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_text(st, 1, a->sha, -1, SQLITE_STATIC);
-    int e = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (e != SQLITE_ROW && e != SQLITE_DONE)
-        return store_sqlite_fail(db, "check firmware file");
-    a->used = e == SQLITE_ROW;
-    return STORE_OK;
-}
-
-static int sq_firmware_sha_used(store_t *s, const char *sha256)
-{
-    sha_args a = {sha256, 0};
-    return with_conn(s, sha_used_fn, &a) == STORE_OK ? a.used : -1;
-}
-
-typedef struct {
-    int64_t pid;
-    const char *version, *q;
-} eligible_bind;
-
-static void bind_eligible(sqlite3_stmt *st, void *ud)
-{
-    eligible_bind *b = ud;
-    sqlite3_bind_int64(st, 1, b->pid);
-    sqlite3_bind_text(st, 2, b->version, -1, SQLITE_STATIC);
-    if (b->q)
-        sqlite3_bind_text(st, 3, b->q, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 3);
-}
-
-#define ELIGIBLE_WHERE                                                                             \
-    " WHERE d.product_id=?1 AND d.activated=1"                                                     \
-    " AND (d.firmware_version IS NULL OR d.firmware_version<>?2)"                                  \
-    " AND NOT EXISTS (SELECT 1 FROM tasks t JOIN batches b ON b.id=t.batch_id"                     \
-    "  WHERE t.device_id=d.id AND b.state='in_progress'"                                           \
-    "  AND t.state NOT IN ('succeeded','failed'))"                                                 \
-    " AND (?3 IS NULL OR instr(lower(d.identifier), lower(?3))>0 OR instr(lower(d.device_name), lower(?3))>0)"
-
-typedef struct {
-    int64_t fid;
-    const char *q;
-    list_args la;
-} eligible_args;
-
-static store_rc eligible_fn(sqlite3 *db, void *ud)
-{
-    eligible_args *a = ud;
-    store_firmware f;
-    fw_get_args g = {a->fid, &f};
-    store_rc rc = fw_get_fn(db, &g);
-    if (rc != STORE_OK)
-        return rc;
-    eligible_bind b = {f.product_id, f.version, a->q};
-    a->la.bind = bind_eligible;
-    a->la.bind_ud = &b;
-    a->la.count_sql = "SELECT count(*) FROM devices d" ELIGIBLE_WHERE;
-    a->la.list_sql = "SELECT " DEVICE_COLS " FROM devices d JOIN products p ON p.id ="
-                     " d.product_id" ELIGIBLE_WHERE " ORDER BY d.id LIMIT ?4 OFFSET ?5";
-    return list_fn(db, &a->la);
-}
-
-static store_rc sq_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
-                                     store_device **items, size_t *n, int64_t *total)
-{
-    eligible_args a = {firmware_id, q, {0}};
-    a.la.item_size = sizeof(store_device);
-    a.la.read = read_device;
-    a.la.pg = pg;
-    a.la.items = (void **)items;
-    a.la.n = n;
-    a.la.total = total;
-    return with_conn(s, eligible_fn, &a);
-}
-
 /* ---- the table ---------------------------------------------------------------------- */
 
 static const store_ops sqlite_ops = {
@@ -1186,25 +606,12 @@ static const store_ops sqlite_ops = {
     .close = sq_close,
     .ping = sq_ping,
     .schema_version = sq_schema_version,
-    .product_create = sq_product_create,
-    .product_get = sq_product_get,
-    .product_list = sq_product_list,
-    .device_create = sq_device_create,
-    .device_get = sq_device_get,
-    .device_list = sq_device_list,
+    .tx = sq_tx,
+    .query = sq_query,
     .import_begin = sq_import_begin,
     .import_add = sq_import_add,
     .import_commit = sq_import_commit,
     .import_abort = sq_import_abort,
-    .device_set_online = sq_device_set_online,
-    .device_set_version = sq_device_set_version,
-    .device_all_offline = sq_device_all_offline,
-    .firmware_create = sq_firmware_create,
-    .firmware_get = sq_firmware_get,
-    .firmware_list = sq_firmware_list,
-    .firmware_delete = sq_firmware_delete,
-    .firmware_sha_used = sq_firmware_sha_used,
-    .firmware_eligible = sq_firmware_eligible,
 };
 
 store_rc store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen)
@@ -1217,6 +624,8 @@ store_rc store_sqlite_open(const char *path, store_t **out, char *err, size_t er
         snprintf(err, errlen, "database path empty or too long");
         goto fail;
     }
+    if (store__sql_complete(sql, STORE_Q_COUNT, err, errlen) != 0)
+        goto fail;
     snprintf(q->path, sizeof q->path, "%s", path);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);

@@ -1,0 +1,875 @@
+/*
+ * catalog: the store's public catalog functions (products, devices, firmware, store.h)
+ * and batch creation (store_batch.h), written once for every database. Each runs in one
+ * transaction of the database's (store_ops.tx), reads what a rule needs through numbered
+ * statements (store_ops.query; the SQL texts are the database's: store_sqlite.c,
+ * store_pg.c), asks core/rules.h and writes only then. The database files decide nothing:
+ * they hold the SQL, the connections, the locks and the migrations.
+ *
+ * Races: a rule's reads and its write share one STORE_TX_WRITE transaction. SQLite runs
+ * writers one at a time (BEGIN IMMEDIATE); PostgreSQL's texts of the *_LOCK statements
+ * lock the row the rule hangs on (the product for the 50-firmware limit and the version
+ * rule, the firmware against a batch being created for it), so several otad sharing one
+ * PostgreSQL get the answer of some serial order. A firmware name taken meanwhile by
+ * another product shows as an insert that inserted nothing (ON CONFLICT DO NOTHING).
+ *
+ * Expected load: API calls (tens a second at most); a directed batch checks up to
+ * STORE_BATCH_MAX_IDENTIFIERS identifiers in one statement.
+ */
+#include "core/rules.h"
+#include "store/store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- statements and rows ----------------------------------------------------------------- */
+
+static store_rc run(store_t *s, store_tx *tx, store_q q, const store_args *a, store_row_fn row,
+                    void *ud, int64_t *changes)
+{
+    static const store_args none = {0};
+    return s->ops->query(tx, q, a ? a : &none, row, ud, changes);
+}
+
+/* The first row read with read into out; found = whether there was one. */
+typedef struct {
+    void (*read)(const store_row *r, void *out);
+    void *out;
+    int found;
+} one_row;
+
+static void one_fn(void *ud, const store_row *r)
+{
+    one_row *o = ud;
+    if (!o->found)
+        o->read(r, o->out);
+    o->found = 1;
+}
+
+static void product_of(const store_row *r, void *out)
+{
+    store__read_product(r, out);
+}
+
+static void device_of(const store_row *r, void *out)
+{
+    store__read_device(r, out);
+}
+
+static void firmware_of(const store_row *r, void *out)
+{
+    store__read_firmware(r, out);
+}
+
+static void batch_of(const store_row *r, void *out)
+{
+    store__read_batch(r, out);
+}
+
+static void i64_of(const store_row *r, void *out)
+{
+    *(int64_t *)out = r->i64(r->row, 0);
+}
+
+/* Reads the single row of q into out: STORE_NOT_FOUND when there is none. */
+static store_rc get_one(store_t *s, store_tx *tx, store_q q, const store_args *a,
+                        void (*read)(const store_row *, void *), void *out)
+{
+    one_row o = {read, out, 0};
+    store_rc rc = run(s, tx, q, a, one_fn, &o, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    return o.found ? STORE_OK : STORE_NOT_FOUND;
+}
+
+/* The first column of q's first row as an integer into *out; 0 (and STORE_OK) when q
+ * returns no row, so it serves counts, ids (0 = none) and "is there one" (1/0). */
+static store_rc get_i64(store_t *s, store_tx *tx, store_q q, const store_args *a, int64_t *out)
+{
+    *out = 0;
+    store_rc rc = get_one(s, tx, q, a, i64_of, out);
+    return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+/* The product's id (0 when none) by key; q is PRODUCT_ID or PRODUCT_LOCK. */
+static store_rc product_id(store_t *s, store_tx *tx, store_q q, const char *key, int64_t *pid)
+{
+    store_args a = {0};
+    store_arg_str(&a, key);
+    return get_i64(s, tx, q, &a, pid);
+}
+
+/* One page of a list: count_q with the leading args gives the total, list_q with the
+ * same args and then LIMIT, OFFSET the rows (at most pg.page_size, read with read into an
+ * array of item_size items the caller frees). */
+typedef struct {
+    void (*read)(const store_row *r, void *out);
+    size_t item_size, n, max;
+    char *items;
+} page_rows;
+
+static void page_fn(void *ud, const store_row *r)
+{
+    page_rows *p = ud;
+    if (p->n < p->max)
+        p->read(r, p->items + p->item_size * p->n++);
+}
+
+typedef struct {
+    store_page pg;
+    size_t item_size;
+    void (*read)(const store_row *r, void *out);
+    void **items;
+    size_t *n;
+    int64_t *total;
+} page_out;
+
+static store_rc list_page(store_t *s, store_tx *tx, store_q count_q, store_q list_q,
+                          const store_args *lead, const page_out *o)
+{
+    store_rc rc = get_i64(s, tx, count_q, lead, o->total);
+    if (rc != STORE_OK)
+        return rc;
+    store_args a = *lead;
+    store_arg_i64(&a, o->pg.page_size);
+    store_arg_i64(&a, (int64_t)(o->pg.page - 1) * o->pg.page_size);
+    page_rows p = {o->read, o->item_size, 0, (size_t)o->pg.page_size, NULL};
+    p.items = calloc((size_t)o->pg.page_size, o->item_size);
+    if (!p.items)
+        abort(); /* the daemon may abort on out-of-memory */
+    rc = run(s, tx, list_q, &a, page_fn, &p, NULL);
+    if (rc != STORE_OK) {
+        free(p.items);
+        return rc;
+    }
+    *o->items = p.items;
+    *o->n = p.n;
+    return STORE_OK;
+}
+
+/* ---- products ------------------------------------------------------------------------------ */
+
+typedef struct {
+    store_t *s;
+    const char *name, *description;
+    int64_t now;
+    store_product *out;
+} product_new;
+
+static store_rc product_create_fn(store_tx *tx, void *ud)
+{
+    product_new *a = ud;
+    /* a key already taken inserts nothing: draw again */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        char key[16];
+        int64_t id = 0;
+        store_args args = {0};
+        if (store__product_key(key) != 0)
+            return STORE_ERROR;
+        store_arg_str(&args, key);
+        store_arg_str(&args, a->name);
+        store_arg_str(&args, a->description);
+        store_arg_i64(&args, a->now);
+        store_rc rc = get_i64(a->s, tx, STORE_Q_PRODUCT_INSERT, &args, &id);
+        if (rc != STORE_OK)
+            return rc;
+        if (id > 0) {
+            memset(a->out, 0, sizeof *a->out);
+            a->out->id = id;
+            snprintf(a->out->product_key, sizeof a->out->product_key, "%s", key);
+            snprintf(a->out->name, sizeof a->out->name, "%s", a->name);
+            snprintf(a->out->description, sizeof a->out->description, "%s", a->description);
+            a->out->created_ms = a->now;
+            return STORE_OK;
+        }
+    }
+    return STORE_ERROR;
+}
+
+store_rc store_product_create(store_t *s, const char *name, const char *description, int64_t now_ms,
+                              store_product *out)
+{
+    if (!name || !out)
+        return STORE_INVALID;
+    product_new a = {s, name, description ? description : "", now_ms, out};
+    return s->ops->tx(s, STORE_TX_ONE, product_create_fn, &a);
+}
+
+typedef struct {
+    store_t *s;
+    const char *key;
+    store_product *out;
+} product_get_args;
+
+static store_rc product_get_fn(store_tx *tx, void *ud)
+{
+    product_get_args *a = ud;
+    store_args args = {0};
+    store_arg_str(&args, a->key);
+    return get_one(a->s, tx, STORE_Q_PRODUCT_GET, &args, product_of, a->out);
+}
+
+store_rc store_product_get(store_t *s, const char *product_key, store_product *out)
+{
+    if (!product_key)
+        return STORE_INVALID;
+    product_get_args a = {s, product_key, out};
+    return s->ops->tx(s, STORE_TX_ONE, product_get_fn, &a);
+}
+
+/* A list call: the page, and what selects its rows. */
+typedef struct {
+    store_t *s;
+    const char *key;   /* product key, or NULL */
+    int online;        /* devices: -1 any, 0, 1 */
+    int64_t id;        /* eligible: the firmware */
+    const char *q;     /* eligible: filter, or NULL */
+    page_out o;
+} list_args;
+
+static store_rc product_list_fn(store_tx *tx, void *ud)
+{
+    list_args *a = ud;
+    store_args none = {0};
+    return list_page(a->s, tx, STORE_Q_PRODUCT_COUNT, STORE_Q_PRODUCT_LIST, &none, &a->o);
+}
+
+/* Starts a list: outputs empty, the page checked. */
+static store_rc list_start(store_page pg, void **items, size_t *n, int64_t *total)
+{
+    *items = NULL;
+    *n = 0;
+    *total = 0;
+    return store__page_ok(pg) ? STORE_OK : STORE_INVALID;
+}
+
+store_rc store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
+                            int64_t *total)
+{
+    if (list_start(pg, (void **)items, n, total) != STORE_OK)
+        return STORE_INVALID;
+    list_args a = {s, NULL, -1, 0, NULL,
+                   {pg, sizeof(store_product), product_of, (void **)items, n, total}};
+    return s->ops->tx(s, STORE_TX_READ, product_list_fn, &a);
+}
+
+/* ---- devices ------------------------------------------------------------------------------- */
+
+typedef struct {
+    store_t *s;
+    const char *key, *ident, *name;
+    int64_t now;
+    store_device *out;
+} device_args;
+
+static store_rc device_get_fn(store_tx *tx, void *ud)
+{
+    device_args *a = ud;
+    store_args args = {0};
+    store_arg_str(&args, a->key);
+    store_arg_str(&args, a->ident);
+    return get_one(a->s, tx, STORE_Q_DEVICE_GET, &args, device_of, a->out);
+}
+
+static store_rc device_create_fn(store_tx *tx, void *ud)
+{
+    device_args *a = ud;
+    int64_t pid, id = 0;
+    store_rc rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    if (rc != STORE_OK)
+        return rc;
+    if (pid == 0)
+        return STORE_NOT_FOUND;
+    store_args args = {0};
+    store_arg_i64(&args, pid);
+    store_arg_str(&args, a->ident);
+    store_arg_str(&args, a->name);
+    store_arg_i64(&args, a->now);
+    rc = get_i64(a->s, tx, STORE_Q_DEVICE_INSERT, &args, &id);
+    if (rc != STORE_OK)
+        return rc;
+    if (id == 0)
+        return STORE_DUPLICATE; /* the identifier is taken in the product */
+    return device_get_fn(tx, a);
+}
+
+store_rc store_device_create(store_t *s, const char *product_key, const char *identifier,
+                             const char *device_name, int64_t now_ms, store_device *out)
+{
+    if (!product_key || !identifier || !device_name)
+        return STORE_INVALID;
+    device_args a = {s, product_key, identifier, device_name, now_ms, out};
+    return s->ops->tx(s, STORE_TX_WRITE, device_create_fn, &a);
+}
+
+store_rc store_device_get(store_t *s, const char *product_key, const char *identifier,
+                          store_device *out)
+{
+    if (!product_key || !identifier)
+        return STORE_INVALID;
+    device_args a = {s, product_key, identifier, NULL, 0, out};
+    return s->ops->tx(s, STORE_TX_ONE, device_get_fn, &a);
+}
+
+static store_rc device_list_fn(store_tx *tx, void *ud)
+{
+    list_args *a = ud;
+    int64_t pid;
+    store_rc rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    if (rc != STORE_OK)
+        return rc;
+    if (pid == 0)
+        return STORE_NOT_FOUND;
+    store_args args = {0};
+    store_arg_i64(&args, pid);
+    if (a->online < 0)
+        return list_page(a->s, tx, STORE_Q_DEVICE_COUNT, STORE_Q_DEVICE_LIST, &args, &a->o);
+    store_arg_i64(&args, a->online ? 1 : 0);
+    return list_page(a->s, tx, STORE_Q_DEVICE_COUNT_ON, STORE_Q_DEVICE_LIST_ON, &args, &a->o);
+}
+
+store_rc store_device_list(store_t *s, const char *product_key, int online, store_page pg,
+                           store_device **items, size_t *n, int64_t *total)
+{
+    if (list_start(pg, (void **)items, n, total) != STORE_OK || !product_key)
+        return STORE_INVALID;
+    list_args a = {s, product_key, online, 0, NULL,
+                   {pg, sizeof(store_device), device_of, (void **)items, n, total}};
+    return s->ops->tx(s, STORE_TX_READ, device_list_fn, &a);
+}
+
+/* A single-statement write: STORE_NOT_FOUND when it changed no row (when not_found). */
+typedef struct {
+    store_t *s;
+    store_q q;
+    store_args args;
+    int not_found;
+} write_args;
+
+static store_rc write_fn(store_tx *tx, void *ud)
+{
+    write_args *a = ud;
+    int64_t changed = 0;
+    store_rc rc = run(a->s, tx, a->q, &a->args, NULL, NULL, &changed);
+    if (rc == STORE_OK && a->not_found && changed == 0)
+        rc = STORE_NOT_FOUND;
+    return rc;
+}
+
+store_rc store_device_set_online(store_t *s, const char *product_key, const char *identifier,
+                                 int online, int64_t now_ms)
+{
+    write_args a = {s, STORE_Q_PRESENCE, {0}, 1};
+    store_arg_str(&a.args, product_key);
+    store_arg_str(&a.args, identifier);
+    store_arg_i64(&a.args, online ? 1 : 0);
+    store_arg_i64(&a.args, now_ms);
+    return s->ops->tx(s, STORE_TX_ONE, write_fn, &a);
+}
+
+store_rc store_device_set_version(store_t *s, const char *product_key, const char *identifier,
+                                  const char *version, int64_t now_ms)
+{
+    if (!version)
+        return STORE_INVALID;
+    write_args a = {s, STORE_Q_VERSION, {0}, 1};
+    store_arg_str(&a.args, product_key);
+    store_arg_str(&a.args, identifier);
+    store_arg_str(&a.args, version);
+    store_arg_i64(&a.args, now_ms);
+    return s->ops->tx(s, STORE_TX_ONE, write_fn, &a);
+}
+
+store_rc store_device_all_offline(store_t *s)
+{
+    write_args a = {s, STORE_Q_ALL_OFFLINE, {0}, 0};
+    return s->ops->tx(s, STORE_TX_ONE, write_fn, &a);
+}
+
+/* ---- firmware ------------------------------------------------------------------------------ */
+
+typedef struct {
+    store_t *s;
+    int64_t id;
+    store_firmware *out;
+} fw_get_args;
+
+static store_rc fw_get(store_t *s, store_tx *tx, int64_t id, store_firmware *out)
+{
+    store_args args = {0};
+    store_arg_i64(&args, id);
+    return get_one(s, tx, STORE_Q_FW_GET, &args, firmware_of, out);
+}
+
+static store_rc fw_get_fn(store_tx *tx, void *ud)
+{
+    fw_get_args *a = ud;
+    return fw_get(a->s, tx, a->id, a->out);
+}
+
+store_rc store_firmware_get(store_t *s, int64_t id, store_firmware *out)
+{
+    fw_get_args a = {s, id, out};
+    return s->ops->tx(s, STORE_TX_ONE, fw_get_fn, &a);
+}
+
+typedef struct {
+    store_t *s;
+    const store_firmware *in;
+    int64_t now;
+    store_firmware *out;
+    const char **field;
+} fw_create_args;
+
+/* The facts of rules_firmware_create, read with the product locked. */
+static store_rc fw_facts(store_t *s, store_tx *tx, const store_firmware *in, int64_t *pid,
+                         rules_firmware_facts *f)
+{
+    int64_t x;
+    store_args args = {0};
+    memset(f, 0, sizeof *f);
+    store_rc rc = product_id(s, tx, STORE_Q_PRODUCT_LOCK, in->product_key, pid);
+    if (rc != STORE_OK || *pid == 0)
+        return rc;
+    f->product_found = 1;
+    store_arg_str(&args, in->name);
+    if ((rc = get_i64(s, tx, STORE_Q_FW_NAME_USED, &args, &x)) != STORE_OK)
+        return rc;
+    f->name_taken = x != 0;
+    args.n = 0;
+    store_arg_i64(&args, *pid);
+    store_arg_str(&args, in->version);
+    if ((rc = get_i64(s, tx, STORE_Q_FW_VERSION_USED, &args, &x)) != STORE_OK)
+        return rc;
+    f->version_taken = x != 0;
+    args.n = 1;
+    return get_i64(s, tx, STORE_Q_FW_COUNT_P, &args, &f->firmware_count);
+}
+
+static store_rc fw_create_fn(store_tx *tx, void *ud)
+{
+    fw_create_args *a = ud;
+    const store_firmware *in = a->in;
+    rules_firmware_facts facts;
+    int64_t pid = 0, id = 0;
+    store_rc rc = fw_facts(a->s, tx, in, &pid, &facts);
+    if (rc != STORE_OK)
+        return rc;
+    rules_firmware verdict = rules_firmware_create(&facts);
+    if (verdict != RULES_FW_OK) {
+        *a->field = rules_firmware_field(verdict);
+        return verdict == RULES_FW_NO_PRODUCT     ? STORE_NOT_FOUND
+               : verdict == RULES_FW_PRODUCT_FULL ? STORE_LIMIT
+                                                  : STORE_DUPLICATE;
+    }
+    store_args args = {0};
+    store_arg_i64(&args, pid);
+    store_arg_str(&args, in->name);
+    store_arg_str(&args, in->version);
+    store_arg_str(&args, in->description);
+    store_arg_str(&args, in->file_name);
+    store_arg_i64(&args, in->size);
+    store_arg_str(&args, in->md5);
+    store_arg_str(&args, in->sha256);
+    store_arg_i64(&args, a->now);
+    rc = get_i64(a->s, tx, STORE_Q_FW_INSERT, &args, &id);
+    if (rc != STORE_OK)
+        return rc;
+    if (id == 0) {
+        /* the name, taken meanwhile by another product's firmware (the product is locked) */
+        *a->field = rules_firmware_field(RULES_FW_NAME_TAKEN);
+        return STORE_DUPLICATE;
+    }
+    return fw_get(a->s, tx, id, a->out);
+}
+
+store_rc store_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
+                               store_firmware *out, const char **field)
+{
+    const char *dummy;
+    if (!field)
+        field = &dummy;
+    *field = NULL;
+    fw_create_args a = {s, in, now_ms, out, field};
+    return s->ops->tx(s, STORE_TX_WRITE, fw_create_fn, &a);
+}
+
+static store_rc fw_list_fn(store_tx *tx, void *ud)
+{
+    list_args *a = ud;
+    store_args args = {0};
+    if (!a->key)
+        return list_page(a->s, tx, STORE_Q_FW_COUNT, STORE_Q_FW_LIST, &args, &a->o);
+    int64_t pid;
+    store_rc rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    if (rc != STORE_OK)
+        return rc;
+    if (pid == 0)
+        return STORE_NOT_FOUND;
+    store_arg_i64(&args, pid);
+    return list_page(a->s, tx, STORE_Q_FW_COUNT_P, STORE_Q_FW_LIST_P, &args, &a->o);
+}
+
+store_rc store_firmware_list(store_t *s, const char *product_key, store_page pg,
+                             store_firmware **items, size_t *n, int64_t *total)
+{
+    if (list_start(pg, (void **)items, n, total) != STORE_OK)
+        return STORE_INVALID;
+    list_args a = {s, product_key, -1, 0, NULL,
+                   {pg, sizeof(store_firmware), firmware_of, (void **)items, n, total}};
+    return s->ops->tx(s, STORE_TX_READ, fw_list_fn, &a);
+}
+
+typedef struct {
+    store_t *s;
+    int64_t id;
+    store_firmware *deleted;
+    int still_used;
+} fw_delete_args;
+
+static store_rc fw_delete_fn(store_tx *tx, void *ud)
+{
+    fw_delete_args *a = ud;
+    int64_t x;
+    store_args args = {0};
+    store_arg_i64(&args, a->id);
+    /* locked first: a batch being created for this firmware finishes before, or starts
+     * after and finds no firmware */
+    store_rc rc = get_i64(a->s, tx, STORE_Q_FW_LOCK, &args, &x);
+    if (rc != STORE_OK)
+        return rc;
+    if (x == 0)
+        return STORE_NOT_FOUND;
+    if ((rc = fw_get(a->s, tx, a->id, a->deleted)) != STORE_OK)
+        return rc;
+    if ((rc = get_i64(a->s, tx, STORE_Q_FW_RUNNING, &args, &x)) != STORE_OK)
+        return rc;
+    if (!rules_firmware_deletable(x))
+        return STORE_IN_USE;
+    /* the finished batches and their tasks go with it */
+    static const store_q dels[] = {STORE_Q_FW_DEL_TASKS, STORE_Q_FW_DEL_BATCHES, STORE_Q_FW_DEL};
+    for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++)
+        if ((rc = run(a->s, tx, dels[i], &args, NULL, NULL, NULL)) != STORE_OK)
+            return rc;
+    args.n = 0;
+    store_arg_str(&args, a->deleted->sha256);
+    if ((rc = get_i64(a->s, tx, STORE_Q_SHA_USED, &args, &x)) != STORE_OK)
+        return rc;
+    a->still_used = x != 0;
+    return STORE_OK;
+}
+
+store_rc store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted, int *sha_still_used)
+{
+    store_firmware tmp;
+    fw_delete_args a = {s, id, deleted ? deleted : &tmp, 0};
+    store_rc rc = s->ops->tx(s, STORE_TX_WRITE, fw_delete_fn, &a);
+    if (sha_still_used)
+        *sha_still_used = a.still_used;
+    return rc;
+}
+
+typedef struct {
+    store_t *s;
+    const char *sha;
+    int64_t used;
+} sha_args;
+
+static store_rc sha_used_fn(store_tx *tx, void *ud)
+{
+    sha_args *a = ud;
+    store_args args = {0};
+    store_arg_str(&args, a->sha);
+    return get_i64(a->s, tx, STORE_Q_SHA_USED, &args, &a->used);
+}
+
+int store_firmware_sha_used(store_t *s, const char *sha256)
+{
+    sha_args a = {s, sha256, 0};
+    return s->ops->tx(s, STORE_TX_ONE, sha_used_fn, &a) == STORE_OK ? a.used != 0 : -1;
+}
+
+static store_rc eligible_fn(store_tx *tx, void *ud)
+{
+    list_args *a = ud;
+    store_firmware f;
+    store_rc rc = fw_get(a->s, tx, a->id, &f);
+    if (rc != STORE_OK)
+        return rc;
+    store_args args = {0};
+    store_arg_i64(&args, f.product_id);
+    store_arg_str(&args, f.version);
+    store_arg_str(&args, a->q);
+    return list_page(a->s, tx, STORE_Q_ELIG_COUNT, STORE_Q_ELIG_LIST, &args, &a->o);
+}
+
+store_rc store_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
+                                 store_device **items, size_t *n, int64_t *total)
+{
+    if (list_start(pg, (void **)items, n, total) != STORE_OK)
+        return STORE_INVALID;
+    list_args a = {s, NULL, -1, firmware_id, q && *q ? q : NULL,
+                   {pg, sizeof(store_device), device_of, (void **)items, n, total}};
+    return s->ops->tx(s, STORE_TX_READ, eligible_fn, &a);
+}
+
+/* ---- batch creation ------------------------------------------------------------------------ */
+
+/* A growing text buffer for JSON arrays; the daemon may abort on out-of-memory. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} text_buf;
+
+static void tb_add(text_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p)
+            abort();
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+/* Appends s as a JSON string. */
+static void tb_json_str(text_buf *b, const char *s)
+{
+    tb_add(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char esc[8];
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)ch;
+            tb_add(b, esc, 2);
+        } else if (ch < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", ch);
+            tb_add(b, esc, 6);
+        } else {
+            tb_add(b, s, 1);
+        }
+    }
+    tb_add(b, "\"", 1);
+}
+
+typedef struct {
+    store_t *s;
+    int64_t firmware_id;
+    const store_batch_new *in;
+    int64_t now_ms, expires_ms;
+    store_batch *out;
+    store_batch_err *err;
+} batch_new_args;
+
+static store_rc refuse(store_batch_err *err, const char *field, const char *code, const char *ident)
+{
+    err->field = field;
+    err->code = code;
+    snprintf(err->identifier, sizeof err->identifier, "%s", ident ? ident : "");
+    return STORE_INVALID;
+}
+
+/* The directed identifiers' rows (BATCH_DIRECTED_FIND, one per identifier in list order:
+ * device id or NULL, activated, reported version or NULL, busy), judged as they come. */
+typedef struct {
+    const char *fw_version;
+    size_t n;
+    int64_t *ids;         /* device id per row (0: none) */
+    unsigned char *code;  /* rules_device per row, before repeats */
+} directed_rows;
+
+static void directed_fn(void *ud, const store_row *r)
+{
+    directed_rows *d = ud;
+    char version[128];
+    r->text(r->row, 2, version, sizeof version);
+    rules_device_facts f = {!r->is_null(r->row, 0), r->i64(r->row, 1) != 0,
+                            !r->is_null(r->row, 2), version, r->i64(r->row, 3) != 0};
+    d->ids[d->n] = f.found ? r->i64(r->row, 0) : 0;
+    d->code[d->n] = (unsigned char)rules_device_for_batch(&f, d->fw_version);
+    d->n++;
+}
+
+typedef struct {
+    int64_t id;
+    size_t row;
+} id_row;
+
+static int id_row_cmp(const void *a, const void *b)
+{
+    const id_row *x = a, *y = b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* Judges again every row whose device is also on an earlier row (rules_device_again). */
+static void mark_repeats(directed_rows *d)
+{
+    id_row *v = calloc(d->n + 1, sizeof *v);
+    size_t m = 0;
+    if (!v)
+        abort();
+    for (size_t i = 0; i < d->n; i++)
+        if (d->ids[i])
+            v[m++] = (id_row){d->ids[i], i};
+    qsort(v, m, sizeof *v, id_row_cmp);
+    for (size_t i = 1; i < m; i++)
+        if (v[i].id == v[i - 1].id)
+            d->code[v[i].row] = (unsigned char)rules_device_again((rules_device)d->code[v[i].row]);
+    free(v);
+}
+
+/* Directed: every identifier judged in list order (the first refusal is the answer), then
+ * all tasks inserted in one statement. */
+static store_rc add_directed(batch_new_args *a, store_tx *tx, int64_t product_id,
+                             const char *fw_version)
+{
+    const store_batch_new *in = a->in;
+    text_buf idents = {0}, ids = {0};
+    directed_rows d = {fw_version, 0, calloc(in->n_identifiers + 1, sizeof(int64_t)),
+                       calloc(in->n_identifiers + 1, 1)};
+    store_rc rc;
+    if (!d.ids || !d.code)
+        abort();
+    tb_add(&idents, "[", 1);
+    for (size_t i = 0; i < in->n_identifiers; i++) {
+        if (i)
+            tb_add(&idents, ",", 1);
+        tb_json_str(&idents, in->identifiers[i] ? in->identifiers[i] : "");
+    }
+    tb_add(&idents, "]", 1);
+    store_args args = {0};
+    store_arg_i64(&args, product_id);
+    store_arg_str(&args, idents.s);
+    rc = run(a->s, tx, STORE_Q_BATCH_DIRECTED_FIND, &args, directed_fn, &d, NULL);
+    if (rc == STORE_OK && d.n != in->n_identifiers)
+        rc = STORE_ERROR; /* one row per identifier, always */
+    if (rc == STORE_OK) {
+        mark_repeats(&d);
+        for (size_t i = 0; i < d.n; i++) {
+            if (d.code[i] != RULES_DEVICE_ELIGIBLE) {
+                rc = refuse(a->err, "identifiers", rules_device_code((rules_device)d.code[i]),
+                            in->identifiers[i]);
+                break;
+            }
+        }
+    }
+    if (rc == STORE_OK) {
+        tb_add(&ids, "[", 1);
+        for (size_t i = 0; i < d.n; i++) {
+            char num[24];
+            int len = snprintf(num, sizeof num, "%s%lld", i ? "," : "", (long long)d.ids[i]);
+            tb_add(&ids, num, (size_t)len);
+        }
+        tb_add(&ids, "]", 1);
+        args.n = 0;
+        store_arg_i64(&args, a->out->id);
+        store_arg_str(&args, ids.s);
+        store_arg_i64(&args, a->now_ms);
+        rc = run(a->s, tx, STORE_Q_BATCH_TASKS_DIRECTED, &args, NULL, NULL, NULL);
+    }
+    free(idents.s);
+    free(ids.s);
+    free(d.ids);
+    free(d.code);
+    return rc;
+}
+
+/* BATCH_FIRMWARE's row: product id, version. */
+typedef struct {
+    int64_t product_id;
+    char version[128];
+} batch_fw;
+
+static void batch_fw_of(const store_row *r, void *out)
+{
+    batch_fw *f = out;
+    f->product_id = r->i64(r->row, 0);
+    r->text(r->row, 1, f->version, sizeof f->version);
+}
+
+static store_rc batch_create_fn(store_tx *tx, void *ud)
+{
+    batch_new_args *a = ud;
+    const store_batch_new *in = a->in;
+    store_args args = {0};
+    batch_fw fw;
+    int64_t total = 0, x;
+
+    /* the firmware (PostgreSQL: shared lock against its delete), then the product (creates
+     * for one product take turns, so the second sees the first's tasks) */
+    store_arg_i64(&args, a->firmware_id);
+    store_rc rc = get_one(a->s, tx, STORE_Q_BATCH_FIRMWARE, &args, batch_fw_of, &fw);
+    if (rc == STORE_NOT_FOUND)
+        refuse(a->err, "firmwareId", "firmware_not_found", NULL);
+    if (rc != STORE_OK)
+        return rc;
+    args.n = 0;
+    store_arg_i64(&args, fw.product_id);
+    if ((rc = get_i64(a->s, tx, STORE_Q_BATCH_PRODUCT_LOCK, &args, &x)) != STORE_OK)
+        return rc;
+
+    args.n = 0;
+    store_arg_i64(&args, a->firmware_id);
+    store_arg_i64(&args, fw.product_id);
+    store_arg_str(&args, in->directed ? "directed" : "all");
+    store_arg_str(&args, in->policy);
+    store_arg_i64(&args, in->validity_days);
+    store_arg_i64(&args, in->timeout_min);
+    store_arg_i64(&args, in->retry_times);
+    store_arg_i64(&args, in->retry_interval_min);
+    store_arg_i64(&args, in->max_push_per_min);
+    store_arg_i64(&args, a->now_ms);
+    store_arg_i64(&args, a->expires_ms);
+    if ((rc = get_i64(a->s, tx, STORE_Q_BATCH_INSERT, &args, &a->out->id)) != STORE_OK)
+        return rc;
+
+    if (!in->directed) {
+        args.n = 0;
+        store_arg_i64(&args, a->out->id);
+        store_arg_i64(&args, a->now_ms);
+        store_arg_i64(&args, fw.product_id);
+        store_arg_str(&args, fw.version);
+        rc = run(a->s, tx, STORE_Q_BATCH_TASKS_ALL, &args, NULL, NULL, &total);
+    } else if (in->n_identifiers > 0) {
+        rc = add_directed(a, tx, fw.product_id, fw.version);
+        total = (int64_t)in->n_identifiers;
+    }
+    if (rc != STORE_OK)
+        return rc;
+    if (total == 0)
+        return refuse(a->err, rules_no_devices_field(in->directed), RULES_NO_DEVICES, NULL);
+
+    args.n = 0;
+    store_arg_i64(&args, total);
+    store_arg_i64(&args, a->out->id);
+    if ((rc = run(a->s, tx, STORE_Q_BATCH_TOTAL, &args, NULL, NULL, NULL)) != STORE_OK)
+        return rc;
+    args.n = 0;
+    store_arg_i64(&args, a->out->id);
+    return get_one(a->s, tx, STORE_Q_BATCH_GET, &args, batch_of, a->out);
+}
+
+store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
+                            int64_t now_ms, int64_t expires_ms, store_batch *out,
+                            store_batch_err *err)
+{
+    if (!in || !out || !err || !in->policy || (in->directed && !in->identifiers) ||
+        in->n_identifiers > STORE_BATCH_MAX_IDENTIFIERS)
+        return STORE_INVALID;
+    memset(err, 0, sizeof *err);
+    batch_new_args a = {s, firmware_id, in, now_ms, expires_ms, out, err};
+    store_rc rc = s->ops->tx(s, STORE_TX_WRITE, batch_create_fn, &a);
+    if (rc == STORE_OK && s->ops->bulk_written)
+        s->ops->bulk_written(s, "tasks", out->total);
+    return rc;
+}
