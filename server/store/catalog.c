@@ -873,3 +873,198 @@ store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_n
         s->ops->bulk_written(s, "tasks", out->total);
     return rc;
 }
+
+/* ---- batch reads and terminate --------------------------------------------------------------- */
+
+typedef struct {
+    store_t *s;
+    int64_t id, now;
+    store_batch *out;
+} batch_args;
+
+static store_rc batch_get(store_t *s, store_tx *tx, int64_t id, store_batch *out)
+{
+    store_args args = {0};
+    store_arg_i64(&args, id);
+    return get_one(s, tx, STORE_Q_BATCH_GET, &args, batch_of, out);
+}
+
+static store_rc batch_get_fn(store_tx *tx, void *ud)
+{
+    batch_args *a = ud;
+    return batch_get(a->s, tx, a->id, a->out);
+}
+
+store_rc store_batch_get(store_t *s, int64_t id, store_batch *out)
+{
+    batch_args a = {s, id, 0, out};
+    return s->ops->tx(s, STORE_TX_ONE, batch_get_fn, &a);
+}
+
+typedef struct {
+    store_t *s;
+    const store_batch_filter *f;
+    page_out o;
+} batch_list_args;
+
+static store_rc batch_list_fn(store_tx *tx, void *ud)
+{
+    batch_list_args *a = ud;
+    store_args args = {0};
+    store_arg_i64(&args, a->f->firmware_id);
+    store_arg_str(&args, a->f->product_key);
+    store_arg_str(&args, a->f->state);
+    return list_page(a->s, tx, STORE_Q_BATCH_COUNT, STORE_Q_BATCH_LIST, &args, &a->o);
+}
+
+store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
+                          store_batch **items, size_t *n, int64_t *total)
+{
+    if (list_start(pg, (void **)items, n, total) != STORE_OK || !f)
+        return STORE_INVALID;
+    batch_list_args a = {s, f, {pg, sizeof(store_batch), batch_of, (void **)items, n, total}};
+    return s->ops->tx(s, STORE_TX_READ, batch_list_fn, &a);
+}
+
+/* A page of a batch's device rows, and whether a row follows it. */
+typedef struct {
+    store_batch_device *arr;
+    size_t n, max;
+    int more;
+    int retry_times;
+} device_rows;
+
+static void device_row_fn(void *ud, const store_row *r)
+{
+    device_rows *d = ud;
+    if (d->n == d->max) {
+        d->more = 1;
+        return;
+    }
+    store__read_batch_device(r, d->retry_times, &d->arr[d->n++]);
+}
+
+typedef struct {
+    store_t *s;
+    int64_t batch_id;
+    int state;
+    store_page pg;
+    int64_t after;
+    store_batch_device **items;
+    size_t *n;
+    int64_t *total, *next_after;
+} devices_args;
+
+static store_rc batch_devices_fn(store_tx *tx, void *ud)
+{
+    devices_args *a = ud;
+    store_batch b;
+    store_rc rc = batch_get(a->s, tx, a->batch_id, &b);
+    if (rc != STORE_OK)
+        return rc;
+    /* totals come from the batch's counters, never from counting rows */
+    *a->total = a->state < 0 ? b.total : b.counts[a->state];
+    /* one row beyond the page says whether another follows */
+    store_args args = {0};
+    store_arg_i64(&args, a->batch_id);
+    store_arg_str(&args, a->state < 0 ? NULL : fsm_state_name((fsm_state)a->state));
+    store_arg_i64(&args, a->pg.page_size + 1);
+    store_arg_i64(&args, (int64_t)(a->pg.page - 1) * a->pg.page_size);
+    store_arg_i64(&args, a->after);
+    device_rows d = {calloc((size_t)a->pg.page_size, sizeof(store_batch_device)), 0,
+                     (size_t)a->pg.page_size, 0, b.retry_times};
+    if (!d.arr)
+        abort();
+    rc = run(a->s, tx, a->state < 0 ? STORE_Q_BATCH_DEVICES : STORE_Q_BATCH_DEVICES_STATE, &args,
+             device_row_fn, &d, NULL);
+    if (rc != STORE_OK) {
+        free(d.arr);
+        return rc;
+    }
+    if (d.more && d.n > 0)
+        *a->next_after = d.arr[d.n - 1].device_id;
+    *a->items = d.arr;
+    *a->n = d.n;
+    return STORE_OK;
+}
+
+store_rc store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
+                             store_batch_device **items, size_t *n, int64_t *total)
+{
+    return store_batch_devices_keyset(s, batch_id, state, pg, 0, items, n, total, NULL);
+}
+
+store_rc store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, store_page pg,
+                                    int64_t after, store_batch_device **items, size_t *n,
+                                    int64_t *total, int64_t *next_after)
+{
+    int64_t next_unused;
+    if (!next_after)
+        next_after = &next_unused;
+    *next_after = 0;
+    if (list_start(pg, (void **)items, n, total) != STORE_OK || state >= FSM_STATE_COUNT ||
+        after < 0 || (after > 0 && pg.page != 1))
+        return STORE_INVALID;
+    devices_args a = {s, batch_id, state, pg, after, items, n, total, next_after};
+    return s->ops->tx(s, STORE_TX_READ, batch_devices_fn, &a);
+}
+
+/* The batch's unfinished tasks failed (terminated) and its counters set from its own row:
+ * *done = 1 when the batch was in_progress. */
+static store_rc terminate_rows(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done)
+{
+    int64_t changed = 0;
+    store_args args = {0};
+    store_arg_i64(&args, id);
+    store_arg_i64(&args, now_ms);
+    *done = 0;
+    store_rc rc = run(s, tx, STORE_Q_TERM_TASKS, &args, NULL, NULL, NULL);
+    if (rc == STORE_OK)
+        rc = run(s, tx, STORE_Q_TERM_BATCH, &args, NULL, NULL, &changed);
+    *done = rc == STORE_OK && changed == 1;
+    return rc;
+}
+
+/* The batch row locked (PostgreSQL; SQLite's writers take turns): *found = whether it is. */
+static store_rc batch_lock(store_t *s, store_tx *tx, int64_t id, int64_t *found)
+{
+    store_args args = {0};
+    store_arg_i64(&args, id);
+    return get_i64(s, tx, STORE_Q_BATCH_LOCK, &args, found);
+}
+
+store_rc store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done)
+{
+    int64_t found;
+    *done = 0;
+    store_rc rc = batch_lock(s, tx, id, &found);
+    if (rc != STORE_OK || !found)
+        return rc;
+    return terminate_rows(s, tx, id, now_ms, done);
+}
+
+static store_rc batch_terminate_fn(store_tx *tx, void *ud)
+{
+    batch_args *a = ud;
+    int64_t found;
+    int done;
+    /* locked before it is read, so the row read is the one the terminate acts on */
+    store_rc rc = batch_lock(a->s, tx, a->id, &found);
+    if (rc != STORE_OK)
+        return rc;
+    if (!found)
+        return STORE_NOT_FOUND;
+    if ((rc = batch_get(a->s, tx, a->id, a->out)) != STORE_OK)
+        return rc;
+    if ((rc = terminate_rows(a->s, tx, a->id, a->now, &done)) != STORE_OK)
+        return rc;
+    if (!done)
+        return STORE_IN_USE;
+    return batch_get(a->s, tx, a->id, a->out);
+}
+
+store_rc store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
+{
+    batch_args a = {s, id, now_ms, out};
+    return s->ops->tx(s, STORE_TX_WRITE, batch_terminate_fn, &a);
+}

@@ -39,20 +39,8 @@
 #define SNAPSHOT_CHUNK 5000
 #define BATCH_COLS STORE_SQL_BATCH_COLS
 
-#define LIST_WHERE                                                                              \
-    "WHERE ($1::bigint = 0 OR b.firmware_id = $1::bigint)"                                      \
-    " AND ($2::text IS NULL OR p.product_key = $2::text)"                                       \
-    " AND ($3::text IS NULL OR b.state = $3::text) "
-
 enum {
-    B_BATCH_GET = STORE_PG_Q_BATCH,
-    B_LIST_COUNT,
-    B_LIST,
-    B_DEVICES,
-    B_BATCH_LOCK,
-    B_TERM_TASKS,
-    B_TERM_BATCH,
-    U_DEVICE_FIND,
+    U_DEVICE_FIND = STORE_PG_Q_BATCH,
     U_DEVICE_NAMES,
     U_TASK_OPEN,
     U_TASK_PUT,
@@ -71,25 +59,6 @@ enum {
 };
 
 static const char *const sql[] = {
-    [B_BATCH_GET - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.id = $1",
-    [B_LIST_COUNT - STORE_PG_Q_BATCH] =
-        "SELECT count(*) FROM batches b JOIN products p ON p.id = b.product_id " LIST_WHERE,
-    [B_LIST - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS LIST_WHERE
-                                  "ORDER BY b.id DESC LIMIT $4 OFFSET $5",
-    [B_DEVICES - STORE_PG_Q_BATCH] =
-        "SELECT " STORE_SQL_BATCH_DEVICE_COLS " FROM tasks t JOIN devices d ON d.id = t.device_id"
-        " WHERE t.batch_id = $1 AND ($2::text IS NULL OR t.state = $2::text)"
-        " AND t.device_id > $5 AND d.id > $5 ORDER BY t.device_id LIMIT $3 OFFSET $4",
-    [B_BATCH_LOCK - STORE_PG_Q_BATCH] = "SELECT state FROM batches WHERE id = $1"
-                                        " FOR NO KEY UPDATE",
-    [B_TERM_TASKS - STORE_PG_Q_BATCH] =
-        "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = $2,"
-        " due_ms = NULL, due_kind = NULL, updated_ms = $2"
-        " WHERE batch_id = $1 AND state " OPEN_STATES
-        " AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state = 'in_progress')",
-    [B_TERM_BATCH - STORE_PG_Q_BATCH] =
-        "UPDATE batches SET state = 'terminated', end_ms = $2, " STORE_SQL_TERMINATE_COUNTERS
-        " WHERE id = $1 AND state = 'in_progress'",
     [U_DEVICE_FIND - STORE_PG_Q_BATCH] =
         "SELECT d.id FROM devices d JOIN products p ON p.id = d.product_id"
         " WHERE p.product_key = $1 AND d.identifier = $2",
@@ -197,212 +166,6 @@ static void batch_row(const PGresult *r, int row, store_batch *b)
     store_pg_at at = {r, row};
     store_row rr = store_pg_row(&at);
     store__read_batch(&rr, b);
-}
-
-static store_rc batch_get_db(store_pg_conn *c, int64_t id, store_batch *out)
-{
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, id);
-    PGresult *r = run(c, B_BATCH_GET, &p, "batch get");
-    if (!r)
-        return STORE_ERROR;
-    store_rc rc = STORE_NOT_FOUND;
-    if (PQntuples(r) > 0) {
-        batch_row(r, 0, out);
-        rc = STORE_OK;
-    }
-    PQclear(r);
-    return rc;
-}
-
-/* ---- reads ----------------------------------------------------------------------------- */
-
-/* Read-only snapshot for a read of several statements (REPEATABLE READ). */
-static store_pg_conn *read_begin(store_t *s)
-{
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (c && store_pg_cmd(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin read") !=
-                 STORE_OK) {
-        store_pg_conn_put(s, c);
-        return NULL;
-    }
-    return c;
-}
-
-static void read_end(store_t *s, store_pg_conn *c)
-{
-    store_pg_rollback(c);
-    store_pg_conn_put(s, c);
-}
-
-static store_rc pg_batch_get(store_t *s, int64_t id, store_batch *out)
-{
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (!c)
-        return STORE_ERROR;
-    store_rc r = batch_get_db(c, id, out);
-    store_pg_conn_put(s, c);
-    return r;
-}
-
-static store_rc pg_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
-                              store_batch **items, size_t *n, int64_t *total)
-{
-    store_rc rc = STORE_OK;
-    *items = NULL;
-    *n = 0;
-    *total = 0;
-    store_pg_conn *c = read_begin(s);
-    if (!c)
-        return STORE_ERROR;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, f->firmware_id);
-    store_pg_p_str(&p, f->product_key);
-    store_pg_p_str(&p, f->state);
-    PGresult *r = run(c, B_LIST_COUNT, &p, "batch list count");
-    if (!r) {
-        read_end(s, c);
-        return STORE_ERROR;
-    }
-    *total = store_pg_i64(r, 0, 0);
-    PQclear(r);
-    if (*total > 0) {
-        store_pg_p_i64(&p, pg.page_size);
-        store_pg_p_i64(&p, (int64_t)(pg.page - 1) * pg.page_size);
-        r = run(c, B_LIST, &p, "batch list");
-        if (!r) {
-            rc = STORE_ERROR;
-        } else {
-            store_batch *arr = calloc((size_t)pg.page_size, sizeof *arr);
-            if (!arr)
-                abort(); /* the daemon may abort on out-of-memory */
-            for (int i = 0; i < PQntuples(r) && *n < (size_t)pg.page_size; i++)
-                batch_row(r, i, &arr[(*n)++]);
-            *items = arr;
-            PQclear(r);
-        }
-    }
-    read_end(s, c);
-    return rc;
-}
-
-static store_rc pg_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
-                                 int64_t after, store_batch_device **items, size_t *n,
-                                 int64_t *total, int64_t *next_after)
-{
-    store_batch b;
-    *items = NULL;
-    *n = 0;
-    *total = 0;
-    *next_after = 0;
-    store_pg_conn *c = read_begin(s);
-    if (!c)
-        return STORE_ERROR;
-    store_rc rc = batch_get_db(c, batch_id, &b);
-    if (rc != STORE_OK) {
-        read_end(s, c);
-        return rc;
-    }
-    /* totals come from the batch's counters, never from counting rows */
-    *total = state < 0 ? b.total : b.counts[state];
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, batch_id);
-    store_pg_p_str(&p, state >= 0 ? fsm_state_name((fsm_state)state) : NULL);
-    /* keyset pages (after > 0, OFFSET 0) seek to device_id > $5 in the primary key; by
-     * page $5 is 0. d.id > $5 too: the planner does not carry the bound over the join, and a
-     * merge join would otherwise walk devices from the first id. One row beyond the page
-     * says whether another follows. */
-    store_pg_p_i64(&p, pg.page_size + 1);
-    store_pg_p_i64(&p, (int64_t)(pg.page - 1) * pg.page_size);
-    store_pg_p_i64(&p, after);
-    PGresult *r = run(c, B_DEVICES, &p, "batch devices");
-    if (!r) {
-        read_end(s, c);
-        return STORE_ERROR;
-    }
-    store_batch_device *arr = calloc((size_t)pg.page_size, sizeof *arr);
-    if (!arr)
-        abort();
-    for (int i = 0; i < PQntuples(r) && *n < (size_t)pg.page_size; i++) {
-        store_pg_at at = {r, i};
-        store_row rr = store_pg_row(&at);
-        store__read_batch_device(&rr, b.retry_times, &arr[(*n)++]);
-    }
-    if (PQntuples(r) > pg.page_size) /* a row follows the page */
-        *next_after = arr[*n - 1].device_id;
-    PQclear(r);
-    *items = arr;
-    read_end(s, c);
-    return STORE_OK;
-}
-
-/* ---- terminate ------------------------------------------------------------------------- */
-
-/* Ends an in_progress batch inside a transaction: batch row locked first, then its open
- * tasks failed/terminated, then the counters set from the row. *done = 0 when the batch
- * was not in_progress (or does not exist). */
-static store_rc terminate_db(store_pg_conn *c, int64_t id, int64_t now_ms, int *done)
-{
-    store_pg_params p = {0};
-    *done = 0;
-    store_pg_p_i64(&p, id);
-    PGresult *r = run(c, B_BATCH_LOCK, &p, "batch terminate: lock");
-    if (!r)
-        return STORE_ERROR;
-    PQclear(r);
-    store_pg_p_i64(&p, now_ms);
-    r = run(c, B_TERM_TASKS, &p, "batch terminate: tasks");
-    if (!r)
-        return STORE_ERROR;
-    PQclear(r);
-    /* every unfinished task is now failed: the counters follow from the row itself */
-    r = run(c, B_TERM_BATCH, &p, "batch terminate");
-    if (!r)
-        return STORE_ERROR;
-    *done = store_pg_changes(r) == 1;
-    PQclear(r);
-    return STORE_OK;
-}
-
-static store_rc terminate_tx(store_pg_conn *c, int64_t id, int64_t now_ms, store_batch *out)
-{
-    int done;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, id);
-    /* lock before reading, so the row read is the one the terminate acts on */
-    PGresult *r = run(c, B_BATCH_LOCK, &p, "batch terminate: lock");
-    if (!r)
-        return STORE_ERROR;
-    int found = PQntuples(r) > 0;
-    PQclear(r);
-    if (!found)
-        return STORE_NOT_FOUND;
-    store_rc rc = batch_get_db(c, id, out);
-    if (rc != STORE_OK)
-        return rc;
-    rc = terminate_db(c, id, now_ms, &done);
-    if (rc != STORE_OK)
-        return rc;
-    if (!done)
-        return STORE_IN_USE;
-    return batch_get_db(c, id, out);
-}
-
-static store_rc pg_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
-{
-    store_pg_conn *c = store_pg_conn_get(s);
-    if (!c)
-        return STORE_ERROR;
-    store_rc rc = store_pg_begin(c);
-    if (rc == STORE_OK) {
-        rc = terminate_tx(c, id, now_ms, out);
-        if (rc == STORE_OK)
-            rc = store_pg_commit(c);
-        else
-            store_pg_rollback(c);
-    }
-    store_pg_conn_put(s, c);
-    return rc;
 }
 
 /* ---- the engine's unit of work --------------------------------------------------------- */
@@ -713,7 +476,7 @@ static store_rc pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, i
     *done = 0;
     if (pipe_settle(u, NULL) != STORE_OK)
         return STORE_ERROR;
-    store_rc rc = terminate_db(u->c, batch_id, now_ms, done);
+    store_rc rc = store__batch_terminate(u->s, (store_tx *)u->c, batch_id, now_ms, done);
     if (rc != STORE_OK)
         u->failed = 1;
     return rc;
@@ -912,10 +675,6 @@ static store_rc pg_presence_reset(store_t *s)
 }
 
 const store_batch_ops store_pg_batch_ops = {
-    .batch_get = pg_batch_get,
-    .batch_list = pg_batch_list,
-    .batch_devices = pg_batch_devices,
-    .batch_terminate = pg_batch_terminate,
     .uow_begin = pg_uow_begin,
     .uow_commit = pg_uow_commit,
     .uow_rollback = pg_uow_rollback,

@@ -1,7 +1,9 @@
 /*
- * store_batch: the public batch-store functions but store_batch_create (catalog.c, which
- * decides the eligibility rules). Each dispatches through the store's batch table (s->batch_ops, store_internal.h), which the implementation's open put there;
- * argument checks live here so every database gets the same ones.
+ * store_batch: the engine's side of the batch store (store_batch.h): the unit of work and
+ * the start-up reads. Each dispatches through the store's batch table (s->batch_ops,
+ * store_internal.h), which the implementation's open put there; argument checks live here
+ * so every database gets the same ones. The batch API's calls (create, get, list, devices,
+ * terminate) are catalog.c's, written once above the SQL.
  */
 #include "store/store_batch.h"
 
@@ -14,44 +16,6 @@ struct store_uow {
     const store_batch_ops *ops;
     void *impl;
 };
-
-store_rc store_batch_get(store_t *s, int64_t id, store_batch *out)
-{
-    return s->batch_ops->batch_get(s, id, out);
-}
-
-store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
-                          store_batch **items, size_t *n, int64_t *total)
-{
-    const store_batch_ops *ops = s->batch_ops;
-    if (!store__page_ok(pg))
-        return STORE_INVALID;
-    return ops->batch_list(s, f, pg, items, n, total);
-}
-
-store_rc store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
-                             store_batch_device **items, size_t *n, int64_t *total)
-{
-    return store_batch_devices_keyset(s, batch_id, state, pg, 0, items, n, total, NULL);
-}
-
-store_rc store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, store_page pg,
-                                    int64_t after, store_batch_device **items, size_t *n,
-                                    int64_t *total, int64_t *next_after)
-{
-    const store_batch_ops *ops = s->batch_ops;
-    int64_t next_unused;
-    if (!store__page_ok(pg) || state >= FSM_STATE_COUNT || after < 0 ||
-        (after > 0 && pg.page != 1))
-        return STORE_INVALID;
-    return ops->batch_devices(s, batch_id, state, pg, after, items, n, total,
-                              next_after ? next_after : &next_unused);
-}
-
-store_rc store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
-{
-    return s->batch_ops->batch_terminate(s, id, now_ms, out);
-}
 
 store_rc store_uow_begin(store_t *s, store_uow **out)
 {

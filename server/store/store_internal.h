@@ -95,19 +95,11 @@ struct store_ops {
     void (*import_abort)(store_import *im);
 };
 
-/* The batch side: sqlite_batch.c (store_sqlite_batch_ops) and pg_batch.c
- * (store_pg_batch_ops). The API calls run one transaction each; the uow_* and following
- * calls run inside the engine's unit of work, impl being the implementation's state for
- * that one transaction. */
+/* The engine's side: sqlite_batch.c (store_sqlite_batch_ops) and pg_batch.c
+ * (store_pg_batch_ops). The uow_* and following calls run inside the engine's unit of
+ * work, impl being the implementation's state for that one transaction; the engine_*
+ * reads run at start-up and on bookkeeping. (The batch API's calls are catalog.c's.) */
 struct store_batch_ops {
-    store_rc (*batch_get)(store_t *s, int64_t id, store_batch *out);
-    store_rc (*batch_list)(store_t *s, const store_batch_filter *f, store_page pg,
-                           store_batch **items, size_t *n, int64_t *total);
-    store_rc (*batch_devices)(store_t *s, int64_t batch_id, int state, store_page pg,
-                              int64_t after, store_batch_device **items, size_t *n,
-                              int64_t *total, int64_t *next_after);
-    store_rc (*batch_terminate)(store_t *s, int64_t id, int64_t now_ms, store_batch *out);
-
     store_rc (*uow_begin)(store_t *s, void **impl);
     store_rc (*uow_commit)(void *impl);
     void (*uow_rollback)(void *impl);
@@ -131,6 +123,11 @@ struct store_batch_ops {
     store_rc (*engine_pushable)(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud);
     store_rc (*presence_reset)(store_t *s);
 };
+
+/* Terminates an in_progress batch inside tx (catalog.c; also the engine's unit of work,
+ * whose impl is then the tx): batch row locked, unfinished tasks failed/terminated,
+ * counters set from the row. *done = 0 when the batch was not in_progress or is missing. */
+store_rc store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done);
 
 /* Implementations. */
 store_rc store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen);

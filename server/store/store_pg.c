@@ -644,6 +644,16 @@ static int pg_schema_version(store_t *s)
     " AND ($3::text IS NULL OR strpos(lower(d.identifier), lower($3::text)) > 0"                \
     " OR strpos(lower(d.device_name), lower($3::text)) > 0)"
 
+#define BATCH_WHERE                                                                             \
+    "WHERE ($1::bigint = 0 OR b.firmware_id = $1::bigint)"                                      \
+    " AND ($2::text IS NULL OR p.product_key = $2::text)"                                       \
+    " AND ($3::text IS NULL OR b.state = $3::text) "
+
+#define PAGE_ROWS                                                                               \
+    "SELECT " STORE_SQL_BATCH_DEVICE_COLS " FROM tasks t JOIN devices d ON d.id = t.device_id"  \
+    " WHERE t.batch_id = $1 AND ($2::text IS NULL OR t.state = $2::text)"                       \
+    " AND t.device_id > $5 AND d.id > $5 ORDER BY t.device_id LIMIT $3 OFFSET $4"
+
 /* Statement ids STORE_PG_Q_CATALOG + q. Locks: see the file comment. */
 _Static_assert(STORE_Q_COUNT <= STORE_PG_Q_BATCH - STORE_PG_Q_CATALOG, "catalog statement ids");
 static const char *const sql[STORE_Q_COUNT] = {
@@ -725,6 +735,24 @@ static const char *const sql[STORE_Q_COUNT] = {
                                      " FROM json_array_elements_text($2::json) AS u(x)",
     [STORE_Q_BATCH_TOTAL] = "UPDATE batches SET total = $1, n_to_push = $1 WHERE id = $2",
     [STORE_Q_BATCH_GET] = "SELECT " STORE_SQL_BATCH_COLS "WHERE b.id = $1",
+    [STORE_Q_BATCH_COUNT] = "SELECT count(*) FROM batches b JOIN products p ON p.id = b.product_id "
+                            BATCH_WHERE,
+    [STORE_Q_BATCH_LIST] = "SELECT " STORE_SQL_BATCH_COLS BATCH_WHERE
+                           "ORDER BY b.id DESC LIMIT $4 OFFSET $5",
+    /* keyset pages (after > 0, OFFSET 0) seek to device_id > $5 in the primary key; by page
+     * $5 is 0. d.id > $5 too: the planner does not carry the bound over the join, and a
+     * merge join would otherwise walk devices from the first id. */
+    [STORE_Q_BATCH_DEVICES] = PAGE_ROWS,
+    [STORE_Q_BATCH_DEVICES_STATE] = PAGE_ROWS,
+    /* the batch row first, then its tasks: the order the engine's task_open locks them in */
+    [STORE_Q_BATCH_LOCK] = "SELECT 1 FROM batches WHERE id = $1 FOR NO KEY UPDATE",
+    [STORE_Q_TERM_TASKS] =
+        "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = $2,"
+        " due_ms = NULL, due_kind = NULL, updated_ms = $2"
+        " WHERE batch_id = $1 AND state " STORE_SQL_TASK_OPEN
+        " AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state = 'in_progress')",
+    [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = 'terminated', end_ms = $2, "
+                           STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state = 'in_progress'",
 };
 
 /* The import's own statements (run outside the prepared set). */

@@ -130,7 +130,14 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(BATCH_DIRECTED_FIND, "batch create: find devices")                                        \
     X(BATCH_TASKS_DIRECTED, "batch create: insert tasks")                                       \
     X(BATCH_TOTAL, "batch create: total")                                                       \
-    X(BATCH_GET, "batch get")
+    X(BATCH_GET, "batch get")                                                                   \
+    X(BATCH_COUNT, "batch list count")                                                          \
+    X(BATCH_LIST, "batch list")                                                                 \
+    X(BATCH_DEVICES, "batch devices")                                                           \
+    X(BATCH_DEVICES_STATE, "batch devices")                                                     \
+    X(BATCH_LOCK, "batch terminate: lock")                                                      \
+    X(TERM_TASKS, "batch terminate: tasks")                                                     \
+    X(TERM_BATCH, "batch terminate")
 
 #define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;

@@ -371,6 +371,21 @@ static int sq_schema_version(store_t *s)
     " AND (?3 IS NULL OR instr(lower(d.identifier), lower(?3)) > 0"                             \
     " OR instr(lower(d.device_name), lower(?3)) > 0)"
 
+#define BATCH_WHERE                                                                             \
+    "WHERE (?1 = 0 OR b.firmware_id = ?1) AND (?2 IS NULL OR p.product_key = ?2)"               \
+    " AND (?3 IS NULL OR b.state = ?3) "
+
+/* A page of a batch's devices: the page's keys first, from an index alone (the primary
+ * key, or (batch_id, state) whose entries end with device_id), then only those rows:
+ * OFFSET steps over index entries, not joined rows, so a page deep in a 1,000,000-device
+ * batch stays cheap. Keyset pages (after > 0, OFFSET 0) seek to device_id > ?5 in the same
+ * index and cost the same at any depth; by page, ?5 is 0 (every id is greater). */
+#define PAGE_ROWS(filter)                                                                       \
+    "WITH page(device_id) AS (SELECT device_id FROM tasks WHERE batch_id = ?1" filter           \
+    " AND device_id > ?5 ORDER BY device_id LIMIT ?3 OFFSET ?4)"                                \
+    " SELECT " STORE_SQL_BATCH_DEVICE_COLS " FROM page p JOIN tasks t ON t.batch_id = ?1"      \
+    " AND t.device_id = p.device_id JOIN devices d ON d.id = p.device_id ORDER BY p.device_id"
+
 static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_PRODUCT_INSERT] = "INSERT INTO products(product_key, name, description, created_ms)"
                                " VALUES(?1,?2,?3,?4) ON CONFLICT DO NOTHING RETURNING id",
@@ -445,6 +460,20 @@ static const char *const sql[STORE_Q_COUNT] = {
                                      " SELECT ?1, value, 'to_push', ?3 FROM json_each(?2)",
     [STORE_Q_BATCH_TOTAL] = "UPDATE batches SET total = ?1, n_to_push = ?1 WHERE id = ?2",
     [STORE_Q_BATCH_GET] = "SELECT " STORE_SQL_BATCH_COLS "WHERE b.id = ?1",
+    [STORE_Q_BATCH_COUNT] = "SELECT count(*) FROM batches b JOIN products p ON p.id = b.product_id "
+                            BATCH_WHERE,
+    [STORE_Q_BATCH_LIST] = "SELECT " STORE_SQL_BATCH_COLS BATCH_WHERE
+                           "ORDER BY b.id DESC LIMIT ?4 OFFSET ?5",
+    [STORE_Q_BATCH_DEVICES] = PAGE_ROWS(" AND ?2 IS NULL"),
+    [STORE_Q_BATCH_DEVICES_STATE] = PAGE_ROWS(" AND state = ?2"),
+    [STORE_Q_BATCH_LOCK] = "SELECT 1 FROM batches WHERE id = ?1",
+    [STORE_Q_TERM_TASKS] =
+        "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = ?2,"
+        " due_ms = NULL, due_kind = NULL, updated_ms = ?2"
+        " WHERE batch_id = ?1 AND state " STORE_SQL_TASK_OPEN
+        " AND EXISTS (SELECT 1 FROM batches WHERE id = ?1 AND state = 'in_progress')",
+    [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = 'terminated', end_ms = ?2, "
+                           STORE_SQL_TERMINATE_COUNTERS " WHERE id = ?1 AND state = 'in_progress'",
 };
 
 /* store_tx is the connection. */
