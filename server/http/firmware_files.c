@@ -123,6 +123,9 @@ int fwfiles_send(http_req *r, const char *sha256, const char *download_name)
 {
     blob_reader *rd = NULL;
     uint64_t size = 0;
+    int answer;
+    if (strcmp(r->method, "HEAD") != 0 && http_download_begin(r, &answer) != 0)
+        return answer;
     int rc = blob_reader_open(bs(r->app), sha256, &rd, &size);
     if (rc > 0)
         return http_send_error(r, 404, "not_found", NULL, "The file does not exist.");

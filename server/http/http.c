@@ -349,7 +349,8 @@ static int queue(http_req *r, unsigned status, struct MHD_Response *resp)
     return ret;
 }
 
-int http_send_json(http_req *r, unsigned status, json_t *body)
+/* A response of body (stolen; NULL = empty) as application/json, or NULL. */
+static struct MHD_Response *json_response(json_t *body)
 {
     char *s = NULL;
     size_t len = 0;
@@ -365,7 +366,32 @@ int http_send_json(http_req *r, unsigned status, json_t *body)
     if (resp && s)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "application/json; charset=utf-8");
-    return queue(r, status, resp);
+    return resp;
+}
+
+int http_send_json(http_req *r, unsigned status, json_t *body)
+{
+    return queue(r, status, json_response(body));
+}
+
+int http_download_begin(http_req *r, int *answer)
+{
+    http_app *app = r->app;
+    unsigned n = atomic_fetch_add(&app->downloads, 1) + 1;
+    if (app->downloads_max == 0 || n <= app->downloads_max) {
+        r->download_slot = 1;
+        return 0;
+    }
+    atomic_fetch_sub(&app->downloads, 1);
+    /* one line per refusal would flood the log exactly when the listener is busiest */
+    OTA_DEBUG("http: %s %s -> 503 busy (%u downloads)", r->method, r->url, app->downloads_max);
+    struct MHD_Response *resp = json_response(
+        json_pack("{s:{s:s, s:s}}", "error", "code", "busy", "message",
+                  "Too many downloads at once; retry after the time in Retry-After."));
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    *answer = queue(r, 503, resp);
+    return -1;
 }
 
 int http_send_error(http_req *r, unsigned status, const char *code, const char *field,
@@ -820,6 +846,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else
         OTA_INFO("http: %s %s %d aborted (%d) after %llu body bytes, %lldms", r->method, r->url,
                  r->status, (int)toe, (unsigned long long)r->body_seen, (long long)ms);
+    if (r->download_slot)
+        atomic_fetch_sub(&r->app->downloads, 1);
     if (r->state_free)
         r->state_free(r->state);
     free(r->body);
@@ -1012,14 +1040,18 @@ http_server *http_start(http_app *app, int threads)
     if (!srv->guard)
         goto fail;
     unsigned max_conn = connection_limit(app->cfg, https[0] ? 2 : 1);
+    /* downloads leave a tenth of the connections (64..1024) to the API and the console */
+    unsigned keep = max_conn / 10 < 64 ? 64 : max_conn / 10 > 1024 ? 1024 : max_conn / 10;
+    app->downloads_max = max_conn > 2 * keep ? max_conn - keep : max_conn / 2;
     struct MHD_OptionItem opts[HTTP_LISTENER_OPTIONS];
     listener_options(srv, threads, max_conn, opts);
     srv->d = listen_on(srv, app->cfg->http_addr, &srv->plain, opts);
     if (!srv->d)
         goto fail;
-    OTA_INFO("http: listening on %s (%d threads, up to %u connections, %d per address, "
-             "head timeout %d s, idle timeout %d s)",
-             app->cfg->http_addr, threads, max_conn, app->cfg->http_max_per_address,
+    OTA_INFO("http: listening on %s (%d threads, up to %u connections, %u of them downloads, "
+             "%d per address, head timeout %d s, idle timeout %d s)",
+             app->cfg->http_addr, threads, max_conn, app->downloads_max,
+             app->cfg->http_max_per_address,
              app->cfg->http_head_timeout, app->cfg->http_idle_timeout);
     if (https[0]) {
         srv->cert_pem = read_pem(app->tls_cert);

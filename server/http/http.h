@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 typedef struct http_req http_req;
@@ -46,6 +47,11 @@ typedef struct {
     int (*broker_ready)(void *ud, const char **state);
     void *broker_ud;
     void *engine; /* lead: the batch engine handle, for routes_batch.c */
+    /* Firmware downloads under way (http_download_begin) and the most allowed at once, set by
+     * http_start below the connection limit so that the API and the console keep room however
+     * many devices download (0 = no ceiling). */
+    atomic_uint downloads;
+    unsigned downloads_max;
 } http_app;
 
 typedef int (*http_handler)(http_req *r);
@@ -101,6 +107,7 @@ struct http_req {
     void (*state_free)(void *state);
     int answered;
     int tls;    /* the request came on the TLS listener (answers carry HSTS) */
+    int download_slot; /* holds one of app->downloads, given back when the request ends */
     int status; /* status sent, for the access log */
     int64_t start_ms;
 };
@@ -168,6 +175,10 @@ int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
 typedef ssize_t (*http_read_at_fn)(void *ud, uint64_t off, void *buf, size_t len);
 int http_send_blob(http_req *r, uint64_t size, http_read_at_fn read_at, void *ud,
                    void (*ud_free)(void *), const char *content_type, const char *download_name);
+/* Takes one of the listener's download slots for r (given back when the request ends):
+ * firmware downloads take one before answering. Returns 0, or -1 when every slot is taken:
+ * then r is answered 503 busy with Retry-After: 5, and *answer is what the handler returns. */
+int http_download_begin(http_req *r, int *answer);
 /* Store result to an answer for the common cases (404 not_found, 500 internal, ...). */
 int http_send_store_error(http_req *r, store_rc rc, const char *what);
 

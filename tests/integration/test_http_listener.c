@@ -8,7 +8,9 @@
  *   - two one-second bursts of 2,000 half-sent requests closed at once: health answers
  *     within a second after them, and otad holds none of those sockets any more;
  *   - an upload cut by a fast client: its temp file is gone within seconds;
- *   - a path with an encoded NUL: 400; the console's and the API's security headers. */
+ *   - a path with an encoded NUL: 400; the console's and the API's security headers;
+ *   - downloads that fill their share of the connections: the next one is answered 503
+ *     busy, and health and the API still answer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -125,6 +128,20 @@ static int count_otad_fds(void)
     return n - 2;
 }
 
+static int idle_fds; /* otad's open files when it holds no client connection */
+
+/* Waits up to ms for otad to hold no more than idle_fds + 20 files; returns the count. */
+static int settled_fds(int ms)
+{
+    int64_t end = oth_now_ms() + ms;
+    int n = count_otad_fds();
+    while (n > idle_fds + 20 && oth_now_ms() < end) {
+        oth_sleep_ms(50);
+        n = count_otad_fds();
+    }
+    return n;
+}
+
 static int setup(void **st)
 {
     char plugin[600], v[32];
@@ -148,7 +165,10 @@ static int setup(void **st)
     snprintf(plugin, sizeof plugin, "%s/broker-plugin/ota_auth.so", OTA_BUILD_DIR);
     if (access(plugin, R_OK) == 0 && oth_broker_start(&env) != 0)
         return -1;
-    return oth_otad_start(&env);
+    if (oth_otad_start(&env) != 0)
+        return -1;
+    idle_fds = count_otad_fds();
+    return idle_fds > 0 ? 0 : -1;
 }
 
 /* 2,000 half-sent heads from one address: it holds at most its limit, health answers at
@@ -214,8 +234,9 @@ static void closed_bursts(void **st)
 {
     static int fds[ATTACK];
     (void)st;
-    int base = count_otad_fds();
-    assert_true(base > 0);
+    /* the connections of the tests before are gone */
+    int base = settled_fds(3000);
+    assert_true(base <= idle_fds + 20);
     for (int burst = 0; burst < 2; burst++) {
         int n = 0;
         int64_t start = oth_now_ms();
@@ -237,14 +258,10 @@ static void closed_bursts(void **st)
     int status = health(1000);
     fprintf(stderr, "closed bursts: health %d after %lld ms\n", status, (long long)(oth_now_ms() - t0));
     assert_int_equal(status, 200);
-    int64_t end = oth_now_ms() + 1000;
-    int fds_now = count_otad_fds();
-    while (fds_now > base + 20 && oth_now_ms() < end) {
-        oth_sleep_ms(50);
-        fds_now = count_otad_fds();
-    }
-    fprintf(stderr, "closed bursts: otad fds %d before, %d after\n", base, fds_now);
-    assert_true(fds_now <= base + 20);
+    int fds_now = settled_fds(1000);
+    fprintf(stderr, "closed bursts: otad fds %d idle, %d before, %d a second after\n", idle_fds,
+            base, fds_now);
+    assert_true(fds_now <= idle_fds + 20);
 }
 
 /* A fast client sends all but the end of a 25 MiB upload and closes: its temp file goes at
@@ -316,6 +333,29 @@ static void nul_in_path(void **st)
     }
 }
 
+/* Uploads one 8 MiB firmware (once) and gives the path of its file route. */
+static void firmware_path(char *path, size_t cap)
+{
+    static char id[32];
+    if (!id[0]) {
+        oth_resp r;
+        char pk[16];
+        size_t len = 8u << 20;
+        char *data = malloc(len);
+        assert_non_null(data);
+        memset(data, 'f', len);
+        make_product("listener-lamp", pk);
+        const char *f[] = {"firmwareName", "lamp", "productKey", pk, "firmwareVersion", "1.0.0",
+                           NULL};
+        assert_int_equal(oth_upload(&env, "/api/v1/firmwares", f, "a.bin", data, len, &r), 0);
+        free(data);
+        assert_int_equal(r.status, 201);
+        snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r.json, "firmwareId")));
+        oth_resp_free(&r);
+    }
+    snprintf(path, cap, "/api/v1/firmwares/%s/file", id);
+}
+
 static int has_header(const oth_resp *r, const char *line)
 {
     return strcasestr(r->headers, line) != NULL;
@@ -338,18 +378,62 @@ static void security_headers(void **st)
     assert_true(has_header(&r, "X-Content-Type-Options: nosniff"));
     oth_resp_free(&r);
 
-    char pk[16], path[128];
-    make_product("listener-lamp", pk);
-    const char *f[] = {"firmwareName", "lamp", "productKey", pk, "firmwareVersion", "1.0.0", NULL};
-    assert_int_equal(oth_upload(&env, "/api/v1/firmwares", f, "a.bin", "abcdef", 6, &r), 0);
-    assert_int_equal(r.status, 201);
-    snprintf(path, sizeof path, "/api/v1/firmwares/%s/file",
-             json_string_value(json_object_get(r.json, "firmwareId")));
-    oth_resp_free(&r);
+    char path[128];
+    firmware_path(path, sizeof path);
     assert_int_equal(oth_get(&env, path, &r), 0);
     assert_int_equal(r.status, 200);
     assert_true(has_header(&r, "X-Content-Type-Options: nosniff"));
     oth_resp_free(&r);
+}
+
+/* With 100 connections, downloads get 50 (docs/operations.md): 60 slow downloads hold 50,
+ * the other 10 are answered 503 busy at once, and health and the API answer meanwhile. */
+static void download_slots(void **st)
+{
+    (void)st;
+    enum { N = 60, HELD = 50 };
+    static int fds[N];
+    char path[128], req[512], head[1024];
+    firmware_path(path, sizeof path);
+    assert_int_equal(oth_otad_stop(&env, SIGTERM), 0);
+    oth_env_set(&env, "OTA_HTTP_MAX_CONNECTIONS", "100");
+    assert_int_equal(oth_otad_start(&env), 0);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
+                     path, env.admin_token);
+    int ok = 0, busy = 0;
+    for (int i = 0; i < N; i++) {
+        int small = 4096;
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fds[i] >= 0);
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        struct sockaddr_in b = {0};
+        b.sin_family = AF_INET;
+        b.sin_port = htons((uint16_t)env.http_port);
+        inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&b, sizeof b), 0);
+        assert_int_equal(send(fds[i], req, (size_t)n, MSG_NOSIGNAL), n);
+        /* the status line and the headers only; the body stays unread */
+        struct pollfd p = {fds[i], POLLIN, 0};
+        assert_int_equal(poll(&p, 1, 5000), 1);
+        ssize_t got = recv(fds[i], head, sizeof head - 1, 0);
+        assert_true(got > 12);
+        head[got] = '\0';
+        if (strncmp(head, "HTTP/1.1 200", 12) == 0)
+            ok++;
+        else if (strncmp(head, "HTTP/1.1 503", 12) == 0 && strcasestr(head, "Retry-After: 5") &&
+                 strstr(head, "\"busy\""))
+            busy++;
+    }
+    fprintf(stderr, "download slots: %d downloads held, %d answered busy\n", ok, busy);
+    assert_int_equal(ok, HELD);
+    assert_int_equal(busy, N - HELD);
+    assert_int_equal(health(1000), 200);
+    oth_resp r;
+    assert_int_equal(oth_get(&env, "/api/v1/products", &r), 0);
+    assert_int_equal(r.status, 200);
+    oth_resp_free(&r);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
 }
 
 int main(void)
@@ -357,7 +441,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(slow_heads),       cmocka_unit_test(closed_bursts),
         cmocka_unit_test(cut_upload),       cmocka_unit_test(nul_in_path),
-        cmocka_unit_test(security_headers),
+        cmocka_unit_test(security_headers), cmocka_unit_test(download_slots),
     };
     (void)start_otad; /* this test starts otad with its own settings (setup) */
     return cmocka_run_group_tests(tests, setup, stop_otad);
