@@ -7,6 +7,12 @@
  *       times; body bytes are counted and dropped. Prints JSON: bytes, seconds, MBps.
  *   ota-bench lat URL [-n REQUESTS] [-H HEADER]
  *       sequential GETs on one kept-alive connection; prints JSON: p50Ms, p99Ms, maxMs.
+ *   ota-bench slow URL -c CONNECTIONS -t SECONDS [-H HEADER]
+ *       CONNECTIONS slow downloads of URL (http://127.0.0.1:PORT/path) held for SECONDS:
+ *       each socket has a 4 KiB receive buffer and takes 1 KiB a second after the answer's
+ *       head. Writes "ready CONNECTED" to stderr once every connection has its answer's
+ *       status (or failed), then holds; prints JSON: connections, connected, ok (200/206),
+ *       busy (503), other, closedEarly (by the server before the end), bytes, rampSeconds.
  *   ota-bench sqlite-insert DB ROWS
  *       the floor of batch creation: the server's task rows (same table, same indexes,
  *       same pragmas as server/store/store_sqlite.c) inserted in one transaction into a new
@@ -20,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -189,6 +198,154 @@ static int cmd_lat(int argc, char **argv)
     return errors ? 1 : 0;
 }
 
+/* One slow download: its socket and how far it got. */
+typedef struct {
+    int fd;
+    int state; /* 0 connecting, 1 request sent, 2 head read (held), 3 closed or failed */
+    int status;
+} slow_conn;
+
+static int slow_open(const struct sockaddr_in *to)
+{
+    int small = 4096;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) != 0 && errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Moves c on when its socket is ready: sends the request, then reads the status line. */
+static void slow_step(slow_conn *c, const char *req, size_t req_len, short revents)
+{
+    char buf[1024];
+    if (c->state == 0 && (revents & (POLLOUT | POLLERR | POLLHUP))) {
+        if (send(c->fd, req, req_len, MSG_NOSIGNAL) == (ssize_t)req_len)
+            c->state = 1;
+        else
+            c->state = 3;
+    } else if (c->state == 1 && (revents & (POLLIN | POLLERR | POLLHUP))) {
+        ssize_t n = recv(c->fd, buf, sizeof buf - 1, 0);
+        if (n > 12) {
+            buf[n] = '\0';
+            sscanf(buf, "HTTP/1.%*d %d", &c->status);
+            c->state = 2;
+        } else {
+            c->state = 3;
+        }
+    }
+}
+
+static int cmd_slow(int argc, char **argv)
+{
+    const char *url = NULL;
+    int n = 1000, secs = 10;
+    char hdrs[2048] = "", host[64], path[1024], req[4096];
+    int port = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-c") && i + 1 < argc)
+            n = (int)parse_num(argv[++i], 1000);
+        else if (!strcmp(argv[i], "-t") && i + 1 < argc)
+            secs = (int)parse_num(argv[++i], 10);
+        else if (!strcmp(argv[i], "-H") && i + 1 < argc) {
+            size_t l = strlen(hdrs);
+            snprintf(hdrs + l, sizeof hdrs - l, "%s\r\n", argv[++i]);
+        } else
+            url = argv[i];
+    }
+    if (!url || n < 1 || sscanf(url, "http://%63[^:/]:%d%1023s", host, &port, path) != 3)
+        return 2;
+    int req_len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n", path,
+                           host, port, hdrs);
+    struct sockaddr_in to = {0};
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &to.sin_addr) != 1)
+        return 2;
+    slow_conn *cs = calloc((size_t)n, sizeof *cs);
+    struct pollfd *pf = calloc((size_t)n, sizeof *pf);
+    if (!cs || !pf)
+        return 1;
+    /* ramp: at most 256 connections waiting for their answer's head at a time */
+    double t0 = now_s();
+    int opened = 0, pending = 0;
+    while (opened < n || pending > 0) {
+        while (opened < n && pending < 256) {
+            cs[opened].fd = slow_open(&to);
+            cs[opened].state = cs[opened].fd < 0 ? 3 : 0;
+            opened++;
+            pending++;
+        }
+        int np = 0;
+        for (int i = 0; i < opened; i++)
+            if (cs[i].state < 2) {
+                pf[np].fd = cs[i].fd;
+                pf[np].events = cs[i].state == 0 ? POLLOUT : POLLIN;
+                np++;
+            }
+        if (np && poll(pf, (nfds_t)np, 1000) < 0 && errno != EINTR)
+            break;
+        int k = 0;
+        pending = 0;
+        for (int i = 0; i < opened; i++)
+            if (cs[i].state < 2) {
+                slow_step(&cs[i], req, (size_t)req_len, pf[k++].revents);
+                pending += cs[i].state < 2;
+            }
+        if (now_s() - t0 > 120)
+            break; /* a stuck ramp: report what there is */
+    }
+    double ramp = now_s() - t0;
+    int connected = 0;
+    for (int i = 0; i < n; i++)
+        connected += cs[i].state == 2;
+    fprintf(stderr, "ready %d\n", connected);
+    /* hold: 1 KiB per connection per second */
+    unsigned long long bytes = 0;
+    int closed_early = 0;
+    char buf[1024];
+    for (double end = now_s() + secs; now_s() < end;) {
+        double tick = now_s();
+        for (int i = 0; i < n; i++) {
+            if (cs[i].state != 2)
+                continue;
+            ssize_t got = recv(cs[i].fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (got > 0)
+                bytes += (unsigned long long)got;
+            else if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                cs[i].state = 3;
+                closed_early++;
+            }
+        }
+        double left = 1.0 - (now_s() - tick);
+        if (left > 0) {
+            struct timespec ts = {0, (long)(left * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+    }
+    int ok = 0, busy = 0, other = 0;
+    for (int i = 0; i < n; i++) {
+        if (cs[i].status == 200 || cs[i].status == 206)
+            ok++;
+        else if (cs[i].status == 503)
+            busy++;
+        else
+            other++;
+        if (cs[i].fd >= 0)
+            close(cs[i].fd);
+    }
+    printf("{\"connections\":%d,\"connected\":%d,\"ok\":%d,\"busy\":%d,\"other\":%d,"
+           "\"closedEarly\":%d,\"bytes\":%llu,\"rampSeconds\":%.2f}\n",
+           n, connected, ok, busy, other, closed_early, bytes, ramp);
+    free(cs);
+    free(pf);
+    return 0;
+}
+
 static int exec_sql(sqlite3 *db, const char *sql)
 {
     char *err = NULL;
@@ -292,6 +449,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: ota-bench port | get URL [-c N] [-r N] [-H H] | lat URL [-n N] [-H H] |"
+                        " slow URL [-c N] [-t S] [-H H] |"
                         " sqlite-insert DB ROWS\n");
         return 2;
     }
@@ -303,6 +461,8 @@ int main(int argc, char **argv)
         rc = cmd_get(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "lat"))
         rc = cmd_lat(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "slow"))
+        rc = cmd_slow(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "sqlite-insert"))
         rc = cmd_sqlite(argc - 2, argv + 2);
     curl_global_cleanup();

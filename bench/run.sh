@@ -13,6 +13,9 @@
 #   6 API          p50/p99 of the batch header and of one page of its devices during that batch
 #   7 rollout on PostgreSQL: figure 1 again with OTA_DB=postgresql://..., with one otad and
 #                  with two (OTA_INSTANCE a and b on one database), next to figure 1's floor
+#   8 listener     p50/p99 of health and of an API call while BENCH_SLOW_N (10,000) slow
+#                  downloads of the 100 MB firmware are held; floor: the same on the idle
+#                  listener (needs 4's upload)
 # Every rollout (1 and 7) also reports the CPU each process took during its batch (sampled
 # from /proc), and with BENCH_PERF=1 a system-wide `perf record` of it and each otad
 # thread's socket calls ($WORK/perf-*.txt).
@@ -32,7 +35,7 @@ FULL=${BENCH_FULL:-0}
 if [ "$FULL" = 1 ]; then N_ROLL_D=100000; N_BATCH_D=1000000; else N_ROLL_D=10000; N_BATCH_D=100000; fi
 N_ROLL=${BENCH_ROLLOUT_N:-$N_ROLL_D}
 N_BATCH=${BENCH_BATCH_N:-$N_BATCH_D}
-FIGURES=${BENCH_FIGURES:-"1 2 3 4 5 6 7"}
+FIGURES=${BENCH_FIGURES:-"1 2 3 4 5 6 7 8"}
 PGADMIN=${BENCH_PG_URL:-postgresql:///postgres?host=/var/run/postgresql&port=5432}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 FW_BYTES=104857600
@@ -357,7 +360,7 @@ if has 7; then
 fi
 
 # ---- 4. upload (before 3, which downloads what was uploaded) ----------------------------
-if has 3 || has 4; then
+if has 3 || has 4 || has 8; then
   log "4 upload: 100 MB"
   head -c $FW_BYTES /dev/urandom > "$WORK/fw_100m.bin"
   PK3=$(api POST /api/v1/products -H 'Content-Type: application/json' \
@@ -433,6 +436,41 @@ CONF
   R[dl_nginx_mbps]=$(for i in 1 2 3; do jget .MBps "$WORK/dl-nginx$i.json"; done | sort -n | sed -n 2p)
   R[dl_errors]=$(cat "$WORK"/dl[0-9].json | jq -s 'map(.errors) | add')
   kill "$NGPID" 2>/dev/null || true
+fi
+
+# ---- 8. the HTTP listener under slow downloads ---------------------------------------------
+# Each slow download has a 4 KiB receive window and takes 1 KiB a second, so it stays in the
+# listener for the whole hold; health and one API call are timed during the hold and, as the
+# floor, before it on the idle listener.
+if has 8; then
+  N_SLOW=${BENCH_SLOW_N:-10000}
+  log "8 listener: $N_SLOW slow downloads, health and API latency"
+  HA="Authorization: Bearer $TOKEN"
+  $OB lat "$BASE/api/v1/health" -n 1000 > "$WORK/slow-health-idle.json"
+  $OB lat "$BASE/api/v1/products?pageSize=20" -n 1000 -H "$HA" > "$WORK/slow-api-idle.json"
+  $OB slow "$BASE/api/v1/firmwares/$FW3/file" -c "$N_SLOW" -t "${BENCH_SLOW_HOLD:-60}" -H "$HA" \
+    > "$WORK/slow.json" 2> "$WORK/slow.err" &
+  SLOWPID=$!
+  PIDS+=("$SLOWPID")
+  for ((i = 0; i < 3000; i++)); do
+    grep -q '^ready' "$WORK/slow.err" 2>/dev/null && break
+    sleep 0.1
+  done
+  R[slow_fds]=$(ls "/proc/$OPID/fd" | wc -l)
+  t0=$(now)
+  $OB lat "$BASE/api/v1/health" -n 1000 > "$WORK/slow-health.json" || true
+  $OB lat "$BASE/api/v1/products?pageSize=20" -n 1000 -H "$HA" > "$WORK/slow-api.json" || true
+  R[slow_lat_s]=$(fcalc "$(now) - $t0" 1)
+  wait "$SLOWPID" || true
+  for k in health api; do
+    R[slow_${k}]="$(jget .p50Ms "$WORK/slow-$k.json") / $(jget .p99Ms "$WORK/slow-$k.json")"
+    R[slow_${k}99]=$(jget .p99Ms "$WORK/slow-$k.json")
+    R[slow_${k}_err]=$(jget .errors "$WORK/slow-$k.json")
+    R[slow_${k}_idle]="$(jget .p50Ms "$WORK/slow-$k-idle.json") / $(jget .p99Ms "$WORK/slow-$k-idle.json")"
+    R[slow_${k}_idle99]=$(jget .p99Ms "$WORK/slow-$k-idle.json")
+  done
+  R[slow_held]="$(jget .ok "$WORK/slow.json") held to the end of the hold ($(jget .closedEarly "$WORK/slow.json") closed early), $(jget .busy "$WORK/slow.json") answered 503 busy, $(jget .other "$WORK/slow.json") other; ramp $(jget .rampSeconds "$WORK/slow.json") s; otad $(printf %s "${R[slow_fds]}") open files"
+  R[slow_ok]=$(jq '(.ok + .busy == .connections) and (.closedEarly == 0)' "$WORK/slow.json")
 fi
 
 # ---- 2. batch creation, 5. memory, 6. API latency ----------------------------------------
@@ -580,6 +618,14 @@ APPEND=${BENCH_APPEND:-0}
     echo "| 6b | API p50 / p99, devices page 1 (20 rows) | ${R[lat_page]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_page99]} < 10") |"
     echo "| 6c | API p50 / p99, a middle page of devices by page number (OFFSET) | ${R[lat_deep]} ms | – | – | none: grows with the depth (6d walks the same rows) | – |"
     [ -n "${R[lat_cur99]:-}" ] && echo "| 6d | API p50 / p99, the same middle page by cursor (\`after\`) | ${R[lat_cur]} ms | – | – | p99 < 10 ms | $(verdict "${R[lat_cur99]} < 10") |"
+  fi
+  if has 8 && [ -n "${R[slow_health99]:-}" ]; then
+    for k in health api; do
+      lab=8a what="GET /api/v1/health"
+      [ "$k" = api ] && lab=8b what="GET /api/v1/products (20 rows, token)"
+      ratio=$(fcalc "${R[slow_${k}99]} / (${R[slow_${k}_idle99]} > 0 ? ${R[slow_${k}_idle99]} : 1)" 2)
+      echo "| $lab | p50 / p99 of $what while $N_SLOW slow downloads are held (${R[slow_held]}; both latency runs took ${R[slow_lat_s]} s, ${R[slow_${k}_err]} errors) | ${R[slow_${k}]} ms | ${R[slow_${k}_idle]} ms (idle listener) | $ratio (p99) | p99 < 50 ms, every download held or refused at once | $(verdict "${R[slow_${k}99]} < 50 && ${R[slow_${k}_err]} == 0 && \"${R[slow_ok]}\" == \"true\"") |"
+    done
   fi
   echo
   [ -n "${R[act_s]:-}" ] && echo "Registering (NDJSON import) and activating $N_BATCH devices took ${R[act_s]} s. Batch state during figures 5–6: ${R[batch_state]:-n/a}."

@@ -388,8 +388,10 @@ int http_download_begin(http_req *r, int *answer)
     struct MHD_Response *resp = json_response(
         json_pack("{s:{s:s, s:s}}", "error", "code", "busy", "message",
                   "Too many downloads at once; retry after the time in Retry-After."));
-    if (resp)
+    if (resp) { /* and the connection goes: a refused client keeps no slot */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
     *answer = queue(r, 503, resp);
     return -1;
 }
