@@ -16,6 +16,9 @@
 #   8 listener     p50/p99 of health and of an API call while BENCH_SLOW_N (10,000) slow
 #                  downloads of the 100 MB firmware are held; floor: the same on the idle
 #                  listener (needs 4's upload)
+#   1t rollout over TLS: figure 1 again with every device on MQTT/TLS (the broker's TLS
+#                  listener, the certificates otad --init-only generates, ota-fleet --cafile),
+#                  next to figure 1 (plain): target >= 0.6 of its rate
 # Every rollout (1 and 7) also reports the CPU each process took during its batch (sampled
 # from /proc), and with BENCH_PERF=1 a system-wide `perf record` of it and each otad
 # thread's socket calls ($WORK/perf-*.txt).
@@ -35,7 +38,7 @@ FULL=${BENCH_FULL:-0}
 if [ "$FULL" = 1 ]; then N_ROLL_D=100000; N_BATCH_D=1000000; else N_ROLL_D=10000; N_BATCH_D=100000; fi
 N_ROLL=${BENCH_ROLLOUT_N:-$N_ROLL_D}
 N_BATCH=${BENCH_BATCH_N:-$N_BATCH_D}
-FIGURES=${BENCH_FIGURES:-"1 2 3 4 5 6 7 8"}
+FIGURES=${BENCH_FIGURES:-"1 1t 2 3 4 5 6 7 8"}
 PGADMIN=${BENCH_PG_URL:-postgresql:///postgres?host=/var/run/postgresql&port=5432}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 FW_BYTES=104857600
@@ -93,13 +96,21 @@ wait_tcp() { # port timeout_s
   return 1
 }
 
-# start_broker DIR -> sets BPORT; the project's configuration and plugin (scripts/broker-conf.sh)
+# start_broker DIR [tls] -> sets BPORT; the project's configuration and plugin
+# (scripts/broker-conf.sh). With "tls": also a TLS listener on BTLSPORT, with the CA and
+# server certificate otad --init-only makes in DIR/keys (as make run does)
 start_broker() {
-  local dir=$1
+  local dir=$1 mqtts=""
   mkdir -p "$dir/keys"
   [ -f "$dir/keys/server.key" ] || { openssl rand -hex 32 > "$dir/keys/server.key"; chmod 600 "$dir/keys/server.key"; }
   BPORT=$($OB port)
-  OTA_MQTTS_ADDR= OTA_MQTTS_CERT_ADDR= OTA_BROKER_LOG_TYPES="error warning" bash "$ROOT/scripts/broker-conf.sh" "$dir" 127.0.0.1 "$BPORT" "$PLUGIN" \
+  if [ "${2:-}" = tls ]; then
+    BTLSPORT=$($OB port)
+    mqtts=127.0.0.1:$BTLSPORT
+    OTA_DATA_DIR=$dir OTA_HTTPS_ADDR= OTA_MQTTS_ADDR=$mqtts OTA_ADMIN_TOKEN=$(openssl rand -hex 20) \
+      "$OTAD" --init-only > "$dir/init.log" 2>&1 || { cat "$dir/init.log" >&2; exit 1; }
+  fi
+  OTA_MQTTS_ADDR=$mqtts OTA_MQTTS_CERT_ADDR= OTA_BROKER_LOG_TYPES="error warning" bash "$ROOT/scripts/broker-conf.sh" "$dir" 127.0.0.1 "$BPORT" "$PLUGIN" \
     | grep -v '^connection_messages' > "$dir/mosquitto.conf"
   echo "connection_messages false" >> "$dir/mosquitto.conf"
   /usr/sbin/mosquitto -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1 &
@@ -226,9 +237,10 @@ cpu_window() {
 # devices, registered and activated, then the timed batch (ota-fleet --batch). Its summary
 # goes to $WORK/rollout-TAG.json, the CPU samples to $WORK/cpu-TAG.txt.
 RTO=${BENCH_ROLLOUT_TIMEOUT:-900}
+FLEET_TLS=() # --cafile CA: the devices speak MQTT/TLS (figure 1t)
 rollout() {
   local tag=$1 apis=$2 bport=$3 key=$4 map=$5 pk fw perf_pid="" stat_pid=""
-  local common=(--api "$apis" --token "$TOKEN" --key-file "$key" --broker "127.0.0.1:$bport")
+  local common=(--api "$apis" --token "$TOKEN" --key-file "$key" --broker "127.0.0.1:$bport" "${FLEET_TLS[@]}")
   pk=$(api POST /api/v1/products -H 'Content-Type: application/json' \
     -d "{\"productName\":\"bench_rollout_$tag\",\"description\":\"bench\"}" | jq -r .productKey)
   fw=$(upload_fw "$pk" "bench_rollout_fw_$tag" 2.0.0 "$WORK/fw_small.bin" fw_small.bin | jq -r .firmwareId)
@@ -295,6 +307,22 @@ if has 1; then
   log "1 rollout: $N_ROLL devices"
   rollout sqlite "$BASE" "$SRV_BPORT" "$SRV/keys/server.key" "$SRV_BPID=broker $OPID=otad"
   rollout_results sqlite roll
+fi
+
+# ---- 1t. the rollout over TLS: its own broker (TLS listener) and otad -------------------------
+if has 1t; then
+  log "1t rollout over TLS: $N_ROLL devices"
+  SRV_BASE=$BASE SRV_TOKEN=$TOKEN SRV_OPID=$OPID
+  TLSD=$WORK/tls
+  start_broker "$TLSD" tls
+  TLS_BPID=$BPID
+  start_otad "$TLSD" "$BPORT"
+  FLEET_TLS=(--cafile "$TLSD/keys/ca.pem")
+  rollout tls "$BASE" "$BTLSPORT" "$TLSD/keys/server.key" "$TLS_BPID=broker $OPID=otad"
+  FLEET_TLS=()
+  rollout_results tls rolltls
+  kill "$OPID" "$TLS_BPID" 2>/dev/null || true
+  BASE=$SRV_BASE TOKEN=$SRV_TOKEN OPID=$SRV_OPID
 fi
 
 # floor (of 1 and 7): its own broker (same configuration and plugin), the responder instead of otad
@@ -584,6 +612,12 @@ APPEND=${BENCH_APPEND:-0}
     v=$(verdict "${R[roll_rate]} >= 100000 * ($N_ROLL >= 100000) && ${R[roll_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[roll_state]}\" == \"completed\" && ${R[roll_ok]} == $N_ROLL")
     echo "| 1 | rollout, $N_ROLL devices (peak $(printf %s "${R[roll_peak]}") connected), create → ${R[roll_state]} | $(fcalc "${R[roll_rate]}" 0) devices/min (${R[roll_ms]} ms; server's endTime − startTime ${R[roll_server_ms]} ms; ${R[roll_ok]} succeeded${R[roll_why]}) | $(fcalc "${R[floor_rate]}" 0) devices/min (${R[floor_ms]} ms) | $ratio | ≥ 100,000/min at N = 100,000, ≥ 0.5 | $v |"
   fi
+  if has 1t; then
+    base=${R[roll_rate]:-0}
+    ratio=$(fcalc "${R[rolltls_rate]} / ($base > 0 ? $base : 1)" 2)
+    v=$(verdict "$base > 0 && ${R[rolltls_rate]} >= 0.6 * $base && \"${R[rolltls_state]}\" == \"completed\" && ${R[rolltls_ok]} == $N_ROLL")
+    echo "| 1t | rollout over TLS (every device on MQTT/TLS 1.3, ECDSA P-256 server certificate), $N_ROLL devices (peak ${R[rolltls_peak]} connected), create → ${R[rolltls_state]} | $(fcalc "${R[rolltls_rate]}" 0) devices/min (${R[rolltls_ms]} ms; server's endTime − startTime ${R[rolltls_server_ms]} ms; ${R[rolltls_ok]} succeeded${R[rolltls_why]}) | $(fcalc "$base" 0) devices/min (figure 1, plain) | $ratio | ≥ 0.6 | $v |"
+  fi
   if has 7 && [ -z "${R[pg_skip]:-}" ]; then
     for c in 1 2; do
       k=pg$c
@@ -629,11 +663,12 @@ APPEND=${BENCH_APPEND:-0}
   fi
   echo
   [ -n "${R[act_s]:-}" ] && echo "Registering (NDJSON import) and activating $N_BATCH devices took ${R[act_s]} s. Batch state during figures 5–6: ${R[batch_state]:-n/a}."
-  if has 1 || has 7; then
+  if has 1 || has 1t || has 7; then
     echo
     echo "CPU during each rollout's batch (create → end, % of one core, from /proc every 0.2 s):"
     echo
     has 1 && echo "- 1 (SQLite): ${R[roll_cpu]}"
+    has 1t && echo "- 1t (SQLite, MQTT/TLS): ${R[rolltls_cpu]}"
     if has 7 && [ -z "${R[pg_skip]:-}" ]; then
       echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}"
       echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}"
