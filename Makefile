@@ -63,7 +63,12 @@ test-asan: build-asan
 
 # Each libFuzzer target runs for a short time on its seed corpus.
 test-fuzz: build-asan
-	@bash scripts/fuzz-smoke.sh $(BUILD_SAN) $${FUZZ_SECONDS:-20}
+	@bash scripts/fuzz-smoke.sh $(BUILD_SAN) $${FUZZ_SMOKE_SECONDS:-10}
+
+# Every libFuzzer target for FUZZ_SECONDS (default 600) each, merging what it finds into
+# tests/fuzz/corpus/<target>/ (minimised); prints executions per second and coverage.
+fuzz: build-asan
+	@bash scripts/fuzz-run.sh $(BUILD_SAN) $${FUZZ_SECONDS:-600}
 
 test-browser: build
 	@if [ -f tests/browser/run.sh ]; then bash tests/browser/run.sh $(BUILD); else echo "no browser tests yet"; fi

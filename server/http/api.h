@@ -8,6 +8,8 @@
 
 #include "http/http.h"
 
+#include "core/reqparse.h"
+
 json_t *api_product_json(const store_product *p);
 /* secret: the deviceSecret to include (NULL = none). */
 json_t *api_device_json(const store_device *d, const char *secret);
@@ -22,7 +24,7 @@ int api_import_start(http_req *r);
 int api_import_chunk(http_req *r, const char *data, size_t size);
 int api_import_end(http_req *r);
 
-#define API_IMPORT_MAX_DEVICES 1000000
-#define API_IMPORT_MAX_LINE 4096
+#define API_IMPORT_MAX_DEVICES RQ_IMPORT_MAX_DEVICES
+#define API_IMPORT_MAX_LINE RQ_IMPORT_MAX_LINE
 
 #endif

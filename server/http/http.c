@@ -263,58 +263,20 @@ int http_paging_keyset(http_req *r, int64_t scope, store_page *pg, int64_t *afte
 
 json_t *http_json_body(http_req *r, const char *const *allowed)
 {
-    json_error_t jerr;
-    if (!r->body || r->body_len == 0) {
-        http_send_error(r, 400, "invalid_json", NULL, "The request body must be a JSON object.");
-        return NULL;
-    }
-    json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j) {
-        http_send_error(r, 400, "invalid_json", NULL, "The body is not valid JSON (line %d: %s).",
-                        jerr.line, jerr.text);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        http_send_error(r, 400, "invalid_json", NULL, "The request body must be a JSON object.");
-        return NULL;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(j, key, v)
-    {
-        int ok = 0;
-        for (int i = 0; allowed && allowed[i]; i++)
-            if (strcmp(key, allowed[i]) == 0)
-                ok = 1;
-        if (!ok) {
-            char shown[72];
-            snprintf(shown, sizeof shown, "%s", key);
-            json_decref(j);
-            http_send_error(r, 400, "unknown_field", shown, "The field \"%s\" is not known here.",
-                            shown);
-            return NULL;
-        }
-    }
+    rq_error e = {0};
+    json_t *j = rq_json_object(r->body, r->body_len, allowed, &e);
+    if (!j)
+        http_send_rq_error(r, &e);
     return j;
 }
 
 int http_json_string(http_req *r, json_t *obj, const char *name, int required, const char **out)
 {
-    json_t *v = json_object_get(obj, name);
-    *out = NULL;
-    if (!v || json_is_null(v)) {
-        if (!required)
-            return 0;
-        http_send_error(r, 422, "missing_field", name, "The field %s is required.", name);
-        return -1;
-    }
-    if (!json_is_string(v)) {
-        http_send_error(r, 400, "invalid_type", name, "The field %s must be a string.", name);
-        return -1;
-    }
-    *out = json_string_value(v);
-    return 0;
+    rq_error e = {0};
+    if (rq_json_string(obj, name, required, out, &e) == 0)
+        return 0;
+    http_send_rq_error(r, &e);
+    return -1;
 }
 
 /* ---- answers -------------------------------------------------------------------------- */
@@ -419,6 +381,11 @@ int http_send_error(http_req *r, unsigned status, const char *code, const char *
         OTA_DEBUG("http: %s %s -> %u %s%s%s", r->method, r->url, status, code,
                   field ? " field=" : "", field ? field : "");
     return http_send_json(r, status, json_pack("{s:o}", "error", err));
+}
+
+int http_send_rq_error(http_req *r, const rq_error *e)
+{
+    return http_send_error(r, e->status, e->code, e->field[0] ? e->field : NULL, "%s", e->msg);
 }
 
 int http_send_empty(http_req *r, unsigned status)

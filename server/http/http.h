@@ -16,6 +16,7 @@
 #define OTAD_HTTP_H
 
 #include "core/config.h"
+#include "core/reqparse.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -144,6 +145,8 @@ int http_json_string(http_req *r, json_t *obj, const char *name, int required, c
 /* Sends body (stolen; NULL = no body) as application/json. */
 int http_send_json(http_req *r, unsigned status, json_t *body);
 /* {"error":{"code","message","field"}}; field may be NULL. */
+/* Answers the error a request parser (core/reqparse.h) recorded. */
+int http_send_rq_error(http_req *r, const rq_error *e);
 int http_send_error(http_req *r, unsigned status, const char *code, const char *field,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int http_send_empty(http_req *r, unsigned status);

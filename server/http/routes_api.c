@@ -81,26 +81,17 @@ static int health(http_req *r)
 
 static int product_create(http_req *r)
 {
-    static const char *const allowed[] = {"productName", "description", NULL};
-    const char *name, *desc;
-    char why[192];
+    rq_error e = {0};
+    rq_product in;
+    json_t *b = NULL;
     store_product p;
-    json_t *b = http_json_body(r, allowed);
     int ret;
-    if (!b)
-        return MHD_YES;
-    if (http_json_string(r, b, "productName", 1, &name) != 0 ||
-        http_json_string(r, b, "description", 0, &desc) != 0) {
-        json_decref(b);
-        return MHD_YES;
-    }
-    if (valid_product_name(name, why, sizeof why) != 0)
-        ret = http_send_error(r, 422, "invalid_field", "productName", "%s.", why);
-    else if (desc && valid_description(desc, why, sizeof why) != 0)
-        ret = http_send_error(r, 422, "invalid_field", "description", "%s.", why);
-    else {
-        store_rc rc =
-            store_product_create(r->app->store, name, desc ? desc : "", ota_time_now_ms(), &p);
+    if (rq_product_body(r->body, r->body_len, &b, &in, &e) != 0) {
+        ret = http_send_rq_error(r, &e);
+    } else {
+        store_rc rc = store_product_create(r->app->store, in.name,
+                                           in.description ? in.description : "", ota_time_now_ms(),
+                                           &p);
         if (rc == STORE_OK) {
             OTA_INFO("api: product %s created", p.product_key);
             ret = http_send_json(r, 201, api_product_json(&p));
@@ -154,29 +145,20 @@ static int product_get(http_req *r)
 
 static int device_create(http_req *r)
 {
-    static const char *const allowed[] = {"identifier", "deviceName", NULL};
-    const char *ident, *name;
-    char why[192], secret[40];
+    rq_error e = {0};
+    rq_device in;
+    json_t *b = NULL;
+    char secret[40];
     store_product p;
     store_device d;
     int ret;
     if (path_product(r, &p) != 0)
         return MHD_YES;
-    json_t *b = http_json_body(r, allowed);
-    if (!b)
-        return MHD_YES;
-    if (http_json_string(r, b, "identifier", 1, &ident) != 0 ||
-        http_json_string(r, b, "deviceName", 1, &name) != 0) {
-        json_decref(b);
-        return MHD_YES;
-    }
-    if (valid_identifier(ident, why, sizeof why) != 0)
-        ret = http_send_error(r, 422, "invalid_field", "identifier", "%s.", why);
-    else if (valid_device_name(name, why, sizeof why) != 0)
-        ret = http_send_error(r, 422, "invalid_field", "deviceName", "%s.", why);
-    else {
-        store_rc rc =
-            store_device_create(r->app->store, p.product_key, ident, name, ota_time_now_ms(), &d);
+    if (rq_device_body(r->body, r->body_len, &b, &in, &e) != 0) {
+        ret = http_send_rq_error(r, &e);
+    } else {
+        store_rc rc = store_device_create(r->app->store, p.product_key, in.identifier, in.name,
+                                          ota_time_now_ms(), &d);
         if (rc == STORE_DUPLICATE)
             ret = http_send_error(r, 409, "duplicate", "identifier",
                                   "A device with this identifier already exists in the product.");
