@@ -12,7 +12,9 @@
 
 static const char *const envs[] = {
     "OTA_HTTP_ADDR",  "OTA_PUBLIC_URL", "OTA_MQTT_ADDR", "OTA_DATA_DIR",    "OTA_ADMIN_TOKEN",
-    "OTA_TIME_SCALE", "OTA_DB",         "OTA_LOG_LEVEL", "OTA_CONSOLE_DIR", "OTA_HTTP_THREADS"};
+    "OTA_TIME_SCALE", "OTA_DB",         "OTA_LOG_LEVEL", "OTA_CONSOLE_DIR", "OTA_HTTP_THREADS",
+    "OTA_HTTP_MAX_CONNECTIONS", "OTA_HTTP_MAX_PER_ADDRESS", "OTA_HTTP_HEAD_TIMEOUT",
+    "OTA_HTTP_IDLE_TIMEOUT"};
 
 static int clear_env(void **st)
 {
@@ -38,6 +40,10 @@ static void test_defaults(void **st)
     assert_string_equal(cfg_db_url(&c, url, sizeof url), "sqlite:./data/ota.db");
     assert_string_equal(c.log_level, "info");
     assert_int_equal(c.http_threads, 8);
+    assert_int_equal(c.http_max_connections, 20000);
+    assert_int_equal(c.http_max_per_address, 256);
+    assert_int_equal(c.http_head_timeout, 10);
+    assert_int_equal(c.http_idle_timeout, 120);
 }
 
 static void test_env_and_flags(void **st)
@@ -89,6 +95,18 @@ static void test_errors(void **st)
     clear_env(NULL);
     char *a5[] = {"otad", "--mqtt-addr", "host:70000", NULL};
     assert_int_equal(cfg_load(&c, 3, a5, err, sizeof err), -1);
+    /* the listener's limits: ranges named in the error; 0 = no per-address limit */
+    setenv("OTA_HTTP_HEAD_TIMEOUT", "0", 1);
+    assert_int_equal(cfg_load(&c, 1, a4, err, sizeof err), -1);
+    assert_non_null(strstr(err, "OTA_HTTP_HEAD_TIMEOUT"));
+    assert_non_null(strstr(err, "1..3600"));
+    clear_env(NULL);
+    char *a6[] = {"otad", "--http-max-connections", "15", NULL};
+    assert_int_equal(cfg_load(&c, 3, a6, err, sizeof err), -1);
+    char *a7[] = {"otad", "--http-max-per-address=0", "--http-idle-timeout", "30", NULL};
+    assert_int_equal(cfg_load(&c, 4, a7, err, sizeof err), 0);
+    assert_int_equal(c.http_max_per_address, 0);
+    assert_int_equal(c.http_idle_timeout, 30);
 }
 
 static void test_split_addr(void **st)
