@@ -10,9 +10,10 @@
  *   ota-bench slow URL -c CONNECTIONS -t SECONDS [-H HEADER]
  *       CONNECTIONS slow downloads of URL (http://127.0.0.1:PORT/path) held for SECONDS:
  *       each socket has a 4 KiB receive buffer and takes 1 KiB a second after the answer's
- *       head. Writes "ready CONNECTED" to stderr once every connection has its answer's
- *       status (or failed), then holds; prints JSON: connections, connected, ok (200/206),
- *       busy (503), other, closedEarly (by the server before the end), bytes, rampSeconds.
+ *       head. Writes "ready ANSWERED" to stderr once every connection has its answer's
+ *       status (or failed), then holds the 200/206 ones; prints JSON: connections, connected
+ *       (an answer came), ok (200/206), busy (503), other, closedEarly (downloads the server
+ *       closed before the end), bytes, rampSeconds.
  *   ota-bench sqlite-insert DB ROWS
  *       the floor of batch creation: the server's task rows (same table, same indexes,
  *       same pragmas as server/store/store_sqlite.c) inserted in one transaction into a new
@@ -233,7 +234,8 @@ static void slow_step(slow_conn *c, const char *req, size_t req_len, short reven
         if (n > 12) {
             buf[n] = '\0';
             sscanf(buf, "HTTP/1.%*d %d", &c->status);
-            c->state = 2;
+            /* a download is held; a refusal (503 busy) is done */
+            c->state = c->status == 200 || c->status == 206 ? 2 : 3;
         } else {
             c->state = 3;
         }
@@ -302,7 +304,7 @@ static int cmd_slow(int argc, char **argv)
     double ramp = now_s() - t0;
     int connected = 0;
     for (int i = 0; i < n; i++)
-        connected += cs[i].state == 2;
+        connected += cs[i].status != 0;
     fprintf(stderr, "ready %d\n", connected);
     /* hold: 1 KiB per connection per second */
     unsigned long long bytes = 0;

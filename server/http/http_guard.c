@@ -38,6 +38,7 @@ struct http_guard {
     int64_t head_timeout_ms;
     http_guard_conn *head_first, *head_last; /* HEAD phase, by deadline (= by entry) */
     http_guard_conn *freed;                  /* closed, waiting for the next tick */
+    http_guard_conn *recheck;                /* peer gone with bytes unread: next tick */
     /* counts since the last report, logged at most once a minute */
     unsigned long n_head_timeouts, n_peer_closes;
     int64_t last_report_ms;
@@ -54,6 +55,32 @@ static void head_list_remove(http_guard *g, http_guard_conn *c)
     else
         g->head_last = c->prev;
     c->prev = c->next = NULL;
+}
+
+static void recheck_remove(http_guard *g, http_guard_conn *c)
+{
+    if (!c->rechecking)
+        return;
+    if (c->rprev)
+        c->rprev->rnext = c->rnext;
+    else
+        g->recheck = c->rnext;
+    if (c->rnext)
+        c->rnext->rprev = c->rprev;
+    c->rprev = c->rnext = NULL;
+    c->rechecking = 0;
+}
+
+static void recheck_add(http_guard *g, http_guard_conn *c)
+{
+    if (c->rechecking)
+        return;
+    c->rprev = NULL;
+    c->rnext = g->recheck;
+    if (g->recheck)
+        g->recheck->rprev = c;
+    g->recheck = c;
+    c->rechecking = 1;
 }
 
 static void head_list_append(http_guard *g, http_guard_conn *c)
@@ -88,6 +115,8 @@ static void set_phase(http_guard *g, http_guard_conn *c, int phase)
 {
     if (c->phase == HG_HEAD)
         head_list_remove(g, c);
+    if (phase != HG_HEAD && phase != HG_BODY)
+        recheck_remove(g, c); /* else a gone peer is still looked at */
     if (phase == HG_HEAD)
         head_list_append(g, c);
     int watched = c->phase == HG_HEAD || c->phase == HG_BODY;
@@ -99,14 +128,15 @@ static void set_phase(http_guard *g, http_guard_conn *c, int phase)
 
 /* The peer closed its side while the request is incomplete. Unread bytes may still finish
  * the request (a client that half-closes after its request): then libmicrohttpd reads them
- * and the answer goes out. With nothing left to read, the request can never complete. */
+ * and the answer goes out, so look again at the next tick. With nothing left to read, the
+ * request can never complete. */
 static void on_peer_close(http_guard *g, http_guard_conn *c)
 {
     int pending = 0;
     if (c->phase != HG_HEAD && c->phase != HG_BODY)
         return;
     if (ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0) {
-        watch_close(g, c, 1); /* re-arm: look again at the next close event */
+        recheck_add(g, c); /* the one-shot watch stays off until then */
         return;
     }
     shutdown(c->fd, SHUT_RDWR);
@@ -163,6 +193,13 @@ static void *watcher(void *arg)
         pthread_mutex_lock(&g->mu);
         for (int i = 0; i < n; i++)
             on_peer_close(g, evs[i].data.ptr);
+        http_guard_conn *again = g->recheck;
+        while (again) { /* on_peer_close takes it off the list or puts it back */
+            http_guard_conn *next = again->rnext;
+            recheck_remove(g, again);
+            on_peer_close(g, again);
+            again = next;
+        }
         int64_t now = ota_time_mono_ms();
         sweep_heads(g, now);
         report(g, now);

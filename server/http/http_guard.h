@@ -27,6 +27,8 @@ typedef struct http_guard_conn {
     int phase;           /* HG_* in http_guard.c */
     int64_t deadline_ms; /* head deadline (monotonic), while in the head phase */
     struct http_guard_conn *prev, *next; /* head-deadline list, or the freed list */
+    struct http_guard_conn *rprev, *rnext; /* peer gone, bytes still unread: look again */
+    int rechecking;                         /* on that list */
     void (*free_fn)(struct http_guard_conn *); /* frees the embedding context */
 } http_guard_conn;
 
