@@ -8,6 +8,11 @@
 
 #include "test_api_util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "ota_time.h"
 
 #define N 1000000
@@ -27,17 +32,17 @@ static char *make_body(size_t *len, int bad_last)
 
 static void test_million(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
     char key[16], path[200];
     size_t len;
-    make_product("million", key);
+    tapi_product(c, "million", key);
     snprintf(path, sizeof path, "/api/v1/products/%s/devices:import", key);
 
     /* the last line repeats the first identifier: nothing may be kept */
     char *body = make_body(&len, 1);
     int64_t t0 = ota_time_mono_ms();
-    oth_http(&env, "POST", path, 1, "application/x-ndjson", body, len, NULL, &r);
+    oth_http(&c->env, "POST", path, 1, "application/x-ndjson", body, len, NULL, &r);
     assert_int_equal(r.status, 409);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "error"), "line")),
                      N);
@@ -48,7 +53,7 @@ static void test_million(void **st)
 
     body = make_body(&len, 0);
     t0 = ota_time_mono_ms();
-    oth_http(&env, "POST", path, 1, "application/x-ndjson", body, len, NULL, &r);
+    oth_http(&c->env, "POST", path, 1, "application/x-ndjson", body, len, NULL, &r);
     int64_t ms = ota_time_mono_ms() - t0;
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "created")), N);
@@ -57,10 +62,10 @@ static void test_million(void **st)
     fprintf(stderr, "import of %d devices (%zu bytes) took %lld ms\n", N, len, (long long)ms);
 
     snprintf(path, sizeof path, "/api/v1/products/%s/devices?page=50000&pageSize=20", key);
-    oth_get(&env, path, &r);
+    oth_get(&c->env, path, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "total")), N);
-    assert_string_equal(jstr(json_array_get(json_object_get(r.json, "items"), 19), "identifier"),
+    assert_string_equal(tapi_jstr(json_array_get(json_object_get(r.json, "items"), 19), "identifier"),
                         "dev-0999999");
     oth_resp_free(&r);
 }
@@ -68,5 +73,5 @@ static void test_million(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_million)};
-    return cmocka_run_group_tests(tests, start_otad, stop_otad);
+    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

@@ -8,14 +8,19 @@
 
 #include "test_api_util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <sys/wait.h>
 
 /* Runs otactl with args; stdout into out (json parsed when possible). Returns exit code. */
-static int otactl(const char *args, json_t **json, char *out, size_t outlen)
+static int otactl(tapi_ctx *c, const char *args, json_t **json, char *out, size_t outlen)
 {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s/tools/otactl/otactl --url %s --token %s %s 2>/dev/null",
-             OTA_BUILD_DIR, env.base_url, env.admin_token, args);
+             OTA_BUILD_DIR, c->env.base_url, c->env.admin_token, args);
     FILE *p = popen(cmd, "r");
     size_t n = fread(out, 1, outlen - 1, p);
     out[n] = '\0';
@@ -27,80 +32,80 @@ static int otactl(const char *args, json_t **json, char *out, size_t outlen)
 
 static void test_otactl(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     static char out[1 << 16];
     char args[1024], pk[16], file[400], dl[400];
     json_t *j;
-    assert_int_equal(otactl("health", &j, out, sizeof out), 0);
+    assert_int_equal(otactl(c, "health", &j, out, sizeof out), 0);
     json_decref(j);
     assert_int_equal(
-        otactl("product create ctl-lamp --description 'via otactl'", &j, out, sizeof out), 0);
-    snprintf(pk, sizeof pk, "%s", jstr(j, "productKey"));
+        otactl(c, "product create ctl-lamp --description 'via otactl'", &j, out, sizeof out), 0);
+    snprintf(pk, sizeof pk, "%s", tapi_jstr(j, "productKey"));
     json_decref(j);
     assert_int_equal(strlen(pk), 11);
     snprintf(args, sizeof args, "product get %s", pk);
-    assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
-    assert_int_equal(otactl("product list --page-size 5", NULL, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
+    assert_int_equal(otactl(c, "product list --page-size 5", NULL, out, sizeof out), 0);
     snprintf(args, sizeof args, "device create %s d1 'Device one'", pk);
-    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
-    assert_int_equal(strlen(jstr(j, "deviceSecret")), 32);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_int_equal(strlen(tapi_jstr(j, "deviceSecret")), 32);
     json_decref(j);
-    assert_int_equal(otactl(args, NULL, out, sizeof out), 1); /* duplicate */
-    snprintf(file, sizeof file, "%s/devs.ndjson", env.dir);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 1); /* duplicate */
+    snprintf(file, sizeof file, "%s/devs.ndjson", c->env.dir);
     FILE *f = fopen(file, "w");
     fputs("{\"identifier\":\"d2\",\"deviceName\":\"Two\"}\n{\"identifier\":\"d3\",\"deviceName\":"
           "\"Three\"}\n",
           f);
     fclose(f);
     snprintf(args, sizeof args, "device import %s %s", pk, file);
-    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
     assert_int_equal(json_integer_value(json_object_get(j, "created")), 2);
     json_decref(j);
     snprintf(args, sizeof args, "device list %s --online false", pk);
-    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
     assert_int_equal(json_integer_value(json_object_get(j, "total")), 3);
     json_decref(j);
     snprintf(args, sizeof args, "device get %s d2", pk);
-    assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
 
-    snprintf(file, sizeof file, "%s/fw.bin", env.dir);
+    snprintf(file, sizeof file, "%s/fw.bin", c->env.dir);
     f = fopen(file, "w");
     for (int i = 0; i < 100000; i++)
         fputc(i & 0xff, f);
     fclose(f);
     snprintf(args, sizeof args, "firmware add %s --name ctl-fw --product %s --version 1.0", file,
              pk);
-    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
     char id[24];
-    snprintf(id, sizeof id, "%s", jstr(j, "firmwareId"));
+    snprintf(id, sizeof id, "%s", tapi_jstr(j, "firmwareId"));
     assert_int_equal(json_integer_value(json_object_get(j, "firmwareSize")), 100000);
     json_decref(j);
-    assert_int_equal(otactl(args, NULL, out, sizeof out), 1); /* duplicate name */
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 1); /* duplicate name */
     snprintf(args, sizeof args, "firmware list --product %s", pk);
-    assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
     snprintf(args, sizeof args, "firmware get %s", id);
-    assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
     snprintf(args, sizeof args, "firmware eligible %s --q d", id);
-    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
     assert_int_equal(json_integer_value(json_object_get(j, "total")), 0);
     json_decref(j);
-    snprintf(dl, sizeof dl, "%s/dl.bin", env.dir);
+    snprintf(dl, sizeof dl, "%s/dl.bin", c->env.dir);
     snprintf(args, sizeof args, "firmware download %s -o %s", id, dl);
-    assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
     f = fopen(dl, "r");
     assert_non_null(f);
     fseek(f, 0, SEEK_END);
     assert_int_equal(ftell(f), 100000);
     fclose(f);
     snprintf(args, sizeof args, "firmware delete %s", id);
-    assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
-    assert_int_equal(otactl(args, NULL, out, sizeof out), 1);
-    assert_int_equal(otactl("no-such-command", NULL, out, sizeof out), 2);
-    assert_int_equal(otactl("device create", NULL, out, sizeof out), 2);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 1);
+    assert_int_equal(otactl(c, "no-such-command", NULL, out, sizeof out), 2);
+    assert_int_equal(otactl(c, "device create", NULL, out, sizeof out), 2);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_otactl)};
-    return cmocka_run_group_tests(tests, start_otad, stop_otad);
+    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

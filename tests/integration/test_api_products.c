@@ -8,84 +8,89 @@
 
 #include "test_api_util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <sys/stat.h>
 
 static void test_health_and_auth(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
-    assert_int_equal(oth_http(&env, "GET", "/api/v1/health", 0, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(oth_http(&c->env, "GET", "/api/v1/health", 0, NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(r.json, "status"), "ok");
-    assert_string_equal(jstr(r.json, "store"), "ok");
-    assert_true(strcmp(jstr(r.json, "broker"), "not_configured") == 0 ||
-                strcmp(jstr(r.json, "broker"), "connected") == 0);
+    assert_string_equal(tapi_jstr(r.json, "status"), "ok");
+    assert_string_equal(tapi_jstr(r.json, "store"), "ok");
+    assert_true(strcmp(tapi_jstr(r.json, "broker"), "not_configured") == 0 ||
+                strcmp(tapi_jstr(r.json, "broker"), "connected") == 0);
     oth_resp_free(&r);
 
     /* no token, wrong token, prefix of the token, other scheme */
-    oth_http(&env, "GET", "/api/v1/products", 0, NULL, NULL, 0, NULL, &r);
+    oth_http(&c->env, "GET", "/api/v1/products", 0, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 401);
     assert_string_equal(oth_err_code(&r), "unauthorized");
     oth_resp_free(&r);
     char bad[200];
     const char *hdr[] = {bad, NULL};
     snprintf(bad, sizeof bad, "Authorization: Bearer %s", "wrong-token-123");
-    oth_http(&env, "GET", "/api/v1/products", 0, NULL, NULL, 0, hdr, &r);
+    oth_http(&c->env, "GET", "/api/v1/products", 0, NULL, NULL, 0, hdr, &r);
     assert_int_equal(r.status, 401);
     oth_resp_free(&r);
-    snprintf(bad, sizeof bad, "Authorization: Bearer %.10s", env.admin_token);
-    oth_http(&env, "GET", "/api/v1/products", 0, NULL, NULL, 0, hdr, &r);
+    snprintf(bad, sizeof bad, "Authorization: Bearer %.10s", c->env.admin_token);
+    oth_http(&c->env, "GET", "/api/v1/products", 0, NULL, NULL, 0, hdr, &r);
     assert_int_equal(r.status, 401);
     oth_resp_free(&r);
-    snprintf(bad, sizeof bad, "Authorization: Basic %s", env.admin_token);
-    oth_http(&env, "GET", "/api/v1/products", 0, NULL, NULL, 0, hdr, &r);
+    snprintf(bad, sizeof bad, "Authorization: Basic %s", c->env.admin_token);
+    oth_http(&c->env, "GET", "/api/v1/products", 0, NULL, NULL, 0, hdr, &r);
     assert_int_equal(r.status, 401);
     oth_resp_free(&r);
     /* 401 comes before any body is looked at */
-    oth_http(&env, "POST", "/api/v1/products", 0, "application/json", "{}", 2, NULL, &r);
+    oth_http(&c->env, "POST", "/api/v1/products", 0, "application/json", "{}", 2, NULL, &r);
     assert_int_equal(r.status, 401);
     oth_resp_free(&r);
     /* unknown API path: 401 without the token, JSON 404 with it; wrong method: 405 */
-    oth_http(&env, "GET", "/api/v1/nothing", 0, NULL, NULL, 0, NULL, &r);
+    oth_http(&c->env, "GET", "/api/v1/nothing", 0, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 401);
     oth_resp_free(&r);
-    oth_get(&env, "/api/v1/nothing", &r);
+    oth_get(&c->env, "/api/v1/nothing", &r);
     assert_int_equal(r.status, 404);
     assert_string_equal(oth_err_code(&r), "not_found");
     oth_resp_free(&r);
-    oth_http(&env, "DELETE", "/api/v1/products", 1, NULL, NULL, 0, NULL, &r);
+    oth_http(&c->env, "DELETE", "/api/v1/products", 1, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 405);
     oth_resp_free(&r);
 }
 
 static void test_products(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
     char key[16], path[128];
-    assert_int_equal(post_status("/api/v1/products",
+    assert_int_equal(tapi_post(c, "/api/v1/products",
                                  "{\"productName\":\"智能灯-v2\",\"description\":\"客厅\"}", &r),
                      201);
-    snprintf(key, sizeof key, "%s", jstr(r.json, "productKey"));
+    snprintf(key, sizeof key, "%s", tapi_jstr(r.json, "productKey"));
     assert_int_equal(strlen(key), 11);
-    assert_string_equal(jstr(r.json, "productName"), "智能灯-v2");
-    assert_string_equal(jstr(r.json, "description"), "客厅");
-    assert_true(strlen(jstr(r.json, "createdTime")) == 24);
+    assert_string_equal(tapi_jstr(r.json, "productName"), "智能灯-v2");
+    assert_string_equal(tapi_jstr(r.json, "description"), "客厅");
+    assert_true(strlen(tapi_jstr(r.json, "createdTime")) == 24);
     oth_resp_free(&r);
 
     snprintf(path, sizeof path, "/api/v1/products/%s", key);
-    oth_get(&env, path, &r);
+    oth_get(&c->env, path, &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(r.json, "productKey"), key);
+    assert_string_equal(tapi_jstr(r.json, "productKey"), key);
     oth_resp_free(&r);
-    oth_get(&env, "/api/v1/products/AAAAAAAAAAA", &r);
+    oth_get(&c->env, "/api/v1/products/AAAAAAAAAAA", &r);
     assert_int_equal(r.status, 404);
     oth_resp_free(&r);
-    oth_get(&env, "/api/v1/products/..%2F..%2Fetc", &r);
+    oth_get(&c->env, "/api/v1/products/..%2F..%2Fetc", &r);
     assert_int_equal(r.status, 404);
     oth_resp_free(&r);
 
-    oth_get(&env, "/api/v1/products?pageSize=1000", &r);
+    oth_get(&c->env, "/api/v1/products?pageSize=1000", &r);
     assert_int_equal(r.status, 200);
     assert_true(json_integer_value(json_object_get(r.json, "total")) >= 1);
     assert_int_equal(json_integer_value(json_object_get(r.json, "pageSize")), 1000);
@@ -115,7 +120,7 @@ static void test_products(void **st)
         {"{\"productName\":\"a\",\"productName\":\"b\"}", 400, "invalid_json", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        post_status("/api/v1/products", bad[i].body, &r);
+        tapi_post(c, "/api/v1/products", bad[i].body, &r);
         if (r.status != bad[i].status)
             fprintf(stderr, "case %zu: %ld %s\n", i, r.status, r.body);
         assert_int_equal(r.status, bad[i].status);
@@ -127,7 +132,7 @@ static void test_products(void **st)
         oth_resp_free(&r);
     }
     /* wrong content type, over-long body */
-    post_raw("/api/v1/products", "text/plain", "{\"productName\":\"lamp\"}", &r);
+    tapi_post_raw(c, "/api/v1/products", "text/plain", "{\"productName\":\"lamp\"}", &r);
     assert_int_equal(r.status, 415);
     oth_resp_free(&r);
     size_t big = 70000;
@@ -136,7 +141,7 @@ static void test_products(void **st)
     body[0] = '{';
     body[big - 1] = '}';
     body[big] = '\0';
-    post_raw("/api/v1/products", "application/json", body, &r);
+    tapi_post_raw(c, "/api/v1/products", "application/json", body, &r);
     assert_int_equal(r.status, 413);
     oth_resp_free(&r);
     free(body);
@@ -144,23 +149,23 @@ static void test_products(void **st)
 
 static void test_devices(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
     char key[16], path[200], secret[40];
-    make_product("devices-lamp", key);
+    tapi_product(c, "devices-lamp", key);
     snprintf(path, sizeof path, "/api/v1/products/%s/devices", key);
     assert_int_equal(
-        post_status(path, "{\"identifier\":\"lamp-01\",\"deviceName\":\"厨房 #1\"}", &r), 201);
-    oth_device_secret(&env, key, "lamp-01", secret);
-    assert_string_equal(jstr(r.json, "deviceSecret"), secret);
-    assert_string_equal(jstr(r.json, "identifier"), "lamp-01");
-    assert_string_equal(jstr(r.json, "deviceName"), "厨房 #1");
+        tapi_post(c, path, "{\"identifier\":\"lamp-01\",\"deviceName\":\"厨房 #1\"}", &r), 201);
+    oth_device_secret(&c->env, key, "lamp-01", secret);
+    assert_string_equal(tapi_jstr(r.json, "deviceSecret"), secret);
+    assert_string_equal(tapi_jstr(r.json, "identifier"), "lamp-01");
+    assert_string_equal(tapi_jstr(r.json, "deviceName"), "厨房 #1");
     assert_true(json_is_false(json_object_get(r.json, "activated")));
     assert_true(json_is_false(json_object_get(r.json, "online")));
     assert_true(json_is_null(json_object_get(r.json, "firmwareVersion")));
     oth_resp_free(&r);
 
-    assert_int_equal(post_status(path, "{\"identifier\":\"lamp-01\",\"deviceName\":\"again\"}", &r),
+    assert_int_equal(tapi_post(c, path, "{\"identifier\":\"lamp-01\",\"deviceName\":\"again\"}", &r),
                      409);
     assert_string_equal(oth_err_field(&r), "identifier");
     oth_resp_free(&r);
@@ -180,27 +185,27 @@ static void test_devices(void **st)
         {"{\"identifier\":2,\"deviceName\":\"x\"}", "identifier", 400},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        post_status(path, bad[i].body, &r);
+        tapi_post(c, path, bad[i].body, &r);
         if (r.status != bad[i].status)
             fprintf(stderr, "device case %zu: %ld %s\n", i, r.status, r.body);
         assert_int_equal(r.status, bad[i].status);
         assert_string_equal(oth_err_field(&r), bad[i].field);
         oth_resp_free(&r);
     }
-    assert_int_equal(post_status("/api/v1/products/AAAAAAAAAAA/devices",
+    assert_int_equal(tapi_post(c, "/api/v1/products/AAAAAAAAAAA/devices",
                                  "{\"identifier\":\"x\",\"deviceName\":\"x\"}", &r),
                      404);
     oth_resp_free(&r);
 
     /* GET hides the secret */
     snprintf(path, sizeof path, "/api/v1/products/%s/devices/lamp-01", key);
-    oth_get(&env, path, &r);
+    oth_get(&c->env, path, &r);
     assert_int_equal(r.status, 200);
     assert_null(json_object_get(r.json, "deviceSecret"));
-    assert_string_equal(jstr(r.json, "deviceName"), "厨房 #1");
+    assert_string_equal(tapi_jstr(r.json, "deviceName"), "厨房 #1");
     oth_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/products/%s/devices/nope", key);
-    oth_get(&env, path, &r);
+    oth_get(&c->env, path, &r);
     assert_int_equal(r.status, 404);
     oth_resp_free(&r);
 
@@ -209,52 +214,52 @@ static void test_devices(void **st)
     for (int i = 2; i <= 5; i++) {
         char b[128];
         snprintf(b, sizeof b, "{\"identifier\":\"lamp-0%d\",\"deviceName\":\"L%d\"}", i, i);
-        assert_int_equal(post_status(path, b, &r), 201);
+        assert_int_equal(tapi_post(c, path, b, &r), 201);
         oth_resp_free(&r);
     }
     char q[256];
     snprintf(q, sizeof q, "UPDATE devices SET online=1, activated=1 WHERE identifier='lamp-03'");
-    assert_int_equal(sql(q), 0);
+    assert_int_equal(tapi_sql(c, q), 0);
     snprintf(q, sizeof q, "%s?page=2&pageSize=2", path);
-    oth_get(&env, q, &r);
+    oth_get(&c->env, q, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "total")), 5);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
-    assert_string_equal(jstr(json_array_get(json_object_get(r.json, "items"), 0), "identifier"),
+    assert_string_equal(tapi_jstr(json_array_get(json_object_get(r.json, "items"), 0), "identifier"),
                         "lamp-03");
     oth_resp_free(&r);
     snprintf(q, sizeof q, "%s?online=true", path);
-    oth_get(&env, q, &r);
+    oth_get(&c->env, q, &r);
     assert_int_equal(json_integer_value(json_object_get(r.json, "total")), 1);
     oth_resp_free(&r);
     snprintf(q, sizeof q, "%s?online=false", path);
-    oth_get(&env, q, &r);
+    oth_get(&c->env, q, &r);
     assert_int_equal(json_integer_value(json_object_get(r.json, "total")), 4);
     oth_resp_free(&r);
     static const char *badq[] = {"?online=yes", "?page=0", "?pageSize=0", "?pageSize=1001",
                                  "?page=abc"};
     for (size_t i = 0; i < sizeof badq / sizeof badq[0]; i++) {
         snprintf(q, sizeof q, "%s%s", path, badq[i]);
-        oth_get(&env, q, &r);
+        oth_get(&c->env, q, &r);
         assert_int_equal(r.status, 400);
         oth_resp_free(&r);
     }
 }
 
-static long import(const char *key, const char *ctype, const char *body, oth_resp *r)
+static long import(tapi_ctx *c, const char *key, const char *ctype, const char *body, oth_resp *r)
 {
     char path[200];
     snprintf(path, sizeof path, "/api/v1/products/%s/devices:import", key);
-    oth_http(&env, "POST", path, 1, ctype, body, strlen(body), NULL, r);
+    oth_http(&c->env, "POST", path, 1, ctype, body, strlen(body), NULL, r);
     return r->status;
 }
 
-static json_int_t device_total(const char *key)
+static json_int_t device_total(tapi_ctx *c, const char *key)
 {
     char path[200];
     oth_resp r;
     snprintf(path, sizeof path, "/api/v1/products/%s/devices", key);
-    oth_get(&env, path, &r);
+    oth_get(&c->env, path, &r);
     json_int_t n = json_integer_value(json_object_get(r.json, "total"));
     oth_resp_free(&r);
     return n;
@@ -262,18 +267,18 @@ static json_int_t device_total(const char *key)
 
 static void test_import(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
     char key[16];
-    make_product("import-lamp", key);
+    tapi_product(c, "import-lamp", key);
     const char *nd = "{\"identifier\":\"a1\",\"deviceName\":\"A 1\"}\n"
                      "{\"identifier\":\"a2\",\"deviceName\":\"灯 2\"}\r\n"
                      "\n"
                      "{\"deviceName\":\"A 3\",\"identifier\":\"a3\"}";
-    assert_int_equal(import(key, "application/x-ndjson", nd, &r), 200);
+    assert_int_equal(import(c, key, "application/x-ndjson", nd, &r), 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "created")), 3);
     oth_resp_free(&r);
-    assert_int_equal(device_total(key), 3);
+    assert_int_equal(device_total(c, key), 3);
 
     /* all or nothing: a bad line anywhere leaves no device, and says which line */
     static const struct {
@@ -298,7 +303,7 @@ static void test_import(void **st)
         {"\n\n", 422, 0, NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        import(key, "application/x-ndjson", bad[i].body, &r);
+        import(c, key, "application/x-ndjson", bad[i].body, &r);
         if (r.status != bad[i].status)
             fprintf(stderr, "import case %zu: %ld %s\n", i, r.status, r.body);
         assert_int_equal(r.status, bad[i].status);
@@ -308,27 +313,27 @@ static void test_import(void **st)
         if (bad[i].field)
             assert_string_equal(oth_err_field(&r), bad[i].field);
         oth_resp_free(&r);
-        assert_int_equal(device_total(key), 3);
+        assert_int_equal(device_total(c, key), 3);
     }
     /* a line longer than 4 KiB */
     char *longline = malloc(6000);
     memset(longline, 'x', 5999);
     longline[5999] = '\0';
-    assert_int_equal(import(key, "application/x-ndjson", longline, &r), 413);
+    assert_int_equal(import(c, key, "application/x-ndjson", longline, &r), 413);
     oth_resp_free(&r);
     free(longline);
-    assert_int_equal(import(key, "application/json", "{}", &r), 415);
+    assert_int_equal(import(c, key, "application/json", "{}", &r), 415);
     oth_resp_free(&r);
-    assert_int_equal(import("AAAAAAAAAAA", "application/x-ndjson",
+    assert_int_equal(import(c, "AAAAAAAAAAA", "application/x-ndjson",
                             "{\"identifier\":\"b1\",\"deviceName\":\"B\"}", &r),
                      404);
     oth_resp_free(&r);
-    assert_int_equal(device_total(key), 3);
+    assert_int_equal(device_total(c, key), 3);
 }
 
 static void test_console_files(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
     /* OTA_CONSOLE_DIR is not set for this otad: the source tree's console folder is served
      * if it has an index.html; traversal never leaves it either way. */
@@ -336,7 +341,7 @@ static void test_console_files(void **st)
         "/../../etc/passwd",   "/%2e%2e/%2e%2e/etc/passwd",       "/.git/config",
         "/x/../../etc/passwd", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/nothing-here.js"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        oth_http(&env, "GET", bad[i], 0, NULL, NULL, 0, NULL, &r);
+        oth_http(&c->env, "GET", bad[i], 0, NULL, NULL, 0, NULL, &r);
         if (r.status != 404 && r.status != 400)
             fprintf(stderr, "console %s: %ld\n", bad[i], r.status);
         assert_true(r.status == 404 || r.status == 400);
@@ -352,5 +357,5 @@ int main(void)
         cmocka_unit_test(test_devices),         cmocka_unit_test(test_import),
         cmocka_unit_test(test_console_files),
     };
-    return cmocka_run_group_tests(tests, start_otad, stop_otad);
+    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

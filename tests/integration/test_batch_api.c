@@ -4,7 +4,12 @@
  * downloads (section 4: bytes, Range, tampering, end of batch), and the engine's
  * robustness against malformed device messages. Real broker, real otad, scripted devices.
  */
-#include "test_batch_fixture.c"
+#include "test_batch_fixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <openssl/evp.h>
 #include <sys/wait.h>
@@ -55,7 +60,7 @@ static void list_ids(bt_ctx *t, const char *query, char *out, size_t cap, long *
         json_array_foreach(items, i, it)
         {
             char id[32];
-            id_text(json_object_get(it, "batchId"), id, sizeof id);
+            bt_id_text(json_object_get(it, "batchId"), id, sizeof id);
             if (used < cap)
                 used += (size_t)snprintf(out + used, cap - used, "%s ", id);
         }
@@ -73,10 +78,9 @@ static int has_id(const char *list, const char *id)
 /* 9. Parameter rules, lists, detail, device rows, firmware in use. */
 static void test_api_batch_parameters_lists_detail(void **state)
 {
-    (void)state;
     char fw2[32], fw3[32], fwq[32], b1[32], b2[32], bq[32];
     oth_resp r;
-    bt_ctx *t = bt_new(1);
+    bt_ctx *t = bt_new(state, 1);
     bt_product(t, "apiP");
     const char *ids[] = {"a1", "a2", "a3", "a4", "a5"};
     for (int i = 0; i < 5; i++)
@@ -238,26 +242,26 @@ static void test_api_batch_parameters_lists_detail(void **state)
     /* detail of b1 (firmware 2.0.0) */
     json_t *bj = bt_batch_get(t, b1);
     assert_non_null(bj);
-    assert_string_equal(js(bj, "firmwareName"), "fw_api_2");
-    assert_string_equal(js(bj, "firmwareVersion"), "2.0.0");
-    assert_string_equal(js(bj, "md5"), md5);
-    assert_string_equal(js(bj, "productKey"), pk_p);
-    assert_string_equal(js(bj, "productName"), "apiP");
+    assert_string_equal(bt_js(bj, "firmwareName"), "fw_api_2");
+    assert_string_equal(bt_js(bj, "firmwareVersion"), "2.0.0");
+    assert_string_equal(bt_js(bj, "md5"), md5);
+    assert_string_equal(bt_js(bj, "productKey"), pk_p);
+    assert_string_equal(bt_js(bj, "productName"), "apiP");
     assert_int_equal(bt_int(bj, "validityDays"), 2);
-    assert_string_equal(js(bj, "policy"), "standard");
+    assert_string_equal(bt_js(bj, "policy"), "standard");
     assert_int_equal(bt_int(bj, "timeoutMinutes"), 30);
     assert_int_equal(bt_int(bj, "retryTimes"), 0);
-    assert_string_equal(js(bj, "state"), "terminated");
-    int64_t start = bt_rfc3339_ms(js(bj, "startTime")), exp = bt_rfc3339_ms(js(bj, "expiresTime"));
+    assert_string_equal(bt_js(bj, "state"), "terminated");
+    int64_t start = bt_rfc3339_ms(bt_js(bj, "startTime")), exp = bt_rfc3339_ms(bt_js(bj, "expiresTime"));
     assert_true(start > 0);
     if (exp - start < 2 * 86400000LL - 1000 || exp - start > 2 * 86400000LL + 1000)
-        fail_msg("expiresTime %s is not startTime %s + 2 days", js(bj, "expiresTime"), js(bj, "startTime"));
-    assert_true(bt_rfc3339_ms(js(bj, "endTime")) >= start);
+        fail_msg("expiresTime %s is not startTime %s + 2 days", bt_js(bj, "expiresTime"), bt_js(bj, "startTime"));
+    assert_true(bt_rfc3339_ms(bt_js(bj, "endTime")) >= start);
     json_decref(bj);
     /* detail of b2: every count, and the retry interval */
     bj = bt_batch_get(t, b2);
-    assert_string_equal(js(bj, "firmwareVersion"), "3.0.0");
-    assert_string_equal(js(bj, "policy"), "silent");
+    assert_string_equal(bt_js(bj, "firmwareVersion"), "3.0.0");
+    assert_string_equal(bt_js(bj, "policy"), "silent");
     assert_int_equal(bt_int(bj, "validityDays"), 3);
     assert_int_equal(bt_int(bj, "timeoutMinutes"), 45);
     assert_int_equal(bt_int(bj, "retryTimes"), 2);
@@ -283,8 +287,8 @@ static void test_api_batch_parameters_lists_detail(void **state)
     assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?upgradeState=to_upgrade", b2), 200);
     assert_int_equal(bt_int(r.json, "total"), 1);
     row = json_array_get(json_object_get(r.json, "items"), 0);
-    assert_string_equal(js(row, "identifier"), "a1");
-    assert_string_equal(js(row, "deviceName"), "dev a1");
+    assert_string_equal(bt_js(row, "identifier"), "a1");
+    assert_string_equal(bt_js(row, "deviceName"), "dev a1");
     assert_true(json_is_true(json_object_get(row, "online")));
     assert_true(json_is_null(json_object_get(row, "finishTime")));
     assert_int_equal(bt_int(row, "retried"), 0);
@@ -314,11 +318,11 @@ static void test_api_batch_parameters_lists_detail(void **state)
         json_array_foreach(items, i, it)
         {
             char k[40];
-            snprintf(k, sizeof k, " %s ", js(it, "identifier"));
+            snprintf(k, sizeof k, " %s ", bt_js(it, "identifier"));
             if (strstr(seen, k))
                 fail_msg("device %s on two pages", k);
             size_t used = strlen(seen);
-            snprintf(seen + used, sizeof seen - used, "%s ", js(it, "identifier"));
+            snprintf(seen + used, sizeof seen - used, "%s ", bt_js(it, "identifier"));
         }
         oth_resp_free(&r);
     }
@@ -375,10 +379,9 @@ static void test_api_batch_parameters_lists_detail(void **state)
 /* 10. The push's url: bytes, Range, tampering, end of batch. */
 static void test_api_device_download(void **state)
 {
-    (void)state;
     char fw[32], b[32];
     oth_resp r;
-    bt_ctx *t = bt_new(1);
+    bt_ctx *t = bt_new(state, 1);
     bt_product(t, "dl");
     bt_device(t, "d1");
     sdev *d1 = bt_dev_start(t, "d1", "1.0.0", SDEV_AUTO_ACK, 0);
@@ -466,10 +469,9 @@ static int otad_alive(bt_ctx *t)
  * report outside any batch only updates the device's firmwareVersion. */
 static void test_api_malformed_device_messages(void **state)
 {
-    (void)state;
     char fw[32], b[32];
     oth_resp r;
-    bt_ctx *t = bt_new(1); /* ack timeout 10 s: this test acks well before */
+    bt_ctx *t = bt_new(state, 1); /* ack timeout 10 s: this test acks well before */
     bt_product(t, "bad");
     bt_device(t, "m1");
     bt_device(t, "n1");
@@ -628,9 +630,8 @@ static void test_api_malformed_device_messages(void **state)
  * online (the first connection's end must not count), and pushes reach the new one. */
 static void test_api_presence_takeover(void **state)
 {
-    (void)state;
     char fw[32], b[32];
-    bt_ctx *t = bt_new(10);
+    bt_ctx *t = bt_new(state, 10);
     bt_product(t, "take");
     bt_device(t, "t1");
     sdev *old = bt_dev_start(t, "t1", "1.0.0", SDEV_AUTO_NONE, 0);
@@ -655,9 +656,8 @@ static void test_api_presence_takeover(void **state)
 /* Rule 2 at the real clock (OTA_TIME_SCALE 1): the ack timeout is 10 s, not less. */
 static void test_api_ack_timeout_real_clock(void **state)
 {
-    (void)state;
     char fw[32], b[32];
-    bt_ctx *t = bt_new(1);
+    bt_ctx *t = bt_new(state, 1);
     bt_product(t, "clock");
     bt_device(t, "c1");
     sdev *c1 = bt_dev_start(t, "c1", "1.0.0", SDEV_AUTO_NONE, 0);

@@ -6,7 +6,12 @@
  * push may reach a device twice with one msgId, deadlines that passed while otad was down
  * must fire at start, and presence must be rebuilt from the broker.
  */
-#include "test_batch_fixture.c"
+#include "test_batch_fixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void restart(bt_ctx *t)
 {
@@ -23,9 +28,8 @@ static void kill9(bt_ctx *t)
 
 static void test_rule8_kill9_mid_batch(void **state)
 {
-    (void)state;
     char fw[32], b[32];
-    bt_ctx *t = bt_new(10); /* ack timeout 1 s; retry interval 1 min = 6 s */
+    bt_ctx *t = bt_new(state, 10); /* ack timeout 1 s; retry interval 1 min = 6 s */
     bt_product(t, "rule8");
     const char *ids[] = {"up", "mute", "stay", "gone", "late"};
     for (size_t i = 0; i < 5; i++)
@@ -131,9 +135,8 @@ static void test_rule8_kill9_mid_batch(void **state)
 /* A kill -9 right after batch creation: the batch and its pushes survive. */
 static void test_rule8_kill9_after_create(void **state)
 {
-    (void)state;
     char fw[32], b[32];
-    bt_ctx *t = bt_new(10);
+    bt_ctx *t = bt_new(state, 10);
     bt_product(t, "rule8b");
     enum { N = 20 };
     char ids[N][16];
@@ -166,9 +169,8 @@ static void test_rule8_kill9_after_create(void **state)
 /* The validity end passes while otad is down: the batch is terminated at start. */
 static void test_rule8_validity_end_while_down(void **state)
 {
-    (void)state;
     char fw[32], b[32];
-    bt_ctx *t = bt_new(43200); /* one day = 2 s */
+    bt_ctx *t = bt_new(state, 43200); /* one day = 2 s */
     bt_product(t, "rule8v");
     bt_device(t, "w1");
     sdev *w1 = bt_dev_activated_offline(t, "w1", "1.0.0", SDEV_AUTO_NONE, 0);
@@ -178,8 +180,8 @@ static void test_rule8_validity_end_while_down(void **state)
              "\"retryTimes\":0}",
              b, sizeof b);
     json_t *bj = bt_batch_get(t, b);
-    int64_t exp = bt_rfc3339_ms(js(bj, "expiresTime"));
-    assert_string_equal(js(bj, "state"), "in_progress");
+    int64_t exp = bt_rfc3339_ms(bt_js(bj, "expiresTime"));
+    assert_string_equal(bt_js(bj, "state"), "in_progress");
     json_decref(bj);
     kill9(t);
     /* the device comes online while otad is down */
@@ -187,7 +189,7 @@ static void test_rule8_validity_end_while_down(void **state)
     sdev_sleep_ms(2600);
     restart(t);
     bj = bt_wait_batch(t, b, "terminated", BT_SOON);
-    assert_true(bt_rfc3339_ms(js(bj, "endTime")) >= exp);
+    assert_true(bt_rfc3339_ms(bt_js(bj, "endTime")) >= exp);
     json_decref(bj);
     json_t *task = bt_wait_task(t, b, "w1", "failed", BT_SOON);
     assert_string_equal(bt_reason(task), "terminated");
@@ -199,9 +201,8 @@ static void test_rule8_validity_end_while_down(void **state)
  * killed, and silent since: the presence snapshot at start must still get them pushed. */
 static void test_rule8_paced_devices_pushed_after_restart(void **state)
 {
-    (void)state;
     char fw[32], b[32];
-    bt_ctx *t = bt_new(10);
+    bt_ctx *t = bt_new(state, 10);
     bt_product(t, "rule8p");
     const char *ids[] = {"p1", "p2", "p3"};
     sdev *d[3];
@@ -252,7 +253,6 @@ static void test_rule8_paced_devices_pushed_after_restart(void **state)
  * upgraded is succeeded, the counts equal the rows, and no push was repeated. */
 static void test_rule8_kill9_storm(void **state)
 {
-    (void)state;
     enum { N = 12, KILLS = 4 };
     char fw[32], b[32], ids[N][16];
     sdev *d[N];
@@ -260,7 +260,7 @@ static void test_rule8_kill9_storm(void **state)
     if (getenv("BT_SEED"))
         seed = (unsigned)strtoul(getenv("BT_SEED"), NULL, 10);
     fprintf(stderr, "kill9 storm: BT_SEED=%u\n", seed);
-    bt_ctx *t = bt_new(30); /* ack timeout 333 ms, retry interval 2 s */
+    bt_ctx *t = bt_new(state, 30); /* ack timeout 333 ms, retry interval 2 s */
     bt_product(t, "storm");
     for (int i = 0; i < N; i++) {
         snprintf(ids[i], sizeof ids[i], "s%02d", i);
@@ -307,7 +307,7 @@ static void test_rule8_kill9_storm(void **state)
         if (sdev_duplicate_push_ids(d[i]) != 0 || got < 1 || got > bt_int(task, "retried") + 1)
             fail_msg("device %s: %d pushes received (%d with a repeated msgId), task retried %d",
                      ids[i], got, sdev_duplicate_push_ids(d[i]), bt_int(task, "retried"));
-        assert_string_equal(js(task, "currentVersion"), "2.0.0");
+        assert_string_equal(bt_js(task, "currentVersion"), "2.0.0");
         json_decref(task);
     }
     fprintf(stderr, "kill9 storm: %d pushes received, %d retries counted\n", all_pushes, all_retried);

@@ -1,54 +1,30 @@
 /*
- * test_batch_fixture: what the batch integration tests share, #included by each
- * test_batch_<part>.c (not compiled on its own). Every test starts its own broker and otad
- * (harness) with the OTA_TIME_SCALE it needs, creates its product, devices and firmware
- * through the API, plays devices with scripted_device, and polls the API with deadlines:
- * a wait never passes by luck, it either sees the state or fails naming what it saw last.
+ * test_batch_fixture: the batch integration tests' fixture (declared and described in
+ * test_batch_fixture.h). Each call works on the test's bt_ctx; nothing is kept in this file.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include "ota_harness.h"
-#include "scripted_device.h"
+#include "test_batch_fixture.h"
 
-#include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <cmocka.h>
-
-/* Each test file uses a part of the fixture. */
-#pragma GCC diagnostic ignored "-Wunused-function"
-
-/* Wait budgets (ms) for things that happen "at once" on the server; generous so ASan and a
- * loaded CI machine pass, while a broken rule still fails (the wait then runs out). */
-#define BT_SOON 8000
-#define BT_POLL_MS 25
-
-typedef struct {
-    oth_env env;
-    char pk[64];
-    char product_name[64];
-    int up;
-} bt_ctx;
-
-/* What the running test started, freed by bt_teardown even after a failed assertion. */
-static bt_ctx *g_ctx;
-static sdev *g_devs[32];
-static int g_ndevs;
-
-static bt_ctx *bt_new(double time_scale)
+bt_ctx *bt_alloc(void **state)
 {
-    char scale[32];
     bt_ctx *t = calloc(1, sizeof *t);
     assert_non_null(t);
-    assert_int_equal(oth_env_init(&t->env), 0);
+    if (oth_env_init(&t->env) != 0) {
+        free(t);
+        fail_msg("test environment: oth_env_init failed");
+    }
+    *state = t;
+    return t;
+}
+
+bt_ctx *bt_new(void **state, double time_scale)
+{
+    char scale[32];
+    bt_ctx *t = bt_alloc(state);
     snprintf(scale, sizeof scale, "%g", time_scale);
     oth_env_set(&t->env, "OTA_TIME_SCALE", scale);
     if (oth_broker_start(&t->env) != 0 || oth_otad_start(&t->env) != 0) {
@@ -56,23 +32,13 @@ static bt_ctx *bt_new(double time_scale)
         fail_msg("broker or otad did not start");
     }
     t->up = 1;
-    g_ctx = t;
     return t;
 }
 
-static void bt_free(bt_ctx *t)
+sdev *bt_keep(bt_ctx *t, sdev *d)
 {
-    if (!t)
-        return;
-    oth_env_cleanup(&t->env);
-    free(t);
-}
-
-/* Registers a device for bt_teardown. */
-static sdev *bt_keep(sdev *d)
-{
-    assert_true(g_ndevs < (int)(sizeof g_devs / sizeof g_devs[0]));
-    g_devs[g_ndevs++] = d;
+    assert_true(t->ndevs < BT_MAX_DEVS);
+    t->devs[t->ndevs++] = d;
     return d;
 }
 
@@ -80,28 +46,30 @@ static sdev *bt_sdev(bt_ctx *t, const char *id)
 {
     sdev *d = sdev_new(t->env.mqtt_port, t->env.key, t->pk, id);
     assert_non_null(d);
-    return bt_keep(d);
+    return bt_keep(t, d);
 }
 
-static int bt_teardown(void **state)
+int bt_teardown(void **state)
 {
-    (void)state;
-    for (int i = 0; i < g_ndevs; i++)
-        sdev_free(g_devs[i]);
-    g_ndevs = 0;
-    bt_free(g_ctx);
-    g_ctx = NULL;
+    bt_ctx *t = *state;
+    if (!t)
+        return 0;
+    for (int i = 0; i < t->ndevs; i++)
+        sdev_free(t->devs[i]);
+    oth_env_cleanup(&t->env);
+    free(t);
+    *state = NULL;
     return 0;
 }
 
-static const char *js(json_t *o, const char *k)
+const char *bt_js(json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
     return s ? s : "";
 }
 
 /* An id the API may give as a string or a number, as text. */
-static void id_text(json_t *v, char *out, size_t cap)
+void bt_id_text(json_t *v, char *out, size_t cap)
 {
     if (json_is_string(v))
         snprintf(out, cap, "%s", json_string_value(v));
@@ -111,13 +79,13 @@ static void id_text(json_t *v, char *out, size_t cap)
         snprintf(out, cap, "?");
 }
 
-static long bt_post(bt_ctx *t, const char *path, const char *body, oth_resp *r)
+long bt_post(bt_ctx *t, const char *path, const char *body, oth_resp *r)
 {
     oth_http(&t->env, "POST", path, 1, "application/json", body, strlen(body), NULL, r);
     return r->status;
 }
 
-static long bt_get(bt_ctx *t, oth_resp *r, const char *fmt, ...)
+long bt_get(bt_ctx *t, oth_resp *r, const char *fmt, ...)
 {
     char path[1024];
     va_list ap;
@@ -128,19 +96,19 @@ static long bt_get(bt_ctx *t, oth_resp *r, const char *fmt, ...)
     return r->status;
 }
 
-static void bt_product(bt_ctx *t, const char *name)
+void bt_product(bt_ctx *t, const char *name)
 {
     oth_resp r;
     char body[256];
     snprintf(body, sizeof body, "{\"productName\":\"%s\",\"description\":\"batch tests\"}", name);
     if (bt_post(t, "/api/v1/products", body, &r) != 201)
         fail_msg("create product: %ld %s", r.status, r.body);
-    snprintf(t->pk, sizeof t->pk, "%s", js(r.json, "productKey"));
+    snprintf(t->pk, sizeof t->pk, "%s", bt_js(r.json, "productKey"));
     snprintf(t->product_name, sizeof t->product_name, "%s", name);
     oth_resp_free(&r);
 }
 
-static void bt_device(bt_ctx *t, const char *id)
+void bt_device(bt_ctx *t, const char *id)
 {
     oth_resp r;
     char body[256], path[256];
@@ -152,7 +120,7 @@ static void bt_device(bt_ctx *t, const char *id)
 }
 
 /* Firmware bytes of a test: deterministic, `len` bytes. Caller frees. */
-static unsigned char *bt_fw_bytes(size_t len, unsigned seed)
+unsigned char *bt_fw_bytes(size_t len, unsigned seed)
 {
     unsigned char *b = malloc(len ? len : 1);
     assert_non_null(b);
@@ -162,7 +130,7 @@ static unsigned char *bt_fw_bytes(size_t len, unsigned seed)
 }
 
 /* Uploads a firmware of version `ver` for the product; firmware id into out. */
-static void bt_firmware_data(bt_ctx *t, const char *name, const char *ver, const unsigned char *data,
+void bt_firmware_data(bt_ctx *t, const char *name, const char *ver, const unsigned char *data,
                              size_t len, char *out, size_t cap)
 {
     oth_resp r;
@@ -173,11 +141,11 @@ static void bt_firmware_data(bt_ctx *t, const char *name, const char *ver, const
     oth_upload(&t->env, "/api/v1/firmwares", fields, file, data, len, &r);
     if (r.status != 201)
         fail_msg("upload firmware %s %s: %ld %s", name, ver, r.status, r.body);
-    id_text(json_object_get(r.json, "firmwareId"), out, cap);
+    bt_id_text(json_object_get(r.json, "firmwareId"), out, cap);
     oth_resp_free(&r);
 }
 
-static void bt_firmware(bt_ctx *t, const char *name, const char *ver, char *out, size_t cap)
+void bt_firmware(bt_ctx *t, const char *name, const char *ver, char *out, size_t cap)
 {
     unsigned char *b = bt_fw_bytes(4096, 1);
     bt_firmware_data(t, name, ver, b, 4096, out, cap);
@@ -185,7 +153,7 @@ static void bt_firmware(bt_ctx *t, const char *name, const char *ver, char *out,
 }
 
 /* POST a batch; returns the status; batch id into out when 201. */
-static long bt_batch_try(bt_ctx *t, const char *fw, const char *body, char *out, size_t cap,
+long bt_batch_try(bt_ctx *t, const char *fw, const char *body, char *out, size_t cap,
                          oth_resp *keep)
 {
     oth_resp r;
@@ -193,7 +161,7 @@ static long bt_batch_try(bt_ctx *t, const char *fw, const char *body, char *out,
     snprintf(path, sizeof path, "/api/v1/firmwares/%s/batches", fw);
     long st = bt_post(t, path, body, &r);
     if (st == 201 && out)
-        id_text(json_object_get(r.json, "batchId"), out, cap);
+        bt_id_text(json_object_get(r.json, "batchId"), out, cap);
     if (keep)
         *keep = r;
     else
@@ -201,7 +169,7 @@ static long bt_batch_try(bt_ctx *t, const char *fw, const char *body, char *out,
     return st;
 }
 
-static void bt_batch(bt_ctx *t, const char *fw, const char *body, char *out, size_t cap)
+void bt_batch(bt_ctx *t, const char *fw, const char *body, char *out, size_t cap)
 {
     oth_resp r;
     long st = bt_batch_try(t, fw, body, out, cap, &r);
@@ -211,7 +179,7 @@ static void bt_batch(bt_ctx *t, const char *fw, const char *body, char *out, siz
 }
 
 /* A device connected, activated and reporting `ver`; auto mode set before it speaks. */
-static sdev *bt_dev_start(bt_ctx *t, const char *id, const char *ver, sdev_auto mode, int fail_step)
+sdev *bt_dev_start(bt_ctx *t, const char *id, const char *ver, sdev_auto mode, int fail_step)
 {
     sdev *d = bt_sdev(t, id);
     sdev_set_auto(d, mode, fail_step);
@@ -231,7 +199,7 @@ static json_t *bt_device_row(bt_ctx *t, const char *id, oth_resp *r)
 }
 
 /* Waits until the device's `online` is `online` (and, when ver is set, firmwareVersion==ver). */
-static void bt_wait_device(bt_ctx *t, const char *id, int online, const char *ver, int timeout_ms)
+void bt_wait_device(bt_ctx *t, const char *id, int online, const char *ver, int timeout_ms)
 {
     int64_t end = sdev_now_ms() + timeout_ms;
     char last[512] = "";
@@ -240,7 +208,7 @@ static void bt_wait_device(bt_ctx *t, const char *id, int online, const char *ve
         json_t *row = bt_device_row(t, id, &r);
         if (row) {
             int on = json_is_true(json_object_get(row, "online"));
-            const char *fv = js(row, "firmwareVersion");
+            const char *fv = bt_js(row, "firmwareVersion");
             snprintf(last, sizeof last, "%s", r.body);
             if (on == online && (!ver || strcmp(fv, ver) == 0)) {
                 oth_resp_free(&r);
@@ -258,7 +226,7 @@ static void bt_wait_device(bt_ctx *t, const char *id, int online, const char *ve
 }
 
 /* The task row of device `id` in batch `b` (new reference), or NULL. */
-static json_t *bt_task(bt_ctx *t, const char *b, const char *id)
+json_t *bt_task(bt_ctx *t, const char *b, const char *id)
 {
     oth_resp r;
     json_t *found = NULL;
@@ -267,7 +235,7 @@ static json_t *bt_task(bt_ctx *t, const char *b, const char *id)
         size_t i;
         json_array_foreach(items, i, it)
         {
-            if (strcmp(js(it, "identifier"), id) == 0) {
+            if (strcmp(bt_js(it, "identifier"), id) == 0) {
                 found = json_incref(it);
                 break;
             }
@@ -285,7 +253,7 @@ static void bt_task_text(json_t *task, char *out, size_t cap)
 }
 
 /* Waits until the task's upgradeState is `state`; returns the row (new reference). */
-static json_t *bt_wait_task(bt_ctx *t, const char *b, const char *id, const char *state,
+json_t *bt_wait_task(bt_ctx *t, const char *b, const char *id, const char *state,
                             int timeout_ms)
 {
     int64_t end = sdev_now_ms() + timeout_ms;
@@ -293,7 +261,7 @@ static json_t *bt_wait_task(bt_ctx *t, const char *b, const char *id, const char
     json_t *task = NULL;
     for (;;) {
         task = bt_task(t, b, id);
-        if (task && strcmp(js(task, "upgradeState"), state) == 0)
+        if (task && strcmp(bt_js(task, "upgradeState"), state) == 0)
             return task;
         if (sdev_now_ms() > end)
             break;
@@ -310,14 +278,14 @@ static json_t *bt_wait_task(bt_ctx *t, const char *b, const char *id, const char
 }
 
 /* The current state of a task ("" when no row). */
-static void bt_task_state(bt_ctx *t, const char *b, const char *id, char *out, size_t cap)
+void bt_task_state(bt_ctx *t, const char *b, const char *id, char *out, size_t cap)
 {
     json_t *task = bt_task(t, b, id);
-    snprintf(out, cap, "%s", task ? js(task, "upgradeState") : "");
+    snprintf(out, cap, "%s", task ? bt_js(task, "upgradeState") : "");
     json_decref(task);
 }
 
-static void bt_expect_task(bt_ctx *t, const char *b, const char *id, const char *state)
+void bt_expect_task(bt_ctx *t, const char *b, const char *id, const char *state)
 {
     char st[32];
     bt_task_state(t, b, id, st, sizeof st);
@@ -331,19 +299,19 @@ static void bt_expect_task(bt_ctx *t, const char *b, const char *id, const char 
     }
 }
 
-static const char *bt_reason(json_t *task)
+const char *bt_reason(json_t *task)
 {
     json_t *v = json_object_get(task, "failReason");
     return json_is_string(v) ? json_string_value(v) : "null";
 }
 
-static int bt_int(json_t *o, const char *k)
+int bt_int(json_t *o, const char *k)
 {
     return (int)json_integer_value(json_object_get(o, k));
 }
 
 /* The batch detail (new reference). */
-static json_t *bt_batch_get(bt_ctx *t, const char *b)
+json_t *bt_batch_get(bt_ctx *t, const char *b)
 {
     oth_resp r;
     json_t *j = NULL;
@@ -353,13 +321,13 @@ static json_t *bt_batch_get(bt_ctx *t, const char *b)
     return j;
 }
 
-static json_t *bt_wait_batch(bt_ctx *t, const char *b, const char *state, int timeout_ms)
+json_t *bt_wait_batch(bt_ctx *t, const char *b, const char *state, int timeout_ms)
 {
     int64_t end = sdev_now_ms() + timeout_ms;
     json_t *j = NULL;
     for (;;) {
         j = bt_batch_get(t, b);
-        if (j && strcmp(js(j, "state"), state) == 0)
+        if (j && strcmp(bt_js(j, "state"), state) == 0)
             return j;
         if (sdev_now_ms() > end)
             break;
@@ -375,7 +343,7 @@ static json_t *bt_wait_batch(bt_ctx *t, const char *b, const char *state, int ti
 }
 
 /* Waits for the n-th push of a device, failing with the logs when it does not come. */
-static void bt_wait_push(bt_ctx *t, sdev *d, int n, int timeout_ms)
+void bt_wait_push(bt_ctx *t, sdev *d, int n, int timeout_ms)
 {
     int got = sdev_wait(d, SDEV_PUSH, n, timeout_ms);
     if (got < n) {
@@ -386,7 +354,7 @@ static void bt_wait_push(bt_ctx *t, sdev *d, int n, int timeout_ms)
 }
 
 /* A standard batch body with the given retry settings (0 interval: omitted). */
-static void bt_body(char *out, size_t cap, const char *scope_extra, int timeout_min, int retry_times,
+void bt_body(char *out, size_t cap, const char *scope_extra, int timeout_min, int retry_times,
                     int retry_interval)
 {
     if (retry_times > 0)
@@ -402,7 +370,7 @@ static void bt_body(char *out, size_t cap, const char *scope_extra, int timeout_
 }
 
 /* A device that has connected once (activated, reporting `ver`) and is now offline. */
-static sdev *bt_dev_activated_offline(bt_ctx *t, const char *id, const char *ver, sdev_auto mode,
+sdev *bt_dev_activated_offline(bt_ctx *t, const char *id, const char *ver, sdev_auto mode,
                                       int fail_step)
 {
     sdev *d = bt_dev_start(t, id, ver, mode, fail_step);
@@ -413,7 +381,7 @@ static sdev *bt_dev_activated_offline(bt_ctx *t, const char *id, const char *ver
 }
 
 /* Fails unless the device gets no push for `ms` (a window for a negative check). */
-static void bt_no_push_for(bt_ctx *t, sdev *d, int have, int ms)
+void bt_no_push_for(bt_ctx *t, sdev *d, int have, int ms)
 {
     int got = sdev_wait(d, SDEV_PUSH, have + 1, ms);
     if (got > have) {
@@ -423,7 +391,7 @@ static void bt_no_push_for(bt_ctx *t, sdev *d, int have, int ms)
 }
 
 /* RFC 3339 UTC ("2026-01-02T03:04:05.678Z") to epoch ms; -1 when not parsable. */
-static int64_t bt_rfc3339_ms(const char *s)
+int64_t bt_rfc3339_ms(const char *s)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
@@ -450,14 +418,14 @@ static int64_t bt_rfc3339_ms(const char *s)
 }
 
 /* Waits until the task shows state `state` with progress `progress`; returns the row. */
-static json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const char *state,
+json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const char *state,
                                 int progress, int timeout_ms)
 {
     int64_t end = sdev_now_ms() + timeout_ms;
     json_t *task = NULL;
     for (;;) {
         task = bt_task(t, b, id);
-        if (task && strcmp(js(task, "upgradeState"), state) == 0 && bt_int(task, "progress") == progress)
+        if (task && strcmp(bt_js(task, "upgradeState"), state) == 0 && bt_int(task, "progress") == progress)
             return task;
         if (sdev_now_ms() > end)
             break;
@@ -474,7 +442,7 @@ static json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const 
 }
 
 /* Counts by upgradeState of the device rows equal the batch's counts and counters. */
-static void bt_check_counts(bt_ctx *t, const char *b)
+void bt_check_counts(bt_ctx *t, const char *b)
 {
     oth_resp r;
     int by_state[7] = {0};
@@ -486,7 +454,7 @@ static void bt_check_counts(bt_ctx *t, const char *b)
     json_array_foreach(items, i, it)
     {
         for (int k = 0; k < 7; k++)
-            if (strcmp(js(it, "upgradeState"), names[k]) == 0)
+            if (strcmp(bt_js(it, "upgradeState"), names[k]) == 0)
                 by_state[k]++;
     }
     int rows = (int)json_array_size(items);

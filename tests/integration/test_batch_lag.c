@@ -8,7 +8,12 @@
  * Presence events are ordered by the broker's times, also when a connection starts and
  * ends within one millisecond (events forged through the server account).
  */
-#include "test_batch_fixture.c"
+#include "test_batch_fixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ota_time.h"
 
@@ -20,9 +25,8 @@ static void freeze(bt_ctx *t, int sig)
 
 static void test_answers_delayed_on_our_side_count(void **state)
 {
-    (void)state;
     char fw[32], b[32], body[512];
-    bt_ctx *t = bt_new(60); /* ack timeout 10 s / 60 = 167 ms; upgrade timeout 1 min = 1 s */
+    bt_ctx *t = bt_new(state, 60); /* ack timeout 10 s / 60 = 167 ms; upgrade timeout 1 min = 1 s */
     bt_product(t, "lag");
     bt_device(t, "answers");
     bt_device(t, "silent");
@@ -92,8 +96,7 @@ static void presence(sdev *srv, const char *pk, const char *id, int on, int64_t 
 
 static void test_presence_in_broker_order(void **state)
 {
-    (void)state;
-    bt_ctx *t = bt_new(1);
+    bt_ctx *t = bt_new(state, 1);
     bt_product(t, "order");
     bt_device(t, "blink");
     bt_device(t, "mark");
@@ -101,7 +104,7 @@ static void test_presence_in_broker_order(void **state)
     bt_wait_device(t, "blink", 1, "1.0.0", BT_SOON);
     sdev_disconnect(blink);
     bt_wait_device(t, "blink", 0, NULL, BT_SOON);
-    sdev *srv = bt_keep(sdev_new_server(t->env.mqtt_port, t->env.key, "otad-forger"));
+    sdev *srv = bt_keep(t, sdev_new_server(t->env.mqtt_port, t->env.key, "otad-forger"));
     assert_int_equal(sdev_login(srv), 0);
     int64_t t0 = ota_time_now_ms() + 1000; /* newer than anything the broker sent */
 

@@ -9,7 +9,12 @@
  * each upgradeState filter picks rows spread over the whole id range. Every walk by cursor
  * must give exactly the rows, in the same order, of the walk by page.
  */
-#include "test_batch_fixture.c"
+#include "test_batch_fixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define BP_N 300
 #define BP_SUCCEED(i) ((i) % 20 == 3) /* 15 devices online that upgrade */
@@ -239,7 +244,7 @@ static void rows_equal(const char *what, const bp_rows *a, const bp_rows *c)
 static void row_ident(const char *row, char *out, size_t cap)
 {
     json_t *j = json_loads(row, 0, NULL);
-    snprintf(out, cap, "%s", j ? js(j, "identifier") : "");
+    snprintf(out, cap, "%s", j ? bt_js(j, "identifier") : "");
     json_decref(j);
 }
 
@@ -259,9 +264,8 @@ static void rows_ascending(const char *what, const bp_rows *w)
  * sizes that divide the count and that do not; nextCursor is null on the last page. */
 static void test_paging_cursor_walk_equals_page_walk(void **state)
 {
-    (void)state;
     char b[32];
-    bt_ctx *t = bt_new(1);
+    bt_ctx *t = bt_new(state, 1);
     bp_setup(t, b, sizeof b);
     static const struct {
         const char *q;
@@ -310,7 +314,7 @@ static void test_paging_cursor_walk_equals_page_walk(void **state)
     assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=10&page=3", b), 200);
     assert_int_equal(next_cursor(&r, cur, sizeof cur), 1);
     json_t *items = json_object_get(r.json, "items");
-    assert_string_equal(js(json_array_get(items, 9), "identifier"), "d0029");
+    assert_string_equal(bt_js(json_array_get(items, 9), "identifier"), "d0029");
     oth_resp_free(&r);
     bp_rows all = {0}, tail = {0}, want = {0};
     walk_pages(t, b, "upgradeState=succeeded", 1000, BP_N_SUCCEED, &all);
@@ -354,10 +358,9 @@ static void expect_after_400(bt_ctx *t, const char *b, const char *query)
  * An unknown batch: 404, with or without a cursor. */
 static void test_paging_bad_cursors_unknown_batch(void **state)
 {
-    (void)state;
     char fw[32], b[32], q[256], good[64];
     oth_resp r;
-    bt_ctx *t = bt_new(1);
+    bt_ctx *t = bt_new(state, 1);
     bt_product(t, "pagingBad");
     bt_device(t, "x1");
     bt_device(t, "x2");
@@ -371,11 +374,11 @@ static void test_paging_bad_cursors_unknown_batch(void **state)
     /* a real cursor works, and says where the next page starts */
     assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=1", b), 200);
     assert_int_equal(next_cursor(&r, good, sizeof good), 1);
-    assert_string_equal(js(json_array_get(json_object_get(r.json, "items"), 0), "identifier"),
+    assert_string_equal(bt_js(json_array_get(json_object_get(r.json, "items"), 0), "identifier"),
                         "x1");
     oth_resp_free(&r);
     assert_int_equal(bt_get(t, &r, "/api/v1/batches/%s/devices?pageSize=1&after=%s", b, good), 200);
-    assert_string_equal(js(json_array_get(json_object_get(r.json, "items"), 0), "identifier"),
+    assert_string_equal(bt_js(json_array_get(json_object_get(r.json, "items"), 0), "identifier"),
                         "x2");
     assert_true(json_is_null(json_object_get(r.json, "nextCursor")));
     oth_resp_free(&r);

@@ -4,16 +4,20 @@
  * state read back from GET /api/v1/batches/... . OTA_TIME_SCALE is chosen per test so the
  * timers fire in seconds while a scripted device still answers well inside them.
  */
-#include "test_batch_fixture.c"
+#include "test_batch_fixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <pthread.h>
 
 /* Rule 1: to_push devices are pushed only while online and ready. */
 static void test_rule1_push_only_online_and_ready(void **state)
 {
-    (void)state;
     char fw[32], b[32], body[512];
-    bt_ctx *t = bt_new(30); /* ack timeout 333 ms: every device here acks by itself */
+    bt_ctx *t = bt_new(state, 30); /* ack timeout 333 ms: every device here acks by itself */
     bt_product(t, "rule1");
     bt_device(t, "on1");
     bt_device(t, "off1");
@@ -71,9 +75,8 @@ static void test_rule1_push_only_online_and_ready(void **state)
 /* Rule 1 for retries: a retry that falls due while the device is offline waits for it. */
 static void test_rule1_retry_waits_for_online(void **state)
 {
-    (void)state;
     char fw[32], b[32], body[512];
-    bt_ctx *t = bt_new(30); /* ack timeout 333 ms, retry interval 2 s */
+    bt_ctx *t = bt_new(state, 30); /* ack timeout 333 ms, retry interval 2 s */
     bt_product(t, "rule1r");
     bt_device(t, "flaky");
     sdev *d = bt_dev_start(t, "flaky", "1.0.0", SDEV_AUTO_NONE, 0);
@@ -107,9 +110,8 @@ static void test_rule1_retry_waits_for_online(void **state)
 /* Rule 2: push -> pushed; ack within the ack timeout -> to_upgrade; else push_timeout. */
 static void test_rule2_ack_or_push_timeout(void **state)
 {
-    (void)state;
     char fw[32], b[32], body[512];
-    bt_ctx *t = bt_new(10); /* ack timeout 1 s */
+    bt_ctx *t = bt_new(state, 10); /* ack timeout 1 s */
     bt_product(t, "rule2");
     bt_device(t, "acker");
     bt_device(t, "mute");
@@ -134,7 +136,7 @@ static void test_rule2_ack_or_push_timeout(void **state)
     /* pushed, waiting for the ack */
     json_t *task = bt_task(t, b, "mute");
     assert_non_null(task);
-    assert_string_equal(js(task, "upgradeState"), "pushed");
+    assert_string_equal(bt_js(task, "upgradeState"), "pushed");
     json_decref(task);
     assert_int_equal(sdev_ack(acker, pa.msg_id, 200), 0);
     /* an ack with code != 200 is not an ack */
@@ -163,16 +165,15 @@ static void test_rule2_ack_or_push_timeout(void **state)
     json_t *bj = bt_batch_get(t, b);
     assert_int_equal(bt_int(bj, "failed"), 2);
     assert_int_equal(bt_int(json_object_get(bj, "counts"), "to_upgrade"), 1);
-    assert_string_equal(js(bj, "state"), "in_progress");
+    assert_string_equal(bt_js(bj, "state"), "in_progress");
     json_decref(bj);
 }
 
 /* Rule 3: first progress -> upgrading; the upgrade timeout counts from the first progress. */
 static void test_rule3_upgrade_timeout_from_first_progress(void **state)
 {
-    (void)state;
     char fw[32], b[32], b2[32], body[512];
-    bt_ctx *t = bt_new(20); /* timeoutMinutes 1 = 3 s; ack timeout 500 ms (auto ack) */
+    bt_ctx *t = bt_new(state, 20); /* timeoutMinutes 1 = 3 s; ack timeout 500 ms (auto ack) */
     bt_product(t, "rule3");
     bt_device(t, "slow");
     bt_device(t, "slow2");
@@ -254,9 +255,8 @@ static void test_rule3_upgrade_timeout_from_first_progress(void **state)
 /* Rule 4: a version report equal to the batch's version succeeds; progress 100 does not. */
 static void test_rule4_version_report_succeeds(void **state)
 {
-    (void)state;
     char fw[32], b[32], body[512];
-    bt_ctx *t = bt_new(10);
+    bt_ctx *t = bt_new(state, 10);
     bt_product(t, "rule4");
     bt_device(t, "d4");
     sdev *d = bt_dev_start(t, "d4", "1.0.0", SDEV_AUTO_ACK, 0);
@@ -283,7 +283,7 @@ static void test_rule4_version_report_succeeds(void **state)
     assert_int_equal(sdev_version(d, "2.0.0"), 0);
     task = bt_wait_task(t, b, "d4", "succeeded", BT_SOON);
     assert_string_equal(bt_reason(task), "null");
-    assert_string_equal(js(task, "currentVersion"), "2.0.0");
+    assert_string_equal(bt_js(task, "currentVersion"), "2.0.0");
     assert_false(json_is_null(json_object_get(task, "finishTime")));
     json_decref(task);
     json_t *bj = bt_wait_batch(t, b, "completed", BT_SOON);
@@ -305,7 +305,7 @@ static void test_rule4_version_report_succeeds(void **state)
     bt_expect_task(t, b3, "e4", "to_push");
     assert_int_equal(sdev_start(e4, "3.0.0"), 0);
     task = bt_wait_task(t, b3, "e4", "succeeded", BT_SOON);
-    assert_string_equal(js(task, "currentVersion"), "3.0.0");
+    assert_string_equal(bt_js(task, "currentVersion"), "3.0.0");
     json_decref(task);
     bt_no_push_for(t, e4, 0, 500);
     json_decref(bt_wait_batch(t, b3, "completed", BT_SOON));
@@ -337,11 +337,10 @@ static void expect_retry_push(bt_ctx *t, sdev *d, int n, int min_gap_ms, int int
 /* Rule 5: failures -1..-4 and push timeout go to to_retry while retries remain, then failed. */
 static void test_rule5_failures_and_retries(void **state)
 {
-    (void)state;
     char fw[32], b[32], b0[32];
     const int interval = 2000; /* retryIntervalMinutes 1 at scale 30 */
     const int ack_ms = 333;    /* the 10 s ack timeout at scale 30 */
-    bt_ctx *t = bt_new(30);
+    bt_ctx *t = bt_new(state, 30);
     bt_product(t, "rule5");
     const char *ids[] = {"r1", "u1", "pt", "z1", "z2", "z3", "z4", "v1"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
@@ -448,9 +447,8 @@ static void test_rule5_failures_and_retries(void **state)
 /* Rule 6a: completed when every device is final; terminate ends the rest; 409 after. */
 static void test_rule6_completed_and_terminate(void **state)
 {
-    (void)state;
     char fw[32], b1[32], b2[32];
-    bt_ctx *t = bt_new(30); /* retry interval 2 s, ack timeout 333 ms */
+    bt_ctx *t = bt_new(state, 30); /* retry interval 2 s, ack timeout 333 ms */
     bt_product(t, "rule6");
     const char *ids[] = {"s1", "f1", "tA", "tR", "tO", "tU"};
     for (size_t i = 0; i < 6; i++)
@@ -475,7 +473,7 @@ static void test_rule6_completed_and_terminate(void **state)
     assert_int_equal(bt_int(bj, "succeeded"), 1);
     assert_int_equal(bt_int(bj, "failed"), 1);
     assert_false(json_is_null(json_object_get(bj, "endTime")));
-    assert_true(bt_rfc3339_ms(js(bj, "endTime")) >= bt_rfc3339_ms(js(bj, "startTime")));
+    assert_true(bt_rfc3339_ms(bt_js(bj, "endTime")) >= bt_rfc3339_ms(bt_js(bj, "startTime")));
     json_decref(bj);
     json_t *task = bt_task(t, b1, "f1");
     assert_string_equal(bt_reason(task), "flash_failed");
@@ -528,16 +526,15 @@ static void test_rule6_completed_and_terminate(void **state)
     oth_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/batches/%s", b2);
     bj = bt_batch_get(t, b2);
-    assert_string_equal(js(bj, "state"), "terminated");
+    assert_string_equal(bt_js(bj, "state"), "terminated");
     json_decref(bj);
 }
 
 /* Rule 6b: at validity end the batch is terminated and nothing is pushed. */
 static void test_rule6_validity_end(void **state)
 {
-    (void)state;
     char fw[32], b[32];
-    bt_ctx *t = bt_new(86400); /* one day = 1 s */
+    bt_ctx *t = bt_new(state, 86400); /* one day = 1 s */
     bt_product(t, "rule6v");
     bt_device(t, "v1");
     sdev *v1 = bt_dev_activated_offline(t, "v1", "1.0.0", SDEV_AUTO_NONE, 0);
@@ -551,7 +548,7 @@ static void test_rule6_validity_end(void **state)
     int64_t waited = sdev_now_ms() - t0;
     assert_false(json_is_null(json_object_get(bj, "endTime")));
     assert_int_equal(bt_int(bj, "failed"), 1);
-    int64_t end = bt_rfc3339_ms(js(bj, "endTime")), exp = bt_rfc3339_ms(js(bj, "expiresTime"));
+    int64_t end = bt_rfc3339_ms(bt_js(bj, "endTime")), exp = bt_rfc3339_ms(bt_js(bj, "expiresTime"));
     assert_true(end >= exp - 50);
     json_decref(bj);
     assert_true(waited >= 900);
@@ -575,7 +572,7 @@ static int eligible_has(bt_ctx *t, const char *fw, const char *id, int *total)
     assert_int_equal(bt_get(t, &r, "/api/v1/firmwares/%s/eligible-devices?pageSize=1000", fw), 200);
     json_t *items = json_object_get(r.json, "items"), *it;
     size_t i;
-    json_array_foreach(items, i, it) if (strcmp(js(it, "identifier"), id) == 0) found = 1;
+    json_array_foreach(items, i, it) if (strcmp(bt_js(it, "identifier"), id) == 0) found = 1;
     if (total)
         *total = (int)json_array_size(items);
     oth_resp_free(&r);
@@ -585,10 +582,9 @@ static int eligible_has(bt_ctx *t, const char *fw, const char *id, int *total)
 /* Rule 7: a device is in at most one unfinished task of the running batches. */
 static void test_rule7_one_unfinished_task_per_device(void **state)
 {
-    (void)state;
     char fw2[32], fw3[32], b1[32], b2[32], body[512];
     oth_resp r;
-    bt_ctx *t = bt_new(10);
+    bt_ctx *t = bt_new(state, 10);
     bt_product(t, "rule7");
     const char *ids[] = {"busy", "free1", "inact", "same"};
     for (size_t i = 0; i < 4; i++)
@@ -655,10 +651,9 @@ static void test_rule7_one_unfinished_task_per_device(void **state)
  * by OTA_TIME_SCALE; the devices held back wait in to_push. */
 static void test_push_pacing(void **state)
 {
-    (void)state;
     char fw[32], b[32];
     oth_resp r;
-    bt_ctx *t = bt_new(10);
+    bt_ctx *t = bt_new(state, 10);
     bt_product(t, "pace");
     const char *ids[] = {"g1", "g2", "g3", "g4"};
     sdev *d[4];
@@ -760,12 +755,11 @@ static void *create_thread(void *arg)
  * different firmware of its product): exactly one gets it. */
 static void test_rule7_concurrent_creates(void **state)
 {
-    (void)state;
     enum { N = 6 };
     char fw[N][32], name[32], ver[16];
     pthread_t th[N];
     create_job jobs[N];
-    bt_ctx *t = bt_new(10);
+    bt_ctx *t = bt_new(state, 10);
     bt_product(t, "rule7c");
     bt_device(t, "c1");
     bt_dev_activated_offline(t, "c1", "1.0.0", SDEV_AUTO_NONE, 0);

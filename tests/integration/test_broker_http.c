@@ -11,6 +11,11 @@
 #include "ota_crypto.h"
 #include "test_api_util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <time.h>
 
 static char pk[16], pk2[16];
@@ -24,50 +29,51 @@ static int setup(void **st)
 {
     oth_resp r;
     char body[256], path[128];
-    if (start_otad(st) != 0)
+    if (tapi_setup(st) != 0)
         return -1;
-    make_product("brokerhttp", pk);
-    make_product("brokerhttp2", pk2);
+    tapi_ctx *c = *st;
+    tapi_product(c, "brokerhttp", pk);
+    tapi_product(c, "brokerhttp2", pk2);
     snprintf(path, sizeof path, "/api/v1/products/%s/devices", pk);
     snprintf(body, sizeof body, "{\"identifier\":\"dev1\",\"deviceName\":\"d1\"}");
-    if (post_status(path, body, &r) != 201)
+    if (tapi_post(c, path, body, &r) != 201)
         return -1;
-    snprintf(secret, sizeof secret, "%s", jstr(r.json, "deviceSecret"));
+    snprintf(secret, sizeof secret, "%s", tapi_jstr(r.json, "deviceSecret"));
     oth_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/products/%s/devices", pk2);
     snprintf(body, sizeof body, "{\"identifier\":\"other\",\"deviceName\":\"o\"}");
-    if (post_status(path, body, &r) != 201)
+    if (tapi_post(c, path, body, &r) != 201)
         return -1;
     oth_resp_free(&r);
     snprintf(cid, sizeof cid, "%s.dev1", pk);
-    if (ota_secret_broker_http(env.key, token, sizeof token) != 0 ||
-        ota_secret_server(env.key, server_pass, sizeof server_pass) != 0)
+    if (ota_secret_broker_http(c->env.key, token, sizeof token) != 0 ||
+        ota_secret_server(c->env.key, server_pass, sizeof server_pass) != 0)
         return -1;
     snprintf(auth_hdr, sizeof auth_hdr, "Authorization: Bearer %s", token);
     return 0;
 }
 
 /* POSTs body to /api/v1/broker/<what> with the broker token (hdr NULL = none). */
-static long bpost_ct(const char *what, const char *ctype, const char *hdr, const char *body,
+static long bpost_ct(tapi_ctx *c, const char *what, const char *ctype, const char *hdr, const char *body,
                      oth_resp *r)
 {
     char path[64];
     const char *hdrs[] = {hdr, NULL};
     snprintf(path, sizeof path, "/api/v1/broker/%s", what);
     assert_int_equal(
-        oth_http(&env, "POST", path, 0, ctype, body, strlen(body), hdr ? hdrs : NULL, r), 0);
+        oth_http(&c->env, "POST", path, 0, ctype, body, strlen(body), hdr ? hdrs : NULL, r), 0);
     return r->status;
 }
 
 /* The "result" of a 200 answer ("" otherwise); frees r. */
-static const char *result_of(const char *what, const char *body, int *superuser)
+static const char *result_of(tapi_ctx *c, const char *what, const char *body, int *superuser)
 {
     static char res[16];
     oth_resp r;
-    long st = bpost_ct(what, "application/json", auth_hdr, body, &r);
+    long st = bpost_ct(c, what, "application/json", auth_hdr, body, &r);
     res[0] = '\0';
     if (st == 200) {
-        snprintf(res, sizeof res, "%s", jstr(r.json, "result"));
+        snprintf(res, sizeof res, "%s", tapi_jstr(r.json, "result"));
         if (superuser)
             *superuser = json_is_true(json_object_get(r.json, "is_superuser"));
         assert_non_null(strstr(r.content_type, "application/json"));
@@ -78,97 +84,97 @@ static const char *result_of(const char *what, const char *body, int *superuser)
     return res;
 }
 
-static const char *login(const char *c, const char *u, const char *p, int *superuser)
+static const char *login(tapi_ctx *c, const char *client, const char *u, const char *p, int *superuser)
 {
     char body[512];
     if (snprintf(body, sizeof body, "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\"}",
-                 c, u, p) >= (int)sizeof body)
+                 client, u, p) >= (int)sizeof body)
         fail_msg("auth body too long");
-    return result_of("auth", body, superuser);
+    return result_of(c, "auth", body, superuser);
 }
 
-static const char *acl(const char *c, const char *u, const char *topic, const char *action)
+static const char *acl(tapi_ctx *c, const char *client, const char *u, const char *topic, const char *action)
 {
     char body[512];
     if (snprintf(body, sizeof body,
-                 "{\"clientid\":\"%s\",\"username\":\"%s\",\"topic\":\"%s\",\"action\":\"%s\"}", c,
+                 "{\"clientid\":\"%s\",\"username\":\"%s\",\"topic\":\"%s\",\"action\":\"%s\"}", client,
                  u, topic, action) >= (int)sizeof body)
         fail_msg("acl body too long");
-    return result_of("acl", body, NULL);
+    return result_of(c, "acl", body, NULL);
 }
 
 static void test_auth(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     int su = -1;
     char other[128], other_secret[40], wrong[40];
-    assert_string_equal(login(cid, cid, secret, &su), "allow");
+    assert_string_equal(login(c, cid, cid, secret, &su), "allow");
     assert_int_equal(su, 0);
     /* wrong secret, empty password, a secret of the wrong length */
     snprintf(wrong, sizeof wrong, "%s", secret);
     wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
-    assert_string_equal(login(cid, cid, wrong, NULL), "deny");
-    assert_string_equal(login(cid, cid, "", NULL), "deny");
+    assert_string_equal(login(c, cid, cid, wrong, NULL), "deny");
+    assert_string_equal(login(c, cid, cid, "", NULL), "deny");
     char longer[64];
     snprintf(longer, sizeof longer, "%sx", secret);
-    assert_string_equal(login(cid, cid, longer, NULL), "deny");
+    assert_string_equal(login(c, cid, cid, longer, NULL), "deny");
     /* right derived secret but not registered here (the plugin would let it in) */
     snprintf(other, sizeof other, "%s.ghost", pk);
-    assert_int_equal(oth_device_secret(&env, pk, "ghost", other_secret), 0);
-    assert_string_equal(login(other, other, other_secret, NULL), "deny");
+    assert_int_equal(oth_device_secret(&c->env, pk, "ghost", other_secret), 0);
+    assert_string_equal(login(c, other, other, other_secret, NULL), "deny");
     /* username differs from client id */
-    assert_string_equal(login("someone", cid, secret, NULL), "deny");
+    assert_string_equal(login(c, "someone", cid, secret, NULL), "deny");
     snprintf(other, sizeof other, "%s.dev1x", pk);
-    assert_string_equal(login(other, cid, secret, NULL), "deny");
+    assert_string_equal(login(c, other, cid, secret, NULL), "deny");
     /* not a device name */
-    assert_string_equal(login("nodot", "nodot", secret, NULL), "deny");
-    assert_string_equal(login("", "", "", NULL), "deny");
+    assert_string_equal(login(c, "nodot", "nodot", secret, NULL), "deny");
+    assert_string_equal(login(c, "", "", "", NULL), "deny");
     /* the server account */
     su = -1;
-    assert_string_equal(login("otad", "otad", server_pass, &su), "allow");
+    assert_string_equal(login(c, "otad", "otad", server_pass, &su), "allow");
     assert_int_equal(su, 1);
-    assert_string_equal(login("otad-2", "otad", server_pass, &su), "allow");
+    assert_string_equal(login(c, "otad-2", "otad", server_pass, &su), "allow");
     assert_int_equal(su, 1);
-    assert_string_equal(login("otad", "otad", secret, NULL), "deny");
-    assert_string_equal(login("otad-", "otad", server_pass, NULL), "deny");
-    assert_string_equal(login("otadx", "otad", server_pass, NULL), "deny");
-    assert_string_equal(login("otad-2", "otad-2", server_pass, NULL), "deny");
+    assert_string_equal(login(c, "otad", "otad", secret, NULL), "deny");
+    assert_string_equal(login(c, "otad-", "otad", server_pass, NULL), "deny");
+    assert_string_equal(login(c, "otadx", "otad", server_pass, NULL), "deny");
+    assert_string_equal(login(c, "otad-2", "otad-2", server_pass, NULL), "deny");
     /* a device secret never makes a superuser */
     su = -1;
-    assert_string_equal(login(cid, cid, secret, &su), "allow");
+    assert_string_equal(login(c, cid, cid, secret, &su), "allow");
     assert_int_equal(su, 0);
 }
 
 static void test_auth_form(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
     char body[512];
     /* EMQX 4-style form body; '+' and %XX decoded */
     snprintf(body, sizeof body, "clientid=%s&username=%s&password=%s&peerhost=127.0.0.1", cid, cid,
              secret);
-    assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, body, &r),
+    assert_int_equal(bpost_ct(c, "auth", "application/x-www-form-urlencoded", auth_hdr, body, &r),
                      200);
-    assert_string_equal(jstr(r.json, "result"), "allow");
+    assert_string_equal(tapi_jstr(r.json, "result"), "allow");
     oth_resp_free(&r);
     char enc[128];
     snprintf(enc, sizeof enc, "%s%%2Edev1", pk); /* "." as %2E */
     snprintf(body, sizeof body, "clientid=%s&username=%s&password=%s", enc, cid, secret);
-    assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, body, &r),
+    assert_int_equal(bpost_ct(c, "auth", "application/x-www-form-urlencoded", auth_hdr, body, &r),
                      200);
-    assert_string_equal(jstr(r.json, "result"), "allow");
+    assert_string_equal(tapi_jstr(r.json, "result"), "allow");
     oth_resp_free(&r);
     snprintf(body, sizeof body, "clientid=%s&username=%s&password=wrong+one", cid, cid);
-    assert_int_equal(bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, body, &r),
+    assert_int_equal(bpost_ct(c, "auth", "application/x-www-form-urlencoded", auth_hdr, body, &r),
                      200);
-    assert_string_equal(jstr(r.json, "result"), "deny");
+    assert_string_equal(tapi_jstr(r.json, "result"), "deny");
     oth_resp_free(&r);
     /* ACL as a form too */
     snprintf(body, sizeof body,
              "clientid=%s&username=%s&topic=%%2Fsys%%2F%s%%2Fdev1%%2F%%23&action=subscribe", cid,
              cid, pk);
-    assert_int_equal(bpost_ct("acl", "application/x-www-form-urlencoded", auth_hdr, body, &r), 200);
-    assert_string_equal(jstr(r.json, "result"), "allow");
+    assert_int_equal(bpost_ct(c, "acl", "application/x-www-form-urlencoded", auth_hdr, body, &r), 200);
+    assert_string_equal(tapi_jstr(r.json, "result"), "allow");
     oth_resp_free(&r);
     /* malformed forms: bad escape, NUL, repeated name, empty name */
     static const char *const bad[] = {"clientid=%zz&username=a&password=b",
@@ -177,14 +183,14 @@ static void test_auth_form(void **st)
                                       "=x&clientid=a&username=a&password=b", "clientid=a%2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(
-            bpost_ct("auth", "application/x-www-form-urlencoded", auth_hdr, bad[i], &r), 400);
+            bpost_ct(c, "auth", "application/x-www-form-urlencoded", auth_hdr, bad[i], &r), 400);
         oth_resp_free(&r);
     }
 }
 
 static void test_broker_token(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
     char body[512], hdr[128];
     snprintf(body, sizeof body, "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\"}",
@@ -192,28 +198,28 @@ static void test_broker_token(void **st)
     static const char *const what[] = {"auth", "acl", "presence"};
     for (size_t i = 0; i < 3; i++) {
         /* no token, the admin token, a wrong one, a prefix of the right one */
-        assert_int_equal(bpost_ct(what[i], "application/json", NULL, body, &r), 401);
+        assert_int_equal(bpost_ct(c, what[i], "application/json", NULL, body, &r), 401);
         assert_string_equal(oth_err_code(&r), "unauthorized");
         oth_resp_free(&r);
-        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", env.admin_token);
-        assert_int_equal(bpost_ct(what[i], "application/json", hdr, body, &r), 401);
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", c->env.admin_token);
+        assert_int_equal(bpost_ct(c, what[i], "application/json", hdr, body, &r), 401);
         oth_resp_free(&r);
         snprintf(hdr, sizeof hdr, "Authorization: Bearer %.31s", token);
-        assert_int_equal(bpost_ct(what[i], "application/json", hdr, body, &r), 401);
+        assert_int_equal(bpost_ct(c, what[i], "application/json", hdr, body, &r), 401);
         oth_resp_free(&r);
         snprintf(hdr, sizeof hdr, "Authorization: Basic %s", token);
-        assert_int_equal(bpost_ct(what[i], "application/json", hdr, body, &r), 401);
+        assert_int_equal(bpost_ct(c, what[i], "application/json", hdr, body, &r), 401);
         oth_resp_free(&r);
     }
     /* the admin token alone does not open these routes either (auth = 1) */
-    assert_int_equal(oth_http(&env, "POST", "/api/v1/broker/auth", 1, "application/json", body,
+    assert_int_equal(oth_http(&c->env, "POST", "/api/v1/broker/auth", 1, "application/json", body,
                               strlen(body), NULL, &r),
                      0);
     assert_int_equal(r.status, 401);
     oth_resp_free(&r);
     /* otad --broker-token prints the same token */
     char cmd[900], line[128] = "";
-    snprintf(cmd, sizeof cmd, "OTA_DATA_DIR='%s' %s/server/otad --broker-token", env.dir,
+    snprintf(cmd, sizeof cmd, "OTA_DATA_DIR='%s' %s/server/otad --broker-token", c->env.dir,
              OTA_BUILD_DIR);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
@@ -223,7 +229,7 @@ static void test_broker_token(void **st)
     assert_string_equal(line, token);
     /* without a key: an error, not a token */
     snprintf(cmd, sizeof cmd, "OTA_DATA_DIR='%s/none' %s/server/otad --broker-token 2>/dev/null",
-             env.dir, OTA_BUILD_DIR);
+             c->env.dir, OTA_BUILD_DIR);
     p = popen(cmd, "r");
     assert_non_null(p);
     assert_null(fgets(line, sizeof line, p));
@@ -232,53 +238,53 @@ static void test_broker_token(void **st)
 
 static void test_acl(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     char t[256], other[128];
     snprintf(t, sizeof t, "/sys/%s/dev1/ota/progress", pk);
-    assert_string_equal(acl(cid, cid, t, "publish"), "allow");
+    assert_string_equal(acl(c, cid, cid, t, "publish"), "allow");
     snprintf(t, sizeof t, "/sys/%s/dev1/ota/firmware/upgrade", pk);
-    assert_string_equal(acl(cid, cid, t, "subscribe"), "allow");
+    assert_string_equal(acl(c, cid, cid, t, "subscribe"), "allow");
     snprintf(t, sizeof t, "/sys/%s/dev1/#", pk);
-    assert_string_equal(acl(cid, cid, t, "subscribe"), "allow");
+    assert_string_equal(acl(c, cid, cid, t, "subscribe"), "allow");
     /* another device's topics, in this product and in another */
     snprintf(t, sizeof t, "/sys/%s/dev2/ota/progress", pk);
-    assert_string_equal(acl(cid, cid, t, "publish"), "deny");
-    assert_string_equal(acl(cid, cid, t, "subscribe"), "deny");
+    assert_string_equal(acl(c, cid, cid, t, "publish"), "deny");
+    assert_string_equal(acl(c, cid, cid, t, "subscribe"), "deny");
     snprintf(t, sizeof t, "/sys/%s/other/ota/firmware/upgrade", pk2);
-    assert_string_equal(acl(cid, cid, t, "subscribe"), "deny");
+    assert_string_equal(acl(c, cid, cid, t, "subscribe"), "deny");
     /* a prefix that only looks like its own */
     snprintf(t, sizeof t, "/sys/%s/dev1x/ota/progress", pk);
-    assert_string_equal(acl(cid, cid, t, "publish"), "deny");
+    assert_string_equal(acl(c, cid, cid, t, "publish"), "deny");
     snprintf(t, sizeof t, "/sys/%s/dev1", pk);
-    assert_string_equal(acl(cid, cid, t, "publish"), "deny");
+    assert_string_equal(acl(c, cid, cid, t, "publish"), "deny");
     /* wildcards outside its own prefix */
-    assert_string_equal(acl(cid, cid, "#", "subscribe"), "deny");
+    assert_string_equal(acl(c, cid, cid, "#", "subscribe"), "deny");
     snprintf(t, sizeof t, "/sys/%s/+/ota/progress", pk);
-    assert_string_equal(acl(cid, cid, t, "subscribe"), "deny");
-    assert_string_equal(acl(cid, cid, "/sys/#", "subscribe"), "deny");
+    assert_string_equal(acl(c, cid, cid, t, "subscribe"), "deny");
+    assert_string_equal(acl(c, cid, cid, "/sys/#", "subscribe"), "deny");
     snprintf(t, sizeof t, "$share/g//sys/%s/dev1/ota/progress", pk);
-    assert_string_equal(acl(cid, cid, t, "subscribe"), "deny");
+    assert_string_equal(acl(c, cid, cid, t, "subscribe"), "deny");
     /* the service's internal topics */
-    assert_string_equal(acl(cid, cid, "ota/internal/presence", "subscribe"), "deny");
-    assert_string_equal(acl(cid, cid, "ota/internal/sync", "publish"), "deny");
-    assert_string_equal(acl(cid, cid, "ota/internal/#", "subscribe"), "deny");
+    assert_string_equal(acl(c, cid, cid, "ota/internal/presence", "subscribe"), "deny");
+    assert_string_equal(acl(c, cid, cid, "ota/internal/sync", "publish"), "deny");
+    assert_string_equal(acl(c, cid, cid, "ota/internal/#", "subscribe"), "deny");
     /* username differs from client id: nothing */
     snprintf(t, sizeof t, "/sys/%s/dev1/ota/progress", pk);
     snprintf(other, sizeof other, "%s.dev2", pk);
-    assert_string_equal(acl(other, cid, t, "publish"), "deny");
-    assert_string_equal(acl("", "", t, "publish"), "deny");
+    assert_string_equal(acl(c, other, cid, t, "publish"), "deny");
+    assert_string_equal(acl(c, "", "", t, "publish"), "deny");
     /* the server: everything */
-    assert_string_equal(acl("otad", "otad", "ota/internal/sync", "publish"), "allow");
-    assert_string_equal(acl("otad-2", "otad", "$share/otad//sys/+/+/ota/progress", "subscribe"),
+    assert_string_equal(acl(c, "otad", "otad", "ota/internal/sync", "publish"), "allow");
+    assert_string_equal(acl(c, "otad-2", "otad", "$share/otad//sys/+/+/ota/progress", "subscribe"),
                         "allow");
-    assert_string_equal(acl("otad", "otad", "#", "subscribe"), "allow");
+    assert_string_equal(acl(c, "otad", "otad", "#", "subscribe"), "allow");
     /* but not a client id that only starts like it */
-    assert_string_equal(acl("otadx", "otad", "#", "subscribe"), "deny");
+    assert_string_equal(acl(c, "otadx", "otad", "#", "subscribe"), "deny");
 }
 
 static void test_malformed(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
     static const struct {
         const char *what, *body, *code;
@@ -305,7 +311,7 @@ static void test_malformed(void **st)
          "invalid_type"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        long s = bpost_ct(cases[i].what, "application/json", auth_hdr, cases[i].body, &r);
+        long s = bpost_ct(c, cases[i].what, "application/json", auth_hdr, cases[i].body, &r);
         if (s != 400 || strcmp(oth_err_code(&r), cases[i].code) != 0)
             fprintf(stderr, "case %zu (%s %s): %ld %s\n", i, cases[i].what, cases[i].body, s,
                     r.body ? r.body : "");
@@ -320,9 +326,9 @@ static void test_malformed(void **st)
         "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\",\"peerhost\":\"1.2.3.4\","
         "\"qos\":1}",
         cid, cid, secret);
-    assert_string_equal(result_of("auth", body, NULL), "allow");
+    assert_string_equal(result_of(c, "auth", body, NULL), "allow");
     /* another content type: 415; too large: 413 */
-    assert_int_equal(bpost_ct("auth", "text/plain", auth_hdr, body, &r), 415);
+    assert_int_equal(bpost_ct(c, "auth", "text/plain", auth_hdr, body, &r), 415);
     oth_resp_free(&r);
     size_t big = 20000;
     char *huge = malloc(big + 1);
@@ -331,24 +337,24 @@ static void test_malformed(void **st)
     huge[0] = '{';
     huge[big - 1] = '}';
     huge[big] = '\0';
-    assert_int_equal(bpost_ct("auth", "application/json", auth_hdr, huge, &r), 413);
+    assert_int_equal(bpost_ct(c, "auth", "application/json", auth_hdr, huge, &r), 413);
     oth_resp_free(&r);
     free(huge);
     /* GET: 405 */
     const char *hdrs[] = {auth_hdr, NULL};
-    assert_int_equal(oth_http(&env, "GET", "/api/v1/broker/auth", 0, NULL, NULL, 0, hdrs, &r), 0);
+    assert_int_equal(oth_http(&c->env, "GET", "/api/v1/broker/auth", 0, NULL, NULL, 0, hdrs, &r), 0);
     assert_true(r.status == 405 || r.status == 401);
     oth_resp_free(&r);
 }
 
 /* GET the device until its "online" is want (at most 10 s). */
-static int wait_online(int want)
+static int wait_online(tapi_ctx *c, int want)
 {
     char path[128];
     snprintf(path, sizeof path, "/api/v1/products/%s/devices/dev1", pk);
     for (int i = 0; i < 100; i++) {
         oth_resp r;
-        oth_get(&env, path, &r);
+        oth_get(&c->env, path, &r);
         int online = json_is_true(json_object_get(r.json, "online"));
         long s = r.status;
         oth_resp_free(&r);
@@ -360,10 +366,10 @@ static int wait_online(int want)
     return -1;
 }
 
-static long presence(const char *body, int *applied)
+static long presence(tapi_ctx *c, const char *body, int *applied)
 {
     oth_resp r;
-    long s = bpost_ct("presence", "application/json", auth_hdr, body, &r);
+    long s = bpost_ct(c, "presence", "application/json", auth_hdr, body, &r);
     if (applied)
         *applied = json_is_true(json_object_get(r.json, "applied"));
     oth_resp_free(&r);
@@ -372,41 +378,41 @@ static long presence(const char *body, int *applied)
 
 static void test_presence(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     char body[512];
     int applied = -1;
-    assert_int_equal(wait_online(0), 0);
+    assert_int_equal(wait_online(c, 0), 0);
     /* EMQX's client.connected event as a rule forwards it (${.}), extra fields and all */
     snprintf(body, sizeof body,
              "{\"event\":\"client.connected\",\"clientid\":\"%s\",\"username\":\"%s\","
              "\"timestamp\":%lld,\"connected_at\":1,\"proto_ver\":4,\"node\":\"emqx@a\"}",
              cid, cid, (long long)time(NULL) * 1000);
-    assert_int_equal(presence(body, &applied), 200);
+    assert_int_equal(presence(c, body, &applied), 200);
     assert_int_equal(applied, 1);
-    assert_int_equal(wait_online(1), 0);
+    assert_int_equal(wait_online(c, 1), 0);
     /* a takeover's disconnect of the old connection leaves the device online */
     snprintf(body, sizeof body,
              "{\"event\":\"client.disconnected\",\"clientid\":\"%s\",\"reason\":\"takenover\","
              "\"timestamp\":%lld}",
              cid, (long long)time(NULL) * 1000);
-    assert_int_equal(presence(body, &applied), 200);
+    assert_int_equal(presence(c, body, &applied), 200);
     assert_int_equal(applied, 0);
     /* non-device client ids are ignored */
-    assert_int_equal(presence("{\"event\":\"client.connected\",\"clientid\":\"otad\"}", &applied),
+    assert_int_equal(presence(c, "{\"event\":\"client.connected\",\"clientid\":\"otad\"}", &applied),
                      200);
     assert_int_equal(applied, 0);
-    assert_int_equal(wait_online(1), 0);
+    assert_int_equal(wait_online(c, 1), 0);
     /* a real disconnect (timestamp as a string, as a form would send it) */
     snprintf(body, sizeof body,
              "{\"event\":\"client.disconnected\",\"clientid\":\"%s\",\"reason\":\"normal\","
              "\"timestamp\":\"%lld\"}",
              cid, (long long)time(NULL) * 1000 + 1);
-    assert_int_equal(presence(body, &applied), 200);
+    assert_int_equal(presence(c, body, &applied), 200);
     assert_int_equal(applied, 1);
-    assert_int_equal(wait_online(0), 0);
+    assert_int_equal(wait_online(c, 0), 0);
     /* an unknown device is accepted and changes nothing */
     snprintf(body, sizeof body, "{\"event\":\"client.connected\",\"clientid\":\"%s.ghost\"}", pk);
-    assert_int_equal(presence(body, &applied), 200);
+    assert_int_equal(presence(c, body, &applied), 200);
     assert_int_equal(applied, 1);
 }
 
@@ -417,5 +423,5 @@ int main(void)
         cmocka_unit_test(test_broker_token), cmocka_unit_test(test_acl),
         cmocka_unit_test(test_malformed),    cmocka_unit_test(test_presence),
     };
-    return cmocka_run_group_tests(tests, setup, stop_otad);
+    return cmocka_run_group_tests(tests, setup, tapi_teardown);
 }

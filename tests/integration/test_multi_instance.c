@@ -8,7 +8,12 @@
  * and, under scripts/pg-test.sh, on PostgreSQL. test_failover_fleet.c does the same with
  * 1,000 simulated devices.
  */
-#include "test_batch_fixture.c"
+#include "test_batch_fixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <sys/wait.h>
 
@@ -39,13 +44,9 @@ static void start_b(bt_ctx *t)
 
 static void test_failover_mid_batch(void **state)
 {
-    (void)state;
     char fw[32], b[32], body[512];
     sdev *d[N_DEV];
-    bt_ctx *t = calloc(1, sizeof *t);
-    assert_non_null(t);
-    g_ctx = t;
-    assert_int_equal(oth_env_init(&t->env), 0);
+    bt_ctx *t = bt_alloc(state);
     /* scale 60: retryIntervalMinutes 1 = 1 s, the ack timeout 10 s = 167 ms */
     oth_env_set(&t->env, "OTA_TIME_SCALE", "60");
     oth_env_set(&t->env, "OTA_INSTANCE", "a");
