@@ -46,8 +46,9 @@ static void hash_hex(const EVP_MD *md, const void *data, size_t len, char *out)
 }
 
 /* Uploads with the usual fields; NULL leaves a field out. */
-static long upload(tapi_ctx *c, const char *name, const char *key, const char *version, const char *desc,
-                   const char *file_name, const void *data, size_t len, oth_resp *r)
+static long upload(tapi_ctx *c, const char *name, const char *key, const char *version,
+                   const char *desc, const char *file_name, const void *data, size_t len,
+                   oth_resp *r)
 {
     const char *f[12];
     int n = 0;
@@ -94,7 +95,8 @@ static void test_upload_and_download(void **st)
     hash_hex(EVP_md5(), data, len, md5);
     hash_hex(EVP_sha256(), data, len, sha);
     assert_int_equal(
-        upload(c, "灯固件(v1.0)_a-b", pk, "1.0.0", "首个版本", "固件_1.tar.gz", data, len, &r), 201);
+        upload(c, "灯固件(v1.0)_a-b", pk, "1.0.0", "首个版本", "固件_1.tar.gz", data, len, &r),
+        201);
     assert_string_equal(tapi_jstr(r.json, "md5"), md5);
     assert_string_equal(tapi_jstr(r.json, "sha256"), sha);
     assert_string_equal(tapi_jstr(r.json, "firmwareName"), "灯固件(v1.0)_a-b");
@@ -259,7 +261,7 @@ static void test_rules(void **st)
     assert_int_equal(r.status, 415);
     oth_resp_free(&r);
     tapi_post_raw(c, "/api/v1/firmwares", "multipart/form-data; boundary=xyz",
-             "--xyz\r\nContent-Disposition: form-data; name=\"firmwareName\"\r\n\r\nfw", &r);
+                  "--xyz\r\nContent-Disposition: form-data; name=\"firmwareName\"\r\n\r\nfw", &r);
     assert_int_equal(r.status, 400);
     oth_resp_free(&r);
     assert_int_equal(firmware_total(c, pk), rows);
@@ -448,7 +450,7 @@ static void test_in_use_and_eligible(void **st)
     assert_string_equal(oth_err_code(&r), "firmware_in_use");
     oth_resp_free(&r);
     assert_int_equal(tapi_sql(c, "UPDATE tasks SET state='failed' WHERE batch_id=9001;"
-                         "UPDATE batches SET state='terminated', end_ms=1 WHERE id=9001;"),
+                                 "UPDATE batches SET state='terminated', end_ms=1 WHERE id=9001;"),
                      0);
     oth_http(&c->env, "DELETE", path, 1, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 204);

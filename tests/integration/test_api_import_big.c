@@ -65,8 +65,9 @@ static void test_million(void **st)
     oth_get(&c->env, path, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "total")), N);
-    assert_string_equal(tapi_jstr(json_array_get(json_object_get(r.json, "items"), 19), "identifier"),
-                        "dev-0999999");
+    assert_string_equal(
+        tapi_jstr(json_array_get(json_object_get(r.json, "items"), 19), "identifier"),
+        "dev-0999999");
     oth_resp_free(&r);
 }
 

@@ -69,7 +69,7 @@ static void test_products(void **st)
     oth_resp r;
     char key[16], path[128];
     assert_int_equal(tapi_post(c, "/api/v1/products",
-                                 "{\"productName\":\"智能灯-v2\",\"description\":\"客厅\"}", &r),
+                               "{\"productName\":\"智能灯-v2\",\"description\":\"客厅\"}", &r),
                      201);
     snprintf(key, sizeof key, "%s", tapi_jstr(r.json, "productKey"));
     assert_int_equal(strlen(key), 11);
@@ -165,8 +165,8 @@ static void test_devices(void **st)
     assert_true(json_is_null(json_object_get(r.json, "firmwareVersion")));
     oth_resp_free(&r);
 
-    assert_int_equal(tapi_post(c, path, "{\"identifier\":\"lamp-01\",\"deviceName\":\"again\"}", &r),
-                     409);
+    assert_int_equal(
+        tapi_post(c, path, "{\"identifier\":\"lamp-01\",\"deviceName\":\"again\"}", &r), 409);
     assert_string_equal(oth_err_field(&r), "identifier");
     oth_resp_free(&r);
     static const struct {
@@ -193,7 +193,7 @@ static void test_devices(void **st)
         oth_resp_free(&r);
     }
     assert_int_equal(tapi_post(c, "/api/v1/products/AAAAAAAAAAA/devices",
-                                 "{\"identifier\":\"x\",\"deviceName\":\"x\"}", &r),
+                               "{\"identifier\":\"x\",\"deviceName\":\"x\"}", &r),
                      404);
     oth_resp_free(&r);
 
@@ -225,8 +225,8 @@ static void test_devices(void **st)
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "total")), 5);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
-    assert_string_equal(tapi_jstr(json_array_get(json_object_get(r.json, "items"), 0), "identifier"),
-                        "lamp-03");
+    assert_string_equal(
+        tapi_jstr(json_array_get(json_object_get(r.json, "items"), 0), "identifier"), "lamp-03");
     oth_resp_free(&r);
     snprintf(q, sizeof q, "%s?online=true", path);
     oth_get(&c->env, q, &r);

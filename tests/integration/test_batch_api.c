@@ -252,10 +252,12 @@ static void test_api_batch_parameters_lists_detail(void **state)
     assert_int_equal(bt_int(bj, "timeoutMinutes"), 30);
     assert_int_equal(bt_int(bj, "retryTimes"), 0);
     assert_string_equal(bt_js(bj, "state"), "terminated");
-    int64_t start = bt_rfc3339_ms(bt_js(bj, "startTime")), exp = bt_rfc3339_ms(bt_js(bj, "expiresTime"));
+    int64_t start = bt_rfc3339_ms(bt_js(bj, "startTime")),
+            exp = bt_rfc3339_ms(bt_js(bj, "expiresTime"));
     assert_true(start > 0);
     if (exp - start < 2 * 86400000LL - 1000 || exp - start > 2 * 86400000LL + 1000)
-        fail_msg("expiresTime %s is not startTime %s + 2 days", bt_js(bj, "expiresTime"), bt_js(bj, "startTime"));
+        fail_msg("expiresTime %s is not startTime %s + 2 days", bt_js(bj, "expiresTime"),
+                 bt_js(bj, "startTime"));
     assert_true(bt_rfc3339_ms(bt_js(bj, "endTime")) >= start);
     json_decref(bj);
     /* detail of b2: every count, and the retry interval */

@@ -131,7 +131,7 @@ unsigned char *bt_fw_bytes(size_t len, unsigned seed)
 
 /* Uploads a firmware of version `ver` for the product; firmware id into out. */
 void bt_firmware_data(bt_ctx *t, const char *name, const char *ver, const unsigned char *data,
-                             size_t len, char *out, size_t cap)
+                      size_t len, char *out, size_t cap)
 {
     oth_resp r;
     char file[96];
@@ -154,7 +154,7 @@ void bt_firmware(bt_ctx *t, const char *name, const char *ver, char *out, size_t
 
 /* POST a batch; returns the status; batch id into out when 201. */
 long bt_batch_try(bt_ctx *t, const char *fw, const char *body, char *out, size_t cap,
-                         oth_resp *keep)
+                  oth_resp *keep)
 {
     oth_resp r;
     char path[256];
@@ -253,8 +253,7 @@ static void bt_task_text(json_t *task, char *out, size_t cap)
 }
 
 /* Waits until the task's upgradeState is `state`; returns the row (new reference). */
-json_t *bt_wait_task(bt_ctx *t, const char *b, const char *id, const char *state,
-                            int timeout_ms)
+json_t *bt_wait_task(bt_ctx *t, const char *b, const char *id, const char *state, int timeout_ms)
 {
     int64_t end = sdev_now_ms() + timeout_ms;
     char last[1024];
@@ -355,7 +354,7 @@ void bt_wait_push(bt_ctx *t, sdev *d, int n, int timeout_ms)
 
 /* A standard batch body with the given retry settings (0 interval: omitted). */
 void bt_body(char *out, size_t cap, const char *scope_extra, int timeout_min, int retry_times,
-                    int retry_interval)
+             int retry_interval)
 {
     if (retry_times > 0)
         snprintf(out, cap,
@@ -371,7 +370,7 @@ void bt_body(char *out, size_t cap, const char *scope_extra, int timeout_min, in
 
 /* A device that has connected once (activated, reporting `ver`) and is now offline. */
 sdev *bt_dev_activated_offline(bt_ctx *t, const char *id, const char *ver, sdev_auto mode,
-                                      int fail_step)
+                               int fail_step)
 {
     sdev *d = bt_dev_start(t, id, ver, mode, fail_step);
     bt_wait_device(t, id, 1, ver, BT_SOON);
@@ -418,14 +417,15 @@ int64_t bt_rfc3339_ms(const char *s)
 }
 
 /* Waits until the task shows state `state` with progress `progress`; returns the row. */
-json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const char *state,
-                                int progress, int timeout_ms)
+json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const char *state, int progress,
+                         int timeout_ms)
 {
     int64_t end = sdev_now_ms() + timeout_ms;
     json_t *task = NULL;
     for (;;) {
         task = bt_task(t, b, id);
-        if (task && strcmp(bt_js(task, "upgradeState"), state) == 0 && bt_int(task, "progress") == progress)
+        if (task && strcmp(bt_js(task, "upgradeState"), state) == 0 &&
+            bt_int(task, "progress") == progress)
             return task;
         if (sdev_now_ms() > end)
             break;

@@ -101,11 +101,10 @@ void bt_task_state(bt_ctx *t, const char *b, const char *id, char *out, size_t c
 /* Fails unless the task's upgradeState is `state` now. */
 void bt_expect_task(bt_ctx *t, const char *b, const char *id, const char *state);
 /* Waits until the task's upgradeState is `state`; returns the row (new reference). */
-json_t *bt_wait_task(bt_ctx *t, const char *b, const char *id, const char *state,
-                     int timeout_ms);
+json_t *bt_wait_task(bt_ctx *t, const char *b, const char *id, const char *state, int timeout_ms);
 /* Waits until the task shows state `state` with progress `progress`; returns the row. */
-json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const char *state,
-                         int progress, int timeout_ms);
+json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const char *state, int progress,
+                         int timeout_ms);
 
 /* The batch detail (new reference), or NULL. */
 json_t *bt_batch_get(bt_ctx *t, const char *b);

@@ -548,7 +548,8 @@ static void test_rule6_validity_end(void **state)
     int64_t waited = sdev_now_ms() - t0;
     assert_false(json_is_null(json_object_get(bj, "endTime")));
     assert_int_equal(bt_int(bj, "failed"), 1);
-    int64_t end = bt_rfc3339_ms(bt_js(bj, "endTime")), exp = bt_rfc3339_ms(bt_js(bj, "expiresTime"));
+    int64_t end = bt_rfc3339_ms(bt_js(bj, "endTime")),
+            exp = bt_rfc3339_ms(bt_js(bj, "expiresTime"));
     assert_true(end >= exp - 50);
     json_decref(bj);
     assert_true(waited >= 900);

@@ -54,8 +54,8 @@ static int setup(void **st)
 }
 
 /* POSTs body to /api/v1/broker/<what> with the broker token (hdr NULL = none). */
-static long bpost_ct(tapi_ctx *c, const char *what, const char *ctype, const char *hdr, const char *body,
-                     oth_resp *r)
+static long bpost_ct(tapi_ctx *c, const char *what, const char *ctype, const char *hdr,
+                     const char *body, oth_resp *r)
 {
     char path[64];
     const char *hdrs[] = {hdr, NULL};
@@ -84,7 +84,8 @@ static const char *result_of(tapi_ctx *c, const char *what, const char *body, in
     return res;
 }
 
-static const char *login(tapi_ctx *c, const char *client, const char *u, const char *p, int *superuser)
+static const char *login(tapi_ctx *c, const char *client, const char *u, const char *p,
+                         int *superuser)
 {
     char body[512];
     if (snprintf(body, sizeof body, "{\"clientid\":\"%s\",\"username\":\"%s\",\"password\":\"%s\"}",
@@ -93,12 +94,13 @@ static const char *login(tapi_ctx *c, const char *client, const char *u, const c
     return result_of(c, "auth", body, superuser);
 }
 
-static const char *acl(tapi_ctx *c, const char *client, const char *u, const char *topic, const char *action)
+static const char *acl(tapi_ctx *c, const char *client, const char *u, const char *topic,
+                       const char *action)
 {
     char body[512];
     if (snprintf(body, sizeof body,
-                 "{\"clientid\":\"%s\",\"username\":\"%s\",\"topic\":\"%s\",\"action\":\"%s\"}", client,
-                 u, topic, action) >= (int)sizeof body)
+                 "{\"clientid\":\"%s\",\"username\":\"%s\",\"topic\":\"%s\",\"action\":\"%s\"}",
+                 client, u, topic, action) >= (int)sizeof body)
         fail_msg("acl body too long");
     return result_of(c, "acl", body, NULL);
 }
@@ -173,7 +175,8 @@ static void test_auth_form(void **st)
     snprintf(body, sizeof body,
              "clientid=%s&username=%s&topic=%%2Fsys%%2F%s%%2Fdev1%%2F%%23&action=subscribe", cid,
              cid, pk);
-    assert_int_equal(bpost_ct(c, "acl", "application/x-www-form-urlencoded", auth_hdr, body, &r), 200);
+    assert_int_equal(bpost_ct(c, "acl", "application/x-www-form-urlencoded", auth_hdr, body, &r),
+                     200);
     assert_string_equal(tapi_jstr(r.json, "result"), "allow");
     oth_resp_free(&r);
     /* malformed forms: bad escape, NUL, repeated name, empty name */
@@ -342,7 +345,8 @@ static void test_malformed(void **st)
     free(huge);
     /* GET: 405 */
     const char *hdrs[] = {auth_hdr, NULL};
-    assert_int_equal(oth_http(&c->env, "GET", "/api/v1/broker/auth", 0, NULL, NULL, 0, hdrs, &r), 0);
+    assert_int_equal(oth_http(&c->env, "GET", "/api/v1/broker/auth", 0, NULL, NULL, 0, hdrs, &r),
+                     0);
     assert_true(r.status == 405 || r.status == 401);
     oth_resp_free(&r);
 }
@@ -398,8 +402,8 @@ static void test_presence(void **st)
     assert_int_equal(presence(c, body, &applied), 200);
     assert_int_equal(applied, 0);
     /* non-device client ids are ignored */
-    assert_int_equal(presence(c, "{\"event\":\"client.connected\",\"clientid\":\"otad\"}", &applied),
-                     200);
+    assert_int_equal(
+        presence(c, "{\"event\":\"client.connected\",\"clientid\":\"otad\"}", &applied), 200);
     assert_int_equal(applied, 0);
     assert_int_equal(wait_online(c, 1), 0);
     /* a real disconnect (timestamp as a string, as a form would send it) */
