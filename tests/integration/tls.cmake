@@ -1,11 +1,6 @@
 # TLS on every wire (docs/security.md): HTTPS, MQTT over TLS, device certificates and their
 # revocation, clients refusing a server they cannot trust.
-if(TARGET ota_auth AND TARGET otad AND TARGET otactl AND TARGET ota-device)
-  ota_integration_test(test_tls
-    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tls.c
-    LIBS otacommon PkgConfig::MOSQ PkgConfig::JANSSON OpenSSL::Crypto Threads::Threads
-    TIMEOUT 180)
-  target_compile_definitions(test_tls PRIVATE OTA_BUILD_DIR="${OTA_BUILD_DIR}"
-    OTA_DEVICE_BIN="$<TARGET_FILE:ota-device>")
-  add_dependencies(test_tls otad ota_auth otactl ota-device)
-endif()
+ota_integration_test(test_tls SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tls.c
+  LIBS otacommon PkgConfig::MOSQ PkgConfig::JANSSON OpenSSL::Crypto Threads::Threads
+  TIMEOUT 180 DEPENDS otad ota_auth otactl ota-device)
+target_compile_definitions(test_tls PRIVATE OTA_DEVICE_BIN="$<TARGET_FILE:ota-device>")
