@@ -1,7 +1,3 @@
 # Unit tests of the shared helpers in common/ (library otacommon).
-if(TARGET otacommon)
-  ota_unit_test(test_log SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log.c LIBS otacommon)
-endif()
-if(TARGET otacommon)
-  ota_unit_test(test_pki SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pki.c LIBS otacommon OpenSSL::Crypto)
-endif()
+ota_unit_test(test_log SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log.c LIBS otacommon)
+ota_unit_test(test_pki SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pki.c LIBS otacommon OpenSSL::Crypto)
