@@ -11,21 +11,30 @@
 #include <string.h>
 #include <unistd.h>
 
-int tapi_setup(void **st)
+tapi_ctx *tapi_new(void **st)
 {
-    char plugin[600];
     tapi_ctx *c = calloc(1, sizeof *c);
     if (!c)
-        return -1;
+        return NULL;
     *st = c;
     if (oth_env_init(&c->env) != 0)
-        return -1;
+        return NULL;
+    return c;
+}
+
+int tapi_start(tapi_ctx *c)
+{
+    char plugin[600];
     snprintf(plugin, sizeof plugin, "%s/broker-plugin/ota_auth.so", OTA_BUILD_DIR);
     if (access(plugin, R_OK) == 0 && oth_broker_start(&c->env) != 0)
         return -1;
-    if (oth_otad_start(&c->env) != 0)
-        return -1;
-    return 0;
+    return oth_otad_start(&c->env);
+}
+
+int tapi_setup(void **st)
+{
+    tapi_ctx *c = tapi_new(st);
+    return c ? tapi_start(c) : -1;
 }
 
 int tapi_teardown(void **st)

@@ -1,5 +1,5 @@
 /*
- * test_api_util: what the API integration tests share (test_api_<part>.c,
+ * test_api_util: what the API integration tests share (test_api_<part>.c, test_http_listener.c,
  * test_broker_http.c), a small library (ota_test_api, tests/integration/CMakeLists.txt):
  * one otad per test program, JSON request shortcuts, direct SQL on the test's database (to
  * stand in for presence and batches that other parts of the service produce), and folder
@@ -17,8 +17,13 @@ typedef struct {
     oth_env env; /* otad (and the broker, when the plugin is built) of this program */
 } tapi_ctx;
 
-/* cmocka group setup: a tapi_ctx into *st with the broker (when ota_auth.so is built: otad
- * is healthy once it has its broker connection) and otad started. 0 or -1. */
+/* A tapi_ctx into *st with an initialised environment (nothing started yet: settings may be
+ * added with oth_env_set), or NULL. tapi_teardown frees it. */
+tapi_ctx *tapi_new(void **st);
+/* Starts the broker (when ota_auth.so is built: otad is healthy once it has its broker
+ * connection) and otad. 0 or -1. */
+int tapi_start(tapi_ctx *c);
+/* cmocka group setup: tapi_new, then tapi_start. 0 or -1. */
 int tapi_setup(void **st);
 /* cmocka group teardown: stops what tapi_setup started, frees the context. */
 int tapi_teardown(void **st);

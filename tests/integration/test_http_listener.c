@@ -19,6 +19,12 @@
 
 #include "test_api_util.h"
 
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +43,7 @@ static const char half_head[] = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n";
 
 
 /* A blocking TCP connection from src (an address of 127/8) to otad, or -1. */
-static int connect_from(const char *src)
+static int connect_from(tapi_ctx *c, const char *src)
 {
     struct sockaddr_in a = {0}, b = {0};
     struct timeval tv = {2, 0};
@@ -47,7 +53,7 @@ static int connect_from(const char *src)
     a.sin_family = AF_INET;
     inet_pton(AF_INET, src, &a.sin_addr);
     b.sin_family = AF_INET;
-    b.sin_port = htons((uint16_t)env.http_port);
+    b.sin_port = htons((uint16_t)c->env.http_port);
     inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
@@ -76,9 +82,10 @@ static int count_closed(const int *fds, int n)
 
 /* Sends req from 127.0.0.1 and reads the answer until otad closes (Connection: close) or
  * timeout_ms passes. Returns the status (0 when none came) and the head in out. */
-static int raw_request(const char *req, size_t req_len, int timeout_ms, char *out, size_t cap)
+static int raw_request(tapi_ctx *c, const char *req, size_t req_len, int timeout_ms, char *out,
+                       size_t cap)
 {
-    int fd = connect_from("127.0.0.1");
+    int fd = connect_from(c, "127.0.0.1");
     size_t got = 0;
     int64_t end = oth_now_ms() + timeout_ms;
     out[0] = '\0';
@@ -107,17 +114,17 @@ static int raw_request(const char *req, size_t req_len, int timeout_ms, char *ou
 }
 
 /* GET /api/v1/health from 127.0.0.1; the status, 0 when no answer within timeout_ms. */
-static int health(int timeout_ms)
+static int health(tapi_ctx *c, int timeout_ms)
 {
     static const char req[] = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     char out[2048];
-    return raw_request(req, sizeof req - 1, timeout_ms, out, sizeof out);
+    return raw_request(c, req, sizeof req - 1, timeout_ms, out, sizeof out);
 }
 
-static int count_otad_fds(void)
+static int count_otad_fds(tapi_ctx *c)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)env.otad_pid);
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)c->env.otad_pid);
     DIR *d = opendir(path);
     int n = 0;
     if (!d)
@@ -131,22 +138,21 @@ static int count_otad_fds(void)
 static int idle_fds; /* otad's open files when it holds no client connection */
 
 /* Waits up to ms for otad to hold no more than idle_fds + 20 files; returns the count. */
-static int settled_fds(int ms)
+static int settled_fds(tapi_ctx *c, int ms)
 {
     int64_t end = oth_now_ms() + ms;
-    int n = count_otad_fds();
+    int n = count_otad_fds(c);
     while (n > idle_fds + 20 && oth_now_ms() < end) {
         oth_sleep_ms(50);
-        n = count_otad_fds();
+        n = count_otad_fds(c);
     }
     return n;
 }
 
 static int setup(void **st)
 {
-    char plugin[600], v[32];
+    char v[32];
     struct rlimit rl;
-    (void)st;
     /* thousands of sockets here, more in otad (which raises its own limit too) */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -156,18 +162,16 @@ static int setup(void **st)
         fprintf(stderr, "test_http_listener: needs an open-file limit of %d\n", 2 * ATTACK + 512);
         return -1;
     }
-    if (oth_env_init(&env) != 0)
+    tapi_ctx *c = tapi_new(st);
+    if (!c)
         return -1;
     snprintf(v, sizeof v, "%d", PER_ADDRESS);
-    oth_env_set(&env, "OTA_HTTP_MAX_PER_ADDRESS", v);
+    oth_env_set(&c->env, "OTA_HTTP_MAX_PER_ADDRESS", v);
     snprintf(v, sizeof v, "%d", HEAD_TIMEOUT_S);
-    oth_env_set(&env, "OTA_HTTP_HEAD_TIMEOUT", v);
-    snprintf(plugin, sizeof plugin, "%s/broker-plugin/ota_auth.so", OTA_BUILD_DIR);
-    if (access(plugin, R_OK) == 0 && oth_broker_start(&env) != 0)
+    oth_env_set(&c->env, "OTA_HTTP_HEAD_TIMEOUT", v);
+    if (tapi_start(c) != 0)
         return -1;
-    if (oth_otad_start(&env) != 0)
-        return -1;
-    idle_fds = count_otad_fds();
+    idle_fds = count_otad_fds(c);
     return idle_fds > 0 ? 0 : -1;
 }
 
@@ -176,12 +180,12 @@ static int setup(void **st)
 static void slow_heads(void **st)
 {
     static int fds[ATTACK];
-    (void)st;
-    int trickle = connect_from("127.0.0.4");
+    tapi_ctx *c = *st;
+    int trickle = connect_from(c, "127.0.0.4");
     assert_true(trickle >= 0);
     int64_t trickle_start = oth_now_ms();
     for (int i = 0; i < ATTACK; i++) {
-        fds[i] = connect_from("127.0.0.2");
+        fds[i] = connect_from(c, "127.0.0.2");
         if (fds[i] >= 0 && send(fds[i], half_head, sizeof half_head - 1, MSG_NOSIGNAL) < 0) {
             close(fds[i]);
             fds[i] = -1;
@@ -189,7 +193,7 @@ static void slow_heads(void **st)
     }
     int64_t opened = oth_now_ms();
     int64_t t0 = oth_now_ms();
-    int status = health(1000);
+    int status = health(c, 1000);
     int64_t took = oth_now_ms() - t0;
     int closed = count_closed(fds, ATTACK);
     fprintf(stderr, "slow heads: opened in %lld ms, health %d in %lld ms, %d of %d closed\n",
@@ -225,7 +229,7 @@ static void slow_heads(void **st)
     for (int i = 0; i < ATTACK; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    assert_int_equal(health(1000), 200);
+    assert_int_equal(health(c, 1000), 200);
 }
 
 /* Two one-second bursts of up to 2,000 half-sent requests, each closed at once; then health
@@ -233,9 +237,9 @@ static void slow_heads(void **st)
 static void closed_bursts(void **st)
 {
     static int fds[ATTACK];
-    (void)st;
+    tapi_ctx *c = *st;
     /* the connections of the tests before are gone */
-    int base = settled_fds(3000);
+    int base = settled_fds(c, 3000);
     assert_true(base <= idle_fds + 20);
     for (int burst = 0; burst < 2; burst++) {
         int n = 0;
@@ -244,7 +248,7 @@ static void closed_bursts(void **st)
         while (n < ATTACK && oth_now_ms() - start < 1000) {
             while (oth_now_ms() - start < (int64_t)n * 1000 / ATTACK)
                 oth_sleep_ms(1);
-            int fd = connect_from("127.0.0.3");
+            int fd = connect_from(c, "127.0.0.3");
             if (fd < 0)
                 break;
             send(fd, half_head, sizeof half_head - 1, MSG_NOSIGNAL);
@@ -255,10 +259,10 @@ static void closed_bursts(void **st)
         fprintf(stderr, "closed bursts: burst %d opened and closed %d\n", burst, n);
     }
     int64_t t0 = oth_now_ms();
-    int status = health(1000);
+    int status = health(c, 1000);
     fprintf(stderr, "closed bursts: health %d after %lld ms\n", status, (long long)(oth_now_ms() - t0));
     assert_int_equal(status, 200);
-    int fds_now = settled_fds(1000);
+    int fds_now = settled_fds(c, 1000);
     fprintf(stderr, "closed bursts: otad fds %d idle, %d before, %d a second after\n", idle_fds,
             base, fds_now);
     assert_true(fds_now <= idle_fds + 20);
@@ -268,20 +272,21 @@ static void closed_bursts(void **st)
  * once, not at the idle timeout. */
 static void cut_upload(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     const size_t total = 25u << 20;
     char head[512];
     static const char part[] = "--BB\r\nContent-Disposition: form-data; name=\"file\"; "
                                "filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n";
-    int n = snprintf(head, sizeof head,
-                     "POST /api/v1/firmwares HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                     "Content-Type: multipart/form-data; boundary=BB\r\nContent-Length: %zu\r\n\r\n",
-                     env.admin_token, total);
+    int n =
+        snprintf(head, sizeof head,
+                 "POST /api/v1/firmwares HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Type: multipart/form-data; boundary=BB\r\nContent-Length: %zu\r\n\r\n",
+                 c->env.admin_token, total);
     size_t body = total - 200 - (sizeof part - 1);
     char *data = malloc(body);
     assert_non_null(data);
     memset(data, 'x', body);
-    int fd = connect_from("127.0.0.1");
+    int fd = connect_from(c, "127.0.0.1");
     assert_true(fd >= 0);
     struct timeval tv = {20, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -296,23 +301,23 @@ static void cut_upload(void **st)
     free(data);
     /* the upload is under way: its temp file exists */
     int64_t end = oth_now_ms() + 5000;
-    while (count_files("tmp") < 1 && oth_now_ms() < end)
+    while (tapi_count_files(c, "tmp") < 1 && oth_now_ms() < end)
         oth_sleep_ms(20);
-    assert_true(count_files("tmp") >= 1);
+    assert_true(tapi_count_files(c, "tmp") >= 1);
     close(fd);
     int64_t t0 = oth_now_ms();
     end = t0 + 3000;
-    while (count_files("tmp") > 0 && oth_now_ms() < end)
+    while (tapi_count_files(c, "tmp") > 0 && oth_now_ms() < end)
         oth_sleep_ms(50);
-    fprintf(stderr, "cut upload: temp files %d, %lld ms after the close\n", count_files("tmp"),
-            (long long)(oth_now_ms() - t0));
-    assert_int_equal(count_files("tmp"), 0);
+    fprintf(stderr, "cut upload: temp files %d, %lld ms after the close\n",
+            tapi_count_files(c, "tmp"), (long long)(oth_now_ms() - t0));
+    assert_int_equal(tapi_count_files(c, "tmp"), 0);
 }
 
 /* A path (or a query) that decodes to a NUL byte is refused, not cut short. */
 static void nul_in_path(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     static const char *const reqs[] = {
         "GET /index.html%00.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         "GET /api/v1/health%00x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -320,7 +325,7 @@ static void nul_in_path(void **st)
     };
     char out[4096];
     for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
-        int status = raw_request(reqs[i], strlen(reqs[i]), 2000, out, sizeof out);
+        int status = raw_request(c, reqs[i], strlen(reqs[i]), 2000, out, sizeof out);
         assert_int_equal(status, 400);
         const char *body = strstr(out, "\r\n\r\n");
         assert_non_null(body);
@@ -344,10 +349,10 @@ static void firmware_path(char *path, size_t cap)
         char *data = malloc(len);
         assert_non_null(data);
         memset(data, 'f', len);
-        make_product("listener-lamp", pk);
+        tapi_product(c, "listener-lamp", pk);
         const char *f[] = {"firmwareName", "lamp", "productKey", pk, "firmwareVersion", "1.0.0",
                            NULL};
-        assert_int_equal(oth_upload(&env, "/api/v1/firmwares", f, "a.bin", data, len, &r), 0);
+        assert_int_equal(oth_upload(&c->env, "/api/v1/firmwares", f, "a.bin", data, len, &r), 0);
         free(data);
         assert_int_equal(r.status, 201);
         snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r.json, "firmwareId")));
@@ -364,9 +369,9 @@ static int has_header(const oth_resp *r, const char *line)
 /* The console is served with a strict policy; every answer (API, download) with nosniff. */
 static void security_headers(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     oth_resp r;
-    assert_int_equal(oth_http(&env, "GET", "/", 0, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(oth_http(&c->env, "GET", "/", 0, NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_true(has_header(&r, "Content-Security-Policy: default-src 'self'"));
     assert_true(has_header(&r, "frame-ancestors 'none'"));
@@ -374,13 +379,13 @@ static void security_headers(void **st)
     assert_true(has_header(&r, "X-Content-Type-Options: nosniff"));
     assert_true(has_header(&r, "Referrer-Policy: no-referrer"));
     oth_resp_free(&r);
-    assert_int_equal(oth_get(&env, "/api/v1/health", &r), 0);
+    assert_int_equal(oth_get(&c->env, "/api/v1/health", &r), 0);
     assert_true(has_header(&r, "X-Content-Type-Options: nosniff"));
     oth_resp_free(&r);
 
     char path[128];
     firmware_path(path, sizeof path);
-    assert_int_equal(oth_get(&env, path, &r), 0);
+    assert_int_equal(oth_get(&c->env, path, &r), 0);
     assert_int_equal(r.status, 200);
     assert_true(has_header(&r, "X-Content-Type-Options: nosniff"));
     oth_resp_free(&r);
@@ -390,16 +395,17 @@ static void security_headers(void **st)
  * the other 10 are answered 503 busy at once, and health and the API answer meanwhile. */
 static void download_slots(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     enum { N = 60, HELD = 50 };
     static int fds[N];
     char path[128], req[512], head[1024];
     firmware_path(path, sizeof path);
-    assert_int_equal(oth_otad_stop(&env, SIGTERM), 0);
-    oth_env_set(&env, "OTA_HTTP_MAX_CONNECTIONS", "100");
-    assert_int_equal(oth_otad_start(&env), 0);
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
-                     path, env.admin_token);
+    assert_int_equal(oth_otad_stop(&c->env, SIGTERM), 0);
+    oth_env_set(&c->env, "OTA_HTTP_MAX_CONNECTIONS", "100");
+    assert_int_equal(oth_otad_start(&c->env), 0);
+    int n =
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
+                 path, c->env.admin_token);
     int ok = 0, busy = 0;
     for (int i = 0; i < N; i++) {
         int small = 4096;
@@ -408,7 +414,7 @@ static void download_slots(void **st)
         setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
         struct sockaddr_in b = {0};
         b.sin_family = AF_INET;
-        b.sin_port = htons((uint16_t)env.http_port);
+        b.sin_port = htons((uint16_t)c->env.http_port);
         inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
         assert_int_equal(connect(fds[i], (struct sockaddr *)&b, sizeof b), 0);
         assert_int_equal(send(fds[i], req, (size_t)n, MSG_NOSIGNAL), n);
@@ -427,9 +433,9 @@ static void download_slots(void **st)
     fprintf(stderr, "download slots: %d downloads held, %d answered busy\n", ok, busy);
     assert_int_equal(ok, HELD);
     assert_int_equal(busy, N - HELD);
-    assert_int_equal(health(1000), 200);
+    assert_int_equal(health(c, 1000), 200);
     oth_resp r;
-    assert_int_equal(oth_get(&env, "/api/v1/products", &r), 0);
+    assert_int_equal(oth_get(&c->env, "/api/v1/products", &r), 0);
     assert_int_equal(r.status, 200);
     oth_resp_free(&r);
     for (int i = 0; i < N; i++)
@@ -443,6 +449,5 @@ int main(void)
         cmocka_unit_test(cut_upload),       cmocka_unit_test(nul_in_path),
         cmocka_unit_test(security_headers), cmocka_unit_test(download_slots),
     };
-    (void)start_otad; /* this test starts otad with its own settings (setup) */
-    return cmocka_run_group_tests(tests, setup, stop_otad);
+    return cmocka_run_group_tests(tests, setup, tapi_teardown);
 }
