@@ -1,6 +1,6 @@
 /*
  * test_api_util: what the API integration tests share (test_api_<part>.c, test_http_listener.c,
- * test_broker_http.c), a small library (ota_test_api, tests/integration/CMakeLists.txt):
+ * test_broker_http.c), a small library (ota_test_api, tests/integration/fixtures.cmake):
  * one otad per test program, JSON request shortcuts, direct SQL on the test's database (to
  * stand in for presence and batches that other parts of the service produce), and folder
  * counts to prove nothing is left behind.

@@ -1,6 +1,6 @@
 /*
  * test_batch_fixture: what the batch integration tests share (test_batch_<part>.c,
- * test_multi_instance.c), a small library (ota_test_batch, tests/integration/CMakeLists.txt).
+ * test_multi_instance.c), a small library (ota_test_batch, tests/integration/fixtures.cmake).
  * Every test starts its own broker and otad (harness) with the OTA_TIME_SCALE it needs,
  * creates its product, devices and firmware through the API, plays devices with
  * scripted_device, and polls the API with deadlines: a wait never passes by luck, it either
