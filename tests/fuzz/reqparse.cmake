@@ -2,21 +2,14 @@
 # JSON bodies, NDJSON import lines, multipart/form-data. No socket, store or disk: each
 # runs tens of thousands of inputs a second. The parser is compiled into each target so it
 # gets libFuzzer's coverage instrumentation.
-if(TARGET otad_logic)
-  set(_core ${CMAKE_CURRENT_LIST_DIR}/../../server)
-  foreach(_name fuzz_body fuzz_import fuzz_multipart)
-    ota_fuzz_target(${_name}
-      SOURCES ${CMAKE_CURRENT_LIST_DIR}/${_name}.c ${_core}/core/reqparse.c ${_core}/core/validate.c
-      LIBS PkgConfig::JANSSON)
-    if(TARGET ${_name})
-      target_include_directories(${_name} PRIVATE ${_core})
-    endif()
-  endforeach()
-endif()
+set(_core ${CMAKE_SOURCE_DIR}/server)
+foreach(_name fuzz_body fuzz_import fuzz_multipart)
+  ota_fuzz_target(${_name}
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/${_name}.c ${_core}/core/reqparse.c ${_core}/core/validate.c
+    LIBS PkgConfig::JANSSON INCLUDES ${_core})
+endforeach()
 # The router's own parsers (path patterns, Range, paging): server/http/http.c compiled in
 # for coverage, the rest of the server linked from otadcore.
-if(TARGET otadcore)
-  ota_fuzz_target(fuzz_http
-    SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_http.c ${CMAKE_CURRENT_LIST_DIR}/../../server/http/http.c
-    LIBS otadcore)
-endif()
+ota_fuzz_target(fuzz_http
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_http.c ${_core}/http/http.c
+  LIBS otadcore)

@@ -339,7 +339,7 @@ static void nul_in_path(void **st)
 }
 
 /* Uploads one 8 MiB firmware (once) and gives the path of its file route. */
-static void firmware_path(char *path, size_t cap)
+static void firmware_path(tapi_ctx *c, char *path, size_t cap)
 {
     static char id[32];
     if (!id[0]) {
@@ -384,7 +384,7 @@ static void security_headers(void **st)
     oth_resp_free(&r);
 
     char path[128];
-    firmware_path(path, sizeof path);
+    firmware_path(c, path, sizeof path);
     assert_int_equal(oth_get(&c->env, path, &r), 0);
     assert_int_equal(r.status, 200);
     assert_true(has_header(&r, "X-Content-Type-Options: nosniff"));
@@ -399,7 +399,7 @@ static void download_slots(void **st)
     enum { N = 60, HELD = 50 };
     static int fds[N];
     char path[128], req[512], head[1024];
-    firmware_path(path, sizeof path);
+    firmware_path(c, path, sizeof path);
     assert_int_equal(oth_otad_stop(&c->env, SIGTERM), 0);
     oth_env_set(&c->env, "OTA_HTTP_MAX_CONNECTIONS", "100");
     assert_int_equal(oth_otad_start(&c->env), 0);
