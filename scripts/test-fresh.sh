@@ -33,6 +33,8 @@
 #    to what is left 20 s later, and the namespace's end kills the rest; the mounts go with
 #    the mount namespace. Also on failure, Ctrl-C or SIGTERM. The root folder is removed
 #    unless OTA_FRESH_KEEP=1.
+# OTA_FRESH_MAKE: the make targets the test mode runs (default: test), e.g.
+# "build test-browser" to try one part on a bare machine.
 # Exit status: that of `make test` (test), 0 when health answered 200 (run).
 set -euo pipefail
 
@@ -50,6 +52,7 @@ if [ "${1:-}" = --inside ]; then
   # --- PID 1 of the new namespaces: mount, chroot, run, end everything ------------------
   mode=$2 r=$3
   shift 3
+  targets=${OTA_FRESH_MAKE:-test}
   say() { printf 'test-fresh: %s\n' "$*" >&2; }
   # the environment in the root: a login's basics; the host's extra CA file setting for Node.js
   root_env=(HOME=/root LANG=C.UTF-8 "TERM=${TERM:-dumb}" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
@@ -117,7 +120,7 @@ if [ "${1:-}" = --inside ]; then
         in_root bash -c 'echo "test-fresh: $(command -v node) $(node --version), npm $(npm --version), $(dpkg-query -W -f="\${Package} \${Version}" nodejs)"'
         # own network namespace, loopback only (see the header)
         run_job unshare --net bash -c 'ip link set lo up && exec "$@"' lo-up \
-          chroot "$r" /usr/bin/env -i "${root_env[@]}" bash -c 'cd /root/ota && make test' || rc=$?
+          chroot "$r" /usr/bin/env -i "${root_env[@]}" bash -c "cd /root/ota && make $targets" || rc=$?
       fi
       ;;
     run)
@@ -258,7 +261,7 @@ if [ "$mode" = test ]; then
   rc=0
   wait "$us_pid" || rc=$?
   us_pid=""
-  say "make test in the fresh root: $([ $rc -eq 0 ] && echo passed || echo "failed (status $rc)")"
+  say "make ${OTA_FRESH_MAKE:-test} in the fresh root: $([ $rc -eq 0 ] && echo passed || echo "failed (status $rc)")"
   exit $rc
 fi
 
