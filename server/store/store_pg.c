@@ -654,60 +654,18 @@ static int pg_schema_version(store_t *s)
     " WHERE t.batch_id = $1 AND ($2::text IS NULL OR t.state = $2::text)"                       \
     " AND t.device_id > $5 AND d.id > $5 ORDER BY t.device_id LIMIT $3 OFFSET $4"
 
-/* Statement ids STORE_PG_Q_CATALOG + q. Locks: see the file comment. */
+/* This database's own texts (locks, casts, functions); the rest are store__sql_common's.
+ * Statement ids STORE_PG_Q_CATALOG + q. Locks: see the file comment. */
 _Static_assert(STORE_Q_COUNT <= STORE_PG_Q_BATCH - STORE_PG_Q_CATALOG, "catalog statement ids");
 static const char *const sql[STORE_Q_COUNT] = {
-    [STORE_Q_PRODUCT_INSERT] = "INSERT INTO products(product_key, name, description, created_ms)"
-                               " VALUES($1,$2,$3,$4) ON CONFLICT (product_key) DO NOTHING RETURNING id",
-    [STORE_Q_PRODUCT_GET] = "SELECT " STORE_SQL_PRODUCT_COLS " FROM products p WHERE p.product_key=$1",
-    [STORE_Q_PRODUCT_COUNT] = "SELECT count(*) FROM products",
-    [STORE_Q_PRODUCT_LIST] = "SELECT " STORE_SQL_PRODUCT_COLS
-                             " FROM products p ORDER BY p.id LIMIT $1 OFFSET $2",
-    [STORE_Q_PRODUCT_ID] = "SELECT id FROM products WHERE product_key=$1",
     [STORE_Q_PRODUCT_LOCK] = "SELECT id FROM products WHERE product_key=$1 FOR NO KEY UPDATE",
-    [STORE_Q_DEVICE_INSERT] = "INSERT INTO devices(product_id, identifier, device_name, created_ms)"
-                              " VALUES($1,$2,$3,$4) ON CONFLICT (product_id, identifier) DO NOTHING"
-                              " RETURNING id",
-    [STORE_Q_DEVICE_GET] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
-                           " ON p.id = d.product_id WHERE p.product_key=$1 AND d.identifier=$2",
-    [STORE_Q_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE product_id=$1",
-    [STORE_Q_DEVICE_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
-                            " ON p.id = d.product_id WHERE d.product_id=$1 ORDER BY d.id"
-                            " LIMIT $2 OFFSET $3",
-    [STORE_Q_DEVICE_COUNT_ON] = "SELECT count(*) FROM devices WHERE product_id=$1 AND online=$2",
-    [STORE_Q_DEVICE_LIST_ON] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
-                               " ON p.id = d.product_id WHERE d.product_id=$1 AND d.online=$2"
-                               " ORDER BY d.id LIMIT $3 OFFSET $4",
     [STORE_Q_PRESENCE] = "UPDATE devices SET online=$3::integer, last_seen_ms=$4::bigint,"
                          " activated_ms=CASE WHEN $3::integer=1 AND activated=0 THEN $4::bigint"
                          " ELSE activated_ms END,"
                          " activated=CASE WHEN $3::integer=1 THEN 1 ELSE activated END"
                          " WHERE identifier=$2 AND"
                          " product_id=(SELECT id FROM products WHERE product_key=$1)",
-    [STORE_Q_VERSION] = "UPDATE devices SET firmware_version=$3, last_seen_ms=$4 WHERE identifier=$2"
-                        " AND product_id=(SELECT id FROM products WHERE product_key=$1)",
-    [STORE_Q_ALL_OFFLINE] = "UPDATE devices SET online=0 WHERE online<>0",
-    [STORE_Q_FW_GET] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
-                       " ON p.id = f.product_id WHERE f.id=$1",
-    [STORE_Q_FW_NAME_USED] = "SELECT 1 FROM firmwares WHERE name=$1",
-    [STORE_Q_FW_VERSION_USED] = "SELECT 1 FROM firmwares WHERE product_id=$1 AND version=$2",
-    [STORE_Q_FW_COUNT_P] = "SELECT count(*) FROM firmwares WHERE product_id=$1",
-    [STORE_Q_FW_INSERT] = "INSERT INTO firmwares(product_id, name, version, description, file_name,"
-                          " size, md5, sha256, created_ms) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"
-                          " ON CONFLICT DO NOTHING RETURNING id",
-    [STORE_Q_FW_COUNT] = "SELECT count(*) FROM firmwares",
-    [STORE_Q_FW_LIST] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
-                        " ON p.id = f.product_id ORDER BY f.id DESC LIMIT $1 OFFSET $2",
-    [STORE_Q_FW_LIST_P] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
-                          " ON p.id = f.product_id WHERE f.product_id=$1 ORDER BY f.id DESC"
-                          " LIMIT $2 OFFSET $3",
     [STORE_Q_FW_LOCK] = "SELECT 1 FROM firmwares WHERE id=$1 FOR UPDATE",
-    [STORE_Q_FW_RUNNING] = "SELECT count(*) FROM batches WHERE firmware_id=$1 AND state='in_progress'",
-    [STORE_Q_FW_DEL_TASKS] = "DELETE FROM tasks WHERE batch_id IN"
-                             " (SELECT id FROM batches WHERE firmware_id=$1)",
-    [STORE_Q_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=$1",
-    [STORE_Q_FW_DEL] = "DELETE FROM firmwares WHERE id=$1",
-    [STORE_Q_SHA_USED] = "SELECT 1 FROM firmwares WHERE sha256=$1 LIMIT 1",
     [STORE_Q_ELIG_COUNT] = "SELECT count(*) FROM devices d WHERE "
                            STORE_SQL_ELIGIBLE("$1", "$2::text") ELIGIBLE_Q,
     [STORE_Q_ELIG_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
@@ -717,10 +675,6 @@ static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_FIRMWARE] = "SELECT product_id, version FROM firmwares WHERE id = $1 FOR SHARE",
     /* creates for one product take turns: the second sees the first's tasks */
     [STORE_Q_BATCH_PRODUCT_LOCK] = "SELECT 1 FROM products WHERE id = $1 FOR NO KEY UPDATE",
-    [STORE_Q_BATCH_INSERT] =
-        "INSERT INTO batches(firmware_id, product_id, scope, policy, validity_days, timeout_min,"
-        " retry_times, retry_interval_min, max_push_per_min, state, start_ms, expires_ms, total)"
-        " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,'in_progress',$10,$11,0) RETURNING id",
     [STORE_Q_BATCH_TASKS_ALL] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
                                 " SELECT $1, d.id, 'to_push', $2 FROM devices d"
                                 " WHERE " STORE_SQL_ELIGIBLE("$3", "$4::text"),
@@ -733,8 +687,6 @@ static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_TASKS_DIRECTED] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
                                      " SELECT $1, x::bigint, 'to_push', $3"
                                      " FROM json_array_elements_text($2::json) AS u(x)",
-    [STORE_Q_BATCH_TOTAL] = "UPDATE batches SET total = $1, n_to_push = $1 WHERE id = $2",
-    [STORE_Q_BATCH_GET] = "SELECT " STORE_SQL_BATCH_COLS "WHERE b.id = $1",
     [STORE_Q_BATCH_COUNT] = "SELECT count(*) FROM batches b JOIN products p ON p.id = b.product_id "
                             BATCH_WHERE,
     [STORE_Q_BATCH_LIST] = "SELECT " STORE_SQL_BATCH_COLS BATCH_WHERE
@@ -746,13 +698,6 @@ static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_DEVICES_STATE] = PAGE_ROWS,
     /* the batch row first, then its tasks: the order the engine's task_open locks them in */
     [STORE_Q_BATCH_LOCK] = "SELECT 1 FROM batches WHERE id = $1 FOR NO KEY UPDATE",
-    [STORE_Q_TERM_TASKS] =
-        "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = $2,"
-        " due_ms = NULL, due_kind = NULL, updated_ms = $2"
-        " WHERE batch_id = $1 AND state " STORE_SQL_TASK_OPEN
-        " AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state = 'in_progress')",
-    [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = 'terminated', end_ms = $2, "
-                           STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state = 'in_progress'",
 };
 
 /* The import's own statements (run outside the prepared set). */
@@ -801,7 +746,8 @@ static store_rc pg_query(store_tx *tx, store_q q, const store_args *a, store_row
         else
             store_pg_p_str(&p, a->v[i].kind == STORE_ARG_TEXT ? a->v[i].s : NULL);
     }
-    PGresult *r = store_pg_exec(c, STORE_PG_Q_CATALOG + (int)q, sql[q], p.n, p.v, store__q_name(q));
+    PGresult *r = store_pg_exec(c, STORE_PG_Q_CATALOG + (int)q, store__sql_text(sql, q), p.n, p.v,
+                                store__q_name(q));
     if (!r)
         return STORE_ERROR;
     for (int i = 0; row && i < PQntuples(r); i++) {

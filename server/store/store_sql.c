@@ -49,10 +49,72 @@ const char *store__q_name(store_q q)
     return (unsigned)q < STORE_Q_COUNT ? names[q] : "?";
 }
 
+/* The statements both databases run as written ($N parameters: SQLite binds them by name,
+ * store_sqlite.c's query). A database's own table (its locks, casts and functions) has
+ * the others. */
+const char *const store__sql_common[STORE_Q_COUNT] = {
+    [STORE_Q_PRODUCT_INSERT] = "INSERT INTO products(product_key, name, description, created_ms)"
+                               " VALUES($1,$2,$3,$4) ON CONFLICT DO NOTHING RETURNING id",
+    [STORE_Q_PRODUCT_GET] = "SELECT " STORE_SQL_PRODUCT_COLS " FROM products p WHERE p.product_key=$1",
+    [STORE_Q_PRODUCT_COUNT] = "SELECT count(*) FROM products",
+    [STORE_Q_PRODUCT_LIST] = "SELECT " STORE_SQL_PRODUCT_COLS
+                             " FROM products p ORDER BY p.id LIMIT $1 OFFSET $2",
+    [STORE_Q_PRODUCT_ID] = "SELECT id FROM products WHERE product_key=$1",
+    [STORE_Q_DEVICE_INSERT] = "INSERT INTO devices(product_id, identifier, device_name, created_ms)"
+                              " VALUES($1,$2,$3,$4) ON CONFLICT DO NOTHING"
+                              " RETURNING id",
+    [STORE_Q_DEVICE_GET] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                           " ON p.id = d.product_id WHERE p.product_key=$1 AND d.identifier=$2",
+    [STORE_Q_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE product_id=$1",
+    [STORE_Q_DEVICE_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                            " ON p.id = d.product_id WHERE d.product_id=$1 ORDER BY d.id"
+                            " LIMIT $2 OFFSET $3",
+    [STORE_Q_DEVICE_COUNT_ON] = "SELECT count(*) FROM devices WHERE product_id=$1 AND online=$2",
+    [STORE_Q_DEVICE_LIST_ON] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                               " ON p.id = d.product_id WHERE d.product_id=$1 AND d.online=$2"
+                               " ORDER BY d.id LIMIT $3 OFFSET $4",
+    [STORE_Q_VERSION] = "UPDATE devices SET firmware_version=$3, last_seen_ms=$4 WHERE identifier=$2"
+                        " AND product_id=(SELECT id FROM products WHERE product_key=$1)",
+    [STORE_Q_ALL_OFFLINE] = "UPDATE devices SET online=0 WHERE online<>0",
+    [STORE_Q_FW_GET] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
+                       " ON p.id = f.product_id WHERE f.id=$1",
+    [STORE_Q_FW_NAME_USED] = "SELECT 1 FROM firmwares WHERE name=$1",
+    [STORE_Q_FW_VERSION_USED] = "SELECT 1 FROM firmwares WHERE product_id=$1 AND version=$2",
+    [STORE_Q_FW_COUNT_P] = "SELECT count(*) FROM firmwares WHERE product_id=$1",
+    [STORE_Q_FW_INSERT] = "INSERT INTO firmwares(product_id, name, version, description, file_name,"
+                          " size, md5, sha256, created_ms) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+                          " ON CONFLICT DO NOTHING RETURNING id",
+    [STORE_Q_FW_COUNT] = "SELECT count(*) FROM firmwares",
+    [STORE_Q_FW_LIST] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
+                        " ON p.id = f.product_id ORDER BY f.id DESC LIMIT $1 OFFSET $2",
+    [STORE_Q_FW_LIST_P] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
+                          " ON p.id = f.product_id WHERE f.product_id=$1 ORDER BY f.id DESC"
+                          " LIMIT $2 OFFSET $3",
+    [STORE_Q_FW_RUNNING] = "SELECT count(*) FROM batches WHERE firmware_id=$1 AND state='in_progress'",
+    [STORE_Q_FW_DEL_TASKS] = "DELETE FROM tasks WHERE batch_id IN"
+                             " (SELECT id FROM batches WHERE firmware_id=$1)",
+    [STORE_Q_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=$1",
+    [STORE_Q_FW_DEL] = "DELETE FROM firmwares WHERE id=$1",
+    [STORE_Q_SHA_USED] = "SELECT 1 FROM firmwares WHERE sha256=$1 LIMIT 1",
+    [STORE_Q_BATCH_INSERT] =
+        "INSERT INTO batches(firmware_id, product_id, scope, policy, validity_days, timeout_min,"
+        " retry_times, retry_interval_min, max_push_per_min, state, start_ms, expires_ms, total)"
+        " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,'in_progress',$10,$11,0) RETURNING id",
+    [STORE_Q_BATCH_TOTAL] = "UPDATE batches SET total = $1, n_to_push = $1 WHERE id = $2",
+    [STORE_Q_BATCH_GET] = "SELECT " STORE_SQL_BATCH_COLS "WHERE b.id = $1",
+    [STORE_Q_TERM_TASKS] =
+        "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = $2,"
+        " due_ms = NULL, due_kind = NULL, updated_ms = $2"
+        " WHERE batch_id = $1 AND state " STORE_SQL_TASK_OPEN
+        " AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state = 'in_progress')",
+    [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = 'terminated', end_ms = $2, "
+                           STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state = 'in_progress'",
+};
+
 int store__sql_complete(const char *const *texts, int n, char *err, size_t errlen)
 {
     for (int i = 0; i < n; i++) {
-        if (!texts[i]) {
+        if (!texts[i] && !store__sql_common[i]) {
             snprintf(err, errlen, "store: no SQL for statement %d (%s)", i, store__q_name(i));
             return -1;
         }

@@ -145,7 +145,15 @@ typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
 
 /* The statement's name for the log. */
 const char *store__q_name(store_q q);
-/* 0 when texts[0..n) has every statement; else -1 with the first missing one in err. */
+/* SQL both databases run as written, by statement id (NULL: each database has its own). */
+extern const char *const store__sql_common[STORE_Q_COUNT];
+/* The text of statement q for a database whose own table is texts. */
+static inline const char *store__sql_text(const char *const *texts, store_q q)
+{
+    return texts[q] ? texts[q] : store__sql_common[q];
+}
+/* 0 when texts[0..n) or store__sql_common has every statement; else -1 with the first
+ * missing one in err. */
 int store__sql_complete(const char *const *texts, int n, char *err, size_t errlen);
 
 /* "UPDATE batches SET n_to_push = n_to_push + ?2, ... WHERE id = ?1" with the mark of the

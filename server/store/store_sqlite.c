@@ -386,56 +386,15 @@ static int sq_schema_version(store_t *s)
     " SELECT " STORE_SQL_BATCH_DEVICE_COLS " FROM page p JOIN tasks t ON t.batch_id = ?1"      \
     " AND t.device_id = p.device_id JOIN devices d ON d.id = p.device_id ORDER BY p.device_id"
 
+/* This database's own texts; the rest are store__sql_common's. Writers take turns (BEGIN
+ * IMMEDIATE), so the *_LOCK statements only read. */
 static const char *const sql[STORE_Q_COUNT] = {
-    [STORE_Q_PRODUCT_INSERT] = "INSERT INTO products(product_key, name, description, created_ms)"
-                               " VALUES(?1,?2,?3,?4) ON CONFLICT DO NOTHING RETURNING id",
-    [STORE_Q_PRODUCT_GET] = "SELECT " STORE_SQL_PRODUCT_COLS " FROM products p WHERE p.product_key=?1",
-    [STORE_Q_PRODUCT_COUNT] = "SELECT count(*) FROM products",
-    [STORE_Q_PRODUCT_LIST] = "SELECT " STORE_SQL_PRODUCT_COLS
-                             " FROM products p ORDER BY p.id LIMIT ?1 OFFSET ?2",
-    [STORE_Q_PRODUCT_ID] = "SELECT id FROM products WHERE product_key=?1",
-    /* writers take turns (BEGIN IMMEDIATE): no row lock needed */
     [STORE_Q_PRODUCT_LOCK] = "SELECT id FROM products WHERE product_key=?1",
-    [STORE_Q_DEVICE_INSERT] = "INSERT INTO devices(product_id, identifier, device_name, created_ms)"
-                              " VALUES(?1,?2,?3,?4) ON CONFLICT DO NOTHING RETURNING id",
-    [STORE_Q_DEVICE_GET] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
-                           " ON p.id = d.product_id WHERE p.product_key=?1 AND d.identifier=?2",
-    [STORE_Q_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE product_id=?1",
-    [STORE_Q_DEVICE_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
-                            " ON p.id = d.product_id WHERE d.product_id=?1 ORDER BY d.id"
-                            " LIMIT ?2 OFFSET ?3",
-    [STORE_Q_DEVICE_COUNT_ON] = "SELECT count(*) FROM devices WHERE product_id=?1 AND online=?2",
-    [STORE_Q_DEVICE_LIST_ON] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
-                               " ON p.id = d.product_id WHERE d.product_id=?1 AND d.online=?2"
-                               " ORDER BY d.id LIMIT ?3 OFFSET ?4",
     [STORE_Q_PRESENCE] = "UPDATE devices SET online=?3, last_seen_ms=?4,"
                          " activated_ms=CASE WHEN ?3=1 AND activated=0 THEN ?4 ELSE activated_ms END,"
                          " activated=CASE WHEN ?3=1 THEN 1 ELSE activated END WHERE identifier=?2 AND"
                          " product_id=(SELECT id FROM products WHERE product_key=?1)",
-    [STORE_Q_VERSION] = "UPDATE devices SET firmware_version=?3, last_seen_ms=?4 WHERE identifier=?2"
-                        " AND product_id=(SELECT id FROM products WHERE product_key=?1)",
-    [STORE_Q_ALL_OFFLINE] = "UPDATE devices SET online=0 WHERE online<>0",
-    [STORE_Q_FW_GET] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
-                       " ON p.id = f.product_id WHERE f.id=?1",
-    [STORE_Q_FW_NAME_USED] = "SELECT 1 FROM firmwares WHERE name=?1",
-    [STORE_Q_FW_VERSION_USED] = "SELECT 1 FROM firmwares WHERE product_id=?1 AND version=?2",
-    [STORE_Q_FW_COUNT_P] = "SELECT count(*) FROM firmwares WHERE product_id=?1",
-    [STORE_Q_FW_INSERT] = "INSERT INTO firmwares(product_id, name, version, description, file_name,"
-                          " size, md5, sha256, created_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
-                          " ON CONFLICT DO NOTHING RETURNING id",
-    [STORE_Q_FW_COUNT] = "SELECT count(*) FROM firmwares",
-    [STORE_Q_FW_LIST] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
-                        " ON p.id = f.product_id ORDER BY f.id DESC LIMIT ?1 OFFSET ?2",
-    [STORE_Q_FW_LIST_P] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
-                          " ON p.id = f.product_id WHERE f.product_id=?1 ORDER BY f.id DESC"
-                          " LIMIT ?2 OFFSET ?3",
     [STORE_Q_FW_LOCK] = "SELECT 1 FROM firmwares WHERE id=?1",
-    [STORE_Q_FW_RUNNING] = "SELECT count(*) FROM batches WHERE firmware_id=?1 AND state='in_progress'",
-    [STORE_Q_FW_DEL_TASKS] = "DELETE FROM tasks WHERE batch_id IN"
-                             " (SELECT id FROM batches WHERE firmware_id=?1)",
-    [STORE_Q_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=?1",
-    [STORE_Q_FW_DEL] = "DELETE FROM firmwares WHERE id=?1",
-    [STORE_Q_SHA_USED] = "SELECT 1 FROM firmwares WHERE sha256=?1 LIMIT 1",
     [STORE_Q_ELIG_COUNT] = "SELECT count(*) FROM devices d WHERE "
                            STORE_SQL_ELIGIBLE("?1", "?2") ELIGIBLE_Q,
     [STORE_Q_ELIG_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
@@ -443,10 +402,6 @@ static const char *const sql[STORE_Q_COUNT] = {
                           " ORDER BY d.id LIMIT ?4 OFFSET ?5",
     [STORE_Q_BATCH_FIRMWARE] = "SELECT product_id, version FROM firmwares WHERE id = ?1",
     [STORE_Q_BATCH_PRODUCT_LOCK] = "SELECT 1 FROM products WHERE id = ?1",
-    [STORE_Q_BATCH_INSERT] =
-        "INSERT INTO batches(firmware_id, product_id, scope, policy, validity_days, timeout_min,"
-        " retry_times, retry_interval_min, max_push_per_min, state, start_ms, expires_ms, total)"
-        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,'in_progress',?10,?11,0) RETURNING id",
     [STORE_Q_BATCH_TASKS_ALL] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
                                 " SELECT ?1, d.id, 'to_push', ?2 FROM devices d"
                                 " WHERE " STORE_SQL_ELIGIBLE("?3", "?4"),
@@ -458,8 +413,6 @@ static const char *const sql[STORE_Q_COUNT] = {
         " AND d.identifier = u.value ORDER BY u.key",
     [STORE_Q_BATCH_TASKS_DIRECTED] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
                                      " SELECT ?1, value, 'to_push', ?3 FROM json_each(?2)",
-    [STORE_Q_BATCH_TOTAL] = "UPDATE batches SET total = ?1, n_to_push = ?1 WHERE id = ?2",
-    [STORE_Q_BATCH_GET] = "SELECT " STORE_SQL_BATCH_COLS "WHERE b.id = ?1",
     [STORE_Q_BATCH_COUNT] = "SELECT count(*) FROM batches b JOIN products p ON p.id = b.product_id "
                             BATCH_WHERE,
     [STORE_Q_BATCH_LIST] = "SELECT " STORE_SQL_BATCH_COLS BATCH_WHERE
@@ -467,13 +420,6 @@ static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_DEVICES] = PAGE_ROWS(" AND ?2 IS NULL"),
     [STORE_Q_BATCH_DEVICES_STATE] = PAGE_ROWS(" AND state = ?2"),
     [STORE_Q_BATCH_LOCK] = "SELECT 1 FROM batches WHERE id = ?1",
-    [STORE_Q_TERM_TASKS] =
-        "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = ?2,"
-        " due_ms = NULL, due_kind = NULL, updated_ms = ?2"
-        " WHERE batch_id = ?1 AND state " STORE_SQL_TASK_OPEN
-        " AND EXISTS (SELECT 1 FROM batches WHERE id = ?1 AND state = 'in_progress')",
-    [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = 'terminated', end_ms = ?2, "
-                           STORE_SQL_TERMINATE_COUNTERS " WHERE id = ?1 AND state = 'in_progress'",
 };
 
 /* store_tx is the connection. */
@@ -503,14 +449,26 @@ static store_rc sq_query(store_tx *tx, store_q q, const store_args *a, store_row
                          int64_t *changes)
 {
     sqlite3 *db = (sqlite3 *)tx;
-    sqlite3_stmt *st = store_sqlite_prepare(db, sql[q]);
+    sqlite3_stmt *st = store_sqlite_prepare(db, store__sql_text(sql, q));
     if (!st)
         return STORE_ERROR;
-    for (int i = 0; i < a->n; i++) {
-        if (a->v[i].kind == STORE_ARG_I64)
-            sqlite3_bind_int64(st, i + 1, a->v[i].i);
-        else if (a->v[i].kind == STORE_ARG_TEXT)
-            sqlite3_bind_text(st, i + 1, a->v[i].s, -1, SQLITE_STATIC);
+    /* ?N is parameter N; $N (the shared texts) is a named parameter whose index is the
+     * order of first use, so it is bound by its name */
+    for (int j = 1; j <= sqlite3_bind_parameter_count(st); j++) {
+        const char *name = sqlite3_bind_parameter_name(st, j);
+        long k = j;
+        if (name && name[0] == '$')
+            k = strtol(name + 1, NULL, 10);
+        if (k < 1 || k > a->n) {
+            sqlite3_finalize(st);
+            OTA_ERROR("store: %s: parameter %s without a value", store__q_name(q),
+                      name ? name : "?");
+            return STORE_ERROR;
+        }
+        if (a->v[k - 1].kind == STORE_ARG_I64)
+            sqlite3_bind_int64(st, j, a->v[k - 1].i);
+        else if (a->v[k - 1].kind == STORE_ARG_TEXT)
+            sqlite3_bind_text(st, j, a->v[k - 1].s, -1, SQLITE_STATIC);
     }
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
