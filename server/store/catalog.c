@@ -464,15 +464,7 @@ static store_rc fw_create_fn(store_tx *tx, void *ud)
                                                   : STORE_DUPLICATE;
     }
     store_args args = {0};
-    store_arg_i64(&args, pid);
-    store_arg_str(&args, in->name);
-    store_arg_str(&args, in->version);
-    store_arg_str(&args, in->description);
-    store_arg_str(&args, in->file_name);
-    store_arg_i64(&args, in->size);
-    store_arg_str(&args, in->md5);
-    store_arg_str(&args, in->sha256);
-    store_arg_i64(&args, a->now);
+    store__firmware_args(&args, pid, in, a->now);
     rc = get_i64(a->s, tx, STORE_Q_FW_INSERT, &args, &id);
     if (rc != STORE_OK)
         return rc;

@@ -40,30 +40,6 @@ typedef enum {
                        rule rests on locked by the *_LOCK / *_SHARE statements first */
 } store_tx_mode;
 
-/* Parameters of one statement, in order (?1/$1 first). Strings are borrowed until the
- * statement has run; store_arg_str(NULL) is SQL NULL. */
-#define STORE_ARGS_MAX 16
-typedef struct {
-    int n;
-    struct {
-        enum { STORE_ARG_NULL, STORE_ARG_I64, STORE_ARG_TEXT } kind;
-        int64_t i;
-        const char *s;
-    } v[STORE_ARGS_MAX];
-} store_args;
-
-static inline void store_arg_i64(store_args *a, int64_t x)
-{
-    a->v[a->n].kind = STORE_ARG_I64;
-    a->v[a->n++].i = x;
-}
-
-static inline void store_arg_str(store_args *a, const char *x)
-{
-    a->v[a->n].kind = x ? STORE_ARG_TEXT : STORE_ARG_NULL;
-    a->v[a->n++].s = x;
-}
-
 /* Called for each result row; the row is borrowed for the call. */
 typedef void (*store_row_fn)(void *ud, const store_row *r);
 

@@ -13,6 +13,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The firmware row: its columns (store__read_firmware reads them in this order) and its
+ * INSERT's (store__firmware_args gives the values in that order). A new firmware field is
+ * one line in each, the struct's field (store.h) and a migration per database. */
+#define STORE_SQL_FIRMWARE_COLS                                                                 \
+    "f.id, f.product_id, p.product_key, f.name, f.version, f.description, f.file_name,"       \
+    " f.size, f.md5, f.sha256, f.created_ms"
+#define FIRMWARE_INSERT                                                                         \
+    "INSERT INTO firmwares(product_id, name, version, description, file_name, size, md5,"      \
+    " sha256, created_ms) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+
 /* Parameters the counters' UPDATE needs: the batch id and one delta per task state. The
  * PostgreSQL parameter builder holds 16 (store_pg_params). */
 _Static_assert(1 + FSM_STATE_COUNT <= 16, "too many task states for one counters' UPDATE");
@@ -81,9 +91,7 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     [STORE_Q_FW_NAME_USED] = "SELECT 1 FROM firmwares WHERE name=$1",
     [STORE_Q_FW_VERSION_USED] = "SELECT 1 FROM firmwares WHERE product_id=$1 AND version=$2",
     [STORE_Q_FW_COUNT_P] = "SELECT count(*) FROM firmwares WHERE product_id=$1",
-    [STORE_Q_FW_INSERT] = "INSERT INTO firmwares(product_id, name, version, description, file_name,"
-                          " size, md5, sha256, created_ms) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"
-                          " ON CONFLICT DO NOTHING RETURNING id",
+    [STORE_Q_FW_INSERT] = FIRMWARE_INSERT " ON CONFLICT DO NOTHING RETURNING id",
     [STORE_Q_FW_COUNT] = "SELECT count(*) FROM firmwares",
     [STORE_Q_FW_LIST] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
                         " ON p.id = f.product_id ORDER BY f.id DESC LIMIT $1 OFFSET $2",
@@ -131,6 +139,20 @@ const char *store__sql_counts_add(char mark)
 {
     pthread_once(&counts_once, counts_build);
     return counts_sql[mark == '$'];
+}
+
+void store__firmware_args(store_args *a, int64_t product_id, const store_firmware *in,
+                          int64_t now_ms)
+{
+    store_arg_i64(a, product_id);
+    store_arg_str(a, in->name);
+    store_arg_str(a, in->version);
+    store_arg_str(a, in->description);
+    store_arg_str(a, in->file_name);
+    store_arg_i64(a, in->size);
+    store_arg_str(a, in->md5);
+    store_arg_str(a, in->sha256);
+    store_arg_i64(a, now_ms);
 }
 
 void store__read_product(const store_row *r, store_product *p)

@@ -53,7 +53,8 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
 #define STORE_SQL_BATCH_COUNTS_AT 23 /* column of b.n_to_push in STORE_SQL_BATCH_COLS */
 
-/* The catalog's rows (store__read_product, store__read_device, store__read_firmware). */
+/* The catalog's rows (store__read_product, store__read_device; the firmware's columns are
+ * store_sql.c's alone, next to its reader and its INSERT). */
 #define STORE_SQL_PRODUCT_COLS                                                                  \
     "p.id, p.product_key, p.name, p.description, p.created_ms,"                                \
     " (SELECT count(*) FROM devices d WHERE d.product_id = p.id),"                              \
@@ -61,10 +62,6 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
 #define STORE_SQL_DEVICE_COLS                                                                   \
     "d.id, d.product_id, p.product_key, d.identifier, d.device_name, d.activated, d.online,"   \
     " d.firmware_version, d.created_ms, d.activated_ms, d.last_seen_ms"
-#define STORE_SQL_FIRMWARE_COLS                                                                 \
-    "f.id, f.product_id, p.product_key, f.name, f.version, f.description, f.file_name,"       \
-    " f.size, f.md5, f.sha256, f.created_ms"
-
 /* The engine's view of a task (store__read_task), from tasks t. */
 #define STORE_SQL_TASK_COLS                                                                     \
     "t.batch_id, t.state, t.fail_reason, t.progress, t.retried, t.attempt,"                    \
@@ -161,6 +158,30 @@ int store__sql_complete(const char *const *texts, int n, char *err, size_t errle
  * task state in FSM_STATES order. Built once; the string lives as long as the process. */
 const char *store__sql_counts_add(char mark);
 
+/* Parameters of one statement, in order (?1/$1 first). Strings are borrowed until the
+ * statement has run; store_arg_str(NULL) is SQL NULL. */
+#define STORE_ARGS_MAX 16
+typedef struct {
+    int n;
+    struct {
+        enum { STORE_ARG_NULL, STORE_ARG_I64, STORE_ARG_TEXT } kind;
+        int64_t i;
+        const char *s;
+    } v[STORE_ARGS_MAX];
+} store_args;
+
+static inline void store_arg_i64(store_args *a, int64_t x)
+{
+    a->v[a->n].kind = STORE_ARG_I64;
+    a->v[a->n++].i = x;
+}
+
+static inline void store_arg_str(store_args *a, const char *x)
+{
+    a->v[a->n].kind = x ? STORE_ARG_TEXT : STORE_ARG_NULL;
+    a->v[a->n++].s = x;
+}
+
 /* ---- rows --------------------------------------------------------------------------------
  * A result row as the shared readers see it: the database's accessors for one row. */
 typedef struct {
@@ -172,6 +193,10 @@ typedef struct {
 
 /* A row function (store_row_fn) that keeps column 0 of a row as an integer in *(int64_t *)ud. */
 void store__first_i64(void *ud, const store_row *r);
+
+/* The parameters of FW_INSERT: the product's id, then in's fields, then now_ms. */
+void store__firmware_args(store_args *a, int64_t product_id, const store_firmware *in,
+                          int64_t now_ms);
 
 /* Fill *out (zeroed first) from the columns of the matching STORE_SQL_*_COLS, from col 0.
  * read_task returns -1 when the stored state is not a name of FSM_STATES. */
