@@ -311,7 +311,8 @@ static void on_message(struct mosquitto *mq, void *obj, const struct mosquitto_m
         m->topic = strdup(msg->topic);
         m->payload = calloc(1, (size_t)msg->payloadlen + 1);
         if (m->topic && m->payload) {
-            memcpy(m->payload, msg->payload, (size_t)msg->payloadlen);
+            if (msg->payloadlen > 0) /* an empty message has no payload pointer */
+                memcpy(m->payload, msg->payload, (size_t)msg->payloadlen);
             parse_msg(m, m->payload, (size_t)msg->payloadlen);
             d->msgs[d->nmsgs++] = m;
             if (m->kind == SDEV_PUSH)
