@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -34,7 +35,7 @@ struct http_guard {
     pthread_mutex_t mu;
     pthread_t thread;
     int epfd;
-    volatile int stop;
+    atomic_int stop;
     int64_t head_timeout_ms;
     http_guard_conn *head_first, *head_last; /* HEAD phase, by deadline (= by entry) */
     http_guard_conn *freed;                  /* closed, waiting for the next tick */
