@@ -164,10 +164,19 @@ void http_list_routes(FILE *f)
 {
     for (size_t t = 0; t < N_TABLES; t++)
         for (const http_route *rt = route_tables[t]; rt->method; rt++) {
-            fprintf(f, "%s %s\n", rt->method, rt->pattern);
+            fprintf(f, "%s %s %s\n", rt->method, rt->pattern, http_access_name(rt->access));
             if (rt->flags & HTTP_ALSO_HEAD)
-                fprintf(f, "HEAD %s\n", rt->pattern);
+                fprintf(f, "HEAD %s %s\n", rt->pattern, http_access_name(rt->access));
         }
+}
+
+const http_route *http__route_at(size_t i)
+{
+    for (size_t t = 0; t < N_TABLES; t++)
+        for (const http_route *rt = route_tables[t]; rt->method; rt++)
+            if (i-- == 0)
+                return rt;
+    return NULL;
 }
 
 /* ---- request helpers ------------------------------------------------------------------ */
@@ -188,17 +197,6 @@ const char *http_query(http_req *r, const char *name)
 const char *http_header(http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-int http_authorized(http_req *r)
-{
-    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !r->app->admin_token)
-        return 0;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    return ota_ct_streq(h, r->app->admin_token);
 }
 
 int http_paging(http_req *r, store_page *pg)
@@ -306,6 +304,11 @@ static int queue(http_req *r, unsigned status, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (r->retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", r->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -682,20 +685,17 @@ static int first_call(http_req *r)
     r->route = find_route(r->method, r->url, &path_known);
     if (!r->route) {
         /* every /api/v1 call needs the token, even one that does not exist */
-        if (strncmp(r->url, "/api/", 5) == 0 && !http_authorized(r))
+        if (strncmp(r->url, "/api/", 5) == 0 && !http_identify(r))
             return http_send_error(r, 401, "unauthorized", NULL,
-                                   "A valid admin token is required (Authorization: Bearer "
-                                   "<token>).");
+                                   "A valid token is required (Authorization: Bearer <token>).");
         if (path_known)
             return http_send_error(r, 405, "method_not_allowed", NULL,
                                    "The method %s is not allowed here.", r->method);
         return http_send_error(r, 404, "not_found", NULL, "No such resource.");
     }
     http__match(r->route->pattern, r->url, r);
-    if ((r->route->flags & HTTP_AUTH) && !http_authorized(r)) {
-        return http_send_error(r, 401, "unauthorized", NULL,
-                               "A valid admin token is required (Authorization: Bearer <token>).");
-    }
+    if (http_access_check(r) != 0)
+        return MHD_YES;
     const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = 0;
     if (cl) {
@@ -1005,6 +1005,7 @@ http_server *http_start(http_app *app, int threads)
     srv->app = app;
     srv->plain.app = srv->secure.app = app;
     srv->secure.tls = 1;
+    http_signin_open(app);
     srv->guard = http_guard_start((int64_t)app->cfg->http_head_timeout * 1000);
     if (!srv->guard)
         goto fail;
@@ -1054,5 +1055,6 @@ void http_stop(http_server *srv)
         OPENSSL_cleanse(srv->key_pem, strlen(srv->key_pem));
     free(srv->cert_pem);
     free(srv->key_pem);
+    http_signin_close(srv->app);
     free(srv);
 }

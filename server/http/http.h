@@ -2,11 +2,17 @@
  * http: otad's HTTP server on libmicrohttpd (internal polling thread + thread pool), the
  * route table and the helpers every route file uses: JSON answers and JSON errors, a
  * request body collected under a hard ceiling (or streamed to the route), query and
- * paging parameters, the admin-token check, and files sent by file descriptor with Range.
+ * paging parameters, who the caller is and what their role allows (auth.c), and files
+ * sent by file descriptor with Range.
  *
  * Route files: a route file defines `const http_route http_routes_<name>[]` ending with
  * HTTP_ROUTES_END and adds one line `X(<name>)` to HTTP_ROUTE_FILES in http_routes.h.
- * Tables are searched in that order; the console's catch-all comes last.
+ * Tables are searched in that order; the console's catch-all comes last. Every route
+ * names who may call it (http_access): the router answers 401 without a valid credential
+ * and 403 `forbidden` when the caller's role is below the route's, before the handler
+ * runs. `otad --list-routes` prints each route with it, docs/openapi.yaml shows it
+ * (x-ota-role), test_http_routes refuses a route without one and test_api_roles calls
+ * every route with every role.
  *
  * Handlers run on libmicrohttpd's pool threads; each request is handled by one thread
  * from start to end. A handler answers exactly once with one of the http_send_* helpers
@@ -15,9 +21,11 @@
 #ifndef OTAD_HTTP_H
 #define OTAD_HTTP_H
 
+#include "core/account.h"
 #include "core/config.h"
 #include "core/reqparse.h"
 #include "store/store.h"
+#include "store/store_accounts.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -53,6 +61,9 @@ typedef struct {
      * many devices download (0 = no ceiling). */
     atomic_uint downloads;
     unsigned downloads_max;
+    /* failed sign-ins by user name and by source address (routes_accounts.c); made by
+     * http_start when NULL, freed by http_stop */
+    acct_throttle *signin_users, *signin_addrs;
 } http_app;
 
 typedef int (*http_handler)(http_req *r);
@@ -64,8 +75,17 @@ typedef int (*http_stream_fn)(http_req *r, const char *data, size_t size);
  * or answer an error itself (http_send_*) and return -1. */
 typedef int (*http_start_fn)(http_req *r);
 
+/* Who may call a route. */
+typedef enum {
+    HTTP_ACCESS_UNSET = 0, /* never in a table: test_http_routes fails on it */
+    HTTP_PUBLIC,           /* anyone: health, sign-in, console files, signed downloads */
+    HTTP_BROKER,           /* the broker token, checked by the route (routes_broker.c) */
+    HTTP_VIEWER,           /* a credential of role viewer or above (core/account.h) */
+    HTTP_OPERATOR,         /* operator or admin */
+    HTTP_ADMIN,            /* admin */
+} http_access;
+
 enum {
-    HTTP_AUTH = 1 << 0,        /* needs the admin bearer token */
     HTTP_BODY_JSON = 1 << 1,   /* body collected (<= body_max) and must be application/json */
     HTTP_BODY_STREAM = 1 << 2, /* body streamed through start/stream */
     HTTP_ALSO_HEAD = 1 << 3,   /* a GET route that also answers HEAD */
@@ -76,6 +96,7 @@ typedef struct {
     const char *method;  /* "GET", "POST", "DELETE", ...; NULL ends a table */
     const char *pattern; /* "/api/v1/products/{productKey}"; "{name*}" = rest of the path */
     http_handler handler;
+    http_access access;
     unsigned flags;
     size_t body_max; /* ceiling for HTTP_BODY_JSON (0 = 64 KiB) */
     http_start_fn start;
@@ -84,9 +105,22 @@ typedef struct {
 
 #define HTTP_ROUTES_END                                                                            \
     {                                                                                              \
-        NULL, NULL, NULL, 0, 0, NULL, NULL                                                         \
+        NULL, NULL, NULL, HTTP_ACCESS_UNSET, 0, 0, NULL, NULL                                      \
     }
 #define HTTP_MAX_PARAMS 8
+
+/* The credential a request came with (auth.c, http_identify). */
+typedef struct {
+    acct_role role;   /* ACCT_ROLE_NONE: none, or not valid */
+    int64_t user_id;  /* 0: no user (the bootstrap admin token and its tokens) */
+    int64_t token_id; /* 0: the bootstrap admin token (OTA_ADMIN_TOKEN) */
+    char kind[8];     /* "admin" (the bootstrap token), "api", "session" */
+    char user[ACCT_NAME_MAX + 1]; /* the user's name, "" when none */
+    /* who did it, for logs: the user's name for a session, "<user>/<token name>" for an
+     * API token ("admin-token/<name>" without a user), "admin-token" for the bootstrap */
+    char actor[STORE_WHO_MAX];
+    int64_t expires_ms; /* 0: never */
+} http_caller;
 
 struct http_req {
     struct MHD_Connection *conn;
@@ -110,6 +144,9 @@ struct http_req {
     int tls;    /* the request came on the TLS listener (answers carry HSTS) */
     int download_slot; /* holds one of app->downloads, given back when the request ends */
     int status; /* status sent, for the access log */
+    int retry_after_s;  /* > 0: the answer carries Retry-After (seconds) */
+    int identified;     /* http_identify ran; caller holds its result */
+    http_caller caller;
     int64_t start_ms;
 };
 
@@ -185,8 +222,23 @@ int http_download_begin(http_req *r, int *answer);
 /* Store result to an answer for the common cases (404 not_found, 500 internal, ...). */
 int http_send_store_error(http_req *r, store_rc rc, const char *what);
 
-/* Checks "Authorization: Bearer <token>" in constant time. 1 when it matches. */
-int http_authorized(http_req *r);
+/* --- callers (auth.c) ------------------------------------------------------------------ */
+/* Reads "Authorization: Bearer <token>" once per request into r->caller: the bootstrap
+ * admin token (compared in constant time), or an API or session token that still works
+ * (store_token_auth). 1 when the caller has a role, 0 when not (no header, unknown,
+ * expired, revoked, disabled user, or the store failed: logged). */
+int http_identify(http_req *r);
+/* "public", "broker", "viewer", "operator", "admin" ("?" for HTTP_ACCESS_UNSET). */
+const char *http_access_name(http_access a);
+/* The role an access level needs (ACCT_ROLE_NONE for public and broker). */
+acct_role http_access_role(http_access a);
+/* The client's IP address as text into out ("" when unknown). */
+void http_client_addr(http_req *r, char *out, size_t outlen);
+/* Makes app's sign-in throttles when they are NULL / frees them (routes_accounts.c). */
+void http_signin_open(http_app *app);
+void http_signin_close(http_app *app);
+/* Whether r may run its route: 0, or answers 401 / 403 `forbidden` and returns -1. */
+int http_access_check(http_req *r);
 
 /* Formats epoch ms as RFC 3339 into a JSON string (NULL when ms == 0 and nullable). */
 json_t *http_time(int64_t ms, int nullable);

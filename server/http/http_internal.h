@@ -18,4 +18,7 @@ int http__match(const char *pattern, const char *url, http_req *r);
  * unsatisfiable (416). */
 int http__parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to);
 
+/* The i-th route of all tables in matching order (from 0), or NULL past the last. */
+const http_route *http__route_at(size_t i);
+
 #endif

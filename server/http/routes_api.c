@@ -66,9 +66,10 @@ static int health(http_req *r)
         engine_stats st;
         engine_get_stats(r->app->engine, &st);
         json_object_set_new(j, "engine",
-                            json_pack("{s:I, s:I, s:I, s:b}", "inputLagMs", (json_int_t)st.input_lag_ms,
-                                      "queued", (json_int_t)st.queued, "timers",
-                                      (json_int_t)st.timers, "pushesHeld", st.pushes_held));
+                            json_pack("{s:I, s:I, s:I, s:b}", "inputLagMs",
+                                      (json_int_t)st.input_lag_ms, "queued", (json_int_t)st.queued,
+                                      "timers", (json_int_t)st.timers, "pushesHeld",
+                                      st.pushes_held));
     }
     if (!store_ok || !broker_ok)
         json_object_set_new(
@@ -324,25 +325,26 @@ static int firmware_eligible(http_req *r)
     return http_send_list(r, arr, total, pg);
 }
 
-#define A HTTP_AUTH
 const http_route http_routes_api[] = {
-    {"GET", "/api/v1/health", health, 0, 0, NULL, NULL},
-    {"POST", "/api/v1/products", product_create, A | HTTP_BODY_JSON, 0, NULL, NULL},
-    {"GET", "/api/v1/products", product_list, A, 0, NULL, NULL},
-    {"GET", "/api/v1/products/{productKey}", product_get, A, 0, NULL, NULL},
-    {"POST", "/api/v1/products/{productKey}/devices", device_create, A | HTTP_BODY_JSON, 0, NULL,
-     NULL},
-    {"POST", "/api/v1/products/{productKey}/devices:import", api_import_end, A | HTTP_BODY_STREAM,
-     0, api_import_start, api_import_chunk},
-    {"GET", "/api/v1/products/{productKey}/devices", device_list, A, 0, NULL, NULL},
-    {"GET", "/api/v1/products/{productKey}/devices/{identifier}", device_get, A, 0, NULL, NULL},
-    {"POST", "/api/v1/firmwares", api_firmware_upload_end, A | HTTP_BODY_STREAM, 0,
+    {"GET", "/api/v1/health", health, HTTP_PUBLIC, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/products", product_create, HTTP_OPERATOR, HTTP_BODY_JSON, 0, NULL, NULL},
+    {"GET", "/api/v1/products", product_list, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/products/{productKey}", product_get, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/products/{productKey}/devices", device_create, HTTP_OPERATOR, HTTP_BODY_JSON,
+     0, NULL, NULL},
+    {"POST", "/api/v1/products/{productKey}/devices:import", api_import_end, HTTP_OPERATOR,
+     HTTP_BODY_STREAM, 0, api_import_start, api_import_chunk},
+    {"GET", "/api/v1/products/{productKey}/devices", device_list, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/products/{productKey}/devices/{identifier}", device_get, HTTP_VIEWER, 0, 0,
+     NULL, NULL},
+    {"POST", "/api/v1/firmwares", api_firmware_upload_end, HTTP_OPERATOR, HTTP_BODY_STREAM, 0,
      api_firmware_upload_start, api_firmware_upload_chunk},
-    {"GET", "/api/v1/firmwares", firmware_list, A, 0, NULL, NULL},
-    {"GET", "/api/v1/firmwares/{firmwareId}", firmware_get, A, 0, NULL, NULL},
-    {"DELETE", "/api/v1/firmwares/{firmwareId}", firmware_delete, A, 0, NULL, NULL},
-    {"GET", "/api/v1/firmwares/{firmwareId}/file", firmware_file, A | HTTP_ALSO_HEAD, 0, NULL,
-     NULL},
-    {"GET", "/api/v1/firmwares/{firmwareId}/eligible-devices", firmware_eligible, A, 0, NULL, NULL},
+    {"GET", "/api/v1/firmwares", firmware_list, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/firmwares/{firmwareId}", firmware_get, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"DELETE", "/api/v1/firmwares/{firmwareId}", firmware_delete, HTTP_OPERATOR, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/firmwares/{firmwareId}/file", firmware_file, HTTP_VIEWER, HTTP_ALSO_HEAD, 0,
+     NULL, NULL},
+    {"GET", "/api/v1/firmwares/{firmwareId}/eligible-devices", firmware_eligible, HTTP_VIEWER, 0, 0,
+     NULL, NULL},
     HTTP_ROUTES_END,
 };

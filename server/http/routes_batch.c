@@ -29,8 +29,9 @@ static json_t *batch_row_json(const store_batch *b)
     snprintf(fw, sizeof fw, "%lld", (long long)b->firmware_id);
     return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:s}", "batchId", id, "firmwareId", fw,
                      "startTime", http_time(b->start_ms, 0), "endTime", http_time(b->end_ms, 1),
-                     "total", (json_int_t)b->total, "succeeded", (json_int_t)b->counts[FSM_SUCCEEDED],
-                     "failed", (json_int_t)b->counts[FSM_FAILED], "state", b->state);
+                     "total", (json_int_t)b->total, "succeeded",
+                     (json_int_t)b->counts[FSM_SUCCEEDED], "failed",
+                     (json_int_t)b->counts[FSM_FAILED], "state", b->state);
 }
 
 static json_t *batch_full_json(const store_batch *b)
@@ -122,7 +123,8 @@ static int batch_create(http_req *r)
         for (size_t i = 0; i < sizeof whys / sizeof whys[0]; i++)
             if (strcmp(whys[i].code, serr.code) == 0)
                 why = whys[i].why;
-        return http_send_error(r, 422, serr.code, serr.field, "Device '%s' %s.", serr.identifier, why);
+        return http_send_error(r, 422, serr.code, serr.field, "Device '%s' %s.", serr.identifier,
+                               why);
     }
     if (rc != STORE_OK)
         return http_send_store_error(r, rc, "batch create");
@@ -147,7 +149,8 @@ static int batch_list(http_req *r)
     if (http_paging(r, &pg) != 0)
         return MHD_YES;
     if (fw && *fw && valid_id(fw, &f.firmware_id) != 0)
-        return http_send_error(r, 400, "invalid_parameter", "firmwareId", "firmwareId must be a firmware id.");
+        return http_send_error(r, 400, "invalid_parameter", "firmwareId",
+                               "firmwareId must be a firmware id.");
     f.product_key = http_query(r, "productKey");
     if (f.product_key && !*f.product_key)
         f.product_key = NULL;
@@ -202,8 +205,8 @@ static int batch_devices(http_req *r)
                                    "upgrading, to_retry, succeeded, failed.");
         state = (int)s;
     }
-    store_rc rc = store_batch_devices_keyset(r->app->store, id, state, pg, after, &items, &n,
-                                             &total, &next);
+    store_rc rc =
+        store_batch_devices_keyset(r->app->store, id, state, pg, after, &items, &n, &total, &next);
     if (rc == STORE_NOT_FOUND)
         return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
     if (rc != STORE_OK)
@@ -283,13 +286,15 @@ static int device_download(http_req *r)
 }
 
 const http_route http_routes_batch[] = {
-    {"POST", "/api/v1/firmwares/{firmwareId}/batches", batch_create, HTTP_AUTH | HTTP_BODY_JSON,
+    {"POST", "/api/v1/firmwares/{firmwareId}/batches", batch_create, HTTP_OPERATOR, HTTP_BODY_JSON,
      16u * 1024 * 1024, NULL, NULL},
-    {"GET", "/api/v1/firmwares/{firmwareId}/batches", batch_list, HTTP_AUTH, 0, NULL, NULL},
-    {"GET", "/api/v1/batches", batch_list, HTTP_AUTH, 0, NULL, NULL},
-    {"GET", "/api/v1/batches/{batchId}", batch_get, HTTP_AUTH, 0, NULL, NULL},
-    {"GET", "/api/v1/batches/{batchId}/devices", batch_devices, HTTP_AUTH, 0, NULL, NULL},
-    {"POST", "/api/v1/batches/{batchId}/terminate", batch_terminate, HTTP_AUTH, 0, NULL, NULL},
-    {"GET", "/dl/{firmwareId}/{fileName}", device_download, HTTP_ALSO_HEAD, 0, NULL, NULL},
+    {"GET", "/api/v1/firmwares/{firmwareId}/batches", batch_list, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/batches", batch_list, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/batches/{batchId}", batch_get, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/batches/{batchId}/devices", batch_devices, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/batches/{batchId}/terminate", batch_terminate, HTTP_OPERATOR, 0, 0, NULL,
+     NULL},
+    {"GET", "/dl/{firmwareId}/{fileName}", device_download, HTTP_PUBLIC, HTTP_ALSO_HEAD, 0, NULL,
+     NULL},
     HTTP_ROUTES_END,
 };

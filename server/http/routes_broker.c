@@ -392,11 +392,11 @@ static int broker_presence(http_req *r)
 }
 
 const http_route http_routes_broker[] = {
-    {"POST", "/api/v1/broker/auth", broker_auth, HTTP_BODY_STREAM, BROKER_BODY_MAX, broker_start,
-     broker_stream},
-    {"POST", "/api/v1/broker/acl", broker_acl, HTTP_BODY_STREAM, BROKER_BODY_MAX, broker_start,
-     broker_stream},
-    {"POST", "/api/v1/broker/presence", broker_presence, HTTP_BODY_STREAM, BROKER_BODY_MAX,
+    {"POST", "/api/v1/broker/auth", broker_auth, HTTP_BROKER, HTTP_BODY_STREAM, BROKER_BODY_MAX,
      broker_start, broker_stream},
+    {"POST", "/api/v1/broker/acl", broker_acl, HTTP_BROKER, HTTP_BODY_STREAM, BROKER_BODY_MAX,
+     broker_start, broker_stream},
+    {"POST", "/api/v1/broker/presence", broker_presence, HTTP_BROKER, HTTP_BODY_STREAM,
+     BROKER_BODY_MAX, broker_start, broker_stream},
     HTTP_ROUTES_END,
 };

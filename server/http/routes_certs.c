@@ -120,8 +120,8 @@ static int cert_revoke(http_req *r)
 
 #define CERTS "/api/v1/products/{productKey}/devices/{identifier}/certificates"
 const http_route http_routes_certs[] = {
-    {"POST", CERTS, cert_issue, HTTP_AUTH, 0, NULL, NULL},
-    {"GET", CERTS, cert_list, HTTP_AUTH, 0, NULL, NULL},
-    {"DELETE", CERTS, cert_revoke, HTTP_AUTH, 0, NULL, NULL},
+    {"POST", CERTS, cert_issue, HTTP_OPERATOR, 0, 0, NULL, NULL},
+    {"GET", CERTS, cert_list, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"DELETE", CERTS, cert_revoke, HTTP_OPERATOR, 0, 0, NULL, NULL},
     HTTP_ROUTES_END,
 };

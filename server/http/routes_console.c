@@ -83,7 +83,7 @@ static int console_file(http_req *r)
 }
 
 const http_route http_routes_console[] = {
-    {"GET", "/", console_index, HTTP_ALSO_HEAD, 0, NULL, NULL},
-    {"GET", "/{path*}", console_file, HTTP_ALSO_HEAD | HTTP_NOT_API, 0, NULL, NULL},
+    {"GET", "/", console_index, HTTP_PUBLIC, HTTP_ALSO_HEAD, 0, NULL, NULL},
+    {"GET", "/{path*}", console_file, HTTP_PUBLIC, HTTP_ALSO_HEAD | HTTP_NOT_API, 0, NULL, NULL},
     HTTP_ROUTES_END,
 };

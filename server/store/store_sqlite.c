@@ -125,6 +125,29 @@ static const char *const migrations[] = {
      * devices took 2.6 s against 1.4 s to insert the same tasks (the benchmark's floor);
      * with it about 1.7 s. Costs about a quarter more time on a large device import. */
     "CREATE INDEX devices_eligible ON devices(product_id, activated, firmware_version);",
+    /* 5: accounts (store_accounts.c): users with a scrypt password (NULL = cannot sign
+     * in), and bearer tokens kept as their SHA-256 (API tokens and console sessions) */
+    ("CREATE TABLE users("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE,"
+     " role TEXT NOT NULL,"
+     " password TEXT,"
+     " disabled INTEGER NOT NULL DEFAULT 0,"
+     " created_ms INTEGER NOT NULL,"
+     " created_by TEXT NOT NULL);"
+     "CREATE TABLE tokens("
+     " id INTEGER PRIMARY KEY,"
+     " user_id INTEGER REFERENCES users(id),"
+     " kind TEXT NOT NULL,"
+     " name TEXT NOT NULL,"
+     " role TEXT NOT NULL,"
+     " hash TEXT NOT NULL UNIQUE,"
+     " created_ms INTEGER NOT NULL,"
+     " expires_ms INTEGER,"
+     " last_used_ms INTEGER,"
+     " revoked_ms INTEGER,"
+     " created_by TEXT NOT NULL);"
+     "CREATE INDEX tokens_user ON tokens(user_id, kind);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -618,6 +641,7 @@ store_rc store_sqlite_open(const char *path, store_t **out, char *err, size_t er
     pthread_cond_init(&q->cv, NULL);
     s->ops = &sqlite_ops;
     s->batch_ops = &store_sqlite_batch_ops;
+    s->exec = store_sqlite_exec;
     s->impl = q;
     sqlite3 *db = store_sqlite_conn_get(s);
     if (!db) {
