@@ -1,0 +1,317 @@
+/*
+ * Integration: users, sign-in, API tokens and console sessions against the real otad, as
+ * a client sees them: passwords never come back (nor reach the log or the database file),
+ * a token is shown once, its role is at most its creator's, revocation, expiry, sign-out
+ * and a disabled user take effect on the next request, a lowered user role lowers their
+ * tokens, tokens survive a restart, and repeated failed sign-ins get 429 with Retry-After.
+ * Runs on PostgreSQL too when OTA_TEST_PG_URL is set (make test-pg).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "test_accounts_util.h"
+
+#include "ota_time.h"
+
+#include <signal.h>
+#include <time.h>
+
+#define PW "s3cret-Passw0rd"
+
+/* Reads the file at path (at most 64 MiB) and tells whether needle occurs in it. */
+static int file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t cap = 64u << 20, n, nl = strlen(needle);
+    char *buf = malloc(cap);
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    int found = 0;
+    for (size_t i = 0; !found && i + nl <= n; i++)
+        found = memcmp(buf + i, needle, nl) == 0;
+    free(buf);
+    return found;
+}
+
+static char *login(const char *user, const char *pw, long *status)
+{
+    char body[300];
+    oth_resp r;
+    snprintf(body, sizeof body, "{\"userName\":\"%s\",\"password\":\"%s\"}", user, pw);
+    *status = call("POST", "/api/v1/auth/login", NULL, body, &r);
+    char *tok = *status == 200 ? strdup(jstr(r.json, "token")) : NULL;
+    oth_resp_free(&r);
+    return tok;
+}
+
+static void test_users(void **st)
+{
+    (void)st;
+    oth_resp r;
+    assert_int_equal(call("POST", "/api/v1/users", env.admin_token,
+                          "{\"userName\":\"alice\",\"password\":\"" PW "\",\"role\":\"operator\"}",
+                          &r),
+                     201);
+    assert_string_equal(jstr(r.json, "userName"), "alice");
+    assert_string_equal(jstr(r.json, "role"), "operator");
+    assert_true(json_is_true(json_object_get(r.json, "canSignIn")));
+    assert_null(strstr(r.body, PW));
+    assert_null(json_object_get(r.json, "password"));
+    oth_resp_free(&r);
+    /* bad input names the field; nothing is created */
+    assert_int_equal(call("POST", "/api/v1/users", env.admin_token,
+                          "{\"userName\":\"alice\",\"password\":\"" PW "\",\"role\":\"viewer\"}",
+                          &r),
+                     409);
+    assert_string_equal(oth_err_field(&r), "userName");
+    oth_resp_free(&r);
+    assert_int_equal(call("POST", "/api/v1/users", env.admin_token,
+                          "{\"userName\":\"bob\",\"password\":\"short\",\"role\":\"viewer\"}", &r),
+                     422);
+    assert_string_equal(oth_err_field(&r), "password");
+    oth_resp_free(&r);
+    assert_int_equal(call("POST", "/api/v1/users", env.admin_token,
+                          "{\"userName\":\"bob\",\"password\":\"" PW "\",\"role\":\"root\"}", &r),
+                     422);
+    assert_string_equal(oth_err_field(&r), "role");
+    oth_resp_free(&r);
+    assert_int_equal(call("POST", "/api/v1/users", env.admin_token,
+                          "{\"userName\":\"b b\",\"password\":\"" PW "\",\"role\":\"viewer\"}", &r),
+                     422);
+    assert_string_equal(oth_err_field(&r), "userName");
+    oth_resp_free(&r);
+    assert_int_equal(call("POST", "/api/v1/users", env.admin_token,
+                          "{\"userName\":\"bob\",\"role\":\"viewer\",\"x\":1}", &r),
+                     400);
+    oth_resp_free(&r);
+    assert_int_equal(call("GET", "/api/v1/users", env.admin_token, NULL, &r), 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "total")), 1);
+    assert_null(strstr(r.body, "scrypt"));
+    oth_resp_free(&r);
+}
+
+static void test_sign_in_and_sessions(void **st)
+{
+    (void)st;
+    oth_resp r;
+    long s;
+    make_user("carol", PW, "viewer");
+    char *tok = login("carol", PW, &s);
+    assert_int_equal(s, 200);
+    assert_non_null(tok);
+    assert_int_equal(call("GET", "/api/v1/auth/me", tok, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "userName"), "carol");
+    assert_string_equal(jstr(r.json, "role"), "viewer");
+    assert_string_equal(jstr(r.json, "kind"), "session");
+    /* a session is short: expires within 8 hours */
+    int64_t exp = 0;
+    assert_int_equal(ota_time_parse(jstr(r.json, "expiresAt"), &exp), 0);
+    assert_true(exp > ota_time_now_ms() && exp <= ota_time_now_ms() + 8 * 3600 * 1000ll);
+    oth_resp_free(&r);
+    assert_int_equal(call("GET", "/api/v1/products", tok, NULL, &r), 200);
+    oth_resp_free(&r);
+    assert_int_equal(call("POST", "/api/v1/products", tok, "{\"productName\":\"p\"}", &r), 403);
+    assert_string_equal(oth_err_code(&r), "forbidden");
+    oth_resp_free(&r);
+    /* sign-out revokes that session at once, and only it */
+    long s2;
+    char *tok2 = login("carol", PW, &s2);
+    assert_int_equal(call("POST", "/api/v1/auth/logout", tok, NULL, &r), 204);
+    oth_resp_free(&r);
+    assert_int_equal(call("GET", "/api/v1/auth/me", tok, NULL, &r), 401);
+    oth_resp_free(&r);
+    assert_int_equal(call("GET", "/api/v1/auth/me", tok2, NULL, &r), 200);
+    oth_resp_free(&r);
+    /* wrong password, unknown user, service account: the same 401 */
+    assert_null(login("carol", "wrong-password", &s));
+    assert_int_equal(s, 401);
+    assert_null(login("nobody", PW, &s));
+    assert_int_equal(s, 401);
+    make_user("svc", NULL, "operator");
+    assert_null(login("svc", "", &s));
+    assert_int_equal(s, 401);
+    /* a disabled user's sessions stop at once, and it cannot sign in */
+    assert_int_equal(call("PATCH", "/api/v1/users/carol", env.admin_token, "{\"disabled\":true}",
+                          &r),
+                     200);
+    assert_true(json_is_true(json_object_get(r.json, "disabled")));
+    oth_resp_free(&r);
+    assert_int_equal(call("GET", "/api/v1/auth/me", tok2, NULL, &r), 401);
+    oth_resp_free(&r);
+    assert_null(login("carol", PW, &s));
+    assert_int_equal(s, 401);
+    assert_int_equal(call("PATCH", "/api/v1/users/carol", env.admin_token, "{\"disabled\":false}",
+                          &r),
+                     200);
+    oth_resp_free(&r);
+    assert_int_equal(call("GET", "/api/v1/auth/me", tok2, NULL, &r), 200);
+    oth_resp_free(&r);
+    assert_int_equal(call("PATCH", "/api/v1/users/nobody", env.admin_token, "{\"disabled\":true}",
+                          &r),
+                     404);
+    oth_resp_free(&r);
+    free(tok);
+    free(tok2);
+}
+
+static void test_tokens(void **st)
+{
+    (void)st;
+    oth_resp r;
+    long s;
+    char body[300], id[24];
+    make_user("dave", PW, "operator");
+    char *sess = login("dave", PW, &s);
+    assert_int_equal(s, 200);
+    /* no higher than its creator */
+    assert_int_equal(call("POST", "/api/v1/tokens", sess, "{\"name\":\"ci\",\"role\":\"admin\"}",
+                          &r),
+                     403);
+    assert_string_equal(oth_err_field(&r), "role");
+    oth_resp_free(&r);
+    /* nor for another user unless admin */
+    assert_int_equal(call("POST", "/api/v1/tokens", sess,
+                          "{\"name\":\"ci\",\"role\":\"viewer\",\"userName\":\"alice\"}", &r),
+                     403);
+    assert_string_equal(oth_err_field(&r), "userName");
+    oth_resp_free(&r);
+    assert_int_equal(call("POST", "/api/v1/tokens", sess,
+                          "{\"name\":\"ci\",\"role\":\"operator\",\"expiresAt\":\"2001-01-01T00:00:00Z\"}",
+                          &r),
+                     422);
+    assert_string_equal(oth_err_field(&r), "expiresAt");
+    oth_resp_free(&r);
+    assert_int_equal(call("POST", "/api/v1/tokens", sess,
+                          "{\"name\":\"ci\",\"role\":\"operator\"}", &r),
+                     201);
+    char *tok = strdup(jstr(r.json, "token"));
+    snprintf(id, sizeof id, "%s", jstr(r.json, "id"));
+    assert_string_equal(jstr(r.json, "userName"), "dave");
+    assert_true(json_is_null(json_object_get(r.json, "lastUsedTime")));
+    oth_resp_free(&r);
+    assert_int_equal(call("POST", "/api/v1/products", tok, "{\"productName\":\"by-token\"}", &r),
+                     201);
+    oth_resp_free(&r);
+    /* listed with its last use, never with the token itself */
+    assert_int_equal(call("GET", "/api/v1/tokens", sess, NULL, &r), 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "total")), 1);
+    json_t *it = json_array_get(json_object_get(r.json, "items"), 0);
+    assert_string_equal(jstr(it, "name"), "ci");
+    assert_string_equal(jstr(it, "role"), "operator");
+    assert_false(json_is_null(json_object_get(it, "lastUsedTime")));
+    assert_null(json_object_get(it, "token"));
+    assert_null(strstr(r.body, tok + 4));
+    oth_resp_free(&r);
+    /* another user's token: not theirs to see or revoke */
+    make_user("erin", PW, "admin");
+    make_user("frank", PW, "operator");
+    char *fr = login("frank", PW, &s);
+    assert_int_equal(call("GET", "/api/v1/tokens", fr, NULL, &r), 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "total")), 0);
+    oth_resp_free(&r);
+    snprintf(body, sizeof body, "/api/v1/tokens/%s", id);
+    assert_int_equal(call("DELETE", body, fr, NULL, &r), 404);
+    oth_resp_free(&r);
+    /* lowering the user lowers the token at once */
+    assert_int_equal(call("PATCH", "/api/v1/users/dave", env.admin_token, "{\"role\":\"viewer\"}",
+                          &r),
+                     200);
+    oth_resp_free(&r);
+    assert_int_equal(call("POST", "/api/v1/products", tok, "{\"productName\":\"p2\"}", &r), 403);
+    oth_resp_free(&r);
+    assert_int_equal(call("PATCH", "/api/v1/users/dave", env.admin_token,
+                          "{\"role\":\"operator\"}", &r),
+                     200);
+    oth_resp_free(&r);
+    /* tokens outlive a restart */
+    assert_int_equal(oth_otad_stop(&env, SIGTERM), 0);
+    assert_int_equal(oth_otad_start(&env), 0);
+    assert_int_equal(call("GET", "/api/v1/products", tok, NULL, &r), 200);
+    oth_resp_free(&r);
+    /* revoked: refused on the very next request */
+    assert_int_equal(call("DELETE", body, sess, NULL, &r), 204);
+    oth_resp_free(&r);
+    assert_int_equal(call("GET", "/api/v1/products", tok, NULL, &r), 401);
+    oth_resp_free(&r);
+    assert_int_equal(call("DELETE", body, sess, NULL, &r), 404);
+    oth_resp_free(&r);
+    /* an admin makes a token for a service account; it expires on time */
+    char exp[40];
+    int64_t at = ota_time_now_ms() + 2000;
+    ota_time_format_ms(at, exp, sizeof exp);
+    snprintf(body, sizeof body,
+             "{\"name\":\"short\",\"role\":\"viewer\",\"userName\":\"svc\",\"expiresAt\":\"%s\"}",
+             exp);
+    assert_int_equal(call("POST", "/api/v1/tokens", env.admin_token, body, &r), 201);
+    char *short_tok = strdup(jstr(r.json, "token"));
+    oth_resp_free(&r);
+    assert_int_equal(call("GET", "/api/v1/products", short_tok, NULL, &r), 200);
+    oth_resp_free(&r);
+    while (ota_time_now_ms() < at + 50) {
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(call("GET", "/api/v1/products", short_tok, NULL, &r), 401);
+    oth_resp_free(&r);
+    /* an API token does not sign out (sessions do) */
+    assert_int_equal(call("POST", "/api/v1/auth/logout", env.admin_token, NULL, &r), 409);
+    oth_resp_free(&r);
+    free(tok);
+    free(sess);
+    free(fr);
+    free(short_tok);
+}
+
+static void test_throttle(void **st)
+{
+    (void)st;
+    oth_resp r;
+    long s;
+    make_user("gina", PW, "viewer");
+    for (int i = 0; i < 4; i++) {
+        assert_null(login("gina", "not-the-password", &s));
+        assert_int_equal(s, 401);
+    }
+    /* the fifth try comes too soon: even the right password is refused, with Retry-After */
+    assert_int_equal(call("POST", "/api/v1/auth/login", NULL,
+                          "{\"userName\":\"gina\",\"password\":\"" PW "\"}", &r),
+                     429);
+    assert_string_equal(oth_err_code(&r), "too_many_attempts");
+    char *ra = strcasestr(r.headers, "Retry-After:");
+    assert_non_null(ra);
+    int secs = atoi(ra + 12);
+    assert_true(secs >= 1 && secs <= 2);
+    oth_resp_free(&r);
+    sleep((unsigned)secs);
+    char *tok = login("gina", PW, &s);
+    assert_int_equal(s, 200);
+    free(tok);
+    /* failures were logged, the password never was */
+    char log[400];
+    snprintf(log, sizeof log, "%s/otad.log", env.dir);
+    assert_true(file_has(log, "failed sign-in for gina"));
+    assert_false(file_has(log, PW));
+    assert_false(file_has(log, "not-the-password"));
+    if (!env.pg_db[0]) {
+        char db[400];
+        snprintf(db, sizeof db, "%s/ota.db", env.dir);
+        assert_true(file_has(db, "scrypt$"));
+        assert_false(file_has(db, PW));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_users),
+        cmocka_unit_test(test_sign_in_and_sessions),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_throttle),
+    };
+    return cmocka_run_group_tests(tests, start_otad, stop_otad);
+}
