@@ -1,5 +1,6 @@
 /* Integration: every route otad answers (otad --list-routes) is described in
- * docs/openapi.yaml with the same method, and every operation there is a real route;
+ * docs/openapi.yaml with the same method and the same role (x-ota-role: the access the
+ * route table declares), and every operation there is a real route;
  * otad --help lists every setting. "{name*}" catch-alls appear as "{name}" in the yaml. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 typedef struct {
     char method[16];
     char path[1024];
+    char role[16];
     int seen;
 } op;
 
@@ -28,9 +30,10 @@ static int read_routes(op *ops)
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     while (fgets(line, sizeof line, p) && n < MAXR) {
-        char m[16], path[256];
-        if (sscanf(line, "%15s %255s", m, path) != 2)
+        char m[16], path[256], role[16];
+        if (sscanf(line, "%15s %255s %15s", m, path, role) != 3)
             continue;
+        snprintf(ops[n].role, sizeof ops[n].role, "%s", role);
         char *star = strstr(path, "*}");
         if (star)
             memmove(star, star + 1, strlen(star + 1) + 1);
@@ -56,7 +59,10 @@ static int read_yaml(op *ops)
         }
         if (!in_paths)
             continue;
-        if (strncmp(line, "  /", 3) == 0) {
+        if (n > 0 && strncmp(line, "      x-ota-role: ", 18) == 0) {
+            line[strcspn(line, "\r\n")] = '\0';
+            snprintf(ops[n - 1].role, sizeof ops[n - 1].role, "%.15s", line + 18);
+        } else if (strncmp(line, "  /", 3) == 0) {
             char *colon = strrchr(line, ':');
             *colon = '\0';
             snprintf(cur, sizeof cur, "%s", line + 2);
@@ -93,6 +99,12 @@ static void test_routes_in_openapi(void **st)
                 strcmp(routes[i].path, yaml[j].path) == 0) {
                 found = 1;
                 yaml[j].seen = 1;
+                if (strcmp(routes[i].role, yaml[j].role) != 0) {
+                    fprintf(stderr, "%s %s: otad's route needs %s, docs/openapi.yaml says %s\n",
+                            routes[i].method, routes[i].path, routes[i].role,
+                            yaml[j].role[0] ? yaml[j].role : "(no x-ota-role)");
+                    missing++;
+                }
             }
         if (!found) {
             fprintf(stderr, "route not in docs/openapi.yaml: %s %s\n", routes[i].method,
