@@ -36,7 +36,8 @@ static void make_user(const char *name, const char *password, const char *role)
 
 /* An API token of user (role) made by the admin token, into out (>= 80 bytes); its id
  * into id (>= 24 bytes) when not NULL. */
-static __attribute__((unused)) void make_token(const char *user, const char *role, char *out, char *id)
+static __attribute__((unused)) void make_token(const char *user, const char *role, char *out,
+                                               char *id)
 {
     char body[300];
     oth_resp r;

@@ -17,6 +17,8 @@
 #include "ota_time.h"
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #define PW "s3cret-Passw0rd"
@@ -136,24 +138,21 @@ static void test_sign_in_and_sessions(void **st)
     assert_null(login("svc", "", &s));
     assert_int_equal(s, 401);
     /* a disabled user's sessions stop at once, and it cannot sign in */
-    assert_int_equal(call("PATCH", "/api/v1/users/carol", env.admin_token, "{\"disabled\":true}",
-                          &r),
-                     200);
+    assert_int_equal(
+        call("PATCH", "/api/v1/users/carol", env.admin_token, "{\"disabled\":true}", &r), 200);
     assert_true(json_is_true(json_object_get(r.json, "disabled")));
     oth_resp_free(&r);
     assert_int_equal(call("GET", "/api/v1/auth/me", tok2, NULL, &r), 401);
     oth_resp_free(&r);
     assert_null(login("carol", PW, &s));
     assert_int_equal(s, 401);
-    assert_int_equal(call("PATCH", "/api/v1/users/carol", env.admin_token, "{\"disabled\":false}",
-                          &r),
-                     200);
+    assert_int_equal(
+        call("PATCH", "/api/v1/users/carol", env.admin_token, "{\"disabled\":false}", &r), 200);
     oth_resp_free(&r);
     assert_int_equal(call("GET", "/api/v1/auth/me", tok2, NULL, &r), 200);
     oth_resp_free(&r);
-    assert_int_equal(call("PATCH", "/api/v1/users/nobody", env.admin_token, "{\"disabled\":true}",
-                          &r),
-                     404);
+    assert_int_equal(
+        call("PATCH", "/api/v1/users/nobody", env.admin_token, "{\"disabled\":true}", &r), 404);
     oth_resp_free(&r);
     free(tok);
     free(tok2);
@@ -169,9 +168,8 @@ static void test_tokens(void **st)
     char *sess = login("dave", PW, &s);
     assert_int_equal(s, 200);
     /* no higher than its creator */
-    assert_int_equal(call("POST", "/api/v1/tokens", sess, "{\"name\":\"ci\",\"role\":\"admin\"}",
-                          &r),
-                     403);
+    assert_int_equal(
+        call("POST", "/api/v1/tokens", sess, "{\"name\":\"ci\",\"role\":\"admin\"}", &r), 403);
     assert_string_equal(oth_err_field(&r), "role");
     oth_resp_free(&r);
     /* nor for another user unless admin */
@@ -180,15 +178,14 @@ static void test_tokens(void **st)
                      403);
     assert_string_equal(oth_err_field(&r), "userName");
     oth_resp_free(&r);
-    assert_int_equal(call("POST", "/api/v1/tokens", sess,
-                          "{\"name\":\"ci\",\"role\":\"operator\",\"expiresAt\":\"2001-01-01T00:00:00Z\"}",
-                          &r),
-                     422);
+    assert_int_equal(
+        call("POST", "/api/v1/tokens", sess,
+             "{\"name\":\"ci\",\"role\":\"operator\",\"expiresAt\":\"2001-01-01T00:00:00Z\"}", &r),
+        422);
     assert_string_equal(oth_err_field(&r), "expiresAt");
     oth_resp_free(&r);
-    assert_int_equal(call("POST", "/api/v1/tokens", sess,
-                          "{\"name\":\"ci\",\"role\":\"operator\"}", &r),
-                     201);
+    assert_int_equal(
+        call("POST", "/api/v1/tokens", sess, "{\"name\":\"ci\",\"role\":\"operator\"}", &r), 201);
     char *tok = strdup(jstr(r.json, "token"));
     snprintf(id, sizeof id, "%s", jstr(r.json, "id"));
     assert_string_equal(jstr(r.json, "userName"), "dave");
@@ -218,15 +215,13 @@ static void test_tokens(void **st)
     assert_int_equal(call("DELETE", body, fr, NULL, &r), 404);
     oth_resp_free(&r);
     /* lowering the user lowers the token at once */
-    assert_int_equal(call("PATCH", "/api/v1/users/dave", env.admin_token, "{\"role\":\"viewer\"}",
-                          &r),
-                     200);
+    assert_int_equal(
+        call("PATCH", "/api/v1/users/dave", env.admin_token, "{\"role\":\"viewer\"}", &r), 200);
     oth_resp_free(&r);
     assert_int_equal(call("POST", "/api/v1/products", tok, "{\"productName\":\"p2\"}", &r), 403);
     oth_resp_free(&r);
-    assert_int_equal(call("PATCH", "/api/v1/users/dave", env.admin_token,
-                          "{\"role\":\"operator\"}", &r),
-                     200);
+    assert_int_equal(
+        call("PATCH", "/api/v1/users/dave", env.admin_token, "{\"role\":\"operator\"}", &r), 200);
     oth_resp_free(&r);
     /* tokens outlive a restart */
     assert_int_equal(oth_otad_stop(&env, SIGTERM), 0);
@@ -305,13 +300,88 @@ static void test_throttle(void **st)
     }
 }
 
+/* Runs "[input |] otactl --url URL ARGS" with env (a prefix of VAR=value words, may be "");
+ * stdout into out, parsed into *json when asked. Returns the exit code. */
+static int otactl(const char *envs, const char *input, const char *args, json_t **json)
+{
+    static char out[1 << 16];
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "%s%s%s env -u OTA_ADMIN_TOKEN %s %s/tools/otactl/otactl --url %s %s",
+             input ? "printf '%s\\n' '" : "", input ? input : "", input ? "' |" : "", envs,
+             OTA_BUILD_DIR, env.base_url, args);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    if (json)
+        *json = json_loads(out, 0, NULL);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_otactl(void **st)
+{
+    (void)st;
+    char admin[700], session[600], file[400], args[300];
+    json_t *j;
+    struct stat sb;
+    snprintf(file, sizeof file, "%s/otactl-session", env.dir);
+    snprintf(admin, sizeof admin, "OTA_TOKEN_FILE=%s OTA_ADMIN_TOKEN=%s", file, env.admin_token);
+    snprintf(session, sizeof session, "OTA_TOKEN_FILE=%s", file);
+    /* user add reads the password from stdin; a service account has none */
+    assert_int_equal(otactl(admin, PW, "user add zed --role operator", &j), 0);
+    assert_string_equal(jstr(j, "role"), "operator");
+    json_decref(j);
+    assert_int_equal(otactl(admin, NULL, "user add robot --role viewer --password-file none", &j),
+                     0);
+    assert_false(json_is_true(json_object_get(j, "canSignIn")));
+    json_decref(j);
+    assert_int_equal(otactl(admin, NULL, "user list", &j), 0);
+    assert_true(json_integer_value(json_object_get(j, "total")) >= 2);
+    json_decref(j);
+    /* login keeps the session in a 0600 file the next commands use */
+    assert_int_equal(otactl(session, "wrong-password", "login zed", NULL), 1);
+    assert_int_equal(otactl(session, PW, "login zed", NULL), 0);
+    assert_int_equal(stat(file, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(otactl(session, NULL, "product create via-session", &j), 0);
+    json_decref(j);
+    assert_int_equal(otactl(session, NULL, "user list", NULL), 1); /* an operator */
+    /* tokens: made (shown once), listed, revoked */
+    assert_int_equal(otactl(session, NULL, "token create ci --role viewer --days 30", &j), 0);
+    char tok[80], id[24];
+    snprintf(tok, sizeof tok, "%s", jstr(j, "token"));
+    snprintf(id, sizeof id, "%s", jstr(j, "id"));
+    assert_non_null(json_object_get(j, "expiresAt"));
+    assert_false(json_is_null(json_object_get(j, "expiresAt")));
+    json_decref(j);
+    assert_int_equal(otactl(session, NULL, "token list", &j), 0);
+    assert_string_equal(jstr(json_array_get(json_object_get(j, "items"), 0), "name"), "ci");
+    json_decref(j);
+    snprintf(args, sizeof args, "--token %s product list", tok);
+    assert_int_equal(otactl("", NULL, args, NULL), 0);
+    assert_int_equal(otactl(admin, NULL, "token create svc --role viewer --user robot", &j), 0);
+    assert_string_equal(jstr(j, "userName"), "robot");
+    json_decref(j);
+    snprintf(args, sizeof args, "token revoke %s", id);
+    assert_int_equal(otactl(session, NULL, args, NULL), 0);
+    snprintf(args, sizeof args, "--token %s product list", tok);
+    assert_int_equal(otactl("", NULL, args, NULL), 1);
+    /* disable: the session stops working; logout ends it and removes the file */
+    assert_int_equal(otactl(admin, NULL, "user disable zed", NULL), 0);
+    assert_int_equal(otactl(session, NULL, "product list", NULL), 1);
+    assert_int_equal(otactl(admin, NULL, "user enable zed", NULL), 0);
+    assert_int_equal(otactl(session, NULL, "product list", NULL), 0);
+    assert_int_equal(otactl(session, NULL, "logout", NULL), 0);
+    assert_int_not_equal(stat(file, &sb), 0);
+    assert_int_equal(otactl("", NULL, "user add x", NULL), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_users),
-        cmocka_unit_test(test_sign_in_and_sessions),
-        cmocka_unit_test(test_tokens),
-        cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_users),  cmocka_unit_test(test_sign_in_and_sessions),
+        cmocka_unit_test(test_tokens), cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_otactl),
     };
     return cmocka_run_group_tests(tests, start_otad, stop_otad);
 }

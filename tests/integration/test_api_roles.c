@@ -106,9 +106,8 @@ static void test_every_route_every_role(void **st)
         for (int k = 0; k < 3; k++) {
             s = call(rt->method, rt->path, tokens[k], NULL, &r);
             int want_forbidden = k + 1 < need;
-            int ok = want_forbidden
-                         ? s == 403 && strcmp(oth_err_code(&r), "forbidden") == 0
-                         : s != 401 && s != 403 && s != 0;
+            int ok = want_forbidden ? s == 403 && strcmp(oth_err_code(&r), "forbidden") == 0
+                                    : s != 401 && s != 403 && s != 0;
             if (!ok) {
                 fprintf(stderr, "%s %s (%s) answered %ld (%s) to a %s\n", rt->method, rt->path,
                         rt->access, s, oth_err_code(&r), roles[k]);

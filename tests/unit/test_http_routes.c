@@ -41,8 +41,8 @@ static void test_every_route_declares_access(void **st)
             ok = strncmp(rt->pattern, "/api/v1/tokens", 14) == 0 ||
                  strcmp(rt->pattern, "/api/v1/auth/logout") == 0;
         if (!ok) {
-            fprintf(stderr, "route %s %s: access %s is missing or not allowed here\n",
-                    rt->method, rt->pattern, http_access_name(rt->access));
+            fprintf(stderr, "route %s %s: access %s is missing or not allowed here\n", rt->method,
+                    rt->pattern, http_access_name(rt->access));
             bad++;
         }
     }

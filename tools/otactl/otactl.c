@@ -4,11 +4,13 @@
  * one HTTP request with libcurl and prints the JSON answer (pretty) on stdout. An error
  * answer prints its message on stderr and exits 1; bad usage exits 2.
  *
- * Server and token: --url / OTA_URL (default http://127.0.0.1:8080), --token /
- * OTA_ADMIN_TOKEN, or --token-file / ./data/keys/admin.token. An https:// URL is checked
- * against --cacert / OTA_CA (default ./data/keys/ca.pem when it exists, else the system's
- * CAs), peer and host name both verified; there is no fallback to plain. Files (firmware upload,
- * device import) are streamed from disk, never read whole into memory.
+ * Server and token: --url / OTA_URL (default http://127.0.0.1:8080), --token,
+ * --token-file, OTA_ADMIN_TOKEN, the session `otactl login` saved (OTA_TOKEN_FILE, default
+ * ~/.config/otactl/token, 0600), or ./data/keys/admin.token, in that order. Passwords are
+ * read from stdin (without echo on a terminal) or a file, never from the command line. An https://
+ * URL is checked against --cacert / OTA_CA (default ./data/keys/ca.pem when it exists, else the
+ * system's CAs), peer and host name both verified; there is no fallback to plain. Files (firmware
+ * upload, device import) are streamed from disk, never read whole into memory.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +29,8 @@ typedef struct {
     char token[256];
     char cacert[512]; /* CA file for https:// URLs; "" = the system's */
     int quiet;
+    int keep;       /* report() keeps a successful answer in answer instead of printing it */
+    json_t *answer; /* owned by the caller once set */
 } ctl;
 
 typedef struct {
@@ -70,7 +75,10 @@ static int report(ctl *c, long status, sink *s)
     json_t *j = s->buf ? json_loads(s->buf, 0, NULL) : NULL;
     int rc = status >= 200 && status < 300 ? 0 : 1;
     if (rc == 0) {
-        if (j && !c->quiet) {
+        if (c->keep) {
+            c->answer = j;
+            j = NULL;
+        } else if (j && !c->quiet) {
             char *out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             if (out)
                 puts(out);
@@ -342,7 +350,8 @@ static int c_device_cert(ctl *c, int argc, char **argv)
         if (!cert || !key) {
             fprintf(stderr, "otactl: the answer carries no certificate\n");
             rc = 1;
-        } else if ((rc = write_text(keyf, key, 0600)) == 0 && (rc = write_text(crt, cert, 0644)) == 0) {
+        } else if ((rc = write_text(keyf, key, 0600)) == 0 &&
+                   (rc = write_text(crt, cert, 0644)) == 0) {
             json_object_del(j, "privateKey");
             json_object_del(j, "certificate");
             json_object_set_new(j, "certificateFile", json_string(crt));
@@ -535,7 +544,8 @@ static int c_batch_create(ctl *c, int argc, char **argv)
     char path[512];
     if (fw_path(argc, argv, "/batches", path, sizeof path) != 0)
         return 2;
-    if (num_opt(argc, argv, "--validity", 1, 7, &validity) || num_opt(argc, argv, "--timeout", 1, 1440, &timeout) ||
+    if (num_opt(argc, argv, "--validity", 1, 7, &validity) ||
+        num_opt(argc, argv, "--timeout", 1, 1440, &timeout) ||
         num_opt(argc, argv, "--retries", 0, 5, &retries) ||
         num_opt(argc, argv, "--retry-interval", 1, 4320, &interval) ||
         num_opt(argc, argv, "--rate", 1, 1000000, &rate))
@@ -591,9 +601,9 @@ static int c_batch_create(ctl *c, int argc, char **argv)
 
 static int c_batch_list(ctl *c, int argc, char **argv)
 {
-    static const char *const map[] = {"--firmware", "firmwareId", "--product", "productKey",
-                                      "--state",    "state",      "--page",    "page",
-                                      "--page-size", "pageSize",  NULL};
+    static const char *const map[] = {"--firmware",  "firmwareId", "--product", "productKey",
+                                      "--state",     "state",      "--page",    "page",
+                                      "--page-size", "pageSize",   NULL};
     char path[1024] = "/api/v1/batches";
     query(path, sizeof path, argc, argv, map);
     return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
@@ -622,8 +632,8 @@ static int c_batch_get(ctl *c, int argc, char **argv)
 
 static int c_batch_devices(ctl *c, int argc, char **argv)
 {
-    static const char *const map[] = {"--state", "upgradeState", "--page", "page",
-                                      "--page-size", "pageSize", NULL};
+    static const char *const map[] = {"--state",     "upgradeState", "--page", "page",
+                                      "--page-size", "pageSize",     NULL};
     char path[1024];
     if (batch_path(argc, argv, "/devices", path, sizeof path) != 0)
         return 2;
@@ -697,6 +707,209 @@ static int c_batch_wait(ctl *c, int argc, char **argv)
     }
 }
 
+/* ---- accounts ----------------------------------------------------------------------- */
+
+/* Where `otactl login` keeps the session token: OTA_TOKEN_FILE or ~/.config/otactl/token. */
+static int session_file(char *out, size_t outlen)
+{
+    const char *f = getenv("OTA_TOKEN_FILE"), *home = getenv("HOME");
+    if (f && *f)
+        return snprintf(out, outlen, "%s", f) < (int)outlen ? 0 : -1;
+    if (!home || !*home)
+        return -1;
+    return snprintf(out, outlen, "%s/.config/otactl/token", home) < (int)outlen ? 0 : -1;
+}
+
+/* A password from path ("-" = stdin; a terminal gets a prompt and no echo), first line,
+ * into out. 0, or -1 (said on stderr). */
+static int read_password(const char *path, const char *prompt, char *out, size_t outlen)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    struct termios old, quiet;
+    int tty = f == stdin && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    if (!f) {
+        fprintf(stderr, "otactl: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (tty) {
+        fprintf(stderr, "%s", prompt);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *got = fgets(out, (int)outlen, f);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fprintf(stderr, "\n");
+    }
+    if (f != stdin)
+        fclose(f);
+    if (!got) {
+        fprintf(stderr, "otactl: no password given\n");
+        return -1;
+    }
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+/* One request whose JSON answer is returned (NULL after printing the error). */
+static json_t *request_json(ctl *c, const char *method, const char *path, const char *body)
+{
+    c->keep = 1;
+    c->answer = NULL;
+    request(c, method, path, body, NULL, NULL, NULL, NULL);
+    c->keep = 0;
+    return c->answer;
+}
+
+static int c_login(ctl *c, int argc, char **argv)
+{
+    const char *user = pos(argc, argv, 0), *pwf = opt(argc, argv, "--password-file");
+    char pw[512], file[1024], dir[1024];
+    NEED(user, "USER");
+    if (read_password(pwf ? pwf : "-", "Password: ", pw, sizeof pw) != 0)
+        return 1;
+    json_t *b = json_pack("{s:s, s:s}", "userName", user, "password", pw);
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    memset(pw, 0, sizeof pw);
+    c->token[0] = '\0';
+    json_t *j = request_json(c, "POST", "/api/v1/auth/login", s);
+    free(s);
+    if (!j)
+        return 1;
+    const char *tok = json_string_value(json_object_get(j, "token"));
+    int rc = 1;
+    if (tok && session_file(file, sizeof file) == 0) {
+        /* the folder of the default place, then the file 0600 through a temp + rename */
+        char *slash = strrchr(file, '/');
+        if (slash && !getenv("OTA_TOKEN_FILE")) {
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - file), file);
+            char *mid = strrchr(dir, '/');
+            if (mid) {
+                *mid = '\0';
+                mkdir(dir, 0700);
+                *mid = '/';
+            }
+            mkdir(dir, 0700);
+        }
+        if (write_text(file, tok, 0600) == 0) {
+            fprintf(stderr, "otactl: signed in as %s until %s; token kept in %s\n", user,
+                    json_string_value(json_object_get(j, "expiresAt")), file);
+            rc = 0;
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
+static int c_logout(ctl *c, int argc, char **argv)
+{
+    char file[1024];
+    (void)argc;
+    (void)argv;
+    int rc = request(c, "POST", "/api/v1/auth/logout", NULL, NULL, NULL, NULL, NULL);
+    if (rc == 0 && session_file(file, sizeof file) == 0)
+        unlink(file);
+    return rc;
+}
+
+static int c_user_add(ctl *c, int argc, char **argv)
+{
+    const char *name = pos(argc, argv, 0), *role = opt(argc, argv, "--role"),
+               *pwf = opt(argc, argv, "--password-file");
+    char pw[512];
+    NEED(name && role, "NAME --role ROLE");
+    json_t *b = json_pack("{s:s, s:s}", "userName", name, "role", role);
+    if (!pwf || strcmp(pwf, "none") != 0) {
+        if (read_password(pwf ? pwf : "-", "New password: ", pw, sizeof pw) != 0) {
+            json_decref(b);
+            return 1;
+        }
+        json_object_set_new(b, "password", json_string(pw));
+        memset(pw, 0, sizeof pw);
+    }
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int rc = request(c, "POST", "/api/v1/users", s, NULL, NULL, NULL, NULL);
+    free(s);
+    return rc;
+}
+
+static int c_user_list(ctl *c, int argc, char **argv)
+{
+    char path[512] = "/api/v1/users";
+    query(path, sizeof path, argc, argv, paging);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int user_patch(ctl *c, int argc, char **argv, const char *body)
+{
+    const char *name = pos(argc, argv, 0);
+    char path[512];
+    NEED(name, "NAME");
+    char *n = esc(name);
+    snprintf(path, sizeof path, "/api/v1/users/%s", n);
+    curl_free(n);
+    return request(c, "PATCH", path, body, NULL, NULL, NULL, NULL);
+}
+
+static int c_user_disable(ctl *c, int argc, char **argv)
+{
+    return user_patch(c, argc, argv, "{\"disabled\":true}");
+}
+
+static int c_user_enable(ctl *c, int argc, char **argv)
+{
+    return user_patch(c, argc, argv, "{\"disabled\":false}");
+}
+
+static int c_token_create(ctl *c, int argc, char **argv)
+{
+    const char *name = pos(argc, argv, 0), *role = opt(argc, argv, "--role"),
+               *user = opt(argc, argv, "--user"), *exp = opt(argc, argv, "--expires");
+    long days = 0;
+    char when[40];
+    NEED(name && role, "NAME --role ROLE");
+    if (num_opt(argc, argv, "--days", 1, 3650, &days) != 0)
+        return 2;
+    json_t *b = json_pack("{s:s, s:s}", "name", name, "role", role);
+    if (user)
+        json_object_set_new(b, "userName", json_string(user));
+    if (days > 0) {
+        time_t t = time(NULL) + days * 86400;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        exp = when;
+    }
+    if (exp)
+        json_object_set_new(b, "expiresAt", json_string(exp));
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int rc = request(c, "POST", "/api/v1/tokens", s, NULL, NULL, NULL, NULL);
+    free(s);
+    return rc;
+}
+
+static int c_token_list(ctl *c, int argc, char **argv)
+{
+    char path[512] = "/api/v1/tokens";
+    query(path, sizeof path, argc, argv, paging);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_token_revoke(ctl *c, int argc, char **argv)
+{
+    const char *id = pos(argc, argv, 0);
+    char path[512];
+    NEED(id, "TOKEN_ID");
+    char *e = esc(id);
+    snprintf(path, sizeof path, "/api/v1/tokens/%s", e);
+    curl_free(e);
+    return request(c, "DELETE", path, NULL, NULL, NULL, NULL, NULL);
+}
+
 typedef struct {
     const char *group, *verb, *usage;
     int (*fn)(ctl *c, int argc, char **argv);
@@ -731,27 +944,48 @@ static const command commands[] = {
     {"firmware", "eligible", "firmware eligible FIRMWARE_ID [--q TEXT] [--page N]",
      c_firmware_eligible},
     {"batch", "create",
-     "batch create FIRMWARE_ID [--devices ID,ID,...|@FILE] [--validity DAYS] [--policy standard|silent]"
+     "batch create FIRMWARE_ID [--devices ID,ID,...|@FILE] [--validity DAYS] [--policy "
+     "standard|silent]"
      " [--timeout MIN] [--retries N --retry-interval MIN] [--rate PUSHES_PER_MIN]",
      c_batch_create},
-    {"batch", "list", "batch list [--firmware ID] [--product KEY] [--state S] [--page N]", c_batch_list},
+    {"batch", "list", "batch list [--firmware ID] [--product KEY] [--state S] [--page N]",
+     c_batch_list},
     {"batch", "get", "batch get BATCH_ID", c_batch_get},
-    {"batch", "devices", "batch devices BATCH_ID [--state UPGRADE_STATE] [--page N] [--page-size N]",
-     c_batch_devices},
+    {"batch", "devices",
+     "batch devices BATCH_ID [--state UPGRADE_STATE] [--page N] [--page-size N]", c_batch_devices},
     {"batch", "terminate", "batch terminate BATCH_ID", c_batch_terminate},
     {"batch", "wait", "batch wait BATCH_ID [--timeout SECONDS]", c_batch_wait},
+    {"login", NULL,
+     "login USER [--password-file FILE]   (password from stdin by default; keeps the session)",
+     c_login},
+    {"logout", NULL, "logout   (ends the session login kept)", c_logout},
+    {"user", "add",
+     "user add NAME --role viewer|operator|admin [--password-file FILE|none]"
+     "   (none: a service account)",
+     c_user_add},
+    {"user", "list", "user list [--page N] [--page-size N]", c_user_list},
+    {"user", "disable", "user disable NAME", c_user_disable},
+    {"user", "enable", "user enable NAME", c_user_enable},
+    {"token", "create",
+     "token create NAME --role ROLE [--days N | --expires RFC3339] [--user NAME]"
+     "   (the token is shown once)",
+     c_token_create},
+    {"token", "list", "token list [--page N] [--page-size N]", c_token_list},
+    {"token", "revoke", "token revoke TOKEN_ID", c_token_revoke},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: otactl [--url URL] [--token TOKEN | --token-file FILE] [--cacert FILE] [--quiet]\n"
-            "              COMMAND\n\n"
-            "URL defaults to $OTA_URL or http://127.0.0.1:8080; the token to $OTA_ADMIN_TOKEN or\n"
-            "the file ./data/keys/admin.token. An https:// URL is verified (certificate and host\n"
-            "name) against --cacert, $OTA_CA or ./data/keys/ca.pem when it exists. Answers are\n"
-            "printed as JSON; errors go to stderr (exit 1); bad usage exits 2.\n\nCommands:\n");
+    fprintf(
+        f,
+        "Usage: otactl [--url URL] [--token TOKEN | --token-file FILE] [--cacert FILE] [--quiet]\n"
+        "              COMMAND\n\n"
+        "URL defaults to $OTA_URL or http://127.0.0.1:8080; the token to $OTA_ADMIN_TOKEN, the\n"
+        "session of `otactl login` ($OTA_TOKEN_FILE or ~/.config/otactl/token) or the file\n"
+        "./data/keys/admin.token. An https:// URL is verified (certificate and host\n"
+        "name) against --cacert, $OTA_CA or ./data/keys/ca.pem when it exists. Answers are\n"
+        "printed as JSON; errors go to stderr (exit 1); bad usage exits 2.\n\nCommands:\n");
     for (size_t i = 0; i < NCMD; i++)
         fprintf(f, "  %s\n", commands[i].usage);
 }
@@ -804,8 +1038,13 @@ int main(int argc, char **argv)
     }
     if (token_file)
         read_token_file(token_file, c.token, sizeof c.token);
-    else if (!c.token[0])
-        read_token_file("data/keys/admin.token", c.token, sizeof c.token);
+    else if (!c.token[0]) {
+        char session[1024];
+        if (session_file(session, sizeof session) == 0)
+            read_token_file(session, c.token, sizeof c.token);
+        if (!c.token[0])
+            read_token_file("data/keys/admin.token", c.token, sizeof c.token);
+    }
     size_t ul = strlen(c.url);
     while (ul > 0 && c.url[ul - 1] == '/')
         c.url[--ul] = '\0';
