@@ -1,9 +1,9 @@
 /*
  * store_accounts: users and their bearer tokens, on both databases (tables of migration 5
  * in store_sqlite.c and store_pg.c). The rules (who may sign in, whether a token still
- * works, the role it grants) are here in C above plain SQL that both databases run as it
- * is (store_internal.h's exec); docs/api.md ("Accounts, roles and tokens") is the user's
- * view.
+ * works, the role it grants) are here in C above numbered statements whose SQL each
+ * database writes (store_sql.h's STORE_QUERIES); docs/api.md ("Accounts, roles and
+ * tokens") is the user's view.
  *
  * A token is kept only as the SHA-256 of what was handed out (core/account.h). Kinds:
  * "api" (named, listed, optional expiry) and "session" (console sign-in, short expiry,

@@ -16,24 +16,9 @@
 typedef struct store_ops store_ops;
 typedef struct store_batch_ops store_batch_ops;
 
-/* Plain SQL for the layers above the databases (store_accounts.c): runs sql, whose
- * parameters are written $1..$n in both databases, with n text values (NULL = SQL NULL),
- * in its own transaction (autocommit); each result row goes to fn (when not NULL; a
- * non-zero return stops reading); *changes (when not NULL) gets the rows changed. id names
- * the statement, unique across these callers (STORE_EXEC_Q_*), so PostgreSQL prepares it
- * once per connection. Returns STORE_OK, STORE_DUPLICATE on a unique rule, or STORE_ERROR
- * (logged "store: <what>: <message>"). */
-typedef int (*store_exec_row_fn)(void *ud, const store_row *r);
-typedef store_rc (*store_exec_fn)(store_t *s, int id, const char *sql, int n,
-                                  const char *const *vals, store_exec_row_fn fn, void *ud,
-                                  int64_t *changes, const char *what);
-#define STORE_EXEC_Q_ACCOUNTS 0 /* store_accounts.c: 0..29 */
-#define STORE_EXEC_Q_MAX 56
-
 struct store {
     const store_ops *ops;             /* catalog: products, devices, firmware */
     const store_batch_ops *batch_ops; /* batches and the engine's unit of work */
-    store_exec_fn exec;               /* plain SQL (store_sqlite_exec.c, store_pg_exec.c) */
     void *impl; /* the implementation's state (store_sqlite.c, store_pg.c) */
 };
 

@@ -720,6 +720,23 @@ static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_DEVICES_STATE] = PAGE_ROWS,
     /* the batch row first, then its tasks: the order the engine's task_open locks them in */
     [STORE_Q_BATCH_LOCK] = "SELECT 1 FROM batches WHERE id = $1 FOR NO KEY UPDATE",
+    /* accounts (store_accounts.c): users, then tokens */
+    [STORE_Q_USER_INSERT] = "INSERT INTO users(name, role, password, disabled, created_ms, created_by)"
+                            " VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT DO NOTHING",
+    [STORE_Q_USER_GET] = "SELECT " STORE_SQL_USER_COLS "WHERE u.name = $1",
+    [STORE_Q_USER_COUNT] = "SELECT count(*) FROM users",
+    [STORE_Q_USER_LIST] = "SELECT " STORE_SQL_USER_COLS "ORDER BY u.id LIMIT $1 OFFSET $2",
+    [STORE_Q_USER_UPDATE] = "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled),"
+                            " password = COALESCE($4, password) WHERE name = $1",
+    [STORE_Q_TOKEN_INSERT] = "INSERT INTO tokens(user_id, kind, name, role, hash, created_ms, expires_ms,"
+                             " created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    [STORE_Q_TOKEN_BY_HASH] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.hash = $1",
+    [STORE_Q_TOKEN_BY_ID] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.id = $1",
+    [STORE_Q_TOKEN_TOUCH] = "UPDATE tokens SET last_used_ms = $2 WHERE id = $1",
+    [STORE_Q_TOKEN_COUNT] = "SELECT count(*) FROM tokens t WHERE t.kind = 'api' AND t.revoked_ms IS NULL AND ($1 < 0 OR COALESCE(t.user_id, 0) = $1) ",
+    [STORE_Q_TOKEN_LIST] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.kind = 'api' AND t.revoked_ms IS NULL AND ($1 < 0 OR COALESCE(t.user_id, 0) = $1) "
+                           "ORDER BY t.id DESC LIMIT $2 OFFSET $3",
+    [STORE_Q_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL",
 };
 
 /* The import's own statements (run outside the prepared set). */
@@ -1157,7 +1174,6 @@ store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen)
     pthread_cond_init(&q->cv, NULL);
     s->ops = &pg_ops;
     s->batch_ops = &store_pg_batch_ops;
-    s->exec = store_pg_exec_plain;
     s->impl = q;
     store_pg_conn *c = store_pg_conn_get(s);
     if (!c) {

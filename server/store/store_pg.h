@@ -25,7 +25,6 @@
 
 #define STORE_PG_Q_CATALOG 0   /* store_pg.c's statement ids: 0..99 */
 #define STORE_PG_Q_BATCH 100   /* pg_batch.c's statement ids: 100..199 */
-#define STORE_PG_Q_EXEC 200   /* store_pg_exec_plain's: 200 + STORE_EXEC_Q_* */
 #define STORE_PG_Q_MAX 256
 
 typedef struct {
@@ -99,10 +98,6 @@ static inline void store_pg_p_str(store_pg_params *p, const char *s)
 {
     p->v[p->n++] = s;
 }
-
-/* Plain SQL (store_internal.h's store_exec_fn), store_pg_exec.c. */
-store_rc store_pg_exec_plain(store_t *s, int id, const char *sql, int n, const char *const *vals,
-                             store_exec_row_fn fn, void *ud, int64_t *changes, const char *what);
 
 /* Implementation entry points: store.c's store_open for postgresql:// and postgres:// URLs,
  * and pg_batch.c's batch table, put on the store by store_pg_open. */

@@ -84,6 +84,18 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"                           \
     " AND t.state " STORE_SQL_TASK_OPEN ")"
 
+/* A user (store_accounts.c's read_user), from users u; the last column is the stored
+ * password form ("" when none). */
+#define STORE_SQL_USER_COLS                                                                     \
+    "u.id, u.name, u.role, u.disabled, CASE WHEN u.password IS NULL THEN 0 ELSE 1 END,"        \
+    " u.created_ms, u.created_by, COALESCE(u.password, '') FROM users u "
+/* A token and its user's role and disabled flag (store_accounts.c's read_token). */
+#define STORE_SQL_TOKEN_COLS                                                                    \
+    "t.id, COALESCE(t.user_id, 0), COALESCE(u.name, ''), t.kind, t.name, t.role, t.created_ms," \
+    " COALESCE(t.expires_ms, 0), COALESCE(t.last_used_ms, 0), COALESCE(t.revoked_ms, 0),"      \
+    " t.created_by, COALESCE(u.role, ''), COALESCE(u.disabled, 0)"                              \
+    " FROM tokens t LEFT JOIN users u ON u.id = t.user_id "
+
 /* The statements the layer above the SQL (catalog.c) runs through store_ops.query, by id;
  * each database's file has one SQL text per id (its parameter marks, locks and
  * functions), and every text is checked to be there when the store opens. X(id, name for
@@ -134,7 +146,19 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(BATCH_DEVICES_STATE, "batch devices")                                                     \
     X(BATCH_LOCK, "batch terminate: lock")                                                      \
     X(TERM_TASKS, "batch terminate: tasks")                                                     \
-    X(TERM_BATCH, "batch terminate")
+    X(TERM_BATCH, "batch terminate")                                                            \
+    X(USER_INSERT, "insert user")                                                               \
+    X(USER_GET, "get user")                                                                     \
+    X(USER_COUNT, "count users")                                                                \
+    X(USER_LIST, "list users")                                                                  \
+    X(USER_UPDATE, "update user")                                                               \
+    X(TOKEN_INSERT, "insert token")                                                             \
+    X(TOKEN_BY_HASH, "check token")                                                             \
+    X(TOKEN_BY_ID, "get token")                                                                 \
+    X(TOKEN_TOUCH, "record token use")                                                          \
+    X(TOKEN_COUNT, "count tokens")                                                              \
+    X(TOKEN_LIST, "list tokens")                                                                \
+    X(TOKEN_REVOKE, "revoke token")
 
 #define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;

@@ -42,10 +42,6 @@ void store_sqlite_text(sqlite3_stmt *st, int col, char *out, size_t outlen);
 /* The current row of st, for the shared row readers (store_sql.h). */
 store_row store_sqlite_row(sqlite3_stmt *st);
 
-/* Plain SQL (store_internal.h's store_exec_fn), store_sqlite_exec.c. */
-store_rc store_sqlite_exec(store_t *s, int id, const char *sql, int n, const char *const *vals,
-                           store_exec_row_fn fn, void *ud, int64_t *changes, const char *what);
-
 /* sqlite_batch.c's table, put on the store by store_sqlite_open. */
 extern const store_batch_ops store_sqlite_batch_ops;
 
