@@ -236,22 +236,36 @@ static int c_product_create(ctl *c, int argc, char **argv)
     return rc;
 }
 
-static int c_product_list(ctl *c, int argc, char **argv)
+/* GET base with the paging options. */
+static int list_at(ctl *c, int argc, char **argv, const char *base)
 {
-    char path[512] = "/api/v1/products";
+    char path[512];
+    snprintf(path, sizeof path, "%s", base);
     query(path, sizeof path, argc, argv, paging);
     return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
 }
 
+/* method base/<first argument, escaped> with body (may be NULL); what names the argument. */
+static int one_at(ctl *c, int argc, char **argv, const char *method, const char *base,
+                  const char *what, const char *body)
+{
+    const char *arg = pos(argc, argv, 0);
+    char path[512];
+    NEED(arg, what);
+    char *e = esc(arg);
+    snprintf(path, sizeof path, "%s/%s", base, e);
+    curl_free(e);
+    return request(c, method, path, body, NULL, NULL, NULL, NULL);
+}
+
+static int c_product_list(ctl *c, int argc, char **argv)
+{
+    return list_at(c, argc, argv, "/api/v1/products");
+}
+
 static int c_product_get(ctl *c, int argc, char **argv)
 {
-    const char *key = pos(argc, argv, 0);
-    char path[512];
-    NEED(key, "PRODUCT_KEY");
-    char *k = esc(key);
-    snprintf(path, sizeof path, "/api/v1/products/%s", k);
-    curl_free(k);
-    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+    return one_at(c, argc, argv, "GET", "/api/v1/products", "PRODUCT_KEY", NULL);
 }
 
 static int c_device_create(ctl *c, int argc, char **argv)
@@ -838,30 +852,17 @@ static int c_user_add(ctl *c, int argc, char **argv)
 
 static int c_user_list(ctl *c, int argc, char **argv)
 {
-    char path[512] = "/api/v1/users";
-    query(path, sizeof path, argc, argv, paging);
-    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
-}
-
-static int user_patch(ctl *c, int argc, char **argv, const char *body)
-{
-    const char *name = pos(argc, argv, 0);
-    char path[512];
-    NEED(name, "NAME");
-    char *n = esc(name);
-    snprintf(path, sizeof path, "/api/v1/users/%s", n);
-    curl_free(n);
-    return request(c, "PATCH", path, body, NULL, NULL, NULL, NULL);
+    return list_at(c, argc, argv, "/api/v1/users");
 }
 
 static int c_user_disable(ctl *c, int argc, char **argv)
 {
-    return user_patch(c, argc, argv, "{\"disabled\":true}");
+    return one_at(c, argc, argv, "PATCH", "/api/v1/users", "NAME", "{\"disabled\":true}");
 }
 
 static int c_user_enable(ctl *c, int argc, char **argv)
 {
-    return user_patch(c, argc, argv, "{\"disabled\":false}");
+    return one_at(c, argc, argv, "PATCH", "/api/v1/users", "NAME", "{\"disabled\":false}");
 }
 
 static int c_token_create(ctl *c, int argc, char **argv)
@@ -894,20 +895,12 @@ static int c_token_create(ctl *c, int argc, char **argv)
 
 static int c_token_list(ctl *c, int argc, char **argv)
 {
-    char path[512] = "/api/v1/tokens";
-    query(path, sizeof path, argc, argv, paging);
-    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+    return list_at(c, argc, argv, "/api/v1/tokens");
 }
 
 static int c_token_revoke(ctl *c, int argc, char **argv)
 {
-    const char *id = pos(argc, argv, 0);
-    char path[512];
-    NEED(id, "TOKEN_ID");
-    char *e = esc(id);
-    snprintf(path, sizeof path, "/api/v1/tokens/%s", e);
-    curl_free(e);
-    return request(c, "DELETE", path, NULL, NULL, NULL, NULL, NULL);
+    return one_at(c, argc, argv, "DELETE", "/api/v1/tokens", "TOKEN_ID", NULL);
 }
 
 typedef struct {
