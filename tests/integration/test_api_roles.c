@@ -13,6 +13,10 @@
 
 #include "test_accounts_util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #define MAXR 256
 
 typedef struct {
@@ -59,7 +63,7 @@ static int level(const char *access)
 
 static void test_every_route_every_role(void **st)
 {
-    (void)st;
+    tapi_ctx *c = *st;
     static route routes[MAXR];
     const char *names[3] = {"role-viewer", "role-operator", "role-admin"};
     const char *roles[3] = {"viewer", "operator", "admin"};
@@ -68,13 +72,13 @@ static void test_every_route_every_role(void **st)
     oth_resp r;
     assert_true(n >= 30);
     for (int i = 0; i < 3; i++) {
-        make_user(names[i], NULL, roles[i]);
-        make_token(names[i], roles[i], tokens[i], NULL);
+        tacc_user(c, names[i], NULL, roles[i]);
+        tacc_token(c, names[i], roles[i], tokens[i], NULL);
     }
     for (int i = 0; i < n; i++) {
         route *rt = &routes[i];
         int need = level(rt->access);
-        long s = call(rt->method, rt->path, NULL, NULL, &r);
+        long s = tacc_call(c, rt->method, rt->path, NULL, NULL, &r);
         oth_resp_free(&r);
         if (strcmp(rt->access, "public") == 0) {
             if (s == 401 || s == 403 || s == 0) {
@@ -92,7 +96,7 @@ static void test_every_route_every_role(void **st)
         }
         if (strcmp(rt->access, "broker") == 0) {
             /* the broker token only: not even the admin's */
-            s = call(rt->method, rt->path, env.admin_token, NULL, &r);
+            s = tacc_call(c, rt->method, rt->path, c->env.admin_token, NULL, &r);
             oth_resp_free(&r);
             if (s != 401) {
                 fprintf(stderr, "%s %s (broker) answered %ld to the admin token\n", rt->method,
@@ -104,7 +108,7 @@ static void test_every_route_every_role(void **st)
         }
         assert_true(need > 0);
         for (int k = 0; k < 3; k++) {
-            s = call(rt->method, rt->path, tokens[k], NULL, &r);
+            s = tacc_call(c, rt->method, rt->path, tokens[k], NULL, &r);
             int want_forbidden = k + 1 < need;
             int ok = want_forbidden ? s == 403 && strcmp(oth_err_code(&r), "forbidden") == 0
                                     : s != 401 && s != 403 && s != 0;
@@ -120,17 +124,17 @@ static void test_every_route_every_role(void **st)
     assert_int_equal(checked, n);
     assert_int_equal(bad, 0);
     /* an unknown /api path asks for a credential first, then is not found */
-    assert_int_equal(call("GET", "/api/v1/no-such-thing", NULL, NULL, &r), 401);
+    assert_int_equal(tacc_call(c, "GET", "/api/v1/no-such-thing", NULL, NULL, &r), 401);
     oth_resp_free(&r);
-    assert_int_equal(call("GET", "/api/v1/no-such-thing", tokens[0], NULL, &r), 404);
+    assert_int_equal(tacc_call(c, "GET", "/api/v1/no-such-thing", tokens[0], NULL, &r), 404);
     oth_resp_free(&r);
     /* the bootstrap admin token is an admin */
-    assert_int_equal(call("GET", "/api/v1/users", env.admin_token, NULL, &r), 200);
+    assert_int_equal(tacc_call(c, "GET", "/api/v1/users", c->env.admin_token, NULL, &r), 200);
     oth_resp_free(&r);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_every_route_every_role)};
-    return cmocka_run_group_tests(tests, start_otad, stop_otad);
+    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
 }
