@@ -71,7 +71,7 @@ export async function startEnv() {
   while (mqttPort === httpPort) mqttPort = await freePort();
   const token = crypto.randomBytes(20).toString('hex');
   fs.mkdirSync(path.join(dir, 'keys'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'keys/server.key'), crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'keys/server.key'), crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
 
   const procs = [];
   const env = {
