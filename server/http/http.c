@@ -292,6 +292,7 @@ static int queue(http_req *r, unsigned status, struct MHD_Response *resp)
     }
     r->answered = 1;
     r->status = (int)status;
+    http_audit_answer(r, status);
     if (strncmp(r->url, "/api/", 5) == 0)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->tls)
@@ -371,6 +372,7 @@ int http_send_error(http_req *r, unsigned status, const char *code, const char *
     va_end(ap);
     if (msg[0] >= 'a' && msg[0] <= 'z')
         msg[0] = (char)(msg[0] - 'a' + 'A'); /* one short sentence */
+    snprintf(r->error_code, sizeof r->error_code, "%s", code);
     json_t *err = json_pack("{s:s, s:s}", "code", code, "message", msg);
     if (!err) /* a message cut inside a UTF-8 sequence: keep the code */
         err = json_pack("{s:s, s:s}", "code", code, "message", "Invalid request.");

@@ -147,6 +147,13 @@ struct http_req {
     int retry_after_s;  /* > 0: the answer carries Retry-After (seconds) */
     int identified;     /* http_identify ran; caller holds its result */
     http_caller caller;
+    /* what the audit row of a change says beyond the route (audit.c): the object when the
+     * path does not name it (a new product's key), the actor when there is no caller (the
+     * name a sign-in tried), the batch parameters; the error code of the answer */
+    char audit_object[256];
+    char audit_actor[80];
+    const char *audit_detail; /* borrowed until the answer is queued */
+    char error_code[48];
     int64_t start_ms;
 };
 
@@ -234,6 +241,13 @@ const char *http_access_name(http_access a);
 acct_role http_access_role(http_access a);
 /* The client's IP address as text into out ("" when unknown). */
 void http_client_addr(http_req *r, char *out, size_t outlen);
+/* --- audit log (audit.c) ---------------------------------------------------------------- */
+/* Names the object of the change r makes ("product:<key>", ...), when the path does not. */
+void http_audit_object(http_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Called by the answer helpers just before an answer is queued: appends r's audit row
+ * when r is a change (or a sign-in); a store failure is logged, the answer still goes. */
+void http_audit_answer(http_req *r, unsigned status);
+
 /* Makes app's sign-in throttles when they are NULL / frees them (routes_accounts.c). */
 void http_signin_open(http_app *app);
 void http_signin_close(http_app *app);

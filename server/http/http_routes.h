@@ -14,6 +14,7 @@
     X(broker) /* brokers other than the plugin: auth, ACL, presence (routes_broker.c) */     \
     X(certs) /* device certificates: issue, list, revoke (routes_certs.c) */                  \
     X(accounts) /* sign-in, users, tokens (routes_accounts.c) */                              \
+    X(audit) /* the audit log (audit.c) */                                                    \
     X(console)
 
 #define X(name) extern const http_route http_routes_##name[];

@@ -130,6 +130,8 @@ static int login(http_req *r)
         return MHD_YES;
     }
     http_client_addr(r, addr, sizeof addr);
+    snprintf(r->audit_actor, sizeof r->audit_actor, "%s", name);
+    http_audit_object(r, "user:%.70s", name);
     snprintf(ukey, sizeof ukey, "u:%.70s", name);
     snprintf(akey, sizeof akey, "a:%s", addr);
     wait = acct_throttle_wait(r->app->signin_users, ukey, now);
@@ -186,6 +188,7 @@ static int login(http_req *r)
 
 static int logout(http_req *r)
 {
+    http_audit_object(r, "user:%s", r->caller.user[0] ? r->caller.user : r->caller.actor);
     if (strcmp(r->caller.kind, "session") != 0)
         return http_send_error(r, 409, "not_a_session", NULL,
                                "Only a console session signs out; revoke an API token with "
@@ -255,6 +258,7 @@ static int user_create(http_req *r)
         json_decref(b);
         return MHD_YES;
     }
+    http_audit_object(r, "user:%s", name);
     store_rc rc = store_user_create(r->app->store, name, role, hash[0] ? hash : NULL,
                                     r->caller.actor, ota_time_now_ms(), &u);
     if (rc == STORE_DUPLICATE)
@@ -385,6 +389,7 @@ static int token_create(http_req *r)
         else {
             OTA_INFO("auth: token %lld (%s, %s) created by %s", (long long)t.id, t.name,
                      acct_role_name(t.role), r->caller.actor);
+            http_audit_object(r, "token:%lld", (long long)t.id);
             json_t *j = token_json(&t);
             json_object_set_new(j, "token", json_string(tok));
             ret = http_send_json(r, 201, j);

@@ -95,6 +95,7 @@ static int product_create(http_req *r)
                                            &p);
         if (rc == STORE_OK) {
             OTA_INFO("api: product %s created", p.product_key);
+            http_audit_object(r, "product:%s", p.product_key);
             ret = http_send_json(r, 201, api_product_json(&p));
         } else
             ret = http_send_store_error(r, rc, "product");
@@ -170,6 +171,7 @@ static int device_create(http_req *r)
             ret = http_send_error(r, 500, "internal", NULL, "The device secret could not be made.");
         else {
             OTA_INFO("api: device %s.%s created", d.product_key, d.identifier);
+            http_audit_object(r, "device:%s.%s", d.product_key, d.identifier);
             ret = http_send_json(r, 201, api_device_json(&d, secret));
         }
     }

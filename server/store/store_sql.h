@@ -96,6 +96,11 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     " t.created_by, COALESCE(u.role, ''), COALESCE(u.disabled, 0)"                              \
     " FROM tokens t LEFT JOIN users u ON u.id = t.user_id "
 
+/* An audit row (store_audit.c's reader), from audit a. */
+#define STORE_SQL_AUDIT_COLS                                                                    \
+    "a.id, a.time_ms, a.actor, a.source, a.action, a.object, a.result, COALESCE(a.detail, '')"  \
+    " FROM audit a "
+
 /* The statements the layer above the SQL (catalog.c) runs through store_ops.query, by id;
  * each database's file has one SQL text per id (its parameter marks, locks and
  * functions), and every text is checked to be there when the store opens. X(id, name for
@@ -158,7 +163,9 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(TOKEN_TOUCH, "record token use")                                                          \
     X(TOKEN_COUNT, "count tokens")                                                              \
     X(TOKEN_LIST, "list tokens")                                                                \
-    X(TOKEN_REVOKE, "revoke token")
+    X(TOKEN_REVOKE, "revoke token")                                                             \
+    X(AUDIT_INSERT, "append audit row")                                                         \
+    X(AUDIT_LIST, "list audit rows")
 
 #define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;

@@ -148,6 +148,17 @@ static const char *const migrations[] = {
      " revoked_ms INTEGER,"
      " created_by TEXT NOT NULL);"
      "CREATE INDEX tokens_user ON tokens(user_id, kind);"),
+    /* 6: the audit log (store_audit.c): one row per change, appended, never changed */
+    ("CREATE TABLE audit("
+     " id INTEGER PRIMARY KEY,"
+     " time_ms INTEGER NOT NULL,"
+     " actor TEXT NOT NULL,"
+     " source TEXT NOT NULL,"
+     " action TEXT NOT NULL,"
+     " object TEXT NOT NULL,"
+     " result TEXT NOT NULL,"
+     " detail TEXT);"
+     "CREATE INDEX audit_time ON audit(time_ms);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -460,6 +471,17 @@ static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_TOKEN_LIST] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.kind = 'api' AND t.revoked_ms IS NULL AND (?1 < 0 OR COALESCE(t.user_id, 0) = ?1) "
                            "ORDER BY t.id DESC LIMIT ?2 OFFSET ?3",
     [STORE_Q_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+    /* audit (store_audit.c): append only; newest first, every filter optional */
+    [STORE_Q_AUDIT_INSERT] = "INSERT INTO audit(time_ms, actor, source, action, object, result, detail)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STORE_Q_AUDIT_LIST] = "SELECT " STORE_SQL_AUDIT_COLS
+                           "WHERE (CAST(?1 AS TEXT) IS NULL OR a.actor = ?1)"
+                           " AND (CAST(?2 AS TEXT) IS NULL OR a.action = ?2)"
+                           " AND (CAST(?3 AS TEXT) IS NULL OR a.object = ?3)"
+                           " AND (CAST(?4 AS BIGINT) IS NULL OR a.time_ms >= ?4)"
+                           " AND (CAST(?5 AS BIGINT) IS NULL OR a.time_ms < ?5)"
+                           " AND (CAST(?6 AS BIGINT) IS NULL OR a.id < ?6)"
+                           " ORDER BY a.id DESC LIMIT ?7",
 };
 
 /* store_tx is the connection. */

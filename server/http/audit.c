@@ -1,0 +1,201 @@
+/*
+ * audit: the audit log's HTTP side. Every answer to a change (a route that is not GET/HEAD
+ * and needs a role) and to a sign-in appends one row to the store's audit table
+ * (store_audit.h) just before the answer leaves, so a client that saw the answer finds the
+ * row: time, actor (http_caller.actor; for a sign-in the name it tried; "-" without a
+ * credential), source address, action (from the table below, "METHOD pattern" for a route
+ * it does not name), object (from the path, or what the handler named with
+ * http_audit_object), result ("ok" or "<status> <error code>"), and for a batch its
+ * parameters. Refused attempts (401, 403, 429) are recorded too. GET /api/v1/audit (admin)
+ * reads it newest first with filters and a cursor; no route changes or deletes rows.
+ *
+ * Expected load: one INSERT per change; reads are rare.
+ */
+#include "http/http.h"
+
+#include "store/store_audit.h"
+
+#include "ota_log.h"
+#include "ota_time.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *method, *pattern, *action;
+    int detail_body; /* the request body is the row's detail (batch parameters) */
+} audit_action;
+
+static const audit_action actions[] = {
+    {"POST", "/api/v1/products", "product.create", 0},
+    {"POST", "/api/v1/products/{productKey}/devices", "device.create", 0},
+    {"POST", "/api/v1/products/{productKey}/devices:import", "device.import", 0},
+    {"POST", "/api/v1/products/{productKey}/devices/{identifier}/certificates", "certificate.issue",
+     0},
+    {"DELETE", "/api/v1/products/{productKey}/devices/{identifier}/certificates",
+     "certificate.revoke", 0},
+    {"POST", "/api/v1/firmwares", "firmware.create", 0},
+    {"DELETE", "/api/v1/firmwares/{firmwareId}", "firmware.delete", 0},
+    {"POST", "/api/v1/firmwares/{firmwareId}/batches", "batch.create", 1},
+    {"POST", "/api/v1/batches/{batchId}/terminate", "batch.terminate", 0},
+    {"POST", "/api/v1/auth/login", "auth.login", 0},
+    {"POST", "/api/v1/auth/logout", "auth.logout", 0},
+    {"POST", "/api/v1/users", "user.create", 0},
+    {"PATCH", "/api/v1/users/{userName}", "user.update", 0},
+    {"POST", "/api/v1/tokens", "token.create", 0},
+    {"DELETE", "/api/v1/tokens/{id}", "token.revoke", 0},
+};
+
+void http_audit_object(http_req *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->audit_object, sizeof r->audit_object, fmt, ap);
+    va_end(ap);
+}
+
+/* The object named by the path: the most specific parameter. */
+static void path_object(http_req *r, char *out, size_t outlen)
+{
+    const char *pk = http_param(r, "productKey"), *id = http_param(r, "identifier");
+    static const struct {
+        const char *param, *kind;
+    } by[] = {
+        {"batchId", "batch"}, {"firmwareId", "firmware"}, {"userName", "user"}, {"id", "token"}};
+    out[0] = '\0';
+    if (pk && id) {
+        snprintf(out, outlen, "device:%s.%s", pk, id);
+        return;
+    }
+    for (size_t i = 0; i < sizeof by / sizeof by[0]; i++) {
+        const char *v = http_param(r, by[i].param);
+        if (v) {
+            snprintf(out, outlen, "%s:%s", by[i].kind, v);
+            return;
+        }
+    }
+    if (pk)
+        snprintf(out, outlen, "product:%s", pk);
+}
+
+void http_audit_answer(http_req *r, unsigned status)
+{
+    const http_route *rt = r->route;
+    const audit_action *act = NULL;
+    store_audit *a;
+    if (!rt || !r->app->store)
+        return;
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+        if (strcmp(actions[i].method, rt->method) == 0 &&
+            strcmp(actions[i].pattern, rt->pattern) == 0)
+            act = &actions[i];
+    if (!act && (strcmp(rt->method, "GET") == 0 || strcmp(rt->method, "HEAD") == 0 ||
+                 http_access_role(rt->access) == ACCT_ROLE_NONE))
+        return; /* reads, and the public and broker routes that are not sign-in */
+    a = calloc(1, sizeof *a);
+    if (!a)
+        abort();
+    a->time_ms = ota_time_now_ms();
+    snprintf(a->actor, sizeof a->actor, "%s",
+             r->caller.actor[0]  ? r->caller.actor
+             : r->audit_actor[0] ? r->audit_actor
+                                 : "-");
+    http_client_addr(r, a->source, sizeof a->source);
+    if (act)
+        snprintf(a->action, sizeof a->action, "%s", act->action);
+    else
+        snprintf(a->action, sizeof a->action, "%s %.50s", rt->method, rt->pattern);
+    if (r->audit_object[0])
+        snprintf(a->object, sizeof a->object, "%s", r->audit_object);
+    else
+        path_object(r, a->object, sizeof a->object);
+    if (status < 400)
+        snprintf(a->result, sizeof a->result, "ok");
+    else
+        snprintf(a->result, sizeof a->result, "%u %s", status,
+                 r->error_code[0] ? r->error_code : "error");
+    const char *detail = r->audit_detail                      ? r->audit_detail
+                         : act && act->detail_body && r->body ? r->body
+                                                              : NULL;
+    if (detail && strlen(detail) < sizeof a->detail)
+        snprintf(a->detail, sizeof a->detail, "%s", detail);
+    if (store_audit_append(r->app->store, a) != STORE_OK)
+        OTA_ERROR("audit: the row of %s %s by %s could not be written", a->action, a->object,
+                  a->actor);
+    free(a);
+}
+
+/* ---- GET /api/v1/audit ------------------------------------------------------------------ */
+
+/* An optional time query parameter: 0 with *ms (0 when absent), or answers 400 and -1. */
+static int query_time(http_req *r, const char *name, int64_t *ms)
+{
+    const char *v = http_query(r, name);
+    *ms = 0;
+    if (v && (ota_time_parse(v, ms) != 0 || *ms <= 0)) {
+        http_send_error(r, 400, "invalid_parameter", name, "%s is an RFC 3339 time.", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int audit_list(http_req *r)
+{
+    store_audit_filter f = {
+        http_query(r, "actor"), http_query(r, "action"), http_query(r, "object"), 0, 0, 0};
+    const char *cur = http_query(r, "cursor"), *lim = http_query(r, "limit");
+    long limit = 50;
+    char *end;
+    store_audit *items;
+    size_t n;
+    int64_t next;
+    if (query_time(r, "from", &f.from_ms) != 0 || query_time(r, "to", &f.to_ms) != 0)
+        return MHD_YES;
+    if (lim) {
+        errno = 0;
+        limit = strtol(lim, &end, 10);
+        if (errno || *end || !*lim || limit < 1 || limit > 1000)
+            return http_send_error(r, 400, "invalid_parameter", "limit",
+                                   "limit is a whole number from 1 to 1000.");
+    }
+    if (cur) {
+        errno = 0;
+        long long c = strtoll(cur, &end, 10);
+        if (errno || *end || !*cur || c <= 0)
+            return http_send_error(r, 400, "invalid_parameter", "cursor",
+                                   "cursor is the nextCursor of an earlier page.");
+        f.before_id = c;
+    }
+    store_rc rc = store_audit_list(r->app->store, &f, (int)limit, &items, &n, &next);
+    if (rc != STORE_OK)
+        return http_send_store_error(r, rc, "audit log");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        store_audit *a = &items[i];
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)a->id);
+        json_t *detail = a->detail[0] ? json_loads(a->detail, 0, NULL) : NULL;
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:o}", "id", id,
+                                             "time", http_time(a->time_ms, 0), "actor", a->actor,
+                                             "source", a->source, "action", a->action, "object",
+                                             a->object, "result", a->result, "detail",
+                                             detail ? detail : json_null()));
+    }
+    free(items);
+    json_t *body = json_pack("{s:o}", "items", arr);
+    if (next) {
+        char nc[24];
+        snprintf(nc, sizeof nc, "%lld", (long long)next);
+        json_object_set_new(body, "nextCursor", json_string(nc));
+    } else
+        json_object_set_new(body, "nextCursor", json_null());
+    return http_send_json(r, 200, body);
+}
+
+const http_route http_routes_audit[] = {
+    {"GET", "/api/v1/audit", audit_list, HTTP_ADMIN, 0, 0, NULL, NULL},
+    HTTP_ROUTES_END,
+};

@@ -1,0 +1,102 @@
+/*
+ * store_audit: the audit log above the databases (store_audit.h says what each call
+ * promises): two numbered statements (store_sql.h's STORE_QUERIES) through store_ops.
+ */
+#include "store/store_audit.h"
+
+#include "store/store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    store_t *s;
+    store_q q;
+    const store_args *a;
+    store_row_fn row;
+    void *ud;
+} stmt;
+
+static store_rc stmt_fn(store_tx *tx, void *ud)
+{
+    stmt *c = ud;
+    return c->s->ops->query(tx, c->q, c->a, c->row, c->ud, NULL);
+}
+
+store_rc store_audit_append(store_t *s, const store_audit *a)
+{
+    store_args v = {0};
+    store_arg_i64(&v, a->time_ms);
+    store_arg_str(&v, a->actor);
+    store_arg_str(&v, a->source);
+    store_arg_str(&v, a->action);
+    store_arg_str(&v, a->object);
+    store_arg_str(&v, a->result);
+    store_arg_str(&v, a->detail[0] ? a->detail : NULL);
+    stmt c = {s, STORE_Q_AUDIT_INSERT, &v, NULL, NULL};
+    return s->ops->tx(s, STORE_TX_ONE, stmt_fn, &c);
+}
+
+typedef struct {
+    store_audit *items;
+    size_t n, cap;
+} audit_rows;
+
+static void audit_row(void *ud, const store_row *r)
+{
+    audit_rows *x = ud;
+    if (x->n == x->cap) {
+        x->cap = x->cap ? x->cap * 2 : 32;
+        x->items = realloc(x->items, x->cap * sizeof *x->items);
+        if (!x->items)
+            abort();
+    }
+    store_audit *a = &x->items[x->n++];
+    memset(a, 0, sizeof *a);
+    a->id = r->i64(r->row, 0);
+    a->time_ms = r->i64(r->row, 1);
+    r->text(r->row, 2, a->actor, sizeof a->actor);
+    r->text(r->row, 3, a->source, sizeof a->source);
+    r->text(r->row, 4, a->action, sizeof a->action);
+    r->text(r->row, 5, a->object, sizeof a->object);
+    r->text(r->row, 6, a->result, sizeof a->result);
+    r->text(r->row, 7, a->detail, sizeof a->detail);
+}
+
+static void arg_i64_or_null(store_args *v, int64_t x)
+{
+    if (x > 0)
+        store_arg_i64(v, x);
+    else
+        store_arg_str(v, NULL);
+}
+
+store_rc store_audit_list(store_t *s, const store_audit_filter *f, int limit, store_audit **items,
+                          size_t *n, int64_t *next_id)
+{
+    store_args v = {0};
+    audit_rows x = {0};
+    if (limit < 1 || limit > 1000)
+        return STORE_INVALID;
+    store_arg_str(&v, f->actor);
+    store_arg_str(&v, f->action);
+    store_arg_str(&v, f->object);
+    arg_i64_or_null(&v, f->from_ms);
+    arg_i64_or_null(&v, f->to_ms);
+    arg_i64_or_null(&v, f->before_id);
+    store_arg_i64(&v, (int64_t)limit + 1); /* one more tells whether a next page exists */
+    stmt c = {s, STORE_Q_AUDIT_LIST, &v, audit_row, &x};
+    store_rc rc = s->ops->tx(s, STORE_TX_ONE, stmt_fn, &c);
+    if (rc != STORE_OK) {
+        free(x.items);
+        return rc;
+    }
+    *next_id = 0;
+    if (x.n > (size_t)limit) {
+        x.n = (size_t)limit;
+        *next_id = x.items[x.n - 1].id;
+    }
+    *items = x.items;
+    *n = x.n;
+    return STORE_OK;
+}
