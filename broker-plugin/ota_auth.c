@@ -411,14 +411,8 @@ static int parse_options(plugin_state *st, struct mosquitto_opt *opts, int n)
         return -1;
     }
     if (ota_key_load(key_file, 0, st->key) != 0) {
-        if (errno == EPERM)
-            mosquitto_log_printf(MOSQ_LOG_ERR,
-                                 "ota_auth: the key file %s may be read by other users: refused "
-                                 "(chmod 600 it; docs/security.md)",
-                                 key_file);
-        else
-            mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot read the key file %s: %s",
-                                 key_file, strerror(errno));
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot read the key file %s: %s", key_file,
+                             ota_key_strerror(errno));
         return -1;
     }
     if (ota_secret_server(st->key, st->server_pass, sizeof st->server_pass) != 0)

@@ -143,6 +143,12 @@ int ota_key_load(const char *path, int create, unsigned char key[OTA_KEY_BYTES])
     return 0;
 }
 
+const char *ota_key_strerror(int err)
+{
+    return err == EPERM ? "group or others may read it (chmod 600 it; docs/security.md)"
+                        : strerror(err);
+}
+
 static int derive(const unsigned char key[OTA_KEY_BYTES], const char *msg, char *out, size_t outlen)
 {
     unsigned char mac[32];

@@ -41,6 +41,9 @@ int ota_ct_streq(const char *a, const char *b);
  * 077) is refused with errno EPERM, as ssh refuses such a private key: every device secret
  * derives from it (docs/security.md). */
 int ota_key_load(const char *path, int create, unsigned char key[OTA_KEY_BYTES]);
+/* Why ota_key_load failed, for a message: for EPERM "group or others may read it (chmod
+ * 600 it)", else strerror(err). A static string. */
+const char *ota_key_strerror(int err);
 
 /* Device secret for productKey.identifier: OTA_SECRET_HEX_LEN hex chars + NUL into out
  * (size >= 33). Returns 0, or -1. */

@@ -9,6 +9,7 @@
 #include "ota_crypto.h"
 #include "ota_log.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 int main(int argc, char **argv)
@@ -33,9 +34,13 @@ int main(int argc, char **argv)
         char path[CFG_STR_MAX + 32], tok[OTA_SECRET_HEX_LEN + 1];
         unsigned char key[OTA_KEY_BYTES];
         snprintf(path, sizeof path, "%s/keys/server.key", cfg.data_dir);
-        if (ota_key_load(path, 0, key) != 0 || ota_secret_broker_http(key, tok, sizeof tok) != 0) {
-            fprintf(stderr, "otad: cannot read the server key %s (run otad --init-only first)\n",
-                    path);
+        if (ota_key_load(path, 0, key) != 0) {
+            fprintf(stderr, "otad: cannot read the server key %s: %s (run otad --init-only first)\n",
+                    path, ota_key_strerror(errno));
+            return 1;
+        }
+        if (ota_secret_broker_http(key, tok, sizeof tok) != 0) {
+            fprintf(stderr, "otad: cannot derive the broker token\n");
             return 1;
         }
         printf("%s\n", tok);

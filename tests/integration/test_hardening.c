@@ -1,7 +1,8 @@
 /*
  * What an outside probe of a running system checks, end to end with the real otad:
  *  - the data folder is private: made 0700 with keys, token and database 0600; looser modes
- *    are repaired at start with a warning; a server key others may read stops otad;
+ *    are repaired at start with a warning; a server key others may read stops otad, and
+ *    the broker (its plugin refuses the key);
  *  - the admin token is shown once, when it is created, and never on a restart;
  *  - a request path with escape sequences and newlines reaches the log escaped;
  *  - a device that sends malformed messages as fast as it can gets a few log lines and one
@@ -197,6 +198,22 @@ static void test_data_folder_private_and_token_once(void **state)
     assert_int_equal(oth_stop_pid(pid, SIGTERM, 10000), 0);
 }
 
+/* The broker's plugin refuses a server key others may read, as otad does: the broker does
+ * not start. The same configuration starts once the key is 0600 again. */
+static void test_broker_refuses_readable_key(void **state)
+{
+    (void)state;
+    char key[320], log[340];
+    snprintf(key, sizeof key, "%s/keys/server.key", env.dir);
+    snprintf(log, sizeof log, "%s/broker.log", env.dir);
+    assert_int_equal(chmod(key, 0644), 0);
+    unlink(log);
+    assert_int_not_equal(oth_broker_start(&env), 0);
+    oth_broker_stop(&env, SIGKILL); /* reaps the exited broker */
+    assert_true(log_has(log, "group or others may read it"));
+    assert_int_equal(chmod(key, 0600), 0);
+}
+
 /* Escape sequences and newlines of a request path reach the log escaped, on one line. */
 static void test_log_escapes_request_path(void **state)
 {
@@ -272,6 +289,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_data_folder_private_and_token_once),
+        cmocka_unit_test(test_broker_refuses_readable_key),
         cmocka_unit_test(test_log_escapes_request_path),
         cmocka_unit_test(test_device_log_rate_limited),
     };

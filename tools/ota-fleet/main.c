@@ -530,7 +530,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (ota_key_load(o.key_file, 0, key) != 0) {
-        fprintf(stderr, "ota-fleet: cannot read the server key %s: %s\n", o.key_file, strerror(errno));
+        fprintf(stderr, "ota-fleet: cannot read the server key %s: %s\n", o.key_file,
+                ota_key_strerror(errno));
         goto out;
     }
     if (o.do_register && fleet_api_import(&o) != 0)

@@ -280,7 +280,8 @@ int main(int argc, char **argv)
         r->cap <<= 1;
     r->tab = calloc(r->cap, sizeof *r->tab);
     if (!r->tab || ota_key_load(key_file, 0, key) != 0 || ota_secret_server(key, pw, sizeof pw) != 0) {
-        fprintf(stderr, "ota-fleet-responder: cannot read the key %s: %s\n", key_file, strerror(errno));
+        fprintf(stderr, "ota-fleet-responder: cannot read the key %s: %s\n", key_file,
+                ota_key_strerror(errno));
         return 2;
     }
     signal(SIGINT, on_signal);
