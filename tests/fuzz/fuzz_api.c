@@ -119,8 +119,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(data_dir, sizeof data_dir, "%s", dir);
     atexit(cleanup);
     port = free_port();
-    memset(&cfg, 0, sizeof cfg);
+    /* every setting at its default (connection limits, timeouts), then ours */
+    char *no_args[] = {"fuzz_api", NULL};
+    if (cfg_load(&cfg, 1, no_args, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz_api: %s\n", err);
+        abort();
+    }
     snprintf(cfg.http_addr, sizeof cfg.http_addr, "127.0.0.1:%d", port);
+    cfg.https_addr[0] = '\0'; /* plain HTTP only */
     snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);
     cfg.http_threads = 2;
     snprintf(app.data_dir, sizeof app.data_dir, "%s", dir);
