@@ -65,12 +65,13 @@ export async function startEnv() {
     if (!fs.existsSync(f)) throw new Error(`${f} is missing: build the project first (make build)`);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ota-browser-'));
-  fs.chmodSync(dir, 0o755);
+  fs.chmodSync(dir, 0o700);
   const httpPort = await freePort();
   let mqttPort = await freePort();
   while (mqttPort === httpPort) mqttPort = await freePort();
   const token = crypto.randomBytes(20).toString('hex');
-  fs.mkdirSync(path.join(dir, 'keys'), { recursive: true });
+  // private, as otad makes it: otad and the broker's plugin refuse a key others may read
+  fs.mkdirSync(path.join(dir, 'keys'), { recursive: true, mode: 0o700 });
   fs.writeFileSync(path.join(dir, 'keys/server.key'), crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
 
   const procs = [];
