@@ -77,7 +77,7 @@ static int publish(void *ud, const char *pk, const char *id, const char *suffix,
                    size_t len)
 {
     struct bus *b = ud;
-    return mqttc_publish_device(b->mq, pk, id, suffix, payload, len) == MQTTC_OK ? 0 : -1;
+    return mqttc_publish_device(b->mq, pk, id, suffix, payload, len) == OTA_OK ? 0 : -1;
 }
 
 static int broker_ready(void *ud, const char **state)
@@ -167,7 +167,7 @@ bus *bus_start(http_app *app)
         bus_stop(b);
         return NULL;
     }
-    if (mqttc_start(b->mq) != MQTTC_OK) {
+    if (mqttc_start(b->mq) != OTA_OK) {
         OTA_ERROR("bus: the MQTT client could not start");
         bus_stop(b);
         return NULL;

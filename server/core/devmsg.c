@@ -31,28 +31,6 @@ const char *devmsg_kind_name(devmsg_kind k)
     return "?";
 }
 
-const char *devmsg_strerror(int code)
-{
-    switch (code) {
-    case DEVMSG_OK:
-        return "ok";
-    case DEVMSG_ETOPIC:
-        return "topic";
-    case DEVMSG_ETOOBIG:
-        return "too_big";
-    case DEVMSG_EJSON:
-        return "json";
-    case DEVMSG_EMISSING:
-        return "missing";
-    case DEVMSG_ETYPE:
-        return "type";
-    case DEVMSG_EVALUE:
-        return "value";
-    default:
-        return "?";
-    }
-}
-
 static int id_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -79,30 +57,30 @@ static int take_id(const char *s, size_t n, char *out)
     return 0;
 }
 
-int devmsg_parse_topic(const char *topic, char *pk, char *id, devmsg_kind *kind)
+ota_err devmsg_parse_topic(const char *topic, char *pk, char *id, devmsg_kind *kind)
 {
     if (!topic)
-        return DEVMSG_ETOPIC;
+        return OTA_ETOPIC;
     size_t len = strnlen(topic, DEVMSG_MAX_TOPIC + 1);
     if (len > DEVMSG_MAX_TOPIC || strncmp(topic, "/sys/", 5) != 0)
-        return DEVMSG_ETOPIC;
+        return OTA_ETOPIC;
     const char *p = topic + 5;
     const char *s1 = strchr(p, '/');
     if (!s1 || take_id(p, (size_t)(s1 - p), pk) != 0)
-        return DEVMSG_ETOPIC;
+        return OTA_ETOPIC;
     const char *q = s1 + 1;
     const char *s2 = strchr(q, '/');
     if (!s2 || take_id(q, (size_t)(s2 - q), id) != 0)
-        return DEVMSG_ETOPIC;
+        return OTA_ETOPIC;
     const char *suffix = s2 + 1;
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
         if (strcmp(suffix, suffixes[i].suffix) == 0) {
             if (kind)
                 *kind = suffixes[i].kind;
-            return DEVMSG_OK;
+            return OTA_OK;
         }
     }
-    return DEVMSG_ETOPIC;
+    return OTA_ETOPIC;
 }
 
 /* Formats the reason (if wanted) and returns code. */
@@ -159,81 +137,81 @@ static int take_fw_version(const json_t *v, const char *where, char *out, char *
                            size_t reason_len)
 {
     if (!json_is_string(v))
-        return fail(reason, reason_len, DEVMSG_ETYPE, "%s must be a string, got %s", where,
+        return fail(reason, reason_len, OTA_ETYPE, "%s must be a string, got %s", where,
                     json_type_name(v));
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
     if (n == 0 || n > DEVMSG_FWVER_MAX)
-        return fail(reason, reason_len, DEVMSG_EVALUE, "%s must have 1..%d characters, got %zu",
-                    where, DEVMSG_FWVER_MAX, n);
+        return fail(reason, reason_len, OTA_EVALUE, "%s must have 1..%d characters, got %zu", where,
+                    DEVMSG_FWVER_MAX, n);
     for (size_t i = 0; i < n; i++)
         if (!version_char(s[i]))
-            return fail(reason, reason_len, DEVMSG_EVALUE,
+            return fail(reason, reason_len, OTA_EVALUE,
                         "%s may contain only letters, digits, '_', '-' and '.'", where);
     memcpy(out, s, n + 1);
-    return DEVMSG_OK;
+    return OTA_OK;
 }
 
 static int parse_body(json_t *root, devmsg_msg *out, const char *t, char *reason, size_t rl)
 {
     json_t *v = json_object_get(root, "msgId");
     if (!v)
-        return fail(reason, rl, DEVMSG_EMISSING, "%s: \"msgId\" is missing", t);
+        return fail(reason, rl, OTA_EMISSING, "%s: \"msgId\" is missing", t);
     if (!json_is_string(v))
-        return fail(reason, rl, DEVMSG_ETYPE, "%s: \"msgId\" must be a string, got %s", t,
+        return fail(reason, rl, OTA_ETYPE, "%s: \"msgId\" must be a string, got %s", t,
                     json_type_name(v));
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
     if (n == 0 || n > DEVMSG_MSGID_MAX)
-        return fail(reason, rl, DEVMSG_EVALUE, "%s: \"msgId\" must have 1..%d bytes, got %zu", t,
+        return fail(reason, rl, OTA_EVALUE, "%s: \"msgId\" must have 1..%d bytes, got %zu", t,
                     DEVMSG_MSGID_MAX, n);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return fail(reason, rl, DEVMSG_EVALUE, "%s: \"msgId\" contains a control character", t);
+            return fail(reason, rl, OTA_EVALUE, "%s: \"msgId\" contains a control character", t);
     memcpy(out->msg_id, s, n + 1);
 
     v = json_object_get(root, "version");
     if (!v)
-        return fail(reason, rl, DEVMSG_EMISSING, "%s: \"version\" is missing", t);
+        return fail(reason, rl, OTA_EMISSING, "%s: \"version\" is missing", t);
     if (!json_is_string(v))
-        return fail(reason, rl, DEVMSG_ETYPE, "%s: \"version\" must be a string, got %s", t,
+        return fail(reason, rl, OTA_ETYPE, "%s: \"version\" must be a string, got %s", t,
                     json_type_name(v));
     if (strcmp(json_string_value(v), "1.0") != 0 || json_string_length(v) != 3)
-        return fail(reason, rl, DEVMSG_EVALUE, "%s: \"version\" must be \"1.0\"", t);
+        return fail(reason, rl, OTA_EVALUE, "%s: \"version\" must be \"1.0\"", t);
 
     json_t *data = json_object_get(root, "data");
     switch (out->kind) {
     case DEVMSG_UPGRADE_REPLY:
         v = json_object_get(root, "code");
         if (!v)
-            return fail(reason, rl, DEVMSG_EMISSING, "%s: \"code\" is missing", t);
+            return fail(reason, rl, OTA_EMISSING, "%s: \"code\" is missing", t);
         if (!json_is_integer(v))
-            return fail(reason, rl, DEVMSG_ETYPE, "%s: \"code\" must be an integer, got %s", t,
+            return fail(reason, rl, OTA_ETYPE, "%s: \"code\" must be an integer, got %s", t,
                         json_type_name(v));
         {
             json_int_t c = json_integer_value(v);
             if (c < -2147483647 || c > 2147483647)
-                return fail(reason, rl, DEVMSG_EVALUE, "%s: \"code\" is out of range", t);
+                return fail(reason, rl, OTA_EVALUE, "%s: \"code\" is out of range", t);
             out->code = (int)c;
         }
-        return DEVMSG_OK;
+        return OTA_OK;
 
     case DEVMSG_PROGRESS:
         if (!data)
-            return fail(reason, rl, DEVMSG_EMISSING, "%s: \"data\" is missing", t);
+            return fail(reason, rl, OTA_EMISSING, "%s: \"data\" is missing", t);
         if (!json_is_object(data))
-            return fail(reason, rl, DEVMSG_ETYPE, "%s: \"data\" must be an object, got %s", t,
+            return fail(reason, rl, OTA_ETYPE, "%s: \"data\" must be an object, got %s", t,
                         json_type_name(data));
         v = json_object_get(data, "step");
         if (!v)
-            return fail(reason, rl, DEVMSG_EMISSING, "%s: \"data.step\" is missing", t);
+            return fail(reason, rl, OTA_EMISSING, "%s: \"data.step\" is missing", t);
         if (!json_is_integer(v))
-            return fail(reason, rl, DEVMSG_ETYPE, "%s: \"data.step\" must be an integer, got %s", t,
+            return fail(reason, rl, OTA_ETYPE, "%s: \"data.step\" must be an integer, got %s", t,
                         json_type_name(v));
         {
             json_int_t st = json_integer_value(v);
             if (st < -4 || st > 100 || st == 0)
-                return fail(reason, rl, DEVMSG_EVALUE,
+                return fail(reason, rl, OTA_EVALUE,
                             "%s: \"data.step\" must be -4..-1 or 1..100, got %lld", t,
                             (long long)st);
             out->step = (int)st;
@@ -241,85 +219,85 @@ static int parse_body(json_t *root, devmsg_msg *out, const char *t, char *reason
         v = json_object_get(data, "desc");
         if (v && !json_is_null(v)) {
             if (!json_is_string(v))
-                return fail(reason, rl, DEVMSG_ETYPE, "%s: \"data.desc\" must be a string, got %s",
-                            t, json_type_name(v));
+                return fail(reason, rl, OTA_ETYPE, "%s: \"data.desc\" must be a string, got %s", t,
+                            json_type_name(v));
             n = json_string_length(v);
             s = json_string_value(v);
             if (n > DEVMSG_DESC_BYTES || utf8_chars(s, n) > DEVMSG_DESC_MAX)
-                return fail(reason, rl, DEVMSG_EVALUE,
+                return fail(reason, rl, OTA_EVALUE,
                             "%s: \"data.desc\" must have at most %d characters", t,
                             DEVMSG_DESC_MAX);
             if (memchr(s, '\0', n))
-                return fail(reason, rl, DEVMSG_EVALUE, "%s: \"data.desc\" contains NUL", t);
+                return fail(reason, rl, OTA_EVALUE, "%s: \"data.desc\" contains NUL", t);
             memcpy(out->desc, s, n + 1);
             out->has_desc = 1;
         }
-        return DEVMSG_OK;
+        return OTA_OK;
 
     case DEVMSG_VERSION:
         if (!data)
-            return fail(reason, rl, DEVMSG_EMISSING, "%s: \"data\" is missing", t);
+            return fail(reason, rl, OTA_EMISSING, "%s: \"data\" is missing", t);
         if (!json_is_object(data))
-            return fail(reason, rl, DEVMSG_ETYPE, "%s: \"data\" must be an object, got %s", t,
+            return fail(reason, rl, OTA_ETYPE, "%s: \"data\" must be an object, got %s", t,
                         json_type_name(data));
         v = json_object_get(data, "firmwareVersion");
         if (!v)
-            return fail(reason, rl, DEVMSG_EMISSING, "%s: \"data.firmwareVersion\" is missing", t);
+            return fail(reason, rl, OTA_EMISSING, "%s: \"data.firmwareVersion\" is missing", t);
         {
             char where[64];
             snprintf(where, sizeof where, "%s: \"data.firmwareVersion\"", t);
             int rc = take_fw_version(v, where, out->firmware_version, reason, rl);
-            if (rc != DEVMSG_OK)
+            if (rc != OTA_OK)
                 return rc;
         }
         out->has_version = 1;
-        return DEVMSG_OK;
+        return OTA_OK;
 
     case DEVMSG_GET:
         if (!data || json_is_null(data))
-            return DEVMSG_OK;
+            return OTA_OK;
         if (!json_is_object(data))
-            return fail(reason, rl, DEVMSG_ETYPE, "%s: \"data\" must be an object, got %s", t,
+            return fail(reason, rl, OTA_ETYPE, "%s: \"data\" must be an object, got %s", t,
                         json_type_name(data));
         v = json_object_get(data, "firmwareVersion");
         if (v && !json_is_null(v)) {
             char where[64];
             snprintf(where, sizeof where, "%s: \"data.firmwareVersion\"", t);
             int rc = take_fw_version(v, where, out->firmware_version, reason, rl);
-            if (rc != DEVMSG_OK)
+            if (rc != OTA_OK)
                 return rc;
             out->has_version = 1;
         }
-        return DEVMSG_OK;
+        return OTA_OK;
     }
-    return fail(reason, rl, DEVMSG_ETOPIC, "unknown message kind");
+    return fail(reason, rl, OTA_ETOPIC, "unknown message kind");
 }
 
-int devmsg_parse(const char *topic, const void *payload, size_t len, devmsg_msg *out, char *reason,
-                 size_t reason_len)
+ota_err devmsg_parse(const char *topic, const void *payload, size_t len, devmsg_msg *out,
+                     char *reason, size_t reason_len)
 {
     memset(out, 0, sizeof *out);
     if (reason && reason_len)
         reason[0] = '\0';
-    if (devmsg_parse_topic(topic, out->product_key, out->identifier, &out->kind) != DEVMSG_OK) {
+    if (devmsg_parse_topic(topic, out->product_key, out->identifier, &out->kind) != OTA_OK) {
         out->product_key[0] = out->identifier[0] = '\0';
-        return fail(reason, reason_len, DEVMSG_ETOPIC,
+        return fail(reason, reason_len, OTA_ETOPIC,
                     "topic is not /sys/{productKey}/{identifier}/ota/... with a known suffix");
     }
     const char *t = devmsg_kind_name(out->kind);
     if (len > DEVMSG_MAX_PAYLOAD)
-        return fail(reason, reason_len, DEVMSG_ETOOBIG, "%s: payload of %zu bytes exceeds %d", t,
-                    len, DEVMSG_MAX_PAYLOAD);
+        return fail(reason, reason_len, OTA_ETOOBIG, "%s: payload of %zu bytes exceeds %d", t, len,
+                    DEVMSG_MAX_PAYLOAD);
     if (!payload && len)
-        return fail(reason, reason_len, DEVMSG_EJSON, "%s: no payload", t);
+        return fail(reason, reason_len, OTA_EJSON, "%s: no payload", t);
     json_error_t err;
     json_t *root = json_loadb(payload ? payload : "", len, JSON_REJECT_DUPLICATES, &err);
     if (!root)
-        return fail(reason, reason_len, DEVMSG_EJSON, "%s: invalid JSON at byte %d: %.80s", t,
+        return fail(reason, reason_len, OTA_EJSON, "%s: invalid JSON at byte %d: %.80s", t,
                     err.position, err.text);
     int rc;
     if (!json_is_object(root))
-        rc = fail(reason, reason_len, DEVMSG_EJSON, "%s: payload must be a JSON object, got %s", t,
+        rc = fail(reason, reason_len, OTA_EJSON, "%s: payload must be a JSON object, got %s", t,
                   json_type_name(root));
     else
         rc = parse_body(root, out, t, reason, reason_len);

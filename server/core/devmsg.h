@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ota_err.h"
+
 #define DEVMSG_MAX_PAYLOAD 8192 /* bytes */
 #define DEVMSG_MAX_TOPIC 512    /* bytes */
 #define DEVMSG_ID_MAX 64        /* productKey, identifier: bytes */
@@ -56,14 +58,6 @@ typedef enum {
     DEVMSG_VERSION,
     DEVMSG_GET,
 } devmsg_kind;
-
-#define DEVMSG_OK 0
-#define DEVMSG_ETOPIC (-1)   /* not /sys/{pk}/{id}/<known suffix>, or bad pk/id */
-#define DEVMSG_ETOOBIG (-2)  /* payload over DEVMSG_MAX_PAYLOAD */
-#define DEVMSG_EJSON (-3)    /* not JSON, not an object, duplicate keys, bad UTF-8 */
-#define DEVMSG_EMISSING (-4) /* a required field is absent */
-#define DEVMSG_ETYPE (-5)    /* a field has the wrong JSON type */
-#define DEVMSG_EVALUE (-6)   /* a field's value is out of range, too long or bad chars */
 
 typedef struct {
     devmsg_kind kind;
@@ -90,15 +84,15 @@ typedef struct {
 } devmsg_upgrade;
 
 /* Parses only the topic: productKey and identifier (each DEVMSG_ID_MAX+1 bytes) and kind.
- * DEVMSG_OK or DEVMSG_ETOPIC. pk/id/kind may be NULL. */
-int devmsg_parse_topic(const char *topic, char *pk, char *id, devmsg_kind *kind);
+ * OTA_OK or OTA_ETOPIC. pk/id/kind may be NULL. */
+ota_err devmsg_parse_topic(const char *topic, char *pk, char *id, devmsg_kind *kind);
 
-/* Parses one device message. On DEVMSG_OK *out is filled. On error the return is one of
- * the DEVMSG_E* codes, *out is partly filled (kind, product_key and identifier once the
- * topic parsed) and reason (if not NULL) gets a one-line NUL-terminated explanation,
- * truncated to reason_len. No allocation survives the call. */
-int devmsg_parse(const char *topic, const void *payload, size_t len, devmsg_msg *out, char *reason,
-                 size_t reason_len);
+/* Parses one device message. On OTA_OK *out is filled. On error the return is one of
+ * OTA_ETOPIC, OTA_ETOOBIG, OTA_EJSON, OTA_EMISSING, OTA_ETYPE or OTA_EVALUE, *out is partly filled
+ * (kind, product_key and identifier once the topic parsed) and reason (if not NULL) gets a one-line
+ * NUL-terminated explanation, truncated to reason_len. No allocation survives the call. */
+ota_err devmsg_parse(const char *topic, const void *payload, size_t len, devmsg_msg *out,
+                     char *reason, size_t reason_len);
 
 /* Writes "/sys/{pk}/{id}/{suffix}" into out. Returns 0, or -1 if it does not fit. */
 int devmsg_topic(char *out, size_t outlen, const char *product_key, const char *identifier,
@@ -111,8 +105,6 @@ char *devmsg_build_get_reply(const char *msg_id, const devmsg_upgrade *u);
 /* firmware_version: what the get asked for; NULL or "" gives "No pending upgrade". */
 char *devmsg_build_get_reply_404(const char *msg_id, const char *firmware_version);
 
-/* "ok", "topic", "too_big", "json", "missing", "type", "value"; "?" otherwise. */
-const char *devmsg_strerror(int code);
 /* The topic suffix of a kind ("ota/progress", ...); "?" otherwise. */
 const char *devmsg_kind_name(devmsg_kind k);
 

@@ -85,32 +85,32 @@ static void sift_down(theap_entry *a, size_t n, size_t i)
     a[i] = e;
 }
 
-int theap_push(theap *h, int64_t due_ms, uint64_t id, int kind)
+ota_err theap_push(theap *h, int64_t due_ms, uint64_t id, int kind)
 {
     if (h->n >= h->max)
-        return THEAP_EFULL;
+        return OTA_EFULL;
     if (h->n == h->cap) {
         size_t ncap = h->cap > h->max / 2 ? h->max : h->cap * 2;
         if (ncap > SIZE_MAX / sizeof *h->a)
-            return THEAP_ENOMEM;
+            return OTA_ENOMEM;
         theap_entry *na = realloc(h->a, ncap * sizeof *na);
         if (!na)
-            return THEAP_ENOMEM;
+            return OTA_ENOMEM;
         h->a = na;
         h->cap = ncap;
     }
     h->a[h->n] = (theap_entry){due_ms, id, kind};
     sift_up(h->a, h->n);
     h->n++;
-    return THEAP_OK;
+    return OTA_OK;
 }
 
-int theap_peek(const theap *h, theap_entry *out)
+ota_err theap_peek(const theap *h, theap_entry *out)
 {
     if (h->n == 0)
-        return THEAP_EEMPTY;
+        return OTA_EEMPTY;
     *out = h->a[0];
-    return THEAP_OK;
+    return OTA_OK;
 }
 
 /* Removes entry i, keeping the heap property. */
@@ -126,20 +126,20 @@ static void remove_at(theap *h, size_t i)
         sift_down(h->a, h->n, i);
 }
 
-int theap_pop(theap *h, theap_entry *out)
+ota_err theap_pop(theap *h, theap_entry *out)
 {
     if (h->n == 0)
-        return THEAP_EEMPTY;
+        return OTA_EEMPTY;
     if (out)
         *out = h->a[0];
     remove_at(h, 0);
-    return THEAP_OK;
+    return OTA_OK;
 }
 
-int theap_pop_due(theap *h, int64_t now_ms, theap_entry *out)
+ota_err theap_pop_due(theap *h, int64_t now_ms, theap_entry *out)
 {
     if (h->n == 0 || h->a[0].due_ms > now_ms)
-        return THEAP_EEMPTY;
+        return OTA_EEMPTY;
     return theap_pop(h, out);
 }
 

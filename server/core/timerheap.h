@@ -11,7 +11,7 @@
  * O(n) and should not be called per device message.
  *
  * Memory: the heap owns one array that doubles as needed, never beyond the `max_entries`
- * ceiling given at creation; a push over the ceiling fails with THEAP_EFULL and leaves the
+ * ceiling given at creation; a push over the ceiling fails with OTA_EFULL and leaves the
  * heap as it was. Not thread-safe: one owner (the engine thread).
  */
 #ifndef OTAD_TIMERHEAP_H
@@ -20,10 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define THEAP_OK 0
-#define THEAP_EFULL (-1)  /* the ceiling max_entries is reached */
-#define THEAP_ENOMEM (-2) /* growing the array failed */
-#define THEAP_EEMPTY (-3) /* nothing to peek/pop, or nothing due */
+#include "ota_err.h"
 
 typedef struct {
     int64_t due_ms; /* epoch ms when it fires */
@@ -40,15 +37,15 @@ theap *theap_new(size_t initial_capacity, size_t max_entries);
 /* Frees the heap and its array. Accepts NULL. */
 void theap_free(theap *h);
 
-/* Adds an entry. THEAP_OK, THEAP_EFULL or THEAP_ENOMEM (heap unchanged on failure). */
-int theap_push(theap *h, int64_t due_ms, uint64_t id, int kind);
-/* Copies the earliest entry to *out without removing it. THEAP_OK or THEAP_EEMPTY. */
-int theap_peek(const theap *h, theap_entry *out);
-/* Removes the earliest entry, copying it to *out (may be NULL). THEAP_OK or THEAP_EEMPTY. */
-int theap_pop(theap *h, theap_entry *out);
-/* Pops the earliest entry only if due_ms <= now_ms. THEAP_OK, or THEAP_EEMPTY when the
+/* Adds an entry. OTA_OK, OTA_EFULL or OTA_ENOMEM (heap unchanged on failure). */
+ota_err theap_push(theap *h, int64_t due_ms, uint64_t id, int kind);
+/* Copies the earliest entry to *out without removing it. OTA_OK or OTA_EEMPTY. */
+ota_err theap_peek(const theap *h, theap_entry *out);
+/* Removes the earliest entry, copying it to *out (may be NULL). OTA_OK or OTA_EEMPTY. */
+ota_err theap_pop(theap *h, theap_entry *out);
+/* Pops the earliest entry only if due_ms <= now_ms. OTA_OK, or OTA_EEMPTY when the
  * heap is empty or its earliest entry is still in the future. */
-int theap_pop_due(theap *h, int64_t now_ms, theap_entry *out);
+ota_err theap_pop_due(theap *h, int64_t now_ms, theap_entry *out);
 /* Removes every entry with this id and kind (kind < 0: any kind). O(n). Returns the number
  * removed (0 when none). */
 size_t theap_remove(theap *h, uint64_t id, int kind);

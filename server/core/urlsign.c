@@ -14,30 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int urlsign_derive_key(const unsigned char server_key[32], unsigned char url_key[URLSIGN_KEY_BYTES])
+ota_err urlsign_derive_key(const unsigned char server_key[32],
+                           unsigned char url_key[URLSIGN_KEY_BYTES])
 {
-    return ota_hmac_sha256(server_key, 32, "url:", 4, url_key) == 0 ? URLSIGN_OK
-                                                                    : URLSIGN_EINTERNAL;
-}
-
-const char *urlsign_strerror(int code)
-{
-    switch (code) {
-    case URLSIGN_OK:
-        return "ok";
-    case URLSIGN_EMALFORMED:
-        return "malformed";
-    case URLSIGN_EBADSIG:
-        return "bad_signature";
-    case URLSIGN_EEXPIRED:
-        return "expired";
-    case URLSIGN_EINVAL:
-        return "invalid";
-    case URLSIGN_EINTERNAL:
-        return "internal";
-    default:
-        return "?";
-    }
+    return ota_hmac_sha256(server_key, 32, "url:", 4, url_key) == 0 ? OTA_OK : OTA_EINTERNAL;
 }
 
 static int field_ok(const char *s)
@@ -79,19 +59,19 @@ static int mac_hex(const unsigned char key[URLSIGN_KEY_BYTES], const char *fid, 
     put_field(msg, &pos, num);
     unsigned char mac[32];
     if (ota_hmac_sha256(key, URLSIGN_KEY_BYTES, msg, pos, mac) != 0)
-        return URLSIGN_EINTERNAL;
+        return OTA_EINTERNAL;
     ota_hex_encode(mac, sizeof mac, out);
     OPENSSL_cleanse(mac, sizeof mac);
-    return URLSIGN_OK;
+    return OTA_OK;
 }
 
-int urlsign_sign(const unsigned char key[URLSIGN_KEY_BYTES], const urlsign_fields *f,
-                 char sig_hex[URLSIGN_SIG_HEX + 1])
+ota_err urlsign_sign(const unsigned char key[URLSIGN_KEY_BYTES], const urlsign_fields *f,
+                     char sig_hex[URLSIGN_SIG_HEX + 1])
 {
     const char *name = file_or_default(f->file_name);
     if (!field_ok(f->firmware_id) || !field_ok(name) || !field_ok(f->batch_id) ||
         !field_ok(f->device) || f->expires_s < 0)
-        return URLSIGN_EINVAL;
+        return OTA_EINVAL;
     return mac_hex(key, f->firmware_id, name, f->batch_id, f->device, f->expires_s, sig_hex);
 }
 
@@ -123,20 +103,20 @@ static void put_raw(char *buf, size_t *pos, const char *s)
     *pos += n;
 }
 
-int urlsign_build(const unsigned char key[URLSIGN_KEY_BYTES], const char *base_url,
-                  const urlsign_fields *f, char **out_url)
+ota_err urlsign_build(const unsigned char key[URLSIGN_KEY_BYTES], const char *base_url,
+                      const urlsign_fields *f, char **out_url)
 {
     *out_url = NULL;
     if (!base_url)
-        return URLSIGN_EINVAL;
+        return OTA_EINVAL;
     size_t blen = strnlen(base_url, URLSIGN_TARGET_MAX + 1);
     while (blen > 0 && base_url[blen - 1] == '/')
         blen--;
     if (blen == 0 || blen > URLSIGN_TARGET_MAX)
-        return URLSIGN_EINVAL;
+        return OTA_EINVAL;
     char sig[URLSIGN_SIG_HEX + 1];
     int rc = urlsign_sign(key, f, sig);
-    if (rc != URLSIGN_OK)
+    if (rc != OTA_OK)
         return rc;
     const char *name = file_or_default(f->file_name);
     char num[24];
@@ -148,7 +128,7 @@ int urlsign_build(const unsigned char key[URLSIGN_KEY_BYTES], const char *base_u
         strlen(num) + URLSIGN_SIG_HEX + 64;
     char *url = malloc(cap);
     if (!url)
-        return URLSIGN_EINTERNAL;
+        return OTA_EINTERNAL;
     size_t pos = 0;
     memcpy(url, base_url, blen);
     pos = blen;
@@ -166,7 +146,7 @@ int urlsign_build(const unsigned char key[URLSIGN_KEY_BYTES], const char *base_u
     put_raw(url, &pos, sig);
     url[pos] = '\0';
     *out_url = url;
-    return URLSIGN_OK;
+    return OTA_OK;
 }
 
 /* ---- parsing ---- */
@@ -226,46 +206,47 @@ static void set_sig(urlsign_request *out, const char *s)
     out->sig[n] = '\0';
 }
 
-int urlsign_request_from_parts(const char *firmware_id, const char *file_name, const char *b,
-                               const char *d, const char *e, const char *s, urlsign_request *out)
+ota_err urlsign_request_from_parts(const char *firmware_id, const char *file_name, const char *b,
+                                   const char *d, const char *e, const char *s,
+                                   urlsign_request *out)
 {
     memset(out, 0, sizeof *out);
     if (!field_ok(firmware_id) || !field_ok(file_name) || !field_ok(b) || !field_ok(d) || !e ||
         !s || !s[0])
-        return URLSIGN_EMALFORMED;
+        return OTA_EMALFORMED;
     if (parse_expiry(e, &out->expires_s) != 0)
-        return URLSIGN_EMALFORMED;
+        return OTA_EMALFORMED;
     memcpy(out->firmware_id, firmware_id, strlen(firmware_id) + 1);
     memcpy(out->file_name, file_name, strlen(file_name) + 1);
     memcpy(out->batch_id, b, strlen(b) + 1);
     memcpy(out->device, d, strlen(d) + 1);
     set_sig(out, s);
-    return URLSIGN_OK;
+    return OTA_OK;
 }
 
-int urlsign_parse(const char *target, urlsign_request *out)
+ota_err urlsign_parse(const char *target, urlsign_request *out)
 {
     memset(out, 0, sizeof *out);
     if (!target)
-        return URLSIGN_EMALFORMED;
+        return OTA_EMALFORMED;
     size_t tlen = strnlen(target, URLSIGN_TARGET_MAX + 1);
     if (tlen > URLSIGN_TARGET_MAX || strncmp(target, "/dl/", 4) != 0)
-        return URLSIGN_EMALFORMED;
+        return OTA_EMALFORMED;
     const char *path = target + 4;
     const char *q = memchr(path, '?', tlen - 4);
     const char *pend = q ? q : target + tlen;
     const char *frag = memchr(path, '#', tlen - 4);
     if (frag)
-        return URLSIGN_EMALFORMED;
+        return OTA_EMALFORMED;
     const char *slash = memchr(path, '/', (size_t)(pend - path));
     if (!slash || slash == path || slash + 1 == pend ||
         memchr(slash + 1, '/', (size_t)(pend - slash - 1)))
-        return URLSIGN_EMALFORMED;
+        return OTA_EMALFORMED;
     if (unescape(path, (size_t)(slash - path), out->firmware_id, sizeof out->firmware_id, 0) ||
         unescape(slash + 1, (size_t)(pend - slash - 1), out->file_name, sizeof out->file_name, 0))
-        return URLSIGN_EMALFORMED;
+        return OTA_EMALFORMED;
     if (!out->firmware_id[0] || !out->file_name[0] || !q)
-        return URLSIGN_EMALFORMED;
+        return OTA_EMALFORMED;
 
     char e[32] = "", s[URLSIGN_FIELD_MAX + 1] = "";
     int seen_b = 0, seen_d = 0, seen_e = 0, seen_s = 0;
@@ -276,7 +257,7 @@ int urlsign_parse(const char *target, urlsign_request *out)
         const char *eq = memchr(p, '=', (size_t)(pe - p));
         if (pe > p) {
             if (!eq)
-                return URLSIGN_EMALFORMED;
+                return OTA_EMALFORMED;
             size_t klen = (size_t)(eq - p);
             const char *v = eq + 1;
             size_t vlen = (size_t)(pe - v);
@@ -291,39 +272,39 @@ int urlsign_parse(const char *target, urlsign_request *out)
                 rc = seen_s++ || unescape(v, vlen, s, sizeof s, 1);
             } /* other parameters are ignored */
             if (rc)
-                return URLSIGN_EMALFORMED;
+                return OTA_EMALFORMED;
         }
         p = pe + 1;
     }
     if (!seen_b || !seen_d || !seen_e || !seen_s || !out->batch_id[0] || !out->device[0] || !s[0] ||
         parse_expiry(e, &out->expires_s) != 0)
-        return URLSIGN_EMALFORMED;
+        return OTA_EMALFORMED;
     set_sig(out, s);
-    return URLSIGN_OK;
+    return OTA_OK;
 }
 
-int urlsign_verify(const unsigned char key[URLSIGN_KEY_BYTES], const urlsign_request *req,
-                   int64_t now_s)
+ota_err urlsign_verify(const unsigned char key[URLSIGN_KEY_BYTES], const urlsign_request *req,
+                       int64_t now_s)
 {
     char want[URLSIGN_SIG_HEX + 1];
     int rc = mac_hex(key, req->firmware_id, req->file_name, req->batch_id, req->device,
                      req->expires_s, want);
-    if (rc != URLSIGN_OK)
+    if (rc != OTA_OK)
         return rc;
     if (req->sig_bad_length || !ota_ct_streq(want, req->sig))
-        return URLSIGN_EBADSIG;
+        return OTA_EBADSIG;
     if (now_s >= req->expires_s)
-        return URLSIGN_EEXPIRED;
-    return URLSIGN_OK;
+        return OTA_EEXPIRED;
+    return OTA_OK;
 }
 
-int urlsign_check(const unsigned char key[URLSIGN_KEY_BYTES], const char *target, int64_t now_s,
-                  urlsign_request *out)
+ota_err urlsign_check(const unsigned char key[URLSIGN_KEY_BYTES], const char *target, int64_t now_s,
+                      urlsign_request *out)
 {
     urlsign_request tmp;
     urlsign_request *r = out ? out : &tmp;
     int rc = urlsign_parse(target, r);
-    if (rc != URLSIGN_OK)
+    if (rc != OTA_OK)
         return rc;
     return urlsign_verify(key, r, now_s);
 }

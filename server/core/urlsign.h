@@ -32,18 +32,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ota_err.h"
+
 #define URLSIGN_KEY_BYTES 32
 #define URLSIGN_FIELD_MAX 255   /* bytes of one unescaped field, without NUL */
 #define URLSIGN_TARGET_MAX 4096 /* bytes of a request target urlsign_check() accepts */
 #define URLSIGN_SIG_HEX 64
 #define URLSIGN_DEFAULT_FILE "firmware.bin"
-
-#define URLSIGN_OK 0
-#define URLSIGN_EMALFORMED (-1) /* not /dl/{id}/{name}, missing/repeated/bad parameter */
-#define URLSIGN_EBADSIG (-2)    /* signature does not match: tampered or foreign link */
-#define URLSIGN_EEXPIRED (-3)   /* authentic but now >= expiry */
-#define URLSIGN_EINVAL (-4)     /* urlsign_build/sign: empty or over-long field, bad base */
-#define URLSIGN_EINTERNAL (-5)  /* out of memory or crypto failure */
 
 typedef struct {
     const char *firmware_id; /* 1..URLSIGN_FIELD_MAX bytes */
@@ -64,41 +59,39 @@ typedef struct {
     int sig_bad_length;            /* 1 if the received s was not 64 characters */
 } urlsign_request;
 
-/* url_key = HMAC-SHA256(server_key, "url:"). URLSIGN_OK or URLSIGN_EINTERNAL. */
-int urlsign_derive_key(const unsigned char server_key[32],
-                       unsigned char url_key[URLSIGN_KEY_BYTES]);
+/* url_key = HMAC-SHA256(server_key, "url:"). OTA_OK or OTA_EINTERNAL. */
+ota_err urlsign_derive_key(const unsigned char server_key[32],
+                           unsigned char url_key[URLSIGN_KEY_BYTES]);
 
-/* The signature of f as 64 hex chars + NUL into sig_hex. URLSIGN_OK, URLSIGN_EINVAL or
- * URLSIGN_EINTERNAL. */
-int urlsign_sign(const unsigned char key[URLSIGN_KEY_BYTES], const urlsign_fields *f,
-                 char sig_hex[URLSIGN_SIG_HEX + 1]);
+/* The signature of f as 64 hex chars + NUL into sig_hex. OTA_OK, OTA_EINVAL or
+ * OTA_EINTERNAL. */
+ota_err urlsign_sign(const unsigned char key[URLSIGN_KEY_BYTES], const urlsign_fields *f,
+                     char sig_hex[URLSIGN_SIG_HEX + 1]);
 
 /* Builds the full link into *out_url (malloc'd; the caller frees it). On error *out_url is
- * NULL and the return is URLSIGN_EINVAL (empty/over-long field, negative expiry, empty
- * base_url) or URLSIGN_EINTERNAL. */
-int urlsign_build(const unsigned char key[URLSIGN_KEY_BYTES], const char *base_url,
-                  const urlsign_fields *f, char **out_url);
+ * NULL and the return is OTA_EINVAL (empty/over-long field, negative expiry, empty
+ * base_url) or OTA_EINTERNAL. */
+ota_err urlsign_build(const unsigned char key[URLSIGN_KEY_BYTES], const char *base_url,
+                      const urlsign_fields *f, char **out_url);
 
 /* Parses a request target "/dl/{firmwareId}/{fileName}?b=&d=&e=&s=" (path and query as
- * received, still escaped). URLSIGN_OK or URLSIGN_EMALFORMED; *out is filled on OK. */
-int urlsign_parse(const char *target, urlsign_request *out);
+ * received, still escaped). OTA_OK or OTA_EMALFORMED; *out is filled on OK. */
+ota_err urlsign_parse(const char *target, urlsign_request *out);
 
-/* Verifies parsed fields against the signature at now_s. URLSIGN_OK, URLSIGN_EBADSIG,
- * URLSIGN_EEXPIRED, or URLSIGN_EINTERNAL. */
-int urlsign_verify(const unsigned char key[URLSIGN_KEY_BYTES], const urlsign_request *req,
-                   int64_t now_s);
+/* Verifies parsed fields against the signature at now_s. OTA_OK, OTA_EBADSIG,
+ * OTA_EEXPIRED, or OTA_EINTERNAL. */
+ota_err urlsign_verify(const unsigned char key[URLSIGN_KEY_BYTES], const urlsign_request *req,
+                       int64_t now_s);
 
 /* For an HTTP layer that has already unescaped the path segments and query values (as
  * libmicrohttpd does): fills *out from the parts. e must be 1..18 decimal digits, no leading zero.
- * Any NULL or empty part, or an over-long one: URLSIGN_EMALFORMED. */
-int urlsign_request_from_parts(const char *firmware_id, const char *file_name, const char *b,
-                               const char *d, const char *e, const char *s, urlsign_request *out);
+ * Any NULL or empty part, or an over-long one: OTA_EMALFORMED. */
+ota_err urlsign_request_from_parts(const char *firmware_id, const char *file_name, const char *b,
+                                   const char *d, const char *e, const char *s,
+                                   urlsign_request *out);
 
 /* urlsign_parse() then urlsign_verify(); *out (may be NULL) gets the parsed fields. */
-int urlsign_check(const unsigned char key[URLSIGN_KEY_BYTES], const char *target, int64_t now_s,
-                  urlsign_request *out);
-
-/* "ok", "malformed", "bad_signature", "expired", "invalid", "internal"; "?" otherwise. */
-const char *urlsign_strerror(int code);
+ota_err urlsign_check(const unsigned char key[URLSIGN_KEY_BYTES], const char *target, int64_t now_s,
+                      urlsign_request *out);
 
 #endif

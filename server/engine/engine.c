@@ -431,7 +431,7 @@ static void outputs_clear(engine_t *e, int send)
     if (send)
         for (size_t i = 0; i < e->n_arm; i++)
             if (theap_push(heap_for(e, e->arm[i].kind), e->arm[i].due_ms,
-                           (uint64_t)e->arm[i].device_id, e->arm[i].kind) != THEAP_OK)
+                           (uint64_t)e->arm[i].device_id, e->arm[i].kind) != OTA_OK)
                 OTA_ERROR("engine: timer heap full; device %lld deadline lost until restart",
                           (long long)e->arm[i].device_id);
     e->n_arm = 0;
@@ -492,7 +492,7 @@ static int offer(engine_t *e, batch_mem *b, const char *pk, const char *id, char
     snprintf(dev, sizeof dev, "%s.%s", pk, id);
     urlsign_fields f = {fw, b->row.file_name, bid, dev, (b->row.expires_ms + 999) / 1000};
     *url_out = NULL;
-    if (urlsign_build(e->url_key, e->public_url, &f, url_out) != URLSIGN_OK)
+    if (urlsign_build(e->url_key, e->public_url, &f, url_out) != OTA_OK)
         return -1;
     *up = (devmsg_upgrade){
         .policy = b->row.policy,
@@ -606,7 +606,7 @@ static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t n
     int64_t device_id;
     store_task t;
     if (devmsg_topic(topic, sizeof topic, in->pk, in->id, in->suffix) != 0 ||
-        devmsg_parse(topic, in->payload, in->len, &m, why, sizeof why) != DEVMSG_OK) {
+        devmsg_parse(topic, in->payload, in->len, &m, why, sizeof why) != OTA_OK) {
         if (dev_log_ok(e, in->pk, in->id))
             OTA_WARN("device %s.%s: bad message on %s dropped: %s", in->pk, in->id, in->suffix,
                      why);
@@ -869,9 +869,9 @@ static int has_work(engine_t *e, int64_t now)
     theap_entry te;
     if (e->snapshot_pending_rebuild)
         return 1;
-    if (theap_peek(e->heap, &te) == THEAP_OK && te.due_ms <= now)
+    if (theap_peek(e->heap, &te) == OTA_OK && te.due_ms <= now)
         return 1;
-    if (theap_peek(e->sheap, &te) == THEAP_OK && te.due_ms <= silence_now(e, now))
+    if (theap_peek(e->sheap, &te) == OTA_OK && te.due_ms <= silence_now(e, now))
         return 1;
     if (pushes_held(e, now))
         return 0;
@@ -952,13 +952,13 @@ static store_rc fire_deadlines(engine_t *e, store_uow *u, int64_t now)
 {
     theap_entry te;
     int fired = 0;
-    for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->heap, now, &te) == THEAP_OK; fired++) {
+    for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->heap, now, &te) == OTA_OK; fired++) {
         store_rc rc = on_timer(e, u, &te, now);
         if (rc != STORE_OK)
             return rc;
     }
     int64_t snow = silence_now(e, now);
-    for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->sheap, snow, &te) == THEAP_OK; fired++) {
+    for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->sheap, snow, &te) == OTA_OK; fired++) {
         store_rc rc = on_timer(e, u, &te, now);
         if (rc != STORE_OK)
             return rc;
@@ -1307,7 +1307,7 @@ engine_t *engine_new(const engine_config *cfg)
     e->sheap = theap_new(1024, 16u * 1024 * 1024);
     e->devlog = ota_log_limit_new(DEVLOG_SLOTS, DEVLOG_BURST, scaled(e, DEVLOG_WINDOW_MS));
     if (!e->public_url || !e->heap || !e->sheap || !e->devlog ||
-        urlsign_derive_key(cfg->server_key, e->url_key) != URLSIGN_OK) {
+        urlsign_derive_key(cfg->server_key, e->url_key) != OTA_OK) {
         engine_free(e);
         return NULL;
     }

@@ -262,17 +262,17 @@ static int device_download(http_req *r)
     int rc = urlsign_request_from_parts(http_param(r, "firmwareId"), http_param(r, "fileName"),
                                         http_query(r, "b"), http_query(r, "d"), http_query(r, "e"),
                                         http_query(r, "s"), &req);
-    if (rc == URLSIGN_OK && urlsign_derive_key(r->app->server_key, key) != URLSIGN_OK)
-        rc = URLSIGN_EINTERNAL;
-    if (rc == URLSIGN_OK)
+    if (rc == OTA_OK && urlsign_derive_key(r->app->server_key, key) != OTA_OK)
+        rc = OTA_EINTERNAL;
+    if (rc == OTA_OK)
         rc = urlsign_verify(key, &req, ota_time_now_ms() / 1000);
-    if (rc == URLSIGN_EMALFORMED)
+    if (rc == OTA_EMALFORMED)
         return http_send_error(r, 400, "malformed_link", NULL, "The download link is malformed.");
-    if (rc == URLSIGN_EBADSIG)
+    if (rc == OTA_EBADSIG)
         return http_send_error(r, 403, "bad_signature", NULL, "The download link is not valid.");
-    if (rc == URLSIGN_EEXPIRED)
+    if (rc == OTA_EEXPIRED)
         return http_send_error(r, 403, "link_expired", NULL, "The download link has expired.");
-    if (rc != URLSIGN_OK)
+    if (rc != OTA_OK)
         return http_send_error(r, 500, "internal", NULL, "The link could not be checked.");
     if (valid_id(req.firmware_id, &fw_id) != 0 || valid_id(req.batch_id, &batch_id) != 0 ||
         store_firmware_get(r->app->store, fw_id, &f) != STORE_OK)

@@ -108,26 +108,6 @@ static void *xstrdup(const char *s)
     return d;
 }
 
-const char *mqttc_strerror(int rc)
-{
-    switch (rc) {
-    case MQTTC_OK:
-        return "ok";
-    case MQTTC_ERR_INVAL:
-        return "invalid argument";
-    case MQTTC_ERR_NO_CONN:
-        return "not connected to the broker";
-    case MQTTC_ERR_NOMEM:
-        return "out of memory";
-    case MQTTC_ERR_STATE:
-        return "wrong state";
-    case MQTTC_ERR_LIB:
-        return "libmosquitto error";
-    default:
-        return "unknown error";
-    }
-}
-
 /* --- presence --------------------------------------------------------------------------- */
 
 /* Publishes a sync request with a fresh nonce and restarts the assembly. Loop thread. */
@@ -758,30 +738,30 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
     return m;
 }
 
-int mqttc_start(mqttc *m)
+ota_err mqttc_start(mqttc *m)
 {
     if (!m)
-        return MQTTC_ERR_INVAL;
+        return OTA_EINVAL;
     pthread_mutex_lock(&m->lock);
     if (m->started) {
         pthread_mutex_unlock(&m->lock);
-        return MQTTC_ERR_STATE;
+        return OTA_ESTATE;
     }
     m->started = true;
     pthread_mutex_unlock(&m->lock);
     if (pthread_create(&m->thread, NULL, loop_main, m) != 0) {
         OTA_ERROR("mqtt: cannot start the loop thread");
         m->joined = true;
-        return MQTTC_ERR_LIB;
+        return OTA_EMQTTLIB;
     }
     if (m->pub) {
         if (pthread_create(&m->pub->thread, NULL, pub_main, m) != 0) {
             OTA_ERROR("mqtt: cannot start the publishing loop thread");
-            return MQTTC_ERR_LIB; /* mqttc_stop still joins the main thread */
+            return OTA_EMQTTLIB; /* mqttc_stop still joins the main thread */
         }
         m->pub->started = true;
     }
-    return MQTTC_OK;
+    return OTA_OK;
 }
 
 void mqttc_stop(mqttc *m)
@@ -871,36 +851,36 @@ static int suffix_ok(const char *s)
     return strpbrk(s, "+#") == NULL;
 }
 
-int mqttc_publish_device(mqttc *m, const char *product_key, const char *identifier,
-                         const char *suffix, const void *payload, size_t len)
+ota_err mqttc_publish_device(mqttc *m, const char *product_key, const char *identifier,
+                             const char *suffix, const void *payload, size_t len)
 {
     char topic[5 + MQTTC_PK_MAX + 1 + MQTTC_ID_MAX + 1 + MQTTC_SUFFIX_MAX + 1];
     int rc;
     if (!m || !name_ok(product_key, MQTTC_PK_MAX) || !name_ok(identifier, MQTTC_ID_MAX) ||
         !suffix_ok(suffix) || (len && !payload) || len > MAX_PAYLOAD)
-        return MQTTC_ERR_INVAL;
+        return OTA_EINVAL;
     if (!atomic_load(&m->connected))
-        return MQTTC_ERR_NO_CONN;
+        return OTA_ENOCONN;
     snprintf(topic, sizeof topic, "/sys/%s/%s/%s", product_key, identifier, suffix);
     rc = publish_any(m, topic, (int)len, payload);
     if (rc == MOSQ_ERR_SUCCESS)
-        return MQTTC_OK;
+        return OTA_OK;
     if (rc == MOSQ_ERR_NOMEM)
-        return MQTTC_ERR_NOMEM;
+        return OTA_ENOMEM;
     if (rc == MOSQ_ERR_NO_CONN)
-        return MQTTC_ERR_NO_CONN;
+        return OTA_ENOCONN;
     OTA_WARN("mqtt: publish to %s failed: %s", topic, mosquitto_strerror(rc));
-    return MQTTC_ERR_LIB;
+    return OTA_EMQTTLIB;
 }
 
-size_t mqttc_publish_many(mqttc *m, const mqttc_msg *msgs, size_t n, int *rc_out)
+size_t mqttc_publish_many(mqttc *m, const mqttc_msg *msgs, size_t n, ota_err *rc_out)
 {
     size_t i;
-    int rc = MQTTC_OK;
+    ota_err rc = OTA_OK;
     for (i = 0; i < n; i++) {
         rc = mqttc_publish_device(m, msgs[i].product_key, msgs[i].identifier, msgs[i].suffix,
                                   msgs[i].payload, msgs[i].len);
-        if (rc != MQTTC_OK)
+        if (rc != OTA_OK)
             break;
     }
     if (rc_out)

@@ -30,17 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct mqttc mqttc;
+#include "ota_err.h"
 
-/* Return codes of mqttc functions. */
-typedef enum {
-    MQTTC_OK = 0,
-    MQTTC_ERR_INVAL = -1,   /* bad argument: NULL, malformed or oversize name/topic/payload */
-    MQTTC_ERR_NO_CONN = -2, /* not connected to the broker (nothing was queued) */
-    MQTTC_ERR_NOMEM = -3,
-    MQTTC_ERR_STATE = -4, /* mqttc_start twice, or after mqttc_stop */
-    MQTTC_ERR_LIB = -5    /* libmosquitto refused (logged) */
-} mqttc_rc;
+typedef struct mqttc mqttc;
 
 typedef struct {
     const char *host;      /* broker host; default "127.0.0.1" */
@@ -107,9 +99,9 @@ typedef struct {
 /* Creates a client (not yet connected). Strings of cfg are copied; cbs is copied; any
  * callback may be NULL. Returns NULL on a bad config (logged) or out of memory. */
 mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud);
-/* Starts the loop thread, which connects and keeps reconnecting. Returns MQTTC_OK (even
- * if the broker is not reachable yet), MQTTC_ERR_STATE, or MQTTC_ERR_LIB. */
-int mqttc_start(mqttc *m);
+/* Starts the loop thread, which connects and keeps reconnecting. Returns OTA_OK (even
+ * if the broker is not reachable yet), OTA_ESTATE, or OTA_EMQTTLIB. */
+ota_err mqttc_start(mqttc *m);
 /* Disconnects cleanly (the session stays on the broker) and joins the loop thread. No
  * callback runs after it returns. Safe to call twice or without mqttc_start. */
 void mqttc_stop(mqttc *m);
@@ -124,10 +116,10 @@ bool mqttc_presence_ready(const mqttc *m);
 /* Publishes payload (QoS 1, not retained) on /sys/{pk}/{id}/{suffix}. Any thread. The
  * message is queued in libmosquitto and written by the loop thread; if the connection
  * drops before the broker acknowledges it, libmosquitto sends it again after the reconnect
- * (persistent session). Returns MQTTC_OK, MQTTC_ERR_NO_CONN, MQTTC_ERR_INVAL (bad name,
- * suffix or payload > 256 KiB), MQTTC_ERR_NOMEM or MQTTC_ERR_LIB. */
-int mqttc_publish_device(mqttc *m, const char *product_key, const char *identifier,
-                         const char *suffix, const void *payload, size_t len);
+ * (persistent session). Returns OTA_OK, OTA_ENOCONN, OTA_EINVAL (bad name,
+ * suffix or payload > 256 KiB), OTA_ENOMEM or OTA_EMQTTLIB. */
+ota_err mqttc_publish_device(mqttc *m, const char *product_key, const char *identifier,
+                             const char *suffix, const void *payload, size_t len);
 
 typedef struct {
     const char *product_key;
@@ -139,12 +131,9 @@ typedef struct {
 
 /* Publishes n messages as mqttc_publish_device does; stops at the first failure. Returns
  * the number queued (n on success); *rc_out (may be NULL) gets the first failure's code. */
-size_t mqttc_publish_many(mqttc *m, const mqttc_msg *msgs, size_t n, int *rc_out);
+size_t mqttc_publish_many(mqttc *m, const mqttc_msg *msgs, size_t n, ota_err *rc_out);
 
 /* QoS 1 publishes queued in libmosquitto and not yet acknowledged by the broker. */
 size_t mqttc_pending(const mqttc *m);
-
-/* Static name of a return code. */
-const char *mqttc_strerror(int rc);
 
 #endif

@@ -58,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     devmsg_msg m;
     char reason[160];
     int rc = devmsg_parse(topic, buf, len, &m, reason, sizeof reason);
-    if (rc != DEVMSG_OK) {
-        check(rc >= DEVMSG_EVALUE && rc <= DEVMSG_ETOPIC);
+    if (rc != OTA_OK) {
+        check(rc >= OTA_EVALUE && rc <= OTA_ETOPIC);
         check(reason[0] != '\0');
         for (const char *p = reason; *p; p++)
             check(*p >= 0x20 && *p < 0x7f);

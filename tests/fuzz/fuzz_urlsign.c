@@ -27,19 +27,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size = URLSIGN_TARGET_MAX;
     memcpy(target, data, size);
     target[size] = '\0';
-    if (urlsign_parse(target, &req) != URLSIGN_OK)
+    if (urlsign_parse(target, &req) != OTA_OK)
         return 0;
     check(strlen(req.firmware_id) <= URLSIGN_FIELD_MAX && strlen(req.device) <= URLSIGN_FIELD_MAX);
     check(strlen(req.batch_id) <= URLSIGN_FIELD_MAX && strlen(req.file_name) <= URLSIGN_FIELD_MAX);
     /* a random signature must not verify (the odds of a hit are 2^-256) */
-    check(urlsign_verify(key, &req, 0) != URLSIGN_OK);
+    check(urlsign_verify(key, &req, 0) != OTA_OK);
     /* round trip: sign the parsed fields, build, parse the path back */
     urlsign_fields f = {req.firmware_id, req.file_name, req.batch_id, req.device, req.expires_s};
     char *url = NULL;
     if (req.firmware_id[0] && req.batch_id[0] && req.device[0] &&
-        urlsign_build(key, "http://h", &f, &url) == URLSIGN_OK) {
+        urlsign_build(key, "http://h", &f, &url) == OTA_OK) {
         urlsign_request back;
-        check(urlsign_check(key, url + strlen("http://h"), -1, &back) == URLSIGN_OK);
+        check(urlsign_check(key, url + strlen("http://h"), -1, &back) == OTA_OK);
         check(strcmp(back.firmware_id, req.firmware_id) == 0 && strcmp(back.device, req.device) == 0);
         check(strcmp(back.batch_id, req.batch_id) == 0 && back.expires_s == req.expires_s);
     }

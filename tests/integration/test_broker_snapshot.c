@@ -273,7 +273,7 @@ static void test_push_fanout(void **state)
     cfg.clean_session = true;
     mqttc *m = mqttc_new(&cfg, NULL, NULL);
     assert_non_null(m);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     for (int w = 0; w < 5000 && !mqttc_presence_ready(m); w += 10)
         sdev_sleep_ms(10);
     assert_true(mqttc_presence_ready(m));
@@ -288,7 +288,7 @@ static void test_push_fanout(void **state)
             snprintf(id, sizeof id, "dev%04d", i);
             assert_int_equal(
                 mqttc_publish_device(m, pk, id, "ota/firmware/upgrade", payload, strlen(payload)),
-                MQTTC_OK);
+                OTA_OK);
         }
     }
     long total = 0;

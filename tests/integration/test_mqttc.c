@@ -197,9 +197,9 @@ static void test_connect_messages_presence(void **state)
     mqttc *m = new_client("otad-t1", true);
     assert_false(mqttc_is_connected(m));
     assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{}", 2),
-                     MQTTC_ERR_NO_CONN);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
-    assert_int_equal(mqttc_start(m), MQTTC_ERR_STATE);
+                     OTA_ENOCONN);
+    assert_int_equal(mqttc_start(m), OTA_OK);
+    assert_int_equal(mqttc_start(m), OTA_ESTATE);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     assert_true(mqttc_is_connected(m));
     assert_true(mqttc_presence_ready(m));
@@ -233,13 +233,13 @@ static void test_connect_messages_presence(void **state)
 
     /* server -> device */
     assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{\"p\":1}", 7),
-                     MQTTC_OK);
+                     OTA_OK);
     assert_true(sdev_wait_msg(d, 0, "/sys/pk1/d1/ota/firmware/upgrade", "{\"p\":1}", 2000) >= 0);
     /* bad arguments */
-    assert_int_equal(mqttc_publish_device(m, "pk/1", "d1", "ota/x", "{}", 2), MQTTC_ERR_INVAL);
-    assert_int_equal(mqttc_publish_device(m, "pk1", "d+", "ota/x", "{}", 2), MQTTC_ERR_INVAL);
-    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/#", "{}", 2), MQTTC_ERR_INVAL);
-    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "", "{}", 2), MQTTC_ERR_INVAL);
+    assert_int_equal(mqttc_publish_device(m, "pk/1", "d1", "ota/x", "{}", 2), OTA_EINVAL);
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d+", "ota/x", "{}", 2), OTA_EINVAL);
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/#", "{}", 2), OTA_EINVAL);
+    assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "", "{}", 2), OTA_EINVAL);
 
     sdev_free(d);
     assert_int_equal(wait_count(&seen.offs, 1, 1000), 0);
@@ -260,7 +260,7 @@ static void test_clock_probes_in_line(void **state)
     (void)state;
     seen_reset();
     mqttc *m = new_client_x("otad-clk", true, NULL, &seen, 20);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     sdev *d = sdev_open(env.mqtt_port, env.key, "pk1", "dclk");
     assert_non_null(d);
@@ -320,7 +320,7 @@ static void test_snapshot_of_connected_devices(void **state)
         assert_non_null(d[i]);
     }
     mqttc *m = new_client("otad-t2", true);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     assert_int_equal(seen.snap_n, 7); /* 3 parts of at most 3 */
     for (int i = 0; i < 7; i++) {
@@ -341,7 +341,7 @@ static void test_reconnect_after_broker_restart(void **state)
     (void)state;
     seen_reset();
     mqttc *m = new_client("otad-t3", false);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
 
     assert_int_equal(oth_broker_stop(&env, SIGKILL), 0);
@@ -349,7 +349,7 @@ static void test_reconnect_after_broker_restart(void **state)
     assert_false(mqttc_is_connected(m));
     assert_false(mqttc_presence_ready(m));
     assert_int_equal(mqttc_publish_device(m, "pk1", "d1", "ota/firmware/upgrade", "{}", 2),
-                     MQTTC_ERR_NO_CONN);
+                     OTA_ENOCONN);
     sdev_sleep_ms(3000); /* several failed attempts: the backoff grows to its 2 s ceiling */
     int64_t t0 = ota_time_mono_ms();
     assert_int_equal(oth_broker_start(&env), 0);
@@ -376,7 +376,7 @@ static void test_persistent_session(void **state)
     (void)state;
     seen_reset();
     mqttc *m = new_client("otad-t4", false);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     mqttc_destroy(m); /* session with its subscriptions stays on the broker */
 
@@ -391,7 +391,7 @@ static void test_persistent_session(void **state)
 
     seen_reset();
     m = new_client("otad-t4", false);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.msgs, 20, 5000), 0);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     sdev_sleep_ms(200);
@@ -422,7 +422,7 @@ static void test_publish_rate(void **state)
     char payload[300];
     seen_reset();
     mqttc *m = new_client("otad-t5", true);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     /* one device listens, to check delivery at the end */
     sdev *d = sdev_open(env.mqtt_port, env.key, "pk5", "dev99999");
@@ -440,7 +440,7 @@ static void test_publish_rate(void **state)
         snprintf(id, sizeof id, "dev%d", i);
         int rc =
             mqttc_publish_device(m, "pk5", id, "ota/firmware/upgrade", payload, strlen(payload));
-        assert_int_equal(rc, MQTTC_OK);
+        assert_int_equal(rc, OTA_OK);
     }
     int64_t queued = ota_time_mono_ms() - t0;
     while (mqttc_pending(m) > 0 && ota_time_mono_ms() - t0 < 120000)
@@ -483,7 +483,7 @@ static void test_socket_above_fd_setsize(void **state)
     assert_true(fds[n - 1] >= 1024);
     seen_reset();
     mqttc *m = new_client("otad-t6", true);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     assert_int_equal(sdev_publish(d, "/sys/pk7/fd1/ota/version", "{}"), 0);
     assert_int_equal(wait_count(&seen.msgs, 1, 2000), 0);
@@ -502,8 +502,8 @@ static void test_shared_subscription(void **state)
     seen_reset();
     mqttc *a = new_client_x("otad-s1", true, "otad", &seen, 0);
     mqttc *b = new_client_x("otad-s2", true, "otad", &other, 0);
-    assert_int_equal(mqttc_start(a), MQTTC_OK);
-    assert_int_equal(mqttc_start(b), MQTTC_OK);
+    assert_int_equal(mqttc_start(a), OTA_OK);
+    assert_int_equal(mqttc_start(b), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     assert_int_equal(wait_count(&other.snapshots, 1, 5000), 0);
     sdev *d = sdev_open(env.mqtt_port, env.key, "pk8", "sh1");
@@ -603,7 +603,7 @@ static void test_puback_after_callback(void **state)
     /* create the session and its subscriptions, then leave */
     seen_reset();
     mqttc *m = new_client("otad-pa", false);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     mqttc_destroy(m);
 
@@ -619,7 +619,7 @@ static void test_puback_after_callback(void **state)
 
     seen_reset();
     m = new_client("otad-pa", false);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     sdev_sleep_ms(300);
     /* what child 2's callbacks returned from was acknowledged: nothing comes again */
@@ -634,7 +634,7 @@ static void test_before_ack_holds_puback(void **state)
     (void)state;
     seen_reset();
     mqttc *m = new_client("otad-pa", false);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     mqttc_destroy(m);
 
@@ -648,7 +648,7 @@ static void test_before_ack_holds_puback(void **state)
 
     seen_reset();
     m = new_client("otad-pa", false);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.msgs, 1, 5000), 0);
     assert_string_equal(seen.last_cid, "pk6.pb");
     sdev_sleep_ms(300);
@@ -689,7 +689,7 @@ static void publish_while_held(bool separate, bool want_through)
     atomic_store(&holding, 0);
     mqttc *m = mqttc_new(&cfg, &cbs, &seen);
     assert_non_null(m);
-    assert_int_equal(mqttc_start(m), MQTTC_OK);
+    assert_int_equal(mqttc_start(m), OTA_OK);
     assert_int_equal(wait_count(&seen.snapshots, 1, 5000), 0);
     sdev *d = sdev_open(env.mqtt_port, env.key, "pk7", "held");
     assert_non_null(d);
@@ -697,7 +697,7 @@ static void publish_while_held(bool separate, bool want_through)
     /* the publishing connection may come up a moment after the main one */
     for (int i = 0; separate && i < 50; i++) {
         if (mqttc_publish_device(m, "pk7", "held", "ota/firmware/upgrade", "{\"probe\":1}", 11) !=
-            MQTTC_OK)
+            OTA_OK)
             break;
         if (sdev_wait_msg(d, 0, "/sys/pk7/held/ota/firmware/upgrade", "probe", 100) >= 0)
             break;
@@ -709,7 +709,7 @@ static void publish_while_held(bool separate, bool want_through)
         sdev_sleep_ms(10);
     assert_true(atomic_load(&holding));
     assert_int_equal(
-        mqttc_publish_device(m, "pk7", "held", "ota/firmware/upgrade", "{\"push\":1}", 10), MQTTC_OK);
+        mqttc_publish_device(m, "pk7", "held", "ota/firmware/upgrade", "{\"push\":1}", 10), OTA_OK);
     int got = sdev_wait_msg(d, 0, "/sys/pk7/held/ota/firmware/upgrade", "push", 1500);
     int still = atomic_load(&holding);
     atomic_store(&hold_release, 1);

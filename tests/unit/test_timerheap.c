@@ -21,9 +21,9 @@ static void test_empty(void **state)
     assert_non_null(h);
     theap_entry e;
     assert_int_equal(theap_size(h), 0);
-    assert_int_equal(theap_peek(h, &e), THEAP_EEMPTY);
-    assert_int_equal(theap_pop(h, &e), THEAP_EEMPTY);
-    assert_int_equal(theap_pop_due(h, INT64_MAX, &e), THEAP_EEMPTY);
+    assert_int_equal(theap_peek(h, &e), OTA_EEMPTY);
+    assert_int_equal(theap_pop(h, &e), OTA_EEMPTY);
+    assert_int_equal(theap_pop_due(h, INT64_MAX, &e), OTA_EEMPTY);
     assert_int_equal(theap_remove(h, 1, -1), 0);
     assert_true(theap_wait_ms(h, 0, 5000) == 5000);
     assert_int_equal(theap_max_entries(h), 100);
@@ -35,14 +35,14 @@ static void test_order_and_ties(void **state)
 {
     (void)state;
     theap *h = theap_new(1, 1000);
-    assert_int_equal(theap_push(h, 30, 1, 0), THEAP_OK);
-    assert_int_equal(theap_push(h, 10, 5, 2), THEAP_OK);
-    assert_int_equal(theap_push(h, 10, 5, 1), THEAP_OK);
-    assert_int_equal(theap_push(h, 10, 2, 3), THEAP_OK);
-    assert_int_equal(theap_push(h, -5, 9, 0), THEAP_OK);
-    assert_int_equal(theap_push(h, 20, 1, 0), THEAP_OK);
+    assert_int_equal(theap_push(h, 30, 1, 0), OTA_OK);
+    assert_int_equal(theap_push(h, 10, 5, 2), OTA_OK);
+    assert_int_equal(theap_push(h, 10, 5, 1), OTA_OK);
+    assert_int_equal(theap_push(h, 10, 2, 3), OTA_OK);
+    assert_int_equal(theap_push(h, -5, 9, 0), OTA_OK);
+    assert_int_equal(theap_push(h, 20, 1, 0), OTA_OK);
     theap_entry e;
-    assert_int_equal(theap_peek(h, &e), THEAP_OK);
+    assert_int_equal(theap_peek(h, &e), OTA_OK);
     assert_true(e.due_ms == -5);
     assert_int_equal(theap_size(h), 6);
     const struct {
@@ -51,12 +51,12 @@ static void test_order_and_ties(void **state)
         int kind;
     } want[] = {{-5, 9, 0}, {10, 2, 3}, {10, 5, 1}, {10, 5, 2}, {20, 1, 0}, {30, 1, 0}};
     for (size_t i = 0; i < 6; i++) {
-        assert_int_equal(theap_pop(h, &e), THEAP_OK);
+        assert_int_equal(theap_pop(h, &e), OTA_OK);
         assert_true(e.due_ms == want[i].due);
         assert_true(e.id == want[i].id);
         assert_int_equal(e.kind, want[i].kind);
     }
-    assert_int_equal(theap_pop(h, NULL), THEAP_EEMPTY);
+    assert_int_equal(theap_pop(h, NULL), OTA_EEMPTY);
     theap_free(h);
 }
 
@@ -67,16 +67,16 @@ static void test_pop_due_and_wait(void **state)
     theap_push(h, 1000, 1, 1);
     theap_push(h, 2000, 2, 1);
     theap_entry e;
-    assert_int_equal(theap_pop_due(h, 999, &e), THEAP_EEMPTY);
+    assert_int_equal(theap_pop_due(h, 999, &e), OTA_EEMPTY);
     assert_true(theap_wait_ms(h, 999, 60000) == 1);
     assert_true(theap_wait_ms(h, 0, 500) == 500);
     assert_true(theap_wait_ms(h, 5000, 500) == 0);
     assert_true(theap_wait_ms(h, INT64_MIN, 500) == 500);
-    assert_int_equal(theap_pop_due(h, 1000, &e), THEAP_OK);
+    assert_int_equal(theap_pop_due(h, 1000, &e), OTA_OK);
     assert_true(e.id == 1);
-    assert_int_equal(theap_pop_due(h, 1999, &e), THEAP_EEMPTY);
+    assert_int_equal(theap_pop_due(h, 1999, &e), OTA_EEMPTY);
     assert_int_equal(theap_size(h), 1);
-    assert_int_equal(theap_pop_due(h, INT64_MAX, NULL), THEAP_OK);
+    assert_int_equal(theap_pop_due(h, INT64_MAX, NULL), OTA_OK);
     assert_int_equal(theap_size(h), 0);
     theap_free(h);
 }
@@ -87,16 +87,16 @@ static void test_ceiling_and_growth(void **state)
     theap *h = theap_new(2, 5);
     assert_int_equal(theap_capacity(h), 2);
     for (int i = 0; i < 5; i++)
-        assert_int_equal(theap_push(h, 100 - i, (uint64_t)i, 0), THEAP_OK);
+        assert_int_equal(theap_push(h, 100 - i, (uint64_t)i, 0), OTA_OK);
     assert_int_equal(theap_capacity(h), 5);
-    assert_int_equal(theap_push(h, 1, 99, 0), THEAP_EFULL);
+    assert_int_equal(theap_push(h, 1, 99, 0), OTA_EFULL);
     assert_int_equal(theap_size(h), 5);
     theap_entry e;
     theap_peek(h, &e);
     assert_true(e.due_ms == 96); /* the failed push left nothing behind */
     theap_clear(h);
     assert_int_equal(theap_size(h), 0);
-    assert_int_equal(theap_push(h, 7, 7, 7), THEAP_OK);
+    assert_int_equal(theap_push(h, 7, 7, 7), OTA_OK);
     theap_free(h);
     /* initial capacity above the ceiling is clamped */
     h = theap_new(1000, 3);
@@ -121,7 +121,7 @@ static void test_remove(void **state)
     assert_int_equal(theap_remove(h, 12345, -1), 0);
     assert_int_equal(theap_size(h), 90);
     theap_entry e, prev = {INT64_MIN, 0, 0};
-    while (theap_pop(h, &e) == THEAP_OK) {
+    while (theap_pop(h, &e) == OTA_OK) {
         assert_true(e.id != 3);
         assert_true(e.due_ms >= prev.due_ms);
         prev = e;
@@ -164,9 +164,9 @@ static void test_random_against_sorted_array(void **state)
             theap_entry e = {(int64_t)(rnd() % 5000) - 100, rnd() % 300, (int)(rnd() % 4)};
             int rc = theap_push(h, e.due_ms, e.id, e.kind);
             if (n == MAX) {
-                assert_int_equal(rc, THEAP_EFULL);
+                assert_int_equal(rc, OTA_EFULL);
             } else {
-                assert_int_equal(rc, THEAP_OK);
+                assert_int_equal(rc, OTA_OK);
                 size_t at = n; /* sorted insert */
                 while (at > 0 && cmp_entry(&model[at - 1], &e) > 0)
                     at--;
@@ -178,9 +178,9 @@ static void test_random_against_sorted_array(void **state)
             theap_entry e;
             int rc = theap_pop(h, &e);
             if (n == 0) {
-                assert_int_equal(rc, THEAP_EEMPTY);
+                assert_int_equal(rc, OTA_EEMPTY);
             } else {
-                assert_int_equal(rc, THEAP_OK);
+                assert_int_equal(rc, OTA_OK);
                 assert_int_equal(cmp_entry(&e, &model[0]), 0);
                 memmove(model, model + 1, (n - 1) * sizeof *model);
                 n--;
@@ -190,9 +190,9 @@ static void test_random_against_sorted_array(void **state)
             theap_entry e;
             int rc = theap_pop_due(h, now, &e);
             if (n == 0 || model[0].due_ms > now) {
-                assert_int_equal(rc, THEAP_EEMPTY);
+                assert_int_equal(rc, OTA_EEMPTY);
             } else {
-                assert_int_equal(rc, THEAP_OK);
+                assert_int_equal(rc, OTA_OK);
                 assert_int_equal(cmp_entry(&e, &model[0]), 0);
                 memmove(model, model + 1, (n - 1) * sizeof *model);
                 n--;
@@ -212,14 +212,14 @@ static void test_random_against_sorted_array(void **state)
         assert_int_equal(theap_size(h), n);
         theap_entry top;
         if (n) {
-            assert_int_equal(theap_peek(h, &top), THEAP_OK);
+            assert_int_equal(theap_peek(h, &top), OTA_OK);
             assert_int_equal(cmp_entry(&top, &model[0]), 0);
         }
     }
     /* drain: everything comes out in the model's order */
     for (size_t i = 0; i < n; i++) {
         theap_entry e;
-        assert_int_equal(theap_pop(h, &e), THEAP_OK);
+        assert_int_equal(theap_pop(h, &e), OTA_OK);
         assert_int_equal(cmp_entry(&e, &model[i]), 0);
     }
     assert_int_equal(theap_size(h), 0);
@@ -233,12 +233,12 @@ static void test_large(void **state)
     enum { N = 300000 };
     theap *h = theap_new(0, N);
     for (uint64_t i = 0; i < N; i++)
-        assert_int_equal(theap_push(h, (int64_t)((i * 7919) % N), i, 0), THEAP_OK);
-    assert_int_equal(theap_push(h, 0, 0, 0), THEAP_EFULL);
+        assert_int_equal(theap_push(h, (int64_t)((i * 7919) % N), i, 0), OTA_OK);
+    assert_int_equal(theap_push(h, 0, 0, 0), OTA_EFULL);
     int64_t prev = -1;
     theap_entry e;
     for (size_t i = 0; i < N; i++) {
-        assert_int_equal(theap_pop(h, &e), THEAP_OK);
+        assert_int_equal(theap_pop(h, &e), OTA_OK);
         assert_true(e.due_ms >= prev);
         prev = e.due_ms;
     }
