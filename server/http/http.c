@@ -335,6 +335,11 @@ static struct MHD_Response *json_response(json_t *body)
     return resp;
 }
 
+int http_send_response(http_req *r, unsigned status, struct MHD_Response *resp)
+{
+    return queue(r, status, resp);
+}
+
 int http_send_json(http_req *r, unsigned status, json_t *body)
 {
     return queue(r, status, json_response(body));
@@ -548,6 +553,7 @@ int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     } else if (rng == 1) {
         resp = MHD_create_response_from_fd_at_offset64(to - from + 1, fd, from);
+        r->resp_bytes = to - from + 1;
         status = 206;
         if (resp) {
             snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)from,
@@ -556,6 +562,7 @@ int http_send_fd(http_req *r, int fd, uint64_t size, const char *content_type,
         }
     } else {
         resp = MHD_create_response_from_fd_at_offset64(size, fd, 0);
+        r->resp_bytes = size;
     }
     if (!resp) {
         if (size != 0)
@@ -618,6 +625,7 @@ int http_send_blob(http_req *r, uint64_t size, http_read_at_fn read_at, void *ud
     bb->from = from;
     /* the block size is the response's buffer (one per download in flight) and the most
      * one read_at call is asked for */
+    r->resp_bytes = size ? to - from + 1 : 0;
     resp = MHD_create_response_from_callback(size ? to - from + 1 : 0, HTTP_BLOB_BLOCK,
                                              blob_body_read, bb, blob_body_free);
     if (!resp) {
@@ -817,6 +825,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else
         OTA_INFO("http: %s %s %d aborted (%d) after %llu body bytes, %lldms", r->method, r->url,
                  r->status, (int)toe, (unsigned long long)r->body_seen, (long long)ms);
+    http_metrics_request(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, ms);
     if (r->download_slot)
         atomic_fetch_sub(&r->app->downloads, 1);
     if (r->state_free)
@@ -1008,6 +1017,7 @@ http_server *http_start(http_app *app, int threads)
     srv->plain.app = srv->secure.app = app;
     srv->secure.tls = 1;
     http_signin_open(app);
+    http_metrics_open(app);
     srv->guard = http_guard_start((int64_t)app->cfg->http_head_timeout * 1000);
     if (!srv->guard)
         goto fail;
@@ -1058,5 +1068,6 @@ void http_stop(http_server *srv)
     free(srv->cert_pem);
     free(srv->key_pem);
     http_signin_close(srv->app);
+    http_metrics_close(srv->app);
     free(srv);
 }

@@ -64,6 +64,9 @@ typedef struct {
     /* failed sign-ins by user name and by source address (routes_accounts.c); made by
      * http_start when NULL, freed by http_stop */
     acct_throttle *signin_users, *signin_addrs;
+    /* request counters and latency histograms by route (metrics.c); made by http_start
+     * when NULL, freed by http_stop */
+    struct http_metrics *metrics;
 } http_app;
 
 typedef int (*http_handler)(http_req *r);
@@ -154,6 +157,7 @@ struct http_req {
     char audit_actor[80];
     const char *audit_detail; /* borrowed until the answer is queued */
     char error_code[48];
+    uint64_t resp_bytes; /* body bytes of a file answer (http_send_fd, http_send_blob) */
     int64_t start_ms;
 };
 
@@ -194,6 +198,8 @@ int http_send_rq_error(http_req *r, const rq_error *e);
 int http_send_error(http_req *r, unsigned status, const char *code, const char *field,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int http_send_empty(http_req *r, unsigned status);
+/* A response made by the route itself (taken: destroyed here in every case). */
+int http_send_response(http_req *r, unsigned status, struct MHD_Response *resp);
 /* {"items":[...],"total":N,"page":P,"pageSize":S}; items stolen. */
 int http_send_list(http_req *r, json_t *items, int64_t total, store_page pg);
 /* Appends n bytes of request body to r->body (NUL-terminated, grown as needed). Past max
@@ -247,6 +253,14 @@ void http_audit_object(http_req *r, const char *fmt, ...) __attribute__((format(
 /* Called by the answer helpers just before an answer is queued: appends r's audit row
  * when r is a change (or a sign-in); a store failure is logged, the answer still goes. */
 void http_audit_answer(http_req *r, unsigned status);
+
+/* --- metrics (metrics.c) -------------------------------------------------------------------- */
+/* Makes / frees app->metrics. */
+void http_metrics_open(http_app *app);
+void http_metrics_close(http_app *app);
+/* Counts a finished request (its route, method, status, duration; a download's bytes):
+ * a few relaxed atomic additions. */
+void http_metrics_request(http_req *r, int completed, int64_t ms);
 
 /* Makes app's sign-in throttles when they are NULL / frees them (routes_accounts.c). */
 void http_signin_open(http_app *app);

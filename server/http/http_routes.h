@@ -15,6 +15,7 @@
     X(certs) /* device certificates: issue, list, revoke (routes_certs.c) */                  \
     X(accounts) /* sign-in, users, tokens (routes_accounts.c) */                              \
     X(audit) /* the audit log (audit.c) */                                                    \
+    X(metrics) /* GET /metrics, Prometheus text (metrics.c) */                                \
     X(console)
 
 #define X(name) extern const http_route http_routes_##name[];

@@ -759,6 +759,10 @@ static const char *const sql[STORE_Q_COUNT] = {
                            " AND (CAST($5 AS BIGINT) IS NULL OR a.time_ms < $5)"
                            " AND (CAST($6 AS BIGINT) IS NULL OR a.id < $6)"
                            " ORDER BY a.id DESC LIMIT $7",
+    /* metrics (store_metrics.c) */
+    [STORE_Q_METRIC_BATCHES] = STORE_SQL_METRIC_BATCHES,
+    [STORE_Q_METRIC_TASKS] = STORE_SQL_METRIC_TASKS,
+    [STORE_Q_METRIC_ONLINE] = STORE_SQL_METRIC_ONLINE,
 };
 
 /* The import's own statements (run outside the prepared set). */

@@ -101,6 +101,15 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     "a.id, a.time_ms, a.actor, a.source, a.action, a.object, a.result, COALESCE(a.detail, '')"  \
     " FROM audit a "
 
+/* The metrics' reads (store_metrics.c), the same text in both databases: batches by state;
+ * the tasks of running batches by state from their counters (FSM_STATES order, so no task
+ * row is read); devices online. */
+#define STORE_SQL_X_SUM(c, name, final) ", COALESCE(sum(b.n_" #name "), 0)"
+#define STORE_SQL_METRIC_BATCHES "SELECT state, count(*) FROM batches GROUP BY state"
+#define STORE_SQL_METRIC_TASKS                                                                  \
+    "SELECT count(*)" FSM_STATES(STORE_SQL_X_SUM) " FROM batches b WHERE b.state = 'in_progress'"
+#define STORE_SQL_METRIC_ONLINE "SELECT count(*) FROM devices WHERE online = 1"
+
 /* The statements the layer above the SQL (catalog.c) runs through store_ops.query, by id;
  * each database's file has one SQL text per id (its parameter marks, locks and
  * functions), and every text is checked to be there when the store opens. X(id, name for
@@ -165,7 +174,10 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(TOKEN_LIST, "list tokens")                                                                \
     X(TOKEN_REVOKE, "revoke token")                                                             \
     X(AUDIT_INSERT, "append audit row")                                                         \
-    X(AUDIT_LIST, "list audit rows")
+    X(AUDIT_LIST, "list audit rows")                                                            \
+    X(METRIC_BATCHES, "metrics: batches")                                                       \
+    X(METRIC_TASKS, "metrics: tasks")                                                           \
+    X(METRIC_ONLINE, "metrics: devices online")
 
 #define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;

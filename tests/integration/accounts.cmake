@@ -4,7 +4,7 @@
 # ota_test_accounts (test_accounts_util) makes users and tokens through the API.
 ota_test_library(ota_test_accounts SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_accounts_util.c
   LIBS ota_test_api PkgConfig::CMOCKA PkgConfig::JANSSON)
-foreach(t accounts audit roles)
+foreach(t accounts audit metrics roles)
   ota_integration_test(test_api_${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_api_${t}.c
-    LIBS ota_test_accounts TIMEOUT 240 DEPENDS otad otactl ota_auth)
+    LIBS ota_test_accounts m TIMEOUT 240 DEPENDS otad otactl ota_auth)
 endforeach()

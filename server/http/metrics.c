@@ -1,0 +1,266 @@
+/*
+ * metrics: GET /metrics in the Prometheus text format (version 0.0.4), for a token of role
+ * viewer or above (docs/operations.md has a scrape config and alert rules). Two sources:
+ *
+ * - counted here as requests finish (http_metrics_request, from the access log's hook):
+ *   requests by route pattern, method and status, a latency histogram by route, device
+ *   downloads and their bytes. Hot path: a route lookup by pointer and a few relaxed
+ *   atomic additions per request; no lock, no allocation. Routes are the table's patterns
+ *   (bounded); statuses outside the list below count as "other".
+ * - read at each scrape: the batch engine's own counters and gauges (engine_get_stats),
+ *   the broker connection, and from the store batches by state, the tasks of running
+ *   batches by state and devices online (store_metrics.h).
+ *
+ * Names follow the Prometheus conventions: `ota_` prefix, counters `_total`, durations in
+ * `_seconds`. Expected load: a scrape every 15-60 s; a scrape is three small queries.
+ */
+#include "http/http.h"
+#include "http/http_internal.h"
+
+#include "engine/engine.h"
+#include "store/store_metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ROUTES 128
+static const unsigned codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404,
+                                 405, 409, 413, 415, 416, 422, 429, 500, 503};
+#define N_CODES (sizeof codes / sizeof codes[0])
+static const double le[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define N_LE (sizeof le / sizeof le[0])
+
+typedef struct {
+    atomic_ullong by_code[N_CODES + 1]; /* + other */
+    atomic_ullong bucket[N_LE + 1];     /* not cumulative; + above the last */
+    atomic_ullong sum_us;
+    atomic_ullong count;
+} route_metrics;
+
+struct http_metrics {
+    route_metrics route[MAX_ROUTES + 1]; /* + requests that matched no route */
+    atomic_ullong downloads, download_bytes, aborted;
+};
+
+void http_metrics_open(http_app *app)
+{
+    if (!app->metrics) {
+        app->metrics = calloc(1, sizeof *app->metrics);
+        if (!app->metrics)
+            abort();
+    }
+}
+
+void http_metrics_close(http_app *app)
+{
+    if (app) {
+        free(app->metrics);
+        app->metrics = NULL;
+    }
+}
+
+static size_t route_index(const http_route *rt)
+{
+    const http_route *x;
+    for (size_t i = 0; i < MAX_ROUTES && (x = http__route_at(i)) != NULL; i++)
+        if (x == rt)
+            return i;
+    return MAX_ROUTES;
+}
+
+void http_metrics_request(http_req *r, int completed, int64_t ms)
+{
+    struct http_metrics *m = r->app->metrics;
+    if (!m)
+        return;
+    route_metrics *rm = &m->route[r->route ? route_index(r->route) : MAX_ROUTES];
+    size_t c = 0, b = 0;
+    while (c < N_CODES && codes[c] != (unsigned)r->status)
+        c++;
+    while (b < N_LE && (double)ms / 1000.0 > le[b])
+        b++;
+    atomic_fetch_add_explicit(&rm->by_code[c], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rm->bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rm->sum_us, (unsigned long long)(ms > 0 ? ms : 0) * 1000,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&rm->count, 1, memory_order_relaxed);
+    if (r->route && strncmp(r->route->pattern, "/dl/", 4) == 0 && strcmp(r->method, "GET") == 0 &&
+        (r->status == 200 || r->status == 206)) {
+        atomic_fetch_add_explicit(&m->downloads, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&m->download_bytes, r->resp_bytes, memory_order_relaxed);
+        if (!completed)
+            atomic_fetch_add_explicit(&m->aborted, 1, memory_order_relaxed);
+    }
+}
+
+/* ---- the text format -------------------------------------------------------------------- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        t->cap = (t->cap + (size_t)n + 1) * 2;
+        t->buf = realloc(t->buf, t->cap);
+        if (!t->buf)
+            abort();
+    }
+}
+
+static void family(text *t, const char *name, const char *type, const char *help)
+{
+    put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static unsigned long long ld(atomic_ullong *x)
+{
+    return atomic_load_explicit(x, memory_order_relaxed);
+}
+
+/* Route slot i (MAX_ROUTES: requests that matched no route) as its labels into out. */
+static void labels(size_t i, char *out, size_t outlen)
+{
+    const http_route *rt = i < MAX_ROUTES ? http__route_at(i) : NULL;
+    snprintf(out, outlen, "route=\"%s\",method=\"%s\"", rt ? rt->pattern : "unmatched",
+             rt ? rt->method : "any");
+}
+
+static void http_families(text *t, struct http_metrics *m)
+{
+    size_t n_routes = 0;
+    char lbl[300];
+    while (n_routes < MAX_ROUTES && http__route_at(n_routes))
+        n_routes++;
+    family(t, "ota_http_requests_total", "counter",
+           "HTTP requests answered, by route pattern, method and status.");
+    for (size_t i = 0; i <= n_routes; i++) {
+        route_metrics *rm = &m->route[i < n_routes ? i : MAX_ROUTES];
+        labels(i < n_routes ? i : MAX_ROUTES, lbl, sizeof lbl);
+        for (size_t c = 0; c <= N_CODES; c++) {
+            unsigned long long v = ld(&rm->by_code[c]);
+            char code[8];
+            if (!v)
+                continue;
+            if (c < N_CODES)
+                snprintf(code, sizeof code, "%u", codes[c]);
+            else
+                snprintf(code, sizeof code, "other");
+            put(t, "ota_http_requests_total{%s,status=\"%s\"} %llu\n", lbl, code, v);
+        }
+    }
+    family(t, "ota_http_request_duration_seconds", "histogram",
+           "Time from a request's first byte to its answer's end, by route pattern.");
+    for (size_t i = 0; i <= n_routes; i++) {
+        route_metrics *rm = &m->route[i < n_routes ? i : MAX_ROUTES];
+        unsigned long long n = ld(&rm->count), cum = 0;
+        if (!n)
+            continue;
+        labels(i < n_routes ? i : MAX_ROUTES, lbl, sizeof lbl);
+        for (size_t b = 0; b < N_LE; b++) {
+            cum += ld(&rm->bucket[b]);
+            put(t, "ota_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", lbl, le[b],
+                cum);
+        }
+        /* +Inf from the buckets too, so it equals the last bucket plus the ones above even
+         * while other threads count */
+        cum += ld(&rm->bucket[N_LE]);
+        put(t, "ota_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lbl, cum);
+        put(t, "ota_http_request_duration_seconds_sum{%s} %.6f\n", lbl,
+            (double)ld(&rm->sum_us) / 1e6);
+        put(t, "ota_http_request_duration_seconds_count{%s} %llu\n", lbl, cum);
+    }
+    family(t, "ota_downloads_total", "counter", "Firmware downloads answered by devices' links.");
+    put(t, "ota_downloads_total %llu\n", ld(&m->downloads));
+    family(t, "ota_download_bytes_total", "counter", "Bytes those downloads answered with.");
+    put(t, "ota_download_bytes_total %llu\n", ld(&m->download_bytes));
+    family(t, "ota_downloads_aborted_total", "counter",
+           "Downloads whose connection ended before the answer did.");
+    put(t, "ota_downloads_aborted_total %llu\n", ld(&m->aborted));
+}
+
+static int metrics(http_req *r)
+{
+    text t = {0};
+    store_metrics sm;
+    if (!r->app->metrics)
+        return http_send_error(r, 503, "unavailable", NULL, "Metrics are not collected.");
+    http_families(&t, r->app->metrics);
+    if (r->app->engine) {
+        engine_stats st;
+        engine_get_stats(r->app->engine, &st);
+        family(&t, "ota_engine_rounds_total", "counter", "Rounds of the batch engine.");
+        put(&t, "ota_engine_rounds_total %llu\n", (unsigned long long)st.rounds);
+        family(&t, "ota_engine_events_total", "counter", "Device events the engine applied.");
+        put(&t, "ota_engine_events_total %llu\n", (unsigned long long)st.events);
+        family(&t, "ota_pushes_total", "counter", "Upgrade pushes sent to devices.");
+        put(&t, "ota_pushes_total %llu\n", (unsigned long long)st.pushes);
+        family(&t, "ota_device_messages_ignored_total", "counter",
+               "Device messages that changed nothing (late, repeated, of no task).");
+        put(&t, "ota_device_messages_ignored_total %llu\n", (unsigned long long)st.ignored);
+        family(&t, "ota_device_messages_bad_total", "counter", "Malformed device messages.");
+        put(&t, "ota_device_messages_bad_total %llu\n", (unsigned long long)st.bad_messages);
+        family(&t, "ota_engine_queued", "gauge", "Inputs waiting for the engine.");
+        put(&t, "ota_engine_queued %zu\n", st.queued);
+        family(&t, "ota_engine_timers", "gauge", "Armed deadlines.");
+        put(&t, "ota_engine_timers %zu\n", st.timers);
+        family(&t, "ota_engine_input_lag_seconds", "gauge",
+               "How late device messages reach the engine (-1 before the first clock probe).");
+        put(&t, "ota_engine_input_lag_seconds %.3f\n",
+            st.input_lag_ms < 0 ? -1.0 : (double)st.input_lag_ms / 1000.0);
+        family(&t, "ota_engine_pushes_held", "gauge",
+               "1 when the last round held pushes back (lag or publishes waiting).");
+        put(&t, "ota_engine_pushes_held %d\n", st.pushes_held ? 1 : 0);
+    }
+    if (r->app->broker_ready) {
+        const char *state = NULL;
+        int ok = r->app->broker_ready(r->app->broker_ud, &state);
+        family(&t, "ota_broker_connected", "gauge", "1 when otad's broker connection is up.");
+        put(&t, "ota_broker_connected %d\n", ok ? 1 : 0);
+    }
+    family(&t, "ota_store_up", "gauge", "1 when the store answered this scrape's reads.");
+    if (store_metrics_read(r->app->store, &sm) == STORE_OK) {
+        put(&t, "ota_store_up 1\n");
+        family(&t, "ota_batches", "gauge", "Batches by state.");
+        for (int i = 0; i < sm.n_batch_states; i++)
+            put(&t, "ota_batches{state=\"%s\"} %lld\n", sm.batch_state[i],
+                (long long)sm.batches[i]);
+        family(&t, "ota_tasks", "gauge", "Device tasks of running batches by state.");
+        for (int i = 0; i < FSM_STATE_COUNT; i++)
+            put(&t, "ota_tasks{state=\"%s\"} %lld\n", fsm_state_name((fsm_state)i),
+                (long long)sm.tasks[i]);
+        family(&t, "ota_devices_online", "gauge", "Devices connected to the broker.");
+        put(&t, "ota_devices_online %lld\n", (long long)sm.devices_online);
+    } else
+        put(&t, "ota_store_up 0\n");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(t.len, t.buf, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(t.buf);
+        return http_send_error(r, 500, "internal", NULL, "The metrics could not be sent.");
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8");
+    return http_send_response(r, 200, resp);
+}
+
+const http_route http_routes_metrics[] = {
+    {"GET", "/metrics", metrics, HTTP_VIEWER, 0, 0, NULL, NULL},
+    HTTP_ROUTES_END,
+};

@@ -1,0 +1,270 @@
+/*
+ * Integration: GET /metrics against the real otad and broker, read by a strict parser of
+ * the Prometheus text format (version 0.0.4): every sample belongs to a family declared
+ * once with # HELP and # TYPE before it, names and labels are well formed, counters end in
+ * _total, histogram buckets are cumulative in rising `le` and end with +Inf equal to _count,
+ * no series twice. Then what an operator relies on: a viewer's token reads it, no token
+ * does not; a request shows up in its route's counter and histogram at once; the store's
+ * gauges are there.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "test_accounts_util.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAXF 128
+#define MAXS 4096
+
+typedef struct {
+    char name[128], type[16];
+    int help;
+} fam;
+
+typedef struct {
+    char series[512]; /* name{labels} as written */
+    double v;
+} sample;
+
+typedef struct {
+    fam f[MAXF];
+    int nf;
+    sample s[MAXS];
+    int ns;
+} parsed;
+
+static int name_ok(const char *s, size_t n)
+{
+    if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_' || s[0] == ':'))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == ':'))
+            return 0;
+    return 1;
+}
+
+static fam *find_fam(parsed *p, const char *name)
+{
+    for (int i = 0; i < p->nf; i++)
+        if (strcmp(p->f[i].name, name) == 0)
+            return &p->f[i];
+    return NULL;
+}
+
+/* The family a sample name belongs to (histograms: _bucket/_sum/_count). */
+static fam *family_of(parsed *p, const char *name, int *suffix)
+{
+    static const char *const sfx[] = {"_bucket", "_sum", "_count"};
+    fam *f = find_fam(p, name);
+    *suffix = -1;
+    if (f)
+        return f;
+    for (int k = 0; k < 3; k++) {
+        size_t n = strlen(name), l = strlen(sfx[k]);
+        if (n > l && strcmp(name + n - l, sfx[k]) == 0) {
+            char base[128];
+            snprintf(base, sizeof base, "%.*s", (int)(n - l), name);
+            f = find_fam(p, base);
+            if (f && strcmp(f->type, "histogram") == 0) {
+                *suffix = k;
+                return f;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Parses text strictly; fails the test on the first violation (printing the line). */
+static void parse(const char *text, parsed *p)
+{
+    const char *line = text;
+    memset(p, 0, sizeof *p);
+    assert_true(strlen(text) > 0 && text[strlen(text) - 1] == '\n');
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        char l[1024];
+        snprintf(l, sizeof l, "%.*s", (int)(eol - line), line);
+        line = eol + 1;
+        if (strncmp(l, "# HELP ", 7) == 0 || strncmp(l, "# TYPE ", 7) == 0) {
+            char name[128], rest[512];
+            assert_int_equal(sscanf(l + 7, "%127s %511[^\n]", name, rest), 2);
+            assert_true(name_ok(name, strlen(name)));
+            fam *f = find_fam(p, name);
+            if (!f) {
+                assert_true(p->nf < MAXF);
+                f = &p->f[p->nf++];
+                snprintf(f->name, sizeof f->name, "%s", name);
+            }
+            if (l[2] == 'H') {
+                assert_false(f->help);
+                f->help = 1;
+            } else {
+                assert_string_equal(f->type, ""); /* one TYPE per family */
+                assert_true(strcmp(rest, "counter") == 0 || strcmp(rest, "gauge") == 0 ||
+                            strcmp(rest, "histogram") == 0);
+                snprintf(f->type, sizeof f->type, "%.15s", rest);
+                if (strcmp(rest, "counter") == 0)
+                    assert_non_null(strstr(name, "_total"));
+            }
+            continue;
+        }
+        assert_true(l[0] != '#' && l[0] != '\0');
+        /* name{label="value",...} value */
+        size_t nl = strcspn(l, "{ ");
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)nl, l);
+        if (!name_ok(l, nl))
+            fail_msg("bad name: %s", l);
+        const char *q = l + nl;
+        if (*q == '{') {
+            q++;
+            while (*q != '}') {
+                size_t ln = strcspn(q, "=");
+                if (!name_ok(q, ln) || q[ln + 1] != '"')
+                    fail_msg("bad label: %s", l);
+                q += ln + 2;
+                while (*q && *q != '"') {
+                    if (*q == '\\')
+                        q++;
+                    q++;
+                }
+                assert_int_equal(*q, '"');
+                q++;
+                if (*q == ',')
+                    q++;
+                else if (*q != '}')
+                    fail_msg("bad label list: %s", l);
+            }
+            q++;
+        }
+        assert_int_equal(*q, ' ');
+        char *end;
+        double v = strtod(q + 1, &end);
+        if (*end != '\0' || end == q + 1)
+            fail_msg("bad value: %s", l);
+        int suffix;
+        fam *f = family_of(p, name, &suffix);
+        if (!f || !f->help || !f->type[0])
+            fail_msg("sample before its # HELP and # TYPE: %s", l);
+        if (strcmp(f->type, "histogram") == 0)
+            assert_true(suffix >= 0);
+        assert_true(v >= 0 || strcmp(f->type, "gauge") == 0);
+        assert_true(p->ns < MAXS);
+        snprintf(p->s[p->ns].series, sizeof p->s[p->ns].series, "%.*s", (int)(q - l), l);
+        p->s[p->ns].v = v;
+        for (int i = 0; i < p->ns; i++)
+            if (strcmp(p->s[i].series, p->s[p->ns].series) == 0)
+                fail_msg("series twice: %s", l);
+        p->ns++;
+    }
+}
+
+/* Histograms: per series, buckets cumulative in rising le, ending with +Inf = _count. */
+static void check_histograms(parsed *p)
+{
+    for (int i = 0; i < p->ns; i++) {
+        const char *s = p->s[i].series, *b = strstr(s, "_bucket{");
+        if (!b)
+            continue;
+        const char *lep = strstr(s, ",le=\"");
+        assert_non_null(lep);
+        char le[32];
+        sscanf(lep + 5, "%31[^\"]", le);
+        if (strcmp(le, "+Inf") != 0) {
+            /* the next sample is the next bucket of the same series, not smaller, larger le */
+            const char *n = p->s[i + 1].series;
+            assert_int_equal(strncmp(s, n, (size_t)(lep - s)), 0);
+            const char *nle = strstr(n, ",le=\"") + 5;
+            assert_true(strncmp(nle, "+Inf", 4) == 0 || strtod(nle, NULL) > strtod(le, NULL));
+            assert_true(p->s[i + 1].v >= p->s[i].v);
+        } else {
+            /* +Inf equals _count of the same labels */
+            char count[512];
+            snprintf(count, sizeof count, "%.*s_count{%.*s}", (int)(b - s), s, (int)(lep - (b + 8)),
+                     b + 8);
+            int found = 0;
+            for (int k = 0; k < p->ns; k++)
+                if (strcmp(p->s[k].series, count) == 0) {
+                    assert_true(p->s[k].v == p->s[i].v);
+                    found = 1;
+                }
+            if (!found)
+                fail_msg("no %s", count);
+        }
+    }
+}
+
+static double value(parsed *p, const char *series)
+{
+    for (int i = 0; i < p->ns; i++)
+        if (strcmp(p->s[i].series, series) == 0)
+            return p->s[i].v;
+    return NAN;
+}
+
+static void scrape(tapi_ctx *c, const char *tok, parsed *p)
+{
+    oth_resp r;
+    assert_int_equal(tacc_call(c, "GET", "/metrics", tok, NULL, &r), 200);
+    assert_non_null(strstr(r.content_type, "text/plain"));
+    assert_non_null(strstr(r.content_type, "version=0.0.4"));
+    parse(r.body, p);
+    check_histograms(p);
+    oth_resp_free(&r);
+}
+
+static void test_metrics(void **st)
+{
+    tapi_ctx *c = *st;
+    static parsed p1, p2;
+    oth_resp r;
+    char tok[80];
+    tacc_user(c, "prometheus", NULL, "viewer");
+    tacc_token(c, "prometheus", "viewer", tok, NULL);
+    assert_int_equal(tacc_call(c, "GET", "/metrics", NULL, NULL, &r), 401);
+    oth_resp_free(&r);
+    assert_int_equal(tacc_call(c, "POST", "/api/v1/products", c->env.admin_token,
+                               "{\"productName\":\"m1\"}", &r),
+                     201);
+    oth_resp_free(&r);
+    scrape(c, tok, &p1);
+    const char *post = "ota_http_requests_total{route=\"/api/v1/products\",method=\"POST\","
+                       "status=\"201\"}";
+    const char *count = "ota_http_request_duration_seconds_count{route=\"/api/v1/products\","
+                        "method=\"POST\"}";
+    assert_true(value(&p1, post) >= 1);
+    assert_true(value(&p1, count) >= 1);
+    assert_int_equal(value(&p1, "ota_store_up"), 1);
+    assert_false(isnan(value(&p1, "ota_devices_online")));
+    assert_false(isnan(value(&p1, "ota_tasks{state=\"succeeded\"}")));
+    assert_false(isnan(value(&p1, "ota_downloads_total")));
+    assert_false(isnan(value(&p1, "ota_engine_input_lag_seconds")));
+    assert_false(isnan(value(&p1, "ota_pushes_total")));
+    /* one more request: its counter and histogram move by exactly one */
+    assert_int_equal(tacc_call(c, "POST", "/api/v1/products", c->env.admin_token,
+                               "{\"productName\":\"m2\"}", &r),
+                     201);
+    oth_resp_free(&r);
+    assert_int_equal(tacc_call(c, "POST", "/api/v1/products", tok, "{\"productName\":\"m3\"}", &r),
+                     403);
+    oth_resp_free(&r);
+    scrape(c, tok, &p2);
+    assert_true(value(&p2, post) == value(&p1, post) + 1);
+    assert_true(value(&p2, count) == value(&p1, count) + 2);
+    assert_true(value(&p2, "ota_http_requests_total{route=\"/api/v1/products\",method=\"POST\","
+                           "status=\"403\"}") >= 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_metrics)};
+    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
+}
