@@ -107,6 +107,12 @@ static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 
 static void put(text *t, const char *fmt, ...)
 {
     va_list ap;
+    if (!t->buf) {
+        t->cap = 16384;
+        t->buf = malloc(t->cap);
+        if (!t->buf)
+            abort();
+    }
     for (;;) {
         va_start(ap, fmt);
         int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
