@@ -293,6 +293,7 @@ static int queue(http_req *r, unsigned status, struct MHD_Response *resp)
     r->answered = 1;
     r->status = (int)status;
     http_audit_answer(r, status);
+    http_metrics_answer(r, status);
     if (strncmp(r->url, "/api/", 5) == 0)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->tls)
@@ -825,7 +826,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else
         OTA_INFO("http: %s %s %d aborted (%d) after %llu body bytes, %lldms", r->method, r->url,
                  r->status, (int)toe, (unsigned long long)r->body_seen, (long long)ms);
-    http_metrics_request(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, ms);
+    http_metrics_done(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (r->download_slot)
         atomic_fetch_sub(&r->app->downloads, 1);
     if (r->state_free)

@@ -258,9 +258,12 @@ void http_audit_answer(http_req *r, unsigned status);
 /* Makes / frees app->metrics. */
 void http_metrics_open(http_app *app);
 void http_metrics_close(http_app *app);
-/* Counts a finished request (its route, method, status, duration; a download's bytes):
- * a few relaxed atomic additions. */
-void http_metrics_request(http_req *r, int completed, int64_t ms);
+/* Counts an answer as it is queued (its route, method, status, time since the request's
+ * first byte; a download's bytes), so a client that saw the answer sees it counted: a few
+ * relaxed atomic additions. */
+void http_metrics_answer(http_req *r, unsigned status);
+/* When the request ends: counts a download whose connection ended before its answer. */
+void http_metrics_done(http_req *r, int completed);
 
 /* Makes app's sign-in throttles when they are NULL / frees them (routes_accounts.c). */
 void http_signin_open(http_app *app);

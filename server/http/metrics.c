@@ -2,11 +2,12 @@
  * metrics: GET /metrics in the Prometheus text format (version 0.0.4), for a token of role
  * viewer or above (docs/operations.md has a scrape config and alert rules). Two sources:
  *
- * - counted here as requests finish (http_metrics_request, from the access log's hook):
- *   requests by route pattern, method and status, a latency histogram by route, device
- *   downloads and their bytes. Hot path: a route lookup by pointer and a few relaxed
- *   atomic additions per request; no lock, no allocation. Routes are the table's patterns
- *   (bounded); statuses outside the list below count as "other".
+ * - counted here as answers are queued (http_metrics_answer, from the answer helpers, so a
+ *   client that saw an answer sees it counted): requests by route pattern, method and
+ *   status, a latency histogram by route (time to the answer), device downloads and their
+ *   bytes; downloads cut short when the request ends (http_metrics_done). Hot path: a route lookup
+ * by pointer and a few relaxed atomic additions per request; no lock, no allocation. Routes are the
+ * table's patterns (bounded); statuses outside the list below count as "other".
  * - read at each scrape: the batch engine's own counters and gauges (engine_get_stats),
  *   the broker connection, and from the store batches by state, the tasks of running
  *   batches by state and devices online (store_metrics.h).
@@ -19,6 +20,8 @@
 
 #include "engine/engine.h"
 #include "store/store_metrics.h"
+
+#include "ota_time.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -71,14 +74,21 @@ static size_t route_index(const http_route *rt)
     return MAX_ROUTES;
 }
 
-void http_metrics_request(http_req *r, int completed, int64_t ms)
+static int is_download(const http_req *r, unsigned status)
+{
+    return r->route && strncmp(r->route->pattern, "/dl/", 4) == 0 &&
+           strcmp(r->method, "GET") == 0 && (status == 200 || status == 206);
+}
+
+void http_metrics_answer(http_req *r, unsigned status)
 {
     struct http_metrics *m = r->app->metrics;
+    int64_t ms = ota_time_mono_ms() - r->start_ms;
     if (!m)
         return;
     route_metrics *rm = &m->route[r->route ? route_index(r->route) : MAX_ROUTES];
     size_t c = 0, b = 0;
-    while (c < N_CODES && codes[c] != (unsigned)r->status)
+    while (c < N_CODES && codes[c] != status)
         c++;
     while (b < N_LE && (double)ms / 1000.0 > le[b])
         b++;
@@ -87,13 +97,17 @@ void http_metrics_request(http_req *r, int completed, int64_t ms)
     atomic_fetch_add_explicit(&rm->sum_us, (unsigned long long)(ms > 0 ? ms : 0) * 1000,
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&rm->count, 1, memory_order_relaxed);
-    if (r->route && strncmp(r->route->pattern, "/dl/", 4) == 0 && strcmp(r->method, "GET") == 0 &&
-        (r->status == 200 || r->status == 206)) {
+    if (is_download(r, status)) {
         atomic_fetch_add_explicit(&m->downloads, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&m->download_bytes, r->resp_bytes, memory_order_relaxed);
-        if (!completed)
-            atomic_fetch_add_explicit(&m->aborted, 1, memory_order_relaxed);
     }
+}
+
+void http_metrics_done(http_req *r, int completed)
+{
+    struct http_metrics *m = r->app->metrics;
+    if (m && !completed && is_download(r, (unsigned)r->status))
+        atomic_fetch_add_explicit(&m->aborted, 1, memory_order_relaxed);
 }
 
 /* ---- the text format -------------------------------------------------------------------- */
@@ -172,7 +186,7 @@ static void http_families(text *t, struct http_metrics *m)
         }
     }
     family(t, "ota_http_request_duration_seconds", "histogram",
-           "Time from a request's first byte to its answer's end, by route pattern.");
+           "Time from a request's first byte to its answer, by route pattern.");
     for (size_t i = 0; i <= n_routes; i++) {
         route_metrics *rm = &m->route[i < n_routes ? i : MAX_ROUTES];
         unsigned long long n = ld(&rm->count), cum = 0;
