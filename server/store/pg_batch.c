@@ -39,57 +39,42 @@
 #define SNAPSHOT_CHUNK 5000
 #define BATCH_COLS STORE_SQL_BATCH_COLS
 
-enum {
-    U_DEVICE_FIND = STORE_PG_Q_BATCH,
-    U_DEVICE_NAMES,
-    U_TASK_OPEN,
-    U_TASK_PUT,
-    U_COUNTS,
-    U_COMPLETE,
-    U_PRESENCE_ON,
-    U_PRESENCE_OFF,
-    U_READY,
-    U_PUSHABLE,
-    U_VERSION,
-    U_SNAP,
-    U_SNAP_OFF,
-    E_BATCHES,
-    E_PRESENCE_RESET,
-    B_END
-};
+/* Statement ids: STORE_PG_Q_BATCH + the unit's STORE_UOW_QUERIES, then this file's own. */
+enum { U_SNAP = STORE_PG_Q_BATCH + STORE_UQ_COUNT, U_SNAP_OFF, E_BATCHES, E_PRESENCE_RESET, B_END };
+_Static_assert(B_END <= STORE_PG_Q_MAX, "batch statement ids");
 
 static const char *const sql[] = {
-    [U_DEVICE_FIND - STORE_PG_Q_BATCH] =
+    [STORE_UQ_DEVICE_FIND] =
         "SELECT d.id FROM devices d JOIN products p ON p.id = d.product_id"
         " WHERE p.product_key = $1 AND d.identifier = $2",
-    [U_DEVICE_NAMES - STORE_PG_Q_BATCH] = "SELECT p.product_key, d.identifier FROM devices d"
+    [STORE_UQ_DEVICE_NAMES] = "SELECT p.product_key, d.identifier FROM devices d"
                                           " JOIN products p ON p.id = d.product_id WHERE d.id = $1",
     /* batch row first, then the task: the order a terminate locks them in */
-    [U_TASK_OPEN - STORE_PG_Q_BATCH] =
+    [STORE_UQ_TASK_OPEN] =
         "SELECT " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
         " WHERE t.device_id = $1 AND t.state " OPEN_STATES
         " AND b.state = 'in_progress' FOR NO KEY UPDATE OF b, t",
-    [U_TASK_PUT - STORE_PG_Q_BATCH] =
+    [STORE_UQ_TASK_PUT] =
         "UPDATE tasks SET state = $3, fail_reason = $4, progress = $5, retried = $6,"
         " attempt = $7, push_msg_id = $8, pushed_ms = $9, started_ms = $10,"
         " finish_ms = $11, due_kind = $12, due_ms = $13, current_version = $14,"
         " updated_ms = $15 WHERE batch_id = $1 AND device_id = $2",
-    [U_COUNTS - STORE_PG_Q_BATCH] = NULL, /* store__sql_counts_add('$'), from FSM_STATES */
-    [U_COMPLETE - STORE_PG_Q_BATCH] =
+    [STORE_UQ_COUNTS] = NULL, /* store__sql_counts_add('$'), from FSM_STATES */
+    [STORE_UQ_COMPLETE] =
         "UPDATE batches SET state = 'completed', end_ms = $2 WHERE id = $1"
         " AND state = 'in_progress' AND n_succeeded + n_failed = total",
     /* presence ordered by the broker's times: see sqlite_batch.c */
-    [U_PRESENCE_ON - STORE_PG_Q_BATCH] =
+    [STORE_UQ_PRESENCE_ON] =
         "UPDATE devices SET online = 1, conn_ms = $2, ready = 0,"
         " last_seen_ms = $2, activated = 1, activated_ms = COALESCE(activated_ms, $2)"
         " WHERE id = $1 AND COALESCE(conn_ms, 0) < $2",
-    [U_PRESENCE_OFF - STORE_PG_Q_BATCH] =
+    [STORE_UQ_PRESENCE_OFF] =
         "UPDATE devices SET online = 0, ready = 0, last_seen_ms = $2"
         " WHERE id = $1 AND COALESCE(conn_ms, 0) <= $2",
-    [U_READY - STORE_PG_Q_BATCH] = "UPDATE devices SET ready = 1, ready_ms = $2 WHERE id = $1",
-    [U_PUSHABLE - STORE_PG_Q_BATCH] =
+    [STORE_UQ_READY] = "UPDATE devices SET ready = 1, ready_ms = $2 WHERE id = $1",
+    [STORE_UQ_PUSHABLE] =
         "SELECT CASE WHEN online <> 0 AND ready <> 0 THEN 1 ELSE 0 END FROM devices WHERE id = $1",
-    [U_VERSION - STORE_PG_Q_BATCH] =
+    [STORE_UQ_VERSION] =
         "UPDATE devices SET firmware_version = $2, last_seen_ms = $3 WHERE id = $1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
@@ -108,7 +93,8 @@ static const char *const sql[] = {
 
 static const char *text_of(int q)
 {
-    return q == U_COUNTS ? store__sql_counts_add('$') : sql[q - STORE_PG_Q_BATCH];
+    return q == STORE_PG_Q_BATCH + STORE_UQ_COUNTS ? store__sql_counts_add('$')
+                                                   : sql[q - STORE_PG_Q_BATCH];
 }
 
 static PGresult *run(store_pg_conn *c, int q, const store_pg_params *p, const char *what)
@@ -298,7 +284,7 @@ static store_rc pg_uow_begin(store_t *s, void **out)
     u->c = store_pg_conn_get(s);
     store_rc rc = u->c ? STORE_OK : STORE_ERROR;
     /* the pipeline sends prepared statements only: prepare them first (once per connection) */
-    for (int q = U_DEVICE_FIND; q <= U_SNAP_OFF && rc == STORE_OK; q++)
+    for (int q = STORE_PG_Q_BATCH; q <= U_SNAP_OFF && rc == STORE_OK; q++)
         rc = store_pg_prepare(u->c, q, text_of(q), "engine prepare");
     if (rc == STORE_OK)
         rc = store_pg_begin(u->c);
@@ -343,130 +329,30 @@ static store_rc uow_write(pg_uow *u, int q, const store_pg_params *p, const char
     return rc;
 }
 
-/* A statement that changes rows when the caller needs how many (*changed). */
-static store_rc uow_change(pg_uow *u, int q, const store_pg_params *p, const char *what,
-                           int64_t *changed)
+/* A statement whose answer nobody needs (no row, no count) is pipelined (uow_write); one
+ * whose rows or count the caller wants is answered in the same round trip as the pending
+ * writes (uow_read). */
+static store_rc pg_uow_exec(void *impl, store_uq q, const store_args *a, store_row_fn row,
+                            void *ud, int64_t *changes)
 {
-    PGresult *r = uow_read(u, q, p, what);
+    pg_uow *u = impl;
+    store_pg_params p;
+    store_pg_params_of(&p, a);
+    int id = STORE_PG_Q_BATCH + (int)q;
+    if (!row && !changes)
+        return uow_write(u, id, &p, store__uq_name(q));
+    PGresult *r = uow_read(u, id, &p, store__uq_name(q));
     if (!r)
         return STORE_ERROR;
-    *changed = store_pg_changes(r);
+    for (int i = 0; row && i < PQntuples(r); i++) {
+        store_pg_at at = {r, i};
+        store_row sr = store_pg_row(&at);
+        row(ud, &sr);
+    }
+    if (changes)
+        *changes = store_pg_changes(r);
     PQclear(r);
     return STORE_OK;
-}
-
-static store_rc pg_device_find(void *impl, const char *pk, const char *ident, int64_t *device_id)
-{
-    pg_uow *u = impl;
-    store_pg_params p = {0};
-    store_pg_p_str(&p, pk);
-    store_pg_p_str(&p, ident);
-    PGresult *r = uow_read(u, U_DEVICE_FIND, &p, "engine device find");
-    if (!r)
-        return STORE_ERROR;
-    store_rc rc = STORE_NOT_FOUND;
-    if (PQntuples(r) > 0) {
-        *device_id = store_pg_i64(r, 0, 0);
-        rc = STORE_OK;
-    }
-    PQclear(r);
-    return rc;
-}
-
-static store_rc pg_device_names(void *impl, int64_t device_id, char *pk, size_t pklen, char *ident,
-                                size_t identlen)
-{
-    pg_uow *u = impl;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, device_id);
-    PGresult *r = uow_read(u, U_DEVICE_NAMES, &p, "engine device names");
-    if (!r)
-        return STORE_ERROR;
-    store_rc rc = STORE_NOT_FOUND;
-    if (PQntuples(r) > 0) {
-        store_pg_text(r, 0, 0, pk, pklen);
-        store_pg_text(r, 0, 1, ident, identlen);
-        rc = STORE_OK;
-    }
-    PQclear(r);
-    return rc;
-}
-
-static store_rc pg_task_open(void *impl, int64_t device_id, store_task *out)
-{
-    pg_uow *u = impl;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, device_id);
-    PGresult *r = uow_read(u, U_TASK_OPEN, &p, "engine task open");
-    if (!r)
-        return STORE_ERROR;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return STORE_NOT_FOUND;
-    }
-    store_pg_at at = {r, 0};
-    store_row rr = store_pg_row(&at);
-    int bad = store__read_task(&rr, device_id, out);
-    PQclear(r);
-    return bad ? STORE_ERROR : STORE_OK;
-}
-
-static void p_opt_i64(store_pg_params *p, int64_t v)
-{
-    if (v)
-        store_pg_p_i64(p, v);
-    else
-        store_pg_p_str(p, NULL);
-}
-
-static store_rc pg_task_put(void *impl, const store_task *in, int64_t now_ms)
-{
-    pg_uow *u = impl;
-    const fsm_task *t = &in->task;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, in->batch_id);
-    store_pg_p_i64(&p, in->device_id);
-    store_pg_p_str(&p, fsm_state_name(t->state));
-    store_pg_p_str(&p, t->reason != FSM_REASON_NONE ? fsm_reason_name(t->reason) : NULL);
-    store_pg_p_i64(&p, t->progress);
-    store_pg_p_i64(&p, t->retried);
-    store_pg_p_i64(&p, t->attempt);
-    store_pg_p_str(&p, t->push_msg_id[0] ? t->push_msg_id : NULL);
-    p_opt_i64(&p, t->pushed_ms);
-    p_opt_i64(&p, t->started_ms);
-    p_opt_i64(&p, t->finished_ms);
-    if (t->deadline_kind != FSM_DL_NONE) {
-        store_pg_p_str(&p, fsm_deadline_name(t->deadline_kind));
-        store_pg_p_i64(&p, t->deadline_ms);
-    } else {
-        store_pg_p_str(&p, NULL);
-        store_pg_p_str(&p, NULL);
-    }
-    store_pg_p_str(&p, in->current_version[0] ? in->current_version : NULL);
-    store_pg_p_i64(&p, now_ms);
-    return uow_write(u, U_TASK_PUT, &p, "engine task put");
-}
-
-static store_rc pg_batch_counts(void *impl, int64_t batch_id, const int delta[FSM_STATE_COUNT])
-{
-    pg_uow *u = impl;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, batch_id);
-    for (int i = 0; i < FSM_STATE_COUNT; i++)
-        store_pg_p_i64(&p, delta[i]);
-    return uow_write(u, U_COUNTS, &p, "engine batch counts");
-}
-
-static store_rc pg_batch_complete(void *impl, int64_t batch_id, int64_t now_ms, int *completed)
-{
-    pg_uow *u = impl;
-    int64_t changed = 0;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, batch_id);
-    store_pg_p_i64(&p, now_ms);
-    store_rc r = uow_change(u, U_COMPLETE, &p, "engine batch complete", &changed);
-    *completed = r == STORE_OK && changed == 1;
-    return r;
 }
 
 static store_rc pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
@@ -480,54 +366,6 @@ static store_rc pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, i
     if (rc != STORE_OK)
         u->failed = 1;
     return rc;
-}
-
-static store_rc pg_presence(void *impl, int64_t device_id, int online, int64_t now_ms)
-{
-    pg_uow *u = impl;
-    int64_t changed = 0;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, device_id);
-    store_pg_p_i64(&p, now_ms);
-    /* no row changed: a stale event, nothing to do */
-    return uow_change(u, online ? U_PRESENCE_ON : U_PRESENCE_OFF, &p, "engine presence", &changed);
-}
-
-static store_rc pg_ready(void *impl, int64_t device_id, int64_t now_ms)
-{
-    pg_uow *u = impl;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, device_id);
-    store_pg_p_i64(&p, now_ms);
-    return uow_write(u, U_READY, &p, "engine ready");
-}
-
-static store_rc pg_pushable(void *impl, int64_t device_id, int *pushable)
-{
-    pg_uow *u = impl;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, device_id);
-    *pushable = 0;
-    PGresult *r = uow_read(u, U_PUSHABLE, &p, "engine pushable");
-    if (!r)
-        return STORE_ERROR;
-    store_rc rc = STORE_NOT_FOUND;
-    if (PQntuples(r) > 0) {
-        *pushable = (int)store_pg_i64(r, 0, 0);
-        rc = STORE_OK;
-    }
-    PQclear(r);
-    return rc;
-}
-
-static store_rc pg_version(void *impl, int64_t device_id, const char *version, int64_t now_ms)
-{
-    pg_uow *u = impl;
-    store_pg_params p = {0};
-    store_pg_p_i64(&p, device_id);
-    store_pg_p_str(&p, version);
-    store_pg_p_i64(&p, now_ms);
-    return uow_write(u, U_VERSION, &p, "engine version");
 }
 
 static store_rc pg_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
@@ -678,17 +516,8 @@ const store_batch_ops store_pg_batch_ops = {
     .uow_begin = pg_uow_begin,
     .uow_commit = pg_uow_commit,
     .uow_rollback = pg_uow_rollback,
-    .device_find = pg_device_find,
-    .device_names = pg_device_names,
-    .task_open = pg_task_open,
-    .task_put = pg_task_put,
-    .batch_counts = pg_batch_counts,
-    .batch_complete_if_done = pg_batch_complete,
+    .uow_exec = pg_uow_exec,
     .uow_terminate = pg_uow_terminate,
-    .device_presence = pg_presence,
-    .device_ready = pg_ready,
-    .device_pushable = pg_pushable,
-    .device_version = pg_version,
     .presence_snapshot = pg_snapshot,
     .engine_batches = pg_engine_batches,
     .engine_deadlines = pg_engine_deadlines,

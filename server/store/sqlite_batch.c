@@ -34,53 +34,40 @@ static void batch_row(sqlite3_stmt *st, store_batch *b)
 
 /* ---- the engine's unit of work --------------------------------------------------------- */
 
-enum {
-    Q_DEVICE_FIND,
-    Q_DEVICE_NAMES,
-    Q_TASK_OPEN,
-    Q_TASK_PUT,
-    Q_COUNTS,
-    Q_COMPLETE,
-    Q_PRESENCE_ON,
-    Q_PRESENCE_OFF,
-    Q_READY,
-    Q_PUSHABLE,
-    Q_VERSION,
-    Q_SNAP_ONE,
-    Q_COUNT
-};
+/* The unit's statements: STORE_UOW_QUERIES, then this file's own. */
+enum { Q_SNAP_ONE = STORE_UQ_COUNT, Q_COUNT };
 
 static const char *const uow_sql[Q_COUNT] = {
-    [Q_DEVICE_FIND] = "SELECT d.id FROM devices d JOIN products p ON p.id = d.product_id"
+    [STORE_UQ_DEVICE_FIND] = "SELECT d.id FROM devices d JOIN products p ON p.id = d.product_id"
                       " WHERE p.product_key = ? AND d.identifier = ?",
-    [Q_DEVICE_NAMES] = "SELECT p.product_key, d.identifier FROM devices d"
+    [STORE_UQ_DEVICE_NAMES] = "SELECT p.product_key, d.identifier FROM devices d"
                        " JOIN products p ON p.id = d.product_id WHERE d.id = ?",
-    [Q_TASK_OPEN] = "SELECT " STORE_SQL_TASK_COLS " FROM tasks t JOIN batches b ON b.id = t.batch_id"
+    [STORE_UQ_TASK_OPEN] = "SELECT " STORE_SQL_TASK_COLS " FROM tasks t JOIN batches b ON b.id = t.batch_id"
                     " WHERE t.device_id = ? AND t.state " OPEN_STATES " AND b.state = 'in_progress'",
-    [Q_TASK_PUT] = "UPDATE tasks SET state = ?3, fail_reason = ?4, progress = ?5, retried = ?6,"
+    [STORE_UQ_TASK_PUT] = "UPDATE tasks SET state = ?3, fail_reason = ?4, progress = ?5, retried = ?6,"
                    " attempt = ?7, push_msg_id = ?8, pushed_ms = ?9, started_ms = ?10,"
                    " finish_ms = ?11, due_kind = ?12, due_ms = ?13, current_version = ?14,"
                    " updated_ms = ?15 WHERE batch_id = ?1 AND device_id = ?2",
-    [Q_COUNTS] = NULL, /* store__sql_counts_add('?'), built from FSM_STATES */
-    [Q_COMPLETE] = "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
+    [STORE_UQ_COUNTS] = NULL, /* store__sql_counts_add('?'), built from FSM_STATES */
+    [STORE_UQ_COMPLETE] = "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
                    " AND state = 'in_progress' AND n_succeeded + n_failed = total",
     /* A connection that started at ?2 (broker time) newer than the one known: not ready
      * until the device says so on it (its own messages follow this event in every otad's
      * session). The same or an older connection again (another otad applied it first, or a
      * late event) changes nothing. A disconnect applies to a connection not newer than it
      * (a takeover's late "off" cannot hide the new connection). */
-    [Q_PRESENCE_ON] = "UPDATE devices SET online = 1, conn_ms = ?2, ready = 0,"
+    [STORE_UQ_PRESENCE_ON] = "UPDATE devices SET online = 1, conn_ms = ?2, ready = 0,"
                       " last_seen_ms = ?2, activated = 1, activated_ms = COALESCE(activated_ms, ?2)"
                       " WHERE id = ?1 AND COALESCE(conn_ms, 0) < ?2",
     /* <=: a connection that ended within the millisecond it started gets its "off" (with <
      * it stayed online for good: 20 of 100,000 devices were pushed while away in the
      * benchmark). A superseded connection's "off" with the new one's time comes before the
      * new "on" (the plugin publishes it first), so it cannot hide the new connection. */
-    [Q_PRESENCE_OFF] = "UPDATE devices SET online = 0, ready = 0, last_seen_ms = ?2"
+    [STORE_UQ_PRESENCE_OFF] = "UPDATE devices SET online = 0, ready = 0, last_seen_ms = ?2"
                        " WHERE id = ?1 AND COALESCE(conn_ms, 0) <= ?2",
-    [Q_READY] = "UPDATE devices SET ready = 1, ready_ms = ?2 WHERE id = ?1",
-    [Q_PUSHABLE] = "SELECT online AND ready FROM devices WHERE id = ?1",
-    [Q_VERSION] = "UPDATE devices SET firmware_version = ?2, last_seen_ms = ?3 WHERE id = ?1",
+    [STORE_UQ_READY] = "UPDATE devices SET ready = 1, ready_ms = ?2 WHERE id = ?1",
+    [STORE_UQ_PUSHABLE] = "SELECT online AND ready FROM devices WHERE id = ?1",
+    [STORE_UQ_VERSION] = "UPDATE devices SET firmware_version = ?2, last_seen_ms = ?3 WHERE id = ?1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [Q_SNAP_ONE] = "UPDATE devices SET online = 1,"
@@ -98,7 +85,7 @@ typedef struct {
 static sqlite3_stmt *uq(sq_uow *u, int which)
 {
     if (!u->q[which]) {
-        const char *text = which == Q_COUNTS ? store__sql_counts_add('?') : uow_sql[which];
+        const char *text = which == STORE_UQ_COUNTS ? store__sql_counts_add('?') : uow_sql[which];
         if (sqlite3_prepare_v3(u->db, text, -1, SQLITE_PREPARE_PERSISTENT, &u->q[which],
                                NULL) != SQLITE_OK) {
             store_sqlite_fail(u->db, "engine prepare");
@@ -167,170 +154,39 @@ static store_rc step_done(sq_uow *u, sqlite3_stmt *st, const char *what)
     return STORE_OK;
 }
 
-static store_rc sq_device_find(void *impl, const char *pk, const char *ident, int64_t *device_id)
+/* The statements are prepared once per unit and reset between uses (uq); SQLite answers
+ * every statement at once, so row/changes only say what the caller wants back. */
+static store_rc sq_uow_exec(void *impl, store_uq q, const store_args *a, store_row_fn row,
+                            void *ud, int64_t *changes)
 {
     sq_uow *u = impl;
-    sqlite3_stmt *st = uq(u, Q_DEVICE_FIND);
+    sqlite3_stmt *st = uq(u, (int)q);
     if (!st)
         return STORE_ERROR;
-    sqlite3_bind_text(st, 1, pk, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ident, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *device_id = sqlite3_column_int64(st, 0);
-        return STORE_OK;
+    for (int i = 0; i < a->n; i++) {
+        if (a->v[i].kind == STORE_ARG_I64)
+            sqlite3_bind_int64(st, i + 1, a->v[i].i);
+        else if (a->v[i].kind == STORE_ARG_TEXT)
+            sqlite3_bind_text(st, i + 1, a->v[i].s, -1, SQLITE_STATIC);
     }
-    return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine device find");
-}
-
-static store_rc sq_device_names(void *impl, int64_t device_id, char *pk, size_t pklen, char *ident,
-                                size_t identlen)
-{
-    sq_uow *u = impl;
-    sqlite3_stmt *st = uq(u, Q_DEVICE_NAMES);
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, device_id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        store_sqlite_text(st, 0, pk, pklen);
-        store_sqlite_text(st, 1, ident, identlen);
-        return STORE_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (row) {
+            store_row r = store_sqlite_row(st);
+            row(ud, &r);
+        }
     }
-    return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine device names");
-}
-
-static store_rc sq_task_open(void *impl, int64_t device_id, store_task *out)
-{
-    sq_uow *u = impl;
-    sqlite3_stmt *st = uq(u, Q_TASK_OPEN);
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, device_id);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine task open");
-    store_row row = store_sqlite_row(st);
-    return store__read_task(&row, device_id, out) == 0 ? STORE_OK : STORE_ERROR;
-}
-
-static void bind_opt_int64(sqlite3_stmt *st, int col, int64_t v)
-{
-    if (v)
-        sqlite3_bind_int64(st, col, v);
-    else
-        sqlite3_bind_null(st, col);
-}
-
-static store_rc sq_task_put(void *impl, const store_task *in, int64_t now_ms)
-{
-    sq_uow *u = impl;
-    const fsm_task *t = &in->task;
-    sqlite3_stmt *st = uq(u, Q_TASK_PUT);
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, in->batch_id);
-    sqlite3_bind_int64(st, 2, in->device_id);
-    sqlite3_bind_text(st, 3, fsm_state_name(t->state), -1, SQLITE_STATIC);
-    if (t->reason != FSM_REASON_NONE)
-        sqlite3_bind_text(st, 4, fsm_reason_name(t->reason), -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, t->progress);
-    sqlite3_bind_int(st, 6, t->retried);
-    sqlite3_bind_int(st, 7, t->attempt);
-    if (t->push_msg_id[0])
-        sqlite3_bind_text(st, 8, t->push_msg_id, -1, SQLITE_STATIC);
-    bind_opt_int64(st, 9, t->pushed_ms);
-    bind_opt_int64(st, 10, t->started_ms);
-    bind_opt_int64(st, 11, t->finished_ms);
-    if (t->deadline_kind != FSM_DL_NONE) {
-        sqlite3_bind_text(st, 12, fsm_deadline_name(t->deadline_kind), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 13, t->deadline_ms);
-    }
-    if (in->current_version[0])
-        sqlite3_bind_text(st, 14, in->current_version, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 15, now_ms);
-    return step_done(u, st, "engine task put");
-}
-
-static store_rc sq_batch_counts(void *impl, int64_t batch_id, const int delta[FSM_STATE_COUNT])
-{
-    sq_uow *u = impl;
-    sqlite3_stmt *st = uq(u, Q_COUNTS);
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, batch_id);
-    for (int i = 0; i < FSM_STATE_COUNT; i++)
-        sqlite3_bind_int(st, 2 + i, delta[i]);
-    return step_done(u, st, "engine batch counts");
-}
-
-static store_rc sq_batch_complete(void *impl, int64_t batch_id, int64_t now_ms, int *completed)
-{
-    sq_uow *u = impl;
-    sqlite3_stmt *st = uq(u, Q_COMPLETE);
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, batch_id);
-    sqlite3_bind_int64(st, 2, now_ms);
-    store_rc r = step_done(u, st, "engine batch complete");
-    *completed = r == STORE_OK && sqlite3_changes(u->db) == 1;
-    return r;
+    if (rc != SQLITE_DONE)
+        return store_sqlite_fail(u->db, store__uq_name(q));
+    if (changes)
+        *changes = sqlite3_changes64(u->db);
+    return STORE_OK;
 }
 
 static store_rc sq_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
 {
     sq_uow *u = impl;
     return store__batch_terminate(u->s, (store_tx *)u->db, batch_id, now_ms, done);
-}
-
-static store_rc sq_presence(void *impl, int64_t device_id, int online, int64_t t_ms)
-{
-    sq_uow *u = impl;
-    sqlite3_stmt *st = uq(u, online ? Q_PRESENCE_ON : Q_PRESENCE_OFF);
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, device_id);
-    sqlite3_bind_int64(st, 2, t_ms);
-    return step_done(u, st, "engine presence"); /* no row changed: stale, nothing to do */
-}
-
-static store_rc sq_ready(void *impl, int64_t device_id, int64_t now_ms)
-{
-    sq_uow *u = impl;
-    sqlite3_stmt *st = uq(u, Q_READY);
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, device_id);
-    sqlite3_bind_int64(st, 2, now_ms);
-    return step_done(u, st, "engine ready");
-}
-
-static store_rc sq_pushable(void *impl, int64_t device_id, int *pushable)
-{
-    sq_uow *u = impl;
-    sqlite3_stmt *st = uq(u, Q_PUSHABLE);
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, device_id);
-    int rc = sqlite3_step(st);
-    *pushable = 0;
-    if (rc == SQLITE_ROW) {
-        *pushable = sqlite3_column_int(st, 0);
-        return STORE_OK;
-    }
-    return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_fail(u->db, "engine pushable");
-}
-
-static store_rc sq_version(void *impl, int64_t device_id, const char *version, int64_t now_ms)
-{
-    sq_uow *u = impl;
-    sqlite3_stmt *st = uq(u, Q_VERSION);
-    if (!st)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, device_id);
-    sqlite3_bind_text(st, 2, version, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_ms);
-    return step_done(u, st, "engine version");
 }
 
 static store_rc sq_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
@@ -470,17 +326,8 @@ const store_batch_ops store_sqlite_batch_ops = {
     .uow_begin = sq_uow_begin,
     .uow_commit = sq_uow_commit,
     .uow_rollback = sq_uow_rollback,
-    .device_find = sq_device_find,
-    .device_names = sq_device_names,
-    .task_open = sq_task_open,
-    .task_put = sq_task_put,
-    .batch_counts = sq_batch_counts,
-    .batch_complete_if_done = sq_batch_complete,
+    .uow_exec = sq_uow_exec,
     .uow_terminate = sq_uow_terminate,
-    .device_presence = sq_presence,
-    .device_ready = sq_ready,
-    .device_pushable = sq_pushable,
-    .device_version = sq_version,
     .presence_snapshot = sq_snapshot,
     .engine_batches = sq_engine_batches,
     .engine_deadlines = sq_engine_deadlines,

@@ -48,36 +48,149 @@ void store_uow_rollback(store_uow *u)
     free(u);
 }
 
+/* Runs unit-of-work statement q: an answer is awaited only when row or changes asks for one. */
+static store_rc uexec(store_uow *u, store_uq q, const store_args *a, store_row_fn row, void *ud,
+                      int64_t *changes)
+{
+    return u->ops->uow_exec(u->impl, q, a, row, ud, changes);
+}
+
+/* The first row, read with read; found = whether there was one. */
+typedef struct {
+    void (*read)(const store_row *r, void *ud);
+    void *out;
+    int found;
+} first_row;
+
+static void first_fn(void *ud, const store_row *r)
+{
+    first_row *f = ud;
+    if (!f->found)
+        f->read(r, f->out);
+    f->found = 1;
+}
+
+static store_rc first(store_uow *u, store_uq q, const store_args *a,
+                      void (*read)(const store_row *, void *), void *out)
+{
+    first_row f = {read, out, 0};
+    store_rc rc = uexec(u, q, a, first_fn, &f, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    return f.found ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static void read_i64(const store_row *r, void *out)
+{
+    *(int64_t *)out = r->i64(r->row, 0);
+}
+
 store_rc store_uow_device_find(store_uow *u, const char *pk, const char *ident, int64_t *id)
 {
-    return u->ops->device_find(u->impl, pk, ident, id);
+    store_args a = {0};
+    store_arg_str(&a, pk);
+    store_arg_str(&a, ident);
+    return first(u, STORE_UQ_DEVICE_FIND, &a, read_i64, id);
+}
+
+typedef struct {
+    char *pk, *ident;
+    size_t pklen, identlen;
+} names_out;
+
+static void read_names(const store_row *r, void *out)
+{
+    names_out *o = out;
+    r->text(r->row, 0, o->pk, o->pklen);
+    r->text(r->row, 1, o->ident, o->identlen);
 }
 
 store_rc store_uow_device_names(store_uow *u, int64_t device_id, char *pk, size_t pklen,
                                 char *ident, size_t identlen)
 {
-    return u->ops->device_names(u->impl, device_id, pk, pklen, ident, identlen);
+    names_out o = {pk, ident, pklen, identlen};
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    return first(u, STORE_UQ_DEVICE_NAMES, &a, read_names, &o);
+}
+
+typedef struct {
+    int64_t device_id;
+    store_task *out;
+    int bad;
+} task_out;
+
+static void read_task(const store_row *r, void *out)
+{
+    task_out *o = out;
+    o->bad = store__read_task(r, o->device_id, o->out) != 0;
 }
 
 store_rc store_uow_task_open(store_uow *u, int64_t device_id, store_task *out)
 {
-    return u->ops->task_open(u->impl, device_id, out);
+    task_out o = {device_id, out, 0};
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    store_rc rc = first(u, STORE_UQ_TASK_OPEN, &a, read_task, &o);
+    return rc == STORE_OK && o.bad ? STORE_ERROR : rc;
 }
 
-store_rc store_uow_task_put(store_uow *u, const store_task *t, int64_t now_ms)
+/* v, or SQL NULL when 0 ("not yet"). */
+static void arg_opt_i64(store_args *a, int64_t v)
 {
-    return u->ops->task_put(u->impl, t, now_ms);
+    if (v)
+        store_arg_i64(a, v);
+    else
+        store_arg_str(a, NULL);
+}
+
+store_rc store_uow_task_put(store_uow *u, const store_task *in, int64_t now_ms)
+{
+    const fsm_task *t = &in->task;
+    store_args a = {0};
+    store_arg_i64(&a, in->batch_id);
+    store_arg_i64(&a, in->device_id);
+    store_arg_str(&a, fsm_state_name(t->state));
+    store_arg_str(&a, t->reason != FSM_REASON_NONE ? fsm_reason_name(t->reason) : NULL);
+    store_arg_i64(&a, t->progress);
+    store_arg_i64(&a, t->retried);
+    store_arg_i64(&a, t->attempt);
+    store_arg_str(&a, t->push_msg_id[0] ? t->push_msg_id : NULL);
+    arg_opt_i64(&a, t->pushed_ms);
+    arg_opt_i64(&a, t->started_ms);
+    arg_opt_i64(&a, t->finished_ms);
+    if (t->deadline_kind != FSM_DL_NONE) {
+        store_arg_str(&a, fsm_deadline_name(t->deadline_kind));
+        store_arg_i64(&a, t->deadline_ms);
+    } else {
+        store_arg_str(&a, NULL);
+        store_arg_str(&a, NULL);
+    }
+    store_arg_str(&a, in->current_version[0] ? in->current_version : NULL);
+    store_arg_i64(&a, now_ms);
+    return uexec(u, STORE_UQ_TASK_PUT, &a, NULL, NULL, NULL);
 }
 
 store_rc store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[FSM_STATE_COUNT])
 {
-    return u->ops->batch_counts(u->impl, batch_id, delta);
+    /* parameters in store__sql_counts_add's order: the batch, then FSM_STATES' */
+    store_args a = {0};
+    store_arg_i64(&a, batch_id);
+    for (int i = 0; i < FSM_STATE_COUNT; i++)
+        store_arg_i64(&a, delta[i]);
+    return uexec(u, STORE_UQ_COUNTS, &a, NULL, NULL, NULL);
 }
 
 store_rc store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
                                           int *completed)
 {
-    return u->ops->batch_complete_if_done(u->impl, batch_id, now_ms, completed);
+    int64_t changed = 0;
+    store_args a = {0};
+    store_arg_i64(&a, batch_id);
+    store_arg_i64(&a, now_ms);
+    store_rc rc = uexec(u, STORE_UQ_COMPLETE, &a, NULL, NULL, &changed);
+    *completed = rc == STORE_OK && changed == 1;
+    return rc;
 }
 
 store_rc store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done)
@@ -87,23 +200,42 @@ store_rc store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_m
 
 store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t now_ms)
 {
-    return u->ops->device_presence(u->impl, device_id, online, now_ms);
+    /* no row changed: a stale event, nothing to do (the count is asked for, so the answer
+     * is awaited rather than pipelined, as it always was) */
+    int64_t changed = 0;
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    store_arg_i64(&a, now_ms);
+    return uexec(u, online ? STORE_UQ_PRESENCE_ON : STORE_UQ_PRESENCE_OFF, &a, NULL, NULL,
+                 &changed);
 }
 
 store_rc store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms)
 {
-    return u->ops->device_ready(u->impl, device_id, now_ms);
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    store_arg_i64(&a, now_ms);
+    return uexec(u, STORE_UQ_READY, &a, NULL, NULL, NULL);
 }
 
 store_rc store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable)
 {
-    return u->ops->device_pushable(u->impl, device_id, pushable);
+    int64_t v = 0;
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    store_rc rc = first(u, STORE_UQ_PUSHABLE, &a, read_i64, &v);
+    *pushable = rc == STORE_OK && v != 0;
+    return rc;
 }
 
 store_rc store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
                                   int64_t now_ms)
 {
-    return u->ops->device_version(u->impl, device_id, version, now_ms);
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    store_arg_str(&a, version);
+    store_arg_i64(&a, now_ms);
+    return uexec(u, STORE_UQ_VERSION, &a, NULL, NULL, NULL);
 }
 
 store_rc store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,

@@ -79,18 +79,13 @@ struct store_batch_ops {
     store_rc (*uow_begin)(store_t *s, void **impl);
     store_rc (*uow_commit)(void *impl);
     void (*uow_rollback)(void *impl);
-    store_rc (*device_find)(void *impl, const char *pk, const char *ident, int64_t *device_id);
-    store_rc (*device_names)(void *impl, int64_t device_id, char *pk, size_t pklen, char *ident,
-                             size_t identlen);
-    store_rc (*task_open)(void *impl, int64_t device_id, store_task *out);
-    store_rc (*task_put)(void *impl, const store_task *t, int64_t now_ms);
-    store_rc (*batch_counts)(void *impl, int64_t batch_id, const int delta[FSM_STATE_COUNT]);
-    store_rc (*batch_complete_if_done)(void *impl, int64_t batch_id, int64_t now_ms, int *completed);
+    /* Runs unit-of-work statement q with args (store_sql.h's STORE_UOW_QUERIES). row NULL and
+     * changes NULL: the caller needs no answer, and the database may send it without waiting
+     * (PostgreSQL pipelines it: a failure then shows at the next call or the commit);
+     * otherwise row gets each result row and *changes the rows written. */
+    store_rc (*uow_exec)(void *impl, store_uq q, const store_args *args, store_row_fn row,
+                         void *ud, int64_t *changes);
     store_rc (*uow_terminate)(void *impl, int64_t batch_id, int64_t now_ms, int *done);
-    store_rc (*device_presence)(void *impl, int64_t device_id, int online, int64_t now_ms);
-    store_rc (*device_ready)(void *impl, int64_t device_id, int64_t now_ms);
-    store_rc (*device_pushable)(void *impl, int64_t device_id, int *pushable);
-    store_rc (*device_version)(void *impl, int64_t device_id, const char *version, int64_t now_ms);
     store_rc (*presence_snapshot)(void *impl, const char *const *clients, size_t n, int64_t now_ms);
 
     store_rc (*engine_batches)(store_t *s, store_batch **items, size_t *n);

@@ -772,6 +772,17 @@ static const char *const import_sql[] = {
     " SELECT $1, identifier, device_name, $2 FROM ota_import ORDER BY n",
 };
 
+void store_pg_params_of(store_pg_params *p, const store_args *a)
+{
+    p->n = 0;
+    for (int i = 0; i < a->n; i++) {
+        if (a->v[i].kind == STORE_ARG_I64)
+            store_pg_p_i64(p, a->v[i].i);
+        else
+            store_pg_p_str(p, a->v[i].kind == STORE_ARG_TEXT ? a->v[i].s : NULL);
+    }
+}
+
 /* store_tx is the connection. */
 typedef struct {
     store_rc (*fn)(store_tx *tx, void *ud);
@@ -805,12 +816,7 @@ static store_rc pg_query(store_tx *tx, store_q q, const store_args *a, store_row
 {
     store_pg_conn *c = (store_pg_conn *)tx;
     store_pg_params p = {0};
-    for (int i = 0; i < a->n; i++) {
-        if (a->v[i].kind == STORE_ARG_I64)
-            store_pg_p_i64(&p, a->v[i].i);
-        else
-            store_pg_p_str(&p, a->v[i].kind == STORE_ARG_TEXT ? a->v[i].s : NULL);
-    }
+    store_pg_params_of(&p, a);
     PGresult *r = store_pg_exec(c, STORE_PG_Q_CATALOG + (int)q, store__sql_text(sql, q), p.n, p.v,
                                 store__q_name(q));
     if (!r)

@@ -99,6 +99,9 @@ static inline void store_pg_p_str(store_pg_params *p, const char *s)
     p->v[p->n++] = s;
 }
 
+/* The same values as parameters (integers formatted into p). */
+void store_pg_params_of(store_pg_params *p, const store_args *a);
+
 /* Implementation entry points: store.c's store_open for postgresql:// and postgres:// URLs,
  * and pg_batch.c's batch table, put on the store by store_pg_open. */
 store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen);

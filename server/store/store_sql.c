@@ -119,6 +119,16 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
                            STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state = 'in_progress'",
 };
 
+const char *store__uq_name(store_uq q)
+{
+    static const char *const names[STORE_UQ_COUNT] = {
+#define X_NAME(id, name) name,
+        STORE_UOW_QUERIES(X_NAME)
+#undef X_NAME
+    };
+    return (unsigned)q < STORE_UQ_COUNT ? names[q] : "?";
+}
+
 int store__sql_complete(const char *const *texts, int n, char *err, size_t errlen)
 {
     for (int i = 0; i < n; i++) {

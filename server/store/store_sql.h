@@ -183,6 +183,29 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
 #undef STORE_X_Q_ENUM
 
+/* The engine's unit of work's statements (store_batch.c runs them through
+ * store_batch_ops.uow_exec; each database has the texts, in the order of this list, and may
+ * add its own after STORE_UQ_COUNT). X(id, name for the log). */
+#define STORE_UOW_QUERIES(X)                                                                    \
+    X(DEVICE_FIND, "engine device find")                                                        \
+    X(DEVICE_NAMES, "engine device names")                                                      \
+    X(TASK_OPEN, "engine task open")                                                            \
+    X(TASK_PUT, "engine task put")                                                              \
+    X(COUNTS, "engine batch counts")                                                            \
+    X(COMPLETE, "engine batch complete")                                                        \
+    X(PRESENCE_ON, "engine presence")                                                           \
+    X(PRESENCE_OFF, "engine presence")                                                          \
+    X(READY, "engine ready")                                                                    \
+    X(PUSHABLE, "engine pushable")                                                              \
+    X(VERSION, "engine version")
+
+#define STORE_X_UQ_ENUM(id, name) STORE_UQ_##id,
+typedef enum { STORE_UOW_QUERIES(STORE_X_UQ_ENUM) STORE_UQ_COUNT } store_uq;
+#undef STORE_X_UQ_ENUM
+
+/* The unit-of-work statement's name for the log. */
+const char *store__uq_name(store_uq q);
+
 /* The statement's name for the log. */
 const char *store__q_name(store_q q);
 /* SQL both databases run as written, by statement id (NULL: each database has its own). */
