@@ -100,6 +100,37 @@ static store_rc product_id(store_t *s, store_tx *tx, store_q q, const char *key,
     return get_i64(s, tx, q, &a, pid);
 }
 
+/* The row of q (one id parameter) into out with read: STORE_NOT_FOUND when none. */
+static store_rc get_by_id(store_t *s, store_tx *tx, store_q q,
+                          void (*read)(const store_row *, void *), int64_t id, void *out)
+{
+    store_args args = {0};
+    store_arg_i64(&args, id);
+    return get_one(s, tx, q, &args, read, out);
+}
+
+typedef struct {
+    store_t *s;
+    store_q q;
+    void (*read)(const store_row *, void *);
+    int64_t id;
+    void *out;
+} by_id_args;
+
+static store_rc by_id_fn(store_tx *tx, void *ud)
+{
+    by_id_args *a = ud;
+    return get_by_id(a->s, tx, a->q, a->read, a->id, a->out);
+}
+
+/* get_by_id as one statement of its own. */
+static store_rc get_by_id_alone(store_t *s, store_q q, void (*read)(const store_row *, void *),
+                                int64_t id, void *out)
+{
+    by_id_args a = {s, q, read, id, out};
+    return s->ops->tx(s, STORE_TX_ONE, by_id_fn, &a);
+}
+
 /* One page of a list: count_q with the leading args gives the total, list_q with the
  * same args and then LIMIT, OFFSET the rows (at most pg.page_size, read with read into an
  * array of item_size items the caller frees). */
@@ -389,29 +420,14 @@ store_rc store_device_all_offline(store_t *s)
 
 /* ---- firmware ------------------------------------------------------------------------------ */
 
-typedef struct {
-    store_t *s;
-    int64_t id;
-    store_firmware *out;
-} fw_get_args;
-
 static store_rc fw_get(store_t *s, store_tx *tx, int64_t id, store_firmware *out)
 {
-    store_args args = {0};
-    store_arg_i64(&args, id);
-    return get_one(s, tx, STORE_Q_FW_GET, &args, firmware_of, out);
-}
-
-static store_rc fw_get_fn(store_tx *tx, void *ud)
-{
-    fw_get_args *a = ud;
-    return fw_get(a->s, tx, a->id, a->out);
+    return get_by_id(s, tx, STORE_Q_FW_GET, firmware_of, id, out);
 }
 
 store_rc store_firmware_get(store_t *s, int64_t id, store_firmware *out)
 {
-    fw_get_args a = {s, id, out};
-    return s->ops->tx(s, STORE_TX_ONE, fw_get_fn, &a);
+    return get_by_id_alone(s, STORE_Q_FW_GET, firmware_of, id, out);
 }
 
 typedef struct {
@@ -876,21 +892,12 @@ typedef struct {
 
 static store_rc batch_get(store_t *s, store_tx *tx, int64_t id, store_batch *out)
 {
-    store_args args = {0};
-    store_arg_i64(&args, id);
-    return get_one(s, tx, STORE_Q_BATCH_GET, &args, batch_of, out);
-}
-
-static store_rc batch_get_fn(store_tx *tx, void *ud)
-{
-    batch_args *a = ud;
-    return batch_get(a->s, tx, a->id, a->out);
+    return get_by_id(s, tx, STORE_Q_BATCH_GET, batch_of, id, out);
 }
 
 store_rc store_batch_get(store_t *s, int64_t id, store_batch *out)
 {
-    batch_args a = {s, id, 0, out};
-    return s->ops->tx(s, STORE_TX_ONE, batch_get_fn, &a);
+    return get_by_id_alone(s, STORE_Q_BATCH_GET, batch_of, id, out);
 }
 
 typedef struct {

@@ -341,18 +341,7 @@ static store_rc pg_uow_exec(void *impl, store_uq q, const store_args *a, store_r
     int id = STORE_PG_Q_BATCH + (int)q;
     if (!row && !changes)
         return uow_write(u, id, &p, store__uq_name(q));
-    PGresult *r = uow_read(u, id, &p, store__uq_name(q));
-    if (!r)
-        return STORE_ERROR;
-    for (int i = 0; row && i < PQntuples(r); i++) {
-        store_pg_at at = {r, i};
-        store_row sr = store_pg_row(&at);
-        row(ud, &sr);
-    }
-    if (changes)
-        *changes = store_pg_changes(r);
-    PQclear(r);
-    return STORE_OK;
+    return store_pg_answer(uow_read(u, id, &p, store__uq_name(q)), row, ud, changes);
 }
 
 static store_rc pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)

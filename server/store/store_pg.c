@@ -772,6 +772,21 @@ static const char *const import_sql[] = {
     " SELECT $1, identifier, device_name, $2 FROM ota_import ORDER BY n",
 };
 
+store_rc store_pg_answer(PGresult *r, store_row_fn row, void *ud, int64_t *changes)
+{
+    if (!r)
+        return STORE_ERROR;
+    for (int i = 0; row && i < PQntuples(r); i++) {
+        store_pg_at at = {r, i};
+        store_row sr = store_pg_row(&at);
+        row(ud, &sr);
+    }
+    if (changes)
+        *changes = store_pg_changes(r);
+    PQclear(r);
+    return STORE_OK;
+}
+
 void store_pg_params_of(store_pg_params *p, const store_args *a)
 {
     p->n = 0;
@@ -819,17 +834,7 @@ static store_rc pg_query(store_tx *tx, store_q q, const store_args *a, store_row
     store_pg_params_of(&p, a);
     PGresult *r = store_pg_exec(c, STORE_PG_Q_CATALOG + (int)q, store__sql_text(sql, q), p.n, p.v,
                                 store__q_name(q));
-    if (!r)
-        return STORE_ERROR;
-    for (int i = 0; row && i < PQntuples(r); i++) {
-        store_pg_at at = {r, i};
-        store_row sr = store_pg_row(&at);
-        row(ud, &sr);
-    }
-    if (changes)
-        *changes = store_pg_changes(r);
-    PQclear(r);
-    return STORE_OK;
+    return store_pg_answer(r, row, ud, changes);
 }
 
 /* The product's id: > 0, 0 when none, -1 on error. */

@@ -99,6 +99,9 @@ static inline void store_pg_p_str(store_pg_params *p, const char *s)
     p->v[p->n++] = s;
 }
 
+/* Hands each row of r to row (may be NULL) and its count of rows written to *changes (may
+ * be NULL), then clears r. r NULL (the statement failed, logged): STORE_ERROR. */
+store_rc store_pg_answer(PGresult *r, store_row_fn row, void *ud, int64_t *changes);
 /* The same values as parameters (integers formatted into p). */
 void store_pg_params_of(store_pg_params *p, const store_args *a);
 
