@@ -290,7 +290,7 @@ static int prepare(const cfg_t *cfg, otad_state *st)
     if (plaintext_check(cfg) != 0 || tls_prepare(cfg, &st->app) != 0)
         return -1;
     cfg_db_url(cfg, url, sizeof url);
-    if (store_open(url, &st->app.store, err, sizeof err) != STORE_OK) {
+    if (store_open(url, &st->app.store, err, sizeof err) != OTA_OK) {
         OTA_ERROR("otad: store: %s", err);
         return -1;
     }

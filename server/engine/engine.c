@@ -266,7 +266,7 @@ static batch_mem *batch_get(engine_t *e, int64_t id)
     store_batch row;
     if (b)
         return b;
-    if (store_batch_get(e->cfg.store, id, &row) != STORE_OK)
+    if (store_batch_get(e->cfg.store, id, &row) != OTA_OK)
         return NULL;
     return batch_add(e, &row);
 }
@@ -351,16 +351,17 @@ static const char *reload(engine_t *e)
     for (size_t i = 0; i < e->n_batches; i++)
         idq_free(&e->batches[i].pending);
     e->n_batches = 0;
-    if (store_engine_batches(e->cfg.store, &rows, &n) != STORE_OK)
+    if (store_engine_batches(e->cfg.store, &rows, &n) != OTA_OK)
         return "the running batches";
     for (size_t i = 0; i < n; i++)
         batch_add(e, &rows[i]);
     free(rows);
     batches_fix_pointers(e);
     for (size_t i = 0; i < e->n_batches; i++)
-        if (store_engine_pushable(e->cfg.store, e->batches[i].row.id, pushable_cb, &e->batches[i]) != STORE_OK)
+        if (store_engine_pushable(e->cfg.store, e->batches[i].row.id, pushable_cb,
+                                  &e->batches[i]) != OTA_OK)
             return "the devices waiting for a push";
-    if (store_engine_deadlines(e->cfg.store, INT64_MAX, INT64_MAX, deadline_cb, e) != STORE_OK)
+    if (store_engine_deadlines(e->cfg.store, INT64_MAX, INT64_MAX, deadline_cb, e) != OTA_OK)
         return "the armed deadlines";
     OTA_INFO("engine: %zu running batches, %zu armed deadlines", e->n_batches,
              theap_size(e->heap) + theap_size(e->sheap));
@@ -406,16 +407,16 @@ static void touch(engine_t *e, int64_t batch_id, const int delta[FSM_STATE_COUNT
 
 /* Writes the batch's accumulated counter changes now (before a terminate, which sets the
  * counters from the row itself). */
-static store_rc flush_counts(engine_t *e, store_uow *u, int64_t batch_id)
+static ota_err flush_counts(engine_t *e, store_uow *u, int64_t batch_id)
 {
     for (size_t i = 0; i < e->n_touched; i++) {
         if (e->touched[i].batch_id != batch_id)
             continue;
-        store_rc rc = store_uow_batch_counts(u, batch_id, e->touched[i].delta);
+        ota_err rc = store_uow_batch_counts(u, batch_id, e->touched[i].delta);
         memset(e->touched[i].delta, 0, sizeof e->touched[i].delta);
         return rc;
     }
-    return STORE_OK;
+    return OTA_OK;
 }
 
 static void outputs_clear(engine_t *e, int send)
@@ -447,8 +448,8 @@ typedef struct {
 
 /* Applies ev to t (in the unit u), persisting and counting the change. Returns the result's
  * note; *res (may be NULL) gets the result. */
-static store_rc apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, const fsm_event *ev,
-                      int64_t now, who w, fsm_result *res)
+static ota_err apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, const fsm_event *ev,
+                     int64_t now, who w, fsm_result *res)
 {
     fsm_result r;
     fsm_apply(&t->task, &b->params, ev, now, &r);
@@ -465,7 +466,7 @@ static store_rc apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, co
             e->stats.ignored++;
             pthread_mutex_unlock(&e->mu);
         }
-        return STORE_OK;
+        return OTA_OK;
     }
     if (r.task.state != t->task.state) {
         int delta[FSM_STATE_COUNT] = {0};
@@ -473,12 +474,12 @@ static store_rc apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, co
         touch(e, t->batch_id, delta);
     }
     t->task = r.task;
-    store_rc rc = store_uow_task_put(u, t, now);
-    if (rc != STORE_OK)
+    ota_err rc = store_uow_task_put(u, t, now);
+    if (rc != OTA_OK)
         return rc;
     if (r.rearm && r.task.deadline_kind != FSM_DL_NONE)
         arm_add(e, t->device_id, (int)r.task.deadline_kind, r.task.deadline_ms);
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* The firmware offer of a batch for one device: fills *up, with *url_out the signed link
@@ -520,30 +521,30 @@ static char *offer_payload(engine_t *e, batch_mem *b, const char *pk, const char
     return payload;
 }
 
-/* Pushes the device's to_push task now (inside u). Returns STORE_OK also when the task
+/* Pushes the device's to_push task now (inside u). Returns OTA_OK also when the task
  * turned out not to be pushable (then nothing happens). */
-static store_rc do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_id, const char *pk,
-                        const char *id, int64_t now, int *pushed)
+static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_id, const char *pk,
+                       const char *id, int64_t now, int *pushed)
 {
     store_task t;
     int ok = 0;
     char msg_id[48];
     char pkbuf[PK_MAX], idbuf[ID_MAX];
     *pushed = 0;
-    store_rc rc = store_uow_task_open(u, device_id, &t);
-    if (rc == STORE_NOT_FOUND)
-        return STORE_OK;
-    if (rc != STORE_OK)
+    ota_err rc = store_uow_task_open(u, device_id, &t);
+    if (rc == OTA_ENOTFOUND)
+        return OTA_OK;
+    if (rc != OTA_OK)
         return rc;
     if (t.batch_id != b->row.id || t.task.state != FSM_TO_PUSH)
-        return STORE_OK;
+        return OTA_OK;
     rc = store_uow_device_pushable(u, device_id, &ok);
-    if (rc != STORE_OK || !ok)
-        return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+    if (rc != OTA_OK || !ok)
+        return rc == OTA_ENOTFOUND ? OTA_OK : rc;
     if (!pk) {
         rc = store_uow_device_names(u, device_id, pkbuf, sizeof pkbuf, idbuf, sizeof idbuf);
-        if (rc != STORE_OK)
-            return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+        if (rc != OTA_OK)
+            return rc == OTA_ENOTFOUND ? OTA_OK : rc;
         pk = pkbuf;
         id = idbuf;
     }
@@ -551,11 +552,11 @@ static store_rc do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_
     fsm_event ev = {.kind = FSM_EV_PUSH_SENT, .msg_id = msg_id};
     fsm_result r;
     rc = apply(e, u, b, &t, &ev, now, (who){pk, id}, &r);
-    if (rc != STORE_OK || !r.changed)
+    if (rc != OTA_OK || !r.changed)
         return rc;
     out_add(e, pk, id, DEVMSG_T_UPGRADE, offer_payload(e, b, pk, id, msg_id, 0));
     *pushed = 1;
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* ---- inputs ---------------------------------------------------------------------------- */
@@ -566,27 +567,28 @@ static void queue_when_ready(engine_t *e, store_uow *u, const store_task *t)
     if (t->task.state != FSM_TO_PUSH)
         return;
     batch_mem *b = batch_get(e, t->batch_id);
-    if (b && b->running && store_uow_device_pushable(u, t->device_id, &ok) == STORE_OK && ok)
+    if (b && b->running && store_uow_device_pushable(u, t->device_id, &ok) == OTA_OK && ok)
         idq_push(&b->pending, t->device_id);
 }
 
-static store_rc on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t device_id, int64_t now)
+static ota_err on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t device_id,
+                      int64_t now)
 {
     store_task t;
     char *reply = NULL;
-    store_rc rc = store_uow_task_open(u, device_id, &t);
-    if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+    ota_err rc = store_uow_task_open(u, device_id, &t);
+    if (rc != OTA_OK && rc != OTA_ENOTFOUND)
         return rc;
-    batch_mem *b = rc == STORE_OK ? batch_get(e, t.batch_id) : NULL;
+    batch_mem *b = rc == OTA_OK ? batch_get(e, t.batch_id) : NULL;
     const char *want = m->has_version ? m->firmware_version : NULL;
     if (b && b->running && (!want || strcmp(want, b->row.firmware_version) == 0)) {
         if (t.task.state == FSM_TO_PUSH) {
             int pushed;
             /* the device just said it is subscribed: push now, outside the pacing */
             rc = do_push(e, u, b, device_id, m->product_key, m->identifier, now, &pushed);
-            if (rc != STORE_OK)
+            if (rc != OTA_OK)
                 return rc;
-            if (pushed && (rc = store_uow_task_open(u, device_id, &t)) != STORE_OK)
+            if (pushed && (rc = store_uow_task_open(u, device_id, &t)) != OTA_OK)
                 return rc;
         }
         if (t.task.state == FSM_PUSHED || t.task.state == FSM_TO_UPGRADE || t.task.state == FSM_UPGRADING) {
@@ -596,10 +598,10 @@ static store_rc on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t d
     if (!reply)
         reply = devmsg_build_get_reply_404(m->msg_id, want);
     out_add(e, m->product_key, m->identifier, DEVMSG_T_GET_REPLY, reply);
-    return STORE_OK;
+    return OTA_OK;
 }
 
-static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t now)
+static ota_err on_message(engine_t *e, store_uow *u, const input *in, int64_t now)
 {
     devmsg_msg m;
     char why[160], topic[DEVMSG_MAX_TOPIC];
@@ -613,42 +615,42 @@ static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t n
         pthread_mutex_lock(&e->mu);
         e->stats.bad_messages++;
         pthread_mutex_unlock(&e->mu);
-        return STORE_OK;
+        return OTA_OK;
     }
-    store_rc rc = store_uow_device_find(u, in->pk, in->id, &device_id);
-    if (rc == STORE_NOT_FOUND) {
+    ota_err rc = store_uow_device_find(u, in->pk, in->id, &device_id);
+    if (rc == OTA_ENOTFOUND) {
         if (dev_log_ok(e, in->pk, in->id))
             OTA_WARN("device %s.%s: message from an unknown device dropped", in->pk, in->id);
-        return STORE_OK;
+        return OTA_OK;
     }
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return rc;
 
     if (m.kind == DEVMSG_VERSION || m.kind == DEVMSG_GET) {
         /* contract 3.1: after connecting, these say the device has subscribed */
         rc = store_uow_device_ready(u, device_id, now);
-        if (rc != STORE_OK)
+        if (rc != OTA_OK)
             return rc;
     }
     if (m.kind == DEVMSG_VERSION) {
         rc = store_uow_device_version(u, device_id, m.firmware_version, now);
-        if (rc != STORE_OK)
+        if (rc != OTA_OK)
             return rc;
     }
     if (m.kind == DEVMSG_GET)
         return on_get(e, u, &m, device_id, now);
 
     rc = store_uow_task_open(u, device_id, &t);
-    if (rc == STORE_NOT_FOUND) {
+    if (rc == OTA_ENOTFOUND) {
         if (m.kind != DEVMSG_VERSION && dev_log_ok(e, in->pk, in->id))
             OTA_INFO("device %s.%s: %s outside any running batch ignored", in->pk, in->id, in->suffix);
-        return STORE_OK;
+        return OTA_OK;
     }
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return rc;
     batch_mem *b = batch_get(e, t.batch_id);
     if (!b)
-        return STORE_ERROR;
+        return OTA_EDB;
     fsm_event ev = {0};
     switch (m.kind) {
     case DEVMSG_VERSION:
@@ -666,11 +668,11 @@ static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t n
         ev.step = m.step;
         break;
     default:
-        return STORE_OK;
+        return OTA_OK;
     }
     fsm_result r;
     rc = apply(e, u, b, &t, &ev, now, (who){in->pk, in->id}, &r);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return rc;
     if (m.kind == DEVMSG_VERSION) {
         if (!r.changed) /* keep the reported version on the task all the same */
@@ -680,46 +682,46 @@ static store_rc on_message(engine_t *e, store_uow *u, const input *in, int64_t n
     return rc;
 }
 
-static store_rc on_presence(engine_t *e, store_uow *u, const input *in, int64_t now)
+static ota_err on_presence(engine_t *e, store_uow *u, const input *in, int64_t now)
 {
     int64_t device_id;
-    store_rc rc = store_uow_device_find(u, in->pk, in->id, &device_id);
+    ota_err rc = store_uow_device_find(u, in->pk, in->id, &device_id);
     (void)e;
-    if (rc == STORE_NOT_FOUND)
-        return STORE_OK;
-    if (rc != STORE_OK)
+    if (rc == OTA_ENOTFOUND)
+        return OTA_OK;
+    if (rc != OTA_OK)
         return rc;
     rc = store_uow_device_presence(u, device_id, in->online, in->num ? in->num : now);
-    return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+    return rc == OTA_ENOTFOUND ? OTA_OK : rc;
 }
 
-static store_rc on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_t now)
+static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_t now)
 {
     store_task t;
     if (te->kind == KIND_EXPIRY) {
         int done = 0;
         batch_mem *b = batch_find(e, (int64_t)te->id);
-        store_rc rc = flush_counts(e, u, (int64_t)te->id);
-        if (rc == STORE_OK)
+        ota_err rc = flush_counts(e, u, (int64_t)te->id);
+        if (rc == OTA_OK)
             rc = store_uow_batch_terminate(u, (int64_t)te->id, now, &done);
-        if (rc != STORE_OK)
+        if (rc != OTA_OK)
             return rc;
         if (done)
             OTA_INFO("engine: batch %lld reached its validity end: terminated", (long long)te->id);
         if (b)
             b->running = 0;
-        return STORE_OK;
+        return OTA_OK;
     }
-    store_rc rc = store_uow_task_open(u, (int64_t)te->id, &t);
-    if (rc == STORE_NOT_FOUND)
-        return STORE_OK; /* finished since: a stale entry */
-    if (rc != STORE_OK)
+    ota_err rc = store_uow_task_open(u, (int64_t)te->id, &t);
+    if (rc == OTA_ENOTFOUND)
+        return OTA_OK; /* finished since: a stale entry */
+    if (rc != OTA_OK)
         return rc;
     if ((int)t.task.deadline_kind != te->kind || t.task.deadline_ms != te->due_ms)
-        return STORE_OK; /* re-armed since: stale */
+        return OTA_OK; /* re-armed since: stale */
     batch_mem *b = batch_get(e, t.batch_id);
     if (!b || !b->running)
-        return STORE_OK;
+        return OTA_OK;
     fsm_event ev = {0};
     switch (te->kind) {
     case FSM_DL_ACK:
@@ -732,11 +734,11 @@ static store_rc on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64
         ev.kind = FSM_EV_RETRY_DUE;
         break;
     default:
-        return STORE_OK;
+        return OTA_OK;
     }
     fsm_result r;
     rc = apply(e, u, b, &t, &ev, now, (who){NULL, NULL}, &r);
-    if (rc == STORE_OK && r.changed)
+    if (rc == OTA_OK && r.changed)
         queue_when_ready(e, u, &t);
     return rc;
 }
@@ -806,7 +808,7 @@ static const char *resync(engine_t *e, int64_t now)
     store_batch *rows = NULL;
     size_t n = 0;
     const char *failed = NULL;
-    if (store_engine_batches(e->cfg.store, &rows, &n) == STORE_OK) {
+    if (store_engine_batches(e->cfg.store, &rows, &n) == OTA_OK) {
         for (size_t i = 0; i < e->n_batches; i++) {
             int found = 0;
             for (size_t k = 0; k < n && !found; k++)
@@ -821,13 +823,14 @@ static const char *resync(engine_t *e, int64_t now)
     } else {
         failed = "the running batches";
     }
-    if (store_engine_deadlines(e->cfg.store, now + e->cfg.resync_ms, 10000, deadline_cb, e) != STORE_OK &&
+    if (store_engine_deadlines(e->cfg.store, now + e->cfg.resync_ms, 10000, deadline_cb, e) !=
+            OTA_OK &&
         !failed)
         failed = "the deadlines due soon";
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
         if (b->running && idq_len(&b->pending) == 0 &&
-            store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b) != STORE_OK && !failed)
+            store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b) != OTA_OK && !failed)
             failed = "the devices waiting for a push";
     }
     return failed;
@@ -898,24 +901,24 @@ typedef struct {
 
 /* A batch was created through the API: load it and queue its devices waiting for a push.
  * A store error fails the round (it is retried after a rebuild from the store). */
-static store_rc on_batch_created(engine_t *e, int64_t batch_id)
+static ota_err on_batch_created(engine_t *e, int64_t batch_id)
 {
     batch_mem *b = batch_get(e, batch_id);
     if (!b)
-        return STORE_OK; /* ended or deleted since */
-    store_rc rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
-    if (rc != STORE_OK)
+        return OTA_OK; /* ended or deleted since */
+    ota_err rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+    if (rc != OTA_OK)
         OTA_ERROR("engine: batch %lld: cannot read the devices waiting for a push (%s)",
-                  (long long)batch_id, store_rc_name(rc));
+                  (long long)batch_id, ota_err_name(rc));
     return rc;
 }
 
 /* Step 1 of a round: the queued inputs, in arrival order. */
-static store_rc apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
+static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
 {
-    store_rc rc = STORE_OK;
+    ota_err rc = OTA_OK;
     int snapshot = 0;
-    for (input *in = r->list; in && rc == STORE_OK; in = in->next) {
+    for (input *in = r->list; in && rc == OTA_OK; in = in->next) {
         r->applied++;
         switch (in->kind) {
         case IN_MESSAGE:
@@ -941,34 +944,34 @@ static store_rc apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now
             break; /* applied before the round (apply_clock) */
         }
     }
-    if (rc == STORE_OK && snapshot)
+    if (rc == OTA_OK && snapshot)
         e->snapshot_pending_rebuild = 1;
     return rc;
 }
 
 /* Step 2: the deadlines that are due, wall-clock ones first, then the device-silence ones
  * against the probes' watermark; at most ROUND_MAX_TIMERS of them. */
-static store_rc fire_deadlines(engine_t *e, store_uow *u, int64_t now)
+static ota_err fire_deadlines(engine_t *e, store_uow *u, int64_t now)
 {
     theap_entry te;
     int fired = 0;
     for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->heap, now, &te) == OTA_OK; fired++) {
-        store_rc rc = on_timer(e, u, &te, now);
-        if (rc != STORE_OK)
+        ota_err rc = on_timer(e, u, &te, now);
+        if (rc != OTA_OK)
             return rc;
     }
     int64_t snow = silence_now(e, now);
     for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->sheap, snow, &te) == OTA_OK; fired++) {
-        store_rc rc = on_timer(e, u, &te, now);
-        if (rc != STORE_OK)
+        ota_err rc = on_timer(e, u, &te, now);
+        if (rc != OTA_OK)
             return rc;
     }
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* Step 3: the pushes each running batch's token bucket allows, unless pushes are held
  * (pushes_held); at most ROUND_MAX_PUSHES of them. */
-static store_rc send_pushes(engine_t *e, store_uow *u, int64_t now)
+static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
 {
     int pushes = 0;
     int held = pushes_held(e, now);
@@ -981,8 +984,9 @@ static store_rc send_pushes(engine_t *e, store_uow *u, int64_t now)
         e->held_logged_ms = now;
     }
     e->held = held;
-    store_rc rc = STORE_OK;
-    for (size_t i = 0; i < e->n_batches && pushes < ROUND_MAX_PUSHES && !held && rc == STORE_OK; i++) {
+    ota_err rc = OTA_OK;
+    for (size_t i = 0; i < e->n_batches && pushes < ROUND_MAX_PUSHES && !held && rc == OTA_OK;
+         i++) {
         batch_mem *b = &e->batches[i];
         int64_t device_id;
         if (!b->running)
@@ -991,7 +995,7 @@ static store_rc send_pushes(engine_t *e, store_uow *u, int64_t now)
         while (b->tokens >= 1 && pushes < ROUND_MAX_PUSHES && idq_pop(&b->pending, &device_id)) {
             int pushed = 0;
             rc = do_push(e, u, b, device_id, NULL, NULL, now, &pushed);
-            if (rc != STORE_OK)
+            if (rc != OTA_OK)
                 break;
             if (pushed) {
                 b->tokens -= 1;
@@ -1007,15 +1011,15 @@ static store_rc send_pushes(engine_t *e, store_uow *u, int64_t now)
 
 /* Step 4: each touched batch's counter changes in one write, and the batches this round
  * finished marked completed. */
-static store_rc write_counts(engine_t *e, store_uow *u, int64_t now)
+static ota_err write_counts(engine_t *e, store_uow *u, int64_t now)
 {
     for (size_t i = 0; i < e->n_touched; i++) {
         int64_t batch_id = e->touched[i].batch_id;
         int completed = 0;
-        store_rc rc = store_uow_batch_counts(u, batch_id, e->touched[i].delta);
-        if (rc == STORE_OK)
+        ota_err rc = store_uow_batch_counts(u, batch_id, e->touched[i].delta);
+        if (rc == OTA_OK)
             rc = store_uow_batch_complete_if_done(u, batch_id, now, &completed);
-        if (rc != STORE_OK)
+        if (rc != OTA_OK)
             return rc;
         if (completed) {
             batch_mem *b = batch_find(e, batch_id);
@@ -1024,7 +1028,7 @@ static store_rc write_counts(engine_t *e, store_uow *u, int64_t now)
                 b->running = 0;
         }
     }
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* Rebuilds the in-memory view from the store (reload). While that fails the view is stale:
@@ -1042,31 +1046,32 @@ static int rebuild(engine_t *e)
     return failed ? -1 : 0;
 }
 
-/* Runs one round in one store transaction (see the top of this file). On STORE_OK it is
+/* Runs one round in one store transaction (see the top of this file). On OTA_OK it is
  * committed and its messages and new deadlines wait in e->out and e->arm; otherwise nothing
  * was written. */
-static store_rc run_round(engine_t *e, round_in *r, int64_t now)
+static ota_err run_round(engine_t *e, round_in *r, int64_t now)
 {
     store_uow *u = NULL;
     if (e->view_stale && rebuild(e) != 0)
-        return STORE_ERROR;
-    store_rc rc = store_uow_begin(e->cfg.store, &u);
-    if (rc == STORE_OK) {
+        return OTA_EDB;
+    ota_err rc = store_uow_begin(e->cfg.store, &u);
+    if (rc == OTA_OK) {
         rc = apply_inputs(e, u, r, now);
-        if (rc == STORE_OK)
+        if (rc == OTA_OK)
             rc = fire_deadlines(e, u, now);
-        if (rc == STORE_OK)
+        if (rc == OTA_OK)
             rc = send_pushes(e, u, now);
-        if (rc == STORE_OK)
+        if (rc == OTA_OK)
             rc = write_counts(e, u, now);
-        if (rc == STORE_OK)
+        if (rc == OTA_OK)
             rc = store_uow_commit(u);
         else
             store_uow_rollback(u);
     }
-    if (rc != STORE_OK)
-        OTA_ERROR("engine: round of %zu inputs failed (%s); retrying after a rebuild from the store",
-                  r->applied, store_rc_name(rc));
+    if (rc != OTA_OK)
+        OTA_ERROR(
+            "engine: round of %zu inputs failed (%s); retrying after a rebuild from the store",
+            r->applied, ota_err_name(rc));
     return rc;
 }
 
@@ -1203,11 +1208,11 @@ static void refresh_pushable(engine_t *e)
         idq_free(&b->pending);
         if (!b->running)
             continue;
-        store_rc rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
-        if (rc != STORE_OK) {
+        ota_err rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+        if (rc != OTA_OK) {
             OTA_ERROR("engine: batch %lld: cannot re-read the devices waiting for a push after "
                       "a presence snapshot (%s); rebuilding from the store",
-                      (long long)b->row.id, store_rc_name(rc));
+                      (long long)b->row.id, ota_err_name(rc));
             e->view_stale = 1;
             break;
         }
@@ -1236,7 +1241,7 @@ static void *engine_main(void *arg)
         resync_when_due(e, now);
         apply_clock(e, &r);
         if (round_needed(e, &r, now)) {
-            if (run_round(e, &r, now) == STORE_OK) {
+            if (run_round(e, &r, now) == OTA_OK) {
                 publish_outputs(e);
                 mark_done(e, &r);
             } else {
@@ -1317,7 +1322,7 @@ engine_t *engine_new(const engine_config *cfg)
 int engine_start(engine_t *e)
 {
     const char *failed;
-    if (store_engine_presence_reset(e->cfg.store) != STORE_OK) {
+    if (store_engine_presence_reset(e->cfg.store) != OTA_OK) {
         OTA_ERROR("engine: cannot mark every device offline in the store");
         return -1;
     }

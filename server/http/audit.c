@@ -122,7 +122,7 @@ void http_audit_answer(http_req *r, unsigned status)
                                                               : NULL;
     if (detail && strlen(detail) < sizeof a->detail)
         snprintf(a->detail, sizeof a->detail, "%s", detail);
-    if (store_audit_append(r->app->store, a) != STORE_OK)
+    if (store_audit_append(r->app->store, a) != OTA_OK)
         OTA_ERROR("audit: the row of %s %s by %s could not be written", a->action, a->object,
                   a->actor);
     free(a);
@@ -169,8 +169,8 @@ static int audit_list(http_req *r)
                                    "cursor is the nextCursor of an earlier page.");
         f.before_id = c;
     }
-    store_rc rc = store_audit_list(r->app->store, &f, (int)limit, &items, &n, &next);
-    if (rc != STORE_OK)
+    ota_err rc = store_audit_list(r->app->store, &f, (int)limit, &items, &n, &next);
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "audit log");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {

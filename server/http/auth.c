@@ -79,9 +79,9 @@ static int identify(http_req *r)
     }
     if (!r->app->store || acct_token_hash(h, hash) != 0)
         return 0;
-    store_rc rc = store_token_auth(r->app->store, hash, ota_time_now_ms(), &t);
-    if (rc != STORE_OK)
-        return 0; /* STORE_ERROR was logged by the store */
+    ota_err rc = store_token_auth(r->app->store, hash, ota_time_now_ms(), &t);
+    if (rc != OTA_OK)
+        return 0; /* OTA_EDB was logged by the store */
     c->role = t.role;
     c->user_id = t.user_id;
     c->token_id = t.id;

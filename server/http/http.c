@@ -427,16 +427,16 @@ int http_send_keyset_list(http_req *r, json_t *items, int64_t total, store_page 
     return http_send_json(r, 200, o);
 }
 
-int http_send_store_error(http_req *r, store_rc rc, const char *what)
+int http_send_store_error(http_req *r, ota_err rc, const char *what)
 {
     switch (rc) {
-    case STORE_NOT_FOUND:
+    case OTA_ENOTFOUND:
         return http_send_error(r, 404, "not_found", NULL, "The %s does not exist.", what);
-    case STORE_DUPLICATE:
+    case OTA_EDUPLICATE:
         return http_send_error(r, 409, "duplicate", NULL, "The %s already exists.", what);
-    case STORE_IN_USE:
+    case OTA_EINUSE:
         return http_send_error(r, 409, "in_use", NULL, "The %s is in use.", what);
-    case STORE_INVALID:
+    case OTA_EINVAL:
         return http_send_error(r, 400, "bad_request", NULL, "Invalid request.");
     default:
         return http_send_error(r, 500, "internal", NULL, "The %s could not be read or written.",

@@ -233,7 +233,7 @@ int http_send_blob(http_req *r, uint64_t size, http_read_at_fn read_at, void *ud
  * then r is answered 503 busy with Retry-After: 5, and *answer is what the handler returns. */
 int http_download_begin(http_req *r, int *answer);
 /* Store result to an answer for the common cases (404 not_found, 500 internal, ...). */
-int http_send_store_error(http_req *r, store_rc rc, const char *what);
+int http_send_store_error(http_req *r, ota_err rc, const char *what);
 
 /* --- callers (auth.c) ------------------------------------------------------------------ */
 /* Reads "Authorization: Bearer <token>" once per request into r->caller: the bootstrap

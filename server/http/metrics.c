@@ -255,7 +255,7 @@ static int metrics(http_req *r)
         put(&t, "ota_broker_connected %d\n", ok ? 1 : 0);
     }
     family(&t, "ota_store_up", "gauge", "1 when the store answered this scrape's reads.");
-    if (store_metrics_read(r->app->store, &sm) == STORE_OK) {
+    if (store_metrics_read(r->app->store, &sm) == OTA_OK) {
         put(&t, "ota_store_up 1\n");
         family(&t, "ota_batches", "gauge", "Batches by state.");
         for (int i = 0; i < sm.n_batch_states; i++)

@@ -142,17 +142,17 @@ static int login(http_req *r)
         json_decref(b);
         return ret;
     }
-    store_rc rc = store_user_get(r->app->store, name, &u, stored, sizeof stored);
-    if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
+    ota_err rc = store_user_get(r->app->store, name, &u, stored, sizeof stored);
+    if (rc != OTA_OK && rc != OTA_ENOTFOUND) {
         json_decref(b);
         return http_send_store_error(r, rc, "user");
     }
-    int ok = acct_password_check(pw, rc == STORE_OK && stored[0] ? stored : no_user_hash);
+    int ok = acct_password_check(pw, rc == OTA_OK && stored[0] ? stored : no_user_hash);
     if (ok < 0) {
         json_decref(b);
         return http_send_error(r, 500, "internal", NULL, "The password could not be checked.");
     }
-    if (ok != 1 || rc != STORE_OK || u.disabled) {
+    if (ok != 1 || rc != OTA_OK || u.disabled) {
         int nu = acct_throttle_fail(r->app->signin_users, ukey, now);
         int na = acct_throttle_fail(r->app->signin_addrs, akey, now);
         OTA_WARN("auth: failed sign-in for %s from %s (%d for the user, %d from the address)", name,
@@ -173,7 +173,7 @@ static int login(http_req *r)
         return http_send_error(r, 500, "internal", NULL, "No token could be made.");
     }
     rc = store_token_create(r->app->store, &in, hash, now, &t);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         ret = http_send_store_error(r, rc, "session");
     else {
         OTA_INFO("auth: %s signed in from %s", u.name, addr[0] ? addr : "?");
@@ -193,8 +193,8 @@ static int logout(http_req *r)
         return http_send_error(r, 409, "not_a_session", NULL,
                                "Only a console session signs out; revoke an API token with "
                                "DELETE /api/v1/tokens/{id}.");
-    store_rc rc = store_token_revoke(r->app->store, r->caller.token_id, ota_time_now_ms());
-    if (rc != STORE_OK)
+    ota_err rc = store_token_revoke(r->app->store, r->caller.token_id, ota_time_now_ms());
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "session");
     OTA_INFO("auth: %s signed out", r->caller.actor);
     return http_send_empty(r, 204);
@@ -259,11 +259,11 @@ static int user_create(http_req *r)
         return MHD_YES;
     }
     http_audit_object(r, "user:%s", name);
-    store_rc rc = store_user_create(r->app->store, name, role, hash[0] ? hash : NULL,
-                                    r->caller.actor, ota_time_now_ms(), &u);
-    if (rc == STORE_DUPLICATE)
+    ota_err rc = store_user_create(r->app->store, name, role, hash[0] ? hash : NULL,
+                                   r->caller.actor, ota_time_now_ms(), &u);
+    if (rc == OTA_EDUPLICATE)
         ret = http_send_error(r, 409, "duplicate", "userName", "A user with this name exists.");
-    else if (rc != STORE_OK)
+    else if (rc != OTA_OK)
         ret = http_send_store_error(r, rc, "user");
     else {
         OTA_INFO("auth: user %s (%s) created by %s", u.name, acct_role_name(u.role),
@@ -282,8 +282,8 @@ static int user_list(http_req *r)
     int64_t total;
     if (http_paging(r, &pg) != 0)
         return MHD_YES;
-    store_rc rc = store_user_list(r->app->store, pg, &items, &n, &total);
-    if (rc != STORE_OK)
+    ota_err rc = store_user_list(r->app->store, pg, &items, &n, &total);
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "user list");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -314,8 +314,8 @@ static int user_update(http_req *r)
         json_decref(b);
         return MHD_YES;
     }
-    store_rc rc = store_user_update(r->app->store, name, role, disabled, hash[0] ? hash : NULL, &u);
-    if (rc != STORE_OK)
+    ota_err rc = store_user_update(r->app->store, name, role, disabled, hash[0] ? hash : NULL, &u);
+    if (rc != OTA_OK)
         ret = http_send_store_error(r, rc, "user");
     else {
         OTA_INFO("auth: user %s changed by %s (role %s%s%s)", u.name, r->caller.actor,
@@ -360,14 +360,14 @@ static int token_create(http_req *r)
         ret = http_send_error(r, 403, "forbidden", "userName",
                               "Only an admin makes tokens for another user.");
     else {
-        store_rc rc = STORE_OK;
+        ota_err rc = OTA_OK;
         if (user) {
             rc = store_user_get(r->app->store, user, &u, NULL, 0);
-            if (rc == STORE_NOT_FOUND) {
+            if (rc == OTA_ENOTFOUND) {
                 ret = http_send_error(r, 422, "invalid_field", "userName", "No such user.");
                 goto out;
             }
-            if (rc == STORE_OK && (u.disabled || in.role > u.role)) {
+            if (rc == OTA_OK && (u.disabled || in.role > u.role)) {
                 ret = http_send_error(r, 422, "invalid_field", u.disabled ? "userName" : "role",
                                       u.disabled ? "The user is disabled."
                                                  : "A token's role is at most its user's (%s).",
@@ -380,11 +380,11 @@ static int token_create(http_req *r)
         snprintf(in.kind, sizeof in.kind, "api");
         snprintf(in.name, sizeof in.name, "%s", name);
         snprintf(in.created_by, sizeof in.created_by, "%s", r->caller.actor);
-        if (rc == STORE_OK && acct_token_new(tok, hash) != 0)
-            rc = STORE_ERROR;
-        if (rc == STORE_OK)
+        if (rc == OTA_OK && acct_token_new(tok, hash) != 0)
+            rc = OTA_EDB;
+        if (rc == OTA_OK)
             rc = store_token_create(r->app->store, &in, hash, now, &t);
-        if (rc != STORE_OK)
+        if (rc != OTA_OK)
             ret = http_send_store_error(r, rc, "token");
         else {
             OTA_INFO("auth: token %lld (%s, %s) created by %s", (long long)t.id, t.name,
@@ -408,10 +408,10 @@ static int token_list(http_req *r)
     int64_t total;
     if (http_paging(r, &pg) != 0)
         return MHD_YES;
-    store_rc rc =
+    ota_err rc =
         store_token_list(r->app->store, r->caller.role >= ACCT_ADMIN ? -1 : r->caller.user_id, pg,
                          &items, &n, &total);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "token list");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -429,14 +429,14 @@ static int token_revoke(http_req *r)
     long long id = strtoll(s, &end, 10);
     if (errno || *end || id <= 0)
         return http_send_error(r, 404, "not_found", NULL, "The token does not exist.");
-    store_rc rc = store_token_get(r->app->store, id, &t);
+    ota_err rc = store_token_get(r->app->store, id, &t);
     /* someone else's token is "not found" unless the caller is an admin */
-    if (rc == STORE_OK && (t.revoked_ms || strcmp(t.kind, "api") != 0 ||
-                           (r->caller.role < ACCT_ADMIN && t.user_id != r->caller.user_id)))
-        rc = STORE_NOT_FOUND;
-    if (rc == STORE_OK)
+    if (rc == OTA_OK && (t.revoked_ms || strcmp(t.kind, "api") != 0 ||
+                         (r->caller.role < ACCT_ADMIN && t.user_id != r->caller.user_id)))
+        rc = OTA_ENOTFOUND;
+    if (rc == OTA_OK)
         rc = store_token_revoke(r->app->store, id, ota_time_now_ms());
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "token");
     OTA_INFO("auth: token %lld (%s) revoked by %s", id, t.name, r->caller.actor);
     return http_send_empty(r, 204);

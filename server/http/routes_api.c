@@ -53,7 +53,7 @@ static int health(http_req *r)
 {
     const char *broker = "not_configured";
     int broker_ok = 1;
-    int store_ok = store_ping(r->app->store) == STORE_OK;
+    int store_ok = store_ping(r->app->store) == OTA_OK;
     if (r->app->broker_ready)
         broker_ok = r->app->broker_ready(r->app->broker_ud, &broker);
     json_t *j =
@@ -90,10 +90,9 @@ static int product_create(http_req *r)
     if (rq_product_body(r->body, r->body_len, &b, &in, &e) != 0) {
         ret = http_send_rq_error(r, &e);
     } else {
-        store_rc rc = store_product_create(r->app->store, in.name,
-                                           in.description ? in.description : "", ota_time_now_ms(),
-                                           &p);
-        if (rc == STORE_OK) {
+        ota_err rc = store_product_create(
+            r->app->store, in.name, in.description ? in.description : "", ota_time_now_ms(), &p);
+        if (rc == OTA_OK) {
             OTA_INFO("api: product %s created", p.product_key);
             http_audit_object(r, "product:%s", p.product_key);
             ret = http_send_json(r, 201, api_product_json(&p));
@@ -112,8 +111,8 @@ static int product_list(http_req *r)
     int64_t total;
     if (http_paging(r, &pg) != 0)
         return MHD_YES;
-    store_rc rc = store_product_list(r->app->store, pg, &items, &n, &total);
-    if (rc != STORE_OK)
+    ota_err rc = store_product_list(r->app->store, pg, &items, &n, &total);
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "product list");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -126,9 +125,9 @@ static int product_list(http_req *r)
 static int path_product(http_req *r, store_product *p)
 {
     const char *key = http_param(r, "productKey");
-    store_rc rc =
-        valid_product_key(key) == 0 ? store_product_get(r->app->store, key, p) : STORE_NOT_FOUND;
-    if (rc != STORE_OK) {
+    ota_err rc =
+        valid_product_key(key) == 0 ? store_product_get(r->app->store, key, p) : OTA_ENOTFOUND;
+    if (rc != OTA_OK) {
         http_send_store_error(r, rc, "product");
         return -1;
     }
@@ -159,12 +158,12 @@ static int device_create(http_req *r)
     if (rq_device_body(r->body, r->body_len, &b, &in, &e) != 0) {
         ret = http_send_rq_error(r, &e);
     } else {
-        store_rc rc = store_device_create(r->app->store, p.product_key, in.identifier, in.name,
-                                          ota_time_now_ms(), &d);
-        if (rc == STORE_DUPLICATE)
+        ota_err rc = store_device_create(r->app->store, p.product_key, in.identifier, in.name,
+                                         ota_time_now_ms(), &d);
+        if (rc == OTA_EDUPLICATE)
             ret = http_send_error(r, 409, "duplicate", "identifier",
                                   "A device with this identifier already exists in the product.");
-        else if (rc != STORE_OK)
+        else if (rc != OTA_OK)
             ret = http_send_store_error(r, rc, "product");
         else if (ota_secret_device(r->app->server_key, d.product_key, d.identifier, secret,
                                    sizeof secret) != 0)
@@ -199,10 +198,10 @@ static int device_list(http_req *r)
     if (http_paging(r, &pg) != 0)
         return MHD_YES;
     const char *key = http_param(r, "productKey");
-    store_rc rc = valid_product_key(key) == 0
-                      ? store_device_list(r->app->store, key, online, pg, &items, &n, &total)
-                      : STORE_NOT_FOUND;
-    if (rc != STORE_OK)
+    ota_err rc = valid_product_key(key) == 0
+                     ? store_device_list(r->app->store, key, online, pg, &items, &n, &total)
+                     : OTA_ENOTFOUND;
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "product");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -218,10 +217,10 @@ static int device_get(http_req *r)
     store_product p;
     if (path_product(r, &p) != 0)
         return MHD_YES;
-    store_rc rc = valid_identifier(ident, NULL, 0) == 0
-                      ? store_device_get(r->app->store, key, ident, &d)
-                      : STORE_NOT_FOUND;
-    if (rc != STORE_OK)
+    ota_err rc = valid_identifier(ident, NULL, 0) == 0
+                     ? store_device_get(r->app->store, key, ident, &d)
+                     : OTA_ENOTFOUND;
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "device");
     return http_send_json(r, 200, api_device_json(&d, NULL));
 }
@@ -231,10 +230,10 @@ static int device_get(http_req *r)
 static int path_firmware(http_req *r, store_firmware *f)
 {
     int64_t id;
-    store_rc rc = valid_id(http_param(r, "firmwareId"), &id) == 0
-                      ? store_firmware_get(r->app->store, id, f)
-                      : STORE_NOT_FOUND;
-    if (rc != STORE_OK) {
+    ota_err rc = valid_id(http_param(r, "firmwareId"), &id) == 0
+                     ? store_firmware_get(r->app->store, id, f)
+                     : OTA_ENOTFOUND;
+    if (rc != OTA_OK) {
         http_send_store_error(r, rc, "firmware");
         return -1;
     }
@@ -252,12 +251,12 @@ static int firmware_list(http_req *r)
         return MHD_YES;
     if (key && !*key)
         key = NULL;
-    store_rc rc = !key || valid_product_key(key) == 0
-                      ? store_firmware_list(r->app->store, key, pg, &items, &n, &total)
-                      : STORE_NOT_FOUND;
-    if (rc == STORE_NOT_FOUND)
+    ota_err rc = !key || valid_product_key(key) == 0
+                     ? store_firmware_list(r->app->store, key, pg, &items, &n, &total)
+                     : OTA_ENOTFOUND;
+    if (rc == OTA_ENOTFOUND)
         return http_send_error(r, 404, "not_found", "productKey", "The product does not exist.");
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "firmware list");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -288,16 +287,16 @@ static int firmware_delete(http_req *r)
     store_firmware f;
     int still_used = 1;
     if (valid_id(http_param(r, "firmwareId"), &id) != 0)
-        return http_send_store_error(r, STORE_NOT_FOUND, "firmware");
+        return http_send_store_error(r, OTA_ENOTFOUND, "firmware");
     fwfiles_lock(r->app);
-    store_rc rc = store_firmware_delete(r->app->store, id, &f, &still_used);
-    if (rc == STORE_OK && !still_used)
+    ota_err rc = store_firmware_delete(r->app->store, id, &f, &still_used);
+    if (rc == OTA_OK && !still_used)
         fwfiles_remove_if_unused(r->app, f.sha256);
     fwfiles_unlock(r->app);
-    if (rc == STORE_IN_USE)
+    if (rc == OTA_EINUSE)
         return http_send_error(r, 409, "firmware_in_use", NULL,
                                "The firmware is used by a batch in progress; terminate it first.");
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "firmware");
     OTA_INFO("api: firmware %lld deleted", (long long)id);
     return http_send_empty(r, 204);
@@ -316,9 +315,9 @@ static int firmware_eligible(http_req *r)
     if (q && strlen(q) > 128)
         return http_send_error(r, 400, "invalid_parameter", "q", "q must be at most 128 bytes.");
     if (valid_id(http_param(r, "firmwareId"), &id) != 0)
-        return http_send_store_error(r, STORE_NOT_FOUND, "firmware");
-    store_rc rc = store_firmware_eligible(r->app->store, id, q, pg, &items, &n, &total);
-    if (rc != STORE_OK)
+        return http_send_store_error(r, OTA_ENOTFOUND, "firmware");
+    ota_err rc = store_firmware_eligible(r->app->store, id, q, pg, &items, &n, &total);
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "firmware");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)

@@ -79,7 +79,7 @@ static int batch_create(http_req *r)
     store_firmware f;
 
     if (valid_id(http_param(r, "firmwareId"), &fw_id) != 0 ||
-        store_firmware_get(r->app->store, fw_id, &f) != STORE_OK)
+        store_firmware_get(r->app->store, fw_id, &f) != OTA_OK)
         return http_send_error(r, 404, "not_found", "firmwareId", "The firmware does not exist.");
     if (bparams_parse(r->body, r->body_len, &p, &err) != 0) {
         int rc = http_send_error(r, (unsigned)err.status, err.code, err.field[0] ? err.field : NULL,
@@ -101,11 +101,11 @@ static int batch_create(http_req *r)
         .retry_interval_min = p.retry_interval_minutes,
         .max_push_per_min = p.max_push_per_minute,
     };
-    store_rc rc = store_batch_create(r->app->store, fw_id, &in, now, expires, &b, &serr);
+    ota_err rc = store_batch_create(r->app->store, fw_id, &in, now, expires, &b, &serr);
     bparams_free(&p);
-    if (rc == STORE_NOT_FOUND)
+    if (rc == OTA_ENOTFOUND)
         return http_send_error(r, 404, "not_found", "firmwareId", "The firmware does not exist.");
-    if (rc == STORE_INVALID && serr.code) {
+    if (rc == OTA_EINVAL && serr.code) {
         if (strcmp(serr.code, "no_devices") == 0)
             return http_send_error(r, 422, "no_devices", serr.field,
                                    "No eligible device: devices must be activated, on another "
@@ -126,7 +126,7 @@ static int batch_create(http_req *r)
         return http_send_error(r, 422, serr.code, serr.field, "Device '%s' %s.", serr.identifier,
                                why);
     }
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "batch create");
     OTA_INFO("batch %lld created: firmware %lld, %lld devices, policy %s", (long long)b.id,
              (long long)fw_id, (long long)b.total, b.policy);
@@ -162,8 +162,8 @@ static int batch_list(http_req *r)
     if (f.state && fsm_batch_state_from_name(f.state, &bs) != 0)
         return http_send_error(r, 400, "invalid_parameter", "state",
                                "state must be in_progress, completed or terminated.");
-    store_rc rc = store_batch_list(r->app->store, &f, pg, &items, &n, &total);
-    if (rc != STORE_OK)
+    ota_err rc = store_batch_list(r->app->store, &f, pg, &items, &n, &total);
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "batch list");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -178,10 +178,10 @@ static int batch_get(http_req *r)
     store_batch b;
     if (path_batch_id(r, &id) != 0)
         return MHD_YES;
-    store_rc rc = store_batch_get(r->app->store, id, &b);
-    if (rc == STORE_NOT_FOUND)
+    ota_err rc = store_batch_get(r->app->store, id, &b);
+    if (rc == OTA_ENOTFOUND)
         return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "batch get");
     return http_send_json(r, 200, batch_full_json(&b));
 }
@@ -206,11 +206,11 @@ static int batch_devices(http_req *r)
                                    "upgrading, to_retry, succeeded, failed.");
         state = (int)s;
     }
-    store_rc rc =
+    ota_err rc =
         store_batch_devices_keyset(r->app->store, id, state, pg, after, &items, &n, &total, &next);
-    if (rc == STORE_NOT_FOUND)
+    if (rc == OTA_ENOTFOUND)
         return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "batch devices");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -235,13 +235,13 @@ static int batch_terminate(http_req *r)
     store_batch b;
     if (path_batch_id(r, &id) != 0)
         return MHD_YES;
-    store_rc rc = store_batch_terminate(r->app->store, id, ota_time_now_ms(), &b);
-    if (rc == STORE_NOT_FOUND)
+    ota_err rc = store_batch_terminate(r->app->store, id, ota_time_now_ms(), &b);
+    if (rc == OTA_ENOTFOUND)
         return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
-    if (rc == STORE_IN_USE)
+    if (rc == OTA_EINUSE)
         return http_send_error(r, 409, "batch_not_in_progress", "batchId",
                                "The batch has already ended (%s).", b.state);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return http_send_store_error(r, rc, "batch terminate");
     OTA_INFO("batch %lld terminated by the API", (long long)id);
     if (r->app->engine)
@@ -275,10 +275,10 @@ static int device_download(http_req *r)
     if (rc != OTA_OK)
         return http_send_error(r, 500, "internal", NULL, "The link could not be checked.");
     if (valid_id(req.firmware_id, &fw_id) != 0 || valid_id(req.batch_id, &batch_id) != 0 ||
-        store_firmware_get(r->app->store, fw_id, &f) != STORE_OK)
+        store_firmware_get(r->app->store, fw_id, &f) != OTA_OK)
         return http_send_error(r, 404, "not_found", NULL, "The firmware does not exist.");
-    store_rc src = store_batch_get(r->app->store, batch_id, &b);
-    if (src != STORE_OK || b.firmware_id != fw_id)
+    ota_err src = store_batch_get(r->app->store, batch_id, &b);
+    if (src != OTA_OK || b.firmware_id != fw_id)
         return http_send_error(r, 404, "not_found", NULL, "The batch does not exist.");
     fsm_batch_state bs;
     if (fsm_batch_state_from_name(b.state, &bs) != 0 || !fsm_batch_state_is_running(bs))

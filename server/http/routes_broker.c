@@ -265,12 +265,12 @@ static login_result login_decide(http_app *app, const char *cid, const char *use
         return LOGIN_DENY;
     }
     /* the secret is right: only now ask the store (guessers cost no query) */
-    store_rc rc = store_device_get(app->store, pk, id, &d);
-    if (rc == STORE_NOT_FOUND) {
+    ota_err rc = store_device_get(app->store, pk, id, &d);
+    if (rc == OTA_ENOTFOUND) {
         *why = "not a registered device";
         return LOGIN_DENY;
     }
-    return rc == STORE_OK ? LOGIN_DEVICE : LOGIN_ERROR;
+    return rc == OTA_OK ? LOGIN_DEVICE : LOGIN_ERROR;
 }
 
 static int send_result(http_req *r, int allow, int with_superuser, int superuser)

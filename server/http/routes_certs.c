@@ -24,10 +24,10 @@ static int path_device(http_req *r, char *cn, size_t cap)
 {
     const char *pk = http_param(r, "productKey"), *id = http_param(r, "identifier");
     store_device d;
-    store_rc rc = valid_product_key(pk) == 0 && valid_identifier(id, NULL, 0) == 0
-                      ? store_device_get(r->app->store, pk, id, &d)
-                      : STORE_NOT_FOUND;
-    if (rc != STORE_OK) {
+    ota_err rc = valid_product_key(pk) == 0 && valid_identifier(id, NULL, 0) == 0
+                     ? store_device_get(r->app->store, pk, id, &d)
+                     : OTA_ENOTFOUND;
+    if (rc != OTA_OK) {
         http_send_store_error(r, rc, "device");
         return -1;
     }

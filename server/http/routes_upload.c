@@ -168,27 +168,27 @@ int api_firmware_upload_end(http_req *r)
     memcpy(in.sha256, u->up.sha256_hex, sizeof in.sha256);
 
     fwfiles_lock(r->app);
-    store_rc rc = STORE_ERROR;
+    ota_err rc = OTA_EDB;
     if (fwup_place(r->app, &u->up) == 0) {
         rc = store_firmware_create(r->app->store, &in, ota_time_now_ms(), &out, &field);
-        if (rc != STORE_OK)
+        if (rc != OTA_OK)
             fwfiles_remove_if_unused(r->app, in.sha256);
     }
     fwfiles_unlock(r->app);
     upload_fail_file(u);
 
     switch (rc) {
-    case STORE_OK:
+    case OTA_OK:
         OTA_INFO("api: firmware %lld (%s %s, %lld bytes, sha256 %s) added", (long long)out.id,
                  out.product_key, out.version, (long long)out.size, out.sha256);
         http_audit_object(r, "firmware:%lld", (long long)out.id);
         ret = http_send_json(r, 201, api_firmware_json(&out));
         break;
-    case STORE_NOT_FOUND:
+    case OTA_ENOTFOUND:
         ret =
             http_send_error(r, 422, "unknown_product", "productKey", "The product does not exist.");
         break;
-    case STORE_DUPLICATE:
+    case OTA_EDUPLICATE:
         if (field && strcmp(field, "firmwareVersion") == 0)
             ret = http_send_error(r, 409, "duplicate", "firmwareVersion",
                                   "The product already has a firmware with this version.");
@@ -196,7 +196,7 @@ int api_firmware_upload_end(http_req *r)
             ret = http_send_error(r, 409, "duplicate", "firmwareName",
                                   "A firmware with this name already exists.");
         break;
-    case STORE_LIMIT:
+    case OTA_ELIMIT:
         ret = http_send_error(r, 422, "limit_exceeded", "productKey",
                               "The product already has 50 firmwares; delete one first.");
         break;
@@ -240,9 +240,9 @@ int api_import_start(http_req *r)
                         "The import body must be application/x-ndjson: one JSON object a line.");
         return -1;
     }
-    store_rc rc =
-        valid_product_key(key) == 0 ? store_product_get(r->app->store, key, &p) : STORE_NOT_FOUND;
-    if (rc != STORE_OK) {
+    ota_err rc =
+        valid_product_key(key) == 0 ? store_product_get(r->app->store, key, &p) : OTA_ENOTFOUND;
+    if (rc != OTA_OK) {
         http_send_store_error(r, rc, "product");
         return -1;
     }
@@ -306,17 +306,17 @@ static int import_commit(http_req *r, import_state *s, int64_t *created)
 {
     store_import *im = NULL;
     char buf[API_IMPORT_MAX_LINE + 64];
-    store_rc rc;
+    ota_err rc;
     if (fflush(s->spool) != 0 || fseek(s->spool, 0, SEEK_SET) != 0) {
         rq_fail(&s->err, 500, "internal", NULL, "The import could not be stored.");
         return -1;
     }
     rc = store_import_begin(r->app->store, http_param(r, "productKey"), ota_time_now_ms(), &im);
-    if (rc == STORE_NOT_FOUND) {
+    if (rc == OTA_ENOTFOUND) {
         rq_fail(&s->err, 404, "not_found", NULL, "The product does not exist.");
         return -1;
     }
-    if (rc != STORE_OK) {
+    if (rc != OTA_OK) {
         rq_fail(&s->err, 500, "internal", NULL, "The import could not be stored.");
         return -1;
     }
@@ -329,7 +329,7 @@ static int import_commit(http_req *r, import_state *s, int64_t *created)
         }
         *t1 = *t2 = *nl = '\0';
         rc = store_import_add(im, t1 + 1, t2 + 1);
-        if (rc == STORE_DUPLICATE) {
+        if (rc == OTA_EDUPLICATE) {
             long line = strtol(buf, NULL, 10);
             rq_fail(&s->err, 409, "duplicate", "identifier",
                     "Line %ld: the identifier already exists in the product or earlier in the "
@@ -338,12 +338,12 @@ static int import_commit(http_req *r, import_state *s, int64_t *created)
             s->err.line = line;
             goto fail;
         }
-        if (rc != STORE_OK) {
+        if (rc != OTA_OK) {
             rq_fail(&s->err, 500, "internal", NULL, "The import could not be stored.");
             goto fail;
         }
     }
-    if (store_import_commit(im, created) != STORE_OK) {
+    if (store_import_commit(im, created) != OTA_OK) {
         rq_fail(&s->err, 500, "internal", NULL, "The import could not be stored.");
         return -1;
     }

@@ -25,8 +25,8 @@
 
 /* ---- statements and rows ----------------------------------------------------------------- */
 
-static store_rc run(store_t *s, store_tx *tx, store_q q, const store_args *a, store_row_fn row,
-                    void *ud, int64_t *changes)
+static ota_err run(store_t *s, store_tx *tx, store_q q, const store_args *a, store_row_fn row,
+                   void *ud, int64_t *changes)
 {
     static const store_args none = {0};
     return s->ops->query(tx, q, a ? a : &none, row, ud, changes);
@@ -72,37 +72,37 @@ static void i64_of(const store_row *r, void *out)
     *(int64_t *)out = r->i64(r->row, 0);
 }
 
-/* Reads the single row of q into out: STORE_NOT_FOUND when there is none. */
-static store_rc get_one(store_t *s, store_tx *tx, store_q q, const store_args *a,
-                        void (*read)(const store_row *, void *), void *out)
+/* Reads the single row of q into out: OTA_ENOTFOUND when there is none. */
+static ota_err get_one(store_t *s, store_tx *tx, store_q q, const store_args *a,
+                       void (*read)(const store_row *, void *), void *out)
 {
     one_row o = {read, out, 0};
-    store_rc rc = run(s, tx, q, a, one_fn, &o, NULL);
-    if (rc != STORE_OK)
+    ota_err rc = run(s, tx, q, a, one_fn, &o, NULL);
+    if (rc != OTA_OK)
         return rc;
-    return o.found ? STORE_OK : STORE_NOT_FOUND;
+    return o.found ? OTA_OK : OTA_ENOTFOUND;
 }
 
-/* The first column of q's first row as an integer into *out; 0 (and STORE_OK) when q
+/* The first column of q's first row as an integer into *out; 0 (and OTA_OK) when q
  * returns no row, so it serves counts, ids (0 = none) and "is there one" (1/0). */
-static store_rc get_i64(store_t *s, store_tx *tx, store_q q, const store_args *a, int64_t *out)
+static ota_err get_i64(store_t *s, store_tx *tx, store_q q, const store_args *a, int64_t *out)
 {
     *out = 0;
-    store_rc rc = get_one(s, tx, q, a, i64_of, out);
-    return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+    ota_err rc = get_one(s, tx, q, a, i64_of, out);
+    return rc == OTA_ENOTFOUND ? OTA_OK : rc;
 }
 
 /* The product's id (0 when none) by key; q is PRODUCT_ID or PRODUCT_LOCK. */
-static store_rc product_id(store_t *s, store_tx *tx, store_q q, const char *key, int64_t *pid)
+static ota_err product_id(store_t *s, store_tx *tx, store_q q, const char *key, int64_t *pid)
 {
     store_args a = {0};
     store_arg_str(&a, key);
     return get_i64(s, tx, q, &a, pid);
 }
 
-/* The row of q (one id parameter) into out with read: STORE_NOT_FOUND when none. */
-static store_rc get_by_id(store_t *s, store_tx *tx, store_q q,
-                          void (*read)(const store_row *, void *), int64_t id, void *out)
+/* The row of q (one id parameter) into out with read: OTA_ENOTFOUND when none. */
+static ota_err get_by_id(store_t *s, store_tx *tx, store_q q,
+                         void (*read)(const store_row *, void *), int64_t id, void *out)
 {
     store_args args = {0};
     store_arg_i64(&args, id);
@@ -117,15 +117,15 @@ typedef struct {
     void *out;
 } by_id_args;
 
-static store_rc by_id_fn(store_tx *tx, void *ud)
+static ota_err by_id_fn(store_tx *tx, void *ud)
 {
     by_id_args *a = ud;
     return get_by_id(a->s, tx, a->q, a->read, a->id, a->out);
 }
 
 /* get_by_id as one statement of its own. */
-static store_rc get_by_id_alone(store_t *s, store_q q, void (*read)(const store_row *, void *),
-                                int64_t id, void *out)
+static ota_err get_by_id_alone(store_t *s, store_q q, void (*read)(const store_row *, void *),
+                               int64_t id, void *out)
 {
     by_id_args a = {s, q, read, id, out};
     return s->ops->tx(s, STORE_TX_ONE, by_id_fn, &a);
@@ -156,11 +156,11 @@ typedef struct {
     int64_t *total;
 } page_out;
 
-static store_rc list_page(store_t *s, store_tx *tx, store_q count_q, store_q list_q,
-                          const store_args *lead, const page_out *o)
+static ota_err list_page(store_t *s, store_tx *tx, store_q count_q, store_q list_q,
+                         const store_args *lead, const page_out *o)
 {
-    store_rc rc = get_i64(s, tx, count_q, lead, o->total);
-    if (rc != STORE_OK)
+    ota_err rc = get_i64(s, tx, count_q, lead, o->total);
+    if (rc != OTA_OK)
         return rc;
     store_args a = *lead;
     store_arg_i64(&a, o->pg.page_size);
@@ -170,13 +170,13 @@ static store_rc list_page(store_t *s, store_tx *tx, store_q count_q, store_q lis
     if (!p.items)
         abort(); /* the daemon may abort on out-of-memory */
     rc = run(s, tx, list_q, &a, page_fn, &p, NULL);
-    if (rc != STORE_OK) {
+    if (rc != OTA_OK) {
         free(p.items);
         return rc;
     }
     *o->items = p.items;
     *o->n = p.n;
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* ---- products ------------------------------------------------------------------------------ */
@@ -188,7 +188,7 @@ typedef struct {
     store_product *out;
 } product_new;
 
-static store_rc product_create_fn(store_tx *tx, void *ud)
+static ota_err product_create_fn(store_tx *tx, void *ud)
 {
     product_new *a = ud;
     /* a key already taken inserts nothing: draw again */
@@ -197,13 +197,13 @@ static store_rc product_create_fn(store_tx *tx, void *ud)
         int64_t id = 0;
         store_args args = {0};
         if (store__product_key(key) != 0)
-            return STORE_ERROR;
+            return OTA_EDB;
         store_arg_str(&args, key);
         store_arg_str(&args, a->name);
         store_arg_str(&args, a->description);
         store_arg_i64(&args, a->now);
-        store_rc rc = get_i64(a->s, tx, STORE_Q_PRODUCT_INSERT, &args, &id);
-        if (rc != STORE_OK)
+        ota_err rc = get_i64(a->s, tx, STORE_Q_PRODUCT_INSERT, &args, &id);
+        if (rc != OTA_OK)
             return rc;
         if (id > 0) {
             memset(a->out, 0, sizeof *a->out);
@@ -212,17 +212,17 @@ static store_rc product_create_fn(store_tx *tx, void *ud)
             snprintf(a->out->name, sizeof a->out->name, "%s", a->name);
             snprintf(a->out->description, sizeof a->out->description, "%s", a->description);
             a->out->created_ms = a->now;
-            return STORE_OK;
+            return OTA_OK;
         }
     }
-    return STORE_ERROR;
+    return OTA_EDB;
 }
 
-store_rc store_product_create(store_t *s, const char *name, const char *description, int64_t now_ms,
-                              store_product *out)
+ota_err store_product_create(store_t *s, const char *name, const char *description, int64_t now_ms,
+                             store_product *out)
 {
     if (!name || !out)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     product_new a = {s, name, description ? description : "", now_ms, out};
     return s->ops->tx(s, STORE_TX_ONE, product_create_fn, &a);
 }
@@ -233,7 +233,7 @@ typedef struct {
     store_product *out;
 } product_get_args;
 
-static store_rc product_get_fn(store_tx *tx, void *ud)
+static ota_err product_get_fn(store_tx *tx, void *ud)
 {
     product_get_args *a = ud;
     store_args args = {0};
@@ -241,10 +241,10 @@ static store_rc product_get_fn(store_tx *tx, void *ud)
     return get_one(a->s, tx, STORE_Q_PRODUCT_GET, &args, product_of, a->out);
 }
 
-store_rc store_product_get(store_t *s, const char *product_key, store_product *out)
+ota_err store_product_get(store_t *s, const char *product_key, store_product *out)
 {
     if (!product_key)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     product_get_args a = {s, product_key, out};
     return s->ops->tx(s, STORE_TX_ONE, product_get_fn, &a);
 }
@@ -259,7 +259,7 @@ typedef struct {
     page_out o;
 } list_args;
 
-static store_rc product_list_fn(store_tx *tx, void *ud)
+static ota_err product_list_fn(store_tx *tx, void *ud)
 {
     list_args *a = ud;
     store_args none = {0};
@@ -267,19 +267,19 @@ static store_rc product_list_fn(store_tx *tx, void *ud)
 }
 
 /* Starts a list: outputs empty, the page checked. */
-static store_rc list_start(store_page pg, void **items, size_t *n, int64_t *total)
+static ota_err list_start(store_page pg, void **items, size_t *n, int64_t *total)
 {
     *items = NULL;
     *n = 0;
     *total = 0;
-    return store__page_ok(pg) ? STORE_OK : STORE_INVALID;
+    return store__page_ok(pg) ? OTA_OK : OTA_EINVAL;
 }
 
-store_rc store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
-                            int64_t *total)
+ota_err store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
+                           int64_t *total)
 {
-    if (list_start(pg, (void **)items, n, total) != STORE_OK)
-        return STORE_INVALID;
+    if (list_start(pg, (void **)items, n, total) != OTA_OK)
+        return OTA_EINVAL;
     list_args a = {s, NULL, -1, 0, NULL,
                    {pg, sizeof(store_product), product_of, (void **)items, n, total}};
     return s->ops->tx(s, STORE_TX_READ, product_list_fn, &a);
@@ -294,7 +294,7 @@ typedef struct {
     store_device *out;
 } device_args;
 
-static store_rc device_get_fn(store_tx *tx, void *ud)
+static ota_err device_get_fn(store_tx *tx, void *ud)
 {
     device_args *a = ud;
     store_args args = {0};
@@ -303,55 +303,55 @@ static store_rc device_get_fn(store_tx *tx, void *ud)
     return get_one(a->s, tx, STORE_Q_DEVICE_GET, &args, device_of, a->out);
 }
 
-static store_rc device_create_fn(store_tx *tx, void *ud)
+static ota_err device_create_fn(store_tx *tx, void *ud)
 {
     device_args *a = ud;
     int64_t pid, id = 0;
-    store_rc rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
-    if (rc != STORE_OK)
+    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    if (rc != OTA_OK)
         return rc;
     if (pid == 0)
-        return STORE_NOT_FOUND;
+        return OTA_ENOTFOUND;
     store_args args = {0};
     store_arg_i64(&args, pid);
     store_arg_str(&args, a->ident);
     store_arg_str(&args, a->name);
     store_arg_i64(&args, a->now);
     rc = get_i64(a->s, tx, STORE_Q_DEVICE_INSERT, &args, &id);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return rc;
     if (id == 0)
-        return STORE_DUPLICATE; /* the identifier is taken in the product */
+        return OTA_EDUPLICATE; /* the identifier is taken in the product */
     return device_get_fn(tx, a);
 }
 
-store_rc store_device_create(store_t *s, const char *product_key, const char *identifier,
-                             const char *device_name, int64_t now_ms, store_device *out)
+ota_err store_device_create(store_t *s, const char *product_key, const char *identifier,
+                            const char *device_name, int64_t now_ms, store_device *out)
 {
     if (!product_key || !identifier || !device_name)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     device_args a = {s, product_key, identifier, device_name, now_ms, out};
     return s->ops->tx(s, STORE_TX_WRITE, device_create_fn, &a);
 }
 
-store_rc store_device_get(store_t *s, const char *product_key, const char *identifier,
-                          store_device *out)
+ota_err store_device_get(store_t *s, const char *product_key, const char *identifier,
+                         store_device *out)
 {
     if (!product_key || !identifier)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     device_args a = {s, product_key, identifier, NULL, 0, out};
     return s->ops->tx(s, STORE_TX_ONE, device_get_fn, &a);
 }
 
-static store_rc device_list_fn(store_tx *tx, void *ud)
+static ota_err device_list_fn(store_tx *tx, void *ud)
 {
     list_args *a = ud;
     int64_t pid;
-    store_rc rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
-    if (rc != STORE_OK)
+    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    if (rc != OTA_OK)
         return rc;
     if (pid == 0)
-        return STORE_NOT_FOUND;
+        return OTA_ENOTFOUND;
     store_args args = {0};
     store_arg_i64(&args, pid);
     if (a->online < 0)
@@ -360,17 +360,17 @@ static store_rc device_list_fn(store_tx *tx, void *ud)
     return list_page(a->s, tx, STORE_Q_DEVICE_COUNT_ON, STORE_Q_DEVICE_LIST_ON, &args, &a->o);
 }
 
-store_rc store_device_list(store_t *s, const char *product_key, int online, store_page pg,
-                           store_device **items, size_t *n, int64_t *total)
+ota_err store_device_list(store_t *s, const char *product_key, int online, store_page pg,
+                          store_device **items, size_t *n, int64_t *total)
 {
-    if (list_start(pg, (void **)items, n, total) != STORE_OK || !product_key)
-        return STORE_INVALID;
+    if (list_start(pg, (void **)items, n, total) != OTA_OK || !product_key)
+        return OTA_EINVAL;
     list_args a = {s, product_key, online, 0, NULL,
                    {pg, sizeof(store_device), device_of, (void **)items, n, total}};
     return s->ops->tx(s, STORE_TX_READ, device_list_fn, &a);
 }
 
-/* A single-statement write: STORE_NOT_FOUND when it changed no row (when not_found). */
+/* A single-statement write: OTA_ENOTFOUND when it changed no row (when not_found). */
 typedef struct {
     store_t *s;
     store_q q;
@@ -378,18 +378,18 @@ typedef struct {
     int not_found;
 } write_args;
 
-static store_rc write_fn(store_tx *tx, void *ud)
+static ota_err write_fn(store_tx *tx, void *ud)
 {
     write_args *a = ud;
     int64_t changed = 0;
-    store_rc rc = run(a->s, tx, a->q, &a->args, NULL, NULL, &changed);
-    if (rc == STORE_OK && a->not_found && changed == 0)
-        rc = STORE_NOT_FOUND;
+    ota_err rc = run(a->s, tx, a->q, &a->args, NULL, NULL, &changed);
+    if (rc == OTA_OK && a->not_found && changed == 0)
+        rc = OTA_ENOTFOUND;
     return rc;
 }
 
-store_rc store_device_set_online(store_t *s, const char *product_key, const char *identifier,
-                                 int online, int64_t now_ms)
+ota_err store_device_set_online(store_t *s, const char *product_key, const char *identifier,
+                                int online, int64_t now_ms)
 {
     write_args a = {s, STORE_Q_PRESENCE, {0}, 1};
     store_arg_str(&a.args, product_key);
@@ -399,11 +399,11 @@ store_rc store_device_set_online(store_t *s, const char *product_key, const char
     return s->ops->tx(s, STORE_TX_ONE, write_fn, &a);
 }
 
-store_rc store_device_set_version(store_t *s, const char *product_key, const char *identifier,
-                                  const char *version, int64_t now_ms)
+ota_err store_device_set_version(store_t *s, const char *product_key, const char *identifier,
+                                 const char *version, int64_t now_ms)
 {
     if (!version)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     write_args a = {s, STORE_Q_VERSION, {0}, 1};
     store_arg_str(&a.args, product_key);
     store_arg_str(&a.args, identifier);
@@ -412,7 +412,7 @@ store_rc store_device_set_version(store_t *s, const char *product_key, const cha
     return s->ops->tx(s, STORE_TX_ONE, write_fn, &a);
 }
 
-store_rc store_device_all_offline(store_t *s)
+ota_err store_device_all_offline(store_t *s)
 {
     write_args a = {s, STORE_Q_ALL_OFFLINE, {0}, 0};
     return s->ops->tx(s, STORE_TX_ONE, write_fn, &a);
@@ -420,12 +420,12 @@ store_rc store_device_all_offline(store_t *s)
 
 /* ---- firmware ------------------------------------------------------------------------------ */
 
-static store_rc fw_get(store_t *s, store_tx *tx, int64_t id, store_firmware *out)
+static ota_err fw_get(store_t *s, store_tx *tx, int64_t id, store_firmware *out)
 {
     return get_by_id(s, tx, STORE_Q_FW_GET, firmware_of, id, out);
 }
 
-store_rc store_firmware_get(store_t *s, int64_t id, store_firmware *out)
+ota_err store_firmware_get(store_t *s, int64_t id, store_firmware *out)
 {
     return get_by_id_alone(s, STORE_Q_FW_GET, firmware_of, id, out);
 }
@@ -439,61 +439,61 @@ typedef struct {
 } fw_create_args;
 
 /* The facts of rules_firmware_create, read with the product locked. */
-static store_rc fw_facts(store_t *s, store_tx *tx, const store_firmware *in, int64_t *pid,
-                         rules_firmware_facts *f)
+static ota_err fw_facts(store_t *s, store_tx *tx, const store_firmware *in, int64_t *pid,
+                        rules_firmware_facts *f)
 {
     int64_t x;
     store_args args = {0};
     memset(f, 0, sizeof *f);
-    store_rc rc = product_id(s, tx, STORE_Q_PRODUCT_LOCK, in->product_key, pid);
-    if (rc != STORE_OK || *pid == 0)
+    ota_err rc = product_id(s, tx, STORE_Q_PRODUCT_LOCK, in->product_key, pid);
+    if (rc != OTA_OK || *pid == 0)
         return rc;
     f->product_found = 1;
     store_arg_str(&args, in->name);
-    if ((rc = get_i64(s, tx, STORE_Q_FW_NAME_USED, &args, &x)) != STORE_OK)
+    if ((rc = get_i64(s, tx, STORE_Q_FW_NAME_USED, &args, &x)) != OTA_OK)
         return rc;
     f->name_taken = x != 0;
     args.n = 0;
     store_arg_i64(&args, *pid);
     store_arg_str(&args, in->version);
-    if ((rc = get_i64(s, tx, STORE_Q_FW_VERSION_USED, &args, &x)) != STORE_OK)
+    if ((rc = get_i64(s, tx, STORE_Q_FW_VERSION_USED, &args, &x)) != OTA_OK)
         return rc;
     f->version_taken = x != 0;
     args.n = 1;
     return get_i64(s, tx, STORE_Q_FW_COUNT_P, &args, &f->firmware_count);
 }
 
-static store_rc fw_create_fn(store_tx *tx, void *ud)
+static ota_err fw_create_fn(store_tx *tx, void *ud)
 {
     fw_create_args *a = ud;
     const store_firmware *in = a->in;
     rules_firmware_facts facts;
     int64_t pid = 0, id = 0;
-    store_rc rc = fw_facts(a->s, tx, in, &pid, &facts);
-    if (rc != STORE_OK)
+    ota_err rc = fw_facts(a->s, tx, in, &pid, &facts);
+    if (rc != OTA_OK)
         return rc;
     rules_firmware verdict = rules_firmware_create(&facts);
     if (verdict != RULES_FW_OK) {
         *a->field = rules_firmware_field(verdict);
-        return verdict == RULES_FW_NO_PRODUCT     ? STORE_NOT_FOUND
-               : verdict == RULES_FW_PRODUCT_FULL ? STORE_LIMIT
-                                                  : STORE_DUPLICATE;
+        return verdict == RULES_FW_NO_PRODUCT     ? OTA_ENOTFOUND
+               : verdict == RULES_FW_PRODUCT_FULL ? OTA_ELIMIT
+                                                  : OTA_EDUPLICATE;
     }
     store_args args = {0};
     store__firmware_args(&args, pid, in, a->now);
     rc = get_i64(a->s, tx, STORE_Q_FW_INSERT, &args, &id);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return rc;
     if (id == 0) {
         /* the name, taken meanwhile by another product's firmware (the product is locked) */
         *a->field = rules_firmware_field(RULES_FW_NAME_TAKEN);
-        return STORE_DUPLICATE;
+        return OTA_EDUPLICATE;
     }
     return fw_get(a->s, tx, id, a->out);
 }
 
-store_rc store_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
-                               store_firmware *out, const char **field)
+ota_err store_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
+                              store_firmware *out, const char **field)
 {
     const char *dummy;
     if (!field)
@@ -503,27 +503,27 @@ store_rc store_firmware_create(store_t *s, const store_firmware *in, int64_t now
     return s->ops->tx(s, STORE_TX_WRITE, fw_create_fn, &a);
 }
 
-static store_rc fw_list_fn(store_tx *tx, void *ud)
+static ota_err fw_list_fn(store_tx *tx, void *ud)
 {
     list_args *a = ud;
     store_args args = {0};
     if (!a->key)
         return list_page(a->s, tx, STORE_Q_FW_COUNT, STORE_Q_FW_LIST, &args, &a->o);
     int64_t pid;
-    store_rc rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
-    if (rc != STORE_OK)
+    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    if (rc != OTA_OK)
         return rc;
     if (pid == 0)
-        return STORE_NOT_FOUND;
+        return OTA_ENOTFOUND;
     store_arg_i64(&args, pid);
     return list_page(a->s, tx, STORE_Q_FW_COUNT_P, STORE_Q_FW_LIST_P, &args, &a->o);
 }
 
-store_rc store_firmware_list(store_t *s, const char *product_key, store_page pg,
-                             store_firmware **items, size_t *n, int64_t *total)
+ota_err store_firmware_list(store_t *s, const char *product_key, store_page pg,
+                            store_firmware **items, size_t *n, int64_t *total)
 {
-    if (list_start(pg, (void **)items, n, total) != STORE_OK)
-        return STORE_INVALID;
+    if (list_start(pg, (void **)items, n, total) != OTA_OK)
+        return OTA_EINVAL;
     list_args a = {s, product_key, -1, 0, NULL,
                    {pg, sizeof(store_firmware), firmware_of, (void **)items, n, total}};
     return s->ops->tx(s, STORE_TX_READ, fw_list_fn, &a);
@@ -536,7 +536,7 @@ typedef struct {
     int still_used;
 } fw_delete_args;
 
-static store_rc fw_delete_fn(store_tx *tx, void *ud)
+static ota_err fw_delete_fn(store_tx *tx, void *ud)
 {
     fw_delete_args *a = ud;
     int64_t x;
@@ -544,35 +544,35 @@ static store_rc fw_delete_fn(store_tx *tx, void *ud)
     store_arg_i64(&args, a->id);
     /* locked first: a batch being created for this firmware finishes before, or starts
      * after and finds no firmware */
-    store_rc rc = get_i64(a->s, tx, STORE_Q_FW_LOCK, &args, &x);
-    if (rc != STORE_OK)
+    ota_err rc = get_i64(a->s, tx, STORE_Q_FW_LOCK, &args, &x);
+    if (rc != OTA_OK)
         return rc;
     if (x == 0)
-        return STORE_NOT_FOUND;
-    if ((rc = fw_get(a->s, tx, a->id, a->deleted)) != STORE_OK)
+        return OTA_ENOTFOUND;
+    if ((rc = fw_get(a->s, tx, a->id, a->deleted)) != OTA_OK)
         return rc;
-    if ((rc = get_i64(a->s, tx, STORE_Q_FW_RUNNING, &args, &x)) != STORE_OK)
+    if ((rc = get_i64(a->s, tx, STORE_Q_FW_RUNNING, &args, &x)) != OTA_OK)
         return rc;
     if (!rules_firmware_deletable(x))
-        return STORE_IN_USE;
+        return OTA_EINUSE;
     /* the finished batches and their tasks go with it */
     static const store_q dels[] = {STORE_Q_FW_DEL_TASKS, STORE_Q_FW_DEL_BATCHES, STORE_Q_FW_DEL};
     for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++)
-        if ((rc = run(a->s, tx, dels[i], &args, NULL, NULL, NULL)) != STORE_OK)
+        if ((rc = run(a->s, tx, dels[i], &args, NULL, NULL, NULL)) != OTA_OK)
             return rc;
     args.n = 0;
     store_arg_str(&args, a->deleted->sha256);
-    if ((rc = get_i64(a->s, tx, STORE_Q_SHA_USED, &args, &x)) != STORE_OK)
+    if ((rc = get_i64(a->s, tx, STORE_Q_SHA_USED, &args, &x)) != OTA_OK)
         return rc;
     a->still_used = x != 0;
-    return STORE_OK;
+    return OTA_OK;
 }
 
-store_rc store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted, int *sha_still_used)
+ota_err store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted, int *sha_still_used)
 {
     store_firmware tmp;
     fw_delete_args a = {s, id, deleted ? deleted : &tmp, 0};
-    store_rc rc = s->ops->tx(s, STORE_TX_WRITE, fw_delete_fn, &a);
+    ota_err rc = s->ops->tx(s, STORE_TX_WRITE, fw_delete_fn, &a);
     if (sha_still_used)
         *sha_still_used = a.still_used;
     return rc;
@@ -584,7 +584,7 @@ typedef struct {
     int64_t used;
 } sha_args;
 
-static store_rc sha_used_fn(store_tx *tx, void *ud)
+static ota_err sha_used_fn(store_tx *tx, void *ud)
 {
     sha_args *a = ud;
     store_args args = {0};
@@ -595,15 +595,15 @@ static store_rc sha_used_fn(store_tx *tx, void *ud)
 int store_firmware_sha_used(store_t *s, const char *sha256)
 {
     sha_args a = {s, sha256, 0};
-    return s->ops->tx(s, STORE_TX_ONE, sha_used_fn, &a) == STORE_OK ? a.used != 0 : -1;
+    return s->ops->tx(s, STORE_TX_ONE, sha_used_fn, &a) == OTA_OK ? a.used != 0 : -1;
 }
 
-static store_rc eligible_fn(store_tx *tx, void *ud)
+static ota_err eligible_fn(store_tx *tx, void *ud)
 {
     list_args *a = ud;
     store_firmware f;
-    store_rc rc = fw_get(a->s, tx, a->id, &f);
-    if (rc != STORE_OK)
+    ota_err rc = fw_get(a->s, tx, a->id, &f);
+    if (rc != OTA_OK)
         return rc;
     store_args args = {0};
     store_arg_i64(&args, f.product_id);
@@ -612,11 +612,11 @@ static store_rc eligible_fn(store_tx *tx, void *ud)
     return list_page(a->s, tx, STORE_Q_ELIG_COUNT, STORE_Q_ELIG_LIST, &args, &a->o);
 }
 
-store_rc store_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
-                                 store_device **items, size_t *n, int64_t *total)
+ota_err store_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
+                                store_device **items, size_t *n, int64_t *total)
 {
-    if (list_start(pg, (void **)items, n, total) != STORE_OK)
-        return STORE_INVALID;
+    if (list_start(pg, (void **)items, n, total) != OTA_OK)
+        return OTA_EINVAL;
     list_args a = {s, NULL, -1, firmware_id, q && *q ? q : NULL,
                    {pg, sizeof(store_device), device_of, (void **)items, n, total}};
     return s->ops->tx(s, STORE_TX_READ, eligible_fn, &a);
@@ -677,12 +677,12 @@ typedef struct {
     store_batch_err *err;
 } batch_new_args;
 
-static store_rc refuse(store_batch_err *err, const char *field, const char *code, const char *ident)
+static ota_err refuse(store_batch_err *err, const char *field, const char *code, const char *ident)
 {
     err->field = field;
     err->code = code;
     snprintf(err->identifier, sizeof err->identifier, "%s", ident ? ident : "");
-    return STORE_INVALID;
+    return OTA_EINVAL;
 }
 
 /* The directed identifiers' rows (BATCH_DIRECTED_FIND, one per identifier in list order:
@@ -738,14 +738,14 @@ static void mark_repeats(directed_rows *d)
 
 /* Directed: every identifier judged in list order (the first refusal is the answer), then
  * all tasks inserted in one statement. */
-static store_rc add_directed(batch_new_args *a, store_tx *tx, int64_t product_id,
-                             const char *fw_version)
+static ota_err add_directed(batch_new_args *a, store_tx *tx, int64_t product_id,
+                            const char *fw_version)
 {
     const store_batch_new *in = a->in;
     text_buf idents = {0}, ids = {0};
     directed_rows d = {fw_version, 0, calloc(in->n_identifiers + 1, sizeof(int64_t)),
                        calloc(in->n_identifiers + 1, 1)};
-    store_rc rc;
+    ota_err rc;
     if (!d.ids || !d.code)
         abort();
     tb_add(&idents, "[", 1);
@@ -759,9 +759,9 @@ static store_rc add_directed(batch_new_args *a, store_tx *tx, int64_t product_id
     store_arg_i64(&args, product_id);
     store_arg_str(&args, idents.s);
     rc = run(a->s, tx, STORE_Q_BATCH_DIRECTED_FIND, &args, directed_fn, &d, NULL);
-    if (rc == STORE_OK && d.n != in->n_identifiers)
-        rc = STORE_ERROR; /* one row per identifier, always */
-    if (rc == STORE_OK) {
+    if (rc == OTA_OK && d.n != in->n_identifiers)
+        rc = OTA_EDB; /* one row per identifier, always */
+    if (rc == OTA_OK) {
         mark_repeats(&d);
         for (size_t i = 0; i < d.n; i++) {
             if (d.code[i] != RULES_DEVICE_ELIGIBLE) {
@@ -771,7 +771,7 @@ static store_rc add_directed(batch_new_args *a, store_tx *tx, int64_t product_id
             }
         }
     }
-    if (rc == STORE_OK) {
+    if (rc == OTA_OK) {
         tb_add(&ids, "[", 1);
         for (size_t i = 0; i < d.n; i++) {
             char num[24];
@@ -805,7 +805,7 @@ static void batch_fw_of(const store_row *r, void *out)
     r->text(r->row, 1, f->version, sizeof f->version);
 }
 
-static store_rc batch_create_fn(store_tx *tx, void *ud)
+static ota_err batch_create_fn(store_tx *tx, void *ud)
 {
     batch_new_args *a = ud;
     const store_batch_new *in = a->in;
@@ -816,14 +816,14 @@ static store_rc batch_create_fn(store_tx *tx, void *ud)
     /* the firmware (PostgreSQL: shared lock against its delete), then the product (creates
      * for one product take turns, so the second sees the first's tasks) */
     store_arg_i64(&args, a->firmware_id);
-    store_rc rc = get_one(a->s, tx, STORE_Q_BATCH_FIRMWARE, &args, batch_fw_of, &fw);
-    if (rc == STORE_NOT_FOUND)
+    ota_err rc = get_one(a->s, tx, STORE_Q_BATCH_FIRMWARE, &args, batch_fw_of, &fw);
+    if (rc == OTA_ENOTFOUND)
         refuse(a->err, "firmwareId", "firmware_not_found", NULL);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return rc;
     args.n = 0;
     store_arg_i64(&args, fw.product_id);
-    if ((rc = get_i64(a->s, tx, STORE_Q_BATCH_PRODUCT_LOCK, &args, &x)) != STORE_OK)
+    if ((rc = get_i64(a->s, tx, STORE_Q_BATCH_PRODUCT_LOCK, &args, &x)) != OTA_OK)
         return rc;
 
     args.n = 0;
@@ -838,7 +838,7 @@ static store_rc batch_create_fn(store_tx *tx, void *ud)
     store_arg_i64(&args, in->max_push_per_min);
     store_arg_i64(&args, a->now_ms);
     store_arg_i64(&args, a->expires_ms);
-    if ((rc = get_i64(a->s, tx, STORE_Q_BATCH_INSERT, &args, &a->out->id)) != STORE_OK)
+    if ((rc = get_i64(a->s, tx, STORE_Q_BATCH_INSERT, &args, &a->out->id)) != OTA_OK)
         return rc;
 
     if (!in->directed) {
@@ -852,7 +852,7 @@ static store_rc batch_create_fn(store_tx *tx, void *ud)
         rc = add_directed(a, tx, fw.product_id, fw.version);
         total = (int64_t)in->n_identifiers;
     }
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return rc;
     if (total == 0)
         return refuse(a->err, rules_no_devices_field(in->directed), RULES_NO_DEVICES, NULL);
@@ -860,24 +860,24 @@ static store_rc batch_create_fn(store_tx *tx, void *ud)
     args.n = 0;
     store_arg_i64(&args, total);
     store_arg_i64(&args, a->out->id);
-    if ((rc = run(a->s, tx, STORE_Q_BATCH_TOTAL, &args, NULL, NULL, NULL)) != STORE_OK)
+    if ((rc = run(a->s, tx, STORE_Q_BATCH_TOTAL, &args, NULL, NULL, NULL)) != OTA_OK)
         return rc;
     args.n = 0;
     store_arg_i64(&args, a->out->id);
     return get_one(a->s, tx, STORE_Q_BATCH_GET, &args, batch_of, a->out);
 }
 
-store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
-                            int64_t now_ms, int64_t expires_ms, store_batch *out,
-                            store_batch_err *err)
+ota_err store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
+                           int64_t now_ms, int64_t expires_ms, store_batch *out,
+                           store_batch_err *err)
 {
     if (!in || !out || !err || !in->policy || (in->directed && !in->identifiers) ||
         in->n_identifiers > STORE_BATCH_MAX_IDENTIFIERS)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     memset(err, 0, sizeof *err);
     batch_new_args a = {s, firmware_id, in, now_ms, expires_ms, out, err};
-    store_rc rc = s->ops->tx(s, STORE_TX_WRITE, batch_create_fn, &a);
-    if (rc == STORE_OK && s->ops->bulk_written)
+    ota_err rc = s->ops->tx(s, STORE_TX_WRITE, batch_create_fn, &a);
+    if (rc == OTA_OK && s->ops->bulk_written)
         s->ops->bulk_written(s, "tasks", out->total);
     return rc;
 }
@@ -890,12 +890,12 @@ typedef struct {
     store_batch *out;
 } batch_args;
 
-static store_rc batch_get(store_t *s, store_tx *tx, int64_t id, store_batch *out)
+static ota_err batch_get(store_t *s, store_tx *tx, int64_t id, store_batch *out)
 {
     return get_by_id(s, tx, STORE_Q_BATCH_GET, batch_of, id, out);
 }
 
-store_rc store_batch_get(store_t *s, int64_t id, store_batch *out)
+ota_err store_batch_get(store_t *s, int64_t id, store_batch *out)
 {
     return get_by_id_alone(s, STORE_Q_BATCH_GET, batch_of, id, out);
 }
@@ -906,7 +906,7 @@ typedef struct {
     page_out o;
 } batch_list_args;
 
-static store_rc batch_list_fn(store_tx *tx, void *ud)
+static ota_err batch_list_fn(store_tx *tx, void *ud)
 {
     batch_list_args *a = ud;
     store_args args = {0};
@@ -916,11 +916,11 @@ static store_rc batch_list_fn(store_tx *tx, void *ud)
     return list_page(a->s, tx, STORE_Q_BATCH_COUNT, STORE_Q_BATCH_LIST, &args, &a->o);
 }
 
-store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
-                          store_batch **items, size_t *n, int64_t *total)
+ota_err store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
+                         store_batch **items, size_t *n, int64_t *total)
 {
-    if (list_start(pg, (void **)items, n, total) != STORE_OK || !f)
-        return STORE_INVALID;
+    if (list_start(pg, (void **)items, n, total) != OTA_OK || !f)
+        return OTA_EINVAL;
     batch_list_args a = {s, f, {pg, sizeof(store_batch), batch_of, (void **)items, n, total}};
     return s->ops->tx(s, STORE_TX_READ, batch_list_fn, &a);
 }
@@ -954,12 +954,12 @@ typedef struct {
     int64_t *total, *next_after;
 } devices_args;
 
-static store_rc batch_devices_fn(store_tx *tx, void *ud)
+static ota_err batch_devices_fn(store_tx *tx, void *ud)
 {
     devices_args *a = ud;
     store_batch b;
-    store_rc rc = batch_get(a->s, tx, a->batch_id, &b);
-    if (rc != STORE_OK)
+    ota_err rc = batch_get(a->s, tx, a->batch_id, &b);
+    if (rc != OTA_OK)
         return rc;
     /* totals come from the batch's counters, never from counting rows */
     *a->total = a->state < 0 ? b.total : b.counts[a->state];
@@ -976,7 +976,7 @@ static store_rc batch_devices_fn(store_tx *tx, void *ud)
         abort();
     rc = run(a->s, tx, a->state < 0 ? STORE_Q_BATCH_DEVICES : STORE_Q_BATCH_DEVICES_STATE, &args,
              device_row_fn, &d, NULL);
-    if (rc != STORE_OK) {
+    if (rc != OTA_OK) {
         free(d.arr);
         return rc;
     }
@@ -984,85 +984,85 @@ static store_rc batch_devices_fn(store_tx *tx, void *ud)
         *a->next_after = d.arr[d.n - 1].device_id;
     *a->items = d.arr;
     *a->n = d.n;
-    return STORE_OK;
+    return OTA_OK;
 }
 
-store_rc store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
-                             store_batch_device **items, size_t *n, int64_t *total)
+ota_err store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
+                            store_batch_device **items, size_t *n, int64_t *total)
 {
     return store_batch_devices_keyset(s, batch_id, state, pg, 0, items, n, total, NULL);
 }
 
-store_rc store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, store_page pg,
-                                    int64_t after, store_batch_device **items, size_t *n,
-                                    int64_t *total, int64_t *next_after)
+ota_err store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, store_page pg,
+                                   int64_t after, store_batch_device **items, size_t *n,
+                                   int64_t *total, int64_t *next_after)
 {
     int64_t next_unused;
     if (!next_after)
         next_after = &next_unused;
     *next_after = 0;
-    if (list_start(pg, (void **)items, n, total) != STORE_OK || state >= FSM_STATE_COUNT ||
+    if (list_start(pg, (void **)items, n, total) != OTA_OK || state >= FSM_STATE_COUNT ||
         after < 0 || (after > 0 && pg.page != 1))
-        return STORE_INVALID;
+        return OTA_EINVAL;
     devices_args a = {s, batch_id, state, pg, after, items, n, total, next_after};
     return s->ops->tx(s, STORE_TX_READ, batch_devices_fn, &a);
 }
 
 /* The batch's unfinished tasks failed (terminated) and its counters set from its own row:
  * *done = 1 when the batch was in_progress. */
-static store_rc terminate_rows(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done)
+static ota_err terminate_rows(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done)
 {
     int64_t changed = 0;
     store_args args = {0};
     store_arg_i64(&args, id);
     store_arg_i64(&args, now_ms);
     *done = 0;
-    store_rc rc = run(s, tx, STORE_Q_TERM_TASKS, &args, NULL, NULL, NULL);
-    if (rc == STORE_OK)
+    ota_err rc = run(s, tx, STORE_Q_TERM_TASKS, &args, NULL, NULL, NULL);
+    if (rc == OTA_OK)
         rc = run(s, tx, STORE_Q_TERM_BATCH, &args, NULL, NULL, &changed);
-    *done = rc == STORE_OK && changed == 1;
+    *done = rc == OTA_OK && changed == 1;
     return rc;
 }
 
 /* The batch row locked (PostgreSQL; SQLite's writers take turns): *found = whether it is. */
-static store_rc batch_lock(store_t *s, store_tx *tx, int64_t id, int64_t *found)
+static ota_err batch_lock(store_t *s, store_tx *tx, int64_t id, int64_t *found)
 {
     store_args args = {0};
     store_arg_i64(&args, id);
     return get_i64(s, tx, STORE_Q_BATCH_LOCK, &args, found);
 }
 
-store_rc store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done)
+ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done)
 {
     int64_t found;
     *done = 0;
-    store_rc rc = batch_lock(s, tx, id, &found);
-    if (rc != STORE_OK || !found)
+    ota_err rc = batch_lock(s, tx, id, &found);
+    if (rc != OTA_OK || !found)
         return rc;
     return terminate_rows(s, tx, id, now_ms, done);
 }
 
-static store_rc batch_terminate_fn(store_tx *tx, void *ud)
+static ota_err batch_terminate_fn(store_tx *tx, void *ud)
 {
     batch_args *a = ud;
     int64_t found;
     int done;
     /* locked before it is read, so the row read is the one the terminate acts on */
-    store_rc rc = batch_lock(a->s, tx, a->id, &found);
-    if (rc != STORE_OK)
+    ota_err rc = batch_lock(a->s, tx, a->id, &found);
+    if (rc != OTA_OK)
         return rc;
     if (!found)
-        return STORE_NOT_FOUND;
-    if ((rc = batch_get(a->s, tx, a->id, a->out)) != STORE_OK)
+        return OTA_ENOTFOUND;
+    if ((rc = batch_get(a->s, tx, a->id, a->out)) != OTA_OK)
         return rc;
-    if ((rc = terminate_rows(a->s, tx, a->id, a->now, &done)) != STORE_OK)
+    if ((rc = terminate_rows(a->s, tx, a->id, a->now, &done)) != OTA_OK)
         return rc;
     if (!done)
-        return STORE_IN_USE;
+        return OTA_EINUSE;
     return batch_get(a->s, tx, a->id, a->out);
 }
 
-store_rc store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
+ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
 {
     batch_args a = {s, id, now_ms, out};
     return s->ops->tx(s, STORE_TX_WRITE, batch_terminate_fn, &a);

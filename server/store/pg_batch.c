@@ -174,11 +174,11 @@ typedef struct {
 } pg_uow;
 
 /* Sends statement q (already prepared on the connection) into the pipeline. */
-static store_rc pipe_send(pg_uow *u, int q, const store_pg_params *p, const char *what)
+static ota_err pipe_send(pg_uow *u, int q, const store_pg_params *p, const char *what)
 {
     char name[16];
     if (u->failed)
-        return STORE_ERROR;
+        return OTA_EDB;
     if (!u->piped) {
         if (!PQenterPipelineMode(u->c->pg)) {
             u->failed = 1;
@@ -192,16 +192,16 @@ static store_rc pipe_send(pg_uow *u, int q, const store_pg_params *p, const char
         return store_pg_fail(u->c, NULL, what);
     }
     u->what[u->pending++] = what;
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* Reads every pending result (Sync first) and leaves pipeline mode. *last (may be NULL)
  * gets the last statement's result when everything succeeded (the caller clears it).
- * STORE_ERROR (the first failure logged) when any statement failed. */
-static store_rc pipe_settle(pg_uow *u, PGresult **last)
+ * OTA_EDB (the first failure logged) when any statement failed. */
+static ota_err pipe_settle(pg_uow *u, PGresult **last)
 {
     PGconn *pg = u->c->pg;
-    store_rc rc = u->failed ? STORE_ERROR : STORE_OK;
+    ota_err rc = u->failed ? OTA_EDB : OTA_OK;
     PGresult *keep = NULL;
     if (last)
         *last = NULL;
@@ -219,9 +219,9 @@ static store_rc pipe_settle(pg_uow *u, PGresult **last)
             return store_pg_fail(u->c, NULL, u->what[i]);
         }
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            if (rc == STORE_OK)
+            if (rc == OTA_OK)
                 store_pg_fail(u->c, r, u->what[i]);
-            rc = STORE_ERROR;
+            rc = OTA_EDB;
             PQclear(r);
         } else if (last && i == u->pending - 1) {
             keep = r;
@@ -232,20 +232,20 @@ static store_rc pipe_settle(pg_uow *u, PGresult **last)
     }
     PGresult *sync = PQgetResult(pg);
     if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
-        if (rc == STORE_OK)
+        if (rc == OTA_OK)
             store_pg_fail(u->c, sync, "engine pipeline sync");
-        rc = STORE_ERROR;
+        rc = OTA_EDB;
     }
     PQclear(sync);
     u->pending = 0;
     if (!PQexitPipelineMode(pg)) {
-        if (rc == STORE_OK)
+        if (rc == OTA_OK)
             store_pg_fail(u->c, NULL, "engine pipeline exit");
-        rc = STORE_ERROR;
+        rc = OTA_EDB;
     } else {
         u->piped = 0;
     }
-    if (rc != STORE_OK) {
+    if (rc != OTA_OK) {
         u->failed = 1;
         PQclear(keep);
         keep = NULL;
@@ -269,39 +269,39 @@ static PGresult *uow_read(pg_uow *u, int q, const store_pg_params *p, const char
             u->failed = 1;
         return r;
     }
-    if (pipe_send(u, q, p, what) != STORE_OK)
+    if (pipe_send(u, q, p, what) != OTA_OK)
         return NULL;
     pipe_settle(u, &r);
     return r;
 }
 
-static store_rc pg_uow_begin(store_t *s, void **out)
+static ota_err pg_uow_begin(store_t *s, void **out)
 {
     pg_uow *u = calloc(1, sizeof *u);
     if (!u)
         abort();
     u->s = s;
     u->c = store_pg_conn_get(s);
-    store_rc rc = u->c ? STORE_OK : STORE_ERROR;
+    ota_err rc = u->c ? OTA_OK : OTA_EDB;
     /* the pipeline sends prepared statements only: prepare them first (once per connection) */
-    for (int q = STORE_PG_Q_BATCH; q <= U_SNAP_OFF && rc == STORE_OK; q++)
+    for (int q = STORE_PG_Q_BATCH; q <= U_SNAP_OFF && rc == OTA_OK; q++)
         rc = store_pg_prepare(u->c, q, text_of(q), "engine prepare");
-    if (rc == STORE_OK)
+    if (rc == OTA_OK)
         rc = store_pg_begin(u->c);
-    if (rc != STORE_OK) {
+    if (rc != OTA_OK) {
         store_pg_conn_put(s, u->c);
         free(u);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     *out = u;
-    return STORE_OK;
+    return OTA_OK;
 }
 
-static store_rc pg_uow_commit(void *impl)
+static ota_err pg_uow_commit(void *impl)
 {
     pg_uow *u = impl;
-    store_rc r = pipe_settle(u, NULL);
-    if (r == STORE_OK)
+    ota_err r = pipe_settle(u, NULL);
+    if (r == OTA_OK)
         r = store_pg_commit(u->c);
     else if (!u->piped)
         store_pg_rollback(u->c);
@@ -321,10 +321,10 @@ static void pg_uow_rollback(void *impl)
 }
 
 /* A statement that changes rows, pipelined. */
-static store_rc uow_write(pg_uow *u, int q, const store_pg_params *p, const char *what)
+static ota_err uow_write(pg_uow *u, int q, const store_pg_params *p, const char *what)
 {
-    store_rc rc = pipe_send(u, q, p, what);
-    if (rc == STORE_OK && u->pending >= PIPE_MAX)
+    ota_err rc = pipe_send(u, q, p, what);
+    if (rc == OTA_OK && u->pending >= PIPE_MAX)
         rc = pipe_settle(u, NULL);
     return rc;
 }
@@ -332,8 +332,8 @@ static store_rc uow_write(pg_uow *u, int q, const store_pg_params *p, const char
 /* A statement whose answer nobody needs (no row, no count) is pipelined (uow_write); one
  * whose rows or count the caller wants is answered in the same round trip as the pending
  * writes (uow_read). */
-static store_rc pg_uow_exec(void *impl, store_uq q, const store_args *a, store_row_fn row,
-                            void *ud, int64_t *changes)
+static ota_err pg_uow_exec(void *impl, store_uq q, const store_args *a, store_row_fn row, void *ud,
+                           int64_t *changes)
 {
     pg_uow *u = impl;
     store_pg_params p;
@@ -344,26 +344,26 @@ static store_rc pg_uow_exec(void *impl, store_uq q, const store_args *a, store_r
     return store_pg_answer(uow_read(u, id, &p, store__uq_name(q)), row, ud, changes);
 }
 
-static store_rc pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
+static ota_err pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
 {
     pg_uow *u = impl;
     /* the pending writes first; the terminate itself runs outside the pipeline */
     *done = 0;
-    if (pipe_settle(u, NULL) != STORE_OK)
-        return STORE_ERROR;
-    store_rc rc = store__batch_terminate(u->s, (store_tx *)u->c, batch_id, now_ms, done);
-    if (rc != STORE_OK)
+    if (pipe_settle(u, NULL) != OTA_OK)
+        return OTA_EDB;
+    ota_err rc = store__batch_terminate(u->s, (store_tx *)u->c, batch_id, now_ms, done);
+    if (rc != OTA_OK)
         u->failed = 1;
     return rc;
 }
 
-static store_rc pg_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
+static ota_err pg_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
 {
     pg_uow *u = impl;
-    store_rc rc = STORE_OK;
+    ota_err rc = OTA_OK;
     /* mark the snapshot's devices first (seen = now), in chunks of one statement each,
      * then everyone else offline */
-    for (size_t start = 0; start < n && rc == STORE_OK; start += SNAPSHOT_CHUNK) {
+    for (size_t start = 0; start < n && rc == OTA_OK; start += SNAPSHOT_CHUNK) {
         tbuf pks = {0}, idents = {0};
         tb_char(&pks, '{');
         tb_char(&idents, '{');
@@ -387,7 +387,7 @@ static store_rc pg_snapshot(void *impl, const char *const *clients, size_t n, in
         free(pks.s);
         free(idents.s);
     }
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         return rc;
     store_pg_params p = {0};
     store_pg_p_i64(&p, now_ms);
@@ -396,17 +396,17 @@ static store_rc pg_snapshot(void *impl, const char *const *clients, size_t n, in
 
 /* ---- start-up reads ---------------------------------------------------------------------- */
 
-static store_rc pg_engine_batches(store_t *s, store_batch **items, size_t *n)
+static ota_err pg_engine_batches(store_t *s, store_batch **items, size_t *n)
 {
     *n = 0;
     *items = NULL;
     store_pg_conn *c = store_pg_conn_get(s);
     if (!c)
-        return STORE_ERROR;
+        return OTA_EDB;
     PGresult *r = run(c, E_BATCHES, NULL, "engine batches");
     store_pg_conn_put(s, c);
     if (!r)
-        return STORE_ERROR;
+        return OTA_EDB;
     int rows = PQntuples(r);
     *items = malloc(((size_t)rows + 1) * sizeof **items);
     if (!*items)
@@ -414,18 +414,18 @@ static store_rc pg_engine_batches(store_t *s, store_batch **items, size_t *n)
     for (int i = 0; i < rows; i++)
         batch_row(r, i, &(*items)[(*n)++]);
     PQclear(r);
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* Streams the rows of sql (parameters p) to row(), one at a time (single-row mode), so a
  * million rows never sit in memory together. */
-static store_rc stream(store_t *s, const char *q, const store_pg_params *p,
-                       void (*row)(const PGresult *r, void *ud), void *ud, const char *what)
+static ota_err stream(store_t *s, const char *q, const store_pg_params *p,
+                      void (*row)(const PGresult *r, void *ud), void *ud, const char *what)
 {
     store_pg_conn *c = store_pg_conn_get(s);
-    store_rc rc = STORE_OK;
+    ota_err rc = OTA_OK;
     if (!c)
-        return STORE_ERROR;
+        return OTA_EDB;
     if (!PQsendQueryParams(c->pg, q, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0) ||
         !PQsetSingleRowMode(c->pg)) {
         rc = store_pg_fail(c, NULL, what);
@@ -433,9 +433,9 @@ static store_rc stream(store_t *s, const char *q, const store_pg_params *p,
         PGresult *r;
         while ((r = PQgetResult(c->pg))) {
             ExecStatusType st = PQresultStatus(r);
-            if (st == PGRES_SINGLE_TUPLE && rc == STORE_OK)
+            if (st == PGRES_SINGLE_TUPLE && rc == OTA_OK)
                 row(r, ud);
-            else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == STORE_OK)
+            else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == OTA_OK)
                 rc = store_pg_fail(c, r, what);
             PQclear(r);
         }
@@ -458,7 +458,7 @@ static void deadline_row(const PGresult *r, void *ud)
     cb->fn(cb->ud, store_pg_i64(r, 0, 0), (int)fsm_deadline_from_name(kind), store_pg_i64(r, 0, 2));
 }
 
-static store_rc pg_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
+static ota_err pg_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
                                    void (*fn)(void *, int64_t, int, int64_t), void *ud)
 {
     stream_cb cb = {fn, NULL, ud};
@@ -478,7 +478,8 @@ static void pushable_row(const PGresult *r, void *ud)
     cb->fn1(cb->ud, store_pg_i64(r, 0, 0));
 }
 
-static store_rc pg_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)
+static ota_err pg_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t),
+                                  void *ud)
 {
     stream_cb cb = {NULL, fn, ud};
     store_pg_params p = {0};
@@ -490,15 +491,15 @@ static store_rc pg_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void
                   &p, pushable_row, &cb, "engine pushable");
 }
 
-static store_rc pg_presence_reset(store_t *s)
+static ota_err pg_presence_reset(store_t *s)
 {
     store_pg_conn *c = store_pg_conn_get(s);
     if (!c)
-        return STORE_ERROR;
+        return OTA_EDB;
     PGresult *r = run(c, E_PRESENCE_RESET, NULL, "presence reset");
     PQclear(r);
     store_pg_conn_put(s, c);
-    return r ? STORE_OK : STORE_ERROR;
+    return r ? OTA_OK : OTA_EDB;
 }
 
 const store_batch_ops store_pg_batch_ops = {

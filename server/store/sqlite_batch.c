@@ -107,30 +107,30 @@ static void uow_free(sq_uow *u)
     free(u);
 }
 
-static store_rc sq_uow_begin(store_t *s, void **out)
+static ota_err sq_uow_begin(store_t *s, void **out)
 {
     sq_uow *u = calloc(1, sizeof *u);
     if (!u)
         abort();
     u->s = s;
     u->db = store_sqlite_conn_get(s);
-    if (store_sqlite_begin(u->db) != STORE_OK) {
+    if (store_sqlite_begin(u->db) != OTA_OK) {
         uow_free(u);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     *out = u;
-    return STORE_OK;
+    return OTA_OK;
 }
 
-static store_rc sq_uow_commit(void *impl)
+static ota_err sq_uow_commit(void *impl)
 {
     sq_uow *u = impl;
     /* statements must be reset before COMMIT can finish reading transactions */
     for (int i = 0; i < Q_COUNT; i++)
         if (u->q[i])
             sqlite3_reset(u->q[i]);
-    store_rc r = store_sqlite_commit(u->db);
-    if (r != STORE_OK)
+    ota_err r = store_sqlite_commit(u->db);
+    if (r != OTA_OK)
         store_sqlite_rollback(u->db);
     uow_free(u);
     return r;
@@ -146,23 +146,23 @@ static void sq_uow_rollback(void *impl)
     uow_free(u);
 }
 
-static store_rc step_done(sq_uow *u, sqlite3_stmt *st, const char *what)
+static ota_err step_done(sq_uow *u, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
         return store_sqlite_fail(u->db, what);
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* The statements are prepared once per unit and reset between uses (uq); SQLite answers
  * every statement at once, so row/changes only say what the caller wants back. */
-static store_rc sq_uow_exec(void *impl, store_uq q, const store_args *a, store_row_fn row,
-                            void *ud, int64_t *changes)
+static ota_err sq_uow_exec(void *impl, store_uq q, const store_args *a, store_row_fn row, void *ud,
+                           int64_t *changes)
 {
     sq_uow *u = impl;
     sqlite3_stmt *st = uq(u, (int)q);
     if (!st)
-        return STORE_ERROR;
+        return OTA_EDB;
     for (int i = 0; i < a->n; i++) {
         if (a->v[i].kind == STORE_ARG_I64)
             sqlite3_bind_int64(st, i + 1, a->v[i].i);
@@ -180,16 +180,16 @@ static store_rc sq_uow_exec(void *impl, store_uq q, const store_args *a, store_r
         return store_sqlite_fail(u->db, store__uq_name(q));
     if (changes)
         *changes = sqlite3_changes64(u->db);
-    return STORE_OK;
+    return OTA_OK;
 }
 
-static store_rc sq_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
+static ota_err sq_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
 {
     sq_uow *u = impl;
     return store__batch_terminate(u->s, (store_tx *)u->db, batch_id, now_ms, done);
 }
 
-static store_rc sq_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
+static ota_err sq_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
 {
     sq_uow *u = impl;
     /* mark the snapshot's devices first (seen = now), then everyone else offline */
@@ -202,32 +202,32 @@ static store_rc sq_snapshot(void *impl, const char *const *clients, size_t n, in
         pk[dot - clients[i]] = '\0';
         sqlite3_stmt *st = uq(u, Q_SNAP_ONE);
         if (!st)
-            return STORE_ERROR;
+            return OTA_EDB;
         sqlite3_bind_text(st, 1, pk, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, dot + 1, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now_ms);
-        store_rc r = step_done(u, st, "engine snapshot");
-        if (r != STORE_OK)
+        ota_err r = step_done(u, st, "engine snapshot");
+        if (r != OTA_OK)
             return r;
     }
     sqlite3_stmt *st = store_sqlite_prepare(
         u->db, "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND"
                " (last_seen_ms IS NULL OR last_seen_ms <> ?1)");
     if (!st)
-        return STORE_ERROR;
+        return OTA_EDB;
     sqlite3_bind_int64(st, 1, now_ms);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(u->db, "engine snapshot offline");
+    return rc == SQLITE_DONE ? OTA_OK : store_sqlite_fail(u->db, "engine snapshot offline");
 }
 
 /* ---- start-up reads ---------------------------------------------------------------------- */
 
-static store_rc sq_engine_batches(store_t *s, store_batch **items, size_t *n)
+static ota_err sq_engine_batches(store_t *s, store_batch **items, size_t *n)
 {
     sqlite3 *db = store_sqlite_conn_get(s);
     size_t cap = 16;
-    store_rc r = STORE_OK;
+    ota_err r = OTA_OK;
     *n = 0;
     *items = malloc(cap * sizeof **items);
     if (!*items)
@@ -237,7 +237,7 @@ static store_rc sq_engine_batches(store_t *s, store_batch **items, size_t *n)
         free(*items);
         *items = NULL;
         store_sqlite_conn_put(s, db);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -261,8 +261,8 @@ static store_rc sq_engine_batches(store_t *s, store_batch **items, size_t *n)
     return r;
 }
 
-static store_rc sq_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
-                                    void (*fn)(void *, int64_t, int, int64_t), void *ud)
+static ota_err sq_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
+                                   void (*fn)(void *, int64_t, int, int64_t), void *ud)
 {
     sqlite3 *db = store_sqlite_conn_get(s);
     char kind[16];
@@ -272,7 +272,7 @@ static store_rc sq_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
             " ORDER BY t.due_ms LIMIT ?2");
     if (!st) {
         store_sqlite_conn_put(s, db);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     sqlite3_bind_int64(st, 1, until_ms);
     sqlite3_bind_int64(st, 2, limit);
@@ -281,13 +281,14 @@ static store_rc sq_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
         store_sqlite_text(st, 1, kind, sizeof kind);
         fn(ud, sqlite3_column_int64(st, 0), (int)fsm_deadline_from_name(kind), sqlite3_column_int64(st, 2));
     }
-    store_rc r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(db, "engine deadlines");
+    ota_err r = rc == SQLITE_DONE ? OTA_OK : store_sqlite_fail(db, "engine deadlines");
     sqlite3_finalize(st);
     store_sqlite_conn_put(s, db);
     return r;
 }
 
-static store_rc sq_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)
+static ota_err sq_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t),
+                                  void *ud)
 {
     sqlite3 *db = store_sqlite_conn_get(s);
     sqlite3_stmt *st = store_sqlite_prepare(
@@ -296,26 +297,26 @@ static store_rc sq_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void
             " ORDER BY t.device_id");
     if (!st) {
         store_sqlite_conn_put(s, db);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     sqlite3_bind_int64(st, 1, batch_id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(ud, sqlite3_column_int64(st, 0));
-    store_rc r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(db, "engine pushable");
+    ota_err r = rc == SQLITE_DONE ? OTA_OK : store_sqlite_fail(db, "engine pushable");
     sqlite3_finalize(st);
     store_sqlite_conn_put(s, db);
     return r;
 }
 
-static store_rc sq_presence_reset(store_t *s)
+static ota_err sq_presence_reset(store_t *s)
 {
     sqlite3 *db = store_sqlite_conn_get(s);
     char *msg = NULL;
-    store_rc r = STORE_OK;
+    ota_err r = OTA_OK;
     if (sqlite3_exec(db, "UPDATE devices SET online = 0 WHERE online = 1", NULL, NULL, &msg) != SQLITE_OK) {
         OTA_ERROR("store: presence reset: %s", msg ? msg : "?");
-        r = STORE_ERROR;
+        r = OTA_EDB;
     }
     sqlite3_free(msg);
     store_sqlite_conn_put(s, db);

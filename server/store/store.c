@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-store_rc store_open(const char *url, store_t **out, char *err, size_t errlen)
+ota_err store_open(const char *url, store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (url && strncmp(url, "sqlite:", 7) == 0)
@@ -29,7 +29,7 @@ store_rc store_open(const char *url, store_t **out, char *err, size_t errlen)
              "unsupported database URL (only sqlite: is built in; PostgreSQL needs"
              " otad built with libpq)");
 #endif
-    return STORE_ERROR;
+    return OTA_EDB;
 }
 
 void store_close(store_t *s)
@@ -38,9 +38,9 @@ void store_close(store_t *s)
         s->ops->close(s);
 }
 
-store_rc store_ping(store_t *s)
+ota_err store_ping(store_t *s)
 {
-    return s ? s->ops->ping(s) : STORE_ERROR;
+    return s ? s->ops->ping(s) : OTA_EDB;
 }
 
 const char *store_kind(const store_t *s)
@@ -51,27 +51,6 @@ const char *store_kind(const store_t *s)
 int store_schema_version(store_t *s)
 {
     return s->ops->schema_version(s);
-}
-
-const char *store_rc_name(store_rc rc)
-{
-    switch (rc) {
-    case STORE_OK:
-        return "ok";
-    case STORE_NOT_FOUND:
-        return "not_found";
-    case STORE_DUPLICATE:
-        return "duplicate";
-    case STORE_LIMIT:
-        return "limit";
-    case STORE_IN_USE:
-        return "in_use";
-    case STORE_INVALID:
-        return "invalid";
-    case STORE_ERROR:
-        break;
-    }
-    return "error";
 }
 
 int store__product_key(char *out)
@@ -91,7 +70,7 @@ int store__page_ok(store_page pg)
     return pg.page >= 1 && pg.page_size >= 1 && pg.page_size <= 1000;
 }
 
-store_rc store_import_begin(store_t *s, const char *product_key, int64_t now_ms, store_import **out)
+ota_err store_import_begin(store_t *s, const char *product_key, int64_t now_ms, store_import **out)
 {
     *out = NULL;
     store_import *im = calloc(1, sizeof *im);
@@ -99,23 +78,23 @@ store_rc store_import_begin(store_t *s, const char *product_key, int64_t now_ms,
         abort();
     im->ops = s->ops;
     im->s = s;
-    store_rc rc = s->ops->import_begin(s, product_key, now_ms, im);
-    if (rc != STORE_OK) {
+    ota_err rc = s->ops->import_begin(s, product_key, now_ms, im);
+    if (rc != OTA_OK) {
         free(im);
         return rc;
     }
     *out = im;
-    return STORE_OK;
+    return OTA_OK;
 }
 
-store_rc store_import_add(store_import *im, const char *identifier, const char *device_name)
+ota_err store_import_add(store_import *im, const char *identifier, const char *device_name)
 {
     return im->ops->import_add(im, identifier, device_name);
 }
 
-store_rc store_import_commit(store_import *im, int64_t *created)
+ota_err store_import_commit(store_import *im, int64_t *created)
 {
-    store_rc rc = im->ops->import_commit(im, created);
+    ota_err rc = im->ops->import_commit(im, created);
     free(im);
     return rc;
 }

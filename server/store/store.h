@@ -8,8 +8,11 @@
  * Threads: one store_t is safe from any thread. Every mutating call is one transaction.
  * Ownership: strings passed in are copied; result structs are filled by value (fixed
  * buffers) and lists are arrays allocated by the store, freed with free().
- * Errors: every function returns a store_rc; STORE_ERROR is logged once where found,
- * with the database's message.
+ * Errors: every function returns an ota_err (common/ota_err.h): OTA_ENOTFOUND (the row, or
+ * the product named in a request, does not exist), OTA_EDUPLICATE (a unique rule; *field,
+ * when given, names which), OTA_ELIMIT (50 firmwares per product), OTA_EINUSE (firmware used
+ * by an in_progress batch), OTA_EINVAL (bad argument), OTA_EDB (database failure, logged
+ * once where found with the database's message).
  */
 #ifndef OTAD_STORE_H
 #define OTAD_STORE_H
@@ -17,15 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum {
-    STORE_OK = 0,
-    STORE_NOT_FOUND, /* the row (or the product named in a request) does not exist */
-    STORE_DUPLICATE, /* a unique rule: *field (when given) names which */
-    STORE_LIMIT,     /* 50 firmwares per product */
-    STORE_IN_USE,    /* firmware used by an in_progress batch */
-    STORE_INVALID,   /* bad argument */
-    STORE_ERROR      /* database failure (logged) */
-} store_rc;
+#include "ota_err.h"
 
 typedef struct store store_t;
 
@@ -75,13 +70,13 @@ typedef struct {
 } store_page;
 
 /* Opens (creating if needed) the database named by url and applies pending migrations.
- * data_dir is used for relative paths. Returns STORE_OK and *out, or STORE_ERROR with a
+ * data_dir is used for relative paths. Returns OTA_OK and *out, or OTA_EDB with a
  * reason in err. */
-store_rc store_open(const char *url, store_t **out, char *err, size_t errlen);
+ota_err store_open(const char *url, store_t **out, char *err, size_t errlen);
 /* Closes the handle; NULL is fine. No call may be running. */
 void store_close(store_t *s);
-/* Cheap liveness check (a trivial query). STORE_OK when usable. */
-store_rc store_ping(store_t *s);
+/* Cheap liveness check (a trivial query). OTA_OK when usable. */
+ota_err store_ping(store_t *s);
 /* Name of the implementation ("sqlite" or "postgresql"). */
 const char *store_kind(const store_t *s);
 /* The schema version after migrations. */
@@ -89,67 +84,63 @@ int store_schema_version(store_t *s);
 
 /* --- products ---------------------------------------------------------------------- */
 /* Creates a product with a new random productKey (out->product_key). */
-store_rc store_product_create(store_t *s, const char *name, const char *description, int64_t now_ms,
-                              store_product *out);
-store_rc store_product_get(store_t *s, const char *product_key, store_product *out);
-store_rc store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
-                            int64_t *total);
+ota_err store_product_create(store_t *s, const char *name, const char *description, int64_t now_ms,
+                             store_product *out);
+ota_err store_product_get(store_t *s, const char *product_key, store_product *out);
+ota_err store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
+                           int64_t *total);
 
 /* --- devices ----------------------------------------------------------------------- */
-/* STORE_NOT_FOUND: no such product; STORE_DUPLICATE: identifier taken in the product. */
-store_rc store_device_create(store_t *s, const char *product_key, const char *identifier,
-                             const char *device_name, int64_t now_ms, store_device *out);
-store_rc store_device_get(store_t *s, const char *product_key, const char *identifier,
-                          store_device *out);
+/* OTA_ENOTFOUND: no such product; OTA_EDUPLICATE: identifier taken in the product. */
+ota_err store_device_create(store_t *s, const char *product_key, const char *identifier,
+                            const char *device_name, int64_t now_ms, store_device *out);
+ota_err store_device_get(store_t *s, const char *product_key, const char *identifier,
+                         store_device *out);
 /* online: -1 any, 0 offline only, 1 online only. */
-store_rc store_device_list(store_t *s, const char *product_key, int online, store_page pg,
-                           store_device **items, size_t *n, int64_t *total);
+ota_err store_device_list(store_t *s, const char *product_key, int online, store_page pg,
+                          store_device **items, size_t *n, int64_t *total);
 
-/* Bulk import: one transaction for the whole import. begin (STORE_NOT_FOUND: no product),
- * add per device (STORE_DUPLICATE: identifier already in the product or earlier in this
+/* Bulk import: one transaction for the whole import. begin (OTA_ENOTFOUND: no product),
+ * add per device (OTA_EDUPLICATE: identifier already in the product or earlier in this
  * import), then commit (all rows appear) or abort (none do). The handle is used by one
  * thread at a time; commit and abort free it. */
 typedef struct store_import store_import;
-store_rc store_import_begin(store_t *s, const char *product_key, int64_t now_ms,
-                            store_import **out);
-store_rc store_import_add(store_import *im, const char *identifier, const char *device_name);
-store_rc store_import_commit(store_import *im, int64_t *created);
+ota_err store_import_begin(store_t *s, const char *product_key, int64_t now_ms, store_import **out);
+ota_err store_import_add(store_import *im, const char *identifier, const char *device_name);
+ota_err store_import_commit(store_import *im, int64_t *created);
 void store_import_abort(store_import *im);
 
 /* Presence and version, for the MQTT side. presence sets online, last_seen_ms and (first
- * time) activated/activated_ms. STORE_NOT_FOUND when the device does not exist. */
-store_rc store_device_set_online(store_t *s, const char *product_key, const char *identifier,
-                                 int online, int64_t now_ms);
-store_rc store_device_set_version(store_t *s, const char *product_key, const char *identifier,
-                                  const char *version, int64_t now_ms);
+ * time) activated/activated_ms. OTA_ENOTFOUND when the device does not exist. */
+ota_err store_device_set_online(store_t *s, const char *product_key, const char *identifier,
+                                int online, int64_t now_ms);
+ota_err store_device_set_version(store_t *s, const char *product_key, const char *identifier,
+                                 const char *version, int64_t now_ms);
 /* Marks every device offline (at start, before presence is rebuilt). */
-store_rc store_device_all_offline(store_t *s);
+ota_err store_device_all_offline(store_t *s);
 
 /* --- firmware ---------------------------------------------------------------------- */
 /* Adds a row for a file already placed under its sha256 name. In one transaction checks:
- * product exists (STORE_NOT_FOUND, field "productKey"), fewer than 50 firmwares in the
- * product (STORE_LIMIT), name unique (STORE_DUPLICATE, "firmwareName"), version unique in
- * the product (STORE_DUPLICATE, "firmwareVersion"). in->product_key names the product;
+ * product exists (OTA_ENOTFOUND, field "productKey"), fewer than 50 firmwares in the
+ * product (OTA_ELIMIT), name unique (OTA_EDUPLICATE, "firmwareName"), version unique in
+ * the product (OTA_EDUPLICATE, "firmwareVersion"). in->product_key names the product;
  * out gets the full row. *field (may be NULL) names the field at fault. */
-store_rc store_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
-                               store_firmware *out, const char **field);
-store_rc store_firmware_get(store_t *s, int64_t id, store_firmware *out);
-/* product_key NULL = all products; STORE_NOT_FOUND when the given product does not exist. */
-store_rc store_firmware_list(store_t *s, const char *product_key, store_page pg,
-                             store_firmware **items, size_t *n, int64_t *total);
+ota_err store_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
+                              store_firmware *out, const char **field);
+ota_err store_firmware_get(store_t *s, int64_t id, store_firmware *out);
+/* product_key NULL = all products; OTA_ENOTFOUND when the given product does not exist. */
+ota_err store_firmware_list(store_t *s, const char *product_key, store_page pg,
+                            store_firmware **items, size_t *n, int64_t *total);
 /* Deletes the row (and the finished batches and tasks that used it) unless an
- * in_progress batch uses it (STORE_IN_USE), in one transaction. On STORE_OK *deleted gets
+ * in_progress batch uses it (OTA_EINUSE), in one transaction. On OTA_OK *deleted gets
  * the row and *sha_still_used says whether another row still uses the same file. */
-store_rc store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted,
-                               int *sha_still_used);
+ota_err store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted, int *sha_still_used);
 /* 1 when some firmware row uses this sha256, 0 when none, -1 on error. */
 int store_firmware_sha_used(store_t *s, const char *sha256);
 /* Devices a directed batch of this firmware may pick: same product, activated, reported
  * version different from the firmware's (none counts as different), no unfinished task.
  * q (NULL or "") filters by substring of identifier or device name. */
-store_rc store_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
-                                 store_device **items, size_t *n, int64_t *total);
-
-const char *store_rc_name(store_rc rc);
+ota_err store_firmware_eligible(store_t *s, int64_t firmware_id, const char *q, store_page pg,
+                                store_device **items, size_t *n, int64_t *total);
 
 #endif

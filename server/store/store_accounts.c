@@ -27,14 +27,14 @@ typedef struct {
     int64_t *changes;
 } one_stmt;
 
-static store_rc one_fn(store_tx *tx, void *ud)
+static ota_err one_fn(store_tx *tx, void *ud)
 {
     one_stmt *o = ud;
     return o->s->ops->query(tx, o->q, o->a, o->row, o->ud, o->changes);
 }
 
-static store_rc run(store_t *s, store_q q, const store_args *a, store_row_fn row, void *ud,
-                    int64_t *changes)
+static ota_err run(store_t *s, store_q q, const store_args *a, store_row_fn row, void *ud,
+                   int64_t *changes)
 {
     one_stmt o = {s, q, a, row, ud, changes};
     return s->ops->tx(s, STORE_TX_ONE, one_fn, &o);
@@ -112,37 +112,37 @@ static void on_row(void *ud, const store_row *r)
     x->n++;
 }
 
-/* One row of query q into out (the row reader read): STORE_NOT_FOUND when none. */
-static store_rc one(store_t *s, store_q q, const store_args *a,
-                    void (*read)(const store_row *, void *), void *out, size_t size, char *pw_hash,
-                    size_t pw_len)
+/* One row of query q into out (the row reader read): OTA_ENOTFOUND when none. */
+static ota_err one(store_t *s, store_q q, const store_args *a,
+                   void (*read)(const store_row *, void *), void *out, size_t size, char *pw_hash,
+                   size_t pw_len)
 {
     rows x = {out, 0, 1, size, read, pw_hash, pw_len};
-    store_rc rc = run(s, q, a, on_row, &x, NULL);
-    return rc == STORE_OK && x.n == 0 ? STORE_NOT_FOUND : rc;
+    ota_err rc = run(s, q, a, on_row, &x, NULL);
+    return rc == OTA_OK && x.n == 0 ? OTA_ENOTFOUND : rc;
 }
 
 /* ---- users -------------------------------------------------------------------------------- */
 
-store_rc store_user_create(store_t *s, const char *name, acct_role role, const char *pw_hash,
-                           const char *created_by, int64_t now_ms, store_user *out)
+ota_err store_user_create(store_t *s, const char *name, acct_role role, const char *pw_hash,
+                          const char *created_by, int64_t now_ms, store_user *out)
 {
     store_args a = {0};
     int64_t added = 0;
     if (acct_role_parse(acct_role_name(role)) == ACCT_ROLE_NONE || !name || !created_by)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     store_arg_str(&a, name);
     store_arg_str(&a, acct_role_name(role));
     store_arg_str(&a, pw_hash);
     store_arg_i64(&a, now_ms);
     store_arg_str(&a, created_by);
-    store_rc rc = run(s, STORE_Q_USER_INSERT, &a, NULL, NULL, &added);
-    if (rc == STORE_OK && added == 0)
-        return STORE_DUPLICATE; /* the name is taken (ON CONFLICT DO NOTHING) */
-    return rc == STORE_OK ? store_user_get(s, name, out, NULL, 0) : rc;
+    ota_err rc = run(s, STORE_Q_USER_INSERT, &a, NULL, NULL, &added);
+    if (rc == OTA_OK && added == 0)
+        return OTA_EDUPLICATE; /* the name is taken (ON CONFLICT DO NOTHING) */
+    return rc == OTA_OK ? store_user_get(s, name, out, NULL, 0) : rc;
 }
 
-store_rc store_user_get(store_t *s, const char *name, store_user *out, char *pw_hash, size_t pw_len)
+ota_err store_user_get(store_t *s, const char *name, store_user *out, char *pw_hash, size_t pw_len)
 {
     store_args a = {0};
     if (pw_hash && pw_len)
@@ -163,47 +163,47 @@ typedef struct {
     int64_t *total;
 } page_call;
 
-static store_rc page_fn(store_tx *tx, void *ud)
+static ota_err page_fn(store_tx *tx, void *ud)
 {
     page_call *c = ud;
     store_args a = *c->a;
-    store_rc rc = c->s->ops->query(tx, c->qc, c->a, store__first_i64, c->total, NULL);
+    ota_err rc = c->s->ops->query(tx, c->qc, c->a, store__first_i64, c->total, NULL);
     store_arg_i64(&a, c->pg.page_size);
     store_arg_i64(&a, (int64_t)(c->pg.page - 1) * c->pg.page_size);
-    return rc == STORE_OK ? c->s->ops->query(tx, c->q, &a, on_row, c->x, NULL) : rc;
+    return rc == OTA_OK ? c->s->ops->query(tx, c->q, &a, on_row, c->x, NULL) : rc;
 }
 
-static store_rc page(store_t *s, store_q q, store_q qc, const store_args *a, store_page pg,
-                     void (*read)(const store_row *, void *), size_t size, void **items, size_t *n,
-                     int64_t *total)
+static ota_err page(store_t *s, store_q q, store_q qc, const store_args *a, store_page pg,
+                    void (*read)(const store_row *, void *), size_t size, void **items, size_t *n,
+                    int64_t *total)
 {
     rows x = {NULL, 0, 0, size, read, NULL, 0};
     page_call c = {s, q, qc, a, pg, &x, total};
     if (!store__page_ok(pg))
-        return STORE_INVALID;
+        return OTA_EINVAL;
     *total = 0;
-    store_rc rc = s->ops->tx(s, STORE_TX_READ, page_fn, &c);
-    if (rc != STORE_OK) {
+    ota_err rc = s->ops->tx(s, STORE_TX_READ, page_fn, &c);
+    if (rc != OTA_OK) {
         free(x.items);
         return rc;
     }
     *items = x.items;
     *n = x.n;
-    return STORE_OK;
+    return OTA_OK;
 }
 
-store_rc store_user_list(store_t *s, store_page pg, store_user **items, size_t *n, int64_t *total)
+ota_err store_user_list(store_t *s, store_page pg, store_user **items, size_t *n, int64_t *total)
 {
     store_args a = {0};
     void *it = NULL;
-    store_rc rc = page(s, STORE_Q_USER_LIST, STORE_Q_USER_COUNT, &a, pg, read_user,
-                       sizeof(store_user), &it, n, total);
+    ota_err rc = page(s, STORE_Q_USER_LIST, STORE_Q_USER_COUNT, &a, pg, read_user,
+                      sizeof(store_user), &it, n, total);
     *items = it;
     return rc;
 }
 
-store_rc store_user_update(store_t *s, const char *name, acct_role role, int disabled,
-                           const char *pw_hash, store_user *out)
+ota_err store_user_update(store_t *s, const char *name, acct_role role, int disabled,
+                          const char *pw_hash, store_user *out)
 {
     store_args a = {0};
     int64_t changed = 0;
@@ -214,16 +214,16 @@ store_rc store_user_update(store_t *s, const char *name, acct_role role, int dis
     else
         store_arg_i64(&a, disabled ? 1 : 0);
     store_arg_str(&a, pw_hash);
-    store_rc rc = run(s, STORE_Q_USER_UPDATE, &a, NULL, NULL, &changed);
-    if (rc == STORE_OK && changed == 0)
-        return STORE_NOT_FOUND;
-    return rc == STORE_OK ? store_user_get(s, name, out, NULL, 0) : rc;
+    ota_err rc = run(s, STORE_Q_USER_UPDATE, &a, NULL, NULL, &changed);
+    if (rc == OTA_OK && changed == 0)
+        return OTA_ENOTFOUND;
+    return rc == OTA_OK ? store_user_get(s, name, out, NULL, 0) : rc;
 }
 
 /* ---- tokens -------------------------------------------------------------------------------- */
 
-store_rc store_token_create(store_t *s, const store_token *in, const char *hash, int64_t now_ms,
-                            store_token *out)
+ota_err store_token_create(store_t *s, const store_token *in, const char *hash, int64_t now_ms,
+                           store_token *out)
 {
     store_args a = {0}, h = {0};
     arg_i64_or_null(&a, in->user_id);
@@ -234,8 +234,8 @@ store_rc store_token_create(store_t *s, const store_token *in, const char *hash,
     store_arg_i64(&a, now_ms);
     arg_i64_or_null(&a, in->expires_ms);
     store_arg_str(&a, in->created_by);
-    store_rc rc = run(s, STORE_Q_TOKEN_INSERT, &a, NULL, NULL, NULL);
-    if (rc != STORE_OK)
+    ota_err rc = run(s, STORE_Q_TOKEN_INSERT, &a, NULL, NULL, NULL);
+    if (rc != OTA_OK)
         return rc;
     store_arg_str(&h, hash);
     return one(s, STORE_Q_TOKEN_BY_HASH, &h, read_token, out, sizeof *out, NULL, 0);
@@ -258,55 +258,55 @@ static void read_token_auth(const store_row *r, void *o)
     a->user_disabled = r->i64(r->row, 12) != 0;
 }
 
-store_rc store_token_auth(store_t *s, const char *hash, int64_t now_ms, store_token *out)
+ota_err store_token_auth(store_t *s, const char *hash, int64_t now_ms, store_token *out)
 {
     store_args a = {0};
     token_auth_row t;
     store_arg_str(&a, hash);
-    store_rc rc = one(s, STORE_Q_TOKEN_BY_HASH, &a, read_token_auth, &t, sizeof t, NULL, 0);
-    if (rc != STORE_OK)
+    ota_err rc = one(s, STORE_Q_TOKEN_BY_HASH, &a, read_token_auth, &t, sizeof t, NULL, 0);
+    if (rc != OTA_OK)
         return rc;
     if (t.t.revoked_ms || (t.t.expires_ms && t.t.expires_ms <= now_ms) ||
         (t.t.user_id && (t.user_disabled || t.user_role == ACCT_ROLE_NONE)))
-        return STORE_NOT_FOUND;
+        return OTA_ENOTFOUND;
     if (t.t.user_id && t.user_role < t.t.role)
         t.t.role = t.user_role;
     if (now_ms - t.t.last_used_ms >= TOUCH_MS) {
         store_args u = {0};
         store_arg_i64(&u, t.t.id);
         store_arg_i64(&u, now_ms);
-        if (run(s, STORE_Q_TOKEN_TOUCH, &u, NULL, NULL, NULL) == STORE_OK)
+        if (run(s, STORE_Q_TOKEN_TOUCH, &u, NULL, NULL, NULL) == OTA_OK)
             t.t.last_used_ms = now_ms;
     }
     *out = t.t;
-    return STORE_OK;
+    return OTA_OK;
 }
 
-store_rc store_token_get(store_t *s, int64_t id, store_token *out)
+ota_err store_token_get(store_t *s, int64_t id, store_token *out)
 {
     store_args a = {0};
     store_arg_i64(&a, id);
     return one(s, STORE_Q_TOKEN_BY_ID, &a, read_token, out, sizeof *out, NULL, 0);
 }
 
-store_rc store_token_list(store_t *s, int64_t user_id, store_page pg, store_token **items,
-                          size_t *n, int64_t *total)
+ota_err store_token_list(store_t *s, int64_t user_id, store_page pg, store_token **items, size_t *n,
+                         int64_t *total)
 {
     store_args a = {0};
     void *it = NULL;
     store_arg_i64(&a, user_id < 0 ? -1 : user_id);
-    store_rc rc = page(s, STORE_Q_TOKEN_LIST, STORE_Q_TOKEN_COUNT, &a, pg, read_token,
-                       sizeof(store_token), &it, n, total);
+    ota_err rc = page(s, STORE_Q_TOKEN_LIST, STORE_Q_TOKEN_COUNT, &a, pg, read_token,
+                      sizeof(store_token), &it, n, total);
     *items = it;
     return rc;
 }
 
-store_rc store_token_revoke(store_t *s, int64_t id, int64_t now_ms)
+ota_err store_token_revoke(store_t *s, int64_t id, int64_t now_ms)
 {
     store_args a = {0};
     int64_t changed = 0;
     store_arg_i64(&a, id);
     store_arg_i64(&a, now_ms);
-    store_rc rc = run(s, STORE_Q_TOKEN_REVOKE, &a, NULL, NULL, &changed);
-    return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
+    ota_err rc = run(s, STORE_Q_TOKEN_REVOKE, &a, NULL, NULL, &changed);
+    return rc == OTA_OK && changed == 0 ? OTA_ENOTFOUND : rc;
 }

@@ -46,35 +46,34 @@ typedef struct {
     char created_by[STORE_WHO_MAX];
 } store_token;
 
-/* pw_hash: acct_password_hash's form, or NULL (a service account). STORE_DUPLICATE when
+/* pw_hash: acct_password_hash's form, or NULL (a service account). OTA_EDUPLICATE when
  * the name is taken. */
-store_rc store_user_create(store_t *s, const char *name, acct_role role, const char *pw_hash,
-                           const char *created_by, int64_t now_ms, store_user *out);
-/* pw_hash (may be NULL) gets the stored form, "" when none. STORE_NOT_FOUND. */
-store_rc store_user_get(store_t *s, const char *name, store_user *out, char *pw_hash,
-                        size_t pw_len);
+ota_err store_user_create(store_t *s, const char *name, acct_role role, const char *pw_hash,
+                          const char *created_by, int64_t now_ms, store_user *out);
+/* pw_hash (may be NULL) gets the stored form, "" when none. OTA_ENOTFOUND. */
+ota_err store_user_get(store_t *s, const char *name, store_user *out, char *pw_hash, size_t pw_len);
 /* By id order. items owned by the caller (free). */
-store_rc store_user_list(store_t *s, store_page pg, store_user **items, size_t *n, int64_t *total);
+ota_err store_user_list(store_t *s, store_page pg, store_user **items, size_t *n, int64_t *total);
 /* Changes what is given: role (ACCT_ROLE_NONE keeps it), disabled (-1 keeps it), pw_hash
- * (NULL keeps it); *out the result. STORE_NOT_FOUND. */
-store_rc store_user_update(store_t *s, const char *name, acct_role role, int disabled,
-                           const char *pw_hash, store_user *out);
+ * (NULL keeps it); *out the result. OTA_ENOTFOUND. */
+ota_err store_user_update(store_t *s, const char *name, acct_role role, int disabled,
+                          const char *pw_hash, store_user *out);
 
 /* Stores a new token: in's user_id, kind, name, role, expires_ms and created_by, with hash
  * (acct_token_new's). *out the stored row. */
-store_rc store_token_create(store_t *s, const store_token *in, const char *hash, int64_t now_ms,
-                            store_token *out);
+ota_err store_token_create(store_t *s, const store_token *in, const char *hash, int64_t now_ms,
+                           store_token *out);
 /* The token whose hash this is, when it still works at now_ms: not revoked, not expired,
  * its user (if any) not disabled; out->role is then the lower of the token's and the
- * user's current role. STORE_NOT_FOUND otherwise. Records the use (to the minute). */
-store_rc store_token_auth(store_t *s, const char *hash, int64_t now_ms, store_token *out);
-store_rc store_token_get(store_t *s, int64_t id, store_token *out);
+ * user's current role. OTA_ENOTFOUND otherwise. Records the use (to the minute). */
+ota_err store_token_auth(store_t *s, const char *hash, int64_t now_ms, store_token *out);
+ota_err store_token_get(store_t *s, int64_t id, store_token *out);
 /* API tokens not revoked, newest first: of one user (user_id > 0), of the bootstrap admin
  * token (0), or all (-1). items owned by the caller (free). */
-store_rc store_token_list(store_t *s, int64_t user_id, store_page pg, store_token **items,
-                          size_t *n, int64_t *total);
-/* Revokes at once (later store_token_auth calls fail). STORE_NOT_FOUND when there is no
+ota_err store_token_list(store_t *s, int64_t user_id, store_page pg, store_token **items, size_t *n,
+                         int64_t *total);
+/* Revokes at once (later store_token_auth calls fail). OTA_ENOTFOUND when there is no
  * such token or it was already revoked. */
-store_rc store_token_revoke(store_t *s, int64_t id, int64_t now_ms);
+ota_err store_token_revoke(store_t *s, int64_t id, int64_t now_ms);
 
 #endif

@@ -17,13 +17,13 @@ typedef struct {
     void *ud;
 } stmt;
 
-static store_rc stmt_fn(store_tx *tx, void *ud)
+static ota_err stmt_fn(store_tx *tx, void *ud)
 {
     stmt *c = ud;
     return c->s->ops->query(tx, c->q, c->a, c->row, c->ud, NULL);
 }
 
-store_rc store_audit_append(store_t *s, const store_audit *a)
+ota_err store_audit_append(store_t *s, const store_audit *a)
 {
     store_args v = {0};
     store_arg_i64(&v, a->time_ms);
@@ -71,13 +71,13 @@ static void arg_i64_or_null(store_args *v, int64_t x)
         store_arg_str(v, NULL);
 }
 
-store_rc store_audit_list(store_t *s, const store_audit_filter *f, int limit, store_audit **items,
-                          size_t *n, int64_t *next_id)
+ota_err store_audit_list(store_t *s, const store_audit_filter *f, int limit, store_audit **items,
+                         size_t *n, int64_t *next_id)
 {
     store_args v = {0};
     audit_rows x = {0};
     if (limit < 1 || limit > 1000)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     store_arg_str(&v, f->actor);
     store_arg_str(&v, f->action);
     store_arg_str(&v, f->object);
@@ -86,8 +86,8 @@ store_rc store_audit_list(store_t *s, const store_audit_filter *f, int limit, st
     arg_i64_or_null(&v, f->before_id);
     store_arg_i64(&v, (int64_t)limit + 1); /* one more tells whether a next page exists */
     stmt c = {s, STORE_Q_AUDIT_LIST, &v, audit_row, &x};
-    store_rc rc = s->ops->tx(s, STORE_TX_ONE, stmt_fn, &c);
-    if (rc != STORE_OK) {
+    ota_err rc = s->ops->tx(s, STORE_TX_ONE, stmt_fn, &c);
+    if (rc != OTA_OK) {
         free(x.items);
         return rc;
     }
@@ -98,5 +98,5 @@ store_rc store_audit_list(store_t *s, const store_audit_filter *f, int limit, st
     }
     *items = x.items;
     *n = x.n;
-    return STORE_OK;
+    return OTA_OK;
 }

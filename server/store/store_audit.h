@@ -32,11 +32,11 @@ typedef struct {
     int64_t before_id;      /* cursor: rows with a smaller id */
 } store_audit_filter;
 
-/* Appends one row (id ignored). STORE_ERROR (logged) when the store fails. */
-store_rc store_audit_append(store_t *s, const store_audit *a);
+/* Appends one row (id ignored). OTA_EDB (logged) when the store fails. */
+ota_err store_audit_append(store_t *s, const store_audit *a);
 /* Up to limit (1..1000) rows matching f, newest first, into *items (free) and *n; *next_id
  * the cursor for the next page (the last row's id), 0 when this is the last page. */
-store_rc store_audit_list(store_t *s, const store_audit_filter *f, int limit, store_audit **items,
-                          size_t *n, int64_t *next_id);
+ota_err store_audit_list(store_t *s, const store_audit_filter *f, int limit, store_audit **items,
+                         size_t *n, int64_t *next_id);
 
 #endif

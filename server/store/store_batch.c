@@ -17,25 +17,25 @@ struct store_uow {
     void *impl;
 };
 
-store_rc store_uow_begin(store_t *s, store_uow **out)
+ota_err store_uow_begin(store_t *s, store_uow **out)
 {
     const store_batch_ops *ops = s->batch_ops;
     store_uow *u = calloc(1, sizeof *u);
     if (!u)
         abort(); /* the daemon may abort on out-of-memory */
     u->ops = ops;
-    store_rc r = ops->uow_begin(s, &u->impl);
-    if (r != STORE_OK) {
+    ota_err r = ops->uow_begin(s, &u->impl);
+    if (r != OTA_OK) {
         free(u);
         return r;
     }
     *out = u;
-    return STORE_OK;
+    return OTA_OK;
 }
 
-store_rc store_uow_commit(store_uow *u)
+ota_err store_uow_commit(store_uow *u)
 {
-    store_rc r = u->ops->uow_commit(u->impl);
+    ota_err r = u->ops->uow_commit(u->impl);
     free(u);
     return r;
 }
@@ -49,8 +49,8 @@ void store_uow_rollback(store_uow *u)
 }
 
 /* Runs unit-of-work statement q: an answer is awaited only when row or changes asks for one. */
-static store_rc uexec(store_uow *u, store_uq q, const store_args *a, store_row_fn row, void *ud,
-                      int64_t *changes)
+static ota_err uexec(store_uow *u, store_uq q, const store_args *a, store_row_fn row, void *ud,
+                     int64_t *changes)
 {
     return u->ops->uow_exec(u->impl, q, a, row, ud, changes);
 }
@@ -70,14 +70,14 @@ static void first_fn(void *ud, const store_row *r)
     f->found = 1;
 }
 
-static store_rc first(store_uow *u, store_uq q, const store_args *a,
-                      void (*read)(const store_row *, void *), void *out)
+static ota_err first(store_uow *u, store_uq q, const store_args *a,
+                     void (*read)(const store_row *, void *), void *out)
 {
     first_row f = {read, out, 0};
-    store_rc rc = uexec(u, q, a, first_fn, &f, NULL);
-    if (rc != STORE_OK)
+    ota_err rc = uexec(u, q, a, first_fn, &f, NULL);
+    if (rc != OTA_OK)
         return rc;
-    return f.found ? STORE_OK : STORE_NOT_FOUND;
+    return f.found ? OTA_OK : OTA_ENOTFOUND;
 }
 
 static void read_i64(const store_row *r, void *out)
@@ -85,7 +85,7 @@ static void read_i64(const store_row *r, void *out)
     *(int64_t *)out = r->i64(r->row, 0);
 }
 
-store_rc store_uow_device_find(store_uow *u, const char *pk, const char *ident, int64_t *id)
+ota_err store_uow_device_find(store_uow *u, const char *pk, const char *ident, int64_t *id)
 {
     store_args a = {0};
     store_arg_str(&a, pk);
@@ -105,8 +105,8 @@ static void read_names(const store_row *r, void *out)
     r->text(r->row, 1, o->ident, o->identlen);
 }
 
-store_rc store_uow_device_names(store_uow *u, int64_t device_id, char *pk, size_t pklen,
-                                char *ident, size_t identlen)
+ota_err store_uow_device_names(store_uow *u, int64_t device_id, char *pk, size_t pklen, char *ident,
+                               size_t identlen)
 {
     names_out o = {pk, ident, pklen, identlen};
     store_args a = {0};
@@ -126,13 +126,13 @@ static void read_task(const store_row *r, void *out)
     o->bad = store__read_task(r, o->device_id, o->out) != 0;
 }
 
-store_rc store_uow_task_open(store_uow *u, int64_t device_id, store_task *out)
+ota_err store_uow_task_open(store_uow *u, int64_t device_id, store_task *out)
 {
     task_out o = {device_id, out, 0};
     store_args a = {0};
     store_arg_i64(&a, device_id);
-    store_rc rc = first(u, STORE_UQ_TASK_OPEN, &a, read_task, &o);
-    return rc == STORE_OK && o.bad ? STORE_ERROR : rc;
+    ota_err rc = first(u, STORE_UQ_TASK_OPEN, &a, read_task, &o);
+    return rc == OTA_OK && o.bad ? OTA_EDB : rc;
 }
 
 /* v, or SQL NULL when 0 ("not yet"). */
@@ -144,7 +144,7 @@ static void arg_opt_i64(store_args *a, int64_t v)
         store_arg_str(a, NULL);
 }
 
-store_rc store_uow_task_put(store_uow *u, const store_task *in, int64_t now_ms)
+ota_err store_uow_task_put(store_uow *u, const store_task *in, int64_t now_ms)
 {
     const fsm_task *t = &in->task;
     store_args a = {0};
@@ -171,7 +171,7 @@ store_rc store_uow_task_put(store_uow *u, const store_task *in, int64_t now_ms)
     return uexec(u, STORE_UQ_TASK_PUT, &a, NULL, NULL, NULL);
 }
 
-store_rc store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[FSM_STATE_COUNT])
+ota_err store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[FSM_STATE_COUNT])
 {
     /* parameters in store__sql_counts_add's order: the batch, then FSM_STATES' */
     store_args a = {0};
@@ -181,24 +181,24 @@ store_rc store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[
     return uexec(u, STORE_UQ_COUNTS, &a, NULL, NULL, NULL);
 }
 
-store_rc store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
-                                          int *completed)
+ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
+                                         int *completed)
 {
     int64_t changed = 0;
     store_args a = {0};
     store_arg_i64(&a, batch_id);
     store_arg_i64(&a, now_ms);
-    store_rc rc = uexec(u, STORE_UQ_COMPLETE, &a, NULL, NULL, &changed);
-    *completed = rc == STORE_OK && changed == 1;
+    ota_err rc = uexec(u, STORE_UQ_COMPLETE, &a, NULL, NULL, &changed);
+    *completed = rc == OTA_OK && changed == 1;
     return rc;
 }
 
-store_rc store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done)
+ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done)
 {
     return u->ops->uow_terminate(u->impl, batch_id, now_ms, done);
 }
 
-store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t now_ms)
+ota_err store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t now_ms)
 {
     /* no row changed: a stale event, nothing to do (the count is asked for, so the answer
      * is awaited rather than pipelined, as it always was) */
@@ -210,7 +210,7 @@ store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, 
                  &changed);
 }
 
-store_rc store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms)
+ota_err store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms)
 {
     store_args a = {0};
     store_arg_i64(&a, device_id);
@@ -218,18 +218,18 @@ store_rc store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms)
     return uexec(u, STORE_UQ_READY, &a, NULL, NULL, NULL);
 }
 
-store_rc store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable)
+ota_err store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable)
 {
     int64_t v = 0;
     store_args a = {0};
     store_arg_i64(&a, device_id);
-    store_rc rc = first(u, STORE_UQ_PUSHABLE, &a, read_i64, &v);
-    *pushable = rc == STORE_OK && v != 0;
+    ota_err rc = first(u, STORE_UQ_PUSHABLE, &a, read_i64, &v);
+    *pushable = rc == OTA_OK && v != 0;
     return rc;
 }
 
-store_rc store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
-                                  int64_t now_ms)
+ota_err store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
+                                 int64_t now_ms)
 {
     store_args a = {0};
     store_arg_i64(&a, device_id);
@@ -238,31 +238,31 @@ store_rc store_uow_device_version(store_uow *u, int64_t device_id, const char *v
     return uexec(u, STORE_UQ_VERSION, &a, NULL, NULL, NULL);
 }
 
-store_rc store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
-                                     int64_t now_ms)
+ota_err store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
+                                    int64_t now_ms)
 {
     return u->ops->presence_snapshot(u->impl, clients, n, now_ms);
 }
 
-store_rc store_engine_batches(store_t *s, store_batch **items, size_t *n)
+ota_err store_engine_batches(store_t *s, store_batch **items, size_t *n)
 {
     return s->batch_ops->engine_batches(s, items, n);
 }
 
-store_rc store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
-                                void (*fn)(void *, int64_t, int, int64_t), void *ud)
+ota_err store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
+                               void (*fn)(void *, int64_t, int, int64_t), void *ud)
 {
     if (limit <= 0)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     return s->batch_ops->engine_deadlines(s, until_ms, limit, fn, ud);
 }
 
-store_rc store_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)
+ota_err store_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)
 {
     return s->batch_ops->engine_pushable(s, batch_id, fn, ud);
 }
 
-store_rc store_engine_presence_reset(store_t *s)
+ota_err store_engine_presence_reset(store_t *s)
 {
     return s->batch_ops->presence_reset(s);
 }

@@ -58,7 +58,7 @@ typedef struct {
     int max_push_per_min;
 } store_batch_new;
 
-/* Why a create was refused (with STORE_INVALID / STORE_NOT_FOUND). */
+/* Why a create was refused (with OTA_EINVAL / OTA_ENOTFOUND). */
 typedef struct {
     const char *field;      /* "identifiers", "scope", "firmwareId" */
     const char *code;       /* machine code: device_not_found, device_not_activated,
@@ -87,31 +87,31 @@ typedef struct {
     const char *state;       /* NULL = any */
 } store_batch_filter;
 
-/* Creates a batch and its tasks (to_push) in one transaction: STORE_NOT_FOUND when the
- * firmware does not exist; STORE_INVALID with *err when a directed identifier is not
+/* Creates a batch and its tasks (to_push) in one transaction: OTA_ENOTFOUND when the
+ * firmware does not exist; OTA_EINVAL with *err when a directed identifier is not
  * eligible (not found, not activated, already on the version, in an unfinished task) or
  * the batch would have no device. out gets the new row. */
-store_rc store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
-                            int64_t now_ms, int64_t expires_ms, store_batch *out,
-                            store_batch_err *err);
-store_rc store_batch_get(store_t *s, int64_t id, store_batch *out);
-store_rc store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
-                          store_batch **items, size_t *n, int64_t *total);
+ota_err store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
+                           int64_t now_ms, int64_t expires_ms, store_batch *out,
+                           store_batch_err *err);
+ota_err store_batch_get(store_t *s, int64_t id, store_batch *out);
+ota_err store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
+                         store_batch **items, size_t *n, int64_t *total);
 /* A page of the batch's device rows in device id order. state: -1 any, else an fsm_state.
- * STORE_NOT_FOUND when the batch does not exist; STORE_INVALID for a bad page or state. */
-store_rc store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
-                             store_batch_device **items, size_t *n, int64_t *total);
+ * OTA_ENOTFOUND when the batch does not exist; OTA_EINVAL for a bad page or state. */
+ota_err store_batch_devices(store_t *s, int64_t batch_id, int state, store_page pg,
+                            store_batch_device **items, size_t *n, int64_t *total);
 /* The same, also by keyset: after > 0 answers the pg.page_size rows whose device id is
  * greater than after (pg.page must be 1), at the same cost at any depth; after = 0 pages by
  * pg.page. *next_after (may be NULL) gets the after of the next page: the last row's device
- * id when rows follow it, 0 when none does. STORE_INVALID also for a negative after, or one
+ * id when rows follow it, 0 when none does. OTA_EINVAL also for a negative after, or one
  * with pg.page > 1. */
-store_rc store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, store_page pg,
-                                    int64_t after, store_batch_device **items, size_t *n,
-                                    int64_t *total, int64_t *next_after);
+ota_err store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, store_page pg,
+                                   int64_t after, store_batch_device **items, size_t *n,
+                                   int64_t *total, int64_t *next_after);
 /* Terminates an in_progress batch: unfinished tasks failed/terminated, state terminated,
- * end_ms set. STORE_IN_USE when the batch is not in_progress (already ended). */
-store_rc store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out);
+ * end_ms set. OTA_EINUSE when the batch is not in_progress (already ended). */
+ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out);
 
 /* ---- the engine's side ---------------------------------------------------------------- */
 
@@ -126,61 +126,60 @@ typedef struct {
 typedef struct store_uow store_uow;
 
 /* Starts a write transaction on a borrowed connection. */
-store_rc store_uow_begin(store_t *s, store_uow **out);
+ota_err store_uow_begin(store_t *s, store_uow **out);
 /* Commits and frees u (also when the commit fails: then nothing was written). */
-store_rc store_uow_commit(store_uow *u);
+ota_err store_uow_commit(store_uow *u);
 /* Rolls back and frees u; NULL is fine. */
 void store_uow_rollback(store_uow *u);
 
-/* The device's id and whether it is online/ready; STORE_NOT_FOUND when unknown. */
-store_rc store_uow_device_find(store_uow *u, const char *product_key, const char *identifier,
-                               int64_t *device_id);
-/* The device's product key and identifier; STORE_NOT_FOUND when unknown. */
-store_rc store_uow_device_names(store_uow *u, int64_t device_id, char *pk, size_t pklen,
-                                char *ident, size_t identlen);
-/* The device's unfinished task in an in_progress batch; STORE_NOT_FOUND when none. */
-store_rc store_uow_task_open(store_uow *u, int64_t device_id, store_task *out);
+/* The device's id and whether it is online/ready; OTA_ENOTFOUND when unknown. */
+ota_err store_uow_device_find(store_uow *u, const char *product_key, const char *identifier,
+                              int64_t *device_id);
+/* The device's product key and identifier; OTA_ENOTFOUND when unknown. */
+ota_err store_uow_device_names(store_uow *u, int64_t device_id, char *pk, size_t pklen, char *ident,
+                               size_t identlen);
+/* The device's unfinished task in an in_progress batch; OTA_ENOTFOUND when none. */
+ota_err store_uow_task_open(store_uow *u, int64_t device_id, store_task *out);
 /* Writes the task's fsm fields and current_version. */
-store_rc store_uow_task_put(store_uow *u, const store_task *t, int64_t now_ms);
+ota_err store_uow_task_put(store_uow *u, const store_task *t, int64_t now_ms);
 /* Adds delta[state] to the batch's counters. */
-store_rc store_uow_batch_counts(store_uow *u, int64_t batch_id,
-                                const int delta[FSM_STATE_COUNT]);
+ota_err store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[FSM_STATE_COUNT]);
 /* Marks the batch completed (end_ms = now) when it is in_progress and every task is final.
  * *completed = 1 when it did. */
-store_rc store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
-                                          int *completed);
+ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
+                                         int *completed);
 /* Terminates an in_progress batch inside the unit (validity end). *done = 1 when it did. */
-store_rc store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done);
+ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done);
 /* Presence from the broker: a connection of the device that started (online) or ended at
  * t_ms, the broker's time. A start of a newer connection sets activated (first time) and
  * makes the device not ready until it says so again; a start or end not newer than the
  * connection the store knows changes nothing (several otad applying the same events, or
  * late ones, cannot undo a newer state). */
-store_rc store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t t_ms);
+ota_err store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t t_ms);
 /* The device said it is subscribed (version report or firmware/get) at now_ms. */
-store_rc store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms);
+ota_err store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms);
 /* Online and ready, as the store has it. */
-store_rc store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable);
-store_rc store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
-                                  int64_t now_ms);
+ota_err store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable);
+ota_err store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
+                                 int64_t now_ms);
 /* Presence snapshot: devices "pk.id" in clients[] are online (their ready flag kept: each
  * connect and disconnect since it was set arrived as an event and reset it), every other
  * device is offline and not ready. */
-store_rc store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
-                                     int64_t now_ms);
+ota_err store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
+                                    int64_t now_ms);
 
 /* Start-up and bookkeeping reads (no transaction needed). */
 /* Every in_progress batch. */
-store_rc store_engine_batches(store_t *s, store_batch **items, size_t *n);
+ota_err store_engine_batches(store_t *s, store_batch **items, size_t *n);
 /* Calls fn for the armed task deadlines of running batches due at or before until_ms
  * (INT64_MAX: all), earliest first, at most limit of them (device id, fsm_deadline, due ms). */
-store_rc store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
-                                void (*fn)(void *ud, int64_t device_id, int kind, int64_t due_ms),
-                                void *ud);
+ota_err store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
+                               void (*fn)(void *ud, int64_t device_id, int kind, int64_t due_ms),
+                               void *ud);
 /* Calls fn for every to_push task of the batch whose device is online and ready. */
-store_rc store_engine_pushable(store_t *s, int64_t batch_id,
-                               void (*fn)(void *ud, int64_t device_id), void *ud);
+ota_err store_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *ud, int64_t device_id),
+                              void *ud);
 /* At start: every device offline (ready flags kept for the snapshot to confirm). */
-store_rc store_engine_presence_reset(store_t *s);
+ota_err store_engine_presence_reset(store_t *s);
 
 #endif

@@ -46,28 +46,27 @@ typedef void (*store_row_fn)(void *ud, const store_row *r);
 struct store_ops {
     const char *kind;
     void (*close)(store_t *s);
-    store_rc (*ping)(store_t *s);
+    ota_err (*ping)(store_t *s);
     int (*schema_version)(store_t *s);
 
     /* Runs fn(tx, ud) in a transaction of the mode; with STORE_TX_WRITE commits when fn
-     * returns STORE_OK and rolls back otherwise. Returns fn's result, or STORE_ERROR when
+     * returns OTA_OK and rolls back otherwise. Returns fn's result, or OTA_EDB when
      * no connection, BEGIN or COMMIT failed (logged). */
-    store_rc (*tx)(store_t *s, store_tx_mode mode, store_rc (*fn)(store_tx *tx, void *ud),
-                   void *ud);
+    ota_err (*tx)(store_t *s, store_tx_mode mode, ota_err (*fn)(store_tx *tx, void *ud), void *ud);
     /* Runs statement q (store_sql.h's STORE_QUERIES, in this database's SQL) with args:
      * row (may be NULL) gets each result row, *changes (may be NULL) the rows written.
-     * STORE_ERROR on failure, logged with the statement's name. */
-    store_rc (*query)(store_tx *tx, store_q q, const store_args *args, store_row_fn row,
-                      void *ud, int64_t *changes);
+     * OTA_EDB on failure, logged with the statement's name. */
+    ota_err (*query)(store_tx *tx, store_q q, const store_args *args, store_row_fn row, void *ud,
+                     int64_t *changes);
     /* After a bulk write of rows new rows into table, committed: lets the database update
      * its statistics (PostgreSQL ANALYZE); NULL when it needs nothing. */
     void (*bulk_written)(store_t *s, const char *table, int64_t rows);
 
     /* Bulk import (store.h): the database's fastest path (SQLite one prepared INSERT,
      * PostgreSQL COPY). */
-    store_rc (*import_begin)(store_t *s, const char *product_key, int64_t now_ms, store_import *im);
-    store_rc (*import_add)(store_import *im, const char *identifier, const char *device_name);
-    store_rc (*import_commit)(store_import *im, int64_t *created);
+    ota_err (*import_begin)(store_t *s, const char *product_key, int64_t now_ms, store_import *im);
+    ota_err (*import_add)(store_import *im, const char *identifier, const char *device_name);
+    ota_err (*import_commit)(store_import *im, int64_t *created);
     void (*import_abort)(store_import *im);
 };
 
@@ -76,32 +75,32 @@ struct store_ops {
  * work, impl being the implementation's state for that one transaction; the engine_*
  * reads run at start-up and on bookkeeping. (The batch API's calls are catalog.c's.) */
 struct store_batch_ops {
-    store_rc (*uow_begin)(store_t *s, void **impl);
-    store_rc (*uow_commit)(void *impl);
+    ota_err (*uow_begin)(store_t *s, void **impl);
+    ota_err (*uow_commit)(void *impl);
     void (*uow_rollback)(void *impl);
     /* Runs unit-of-work statement q with args (store_sql.h's STORE_UOW_QUERIES). row NULL and
      * changes NULL: the caller needs no answer, and the database may send it without waiting
      * (PostgreSQL pipelines it: a failure then shows at the next call or the commit);
      * otherwise row gets each result row and *changes the rows written. */
-    store_rc (*uow_exec)(void *impl, store_uq q, const store_args *args, store_row_fn row,
-                         void *ud, int64_t *changes);
-    store_rc (*uow_terminate)(void *impl, int64_t batch_id, int64_t now_ms, int *done);
-    store_rc (*presence_snapshot)(void *impl, const char *const *clients, size_t n, int64_t now_ms);
+    ota_err (*uow_exec)(void *impl, store_uq q, const store_args *args, store_row_fn row, void *ud,
+                        int64_t *changes);
+    ota_err (*uow_terminate)(void *impl, int64_t batch_id, int64_t now_ms, int *done);
+    ota_err (*presence_snapshot)(void *impl, const char *const *clients, size_t n, int64_t now_ms);
 
-    store_rc (*engine_batches)(store_t *s, store_batch **items, size_t *n);
-    store_rc (*engine_deadlines)(store_t *s, int64_t until_ms, int64_t limit,
-                                 void (*fn)(void *, int64_t, int, int64_t), void *ud);
-    store_rc (*engine_pushable)(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud);
-    store_rc (*presence_reset)(store_t *s);
+    ota_err (*engine_batches)(store_t *s, store_batch **items, size_t *n);
+    ota_err (*engine_deadlines)(store_t *s, int64_t until_ms, int64_t limit,
+                                void (*fn)(void *, int64_t, int, int64_t), void *ud);
+    ota_err (*engine_pushable)(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud);
+    ota_err (*presence_reset)(store_t *s);
 };
 
 /* Terminates an in_progress batch inside tx (catalog.c; also the engine's unit of work,
  * whose impl is then the tx): batch row locked, unfinished tasks failed/terminated,
  * counters set from the row. *done = 0 when the batch was not in_progress or is missing. */
-store_rc store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done);
+ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done);
 
 /* Implementations. */
-store_rc store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen);
+ota_err store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen);
 
 /* 1 when pg is a valid page (page >= 1, page_size 1..1000); the public list functions
  * check it once, so implementations may assume it. */

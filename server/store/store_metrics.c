@@ -30,20 +30,20 @@ typedef struct {
     store_metrics *m;
 } read_call;
 
-static store_rc read_fn(store_tx *tx, void *ud)
+static ota_err read_fn(store_tx *tx, void *ud)
 {
     read_call *c = ud;
     static const store_args none = {0};
-    store_rc rc = c->s->ops->query(tx, STORE_Q_METRIC_BATCHES, &none, batch_row, c->m, NULL);
-    if (rc == STORE_OK)
+    ota_err rc = c->s->ops->query(tx, STORE_Q_METRIC_BATCHES, &none, batch_row, c->m, NULL);
+    if (rc == OTA_OK)
         rc = c->s->ops->query(tx, STORE_Q_METRIC_TASKS, &none, tasks_row, c->m, NULL);
-    if (rc == STORE_OK)
+    if (rc == OTA_OK)
         rc = c->s->ops->query(tx, STORE_Q_METRIC_ONLINE, &none, store__first_i64,
                               &c->m->devices_online, NULL);
     return rc;
 }
 
-store_rc store_metrics_read(store_t *s, store_metrics *out)
+ota_err store_metrics_read(store_t *s, store_metrics *out)
 {
     read_call c = {s, out};
     memset(out, 0, sizeof *out);

@@ -21,7 +21,7 @@ typedef struct {
     int64_t devices_online;
 } store_metrics;
 
-/* Fills *out. STORE_ERROR (logged) when the store fails. */
-store_rc store_metrics_read(store_t *s, store_metrics *out);
+/* Fills *out. OTA_EDB (logged) when the store fails. */
+ota_err store_metrics_read(store_t *s, store_metrics *out);
 
 #endif

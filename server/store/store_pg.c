@@ -202,18 +202,18 @@ static void message(PGconn *pg, const PGresult *r, char *out, size_t outlen)
         out[--n] = '\0';
 }
 
-store_rc store_pg_fail(store_pg_conn *c, const PGresult *r, const char *what)
+ota_err store_pg_fail(store_pg_conn *c, const PGresult *r, const char *what)
 {
     char m[512];
     message(c ? c->pg : NULL, r, m, sizeof m);
     OTA_ERROR("store: %s: %s", what, m);
-    return STORE_ERROR;
+    return OTA_EDB;
 }
 
-store_rc store_pg_cmd(store_pg_conn *c, const char *sql, const char *what)
+ota_err store_pg_cmd(store_pg_conn *c, const char *sql, const char *what)
 {
     PGresult *r = PQexec(c->pg, sql);
-    store_rc rc = STORE_OK;
+    ota_err rc = OTA_OK;
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
         rc = store_pg_fail(c, r, what);
@@ -221,26 +221,26 @@ store_rc store_pg_cmd(store_pg_conn *c, const char *sql, const char *what)
     return rc;
 }
 
-store_rc store_pg_begin(store_pg_conn *c)
+ota_err store_pg_begin(store_pg_conn *c)
 {
     return store_pg_cmd(c, "BEGIN", "begin");
 }
 
-store_rc store_pg_commit(store_pg_conn *c)
+ota_err store_pg_commit(store_pg_conn *c)
 {
     /* COMMIT of a transaction that an earlier statement aborted "succeeds" with the tag
      * ROLLBACK: every statement's result is checked, so this is a safety net that keeps a
      * rolled-back unit from being taken for written */
     PGresult *r = PQexec(c->pg, "COMMIT");
-    store_rc rc = STORE_OK;
+    ota_err rc = OTA_OK;
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         rc = store_pg_fail(c, r, "commit");
     } else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
         OTA_ERROR("store: commit: the transaction was rolled back (%s)", PQcmdStatus(r));
-        rc = STORE_ERROR;
+        rc = OTA_EDB;
     }
     PQclear(r);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         store_pg_rollback(c);
     return rc;
 }
@@ -251,7 +251,7 @@ void store_pg_analyze_big(store_pg_conn *c, const char *table, int64_t rows)
     if (rows < STORE_PG_ANALYZE_ROWS)
         return;
     snprintf(sql, sizeof sql, "ANALYZE %s", table);
-    if (store_pg_cmd(c, sql, "analyze") != STORE_OK)
+    if (store_pg_cmd(c, sql, "analyze") != OTA_OK)
         OTA_WARN("store: ANALYZE %s after %lld new rows failed; autovacuum will do it", table,
                  (long long)rows);
 }
@@ -284,16 +284,16 @@ static PGresult *prepare(store_pg_conn *c, int id, const char *sql, int n)
     return NULL;
 }
 
-store_rc store_pg_prepare(store_pg_conn *c, int id, const char *sql, const char *what)
+ota_err store_pg_prepare(store_pg_conn *c, int id, const char *sql, const char *what)
 {
     if (id < 0 || id >= STORE_PG_Q_MAX)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     PGresult *r = prepare(c, id, sql, 0);
     if (!r)
-        return STORE_OK;
+        return OTA_OK;
     store_pg_fail(c, r, what);
     PQclear(r);
-    return STORE_ERROR;
+    return OTA_EDB;
 }
 
 PGresult *store_pg_exec_raw(store_pg_conn *c, int id, const char *sql, int n,
@@ -500,19 +500,19 @@ void store_pg_conn_put(store_t *s, store_pg_conn *c)
         close_conn(c);
 }
 
-typedef store_rc (*conn_fn)(store_pg_conn *c, void *ud);
+typedef ota_err (*conn_fn)(store_pg_conn *c, void *ud);
 
-/* Borrows a connection, BEGIN, fn; COMMIT when fn returns STORE_OK, else ROLLBACK. */
-static store_rc pg_tx(store_t *s, conn_fn fn, void *ud)
+/* Borrows a connection, BEGIN, fn; COMMIT when fn returns OTA_OK, else ROLLBACK. */
+static ota_err pg_tx(store_t *s, conn_fn fn, void *ud)
 {
     store_pg_conn *c = store_pg_conn_get(s);
-    store_rc rc;
+    ota_err rc;
     if (!c)
-        return STORE_ERROR;
+        return OTA_EDB;
     rc = store_pg_begin(c);
-    if (rc == STORE_OK) {
+    if (rc == OTA_OK) {
         rc = fn(c, ud);
-        if (rc == STORE_OK)
+        if (rc == OTA_OK)
             rc = store_pg_commit(c);
         else
             store_pg_rollback(c);
@@ -523,14 +523,14 @@ static store_rc pg_tx(store_t *s, conn_fn fn, void *ud)
 
 /* Runs fn on a borrowed connection in one read-only REPEATABLE READ transaction, so a
  * count and the page after it see the same snapshot. */
-static store_rc pg_read(store_t *s, conn_fn fn, void *ud)
+static ota_err pg_read(store_t *s, conn_fn fn, void *ud)
 {
     store_pg_conn *c = store_pg_conn_get(s);
-    store_rc rc;
+    ota_err rc;
     if (!c)
-        return STORE_ERROR;
+        return OTA_EDB;
     rc = store_pg_cmd(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin read");
-    if (rc == STORE_OK) {
+    if (rc == OTA_OK) {
         rc = fn(c, ud);
         store_pg_rollback(c); /* nothing to keep */
     }
@@ -587,13 +587,14 @@ static int migrate(store_pg_conn *c, int *version)
 {
     PGresult *r;
     int v;
-    if (store_pg_begin(c) != STORE_OK)
+    if (store_pg_begin(c) != OTA_OK)
         return -1;
     if (store_pg_cmd(c, "SELECT pg_advisory_xact_lock(hashtext('otad schema migrations'))",
-                     "migration lock") != STORE_OK ||
-        store_pg_cmd(c, "CREATE TABLE IF NOT EXISTS schema_migrations("
-                        "version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)",
-                     "schema_migrations") != STORE_OK)
+                     "migration lock") != OTA_OK ||
+        store_pg_cmd(c,
+                     "CREATE TABLE IF NOT EXISTS schema_migrations("
+                     "version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+                     "schema_migrations") != OTA_OK)
         goto fail;
     r = PQexec(c->pg, "SELECT COALESCE(max(version), 0) FROM schema_migrations");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -611,7 +612,7 @@ static int migrate(store_pg_conn *c, int *version)
     for (; v < N_MIGRATIONS; v++) {
         char msg[64];
         snprintf(msg, sizeof msg, "migration %d", v + 1);
-        if (store_pg_cmd(c, migrations[v], msg) != STORE_OK)
+        if (store_pg_cmd(c, migrations[v], msg) != OTA_OK)
             goto fail;
         char ver[16];
         snprintf(ver, sizeof ver, "%d", v + 1);
@@ -628,7 +629,7 @@ static int migrate(store_pg_conn *c, int *version)
         PQclear(r);
         OTA_INFO("store: applied migration %d", v + 1);
     }
-    if (store_pg_commit(c) != STORE_OK)
+    if (store_pg_commit(c) != OTA_OK)
         return -1;
     *version = v;
     return 0;
@@ -650,18 +651,18 @@ static void pg_close(store_t *s)
     free(s);
 }
 
-static store_rc ping_fn(store_pg_conn *c, void *ud)
+static ota_err ping_fn(store_pg_conn *c, void *ud)
 {
     (void)ud;
     return store_pg_cmd(c, "SELECT 1", "ping");
 }
 
-static store_rc pg_ping(store_t *s)
+static ota_err pg_ping(store_t *s)
 {
     store_pg_conn *c = store_pg_conn_get(s);
     if (!c)
-        return STORE_ERROR;
-    store_rc rc = ping_fn(c, NULL);
+        return OTA_EDB;
+    ota_err rc = ping_fn(c, NULL);
     store_pg_conn_put(s, c);
     return rc;
 }
@@ -772,10 +773,10 @@ static const char *const import_sql[] = {
     " SELECT $1, identifier, device_name, $2 FROM ota_import ORDER BY n",
 };
 
-store_rc store_pg_answer(PGresult *r, store_row_fn row, void *ud, int64_t *changes)
+ota_err store_pg_answer(PGresult *r, store_row_fn row, void *ud, int64_t *changes)
 {
     if (!r)
-        return STORE_ERROR;
+        return OTA_EDB;
     for (int i = 0; row && i < PQntuples(r); i++) {
         store_pg_at at = {r, i};
         store_row sr = store_pg_row(&at);
@@ -784,7 +785,7 @@ store_rc store_pg_answer(PGresult *r, store_row_fn row, void *ud, int64_t *chang
     if (changes)
         *changes = store_pg_changes(r);
     PQclear(r);
-    return STORE_OK;
+    return OTA_OK;
 }
 
 void store_pg_params_of(store_pg_params *p, const store_args *a)
@@ -800,18 +801,18 @@ void store_pg_params_of(store_pg_params *p, const store_args *a)
 
 /* store_tx is the connection. */
 typedef struct {
-    store_rc (*fn)(store_tx *tx, void *ud);
+    ota_err (*fn)(store_tx *tx, void *ud);
     void *ud;
 } tx_call;
 
-static store_rc tx_call_fn(store_pg_conn *c, void *ud)
+static ota_err tx_call_fn(store_pg_conn *c, void *ud)
 {
     tx_call *t = ud;
     return t->fn((store_tx *)c, t->ud);
 }
 
-static store_rc pg_tx_mode(store_t *s, store_tx_mode mode, store_rc (*fn)(store_tx *tx, void *ud),
-                           void *ud)
+static ota_err pg_tx_mode(store_t *s, store_tx_mode mode, ota_err (*fn)(store_tx *tx, void *ud),
+                          void *ud)
 {
     tx_call t = {fn, ud};
     if (mode == STORE_TX_WRITE)
@@ -820,14 +821,14 @@ static store_rc pg_tx_mode(store_t *s, store_tx_mode mode, store_rc (*fn)(store_
         return pg_read(s, tx_call_fn, &t);
     store_pg_conn *c = store_pg_conn_get(s);
     if (!c)
-        return STORE_ERROR;
-    store_rc rc = fn((store_tx *)c, ud);
+        return OTA_EDB;
+    ota_err rc = fn((store_tx *)c, ud);
     store_pg_conn_put(s, c);
     return rc;
 }
 
-static store_rc pg_query(store_tx *tx, store_q q, const store_args *a, store_row_fn row, void *ud,
-                         int64_t *changes)
+static ota_err pg_query(store_tx *tx, store_q q, const store_args *a, store_row_fn row, void *ud,
+                        int64_t *changes)
 {
     store_pg_conn *c = (store_pg_conn *)tx;
     store_pg_params p = {0};
@@ -844,7 +845,7 @@ static int64_t product_id(store_pg_conn *c, const char *key, int lock)
     store_args a = {0};
     store_arg_str(&a, key);
     return pg_query((store_tx *)c, lock ? STORE_Q_PRODUCT_LOCK : STORE_Q_PRODUCT_ID, &a,
-                    store__first_i64, &id, NULL) == STORE_OK
+                    store__first_i64, &id, NULL) == OTA_OK
                ? id
                : -1;
 }
@@ -946,12 +947,12 @@ typedef struct {
 } pg_import;
 
 /* Loads the product's identifiers into x->ids, row by row (single-row mode). */
-static store_rc load_ids(pg_import *x, int64_t pid)
+static ota_err load_ids(pg_import *x, int64_t pid)
 {
     char num[24];
     snprintf(num, sizeof num, "%lld", (long long)pid);
     const char *vals[] = {num};
-    store_rc rc = STORE_OK;
+    ota_err rc = OTA_OK;
     if (!PQsendQueryParams(x->c->pg, import_sql[0], 1, NULL, vals, NULL, NULL, 0) ||
         !PQsetSingleRowMode(x->c->pg))
         return store_pg_fail(x->c, NULL, "import: load identifiers");
@@ -960,15 +961,15 @@ static store_rc load_ids(pg_import *x, int64_t pid)
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_SINGLE_TUPLE)
             idset_add(&x->ids, PQgetvalue(r, 0, 0));
-        else if (st != PGRES_TUPLES_OK && rc == STORE_OK)
+        else if (st != PGRES_TUPLES_OK && rc == OTA_OK)
             rc = store_pg_fail(x->c, r, "import: load identifiers");
         PQclear(r);
     }
     return rc;
 }
 
-static store_rc pg_import_begin(store_t *s, const char *product_key, int64_t now_ms,
-                                store_import *im)
+static ota_err pg_import_begin(store_t *s, const char *product_key, int64_t now_ms,
+                               store_import *im)
 {
     pg_import *x = calloc(1, sizeof *x);
     if (!x)
@@ -976,27 +977,29 @@ static store_rc pg_import_begin(store_t *s, const char *product_key, int64_t now
     x->c = store_pg_conn_get(s);
     if (!x->c) {
         free(x);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
-    store_rc rc = store_pg_begin(x->c);
-    if (rc != STORE_OK)
+    ota_err rc = store_pg_begin(x->c);
+    if (rc != OTA_OK)
         goto fail;
     int64_t pid = product_id(x->c, product_key, 0);
     if (pid <= 0) {
-        rc = pid < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+        rc = pid < 0 ? OTA_EDB : OTA_ENOTFOUND;
         goto fail;
     }
     x->pid = pid;
     x->now = now_ms;
     rc = load_ids(x, pid);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         goto fail;
     /* rows go to a temporary table first, so an import that fails or is refused part way
      * leaves nothing behind in devices (not even dead rows its next attempt would have to
      * step over in the unique index); commit moves them in one INSERT ... SELECT */
-    if (store_pg_cmd(x->c, "CREATE TEMP TABLE ota_import(n BIGINT, identifier TEXT,"
-                           " device_name TEXT) ON COMMIT DROP", "import: temp table") != STORE_OK) {
-        rc = STORE_ERROR;
+    if (store_pg_cmd(x->c,
+                     "CREATE TEMP TABLE ota_import(n BIGINT, identifier TEXT,"
+                     " device_name TEXT) ON COMMIT DROP",
+                     "import: temp table") != OTA_OK) {
+        rc = OTA_EDB;
         goto fail;
     }
     PGresult *r = PQexec(x->c->pg, "COPY ota_import(n, identifier, device_name) FROM STDIN");
@@ -1008,7 +1011,7 @@ static store_rc pg_import_begin(store_t *s, const char *product_key, int64_t now
     PQclear(r);
     x->copying = 1;
     im->impl = x;
-    return STORE_OK;
+    return OTA_OK;
 fail:
     store_pg_rollback(x->c);
     store_pg_conn_put(s, x->c);
@@ -1069,23 +1072,23 @@ static void copy_text(pg_import *x, const char *s)
     }
 }
 
-static store_rc copy_flush(pg_import *x)
+static ota_err copy_flush(pg_import *x)
 {
     if (x->len == 0)
-        return STORE_OK;
+        return OTA_OK;
     if (PQputCopyData(x->c->pg, x->buf, (int)x->len) != 1)
         return store_pg_fail(x->c, NULL, "import: copy data");
     x->len = 0;
-    return STORE_OK;
+    return OTA_OK;
 }
 
-static store_rc pg_import_add(store_import *im, const char *identifier, const char *device_name)
+static ota_err pg_import_add(store_import *im, const char *identifier, const char *device_name)
 {
     pg_import *x = im->impl;
     if (!identifier || !device_name)
-        return STORE_INVALID;
+        return OTA_EINVAL;
     if (!idset_add(&x->ids, identifier))
-        return STORE_DUPLICATE; /* in the product already, or earlier in this import */
+        return OTA_EDUPLICATE; /* in the product already, or earlier in this import */
     char n[24];
     snprintf(n, sizeof n, "%lld\t", (long long)x->count);
     copy_raw(x, n); /* the line's rank: ids follow the import's order, as on SQLite */
@@ -1096,21 +1099,21 @@ static store_rc pg_import_add(store_import *im, const char *identifier, const ch
     x->count++;
     if (x->len >= COPY_CHUNK)
         return copy_flush(x);
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* Ends the COPY (abort_msg NULL: finish it) and reads its result. */
-static store_rc copy_end(pg_import *x, const char *abort_msg)
+static ota_err copy_end(pg_import *x, const char *abort_msg)
 {
-    store_rc rc = STORE_OK;
+    ota_err rc = OTA_OK;
     if (!x->copying)
-        return STORE_OK;
+        return OTA_OK;
     x->copying = 0;
     if (PQputCopyEnd(x->c->pg, abort_msg) != 1)
         rc = store_pg_fail(x->c, NULL, "import: copy end");
     PGresult *r;
     while ((r = PQgetResult(x->c->pg))) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == STORE_OK && !abort_msg)
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == OTA_OK && !abort_msg)
             rc = store_pg_fail(x->c, r, "import: copy");
         PQclear(r);
     }
@@ -1128,15 +1131,15 @@ static void import_free(store_import *im)
     im->impl = NULL;
 }
 
-static store_rc pg_import_commit(store_import *im, int64_t *created)
+static ota_err pg_import_commit(store_import *im, int64_t *created)
 {
     pg_import *x = im->impl;
-    store_rc rc = copy_flush(x);
-    if (rc == STORE_OK)
+    ota_err rc = copy_flush(x);
+    if (rc == OTA_OK)
         rc = copy_end(x, NULL);
     else
         copy_end(x, "import failed");
-    if (rc == STORE_OK) {
+    if (rc == OTA_OK) {
         store_pg_params p = {0};
         store_pg_p_i64(&p, x->pid);
         store_pg_p_i64(&p, x->now);
@@ -1147,18 +1150,18 @@ static store_rc pg_import_commit(store_import *im, int64_t *created)
             if (state && strcmp(state, "23505") == 0) {
                 /* a device created by another request while the import ran */
                 OTA_WARN("store: import: an identifier was taken during the import");
-                rc = STORE_DUPLICATE;
+                rc = OTA_EDUPLICATE;
             } else {
                 rc = store_pg_fail(x->c, r, "import: insert");
             }
         }
         PQclear(r);
     }
-    if (rc == STORE_OK)
+    if (rc == OTA_OK)
         rc = store_pg_commit(x->c);
-    if (rc == STORE_OK)
+    if (rc == OTA_OK)
         store_pg_analyze_big(x->c, "devices", x->count);
-    if (rc == STORE_OK && created)
+    if (rc == OTA_OK && created)
         *created = x->count;
     import_free(im);
     return rc;
@@ -1189,7 +1192,7 @@ static const store_ops pg_ops = {
     .import_abort = pg_import_abort,
 };
 
-store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen)
+ota_err store_pg_open(const char *url, store_t **out, char *err, size_t errlen)
 {
     store_t *s = calloc(1, sizeof *s);
     store_pg *q = calloc(1, sizeof *q);
@@ -1200,12 +1203,12 @@ store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen)
     if (store__sql_complete(sql, STORE_Q_COUNT, err, errlen) != 0) {
         free(q);
         free(s);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     if (parse_url(url, q->url, sizeof q->url, &q->pool_max, err, errlen) != 0) {
         free(q);
         free(s);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
@@ -1217,15 +1220,15 @@ store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen)
         /* the URL may hold a password: the log line has libpq's reason, not the URL */
         snprintf(err, errlen, "cannot connect to the PostgreSQL database (see the log)");
         pg_close(s);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     if (migrate(c, &q->version) != 0) {
         snprintf(err, errlen, "database migration failed (see the log)");
         store_pg_conn_put(s, c);
         pg_close(s);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     store_pg_conn_put(s, c);
     *out = s;
-    return STORE_OK;
+    return OTA_OK;
 }

@@ -35,12 +35,12 @@ typedef struct {
 store_pg_conn *store_pg_conn_get(store_t *s);
 void store_pg_conn_put(store_t *s, store_pg_conn *c);
 
-/* Runs a statement without parameters (BEGIN, COMMIT, ...). STORE_OK or STORE_ERROR (logged
+/* Runs a statement without parameters (BEGIN, COMMIT, ...). OTA_OK or OTA_EDB (logged
  * with what). */
-store_rc store_pg_cmd(store_pg_conn *c, const char *sql, const char *what);
+ota_err store_pg_cmd(store_pg_conn *c, const char *sql, const char *what);
 /* BEGIN (READ COMMITTED) / COMMIT / ROLLBACK. rollback never fails visibly. */
-store_rc store_pg_begin(store_pg_conn *c);
-store_rc store_pg_commit(store_pg_conn *c);
+ota_err store_pg_begin(store_pg_conn *c);
+ota_err store_pg_commit(store_pg_conn *c);
 /* After a bulk write of `rows` new rows into table (outside a transaction): ANALYZE it when
  * rows >= STORE_PG_ANALYZE_ROWS, so that plans (also the ones cached with prepared
  * statements, which ANALYZE invalidates) see the new size at once instead of after
@@ -56,15 +56,15 @@ void store_pg_rollback(store_pg_conn *c);
  * must look at the SQLSTATE use store_pg_exec_raw, which returns failed results too. */
 /* Prepares statement id on c unless it already is (for callers that send it later with
  * PQsendQueryPrepared, e.g. in pipeline mode, under the name store_pg_stmt_name gives).
- * STORE_OK or STORE_ERROR (logged with what). */
-store_rc store_pg_prepare(store_pg_conn *c, int id, const char *sql, const char *what);
+ * OTA_OK or OTA_EDB (logged with what). */
+ota_err store_pg_prepare(store_pg_conn *c, int id, const char *sql, const char *what);
 void store_pg_stmt_name(int id, char *out, size_t outlen);
 PGresult *store_pg_exec(store_pg_conn *c, int id, const char *sql, int n,
                         const char *const *vals, const char *what);
 PGresult *store_pg_exec_raw(store_pg_conn *c, int id, const char *sql, int n,
                             const char *const *vals);
-/* Logs "store: <what>: <message>" once and returns STORE_ERROR. */
-store_rc store_pg_fail(store_pg_conn *c, const PGresult *r, const char *what);
+/* Logs "store: <what>: <message>" once and returns OTA_EDB. */
+ota_err store_pg_fail(store_pg_conn *c, const PGresult *r, const char *what);
 
 /* Reads column col of row as int64 (0 when NULL) or text ("" when NULL) into out. */
 int64_t store_pg_i64(const PGresult *r, int row, int col);
@@ -100,14 +100,14 @@ static inline void store_pg_p_str(store_pg_params *p, const char *s)
 }
 
 /* Hands each row of r to row (may be NULL) and its count of rows written to *changes (may
- * be NULL), then clears r. r NULL (the statement failed, logged): STORE_ERROR. */
-store_rc store_pg_answer(PGresult *r, store_row_fn row, void *ud, int64_t *changes);
+ * be NULL), then clears r. r NULL (the statement failed, logged): OTA_EDB. */
+ota_err store_pg_answer(PGresult *r, store_row_fn row, void *ud, int64_t *changes);
 /* The same values as parameters (integers formatted into p). */
 void store_pg_params_of(store_pg_params *p, const store_args *a);
 
 /* Implementation entry points: store.c's store_open for postgresql:// and postgres:// URLs,
  * and pg_batch.c's batch table, put on the store by store_pg_open. */
-store_rc store_pg_open(const char *url, store_t **out, char *err, size_t errlen);
+ota_err store_pg_open(const char *url, store_t **out, char *err, size_t errlen);
 extern const store_batch_ops store_pg_batch_ops;
 
 #endif

@@ -169,10 +169,10 @@ static store_sqlite *impl(store_t *s)
     return (store_sqlite *)s->impl;
 }
 
-store_rc store_sqlite_fail(sqlite3 *db, const char *what)
+ota_err store_sqlite_fail(sqlite3 *db, const char *what)
 {
     OTA_ERROR("store: %s: %s", what, db ? sqlite3_errmsg(db) : "no connection");
-    return STORE_ERROR;
+    return OTA_EDB;
 }
 
 sqlite3_stmt *store_sqlite_prepare(sqlite3 *db, const char *sql)
@@ -285,17 +285,17 @@ void store_sqlite_conn_put(store_t *s, sqlite3 *db)
     pthread_mutex_unlock(&q->mu);
 }
 
-store_rc store_sqlite_begin(sqlite3 *db)
+ota_err store_sqlite_begin(sqlite3 *db)
 {
-    return exec(db, "BEGIN IMMEDIATE") == 0 ? STORE_OK : STORE_ERROR;
+    return exec(db, "BEGIN IMMEDIATE") == 0 ? OTA_OK : OTA_EDB;
 }
 
-store_rc store_sqlite_commit(sqlite3 *db)
+ota_err store_sqlite_commit(sqlite3 *db)
 {
     if (exec(db, "COMMIT") == 0)
-        return STORE_OK;
+        return OTA_OK;
     store_sqlite_rollback(db);
-    return STORE_ERROR;
+    return OTA_EDB;
 }
 
 void store_sqlite_rollback(sqlite3 *db)
@@ -304,17 +304,17 @@ void store_sqlite_rollback(sqlite3 *db)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-store_rc store_sqlite_tx(store_t *s, store_rc (*fn)(sqlite3 *db, void *ud), void *ud)
+ota_err store_sqlite_tx(store_t *s, ota_err (*fn)(sqlite3 *db, void *ud), void *ud)
 {
     sqlite3 *db = store_sqlite_conn_get(s);
-    store_rc rc;
+    ota_err rc;
     if (!db)
-        return STORE_ERROR;
+        return OTA_EDB;
     rc = store_sqlite_begin(db);
-    if (rc != STORE_OK)
+    if (rc != OTA_OK)
         goto out;
     rc = fn(db, ud);
-    if (rc == STORE_OK)
+    if (rc == OTA_OK)
         rc = store_sqlite_commit(db);
     else
         store_sqlite_rollback(db);
@@ -325,12 +325,12 @@ out:
 
 /* Runs a read-only function on a borrowed connection (autocommit: one implicit
  * transaction per statement). */
-static store_rc with_conn(store_t *s, store_rc (*fn)(sqlite3 *db, void *ud), void *ud)
+static ota_err with_conn(store_t *s, ota_err (*fn)(sqlite3 *db, void *ud), void *ud)
 {
     sqlite3 *db = store_sqlite_conn_get(s);
     if (!db)
-        return STORE_ERROR;
-    store_rc rc = fn(db, ud);
+        return OTA_EDB;
+    ota_err rc = fn(db, ud);
     store_sqlite_conn_put(s, db);
     return rc;
 }
@@ -383,13 +383,13 @@ static void sq_close(store_t *s)
     free(s);
 }
 
-static store_rc ping_fn(sqlite3 *db, void *ud)
+static ota_err ping_fn(sqlite3 *db, void *ud)
 {
     (void)ud;
-    return exec(db, "SELECT 1") == 0 ? STORE_OK : STORE_ERROR;
+    return exec(db, "SELECT 1") == 0 ? OTA_OK : OTA_EDB;
 }
 
-static store_rc sq_ping(store_t *s)
+static ota_err sq_ping(store_t *s)
 {
     return with_conn(s, ping_fn, NULL);
 }
@@ -490,18 +490,18 @@ static const char *const sql[STORE_Q_COUNT] = {
 
 /* store_tx is the connection. */
 typedef struct {
-    store_rc (*fn)(store_tx *tx, void *ud);
+    ota_err (*fn)(store_tx *tx, void *ud);
     void *ud;
 } tx_call;
 
-static store_rc tx_call_fn(sqlite3 *db, void *ud)
+static ota_err tx_call_fn(sqlite3 *db, void *ud)
 {
     tx_call *c = ud;
     return c->fn((store_tx *)db, c->ud);
 }
 
-static store_rc sq_tx(store_t *s, store_tx_mode mode, store_rc (*fn)(store_tx *tx, void *ud),
-                      void *ud)
+static ota_err sq_tx(store_t *s, store_tx_mode mode, ota_err (*fn)(store_tx *tx, void *ud),
+                     void *ud)
 {
     tx_call c = {fn, ud};
     /* reads on one connection: WAL gives each statement (and the statements of a read
@@ -511,13 +511,13 @@ static store_rc sq_tx(store_t *s, store_tx_mode mode, store_rc (*fn)(store_tx *t
     return with_conn(s, tx_call_fn, &c);
 }
 
-static store_rc sq_query(store_tx *tx, store_q q, const store_args *a, store_row_fn row, void *ud,
-                         int64_t *changes)
+static ota_err sq_query(store_tx *tx, store_q q, const store_args *a, store_row_fn row, void *ud,
+                        int64_t *changes)
 {
     sqlite3 *db = (sqlite3 *)tx;
     sqlite3_stmt *st = store_sqlite_prepare(db, store__sql_text(sql, q));
     if (!st)
-        return STORE_ERROR;
+        return OTA_EDB;
     /* ?N is parameter N; $N (the shared texts) is a named parameter whose index is the
      * order of first use, so it is bound by its name */
     for (int j = 1; j <= sqlite3_bind_parameter_count(st); j++) {
@@ -529,7 +529,7 @@ static store_rc sq_query(store_tx *tx, store_q q, const store_args *a, store_row
             sqlite3_finalize(st);
             OTA_ERROR("store: %s: parameter %s without a value", store__q_name(q),
                       name ? name : "?");
-            return STORE_ERROR;
+            return OTA_EDB;
         }
         if (a->v[k - 1].kind == STORE_ARG_I64)
             sqlite3_bind_int64(st, j, a->v[k - 1].i);
@@ -548,7 +548,7 @@ static store_rc sq_query(store_tx *tx, store_q q, const store_args *a, store_row
         return store_sqlite_fail(db, store__q_name(q));
     if (changes)
         *changes = sqlite3_changes64(db);
-    return STORE_OK;
+    return OTA_OK;
 }
 
 /* The product's id: > 0, 0 when none, -1 on error. */
@@ -557,7 +557,7 @@ static int64_t product_id(sqlite3 *db, const char *key)
     int64_t id = 0;
     store_args a = {0};
     store_arg_str(&a, key);
-    return sq_query((store_tx *)db, STORE_Q_PRODUCT_ID, &a, store__first_i64, &id, NULL) == STORE_OK
+    return sq_query((store_tx *)db, STORE_Q_PRODUCT_ID, &a, store__first_i64, &id, NULL) == OTA_OK
                ? id
                : -1;
 }
@@ -570,8 +570,8 @@ typedef struct {
     int64_t pid, now, count;
 } sq_import;
 
-static store_rc sq_import_begin(store_t *s, const char *product_key, int64_t now_ms,
-                                store_import *im)
+static ota_err sq_import_begin(store_t *s, const char *product_key, int64_t now_ms,
+                               store_import *im)
 {
     sq_import *x = calloc(1, sizeof *x);
     if (!x)
@@ -580,25 +580,25 @@ static store_rc sq_import_begin(store_t *s, const char *product_key, int64_t now
     x->db = store_sqlite_conn_get(s);
     if (!x->db) {
         free(x);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
-    store_rc rc = store_sqlite_begin(x->db);
-    if (rc != STORE_OK)
+    ota_err rc = store_sqlite_begin(x->db);
+    if (rc != OTA_OK)
         goto fail;
     x->pid = product_id(x->db, product_key);
     if (x->pid <= 0) {
-        rc = x->pid < 0 ? store_sqlite_fail(x->db, "find product") : STORE_NOT_FOUND;
+        rc = x->pid < 0 ? store_sqlite_fail(x->db, "find product") : OTA_ENOTFOUND;
         goto fail;
     }
     x->ins = store_sqlite_prepare(
         x->db,
         "INSERT INTO devices(product_id, identifier, device_name, created_ms) VALUES(?,?,?,?)");
     if (!x->ins) {
-        rc = STORE_ERROR;
+        rc = OTA_EDB;
         goto fail;
     }
     im->impl = x;
-    return STORE_OK;
+    return OTA_OK;
 fail:
     store_sqlite_rollback(x->db);
     store_sqlite_conn_put(s, x->db);
@@ -606,7 +606,7 @@ fail:
     return rc;
 }
 
-static store_rc sq_import_add(store_import *im, const char *identifier, const char *device_name)
+static ota_err sq_import_add(store_import *im, const char *identifier, const char *device_name)
 {
     sq_import *x = im->impl;
     sqlite3_reset(x->ins);
@@ -617,11 +617,11 @@ static store_rc sq_import_add(store_import *im, const char *identifier, const ch
     int r = sqlite3_step(x->ins);
     sqlite3_reset(x->ins);
     if (r == SQLITE_CONSTRAINT)
-        return STORE_DUPLICATE;
+        return OTA_EDUPLICATE;
     if (r != SQLITE_DONE)
         return store_sqlite_fail(x->db, "import device");
     x->count++;
-    return STORE_OK;
+    return OTA_OK;
 }
 
 static void import_free(store_import *im)
@@ -634,13 +634,13 @@ static void import_free(store_import *im)
     im->impl = NULL;
 }
 
-static store_rc sq_import_commit(store_import *im, int64_t *created)
+static ota_err sq_import_commit(store_import *im, int64_t *created)
 {
     sq_import *x = im->impl;
     sqlite3_finalize(x->ins);
     x->ins = NULL;
-    store_rc rc = store_sqlite_commit(x->db);
-    if (rc == STORE_OK && created)
+    ota_err rc = store_sqlite_commit(x->db);
+    if (rc == OTA_OK && created)
         *created = x->count;
     import_free(im);
     return rc;
@@ -667,7 +667,7 @@ static const store_ops sqlite_ops = {
     .import_abort = sq_import_abort,
 };
 
-store_rc store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen)
+ota_err store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen)
 {
     store_t *s = calloc(1, sizeof *s);
     store_sqlite *q = calloc(1, sizeof *q);
@@ -689,19 +689,19 @@ store_rc store_sqlite_open(const char *path, store_t **out, char *err, size_t er
     if (!db) {
         snprintf(err, errlen, "cannot open SQLite database %s", path);
         sq_close(s);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     if (migrate(db, &q->version) != 0) {
         snprintf(err, errlen, "database migration failed (see the log)");
         store_sqlite_conn_put(s, db);
         sq_close(s);
-        return STORE_ERROR;
+        return OTA_EDB;
     }
     store_sqlite_conn_put(s, db);
     *out = s;
-    return STORE_OK;
+    return OTA_OK;
 fail:
     free(q);
     free(s);
-    return STORE_ERROR;
+    return OTA_EDB;
 }

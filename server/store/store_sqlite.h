@@ -20,18 +20,18 @@
 sqlite3 *store_sqlite_conn_get(store_t *s);
 void store_sqlite_conn_put(store_t *s, sqlite3 *db);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. begin and commit return STORE_OK or STORE_ERROR
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. begin and commit return OTA_OK or OTA_EDB
  * (logged). rollback never fails visibly. */
-store_rc store_sqlite_begin(sqlite3 *db);
-store_rc store_sqlite_commit(sqlite3 *db);
+ota_err store_sqlite_begin(sqlite3 *db);
+ota_err store_sqlite_commit(sqlite3 *db);
 void store_sqlite_rollback(sqlite3 *db);
 
-/* Borrows a connection, BEGIN IMMEDIATE, fn(db, ud); COMMIT when fn returns STORE_OK,
- * else ROLLBACK; returns fn's result (or STORE_ERROR when begin/commit fail). */
-store_rc store_sqlite_tx(store_t *s, store_rc (*fn)(sqlite3 *db, void *ud), void *ud);
+/* Borrows a connection, BEGIN IMMEDIATE, fn(db, ud); COMMIT when fn returns OTA_OK,
+ * else ROLLBACK; returns fn's result (or OTA_EDB when begin/commit fail). */
+ota_err store_sqlite_tx(store_t *s, ota_err (*fn)(sqlite3 *db, void *ud), void *ud);
 
-/* Logs "store: <what>: <sqlite message>" once and returns STORE_ERROR. */
-store_rc store_sqlite_fail(sqlite3 *db, const char *what);
+/* Logs "store: <what>: <sqlite message>" once and returns OTA_EDB. */
+ota_err store_sqlite_fail(sqlite3 *db, const char *what);
 
 /* Prepares sql on db; logs and returns NULL on failure. Finalize with sqlite3_finalize. */
 sqlite3_stmt *store_sqlite_prepare(sqlite3 *db, const char *sql);

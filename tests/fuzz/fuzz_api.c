@@ -142,12 +142,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     app.cfg = &cfg;
     app.admin_token = TOKEN;
     snprintf(url, sizeof url, "sqlite:%s/ota.db", dir);
-    if (store_open(url, &app.store, err, sizeof err) != STORE_OK) {
+    if (store_open(url, &app.store, err, sizeof err) != OTA_OK) {
         fprintf(stderr, "fuzz_api: %s\n", err);
         abort();
     }
     store_product p;
-    if (store_product_create(app.store, "fuzz", "", 1, &p) != STORE_OK)
+    if (store_product_create(app.store, "fuzz", "", 1, &p) != OTA_OK)
         abort();
     snprintf(pk, sizeof pk, "%s", p.product_key);
     srv = http_start(&app, 2);

@@ -172,7 +172,7 @@ static int setup_pg(void **state)
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     PQfinish(c);
-    if (!ok || store_open(store_url, &f->store, err, sizeof err) != STORE_OK)
+    if (!ok || store_open(store_url, &f->store, err, sizeof err) != OTA_OK)
         return -1;
     f->b = blob_open("postgresql", f->dir, f->store, used_cb, f, err, sizeof err);
     return f->b ? 0 : -1;
