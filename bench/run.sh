@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh BUILD_DIR: the benchmarks of issue 7 (`make bench`; never part of `make test`).
+# bench/run.sh BUILD_DIR: the benchmarks of docs/benchmarks.md (`make bench`; not in `make test`).
 # Each figure is measured next to its floor in the same run and reported as a ratio in
 # docs/benchmarks.md (or $BENCH_OUT), with the machine, the versions and the command.
 #

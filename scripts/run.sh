@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # `make run`: starts the broker (Mosquitto with the project's configuration and plugin) and
-# otad with the contract's defaults, prints the console URL and the admin token, and stays
+# otad with its documented defaults, prints the console URL and the admin token, and stays
 # in the foreground. Ctrl-C (or SIGTERM) stops otad, then the broker, and waits for both.
 #
 #   bash scripts/run.sh BUILD_DIR
 #
-# Environment (defaults from docs/api.md / the contract; otad reads them itself):
+# Environment (defaults from docs/configuration.md; otad reads them itself):
 #   OTA_HTTP_ADDR=127.0.0.1:8080  OTA_PUBLIC_URL=http://127.0.0.1:8080
 #   OTA_MQTT_ADDR=127.0.0.1:1883  OTA_DATA_DIR=./data  OTA_ADMIN_TOKEN  OTA_TIME_SCALE  OTA_DB
 #   OTA_HTTPS_ADDR=127.0.0.1:8443  OTA_MQTTS_ADDR=127.0.0.1:8883  OTA_MQTTS_CERT_ADDR=127.0.0.1:8884

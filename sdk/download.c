@@ -7,7 +7,7 @@
  * them through the work buffer to rebuild the digest states, and resumes after them.
  * A server that ignores Range (200) restarts the image at byte 0 with fresh digests.
  *
- * Each failure is reported once with its contract step: -2 download (network after
+ * Each failure is reported once with its progress step: -2 download (network after
  * download_retries reconnections without progress, HTTP error status), -3 verify (size,
  * MD5, SHA-256), -4 flash (open, write, finalize), -1 anything else (digest provider).
  * Load: one chunk callback per network read (typically 1-16 KiB), one progress message

@@ -1,5 +1,5 @@
 /*
- * msg: the JSON messages of contract section 4, built and read with jansson. Every
+ * msg: the JSON messages of docs/device-protocol.md, built and read with jansson. Every
  * outgoing message is {"msgId","version":"1.0",...} built into a stack buffer of
  * OTASDK_MSG_MAX bytes (no heap buffer outlives the call); every incoming job is copied
  * into the fixed-size fields of otasdk_job after its bounds are checked. Load: a handful

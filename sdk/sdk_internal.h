@@ -1,6 +1,6 @@
 /*
  * sdk_internal: the context of the device SDK and the functions its three files share
- * (core.c: lifecycle, state table, API; msg.c: the JSON messages of contract section 4;
+ * (core.c: lifecycle, state table, API; msg.c: the JSON messages of docs/device-protocol.md;
  * download.c: streaming download, resume and verification). Not installed, not public.
  */
 #ifndef OTASDK_INTERNAL_H

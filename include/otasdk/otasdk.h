@@ -1,5 +1,5 @@
 /*
- * otasdk: the device side of the OTA upgrade service (contract section 4), as a C99
+ * otasdk: the device side of the OTA upgrade service (docs/device-protocol.md), as a C99
  * library a device maker links into firmware.
  *
  * What it does: on every MQTT connection it subscribes to the device's push and pull-reply
@@ -69,7 +69,7 @@ typedef enum {
 #undef OTASDK__ENUM
 } otasdk_err;
 
-/* Progress steps of contract section 4 (ota/progress "step"). 1..100 is a percentage. */
+/* Progress steps of docs/device-protocol.md (ota/progress "step"). 1..100 is a percentage. */
 #define OTASDK_STEP_FAILED (-1)          /* failed, cause unknown (also: out of memory) */
 #define OTASDK_STEP_DOWNLOAD_FAILED (-2) /* download failed (network, HTTP error, stopped) */
 #define OTASDK_STEP_VERIFY_FAILED (-3)   /* size, MD5 or SHA-256 mismatch */

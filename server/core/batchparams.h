@@ -1,5 +1,5 @@
 /*
- * batchparams: validation of the create-batch request body (contract section 2,
+ * batchparams: validation of the create-batch request body (docs/api.md, "Batches",
  * POST /api/v1/firmwares/{firmwareId}/batches) into a plain struct, or one error that the
  * HTTP layer sends as {"error":{"code","message","field"}}. Only the body's own rules are
  * checked here; whether the devices exist and are eligible is the store's job.
@@ -15,7 +15,7 @@
  *   retryIntervalMinutes  integer 1..4320; required when retryTimes > 0; when retryTimes is 0
  *                         it may be given (it is checked and kept) or left out (0)
  *   maxPushPerMinute      optional integer 1..1000000, default 60000 (an addition to the
- *                         contract: the pace of first pushes and retries of this batch, so a
+ *                         base API: the pace of first pushes and retries of this batch, so a
  *                         fleet of a million devices is pushed in about 17 minutes instead
  *                         of flooding the broker; not divided by OTA_TIME_SCALE)
  * Any other field is refused. Integers must be JSON integers (3.0 and "3" are refused).

@@ -1,5 +1,5 @@
 /*
- * devmsg: the device protocol's payloads (contract section 4). Parses what devices
+ * devmsg: the device protocol's payloads (docs/device-protocol.md). Parses what devices
  * publish (topic + payload bytes, straight from the MQTT callback) into a fixed-size
  * struct, and builds what the platform publishes to devices as JSON strings.
  *

@@ -1,5 +1,5 @@
 /*
- * fsm: the device task state machine of a batch (contract section 3), as one pure
+ * fsm: the device task state machine of a batch (docs/batches.md), as one pure
  * function. A device task is one device in one batch. The engine owns the tasks; for each
  * device message, fired timer or engine action it builds an fsm_event and calls
  * fsm_apply(), which returns the new task, whether anything changed, whether the task has
@@ -10,11 +10,11 @@
  * duration in fsm_params is already divided by OTA_TIME_SCALE by the caller. Expected
  * load: one call per device message or timer, i.e. a few per device per attempt.
  *
- * States (contract names):
+ * States (their API names):
  *   to_push    waiting for the engine to push (device offline, not ready, or rate limit)
  *   pushed     upgrade message published, waiting up to ack_timeout_ms for the ack
  *   to_upgrade the device acked the push; no timer (the upgrade timeout starts with the
- *              first progress report, as the seed says, so a silent-policy device that
+ *              first progress report (docs/batches.md), so a silent-policy device that
  *              acks and waits stays here until the batch ends)
  *   upgrading  first progress report seen; upgrade deadline = first progress + timeout_ms
  *   to_retry   a failure with retries left; retry due = failure + retry_interval_ms
@@ -45,7 +45,8 @@
  *                       Another version is ignored (VERSION_OTHER).
  *   UPGRADE_TIMEOUT     upgrading -> failure(upgrade_timeout), if the UPGRADE deadline passed.
  *   RETRY_DUE           to_retry -> to_push, if the RETRY deadline passed. The engine then
- *                       pushes when the device is online (contract 3.1), like a first push.
+ *                       pushes when the device is online and ready (docs/batches.md), like a
+ *                       first push.
  *   TERMINATE           any unfinished state -> failed(terminated) (terminate or validity end).
  *
  * failure(reason): to_retry (reason kept, RETRY deadline) while retried < retry_times,
@@ -65,8 +66,8 @@
 
 #include <stdint.h>
 
-#define FSM_MSGID_MAX 64                 /* bytes of a msgId, without NUL (contract: 1..64) */
-#define FSM_ACK_TIMEOUT_DEFAULT_MS 10000 /* contract 3.2, before OTA_TIME_SCALE */
+#define FSM_MSGID_MAX 64                 /* bytes of a msgId, no NUL (docs/device-protocol.md) */
+#define FSM_ACK_TIMEOUT_DEFAULT_MS 10000 /* docs/batches.md, before OTA_TIME_SCALE */
 
 /* ---- the lists ---------------------------------------------------------------------
  * Each list below is the one place its names are written. X(C, name, ...): C gives the
@@ -230,9 +231,9 @@ int fsm_state_is_final(fsm_state s);
 
 /* Names from the lists above ("to_push", ...); "?" for an out-of-range value. */
 const char *fsm_state_name(fsm_state s);
-/* Parses a contract name. Returns 0 and sets *out, or -1 if unknown (or NULL). */
+/* Parses an API name ("to_push", ...). Returns 0 and sets *out, or -1 if unknown (or NULL). */
 int fsm_state_from_name(const char *name, fsm_state *out);
-/* Contract names ("push_timeout", ...); "none" for FSM_REASON_NONE (the API shows null). */
+/* API names ("push_timeout", ...); "none" for FSM_REASON_NONE (the API shows null). */
 const char *fsm_reason_name(fsm_reason r);
 /* Parses a reason name including "none". Returns 0 and sets *out, or -1. */
 int fsm_reason_from_name(const char *name, fsm_reason *out);

@@ -1,6 +1,6 @@
 /*
- * validate: the field rules of the management API (the seed's add-firmware table and the
- * contract's product/device rules), as pure functions so they are unit-tested alone and
+ * validate: the field rules of the management API (docs/api.md: the firmware, product and
+ * device rules), as pure functions so they are unit-tested alone and
  * shared by the HTTP routes, otactl's hints and the fuzz targets.
  *
  * Every valid_* function returns 0 when the value is acceptable, else -1 and, when why is

@@ -1,5 +1,5 @@
 /*
- * engine: the batch engine's thread (see engine.h for the contract).
+ * engine: the batch engine's thread (engine.h says what it promises).
  *
  * The loop (engine_main), one round per wake-up, each step a function:
  *   take_inputs      sleep until an input or the next deadline or push token, then take the
@@ -627,7 +627,7 @@ static ota_err on_message(engine_t *e, store_uow *u, const input *in, int64_t no
         return rc;
 
     if (m.kind == DEVMSG_VERSION || m.kind == DEVMSG_GET) {
-        /* contract 3.1: after connecting, these say the device has subscribed */
+        /* after connecting, these say the device has subscribed (docs/batches.md) */
         rc = store_uow_device_ready(u, device_id, now);
         if (rc != OTA_OK)
             return rc;

@@ -33,7 +33,7 @@ typedef struct {
                                         derived from it */
     engine_publish_fn publish;
     void *publish_ud;
-    int64_t ack_timeout_ms;      /* before scaling; 0 = 10 s (contract 3.2) */
+    int64_t ack_timeout_ms;      /* before scaling; 0 = 10 s (docs/batches.md) */
     size_t max_queue;            /* queued inputs before producers wait; 0 = 200,000 */
     int64_t resync_ms;           /* 0 (one otad) = never; else how often the engine re-reads what
                                     other instances may have changed: running batches, deadlines

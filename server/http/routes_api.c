@@ -1,6 +1,6 @@
 /*
- * routes_api: the management API for health, products, devices and firmware (contract
- * section 2). Routes only turn requests into validator and store calls and store
+ * routes_api: the management API for health, products, devices and firmware
+ * (docs/api.md). Routes only turn requests into validator and store calls and store
  * results into answers; the rules live in core/validate.c, the data in store/.
  */
 #include "http/api.h"

@@ -1,5 +1,5 @@
 /*
- * routes_batch: the batch API of contract section 2 (create, list, get, devices,
+ * routes_batch: the batch API of docs/api.md (create, list, get, devices,
  * terminate) and the devices' firmware downloads (/dl/..., signed links).
  *
  * Routes only turn requests into store and engine calls: parameters are checked by

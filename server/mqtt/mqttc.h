@@ -78,7 +78,7 @@ typedef struct {
      * application believed. */
     void (*on_presence_snapshot)(void *ud, const char *const *clients, size_t n);
     /* A device published payload[0..len) on /sys/{pk}/{id}/{suffix}; suffix is e.g.
-     * "ota/progress". payload is not NUL-terminated by contract (libmosquitto adds one). */
+     * "ota/progress". payload is not NUL-terminated by this API (libmosquitto adds one). */
     void (*on_device_message)(void *ud, const char *product_key, const char *identifier,
                               const char *suffix, const void *payload, size_t len);
     /* Optional. Called on the loop thread after a read phase that delivered messages and

@@ -1,7 +1,7 @@
 /*
  * pg_batch: the batch tables on PostgreSQL (schema in store_pg.c, migrations 1 and 2), with
  * the SQLite version's semantics (sqlite_batch.c): the same refusals, counters on the batch
- * row, lists in the same order, tasks stored with their contract names.
+ * row, lists in the same order, tasks stored with their API names.
  *
  * The batch API runs one transaction per call. The engine works in units of work: BEGIN on
  * one borrowed connection, a few thousand small statements (named prepared statements,

@@ -8,7 +8,7 @@
  * terminate, which moves all unfinished tasks in one statement and then sets the counters
  * from the row's own numbers.
  *
- * Task states and reasons are stored as their contract names, so the database reads the
+ * Task states and reasons are stored as their API names, so the database reads the
  * same as the API. A task's deadline is (due_ms, due_kind); due_ms is NULL when none, so
  * the partial index tasks_due holds only armed deadlines.
  */

@@ -110,7 +110,7 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX tasks_one_open ON tasks(device_id)"
     " WHERE state NOT IN ('succeeded','failed');"
     "CREATE INDEX tasks_batch_state ON tasks(batch_id, state);",
-    /* 2: presence readiness (contract 3.1: pushed once the device said
+    /* 2: presence readiness (docs/batches.md: pushed once the device said
      * it has subscribed) and the times the task state machine keeps */
     "ALTER TABLE devices ADD COLUMN ready INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN pushed_ms INTEGER;"

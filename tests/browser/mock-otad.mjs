@@ -1,4 +1,4 @@
-// A stand-in for otad's management API (contract section 2), in memory, for working on the
+// A stand-in for otad's management API (docs/api.md), in memory, for working on the
 // console without the C server: `node tests/browser/mock-otad.mjs [port] [token]`.
 // It serves server/console/ at "/" like otad. POST /api/v1/__mock/devices/{pk}/{id}/connect
 // {"firmwareVersion"} stands in for a device's login and version report; a batch's devices move through the states by themselves (one device

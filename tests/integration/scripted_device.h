@@ -1,7 +1,7 @@
 /*
  * scripted_device: the one scripted MQTT client of the integration tests (libmosquitto, a
  * loop thread of its own per connection). It owns the test side of every MQTT conversation:
- * a device of the OTA protocol (contract section 4) connecting as `{pk}.{id}` with the
+ * a device of the OTA protocol (docs/device-protocol.md) connecting as `{pk}.{id}` with the
  * derived secret, the server account (`otad`), or any credentials a test wants refused.
  * It records CONNACK, SUBACKs, PUBACKs and every message received (with its topic and
  * arrival time), and every wait has a deadline: a broker that does not answer makes a call

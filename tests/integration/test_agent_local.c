@@ -3,7 +3,7 @@
  * (anonymous, on a free port), a real HTTP download server (test_sdk_httpsrv) and a
  * stand-in for the platform written here with libmosquitto: it answers ota/firmware/get
  * with get_reply, pushes on ota/firmware/upgrade and watches acks, progress and versions
- * exactly as contract section 4 says. It does not need otad, so it checks the agent on
+ * exactly as docs/device-protocol.md says. It does not need otad, so it checks the agent on
  * its own; test_agent (with otad) checks the whole service.
  *   - a push to three agents: each acks, reports progress and its new version
  *   - an agent killed (SIGKILL) mid-download resumes from its checkpoint after restart

@@ -1,4 +1,4 @@
-/* Integration: firmware upload rules (the seed's add-firmware table), hashes, download
+/* Integration: firmware upload rules (docs/api.md, "Firmware"), hashes, download
  * with Range and HEAD, shared files, delete (and in use), eligible devices, and that a
  * refused or interrupted upload leaves no file and no row behind. */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /*
- * test_batch_api: the batch API of contract section 2 (parameter rules, lists and
+ * test_batch_api: the batch API of docs/api.md (parameter rules, lists and
  * filters, detail fields, device rows, firmware in use), the devices' signed firmware
  * downloads (section 4: bytes, Range, tampering, end of batch), and the engine's
  * robustness against malformed device messages. Real broker, real otad, scripted devices.

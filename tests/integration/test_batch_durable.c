@@ -1,5 +1,6 @@
 /*
- * test_batch_durable: contract section 3 rule 8. otad is killed with SIGKILL in the middle
+ * test_batch_durable: nothing lost or repeated across kill -9 (docs/operations.md,
+ * "Durability"). otad is killed with SIGKILL in the middle
  * of a batch (a push just sent and not acked, devices acked or upgrading, a device about
  * to be pushed) while the broker and the devices keep running; then started again. The
  * batch must continue and complete, the counts must equal the devices' real states, no

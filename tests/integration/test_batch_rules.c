@@ -1,5 +1,5 @@
 /*
- * test_batch_rules: contract section 3, rules 1 to 7, each through the public API and MQTT
+ * test_batch_rules: the batch rules of docs/batches.md, each through the public API and MQTT
  * only: the real broker (with ota_auth) and otad, devices played by scripted_device, the
  * state read back from GET /api/v1/batches/... . OTA_TIME_SCALE is chosen per test so the
  * timers fire in seconds while a scripted device still answers well inside them.

@@ -1,5 +1,6 @@
 /*
- * test_failover_fleet: issue 8's failover at fleet scale. Two otad (OTA_INSTANCE a and b)
+ * test_failover_fleet: failover at fleet scale (docs/postgresql.md, "Several otad").
+ * Two otad (OTA_INSTANCE a and b)
  * on one store and one broker, 1,000 simulated devices (tools/ota-fleet) in a paced batch;
  * otad a, which created the batch, is killed with SIGKILL mid-batch. Then, as a user
  * would see it through b's HTTP API: the batch completes and every device ends in the

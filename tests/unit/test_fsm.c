@@ -1,6 +1,6 @@
 /*
  * Unit tests of server/core/fsm: every state x every event (as a table), then the
- * scenarios the contract names: retries and their counting, late and duplicate
+ * scenarios docs/batches.md names: retries and their counting, late and duplicate
  * messages, stale timers, version reports, termination, names and counters.
  */
 #include <setjmp.h>
@@ -664,7 +664,7 @@ static void test_push_details(void **state)
     step(&t, &P2, push(id64), T0, FSM_NOTE_APPLIED);
     assert_string_equal(t.push_msg_id, id64);
     step(&t, &P2, ack(id64, 200), T0 + 1, FSM_NOTE_APPLIED);
-    /* ack timeout: 0 means the contract's 10 s; a time scale shortens it */
+    /* ack timeout: 0 means the default 10 s; a time scale shortens it */
     const fsm_params p0 = {0, TIMEOUT_MS, INTERVAL_MS, 0, "2.0"};
     fsm_task_init(&t);
     step(&t, &p0, push("q"), T0, FSM_NOTE_APPLIED);

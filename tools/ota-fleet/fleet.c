@@ -2,7 +2,7 @@
  * fleet.c: the fleet's event loop. One thread, one epoll set, many libmosquitto clients in
  * non-blocking mode (mosquitto_connect_bind_async, mosquitto_loop_read/write/misc,
  * mosquitto_want_write), plus the libcurl multi handle of the downloads (fleet_dl.c) on
- * the same epoll set. Every device follows the device protocol of contract section 4:
+ * the same epoll set. Every device follows the device protocol of docs/device-protocol.md:
  * connect as {pk}.{id} with its derived secret, subscribe to its upgrade and get_reply
  * topics, report its version, and on a push: ack, progress, optional ranged download
  * with md5 check, progress, new version (or the failure its behaviour asks for).

@@ -1,5 +1,5 @@
 /*
- * fleet_api: what ota-fleet asks of the management API (contract section 2): create a
+ * fleet_api: what ota-fleet asks of the management API (docs/api.md): create a
  * product, import the fleet as NDJSON, and, from a controller thread, create a batch once
  * the fleet is ready and poll it until it ends, timing create -> completed. --api may list
  * several otad (URL,URL,...): a request that cannot connect goes to the next. Blocking

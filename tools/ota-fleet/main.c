@@ -1,6 +1,6 @@
 /*
  * ota-fleet: a fleet of simulated devices for tests and benchmarks. main.c only turns the
- * command line (and the OTA_* environment of contract section 1) into fleet_opts, loads
+ * command line (and the OTA_* environment of docs/configuration.md) into fleet_opts, loads
  * the server key (device secrets are derived from it, see docs/fleet-simulator.md),
  * optionally creates a product and imports the fleet, and runs fleet_run().
  */
@@ -37,7 +37,7 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
 "usage: ota-fleet [options]\n"
-"Runs simulated devices (contract section 4) against the broker, each with its own MQTT\n"
+"Runs simulated devices (docs/device-protocol.md) against the broker, each with its own MQTT\n"
 "connection and credentials, and prints a summary.\n"
 "\n"
 "Where:\n"
@@ -153,8 +153,8 @@ static int valid_token(const char *s)
 }
 
 /* Forks o->procs workers over slices of the fleet, runs the batch controller (if any) in
- * this process, waits for the workers, reports. Returns the exit status of contract: 0 all
- * as told, 1 some not, 2 setup error. */
+ * this process, waits for the workers, reports. Returns the exit status that
+ * docs/fleet-simulator.md gives: 0 all as told, 1 some not, 2 setup error. */
 static int run_workers(const fleet_opts *o, const unsigned char *key)
 {
     size_t size = sizeof(fleet_shared) + (size_t)o->n_devices * sizeof(fleet_devres);

@@ -2,7 +2,7 @@
  * ota-fleet-responder: a trivial stand-in for otad, the floor of the rollout benchmark.
  * It logs in to the broker with the server's account (user "otad", password
  * ota_secret_server(key)), subscribes to every device's version, upgrade_reply and
- * progress topics of one product, and plays the platform's side of contract section 4
+ * progress topics of one product, and plays the platform's side of docs/device-protocol.md
  * with no database and no rules: once `start-after` devices have reported a version other
  * than the target, it pushes the target to every ready device (and to each device that
  * becomes ready later), and counts acks, progress and version reports until `devices`

@@ -1,4 +1,4 @@
-// Management API client (contract section 2). Relative URLs: the console is served by otad
+// Management API client (docs/api.md). Relative URLs: the console is served by otad
 // at "/" on the same origin as /api/v1. The admin token lives in sessionStorage (this tab only).
 
 const TOKEN_KEY = 'ota.token';

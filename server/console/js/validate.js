@@ -1,6 +1,6 @@
-// The seed's rules, checked in the page before anything is sent. Pure functions: each returns
+// The API's field rules, checked in the page before anything is sent. Pure functions: each returns
 // null when the value is fine, or the i18n key of the message. The server checks the same rules
-// (contract section 2); its answer, when it differs, is shown by error.field.
+// (docs/api.md); its answer, when it differs, is shown by error.field.
 
 const HAN = '\\p{Script=Han}';
 const NAME_CHARS = new RegExp(`^[${HAN}A-Za-z0-9_\\-.()]+$`, 'u');
@@ -79,7 +79,7 @@ function intIn(v, lo, hi) {
 
 /**
  * Batch form: {scope, identifiers, validityDays, policy, timeoutMinutes, retryTimes, retryIntervalMinutes,
- * maxPushPerMinute (optional; the server's addition to the contract)}.
+ * maxPushPerMinute (optional; docs/batches.md, "Create-batch parameters")}.
  */
 export function batchForm(f) {
   const out = {};

@@ -1,4 +1,4 @@
-// A scripted device speaking the device protocol (contract section 4) over MQTT 3.1.1: client
+// A scripted device speaking the device protocol (docs/device-protocol.md) over MQTT 3.1.1: client
 // id and username "{productKey}.{identifier}", password its deviceSecret; reports its version,
 // receives pushes, acks them, reports progress and the new version when told to.
 

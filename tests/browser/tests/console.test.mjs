@@ -1,9 +1,9 @@
-// The seed's steps 2–6 in a real browser (headless Debian chromium) against the real otad and
-// mosquitto, with scripted MQTT devices: sign in, create a product and devices (one by one and
-// by bulk import), add firmware (refused in the page, refused by the server, accepted with an
-// upload progress bar), create a directed batch, watch it progress, see the in-use refusal,
-// terminate, delete; then language, phone width, keyboard, sign out. The steps share one
-// browser and one server and run in order; each saves a screenshot in tests/browser/out/.
+// The console's steps (docs/console.md) in a real browser (headless Debian chromium) against the
+// real otad and mosquitto, with scripted MQTT devices: sign in, create a product and devices (one
+// by one and by bulk import), add firmware (refused in the page, refused by the server, accepted
+// with an upload progress bar), create a directed batch, watch it progress, see the in-use refusal,
+// terminate, delete; then language, phone width, keyboard, sign out. The steps share one browser
+// and one server and run in order; each saves a screenshot in tests/browser/out/.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

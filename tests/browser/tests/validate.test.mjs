@@ -1,5 +1,5 @@
 // The console's own rule checks (server/console/js/validate.js), run in node: the same rules
-// as the seed's add-firmware and batch tables, read as the contract reads them.
+// as the add-firmware and batch rules of docs/api.md say.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Batch detail: the seed's header fields, a bar of devices by upgrade state (`counts`), and the
+// Batch detail: the batch's header fields, a bar of devices by upgrade state (`counts`), and the
 // device table (state, progress, retries done/max, failure reason) with a state filter and
 // paging. While the batch is in_progress it refreshes itself every 2 seconds.
 

@@ -1,4 +1,4 @@
-// Add firmware dialog (添加固件): the seed's fields and rules, checked here before sending;
+// Add firmware dialog (添加固件): docs/api.md's fields and rules, checked before sending;
 // the server's refusal is shown next to the field its error names. The file goes as
 // multipart/form-data through XMLHttpRequest so a progress bar can follow the upload.
 
