@@ -15,10 +15,11 @@
  * version rule), firmware delete locks the firmware row (against a batch being created for
  * it, which takes FOR SHARE on the same row). pg_batch.c describes the batch side.
  *
- * Migrations: a versioned list (each entry says what it adds; 1-3 match SQLite's, 4 is an
- * index of this database's own, 5 as SQLite's), applied at open in one transaction under an advisory lock
- * (two otad starting together take turns), recorded in schema_migrations. Append to the
- * list, never edit an applied entry.
+ * Migrations: a versioned list (each entry says what it adds; every number but 4 matches
+ * the same number in store_sqlite.c, and 4 is an index of each database's own), applied at
+ * open in one transaction under an advisory lock (two otad starting together take turns),
+ * recorded in schema_migrations. Append to the list, never edit an applied entry; the
+ * schema version is the list's length on both databases.
  *
  * Expected load: catalogs of millions of devices; imports of 1,000,000 devices in one
  * transaction, streamed with COPY into a temporary table and moved into devices with one
