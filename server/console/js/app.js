@@ -8,9 +8,9 @@
 // A page registers cleanups (timers) with ctx.onLeave and checks ctx.alive() after awaits.
 
 import { t, getLang, setLang } from './i18n.js';
-import { getToken, setToken, setUnauthorizedHandler } from './api.js';
+import { getToken, setUnauthorizedHandler } from './api.js';
 import { el, clear } from './ui.js';
-import { renderSignIn } from './pages/signin.js';
+import { renderSignIn, signOutSession } from './pages/signin.js';
 import { renderProducts } from './pages/products.js';
 import { renderDevices } from './pages/devices.js';
 import { renderFirmwares } from './pages/firmwares.js';
@@ -82,9 +82,9 @@ function route() {
 }
 
 function signOut(notice = '') {
-  setToken('');
   signInNotice = notice;
-  route();
+  // the token is forgotten at once; a console session is also ended on the server
+  signOutSession().finally(() => route());
 }
 
 setUnauthorizedHandler(() => {

@@ -63,11 +63,11 @@ step('sign in with the admin token (a wrong one is refused)', async () => {
   await page.goto(`${env.baseUrl}/`);
   await page.getByRole('heading', { name: '登录控制台' }).waitFor();
   await page.getByLabel('管理员令牌').fill('not-the-token');
-  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await page.getByRole('button', { name: '使用令牌登录', exact: true }).click();
   await page.getByText('令牌无效，请检查后重试。').waitFor();
   await shot(page, '01-sign-in-refused');
   await page.getByLabel('管理员令牌').fill(env.token);
-  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await page.getByRole('button', { name: '使用令牌登录', exact: true }).click();
   await page.getByRole('heading', { name: '固件升级', level: 1 }).waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem('ota.token')), env.token);
   assert.equal(await page.evaluate(() => localStorage.getItem('ota.token')), null, 'token only in sessionStorage');

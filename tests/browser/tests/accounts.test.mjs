@@ -1,0 +1,102 @@
+// Console sign-in with a user name and password against the real otad: a wrong password is
+// refused in the page, the right one opens the console with a session token (not the admin
+// token) kept in sessionStorage, the session's role shows (a viewer is refused a change by
+// the server), and signing out ends the session on the server too; the same in English.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEnv, api } from '../lib/env.mjs';
+import { launch, shot } from '../lib/browser.mjs';
+
+const STEP_MS = 300000;
+const PW = 'console-Passw0rd';
+let env, b, page;
+let failed = false;
+
+before(async () => {
+  env = await startEnv();
+  b = await launch();
+  page = b.page;
+  if (env.mock) return; /* the stand-in API has no accounts */
+  for (const [userName, role] of [['zhang.san', 'operator'], ['viewer.li', 'viewer']]) {
+    const r = await api(env, 'POST', '/users', { userName, password: PW, role });
+    assert.equal(r.status, 201);
+  }
+}, { timeout: STEP_MS });
+
+after(async () => {
+  if (b) await b.close();
+  if (env) {
+    if (failed) console.error(env.logs());
+    await env.stop({ keep: failed });
+  }
+}, { timeout: STEP_MS });
+
+function step(name, fn) {
+  test(name, { timeout: STEP_MS }, async (t) => {
+    if (failed) { t.skip('an earlier step failed'); return; }
+    if (env.mock) { t.skip('accounts need the real otad (OTA_BROWSER_MOCK=1)'); return; }
+    try { await fn(t); } catch (e) {
+      failed = true;
+      await shot(page, `FAILED-accounts-${name.replace(/[^\w-]+/g, '_')}`).catch(() => {});
+      throw e;
+    }
+  });
+}
+
+async function me(token) {
+  const r = await fetch(`${env.baseUrl}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${token}` } });
+  return { status: r.status, body: r.status === 200 ? await r.json() : null };
+}
+
+step('sign in with a user name and password (a wrong password is refused)', async () => {
+  await page.goto(`${env.baseUrl}/`);
+  await page.getByRole('heading', { name: '登录控制台' }).waitFor();
+  await page.getByLabel('用户名').fill('zhang.san');
+  await page.getByLabel('密码').fill('not-the-password');
+  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await page.getByText('用户名或密码错误，或该用户已停用。').waitFor();
+  await shot(page, 'accounts-01-refused');
+  await page.getByLabel('密码').fill(PW);
+  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await page.getByRole('heading', { name: '固件升级', level: 1 }).waitFor();
+  const tok = await page.evaluate(() => sessionStorage.getItem('ota.token'));
+  assert.ok(tok && tok.startsWith('ota_') && tok !== env.token, 'a session token, not the admin token');
+  assert.equal(await page.evaluate(() => localStorage.getItem('ota.token')), null);
+  const m = await me(tok);
+  assert.equal(m.status, 200);
+  assert.equal(m.body.userName, 'zhang.san');
+  assert.equal(m.body.kind, 'session');
+  await shot(page, 'accounts-02-signed-in');
+});
+
+step('sign out ends the session on the server', async () => {
+  const tok = await page.evaluate(() => sessionStorage.getItem('ota.token'));
+  await page.getByRole('button', { name: '退出' }).click();
+  await page.getByRole('heading', { name: '登录控制台' }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('ota.token')), null);
+  for (let i = 0; i < 50 && (await me(tok)).status !== 401; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await me(tok)).status, 401, 'the session is revoked');
+  const audit = await api(env, 'GET', '/audit?action=auth.logout');
+  assert.equal(audit.body.items[0].actor, 'zhang.san');
+});
+
+step('in English: a viewer signs in and the server refuses it a change', async () => {
+  await page.locator('#signin-lang').click();
+  await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+  await page.getByLabel('User name').fill('viewer.li');
+  await page.getByLabel('Password').fill(PW);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByRole('heading', { name: 'Firmware', level: 1 }).waitFor();
+  const tok = await page.evaluate(() => sessionStorage.getItem('ota.token'));
+  const r = await fetch(`${env.baseUrl}/api/v1/products`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ productName: 'nope' }),
+  });
+  assert.equal(r.status, 403);
+  await shot(page, 'accounts-03-viewer-en');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+  assert.deepEqual(b.errors, [], 'no script errors in the page');
+});
