@@ -4,7 +4,7 @@
 set(_core ${CMAKE_SOURCE_DIR}/server)
 ota_fuzz_target(fuzz_devmsg
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_devmsg.c ${_core}/core/devmsg.c
-  LIBS PkgConfig::JANSSON INCLUDES ${_core})
+  LIBS otacommon PkgConfig::JANSSON INCLUDES ${_core})
 ota_fuzz_target(fuzz_urlsign
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_urlsign.c ${_core}/core/urlsign.c
   LIBS otacommon PkgConfig::JANSSON OpenSSL::Crypto INCLUDES ${_core})
