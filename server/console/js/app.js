@@ -11,6 +11,7 @@ import { t, getLang, setLang } from './i18n.js';
 import { getToken, setUnauthorizedHandler } from './api.js';
 import { el, clear } from './ui.js';
 import { renderSignIn, signOutSession } from './pages/signin.js';
+import { renderAudit } from './pages/audit.js';
 import { renderProducts } from './pages/products.js';
 import { renderDevices } from './pages/devices.js';
 import { renderFirmwares } from './pages/firmwares.js';
@@ -37,7 +38,7 @@ function renderTopbar(active) {
   document.getElementById('topbar').hidden = false;
   document.getElementById('brand').textContent = t('appTitle');
   const nav = clear(document.getElementById('mainnav'));
-  const links = [['firmwares', 'navFirmwares'], ['batches', 'navBatches'], ['products', 'navProducts']];
+  const links = [['firmwares', 'navFirmwares'], ['batches', 'navBatches'], ['products', 'navProducts'], ['audit', 'navAudit']];
   for (const [r, key] of links) {
     nav.append(el('a', { href: `#/${r}`, 'aria-current': active === r ? 'page' : null }, t(key)));
   }
@@ -70,12 +71,13 @@ function route() {
     alive: () => seq === routeSeq,
   };
   let section = parts[0] || 'firmwares';
-  if (!['products', 'batches'].includes(section)) section = 'firmwares';
+  if (!['products', 'batches', 'audit'].includes(section)) section = 'firmwares';
   renderTopbar(section);
   if (section === 'products' && parts[1]) renderDevices(main, { ...ctx, productKey: parts[1] });
   else if (section === 'products') renderProducts(main, ctx);
   else if (section === 'batches' && parts[1]) renderBatchDetail(main, { ...ctx, batchId: parts[1] });
   else if (section === 'batches') renderBatches(main, ctx);
+  else if (section === 'audit') renderAudit(main, ctx);
   else renderFirmwares(main, ctx);
   // the link or button that led here is gone: keyboard focus starts again at the page
   if (!document.activeElement || document.activeElement === document.body) main.focus({ preventScroll: true });

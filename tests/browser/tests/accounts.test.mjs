@@ -96,7 +96,38 @@ step('in English: a viewer signs in and the server refuses it a change', async (
   });
   assert.equal(r.status, 403);
   await shot(page, 'accounts-03-viewer-en');
+  // the audit log is an admin's: a viewer sees the refusal
+  await page.locator('#mainnav').getByRole('link', { name: 'Audit log', exact: true }).click();
+  await page.getByText('Your role may not do this').waitFor();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+});
+
+step('the audit log page: an admin sees who did what, filters by action (en, zh)', async () => {
+  await page.getByLabel('Admin token').fill(env.token);
+  await page.getByRole('button', { name: 'Sign in with a token', exact: true }).click();
+  await page.locator('#mainnav').getByRole('link', { name: 'Firmware', exact: true }).click();
+  await page.getByRole('heading', { name: 'Firmware', level: 1 }).waitFor();
+  await page.locator('#mainnav').getByRole('link', { name: 'Audit log', exact: true }).click();
+  await page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
+  // newest first: the viewer's sign-out, and before it its refused change with the result
+  const first = page.locator('tbody tr').first();
+  await first.getByText('auth.logout').waitFor();
+  await first.getByText('viewer.li', { exact: true }).waitFor();
+  await page.locator('tbody tr', { hasText: 'product.create' }).filter({ hasText: 'viewer.li' })
+    .filter({ hasText: '403 forbidden' }).waitFor();
+  await page.locator('tbody tr', { hasText: 'auth.logout' }).filter({ hasText: 'zhang.san' }).first().waitFor();
+  await shot(page, 'accounts-04-audit-en');
+  await page.getByLabel('Action').fill('auth.login');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll('tbody tr')].length > 0 &&
+    [...document.querySelectorAll('tbody tr')].every((tr) => tr.textContent.includes('auth.login')));
+  const n = await page.locator('tbody tr').count();
+  assert.equal(n, 3, 'two sign-ins and one refused password');
+  await page.locator('tbody tr', { hasText: '401 invalid_credentials' }).waitFor();
+  await page.locator('#lang-btn').click();
+  await page.getByRole('heading', { name: '审计日志', level: 1 }).waitFor();
+  await page.getByRole('columnheader', { name: '操作者' }).waitFor();
+  await shot(page, 'accounts-05-audit-zh');
   assert.deepEqual(b.errors, [], 'no script errors in the page');
 });
