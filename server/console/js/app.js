@@ -12,6 +12,7 @@ import { getToken, setUnauthorizedHandler } from './api.js';
 import { el, clear } from './ui.js';
 import { renderSignIn, signOutSession } from './pages/signin.js';
 import { renderAudit } from './pages/audit.js';
+import { renderAccounts } from './pages/accounts.js';
 import { renderProducts } from './pages/products.js';
 import { renderDevices } from './pages/devices.js';
 import { renderFirmwares } from './pages/firmwares.js';
@@ -38,7 +39,7 @@ function renderTopbar(active) {
   document.getElementById('topbar').hidden = false;
   document.getElementById('brand').textContent = t('appTitle');
   const nav = clear(document.getElementById('mainnav'));
-  const links = [['firmwares', 'navFirmwares'], ['batches', 'navBatches'], ['products', 'navProducts'], ['audit', 'navAudit']];
+  const links = [['firmwares', 'navFirmwares'], ['batches', 'navBatches'], ['products', 'navProducts'], ['accounts', 'navAccounts'], ['audit', 'navAudit']];
   for (const [r, key] of links) {
     nav.append(el('a', { href: `#/${r}`, 'aria-current': active === r ? 'page' : null }, t(key)));
   }
@@ -71,13 +72,14 @@ function route() {
     alive: () => seq === routeSeq,
   };
   let section = parts[0] || 'firmwares';
-  if (!['products', 'batches', 'audit'].includes(section)) section = 'firmwares';
+  if (!['products', 'batches', 'accounts', 'audit'].includes(section)) section = 'firmwares';
   renderTopbar(section);
   if (section === 'products' && parts[1]) renderDevices(main, { ...ctx, productKey: parts[1] });
   else if (section === 'products') renderProducts(main, ctx);
   else if (section === 'batches' && parts[1]) renderBatchDetail(main, { ...ctx, batchId: parts[1] });
   else if (section === 'batches') renderBatches(main, ctx);
   else if (section === 'audit') renderAudit(main, ctx);
+  else if (section === 'accounts') renderAccounts(main, ctx);
   else renderFirmwares(main, ctx);
   // the link or button that led here is gone: keyboard focus starts again at the page
   if (!document.activeElement || document.activeElement === document.body) main.focus({ preventScroll: true });

@@ -131,3 +131,46 @@ step('the audit log page: an admin sees who did what, filters by action (en, zh)
   await shot(page, 'accounts-05-audit-zh');
   assert.deepEqual(b.errors, [], 'no script errors in the page');
 });
+
+step('the accounts page: a user and a token made, the token shown once, revoked, the user disabled (zh)', async () => {
+  const dialog = () => page.locator('dialog[open]');
+  await page.locator('#mainnav').getByRole('link', { name: '账号与令牌', exact: true }).click();
+  await page.getByRole('heading', { name: '账号与令牌', level: 1 }).waitFor();
+  // a user
+  await page.getByRole('button', { name: '创建用户' }).click();
+  await dialog().getByLabel('用户名').fill('wang.wu');
+  await dialog().getByLabel('密码').fill(PW);
+  await dialog().getByLabel('角色').selectOption('operator');
+  await dialog().getByRole('button', { name: '创建', exact: true }).click();
+  await page.locator('tr[data-user="wang.wu"]').waitFor();
+  // a token, shown once, that works
+  await page.getByRole('button', { name: '创建令牌' }).click();
+  await dialog().getByLabel('令牌名称').fill('ci-bot');
+  await dialog().getByLabel('角色').selectOption('viewer');
+  await dialog().getByLabel('有效天数').fill('30');
+  await dialog().getByRole('button', { name: '创建', exact: true }).click();
+  const tok = (await page.locator('#new-token').textContent()).trim();
+  assert.ok(tok.startsWith('ota_'));
+  await shot(page, 'accounts-06-token-once');
+  const use = () => fetch(`${env.baseUrl}/api/v1/products`, { headers: { Authorization: `Bearer ${tok}` } });
+  assert.equal((await use()).status, 200);
+  await dialog().getByRole('button', { name: '关闭', exact: true }).last().click();
+  const row = page.locator('tbody tr', { hasText: 'ci-bot' });
+  await row.waitFor();
+  assert.equal(await page.locator('body').getByText(tok).count(), 0, 'the token is not shown again');
+  await shot(page, 'accounts-07-accounts-zh');
+  // revoked: refused at once
+  await row.getByRole('button', { name: '吊销' }).click();
+  await dialog().getByRole('button', { name: '吊销', exact: true }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal((await use()).status, 401);
+  // disabled: cannot sign in
+  await page.locator('tr[data-user="wang.wu"]').getByRole('button', { name: '停用' }).click();
+  await page.locator('tr[data-user="wang.wu"]').getByText('已停用').waitFor();
+  const login = await fetch(`${env.baseUrl}/api/v1/auth/login`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ userName: 'wang.wu', password: PW }),
+  });
+  assert.equal(login.status, 401);
+  assert.deepEqual(b.errors, [], 'no script errors in the page');
+});
