@@ -1,7 +1,7 @@
 /*
  * ota_err: the one error vocabulary of otad. Every server module that can fail in more
- * than one way (store, mqttc, timerheap, urlsign, devmsg) returns an ota_err; a function
- * whose failures are all alike may still answer plain 0 / -1.
+ * than one way (store, blob reads, mqttc, timerheap, urlsign, devmsg) returns an ota_err; a
+ * function whose failures are all alike may still answer plain 0 / -1.
  *
  * OTA_ERRORS(X) is the only list: X(code, value, name, message). It generates the enum,
  * ota_err_name() (a short snake_case token for logs) and ota_strerror() (a sentence).
@@ -22,6 +22,7 @@
     X(OTA_EINVAL, -1, "invalid", "invalid argument")                                               \
     X(OTA_ENOMEM, -2, "no_memory", "out of memory")                                                \
     X(OTA_ESTATE, -3, "state", "not allowed in the current state")                                 \
+    X(OTA_EIO, -4, "io", "a file could not be read or written")                                    \
     /* store: catalog and batch rules, database */                                                 \
     X(OTA_ENOTFOUND, -10, "not_found", "the row (or the product named) does not exist")            \
     X(OTA_EDUPLICATE, -11, "duplicate", "a uniqueness rule refused the value")                     \

@@ -228,22 +228,22 @@ void blob_sweep(blob_store *b)
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
-int blob_reader_open(blob_store *b, const char *sha256, blob_reader **out, uint64_t *size)
+ota_err blob_reader_open(blob_store *b, const char *sha256, blob_reader **out, uint64_t *size)
 {
     if (!blob__is_sha_name(sha256))
-        return 1;
+        return OTA_ENOTFOUND;
     blob_reader *rd = calloc(1, sizeof *rd);
     if (!rd)
         abort();
     rd->b = b;
-    int rc = b->ops->reader_open(rd, sha256);
-    if (rc != 0) {
+    ota_err rc = b->ops->reader_open(rd, sha256);
+    if (rc != OTA_OK) {
         free(rd);
         return rc;
     }
     *out = rd;
     *size = rd->size;
-    return 0;
+    return OTA_OK;
 }
 
 ssize_t blob_read_at(blob_reader *rd, uint64_t off, void *buf, size_t len)

@@ -79,8 +79,9 @@ void blob_remove_if_unused(blob_store *b, const char *sha256);
 void blob_sweep(blob_store *b);
 
 /* --- reading ------------------------------------------------------------------------------ */
-/* 0 with *out and *size; 1 when there is no such blob; -1 on error (logged). */
-int blob_reader_open(blob_store *b, const char *sha256, blob_reader **out, uint64_t *size);
+/* OTA_OK with *out and *size; OTA_ENOTFOUND when there is no such blob; OTA_EIO (a file)
+ * or OTA_EDB (the database) on error, logged. */
+ota_err blob_reader_open(blob_store *b, const char *sha256, blob_reader **out, uint64_t *size);
 /* Reads up to len bytes at off into buf: the count (0 at or past the end), or -1. */
 ssize_t blob_read_at(blob_reader *rd, uint64_t off, void *buf, size_t len);
 /* A file descriptor of the bytes, handed over to the caller (who closes it), when the

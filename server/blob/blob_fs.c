@@ -191,7 +191,7 @@ static int fs_sweep_tmp(blob_store *b)
     return removed;
 }
 
-static int fs_reader_open(blob_reader *rd, const char *sha256)
+static ota_err fs_reader_open(blob_reader *rd, const char *sha256)
 {
     char path[1200];
     struct stat st;
@@ -199,13 +199,13 @@ static int fs_reader_open(blob_reader *rd, const char *sha256)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         if (errno == ENOENT)
-            return 1;
+            return OTA_ENOTFOUND;
         OTA_ERROR("firmware: open %s: %s", path, strerror(errno));
-        return -1;
+        return OTA_EIO;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return 1;
+        return OTA_ENOTFOUND;
     }
     int *pfd = malloc(sizeof *pfd);
     if (!pfd)

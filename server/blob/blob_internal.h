@@ -57,7 +57,7 @@ struct blob_ops {
     /* calls fn for every stored blob's name (sweep); returns how many fn removed */
     int (*each)(blob_store *b, int (*fn)(blob_store *b, const char *sha256));
     int (*sweep_tmp)(blob_store *b); /* leftovers of interrupted puts; returns the count */
-    int (*reader_open)(blob_reader *rd, const char *sha256);
+    ota_err (*reader_open)(blob_reader *rd, const char *sha256);
     ssize_t (*read_at)(blob_reader *rd, uint64_t off, void *buf, size_t len);
     int (*reader_take_fd)(blob_reader *rd); /* may be NULL */
     void (*reader_close)(blob_reader *rd);

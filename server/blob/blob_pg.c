@@ -332,21 +332,21 @@ static int pg_sweep_tmp(blob_store *b)
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-static int pg_reader_open(blob_reader *rd, const char *sha256)
+static ota_err pg_reader_open(blob_reader *rd, const char *sha256)
 {
-    int rc = blob_fs_ops.reader_open(rd, sha256); /* this instance's copy first */
-    if (rc <= 0)
+    ota_err rc = blob_fs_ops.reader_open(rd, sha256); /* this instance's copy first */
+    if (rc != OTA_ENOTFOUND)
         return rc;
     store_pg_conn *c = store_pg_conn_get(rd->b->store);
     if (!c)
-        return -1;
+        return OTA_EDB;
     PGresult *r = run(c->pg, "SELECT size, chunk_size FROM blobs WHERE sha256 = $1", 1, &sha256, 0,
                       "open blob");
     store_pg_conn_put(rd->b->store, c);
     if (!r)
-        return -1;
+        return OTA_EDB;
     if (PQntuples(r) == 0) {
-        rc = 1;
+        rc = OTA_ENOTFOUND;
     } else {
         pg_reader *q = calloc(1, sizeof *q);
         if (!q)
@@ -357,7 +357,7 @@ static int pg_reader_open(blob_reader *rd, const char *sha256)
         if (q->chunk_size <= 0)
             q->chunk_size = CHUNK;
         rd->impl = q;
-        rc = 0;
+        rc = OTA_OK;
     }
     PQclear(r);
     return rc;

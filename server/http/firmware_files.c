@@ -126,10 +126,10 @@ int fwfiles_send(http_req *r, const char *sha256, const char *download_name)
     int answer;
     if (strcmp(r->method, "HEAD") != 0 && http_download_begin(r, &answer) != 0)
         return answer;
-    int rc = blob_reader_open(bs(r->app), sha256, &rd, &size);
-    if (rc > 0)
+    ota_err rc = blob_reader_open(bs(r->app), sha256, &rd, &size);
+    if (rc == OTA_ENOTFOUND)
         return http_send_error(r, 404, "not_found", NULL, "The file does not exist.");
-    if (rc < 0)
+    if (rc != OTA_OK)
         return http_send_error(r, 500, "internal", NULL, "The file could not be read.");
     int fd = blob_reader_take_fd(rd);
     if (fd >= 0) { /* a plain file: the kernel copies it */

@@ -253,7 +253,7 @@ static void test_put_read(void **state)
     blob_put_free(p);
     assert_int_equal(blob_exists(f->b, ABC_SHA), 1);
     assert_int_equal(leftovers(f), 0);
-    assert_int_equal(blob_reader_open(f->b, ABC_SHA, &rd, &size), 0);
+    assert_int_equal(blob_reader_open(f->b, ABC_SHA, &rd, &size), OTA_OK);
     assert_int_equal(size, 3);
     assert_int_equal(blob_read_at(rd, 0, buf, sizeof buf), 3);
     assert_memory_equal(buf, "abc", 3);
@@ -264,8 +264,9 @@ static void test_put_read(void **state)
     assert_true(fd >= 0);
     close(fd);
     blob_reader_close(rd);
-    assert_int_equal(blob_reader_open(f->b, ABC_MD5 ABC_MD5, &rd, &size), 1); /* no such */
-    assert_int_equal(blob_reader_open(f->b, "../x", &rd, &size), 1);
+    assert_int_equal(blob_reader_open(f->b, ABC_MD5 ABC_MD5, &rd, &size),
+                     OTA_ENOTFOUND); /* no such */
+    assert_int_equal(blob_reader_open(f->b, "../x", &rd, &size), OTA_ENOTFOUND);
 }
 
 static void test_big_ranges(void **state)
@@ -280,7 +281,7 @@ static void test_big_ranges(void **state)
     for (size_t i = 0; i < len; i++)
         data[i] = (unsigned char)(i * 7 + (i >> 11));
     put(f, data, len, 65536 + 3, 1, sha);
-    assert_int_equal(blob_reader_open(f->b, sha, &rd, &size), 0);
+    assert_int_equal(blob_reader_open(f->b, sha, &rd, &size), OTA_OK);
     assert_int_equal(size, len);
     /* read it all in odd pieces (a read may return less than asked) */
     size_t off = 0;
@@ -322,7 +323,7 @@ static void test_second_instance(void **state)
         data[i] = (unsigned char)(i * 13 + (i >> 9));
     put(f, data, len, 100000, 1, sha);
     assert_int_equal(blob_exists(b2, sha), 1);
-    assert_int_equal(blob_reader_open(b2, sha, &rd, &size), 0);
+    assert_int_equal(blob_reader_open(b2, sha, &rd, &size), OTA_OK);
     assert_int_equal(size, len);
     assert_int_equal(blob_reader_take_fd(rd), -1);
     size_t off = 0;
@@ -341,7 +342,7 @@ static void test_second_instance(void **state)
     blob_remove_if_unused(b2, sha);
     blob_unlock(b2);
     assert_int_equal(blob_exists(f->b, sha), 0);
-    assert_int_equal(blob_reader_open(b2, sha, &rd, &size), 1);
+    assert_int_equal(blob_reader_open(b2, sha, &rd, &size), OTA_ENOTFOUND);
     blob_close(b2);
     nftw(g.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(data);
