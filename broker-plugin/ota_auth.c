@@ -35,8 +35,8 @@
  * the broker: every string from a client is bounded and may be NULL. Secrets are never
  * logged. Load: one HMAC per CONNECT, one prefix compare per ACL check.
  */
-#include "auth_rules.h"
-#include "conn_table.h"
+#include "ota_auth_rules.h"
+#include "ota_conn_table.h"
 #include "ota_crypto.h"
 #include "ota_pki.h"
 
@@ -56,8 +56,8 @@
 typedef struct {
     mosquitto_plugin_id_t *id;
     unsigned char key[OTA_KEY_BYTES];
-    char server_user[AUTH_CID_MAX + 1];
-    char server_pass[OTA_SECRET_HEX_LEN + 1];
+    char server_user[OTA_CLIENT_ID_MAX + 1];
+    char server_pass[OTA_DEVICE_SECRET_LEN + 1];
     size_t part_size;
     conn_table conns;
     ota_pki_crl crl; /* revoked device certificates; path "" = none checked */
@@ -77,7 +77,7 @@ static void publish_presence(const char *cid, bool online)
     int n = auth_presence_event(buf, sizeof buf, online, cid, now_ms());
     if (n < 0)
         return;
-    if (mosquitto_broker_publish_copy(NULL, AUTH_PRESENCE_TOPIC, n, buf, 1, false, NULL) !=
+    if (mosquitto_broker_publish_copy(NULL, OTA_TOPIC_PRESENCE, n, buf, 1, false, NULL) !=
         MOSQ_ERR_SUCCESS)
         mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot publish presence of %s", cid);
 }
@@ -98,13 +98,13 @@ static int is_server(const plugin_state *st, const char *username)
 static int cid_matches(const plugin_state *st, const char *user, const char *cid)
 {
     size_t ulen;
-    if (strncmp(user, cid, AUTH_CID_MAX + 1) == 0)
+    if (strncmp(user, cid, OTA_CLIENT_ID_MAX + 1) == 0)
         return 1;
     if (!is_server(st, user))
         return 0;
     ulen = strlen(user);
     return strncmp(cid, user, ulen) == 0 && cid[ulen] == '-' &&
-           auth_name_ok(cid + ulen + 1, AUTH_CID_MAX);
+           auth_name_ok(cid + ulen + 1, OTA_CLIENT_ID_MAX);
 }
 
 /* A client-supplied name made safe for one log line: at most 100 printable ASCII
@@ -138,7 +138,7 @@ static int device_logged_in(plugin_state *st, struct mosquitto *client, const ch
  * (a device name), and the CRL must not revoke it. */
 static int cert_login(plugin_state *st, struct mosquitto *client, const char *user, X509 *cert)
 {
-    char cn[AUTH_CID_MAX + 1], pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], lu[101];
+    char cn[OTA_CLIENT_ID_MAX + 1], pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1], lu[101];
     if (ota_pki_cert_cn(cert, cn, sizeof cn) != 0 || strcmp(cn, user) != 0 ||
         auth_split_device(user, pk, id) != 0) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE,
@@ -162,14 +162,14 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
     plugin_state *st = userdata;
     const char *user = ed->username, *pass = ed->password;
     const char *cid = mosquitto_client_id(ed->client);
-    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], secret[OTA_SECRET_HEX_LEN + 1], lu[101];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1], secret[OTA_DEVICE_SECRET_LEN + 1], lu[101];
     int ok;
     (void)event;
 
     X509 *cert = mosquitto_client_certificate(ed->client);
     if (cert) {
-        if (!user || !cid || strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX ||
-            strncmp(user, cid, AUTH_CID_MAX + 1) != 0) {
+        if (!user || !cid || strnlen(user, OTA_CLIENT_ID_MAX + 1) > OTA_CLIENT_ID_MAX ||
+            strncmp(user, cid, OTA_CLIENT_ID_MAX + 1) != 0) {
             mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused a certificate login: "
                                                   "the username must equal the client id");
             ok = MOSQ_ERR_AUTH;
@@ -186,13 +186,13 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
                                      : "client id");
         return MOSQ_ERR_AUTH;
     }
-    if (strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX || !cid_matches(st, user, cid)) {
+    if (strnlen(user, OTA_CLIENT_ID_MAX + 1) > OTA_CLIENT_ID_MAX || !cid_matches(st, user, cid)) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE,
                              "ota_auth: refused %s: username differs from client id",
                              loggable(user, lu));
         return MOSQ_ERR_AUTH;
     }
-    if (strnlen(pass, OTA_SECRET_HEX_LEN + 1) > OTA_SECRET_HEX_LEN) {
+    if (strnlen(pass, OTA_DEVICE_SECRET_LEN + 1) > OTA_DEVICE_SECRET_LEN) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_auth: refused %s: bad password",
                              loggable(user, lu));
         return MOSQ_ERR_AUTH;
@@ -226,7 +226,7 @@ static int cb_basic_auth(int event, void *event_data, void *userdata)
  * the platform sends to devices (docs/device-protocol.md, "Messages"). */
 static int downstream_topic(const char *topic, size_t prefix_len)
 {
-    static const char *const down[] = {"ota/firmware/upgrade", "ota/firmware/get_reply"};
+    static const char *const down[] = {OTA_TOPIC_UPGRADE, OTA_TOPIC_GET_REPLY};
     if (strlen(topic) < prefix_len)
         return 0;
     for (size_t i = 0; i < sizeof down / sizeof down[0]; i++)
@@ -240,7 +240,7 @@ static int cb_acl_check(int event, void *event_data, void *userdata)
     struct mosquitto_evt_acl_check *ed = event_data;
     plugin_state *st = userdata;
     const char *user = mosquitto_client_username(ed->client);
-    char prefix[AUTH_PREFIX_MAX + 1];
+    char prefix[OTA_DEVICE_PREFIX_MAX + 1];
     (void)event;
 
     if (is_server(st, user))
@@ -294,7 +294,7 @@ static void answer_sync(plugin_state *st, const char *nonce)
         size_t k = l.n - off < st->part_size ? l.n - off : st->part_size;
         bool last = off + k >= l.n;
         int len = auth_snapshot_part(buf, bufsize, nonce, part, last, l.cids + off, k, t);
-        if (len < 0 || mosquitto_broker_publish_copy(NULL, AUTH_PRESENCE_TOPIC, len, buf, 1, false,
+        if (len < 0 || mosquitto_broker_publish_copy(NULL, OTA_TOPIC_PRESENCE, len, buf, 1, false,
                                                      NULL) != MOSQ_ERR_SUCCESS) {
             mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: cannot publish snapshot part %u", part);
             goto out;
@@ -314,10 +314,10 @@ static int cb_message(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_message *ed = event_data;
     plugin_state *st = userdata;
-    char nonce[AUTH_NONCE_MAX + 1];
+    char nonce[OTA_NONCE_MAX + 1];
     (void)event;
 
-    if (!ed->topic || strcmp(ed->topic, AUTH_SYNC_TOPIC) != 0)
+    if (!ed->topic || strcmp(ed->topic, OTA_TOPIC_SYNC) != 0)
         return MOSQ_ERR_SUCCESS;
     /* The ACL already keeps devices off ota/internal/; check again, it is cheap. */
     if (!is_server(st, mosquitto_client_username(ed->client)))
@@ -353,7 +353,7 @@ static int cb_disconnect(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_disconnect *ed = event_data;
     plugin_state *st = userdata;
-    char cid[AUTH_CID_MAX + 1];
+    char cid[OTA_CLIENT_ID_MAX + 1];
     (void)event;
     if (ed->client && conn_table_logout(&st->conns, ed->client, cid) == 1)
         publish_presence(cid, false);
@@ -437,7 +437,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     if (!st)
         return MOSQ_ERR_NOMEM;
     st->id = identifier;
-    memcpy(st->server_user, AUTH_SERVER_USER, sizeof AUTH_SERVER_USER);
+    memcpy(st->server_user, OTA_SERVER_USER, sizeof OTA_SERVER_USER);
     st->part_size = AUTH_PART_MAX;
     if (parse_options(st, opts, opt_count) != 0 || conn_table_init(&st->conns) != 0) {
         state_free(st);

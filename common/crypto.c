@@ -153,11 +153,11 @@ static int derive(const unsigned char key[OTA_KEY_BYTES], const char *msg, char 
 {
     unsigned char mac[32];
     char hex[65];
-    if (outlen < OTA_SECRET_HEX_LEN + 1 || ota_hmac_sha256(key, OTA_KEY_BYTES, msg, strlen(msg), mac))
+    if (outlen < OTA_DEVICE_SECRET_LEN + 1 || ota_hmac_sha256(key, OTA_KEY_BYTES, msg, strlen(msg), mac))
         return -1;
     ota_hex_encode(mac, sizeof mac, hex);
-    memcpy(out, hex, OTA_SECRET_HEX_LEN);
-    out[OTA_SECRET_HEX_LEN] = '\0';
+    memcpy(out, hex, OTA_DEVICE_SECRET_LEN);
+    out[OTA_DEVICE_SECRET_LEN] = '\0';
     return 0;
 }
 

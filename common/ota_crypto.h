@@ -13,11 +13,12 @@
 #ifndef OTA_CRYPTO_H
 #define OTA_CRYPTO_H
 
+#include "otaproto/ota_protocol.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 #define OTA_KEY_BYTES 32
-#define OTA_SECRET_HEX_LEN 32 /* characters of a device secret, without NUL */
 
 /* Writes 2*len lowercase hex characters and a NUL to out (size >= 2*len+1). */
 void ota_hex_encode(const unsigned char *in, size_t len, char *out);
@@ -45,7 +46,7 @@ int ota_key_load(const char *path, int create, unsigned char key[OTA_KEY_BYTES])
  * 600 it)", else strerror(err). A static string. */
 const char *ota_key_strerror(int err);
 
-/* Device secret for productKey.identifier: OTA_SECRET_HEX_LEN hex chars + NUL into out
+/* Device secret for productKey.identifier: OTA_DEVICE_SECRET_LEN hex chars + NUL into out
  * (size >= 33). Returns 0, or -1. */
 int ota_secret_device(const unsigned char key[OTA_KEY_BYTES], const char *product_key,
                       const char *identifier, char *out, size_t outlen);

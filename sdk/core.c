@@ -198,12 +198,18 @@ void otasdk_destroy(otasdk_ctx *c)
         free(c);
 }
 
+/* The SDK's own bounds must hold what the protocol sends and accepts. */
+_Static_assert(OTASDK_TOPIC_MAX >= OTA_TOPIC_ROOT_LEN + 2 * OTASDK_KEY_MAX + 2 +
+                                       sizeof OTA_TOPIC_UPGRADE_REPLY,
+               "OTASDK_TOPIC_MAX holds every device topic");
+_Static_assert(OTASDK_DESC_MAX <= OTA_PROGRESS_DESC_MAX, "a progress desc the server accepts");
+
 int otasdk_topic(const otasdk_ctx *c, const char *suffix, char *buf, size_t cap)
 {
     int n;
     if (!c || !suffix || !buf || cap == 0)
         return OTASDK_ERR_ARG;
-    n = snprintf(buf, cap, "/sys/%s/%s/%s", c->product_key, c->identifier, suffix);
+    n = snprintf(buf, cap, OTA_TOPIC_ROOT "%s/%s/%s", c->product_key, c->identifier, suffix);
     if (n < 0 || (size_t)n >= cap) {
         buf[0] = '\0';
         return OTASDK_ERR_SHORT_BUFFER;
@@ -219,7 +225,7 @@ int otasdk_on_connected(otasdk_ctx *c)
     int rc;
     if (!c)
         return OTASDK_ERR_ARG;
-    static const char *const subs[] = {"ota/firmware/upgrade", "ota/firmware/get_reply"};
+    static const char *const subs[] = {OTA_TOPIC_UPGRADE, OTA_TOPIC_GET_REPLY};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         rc = otasdk_topic(c, subs[i], topic, sizeof topic);
         if (rc != OTASDK_OK)
@@ -256,7 +262,7 @@ int otasdk_fetch(otasdk_ctx *c)
     data = json_object();
     if (!data)
         return OTASDK_ERR_NOMEM;
-    rc = sdk__send(c, "ota/firmware/get", NULL, -1, data);
+    rc = sdk__send(c, OTA_TOPIC_GET, NULL, -1, data);
     json_decref(data);
     return rc;
 }
@@ -269,7 +275,7 @@ static int topic_is(otasdk_ctx *c, const char *topic, const char *suffix)
 
 static int ack(otasdk_ctx *c, const char *msg_id, int code)
 {
-    int rc = sdk__send(c, "ota/firmware/upgrade_reply", msg_id, code, NULL);
+    int rc = sdk__send(c, OTA_TOPIC_UPGRADE_REPLY, msg_id, code, NULL);
     if (rc != OTASDK_OK)
         sdk__log(c, OTASDK_LOG_WARN, "ack of %s not sent: %s", msg_id, otasdk_strerror(rc));
     return rc;
@@ -291,8 +297,8 @@ int otasdk_on_message(otasdk_ctx *c, const char *topic, const void *payload, siz
     const char *msg_id;
     if (!c || !topic || (!payload && len))
         return OTASDK_ERR_ARG;
-    is_push = topic_is(c, topic, "ota/firmware/upgrade");
-    is_reply = !is_push && topic_is(c, topic, "ota/firmware/get_reply");
+    is_push = topic_is(c, topic, OTA_TOPIC_UPGRADE);
+    is_reply = !is_push && topic_is(c, topic, OTA_TOPIC_GET_REPLY);
     if (!is_push && !is_reply)
         return OTASDK_ERR_ARG;
     if (len > c->cfg.max_message) {

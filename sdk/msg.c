@@ -40,7 +40,7 @@ int sdk__send(otasdk_ctx *c, const char *suffix, const char *msg_id, int code, j
     if (!m)
         return OTASDK_ERR_NOMEM;
     if (json_object_set_new(m, "msgId", json_string(msg_id)) != 0 ||
-        json_object_set_new(m, "version", json_string("1.0")) != 0 ||
+        json_object_set_new(m, "version", json_string(OTA_PROTOCOL_VERSION)) != 0 ||
         (code >= 0 && json_object_set_new(m, "code", json_integer(code)) != 0) ||
         (data && json_object_set(m, "data", data) != 0)) {
         json_decref(m);
@@ -69,7 +69,7 @@ int sdk__send_progress(otasdk_ctx *c, int step, const char *desc)
     data = json_pack("{s:i,s:s}", "step", step, "desc", d);
     if (!data)
         return OTASDK_ERR_NOMEM;
-    rc = sdk__send(c, "ota/progress", NULL, -1, data);
+    rc = sdk__send(c, OTA_TOPIC_PROGRESS, NULL, -1, data);
     json_decref(data);
     if (rc != OTASDK_OK)
         sdk__log(c, OTASDK_LOG_WARN, "progress %d not reported: %s", step, otasdk_strerror(rc));
@@ -82,7 +82,7 @@ int sdk__send_version(otasdk_ctx *c, const char *version)
     int rc;
     if (!data)
         return OTASDK_ERR_NOMEM;
-    rc = sdk__send(c, "ota/version", NULL, -1, data);
+    rc = sdk__send(c, OTA_TOPIC_VERSION, NULL, -1, data);
     json_decref(data);
     if (rc == OTASDK_OK)
         sdk__log(c, OTASDK_LOG_INFO, "reported version %s", version);

@@ -15,7 +15,7 @@
 struct bus {
     engine_t *engine;
     mqttc *mq;
-    char password[OTA_SECRET_HEX_LEN + 1];
+    char password[OTA_DEVICE_SECRET_LEN + 1];
     char client_id[64];
     volatile int stopping; /* set before the client disconnects on purpose */
 };

@@ -31,7 +31,7 @@ int main(int argc, char **argv)
     ota_log_set_level(ota_log_level_from_name(cfg.log_level, OTA_LOG_INFO));
     if (cfg.broker_token) {
         /* the token brokers other than the plugin present to /api/v1/broker/... */
-        char path[CFG_STR_MAX + 32], tok[OTA_SECRET_HEX_LEN + 1];
+        char path[CFG_STR_MAX + 32], tok[OTA_DEVICE_SECRET_LEN + 1];
         unsigned char key[OTA_KEY_BYTES];
         snprintf(path, sizeof path, "%s/keys/server.key", cfg.data_dir);
         if (ota_key_load(path, 0, key) != 0) {

@@ -38,6 +38,8 @@
 #ifndef OTASDK_H
 #define OTASDK_H
 
+#include "otaproto/ota_protocol.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,11 +79,11 @@ typedef enum {
 
 /* Bounds of the fields of a job (bytes, without the NUL). A push exceeding one is
  * refused with reply code 400. */
-#define OTASDK_MSGID_MAX 64
-#define OTASDK_VERSION_MAX 100
+#define OTASDK_MSGID_MAX OTA_MSGID_MAX
+#define OTASDK_VERSION_MAX OTA_VERSION_MAX
 #define OTASDK_URL_MAX 1024
 #define OTASDK_BATCHID_MAX 64
-#define OTASDK_KEY_MAX 64   /* productKey and identifier */
+#define OTASDK_KEY_MAX OTA_IDENT_MAX /* productKey and identifier */
 #define OTASDK_DESC_MAX 128 /* progress "desc", longer ones are truncated */
 #define OTASDK_MSG_MAX 768  /* an outgoing message, built on the stack */
 #define OTASDK_TOPIC_MAX (6 + 2 * OTASDK_KEY_MAX + 32)

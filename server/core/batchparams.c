@@ -63,7 +63,7 @@ static json_t *get(const json_t *root, const char *key)
 
 static int ident_ok(const char *s, size_t n)
 {
-    if (n == 0 || n > BPARAMS_IDENT_MAX)
+    if (n == 0 || n > OTA_IDENT_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -106,7 +106,7 @@ static int take_identifiers(const json_t *arr, bparams *out, bparams_error *err)
         const char *s = json_string_value(v);
         if (!ident_ok(s, len)) {
             /* echo it only when it is short printable ASCII */
-            int printable = len <= BPARAMS_IDENT_MAX * 2;
+            int printable = len <= OTA_IDENT_MAX * 2;
             for (size_t k = 0; printable && k < len; k++)
                 printable = s[k] >= 0x20 && s[k] < 0x7f;
             if (printable)

@@ -39,12 +39,13 @@
 #ifndef OTAD_BATCHPARAMS_H
 #define OTAD_BATCHPARAMS_H
 
+#include "otaproto/ota_protocol.h"
+
 #include <jansson.h>
 #include <stddef.h>
 
 #define BPARAMS_MAX_BODY (8 * 1024 * 1024) /* bytes: 100000 identifiers of 64 fit */
 #define BPARAMS_MAX_IDENTIFIERS 100000
-#define BPARAMS_IDENT_MAX 64
 #define BPARAMS_VALIDITY_MIN 1
 #define BPARAMS_VALIDITY_MAX 7
 #define BPARAMS_TIMEOUT_MIN 1

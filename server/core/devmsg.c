@@ -2,7 +2,7 @@
  * devmsg: parsing of device -> platform messages and building of platform -> device
  * payloads (rules in devmsg.h). This is the first code that touches bytes a device
  * sent, so every input is bounded before it is parsed: topic length, payload size (jansson
- * never sees more than DEVMSG_MAX_PAYLOAD bytes), and each field's length before it is
+ * never sees more than OTA_PAYLOAD_MAX bytes), and each field's length before it is
  * copied into the fixed-size result. Expected load: every device message of the fleet,
  * i.e. thousands per second at peak; one small jansson parse each.
  */
@@ -17,10 +17,10 @@ static const struct {
     const char *suffix;
     devmsg_kind kind;
 } suffixes[] = {
-    {DEVMSG_T_UPGRADE_REPLY, DEVMSG_UPGRADE_REPLY},
-    {DEVMSG_T_PROGRESS, DEVMSG_PROGRESS},
-    {DEVMSG_T_VERSION, DEVMSG_VERSION},
-    {DEVMSG_T_GET, DEVMSG_GET},
+    {OTA_TOPIC_UPGRADE_REPLY, DEVMSG_UPGRADE_REPLY},
+    {OTA_TOPIC_PROGRESS, DEVMSG_PROGRESS},
+    {OTA_TOPIC_VERSION, DEVMSG_VERSION},
+    {OTA_TOPIC_GET, DEVMSG_GET},
 };
 
 const char *devmsg_kind_name(devmsg_kind k)
@@ -42,10 +42,10 @@ static int version_char(char c)
     return id_char(c) || c == '.';
 }
 
-/* Copies the segment [s, s+n) into out if it is 1..DEVMSG_ID_MAX id characters. */
-static int take_id(const char *s, size_t n, char *out)
+/* Copies the segment [s, s+n) into out if it is 1..max id characters. */
+static int take_id(const char *s, size_t n, size_t max, char *out)
 {
-    if (n == 0 || n > DEVMSG_ID_MAX)
+    if (n == 0 || n > max)
         return -1;
     for (size_t i = 0; i < n; i++)
         if (!id_char(s[i]))
@@ -61,16 +61,16 @@ ota_err devmsg_parse_topic(const char *topic, char *pk, char *id, devmsg_kind *k
 {
     if (!topic)
         return OTA_ETOPIC;
-    size_t len = strnlen(topic, DEVMSG_MAX_TOPIC + 1);
-    if (len > DEVMSG_MAX_TOPIC || strncmp(topic, "/sys/", 5) != 0)
+    size_t len = strnlen(topic, OTA_TOPIC_MAX + 1);
+    if (len > OTA_TOPIC_MAX || strncmp(topic, OTA_TOPIC_ROOT, OTA_TOPIC_ROOT_LEN) != 0)
         return OTA_ETOPIC;
-    const char *p = topic + 5;
+    const char *p = topic + OTA_TOPIC_ROOT_LEN;
     const char *s1 = strchr(p, '/');
-    if (!s1 || take_id(p, (size_t)(s1 - p), pk) != 0)
+    if (!s1 || take_id(p, (size_t)(s1 - p), OTA_PRODUCT_KEY_MAX, pk) != 0)
         return OTA_ETOPIC;
     const char *q = s1 + 1;
     const char *s2 = strchr(q, '/');
-    if (!s2 || take_id(q, (size_t)(s2 - q), id) != 0)
+    if (!s2 || take_id(q, (size_t)(s2 - q), OTA_IDENT_MAX, id) != 0)
         return OTA_ETOPIC;
     const char *suffix = s2 + 1;
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
@@ -141,9 +141,9 @@ static int take_fw_version(const json_t *v, const char *where, char *out, char *
                     json_type_name(v));
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
-    if (n == 0 || n > DEVMSG_FWVER_MAX)
+    if (n == 0 || n > OTA_VERSION_MAX)
         return fail(reason, reason_len, OTA_EVALUE, "%s must have 1..%d characters, got %zu", where,
-                    DEVMSG_FWVER_MAX, n);
+                    OTA_VERSION_MAX, n);
     for (size_t i = 0; i < n; i++)
         if (!version_char(s[i]))
             return fail(reason, reason_len, OTA_EVALUE,
@@ -162,9 +162,9 @@ static int parse_body(json_t *root, devmsg_msg *out, const char *t, char *reason
                     json_type_name(v));
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
-    if (n == 0 || n > DEVMSG_MSGID_MAX)
+    if (n == 0 || n > OTA_MSGID_MAX)
         return fail(reason, rl, OTA_EVALUE, "%s: \"msgId\" must have 1..%d bytes, got %zu", t,
-                    DEVMSG_MSGID_MAX, n);
+                    OTA_MSGID_MAX, n);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return fail(reason, rl, OTA_EVALUE, "%s: \"msgId\" contains a control character", t);
@@ -176,7 +176,8 @@ static int parse_body(json_t *root, devmsg_msg *out, const char *t, char *reason
     if (!json_is_string(v))
         return fail(reason, rl, OTA_ETYPE, "%s: \"version\" must be a string, got %s", t,
                     json_type_name(v));
-    if (strcmp(json_string_value(v), "1.0") != 0 || json_string_length(v) != 3)
+    if (strcmp(json_string_value(v), OTA_PROTOCOL_VERSION) != 0 ||
+        json_string_length(v) != sizeof OTA_PROTOCOL_VERSION - 1)
         return fail(reason, rl, OTA_EVALUE, "%s: \"version\" must be \"1.0\"", t);
 
     json_t *data = json_object_get(root, "data");
@@ -223,10 +224,10 @@ static int parse_body(json_t *root, devmsg_msg *out, const char *t, char *reason
                             json_type_name(v));
             n = json_string_length(v);
             s = json_string_value(v);
-            if (n > DEVMSG_DESC_BYTES || utf8_chars(s, n) > DEVMSG_DESC_MAX)
+            if (n > DEVMSG_DESC_BYTES || utf8_chars(s, n) > OTA_PROGRESS_DESC_MAX)
                 return fail(reason, rl, OTA_EVALUE,
                             "%s: \"data.desc\" must have at most %d characters", t,
-                            DEVMSG_DESC_MAX);
+                            OTA_PROGRESS_DESC_MAX);
             if (memchr(s, '\0', n))
                 return fail(reason, rl, OTA_EVALUE, "%s: \"data.desc\" contains NUL", t);
             memcpy(out->desc, s, n + 1);
@@ -285,9 +286,9 @@ ota_err devmsg_parse(const char *topic, const void *payload, size_t len, devmsg_
                     "topic is not /sys/{productKey}/{identifier}/ota/... with a known suffix");
     }
     const char *t = devmsg_kind_name(out->kind);
-    if (len > DEVMSG_MAX_PAYLOAD)
+    if (len > OTA_PAYLOAD_MAX)
         return fail(reason, reason_len, OTA_ETOOBIG, "%s: payload of %zu bytes exceeds %d", t, len,
-                    DEVMSG_MAX_PAYLOAD);
+                    OTA_PAYLOAD_MAX);
     if (!payload && len)
         return fail(reason, reason_len, OTA_EJSON, "%s: no payload", t);
     json_error_t err;
@@ -308,7 +309,7 @@ ota_err devmsg_parse(const char *topic, const void *payload, size_t len, devmsg_
 int devmsg_topic(char *out, size_t outlen, const char *product_key, const char *identifier,
                  const char *suffix)
 {
-    int n = snprintf(out, outlen, "/sys/%s/%s/%s", product_key, identifier, suffix);
+    int n = snprintf(out, outlen, OTA_TOPIC_ROOT "%s/%s/%s", product_key, identifier, suffix);
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
@@ -347,7 +348,7 @@ char *devmsg_build_upgrade(const char *msg_id, const devmsg_upgrade *u)
     json_t *data = upgrade_data(u);
     if (!data)
         return NULL;
-    return dump(json_pack("{s:s, s:s, s:o}", "msgId", msg_id, "version", "1.0", "data", data));
+    return dump(json_pack("{s:s, s:s, s:o}", "msgId", msg_id, "version", OTA_PROTOCOL_VERSION, "data", data));
 }
 
 char *devmsg_build_get_reply(const char *msg_id, const devmsg_upgrade *u)
@@ -357,7 +358,7 @@ char *devmsg_build_get_reply(const char *msg_id, const devmsg_upgrade *u)
     json_t *data = upgrade_data(u);
     if (!data)
         return NULL;
-    return dump(json_pack("{s:s, s:s, s:i, s:o}", "msgId", msg_id, "version", "1.0", "code", 200,
+    return dump(json_pack("{s:s, s:s, s:i, s:o}", "msgId", msg_id, "version", OTA_PROTOCOL_VERSION, "code", 200,
                           "data", data));
 }
 
@@ -370,6 +371,6 @@ char *devmsg_build_get_reply_404(const char *msg_id, const char *firmware_versio
         snprintf(msg, sizeof msg, "FirmwareVersion %.100s not existed", firmware_version);
     else
         snprintf(msg, sizeof msg, "No pending upgrade");
-    return dump(json_pack("{s:s, s:s, s:i, s:s}", "msgId", msg_id, "version", "1.0", "code", 404,
+    return dump(json_pack("{s:s, s:s, s:i, s:s}", "msgId", msg_id, "version", OTA_PROTOCOL_VERSION, "code", 404,
                           "message", msg));
 }

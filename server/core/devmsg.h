@@ -8,7 +8,7 @@
  *   ota/progress                {"msgId","version":"1.0","data":{"step":N,"desc":"..."}}
  *   ota/version                 {"msgId","version":"1.0","data":{"firmwareVersion":"..."}}
  *   ota/firmware/get            {"msgId","version":"1.0","data":{} | {"firmwareVersion":"..."}}
- * Rules: payload <= DEVMSG_MAX_PAYLOAD bytes, one JSON object (UTF-8, no duplicate keys);
+ * Rules: payload <= OTA_PAYLOAD_MAX bytes, one JSON object (UTF-8, no duplicate keys);
  * productKey and identifier 1..64 of [A-Za-z0-9_-]; msgId a string of 1..64 bytes without
  * control characters; version exactly "1.0"; code an integer; step an integer in -4..-1
  * or 1..100; desc optional, a string of at most 256 characters (UTF-8 code points), null =
@@ -31,26 +31,16 @@
 #ifndef OTAD_DEVMSG_H
 #define OTAD_DEVMSG_H
 
+#include "otaproto/ota_protocol.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ota_err.h"
 
-#define DEVMSG_MAX_PAYLOAD 8192 /* bytes */
-#define DEVMSG_MAX_TOPIC 512    /* bytes */
-#define DEVMSG_ID_MAX 64        /* productKey, identifier: bytes */
-#define DEVMSG_MSGID_MAX 64     /* bytes */
-#define DEVMSG_FWVER_MAX 100    /* bytes */
-#define DEVMSG_DESC_MAX 256     /* characters (UTF-8 code points) */
-#define DEVMSG_DESC_BYTES (4 * DEVMSG_DESC_MAX)
+#define DEVMSG_DESC_BYTES (4 * OTA_PROGRESS_DESC_MAX)
 
 /* Topic suffixes under /sys/{productKey}/{identifier}/ */
-#define DEVMSG_T_UPGRADE "ota/firmware/upgrade"
-#define DEVMSG_T_UPGRADE_REPLY "ota/firmware/upgrade_reply"
-#define DEVMSG_T_PROGRESS "ota/progress"
-#define DEVMSG_T_VERSION "ota/version"
-#define DEVMSG_T_GET "ota/firmware/get"
-#define DEVMSG_T_GET_REPLY "ota/firmware/get_reply"
 
 typedef enum {
     DEVMSG_UPGRADE_REPLY = 1,
@@ -61,15 +51,15 @@ typedef enum {
 
 typedef struct {
     devmsg_kind kind;
-    char product_key[DEVMSG_ID_MAX + 1];
-    char identifier[DEVMSG_ID_MAX + 1];
-    char msg_id[DEVMSG_MSGID_MAX + 1];
+    char product_key[OTA_PRODUCT_KEY_MAX + 1];
+    char identifier[OTA_IDENT_MAX + 1];
+    char msg_id[OTA_MSGID_MAX + 1];
     int code;                         /* UPGRADE_REPLY */
     int step;                         /* PROGRESS: -4..-1, 1..100 */
     int has_desc;                     /* PROGRESS: desc given */
     char desc[DEVMSG_DESC_BYTES + 1]; /* PROGRESS: UTF-8 */
     int has_version;                  /* VERSION: 1; GET: 1 if it named a version */
-    char firmware_version[DEVMSG_FWVER_MAX + 1];
+    char firmware_version[OTA_VERSION_MAX + 1];
 } devmsg_msg;
 
 /* The firmware a push or get_reply offers. Strings borrowed for the call. */
@@ -83,7 +73,7 @@ typedef struct {
     const char *batch_id;         /* non-empty */
 } devmsg_upgrade;
 
-/* Parses only the topic: productKey and identifier (each DEVMSG_ID_MAX+1 bytes) and kind.
+/* Parses only the topic: productKey and identifier (OTA_PRODUCT_KEY_MAX+1 and OTA_IDENT_MAX+1 bytes) and kind.
  * OTA_OK or OTA_ETOPIC. pk/id/kind may be NULL. */
 ota_err devmsg_parse_topic(const char *topic, char *pk, char *id, devmsg_kind *kind);
 

@@ -204,7 +204,7 @@ static int valid_msg_id(const char *id)
 {
     if (!id || !id[0])
         return 0;
-    return strnlen(id, FSM_MSGID_MAX + 1) <= FSM_MSGID_MAX;
+    return strnlen(id, OTA_MSGID_MAX + 1) <= OTA_MSGID_MAX;
 }
 
 /* The note for an ack or progress that arrives when no attempt is waiting for it. */

@@ -64,9 +64,10 @@
 #ifndef OTAD_FSM_H
 #define OTAD_FSM_H
 
+#include "otaproto/ota_protocol.h"
+
 #include <stdint.h>
 
-#define FSM_MSGID_MAX 64                 /* bytes of a msgId, no NUL (docs/device-protocol.md) */
 #define FSM_ACK_TIMEOUT_DEFAULT_MS 10000 /* docs/batches.md, before OTA_TIME_SCALE */
 
 /* ---- the lists ---------------------------------------------------------------------
@@ -183,7 +184,7 @@ typedef struct {
     int progress;                        /* 0..100, last accepted positive step of this attempt */
     int retried;                         /* retry pushes sent, 0..retry_times */
     int attempt;                         /* pushes sent, 0 before the first */
-    char push_msg_id[FSM_MSGID_MAX + 1]; /* msgId of the latest push, "" before the first */
+    char push_msg_id[OTA_MSGID_MAX + 1]; /* msgId of the latest push, "" before the first */
     int64_t pushed_ms;                   /* latest push */
     int64_t started_ms;                  /* first progress of the latest attempt */
     int64_t finished_ms;                 /* entered succeeded or failed */

@@ -147,7 +147,7 @@ static int version_char(uint32_t c)
 
 int valid_firmware_version(const char *s, char *why, size_t whylen)
 {
-    return check_chars(s, 1, VALID_VERSION_MAX, version_char, NULL, "firmwareVersion",
+    return check_chars(s, 1, OTA_VERSION_MAX, version_char, NULL, "firmwareVersion",
                        "letters, digits and _ - .", why, whylen);
 }
 
@@ -215,7 +215,7 @@ static int ident_char(uint32_t c)
 
 int valid_identifier(const char *s, char *why, size_t whylen)
 {
-    return check_chars(s, 1, VALID_IDENT_MAX, ident_char, NULL, "identifier",
+    return check_chars(s, 1, OTA_IDENT_MAX, ident_char, NULL, "identifier",
                        "letters, digits, _ and -", why, whylen);
 }
 
@@ -232,7 +232,7 @@ int valid_device_name(const char *s, char *why, size_t whylen)
 
 int valid_product_key(const char *s)
 {
-    if (!s || strlen(s) != VALID_PRODUCT_KEY_LEN)
+    if (!s || strlen(s) != OTA_PRODUCT_KEY_LEN)
         return -1;
     for (const char *p = s; *p; p++)
         if (!is_alnum((unsigned char)*p))

@@ -11,16 +11,15 @@
 #ifndef OTAD_VALIDATE_H
 #define OTAD_VALIDATE_H
 
+#include "otaproto/ota_protocol.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 #define VALID_NAME_MAX 50      /* firmware and product names, code points */
-#define VALID_VERSION_MAX 100  /* firmware version, characters */
 #define VALID_DESC_MAX 100     /* firmware and product descriptions, code points */
 #define VALID_FILE_BASE_MAX 64 /* file name without its format extension, code points */
-#define VALID_IDENT_MAX 64     /* device identifier, ASCII */
 #define VALID_DEVNAME_MAX 64   /* device name, code points */
-#define VALID_PRODUCT_KEY_LEN 11
 #define VALID_FIRMWARE_MAX_BYTES 104857600LL /* 100 MB of file content */
 #define VALID_FIRMWARES_PER_PRODUCT 50
 #define VALID_PAGE_SIZE_MAX 1000

@@ -49,8 +49,6 @@
 #define MAX_WAIT_MS 1000           /* the loop wakes at least this often */
 #define HOLD_LAG_MS 2000           /* pushes wait while device messages reach us later than this */
 #define HOLD_PUBLISHES 2000        /* ... or while this many publishes wait to leave */
-#define PK_MAX 32
-#define ID_MAX 72
 
 typedef enum {
     IN_MESSAGE,
@@ -65,9 +63,9 @@ typedef struct input {
     struct input *next;
     uint64_t seq;  /* arrival number, for engine_sync */
     in_kind kind;
-    char pk[PK_MAX];
-    char id[ID_MAX];
-    char suffix[40];
+    char pk[OTA_PRODUCT_KEY_MAX + 1];
+    char id[OTA_IDENT_MAX + 1];
+    char suffix[OTA_TOPIC_SUFFIX_MAX + 1];
     int online;
     int64_t num;   /* batch id, presence time, or a clock probe's send time */
     size_t len;    /* payload bytes, or snapshot entries */
@@ -90,9 +88,9 @@ typedef struct {
 } batch_mem;
 
 typedef struct {
-    char pk[PK_MAX];
-    char id[ID_MAX];
-    char suffix[40];
+    char pk[OTA_PRODUCT_KEY_MAX + 1];
+    char id[OTA_IDENT_MAX + 1];
+    char suffix[OTA_TOPIC_SUFFIX_MAX + 1];
     char *payload; /* owned */
 } outmsg;
 
@@ -487,7 +485,7 @@ static ota_err apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, con
 static int offer(engine_t *e, batch_mem *b, const char *pk, const char *id, char bid[24],
                  devmsg_upgrade *up, char **url_out)
 {
-    char fw[24], dev[PK_MAX + ID_MAX + 2];
+    char fw[24], dev[OTA_CLIENT_ID_MAX + 1];
     snprintf(fw, 24, "%lld", (long long)b->row.firmware_id);
     snprintf(bid, 24, "%lld", (long long)b->row.id);
     snprintf(dev, sizeof dev, "%s.%s", pk, id);
@@ -529,7 +527,7 @@ static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_i
     store_task t;
     int ok = 0;
     char msg_id[48];
-    char pkbuf[PK_MAX], idbuf[ID_MAX];
+    char pkbuf[OTA_PRODUCT_KEY_MAX + 1], idbuf[OTA_IDENT_MAX + 1];
     *pushed = 0;
     ota_err rc = store_uow_task_open(u, device_id, &t);
     if (rc == OTA_ENOTFOUND)
@@ -554,7 +552,7 @@ static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_i
     rc = apply(e, u, b, &t, &ev, now, (who){pk, id}, &r);
     if (rc != OTA_OK || !r.changed)
         return rc;
-    out_add(e, pk, id, DEVMSG_T_UPGRADE, offer_payload(e, b, pk, id, msg_id, 0));
+    out_add(e, pk, id, OTA_TOPIC_UPGRADE, offer_payload(e, b, pk, id, msg_id, 0));
     *pushed = 1;
     return OTA_OK;
 }
@@ -597,14 +595,14 @@ static ota_err on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t de
     }
     if (!reply)
         reply = devmsg_build_get_reply_404(m->msg_id, want);
-    out_add(e, m->product_key, m->identifier, DEVMSG_T_GET_REPLY, reply);
+    out_add(e, m->product_key, m->identifier, OTA_TOPIC_GET_REPLY, reply);
     return OTA_OK;
 }
 
 static ota_err on_message(engine_t *e, store_uow *u, const input *in, int64_t now)
 {
     devmsg_msg m;
-    char why[160], topic[DEVMSG_MAX_TOPIC];
+    char why[160], topic[OTA_TOPIC_MAX];
     int64_t device_id;
     store_task t;
     if (devmsg_topic(topic, sizeof topic, in->pk, in->id, in->suffix) != 0 ||
@@ -772,7 +770,7 @@ static void lag_stats(engine_t *e, int64_t now)
     int64_t since = e->wm_ms ? e->wm_ms : e->started_ms;
     if (e->cfg.clocked && now - since > 30000 && now - e->lag_logged_ms >= 30000) {
         OTA_WARN("engine: no clock probe back for %lld s (a deep backlog, no broker, or a "
-                 "broker that drops ota/internal/clock/): ack and upgrade deadlines and pushes "
+                 "broker that drops " OTA_TOPIC_CLOCK_PREFIX "): ack and upgrade deadlines and pushes "
                  "wait",
                  (long long)((now - since) / 1000));
         e->lag_logged_ms = now;
@@ -1413,7 +1411,8 @@ static input *new_input(in_kind kind, const char *pk, const char *id, size_t pay
 void engine_device_message(engine_t *e, const char *pk, const char *id, const char *suffix,
                            const void *payload, size_t len)
 {
-    if (strlen(pk) >= PK_MAX || strlen(id) >= ID_MAX || strlen(suffix) >= 40 || len > DEVMSG_MAX_PAYLOAD) {
+    if (strlen(pk) > OTA_PRODUCT_KEY_MAX || strlen(id) > OTA_IDENT_MAX ||
+        strlen(suffix) > OTA_TOPIC_SUFFIX_MAX || len > OTA_PAYLOAD_MAX) {
         if (dev_log_ok(e, pk, id))
             OTA_WARN("device %.32s.%.64s: oversized message on %.40s dropped", pk, id, suffix);
         return;
@@ -1429,7 +1428,7 @@ void engine_device_message(engine_t *e, const char *pk, const char *id, const ch
 
 void engine_presence(engine_t *e, const char *pk, const char *id, int online, int64_t t_ms)
 {
-    if (strlen(pk) >= PK_MAX || strlen(id) >= ID_MAX)
+    if (strlen(pk) > OTA_PRODUCT_KEY_MAX || strlen(id) > OTA_IDENT_MAX)
         return;
     input *in = new_input(IN_PRESENCE, pk, id, 0);
     in->online = online;

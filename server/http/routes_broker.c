@@ -15,13 +15,13 @@
  * the broker token, ota_secret_broker_http(server key) (`otad --broker-token`), as
  * "Authorization: Bearer <token>"; without it: 401.
  *
- * The rules are the plugin's (broker-plugin/auth_rules.h): a device logs in with client
+ * The rules are the plugin's (common/ota_auth_rules.h): a device logs in with client
  * id = username = "pk.id" and its derived secret, and must also be registered here (the
  * plugin cannot check that, otad can); the server account is "otad" (client id "otad" or
  * "otad-{suffix}") with ota_secret_server and may do anything; a device may use only
  * topics and filters starting with "/sys/{pk}/{id}/".
  */
-#include "auth_rules.h"
+#include "ota_auth_rules.h"
 #include "engine/engine.h"
 #include "http/http.h"
 #include "ota_crypto.h"
@@ -39,7 +39,7 @@
 /* "Authorization: Bearer <broker token>", compared in constant time. */
 static int broker_authorized(http_req *r)
 {
-    char tok[OTA_SECRET_HEX_LEN + 1];
+    char tok[OTA_DEVICE_SECRET_LEN + 1];
     const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return 0;
@@ -210,11 +210,11 @@ static const char *loggable(const char *in, char out[101])
 /* The server account: username "otad", client id "otad" or "otad-{suffix}" (as the plugin). */
 static int is_server(const char *cid, const char *user)
 {
-    size_t ulen = sizeof AUTH_SERVER_USER - 1;
-    if (strcmp(user, AUTH_SERVER_USER) != 0)
+    size_t ulen = sizeof OTA_SERVER_USER - 1;
+    if (strcmp(user, OTA_SERVER_USER) != 0)
         return 0;
     return strcmp(cid, user) == 0 || (strncmp(cid, user, ulen) == 0 && cid[ulen] == '-' &&
-                                      auth_name_ok(cid + ulen + 1, AUTH_CID_MAX));
+                                      auth_name_ok(cid + ulen + 1, OTA_CLIENT_ID_MAX));
 }
 
 typedef enum { LOGIN_DENY, LOGIN_DEVICE, LOGIN_SERVER, LOGIN_ERROR } login_result;
@@ -223,7 +223,7 @@ typedef enum { LOGIN_DENY, LOGIN_DEVICE, LOGIN_SERVER, LOGIN_ERROR } login_resul
 static login_result login_decide(http_app *app, const char *cid, const char *user, const char *pass,
                                  const char **why)
 {
-    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], secret[OTA_SECRET_HEX_LEN + 1];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1], secret[OTA_DEVICE_SECRET_LEN + 1];
     store_device d;
     int ok;
     *why = NULL;
@@ -231,11 +231,11 @@ static login_result login_decide(http_app *app, const char *cid, const char *use
         *why = !*user ? "no username" : !*cid ? "no client id" : "no password";
         return LOGIN_DENY;
     }
-    if (strnlen(pass, OTA_SECRET_HEX_LEN + 1) > OTA_SECRET_HEX_LEN) {
+    if (strnlen(pass, OTA_DEVICE_SECRET_LEN + 1) > OTA_DEVICE_SECRET_LEN) {
         *why = "bad password";
         return LOGIN_DENY;
     }
-    if (strcmp(user, AUTH_SERVER_USER) == 0) {
+    if (strcmp(user, OTA_SERVER_USER) == 0) {
         if (!is_server(cid, user)) {
             *why = "client id does not match the server account";
             return LOGIN_DENY;
@@ -248,7 +248,7 @@ static login_result login_decide(http_app *app, const char *cid, const char *use
             *why = "bad password";
         return ok ? LOGIN_SERVER : LOGIN_DENY;
     }
-    if (strnlen(user, AUTH_CID_MAX + 1) > AUTH_CID_MAX || strcmp(user, cid) != 0) {
+    if (strnlen(user, OTA_CLIENT_ID_MAX + 1) > OTA_CLIENT_ID_MAX || strcmp(user, cid) != 0) {
         *why = "username differs from client id";
         return LOGIN_DENY;
     }
@@ -339,7 +339,7 @@ static int broker_acl(http_req *r)
 static int broker_presence(http_req *r)
 {
     const char *event, *cid, *reason = NULL;
-    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1];
     int64_t t_ms = 0;
     json_t *o = broker_body(r);
     if (!o)

@@ -37,8 +37,11 @@
 #define CONNACK_TIMEOUT_MS 15000
 
 static const char *const SUB_TOPICS[] = {
-    "/sys/+/+/ota/firmware/upgrade_reply", "/sys/+/+/ota/progress", "/sys/+/+/ota/version",
-    "/sys/+/+/ota/firmware/get",           MQTTC_PRESENCE_TOPIC,
+    OTA_TOPIC_ROOT "+/+/" OTA_TOPIC_UPGRADE_REPLY,
+    OTA_TOPIC_ROOT "+/+/" OTA_TOPIC_PROGRESS,
+    OTA_TOPIC_ROOT "+/+/" OTA_TOPIC_VERSION,
+    OTA_TOPIC_ROOT "+/+/" OTA_TOPIC_GET,
+    OTA_TOPIC_PRESENCE,
 };
 #define N_SUB_TOPICS (sizeof SUB_TOPICS / sizeof SUB_TOPICS[0])
 
@@ -121,7 +124,7 @@ static void request_sync(mqttc *m)
     }
     mqttc_snap_begin(&m->snap, nonce, ota_time_mono_ms());
     n = snprintf(payload, sizeof payload, "{\"nonce\":\"%s\"}", nonce);
-    int rc = mosquitto_publish(m->mosq, NULL, MQTTC_SYNC_TOPIC, n, payload, 1, false);
+    int rc = mosquitto_publish(m->mosq, NULL, OTA_TOPIC_SYNC, n, payload, 1, false);
     if (rc != MOSQ_ERR_SUCCESS)
         OTA_WARN("mqtt: presence sync request not sent: %s", mosquitto_strerror(rc));
     else
@@ -163,7 +166,7 @@ static void handle_presence(mqttc *m, const void *payload, size_t len)
             break;
         }
     } else {
-        char cid[MQTTC_CID_MAX + 1];
+        char cid[OTA_CLIENT_ID_MAX + 1];
         bool online = p.kind == MQTTC_PRES_ON;
         snprintf(cid, sizeof cid, "%s.%s", p.pk, p.id);
         mqttc_snap_event(&m->snap, cid, online);
@@ -238,12 +241,12 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid)
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
 {
     mqttc *m = obj;
-    char pk[MQTTC_PK_MAX + 1], id[MQTTC_ID_MAX + 1];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1];
     const char *suffix;
     (void)mosq;
     if (!msg->topic)
         return;
-    if (strcmp(msg->topic, MQTTC_PRESENCE_TOPIC) == 0) {
+    if (strcmp(msg->topic, OTA_TOPIC_PRESENCE) == 0) {
         handle_presence(m, msg->payload, (size_t)msg->payloadlen);
         return;
     }
@@ -675,11 +678,11 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
     m->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 1000;
     m->n_subs = (int)N_SUB_TOPICS;
     if (cfg->clock_ms > 0) {
-        size_t len = strlen(MQTTC_CLOCK_PREFIX) + strlen(m->client_id) + 1;
+        size_t len = strlen(OTA_TOPIC_CLOCK_PREFIX) + strlen(m->client_id) + 1;
         m->clock_topic = malloc(len);
         if (!m->clock_topic)
             abort();
-        snprintf(m->clock_topic, len, "%s%s", MQTTC_CLOCK_PREFIX, m->client_id);
+        snprintf(m->clock_topic, len, "%s%s", OTA_TOPIC_CLOCK_PREFIX, m->client_id);
         m->subs[N_SUB_TOPICS] = xstrdup(m->clock_topic);
         m->n_subs++;
         m->clock_ms = cfg->clock_ms;
@@ -688,7 +691,7 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
         /* device topics may be shared between instances; presence never is: every
          * instance needs every event and its own snapshot */
         bool share = cfg->shared_group && cfg->shared_group[0] &&
-                     strcmp(SUB_TOPICS[i], MQTTC_PRESENCE_TOPIC) != 0;
+                     strcmp(SUB_TOPICS[i], OTA_TOPIC_PRESENCE) != 0;
         size_t len = strlen(SUB_TOPICS[i]) + (share ? strlen(cfg->shared_group) + 8 : 0) + 1;
         m->subs[i] = malloc(len);
         if (!m->subs[i])
@@ -845,8 +848,8 @@ static int suffix_ok(const char *s)
     size_t len;
     if (!s)
         return 0;
-    len = strnlen(s, MQTTC_SUFFIX_MAX + 1);
-    if (len < 1 || len > MQTTC_SUFFIX_MAX || s[0] == '/' || s[len - 1] == '/')
+    len = strnlen(s, OTA_TOPIC_SUFFIX_MAX + 1);
+    if (len < 1 || len > OTA_TOPIC_SUFFIX_MAX || s[0] == '/' || s[len - 1] == '/')
         return 0;
     return strpbrk(s, "+#") == NULL;
 }
@@ -854,14 +857,14 @@ static int suffix_ok(const char *s)
 ota_err mqttc_publish_device(mqttc *m, const char *product_key, const char *identifier,
                              const char *suffix, const void *payload, size_t len)
 {
-    char topic[5 + MQTTC_PK_MAX + 1 + MQTTC_ID_MAX + 1 + MQTTC_SUFFIX_MAX + 1];
+    char topic[OTA_TOPIC_MAX + 1];
     int rc;
-    if (!m || !name_ok(product_key, MQTTC_PK_MAX) || !name_ok(identifier, MQTTC_ID_MAX) ||
+    if (!m || !name_ok(product_key, OTA_PRODUCT_KEY_MAX) || !name_ok(identifier, OTA_IDENT_MAX) ||
         !suffix_ok(suffix) || (len && !payload) || len > MAX_PAYLOAD)
         return OTA_EINVAL;
     if (!atomic_load(&m->connected))
         return OTA_ENOCONN;
-    snprintf(topic, sizeof topic, "/sys/%s/%s/%s", product_key, identifier, suffix);
+    snprintf(topic, sizeof topic, OTA_TOPIC_ROOT "%s/%s/%s", product_key, identifier, suffix);
     rc = publish_any(m, topic, (int)len, payload);
     if (rc == MOSQ_ERR_SUCCESS)
         return OTA_OK;

@@ -36,22 +36,21 @@ int mqttc_parse_topic(const char *topic, char *pk, char *id, const char **suffix
     size_t len;
     if (!topic)
         return -1;
-    len = strnlen(topic, 5 + MQTTC_PK_MAX + 1 + MQTTC_ID_MAX + 1 + MQTTC_SUFFIX_MAX + 1);
-    if (len > 5 + MQTTC_PK_MAX + 1 + MQTTC_ID_MAX + 1 + MQTTC_SUFFIX_MAX ||
-        strncmp(topic, "/sys/", 5) != 0)
+    len = strnlen(topic, OTA_TOPIC_MAX + 1);
+    if (len > OTA_TOPIC_MAX || strncmp(topic, OTA_TOPIC_ROOT, OTA_TOPIC_ROOT_LEN) != 0)
         return -1;
     end = topic + len;
-    p = topic + 5;
+    p = topic + OTA_TOPIC_ROOT_LEN;
     slash = memchr(p, '/', (size_t)(end - p));
-    if (!slash || copy_name(p, (size_t)(slash - p), MQTTC_PK_MAX, pk) != 0)
+    if (!slash || copy_name(p, (size_t)(slash - p), OTA_PRODUCT_KEY_MAX, pk) != 0)
         return -1;
     p = slash + 1;
     slash = memchr(p, '/', (size_t)(end - p));
-    if (!slash || copy_name(p, (size_t)(slash - p), MQTTC_ID_MAX, id) != 0)
+    if (!slash || copy_name(p, (size_t)(slash - p), OTA_IDENT_MAX, id) != 0)
         return -1;
     p = slash + 1;
     len = (size_t)(end - p);
-    if (len < 1 || len > MQTTC_SUFFIX_MAX || p[len - 1] == '/')
+    if (len < 1 || len > OTA_TOPIC_SUFFIX_MAX || p[len - 1] == '/')
         return -1;
     for (size_t i = 0; i < len; i++) {
         if (p[i] == '+' || p[i] == '#')
@@ -67,12 +66,12 @@ int mqttc_split_cid(const char *cid, char *pk, char *id)
     const char *dot;
     if (!cid)
         return -1;
-    len = strnlen(cid, MQTTC_CID_MAX + 1);
-    if (len > MQTTC_CID_MAX)
+    len = strnlen(cid, OTA_CLIENT_ID_MAX + 1);
+    if (len > OTA_CLIENT_ID_MAX)
         return -1;
     dot = memchr(cid, '.', len);
-    if (!dot || copy_name(cid, (size_t)(dot - cid), MQTTC_PK_MAX, pk) != 0 ||
-        copy_name(dot + 1, len - (size_t)(dot - cid) - 1, MQTTC_ID_MAX, id) != 0)
+    if (!dot || copy_name(cid, (size_t)(dot - cid), OTA_PRODUCT_KEY_MAX, pk) != 0 ||
+        copy_name(dot + 1, len - (size_t)(dot - cid) - 1, OTA_IDENT_MAX, id) != 0)
         return -1;
     return 0;
 }
@@ -101,7 +100,7 @@ int mqttc_presence_parse(const void *payload, size_t len, mqttc_presence *out)
         const char *nonce = json_string_value(json_object_get(root, "nonce"));
         json_t *part = json_object_get(root, "part");
         out->kind = MQTTC_PRES_SNAPSHOT;
-        if (!nonce || strlen(nonce) > MQTTC_NONCE_MAX || !json_is_integer(part) ||
+        if (!nonce || strlen(nonce) > OTA_NONCE_MAX || !json_is_integer(part) ||
             json_integer_value(part) < 0 || json_integer_value(part) > 1000000000)
             goto bad;
         memcpy(out->nonce, nonce, strlen(nonce) + 1);
@@ -284,7 +283,7 @@ mqttc_snap_result mqttc_snap_part(mqttc_snap *s, const mqttc_presence *p)
         return MQTTC_SNAP_BROKEN;
     json_array_foreach(p->clients, i, c)
     {
-        char pk[MQTTC_PK_MAX + 1], id[MQTTC_ID_MAX + 1];
+        char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1];
         const char *cid = json_string_value(c);
         if (mqttc_split_cid(cid, pk, id) != 0)
             continue; /* not a device name: skip it, keep the rest */

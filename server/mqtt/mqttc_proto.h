@@ -7,27 +7,19 @@
 #ifndef MQTTC_PROTO_H
 #define MQTTC_PROTO_H
 
+#include "otaproto/ota_protocol.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define MQTTC_PK_MAX 32                                 /* productKey characters */
-#define MQTTC_ID_MAX 64                                 /* identifier characters */
-#define MQTTC_CID_MAX (MQTTC_PK_MAX + 1 + MQTTC_ID_MAX) /* "pk.id" characters */
-#define MQTTC_SUFFIX_MAX 64                             /* suffix characters */
-#define MQTTC_NONCE_MAX 64
-
-#define MQTTC_PRESENCE_TOPIC "ota/internal/presence"
-#define MQTTC_SYNC_TOPIC "ota/internal/sync"
-#define MQTTC_CLOCK_PREFIX "ota/internal/clock/" /* + the client id: otad's own probes */
-
 /* Parses a clock probe's payload (decimal epoch ms, 1..19 digits). Returns it, or -1. */
 int64_t mqttc_clock_parse(const void *payload, size_t len);
 
-/* Splits "/sys/{pk}/{id}/{suffix}". pk gets <= MQTTC_PK_MAX chars, id <= MQTTC_ID_MAX, both
+/* Splits "/sys/{pk}/{id}/{suffix}". pk gets <= OTA_PRODUCT_KEY_MAX chars, id <= OTA_IDENT_MAX, both
  * non-empty, without '/', '+', '#'; *suffix points into topic (non-empty, <=
- * MQTTC_SUFFIX_MAX chars). Returns 0, or -1 (outputs unspecified) for anything else. */
+ * OTA_TOPIC_SUFFIX_MAX chars). Returns 0, or -1 (outputs unspecified) for anything else. */
 int mqttc_parse_topic(const char *topic, char *pk, char *id, const char **suffix);
 
 /* Splits "pk.id" (bounded as above). Returns 0 or -1. */
@@ -37,10 +29,10 @@ typedef enum { MQTTC_PRES_ON = 1, MQTTC_PRES_OFF, MQTTC_PRES_SNAPSHOT } mqttc_pr
 
 typedef struct {
     mqttc_pres_kind kind;
-    char pk[MQTTC_PK_MAX + 1];       /* on/off */
-    char id[MQTTC_ID_MAX + 1];       /* on/off */
+    char pk[OTA_PRODUCT_KEY_MAX + 1];       /* on/off */
+    char id[OTA_IDENT_MAX + 1];       /* on/off */
     int64_t t_ms;                    /* broker's clock; 0 when absent */
-    char nonce[MQTTC_NONCE_MAX + 1]; /* snapshot */
+    char nonce[OTA_NONCE_MAX + 1]; /* snapshot */
     unsigned part;                   /* snapshot */
     bool last;                       /* snapshot */
     json_t *root;                    /* owned: the parsed payload */
@@ -73,7 +65,7 @@ void mqttc_set_list(const mqttc_set *s, const char **out);
 /* Snapshot assembly: begin with a fresh nonce after each sync request; feed parts and live
  * events; when a part completes it, take the list and end. */
 typedef struct {
-    char nonce[MQTTC_NONCE_MAX + 1]; /* awaited nonce; "" when no sync is pending */
+    char nonce[OTA_NONCE_MAX + 1]; /* awaited nonce; "" when no sync is pending */
     bool active;                     /* part 0 seen */
     unsigned next_part;
     int64_t started_mono_ms; /* when the sync was requested (for its timeout) */

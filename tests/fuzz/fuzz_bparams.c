@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(p.scope == BPARAMS_SCOPE_DIRECTED ? p.n_identifiers > 0 : p.n_identifiers == 0);
         for (size_t i = 0; i < p.n_identifiers; i++) {
             size_t len = strlen(p.identifiers[i]);
-            check(len >= 1 && len <= BPARAMS_IDENT_MAX);
+            check(len >= 1 && len <= OTA_IDENT_MAX);
         }
     } else {
         check(err.status == 400 || err.status == 413 || err.status == 422 || err.status == 500);

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    char topic[DEVMSG_MAX_TOPIC + 64];
+    char topic[OTA_TOPIC_MAX + 64];
     const uint8_t *payload = data + 1;
     size_t len = size - 1;
     if (data[0] < 4) {
@@ -64,9 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (const char *p = reason; *p; p++)
             check(*p >= 0x20 && *p < 0x7f);
     } else {
-        check(len <= DEVMSG_MAX_PAYLOAD);
+        check(len <= OTA_PAYLOAD_MAX);
         size_t n = strlen(m.msg_id);
-        check(n >= 1 && n <= DEVMSG_MSGID_MAX);
+        check(n >= 1 && n <= OTA_MSGID_MAX);
         check(strlen(m.product_key) >= 1 && strlen(m.identifier) >= 1);
         switch (m.kind) {
         case DEVMSG_PROGRESS:
@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case DEVMSG_GET:
             if (m.has_version) {
                 n = strlen(m.firmware_version);
-                check(n >= 1 && n <= DEVMSG_FWVER_MAX);
+                check(n >= 1 && n <= OTA_VERSION_MAX);
             }
             break;
         case DEVMSG_UPGRADE_REPLY:

@@ -49,7 +49,7 @@ static void expect(const char *topic, const char *payload, int want)
 static void test_topics(void **state)
 {
     (void)state;
-    char pk[DEVMSG_ID_MAX + 1], id[DEVMSG_ID_MAX + 1];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1];
     devmsg_kind k;
     assert_int_equal(devmsg_parse_topic(PFX "ota/progress", pk, id, &k), OTA_OK);
     assert_string_equal(pk, "pk_1");
@@ -65,9 +65,10 @@ static void test_topics(void **state)
     memset(id64, 'x', 64);
     id64[64] = '\0';
     char t[256];
-    snprintf(t, sizeof t, "/sys/%s/%s/ota/version", id64, id64);
+    snprintf(t, sizeof t, "/sys/%s/%s/ota/version", id64 + 32, id64); /* 32, 64 */
     assert_int_equal(devmsg_parse_topic(t, pk, id, NULL), OTA_OK);
-    assert_string_equal(pk, id64);
+    assert_string_equal(pk, id64 + 32);
+    assert_string_equal(id, id64);
 
     const char *bad[] = {
         PFX "ota/firmware/upgrade",   /* platform -> device topic */
@@ -98,14 +99,14 @@ static void test_topics(void **state)
         expect(bad[i], "{\"msgId\":\"1\",\"version\":\"1.0\",\"code\":200}", OTA_ETOPIC);
     }
     assert_int_equal(devmsg_parse_topic(NULL, pk, id, &k), OTA_ETOPIC);
-    snprintf(t, sizeof t, "/sys/%sx/a/ota/version", id64); /* 65 */
+    snprintf(t, sizeof t, "/sys/%sx/a/ota/version", id64 + 32); /* 33 */
     assert_int_equal(devmsg_parse_topic(t, pk, id, &k), OTA_ETOPIC);
     snprintf(t, sizeof t, "/sys/a/%sx/ota/version", id64);
     assert_int_equal(devmsg_parse_topic(t, pk, id, &k), OTA_ETOPIC);
-    char *longt = malloc(DEVMSG_MAX_TOPIC + 50);
-    memset(longt, 'a', DEVMSG_MAX_TOPIC + 49);
+    char *longt = malloc(OTA_TOPIC_MAX + 50);
+    memset(longt, 'a', OTA_TOPIC_MAX + 49);
     memcpy(longt, "/sys/a/b/", 9);
-    longt[DEVMSG_MAX_TOPIC + 49] = '\0';
+    longt[OTA_TOPIC_MAX + 49] = '\0';
     assert_int_equal(devmsg_parse_topic(longt, pk, id, &k), OTA_ETOPIC);
     free(longt);
 }
@@ -195,19 +196,19 @@ static void test_size_limit(void **state)
 {
     (void)state;
     const char *body = "{\"msgId\":\"1\",\"version\":\"1.0\",\"data\":{\"firmwareVersion\":\"1\"}";
-    char *p = malloc(DEVMSG_MAX_PAYLOAD + 2);
+    char *p = malloc(OTA_PAYLOAD_MAX + 2);
     size_t n = strlen(body);
     memcpy(p, body, n);
-    memset(p + n, ' ', DEVMSG_MAX_PAYLOAD - n - 1);
-    p[DEVMSG_MAX_PAYLOAD - 1] = '}';
-    p[DEVMSG_MAX_PAYLOAD] = '\0';
+    memset(p + n, ' ', OTA_PAYLOAD_MAX - n - 1);
+    p[OTA_PAYLOAD_MAX - 1] = '}';
+    p[OTA_PAYLOAD_MAX] = '\0';
     devmsg_msg m;
     assert_int_equal(
-        devmsg_parse(PFX "ota/version", p, DEVMSG_MAX_PAYLOAD, &m, reason, sizeof reason), OTA_OK);
-    p[DEVMSG_MAX_PAYLOAD - 1] = ' ';
-    p[DEVMSG_MAX_PAYLOAD] = '}';
+        devmsg_parse(PFX "ota/version", p, OTA_PAYLOAD_MAX, &m, reason, sizeof reason), OTA_OK);
+    p[OTA_PAYLOAD_MAX - 1] = ' ';
+    p[OTA_PAYLOAD_MAX] = '}';
     assert_int_equal(
-        devmsg_parse(PFX "ota/version", p, DEVMSG_MAX_PAYLOAD + 1, &m, reason, sizeof reason),
+        devmsg_parse(PFX "ota/version", p, OTA_PAYLOAD_MAX + 1, &m, reason, sizeof reason),
         OTA_ETOOBIG);
     assert_non_null(strstr(reason, "8193"));
     /* the topic is known before the size check, so the caller can log the device */
@@ -468,10 +469,10 @@ static void test_topic_and_names(void **state)
 {
     (void)state;
     char buf[64];
-    assert_int_equal(devmsg_topic(buf, sizeof buf, "pk", "id", DEVMSG_T_UPGRADE), 0);
+    assert_int_equal(devmsg_topic(buf, sizeof buf, "pk", "id", OTA_TOPIC_UPGRADE), 0);
     assert_string_equal(buf, "/sys/pk/id/ota/firmware/upgrade");
-    assert_int_equal(devmsg_topic(buf, 10, "pk", "id", DEVMSG_T_UPGRADE), -1);
-    assert_int_equal(devmsg_topic(buf, sizeof buf, "pk", "id", DEVMSG_T_GET_REPLY), 0);
+    assert_int_equal(devmsg_topic(buf, 10, "pk", "id", OTA_TOPIC_UPGRADE), -1);
+    assert_int_equal(devmsg_topic(buf, sizeof buf, "pk", "id", OTA_TOPIC_GET_REPLY), 0);
     assert_string_equal(buf, "/sys/pk/id/ota/firmware/get_reply");
     assert_string_equal(devmsg_kind_name(DEVMSG_PROGRESS), "ota/progress");
     assert_string_equal(devmsg_kind_name(DEVMSG_UPGRADE_REPLY), "ota/firmware/upgrade_reply");

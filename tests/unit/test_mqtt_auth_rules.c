@@ -1,10 +1,10 @@
 /*
- * Unit tests of the broker plugin's pure rules (broker-plugin/auth_rules.c) and its
+ * Unit tests of the broker plugin's pure rules (common/auth_rules.c) and its
  * connection table (conn_table.c): device names, the ACL prefix rule, presence payloads,
  * sync nonce parsing, snapshot parts, and per-connection presence with takeovers.
  */
-#include "auth_rules.h"
-#include "conn_table.h"
+#include "ota_auth_rules.h"
+#include "ota_conn_table.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +17,7 @@
 
 static void test_names(void **state)
 {
-    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1], big[300];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1], big[300];
     (void)state;
     assert_int_equal(auth_split_device("pk1.dev-1_A", pk, id), 0);
     assert_string_equal(pk, "pk1");
@@ -66,7 +66,7 @@ static void test_acl(void **state)
 
 static void test_payloads(void **state)
 {
-    char buf[512], nonce[AUTH_NONCE_MAX + 1];
+    char buf[512], nonce[OTA_NONCE_MAX + 1];
     (void)state;
     assert_true(auth_presence_event(buf, sizeof buf, true, "pk.d1", 1234) > 0);
     assert_string_equal(buf, "{\"e\":\"on\",\"c\":\"pk.d1\",\"t\":1234}");
@@ -110,16 +110,16 @@ static void test_payloads(void **state)
     /* a full part of the longest names fits */
     char **names = malloc(AUTH_PART_MAX * sizeof *names);
     for (int i = 0; i < AUTH_PART_MAX; i++) {
-        names[i] = malloc(AUTH_CID_MAX + 1);
-        memset(names[i], 'x', AUTH_CID_MAX);
+        names[i] = malloc(OTA_CLIENT_ID_MAX + 1);
+        memset(names[i], 'x', OTA_CLIENT_ID_MAX);
         names[i][32] = '.';
-        names[i][AUTH_CID_MAX] = '\0';
+        names[i][OTA_CLIENT_ID_MAX] = '\0';
     }
     sz = auth_snapshot_size(AUTH_PART_MAX);
     snap = malloc(sz);
-    char nn[AUTH_NONCE_MAX + 1];
-    memset(nn, 'n', AUTH_NONCE_MAX);
-    nn[AUTH_NONCE_MAX] = '\0';
+    char nn[OTA_NONCE_MAX + 1];
+    memset(nn, 'n', OTA_NONCE_MAX);
+    nn[OTA_NONCE_MAX] = '\0';
     assert_true(auth_snapshot_part(snap, sz, nn, 999999, false, (const char *const *)names,
                                    AUTH_PART_MAX, INT64_MAX) > 0);
     free(snap);
@@ -129,7 +129,7 @@ static void test_payloads(void **state)
 }
 
 typedef struct {
-    char offs[16][AUTH_CID_MAX + 1];
+    char offs[16][OTA_CLIENT_ID_MAX + 1];
     int n;
 } offs_t;
 
@@ -150,7 +150,7 @@ static void test_conn_table(void **state)
 {
     conn_table t;
     offs_t o = {0};
-    char cid[AUTH_CID_MAX + 1];
+    char cid[OTA_CLIENT_ID_MAX + 1];
     int a, b, c; /* stand-ins for struct mosquitto pointers */
     (void)state;
     assert_int_equal(conn_table_init(&t), 0);

@@ -16,7 +16,7 @@
 
 static void test_parse_topic(void **state)
 {
-    char pk[MQTTC_PK_MAX + 1], id[MQTTC_ID_MAX + 1], t[400];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1], t[400];
     const char *sfx = NULL;
     (void)state;
     assert_int_equal(mqttc_parse_topic("/sys/pk1/dev-1/ota/progress", pk, id, &sfx), 0);

@@ -22,6 +22,7 @@
 #include "ota_crypto.h"
 #include "ota_log.h"
 #include "ota_time.h"
+#include "otaproto/ota_protocol.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -193,7 +194,7 @@ static void dev_topic(const fleet *f, const fleet_dev *d, const char *suffix, ch
 {
     char id[96];
     dev_ident(f, d, id, sizeof id);
-    snprintf(out, len, "/sys/%s/%s/%s", f->o->product_key, id, suffix);
+    snprintf(out, len, OTA_TOPIC_ROOT "%s/%s/%s", f->o->product_key, id, suffix);
 }
 
 /* Publishes payload on the device's topic suffix with QoS 1. Returns the mid, or -1. */
@@ -217,18 +218,18 @@ static int publish_version(fleet *f, fleet_dev *d)
     char buf[256];
     const char *v = d->upgraded && d->new_version ? d->new_version : f->o->version;
     snprintf(buf, sizeof buf,
-             "{\"msgId\":\"f%u-%u\",\"version\":\"1.0\",\"data\":{\"firmwareVersion\":\"%s\"}}",
+             "{\"msgId\":\"f%u-%u\",\"version\":\"" OTA_PROTOCOL_VERSION "\",\"data\":{\"firmwareVersion\":\"%s\"}}",
              d->idx, ++d->msg_seq, v);
-    return dev_publish(f, d, "ota/version", buf);
+    return dev_publish(f, d, OTA_TOPIC_VERSION, buf);
 }
 
 static int publish_progress(fleet *f, fleet_dev *d, int step, const char *desc)
 {
     char buf[256];
     snprintf(buf, sizeof buf,
-             "{\"msgId\":\"f%u-%u\",\"version\":\"1.0\",\"data\":{\"step\":%d,\"desc\":\"%s\"}}",
+             "{\"msgId\":\"f%u-%u\",\"version\":\"" OTA_PROTOCOL_VERSION "\",\"data\":{\"step\":%d,\"desc\":\"%s\"}}",
              d->idx, ++d->msg_seq, step, desc);
-    return dev_publish(f, d, "ota/progress", buf);
+    return dev_publish(f, d, OTA_TOPIC_PROGRESS, buf);
 }
 
 static int publish_ack(fleet *f, fleet_dev *d)
@@ -237,10 +238,10 @@ static int publish_ack(fleet *f, fleet_dev *d)
     json_t *id = json_string(d->push_msgid ? d->push_msgid : "");
     char *idtxt = json_dumps(id, JSON_ENCODE_ANY);
     json_decref(id);
-    snprintf(buf, sizeof buf, "{\"msgId\":%s,\"version\":\"1.0\",\"code\":200}",
+    snprintf(buf, sizeof buf, "{\"msgId\":%s,\"version\":\"" OTA_PROTOCOL_VERSION "\",\"code\":200}",
              idtxt ? idtxt : "\"\"");
     free(idtxt);
-    return dev_publish(f, d, "ota/firmware/upgrade_reply", buf);
+    return dev_publish(f, d, OTA_TOPIC_UPGRADE_REPLY, buf);
 }
 
 /* ---- device lifecycle --------------------------------------------------------------- */
@@ -374,8 +375,8 @@ static void cb_connect(struct mosquitto *m, void *ud, int rc)
         f->n_connected_once++;
     }
     d->last_push_mid = -1; /* packet ids start over on a new connection */
-    dev_topic(f, d, "ota/firmware/upgrade", t1, sizeof t1);
-    dev_topic(f, d, "ota/firmware/get_reply", t2, sizeof t2);
+    dev_topic(f, d, OTA_TOPIC_UPGRADE, t1, sizeof t1);
+    dev_topic(f, d, OTA_TOPIC_GET_REPLY, t2, sizeof t2);
     char *subs[2] = {t1, t2};
     d->state = DS_SUBSCRIBING;
     mosquitto_subscribe_multiple(m, NULL, 2, subs, 1, 0, NULL);
@@ -524,6 +525,12 @@ static void handle_push(fleet *f, fleet_dev *d, const struct mosquitto_message *
     timer_arm(f, d, 0);
 }
 
+/* 1 when topic ends with "/" suffix. */
+static int topic_ends(const char *topic, size_t tl, const char *suffix, size_t sl)
+{
+    return tl > sl && topic[tl - sl - 1] == '/' && strcmp(topic + tl - sl, suffix) == 0;
+}
+
 static void cb_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
 {
     fleet *f = g_fleet;
@@ -531,8 +538,8 @@ static void cb_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
     (void)m;
     f->msgs_in++;
     size_t tl = strlen(msg->topic);
-    if ((tl > 20 && strcmp(msg->topic + tl - 20, "ota/firmware/upgrade") == 0) ||
-        (tl > 22 && strcmp(msg->topic + tl - 22, "ota/firmware/get_reply") == 0))
+    if (topic_ends(msg->topic, tl, OTA_TOPIC_UPGRADE, sizeof OTA_TOPIC_UPGRADE - 1) ||
+        topic_ends(msg->topic, tl, OTA_TOPIC_GET_REPLY, sizeof OTA_TOPIC_GET_REPLY - 1))
         handle_push(f, d, msg);
 }
 

@@ -14,6 +14,7 @@
 #include "ota_crypto.h"
 #include "ota_log.h"
 #include "ota_time.h"
+#include "otaproto/ota_protocol.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -88,9 +89,9 @@ static rdev *lookup(responder *r, const char *id)
 static void push(responder *r, rdev *d)
 {
     char topic[256], buf[1400];
-    snprintf(topic, sizeof topic, "/sys/%s/%s/ota/firmware/upgrade", r->pk, d->id);
+    snprintf(topic, sizeof topic, OTA_TOPIC_ROOT "%s/%s/" OTA_TOPIC_UPGRADE, r->pk, d->id);
     int n = snprintf(buf, sizeof buf,
-                     "{\"msgId\":\"r%llu\",\"version\":\"1.0\",\"data\":{\"policy\":\"standard\","
+                     "{\"msgId\":\"r%llu\",\"version\":\"" OTA_PROTOCOL_VERSION "\",\"data\":{\"policy\":\"standard\","
                      "\"size\":%lld,\"firmwareVersion\":\"%s\",\"url\":\"%s\",\"sign\":\"%s\","
                      "\"signMethod\":\"Md5\",\"sha256\":\"%s\",\"batchId\":\"floor\"}}",
                      (unsigned long long)++r->msg_seq, r->size, r->target, r->url, r->md5,
@@ -120,7 +121,7 @@ static void cb_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
     (void)m;
     r->msgs_in++;
     /* /sys/{pk}/{id}/ota/... */
-    const char *p = msg->topic + 5 + strlen(r->pk) + 1;
+    const char *p = msg->topic + OTA_TOPIC_ROOT_LEN + strlen(r->pk) + 1;
     const char *slash = strchr(p, '/');
     if (!slash || (size_t)(slash - p) >= sizeof id)
         return;
@@ -130,18 +131,18 @@ static void cb_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
     rdev *d = lookup(r, id);
     if (!d)
         return;
-    if (strcmp(kind, "ota/progress") == 0) {
+    if (strcmp(kind, OTA_TOPIC_PROGRESS) == 0) {
         r->n_progress++;
         return;
     }
-    if (strcmp(kind, "ota/firmware/upgrade_reply") == 0) {
+    if (strcmp(kind, OTA_TOPIC_UPGRADE_REPLY) == 0) {
         if (!d->acked) {
             d->acked = 1;
             r->n_acked++;
         }
         return;
     }
-    if (strcmp(kind, "ota/version") != 0)
+    if (strcmp(kind, OTA_TOPIC_VERSION) != 0)
         return;
     json_t *j = json_loadb(msg->payload, (size_t)msg->payloadlen, 0, NULL);
     const char *v = json_string_value(json_object_get(json_object_get(j, "data"), "firmwareVersion"));
@@ -174,9 +175,9 @@ static void cb_connect(struct mosquitto *m, void *ud, int rc)
         stop_flag = 1;
         return;
     }
-    snprintf(t1, sizeof t1, "/sys/%s/+/ota/version", r->pk);
-    snprintf(t2, sizeof t2, "/sys/%s/+/ota/firmware/upgrade_reply", r->pk);
-    snprintf(t3, sizeof t3, "/sys/%s/+/ota/progress", r->pk);
+    snprintf(t1, sizeof t1, OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_VERSION, r->pk);
+    snprintf(t2, sizeof t2, OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_UPGRADE_REPLY, r->pk);
+    snprintf(t3, sizeof t3, OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_PROGRESS, r->pk);
     char *subs[3] = {t1, t2, t3};
     mosquitto_subscribe_multiple(m, NULL, 3, subs, 1, 0, NULL);
 }

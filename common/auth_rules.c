@@ -1,10 +1,10 @@
 /*
  * auth_rules: name checks, the device ACL rule and the presence payloads of the broker
- * plugin (see auth_rules.h). Called on every CONNECT, every ACL check (each publish and
+ * plugin (see ota_auth_rules.h). Called on every CONNECT, every ACL check (each publish and
  * each delivery to a device) and every presence change, so everything here is a bounded
  * scan of short strings without allocation.
  */
-#include "auth_rules.h"
+#include "ota_auth_rules.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,31 +33,31 @@ int auth_split_device(const char *username, char *pk, char *id)
     const char *d;
     if (!username)
         return -1;
-    len = strnlen(username, AUTH_CID_MAX + 1);
-    if (len > AUTH_CID_MAX)
+    len = strnlen(username, OTA_CLIENT_ID_MAX + 1);
+    if (len > OTA_CLIENT_ID_MAX)
         return -1;
     d = memchr(username, '.', len);
     if (!d)
         return -1;
     dot = (size_t)(d - username);
-    if (dot < 1 || dot > AUTH_PK_MAX || len - dot - 1 < 1 || len - dot - 1 > AUTH_ID_MAX)
+    if (dot < 1 || dot > OTA_PRODUCT_KEY_MAX || len - dot - 1 < 1 || len - dot - 1 > OTA_IDENT_MAX)
         return -1;
     memcpy(pk, username, dot);
     pk[dot] = '\0';
     memcpy(id, d + 1, len - dot - 1);
     id[len - dot - 1] = '\0';
-    if (!auth_name_ok(pk, AUTH_PK_MAX) || !auth_name_ok(id, AUTH_ID_MAX))
+    if (!auth_name_ok(pk, OTA_PRODUCT_KEY_MAX) || !auth_name_ok(id, OTA_IDENT_MAX))
         return -1;
     return 0;
 }
 
 int auth_device_prefix(const char *username, char *out, size_t outlen)
 {
-    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1];
     int n;
     if (auth_split_device(username, pk, id) != 0)
         return -1;
-    n = snprintf(out, outlen, "/sys/%s/%s/", pk, id);
+    n = snprintf(out, outlen, OTA_TOPIC_ROOT "%s/%s/", pk, id);
     if (n < 0 || (size_t)n >= outlen)
         return -1;
     return n;
@@ -65,7 +65,7 @@ int auth_device_prefix(const char *username, char *out, size_t outlen)
 
 int auth_device_topic_ok(const char *username, const char *topic)
 {
-    char prefix[AUTH_PREFIX_MAX + 1];
+    char prefix[OTA_DEVICE_PREFIX_MAX + 1];
     int n;
     if (!topic)
         return 0;
@@ -77,7 +77,7 @@ int auth_device_topic_ok(const char *username, const char *topic)
 
 int auth_presence_event(char *out, size_t outlen, bool online, const char *cid, int64_t t_ms)
 {
-    char pk[AUTH_PK_MAX + 1], id[AUTH_ID_MAX + 1];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1];
     int n;
     if (auth_split_device(cid, pk, id) != 0)
         return -1;
@@ -126,7 +126,7 @@ int auth_parse_sync_nonce(const void *payload, size_t len, char *nonce)
         return -1;
     p++;
     for (i = 0; p + i < end && p[i] != '"'; i++) {
-        if (i >= AUTH_NONCE_MAX || !name_char(p[i]))
+        if (i >= OTA_NONCE_MAX || !name_char(p[i]))
             return -1;
         nonce[i] = p[i];
     }
@@ -138,7 +138,7 @@ int auth_parse_sync_nonce(const void *payload, size_t len, char *nonce)
 
 size_t auth_snapshot_size(size_t n)
 {
-    return 160 + AUTH_NONCE_MAX + n * (AUTH_CID_MAX + 3);
+    return 160 + OTA_NONCE_MAX + n * (OTA_CLIENT_ID_MAX + 3);
 }
 
 int auth_snapshot_part(char *out, size_t outlen, const char *nonce, unsigned part, bool last,
@@ -146,7 +146,7 @@ int auth_snapshot_part(char *out, size_t outlen, const char *nonce, unsigned par
 {
     size_t pos;
     int w;
-    if (!nonce || strnlen(nonce, AUTH_NONCE_MAX + 1) > AUTH_NONCE_MAX ||
+    if (!nonce || strnlen(nonce, OTA_NONCE_MAX + 1) > OTA_NONCE_MAX ||
         outlen < auth_snapshot_size(n))
         return -1;
     for (size_t i = 0; nonce[i]; i++) {
@@ -161,8 +161,8 @@ int auth_snapshot_part(char *out, size_t outlen, const char *nonce, unsigned par
         return -1;
     pos = (size_t)w;
     for (size_t i = 0; i < n; i++) {
-        size_t l = strnlen(cids[i], AUTH_CID_MAX + 1);
-        if (l > AUTH_CID_MAX || pos + l + 4 >= outlen)
+        size_t l = strnlen(cids[i], OTA_CLIENT_ID_MAX + 1);
+        if (l > OTA_CLIENT_ID_MAX || pos + l + 4 >= outlen)
             return -1;
         if (i > 0)
             out[pos++] = ',';

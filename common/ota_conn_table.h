@@ -11,7 +11,7 @@
 #ifndef OTA_CONN_TABLE_H
 #define OTA_CONN_TABLE_H
 
-#include "auth_rules.h"
+#include "ota_auth_rules.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,7 +38,7 @@ void conn_table_free(conn_table *t);
  * entry of the same pointer. Returns 0, or -1 when out of memory (nothing recorded). */
 int conn_table_login(conn_table *t, const void *client, const char *cid, conn_off_fn off, void *ud);
 
-/* Forgets client. Returns 1 and copies its cid into cid_out (>= AUTH_CID_MAX+1 bytes) when
+/* Forgets client. Returns 1 and copies its cid into cid_out (>= OTA_CLIENT_ID_MAX+1 bytes) when
  * it was a current connection (the caller publishes "off"), 0 when it was superseded or
  * unknown (refused logins, the server's own connection). */
 int conn_table_logout(conn_table *t, const void *client, char *cid_out);

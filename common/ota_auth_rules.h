@@ -1,7 +1,9 @@
 /*
- * auth_rules: the pure rules of the broker plugin, kept apart from the Mosquitto API so
- * unit tests can check them without a broker. Names: a device logs in as
- * "{productKey}.{identifier}" (productKey 1..32, identifier 1..64 of [A-Za-z0-9_-]); its
+ * auth_rules: the pure rules of the broker plugin (broker-plugin/ota_auth.c), kept apart
+ * from the Mosquitto API so unit tests can check them without a broker, and shared with
+ * otad's HTTP authentication for other brokers (server/http/routes_broker.c). Names: a
+ * device logs in as "{productKey}.{identifier}" (productKey 1..OTA_PRODUCT_KEY_MAX,
+ * identifier 1..OTA_IDENT_MAX of [A-Za-z0-9_-], include/otaproto/ota_protocol.h); its
  * topics are everything under "/sys/{productKey}/{identifier}/". Payloads: the presence
  * event and snapshot JSON the plugin publishes on ota/internal/presence, and the nonce of a
  * sync request. Every function bounds what it reads; none allocates.
@@ -9,27 +11,20 @@
 #ifndef OTA_AUTH_RULES_H
 #define OTA_AUTH_RULES_H
 
+#include "otaproto/ota_protocol.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_PK_MAX 32                                          /* productKey characters */
-#define AUTH_ID_MAX 64                                          /* identifier characters */
-#define AUTH_CID_MAX (AUTH_PK_MAX + 1 + AUTH_ID_MAX)            /* "pk.id" characters (97) */
-#define AUTH_NONCE_MAX 64                                       /* sync nonce characters */
-#define AUTH_PREFIX_MAX (5 + AUTH_PK_MAX + 1 + AUTH_ID_MAX + 1) /* "/sys/pk/id/" */
-
-#define AUTH_PRESENCE_TOPIC "ota/internal/presence"
-#define AUTH_SYNC_TOPIC "ota/internal/sync"
-#define AUTH_SERVER_USER "otad"
 #define AUTH_PART_MAX 1000 /* default and largest snapshot part (client ids per message) */
 
 /* 1 when s is 1..max characters of [A-Za-z0-9_-] (reads at most max+1 bytes), else 0. */
 int auth_name_ok(const char *s, size_t max);
 
-/* Splits a device username "pk.id" into pk (>= AUTH_PK_MAX+1 bytes) and id
- * (>= AUTH_ID_MAX+1 bytes). Returns 0, or -1 when it is not a valid device name (NULL,
- * too long, no dot, bad character, empty part). Reads at most AUTH_CID_MAX+1 bytes. */
+/* Splits a device username "pk.id" into pk (>= OTA_PRODUCT_KEY_MAX+1 bytes) and id
+ * (>= OTA_IDENT_MAX+1 bytes). Returns 0, or -1 when it is not a valid device name (NULL,
+ * too long, no dot, bad character, empty part). Reads at most OTA_CLIENT_ID_MAX+1 bytes. */
 int auth_split_device(const char *username, char *pk, char *id);
 
 /* Writes "/sys/pk/id/" for a device username into out. Returns its length, or -1. */
@@ -43,8 +38,8 @@ int auth_device_topic_ok(const char *username, const char *topic);
  * small or cid is not a valid device name. */
 int auth_presence_event(char *out, size_t outlen, bool online, const char *cid, int64_t t_ms);
 
-/* Reads the nonce of a sync request {"nonce":"..."} (1..AUTH_NONCE_MAX of [A-Za-z0-9_-])
- * into nonce (>= AUTH_NONCE_MAX+1 bytes). A request without a nonce gets "" (still
+/* Reads the nonce of a sync request {"nonce":"..."} (1..OTA_NONCE_MAX of [A-Za-z0-9_-])
+ * into nonce (>= OTA_NONCE_MAX+1 bytes). A request without a nonce gets "" (still
  * answered). Returns 0, or -1 when the payload is malformed or the nonce is invalid. */
 int auth_parse_sync_nonce(const void *payload, size_t len, char *nonce);
 

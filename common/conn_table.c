@@ -1,8 +1,8 @@
 /*
- * conn_table: two chained hash tables over the same entries (see conn_table.h). Buckets
+ * conn_table: two chained hash tables over the same entries (see ota_conn_table.h). Buckets
  * double when the entries outnumber them, so chains stay short at a million devices.
  */
-#include "conn_table.h"
+#include "ota_conn_table.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@ struct conn_entry {
     conn_entry *next_client;
     conn_entry *next_cid; /* only while current */
     bool current;
-    char cid[AUTH_CID_MAX + 1];
+    char cid[OTA_CLIENT_ID_MAX + 1];
 };
 
 #define INITIAL_BUCKETS 1024u
@@ -161,10 +161,10 @@ int conn_table_logout(conn_table *t, const void *client, char *cid_out)
 
 int conn_table_login(conn_table *t, const void *client, const char *cid, conn_off_fn off, void *ud)
 {
-    char old[AUTH_CID_MAX + 1];
+    char old[OTA_CLIENT_ID_MAX + 1];
     conn_entry *e, *prev;
-    size_t len = strnlen(cid, AUTH_CID_MAX + 1);
-    if (len > AUTH_CID_MAX)
+    size_t len = strnlen(cid, OTA_CLIENT_ID_MAX + 1);
+    if (len > OTA_CLIENT_ID_MAX)
         return -1;
     e = calloc(1, sizeof *e);
     if (!e)
