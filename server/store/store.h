@@ -17,6 +17,8 @@
 #ifndef OTAD_STORE_H
 #define OTAD_STORE_H
 
+#include "otaproto/ota_protocol.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +28,7 @@ typedef struct store store_t;
 
 typedef struct {
     int64_t id;
-    char product_key[16];
+    char product_key[OTA_PRODUCT_KEY_MAX + 1];
     char name[256];        /* <= 50 code points */
     char description[512]; /* <= 100 code points */
     int64_t created_ms;
@@ -37,13 +39,13 @@ typedef struct {
 typedef struct {
     int64_t id;
     int64_t product_id;
-    char product_key[16];
-    char identifier[72];
+    char product_key[OTA_PRODUCT_KEY_MAX + 1];
+    char identifier[OTA_IDENT_MAX + 1];
     char device_name[272];
     int activated;
     int online;
     int has_version; /* 0 when the device never reported one */
-    char firmware_version[128];
+    char firmware_version[OTA_VERSION_MAX + 1];
     int64_t created_ms;
     int64_t activated_ms; /* 0 = never */
     int64_t last_seen_ms; /* 0 = never */
@@ -52,9 +54,9 @@ typedef struct {
 typedef struct {
     int64_t id;
     int64_t product_id;
-    char product_key[16];
+    char product_key[OTA_PRODUCT_KEY_MAX + 1];
     char name[256];
-    char version[128];
+    char version[OTA_VERSION_MAX + 1];
     char description[512];
     char file_name[320];
     int64_t size;

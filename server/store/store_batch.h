@@ -22,10 +22,10 @@ typedef struct {
     int64_t id;
     int64_t firmware_id;
     int64_t product_id;
-    char product_key[16];
+    char product_key[OTA_PRODUCT_KEY_MAX + 1];
     char product_name[256];
     char firmware_name[256];
-    char firmware_version[128];
+    char firmware_version[OTA_VERSION_MAX + 1];
     char file_name[320];
     int64_t size;
     char md5[33];
@@ -63,17 +63,17 @@ typedef struct {
     const char *field;      /* "identifiers", "scope", "firmwareId" */
     const char *code;       /* machine code: device_not_found, device_not_activated,
                                device_same_version, device_busy, no_devices */
-    char identifier[72];    /* the identifier at fault, or "" */
+    char identifier[OTA_IDENT_MAX + 1];    /* the identifier at fault, or "" */
 } store_batch_err;
 
 /* One row of a batch's device table. */
 typedef struct {
     int64_t device_id;
-    char identifier[72];
+    char identifier[OTA_IDENT_MAX + 1];
     char device_name[272];
     int online;
     int64_t finish_ms;         /* 0 while unfinished */
-    char current_version[128]; /* last version the device reported ("" when none) */
+    char current_version[OTA_VERSION_MAX + 1]; /* last version the device reported ("" when none) */
     fsm_state state;
     int progress;
     int retried;
@@ -120,7 +120,7 @@ typedef struct {
     int64_t batch_id;
     int64_t device_id;
     fsm_task task;
-    char current_version[128];
+    char current_version[OTA_VERSION_MAX + 1];
 } store_task;
 
 typedef struct store_uow store_uow;
