@@ -1001,10 +1001,12 @@ static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
             }
         }
     }
+    if (rc != OTA_OK)
+        return rc; /* rolled back: nothing was pushed */
     pthread_mutex_lock(&e->mu);
     e->stats.pushes += (uint64_t)pushes;
     pthread_mutex_unlock(&e->mu);
-    return rc;
+    return OTA_OK;
 }
 
 /* Step 4: each touched batch's counter changes in one write, and the batches this round
