@@ -1053,7 +1053,7 @@ static ota_err run_round(engine_t *e, round_in *r, int64_t now)
 {
     store_uow *u = NULL;
     if (e->view_stale && rebuild(e) != 0)
-        return OTA_EDB;
+        return OTA_EDB; /* rebuild has said so */
     ota_err rc = store_uow_begin(e->cfg.store, &u);
     if (rc == OTA_OK) {
         rc = apply_inputs(e, u, r, now);
