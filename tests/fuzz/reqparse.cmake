@@ -6,7 +6,7 @@ set(_core ${CMAKE_SOURCE_DIR}/server)
 foreach(_name fuzz_body fuzz_import fuzz_multipart)
   ota_fuzz_target(${_name}
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/${_name}.c ${_core}/core/reqparse.c ${_core}/core/validate.c
-    LIBS PkgConfig::JANSSON INCLUDES ${_core})
+    LIBS otaproto PkgConfig::JANSSON INCLUDES ${_core})
 endforeach()
 # The router's own parsers (path patterns, Range, paging): server/http/http.c compiled in
 # for coverage, the rest of the server linked from otadcore.
