@@ -325,10 +325,21 @@ static json_t *upgrade_data(const devmsg_upgrade *u)
     if (!u || !nonempty(u->policy) || !nonempty(u->firmware_version) || !nonempty(u->url) ||
         !nonempty(u->md5) || !nonempty(u->sha256) || !nonempty(u->batch_id) || u->size < 0)
         return NULL;
-    return json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "policy", u->policy, "size",
-                     (json_int_t)u->size, "firmwareVersion", u->firmware_version, "url", u->url,
-                     "sign", u->md5, "signMethod", "Md5", "sha256", u->sha256, "batchId",
-                     u->batch_id);
+    int is_signed = nonempty(u->signature);
+    if (is_signed && (!nonempty(u->manifest) || !nonempty(u->key_id)))
+        return NULL;
+    json_t *d = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "policy", u->policy, "size",
+                          (json_int_t)u->size, "firmwareVersion", u->firmware_version, "url",
+                          u->url, "sign", u->md5, "signMethod", "Md5", "sha256", u->sha256,
+                          "batchId", u->batch_id);
+    if (d && is_signed &&
+        json_object_update_new(d, json_pack("{s:s, s:s, s:s, s:s}", "manifest", u->manifest,
+                                            "signature", u->signature, "keyId", u->key_id,
+                                            "signAlgorithm", "Ed25519")) != 0) {
+        json_decref(d);
+        return NULL;
+    }
+    return d;
 }
 
 /* Serializes and frees root (which may be NULL). */

@@ -71,6 +71,11 @@ typedef struct {
     const char *md5;              /* lowercase hex, the "sign" */
     const char *sha256;           /* lowercase hex */
     const char *batch_id;         /* non-empty */
+    /* a signed firmware (all three, or all NULL/empty): adds manifest, signature, keyId and
+     * signAlgorithm "Ed25519" (common/ota_sign.h) */
+    const char *manifest;
+    const char *signature; /* base64 */
+    const char *key_id;
 } devmsg_upgrade;
 
 /* Parses only the topic: productKey and identifier (OTA_PRODUCT_KEY_MAX+1 and OTA_IDENT_MAX+1 bytes) and kind.

@@ -15,6 +15,7 @@
 #include "core/reqparse.h"
 
 #include "core/validate.h"
+#include "ota_sign.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -133,6 +134,65 @@ int rq_device_body(const char *body, size_t len, json_t **keep, rq_device *out, 
         return -1;
     }
     return 0;
+}
+
+/* 1..max code points of UTF-8 without control characters. */
+static int plain_name(const char *s, size_t max)
+{
+    size_t len = strlen(s), at = 0, n = 0;
+    while (at < len) {
+        uint32_t cp;
+        int k = valid_utf8_next(s + at, len - at, &cp);
+        if (k <= 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
+            return 0;
+        at += (size_t)k;
+        n++;
+    }
+    return n >= 1 && n <= max;
+}
+
+int rq_signkey_body(const char *body, size_t len, json_t **keep, rq_signkey *out, rq_error *e)
+{
+    static const char *const allowed[] = {"name", "publicKey", NULL};
+    const char *why = NULL;
+    memset(out, 0, sizeof *out);
+    json_t *b = rq_json_object(body, len, allowed, e);
+    *keep = b;
+    if (!b || rq_json_string(b, "name", 1, &out->name, e) != 0 ||
+        rq_json_string(b, "publicKey", 1, &out->public_key, e) != 0)
+        return -1;
+    if (!plain_name(out->name, 64)) {
+        rq_fail(e, 422, "invalid_field", "name",
+                "The name must be 1 to 64 characters without control characters.");
+        return -1;
+    }
+    if (ota_sign_pubkey_pem(out->public_key, strlen(out->public_key), out->raw, &why) != 0) {
+        rq_fail(e, 422, "invalid_field", "publicKey", "%s", why);
+        return -1;
+    }
+    ota_sign_key_id(out->raw, out->key_id);
+    return 0;
+}
+
+int rq_product_patch_body(const char *body, size_t len, int *require_signature, rq_error *e)
+{
+    static const char *const allowed[] = {"requireSignature", NULL};
+    json_t *b = rq_json_object(body, len, allowed, e);
+    if (!b)
+        return -1;
+    json_t *v = json_object_get(b, "requireSignature");
+    int rc = -1;
+    if (!v)
+        rq_fail(e, 422, "missing_field", "requireSignature", "The field requireSignature is required.");
+    else if (!json_is_boolean(v))
+        rq_fail(e, 400, "invalid_type", "requireSignature",
+                "The field requireSignature must be true or false.");
+    else {
+        *require_signature = json_is_true(v);
+        rc = 0;
+    }
+    json_decref(b);
+    return rc;
 }
 
 /* ---- NDJSON import ------------------------------------------------------------------------ */
@@ -477,8 +537,8 @@ fail:
 
 /* ---- the firmware form ---------------------------------------------------------------------- */
 
-const char *const rq_form_field_names[RQ_F_COUNT] = {"firmwareName", "productKey",
-                                                     "firmwareVersion", "firmwareDescription"};
+const char *const rq_form_field_names[RQ_F_COUNT] = {
+    "firmwareName", "productKey", "firmwareVersion", "firmwareDescription", "signature"};
 
 static int form_part_begin(void *ud, const char *name, const char *filename)
 {
@@ -605,6 +665,22 @@ int rq_form_finish(rq_form *f)
         rq_fail(&f->err, 422, "invalid_field", "firmwareVersion", "%s.", why);
     if (!f->err.status && valid_description(f->field[RQ_F_DESC], why, sizeof why) != 0)
         rq_fail(&f->err, 422, "invalid_field", "firmwareDescription", "%s.", why);
+    if (!f->err.status && f->field_len[RQ_F_SIGNATURE] > 0) {
+        long n = ota_b64_decode(f->field[RQ_F_SIGNATURE], f->field_len[RQ_F_SIGNATURE],
+                                f->signature, sizeof f->signature);
+        if (n < 0 && f->field_len[RQ_F_SIGNATURE] != OTA_SIGN_SIG_B64_LEN)
+            rq_fail(&f->err, 422, "invalid_field", "signature",
+                    "The signature must be standard padded base64 of %d bytes (Ed25519).",
+                    OTA_SIGN_SIG_BYTES);
+        else if (n < 0)
+            rq_fail(&f->err, 422, "invalid_field", "signature",
+                    "The signature is not standard padded base64.");
+        else if (n != OTA_SIGN_SIG_BYTES)
+            rq_fail(&f->err, 422, "invalid_field", "signature",
+                    "The signature must be %d bytes (Ed25519), not %ld.", OTA_SIGN_SIG_BYTES, n);
+        else
+            f->has_signature = 1;
+    }
     if (!f->err.status && !f->file_seen)
         rq_fail(&f->err, 422, "missing_field", "file", "The firmware file is required.");
     if (!f->err.status && f->file_size == 0)

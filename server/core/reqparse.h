@@ -63,6 +63,21 @@ typedef struct {
  * object the strings point into (caller decrefs, also on error; NULL then). 0, or -1. */
 int rq_device_body(const char *body, size_t len, json_t **keep, rq_device *out, rq_error *e);
 
+typedef struct {
+    const char *name;       /* 1..64 code points, no control characters */
+    const char *public_key; /* the PEM text as sent */
+    unsigned char raw[32];  /* the Ed25519 key it holds */
+    char key_id[17];        /* ota_sign_key_id of raw */
+} rq_signkey;
+/* POST /api/v1/products/{pk}/signing-keys {name, publicKey}: the body's fields, the key
+ * read (an Ed25519 SubjectPublicKeyInfo in PEM, common/ota_sign.h) and its id. *keep as
+ * for rq_device_body. 0, or -1 with e set (422 invalid_field publicKey/name). */
+int rq_signkey_body(const char *body, size_t len, json_t **keep, rq_signkey *out, rq_error *e);
+
+/* PATCH /api/v1/products/{pk} {requireSignature}: 0 with *require_signature, or -1 with e
+ * set (400 invalid_type, 422 missing_field). */
+int rq_product_patch_body(const char *body, size_t len, int *require_signature, rq_error *e);
+
 /* ---- NDJSON import ------------------------------------------------------------------ */
 
 typedef struct {
@@ -109,9 +124,10 @@ int rq_multipart_complete(const rq_multipart *m);
 void rq_multipart_free(rq_multipart *m);
 
 /* The firmware form of POST /api/v1/firmwares on top of the parser: fields firmwareName,
- * productKey, firmwareVersion, firmwareDescription and one part "file" with a file name,
- * whose bytes go to the sink (a temp file in otad, memory in the fuzz target). */
-enum { RQ_F_NAME, RQ_F_PRODUCT, RQ_F_VERSION, RQ_F_DESC, RQ_F_COUNT };
+ * productKey, firmwareVersion, firmwareDescription, signature (optional: base64 of a
+ * 64-byte Ed25519 signature; empty counts as absent) and one part "file" with a file
+ * name, whose bytes go to the sink (a temp file in otad, memory in the fuzz target). */
+enum { RQ_F_NAME, RQ_F_PRODUCT, RQ_F_VERSION, RQ_F_DESC, RQ_F_SIGNATURE, RQ_F_COUNT };
 extern const char *const rq_form_field_names[RQ_F_COUNT];
 
 typedef struct {
@@ -132,6 +148,8 @@ typedef struct {
     uint64_t max_file;  /* the file part's ceiling (VALID_FIRMWARE_MAX_BYTES in otad) */
     rq_file_sink sink;
     rq_multipart *mp;
+    int has_signature;           /* after rq_form_finish: a signature was given */
+    unsigned char signature[64]; /* its bytes (field[RQ_F_SIGNATURE] holds its text) */
 } rq_form;
 
 /* Sets f up for a body of content_type. Returns 0, or -1 with f->err set (400: no

@@ -11,6 +11,10 @@ rules_firmware rules_firmware_create(const rules_firmware_facts *f)
 {
     if (!f->product_found)
         return RULES_FW_NO_PRODUCT;
+    if (f->require_signature && !f->is_signed)
+        return RULES_FW_UNSIGNED;
+    if (f->is_signed && !f->key_active)
+        return RULES_FW_KEY_RETIRED;
     if (f->name_taken)
         return RULES_FW_NAME_TAKEN;
     if (f->version_taken)
@@ -32,6 +36,11 @@ const char *rules_firmware_field(rules_firmware r)
         break;
     }
     return NULL;
+}
+
+int rules_signkey_addable(int64_t key_count)
+{
+    return key_count < RULES_SIGNING_KEYS_PER_PRODUCT;
 }
 
 int rules_firmware_deletable(int64_t running_batches)

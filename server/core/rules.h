@@ -8,6 +8,11 @@
  * The rules (docs/api.md states them for the API):
  *   - a product holds at most RULES_FIRMWARES_PER_PRODUCT firmwares;
  *   - a firmware name is unique over all products; a version is unique in its product;
+ *   - a product that requires signatures takes only signed firmware, and a firmware's
+ *     signature counts only from an active (not retired) key of its product (the
+ *     signature itself is verified by the upload route, common/ota_sign.h);
+ *   - a product holds at most RULES_SIGNING_KEYS_PER_PRODUCT signing keys, retired ones
+ *     included;
  *   - a firmware used by a running batch cannot be deleted;
  *   - a device joins a batch when it exists in the firmware's product, is activated,
  *     reported a version other than the firmware's (none counts as other) and has no
@@ -21,6 +26,7 @@
 #include <stdint.h>
 
 #define RULES_FIRMWARES_PER_PRODUCT 50
+#define RULES_SIGNING_KEYS_PER_PRODUCT 50
 
 /* What creating a firmware depends on, read in its transaction (counts of other rows). */
 typedef struct {
@@ -28,12 +34,17 @@ typedef struct {
     int name_taken;         /* a firmware of any product has the name */
     int version_taken;      /* a firmware of the product has the version */
     int64_t firmware_count; /* firmwares of the product */
+    int require_signature;  /* the product's requireSignature */
+    int is_signed;          /* the upload carries a verified signature */
+    int key_active;         /* its key is an active key of the product */
 } rules_firmware_facts;
 
 /* Why a firmware cannot be created, in the order they are checked: X(C, field) with the
  * request field at fault. */
 #define RULES_FIRMWARE_REFUSALS(X)                                                              \
     X(NO_PRODUCT, "productKey")                                                                 \
+    X(UNSIGNED, "signature")                                                                    \
+    X(KEY_RETIRED, "signature")                                                                 \
     X(NAME_TAKEN, "firmwareName")                                                               \
     X(VERSION_TAKEN, "firmwareVersion")                                                         \
     X(PRODUCT_FULL, "productKey")
@@ -46,6 +57,9 @@ typedef enum { RULES_FW_OK = 0, RULES_FIRMWARE_REFUSALS(RULES_X_FW_ENUM) } rules
 rules_firmware rules_firmware_create(const rules_firmware_facts *f);
 /* The request field a refusal names; NULL for RULES_FW_OK. */
 const char *rules_firmware_field(rules_firmware r);
+
+/* 1 when a product with key_count signing keys may take one more. */
+int rules_signkey_addable(int64_t key_count);
 
 /* 1 when a firmware used by running_batches running batches may be deleted. */
 int rules_firmware_deletable(int64_t running_batches);

@@ -31,6 +31,7 @@
 #include "core/fsm.h"
 #include "core/timerheap.h"
 #include "core/urlsign.h"
+#include "ota_sign.h"
 #include "ota_log.h"
 #include "ota_time.h"
 #include "store/store_batch.h"
@@ -481,9 +482,10 @@ static ota_err apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, con
 }
 
 /* The firmware offer of a batch for one device: fills *up, with *url_out the signed link
- * (valid until the batch's validity end; the caller frees it). -1 on error. */
+ * (valid until the batch's validity end; the caller frees it) and, for a signed firmware,
+ * the manifest its signature covers built into manifest (common/ota_sign.h). -1 on error. */
 static int offer(engine_t *e, batch_mem *b, const char *pk, const char *id, char bid[24],
-                 devmsg_upgrade *up, char **url_out)
+                 devmsg_upgrade *up, char **url_out, char manifest[OTA_SIGN_MANIFEST_MAX])
 {
     char fw[24], dev[OTA_CLIENT_ID_MAX + 1];
     snprintf(fw, 24, "%lld", (long long)b->row.firmware_id);
@@ -502,6 +504,17 @@ static int offer(engine_t *e, batch_mem *b, const char *pk, const char *id, char
         .sha256 = b->row.sha256,
         .batch_id = bid,
     };
+    if (b->row.key_id[0]) {
+        if (ota_sign_manifest(b->row.product_key, b->row.firmware_version, b->row.size,
+                              b->row.sha256, manifest, OTA_SIGN_MANIFEST_MAX) < 0) {
+            free(*url_out);
+            *url_out = NULL;
+            return -1;
+        }
+        up->manifest = manifest;
+        up->signature = b->row.signature;
+        up->key_id = b->row.key_id;
+    }
     return 0;
 }
 
@@ -509,9 +522,9 @@ static int offer(engine_t *e, batch_mem *b, const char *pk, const char *id, char
 static char *offer_payload(engine_t *e, batch_mem *b, const char *pk, const char *id,
                            const char *msg_id, int is_get_reply)
 {
-    char bid[24], *url = NULL, *payload = NULL;
+    char bid[24], *url = NULL, *payload = NULL, manifest[OTA_SIGN_MANIFEST_MAX];
     devmsg_upgrade up;
-    if (offer(e, b, pk, id, bid, &up, &url) == 0)
+    if (offer(e, b, pk, id, bid, &up, &url, manifest) == 0)
         payload = is_get_reply ? devmsg_build_get_reply(msg_id, &up) : devmsg_build_upgrade(msg_id, &up);
     free(url);
     if (!payload)

@@ -14,6 +14,8 @@ json_t *api_product_json(const store_product *p);
 /* secret: the deviceSecret to include (NULL = none). */
 json_t *api_device_json(const store_device *d, const char *secret);
 json_t *api_firmware_json(const store_firmware *f);
+/* A product's signing key as the API shows it. */
+json_t *api_signkey_json(const store_signkey *k);
 
 /* POST /api/v1/firmwares (multipart/form-data) */
 int api_firmware_upload_start(http_req *r);

@@ -1,15 +1,17 @@
 /*
  * routes_api: the management API for health, products, devices and firmware
- * (docs/api.md). Routes only turn requests into validator and store calls and store
+ * (docs/api.md), a product's signing keys and requireSignature (docs/security.md). Routes only turn requests into validator and store calls and store
  * results into answers; the rules live in core/validate.c, the data in store/.
  */
 #include "http/api.h"
 #include "http/firmware_files.h"
 
+#include "core/rules.h"
 #include "core/validate.h"
 #include "engine/engine.h"
 #include "ota_crypto.h"
 #include "ota_log.h"
+#include "ota_sign.h"
 #include "ota_time.h"
 
 #include <stdlib.h>
@@ -17,10 +19,11 @@
 
 json_t *api_product_json(const store_product *p)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "productKey", p->product_key, "productName",
-                     p->name, "description", p->description, "createdTime",
+    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:b}", "productKey", p->product_key,
+                     "productName", p->name, "description", p->description, "createdTime",
                      http_time(p->created_ms, 0), "deviceCount", (json_int_t)p->device_count,
-                     "firmwareCount", (json_int_t)p->firmware_count);
+                     "firmwareCount", (json_int_t)p->firmware_count, "requireSignature",
+                     p->require_signature);
 }
 
 json_t *api_device_json(const store_device *d, const char *secret)
@@ -40,11 +43,21 @@ json_t *api_firmware_json(const store_firmware *f)
 {
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)f->id);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o}", "firmwareId", id,
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:b, s:o}", "firmwareId", id,
                      "firmwareName", f->name, "productKey", f->product_key, "firmwareVersion",
                      f->version, "firmwareDescription", f->description, "firmwareFileName",
                      f->file_name, "firmwareSize", (json_int_t)f->size, "md5", f->md5, "sha256",
-                     f->sha256, "createdTime", http_time(f->created_ms, 0));
+                     f->sha256, "createdTime", http_time(f->created_ms, 0), "signed",
+                     f->key_id[0] != '\0', "keyId",
+                     f->key_id[0] ? json_string(f->key_id) : json_null());
+}
+
+json_t *api_signkey_json(const store_signkey *k)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:o}", "keyId", k->key_id, "productKey",
+                     k->product_key, "name", k->name, "algorithm", "Ed25519", "publicKey",
+                     k->public_key, "createdTime", http_time(k->created_ms, 0), "retired",
+                     k->retired_ms != 0, "retiredTime", http_time(k->retired_ms, 1));
 }
 
 /* ---- health ----------------------------------------------------------------------- */
@@ -140,6 +153,96 @@ static int product_get(http_req *r)
     if (path_product(r, &p) != 0)
         return MHD_YES;
     return http_send_json(r, 200, api_product_json(&p));
+}
+
+static int product_patch(http_req *r)
+{
+    rq_error e = {0};
+    int on = 0;
+    store_product p;
+    if (rq_product_patch_body(r->body, r->body_len, &on, &e) != 0)
+        return http_send_rq_error(r, &e);
+    const char *key = http_param(r, "productKey");
+    ota_err rc = valid_product_key(key) == 0
+                      ? store_product_set_require_signature(r->app->store, key, on, &p)
+                      : OTA_ENOTFOUND;
+    if (rc != OTA_OK)
+        return http_send_store_error(r, rc, "product");
+    OTA_INFO("api: product %s: requireSignature %s", p.product_key, on ? "on" : "off");
+    http_audit_object(r, "product:%s", p.product_key);
+    return http_send_json(r, 200, api_product_json(&p));
+}
+
+/* ---- signing keys ------------------------------------------------------------------- */
+
+static int signkey_create(http_req *r)
+{
+    rq_error e = {0};
+    rq_signkey in;
+    json_t *b = NULL;
+    store_signkey k, out;
+    int ret;
+    const char *pk = http_param(r, "productKey");
+    if (rq_signkey_body(r->body, r->body_len, &b, &in, &e) != 0) {
+        ret = http_send_rq_error(r, &e);
+        json_decref(b);
+        return ret;
+    }
+    memset(&k, 0, sizeof k);
+    snprintf(k.product_key, sizeof k.product_key, "%s", pk ? pk : "");
+    snprintf(k.key_id, sizeof k.key_id, "%s", in.key_id);
+    snprintf(k.name, sizeof k.name, "%s", in.name);
+    snprintf(k.public_key, sizeof k.public_key, "%s", in.public_key);
+    json_decref(b);
+    ota_err rc = valid_product_key(pk) == 0
+                      ? store_signkey_create(r->app->store, &k, ota_time_now_ms(), &out)
+                      : OTA_ENOTFOUND;
+    switch (rc) {
+    case OTA_OK:
+        OTA_INFO("api: product %s: signing key %s (%s) added", out.product_key, out.key_id,
+                 out.name);
+        http_audit_object(r, "signing-key:%s.%s", out.product_key, out.key_id);
+        return http_send_json(r, 201, api_signkey_json(&out));
+    case OTA_EDUPLICATE:
+        return http_send_error(r, 409, "duplicate", "publicKey",
+                               "The product already has this key (%s).", k.key_id);
+    case OTA_ELIMIT:
+        return http_send_error(r, 422, "limit_exceeded", "productKey",
+                               "The product already has %d signing keys.",
+                               RULES_SIGNING_KEYS_PER_PRODUCT);
+    default:
+        return http_send_store_error(r, rc, "product");
+    }
+}
+
+static int signkey_list(http_req *r)
+{
+    store_signkey *items = NULL;
+    size_t n = 0;
+    const char *pk = http_param(r, "productKey");
+    ota_err rc = valid_product_key(pk) == 0 ? store_signkey_list(r->app->store, pk, &items, &n)
+                                             : OTA_ENOTFOUND;
+    if (rc != OTA_OK)
+        return http_send_store_error(r, rc, "product");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_signkey_json(&items[i]));
+    free(items);
+    return http_send_json(r, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)n));
+}
+
+static int signkey_retire(http_req *r)
+{
+    store_signkey out;
+    const char *pk = http_param(r, "productKey"), *kid = http_param(r, "keyId");
+    ota_err rc = valid_product_key(pk) == 0 && kid && strlen(kid) == OTA_SIGN_KEY_ID_LEN
+                      ? store_signkey_retire(r->app->store, pk, kid, ota_time_now_ms(), &out)
+                      : OTA_ENOTFOUND;
+    if (rc != OTA_OK)
+        return http_send_store_error(r, rc, "signing key");
+    OTA_INFO("api: product %s: signing key %s retired", pk, kid);
+    http_audit_object(r, "signing-key:%s.%s", pk, kid);
+    return http_send_json(r, 200, api_signkey_json(&out));
 }
 
 /* ---- devices ------------------------------------------------------------------------ */
@@ -331,6 +434,14 @@ const http_route http_routes_api[] = {
     {"POST", "/api/v1/products", product_create, HTTP_OPERATOR, HTTP_BODY_JSON, 0, NULL, NULL},
     {"GET", "/api/v1/products", product_list, HTTP_VIEWER, 0, 0, NULL, NULL},
     {"GET", "/api/v1/products/{productKey}", product_get, HTTP_VIEWER, 0, 0, NULL, NULL},
+    {"PATCH", "/api/v1/products/{productKey}", product_patch, HTTP_OPERATOR, HTTP_BODY_JSON, 0,
+     NULL, NULL},
+    {"POST", "/api/v1/products/{productKey}/signing-keys", signkey_create, HTTP_OPERATOR,
+     HTTP_BODY_JSON, 0, NULL, NULL},
+    {"GET", "/api/v1/products/{productKey}/signing-keys", signkey_list, HTTP_VIEWER, 0, 0, NULL,
+     NULL},
+    {"DELETE", "/api/v1/products/{productKey}/signing-keys/{keyId}", signkey_retire,
+     HTTP_OPERATOR, 0, 0, NULL, NULL},
     {"POST", "/api/v1/products/{productKey}/devices", device_create, HTTP_OPERATOR, HTTP_BODY_JSON,
      0, NULL, NULL},
     {"POST", "/api/v1/products/{productKey}/devices:import", api_import_end, HTTP_OPERATOR,

@@ -4,7 +4,11 @@
  * Firmware upload (multipart/form-data): the form parser of core/reqparse.c splits the
  * parts and checks the fields (kept under small ceilings); the "file" part streams into a
  * temp file while MD5 and SHA-256 are computed (firmware_files.c). The first broken rule is kept
- * and the rest of the body discarded; the answer names the field. Nothing is left behind
+ * and the rest of the body discarded; the answer names the field. A "signature" field is
+ * checked against the manifest of the uploaded bytes (common/ota_sign.h) with each active
+ * signing key of the product before anything is placed; the store then re-checks, in the
+ * row's transaction, that the key is still active and that an unsigned upload is allowed
+ * (core/rules.c). Nothing is left behind
  * on any error: the temp file is removed, and the row is committed only after the file
  * is in place.
  *
@@ -20,6 +24,7 @@
 #include "core/reqparse.h"
 #include "core/validate.h"
 #include "ota_log.h"
+#include "ota_sign.h"
 #include "ota_time.h"
 
 #include <errno.h>
@@ -142,6 +147,48 @@ int api_firmware_upload_chunk(http_req *r, const char *data, size_t size)
     return 0;
 }
 
+/* The signing key of in's product that verifies the form's signature over the manifest
+ * of in: 0 with in->key_id and in->signature set, or -1 with e set (422 signature; 422
+ * productKey when the product does not exist; 500). */
+static int upload_verify(http_req *r, const rq_form *f, store_firmware *in, rq_error *e)
+{
+    char manifest[OTA_SIGN_MANIFEST_MAX];
+    store_signkey *keys = NULL;
+    size_t n = 0;
+    int len = ota_sign_manifest(in->product_key, in->version, in->size, in->sha256, manifest,
+                                sizeof manifest);
+    if (len < 0) {
+        rq_fail(e, 500, "internal", NULL, "The manifest could not be built.");
+        return -1;
+    }
+    ota_err rc = store_signkey_list(r->app->store, in->product_key, &keys, &n);
+    if (rc == OTA_ENOTFOUND) {
+        rq_fail(e, 422, "unknown_product", "productKey", "The product does not exist.");
+        return -1;
+    }
+    if (rc != OTA_OK) {
+        rq_fail(e, 500, "internal", NULL, "The upload could not be stored.");
+        return -1;
+    }
+    for (size_t i = 0; i < n && !in->key_id[0]; i++) {
+        unsigned char raw[OTA_SIGN_PUB_BYTES];
+        if (keys[i].retired_ms ||
+            ota_sign_pubkey_pem(keys[i].public_key, strlen(keys[i].public_key), raw, NULL) != 0)
+            continue;
+        if (ota_sign_verify(raw, manifest, (size_t)len, f->signature))
+            copy_str(in->key_id, sizeof in->key_id, keys[i].key_id);
+    }
+    free(keys);
+    if (!in->key_id[0]) {
+        rq_fail(e, 422, "invalid_signature", "signature",
+                "No active signing key of the product verifies the signature over this "
+                "firmware's manifest (productKey, firmwareVersion, size, sha256).");
+        return -1;
+    }
+    copy_str(in->signature, sizeof in->signature, f->field[RQ_F_SIGNATURE]);
+    return 0;
+}
+
 int api_firmware_upload_end(http_req *r)
 {
     upload_state *u = r->state;
@@ -166,6 +213,10 @@ int api_firmware_upload_end(http_req *r)
     in.size = (int64_t)u->up.size;
     memcpy(in.md5, u->up.md5_hex, sizeof in.md5);
     memcpy(in.sha256, u->up.sha256_hex, sizeof in.sha256);
+    if (f->has_signature && upload_verify(r, f, &in, &f->err) != 0) {
+        upload_fail_file(u);
+        return send_err(r, &f->err);
+    }
 
     fwfiles_lock(r->app);
     ota_err rc = OTA_EDB;
@@ -199,6 +250,14 @@ int api_firmware_upload_end(http_req *r)
     case OTA_ELIMIT:
         ret = http_send_error(r, 422, "limit_exceeded", "productKey",
                               "The product already has 50 firmwares; delete one first.");
+        break;
+    case OTA_EINVAL:
+        if (in.key_id[0])
+            ret = http_send_error(r, 422, "invalid_signature", "signature",
+                                  "The signing key was retired during the upload.");
+        else
+            ret = http_send_error(r, 422, "signature_required", "signature",
+                                  "The product requires signed firmware: give a signature.");
         break;
     default:
         ret = http_send_error(r, 500, "internal", NULL, "The firmware could not be stored.");

@@ -285,6 +285,158 @@ ota_err store_product_list(store_t *s, store_page pg, store_product **items, siz
     return s->ops->tx(s, STORE_TX_READ, product_list_fn, &a);
 }
 
+typedef struct {
+    store_t *s;
+    const char *key;
+    int on;
+    store_product *out;
+} product_set_args;
+
+static ota_err product_set_fn(store_tx *tx, void *ud)
+{
+    product_set_args *a = ud;
+    store_args args = {0};
+    int64_t changed = 0;
+    store_arg_str(&args, a->key);
+    store_arg_i64(&args, a->on ? 1 : 0);
+    ota_err rc = run(a->s, tx, STORE_Q_PRODUCT_SET_REQSIG, &args, NULL, NULL, &changed);
+    if (rc != OTA_OK)
+        return rc;
+    if (changed == 0)
+        return OTA_ENOTFOUND;
+    if (!a->out)
+        return OTA_OK;
+    args.n = 1;
+    return get_one(a->s, tx, STORE_Q_PRODUCT_GET, &args, product_of, a->out);
+}
+
+ota_err store_product_set_require_signature(store_t *s, const char *product_key, int on,
+                                             store_product *out)
+{
+    if (!product_key)
+        return OTA_EINVAL;
+    product_set_args a = {s, product_key, on, out};
+    return s->ops->tx(s, STORE_TX_WRITE, product_set_fn, &a);
+}
+
+/* ---- signing keys -------------------------------------------------------------------------- */
+
+static void signkey_of(const store_row *r, void *out)
+{
+    store__read_signkey(r, out);
+}
+
+typedef struct {
+    store_t *s;
+    const store_signkey *in;
+    const char *key, *key_id;
+    int64_t now;
+    store_signkey *out;
+    store_signkey **items;
+    size_t *n;
+} signkey_args;
+
+static ota_err signkey_create_fn(store_tx *tx, void *ud)
+{
+    signkey_args *a = ud;
+    int64_t pid = 0, x = 0;
+    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_LOCK, a->in->product_key, &pid);
+    if (rc != OTA_OK)
+        return rc;
+    if (pid == 0)
+        return OTA_ENOTFOUND;
+    store_args args = {0};
+    store_arg_i64(&args, pid);
+    if ((rc = get_i64(a->s, tx, STORE_Q_SIGNKEY_COUNT, &args, &x)) != OTA_OK)
+        return rc;
+    if (!rules_signkey_addable(x))
+        return OTA_ELIMIT;
+    store_arg_str(&args, a->in->key_id);
+    store_arg_str(&args, a->in->name);
+    store_arg_str(&args, a->in->public_key);
+    store_arg_i64(&args, a->now);
+    if ((rc = get_i64(a->s, tx, STORE_Q_SIGNKEY_INSERT, &args, &x)) != OTA_OK)
+        return rc;
+    if (x == 0)
+        return OTA_EDUPLICATE;
+    args.n = 2;
+    return get_one(a->s, tx, STORE_Q_SIGNKEY_GET, &args, signkey_of, a->out);
+}
+
+ota_err store_signkey_create(store_t *s, const store_signkey *in, int64_t now_ms,
+                              store_signkey *out)
+{
+    if (!in || !out)
+        return OTA_EINVAL;
+    signkey_args a = {s, in, NULL, NULL, now_ms, out, NULL, NULL};
+    return s->ops->tx(s, STORE_TX_WRITE, signkey_create_fn, &a);
+}
+
+static ota_err signkey_list_fn(store_tx *tx, void *ud)
+{
+    signkey_args *a = ud;
+    int64_t pid = 0;
+    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    if (rc != OTA_OK)
+        return rc;
+    if (pid == 0)
+        return OTA_ENOTFOUND;
+    store_args args = {0};
+    store_arg_i64(&args, pid);
+    page_rows p = {signkey_of, sizeof(store_signkey), 0, RULES_SIGNING_KEYS_PER_PRODUCT, NULL};
+    p.items = calloc(RULES_SIGNING_KEYS_PER_PRODUCT, sizeof(store_signkey));
+    if (!p.items)
+        abort(); /* the daemon may abort on out-of-memory */
+    rc = run(a->s, tx, STORE_Q_SIGNKEY_LIST, &args, page_fn, &p, NULL);
+    if (rc != OTA_OK) {
+        free(p.items);
+        return rc;
+    }
+    free(*a->items); /* a retried transaction's earlier attempt */
+    *a->items = (store_signkey *)p.items;
+    *a->n = p.n;
+    return OTA_OK;
+}
+
+ota_err store_signkey_list(store_t *s, const char *product_key, store_signkey **items,
+                            size_t *n)
+{
+    if (!product_key || !items || !n)
+        return OTA_EINVAL;
+    *items = NULL;
+    *n = 0;
+    signkey_args a = {s, NULL, product_key, NULL, 0, NULL, items, n};
+    return s->ops->tx(s, STORE_TX_READ, signkey_list_fn, &a);
+}
+
+static ota_err signkey_retire_fn(store_tx *tx, void *ud)
+{
+    signkey_args *a = ud;
+    int64_t pid = 0;
+    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    if (rc != OTA_OK)
+        return rc;
+    if (pid == 0)
+        return OTA_ENOTFOUND;
+    store_args args = {0};
+    store_arg_i64(&args, pid);
+    store_arg_str(&args, a->key_id);
+    store_arg_i64(&args, a->now);
+    if ((rc = run(a->s, tx, STORE_Q_SIGNKEY_RETIRE, &args, NULL, NULL, NULL)) != OTA_OK)
+        return rc;
+    args.n = 2;
+    return get_one(a->s, tx, STORE_Q_SIGNKEY_GET, &args, signkey_of, a->out);
+}
+
+ota_err store_signkey_retire(store_t *s, const char *product_key, const char *key_id,
+                              int64_t now_ms, store_signkey *out)
+{
+    if (!product_key || !key_id || !out)
+        return OTA_EINVAL;
+    signkey_args a = {s, NULL, product_key, key_id, now_ms, out, NULL, NULL};
+    return s->ops->tx(s, STORE_TX_WRITE, signkey_retire_fn, &a);
+}
+
 /* ---- devices ------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -460,7 +612,19 @@ static ota_err fw_facts(store_t *s, store_tx *tx, const store_firmware *in, int6
         return rc;
     f->version_taken = x != 0;
     args.n = 1;
-    return get_i64(s, tx, STORE_Q_FW_COUNT_P, &args, &f->firmware_count);
+    if ((rc = get_i64(s, tx, STORE_Q_FW_COUNT_P, &args, &f->firmware_count)) != OTA_OK)
+        return rc;
+    if ((rc = get_i64(s, tx, STORE_Q_PRODUCT_REQSIG, &args, &x)) != OTA_OK)
+        return rc;
+    f->require_signature = x != 0;
+    f->is_signed = in->key_id[0] != '\0';
+    if (!f->is_signed)
+        return OTA_OK;
+    store_arg_str(&args, in->key_id);
+    if ((rc = get_i64(s, tx, STORE_Q_SIGNKEY_ACTIVE, &args, &x)) != OTA_OK)
+        return rc;
+    f->key_active = x != 0;
+    return OTA_OK;
 }
 
 static ota_err fw_create_fn(store_tx *tx, void *ud)
@@ -475,9 +639,17 @@ static ota_err fw_create_fn(store_tx *tx, void *ud)
     rules_firmware verdict = rules_firmware_create(&facts);
     if (verdict != RULES_FW_OK) {
         *a->field = rules_firmware_field(verdict);
-        return verdict == RULES_FW_NO_PRODUCT     ? OTA_ENOTFOUND
-               : verdict == RULES_FW_PRODUCT_FULL ? OTA_ELIMIT
-                                                  : OTA_EDUPLICATE;
+        switch (verdict) {
+        case RULES_FW_NO_PRODUCT:
+            return OTA_ENOTFOUND;
+        case RULES_FW_PRODUCT_FULL:
+            return OTA_ELIMIT;
+        case RULES_FW_UNSIGNED:
+        case RULES_FW_KEY_RETIRED:
+            return OTA_EINVAL;
+        default:
+            return OTA_EDUPLICATE;
+        }
     }
     store_args args = {0};
     store__firmware_args(&args, pid, in, a->now);

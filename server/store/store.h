@@ -34,6 +34,7 @@ typedef struct {
     int64_t created_ms;
     int64_t device_count;   /* filled by get and list */
     int64_t firmware_count; /* filled by get and list */
+    int require_signature;  /* uploads without a valid signature are refused */
 } store_product;
 
 typedef struct {
@@ -63,7 +64,20 @@ typedef struct {
     char md5[33];
     char sha256[65];
     int64_t created_ms;
+    char signature[96]; /* base64 Ed25519 signature of the manifest; "" = unsigned */
+    char key_id[17];    /* the product's signing key that verified it; "" = unsigned */
 } store_firmware;
+
+/* A product's Ed25519 public key for firmware signatures (common/ota_sign.h). */
+typedef struct {
+    int64_t id;
+    char product_key[16];
+    char key_id[17]; /* ota_sign_key_id of the key */
+    char name[256];
+    char public_key[1100]; /* PEM SubjectPublicKeyInfo */
+    int64_t created_ms;
+    int64_t retired_ms; /* 0 = active */
+} store_signkey;
 
 /* One page of a list: items[0..n) owned by the caller (free(items)); total = all matches. */
 typedef struct {
@@ -91,6 +105,24 @@ ota_err store_product_create(store_t *s, const char *name, const char *descripti
 ota_err store_product_get(store_t *s, const char *product_key, store_product *out);
 ota_err store_product_list(store_t *s, store_page pg, store_product **items, size_t *n,
                            int64_t *total);
+/* Sets requireSignature; out (may be NULL) gets the product. OTA_ENOTFOUND: no product. */
+ota_err store_product_set_require_signature(store_t *s, const char *product_key, int on,
+                                             store_product *out);
+
+/* --- signing keys ------------------------------------------------------------------ */
+/* Adds a key (in->product_key, key_id, name, public_key). OTA_ENOTFOUND: no product;
+ * OTA_EDUPLICATE: the product already has this key (active or retired); OTA_ELIMIT: the
+ * product has RULES_SIGNING_KEYS_PER_PRODUCT keys. */
+ota_err store_signkey_create(store_t *s, const store_signkey *in, int64_t now_ms,
+                              store_signkey *out);
+/* Every key of the product, oldest first, retired ones too (at most
+ * RULES_SIGNING_KEYS_PER_PRODUCT). OTA_ENOTFOUND: no product. */
+ota_err store_signkey_list(store_t *s, const char *product_key, store_signkey **items,
+                            size_t *n);
+/* Retires a key (already retired: unchanged); out gets the row. OTA_ENOTFOUND: no such
+ * key in the product. */
+ota_err store_signkey_retire(store_t *s, const char *product_key, const char *key_id,
+                              int64_t now_ms, store_signkey *out);
 
 /* --- devices ----------------------------------------------------------------------- */
 /* OTA_ENOTFOUND: no such product; OTA_EDUPLICATE: identifier taken in the product. */
@@ -123,7 +155,9 @@ ota_err store_device_all_offline(store_t *s);
 
 /* --- firmware ---------------------------------------------------------------------- */
 /* Adds a row for a file already placed under its sha256 name. In one transaction checks:
- * product exists (OTA_ENOTFOUND, field "productKey"), fewer than 50 firmwares in the
+ * product exists (OTA_ENOTFOUND, field "productKey"), a signature when the product
+ * requires one and in->key_id an active key of the product when given (OTA_EINVAL,
+ * "signature": the caller verified the signature), fewer than 50 firmwares in the
  * product (OTA_ELIMIT), name unique (OTA_EDUPLICATE, "firmwareName"), version unique in
  * the product (OTA_EDUPLICATE, "firmwareVersion"). in->product_key names the product;
  * out gets the full row. *field (may be NULL) names the field at fault. */

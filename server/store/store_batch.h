@@ -43,6 +43,8 @@ typedef struct {
     int64_t end_ms; /* 0 while in_progress */
     int64_t total;
     int64_t counts[FSM_STATE_COUNT]; /* tasks by state; [FSM_SUCCEEDED], [FSM_FAILED] */
+    char signature[96]; /* the firmware's (store_firmware); "" = unsigned */
+    char key_id[17];
 } store_batch;
 
 /* What creating a batch needs; strings borrowed for the call. */

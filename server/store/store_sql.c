@@ -18,10 +18,10 @@
  * one line in each, the struct's field (store.h) and a migration per database. */
 #define STORE_SQL_FIRMWARE_COLS                                                                 \
     "f.id, f.product_id, p.product_key, f.name, f.version, f.description, f.file_name,"       \
-    " f.size, f.md5, f.sha256, f.created_ms"
+    " f.size, f.md5, f.sha256, f.created_ms, f.signature, f.key_id"
 #define FIRMWARE_INSERT                                                                         \
     "INSERT INTO firmwares(product_id, name, version, description, file_name, size, md5,"      \
-    " sha256, created_ms) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+    " sha256, created_ms, signature, key_id) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
 
 /* Parameters the counters' UPDATE needs: the batch id and one delta per task state. The
  * PostgreSQL parameter builder holds 16 (store_pg_params). */
@@ -115,6 +115,18 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
         " due_ms = NULL, due_kind = NULL, updated_ms = $2"
         " WHERE batch_id = $1 AND state " STORE_SQL_TASK_OPEN
         " AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state = 'in_progress')",
+    [STORE_Q_PRODUCT_SET_REQSIG] = "UPDATE products SET require_signature=$2 WHERE product_key=$1",
+    [STORE_Q_PRODUCT_REQSIG] = "SELECT require_signature FROM products WHERE id=$1",
+    [STORE_Q_SIGNKEY_INSERT] = "INSERT INTO signing_keys(product_id, key_id, name, public_key,"
+                               " created_ms) VALUES($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING"
+                               " RETURNING id",
+    [STORE_Q_SIGNKEY_COUNT] = "SELECT count(*) FROM signing_keys WHERE product_id=$1",
+    [STORE_Q_SIGNKEY_LIST] = "SELECT " STORE_SQL_SIGNKEY_COLS "WHERE k.product_id=$1 ORDER BY k.id",
+    [STORE_Q_SIGNKEY_GET] = "SELECT " STORE_SQL_SIGNKEY_COLS "WHERE k.product_id=$1 AND k.key_id=$2",
+    [STORE_Q_SIGNKEY_RETIRE] = "UPDATE signing_keys SET retired_ms=$3 WHERE product_id=$1"
+                               " AND key_id=$2 AND retired_ms IS NULL",
+    [STORE_Q_SIGNKEY_ACTIVE] = "SELECT 1 FROM signing_keys WHERE product_id=$1 AND key_id=$2"
+                               " AND retired_ms IS NULL",
     [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = 'terminated', end_ms = $2, "
                            STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state = 'in_progress'",
 };
@@ -163,6 +175,8 @@ void store__firmware_args(store_args *a, int64_t product_id, const store_firmwar
     store_arg_str(a, in->md5);
     store_arg_str(a, in->sha256);
     store_arg_i64(a, now_ms);
+    store_arg_str(a, in->key_id[0] ? in->signature : NULL);
+    store_arg_str(a, in->key_id[0] ? in->key_id : NULL);
 }
 
 void store__read_product(const store_row *r, store_product *p)
@@ -175,6 +189,7 @@ void store__read_product(const store_row *r, store_product *p)
     p->created_ms = r->i64(r->row, 4);
     p->device_count = r->i64(r->row, 5);
     p->firmware_count = r->i64(r->row, 6);
+    p->require_signature = r->i64(r->row, 7) != 0;
 }
 
 void store__read_device(const store_row *r, store_device *d)
@@ -208,6 +223,20 @@ void store__read_firmware(const store_row *r, store_firmware *f)
     r->text(r->row, 8, f->md5, sizeof f->md5);
     r->text(r->row, 9, f->sha256, sizeof f->sha256);
     f->created_ms = r->i64(r->row, 10);
+    r->text(r->row, 11, f->signature, sizeof f->signature);
+    r->text(r->row, 12, f->key_id, sizeof f->key_id);
+}
+
+void store__read_signkey(const store_row *r, store_signkey *k)
+{
+    memset(k, 0, sizeof *k);
+    k->id = r->i64(r->row, 0);
+    r->text(r->row, 1, k->product_key, sizeof k->product_key);
+    r->text(r->row, 2, k->key_id, sizeof k->key_id);
+    r->text(r->row, 3, k->name, sizeof k->name);
+    r->text(r->row, 4, k->public_key, sizeof k->public_key);
+    k->created_ms = r->i64(r->row, 5);
+    k->retired_ms = r->i64(r->row, 6);
 }
 
 void store__read_batch(const store_row *r, store_batch *b)
@@ -238,6 +267,8 @@ void store__read_batch(const store_row *r, store_batch *b)
     b->total = r->i64(r->row, 22);
     for (int i = 0; i < FSM_STATE_COUNT; i++)
         b->counts[i] = r->i64(r->row, STORE_SQL_BATCH_COUNTS_AT + i);
+    r->text(r->row, STORE_SQL_BATCH_SIGNATURE_AT, b->signature, sizeof b->signature);
+    r->text(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 1, b->key_id, sizeof b->key_id);
 }
 
 /* The reason stored in col: NULL or "" is none. */

@@ -49,16 +49,18 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     "b.id, b.firmware_id, b.product_id, p.product_key, p.name, f.name, f.version, f.file_name, " \
     "f.size, f.md5, f.sha256, b.scope, b.policy, b.validity_days, b.timeout_min, "              \
     "b.retry_times, b.retry_interval_min, b.max_push_per_min, b.state, b.start_ms, "             \
-    "b.expires_ms, b.end_ms, b.total" STORE_SQL_COUNTER_COLS " "                                \
+    "b.expires_ms, b.end_ms, b.total" STORE_SQL_COUNTER_COLS ", f.signature, f.key_id "       \
     "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
 #define STORE_SQL_BATCH_COUNTS_AT 23 /* column of b.n_to_push in STORE_SQL_BATCH_COLS */
+/* f.signature, then f.key_id, follow the counters */
+#define STORE_SQL_BATCH_SIGNATURE_AT (STORE_SQL_BATCH_COUNTS_AT + FSM_STATE_COUNT)
 
 /* The catalog's rows (store__read_product, store__read_device; the firmware's columns are
  * store_sql.c's alone, next to its reader and its INSERT). */
 #define STORE_SQL_PRODUCT_COLS                                                                  \
     "p.id, p.product_key, p.name, p.description, p.created_ms,"                                \
     " (SELECT count(*) FROM devices d WHERE d.product_id = p.id),"                              \
-    " (SELECT count(*) FROM firmwares f WHERE f.product_id = p.id)"
+    " (SELECT count(*) FROM firmwares f WHERE f.product_id = p.id), p.require_signature"
 #define STORE_SQL_DEVICE_COLS                                                                   \
     "d.id, d.product_id, p.product_key, d.identifier, d.device_name, d.activated, d.online,"   \
     " d.firmware_version, d.created_ms, d.activated_ms, d.last_seen_ms"
@@ -83,6 +85,11 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     " AND (d.firmware_version IS NULL OR d.firmware_version <> " ver ")"                        \
     " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"                           \
     " AND t.state " STORE_SQL_TASK_OPEN ")"
+
+/* A signing key (store__read_signkey), from signing_keys k joined to products p. */
+#define STORE_SQL_SIGNKEY_COLS                                                                  \
+    "k.id, p.product_key, k.key_id, k.name, k.public_key, k.created_ms,"                       \
+    " COALESCE(k.retired_ms, 0) FROM signing_keys k JOIN products p ON p.id = k.product_id "
 
 /* A user (store_accounts.c's read_user), from users u; the last column is the stored
  * password form ("" when none). */
@@ -177,7 +184,15 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(AUDIT_LIST, "list audit rows")                                                            \
     X(METRIC_BATCHES, "metrics: batches")                                                       \
     X(METRIC_TASKS, "metrics: tasks")                                                           \
-    X(METRIC_ONLINE, "metrics: devices online")
+    X(METRIC_ONLINE, "metrics: devices online")                                                 \
+    X(PRODUCT_SET_REQSIG, "update product")                                                     \
+    X(PRODUCT_REQSIG, "check product signing")                                                  \
+    X(SIGNKEY_INSERT, "insert signing key")                                                     \
+    X(SIGNKEY_COUNT, "count signing keys")                                                      \
+    X(SIGNKEY_LIST, "list signing keys")                                                        \
+    X(SIGNKEY_GET, "get signing key")                                                           \
+    X(SIGNKEY_RETIRE, "retire signing key")                                                     \
+    X(SIGNKEY_ACTIVE, "check signing key")
 
 #define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
@@ -269,6 +284,8 @@ void store__firmware_args(store_args *a, int64_t product_id, const store_firmwar
 void store__read_product(const store_row *r, store_product *out);
 void store__read_device(const store_row *r, store_device *out);
 void store__read_firmware(const store_row *r, store_firmware *out);
+/* From STORE_SQL_SIGNKEY_COLS. */
+void store__read_signkey(const store_row *r, store_signkey *out);
 void store__read_batch(const store_row *r, store_batch *out);
 int store__read_task(const store_row *r, int64_t device_id, store_task *out);
 /* retry_times: the batch's (not in the row). */

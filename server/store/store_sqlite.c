@@ -159,6 +159,20 @@ static const char *const migrations[] = {
      " result TEXT NOT NULL,"
      " detail TEXT);"
      "CREATE INDEX audit_time ON audit(time_ms);"),
+    /* 7: signed firmware (catalog.c): a product's Ed25519 public keys, whether it
+     * requires signatures, and a firmware's signature and the key that verified it */
+    ("ALTER TABLE products ADD COLUMN require_signature INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE firmwares ADD COLUMN signature TEXT;"
+     "ALTER TABLE firmwares ADD COLUMN key_id TEXT;"
+     "CREATE TABLE signing_keys("
+     " id INTEGER PRIMARY KEY,"
+     " product_id INTEGER NOT NULL REFERENCES products(id),"
+     " key_id TEXT NOT NULL,"
+     " name TEXT NOT NULL,"
+     " public_key TEXT NOT NULL,"
+     " created_ms INTEGER NOT NULL,"
+     " retired_ms INTEGER,"
+     " UNIQUE(product_id, key_id));"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

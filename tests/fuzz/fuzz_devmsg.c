@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* whatever the parser accepted, the builders can echo */
         devmsg_upgrade u = {
             "standard", 1,  m.has_version ? m.firmware_version : "1", "http://x/dl/a/b", "00",
-            "11",       "b"};
+            "11",       "b",  NULL, NULL, NULL};
         char *s = devmsg_build_get_reply(m.msg_id, &u);
         check(s != NULL);
         free(s);

@@ -379,6 +379,9 @@ static const devmsg_upgrade U = {
     "0123456789abcdef0123456789abcdef",
     "aa00000000000000000000000000000000000000000000000000000000000000",
     "b1",
+    NULL,
+    NULL,
+    NULL,
 };
 
 static void test_build_upgrade(void **state)
@@ -431,6 +434,37 @@ static void test_build_upgrade(void **state)
     u.batch_id = "a\"b\\c";
     s = devmsg_build_upgrade("m", &u);
     assert_non_null(strstr(s, "\"batchId\":\"a\\\"b\\\\c\""));
+    free(s);
+}
+
+/* A signed firmware's offer adds manifest, signature, keyId and signAlgorithm after the
+ * unsigned fields; a half-signed offer is refused. */
+static void test_build_upgrade_signed(void **state)
+{
+    (void)state;
+    devmsg_upgrade u = U;
+    u.manifest = "{\"productKey\":\"pk\"}";
+    u.signature = "c2ln";
+    u.key_id = "0123456789abcdef";
+    char *s = devmsg_build_upgrade("7", &u);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "\"batchId\":\"b1\",\"manifest\":\"{\\\"productKey\\\":\\\"pk\\\"}\","
+                              "\"signature\":\"c2ln\",\"keyId\":\"0123456789abcdef\","
+                              "\"signAlgorithm\":\"Ed25519\"}"));
+    free(s);
+    s = devmsg_build_get_reply("8", &u);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "\"signAlgorithm\":\"Ed25519\""));
+    free(s);
+    u.key_id = "";
+    assert_null(devmsg_build_upgrade("7", &u));
+    u.key_id = "0123456789abcdef";
+    u.manifest = NULL;
+    assert_null(devmsg_build_upgrade("7", &u));
+    /* unsigned: none of the four */
+    s = devmsg_build_upgrade("7", &U);
+    assert_null(strstr(s, "manifest"));
+    assert_null(strstr(s, "signAlgorithm"));
     free(s);
 }
 
@@ -489,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_size_limit),      cmocka_unit_test(test_progress),
         cmocka_unit_test(test_version),         cmocka_unit_test(test_get),
         cmocka_unit_test(test_reason_buffer),   cmocka_unit_test(test_build_upgrade),
+        cmocka_unit_test(test_build_upgrade_signed),
         cmocka_unit_test(test_build_get_reply), cmocka_unit_test(test_topic_and_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

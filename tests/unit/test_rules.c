@@ -1,7 +1,8 @@
 /*
  * Unit tests of server/core/rules: the catalog's business rules as the store applies them
  * for every database: the firmware create checks and their order (product, name,
- * version, the 50-firmware limit) with the field each names, the delete guard, and a
+ * version, the 50-firmware limit, signatures) with the field each names, the delete guard,
+ * the signing-key limit, and a
  * device's eligibility for a directed batch with its API codes and their order.
  */
 #include <setjmp.h>
@@ -16,7 +17,7 @@
 static void test_firmware_create(void **state)
 {
     (void)state;
-    rules_firmware_facts f = {1, 0, 0, 0};
+    rules_firmware_facts f = {1, 0, 0, 0, 0, 0, 0};
     assert_int_equal(rules_firmware_create(&f), RULES_FW_OK);
     assert_null(rules_firmware_field(RULES_FW_OK));
     f.firmware_count = RULES_FIRMWARES_PER_PRODUCT - 1;
@@ -34,6 +35,33 @@ static void test_firmware_create(void **state)
     f.product_found = 0;
     assert_int_equal(rules_firmware_create(&f), RULES_FW_NO_PRODUCT);
     assert_string_equal(rules_firmware_field(RULES_FW_NO_PRODUCT), "productKey");
+}
+
+/* A product requiring signatures refuses an unsigned firmware; a signed one counts only
+ * with an active key; both name "signature" and come right after the product. */
+static void test_firmware_signature(void **state)
+{
+    (void)state;
+    rules_firmware_facts f = {1, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(rules_firmware_create(&f), RULES_FW_OK); /* unsigned, not required */
+    f.require_signature = 1;
+    assert_int_equal(rules_firmware_create(&f), RULES_FW_UNSIGNED);
+    assert_string_equal(rules_firmware_field(RULES_FW_UNSIGNED), "signature");
+    f.is_signed = 1;
+    assert_int_equal(rules_firmware_create(&f), RULES_FW_KEY_RETIRED);
+    assert_string_equal(rules_firmware_field(RULES_FW_KEY_RETIRED), "signature");
+    f.key_active = 1;
+    assert_int_equal(rules_firmware_create(&f), RULES_FW_OK);
+    f.require_signature = 0;
+    f.key_active = 0; /* signed with a retired key: refused even when not required */
+    assert_int_equal(rules_firmware_create(&f), RULES_FW_KEY_RETIRED);
+    f.name_taken = 1; /* the signature is named before the name */
+    assert_int_equal(rules_firmware_create(&f), RULES_FW_KEY_RETIRED);
+    f.product_found = 0;
+    assert_int_equal(rules_firmware_create(&f), RULES_FW_NO_PRODUCT);
+    assert_true(rules_signkey_addable(0));
+    assert_true(rules_signkey_addable(RULES_SIGNING_KEYS_PER_PRODUCT - 1));
+    assert_false(rules_signkey_addable(RULES_SIGNING_KEYS_PER_PRODUCT));
 }
 
 static void test_firmware_delete(void **state)
@@ -88,6 +116,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_firmware_create),
+        cmocka_unit_test(test_firmware_signature),
         cmocka_unit_test(test_firmware_delete),
         cmocka_unit_test(test_device_for_batch),
         cmocka_unit_test(test_device_again),

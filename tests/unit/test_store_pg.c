@@ -147,13 +147,13 @@ static void test_open_migrate(void **state)
     for (int i = 0; i < 2; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(r[i].rc, OTA_OK);
-        assert_int_equal(r[i].version, 6);
+        assert_int_equal(r[i].version, 7);
     }
     char err[256], url[1200];
     snprintf(url, sizeof url, "%s%spool_max=4", db_url, strchr(db_url, '?') ? "&" : "?");
     assert_int_equal(store_open(url, &st, err, sizeof err), OTA_OK);
     assert_string_equal(store_kind(st), "postgresql");
-    assert_int_equal(store_schema_version(st), 6);
+    assert_int_equal(store_schema_version(st), 7);
     assert_int_equal(store_ping(st), OTA_OK);
     store_t *bad = NULL;
     snprintf(url, sizeof url, "%s%spool_max=0", db_url, strchr(db_url, '?') ? "&" : "?");
