@@ -32,21 +32,6 @@ static ota_err run(store_t *s, store_tx *tx, store_q q, const store_args *a, sto
     return s->ops->query(tx, q, a ? a : &none, row, ud, changes);
 }
 
-/* The first row read with read into out; found = whether there was one. */
-typedef struct {
-    void (*read)(const store_row *r, void *out);
-    void *out;
-    int found;
-} one_row;
-
-static void one_fn(void *ud, const store_row *r)
-{
-    one_row *o = ud;
-    if (!o->found)
-        o->read(r, o->out);
-    o->found = 1;
-}
-
 static void product_of(const store_row *r, void *out)
 {
     store__read_product(r, out);
@@ -76,8 +61,8 @@ static void i64_of(const store_row *r, void *out)
 static ota_err get_one(store_t *s, store_tx *tx, store_q q, const store_args *a,
                        void (*read)(const store_row *, void *), void *out)
 {
-    one_row o = {read, out, 0};
-    ota_err rc = run(s, tx, q, a, one_fn, &o, NULL);
+    store_first o = {read, out, 0};
+    ota_err rc = run(s, tx, q, a, store__first_fn, &o, NULL);
     if (rc != OTA_OK)
         return rc;
     return o.found ? OTA_OK : OTA_ENOTFOUND;

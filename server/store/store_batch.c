@@ -55,26 +55,11 @@ static ota_err uexec(store_uow *u, store_uq q, const store_args *a, store_row_fn
     return u->ops->uow_exec(u->impl, q, a, row, ud, changes);
 }
 
-/* The first row, read with read; found = whether there was one. */
-typedef struct {
-    void (*read)(const store_row *r, void *ud);
-    void *out;
-    int found;
-} first_row;
-
-static void first_fn(void *ud, const store_row *r)
-{
-    first_row *f = ud;
-    if (!f->found)
-        f->read(r, f->out);
-    f->found = 1;
-}
-
 static ota_err first(store_uow *u, store_uq q, const store_args *a,
                      void (*read)(const store_row *, void *), void *out)
 {
-    first_row f = {read, out, 0};
-    ota_err rc = uexec(u, q, a, first_fn, &f, NULL);
+    store_first f = {read, out, 0};
+    ota_err rc = uexec(u, q, a, store__first_fn, &f, NULL);
     if (rc != OTA_OK)
         return rc;
     return f.found ? OTA_OK : OTA_ENOTFOUND;

@@ -152,6 +152,14 @@ int store__sql_complete(const char *const *texts, int n, char *err, size_t errle
     return 0;
 }
 
+void store__first_fn(void *ud, const store_row *r)
+{
+    store_first *f = ud;
+    if (!f->found)
+        f->read(r, f->out);
+    f->found = 1;
+}
+
 void store__first_i64(void *ud, const store_row *r)
 {
     *(int64_t *)ud = r->i64(r->row, 0);

@@ -272,6 +272,15 @@ typedef struct {
     int (*is_null)(const void *row, int col);
 } store_row;
 
+/* A row function (store_row_fn, ud a store_first) that reads the first row with read into
+ * out and notes that there was one; later rows are ignored. */
+typedef struct {
+    void (*read)(const store_row *r, void *out);
+    void *out;
+    int found;
+} store_first;
+void store__first_fn(void *ud, const store_row *r);
+
 /* A row function (store_row_fn) that keeps column 0 of a row as an integer in *(int64_t *)ud. */
 void store__first_i64(void *ud, const store_row *r);
 
