@@ -140,7 +140,9 @@ int otasdk_create(const otasdk_config *cfg, otasdk_ctx **out)
         !cfg->flash.write || !cfg->flash.close || !cfg->flash.finalize || !cfg->flash.discard ||
         !cfg->digest.begin || !cfg->digest.update || !cfg->digest.finish || !cfg->digest.free ||
         !cfg->sys.now_ms || (!cfg->sys.alloc) != (!cfg->sys.free) ||
-        (!cfg->sys.lock) != (!cfg->sys.unlock))
+        (!cfg->sys.lock) != (!cfg->sys.unlock) ||
+        cfg->trusted_key_count > OTASDK_TRUSTED_KEYS_MAX ||
+        (cfg->trusted_key_count && (!cfg->trusted_keys || !cfg->verify.ed25519)))
         return OTASDK_ERR_ARG;
     work = cfg->work_buf_size ? cfg->work_buf_size : 4096;
     if (work < 64 || work > (1u << 20) || cfg->progress_every > 100)
@@ -165,6 +167,10 @@ int otasdk_create(const otasdk_config *cfg, otasdk_ctx **out)
     copy_bounded(c->product_key, sizeof c->product_key, cfg->product_key);
     copy_bounded(c->identifier, sizeof c->identifier, cfg->identifier);
     copy_bounded(c->version, sizeof c->version, cfg->firmware_version);
+    for (size_t i = 0; i < cfg->trusted_key_count; i++)
+        memcpy(c->keys[i], cfg->trusted_keys[i], 32);
+    c->n_keys = cfg->trusted_key_count;
+    c->cfg.trusted_keys = NULL; /* the copy above is the SDK's */
     c->cfg.product_key = c->product_key;
     c->cfg.identifier = c->identifier;
     c->cfg.firmware_version = NULL; /* c->version is the truth, under lock */

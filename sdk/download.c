@@ -157,9 +157,10 @@ static int failed(otasdk_ctx *c, int err, int step, int keep, const char *desc)
     return err;
 }
 
+/* Size, then SHA-256 (the stronger digest, and the one a signed manifest names), then MD5. */
 static int verify(otasdk_ctx *c, char *desc, size_t cap)
 {
-    unsigned char md[32];
+    unsigned char md5[16], sha[32];
     char got[65];
     int rc = OTASDK_OK;
     if (c->dl.offset != c->job.size) {
@@ -167,24 +168,24 @@ static int verify(otasdk_ctx *c, char *desc, size_t cap)
                  (unsigned long long)c->dl.offset, (unsigned long long)c->job.size);
         return OTASDK_ERR_VERIFY;
     }
-    if (c->cfg.digest.finish(c->cfg.digest.user, c->dl.md5, md, 16) != 0)
+    if (c->cfg.digest.finish(c->cfg.digest.user, c->dl.md5, md5, 16) != 0)
         rc = OTASDK_ERR_DIGEST;
     c->dl.md5 = NULL;
-    if (rc == OTASDK_OK) {
-        hex(md, 16, got);
-        if (strcmp(got, c->job.md5) != 0) {
-            snprintf(desc, cap, "md5 mismatch: got %s, expected %s", got, c->job.md5);
-            rc = OTASDK_ERR_VERIFY;
-        }
-    }
-    if (c->cfg.digest.finish(c->cfg.digest.user, c->dl.sha, md, 32) != 0 && rc == OTASDK_OK)
+    if (c->cfg.digest.finish(c->cfg.digest.user, c->dl.sha, sha, 32) != 0)
         rc = OTASDK_ERR_DIGEST;
     c->dl.sha = NULL;
     if (rc == OTASDK_OK && c->job.sha256[0]) {
-        hex(md, 32, got);
+        hex(sha, 32, got);
         if (strcmp(got, c->job.sha256) != 0) {
             snprintf(desc, cap, "sha256 mismatch: got %.16s..., expected %.16s...", got,
                      c->job.sha256);
+            rc = OTASDK_ERR_VERIFY;
+        }
+    }
+    if (rc == OTASDK_OK) {
+        hex(md5, 16, got);
+        if (strcmp(got, c->job.md5) != 0) {
+            snprintf(desc, cap, "md5 mismatch: got %s, expected %s", got, c->job.md5);
             rc = OTASDK_ERR_VERIFY;
         }
     }
@@ -202,6 +203,12 @@ int sdk__download(otasdk_ctx *c)
     int rc;
 
     memset(&c->dl, 0, sizeof c->dl);
+    if (sdk__check_signature(c, desc, sizeof desc) != 0) {
+        sdk__log(c, OTASDK_LOG_ERROR, "upgrade to %s refused: %s", c->job.version, desc);
+        sdk__send_progress(c, OTASDK_STEP_VERIFY_FAILED, desc);
+        sdk__emit(c, OTASDK_EV_FAILED, OTASDK_STEP_VERIFY_FAILED, OTASDK_ERR_VERIFY, 0, desc);
+        return OTASDK_ERR_VERIFY;
+    }
     if (c->cfg.flash.open(c->cfg.flash.user, &c->job, &have) != 0) {
         sdk__log(c, OTASDK_LOG_ERROR, "flash open failed");
         sdk__send_progress(c, OTASDK_STEP_FLASH_FAILED, "flash open failed");

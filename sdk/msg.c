@@ -161,6 +161,12 @@ int sdk__parse_job(json_t *data, otasdk_job *job)
             return OTASDK_ERR_PARSE;
         snprintf(j.batch_id, sizeof j.batch_id, "%lld", (long long)json_integer_value(b));
     }
+    if (json_object_get(data, "signature") &&
+        (get_str(data, "manifest", j.manifest, sizeof j.manifest) != 0 ||
+         get_str(data, "signature", j.signature, sizeof j.signature) != 0))
+        return OTASDK_ERR_PARSE;
+    if (json_object_get(data, "keyId"))
+        get_str(data, "keyId", j.key_id, sizeof j.key_id);
     lower(j.md5);
     lower(j.sha256);
     *job = j; /* msg_id is the caller's to fill */

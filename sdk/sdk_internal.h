@@ -70,6 +70,8 @@ struct otasdk_ctx {
     int last_err;
     sdk_download dl;
     unsigned char *work; /* work_buf_size bytes, allocated with the context */
+    unsigned char keys[OTASDK_TRUSTED_KEYS_MAX][32]; /* trusted keys (cfg.trusted_keys) */
+    size_t n_keys;
 };
 
 void sdk__log(otasdk_ctx *c, otasdk_log_level level, const char *fmt, ...)
@@ -90,6 +92,12 @@ int sdk__send_progress(otasdk_ctx *c, int step, const char *desc);
 int sdk__send_version(otasdk_ctx *c, const char *version);
 /* Fills job from a push's or get_reply's "data" object. OTASDK_OK or OTASDK_ERR_PARSE. */
 int sdk__parse_job(json_t *data, otasdk_job *job);
+
+/* sign.c */
+/* With trusted keys: 0 when c->job is signed by one of them and its manifest matches the
+ * device and the job (product, version, size, sha256) and is not a downgrade; else -1 with
+ * the cause in desc. Without keys: 0. */
+int sdk__check_signature(otasdk_ctx *c, char *desc, size_t cap);
 
 /* download.c */
 /* Downloads, verifies and finalizes c->job. Reports progress and failures itself.

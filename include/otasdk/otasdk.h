@@ -13,6 +13,14 @@
  * SDK reports the new version. Progress (1..100) and each failure (-1 unknown, -2 download,
  * -3 verify, -4 flash) go to ota/progress.
  *
+ * Signed firmware: with trusted Ed25519 public keys configured (otasdk_config.trusted_keys,
+ * several for a key rotation) and an Ed25519 verifier (otasdk_config.verify), a job runs
+ * only when its signature verifies with one of them over its manifest, the manifest names
+ * this device's product and the job's version, size and SHA-256, and its version is not
+ * lower than the running one (otasdk_version_cmp). Otherwise the SDK downloads nothing,
+ * reports step -3 with a desc naming the cause and keeps the running version. The
+ * downloaded bytes are then checked against the signed SHA-256.
+ *
  * What the device provides (all at otasdk_create, as structs of function pointers, in the
  * manner of the AWS OTA library's PAL): the MQTT transport (publish, subscribe), the HTTP
  * download, the flash writer, the digest (MD5, SHA-256), the clock, an optional lock and
@@ -87,6 +95,8 @@ typedef enum {
 #define OTASDK_DESC_MAX 128 /* progress "desc", longer ones are truncated */
 #define OTASDK_MSG_MAX 768  /* an outgoing message, built on the stack */
 #define OTASDK_TOPIC_MAX (6 + 2 * OTASDK_KEY_MAX + 32)
+#define OTASDK_MANIFEST_MAX 512  /* the signed manifest's bytes */
+#define OTASDK_TRUSTED_KEYS_MAX 8 /* trusted public keys */
 
 typedef enum {
     OTASDK_LOG_DEBUG = 0,
@@ -109,6 +119,10 @@ typedef struct {
     char md5[33];                         /* "sign", signMethod "Md5" */
     char sha256[65];
     char batch_id[OTASDK_BATCHID_MAX + 1];
+    /* signed firmware (docs/device-protocol.md); all "" when the push carried none */
+    char manifest[OTASDK_MANIFEST_MAX + 1];
+    char signature[96]; /* base64 of 64 bytes */
+    char key_id[17];
 } otasdk_job;
 
 /* ---- What the device provides ---------------------------------------------------- */
@@ -200,6 +214,15 @@ typedef struct {
     void (*free)(void *user, void *ptr);
 } otasdk_sys_ops;
 
+/* Ed25519 verification, for signed firmware. ed25519 returns 1 when sig is pub's valid
+ * signature of msg[0..len), else 0. The Linux port uses OpenSSL (otasdk_posix_fill sets
+ * it); another port plugs its own (e.g. a vendor crypto library or TweetNaCl). */
+typedef struct {
+    void *user;
+    int (*ed25519)(void *user, const unsigned char pub[32], const void *msg, size_t len,
+                   const unsigned char sig[64]);
+} otasdk_verify_ops;
+
 /* What the SDK tells the application (otasdk_app_ops.on_event). */
 typedef enum {
     OTASDK_EV_JOB_OFFERED = 0,  /* silent policy: a job waits for otasdk_upgrade_start() */
@@ -257,6 +280,12 @@ typedef struct {
     uint32_t
         retry_delay_ms; /* first wait between reconnections, doubled up to 30 s; default 1000 */
     unsigned progress_every; /* report progress every N percent, 1..100; default 10 */
+    /* Signed firmware: the raw 32-byte Ed25519 public keys the device trusts (copied; at
+     * most OTASDK_TRUSTED_KEYS_MAX). 0 keys: signatures are not required nor checked.
+     * With keys, verify.ed25519 is required. */
+    const unsigned char (*trusted_keys)[32];
+    size_t trusted_key_count;
+    otasdk_verify_ops verify;
 } otasdk_config;
 
 typedef struct otasdk_ctx otasdk_ctx;
@@ -347,6 +376,13 @@ void otasdk_stop(otasdk_ctx *ctx);
 /* Writes "/sys/{productKey}/{identifier}/{suffix}" into buf (cap bytes). Returns
  * OTASDK_OK, OTASDK_ERR_ARG, or OTASDK_ERR_SHORT_BUFFER (buf then holds ""). */
 int otasdk_topic(const otasdk_ctx *ctx, const char *suffix, char *buf, size_t cap);
+
+/* Compares two firmware versions for anti-rollback: < 0 when a is lower than b, 0 when
+ * equal, > 0 when higher. Versions are split into parts at '.', '-' and '_'; parts are
+ * compared in order, two parts of digits as numbers (so 1.10 > 1.9), otherwise as bytes
+ * (ASCII), and a digit part is higher than a non-digit part; when one version runs out of
+ * parts first, it is the lower (1.0 < 1.0.1). "2.0.0" vs "10.0.0" is lower. */
+int otasdk_version_cmp(const char *a, const char *b);
 
 /* Text and name ("OTASDK_ERR_NET") of a return code; never NULL. */
 const char *otasdk_strerror(int err);

@@ -65,7 +65,7 @@ int otasdk_posix_create(const otasdk_posix_config *pc, otasdk_posix **out);
 /* Stops the MQTT thread if running, closes files, frees. Accepts NULL. */
 void otasdk_posix_destroy(otasdk_posix *p);
 
-/* Fills cfg->mqtt, http, flash, digest and sys with this port's functions (user = p).
+/* Fills cfg->mqtt, http, flash, digest, verify and sys with this port's functions (user = p).
  * Leaves every other field of cfg alone. */
 void otasdk_posix_fill(otasdk_posix *p, otasdk_config *cfg);
 
@@ -91,6 +91,11 @@ unsigned long long otasdk_posix_staged_bytes(const otasdk_posix *p);
 /* Removes the staged image, its checkpoint and the final image. Returns OTASDK_OK, or
  * OTASDK_ERR_FLASH when a file could not be removed. */
 int otasdk_posix_clear(otasdk_posix *p);
+
+/* Reads an Ed25519 public key (PEM SubjectPublicKeyInfo, as otactl key create writes it)
+ * from path into raw, for otasdk_config.trusted_keys. OTASDK_OK, or OTASDK_ERR_ARG when the
+ * file cannot be read or holds no Ed25519 public key. */
+int otasdk_posix_load_public_key(const char *path, unsigned char raw[32]);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,7 @@ ota_test_library(ota_test_sdev SOURCES ${CMAKE_CURRENT_LIST_DIR}/scripted_device
 ota_test_library(ota_test_batch SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_batch_fixture.c
   LIBS ota_test_sdev ota_harness PkgConfig::CMOCKA)
 ota_test_library(ota_test_api SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_api_util.c
-  LIBS ota_harness PkgConfig::SQLITE)
+  LIBS ota_harness otacommon PkgConfig::SQLITE OpenSSL::Crypto)
 ota_test_library(ota_test_fleet SOURCES ${CMAKE_CURRENT_LIST_DIR}/fleet_fixture.c
   LIBS ota_harness PkgConfig::CMOCKA PkgConfig::JANSSON)
 ota_test_library(ota_test_httpsrv SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_httpsrv.c

@@ -14,5 +14,6 @@ target_compile_definitions(test_agent_local PRIVATE OTA_DEVICE_BIN="$<TARGET_FIL
 #   test_agent         ota-device processes against the real broker and otad (harness):
 #                      batch to three agents, kill and resume, corrupted firmware
 ota_integration_test(test_agent SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_agent.c
-  LIBS PkgConfig::JANSSON TIMEOUT 240 DEPENDS ota-device otad ota_auth)
+  LIBS ota_test_api otacommon OpenSSL::Crypto PkgConfig::JANSSON TIMEOUT 360
+  DEPENDS ota-device otad ota_auth)
 target_compile_definitions(test_agent PRIVATE OTA_DEVICE_BIN="$<TARGET_FILE:ota-device>")

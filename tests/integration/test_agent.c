@@ -12,6 +12,11 @@
  *   - a firmware file corrupted on the server is reported as verify_failed
  *   - under policy silent the agent acks and waits (silent_delay) before it upgrades
  *   - an agent with a device certificate and no secret (the certificate listener) upgrades
+ *   - agents with trusted_keys (signed firmware) against a server turned attacker: a signed
+ *     firmware installs; a firmware whose file and digests were changed on the server, a
+ *     stored file changed alone, a product's signed firmware copied to another product, and
+ *     a signed older version are each refused with verify_failed and the agent keeps its
+ *     version
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,7 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ota_harness.h"
+#include "ota_crypto.h"
+#include "test_api_util.h"
+
+#include <openssl/evp.h>
 
 #define NDEV 3
 
@@ -151,16 +159,21 @@ static int wait_online(fx *f, int i, const char *version, int timeout_ms)
     return -1;
 }
 
-static void upload_fw(fx *f, const char *name, const char *version, size_t len)
+/* Uploads len bytes of a fixed pattern (keyed by version) as version; with key, signed by
+ * it for f->pk. */
+static void upload_fw(fx *f, const char *name, const char *version, size_t len, EVP_PKEY *key)
 {
     oth_resp r;
+    char sig[89];
     const char *fields[] = {"firmwareName",    name,    "productKey", f->pk,
-                            "firmwareVersion", version, NULL};
+                            "firmwareVersion", version, key ? "signature" : NULL, sig, NULL};
     free(f->fw);
     f->fw = malloc(len);
     f->fw_len = len;
     for (size_t i = 0; i < len; i++)
-        f->fw[i] = (unsigned char)((i * 2654435761u) >> 13);
+        f->fw[i] = (unsigned char)(((i + (unsigned char)version[0]) * 2654435761u) >> 13);
+    if (key)
+        tapi_sign_b64(key, f->pk, version, f->fw, len, sig);
     assert_int_equal(oth_upload(&f->env, "/api/v1/firmwares", fields, "fw.bin", f->fw, len, &r), 0);
     if (r.status != 201)
         fprintf(stderr, "upload: %ld %s\n", r.status, r.body);
@@ -248,6 +261,19 @@ static json_t *batch_device(fx *f, const char *batch_id, const char *identifier)
     return found;
 }
 
+/* Changes byte at of the stored file of the last upload (its digests stay). */
+static void corrupt_stored_byte(fx *f, long at)
+{
+    char p[400];
+    FILE *fp;
+    snprintf(p, sizeof p, "%s/firmware/%s", f->env.dir, f->fw_sha);
+    fp = fopen(p, "r+b");
+    assert_non_null(fp);
+    fseek(fp, at, SEEK_SET);
+    fputc(0x42 ^ f->fw[at], fp);
+    fclose(fp);
+}
+
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
@@ -315,7 +341,7 @@ static void test_batch_to_three_agents(void **state)
             oth_dump_logs(&f->env);
             fail_msg("agent %d not online", i);
         }
-    upload_fw(f, "agent-fw-2", "2.0.0", 300 * 1024 + 5);
+    upload_fw(f, "agent-fw-2", "2.0.0", 300 * 1024 + 5, NULL);
     create_batch(f, NULL, batch, sizeof batch);
     b = wait_batch(f, batch, 60000);
     if (!b || json_integer_value(json_object_get(b, "succeeded")) != NDEV) {
@@ -351,7 +377,7 @@ static void test_killed_agent_resumes(void **state)
     create_device(f, 0, "resume-1");
     f->agents[0] = start_agent(f, 0, "1.0.0", "max_download_rate = 1000000");
     assert_int_equal(wait_online(f, 0, "1.0.0", 15000), 0);
-    upload_fw(f, "resume-fw", "3.0.0", 4 * 1024 * 1024 + 3);
+    upload_fw(f, "resume-fw", "3.0.0", 4 * 1024 * 1024 + 3, NULL);
     create_batch(f, ids, batch, sizeof batch);
     /* wait until a good part is checkpointed, then kill it hard */
     dev_path(f, 0, "download/image.ckpt", p, sizeof p);
@@ -392,19 +418,13 @@ static void test_corrupted_firmware_is_verify_failure(void **state)
     fx *f = *state;
     char batch[80], p[400];
     const char *ids[] = {"corrupt-1", NULL};
-    FILE *fp;
     json_t *b, *d;
     create_device(f, 0, "corrupt-1");
     f->agents[0] = start_agent(f, 0, "1.0.0", NULL);
     assert_int_equal(wait_online(f, 0, "1.0.0", 15000), 0);
-    upload_fw(f, "corrupt-fw", "4.0.0", 200 * 1024);
+    upload_fw(f, "corrupt-fw", "4.0.0", 200 * 1024, NULL);
     /* the stored file changes after its digests were recorded */
-    snprintf(p, sizeof p, "%s/firmware/%s", f->env.dir, f->fw_sha);
-    fp = fopen(p, "r+b");
-    assert_non_null(fp);
-    fseek(fp, 1000, SEEK_SET);
-    fputc(0x42 ^ f->fw[1000], fp);
-    fclose(fp);
+    corrupt_stored_byte(f, 1000);
     b = batch_to_end(f, ids, 60000, batch, sizeof batch);
     assert_int_equal(json_integer_value(json_object_get(b, "failed")), 1);
     json_decref(b);
@@ -431,7 +451,7 @@ static void test_silent_policy_waits_for_the_device(void **state)
     create_device(f, 0, "silent-1");
     f->agents[0] = start_agent(f, 0, "1.0.0", "silent_delay = 3");
     assert_int_equal(wait_online(f, 0, "1.0.0", 15000), 0);
-    upload_fw(f, "silent-fw", "5.0.0", 64 * 1024);
+    upload_fw(f, "silent-fw", "5.0.0", 64 * 1024, NULL);
     create_batch_policy(f, ids, "silent", batch, sizeof batch);
     /* acked, then left alone for silent_delay seconds: to_upgrade, no progress */
     for (int t = 0; t < 2000; t += 100) {
@@ -487,13 +507,160 @@ static void test_certificate_agent(void **state)
         oth_dump_logs(&f->env);
         fail_msg("the certificate agent is not online");
     }
-    upload_fw(f, "cert-fw", "6.0.0", 100 * 1024);
+    upload_fw(f, "cert-fw", "6.0.0", 100 * 1024, NULL);
     b = batch_to_end(f, ids, 30000, batch, sizeof batch);
     assert_int_equal(json_integer_value(json_object_get(b, "succeeded")), 1);
     json_decref(b);
     dev_path(f, 0, "agent.log", d, sizeof d);
     read_file(d, log, sizeof log);
     assert_non_null(strstr(log, "connected to localhost:"));
+}
+
+/* Reads agent i's log into buf; 1 when it contains what. */
+static int agent_log_has(fx *f, int i, const char *what)
+{
+    static char buf[200000];
+    char p[300];
+    dev_path(f, i, "agent.log", p, sizeof p);
+    read_file(p, buf, sizeof buf);
+    return strstr(buf, what) != NULL;
+}
+
+/* A directed batch of f->fw_id to identifier, ended; the device row's state and reason must
+ * be as given, and agent i's version file must hold version. */
+static void signed_batch(fx *f, int i, const char *state, const char *reason, const char *version)
+{
+    char batch[80], p[300], buf[64];
+    const char *ids[] = {f->ids[i], NULL};
+    json_t *b = batch_to_end(f, ids, 60000, batch, sizeof batch), *d;
+    json_decref(b);
+    d = batch_device(f, batch, f->ids[i]);
+    assert_non_null(d);
+    if (strcmp(jstr(d, "upgradeState"), state) != 0)
+        dump_agent(f, i);
+    assert_string_equal(jstr(d, "upgradeState"), state);
+    assert_string_equal(jstr(d, "failReason"), reason);
+    json_decref(d);
+    dev_path(f, i, "version", p, sizeof p);
+    read_file(p, buf, sizeof buf);
+    buf[strcspn(buf, "\n")] = '\0';
+    assert_string_equal(buf, version);
+}
+
+static void add_signing_key(fx *f, const char *pk, const char *pem)
+{
+    oth_resp r;
+    char path[160];
+    json_t *b = json_pack("{s:s,s:s}", "name", "release", "publicKey", pem);
+    snprintf(path, sizeof path, "/api/v1/products/%s/signing-keys", pk);
+    assert_int_equal(oth_post_json(&f->env, path, b, &r), 0);
+    json_decref(b);
+    assert_int_equal(r.status, 201);
+    oth_resp_free(&r);
+}
+
+static void hex_digest(const EVP_MD *md, const void *d, size_t len, char *out)
+{
+    unsigned char h[32];
+    unsigned int n = 0;
+    EVP_Digest(d, len, h, &n, md, NULL);
+    ota_hex_encode(h, n, out);
+}
+
+static void test_signed_firmware_against_a_compromised_server(void **state)
+{
+    fx *f = *state;
+    char pem[1024], kpath[300], extra[400], pka[80], pkb[80], sql[1200], p[400];
+    char md5[33], sha[65];
+    tapi_ctx db;
+    oth_resp r;
+    FILE *fp;
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(k);
+    db.env = f->env;
+    tapi_pubkey_pem(k, pem, sizeof pem);
+    snprintf(kpath, sizeof kpath, "%s/release.pub", f->env.dir);
+    fp = fopen(kpath, "w");
+    assert_non_null(fp);
+    fputs(pem, fp);
+    fclose(fp);
+    snprintf(extra, sizeof extra, "trusted_keys = %s", kpath);
+    snprintf(pka, sizeof pka, "%s", f->pk);
+    json_t *b = json_pack("{s:s}", "productName", "sdk-agent-test-b");
+    assert_int_equal(oth_post_json(&f->env, "/api/v1/products", b, &r), 0);
+    json_decref(b);
+    assert_int_equal(r.status, 201);
+    snprintf(pkb, sizeof pkb, "%s", jstr(r.json, "productKey"));
+    oth_resp_free(&r);
+    add_signing_key(f, pka, pem);
+    add_signing_key(f, pkb, pem);
+
+    /* agent 0: product A at 1.0.0; agent 2: product A at 3.0.0; agent 1: product B */
+    create_device(f, 0, "sig-a");
+    f->agents[0] = start_agent(f, 0, "1.0.0", extra);
+    create_device(f, 2, "sig-a-new");
+    f->agents[2] = start_agent(f, 2, "3.0.0", extra);
+    assert_int_equal(wait_online(f, 0, "1.0.0", 15000), 0);
+    assert_int_equal(wait_online(f, 2, "3.0.0", 15000), 0);
+    snprintf(f->pk, sizeof f->pk, "%s", pkb);
+    create_device(f, 1, "sig-b");
+    f->agents[1] = start_agent(f, 1, "1.0.0", extra);
+    assert_int_equal(wait_online(f, 1, "1.0.0", 15000), 0);
+    snprintf(f->pk, sizeof f->pk, "%s", pka);
+
+    /* a firmware signed by the trusted key installs */
+    upload_fw(f, "signed-2", "2.0.0", 100 * 1024 + 7, k);
+    char fw2[80];
+    snprintf(fw2, sizeof fw2, "%s", f->fw_id);
+    signed_batch(f, 0, "succeeded", "", "2.0.0");
+
+    /* the same signed firmware to a device running 3.0.0: a downgrade */
+    signed_batch(f, 2, "failed", "verify_failed", "3.0.0");
+    assert_true(agent_log_has(f, 2, "downgrade from 3.0.0 to 2.0.0 refused"));
+
+    /* the server's stored file and its digests changed (an attacker with the server):
+     * the manifest the server builds no longer matches the signature */
+    upload_fw(f, "signed-4", "4.0.0", 100 * 1024, k);
+    for (size_t i = 0; i < f->fw_len; i += 97)
+        f->fw[i] ^= 0x5a;
+    hex_digest(EVP_md5(), f->fw, f->fw_len, md5);
+    hex_digest(EVP_sha256(), f->fw, f->fw_len, sha);
+    snprintf(p, sizeof p, "%s/firmware/%s", f->env.dir, sha);
+    fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(f->fw, 1, f->fw_len, fp), f->fw_len);
+    fclose(fp);
+    snprintf(sql, sizeof sql, "UPDATE firmwares SET md5 = '%s', sha256 = '%s' WHERE id = %s", md5,
+             sha, f->fw_id);
+    assert_int_equal(tapi_sql(&db, sql), 0);
+    signed_batch(f, 0, "failed", "verify_failed", "2.0.0");
+    assert_true(agent_log_has(f, 0, "bad signature"));
+
+    /* the stored file changed alone: downloaded, and its SHA-256 is not the signed one */
+    upload_fw(f, "signed-5", "5.0.0", 100 * 1024, k);
+    corrupt_stored_byte(f, 5000);
+    signed_batch(f, 0, "failed", "verify_failed", "2.0.0");
+    assert_true(agent_log_has(f, 0, "sha256 mismatch"));
+
+    /* product A's signed firmware copied into product B (row, signature and all) */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO firmwares(product_id, name, version, description, file_name, size, md5,"
+             " sha256, created_ms, signature, key_id) SELECT (SELECT id FROM products WHERE"
+             " product_key = '%s'), 'replayed', version, description, file_name, size, md5,"
+             " sha256, created_ms, signature, key_id FROM firmwares WHERE id = %s",
+             pkb, fw2);
+    assert_int_equal(tapi_sql(&db, sql), 0);
+    snprintf(p, sizeof p, "/api/v1/firmwares?productKey=%s", pkb);
+    assert_int_equal(oth_get(&f->env, p, &r), 0);
+    json_t *it = json_array_get(json_object_get(r.json, "items"), 0);
+    assert_true(json_is_true(json_object_get(it, "signed")));
+    snprintf(f->fw_id, sizeof f->fw_id, "%s", jstr(it, "firmwareId"));
+    oth_resp_free(&r);
+    snprintf(f->pk, sizeof f->pk, "%s", pkb);
+    signed_batch(f, 1, "failed", "verify_failed", "1.0.0");
+    snprintf(f->pk, sizeof f->pk, "%s", pka);
+    assert_true(agent_log_has(f, 1, "bad signature"));
+    EVP_PKEY_free(k);
 }
 
 int main(void)
@@ -504,6 +671,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupted_firmware_is_verify_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_policy_waits_for_the_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certificate_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signed_firmware_against_a_compromised_server, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,18 +25,6 @@ static char pk[16], pk2[16];
 static EVP_PKEY *key1, *key2;
 static char pem1[1024], pem2[1024];
 
-static void to_pem(EVP_PKEY *k, char *pem, size_t len)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PUBKEY(b, k);
-    char *p;
-    long n = BIO_get_mem_data(b, &p);
-    assert_true(n > 0 && (size_t)n < len);
-    memcpy(pem, p, (size_t)n);
-    pem[n] = '\0';
-    BIO_free(b);
-}
-
 static int setup(void **st)
 {
     if (tapi_setup(st) != 0)
@@ -46,8 +34,8 @@ static int setup(void **st)
     tapi_product(c, "sig-lamp-2", pk2);
     key1 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     key2 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    to_pem(key1, pem1, sizeof pem1);
-    to_pem(key2, pem2, sizeof pem2);
+    tapi_pubkey_pem(key1, pem1, sizeof pem1);
+    tapi_pubkey_pem(key2, pem2, sizeof pem2);
     return 0;
 }
 
@@ -56,25 +44,6 @@ static int teardown(void **st)
     EVP_PKEY_free(key1);
     EVP_PKEY_free(key2);
     return tapi_teardown(st);
-}
-
-/* base64 Ed25519 signature by k of the manifest of (product, version, data). */
-static void sign_b64(EVP_PKEY *k, const char *product, const char *version, const void *data,
-                     size_t len, char out[OTA_SIGN_SIG_B64_LEN + 1])
-{
-    unsigned char d[32], sig[64];
-    char sha[65], m[OTA_SIGN_MANIFEST_MAX];
-    unsigned int dl = 0;
-    size_t sl = sizeof sig;
-    EVP_Digest(data, len, d, &dl, EVP_sha256(), NULL);
-    ota_hex_encode(d, 32, sha);
-    int n = ota_sign_manifest(product, version, (int64_t)len, sha, m, sizeof m);
-    assert_true(n > 0);
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, k), 1);
-    assert_int_equal(EVP_DigestSign(c, sig, &sl, (unsigned char *)m, (size_t)n), 1);
-    EVP_MD_CTX_free(c);
-    assert_int_equal(ota_b64_encode(sig, sl, out, OTA_SIGN_SIG_B64_LEN + 1), OTA_SIGN_SIG_B64_LEN);
 }
 
 static long upload(tapi_ctx *c, const char *product, const char *name, const char *version,
@@ -156,7 +125,7 @@ static void test_signing(void **st)
 
     /* a good signature: kept, with its key */
     int files = tapi_count_files(c, "firmware");
-    sign_b64(key1, pk, "1.0.0", data, sizeof data - 1, sig);
+    tapi_sign_b64(key1, pk, "1.0.0", data, sizeof data - 1, sig);
     assert_int_equal(upload(c, pk, "signed-1", "1.0.0", sig, data, sizeof data - 1, &r), 201);
     assert_true(json_is_true(json_object_get(r.json, "signed")));
     assert_string_equal(tapi_jstr(r.json, "keyId"), kid1);
@@ -168,11 +137,11 @@ static void test_signing(void **st)
     assert_int_equal(upload(c, pk, "refused", "1.0.1", sig, data, sizeof data - 1, &r), 422);
     expect_refused(c, &r, 422, files, "signature");
     oth_resp_free(&r);
-    sign_b64(key1, pk, "2.0.0", data, sizeof data - 1, sig);
+    tapi_sign_b64(key1, pk, "2.0.0", data, sizeof data - 1, sig);
     upload(c, pk, "refused", "2.0.0", sig, data2, sizeof data2 - 1, &r);
     expect_refused(c, &r, 422, files, "signature");
     oth_resp_free(&r);
-    sign_b64(key2, pk, "2.0.0", data2, sizeof data2 - 1, sig);
+    tapi_sign_b64(key2, pk, "2.0.0", data2, sizeof data2 - 1, sig);
     upload(c, pk, "refused", "2.0.0", sig, data2, sizeof data2 - 1, &r);
     expect_refused(c, &r, 422, files, "signature");
     assert_string_equal(oth_err_code(&r), "invalid_signature");
@@ -211,7 +180,7 @@ static void test_signing(void **st)
     snprintf(path, sizeof path, "/api/v1/products/%s/signing-keys/%s", pk, kid2);
     assert_int_equal(call(c, "DELETE", path, NULL, &r), 404); /* pk2's key, not pk's */
     oth_resp_free(&r);
-    sign_b64(key1, pk, "2.0.0", data2, sizeof data2 - 1, sig);
+    tapi_sign_b64(key1, pk, "2.0.0", data2, sizeof data2 - 1, sig);
     upload(c, pk, "refused", "2.0.0", sig, data2, sizeof data2 - 1, &r);
     expect_refused(c, &r, 422, files, "signature");
     oth_resp_free(&r);

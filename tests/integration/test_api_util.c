@@ -4,6 +4,12 @@
  */
 #include "test_api_util.h"
 
+#include "ota_crypto.h"
+#include "ota_sign.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -114,4 +120,34 @@ int tapi_count_files(tapi_ctx *c, const char *sub)
             n++;
     closedir(d);
     return n;
+}
+
+void tapi_pubkey_pem(EVP_PKEY *k, char *pem, size_t len)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p;
+    long n = b && PEM_write_bio_PUBKEY(b, k) == 1 ? BIO_get_mem_data(b, &p) : -1;
+    if (n <= 0 || (size_t)n >= len)
+        abort();
+    memcpy(pem, p, (size_t)n);
+    pem[n] = '\0';
+    BIO_free(b);
+}
+
+void tapi_sign_b64(EVP_PKEY *k, const char *product, const char *version, const void *data,
+                   size_t len, char out[89])
+{
+    unsigned char d[32], sig[64];
+    char sha[65], m[OTA_SIGN_MANIFEST_MAX];
+    unsigned int dl = 0;
+    size_t sl = sizeof sig;
+    EVP_Digest(data, len, d, &dl, EVP_sha256(), NULL);
+    ota_hex_encode(d, 32, sha);
+    int n = ota_sign_manifest(product, version, (int64_t)len, sha, m, sizeof m);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (n < 0 || !c || EVP_DigestSignInit(c, NULL, NULL, NULL, k) != 1 ||
+        EVP_DigestSign(c, sig, &sl, (unsigned char *)m, (size_t)n) != 1 ||
+        ota_b64_encode(sig, sl, out, 89) != OTA_SIGN_SIG_B64_LEN)
+        abort();
+    EVP_MD_CTX_free(c);
 }

@@ -42,4 +42,12 @@ int tapi_sql(tapi_ctx *c, const char *q);
 /* Number of entries (not . and ..) in DATA/sub, or -1. */
 int tapi_count_files(tapi_ctx *c, const char *sub);
 
+/* Signed firmware (common/ota_sign.h): the PEM public key of an Ed25519 key k into pem
+ * (len bytes), and the base64 signature by k of the manifest of (product, version, the
+ * bytes data[0..len)) into out. Both abort the test on failure. */
+typedef struct evp_pkey_st EVP_PKEY;
+void tapi_pubkey_pem(EVP_PKEY *k, char *pem, size_t len);
+void tapi_sign_b64(EVP_PKEY *k, const char *product, const char *version, const void *data,
+                   size_t len, char out[89]);
+
 #endif

@@ -1032,6 +1032,180 @@ static void test_announce_after_suback(void **state)
     otasdk_destroy(ctx);
 }
 
+/* ---- signed firmware ---- */
+
+static int v_ed25519(void *u, const unsigned char pub[32], const void *msg, size_t len,
+                     const unsigned char sig[64])
+{
+    (void)u;
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = EVP_DigestVerifyInit(c, NULL, NULL, NULL, k) == 1 &&
+             EVP_DigestVerify(c, sig, 64, msg, len) == 1;
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(k);
+    return ok;
+}
+
+static EVP_PKEY *g_keys[2];
+static unsigned char g_raw[2][32];
+
+static void make_keys(void)
+{
+    for (int i = 0; i < 2; i++) {
+        size_t n = 32;
+        if (!g_keys[i])
+            g_keys[i] = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        assert_int_equal(EVP_PKEY_get_raw_public_key(g_keys[i], g_raw[i], &n), 1);
+    }
+}
+
+/* A context trusting nkeys of g_raw (from first), running version running. */
+static otasdk_ctx *new_signed_ctx(size_t first, size_t nkeys, const char *running)
+{
+    otasdk_config c = base_cfg();
+    otasdk_ctx *ctx = NULL;
+    make_keys();
+    c.firmware_version = running;
+    c.trusted_keys = (const unsigned char(*)[32])g_raw[first];
+    c.trusted_key_count = nkeys;
+    c.verify.ed25519 = v_ed25519;
+    assert_int_equal(otasdk_create(&c, &ctx), OTASDK_OK);
+    W.ctx = ctx;
+    return ctx;
+}
+
+/* Pushes the image as version; signed by g_keys[key] (-1: unsigned) over the manifest of
+ * (mpk, mver, the image's size, msha: NULL = the image's); flip: one bit of the signature. */
+static void push_signed(otasdk_ctx *ctx, const char *version, int key, const char *mpk,
+                        const char *mver, const char *msha, int flip)
+{
+    char m[512], sig64[100];
+    unsigned char sig[64];
+    size_t sl = 64;
+    json_t *data = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "policy", "standard",
+                             "size", (json_int_t)W.img_len, "firmwareVersion", version, "url",
+                             "http://fw.example/dl/1", "sign", W.md5, "signMethod", "Md5",
+                             "sha256", W.sha, "batchId", "b1");
+    if (key >= 0) {
+        snprintf(m, sizeof m,
+                 "{\"productKey\":\"%s\",\"firmwareVersion\":\"%s\",\"size\":%zu,\"sha256\":\"%s\"}",
+                 mpk, mver, W.img_len, msha ? msha : W.sha);
+        EVP_MD_CTX *c = EVP_MD_CTX_new();
+        assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, g_keys[key]), 1);
+        assert_int_equal(EVP_DigestSign(c, sig, &sl, (unsigned char *)m, strlen(m)), 1);
+        EVP_MD_CTX_free(c);
+        sig[7] ^= (unsigned char)flip;
+        EVP_EncodeBlock((unsigned char *)sig64, sig, 64);
+        json_object_set_new(data, "manifest", json_string(m));
+        json_object_set_new(data, "signature", json_string(sig64));
+        json_object_set_new(data, "keyId", json_string("0123456789abcdef"));
+        json_object_set_new(data, "signAlgorithm", json_string("Ed25519"));
+    }
+    char *txt = json_dumps(json_pack("{s:s, s:s, s:o}", "msgId", "s1", "version", "1.0", "data",
+                                     data),
+                           JSON_COMPACT);
+    assert_int_equal(otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/upgrade", txt,
+                                       strlen(txt)),
+                     OTASDK_OK);
+    free(txt);
+}
+
+/* The refusal: step -3 with a desc holding why, nothing downloaded or staged, no version. */
+static void expect_refused(otasdk_ctx *ctx, const char *why)
+{
+    assert_int_equal(otasdk_process(ctx), OTASDK_ERR_VERIFY);
+    assert_int_equal(last_step(), OTASDK_STEP_VERIFY_FAILED);
+    pub_t *p = find_pub("ota/progress", count_pub("ota/progress") - 1);
+    const char *desc = json_string_value(json_object_get(json_object_get(p->json, "data"), "desc"));
+    assert_non_null(desc);
+    if (!strstr(desc, why))
+        fail_msg("desc \"%s\" does not name \"%s\"", desc, why);
+    assert_int_equal(W.nget, 0);
+    assert_int_equal(W.opened, 0);
+    assert_int_equal(W.finalized, 0);
+    assert_null(last_version_reported());
+    otasdk_destroy(ctx);
+}
+
+static void test_signed_accepted(void **state)
+{
+    (void)state;
+    /* signed by the second of two trusted keys (a rotation) */
+    otasdk_ctx *ctx = new_signed_ctx(0, 2, "1.0.0");
+    push_signed(ctx, "2.0.0", 1, "pk1", "2.0.0", NULL, 0);
+    assert_int_equal(otasdk_process(ctx), OTASDK_OK);
+    assert_int_equal(W.finalized, 1);
+    assert_string_equal(last_version_reported(), "2.0.0");
+    otasdk_destroy(ctx);
+}
+
+static void test_signed_refusals(void **state)
+{
+    char other_sha[65];
+    (void)state;
+    expect_refused((new_signed_ctx(0, 1, "1.0.0"), push(W.ctx, "u", "standard", "2.0.0", NULL, NULL),
+                    W.ctx),
+                   "unsigned firmware");
+    reset_world();
+    otasdk_ctx *ctx = new_signed_ctx(0, 1, "1.0.0");
+    push_signed(ctx, "2.0.0", 0, "pk1", "2.0.0", NULL, 1);
+    expect_refused(ctx, "bad signature");
+    reset_world();
+    ctx = new_signed_ctx(0, 1, "1.0.0"); /* signed by a key it does not trust */
+    push_signed(ctx, "2.0.0", 1, "pk1", "2.0.0", NULL, 0);
+    expect_refused(ctx, "bad signature");
+    reset_world();
+    ctx = new_signed_ctx(0, 1, "1.0.0");
+    push_signed(ctx, "2.0.0", 0, "pkOTHER", "2.0.0", NULL, 0);
+    expect_refused(ctx, "another product");
+    reset_world();
+    ctx = new_signed_ctx(0, 1, "1.0.0");
+    memset(other_sha, 'b', 64);
+    other_sha[64] = '\0';
+    push_signed(ctx, "2.0.0", 0, "pk1", "2.0.0", other_sha, 0);
+    expect_refused(ctx, "sha256 differs");
+    reset_world();
+    ctx = new_signed_ctx(0, 1, "1.0.0");
+    push_signed(ctx, "2.0.0", 0, "pk1", "3.0.0", NULL, 0);
+    expect_refused(ctx, "version differs");
+    reset_world();
+    ctx = new_signed_ctx(0, 1, "1.10.0"); /* 1.9.9 < 1.10.0: numbers, not bytes */
+    push_signed(ctx, "1.9.9", 0, "pk1", "1.9.9", NULL, 0);
+    expect_refused(ctx, "downgrade from 1.10.0 to 1.9.9");
+    /* a configuration with keys and no verifier is refused */
+    otasdk_config c = base_cfg();
+    c.trusted_keys = (const unsigned char(*)[32])g_raw[0];
+    c.trusted_key_count = 1;
+    assert_int_equal(otasdk_create(&c, &ctx), OTASDK_ERR_ARG);
+    c.verify.ed25519 = v_ed25519;
+    c.trusted_key_count = OTASDK_TRUSTED_KEYS_MAX + 1;
+    assert_int_equal(otasdk_create(&c, &ctx), OTASDK_ERR_ARG);
+    for (int i = 0; i < 2; i++) {
+        EVP_PKEY_free(g_keys[i]);
+        g_keys[i] = NULL;
+    }
+}
+
+static void test_version_cmp(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *a, *b;
+        int want;
+    } cases[] = {{"1.0.0", "1.0.0", 0},   {"1.0.1", "1.0.0", 1},  {"1.9", "1.10", -1},
+                 {"2.0.0", "10.0.0", -1}, {"1.0", "1.0.1", -1},   {"1.0.0-rc1", "1.0.0", 1},
+                 {"01.2", "1.2", 0},      {"1.a", "1.2", -1},     {"v2", "v10", 1},
+                 {"1_2", "1.3", -1},      {"abc", "abd", -1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int r = otasdk_version_cmp(cases[i].a, cases[i].b);
+        if ((r > 0) - (r < 0) != cases[i].want)
+            fail_msg("%s vs %s: %d, want %d", cases[i].a, cases[i].b, r, cases[i].want);
+        r = otasdk_version_cmp(cases[i].b, cases[i].a);
+        assert_int_equal((r > 0) - (r < 0), -cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1059,6 +1233,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repeated_job_runs_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_started_from_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_announce_after_suback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signed_accepted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signed_refusals, setup, teardown),
+        cmocka_unit_test(test_version_cmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

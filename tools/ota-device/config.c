@@ -59,6 +59,10 @@ static const key_t_ keys[] = {
     {"progress_every", L(progress_every, 1, 100), 0, "10", "percent between progress reports"},
     {"max_download_rate", L(max_download_rate, 0, 1L << 30), 0, "0",
      "download rate limit in bytes per second (metered links); 0 unlimited"},
+    {"trusted_keys", S(trusted_keys), 0, "",
+     "Ed25519 public key files (PEM, otactl key create), comma-separated (old and new during "
+     "a rotation); set = only firmware signed by one of them, for this product, and not "
+     "older than the running version is installed"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

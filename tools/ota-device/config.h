@@ -30,6 +30,7 @@ typedef struct {
     long retry_delay_ms;    /* first wait between reconnections */
     long progress_every;    /* percent between two progress reports */
     long max_download_rate; /* bytes per second, 0 = unlimited */
+    char trusted_keys[DEV_VALUE_MAX]; /* comma-separated Ed25519 public key files (PEM) */
     /* derived */
     char host[256];
     int port;

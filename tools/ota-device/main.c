@@ -144,6 +144,36 @@ static void usage(FILE *out)
     dev_config_help(out);
 }
 
+/* Reads the comma-separated PEM files of list into keys (at most OTASDK_TRUSTED_KEYS_MAX).
+ * 0, or -1 after logging which file failed. */
+static int load_trusted_keys(const char *list, unsigned char keys[][32], size_t *n)
+{
+    char buf[DEV_VALUE_MAX];
+    *n = 0;
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *p = buf, *next; p; p = next) {
+        next = strchr(p, ',');
+        if (next)
+            *next++ = '\0';
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            continue;
+        if (*n == OTASDK_TRUSTED_KEYS_MAX) {
+            OTA_ERROR("trusted_keys: at most %d keys", OTASDK_TRUSTED_KEYS_MAX);
+            return -1;
+        }
+        if (otasdk_posix_load_public_key(p, keys[*n]) != OTASDK_OK) {
+            OTA_ERROR("trusted_keys: %s: not a readable Ed25519 public key (PEM)", p);
+            return -1;
+        }
+        (*n)++;
+    }
+    if (*n)
+        OTA_INFO("signed firmware only: %zu trusted key(s)", *n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     dev_config cfg;
@@ -153,6 +183,7 @@ int main(int argc, char **argv)
     int nover = 0, opt, rc, exit_code = 1;
     otasdk_posix_config pc;
     otasdk_config sc;
+    unsigned char keys[OTASDK_TRUSTED_KEYS_MAX][32];
     otasdk_posix *port = NULL;
     otasdk_ctx *ctx = NULL;
     agent a;
@@ -231,6 +262,9 @@ int main(int argc, char **argv)
     sc.download_retries = (unsigned)cfg.download_retries;
     sc.retry_delay_ms = (uint32_t)cfg.retry_delay_ms;
     sc.progress_every = (unsigned)cfg.progress_every;
+    if (load_trusted_keys(cfg.trusted_keys, keys, &sc.trusted_key_count) != 0)
+        goto out;
+    sc.trusted_keys = (const unsigned char(*)[32])keys;
     rc = otasdk_create(&sc, &ctx);
     if (rc != OTASDK_OK) {
         OTA_ERROR("sdk: %s%s", otasdk_strerror(rc),

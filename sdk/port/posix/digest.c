@@ -1,10 +1,44 @@
 /*
  * digest: MD5 and SHA-256 for the SDK through OpenSSL 3's EVP interface. One EVP_MD_CTX
- * per digest state; the SDK holds two during a download.
+ * per digest state; the SDK holds two during a download. Also Ed25519 verification
+ * (otasdk_verify_ops, EVP_DigestVerify) and reading a trusted public key from PEM for
+ * signed firmware.
  */
 #include "posix_internal.h"
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <stdio.h>
+
+int posix__ed25519(void *user, const unsigned char pub[32], const void *msg, size_t len,
+                   const unsigned char sig[64])
+{
+    (void)user;
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    EVP_MD_CTX *ctx = k ? EVP_MD_CTX_new() : NULL;
+    int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) == 1 &&
+             EVP_DigestVerify(ctx, sig, 64, msg, len) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(k);
+    return ok;
+}
+
+int otasdk_posix_load_public_key(const char *path, unsigned char raw[32])
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f)
+        return OTASDK_ERR_ARG;
+    EVP_PKEY *k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    size_t n = 32;
+    int rc = k && EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519 &&
+                     EVP_PKEY_get_raw_public_key(k, raw, &n) == 1 && n == 32
+                 ? OTASDK_OK
+                 : OTASDK_ERR_ARG;
+    EVP_PKEY_free(k);
+    return rc;
+}
 
 int posix__digest_begin(void *user, otasdk_digest_alg alg, void **state)
 {

@@ -270,6 +270,8 @@ void otasdk_posix_fill(otasdk_posix *p, otasdk_config *cfg)
     cfg->digest.update = posix__digest_update;
     cfg->digest.finish = posix__digest_finish;
     cfg->digest.free = posix__digest_free;
+    cfg->verify.user = p;
+    cfg->verify.ed25519 = posix__ed25519;
     cfg->sys.user = p;
     cfg->sys.now_ms = sys_now_ms;
     cfg->sys.sleep_ms = sys_sleep_ms;

@@ -68,5 +68,7 @@ int posix__digest_begin(void *user, otasdk_digest_alg alg, void **state);
 int posix__digest_update(void *user, void *state, const void *data, size_t len);
 int posix__digest_finish(void *user, void *state, unsigned char *out, size_t outlen);
 void posix__digest_free(void *user, void *state);
+int posix__ed25519(void *user, const unsigned char pub[32], const void *msg, size_t len,
+                   const unsigned char sig[64]);
 
 #endif
