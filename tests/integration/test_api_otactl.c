@@ -1,5 +1,8 @@
 /* Integration: otactl against the real otad — each command once, its output and exit
- * codes (0 ok, 1 error answer, 2 usage). */
+ * codes (0 ok, 1 error answer, 2 usage); and signed firmware end to end: a key pair made
+ * locally (private key 0600, never overwritten), its public half added to the product, a
+ * file signed offline and uploaded with the signature (printed and as a .sig file), a
+ * signature of other bytes refused, requireSignature refusing an unsigned upload. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 /* Runs otactl with args; stdout into out (json parsed when possible). Returns exit code. */
@@ -104,8 +108,87 @@ static void test_otactl(void **st)
     assert_int_equal(otactl(c, "device create", NULL, out, sizeof out), 2);
 }
 
+static void test_otactl_signing(void **st)
+{
+    tapi_ctx *c = *st;
+    static char out[1 << 16];
+    char args[2048], pk[16], file[400], sig[128], kid[20];
+    json_t *j;
+    struct stat sb;
+    assert_int_equal(otactl(c, "product create ctl-signed", &j, out, sizeof out), 0);
+    snprintf(pk, sizeof pk, "%s", tapi_jstr(j, "productKey"));
+    json_decref(j);
+
+    snprintf(args, sizeof args, "key create release --out %s", c->env.dir);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    snprintf(kid, sizeof kid, "%s", tapi_jstr(j, "keyId"));
+    json_decref(j);
+    snprintf(file, sizeof file, "%s/release.key", c->env.dir);
+    assert_int_equal(stat(file, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 1); /* never over a key */
+    snprintf(args, sizeof args, "key add %s --name release --public-key %s/release.pub", pk,
+             c->env.dir);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_string_equal(tapi_jstr(j, "keyId"), kid); /* the same id on both sides */
+    json_decref(j);
+    snprintf(args, sizeof args, "key list %s", pk);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "total")), 1);
+    json_decref(j);
+
+    snprintf(file, sizeof file, "%s/signed.bin", c->env.dir);
+    FILE *f = fopen(file, "w");
+    for (int i = 0; i < 5000; i++)
+        fputc((i * 7) & 0xff, f);
+    fclose(f);
+    snprintf(args, sizeof args,
+             "firmware sign %s --key %s/release.key --product %s --version 1.0", file,
+             c->env.dir, pk);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
+    assert_int_equal(strlen(out), 89); /* 88 base64 characters and a newline */
+    snprintf(sig, sizeof sig, "%.88s", out);
+    snprintf(args, sizeof args,
+             "firmware add %s --name ctl-signed-1 --product %s --version 1.0 --signature %s",
+             file, pk, sig);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_true(json_is_true(json_object_get(j, "signed")));
+    assert_string_equal(tapi_jstr(j, "keyId"), kid);
+    json_decref(j);
+    /* the same signature for another version: not what was signed */
+    snprintf(args, sizeof args,
+             "firmware add %s --name ctl-signed-2 --product %s --version 2.0 --signature %s",
+             file, pk, sig);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 1);
+    /* a .sig file */
+    snprintf(args, sizeof args,
+             "firmware sign %s --key %s/release.key --product %s --version 2.0 --out %s/v2.sig",
+             file, c->env.dir, pk, c->env.dir);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
+    snprintf(args, sizeof args,
+             "firmware add %s --name ctl-signed-2 --product %s --version 2.0 --signature @%s/v2.sig",
+             file, pk, c->env.dir);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_true(json_is_true(json_object_get(j, "signed")));
+    json_decref(j);
+    /* requireSignature: an unsigned upload is refused */
+    snprintf(args, sizeof args, "product require-signature %s true", pk);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_true(json_is_true(json_object_get(j, "requireSignature")));
+    json_decref(j);
+    snprintf(args, sizeof args, "firmware add %s --name ctl-unsigned --product %s --version 3.0",
+             file, pk);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 1);
+    snprintf(args, sizeof args, "key retire %s %s", pk, kid);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_true(json_is_true(json_object_get(j, "retired")));
+    json_decref(j);
+    assert_int_equal(otactl(c, "firmware sign", NULL, out, sizeof out), 2);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_otactl)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_otactl),
+                                       cmocka_unit_test(test_otactl_signing)};
     return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

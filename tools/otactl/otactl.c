@@ -11,8 +11,18 @@
  * URL is checked against --cacert / OTA_CA (default ./data/keys/ca.pem when it exists, else the
  * system's CAs), peer and host name both verified; there is no fallback to plain. Files (firmware
  * upload, device import) are streamed from disk, never read whole into memory.
+ *
+ * Signed firmware (docs/security.md): `key create` makes an Ed25519 pair on this machine
+ * (the private key never goes to the server), `firmware sign` signs a file's manifest
+ * (common/ota_sign.h) with it offline, `firmware add --signature` uploads the signature,
+ * `key add/list/retire` manage the product's public keys on the server.
  */
+#include "ota_crypto.h"
+#include "ota_sign.h"
+
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -268,19 +278,25 @@ static int c_product_get(ctl *c, int argc, char **argv)
     return one_at(c, argc, argv, "GET", "/api/v1/products", "PRODUCT_KEY", NULL);
 }
 
-static int c_device_create(ctl *c, int argc, char **argv)
+/* POST body (taken) as JSON to /api/v1/products/PK/<sub>. */
+static int product_post(ctl *c, const char *pk, const char *sub, json_t *body)
 {
-    const char *key = pos(argc, argv, 0), *id = pos(argc, argv, 1), *name = pos(argc, argv, 2);
     char path[512];
-    NEED(key && id, "PRODUCT_KEY IDENTIFIER");
-    json_t *b = json_pack("{s:s, s:s}", "identifier", id, "deviceName", name ? name : id);
-    char *s = json_dumps(b, JSON_COMPACT), *k = esc(key);
-    json_decref(b);
-    snprintf(path, sizeof path, "/api/v1/products/%s/devices", k);
+    char *s = json_dumps(body, JSON_COMPACT), *k = esc(pk);
+    json_decref(body);
+    snprintf(path, sizeof path, "/api/v1/products/%s/%s", k, sub);
     curl_free(k);
     int rc = request(c, "POST", path, s, NULL, NULL, NULL, NULL);
     free(s);
     return rc;
+}
+
+static int c_device_create(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0), *id = pos(argc, argv, 1), *name = pos(argc, argv, 2);
+    NEED(key && id, "PRODUCT_KEY IDENTIFIER");
+    return product_post(c, key, "devices",
+                        json_pack("{s:s, s:s}", "identifier", id, "deviceName", name ? name : id));
 }
 
 static int c_device_list(ctl *c, int argc, char **argv)
@@ -297,16 +313,24 @@ static int c_device_list(ctl *c, int argc, char **argv)
     return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
 }
 
-static int c_device_get(ctl *c, int argc, char **argv)
+/* method on /api/v1/products/PK/<sub>/ID with PK and ID the two positional arguments (what
+ * names them in the usage error). */
+static int product_item(ctl *c, int argc, char **argv, const char *method, const char *sub,
+                        const char *what)
 {
     const char *key = pos(argc, argv, 0), *id = pos(argc, argv, 1);
     char path[1024];
-    NEED(key && id, "PRODUCT_KEY IDENTIFIER");
+    NEED(key && id, what);
     char *k = esc(key), *i = esc(id);
-    snprintf(path, sizeof path, "/api/v1/products/%s/devices/%s", k, i);
+    snprintf(path, sizeof path, "/api/v1/products/%s/%s/%s", k, sub, i);
     curl_free(k);
     curl_free(i);
-    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+    return request(c, method, path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_device_get(ctl *c, int argc, char **argv)
+{
+    return product_item(c, argc, argv, "GET", "devices", "PRODUCT_KEY IDENTIFIER");
 }
 
 /* "/api/v1/products/PK/devices/ID/certificates" into path; 2 (usage) when missing. */
@@ -322,10 +346,12 @@ static int certs_path(int argc, char **argv, char *path, size_t cap)
 }
 
 /* Writes text to path with mode (created new or truncated). Returns 0, or 1 (printed). */
-static int write_text(const char *path, const char *text, int mode)
+/* Writes text to path with mode; how: O_TRUNC (replace) or O_EXCL (a new file only).
+ * 0, or 1 after saying why. */
+static int write_file(const char *path, const char *text, int mode, int how)
 {
     FILE *f = NULL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = open(path, O_WRONLY | O_CREAT | how | O_CLOEXEC, mode);
     if (fd >= 0 && fchmod(fd, (mode_t)mode) == 0)
         f = fdopen(fd, "w");
     if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
@@ -335,6 +361,11 @@ static int write_text(const char *path, const char *text, int mode)
         return 1;
     }
     return 0;
+}
+
+static int write_text(const char *path, const char *text, int mode)
+{
+    return write_file(path, text, mode, O_TRUNC);
 }
 
 /* device cert PK ID [--out PREFIX]: PREFIX.crt (0644) and PREFIX.key (0600), PREFIX
@@ -421,9 +452,22 @@ static int c_firmware_add(ctl *c, int argc, char **argv)
     const char *file = pos(argc, argv, 0);
     const char *name = opt(argc, argv, "--name"), *key = opt(argc, argv, "--product");
     const char *ver = opt(argc, argv, "--version"), *desc = opt(argc, argv, "--description");
-    const char *as = opt(argc, argv, "--file-name");
+    const char *as = opt(argc, argv, "--file-name"), *sig = opt(argc, argv, "--signature");
+    char sigbuf[OTA_SIGN_SIG_B64_LEN + 8];
     NEED(file, "FILE");
     NEED(name && key && ver, "--name, --product and --version");
+    if (sig && sig[0] == '@') { /* @FILE: the .sig firmware sign wrote */
+        FILE *sf = fopen(sig + 1, "r");
+        if (!sf || !fgets(sigbuf, sizeof sigbuf, sf)) {
+            fprintf(stderr, "otactl: cannot read %s\n", sig + 1);
+            if (sf)
+                fclose(sf);
+            return 1;
+        }
+        fclose(sf);
+        sigbuf[strcspn(sigbuf, "\r\n")] = '\0';
+        sig = sigbuf;
+    }
     CURL *tmp = curl_easy_init();
     curl_mime *m = curl_mime_init(tmp);
     struct {
@@ -431,8 +475,9 @@ static int c_firmware_add(ctl *c, int argc, char **argv)
     } f[] = {{"firmwareName", name},
              {"productKey", key},
              {"firmwareVersion", ver},
-             {"firmwareDescription", desc}};
-    for (size_t i = 0; i < 4; i++)
+             {"firmwareDescription", desc},
+             {"signature", sig}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (f[i].v) {
             curl_mimepart *p = curl_mime_addpart(m);
             curl_mime_name(p, f[i].n);
@@ -903,6 +948,183 @@ static int c_token_revoke(ctl *c, int argc, char **argv)
     return one_at(c, argc, argv, "DELETE", "/api/v1/tokens", "TOKEN_ID", NULL);
 }
 
+/* ---- signed firmware -------------------------------------------------------------------- */
+
+/* PEM text of k (private when priv) into a new malloc'ed string, or NULL. */
+static char *key_pem(EVP_PKEY *k, int priv)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p = NULL, *out = NULL;
+    int ok = b && (priv ? PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL)
+                        : PEM_write_bio_PUBKEY(b, k)) == 1;
+    long n = ok ? BIO_get_mem_data(b, &p) : -1;
+    if (n > 0 && (out = malloc((size_t)n + 1)) != NULL) {
+        memcpy(out, p, (size_t)n);
+        out[n] = '\0';
+    }
+    BIO_free(b);
+    return out;
+}
+
+/* key create NAME [--out DIR]: DIR/NAME.key (private, 0600) and DIR/NAME.pub (public,
+ * 0644), never over existing files; prints the paths and the key id. */
+static int c_key_create(ctl *c, int argc, char **argv)
+{
+    const char *name = pos(argc, argv, 0), *dir = opt(argc, argv, "--out");
+    char priv[1024], pub[1024], id[OTA_SIGN_KEY_ID_LEN + 1];
+    unsigned char raw[OTA_SIGN_PUB_BYTES];
+    size_t rl = sizeof raw;
+    (void)c;
+    NEED(name, "NAME");
+    snprintf(priv, sizeof priv, "%s/%s.key", dir ? dir : ".", name);
+    snprintf(pub, sizeof pub, "%s/%s.pub", dir ? dir : ".", name);
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    char *pp = k ? key_pem(k, 1) : NULL, *pu = k ? key_pem(k, 0) : NULL;
+    int rc = 1;
+    if (!pp || !pu || EVP_PKEY_get_raw_public_key(k, raw, &rl) != 1)
+        fprintf(stderr, "otactl: cannot make an Ed25519 key\n");
+    else if ((rc = write_file(priv, pp, 0600, O_EXCL)) == 0 && (rc = write_file(pub, pu, 0644, O_EXCL)) != 0)
+        unlink(priv); /* both or neither */
+    if (rc == 0) {
+        ota_sign_key_id(raw, id);
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "privateKey", priv, "publicKey", pub,
+                              "keyId", id, "algorithm", "Ed25519");
+        json_dumpf(j, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(j);
+    }
+    if (pp)
+        OPENSSL_cleanse(pp, strlen(pp));
+    free(pp);
+    free(pu);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+/* SHA-256 (lowercase hex) and size of a file, streamed. 0, or 1 after saying why. */
+static int file_sha256(const char *path, char hex[65], int64_t *size)
+{
+    unsigned char buf[65536], d[32];
+    unsigned int dl = 0;
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = f && md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    *size = 0;
+    while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+        ok = EVP_DigestUpdate(md, buf, n) == 1;
+        *size += (int64_t)n;
+    }
+    ok = ok && !ferror(f) && EVP_DigestFinal_ex(md, d, &dl) == 1;
+    if (ok)
+        ota_hex_encode(d, 32, hex);
+    else
+        fprintf(stderr, "otactl: cannot read %s\n", path);
+    if (f)
+        fclose(f);
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : 1;
+}
+
+/* firmware sign FILE --key PRIV --product PK --version V [--out FILE.sig]: the base64
+ * Ed25519 signature of FILE's manifest, printed or written to --out. */
+static int c_firmware_sign(ctl *c, int argc, char **argv)
+{
+    const char *file = pos(argc, argv, 0), *keyf = opt(argc, argv, "--key");
+    const char *pk = opt(argc, argv, "--product"), *ver = opt(argc, argv, "--version");
+    const char *out = opt(argc, argv, "--out");
+    char sha[65], m[OTA_SIGN_MANIFEST_MAX], b64[OTA_SIGN_SIG_B64_LEN + 2];
+    unsigned char sig[OTA_SIGN_SIG_BYTES];
+    size_t sl = sizeof sig;
+    int64_t size;
+    (void)c;
+    NEED(file, "FILE");
+    NEED(keyf && pk && ver, "--key, --product and --version");
+    if (file_sha256(file, sha, &size) != 0)
+        return 1;
+    int ml = ota_sign_manifest(pk, ver, size, sha, m, sizeof m);
+    if (ml < 0) {
+        fprintf(stderr, "otactl: --product or --version holds a character a manifest cannot\n");
+        return 2;
+    }
+    FILE *kf = fopen(keyf, "r");
+    EVP_PKEY *k = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+    if (kf)
+        fclose(kf);
+    if (!k || EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
+        fprintf(stderr, "otactl: %s: not an Ed25519 private key (PEM)\n", keyf);
+        EVP_PKEY_free(k);
+        return 1;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md && EVP_DigestSignInit(md, NULL, NULL, NULL, k) == 1 &&
+             EVP_DigestSign(md, sig, &sl, (unsigned char *)m, (size_t)ml) == 1 &&
+             ota_b64_encode(sig, sl, b64, sizeof b64) == OTA_SIGN_SIG_B64_LEN;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(k);
+    if (!ok) {
+        fprintf(stderr, "otactl: signing failed\n");
+        return 1;
+    }
+    if (!out) {
+        printf("%s\n", b64);
+        return 0;
+    }
+    b64[OTA_SIGN_SIG_B64_LEN] = '\n';
+    b64[OTA_SIGN_SIG_B64_LEN + 1] = '\0';
+    return write_text(out, b64, 0644);
+}
+
+/* key add PRODUCT_KEY --name NAME --public-key FILE */
+static int c_key_add(ctl *c, int argc, char **argv)
+{
+    const char *pk = pos(argc, argv, 0), *name = opt(argc, argv, "--name");
+    const char *file = opt(argc, argv, "--public-key");
+    char pem[OTA_SIGN_PEM_MAX + 1];
+    NEED(pk && name && file, "PRODUCT_KEY, --name and --public-key");
+    FILE *f = fopen(file, "r");
+    size_t n = f ? fread(pem, 1, sizeof pem - 1, f) : 0;
+    if (f)
+        fclose(f);
+    if (!f || n == 0) {
+        fprintf(stderr, "otactl: cannot read %s\n", file);
+        return 1;
+    }
+    pem[n] = '\0';
+    return product_post(c, pk, "signing-keys",
+                        json_pack("{s:s, s:s}", "name", name, "publicKey", pem));
+}
+
+static int c_key_list(ctl *c, int argc, char **argv)
+{
+    const char *pk = pos(argc, argv, 0);
+    char path[512];
+    NEED(pk, "PRODUCT_KEY");
+    char *k = esc(pk);
+    snprintf(path, sizeof path, "/api/v1/products/%s/signing-keys", k);
+    curl_free(k);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_key_retire(ctl *c, int argc, char **argv)
+{
+    return product_item(c, argc, argv, "DELETE", "signing-keys", "PRODUCT_KEY KEY_ID");
+}
+
+/* product require-signature PRODUCT_KEY true|false */
+static int c_product_require_signature(ctl *c, int argc, char **argv)
+{
+    const char *pk = pos(argc, argv, 0), *v = pos(argc, argv, 1);
+    char path[512], body[40];
+    NEED(pk && v && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0),
+         "PRODUCT_KEY true|false");
+    char *k = esc(pk);
+    snprintf(path, sizeof path, "/api/v1/products/%s", k);
+    curl_free(k);
+    snprintf(body, sizeof body, "{\"requireSignature\":%s}", v);
+    return request(c, "PATCH", path, body, NULL, NULL, NULL, NULL);
+}
+
 typedef struct {
     const char *group, *verb, *usage;
     int (*fn)(ctl *c, int argc, char **argv);
@@ -913,6 +1135,14 @@ static const command commands[] = {
     {"product", "create", "product create NAME [--description TEXT]", c_product_create},
     {"product", "list", "product list [--page N] [--page-size N]", c_product_list},
     {"product", "get", "product get PRODUCT_KEY", c_product_get},
+    {"product", "require-signature", "product require-signature PRODUCT_KEY true|false",
+     c_product_require_signature},
+    {"key", "create",
+     "key create NAME [--out DIR]   (Ed25519 pair on this machine: NAME.key 0600, NAME.pub)",
+     c_key_create},
+    {"key", "add", "key add PRODUCT_KEY --name NAME --public-key FILE.pub", c_key_add},
+    {"key", "list", "key list PRODUCT_KEY", c_key_list},
+    {"key", "retire", "key retire PRODUCT_KEY KEY_ID", c_key_retire},
     {"device", "create", "device create PRODUCT_KEY IDENTIFIER [DEVICE_NAME]", c_device_create},
     {"device", "list", "device list PRODUCT_KEY [--online true|false] [--page N] [--page-size N]",
      c_device_list},
@@ -927,8 +1157,12 @@ static const command commands[] = {
      c_device_revoke},
     {"firmware", "add",
      "firmware add FILE --name NAME --product PRODUCT_KEY --version V [--description TEXT]"
-     " [--file-name NAME]",
+     " [--file-name NAME] [--signature BASE64|@FILE.sig]",
      c_firmware_add},
+    {"firmware", "sign",
+     "firmware sign FILE --key NAME.key --product PRODUCT_KEY --version V [--out FILE.sig]"
+     "   (offline; prints the signature)",
+     c_firmware_sign},
     {"firmware", "list", "firmware list [--product PRODUCT_KEY] [--page N] [--page-size N]",
      c_firmware_list},
     {"firmware", "get", "firmware get FIRMWARE_ID", c_firmware_get},
