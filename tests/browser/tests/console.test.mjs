@@ -172,7 +172,7 @@ step('add firmware: refused in the page, refused by the server, then uploaded wi
   const bad = path.join(files, 'lamp fw.exe');
   fs.writeFileSync(bad, 'x');
   await dialog().getByLabel('固件名称').fill('-bad name');
-  await dialog().locator('input[type=file]').setInputFiles(bad);
+  await dialog().locator('input[name=file]').setInputFiles(bad);
   await dialog().getByLabel('固件版本').fill('v 2');
   await dialog().getByLabel('固件描述').fill('长'.repeat(101));
   await dialog().getByRole('button', { name: '添加固件', exact: true }).click();
@@ -191,7 +191,7 @@ step('add firmware: refused in the page, refused by the server, then uploaded wi
   s.md5 = crypto.createHash('md5').update(data).digest('hex');
   await dialog().getByLabel('固件名称').fill('智能灯固件(v2)_2.0');
   await dialog().getByLabel('选择产品').selectOption(s.productKey);
-  await dialog().locator('input[type=file]').setInputFiles(big);
+  await dialog().locator('input[name=file]').setInputFiles(big);
   await dialog().getByLabel('固件版本').fill('2.0.0');
   await dialog().getByLabel('固件描述').fill('修复夜间模式');
   const cdp = await b.context.newCDPSession(page);
@@ -217,7 +217,7 @@ step('add firmware: refused in the page, refused by the server, then uploaded wi
   fs.writeFileSync(small, crypto.randomBytes(1000));
   await dialog().getByLabel('固件名称').fill('智能灯固件_副本');
   await dialog().getByLabel('选择产品').selectOption(s.productKey);
-  await dialog().locator('input[type=file]').setInputFiles(small);
+  await dialog().locator('input[name=file]').setInputFiles(small);
   await dialog().getByLabel('固件版本').fill('2.0.0');
   await dialog().getByRole('button', { name: '添加固件', exact: true }).click();
   const versionField = dialog().locator('.field[data-field=firmwareVersion]');

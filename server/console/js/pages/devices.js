@@ -1,10 +1,12 @@
 // Devices of one product: list (online filter, paging), register one device (its secret is
-// shown once, with a copy button), bulk import from an NDJSON file.
+// shown once, with a copy button), bulk import from an NDJSON file; below them the product's
+// signing keys and requireSignature (signing-keys.js).
 
 import { t, fmtNum } from '../i18n.js';
 import { get, post, request } from '../api.js';
 import { el, clear, table, pager, openDialog, field, setFieldError, errorBox, errorText, toast, copyText, badge } from '../ui.js';
 import { identifier as identRule, parseDeviceNdjson } from '../validate.js';
+import { renderSigningKeys } from './signing-keys.js';
 
 export function renderDevices(main, ctx) {
   const pk = ctx.productKey;
@@ -28,6 +30,9 @@ export function renderDevices(main, ctx) {
     sub,
     el('div.toolbar', el('label', { for: 'online-filter' }, t('filterOnline')), filter),
     list);
+  const keysBox = el('section#signing-keys');
+  main.append(keysBox);
+  renderSigningKeys(keysBox, pk, ctx);
 
   (async () => {
     try {

@@ -1,4 +1,5 @@
-// Add firmware dialog (添加固件): docs/api.md's fields and rules, checked before sending;
+// Add firmware dialog (添加固件): docs/api.md's fields and rules, checked before sending
+// (the optional signature file, made offline with otactl firmware sign, is checked by the server);
 // the server's refusal is shown next to the field its error names. The file goes as
 // multipart/form-data through XMLHttpRequest so a progress bar can follow the upload.
 
@@ -24,6 +25,7 @@ export function openAddFirmware(products, preselect, onDone) {
     const fileInfo = el('div.file-info.muted', { 'aria-live': 'polite' });
     const version = el('input', { name: 'firmwareVersion', autocomplete: 'off', maxLength: 100, spellcheck: false });
     const desc = el('textarea', { name: 'firmwareDescription', rows: 3 });
+    const sigFile = el('input', { type: 'file', name: 'signature', accept: '.sig,.txt' });
     const descCount = el('span.count.muted', t('charCount', { n: 0, max: 100 }));
 
     const fields = {
@@ -32,6 +34,7 @@ export function openAddFirmware(products, preselect, onDone) {
       file: field({ label: t('firmwareFile'), input: file, help: t('ruleFile'), required: true }),
       firmwareVersion: field({ label: t('firmwareVersion'), input: version, help: t('ruleVersion'), required: true }),
       firmwareDescription: field({ label: t('firmwareDescription'), input: desc, help: t('ruleDescription') }),
+      signature: field({ label: t('signatureFile'), input: sigFile, help: t('ruleSignature') }),
     };
     fields.file.insertBefore(fileInfo, fields.file.querySelector('.help'));
     fields.firmwareDescription.querySelector('label').after(descCount);
@@ -73,7 +76,7 @@ export function openAddFirmware(products, preselect, onDone) {
       type: 'button',
       on: { click: () => { if (running) running.abort(); else close(); } },
     }, t('cancel'));
-    const inputs = [name, product, file, version, desc];
+    const inputs = [name, product, file, version, desc, sigFile];
 
     const form = el('form.fw-form', {
       novalidate: true,
@@ -93,6 +96,9 @@ export function openAddFirmware(products, preselect, onDone) {
           fd.append('productKey', v.productKey);
           fd.append('firmwareVersion', v.firmwareVersion);
           if (v.firmwareDescription) fd.append('firmwareDescription', v.firmwareDescription);
+          // the .sig file holds the base64 signature; the server checks it
+          const sig = sigFile.files[0] ? (await sigFile.files[0].text()).trim() : '';
+          if (sig) fd.append('signature', sig);
           fd.append('file', v.file, v.file.name);
 
           progressBox.hidden = false;
@@ -137,7 +143,7 @@ export function openAddFirmware(products, preselect, onDone) {
       },
     },
     fields.firmwareName, fields.productKey, fields.file, fields.firmwareVersion, fields.firmwareDescription,
-    progressBox, formError,
+    fields.signature, progressBox, formError,
     el('div.dialog-actions', cancel, submit));
     return form;
   });

@@ -1,9 +1,9 @@
-// Firmware list (固件升级首页): name, product, version, size, MD5, created; filter by product;
+// Firmware list (固件升级首页): name, product, version, size, MD5, signed state and key, created; filter by product;
 // actions 批量升级 (batch upgrade dialog), 批次查看 (batch list), 删除 (409 firmware_in_use shown plainly).
 
 import { t, fmtTime, fmtSize } from '../i18n.js';
 import { get, del } from '../api.js';
-import { el, clear, table, pager, errorBox, errorText, toast, confirmDialog, openDialog } from '../ui.js';
+import { el, clear, table, pager, errorBox, errorText, toast, confirmDialog, openDialog, badge } from '../ui.js';
 import { openAddFirmware } from './firmware-add.js';
 import { openBatchCreate } from './batch-create.js';
 
@@ -52,6 +52,7 @@ export function renderFirmwares(main, ctx) {
           { label: t('firmwareVersion'), cell: (f) => el('code', f.firmwareVersion) },
           { label: t('firmwareSize'), cls: 'num', cell: (f) => el('span', { title: `${f.firmwareSize} B` }, fmtSize(f.firmwareSize)) },
           { label: t('md5'), cell: (f) => el('code.md5', f.md5 || '') },
+          { label: t('signedCol'), cell: (f) => (f.signed ? badge(`✓ ${f.keyId}`, 'ok') : badge(t('unsigned'), 'muted')) },
           { label: t('createdTime'), cell: (f) => fmtTime(f.createdTime) },
           {
             label: t('actions'),
