@@ -1102,9 +1102,9 @@ static void push_signed(otasdk_ctx *ctx, const char *version, int key, const cha
         json_object_set_new(data, "keyId", json_string("0123456789abcdef"));
         json_object_set_new(data, "signAlgorithm", json_string("Ed25519"));
     }
-    char *txt = json_dumps(json_pack("{s:s, s:s, s:o}", "msgId", "s1", "version", "1.0", "data",
-                                     data),
-                           JSON_COMPACT);
+    json_t *msg = json_pack("{s:s, s:s, s:o}", "msgId", "s1", "version", "1.0", "data", data);
+    char *txt = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
     assert_int_equal(otasdk_on_message(ctx, "/sys/pk1/dev-1/ota/firmware/upgrade", txt,
                                        strlen(txt)),
                      OTASDK_OK);
