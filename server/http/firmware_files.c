@@ -60,17 +60,38 @@ int fwup_begin(const http_app *app, fwup *u)
     return blob_put_begin(bs(app), &u->put);
 }
 
+/* Hashes and writes what u->buf holds. 0, or -1. */
+static int fwup_flush(fwup *u)
+{
+    if (u->buf_len > 0 && blob_put_write(u->put, u->buf, u->buf_len) != 0)
+        return -1;
+    u->buf_len = 0;
+    return 0;
+}
+
 int fwup_write(fwup *u, const void *data, size_t len)
 {
-    if (!u->put || blob_put_write(u->put, data, len) != 0)
+    if (!u->put)
         return -1;
-    u->size = blob_put_size(u->put);
+    if (len > sizeof u->buf - u->buf_len) {
+        if (fwup_flush(u) != 0)
+            return -1;
+        if (len >= sizeof u->buf) { /* a large run goes through as it is */
+            if (blob_put_write(u->put, data, len) != 0)
+                return -1;
+            u->size += len;
+            return 0;
+        }
+    }
+    memcpy(u->buf + u->buf_len, data, len);
+    u->buf_len += len;
+    u->size += len;
     return 0;
 }
 
 int fwup_finish(fwup *u)
 {
-    if (!u->put || blob_put_finish(u->put) != 0)
+    if (!u->put || fwup_flush(u) != 0 || blob_put_finish(u->put) != 0)
         return -1;
     memcpy(u->md5_hex, blob_put_md5(u->put), sizeof u->md5_hex);
     memcpy(u->sha256_hex, blob_put_sha256(u->put), sizeof u->sha256_hex);

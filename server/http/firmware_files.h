@@ -18,10 +18,17 @@
 
 #include <stdint.h>
 
+/* Bytes an upload gathers before it hashes and writes them: the multipart parser hands
+ * over runs that end at every CR of the file (about 256 bytes of a binary image), and one
+ * write and two digest updates per run cost three times the upload's floor. */
+#define FWUP_BUF_BYTES 65536
+
 typedef struct {
     blob_put *put;                    /* NULL when closed */
-    uint64_t size;                    /* bytes written so far */
+    uint64_t size;                    /* bytes taken so far (written and gathered) */
     char md5_hex[33], sha256_hex[65]; /* set by fwup_finish */
+    size_t buf_len;                   /* bytes gathered in buf, not yet written */
+    unsigned char buf[FWUP_BUF_BYTES];
 } fwup;
 
 /* Opens the blob store of kind ("fs" or "postgresql") for app. 0, or -1 with err. */
@@ -31,7 +38,8 @@ void fwfiles_close(void);
 
 /* Starts an upload. Returns 0, or -1 (logged; nothing left). */
 int fwup_begin(const http_app *app, fwup *u);
-/* Appends and hashes. Returns 0, or -1 (write error, logged). */
+/* Appends (gathered in u->buf, hashed and written when it fills). Returns 0, or -1 (write
+ * error, logged). */
 int fwup_write(fwup *u, const void *data, size_t len);
 /* Finishes the hashes and makes the bytes durable. Returns 0, or -1. */
 int fwup_finish(fwup *u);
