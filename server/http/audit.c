@@ -1,13 +1,20 @@
 /*
- * audit: the audit log's HTTP side. Every answer to a change (a route that is not GET/HEAD
- * and needs a role) and to a sign-in appends one row to the store's audit table
- * (store_audit.h) just before the answer leaves, so a client that saw the answer finds the
- * row: time, actor (http_caller.actor; for a sign-in the name it tried; "-" without a
+ * audit: the audit log's HTTP side. Every change (a route that is not GET/HEAD and needs a
+ * role) and every sign-in writes one row to the store's audit table (store_audit.h): time,
+ * actor (http_caller.actor; for a sign-in the name it tried; "-" without a
  * credential), source address, action (from the table below, "METHOD pattern" for a route
  * it does not name), object (from the path, or what the handler named with
  * http_audit_object), result ("ok" or "<status> <error code>"), and for a batch its
- * parameters. Refused attempts (401, 403, 429) are recorded too. GET /api/v1/audit (admin)
- * reads it newest first with filters and a cursor; no route changes or deletes rows.
+ * parameters.
+ *
+ * A change's row commits in the change's own transaction: before the handler runs,
+ * http_audit_bind fills the row and binds it to the thread (store_audit_bind), and the
+ * store function that makes the change writes it before its COMMIT. An answer that made
+ * no change (refused attempts: 401, 403, 429, a failed sign-in, a broken rule; a change
+ * outside the database, such as a device certificate) appends its row just before the
+ * answer leaves (http_audit_answer), so a client that saw the answer finds the row.
+ * GET /api/v1/audit (admin) reads it newest first with filters and a cursor; no route
+ * changes or deletes rows.
  *
  * Expected load: one INSERT per change; reads are rare.
  */
@@ -52,12 +59,35 @@ static const audit_action actions[] = {
     {"DELETE", "/api/v1/tokens/{id}", "token.revoke", 0},
 };
 
+/* The row's action for r's route, or NULL with *audited 0 for a route that writes no row:
+ * reads, and the public and broker routes that are not sign-in. */
+static const audit_action *action_of(const http_route *rt, int *audited)
+{
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+        if (strcmp(actions[i].method, rt->method) == 0 &&
+            strcmp(actions[i].pattern, rt->pattern) == 0) {
+            *audited = 1;
+            return &actions[i];
+        }
+    *audited = strcmp(rt->method, "GET") != 0 && strcmp(rt->method, "HEAD") != 0 &&
+               http_access_role(rt->access) != ACCT_ROLE_NONE;
+    return NULL;
+}
+
 void http_audit_object(http_req *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->audit_object, sizeof r->audit_object, fmt, ap);
+    vsnprintf(r->audit.row.object, sizeof r->audit.row.object, fmt, ap);
     va_end(ap);
+    r->audit.object_named = 1;
+}
+
+void http_audit_actor(http_req *r, const char *name)
+{
+    snprintf(r->audit_actor, sizeof r->audit_actor, "%s", name);
+    if (!r->caller.actor[0])
+        snprintf(r->audit.row.actor, sizeof r->audit.row.actor, "%s", name);
 }
 
 /* The object named by the path: the most specific parameter. */
@@ -84,23 +114,20 @@ static void path_object(http_req *r, char *out, size_t outlen)
         snprintf(out, outlen, "product:%s", pk);
 }
 
-void http_audit_answer(http_req *r, unsigned status)
+/* Fills r's row (once) as far as the request tells: 0, or -1 when r writes no row. */
+static int audit_fill(http_req *r)
 {
     const http_route *rt = r->route;
-    const audit_action *act = NULL;
-    store_audit *a;
+    store_audit *a = &r->audit.row;
+    int audited;
     if (!rt || !r->app->store)
-        return;
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
-        if (strcmp(actions[i].method, rt->method) == 0 &&
-            strcmp(actions[i].pattern, rt->pattern) == 0)
-            act = &actions[i];
-    if (!act && (strcmp(rt->method, "GET") == 0 || strcmp(rt->method, "HEAD") == 0 ||
-                 http_access_role(rt->access) == ACCT_ROLE_NONE))
-        return; /* reads, and the public and broker routes that are not sign-in */
-    a = calloc(1, sizeof *a);
-    if (!a)
-        abort();
+        return -1;
+    const audit_action *act = action_of(rt, &audited);
+    if (!audited)
+        return -1;
+    if (r->audit_filled)
+        return 0;
+    r->audit_filled = 1;
     a->time_ms = ota_time_now_ms();
     snprintf(a->actor, sizeof a->actor, "%s",
              r->caller.actor[0]  ? r->caller.actor
@@ -111,24 +138,38 @@ void http_audit_answer(http_req *r, unsigned status)
         snprintf(a->action, sizeof a->action, "%s", act->action);
     else
         snprintf(a->action, sizeof a->action, "%s %.50s", rt->method, rt->pattern);
-    if (r->audit_object[0])
-        snprintf(a->object, sizeof a->object, "%s", r->audit_object);
-    else
+    if (!r->audit.object_named)
         path_object(r, a->object, sizeof a->object);
-    if (status < 400)
-        snprintf(a->result, sizeof a->result, "ok");
-    else
+    snprintf(a->result, sizeof a->result, "ok");
+    if (act && act->detail_body && r->body && strlen(r->body) < sizeof a->detail)
+        snprintf(a->detail, sizeof a->detail, "%s", r->body);
+    return 0;
+}
+
+void http_audit_bind(http_req *r)
+{
+    if (audit_fill(r) == 0)
+        store_audit_bind(&r->audit);
+}
+
+void http_audit_unbind(http_req *r)
+{
+    (void)r;
+    store_audit_bind(NULL);
+}
+
+void http_audit_answer(http_req *r, unsigned status)
+{
+    store_audit *a = &r->audit.row;
+    if (audit_fill(r) != 0 || r->audit.written)
+        return; /* no row, or the change's transaction wrote it */
+    if (status >= 400)
         snprintf(a->result, sizeof a->result, "%u %s", status,
                  r->error_code[0] ? r->error_code : "error");
-    const char *detail = r->audit_detail                      ? r->audit_detail
-                         : act && act->detail_body && r->body ? r->body
-                                                              : NULL;
-    if (detail && strlen(detail) < sizeof a->detail)
-        snprintf(a->detail, sizeof a->detail, "%s", detail);
     if (store_audit_append(r->app->store, a) != OTA_OK)
         OTA_ERROR("audit: the row of %s %s by %s could not be written", a->action, a->object,
                   a->actor);
-    free(a);
+    r->audit.written = 1;
 }
 
 /* ---- GET /api/v1/audit ------------------------------------------------------------------ */

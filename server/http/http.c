@@ -802,7 +802,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                    ? MHD_YES
                    : MHD_NO;
     }
-    return r->route->handler(r) == MHD_YES ? MHD_YES : MHD_NO;
+    http_audit_bind(r);
+    int ret = r->route->handler(r);
+    http_audit_unbind(r);
+    return ret == MHD_YES ? MHD_YES : MHD_NO;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -26,6 +26,7 @@
 #include "core/reqparse.h"
 #include "store/store.h"
 #include "store/store_accounts.h"
+#include "store/store_audit.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -150,12 +151,12 @@ struct http_req {
     int retry_after_s;  /* > 0: the answer carries Retry-After (seconds) */
     int identified;     /* http_identify ran; caller holds its result */
     http_caller caller;
-    /* what the audit row of a change says beyond the route (audit.c): the object when the
-     * path does not name it (a new product's key), the actor when there is no caller (the
-     * name a sign-in tried), the batch parameters; the error code of the answer */
-    char audit_object[256];
+    /* the audit row of a change (audit.c): bound to the thread while the handler runs,
+     * so the change's transaction writes it; audit_actor is the name a sign-in tried
+     * (there is no caller); error_code the answer's error */
+    store_audit_ctx audit;
+    int audit_filled;
     char audit_actor[80];
-    const char *audit_detail; /* borrowed until the answer is queued */
     char error_code[48];
     uint64_t resp_bytes; /* body bytes of a file answer (http_send_fd, http_send_blob) */
     int64_t start_ms;
@@ -248,10 +249,20 @@ acct_role http_access_role(http_access a);
 /* The client's IP address as text into out ("" when unknown). */
 void http_client_addr(http_req *r, char *out, size_t outlen);
 /* --- audit log (audit.c) ---------------------------------------------------------------- */
-/* Names the object of the change r makes ("product:<key>", ...), when the path does not. */
+/* Names the object of the change r makes ("user:<name>", ...), when the path does not;
+ * called before the store call that makes the change (what the store creates, it names
+ * itself: store_audit.h). */
 void http_audit_object(http_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The actor of a row without a caller: the user name a sign-in tried. */
+void http_audit_actor(http_req *r, const char *name);
+/* Around the route's handler (http.c): fills r's audit row when r is a change (or a
+ * sign-in) and binds it to the thread, so the store writes it in the change's
+ * transaction; unbind after the handler returns. */
+void http_audit_bind(http_req *r);
+void http_audit_unbind(http_req *r);
 /* Called by the answer helpers just before an answer is queued: appends r's audit row
- * when r is a change (or a sign-in); a store failure is logged, the answer still goes. */
+ * when r is a change (or a sign-in) whose transaction did not write it (a refusal, or a
+ * change outside the database); a store failure is logged, the answer still goes. */
 void http_audit_answer(http_req *r, unsigned status);
 
 /* --- metrics (metrics.c) -------------------------------------------------------------------- */

@@ -130,7 +130,7 @@ static int login(http_req *r)
         return MHD_YES;
     }
     http_client_addr(r, addr, sizeof addr);
-    snprintf(r->audit_actor, sizeof r->audit_actor, "%s", name);
+    http_audit_actor(r, name);
     http_audit_object(r, "user:%.70s", name);
     snprintf(ukey, sizeof ukey, "u:%.70s", name);
     snprintf(akey, sizeof akey, "a:%s", addr);
@@ -389,7 +389,6 @@ static int token_create(http_req *r)
         else {
             OTA_INFO("auth: token %lld (%s, %s) created by %s", (long long)t.id, t.name,
                      acct_role_name(t.role), r->caller.actor);
-            http_audit_object(r, "token:%lld", (long long)t.id);
             json_t *j = token_json(&t);
             json_object_set_new(j, "token", json_string(tok));
             ret = http_send_json(r, 201, j);

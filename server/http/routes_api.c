@@ -107,7 +107,6 @@ static int product_create(http_req *r)
             r->app->store, in.name, in.description ? in.description : "", ota_time_now_ms(), &p);
         if (rc == OTA_OK) {
             OTA_INFO("api: product %s created", p.product_key);
-            http_audit_object(r, "product:%s", p.product_key);
             ret = http_send_json(r, 201, api_product_json(&p));
         } else
             ret = http_send_store_error(r, rc, "product");
@@ -169,7 +168,6 @@ static int product_patch(http_req *r)
     if (rc != OTA_OK)
         return http_send_store_error(r, rc, "product");
     OTA_INFO("api: product %s: requireSignature %s", p.product_key, on ? "on" : "off");
-    http_audit_object(r, "product:%s", p.product_key);
     return http_send_json(r, 200, api_product_json(&p));
 }
 
@@ -194,6 +192,7 @@ static int signkey_create(http_req *r)
     snprintf(k.name, sizeof k.name, "%s", in.name);
     snprintf(k.public_key, sizeof k.public_key, "%s", in.public_key);
     json_decref(b);
+    http_audit_object(r, "signing-key:%s.%s", k.product_key, k.key_id);
     ota_err rc = valid_product_key(pk) == 0
                       ? store_signkey_create(r->app->store, &k, ota_time_now_ms(), &out)
                       : OTA_ENOTFOUND;
@@ -201,7 +200,6 @@ static int signkey_create(http_req *r)
     case OTA_OK:
         OTA_INFO("api: product %s: signing key %s (%s) added", out.product_key, out.key_id,
                  out.name);
-        http_audit_object(r, "signing-key:%s.%s", out.product_key, out.key_id);
         return http_send_json(r, 201, api_signkey_json(&out));
     case OTA_EDUPLICATE:
         return http_send_error(r, 409, "duplicate", "publicKey",
@@ -235,13 +233,13 @@ static int signkey_retire(http_req *r)
 {
     store_signkey out;
     const char *pk = http_param(r, "productKey"), *kid = http_param(r, "keyId");
+    http_audit_object(r, "signing-key:%s.%s", pk, kid);
     ota_err rc = valid_product_key(pk) == 0 && kid && strlen(kid) == OTA_SIGN_KEY_ID_LEN
                       ? store_signkey_retire(r->app->store, pk, kid, ota_time_now_ms(), &out)
                       : OTA_ENOTFOUND;
     if (rc != OTA_OK)
         return http_send_store_error(r, rc, "signing key");
     OTA_INFO("api: product %s: signing key %s retired", pk, kid);
-    http_audit_object(r, "signing-key:%s.%s", pk, kid);
     return http_send_json(r, 200, api_signkey_json(&out));
 }
 
@@ -261,6 +259,7 @@ static int device_create(http_req *r)
     if (rq_device_body(r->body, r->body_len, &b, &in, &e) != 0) {
         ret = http_send_rq_error(r, &e);
     } else {
+        http_audit_object(r, "device:%s.%s", p.product_key, in.identifier);
         ota_err rc = store_device_create(r->app->store, p.product_key, in.identifier, in.name,
                                          ota_time_now_ms(), &d);
         if (rc == OTA_EDUPLICATE)
@@ -273,7 +272,6 @@ static int device_create(http_req *r)
             ret = http_send_error(r, 500, "internal", NULL, "The device secret could not be made.");
         else {
             OTA_INFO("api: device %s.%s created", d.product_key, d.identifier);
-            http_audit_object(r, "device:%s.%s", d.product_key, d.identifier);
             ret = http_send_json(r, 201, api_device_json(&d, secret));
         }
     }

@@ -132,7 +132,6 @@ static int batch_create(http_req *r)
              (long long)fw_id, (long long)b.total, b.policy);
     if (r->app->engine)
         engine_batch_created(r->app->engine, b.id);
-    http_audit_object(r, "batch:%lld", (long long)b.id);
     return http_send_json(r, 201, batch_full_json(&b));
 }
 

@@ -232,7 +232,6 @@ int api_firmware_upload_end(http_req *r)
     case OTA_OK:
         OTA_INFO("api: firmware %lld (%s %s, %lld bytes, sha256 %s) added", (long long)out.id,
                  out.product_key, out.version, (long long)out.size, out.sha256);
-        http_audit_object(r, "firmware:%lld", (long long)out.id);
         ret = http_send_json(r, 201, api_firmware_json(&out));
         break;
     case OTA_ENOTFOUND:

@@ -6,6 +6,10 @@
  * store_pg.c), asks core/rules.h and writes only then. The database files decide nothing:
  * they hold the SQL, the connections, the locks and the migrations.
  *
+ * A change an API caller asks for runs through store__change (store_audit.c): its audit
+ * row commits in the same transaction, and a created row is named in it
+ * (store__audit_object).
+ *
  * Races: a rule's reads and its write share one STORE_TX_WRITE transaction. SQLite runs
  * writers one at a time (BEGIN IMMEDIATE); PostgreSQL's texts of the *_LOCK statements
  * lock the row the rule hangs on (the product for the 50-firmware limit and the version
@@ -197,6 +201,7 @@ static ota_err product_create_fn(store_tx *tx, void *ud)
             snprintf(a->out->name, sizeof a->out->name, "%s", a->name);
             snprintf(a->out->description, sizeof a->out->description, "%s", a->description);
             a->out->created_ms = a->now;
+            store__audit_object("product:%s", key);
             return OTA_OK;
         }
     }
@@ -209,7 +214,7 @@ ota_err store_product_create(store_t *s, const char *name, const char *descripti
     if (!name || !out)
         return OTA_EINVAL;
     product_new a = {s, name, description ? description : "", now_ms, out};
-    return s->ops->tx(s, STORE_TX_ONE, product_create_fn, &a);
+    return store__change(s, product_create_fn, &a);
 }
 
 typedef struct {
@@ -301,7 +306,7 @@ ota_err store_product_set_require_signature(store_t *s, const char *product_key,
     if (!product_key)
         return OTA_EINVAL;
     product_set_args a = {s, product_key, on, out};
-    return s->ops->tx(s, STORE_TX_WRITE, product_set_fn, &a);
+    return store__change(s, product_set_fn, &a);
 }
 
 /* ---- signing keys -------------------------------------------------------------------------- */
@@ -354,7 +359,7 @@ ota_err store_signkey_create(store_t *s, const store_signkey *in, int64_t now_ms
     if (!in || !out)
         return OTA_EINVAL;
     signkey_args a = {s, in, NULL, NULL, now_ms, out, NULL, NULL};
-    return s->ops->tx(s, STORE_TX_WRITE, signkey_create_fn, &a);
+    return store__change(s, signkey_create_fn, &a);
 }
 
 static ota_err signkey_list_fn(store_tx *tx, void *ud)
@@ -419,7 +424,7 @@ ota_err store_signkey_retire(store_t *s, const char *product_key, const char *ke
     if (!product_key || !key_id || !out)
         return OTA_EINVAL;
     signkey_args a = {s, NULL, product_key, key_id, now_ms, out, NULL, NULL};
-    return s->ops->tx(s, STORE_TX_WRITE, signkey_retire_fn, &a);
+    return store__change(s, signkey_retire_fn, &a);
 }
 
 /* ---- devices ------------------------------------------------------------------------------- */
@@ -468,7 +473,7 @@ ota_err store_device_create(store_t *s, const char *product_key, const char *ide
     if (!product_key || !identifier || !device_name)
         return OTA_EINVAL;
     device_args a = {s, product_key, identifier, device_name, now_ms, out};
-    return s->ops->tx(s, STORE_TX_WRITE, device_create_fn, &a);
+    return store__change(s, device_create_fn, &a);
 }
 
 ota_err store_device_get(store_t *s, const char *product_key, const char *identifier,
@@ -646,6 +651,7 @@ static ota_err fw_create_fn(store_tx *tx, void *ud)
         *a->field = rules_firmware_field(RULES_FW_NAME_TAKEN);
         return OTA_EDUPLICATE;
     }
+    store__audit_object("firmware:%lld", (long long)id);
     return fw_get(a->s, tx, id, a->out);
 }
 
@@ -657,7 +663,7 @@ ota_err store_firmware_create(store_t *s, const store_firmware *in, int64_t now_
         field = &dummy;
     *field = NULL;
     fw_create_args a = {s, in, now_ms, out, field};
-    return s->ops->tx(s, STORE_TX_WRITE, fw_create_fn, &a);
+    return store__change(s, fw_create_fn, &a);
 }
 
 static ota_err fw_list_fn(store_tx *tx, void *ud)
@@ -729,7 +735,7 @@ ota_err store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted, i
 {
     store_firmware tmp;
     fw_delete_args a = {s, id, deleted ? deleted : &tmp, 0};
-    ota_err rc = s->ops->tx(s, STORE_TX_WRITE, fw_delete_fn, &a);
+    ota_err rc = store__change(s, fw_delete_fn, &a);
     if (sha_still_used)
         *sha_still_used = a.still_used;
     return rc;
@@ -1019,6 +1025,7 @@ static ota_err batch_create_fn(store_tx *tx, void *ud)
     store_arg_i64(&args, a->out->id);
     if ((rc = run(a->s, tx, STORE_Q_BATCH_TOTAL, &args, NULL, NULL, NULL)) != OTA_OK)
         return rc;
+    store__audit_object("batch:%lld", (long long)a->out->id);
     args.n = 0;
     store_arg_i64(&args, a->out->id);
     return get_one(a->s, tx, STORE_Q_BATCH_GET, &args, batch_of, a->out);
@@ -1033,7 +1040,7 @@ ota_err store_batch_create(store_t *s, int64_t firmware_id, const store_batch_ne
         return OTA_EINVAL;
     memset(err, 0, sizeof *err);
     batch_new_args a = {s, firmware_id, in, now_ms, expires_ms, out, err};
-    ota_err rc = s->ops->tx(s, STORE_TX_WRITE, batch_create_fn, &a);
+    ota_err rc = store__change(s, batch_create_fn, &a);
     if (rc == OTA_OK && s->ops->bulk_written)
         s->ops->bulk_written(s, "tasks", out->total);
     return rc;
@@ -1222,5 +1229,5 @@ static ota_err batch_terminate_fn(store_tx *tx, void *ud)
 ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
 {
     batch_args a = {s, id, now_ms, out};
-    return s->ops->tx(s, STORE_TX_WRITE, batch_terminate_fn, &a);
+    return store__change(s, batch_terminate_fn, &a);
 }

@@ -11,13 +11,13 @@
 #include "ota_crypto.h"
 #include "ota_log.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-ota_err store_open(const char *url, store_t **out, char *err, size_t errlen)
+static ota_err open_url(const char *url, store_t **out, char *err, size_t errlen)
 {
-    *out = NULL;
     if (url && strncmp(url, "sqlite:", 7) == 0)
         return store_sqlite_open(url + 7, out, err, errlen);
 #ifdef OTA_HAVE_PG
@@ -30,6 +30,27 @@ ota_err store_open(const char *url, store_t **out, char *err, size_t errlen)
              " otad built with libpq)");
 #endif
     return OTA_EDB;
+}
+
+ota_err store_open(const char *url, store_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    ota_err rc = open_url(url, out, err, errlen);
+    const char *kill_after = getenv("OTA_TEST_KILL_AFTER_COMMIT");
+    if (rc == OTA_OK && kill_after && *kill_after) {
+        (*out)->test_kill_after = strtol(kill_after, NULL, 10);
+        if ((*out)->test_kill_after > 0)
+            OTA_WARN("store: test only: OTA_TEST_KILL_AFTER_COMMIT=%ld kills otad after that "
+                     "many committed changes",
+                     (*out)->test_kill_after);
+    }
+    return rc;
+}
+
+void store__test_after_commit(store_t *s)
+{
+    if (s->test_kill_after > 0 && ++s->test_commits == s->test_kill_after)
+        raise(SIGKILL);
 }
 
 void store_close(store_t *s)
@@ -95,6 +116,9 @@ ota_err store_import_add(store_import *im, const char *identifier, const char *d
 ota_err store_import_commit(store_import *im, int64_t *created)
 {
     ota_err rc = im->ops->import_commit(im, created);
+    store__audit_committed(rc);
+    if (rc == OTA_OK)
+        store__test_after_commit(im->s);
     free(im);
     return rc;
 }

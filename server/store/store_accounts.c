@@ -40,6 +40,14 @@ static ota_err run(store_t *s, store_q q, const store_args *a, store_row_fn row,
     return s->ops->tx(s, STORE_TX_ONE, one_fn, &o);
 }
 
+/* One statement that is a change an API caller asked for: its audit row commits with it
+ * (store__change). */
+static ota_err change(store_t *s, store_q q, const store_args *a, int64_t *changes)
+{
+    one_stmt o = {s, q, a, NULL, NULL, changes};
+    return store__change(s, one_fn, &o);
+}
+
 static void arg_i64_or_null(store_args *a, int64_t x)
 {
     if (x > 0)
@@ -136,7 +144,7 @@ ota_err store_user_create(store_t *s, const char *name, acct_role role, const ch
     store_arg_str(&a, pw_hash);
     store_arg_i64(&a, now_ms);
     store_arg_str(&a, created_by);
-    ota_err rc = run(s, STORE_Q_USER_INSERT, &a, NULL, NULL, &added);
+    ota_err rc = change(s, STORE_Q_USER_INSERT, &a, &added);
     if (rc == OTA_OK && added == 0)
         return OTA_EDUPLICATE; /* the name is taken (ON CONFLICT DO NOTHING) */
     return rc == OTA_OK ? store_user_get(s, name, out, NULL, 0) : rc;
@@ -214,7 +222,7 @@ ota_err store_user_update(store_t *s, const char *name, acct_role role, int disa
     else
         store_arg_i64(&a, disabled ? 1 : 0);
     store_arg_str(&a, pw_hash);
-    ota_err rc = run(s, STORE_Q_USER_UPDATE, &a, NULL, NULL, &changed);
+    ota_err rc = change(s, STORE_Q_USER_UPDATE, &a, &changed);
     if (rc == OTA_OK && changed == 0)
         return OTA_ENOTFOUND;
     return rc == OTA_OK ? store_user_get(s, name, out, NULL, 0) : rc;
@@ -222,10 +230,32 @@ ota_err store_user_update(store_t *s, const char *name, acct_role role, int disa
 
 /* ---- tokens -------------------------------------------------------------------------------- */
 
+typedef struct {
+    store_t *s;
+    const store_args *insert, *by_hash;
+    rows *x;
+} token_new;
+
+/* The insert and the stored row, in the change's transaction (the row's id names the
+ * audit row's object). */
+static ota_err token_create_fn(store_tx *tx, void *ud)
+{
+    token_new *t = ud;
+    ota_err rc = t->s->ops->query(tx, STORE_Q_TOKEN_INSERT, t->insert, NULL, NULL, NULL);
+    if (rc == OTA_OK)
+        rc = t->s->ops->query(tx, STORE_Q_TOKEN_BY_HASH, t->by_hash, on_row, t->x, NULL);
+    if (rc == OTA_OK && t->x->n == 0)
+        rc = OTA_EDB; /* the row just inserted is not there */
+    if (rc == OTA_OK)
+        store__audit_object("token:%lld", (long long)((store_token *)t->x->items)->id);
+    return rc;
+}
+
 ota_err store_token_create(store_t *s, const store_token *in, const char *hash, int64_t now_ms,
                            store_token *out)
 {
     store_args a = {0}, h = {0};
+    rows x = {out, 0, 1, sizeof *out, read_token, NULL, 0};
     arg_i64_or_null(&a, in->user_id);
     store_arg_str(&a, in->kind);
     store_arg_str(&a, in->name);
@@ -234,11 +264,9 @@ ota_err store_token_create(store_t *s, const store_token *in, const char *hash, 
     store_arg_i64(&a, now_ms);
     arg_i64_or_null(&a, in->expires_ms);
     store_arg_str(&a, in->created_by);
-    ota_err rc = run(s, STORE_Q_TOKEN_INSERT, &a, NULL, NULL, NULL);
-    if (rc != OTA_OK)
-        return rc;
     store_arg_str(&h, hash);
-    return one(s, STORE_Q_TOKEN_BY_HASH, &h, read_token, out, sizeof *out, NULL, 0);
+    token_new t = {s, &a, &h, &x};
+    return store__change(s, token_create_fn, &t);
 }
 
 /* read_token plus the user's role and disabled flag (columns 11, 12). */
@@ -307,6 +335,6 @@ ota_err store_token_revoke(store_t *s, int64_t id, int64_t now_ms)
     int64_t changed = 0;
     store_arg_i64(&a, id);
     store_arg_i64(&a, now_ms);
-    ota_err rc = run(s, STORE_Q_TOKEN_REVOKE, &a, NULL, NULL, &changed);
+    ota_err rc = change(s, STORE_Q_TOKEN_REVOKE, &a, &changed);
     return rc == OTA_OK && changed == 0 ? OTA_ENOTFOUND : rc;
 }

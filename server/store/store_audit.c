@@ -1,13 +1,38 @@
 /*
  * store_audit: the audit log above the databases (store_audit.h says what each call
- * promises): two numbered statements (store_sql.h's STORE_QUERIES) through store_ops.
+ * promises): two numbered statements (store_sql.h's STORE_QUERIES) through store_ops, and
+ * the change's transaction that carries its row (store__change): the calling thread's
+ * bound store_audit_ctx is appended inside the transaction, just before its COMMIT.
+ *
+ * The context is per thread because a change runs on the thread that asked for it (an
+ * HTTP pool thread) from its first statement to its COMMIT; the store's other callers (the
+ * engine, the MQTT side) bind nothing and write no row.
  */
 #include "store/store_audit.h"
 
 #include "store/store_internal.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static _Thread_local store_audit_ctx *bound;
+
+void store_audit_bind(store_audit_ctx *c)
+{
+    bound = c;
+}
+
+void store__audit_object(const char *fmt, ...)
+{
+    va_list ap;
+    if (!bound || bound->object_named)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(bound->row.object, sizeof bound->row.object, fmt, ap);
+    va_end(ap);
+}
 
 typedef struct {
     store_t *s;
@@ -23,18 +48,59 @@ static ota_err stmt_fn(store_tx *tx, void *ud)
     return c->s->ops->query(tx, c->q, c->a, c->row, c->ud, NULL);
 }
 
+static void insert_args(store_args *v, const store_audit *a)
+{
+    store_arg_i64(v, a->time_ms);
+    store_arg_str(v, a->actor);
+    store_arg_str(v, a->source);
+    store_arg_str(v, a->action);
+    store_arg_str(v, a->object);
+    store_arg_str(v, a->result);
+    store_arg_str(v, a->detail[0] ? a->detail : NULL);
+}
+
 ota_err store_audit_append(store_t *s, const store_audit *a)
 {
     store_args v = {0};
-    store_arg_i64(&v, a->time_ms);
-    store_arg_str(&v, a->actor);
-    store_arg_str(&v, a->source);
-    store_arg_str(&v, a->action);
-    store_arg_str(&v, a->object);
-    store_arg_str(&v, a->result);
-    store_arg_str(&v, a->detail[0] ? a->detail : NULL);
+    insert_args(&v, a);
     stmt c = {s, STORE_Q_AUDIT_INSERT, &v, NULL, NULL};
     return s->ops->tx(s, STORE_TX_ONE, stmt_fn, &c);
+}
+
+ota_err store__audit_insert(store_t *s, store_tx *tx)
+{
+    store_args v = {0};
+    if (!bound || bound->written)
+        return OTA_OK;
+    insert_args(&v, &bound->row);
+    return s->ops->query(tx, STORE_Q_AUDIT_INSERT, &v, NULL, NULL, NULL);
+}
+
+void store__audit_committed(ota_err rc)
+{
+    if (rc == OTA_OK && bound)
+        bound->written = 1;
+}
+
+typedef struct {
+    store_t *s;
+    ota_err (*fn)(store_tx *tx, void *ud);
+    void *ud;
+} change_call;
+
+static ota_err change_fn(store_tx *tx, void *ud)
+{
+    change_call *c = ud;
+    ota_err rc = c->fn(tx, c->ud);
+    return rc == OTA_OK ? store__audit_insert(c->s, tx) : rc;
+}
+
+ota_err store__change(store_t *s, ota_err (*fn)(store_tx *tx, void *ud), void *ud)
+{
+    change_call c = {s, fn, ud};
+    ota_err rc = s->ops->tx(s, STORE_TX_WRITE, change_fn, &c);
+    store__audit_committed(rc);
+    return rc;
 }
 
 typedef struct {

@@ -20,6 +20,8 @@ struct store {
     const store_ops *ops;             /* catalog: products, devices, firmware */
     const store_batch_ops *batch_ops; /* batches and the engine's unit of work */
     void *impl; /* the implementation's state (store_sqlite.c, store_pg.c) */
+    long test_kill_after; /* store__test_after_commit: 0 = off */
+    _Atomic long test_commits;
 };
 
 struct store_import {
@@ -98,6 +100,26 @@ struct store_batch_ops {
  * whose impl is then the tx): batch row locked, unfinished tasks failed/terminated,
  * counters set from the row. *done = 0 when the batch was not in_progress or is missing. */
 ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done);
+
+/* Runs fn in a STORE_TX_WRITE transaction that also appends the calling thread's bound
+ * audit row (store_audit_bind) just before COMMIT, so the change and its row commit
+ * together or not at all; marks the row written once committed. Every store function that
+ * makes a change an API caller asks for runs through it (store_audit.c). */
+ota_err store__change(store_t *s, ota_err (*fn)(store_tx *tx, void *ud), void *ud);
+/* Names what a change created in the bound audit row ("batch:%lld"), unless the caller
+ * named the object itself; nothing when no row is bound. */
+void store__audit_object(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* For a change with a transaction of its own (the bulk import): appends the bound row
+ * inside tx (OTA_OK when none is bound or it is written), and after the COMMIT marks it
+ * written when rc is OTA_OK. */
+ota_err store__audit_insert(store_t *s, store_tx *tx);
+void store__audit_committed(ota_err rc);
+/* Test-only fault injection (docs/operations.md, "Durability"): when OTA_TEST_KILL_AFTER_COMMIT
+ * is N > 0 at store_open, the process kills itself with SIGKILL right after its N-th
+ * committed write transaction of the catalog (STORE_TX_WRITE or a bulk import; the
+ * engine's units of work do not count), before anything else runs. Called by the
+ * implementations after each such COMMIT. */
+void store__test_after_commit(store_t *s);
 
 /* Implementations. */
 ota_err store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen);

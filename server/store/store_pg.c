@@ -829,8 +829,12 @@ static ota_err pg_tx_mode(store_t *s, store_tx_mode mode, ota_err (*fn)(store_tx
                           void *ud)
 {
     tx_call t = {fn, ud};
-    if (mode == STORE_TX_WRITE)
-        return pg_tx(s, tx_call_fn, &t);
+    if (mode == STORE_TX_WRITE) {
+        ota_err rc = pg_tx(s, tx_call_fn, &t);
+        if (rc == OTA_OK)
+            store__test_after_commit(s);
+        return rc;
+    }
     if (mode == STORE_TX_READ)
         return pg_read(s, tx_call_fn, &t);
     store_pg_conn *c = store_pg_conn_get(s);
@@ -1171,6 +1175,8 @@ static ota_err pg_import_commit(store_import *im, int64_t *created)
         }
         PQclear(r);
     }
+    if (rc == OTA_OK)
+        rc = store__audit_insert(im->s, (store_tx *)x->c);
     if (rc == OTA_OK)
         rc = store_pg_commit(x->c);
     if (rc == OTA_OK)

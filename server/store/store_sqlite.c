@@ -520,8 +520,12 @@ static ota_err sq_tx(store_t *s, store_tx_mode mode, ota_err (*fn)(store_tx *tx,
     tx_call c = {fn, ud};
     /* reads on one connection: WAL gives each statement (and the statements of a read
      * transaction) a consistent snapshot; one writer at a time */
-    if (mode == STORE_TX_WRITE)
-        return store_sqlite_tx(s, tx_call_fn, &c);
+    if (mode == STORE_TX_WRITE) {
+        ota_err rc = store_sqlite_tx(s, tx_call_fn, &c);
+        if (rc == OTA_OK)
+            store__test_after_commit(s);
+        return rc;
+    }
     return with_conn(s, tx_call_fn, &c);
 }
 
@@ -653,7 +657,9 @@ static ota_err sq_import_commit(store_import *im, int64_t *created)
     sq_import *x = im->impl;
     sqlite3_finalize(x->ins);
     x->ins = NULL;
-    ota_err rc = store_sqlite_commit(x->db);
+    ota_err rc = store__audit_insert(im->s, (store_tx *)x->db);
+    if (rc == OTA_OK)
+        rc = store_sqlite_commit(x->db);
     if (rc == OTA_OK && created)
         *created = x->count;
     import_free(im);

@@ -24,6 +24,15 @@ long tacc_call(tapi_ctx *c, const char *method, const char *path, const char *to
     return r->status;
 }
 
+json_t *tacc_get_json(tapi_ctx *c, const char *path, long want)
+{
+    oth_resp r;
+    assert_int_equal(tacc_call(c, "GET", path, c->env.admin_token, NULL, &r), want);
+    json_t *j = json_incref(r.json);
+    oth_resp_free(&r);
+    return j;
+}
+
 void tacc_user(tapi_ctx *c, const char *name, const char *password, const char *role)
 {
     char body[300];

@@ -13,6 +13,9 @@
  * none) into r (free it). Returns the status (0 when no answer came). */
 long tacc_call(tapi_ctx *c, const char *method, const char *path, const char *token,
                const char *json, oth_resp *r);
+/* GET path with the admin token; fails the test unless the status is want. The parsed
+ * answer (decref it; NULL when it is not JSON). */
+json_t *tacc_get_json(tapi_ctx *c, const char *path, long want);
 /* A user made by the admin token (password NULL = a service account); fails the test
  * otherwise. */
 void tacc_user(tapi_ctx *c, const char *name, const char *password, const char *role);

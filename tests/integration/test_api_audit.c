@@ -20,20 +20,10 @@
 
 #define PW "audit-Passw0rd"
 
-/* GET path with the admin token; the parsed answer (decref it). */
-static json_t *get_json(tapi_ctx *c, const char *path, long want)
-{
-    oth_resp r;
-    assert_int_equal(tacc_call(c, "GET", path, c->env.admin_token, NULL, &r), want);
-    json_t *j = json_incref(r.json);
-    oth_resp_free(&r);
-    return j;
-}
-
 /* The newest row of the log, as json (decref it). */
 static json_t *newest(tapi_ctx *c)
 {
-    json_t *j = get_json(c, "/api/v1/audit?limit=1", 200);
+    json_t *j = tacc_get_json(c, "/api/v1/audit?limit=1", 200);
     json_t *row = json_incref(json_array_get(json_object_get(j, "items"), 0));
     json_decref(j);
     assert_non_null(row);
@@ -70,12 +60,12 @@ static void test_changes_leave_rows(void **st)
     json_decref(row);
 
     /* a read adds nothing */
-    json_t *before = get_json(c, "/api/v1/audit?limit=1000", 200);
+    json_t *before = tacc_get_json(c, "/api/v1/audit?limit=1000", 200);
     size_t n_before = json_array_size(json_object_get(before, "items"));
     json_decref(before);
     assert_int_equal(tacc_call(c, "GET", "/api/v1/products", admin, NULL, &r), 200);
     oth_resp_free(&r);
-    json_t *after = get_json(c, "/api/v1/audit?limit=1000", 200);
+    json_t *after = tacc_get_json(c, "/api/v1/audit?limit=1000", 200);
     assert_int_equal(json_array_size(json_object_get(after, "items")), n_before);
     json_decref(after);
 
@@ -165,7 +155,7 @@ static void test_changes_leave_rows(void **st)
     json_decref(row);
 
     /* nothing anywhere holds the password */
-    json_t *all = get_json(c, "/api/v1/audit?limit=1000", 200);
+    json_t *all = tacc_get_json(c, "/api/v1/audit?limit=1000", 200);
     char *text = json_dumps(all, 0);
     assert_null(strstr(text, PW));
     free(text);
@@ -179,23 +169,23 @@ static void test_filters_and_pages(void **st)
     oth_resp r;
     char path[300];
     /* by action and by actor */
-    json_t *j = get_json(c, "/api/v1/audit?action=auth.login", 200);
+    json_t *j = tacc_get_json(c, "/api/v1/audit?action=auth.login", 200);
     json_t *items = json_object_get(j, "items");
     assert_int_equal(json_array_size(items), 2);
     for (size_t i = 0; i < json_array_size(items); i++)
         assert_string_equal(tapi_jstr(json_array_get(items, i), "action"), "auth.login");
     json_decref(j);
-    j = get_json(c, "/api/v1/audit?actor=auditor&object=user:auditor", 200);
+    j = tacc_get_json(c, "/api/v1/audit?actor=auditor&object=user:auditor", 200);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 3); /* 2 sign-ins, sign-out */
     json_decref(j);
-    j = get_json(c, "/api/v1/audit?from=2100-01-01T00:00:00Z", 200);
+    j = tacc_get_json(c, "/api/v1/audit?from=2100-01-01T00:00:00Z", 200);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 0);
     json_decref(j);
-    j = get_json(c, "/api/v1/audit?to=2001-01-01T00:00:00Z", 200);
+    j = tacc_get_json(c, "/api/v1/audit?to=2001-01-01T00:00:00Z", 200);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 0);
     json_decref(j);
     /* pages of 3 by cursor: newest first, strictly descending, every row once */
-    json_t *whole = get_json(c, "/api/v1/audit?limit=1000", 200);
+    json_t *whole = tacc_get_json(c, "/api/v1/audit?limit=1000", 200);
     size_t total = json_array_size(json_object_get(whole, "items"));
     assert_true(total >= 13);
     size_t seen = 0;
@@ -204,7 +194,7 @@ static void test_filters_and_pages(void **st)
     do {
         snprintf(path, sizeof path, "/api/v1/audit?limit=3%s%s", cursor[0] ? "&cursor=" : "",
                  cursor);
-        j = get_json(c, path, 200);
+        j = tacc_get_json(c, path, 200);
         items = json_object_get(j, "items");
         for (size_t i = 0; i < json_array_size(items); i++) {
             json_t *row = json_array_get(items, i);
