@@ -121,11 +121,24 @@ int fsm_batch_state_from_name(const char *name, fsm_batch_state *out)
 int fsm_batch_state_is_running(fsm_batch_state s)
 {
     switch (s) {
-#define X_RUNNING(c, name, running)                                                                \
+#define X_RUNNING(c, name, running, pushing)                                                       \
     case FSM_BATCH_##c:                                                                            \
         return running;
         FSM_BATCH_STATES(X_RUNNING)
 #undef X_RUNNING
+    default:
+        return 0;
+    }
+}
+
+int fsm_batch_state_is_pushing(fsm_batch_state s)
+{
+    switch (s) {
+#define X_PUSHING(c, name, running, pushing)                                                      \
+    case FSM_BATCH_##c:                                                                            \
+        return pushing;
+        FSM_BATCH_STATES(X_PUSHING)
+#undef X_PUSHING
     default:
         return 0;
     }

@@ -102,14 +102,25 @@
     X(FLASH_FAILED, flash_failed, -4)                                                          \
     X(UPGRADE_TIMEOUT, upgrade_timeout, 0)                                                     \
     X(TERMINATED, terminated, 0)                                                               \
-    X(UNKNOWN, unknown, -1)
+    X(UNKNOWN, unknown, -1)                                                                    \
+    X(ROLLED_BACK, rolled_back, 0)
 
-/* Batch states: X(C, name, running). A running batch's tasks are worked on by the engine;
- * the others have ended (end_ms set). */
+/* Batch states: X(C, name, running, pushing). A running batch has not ended: its tasks
+ * are worked on by the engine (device messages and deadlines apply, its download links
+ * work, its devices count as busy); the others have ended (end_ms set). A pushing batch
+ * also sends pushes, first ones and retries (docs/batches.md, "Phases, brakes and time"):
+ *   scheduled  created with a startAt still ahead: nothing is pushed before it
+ *   paused     by the operator or by a brake (batches.pause_reason says which): no new
+ *              pushes, retries wait; devices already in an attempt go on
+ *   aborted    a brake with action "abort" fired: ended like terminated
+ * The SQL spelling of "running" is STORE_SQL_BATCH_RUNNING (store/store_sql.h). */
 #define FSM_BATCH_STATES(X)                                                                    \
-    X(IN_PROGRESS, in_progress, 1)                                                             \
-    X(COMPLETED, completed, 0)                                                                 \
-    X(TERMINATED, terminated, 0)
+    X(IN_PROGRESS, in_progress, 1, 1)                                                          \
+    X(COMPLETED, completed, 0, 0)                                                              \
+    X(TERMINATED, terminated, 0, 0)                                                            \
+    X(SCHEDULED, scheduled, 1, 0)                                                              \
+    X(PAUSED, paused, 1, 0)                                                                    \
+    X(ABORTED, aborted, 0, 0)
 
 /* Deadline kinds: X(C, name), stored in tasks.due_kind (NONE as SQL NULL). */
 #define FSM_DEADLINES(X)                                                                       \
@@ -126,7 +137,7 @@ typedef enum { FSM_STATES(FSM_X_STATE_ENUM) FSM_STATE_COUNT } fsm_state;
 typedef enum { FSM_REASONS(FSM_X_REASON_ENUM) FSM_REASON_COUNT } fsm_reason;
 #undef FSM_X_REASON_ENUM
 
-#define FSM_X_BATCH_ENUM(c, name, running) FSM_BATCH_##c,
+#define FSM_X_BATCH_ENUM(c, name, running, pushing) FSM_BATCH_##c,
 typedef enum { FSM_BATCH_STATES(FSM_X_BATCH_ENUM) FSM_BATCH_STATE_COUNT } fsm_batch_state;
 #undef FSM_X_BATCH_ENUM
 
@@ -252,8 +263,10 @@ fsm_deadline fsm_deadline_from_name(const char *name);
 const char *fsm_batch_state_name(fsm_batch_state s);
 /* Parses a batch state name. Returns 0 and sets *out, or -1 if unknown (or NULL). */
 int fsm_batch_state_from_name(const char *name, fsm_batch_state *out);
-/* 1 for a batch whose tasks the engine works on (in_progress). */
+/* 1 for a batch whose tasks the engine works on (in_progress, scheduled, paused). */
 int fsm_batch_state_is_running(fsm_batch_state s);
+/* 1 for a batch that sends pushes (in_progress). */
+int fsm_batch_state_is_pushing(fsm_batch_state s);
 
 /* Batch counters by transition: adds to delta[] (FSM_STATE_COUNT entries, caller zeroes)
  * -1 for `from` and +1 for `to` when they differ. delta[FSM_SUCCEEDED] and

@@ -57,6 +57,7 @@ typedef enum {
     IN_SNAPSHOT,
     IN_BATCH_CREATED,
     IN_BATCH_ENDED,
+    IN_BATCH_CHANGED,
     IN_CLOCK
 } in_kind;
 
@@ -82,7 +83,8 @@ typedef struct {
 typedef struct {
     store_batch row;       /* as loaded (counters not kept current here) */
     fsm_params params;
-    int running;
+    int running;           /* not ended: its tasks are worked on (fsm_batch_state_is_running) */
+    int pushing;           /* in_progress: pushes go out (paused and scheduled send none) */
     double tokens;
     int64_t refill_ms;
     idqueue pending;       /* device ids ready to push (may hold stale ids: checked at push) */
@@ -235,6 +237,16 @@ static batch_mem *batch_find(engine_t *e, int64_t id)
     return NULL;
 }
 
+/* The state the row says: running (tasks worked on) and pushing (pushes go out). */
+static void batch_state_from_row(batch_mem *b)
+{
+    fsm_batch_state bs;
+    if (fsm_batch_state_from_name(b->row.state, &bs) != 0)
+        bs = FSM_BATCH_TERMINATED;
+    b->running = fsm_batch_state_is_running(bs);
+    b->pushing = fsm_batch_state_is_pushing(bs);
+}
+
 static batch_mem *batch_add(engine_t *e, const store_batch *row)
 {
     batch_mem *b = batch_find(e, row->id);
@@ -244,7 +256,7 @@ static batch_mem *batch_add(engine_t *e, const store_batch *row)
     b = &e->batches[e->n_batches++];
     memset(b, 0, sizeof *b);
     b->row = *row;
-    b->running = strcmp(row->state, "in_progress") == 0;
+    batch_state_from_row(b);
     b->params.ack_timeout_ms = e->ack_timeout_ms;
     b->params.timeout_ms = scaled(e, (int64_t)row->timeout_min * 60000);
     b->params.retry_interval_ms = scaled(e, (int64_t)row->retry_interval_min * 60000);
@@ -593,7 +605,8 @@ static ota_err on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t de
     batch_mem *b = rc == OTA_OK ? batch_get(e, t.batch_id) : NULL;
     const char *want = m->has_version ? m->firmware_version : NULL;
     if (b && b->running && (!want || strcmp(want, b->row.firmware_version) == 0)) {
-        if (t.task.state == FSM_TO_PUSH) {
+        /* a paused or scheduled batch pushes nothing: the device hears 404 until it goes on */
+        if (t.task.state == FSM_TO_PUSH && b->pushing) {
             int pushed;
             /* the device just said it is subscribed: push now, outside the pacing */
             rc = do_push(e, u, b, device_id, m->product_key, m->identifier, now, &pushed);
@@ -827,9 +840,16 @@ static const char *resync(engine_t *e, int64_t now)
             if (!found)
                 e->batches[i].running = 0; /* ended elsewhere */
         }
-        for (size_t k = 0; k < n; k++)
-            if (!batch_find(e, rows[k].id))
+        for (size_t k = 0; k < n; k++) {
+            batch_mem *b = batch_find(e, rows[k].id);
+            if (!b) {
                 batch_add(e, &rows[k]);
+            } else if (strcmp(b->row.state, rows[k].state) != 0) {
+                /* paused or resumed elsewhere */
+                snprintf(b->row.state, sizeof b->row.state, "%s", rows[k].state);
+                batch_state_from_row(b);
+            }
+        }
         free(rows);
     } else {
         failed = "the running batches";
@@ -864,7 +884,7 @@ static int64_t wait_ms(engine_t *e, int64_t now)
         return w < 0 ? 0 : w;
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
-        if (!b->running || idq_len(&b->pending) == 0)
+        if (!b->pushing || idq_len(&b->pending) == 0)
             continue;
         refill(b, now);
         if (b->tokens >= 1)
@@ -891,7 +911,7 @@ static int has_work(engine_t *e, int64_t now)
         return 0;
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
-        if (b->running && idq_len(&b->pending) > 0) {
+        if (b->pushing && idq_len(&b->pending) > 0) {
             refill(b, now);
             if (b->tokens >= 1)
                 return 1;
@@ -924,6 +944,33 @@ static ota_err on_batch_created(engine_t *e, int64_t batch_id)
     return rc;
 }
 
+/* A batch was paused or resumed through the API: its state is re-read. A resumed batch's
+ * devices waiting for a push are read again (the refill starts now: no burst of the
+ * tokens a paused batch would have saved). */
+static ota_err on_batch_changed(engine_t *e, int64_t batch_id, int64_t now)
+{
+    store_batch row;
+    batch_mem *b = batch_find(e, batch_id);
+    if (!b)
+        return on_batch_created(e, batch_id);
+    ota_err rc = store_batch_get(e->cfg.store, batch_id, &row);
+    if (rc == OTA_ENOTFOUND)
+        return OTA_OK;
+    if (rc != OTA_OK)
+        return rc;
+    int was_pushing = b->pushing;
+    snprintf(b->row.state, sizeof b->row.state, "%s", row.state);
+    batch_state_from_row(b);
+    if (b->pushing && !was_pushing) {
+        b->refill_ms = now;
+        b->tokens = 1;
+        idq_free(&b->pending);
+        rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+    }
+    OTA_INFO("engine: batch %lld is %s", (long long)batch_id, b->row.state);
+    return rc;
+}
+
 /* Step 1 of a round: the queued inputs, in arrival order. */
 static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
 {
@@ -951,6 +998,9 @@ static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
                 b->running = 0;
             break;
         }
+        case IN_BATCH_CHANGED:
+            rc = on_batch_changed(e, in->num, now);
+            break;
         case IN_CLOCK:
             break; /* applied before the round (apply_clock) */
         }
@@ -1000,7 +1050,7 @@ static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
          i++) {
         batch_mem *b = &e->batches[i];
         int64_t device_id;
-        if (!b->running)
+        if (!b->running || !b->pushing)
             continue;
         refill(b, now);
         while (b->tokens >= 1 && pushes < ROUND_MAX_PUSHES && idq_pop(&b->pending, &device_id)) {
@@ -1476,6 +1526,13 @@ void engine_clock(engine_t *e, int64_t sent_ms)
 void engine_batch_created(engine_t *e, int64_t batch_id)
 {
     input *in = new_input(IN_BATCH_CREATED, NULL, NULL, 0);
+    in->num = batch_id;
+    enqueue(e, in);
+}
+
+void engine_batch_changed(engine_t *e, int64_t batch_id)
+{
+    input *in = new_input(IN_BATCH_CHANGED, NULL, NULL, 0);
     in->num = batch_id;
     enqueue(e, in);
 }

@@ -73,6 +73,8 @@ void engine_clock(engine_t *e, int64_t sent_ms);
 /* A batch was created (or ended) through the API: load (or drop) it. */
 void engine_batch_created(engine_t *e, int64_t batch_id);
 void engine_batch_ended(engine_t *e, int64_t batch_id);
+/* A batch was paused or resumed through the API: its state is re-read from the store. */
+void engine_batch_changed(engine_t *e, int64_t batch_id);
 
 /* Waits until every input queued before the call is committed to the store (a round that
  * fails is retried, so this may wait as long as the store is failing). The MQTT side calls

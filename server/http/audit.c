@@ -51,6 +51,8 @@ static const audit_action actions[] = {
     {"DELETE", "/api/v1/firmwares/{firmwareId}", "firmware.delete", 0},
     {"POST", "/api/v1/firmwares/{firmwareId}/batches", "batch.create", 1},
     {"POST", "/api/v1/batches/{batchId}/terminate", "batch.terminate", 0},
+    {"POST", "/api/v1/batches/{batchId}/pause", "batch.pause", 0},
+    {"POST", "/api/v1/batches/{batchId}/resume", "batch.resume", 0},
     {"POST", "/api/v1/auth/login", "auth.login", 0},
     {"POST", "/api/v1/auth/logout", "auth.logout", 0},
     {"POST", "/api/v1/users", "user.create", 0},

@@ -1,6 +1,6 @@
 /*
  * routes_batch: the batch API of docs/api.md (create, list, get, devices,
- * terminate) and the devices' firmware downloads (/dl/..., signed links).
+ * terminate, pause, resume) and the devices' firmware downloads (/dl/..., signed links).
  *
  * Routes only turn requests into store and engine calls: parameters are checked by
  * core/batchparams, rows come from store_batch, and the engine is told of every batch
@@ -56,6 +56,8 @@ static json_t *batch_full_json(const store_batch *b)
                         b->retry_times > 0 ? json_integer(b->retry_interval_min) : json_null());
     json_object_set_new(o, "maxPushPerMinute", json_integer(b->max_push_per_min));
     json_object_set_new(o, "counts", counts);
+    json_t *why = b->pause_reason[0] ? json_loads(b->pause_reason, 0, NULL) : NULL;
+    json_object_set_new(o, "pauseReason", why ? why : json_null());
     return o;
 }
 
@@ -160,7 +162,8 @@ static int batch_list(http_req *r)
     fsm_batch_state bs;
     if (f.state && fsm_batch_state_from_name(f.state, &bs) != 0)
         return http_send_error(r, 400, "invalid_parameter", "state",
-                               "state must be in_progress, completed or terminated.");
+                               "state must be one of in_progress, scheduled, paused, completed, "
+                               "terminated, aborted.");
     ota_err rc = store_batch_list(r->app->store, &f, pg, &items, &n, &total);
     if (rc != OTA_OK)
         return http_send_store_error(r, rc, "batch list");
@@ -248,6 +251,65 @@ static int batch_terminate(http_req *r)
     return http_send_json(r, 200, batch_full_json(&b));
 }
 
+/* The engine learns of a pause or a resume and applies it before the answer leaves: once
+ * the caller sees 200 for a pause, no push of that batch leaves after it (the engine's
+ * round that applies the change publishes its pushes only after it, engine_sync). */
+static void tell_engine(http_req *r, int64_t id)
+{
+    if (!r->app->engine)
+        return;
+    engine_batch_changed(r->app->engine, id);
+    engine_sync(r->app->engine);
+}
+
+/* POST /api/v1/batches/{batchId}/pause and /resume: 409 batch_not_in_progress (pause)
+ * or batch_not_paused (resume) when the batch is in another state. */
+static int batch_pause_resume(http_req *r, int pause)
+{
+    int64_t id;
+    store_batch b;
+    ota_err rc;
+    if (path_batch_id(r, &id) != 0)
+        return MHD_YES;
+    if (pause) {
+        json_t *why = json_pack("{s:s, s:s, s:o}", "by", "operator", "actor",
+                                r->caller.actor[0] ? r->caller.actor : "-", "time",
+                                http_time(ota_time_now_ms(), 0));
+        char *text = why ? json_dumps(why, JSON_COMPACT) : NULL;
+        json_decref(why);
+        if (!text)
+            return http_send_error(r, 500, "internal", NULL, "Out of memory.");
+        rc = store_batch_pause(r->app->store, id, text, &b);
+        free(text);
+    } else {
+        rc = store_batch_resume(r->app->store, id, &b);
+    }
+    if (rc == OTA_ENOTFOUND)
+        return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
+    if (rc == OTA_EINUSE && pause)
+        return http_send_error(r, 409, "batch_not_in_progress", "batchId",
+                               "Only an in_progress batch can be paused (it is %s).", b.state);
+    if (rc == OTA_EINUSE)
+        return http_send_error(r, 409, "batch_not_paused", "batchId",
+                               "Only a paused batch can be resumed (it is %s).", b.state);
+    if (rc != OTA_OK)
+        return http_send_store_error(r, rc, pause ? "batch pause" : "batch resume");
+    OTA_INFO("batch %lld %s by %s", (long long)id, pause ? "paused" : "resumed",
+             r->caller.actor[0] ? r->caller.actor : "-");
+    tell_engine(r, id);
+    return http_send_json(r, 200, batch_full_json(&b));
+}
+
+static int batch_pause(http_req *r)
+{
+    return batch_pause_resume(r, 1);
+}
+
+static int batch_resume(http_req *r)
+{
+    return batch_pause_resume(r, 0);
+}
+
 /* GET /dl/{firmwareId}/{fileName}?b=&d=&e=&s= : a device's signed firmware download. It
  * works while the link is authentic, not expired, and its batch is still in_progress. */
 static int device_download(http_req *r)
@@ -294,6 +356,8 @@ const http_route http_routes_batch[] = {
     {"GET", "/api/v1/batches/{batchId}/devices", batch_devices, HTTP_VIEWER, 0, 0, NULL, NULL},
     {"POST", "/api/v1/batches/{batchId}/terminate", batch_terminate, HTTP_OPERATOR, 0, 0, NULL,
      NULL},
+    {"POST", "/api/v1/batches/{batchId}/pause", batch_pause, HTTP_OPERATOR, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/batches/{batchId}/resume", batch_resume, HTTP_OPERATOR, 0, 0, NULL, NULL},
     {"GET", "/dl/{firmwareId}/{fileName}", device_download, HTTP_PUBLIC, HTTP_ALSO_HEAD, 0, NULL,
      NULL},
     HTTP_ROUTES_END,

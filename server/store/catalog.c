@@ -1172,9 +1172,10 @@ ota_err store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, stor
     return s->ops->tx(s, STORE_TX_READ, batch_devices_fn, &a);
 }
 
-/* The batch's unfinished tasks failed (terminated) and its counters set from its own row:
- * *done = 1 when the batch was in_progress. */
-static ota_err terminate_rows(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done)
+/* The batch's unfinished tasks failed (terminated) and its counters set from its own row,
+ * its state end_state: *done = 1 when the batch was running. */
+static ota_err terminate_rows(store_t *s, store_tx *tx, int64_t id, int64_t now_ms,
+                              const char *end_state, int *done)
 {
     int64_t changed = 0;
     store_args args = {0};
@@ -1182,6 +1183,7 @@ static ota_err terminate_rows(store_t *s, store_tx *tx, int64_t id, int64_t now_
     store_arg_i64(&args, now_ms);
     *done = 0;
     ota_err rc = run(s, tx, STORE_Q_TERM_TASKS, &args, NULL, NULL, NULL);
+    store_arg_str(&args, end_state);
     if (rc == OTA_OK)
         rc = run(s, tx, STORE_Q_TERM_BATCH, &args, NULL, NULL, &changed);
     *done = rc == OTA_OK && changed == 1;
@@ -1196,14 +1198,15 @@ static ota_err batch_lock(store_t *s, store_tx *tx, int64_t id, int64_t *found)
     return get_i64(s, tx, STORE_Q_BATCH_LOCK, &args, found);
 }
 
-ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done)
+ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms,
+                               const char *end_state, int *done)
 {
     int64_t found;
     *done = 0;
     ota_err rc = batch_lock(s, tx, id, &found);
     if (rc != OTA_OK || !found)
         return rc;
-    return terminate_rows(s, tx, id, now_ms, done);
+    return terminate_rows(s, tx, id, now_ms, end_state, done);
 }
 
 static ota_err batch_terminate_fn(store_tx *tx, void *ud)
@@ -1219,7 +1222,7 @@ static ota_err batch_terminate_fn(store_tx *tx, void *ud)
         return OTA_ENOTFOUND;
     if ((rc = batch_get(a->s, tx, a->id, a->out)) != OTA_OK)
         return rc;
-    if ((rc = terminate_rows(a->s, tx, a->id, a->now, &done)) != OTA_OK)
+    if ((rc = terminate_rows(a->s, tx, a->id, a->now, "terminated", &done)) != OTA_OK)
         return rc;
     if (!done)
         return OTA_EINUSE;
@@ -1230,4 +1233,46 @@ ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batc
 {
     batch_args a = {s, id, now_ms, out};
     return store__change(s, batch_terminate_fn, &a);
+}
+
+typedef struct {
+    store_t *s;
+    int64_t id;
+    const char *why; /* NULL: resume */
+    store_batch *out;
+} pause_args;
+
+/* Pause or resume under the batch row's lock: the state the row is in decides. */
+static ota_err batch_pause_fn(store_tx *tx, void *ud)
+{
+    pause_args *a = ud;
+    int64_t found, changed = 0;
+    store_args args = {0};
+    ota_err rc = batch_lock(a->s, tx, a->id, &found);
+    if (rc != OTA_OK)
+        return rc;
+    if (!found)
+        return OTA_ENOTFOUND;
+    store_arg_i64(&args, a->id);
+    if (a->why)
+        store_arg_str(&args, a->why);
+    rc = run(a->s, tx, a->why ? STORE_Q_BATCH_PAUSE : STORE_Q_BATCH_RESUME, &args, NULL, NULL,
+             &changed);
+    if (rc == OTA_OK)
+        rc = batch_get(a->s, tx, a->id, a->out);
+    if (rc == OTA_OK && changed != 1)
+        return OTA_EINUSE;
+    return rc;
+}
+
+ota_err store_batch_pause(store_t *s, int64_t id, const char *why, store_batch *out)
+{
+    pause_args a = {s, id, why ? why : "{}", out};
+    return store__change(s, batch_pause_fn, &a);
+}
+
+ota_err store_batch_resume(store_t *s, int64_t id, store_batch *out)
+{
+    pause_args a = {s, id, NULL, out};
+    return store__change(s, batch_pause_fn, &a);
 }

@@ -53,7 +53,7 @@ static const char *const sql[] = {
     [STORE_UQ_TASK_OPEN] =
         "SELECT " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
         " WHERE t.device_id = $1 AND t.state " OPEN_STATES
-        " AND b.state = 'in_progress' FOR NO KEY UPDATE OF b, t",
+        " AND b.state " STORE_SQL_BATCH_RUNNING " FOR NO KEY UPDATE OF b, t",
     [STORE_UQ_TASK_PUT] =
         "UPDATE tasks SET state = $3, fail_reason = $4, progress = $5, retried = $6,"
         " attempt = $7, push_msg_id = $8, pushed_ms = $9, started_ms = $10,"
@@ -62,7 +62,7 @@ static const char *const sql[] = {
     [STORE_UQ_COUNTS] = NULL, /* store__sql_counts_add('$'), from FSM_STATES */
     [STORE_UQ_COMPLETE] =
         "UPDATE batches SET state = 'completed', end_ms = $2 WHERE id = $1"
-        " AND state = 'in_progress' AND n_succeeded + n_failed = total",
+        " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total",
     /* presence ordered by the broker's times: see sqlite_batch.c */
     [STORE_UQ_PRESENCE_ON] =
         "UPDATE devices SET online = 1, conn_ms = $2, ready = 0,"
@@ -76,6 +76,11 @@ static const char *const sql[] = {
         "SELECT CASE WHEN online <> 0 AND ready <> 0 THEN 1 ELSE 0 END FROM devices WHERE id = $1",
     [STORE_UQ_VERSION] =
         "UPDATE devices SET firmware_version = $2, last_seen_ms = $3 WHERE id = $1",
+    [STORE_UQ_BATCH_PAUSE] = "UPDATE batches SET state = 'paused', pause_reason = $2"
+                             " WHERE id = $1 AND state = 'in_progress'",
+    [STORE_UQ_BATCH_REASON] = "UPDATE batches SET pause_reason = $2 WHERE id = $1",
+    [STORE_UQ_BATCH_PHASE] = "UPDATE batches SET phase = $2, phase_due_ms = $3,"
+                             " brakes_fired = $4 WHERE id = $1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [U_SNAP - STORE_PG_Q_BATCH] =
@@ -86,7 +91,7 @@ static const char *const sql[] = {
     [U_SNAP_OFF - STORE_PG_Q_BATCH] =
         "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND"
         " (last_seen_ms IS NULL OR last_seen_ms <> $1)",
-    [E_BATCHES - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.state = 'in_progress'"
+    [E_BATCHES - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.state " STORE_SQL_BATCH_RUNNING
                                      " ORDER BY b.id",
     [E_PRESENCE_RESET - STORE_PG_Q_BATCH] = "UPDATE devices SET online = 0 WHERE online = 1",
 };
@@ -344,14 +349,15 @@ static ota_err pg_uow_exec(void *impl, store_uq q, const store_args *a, store_ro
     return store_pg_answer(uow_read(u, id, &p, store__uq_name(q)), row, ud, changes);
 }
 
-static ota_err pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
+static ota_err pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms,
+                                const char *end_state, int *done)
 {
     pg_uow *u = impl;
     /* the pending writes first; the terminate itself runs outside the pipeline */
     *done = 0;
     if (pipe_settle(u, NULL) != OTA_OK)
         return OTA_EDB;
-    ota_err rc = store__batch_terminate(u->s, (store_tx *)u->c, batch_id, now_ms, done);
+    ota_err rc = store__batch_terminate(u->s, (store_tx *)u->c, batch_id, now_ms, end_state, done);
     if (rc != OTA_OK)
         u->failed = 1;
     return rc;
@@ -468,7 +474,7 @@ static ota_err pg_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
     return stream(s,
                   "SELECT t.device_id, t.due_kind, t.due_ms FROM tasks t JOIN batches b"
                   " ON b.id = t.batch_id WHERE t.due_ms IS NOT NULL AND t.due_ms <= $1"
-                  " AND b.state = 'in_progress' ORDER BY t.due_ms LIMIT $2",
+                  " AND b.state " STORE_SQL_BATCH_RUNNING " ORDER BY t.due_ms LIMIT $2",
                   &p, deadline_row, &cb, "engine deadlines");
 }
 

@@ -43,14 +43,14 @@ static const char *const uow_sql[Q_COUNT] = {
     [STORE_UQ_DEVICE_NAMES] = "SELECT p.product_key, d.identifier FROM devices d"
                        " JOIN products p ON p.id = d.product_id WHERE d.id = ?",
     [STORE_UQ_TASK_OPEN] = "SELECT " STORE_SQL_TASK_COLS " FROM tasks t JOIN batches b ON b.id = t.batch_id"
-                    " WHERE t.device_id = ? AND t.state " OPEN_STATES " AND b.state = 'in_progress'",
+                    " WHERE t.device_id = ? AND t.state " OPEN_STATES " AND b.state " STORE_SQL_BATCH_RUNNING,
     [STORE_UQ_TASK_PUT] = "UPDATE tasks SET state = ?3, fail_reason = ?4, progress = ?5, retried = ?6,"
                    " attempt = ?7, push_msg_id = ?8, pushed_ms = ?9, started_ms = ?10,"
                    " finish_ms = ?11, due_kind = ?12, due_ms = ?13, current_version = ?14,"
                    " updated_ms = ?15 WHERE batch_id = ?1 AND device_id = ?2",
     [STORE_UQ_COUNTS] = NULL, /* store__sql_counts_add('?'), built from FSM_STATES */
     [STORE_UQ_COMPLETE] = "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
-                   " AND state = 'in_progress' AND n_succeeded + n_failed = total",
+                   " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total",
     /* A connection that started at ?2 (broker time) newer than the one known: not ready
      * until the device says so on it (its own messages follow this event in every otad's
      * session). The same or an older connection again (another otad applied it first, or a
@@ -68,6 +68,11 @@ static const char *const uow_sql[Q_COUNT] = {
     [STORE_UQ_READY] = "UPDATE devices SET ready = 1, ready_ms = ?2 WHERE id = ?1",
     [STORE_UQ_PUSHABLE] = "SELECT online AND ready FROM devices WHERE id = ?1",
     [STORE_UQ_VERSION] = "UPDATE devices SET firmware_version = ?2, last_seen_ms = ?3 WHERE id = ?1",
+    [STORE_UQ_BATCH_PAUSE] = "UPDATE batches SET state = 'paused', pause_reason = ?2"
+                             " WHERE id = ?1 AND state = 'in_progress'",
+    [STORE_UQ_BATCH_REASON] = "UPDATE batches SET pause_reason = ?2 WHERE id = ?1",
+    [STORE_UQ_BATCH_PHASE] = "UPDATE batches SET phase = ?2, phase_due_ms = ?3,"
+                             " brakes_fired = ?4 WHERE id = ?1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [Q_SNAP_ONE] = "UPDATE devices SET online = 1,"
@@ -183,10 +188,11 @@ static ota_err sq_uow_exec(void *impl, store_uq q, const store_args *a, store_ro
     return OTA_OK;
 }
 
-static ota_err sq_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms, int *done)
+static ota_err sq_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms,
+                                const char *end_state, int *done)
 {
     sq_uow *u = impl;
-    return store__batch_terminate(u->s, (store_tx *)u->db, batch_id, now_ms, done);
+    return store__batch_terminate(u->s, (store_tx *)u->db, batch_id, now_ms, end_state, done);
 }
 
 static ota_err sq_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
@@ -232,7 +238,7 @@ static ota_err sq_engine_batches(store_t *s, store_batch **items, size_t *n)
     *items = malloc(cap * sizeof **items);
     if (!*items)
         abort();
-    sqlite3_stmt *st = store_sqlite_prepare(db, "SELECT " BATCH_COLS "WHERE b.state = 'in_progress' ORDER BY b.id");
+    sqlite3_stmt *st = store_sqlite_prepare(db, "SELECT " BATCH_COLS "WHERE b.state " STORE_SQL_BATCH_RUNNING " ORDER BY b.id");
     if (!st) {
         free(*items);
         *items = NULL;
@@ -268,7 +274,7 @@ static ota_err sq_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
     char kind[16];
     sqlite3_stmt *st = store_sqlite_prepare(
         db, "SELECT t.device_id, t.due_kind, t.due_ms FROM tasks t JOIN batches b ON b.id = t.batch_id"
-            " WHERE t.due_ms IS NOT NULL AND t.due_ms <= ?1 AND b.state = 'in_progress'"
+            " WHERE t.due_ms IS NOT NULL AND t.due_ms <= ?1 AND b.state " STORE_SQL_BATCH_RUNNING
             " ORDER BY t.due_ms LIMIT ?2");
     if (!st) {
         store_sqlite_conn_put(s, db);

@@ -166,21 +166,58 @@ ota_err store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[F
     return uexec(u, STORE_UQ_COUNTS, &a, NULL, NULL, NULL);
 }
 
+/* Runs a statement that changes the batch row when its state allows: *done = 1 when it did. */
+static ota_err batch_change(store_uow *u, store_uq q, const store_args *a, int *done)
+{
+    int64_t changed = 0;
+    ota_err rc = uexec(u, q, a, NULL, NULL, &changed);
+    *done = rc == OTA_OK && changed == 1;
+    return rc;
+}
+
 ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
                                          int *completed)
 {
-    int64_t changed = 0;
     store_args a = {0};
     store_arg_i64(&a, batch_id);
     store_arg_i64(&a, now_ms);
-    ota_err rc = uexec(u, STORE_UQ_COMPLETE, &a, NULL, NULL, &changed);
-    *completed = rc == OTA_OK && changed == 1;
-    return rc;
+    return batch_change(u, STORE_UQ_COMPLETE, &a, completed);
 }
 
 ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done)
 {
-    return u->ops->uow_terminate(u->impl, batch_id, now_ms, done);
+    return u->ops->uow_terminate(u->impl, batch_id, now_ms, "terminated", done);
+}
+
+ota_err store_uow_batch_abort(store_uow *u, int64_t batch_id, int64_t now_ms, const char *why,
+                              int *done)
+{
+    store_args a = {0};
+    ota_err rc = u->ops->uow_terminate(u->impl, batch_id, now_ms, "aborted", done);
+    if (rc != OTA_OK || !*done)
+        return rc;
+    store_arg_i64(&a, batch_id);
+    store_arg_str(&a, why);
+    return uexec(u, STORE_UQ_BATCH_REASON, &a, NULL, NULL, NULL);
+}
+
+ota_err store_uow_batch_pause(store_uow *u, int64_t batch_id, const char *why, int *done)
+{
+    store_args a = {0};
+    store_arg_i64(&a, batch_id);
+    store_arg_str(&a, why);
+    return batch_change(u, STORE_UQ_BATCH_PAUSE, &a, done);
+}
+
+ota_err store_uow_batch_phase(store_uow *u, int64_t batch_id, int phase, int64_t due_ms,
+                              int brakes_fired)
+{
+    store_args a = {0};
+    store_arg_i64(&a, batch_id);
+    store_arg_i64(&a, phase);
+    store_arg_i64(&a, due_ms);
+    store_arg_i64(&a, brakes_fired);
+    return uexec(u, STORE_UQ_BATCH_PHASE, &a, NULL, NULL, NULL);
 }
 
 ota_err store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t now_ms)

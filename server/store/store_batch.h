@@ -17,6 +17,7 @@
 #include "store/store.h"
 
 #define STORE_BATCH_MAX_IDENTIFIERS 100000
+#define STORE_ROLLOUT_MAX 4096 /* bytes of a batch's rollout JSON (core/rollout.h bounds it) */
 
 typedef struct {
     int64_t id;
@@ -45,6 +46,12 @@ typedef struct {
     int64_t counts[FSM_STATE_COUNT]; /* tasks by state; [FSM_SUCCEEDED], [FSM_FAILED] */
     char signature[96]; /* the firmware's (store_firmware); "" = unsigned */
     char key_id[17];
+    char pause_reason[1024]; /* paused or aborted: why, JSON (docs/api.md); "" otherwise */
+    char rollout[STORE_ROLLOUT_MAX]; /* rollout JSON (phases, abort rules); "" = none */
+    int phase;                       /* current phase, 0-based (0 without phases) */
+    int64_t phase_due_ms;            /* when the current phase's soak ends; 0 while its
+                                        success share is not reached */
+    int brakes_fired;                /* bit i: abort rule i fired (each fires once) */
 } store_batch;
 
 /* What creating a batch needs; strings borrowed for the call. */
@@ -111,9 +118,14 @@ ota_err store_batch_devices(store_t *s, int64_t batch_id, int state, store_page 
 ota_err store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, store_page pg,
                                    int64_t after, store_batch_device **items, size_t *n,
                                    int64_t *total, int64_t *next_after);
-/* Terminates an in_progress batch: unfinished tasks failed/terminated, state terminated,
- * end_ms set. OTA_EINUSE when the batch is not in_progress (already ended). */
+/* Terminates a running batch (in_progress, scheduled or paused): unfinished tasks
+ * failed/terminated, state terminated, end_ms set. OTA_EINUSE when it has already ended. */
 ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out);
+/* The operator pauses an in_progress batch (pause_reason = why, JSON) or resumes a paused
+ * one (pause_reason cleared). OTA_EINUSE when the batch is not in the state the call needs
+ * (out then holds the row as it is); OTA_ENOTFOUND when it does not exist. */
+ota_err store_batch_pause(store_t *s, int64_t id, const char *why, store_batch *out);
+ota_err store_batch_resume(store_t *s, int64_t id, store_batch *out);
 
 /* ---- the engine's side ---------------------------------------------------------------- */
 
@@ -150,8 +162,19 @@ ota_err store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[F
  * *completed = 1 when it did. */
 ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
                                          int *completed);
-/* Terminates an in_progress batch inside the unit (validity end). *done = 1 when it did. */
+/* Terminates a running batch inside the unit (validity end). *done = 1 when it did. */
 ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done);
+/* A brake with action "abort" fired: ended as terminate does, state aborted, why (JSON)
+ * kept as its pause_reason. *done = 1 when the batch was running. */
+ota_err store_uow_batch_abort(store_uow *u, int64_t batch_id, int64_t now_ms, const char *why,
+                              int *done);
+/* A brake with action "pause" fired, or a phase ended below its success share: an
+ * in_progress batch becomes paused with why (JSON). *done = 1 when it did. */
+ota_err store_uow_batch_pause(store_uow *u, int64_t batch_id, const char *why, int *done);
+/* The batch's rollout progress: current phase (0-based), when its soak ends (0: not yet
+ * known), the brakes that fired (bits). */
+ota_err store_uow_batch_phase(store_uow *u, int64_t batch_id, int phase, int64_t due_ms,
+                              int brakes_fired);
 /* Presence from the broker: a connection of the device that started (online) or ended at
  * t_ms, the broker's time. A start of a newer connection sets activated (first time) and
  * makes the device not ready until it says so again; a start or end not newer than the

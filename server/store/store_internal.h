@@ -86,7 +86,8 @@ struct store_batch_ops {
      * otherwise row gets each result row and *changes the rows written. */
     ota_err (*uow_exec)(void *impl, store_uq q, const store_args *args, store_row_fn row, void *ud,
                         int64_t *changes);
-    ota_err (*uow_terminate)(void *impl, int64_t batch_id, int64_t now_ms, int *done);
+    ota_err (*uow_terminate)(void *impl, int64_t batch_id, int64_t now_ms, const char *end_state,
+                             int *done);
     ota_err (*presence_snapshot)(void *impl, const char *const *clients, size_t n, int64_t now_ms);
 
     ota_err (*engine_batches)(store_t *s, store_batch **items, size_t *n);
@@ -96,10 +97,12 @@ struct store_batch_ops {
     ota_err (*presence_reset)(store_t *s);
 };
 
-/* Terminates an in_progress batch inside tx (catalog.c; also the engine's unit of work,
- * whose impl is then the tx): batch row locked, unfinished tasks failed/terminated,
- * counters set from the row. *done = 0 when the batch was not in_progress or is missing. */
-ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms, int *done);
+/* Ends a running batch inside tx (catalog.c; also the engine's unit of work, whose impl is
+ * then the tx): batch row locked, unfinished tasks failed/terminated, counters set from the
+ * row, state end_state ("terminated" or "aborted"). *done = 0 when the batch was not
+ * running (core/fsm.h) or is missing. */
+ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms,
+                               const char *end_state, int *done);
 
 /* Runs fn in a STORE_TX_WRITE transaction that also appends the calling thread's bound
  * audit row (store_audit_bind) just before COMMIT, so the change and its row commit

@@ -199,6 +199,13 @@ static const char *const migrations[] = {
      " created_ms BIGINT NOT NULL,"
      " retired_ms BIGINT,"
      " UNIQUE(product_id, key_id));"),
+    /* 8: phases and brakes (SQLite's 8) */
+    ("ALTER TABLE batches ADD COLUMN pause_reason TEXT;"
+     "ALTER TABLE batches ADD COLUMN rollout TEXT;"
+     "ALTER TABLE batches ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE batches ADD COLUMN phase_due_ms BIGINT NOT NULL DEFAULT 0;"
+     "ALTER TABLE batches ADD COLUMN brakes_fired INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE tasks ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -98,7 +98,7 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     [STORE_Q_FW_LIST_P] = "SELECT " STORE_SQL_FIRMWARE_COLS " FROM firmwares f JOIN products p"
                           " ON p.id = f.product_id WHERE f.product_id=$1 ORDER BY f.id DESC"
                           " LIMIT $2 OFFSET $3",
-    [STORE_Q_FW_RUNNING] = "SELECT count(*) FROM batches WHERE firmware_id=$1 AND state='in_progress'",
+    [STORE_Q_FW_RUNNING] = "SELECT count(*) FROM batches WHERE firmware_id=$1 AND state " STORE_SQL_BATCH_RUNNING,
     [STORE_Q_FW_DEL_TASKS] = "DELETE FROM tasks WHERE batch_id IN"
                              " (SELECT id FROM batches WHERE firmware_id=$1)",
     [STORE_Q_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=$1",
@@ -114,7 +114,7 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
         "UPDATE tasks SET state = 'failed', fail_reason = 'terminated', finish_ms = $2,"
         " due_ms = NULL, due_kind = NULL, updated_ms = $2"
         " WHERE batch_id = $1 AND state " STORE_SQL_TASK_OPEN
-        " AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state = 'in_progress')",
+        " AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state " STORE_SQL_BATCH_RUNNING ")",
     [STORE_Q_PRODUCT_SET_REQSIG] = "UPDATE products SET require_signature=$2 WHERE product_key=$1",
     [STORE_Q_PRODUCT_REQSIG] = "SELECT require_signature FROM products WHERE id=$1",
     [STORE_Q_SIGNKEY_INSERT] = "INSERT INTO signing_keys(product_id, key_id, name, public_key,"
@@ -127,8 +127,15 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
                                " AND key_id=$2 AND retired_ms IS NULL",
     [STORE_Q_SIGNKEY_ACTIVE] = "SELECT 1 FROM signing_keys WHERE product_id=$1 AND key_id=$2"
                                " AND retired_ms IS NULL",
-    [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = 'terminated', end_ms = $2, "
-                           STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state = 'in_progress'",
+    /* $3: the end state, terminated or aborted */
+    [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = $3, end_ms = $2, "
+                           STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state "
+                           STORE_SQL_BATCH_RUNNING,
+    /* $2: why (JSON, docs/api.md "pauseReason") */
+    [STORE_Q_BATCH_PAUSE] = "UPDATE batches SET state = 'paused', pause_reason = $2"
+                            " WHERE id = $1 AND state = 'in_progress'",
+    [STORE_Q_BATCH_RESUME] = "UPDATE batches SET state = 'in_progress', pause_reason = NULL"
+                             " WHERE id = $1 AND state = 'paused'",
 };
 
 const char *store__uq_name(store_uq q)
@@ -277,6 +284,11 @@ void store__read_batch(const store_row *r, store_batch *b)
         b->counts[i] = r->i64(r->row, STORE_SQL_BATCH_COUNTS_AT + i);
     r->text(r->row, STORE_SQL_BATCH_SIGNATURE_AT, b->signature, sizeof b->signature);
     r->text(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 1, b->key_id, sizeof b->key_id);
+    r->text(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 2, b->pause_reason, sizeof b->pause_reason);
+    r->text(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 3, b->rollout, sizeof b->rollout);
+    b->phase = (int)r->i64(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 4);
+    b->phase_due_ms = r->i64(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 5);
+    b->brakes_fired = (int)r->i64(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 6);
 }
 
 /* The reason stored in col: NULL or "" is none. */

@@ -44,12 +44,18 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
  * scanning tasks per device. The final states are those of FSM_STATES (asserted above). */
 #define STORE_SQL_TASK_OPEN "NOT IN ('succeeded','failed')"
 
+/* A batch that has not ended (the running states of FSM_BATCH_STATES, core/fsm.h):
+ * its tasks are worked on, its devices are busy, its firmware is in use. */
+#define STORE_SQL_BATCH_RUNNING "IN ('in_progress','scheduled','paused')"
+
 /* The batch row with its firmware and product (store__read_batch reads it). */
 #define STORE_SQL_BATCH_COLS                                                                    \
     "b.id, b.firmware_id, b.product_id, p.product_key, p.name, f.name, f.version, f.file_name, " \
     "f.size, f.md5, f.sha256, b.scope, b.policy, b.validity_days, b.timeout_min, "              \
     "b.retry_times, b.retry_interval_min, b.max_push_per_min, b.state, b.start_ms, "             \
-    "b.expires_ms, b.end_ms, b.total" STORE_SQL_COUNTER_COLS ", f.signature, f.key_id "       \
+    "b.expires_ms, b.end_ms, b.total" STORE_SQL_COUNTER_COLS ", f.signature, f.key_id, "     \
+    "COALESCE(b.pause_reason, ''), COALESCE(b.rollout, ''), b.phase, b.phase_due_ms, "      \
+    "b.brakes_fired "                \
     "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
 #define STORE_SQL_BATCH_COUNTS_AT 23 /* column of b.n_to_push in STORE_SQL_BATCH_COLS */
 /* f.signature, then f.key_id, follow the counters */
@@ -114,7 +120,7 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
 #define STORE_SQL_X_SUM(c, name, final) ", COALESCE(sum(b.n_" #name "), 0)"
 #define STORE_SQL_METRIC_BATCHES "SELECT state, count(*) FROM batches GROUP BY state"
 #define STORE_SQL_METRIC_TASKS                                                                  \
-    "SELECT count(*)" FSM_STATES(STORE_SQL_X_SUM) " FROM batches b WHERE b.state = 'in_progress'"
+    "SELECT count(*)" FSM_STATES(STORE_SQL_X_SUM) " FROM batches b WHERE b.state " STORE_SQL_BATCH_RUNNING
 #define STORE_SQL_METRIC_ONLINE "SELECT count(*) FROM devices WHERE online = 1"
 
 /* The statements the layer above the SQL (catalog.c) runs through store_ops.query, by id;
@@ -168,6 +174,8 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(BATCH_LOCK, "batch terminate: lock")                                                      \
     X(TERM_TASKS, "batch terminate: tasks")                                                     \
     X(TERM_BATCH, "batch terminate")                                                            \
+    X(BATCH_PAUSE, "batch pause")                                                               \
+    X(BATCH_RESUME, "batch resume")                                                             \
     X(USER_INSERT, "insert user")                                                               \
     X(USER_GET, "get user")                                                                     \
     X(USER_COUNT, "count users")                                                                \
@@ -212,7 +220,10 @@ typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
     X(PRESENCE_OFF, "engine presence")                                                          \
     X(READY, "engine ready")                                                                    \
     X(PUSHABLE, "engine pushable")                                                              \
-    X(VERSION, "engine version")
+    X(VERSION, "engine version")                                                                \
+    X(BATCH_PAUSE, "engine batch pause")                                                        \
+    X(BATCH_REASON, "engine batch reason")                                                      \
+    X(BATCH_PHASE, "engine batch phase")
 
 #define STORE_X_UQ_ENUM(id, name) STORE_UQ_##id,
 typedef enum { STORE_UOW_QUERIES(STORE_X_UQ_ENUM) STORE_UQ_COUNT } store_uq;

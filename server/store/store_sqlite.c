@@ -173,6 +173,16 @@ static const char *const migrations[] = {
      " created_ms INTEGER NOT NULL,"
      " retired_ms INTEGER,"
      " UNIQUE(product_id, key_id));"),
+    /* 8: phases and brakes (docs/batches.md, "Phases, brakes and time"): why a batch is
+     * paused or aborted (JSON), its rollout (JSON as the API shows it), its current phase,
+     * when that phase's soak ends (0: its success share not reached yet), the brakes that
+     * fired (bit i: abort rule i); each task's phase, fixed when the task is made */
+    ("ALTER TABLE batches ADD COLUMN pause_reason TEXT;"
+     "ALTER TABLE batches ADD COLUMN rollout TEXT;"
+     "ALTER TABLE batches ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE batches ADD COLUMN phase_due_ms INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE batches ADD COLUMN brakes_fired INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE tasks ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -139,6 +139,17 @@ static void test_otactl_batch(void **st)
     assert_int_equal(otactl(args, &j, out, sizeof out), 0);
     assert_int_equal(json_integer_value(json_object_get(j, "total")), 1);
     json_decref(j);
+    snprintf(args, sizeof args, "batch pause %s", b2);
+    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_string_equal(jstr(j, "state"), "paused");
+    assert_string_equal(jstr(json_object_get(j, "pauseReason"), "by"), "operator");
+    json_decref(j);
+    assert_int_equal(otactl(args, NULL, out, sizeof out), 1); /* 409: already paused */
+    snprintf(args, sizeof args, "batch resume %s", b2);
+    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_string_equal(jstr(j, "state"), "in_progress");
+    json_decref(j);
+    assert_int_equal(otactl(args, NULL, out, sizeof out), 1); /* 409: not paused */
     snprintf(args, sizeof args, "batch terminate %s", b2);
     assert_int_equal(otactl(args, &j, out, sizeof out), 0);
     assert_string_equal(jstr(j, "state"), "terminated");

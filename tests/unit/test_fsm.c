@@ -710,7 +710,9 @@ static void test_names(void **state)
         assert_int_equal(s, i);
     }
     const char *reasons[] = {"none",         "push_timeout",    "download_failed", "verify_failed",
-                             "flash_failed", "upgrade_timeout", "terminated",      "unknown"};
+                             "flash_failed", "upgrade_timeout", "terminated",      "unknown",
+                             "rolled_back"};
+    _Static_assert(sizeof reasons / sizeof reasons[0] == FSM_REASON_COUNT, "every reason");
     for (int i = 0; i < FSM_REASON_COUNT; i++) {
         fsm_reason x;
         assert_string_equal(fsm_reason_name((fsm_reason)i), reasons[i]);
@@ -737,13 +739,19 @@ static void test_names(void **state)
     assert_int_equal(fsm_state_is_final(FSM_SUCCEEDED), 1);
     assert_int_equal(fsm_state_is_final(FSM_FAILED), 1);
     assert_int_equal(fsm_state_is_final(FSM_TO_RETRY), 0);
-    const char *batch_states[] = {"in_progress", "completed", "terminated"};
+    const char *batch_states[] = {"in_progress", "completed", "terminated",
+                                  "scheduled",   "paused",    "aborted"};
+    _Static_assert(sizeof batch_states / sizeof batch_states[0] == FSM_BATCH_STATE_COUNT,
+                   "every batch state");
     for (int i = 0; i < FSM_BATCH_STATE_COUNT; i++) {
         fsm_batch_state b;
         assert_string_equal(fsm_batch_state_name((fsm_batch_state)i), batch_states[i]);
         assert_int_equal(fsm_batch_state_from_name(batch_states[i], &b), 0);
         assert_int_equal(b, i);
-        assert_int_equal(fsm_batch_state_is_running(b), b == FSM_BATCH_IN_PROGRESS);
+        assert_int_equal(fsm_batch_state_is_running(b), b == FSM_BATCH_IN_PROGRESS ||
+                                                            b == FSM_BATCH_SCHEDULED ||
+                                                            b == FSM_BATCH_PAUSED);
+        assert_int_equal(fsm_batch_state_is_pushing(b), b == FSM_BATCH_IN_PROGRESS);
     }
     fsm_batch_state b;
     assert_int_equal(fsm_batch_state_from_name("running", &b), -1);

@@ -708,6 +708,22 @@ static int c_batch_terminate(ctl *c, int argc, char **argv)
     return request(c, "POST", path, "{}", NULL, NULL, NULL, NULL);
 }
 
+static int c_batch_pause(ctl *c, int argc, char **argv)
+{
+    char path[512];
+    if (batch_path(argc, argv, "/pause", path, sizeof path) != 0)
+        return 2;
+    return request(c, "POST", path, "{}", NULL, NULL, NULL, NULL);
+}
+
+static int c_batch_resume(ctl *c, int argc, char **argv)
+{
+    char path[512];
+    if (batch_path(argc, argv, "/resume", path, sizeof path) != 0)
+        return 2;
+    return request(c, "POST", path, "{}", NULL, NULL, NULL, NULL);
+}
+
 /* Polls the batch until it has ended (or --timeout seconds passed): one line per change of
  * its counts on stderr, the final batch as JSON on stdout. Exit 0 when completed, 1 when
  * terminated or on error, 3 on timeout. */
@@ -1181,6 +1197,8 @@ static const command commands[] = {
     {"batch", "devices",
      "batch devices BATCH_ID [--state UPGRADE_STATE] [--page N] [--page-size N]", c_batch_devices},
     {"batch", "terminate", "batch terminate BATCH_ID", c_batch_terminate},
+    {"batch", "pause", "batch pause BATCH_ID   (no new pushes until resumed)", c_batch_pause},
+    {"batch", "resume", "batch resume BATCH_ID", c_batch_resume},
     {"batch", "wait", "batch wait BATCH_ID [--timeout SECONDS]", c_batch_wait},
     {"login", NULL,
      "login USER [--password-file FILE]   (password from stdin by default; keeps the session)",

@@ -269,6 +269,9 @@ const zh = {
   bs_in_progress: '进行中',
   bs_completed: '已完成',
   bs_terminated: '已终止',
+  bs_scheduled: '待开始',
+  bs_paused: '已暂停',
+  bs_aborted: '已中止',
 
   // batch detail
   batchDetailTitle: '批次详情',
@@ -304,6 +307,7 @@ const zh = {
   fr_upgrade_timeout: '固件升级超时',
   fr_terminated: '任务终止',
   fr_unknown: '未知原因',
+  fr_rolled_back: '已回滚',
   notFound: '未找到。',
   batchTerminatedNote: '批次已结束',
 
@@ -585,6 +589,9 @@ const en = {
   bs_in_progress: 'In progress',
   bs_completed: 'Completed',
   bs_terminated: 'Terminated',
+  bs_scheduled: 'Scheduled',
+  bs_paused: 'Paused',
+  bs_aborted: 'Aborted',
 
   batchDetailTitle: 'Batch detail',
   firmwareNameShort: 'Firmware',
@@ -619,6 +626,7 @@ const en = {
   fr_upgrade_timeout: 'Upgrade timed out',
   fr_terminated: 'Task terminated',
   fr_unknown: 'Unknown',
+  fr_rolled_back: 'Rolled back',
   notFound: 'Not found.',
   batchTerminatedNote: 'The batch has ended',
 
