@@ -1,6 +1,6 @@
 /*
  * otad: the lifecycle of the server process. Start order: data folder and keys, store,
- * MQTT client and batch engine, HTTP. Stop order is the reverse. Signals only set a flag
+ * MQTT client and batch engine, webhook deliveries, HTTP. Stop order is the reverse. Signals only set a flag
  * that the main thread polls; nothing else runs in a handler.
  *
  * The data folder holds the server key, from which every device secret and otad's broker
@@ -15,6 +15,7 @@
 #include "http/http.h"
 #include "http/firmware_files.h"
 #include "store/store.h"
+#include "webhook/webhook.h"
 
 #include "ota_crypto.h"
 #include "ota_log.h"
@@ -315,6 +316,7 @@ int otad_run(const cfg_t *cfg)
     int rc = 1;
     http_server *srv = NULL;
     bus *devbus = NULL;
+    webhooks *hooks = NULL;
     struct sigaction sa;
     if (prepare(cfg, &st) != 0)
         return 1;
@@ -339,6 +341,13 @@ int otad_run(const cfg_t *cfg)
     if (!devbus)
         goto out;
 
+    /* webhook deliveries: a thread of their own over the store's outbox */
+    webhook_cfg hcfg = {cfg->webhook_timeout, cfg->webhook_concurrency, cfg->time_scale};
+    hooks = webhook_start(st.app.store, &hcfg);
+    if (!hooks)
+        goto out;
+    st.app.webhooks = hooks;
+
     srv = http_start(&st.app, cfg->http_threads);
     if (!srv)
         goto out;
@@ -353,6 +362,7 @@ int otad_run(const cfg_t *cfg)
     rc = 0;
 out:
     http_stop(srv);
+    webhook_stop(hooks);
     bus_stop(devbus);
     fwfiles_close();
     store_close(st.app.store);

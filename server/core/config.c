@@ -178,6 +178,16 @@ static int check_idle_timeout(const char *v, char *why, size_t whylen)
     return check_int_range(v, 1, 86400, why, whylen);
 }
 
+static int check_webhook_timeout(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 1, 300, why, whylen);
+}
+
+static int check_webhook_concurrency(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 1, 64, why, whylen);
+}
+
 static int check_instance(const char *v, char *why, size_t whylen)
 {
     size_t n = strlen(v);
@@ -260,6 +270,13 @@ static const cfg_row rows[] = {
      "seconds without a byte either way before a connection with a request under way is "
      "closed (1..86400)",
      T_INT, offsetof(cfg_t, http_idle_timeout), 0, check_idle_timeout, 0},
+    {"webhook timeout", "OTA_WEBHOOK_TIMEOUT", "webhook-timeout", "10",
+     "seconds a webhook delivery may take, connecting included, before it counts as failed "
+     "and is retried (1..300; docs/webhooks.md)",
+     T_INT, offsetof(cfg_t, webhook_timeout), 0, check_webhook_timeout, 0},
+    {"webhook concurrency", "OTA_WEBHOOK_CONCURRENCY", "webhook-concurrency", "4",
+     "deliveries under way at once per webhook (1..64), so a slow receiver holds only its own",
+     T_INT, offsetof(cfg_t, webhook_concurrency), 0, check_webhook_concurrency, 0},
     {"instance", "OTA_INSTANCE", "instance", "",
      "name of this otad when several share one database and broker (docs/postgresql.md); "
      "empty = the only one",

@@ -37,6 +37,8 @@ typedef struct {
     int http_max_per_address;      /* connections per client address; 0 = no limit */
     int http_head_timeout;         /* seconds to send a complete request head; 1..3600 */
     int http_idle_timeout;         /* seconds without traffic once a request is under way */
+    int webhook_timeout;           /* seconds per delivery attempt, 1..300 */
+    int webhook_concurrency;       /* deliveries under way per webhook, 1..64 */
     char instance[40];             /* "" = single instance; else the MQTT client id is
                                       otad-<instance> and the engine re-reads shared state
                                       from the store periodically (several otad) */

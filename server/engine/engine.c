@@ -9,7 +9,8 @@
  *   round_needed     nothing to write (a timed wake-up, only probes): no transaction
  *   run_round        one store transaction: apply_inputs in arrival order, fire_deadlines
  *                    that are due, send_pushes the pacing allows, write_counts and mark
- *                    finished batches completed; commit
+ *                    finished batches completed; the webhook events of tasks that ended
+ *                    and batches that completed go into the same transaction; commit
  *   publish_outputs  after the commit: publish the round's messages, arm its new deadlines
  *   mark_done        engine_sync's waiters learn the inputs are durable
  *   requeue          the round failed, so nothing was written: its messages are dropped, its
@@ -35,6 +36,7 @@
 #include "ota_log.h"
 #include "ota_time.h"
 #include "store/store_batch.h"
+#include "store/store_webhook.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -457,8 +459,32 @@ typedef struct {
     const char *id;
 } who;
 
-/* Applies ev to t (in the unit u), persisting and counting the change. Returns the result's
- * note; *res (may be NULL) gets the result. */
+/* The webhook event of a device's upgrade that just ended (succeeded or failed), written in
+ * the round's transaction (store_webhook.h). Names read from the store when w has none (a
+ * deadline fired). */
+static ota_err device_event(store_uow *u, const batch_mem *b, const store_task *t, who w,
+                            int64_t now)
+{
+    char pkbuf[OTA_PRODUCT_KEY_MAX + 1], idbuf[OTA_IDENT_MAX + 1];
+    int ok = t->task.state == FSM_SUCCEEDED;
+    if (!w.pk || !w.id) {
+        ota_err rc =
+            store_uow_device_names(u, t->device_id, pkbuf, sizeof pkbuf, idbuf, sizeof idbuf);
+        if (rc != OTA_OK)
+            return rc == OTA_ENOTFOUND ? OTA_OK : rc;
+        w = (who){pkbuf, idbuf};
+    }
+    char *data = hook_data_device(t->batch_id, w.pk, w.id, b->row.firmware_version,
+                                  ok ? NULL : fsm_reason_name(t->task.reason), t->task.retried);
+    ota_err rc = store_uow_event(
+        u, ok ? HOOK_EV_DEVICE_UPGRADE_SUCCEEDED : HOOK_EV_DEVICE_UPGRADE_FAILED, data, now);
+    free(data);
+    return rc;
+}
+
+/* Applies ev to t (in the unit u), persisting and counting the change, and a task that
+ * ends gives its webhook event. Returns the result's note; *res (may be NULL) gets the
+ * result. */
 static ota_err apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, const fsm_event *ev,
                      int64_t now, who w, fsm_result *res)
 {
@@ -479,13 +505,17 @@ static ota_err apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, con
         }
         return OTA_OK;
     }
+    int ended = 0;
     if (r.task.state != t->task.state) {
         int delta[FSM_STATE_COUNT] = {0};
         fsm_counts_delta(t->task.state, r.task.state, delta);
         touch(e, t->batch_id, delta);
+        ended = fsm_state_is_final(r.task.state) && !fsm_state_is_final(t->task.state);
     }
     t->task = r.task;
     ota_err rc = store_uow_task_put(u, t, now);
+    if (rc == OTA_OK && ended)
+        rc = device_event(u, b, t, w, now);
     if (rc != OTA_OK)
         return rc;
     if (r.rearm && r.task.deadline_kind != FSM_DL_NONE)
@@ -1072,6 +1102,15 @@ static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
     return OTA_OK;
 }
 
+/* batch.completed, in the round that completes the batch. */
+static ota_err batch_completed_event(store_uow *u, const batch_mem *b, int64_t now)
+{
+    char *data = store_webhook_batch_data(&b->row, "completed");
+    ota_err rc = store_uow_event(u, HOOK_EV_BATCH_COMPLETED, data, now);
+    free(data);
+    return rc;
+}
+
 /* Step 4: each touched batch's counter changes in one write, and the batches this round
  * finished marked completed. */
 static ota_err write_counts(engine_t *e, store_uow *u, int64_t now)
@@ -1086,6 +1125,8 @@ static ota_err write_counts(engine_t *e, store_uow *u, int64_t now)
             return rc;
         if (completed) {
             batch_mem *b = batch_find(e, batch_id);
+            if (b && (rc = batch_completed_event(u, b, now)) != OTA_OK)
+                return rc;
             OTA_INFO("engine: batch %lld completed", (long long)batch_id);
             if (b)
                 b->running = 0;

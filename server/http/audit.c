@@ -59,6 +59,10 @@ static const audit_action actions[] = {
     {"PATCH", "/api/v1/users/{userName}", "user.update", 0},
     {"POST", "/api/v1/tokens", "token.create", 0},
     {"DELETE", "/api/v1/tokens/{id}", "token.revoke", 0},
+    {"POST", "/api/v1/webhooks", "webhook.create", 0},
+    {"PATCH", "/api/v1/webhooks/{webhookId}", "webhook.update", 0},
+    {"DELETE", "/api/v1/webhooks/{webhookId}", "webhook.delete", 0},
+    {"POST", "/api/v1/webhooks/{webhookId}/ping", "webhook.ping", 0},
 };
 
 /* The row's action for r's route, or NULL with *audited 0 for a route that writes no row:
@@ -99,7 +103,8 @@ static void path_object(http_req *r, char *out, size_t outlen)
     static const struct {
         const char *param, *kind;
     } by[] = {
-        {"batchId", "batch"}, {"firmwareId", "firmware"}, {"userName", "user"}, {"id", "token"}};
+        {"batchId", "batch"}, {"firmwareId", "firmware"}, {"userName", "user"}, {"id", "token"},
+        {"webhookId", "webhook"}};
     out[0] = '\0';
     if (pk && id) {
         snprintf(out, outlen, "device:%s.%s", pk, id);

@@ -57,6 +57,8 @@ typedef struct {
     int (*broker_ready)(void *ud, const char **state);
     void *broker_ud;
     void *engine; /* lead: the batch engine handle, for routes_batch.c */
+    struct webhooks *webhooks; /* the webhook worker (webhook/webhook.h), for metrics.c;
+                                  NULL = none started */
     /* Firmware downloads under way (http_download_begin) and the most allowed at once, set by
      * http_start below the connection limit so that the API and the console keep room however
      * many devices download (0 = no ceiling). */

@@ -15,6 +15,7 @@
     X(certs) /* device certificates: issue, list, revoke (routes_certs.c) */                  \
     X(accounts) /* sign-in, users, tokens (routes_accounts.c) */                              \
     X(audit) /* the audit log (audit.c) */                                                    \
+    X(webhooks) /* webhooks and their delivery log (routes_webhooks.c) */                     \
     X(metrics) /* GET /metrics, Prometheus text (metrics.c) */                                \
     X(console)
 

@@ -10,7 +10,8 @@
  * table's patterns (bounded); statuses outside the list below count as "other".
  * - read at each scrape: the batch engine's own counters and gauges (engine_get_stats),
  *   the broker connection, and from the store batches by state, the tasks of running
- *   batches by state and devices online (store_metrics.h).
+ *   batches by state and devices online (store_metrics.h); webhook delivery attempts by
+ *   result (the worker's counters) and the webhook backlog (store_webhook.h).
  *
  * Names follow the Prometheus conventions: `ota_` prefix, counters `_total`, durations in
  * `_seconds`. Expected load: a scrape every 15-60 s; a scrape is three small queries.
@@ -20,6 +21,8 @@
 
 #include "engine/engine.h"
 #include "store/store_metrics.h"
+#include "store/store_webhook.h"
+#include "webhook/webhook.h"
 
 #include "ota_time.h"
 
@@ -30,7 +33,7 @@
 #include <string.h>
 
 #define MAX_ROUTES 128
-static const unsigned codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404,
+static const unsigned codes[] = {200, 201, 202, 204, 206, 304, 400, 401, 403, 404,
                                  405, 409, 413, 415, 416, 422, 429, 500, 503};
 #define N_CODES (sizeof codes / sizeof codes[0])
 static const double le[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -215,6 +218,26 @@ static void http_families(text *t, struct http_metrics *m)
     put(t, "ota_downloads_aborted_total %llu\n", ld(&m->aborted));
 }
 
+/* Webhook delivery attempts by result (this otad's worker) and the undelivered events of
+ * every webhook (the store's outbox: all otad sharing it see the same backlog). */
+static void webhook_families(text *t, http_app *app)
+{
+    webhook_stats ws;
+    int64_t backlog;
+    webhook_get_stats(app->webhooks, &ws);
+    family(t, "ota_webhook_deliveries_total", "counter",
+           "Webhook delivery attempts by result (failed attempts are retried; dead: given up).");
+    put(t, "ota_webhook_deliveries_total{result=\"delivered\"} %llu\n",
+        (unsigned long long)ws.delivered);
+    put(t, "ota_webhook_deliveries_total{result=\"failed\"} %llu\n",
+        (unsigned long long)ws.failed);
+    put(t, "ota_webhook_deliveries_total{result=\"dead\"} %llu\n", (unsigned long long)ws.dead);
+    if (store_webhook_backlog(app->store, &backlog) == OTA_OK) {
+        family(t, "ota_webhook_backlog", "gauge", "Webhook events not yet delivered.");
+        put(t, "ota_webhook_backlog %lld\n", (long long)backlog);
+    }
+}
+
 static int metrics(http_req *r)
 {
     text t = {0};
@@ -254,6 +277,7 @@ static int metrics(http_req *r)
         family(&t, "ota_broker_connected", "gauge", "1 when otad's broker connection is up.");
         put(&t, "ota_broker_connected %d\n", ok ? 1 : 0);
     }
+    webhook_families(&t, r->app);
     family(&t, "ota_store_up", "gauge", "1 when the store answered this scrape's reads.");
     if (store_metrics_read(r->app->store, &sm) == OTA_OK) {
         put(&t, "ota_store_up 1\n");

@@ -17,11 +17,17 @@
  * PostgreSQL get the answer of some serial order. A firmware name taken meanwhile by
  * another product shows as an insert that inserted nothing (ON CONFLICT DO NOTHING).
  *
+ * Webhook events (batch created and terminated, firmware created and deleted) are written
+ * by store__event in the transaction of their change, so both commit or neither does.
+ *
  * Expected load: API calls (tens a second at most); a directed batch checks up to
  * STORE_BATCH_MAX_IDENTIFIERS identifiers in one statement.
  */
 #include "core/rules.h"
 #include "store/store_internal.h"
+#include "store/store_webhook.h"
+
+#include "ota_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,6 +623,26 @@ static ota_err fw_facts(store_t *s, store_tx *tx, const store_firmware *in, int6
     return OTA_OK;
 }
 
+/* The webhook event of a firmware change, in its transaction (store_webhook.h). */
+static ota_err firmware_event(store_t *s, store_tx *tx, hook_event ev, const store_firmware *f,
+                              int64_t now_ms)
+{
+    char *data = store_webhook_firmware_data(f);
+    ota_err rc = store__event(s, tx, ev, data, now_ms);
+    free(data);
+    return rc;
+}
+
+/* The same for a batch, whose state after the change is state. */
+static ota_err batch_event(store_t *s, store_tx *tx, hook_event ev, const store_batch *b,
+                           const char *state, int64_t now_ms)
+{
+    char *data = store_webhook_batch_data(b, state);
+    ota_err rc = store__event(s, tx, ev, data, now_ms);
+    free(data);
+    return rc;
+}
+
 static ota_err fw_create_fn(store_tx *tx, void *ud)
 {
     fw_create_args *a = ud;
@@ -652,7 +678,9 @@ static ota_err fw_create_fn(store_tx *tx, void *ud)
         return OTA_EDUPLICATE;
     }
     store__audit_object("firmware:%lld", (long long)id);
-    return fw_get(a->s, tx, id, a->out);
+    if ((rc = fw_get(a->s, tx, id, a->out)) != OTA_OK)
+        return rc;
+    return firmware_event(a->s, tx, HOOK_EV_FIRMWARE_CREATED, a->out, a->now);
 }
 
 ota_err store_firmware_create(store_t *s, const store_firmware *in, int64_t now_ms,
@@ -697,6 +725,7 @@ typedef struct {
     int64_t id;
     store_firmware *deleted;
     int still_used;
+    int64_t now;
 } fw_delete_args;
 
 static ota_err fw_delete_fn(store_tx *tx, void *ud)
@@ -728,13 +757,13 @@ static ota_err fw_delete_fn(store_tx *tx, void *ud)
     if ((rc = get_i64(a->s, tx, STORE_Q_SHA_USED, &args, &x)) != OTA_OK)
         return rc;
     a->still_used = x != 0;
-    return OTA_OK;
+    return firmware_event(a->s, tx, HOOK_EV_FIRMWARE_DELETED, a->deleted, a->now);
 }
 
 ota_err store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted, int *sha_still_used)
 {
     store_firmware tmp;
-    fw_delete_args a = {s, id, deleted ? deleted : &tmp, 0};
+    fw_delete_args a = {s, id, deleted ? deleted : &tmp, 0, ota_time_now_ms()};
     ota_err rc = store__change(s, fw_delete_fn, &a);
     if (sha_still_used)
         *sha_still_used = a.still_used;
@@ -1028,7 +1057,9 @@ static ota_err batch_create_fn(store_tx *tx, void *ud)
     store__audit_object("batch:%lld", (long long)a->out->id);
     args.n = 0;
     store_arg_i64(&args, a->out->id);
-    return get_one(a->s, tx, STORE_Q_BATCH_GET, &args, batch_of, a->out);
+    if ((rc = get_one(a->s, tx, STORE_Q_BATCH_GET, &args, batch_of, a->out)) != OTA_OK)
+        return rc;
+    return batch_event(a->s, tx, HOOK_EV_BATCH_CREATED, a->out, a->out->state, a->now_ms);
 }
 
 ota_err store_batch_create(store_t *s, int64_t firmware_id, const store_batch_new *in,
@@ -1202,11 +1233,18 @@ ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now
                                const char *end_state, int *done)
 {
     int64_t found;
+    store_batch b;
     *done = 0;
     ota_err rc = batch_lock(s, tx, id, &found);
     if (rc != OTA_OK || !found)
         return rc;
-    return terminate_rows(s, tx, id, now_ms, end_state, done);
+    if ((rc = terminate_rows(s, tx, id, now_ms, end_state, done)) != OTA_OK || !*done)
+        return rc;
+    if ((rc = batch_get(s, tx, id, &b)) != OTA_OK)
+        return rc;
+    return batch_event(s, tx, strcmp(end_state, "aborted") == 0 ? HOOK_EV_BATCH_ABORTED
+                                                                : HOOK_EV_BATCH_TERMINATED,
+                       &b, b.state, now_ms);
 }
 
 static ota_err batch_terminate_fn(store_tx *tx, void *ud)
@@ -1226,7 +1264,9 @@ static ota_err batch_terminate_fn(store_tx *tx, void *ud)
         return rc;
     if (!done)
         return OTA_EINUSE;
-    return batch_get(a->s, tx, a->id, a->out);
+    if ((rc = batch_get(a->s, tx, a->id, a->out)) != OTA_OK)
+        return rc;
+    return batch_event(a->s, tx, HOOK_EV_BATCH_TERMINATED, a->out, a->out->state, a->now);
 }
 
 ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
@@ -1262,7 +1302,10 @@ static ota_err batch_pause_fn(store_tx *tx, void *ud)
         rc = batch_get(a->s, tx, a->id, a->out);
     if (rc == OTA_OK && changed != 1)
         return OTA_EINUSE;
-    return rc;
+    if (rc != OTA_OK)
+        return rc;
+    return batch_event(a->s, tx, a->why ? HOOK_EV_BATCH_PAUSED : HOOK_EV_BATCH_RESUMED, a->out,
+                       a->out->state, ota_time_now_ms());
 }
 
 ota_err store_batch_pause(store_t *s, int64_t id, const char *why, store_batch *out)

@@ -81,6 +81,7 @@ static const char *const sql[] = {
     [STORE_UQ_BATCH_REASON] = "UPDATE batches SET pause_reason = $2 WHERE id = $1",
     [STORE_UQ_BATCH_PHASE] = "UPDATE batches SET phase = $2, phase_due_ms = $3,"
                              " brakes_fired = $4 WHERE id = $1",
+    [STORE_UQ_EVENT] = STORE_SQL_HOOK_EVENT("strpos", "$1::text", "$2::bigint", "$3::text"),
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [U_SNAP - STORE_PG_Q_BATCH] =

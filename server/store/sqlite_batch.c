@@ -73,6 +73,7 @@ static const char *const uow_sql[Q_COUNT] = {
     [STORE_UQ_BATCH_REASON] = "UPDATE batches SET pause_reason = ?2 WHERE id = ?1",
     [STORE_UQ_BATCH_PHASE] = "UPDATE batches SET phase = ?2, phase_due_ms = ?3,"
                              " brakes_fired = ?4 WHERE id = ?1",
+    [STORE_UQ_EVENT] = STORE_SQL_HOOK_EVENT("instr", "?1", "?2", "?3"),
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [Q_SNAP_ONE] = "UPDATE devices SET online = 1,"

@@ -8,6 +8,7 @@
 #include "store/store_batch.h"
 
 #include "store/store_internal.h"
+#include "store/store_webhook.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,15 @@ ota_err store_uow_task_put(store_uow *u, const store_task *in, int64_t now_ms)
     store_arg_str(&a, in->current_version[0] ? in->current_version : NULL);
     store_arg_i64(&a, now_ms);
     return uexec(u, STORE_UQ_TASK_PUT, &a, NULL, NULL, NULL);
+}
+
+ota_err store_uow_event(store_uow *u, hook_event ev, const char *data, int64_t now_ms)
+{
+    store_args a = {0};
+    store_arg_str(&a, hook_event_name(ev));
+    store_arg_i64(&a, now_ms);
+    store_arg_str(&a, data);
+    return uexec(u, STORE_UQ_EVENT, &a, NULL, NULL, NULL);
 }
 
 ota_err store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[FSM_STATE_COUNT])

@@ -124,6 +124,11 @@ void store__audit_committed(ota_err rc);
  * implementations after each such COMMIT. */
 void store__test_after_commit(store_t *s);
 
+/* The enqueue of a webhook event inside a catalog transaction tx (store_webhook.h): one
+ * outbox row per enabled webhook subscribed to ev; data is the payload's text. The change
+ * and its event commit or roll back together. */
+ota_err store__event(store_t *s, store_tx *tx, int ev, const char *data, int64_t now_ms);
+
 /* Implementations. */
 ota_err store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen);
 

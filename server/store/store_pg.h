@@ -23,8 +23,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define STORE_PG_Q_CATALOG 0   /* store_pg.c's statement ids: 0..99 */
-#define STORE_PG_Q_BATCH 100   /* pg_batch.c's statement ids: 100..199 */
+#define STORE_PG_Q_CATALOG 0   /* store_pg.c's statement ids: 0..149 */
+#define STORE_PG_Q_BATCH 150   /* pg_batch.c's statement ids: 150..255 */
 #define STORE_PG_Q_MAX 256
 
 typedef struct {

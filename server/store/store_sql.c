@@ -127,6 +127,38 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
                                " AND key_id=$2 AND retired_ms IS NULL",
     [STORE_Q_SIGNKEY_ACTIVE] = "SELECT 1 FROM signing_keys WHERE product_id=$1 AND key_id=$2"
                                " AND retired_ms IS NULL",
+    /* webhooks (store_webhook.c) */
+    [STORE_Q_HOOK_INSERT] = "INSERT INTO webhooks(url, secret, events, enabled, group_max,"
+                            " group_seconds, created_by, created_ms)"
+                            " VALUES($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
+    [STORE_Q_HOOK_GET] = "SELECT " STORE_SQL_HOOK_COLS "WHERE w.id = $1",
+    [STORE_Q_HOOK_LIST] = "SELECT " STORE_SQL_HOOK_COLS "ORDER BY w.id",
+    [STORE_Q_HOOK_UPDATE] = "UPDATE webhooks SET url=$2, secret=$3, events=$4, enabled=$5,"
+                            " group_max=$6, group_seconds=$7 WHERE id=$1",
+    [STORE_Q_HOOK_DEL_ATTEMPTS] = "DELETE FROM webhook_attempts WHERE webhook_id=$1",
+    [STORE_Q_HOOK_DEL_EVENTS] = "DELETE FROM webhook_events WHERE webhook_id=$1",
+    [STORE_Q_HOOK_DEL_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE webhook_id=$1",
+    [STORE_Q_HOOK_DEL] = "DELETE FROM webhooks WHERE id=$1",
+    [STORE_Q_HOOK_PING_EVENT] = "INSERT INTO webhook_events(webhook_id, event, time_ms, data,"
+                                " delivery_id) VALUES($1,'ping',$2,$3,$4)",
+    [STORE_Q_HOOK_OPEN_ANY] = "SELECT 1 FROM webhook_events WHERE delivery_id IS NULL LIMIT 1",
+    [STORE_Q_HOOK_DELIVERY_INSERT] =
+        "INSERT INTO webhook_deliveries(webhook_id, grouped, n_events, event, state, attempts,"
+        " first_ms, next_ms, lease_ms, created_ms) VALUES($1,$2,$3,$4,'pending',0,$5,$6,0,$6)"
+        " RETURNING id",
+    [STORE_Q_HOOK_ITEMS] = "SELECT event, time_ms, data FROM webhook_events WHERE delivery_id=$1"
+                           " ORDER BY id",
+    [STORE_Q_HOOK_DELIVERY_SET] = "UPDATE webhook_deliveries SET state=$2, attempts=$3,"
+                                  " next_ms=$4, lease_ms=0 WHERE id=$1",
+    [STORE_Q_HOOK_ATTEMPT_INSERT] =
+        "INSERT INTO webhook_attempts(webhook_id, delivery_id, attempt, status, error,"
+        " duration_ms, time_ms, result) VALUES($1,$2,$3,$4,$5,$6,$7,$8)",
+    [STORE_Q_HOOK_BACKLOG] = "SELECT " STORE_SQL_HOOK_BACKLOG("", ""),
+    [STORE_Q_HOOK_PRUNE_EVENTS] = "DELETE FROM webhook_events WHERE delivery_id IN (SELECT id FROM"
+                                  " webhook_deliveries WHERE state <> 'pending' AND next_ms < $1)",
+    [STORE_Q_HOOK_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE state <> 'pending'"
+                                      " AND next_ms < $1",
+    [STORE_Q_HOOK_PRUNE_ATTEMPTS] = "DELETE FROM webhook_attempts WHERE time_ms < $1",
     /* $3: the end state, terminated or aborted */
     [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = $3, end_ms = $2, "
                            STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state "

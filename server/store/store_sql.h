@@ -114,6 +114,37 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     "a.id, a.time_ms, a.actor, a.source, a.action, a.object, a.result, COALESCE(a.detail, '')"  \
     " FROM audit a "
 
+/* A webhook (store_webhook.c's reader), from webhooks w; the last column its backlog:
+ * events not yet in a delivery and those of its pending deliveries. */
+#define STORE_SQL_HOOK_BACKLOG(where_e, where_d)                                                \
+    "(SELECT count(*) FROM webhook_events e WHERE e.delivery_id IS NULL" where_e ")"            \
+    " + (SELECT COALESCE(sum(d.n_events), 0) FROM webhook_deliveries d"                          \
+    " WHERE d.state = 'pending'" where_d ")"
+#define STORE_SQL_HOOK_COLS                                                                     \
+    "w.id, w.url, w.secret, w.events, w.enabled, w.group_max, w.group_seconds, w.created_by,"   \
+    " w.created_ms, " STORE_SQL_HOOK_BACKLOG(" AND e.webhook_id = w.id",                         \
+                                              " AND d.webhook_id = w.id") " FROM webhooks w "
+/* The enqueue (store__event, store_uow_event): one outbox row per enabled webhook
+ * subscribed to the event (its name ev, its time t, its payload data: the database's
+ * parameter marks, cast where PostgreSQL needs it); pos is the database's substring
+ * search (instr, strpos). */
+#define STORE_SQL_HOOK_EVENT(pos, ev, t, data)                                                  \
+    "INSERT INTO webhook_events(webhook_id, event, time_ms, data) SELECT w.id, " ev ", " t ", "  \
+    data " FROM webhooks w WHERE w.enabled = 1 AND (w.events = '*' OR " pos                      \
+    "(',' || w.events || ',', ',' || " ev " || ',') > 0)"
+/* A delivery's lease (store_webhook_claim): up to $4 due deliveries of webhook $1 at $2,
+ * leased until $3; lock is PostgreSQL's row lock clause (another otad skips them). */
+#define STORE_SQL_HOOK_CLAIM(lock)                                                              \
+    "UPDATE webhook_deliveries SET lease_ms = $3 WHERE id IN (SELECT id FROM"                   \
+    " webhook_deliveries WHERE webhook_id = $1 AND state = 'pending' AND next_ms <= $2"         \
+    " AND lease_ms <= $2 ORDER BY next_ms, id LIMIT $4" lock ")"                                 \
+    " RETURNING id, webhook_id, grouped, attempts, first_ms, event"
+/* The outbox rows not yet in a delivery, a webhook's together (store_webhook_assemble). */
+#define STORE_SQL_HOOK_OPEN(lock)                                                               \
+    "SELECT e.id, e.webhook_id, e.event, e.time_ms, w.group_max, w.group_seconds"               \
+    " FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id"                             \
+    " WHERE e.delivery_id IS NULL ORDER BY e.webhook_id, e.id LIMIT 5000" lock
+
 /* The metrics' reads (store_metrics.c), the same text in both databases: batches by state;
  * the tasks of running batches by state from their counters (FSM_STATES order, so no task
  * row is read); devices online. */
@@ -200,7 +231,30 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(SIGNKEY_LIST, "list signing keys")                                                        \
     X(SIGNKEY_GET, "get signing key")                                                           \
     X(SIGNKEY_RETIRE, "retire signing key")                                                     \
-    X(SIGNKEY_ACTIVE, "check signing key")
+    X(SIGNKEY_ACTIVE, "check signing key")                                                    \
+    X(HOOK_INSERT, "insert webhook")                                                            \
+    X(HOOK_GET, "get webhook")                                                                  \
+    X(HOOK_LIST, "list webhooks")                                                               \
+    X(HOOK_UPDATE, "update webhook")                                                            \
+    X(HOOK_DEL_ATTEMPTS, "delete webhook")                                                      \
+    X(HOOK_DEL_EVENTS, "delete webhook")                                                        \
+    X(HOOK_DEL_DELIVERIES, "delete webhook")                                                    \
+    X(HOOK_DEL, "delete webhook")                                                               \
+    X(HOOK_EVENT, "enqueue webhook event")                                                      \
+    X(HOOK_PING_EVENT, "webhook ping")                                                          \
+    X(HOOK_OPEN_ANY, "webhook outbox")                                                          \
+    X(HOOK_OPEN, "webhook outbox")                                                              \
+    X(HOOK_DELIVERY_INSERT, "webhook delivery")                                                 \
+    X(HOOK_EVENTS_ASSIGN, "webhook delivery")                                                   \
+    X(HOOK_CLAIM, "webhook claim")                                                              \
+    X(HOOK_ITEMS, "webhook delivery events")                                                    \
+    X(HOOK_DELIVERY_SET, "webhook delivery result")                                             \
+    X(HOOK_ATTEMPT_INSERT, "webhook delivery log")                                              \
+    X(HOOK_LOG, "webhook delivery log")                                                         \
+    X(HOOK_BACKLOG, "webhook backlog")                                                          \
+    X(HOOK_PRUNE_EVENTS, "webhook prune")                                                       \
+    X(HOOK_PRUNE_DELIVERIES, "webhook prune")                                                   \
+    X(HOOK_PRUNE_ATTEMPTS, "webhook prune")
 
 #define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
@@ -223,7 +277,8 @@ typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
     X(VERSION, "engine version")                                                                \
     X(BATCH_PAUSE, "engine batch pause")                                                        \
     X(BATCH_REASON, "engine batch reason")                                                      \
-    X(BATCH_PHASE, "engine batch phase")
+    X(BATCH_PHASE, "engine batch phase")                                                        \
+    X(EVENT, "engine webhook event")
 
 #define STORE_X_UQ_ENUM(id, name) STORE_UQ_##id,
 typedef enum { STORE_UOW_QUERIES(STORE_X_UQ_ENUM) STORE_UQ_COUNT } store_uq;

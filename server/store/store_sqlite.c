@@ -183,6 +183,55 @@ static const char *const migrations[] = {
      "ALTER TABLE batches ADD COLUMN phase_due_ms INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE batches ADD COLUMN brakes_fired INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE tasks ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;"),
+    /* 9: webhooks (store_webhook.c): subscriptions, the outbox of their events (written in
+     * the change's transaction), deliveries with their next attempt's time and lease, and
+     * the log of attempts */
+    ("CREATE TABLE webhooks("
+     " id INTEGER PRIMARY KEY,"
+     " url TEXT NOT NULL,"
+     " secret TEXT NOT NULL,"
+     " events TEXT NOT NULL,"
+     " enabled INTEGER NOT NULL,"
+     " group_max INTEGER NOT NULL,"
+     " group_seconds INTEGER NOT NULL,"
+     " created_by TEXT NOT NULL,"
+     " created_ms INTEGER NOT NULL);"
+     "CREATE TABLE webhook_events("
+     " id INTEGER PRIMARY KEY,"
+     " webhook_id INTEGER NOT NULL,"
+     " event TEXT NOT NULL,"
+     " time_ms INTEGER NOT NULL,"
+     " data TEXT NOT NULL,"
+     " delivery_id INTEGER);"
+     "CREATE INDEX webhook_events_open ON webhook_events(webhook_id, id) WHERE delivery_id IS NULL;"
+     "CREATE INDEX webhook_events_delivery ON webhook_events(delivery_id);"
+     "CREATE TABLE webhook_deliveries("
+     " id INTEGER PRIMARY KEY,"
+     " webhook_id INTEGER NOT NULL,"
+     " grouped INTEGER NOT NULL,"
+     " n_events INTEGER NOT NULL,"
+     " event TEXT NOT NULL,"
+     " state TEXT NOT NULL,"
+     " attempts INTEGER NOT NULL,"
+     " first_ms INTEGER NOT NULL,"
+     " next_ms INTEGER NOT NULL,"
+     " lease_ms INTEGER NOT NULL,"
+     " created_ms INTEGER NOT NULL);"
+     "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(webhook_id, next_ms)"
+     " WHERE state = 'pending';"
+     "CREATE INDEX webhook_deliveries_done ON webhook_deliveries(next_ms) WHERE state <> 'pending';"
+     "CREATE TABLE webhook_attempts("
+     " id INTEGER PRIMARY KEY,"
+     " webhook_id INTEGER NOT NULL,"
+     " delivery_id INTEGER NOT NULL,"
+     " attempt INTEGER NOT NULL,"
+     " status INTEGER NOT NULL,"
+     " error TEXT,"
+     " duration_ms INTEGER NOT NULL,"
+     " time_ms INTEGER NOT NULL,"
+     " result TEXT NOT NULL);"
+     "CREATE INDEX webhook_attempts_hook ON webhook_attempts(webhook_id, id);"
+     "CREATE INDEX webhook_attempts_time ON webhook_attempts(time_ms);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -506,6 +555,17 @@ static const char *const sql[STORE_Q_COUNT] = {
                            " AND (CAST(?5 AS BIGINT) IS NULL OR a.time_ms < ?5)"
                            " AND (CAST(?6 AS BIGINT) IS NULL OR a.id < ?6)"
                            " ORDER BY a.id DESC LIMIT ?7",
+    /* webhooks (store_webhook.c); SQLite has one writer at a time, so no row locks */
+    [STORE_Q_HOOK_EVENT] = STORE_SQL_HOOK_EVENT("instr", "?1", "?2", "?3"),
+    [STORE_Q_HOOK_OPEN] = STORE_SQL_HOOK_OPEN(""),
+    [STORE_Q_HOOK_CLAIM] = STORE_SQL_HOOK_CLAIM(""),
+    [STORE_Q_HOOK_EVENTS_ASSIGN] = "UPDATE webhook_events SET delivery_id = ?1"
+                                   " WHERE id IN (SELECT value FROM json_each(?2))",
+    [STORE_Q_HOOK_LOG] = "SELECT a.id, a.delivery_id, d.event, d.n_events, a.attempt, a.status,"
+                         " COALESCE(a.error, ''), a.duration_ms, a.time_ms, a.result"
+                         " FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id"
+                         " WHERE a.webhook_id = ?1 AND (?2 = 0 OR a.id < ?2)"
+                         " ORDER BY a.id DESC LIMIT ?3",
     /* metrics (store_metrics.c) */
     [STORE_Q_METRIC_BATCHES] = STORE_SQL_METRIC_BATCHES,
     [STORE_Q_METRIC_TASKS] = STORE_SQL_METRIC_TASKS,
