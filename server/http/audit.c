@@ -25,7 +25,6 @@
 #include "ota_log.h"
 #include "ota_time.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,30 +196,14 @@ static int audit_list(http_req *r)
 {
     store_audit_filter f = {
         http_query(r, "actor"), http_query(r, "action"), http_query(r, "object"), 0, 0, 0};
-    const char *cur = http_query(r, "cursor"), *lim = http_query(r, "limit");
-    long limit = 50;
-    char *end;
+    int limit;
     store_audit *items;
     size_t n;
     int64_t next;
-    if (query_time(r, "from", &f.from_ms) != 0 || query_time(r, "to", &f.to_ms) != 0)
+    if (query_time(r, "from", &f.from_ms) != 0 || query_time(r, "to", &f.to_ms) != 0 ||
+        http_cursor(r, &limit, &f.before_id) != 0)
         return MHD_YES;
-    if (lim) {
-        errno = 0;
-        limit = strtol(lim, &end, 10);
-        if (errno || *end || !*lim || limit < 1 || limit > 1000)
-            return http_send_error(r, 400, "invalid_parameter", "limit",
-                                   "limit is a whole number from 1 to 1000.");
-    }
-    if (cur) {
-        errno = 0;
-        long long c = strtoll(cur, &end, 10);
-        if (errno || *end || !*cur || c <= 0)
-            return http_send_error(r, 400, "invalid_parameter", "cursor",
-                                   "cursor is the nextCursor of an earlier page.");
-        f.before_id = c;
-    }
-    ota_err rc = store_audit_list(r->app->store, &f, (int)limit, &items, &n, &next);
+    ota_err rc = store_audit_list(r->app->store, &f, limit, &items, &n, &next);
     if (rc != OTA_OK)
         return http_send_store_error(r, rc, "audit log");
     json_t *arr = json_array();

@@ -199,6 +199,35 @@ const char *http_header(http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+int http_cursor(http_req *r, int *limit, int64_t *before_id)
+{
+    const char *cur = http_query(r, "cursor"), *lim = http_query(r, "limit");
+    char *end;
+    *limit = 50;
+    *before_id = 0;
+    if (lim) {
+        errno = 0;
+        long l = strtol(lim, &end, 10);
+        if (errno || *end || !*lim || l < 1 || l > 1000) {
+            http_send_error(r, 400, "invalid_parameter", "limit",
+                            "limit is a whole number from 1 to 1000.");
+            return -1;
+        }
+        *limit = (int)l;
+    }
+    if (cur) {
+        errno = 0;
+        long long c = strtoll(cur, &end, 10);
+        if (errno || *end || !*cur || c <= 0) {
+            http_send_error(r, 400, "invalid_parameter", "cursor",
+                            "cursor is the nextCursor of an earlier page.");
+            return -1;
+        }
+        *before_id = c;
+    }
+    return 0;
+}
+
 int http_paging(http_req *r, store_page *pg)
 {
     const char *field = NULL;

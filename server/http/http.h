@@ -184,6 +184,10 @@ int http_paging(http_req *r, store_page *pg);
  * 1). Answers 400 naming `after` when it is malformed, of another scope, or given together
  * with `page`. */
 int http_paging_keyset(http_req *r, int64_t scope, store_page *pg, int64_t *after_key);
+/* Reads limit (1..1000, default 50) and cursor (a nextCursor this list answered: > 0; 0
+ * when absent) of a newest-first list paged by id. Returns 0, or answers 400 naming the
+ * parameter and returns -1. */
+int http_cursor(http_req *r, int *limit, int64_t *before_id);
 /* Parses the collected body as a JSON object whose keys are all in allowed (NULL-ended).
  * Returns the object (caller decrefs), or answers 400 (invalid_json / unknown_field /
  * not an object) and returns NULL. */

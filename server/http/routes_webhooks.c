@@ -197,30 +197,13 @@ static int webhook_ping(http_req *r)
 static int webhook_deliveries(http_req *r)
 {
     store_webhook w;
-    const char *cur = http_query(r, "cursor"), *lim = http_query(r, "limit");
-    long limit = 50;
-    long long before = 0;
-    char *end;
+    int limit;
+    int64_t before, next;
     store_hook_attempt *items;
     size_t n;
-    int64_t next;
-    if (path_webhook(r, &w) != 0)
+    if (path_webhook(r, &w) != 0 || http_cursor(r, &limit, &before) != 0)
         return MHD_YES;
-    if (lim) {
-        errno = 0;
-        limit = strtol(lim, &end, 10);
-        if (errno || *end || !*lim || limit < 1 || limit > 1000)
-            return http_send_error(r, 400, "invalid_parameter", "limit",
-                                   "limit is a whole number from 1 to 1000.");
-    }
-    if (cur) {
-        errno = 0;
-        before = strtoll(cur, &end, 10);
-        if (errno || *end || !*cur || before <= 0)
-            return http_send_error(r, 400, "invalid_parameter", "cursor",
-                                   "cursor is the nextCursor of an earlier page.");
-    }
-    ota_err rc = store_webhook_log(r->app->store, w.id, before, (int)limit, &items, &n, &next);
+    ota_err rc = store_webhook_log(r->app->store, w.id, before, limit, &items, &n, &next);
     if (rc != OTA_OK)
         return http_send_store_error(r, rc, "webhook deliveries");
     json_t *arr = json_array();

@@ -86,6 +86,28 @@ int store__product_key(char *out)
     return 0;
 }
 
+typedef struct {
+    store_t *s;
+    store_q q;
+    const store_args *a;
+    store_row_fn row;
+    void *ud;
+    int64_t *changes;
+} one_stmt;
+
+static ota_err one_fn(store_tx *tx, void *ud)
+{
+    one_stmt *o = ud;
+    return o->s->ops->query(tx, o->q, o->a, o->row, o->ud, o->changes);
+}
+
+ota_err store__one(store_t *s, store_q q, const store_args *a, store_row_fn row, void *ud,
+                   int64_t *changes)
+{
+    one_stmt o = {s, q, a, row, ud, changes};
+    return s->ops->tx(s, STORE_TX_ONE, one_fn, &o);
+}
+
 int store__page_ok(store_page pg)
 {
     return pg.page >= 1 && pg.page_size >= 1 && pg.page_size <= 1000;

@@ -129,6 +129,11 @@ void store__test_after_commit(store_t *s);
  * and its event commit or roll back together. */
 ota_err store__event(store_t *s, store_tx *tx, int ev, const char *data, int64_t now_ms);
 
+/* Runs statement q with args alone (STORE_TX_ONE: one borrowed connection, autocommit);
+ * row and changes as for store_ops.query. */
+ota_err store__one(store_t *s, store_q q, const store_args *a, store_row_fn row, void *ud,
+                   int64_t *changes);
+
 /* Implementations. */
 ota_err store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen);
 

@@ -25,28 +25,6 @@
         }                                                                                        \
     } while (0)
 
-typedef struct {
-    store_t *s;
-    store_q q;
-    const store_args *a;
-    store_row_fn row;
-    void *ud;
-    int64_t *changes;
-} stmt;
-
-static ota_err stmt_fn(store_tx *tx, void *ud)
-{
-    stmt *c = ud;
-    return c->s->ops->query(tx, c->q, c->a, c->row, c->ud, c->changes);
-}
-
-/* One statement in a transaction of its own. */
-static ota_err one(store_t *s, store_q q, const store_args *a, store_row_fn row, void *ud,
-                   int64_t *changes)
-{
-    stmt c = {s, q, a, row, ud, changes};
-    return s->ops->tx(s, STORE_TX_ONE, stmt_fn, &c);
-}
 
 static ota_err run(store_t *s, store_tx *tx, store_q q, const store_args *a, store_row_fn row,
                    void *ud, int64_t *changes)
@@ -116,7 +94,7 @@ ota_err store_webhook_create(store_t *s, const store_webhook *w, int64_t *id)
     store_arg_str(&a, w->created_by);
     store_arg_i64(&a, w->created_ms);
     *id = 0;
-    ota_err rc = one(s, STORE_Q_HOOK_INSERT, &a, store__first_i64, id, NULL);
+    ota_err rc = store__one(s, STORE_Q_HOOK_INSERT, &a, store__first_i64, id, NULL);
     return rc == OTA_OK && *id == 0 ? OTA_EDB : rc;
 }
 
@@ -125,7 +103,7 @@ ota_err store_webhook_get(store_t *s, int64_t id, store_webhook *out)
     store_args a = {0};
     hook_rows x = {0};
     store_arg_i64(&a, id);
-    ota_err rc = one(s, STORE_Q_HOOK_GET, &a, hook_row, &x, NULL);
+    ota_err rc = store__one(s, STORE_Q_HOOK_GET, &a, hook_row, &x, NULL);
     if (rc == OTA_OK && x.n == 0)
         rc = OTA_ENOTFOUND;
     if (rc == OTA_OK)
@@ -138,7 +116,7 @@ ota_err store_webhook_list(store_t *s, store_webhook **items, size_t *n)
 {
     static const store_args none = {0};
     hook_rows x = {0};
-    ota_err rc = one(s, STORE_Q_HOOK_LIST, &none, hook_row, &x, NULL);
+    ota_err rc = store__one(s, STORE_Q_HOOK_LIST, &none, hook_row, &x, NULL);
     if (rc != OTA_OK) {
         free(x.items);
         return rc;
@@ -154,7 +132,7 @@ ota_err store_webhook_update(store_t *s, const store_webhook *w)
     int64_t changed = 0;
     store_arg_i64(&a, w->id);
     hook_args(&a, w);
-    ota_err rc = one(s, STORE_Q_HOOK_UPDATE, &a, NULL, NULL, &changed);
+    ota_err rc = store__one(s, STORE_Q_HOOK_UPDATE, &a, NULL, NULL, &changed);
     return rc == OTA_OK && changed == 0 ? OTA_ENOTFOUND : rc;
 }
 
@@ -355,7 +333,7 @@ ota_err store_webhook_assemble(store_t *s, int64_t now_ms, double scale, int *ma
     *made = 0;
     /* a read first: the write transaction (which SQLite's writers take turns for) only when
      * there is something to assemble */
-    ota_err rc = one(s, STORE_Q_HOOK_OPEN_ANY, &none, store__first_i64, &any, NULL);
+    ota_err rc = store__one(s, STORE_Q_HOOK_OPEN_ANY, &none, store__first_i64, &any, NULL);
     if (rc != OTA_OK || !any)
         return rc;
     assemble_args c = {s, now_ms, scale > 0 ? scale : 1, 0};
@@ -395,7 +373,7 @@ ota_err store_webhook_claim(store_t *s, int64_t webhook_id, int64_t now_ms,
     store_arg_i64(&a, now_ms);
     store_arg_i64(&a, lease_until_ms);
     store_arg_i64(&a, max);
-    ota_err rc = one(s, STORE_Q_HOOK_CLAIM, &a, claim_fn, &x, NULL);
+    ota_err rc = store__one(s, STORE_Q_HOOK_CLAIM, &a, claim_fn, &x, NULL);
     if (rc != OTA_OK) {
         free(x.items);
         return rc;
@@ -438,7 +416,7 @@ ota_err store_webhook_items(store_t *s, int64_t delivery_id, hook_item **items, 
     store_args a = {0};
     item_rows x = {0};
     store_arg_i64(&a, delivery_id);
-    ota_err rc = one(s, STORE_Q_HOOK_ITEMS, &a, item_fn, &x, NULL);
+    ota_err rc = store__one(s, STORE_Q_HOOK_ITEMS, &a, item_fn, &x, NULL);
     if (rc != OTA_OK) {
         store_webhook_items_free(x.items, x.n);
         return rc;
@@ -526,7 +504,7 @@ ota_err store_webhook_log(store_t *s, int64_t id, int64_t before_id, int limit,
     store_arg_i64(&a, id);
     store_arg_i64(&a, before_id > 0 ? before_id : 0);
     store_arg_i64(&a, (int64_t)limit + 1); /* one more tells whether a next page exists */
-    ota_err rc = one(s, STORE_Q_HOOK_LOG, &a, log_fn, &x, NULL);
+    ota_err rc = store__one(s, STORE_Q_HOOK_LOG, &a, log_fn, &x, NULL);
     if (rc != OTA_OK) {
         free(x.items);
         return rc;
@@ -545,7 +523,7 @@ ota_err store_webhook_backlog(store_t *s, int64_t *n)
 {
     static const store_args none = {0};
     *n = 0;
-    return one(s, STORE_Q_HOOK_BACKLOG, &none, store__first_i64, n, NULL);
+    return store__one(s, STORE_Q_HOOK_BACKLOG, &none, store__first_i64, n, NULL);
 }
 
 static ota_err prune_fn(store_tx *tx, void *ud)
