@@ -116,7 +116,6 @@ static int webhook_create(http_req *r)
         return http_send_store_error(r, rc, "webhook");
     OTA_INFO("webhook %lld (%s, events %s) created by %s", (long long)id, w.url, w.events,
              r->caller.actor);
-    http_audit_object(r, "webhook:%lld", (long long)id);
     return http_send_json(r, 201, webhook_json(&w));
 }
 

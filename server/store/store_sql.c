@@ -154,6 +154,8 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
         "INSERT INTO webhook_attempts(webhook_id, delivery_id, attempt, status, error,"
         " duration_ms, time_ms, result) VALUES($1,$2,$3,$4,$5,$6,$7,$8)",
     [STORE_Q_HOOK_BACKLOG] = "SELECT " STORE_SQL_HOOK_BACKLOG("", ""),
+    /* every finished delivery has an attempt no later than its end */
+    [STORE_Q_HOOK_PRUNE_ANY] = "SELECT 1 FROM webhook_attempts WHERE time_ms < $1 LIMIT 1",
     [STORE_Q_HOOK_PRUNE_EVENTS] = "DELETE FROM webhook_events WHERE delivery_id IN (SELECT id FROM"
                                   " webhook_deliveries WHERE state <> 'pending' AND next_ms < $1)",
     [STORE_Q_HOOK_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE state <> 'pending'"

@@ -252,6 +252,7 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(HOOK_ATTEMPT_INSERT, "webhook delivery log")                                              \
     X(HOOK_LOG, "webhook delivery log")                                                         \
     X(HOOK_BACKLOG, "webhook backlog")                                                          \
+    X(HOOK_PRUNE_ANY, "webhook prune")                                                          \
     X(HOOK_PRUNE_EVENTS, "webhook prune")                                                       \
     X(HOOK_PRUNE_DELIVERIES, "webhook prune")                                                   \
     X(HOOK_PRUNE_ATTEMPTS, "webhook prune")

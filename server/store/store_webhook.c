@@ -87,6 +87,25 @@ static void hook_args(store_args *a, const store_webhook *w)
     store_arg_i64(a, w->group_seconds);
 }
 
+/* One statement that is a change an API caller asked for: its audit row commits with it
+ * (store__change). */
+typedef struct {
+    store_t *s;
+    store_q q;
+    const store_args *a;
+    int64_t *id;      /* the RETURNING id, or NULL */
+    int64_t *changes; /* or NULL */
+} change_stmt;
+
+static ota_err change_fn(store_tx *tx, void *ud)
+{
+    change_stmt *c = ud;
+    ota_err rc = run(c->s, tx, c->q, c->a, c->id ? store__first_i64 : NULL, c->id, c->changes);
+    if (rc == OTA_OK && c->id && *c->id)
+        store__audit_object("webhook:%lld", (long long)*c->id);
+    return rc;
+}
+
 ota_err store_webhook_create(store_t *s, const store_webhook *w, int64_t *id)
 {
     store_args a = {0};
@@ -94,7 +113,8 @@ ota_err store_webhook_create(store_t *s, const store_webhook *w, int64_t *id)
     store_arg_str(&a, w->created_by);
     store_arg_i64(&a, w->created_ms);
     *id = 0;
-    ota_err rc = store__one(s, STORE_Q_HOOK_INSERT, &a, store__first_i64, id, NULL);
+    change_stmt c = {s, STORE_Q_HOOK_INSERT, &a, id, NULL};
+    ota_err rc = store__change(s, change_fn, &c);
     return rc == OTA_OK && *id == 0 ? OTA_EDB : rc;
 }
 
@@ -132,7 +152,8 @@ ota_err store_webhook_update(store_t *s, const store_webhook *w)
     int64_t changed = 0;
     store_arg_i64(&a, w->id);
     hook_args(&a, w);
-    ota_err rc = store__one(s, STORE_Q_HOOK_UPDATE, &a, NULL, NULL, &changed);
+    change_stmt c = {s, STORE_Q_HOOK_UPDATE, &a, NULL, &changed};
+    ota_err rc = store__change(s, change_fn, &c);
     return rc == OTA_OK && changed == 0 ? OTA_ENOTFOUND : rc;
 }
 
@@ -163,7 +184,7 @@ static ota_err delete_fn(store_tx *tx, void *ud)
 ota_err store_webhook_delete(store_t *s, int64_t id)
 {
     id_args c = {s, id, 0, 0};
-    return s->ops->tx(s, STORE_TX_WRITE, delete_fn, &c);
+    return store__change(s, delete_fn, &c);
 }
 
 static ota_err ping_fn(store_tx *tx, void *ud)
@@ -204,7 +225,7 @@ static ota_err ping_fn(store_tx *tx, void *ud)
 ota_err store_webhook_ping(store_t *s, int64_t id, int64_t now_ms, int64_t *delivery_id)
 {
     id_args c = {s, id, now_ms, 0};
-    ota_err rc = s->ops->tx(s, STORE_TX_WRITE, ping_fn, &c);
+    ota_err rc = store__change(s, ping_fn, &c);
     *delivery_id = c.delivery_id;
     return rc;
 }
@@ -542,5 +563,12 @@ static ota_err prune_fn(store_tx *tx, void *ud)
 ota_err store_webhook_prune(store_t *s, int64_t before_ms)
 {
     id_args c = {s, 0, before_ms, 0};
+    store_args a = {0};
+    int64_t any = 0;
+    store_arg_i64(&a, before_ms);
+    /* a read first: no write transaction while there is nothing to forget */
+    ota_err rc = store__one(s, STORE_Q_HOOK_PRUNE_ANY, &a, store__first_i64, &any, NULL);
+    if (rc != OTA_OK || !any)
+        return rc;
     return s->ops->tx(s, STORE_TX_WRITE, prune_fn, &c);
 }
