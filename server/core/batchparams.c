@@ -15,11 +15,12 @@
 static const char *const known_fields[] = {
     "scope",          "identifiers", "validityDays",         "policy",
     "timeoutMinutes", "retryTimes",  "retryIntervalMinutes", "maxPushPerMinute",
+    "filter",         "fromVersions", "continuous",
 };
 
 const char *bparams_scope_name(bparams_scope s)
 {
-    return s == BPARAMS_SCOPE_DIRECTED ? "directed" : "all";
+    return s == BPARAMS_SCOPE_DIRECTED ? "directed" : s == BPARAMS_SCOPE_FILTER ? "filter" : "all";
 }
 
 const char *bparams_policy_name(bparams_policy p)
@@ -208,6 +209,65 @@ static int take_enum(const json_t *root, const char *name, const char *a, const 
     return 0;
 }
 
+static int take_scope(const json_t *root, bparams *out, bparams_error *err)
+{
+    static const char *const names[] = {"all", "directed", "filter"};
+    json_t *v = get(root, "scope");
+    if (!v)
+        return fail(err, 422, "missing_field", "scope",
+                    "scope is required (\"all\", \"directed\" or \"filter\").");
+    for (int i = 0; i < 3; i++)
+        if (strcmp(json_string_value(v), names[i]) == 0 && json_string_length(v) == strlen(names[i])) {
+            out->scope = (bparams_scope)i;
+            return 0;
+        }
+    return fail(err, 422, "invalid_value", "scope",
+                "scope must be \"all\", \"directed\" or \"filter\".");
+}
+
+static int target_fail(bparams_error *err, const target_error *te)
+{
+    return fail(err, te->status, te->code, te->field, "%s", te->message);
+}
+
+/* filter (scope filter only), fromVersions (any scope), continuous (not directed). */
+static int take_target(const json_t *root, bparams *out, bparams_error *err)
+{
+    target_error te = {0};
+    json_t *f = get(root, "filter"), *vers = get(root, "fromVersions"), *c = get(root, "continuous");
+    if (out->scope != BPARAMS_SCOPE_FILTER && f)
+        return fail(err, 422, "not_allowed", "filter",
+                    "filter may only be given when scope is \"filter\".");
+    if (out->scope == BPARAMS_SCOPE_FILTER) {
+        if (!f)
+            return fail(err, 422, "missing_field", "filter",
+                        "filter is required when scope is \"filter\".");
+        const char *key;
+        json_t *v;
+        json_object_foreach(f, key, v)
+        {
+            if (strcmp(key, "tags") != 0 && strcmp(key, "groups") != 0)
+                return fail(err, 400, "unknown_field", "filter",
+                            "Unknown field in filter; its fields are tags and groups.");
+        }
+        json_t *tags = get(f, "tags"), *groups = get(f, "groups");
+        if (!tags && !groups)
+            return fail(err, 422, "missing_field", "filter",
+                        "filter needs tags, groups or both.");
+        if (tags && target_tags_parse(tags, "filter.tags", 1, out->tags, &te) != 0)
+            return target_fail(err, &te);
+        if (groups && target_groups_parse(groups, "filter.groups", out->groups, &te) != 0)
+            return target_fail(err, &te);
+    }
+    if (vers && target_versions_parse(vers, "fromVersions", out->versions, &te) != 0)
+        return target_fail(err, &te);
+    out->continuous = c && json_is_true(c);
+    if (out->continuous && out->scope == BPARAMS_SCOPE_DIRECTED)
+        return fail(err, 422, "not_allowed", "continuous",
+                    "continuous applies to scope \"all\" or \"filter\", not \"directed\".");
+    return 0;
+}
+
 int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -230,8 +290,8 @@ int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
                 printable = *p >= 0x20 && *p < 0x7f;
             return fail(err, 400, "unknown_field", printable ? key : NULL,
                         "Unknown field '%s'; the fields are scope, identifiers, validityDays, "
-                        "policy, timeoutMinutes, retryTimes, retryIntervalMinutes and "
-                        "maxPushPerMinute.",
+                        "policy, timeoutMinutes, retryTimes, retryIntervalMinutes, "
+                        "maxPushPerMinute, filter, fromVersions and continuous.",
                         printable ? key : "?");
         }
     }
@@ -243,18 +303,23 @@ int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
         if (strcmp(name, "scope") == 0 || strcmp(name, "policy") == 0) {
             if (!json_is_string(v))
                 return fail(err, 400, "invalid_type", name, "%s must be a string.", name);
-        } else if (strcmp(name, "identifiers") == 0) {
+        } else if (strcmp(name, "identifiers") == 0 || strcmp(name, "fromVersions") == 0) {
             if (!json_is_array(v))
-                return fail(err, 400, "invalid_type", name, "identifiers must be an array.");
+                return fail(err, 400, "invalid_type", name, "%s must be an array.", name);
+        } else if (strcmp(name, "filter") == 0) {
+            if (!json_is_object(v))
+                return fail(err, 400, "invalid_type", name, "filter must be an object.");
+        } else if (strcmp(name, "continuous") == 0) {
+            if (!json_is_boolean(v))
+                return fail(err, 400, "invalid_type", name, "continuous must be true or false.");
         } else if (!json_is_integer(v)) {
             return fail(err, 400, "invalid_type", name, "%s must be an integer.", name);
         }
     }
 
-    int scope = 0, policy = 0;
-    if (take_enum(root, "scope", "all", "directed", &scope, err))
+    int policy = 0;
+    if (take_scope(root, out, err) || take_target(root, out, err))
         return -1;
-    out->scope = scope ? BPARAMS_SCOPE_DIRECTED : BPARAMS_SCOPE_ALL;
     json_t *ids = get(root, "identifiers");
     if (out->scope == BPARAMS_SCOPE_DIRECTED) {
         if (!ids)

@@ -5,7 +5,7 @@
  * checked here; whether the devices exist and are eligible is the store's job.
  *
  * Fields (JSON null counts as absent):
- *   scope                 required, "all" | "directed"
+ *   scope                 required, "all" | "directed" | "filter"
  *   identifiers           directed: required array of 1..100000 strings, each 1..64 of
  *                         [A-Za-z0-9_-], no duplicates; all: absent, null or [] only
  *   validityDays          required integer 1..7
@@ -18,6 +18,11 @@
  *                         base API: the pace of first pushes and retries of this batch, so a
  *                         fleet of a million devices is pushed in about 17 minutes instead
  *                         of flooding the broker; not divided by OTA_TIME_SCALE)
+ *   filter                filter: required object {"tags":{"k":"v",...},"groups":["g",...]},
+ *                         at least one of the two (core/target.h's rules); other scopes: refused
+ *   fromVersions          optional array of 1..50 firmware versions (any scope)
+ *   continuous            optional boolean (all and filter: devices that come to match
+ *                         later join; directed: refused)
  * Any other field is refused. Integers must be JSON integers (3.0 and "3" are refused).
  *
  * Errors, checked in this order, first one wins:
@@ -39,6 +44,7 @@
 #ifndef OTAD_BATCHPARAMS_H
 #define OTAD_BATCHPARAMS_H
 
+#include "core/target.h"
 #include "otaproto/ota_protocol.h"
 
 #include <jansson.h>
@@ -57,7 +63,7 @@
 #define BPARAMS_PUSH_RATE_MAX 1000000
 #define BPARAMS_PUSH_RATE_DEFAULT 60000
 
-typedef enum { BPARAMS_SCOPE_ALL = 0, BPARAMS_SCOPE_DIRECTED } bparams_scope;
+typedef enum { BPARAMS_SCOPE_ALL = 0, BPARAMS_SCOPE_DIRECTED, BPARAMS_SCOPE_FILTER } bparams_scope;
 typedef enum { BPARAMS_POLICY_STANDARD = 0, BPARAMS_POLICY_SILENT } bparams_policy;
 
 typedef struct {
@@ -71,12 +77,17 @@ typedef struct {
     int retry_times;            /* 0..5 */
     int retry_interval_minutes; /* 1..4320, or 0 when retryTimes is 0 and it was left out */
     int max_push_per_minute;    /* 1..1000000, default 60000 */
+    /* the target (core/target.h's texts; "" = no condition of that kind) */
+    char tags[TARGET_TAGS_TEXT_MAX];       /* filter.tags */
+    char groups[TARGET_GROUPS_TEXT_MAX];   /* filter.groups */
+    char versions[TARGET_VERSIONS_TEXT_MAX]; /* fromVersions */
+    int continuous;
 } bparams;
 
 typedef struct {
     int status;        /* 400, 413 or 422 (500 "internal" on out of memory) */
     const char *code;  /* machine code (static string), see above */
-    char field[32];    /* the JSON field at fault, "" when none */
+    char field[72];    /* the JSON field at fault, "" when none */
     char message[256]; /* one sentence for people */
 } bparams_error;
 

@@ -30,6 +30,7 @@
 
 #include "core/devmsg.h"
 #include "core/fsm.h"
+#include "core/target.h"
 #include "core/timerheap.h"
 #include "core/urlsign.h"
 #include "ota_sign.h"
@@ -60,7 +61,8 @@ typedef enum {
     IN_BATCH_CREATED,
     IN_BATCH_ENDED,
     IN_BATCH_CHANGED,
-    IN_CLOCK
+    IN_CLOCK,
+    IN_TARGETS
 } in_kind;
 
 typedef struct input {
@@ -90,6 +92,7 @@ typedef struct {
     double tokens;
     int64_t refill_ms;
     idqueue pending;       /* device ids ready to push (may hold stale ids: checked at push) */
+    target tgt;            /* continuous batches: what a device must match to join */
 } batch_mem;
 
 typedef struct {
@@ -146,6 +149,7 @@ struct engine {
     int resync_failing; /* the last resync could not read the store */
     int snapshot_pending_rebuild;
     int64_t next_resync_ms;
+    int targets_pending; /* target_events may hold devices to judge (join_noted) */
 
     /* stats (under mu) */
     engine_stats stats;
@@ -266,6 +270,14 @@ static batch_mem *batch_add(engine_t *e, const store_batch *row)
     b->params.firmware_version = b->row.firmware_version;
     b->refill_ms = ota_time_now_ms();
     b->tokens = 1;
+    if (row->continuous &&
+        target_load(&b->tgt, row->target_tags, row->target_groups, row->target_versions) != 0) {
+        /* a target the API wrote is always of its form; take nobody rather than everybody */
+        OTA_ERROR("engine: batch %lld: its target cannot be read; no device will join it",
+                  (long long)row->id);
+        target_free(&b->tgt);
+        b->row.continuous = 0;
+    }
     batches_fix_pointers(e); /* the array may have moved */
     if (b->running)
         theap_push(e->heap, row->expires_ms, (uint64_t)row->id, KIND_EXPIRY);
@@ -300,6 +312,7 @@ static void batch_drop_finished(engine_t *e)
             w++;
         } else {
             idq_free(&e->batches[i].pending);
+            target_free(&e->batches[i].tgt);
         }
     }
     e->n_batches = w;
@@ -361,9 +374,12 @@ static const char *reload(engine_t *e)
     size_t n = 0;
     theap_clear(e->heap);
     theap_clear(e->sheap);
-    for (size_t i = 0; i < e->n_batches; i++)
+    for (size_t i = 0; i < e->n_batches; i++) {
         idq_free(&e->batches[i].pending);
+        target_free(&e->batches[i].tgt);
+    }
     e->n_batches = 0;
+    e->targets_pending = 1; /* what target_events holds is judged in the next round */
     if (store_engine_batches(e->cfg.store, &rows, &n) != OTA_OK)
         return "the running batches";
     for (size_t i = 0; i < n; i++)
@@ -624,6 +640,108 @@ static void queue_when_ready(engine_t *e, store_uow *u, const store_task *t)
         idq_push(&b->pending, t->device_id);
 }
 
+/* ---- continuous batches ---------------------------------------------------------------- */
+
+typedef struct {
+    char (*names)[72];
+    size_t n, cap;
+} group_names;
+
+static void group_name_cb(void *ud, const char *name)
+{
+    group_names *g = ud;
+    GROW(g->names, g->n, g->cap);
+    snprintf(g->names[g->n++], sizeof g->names[0], "%s", name);
+}
+
+/* A running continuous batch of the product named by pk (or, pk NULL, of product_id; 0 =
+ * any product). */
+static int candidate(const batch_mem *b, const char *pk, int64_t product_id)
+{
+    return b->running && b->row.continuous &&
+           (pk ? strcmp(b->row.product_key, pk) == 0
+               : product_id == 0 || b->row.product_id == product_id);
+}
+
+/* A device activated, reported a version, or got tags or groups (the event that called):
+ * it joins the first running continuous batch of its product (named by pk; NULL: read from
+ * the store) it matches and is eligible for (activated, on another version; the store refuses a
+ * device that was ever in the batch or is in an unfinished task). The work is one pass over
+ * the running batches in memory; only when one of them is of the device's product are the
+ * device's facts (and, when a target names groups, its groups) read. connected: the event
+ * came from the device itself, so it is activated even if the store does not say so yet
+ * (after a start, its messages can come before the presence snapshot that sets it). */
+static ota_err join_continuous(engine_t *e, store_uow *u, int64_t device_id, const char *pk,
+                               int connected, int64_t now)
+{
+    size_t i;
+    for (i = 0; i < e->n_batches && !candidate(&e->batches[i], pk, 0); i++)
+        ;
+    if (i == e->n_batches)
+        return OTA_OK;
+    store_device_facts f;
+    ota_err rc = store_uow_device_facts(u, device_id, &f);
+    if (rc == OTA_ENOTFOUND || (rc == OTA_OK && !f.activated && !connected))
+        return OTA_OK;
+    group_names g = {0};
+    int have_groups = 0;
+    for (; rc == OTA_OK && i < e->n_batches; i++) {
+        batch_mem *b = &e->batches[i];
+        int joined = 0;
+        if (!candidate(b, NULL, f.product_id) ||
+            (f.has_version && strcmp(f.version, b->row.firmware_version) == 0))
+            continue;
+        if (target_needs_groups(&b->tgt) && !have_groups) {
+            rc = store_uow_device_groups(u, device_id, group_name_cb, &g);
+            have_groups = 1;
+            if (rc != OTA_OK)
+                break;
+        }
+        const char *names[TARGET_GROUPS_PER_PRODUCT];
+        size_t n = g.n < TARGET_GROUPS_PER_PRODUCT ? g.n : TARGET_GROUPS_PER_PRODUCT;
+        for (size_t k = 0; k < n; k++)
+            names[k] = g.names[k];
+        if (!target_match(&b->tgt, f.tags, names, n, f.has_version ? f.version : NULL))
+            continue;
+        rc = store_uow_task_join(u, b->row.id, device_id, now, &joined);
+        if (rc == OTA_OK && joined) {
+            store_task t = {.batch_id = b->row.id, .device_id = device_id};
+            t.task.state = FSM_TO_PUSH;
+            if (dev_log_ok(e, b->row.product_key, ""))
+                OTA_INFO("engine: device %lld joined continuous batch %lld", (long long)device_id,
+                         (long long)b->row.id);
+            queue_when_ready(e, u, &t);
+            break; /* one unfinished task per device: no other batch can take it now */
+        }
+    }
+    free(g.names);
+    return rc;
+}
+
+/* After the inputs: the devices whose tags or groups changed (noted by the API in the same
+ * transaction as the change), judged and their notes removed, at most ROUND_MAX_EVENTS per
+ * round; more wait for the next. */
+static ota_err join_noted(engine_t *e, store_uow *u, int64_t now)
+{
+    int64_t ids[256];
+    size_t n = 0, done = 0;
+    if (!e->targets_pending)
+        return OTA_OK;
+    ota_err rc = OTA_OK;
+    do {
+        rc = store_uow_target_events(u, ids, sizeof ids / sizeof ids[0], &n);
+        for (size_t i = 0; rc == OTA_OK && i < n; i++) {
+            rc = join_continuous(e, u, ids[i], NULL, 0, now);
+            if (rc == OTA_OK)
+                rc = store_uow_target_event_done(u, ids[i]);
+        }
+        done += n;
+    } while (rc == OTA_OK && n == sizeof ids / sizeof ids[0] && done < ROUND_MAX_EVENTS);
+    if (rc == OTA_OK && n < sizeof ids / sizeof ids[0])
+        e->targets_pending = 0; /* a failed round's rebuild sets it again */
+    return rc;
+}
+
 static ota_err on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t device_id,
                       int64_t now)
 {
@@ -691,13 +809,18 @@ static ota_err on_message(engine_t *e, store_uow *u, const input *in, int64_t no
         if (rc != OTA_OK)
             return rc;
     }
-    if (m.kind == DEVMSG_GET)
-        return on_get(e, u, &m, device_id, now);
+    if (m.kind == DEVMSG_GET) {
+        /* a continuous batch it matches takes it first, so the answer can offer it */
+        rc = join_continuous(e, u, device_id, in->pk, 1, now);
+        return rc == OTA_OK ? on_get(e, u, &m, device_id, now) : rc;
+    }
 
     rc = store_uow_task_open(u, device_id, &t);
     if (rc == OTA_ENOTFOUND) {
         if (m.kind != DEVMSG_VERSION && dev_log_ok(e, in->pk, in->id))
             OTA_INFO("device %s.%s: %s outside any running batch ignored", in->pk, in->id, in->suffix);
+        if (m.kind == DEVMSG_VERSION)
+            return join_continuous(e, u, device_id, in->pk, 1, now);
         return OTA_OK;
     }
     if (rc != OTA_OK)
@@ -732,6 +855,8 @@ static ota_err on_message(engine_t *e, store_uow *u, const input *in, int64_t no
         if (!r.changed) /* keep the reported version on the task all the same */
             rc = store_uow_task_put(u, &t, now);
         queue_when_ready(e, u, &t);
+        if (rc == OTA_OK && fsm_state_is_final(t.task.state))
+            rc = join_continuous(e, u, device_id, in->pk, 1, now);
     }
     return rc;
 }
@@ -746,6 +871,8 @@ static ota_err on_presence(engine_t *e, store_uow *u, const input *in, int64_t n
     if (rc != OTA_OK)
         return rc;
     rc = store_uow_device_presence(u, device_id, in->online, in->num ? in->num : now);
+    if (rc == OTA_OK && in->online)
+        rc = join_continuous(e, u, device_id, in->pk, 1, now); /* it may have just activated */
     return rc == OTA_ENOTFOUND ? OTA_OK : rc;
 }
 
@@ -900,8 +1027,8 @@ static const char *resync(engine_t *e, int64_t now)
 /* How long the loop may sleep: until the next deadline or the next push token. */
 static int64_t wait_ms(engine_t *e, int64_t now)
 {
-    if (e->view_stale)
-        return 0; /* the next round rebuilds it first */
+    if (e->view_stale || e->targets_pending)
+        return 0; /* the next round rebuilds it first, or judges the noted devices */
     int64_t w = theap_wait_ms(e->heap, now, MAX_WAIT_MS);
     int64_t sw = theap_wait_ms(e->sheap, silence_now(e, now), MAX_WAIT_MS);
     if (e->cfg.clocked && sw > 0)
@@ -931,7 +1058,7 @@ static int64_t wait_ms(engine_t *e, int64_t now)
 static int has_work(engine_t *e, int64_t now)
 {
     theap_entry te;
-    if (e->snapshot_pending_rebuild)
+    if (e->snapshot_pending_rebuild || e->targets_pending)
         return 1;
     if (theap_peek(e->heap, &te) == OTA_OK && te.due_ms <= now)
         return 1;
@@ -1033,6 +1160,9 @@ static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
             break;
         case IN_CLOCK:
             break; /* applied before the round (apply_clock) */
+        case IN_TARGETS:
+            e->targets_pending = 1;
+            break;
         }
     }
     if (rc == OTA_OK && snapshot)
@@ -1161,6 +1291,8 @@ static ota_err run_round(engine_t *e, round_in *r, int64_t now)
     ota_err rc = store_uow_begin(e->cfg.store, &u);
     if (rc == OTA_OK) {
         rc = apply_inputs(e, u, r, now);
+        if (rc == OTA_OK)
+            rc = join_noted(e, u, now);
         if (rc == OTA_OK)
             rc = fire_deadlines(e, u, now);
         if (rc == OTA_OK)
@@ -1464,8 +1596,10 @@ void engine_free(engine_t *e)
     engine_stop(e);
     free_list(e->q_head);
     outputs_clear(e, 0);
-    for (size_t i = 0; i < e->n_batches; i++)
+    for (size_t i = 0; i < e->n_batches; i++) {
         idq_free(&e->batches[i].pending);
+        target_free(&e->batches[i].tgt);
+    }
     free(e->batches);
     free(e->out);
     free(e->arm);
@@ -1576,6 +1710,11 @@ void engine_batch_changed(engine_t *e, int64_t batch_id)
     input *in = new_input(IN_BATCH_CHANGED, NULL, NULL, 0);
     in->num = batch_id;
     enqueue(e, in);
+}
+
+void engine_targets_changed(engine_t *e)
+{
+    enqueue(e, new_input(IN_TARGETS, NULL, NULL, 0));
 }
 
 void engine_batch_ended(engine_t *e, int64_t batch_id)

@@ -75,6 +75,9 @@ void engine_batch_created(engine_t *e, int64_t batch_id);
 void engine_batch_ended(engine_t *e, int64_t batch_id);
 /* A batch was paused or resumed through the API: its state is re-read from the store. */
 void engine_batch_changed(engine_t *e, int64_t batch_id);
+/* Devices were noted in target_events (their tags or groups changed while a continuous
+ * batch of their product ran: store_targets.h): judge them against those batches. */
+void engine_targets_changed(engine_t *e);
 
 /* Waits until every input queued before the call is committed to the store (a round that
  * fails is retried, so this may wait as long as the store is failing). The MQTT side calls

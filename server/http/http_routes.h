@@ -17,6 +17,7 @@
     X(audit) /* the audit log (audit.c) */                                                    \
     X(webhooks) /* webhooks and their delivery log (routes_webhooks.c) */                     \
     X(metrics) /* GET /metrics, Prometheus text (metrics.c) */                                \
+    X(targets) /* device tags, groups, matching counts (routes_targets.c) */                  \
     X(console)
 
 #define X(name) extern const http_route http_routes_##name[];

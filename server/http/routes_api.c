@@ -7,12 +7,14 @@
 #include "http/firmware_files.h"
 
 #include "core/rules.h"
+#include "core/target.h"
 #include "core/validate.h"
 #include "engine/engine.h"
 #include "ota_crypto.h"
 #include "ota_log.h"
 #include "ota_sign.h"
 #include "ota_time.h"
+#include "store/store_targets.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,10 @@ json_t *api_device_json(const store_device *d, const char *secret)
         "lastSeenTime", http_time(d->last_seen_ms, 1));
     if (j && secret)
         json_object_set_new(j, "deviceSecret", json_string(secret));
+    json_t *tags = d->tags[0] ? json_loads(d->tags, 0, NULL) : NULL;
+    if (j)
+        json_object_set_new(j, "tags", json_is_object(tags) ? json_incref(tags) : json_object());
+    json_decref(tags);
     return j;
 }
 
@@ -299,9 +305,22 @@ static int device_list(http_req *r)
     if (http_paging(r, &pg) != 0)
         return MHD_YES;
     const char *key = http_param(r, "productKey");
-    ota_err rc = valid_product_key(key) == 0
-                     ? store_device_list(r->app->store, key, online, pg, &items, &n, &total)
-                     : OTA_ENOTFOUND;
+    target_body q;
+    target_error qe;
+    if (target_query_parse(http_query(r, "tag"), http_query(r, "group"),
+                           http_query(r, "fromVersions"), &q, &qe) != 0)
+        return http_send_error(r, (unsigned)qe.status, qe.code, qe.field, "%s", qe.message);
+    store_match m = {q.tags, q.groups, q.versions};
+    store_target_err terr = {0};
+    ota_err rc = valid_product_key(key) != 0 ? OTA_ENOTFOUND
+                 : q.has_filter
+                     ? store_device_match_list(r->app->store, key, online, &m, pg, &items, &n,
+                                               &total, &terr)
+                     : store_device_list(r->app->store, key, online, pg, &items, &n, &total);
+    target_body_free(&q);
+    if (rc == OTA_EINVAL && terr.code)
+        return http_send_error(r, 422, terr.code, "group", "The product has no group '%s'.",
+                               terr.name);
     if (rc != OTA_OK)
         return http_send_store_error(r, rc, "product");
     json_t *arr = json_array();
@@ -323,7 +342,14 @@ static int device_get(http_req *r)
                      : OTA_ENOTFOUND;
     if (rc != OTA_OK)
         return http_send_store_error(r, rc, "device");
-    return http_send_json(r, 200, api_device_json(&d, NULL));
+    json_t *j = api_device_json(&d, NULL);
+    /* every group of the product, at most */
+    size_t glen = TARGET_GROUPS_PER_PRODUCT * (TARGET_GROUP_NAME_MAX + 3) + 3;
+    char *groups = malloc(glen);
+    if (groups && store_device_groups(r->app->store, key, ident, groups, glen) == OTA_OK)
+        json_object_set_new(j, "groups", json_loads(groups, 0, NULL));
+    free(groups);
+    return http_send_json(r, 200, j);
 }
 
 /* ---- firmware ------------------------------------------------------------------------ */

@@ -55,6 +55,18 @@ static json_t *batch_full_json(const store_batch *b)
     json_object_set_new(o, "retryIntervalMinutes",
                         b->retry_times > 0 ? json_integer(b->retry_interval_min) : json_null());
     json_object_set_new(o, "maxPushPerMinute", json_integer(b->max_push_per_min));
+    json_object_set_new(o, "continuous", json_boolean(b->continuous));
+    if (b->target_tags[0] || b->target_groups[0]) {
+        json_t *f = json_object();
+        if (b->target_tags[0])
+            json_object_set_new(f, "tags", json_loads(b->target_tags, 0, NULL));
+        if (b->target_groups[0])
+            json_object_set_new(f, "groups", json_loads(b->target_groups, 0, NULL));
+        json_object_set_new(o, "filter", f);
+    }
+    json_object_set_new(o, "fromVersions", b->target_versions[0]
+                                               ? json_loads(b->target_versions, 0, NULL)
+                                               : json_null());
     json_object_set_new(o, "counts", counts);
     json_t *why = b->pause_reason[0] ? json_loads(b->pause_reason, 0, NULL) : NULL;
     json_object_set_new(o, "pauseReason", why ? why : json_null());
@@ -102,6 +114,11 @@ static int batch_create(http_req *r)
         .retry_times = p.retry_times,
         .retry_interval_min = p.retry_interval_minutes,
         .max_push_per_min = p.max_push_per_minute,
+        .filter = p.scope == BPARAMS_SCOPE_FILTER,
+        .tags = p.tags,
+        .groups = p.groups,
+        .versions = p.versions,
+        .continuous = p.continuous,
     };
     ota_err rc = store_batch_create(r->app->store, fw_id, &in, now, expires, &b, &serr);
     bparams_free(&p);
@@ -111,7 +128,11 @@ static int batch_create(http_req *r)
         if (strcmp(serr.code, "no_devices") == 0)
             return http_send_error(r, 422, "no_devices", serr.field,
                                    "No eligible device: devices must be activated, on another "
-                                   "version and not in an unfinished upgrade.");
+                                   "version, not in an unfinished upgrade, and match the "
+                                   "target.");
+        if (strcmp(serr.code, "group_not_found") == 0)
+            return http_send_error(r, 422, "group_not_found", serr.field,
+                                   "The product has no group '%s'.", serr.identifier);
         static const struct {
             const char *code, *why;
         } whys[] = {
@@ -120,6 +141,7 @@ static int batch_create(http_req *r)
             {"device_same_version", "already reports this firmware's version"},
             {"device_busy", "is in an unfinished upgrade of a running batch"},
             {"duplicate_identifier", "is listed twice"},
+            {"device_version_not_listed", "reports a version not listed in fromVersions"},
         };
         const char *why = "is not eligible";
         for (size_t i = 0; i < sizeof whys / sizeof whys[0]; i++)

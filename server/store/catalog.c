@@ -24,7 +24,9 @@
  * STORE_BATCH_MAX_IDENTIFIERS identifiers in one statement.
  */
 #include "core/rules.h"
+#include "core/target.h"
 #include "store/store_internal.h"
+#include "store/store_targets.h"
 #include "store/store_webhook.h"
 
 #include "ota_time.h"
@@ -172,6 +174,15 @@ static ota_err list_page(store_t *s, store_tx *tx, store_q count_q, store_q list
     *o->items = p.items;
     *o->n = p.n;
     return OTA_OK;
+}
+
+ota_err store__list_page(store_t *s, store_tx *tx, store_q count_q, store_q list_q,
+                         const store_args *lead, store_page pg, size_t item_size,
+                         void (*read)(const store_row *r, void *out), void **items, size_t *n,
+                         int64_t *total)
+{
+    page_out o = {pg, item_size, read, items, n, total};
+    return list_page(s, tx, count_q, list_q, lead, &o);
 }
 
 /* ---- products ------------------------------------------------------------------------------ */
@@ -884,6 +895,8 @@ typedef struct {
     size_t n;
     int64_t *ids;         /* device id per row (0: none) */
     unsigned char *code;  /* rules_device per row, before repeats */
+    const target *from;   /* fromVersions, or NULL */
+    unsigned char *other; /* 1: eligible but its version is not one of fromVersions */
 } directed_rows;
 
 static void directed_fn(void *ud, const store_row *r)
@@ -895,6 +908,7 @@ static void directed_fn(void *ud, const store_row *r)
                             !r->is_null(r->row, 2), version, r->i64(r->row, 3) != 0};
     d->ids[d->n] = f.found ? r->i64(r->row, 0) : 0;
     d->code[d->n] = (unsigned char)rules_device_for_batch(&f, d->fw_version);
+    d->other[d->n] = d->from && !target_match(d->from, NULL, NULL, 0, f.has_version ? version : NULL);
     d->n++;
 }
 
@@ -935,11 +949,22 @@ static ota_err add_directed(batch_new_args *a, store_tx *tx, int64_t product_id,
 {
     const store_batch_new *in = a->in;
     text_buf idents = {0}, ids = {0};
+    target from = {0};
     directed_rows d = {fw_version, 0, calloc(in->n_identifiers + 1, sizeof(int64_t)),
-                       calloc(in->n_identifiers + 1, 1)};
+                       calloc(in->n_identifiers + 1, 1), NULL, calloc(in->n_identifiers + 1, 1)};
     ota_err rc;
-    if (!d.ids || !d.code)
+    if (!d.ids || !d.code || !d.other)
         abort();
+    if (in->versions && *in->versions) {
+        if (target_load(&from, NULL, NULL, in->versions) != 0) {
+            target_free(&from);
+            free(d.ids);
+            free(d.code);
+            free(d.other);
+            return OTA_EINVAL;
+        }
+        d.from = &from;
+    }
     tb_add(&idents, "[", 1);
     for (size_t i = 0; i < in->n_identifiers; i++) {
         if (i)
@@ -958,6 +983,11 @@ static ota_err add_directed(batch_new_args *a, store_tx *tx, int64_t product_id,
         for (size_t i = 0; i < d.n; i++) {
             if (d.code[i] != RULES_DEVICE_ELIGIBLE) {
                 rc = refuse(a->err, "identifiers", rules_device_code((rules_device)d.code[i]),
+                            in->identifiers[i]);
+                break;
+            }
+            if (d.other[i]) {
+                rc = refuse(a->err, "identifiers", "device_version_not_listed",
                             in->identifiers[i]);
                 break;
             }
@@ -981,7 +1011,50 @@ static ota_err add_directed(batch_new_args *a, store_tx *tx, int64_t product_id,
     free(ids.s);
     free(d.ids);
     free(d.code);
+    free(d.other);
+    target_free(&from);
     return rc;
+}
+
+/* The batch's target on its row; for scope all or filter, the groups it names exist. */
+static ota_err set_target(batch_new_args *a, store_tx *tx, int64_t product_id)
+{
+    const store_batch_new *in = a->in;
+    store_target_err terr = {0};
+    ota_err rc = OTA_OK;
+    if (in->groups && *in->groups) {
+        rc = store__groups_exist(a->s, tx, product_id, in->groups, &terr);
+        if (rc == OTA_EINVAL && terr.code) {
+            snprintf(a->err->identifier, sizeof a->err->identifier, "%.64s", terr.name);
+            a->err->field = "filter.groups";
+            a->err->code = "group_not_found";
+        }
+    }
+    if (rc != OTA_OK)
+        return rc;
+    store_args args = {0};
+    store_arg_i64(&args, a->out->id);
+    store_arg_i64(&args, in->continuous ? 1 : 0);
+    store_arg_str(&args, in->tags && *in->tags ? in->tags : NULL);
+    store_arg_str(&args, in->groups && *in->groups ? in->groups : NULL);
+    store_arg_str(&args, in->versions && *in->versions ? in->versions : NULL);
+    return run(a->s, tx, STORE_Q_BATCH_TARGET_SET, &args, NULL, NULL, NULL);
+}
+
+/* Scope all or filter with a target: the eligible devices that match it. */
+static ota_err add_matching(batch_new_args *a, store_tx *tx, int64_t product_id,
+                            const char *fw_version, int64_t *total)
+{
+    const store_batch_new *in = a->in;
+    store_args args = {0};
+    store_arg_i64(&args, a->out->id);
+    store_arg_i64(&args, a->now_ms);
+    store_arg_i64(&args, product_id);
+    store_arg_str(&args, fw_version);
+    store_arg_str(&args, in->tags && *in->tags ? in->tags : "{}");
+    store_arg_str(&args, in->groups && *in->groups ? in->groups : "[]");
+    store_arg_str(&args, in->versions && *in->versions ? in->versions : "[]");
+    return run(a->s, tx, STORE_Q_BATCH_TASKS_MATCH, &args, NULL, NULL, total);
 }
 
 /* BATCH_FIRMWARE's row: product id, version. */
@@ -1021,7 +1094,7 @@ static ota_err batch_create_fn(store_tx *tx, void *ud)
     args.n = 0;
     store_arg_i64(&args, a->firmware_id);
     store_arg_i64(&args, fw.product_id);
-    store_arg_str(&args, in->directed ? "directed" : "all");
+    store_arg_str(&args, in->directed ? "directed" : in->filter ? "filter" : "all");
     store_arg_str(&args, in->policy);
     store_arg_i64(&args, in->validity_days);
     store_arg_i64(&args, in->timeout_min);
@@ -1033,7 +1106,12 @@ static ota_err batch_create_fn(store_tx *tx, void *ud)
     if ((rc = get_i64(a->s, tx, STORE_Q_BATCH_INSERT, &args, &a->out->id)) != OTA_OK)
         return rc;
 
-    if (!in->directed) {
+    int targeted = in->filter || in->continuous || (in->versions && *in->versions);
+    if (targeted && (rc = set_target(a, tx, fw.product_id)) != OTA_OK)
+        return rc;
+    if (!in->directed && targeted) {
+        rc = add_matching(a, tx, fw.product_id, fw.version, &total);
+    } else if (!in->directed) {
         args.n = 0;
         store_arg_i64(&args, a->out->id);
         store_arg_i64(&args, a->now_ms);
@@ -1046,8 +1124,10 @@ static ota_err batch_create_fn(store_tx *tx, void *ud)
     }
     if (rc != OTA_OK)
         return rc;
-    if (total == 0)
-        return refuse(a->err, rules_no_devices_field(in->directed), RULES_NO_DEVICES, NULL);
+    /* a continuous batch may start empty: devices join as they come to match */
+    if (total == 0 && !in->continuous)
+        return refuse(a->err, in->filter ? "filter" : rules_no_devices_field(in->directed),
+                      RULES_NO_DEVICES, NULL);
 
     args.n = 0;
     store_arg_i64(&args, total);

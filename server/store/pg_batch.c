@@ -62,7 +62,8 @@ static const char *const sql[] = {
     [STORE_UQ_COUNTS] = NULL, /* store__sql_counts_add('$'), from FSM_STATES */
     [STORE_UQ_COMPLETE] =
         "UPDATE batches SET state = 'completed', end_ms = $2 WHERE id = $1"
-        " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total",
+        " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total"
+        " AND continuous = 0",
     /* presence ordered by the broker's times: see sqlite_batch.c */
     [STORE_UQ_PRESENCE_ON] =
         "UPDATE devices SET online = 1, conn_ms = $2, ready = 0,"
@@ -82,6 +83,17 @@ static const char *const sql[] = {
     [STORE_UQ_BATCH_PHASE] = "UPDATE batches SET phase = $2, phase_due_ms = $3,"
                              " brakes_fired = $4 WHERE id = $1",
     [STORE_UQ_EVENT] = STORE_SQL_HOOK_EVENT("strpos", "$1::text", "$2::bigint", "$3::text"),
+    /* continuous batches: see sqlite_batch.c */
+    [STORE_UQ_DEVICE_FACTS] = "SELECT product_id, activated, firmware_version, COALESCE(tags, '')"
+                              " FROM devices WHERE id = $1",
+    [STORE_UQ_DEVICE_GROUPS] = "SELECT g.name FROM device_group_members m JOIN device_groups g"
+                               " ON g.id = m.group_id WHERE m.device_id = $1",
+    [STORE_UQ_TASK_JOIN] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+                           " VALUES($1, $2, 'to_push', $3) ON CONFLICT DO NOTHING",
+    [STORE_UQ_BATCH_JOINED] = "UPDATE batches SET total = total + 1, n_to_push = n_to_push + 1"
+                              " WHERE id = $1",
+    [STORE_UQ_TARGET_EVENTS] = "SELECT device_id FROM target_events ORDER BY device_id LIMIT $1",
+    [STORE_UQ_TARGET_EVENT_DEL] = "DELETE FROM target_events WHERE device_id = $1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [U_SNAP - STORE_PG_Q_BATCH] =

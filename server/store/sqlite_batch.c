@@ -50,7 +50,8 @@ static const char *const uow_sql[Q_COUNT] = {
                    " updated_ms = ?15 WHERE batch_id = ?1 AND device_id = ?2",
     [STORE_UQ_COUNTS] = NULL, /* store__sql_counts_add('?'), built from FSM_STATES */
     [STORE_UQ_COMPLETE] = "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
-                   " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total",
+                   " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total"
+                   " AND continuous = 0",
     /* A connection that started at ?2 (broker time) newer than the one known: not ready
      * until the device says so on it (its own messages follow this event in every otad's
      * session). The same or an older connection again (another otad applied it first, or a
@@ -74,6 +75,19 @@ static const char *const uow_sql[Q_COUNT] = {
     [STORE_UQ_BATCH_PHASE] = "UPDATE batches SET phase = ?2, phase_due_ms = ?3,"
                              " brakes_fired = ?4 WHERE id = ?1",
     [STORE_UQ_EVENT] = STORE_SQL_HOOK_EVENT("instr", "?1", "?2", "?3"),
+    /* continuous batches (engine.c's join_continuous) */
+    [STORE_UQ_DEVICE_FACTS] = "SELECT product_id, activated, firmware_version, COALESCE(tags, '')"
+                              " FROM devices WHERE id = ?1",
+    [STORE_UQ_DEVICE_GROUPS] = "SELECT g.name FROM device_group_members m JOIN device_groups g"
+                               " ON g.id = m.group_id WHERE m.device_id = ?1",
+    /* nothing when the device was in the batch already (primary key) or is in an
+     * unfinished task of any batch (tasks_one_open) */
+    [STORE_UQ_TASK_JOIN] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+                           " VALUES(?1, ?2, 'to_push', ?3) ON CONFLICT DO NOTHING",
+    [STORE_UQ_BATCH_JOINED] = "UPDATE batches SET total = total + 1, n_to_push = n_to_push + 1"
+                              " WHERE id = ?1",
+    [STORE_UQ_TARGET_EVENTS] = "SELECT device_id FROM target_events ORDER BY device_id LIMIT ?1",
+    [STORE_UQ_TARGET_EVENT_DEL] = "DELETE FROM target_events WHERE device_id = ?1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [Q_SNAP_ONE] = "UPDATE devices SET online = 1,"

@@ -37,6 +37,9 @@ typedef struct {
     int require_signature;  /* uploads without a valid signature are refused */
 } store_product;
 
+/* Bytes of a device's tags text with its NUL (core/target.h's canonical JSON object). */
+#define STORE_TAGS_TEXT_MAX 2048
+
 typedef struct {
     int64_t id;
     int64_t product_id;
@@ -50,6 +53,7 @@ typedef struct {
     int64_t created_ms;
     int64_t activated_ms; /* 0 = never */
     int64_t last_seen_ms; /* 0 = never */
+    char tags[STORE_TAGS_TEXT_MAX]; /* canonical JSON object; "" = none (store_targets.h) */
 } store_device;
 
 typedef struct {

@@ -270,6 +270,94 @@ ota_err store_uow_device_version(store_uow *u, int64_t device_id, const char *ve
     return uexec(u, STORE_UQ_VERSION, &a, NULL, NULL, NULL);
 }
 
+static void read_facts(const store_row *r, void *out)
+{
+    store_device_facts *f = out;
+    memset(f, 0, sizeof *f);
+    f->product_id = r->i64(r->row, 0);
+    f->activated = r->i64(r->row, 1) != 0;
+    f->has_version = !r->is_null(r->row, 2);
+    r->text(r->row, 2, f->version, sizeof f->version);
+    r->text(r->row, 3, f->tags, sizeof f->tags);
+}
+
+ota_err store_uow_device_facts(store_uow *u, int64_t device_id, store_device_facts *out)
+{
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    return first(u, STORE_UQ_DEVICE_FACTS, &a, read_facts, out);
+}
+
+typedef struct {
+    void (*fn)(void *ud, const char *name);
+    void *ud;
+} names_fn;
+
+static void group_name_row(void *ud, const store_row *r)
+{
+    names_fn *n = ud;
+    char name[72];
+    r->text(r->row, 0, name, sizeof name);
+    n->fn(n->ud, name);
+}
+
+ota_err store_uow_device_groups(store_uow *u, int64_t device_id,
+                                void (*fn)(void *ud, const char *name), void *ud)
+{
+    names_fn n = {fn, ud};
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    return uexec(u, STORE_UQ_DEVICE_GROUPS, &a, group_name_row, &n, NULL);
+}
+
+ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, int64_t now_ms,
+                            int *joined)
+{
+    int64_t changed = 0;
+    store_args a = {0};
+    store_arg_i64(&a, batch_id);
+    store_arg_i64(&a, device_id);
+    store_arg_i64(&a, now_ms);
+    *joined = 0;
+    ota_err rc = uexec(u, STORE_UQ_TASK_JOIN, &a, NULL, NULL, &changed);
+    if (rc != OTA_OK || changed != 1)
+        return rc;
+    a.n = 0;
+    store_arg_i64(&a, batch_id);
+    rc = uexec(u, STORE_UQ_BATCH_JOINED, &a, NULL, NULL, NULL);
+    *joined = rc == OTA_OK;
+    return rc;
+}
+
+typedef struct {
+    int64_t *ids;
+    size_t max, n;
+} ids_out;
+
+static void id_row(void *ud, const store_row *r)
+{
+    ids_out *o = ud;
+    if (o->n < o->max)
+        o->ids[o->n++] = r->i64(r->row, 0);
+}
+
+ota_err store_uow_target_events(store_uow *u, int64_t *ids, size_t max, size_t *n)
+{
+    ids_out o = {ids, max, 0};
+    store_args a = {0};
+    store_arg_i64(&a, (int64_t)max);
+    ota_err rc = uexec(u, STORE_UQ_TARGET_EVENTS, &a, id_row, &o, NULL);
+    *n = o.n;
+    return rc;
+}
+
+ota_err store_uow_target_event_done(store_uow *u, int64_t device_id)
+{
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    return uexec(u, STORE_UQ_TARGET_EVENT_DEL, &a, NULL, NULL, NULL);
+}
+
 ota_err store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
                                     int64_t now_ms)
 {

@@ -18,6 +18,9 @@
 
 #define STORE_BATCH_MAX_IDENTIFIERS 100000
 #define STORE_ROLLOUT_MAX 4096 /* bytes of a batch's rollout JSON (core/rollout.h bounds it) */
+/* Bytes of a batch's target texts with the NUL (core/target.h: TARGET_*_TEXT_MAX). */
+#define STORE_TARGET_GROUPS_MAX 1344
+#define STORE_TARGET_VERSIONS_MAX 5160
 
 typedef struct {
     int64_t id;
@@ -52,6 +55,11 @@ typedef struct {
     int64_t phase_due_ms;            /* when the current phase's soak ends; 0 while its
                                         success share is not reached */
     int brakes_fired;                /* bit i: abort rule i fired (each fires once) */
+    /* the target (core/target.h's texts; "" = no condition of that kind) */
+    int continuous; /* devices that come to match later join (docs/batches.md) */
+    char target_tags[STORE_TAGS_TEXT_MAX];
+    char target_groups[STORE_TARGET_GROUPS_MAX];
+    char target_versions[STORE_TARGET_VERSIONS_MAX];
 } store_batch;
 
 /* What creating a batch needs; strings borrowed for the call. */
@@ -65,6 +73,13 @@ typedef struct {
     int retry_times;
     int retry_interval_min;
     int max_push_per_min;
+    /* the target (NULL = no condition of that kind): with directed, versions only; with
+     * scope "filter" (filter != 0), tags and/or groups */
+    int filter;
+    const char *tags;     /* canonical tags text */
+    const char *groups;   /* JSON array of group names */
+    const char *versions; /* JSON array of firmware versions (fromVersions) */
+    int continuous;
 } store_batch_new;
 
 /* Why a create was refused (with OTA_EINVAL / OTA_ENOTFOUND). */
@@ -192,6 +207,29 @@ ota_err store_uow_device_version(store_uow *u, int64_t device_id, const char *ve
  * device is offline and not ready. */
 ota_err store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
                                     int64_t now_ms);
+
+/* Continuous batches (docs/batches.md, "Continuous batches"). */
+typedef struct {
+    int64_t product_id;
+    int activated;
+    int has_version;
+    char version[OTA_VERSION_MAX + 1];
+    char tags[STORE_TAGS_TEXT_MAX]; /* "" = none */
+} store_device_facts;
+/* What a target is judged on; OTA_ENOTFOUND when the device is unknown. */
+ota_err store_uow_device_facts(store_uow *u, int64_t device_id, store_device_facts *out);
+/* Calls fn with the name of each group the device is in (borrowed for the call). */
+ota_err store_uow_device_groups(store_uow *u, int64_t device_id,
+                                void (*fn)(void *ud, const char *name), void *ud);
+/* The device joins the batch with a to_push task (and the batch's total and to_push count
+ * grow), unless it was ever in the batch or is in an unfinished task of any batch: then
+ * nothing changes. *joined = 1 when it joined. */
+ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, int64_t now_ms,
+                            int *joined);
+/* Up to max device ids noted in target_events (store_targets.h), into ids; *n = how many. */
+ota_err store_uow_target_events(store_uow *u, int64_t *ids, size_t max, size_t *n);
+/* The device's note is handled. */
+ota_err store_uow_target_event_done(store_uow *u, int64_t device_id);
 
 /* Start-up and bookkeeping reads (no transaction needed). */
 /* Every in_progress batch. */

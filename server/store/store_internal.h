@@ -104,6 +104,14 @@ struct store_batch_ops {
 ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms,
                                const char *end_state, int *done);
 
+/* One page of a list (catalog.c): count_q with the leading args lead gives *total; list_q
+ * with lead, then LIMIT and OFFSET, the page's rows, read with read into a new array of
+ * item_size items (*items, the caller frees it; *n of them). */
+ota_err store__list_page(store_t *s, store_tx *tx, store_q count_q, store_q list_q,
+                         const store_args *lead, store_page pg, size_t item_size,
+                         void (*read)(const store_row *r, void *out), void **items, size_t *n,
+                         int64_t *total);
+
 /* Runs fn in a STORE_TX_WRITE transaction that also appends the calling thread's bound
  * audit row (store_audit_bind) just before COMMIT, so the change and its row commit
  * together or not at all; marks the row written once committed. Every store function that

@@ -161,6 +161,35 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     [STORE_Q_HOOK_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE state <> 'pending'"
                                       " AND next_ms < $1",
     [STORE_Q_HOOK_PRUNE_ATTEMPTS] = "DELETE FROM webhook_attempts WHERE time_ms < $1",
+    /* targeting (store_targets.c) */
+    [STORE_Q_DEVICE_ID_TAGS] = "SELECT id, COALESCE(tags, '') FROM devices"
+                               " WHERE product_id=$1 AND identifier=$2",
+    [STORE_Q_DEVICE_TAGS_SET] = "UPDATE devices SET tags=$2 WHERE id=$1",
+    [STORE_Q_BATCH_TARGET_SET] = "UPDATE batches SET continuous=$2, target_tags=$3,"
+                                 " target_groups=$4, target_versions=$5 WHERE id=$1",
+    [STORE_Q_CONTINUOUS_ANY] = "SELECT 1 FROM batches WHERE product_id=$1 AND continuous=1"
+                               " AND end_ms IS NULL LIMIT 1",
+    [STORE_Q_TARGET_EVENT_ADD] = "INSERT INTO target_events(device_id) VALUES($1)"
+                                 " ON CONFLICT DO NOTHING",
+    [STORE_Q_GROUP_INSERT] = "INSERT INTO device_groups(product_id, name, created_ms)"
+                             " VALUES($1,$2,$3) ON CONFLICT DO NOTHING RETURNING id",
+    [STORE_Q_GROUP_COUNT_P] = "SELECT count(*) FROM device_groups WHERE product_id=$1",
+    [STORE_Q_GROUP_LIST] = "SELECT " STORE_SQL_GROUP_COLS "WHERE g.product_id=$1 ORDER BY g.name"
+                           " LIMIT $2 OFFSET $3",
+    [STORE_Q_GROUP_GET] = "SELECT " STORE_SQL_GROUP_COLS "WHERE g.product_id=$1 AND g.name=$2",
+    [STORE_Q_GROUP_DEL_MEMBERS] = "DELETE FROM device_group_members WHERE group_id=$1",
+    [STORE_Q_GROUP_DEL] = "DELETE FROM device_groups WHERE id=$1",
+    [STORE_Q_GROUP_MEMBER_ADD] = "INSERT INTO device_group_members(group_id, device_id)"
+                                 " VALUES($1,$2) ON CONFLICT DO NOTHING",
+    [STORE_Q_GROUP_MEMBER_DEL] = "DELETE FROM device_group_members WHERE group_id=$1"
+                                 " AND device_id=$2",
+    [STORE_Q_GROUP_MEMBER_COUNT] = "SELECT count(*) FROM device_group_members WHERE group_id=$1",
+    [STORE_Q_GROUP_MEMBER_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM device_group_members m"
+                                  " JOIN devices d ON d.id = m.device_id JOIN products p"
+                                  " ON p.id = d.product_id WHERE m.group_id=$1 ORDER BY d.id"
+                                  " LIMIT $2 OFFSET $3",
+    [STORE_Q_DEVICE_GROUP_NAMES] = "SELECT g.name FROM device_group_members m JOIN device_groups g"
+                                   " ON g.id = m.group_id WHERE m.device_id=$1 ORDER BY g.name",
     /* $3: the end state, terminated or aborted */
     [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = $3, end_ms = $2, "
                            STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state "
@@ -256,6 +285,7 @@ void store__read_device(const store_row *r, store_device *d)
     d->created_ms = r->i64(r->row, 8);
     d->activated_ms = r->i64(r->row, 9);
     d->last_seen_ms = r->i64(r->row, 10);
+    r->text(r->row, 11, d->tags, sizeof d->tags);
 }
 
 void store__read_firmware(const store_row *r, store_firmware *f)
@@ -323,6 +353,11 @@ void store__read_batch(const store_row *r, store_batch *b)
     b->phase = (int)r->i64(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 4);
     b->phase_due_ms = r->i64(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 5);
     b->brakes_fired = (int)r->i64(r->row, STORE_SQL_BATCH_SIGNATURE_AT + 6);
+    b->continuous = (int)r->i64(r->row, STORE_SQL_BATCH_TARGET_AT);
+    r->text(r->row, STORE_SQL_BATCH_TARGET_AT + 1, b->target_tags, sizeof b->target_tags);
+    r->text(r->row, STORE_SQL_BATCH_TARGET_AT + 2, b->target_groups, sizeof b->target_groups);
+    r->text(r->row, STORE_SQL_BATCH_TARGET_AT + 3, b->target_versions,
+            sizeof b->target_versions);
 }
 
 /* The reason stored in col: NULL or "" is none. */

@@ -55,11 +55,14 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     "b.retry_times, b.retry_interval_min, b.max_push_per_min, b.state, b.start_ms, "             \
     "b.expires_ms, b.end_ms, b.total" STORE_SQL_COUNTER_COLS ", f.signature, f.key_id, "     \
     "COALESCE(b.pause_reason, ''), COALESCE(b.rollout, ''), b.phase, b.phase_due_ms, "      \
-    "b.brakes_fired "                \
+    "b.brakes_fired, "                                                                      \
+    "b.continuous, b.target_tags, b.target_groups, b.target_versions "                          \
     "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
 #define STORE_SQL_BATCH_COUNTS_AT 23 /* column of b.n_to_push in STORE_SQL_BATCH_COLS */
 /* f.signature, then f.key_id, follow the counters */
 #define STORE_SQL_BATCH_SIGNATURE_AT (STORE_SQL_BATCH_COUNTS_AT + FSM_STATE_COUNT)
+/* b.continuous, then the target's three texts, follow b.brakes_fired */
+#define STORE_SQL_BATCH_TARGET_AT (STORE_SQL_BATCH_SIGNATURE_AT + 7)
 
 /* The catalog's rows (store__read_product, store__read_device; the firmware's columns are
  * store_sql.c's alone, next to its reader and its INSERT). */
@@ -69,7 +72,7 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     " (SELECT count(*) FROM firmwares f WHERE f.product_id = p.id), p.require_signature"
 #define STORE_SQL_DEVICE_COLS                                                                   \
     "d.id, d.product_id, p.product_key, d.identifier, d.device_name, d.activated, d.online,"   \
-    " d.firmware_version, d.created_ms, d.activated_ms, d.last_seen_ms"
+    " d.firmware_version, d.created_ms, d.activated_ms, d.last_seen_ms, d.tags"
 /* The engine's view of a task (store__read_task), from tasks t. */
 #define STORE_SQL_TASK_COLS                                                                     \
     "t.batch_id, t.state, t.fail_reason, t.progress, t.retried, t.attempt,"                    \
@@ -91,6 +94,12 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     " AND (d.firmware_version IS NULL OR d.firmware_version <> " ver ")"                        \
     " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.device_id = d.id"                           \
     " AND t.state " STORE_SQL_TASK_OPEN ")"
+
+/* A group (store__read_group), from device_groups g joined to products p. */
+#define STORE_SQL_GROUP_COLS                                                                    \
+    "g.id, p.product_key, g.name, g.created_ms,"                                               \
+    " (SELECT count(*) FROM device_group_members m WHERE m.group_id = g.id)"                    \
+    " FROM device_groups g JOIN products p ON p.id = g.product_id "
 
 /* A signing key (store__read_signkey), from signing_keys k joined to products p. */
 #define STORE_SQL_SIGNKEY_COLS                                                                  \
@@ -255,7 +264,28 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(HOOK_PRUNE_ANY, "webhook prune")                                                          \
     X(HOOK_PRUNE_EVENTS, "webhook prune")                                                       \
     X(HOOK_PRUNE_DELIVERIES, "webhook prune")                                                   \
-    X(HOOK_PRUNE_ATTEMPTS, "webhook prune")
+    X(HOOK_PRUNE_ATTEMPTS, "webhook prune")                                                    \
+    X(DEVICE_ID_TAGS, "find device")                                                            \
+    X(DEVICE_TAGS_SET, "set device tags")                                                       \
+    X(MATCH_COUNT, "count matching devices")                                                    \
+    X(MATCH_LIST, "list matching devices")                                                      \
+    X(MATCH_IDS, "find matching devices")                                                       \
+    X(MATCH_ELIGIBLE, "count eligible matching devices")                                        \
+    X(BATCH_TASKS_MATCH, "batch create: insert matching tasks")                                 \
+    X(BATCH_TARGET_SET, "batch create: target")                                                 \
+    X(CONTINUOUS_ANY, "check continuous batches")                                               \
+    X(TARGET_EVENT_ADD, "note target change")                                                   \
+    X(GROUP_INSERT, "insert group")                                                             \
+    X(GROUP_COUNT_P, "count groups")                                                            \
+    X(GROUP_LIST, "list groups")                                                                \
+    X(GROUP_GET, "get group")                                                                   \
+    X(GROUP_DEL_MEMBERS, "delete group")                                                        \
+    X(GROUP_DEL, "delete group")                                                                \
+    X(GROUP_MEMBER_ADD, "add group member")                                                     \
+    X(GROUP_MEMBER_DEL, "remove group member")                                                  \
+    X(GROUP_MEMBER_COUNT, "count group members")                                                \
+    X(GROUP_MEMBER_LIST, "list group members")                                                  \
+    X(DEVICE_GROUP_NAMES, "device groups")
 
 #define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
@@ -279,7 +309,13 @@ typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
     X(BATCH_PAUSE, "engine batch pause")                                                        \
     X(BATCH_REASON, "engine batch reason")                                                      \
     X(BATCH_PHASE, "engine batch phase")                                                        \
-    X(EVENT, "engine webhook event")
+    X(EVENT, "engine webhook event")                                                     \
+    X(DEVICE_FACTS, "engine device facts")                                                      \
+    X(DEVICE_GROUPS, "engine device groups")                                                    \
+    X(TASK_JOIN, "engine join batch")                                                           \
+    X(BATCH_JOINED, "engine join batch")                                                        \
+    X(TARGET_EVENTS, "engine target changes")                                                   \
+    X(TARGET_EVENT_DEL, "engine target changes")
 
 #define STORE_X_UQ_ENUM(id, name) STORE_UQ_##id,
 typedef enum { STORE_UOW_QUERIES(STORE_X_UQ_ENUM) STORE_UQ_COUNT } store_uq;

@@ -232,6 +232,29 @@ static const char *const migrations[] = {
      " result TEXT NOT NULL);"
      "CREATE INDEX webhook_attempts_hook ON webhook_attempts(webhook_id, id);"
      "CREATE INDEX webhook_attempts_time ON webhook_attempts(time_ms);"),
+    /* 10: targeting (store_targets.c, docs/batches.md "Targeting"): a device's tags as
+     * their canonical JSON text (core/target.h), static groups and their members, a
+     * batch's target (filter texts) and whether it is continuous, and the devices whose
+     * tags or groups changed while a continuous batch of their product ran, which the
+     * engine judges against it (one row per device until it has) */
+    ("ALTER TABLE devices ADD COLUMN tags TEXT;"
+     "CREATE TABLE device_groups("
+     " id INTEGER PRIMARY KEY,"
+     " product_id INTEGER NOT NULL REFERENCES products(id),"
+     " name TEXT NOT NULL,"
+     " created_ms INTEGER NOT NULL,"
+     " UNIQUE(product_id, name));"
+     "CREATE TABLE device_group_members("
+     " group_id INTEGER NOT NULL REFERENCES device_groups(id),"
+     " device_id INTEGER NOT NULL REFERENCES devices(id),"
+     " PRIMARY KEY(group_id, device_id)) WITHOUT ROWID;"
+     "CREATE INDEX device_group_members_dev ON device_group_members(device_id);"
+     "ALTER TABLE batches ADD COLUMN continuous INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE batches ADD COLUMN target_tags TEXT;"
+     "ALTER TABLE batches ADD COLUMN target_groups TEXT;"
+     "ALTER TABLE batches ADD COLUMN target_versions TEXT;"
+     "CREATE INDEX batches_continuous ON batches(product_id, state) WHERE continuous = 1;"
+     "CREATE TABLE target_events(device_id INTEGER PRIMARY KEY);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -493,9 +516,34 @@ static int sq_schema_version(store_t *s)
     " SELECT " STORE_SQL_BATCH_DEVICE_COLS " FROM page p JOIN tasks t ON t.batch_id = ?1"      \
     " AND t.device_id = p.device_id JOIN devices d ON d.id = p.device_id ORDER BY p.device_id"
 
+/* A device d matches a target (core/target.h's texts as parameters t, g, v; "{}" / "[]"
+ * = no condition): every tag of t (a key's value read with a quoted path, as keys may hold
+ * '.'), member of one of the groups named in g, reported version one of v. */
+#define MATCH(t, g, v)                                                                          \
+    " AND (" t " = '{}' OR NOT EXISTS (SELECT 1 FROM json_each(" t ") f WHERE"                  \
+    " json_extract(COALESCE(d.tags, '{}'), '$.\"' || f.key || '\"') IS NOT f.value))"           \
+    " AND (" g " = '[]' OR EXISTS (SELECT 1 FROM device_group_members m JOIN device_groups gr"  \
+    " ON gr.id = m.group_id WHERE m.device_id = d.id AND gr.name IN"                            \
+    " (SELECT value FROM json_each(" g "))))"                                                   \
+    " AND (" v " = '[]' OR d.firmware_version IN (SELECT value FROM json_each(" v ")))"
+
 /* This database's own texts; the rest are store__sql_common's. Writers take turns (BEGIN
  * IMMEDIATE), so the *_LOCK statements only read. */
 static const char *const sql[STORE_Q_COUNT] = {
+    [STORE_Q_MATCH_COUNT] = "SELECT count(*) FROM devices d WHERE d.product_id = ?1"
+                            " AND (?2 < 0 OR d.online = ?2)" MATCH("?3", "?4", "?5"),
+    [STORE_Q_MATCH_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
+                           " ON p.id = d.product_id WHERE d.product_id = ?1"
+                           " AND (?2 < 0 OR d.online = ?2)" MATCH("?3", "?4", "?5")
+                           " ORDER BY d.id LIMIT ?6 OFFSET ?7",
+    [STORE_Q_MATCH_IDS] = "SELECT d.id, COALESCE(d.tags, '') FROM devices d"
+                          " WHERE d.product_id = ?1" MATCH("?2", "?3", "?4")
+                          " ORDER BY d.id LIMIT ?5",
+    [STORE_Q_MATCH_ELIGIBLE] = "SELECT count(*) FROM devices d WHERE "
+                               STORE_SQL_ELIGIBLE("?1", "?2") MATCH("?3", "?4", "?5"),
+    [STORE_Q_BATCH_TASKS_MATCH] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
+                                  " SELECT ?1, d.id, 'to_push', ?2 FROM devices d"
+                                  " WHERE " STORE_SQL_ELIGIBLE("?3", "?4") MATCH("?5", "?6", "?7"),
     [STORE_Q_PRODUCT_LOCK] = "SELECT id FROM products WHERE product_key=?1",
     [STORE_Q_PRESENCE] = "UPDATE devices SET online=?3, last_seen_ms=?4,"
                          " activated_ms=CASE WHEN ?3=1 AND activated=0 THEN ?4 ELSE activated_ms END,"

@@ -10,4 +10,9 @@ ota_fuzz_target(fuzz_urlsign
   LIBS otacommon PkgConfig::JANSSON OpenSSL::Crypto INCLUDES ${_core})
 ota_fuzz_target(fuzz_bparams
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_bparams.c ${_core}/core/batchparams.c
-  LIBS otacommon PkgConfig::JANSSON OpenSSL::Crypto INCLUDES ${_core})
+    ${_core}/core/target.c ${_core}/core/validate.c
+  LIBS otacommon otaproto PkgConfig::JANSSON OpenSSL::Crypto INCLUDES ${_core})
+# tags, groups, bulk-tag bodies and target queries (docs/api.md, "Tags and groups")
+ota_fuzz_target(fuzz_target
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_target.c ${_core}/core/target.c ${_core}/core/validate.c
+  LIBS otacommon otaproto PkgConfig::JANSSON INCLUDES ${_core})

@@ -6,3 +6,7 @@ foreach(t rules durable api lag paging phases)
     LIBS ota_test_batch otacommon PkgConfig::MOSQ PkgConfig::JANSSON OpenSSL::Crypto Threads::Threads
     TIMEOUT 300 DEPENDS otad ota_auth)
 endforeach()
+# Tags, groups, batch targets and continuous batches (docs/batches.md, "Targeting").
+ota_integration_test(test_targets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_targets.c
+  LIBS ota_test_batch otacommon PkgConfig::MOSQ PkgConfig::JANSSON OpenSSL::Crypto Threads::Threads
+  TIMEOUT 300 DEPENDS otad ota_auth)

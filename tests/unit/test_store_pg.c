@@ -147,13 +147,13 @@ static void test_open_migrate(void **state)
     for (int i = 0; i < 2; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(r[i].rc, OTA_OK);
-        assert_int_equal(r[i].version, 7);
+        assert_int_equal(r[i].version, 10);
     }
     char err[256], url[1200];
     snprintf(url, sizeof url, "%s%spool_max=4", db_url, strchr(db_url, '?') ? "&" : "?");
     assert_int_equal(store_open(url, &st, err, sizeof err), OTA_OK);
     assert_string_equal(store_kind(st), "postgresql");
-    assert_int_equal(store_schema_version(st), 7);
+    assert_int_equal(store_schema_version(st), 10);
     assert_int_equal(store_ping(st), OTA_OK);
     store_t *bad = NULL;
     snprintf(url, sizeof url, "%s%spool_max=0", db_url, strchr(db_url, '?') ? "&" : "?");
@@ -358,7 +358,9 @@ static void test_firmware(void **state)
 
 static store_batch_new batch_new(int directed, const char *const *ids, size_t n)
 {
-    store_batch_new in = {directed, ids, n, "standard", 1, 10, 1, 1, 1000};
+    store_batch_new in = {.directed = directed, .identifiers = ids, .n_identifiers = n,
+                          .policy = "standard", .validity_days = 1, .timeout_min = 10,
+                          .retry_times = 1, .retry_interval_min = 1, .max_push_per_min = 1000};
     return in;
 }
 
