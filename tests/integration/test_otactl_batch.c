@@ -168,10 +168,93 @@ static void test_otactl_batch(void **st)
         sdev_free(d[i]);
 }
 
+/* Tags, groups, the live count and a continuous filtered batch through otactl. */
+static void test_otactl_targets(void **st)
+{
+    (void)st;
+    static char out[1 << 16];
+    char args[2048], pk[16], fw[24], b[24], file[400];
+    json_t *j;
+    assert_int_equal(otactl("product create ctl-targets", &j, out, sizeof out), 0);
+    snprintf(pk, sizeof pk, "%s", jstr(j, "productKey"));
+    json_decref(j);
+    sdev *d[3];
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "t%d", i);
+        snprintf(args, sizeof args, "device create %s %s", pk, id);
+        assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
+        d[i] = sdev_new(env.mqtt_port, env.key, pk, id);
+        assert_non_null(d[i]);
+        sdev_set_auto(d[i], SDEV_AUTO_UPGRADE, 0);
+        assert_int_equal(sdev_start(d[i], i == 1 ? "0.9.0" : "1.0.0"), 0);
+    }
+    snprintf(args, sizeof args, "device tag %s t0,t1 hw=v2 site=north", pk);
+    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "changed")), 2);
+    json_decref(j);
+    snprintf(args, sizeof args, "device untag %s t1 site", pk);
+    assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
+    snprintf(args, sizeof args, "device list %s --tag hw=v2,site=north", pk);
+    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "total")), 1);
+    json_decref(j);
+    snprintf(args, sizeof args, "device tag %s t0 novalue", pk);
+    assert_int_equal(otactl(args, NULL, out, sizeof out), 2);
+    snprintf(args, sizeof args, "group create %s lab", pk);
+    assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
+    snprintf(args, sizeof args, "group add %s lab t1,t2", pk);
+    assert_int_equal(otactl(args, NULL, out, sizeof out), 0);
+    snprintf(args, sizeof args, "group members %s lab", pk);
+    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "total")), 2);
+    json_decref(j);
+    snprintf(args, sizeof args, "device count %s --tag hw=v2 --from-version 1.0.0", pk);
+    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "matching")), 1);
+    json_decref(j);
+
+    snprintf(file, sizeof file, "%s/fw_t2.bin", env.dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("targets firmware", f);
+    fclose(f);
+    snprintf(args, sizeof args, "firmware add %s --name ctl-t --product %s --version 2.0.0", file,
+             pk);
+    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    snprintf(fw, sizeof fw, "%s", jstr(j, "firmwareId"));
+    json_decref(j);
+    /* the lab group on 1.0.0: t2 now; t1 once it reports 1.0.0 */
+    snprintf(args, sizeof args,
+             "batch create %s --filter group=lab --from-version 1.0.0,1.1.0 --continuous", fw);
+    assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+    snprintf(b, sizeof b, "%s", jstr(j, "batchId"));
+    assert_string_equal(jstr(j, "scope"), "filter");
+    assert_true(json_is_true(json_object_get(j, "continuous")));
+    assert_int_equal(json_integer_value(json_object_get(j, "total")), 1);
+    json_decref(j);
+    assert_int_equal(sdev_version(d[1], "1.0.0"), 0);
+    int64_t end = oth_now_ms() + 8000;
+    json_int_t total = 0;
+    while (oth_now_ms() < end && total != 2) {
+        snprintf(args, sizeof args, "batch get %s", b);
+        assert_int_equal(otactl(args, &j, out, sizeof out), 0);
+        total = json_integer_value(json_object_get(j, "total"));
+        json_decref(j);
+        oth_sleep_ms(50);
+    }
+    assert_int_equal(total, 2);
+    snprintf(args, sizeof args, "batch create %s --filter colour=red", fw);
+    assert_int_equal(otactl(args, NULL, out, sizeof out), 2);
+    for (int i = 0; i < 3; i++)
+        sdev_free(d[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_otactl_batch),
+        cmocka_unit_test(test_otactl_targets),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -176,13 +176,21 @@ static const char *opt(int argc, char **argv, const char *name)
     return NULL;
 }
 
+/* Options that take no value. */
+static int is_flag(const char *a)
+{
+    return strcmp(a, "--continuous") == 0;
+}
+
 /* The i-th argument that is not an option or an option's value. */
 static const char *pos(int argc, char **argv, int want)
 {
     int k = 0;
     for (int i = 0; i < argc; i++) {
+        if (is_flag(argv[i]))
+            continue;
         if (strncmp(argv[i], "--", 2) == 0 && argv[i][2]) {
-            i++; /* every option of otactl's commands takes a value */
+            i++; /* every other option of otactl's commands takes a value */
             continue;
         }
         if (k++ == want)
@@ -301,8 +309,9 @@ static int c_device_create(ctl *c, int argc, char **argv)
 
 static int c_device_list(ctl *c, int argc, char **argv)
 {
-    static const char *const map[] = {"--online",    "online",   "--page", "page",
-                                      "--page-size", "pageSize", NULL};
+    static const char *const map[] = {"--online", "online", "--page", "page", "--page-size",
+                                      "pageSize", "--tag", "tag", "--group", "group",
+                                      "--from-version", "fromVersions", NULL};
     const char *key = pos(argc, argv, 0);
     char path[1024];
     NEED(key, "PRODUCT_KEY");
@@ -596,6 +605,257 @@ static int num_opt(int argc, char **argv, const char *name, long min, long max, 
     return 0;
 }
 
+/* ---- targeting: tags, groups, filters ------------------------------------------------------ */
+
+/* Every value of a repeatable option, appended as strings to arr (split at commas when
+ * split). */
+static void opt_all(int argc, char **argv, const char *name, int split, json_t *arr)
+{
+    for (int i = 0; i < argc - 1; i++) {
+        if (strcmp(argv[i], name) != 0)
+            continue;
+        const char *p = argv[++i];
+        while (*p) {
+            size_t n = split ? strcspn(p, ",") : strlen(p);
+            char *v = strndup(p, n);
+            if (v && *v)
+                json_array_append_new(arr, json_string(v));
+            free(v);
+            p += n;
+            if (*p == ',')
+                p++;
+        }
+    }
+}
+
+/* "k=v" into obj; -1 (said on stderr) when there is no '='. */
+static int put_kv(json_t *obj, const char *kv, const char *what)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) {
+        fprintf(stderr, "otactl: %s: want KEY=VALUE, got '%s'\n", what, kv);
+        return -1;
+    }
+    char *k = strndup(kv, (size_t)(eq - kv));
+    json_object_set_new(obj, k, json_string(eq + 1));
+    free(k);
+    return 0;
+}
+
+/* --filter tag=K=V|group=G (repeatable), --group G, --from-version V (repeatable, or
+ * comma lists), --continuous into a create-batch body b; scope filter when a tag or group
+ * is given. 0, or -1 (said on stderr). */
+static int batch_target(int argc, char **argv, json_t *b)
+{
+    json_t *filters = json_array(), *tags = json_object(), *groups = json_array(),
+           *vers = json_array();
+    int rc = 0;
+    size_t i;
+    json_t *v;
+    opt_all(argc, argv, "--filter", 0, filters);
+    opt_all(argc, argv, "--group", 1, groups);
+    opt_all(argc, argv, "--from-version", 1, vers);
+    json_array_foreach(filters, i, v)
+    {
+        const char *f = json_string_value(v);
+        if (strncmp(f, "tag=", 4) == 0)
+            rc |= put_kv(tags, f + 4, "--filter tag=");
+        else if (strncmp(f, "group=", 6) == 0)
+            json_array_append_new(groups, json_string(f + 6));
+        else {
+            fprintf(stderr, "otactl: --filter takes tag=KEY=VALUE or group=NAME, got '%s'\n", f);
+            rc = -1;
+        }
+    }
+    if (json_object_size(tags) || json_array_size(groups)) {
+        json_t *flt = json_object();
+        if (json_object_size(tags))
+            json_object_set(flt, "tags", tags);
+        if (json_array_size(groups))
+            json_object_set(flt, "groups", groups);
+        json_object_set_new(b, "scope", json_string("filter"));
+        json_object_set_new(b, "filter", flt);
+    }
+    if (json_array_size(vers))
+        json_object_set(b, "fromVersions", vers);
+    for (int k = 0; k < argc; k++)
+        if (strcmp(argv[k], "--continuous") == 0)
+            json_object_set_new(b, "continuous", json_true());
+    json_decref(filters);
+    json_decref(tags);
+    json_decref(groups);
+    json_decref(vers);
+    return rc ? -1 : 0;
+}
+
+/* The positional arguments from first on into a JSON array (split at commas when split). */
+static json_t *pos_list(int argc, char **argv, int first, int split)
+{
+    json_t *arr = json_array();
+    for (int i = first; pos(argc, argv, i); i++) {
+        const char *p = pos(argc, argv, i);
+        while (*p) {
+            size_t n = split ? strcspn(p, ",") : strlen(p);
+            char *v = strndup(p, n);
+            if (v && *v)
+                json_array_append_new(arr, json_string(v));
+            free(v);
+            p += n;
+            if (*p == ',')
+                p++;
+        }
+    }
+    return arr;
+}
+
+/* device tag PK ID[,ID...] K=V... (add or change) / device untag PK ID[,ID...] KEY... */
+static int tag_change(ctl *c, int argc, char **argv, int set)
+{
+    const char *key = pos(argc, argv, 0), *ids = pos(argc, argv, 1);
+    NEED(key && ids && pos(argc, argv, 2), set ? "PRODUCT_KEY IDENTIFIER KEY=VALUE"
+                                               : "PRODUCT_KEY IDENTIFIER KEY");
+    json_t *idents = json_array(), *items = pos_list(argc, argv, 2, 0), *body = json_object();
+    json_t *v;
+    size_t i;
+    int rc = 0;
+    /* the identifiers: the second argument, split at commas */
+    for (const char *p = ids; *p;) {
+        size_t n = strcspn(p, ",");
+        char *id = strndup(p, n);
+        if (id && *id)
+            json_array_append_new(idents, json_string(id));
+        free(id);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    json_object_set_new(body, "identifiers", idents);
+    if (set) {
+        json_t *tags = json_object();
+        json_array_foreach(items, i, v) rc |= put_kv(tags, json_string_value(v), "tag");
+        json_object_set_new(body, "set", tags);
+    } else {
+        json_object_set(body, "remove", items);
+    }
+    json_decref(items);
+    if (rc) {
+        json_decref(body);
+        return 2;
+    }
+    return product_post(c, key, "devices:tag", body);
+}
+
+static int c_device_tag(ctl *c, int argc, char **argv)
+{
+    return tag_change(c, argc, argv, 1);
+}
+
+static int c_device_untag(ctl *c, int argc, char **argv)
+{
+    return tag_change(c, argc, argv, 0);
+}
+
+/* device set-tags PK ID [K=V...]: replaces the set (none: clears it) */
+static int c_device_set_tags(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0), *id = pos(argc, argv, 1);
+    NEED(key && id, "PRODUCT_KEY IDENTIFIER");
+    json_t *items = pos_list(argc, argv, 2, 0), *tags = json_object(), *v;
+    size_t i;
+    int rc = 0;
+    json_array_foreach(items, i, v) rc |= put_kv(tags, json_string_value(v), "tag");
+    json_decref(items);
+    json_t *body = json_pack("{s:o}", "tags", tags);
+    char *text = json_dumps(body, JSON_COMPACT), path[1024];
+    json_decref(body);
+    char *k = esc(key), *d = esc(id);
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices/%s/tags", k, d);
+    curl_free(k);
+    curl_free(d);
+    if (!rc)
+        rc = request(c, "PUT", path, text, NULL, NULL, NULL, NULL);
+    else
+        rc = 2;
+    free(text);
+    return rc;
+}
+
+static const char *const target_query[] = {"--tag", "tag", "--group", "group", "--from-version",
+                                           "fromVersions", "--firmware", "firmwareId", NULL};
+
+/* device count PK [--tag K=V,...] [--group G,...] [--from-version V,...] [--firmware ID] */
+static int c_device_count(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0);
+    char path[1024];
+    NEED(key, "PRODUCT_KEY");
+    char *k = esc(key);
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices:count", k);
+    curl_free(k);
+    query(path, sizeof path, argc, argv, target_query);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_group_create(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0), *name = pos(argc, argv, 1);
+    NEED(key && name, "PRODUCT_KEY NAME");
+    return product_post(c, key, "groups", json_pack("{s:s}", "name", name));
+}
+
+static int c_group_list(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0);
+    char path[1024];
+    NEED(key, "PRODUCT_KEY");
+    char *k = esc(key);
+    snprintf(path, sizeof path, "/api/v1/products/%s/groups", k);
+    curl_free(k);
+    query(path, sizeof path, argc, argv, paging);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_group_delete(ctl *c, int argc, char **argv)
+{
+    return product_item(c, argc, argv, "DELETE", "groups", "PRODUCT_KEY NAME");
+}
+
+/* group add|remove PK NAME ID[,ID...] [ID...] */
+static int group_members(ctl *c, int argc, char **argv, const char *suffix)
+{
+    const char *key = pos(argc, argv, 0), *name = pos(argc, argv, 1);
+    NEED(key && name && pos(argc, argv, 2), "PRODUCT_KEY NAME IDENTIFIER");
+    char sub[256];
+    char *n = esc(name);
+    snprintf(sub, sizeof sub, "groups/%s/members%s", n, suffix);
+    curl_free(n);
+    return product_post(c, key, sub,
+                        json_pack("{s:o}", "identifiers", pos_list(argc, argv, 2, 1)));
+}
+
+static int c_group_add(ctl *c, int argc, char **argv)
+{
+    return group_members(c, argc, argv, "");
+}
+
+static int c_group_remove(ctl *c, int argc, char **argv)
+{
+    return group_members(c, argc, argv, ":remove");
+}
+
+static int c_group_members(ctl *c, int argc, char **argv)
+{
+    const char *key = pos(argc, argv, 0), *name = pos(argc, argv, 1);
+    char path[1024];
+    NEED(key && name, "PRODUCT_KEY NAME");
+    char *k = esc(key), *n = esc(name);
+    snprintf(path, sizeof path, "/api/v1/products/%s/groups/%s/members", k, n);
+    curl_free(k);
+    curl_free(n);
+    query(path, sizeof path, argc, argv, paging);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
 static int c_batch_create(ctl *c, int argc, char **argv)
 {
     long validity = 1, timeout = 30, retries = 0, interval = 0, rate = 0;
@@ -616,6 +876,10 @@ static int c_batch_create(ctl *c, int argc, char **argv)
         json_object_set_new(b, "retryIntervalMinutes", json_integer(interval));
     if (rate)
         json_object_set_new(b, "maxPushPerMinute", json_integer(rate));
+    if (batch_target(argc, argv, b) != 0) {
+        json_decref(b);
+        return 2;
+    }
     if (devices) {
         /* comma-separated identifiers, or @FILE with one identifier a line */
         json_t *ids = json_array();
@@ -1160,8 +1424,27 @@ static const command commands[] = {
     {"key", "list", "key list PRODUCT_KEY", c_key_list},
     {"key", "retire", "key retire PRODUCT_KEY KEY_ID", c_key_retire},
     {"device", "create", "device create PRODUCT_KEY IDENTIFIER [DEVICE_NAME]", c_device_create},
-    {"device", "list", "device list PRODUCT_KEY [--online true|false] [--page N] [--page-size N]",
+    {"device", "list",
+     "device list PRODUCT_KEY [--online true|false] [--tag K=V,...] [--group G,...]"
+     " [--from-version V,...] [--page N] [--page-size N]",
      c_device_list},
+    {"device", "tag", "device tag PRODUCT_KEY ID[,ID...] KEY=VALUE...   (adds or changes tags)",
+     c_device_tag},
+    {"device", "untag", "device untag PRODUCT_KEY ID[,ID...] KEY...", c_device_untag},
+    {"device", "set-tags",
+     "device set-tags PRODUCT_KEY IDENTIFIER [KEY=VALUE...]   (replaces them; none clears)",
+     c_device_set_tags},
+    {"device", "count",
+     "device count PRODUCT_KEY [--tag K=V,...] [--group G,...] [--from-version V,...]"
+     " [--firmware ID]",
+     c_device_count},
+    {"group", "create", "group create PRODUCT_KEY NAME", c_group_create},
+    {"group", "list", "group list PRODUCT_KEY [--page N] [--page-size N]", c_group_list},
+    {"group", "delete", "group delete PRODUCT_KEY NAME", c_group_delete},
+    {"group", "add", "group add PRODUCT_KEY NAME ID[,ID...]", c_group_add},
+    {"group", "remove", "group remove PRODUCT_KEY NAME ID[,ID...]", c_group_remove},
+    {"group", "members", "group members PRODUCT_KEY NAME [--page N] [--page-size N]",
+     c_group_members},
     {"device", "get", "device get PRODUCT_KEY IDENTIFIER", c_device_get},
     {"device", "import", "device import PRODUCT_KEY FILE.ndjson|-", c_device_import},
     {"device", "cert",
@@ -1189,7 +1472,8 @@ static const command commands[] = {
     {"batch", "create",
      "batch create FIRMWARE_ID [--devices ID,ID,...|@FILE] [--validity DAYS] [--policy "
      "standard|silent]"
-     " [--timeout MIN] [--retries N --retry-interval MIN] [--rate PUSHES_PER_MIN]",
+     " [--timeout MIN] [--retries N --retry-interval MIN] [--rate PUSHES_PER_MIN]"
+     " [--filter tag=K=V|group=G]... [--group G] [--from-version V]... [--continuous]",
      c_batch_create},
     {"batch", "list", "batch list [--firmware ID] [--product KEY] [--state S] [--page N]",
      c_batch_list},
