@@ -12,6 +12,8 @@
 int64_t ota_time_now_ms(void);
 /* Monotonic clock in milliseconds, for measuring intervals. */
 int64_t ota_time_mono_ms(void);
+/* The same in microseconds (durations short enough for a histogram of milliseconds). */
+int64_t ota_time_mono_us(void);
 /* "2026-11-27T21:59:43.123Z" (24 chars + NUL); out must hold at least 32 bytes.
  * Returns out. */
 char *ota_time_format_ms(int64_t ms, char *out, size_t outlen);

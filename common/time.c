@@ -19,6 +19,13 @@ int64_t ota_time_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t ota_time_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 char *ota_time_format_ms(int64_t ms, char *out, size_t outlen)
 {
     time_t secs = (time_t)(ms / 1000);

@@ -153,6 +153,13 @@ struct engine {
 
     /* stats (under mu) */
     engine_stats stats;
+    /* what the round in progress counted, added to the atomics below once it committed
+     * (engine thread only) */
+    struct {
+        uint64_t acks, retries, failures[FSM_REASON_COUNT];
+    } round_counts;
+    atomic_ullong acks, retries, failures[FSM_REASON_COUNT];
+    hist round_time;
 
     ota_log_limit *devlog; /* lines about one device: DEVLOG_BURST per DEVLOG_WINDOW_MS */
 };
@@ -498,6 +505,32 @@ static ota_err device_event(store_uow *u, const batch_mem *b, const store_task *
     return rc;
 }
 
+/* Counts a task's change of state from `from` in the round's counters (published once it
+ * commits: publish_counts). */
+static void count_transition(engine_t *e, fsm_state from, const fsm_task *to)
+{
+    if (from == FSM_PUSHED && to->state == FSM_TO_UPGRADE)
+        e->round_counts.acks++;
+    if (to->state == FSM_TO_RETRY || to->state == FSM_FAILED) {
+        e->round_counts.failures[to->reason < FSM_REASON_COUNT ? to->reason : FSM_REASON_UNKNOWN]++;
+        if (to->state == FSM_TO_RETRY)
+            e->round_counts.retries++;
+    }
+}
+
+/* The committed round's counters into the ones metrics read (relaxed atomics: a scrape
+ * never waits for the engine). */
+static void publish_counts(engine_t *e)
+{
+    atomic_fetch_add_explicit(&e->acks, e->round_counts.acks, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->retries, e->round_counts.retries, memory_order_relaxed);
+    for (int i = 0; i < FSM_REASON_COUNT; i++)
+        if (e->round_counts.failures[i])
+            atomic_fetch_add_explicit(&e->failures[i], e->round_counts.failures[i],
+                                      memory_order_relaxed);
+    memset(&e->round_counts, 0, sizeof e->round_counts);
+}
+
 /* Applies ev to t (in the unit u), persisting and counting the change, and a task that
  * ends gives its webhook event. Returns the result's note; *res (may be NULL) gets the
  * result. */
@@ -527,6 +560,7 @@ static ota_err apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, con
         fsm_counts_delta(t->task.state, r.task.state, delta);
         touch(e, t->batch_id, delta);
         ended = fsm_state_is_final(r.task.state) && !fsm_state_is_final(t->task.state);
+        count_transition(e, t->task.state, &r.task);
     }
     t->task = r.task;
     ota_err rc = store_uow_task_put(u, t, now);
@@ -881,12 +915,14 @@ static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_
     store_task t;
     if (te->kind == KIND_EXPIRY) {
         int done = 0;
+        int64_t failed = 0;
         batch_mem *b = batch_find(e, (int64_t)te->id);
         ota_err rc = flush_counts(e, u, (int64_t)te->id);
         if (rc == OTA_OK)
-            rc = store_uow_batch_terminate(u, (int64_t)te->id, now, &done);
+            rc = store_uow_batch_terminate(u, (int64_t)te->id, now, &done, &failed);
         if (rc != OTA_OK)
             return rc;
+        e->round_counts.failures[FSM_REASON_TERMINATED] += (uint64_t)failed;
         if (done)
             OTA_INFO("engine: batch %lld reached its validity end: terminated", (long long)te->id);
         if (b)
@@ -1393,10 +1429,11 @@ static int round_needed(engine_t *e, const round_in *r, int64_t now)
     return e->view_stale || r->n_clock < r->taken || has_work(e, now);
 }
 
-/* Publishes what the committed round decided and arms its new deadlines. */
+/* Publishes what the committed round decided, arms its new deadlines and counts it. */
 static void publish_outputs(engine_t *e)
 {
     outputs_clear(e, 1);
+    publish_counts(e);
 }
 
 /* Tells engine_sync that the round's inputs are committed (or needed no write). */
@@ -1416,6 +1453,7 @@ static void mark_done(engine_t *e, const round_in *r)
 static void requeue(engine_t *e, round_in *r)
 {
     outputs_clear(e, 0);
+    memset(&e->round_counts, 0, sizeof e->round_counts);
     e->snapshot_pending_rebuild = 0;
     pthread_mutex_lock(&e->mu);
     if (r->list && !e->stop) {
@@ -1477,7 +1515,10 @@ static void *engine_main(void *arg)
         resync_when_due(e, now);
         apply_clock(e, &r);
         if (round_needed(e, &r, now)) {
-            if (run_round(e, &r, now) == OTA_OK) {
+            int64_t t0 = ota_time_mono_us();
+            ota_err rc = run_round(e, &r, now);
+            hist_observe_us(&e->round_time, ota_time_mono_us() - t0);
+            if (rc == OTA_OK) {
                 publish_outputs(e);
                 mark_done(e, &r);
             } else {
@@ -1527,6 +1568,11 @@ static void sync_destroy(engine_t *e)
     pthread_mutex_destroy(&e->mu);
 }
 
+/* Bounds of the round-time histogram, seconds: an idle round is well under a millisecond,
+ * one of ROUND_MAX_PUSHES pushes on PostgreSQL a few hundred */
+static const double round_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                  0.1,    0.25,  0.5,    1,     2.5,  5,    10};
+
 engine_t *engine_new(const engine_config *cfg)
 {
     if (!cfg || !cfg->store || !cfg->publish || !cfg->public_url || !cfg->server_key ||
@@ -1540,6 +1586,7 @@ engine_t *engine_new(const engine_config *cfg)
         return NULL;
     }
     e->cfg = *cfg;
+    hist_init(&e->round_time, round_le, sizeof round_le / sizeof round_le[0]);
     if (!e->cfg.max_queue)
         e->cfg.max_queue = 200000;
     e->ack_timeout_ms = scaled(e, cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 10000);
@@ -1717,8 +1764,11 @@ void engine_targets_changed(engine_t *e)
     enqueue(e, new_input(IN_TARGETS, NULL, NULL, 0));
 }
 
-void engine_batch_ended(engine_t *e, int64_t batch_id)
+void engine_batch_ended(engine_t *e, int64_t batch_id, int64_t tasks_failed)
 {
+    if (tasks_failed > 0) /* committed by the API's terminate already */
+        atomic_fetch_add_explicit(&e->failures[FSM_REASON_TERMINATED], (uint64_t)tasks_failed,
+                                  memory_order_relaxed);
     input *in = new_input(IN_BATCH_ENDED, NULL, NULL, 0);
     in->num = batch_id;
     enqueue(e, in);
@@ -1741,4 +1791,9 @@ void engine_get_stats(engine_t *e, engine_stats *out)
     *out = e->stats;
     out->queued = e->q_len;
     pthread_mutex_unlock(&e->mu);
+    out->acks = atomic_load_explicit(&e->acks, memory_order_relaxed);
+    out->retries = atomic_load_explicit(&e->retries, memory_order_relaxed);
+    for (int i = 0; i < FSM_REASON_COUNT; i++)
+        out->failures[i] = atomic_load_explicit(&e->failures[i], memory_order_relaxed);
+    hist_read(&e->round_time, &out->round_time);
 }

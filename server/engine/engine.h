@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/fsm.h"
+#include "core/hist.h"
 #include "store/store.h"
 
 typedef struct engine engine_t;
@@ -70,9 +72,10 @@ void engine_presence_snapshot(engine_t *e, const char *const *clients, size_t n)
 /* A clock probe sent at sent_ms (epoch ms) came back through the broker, in line with the
  * device messages (cfg.clocked). */
 void engine_clock(engine_t *e, int64_t sent_ms);
-/* A batch was created (or ended) through the API: load (or drop) it. */
+/* A batch was created (or ended) through the API: load (or drop) it. tasks_failed: the
+ * unfinished tasks the API's terminate failed (counted as failures, reason terminated). */
 void engine_batch_created(engine_t *e, int64_t batch_id);
-void engine_batch_ended(engine_t *e, int64_t batch_id);
+void engine_batch_ended(engine_t *e, int64_t batch_id, int64_t tasks_failed);
 /* A batch was paused or resumed through the API: its state is re-read from the store. */
 void engine_batch_changed(engine_t *e, int64_t batch_id);
 /* Devices were noted in target_events (their tags or groups changed while a continuous
@@ -99,6 +102,12 @@ typedef struct {
     int64_t input_lag_ms;    /* clocked: how late device messages reach the engine (the age of
                                 the newest probe back); -1 before the first probe; else 0 */
     int pushes_held;         /* the last round held pushes (lag or publishes waiting) */
+    /* counted once the round that applied them committed (lock-free atomics inside) */
+    uint64_t acks;                       /* pushes a device acknowledged (pushed -> to_upgrade) */
+    uint64_t retries;                    /* failed attempts sent to to_retry */
+    uint64_t failures[FSM_REASON_COUNT]; /* failed attempts by reason, retried ones included;
+                                            terminated: tasks a terminate failed */
+    hist_read_t round_time;              /* rounds: their work and their transaction */
 } engine_stats;
 void engine_get_stats(engine_t *e, engine_stats *out);
 

@@ -5,13 +5,16 @@
  * - counted here as answers are queued (http_metrics_answer, from the answer helpers, so a
  *   client that saw an answer sees it counted): requests by route pattern, method and
  *   status, a latency histogram by route (time to the answer), device downloads and their
- *   bytes; downloads cut short when the request ends (http_metrics_done). Hot path: a route lookup
- * by pointer and a few relaxed atomic additions per request; no lock, no allocation. Routes are the
- * table's patterns (bounded); statuses outside the list below count as "other".
- * - read at each scrape: the batch engine's own counters and gauges (engine_get_stats),
- *   the broker connection, and from the store batches by state, the tasks of running
- *   batches by state and devices online (store_metrics.h); webhook delivery attempts by
- *   result (the worker's counters) and the webhook backlog (store_webhook.h).
+ *   bytes; downloads cut short when the request ends (http_metrics_done). Hot path: a route
+ *   lookup by pointer and a few relaxed atomic additions per request (core/hist.h); no lock,
+ *   no allocation. Routes are the table's patterns (bounded); statuses outside the list
+ *   below count as "other".
+ * - read at each scrape: the batch engine's own counters and gauges (engine_get_stats:
+ *   pushes, acks, retries, failures by reason, the round-time histogram), the broker
+ *   connection, and from the store batches by state, the tasks of running batches by state,
+ *   devices online and the transaction-latency histograms (store_metrics.h); webhook
+ *   delivery attempts by result (the worker's counters) and the webhook backlog
+ *   (store_webhook.h).
  *
  * Names follow the Prometheus conventions: `ota_` prefix, counters `_total`, durations in
  * `_seconds`. Expected load: a scrape every 15-60 s; a scrape is three small queries.
@@ -41,9 +44,7 @@ static const double le[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 
 typedef struct {
     atomic_ullong by_code[N_CODES + 1]; /* + other */
-    atomic_ullong bucket[N_LE + 1];     /* not cumulative; + above the last */
-    atomic_ullong sum_us;
-    atomic_ullong count;
+    hist latency;
 } route_metrics;
 
 struct http_metrics {
@@ -57,6 +58,8 @@ void http_metrics_open(http_app *app)
         app->metrics = calloc(1, sizeof *app->metrics);
         if (!app->metrics)
             abort();
+        for (size_t i = 0; i <= MAX_ROUTES; i++)
+            hist_init(&app->metrics->route[i].latency, le, N_LE);
     }
 }
 
@@ -90,16 +93,11 @@ void http_metrics_answer(http_req *r, unsigned status)
     if (!m)
         return;
     route_metrics *rm = &m->route[r->route ? route_index(r->route) : MAX_ROUTES];
-    size_t c = 0, b = 0;
+    size_t c = 0;
     while (c < N_CODES && codes[c] != status)
         c++;
-    while (b < N_LE && (double)ms / 1000.0 > le[b])
-        b++;
     atomic_fetch_add_explicit(&rm->by_code[c], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rm->bucket[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rm->sum_us, (unsigned long long)(ms > 0 ? ms : 0) * 1000,
-                              memory_order_relaxed);
-    atomic_fetch_add_explicit(&rm->count, 1, memory_order_relaxed);
+    hist_observe_us(&rm->latency, ms * 1000);
     if (is_download(r, status)) {
         atomic_fetch_add_explicit(&m->downloads, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&m->download_bytes, r->resp_bytes, memory_order_relaxed);
@@ -152,6 +150,21 @@ static void family(text *t, const char *name, const char *type, const char *help
     put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A histogram's lines: name_bucket{labels,le}, name_sum, name_count (labels may be ""). The
+ * +Inf bucket and the count both come from the buckets as read, so they agree even while
+ * other threads observe. */
+static void put_hist(text *t, const char *name, const char *labels, const hist_read_t *h)
+{
+    const char *sep = labels[0] ? "," : "";
+    for (size_t b = 0; b < h->n_le; b++)
+        put(t, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, h->le[b], h->cum[b]);
+    put(t, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, h->cum[h->n_le]);
+    put(t, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+        h->sum_s);
+    put(t, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+        h->cum[h->n_le]);
+}
+
 static unsigned long long ld(atomic_ullong *x)
 {
     return atomic_load_explicit(x, memory_order_relaxed);
@@ -191,23 +204,12 @@ static void http_families(text *t, struct http_metrics *m)
     family(t, "ota_http_request_duration_seconds", "histogram",
            "Time from a request's first byte to its answer, by route pattern.");
     for (size_t i = 0; i <= n_routes; i++) {
-        route_metrics *rm = &m->route[i < n_routes ? i : MAX_ROUTES];
-        unsigned long long n = ld(&rm->count), cum = 0;
-        if (!n)
+        hist_read_t h;
+        hist_read(&m->route[i < n_routes ? i : MAX_ROUTES].latency, &h);
+        if (!h.cum[h.n_le])
             continue;
         labels(i < n_routes ? i : MAX_ROUTES, lbl, sizeof lbl);
-        for (size_t b = 0; b < N_LE; b++) {
-            cum += ld(&rm->bucket[b]);
-            put(t, "ota_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", lbl, le[b],
-                cum);
-        }
-        /* +Inf from the buckets too, so it equals the last bucket plus the ones above even
-         * while other threads count */
-        cum += ld(&rm->bucket[N_LE]);
-        put(t, "ota_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lbl, cum);
-        put(t, "ota_http_request_duration_seconds_sum{%s} %.6f\n", lbl,
-            (double)ld(&rm->sum_us) / 1e6);
-        put(t, "ota_http_request_duration_seconds_count{%s} %llu\n", lbl, cum);
+        put_hist(t, "ota_http_request_duration_seconds", lbl, &h);
     }
     family(t, "ota_downloads_total", "counter", "Firmware downloads answered by devices' links.");
     put(t, "ota_downloads_total %llu\n", ld(&m->downloads));
@@ -254,6 +256,21 @@ static int metrics(http_req *r)
         put(&t, "ota_engine_events_total %llu\n", (unsigned long long)st.events);
         family(&t, "ota_pushes_total", "counter", "Upgrade pushes sent to devices.");
         put(&t, "ota_pushes_total %llu\n", (unsigned long long)st.pushes);
+        family(&t, "ota_acks_total", "counter", "Pushes a device acknowledged in time.");
+        put(&t, "ota_acks_total %llu\n", (unsigned long long)st.acks);
+        family(&t, "ota_task_retries_total", "counter",
+               "Failed upgrade attempts that will be pushed again (to_retry).");
+        put(&t, "ota_task_retries_total %llu\n", (unsigned long long)st.retries);
+        family(&t, "ota_task_failures_total", "counter",
+               "Failed upgrade attempts by reason, retried ones included; terminated: the "
+               "unfinished tasks a terminate failed.");
+        for (int i = 0; i < FSM_REASON_COUNT; i++)
+            if (i != FSM_REASON_NONE)
+                put(&t, "ota_task_failures_total{reason=\"%s\"} %llu\n",
+                    fsm_reason_name((fsm_reason)i), (unsigned long long)st.failures[i]);
+        family(&t, "ota_engine_round_seconds", "histogram",
+               "Duration of the batch engine's rounds: their work and their transaction.");
+        put_hist(&t, "ota_engine_round_seconds", "", &st.round_time);
         family(&t, "ota_device_messages_ignored_total", "counter",
                "Device messages that changed nothing (late, repeated, of no task).");
         put(&t, "ota_device_messages_ignored_total %llu\n", (unsigned long long)st.ignored);
@@ -293,6 +310,16 @@ static int metrics(http_req *r)
         put(&t, "ota_devices_online %lld\n", (long long)sm.devices_online);
     } else
         put(&t, "ota_store_up 0\n");
+    family(&t, "ota_store_transaction_seconds", "histogram",
+           "Store transactions from BEGIN to COMMIT or ROLLBACK, by kind (one statement, read, "
+           "write, the engine's round).");
+    for (int k = 0; k < STORE_TX_KINDS; k++) {
+        hist_read_t h;
+        char lbl[32];
+        store_tx_latency(r->app->store, k, &h);
+        snprintf(lbl, sizeof lbl, "kind=\"%s\"", store_tx_kind_name(k));
+        put_hist(&t, "ota_store_transaction_seconds", lbl, &h);
+    }
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(t.len, t.buf, MHD_RESPMEM_MUST_FREE);
     if (!resp) {

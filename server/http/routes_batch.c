@@ -257,9 +257,10 @@ static int batch_terminate(http_req *r)
 {
     int64_t id;
     store_batch b;
+    int64_t failed = 0;
     if (path_batch_id(r, &id) != 0)
         return MHD_YES;
-    ota_err rc = store_batch_terminate(r->app->store, id, ota_time_now_ms(), &b);
+    ota_err rc = store_batch_terminate(r->app->store, id, ota_time_now_ms(), &b, &failed);
     if (rc == OTA_ENOTFOUND)
         return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
     if (rc == OTA_EINUSE)
@@ -269,7 +270,7 @@ static int batch_terminate(http_req *r)
         return http_send_store_error(r, rc, "batch terminate");
     OTA_INFO("batch %lld terminated by the API", (long long)id);
     if (r->app->engine)
-        engine_batch_ended(r->app->engine, id);
+        engine_batch_ended(r->app->engine, id, failed);
     return http_send_json(r, 200, batch_full_json(&b));
 }
 

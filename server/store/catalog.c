@@ -1163,6 +1163,7 @@ typedef struct {
     store_t *s;
     int64_t id, now;
     store_batch *out;
+    int64_t failed; /* terminate: the tasks it failed */
 } batch_args;
 
 static ota_err batch_get(store_t *s, store_tx *tx, int64_t id, store_batch *out)
@@ -1283,17 +1284,17 @@ ota_err store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, stor
     return s->ops->tx(s, STORE_TX_READ, batch_devices_fn, &a);
 }
 
-/* The batch's unfinished tasks failed (terminated) and its counters set from its own row,
- * its state end_state: *done = 1 when the batch was running. */
+/* The batch's unfinished tasks failed (terminated; *failed of them) and its counters set
+ * from its own row, its state end_state: *done = 1 when the batch was running. */
 static ota_err terminate_rows(store_t *s, store_tx *tx, int64_t id, int64_t now_ms,
-                              const char *end_state, int *done)
+                              const char *end_state, int *done, int64_t *failed)
 {
     int64_t changed = 0;
     store_args args = {0};
     store_arg_i64(&args, id);
     store_arg_i64(&args, now_ms);
     *done = 0;
-    ota_err rc = run(s, tx, STORE_Q_TERM_TASKS, &args, NULL, NULL, NULL);
+    ota_err rc = run(s, tx, STORE_Q_TERM_TASKS, &args, NULL, NULL, failed);
     store_arg_str(&args, end_state);
     if (rc == OTA_OK)
         rc = run(s, tx, STORE_Q_TERM_BATCH, &args, NULL, NULL, &changed);
@@ -1310,15 +1311,18 @@ static ota_err batch_lock(store_t *s, store_tx *tx, int64_t id, int64_t *found)
 }
 
 ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms,
-                               const char *end_state, int *done)
+                               const char *end_state, int *done, int64_t *failed)
 {
-    int64_t found;
+    int64_t found, n = 0;
     store_batch b;
     *done = 0;
+    if (!failed)
+        failed = &n;
+    *failed = 0;
     ota_err rc = batch_lock(s, tx, id, &found);
     if (rc != OTA_OK || !found)
         return rc;
-    if ((rc = terminate_rows(s, tx, id, now_ms, end_state, done)) != OTA_OK || !*done)
+    if ((rc = terminate_rows(s, tx, id, now_ms, end_state, done, failed)) != OTA_OK || !*done)
         return rc;
     if ((rc = batch_get(s, tx, id, &b)) != OTA_OK)
         return rc;
@@ -1340,7 +1344,8 @@ static ota_err batch_terminate_fn(store_tx *tx, void *ud)
         return OTA_ENOTFOUND;
     if ((rc = batch_get(a->s, tx, a->id, a->out)) != OTA_OK)
         return rc;
-    if ((rc = terminate_rows(a->s, tx, a->id, a->now, "terminated", &done)) != OTA_OK)
+    if ((rc = terminate_rows(a->s, tx, a->id, a->now, "terminated", &done, &a->failed)) !=
+        OTA_OK)
         return rc;
     if (!done)
         return OTA_EINUSE;
@@ -1349,10 +1354,14 @@ static ota_err batch_terminate_fn(store_tx *tx, void *ud)
     return batch_event(a->s, tx, HOOK_EV_BATCH_TERMINATED, a->out, a->out->state, a->now);
 }
 
-ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out)
+ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out,
+                              int64_t *failed)
 {
-    batch_args a = {s, id, now_ms, out};
-    return store__change(s, batch_terminate_fn, &a);
+    batch_args a = {s, id, now_ms, out, 0};
+    ota_err rc = store__change(s, batch_terminate_fn, &a);
+    if (failed)
+        *failed = rc == OTA_OK ? a.failed : 0;
+    return rc;
 }
 
 typedef struct {

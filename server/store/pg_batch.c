@@ -363,14 +363,15 @@ static ota_err pg_uow_exec(void *impl, store_uq q, const store_args *a, store_ro
 }
 
 static ota_err pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms,
-                                const char *end_state, int *done)
+                                const char *end_state, int *done, int64_t *failed)
 {
     pg_uow *u = impl;
     /* the pending writes first; the terminate itself runs outside the pipeline */
     *done = 0;
     if (pipe_settle(u, NULL) != OTA_OK)
         return OTA_EDB;
-    ota_err rc = store__batch_terminate(u->s, (store_tx *)u->c, batch_id, now_ms, end_state, done);
+    ota_err rc = store__batch_terminate(u->s, (store_tx *)u->c, batch_id, now_ms, end_state, done,
+                                        failed);
     if (rc != OTA_OK)
         u->failed = 1;
     return rc;

@@ -204,10 +204,11 @@ static ota_err sq_uow_exec(void *impl, store_uq q, const store_args *a, store_ro
 }
 
 static ota_err sq_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms,
-                                const char *end_state, int *done)
+                                const char *end_state, int *done, int64_t *failed)
 {
     sq_uow *u = impl;
-    return store__batch_terminate(u->s, (store_tx *)u->db, batch_id, now_ms, end_state, done);
+    return store__batch_terminate(u->s, (store_tx *)u->db, batch_id, now_ms, end_state, done,
+                                  failed);
 }
 
 static ota_err sq_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)

@@ -36,6 +36,8 @@ ota_err store_open(const char *url, store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     ota_err rc = open_url(url, out, err, errlen);
+    if (rc == OTA_OK)
+        store__tx_latency_init(*out);
     const char *kill_after = getenv("OTA_TEST_KILL_AFTER_COMMIT");
     if (rc == OTA_OK && kill_after && *kill_after) {
         (*out)->test_kill_after = strtol(kill_after, NULL, 10);
@@ -45,6 +47,13 @@ ota_err store_open(const char *url, store_t **out, char *err, size_t errlen)
                      (*out)->test_kill_after);
     }
     return rc;
+}
+
+void store__tx_ended(store_t *s, store_tx_mode mode, int64_t t0_us, ota_err rc)
+{
+    store__tx_observe(s, (int)mode, t0_us);
+    if (mode == STORE_TX_WRITE && rc == OTA_OK)
+        store__test_after_commit(s);
 }
 
 void store__test_after_commit(store_t *s)

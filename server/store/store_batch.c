@@ -10,12 +10,16 @@
 #include "store/store_internal.h"
 #include "store/store_webhook.h"
 
+#include "ota_time.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 struct store_uow {
     const store_batch_ops *ops;
     void *impl;
+    store_t *s;
+    int64_t t0_us; /* its BEGIN, for the latency histogram (store_metrics.h) */
 };
 
 ota_err store_uow_begin(store_t *s, store_uow **out)
@@ -25,6 +29,8 @@ ota_err store_uow_begin(store_t *s, store_uow **out)
     if (!u)
         abort(); /* the daemon may abort on out-of-memory */
     u->ops = ops;
+    u->s = s;
+    u->t0_us = ota_time_mono_us();
     ota_err r = ops->uow_begin(s, &u->impl);
     if (r != OTA_OK) {
         free(u);
@@ -37,6 +43,7 @@ ota_err store_uow_begin(store_t *s, store_uow **out)
 ota_err store_uow_commit(store_uow *u)
 {
     ota_err r = u->ops->uow_commit(u->impl);
+    store__tx_observe(u->s, STORE_TX_KINDS - 1, u->t0_us);
     free(u);
     return r;
 }
@@ -46,6 +53,7 @@ void store_uow_rollback(store_uow *u)
     if (!u)
         return;
     u->ops->uow_rollback(u->impl);
+    store__tx_observe(u->s, STORE_TX_KINDS - 1, u->t0_us);
     free(u);
 }
 
@@ -194,16 +202,17 @@ ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t
     return batch_change(u, STORE_UQ_COMPLETE, &a, completed);
 }
 
-ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done)
+ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done,
+                                  int64_t *failed)
 {
-    return u->ops->uow_terminate(u->impl, batch_id, now_ms, "terminated", done);
+    return u->ops->uow_terminate(u->impl, batch_id, now_ms, "terminated", done, failed);
 }
 
 ota_err store_uow_batch_abort(store_uow *u, int64_t batch_id, int64_t now_ms, const char *why,
-                              int *done)
+                              int *done, int64_t *failed)
 {
     store_args a = {0};
-    ota_err rc = u->ops->uow_terminate(u->impl, batch_id, now_ms, "aborted", done);
+    ota_err rc = u->ops->uow_terminate(u->impl, batch_id, now_ms, "aborted", done, failed);
     if (rc != OTA_OK || !*done)
         return rc;
     store_arg_i64(&a, batch_id);

@@ -134,8 +134,10 @@ ota_err store_batch_devices_keyset(store_t *s, int64_t batch_id, int state, stor
                                    int64_t after, store_batch_device **items, size_t *n,
                                    int64_t *total, int64_t *next_after);
 /* Terminates a running batch (in_progress, scheduled or paused): unfinished tasks
- * failed/terminated, state terminated, end_ms set. OTA_EINUSE when it has already ended. */
-ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out);
+ * failed/terminated, state terminated, end_ms set; *failed (may be NULL) the tasks it
+ * failed. OTA_EINUSE when it has already ended. */
+ota_err store_batch_terminate(store_t *s, int64_t id, int64_t now_ms, store_batch *out,
+                              int64_t *failed);
 /* The operator pauses an in_progress batch (pause_reason = why, JSON) or resumes a paused
  * one (pause_reason cleared). OTA_EINUSE when the batch is not in the state the call needs
  * (out then holds the row as it is); OTA_ENOTFOUND when it does not exist. */
@@ -177,12 +179,14 @@ ota_err store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[F
  * *completed = 1 when it did. */
 ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
                                          int *completed);
-/* Terminates a running batch inside the unit (validity end). *done = 1 when it did. */
-ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done);
+/* Terminates a running batch inside the unit (validity end). *done = 1 when it did;
+ * *failed the unfinished tasks it failed. */
+ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done,
+                                  int64_t *failed);
 /* A brake with action "abort" fired: ended as terminate does, state aborted, why (JSON)
- * kept as its pause_reason. *done = 1 when the batch was running. */
+ * kept as its pause_reason. *done = 1 when the batch was running; *failed as above. */
 ota_err store_uow_batch_abort(store_uow *u, int64_t batch_id, int64_t now_ms, const char *why,
-                              int *done);
+                              int *done, int64_t *failed);
 /* A brake with action "pause" fired, or a phase ended below its success share: an
  * in_progress batch becomes paused with why (JSON). *done = 1 when it did. */
 ota_err store_uow_batch_pause(store_uow *u, int64_t batch_id, const char *why, int *done);

@@ -12,6 +12,7 @@
 #include "store/store.h"
 #include "store/store_batch.h"
 #include "store/store_sql.h"
+#include "store/store_metrics.h"
 
 typedef struct store_ops store_ops;
 typedef struct store_batch_ops store_batch_ops;
@@ -20,6 +21,7 @@ struct store {
     const store_ops *ops;             /* catalog: products, devices, firmware */
     const store_batch_ops *batch_ops; /* batches and the engine's unit of work */
     void *impl; /* the implementation's state (store_sqlite.c, store_pg.c) */
+    hist tx_latency[STORE_TX_KINDS]; /* store_metrics.h: by store_tx_mode, then the engine's */
     long test_kill_after; /* store__test_after_commit: 0 = off */
     _Atomic long test_commits;
 };
@@ -87,7 +89,7 @@ struct store_batch_ops {
     ota_err (*uow_exec)(void *impl, store_uq q, const store_args *args, store_row_fn row, void *ud,
                         int64_t *changes);
     ota_err (*uow_terminate)(void *impl, int64_t batch_id, int64_t now_ms, const char *end_state,
-                             int *done);
+                             int *done, int64_t *failed);
     ota_err (*presence_snapshot)(void *impl, const char *const *clients, size_t n, int64_t now_ms);
 
     ota_err (*engine_batches)(store_t *s, store_batch **items, size_t *n);
@@ -100,9 +102,9 @@ struct store_batch_ops {
 /* Ends a running batch inside tx (catalog.c; also the engine's unit of work, whose impl is
  * then the tx): batch row locked, unfinished tasks failed/terminated, counters set from the
  * row, state end_state ("terminated" or "aborted"). *done = 0 when the batch was not
- * running (core/fsm.h) or is missing. */
+ * running (core/fsm.h) or is missing; *failed (may be NULL) the unfinished tasks it failed. */
 ota_err store__batch_terminate(store_t *s, store_tx *tx, int64_t id, int64_t now_ms,
-                               const char *end_state, int *done);
+                               const char *end_state, int *done, int64_t *failed);
 
 /* One page of a list (catalog.c): count_q with the leading args lead gives *total; list_q
  * with lead, then LIMIT and OFFSET, the page's rows, read with read into a new array of
@@ -125,6 +127,14 @@ void store__audit_object(const char *fmt, ...) __attribute__((format(printf, 1, 
  * written when rc is OTA_OK. */
 ota_err store__audit_insert(store_t *s, store_tx *tx);
 void store__audit_committed(ota_err rc);
+/* Counts a transaction of kind (a store_tx_mode, or STORE_TX_KINDS - 1 for the engine's unit
+ * of work) that began at t0_us (ota_time_mono_us) and has just ended, committed or not. */
+void store__tx_observe(store_t *s, int kind, int64_t t0_us);
+/* After each store_ops.tx of an implementation: counts its latency (t0_us its start) and,
+ * for a committed write, store__test_after_commit. */
+void store__tx_ended(store_t *s, store_tx_mode mode, int64_t t0_us, ota_err rc);
+/* Sets the histograms' bounds (store_open, once the implementation made the handle). */
+void store__tx_latency_init(store_t *s);
 /* Test-only fault injection (docs/operations.md, "Durability"): when OTA_TEST_KILL_AFTER_COMMIT
  * is N > 0 at store_open, the process kills itself with SIGKILL right after its N-th
  * committed write transaction of the catalog (STORE_TX_WRITE or a bulk import; the

@@ -6,7 +6,39 @@
 
 #include "store/store_internal.h"
 
+#include "ota_time.h"
+
 #include <string.h>
+
+/* seconds: a SQLite statement takes tens of microseconds, a PostgreSQL round trip a few
+ * hundred; an engine round of 10,000 pushes a few hundred milliseconds */
+static const double tx_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                               0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+
+static const char *const kind_names[STORE_TX_KINDS] = {"one", "read", "write", "engine"};
+_Static_assert(STORE_TX_ONE == 0 && STORE_TX_READ == 1 && STORE_TX_WRITE == 2,
+               "kind_names follows store_tx_mode, then the engine's unit of work");
+
+const char *store_tx_kind_name(int kind)
+{
+    return kind >= 0 && kind < STORE_TX_KINDS ? kind_names[kind] : "?";
+}
+
+void store__tx_latency_init(store_t *s)
+{
+    for (int k = 0; k < STORE_TX_KINDS; k++)
+        hist_init(&s->tx_latency[k], tx_le, sizeof tx_le / sizeof tx_le[0]);
+}
+
+void store__tx_observe(store_t *s, int kind, int64_t t0_us)
+{
+    hist_observe_us(&s->tx_latency[kind], ota_time_mono_us() - t0_us);
+}
+
+void store_tx_latency(store_t *s, int kind, hist_read_t *out)
+{
+    hist_read(&s->tx_latency[kind], out);
+}
 
 static void batch_row(void *ud, const store_row *r)
 {

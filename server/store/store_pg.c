@@ -29,6 +29,7 @@
 #include "store/store_pg.h"
 
 #include "ota_log.h"
+#include "ota_time.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -938,23 +939,30 @@ static ota_err tx_call_fn(store_pg_conn *c, void *ud)
     return t->fn((store_tx *)c, t->ud);
 }
 
-static ota_err pg_tx_mode(store_t *s, store_tx_mode mode, ota_err (*fn)(store_tx *tx, void *ud),
-                          void *ud)
+/* fn on a borrowed connection, autocommit (STORE_TX_ONE). */
+static ota_err pg_one(store_t *s, ota_err (*fn)(store_tx *tx, void *ud), void *ud)
 {
-    tx_call t = {fn, ud};
-    if (mode == STORE_TX_WRITE) {
-        ota_err rc = pg_tx(s, tx_call_fn, &t);
-        if (rc == OTA_OK)
-            store__test_after_commit(s);
-        return rc;
-    }
-    if (mode == STORE_TX_READ)
-        return pg_read(s, tx_call_fn, &t);
     store_pg_conn *c = store_pg_conn_get(s);
     if (!c)
         return OTA_EDB;
     ota_err rc = fn((store_tx *)c, ud);
     store_pg_conn_put(s, c);
+    return rc;
+}
+
+static ota_err pg_tx_mode(store_t *s, store_tx_mode mode, ota_err (*fn)(store_tx *tx, void *ud),
+                          void *ud)
+{
+    tx_call t = {fn, ud};
+    int64_t t0 = ota_time_mono_us();
+    ota_err rc;
+    if (mode == STORE_TX_WRITE)
+        rc = pg_tx(s, tx_call_fn, &t);
+    else if (mode == STORE_TX_READ)
+        rc = pg_read(s, tx_call_fn, &t);
+    else
+        rc = pg_one(s, fn, ud);
+    store__tx_ended(s, mode, t0, rc);
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #include "store/store_sqlite.h"
 
 #include "ota_log.h"
+#include "ota_time.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -636,15 +637,16 @@ static ota_err sq_tx(store_t *s, store_tx_mode mode, ota_err (*fn)(store_tx *tx,
                      void *ud)
 {
     tx_call c = {fn, ud};
+    int64_t t0 = ota_time_mono_us();
+    ota_err rc;
     /* reads on one connection: WAL gives each statement (and the statements of a read
      * transaction) a consistent snapshot; one writer at a time */
-    if (mode == STORE_TX_WRITE) {
-        ota_err rc = store_sqlite_tx(s, tx_call_fn, &c);
-        if (rc == OTA_OK)
-            store__test_after_commit(s);
-        return rc;
-    }
-    return with_conn(s, tx_call_fn, &c);
+    if (mode == STORE_TX_WRITE)
+        rc = store_sqlite_tx(s, tx_call_fn, &c);
+    else
+        rc = with_conn(s, tx_call_fn, &c);
+    store__tx_ended(s, mode, t0, rc);
+    return rc;
 }
 
 static ota_err sq_query(store_tx *tx, store_q q, const store_args *a, store_row_fn row, void *ud,

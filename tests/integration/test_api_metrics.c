@@ -5,7 +5,9 @@
  * _total, histogram buckets are cumulative in rising `le` and end with +Inf equal to _count,
  * no series twice. Then what an operator relies on: a viewer's token reads it, no token
  * does not; a request shows up in its route's counter and histogram at once; the store's
- * gauges are there.
+ * gauges are there; after a small batch with a retried failure and a terminate, the
+ * engine's counters (pushes, acks, retries, failures by reason) hold exactly what happened
+ * and the round and transaction histograms have counted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 
 #include "test_accounts_util.h"
+#include "test_batch_fixture.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -174,22 +177,27 @@ static void check_histograms(parsed *p)
         const char *s = p->s[i].series, *b = strstr(s, "_bucket{");
         if (!b)
             continue;
-        const char *lep = strstr(s, ",le=\"");
+        /* le is the last label: {le="..."} alone or {...,le="..."} */
+        const char *lep = strstr(s, "le=\"");
         assert_non_null(lep);
+        assert_true(lep[-1] == ',' || lep[-1] == '{');
         char le[32];
-        sscanf(lep + 5, "%31[^\"]", le);
+        sscanf(lep + 4, "%31[^\"]", le);
         if (strcmp(le, "+Inf") != 0) {
             /* the next sample is the next bucket of the same series, not smaller, larger le */
             const char *n = p->s[i + 1].series;
             assert_int_equal(strncmp(s, n, (size_t)(lep - s)), 0);
-            const char *nle = strstr(n, ",le=\"") + 5;
+            const char *nle = strstr(n, "le=\"") + 4;
             assert_true(strncmp(nle, "+Inf", 4) == 0 || strtod(nle, NULL) > strtod(le, NULL));
             assert_true(p->s[i + 1].v >= p->s[i].v);
         } else {
             /* +Inf equals _count of the same labels */
             char count[512];
-            snprintf(count, sizeof count, "%.*s_count{%.*s}", (int)(b - s), s, (int)(lep - (b + 8)),
-                     b + 8);
+            int nl = (int)(lep - (b + 8)) - (lep[-1] == ','); /* the labels before le */
+            if (nl > 0)
+                snprintf(count, sizeof count, "%.*s_count{%.*s}", (int)(b - s), s, nl, b + 8);
+            else
+                snprintf(count, sizeof count, "%.*s_count", (int)(b - s), s);
             int found = 0;
             for (int k = 0; k < p->ns; k++)
                 if (strcmp(p->s[k].series, count) == 0) {
@@ -210,15 +218,24 @@ static double value(parsed *p, const char *series)
     return NAN;
 }
 
-static void scrape(tapi_ctx *c, const char *tok, parsed *p)
+static void scrape_env(oth_env *e, const char *tok, parsed *p)
 {
     oth_resp r;
-    assert_int_equal(tacc_call(c, "GET", "/metrics", tok, NULL, &r), 200);
+    char url[128];
+    snprintf(url, sizeof url, "%s/metrics", e->base_url);
+    memset(&r, 0, sizeof r);
+    oth_http_url("GET", url, tok, NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.content_type, "text/plain"));
     assert_non_null(strstr(r.content_type, "version=0.0.4"));
     parse(r.body, p);
     check_histograms(p);
     oth_resp_free(&r);
+}
+
+static void scrape(tapi_ctx *c, const char *tok, parsed *p)
+{
+    scrape_env(&c->env, tok, p);
 }
 
 static void test_metrics(void **st)
@@ -263,8 +280,70 @@ static void test_metrics(void **st)
                            "status=\"403\"}") >= 1);
 }
 
+/* The engine's counters after a small batch: one device upgrades, one fails verification,
+ * is retried once and fails again, one is offline until an API terminate fails it. */
+static void test_batch_counters(void **state)
+{
+    static parsed p;
+    char fw[32], b[32], b2[32], body[512];
+    bt_ctx *t = bt_new(state, 60); /* retry interval 1 s */
+    bt_product(t, "metrics");
+    bt_device(t, "good");
+    bt_device(t, "bad");
+    bt_device(t, "away");
+    bt_dev_start(t, "good", "1.0.0", SDEV_AUTO_UPGRADE, 0);
+    bt_dev_start(t, "bad", "1.0.0", SDEV_AUTO_FAIL, -3);
+    bt_dev_activated_offline(t, "away", "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_wait_device(t, "good", 1, "1.0.0", BT_SOON);
+    bt_wait_device(t, "bad", 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_metrics", "2.0.0", fw, sizeof fw);
+    bt_body(body, sizeof body, "\"scope\":\"directed\",\"identifiers\":[\"good\",\"bad\"]", 1440,
+            1, 1);
+    bt_batch(t, fw, body, b, sizeof b);
+    json_decref(bt_wait_batch(t, b, "completed", 2000 + 2 * BT_SOON));
+    bt_body(body, sizeof body, "\"scope\":\"directed\",\"identifiers\":[\"away\"]", 1440, 0, 0);
+    bt_batch(t, fw, body, b2, sizeof b2);
+    oth_resp r;
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/batches/%s/terminate", b2);
+    assert_int_equal(bt_post(t, path, "", &r), 200);
+    oth_resp_free(&r);
+
+    scrape_env(&t->env, t->env.admin_token, &p);
+    /* good: push, ack; bad: push, ack, verify failure, retry push, ack, verify failure */
+    assert_true(value(&p, "ota_pushes_total") == 3);
+    assert_true(value(&p, "ota_acks_total") == 3);
+    assert_true(value(&p, "ota_task_retries_total") == 1);
+    assert_true(value(&p, "ota_task_failures_total{reason=\"verify_failed\"}") == 2);
+    assert_true(value(&p, "ota_task_failures_total{reason=\"terminated\"}") == 1);
+    static const char *const zero[] = {"push_timeout", "download_failed", "flash_failed",
+                                       "upgrade_timeout", "unknown", "rolled_back"};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) {
+        char series[96];
+        snprintf(series, sizeof series, "ota_task_failures_total{reason=\"%s\"}", zero[i]);
+        assert_true(value(&p, series) == 0);
+    }
+    assert_true(isnan(value(&p, "ota_task_failures_total{reason=\"none\"}")));
+    /* rounds and transactions were timed: counts, and sums that are sane (not negative,
+     * not hours) */
+    double rounds = value(&p, "ota_engine_round_seconds_count");
+    assert_true(rounds >= 3);
+    assert_true(value(&p, "ota_engine_round_seconds_sum") >= 0 &&
+                value(&p, "ota_engine_round_seconds_sum") < rounds * 10);
+    assert_true(value(&p, "ota_store_transaction_seconds_count{kind=\"engine\"}") >= rounds - 1);
+    assert_true(value(&p, "ota_store_transaction_seconds_count{kind=\"write\"}") >= 4);
+    assert_true(value(&p, "ota_store_transaction_seconds_count{kind=\"read\"}") >= 1);
+    assert_true(value(&p, "ota_store_transaction_seconds_count{kind=\"one\"}") >= 1);
+    assert_true(value(&p, "ota_store_transaction_seconds_sum{kind=\"write\"}") < 60);
+    assert_true(value(&p, "ota_devices_online") == 2);
+    assert_true(value(&p, "ota_batches{state=\"completed\"}") == 1);
+    assert_true(value(&p, "ota_batches{state=\"terminated\"}") == 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_metrics)};
-    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
+    const struct CMUnitTest batch[] = {cmocka_unit_test_teardown(test_batch_counters, bt_teardown)};
+    int failed = cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
+    return failed + cmocka_run_group_tests(batch, NULL, NULL);
 }
