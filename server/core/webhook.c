@@ -7,7 +7,6 @@
 #include "ota_time.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,7 +379,8 @@ int64_t hook_retry_at(int attempt, int64_t now_ms, int64_t first_ms, double scal
     if (base > 3600000.0)
         base = 3600000.0;
     double wait = base * (0.8 + 0.4 * r) / scale;
-    int64_t at = now_ms + (int64_t)ceil(wait);
+    int64_t whole = (int64_t)wait; /* rounded up, without libm */
+    int64_t at = now_ms + whole + (wait > (double)whole);
     if (at > first_ms + (int64_t)((double)HOOK_RETRY_HORIZON_MS / scale))
         return 0;
     return at;

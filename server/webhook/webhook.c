@@ -29,7 +29,7 @@
 #include <string.h>
 
 #define PASS_MS 500                          /* assemble and claim this often */
-#define LEASE_EXTRA_MS 10000                 /* a lease outlives the attempt's timeout by this */
+#define LEASE_EXTRA_MS 5000                  /* a lease outlives the attempt's timeout by this */
 #define PRUNE_EVERY_MS (3600 * 1000ll)       /* forget old deliveries this often */
 #define KEEP_MS (7 * 24 * 3600 * 1000ll)     /* delivered / dead deliveries kept a week */
 
