@@ -16,6 +16,7 @@ ota_fuzz_target(fuzz_bparams
 ota_fuzz_target(fuzz_target
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_target.c ${_core}/core/target.c ${_core}/core/validate.c
   LIBS otacommon otaproto PkgConfig::JANSSON INCLUDES ${_core})
+# webhook bodies, POST and PATCH /api/v1/webhooks (core/webhook.c; docs/api.md, "Webhooks")
 ota_fuzz_target(fuzz_webhook
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_webhook.c ${_core}/core/webhook.c ${_core}/core/reqparse.c
   ${_core}/core/validate.c
