@@ -2,7 +2,8 @@
  * codes (0 ok, 1 error answer, 2 usage); and signed firmware end to end: a key pair made
  * locally (private key 0600, never overwritten), its public half added to the product, a
  * file signed offline and uploaded with the signature (printed and as a .sig file), a
- * signature of other bytes refused, requireSignature refusing an unsigned upload. */
+ * signature of other bytes refused, requireSignature refusing an unsigned upload; the
+ * webhook commands (the secret read from a file, never printed). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,6 +109,55 @@ static void test_otactl(void **st)
     assert_int_equal(otactl(c, "device create", NULL, out, sizeof out), 2);
 }
 
+/* webhook add/set/list/show/deliveries/ping/rm; the secret comes from a file and is never
+ * printed */
+static void test_otactl_webhooks(void **st)
+{
+    tapi_ctx *c = *st;
+    static char out[1 << 16];
+    char args[1024], secret[400], id[24];
+    json_t *j;
+    snprintf(secret, sizeof secret, "%s/hook.secret", c->env.dir);
+    FILE *f = fopen(secret, "w");
+    fputs("a-webhook-secret-0123\n", f);
+    fclose(f);
+    snprintf(args, sizeof args,
+             "webhook add http://127.0.0.1:9/h --events batch.created,firmware.deleted "
+             "--secret-file %s --group-max 20",
+             secret);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_null(strstr(out, "a-webhook-secret"));
+    snprintf(id, sizeof id, "%s", tapi_jstr(j, "id"));
+    assert_int_equal(json_integer_value(json_object_get(j, "groupMaxEvents")), 20);
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 2);
+    json_decref(j);
+    assert_int_equal(otactl(c, "webhook add http://h/x --events nope --secret-file /dev/null",
+                            NULL, out, sizeof out),
+                     1);
+    assert_int_equal(otactl(c, "webhook add http://h/x", NULL, out, sizeof out), 2);
+    snprintf(args, sizeof args, "webhook set %s --disable --events '*'", id);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_true(json_is_false(json_object_get(j, "enabled")));
+    json_decref(j);
+    assert_int_equal(otactl(c, "webhook list", &j, out, sizeof out), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "total")), 1);
+    json_decref(j);
+    snprintf(args, sizeof args, "webhook show %s", id);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
+    assert_null(strstr(out, "a-webhook-secret"));
+    snprintf(args, sizeof args, "webhook ping %s", id);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_true(strlen(tapi_jstr(j, "deliveryId")) > 0);
+    json_decref(j);
+    snprintf(args, sizeof args, "webhook deliveries %s --limit 5", id);
+    assert_int_equal(otactl(c, args, &j, out, sizeof out), 0);
+    assert_non_null(json_object_get(j, "items"));
+    json_decref(j);
+    snprintf(args, sizeof args, "webhook rm %s", id);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 0);
+    assert_int_equal(otactl(c, args, NULL, out, sizeof out), 1);
+}
+
 static void test_otactl_signing(void **st)
 {
     tapi_ctx *c = *st;
@@ -188,7 +238,7 @@ static void test_otactl_signing(void **st)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_otactl),
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_otactl), cmocka_unit_test(test_otactl_webhooks),
                                        cmocka_unit_test(test_otactl_signing)};
     return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

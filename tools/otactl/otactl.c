@@ -16,6 +16,9 @@
  * (the private key never goes to the server), `firmware sign` signs a file's manifest
  * (common/ota_sign.h) with it offline, `firmware add --signature` uploads the signature,
  * `key add/list/retire` manage the product's public keys on the server.
+ *
+ * Webhooks (docs/webhooks.md): `webhook add/set/list/show/rm/deliveries/ping`; a secret is
+ * read like a password (a file or stdin), never from the command line.
  */
 #include "ota_crypto.h"
 #include "ota_sign.h"
@@ -179,7 +182,8 @@ static const char *opt(int argc, char **argv, const char *name)
 /* Options that take no value. */
 static int is_flag(const char *a)
 {
-    return strcmp(a, "--continuous") == 0;
+    return strcmp(a, "--continuous") == 0 || strcmp(a, "--enable") == 0 ||
+           strcmp(a, "--disable") == 0;
 }
 
 /* The i-th argument that is not an option or an option's value. */
@@ -1228,6 +1232,131 @@ static int c_token_revoke(ctl *c, int argc, char **argv)
     return one_at(c, argc, argv, "DELETE", "/api/v1/tokens", "TOKEN_ID", NULL);
 }
 
+/* ---- webhooks (docs/webhooks.md) ---------------------------------------------------------- */
+
+/* Adds to body b the options a webhook takes: --events a,b (a JSON array of names),
+ * --group-max N, --group-seconds N, --enable / --disable, and the secret read from
+ * --secret-file (first line; "-" = stdin, without echo on a terminal). 0, or 2 / 1 said. */
+static int webhook_opts(int argc, char **argv, json_t *b)
+{
+    const char *events = opt(argc, argv, "--events"), *secret = opt(argc, argv, "--secret-file");
+    long gmax = 0, gsec = -1;
+    if (num_opt(argc, argv, "--group-max", 1, 1000, &gmax) != 0 ||
+        num_opt(argc, argv, "--group-seconds", 0, 3600, &gsec) != 0)
+        return 2;
+    if (events) {
+        json_t *arr = json_array();
+        for (const char *p = events; *p;) {
+            size_t n = strcspn(p, ",");
+            if (n)
+                json_array_append_new(arr, json_stringn(p, n));
+            p += n + (p[n] == ',');
+        }
+        json_object_set_new(b, "events", arr);
+    }
+    if (gmax > 0)
+        json_object_set_new(b, "groupMaxEvents", json_integer(gmax));
+    if (gsec >= 0)
+        json_object_set_new(b, "groupSeconds", json_integer(gsec));
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--enable") == 0 || strcmp(argv[i], "--disable") == 0)
+            json_object_set_new(b, "enabled", json_boolean(argv[i][2] == 'e'));
+    if (secret) {
+        char sec[300];
+        if (read_password(secret, "Webhook secret: ", sec, sizeof sec) != 0)
+            return 1;
+        json_object_set_new(b, "secret", json_string(sec));
+        OPENSSL_cleanse(sec, sizeof sec);
+    }
+    return 0;
+}
+
+/* method path with body b (taken). */
+static int send_json(ctl *c, const char *method, const char *path, json_t *b)
+{
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int rc = request(c, method, path, s, NULL, NULL, NULL, NULL);
+    if (s)
+        OPENSSL_cleanse(s, strlen(s)); /* it may hold the secret */
+    free(s);
+    return rc;
+}
+
+static int c_webhook_add(ctl *c, int argc, char **argv)
+{
+    const char *url = pos(argc, argv, 0);
+    NEED(url && opt(argc, argv, "--events") && opt(argc, argv, "--secret-file"),
+         "URL --events E,E --secret-file FILE");
+    json_t *b = json_pack("{s:s}", "url", url);
+    int rc = webhook_opts(argc, argv, b);
+    if (rc != 0) {
+        json_decref(b);
+        return rc;
+    }
+    return send_json(c, "POST", "/api/v1/webhooks", b);
+}
+
+static int c_webhook_set(ctl *c, int argc, char **argv)
+{
+    const char *id = pos(argc, argv, 0), *url = opt(argc, argv, "--url");
+    char path[256];
+    NEED(id, "WEBHOOK_ID");
+    json_t *b = json_object();
+    if (url)
+        json_object_set_new(b, "url", json_string(url));
+    int rc = webhook_opts(argc, argv, b);
+    if (rc != 0) {
+        json_decref(b);
+        return rc;
+    }
+    char *e = esc(id);
+    snprintf(path, sizeof path, "/api/v1/webhooks/%s", e);
+    curl_free(e);
+    return send_json(c, "PATCH", path, b);
+}
+
+static int c_webhook_list(ctl *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return request(c, "GET", "/api/v1/webhooks", NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_webhook_show(ctl *c, int argc, char **argv)
+{
+    return one_at(c, argc, argv, "GET", "/api/v1/webhooks", "WEBHOOK_ID", NULL);
+}
+
+static int c_webhook_rm(ctl *c, int argc, char **argv)
+{
+    return one_at(c, argc, argv, "DELETE", "/api/v1/webhooks", "WEBHOOK_ID", NULL);
+}
+
+/* GET or POST /api/v1/webhooks/ID/<sub>, with --limit and --cursor for the log. */
+static int webhook_sub(ctl *c, int argc, char **argv, const char *method, const char *sub)
+{
+    static const char *const map[] = {"--limit", "limit", "--cursor", "cursor", NULL};
+    const char *id = pos(argc, argv, 0);
+    char path[512];
+    NEED(id, "WEBHOOK_ID");
+    char *e = esc(id);
+    snprintf(path, sizeof path, "/api/v1/webhooks/%s/%s", e, sub);
+    curl_free(e);
+    query(path, sizeof path, argc, argv, map);
+    return request(c, method, path, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int c_webhook_deliveries(ctl *c, int argc, char **argv)
+{
+    return webhook_sub(c, argc, argv, "GET", "deliveries");
+}
+
+static int c_webhook_ping(ctl *c, int argc, char **argv)
+{
+    return webhook_sub(c, argc, argv, "POST", "ping");
+}
+
 /* ---- signed firmware -------------------------------------------------------------------- */
 
 /* PEM text of k (private when priv) into a new malloc'ed string, or NULL. */
@@ -1501,6 +1630,20 @@ static const command commands[] = {
      c_token_create},
     {"token", "list", "token list [--page N] [--page-size N]", c_token_list},
     {"token", "revoke", "token revoke TOKEN_ID", c_token_revoke},
+    {"webhook", "add",
+     "webhook add URL --events E,E|* --secret-file FILE|- [--group-max N] [--group-seconds S]"
+     " [--disable]   (the secret from the file's first line, never the command line)",
+     c_webhook_add},
+    {"webhook", "set",
+     "webhook set WEBHOOK_ID [--url URL] [--events E,E] [--secret-file FILE|-] [--group-max N]"
+     " [--group-seconds S] [--enable|--disable]",
+     c_webhook_set},
+    {"webhook", "list", "webhook list", c_webhook_list},
+    {"webhook", "show", "webhook show WEBHOOK_ID", c_webhook_show},
+    {"webhook", "rm", "webhook rm WEBHOOK_ID", c_webhook_rm},
+    {"webhook", "deliveries", "webhook deliveries WEBHOOK_ID [--limit N] [--cursor C]",
+     c_webhook_deliveries},
+    {"webhook", "ping", "webhook ping WEBHOOK_ID   (a test delivery)", c_webhook_ping},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 
