@@ -18,8 +18,12 @@
  *       the floor of batch creation: the server's task rows (same table, same indexes,
  *       same pragmas as server/store/store_sqlite.c) inserted in one transaction into a new
  *       database, row by row and with one INSERT ... SELECT; the faster counts.
+ *   ota-bench mqtt-ceiling --broker HOST:PORT --key-file PATH -n DEVICES [--server-connections K]
+ *       the broker's ceiling for the rollout's messages (ceiling.c); prints JSON.
  * Expected load: a few GB over loopback; 1,000,000 rows.
  */
+#include "ceiling.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
@@ -452,7 +456,7 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fprintf(stderr, "usage: ota-bench port | get URL [-c N] [-r N] [-H H] | lat URL [-n N] [-H H] |"
                         " slow URL [-c N] [-t S] [-H H] |"
-                        " sqlite-insert DB ROWS\n");
+                        " sqlite-insert DB ROWS | mqtt-ceiling --broker HOST:PORT --key-file PATH -n N\n");
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -467,6 +471,8 @@ int main(int argc, char **argv)
         rc = cmd_slow(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "sqlite-insert"))
         rc = cmd_sqlite(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "mqtt-ceiling"))
+        rc = ceiling_main(argc - 2, argv + 2);
     curl_global_cleanup();
     return rc;
 }
