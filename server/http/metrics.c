@@ -240,6 +240,29 @@ static void webhook_families(text *t, http_app *app)
     }
 }
 
+/* Each running batch (the newest 100): its devices, finished and failed tasks, for a
+ * failed-ratio alert per batch. A batch leaves these series when it ends. */
+static void running_batches(text *t, const store_metrics *sm)
+{
+    static const struct {
+        const char *name, *help;
+    } f[] = {
+        {"ota_batch_devices", "Devices of a running batch."},
+        {"ota_batch_finished", "Tasks of a running batch that succeeded or failed."},
+        {"ota_batch_failed", "Tasks of a running batch that failed (retries used up)."},
+    };
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+        family(t, f[k].name, "gauge", f[k].help);
+        for (int i = 0; i < sm->n_running; i++) {
+            int64_t v = k == 0   ? sm->running[i].total
+                        : k == 1 ? sm->running[i].succeeded + sm->running[i].failed
+                                 : sm->running[i].failed;
+            put(t, "%s{batch=\"%lld\"} %lld\n", f[k].name, (long long)sm->running[i].id,
+                (long long)v);
+        }
+    }
+}
+
 static int metrics(http_req *r)
 {
     text t = {0};
@@ -308,6 +331,7 @@ static int metrics(http_req *r)
                 (long long)sm.tasks[i]);
         family(&t, "ota_devices_online", "gauge", "Devices connected to the broker.");
         put(&t, "ota_devices_online %lld\n", (long long)sm.devices_online);
+        running_batches(&t, &sm);
     } else
         put(&t, "ota_store_up 0\n");
     family(&t, "ota_store_transaction_seconds", "histogram",

@@ -1,5 +1,5 @@
 /*
- * store_metrics: the scrape's reads (store_metrics.h), three numbered statements in one
+ * store_metrics: the scrape's reads (store_metrics.h), four numbered statements in one
  * read transaction.
  */
 #include "store/store_metrics.h"
@@ -57,6 +57,18 @@ static void tasks_row(void *ud, const store_row *r)
         m->tasks[i] = r->i64(r->row, 1 + i);
 }
 
+static void running_row(void *ud, const store_row *r)
+{
+    store_metrics *m = ud;
+    if (m->n_running >= STORE_METRIC_RUNNING_MAX)
+        return;
+    m->running[m->n_running].id = r->i64(r->row, 0);
+    m->running[m->n_running].total = r->i64(r->row, 1);
+    m->running[m->n_running].succeeded = r->i64(r->row, 2);
+    m->running[m->n_running].failed = r->i64(r->row, 3);
+    m->n_running++;
+}
+
 typedef struct {
     store_t *s;
     store_metrics *m;
@@ -72,6 +84,8 @@ static ota_err read_fn(store_tx *tx, void *ud)
     if (rc == OTA_OK)
         rc = c->s->ops->query(tx, STORE_Q_METRIC_ONLINE, &none, store__first_i64,
                               &c->m->devices_online, NULL);
+    if (rc == OTA_OK)
+        rc = c->s->ops->query(tx, STORE_Q_METRIC_RUNNING, &none, running_row, c->m, NULL);
     return rc;
 }
 

@@ -1,7 +1,8 @@
 /*
  * store_metrics: what GET /metrics reads from the store at each scrape (http/metrics.c):
  * batches by state, the tasks of running batches by state (from the batches' counters,
- * no task row read) and devices online. Three small statements; the online count reads
+ * no task row read), devices online and each running batch's counters. Four small
+ * statements; the online count reads
  * the devices_online index (about 50 ms at 1,000,000 devices on SQLite). And the latency
  * of the store's transactions, counted as they end (store__tx_observe).
  */
@@ -13,6 +14,7 @@
 #include "store/store.h"
 
 #define STORE_METRIC_BATCH_STATES 8
+#define STORE_METRIC_RUNNING_MAX 100 /* as the statement's LIMIT */
 
 typedef struct {
     int n_batch_states;
@@ -21,6 +23,10 @@ typedef struct {
     int64_t running_batches;
     int64_t tasks[FSM_STATE_COUNT]; /* of running batches, FSM_STATES order */
     int64_t devices_online;
+    int n_running; /* running batches, newest first, at most STORE_METRIC_RUNNING_MAX */
+    struct {
+        int64_t id, total, succeeded, failed;
+    } running[STORE_METRIC_RUNNING_MAX];
 } store_metrics;
 
 /* Fills *out. OTA_EDB (logged) when the store fails. */

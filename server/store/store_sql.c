@@ -103,6 +103,8 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
                              " (SELECT id FROM batches WHERE firmware_id=$1)",
     [STORE_Q_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=$1",
     [STORE_Q_FW_DEL] = "DELETE FROM firmwares WHERE id=$1",
+    [STORE_Q_METRIC_RUNNING] = "SELECT id, total, n_succeeded, n_failed FROM batches WHERE state "
+                               STORE_SQL_BATCH_RUNNING " ORDER BY id DESC LIMIT 100",
     [STORE_Q_SHA_USED] = "SELECT 1 FROM firmwares WHERE sha256=$1 LIMIT 1",
     [STORE_Q_BATCH_INSERT] =
         "INSERT INTO batches(firmware_id, product_id, scope, policy, validity_days, timeout_min,"

@@ -233,6 +233,7 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(METRIC_BATCHES, "metrics: batches")                                                       \
     X(METRIC_TASKS, "metrics: tasks")                                                           \
     X(METRIC_ONLINE, "metrics: devices online")                                                 \
+    X(METRIC_RUNNING, "metrics: running batches")                                               \
     X(PRODUCT_SET_REQSIG, "update product")                                                     \
     X(PRODUCT_REQSIG, "check product signing")                                                  \
     X(SIGNKEY_INSERT, "insert signing key")                                                     \

@@ -7,7 +7,10 @@
  * does not; a request shows up in its route's counter and histogram at once; the store's
  * gauges are there; after a small batch with a retried failure and a terminate, the
  * engine's counters (pushes, acks, retries, failures by reason) hold exactly what happened
- * and the round and transaction histograms have counted.
+ * and the round and transaction histograms have counted. Every scrape also passes
+ * `promtool check metrics` (Prometheus' own parser and linter), and docs/prometheus/'s
+ * configuration and alert rules pass `promtool check config`, `check rules` and the rule
+ * tests of ota-rules.test.yml.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MAXF 128
 #define MAXS 4096
@@ -218,6 +223,36 @@ static double value(parsed *p, const char *series)
     return NAN;
 }
 
+/* Runs a shell command line; its exit status (-1 when it did not run). */
+static int sh(const char *cmd)
+{
+    int st = system(cmd);
+    return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+}
+
+/* Prometheus' own checker (Debian's prometheus package, scripts/deps.txt): fails the test
+ * when it is missing, as it checks what an operator's Prometheus will read. */
+static void need_promtool(void)
+{
+    if (sh("command -v promtool >/dev/null") != 0)
+        fail_msg("promtool is missing: apt-get install prometheus (scripts/deps.txt, test)");
+}
+
+/* `promtool check metrics` on a scrape's text: Prometheus' parser and its lint rules. */
+static void promtool_check_metrics(const char *body)
+{
+    char path[] = "/tmp/ota-metrics-XXXXXX", cmd[128];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    close(fd);
+    need_promtool();
+    snprintf(cmd, sizeof cmd, "promtool check metrics < %s", path);
+    int rc = sh(cmd);
+    unlink(path);
+    assert_int_equal(rc, 0);
+}
+
 static void scrape_env(oth_env *e, const char *tok, parsed *p)
 {
     oth_resp r;
@@ -230,6 +265,7 @@ static void scrape_env(oth_env *e, const char *tok, parsed *p)
     assert_non_null(strstr(r.content_type, "version=0.0.4"));
     parse(r.body, p);
     check_histograms(p);
+    promtool_check_metrics(r.body);
     oth_resp_free(&r);
 }
 
@@ -303,6 +339,17 @@ static void test_batch_counters(void **state)
     json_decref(bt_wait_batch(t, b, "completed", 2000 + 2 * BT_SOON));
     bt_body(body, sizeof body, "\"scope\":\"directed\",\"identifiers\":[\"away\"]", 1440, 0, 0);
     bt_batch(t, fw, body, b2, sizeof b2);
+    /* a running batch has its own series, for a failed-ratio alert per batch */
+    char series[96];
+    scrape_env(&t->env, t->env.admin_token, &p);
+    snprintf(series, sizeof series, "ota_batch_devices{batch=\"%s\"}", b2);
+    assert_true(value(&p, series) == 1);
+    snprintf(series, sizeof series, "ota_batch_finished{batch=\"%s\"}", b2);
+    assert_true(value(&p, series) == 0);
+    snprintf(series, sizeof series, "ota_batch_failed{batch=\"%s\"}", b2);
+    assert_true(value(&p, series) == 0);
+    snprintf(series, sizeof series, "ota_batch_devices{batch=\"%s\"}", b);
+    assert_true(isnan(value(&p, series))); /* completed: gone */
     oth_resp r;
     char path[64];
     snprintf(path, sizeof path, "/api/v1/batches/%s/terminate", b2);
@@ -319,7 +366,6 @@ static void test_batch_counters(void **state)
     static const char *const zero[] = {"push_timeout", "download_failed", "flash_failed",
                                        "upgrade_timeout", "unknown", "rolled_back"};
     for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) {
-        char series[96];
         snprintf(series, sizeof series, "ota_task_failures_total{reason=\"%s\"}", zero[i]);
         assert_true(value(&p, series) == 0);
     }
@@ -338,12 +384,39 @@ static void test_batch_counters(void **state)
     assert_true(value(&p, "ota_devices_online") == 2);
     assert_true(value(&p, "ota_batches{state=\"completed\"}") == 1);
     assert_true(value(&p, "ota_batches{state=\"terminated\"}") == 1);
+    snprintf(series, sizeof series, "ota_batch_devices{batch=\"%s\"}", b2);
+    assert_true(isnan(value(&p, series))); /* ended: gone */
+}
+
+/* The operator's files, docs/prometheus/: the scrape configuration and the alert rules are
+ * what Prometheus accepts, and the rules fire as tests/integration/ota-rules.test.yml says
+ * (each alert on the series it watches, none on healthy ones). */
+static void test_prometheus_files(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/ota-prom-XXXXXX", cmd[2048];
+    need_promtool();
+    assert_non_null(mkdtemp(dir));
+    /* the configuration names the CA and the token file next to it: placeholders here */
+    snprintf(cmd, sizeof cmd,
+             "cp %s/docs/prometheus/prometheus.yml %s/docs/prometheus/ota-rules.yml "
+             "%s/tests/integration/ota-rules.test.yml %s/ && touch %s/ota-ca.pem %s/ota-token && "
+             "cd %s && promtool check config prometheus.yml && promtool check rules ota-rules.yml "
+             "&& promtool test rules ota-rules.test.yml",
+             OTA_SOURCE_DIR, OTA_SOURCE_DIR, OTA_SOURCE_DIR, dir, dir, dir, dir);
+    int rc = sh(cmd);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    sh(cmd);
+    assert_int_equal(rc, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_metrics)};
-    const struct CMUnitTest batch[] = {cmocka_unit_test_teardown(test_batch_counters, bt_teardown)};
+    const struct CMUnitTest batch[] = {
+        cmocka_unit_test_teardown(test_batch_counters, bt_teardown),
+        cmocka_unit_test(test_prometheus_files),
+    };
     int failed = cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
     return failed + cmocka_run_group_tests(batch, NULL, NULL);
 }
