@@ -55,10 +55,13 @@ OTA_HTTP_ADDR=127.0.0.1:$HP OTA_HTTPS_ADDR= OTA_PUBLIC_URL=$BASE OTA_MQTT_ADDR=1
   "$OTAD" >> "$WORK/otad.log" 2>&1 &
 OPID=$!
 PIDS+=("$OPID")
-for ((i = 0; i < 600; i++)); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/health")" = 200 ] && break
+up=0
+for ((i = 0; i < 1200; i++)); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/health")" = 200 ] && { up=1; break; }
+  kill -0 "$OPID" 2>/dev/null || break
   sleep 0.1
 done
+[ "$up" = 1 ] || { echo "bench: otad did not become healthy" >&2; tail -20 "$WORK/otad.log" >&2; exit 1; }
 
 api() { # METHOD PATH [curl args...]
   local m=$1 p=$2

@@ -115,3 +115,37 @@ export function parseDeviceNdjson(text) {
   if (devices.length === 0) return { error: 'importEmpty', line: 0 };
   return { devices };
 }
+
+// ---- targeting (docs/api.md, "Tags and groups") ----------------------------------------------
+const TAG_KEY = /^[A-Za-z0-9_.-]{1,32}$/;
+const TAG_VALUE = /^[A-Za-z0-9_.:/+-]{1,64}$/;
+const GROUP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+export const MAX_TAGS = 20;
+
+/** "k=v, k2=v2" (commas, spaces or new lines between) into {tags} or {error, item}. */
+export function parseTags(text) {
+  const tags = {};
+  const items = String(text ?? '').split(/[\s,]+/).filter((s) => s);
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const k = eq > 0 ? item.slice(0, eq) : '', v = eq > 0 ? item.slice(eq + 1) : '';
+    if (!TAG_KEY.test(k) || !TAG_VALUE.test(v)) return { error: 'errTagSyntax', item };
+    if (k in tags) return { error: 'errTagTwice', item: k };
+    tags[k] = v;
+  }
+  if (Object.keys(tags).length > MAX_TAGS) return { error: 'errTooManyTags' };
+  return { tags };
+}
+
+/** "1.0.0, 1.1.0" into {versions} or {error, item}. */
+export function parseVersions(text) {
+  const versions = String(text ?? '').split(/[\s,]+/).filter((s) => s);
+  for (const v of versions) if (!VERSION.test(v)) return { error: 'errVersionChars', item: v };
+  if (new Set(versions).size !== versions.length) return { error: 'errVersionTwice' };
+  if (versions.length > 50) return { error: 'errTooManyVersions' };
+  return { versions };
+}
+
+export function groupName(v) {
+  return GROUP_NAME.test(v ?? '') ? null : 'errGroupName';
+}

@@ -74,3 +74,21 @@ test('device import file: NDJSON lines with an identifier', opts, () => {
   assert.deepEqual(V.parseDeviceNdjson('{"deviceName":"x"}'), { error: 'importBadLine', line: 1 });
   assert.deepEqual(V.parseDeviceNdjson('\n'), { error: 'importEmpty', line: 0 });
 });
+
+test('tags k=v (at most 20, key and value rules), from-versions, group names', opts, () => {
+  assert.deepEqual(V.parseTags('hw=v2, site=north\nrev=a:b/c+1'), { tags: { hw: 'v2', site: 'north', rev: 'a:b/c+1' } });
+  assert.deepEqual(V.parseTags(''), { tags: {} });
+  assert.deepEqual(V.parseTags('site north'), { error: 'errTagSyntax', item: 'site' });
+  assert.deepEqual(V.parseTags('a=b=c'), { error: 'errTagSyntax', item: 'a=b=c' });
+  assert.deepEqual(V.parseTags(`${'k'.repeat(33)}=v`).error, 'errTagSyntax');
+  assert.deepEqual(V.parseTags(`k=${'v'.repeat(65)}`).error, 'errTagSyntax');
+  assert.deepEqual(V.parseTags('a=1,a=2'), { error: 'errTagTwice', item: 'a' });
+  assert.equal(V.parseTags(Array.from({ length: 21 }, (_, i) => `k${i}=v`).join(',')).error, 'errTooManyTags');
+  assert.equal(Object.keys(V.parseTags(Array.from({ length: 20 }, (_, i) => `k${i}=v`).join(',')).tags).length, 20);
+  assert.deepEqual(V.parseVersions('1.0.0, 1.1.0'), { versions: ['1.0.0', '1.1.0'] });
+  assert.deepEqual(V.parseVersions('1.0+b'), { error: 'errVersionChars', item: '1.0+b' });
+  assert.equal(V.parseVersions('1.0,1.0').error, 'errVersionTwice');
+  assert.equal(V.groupName('lab-1.a_b'), null);
+  assert.equal(V.groupName('lab one'), 'errGroupName');
+  assert.equal(V.groupName(''), 'errGroupName');
+});

@@ -9,6 +9,7 @@ import { t, fmtNum } from '../i18n.js';
 import { get, post } from '../api.js';
 import { el, clear, openDialog, field, setFieldError, errorText, errorBox, toast, pager, uid } from '../ui.js';
 import * as V from '../validate.js';
+import { targetSection } from './batch-target.js';
 
 const PICKER_PAGE = 10;
 
@@ -173,7 +174,9 @@ export function openBatchCreate(fw, ctx) {
       .then((r) => { allInfo.textContent = `${t('total')}: ${fmtNum(r.total ?? 0)}`; if (!r.total) allInfo.textContent += ` — ${t('noEligible')}`; })
       .catch(() => {});
 
-    const advanced = el('details.advanced', el('summary', t('advanced')), fields.maxPushPerMinute);
+    // the advanced settings: one part after another (pace, target), each its own module's
+    const target = targetSection(fw);
+    const advanced = el('details.advanced', el('summary', t('advanced')), fields.maxPushPerMinute, target.root);
     const formError = el('div.alert.error', { role: 'alert', hidden: true });
     const submit = el('button.btn.primary', { type: 'submit' }, t('createBatch'));
     const form = el('form.batch-form', {
@@ -213,6 +216,12 @@ export function openBatchCreate(fw, ctx) {
           if (payload.retryTimes > 0) payload.retryIntervalMinutes = Number(body.retryIntervalMinutes);
           if (String(body.maxPushPerMinute).trim() !== '') payload.maxPushPerMinute = Number(body.maxPushPerMinute);
           if (body.scope === 'directed') payload.identifiers = body.identifiers;
+          const targetErrs = target.apply(payload);
+          if (Object.keys(targetErrs).length) {
+            advanced.open = true;
+            target.focus(Object.keys(targetErrs)[0]);
+            return;
+          }
           submit.disabled = true;
           try {
             const b = await post(`/firmwares/${encodeURIComponent(fw.firmwareId)}/batches`, payload);
@@ -222,6 +231,7 @@ export function openBatchCreate(fw, ctx) {
           } catch (err) {
             const f = err.field;
             if (f === 'identifiers' && picker) picker.setError(errorText(err));
+            else if (f && target.showError(f, errorText(err))) advanced.open = true;
             else if (f && fields[f] && !fields[f].hidden) {
               if (f === 'maxPushPerMinute') advanced.open = true;
               setFieldError(fields[f], errorText(err));

@@ -1,21 +1,29 @@
-// Devices of one product: list (online filter, paging), register one device (its secret is
-// shown once, with a copy button), bulk import from an NDJSON file; below them the product's
-// signing keys and requireSignature (signing-keys.js).
+// Devices of one product: list (online, tag and group filters, paging) with each device's tags
+// and their editor, register one device (its secret is shown once, with a copy button), bulk
+// import from an NDJSON file; below them the product's groups (groups.js) and its signing
+// keys and requireSignature (signing-keys.js).
 
 import { t, fmtNum } from '../i18n.js';
 import { get, post, request } from '../api.js';
 import { el, clear, table, pager, openDialog, field, setFieldError, errorBox, errorText, toast, copyText, badge } from '../ui.js';
 import { identifier as identRule, parseDeviceNdjson } from '../validate.js';
 import { renderSigningKeys } from './signing-keys.js';
+import { renderGroups, tagChips, editTags } from './groups.js';
 
 export function renderDevices(main, ctx) {
   const pk = ctx.productKey;
   const page = Number(ctx.query.page) || 1;
   const online = ctx.query.online || '';
+  const tagQ = ctx.query.tag || '', groupQ = ctx.query.group || '';
   const head = el('h1', t('devicesTitle', { name: pk }));
   const sub = el('p.muted', el('span', `${t('productKey')}: `), el('code', pk));
   const list = el('div', el('p.muted', t('loading')));
-  const go = (p, o) => ctx.navigate(`#/products/${encodeURIComponent(pk)}?page=${p}${o ? `&online=${o}` : ''}`);
+  const go = (p, o, tg = tagQ, gr = groupQ) => ctx.navigate(`#/products/${encodeURIComponent(pk)}?page=${p}${o ? `&online=${o}` : ''}`
+    + `${tg ? `&tag=${encodeURIComponent(tg)}` : ''}${gr ? `&group=${encodeURIComponent(gr)}` : ''}`);
+  const tagIn = el('input', { id: 'tag-filter', value: tagQ, placeholder: 'hw=v2', autocomplete: 'off', spellcheck: false });
+  const groupIn = el('input', { id: 'group-filter', value: groupQ, autocomplete: 'off', spellcheck: false });
+  const applyFilter = el('button.btn.small', { type: 'button', id: 'apply-filter', on: { click: () => go(1, online, tagIn.value.trim(), groupIn.value.trim()) } }, t('filterApply'));
+  for (const i of [tagIn, groupIn]) i.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); applyFilter.click(); } });
   const filter = el('select', { id: 'online-filter', on: { change: (e) => go(1, e.target.value) } },
     el('option', { value: '' }, t('all')),
     el('option', { value: 'true', selected: online === 'true' }, t('online')),
@@ -28,10 +36,14 @@ export function renderDevices(main, ctx) {
         el('button.btn', { type: 'button', id: 'import-devices', on: { click: () => importDevices(pk, () => go(1, online)) } }, t('importDevices')),
         el('button.btn.primary', { type: 'button', id: 'register-device', on: { click: () => registerDevice(pk, () => go(1, online)) } }, t('registerDevice')))),
     sub,
-    el('div.toolbar', el('label', { for: 'online-filter' }, t('filterOnline')), filter),
+    el('div.toolbar', el('label', { for: 'online-filter' }, t('filterOnline')), filter,
+      el('label', { for: 'tag-filter' }, t('filterTag')), tagIn,
+      el('label', { for: 'group-filter' }, t('filterGroup')), groupIn, applyFilter),
     list);
+  const groupsBox = el('section#groups');
   const keysBox = el('section#signing-keys');
-  main.append(keysBox);
+  main.append(groupsBox, keysBox);
+  renderGroups(groupsBox, pk, ctx, (name) => go(1, online, '', name));
   renderSigningKeys(keysBox, pk, ctx);
 
   (async () => {
@@ -41,7 +53,7 @@ export function renderDevices(main, ctx) {
         head.textContent = t('devicesTitle', { name: prod.productName || pk });
         ctx.setTitle(head.textContent);
       }
-      const res = await get(`/products/${encodeURIComponent(pk)}/devices`, { page, pageSize: 20, online });
+      const res = await get(`/products/${encodeURIComponent(pk)}/devices`, { page, pageSize: 20, online, tag: tagQ, group: groupQ });
       if (!ctx.alive()) return;
       clear(list).append(
         table([
@@ -50,7 +62,13 @@ export function renderDevices(main, ctx) {
           { label: t('activated'), cell: (d) => (d.activated ? badge(t('activated'), 'ok') : badge(t('notActivated'), 'muted')) },
           { label: t('onlineState'), cell: (d) => (d.online ? badge(t('online'), 'ok') : badge(t('offline'), 'muted')) },
           { label: t('firmwareVersionCol'), cell: (d) => d.firmwareVersion || '—' },
-        ], res.items || [], { caption: t('devices') }),
+          { label: t('tags'), cell: (d) => tagChips(d.tags) },
+          {
+            label: t('actions'),
+            cls: 'actions',
+            cell: (d) => el('button.link', { type: 'button', 'data-action': 'tags', on: { click: () => editTags(pk, d, () => go(page, online)) } }, t('editTags')),
+          },
+        ], res.items || [], { caption: t('devices'), rowAttrs: (d) => ({ 'data-device': d.identifier }) }),
         pager(res, (p) => go(p, online)));
     } catch (e) {
       if (ctx.alive()) clear(list).append(errorBox(e));
