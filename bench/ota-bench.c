@@ -14,6 +14,10 @@
  *       status (or failed), then holds the 200/206 ones; prints JSON: connections, connected
  *       (an answer came), ok (200/206), busy (503), other, closedEarly (downloads the server
  *       closed before the end), bytes, rampSeconds.
+ *   ota-bench sink PORT DELAY_MS
+ *       a webhook receiver on 127.0.0.1:PORT: reads each request (head and Content-Length
+ *       body), answers 200 after DELAY_MS, one thread per connection; on SIGTERM prints
+ *       JSON: requests, bytes. Stands for a slow receiver in the webhook variant of figure 1.
  *   ota-bench sqlite-insert DB ROWS
  *       the floor of batch creation: the server's task rows (same table, same indexes,
  *       same pragmas as server/store/store_sqlite.c) inserted in one transaction into a new
@@ -34,6 +38,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,12 +458,100 @@ static int cmd_sqlite(int argc, char **argv)
     return 0;
 }
 
+/* ---- sink: a slow webhook receiver ---------------------------------------------------------- */
+
+static atomic_ullong sink_requests, sink_bytes;
+static long sink_delay_ms;
+static volatile sig_atomic_t sink_stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    sink_stop = 1;
+}
+
+/* One connection: requests one after the other (keep-alive), each answered after the delay. */
+static void *sink_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static const size_t cap = 4 << 20;
+    char *buf = malloc(cap + 1);
+    size_t len = 0;
+    while (buf) {
+        char *end;
+        ssize_t k;
+        buf[len] = '\0';
+        while (!(end = strstr(buf, "\r\n\r\n")) && len < cap &&
+               (k = read(fd, buf + len, cap - len)) > 0) {
+            len += (size_t)k;
+            buf[len] = '\0';
+        }
+        if (!end)
+            break;
+        const char *cl = strcasestr(buf, "\r\nContent-Length:");
+        size_t body = cl ? (size_t)strtoul(cl + 17, NULL, 10) : 0, head = (size_t)(end + 4 - buf);
+        while (len < head + body && len < cap && (k = read(fd, buf + len, cap - len)) > 0)
+            len += (size_t)k;
+        if (len < head + body)
+            break;
+        atomic_fetch_add(&sink_requests, 1);
+        atomic_fetch_add(&sink_bytes, body);
+        struct timespec ts = {sink_delay_ms / 1000, (sink_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        if (write(fd, ok, sizeof ok - 1) != (ssize_t)(sizeof ok - 1))
+            break;
+        memmove(buf, buf + head + body, len - head - body);
+        len -= head + body;
+    }
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+static int cmd_sink(int argc, char **argv)
+{
+    struct sockaddr_in a = {0};
+    int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (argc < 2 || lfd < 0)
+        return 2;
+    sink_delay_ms = parse_num(argv[1], 0);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)parse_num(argv[0], 0));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 256) != 0) {
+        perror("sink");
+        return 1;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    while (!sink_stop) {
+        struct pollfd p = {lfd, POLLIN, 0};
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        int fd = accept(lfd, NULL, NULL);
+        pthread_t th;
+        if (fd >= 0 && pthread_create(&th, NULL, sink_conn, (void *)(intptr_t)fd) == 0)
+            pthread_detach(th);
+        else if (fd >= 0)
+            close(fd);
+    }
+    printf("{\"requests\":%llu,\"bytes\":%llu}\n", (unsigned long long)atomic_load(&sink_requests),
+           (unsigned long long)atomic_load(&sink_bytes));
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: ota-bench port | get URL [-c N] [-r N] [-H H] | lat URL [-n N] [-H H] |"
                         " slow URL [-c N] [-t S] [-H H] |"
-                        " sqlite-insert DB ROWS | mqtt-ceiling --broker HOST:PORT --key-file PATH -n N\n");
+                        " sink PORT DELAY_MS | sqlite-insert DB ROWS |"
+                        " mqtt-ceiling --broker HOST:PORT --key-file PATH -n N\n");
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -469,6 +564,8 @@ int main(int argc, char **argv)
         rc = cmd_lat(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "slow"))
         rc = cmd_slow(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "sink"))
+        rc = cmd_sink(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "sqlite-insert"))
         rc = cmd_sqlite(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "mqtt-ceiling"))

@@ -18,6 +18,10 @@
 #   8 listener     p50/p99 of health and of an API call while BENCH_SLOW_N (10,000) slow
 #                  downloads of the 100 MB firmware are held; floor: the same on the idle
 #                  listener (needs 4's upload)
+#   1w rollout with a webhook: figure 1 again (same otad) with a webhook subscribed to every
+#                  event ("*", grouping at its defaults) whose receiver (ota-bench sink)
+#                  answers each delivery after 5 s; next to figure 1: target >= 0.9 of its rate.
+#                  Also reports the deliveries made during the batch and the backlog at its end
 #   1t rollout over TLS: figure 1 again with every device on MQTT/TLS (the broker's TLS
 #                  listener, the certificates otad --init-only generates, ota-fleet --cafile),
 #                  next to figure 1 (plain): target >= 0.6 of its rate
@@ -40,7 +44,7 @@ FULL=${BENCH_FULL:-0}
 if [ "$FULL" = 1 ]; then N_ROLL_D=100000; N_BATCH_D=1000000; else N_ROLL_D=10000; N_BATCH_D=100000; fi
 N_ROLL=${BENCH_ROLLOUT_N:-$N_ROLL_D}
 N_BATCH=${BENCH_BATCH_N:-$N_BATCH_D}
-FIGURES=${BENCH_FIGURES:-"1 1t 2 3 4 5 6 7 8"}
+FIGURES=${BENCH_FIGURES:-"1 1w 1t 2 3 4 5 6 7 8"}
 PGADMIN=${BENCH_PG_URL:-postgresql:///postgres?host=/var/run/postgresql&port=5432}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 FW_BYTES=104857600
@@ -377,6 +381,26 @@ if has 1; then
   rollout_results sqlite roll
 fi
 
+# ---- 1w. the rollout with a webhook to a receiver that answers after 5 s ------------------------
+if has 1w; then
+  log "1w rollout with a webhook (receiver answering after 5 s): $N_ROLL devices"
+  SINK_PORT=$($OB port)
+  "$OB" sink "$SINK_PORT" 5000 > "$WORK/sink.json" 2> "$WORK/sink.err" &
+  SINK_PID=$!
+  PIDS+=("$SINK_PID")
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/hook.secret"
+  HOOK_ID=$(api POST /api/v1/webhooks -H 'Content-Type: application/json' \
+    -d "{\"url\":\"http://127.0.0.1:$SINK_PORT/hook\",\"secret\":\"$(cat "$WORK/hook.secret")\",\"events\":[\"*\"]}" | jq -r .id)
+  rollout hook "$BASE" "$SRV_BPORT" "$SRV/keys/server.key" "$SRV_BPID=broker $OPID=otad"
+  rollout_results hook rollhook
+  R[rollhook_backlog]=$(api GET "/api/v1/webhooks/$HOOK_ID" | jq -r .backlog)
+  R[rollhook_attempts]=$(api GET "/api/v1/webhooks/$HOOK_ID/deliveries?limit=1000" | jq -r '.items | length')
+  api DELETE "/api/v1/webhooks/$HOOK_ID" > /dev/null
+  kill "$SINK_PID" 2>/dev/null || true
+  wait "$SINK_PID" 2>/dev/null || true
+  R[rollhook_sink]=$(jget '.requests // 0' "$WORK/sink.json" 2>/dev/null || echo 0)
+fi
+
 # ---- 1t. the rollout over TLS: its own broker (TLS listener) and otad -------------------------
 if has 1t; then
   log "1t rollout over TLS: $N_ROLL devices"
@@ -665,6 +689,12 @@ APPEND=${BENCH_APPEND:-0}
     ratio=$(fcalc "${R[floor_rate]} / (${R[ceil_rate]} > 0 ? ${R[ceil_rate]} : 1)" 2)
     echo "| 1c | the broker's ceiling: the rollout's QoS 1 messages (a push, an ack, 3 progress reports, a version per device) on ${R[ceil_n]} device connections and one server connection, nobody waiting | $(fcalc "${R[ceil_mps]}" 0) messages/s, $(fcalc "${R[ceil_rate]}" 0) devices/min (${R[ceil_ms]} ms; the faster of ${R[ceil_runs]} messages/s) | $(fcalc "${R[floor_rate]}" 0) devices/min (the floor of 1) | $ratio (floor / ceiling) | floor ≥ figure 1 (nothing beats a floor) | $(verdict "${R[floor_rate]} >= ${R[roll_rate]:-0}") |"
   fi
+  if has 1w; then
+    base=${R[roll_rate]:-0}
+    ratio=$(fcalc "${R[rollhook_rate]} / ($base > 0 ? $base : 1)" 2)
+    v=$(verdict "$base > 0 && ${R[rollhook_rate]} >= 0.9 * $base && \"${R[rollhook_state]}\" == \"completed\" && ${R[rollhook_ok]} == $N_ROLL")
+    echo "| 1w | rollout with a webhook on every event (grouping at its defaults) to a receiver answering after 5 s, $N_ROLL devices (peak ${R[rollhook_peak]} connected), create → ${R[rollhook_state]} | $(fcalc "${R[rollhook_rate]}" 0) devices/min (${R[rollhook_ms]} ms; server's endTime − startTime ${R[rollhook_server_ms]} ms; ${R[rollhook_ok]} succeeded${R[rollhook_why]}; the receiver got ${R[rollhook_sink]} deliveries, ${R[rollhook_attempts]} attempts logged, backlog ${R[rollhook_backlog]} events when the batch ended) | $(fcalc "$base" 0) devices/min (figure 1, no webhook) | $ratio | ≥ 0.9 | $v |"
+  fi
   if has 1t; then
     base=${R[roll_rate]:-0}
     ratio=$(fcalc "${R[rolltls_rate]} / ($base > 0 ? $base : 1)" 2)
@@ -722,6 +752,7 @@ APPEND=${BENCH_APPEND:-0}
     echo
     has 1 && echo "- 1 (SQLite): ${R[roll_cpu]}"
     [ -n "${R[floor_cpu]:-}" ] && echo "- floor of 1 (ota-fleet-responder, start → last version): ${R[floor_cpu]}"
+    has 1w && echo "- 1w (SQLite, webhook to a 5 s receiver): ${R[rollhook_cpu]}"
     has 1t && echo "- 1t (SQLite, MQTT/TLS): ${R[rolltls_cpu]}"
     if has 7 && [ -z "${R[pg_skip]:-}" ]; then
       echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}"
