@@ -4,6 +4,7 @@
  */
 #include "bus.h"
 
+#include "core/ddi.h"
 #include "engine/engine.h"
 #include "mqtt/mqttc.h"
 #include "ota_crypto.h"
@@ -160,6 +161,7 @@ bus *bus_start(http_app *app)
         /* device deadlines follow our clock probes through the broker (mqttc clock_ms) */
         .clocked = 1,
         .publish_pending = publish_pending,
+        .ddi_sleep_ms = ddi_sleep_seconds(cfg->ddi_poll_s, cfg->time_scale) * 1000,
     };
     b->engine = engine_new(&ec);
     if (!b->engine || engine_start(b->engine) != 0) {

@@ -1,6 +1,6 @@
 /*
  * blob: the byte store's public functions (see blob.h). Picks the implementation by kind,
- * computes MD5 and SHA-256 while a put streams (OpenSSL EVP), keeps the in-process lock
+ * computes MD5, SHA-256 and SHA-1 while a put streams (OpenSSL EVP), keeps the in-process lock
  * and asks the caller's "used" callback before anything is removed. Load: a few uploads
  * at a time of up to 100 MB, in the chunks libmicrohttpd hands over; downloads read in
  * chunks of up to 1 MiB. Nothing here holds a whole firmware in memory.
@@ -84,17 +84,21 @@ int blob_put_begin(blob_store *b, blob_put **out)
     p->b = b;
     p->md5 = EVP_MD_CTX_new();
     p->sha256 = EVP_MD_CTX_new();
-    if (!p->md5 || !p->sha256 || EVP_DigestInit_ex(p->md5, EVP_md5(), NULL) != 1 ||
-        EVP_DigestInit_ex(p->sha256, EVP_sha256(), NULL) != 1) {
+    p->sha1 = EVP_MD_CTX_new();
+    if (!p->md5 || !p->sha256 || !p->sha1 || EVP_DigestInit_ex(p->md5, EVP_md5(), NULL) != 1 ||
+        EVP_DigestInit_ex(p->sha256, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestInit_ex(p->sha1, EVP_sha1(), NULL) != 1) {
         OTA_ERROR("blob: hash init failed");
         EVP_MD_CTX_free(p->md5);
         EVP_MD_CTX_free(p->sha256);
+        EVP_MD_CTX_free(p->sha1);
         free(p);
         return -1;
     }
     if (b->ops->put_begin(p) != 0) {
         EVP_MD_CTX_free(p->md5);
         EVP_MD_CTX_free(p->sha256);
+        EVP_MD_CTX_free(p->sha1);
         free(p);
         return -1;
     }
@@ -107,7 +111,7 @@ int blob_put_write(blob_put *p, const void *data, size_t len)
     if (p->failed || p->finished)
         return -1;
     if (EVP_DigestUpdate(p->md5, data, len) != 1 || EVP_DigestUpdate(p->sha256, data, len) != 1 ||
-        p->b->ops->put_write(p, data, len) != 0) {
+        EVP_DigestUpdate(p->sha1, data, len) != 1 || p->b->ops->put_write(p, data, len) != 0) {
         p->failed = 1;
         return -1;
     }
@@ -127,6 +131,9 @@ int blob_put_finish(blob_put *p)
     if (EVP_DigestFinal_ex(p->sha256, md, &n) != 1 || n != 32)
         goto fail;
     ota_hex_encode(md, 32, p->sha256_hex);
+    if (EVP_DigestFinal_ex(p->sha1, md, &n) != 1 || n != 20)
+        goto fail;
+    ota_hex_encode(md, 20, p->sha1_hex);
     if (p->b->ops->put_finish(p) != 0)
         goto fail;
     p->finished = 1;
@@ -151,6 +158,11 @@ const char *blob_put_sha256(const blob_put *p)
     return p->sha256_hex;
 }
 
+const char *blob_put_sha1(const blob_put *p)
+{
+    return p->sha1_hex;
+}
+
 int blob_put_commit(blob_put *p)
 {
     if (!p->finished || p->failed || p->committed)
@@ -170,6 +182,7 @@ void blob_put_free(blob_put *p)
     p->b->ops->put_drop(p);
     EVP_MD_CTX_free(p->md5);
     EVP_MD_CTX_free(p->sha256);
+    EVP_MD_CTX_free(p->sha1);
     free(p);
 }
 

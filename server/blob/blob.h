@@ -6,8 +6,8 @@
  *   "postgresql" (blob_pg.c)  large objects in the store's PostgreSQL database, one row
  *                             blobs(sha256, size, data oid) each (docs/postgresql.md).
  *
- * Writing: blob_put_begin, blob_put_write per chunk as it arrives (MD5 and SHA-256 are
- * computed while streaming), blob_put_finish (hashes known), then blob_put_commit, which
+ * Writing: blob_put_begin, blob_put_write per chunk as it arrives (MD5, SHA-256 and SHA-1
+ * are computed while streaming), blob_put_finish (hashes known), then blob_put_commit, which
  * makes the bytes visible under their sha256 name atomically (or shares the blob already
  * there with the same name). blob_put_free after commit only frees; without a commit it
  * removes every byte written: an abort leaves nothing.
@@ -59,6 +59,7 @@ int blob_put_finish(blob_put *p);
 uint64_t blob_put_size(const blob_put *p);      /* bytes written so far */
 const char *blob_put_md5(const blob_put *p);    /* hex, after finish */
 const char *blob_put_sha256(const blob_put *p); /* hex, after finish */
+const char *blob_put_sha1(const blob_put *p);   /* hex, after finish (hawkBit DDI clients) */
 /* Stores the finished bytes under their sha256 name, atomically (when that name exists
  * already, the bytes are dropped and the blob there is shared). Call with blob_lock held.
  * 0, or -1 (logged; nothing stored). */

@@ -25,9 +25,9 @@ struct blob_store {
 
 struct blob_put {
     blob_store *b;
-    EVP_MD_CTX *md5, *sha256;
+    EVP_MD_CTX *md5, *sha256, *sha1;
     uint64_t size;
-    char md5_hex[33], sha256_hex[65];
+    char md5_hex[33], sha256_hex[65], sha1_hex[41];
     int failed, finished, committed;
     void *impl;
     void *fs; /* blob_fs.c's state: the fs store's, or blob_pg's local copy */

@@ -188,6 +188,11 @@ static int check_webhook_concurrency(const char *v, char *why, size_t whylen)
     return check_int_range(v, 1, 64, why, whylen);
 }
 
+static int check_ddi_poll(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 1, 86400, why, whylen);
+}
+
 static int check_instance(const char *v, char *why, size_t whylen)
 {
     size_t n = strlen(v);
@@ -281,6 +286,10 @@ static const cfg_row rows[] = {
      "name of this otad when several share one database and broker (docs/postgresql.md); "
      "empty = the only one",
      S(instance), check_instance, 0},
+    {"DDI poll interval", "OTA_DDI_POLL_SECONDS", "ddi-poll-seconds", "60",
+     "seconds between two polls of a hawkBit DDI device (1..86400; divided by the time scale, "
+     "at least 1 s; docs/ddi.md)",
+     T_INT, offsetof(cfg_t, ddi_poll_s), 0, check_ddi_poll, 0},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 

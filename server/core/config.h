@@ -39,6 +39,7 @@ typedef struct {
     int http_idle_timeout;         /* seconds without traffic once a request is under way */
     int webhook_timeout;           /* seconds per delivery attempt, 1..300 */
     int webhook_concurrency;       /* deliveries under way per webhook, 1..64 */
+    int ddi_poll_s;                /* hawkBit DDI devices' poll interval before scaling, 1..86400 */
     char instance[40];             /* "" = single instance; else the MQTT client id is
                                       otad-<instance> and the engine re-reads shared state
                                       from the store periodically (several otad) */

@@ -171,7 +171,8 @@ static int file_char(uint32_t c)
 
 int valid_file_name(const char *s, const char **ext, char *why, size_t whylen)
 {
-    static const char *exts[] = {"tar.gz", "bin", "rom", "zip", "gz", "tar"};
+    /* swu: SWUpdate's image, raucb: RAUC's bundle (docs/ddi.md) */
+    static const char *exts[] = {"tar.gz", "bin", "rom", "zip", "gz", "tar", "swu", "raucb"};
     char base[VALID_FILE_BASE_MAX * 4 + 8];
     if (!s || !*s) {
         WHY("the file needs a file name");
@@ -187,7 +188,7 @@ int valid_file_name(const char *s, const char **ext, char *why, size_t whylen)
         }
     }
     if (!found) {
-        WHY("the file format must be bin, rom, zip, gz, tar or tar.gz");
+        WHY("the file format must be bin, rom, zip, gz, tar, tar.gz, swu or raucb");
         return -1;
     }
     size_t bl = (size_t)(found - 1 - s);

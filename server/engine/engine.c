@@ -28,6 +28,7 @@
  */
 #include "engine/engine.h"
 
+#include "core/ddi.h"
 #include "core/devmsg.h"
 #include "core/fsm.h"
 #include "core/target.h"
@@ -62,7 +63,8 @@ typedef enum {
     IN_BATCH_ENDED,
     IN_BATCH_CHANGED,
     IN_CLOCK,
-    IN_TARGETS
+    IN_TARGETS,
+    IN_DDI
 } in_kind;
 
 typedef struct input {
@@ -73,7 +75,10 @@ typedef struct input {
     char id[OTA_IDENT_MAX + 1];
     char suffix[OTA_TOPIC_SUFFIX_MAX + 1];
     int online;
-    int64_t num;   /* batch id, presence time, or a clock probe's send time */
+    int64_t num;   /* batch id, presence time, a clock probe's send time, or a DDI event's time */
+    int ddi;       /* IN_DDI: the engine_ddi_event */
+    int step;      /* IN_DDI: progress step or failure step */
+    int64_t action; /* IN_DDI: the action id */
     size_t len;    /* payload bytes, or snapshot entries */
     char **clients;
     char payload[]; /* message payload + NUL */
@@ -108,11 +113,26 @@ typedef struct {
     int64_t due_ms;
 } rearm;
 
+/* The DDI devices online (they polled within two intervals): device id -> "pk.id", open
+ * addressing (id 0 empty, -1 removed). Pushes to them wait for their poll instead of MQTT,
+ * and a presence snapshot (which knows only MQTT connections) keeps them online. */
+typedef struct {
+    int64_t id;
+    char *cid;
+} ddi_slot;
+
+typedef struct {
+    ddi_slot *slots;
+    size_t cap, used, live; /* used counts removed slots too */
+} ddi_set;
+
 struct engine {
     engine_config cfg;
     char *public_url;
     unsigned char url_key[URLSIGN_KEY_BYTES];
     int64_t ack_timeout_ms;
+    int64_t ddi_ack_timeout_ms; /* a DDI device's: its poll interval + ack_timeout_ms */
+    ddi_set ddi;                /* engine thread only */
 
     pthread_t thread;
     int started;
@@ -216,6 +236,91 @@ static void idq_free(idqueue *q)
 {
     free(q->ids);
     memset(q, 0, sizeof *q);
+}
+
+static size_t ddi_hash(int64_t id, size_t cap)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 17) & (cap - 1);
+}
+
+static ddi_slot *ddi_find(ddi_set *s, int64_t id)
+{
+    if (!s->cap)
+        return NULL;
+    for (size_t i = ddi_hash(id, s->cap), n = 0; n < s->cap; i = (i + 1) & (s->cap - 1), n++) {
+        if (s->slots[i].id == 0)
+            return NULL;
+        if (s->slots[i].id == id)
+            return &s->slots[i];
+    }
+    return NULL;
+}
+
+static void ddi_put(ddi_set *s, int64_t id, const char *cid);
+
+static void ddi_grow(ddi_set *s)
+{
+    ddi_set old = *s;
+    s->cap = old.cap ? old.cap * 2 : 1024;
+    while (s->cap < old.live * 4)
+        s->cap *= 2;
+    s->slots = calloc(s->cap, sizeof *s->slots);
+    if (!s->slots)
+        abort();
+    s->used = s->live = 0;
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.slots[i].id > 0) {
+            ddi_put(s, old.slots[i].id, old.slots[i].cid);
+            free(old.slots[i].cid);
+        }
+    free(old.slots);
+}
+
+/* Adds (or renames) device id as cid. */
+static void ddi_put(ddi_set *s, int64_t id, const char *cid)
+{
+    ddi_slot *f = ddi_find(s, id);
+    if (f) {
+        if (strcmp(f->cid, cid) != 0) {
+            free(f->cid);
+            f->cid = strdup(cid);
+            if (!f->cid)
+                abort();
+        }
+        return;
+    }
+    if ((s->used + 1) * 2 > s->cap)
+        ddi_grow(s);
+    size_t i = ddi_hash(id, s->cap);
+    while (s->slots[i].id > 0)
+        i = (i + 1) & (s->cap - 1);
+    if (s->slots[i].id == 0)
+        s->used++;
+    s->slots[i].id = id;
+    s->slots[i].cid = strdup(cid);
+    if (!s->slots[i].cid)
+        abort();
+    s->live++;
+}
+
+static void ddi_del(ddi_set *s, int64_t id)
+{
+    ddi_slot *f = ddi_find(s, id);
+    if (!f)
+        return;
+    free(f->cid);
+    f->cid = NULL;
+    f->id = -1;
+    s->live--;
+}
+
+static void ddi_free(ddi_set *s)
+{
+    for (size_t i = 0; i < s->cap; i++)
+        free(s->slots[i].cid);
+    free(s->slots);
+    memset(s, 0, sizeof *s);
 }
 
 /* ---- batches in memory ----------------------------------------------------------------- */
@@ -531,14 +636,15 @@ static void publish_counts(engine_t *e)
     memset(&e->round_counts, 0, sizeof e->round_counts);
 }
 
-/* Applies ev to t (in the unit u), persisting and counting the change, and a task that
- * ends gives its webhook event. Returns the result's note; *res (may be NULL) gets the
- * result. */
-static ota_err apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, const fsm_event *ev,
-                     int64_t now, who w, fsm_result *res)
+/* Applies ev to t (in the unit u) under params p (b's, or a DDI push's), persisting and
+ * counting the change, and a task that ends gives its webhook event. *res (may be NULL)
+ * gets the result. */
+static ota_err apply_params(engine_t *e, store_uow *u, batch_mem *b, const fsm_params *p,
+                            store_task *t, const fsm_event *ev, int64_t now, who w,
+                            fsm_result *res)
 {
     fsm_result r;
-    fsm_apply(&t->task, &b->params, ev, now, &r);
+    fsm_apply(&t->task, p, ev, now, &r);
     if (res)
         *res = r;
     if (!r.changed) {
@@ -571,6 +677,13 @@ static ota_err apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, con
     if (r.rearm && r.task.deadline_kind != FSM_DL_NONE)
         arm_add(e, t->device_id, (int)r.task.deadline_kind, r.task.deadline_ms);
     return OTA_OK;
+}
+
+/* apply_params under the batch's parameters. */
+static ota_err apply(engine_t *e, store_uow *u, batch_mem *b, store_task *t, const fsm_event *ev,
+                     int64_t now, who w, fsm_result *res)
+{
+    return apply_params(e, u, b, &b->params, t, ev, now, w, res);
 }
 
 /* The firmware offer of a batch for one device: fills *up, with *url_out the signed link
@@ -654,10 +767,17 @@ static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_i
     snprintf(msg_id, sizeof msg_id, "ota-%lld-%d", (long long)b->row.id, t.task.attempt + 1);
     fsm_event ev = {.kind = FSM_EV_PUSH_SENT, .msg_id = msg_id};
     fsm_result r;
-    rc = apply(e, u, b, &t, &ev, now, (who){pk, id}, &r);
+    /* a DDI device learns of the push at its next poll (the deploymentBase link), which
+     * may be a whole poll interval away: its ack deadline counts from there */
+    int ddi = ddi_find(&e->ddi, device_id) != NULL;
+    fsm_params p = b->params;
+    if (ddi)
+        p.ack_timeout_ms = e->ddi_ack_timeout_ms;
+    rc = apply_params(e, u, b, &p, &t, &ev, now, (who){pk, id}, &r);
     if (rc != OTA_OK || !r.changed)
         return rc;
-    out_add(e, pk, id, OTA_TOPIC_UPGRADE, offer_payload(e, b, pk, id, msg_id, 0));
+    if (!ddi)
+        out_add(e, pk, id, OTA_TOPIC_UPGRADE, offer_payload(e, b, pk, id, msg_id, 0));
     *pushed = 1;
     return OTA_OK;
 }
@@ -908,6 +1028,93 @@ static ota_err on_presence(engine_t *e, store_uow *u, const input *in, int64_t n
     if (rc == OTA_OK && in->online)
         rc = join_continuous(e, u, device_id, in->pk, 1, now); /* it may have just activated */
     return rc == OTA_ENOTFOUND ? OTA_OK : rc;
+}
+
+/* A DDI device's presence: online from its first poll (which also says it is ready: it
+ * asks for work), offline after two silent intervals (docs/ddi.md). */
+static ota_err on_ddi_presence(engine_t *e, store_uow *u, const input *in, int64_t device_id,
+                               int64_t now)
+{
+    store_task t;
+    char cid[OTA_CLIENT_ID_MAX + 1];
+    int64_t at = in->num ? in->num : now;
+    if (in->ddi == ENGINE_DDI_OFFLINE) {
+        ddi_del(&e->ddi, device_id);
+        ota_err rc = store_uow_device_presence(u, device_id, 0, at);
+        return rc == OTA_ENOTFOUND ? OTA_OK : rc;
+    }
+    snprintf(cid, sizeof cid, "%s.%s", in->pk, in->id);
+    ddi_put(&e->ddi, device_id, cid);
+    ota_err rc = store_uow_device_presence(u, device_id, 1, at);
+    if (rc == OTA_OK)
+        rc = store_uow_device_ready(u, device_id, now);
+    if (rc == OTA_ENOTFOUND)
+        return OTA_OK;
+    if (rc != OTA_OK)
+        return rc;
+    rc = store_uow_task_open(u, device_id, &t);
+    if (rc == OTA_ENOTFOUND)
+        return OTA_OK;
+    if (rc == OTA_OK)
+        queue_when_ready(e, u, &t);
+    return rc;
+}
+
+/* A DDI device's fetch or feedback for an action: an event of the state machine when the
+ * action is its task's current attempt, else ignored (a closed action, an older attempt,
+ * another batch). */
+static ota_err on_ddi(engine_t *e, store_uow *u, const input *in, int64_t now)
+{
+    int64_t device_id, batch_id;
+    int attempt;
+    store_task t;
+    ota_err rc = store_uow_device_find(u, in->pk, in->id, &device_id);
+    if (rc == OTA_ENOTFOUND)
+        return OTA_OK;
+    if (rc != OTA_OK)
+        return rc;
+    if (in->ddi == ENGINE_DDI_POLL || in->ddi == ENGINE_DDI_OFFLINE)
+        return on_ddi_presence(e, u, in, device_id, now);
+    rc = store_uow_task_open(u, device_id, &t);
+    if (rc != OTA_OK && rc != OTA_ENOTFOUND)
+        return rc;
+    batch_mem *b = rc == OTA_OK ? batch_get(e, t.batch_id) : NULL;
+    if (!b || !b->running || ddi_action_split(in->action, &batch_id, &attempt) != 0 ||
+        batch_id != t.batch_id || attempt != t.task.attempt) {
+        if (dev_log_ok(e, in->pk, in->id))
+            OTA_INFO("device %s.%s: DDI event %d for action %lld ignored (not its current one)",
+                     in->pk, in->id, in->ddi, (long long)in->action);
+        pthread_mutex_lock(&e->mu);
+        e->stats.ignored++;
+        pthread_mutex_unlock(&e->mu);
+        return OTA_OK;
+    }
+    fsm_event ev = {0};
+    switch ((engine_ddi_event)in->ddi) {
+    case ENGINE_DDI_FETCH:
+        ev.kind = FSM_EV_ACK;
+        ev.msg_id = t.task.push_msg_id; /* the action is this push */
+        ev.code = 200;
+        break;
+    case ENGINE_DDI_PROGRESS:
+    case ENGINE_DDI_FAILURE:
+        ev.kind = FSM_EV_PROGRESS;
+        ev.step = in->step;
+        break;
+    case ENGINE_DDI_SUCCESS:
+        /* closed + success: the device runs the batch's firmware, as a version report
+         * says for an MQTT device */
+        rc = store_uow_device_version(u, device_id, b->row.firmware_version, now);
+        if (rc != OTA_OK)
+            return rc;
+        ev.kind = FSM_EV_VERSION;
+        ev.version = b->row.firmware_version;
+        snprintf(t.current_version, sizeof t.current_version, "%s", b->row.firmware_version);
+        break;
+    default:
+        return OTA_OK;
+    }
+    return apply(e, u, b, &t, &ev, now, (who){in->pk, in->id}, NULL);
 }
 
 static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_t now)
@@ -1164,6 +1371,26 @@ static ota_err on_batch_changed(engine_t *e, int64_t batch_id, int64_t now)
     return rc;
 }
 
+/* The broker's snapshot lists the MQTT connections; the DDI devices online (by their
+ * polls) are added to it so that it does not set them offline. */
+static ota_err apply_snapshot(engine_t *e, store_uow *u, const input *in, int64_t now)
+{
+    if (!e->ddi.live)
+        return store_uow_presence_snapshot(u, (const char *const *)in->clients, in->len, now);
+    const char **all = calloc(in->len + e->ddi.live, sizeof *all);
+    size_t n = 0;
+    if (!all)
+        abort();
+    for (size_t i = 0; i < in->len; i++)
+        all[n++] = in->clients[i];
+    for (size_t i = 0; i < e->ddi.cap; i++)
+        if (e->ddi.slots[i].id > 0)
+            all[n++] = e->ddi.slots[i].cid;
+    ota_err rc = store_uow_presence_snapshot(u, all, n, now);
+    free(all);
+    return rc;
+}
+
 /* Step 1 of a round: the queued inputs, in arrival order. */
 static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
 {
@@ -1179,8 +1406,11 @@ static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
             rc = on_presence(e, u, in, now);
             break;
         case IN_SNAPSHOT:
-            rc = store_uow_presence_snapshot(u, (const char *const *)in->clients, in->len, now);
+            rc = apply_snapshot(e, u, in, now);
             snapshot = 1;
+            break;
+        case IN_DDI:
+            rc = on_ddi(e, u, in, now);
             break;
         case IN_BATCH_CREATED:
             rc = on_batch_created(e, in->num);
@@ -1590,6 +1820,8 @@ engine_t *engine_new(const engine_config *cfg)
     if (!e->cfg.max_queue)
         e->cfg.max_queue = 200000;
     e->ack_timeout_ms = scaled(e, cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 10000);
+    e->ddi_ack_timeout_ms =
+        (cfg->ddi_sleep_ms > 0 ? cfg->ddi_sleep_ms : scaled(e, 60000)) + e->ack_timeout_ms;
     e->public_url = strdup(cfg->public_url);
     e->heap = theap_new(1024, 16u * 1024 * 1024);
     e->sheap = theap_new(1024, 16u * 1024 * 1024);
@@ -1653,6 +1885,7 @@ void engine_free(engine_t *e)
     free(e->touched);
     theap_free(e->heap);
     theap_free(e->sheap);
+    ddi_free(&e->ddi);
     ota_log_limit_free(e->devlog);
     free(e->public_url);
     sync_destroy(e);
@@ -1771,6 +2004,19 @@ void engine_batch_ended(engine_t *e, int64_t batch_id, int64_t tasks_failed)
                                   memory_order_relaxed);
     input *in = new_input(IN_BATCH_ENDED, NULL, NULL, 0);
     in->num = batch_id;
+    enqueue(e, in);
+}
+
+void engine_ddi(engine_t *e, const char *pk, const char *id, engine_ddi_event ev,
+                int64_t action_id, int step, int64_t t_ms)
+{
+    if (strlen(pk) > OTA_PRODUCT_KEY_MAX || strlen(id) > OTA_IDENT_MAX)
+        return;
+    input *in = new_input(IN_DDI, pk, id, 0);
+    in->ddi = (int)ev;
+    in->action = action_id;
+    in->step = step;
+    in->num = t_ms;
     enqueue(e, in);
 }
 

@@ -48,6 +48,10 @@ typedef struct {
     /* Optional: publishes queued and not yet acknowledged by the broker; pushes wait while
      * there are many. Called on the engine thread. */
     size_t (*publish_pending)(void *ud);
+    /* The poll interval DDI devices are told (docs/ddi.md), already divided by the time
+     * scale: a DDI device's push is answered by its next poll, so its ack deadline is this
+     * plus the ack timeout. 0 = 60 s. */
+    int64_t ddi_sleep_ms;
 } engine_config;
 
 /* Creates the engine (nothing runs yet). NULL on a bad config. */
@@ -81,6 +85,29 @@ void engine_batch_changed(engine_t *e, int64_t batch_id);
 /* Devices were noted in target_events (their tags or groups changed while a continuous
  * batch of their product ran: store_targets.h): judge them against those batches. */
 void engine_targets_changed(engine_t *e);
+
+/* A hawkBit DDI device (http/routes_ddi.c, docs/ddi.md). Its events are inputs like the MQTT
+ * devices' messages, applied through the same state machine in the same rounds:
+ *   POLL      it polled after being offline: online from t_ms and ready (like a version
+ *             report after connecting), so its to_push task is pushed; its pushes then go
+ *             to its next poll instead of MQTT, with the ack deadline ddi_sleep_ms later
+ *   OFFLINE   no poll for two poll intervals: offline at t_ms
+ *   FETCH     GET deploymentBase/{action}: the ack of the push
+ *   PROGRESS  feedback "proceeding" (step 1..100)
+ *   SUCCESS   feedback "closed"+"success": the device runs the batch's firmware version
+ *   FAILURE   feedback "closed"+"failure" (step -1..-4: the reason)
+ * The action events apply only when action_id is the task's current attempt (core/ddi.h);
+ * others are ignored and counted. */
+typedef enum {
+    ENGINE_DDI_POLL = 0,
+    ENGINE_DDI_OFFLINE,
+    ENGINE_DDI_FETCH,
+    ENGINE_DDI_PROGRESS,
+    ENGINE_DDI_SUCCESS,
+    ENGINE_DDI_FAILURE,
+} engine_ddi_event;
+void engine_ddi(engine_t *e, const char *product_key, const char *identifier, engine_ddi_event ev,
+                int64_t action_id, int step, int64_t t_ms);
 
 /* Waits until every input queued before the call is committed to the store (a round that
  * fails is retried, so this may wait as long as the store is failing). The MQTT side calls

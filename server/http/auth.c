@@ -22,7 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const access_names[] = {"?", "public", "broker", "viewer", "operator", "admin"};
+static const char *const access_names[] = {"?",      "public",   "broker", "device",
+                                           "viewer", "operator", "admin"};
 
 const char *http_access_name(http_access a)
 {

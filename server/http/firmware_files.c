@@ -6,8 +6,10 @@
  */
 #include "http/firmware_files.h"
 
+#include "ota_crypto.h"
 #include "ota_log.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,7 @@ int fwup_finish(fwup *u)
         return -1;
     memcpy(u->md5_hex, blob_put_md5(u->put), sizeof u->md5_hex);
     memcpy(u->sha256_hex, blob_put_sha256(u->put), sizeof u->sha256_hex);
+    memcpy(u->sha1_hex, blob_put_sha1(u->put), sizeof u->sha1_hex);
     return 0;
 }
 
@@ -159,4 +162,35 @@ int fwfiles_send(http_req *r, const char *sha256, const char *download_name)
     }
     return http_send_blob(r, size, reader_read, rd, reader_free, "application/octet-stream",
                           download_name);
+}
+
+int fwfiles_sha1(const http_app *app, const char *sha256, char out[41])
+{
+    blob_reader *rd = NULL;
+    uint64_t size = 0, off = 0;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    int rc = -1;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char *buf = malloc(256 * 1024);
+    if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
+        blob_reader_open(bs(app), sha256, &rd, &size) != OTA_OK)
+        goto out;
+    while (off < size) {
+        ssize_t got = blob_read_at(rd, off, buf, 256 * 1024);
+        if (got <= 0 || EVP_DigestUpdate(ctx, buf, (size_t)got) != 1)
+            goto out;
+        off += (uint64_t)got;
+    }
+    if (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 20)
+        goto out;
+    ota_hex_encode(md, 20, out);
+    rc = 0;
+out:
+    if (rc != 0)
+        OTA_ERROR("firmware: cannot compute the SHA-1 of %s", sha256);
+    blob_reader_close(rd);
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return rc;
 }

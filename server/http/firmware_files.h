@@ -26,7 +26,7 @@
 typedef struct {
     blob_put *put;                    /* NULL when closed */
     uint64_t size;                    /* bytes taken so far (written and gathered) */
-    char md5_hex[33], sha256_hex[65]; /* set by fwup_finish */
+    char md5_hex[33], sha256_hex[65], sha1_hex[41]; /* set by fwup_finish */
     size_t buf_len;                   /* bytes gathered in buf, not yet written */
     unsigned char buf[FWUP_BUF_BYTES];
 } fwup;
@@ -56,6 +56,9 @@ void fwfiles_remove_if_unused(const http_app *app, const char *sha256);
 /* At start: removes leftovers of interrupted uploads and blobs no row uses (a crash
  * between placing and commit). */
 void fwfiles_sweep(const http_app *app);
+/* The SHA-1 of blob sha256 as hex into out, read from the store (for a firmware row added
+ * before the sha1 column: docs/ddi.md). 0, or -1 (logged). */
+int fwfiles_sha1(const http_app *app, const char *sha256, char out[41]);
 /* Answers with the bytes of blob sha256 (Range, HEAD, 416 as http_send_fd): by file
  * descriptor when the store has a file, else through http_send_blob. 404 when missing. */
 int fwfiles_send(http_req *r, const char *sha256, const char *download_name);

@@ -1051,6 +1051,7 @@ http_server *http_start(http_app *app, int threads)
     srv->secure.tls = 1;
     http_signin_open(app);
     http_metrics_open(app);
+    http_ddi_open(app);
     srv->guard = http_guard_start((int64_t)app->cfg->http_head_timeout * 1000);
     if (!srv->guard)
         goto fail;
@@ -1102,5 +1103,6 @@ void http_stop(http_server *srv)
     free(srv->key_pem);
     http_signin_close(srv->app);
     http_metrics_close(srv->app);
+    http_ddi_close(srv->app);
     free(srv);
 }

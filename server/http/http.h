@@ -70,6 +70,9 @@ typedef struct {
     /* request counters and latency histograms by route (metrics.c); made by http_start
      * when NULL, freed by http_stop */
     struct http_metrics *metrics;
+    /* DDI devices' polls: who polled when, and the sweeper that reports the silent ones
+     * offline (routes_ddi.c); made by http_start when NULL, freed by http_stop */
+    struct http_ddi *ddi;
 } http_app;
 
 typedef int (*http_handler)(http_req *r);
@@ -86,6 +89,8 @@ typedef enum {
     HTTP_ACCESS_UNSET = 0, /* never in a table: test_http_routes fails on it */
     HTTP_PUBLIC,           /* anyone: health, sign-in, console files, signed downloads */
     HTTP_BROKER,           /* the broker token, checked by the route (routes_broker.c) */
+    HTTP_DEVICE,           /* a hawkBit DDI device's TargetToken (or its product's
+                              GatewayToken), checked by the route (routes_ddi.c) */
     HTTP_VIEWER,           /* a credential of role viewer or above (core/account.h) */
     HTTP_OPERATOR,         /* operator or admin */
     HTTP_ADMIN,            /* admin */
@@ -281,6 +286,10 @@ void http_metrics_close(http_app *app);
 void http_metrics_answer(http_req *r, unsigned status);
 /* When the request ends: counts a download whose connection ended before its answer. */
 void http_metrics_done(http_req *r, int completed);
+
+/* Makes / frees app->ddi (routes_ddi.c). */
+void http_ddi_open(http_app *app);
+void http_ddi_close(http_app *app);
 
 /* Makes app's sign-in throttles when they are NULL / frees them (routes_accounts.c). */
 void http_signin_open(http_app *app);

@@ -18,6 +18,7 @@
     X(webhooks) /* webhooks and their delivery log (routes_webhooks.c) */                     \
     X(metrics) /* GET /metrics, Prometheus text (metrics.c) */                                \
     X(targets) /* device tags, groups, matching counts (routes_targets.c) */                  \
+    X(ddi) /* hawkBit DDI devices: /{productKey}/controller/v1/... (routes_ddi.c) */          \
     X(console)
 
 #define X(name) extern const http_route http_routes_##name[];

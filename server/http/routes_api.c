@@ -3,6 +3,8 @@
  * (docs/api.md), a product's signing keys and requireSignature (docs/security.md). Routes only turn requests into validator and store calls and store
  * results into answers; the rules live in core/validate.c, the data in store/.
  */
+#include "core/ddi.h"
+#include "store/store_ddi.h"
 #include "http/api.h"
 #include "http/firmware_files.h"
 
@@ -49,12 +51,14 @@ json_t *api_firmware_json(const store_firmware *f)
 {
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)f->id);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:b, s:o}", "firmwareId", id,
-                     "firmwareName", f->name, "productKey", f->product_key, "firmwareVersion",
-                     f->version, "firmwareDescription", f->description, "firmwareFileName",
-                     f->file_name, "firmwareSize", (json_int_t)f->size, "md5", f->md5, "sha256",
-                     f->sha256, "createdTime", http_time(f->created_ms, 0), "signed",
-                     f->key_id[0] != '\0', "keyId",
+    /* sha1 is null for a row added before the column, until a DDI device first needs it */
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:b, s:o}",
+                     "firmwareId", id, "firmwareName", f->name, "productKey", f->product_key,
+                     "firmwareVersion", f->version, "firmwareDescription", f->description,
+                     "firmwareFileName", f->file_name, "firmwareSize", (json_int_t)f->size, "md5",
+                     f->md5, "sha256", f->sha256, "sha1",
+                     f->sha1[0] ? json_string(f->sha1) : json_null(), "createdTime",
+                     http_time(f->created_ms, 0), "signed", f->key_id[0] != '\0', "keyId",
                      f->key_id[0] ? json_string(f->key_id) : json_null());
 }
 
@@ -349,6 +353,19 @@ static int device_get(http_req *r)
     if (groups && store_device_groups(r->app->store, key, ident, groups, glen) == OTA_OK)
         json_object_set_new(j, "groups", json_loads(groups, 0, NULL));
     free(groups);
+    /* what a hawkBit DDI device sent as configData (docs/ddi.md), when it did */
+    char attrs[DDI_ATTR_JSON_MAX + 1];
+    int64_t at = 0;
+    rc = store_ddi_attributes_get(r->app->store, key, ident, attrs, sizeof attrs, &at);
+    if (rc != OTA_OK && rc != OTA_ENOTFOUND) {
+        json_decref(j);
+        return http_send_store_error(r, rc, "device attributes");
+    }
+    json_t *a = rc == OTA_OK ? json_loads(attrs, 0, NULL) : NULL;
+    json_object_set_new(j, "attributes", json_is_object(a) ? a : json_null());
+    if (a && !json_is_object(a))
+        json_decref(a);
+    json_object_set_new(j, "attributesTime", http_time(at, 1));
     return http_send_json(r, 200, j);
 }
 

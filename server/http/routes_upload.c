@@ -213,6 +213,7 @@ int api_firmware_upload_end(http_req *r)
     in.size = (int64_t)u->up.size;
     memcpy(in.md5, u->up.md5_hex, sizeof in.md5);
     memcpy(in.sha256, u->up.sha256_hex, sizeof in.sha256);
+    memcpy(in.sha1, u->up.sha1_hex, sizeof in.sha1);
     if (f->has_signature && upload_verify(r, f, &in, &f->err) != 0) {
         upload_fail_file(u);
         return send_err(r, &f->err);

@@ -70,6 +70,8 @@ typedef struct {
     int64_t created_ms;
     char signature[96]; /* base64 Ed25519 signature of the manifest; "" = unsigned */
     char key_id[17];    /* the product's signing key that verified it; "" = unsigned */
+    char sha1[41];      /* hex; "" for a row older than the column until first needed
+                           (store_firmware_set_sha1, docs/ddi.md) */
 } store_firmware;
 
 /* A product's Ed25519 public key for firmware signatures (common/ota_sign.h). */
@@ -175,6 +177,9 @@ ota_err store_firmware_list(store_t *s, const char *product_key, store_page pg,
  * in_progress batch uses it (OTA_EINUSE), in one transaction. On OTA_OK *deleted gets
  * the row and *sha_still_used says whether another row still uses the same file. */
 ota_err store_firmware_delete(store_t *s, int64_t id, store_firmware *deleted, int *sha_still_used);
+/* Records the SHA-1 of a firmware row that has none yet (rows added before the column).
+ * OTA_OK also when it had one (then unchanged). */
+ota_err store_firmware_set_sha1(store_t *s, int64_t id, const char *sha1);
 /* 1 when some firmware row uses this sha256, 0 when none, -1 on error. */
 int store_firmware_sha_used(store_t *s, const char *sha256);
 /* Devices a directed batch of this firmware may pick: same product, activated, reported

@@ -60,6 +60,7 @@ typedef struct {
     char target_tags[STORE_TAGS_TEXT_MAX];
     char target_groups[STORE_TARGET_GROUPS_MAX];
     char target_versions[STORE_TARGET_VERSIONS_MAX];
+    char sha1[41]; /* the firmware's; "" for a row older than the column */
 } store_batch;
 
 /* What creating a batch needs; strings borrowed for the call. */

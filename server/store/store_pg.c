@@ -273,6 +273,14 @@ static const char *const migrations[] = {
      "ALTER TABLE batches ADD COLUMN target_versions TEXT;"
      "CREATE INDEX batches_continuous ON batches(product_id, state) WHERE continuous = 1;"
      "CREATE TABLE target_events(device_id BIGINT PRIMARY KEY);"),
+    /* 11: the hawkBit DDI device API (SQLite's 11) */
+    ("ALTER TABLE firmwares ADD COLUMN sha1 TEXT;"
+     "CREATE TABLE ddi_targets("
+     " device_id BIGINT PRIMARY KEY,"
+     " attributes TEXT,"
+     " attributes_ms BIGINT,"
+     " cancel_acked BIGINT);"
+     "CREATE INDEX tasks_device ON tasks(device_id, batch_id);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

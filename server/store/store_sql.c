@@ -18,10 +18,11 @@
  * one line in each, the struct's field (store.h) and a migration per database. */
 #define STORE_SQL_FIRMWARE_COLS                                                                 \
     "f.id, f.product_id, p.product_key, f.name, f.version, f.description, f.file_name,"       \
-    " f.size, f.md5, f.sha256, f.created_ms, f.signature, f.key_id"
+    " f.size, f.md5, f.sha256, f.created_ms, f.signature, f.key_id, f.sha1"
 #define FIRMWARE_INSERT                                                                         \
     "INSERT INTO firmwares(product_id, name, version, description, file_name, size, md5,"      \
-    " sha256, created_ms, signature, key_id) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+    " sha256, created_ms, signature, key_id, sha1)"                                         \
+    " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
 
 /* Parameters the counters' UPDATE needs: the batch id and one delta per task state. The
  * PostgreSQL parameter builder holds 16 (store_pg_params). */
@@ -192,6 +193,30 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
                                   " LIMIT $2 OFFSET $3",
     [STORE_Q_DEVICE_GROUP_NAMES] = "SELECT g.name FROM device_group_members m JOIN device_groups g"
                                    " ON g.id = m.group_id WHERE m.device_id=$1 ORDER BY g.name",
+    [STORE_Q_FW_SET_SHA1] = "UPDATE firmwares SET sha1=$2 WHERE id=$1 AND sha1 IS NULL",
+    /* the device, its newest task (by batch id, through tasks_device) with that batch's
+     * state, and what it told us through DDI (store_ddi.c reads the columns in order) */
+    [STORE_Q_DDI_TARGET] =
+        "SELECT d.id, COALESCE(t.batch_id, 0), COALESCE(t.state, ''), COALESCE(t.attempt, 0),"
+        " COALESCE(t.fail_reason, ''), COALESCE(b.state, ''),"
+        " CASE WHEN x.attributes IS NULL THEN 0 ELSE 1 END, COALESCE(x.cancel_acked, 0)"
+        " FROM devices d JOIN products p ON p.id = d.product_id"
+        " LEFT JOIN tasks t ON t.device_id = d.id AND t.batch_id ="
+        " (SELECT max(t2.batch_id) FROM tasks t2 WHERE t2.device_id = d.id)"
+        " LEFT JOIN batches b ON b.id = t.batch_id"
+        " LEFT JOIN ddi_targets x ON x.device_id = d.id"
+        " WHERE p.product_key = $1 AND d.identifier = $2",
+    [STORE_Q_DDI_ATTRS_PUT] = "INSERT INTO ddi_targets(device_id, attributes, attributes_ms)"
+                              " VALUES($1,$2,$3) ON CONFLICT(device_id) DO UPDATE SET"
+                              " attributes = excluded.attributes,"
+                              " attributes_ms = excluded.attributes_ms",
+    [STORE_Q_DDI_ATTRS_GET] = "SELECT x.attributes, COALESCE(x.attributes_ms, 0) FROM ddi_targets x"
+                              " JOIN devices d ON d.id = x.device_id JOIN products p"
+                              " ON p.id = d.product_id WHERE p.product_key = $1"
+                              " AND d.identifier = $2 AND x.attributes IS NOT NULL",
+    [STORE_Q_DDI_CANCEL_ACK] = "INSERT INTO ddi_targets(device_id, cancel_acked) VALUES($1,$2)"
+                               " ON CONFLICT(device_id) DO UPDATE SET"
+                               " cancel_acked = excluded.cancel_acked",
     /* $3: the end state, terminated or aborted */
     [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = $3, end_ms = $2, "
                            STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state "
@@ -257,6 +282,7 @@ void store__firmware_args(store_args *a, int64_t product_id, const store_firmwar
     store_arg_i64(a, now_ms);
     store_arg_str(a, in->key_id[0] ? in->signature : NULL);
     store_arg_str(a, in->key_id[0] ? in->key_id : NULL);
+    store_arg_str(a, in->sha1[0] ? in->sha1 : NULL);
 }
 
 void store__read_product(const store_row *r, store_product *p)
@@ -306,6 +332,7 @@ void store__read_firmware(const store_row *r, store_firmware *f)
     f->created_ms = r->i64(r->row, 10);
     r->text(r->row, 11, f->signature, sizeof f->signature);
     r->text(r->row, 12, f->key_id, sizeof f->key_id);
+    r->text(r->row, 13, f->sha1, sizeof f->sha1);
 }
 
 void store__read_signkey(const store_row *r, store_signkey *k)
@@ -360,6 +387,7 @@ void store__read_batch(const store_row *r, store_batch *b)
     r->text(r->row, STORE_SQL_BATCH_TARGET_AT + 2, b->target_groups, sizeof b->target_groups);
     r->text(r->row, STORE_SQL_BATCH_TARGET_AT + 3, b->target_versions,
             sizeof b->target_versions);
+    r->text(r->row, STORE_SQL_BATCH_TARGET_AT + 4, b->sha1, sizeof b->sha1);
 }
 
 /* The reason stored in col: NULL or "" is none. */

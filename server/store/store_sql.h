@@ -56,12 +56,12 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     "b.expires_ms, b.end_ms, b.total" STORE_SQL_COUNTER_COLS ", f.signature, f.key_id, "     \
     "COALESCE(b.pause_reason, ''), COALESCE(b.rollout, ''), b.phase, b.phase_due_ms, "      \
     "b.brakes_fired, "                                                                      \
-    "b.continuous, b.target_tags, b.target_groups, b.target_versions "                          \
+    "b.continuous, b.target_tags, b.target_groups, b.target_versions, f.sha1 "                  \
     "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
 #define STORE_SQL_BATCH_COUNTS_AT 23 /* column of b.n_to_push in STORE_SQL_BATCH_COLS */
 /* f.signature, then f.key_id, follow the counters */
 #define STORE_SQL_BATCH_SIGNATURE_AT (STORE_SQL_BATCH_COUNTS_AT + FSM_STATE_COUNT)
-/* b.continuous, then the target's three texts, follow b.brakes_fired */
+/* b.continuous, then the target's three texts and f.sha1, follow b.brakes_fired */
 #define STORE_SQL_BATCH_TARGET_AT (STORE_SQL_BATCH_SIGNATURE_AT + 7)
 
 /* The catalog's rows (store__read_product, store__read_device; the firmware's columns are
@@ -286,7 +286,12 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(GROUP_MEMBER_DEL, "remove group member")                                                  \
     X(GROUP_MEMBER_COUNT, "count group members")                                                \
     X(GROUP_MEMBER_LIST, "list group members")                                                  \
-    X(DEVICE_GROUP_NAMES, "device groups")
+    X(DEVICE_GROUP_NAMES, "device groups")                                                      \
+    X(FW_SET_SHA1, "record firmware sha1")                                                      \
+    X(DDI_TARGET, "ddi poll")                                                                   \
+    X(DDI_ATTRS_PUT, "ddi config data")                                                         \
+    X(DDI_ATTRS_GET, "ddi attributes")                                                          \
+    X(DDI_CANCEL_ACK, "ddi cancel feedback")
 
 #define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;

@@ -256,6 +256,16 @@ static const char *const migrations[] = {
      "ALTER TABLE batches ADD COLUMN target_versions TEXT;"
      "CREATE INDEX batches_continuous ON batches(product_id, state) WHERE continuous = 1;"
      "CREATE TABLE target_events(device_id INTEGER PRIMARY KEY);"),
+    /* 11: the hawkBit DDI device API (docs/ddi.md): a firmware's SHA-1 (NULL for older rows
+     * until first needed), what a DDI device told us (configData attributes, the last
+     * action whose cancel it acknowledged), and a device's tasks newest first for its poll */
+    ("ALTER TABLE firmwares ADD COLUMN sha1 TEXT;"
+     "CREATE TABLE ddi_targets("
+     " device_id INTEGER PRIMARY KEY,"
+     " attributes TEXT,"
+     " attributes_ms INTEGER,"
+     " cancel_acked INTEGER);"
+     "CREATE INDEX tasks_device ON tasks(device_id, batch_id);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -21,3 +21,7 @@ ota_fuzz_target(fuzz_webhook
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_webhook.c ${_core}/core/webhook.c ${_core}/core/reqparse.c
   ${_core}/core/validate.c
   LIBS otaproto otacommon PkgConfig::JANSSON OpenSSL::Crypto INCLUDES ${_core})
+ota_fuzz_target(fuzz_ddi
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_ddi.c ${_core}/core/ddi.c ${_core}/core/reqparse.c
+    ${_core}/core/validate.c
+  LIBS otacommon otaproto PkgConfig::JANSSON OpenSSL::Crypto INCLUDES ${_core})

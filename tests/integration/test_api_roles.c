@@ -3,7 +3,7 @@
  * declares) called without a credential and with a viewer's, an operator's and an admin's
  * token. A route that needs a role answers 401 without one, 403 `forbidden` to a role below
  * it and never 401/403 to one at or above it; public routes never ask for a credential;
- * broker routes take only the broker token. A new route is in this test by construction.
+ * broker routes take only the broker token, device routes (hawkBit DDI) only a device's. A new route is in this test by construction.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +93,18 @@ static void test_every_route_every_role(void **st)
             fprintf(stderr, "%s %s (%s) answered %ld without a token\n", rt->method, rt->path,
                     rt->access, s);
             bad++;
+        }
+        if (strcmp(rt->access, "device") == 0) {
+            /* a DDI device's TargetToken only (test_ddi_protocol): not the admin's */
+            s = tacc_call(c, rt->method, rt->path, c->env.admin_token, NULL, &r);
+            oth_resp_free(&r);
+            if (s != 401) {
+                fprintf(stderr, "%s %s (device) answered %ld to the admin token\n", rt->method,
+                        rt->path, s);
+                bad++;
+            }
+            checked++;
+            continue;
         }
         if (strcmp(rt->access, "broker") == 0) {
             /* the broker token only: not even the admin's */

@@ -27,12 +27,17 @@ bt_ctx *bt_new(void **state, double time_scale)
     bt_ctx *t = bt_alloc(state);
     snprintf(scale, sizeof scale, "%g", time_scale);
     oth_env_set(&t->env, "OTA_TIME_SCALE", scale);
+    bt_start(t);
+    return t;
+}
+
+void bt_start(bt_ctx *t)
+{
     if (oth_broker_start(&t->env) != 0 || oth_otad_start(&t->env) != 0) {
         oth_dump_logs(&t->env);
         fail_msg("broker or otad did not start");
     }
     t->up = 1;
-    return t;
 }
 
 sdev *bt_keep(bt_ctx *t, sdev *d)

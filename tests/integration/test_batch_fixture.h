@@ -44,6 +44,8 @@ typedef struct {
 bt_ctx *bt_alloc(void **state);
 /* bt_alloc, then the broker and otad started with OTA_TIME_SCALE=time_scale. */
 bt_ctx *bt_new(void **state, double time_scale);
+/* Starts the broker and otad of an allocated context (settings added with oth_env_set). */
+void bt_start(bt_ctx *t);
 /* cmocka teardown: stops what the test's bt_ctx (in *state) started, frees its devices. */
 int bt_teardown(void **state);
 /* Registers a device for bt_teardown; returns d. */

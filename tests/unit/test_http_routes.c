@@ -2,6 +2,7 @@
  * Unit test of the route table (server/http): every route declares who may call it
  * (http_access), so a route added without one fails here; routes under /api/v1 need a
  * role except the few meant for everyone (health, sign-in) and the broker's own; the
+ * hawkBit DDI paths take a device credential and nothing else; the
  * account routes need the roles docs/api.md gives them. test_api_roles calls each route
  * with each role against a running otad.
  */
@@ -37,6 +38,10 @@ static void test_every_route_declares_access(void **st)
                  strcmp(rt->pattern, "/api/v1/auth/login") == 0;
         if (ok && rt->access == HTTP_BROKER)
             ok = strncmp(rt->pattern, "/api/v1/broker/", 15) == 0;
+        /* the device credential is for the hawkBit DDI paths only, and they take no other */
+        if (ok && (rt->access == HTTP_DEVICE) !=
+                      (strstr(rt->pattern, "/controller/v1/") != NULL))
+            ok = 0;
         if (ok && strcmp(rt->method, "GET") != 0 && rt->access == HTTP_VIEWER)
             ok = strncmp(rt->pattern, "/api/v1/tokens", 14) == 0 ||
                  strcmp(rt->pattern, "/api/v1/auth/logout") == 0;

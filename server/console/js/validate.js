@@ -10,7 +10,7 @@ const VERSION = /^[A-Za-z0-9_.-]{1,100}$/;
 const IDENT = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const MAX_FIRMWARE_BYTES = 104857600;
-export const EXTENSIONS = ['tar.gz', 'bin', 'rom', 'zip', 'gz', 'tar'];
+export const EXTENSIONS = ['tar.gz', 'bin', 'rom', 'zip', 'gz', 'tar', 'swu', 'raucb'];
 
 const len = (s) => [...s].length;
 

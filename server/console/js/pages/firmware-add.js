@@ -21,7 +21,7 @@ export function openAddFirmware(products, preselect, onDone) {
     const product = el('select', { name: 'productKey' },
       el('option', { value: '' }, `— ${t('selectProduct')} —`),
       products.map((p) => el('option', { value: p.productKey, selected: p.productKey === preselect }, `${p.productName} (${p.productKey})`)));
-    const file = el('input', { type: 'file', name: 'file', accept: '.bin,.rom,.zip,.gz,.tar,.tar.gz' });
+    const file = el('input', { type: 'file', name: 'file', accept: '.bin,.rom,.zip,.gz,.tar,.tar.gz,.swu,.raucb' });
     const fileInfo = el('div.file-info.muted', { 'aria-live': 'polite' });
     const version = el('input', { name: 'firmwareVersion', autocomplete: 'off', maxLength: 100, spellcheck: false });
     const desc = el('textarea', { name: 'firmwareDescription', rows: 3 });
