@@ -2,9 +2,11 @@
  * webhook: the delivery worker's thread (webhook.h says what it promises).
  *
  * The loop (worker_main), each step a function:
- *   pass_when_due   every PASS_MS: assemble the outbox into deliveries, then for each
- *                   enabled webhook with room (fewer than cfg.concurrency under way here)
- *                   lease its due deliveries and start them (start_transfer)
+ *   pass_when_due   every PASS_MS: assemble the outbox into deliveries; then (and as soon
+ *                   as a transfer ends, so a fast receiver is not held to one round of
+ *                   cfg.concurrency per pass) for each enabled webhook with room (fewer
+ *                   than cfg.concurrency under way here) lease its due deliveries and
+ *                   start them (start_transfer)
  *   curl_multi_poll wait for sockets, at most until the next pass
  *   reap            each finished transfer: its result into the store (finish)
  *   prune_when_due  hourly: forget what was delivered or dead KEEP_MS ago
@@ -50,6 +52,7 @@ struct webhooks {
     pthread_t thread;
     atomic_int stop;
     xfer *active; /* transfers under way (the worker thread's alone) */
+    int refill;   /* a transfer ended: its webhook's slot is free before the next pass */
     int64_t next_pass, next_prune;
     atomic_ullong delivered, failed, dead;
 };
@@ -186,12 +189,15 @@ static void pass_when_due(webhooks *w)
     int64_t now = ota_time_now_ms(), mono = ota_time_mono_ms();
     store_webhook *hooks = NULL;
     size_t n = 0;
-    int made;
-    if (mono < w->next_pass)
+    int made, timed = mono >= w->next_pass;
+    if (!timed && !w->refill)
         return;
-    w->next_pass = mono + PASS_MS;
-    if (store_webhook_assemble(w->store, now, w->cfg.time_scale, &made) != OTA_OK)
-        return;
+    w->refill = 0;
+    if (timed) {
+        w->next_pass = mono + PASS_MS;
+        if (store_webhook_assemble(w->store, now, w->cfg.time_scale, &made) != OTA_OK)
+            return;
+    }
     if (store_webhook_list(w->store, &hooks, &n) != OTA_OK)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -233,6 +239,7 @@ static void reap(webhooks *w)
         finish(w, &x->d, ok, cc == CURLE_OK ? (int)status : 0, err,
                ota_time_mono_ms() - x->start_mono);
         xfer_free(x);
+        w->refill = 1;
     }
 }
 
@@ -255,7 +262,7 @@ static void *worker_main(void *arg)
         curl_multi_perform(w->multi, &running);
         reap(w);
         prune_when_due(w);
-        int64_t wait = w->next_pass - ota_time_mono_ms();
+        int64_t wait = w->refill ? 0 : w->next_pass - ota_time_mono_ms();
         if (wait > 0)
             curl_multi_poll(w->multi, NULL, 0, (int)(wait > PASS_MS ? PASS_MS : wait), NULL);
     }
