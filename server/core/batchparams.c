@@ -16,6 +16,7 @@ static const char *const known_fields[] = {
     "scope",          "identifiers", "validityDays",         "policy",
     "timeoutMinutes", "retryTimes",  "retryIntervalMinutes", "maxPushPerMinute",
     "filter",         "fromVersions", "continuous",
+    "rollout",
 };
 
 const char *bparams_scope_name(bparams_scope s)
@@ -155,6 +156,28 @@ static int take_identifiers(const json_t *arr, bparams *out, bparams_error *err)
     return 0;
 }
 
+/* The rollout (core/rollout.c checks it); a directed batch's named first phase must name
+ * devices of the batch. */
+static int take_rollout(const json_t *v, bparams *out, bparams_error *err)
+{
+    rollout_error rerr;
+    if (rollout_from_json(v, &out->rollout, &rerr) != 0)
+        return fail(err, rerr.status, rerr.code, rerr.field, "%s", rerr.message);
+    out->has_rollout = 1;
+    for (size_t k = 0; out->scope == BPARAMS_SCOPE_DIRECTED && k < out->rollout.n_canary; k++) {
+        size_t i;
+        for (i = 0; i < out->n_identifiers; i++)
+            if (strcmp(out->identifiers[i], out->rollout.canary[k]) == 0)
+                break;
+        if (i == out->n_identifiers)
+            return fail(err, 422, "not_in_batch", "rollout.phases[0].identifiers",
+                        "Identifier '%s' of the first phase is not among the batch's "
+                        "identifiers.",
+                        out->rollout.canary[k]);
+    }
+    return 0;
+}
+
 /* One integer field: JSON name, bounds, whether required, and where it goes. */
 typedef struct {
     const char *name;
@@ -291,7 +314,7 @@ int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
             return fail(err, 400, "unknown_field", printable ? key : NULL,
                         "Unknown field '%s'; the fields are scope, identifiers, validityDays, "
                         "policy, timeoutMinutes, retryTimes, retryIntervalMinutes, "
-                        "maxPushPerMinute, filter, fromVersions and continuous.",
+                        "maxPushPerMinute, filter, fromVersions, continuous and rollout.",
                         printable ? key : "?");
         }
     }
@@ -312,6 +335,9 @@ int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
         } else if (strcmp(name, "continuous") == 0) {
             if (!json_is_boolean(v))
                 return fail(err, 400, "invalid_type", name, "continuous must be true or false.");
+        } else if (strcmp(name, "rollout") == 0) {
+            if (!json_is_object(v))
+                return fail(err, 400, "invalid_type", name, "rollout must be an object.");
         } else if (!json_is_integer(v)) {
             return fail(err, 400, "invalid_type", name, "%s must be an integer.", name);
         }
@@ -342,6 +368,8 @@ int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
     if (!rc && out->retry_times > 0 && !get(root, "retryIntervalMinutes"))
         rc = fail(err, 422, "missing_field", "retryIntervalMinutes",
                   "retryIntervalMinutes is required when retryTimes is above 0.");
+    if (!rc && get(root, "rollout"))
+        rc = take_rollout(get(root, "rollout"), out, err);
     if (rc) {
         bparams_free(out);
         return -1;

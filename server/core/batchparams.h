@@ -14,6 +14,10 @@
  *   retryTimes            required integer 0..5
  *   retryIntervalMinutes  integer 1..4320; required when retryTimes > 0; when retryTimes is 0
  *                         it may be given (it is checked and kept) or left out (0)
+ *   rollout               optional object: phases and abort rules (core/rollout.h says every
+ *                         rule; errors name the field inside it, "rollout.phases[0].percent");
+ *                         a first phase of identifiers must name devices of a directed
+ *                         batch's identifiers (422 not_in_batch)
  *   maxPushPerMinute      optional integer 1..1000000, default 60000 (an addition to the
  *                         base API: the pace of first pushes and retries of this batch, so a
  *                         fleet of a million devices is pushed in about 17 minutes instead
@@ -45,6 +49,7 @@
 #define OTAD_BATCHPARAMS_H
 
 #include "core/target.h"
+#include "core/rollout.h"
 #include "otaproto/ota_protocol.h"
 
 #include <jansson.h>
@@ -82,6 +87,8 @@ typedef struct {
     char groups[TARGET_GROUPS_TEXT_MAX];   /* filter.groups */
     char versions[TARGET_VERSIONS_TEXT_MAX]; /* fromVersions */
     int continuous;
+    int has_rollout;            /* rollout given */
+    rollout rollout;            /* phases and brakes (zeroed when not given) */
 } bparams;
 
 typedef struct {

@@ -27,6 +27,7 @@
     X(BATCH_PAUSED, "batch.paused", 0)                                                           \
     X(BATCH_RESUMED, "batch.resumed", 0)                                                         \
     X(BATCH_ABORTED, "batch.aborted", 0)                                                         \
+    X(BATCH_PHASE_STARTED, "batch.phase.started", 0)                                             \
     X(DEVICE_UPGRADE_SUCCEEDED, "device.upgrade.succeeded", 1)                                   \
     X(DEVICE_UPGRADE_FAILED, "device.upgrade.failed", 1)                                         \
     X(FIRMWARE_CREATED, "firmware.created", 0)                                                   \

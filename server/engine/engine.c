@@ -17,6 +17,7 @@
  *                    inputs go back in front, and the in-memory view (timers, push queues)
  *                    is rebuilt from the store (rebuild) before the next round
  *   refresh_pushable after a presence snapshot, re-read who is ready for a push
+ *   refresh_batches  after a phase began or a resume, re-read that batch's waiting devices
  * then finished batches are dropped from memory and the round is counted.
  *
  * In memory, per running batch: its parameters (durations already divided by the time
@@ -32,6 +33,7 @@
 #include "core/devmsg.h"
 #include "core/fsm.h"
 #include "core/target.h"
+#include "core/rollout.h"
 #include "core/timerheap.h"
 #include "core/urlsign.h"
 #include "ota_sign.h"
@@ -48,6 +50,7 @@
 #include <time.h>
 
 #define KIND_EXPIRY 100            /* heap kind of a batch's validity end (id = batch id) */
+#define KIND_PHASE 101             /* heap kind of a phase's soak end (id = batch id) */
 #define ROUND_MAX_EVENTS 5000      /* inputs applied per transaction */
 #define ROUND_MAX_TIMERS 5000      /* deadlines fired per transaction */
 #define ROUND_MAX_PUSHES 5000      /* pushes per transaction */
@@ -98,6 +101,14 @@ typedef struct {
     int64_t refill_ms;
     idqueue pending;       /* device ids ready to push (may hold stale ids: checked at push) */
     target tgt;            /* continuous batches: what a device must match to join */
+    /* phases and brakes (docs/batches.md), with a rollout only: the rollout, each phase's
+     * devices and finished ones, the batch's failures by reason; row.phase, row.phase_due_ms
+     * and row.brakes_fired are kept current here and written with each change */
+    int has_rollout;
+    rollout ro;
+    int64_t size[ROLLOUT_MAX_PHASES], succ[ROLLOUT_MAX_PHASES], fail[ROLLOUT_MAX_PHASES];
+    int64_t finished, failed, failed_by[FSM_REASON_COUNT];
+    int refresh;           /* its phase moved on or it resumed: re-read who waits for a push */
 } batch_mem;
 
 typedef struct {
@@ -365,6 +376,48 @@ static void batch_state_from_row(batch_mem *b)
     b->pushing = fsm_batch_state_is_pushing(bs);
 }
 
+/* n devices of phase (0-based, in range) finished in state st (succeeded or failed). */
+static void count_finished(batch_mem *b, int phase, fsm_state st, fsm_reason why, int64_t n)
+{
+    b->finished += n;
+    if (st == FSM_SUCCEEDED) {
+        b->succ[phase] += n;
+        return;
+    }
+    b->fail[phase] += n;
+    b->failed += n;
+    if ((unsigned)why < FSM_REASON_COUNT)
+        b->failed_by[why] += n;
+}
+
+/* A row of store_batch_phase_counts: n devices of a phase in a state. */
+static void count_cb(void *ud, int phase, fsm_state st, fsm_reason why, int64_t n)
+{
+    batch_mem *b = ud;
+    if (phase < 0 || phase >= ROLLOUT_MAX_PHASES)
+        phase = 0;
+    b->size[phase] += n;
+    if (fsm_state_is_final(st))
+        count_finished(b, phase, st, why, n);
+}
+
+/* A batch with a rollout: its phases' sizes and its finished devices counted from the
+ * store (once per load; then kept by the events that finish devices), and the soak end
+ * armed. A store error leaves the view to be rebuilt. */
+static void rollout_load(engine_t *e, batch_mem *b)
+{
+    if (!b->row.rollout[0] || rollout_from_text(b->row.rollout, &b->ro) != 0)
+        return;
+    b->has_rollout = 1;
+    if (store_batch_phase_counts(e->cfg.store, b->row.id, count_cb, b) != OTA_OK) {
+        OTA_ERROR("engine: batch %lld: cannot count its finished devices by phase; rebuilding",
+                  (long long)b->row.id);
+        e->view_stale = 1;
+    }
+    if (b->running && b->row.phase_due_ms > 0)
+        theap_push(e->heap, b->row.phase_due_ms, (uint64_t)b->row.id, KIND_PHASE);
+}
+
 static batch_mem *batch_add(engine_t *e, const store_batch *row)
 {
     batch_mem *b = batch_find(e, row->id);
@@ -393,6 +446,7 @@ static batch_mem *batch_add(engine_t *e, const store_batch *row)
     batches_fix_pointers(e); /* the array may have moved */
     if (b->running)
         theap_push(e->heap, row->expires_ms, (uint64_t)row->id, KIND_EXPIRY);
+    rollout_load(e, b);
     return b;
 }
 
@@ -499,7 +553,8 @@ static const char *reload(engine_t *e)
     free(rows);
     batches_fix_pointers(e);
     for (size_t i = 0; i < e->n_batches; i++)
-        if (store_engine_pushable(e->cfg.store, e->batches[i].row.id, pushable_cb,
+        if (store_engine_pushable(e->cfg.store, e->batches[i].row.id, e->batches[i].row.phase,
+                                  pushable_cb,
                                   &e->batches[i]) != OTA_OK)
             return "the devices waiting for a push";
     if (store_engine_deadlines(e->cfg.store, INT64_MAX, INT64_MAX, deadline_cb, e) != OTA_OK)
@@ -586,6 +641,176 @@ typedef struct {
     const char *pk;
     const char *id;
 } who;
+
+/* ---- phases and brakes (docs/batches.md, "Phases, brakes and time") ---------------------- */
+
+/* The batch's rollout progress (phase, soak end, brakes fired) written in the unit. */
+static ota_err save_progress(store_uow *u, batch_mem *b)
+{
+    return store_uow_batch_phase(u, b->row.id, b->row.phase, b->row.phase_due_ms,
+                                 b->row.brakes_fired);
+}
+
+/* A batch event the engine decides (batch.paused by a brake or a phase, batch.phase.started)
+ * in the round's transaction: the batch's webhook data with extra's members added (extra is
+ * taken, may be NULL). */
+static ota_err batch_hook(store_uow *u, const batch_mem *b, hook_event ev, json_t *extra,
+                          int64_t now)
+{
+    char *data = store_webhook_batch_data(&b->row, b->row.state);
+    json_t *o = data ? json_loads(data, 0, NULL) : NULL;
+    free(data);
+    if (o && extra)
+        json_object_update(o, extra);
+    json_decref(extra);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        abort(); /* the daemon may abort on out-of-memory */
+    ota_err rc = store_uow_event(u, ev, text, now);
+    free(text);
+    return rc;
+}
+
+/* Stops a pushing batch: paused with why (JSON text, owned by the caller), and its
+ * batch.paused event. A batch that is already paused or scheduled keeps its state. */
+static ota_err halt(store_uow *u, batch_mem *b, const char *why, int64_t now)
+{
+    int done = 0;
+    if (!b->pushing)
+        return OTA_OK;
+    ota_err rc = store_uow_batch_pause(u, b->row.id, why, &done);
+    if (rc != OTA_OK || !done)
+        return rc;
+    b->pushing = 0;
+    snprintf(b->row.state, sizeof b->row.state, "paused");
+    return batch_hook(u, b, HOOK_EV_BATCH_PAUSED,
+                      json_pack("{s:o}", "pauseReason", json_loads(why, 0, NULL)), now);
+}
+
+static char *why_text(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!s)
+        abort(); /* the daemon may abort on out-of-memory */
+    return s;
+}
+
+static json_t *time_json(int64_t ms)
+{
+    char buf[40];
+    return json_string(ota_time_format_ms(ms, buf, sizeof buf));
+}
+
+/* The abort rules, at the event that finished a device: the first rule not fired yet that
+ * fires now pauses or aborts the batch, with the rule and the figures of this moment.
+ * *ended = 1 when it aborted the batch. */
+static ota_err check_rules(engine_t *e, store_uow *u, batch_mem *b, int64_t now, int *ended)
+{
+    *ended = 0;
+    for (int i = 0; i < b->ro.n_rules; i++) {
+        const rollout_rule *x = &b->ro.rules[i];
+        int64_t failed = x->reason == FSM_REASON_NONE ? b->failed : b->failed_by[x->reason];
+        if (b->row.brakes_fired & (1 << i) || !rollout_rule_fires(x, b->finished, failed))
+            continue;
+        b->row.brakes_fired |= 1 << i;
+        char *why = why_text(json_pack(
+            "{s:s, s:i, s:s, s:i, s:I, s:s, s:I, s:I, s:f, s:i, s:o}", "by", "rule", "rule", i + 1,
+            "reason", x->reason == FSM_REASON_NONE ? "any" : fsm_reason_name(x->reason),
+            "thresholdPercent", x->threshold_percent, "minFinished", (json_int_t)x->min_finished,
+            "action", x->abort ? "abort" : "pause", "finished", (json_int_t)b->finished, "failed",
+            (json_int_t)failed, "failedPercent",
+            (double)(int64_t)((double)failed * 1000.0 / (double)b->finished + 0.5) / 10.0,
+            "phase", b->row.phase + 1, "time", time_json(now)));
+        ota_err rc = save_progress(u, b);
+        if (rc == OTA_OK && x->abort) {
+            int done = 0;
+            rc = flush_counts(e, u, b->row.id);
+            if (rc == OTA_OK)
+                rc = store_uow_batch_abort(u, b->row.id, now, why, &done);
+            if (rc == OTA_OK && done) {
+                b->running = b->pushing = 0;
+                *ended = 1;
+            }
+        } else if (rc == OTA_OK) {
+            rc = halt(u, b, why, now);
+        }
+        OTA_INFO("engine: batch %lld: abort rule %d fired (%lld of %lld finished failed): %s",
+                 (long long)b->row.id, i + 1, (long long)failed, (long long)b->finished,
+                 x->abort ? "aborted" : "paused");
+        free(why);
+        return rc;
+    }
+    return OTA_OK;
+}
+
+static ota_err check_phase(engine_t *e, store_uow *u, batch_mem *b, int64_t now);
+
+/* The next phase starts: its devices become pushable (after the round, refresh). */
+static ota_err advance(engine_t *e, store_uow *u, batch_mem *b, int64_t now)
+{
+    if (b->row.phase + 1 >= rollout_phase_count(&b->ro))
+        return OTA_OK;
+    b->row.phase++;
+    b->row.phase_due_ms = 0;
+    b->refresh = 1;
+    OTA_INFO("engine: batch %lld: phase %d of %d starts (%lld devices)", (long long)b->row.id,
+             b->row.phase + 1, rollout_phase_count(&b->ro), (long long)b->size[b->row.phase]);
+    ota_err rc = save_progress(u, b);
+    if (rc == OTA_OK)
+        rc = batch_hook(u, b, HOOK_EV_BATCH_PHASE_STARTED,
+                        json_pack("{s:i, s:I}", "phase", b->row.phase + 1, "devices",
+                                  (json_int_t)b->size[b->row.phase]),
+                        now);
+    return rc == OTA_OK ? check_phase(e, u, b, now) : rc;
+}
+
+/* The current phase, after one of its devices finished (or it began): its success share
+ * reached starts its soak (the next phase then starts at the soak's end, at once without
+ * one); every device of it finished below the share pauses the batch. The last phase has
+ * nothing after it. */
+static ota_err check_phase(engine_t *e, store_uow *u, batch_mem *b, int64_t now)
+{
+    int k = b->row.phase;
+    if (k + 1 >= rollout_phase_count(&b->ro) || b->row.phase_due_ms > 0)
+        return OTA_OK;
+    const rollout_phase *p = k < b->ro.n_phases ? &b->ro.phases[k] : NULL;
+    if (rollout_share_met(p, b->size[k], b->succ[k])) {
+        int64_t soak = p && p->soak_minutes ? scaled(e, (int64_t)p->soak_minutes * 60000) : 0;
+        if (soak <= 0)
+            return advance(e, u, b, now);
+        b->row.phase_due_ms = now + soak;
+        arm_add(e, b->row.id, KIND_PHASE, b->row.phase_due_ms);
+        return save_progress(u, b);
+    }
+    if (b->succ[k] + b->fail[k] < b->size[k])
+        return OTA_OK;
+    char *why = why_text(json_pack("{s:s, s:i, s:I, s:I, s:I, s:i, s:o}", "by", "phase", "phase",
+                                   k + 1, "devices", (json_int_t)b->size[k], "succeeded",
+                                   (json_int_t)b->succ[k], "failed", (json_int_t)b->fail[k],
+                                   "minSuccessPercent", p ? p->min_success_percent : 0, "time",
+                                   time_json(now)));
+    OTA_INFO("engine: batch %lld: phase %d ended below its success share (%lld of %lld): paused",
+             (long long)b->row.id, k + 1, (long long)b->succ[k], (long long)b->size[k]);
+    ota_err rc = halt(u, b, why, now);
+    free(why);
+    return rc;
+}
+
+/* A device of a batch with a rollout finished (task t, already written): the counters, then
+ * the brakes, then the phase, all at this event. */
+static ota_err on_finished(engine_t *e, store_uow *u, batch_mem *b, const store_task *t,
+                           int64_t now)
+{
+    int ended = 0;
+    int k = t->phase >= 0 && t->phase < ROLLOUT_MAX_PHASES ? t->phase : 0;
+    count_finished(b, k, t->task.state, t->task.reason, 1);
+    ota_err rc = check_rules(e, u, b, now, &ended);
+    if (rc != OTA_OK || ended)
+        return rc;
+    return check_phase(e, u, b, now);
+}
 
 /* The webhook event of a device's upgrade that just ended (succeeded or failed), written in
  * the round's transaction (store_webhook.h). Names read from the store when w has none (a
@@ -676,6 +901,8 @@ static ota_err apply_params(engine_t *e, store_uow *u, batch_mem *b, const fsm_p
         return rc;
     if (r.rearm && r.task.deadline_kind != FSM_DL_NONE)
         arm_add(e, t->device_id, (int)r.task.deadline_kind, r.task.deadline_ms);
+    if (r.finished && b->has_rollout)
+        return on_finished(e, u, b, t, now);
     return OTA_OK;
 }
 
@@ -752,7 +979,7 @@ static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_i
         return OTA_OK;
     if (rc != OTA_OK)
         return rc;
-    if (t.batch_id != b->row.id || t.task.state != FSM_TO_PUSH)
+    if (t.batch_id != b->row.id || t.task.state != FSM_TO_PUSH || t.phase > b->row.phase)
         return OTA_OK;
     rc = store_uow_device_pushable(u, device_id, &ok);
     if (rc != OTA_OK || !ok)
@@ -790,7 +1017,8 @@ static void queue_when_ready(engine_t *e, store_uow *u, const store_task *t)
     if (t->task.state != FSM_TO_PUSH)
         return;
     batch_mem *b = batch_get(e, t->batch_id);
-    if (b && b->running && store_uow_device_pushable(u, t->device_id, &ok) == OTA_OK && ok)
+    if (b && b->running && t->phase <= b->row.phase &&
+        store_uow_device_pushable(u, t->device_id, &ok) == OTA_OK && ok)
         idq_push(&b->pending, t->device_id);
 }
 
@@ -857,10 +1085,13 @@ static ota_err join_continuous(engine_t *e, store_uow *u, int64_t device_id, con
             names[k] = g.names[k];
         if (!target_match(&b->tgt, f.tags, names, n, f.has_version ? f.version : NULL))
             continue;
-        rc = store_uow_task_join(u, b->row.id, device_id, now, &joined);
+        /* a batch with phases takes it into its current phase (docs/batches.md) */
+        rc = store_uow_task_join(u, b->row.id, device_id, b->row.phase, now, &joined);
         if (rc == OTA_OK && joined) {
-            store_task t = {.batch_id = b->row.id, .device_id = device_id};
+            store_task t = {.batch_id = b->row.id, .device_id = device_id, .phase = b->row.phase};
             t.task.state = FSM_TO_PUSH;
+            if (b->has_rollout)
+                b->size[b->row.phase]++;
             if (dev_log_ok(e, b->row.product_key, ""))
                 OTA_INFO("engine: device %lld joined continuous batch %lld", (long long)device_id,
                          (long long)b->row.id);
@@ -908,7 +1139,7 @@ static ota_err on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t de
     const char *want = m->has_version ? m->firmware_version : NULL;
     if (b && b->running && (!want || strcmp(want, b->row.firmware_version) == 0)) {
         /* a paused or scheduled batch pushes nothing: the device hears 404 until it goes on */
-        if (t.task.state == FSM_TO_PUSH && b->pushing) {
+        if (t.task.state == FSM_TO_PUSH && b->pushing && t.phase <= b->row.phase) {
             int pushed;
             /* the device just said it is subscribed: push now, outside the pacing */
             rc = do_push(e, u, b, device_id, m->product_key, m->identifier, now, &pushed);
@@ -1120,6 +1351,12 @@ static ota_err on_ddi(engine_t *e, store_uow *u, const input *in, int64_t now)
 static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_t now)
 {
     store_task t;
+    if (te->kind == KIND_PHASE) {
+        batch_mem *b = batch_find(e, (int64_t)te->id);
+        if (!b || !b->running || !b->has_rollout || b->row.phase_due_ms != te->due_ms)
+            return OTA_OK; /* moved on since: stale */
+        return advance(e, u, b, now);
+    }
     if (te->kind == KIND_EXPIRY) {
         int done = 0;
         int64_t failed = 0;
@@ -1261,7 +1498,8 @@ static const char *resync(engine_t *e, int64_t now)
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
         if (b->running && idq_len(&b->pending) == 0 &&
-            store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b) != OTA_OK && !failed)
+            store_engine_pushable(e->cfg.store, b->row.id, b->row.phase, pushable_cb, b) != OTA_OK &&
+            !failed)
             failed = "the devices waiting for a push";
     }
     return failed;
@@ -1337,7 +1575,7 @@ static ota_err on_batch_created(engine_t *e, int64_t batch_id)
     batch_mem *b = batch_get(e, batch_id);
     if (!b)
         return OTA_OK; /* ended or deleted since */
-    ota_err rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+    ota_err rc = store_engine_pushable(e->cfg.store, b->row.id, b->row.phase, pushable_cb, b);
     if (rc != OTA_OK)
         OTA_ERROR("engine: batch %lld: cannot read the devices waiting for a push (%s)",
                   (long long)batch_id, ota_err_name(rc));
@@ -1347,7 +1585,7 @@ static ota_err on_batch_created(engine_t *e, int64_t batch_id)
 /* A batch was paused or resumed through the API: its state is re-read. A resumed batch's
  * devices waiting for a push are read again (the refill starts now: no burst of the
  * tokens a paused batch would have saved). */
-static ota_err on_batch_changed(engine_t *e, int64_t batch_id, int64_t now)
+static ota_err on_batch_changed(engine_t *e, store_uow *u, int64_t batch_id, int64_t now)
 {
     store_batch row;
     batch_mem *b = batch_find(e, batch_id);
@@ -1364,8 +1602,11 @@ static ota_err on_batch_changed(engine_t *e, int64_t batch_id, int64_t now)
     if (b->pushing && !was_pushing) {
         b->refill_ms = now;
         b->tokens = 1;
-        idq_free(&b->pending);
-        rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+        b->refresh = 1;
+        /* the operator resumes a batch whose current phase has ended: the next one starts */
+        int k = b->row.phase;
+        if (b->has_rollout && b->row.phase_due_ms == 0 && b->succ[k] + b->fail[k] >= b->size[k])
+            rc = advance(e, u, b, now);
     }
     OTA_INFO("engine: batch %lld is %s", (long long)batch_id, b->row.state);
     return rc;
@@ -1422,7 +1663,7 @@ static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
             break;
         }
         case IN_BATCH_CHANGED:
-            rc = on_batch_changed(e, in->num, now);
+            rc = on_batch_changed(e, u, in->num, now);
             break;
         case IN_CLOCK:
             break; /* applied before the round (apply_clock) */
@@ -1712,7 +1953,7 @@ static void refresh_pushable(engine_t *e)
         idq_free(&b->pending);
         if (!b->running)
             continue;
-        ota_err rc = store_engine_pushable(e->cfg.store, b->row.id, pushable_cb, b);
+        ota_err rc = store_engine_pushable(e->cfg.store, b->row.id, b->row.phase, pushable_cb, b);
         if (rc != OTA_OK) {
             OTA_ERROR("engine: batch %lld: cannot re-read the devices waiting for a push after "
                       "a presence snapshot (%s); rebuilding from the store",
@@ -1724,6 +1965,27 @@ static void refresh_pushable(engine_t *e)
     pthread_mutex_lock(&e->mu);
     e->stats.presence_synced = 1;
     pthread_mutex_unlock(&e->mu);
+}
+
+/* After a committed round: a batch whose phase moved on or that was resumed re-reads its
+ * devices waiting for a push (the phase's devices join them). A store error leaves the view
+ * to be rebuilt. */
+static void refresh_batches(engine_t *e)
+{
+    for (size_t i = 0; i < e->n_batches; i++) {
+        batch_mem *b = &e->batches[i];
+        if (!b->refresh)
+            continue;
+        b->refresh = 0;
+        idq_free(&b->pending);
+        if (b->running &&
+            store_engine_pushable(e->cfg.store, b->row.id, b->row.phase, pushable_cb, b) != OTA_OK) {
+            OTA_ERROR("engine: batch %lld: cannot read the devices waiting for a push; "
+                      "rebuilding from the store",
+                      (long long)b->row.id);
+            e->view_stale = 1;
+        }
+    }
 }
 
 static void count_round(engine_t *e, const round_in *r)
@@ -1750,6 +2012,7 @@ static void *engine_main(void *arg)
             hist_observe_us(&e->round_time, ota_time_mono_us() - t0);
             if (rc == OTA_OK) {
                 publish_outputs(e);
+                refresh_batches(e);
                 mark_done(e, &r);
             } else {
                 requeue(e, &r);

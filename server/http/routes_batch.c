@@ -70,6 +70,70 @@ static json_t *batch_full_json(const store_batch *b)
     json_object_set_new(o, "counts", counts);
     json_t *why = b->pause_reason[0] ? json_loads(b->pause_reason, 0, NULL) : NULL;
     json_object_set_new(o, "pauseReason", why ? why : json_null());
+    json_t *ro = rollout_to_json_value(b->rollout);
+    json_object_set_new(o, "rollout", ro ? ro : json_null());
+    return o;
+}
+
+typedef struct {
+    int64_t devices[ROLLOUT_MAX_PHASES], succeeded[ROLLOUT_MAX_PHASES], failed[ROLLOUT_MAX_PHASES];
+} phase_tally;
+
+static void tally_fn(void *ud, int phase, fsm_state st, fsm_reason why, int64_t n)
+{
+    phase_tally *t = ud;
+    (void)why;
+    if (phase < 0 || phase >= ROLLOUT_MAX_PHASES)
+        return;
+    t->devices[phase] += n;
+    if (st == FSM_SUCCEEDED)
+        t->succeeded[phase] += n;
+    else if (st == FSM_FAILED)
+        t->failed[phase] += n;
+}
+
+/* The detail's "phases" of a batch with a rollout: per phase its devices, succeeded,
+ * failed and state (docs/api.md); NULL on a store error or without a rollout. */
+static json_t *phases_json(http_req *r, const store_batch *b)
+{
+    rollout ro;
+    phase_tally t;
+    memset(&t, 0, sizeof t);
+    if (!b->rollout[0] || rollout_from_text(b->rollout, &ro) != 0 ||
+        store_batch_phase_counts(r->app->store, b->id, tally_fn, &t) != OTA_OK)
+        return NULL;
+    fsm_batch_state bs = FSM_BATCH_TERMINATED;
+    fsm_batch_state_from_name(b->state, &bs);
+    json_t *arr = json_array();
+    for (int k = 0; k < rollout_phase_count(&ro); k++) {
+        const char *st;
+        if (k < b->phase)
+            st = "done";
+        else if (k > b->phase)
+            st = fsm_batch_state_is_running(bs) ? "waiting" : "not_started";
+        else if (!fsm_batch_state_is_running(bs))
+            st = "ended";
+        else if (b->phase_due_ms > 0)
+            st = "soaking";
+        else
+            st = "running";
+        json_array_append_new(arr, json_pack("{s:i, s:I, s:I, s:I, s:s}", "phase", k + 1,
+                                             "devices", (json_int_t)t.devices[k], "succeeded",
+                                             (json_int_t)t.succeeded[k], "failed",
+                                             (json_int_t)t.failed[k], "state", st));
+    }
+    return arr;
+}
+
+/* The detail: batch_full_json plus, with a rollout, the phases and the current phase. */
+static json_t *batch_detail_json(http_req *r, const store_batch *b)
+{
+    json_t *o = batch_full_json(b);
+    json_t *ph = b->rollout[0] ? phases_json(r, b) : NULL;
+    json_object_set_new(o, "phases", ph ? ph : json_null());
+    json_object_set_new(o, "currentPhase", ph ? json_integer(b->phase + 1) : json_null());
+    json_object_set_new(o, "phaseSoakEndsTime",
+                        ph && b->phase_due_ms > 0 ? http_time(b->phase_due_ms, 0) : json_null());
     return o;
 }
 
@@ -119,6 +183,7 @@ static int batch_create(http_req *r)
         .groups = p.groups,
         .versions = p.versions,
         .continuous = p.continuous,
+        .rollout = p.has_rollout ? &p.rollout : NULL,
     };
     ota_err rc = store_batch_create(r->app->store, fw_id, &in, now, expires, &b, &serr);
     bparams_free(&p);
@@ -133,6 +198,11 @@ static int batch_create(http_req *r)
         if (strcmp(serr.code, "group_not_found") == 0)
             return http_send_error(r, 422, "group_not_found", serr.field,
                                    "The product has no group '%s'.", serr.identifier);
+        if (strcmp(serr.code, "not_in_batch") == 0)
+            return http_send_error(r, 422, "not_in_batch", serr.field,
+                                   "Device '%s' of the first phase is not an eligible device of "
+                                   "this batch.",
+                                   serr.identifier);
         static const struct {
             const char *code, *why;
         } whys[] = {
@@ -156,7 +226,7 @@ static int batch_create(http_req *r)
              (long long)fw_id, (long long)b.total, b.policy);
     if (r->app->engine)
         engine_batch_created(r->app->engine, b.id);
-    return http_send_json(r, 201, batch_full_json(&b));
+    return http_send_json(r, 201, batch_detail_json(r, &b));
 }
 
 /* GET /api/v1/batches and /api/v1/firmwares/{firmwareId}/batches */
@@ -207,7 +277,7 @@ static int batch_get(http_req *r)
         return http_send_error(r, 404, "not_found", "batchId", "The batch does not exist.");
     if (rc != OTA_OK)
         return http_send_store_error(r, rc, "batch get");
-    return http_send_json(r, 200, batch_full_json(&b));
+    return http_send_json(r, 200, batch_detail_json(r, &b));
 }
 
 static int batch_devices(http_req *r)
@@ -320,7 +390,7 @@ static int batch_pause_resume(http_req *r, int pause)
     OTA_INFO("batch %lld %s by %s", (long long)id, pause ? "paused" : "resumed",
              r->caller.actor[0] ? r->caller.actor : "-");
     tell_engine(r, id);
-    return http_send_json(r, 200, batch_full_json(&b));
+    return http_send_json(r, 200, batch_detail_json(r, &b));
 }
 
 static int batch_pause(http_req *r)

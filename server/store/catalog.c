@@ -1070,6 +1070,46 @@ static void batch_fw_of(const store_row *r, void *out)
     r->text(r->row, 1, f->version, sizeof f->version);
 }
 
+/* The rollout on the batch row and each task's phase (STORE_Q_TASK_PHASE says how). A
+ * named first phase's identifier without a task in the batch refuses the create. */
+static ota_err add_phases(batch_new_args *a, store_tx *tx, int64_t product_id, int64_t total)
+{
+    const rollout *ro = a->in->rollout;
+    char text[ROLLOUT_STORED_MAX];
+    int64_t sizes[ROLLOUT_MAX_PHASES], changed = 0;
+    store_args args = {0};
+    if (rollout_to_text(ro, text, sizeof text) != 0)
+        return OTA_EINVAL;
+    store_arg_i64(&args, a->out->id);
+    store_arg_str(&args, text);
+    ota_err rc = run(a->s, tx, STORE_Q_BATCH_ROLLOUT, &args, NULL, NULL, NULL);
+    for (size_t i = 0; rc == OTA_OK && i < ro->n_canary; i++) {
+        args.n = 0;
+        store_arg_i64(&args, a->out->id);
+        store_arg_i64(&args, product_id);
+        store_arg_str(&args, ro->canary[i]);
+        rc = run(a->s, tx, STORE_Q_TASK_CANARY, &args, NULL, NULL, &changed);
+        if (rc == OTA_OK && changed != 1)
+            return refuse(a->err, "rollout.phases[0].identifiers", "not_in_batch",
+                          ro->canary[i]);
+    }
+    rollout_sizes(ro, total, (int64_t)ro->n_canary, sizes);
+    for (int k = rollout_phase_count(ro) - 1; rc == OTA_OK && k >= 1; k--) {
+        args.n = 0;
+        store_arg_i64(&args, a->out->id);
+        store_arg_i64(&args, k);
+        store_arg_i64(&args, sizes[k]);
+        if (sizes[k] > 0)
+            rc = run(a->s, tx, STORE_Q_TASK_PHASE, &args, NULL, NULL, NULL);
+    }
+    if (rc == OTA_OK && ro->n_canary > 0) {
+        args.n = 0;
+        store_arg_i64(&args, a->out->id);
+        rc = run(a->s, tx, STORE_Q_TASK_CANARY_DONE, &args, NULL, NULL, NULL);
+    }
+    return rc;
+}
+
 static ota_err batch_create_fn(store_tx *tx, void *ud)
 {
     batch_new_args *a = ud;
@@ -1134,6 +1174,8 @@ static ota_err batch_create_fn(store_tx *tx, void *ud)
     store_arg_i64(&args, a->out->id);
     if ((rc = run(a->s, tx, STORE_Q_BATCH_TOTAL, &args, NULL, NULL, NULL)) != OTA_OK)
         return rc;
+    if (in->rollout && (rc = add_phases(a, tx, fw.product_id, total)) != OTA_OK)
+        return rc;
     store__audit_object("batch:%lld", (long long)a->out->id);
     args.n = 0;
     store_arg_i64(&args, a->out->id);
@@ -1174,6 +1216,44 @@ static ota_err batch_get(store_t *s, store_tx *tx, int64_t id, store_batch *out)
 ota_err store_batch_get(store_t *s, int64_t id, store_batch *out)
 {
     return get_by_id_alone(s, STORE_Q_BATCH_GET, batch_of, id, out);
+}
+
+typedef struct {
+    store_t *s;
+    int64_t id;
+    void (*fn)(void *ud, int phase, fsm_state st, fsm_reason r, int64_t n);
+    void *ud;
+} phase_counts_args;
+
+static void phase_count_row(void *ud, const store_row *r)
+{
+    phase_counts_args *a = ud;
+    char st[FSM_NAME_MAX], why[FSM_NAME_MAX];
+    fsm_state s = FSM_FAILED;
+    fsm_reason reason = FSM_REASON_NONE;
+    r->text(r->row, 1, st, sizeof st);
+    r->text(r->row, 2, why, sizeof why);
+    fsm_state_from_name(st, &s);
+    if (why[0])
+        fsm_reason_from_name(why, &reason);
+    a->fn(a->ud, (int)r->i64(r->row, 0), s, reason, r->i64(r->row, 3));
+}
+
+static ota_err phase_counts_fn(store_tx *tx, void *ud)
+{
+    phase_counts_args *a = ud;
+    store_args args = {0};
+    store_arg_i64(&args, a->id);
+    return run(a->s, tx, STORE_Q_BATCH_PHASE_COUNTS, &args, phase_count_row, a, NULL);
+}
+
+ota_err store_batch_phase_counts(store_t *s, int64_t batch_id,
+                                 void (*fn)(void *ud, int phase, fsm_state st, fsm_reason r,
+                                            int64_t n),
+                                 void *ud)
+{
+    phase_counts_args a = {s, batch_id, fn, ud};
+    return s->ops->tx(s, STORE_TX_READ, phase_counts_fn, &a);
 }
 
 typedef struct {

@@ -88,8 +88,8 @@ static const char *const sql[] = {
                               " FROM devices WHERE id = $1",
     [STORE_UQ_DEVICE_GROUPS] = "SELECT g.name FROM device_group_members m JOIN device_groups g"
                                " ON g.id = m.group_id WHERE m.device_id = $1",
-    [STORE_UQ_TASK_JOIN] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
-                           " VALUES($1, $2, 'to_push', $3) ON CONFLICT DO NOTHING",
+    [STORE_UQ_TASK_JOIN] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms, phase)"
+                           " VALUES($1, $2, 'to_push', $3, $4) ON CONFLICT DO NOTHING",
     [STORE_UQ_BATCH_JOINED] = "UPDATE batches SET total = total + 1, n_to_push = n_to_push + 1"
                               " WHERE id = $1",
     [STORE_UQ_TARGET_EVENTS] = "SELECT device_id FROM target_events ORDER BY device_id LIMIT $1",
@@ -498,16 +498,17 @@ static void pushable_row(const PGresult *r, void *ud)
     cb->fn1(cb->ud, store_pg_i64(r, 0, 0));
 }
 
-static ota_err pg_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t),
-                                  void *ud)
+static ota_err pg_engine_pushable(store_t *s, int64_t batch_id, int max_phase,
+                                  void (*fn)(void *, int64_t), void *ud)
 {
     stream_cb cb = {NULL, fn, ud};
     store_pg_params p = {0};
     store_pg_p_i64(&p, batch_id);
+    store_pg_p_i64(&p, max_phase);
     return stream(s,
                   "SELECT t.device_id FROM tasks t JOIN devices d ON d.id = t.device_id"
                   " WHERE t.batch_id = $1 AND t.state = 'to_push' AND d.online = 1 AND d.ready = 1"
-                  " ORDER BY t.device_id",
+                  " AND t.phase <= $2 ORDER BY t.device_id",
                   &p, pushable_row, &cb, "engine pushable");
 }
 

@@ -82,8 +82,8 @@ static const char *const uow_sql[Q_COUNT] = {
                                " ON g.id = m.group_id WHERE m.device_id = ?1",
     /* nothing when the device was in the batch already (primary key) or is in an
      * unfinished task of any batch (tasks_one_open) */
-    [STORE_UQ_TASK_JOIN] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
-                           " VALUES(?1, ?2, 'to_push', ?3) ON CONFLICT DO NOTHING",
+    [STORE_UQ_TASK_JOIN] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms, phase)"
+                           " VALUES(?1, ?2, 'to_push', ?3, ?4) ON CONFLICT DO NOTHING",
     [STORE_UQ_BATCH_JOINED] = "UPDATE batches SET total = total + 1, n_to_push = n_to_push + 1"
                               " WHERE id = ?1",
     [STORE_UQ_TARGET_EVENTS] = "SELECT device_id FROM target_events ORDER BY device_id LIMIT ?1",
@@ -309,19 +309,20 @@ static ota_err sq_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
     return r;
 }
 
-static ota_err sq_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t),
-                                  void *ud)
+static ota_err sq_engine_pushable(store_t *s, int64_t batch_id, int max_phase,
+                                  void (*fn)(void *, int64_t), void *ud)
 {
     sqlite3 *db = store_sqlite_conn_get(s);
     sqlite3_stmt *st = store_sqlite_prepare(
         db, "SELECT t.device_id FROM tasks t JOIN devices d ON d.id = t.device_id"
-            " WHERE t.batch_id = ? AND t.state = 'to_push' AND d.online = 1 AND d.ready = 1"
-            " ORDER BY t.device_id");
+            " WHERE t.batch_id = ?1 AND t.state = 'to_push' AND d.online = 1 AND d.ready = 1"
+            " AND t.phase <= ?2 ORDER BY t.device_id");
     if (!st) {
         store_sqlite_conn_put(s, db);
         return OTA_EDB;
     }
     sqlite3_bind_int64(st, 1, batch_id);
+    sqlite3_bind_int64(st, 2, max_phase);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(ud, sqlite3_column_int64(st, 0));

@@ -319,14 +319,15 @@ ota_err store_uow_device_groups(store_uow *u, int64_t device_id,
     return uexec(u, STORE_UQ_DEVICE_GROUPS, &a, group_name_row, &n, NULL);
 }
 
-ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, int64_t now_ms,
-                            int *joined)
+ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, int phase,
+                            int64_t now_ms, int *joined)
 {
     int64_t changed = 0;
     store_args a = {0};
     store_arg_i64(&a, batch_id);
     store_arg_i64(&a, device_id);
     store_arg_i64(&a, now_ms);
+    store_arg_i64(&a, phase);
     *joined = 0;
     ota_err rc = uexec(u, STORE_UQ_TASK_JOIN, &a, NULL, NULL, &changed);
     if (rc != OTA_OK || changed != 1)
@@ -386,9 +387,10 @@ ota_err store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
     return s->batch_ops->engine_deadlines(s, until_ms, limit, fn, ud);
 }
 
-ota_err store_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud)
+ota_err store_engine_pushable(store_t *s, int64_t batch_id, int max_phase,
+                              void (*fn)(void *, int64_t), void *ud)
 {
-    return s->batch_ops->engine_pushable(s, batch_id, fn, ud);
+    return s->batch_ops->engine_pushable(s, batch_id, max_phase, fn, ud);
 }
 
 ota_err store_engine_presence_reset(store_t *s)

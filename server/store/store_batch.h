@@ -14,10 +14,11 @@
 #define OTAD_STORE_BATCH_H
 
 #include "core/fsm.h"
+#include "core/rollout.h"
 #include "store/store.h"
 
 #define STORE_BATCH_MAX_IDENTIFIERS 100000
-#define STORE_ROLLOUT_MAX 4096 /* bytes of a batch's rollout JSON (core/rollout.h bounds it) */
+#define STORE_ROLLOUT_MAX ROLLOUT_STORED_MAX /* bytes of a batch's rollout JSON */
 /* Bytes of a batch's target texts with the NUL (core/target.h: TARGET_*_TEXT_MAX). */
 #define STORE_TARGET_GROUPS_MAX 1344
 #define STORE_TARGET_VERSIONS_MAX 5160
@@ -81,13 +82,15 @@ typedef struct {
     const char *groups;   /* JSON array of group names */
     const char *versions; /* JSON array of firmware versions (fromVersions) */
     int continuous;
+    const rollout *rollout;          /* phases and brakes; NULL: none */
 } store_batch_new;
 
 /* Why a create was refused (with OTA_EINVAL / OTA_ENOTFOUND). */
 typedef struct {
     const char *field;      /* "identifiers", "scope", "firmwareId" */
     const char *code;       /* machine code: device_not_found, device_not_activated,
-                               device_same_version, device_busy, no_devices */
+                               device_same_version, device_busy, no_devices,
+                               not_in_batch (a named first phase's device) */
     char identifier[OTA_IDENT_MAX + 1];    /* the identifier at fault, or "" */
 } store_batch_err;
 
@@ -120,6 +123,12 @@ ota_err store_batch_create(store_t *s, int64_t firmware_id, const store_batch_ne
                            int64_t now_ms, int64_t expires_ms, store_batch *out,
                            store_batch_err *err);
 ota_err store_batch_get(store_t *s, int64_t id, store_batch *out);
+/* Calls fn for the batch's devices counted by phase, state and failure reason. One read of
+ * the batch's tasks (by its primary key's prefix): for batches with a rollout only. */
+ota_err store_batch_phase_counts(store_t *s, int64_t batch_id,
+                                 void (*fn)(void *ud, int phase, fsm_state st, fsm_reason r,
+                                            int64_t n),
+                                 void *ud);
 ota_err store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
                          store_batch **items, size_t *n, int64_t *total);
 /* A page of the batch's device rows in device id order. state: -1 any, else an fsm_state.
@@ -153,6 +162,7 @@ typedef struct {
     int64_t device_id;
     fsm_task task;
     char current_version[OTA_VERSION_MAX + 1];
+    int phase; /* the task's phase, 0-based (fixed at creation; read, never written) */
 } store_task;
 
 typedef struct store_uow store_uow;
@@ -226,11 +236,12 @@ ota_err store_uow_device_facts(store_uow *u, int64_t device_id, store_device_fac
 /* Calls fn with the name of each group the device is in (borrowed for the call). */
 ota_err store_uow_device_groups(store_uow *u, int64_t device_id,
                                 void (*fn)(void *ud, const char *name), void *ud);
-/* The device joins the batch with a to_push task (and the batch's total and to_push count
- * grow), unless it was ever in the batch or is in an unfinished task of any batch: then
+/* The device joins the batch with a to_push task in phase (0-based: a batch with phases
+ * takes a joining device into its current phase) and the batch's total and to_push count
+ * grow, unless it was ever in the batch or is in an unfinished task of any batch: then
  * nothing changes. *joined = 1 when it joined. */
-ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, int64_t now_ms,
-                            int *joined);
+ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, int phase,
+                            int64_t now_ms, int *joined);
 /* Up to max device ids noted in target_events (store_targets.h), into ids; *n = how many. */
 ota_err store_uow_target_events(store_uow *u, int64_t *ids, size_t max, size_t *n);
 /* The device's note is handled. */
@@ -244,9 +255,10 @@ ota_err store_engine_batches(store_t *s, store_batch **items, size_t *n);
 ota_err store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
                                void (*fn)(void *ud, int64_t device_id, int kind, int64_t due_ms),
                                void *ud);
-/* Calls fn for every to_push task of the batch whose device is online and ready. */
-ota_err store_engine_pushable(store_t *s, int64_t batch_id, void (*fn)(void *ud, int64_t device_id),
-                              void *ud);
+/* Calls fn for every to_push task of the batch in a phase up to max_phase (0-based; 0 for a
+ * batch without phases) whose device is online and ready. */
+ota_err store_engine_pushable(store_t *s, int64_t batch_id, int max_phase,
+                              void (*fn)(void *ud, int64_t device_id), void *ud);
 /* At start: every device offline (ready flags kept for the snapshot to confirm). */
 ota_err store_engine_presence_reset(store_t *s);
 

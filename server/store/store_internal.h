@@ -95,7 +95,8 @@ struct store_batch_ops {
     ota_err (*engine_batches)(store_t *s, store_batch **items, size_t *n);
     ota_err (*engine_deadlines)(store_t *s, int64_t until_ms, int64_t limit,
                                 void (*fn)(void *, int64_t, int, int64_t), void *ud);
-    ota_err (*engine_pushable)(store_t *s, int64_t batch_id, void (*fn)(void *, int64_t), void *ud);
+    ota_err (*engine_pushable)(store_t *s, int64_t batch_id, int max_phase,
+                               void (*fn)(void *, int64_t), void *ud);
     ota_err (*presence_reset)(store_t *s);
 };
 

@@ -224,6 +224,22 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     /* $2: why (JSON, docs/api.md "pauseReason") */
     [STORE_Q_BATCH_PAUSE] = "UPDATE batches SET state = 'paused', pause_reason = $2"
                             " WHERE id = $1 AND state = 'in_progress'",
+    [STORE_Q_BATCH_ROLLOUT] = "UPDATE batches SET rollout = $2 WHERE id = $1",
+    /* phases are given in device id order, the last phase the highest ids, each statement
+     * taking its share of the tasks not given yet (phase 0); the named first phase's tasks
+     * are set aside (-1) first and come back as phase 0 at the end */
+    [STORE_Q_TASK_CANARY] = "UPDATE tasks SET phase = -1 WHERE batch_id = $1 AND device_id ="
+                            " (SELECT d.id FROM devices d WHERE d.product_id = $2"
+                            " AND d.identifier = $3)",
+    [STORE_Q_TASK_PHASE] = "UPDATE tasks SET phase = $2 WHERE batch_id = $1 AND device_id IN"
+                           " (SELECT device_id FROM tasks WHERE batch_id = $1 AND phase = 0"
+                           " ORDER BY device_id DESC LIMIT $3)",
+    [STORE_Q_TASK_CANARY_DONE] = "UPDATE tasks SET phase = 0 WHERE batch_id = $1 AND phase = -1",
+    /* devices by phase, state and reason: the detail's phases, the engine's counters when it
+     * loads the batch (phases count their devices, which continuous batches add to) */
+    [STORE_Q_BATCH_PHASE_COUNTS] = "SELECT phase, state, COALESCE(fail_reason, ''), count(*)"
+                                   " FROM tasks WHERE batch_id = $1"
+                                   " GROUP BY phase, state, fail_reason",
     [STORE_Q_BATCH_RESUME] = "UPDATE batches SET state = 'in_progress', pause_reason = NULL"
                              " WHERE id = $1 AND state = 'paused'",
 };
@@ -424,6 +440,7 @@ int store__read_task(const store_row *r, int64_t device_id, store_task *out)
     t->deadline_kind = fsm_deadline_from_name(buf);
     t->deadline_ms = t->deadline_kind == FSM_DL_NONE ? 0 : r->i64(r->row, 11);
     r->text(r->row, 12, out->current_version, sizeof out->current_version);
+    out->phase = (int)r->i64(r->row, 13);
     return 0;
 }
 

@@ -77,7 +77,7 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
 #define STORE_SQL_TASK_COLS                                                                     \
     "t.batch_id, t.state, t.fail_reason, t.progress, t.retried, t.attempt,"                    \
     " t.push_msg_id, t.pushed_ms, t.started_ms, t.finish_ms, t.due_kind, t.due_ms,"            \
-    " t.current_version"
+    " t.current_version, t.phase"
 
 /* One row of a batch's device table (store__read_batch_device), from tasks t, devices d. */
 #define STORE_SQL_BATCH_DEVICE_COLS                                                             \
@@ -215,6 +215,11 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(TERM_TASKS, "batch terminate: tasks")                                                     \
     X(TERM_BATCH, "batch terminate")                                                            \
     X(BATCH_PAUSE, "batch pause")                                                               \
+    X(BATCH_ROLLOUT, "batch create: rollout")                                                   \
+    X(TASK_CANARY, "batch create: named phase")                                                 \
+    X(TASK_PHASE, "batch create: phases")                                                       \
+    X(TASK_CANARY_DONE, "batch create: named phase")                                            \
+    X(BATCH_PHASE_COUNTS, "batch phase counts")                                                 \
     X(BATCH_RESUME, "batch resume")                                                             \
     X(USER_INSERT, "insert user")                                                               \
     X(USER_GET, "get user")                                                                     \

@@ -1,7 +1,9 @@
 /*
  * libFuzzer target for server/core/batchparams: the create-batch body, the largest JSON
- * an API client sends (up to 100,000 identifiers). Checks, beyond the sanitizers: an
- * accepted body satisfies every documented bound, and a refusal names a status and code.
+ * an API client sends (up to 100,000 identifiers), with its rollout (core/rollout.c).
+ * Checks, beyond the sanitizers: an accepted body satisfies every documented bound, its
+ * rollout's stored form reads back to the same rollout, and a refusal names a status and
+ * code.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +32,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < p.n_identifiers; i++) {
             size_t len = strlen(p.identifiers[i]);
             check(len >= 1 && len <= OTA_IDENT_MAX);
+        }
+        if (p.has_rollout) {
+            static char text[ROLLOUT_STORED_MAX];
+            static rollout back;
+            const rollout *r = &p.rollout;
+            int sum = 0;
+            check(r->n_phases <= ROLLOUT_MAX_PHASES && r->n_rules <= ROLLOUT_MAX_RULES);
+            for (int i = 0; i < r->n_phases; i++) {
+                sum += r->phases[i].percent;
+                check(r->phases[i].min_success_percent >= 0 &&
+                      r->phases[i].min_success_percent <= 100);
+                check(!r->phases[i].canary || i == 0);
+            }
+            check(sum <= 100);
+            for (int i = 0; i < r->n_rules; i++)
+                check(r->rules[i].threshold_percent >= 1 && r->rules[i].threshold_percent <= 100);
+            check(rollout_to_text(r, text, sizeof text) == 0);
+            check(rollout_from_text(text, &back) == 0);
+            check(memcmp(r, &back, sizeof back) == 0);
+            int64_t sizes[ROLLOUT_MAX_PHASES], total = 0;
+            rollout_sizes(r, 1000, (int64_t)r->n_canary, sizes);
+            for (int i = 0; i < rollout_phase_count(r); i++) {
+                check(sizes[i] >= 0);
+                total += sizes[i];
+            }
+            check(total == 1000);
         }
     } else {
         check(err.status == 400 || err.status == 413 || err.status == 422 || err.status == 500);

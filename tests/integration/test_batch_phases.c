@@ -6,6 +6,7 @@
  */
 #include "test_batch_fixture.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -114,10 +115,269 @@ static void test_pause_resume(void **state)
     assert_int_equal(sdev_duplicate_push_ids(r), 0);
 }
 
+/* Devices n[0..count) named prefix1.., started with mode; the handles into out. */
+static void start_devices(bt_ctx *t, const char *prefix, int count, sdev_auto mode, int step,
+                          sdev **out)
+{
+    char id[32];
+    for (int i = 0; i < count; i++) {
+        snprintf(id, sizeof id, "%s%d", prefix, i + 1);
+        bt_device(t, id);
+        out[i] = bt_dev_start(t, id, "1.0.0", mode, step);
+    }
+    for (int i = 0; i < count; i++) {
+        snprintf(id, sizeof id, "%s%d", prefix, i + 1);
+        bt_wait_device(t, id, 1, "1.0.0", BT_SOON);
+    }
+}
+
+static json_t *phase_row(json_t *bj, int k)
+{
+    return json_array_get(json_object_get(bj, "phases"), (size_t)k);
+}
+
+/* A canary that fails pauses the batch at the end of its phase: the second phase's devices
+ * never get a push; the operator's resume starts the next phase. */
+static void test_canary_pauses_before_phase2(void **state)
+{
+    char fw[32], b[32];
+    sdev *c1, *p[3];
+    bt_ctx *t = bt_new(state, 30);
+    bt_product(t, "canary");
+    bt_device(t, "c1");
+    c1 = bt_dev_start(t, "c1", "1.0.0", SDEV_AUTO_FAIL, -4);
+    bt_wait_device(t, "c1", 1, "1.0.0", BT_SOON);
+    start_devices(t, "p", 3, SDEV_AUTO_UPGRADE, 0, p);
+    bt_firmware(t, "fw_canary", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
+             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":{\"phases\":["
+             "{\"identifiers\":[\"c1\"],\"minSuccessPercent\":100},{\"percent\":100}]}}",
+             b, sizeof b);
+    json_t *bj = bt_wait_batch(t, b, "paused", BT_SOON);
+    json_t *why = json_object_get(bj, "pauseReason");
+    assert_string_equal(bt_js(why, "by"), "phase");
+    assert_int_equal(bt_int(why, "phase"), 1);
+    assert_int_equal(bt_int(why, "failed"), 1);
+    assert_int_equal(bt_int(why, "devices"), 1);
+    assert_int_equal(bt_int(bj, "currentPhase"), 1);
+    assert_int_equal(bt_int(phase_row(bj, 0), "devices"), 1);
+    assert_int_equal(bt_int(phase_row(bj, 0), "failed"), 1);
+    assert_int_equal(bt_int(phase_row(bj, 1), "devices"), 3);
+    assert_string_equal(bt_js(phase_row(bj, 1), "state"), "waiting");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(bj, "rollout"), "phases")), 2);
+    json_decref(bj);
+    assert_int_equal(sdev_count(c1, SDEV_PUSH), 1);
+    for (int i = 0; i < 3; i++)
+        bt_no_push_for(t, p[i], 0, i == 0 ? 1500 : 10);
+    /* a phase-2 device asking for its upgrade hears 404 */
+    assert_int_equal(sdev_get(p[0], NULL), 0);
+    bt_no_push_for(t, p[0], 0, 500);
+
+    json_decref(act(t, b, "resume", 200));
+    for (int i = 0; i < 3; i++)
+        bt_wait_push(t, p[i], 1, BT_SOON);
+    bj = bt_wait_batch(t, b, "completed", BT_SOON);
+    assert_int_equal(bt_int(bj, "succeeded"), 3);
+    assert_int_equal(bt_int(bj, "failed"), 1);
+    assert_int_equal(bt_int(bj, "currentPhase"), 2);
+    assert_int_equal(bt_int(phase_row(bj, 1), "succeeded"), 3);
+    json_decref(bj);
+    bt_check_counts(t, b);
+}
+
+/* An abort rule fires at the very event that crosses it, with the figures of that moment:
+ * not at the earlier event that reached the share before minFinished, not a scan later. */
+static void test_threshold_fires_at_crossing(void **state)
+{
+    char fw[32], b[32];
+    sdev *m[6];
+    bt_ctx *t = bt_new(state, 30);
+    bt_product(t, "brake");
+    start_devices(t, "m", 6, SDEV_AUTO_ACK, 0, m);
+    bt_firmware(t, "fw_brake", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
+             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":{\"abort\":["
+             "{\"reason\":\"flash_failed\",\"thresholdPercent\":50,\"minFinished\":4,"
+             "\"action\":\"abort\"}]}}",
+             b, sizeof b);
+    char id[8];
+    for (int i = 0; i < 6; i++) {
+        snprintf(id, sizeof id, "m%d", i + 1);
+        json_decref(bt_wait_task(t, b, id, "to_upgrade", BT_SOON));
+    }
+    /* 1 finished (succeeded); 2 finished, 1 flash_failed = 50 % but below minFinished */
+    assert_int_equal(sdev_version(m[0], "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, "m1", "succeeded", BT_SOON));
+    assert_int_equal(sdev_progress(m[1], -4), 0);
+    json_decref(bt_wait_task(t, b, "m2", "failed", BT_SOON));
+    /* 3 finished, 1 failed (33 %); another reason does not count for this rule */
+    assert_int_equal(sdev_progress(m[2], -2), 0);
+    json_decref(bt_wait_task(t, b, "m3", "failed", BT_SOON));
+    json_t *bj = bt_batch_get(t, b);
+    assert_string_equal(bt_js(bj, "state"), "in_progress");
+    json_decref(bj);
+    /* 4 finished, 2 flash_failed = 50 %: this event aborts the batch */
+    assert_int_equal(sdev_progress(m[3], -4), 0);
+    bj = bt_wait_batch(t, b, "aborted", BT_SOON);
+    json_t *why = json_object_get(bj, "pauseReason");
+    assert_string_equal(bt_js(why, "by"), "rule");
+    assert_string_equal(bt_js(why, "reason"), "flash_failed");
+    assert_string_equal(bt_js(why, "action"), "abort");
+    assert_int_equal(bt_int(why, "finished"), 4);
+    assert_int_equal(bt_int(why, "failed"), 2);
+    assert_false(json_is_null(json_object_get(bj, "endTime")));
+    assert_int_equal(bt_int(bj, "failed"), 5);
+    json_decref(bj);
+    for (int i = 4; i < 6; i++) {
+        snprintf(id, sizeof id, "m%d", i + 1);
+        json_t *task = bt_wait_task(t, b, id, "failed", BT_SOON);
+        assert_string_equal(bt_reason(task), "terminated");
+        json_decref(task);
+    }
+    act(t, b, "resume", 409);
+    act(t, b, "terminate", 409);
+    bt_check_counts(t, b);
+}
+
+/* A rule with action pause: devices already upgrading finish and count; resume goes on, and
+ * the rule that fired does not fire again. */
+static void test_pause_rule_and_resume(void **state)
+{
+    char fw[32], b[32];
+    sdev *a[4];
+    bt_ctx *t = bt_new(state, 30);
+    bt_product(t, "brakep");
+    start_devices(t, "a", 4, SDEV_AUTO_ACK, 0, a);
+    bt_firmware(t, "fw_brakep", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
+             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":{\"abort\":["
+             "{\"reason\":\"any\",\"thresholdPercent\":30,\"minFinished\":2}]}}",
+             b, sizeof b);
+    char id[8];
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "a%d", i + 1);
+        json_decref(bt_wait_task(t, b, id, "to_upgrade", BT_SOON));
+    }
+    assert_int_equal(sdev_progress(a[2], 20), 0);
+    json_decref(bt_wait_task(t, b, "a3", "upgrading", BT_SOON));
+    assert_int_equal(sdev_progress(a[0], -2), 0);
+    json_decref(bt_wait_task(t, b, "a1", "failed", BT_SOON));
+    assert_int_equal(sdev_progress(a[1], -3), 0);
+    json_t *bj = bt_wait_batch(t, b, "paused", BT_SOON);
+    json_t *why = json_object_get(bj, "pauseReason");
+    assert_string_equal(bt_js(why, "by"), "rule");
+    assert_string_equal(bt_js(why, "action"), "pause");
+    assert_int_equal(bt_int(why, "finished"), 2);
+    assert_int_equal(bt_int(why, "failed"), 2);
+    json_decref(bj);
+    /* in flight: a3 finishes while paused and is counted */
+    assert_int_equal(sdev_version(a[2], "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, "a3", "succeeded", BT_SOON));
+    bj = bt_batch_get(t, b);
+    assert_string_equal(bt_js(bj, "state"), "paused");
+    assert_int_equal(bt_int(bj, "succeeded"), 1);
+    json_decref(bj);
+    json_decref(act(t, b, "resume", 200));
+    assert_int_equal(sdev_progress(a[3], -1), 0);
+    bj = bt_wait_batch(t, b, "completed", BT_SOON);
+    assert_int_equal(bt_int(bj, "failed"), 3);
+    json_decref(bj);
+    bt_check_counts(t, b);
+}
+
+/* A phase's soak end is a durable deadline: kill -9 during the soak, the next phase starts
+ * after the restart. Pacing holds inside a phase. */
+static void test_soak_across_kill9(void **state)
+{
+    char fw[32], b[32];
+    sdev *s[4];
+    bt_ctx *t = bt_new(state, 60); /* soak 1 min = 1 s */
+    bt_product(t, "soak");
+    start_devices(t, "s", 4, SDEV_AUTO_UPGRADE, 0, s);
+    bt_firmware(t, "fw_soak", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
+             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":{\"phases\":["
+             "{\"count\":1,\"soakMinutes\":3},{\"percent\":50}]}}",
+             b, sizeof b);
+    json_decref(bt_wait_task(t, b, "s1", "succeeded", BT_SOON));
+    json_t *bj = bt_batch_get(t, b);
+    assert_string_equal(bt_js(phase_row(bj, 0), "state"), "soaking");
+    json_decref(bj);
+    assert_int_equal(oth_otad_stop(&t->env, SIGKILL), 0);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(sdev_count(s[i], SDEV_PUSH), 0);
+    sdev_sleep_ms(3500);
+    if (oth_otad_start(&t->env) != 0) {
+        oth_dump_logs(&t->env);
+        fail_msg("otad did not start again");
+    }
+    bj = bt_wait_batch(t, b, "completed", BT_SOON * 2);
+    assert_int_equal(bt_int(bj, "succeeded"), 4);
+    assert_int_equal(bt_int(bj, "currentPhase"), 2);
+    json_decref(bj);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(sdev_count(s[i], SDEV_PUSH), 1);
+}
+
+/* Refusals name the field. */
+static void test_rollout_refusals(void **state)
+{
+    char fw[32];
+    bt_ctx *t = bt_new(state, 1);
+    bt_product(t, "refuse");
+    bt_device(t, "r1");
+    bt_dev_start(t, "r1", "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_wait_device(t, "r1", 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_refuse", "2.0.0", fw, sizeof fw);
+    static const struct {
+        const char *rollout, *field;
+        long status;
+    } cases[] = {
+        {"{\"phases\":[{\"percent\":60},{\"percent\":50}]}", "rollout.phases", 422},
+        {"{\"abort\":[{\"reason\":\"any\",\"thresholdPercent\":101}]}",
+         "rollout.abort[0].thresholdPercent", 422},
+        {"{\"abort\":[{\"reason\":\"bad\",\"thresholdPercent\":10}]}",
+         "rollout.abort[0].reason", 422},
+        {"{\"phases\":[{\"percent\":10,\"count\":2}]}", "rollout.phases[0]", 422},
+        {"{\"phases\":[{\"percent\":10},{\"identifiers\":[\"r1\"]}]}",
+         "rollout.phases[1].identifiers", 422},
+        {"{\"phases\":[{\"identifiers\":[\"zz\"]},{\"percent\":100}]}",
+         "rollout.phases[0].identifiers", 422},
+        {"{\"phases\":[{\"percent\":10,\"soakMinutes\":-1}]}",
+         "rollout.phases[0].soakMinutes", 422},
+        {"{\"phase\":[]}", "rollout", 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[512];
+        oth_resp r;
+        snprintf(body, sizeof body,
+                 "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
+                 "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":%s}",
+                 cases[i].rollout);
+        long st = bt_batch_try(t, fw, body, NULL, 0, &r);
+        json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+        if (st != cases[i].status ||
+            strcmp(bt_js(json_object_get(j, "error"), "field"), cases[i].field) != 0)
+            fail_msg("case %zu: want %ld %s, got %ld %s", i, cases[i].status, cases[i].field, st,
+                     r.body ? r.body : "");
+        json_decref(j);
+        oth_resp_free(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_pause_resume, bt_teardown),
+        cmocka_unit_test_teardown(test_canary_pauses_before_phase2, bt_teardown),
+        cmocka_unit_test_teardown(test_threshold_fires_at_crossing, bt_teardown),
+        cmocka_unit_test_teardown(test_pause_rule_and_resume, bt_teardown),
+        cmocka_unit_test_teardown(test_soak_across_kill9, bt_teardown),
+        cmocka_unit_test_teardown(test_rollout_refusals, bt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

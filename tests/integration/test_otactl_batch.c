@@ -128,7 +128,12 @@ static void test_otactl_batch(void **st)
     snprintf(fw2, sizeof fw2, "%s", jstr(j, "firmwareId"));
     json_decref(j);
     sdev_set_auto(d[1], SDEV_AUTO_NONE, 0);
-    snprintf(args, sizeof args, "batch create %s --devices c1 --policy silent --timeout 10", fw2);
+    snprintf(args, sizeof args, "batch create %s --devices c1 --rollout '{\"phases\":[{\"percent\":200}]}'", fw2);
+    assert_int_equal(otactl(args, NULL, out, sizeof out), 1); /* 422 rollout.phases[0].percent */
+    snprintf(args, sizeof args,
+             "batch create %s --devices c1 --policy silent --timeout 10 --rollout "
+             "'{\"abort\":[{\"reason\":\"any\",\"thresholdPercent\":50}]}'",
+             fw2);
     assert_int_equal(otactl(args, &j, out, sizeof out), 0);
     snprintf(b2, sizeof b2, "%s", jstr(j, "batchId"));
     assert_string_equal(jstr(j, "scope"), "directed");

@@ -683,7 +683,7 @@ static void test_snapshot(void **state)
             directed = rows[i].id;
     free(rows);
     int count = 0;
-    assert_int_equal(store_engine_pushable(st, directed, count_cb, &count), OTA_OK);
+    assert_int_equal(store_engine_pushable(st, directed, 0, count_cb, &count), OTA_OK);
     assert_int_equal(count, 0);
     int64_t id1;
     assert_int_equal(store_uow_begin(st, &u), OTA_OK);
@@ -691,7 +691,7 @@ static void test_snapshot(void **state)
     assert_int_equal(store_uow_device_ready(u, id1, now_ms + 600), OTA_OK);
     assert_int_equal(store_uow_device_version(u, id1, "1.5", now_ms + 600), OTA_OK);
     assert_int_equal(store_uow_commit(u), OTA_OK);
-    assert_int_equal(store_engine_pushable(st, directed, count_cb, &count), OTA_OK);
+    assert_int_equal(store_engine_pushable(st, directed, 0, count_cb, &count), OTA_OK);
     assert_int_equal(count, 1);
 }
 

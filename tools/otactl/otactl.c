@@ -884,6 +884,18 @@ static int c_batch_create(ctl *c, int argc, char **argv)
         json_decref(b);
         return 2;
     }
+    const char *ro = opt(argc, argv, "--rollout");
+    if (ro) {
+        /* JSON text, or @FILE holding it; the server checks it (docs/api.md) */
+        json_error_t jerr;
+        json_t *v = ro[0] == '@' ? json_load_file(ro + 1, 0, &jerr) : json_loads(ro, 0, &jerr);
+        if (!v) {
+            fprintf(stderr, "otactl: --rollout: %s\n", jerr.text);
+            json_decref(b);
+            return 2;
+        }
+        json_object_set_new(b, "rollout", v);
+    }
     if (devices) {
         /* comma-separated identifiers, or @FILE with one identifier a line */
         json_t *ids = json_array();
@@ -1602,7 +1614,8 @@ static const command commands[] = {
      "batch create FIRMWARE_ID [--devices ID,ID,...|@FILE] [--validity DAYS] [--policy "
      "standard|silent]"
      " [--timeout MIN] [--retries N --retry-interval MIN] [--rate PUSHES_PER_MIN]"
-     " [--filter tag=K=V|group=G]... [--group G] [--from-version V]... [--continuous]",
+     " [--filter tag=K=V|group=G]... [--group G] [--from-version V]... [--continuous]"
+     " [--rollout JSON|@FILE]   (phases and brakes: docs/batches.md)",
      c_batch_create},
     {"batch", "list", "batch list [--firmware ID] [--product KEY] [--state S] [--page N]",
      c_batch_list},
