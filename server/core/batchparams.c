@@ -156,13 +156,26 @@ static int take_identifiers(const json_t *arr, bparams *out, bparams_error *err)
     return 0;
 }
 
+/* A rollout error's code as the static string bparams_error keeps. */
+static const char *rollout_code(const char *code)
+{
+    static const char *const codes[] = {"unknown_field", "invalid_type", "missing_field",
+                                        "invalid_value", "out_of_range", "not_allowed",
+                                        "duplicate_identifier"};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(code, codes[i]) == 0)
+            return codes[i];
+    return "invalid_value";
+}
+
 /* The rollout (core/rollout.c checks it); a directed batch's named first phase must name
  * devices of the batch. */
 static int take_rollout(const json_t *v, bparams *out, bparams_error *err)
 {
-    rollout_error rerr;
+    rq_error rerr;
+    memset(&rerr, 0, sizeof rerr);
     if (rollout_from_json(v, &out->rollout, &rerr) != 0)
-        return fail(err, rerr.status, rerr.code, rerr.field, "%s", rerr.message);
+        return fail(err, (int)rerr.status, rollout_code(rerr.code), rerr.field, "%s", rerr.msg);
     out->has_rollout = 1;
     for (size_t k = 0; out->scope == BPARAMS_SCOPE_DIRECTED && k < out->rollout.n_canary; k++) {
         size_t i;

@@ -5,28 +5,15 @@
  */
 #include "rollout.h"
 
+#include "core/validate.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(rollout_error *err, int status, const char *code, const char *field,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int fail(rollout_error *err, int status, const char *code, const char *field,
-                const char *fmt, ...)
-{
-    err->status = status;
-    err->code = code;
-    snprintf(err->field, sizeof err->field, "%s", field);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-    for (char *p = err->message; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-            *p = '?';
-    return -1;
-}
+/* rq_fail, then -1: the caller returns at once. */
+#define fail(err, ...) (rq_fail((err), __VA_ARGS__), -1)
 
 static json_t *get(const json_t *o, const char *key)
 {
@@ -36,7 +23,7 @@ static json_t *get(const json_t *o, const char *key)
 
 /* Refuses a key of o not in names (NULL-terminated). */
 static int only_keys(const json_t *o, const char *const *names, const char *where,
-                     rollout_error *err)
+                     rq_error *err)
 {
     const char *key;
     json_t *v;
@@ -59,7 +46,7 @@ static int only_keys(const json_t *o, const char *const *names, const char *wher
 
 /* An optional integer member in [min, max] (def when absent). */
 static int take_int(const json_t *o, const char *key, int64_t min, int64_t max, int64_t def,
-                    const char *field, int64_t *out, rollout_error *err)
+                    const char *field, int64_t *out, rq_error *err)
 {
     json_t *v = get(o, key);
     if (!v) {
@@ -76,20 +63,7 @@ static int take_int(const json_t *o, const char *key, int64_t min, int64_t max, 
     return 0;
 }
 
-static int ident_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > OTA_IDENT_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-static int take_canary(const json_t *arr, rollout *out, const char *field, rollout_error *err)
+static int take_canary(const json_t *arr, rollout *out, const char *field, rq_error *err)
 {
     size_t n = json_array_size(arr);
     if (!json_is_array(arr))
@@ -101,7 +75,9 @@ static int take_canary(const json_t *arr, rollout *out, const char *field, rollo
         json_t *v = json_array_get(arr, i);
         if (!json_is_string(v))
             return fail(err, 400, "invalid_type", field, "%s[%zu] must be a string.", field, i);
-        if (!ident_ok(json_string_value(v), json_string_length(v)))
+        char why[96];
+        if (strlen(json_string_value(v)) != json_string_length(v) ||
+            valid_identifier(json_string_value(v), why, sizeof why) != 0)
             return fail(err, 422, "invalid_value", field,
                         "%s[%zu] must be 1-64 characters of letters, digits, '_' and '-'.", field,
                         i);
@@ -115,7 +91,7 @@ static int take_canary(const json_t *arr, rollout *out, const char *field, rollo
     return 0;
 }
 
-static int take_phase(const json_t *o, int i, rollout *out, int *percent_sum, rollout_error *err)
+static int take_phase(const json_t *o, int i, rollout *out, int *percent_sum, rq_error *err)
 {
     static const char *const keys[] = {"percent", "count", "identifiers", "soakMinutes",
                                        "minSuccessPercent", NULL};
@@ -166,7 +142,7 @@ static int take_phase(const json_t *o, int i, rollout *out, int *percent_sum, ro
     return 0;
 }
 
-static int take_rule(const json_t *o, int i, rollout *out, rollout_error *err)
+static int take_rule(const json_t *o, int i, rollout *out, rq_error *err)
 {
     static const char *const keys[] = {"reason", "thresholdPercent", "minFinished", "action",
                                        NULL};
@@ -217,7 +193,7 @@ static int take_rule(const json_t *o, int i, rollout *out, rollout_error *err)
     return 0;
 }
 
-int rollout_from_json(const json_t *v, rollout *out, rollout_error *err)
+int rollout_from_json(const json_t *v, rollout *out, rq_error *err)
 {
     static const char *const keys[] = {"phases", "abort", NULL};
     memset(out, 0, sizeof *out);
@@ -310,7 +286,7 @@ json_t *rollout_to_json_value(const char *text)
 
 int rollout_from_text(const char *text, rollout *out)
 {
-    rollout_error err;
+    rq_error err;
     json_t *v = rollout_to_json_value(text);
     int rc = v ? rollout_from_json(v, out, &err) : -1;
     json_decref(v);

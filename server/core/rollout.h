@@ -14,6 +14,7 @@
 #define OTAD_ROLLOUT_H
 
 #include "core/fsm.h"
+#include "core/reqparse.h"
 #include "otaproto/ota_protocol.h"
 
 #include <jansson.h>
@@ -51,15 +52,6 @@ typedef struct {
     char canary[ROLLOUT_MAX_CANARY][OTA_IDENT_MAX + 1];
 } rollout;
 
-/* Why a rollout field was refused: the create-batch body's error (core/batchparams.h). */
-typedef struct {
-    int status;        /* 400 or 422 */
-    const char *code;  /* unknown_field, invalid_type, missing_field, invalid_value,
-                          out_of_range, not_allowed, duplicate_identifier */
-    char field[64];    /* "rollout.phases[1].percent", ... */
-    char message[256]; /* one sentence of printable ASCII */
-} rollout_error;
-
 /* Checks the body's `rollout` value (borrowed) into *out: phases 1..ROLLOUT_MAX_PHASES,
  * each exactly one of percent (1..100; all of them together at most 100), count
  * (1..ROLLOUT_COUNT_MAX) or identifiers (first phase only, 1..ROLLOUT_MAX_CANARY, which
@@ -67,8 +59,9 @@ typedef struct {
  * minSuccessPercent 0..100 (default 100); abort rules 0..ROLLOUT_MAX_RULES, each reason
  * ("any" or a failure reason other than terminated; required), thresholdPercent 1..100
  * (required), minFinished 1..ROLLOUT_COUNT_MAX (default 1), action "pause" (default) or
- * "abort". Unknown keys are refused. 0, or -1 with *err naming the field. */
-int rollout_from_json(const json_t *v, rollout *out, rollout_error *err);
+ * "abort". Unknown keys are refused. 0, or -1 with *err (core/reqparse.h: 400 or 422, the
+ * field inside the rollout named, "rollout.phases[1].percent") set. */
+int rollout_from_json(const json_t *v, rollout *out, rq_error *err);
 
 /* Phases at least 1 (a batch without phases is one phase). */
 int rollout_phase_count(const rollout *r);

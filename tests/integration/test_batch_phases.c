@@ -186,27 +186,38 @@ static void test_canary_pauses_before_phase2(void **state)
     bt_check_counts(t, b);
 }
 
+/* A batch of every device with this rollout (JSON text) on a new firmware of `name`, its id
+ * into b; then waits until the devices prefix1..prefixN have acked (to_upgrade), when
+ * `acked` is given. */
+static void rollout_batch(bt_ctx *t, const char *name, const char *rollout_json,
+                          const char *prefix, int acked, char *b, size_t cap)
+{
+    char fw[32], body[1024], id[32];
+    bt_firmware(t, name, "2.0.0", fw, sizeof fw);
+    snprintf(body, sizeof body,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
+             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":%s}",
+             rollout_json);
+    bt_batch(t, fw, body, b, cap);
+    for (int i = 0; i < acked; i++) {
+        snprintf(id, sizeof id, "%s%d", prefix, i + 1);
+        json_decref(bt_wait_task(t, b, id, "to_upgrade", BT_SOON));
+    }
+}
+
 /* An abort rule fires at the very event that crosses it, with the figures of that moment:
  * not at the earlier event that reached the share before minFinished, not a scan later. */
 static void test_threshold_fires_at_crossing(void **state)
 {
-    char fw[32], b[32];
+    char b[32], id[8];
     sdev *m[6];
     bt_ctx *t = bt_new(state, 30);
     bt_product(t, "brake");
     start_devices(t, "m", 6, SDEV_AUTO_ACK, 0, m);
-    bt_firmware(t, "fw_brake", "2.0.0", fw, sizeof fw);
-    bt_batch(t, fw,
-             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
-             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":{\"abort\":["
-             "{\"reason\":\"flash_failed\",\"thresholdPercent\":50,\"minFinished\":4,"
-             "\"action\":\"abort\"}]}}",
-             b, sizeof b);
-    char id[8];
-    for (int i = 0; i < 6; i++) {
-        snprintf(id, sizeof id, "m%d", i + 1);
-        json_decref(bt_wait_task(t, b, id, "to_upgrade", BT_SOON));
-    }
+    rollout_batch(t, "fw_brake",
+                  "{\"abort\":[{\"reason\":\"flash_failed\",\"thresholdPercent\":50,"
+                  "\"minFinished\":4,\"action\":\"abort\"}]}",
+                  "m", 6, b, sizeof b);
     /* 1 finished (succeeded); 2 finished, 1 flash_failed = 50 % but below minFinished */
     assert_int_equal(sdev_version(m[0], "2.0.0"), 0);
     json_decref(bt_wait_task(t, b, "m1", "succeeded", BT_SOON));
@@ -245,22 +256,14 @@ static void test_threshold_fires_at_crossing(void **state)
  * the rule that fired does not fire again. */
 static void test_pause_rule_and_resume(void **state)
 {
-    char fw[32], b[32];
+    char b[32];
     sdev *a[4];
     bt_ctx *t = bt_new(state, 30);
     bt_product(t, "brakep");
     start_devices(t, "a", 4, SDEV_AUTO_ACK, 0, a);
-    bt_firmware(t, "fw_brakep", "2.0.0", fw, sizeof fw);
-    bt_batch(t, fw,
-             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
-             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":{\"abort\":["
-             "{\"reason\":\"any\",\"thresholdPercent\":30,\"minFinished\":2}]}}",
-             b, sizeof b);
-    char id[8];
-    for (int i = 0; i < 4; i++) {
-        snprintf(id, sizeof id, "a%d", i + 1);
-        json_decref(bt_wait_task(t, b, id, "to_upgrade", BT_SOON));
-    }
+    rollout_batch(t, "fw_brakep",
+                  "{\"abort\":[{\"reason\":\"any\",\"thresholdPercent\":30,\"minFinished\":2}]}",
+                  "a", 4, b, sizeof b);
     assert_int_equal(sdev_progress(a[2], 20), 0);
     json_decref(bt_wait_task(t, b, "a3", "upgrading", BT_SOON));
     assert_int_equal(sdev_progress(a[0], -2), 0);
@@ -292,17 +295,13 @@ static void test_pause_rule_and_resume(void **state)
  * after the restart. Pacing holds inside a phase. */
 static void test_soak_across_kill9(void **state)
 {
-    char fw[32], b[32];
+    char b[32];
     sdev *s[4];
     bt_ctx *t = bt_new(state, 60); /* soak 1 min = 1 s */
     bt_product(t, "soak");
     start_devices(t, "s", 4, SDEV_AUTO_UPGRADE, 0, s);
-    bt_firmware(t, "fw_soak", "2.0.0", fw, sizeof fw);
-    bt_batch(t, fw,
-             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
-             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":{\"phases\":["
-             "{\"count\":1,\"soakMinutes\":3},{\"percent\":50}]}}",
-             b, sizeof b);
+    rollout_batch(t, "fw_soak", "{\"phases\":[{\"count\":1,\"soakMinutes\":3},{\"percent\":50}]}",
+                  "s", 0, b, sizeof b);
     json_decref(bt_wait_task(t, b, "s1", "succeeded", BT_SOON));
     json_t *bj = bt_batch_get(t, b);
     assert_string_equal(bt_js(phase_row(bj, 0), "state"), "soaking");

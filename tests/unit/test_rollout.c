@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-static int parse(const char *text, rollout *r, rollout_error *err)
+static int parse(const char *text, rollout *r, rq_error *err)
 {
     json_t *v = json_loads(text, 0, NULL);
     assert_non_null(v);
@@ -25,13 +25,13 @@ static int parse(const char *text, rollout *r, rollout_error *err)
 static void refused(const char *text, int status, const char *code, const char *field)
 {
     rollout r;
-    rollout_error err;
+    rq_error err;
     if (parse(text, &r, &err) == 0)
         fail_msg("accepted: %s", text);
     assert_int_equal(err.status, status);
     assert_string_equal(err.code, code);
     assert_string_equal(err.field, field);
-    assert_true(err.message[0] != '\0');
+    assert_true(err.msg[0] != '\0');
 }
 
 static void test_refusals(void **state)
@@ -80,7 +80,7 @@ static void test_stored_form(void **state)
 {
     (void)state;
     rollout r, back;
-    rollout_error err;
+    rq_error err;
     char text[ROLLOUT_STORED_MAX], again[ROLLOUT_STORED_MAX];
     assert_int_equal(parse("{\"phases\":[{\"identifiers\":[\"c1\",\"c2\"],\"soakMinutes\":30},"
                            "{\"percent\":10,\"minSuccessPercent\":95},{\"count\":500}],"
@@ -119,7 +119,7 @@ static void test_sizes(void **state)
 {
     (void)state;
     rollout r;
-    rollout_error err;
+    rq_error err;
     int64_t s[ROLLOUT_MAX_PHASES];
     assert_int_equal(parse("{\"phases\":[{\"percent\":1},{\"percent\":10},{\"percent\":89}]}", &r,
                            &err),
