@@ -726,9 +726,11 @@ static ota_err check_rules(engine_t *e, store_uow *u, batch_mem *b, int64_t now,
         ota_err rc = save_progress(u, b);
         if (rc == OTA_OK && x->abort) {
             int done = 0;
+            int64_t ended_tasks = 0;
             rc = flush_counts(e, u, b->row.id);
             if (rc == OTA_OK)
-                rc = store_uow_batch_abort(u, b->row.id, now, why, &done);
+                rc = store_uow_batch_abort(u, b->row.id, now, why, &done, &ended_tasks);
+            e->round_counts.failures[FSM_REASON_TERMINATED] += (uint64_t)ended_tasks;
             if (rc == OTA_OK && done) {
                 b->running = b->pushing = 0;
                 *ended = 1;
