@@ -181,6 +181,8 @@ struct engine {
     int snapshot_pending_rebuild;
     int64_t next_resync_ms;
     int targets_pending; /* target_events may hold devices to judge (join_noted) */
+    int64_t cont_known;  /* the newest continuous batch id looked for (known_continuous) */
+    uint64_t cont_round; /* the round that looked last (known_continuous) */
 
     /* stats (under mu) */
     engine_stats stats;
@@ -1047,6 +1049,28 @@ static int candidate(const batch_mem *b, const char *pk, int64_t product_id)
                : product_id == 0 || b->row.product_id == product_id);
 }
 
+/* Before a device event is judged: loads the continuous batches created since the engine
+ * last looked, once per round. A batch created through the API reaches the engine as an
+ * input queued after its commit; a device event already queued before that input would
+ * otherwise be judged without it. The round's transaction sees every batch committed before
+ * it began (SQLite: writers take turns, so none commits during the round). */
+static ota_err known_continuous(engine_t *e, store_uow *u)
+{
+    int64_t ids[64];
+    size_t n = 0;
+    if (e->cont_round == e->stats.rounds + 1)
+        return OTA_OK;
+    e->cont_round = e->stats.rounds + 1;
+    ota_err rc = store_uow_continuous_new(u, e->cont_known, ids, sizeof ids / sizeof ids[0], &n);
+    for (size_t i = 0; rc == OTA_OK && i < n; i++) {
+        if (!batch_get(e, ids[i]))
+            rc = OTA_EDB; /* the round fails, and is retried after a rebuild */
+        else
+            e->cont_known = ids[i];
+    }
+    return rc;
+}
+
 /* A device activated, reported a version, or got tags or groups (the event that called):
  * it joins the first running continuous batch of its product (named by pk; NULL: read from
  * the store) it matches and is eligible for (activated, on another version; the store refuses a
@@ -1059,12 +1083,15 @@ static ota_err join_continuous(engine_t *e, store_uow *u, int64_t device_id, con
                                int connected, int64_t now)
 {
     size_t i;
+    ota_err rc = known_continuous(e, u);
+    if (rc != OTA_OK)
+        return rc;
     for (i = 0; i < e->n_batches && !candidate(&e->batches[i], pk, 0); i++)
         ;
     if (i == e->n_batches)
         return OTA_OK;
     store_device_facts f;
-    ota_err rc = store_uow_device_facts(u, device_id, &f);
+    rc = store_uow_device_facts(u, device_id, &f);
     if (rc == OTA_ENOTFOUND || (rc == OTA_OK && !f.activated && !connected))
         return OTA_OK;
     group_names g = {0};

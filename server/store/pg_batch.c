@@ -94,6 +94,9 @@ static const char *const sql[] = {
                               " WHERE id = $1",
     [STORE_UQ_TARGET_EVENTS] = "SELECT device_id FROM target_events ORDER BY device_id LIMIT $1",
     [STORE_UQ_TARGET_EVENT_DEL] = "DELETE FROM target_events WHERE device_id = $1",
+    /* unfinished continuous batches created after the newest the engine knows ($1) */
+    [STORE_UQ_CONTINUOUS_NEW] = "SELECT id FROM batches WHERE continuous = 1 AND id > $1"
+                                " AND end_ms IS NULL ORDER BY id",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [U_SNAP - STORE_PG_Q_BATCH] =

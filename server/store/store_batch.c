@@ -361,6 +361,17 @@ ota_err store_uow_target_events(store_uow *u, int64_t *ids, size_t max, size_t *
     return rc;
 }
 
+ota_err store_uow_continuous_new(store_uow *u, int64_t after, int64_t *ids, size_t max,
+                                 size_t *n)
+{
+    ids_out o = {ids, max, 0};
+    store_args a = {0};
+    store_arg_i64(&a, after);
+    ota_err rc = uexec(u, STORE_UQ_CONTINUOUS_NEW, &a, id_row, &o, NULL);
+    *n = o.n;
+    return rc;
+}
+
 ota_err store_uow_target_event_done(store_uow *u, int64_t device_id)
 {
     store_args a = {0};

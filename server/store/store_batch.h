@@ -246,6 +246,9 @@ ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, i
 ota_err store_uow_target_events(store_uow *u, int64_t *ids, size_t max, size_t *n);
 /* The device's note is handled. */
 ota_err store_uow_target_event_done(store_uow *u, int64_t device_id);
+/* Up to max ids of unfinished continuous batches with an id above after, ascending. */
+ota_err store_uow_continuous_new(store_uow *u, int64_t after, int64_t *ids, size_t max,
+                                 size_t *n);
 
 /* Start-up and bookkeeping reads (no transaction needed). */
 /* Every in_progress batch. */

@@ -326,7 +326,8 @@ typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
     X(TASK_JOIN, "engine join batch")                                                           \
     X(BATCH_JOINED, "engine join batch")                                                        \
     X(TARGET_EVENTS, "engine target changes")                                                   \
-    X(TARGET_EVENT_DEL, "engine target changes")
+    X(TARGET_EVENT_DEL, "engine target changes")                                                \
+    X(CONTINUOUS_NEW, "engine continuous batches")
 
 #define STORE_X_UQ_ENUM(id, name) STORE_UQ_##id,
 typedef enum { STORE_UOW_QUERIES(STORE_X_UQ_ENUM) STORE_UQ_COUNT } store_uq;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 /* method + path (under /api/v1/products/{pk}) + JSON body; returns the status. */
 static long call(bt_ctx *t, const char *method, const char *sub, const char *body, oth_resp *r)
@@ -330,6 +331,23 @@ static void restart(bt_ctx *t)
     }
 }
 
+/* Waits until the otad started last has died of SIGKILL (it killed itself). */
+static void expect_dead(bt_ctx *t)
+{
+    int st = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 400 && got == 0; i++) {
+        got = waitpid(t->env.otad_pid, &st, WNOHANG);
+        if (got == 0)
+            sdev_sleep_ms(50);
+    }
+    if (got != t->env.otad_pid || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL) {
+        oth_dump_logs(&t->env);
+        fail_msg("otad did not kill itself after the commit");
+    }
+    t->env.otad_pid = 0;
+}
+
 /* Waits until batch b's total is n; fails naming what it saw. */
 static void wait_total(bt_ctx *t, const char *b, int n)
 {
@@ -410,6 +428,28 @@ static void test_continuous(void **state)
     (void)newcomer;
     (void)grouped;
 
+    /* otad killed right after a tag change commits (OTA_TEST_KILL_AFTER_COMMIT: before the
+     * engine could judge the device): the device joins after the start, once */
+    bt_device(t, "cut");
+    sdev *cut = bt_dev_start(t, "cut", "1.0.0", SDEV_AUTO_UPGRADE, 0);
+    bt_wait_device(t, "cut", 1, "1.0.0", BT_SOON);
+    kill9(t);
+    oth_env_set(&t->env, "OTA_TEST_KILL_AFTER_COMMIT", "1");
+    restart(t);
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/products/%s/devices/cut/tags", t->pk);
+    oth_resp r;
+    const char *put = "{\"tags\":{\"hw\":\"v2\"}}";
+    oth_http(&t->env, "PUT", path, 1, "application/json", put, strlen(put), NULL, &r);
+    assert_int_equal(r.status, 0); /* no answer: it died after the commit */
+    oth_resp_free(&r);
+    expect_dead(t);
+    oth_env_set(&t->env, "OTA_TEST_KILL_AFTER_COMMIT", "0");
+    restart(t);
+    json_decref(bt_wait_task(t, b, "cut", "succeeded", 3 * BT_SOON));
+    wait_total(t, b, 4);
+    (void)cut;
+
     /* kill -9: a device that connects for the first time while otad is down (its "on"
      * waits in otad's broker session), and one tagged just before the kill, both join
      * exactly once after the start */
@@ -426,7 +466,7 @@ static void test_continuous(void **state)
     json_decref(bt_wait_task(t, b, "offline", "succeeded", BT_SOON));
     /* its push may have been lost with the kill: then it is retried */
     json_decref(bt_wait_task(t, b, "justtagged", "succeeded", 3 * BT_SOON));
-    wait_total(t, b, 5);
+    wait_total(t, b, 6);
     assert_int_equal(sdev_count(off, SDEV_PUSH), 1);
     (void)jt;
     /* and again across a second restart: nothing repeated */
@@ -434,13 +474,13 @@ static void test_continuous(void **state)
     restart(t);
     bt_wait_device(t, "offline", 1, NULL, BT_SOON);
     sdev_sleep_ms(500);
-    wait_total(t, b, 5);
+    wait_total(t, b, 6);
     bt_check_counts(t, b);
     assert_int_equal(sdev_count(off, SDEV_PUSH), 1);
     /* a continuous batch does not complete while valid: more devices may come */
     bj = bt_batch_get(t, b);
     assert_string_equal(bt_js(bj, "state"), "in_progress");
-    assert_int_equal(bt_int(bj, "succeeded"), 5);
+    assert_int_equal(bt_int(bj, "succeeded"), 6);
     json_decref(bj);
 }
 
