@@ -66,15 +66,17 @@ void http_signin_close(http_app *app)
     app->signin_users = app->signin_addrs = NULL;
 }
 
-static json_t *user_json(const store_user *u)
+static json_t *user_json(const void *x)
 {
+    const store_user *u = x;
     return json_pack("{s:s, s:s, s:b, s:b, s:o, s:s}", "userName", u->name, "role",
                      acct_role_name(u->role), "disabled", u->disabled, "canSignIn", u->has_password,
                      "createdTime", http_time(u->created_ms, 0), "createdBy", u->created_by);
 }
 
-static json_t *token_json(const store_token *t)
+static json_t *token_json(const void *x)
 {
+    const store_token *t = x;
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)t->id);
     return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s}", "id", id, "name", t->name, "role",
@@ -98,6 +100,34 @@ static int json_role(http_req *r, json_t *b, int required, acct_role *role)
         return -1;
     }
     return 0;
+}
+
+/* A required string member that must be an account name (core/account.h): 0 with *out, or
+ * answers 400 / 422 naming the field and returns -1. */
+static int json_name(http_req *r, json_t *b, const char *field, const char **out)
+{
+    char why[160];
+    if (http_json_string(r, b, field, 1, out) != 0)
+        return -1;
+    if (acct_valid_name(*out, why, sizeof why) != 0) {
+        http_send_error(r, 422, "invalid_field", field, "%s.", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* A page of a list read from the store (items[0..n) of size bytes each, freed here) as
+ * {"items","total","page","pageSize"}, each item made by to_json; or the store's error. */
+static int send_rows(http_req *r, ota_err rc, const char *what, void *items, size_t n,
+                     size_t size, json_t *(*to_json)(const void *), int64_t total, store_page pg)
+{
+    if (rc != OTA_OK)
+        return http_send_store_error(r, rc, what);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, to_json((const char *)items + i * size));
+    free(items);
+    return http_send_list(r, arr, total, pg);
 }
 
 /* ---- sign-in ------------------------------------------------------------------------ */
@@ -238,23 +268,15 @@ static int user_create(http_req *r)
 {
     static const char *const allowed[] = {"userName", "password", "role", NULL};
     const char *name;
-    char why[160], hash[ACCT_HASH_MAX];
+    char hash[ACCT_HASH_MAX];
     acct_role role;
     store_user u;
     int ret;
     json_t *b = http_json_body(r, allowed);
     if (!b)
         return MHD_YES;
-    if (http_json_string(r, b, "userName", 1, &name) != 0 || json_role(r, b, 1, &role) != 0) {
-        json_decref(b);
-        return MHD_YES;
-    }
-    if (acct_valid_name(name, why, sizeof why) != 0) {
-        ret = http_send_error(r, 422, "invalid_field", "userName", "%s.", why);
-        json_decref(b);
-        return ret;
-    }
-    if (json_password(r, b, hash, sizeof hash) != 0) {
+    if (json_name(r, b, "userName", &name) != 0 || json_role(r, b, 1, &role) != 0 ||
+        json_password(r, b, hash, sizeof hash) != 0) {
         json_decref(b);
         return MHD_YES;
     }
@@ -277,19 +299,13 @@ static int user_create(http_req *r)
 static int user_list(http_req *r)
 {
     store_page pg;
-    store_user *items;
+    store_user *items = NULL;
     size_t n;
     int64_t total;
     if (http_paging(r, &pg) != 0)
         return MHD_YES;
     ota_err rc = store_user_list(r->app->store, pg, &items, &n, &total);
-    if (rc != OTA_OK)
-        return http_send_store_error(r, rc, "user list");
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, user_json(&items[i]));
-    free(items);
-    return http_send_list(r, arr, total, pg);
+    return send_rows(r, rc, "user list", items, n, sizeof *items, user_json, total, pg);
 }
 
 static int user_update(http_req *r)
@@ -333,7 +349,7 @@ static int token_create(http_req *r)
 {
     static const char *const allowed[] = {"name", "role", "expiresAt", "userName", NULL};
     const char *name, *exp, *user;
-    char why[160], tok[ACCT_TOKEN_MAX], hash[ACCT_TOKEN_HEX + 1];
+    char tok[ACCT_TOKEN_MAX], hash[ACCT_TOKEN_HEX + 1];
     store_token in = {0}, t;
     store_user u;
     int64_t now = ota_time_now_ms();
@@ -341,15 +357,13 @@ static int token_create(http_req *r)
     json_t *b = http_json_body(r, allowed);
     if (!b)
         return MHD_YES;
-    if (http_json_string(r, b, "name", 1, &name) != 0 || json_role(r, b, 1, &in.role) != 0 ||
+    if (json_name(r, b, "name", &name) != 0 || json_role(r, b, 1, &in.role) != 0 ||
         http_json_string(r, b, "expiresAt", 0, &exp) != 0 ||
         http_json_string(r, b, "userName", 0, &user) != 0) {
         json_decref(b);
         return MHD_YES;
     }
-    if (acct_valid_name(name, why, sizeof why) != 0)
-        ret = http_send_error(r, 422, "invalid_field", "name", "%s.", why);
-    else if (exp && (ota_time_parse(exp, &in.expires_ms) != 0 || in.expires_ms <= now))
+    if (exp && (ota_time_parse(exp, &in.expires_ms) != 0 || in.expires_ms <= now))
         ret = http_send_error(r, 422, "invalid_field", "expiresAt",
                               "expiresAt is an RFC 3339 time in the future.");
     else if (in.role > r->caller.role)
@@ -402,7 +416,7 @@ out:
 static int token_list(http_req *r)
 {
     store_page pg;
-    store_token *items;
+    store_token *items = NULL;
     size_t n;
     int64_t total;
     if (http_paging(r, &pg) != 0)
@@ -410,13 +424,7 @@ static int token_list(http_req *r)
     ota_err rc =
         store_token_list(r->app->store, r->caller.role >= ACCT_ADMIN ? -1 : r->caller.user_id, pg,
                          &items, &n, &total);
-    if (rc != OTA_OK)
-        return http_send_store_error(r, rc, "token list");
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, token_json(&items[i]));
-    free(items);
-    return http_send_list(r, arr, total, pg);
+    return send_rows(r, rc, "token list", items, n, sizeof *items, token_json, total, pg);
 }
 
 static int token_revoke(http_req *r)

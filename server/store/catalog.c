@@ -97,6 +97,13 @@ static ota_err product_id(store_t *s, store_tx *tx, store_q q, const char *key, 
     return get_i64(s, tx, q, &a, pid);
 }
 
+/* product_id, answering OTA_ENOTFOUND when the product does not exist. */
+static ota_err product_must(store_t *s, store_tx *tx, store_q q, const char *key, int64_t *pid)
+{
+    ota_err rc = product_id(s, tx, q, key, pid);
+    return rc == OTA_OK && *pid == 0 ? OTA_ENOTFOUND : rc;
+}
+
 /* The row of q (one id parameter) into out with read: OTA_ENOTFOUND when none. */
 static ota_err get_by_id(store_t *s, store_tx *tx, store_q q,
                          void (*read)(const store_row *, void *), int64_t id, void *out)
@@ -347,11 +354,9 @@ static ota_err signkey_create_fn(store_tx *tx, void *ud)
 {
     signkey_args *a = ud;
     int64_t pid = 0, x = 0;
-    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_LOCK, a->in->product_key, &pid);
+    ota_err rc = product_must(a->s, tx, STORE_Q_PRODUCT_LOCK, a->in->product_key, &pid);
     if (rc != OTA_OK)
         return rc;
-    if (pid == 0)
-        return OTA_ENOTFOUND;
     store_args args = {0};
     store_arg_i64(&args, pid);
     if ((rc = get_i64(a->s, tx, STORE_Q_SIGNKEY_COUNT, &args, &x)) != OTA_OK)
@@ -383,11 +388,9 @@ static ota_err signkey_list_fn(store_tx *tx, void *ud)
 {
     signkey_args *a = ud;
     int64_t pid = 0;
-    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    ota_err rc = product_must(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
     if (rc != OTA_OK)
         return rc;
-    if (pid == 0)
-        return OTA_ENOTFOUND;
     store_args args = {0};
     store_arg_i64(&args, pid);
     page_rows p = {signkey_of, sizeof(store_signkey), 0, RULES_SIGNING_KEYS_PER_PRODUCT, NULL};
@@ -420,11 +423,9 @@ static ota_err signkey_retire_fn(store_tx *tx, void *ud)
 {
     signkey_args *a = ud;
     int64_t pid = 0;
-    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    ota_err rc = product_must(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
     if (rc != OTA_OK)
         return rc;
-    if (pid == 0)
-        return OTA_ENOTFOUND;
     store_args args = {0};
     store_arg_i64(&args, pid);
     store_arg_str(&args, a->key_id);
@@ -466,11 +467,9 @@ static ota_err device_create_fn(store_tx *tx, void *ud)
 {
     device_args *a = ud;
     int64_t pid, id = 0;
-    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    ota_err rc = product_must(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
     if (rc != OTA_OK)
         return rc;
-    if (pid == 0)
-        return OTA_ENOTFOUND;
     store_args args = {0};
     store_arg_i64(&args, pid);
     store_arg_str(&args, a->ident);
@@ -506,11 +505,9 @@ static ota_err device_list_fn(store_tx *tx, void *ud)
 {
     list_args *a = ud;
     int64_t pid;
-    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    ota_err rc = product_must(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
     if (rc != OTA_OK)
         return rc;
-    if (pid == 0)
-        return OTA_ENOTFOUND;
     store_args args = {0};
     store_arg_i64(&args, pid);
     if (a->online < 0)
@@ -712,11 +709,9 @@ static ota_err fw_list_fn(store_tx *tx, void *ud)
     if (!a->key)
         return list_page(a->s, tx, STORE_Q_FW_COUNT, STORE_Q_FW_LIST, &args, &a->o);
     int64_t pid;
-    ota_err rc = product_id(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
+    ota_err rc = product_must(a->s, tx, STORE_Q_PRODUCT_ID, a->key, &pid);
     if (rc != OTA_OK)
         return rc;
-    if (pid == 0)
-        return OTA_ENOTFOUND;
     store_arg_i64(&args, pid);
     return list_page(a->s, tx, STORE_Q_FW_COUNT_P, STORE_Q_FW_LIST_P, &args, &a->o);
 }

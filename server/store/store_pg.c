@@ -856,33 +856,6 @@ static const char *const sql[STORE_Q_COUNT] = {
     /* the batch row first, then its tasks: the order the engine's task_open locks them in */
     [STORE_Q_BATCH_LOCK] = "SELECT 1 FROM batches WHERE id = $1 FOR NO KEY UPDATE",
     /* accounts (store_accounts.c): users, then tokens */
-    [STORE_Q_USER_INSERT] = "INSERT INTO users(name, role, password, disabled, created_ms, created_by)"
-                            " VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT DO NOTHING",
-    [STORE_Q_USER_GET] = "SELECT " STORE_SQL_USER_COLS "WHERE u.name = $1",
-    [STORE_Q_USER_COUNT] = "SELECT count(*) FROM users",
-    [STORE_Q_USER_LIST] = "SELECT " STORE_SQL_USER_COLS "ORDER BY u.id LIMIT $1 OFFSET $2",
-    [STORE_Q_USER_UPDATE] = "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled),"
-                            " password = COALESCE($4, password) WHERE name = $1",
-    [STORE_Q_TOKEN_INSERT] = "INSERT INTO tokens(user_id, kind, name, role, hash, created_ms, expires_ms,"
-                             " created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    [STORE_Q_TOKEN_BY_HASH] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.hash = $1",
-    [STORE_Q_TOKEN_BY_ID] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.id = $1",
-    [STORE_Q_TOKEN_TOUCH] = "UPDATE tokens SET last_used_ms = $2 WHERE id = $1",
-    [STORE_Q_TOKEN_COUNT] = "SELECT count(*) FROM tokens t WHERE t.kind = 'api' AND t.revoked_ms IS NULL AND ($1 < 0 OR COALESCE(t.user_id, 0) = $1) ",
-    [STORE_Q_TOKEN_LIST] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.kind = 'api' AND t.revoked_ms IS NULL AND ($1 < 0 OR COALESCE(t.user_id, 0) = $1) "
-                           "ORDER BY t.id DESC LIMIT $2 OFFSET $3",
-    [STORE_Q_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL",
-    /* audit (store_audit.c): append only; newest first, every filter optional */
-    [STORE_Q_AUDIT_INSERT] = "INSERT INTO audit(time_ms, actor, source, action, object, result, detail)"
-                             " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    [STORE_Q_AUDIT_LIST] = "SELECT " STORE_SQL_AUDIT_COLS
-                           "WHERE (CAST($1 AS TEXT) IS NULL OR a.actor = $1)"
-                           " AND (CAST($2 AS TEXT) IS NULL OR a.action = $2)"
-                           " AND (CAST($3 AS TEXT) IS NULL OR a.object = $3)"
-                           " AND (CAST($4 AS BIGINT) IS NULL OR a.time_ms >= $4)"
-                           " AND (CAST($5 AS BIGINT) IS NULL OR a.time_ms < $5)"
-                           " AND (CAST($6 AS BIGINT) IS NULL OR a.id < $6)"
-                           " ORDER BY a.id DESC LIMIT $7",
     /* webhooks (store_webhook.c): outbox rows and deliveries are taken with SKIP LOCKED,
      * so several otad on one database never assemble or send the same row at once */
     [STORE_Q_HOOK_EVENT] = STORE_SQL_HOOK_EVENT("strpos", "$1::text", "$2::bigint", "$3::text"),
@@ -896,10 +869,6 @@ static const char *const sql[STORE_Q_COUNT] = {
                          " FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id"
                          " WHERE a.webhook_id = $1 AND (CAST($2 AS BIGINT) = 0 OR a.id < $2)"
                          " ORDER BY a.id DESC LIMIT $3",
-    /* metrics (store_metrics.c) */
-    [STORE_Q_METRIC_BATCHES] = STORE_SQL_METRIC_BATCHES,
-    [STORE_Q_METRIC_TASKS] = STORE_SQL_METRIC_TASKS,
-    [STORE_Q_METRIC_ONLINE] = STORE_SQL_METRIC_ONLINE,
 };
 
 /* The import's own statements (run outside the prepared set). */

@@ -104,6 +104,38 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
                              " (SELECT id FROM batches WHERE firmware_id=$1)",
     [STORE_Q_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=$1",
     [STORE_Q_FW_DEL] = "DELETE FROM firmwares WHERE id=$1",
+    /* accounts (store_accounts.c) */
+    [STORE_Q_USER_INSERT] = "INSERT INTO users(name, role, password, disabled, created_ms, created_by)"
+                            " VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT DO NOTHING",
+    [STORE_Q_USER_GET] = "SELECT " STORE_SQL_USER_COLS "WHERE u.name = $1",
+    [STORE_Q_USER_COUNT] = "SELECT count(*) FROM users",
+    [STORE_Q_USER_LIST] = "SELECT " STORE_SQL_USER_COLS "ORDER BY u.id LIMIT $1 OFFSET $2",
+    [STORE_Q_USER_UPDATE] = "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled),"
+                            " password = COALESCE($4, password) WHERE name = $1",
+    [STORE_Q_TOKEN_INSERT] = "INSERT INTO tokens(user_id, kind, name, role, hash, created_ms, expires_ms,"
+                             " created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    [STORE_Q_TOKEN_BY_HASH] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.hash = $1",
+    [STORE_Q_TOKEN_BY_ID] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.id = $1",
+    [STORE_Q_TOKEN_TOUCH] = "UPDATE tokens SET last_used_ms = $2 WHERE id = $1",
+    [STORE_Q_TOKEN_COUNT] = "SELECT count(*) FROM tokens t WHERE t.kind = 'api' AND t.revoked_ms IS NULL AND ($1 < 0 OR COALESCE(t.user_id, 0) = $1) ",
+    [STORE_Q_TOKEN_LIST] = "SELECT " STORE_SQL_TOKEN_COLS "WHERE t.kind = 'api' AND t.revoked_ms IS NULL AND ($1 < 0 OR COALESCE(t.user_id, 0) = $1) "
+                           "ORDER BY t.id DESC LIMIT $2 OFFSET $3",
+    [STORE_Q_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL",
+    /* audit (store_audit.c): append only; newest first, every filter optional */
+    [STORE_Q_AUDIT_INSERT] = "INSERT INTO audit(time_ms, actor, source, action, object, result, detail)"
+                             " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    [STORE_Q_AUDIT_LIST] = "SELECT " STORE_SQL_AUDIT_COLS
+                           "WHERE (CAST($1 AS TEXT) IS NULL OR a.actor = $1)"
+                           " AND (CAST($2 AS TEXT) IS NULL OR a.action = $2)"
+                           " AND (CAST($3 AS TEXT) IS NULL OR a.object = $3)"
+                           " AND (CAST($4 AS BIGINT) IS NULL OR a.time_ms >= $4)"
+                           " AND (CAST($5 AS BIGINT) IS NULL OR a.time_ms < $5)"
+                           " AND (CAST($6 AS BIGINT) IS NULL OR a.id < $6)"
+                           " ORDER BY a.id DESC LIMIT $7",
+    /* metrics (store_metrics.c) */
+    [STORE_Q_METRIC_BATCHES] = STORE_SQL_METRIC_BATCHES,
+    [STORE_Q_METRIC_TASKS] = STORE_SQL_METRIC_TASKS,
+    [STORE_Q_METRIC_ONLINE] = STORE_SQL_METRIC_ONLINE,
     [STORE_Q_METRIC_RUNNING] = "SELECT id, total, n_succeeded, n_failed FROM batches WHERE state "
                                STORE_SQL_BATCH_RUNNING " ORDER BY id DESC LIMIT 100",
     [STORE_Q_SHA_USED] = "SELECT 1 FROM firmwares WHERE sha256=$1 LIMIT 1",
