@@ -12,6 +12,8 @@
  *   answers 2xx, and the delivery log shows each attempt;
  * - otad killed with SIGKILL while deliveries are under way or waiting: after a restart
  *   every event arrives, duplicates only as the same delivery with the same bytes;
+ * - two otad on one store (SQLite file, or PostgreSQL under scripts/pg-test.sh) both
+ *   sending: each delivery arrives once;
  * - bad input on every field names the field; the secret is never answered.
  */
 #include "test_batch_fixture.h"
@@ -207,6 +209,7 @@ static void recv_free(recv_t *rv)
 typedef struct {
     void *bt_state; /* bt_new's cmocka state (the bt_ctx) */
     recv_t *rv;
+    pid_t otad_b; /* a second otad on the same store, when a test starts one */
 } hk;
 
 static int setup(void **state)
@@ -222,6 +225,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     hk *h = *state;
+    if (h->otad_b > 0)
+        oth_stop_pid(h->otad_b, SIGTERM, 10000);
     recv_free(h->rv);
     if (h->bt_state)
         bt_teardown(&h->bt_state);
@@ -596,6 +601,36 @@ static void test_kill9_loses_nothing(void **state)
     pthread_mutex_unlock(&rv->mu);
 }
 
+/* Two otad on one store (instances a and b), both sending: every delivery reaches the
+ * receiver exactly once (no crash, so no repeat), whichever otad leased it. */
+static void test_two_otad_one_delivery_each(void **state)
+{
+    hk *h = *state;
+    recv_t *rv = h->rv;
+    char hook[32], ids[30][32], url[128];
+    static const char *const env[] = {"OTA_INSTANCE", "a", NULL};
+    rv->delay_ms = 200; /* deliveries overlap, so both workers find due ones at once */
+    recv_up(rv);
+    bt_ctx *t = start(h, env);
+    h->otad_b = oth_otad_start_instance(&t->env, "b", url, sizeof url);
+    assert_true(h->otad_b > 0);
+    webhook(t, rv, "/two", "two-otad-secret-0123", "[\"batch.created\"]", NULL, hook,
+            sizeof hook);
+    for (int i = 0; i < 30; i++)
+        ping(t, hook, ids[i], sizeof ids[i]);
+    wait_event(t, rv, "/two", "ping", 30);
+    oth_sleep_ms(1500); /* a second sending of any of them would show by now */
+    pthread_mutex_lock(&rv->mu);
+    assert_int_equal(rv->n, 30);
+    for (int i = 0; i < 30; i++) {
+        int seen = 0;
+        for (int k = 0; k < rv->n; k++)
+            seen += strcmp(rv->hits[k].delivery, ids[i]) == 0;
+        assert_int_equal(seen, 1);
+    }
+    pthread_mutex_unlock(&rv->mu);
+}
+
 static void expect_bad(bt_ctx *t, const char *method, const char *path, const char *body,
                        long status, const char *field)
 {
@@ -733,6 +768,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_run_signed_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_until_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_otad_one_delivery_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
