@@ -7,3 +7,12 @@ if(LIBPQ_FOUND)
 else()
   ota_tests_record(${CMAKE_CURRENT_LIST_DIR}/test_store_pg.c)
 endif()
+# The targeting tables (store_targets.c) on SQLite, and on PostgreSQL as well when libpq is
+# there and OTA_TEST_PG_URL is set.
+if(LIBPQ_FOUND)
+  ota_unit_test(test_store_targets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_targets.c
+    LIBS otadcore PkgConfig::LIBPQ)
+else()
+  ota_unit_test(test_store_targets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_targets.c
+    LIBS otadcore)
+endif()
