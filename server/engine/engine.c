@@ -653,8 +653,8 @@ static ota_err save_progress(store_uow *u, batch_mem *b)
                                  b->row.brakes_fired);
 }
 
-/* A batch event the engine decides (batch.paused by a brake or a phase, batch.phase.started)
- * in the round's transaction: the batch's webhook data with extra's members added (extra is
+/* A batch event the engine decides (batch.completed, batch.paused by a brake or a phase,
+ * batch.phase.started) in the round's transaction: the batch's webhook data with extra's members added (extra is
  * taken, may be NULL). */
 static ota_err batch_hook(store_uow *u, const batch_mem *b, hook_event ev, json_t *extra,
                           int64_t now)
@@ -1768,15 +1768,6 @@ static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
     return OTA_OK;
 }
 
-/* batch.completed, in the round that completes the batch. */
-static ota_err batch_completed_event(store_uow *u, const batch_mem *b, int64_t now)
-{
-    char *data = store_webhook_batch_data(&b->row, "completed");
-    ota_err rc = store_uow_event(u, HOOK_EV_BATCH_COMPLETED, data, now);
-    free(data);
-    return rc;
-}
-
 /* Step 4: each touched batch's counter changes in one write, and the batches this round
  * finished marked completed. */
 static ota_err write_counts(engine_t *e, store_uow *u, int64_t now)
@@ -1791,7 +1782,8 @@ static ota_err write_counts(engine_t *e, store_uow *u, int64_t now)
             return rc;
         if (completed) {
             batch_mem *b = batch_find(e, batch_id);
-            if (b && (rc = batch_completed_event(u, b, now)) != OTA_OK)
+            if (b && (rc = batch_hook(u, b, HOOK_EV_BATCH_COMPLETED,
+                                         json_pack("{s:s}", "state", "completed"), now)) != OTA_OK)
                 return rc;
             OTA_INFO("engine: batch %lld completed", (long long)batch_id);
             if (b)

@@ -408,6 +408,8 @@ static void test_batch_run_signed_events(void **state)
             assert_non_null(json_object_get(j, "data"));
             if (strncmp(x->event, "batch.", 6) == 0)
                 assert_string_equal(bt_js(json_object_get(j, "data"), "batchId"), batch);
+            if (strcmp(x->event, "batch.completed") == 0)
+                assert_string_equal(bt_js(json_object_get(j, "data"), "state"), "completed");
             if (strncmp(x->event, "firmware.", 9) == 0)
                 assert_string_equal(bt_js(json_object_get(j, "data"), "firmwareId"), fw);
         }
