@@ -5,6 +5,8 @@
 //   #/products/{pk}                    devices of a product
 //   #/batches[?firmwareId=&state=]     batch list (批次查看)
 //   #/batches/{batchId}                batch detail
+//   #/accounts, #/audit                users and tokens, the audit log (admin)
+//   #/webhooks[/{id}]                  webhooks, one webhook's delivery log (admin)
 // A page registers cleanups (timers) with ctx.onLeave and checks ctx.alive() after awaits.
 
 import { t, getLang, setLang } from './i18n.js';
@@ -13,6 +15,7 @@ import { el, clear } from './ui.js';
 import { renderSignIn, signOutSession } from './pages/signin.js';
 import { renderAudit } from './pages/audit.js';
 import { renderAccounts } from './pages/accounts.js';
+import { renderWebhooks, renderWebhookLog } from './pages/webhooks.js';
 import { renderProducts } from './pages/products.js';
 import { renderDevices } from './pages/devices.js';
 import { renderFirmwares } from './pages/firmwares.js';
@@ -39,7 +42,7 @@ function renderTopbar(active) {
   document.getElementById('topbar').hidden = false;
   document.getElementById('brand').textContent = t('appTitle');
   const nav = clear(document.getElementById('mainnav'));
-  const links = [['firmwares', 'navFirmwares'], ['batches', 'navBatches'], ['products', 'navProducts'], ['accounts', 'navAccounts'], ['audit', 'navAudit']];
+  const links = [['firmwares', 'navFirmwares'], ['batches', 'navBatches'], ['products', 'navProducts'], ['accounts', 'navAccounts'], ['webhooks', 'navWebhooks'], ['audit', 'navAudit']];
   for (const [r, key] of links) {
     nav.append(el('a', { href: `#/${r}`, 'aria-current': active === r ? 'page' : null }, t(key)));
   }
@@ -72,7 +75,7 @@ function route() {
     alive: () => seq === routeSeq,
   };
   let section = parts[0] || 'firmwares';
-  if (!['products', 'batches', 'accounts', 'audit'].includes(section)) section = 'firmwares';
+  if (!['products', 'batches', 'accounts', 'webhooks', 'audit'].includes(section)) section = 'firmwares';
   renderTopbar(section);
   if (section === 'products' && parts[1]) renderDevices(main, { ...ctx, productKey: parts[1] });
   else if (section === 'products') renderProducts(main, ctx);
@@ -80,6 +83,8 @@ function route() {
   else if (section === 'batches') renderBatches(main, ctx);
   else if (section === 'audit') renderAudit(main, ctx);
   else if (section === 'accounts') renderAccounts(main, ctx);
+  else if (section === 'webhooks' && parts[1]) renderWebhookLog(main, { ...ctx, webhookId: parts[1] });
+  else if (section === 'webhooks') renderWebhooks(main, ctx);
   else renderFirmwares(main, ctx);
   // the link or button that led here is gone: keyboard focus starts again at the page
   if (!document.activeElement || document.activeElement === document.body) main.focus({ preventScroll: true });

@@ -88,6 +88,26 @@ export function openDialog(opts, build) {
   });
 }
 
+/**
+ * A dialog's form: the fields, then 取消 / Cancel (close()) and a primary submit button
+ * (submitLabel). onSubmit(event) runs the page's checks and the request; the button is
+ * disabled until it settles, so a double click sends nothing twice.
+ */
+export function dialogForm(close, submitLabel, onSubmit, ...fields) {
+  const submit = el('button.btn.primary', { type: 'submit' }, submitLabel);
+  return el('form', {
+    novalidate: true,
+    on: {
+      submit: async (e) => {
+        e.preventDefault();
+        submit.disabled = true;
+        try { await onSubmit(e); } finally { submit.disabled = false; }
+      },
+    },
+  }, fields,
+  el('div.dialog-actions', el('button.btn', { type: 'button', on: { click: () => close() } }, t('cancel')), submit));
+}
+
 /** Confirmation dialog; resolves true / false. */
 export function confirmDialog(title, message, confirmLabel, danger = false) {
   return openDialog({ title }, (close) => [

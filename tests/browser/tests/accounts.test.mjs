@@ -3,15 +3,14 @@
 // token) kept in sessionStorage, the session's role shows (a viewer is refused a change by
 // the server), and signing out ends the session on the server too; the same in English.
 
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEnv, api } from '../lib/env.mjs';
 import { launch, shot } from '../lib/browser.mjs';
+import { steps, STEP_MS } from '../lib/steps.mjs';
 
-const STEP_MS = 300000;
 const PW = 'console-Passw0rd';
 let env, b, page;
-let failed = false;
 
 before(async () => {
   env = await startEnv();
@@ -27,22 +26,13 @@ before(async () => {
 after(async () => {
   if (b) await b.close();
   if (env) {
-    if (failed) console.error(env.logs());
-    await env.stop({ keep: failed });
+    if (S.failed) console.error(env.logs());
+    await env.stop({ keep: S.failed });
   }
 }, { timeout: STEP_MS });
 
-function step(name, fn) {
-  test(name, { timeout: STEP_MS }, async (t) => {
-    if (failed) { t.skip('an earlier step failed'); return; }
-    if (env.mock) { t.skip('accounts need the real otad (OTA_BROWSER_MOCK=1)'); return; }
-    try { await fn(t); } catch (e) {
-      failed = true;
-      await shot(page, `FAILED-accounts-${name.replace(/[^\w-]+/g, '_')}`).catch(() => {});
-      throw e;
-    }
-  });
-}
+const S = steps('accounts', () => ({ env, page }), 'accounts need the real otad');
+const step = S.step;
 
 async function me(token) {
   const r = await fetch(`${env.baseUrl}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${token}` } });

@@ -5,7 +5,7 @@
 
 import { t, fmtTime } from '../i18n.js';
 import { get, post, del, request } from '../api.js';
-import { el, clear, table, openDialog, field, setFieldError, errorBox, errorText, toast, confirmDialog, badge } from '../ui.js';
+import { el, clear, table, openDialog, dialogForm, field, setFieldError, errorBox, errorText, toast, confirmDialog, badge } from '../ui.js';
 
 const ROLES = ['viewer', 'operator', 'admin'];
 const roleSelect = (name) => el('select', { name }, ROLES.map((r) => el('option', { value: r }, t(`role_${r}`))));
@@ -76,33 +76,22 @@ function addToken(reload) {
     const fName = field({ label: t('tokenName'), input: name, required: true });
     const fRole = field({ label: t('role'), input: role, required: true });
     const fDays = field({ label: t('tokenDays'), input: days, help: t('tokenDaysHelp') });
-    const submit = el('button.btn.primary', { type: 'submit' }, t('create'));
-    const form = el('form', {
-      novalidate: true,
-      on: {
-        submit: async (e) => {
-          e.preventDefault();
-          setFieldError(fName, ''); setFieldError(fRole, ''); setFieldError(fDays, '');
-          if (!name.value.trim()) { setFieldError(fName, t('required')); name.focus(); return; }
-          const body = { name: name.value.trim(), role: role.value };
-          if (days.value) body.expiresAt = new Date(Date.now() + Number(days.value) * 86400000).toISOString();
-          submit.disabled = true;
-          try {
-            const k = await post('/tokens', body);
-            // shown once: the dialog now holds the token until it is closed
-            form.replaceWith(el('div',
-              el('p', t('tokenShownOnce')),
-              el('pre.secret', { id: 'new-token' }, k.token),
-              el('div.dialog-actions', el('button.btn.primary', { type: 'button', on: { click: () => { close(k); reload(); } } }, t('close')))));
-          } catch (err) {
-            setFieldError(err.field === 'role' ? fRole : err.field === 'expiresAt' ? fDays : fName, errorText(err));
-          } finally {
-            submit.disabled = false;
-          }
-        },
-      },
-    }, fName, fRole, fDays,
-    el('div.dialog-actions', el('button.btn', { type: 'button', on: { click: () => close() } }, t('cancel')), submit));
+    const form = dialogForm(close, t('create'), async () => {
+      setFieldError(fName, ''); setFieldError(fRole, ''); setFieldError(fDays, '');
+      if (!name.value.trim()) { setFieldError(fName, t('required')); name.focus(); return; }
+      const body = { name: name.value.trim(), role: role.value };
+      if (days.value) body.expiresAt = new Date(Date.now() + Number(days.value) * 86400000).toISOString();
+      try {
+        const k = await post('/tokens', body);
+        // shown once: the dialog now holds the token until it is closed
+        form.replaceWith(el('div',
+          el('p', t('tokenShownOnce')),
+          el('pre.secret', { id: 'new-token' }, k.token),
+          el('div.dialog-actions', el('button.btn.primary', { type: 'button', on: { click: () => { close(k); reload(); } } }, t('close')))));
+      } catch (err) {
+        setFieldError(err.field === 'role' ? fRole : err.field === 'expiresAt' ? fDays : fName, errorText(err));
+      }
+    }, fName, fRole, fDays);
     return form;
   });
 }
@@ -115,30 +104,19 @@ function addUser(reload) {
     const fName = field({ label: t('userName'), input: name, required: true });
     const fPw = field({ label: t('password'), input: pw, help: t('passwordHelp') });
     const fRole = field({ label: t('role'), input: role, required: true });
-    const submit = el('button.btn.primary', { type: 'submit' }, t('create'));
-    return el('form', {
-      novalidate: true,
-      on: {
-        submit: async (e) => {
-          e.preventDefault();
-          setFieldError(fName, ''); setFieldError(fPw, ''); setFieldError(fRole, '');
-          if (!name.value.trim()) { setFieldError(fName, t('required')); name.focus(); return; }
-          const body = { userName: name.value.trim(), role: role.value };
-          if (pw.value) body.password = pw.value;
-          submit.disabled = true;
-          try {
-            await post('/users', body);
-            toast(t('userCreated', { name: body.userName }), 'success');
-            close(true);
-            reload();
-          } catch (err) {
-            setFieldError(err.field === 'password' ? fPw : err.field === 'role' ? fRole : fName, errorText(err));
-          } finally {
-            submit.disabled = false;
-          }
-        },
-      },
-    }, fName, fPw, fRole,
-    el('div.dialog-actions', el('button.btn', { type: 'button', on: { click: () => close() } }, t('cancel')), submit));
+    return dialogForm(close, t('create'), async () => {
+      setFieldError(fName, ''); setFieldError(fPw, ''); setFieldError(fRole, '');
+      if (!name.value.trim()) { setFieldError(fName, t('required')); name.focus(); return; }
+      const body = { userName: name.value.trim(), role: role.value };
+      if (pw.value) body.password = pw.value;
+      try {
+        await post('/users', body);
+        toast(t('userCreated', { name: body.userName }), 'success');
+        close(true);
+        reload();
+      } catch (err) {
+        setFieldError(err.field === 'password' ? fPw : err.field === 'role' ? fRole : fName, errorText(err));
+      }
+    }, fName, fPw, fRole);
   });
 }
