@@ -178,7 +178,7 @@ step('add firmware: refused in the page, refused by the server, then uploaded wi
   await dialog().getByRole('button', { name: '添加固件', exact: true }).click();
   await dialog().getByText('固件名称只能包含中文、英文字母、数字及 _ - . ( )，不能有空格。').waitFor();
   await dialog().getByText('请选择产品。').waitFor();
-  await dialog().getByText('固件格式只支持 bin、rom、zip、gz、tar、tar.gz。').waitFor();
+  await dialog().getByText('固件格式只支持 bin、rom、zip、gz、tar、tar.gz、swu、raucb。').waitFor();
   await dialog().getByText('固件版本为 1~100 个字符，只支持英文字母、数字及 _ - .').waitFor();
   await dialog().getByText('固件描述不能超过 100 个字符。').waitFor();
   await shot(page, '06-firmware-rules');
