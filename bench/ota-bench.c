@@ -27,6 +27,7 @@
  * Expected load: a few GB over loopback; 1,000,000 rows.
  */
 #include "ceiling.h"
+#include "ota_crypto.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -545,13 +546,34 @@ static int cmd_sink(int argc, char **argv)
     return 0;
 }
 
+/* ddi-tokens KEY_FILE PK PREFIX N: "identifier deviceSecret" of devices PREFIX%06u, 0..N-1,
+ * one a line, for the DDI poll figure's wrk script (bench/ddi.lua). */
+static int cmd_ddi_tokens(int argc, char **argv)
+{
+    unsigned char key[32];
+    char id[80], secret[40];
+    if (argc < 4 || ota_key_load(argv[0], 0, key) != 0) {
+        fprintf(stderr, "ota-bench ddi-tokens KEY_FILE PK PREFIX N\n");
+        return 2;
+    }
+    long n = strtol(argv[3], NULL, 10);
+    for (long i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "%s%06ld", argv[2], i);
+        if (ota_secret_device(key, argv[1], id, secret, sizeof secret) != 0)
+            return 1;
+        printf("%s %s\n", id, secret);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: ota-bench port | get URL [-c N] [-r N] [-H H] | lat URL [-n N] [-H H] |"
                         " slow URL [-c N] [-t S] [-H H] |"
                         " sink PORT DELAY_MS | sqlite-insert DB ROWS |"
-                        " mqtt-ceiling --broker HOST:PORT --key-file PATH -n N\n");
+                        " mqtt-ceiling --broker HOST:PORT --key-file PATH -n N |"
+                        " ddi-tokens KEY_FILE PK PREFIX N\n");
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -570,6 +592,8 @@ int main(int argc, char **argv)
         rc = cmd_sqlite(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "mqtt-ceiling"))
         rc = ceiling_main(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "ddi-tokens"))
+        rc = cmd_ddi_tokens(argc - 2, argv + 2);
     curl_global_cleanup();
     return rc;
 }

@@ -87,6 +87,9 @@ typedef struct {
     long long batch_firmware; /* >0: create a batch of this firmware once the fleet is ready */
     char batch_json[1024];  /* extra fields for the batch body */
     int verbose;
+    int ddi;              /* hawkBit DDI devices (fleet_ddi.c) instead of MQTT */
+    int ddi_poll_ms;      /* 0: the server's interval */
+    int ddi_concurrency;  /* requests in flight; 0: 1000 */
 } fleet_opts;
 
 /* Push msgIds a device remembers to catch duplicates (one per attempt: the server makes at
@@ -232,6 +235,11 @@ void fleet_assign(const fleet_opts *o, uint32_t n, uint8_t *behaviour, uint8_t *
  * Returns 0 when the loop ran, -1 on setup errors. */
 int fleet_run(const fleet_opts *o, const unsigned char key[32], fleet_shared *sh, int k,
               uint32_t lo, uint32_t hi);
+
+/* ---- fleet_ddi.c: --ddi, a fleet of hawkBit DDI devices (one process, libcurl multi) ---- */
+/* Runs the whole DDI fleet (and its batch, when o->batch_firmware is set) and prints the
+ * summary. Returns 0 when every device polled and the batch (if any) completed, else 1. */
+int fleet_ddi_main(const fleet_opts *o, const unsigned char key[32]);
 
 /* ---- fleet_report.c ---- */
 /* Prints the summary, writes --summary-json and --results. Returns the number of devices

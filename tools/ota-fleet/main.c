@@ -87,6 +87,12 @@ static void usage(FILE *fp)
 "Output:\n"
 "  --results FILE            per-device CSV\n"
 "  --summary-json FILE       the summary as JSON\n"
+"hawkBit DDI devices instead of MQTT (docs/ddi.md):\n"
+"  --ddi                     the devices poll the DDI API of --api with their TargetToken; a\n"
+"                            deployment is fetched, downloaded (--download share), reported\n"
+"                            proceeding then closed/success (--mix, --broker do not apply)\n"
+"  --ddi-poll-ms MS          poll every MS instead of the interval the server gives\n"
+"  --ddi-concurrency N       requests in flight on keep-alive connections (default 1000)\n"
 "  -v, --verbose\n"
 "Exit status: 0 when every device ended as told, 1 when some did not, 2 on a setup error.\n");
 }
@@ -276,7 +282,8 @@ static int run_workers(const fleet_opts *o, const unsigned char *key)
 enum {
     O_BROKER = 1000, O_API, O_TOKEN, O_KEY, O_PK, O_CREATE, O_PREFIX, O_FIRST, O_REGISTER,
     O_FWV, O_MIX, O_FAILT, O_DL, O_RANGE, O_DLC, O_STEP, O_ACT, O_RATE, O_MAXC, O_LEAVE, O_MAXHS,
-    O_BIND, O_KA, O_DUR, O_BATCH, O_BJSON, O_RESULTS, O_SUMMARY, O_PROCS, O_CAFILE
+    O_BIND, O_KA, O_DUR, O_BATCH, O_BJSON, O_RESULTS, O_SUMMARY, O_PROCS, O_CAFILE, O_DDI,
+    O_DDIPOLL, O_DDIC
 };
 
 int main(int argc, char **argv)
@@ -295,6 +302,8 @@ int main(int argc, char **argv)
         {"keepalive", 1, 0, O_KA}, {"duration", 1, 0, O_DUR}, {"batch", 1, 0, O_BATCH},
         {"batch-json", 1, 0, O_BJSON}, {"results", 1, 0, O_RESULTS},
         {"summary-json", 1, 0, O_SUMMARY}, {"procs", 1, 0, O_PROCS}, {"cafile", 1, 0, O_CAFILE},
+        {"ddi", 0, 0, O_DDI}, {"ddi-poll-ms", 1, 0, O_DDIPOLL},
+        {"ddi-concurrency", 1, 0, O_DDIC},
         {"verbose", 0, 0, 'v'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
@@ -390,6 +399,15 @@ int main(int argc, char **argv)
             o.step_ms = (int)v;
             break;
         case O_ACT: o.activate_only = 1; break;
+        case O_DDI: o.ddi = 1; break;
+        case O_DDIPOLL:
+            bad = parse_long(optarg, 1, 86400000, &v);
+            o.ddi_poll_ms = (int)v;
+            break;
+        case O_DDIC:
+            bad = parse_long(optarg, 1, 100000, &v);
+            o.ddi_concurrency = (int)v;
+            break;
         case O_RATE:
             bad = parse_long(optarg, 0, 10000000, &v);
             o.connect_rate = (int)v;
@@ -539,7 +557,7 @@ int main(int argc, char **argv)
     if (o.create_product[0])
         printf("productKey %s\n", o.product_key);
     fflush(stdout);
-    rc = run_workers(&o, key);
+    rc = o.ddi ? fleet_ddi_main(&o, key) : run_workers(&o, key);
 out:
     mosquitto_lib_cleanup();
     curl_global_cleanup();
