@@ -6,9 +6,11 @@
  * the retry under a new action id, success by closed/success, nothing offered after), the
  * download link (GET, HEAD, Range 206/416, with the client's Authorization header), the
  * cancel of a terminated batch, configData shown in the device's JSON, and presence by
- * polls (online at the first, offline after two silent intervals).
+ * polls (online at the first, offline after two silent intervals); and ota-fleet --ddi, a
+ * fleet of simulated DDI devices, through a whole batch.
  */
 #include "ddi_fixture.h"
+#include "fleet_fixture.h"
 
 #include "ota_crypto.h"
 
@@ -350,12 +352,53 @@ static void test_cancel_of_terminated_batch(void **state)
     bt_expect_task(t, b, "dc", "failed");
 }
 
+/* ota-fleet --ddi: a fleet of simulated DDI devices through a whole batch. */
+static void test_fleet_ddi(void **state)
+{
+    bt_ctx *t = ddi_new(state, 10, 20);
+    char fw[32], summary[400], log[400], api[96], key[400];
+    bt_product(t, "ddi-fleet");
+    bt_firmware(t, "fleet", "2.0.0", fw, sizeof fw);
+    snprintf(summary, sizeof summary, "%s/fleet.json", t->env.dir);
+    snprintf(log, sizeof log, "%s/fleet.log", t->env.dir);
+    snprintf(key, sizeof key, "%s/keys/server.key", t->env.dir);
+    snprintf(api, sizeof api, "%s", t->env.base_url);
+    char *argv[] = {OTA_BUILD_DIR "/tools/ota-fleet/ota-fleet", "--ddi", "--api", api,
+                    "--token", t->env.admin_token, "--key-file", key, "--product-key", t->pk,
+                    "-n", "40", "--prefix", "f", "--register", "--batch", fw,
+                    "--ddi-poll-ms", "200", "--download", "50", "--duration", "60",
+                    "--summary-json", summary, NULL};
+    if (ff_run(argv, log) != 0) {
+        oth_dump_file(log, 4000);
+        oth_dump_logs(&t->env);
+        fail_msg("ota-fleet --ddi failed");
+    }
+    size_t n = 0;
+    FILE *f = fopen(summary, "r");
+    assert_non_null(f);
+    char buf[2048];
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    json_t *j = json_loads(buf, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(bt_js(j, "batchState"), "completed");
+    assert_int_equal(json_integer_value(json_object_get(j, "succeeded")), 40);
+    assert_int_equal(json_integer_value(json_object_get(j, "closed")), 40);
+    assert_int_equal(json_integer_value(json_object_get(j, "errors")), 0);
+    char b[32];
+    snprintf(b, sizeof b, "%s", bt_js(j, "batchId"));
+    json_decref(j);
+    bt_check_counts(t, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_credentials_poll_config_presence, bt_teardown),
         cmocka_unit_test_teardown(test_deployment_retry_success, bt_teardown),
         cmocka_unit_test_teardown(test_cancel_of_terminated_batch, bt_teardown),
+        cmocka_unit_test_teardown(test_fleet_ddi, bt_teardown),
     };
     if (getenv("BT_FILTER"))
         cmocka_set_test_filter(getenv("BT_FILTER"));
