@@ -11,6 +11,9 @@ for line in io.lines(os.getenv("DDI_TOKENS")) do
   end
 end
 local pk, fixed = os.getenv("DDI_PK"), os.getenv("DDI_PATH")
+if fixed == "" then
+  fixed = nil
+end
 local i = 0
 
 function init(args)

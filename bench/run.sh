@@ -22,6 +22,10 @@
 #                  event ("*", grouping at its defaults) whose receiver (ota-bench sink)
 #                  answers each delivery after 5 s; next to figure 1: target >= 0.9 of its rate.
 #                  Also reports the deliveries made during the batch and the backlog at its end
+#   9 hawkBit DDI: polls/s of BENCH_DDI_N (100,000) registered devices on BENCH_DDI_C (1,000)
+#                  keep-alive connections (wrk, bench/ddi.lua), floor: nginx serving a file of the
+#                  poll answer's size to the same requests (target >= 0.5), p99; and a rollout
+#                  to BENCH_DDI_ROLL_N (10,000) DDI devices (ota-fleet --ddi) in devices/min
 #   1t rollout over TLS: figure 1 again with every device on MQTT/TLS (the broker's TLS
 #                  listener, the certificates otad --init-only generates, ota-fleet --cafile),
 #                  next to figure 1 (plain): target >= 0.6 of its rate
@@ -652,6 +656,94 @@ if has 2; then
   [ -n "$BID" ] && { api POST "/api/v1/batches/$BID/terminate" > /dev/null || true; }
 fi
 
+# ---- 9. hawkBit DDI: polls, and a rollout -------------------------------------------------
+# Polls: BENCH_DDI_N (100,000) devices registered; wrk with BENCH_DDI_C (1,000) keep-alive
+# connections, each request the poll of the next device with its own TargetToken
+# (bench/ddi.lua, tokens from ota-bench ddi-tokens). Every device has polled once before
+# (ota-fleet --ddi: the first poll is an engine input that makes it online and ready);
+# then three alternating runs of BENCH_DDI_S s against otad and against nginx serving a
+# file of the poll answer's size to the same requests; the medians are reported.
+# Rollout: ota-fleet --ddi, BENCH_DDI_ROLL_N (10,000) devices polling every second (keep-alive
+# libcurl, 1,000 requests in flight), create -> completed.
+ddi_wrk() { # OUT_PREFIX URL [DDI_PATH]: one wrk run -> OUT_PREFIX.txt
+  DDI_PATH=${3:-} wrk -t "$(nproc)" -c "$C_DDI" -d "${S_DDI}s" --latency -s "$ROOT/bench/ddi.lua" "$2" \
+    > "$1.txt" 2>&1 || true
+}
+wrk_rps() { awk '/^Requests\/sec/ {print $2}' "$1.txt"; }
+wrk_p99() { # ms
+  awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' "$1.txt"
+}
+wrk_bad() { awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$1.txt"; }
+if has 9; then
+  command -v wrk > /dev/null || { apt-get install -y -q wrk > /dev/null 2>&1 || sudo apt-get install -y -q wrk > /dev/null; }
+  N_DDI=${BENCH_DDI_N:-100000}
+  C_DDI=${BENCH_DDI_C:-1000}
+  S_DDI=${BENCH_DDI_S:-15}
+  N_DDIR=${BENCH_DDI_ROLL_N:-10000}
+  log "9 ddi: polls of $N_DDI devices on $C_DDI connections; a rollout to $N_DDIR"
+  R[ddi_load0]=$(cut -d' ' -f1-3 /proc/loadavg)
+  PK9=$(api POST /api/v1/products -H 'Content-Type: application/json' -d '{"productName":"ddi-bench","description":"DDI"}' | jq -r .productKey)
+  seq 0 $((N_DDI - 1)) | awk '{printf "{\"identifier\":\"ddi%06d\",\"deviceName\":\"ddi\"}\n", $1}' > "$WORK/ddi.ndjson"
+  api POST "/api/v1/products/$PK9/devices:import" -H 'Content-Type: application/x-ndjson' \
+    --data-binary @"$WORK/ddi.ndjson" > /dev/null
+  $OB ddi-tokens "$SRV/keys/server.key" "$PK9" ddi "$N_DDI" > "$WORK/ddi-tokens.txt"
+  export DDI_TOKENS=$WORK/ddi-tokens.txt DDI_PK=$PK9
+  t0=$(now)
+  "$FLEET" --ddi --api "$BASE" --token "$TOKEN" --key-file "$SRV/keys/server.key" --product-key "$PK9" \
+    -n "$N_DDI" --prefix ddi --ddi-concurrency "$C_DDI" --duration 900 > "$WORK/ddi-first.out" 2>&1 || true
+  R[ddi_first_s]=$(fcalc "$(now) - $t0" 1)
+  R[ddi_online]=$(api GET "/api/v1/products/$PK9/devices?online=true&pageSize=1" | jq -r .total)
+  NG9=$WORK/nginx9
+  mkdir -p "$NG9/www" "$NG9/tmp"
+  read -r id9 tok9 < "$WORK/ddi-tokens.txt"
+  curl -s -H "Authorization: TargetToken $tok9" "$BASE/$PK9/controller/v1/$id9" > "$NG9/www/poll.json"
+  R[ddi_bytes]=$(wc -c < "$NG9/www/poll.json")
+  chmod -R a+rX "$NG9"
+  NPORT9=$($OB port)
+  cat > "$NG9/nginx.conf" <<CONF
+daemon off;
+worker_processes auto;
+pid $NG9/nginx.pid;
+error_log $NG9/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $NG9/tmp; proxy_temp_path $NG9/tmp; fastcgi_temp_path $NG9/tmp;
+  uwsgi_temp_path $NG9/tmp; scgi_temp_path $NG9/tmp;
+  server { listen 127.0.0.1:$NPORT9; root $NG9/www; }
+}
+CONF
+  "$NGINX" -c "$NG9/nginx.conf" -p "$NG9" &
+  NGPID9=$!
+  PIDS+=("$NGPID9")
+  wait_tcp "$NPORT9" 10
+  for i in 1 2 3; do
+    ddi_wrk "$WORK/ddi-otad$i" "$BASE/"
+    ddi_wrk "$WORK/ddi-nginx$i" "http://127.0.0.1:$NPORT9/" /poll.json
+  done
+  kill "$NGPID9" 2>/dev/null || true
+  med() { sort -n | sed -n 2p; }
+  R[ddi_rps]=$(for i in 1 2 3; do wrk_rps "$WORK/ddi-otad$i"; done | med)
+  R[ddi_p99]=$(for i in 1 2 3; do wrk_p99 "$WORK/ddi-otad$i"; done | med)
+  R[ddi_bad]=$(for i in 1 2 3; do wrk_bad "$WORK/ddi-otad$i"; done | awk '{n += $1} END {print n + 0}')
+  R[ddi_nginx_rps]=$(for i in 1 2 3; do wrk_rps "$WORK/ddi-nginx$i"; done | med)
+  R[ddi_nginx_p99]=$(for i in 1 2 3; do wrk_p99 "$WORK/ddi-nginx$i"; done | med)
+  R[ddi_load1]=$(cut -d' ' -f1-3 /proc/loadavg)
+  # the rollout
+  PK9R=$(api POST /api/v1/products -H 'Content-Type: application/json' -d '{"productName":"ddi-roll","description":"DDI"}' | jq -r .productKey)
+  FW9=$(upload_fw "$PK9R" ddi-roll-fw 2.0.0 "$WORK/fw_small.bin" ddi_roll.swu | jq -r .firmwareId)
+  "$FLEET" --ddi --api "$BASE" --token "$TOKEN" --key-file "$SRV/keys/server.key" --product-key "$PK9R" \
+    -n "$N_DDIR" --prefix r --register --batch "$FW9" --ddi-poll-ms 1000 --download 10 \
+    --ddi-concurrency 1000 --duration 900 --summary-json "$WORK/ddi-roll.json" > "$WORK/ddi-roll.out" 2>&1 || true
+  R[ddir_rate]=$(jq -r '.devicesPerMin // 0' "$WORK/ddi-roll.json" 2>/dev/null || echo 0)
+  R[ddir_ms]=$(jq -r '.batchMs // 0' "$WORK/ddi-roll.json" 2>/dev/null || echo 0)
+  R[ddir_server_ms]=$(jq -r '.serverMs // 0' "$WORK/ddi-roll.json" 2>/dev/null || echo 0)
+  R[ddir_ok]=$(jq -r '.succeeded // 0' "$WORK/ddi-roll.json" 2>/dev/null || echo 0)
+  R[ddir_state]=$(jq -r '.batchState // "none"' "$WORK/ddi-roll.json" 2>/dev/null || echo none)
+  R[ddir_req]=$(jq -r '"\(.polls) polls, \(.requests) requests, \(.errors) errors"' "$WORK/ddi-roll.json" 2>/dev/null || echo "?")
+fi
+
 # ---- report ------------------------------------------------------------------------------
 log "writing $OUT"
 verdict() { if awk "BEGIN { exit !($1) }"; then echo pass; else echo FAIL; fi; }
@@ -743,6 +835,11 @@ APPEND=${BENCH_APPEND:-0}
       ratio=$(fcalc "${R[slow_${k}99]} / (${R[slow_${k}_idle99]} > 0 ? ${R[slow_${k}_idle99]} : 1)" 2)
       echo "| $lab | p50 / p99 of $what while $N_SLOW slow downloads are held (${R[slow_held]}; both latency runs took ${R[slow_lat_s]} s, ${R[slow_${k}_err]} errors) | ${R[slow_${k}]} ms | ${R[slow_${k}_idle]} ms (idle listener) | $ratio (p99) | p99 < 50 ms, every download held or refused at once | $(verdict "${R[slow_${k}99]} < 50 && ${R[slow_${k}_err]} == 0 && \"${R[slow_ok]}\" == \"true\"") |"
     done
+  fi
+  if has 9; then
+    ratio=$(fcalc "${R[ddi_rps]:-0} / (${R[ddi_nginx_rps]:-0} > 0 ? ${R[ddi_nginx_rps]} : 1)" 2)
+    echo "| 9 | hawkBit DDI polls: $N_DDI devices registered (${R[ddi_online]} online after each polled once, which took ${R[ddi_first_s]} s), wrk with $C_DDI keep-alive connections, each request another device's poll with its TargetToken (${R[ddi_bytes]}-byte answers; median of 3 runs of ${S_DDI} s; ${R[ddi_bad]} errors or non-200) | $(fcalc "${R[ddi_rps]:-0}" 0) polls/s, p99 ${R[ddi_p99]} ms | $(fcalc "${R[ddi_nginx_rps]:-0}" 0) requests/s, p99 ${R[ddi_nginx_p99]} ms (nginx, a static file of the same size, same requests) | $ratio | ≥ 0.5 | $(verdict "$ratio >= 0.5 && ${R[ddi_bad]} == 0") |"
+    echo "| 9r | hawkBit DDI rollout, $N_DDIR devices (ota-fleet --ddi: polling every second, 1,000 requests in flight on keep-alive connections, a tenth downloading), create → ${R[ddir_state]} | $(fcalc "${R[ddir_rate]}" 0) devices/min (${R[ddir_ms]} ms; server's endTime − startTime ${R[ddir_server_ms]} ms; ${R[ddir_ok]} succeeded; ${R[ddir_req]}) | — | — | all succeed | $(verdict "\"${R[ddir_state]}\" == \"completed\" && ${R[ddir_ok]} == $N_DDIR") |"
   fi
   echo
   [ -n "${R[act_s]:-}" ] && echo "Registering (NDJSON import) and activating $N_BATCH devices took ${R[act_s]} s. Batch state during figures 5–6: ${R[batch_state]:-n/a}."
