@@ -1,5 +1,5 @@
 // Devices of one product: list (online, tag and group filters, paging) with each device's tags
-// and their editor, register one device (its secret is shown once, with a copy button), bulk
+// and their editor, the attributes a hawkBit DDI device sent, register one device (its secret is shown once, with a copy button), bulk
 // import from an NDJSON file; below them the product's groups (groups.js) and its signing
 // keys and requireSignature (signing-keys.js).
 
@@ -66,7 +66,10 @@ export function renderDevices(main, ctx) {
           {
             label: t('actions'),
             cls: 'actions',
-            cell: (d) => el('button.link', { type: 'button', 'data-action': 'tags', on: { click: () => editTags(pk, d, () => go(page, online)) } }, t('editTags')),
+            cell: (d) => [
+              el('button.link', { type: 'button', 'data-action': 'tags', on: { click: () => editTags(pk, d, () => go(page, online)) } }, t('editTags')),
+              el('button.link', { type: 'button', 'data-action': 'attributes', on: { click: () => showAttributes(pk, d) } }, t('viewAttributes')),
+            ],
           },
         ], res.items || [], { caption: t('devices'), rowAttrs: (d) => ({ 'data-device': d.identifier }) }),
         pager(res, (p) => go(p, online)));
@@ -74,6 +77,30 @@ export function renderDevices(main, ctx) {
       if (ctx.alive()) clear(list).append(errorBox(e));
     }
   })();
+}
+
+// What a hawkBit DDI device sent as configData (docs/ddi.md): read from the device's own
+// GET, shown as a key/value table, or a line saying it sent none.
+function showAttributes(pk, d) {
+  openDialog({ title: t('attributesTitle', { id: d.identifier }) }, () => {
+    const body = el('div', el('p.muted', t('loading')));
+    (async () => {
+      try {
+        const full = await get(`/products/${encodeURIComponent(pk)}/devices/${encodeURIComponent(d.identifier)}`);
+        const rows = Object.entries(full.attributes || {}).map(([k, v]) => ({ k, v }));
+        clear(body).append(rows.length
+          ? table([
+            { label: t('attributeKey'), cell: (r) => el('code', r.k) },
+            { label: t('attributeValue'), cell: (r) => r.v },
+          ], rows, { caption: t('attributes') })
+          : el('p.muted', t('noAttributes')));
+        if (full.attributesTime) body.append(el('p.muted', `${t('attributesTime')}: ${new Date(full.attributesTime).toLocaleString()}`));
+      } catch (e) {
+        clear(body).append(errorBox(e));
+      }
+    })();
+    return body;
+  });
 }
 
 function registerDevice(pk, refresh) {
