@@ -6,6 +6,8 @@
  */
 #include "batchparams.h"
 
+#include "ota_time.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,7 +18,7 @@ static const char *const known_fields[] = {
     "scope",          "identifiers", "validityDays",         "policy",
     "timeoutMinutes", "retryTimes",  "retryIntervalMinutes", "maxPushPerMinute",
     "filter",         "fromVersions", "continuous",
-    "rollout",
+    "rollout",        "startAt",     "windows",
 };
 
 const char *bparams_scope_name(bparams_scope s)
@@ -327,7 +329,8 @@ int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
             return fail(err, 400, "unknown_field", printable ? key : NULL,
                         "Unknown field '%s'; the fields are scope, identifiers, validityDays, "
                         "policy, timeoutMinutes, retryTimes, retryIntervalMinutes, "
-                        "maxPushPerMinute, filter, fromVersions, continuous and rollout.",
+                        "maxPushPerMinute, filter, fromVersions, continuous, rollout, startAt "
+                        "and windows.",
                         printable ? key : "?");
         }
     }
@@ -351,6 +354,12 @@ int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
         } else if (strcmp(name, "rollout") == 0) {
             if (!json_is_object(v))
                 return fail(err, 400, "invalid_type", name, "rollout must be an object.");
+        } else if (strcmp(name, "startAt") == 0) {
+            if (!json_is_string(v))
+                return fail(err, 400, "invalid_type", name, "startAt must be a string.");
+        } else if (strcmp(name, "windows") == 0) {
+            if (!json_is_array(v))
+                return fail(err, 400, "invalid_type", name, "windows must be an array.");
         } else if (!json_is_integer(v)) {
             return fail(err, 400, "invalid_type", name, "%s must be an integer.", name);
         }
@@ -383,6 +392,15 @@ int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
                   "retryIntervalMinutes is required when retryTimes is above 0.");
     if (!rc && get(root, "rollout"))
         rc = take_rollout(get(root, "rollout"), out, err);
+    if (!rc && get(root, "startAt") &&
+        ota_time_parse(json_string_value(get(root, "startAt")), &out->start_at_ms) != 0)
+        rc = fail(err, 422, "invalid_value", "startAt",
+                  "startAt must be an RFC 3339 time, such as 2026-12-24T02:00:00Z.");
+    if (!rc && get(root, "windows")) {
+        rq_error werr;
+        if (window_from_json(get(root, "windows"), &out->windows, &werr) != 0)
+            rc = fail(err, (int)werr.status, rollout_code(werr.code), werr.field, "%s", werr.msg);
+    }
     if (rc) {
         bparams_free(out);
         return -1;

@@ -18,6 +18,9 @@
  *                         rule; errors name the field inside it, "rollout.phases[0].percent");
  *                         a first phase of identifiers must name devices of a directed
  *                         batch's identifiers (422 not_in_batch)
+ *   startAt               optional RFC 3339 time: the batch is scheduled until then
+ *                         (docs/batches.md); its bounds against the clock are the route's
+ *   windows               optional array of daily maintenance windows (core/window.h)
  *   maxPushPerMinute      optional integer 1..1000000, default 60000 (an addition to the
  *                         base API: the pace of first pushes and retries of this batch, so a
  *                         fleet of a million devices is pushed in about 17 minutes instead
@@ -50,6 +53,7 @@
 
 #include "core/target.h"
 #include "core/rollout.h"
+#include "core/window.h"
 #include "otaproto/ota_protocol.h"
 
 #include <jansson.h>
@@ -89,6 +93,9 @@ typedef struct {
     int continuous;
     int has_rollout;            /* rollout given */
     rollout rollout;            /* phases and brakes (zeroed when not given) */
+    int64_t start_at_ms;        /* startAt, epoch ms; 0 when not given (the route checks it
+                                   against the clock: not past, at most 30 days ahead) */
+    window_list windows;        /* maintenance windows (n = 0: none) */
 } bparams;
 
 typedef struct {

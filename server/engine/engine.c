@@ -34,6 +34,7 @@
 #include "core/fsm.h"
 #include "core/target.h"
 #include "core/rollout.h"
+#include "core/window.h"
 #include "core/timerheap.h"
 #include "core/urlsign.h"
 #include "ota_sign.h"
@@ -51,6 +52,7 @@
 
 #define KIND_EXPIRY 100            /* heap kind of a batch's validity end (id = batch id) */
 #define KIND_PHASE 101             /* heap kind of a phase's soak end (id = batch id) */
+#define KIND_START 102             /* heap kind of a scheduled batch's startAt (id = batch id) */
 #define ROUND_MAX_EVENTS 5000      /* inputs applied per transaction */
 #define ROUND_MAX_TIMERS 5000      /* deadlines fired per transaction */
 #define ROUND_MAX_PUSHES 5000      /* pushes per transaction */
@@ -109,6 +111,7 @@ typedef struct {
     int64_t size[ROLLOUT_MAX_PHASES], succ[ROLLOUT_MAX_PHASES], fail[ROLLOUT_MAX_PHASES];
     int64_t finished, failed, failed_by[FSM_REASON_COUNT];
     int refresh;           /* its phase moved on or it resumed: re-read who waits for a push */
+    window_set win;        /* maintenance windows (win.list.n = 0: none); zones owned */
 } batch_mem;
 
 typedef struct {
@@ -393,6 +396,12 @@ static void count_finished(batch_mem *b, int phase, fsm_state st, fsm_reason why
 }
 
 /* A row of store_batch_phase_counts: n devices of a phase in a state. */
+/* 1 when the batch may push at now: in_progress and inside a window (or without one). */
+static int can_push(const batch_mem *b, int64_t now)
+{
+    return b->pushing && window_inside(&b->win, now);
+}
+
 static void count_cb(void *ud, int phase, fsm_state st, fsm_reason why, int64_t n)
 {
     batch_mem *b = ud;
@@ -449,6 +458,12 @@ static batch_mem *batch_add(engine_t *e, const store_batch *row)
     if (b->running)
         theap_push(e->heap, row->expires_ms, (uint64_t)row->id, KIND_EXPIRY);
     rollout_load(e, b);
+    if (b->row.windows[0] && window_set_load(b->row.windows, &b->win) != 0)
+        OTA_ERROR("engine: batch %lld: cannot load its windows' time zones; it pushes at any "
+                  "time",
+                  (long long)b->row.id);
+    if (strcmp(b->row.state, "scheduled") == 0)
+        theap_push(e->heap, b->row.start_at_ms, (uint64_t)b->row.id, KIND_START);
     return b;
 }
 
@@ -481,6 +496,7 @@ static void batch_drop_finished(engine_t *e)
         } else {
             idq_free(&e->batches[i].pending);
             target_free(&e->batches[i].tgt);
+            window_set_free(&e->batches[i].win);
         }
     }
     e->n_batches = w;
@@ -545,6 +561,7 @@ static const char *reload(engine_t *e)
     for (size_t i = 0; i < e->n_batches; i++) {
         idq_free(&e->batches[i].pending);
         target_free(&e->batches[i].tgt);
+        window_set_free(&e->batches[i].win);
     }
     e->n_batches = 0;
     e->targets_pending = 1; /* what target_events holds is judged in the next round */
@@ -1168,7 +1185,7 @@ static ota_err on_get(engine_t *e, store_uow *u, const devmsg_msg *m, int64_t de
     const char *want = m->has_version ? m->firmware_version : NULL;
     if (b && b->running && (!want || strcmp(want, b->row.firmware_version) == 0)) {
         /* a paused or scheduled batch pushes nothing: the device hears 404 until it goes on */
-        if (t.task.state == FSM_TO_PUSH && b->pushing && t.phase <= b->row.phase) {
+        if (t.task.state == FSM_TO_PUSH && can_push(b, now) && t.phase <= b->row.phase) {
             int pushed;
             /* the device just said it is subscribed: push now, outside the pacing */
             rc = do_push(e, u, b, device_id, m->product_key, m->identifier, now, &pushed);
@@ -1380,6 +1397,22 @@ static ota_err on_ddi(engine_t *e, store_uow *u, const input *in, int64_t now)
 static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_t now)
 {
     store_task t;
+    if (te->kind == KIND_START) {
+        int done = 0;
+        batch_mem *b = batch_find(e, (int64_t)te->id);
+        if (!b || strcmp(b->row.state, "scheduled") != 0)
+            return OTA_OK; /* started, terminated or ended since */
+        ota_err rc = store_uow_batch_start(u, b->row.id, &done);
+        if (rc != OTA_OK || !done)
+            return rc;
+        snprintf(b->row.state, sizeof b->row.state, "in_progress");
+        batch_state_from_row(b);
+        b->refresh = 1;
+        b->refill_ms = now;
+        b->tokens = 1;
+        OTA_INFO("engine: batch %lld reached its startAt: in_progress", (long long)b->row.id);
+        return OTA_OK;
+    }
     if (te->kind == KIND_PHASE) {
         batch_mem *b = batch_find(e, (int64_t)te->id);
         if (!b || !b->running || !b->has_rollout || b->row.phase_due_ms != te->due_ms)
@@ -1553,6 +1586,12 @@ static int64_t wait_ms(engine_t *e, int64_t now)
         batch_mem *b = &e->batches[i];
         if (!b->pushing || idq_len(&b->pending) == 0)
             continue;
+        if (!window_inside(&b->win, now)) { /* wake when its next window opens */
+            int64_t t = window_next_open(&b->win, now) - now;
+            if (t < w)
+                w = t;
+            continue;
+        }
         refill(b, now);
         if (b->tokens >= 1)
             return 0;
@@ -1578,7 +1617,7 @@ static int has_work(engine_t *e, int64_t now)
         return 0;
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
-        if (b->pushing && idq_len(&b->pending) > 0) {
+        if (can_push(b, now) && idq_len(&b->pending) > 0) {
             refill(b, now);
             if (b->tokens >= 1)
                 return 1;
@@ -1746,7 +1785,7 @@ static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
          i++) {
         batch_mem *b = &e->batches[i];
         int64_t device_id;
-        if (!b->running || !b->pushing)
+        if (!b->running || !can_push(b, now))
             continue;
         refill(b, now);
         while (b->tokens >= 1 && pushes < ROUND_MAX_PUSHES && idq_pop(&b->pending, &device_id)) {
@@ -2162,6 +2201,7 @@ void engine_free(engine_t *e)
     for (size_t i = 0; i < e->n_batches; i++) {
         idq_free(&e->batches[i].pending);
         target_free(&e->batches[i].tgt);
+        window_set_free(&e->batches[i].win);
     }
     free(e->batches);
     free(e->out);

@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define BATCH_START_SKEW_MS 60000LL                       /* startAt this far back: at once */
+#define BATCH_START_AHEAD_MAX_MS (30LL * 24 * 3600 * 1000) /* startAt at most this far ahead */
+
 static json_t *batch_row_json(const store_batch *b)
 {
     char id[24], fw[24];
@@ -55,6 +58,9 @@ static json_t *batch_full_json(const store_batch *b)
     json_object_set_new(o, "retryIntervalMinutes",
                         b->retry_times > 0 ? json_integer(b->retry_interval_min) : json_null());
     json_object_set_new(o, "maxPushPerMinute", json_integer(b->max_push_per_min));
+    json_object_set_new(o, "startAt", b->start_at_ms ? http_time(b->start_at_ms, 0) : json_null());
+    json_t *win = b->windows[0] ? json_loads(b->windows, 0, NULL) : NULL;
+    json_object_set_new(o, "windows", win ? win : json_null());
     json_object_set_new(o, "continuous", json_boolean(b->continuous));
     if (b->target_tags[0] || b->target_groups[0]) {
         json_t *f = json_object();
@@ -167,7 +173,26 @@ static int batch_create(http_req *r)
     }
     int64_t now = ota_time_now_ms();
     double scale = r->app->cfg->time_scale > 0 ? r->app->cfg->time_scale : 1;
-    int64_t expires = now + (int64_t)((double)p.validity_days * 86400000.0 / scale);
+    /* startAt: a minute of clock skew is forgiven (it starts at once); 30 days ahead at most
+     * (wall-clock days: a date, not a duration, so OTA_TIME_SCALE does not apply) */
+    if (p.start_at_ms && p.start_at_ms < now - BATCH_START_SKEW_MS) {
+        bparams_free(&p);
+        return http_send_error(r, 422, "invalid_value", "startAt", "The startAt time is in the past.");
+    }
+    if (p.start_at_ms > now + BATCH_START_AHEAD_MAX_MS) {
+        bparams_free(&p);
+        return http_send_error(r, 422, "out_of_range", "startAt",
+                               "The startAt time must be at most 30 days ahead.");
+    }
+    int64_t start_at = p.start_at_ms > now ? p.start_at_ms : 0;
+    char windows[WINDOW_TEXT_MAX];
+    if (p.windows.n > 0 && window_to_text(&p.windows, windows, sizeof windows) != 0) {
+        bparams_free(&p);
+        return http_send_error(r, 500, "internal", NULL, "The windows could not be kept.");
+    }
+    /* validity counts from the start */
+    int64_t expires = (start_at ? start_at : now) +
+                      (int64_t)((double)p.validity_days * 86400000.0 / scale);
     store_batch_new in = {
         .directed = p.scope == BPARAMS_SCOPE_DIRECTED,
         .identifiers = (const char *const *)p.identifiers,
@@ -184,6 +209,8 @@ static int batch_create(http_req *r)
         .versions = p.versions,
         .continuous = p.continuous,
         .rollout = p.has_rollout ? &p.rollout : NULL,
+        .start_at_ms = start_at,
+        .windows = p.windows.n > 0 ? windows : NULL,
     };
     ota_err rc = store_batch_create(r->app->store, fw_id, &in, now, expires, &b, &serr);
     bparams_free(&p);

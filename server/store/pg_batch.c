@@ -80,6 +80,8 @@ static const char *const sql[] = {
     [STORE_UQ_BATCH_PAUSE] = "UPDATE batches SET state = 'paused', pause_reason = $2"
                              " WHERE id = $1 AND state = 'in_progress'",
     [STORE_UQ_BATCH_REASON] = "UPDATE batches SET pause_reason = $2 WHERE id = $1",
+    [STORE_UQ_BATCH_START] = "UPDATE batches SET state = 'in_progress'"
+                             " WHERE id = $1 AND state = 'scheduled'",
     [STORE_UQ_BATCH_PHASE] = "UPDATE batches SET phase = $2, phase_due_ms = $3,"
                              " brakes_fired = $4 WHERE id = $1",
     [STORE_UQ_EVENT] = STORE_SQL_HOOK_EVENT("strpos", "$1::text", "$2::bigint", "$3::text"),

@@ -72,6 +72,8 @@ static const char *const uow_sql[Q_COUNT] = {
     [STORE_UQ_BATCH_PAUSE] = "UPDATE batches SET state = 'paused', pause_reason = ?2"
                              " WHERE id = ?1 AND state = 'in_progress'",
     [STORE_UQ_BATCH_REASON] = "UPDATE batches SET pause_reason = ?2 WHERE id = ?1",
+    [STORE_UQ_BATCH_START] = "UPDATE batches SET state = 'in_progress'"
+                             " WHERE id = ?1 AND state = 'scheduled'",
     [STORE_UQ_BATCH_PHASE] = "UPDATE batches SET phase = ?2, phase_due_ms = ?3,"
                              " brakes_fired = ?4 WHERE id = ?1",
     [STORE_UQ_EVENT] = STORE_SQL_HOOK_EVENT("instr", "?1", "?2", "?3"),

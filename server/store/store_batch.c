@@ -220,6 +220,13 @@ ota_err store_uow_batch_abort(store_uow *u, int64_t batch_id, int64_t now_ms, co
     return uexec(u, STORE_UQ_BATCH_REASON, &a, NULL, NULL, NULL);
 }
 
+ota_err store_uow_batch_start(store_uow *u, int64_t batch_id, int *done)
+{
+    store_args a = {0};
+    store_arg_i64(&a, batch_id);
+    return batch_change(u, STORE_UQ_BATCH_START, &a, done);
+}
+
 ota_err store_uow_batch_pause(store_uow *u, int64_t batch_id, const char *why, int *done)
 {
     store_args a = {0};

@@ -15,6 +15,7 @@
 
 #include "core/fsm.h"
 #include "core/rollout.h"
+#include "core/window.h"
 #include "store/store.h"
 
 #define STORE_BATCH_MAX_IDENTIFIERS 100000
@@ -56,6 +57,8 @@ typedef struct {
     int64_t phase_due_ms;            /* when the current phase's soak ends; 0 while its
                                         success share is not reached */
     int brakes_fired;                /* bit i: abort rule i fired (each fires once) */
+    int64_t start_at_ms;             /* startAt (epoch ms); 0: none */
+    char windows[WINDOW_TEXT_MAX];   /* maintenance windows, JSON; "" = none */
     /* the target (core/target.h's texts; "" = no condition of that kind) */
     int continuous; /* devices that come to match later join (docs/batches.md) */
     char target_tags[STORE_TAGS_TEXT_MAX];
@@ -83,6 +86,8 @@ typedef struct {
     const char *versions; /* JSON array of firmware versions (fromVersions) */
     int continuous;
     const rollout *rollout;          /* phases and brakes; NULL: none */
+    int64_t start_at_ms;             /* > now: the batch is scheduled until then; else 0 */
+    const char *windows;             /* maintenance windows (JSON); NULL: none */
 } store_batch_new;
 
 /* Why a create was refused (with OTA_EINVAL / OTA_ENOTFOUND). */
@@ -198,6 +203,8 @@ ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms
  * kept as its pause_reason. *done = 1 when the batch was running; *failed as above. */
 ota_err store_uow_batch_abort(store_uow *u, int64_t batch_id, int64_t now_ms, const char *why,
                               int *done, int64_t *failed);
+/* A scheduled batch reached its startAt: in_progress. *done = 1 when it was scheduled. */
+ota_err store_uow_batch_start(store_uow *u, int64_t batch_id, int *done);
 /* A brake with action "pause" fired, or a phase ended below its success share: an
  * in_progress batch becomes paused with why (JSON). *done = 1 when it did. */
 ota_err store_uow_batch_pause(store_uow *u, int64_t batch_id, const char *why, int *done);

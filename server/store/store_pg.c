@@ -281,6 +281,9 @@ static const char *const migrations[] = {
      " attributes_ms BIGINT,"
      " cancel_acked BIGINT);"
      "CREATE INDEX tasks_device ON tasks(device_id, batch_id);"),
+    /* 12: time (SQLite's 12) */
+    ("ALTER TABLE batches ADD COLUMN start_at_ms BIGINT NOT NULL DEFAULT 0;"
+     "ALTER TABLE batches ADD COLUMN windows TEXT;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

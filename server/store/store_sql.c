@@ -257,6 +257,10 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_PAUSE] = "UPDATE batches SET state = 'paused', pause_reason = $2"
                             " WHERE id = $1 AND state = 'in_progress'",
     [STORE_Q_BATCH_ROLLOUT] = "UPDATE batches SET rollout = $2 WHERE id = $1",
+    /* a startAt ahead makes the batch scheduled (core/fsm.h) */
+    [STORE_Q_BATCH_TIME] = "UPDATE batches SET start_at_ms = $2, windows = $3,"
+                           " state = CASE WHEN $2 > 0 THEN 'scheduled' ELSE state END"
+                           " WHERE id = $1",
     /* phases are given in device id order, the last phase the highest ids, each statement
      * taking its share of the tasks not given yet (phase 0); the named first phase's tasks
      * are set aside (-1) first and come back as phase 0 at the end */
@@ -436,6 +440,8 @@ void store__read_batch(const store_row *r, store_batch *b)
     r->text(r->row, STORE_SQL_BATCH_TARGET_AT + 3, b->target_versions,
             sizeof b->target_versions);
     r->text(r->row, STORE_SQL_BATCH_TARGET_AT + 4, b->sha1, sizeof b->sha1);
+    b->start_at_ms = r->i64(r->row, STORE_SQL_BATCH_TIME_AT);
+    r->text(r->row, STORE_SQL_BATCH_TIME_AT + 1, b->windows, sizeof b->windows);
 }
 
 /* The reason stored in col: NULL or "" is none. */

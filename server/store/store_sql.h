@@ -56,13 +56,16 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     "b.expires_ms, b.end_ms, b.total" STORE_SQL_COUNTER_COLS ", f.signature, f.key_id, "     \
     "COALESCE(b.pause_reason, ''), COALESCE(b.rollout, ''), b.phase, b.phase_due_ms, "      \
     "b.brakes_fired, "                                                                      \
-    "b.continuous, b.target_tags, b.target_groups, b.target_versions, f.sha1 "                  \
+    "b.continuous, b.target_tags, b.target_groups, b.target_versions, f.sha1, "                 \
+    "b.start_at_ms, COALESCE(b.windows, '') "                                                   \
     "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
 #define STORE_SQL_BATCH_COUNTS_AT 23 /* column of b.n_to_push in STORE_SQL_BATCH_COLS */
 /* f.signature, then f.key_id, follow the counters */
 #define STORE_SQL_BATCH_SIGNATURE_AT (STORE_SQL_BATCH_COUNTS_AT + FSM_STATE_COUNT)
 /* b.continuous, then the target's three texts and f.sha1, follow b.brakes_fired */
 #define STORE_SQL_BATCH_TARGET_AT (STORE_SQL_BATCH_SIGNATURE_AT + 7)
+/* b.start_at_ms, then b.windows, follow f.sha1 */
+#define STORE_SQL_BATCH_TIME_AT (STORE_SQL_BATCH_TARGET_AT + 5)
 
 /* The catalog's rows (store__read_product, store__read_device; the firmware's columns are
  * store_sql.c's alone, next to its reader and its INSERT). */
@@ -216,6 +219,7 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(TERM_BATCH, "batch terminate")                                                            \
     X(BATCH_PAUSE, "batch pause")                                                               \
     X(BATCH_ROLLOUT, "batch create: rollout")                                                   \
+    X(BATCH_TIME, "batch create: schedule")                                                     \
     X(TASK_CANARY, "batch create: named phase")                                                 \
     X(TASK_PHASE, "batch create: phases")                                                       \
     X(TASK_CANARY_DONE, "batch create: named phase")                                            \
@@ -320,6 +324,7 @@ typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
     X(BATCH_PAUSE, "engine batch pause")                                                        \
     X(BATCH_REASON, "engine batch reason")                                                      \
     X(BATCH_PHASE, "engine batch phase")                                                        \
+    X(BATCH_START, "engine batch start")                                                        \
     X(EVENT, "engine webhook event")                                                     \
     X(DEVICE_FACTS, "engine device facts")                                                      \
     X(DEVICE_GROUPS, "engine device groups")                                                    \

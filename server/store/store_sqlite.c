@@ -266,6 +266,10 @@ static const char *const migrations[] = {
      " attributes_ms INTEGER,"
      " cancel_acked INTEGER);"
      "CREATE INDEX tasks_device ON tasks(device_id, batch_id);"),
+    /* 12: time (docs/batches.md, "Phases, brakes and time"): a scheduled batch's start
+     * (0: none), its maintenance windows (JSON as the API shows them) */
+    ("ALTER TABLE batches ADD COLUMN start_at_ms INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE batches ADD COLUMN windows TEXT;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

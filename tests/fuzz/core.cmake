@@ -11,7 +11,7 @@ ota_fuzz_target(fuzz_urlsign
 ota_fuzz_target(fuzz_bparams
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_bparams.c ${_core}/core/batchparams.c
     ${_core}/core/target.c ${_core}/core/validate.c ${_core}/core/rollout.c ${_core}/core/fsm.c
-    ${_core}/core/reqparse.c
+    ${_core}/core/reqparse.c ${_core}/core/window.c
   LIBS otacommon otaproto PkgConfig::JANSSON OpenSSL::Crypto INCLUDES ${_core})
 # tags, groups, bulk-tag bodies and target queries (docs/api.md, "Tags and groups")
 ota_fuzz_target(fuzz_target

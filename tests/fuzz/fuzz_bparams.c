@@ -33,6 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t len = strlen(p.identifiers[i]);
             check(len >= 1 && len <= OTA_IDENT_MAX);
         }
+        for (size_t i = 0; i < p.windows.n; i++) {
+            check(p.windows.w[i].start_min >= 0 && p.windows.w[i].start_min < 1440);
+            check(p.windows.w[i].duration_min >= 1 && p.windows.w[i].duration_min <= 1440);
+        }
         if (p.has_rollout) {
             static char text[ROLLOUT_STORED_MAX];
             static rollout back;

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static long post_action(bt_ctx *t, const char *b, const char *action, oth_resp *r)
 {
@@ -322,6 +323,106 @@ static void test_soak_across_kill9(void **state)
         assert_int_equal(sdev_count(s[i], SDEV_PUSH), 1);
 }
 
+/* The wall clock, epoch ms. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "HH:MM" in UTC at now + delta minutes. */
+static void utc_hhmm(int delta_min, char *out, size_t cap)
+{
+    time_t t = (time_t)(wall_ms() / 1000) + delta_min * 60;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, cap, "%02d:%02d", tm.tm_hour, tm.tm_min);
+}
+
+/* RFC 3339 UTC at now + delta_ms. */
+static void rfc3339_in(int64_t delta_ms, char *out, size_t cap)
+{
+    time_t t = (time_t)((wall_ms() + delta_ms) / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A scheduled batch pushes nothing before startAt, even across kill -9 of otad; it starts
+ * at startAt (a durable timer: the start that passed while otad was down fires at start). */
+static void test_scheduled_start(void **state)
+{
+    char fw[32], b[32], body[512], at[40];
+    sdev *d[1];
+    bt_ctx *t = bt_new(state, 1);
+    bt_product(t, "sched");
+    start_devices(t, "d", 1, SDEV_AUTO_UPGRADE, 0, d);
+    bt_firmware(t, "fw_sched", "2.0.0", fw, sizeof fw);
+    rfc3339_in(4000, at, sizeof at);
+    snprintf(body, sizeof body,
+             "{\"scope\":\"all\",\"validityDays\":1,\"policy\":\"standard\","
+             "\"timeoutMinutes\":10,\"retryTimes\":0,\"startAt\":\"%s\"}",
+             at);
+    bt_batch(t, fw, body, b, sizeof b);
+    json_t *bj = bt_batch_get(t, b);
+    assert_string_equal(bt_js(bj, "state"), "scheduled");
+    assert_true(bt_rfc3339_ms(bt_js(bj, "startAt")) == bt_rfc3339_ms(at));
+    json_decref(bj);
+    act(t, b, "pause", 409);
+    /* the device asks: nothing yet */
+    assert_int_equal(sdev_get(d[0], NULL), 0);
+    bt_no_push_for(t, d[0], 0, 1000);
+    assert_int_equal(oth_otad_stop(&t->env, SIGKILL), 0);
+    while (wall_ms() < bt_rfc3339_ms(at) + 500)
+        sdev_sleep_ms(100);
+    if (oth_otad_start(&t->env) != 0) {
+        oth_dump_logs(&t->env);
+        fail_msg("otad did not start again");
+    }
+    bt_wait_push(t, d[0], 1, BT_SOON * 2);
+    bj = bt_wait_batch(t, b, "completed", BT_SOON);
+    json_decref(bj);
+}
+
+/* Maintenance windows: closed, nothing is pushed (nor answered to the device's own get);
+ * open (another zone), the batch pushes. */
+static void test_windows(void **state)
+{
+    char fw[32], b1[32], b2[32], body[768], hhmm[8];
+    sdev *d[2];
+    bt_ctx *t = bt_new(state, 1);
+    bt_product(t, "win");
+    start_devices(t, "w", 2, SDEV_AUTO_UPGRADE, 0, d);
+    bt_firmware(t, "fw_win", "2.0.0", fw, sizeof fw);
+    /* closed: opens in two hours, for one hour */
+    utc_hhmm(120, hhmm, sizeof hhmm);
+    snprintf(body, sizeof body,
+             "{\"scope\":\"directed\",\"identifiers\":[\"w1\"],\"validityDays\":1,"
+             "\"policy\":\"standard\",\"timeoutMinutes\":10,\"retryTimes\":0,"
+             "\"windows\":[{\"start\":\"%s\",\"durationMinutes\":60,\"timeZone\":\"UTC\"}]}",
+             hhmm);
+    bt_batch(t, fw, body, b1, sizeof b1);
+    json_t *bj = bt_batch_get(t, b1);
+    assert_string_equal(bt_js(json_array_get(json_object_get(bj, "windows"), 0), "start"), hhmm);
+    json_decref(bj);
+    assert_int_equal(sdev_get(d[0], NULL), 0);
+    bt_no_push_for(t, d[0], 0, 2000);
+    bt_expect_task(t, b1, "w1", "to_push");
+    /* open now in Asia/Shanghai (UTC+8, no daylight saving): from a minute ago, 10 minutes */
+    utc_hhmm(8 * 60 - 1, hhmm, sizeof hhmm);
+    snprintf(body, sizeof body,
+             "{\"scope\":\"directed\",\"identifiers\":[\"w2\"],\"validityDays\":1,"
+             "\"policy\":\"standard\",\"timeoutMinutes\":10,\"retryTimes\":0,"
+             "\"windows\":[{\"start\":\"%s\",\"durationMinutes\":10,"
+             "\"timeZone\":\"Asia/Shanghai\"}]}",
+             hhmm);
+    bt_batch(t, fw, body, b2, sizeof b2);
+    bt_wait_push(t, d[1], 1, BT_SOON);
+    json_decref(bt_wait_batch(t, b2, "completed", BT_SOON));
+    bt_no_push_for(t, d[0], 0, 10);
+}
+
 /* Refusals name the field. */
 static void test_rollout_refusals(void **state)
 {
@@ -350,6 +451,35 @@ static void test_rollout_refusals(void **state)
          "rollout.phases[0].soakMinutes", 422},
         {"{\"phase\":[]}", "rollout", 400},
     };
+    static const struct {
+        const char *extra, *field;
+    } time_cases[] = {
+        {"\"startAt\":\"2020-01-01T00:00:00Z\"", "startAt"},
+        {"\"startAt\":\"2099-01-01T00:00:00Z\"", "startAt"},
+        {"\"startAt\":\"tomorrow\"", "startAt"},
+        {"\"windows\":[{\"start\":\"02:00\",\"durationMinutes\":0,\"timeZone\":\"UTC\"}]",
+         "windows[0].durationMinutes"},
+        {"\"windows\":[{\"start\":\"24:00\",\"durationMinutes\":5,\"timeZone\":\"UTC\"}]",
+         "windows[0].start"},
+        {"\"windows\":[{\"start\":\"02:00\",\"durationMinutes\":5,\"timeZone\":\"Mars/Base\"}]",
+         "windows[0].timeZone"},
+        {"\"windows\":[]", "windows"},
+    };
+    for (size_t i = 0; i < sizeof time_cases / sizeof time_cases[0]; i++) {
+        char body[512];
+        oth_resp r;
+        snprintf(body, sizeof body,
+                 "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
+                 "\"timeoutMinutes\":1440,\"retryTimes\":0,%s}",
+                 time_cases[i].extra);
+        long st = bt_batch_try(t, fw, body, NULL, 0, &r);
+        json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+        if (st != 422 || strcmp(bt_js(json_object_get(j, "error"), "field"), time_cases[i].field))
+            fail_msg("time case %zu: want 422 %s, got %ld %s", i, time_cases[i].field, st,
+                     r.body ? r.body : "");
+        json_decref(j);
+        oth_resp_free(&r);
+    }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char body[512];
         oth_resp r;
@@ -377,6 +507,8 @@ int main(void)
         cmocka_unit_test_teardown(test_pause_rule_and_resume, bt_teardown),
         cmocka_unit_test_teardown(test_soak_across_kill9, bt_teardown),
         cmocka_unit_test_teardown(test_rollout_refusals, bt_teardown),
+        cmocka_unit_test_teardown(test_scheduled_start, bt_teardown),
+        cmocka_unit_test_teardown(test_windows, bt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
