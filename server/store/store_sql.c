@@ -258,8 +258,9 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
                             " WHERE id = $1 AND state = 'in_progress'",
     [STORE_Q_BATCH_ROLLOUT] = "UPDATE batches SET rollout = $2 WHERE id = $1",
     /* a startAt ahead makes the batch scheduled (core/fsm.h) */
-    [STORE_Q_BATCH_TIME] = "UPDATE batches SET start_at_ms = $2, windows = $3,"
-                           " state = CASE WHEN $2 > 0 THEN 'scheduled' ELSE state END"
+    [STORE_Q_BATCH_TIME] = "UPDATE batches SET start_at_ms = CAST($2 AS BIGINT),"
+                           " windows = CAST($3 AS TEXT), state = CASE"
+                           " WHEN CAST($2 AS BIGINT) > 0 THEN 'scheduled' ELSE state END"
                            " WHERE id = $1",
     /* phases are given in device id order, the last phase the highest ids, each statement
      * taking its share of the tasks not given yet (phase 0); the named first phase's tasks
