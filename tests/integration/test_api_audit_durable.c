@@ -1,7 +1,7 @@
 /*
  * Integration: a change and its audit row commit together. For each kind of change made
  * through the API (product, device, import, firmware upload, batch create and terminate,
- * user, token create and revoke, firmware delete), otad runs with the test-only
+ * user, token create and revoke, firmware delete, webhook), otad runs with the test-only
  * OTA_TEST_KILL_AFTER_COMMIT=1, which makes it SIGKILL itself right after its first
  * committed write transaction, before the answer or anything else runs (store.c,
  * store__test_after_commit). The client gets no answer; otad is started again (armed
@@ -191,6 +191,14 @@ static void test_change_never_without_row(void **st)
     assert_int_equal(json_array_size(json_object_get(t, "items")), 0); /* revoked */
     json_decref(t);
     expect_row(c, "token.revoke", obj);
+
+    killed_call(c, "POST", "/api/v1/webhooks",
+                "{\"url\":\"http://127.0.0.1:9/hook\",\"secret\":\"0123456789abcdef\","
+                "\"events\":[\"batch.created\"]}");
+    char hook[24];
+    first_item(c, "/api/v1/webhooks", "id", hook, sizeof hook);
+    snprintf(obj, sizeof obj, "webhook:%s", hook);
+    expect_row(c, "webhook.create", obj);
 }
 
 int main(void)
