@@ -851,7 +851,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     int64_t ms = ota_time_mono_ms() - r->start_ms;
-    if (r->route && strcmp(r->route->pattern, "/api/v1/health") == 0)
+    if (r->route && (strcmp(r->route->pattern, "/api/v1/health") == 0 ||
+                     (r->route->flags & HTTP_LOG_DEBUG)))
         OTA_DEBUG("http: %s %s %d %lldms", r->method, r->url, r->status, (long long)ms);
     else if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         OTA_INFO("http: %s %s %d %lldms", r->method, r->url, r->status, (long long)ms);

@@ -101,6 +101,8 @@ enum {
     HTTP_BODY_STREAM = 1 << 2, /* body streamed through start/stream */
     HTTP_ALSO_HEAD = 1 << 3,   /* a GET route that also answers HEAD */
     HTTP_NOT_API = 1 << 4,     /* never matches paths under /api/ (catch-alls) */
+    HTTP_LOG_DEBUG = 1 << 5,   /* a request made all the time (DDI polls): its access log
+                                  line at debug level, as health's */
 };
 
 typedef struct {

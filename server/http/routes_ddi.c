@@ -645,7 +645,8 @@ static int ddi_settings(http_req *r)
 
 const http_route http_routes_ddi[] = {
     {"GET", "/api/v1/products/{productKey}/ddi", ddi_settings, HTTP_ADMIN, 0, 0, NULL, NULL},
-    {"GET", DDI_PATH, ddi_poll, HTTP_DEVICE, 0, 0, NULL, NULL},
+    /* every device polls every interval: its access log line is debug */
+    {"GET", DDI_PATH, ddi_poll, HTTP_DEVICE, HTTP_LOG_DEBUG, 0, NULL, NULL},
     {"GET", DDI_PATH "/deploymentBase/{actionId}", ddi_deployment, HTTP_DEVICE, 0, 0, NULL, NULL},
     {"POST", DDI_PATH "/deploymentBase/{actionId}/feedback", ddi_feedback_post, HTTP_DEVICE,
      HTTP_BODY_STREAM, DDI_BODY_MAX, body_start, body_stream},
