@@ -139,6 +139,8 @@ test('tags, groups and a continuous filtered batch in the console', { timeout: S
     assert.deepEqual(bj.filter, { tags: { hw: 'v2' } });
     assert.deepEqual(bj.fromVersions, ['1.0.0']);
     assert.equal(bj.total, 2);
+    const facts = await page.locator('dl.facts div[data-key=target]').textContent();
+    for (const x of ['设备标签: hw=v2', '待升级版本: 1.0.0', '持续升级']) assert.ok(facts.includes(x), `${x} in ${facts}`);
 
     // a device tagged afterwards that connects for the first time joins it
     await api(env, 'PUT', `/products/${pk}/devices/d4/tags`, { tags: { hw: 'v2' } });

@@ -60,6 +60,17 @@ export function renderBatchDetail(main, ctx) {
       el('div.toolbar', el('h2', t('deviceList')), el('label', { for: 'device-state-filter' }, t('filterState')), stateSel),
       devBox));
 
+  // the batch's target (filter, from-versions, continuous), when it has one
+  function targetItem(b, item) {
+    const parts = [];
+    const tags = Object.entries(b.filter?.tags || {}).map(([k, v]) => `${k}=${v}`);
+    if (tags.length) parts.push(`${t('filterTags')}: ${tags.join(', ')}`);
+    if ((b.filter?.groups || []).length) parts.push(`${t('filterGroups')}: ${b.filter.groups.join(', ')}`);
+    if ((b.fromVersions || []).length) parts.push(`${t('fromVersions')}: ${b.fromVersions.join(', ')}`);
+    if (b.continuous) parts.push(t('continuous'));
+    return parts.length ? item(t('targetTitle'), parts.join(' · '), 'target') : null;
+  }
+
   function header(b) {
     backLink.href = `#/batches?firmwareId=${encodeURIComponent(b.firmwareId)}`;
     const item = (label, value, key) => el('div', { 'data-key': key }, el('dt', label), el('dd', value));
@@ -78,7 +89,8 @@ export function renderBatchDetail(main, ctx) {
         item(t('policy'), policy, 'policy'),
         item(t('timeout'), `${b.timeoutMinutes} ${t('minutes')}`, 'timeout'),
         item(t('retryTimes'), b.retryTimes ? `${b.retryTimes} · ${t('retryInterval')} ${b.retryIntervalMinutes} ${t('minutes')}` : '0', 'retry'),
-        b.maxPushPerMinute ? item(t('pushRate'), t('perMinute', { n: fmtNum(b.maxPushPerMinute) }), 'pushRate') : null),
+        b.maxPushPerMinute ? item(t('pushRate'), t('perMinute', { n: fmtNum(b.maxPushPerMinute) }), 'pushRate') : null,
+        targetItem(b, item)),
       el('section.device-info', { 'aria-label': t('deviceInfo') },
         el('h2', t('deviceInfo')),
         el('dl.facts.big',
