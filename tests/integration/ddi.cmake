@@ -4,4 +4,5 @@
 ota_integration_test(test_ddi_swupdate SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ddi_swupdate.c
   LIBS ota_test_ddi TIMEOUT 240 DEPENDS otad ota_auth)
 ota_integration_test(test_ddi_protocol SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ddi_protocol.c
-  LIBS ota_test_ddi ota_test_fleet otacommon TIMEOUT 180 DEPENDS otad ota_auth ota-fleet)
+  LIBS ota_test_ddi ota_test_fleet otacommon OpenSSL::Crypto TIMEOUT 180
+  DEPENDS otad ota_auth ota-fleet)

@@ -3,6 +3,8 @@
  */
 #include "ddi_fixture.h"
 
+#include "test_api_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,13 @@ void ddi_poll_link(bt_ctx *t, const char *id, const char *name, char *out, size_
     json_t *h = json_object_get(json_object_get(json_object_get(r.json, "_links"), name), "href");
     snprintf(out, cap, "%s", json_is_string(h) ? json_string_value(h) : "");
     oth_resp_free(&r);
+}
+
+int ddi_sql(bt_ctx *t, const char *q)
+{
+    tapi_ctx c;
+    memcpy(&c.env, &t->env, sizeof c.env); /* read only: tapi_sql reads the folder and database */
+    return tapi_sql(&c, q);
 }
 
 long long ddi_href_action(const char *href)

@@ -23,6 +23,8 @@ void ddi_token(bt_ctx *t, const char *id, char *out, size_t cap);
 /* Polls as device id (its TargetToken); the href of link `name` of the answer into out
  * ("" when absent). Fails unless 200. */
 void ddi_poll_link(bt_ctx *t, const char *id, const char *name, char *out, size_t cap);
+/* Runs SQL on the test's database (SQLite, or its PostgreSQL one): tapi_sql. 0 or -1. */
+int ddi_sql(bt_ctx *t, const char *q);
 /* The action id in a deploymentBase or cancelAction href (0 when none). */
 long long ddi_href_action(const char *href);
 

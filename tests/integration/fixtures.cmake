@@ -17,4 +17,4 @@ ota_test_library(ota_test_fleet SOURCES ${CMAKE_CURRENT_LIST_DIR}/fleet_fixture.
 ota_test_library(ota_test_httpsrv SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sdk_httpsrv.c
   LIBS PkgConfig::MHD OpenSSL::Crypto Threads::Threads)
 ota_test_library(ota_test_ddi SOURCES ${CMAKE_CURRENT_LIST_DIR}/ddi_fixture.c
-  LIBS ota_test_batch PkgConfig::JANSSON)
+  LIBS ota_test_batch ota_test_api PkgConfig::JANSSON)
