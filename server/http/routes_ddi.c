@@ -157,31 +157,31 @@ static void poll_forget(struct http_ddi *d, const char *cid)
     pthread_mutex_unlock(mu);
 }
 
-/* Reports every device silent for two intervals offline and forgets it. */
+/* Reports every device silent for two intervals offline and forgets it: one stripe's
+ * buckets under its lock at a time (polls of the other stripes go on). */
 static void poll_sweep(struct http_ddi *d, int64_t now)
 {
     int64_t limit = now - 2 * d->sleep_s * 1000;
     engine_t *e = d->app->engine;
-    for (size_t h = 0; h < POLL_BUCKETS; h++) {
-        if (!d->buckets[h])
-            continue; /* a racy peek: a device added meanwhile is seen at the next sweep */
-        pthread_mutex_t *mu = &d->mu[h % POLL_STRIPES];
-        pthread_mutex_lock(mu);
-        for (poll_entry **pp = &d->buckets[h]; *pp;) {
-            poll_entry *p = *pp;
-            if (p->last_ms >= limit) {
-                pp = &p->next;
-                continue;
+    for (size_t s = 0; s < POLL_STRIPES; s++) {
+        pthread_mutex_lock(&d->mu[s]);
+        for (size_t h = s; h < POLL_BUCKETS; h += POLL_STRIPES) {
+            for (poll_entry **pp = &d->buckets[h]; *pp;) {
+                poll_entry *p = *pp;
+                if (p->last_ms >= limit) {
+                    pp = &p->next;
+                    continue;
+                }
+                *pp = p->next;
+                char *dot = strchr(p->cid, '.');
+                if (e && dot) {
+                    *dot = '\0';
+                    engine_ddi(e, p->cid, dot + 1, ENGINE_DDI_OFFLINE, 0, 0, now);
+                }
+                free(p);
             }
-            *pp = p->next;
-            char *dot = strchr(p->cid, '.');
-            if (e && dot) {
-                *dot = '\0';
-                engine_ddi(e, p->cid, dot + 1, ENGINE_DDI_OFFLINE, 0, 0, now);
-            }
-            free(p);
         }
-        pthread_mutex_unlock(mu);
+        pthread_mutex_unlock(&d->mu[s]);
     }
 }
 
