@@ -1700,11 +1700,31 @@ static ota_err apply_snapshot(engine_t *e, store_uow *u, const input *in, int64_
     return rc;
 }
 
+/* Before step 1: the devices of the round's messages and presence events, with their open
+ * tasks, in one load (store_uow_load_names) instead of a read or two per input. */
+static ota_err load_devices(store_uow *u, const round_in *r)
+{
+    const char **pks = malloc((r->taken + 1) * sizeof *pks);
+    const char **ids = malloc((r->taken + 1) * sizeof *ids);
+    size_t n = 0;
+    if (!pks || !ids)
+        abort(); /* the daemon may abort on out-of-memory */
+    for (const input *in = r->list; in; in = in->next)
+        if (in->kind == IN_MESSAGE || in->kind == IN_PRESENCE || in->kind == IN_DDI) {
+            pks[n] = in->pk;
+            ids[n++] = in->id;
+        }
+    ota_err rc = store_uow_load_names(u, pks, ids, n);
+    free(pks);
+    free(ids);
+    return rc;
+}
+
 /* Step 1 of a round: the queued inputs, in arrival order. */
 static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
 {
-    ota_err rc = OTA_OK;
     int snapshot = 0;
+    ota_err rc = load_devices(u, r);
     for (input *in = r->list; in && rc == OTA_OK; in = in->next) {
         r->applied++;
         switch (in->kind) {
@@ -1722,6 +1742,7 @@ static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
             rc = on_ddi(e, u, in, now);
             break;
         case IN_BATCH_CREATED:
+            store_uow_forget_absent(u); /* the new batch's tasks were not there when loaded */
             rc = on_batch_created(e, in->num);
             break;
         case IN_BATCH_ENDED: {
@@ -1731,6 +1752,7 @@ static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
             break;
         }
         case IN_BATCH_CHANGED:
+            store_uow_forget_absent(u); /* a batch new to this otad may have new tasks too */
             rc = on_batch_changed(e, u, in->num, now);
             break;
         case IN_CLOCK:
@@ -1746,23 +1768,59 @@ static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
 }
 
 /* Step 2: the deadlines that are due, wall-clock ones first, then the device-silence ones
- * against the probes' watermark; at most ROUND_MAX_TIMERS of them. */
+ * against the probes' watermark; at most ROUND_MAX_TIMERS of them. Their devices are loaded
+ * together first (store_uow_load_ids); most of them are stale entries of tasks that moved on. */
 static ota_err fire_deadlines(engine_t *e, store_uow *u, int64_t now)
 {
-    theap_entry te;
-    int fired = 0;
-    for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->heap, now, &te) == OTA_OK; fired++) {
-        ota_err rc = on_timer(e, u, &te, now);
-        if (rc != OTA_OK)
-            return rc;
-    }
+    theap_entry *due = NULL;
+    int64_t *ids = NULL;
+    size_t n = 0, n_ids = 0, cap = 0;
     int64_t snow = silence_now(e, now);
-    for (; fired < ROUND_MAX_TIMERS && theap_pop_due(e->sheap, snow, &te) == OTA_OK; fired++) {
-        ota_err rc = on_timer(e, u, &te, now);
-        if (rc != OTA_OK)
-            return rc;
+    theap_entry te;
+    while (n < ROUND_MAX_TIMERS && theap_pop_due(e->heap, now, &te) == OTA_OK) {
+        GROW(due, n, cap);
+        due[n++] = te;
     }
-    return OTA_OK;
+    while (n < ROUND_MAX_TIMERS && theap_pop_due(e->sheap, snow, &te) == OTA_OK) {
+        GROW(due, n, cap);
+        due[n++] = te;
+    }
+    if (n) {
+        ids = xrealloc(NULL, n * sizeof *ids);
+        for (size_t i = 0; i < n; i++)
+            if (due[i].kind != KIND_EXPIRY)
+                ids[n_ids++] = (int64_t)due[i].id;
+    }
+    ota_err rc = store_uow_load_ids(u, ids, n_ids);
+    for (size_t i = 0; i < n && rc == OTA_OK; i++)
+        rc = on_timer(e, u, &due[i], now);
+    free(ids);
+    free(due);
+    return rc;
+}
+
+/* Before step 3: the devices the pushes will take from the queues (as many as each batch's
+ * tokens allow), in one load. A device found not pushable lets the loop take one more, read
+ * on its own. */
+static ota_err load_pushes(engine_t *e, store_uow *u, int64_t now)
+{
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < e->n_batches && n < ROUND_MAX_PUSHES; i++) {
+        batch_mem *b = &e->batches[i];
+        if (!b->running)
+            continue;
+        refill(b, now);
+        for (size_t k = b->pending.head; k < b->pending.tail && n < ROUND_MAX_PUSHES &&
+                                         (double)(k - b->pending.head) + 1 <= b->tokens;
+             k++) {
+            GROW(ids, n, cap);
+            ids[n++] = b->pending.ids[k];
+        }
+    }
+    ota_err rc = store_uow_load_ids(u, ids, n);
+    free(ids);
+    return rc;
 }
 
 /* Step 3: the pushes each running batch's token bucket allows, unless pushes are held
@@ -1780,7 +1838,7 @@ static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
         e->held_logged_ms = now;
     }
     e->held = held;
-    ota_err rc = OTA_OK;
+    ota_err rc = held ? OTA_OK : load_pushes(e, u, now);
     for (size_t i = 0; i < e->n_batches && pushes < ROUND_MAX_PUSHES && !held && rc == OTA_OK;
          i++) {
         batch_mem *b = &e->batches[i];

@@ -23,6 +23,7 @@
 #include "http/http_internal.h"
 
 #include "engine/engine.h"
+#include "store/store_batch.h"
 #include "store/store_metrics.h"
 #include "store/store_webhook.h"
 #include "webhook/webhook.h"
@@ -310,6 +311,10 @@ static int metrics(http_req *r)
         family(&t, "ota_engine_pushes_held", "gauge",
                "1 when the last round held pushes back (lag or publishes waiting).");
         put(&t, "ota_engine_pushes_held %d\n", st.pushes_held ? 1 : 0);
+        family(&t, "ota_store_round_trips_total", "counter",
+               "Round trips to the database the engine waited for (0 with SQLite).");
+        put(&t, "ota_store_round_trips_total %llu\n",
+            (unsigned long long)store_uow_round_trips(r->app->store));
     }
     if (r->app->broker_ready) {
         const char *state = NULL;

@@ -32,6 +32,8 @@
 #include "ota_log.h"
 #include "store/store_pg.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +42,19 @@
 #define BATCH_COLS STORE_SQL_BATCH_COLS
 
 /* Statement ids: STORE_PG_Q_BATCH + the unit's STORE_UOW_QUERIES, then this file's own. */
-enum { U_SNAP = STORE_PG_Q_BATCH + STORE_UQ_COUNT, U_SNAP_OFF, E_BATCHES, E_PRESENCE_RESET, B_END };
+enum {
+    U_SNAP = STORE_PG_Q_BATCH + STORE_UQ_COUNT,
+    U_SNAP_OFF,
+    U_LOAD_DEV_NAMES,
+    U_LOAD_TASK_NAMES,
+    U_LOAD_DEV_IDS,
+    U_LOAD_TASK_IDS,
+    U_PUT_TASKS,
+    U_END, /* the unit's statements end here: pg_uow_begin prepares them */
+    E_BATCHES = U_END,
+    E_PRESENCE_RESET,
+    B_END
+};
 _Static_assert(B_END <= STORE_PG_Q_MAX, "batch statement ids");
 
 static const char *const sql[] = {
@@ -109,6 +123,39 @@ static const char *const sql[] = {
     [U_SNAP_OFF - STORE_PG_Q_BATCH] =
         "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND"
         " (last_seen_ms IS NULL OR last_seen_ms <> $1)",
+    /* the loads (store_uow_load_names / _ids): the devices, then their open tasks locked
+     * as STORE_UQ_TASK_OPEN locks them, sorted so that every unit locks in one order */
+    [U_LOAD_DEV_NAMES - STORE_PG_Q_BATCH] =
+        "SELECT d.id, p.product_key, d.identifier, d.online, d.ready"
+        " FROM unnest($1::text[], $2::text[]) AS u(pk, ident)"
+        " JOIN products p ON p.product_key = u.pk"
+        " JOIN devices d ON d.product_id = p.id AND d.identifier = u.ident",
+    [U_LOAD_TASK_NAMES - STORE_PG_Q_BATCH] =
+        "SELECT t.device_id, " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
+        " WHERE t.device_id IN (SELECT d.id FROM unnest($1::text[], $2::text[]) AS u(pk, ident)"
+        " JOIN products p ON p.product_key = u.pk"
+        " JOIN devices d ON d.product_id = p.id AND d.identifier = u.ident)"
+        " AND t.state " OPEN_STATES " AND b.state " STORE_SQL_BATCH_RUNNING
+        " ORDER BY t.batch_id, t.device_id FOR NO KEY UPDATE OF b, t",
+    [U_LOAD_DEV_IDS - STORE_PG_Q_BATCH] =
+        "SELECT d.id, p.product_key, d.identifier, d.online, d.ready FROM devices d"
+        " JOIN products p ON p.id = d.product_id WHERE d.id = ANY($1::bigint[])",
+    [U_LOAD_TASK_IDS - STORE_PG_Q_BATCH] =
+        "SELECT t.device_id, " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
+        " WHERE t.device_id = ANY($1::bigint[]) AND t.state " OPEN_STATES
+        " AND b.state " STORE_SQL_BATCH_RUNNING " ORDER BY t.batch_id, t.device_id FOR NO KEY UPDATE OF b, t",
+    /* STORE_UQ_TASK_PUT for many tasks: one array per column, element i of each is task i */
+    [U_PUT_TASKS - STORE_PG_Q_BATCH] =
+        "UPDATE tasks t SET state = u.state, fail_reason = u.reason, progress = u.progress,"
+        " retried = u.retried, attempt = u.attempt, push_msg_id = u.msg, pushed_ms = u.pushed,"
+        " started_ms = u.started, finish_ms = u.finish, due_kind = u.dkind, due_ms = u.dms,"
+        " current_version = u.ver, updated_ms = u.upd"
+        " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::int[],"
+        " $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[],"
+        " $13::bigint[], $14::text[], $15::bigint[])"
+        " AS u(b, d, state, reason, progress, retried, attempt, msg, pushed, started, finish,"
+        " dkind, dms, ver, upd)"
+        " WHERE t.batch_id = u.b AND t.device_id = u.d",
     [E_BATCHES - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.state " STORE_SQL_BATCH_RUNNING
                                      " ORDER BY b.id",
     [E_PRESENCE_RESET - STORE_PG_Q_BATCH] = "UPDATE devices SET online = 0 WHERE online = 1",
@@ -168,6 +215,32 @@ static void tb_elem(tbuf *b, const char *s)
     b->s[b->len] = '\0';
 }
 
+/* Appends an integer element, or NULL when null. */
+static void tb_i64(tbuf *b, int64_t v, int null)
+{
+    char num[24];
+    int k = null ? snprintf(num, sizeof num, "NULL") : snprintf(num, sizeof num, "%lld", (long long)v);
+    tb_room(b, (size_t)k + 1);
+    if (b->len > 1)
+        b->s[b->len++] = ',';
+    memcpy(b->s + b->len, num, (size_t)k + 1);
+    b->len += (size_t)k;
+}
+
+/* Appends s as a quoted element, or NULL when s is NULL. */
+static void tb_opt(tbuf *b, const char *s)
+{
+    if (s) {
+        tb_elem(b, s);
+        return;
+    }
+    tb_room(b, 5);
+    if (b->len > 1)
+        b->s[b->len++] = ',';
+    memcpy(b->s + b->len, "NULL", 5);
+    b->len += 4;
+}
+
 /* ---- rows ------------------------------------------------------------------------------ */
 
 static void batch_row(const PGresult *r, int row, store_batch *b)
@@ -218,18 +291,30 @@ static ota_err pipe_send(pg_uow *u, int q, const store_pg_params *p, const char 
     return OTA_OK;
 }
 
-/* Reads every pending result (Sync first) and leaves pipeline mode. *last (may be NULL)
- * gets the last statement's result when everything succeeded (the caller clears it).
- * OTA_EDB (the first failure logged) when any statement failed. */
-static ota_err pipe_settle(pg_uow *u, PGresult **last)
+/* Round trips the engine's units of work waited for in this process (BEGIN, each read or
+ * pipeline sync, COMMIT or ROLLBACK): /metrics' ota_store_round_trips_total. */
+static _Atomic uint64_t round_trips;
+
+static void trip(void)
+{
+    round_trips++;
+}
+
+/* Reads every pending result (Sync first) and leaves pipeline mode. last[0..nlast) (last
+ * may be NULL) get the results of the last nlast statements when everything succeeded
+ * (the caller clears them). OTA_EDB (the first failure logged) when any statement failed. */
+static ota_err pipe_settle_n(pg_uow *u, PGresult **last, int nlast)
 {
     PGconn *pg = u->c->pg;
     ota_err rc = u->failed ? OTA_EDB : OTA_OK;
-    PGresult *keep = NULL;
-    if (last)
-        *last = NULL;
+    PGresult *keep[2] = {NULL, NULL};
+    if (!last)
+        nlast = 0;
+    for (int k = 0; k < nlast; k++)
+        last[k] = NULL;
     if (!u->piped)
         return rc;
+    trip();
     if (!PQpipelineSync(pg)) {
         u->failed = 1;
         return store_pg_fail(u->c, NULL, "engine pipeline sync");
@@ -246,8 +331,8 @@ static ota_err pipe_settle(pg_uow *u, PGresult **last)
                 store_pg_fail(u->c, r, u->what[i]);
             rc = OTA_EDB;
             PQclear(r);
-        } else if (last && i == u->pending - 1) {
-            keep = r;
+        } else if (i >= u->pending - nlast) {
+            keep[i - (u->pending - nlast)] = r;
         } else {
             PQclear(r);
         }
@@ -270,12 +355,19 @@ static ota_err pipe_settle(pg_uow *u, PGresult **last)
     }
     if (rc != OTA_OK) {
         u->failed = 1;
-        PQclear(keep);
-        keep = NULL;
+        for (int k = 0; k < nlast; k++) {
+            PQclear(keep[k]);
+            keep[k] = NULL;
+        }
     }
-    if (last)
-        *last = keep;
+    for (int k = 0; k < nlast; k++)
+        last[k] = keep[k];
     return rc;
+}
+
+static ota_err pipe_settle(pg_uow *u, PGresult **last)
+{
+    return pipe_settle_n(u, last, last ? 1 : 0);
 }
 
 /* A statement whose answer the caller needs: sent after the pending writes, answered in
@@ -287,6 +379,7 @@ static PGresult *uow_read(pg_uow *u, int q, const store_pg_params *p, const char
         return NULL;
     if (!u->piped) {
         /* nothing pending: a plain round trip is cheaper than a pipeline's */
+        trip();
         r = run(u->c, q, p, what);
         if (!r)
             u->failed = 1;
@@ -307,10 +400,12 @@ static ota_err pg_uow_begin(store_t *s, void **out)
     u->c = store_pg_conn_get(s);
     ota_err rc = u->c ? OTA_OK : OTA_EDB;
     /* the pipeline sends prepared statements only: prepare them first (once per connection) */
-    for (int q = STORE_PG_Q_BATCH; q <= U_SNAP_OFF && rc == OTA_OK; q++)
+    for (int q = STORE_PG_Q_BATCH; q < U_END && rc == OTA_OK; q++)
         rc = store_pg_prepare(u->c, q, text_of(q), "engine prepare");
-    if (rc == OTA_OK)
+    if (rc == OTA_OK) {
+        trip();
         rc = store_pg_begin(u->c);
+    }
     if (rc != OTA_OK) {
         store_pg_conn_put(s, u->c);
         free(u);
@@ -324,6 +419,7 @@ static ota_err pg_uow_commit(void *impl)
 {
     pg_uow *u = impl;
     ota_err r = pipe_settle(u, NULL);
+    trip();
     if (r == OTA_OK)
         r = store_pg_commit(u->c);
     else if (!u->piped)
@@ -337,6 +433,7 @@ static void pg_uow_rollback(void *impl)
 {
     pg_uow *u = impl;
     pipe_settle(u, NULL);
+    trip();
     if (!u->piped)
         store_pg_rollback(u->c);
     store_pg_conn_put(u->s, u->c);
@@ -365,6 +462,128 @@ static ota_err pg_uow_exec(void *impl, store_uq q, const store_args *a, store_ro
     if (!row && !changes)
         return uow_write(u, id, &p, store__uq_name(q));
     return store_pg_answer(uow_read(u, id, &p, store__uq_name(q)), row, ud, changes);
+}
+
+/* Array literals of one chunk, built by the callers below. */
+typedef struct {
+    tbuf a[15];
+    int n;
+} arrays;
+
+static void arrays_open(arrays *x, int n)
+{
+    memset(x, 0, sizeof *x);
+    x->n = n;
+    for (int i = 0; i < n; i++)
+        tb_char(&x->a[i], '{');
+}
+
+static void arrays_close(arrays *x, store_pg_params *p)
+{
+    p->n = 0;
+    for (int i = 0; i < x->n; i++) {
+        tb_char(&x->a[i], '}');
+        store_pg_p_str(p, x->a[i].s);
+    }
+}
+
+static void arrays_free(arrays *x)
+{
+    for (int i = 0; i < x->n; i++)
+        free(x->a[i].s);
+}
+
+/* Two statements sent together (after the pending writes), answered in one round trip;
+ * each result's rows go to its row function. */
+static ota_err read_two(pg_uow *u, int q1, int q2, const store_pg_params *p, store_row_fn f1,
+                        store_row_fn f2, void *ud)
+{
+    PGresult *r[2];
+    if (pipe_send(u, q1, p, "engine load devices") != OTA_OK ||
+        pipe_send(u, q2, p, "engine load tasks") != OTA_OK)
+        return OTA_EDB;
+    if (pipe_settle_n(u, r, 2) != OTA_OK)
+        return OTA_EDB;
+    store_pg_answer(r[0], f1, ud, NULL);
+    return store_pg_answer(r[1], f2, ud, NULL);
+}
+
+#define LOAD_CHUNK 5000
+
+static ota_err pg_uow_load(void *impl, const char *const *pks, const char *const *idents,
+                           const int64_t *ids, size_t n, store_row_fn dev, store_row_fn task,
+                           void *ud)
+{
+    pg_uow *u = impl;
+    ota_err rc = OTA_OK;
+    for (size_t start = 0; start < n && rc == OTA_OK; start += LOAD_CHUNK) {
+        size_t end = start + LOAD_CHUNK < n ? start + LOAD_CHUNK : n;
+        arrays x;
+        store_pg_params p;
+        arrays_open(&x, ids ? 1 : 2);
+        for (size_t i = start; i < end; i++) {
+            if (ids) {
+                tb_i64(&x.a[0], ids[i], 0);
+            } else {
+                tb_elem(&x.a[0], pks[i]);
+                tb_elem(&x.a[1], idents[i]);
+            }
+        }
+        arrays_close(&x, &p);
+        rc = ids ? read_two(u, U_LOAD_DEV_IDS, U_LOAD_TASK_IDS, &p, dev, task, ud)
+                 : read_two(u, U_LOAD_DEV_NAMES, U_LOAD_TASK_NAMES, &p, dev, task, ud);
+        arrays_free(&x);
+    }
+    return rc;
+}
+
+/* An optional time (0: not yet) as an array element. */
+static void tb_ms(tbuf *b, int64_t ms)
+{
+    tb_i64(b, ms, ms == 0);
+}
+
+static ota_err pg_uow_put_tasks(void *impl, const store_task *const *ts, const int64_t *ms,
+                                size_t n)
+{
+    pg_uow *u = impl;
+    ota_err rc = OTA_OK;
+    for (size_t start = 0; start < n && rc == OTA_OK; start += LOAD_CHUNK) {
+        size_t end = start + LOAD_CHUNK < n ? start + LOAD_CHUNK : n;
+        arrays x;
+        store_pg_params p;
+        arrays_open(&x, 15);
+        /* the columns in STORE_UQ_TASK_PUT's parameter order (store_batch.c put_one) */
+        for (size_t i = start; i < end; i++) {
+            const store_task *st = ts[i];
+            const fsm_task *t = &st->task;
+            int dl = t->deadline_kind != FSM_DL_NONE;
+            tb_i64(&x.a[0], st->batch_id, 0);
+            tb_i64(&x.a[1], st->device_id, 0);
+            tb_elem(&x.a[2], fsm_state_name(t->state));
+            tb_opt(&x.a[3], t->reason != FSM_REASON_NONE ? fsm_reason_name(t->reason) : NULL);
+            tb_i64(&x.a[4], t->progress, 0);
+            tb_i64(&x.a[5], t->retried, 0);
+            tb_i64(&x.a[6], t->attempt, 0);
+            tb_opt(&x.a[7], t->push_msg_id[0] ? t->push_msg_id : NULL);
+            tb_ms(&x.a[8], t->pushed_ms);
+            tb_ms(&x.a[9], t->started_ms);
+            tb_ms(&x.a[10], t->finished_ms);
+            tb_opt(&x.a[11], dl ? fsm_deadline_name(t->deadline_kind) : NULL);
+            tb_i64(&x.a[12], t->deadline_ms, !dl);
+            tb_opt(&x.a[13], st->current_version[0] ? st->current_version : NULL);
+            tb_i64(&x.a[14], ms[i], 0);
+        }
+        arrays_close(&x, &p);
+        rc = uow_write(u, U_PUT_TASKS, &p, "engine task put (bulk)");
+        arrays_free(&x);
+    }
+    return rc;
+}
+
+static uint64_t pg_round_trips(void)
+{
+    return round_trips;
 }
 
 static ota_err pg_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms,
@@ -533,7 +752,10 @@ const store_batch_ops store_pg_batch_ops = {
     .uow_commit = pg_uow_commit,
     .uow_rollback = pg_uow_rollback,
     .uow_exec = pg_uow_exec,
+    .uow_load = pg_uow_load,
+    .uow_put_tasks = pg_uow_put_tasks,
     .uow_terminate = pg_uow_terminate,
+    .round_trips = pg_round_trips,
     .presence_snapshot = pg_snapshot,
     .engine_batches = pg_engine_batches,
     .engine_deadlines = pg_engine_deadlines,

@@ -12,15 +12,209 @@
 
 #include "ota_time.h"
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- the unit's cache (store_batch.h) ----------------------------------------------------
+ * One entry per device the unit has read or written, found by id and by name through two
+ * open-addressing tables of entry index + 1 (0: empty). Entries are never removed within a
+ * unit; a round touches at most a few times ROUND_MAX_EVENTS devices. */
+typedef struct {
+    int64_t device_id;  /* 0: the name is no device */
+    char pk[OTA_PRODUCT_KEY_MAX + 1];
+    char ident[OTA_IDENT_MAX + 1];
+    unsigned named : 1;      /* pk, ident known (and in the name table) */
+    unsigned flags : 1;      /* online, ready known */
+    unsigned task_known : 1; /* the open task was read or written: has_task says if any */
+    unsigned has_task : 1;
+    unsigned dirty : 1; /* task written in the unit, not yet sent (flush_tasks) */
+    int online, ready;
+    store_task task;
+    int64_t put_ms;
+} udev;
 
 struct store_uow {
     const store_batch_ops *ops;
     void *impl;
     store_t *s;
     int64_t t0_us; /* its BEGIN, for the latency histogram (store_metrics.h) */
+    udev *dev;
+    size_t n_dev, cap_dev;
+    uint32_t *by_id, *by_name;
+    size_t slots; /* a power of two, > 2 n_dev */
+    size_t n_dirty;
 };
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    return x ^ (x >> 33);
+}
+
+static uint64_t name_hash(const char *pk, const char *ident)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *pk; pk++)
+        h = (h ^ (unsigned char)*pk) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL; /* no byte of a name: "a"+"bc" differs from "ab"+"c" */
+    for (; *ident; ident++)
+        h = (h ^ (unsigned char)*ident) * 1099511628211ULL;
+    return mix64(h);
+}
+
+static void index_id(store_uow *u, size_t i)
+{
+    size_t m = u->slots - 1, k = (size_t)mix64((uint64_t)u->dev[i].device_id) & m;
+    while (u->by_id[k])
+        k = (k + 1) & m;
+    u->by_id[k] = (uint32_t)i + 1;
+}
+
+static void index_name(store_uow *u, size_t i)
+{
+    size_t m = u->slots - 1, k = (size_t)name_hash(u->dev[i].pk, u->dev[i].ident) & m;
+    while (u->by_name[k])
+        k = (k + 1) & m;
+    u->by_name[k] = (uint32_t)i + 1;
+}
+
+static udev *find_id(store_uow *u, int64_t id)
+{
+    if (!u->slots || id == 0)
+        return NULL;
+    size_t m = u->slots - 1;
+    for (size_t k = (size_t)mix64((uint64_t)id) & m; u->by_id[k]; k = (k + 1) & m)
+        if (u->dev[u->by_id[k] - 1].device_id == id)
+            return &u->dev[u->by_id[k] - 1];
+    return NULL;
+}
+
+static udev *find_name(store_uow *u, const char *pk, const char *ident)
+{
+    if (!u->slots)
+        return NULL;
+    size_t m = u->slots - 1;
+    for (size_t k = (size_t)name_hash(pk, ident) & m; u->by_name[k]; k = (k + 1) & m) {
+        udev *e = &u->dev[u->by_name[k] - 1];
+        if (strcmp(e->pk, pk) == 0 && strcmp(e->ident, ident) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* A new entry (zeroed but for device_id, and in the id table when id != 0); pointers to
+ * entries taken before are invalid afterwards. */
+static udev *add_entry(store_uow *u, int64_t id)
+{
+    if (2 * (u->n_dev + 1) >= u->slots) {
+        u->slots = u->slots ? u->slots * 2 : 256;
+        free(u->by_id);
+        free(u->by_name);
+        u->by_id = calloc(u->slots, sizeof *u->by_id);
+        u->by_name = calloc(u->slots, sizeof *u->by_name);
+        if (!u->by_id || !u->by_name)
+            abort(); /* the daemon may abort on out-of-memory */
+        for (size_t i = 0; i < u->n_dev; i++) {
+            if (u->dev[i].device_id)
+                index_id(u, i);
+            if (u->dev[i].named)
+                index_name(u, i);
+        }
+    }
+    if (u->n_dev == u->cap_dev) {
+        u->cap_dev = u->cap_dev ? u->cap_dev * 2 : 128;
+        u->dev = realloc(u->dev, u->cap_dev * sizeof *u->dev);
+        if (!u->dev)
+            abort();
+    }
+    udev *e = &u->dev[u->n_dev];
+    memset(e, 0, sizeof *e);
+    e->device_id = id;
+    if (id)
+        index_id(u, u->n_dev);
+    u->n_dev++;
+    return e;
+}
+
+static udev *entry_for_id(store_uow *u, int64_t id)
+{
+    udev *e = find_id(u, id);
+    return e ? e : add_entry(u, id);
+}
+
+static void set_names(store_uow *u, udev *e, const char *pk, const char *ident)
+{
+    if (e->named)
+        return;
+    snprintf(e->pk, sizeof e->pk, "%s", pk);
+    snprintf(e->ident, sizeof e->ident, "%s", ident);
+    e->named = 1;
+    index_name(u, (size_t)(e - u->dev));
+}
+
+static int task_is_open(const store_task *t)
+{
+    return t->task.state != FSM_SUCCEEDED && t->task.state != FSM_FAILED;
+}
+
+/* Sends the unit's task writes, sorted by (batch, device) so that two units lock rows in one
+ * order. */
+static int cmp_task(const void *a, const void *b)
+{
+    const store_task *x = *(const store_task *const *)a, *y = *(const store_task *const *)b;
+    if (x->batch_id != y->batch_id)
+        return x->batch_id < y->batch_id ? -1 : 1;
+    return x->device_id < y->device_id ? -1 : x->device_id > y->device_id;
+}
+
+static ota_err put_one(store_uow *u, const store_task *t, int64_t now_ms);
+
+static ota_err flush_tasks(store_uow *u)
+{
+    if (!u->n_dirty)
+        return OTA_OK;
+    const store_task **ts = malloc(u->n_dirty * sizeof *ts);
+    int64_t *ms = malloc(u->n_dirty * sizeof *ms);
+    size_t n = 0;
+    ota_err rc = OTA_OK;
+    if (!ts || !ms)
+        abort();
+    for (size_t i = 0; i < u->n_dev; i++)
+        if (u->dev[i].dirty)
+            ts[n++] = &u->dev[i].task;
+    qsort(ts, n, sizeof *ts, cmp_task);
+    for (size_t i = 0; i < n; i++) {
+        const udev *e = (const udev *)((const char *)ts[i] - offsetof(udev, task));
+        ms[i] = e->put_ms;
+    }
+    if (u->ops->uow_put_tasks)
+        rc = u->ops->uow_put_tasks(u->impl, ts, ms, n);
+    else
+        for (size_t i = 0; i < n && rc == OTA_OK; i++)
+            rc = put_one(u, ts[i], ms[i]);
+    free(ts);
+    free(ms);
+    if (rc == OTA_OK) {
+        for (size_t i = 0; i < u->n_dev; i++)
+            u->dev[i].dirty = 0;
+        u->n_dirty = 0;
+    }
+    return rc;
+}
+
+static void uow_free(store_uow *u)
+{
+    free(u->dev);
+    free(u->by_id);
+    free(u->by_name);
+    free(u);
+}
 
 ota_err store_uow_begin(store_t *s, store_uow **out)
 {
@@ -42,9 +236,16 @@ ota_err store_uow_begin(store_t *s, store_uow **out)
 
 ota_err store_uow_commit(store_uow *u)
 {
-    ota_err r = u->ops->uow_commit(u->impl);
+    ota_err r = flush_tasks(u);
+    if (r != OTA_OK) {
+        u->ops->uow_rollback(u->impl);
+        store__tx_observe(u->s, STORE_TX_KINDS - 1, u->t0_us);
+        uow_free(u);
+        return r;
+    }
+    r = u->ops->uow_commit(u->impl);
     store__tx_observe(u->s, STORE_TX_KINDS - 1, u->t0_us);
-    free(u);
+    uow_free(u);
     return r;
 }
 
@@ -54,7 +255,7 @@ void store_uow_rollback(store_uow *u)
         return;
     u->ops->uow_rollback(u->impl);
     store__tx_observe(u->s, STORE_TX_KINDS - 1, u->t0_us);
-    free(u);
+    uow_free(u);
 }
 
 /* Runs unit-of-work statement q: an answer is awaited only when row or changes asks for one. */
@@ -79,12 +280,148 @@ static void read_i64(const store_row *r, void *out)
     *(int64_t *)out = r->i64(r->row, 0);
 }
 
+/* ---- loads ------------------------------------------------------------------------------ */
+
+typedef struct {
+    store_uow *u;
+    int bad; /* a task row with a state that is no name of FSM_STATES */
+} load_ctx;
+
+static void load_dev(void *ud, const store_row *r)
+{
+    load_ctx *c = ud;
+    char pk[OTA_PRODUCT_KEY_MAX + 1], ident[OTA_IDENT_MAX + 1];
+    udev *e = entry_for_id(c->u, r->i64(r->row, 0));
+    r->text(r->row, 1, pk, sizeof pk);
+    r->text(r->row, 2, ident, sizeof ident);
+    set_names(c->u, e, pk, ident);
+    /* the unit's own flag writes went out before this read: the row has them */
+    e->online = r->i64(r->row, 3) != 0;
+    e->ready = r->i64(r->row, 4) != 0;
+    e->flags = 1;
+}
+
+/* A task row: device_id, then STORE_SQL_TASK_COLS. */
+static int64_t shifted_i64(const void *row, int col);
+static void shifted_text(const void *row, int col, char *out, size_t outlen);
+static int shifted_null(const void *row, int col);
+
+static void load_task(void *ud, const store_row *r)
+{
+    load_ctx *c = ud;
+    udev *e = entry_for_id(c->u, r->i64(r->row, 0));
+    if (e->task_known)
+        return; /* the unit's own version is newer (it may not be written yet) */
+    store_row sr = {r, shifted_i64, shifted_text, shifted_null};
+    if (store__read_task(&sr, e->device_id, &e->task) != 0) {
+        c->bad = 1;
+        return;
+    }
+    e->task_known = 1;
+    e->has_task = 1;
+}
+
+static int64_t shifted_i64(const void *row, int col)
+{
+    const store_row *r = row;
+    return r->i64(r->row, col + 1);
+}
+
+static void shifted_text(const void *row, int col, char *out, size_t outlen)
+{
+    const store_row *r = row;
+    r->text(r->row, col + 1, out, outlen);
+}
+
+static int shifted_null(const void *row, int col)
+{
+    const store_row *r = row;
+    return r->is_null(r->row, col + 1);
+}
+
+ota_err store_uow_load_names(store_uow *u, const char *const *pks, const char *const *idents,
+                             size_t n)
+{
+    if (!u->ops->uow_load || n == 0)
+        return OTA_OK;
+    const char **p = malloc(n * sizeof *p), **d = malloc(n * sizeof *d);
+    size_t m = 0;
+    if (!p || !d)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        if (!find_name(u, pks[i], idents[i])) {
+            p[m] = pks[i];
+            d[m++] = idents[i];
+        }
+    load_ctx c = {u, 0};
+    ota_err rc = m ? u->ops->uow_load(u->impl, p, d, NULL, m, load_dev, load_task, &c) : OTA_OK;
+    for (size_t i = 0; i < m && rc == OTA_OK; i++) {
+        udev *e = find_name(u, p[i], d[i]);
+        if (!e) { /* no such device */
+            e = add_entry(u, 0);
+            set_names(u, e, p[i], d[i]);
+        } else if (e->device_id && !e->task_known) {
+            e->task_known = 1; /* its tasks were read: none is open */
+        }
+    }
+    free(p);
+    free(d);
+    return rc == OTA_OK && c.bad ? OTA_EDB : rc;
+}
+
+ota_err store_uow_load_ids(store_uow *u, const int64_t *ids, size_t n)
+{
+    if (!u->ops->uow_load || n == 0)
+        return OTA_OK;
+    int64_t *want = malloc(n * sizeof *want);
+    size_t m = 0;
+    if (!want)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const udev *e = find_id(u, ids[i]);
+        if (!e || !e->named || !e->flags || !e->task_known)
+            want[m++] = ids[i];
+    }
+    load_ctx c = {u, 0};
+    ota_err rc = m ? u->ops->uow_load(u->impl, NULL, NULL, want, m, load_dev, load_task, &c)
+                   : OTA_OK;
+    for (size_t i = 0; i < m && rc == OTA_OK; i++) {
+        udev *e = find_id(u, want[i]);
+        if (e && e->named && !e->task_known)
+            e->task_known = 1; /* a device whose tasks were read: none is open */
+    }
+    free(want);
+    return rc == OTA_OK && c.bad ? OTA_EDB : rc;
+}
+
+void store_uow_forget_absent(store_uow *u)
+{
+    for (size_t i = 0; i < u->n_dev; i++) {
+        udev *e = &u->dev[i];
+        /* a task this unit finished stays finished (it holds the row); one never seen may be new */
+        if (e->task_known && !e->has_task && !e->dirty)
+            e->task_known = 0;
+    }
+}
+
+/* ---- reads and writes through the cache ----------------------------------------------- */
+
 ota_err store_uow_device_find(store_uow *u, const char *pk, const char *ident, int64_t *id)
 {
+    udev *e = find_name(u, pk, ident);
+    if (e) {
+        *id = e->device_id;
+        return e->device_id ? OTA_OK : OTA_ENOTFOUND;
+    }
     store_args a = {0};
     store_arg_str(&a, pk);
     store_arg_str(&a, ident);
-    return first(u, STORE_UQ_DEVICE_FIND, &a, read_i64, id);
+    ota_err rc = first(u, STORE_UQ_DEVICE_FIND, &a, read_i64, id);
+    if (rc == OTA_OK)
+        set_names(u, entry_for_id(u, *id), pk, ident);
+    else if (rc == OTA_ENOTFOUND)
+        set_names(u, add_entry(u, 0), pk, ident);
+    return rc;
 }
 
 typedef struct {
@@ -102,10 +439,23 @@ static void read_names(const store_row *r, void *out)
 ota_err store_uow_device_names(store_uow *u, int64_t device_id, char *pk, size_t pklen, char *ident,
                                size_t identlen)
 {
-    names_out o = {pk, ident, pklen, identlen};
+    udev *e = find_id(u, device_id);
+    if (e && e->named) {
+        snprintf(pk, pklen, "%s", e->pk);
+        snprintf(ident, identlen, "%s", e->ident);
+        return OTA_OK;
+    }
+    char p[OTA_PRODUCT_KEY_MAX + 1], d[OTA_IDENT_MAX + 1];
+    names_out o = {p, d, sizeof p, sizeof d};
     store_args a = {0};
     store_arg_i64(&a, device_id);
-    return first(u, STORE_UQ_DEVICE_NAMES, &a, read_names, &o);
+    ota_err rc = first(u, STORE_UQ_DEVICE_NAMES, &a, read_names, &o);
+    if (rc != OTA_OK)
+        return rc;
+    set_names(u, entry_for_id(u, device_id), p, d);
+    snprintf(pk, pklen, "%s", p);
+    snprintf(ident, identlen, "%s", d);
+    return OTA_OK;
 }
 
 typedef struct {
@@ -122,11 +472,30 @@ static void read_task(const store_row *r, void *out)
 
 ota_err store_uow_task_open(store_uow *u, int64_t device_id, store_task *out)
 {
-    task_out o = {device_id, out, 0};
+    udev *e = find_id(u, device_id);
+    if (e && e->task_known) {
+        if (!e->has_task)
+            return OTA_ENOTFOUND;
+        *out = e->task;
+        return OTA_OK;
+    }
+    store_task t;
+    task_out o = {device_id, &t, 0};
     store_args a = {0};
     store_arg_i64(&a, device_id);
     ota_err rc = first(u, STORE_UQ_TASK_OPEN, &a, read_task, &o);
-    return rc == OTA_OK && o.bad ? OTA_EDB : rc;
+    if (rc == OTA_OK && o.bad)
+        return OTA_EDB;
+    if (rc != OTA_OK && rc != OTA_ENOTFOUND)
+        return rc;
+    e = entry_for_id(u, device_id);
+    e->task_known = 1;
+    e->has_task = rc == OTA_OK;
+    if (rc == OTA_OK) {
+        e->task = t;
+        *out = t;
+    }
+    return rc;
 }
 
 /* v, or SQL NULL when 0 ("not yet"). */
@@ -138,7 +507,8 @@ static void arg_opt_i64(store_args *a, int64_t v)
         store_arg_str(a, NULL);
 }
 
-ota_err store_uow_task_put(store_uow *u, const store_task *in, int64_t now_ms)
+/* One STORE_UQ_TASK_PUT (pipelined where the database can). */
+static ota_err put_one(store_uow *u, const store_task *in, int64_t now_ms)
 {
     const fsm_task *t = &in->task;
     store_args a = {0};
@@ -163,6 +533,20 @@ ota_err store_uow_task_put(store_uow *u, const store_task *in, int64_t now_ms)
     store_arg_str(&a, in->current_version[0] ? in->current_version : NULL);
     store_arg_i64(&a, now_ms);
     return uexec(u, STORE_UQ_TASK_PUT, &a, NULL, NULL, NULL);
+}
+
+ota_err store_uow_task_put(store_uow *u, const store_task *in, int64_t now_ms)
+{
+    udev *e = entry_for_id(u, in->device_id);
+    e->task = *in;
+    e->task_known = 1;
+    e->has_task = task_is_open(in);
+    e->put_ms = now_ms;
+    if (!e->dirty) {
+        e->dirty = 1;
+        u->n_dirty++;
+    }
+    return OTA_OK;
 }
 
 ota_err store_uow_event(store_uow *u, hook_event ev, const char *data, int64_t now_ms)
@@ -202,17 +586,33 @@ ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t
     return batch_change(u, STORE_UQ_COMPLETE, &a, completed);
 }
 
+/* Ends the batch's unfinished tasks inside the unit (uow_terminate with end_state). The
+ * terminate reads the task rows: the unit's task writes go first; afterwards none of the
+ * batch's tasks is open. */
+static ota_err end_in_unit(store_uow *u, int64_t batch_id, int64_t now_ms, const char *end_state,
+                           int *done, int64_t *failed)
+{
+    ota_err rc = flush_tasks(u);
+    if (rc == OTA_OK)
+        rc = u->ops->uow_terminate(u->impl, batch_id, now_ms, end_state, done, failed);
+    if (rc == OTA_OK && *done)
+        for (size_t i = 0; i < u->n_dev; i++)
+            if (u->dev[i].has_task && u->dev[i].task.batch_id == batch_id)
+                u->dev[i].has_task = 0;
+    return rc;
+}
+
 ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done,
                                   int64_t *failed)
 {
-    return u->ops->uow_terminate(u->impl, batch_id, now_ms, "terminated", done, failed);
+    return end_in_unit(u, batch_id, now_ms, "terminated", done, failed);
 }
 
 ota_err store_uow_batch_abort(store_uow *u, int64_t batch_id, int64_t now_ms, const char *why,
                               int *done, int64_t *failed)
 {
     store_args a = {0};
-    ota_err rc = u->ops->uow_terminate(u->impl, batch_id, now_ms, "aborted", done, failed);
+    ota_err rc = end_in_unit(u, batch_id, now_ms, "aborted", done, failed);
     if (rc != OTA_OK || !*done)
         return rc;
     store_arg_i64(&a, batch_id);
@@ -254,6 +654,9 @@ ota_err store_uow_device_presence(store_uow *u, int64_t device_id, int online, i
     store_args a = {0};
     store_arg_i64(&a, device_id);
     store_arg_i64(&a, now_ms);
+    udev *e = find_id(u, device_id);
+    if (e)
+        e->flags = 0; /* whether it changed them is the database's rule: read them again */
     return uexec(u, online ? STORE_UQ_PRESENCE_ON : STORE_UQ_PRESENCE_OFF, &a, NULL, NULL,
                  &changed);
 }
@@ -263,16 +666,29 @@ ota_err store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms)
     store_args a = {0};
     store_arg_i64(&a, device_id);
     store_arg_i64(&a, now_ms);
+    udev *e = find_id(u, device_id);
+    if (e)
+        e->ready = 1;
     return uexec(u, STORE_UQ_READY, &a, NULL, NULL, NULL);
 }
 
 ota_err store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable)
 {
     int64_t v = 0;
+    udev *e = find_id(u, device_id);
+    if (e && e->flags) {
+        *pushable = e->online && e->ready;
+        return OTA_OK;
+    }
     store_args a = {0};
     store_arg_i64(&a, device_id);
     ota_err rc = first(u, STORE_UQ_PUSHABLE, &a, read_i64, &v);
     *pushable = rc == OTA_OK && v != 0;
+    if (*pushable) { /* both flags set; a 0 does not say which one is not */
+        e = entry_for_id(u, device_id);
+        e->online = e->ready = 1;
+        e->flags = 1;
+    }
     return rc;
 }
 
@@ -336,9 +752,16 @@ ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, i
     store_arg_i64(&a, now_ms);
     store_arg_i64(&a, phase);
     *joined = 0;
-    ota_err rc = uexec(u, STORE_UQ_TASK_JOIN, &a, NULL, NULL, &changed);
+    udev *e = find_id(u, device_id);
+    /* the join asks the database whether the device has an open task: a task this unit
+     * finished must be written first */
+    ota_err rc = e && e->dirty ? flush_tasks(u) : OTA_OK;
+    if (rc == OTA_OK)
+        rc = uexec(u, STORE_UQ_TASK_JOIN, &a, NULL, NULL, &changed);
     if (rc != OTA_OK || changed != 1)
         return rc;
+    if ((e = find_id(u, device_id)) != NULL)
+        e->task_known = 0; /* it has a new task: read it (locked) when asked */
     a.n = 0;
     store_arg_i64(&a, batch_id);
     rc = uexec(u, STORE_UQ_BATCH_JOINED, &a, NULL, NULL, NULL);
@@ -389,7 +812,14 @@ ota_err store_uow_target_event_done(store_uow *u, int64_t device_id)
 ota_err store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
                                     int64_t now_ms)
 {
+    for (size_t i = 0; i < u->n_dev; i++)
+        u->dev[i].flags = 0;
     return u->ops->presence_snapshot(u->impl, clients, n, now_ms);
+}
+
+uint64_t store_uow_round_trips(store_t *s)
+{
+    return s->batch_ops->round_trips ? s->batch_ops->round_trips() : 0;
 }
 
 ota_err store_engine_batches(store_t *s, store_batch **items, size_t *n)

@@ -179,6 +179,22 @@ ota_err store_uow_commit(store_uow *u);
 /* Rolls back and frees u; NULL is fine. */
 void store_uow_rollback(store_uow *u);
 
+/* The unit keeps what it read and wrote per device for the rest of the transaction, so a
+ * round asks the database once per device at most: the reads below answer from it, task
+ * writes wait in it and go out together (one statement on PostgreSQL) at the commit or
+ * before a terminate. The two loads fill it for a whole round at once; a device not loaded
+ * is read on its own when first asked for (both are correct, the loads are fewer round
+ * trips). Tasks are read as store_uow_task_open reads them: locked, batch row first. */
+/* Loads the devices named pks[i].idents[i] (i < n): their ids, flags and open tasks.
+ * Unknown names are remembered as unknown for the unit. */
+ota_err store_uow_load_names(store_uow *u, const char *const *pks, const char *const *idents,
+                             size_t n);
+/* The same by device ids (names included). */
+ota_err store_uow_load_ids(store_uow *u, const int64_t *ids, size_t n);
+/* Forgets the "no open task" answers the unit has read: a batch created since (by another
+ * connection) may have given those devices a task. */
+void store_uow_forget_absent(store_uow *u);
+
 /* The device's id and whether it is online/ready; OTA_ENOTFOUND when unknown. */
 ota_err store_uow_device_find(store_uow *u, const char *product_key, const char *identifier,
                               int64_t *device_id);
@@ -256,6 +272,9 @@ ota_err store_uow_target_event_done(store_uow *u, int64_t device_id);
 /* Up to max ids of unfinished continuous batches with an id above after, ascending. */
 ota_err store_uow_continuous_new(store_uow *u, int64_t after, int64_t *ids, size_t max,
                                  size_t *n);
+/* Round trips to the database that the units of work of this process have waited for
+ * (0 where the database is in-process: SQLite). */
+uint64_t store_uow_round_trips(store_t *s);
 
 /* Start-up and bookkeeping reads (no transaction needed). */
 /* Every in_progress batch. */

@@ -88,8 +88,22 @@ struct store_batch_ops {
      * otherwise row gets each result row and *changes the rows written. */
     ota_err (*uow_exec)(void *impl, store_uq q, const store_args *args, store_row_fn row, void *ud,
                         int64_t *changes);
+    /* The devices named (pks/idents, ids NULL) or numbered (ids, pks NULL), n of them, in
+     * one or a few statements: dev gets each device's row (id, product_key, identifier,
+     * online, ready), task each of their open tasks in a running batch (device_id, then
+     * STORE_SQL_TASK_COLS), locked as STORE_UQ_TASK_OPEN locks them, in (batch, device)
+     * order. NULL: store_batch.c reads each device when first asked for. */
+    ota_err (*uow_load)(void *impl, const char *const *pks, const char *const *idents,
+                        const int64_t *ids, size_t n, store_row_fn dev, store_row_fn task,
+                        void *ud);
+    /* Writes n tasks as STORE_UQ_TASK_PUT does (updated_ms[i] the i-th's time), sorted by
+     * (batch, device), in one or a few statements. NULL: one STORE_UQ_TASK_PUT each. */
+    ota_err (*uow_put_tasks)(void *impl, const store_task *const *tasks,
+                             const int64_t *updated_ms, size_t n);
     ota_err (*uow_terminate)(void *impl, int64_t batch_id, int64_t now_ms, const char *end_state,
                              int *done, int64_t *failed);
+    /* Round trips the units of work of this process have waited for; NULL: not counted. */
+    uint64_t (*round_trips)(void);
     ota_err (*presence_snapshot)(void *impl, const char *const *clients, size_t n, int64_t now_ms);
 
     ota_err (*engine_batches)(store_t *s, store_batch **items, size_t *n);
