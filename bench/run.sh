@@ -248,8 +248,19 @@ cpu_window() {
 # goes to $WORK/rollout-TAG.json, the CPU samples to $WORK/cpu-TAG.txt.
 RTO=${BENCH_ROLLOUT_TIMEOUT:-900}
 FLEET_TLS=() # --cafile CA: the devices speak MQTT/TLS (figure 1t)
+# round_trips APIS: the engine's round trips to the database so far (ota_store_round_trips_total
+# of /metrics), summed over the comma-separated otad base URLs; 0 on SQLite
+round_trips() {
+  local sum=0 b v
+  for b in ${1//,/ }; do
+    v=$(curl -sS -H "Authorization: Bearer $TOKEN" "$b/metrics" | awk '$1 == "ota_store_round_trips_total" { print $2 }')
+    sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
+
 rollout() {
-  local tag=$1 apis=$2 bport=$3 key=$4 map=$5 pk fw perf_pid="" stat_pid=""
+  local tag=$1 apis=$2 bport=$3 key=$4 map=$5 pk fw perf_pid="" stat_pid="" rt0
   local common=(--api "$apis" --token "$TOKEN" --key-file "$key" --broker "127.0.0.1:$bport" "${FLEET_TLS[@]}")
   pk=$(api POST /api/v1/products -H 'Content-Type: application/json' \
     -d "{\"productName\":\"bench_rollout_$tag\",\"description\":\"bench\"}" | jq -r .productKey)
@@ -267,9 +278,12 @@ rollout() {
       -p "$(printf '%s\n' $map | grep '=otad' | cut -d= -f1 | paste -sd,)" -o "$WORK/perf-stat-$tag.txt" > /dev/null 2>&1 &
     stat_pid=$!
   fi
+  rt0=$(round_trips "$apis")
   "$FLEET" "${common[@]}" --product-key "$pk" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
     --connect-rate 10000 --batch "$fw" --batch-json '{"maxPushPerMinute":1000000}' \
     --summary-json "$WORK/rollout-$tag.json" --duration "$RTO" > "$WORK/rollout-$tag.out" 2>&1 || true
+  # per device over the fleet's run: its connection, version report and batch
+  R[${tag}_rt]=$(fcalc "($(round_trips "$apis") - $rt0) / $N_ROLL" 2)
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" "$stat_pid"; wait "$perf_pid" "$stat_pid" 2>/dev/null || true
     perf report -i "$WORK/perf-$tag.data" --stdio --sort comm,dso --percent-limit 1 > "$WORK/perf-$tag.txt" 2>/dev/null || true
@@ -852,8 +866,8 @@ APPEND=${BENCH_APPEND:-0}
     has 1w && echo "- 1w (SQLite, webhook to a 5 s receiver): ${R[rollhook_cpu]}"
     has 1t && echo "- 1t (SQLite, MQTT/TLS): ${R[rolltls_cpu]}"
     if has 7 && [ -z "${R[pg_skip]:-}" ]; then
-      echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}"
-      echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}"
+      echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}; ${R[pg1_rt]} round trips to PostgreSQL per device (ota_store_round_trips_total)"
+      echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}; ${R[pg2_rt]} round trips to PostgreSQL per device, both instances"
     fi
   fi
   echo

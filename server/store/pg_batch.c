@@ -4,9 +4,12 @@
  * row, lists in the same order, tasks stored with their API names.
  *
  * The batch API runs one transaction per call. The engine works in units of work: BEGIN on
- * one borrowed connection, a few thousand small statements (named prepared statements,
- * prepared once per connection and kept with it; the writes sent in pipeline mode, see
- * pipe_send), one COMMIT.
+ * one borrowed connection, statements in set shape where a round has many of a kind (the
+ * loads of a round's devices and open tasks by array, pg_uow_load; its task writes in one
+ * UPDATE ... FROM unnest, pg_uow_put_tasks), small ones for the rest (named prepared
+ * statements, prepared once per connection and kept with it; the writes sent in pipeline
+ * mode, see pipe_send), one COMMIT. A round of thousands of events waits for a handful of
+ * round trips.
  *
  * Locking. SQLite's BEGIN IMMEDIATE makes every write transaction run alone; here they run
  * side by side under READ COMMITTED, so the rows a decision rests on are locked first, in
@@ -21,8 +24,11 @@
  *   one of them waits for the other) and FOR NO KEY UPDATE on its product row, so two
  *   creates for the same product run one after the other and the second sees the first's
  *   tasks (device_busy / not eligible) instead of failing on the one-open-task index.
- * Two engines (two otad on one database) would lock batch rows in their own orders and may
- * deadlock; PostgreSQL then aborts one round, which the engine rolls back and reloads.
+ * - A load locks its tasks sorted by (batch, device), and the bulk task write touches only
+ *   rows the unit has locked that way, so two engines (two otad on one database) take batch
+ *   and task rows in one order. Device rows (readiness, versions, presence) are written in
+ *   message order; should two engines still deadlock, PostgreSQL aborts one round, which the
+ *   engine rolls back and reloads.
  *
  * Expected load: batches of up to 1,000,000 tasks (created by one INSERT ... SELECT, or for
  * directed batches from one array parameter); thousands of statements per engine round.

@@ -648,9 +648,8 @@ ota_err store_uow_batch_phase(store_uow *u, int64_t batch_id, int phase, int64_t
 
 ota_err store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t now_ms)
 {
-    /* no row changed: a stale event, nothing to do (the count is asked for, so the answer
-     * is awaited rather than pipelined, as it always was) */
-    int64_t changed = 0;
+    /* no row changed: a stale event, nothing to do; nobody needs the answer, so it is
+     * pipelined like the other writes (a failure shows at the next read or the commit) */
     store_args a = {0};
     store_arg_i64(&a, device_id);
     store_arg_i64(&a, now_ms);
@@ -658,7 +657,7 @@ ota_err store_uow_device_presence(store_uow *u, int64_t device_id, int online, i
     if (e)
         e->flags = 0; /* whether it changed them is the database's rule: read them again */
     return uexec(u, online ? STORE_UQ_PRESENCE_ON : STORE_UQ_PRESENCE_OFF, &a, NULL, NULL,
-                 &changed);
+                 NULL);
 }
 
 ota_err store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms)

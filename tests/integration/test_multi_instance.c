@@ -63,6 +63,13 @@ static void test_failover_mid_batch(void **state)
         d[i] = bt_dev_start(t, id, "1.0.0", SDEV_AUTO_UPGRADE, 0);
         sdev_set_auto_delay(d[i], 40);
     }
+    /* a batch for "all" takes the devices activated when it is created: wait until each
+     * one's connection and version report are applied (both instances apply them) */
+    for (int i = 0; i < N_DEV; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "f%d", i);
+        bt_wait_device(t, id, 1, "1.0.0", 20000);
+    }
     bt_firmware(t, "failover-fw", "2.0.0", fw, sizeof fw);
     /* paced: 2 pushes a second, so a dies with devices still waiting in its push queue;
      * retries cover an ack that went to the dying instance */
