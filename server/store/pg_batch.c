@@ -514,33 +514,55 @@ static ota_err read_two(pg_uow *u, int q1, int q2, const store_pg_params *p, sto
     return store_pg_answer(r[1], f2, ud, NULL);
 }
 
-#define LOAD_CHUNK 5000
+/* Rows per statement of the loads and the bulk write (a round has up to a few thousand). */
+#define CHUNK 5000
+
+/* Calls fn(u, ud, start, end, x) for each run [start, end) of at most CHUNK of n rows, with
+ * x's n_arrays array literals opened; fn fills them and sends its statement. */
+static ota_err by_chunks(pg_uow *u, size_t n, int n_arrays,
+                         ota_err (*fn)(pg_uow *u, void *ud, size_t start, size_t end, arrays *x),
+                         void *ud)
+{
+    ota_err rc = OTA_OK;
+    for (size_t start = 0; start < n && rc == OTA_OK; start += CHUNK) {
+        arrays x;
+        arrays_open(&x, n_arrays);
+        rc = fn(u, ud, start, start + CHUNK < n ? start + CHUNK : n, &x);
+        arrays_free(&x);
+    }
+    return rc;
+}
+
+typedef struct {
+    const char *const *pks, *const *idents;
+    const int64_t *ids;
+    store_row_fn dev, task;
+    void *ud;
+} load_args;
+
+static ota_err load_chunk(pg_uow *u, void *ud, size_t start, size_t end, arrays *x)
+{
+    load_args *a = ud;
+    store_pg_params p;
+    for (size_t i = start; i < end; i++) {
+        if (a->ids) {
+            tb_i64(&x->a[0], a->ids[i], 0);
+        } else {
+            tb_elem(&x->a[0], a->pks[i]);
+            tb_elem(&x->a[1], a->idents[i]);
+        }
+    }
+    arrays_close(x, &p);
+    return a->ids ? read_two(u, U_LOAD_DEV_IDS, U_LOAD_TASK_IDS, &p, a->dev, a->task, a->ud)
+                  : read_two(u, U_LOAD_DEV_NAMES, U_LOAD_TASK_NAMES, &p, a->dev, a->task, a->ud);
+}
 
 static ota_err pg_uow_load(void *impl, const char *const *pks, const char *const *idents,
                            const int64_t *ids, size_t n, store_row_fn dev, store_row_fn task,
                            void *ud)
 {
-    pg_uow *u = impl;
-    ota_err rc = OTA_OK;
-    for (size_t start = 0; start < n && rc == OTA_OK; start += LOAD_CHUNK) {
-        size_t end = start + LOAD_CHUNK < n ? start + LOAD_CHUNK : n;
-        arrays x;
-        store_pg_params p;
-        arrays_open(&x, ids ? 1 : 2);
-        for (size_t i = start; i < end; i++) {
-            if (ids) {
-                tb_i64(&x.a[0], ids[i], 0);
-            } else {
-                tb_elem(&x.a[0], pks[i]);
-                tb_elem(&x.a[1], idents[i]);
-            }
-        }
-        arrays_close(&x, &p);
-        rc = ids ? read_two(u, U_LOAD_DEV_IDS, U_LOAD_TASK_IDS, &p, dev, task, ud)
-                 : read_two(u, U_LOAD_DEV_NAMES, U_LOAD_TASK_NAMES, &p, dev, task, ud);
-        arrays_free(&x);
-    }
-    return rc;
+    load_args a = {pks, idents, ids, dev, task, ud};
+    return by_chunks(impl, n, ids ? 1 : 2, load_chunk, &a);
 }
 
 /* An optional time (0: not yet) as an array element. */
@@ -549,42 +571,45 @@ static void tb_ms(tbuf *b, int64_t ms)
     tb_i64(b, ms, ms == 0);
 }
 
+typedef struct {
+    const store_task *const *ts;
+    const int64_t *ms;
+} put_args;
+
+static ota_err put_chunk(pg_uow *u, void *ud, size_t start, size_t end, arrays *x)
+{
+    put_args *a = ud;
+    store_pg_params p;
+    /* the columns in STORE_UQ_TASK_PUT's parameter order (store_batch.c put_one) */
+    for (size_t i = start; i < end; i++) {
+        const store_task *st = a->ts[i];
+        const fsm_task *t = &st->task;
+        int dl = t->deadline_kind != FSM_DL_NONE;
+        tb_i64(&x->a[0], st->batch_id, 0);
+        tb_i64(&x->a[1], st->device_id, 0);
+        tb_elem(&x->a[2], fsm_state_name(t->state));
+        tb_opt(&x->a[3], t->reason != FSM_REASON_NONE ? fsm_reason_name(t->reason) : NULL);
+        tb_i64(&x->a[4], t->progress, 0);
+        tb_i64(&x->a[5], t->retried, 0);
+        tb_i64(&x->a[6], t->attempt, 0);
+        tb_opt(&x->a[7], t->push_msg_id[0] ? t->push_msg_id : NULL);
+        tb_ms(&x->a[8], t->pushed_ms);
+        tb_ms(&x->a[9], t->started_ms);
+        tb_ms(&x->a[10], t->finished_ms);
+        tb_opt(&x->a[11], dl ? fsm_deadline_name(t->deadline_kind) : NULL);
+        tb_i64(&x->a[12], t->deadline_ms, !dl);
+        tb_opt(&x->a[13], st->current_version[0] ? st->current_version : NULL);
+        tb_i64(&x->a[14], a->ms[i], 0);
+    }
+    arrays_close(x, &p);
+    return uow_write(u, U_PUT_TASKS, &p, "engine task put (bulk)");
+}
+
 static ota_err pg_uow_put_tasks(void *impl, const store_task *const *ts, const int64_t *ms,
                                 size_t n)
 {
-    pg_uow *u = impl;
-    ota_err rc = OTA_OK;
-    for (size_t start = 0; start < n && rc == OTA_OK; start += LOAD_CHUNK) {
-        size_t end = start + LOAD_CHUNK < n ? start + LOAD_CHUNK : n;
-        arrays x;
-        store_pg_params p;
-        arrays_open(&x, 15);
-        /* the columns in STORE_UQ_TASK_PUT's parameter order (store_batch.c put_one) */
-        for (size_t i = start; i < end; i++) {
-            const store_task *st = ts[i];
-            const fsm_task *t = &st->task;
-            int dl = t->deadline_kind != FSM_DL_NONE;
-            tb_i64(&x.a[0], st->batch_id, 0);
-            tb_i64(&x.a[1], st->device_id, 0);
-            tb_elem(&x.a[2], fsm_state_name(t->state));
-            tb_opt(&x.a[3], t->reason != FSM_REASON_NONE ? fsm_reason_name(t->reason) : NULL);
-            tb_i64(&x.a[4], t->progress, 0);
-            tb_i64(&x.a[5], t->retried, 0);
-            tb_i64(&x.a[6], t->attempt, 0);
-            tb_opt(&x.a[7], t->push_msg_id[0] ? t->push_msg_id : NULL);
-            tb_ms(&x.a[8], t->pushed_ms);
-            tb_ms(&x.a[9], t->started_ms);
-            tb_ms(&x.a[10], t->finished_ms);
-            tb_opt(&x.a[11], dl ? fsm_deadline_name(t->deadline_kind) : NULL);
-            tb_i64(&x.a[12], t->deadline_ms, !dl);
-            tb_opt(&x.a[13], st->current_version[0] ? st->current_version : NULL);
-            tb_i64(&x.a[14], ms[i], 0);
-        }
-        arrays_close(&x, &p);
-        rc = uow_write(u, U_PUT_TASKS, &p, "engine task put (bulk)");
-        arrays_free(&x);
-    }
-    return rc;
+    put_args a = {ts, ms};
+    return by_chunks(impl, n, 15, put_chunk, &a);
 }
 
 static uint64_t pg_round_trips(void)
