@@ -1788,7 +1788,7 @@ static ota_err fire_deadlines(engine_t *e, store_uow *u, int64_t now)
     if (n) {
         ids = xrealloc(NULL, n * sizeof *ids);
         for (size_t i = 0; i < n; i++)
-            if (due[i].kind != KIND_EXPIRY)
+            if (due[i].kind > FSM_DL_NONE && due[i].kind < FSM_DL_COUNT) /* a task's */
                 ids[n_ids++] = (int64_t)due[i].id;
     }
     ota_err rc = store_uow_load_ids(u, ids, n_ids);
@@ -1808,7 +1808,7 @@ static ota_err load_pushes(engine_t *e, store_uow *u, int64_t now)
     size_t n = 0, cap = 0;
     for (size_t i = 0; i < e->n_batches && n < ROUND_MAX_PUSHES; i++) {
         batch_mem *b = &e->batches[i];
-        if (!b->running)
+        if (!b->running || !b->pushing)
             continue;
         refill(b, now);
         for (size_t k = b->pending.head; k < b->pending.tail && n < ROUND_MAX_PUSHES &&
