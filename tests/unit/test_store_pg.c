@@ -1086,7 +1086,7 @@ static void test_uow_bulk(void **state)
     assert_int_equal(store_engine_deadlines(st, INT64_MAX, INT64_MAX, bulk_due_cb, &due), OTA_OK);
     assert_int_equal(due, BULK_N / 2 - 1); /* device 1 finished */
     assert_int_equal(store_uow_begin(st, &u), OTA_OK);
-    assert_int_equal(store_uow_batch_terminate(u, b.id, now_ms + 10, &pushable), OTA_OK);
+    assert_int_equal(store_uow_batch_terminate(u, b.id, now_ms + 10, &pushable, NULL), OTA_OK);
     assert_int_equal(store_uow_commit(u), OTA_OK);
 }
 
