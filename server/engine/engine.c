@@ -1808,7 +1808,7 @@ static ota_err load_pushes(engine_t *e, store_uow *u, int64_t now)
     size_t n = 0, cap = 0;
     for (size_t i = 0; i < e->n_batches && n < ROUND_MAX_PUSHES; i++) {
         batch_mem *b = &e->batches[i];
-        if (!b->running || !b->pushing)
+        if (!b->running || !can_push(b, now))
             continue;
         refill(b, now);
         for (size_t k = b->pending.head; k < b->pending.tail && n < ROUND_MAX_PUSHES &&
