@@ -5,7 +5,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps deps-test build build-tests build-asan run test test-fresh test-fresh-run test-unit test-integration test-asan test-pg test-browser test-fuzz bench fuzz clean format
+.PHONY: all deps deps-test build build-tests build-asan run test test-fresh test-fresh-run test-unit test-integration test-asan test-pg test-rabbitmq test-browser test-fuzz bench fuzz clean format
 
 all: build
 
@@ -55,6 +55,15 @@ test-integration: build-tests
 # PostgreSQL cluster (started by the script; docs/postgresql.md).
 test-pg: build-tests
 	CTEST_ARGS="-j 2 --output-on-failure $(CTEST_ARGS)" bash scripts/pg-test.sh $(BUILD)
+
+# otad on a two-node RabbitMQ cluster of its own (tests/integration/test_rabbitmq.c,
+# docs/broker.md "RabbitMQ"); not part of `make test`: two Erlang nodes take about a minute
+# to start. Installs Debian's rabbitmq-server when missing (its system service is not used).
+test-rabbitmq: build-tests
+	@test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { echo "installing rabbitmq-server"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q rabbitmq-server >/dev/null; \
+	  else sudo apt-get install -y -q rabbitmq-server >/dev/null; fi; }
+	cd $(BUILD) && OTA_TEST_RABBITMQ=1 ctest --output-on-failure -R '^test_rabbitmq$$' $(CTEST_ARGS)
 
 # The same unit and integration tests under AddressSanitizer and UBSan.
 test-asan: build-asan

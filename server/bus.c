@@ -7,6 +7,7 @@
 #include "core/ddi.h"
 #include "engine/engine.h"
 #include "mqtt/mqttc.h"
+#include "mqtt/rmq_presence.h"
 #include "ota_crypto.h"
 #include "ota_log.h"
 
@@ -16,6 +17,7 @@
 struct bus {
     engine_t *engine;
     mqttc *mq;
+    rmqp *rmq; /* presence from RabbitMQ's management API (OTA_RABBITMQ_API), or NULL */
     char password[OTA_DEVICE_SECRET_LEN + 1];
     char client_id[64];
     volatile int stopping; /* set before the client disconnects on purpose */
@@ -27,7 +29,8 @@ static void on_connection(void *ud, bool up)
     if (b->stopping)
         return;
     if (up)
-        OTA_INFO("bus: broker connected; waiting for the presence snapshot");
+        OTA_INFO("bus: broker connected; waiting for the presence snapshot%s",
+                 b->rmq ? " (RabbitMQ management API)" : "");
     else
         OTA_WARN("bus: broker connection lost; reconnecting");
 }
@@ -88,7 +91,7 @@ static int broker_ready(void *ud, const char **state)
         *state = "connecting";
         return 0;
     }
-    if (!mqttc_presence_ready(b->mq)) {
+    if (b->rmq ? !rmqp_ready(b->rmq) : !mqttc_presence_ready(b->mq)) {
         *state = "syncing_presence";
         return 0;
     }
@@ -169,6 +172,15 @@ bus *bus_start(http_app *app)
         bus_stop(b);
         return NULL;
     }
+    /* RabbitMQ: no plugin answers the snapshot request; the management API's list of
+     * connections is the snapshot, read again every poll (docs/broker.md, "RabbitMQ") */
+    if (cfg->rabbitmq_api[0]) {
+        b->rmq = rmqp_start(cfg->rabbitmq_api, cfg->rabbitmq_poll_ms, on_snapshot, b);
+        if (!b->rmq) {
+            bus_stop(b);
+            return NULL;
+        }
+    }
     if (mqttc_start(b->mq) != OTA_OK) {
         OTA_ERROR("bus: the MQTT client could not start");
         bus_stop(b);
@@ -185,6 +197,7 @@ void bus_stop(bus *b)
     if (!b)
         return;
     b->stopping = 1;
+    rmqp_stop(b->rmq);       /* its snapshots feed the engine: stopped first */
     mqttc_stop(b->mq);       /* no callback runs after this */
     engine_free(b->engine);  /* its thread may still publish or ask: mq is freed after */
     mqttc_destroy(b->mq);

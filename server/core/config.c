@@ -193,6 +193,25 @@ static int check_ddi_poll(const char *v, char *why, size_t whylen)
     return check_int_range(v, 1, 86400, why, whylen);
 }
 
+static int check_rmq_poll(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 200, 60000, why, whylen);
+}
+
+/* Comma-separated http:// URLs (the RabbitMQ management API of a cluster's nodes). */
+static int check_rmq_api(const char *v, char *why, size_t whylen)
+{
+    for (const char *p = v; *p;) {
+        if (strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0) {
+            snprintf(why, whylen, "want http://user:password@host:port[,...]");
+            return -1;
+        }
+        const char *c = strchr(p, ',');
+        p = c ? c + 1 : p + strlen(p);
+    }
+    return 0;
+}
+
 static int check_instance(const char *v, char *why, size_t whylen)
 {
     size_t n = strlen(v);
@@ -282,6 +301,15 @@ static const cfg_row rows[] = {
     {"webhook concurrency", "OTA_WEBHOOK_CONCURRENCY", "webhook-concurrency", "4",
      "deliveries under way at once per webhook (1..64), so a slow receiver holds only its own",
      T_INT, offsetof(cfg_t, webhook_concurrency), 0, check_webhook_concurrency, 0},
+    {"RabbitMQ management API", "OTA_RABBITMQ_API", "rabbitmq-api", "",
+     "presence from a RabbitMQ cluster's management API instead of the Mosquitto plugin: "
+     "http://user:password@host:port of one or more nodes, comma-separated (docs/broker.md, "
+     "RabbitMQ); empty = the plugin's presence",
+     S(rabbitmq_api), check_rmq_api, 0},
+    {"RabbitMQ presence poll", "OTA_RABBITMQ_POLL_MS", "rabbitmq-poll-ms", "1000",
+     "milliseconds between two readings of the connected devices from OTA_RABBITMQ_API "
+     "(200..60000)",
+     T_INT, offsetof(cfg_t, rabbitmq_poll_ms), 0, check_rmq_poll, 0},
     {"instance", "OTA_INSTANCE", "instance", "",
      "name of this otad when several share one database and broker (docs/postgresql.md); "
      "empty = the only one",

@@ -40,6 +40,9 @@ typedef struct {
     int webhook_timeout;           /* seconds per delivery attempt, 1..300 */
     int webhook_concurrency;       /* deliveries under way per webhook, 1..64 */
     int ddi_poll_s;                /* hawkBit DDI devices' poll interval before scaling, 1..86400 */
+    char rabbitmq_api[1024];       /* "" = presence from the plugin; else the management API
+                                      URLs of a RabbitMQ cluster (mqtt/rmq_presence.h) */
+    int rabbitmq_poll_ms;          /* between two readings of it, 200..60000 */
     char instance[40];             /* "" = single instance; else the MQTT client id is
                                       otad-<instance> and the engine re-reads shared state
                                       from the store periodically (several otad) */

@@ -308,14 +308,21 @@ int http_json_string(http_req *r, json_t *obj, const char *name, int required, c
 
 /* ---- answers -------------------------------------------------------------------------- */
 
+/* The request's URL as logs may show it: a route that carries a secret in its path (the
+ * broker token of RabbitMQ's routes, routes_broker.c) is logged by its pattern. */
+static const char *url_for_log(const http_req *r)
+{
+    return r->route && strstr(r->route->pattern, "{token}") ? r->route->pattern : r->url;
+}
+
 static int queue(http_req *r, unsigned status, struct MHD_Response *resp)
 {
     if (!resp) {
-        OTA_ERROR("http: cannot create a response for %s %s", r->method, r->url);
+        OTA_ERROR("http: cannot create a response for %s %s", r->method, url_for_log(r));
         return MHD_NO;
     }
     if (r->answered) {
-        OTA_ERROR("http: second answer for %s %s ignored", r->method, r->url);
+        OTA_ERROR("http: second answer for %s %s ignored", r->method, url_for_log(r));
         MHD_destroy_response(resp);
         return MHD_YES;
     }
@@ -385,7 +392,7 @@ int http_download_begin(http_req *r, int *answer)
     }
     atomic_fetch_sub(&app->downloads, 1);
     /* one line per refusal would flood the log exactly when the listener is busiest */
-    OTA_DEBUG("http: %s %s -> 503 busy (%u downloads)", r->method, r->url, app->downloads_max);
+    OTA_DEBUG("http: %s %s -> 503 busy (%u downloads)", r->method, url_for_log(r), app->downloads_max);
     struct MHD_Response *resp = json_response(
         json_pack("{s:{s:s, s:s}}", "error", "code", "busy", "message",
                   "Too many downloads at once; retry after the time in Retry-After."));
@@ -416,9 +423,9 @@ int http_send_error(http_req *r, unsigned status, const char *code, const char *
         json_object_set_new(err, "field", f ? f : json_string("?"));
     }
     if (status >= 500)
-        OTA_ERROR("http: %s %s -> %u %s: %s", r->method, r->url, status, code, msg);
+        OTA_ERROR("http: %s %s -> %u %s: %s", r->method, url_for_log(r), status, code, msg);
     else
-        OTA_DEBUG("http: %s %s -> %u %s%s%s", r->method, r->url, status, code,
+        OTA_DEBUG("http: %s %s -> %u %s%s%s", r->method, url_for_log(r), status, code,
                   field ? " field=" : "", field ? field : "");
     return http_send_json(r, status, json_pack("{s:o}", "error", err));
 }
@@ -853,11 +860,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int64_t ms = ota_time_mono_ms() - r->start_ms;
     if (r->route && (strcmp(r->route->pattern, "/api/v1/health") == 0 ||
                      (r->route->flags & HTTP_LOG_DEBUG)))
-        OTA_DEBUG("http: %s %s %d %lldms", r->method, r->url, r->status, (long long)ms);
+        OTA_DEBUG("http: %s %s %d %lldms", r->method, url_for_log(r), r->status, (long long)ms);
     else if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        OTA_INFO("http: %s %s %d %lldms", r->method, r->url, r->status, (long long)ms);
+        OTA_INFO("http: %s %s %d %lldms", r->method, url_for_log(r), r->status, (long long)ms);
     else
-        OTA_INFO("http: %s %s %d aborted (%d) after %llu body bytes, %lldms", r->method, r->url,
+        OTA_INFO("http: %s %s %d aborted (%d) after %llu body bytes, %lldms", r->method, url_for_log(r),
                  r->status, (int)toe, (unsigned long long)r->body_seen, (long long)ms);
     http_metrics_done(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (r->download_slot)

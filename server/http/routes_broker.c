@@ -6,7 +6,18 @@
  *   POST /api/v1/broker/acl       {"clientid","username","topic","action"} -> ACL decision
  *   POST /api/v1/broker/presence  {"event","clientid","timestamp"[,"reason"]} -> presence
  *
- * Answers follow EMQX 5's HTTP authenticator and authorizer: 200 with
+ * and for RabbitMQ's HTTP auth backend (rabbitmq_auth_backend_http, docs/broker.md
+ * "RabbitMQ"), which can send no header, so the broker token is a path segment:
+ *
+ *   POST /api/v1/broker/rabbitmq/{token}/user      username, password[, client_id]
+ *   POST /api/v1/broker/rabbitmq/{token}/vhost     username, vhost
+ *   POST /api/v1/broker/rabbitmq/{token}/resource  username, vhost, resource, name, permission
+ *   POST /api/v1/broker/rabbitmq/{token}/topic     username, vhost, name, permission, routing_key
+ *
+ * answered 200 text/plain "allow" or "deny" (anything else is "deny" to RabbitMQ). About
+ * twenty calls per device connection: logged at debug level, like DDI polls.
+ *
+ * The EMQX answers follow EMQX 5's HTTP authenticator and authorizer: 200 with
  * {"result":"allow"|"deny"} (and "is_superuser" for logins); any other status means
  * "ignore" to EMQX (next source, then its no_match setting). Bodies are JSON or
  * application/x-www-form-urlencoded; unknown fields are ignored (brokers add their own).
@@ -53,9 +64,28 @@ static int broker_authorized(http_req *r)
     return ok;
 }
 
+/* The token as the last-but-one path segment (RabbitMQ's routes), constant time. */
+static int broker_path_authorized(http_req *r)
+{
+    char tok[OTA_DEVICE_SECRET_LEN + 1];
+    const char *h = http_param(r, "token");
+    if (!h || ota_secret_broker_http(r->app->server_key, tok, sizeof tok) != 0)
+        return 0;
+    int ok = ota_ct_streq(h, tok);
+    OPENSSL_cleanse(tok, sizeof tok);
+    return ok;
+}
+
 static int broker_start(http_req *r)
 {
-    if (!broker_authorized(r)) {
+    int path_token = strncmp(r->url, "/api/v1/broker/rabbitmq/", 24) == 0;
+    if (!(path_token ? broker_path_authorized(r) : broker_authorized(r))) {
+        if (path_token) {
+            http_send_error(r, 401, "unauthorized", NULL,
+                            "A valid broker token is required in the path "
+                            "(/api/v1/broker/rabbitmq/<broker token>/...).");
+            return -1;
+        }
         http_send_error(r, 401, "unauthorized", NULL,
                         "A valid broker token is required (Authorization: Bearer <broker "
                         "token>; otad --broker-token prints it).");
@@ -391,6 +421,143 @@ static int broker_presence(http_req *r)
     return http_send_json(r, 200, json_pack("{s:b}", "applied", 1));
 }
 
+/* ---- RabbitMQ's HTTP auth backend --------------------------------------------------- */
+
+/* RabbitMQ reads the first word of a 200 answer: "allow" (maybe followed by tags) or
+ * "deny". */
+static int send_word(http_req *r, int allow)
+{
+    const char *w = allow ? "allow" : "deny";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(w), (void *)w, MHD_RESPMEM_PERSISTENT);
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+    return http_send_response(r, 200, resp);
+}
+
+/* The MQTT topic (or filter) of a routing key of RabbitMQ's MQTT plugin, which turns an
+ * MQTT topic into a routing key by swapping '/' and '.' and a filter's '+' into '*'
+ * ('#' stays). -1 when out is too small. */
+static int rmq_topic(const char *key, char *out, size_t cap)
+{
+    size_t i;
+    for (i = 0; key[i]; i++) {
+        if (i + 1 >= cap)
+            return -1;
+        char c = key[i];
+        out[i] = c == '.' ? '/' : c == '/' ? '.' : c == '*' ? '+' : c;
+    }
+    out[i] = '\0';
+    return 0;
+}
+
+/* The body's fields; answers 400 and returns NULL when one of the named is missing. */
+static json_t *rmq_body(http_req *r, const char *const *names, const char **vals)
+{
+    json_t *o = broker_body(r);
+    if (!o)
+        return NULL;
+    for (int i = 0; names[i]; i++)
+        if (broker_field(r, o, names[i], &vals[i]) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    return o;
+}
+
+/* POST .../rabbitmq/{token}/user: a login. RabbitMQ's MQTT plugin sends the MQTT client id
+ * as client_id; it must follow the same rules as with the plugin (= username for a device). */
+static int rmq_user(http_req *r)
+{
+    static const char *const names[] = {"username", "password", NULL};
+    const char *v[2], *why;
+    char lu[101];
+    json_t *o = rmq_body(r, names, v);
+    if (!o)
+        return MHD_YES;
+    json_t *cj = json_object_get(o, "client_id");
+    const char *cid = json_is_string(cj) ? json_string_value(cj) : NULL;
+    if (!cid) /* a login that is not MQTT (AMQP, the management UI): not ours */
+        cid = "";
+    login_result lr = login_decide(r->app, cid, v[0], v[1], &why);
+    loggable(v[0], lu);
+    json_decref(o);
+    if (lr == LOGIN_ERROR)
+        return http_send_error(r, 503, "unavailable", NULL, "The login cannot be checked now.");
+    if (lr == LOGIN_DENY)
+        OTA_INFO("broker-http: RabbitMQ login of %s denied: %s", lu, why);
+    return send_word(r, lr != LOGIN_DENY);
+}
+
+/* POST .../rabbitmq/{token}/vhost: every account uses the default virtual host "/" (the
+ * MQTT plugin's mqtt.vhost). */
+static int rmq_vhost(http_req *r)
+{
+    static const char *const names[] = {"username", "vhost", NULL};
+    const char *v[2];
+    json_t *o = rmq_body(r, names, v);
+    if (!o)
+        return MHD_YES;
+    int allow = strcmp(v[1], "/") == 0;
+    json_decref(o);
+    return send_word(r, allow);
+}
+
+/* POST .../rabbitmq/{token}/resource: the AMQP objects behind MQTT. The server may do
+ * anything; a device may publish to and bind from the topic exchange (amq.topic, the MQTT
+ * plugin's mqtt.exchange), and use its own subscription queues, which the plugin names
+ * "mqtt-subscription-{client id}qos0|qos1" (its client id is its username). */
+static int rmq_resource(http_req *r)
+{
+    static const char *const names[] = {"username", "vhost", "resource", "name", "permission", NULL};
+    const char *v[5];
+    json_t *o = rmq_body(r, names, v);
+    if (!o)
+        return MHD_YES;
+    const char *user = v[0], *res = v[2], *name = v[3], *perm = v[4];
+    char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1];
+    int allow = 0;
+    if (strcmp(v[1], "/") != 0)
+        allow = 0;
+    else if (strcmp(user, OTA_SERVER_USER) == 0)
+        allow = 1; /* authenticated by rmq_user: only otad's password gets here */
+    else if (auth_split_device(user, pk, id) != 0)
+        allow = 0;
+    else if (strcmp(res, "exchange") == 0)
+        allow = strcmp(name, "amq.topic") == 0 && strcmp(perm, "configure") != 0;
+    else if (strcmp(res, "queue") == 0) {
+        static const char pre[] = "mqtt-subscription-";
+        size_t ul = strlen(user);
+        allow = strncmp(name, pre, sizeof pre - 1) == 0 &&
+                strncmp(name + sizeof pre - 1, user, ul) == 0 &&
+                (strcmp(name + sizeof pre - 1 + ul, "qos0") == 0 ||
+                 strcmp(name + sizeof pre - 1 + ul, "qos1") == 0);
+    }
+    json_decref(o);
+    return send_word(r, allow);
+}
+
+/* POST .../rabbitmq/{token}/topic: publishing (write) and subscribing (read) on the topic
+ * exchange, by routing key: the plugin's per-device ACL on the MQTT topic it stands for. */
+static int rmq_topic_check(http_req *r)
+{
+    static const char *const names[] = {"username", "vhost", "name", "permission", "routing_key", NULL};
+    const char *v[5];
+    char topic[OTA_TOPIC_MAX + 1];
+    json_t *o = rmq_body(r, names, v);
+    if (!o)
+        return MHD_YES;
+    int allow;
+    if (strcmp(v[1], "/") != 0 || strcmp(v[2], "amq.topic") != 0)
+        allow = 0;
+    else if (strcmp(v[0], OTA_SERVER_USER) == 0)
+        allow = 1;
+    else
+        allow = rmq_topic(v[4], topic, sizeof topic) == 0 && auth_device_topic_ok(v[0], topic);
+    json_decref(o);
+    return send_word(r, allow);
+}
+
 const http_route http_routes_broker[] = {
     {"POST", "/api/v1/broker/auth", broker_auth, HTTP_BROKER, HTTP_BODY_STREAM, BROKER_BODY_MAX,
      broker_start, broker_stream},
@@ -398,5 +565,13 @@ const http_route http_routes_broker[] = {
      broker_start, broker_stream},
     {"POST", "/api/v1/broker/presence", broker_presence, HTTP_BROKER, HTTP_BODY_STREAM,
      BROKER_BODY_MAX, broker_start, broker_stream},
+    {"POST", "/api/v1/broker/rabbitmq/{token}/user", rmq_user, HTTP_BROKER, HTTP_BODY_STREAM | HTTP_LOG_DEBUG,
+     BROKER_BODY_MAX, broker_start, broker_stream},
+    {"POST", "/api/v1/broker/rabbitmq/{token}/vhost", rmq_vhost, HTTP_BROKER, HTTP_BODY_STREAM | HTTP_LOG_DEBUG,
+     BROKER_BODY_MAX, broker_start, broker_stream},
+    {"POST", "/api/v1/broker/rabbitmq/{token}/resource", rmq_resource, HTTP_BROKER,
+     HTTP_BODY_STREAM | HTTP_LOG_DEBUG, BROKER_BODY_MAX, broker_start, broker_stream},
+    {"POST", "/api/v1/broker/rabbitmq/{token}/topic", rmq_topic_check, HTTP_BROKER,
+     HTTP_BODY_STREAM | HTTP_LOG_DEBUG, BROKER_BODY_MAX, broker_start, broker_stream},
     HTTP_ROUTES_END,
 };

@@ -26,3 +26,7 @@ ota_fuzz_target(fuzz_ddi
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_ddi.c ${_core}/core/ddi.c ${_core}/core/reqparse.c
     ${_core}/core/validate.c
   LIBS otacommon otaproto PkgConfig::JANSSON OpenSSL::Crypto INCLUDES ${_core})
+# The RabbitMQ management API's list of connections (otad's presence on RabbitMQ).
+ota_fuzz_target(fuzz_rmq_presence
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_rmq_presence.c ${_core}/mqtt/rmq_presence.c
+  LIBS otadcore INCLUDES ${_core})

@@ -477,3 +477,13 @@ void bt_check_counts(bt_ctx *t, const char *b)
     assert_int_equal(bt_int(bj, "failed"), by_state[6]);
     json_decref(bj);
 }
+
+void bt_expect_all_succeeded(json_t *bj, sdev *const *d, int n, const char *prefix)
+{
+    assert_int_equal(bt_int(bj, "total"), n);
+    assert_int_equal(bt_int(bj, "succeeded"), n);
+    assert_int_equal(bt_int(bj, "failed"), 0);
+    for (int i = 0; i < n; i++)
+        if (sdev_duplicate_push_ids(d[i]) != 0)
+            fail_msg("device %s%d got one attempt pushed twice", prefix, i);
+}

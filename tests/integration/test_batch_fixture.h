@@ -112,6 +112,9 @@ json_t *bt_wait_progress(bt_ctx *t, const char *b, const char *id, const char *s
 json_t *bt_batch_get(bt_ctx *t, const char *b);
 /* Waits until the batch's state is `state`; returns the detail (new reference). */
 json_t *bt_wait_batch(bt_ctx *t, const char *b, const char *state, int timeout_ms);
+/* Fails unless the batch detail bj says every one of its n devices succeeded, and unless
+ * each of the n devices d[i] (named prefix%d) got every attempt pushed once. */
+void bt_expect_all_succeeded(json_t *bj, sdev *const *d, int n, const char *prefix);
 /* Counts by upgradeState of the device rows equal the batch's counts and counters. */
 void bt_check_counts(bt_ctx *t, const char *b);
 

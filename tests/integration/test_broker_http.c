@@ -1,6 +1,7 @@
 /* Integration: otad's HTTP endpoints for brokers other than the Mosquitto plugin (EMQX...):
  * POST /api/v1/broker/auth, /acl and /presence (server/http/routes_broker.c, docs/broker.md
- * "Other brokers"). A real otad (with the project's broker, so it is healthy) is asked the
+ * "Other brokers"), and RabbitMQ's HTTP auth backend's four (/api/v1/broker/rabbitmq/{token}/
+ * user, vhost, resource, topic; test_rabbitmq runs them against a real RabbitMQ cluster). A real otad (with the project's broker, so it is healthy) is asked the
  * questions EMQX's HTTP authenticator, authorizer and webhook would ask. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -420,12 +421,85 @@ static void test_presence(void **st)
     assert_int_equal(applied, 1);
 }
 
+/* RabbitMQ's backend: POSTs a form to /api/v1/broker/rabbitmq/<tok>/<what>; returns the
+ * status and the answer's text into word (when 200). */
+static long rmq_post(tapi_ctx *c, const char *tok, const char *what, const char *form, char *word,
+                     size_t cap)
+{
+    char path[160];
+    oth_resp r;
+    snprintf(path, sizeof path, "/api/v1/broker/rabbitmq/%s/%s", tok, what);
+    assert_int_equal(oth_http(&c->env, "POST", path, 0, "application/x-www-form-urlencoded", form,
+                              strlen(form), NULL, &r),
+                     0);
+    long st = r.status;
+    if (word) {
+        snprintf(word, cap, "%s", st == 200 && r.body ? r.body : "");
+        if (st == 200)
+            assert_non_null(strstr(r.content_type, "text/plain"));
+    }
+    oth_resp_free(&r);
+    return st;
+}
+
+static const char *rmq(tapi_ctx *c, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static const char *rmq(tapi_ctx *c, const char *what, const char *fmt, ...)
+{
+    static char word[32];
+    char form[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(form, sizeof form, fmt, ap);
+    va_end(ap);
+    assert_int_equal(rmq_post(c, token, what, form, word, sizeof word), 200);
+    return word;
+}
+
+static void test_rabbitmq(void **st)
+{
+    tapi_ctx *c = *st;
+    char wrong[40];
+    /* the token is a path segment: a wrong one is 401 (RabbitMQ then refuses) */
+    snprintf(wrong, sizeof wrong, "%s", token);
+    wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+    assert_int_equal(rmq_post(c, wrong, "user", "username=otad&password=x", NULL, 0), 401);
+    /* logins: the MQTT plugin sends the client id */
+    assert_string_equal(rmq(c, "user", "username=%s&password=%s&client_id=%s", cid, secret, cid), "allow");
+    assert_string_equal(rmq(c, "user", "username=%s&password=%s&client_id=%s.other", cid, secret, pk), "deny");
+    assert_string_equal(rmq(c, "user", "username=%s&password=wrong&client_id=%s", cid, cid), "deny");
+    assert_string_equal(rmq(c, "user", "username=%s&password=%s", cid, secret), "deny"); /* not MQTT */
+    assert_string_equal(rmq(c, "user", "username=otad&password=%s&client_id=otad-a", server_pass), "allow");
+    assert_string_equal(rmq(c, "user", "username=otad&password=%s&client_id=mallory", server_pass), "deny");
+    /* the virtual host */
+    assert_string_equal(rmq(c, "vhost", "username=%s&vhost=%%2F&ip=127.0.0.1", cid), "allow");
+    assert_string_equal(rmq(c, "vhost", "username=%s&vhost=other", cid), "deny");
+    /* AMQP objects behind MQTT: the topic exchange, the device's own subscription queues */
+    assert_string_equal(rmq(c, "resource", "username=%s&vhost=%%2F&resource=exchange&name=amq.topic&permission=write", cid), "allow");
+    assert_string_equal(rmq(c, "resource", "username=%s&vhost=%%2F&resource=exchange&name=amq.topic&permission=configure", cid), "deny");
+    assert_string_equal(rmq(c, "resource", "username=%s&vhost=%%2F&resource=exchange&name=amq.fanout&permission=write", cid), "deny");
+    assert_string_equal(rmq(c, "resource", "username=%s&vhost=%%2F&resource=queue&name=mqtt-subscription-%sqos1&permission=configure", cid, cid), "allow");
+    assert_string_equal(rmq(c, "resource", "username=%s&vhost=%%2F&resource=queue&name=mqtt-subscription-%s.otherqos1&permission=read", cid, pk), "deny");
+    assert_string_equal(rmq(c, "resource", "username=otad&vhost=%%2F&resource=queue&name=anything&permission=configure"), "allow");
+    /* topics: routing keys are MQTT topics with '/' and '.' swapped and '+' as '*' */
+    assert_string_equal(rmq(c, "topic", "username=%s&vhost=%%2F&resource=topic&name=amq.topic&permission=write&routing_key=.sys.%s.dev1.ota.version", cid, pk), "allow");
+    assert_string_equal(rmq(c, "topic", "username=%s&vhost=%%2F&resource=topic&name=amq.topic&permission=read&routing_key=.sys.%s.dev1.ota.firmware.%%23", cid, pk), "allow");
+    assert_string_equal(rmq(c, "topic", "username=%s&vhost=%%2F&resource=topic&name=amq.topic&permission=read&routing_key=.sys.%s.*.ota.%%23", cid, pk), "deny");
+    assert_string_equal(rmq(c, "topic", "username=%s&vhost=%%2F&resource=topic&name=amq.topic&permission=write&routing_key=.sys.%s.other.ota.version", cid, pk2), "deny");
+    assert_string_equal(rmq(c, "topic", "username=%s&vhost=%%2F&resource=topic&name=amq.topic&permission=write&routing_key=ota.internal.presence", cid), "deny");
+    assert_string_equal(rmq(c, "topic", "username=otad&vhost=%%2F&resource=topic&name=amq.topic&permission=read&routing_key=.sys.*.*.ota.%%23"), "allow");
+    /* a field missing: 400 naming it */
+    char w[8];
+    assert_int_equal(rmq_post(c, token, "topic", "username=otad&vhost=%2F", w, sizeof w), 400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auth),         cmocka_unit_test(test_auth_form),
         cmocka_unit_test(test_broker_token), cmocka_unit_test(test_acl),
         cmocka_unit_test(test_malformed),    cmocka_unit_test(test_presence),
+        cmocka_unit_test(test_rabbitmq),
     };
     return cmocka_run_group_tests(tests, setup, tapi_teardown);
 }
