@@ -5,7 +5,8 @@
  * gives: health checks on /api/v1/health every HAP_INTER_MS, a server down after HAP_FALL
  * failed checks, failed connects redispatched to the other server. Through HAProxy only,
  * clients keep calling the API and downloading the firmware from a device's signed link in
- * Range requests (a transfer that breaks resumes from the byte it reached), while a paced
+ * Range requests (a transfer that breaks resumes from the byte it reached), and a hawkBit
+ * DDI device keeps polling /{productKey}/controller/v1/{identifier}, while a paced
  * batch runs; otad a is killed with SIGKILL in the middle of it and of a download pinned to
  * it. Checked:
  *  - HAProxy marks a down, within the checks' time;
@@ -52,6 +53,7 @@ typedef struct {
     bt_ctx *t;
     char url[1024];   /* what the client fetches */
     const char *cookie; /* "Cookie: OTASRV=a": pinned to a server (until it is down) */
+    char auth[128];     /* an Authorization header instead of the admin token (DDI) */
     hp_stats st;
     pthread_t th;
     int started;
@@ -68,7 +70,7 @@ typedef struct {
 
 static atomic_int stop_clients;
 static pid_t otad_b, haproxy_pid;
-static hp_client api_a, api_any, dl_a; /* joined by teardown_all even after a failure */
+static hp_client api_a, api_any, dl_a, ddi_a; /* joined by teardown_all even after a failure */
 
 static void progress(hp_stats *s)
 {
@@ -91,12 +93,17 @@ static void note(hp_stats *s, int ok, const char *err)
 static void *api_client(void *arg)
 {
     hp_client *c = arg;
-    const char *hdrs[2] = {c->cookie, NULL};
+    const char *hdrs[3] = {NULL, NULL, NULL};
+    int nh = 0;
+    if (c->cookie)
+        hdrs[nh++] = c->cookie;
+    if (c->auth[0])
+        hdrs[nh++] = c->auth;
     while (!atomic_load(&stop_clients)) {
         oth_resp r;
         char err[160];
-        int rc = oth_http_url("GET", c->url, c->t->env.admin_token, NULL, NULL, 0,
-                              c->cookie ? hdrs : NULL, &r);
+        int rc = oth_http_url("GET", c->url, c->auth[0] ? NULL : c->t->env.admin_token, NULL, NULL,
+                              0, nh ? hdrs : NULL, &r);
         snprintf(err, sizeof err, "GET %.100s: %s %ld", c->url, rc ? "no answer" : "status", r.status);
         note(&c->st, rc == 0 && r.status == 200, err);
         if (rc == 0 && r.status == 200)
@@ -294,6 +301,7 @@ static int teardown_all(void **state)
     client_join(&api_a);
     client_join(&api_any);
     client_join(&dl_a);
+    client_join(&ddi_a);
     free(dl_a.buf);
     dl_a.buf = NULL;
     if (otad_b > 0)
@@ -381,6 +389,13 @@ static void test_failover_behind_haproxy(void **state)
     client_start(&api_any, t, "api (either)", url, NULL, api_client);
     dl_a.want = bytes;
     client_start(&dl_a, t, "download (pinned to a)", push.url, "Cookie: OTASRV=a", download_client);
+    /* a hawkBit DDI device polling (registered after the batch, so not in it) */
+    char ddi_secret[40];
+    bt_device(t, "ddi0");
+    assert_int_equal(oth_device_secret(&t->env, t->pk, "ddi0", ddi_secret), 0);
+    snprintf(ddi_a.auth, sizeof ddi_a.auth, "Authorization: TargetToken %s", ddi_secret);
+    snprintf(url, sizeof url, "%s/%s/controller/v1/ddi0", hap_url, t->pk);
+    client_start(&ddi_a, t, "DDI poll (pinned to a)", url, "Cookie: OTASRV=a", api_client);
 
     /* a dies once two devices succeeded and in the middle of a pinned download */
     int64_t end = oth_now_ms() + 30000;
@@ -408,9 +423,11 @@ static void test_failover_behind_haproxy(void **state)
     client_join(&api_a);
     client_join(&api_any);
     client_join(&dl_a);
+    client_join(&ddi_a);
     report(&api_a);
     report(&api_any);
     report(&dl_a);
+    report(&ddi_a);
     printf("HAProxy saw a down %lld ms after the kill; download: %d whole files, %d resumed "
            "requests\n", (long long)(t_down - t_kill), atomic_load(&dl_a.done), dl_a.resumed);
 
@@ -419,8 +436,8 @@ static void test_failover_behind_haproxy(void **state)
     json_decref(bj);
 
     const int64_t allowed = HAP_INTER_MS * HAP_FALL + OUTAGE_MARGIN_MS;
-    hp_client *all[3] = {&api_a, &api_any, &dl_a};
-    for (int i = 0; i < 3; i++) {
+    hp_client *all[4] = {&api_a, &api_any, &dl_a, &ddi_a};
+    for (int i = 0; i < 4; i++) {
         assert_true(all[i]->st.n_ok > 0);
         if (all[i]->st.longest_ms > allowed)
             fail_msg("client %s went %lld ms without service (allowed %lld): %s", all[i]->st.name,
