@@ -790,34 +790,35 @@ static int pg_schema_version(store_t *s)
 /* This database's own texts (locks, casts, functions); the rest are store__sql_common's.
  * Statement ids STORE_PG_Q_CATALOG + q. Locks: see the file comment. */
 _Static_assert(STORE_Q_COUNT <= STORE_PG_Q_BATCH - STORE_PG_Q_CATALOG, "catalog statement ids");
-/* A device d matches a target (core/target.h's texts as parameters t, g, v; "{}" / "[]"
- * = no condition): its tags contain t's, it is a member of one of the groups named in g,
- * its reported version is one of v. */
-#define MATCH(t, g, v)                                                                          \
-    " AND (" t "::text = '{}' OR COALESCE(d.tags, '{}')::jsonb @> (" t "::text)::jsonb)"       \
-    " AND (" g "::text = '[]' OR EXISTS (SELECT 1 FROM device_group_members m"                 \
-    " JOIN device_groups gr ON gr.id = m.group_id WHERE m.device_id = d.id AND gr.name IN"      \
-    " (SELECT jsonb_array_elements_text((" g "::text)::jsonb))))"                               \
+/* A device d of product p matches a target (core/target.h's texts as parameters t, g, v;
+ * "{}" / "[]" = no condition): its tags contain t's (a device without tags is passed over
+ * before any JSON is read), it is a member of one of the groups named in g (the product's
+ * members of those groups, read once), its reported version is one of v (SQLite's MATCH). */
+#define MATCH(p, t, g, v)                                                                       \
+    " AND (" t "::text = '{}' OR (d.tags IS NOT NULL AND d.tags::jsonb @> (" t "::text)::jsonb))" \
+    " AND (" g "::text = '[]' OR d.id IN (SELECT m.device_id FROM device_group_members m"      \
+    " JOIN device_groups gr ON gr.id = m.group_id WHERE gr.product_id = " p                     \
+    " AND gr.name IN (SELECT jsonb_array_elements_text((" g "::text)::jsonb))))"               \
     " AND (" v "::text = '[]' OR d.firmware_version IN"                                         \
     " (SELECT jsonb_array_elements_text((" v "::text)::jsonb)))"
 
 static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_MATCH_COUNT] = "SELECT count(*) FROM devices d WHERE d.product_id = $1"
                             " AND ($2::integer < 0 OR d.online = $2::integer)"
-                            MATCH("$3", "$4", "$5"),
+                            MATCH("$1", "$3", "$4", "$5"),
     [STORE_Q_MATCH_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
                            " ON p.id = d.product_id WHERE d.product_id = $1"
                            " AND ($2::integer < 0 OR d.online = $2::integer)"
-                           MATCH("$3", "$4", "$5") " ORDER BY d.id LIMIT $6 OFFSET $7",
+                           MATCH("$1", "$3", "$4", "$5") " ORDER BY d.id LIMIT $6 OFFSET $7",
     [STORE_Q_MATCH_IDS] = "SELECT d.id, COALESCE(d.tags, '') FROM devices d"
-                          " WHERE d.product_id = $1" MATCH("$2", "$3", "$4")
+                          " WHERE d.product_id = $1" MATCH("$1", "$2", "$3", "$4")
                           " ORDER BY d.id LIMIT $5",
     [STORE_Q_MATCH_ELIGIBLE] = "SELECT count(*) FROM devices d WHERE "
-                               STORE_SQL_ELIGIBLE("$1", "$2::text") MATCH("$3", "$4", "$5"),
+                               STORE_SQL_ELIGIBLE("$1", "$2::text") MATCH("$1", "$3", "$4", "$5"),
     [STORE_Q_BATCH_TASKS_MATCH] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
                                   " SELECT $1, d.id, 'to_push', $2 FROM devices d"
                                   " WHERE " STORE_SQL_ELIGIBLE("$3", "$4::text")
-                                  MATCH("$5", "$6", "$7"),
+                                  MATCH("$3", "$5", "$6", "$7"),
     [STORE_Q_PRODUCT_LOCK] = "SELECT id FROM products WHERE product_key=$1 FOR NO KEY UPDATE",
     [STORE_Q_PRESENCE] = "UPDATE devices SET online=$3::integer, last_seen_ms=$4::bigint,"
                          " activated_ms=CASE WHEN $3::integer=1 AND activated=0 THEN $4::bigint"

