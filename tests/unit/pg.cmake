@@ -7,12 +7,17 @@ if(LIBPQ_FOUND)
 else()
   ota_tests_record(${CMAKE_CURRENT_LIST_DIR}/test_store_pg.c)
 endif()
-# The targeting tables (store_targets.c) on SQLite, and on PostgreSQL as well when libpq is
-# there and OTA_TEST_PG_URL is set.
+# Tests that run on SQLite, and on PostgreSQL as well when libpq is there and
+# OTA_TEST_PG_URL is set (store_each.c makes the fresh stores): the targeting tables
+# (store_targets.c) and the engine's unit of work (store_batch.c).
 if(LIBPQ_FOUND)
-  ota_unit_test(test_store_targets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_targets.c
-    LIBS otadcore PkgConfig::LIBPQ)
+  ota_test_library(store_each SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_each.c
+    LIBS otadcore PkgConfig::LIBPQ PkgConfig::CMOCKA)
 else()
-  ota_unit_test(test_store_targets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_targets.c
-    LIBS otadcore)
+  ota_test_library(store_each SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_each.c
+    LIBS otadcore PkgConfig::CMOCKA)
 endif()
+ota_unit_test(test_store_targets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_targets.c
+  LIBS store_each)
+ota_unit_test(test_store_uow SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_uow.c
+  LIBS store_each)
