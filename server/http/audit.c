@@ -19,6 +19,7 @@
  * Expected load: one INSERT per change; reads are rare.
  */
 #include "http/http.h"
+#include "http/http_internal.h"
 
 #include "store/store_audit.h"
 
@@ -85,6 +86,12 @@ static const audit_action *action_of(const http_route *rt, int *audited)
     *audited = strcmp(rt->method, "GET") != 0 && strcmp(rt->method, "HEAD") != 0 &&
                http_access_role(rt->access) != ACCT_ROLE_NONE;
     return NULL;
+}
+
+const char *http__audit_action(const http_route *rt, int *audited)
+{
+    const audit_action *act = action_of(rt, audited);
+    return act ? act->action : NULL;
 }
 
 void http_audit_object(http_req *r, const char *fmt, ...)

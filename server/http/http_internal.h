@@ -1,6 +1,6 @@
 /*
- * http_internal: the router's parsers, visible to unit tests (test_http_parse) and to
- * nothing else.
+ * http_internal: the router's parsers and tables, visible to unit tests (test_http_parse,
+ * test_http_routes) and to nothing else.
  */
 #ifndef OTAD_HTTP_INTERNAL_H
 #define OTAD_HTTP_INTERNAL_H
@@ -20,5 +20,9 @@ int http__parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to
 
 /* The i-th route of all tables in matching order (from 0), or NULL past the last. */
 const http_route *http__route_at(size_t i);
+
+/* The audit action a route's rows carry (audit.c's table), or NULL when it names none;
+ * *audited is 1 when the route writes rows at all (a change, or a sign-in). */
+const char *http__audit_action(const http_route *rt, int *audited);
 
 #endif

@@ -3,7 +3,9 @@
  * declares) called without a credential and with a viewer's, an operator's and an admin's
  * token. A route that needs a role answers 401 without one, 403 `forbidden` to a role below
  * it and never 401/403 to one at or above it; public routes never ask for a credential;
- * broker routes take only the broker token, device routes (hawkBit DDI) only a device's. A new route is in this test by construction.
+ * broker routes take only the broker token, device routes (hawkBit DDI) only a device's;
+ * every call of a change route leaves its audit row. A new route is in this test by
+ * construction.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,7 +70,8 @@ static void test_every_route_every_role(void **st)
     const char *names[3] = {"role-viewer", "role-operator", "role-admin"};
     const char *roles[3] = {"viewer", "operator", "admin"};
     char tokens[3][80];
-    int n = read_routes(routes), checked = 0, bad = 0;
+    int n = read_routes(routes), checked = 0, bad = 0, changes = 0;
+    long long last_row = 0;
     oth_resp r;
     assert_true(n >= 30);
     for (int i = 0; i < 3; i++) {
@@ -131,8 +134,26 @@ static void test_every_route_every_role(void **st)
             }
             oth_resp_free(&r);
         }
+        /* a change (any answer) leaves its row, the admin's call being the newest, with a
+         * named action (audit.c's table; test_http_routes checks the table itself) */
+        if (strcmp(rt->method, "GET") != 0 && strcmp(rt->method, "HEAD") != 0) {
+            json_t *j = tacc_get_json(c, "/api/v1/audit?limit=1", 200);
+            json_t *row = json_array_get(json_object_get(j, "items"), 0);
+            const char *action = row ? tapi_jstr(row, "action") : "";
+            long long id = row ? atoll(tapi_jstr(row, "id")) : 0;
+            if (!row || id <= last_row || strcmp(tapi_jstr(row, "actor"), "role-admin/t-role-admin") ||
+                !strchr(action, '.') || strchr(action, ' ')) {
+                fprintf(stderr, "%s %s: no audit row of its own (newest: %s %s)\n", rt->method,
+                        rt->path, row ? tapi_jstr(row, "actor") : "-", action);
+                bad++;
+            }
+            last_row = id > last_row ? id : last_row;
+            changes++;
+            json_decref(j);
+        }
         checked++;
     }
+    assert_true(changes >= 25);
     assert_int_equal(checked, n);
     assert_int_equal(bad, 0);
     /* an unknown /api path asks for a credential first, then is not found */

@@ -3,8 +3,8 @@
  * (http_access), so a route added without one fails here; routes under /api/v1 need a
  * role except the few meant for everyone (health, sign-in) and the broker's own; the
  * hawkBit DDI paths take a device credential and nothing else; the
- * account routes need the roles docs/api.md gives them. test_api_roles calls each route
- * with each role against a running otad.
+ * account routes need the roles docs/api.md gives them; every change route names its audit
+ * action. test_api_roles calls each route with each role against a running otad.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,6 +55,32 @@ static void test_every_route_declares_access(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* Every route that writes audit rows (a change, a sign-in) names its action in audit.c's
+ * table, so a new change route cannot land with the "METHOD pattern" stand-in; reads and
+ * device/broker routes write none. */
+static void test_every_change_has_an_audit_action(void **st)
+{
+    (void)st;
+    const http_route *rt;
+    size_t changes = 0, bad = 0;
+    for (size_t i = 0; (rt = http__route_at(i)) != NULL; i++) {
+        int audited = 0;
+        const char *action = http__audit_action(rt, &audited);
+        int change = strcmp(rt->method, "GET") != 0 && strcmp(rt->method, "HEAD") != 0 &&
+                     http_access_role(rt->access) != ACCT_ROLE_NONE;
+        if (change)
+            changes++;
+        if (audited != (change || strcmp(rt->pattern, "/api/v1/auth/login") == 0) ||
+            (audited && (!action || !strchr(action, '.') || strchr(action, ' ')))) {
+            fprintf(stderr, "route %s %s: audited %d, action %s\n", rt->method, rt->pattern,
+                    audited, action ? action : "(none: add it to audit.c's actions[])");
+            bad++;
+        }
+    }
+    assert_true(changes >= 25);
+    assert_int_equal(bad, 0);
+}
+
 static void test_account_routes(void **st)
 {
     (void)st;
@@ -75,6 +101,7 @@ static void test_account_routes(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_every_route_declares_access),
+                                       cmocka_unit_test(test_every_change_has_an_audit_action),
                                        cmocka_unit_test(test_account_routes)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
