@@ -135,6 +135,44 @@ static void path_object(http_req *r, char *out, size_t outlen)
         snprintf(out, outlen, "product:%s", pk);
 }
 
+#define DETAIL_ARRAY_KEEP 20 /* items kept of a long array in a detail too large to keep whole */
+
+/* The row's detail from a request body (JSON text): the body itself when it fits; else
+ * (a directed batch of 100,000 identifiers, say) the body with each top-level array cut to
+ * its first DETAIL_ARRAY_KEEP items and "truncated":{"<member>":<its length>}, so the
+ * parameters stay readable; else {"truncated":true,"bytes":N}. */
+static void detail_of(const char *body, char *out, size_t outlen)
+{
+    size_t len = strlen(body);
+    if (len < outlen) {
+        memcpy(out, body, len + 1);
+        return;
+    }
+    json_t *j = json_loads(body, 0, NULL), *cut = json_object(), *v;
+    const char *k;
+    char *text = NULL;
+    if (json_is_object(j)) {
+        json_object_foreach(j, k, v)
+        {
+            size_t n = json_array_size(v);
+            if (n > DETAIL_ARRAY_KEEP) {
+                json_object_set_new(cut, k, json_integer((json_int_t)n));
+                while (json_array_size(v) > DETAIL_ARRAY_KEEP)
+                    json_array_remove(v, DETAIL_ARRAY_KEEP);
+            }
+        }
+        json_object_set(j, "truncated", cut);
+        text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    if (text && strlen(text) < outlen)
+        snprintf(out, outlen, "%s", text);
+    else
+        snprintf(out, outlen, "{\"truncated\":true,\"bytes\":%zu}", len);
+    free(text);
+    json_decref(cut);
+    json_decref(j);
+}
+
 /* Fills r's row (once) as far as the request tells: 0, or -1 when r writes no row. */
 static int audit_fill(http_req *r)
 {
@@ -162,8 +200,8 @@ static int audit_fill(http_req *r)
     if (!r->audit.object_named)
         path_object(r, a->object, sizeof a->object);
     snprintf(a->result, sizeof a->result, "ok");
-    if (act && act->detail_body && r->body && strlen(r->body) < sizeof a->detail)
-        snprintf(a->detail, sizeof a->detail, "%s", r->body);
+    if (act && act->detail_body && r->body)
+        detail_of(r->body, a->detail, sizeof a->detail);
     return 0;
 }
 

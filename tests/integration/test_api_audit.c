@@ -91,6 +91,30 @@ static void test_changes_leave_rows(void **st)
     assert_string_equal(tapi_jstr(detail, "policy"), "standard");
     json_decref(row);
 
+    /* a directed batch of 1,000 devices (12 KB): its parameters kept, the list cut short */
+    size_t cap = 16000, len;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    len = (size_t)snprintf(big, cap, "{\"scope\":\"directed\",\"validityDays\":3,\"identifiers\":[");
+    for (int i = 0; i < 1000; i++)
+        len += (size_t)snprintf(big + len, cap - len, "%s\"dev-%05d\"", i ? "," : "", i);
+    snprintf(big + len, cap - len, "]}");
+    assert_int_equal(tacc_call(c, "POST", "/api/v1/firmwares/998/batches", admin, big, &r), 404);
+    oth_resp_free(&r);
+    free(big);
+    row = newest(c);
+    expect_row(row, "admin-token", "batch.create", "firmware:998", "404 not_found");
+    detail = json_object_get(row, "detail");
+    assert_int_equal(json_integer_value(json_object_get(detail, "validityDays")), 3);
+    assert_string_equal(tapi_jstr(detail, "scope"), "directed");
+    assert_int_equal(json_array_size(json_object_get(detail, "identifiers")), 20);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(detail, "identifiers"), 0)),
+                        "dev-00000");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(detail, "truncated"), "identifiers")),
+        1000);
+    json_decref(row);
+
     assert_int_equal(tacc_call(c, "POST", "/api/v1/batches/77/terminate", admin, NULL, &r), 404);
     oth_resp_free(&r);
     row = newest(c);
