@@ -274,6 +274,14 @@ static void test_tokens(void **st)
     assert_int_equal(tacc_call(c, "POST", "/api/v1/auth/logout", c->env.admin_token, NULL, &r),
                      409);
     oth_resp_free(&r);
+    /* no token, session or the admin token is ever in the log */
+    char log[400];
+    snprintf(log, sizeof log, "%s/otad.log", c->env.dir);
+    assert_true(file_has(log, "auth: dave signed in"));
+    assert_false(file_has(log, tok));
+    assert_false(file_has(log, sess));
+    assert_false(file_has(log, short_tok));
+    assert_false(file_has(log, c->env.admin_token));
     free(tok);
     free(sess);
     free(fr);
@@ -304,9 +312,29 @@ static void test_throttle(void **st)
     char *tok = login(c, "gina", PW, &s);
     assert_int_equal(s, 200);
     free(tok);
-    /* failures were logged, the password never was */
+    /* from one address: failures for many user names (none of them held on its own) are
+     * slowed down too, and the refusal is logged */
+    int refused_at = 0;
+    for (int i = 0; i < 40 && !refused_at; i++) {
+        char body[200];
+        snprintf(body, sizeof body, "{\"userName\":\"ghost-%d\",\"password\":\"guess-%d\"}", i,
+                 i);
+        s = tacc_call(c, "POST", "/api/v1/auth/login", NULL, body, &r);
+        if (s == 429) {
+            refused_at = i + 1;
+            assert_string_equal(oth_err_code(&r), "too_many_attempts");
+            assert_non_null(strcasestr(r.headers, "Retry-After:"));
+        } else
+            assert_int_equal(s, 401);
+        oth_resp_free(&r);
+    }
+    /* gina's failures and these count for 127.0.0.1: 10 are free (routes_accounts.c) */
+    assert_true(refused_at >= 1 && refused_at <= 12);
     char log[400];
     snprintf(log, sizeof log, "%s/otad.log", c->env.dir);
+    assert_true(file_has(log, "sign-in for ghost-"));
+    assert_true(file_has(log, "refused for"));
+    /* failures were logged, the password never was */
     assert_true(file_has(log, "failed sign-in for gina"));
     assert_false(file_has(log, PW));
     assert_false(file_has(log, "not-the-password"));
@@ -316,6 +344,11 @@ static void test_throttle(void **st)
         assert_true(file_has(db, "scrypt$"));
         assert_false(file_has(db, PW));
     }
+    /* the counts live in otad's memory (docs/security.md): a restart clears them */
+    assert_int_equal(oth_otad_stop(&c->env, SIGTERM), 0);
+    assert_int_equal(oth_otad_start(&c->env), 0);
+    assert_null(login(c, "ghost-0", "guess-0", &s));
+    assert_int_equal(s, 401);
 }
 
 /* Runs "[input |] otactl --url URL ARGS" with env (a prefix of VAR=value words, may be "");
