@@ -8,6 +8,7 @@
  *   (grouped), batch.completed and firmware.deleted; every body verifies under its
  *   webhook's secret (and not under another), X-Ota-Event and X-Ota-Delivery match the
  *   body; a webhook subscribed to one event gets only that one;
+ * - the operator's pause, resume and terminate each deliver their event;
  * - a receiver that answers 503, then is down, gets the same delivery again until it
  *   answers 2xx, and the delivery log shows each attempt;
  * - otad killed with SIGKILL while deliveries are under way or waiting: after a restart
@@ -485,6 +486,65 @@ static void wait_attempts(bt_ctx *t, const char *hook, const char *id, const cha
     fail_msg("delivery %s: attempts %s, want %s", id, got, want);
 }
 
+/* The operator's pause, resume and terminate each deliver their event, with the batch's
+ * state after it; a webhook subscribed to these three gets nothing else; the secret is in
+ * no log line. */
+static void test_pause_resume_terminate_events(void **state)
+{
+    hk *h = *state;
+    recv_t *rv = h->rv;
+    char wh[32], fw[32], batch[32], path[128], body[512];
+    static const char *const evs[3][2] = {{"batch.paused", "paused"},
+                                          {"batch.resumed", "in_progress"},
+                                          {"batch.terminated", "terminated"}};
+    static const char *const verbs[3] = {"pause", "resume", "terminate"};
+    oth_resp r;
+    recv_up(rv);
+    bt_ctx *t = start(h, NULL);
+    webhook(t, rv, "/life", "secret-of-the-life-cycle",
+            "[\"batch.paused\",\"batch.resumed\",\"batch.terminated\"]", NULL, wh, sizeof wh);
+    bt_product(t, "hooks-life");
+    bt_device(t, "off1");
+    /* offline: its task waits, so the batch stays running until the operator acts */
+    bt_dev_activated_offline(t, "off1", "1.0.0", SDEV_AUTO_UPGRADE, 0);
+    bt_firmware(t, "fw_life", "2.0.0", fw, sizeof fw);
+    bt_body(body, sizeof body, "\"scope\":\"all\"", 60, 0, 0);
+    bt_batch(t, fw, body, batch, sizeof batch);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "/api/v1/batches/%s/%s", batch, verbs[i]);
+        assert_int_equal(req(t, "POST", path, NULL, &r), 200);
+        oth_resp_free(&r);
+        wait_event(t, rv, "/life", evs[i][0], 1);
+    }
+    pthread_mutex_lock(&rv->mu);
+    int seen = 0;
+    for (int i = 0; i < rv->n; i++) {
+        hit *x = &rv->hits[i];
+        assert_true(hmac_ok("secret-of-the-life-cycle", x->body, x->signature));
+        json_t *j = json_loads(x->body, 0, NULL), *d = json_object_get(j, "data");
+        assert_non_null(d);
+        assert_string_equal(bt_js(j, "event"), x->event);
+        assert_string_equal(bt_js(d, "batchId"), batch);
+        for (int k = 0; k < 3; k++)
+            if (strcmp(x->event, evs[k][0]) == 0) {
+                assert_string_equal(bt_js(d, "state"), evs[k][1]);
+                seen |= 1 << k;
+            }
+        json_decref(j);
+    }
+    pthread_mutex_unlock(&rv->mu);
+    assert_int_equal(seen, 7);
+    assert_int_equal(count_event(rv, "/life", "batch.created"), 0);
+    char log[600];
+    snprintf(log, sizeof log, "%s/otad.log", t->env.dir);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char line[4096];
+    while (fgets(line, sizeof line, f))
+        assert_null(strstr(line, "secret-of-the-life-cycle"));
+    fclose(f);
+}
+
 static void test_retries_until_delivered(void **state)
 {
     hk *h = *state;
@@ -768,6 +828,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_run_signed_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_resume_terminate_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_until_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_otad_one_delivery_each, setup, teardown),
