@@ -330,15 +330,18 @@ static int ddi_begin(http_req *r, ddi_req *q)
     return 0;
 }
 
-/* Maintenance windows: the one place that decides whether a deployment may be offered
- * now. A batch's windows (docs/batches.md) are not modelled yet, so every moment is
- * inside; offering nothing outside a window matters because SWUpdate takes
- * "update":"skip" for success. */
-static int ddi_in_window(const http_req *r, const store_ddi_target *t)
+/* Maintenance windows (docs/batches.md): the one place that decides whether a deployment
+ * may be offered now. The engine pushes only inside a window; a push the device has not
+ * fetched yet when the window closes is not offered until the next one opens (its ack
+ * deadline may then fail the attempt, as for an MQTT device that does not answer). A device
+ * that has fetched it goes on to its end, as MQTT devices already in an attempt do.
+ * Nothing is offered outside a window, never "update":"skip": SWUpdate takes skip for
+ * success. */
+static int ddi_in_window(const store_ddi_target *t)
 {
-    (void)r;
-    (void)t;
-    return 1;
+    if (t->state != FSM_PUSHED || !t->windows[0])
+        return 1;
+    return window_batch_inside(t->windows, ota_time_now_ms());
 }
 
 /* The action the device should work on now (0: none): its task's current attempt while
@@ -413,7 +416,7 @@ static int ddi_poll(http_req *r)
     if (cancel) {
         snprintf(url, sizeof url, "%s/cancelAction/%lld", base, (long long)cancel);
         json_object_set_new(links, "cancelAction", href(url));
-    } else if (cur && ddi_in_window(r, &q.t)) {
+    } else if (cur && ddi_in_window(&q.t)) {
         /* the query changes with the action, as hawkBit's does, so no cache serves an old one */
         snprintf(url, sizeof url, "%s/deploymentBase/%lld?c=%lld", base, (long long)cur,
                  (long long)cur);
@@ -441,7 +444,7 @@ static int ddi_deployment(http_req *r)
     char fw[24], bid[24], act[24], *url = NULL;
     if (ddi_begin(r, &q) != 0 || path_action(r, &action) != 0)
         return MHD_YES;
-    if (action != current_action(&q.t) || !ddi_in_window(r, &q.t))
+    if (action != current_action(&q.t) || !ddi_in_window(&q.t))
         return http_send_error(r, 404, "not_found", "actionId",
                                "The action is not open for this device.");
     ota_err rc = store_batch_get(r->app->store, q.t.batch_id, &b);

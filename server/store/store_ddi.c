@@ -48,6 +48,7 @@ static void target_row(void *ud, const store_row *r)
     r->text(r->row, 5, bs, sizeof bs);
     o->has_attributes = (int)r->i64(r->row, 6);
     o->cancel_acked = r->i64(r->row, 7);
+    r->text(r->row, 8, o->windows, sizeof o->windows);
     o->has_task = o->batch_id != 0 && fsm_state_from_name(st, &o->state) == 0;
     if (!reason[0] || fsm_reason_from_name(reason, &o->reason) != 0)
         o->reason = FSM_REASON_NONE;

@@ -12,6 +12,7 @@
 #define OTAD_STORE_DDI_H
 
 #include "core/fsm.h"
+#include "core/window.h"
 #include "store/store.h"
 
 typedef struct {
@@ -24,6 +25,7 @@ typedef struct {
     int batch_running;     /* the batch is in_progress */
     int has_attributes;    /* the device has sent configData */
     int64_t cancel_acked;  /* the last action whose cancel it acknowledged; 0 = none */
+    char windows[WINDOW_TEXT_MAX]; /* the batch's maintenance windows (core/window.h); "" none */
 } store_ddi_target;
 
 /* The poll's read. OTA_ENOTFOUND when no such device. */

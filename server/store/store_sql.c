@@ -231,7 +231,8 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     [STORE_Q_DDI_TARGET] =
         "SELECT d.id, COALESCE(t.batch_id, 0), COALESCE(t.state, ''), COALESCE(t.attempt, 0),"
         " COALESCE(t.fail_reason, ''), COALESCE(b.state, ''),"
-        " CASE WHEN x.attributes IS NULL THEN 0 ELSE 1 END, COALESCE(x.cancel_acked, 0)"
+        " CASE WHEN x.attributes IS NULL THEN 0 ELSE 1 END, COALESCE(x.cancel_acked, 0),"
+        " COALESCE(b.windows, '')"
         " FROM devices d JOIN products p ON p.id = d.product_id"
         " LEFT JOIN tasks t ON t.device_id = d.id AND t.batch_id ="
         " (SELECT max(t2.batch_id) FROM tasks t2 WHERE t2.device_id = d.id)"

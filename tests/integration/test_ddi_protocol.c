@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SLEEP_TEXT "00:00:02" /* OTA_DDI_POLL_SECONDS 20 at OTA_TIME_SCALE 10 */
 
@@ -365,6 +366,48 @@ static void test_cancel_of_terminated_batch(void **state)
     bt_expect_task(t, b, "dc", "failed");
 }
 
+/* A push not fetched yet is not offered while its batch's maintenance window is closed; a
+ * fetched one goes on to its end. (The windows are set in the store after the push: the
+ * engine pushes only inside one, docs/batches.md.) */
+static void test_window_gates_offer(void **state)
+{
+    bt_ctx *t = ddi_new(state, 10, 100); /* polls every 10 s: the ack deadline is 11 s */
+    char fw[32], b[32], body[512], href[512], rest[160], q[300];
+    bt_product(t, "ddi-window");
+    bt_device(t, "dw");
+    assert_int_equal(status_of(t, "GET", "dw", "dw", NULL, NULL), 200);
+    bt_wait_device(t, "dw", 1, NULL, BT_SOON);
+    bt_firmware(t, "window", "2.0.0", fw, sizeof fw);
+    bt_body(body, sizeof body, "\"scope\":\"all\"", 10, 0, 0);
+    bt_batch(t, fw, body, b, sizeof b);
+    wait_link(t, "dw", "deploymentBase", href, sizeof href);
+    long long a = ddi_href_action(href);
+    time_t later = time(NULL) + 7200;
+    struct tm tm;
+    gmtime_r(&later, &tm);
+    char closed[200];
+    snprintf(closed, sizeof closed,
+             "UPDATE batches SET windows = '[{\"start\":\"%02d:%02d\",\"durationMinutes\":1,"
+             "\"timeZone\":\"UTC\"}]' WHERE id = %s",
+             tm.tm_hour, tm.tm_min, b);
+    assert_int_equal(ddi_sql(t, closed), 0);
+    ddi_poll_link(t, "dw", "deploymentBase", href, sizeof href);
+    assert_string_equal(href, ""); /* never "skip": nothing */
+    snprintf(rest, sizeof rest, "/deploymentBase/%lld", a);
+    assert_int_equal(status_of(t, "GET", "dw", "dw", rest, NULL), 404);
+    bt_expect_task(t, b, "dw", "pushed");
+    snprintf(q, sizeof q, "UPDATE batches SET windows = NULL WHERE id = %s", b);
+    assert_int_equal(ddi_sql(t, q), 0);
+    wait_link(t, "dw", "deploymentBase", href, sizeof href);
+    assert_int_equal(status_of(t, "GET", "dw", "dw", rest, NULL), 200);
+    json_decref(bt_wait_task(t, b, "dw", "to_upgrade", BT_SOON));
+    /* fetched: the window closing again does not take it away */
+    assert_int_equal(ddi_sql(t, closed), 0);
+    ddi_poll_link(t, "dw", "deploymentBase", href, sizeof href);
+    assert_int_equal(ddi_href_action(href), a);
+    assert_int_equal(status_of(t, "GET", "dw", "dw", rest, NULL), 200);
+}
+
 /* ota-fleet --ddi: a fleet of simulated DDI devices through a whole batch. */
 static void test_fleet_ddi(void **state)
 {
@@ -411,6 +454,7 @@ int main(void)
         cmocka_unit_test_teardown(test_credentials_poll_config_presence, bt_teardown),
         cmocka_unit_test_teardown(test_deployment_retry_success, bt_teardown),
         cmocka_unit_test_teardown(test_cancel_of_terminated_batch, bt_teardown),
+        cmocka_unit_test_teardown(test_window_gates_offer, bt_teardown),
         cmocka_unit_test_teardown(test_fleet_ddi, bt_teardown),
     };
     if (getenv("BT_FILTER"))
