@@ -315,20 +315,29 @@ static void test_deployment_retry_success(void **state)
     free(data);
 }
 
+/* The test's product and device id, polled once (online), a firmware and a batch of it
+ * for all devices; waits until the poll offers the deployment: its batch id into b, its
+ * action id returned. */
+static long long offered(bt_ctx *t, const char *product, const char *id, char *b, size_t bcap)
+{
+    char fw[32], body[512], href[512];
+    bt_product(t, product);
+    bt_device(t, id);
+    assert_int_equal(status_of(t, "GET", id, id, NULL, NULL), 200);
+    bt_wait_device(t, id, 1, NULL, BT_SOON);
+    bt_firmware(t, product, "2.0.0", fw, sizeof fw);
+    bt_body(body, sizeof body, "\"scope\":\"all\"", 10, 0, 0);
+    bt_batch(t, fw, body, b, bcap);
+    wait_link(t, id, "deploymentBase", href, sizeof href);
+    return ddi_href_action(href);
+}
+
 static void test_cancel_of_terminated_batch(void **state)
 {
     bt_ctx *t = ddi_new(state, 10, 20);
     oth_resp r;
-    char fw[32], b[32], body[512], href[512], rest[160], path[96];
-    bt_product(t, "ddi-cancel");
-    bt_device(t, "dc");
-    assert_int_equal(status_of(t, "GET", "dc", "dc", NULL, NULL), 200);
-    bt_wait_device(t, "dc", 1, NULL, BT_SOON);
-    bt_firmware(t, "cancel", "2.0.0", fw, sizeof fw);
-    bt_body(body, sizeof body, "\"scope\":\"all\"", 10, 0, 0);
-    bt_batch(t, fw, body, b, sizeof b);
-    wait_link(t, "dc", "deploymentBase", href, sizeof href);
-    long long a = ddi_href_action(href);
+    char b[32], href[512], rest[160], path[96];
+    long long a = offered(t, "ddi-cancel", "dc", b, sizeof b);
     snprintf(rest, sizeof rest, "/cancelAction/%lld", a);
     assert_int_equal(status_of(t, "GET", "dc", "dc", rest, NULL), 404); /* nothing to cancel */
     snprintf(path, sizeof path, "/api/v1/batches/%s/terminate", b);
@@ -372,16 +381,8 @@ static void test_cancel_of_terminated_batch(void **state)
 static void test_window_gates_offer(void **state)
 {
     bt_ctx *t = ddi_new(state, 10, 100); /* polls every 10 s: the ack deadline is 11 s */
-    char fw[32], b[32], body[512], href[512], rest[160], q[300];
-    bt_product(t, "ddi-window");
-    bt_device(t, "dw");
-    assert_int_equal(status_of(t, "GET", "dw", "dw", NULL, NULL), 200);
-    bt_wait_device(t, "dw", 1, NULL, BT_SOON);
-    bt_firmware(t, "window", "2.0.0", fw, sizeof fw);
-    bt_body(body, sizeof body, "\"scope\":\"all\"", 10, 0, 0);
-    bt_batch(t, fw, body, b, sizeof b);
-    wait_link(t, "dw", "deploymentBase", href, sizeof href);
-    long long a = ddi_href_action(href);
+    char b[32], href[512], rest[160], q[300];
+    long long a = offered(t, "ddi-window", "dw", b, sizeof b);
     time_t later = time(NULL) + 7200;
     struct tm tm;
     gmtime_r(&later, &tm);
