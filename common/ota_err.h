@@ -29,6 +29,7 @@
     X(OTA_ELIMIT, -12, "limit", "the product already has its maximum number of firmwares")         \
     X(OTA_EINUSE, -13, "in_use", "the firmware is used by an in_progress batch")                   \
     X(OTA_EDB, -14, "database", "database failure")                                                \
+    X(OTA_EFENCED, -15, "fenced", "another instance holds a partition lease this one relied on")   \
     /* mqttc: the server's broker connection */                                                    \
     X(OTA_ENOCONN, -20, "no_connection", "not connected to the broker")                            \
     X(OTA_EMQTTLIB, -21, "mqtt_library", "libmosquitto refused the call")                          \

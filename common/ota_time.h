@@ -5,6 +5,7 @@
 #ifndef OTA_TIME_H
 #define OTA_TIME_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,5 +20,7 @@ int64_t ota_time_mono_us(void);
 char *ota_time_format_ms(int64_t ms, char *out, size_t outlen);
 /* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" or with a +hh:mm offset. Returns 0 and sets *ms, or -1. */
 int ota_time_parse(const char *s, int64_t *ms);
+/* pthread_cond_timedwait for at most ms milliseconds from now (mu held). */
+int ota_time_cond_wait(pthread_cond_t *c, pthread_mutex_t *mu, int64_t ms);
 
 #endif

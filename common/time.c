@@ -89,3 +89,16 @@ int ota_time_parse(const char *s, int64_t *ms)
     *ms = ((int64_t)t - offset_min * 60) * 1000 + frac;
     return 0;
 }
+
+int ota_time_cond_wait(pthread_cond_t *c, pthread_mutex_t *mu, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(c, mu, &ts);
+}

@@ -77,6 +77,12 @@ static size_t publish_pending(void *ud)
     return mqttc_pending(b->mq);
 }
 
+static void request_snapshot(void *ud)
+{
+    struct bus *b = ud;
+    mqttc_request_snapshot(b->mq);
+}
+
 static int publish(void *ud, const char *pk, const char *id, const char *suffix, const char *payload,
                    size_t len)
 {
@@ -119,8 +125,9 @@ bus *bus_start(http_app *app)
     /* One persistent session per instance, each receiving every device message. Not a
      * shared subscription: Mosquitto 2.0 keeps dispatching a shared subscription's messages
      * to a member whose persistent session is offline, so a killed instance would strand
-     * them. The store's locks make each transition happen once whoever applies it first;
-     * the other instance finds it done (docs/postgresql.md, "Several otad"). */
+     * them. Each instance applies the messages of its own partitions and sets the others'
+     * aside, so the instance that takes a dead one's partitions over has what the dead one
+     * had not committed (docs/postgresql.md, "Partitions"). */
     if (cfg->instance[0])
         snprintf(b->client_id, sizeof b->client_id, "otad-%s", cfg->instance);
     else
@@ -159,12 +166,16 @@ bus *bus_start(http_app *app)
         .publish = publish,
         .publish_ud = b,
         /* several otad: re-read what the others changed (running batches, due deadlines,
-         * devices waiting) every 2 s, so a killed instance's work is taken over */
-        .resync_ms = cfg->instance[0] ? 2000 : 0,
+         * devices waiting) every second, so a batch another instance created reaches this
+         * one's devices soon */
+        .resync_ms = cfg->instance[0] ? 1000 : 0,
         /* device deadlines follow our clock probes through the broker (mqttc clock_ms) */
         .clocked = 1,
         .publish_pending = publish_pending,
         .ddi_sleep_ms = ddi_sleep_seconds(cfg->ddi_poll_s, cfg->time_scale) * 1000,
+        /* on a store with leases (PostgreSQL) this instance works on its partitions only */
+        .lease_owner = cfg->instance[0] ? cfg->instance : "otad",
+        .request_snapshot = request_snapshot,
     };
     b->engine = engine_new(&ec);
     if (!b->engine || engine_start(b->engine) != 0) {

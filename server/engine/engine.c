@@ -20,6 +20,13 @@
  *   refresh_batches  after a phase began or a resume, re-read that batch's waiting devices
  * then finished batches are dropped from memory and the round is counted.
  *
+ * With partition leases (cfg.lease_owner; docs/postgresql.md, "Partitions") two steps come
+ * first: adopt_parts switches to the partitions the lease keeper (lease.c) holds now
+ * (rebuilding the view for them, replaying what was set aside for a partition gained), and
+ * split_inputs sets aside the device messages and presence of other partitions (park); a
+ * round then starts with the fence (store_uow_fence), so it commits only while this
+ * instance still holds its leases.
+ *
  * In memory, per running batch: its parameters (durations already divided by the time
  * scale), a token bucket for maxPushPerMinute and a FIFO of devices known to be ready for
  * a push. Per deadline: one heap entry (lazy deletion: a popped entry that no longer
@@ -32,6 +39,7 @@
 #include "core/ddi.h"
 #include "core/devmsg.h"
 #include "core/fsm.h"
+#include "core/parts.h"
 #include "core/target.h"
 #include "core/rollout.h"
 #include "core/window.h"
@@ -40,7 +48,9 @@
 #include "ota_sign.h"
 #include "ota_log.h"
 #include "ota_time.h"
+#include "engine/lease.h"
 #include "store/store_batch.h"
+#include "store/store_parts.h"
 #include "store/store_webhook.h"
 
 #include <errno.h>
@@ -59,6 +69,10 @@
 #define MAX_WAIT_MS 1000           /* the loop wakes at least this often */
 #define HOLD_LAG_MS 2000           /* pushes wait while device messages reach us later than this */
 #define HOLD_PUBLISHES 2000        /* ... or while this many publishes wait to leave */
+#define PARK_KEEP_MS 60000         /* other partitions' messages are kept this long ... */
+#define PARK_MAX 200000            /* ... and at most this many */
+#define REPLAY_MARGIN_MS 2000      /* replayed from this long before the last owner's
+                                      watermark (probes are stamped by each instance's clock) */
 
 typedef enum {
     IN_MESSAGE,
@@ -84,6 +98,8 @@ typedef struct input {
     int ddi;       /* IN_DDI: the engine_ddi_event */
     int step;      /* IN_DDI: progress step or failure step */
     int64_t action; /* IN_DDI: the action id */
+    int64_t tag_ms; /* set aside (park): the newest probe before it, and when */
+    int64_t parked_ms;
     size_t len;    /* payload bytes, or snapshot entries */
     char **clients;
     char payload[]; /* message payload + NUL */
@@ -187,6 +203,19 @@ struct engine {
     int64_t cont_known;  /* the newest continuous batch id looked for (known_continuous) */
     uint64_t cont_round; /* the round that looked last (known_continuous) */
 
+    /* partitions (cfg.lease_owner): parts_next and parts_cur under mu, parts_cur written by
+     * the engine thread; the rest engine thread only */
+    lease_t *lease;      /* NULL: one engine owns every partition */
+    char *owner;
+    uint64_t parts_next; /* what the lease keeper holds; adopted at the next loop turn */
+    uint64_t parts_cur;  /* what the engine works on */
+    const int64_t *parts_from; /* with parts_next: lease.h's from_ms, or NULL */
+    int64_t parts_wm;    /* wm_done when parts_cur was adopted */
+    int64_t wm_done;     /* under mu: the watermark of the last committed round */
+    pthread_cond_t parts_cv;
+    input *park_head, *park_tail; /* other partitions' inputs, oldest first */
+    size_t n_parked;
+
     /* stats (under mu) */
     engine_stats stats;
     /* what the round in progress counted, added to the atomics below once it committed
@@ -199,6 +228,8 @@ struct engine {
 
     ota_log_limit *devlog; /* lines about one device: DEVLOG_BURST per DEVLOG_WINDOW_MS */
 };
+
+static int parted(const engine_t *e); /* with partition leases (adopt_parts) */
 
 /* ---- small containers ------------------------------------------------------------------ */
 
@@ -1503,12 +1534,24 @@ static void lag_stats(engine_t *e, int64_t now)
     pthread_mutex_lock(&e->mu);
     e->stats.input_lag_ms = e->cfg.clocked ? (e->wm_ms ? now - e->wm_ms : -1) : 0;
     e->stats.pushes_held = e->held;
+    e->stats.parts = e->parts_cur;
+    e->stats.parked = e->n_parked;
     pthread_mutex_unlock(&e->mu);
 }
 
-static void refill(batch_mem *b, int64_t now)
+/* A batch's pushes a millisecond on this engine: its maxPushPerMinute, shared among the
+ * instances by the partitions each works on (devices spread evenly over partitions). */
+static double push_rate(const engine_t *e, const batch_mem *b)
 {
     double per_ms = (double)b->row.max_push_per_min / 60000.0;
+    if (e->parts_cur != PARTS_ALL)
+        per_ms = per_ms * parts_count(e->parts_cur) / PARTS_N;
+    return per_ms;
+}
+
+static void refill(const engine_t *e, batch_mem *b, int64_t now)
+{
+    double per_ms = push_rate(e, b);
     double cap = per_ms * 1000.0; /* at most one second's worth at once */
     if (cap < 1)
         cap = 1;
@@ -1564,6 +1607,10 @@ static const char *resync(engine_t *e, int64_t now)
             !failed)
             failed = "the devices waiting for a push";
     }
+    /* a device of ours noted by another instance's API (its tags or groups changed) */
+    for (size_t i = 0; parted(e) && i < e->n_batches; i++)
+        if (e->batches[i].running && e->batches[i].row.continuous)
+            e->targets_pending = 1;
     return failed;
 }
 
@@ -1592,10 +1639,12 @@ static int64_t wait_ms(engine_t *e, int64_t now)
                 w = t;
             continue;
         }
-        refill(b, now);
+        refill(e, b, now);
         if (b->tokens >= 1)
             return 0;
-        double per_ms = (double)b->row.max_push_per_min / 60000.0;
+        double per_ms = push_rate(e, b);
+        if (per_ms <= 0)
+            continue;
         int64_t t = (int64_t)((1.0 - b->tokens) / per_ms) + 1;
         if (t < w)
             w = t;
@@ -1618,7 +1667,7 @@ static int has_work(engine_t *e, int64_t now)
     for (size_t i = 0; i < e->n_batches; i++) {
         batch_mem *b = &e->batches[i];
         if (can_push(b, now) && idq_len(&b->pending) > 0) {
-            refill(b, now);
+            refill(e, b, now);
             if (b->tokens >= 1)
                 return 1;
         }
@@ -1626,15 +1675,202 @@ static int has_work(engine_t *e, int64_t now)
     return 0;
 }
 
-/* ---- one round ------------------------------------------------------------------------- */
+/* ---- partitions (docs/postgresql.md, "Partitions") ------------------------------------- */
 
 /* The inputs one round takes from the queue. */
 typedef struct {
     input *list, *last; /* taken, in arrival order; last->next is NULL */
+    uint64_t seq_max;   /* the newest arrival number taken (also of those set aside) */
     size_t taken;       /* inputs in list */
     size_t n_clock;     /* of which clock probes */
     size_t applied;     /* inputs the round's transaction applied (stats) */
 } round_in;
+
+static void timed_wait(pthread_cond_t *c, pthread_mutex_t *mu, int64_t ms);
+
+static int parted(const engine_t *e)
+{
+    return e->owner != NULL;
+}
+
+/* 1 when the input is about a device of a partition this engine works on. */
+static int owns(const engine_t *e, const input *in)
+{
+    return !parted(e) || ((e->parts_cur >> parts_of(in->id)) & 1);
+}
+
+static void park_unlink(engine_t *e, input **pp, input *prev)
+{
+    input *in = *pp;
+    *pp = in->next;
+    if (e->park_tail == in)
+        e->park_tail = prev;
+    in->next = NULL;
+    e->n_parked--;
+}
+
+/* Drops set-aside inputs older than PARK_KEEP_MS, and the oldest beyond PARK_MAX. */
+static void park_prune(engine_t *e, int64_t now)
+{
+    while (e->park_head &&
+           (e->n_parked > PARK_MAX || now - e->park_head->parked_ms > PARK_KEEP_MS)) {
+        input *in = e->park_head;
+        park_unlink(e, &e->park_head, NULL);
+        free_input(in);
+    }
+}
+
+/* Sets aside the round's device messages and presence events of partitions this engine
+ * does not work on: their owner applies its own copy (every instance receives every
+ * message: docs/broker.md, "Several otad"). They are kept a while (PARK_KEEP_MS) in
+ * case this engine takes their partition over before the owner committed them
+ * (adopt_parts), each tagged with the newest clock probe before it. */
+static void split_inputs(engine_t *e, round_in *r, int64_t now)
+{
+    if (!parted(e))
+        return;
+    int64_t tag = e->wm_ms;
+    input **pp = &r->list, *last = NULL;
+    size_t kept = 0;
+    while (*pp) {
+        input *in = *pp;
+        if (in->kind == IN_CLOCK && in->num > tag)
+            tag = in->num;
+        if ((in->kind == IN_MESSAGE || in->kind == IN_PRESENCE) && !owns(e, in)) {
+            *pp = in->next;
+            in->next = NULL;
+            in->tag_ms = tag;
+            in->parked_ms = now;
+            if (e->park_tail)
+                e->park_tail->next = in;
+            else
+                e->park_head = in;
+            e->park_tail = in;
+            e->n_parked++;
+            continue;
+        }
+        last = in;
+        kept++;
+        pp = &in->next;
+    }
+    r->last = last;
+    r->taken = kept;
+    park_prune(e, now);
+}
+
+/* Between rounds: switches to the partitions the lease keeper holds now (parts_next). The
+ * view is rebuilt for them (the store's engine reads cover those only:
+ * store_parts_filter). For a partition gained, the inputs set aside since its last owner's
+ * watermark (less REPLAY_MARGIN_MS) go in front of the round's own: what that owner had not
+ * committed is applied here, and what it had is applied again, which changes nothing (the
+ * state machine drops repeated reports, presence goes by the broker's times). The broker
+ * is asked for a new presence snapshot for the devices gained. */
+static void adopt_parts(engine_t *e, round_in *r)
+{
+    int64_t from[PARTS_N] = {0};
+    if (!parted(e))
+        return;
+    pthread_mutex_lock(&e->mu);
+    uint64_t next = e->parts_next;
+    if (e->parts_from)
+        memcpy(from, e->parts_from, sizeof from);
+    pthread_mutex_unlock(&e->mu);
+    if (next == e->parts_cur)
+        return;
+    uint64_t gained = next & ~e->parts_cur;
+    input *head = NULL, *tail = NULL, **pp = &e->park_head, *prev = NULL;
+    size_t n = 0;
+    while (*pp) {
+        input *in = *pp;
+        int p = parts_of(in->id);
+        if (!((gained >> p) & 1)) {
+            prev = in;
+            pp = &in->next;
+            continue;
+        }
+        park_unlink(e, pp, prev);
+        if (in->tag_ms < from[p] - REPLAY_MARGIN_MS) {
+            free_input(in); /* committed by the last owner */
+            continue;
+        }
+        if (tail)
+            tail->next = in;
+        else
+            head = in;
+        tail = in;
+        n++;
+    }
+    if (head) {
+        tail->next = r->list;
+        r->list = head;
+        if (!r->last)
+            r->last = tail;
+        r->taken += n;
+    }
+    OTA_INFO("engine: working on %d of %d partitions now (%+d); %zu inputs set aside replayed",
+             parts_count(next), PARTS_N, parts_count(next) - parts_count(e->parts_cur), n);
+    store_parts_filter(e->cfg.store, next);
+    e->view_stale = 1; /* the next round rebuilds timers and push queues for them */
+    if (gained && e->cfg.request_snapshot)
+        e->cfg.request_snapshot(e->cfg.publish_ud);
+    pthread_mutex_lock(&e->mu);
+    e->parts_cur = next;
+    e->parts_wm = e->wm_done;
+    pthread_cond_broadcast(&e->parts_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* The first step of a round with leases: holds this engine's leases until the round ends,
+ * or refuses the round (OTA_EFENCED) when another instance took one over meanwhile. */
+static ota_err fence(engine_t *e, store_uow *u)
+{
+    if (!parted(e))
+        return OTA_OK;
+    ota_err rc = store_uow_fence(u, e->owner, e->parts_cur);
+    if (rc == OTA_EFENCED) {
+        OTA_WARN("engine: %s no longer holds all of its %d partitions; the round waits for "
+                 "the lease keeper",
+                 e->owner, parts_count(e->parts_cur));
+        pthread_mutex_lock(&e->mu);
+        e->stats.fenced++;
+        pthread_mutex_unlock(&e->mu);
+    }
+    return rc;
+}
+
+/* lease_config.apply (the keeper's thread): hands set to the engine and waits until the
+ * engine works on it (at most 2 s; then the keeper's request is taken back). */
+static int parts_apply(void *ud, uint64_t set, const int64_t *from_ms, int64_t *applied_ms)
+{
+    engine_t *e = ud;
+    pthread_mutex_lock(&e->mu);
+    e->parts_next = set;
+    e->parts_from = from_ms;
+    pthread_cond_signal(&e->wake);
+    int64_t until = ota_time_now_ms() + 2000;
+    while (e->parts_cur != set && !e->stop && ota_time_now_ms() < until)
+        timed_wait(&e->parts_cv, &e->mu, 100);
+    int ok = e->parts_cur == set;
+    if (!ok)
+        e->parts_next = e->parts_cur;
+    e->parts_from = NULL;
+    *applied_ms = e->parts_wm;
+    pthread_mutex_unlock(&e->mu);
+    return ok ? 0 : -1;
+}
+
+/* lease_config.applied (the keeper's thread). */
+static int64_t parts_applied(void *ud)
+{
+    engine_t *e = ud;
+    pthread_mutex_lock(&e->mu);
+    int64_t wm = e->wm_done;
+    pthread_mutex_unlock(&e->mu);
+    return wm;
+}
+
+/* ---- one round ------------------------------------------------------------------------- */
+
 
 /* A batch was created through the API: load it and queue its devices waiting for a push.
  * A store error fails the round (it is retried after a rebuild from the store). */
@@ -1810,7 +2046,7 @@ static ota_err load_pushes(engine_t *e, store_uow *u, int64_t now)
         batch_mem *b = &e->batches[i];
         if (!b->running || !can_push(b, now))
             continue;
-        refill(b, now);
+        refill(e, b, now);
         for (size_t k = b->pending.head; k < b->pending.tail && n < ROUND_MAX_PUSHES &&
                                          (double)(k - b->pending.head) + 1 <= b->tokens;
              k++) {
@@ -1845,7 +2081,7 @@ static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
         int64_t device_id;
         if (!b->running || !can_push(b, now))
             continue;
-        refill(b, now);
+        refill(e, b, now);
         while (b->tokens >= 1 && pushes < ROUND_MAX_PUSHES && idq_pop(&b->pending, &device_id)) {
             int pushed = 0;
             rc = do_push(e, u, b, device_id, NULL, NULL, now, &pushed);
@@ -1865,10 +2101,19 @@ static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
     return OTA_OK;
 }
 
+static int by_batch(const void *a, const void *b)
+{
+    int64_t x = ((const struct touched *)a)->batch_id, y = ((const struct touched *)b)->batch_id;
+    return (x > y) - (x < y);
+}
+
 /* Step 4: each touched batch's counter changes in one write, and the batches this round
- * finished marked completed. */
+ * finished marked completed. In batch id order: the rounds of several instances lock the
+ * batch rows they share in one order, so they never deadlock on them. */
 static ota_err write_counts(engine_t *e, store_uow *u, int64_t now)
 {
+    if (e->n_touched > 1)
+        qsort(e->touched, e->n_touched, sizeof *e->touched, by_batch);
     for (size_t i = 0; i < e->n_touched; i++) {
         int64_t batch_id = e->touched[i].batch_id;
         int completed = 0;
@@ -1915,7 +2160,9 @@ static ota_err run_round(engine_t *e, round_in *r, int64_t now)
         return OTA_EDB; /* rebuild has said so */
     ota_err rc = store_uow_begin(e->cfg.store, &u);
     if (rc == OTA_OK) {
-        rc = apply_inputs(e, u, r, now);
+        rc = fence(e, u);
+        if (rc == OTA_OK)
+            rc = apply_inputs(e, u, r, now);
         if (rc == OTA_OK)
             rc = join_noted(e, u, now);
         if (rc == OTA_OK)
@@ -1940,15 +2187,7 @@ static ota_err run_round(engine_t *e, round_in *r, int64_t now)
 
 static void timed_wait(pthread_cond_t *c, pthread_mutex_t *mu, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(c, mu, &ts);
+    ota_time_cond_wait(c, mu, ms);
 }
 
 /* Sleeps until an input arrives or the next deadline or push token is due (wait_ms), then
@@ -1959,7 +2198,7 @@ static int take_inputs(engine_t *e, round_in *r)
     int64_t w = wait_ms(e, ota_time_now_ms());
     memset(r, 0, sizeof *r);
     pthread_mutex_lock(&e->mu);
-    if (!e->q_head && !e->stop && w > 0)
+    if (!e->q_head && !e->stop && w > 0 && e->parts_next == e->parts_cur)
         timed_wait(&e->wake, &e->mu, w);
     if (e->stop && !e->q_head) {
         pthread_mutex_unlock(&e->mu);
@@ -1968,6 +2207,7 @@ static int take_inputs(engine_t *e, round_in *r)
     r->list = e->q_head;
     while (e->q_head && r->taken < ROUND_MAX_EVENTS) {
         r->last = e->q_head;
+        r->seq_max = e->q_head->seq;
         e->q_head = e->q_head->next;
         r->taken++;
     }
@@ -2028,11 +2268,12 @@ static void publish_outputs(engine_t *e)
 /* Tells engine_sync that the round's inputs are committed (or needed no write). */
 static void mark_done(engine_t *e, const round_in *r)
 {
-    if (!r->last)
-        return;
     pthread_mutex_lock(&e->mu);
-    e->seq_done = r->last->seq;
-    pthread_cond_broadcast(&e->done);
+    e->wm_done = e->wm_ms; /* every message before the round's newest probe is committed */
+    if (r->seq_max > e->seq_done) { /* inputs replayed from the side have older numbers */
+        e->seq_done = r->seq_max;
+        pthread_cond_broadcast(&e->done);
+    }
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -2122,6 +2363,8 @@ static void *engine_main(void *arg)
     round_in r;
     while (take_inputs(e, &r)) {
         int64_t now = ota_time_now_ms();
+        adopt_parts(e, &r);
+        split_inputs(e, &r, now);
         resync_when_due(e, now);
         apply_clock(e, &r);
         if (round_needed(e, &r, now)) {
@@ -2161,7 +2404,11 @@ static int sync_init(engine_t *e)
         goto no_room;
     if (pthread_cond_init(&e->done, NULL) != 0)
         goto no_done;
+    if (pthread_cond_init(&e->parts_cv, NULL) != 0)
+        goto no_parts;
     return 0;
+no_parts:
+    pthread_cond_destroy(&e->done);
 no_done:
     pthread_cond_destroy(&e->room);
 no_room:
@@ -2173,6 +2420,7 @@ no_wake:
 
 static void sync_destroy(engine_t *e)
 {
+    pthread_cond_destroy(&e->parts_cv);
     pthread_cond_destroy(&e->done);
     pthread_cond_destroy(&e->room);
     pthread_cond_destroy(&e->wake);
@@ -2204,6 +2452,16 @@ engine_t *engine_new(const engine_config *cfg)
     e->ddi_ack_timeout_ms =
         (cfg->ddi_sleep_ms > 0 ? cfg->ddi_sleep_ms : scaled(e, 60000)) + e->ack_timeout_ms;
     e->public_url = strdup(cfg->public_url);
+    e->parts_cur = e->parts_next = PARTS_ALL;
+    if (cfg->lease_owner && store_parts_supported(cfg->store)) {
+        /* nothing until the lease keeper holds something */
+        e->parts_cur = e->parts_next = 0;
+        e->owner = strdup(cfg->lease_owner);
+        if (!e->owner) {
+            engine_free(e);
+            return NULL;
+        }
+    }
     e->heap = theap_new(1024, 16u * 1024 * 1024);
     e->sheap = theap_new(1024, 16u * 1024 * 1024);
     e->devlog = ota_log_limit_new(DEVLOG_SLOTS, DEVLOG_BURST, scaled(e, DEVLOG_WINDOW_MS));
@@ -2218,6 +2476,7 @@ engine_t *engine_new(const engine_config *cfg)
 int engine_start(engine_t *e)
 {
     const char *failed;
+    store_parts_filter(e->cfg.store, e->parts_cur);
     if (store_engine_presence_reset(e->cfg.store) != OTA_OK) {
         OTA_ERROR("engine: cannot mark every device offline in the store");
         return -1;
@@ -2232,6 +2491,16 @@ int engine_start(engine_t *e)
         return -1;
     }
     e->started = 1;
+    if (parted(e)) {
+        lease_config lc = {.store = e->cfg.store, .me = e->owner, .apply = parts_apply,
+                           .applied = parts_applied, .ud = e};
+        e->lease = lease_start(&lc);
+        if (!e->lease) {
+            OTA_ERROR("engine: cannot start the partition lease keeper");
+            engine_stop(e);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -2247,6 +2516,9 @@ void engine_stop(engine_t *e)
     pthread_mutex_unlock(&e->mu);
     pthread_join(e->thread, NULL);
     e->started = 0;
+    /* after the last round: the others take our partitions over at once */
+    lease_stop(e->lease, 1);
+    e->lease = NULL;
 }
 
 void engine_free(engine_t *e)
@@ -2255,6 +2527,8 @@ void engine_free(engine_t *e)
         return;
     engine_stop(e);
     free_list(e->q_head);
+    free_list(e->park_head);
+    free(e->owner);
     outputs_clear(e, 0);
     for (size_t i = 0; i < e->n_batches; i++) {
         idq_free(&e->batches[i].pending);

@@ -52,6 +52,16 @@ typedef struct {
      * scale: a DDI device's push is answered by its next poll, so its ack deadline is this
      * plus the ack timeout. 0 = 60 s. */
     int64_t ddi_sleep_ms;
+    /* Several otad on one store that takes leases (store_parts_supported: PostgreSQL): this
+     * instance's name (copied). The engine then works only on the partitions of devices
+     * its lease keeper holds (engine/lease.h; docs/postgresql.md, "Partitions"): it applies
+     * their messages and presence, fires their deadlines, pushes to them, and sets the
+     * others' messages aside for a while in case it takes their partition over. NULL, or
+     * a store without leases: one engine owns every partition, nothing is leased. */
+    const char *lease_owner;
+    /* Optional: asks the broker for a new presence snapshot (a partition was taken over:
+     * its devices' presence comes from the broker again). Any thread. */
+    void (*request_snapshot)(void *ud);
 } engine_config;
 
 /* Creates the engine (nothing runs yet). NULL on a bad config. */
@@ -135,6 +145,9 @@ typedef struct {
     uint64_t failures[FSM_REASON_COUNT]; /* failed attempts by reason, retried ones included;
                                             terminated: tasks a terminate failed */
     hist_read_t round_time;              /* rounds: their work and their transaction */
+    uint64_t parts;          /* the partitions this engine works on (bit p: core/parts.h) */
+    size_t parked;           /* device messages of other partitions set aside */
+    uint64_t fenced;         /* rounds refused by the fence (a lease lost meanwhile) */
 } engine_stats;
 void engine_get_stats(engine_t *e, engine_stats *out);
 

@@ -8,10 +8,13 @@
 #include "http/api.h"
 #include "http/firmware_files.h"
 
+#include "core/parts.h"
 #include "core/rules.h"
 #include "core/target.h"
 #include "core/validate.h"
 #include "engine/engine.h"
+#include "engine/lease.h"
+#include "store/store_parts.h"
 #include "ota_crypto.h"
 #include "ota_log.h"
 #include "ota_sign.h"
@@ -89,16 +92,69 @@ static int health(http_req *r)
         engine_stats st;
         engine_get_stats(r->app->engine, &st);
         json_object_set_new(j, "engine",
-                            json_pack("{s:I, s:I, s:I, s:b}", "inputLagMs",
+                            json_pack("{s:I, s:I, s:I, s:b, s:i}", "inputLagMs",
                                       (json_int_t)st.input_lag_ms, "queued", (json_int_t)st.queued,
                                       "timers", (json_int_t)st.timers, "pushesHeld",
-                                      st.pushes_held));
+                                      st.pushes_held, "partitions", parts_count(st.parts)));
     }
     if (!store_ok || !broker_ok)
         json_object_set_new(
             j, "reason",
             json_string(!store_ok ? "the store is not usable" : "the broker is not connected"));
     return http_send_json(r, store_ok && broker_ok ? 200 : 503, j);
+}
+
+/* ---- cluster ---------------------------------------------------------------------- */
+
+/* The partitions of the devices and who holds them (docs/postgresql.md, "Partitions"):
+ * this instance's name and set, and, on a store with leases, every live instance and
+ * every lease as the database has them now. */
+static int cluster(http_req *r)
+{
+    const char *me = r->app->cfg->instance[0] ? r->app->cfg->instance : "otad";
+    uint64_t mine = PARTS_ALL;
+    if (r->app->engine) {
+        engine_stats st;
+        engine_get_stats(r->app->engine, &st);
+        mine = st.parts;
+    }
+    json_t *own = json_array();
+    for (int p = 0; p < PARTS_N; p++)
+        if ((mine >> p) & 1)
+            json_array_append_new(own, json_integer(p));
+    json_t *j = json_pack("{s:s, s:i, s:b, s:o}", "instance", me, "partitions", PARTS_N,
+                          "leases", store_parts_supported(r->app->store), "held", own);
+    if (!store_parts_supported(r->app->store))
+        return http_send_json(r, 200, j);
+    parts_lease leases[PARTS_N];
+    store_member *live = NULL;
+    size_t n_live = 0;
+    int64_t now = 0;
+    ota_err rc = store_parts_read(r->app->store, LEASE_TTL_MS, leases, &live, &n_live, &now);
+    if (rc != OTA_OK) {
+        json_decref(j);
+        return http_send_store_error(r, rc, "cluster");
+    }
+    json_t *members = json_array(), *arr = json_array();
+    for (size_t i = 0; i < n_live; i++) {
+        int held = 0;
+        for (int p = 0; p < PARTS_N; p++)
+            held += leases[p].expires_ms > now && strcmp(leases[p].owner, live[i].name) == 0;
+        json_array_append_new(members, json_pack("{s:s, s:o, s:i}", "name", live[i].name,
+                                                 "seenTime", http_time(live[i].seen_ms, 0),
+                                                 "partitions", held));
+    }
+    for (int p = 0; p < PARTS_N; p++)
+        json_array_append_new(
+            arr, json_pack("{s:i, s:s?, s:I, s:o, s:b}", "partition", p, "owner",
+                           leases[p].owner[0] ? leases[p].owner : NULL, "epoch",
+                           (json_int_t)leases[p].epoch, "expiresTime",
+                           http_time(leases[p].expires_ms, 1), "valid",
+                           leases[p].owner[0] && leases[p].expires_ms > now));
+    free(live);
+    json_object_set_new(j, "members", members);
+    json_object_set_new(j, "leaseTable", arr);
+    return http_send_json(r, 200, j);
 }
 
 /* ---- products --------------------------------------------------------------------- */
@@ -472,6 +528,7 @@ static int firmware_eligible(http_req *r)
 
 const http_route http_routes_api[] = {
     {"GET", "/api/v1/health", health, HTTP_PUBLIC, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/cluster", cluster, HTTP_ADMIN, 0, 0, NULL, NULL},
     {"POST", "/api/v1/products", product_create, HTTP_OPERATOR, HTTP_BODY_JSON, 0, NULL, NULL},
     {"GET", "/api/v1/products", product_list, HTTP_VIEWER, 0, 0, NULL, NULL},
     {"GET", "/api/v1/products/{productKey}", product_get, HTTP_VIEWER, 0, 0, NULL, NULL},

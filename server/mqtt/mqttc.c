@@ -101,6 +101,7 @@ struct mqttc {
     mqttc_pub *pub;             /* the publishing connection, or NULL (config separate_publisher) */
     bool told_up;               /* on_connection(true) delivered, (false) not yet */
     mqttc_snap snap;
+    atomic_bool snap_wanted;    /* mqttc_request_snapshot: the loop asks at its next turn */
 };
 
 static void *xstrdup(const char *s)
@@ -622,6 +623,8 @@ static void *loop_main(void *arg)
             pause_ms(m, d);
             continue;
         }
+        if (atomic_exchange(&m->snap_wanted, false) && atomic_load(&m->connected))
+            request_sync(m);
         /* A snapshot that does not complete in time is asked for again. */
         if (atomic_load(&m->connected) && m->snap.nonce[0] &&
             ota_time_mono_ms() - m->snap.started_mono_ms > m->sync_timeout_ms) {
@@ -889,4 +892,9 @@ size_t mqttc_publish_many(mqttc *m, const mqttc_msg *msgs, size_t n, ota_err *rc
     if (rc_out)
         *rc_out = rc;
     return i;
+}
+
+void mqttc_request_snapshot(mqttc *m)
+{
+    atomic_store(&m->snap_wanted, true);
 }

@@ -110,6 +110,9 @@ void mqttc_destroy(mqttc *m);
 
 /* true between a successful CONNACK and the loss of the connection. Any thread. */
 bool mqttc_is_connected(const mqttc *m);
+/* Asks the broker for a new presence snapshot (delivered through on_presence_snapshot as
+ * after a connect; presence events keep coming meanwhile). Any thread. */
+void mqttc_request_snapshot(mqttc *m);
 /* true once a snapshot has been delivered since the last (re)connect. Any thread. */
 bool mqttc_presence_ready(const mqttc *m);
 

@@ -25,10 +25,10 @@
  *   creates for the same product run one after the other and the second sees the first's
  *   tasks (device_busy / not eligible) instead of failing on the one-open-task index.
  * - A load locks its tasks sorted by (batch, device), and the bulk task write touches only
- *   rows the unit has locked that way, so two engines (two otad on one database) take batch
- *   and task rows in one order. Device rows (readiness, versions, presence) are written in
- *   message order; should two engines still deadlock, PostgreSQL aborts one round, which the
- *   engine rolls back and reloads.
+ *   rows the unit has locked that way. Several engines (several otad on one database) work
+ *   on disjoint devices and tasks (their partitions: pg_parts.c, store_parts.h); what they
+ *   share is the batch rows, read FOR KEY SHARE and updated in batch id order (engine.c's
+ *   write_counts), so they do not deadlock.
  *
  * Expected load: batches of up to 1,000,000 tasks (created by one INSERT ... SELECT, or for
  * directed batches from one array parameter); thousands of statements per engine round.
@@ -61,7 +61,7 @@ enum {
     E_PRESENCE_RESET,
     B_END
 };
-_Static_assert(B_END <= STORE_PG_Q_MAX, "batch statement ids");
+_Static_assert(B_END <= STORE_PG_Q_PARTS, "batch statement ids");
 
 static const char *const sql[] = {
     [STORE_UQ_DEVICE_FIND] =
@@ -69,11 +69,14 @@ static const char *const sql[] = {
         " WHERE p.product_key = $1 AND d.identifier = $2",
     [STORE_UQ_DEVICE_NAMES] = "SELECT p.product_key, d.identifier FROM devices d"
                                           " JOIN products p ON p.id = d.product_id WHERE d.id = $1",
-    /* batch row first, then the task: the order a terminate locks them in */
+    /* batch row first, then the task: the order a terminate locks them in. The batch row
+     * only FOR KEY SHARE: rounds of several instances (each on its own partitions' tasks)
+     * share it, and their counter updates (FOR NO KEY UPDATE) do not wait for it, while a
+     * terminate (STORE_Q_BATCH_LOCK: FOR UPDATE) waits for every round holding it */
     [STORE_UQ_TASK_OPEN] =
         "SELECT " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
         " WHERE t.device_id = $1 AND t.state " OPEN_STATES
-        " AND b.state " STORE_SQL_BATCH_RUNNING " FOR NO KEY UPDATE OF b, t",
+        " AND b.state " STORE_SQL_BATCH_RUNNING " FOR KEY SHARE OF b FOR NO KEY UPDATE OF t",
     [STORE_UQ_TASK_PUT] =
         "UPDATE tasks SET state = $3, fail_reason = $4, progress = $5, retried = $6,"
         " attempt = $7, push_msg_id = $8, pushed_ms = $9, started_ms = $10,"
@@ -114,7 +117,10 @@ static const char *const sql[] = {
                            " VALUES($1, $2, 'to_push', $3, $4) ON CONFLICT DO NOTHING",
     [STORE_UQ_BATCH_JOINED] = "UPDATE batches SET total = total + 1, n_to_push = n_to_push + 1"
                               " WHERE id = $1",
-    [STORE_UQ_TARGET_EVENTS] = "SELECT device_id FROM target_events ORDER BY device_id LIMIT $1",
+    /* $2: the engine's partitions (pg_uow_exec adds it) */
+    [STORE_UQ_TARGET_EVENTS] = "SELECT t.device_id FROM target_events t JOIN devices d"
+                               " ON d.id = t.device_id WHERE ((($2::bigint) >> d.part) & 1) = 1"
+                               " ORDER BY t.device_id LIMIT $1",
     [STORE_UQ_TARGET_EVENT_DEL] = "DELETE FROM target_events WHERE device_id = $1",
     /* unfinished continuous batches created after the newest the engine knows ($1) */
     [STORE_UQ_CONTINUOUS_NEW] = "SELECT id FROM batches WHERE continuous = 1 AND id > $1"
@@ -125,10 +131,11 @@ static const char *const sql[] = {
         "UPDATE devices d SET online = 1, activated = 1,"
         " activated_ms = COALESCE(d.activated_ms, $3::bigint), last_seen_ms = $3::bigint"
         " FROM products p, unnest($1::text[], $2::text[]) AS u(pk, ident)"
-        " WHERE p.product_key = u.pk AND d.product_id = p.id AND d.identifier = u.ident",
+        " WHERE p.product_key = u.pk AND d.product_id = p.id AND d.identifier = u.ident"
+        " AND ((($4::bigint) >> d.part) & 1) = 1",
     [U_SNAP_OFF - STORE_PG_Q_BATCH] =
         "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND"
-        " (last_seen_ms IS NULL OR last_seen_ms <> $1)",
+        " (last_seen_ms IS NULL OR last_seen_ms <> $1) AND ((($2::bigint) >> part) & 1) = 1",
     /* the loads (store_uow_load_names / _ids): the devices, then their open tasks locked
      * as STORE_UQ_TASK_OPEN locks them, sorted so that every unit locks in one order */
     [U_LOAD_DEV_NAMES - STORE_PG_Q_BATCH] =
@@ -142,14 +149,14 @@ static const char *const sql[] = {
         " JOIN products p ON p.product_key = u.pk"
         " JOIN devices d ON d.product_id = p.id AND d.identifier = u.ident)"
         " AND t.state " OPEN_STATES " AND b.state " STORE_SQL_BATCH_RUNNING
-        " ORDER BY t.batch_id, t.device_id FOR NO KEY UPDATE OF b, t",
+        " ORDER BY t.batch_id, t.device_id FOR KEY SHARE OF b FOR NO KEY UPDATE OF t",
     [U_LOAD_DEV_IDS - STORE_PG_Q_BATCH] =
         "SELECT d.id, p.product_key, d.identifier, d.online, d.ready FROM devices d"
         " JOIN products p ON p.id = d.product_id WHERE d.id = ANY($1::bigint[])",
     [U_LOAD_TASK_IDS - STORE_PG_Q_BATCH] =
         "SELECT t.device_id, " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
         " WHERE t.device_id = ANY($1::bigint[]) AND t.state " OPEN_STATES
-        " AND b.state " STORE_SQL_BATCH_RUNNING " ORDER BY t.batch_id, t.device_id FOR NO KEY UPDATE OF b, t",
+        " AND b.state " STORE_SQL_BATCH_RUNNING " ORDER BY t.batch_id, t.device_id FOR KEY SHARE OF b FOR NO KEY UPDATE OF t",
     /* STORE_UQ_TASK_PUT for many tasks: one array per column, element i of each is task i */
     [U_PUT_TASKS - STORE_PG_Q_BATCH] =
         "UPDATE tasks t SET state = u.state, fail_reason = u.reason, progress = u.progress,"
@@ -164,7 +171,8 @@ static const char *const sql[] = {
         " WHERE t.batch_id = u.b AND t.device_id = u.d",
     [E_BATCHES - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.state " STORE_SQL_BATCH_RUNNING
                                      " ORDER BY b.id",
-    [E_PRESENCE_RESET - STORE_PG_Q_BATCH] = "UPDATE devices SET online = 0 WHERE online = 1",
+    [E_PRESENCE_RESET - STORE_PG_Q_BATCH] = "UPDATE devices SET online = 0 WHERE online = 1"
+                                            " AND ((($1::bigint) >> part) & 1) = 1",
 };
 
 static const char *text_of(int q)
@@ -421,6 +429,12 @@ static ota_err pg_uow_begin(store_t *s, void **out)
     return OTA_OK;
 }
 
+store_pg_conn *store_pg_uow_conn(void *impl)
+{
+    pg_uow *u = impl;
+    return u->failed || u->piped ? NULL : u->c;
+}
+
 static ota_err pg_uow_commit(void *impl)
 {
     pg_uow *u = impl;
@@ -464,6 +478,8 @@ static ota_err pg_uow_exec(void *impl, store_uq q, const store_args *a, store_ro
     pg_uow *u = impl;
     store_pg_params p;
     store_pg_params_of(&p, a);
+    if (q == STORE_UQ_TARGET_EVENTS) /* only the devices of the partitions this engine holds */
+        store_pg_p_i64(&p, (int64_t)u->s->parts_filter);
     int id = STORE_PG_Q_BATCH + (int)q;
     if (!row && !changes)
         return uow_write(u, id, &p, store__uq_name(q));
@@ -658,6 +674,7 @@ static ota_err pg_snapshot(void *impl, const char *const *clients, size_t n, int
         store_pg_p_str(&p, pks.s);
         store_pg_p_str(&p, idents.s);
         store_pg_p_i64(&p, now_ms);
+        store_pg_p_i64(&p, (int64_t)u->s->parts_filter);
         rc = uow_write(u, U_SNAP, &p, "engine snapshot");
         free(pks.s);
         free(idents.s);
@@ -666,6 +683,7 @@ static ota_err pg_snapshot(void *impl, const char *const *clients, size_t n, int
         return rc;
     store_pg_params p = {0};
     store_pg_p_i64(&p, now_ms);
+    store_pg_p_i64(&p, (int64_t)u->s->parts_filter);
     return uow_write(u, U_SNAP_OFF, &p, "engine snapshot offline");
 }
 
@@ -740,10 +758,13 @@ static ota_err pg_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
     store_pg_params p = {0};
     store_pg_p_i64(&p, until_ms);
     store_pg_p_i64(&p, limit);
+    store_pg_p_i64(&p, (int64_t)s->parts_filter);
     return stream(s,
                   "SELECT t.device_id, t.due_kind, t.due_ms FROM tasks t JOIN batches b"
-                  " ON b.id = t.batch_id WHERE t.due_ms IS NOT NULL AND t.due_ms <= $1"
-                  " AND b.state " STORE_SQL_BATCH_RUNNING " ORDER BY t.due_ms LIMIT $2",
+                  " ON b.id = t.batch_id JOIN devices d ON d.id = t.device_id"
+                  " WHERE t.due_ms IS NOT NULL AND t.due_ms <= $1"
+                  " AND b.state " STORE_SQL_BATCH_RUNNING " AND ((($3::bigint) >> d.part) & 1) = 1"
+                  " ORDER BY t.due_ms LIMIT $2",
                   &p, deadline_row, &cb, "engine deadlines");
 }
 
@@ -760,10 +781,11 @@ static ota_err pg_engine_pushable(store_t *s, int64_t batch_id, int max_phase,
     store_pg_params p = {0};
     store_pg_p_i64(&p, batch_id);
     store_pg_p_i64(&p, max_phase);
+    store_pg_p_i64(&p, (int64_t)s->parts_filter);
     return stream(s,
                   "SELECT t.device_id FROM tasks t JOIN devices d ON d.id = t.device_id"
                   " WHERE t.batch_id = $1 AND t.state = 'to_push' AND d.online = 1 AND d.ready = 1"
-                  " AND t.phase <= $2 ORDER BY t.device_id",
+                  " AND t.phase <= $2 AND ((($3::bigint) >> d.part) & 1) = 1 ORDER BY t.device_id",
                   &p, pushable_row, &cb, "engine pushable");
 }
 
@@ -772,7 +794,9 @@ static ota_err pg_presence_reset(store_t *s)
     store_pg_conn *c = store_pg_conn_get(s);
     if (!c)
         return OTA_EDB;
-    PGresult *r = run(c, E_PRESENCE_RESET, NULL, "presence reset");
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, (int64_t)s->parts_filter);
+    PGresult *r = run(c, E_PRESENCE_RESET, &p, "presence reset");
     PQclear(r);
     store_pg_conn_put(s, c);
     return r ? OTA_OK : OTA_EDB;

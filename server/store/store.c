@@ -36,8 +36,10 @@ ota_err store_open(const char *url, store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     ota_err rc = open_url(url, out, err, errlen);
-    if (rc == OTA_OK)
+    if (rc == OTA_OK) {
         store__tx_latency_init(*out);
+        (*out)->parts_filter = PARTS_ALL;
+    }
     const char *kill_after = getenv("OTA_TEST_KILL_AFTER_COMMIT");
     if (rc == OTA_OK && kill_after && *kill_after) {
         (*out)->test_kill_after = strtol(kill_after, NULL, 10);

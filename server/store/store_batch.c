@@ -38,6 +38,7 @@ typedef struct {
 
 struct store_uow {
     const store_batch_ops *ops;
+    const store_parts_ops *parts; /* NULL: no leases, nothing to fence */
     void *impl;
     store_t *s;
     int64_t t0_us; /* its BEGIN, for the latency histogram (store_metrics.h) */
@@ -225,6 +226,7 @@ ota_err store_uow_begin(store_t *s, store_uow **out)
     u->ops = ops;
     u->s = s;
     u->t0_us = ota_time_mono_us();
+    u->parts = s->parts_ops;
     ota_err r = ops->uow_begin(s, &u->impl);
     if (r != OTA_OK) {
         free(u);
@@ -819,6 +821,11 @@ ota_err store_uow_presence_snapshot(store_uow *u, const char *const *clients, si
 uint64_t store_uow_round_trips(store_t *s)
 {
     return s->batch_ops->round_trips ? s->batch_ops->round_trips() : 0;
+}
+
+ota_err store_uow_fence(store_uow *u, const char *me, uint64_t set)
+{
+    return u->parts && set ? u->parts->fence(u->impl, me, set) : OTA_OK;
 }
 
 ota_err store_engine_batches(store_t *s, store_batch **items, size_t *n)

@@ -11,15 +11,20 @@
 
 #include "store/store.h"
 #include "store/store_batch.h"
+#include "store/store_parts.h"
 #include "store/store_sql.h"
 #include "store/store_metrics.h"
 
 typedef struct store_ops store_ops;
 typedef struct store_batch_ops store_batch_ops;
+typedef struct store_parts_ops store_parts_ops;
 
 struct store {
     const store_ops *ops;             /* catalog: products, devices, firmware */
     const store_batch_ops *batch_ops; /* batches and the engine's unit of work */
+    const store_parts_ops *parts_ops; /* partition leases (store_parts.h); NULL: none */
+    uint64_t parts_filter;            /* the engine reads' partitions (store_parts_filter);
+                                         set to PARTS_ALL by store_open */
     void *impl; /* the implementation's state (store_sqlite.c, store_pg.c) */
     hist tx_latency[STORE_TX_KINDS]; /* store_metrics.h: by store_tx_mode, then the engine's */
     long test_kill_after; /* store__test_after_commit: 0 = off */
@@ -166,6 +171,20 @@ ota_err store__event(store_t *s, store_tx *tx, int ev, const char *data, int64_t
  * row and changes as for store_ops.query. */
 ota_err store__one(store_t *s, store_q q, const store_args *a, store_row_fn row, void *ud,
                    int64_t *changes);
+
+/* Partition leases (store_parts.h; pg_parts.c). fence runs in a unit of work (impl as
+ * for uow_exec). */
+struct store_parts_ops {
+    ota_err (*renew)(store_t *s, const char *me, int64_t ttl_ms, int64_t applied_ms,
+                     uint64_t *owned);
+    ota_err (*read)(store_t *s, int64_t ttl_ms, parts_lease leases[PARTS_N],
+                    store_member **live, size_t *n_live, int64_t *now_ms);
+    ota_err (*release)(store_t *s, const char *me, uint64_t set, int64_t applied_ms);
+    ota_err (*take)(store_t *s, const char *me, uint64_t set, int64_t ttl_ms, int64_t lock_ms,
+                    uint64_t *taken, int64_t applied[PARTS_N]);
+    ota_err (*leave)(store_t *s, const char *me);
+    ota_err (*fence)(void *impl, const char *me, uint64_t set);
+};
 
 /* Implementations. */
 ota_err store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen);

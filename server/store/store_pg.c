@@ -284,6 +284,19 @@ static const char *const migrations[] = {
     /* 12: time (SQLite's 12) */
     ("ALTER TABLE batches ADD COLUMN start_at_ms BIGINT NOT NULL DEFAULT 0;"
      "ALTER TABLE batches ADD COLUMN windows TEXT;"),
+    /* 13: partitions of the devices and their leases (SQLite's 13 has the tables only;
+     * docs/postgresql.md, "Partitions"): a device's partition is core/parts.c's
+     * parts_of(), computed here from the identifier so no writer has to fill it */
+    ("ALTER TABLE devices ADD COLUMN part SMALLINT GENERATED ALWAYS AS"
+     " ((get_byte(decode(md5(identifier), 'hex'), 0) % 64)) STORED;"
+     "CREATE TABLE partition_leases("
+     " part INTEGER PRIMARY KEY,"
+     " owner TEXT,"
+     " epoch BIGINT NOT NULL DEFAULT 0,"
+     " expires_ms BIGINT NOT NULL DEFAULT 0,"
+     " applied_ms BIGINT NOT NULL DEFAULT 0);"
+     "INSERT INTO partition_leases(part) SELECT generate_series(0, 63);"
+     "CREATE TABLE otad_members(name TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -858,7 +871,9 @@ static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_DEVICES] = PAGE_ROWS,
     [STORE_Q_BATCH_DEVICES_STATE] = PAGE_ROWS,
     /* the batch row first, then its tasks: the order the engine's task_open locks them in */
-    [STORE_Q_BATCH_LOCK] = "SELECT 1 FROM batches WHERE id = $1 FOR NO KEY UPDATE",
+    /* FOR UPDATE: waits for the engine rounds that read the batch's tasks (FOR KEY SHARE
+     * of the batch row, pg_batch.c) */
+    [STORE_Q_BATCH_LOCK] = "SELECT 1 FROM batches WHERE id = $1 FOR UPDATE",
     /* accounts (store_accounts.c): users, then tokens */
     /* webhooks (store_webhook.c): outbox rows and deliveries are taken with SKIP LOCKED,
      * so several otad on one database never assemble or send the same row at once */
@@ -1336,6 +1351,7 @@ ota_err store_pg_open(const char *url, store_t **out, char *err, size_t errlen)
     pthread_cond_init(&q->cv, NULL);
     s->ops = &pg_ops;
     s->batch_ops = &store_pg_batch_ops;
+    s->parts_ops = &store_pg_parts_ops;
     s->impl = q;
     store_pg_conn *c = store_pg_conn_get(s);
     if (!c) {

@@ -25,7 +25,8 @@
 
 #define STORE_PG_Q_CATALOG 0   /* store_pg.c's statement ids: 0..149 */
 #define STORE_PG_Q_BATCH 150   /* pg_batch.c's statement ids: 150..255 */
-#define STORE_PG_Q_MAX 256
+#define STORE_PG_Q_PARTS 256   /* pg_parts.c's statement ids: 256..275 */
+#define STORE_PG_Q_MAX 320
 
 typedef struct {
     PGconn *pg;
@@ -109,5 +110,8 @@ void store_pg_params_of(store_pg_params *p, const store_args *a);
  * and pg_batch.c's batch table, put on the store by store_pg_open. */
 ota_err store_pg_open(const char *url, store_t **out, char *err, size_t errlen);
 extern const store_batch_ops store_pg_batch_ops;
+extern const store_parts_ops store_pg_parts_ops;
+/* pg_batch.c: the unit of work's connection (for pg_parts.c's fence); NULL once failed. */
+store_pg_conn *store_pg_uow_conn(void *uow_impl);
 
 #endif

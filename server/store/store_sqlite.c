@@ -270,6 +270,15 @@ static const char *const migrations[] = {
      * (0: none), its maintenance windows (JSON as the API shows them) */
     ("ALTER TABLE batches ADD COLUMN start_at_ms INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE batches ADD COLUMN windows TEXT;"),
+    /* 13: partition leases, as PostgreSQL's 13 (one SQLite database has one otad, which owns
+     * every partition without a lease: store_parts.h; the tables keep the lists in step) */
+    ("CREATE TABLE partition_leases("
+     " part INTEGER PRIMARY KEY,"
+     " owner TEXT,"
+     " epoch INTEGER NOT NULL DEFAULT 0,"
+     " expires_ms INTEGER NOT NULL DEFAULT 0,"
+     " applied_ms INTEGER NOT NULL DEFAULT 0);"
+     "CREATE TABLE otad_members(name TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

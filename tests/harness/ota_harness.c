@@ -635,6 +635,29 @@ int oth_get(oth_env *e, const char *path, oth_resp *r)
     return oth_http(e, "GET", path, 1, NULL, NULL, 0, NULL, r);
 }
 
+int oth_partitions_held(const char *base_url, const char *token, const char *name, int *leases)
+{
+    char url[512];
+    oth_resp r;
+    int held = -1;
+    snprintf(url, sizeof url, "%s/api/v1/cluster", base_url);
+    if (oth_http_url("GET", url, token, NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
+        int with = json_is_true(json_object_get(r.json, "leases"));
+        json_t *row;
+        size_t i;
+        if (leases)
+            *leases = with;
+        held = with ? 0 : (int)json_integer_value(json_object_get(r.json, "partitions"));
+        json_array_foreach(json_object_get(r.json, "leaseTable"), i, row)
+        {
+            const char *owner = json_string_value(json_object_get(row, "owner"));
+            held += owner && strcmp(owner, name) == 0 && json_is_true(json_object_get(row, "valid"));
+        }
+    }
+    oth_resp_free(&r);
+    return held;
+}
+
 int oth_post_json(oth_env *e, const char *path, json_t *json_body, oth_resp *r)
 {
     char *s = json_body ? json_dumps(json_body, JSON_COMPACT) : NULL;

@@ -112,6 +112,12 @@ int oth_upload(oth_env *e, const char *path, const char *const *fields, const ch
                const void *data, size_t len, oth_resp *r);
 void oth_resp_free(oth_resp *r);
 
+/* The partitions instance `name` holds now, from GET /api/v1/cluster of the otad at
+ * base_url (docs/postgresql.md, "Partitions"): the leases of that name still valid; on a
+ * store without leases (SQLite) every instance works on all of them (64). -1 when the
+ * route did not answer. *leases (may be NULL) gets whether the store takes leases. */
+int oth_partitions_held(const char *base_url, const char *token, const char *name, int *leases);
+
 /* Error code and field of a JSON error body, or "" when absent. Borrowed from r. */
 const char *oth_err_code(const oth_resp *r);
 const char *oth_err_field(const oth_resp *r);

@@ -9,8 +9,11 @@
  * and, from ota-fleet's per-device results, no device received one attempt (msgId) in
  * two PUBLISHes, and no device received more attempts than the server counted.
  *
- * Every instance receives every device message; each engine re-reads the store every 2 s,
- * so b picks up a's deadlines and waiting devices (docs/postgresql.md, "Several otad").
+ * Every instance receives every device message. On PostgreSQL each applies only the
+ * messages of the partitions it holds a lease on (docs/postgresql.md, "Partitions"): the
+ * test checks through GET /api/v1/cluster that a and b split the 64 partitions before the
+ * kill and that b holds all 64 within 10 s after it. On SQLite both work on every device
+ * and re-read the store every second, so b picks up a's deadlines and waiting devices.
  * If b did not take over, the batch never completes and the test fails at the wait.
  *
  * A first, small test checks the duplicate detector itself: ota-fleet-responder
@@ -287,7 +290,28 @@ static void test_failover_fleet(void **state)
             break;
     }
     assert_true(at_kill >= KILL_AT);
+    /* on PostgreSQL a and b split the partitions (each its share, together all) */
+    int leases = 0, held_a = oth_partitions_held(base_b, E.admin_token, "a", &leases);
+    int held_b = oth_partitions_held(base_b, E.admin_token, "b", NULL);
+    fprintf(stderr, "failover: partitions held before the kill: a %d, b %d (leases %d)\n", held_a,
+            held_b, leases);
+    if (leases) {
+        assert_true(held_a > 0 && held_b > 0);
+        assert_int_equal(held_a + held_b, 64);
+    }
     assert_int_equal(oth_otad_stop(&E, SIGKILL), 0);
+    int64_t killed_ms = oth_now_ms();
+    if (leases) {
+        /* b takes a's partitions over within 10 s (lease 4 s, a tick a second) */
+        int got = 0;
+        while (oth_now_ms() - killed_ms < 10000 &&
+               (got = oth_partitions_held(base_b, E.admin_token, "b", NULL)) != 64)
+            oth_sleep_ms(100);
+        fprintf(stderr, "failover: b holds %d partitions %lld ms after the kill\n", got,
+                (long long)(oth_now_ms() - killed_ms));
+        if (got != 64)
+            fail_msg("b holds %d of 64 partitions 10 s after a was killed", got);
+    }
     fprintf(stderr, "failover: otad a killed with %lld devices succeeded, %lld to push\n", at_kill,
             to_push);
     assert_true(to_push >= N_DEV / 4); /* really mid-batch */

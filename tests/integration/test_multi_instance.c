@@ -1,8 +1,11 @@
 /*
  * Two otad on one store and one broker (OTA_INSTANCE a and b: client ids otad-a/otad-b,
  * each with its own persistent session that receives every device message; no $share, see
- * docs/postgresql.md; row locks make each transition happen once; each engine re-reads
- * the store every 2 s). A paced batch is created on a; a is killed with SIGKILL mid-batch;
+ * docs/postgresql.md). On PostgreSQL the devices' 64 partitions are split between them by
+ * leases (docs/postgresql.md, "Partitions"): the test checks through GET /api/v1/cluster
+ * that each holds some and together all before the kill, and that b holds all 64 within
+ * 10 s after it. On SQLite both work on every device (row locks make each transition
+ * happen once). A paced batch is created on a; a is killed with SIGKILL mid-batch;
  * b must finish it: every device succeeded, and no device got two pushes with one msgId
  * (an attempt is pushed at most once). Runs on SQLite (two processes on one database file)
  * and, under scripts/pg-test.sh, on PostgreSQL. test_failover_fleet.c does the same with
@@ -54,6 +57,18 @@ static void test_failover_mid_batch(void **state)
         fail_msg("broker or otad a did not start");
     t->up = 1;
     start_b(t);
+    char base_b[64];
+    snprintf(base_b, sizeof base_b, "http://127.0.0.1:%d", port_b);
+    /* on PostgreSQL: b joins, a hands it its share (a lease tick a second each) */
+    int leases = 0, held_a = -1, held_b = -1;
+    for (int64_t until = sdev_now_ms() + 20000; sdev_now_ms() < until; sdev_sleep_ms(100)) {
+        held_a = oth_partitions_held(base_b, t->env.admin_token, "a", &leases);
+        held_b = oth_partitions_held(base_b, t->env.admin_token, "b", NULL);
+        if (!leases || (held_a > 0 && held_b > 0 && held_a + held_b == 64))
+            break;
+    }
+    if (leases && !(held_a > 0 && held_b > 0 && held_a + held_b == 64))
+        fail_msg("the partitions are not split: a holds %d, b %d", held_a, held_b);
 
     bt_product(t, "failover");
     for (int i = 0; i < N_DEV; i++) {
@@ -64,7 +79,7 @@ static void test_failover_mid_batch(void **state)
         sdev_set_auto_delay(d[i], 40);
     }
     /* a batch for "all" takes the devices activated when it is created: wait until each
-     * one's connection and version report are applied (both instances apply them) */
+     * one's connection and version report are applied (the device's own instance applies them) */
     for (int i = 0; i < N_DEV; i++) {
         char id[16];
         snprintf(id, sizeof id, "f%d", i);
@@ -91,6 +106,15 @@ static void test_failover_mid_batch(void **state)
         sdev_sleep_ms(BT_POLL_MS);
     }
     assert_int_equal(oth_otad_stop(&t->env, SIGKILL), 0);
+    int64_t killed_ms = sdev_now_ms();
+    if (leases) {
+        int got = 0;
+        while (sdev_now_ms() - killed_ms < 10000 &&
+               (got = oth_partitions_held(base_b, t->env.admin_token, "b", NULL)) != 64)
+            sdev_sleep_ms(100);
+        if (got != 64)
+            fail_msg("b holds %d of 64 partitions 10 s after a was killed", got);
+    }
 
     /* from now on talk to b */
     t->env.http_port = port_b;
