@@ -114,8 +114,12 @@ static int webhook_create(http_req *r)
         return http_send_store_error(r, rc, "webhook");
     if ((rc = store_webhook_get(r->app->store, id, &w)) != OTA_OK)
         return http_send_store_error(r, rc, "webhook");
-    OTA_INFO("webhook %lld (%s, events %s) created by %s", (long long)id, w.url, w.events,
-             r->caller.actor);
+    /* the log names the receiver's scheme, host and port only: receivers often take a key
+     * in the path or the query (docs/webhooks.md) */
+    const char *host = strstr(w.url, "://");
+    int origin = host ? (int)(host + 3 - w.url) + (int)strcspn(host + 3, "/?#") : 0;
+    OTA_INFO("webhook %lld (%.*s/..., events %s) created by %s", (long long)id, origin, w.url,
+             w.events, r->caller.actor);
     return http_send_json(r, 201, webhook_json(&w));
 }
 

@@ -487,8 +487,9 @@ static void wait_attempts(bt_ctx *t, const char *hook, const char *id, const cha
 }
 
 /* The operator's pause, resume and terminate each deliver their event, with the batch's
- * state after it; a webhook subscribed to these three gets nothing else; the secret is in
- * no log line. */
+ * state after it; a webhook subscribed to these three gets nothing else; neither the
+ * secret nor a key in the URL's query is in a log line. */
+#define LIFE "/life?key=receiver-key-in-the-query"
 static void test_pause_resume_terminate_events(void **state)
 {
     hk *h = *state;
@@ -501,7 +502,7 @@ static void test_pause_resume_terminate_events(void **state)
     oth_resp r;
     recv_up(rv);
     bt_ctx *t = start(h, NULL);
-    webhook(t, rv, "/life", "secret-of-the-life-cycle",
+    webhook(t, rv, LIFE, "secret-of-the-life-cycle",
             "[\"batch.paused\",\"batch.resumed\",\"batch.terminated\"]", NULL, wh, sizeof wh);
     bt_product(t, "hooks-life");
     bt_device(t, "off1");
@@ -514,7 +515,7 @@ static void test_pause_resume_terminate_events(void **state)
         snprintf(path, sizeof path, "/api/v1/batches/%s/%s", batch, verbs[i]);
         assert_int_equal(req(t, "POST", path, NULL, &r), 200);
         oth_resp_free(&r);
-        wait_event(t, rv, "/life", evs[i][0], 1);
+        wait_event(t, rv, LIFE, evs[i][0], 1);
     }
     pthread_mutex_lock(&rv->mu);
     int seen = 0;
@@ -534,14 +535,19 @@ static void test_pause_resume_terminate_events(void **state)
     }
     pthread_mutex_unlock(&rv->mu);
     assert_int_equal(seen, 7);
-    assert_int_equal(count_event(rv, "/life", "batch.created"), 0);
+    assert_int_equal(count_event(rv, LIFE, "batch.created"), 0);
     char log[600];
     snprintf(log, sizeof log, "%s/otad.log", t->env.dir);
     FILE *f = fopen(log, "r");
     assert_non_null(f);
     char line[4096];
-    while (fgets(line, sizeof line, f))
+    int created = 0;
+    while (fgets(line, sizeof line, f)) {
         assert_null(strstr(line, "secret-of-the-life-cycle"));
+        assert_null(strstr(line, "receiver-key-in-the-query"));
+        created += strstr(line, "/..., events") != NULL;
+    }
+    assert_int_equal(created, 1);
     fclose(f);
 }
 
