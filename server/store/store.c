@@ -119,6 +119,12 @@ ota_err store__one(store_t *s, store_q q, const store_args *a, store_row_fn row,
     return s->ops->tx(s, STORE_TX_ONE, one_fn, &o);
 }
 
+ota_err store__one_change(store_t *s, store_q q, const store_args *a, int64_t *changes)
+{
+    one_stmt o = {s, q, a, NULL, NULL, changes};
+    return store__change(s, one_fn, &o);
+}
+
 int store__page_ok(store_page pg)
 {
     return pg.page >= 1 && pg.page_size >= 1 && pg.page_size <= 1000;

@@ -17,45 +17,6 @@
 
 #define TOUCH_MS 60000 /* a token's last use is written at most once a minute */
 
-/* One statement in a transaction of its own (STORE_TX_ONE). */
-typedef struct {
-    store_t *s;
-    store_q q;
-    const store_args *a;
-    store_row_fn row;
-    void *ud;
-    int64_t *changes;
-} one_stmt;
-
-static ota_err one_fn(store_tx *tx, void *ud)
-{
-    one_stmt *o = ud;
-    return o->s->ops->query(tx, o->q, o->a, o->row, o->ud, o->changes);
-}
-
-static ota_err run(store_t *s, store_q q, const store_args *a, store_row_fn row, void *ud,
-                   int64_t *changes)
-{
-    one_stmt o = {s, q, a, row, ud, changes};
-    return s->ops->tx(s, STORE_TX_ONE, one_fn, &o);
-}
-
-/* One statement that is a change an API caller asked for: its audit row commits with it
- * (store__change). */
-static ota_err change(store_t *s, store_q q, const store_args *a, int64_t *changes)
-{
-    one_stmt o = {s, q, a, NULL, NULL, changes};
-    return store__change(s, one_fn, &o);
-}
-
-static void arg_i64_or_null(store_args *a, int64_t x)
-{
-    if (x > 0)
-        store_arg_i64(a, x);
-    else
-        store_arg_str(a, NULL);
-}
-
 /* ---- rows -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -126,7 +87,7 @@ static ota_err one(store_t *s, store_q q, const store_args *a,
                    size_t pw_len)
 {
     rows x = {out, 0, 1, size, read, pw_hash, pw_len};
-    ota_err rc = run(s, q, a, on_row, &x, NULL);
+    ota_err rc = store__one(s, q, a, on_row, &x, NULL);
     return rc == OTA_OK && x.n == 0 ? OTA_ENOTFOUND : rc;
 }
 
@@ -144,7 +105,7 @@ ota_err store_user_create(store_t *s, const char *name, acct_role role, const ch
     store_arg_str(&a, pw_hash);
     store_arg_i64(&a, now_ms);
     store_arg_str(&a, created_by);
-    ota_err rc = change(s, STORE_Q_USER_INSERT, &a, &added);
+    ota_err rc = store__one_change(s, STORE_Q_USER_INSERT, &a, &added);
     if (rc == OTA_OK && added == 0)
         return OTA_EDUPLICATE; /* the name is taken (ON CONFLICT DO NOTHING) */
     return rc == OTA_OK ? store_user_get(s, name, out, NULL, 0) : rc;
@@ -222,7 +183,7 @@ ota_err store_user_update(store_t *s, const char *name, acct_role role, int disa
     else
         store_arg_i64(&a, disabled ? 1 : 0);
     store_arg_str(&a, pw_hash);
-    ota_err rc = change(s, STORE_Q_USER_UPDATE, &a, &changed);
+    ota_err rc = store__one_change(s, STORE_Q_USER_UPDATE, &a, &changed);
     if (rc == OTA_OK && changed == 0)
         return OTA_ENOTFOUND;
     return rc == OTA_OK ? store_user_get(s, name, out, NULL, 0) : rc;
@@ -256,13 +217,13 @@ ota_err store_token_create(store_t *s, const store_token *in, const char *hash, 
 {
     store_args a = {0}, h = {0};
     rows x = {out, 0, 1, sizeof *out, read_token, NULL, 0};
-    arg_i64_or_null(&a, in->user_id);
+    store_arg_i64_pos(&a, in->user_id);
     store_arg_str(&a, in->kind);
     store_arg_str(&a, in->name);
     store_arg_str(&a, acct_role_name(in->role));
     store_arg_str(&a, hash);
     store_arg_i64(&a, now_ms);
-    arg_i64_or_null(&a, in->expires_ms);
+    store_arg_i64_pos(&a, in->expires_ms);
     store_arg_str(&a, in->created_by);
     store_arg_str(&h, hash);
     token_new t = {s, &a, &h, &x};
@@ -303,7 +264,7 @@ ota_err store_token_auth(store_t *s, const char *hash, int64_t now_ms, store_tok
         store_args u = {0};
         store_arg_i64(&u, t.t.id);
         store_arg_i64(&u, now_ms);
-        if (run(s, STORE_Q_TOKEN_TOUCH, &u, NULL, NULL, NULL) == OTA_OK)
+        if (store__one(s, STORE_Q_TOKEN_TOUCH, &u, NULL, NULL, NULL) == OTA_OK)
             t.t.last_used_ms = now_ms;
     }
     *out = t.t;
@@ -335,6 +296,6 @@ ota_err store_token_revoke(store_t *s, int64_t id, int64_t now_ms)
     int64_t changed = 0;
     store_arg_i64(&a, id);
     store_arg_i64(&a, now_ms);
-    ota_err rc = change(s, STORE_Q_TOKEN_REVOKE, &a, &changed);
+    ota_err rc = store__one_change(s, STORE_Q_TOKEN_REVOKE, &a, &changed);
     return rc == OTA_OK && changed == 0 ? OTA_ENOTFOUND : rc;
 }

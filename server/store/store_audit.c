@@ -34,20 +34,6 @@ void store__audit_object(const char *fmt, ...)
     va_end(ap);
 }
 
-typedef struct {
-    store_t *s;
-    store_q q;
-    const store_args *a;
-    store_row_fn row;
-    void *ud;
-} stmt;
-
-static ota_err stmt_fn(store_tx *tx, void *ud)
-{
-    stmt *c = ud;
-    return c->s->ops->query(tx, c->q, c->a, c->row, c->ud, NULL);
-}
-
 static void insert_args(store_args *v, const store_audit *a)
 {
     store_arg_i64(v, a->time_ms);
@@ -63,8 +49,7 @@ ota_err store_audit_append(store_t *s, const store_audit *a)
 {
     store_args v = {0};
     insert_args(&v, a);
-    stmt c = {s, STORE_Q_AUDIT_INSERT, &v, NULL, NULL};
-    return s->ops->tx(s, STORE_TX_ONE, stmt_fn, &c);
+    return store__one(s, STORE_Q_AUDIT_INSERT, &v, NULL, NULL, NULL);
 }
 
 ota_err store__audit_insert(store_t *s, store_tx *tx)
@@ -129,14 +114,6 @@ static void audit_row(void *ud, const store_row *r)
     r->text(r->row, 7, a->detail, sizeof a->detail);
 }
 
-static void arg_i64_or_null(store_args *v, int64_t x)
-{
-    if (x > 0)
-        store_arg_i64(v, x);
-    else
-        store_arg_str(v, NULL);
-}
-
 ota_err store_audit_list(store_t *s, const store_audit_filter *f, int limit, store_audit **items,
                          size_t *n, int64_t *next_id)
 {
@@ -147,12 +124,11 @@ ota_err store_audit_list(store_t *s, const store_audit_filter *f, int limit, sto
     store_arg_str(&v, f->actor);
     store_arg_str(&v, f->action);
     store_arg_str(&v, f->object);
-    arg_i64_or_null(&v, f->from_ms);
-    arg_i64_or_null(&v, f->to_ms);
-    arg_i64_or_null(&v, f->before_id);
+    store_arg_i64_pos(&v, f->from_ms);
+    store_arg_i64_pos(&v, f->to_ms);
+    store_arg_i64_pos(&v, f->before_id);
     store_arg_i64(&v, (int64_t)limit + 1); /* one more tells whether a next page exists */
-    stmt c = {s, STORE_Q_AUDIT_LIST, &v, audit_row, &x};
-    ota_err rc = s->ops->tx(s, STORE_TX_ONE, stmt_fn, &c);
+    ota_err rc = store__one(s, STORE_Q_AUDIT_LIST, &v, audit_row, &x, NULL);
     if (rc != OTA_OK) {
         free(x.items);
         return rc;

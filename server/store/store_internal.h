@@ -171,6 +171,9 @@ ota_err store__event(store_t *s, store_tx *tx, int ev, const char *data, int64_t
  * row and changes as for store_ops.query. */
 ota_err store__one(store_t *s, store_q q, const store_args *a, store_row_fn row, void *ud,
                    int64_t *changes);
+/* store__one for a statement that is a change an API caller asked for: its audit row
+ * commits with it (store__change). */
+ota_err store__one_change(store_t *s, store_q q, const store_args *a, int64_t *changes);
 
 /* Partition leases (store_parts.h; pg_parts.c). fence runs in a unit of work (impl as
  * for uow_exec). */

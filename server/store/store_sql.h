@@ -383,6 +383,15 @@ static inline void store_arg_str(store_args *a, const char *x)
     a->v[a->n++].s = x;
 }
 
+/* x when above 0, else SQL NULL (an optional time or id: 0 means none). */
+static inline void store_arg_i64_pos(store_args *a, int64_t x)
+{
+    if (x > 0)
+        store_arg_i64(a, x);
+    else
+        store_arg_str(a, NULL);
+}
+
 /* ---- rows --------------------------------------------------------------------------------
  * A result row as the shared readers see it: the database's accessors for one row. */
 typedef struct {
