@@ -18,7 +18,7 @@ static const char *const known_fields[] = {
     "scope",          "identifiers", "validityDays",         "policy",
     "timeoutMinutes", "retryTimes",  "retryIntervalMinutes", "maxPushPerMinute",
     "filter",         "fromVersions", "continuous",
-    "rollout",        "startAt",     "windows",
+    "rollout",        "startAt",     "windows",      "confirmMinutes",
 };
 
 const char *bparams_scope_name(bparams_scope s)
@@ -211,6 +211,7 @@ static const int_rule int_rules[] = {
      offsetof(bparams, retry_interval_minutes)},
     {"maxPushPerMinute", BPARAMS_PUSH_RATE_MIN, BPARAMS_PUSH_RATE_MAX, 0,
      offsetof(bparams, max_push_per_minute)},
+    {"confirmMinutes", 0, BPARAMS_CONFIRM_MAX, 0, offsetof(bparams, confirm_minutes)},
 };
 
 /* Checks the integer field r. Leaves the target untouched when absent and optional. */
@@ -329,8 +330,8 @@ int bparams_from_json(const json_t *root, bparams *out, bparams_error *err)
             return fail(err, 400, "unknown_field", printable ? key : NULL,
                         "Unknown field '%s'; the fields are scope, identifiers, validityDays, "
                         "policy, timeoutMinutes, retryTimes, retryIntervalMinutes, "
-                        "maxPushPerMinute, filter, fromVersions, continuous, rollout, startAt "
-                        "and windows.",
+                        "maxPushPerMinute, filter, fromVersions, continuous, rollout, startAt, "
+                        "windows and confirmMinutes.",
                         printable ? key : "?");
         }
     }

@@ -18,6 +18,8 @@
  *                         rule; errors name the field inside it, "rollout.phases[0].percent");
  *                         a first phase of identifiers must name devices of a directed
  *                         batch's identifiers (422 not_in_batch)
+ *   confirmMinutes        optional integer 0..10080, default 0: a success is final only after
+ *                         the device stayed on the version this long (docs/batches.md)
  *   startAt               optional RFC 3339 time: the batch is scheduled until then
  *                         (docs/batches.md); its bounds against the clock are the route's
  *   windows               optional array of daily maintenance windows (core/window.h)
@@ -71,6 +73,7 @@
 #define BPARAMS_PUSH_RATE_MIN 1
 #define BPARAMS_PUSH_RATE_MAX 1000000
 #define BPARAMS_PUSH_RATE_DEFAULT 60000
+#define BPARAMS_CONFIRM_MAX 10080 /* minutes a success waits for its confirmation (7 days) */
 
 typedef enum { BPARAMS_SCOPE_ALL = 0, BPARAMS_SCOPE_DIRECTED, BPARAMS_SCOPE_FILTER } bparams_scope;
 typedef enum { BPARAMS_POLICY_STANDARD = 0, BPARAMS_POLICY_SILENT } bparams_policy;
@@ -86,6 +89,7 @@ typedef struct {
     int retry_times;            /* 0..5 */
     int retry_interval_minutes; /* 1..4320, or 0 when retryTimes is 0 and it was left out */
     int max_push_per_minute;    /* 1..1000000, default 60000 */
+    int confirm_minutes;        /* 0..BPARAMS_CONFIRM_MAX, default 0 (success final at once) */
     /* the target (core/target.h's texts; "" = no condition of that kind) */
     char tags[TARGET_TAGS_TEXT_MAX];       /* filter.tags */
     char groups[TARGET_GROUPS_TEXT_MAX];   /* filter.groups */

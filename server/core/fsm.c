@@ -25,7 +25,7 @@ FSM_DEADLINES(X_FITS)
 
 static const char *const event_names[FSM_EV_COUNT] = {
     "push_sent",       "ack",       "ack_timeout", "progress", "version",
-    "upgrade_timeout", "retry_due", "terminate",
+    "upgrade_timeout", "retry_due", "terminate", "confirm_due",
 };
 
 static const char *const note_names[FSM_NOTE_COUNT] = {
@@ -316,7 +316,25 @@ static fsm_note on_version(fsm_task *t, const fsm_params *p, const fsm_event *ev
         return FSM_NOTE_VERSION_OTHER;
     t->progress = 100;
     finish(t, FSM_SUCCEEDED, FSM_REASON_NONE, now);
+    if (p->confirm_ms > 0)
+        set_deadline(t, FSM_DL_CONFIRM, now + p->confirm_ms);
     return FSM_NOTE_APPLIED;
+}
+
+/* A succeeded task still in its confirmation (CONFIRM armed): another version rolls it
+ * back, the deadline's end makes it final; anything else changes nothing. */
+static fsm_note on_confirming(fsm_task *t, const fsm_params *p, const fsm_event *ev, int64_t now)
+{
+    if (ev->kind == FSM_EV_VERSION && ev->version && p->firmware_version &&
+        strcmp(ev->version, p->firmware_version) != 0) {
+        finish(t, FSM_FAILED, FSM_REASON_ROLLED_BACK, now);
+        return FSM_NOTE_APPLIED;
+    }
+    if (ev->kind == FSM_EV_CONFIRM_DUE && now >= t->deadline_ms) {
+        set_deadline(t, FSM_DL_NONE, 0);
+        return FSM_NOTE_APPLIED;
+    }
+    return FSM_NOTE_FINISHED;
 }
 
 /* A timer: valid only in `state` with the matching armed deadline that has passed. */
@@ -331,7 +349,9 @@ void fsm_apply(const fsm_task *in, const fsm_params *p, const fsm_event *ev, int
     fsm_task t = *in;
     fsm_note note;
 
-    if (fsm_state_is_final(t.state)) {
+    if (t.state == FSM_SUCCEEDED && t.deadline_kind == FSM_DL_CONFIRM) {
+        note = on_confirming(&t, p, ev, now_ms);
+    } else if (fsm_state_is_final(t.state)) {
         note = FSM_NOTE_FINISHED;
     } else {
         switch (ev->kind) {
@@ -383,7 +403,10 @@ void fsm_apply(const fsm_task *in, const fsm_params *p, const fsm_event *ev, int
         t = *in; /* ignored events change nothing, even partially */
     out->rearm = note == FSM_NOTE_APPLIED &&
                  (t.deadline_kind != in->deadline_kind || t.deadline_ms != in->deadline_ms);
-    out->finished = note == FSM_NOTE_APPLIED && fsm_state_is_final(t.state);
+    out->finished = note == FSM_NOTE_APPLIED && fsm_state_is_final(t.state) &&
+                    !fsm_state_is_final(in->state);
+    out->rolled_back = note == FSM_NOTE_APPLIED && in->state == FSM_SUCCEEDED &&
+                       t.state == FSM_FAILED;
     out->changed = note == FSM_NOTE_APPLIED;
     out->note = note;
     out->task = t;

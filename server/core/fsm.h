@@ -49,6 +49,12 @@
  *                       first push.
  *   TERMINATE           any unfinished state -> failed(terminated) (terminate or validity end).
  *
+ * Confirmation (params confirm_ms > 0, docs/batches.md "Rolled back"): a success arms a
+ * CONFIRM deadline (success + confirm_ms); until it fires, succeeded is not yet final:
+ *   VERSION(other)      succeeded with CONFIRM armed -> failed(rolled_back) (the device
+ *                       booted the new image and fell back); result.rolled_back = 1.
+ *   CONFIRM_DUE         succeeded with CONFIRM passed -> succeeded, deadline cleared (final).
+ *
  * failure(reason): to_retry (reason kept, RETRY deadline) while retried < retry_times,
  * else failed (reason kept, final).
  *
@@ -127,7 +133,8 @@
     X(NONE, none)                                                                              \
     X(ACK, ack)                                                                                \
     X(UPGRADE, upgrade)                                                                        \
-    X(RETRY, retry)
+    X(RETRY, retry)                                                                            \
+    X(CONFIRM, confirm)
 
 #define FSM_X_STATE_ENUM(c, name, final) FSM_##c,
 typedef enum { FSM_STATES(FSM_X_STATE_ENUM) FSM_STATE_COUNT } fsm_state;
@@ -159,6 +166,7 @@ typedef enum {
     FSM_EV_UPGRADE_TIMEOUT,
     FSM_EV_RETRY_DUE,
     FSM_EV_TERMINATE,
+    FSM_EV_CONFIRM_DUE,
     FSM_EV_COUNT
 } fsm_event_kind;
 
@@ -210,6 +218,8 @@ typedef struct {
     int64_t retry_interval_ms;    /* retryIntervalMinutes */
     int retry_times;              /* 0..5 */
     const char *firmware_version; /* the batch's target version; borrowed */
+    int64_t confirm_ms;           /* confirmMinutes: a success is final only this long after
+                                     it; 0 = at once */
 } fsm_params;
 
 /* An event. Strings are borrowed for the call only. */
@@ -226,6 +236,7 @@ typedef struct {
     int changed;   /* 1 if task differs from the input (persist it) */
     int finished;  /* 1 if this event moved the task into succeeded or failed */
     int rearm;     /* 1 if task.deadline_kind/deadline_ms changed (push a timer if not NONE) */
+    int rolled_back; /* 1 if a succeeded task in its confirmation became failed (rolled_back) */
     fsm_note note; /* FSM_NOTE_APPLIED when changed; else why the event was ignored */
 } fsm_result;
 

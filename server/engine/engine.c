@@ -474,6 +474,7 @@ static batch_mem *batch_add(engine_t *e, const store_batch *row)
     b->params.timeout_ms = scaled(e, (int64_t)row->timeout_min * 60000);
     b->params.retry_interval_ms = scaled(e, (int64_t)row->retry_interval_min * 60000);
     b->params.retry_times = row->retry_times;
+    b->params.confirm_ms = row->confirm_min > 0 ? scaled(e, (int64_t)row->confirm_min * 60000) : 0;
     b->params.firmware_version = b->row.firmware_version;
     b->refill_ms = ota_time_now_ms();
     b->tokens = 1;
@@ -850,13 +851,17 @@ static ota_err check_phase(engine_t *e, store_uow *u, batch_mem *b, int64_t now)
     return rc;
 }
 
-/* A device of a batch with a rollout finished (task t, already written): the counters, then
- * the brakes, then the phase, all at this event. */
+/* A device of a batch with a rollout finished, or its success was rolled back (task t,
+ * already written): the counters, then the brakes, then the phase, all at this event. */
 static ota_err on_finished(engine_t *e, store_uow *u, batch_mem *b, const store_task *t,
-                           int64_t now)
+                           int rolled_back, int64_t now)
 {
     int ended = 0;
     int k = t->phase >= 0 && t->phase < ROLLOUT_MAX_PHASES ? t->phase : 0;
+    if (rolled_back) { /* counted as a success when it finished: now a failure */
+        b->succ[k]--;
+        b->finished--;
+    }
     count_finished(b, k, t->task.state, t->task.reason, 1);
     ota_err rc = check_rules(e, u, b, now, &ended);
     if (rc != OTA_OK || ended)
@@ -942,7 +947,8 @@ static ota_err apply_params(engine_t *e, store_uow *u, batch_mem *b, const fsm_p
         int delta[FSM_STATE_COUNT] = {0};
         fsm_counts_delta(t->task.state, r.task.state, delta);
         touch(e, t->batch_id, delta);
-        ended = fsm_state_is_final(r.task.state) && !fsm_state_is_final(t->task.state);
+        ended = (fsm_state_is_final(r.task.state) && !fsm_state_is_final(t->task.state)) ||
+                r.rolled_back;
         count_transition(e, t->task.state, &r.task);
     }
     t->task = r.task;
@@ -953,8 +959,8 @@ static ota_err apply_params(engine_t *e, store_uow *u, batch_mem *b, const fsm_p
         return rc;
     if (r.rearm && r.task.deadline_kind != FSM_DL_NONE)
         arm_add(e, t->device_id, (int)r.task.deadline_kind, r.task.deadline_ms);
-    if (r.finished && b->has_rollout)
-        return on_finished(e, u, b, t, now);
+    if ((r.finished || r.rolled_back) && b->has_rollout)
+        return on_finished(e, u, b, t, r.rolled_back, now);
     return OTA_OK;
 }
 
@@ -1058,6 +1064,30 @@ static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_i
     if (!ddi)
         out_add(e, pk, id, OTA_TOPIC_UPGRADE, offer_payload(e, b, pk, id, msg_id, 0));
     *pushed = 1;
+    return OTA_OK;
+}
+
+/* The device's succeeded task still in its confirmation (CONFIRM armed) in a running batch
+ * with confirmMinutes (of product pk, when given): one lookup by primary key per such batch
+ * in memory. *out_b = NULL when there is none. */
+static ota_err find_confirming(engine_t *e, store_uow *u, int64_t device_id, const char *pk,
+                               store_task *t, batch_mem **out_b)
+{
+    *out_b = NULL;
+    for (size_t i = 0; i < e->n_batches; i++) {
+        batch_mem *b = &e->batches[i];
+        if (!b->running || b->params.confirm_ms <= 0 || (pk && strcmp(pk, b->row.product_key)))
+            continue;
+        ota_err rc = store_uow_task_get(u, b->row.id, device_id, t);
+        if (rc == OTA_ENOTFOUND)
+            continue;
+        if (rc != OTA_OK)
+            return rc;
+        if (t->task.state == FSM_SUCCEEDED && t->task.deadline_kind == FSM_DL_CONFIRM) {
+            *out_b = b;
+            return OTA_OK;
+        }
+    }
     return OTA_OK;
 }
 
@@ -1281,8 +1311,19 @@ static ota_err on_message(engine_t *e, store_uow *u, const input *in, int64_t no
     if (rc == OTA_ENOTFOUND) {
         if (m.kind != DEVMSG_VERSION && dev_log_ok(e, in->pk, in->id))
             OTA_INFO("device %s.%s: %s outside any running batch ignored", in->pk, in->id, in->suffix);
-        if (m.kind == DEVMSG_VERSION)
+        if (m.kind == DEVMSG_VERSION) {
+            /* a success still in its confirmation: another version rolls it back */
+            batch_mem *cb = NULL;
+            rc = find_confirming(e, u, device_id, in->pk, &t, &cb);
+            if (rc == OTA_OK && cb) {
+                fsm_event ev = {.kind = FSM_EV_VERSION, .version = m.firmware_version};
+                snprintf(t.current_version, sizeof t.current_version, "%s", m.firmware_version);
+                rc = apply(e, u, cb, &t, &ev, now, (who){in->pk, in->id}, NULL);
+            }
+            if (rc != OTA_OK)
+                return rc;
             return join_continuous(e, u, device_id, in->pk, 1, now);
+        }
         return OTA_OK;
     }
     if (rc != OTA_OK)
@@ -1428,6 +1469,16 @@ static ota_err on_ddi(engine_t *e, store_uow *u, const input *in, int64_t now)
 static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_t now)
 {
     store_task t;
+    if (te->kind == FSM_DL_CONFIRM) {
+        batch_mem *cb = NULL;
+        ota_err rc = find_confirming(e, u, (int64_t)te->id, NULL, &t, &cb);
+        if (rc != OTA_OK || !cb || t.task.deadline_ms != te->due_ms)
+            return rc; /* rolled back or confirmed since: stale */
+        fsm_event ev = {.kind = FSM_EV_CONFIRM_DUE};
+        static const int none[FSM_STATE_COUNT];
+        touch(e, cb->row.id, none); /* the batch may complete now (write_counts) */
+        return apply(e, u, cb, &t, &ev, now, (who){NULL, NULL}, NULL);
+    }
     if (te->kind == KIND_START) {
         int done = 0;
         batch_mem *b = batch_find(e, (int64_t)te->id);
@@ -2117,9 +2168,11 @@ static ota_err write_counts(engine_t *e, store_uow *u, int64_t now)
     for (size_t i = 0; i < e->n_touched; i++) {
         int64_t batch_id = e->touched[i].batch_id;
         int completed = 0;
+        batch_mem *tb = batch_find(e, batch_id);
         ota_err rc = store_uow_batch_counts(u, batch_id, e->touched[i].delta);
         if (rc == OTA_OK)
-            rc = store_uow_batch_complete_if_done(u, batch_id, now, &completed);
+            rc = store_uow_batch_complete_if_done(u, batch_id, tb && tb->params.confirm_ms > 0,
+                                                  now, &completed);
         if (rc != OTA_OK)
             return rc;
         if (completed) {

@@ -61,6 +61,7 @@ static json_t *batch_full_json(const store_batch *b)
     json_object_set_new(o, "startAt", b->start_at_ms ? http_time(b->start_at_ms, 0) : json_null());
     json_t *win = b->windows[0] ? json_loads(b->windows, 0, NULL) : NULL;
     json_object_set_new(o, "windows", win ? win : json_null());
+    json_object_set_new(o, "confirmMinutes", json_integer(b->confirm_min));
     json_object_set_new(o, "continuous", json_boolean(b->continuous));
     if (b->target_tags[0] || b->target_groups[0]) {
         json_t *f = json_object();
@@ -211,6 +212,7 @@ static int batch_create(http_req *r)
         .rollout = p.has_rollout ? &p.rollout : NULL,
         .start_at_ms = start_at,
         .windows = p.windows.n > 0 ? windows : NULL,
+        .confirm_min = p.confirm_minutes,
     };
     ota_err rc = store_batch_create(r->app->store, fw_id, &in, now, expires, &b, &serr);
     bparams_free(&p);

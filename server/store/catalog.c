@@ -1171,11 +1171,12 @@ static ota_err batch_create_fn(store_tx *tx, void *ud)
         return rc;
     if (in->rollout && (rc = add_phases(a, tx, fw.product_id, total)) != OTA_OK)
         return rc;
-    if (in->start_at_ms > 0 || in->windows) {
+    if (in->start_at_ms > 0 || in->windows || in->confirm_min > 0) {
         args.n = 0;
         store_arg_i64(&args, a->out->id);
         store_arg_i64(&args, in->start_at_ms);
         store_arg_str(&args, in->windows);
+        store_arg_i64(&args, in->confirm_min);
         if ((rc = run(a->s, tx, STORE_Q_BATCH_TIME, &args, NULL, NULL, NULL)) != OTA_OK)
             return rc;
     }

@@ -87,6 +87,15 @@ static const char *const sql[] = {
         "UPDATE batches SET state = 'completed', end_ms = $2 WHERE id = $1"
         " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total"
         " AND continuous = 0",
+    [STORE_UQ_COMPLETE_CONFIRMED] =
+        "UPDATE batches SET state = 'completed', end_ms = $2 WHERE id = $1"
+        " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total"
+        " AND continuous = 0 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.batch_id = $1"
+        " AND t.due_kind = 'confirm')",
+    /* a task in any state; its batch row locked first, as task_open does */
+    [STORE_UQ_TASK_GET] =
+        "SELECT " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
+        " WHERE t.batch_id = $1 AND t.device_id = $2 FOR NO KEY UPDATE OF b, t",
     /* presence ordered by the broker's times: see sqlite_batch.c */
     [STORE_UQ_PRESENCE_ON] =
         "UPDATE devices SET online = 1, conn_ms = $2, ready = 0,"

@@ -52,6 +52,15 @@ static const char *const uow_sql[Q_COUNT] = {
     [STORE_UQ_COMPLETE] = "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
                    " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total"
                    " AND continuous = 0",
+    /* confirmMinutes: not while a success waits for its confirmation (read only once the
+     * counters say every task is final) */
+    [STORE_UQ_COMPLETE_CONFIRMED] =
+        "UPDATE batches SET state = 'completed', end_ms = ?2 WHERE id = ?1"
+        " AND state " STORE_SQL_BATCH_RUNNING " AND n_succeeded + n_failed = total"
+        " AND continuous = 0 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.batch_id = ?1"
+        " AND t.due_kind = 'confirm')",
+    [STORE_UQ_TASK_GET] = "SELECT " STORE_SQL_TASK_COLS " FROM tasks t"
+                          " WHERE t.batch_id = ?1 AND t.device_id = ?2",
     /* A connection that started at ?2 (broker time) newer than the one known: not ready
      * until the device says so on it (its own messages follow this event in every otad's
      * session). The same or an older connection again (another otad applied it first, or a

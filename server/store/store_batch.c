@@ -579,13 +579,24 @@ static ota_err batch_change(store_uow *u, store_uq q, const store_args *a, int *
     return rc;
 }
 
-ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
-                                         int *completed)
+ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int confirming,
+                                         int64_t now_ms, int *completed)
 {
     store_args a = {0};
     store_arg_i64(&a, batch_id);
     store_arg_i64(&a, now_ms);
-    return batch_change(u, STORE_UQ_COMPLETE, &a, completed);
+    return batch_change(u, confirming ? STORE_UQ_COMPLETE_CONFIRMED : STORE_UQ_COMPLETE, &a,
+                        completed);
+}
+
+ota_err store_uow_task_get(store_uow *u, int64_t batch_id, int64_t device_id, store_task *out)
+{
+    task_out o = {device_id, out, 0};
+    store_args a = {0};
+    store_arg_i64(&a, batch_id);
+    store_arg_i64(&a, device_id);
+    ota_err rc = first(u, STORE_UQ_TASK_GET, &a, read_task, &o);
+    return rc == OTA_OK && o.bad ? OTA_EDB : rc;
 }
 
 /* Ends the batch's unfinished tasks inside the unit (uow_terminate with end_state). The

@@ -59,6 +59,7 @@ typedef struct {
     int brakes_fired;                /* bit i: abort rule i fired (each fires once) */
     int64_t start_at_ms;             /* startAt (epoch ms); 0: none */
     char windows[WINDOW_TEXT_MAX];   /* maintenance windows, JSON; "" = none */
+    int confirm_min;                 /* confirmMinutes; 0 = a success is final at once */
     /* the target (core/target.h's texts; "" = no condition of that kind) */
     int continuous; /* devices that come to match later join (docs/batches.md) */
     char target_tags[STORE_TAGS_TEXT_MAX];
@@ -88,6 +89,7 @@ typedef struct {
     const rollout *rollout;          /* phases and brakes; NULL: none */
     int64_t start_at_ms;             /* > now: the batch is scheduled until then; else 0 */
     const char *windows;             /* maintenance windows (JSON); NULL: none */
+    int confirm_min;                 /* confirmMinutes (0: none) */
 } store_batch_new;
 
 /* Why a create was refused (with OTA_EINVAL / OTA_ENOTFOUND). */
@@ -207,10 +209,13 @@ ota_err store_uow_task_open(store_uow *u, int64_t device_id, store_task *out);
 ota_err store_uow_task_put(store_uow *u, const store_task *t, int64_t now_ms);
 /* Adds delta[state] to the batch's counters. */
 ota_err store_uow_batch_counts(store_uow *u, int64_t batch_id, const int delta[FSM_STATE_COUNT]);
-/* Marks the batch completed (end_ms = now) when it is in_progress and every task is final.
+/* The task of the device in the batch, in any state; OTA_ENOTFOUND when none. */
+ota_err store_uow_task_get(store_uow *u, int64_t batch_id, int64_t device_id, store_task *out);
+/* Marks the batch completed (end_ms = now) when it is running and every task is final (with
+ * confirming: and no success still waits for its confirmation).
  * *completed = 1 when it did. */
-ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int64_t now_ms,
-                                         int *completed);
+ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int confirming,
+                                         int64_t now_ms, int *completed);
 /* Terminates a running batch inside the unit (validity end). *done = 1 when it did;
  * *failed the unfinished tasks it failed. */
 ota_err store_uow_batch_terminate(store_uow *u, int64_t batch_id, int64_t now_ms, int *done,

@@ -297,6 +297,8 @@ static const char *const migrations[] = {
      " applied_ms BIGINT NOT NULL DEFAULT 0);"
      "INSERT INTO partition_leases(part) SELECT generate_series(0, 63);"
      "CREATE TABLE otad_members(name TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);"),
+    /* 14: confirmMinutes (SQLite's 14) */
+    ("ALTER TABLE batches ADD COLUMN confirm_min INTEGER NOT NULL DEFAULT 0;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

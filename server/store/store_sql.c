@@ -260,7 +260,7 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_ROLLOUT] = "UPDATE batches SET rollout = $2 WHERE id = $1",
     /* a startAt ahead makes the batch scheduled (core/fsm.h) */
     [STORE_Q_BATCH_TIME] = "UPDATE batches SET start_at_ms = CAST($2 AS BIGINT),"
-                           " windows = CAST($3 AS TEXT), state = CASE"
+                           " windows = CAST($3 AS TEXT), confirm_min = $4, state = CASE"
                            " WHEN CAST($2 AS BIGINT) > 0 THEN 'scheduled' ELSE state END"
                            " WHERE id = $1",
     /* phases are given in device id order, the last phase the highest ids, each statement
@@ -444,6 +444,7 @@ void store__read_batch(const store_row *r, store_batch *b)
     r->text(r->row, STORE_SQL_BATCH_TARGET_AT + 4, b->sha1, sizeof b->sha1);
     b->start_at_ms = r->i64(r->row, STORE_SQL_BATCH_TIME_AT);
     r->text(r->row, STORE_SQL_BATCH_TIME_AT + 1, b->windows, sizeof b->windows);
+    b->confirm_min = (int)r->i64(r->row, STORE_SQL_BATCH_TIME_AT + 2);
 }
 
 /* The reason stored in col: NULL or "" is none. */

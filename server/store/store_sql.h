@@ -57,7 +57,7 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     "COALESCE(b.pause_reason, ''), COALESCE(b.rollout, ''), b.phase, b.phase_due_ms, "      \
     "b.brakes_fired, "                                                                      \
     "b.continuous, b.target_tags, b.target_groups, b.target_versions, f.sha1, "                 \
-    "b.start_at_ms, COALESCE(b.windows, '') "                                                   \
+    "b.start_at_ms, COALESCE(b.windows, ''), b.confirm_min "                                   \
     "FROM batches b JOIN firmwares f ON f.id = b.firmware_id JOIN products p ON p.id = b.product_id "
 #define STORE_SQL_BATCH_COUNTS_AT 23 /* column of b.n_to_push in STORE_SQL_BATCH_COLS */
 /* f.signature, then f.key_id, follow the counters */
@@ -325,6 +325,8 @@ typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
     X(BATCH_REASON, "engine batch reason")                                                      \
     X(BATCH_PHASE, "engine batch phase")                                                        \
     X(BATCH_START, "engine batch start")                                                        \
+    X(TASK_GET, "engine task get")                                                              \
+    X(COMPLETE_CONFIRMED, "engine batch complete")                                                        \
     X(EVENT, "engine webhook event")                                                     \
     X(DEVICE_FACTS, "engine device facts")                                                      \
     X(DEVICE_GROUPS, "engine device groups")                                                    \

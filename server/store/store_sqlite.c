@@ -279,6 +279,8 @@ static const char *const migrations[] = {
      " expires_ms INTEGER NOT NULL DEFAULT 0,"
      " applied_ms INTEGER NOT NULL DEFAULT 0);"
      "CREATE TABLE otad_members(name TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL);"),
+    /* 14: a batch's confirmation window (confirmMinutes; docs/batches.md "Rolled back") */
+    ("ALTER TABLE batches ADD COLUMN confirm_min INTEGER NOT NULL DEFAULT 0;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

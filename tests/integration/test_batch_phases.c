@@ -423,6 +423,52 @@ static void test_windows(void **state)
     bt_no_push_for(t, d[0], 0, 10);
 }
 
+/* confirmMinutes: a device that succeeded and falls back to another version within the
+ * confirmation is failed with rolled_back and counted by the brakes; the batch completes
+ * only once the other successes are confirmed. */
+static void test_rolled_back(void **state)
+{
+    char fw[32], b[32];
+    sdev *r[2];
+    bt_ctx *t = bt_new(state, 30); /* confirmMinutes 2 = 4 s */
+    bt_product(t, "rollback");
+    start_devices(t, "r", 2, SDEV_AUTO_UPGRADE, 0, r);
+    bt_firmware(t, "fw_rollback", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
+             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"confirmMinutes\":2,\"rollout\":"
+             "{\"abort\":[{\"reason\":\"rolled_back\",\"thresholdPercent\":50,"
+             "\"minFinished\":2}]}}",
+             b, sizeof b);
+    json_decref(bt_wait_task(t, b, "r1", "succeeded", BT_SOON));
+    json_decref(bt_wait_task(t, b, "r2", "succeeded", BT_SOON));
+    json_t *bj = bt_batch_get(t, b);
+    assert_string_equal(bt_js(bj, "state"), "in_progress"); /* confirmations pending */
+    assert_int_equal(bt_int(bj, "confirmMinutes"), 2);
+    json_decref(bj);
+    /* r1 boots back into its old image */
+    assert_int_equal(sdev_version(r[0], "1.0.0"), 0);
+    json_t *task = bt_wait_task(t, b, "r1", "failed", BT_SOON);
+    assert_string_equal(bt_reason(task), "rolled_back");
+    json_decref(task);
+    bj = bt_wait_batch(t, b, "paused", BT_SOON);
+    json_t *why = json_object_get(bj, "pauseReason");
+    assert_string_equal(bt_js(why, "reason"), "rolled_back");
+    assert_int_equal(bt_int(why, "finished"), 2);
+    assert_int_equal(bt_int(why, "failed"), 1);
+    assert_int_equal(bt_int(bj, "succeeded"), 1);
+    assert_int_equal(bt_int(bj, "failed"), 1);
+    json_decref(bj);
+    /* r2's confirmation ends: every device final, the batch completes */
+    bj = bt_wait_batch(t, b, "completed", BT_SOON);
+    json_decref(bj);
+    /* confirmed: a later version report changes nothing */
+    assert_int_equal(sdev_version(r[1], "1.0.0"), 0);
+    sdev_sleep_ms(300);
+    bt_expect_task(t, b, "r2", "succeeded");
+    bt_check_counts(t, b);
+}
+
 /* Refusals name the field. */
 static void test_rollout_refusals(void **state)
 {
@@ -509,6 +555,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rollout_refusals, bt_teardown),
         cmocka_unit_test_teardown(test_scheduled_start, bt_teardown),
         cmocka_unit_test_teardown(test_windows, bt_teardown),
+        cmocka_unit_test_teardown(test_rolled_back, bt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,7 @@
 #define TIMEOUT_MS 600000
 #define INTERVAL_MS 60000
 
-static const fsm_params P2 = {ACK_MS, TIMEOUT_MS, INTERVAL_MS, 2, "2.0"};
+static const fsm_params P2 = {ACK_MS, TIMEOUT_MS, INTERVAL_MS, 2, "2.0", 0};
 
 /* ---- fixtures: one task per state, with a realistic history ---- */
 
@@ -396,7 +396,7 @@ static void test_table_details(void **state)
 static void test_failures_without_retries(void **state)
 {
     (void)state;
-    const fsm_params p0 = {ACK_MS, TIMEOUT_MS, 0, 0, "2.0"};
+    const fsm_params p0 = {ACK_MS, TIMEOUT_MS, 0, 0, "2.0", 0};
     struct {
         int f, e;
         fsm_reason reason;
@@ -574,7 +574,7 @@ static void test_retries_counted_on_push(void **state)
 static void test_stale_timers(void **state)
 {
     (void)state;
-    const fsm_params p = {ACK_MS, 1000, 10, 3, "2.0"};
+    const fsm_params p = {ACK_MS, 1000, 10, 3, "2.0", 0};
     fsm_task t;
     fsm_task_init(&t);
     step(&t, &p, push("x1"), T0, FSM_NOTE_APPLIED);
@@ -623,7 +623,7 @@ static void test_version_succeeds_from_every_unfinished_state(void **state)
     fsm_result r;
     fsm_apply(&t, &P2, &ev, T0, &r);
     assert_int_equal(r.note, FSM_NOTE_INVALID);
-    const fsm_params nover = {ACK_MS, TIMEOUT_MS, INTERVAL_MS, 2, NULL};
+    const fsm_params nover = {ACK_MS, TIMEOUT_MS, INTERVAL_MS, 2, NULL, 0};
     step(&t, &nover, ver("2.0"), T0, FSM_NOTE_VERSION_OTHER);
 }
 
@@ -665,11 +665,11 @@ static void test_push_details(void **state)
     assert_string_equal(t.push_msg_id, id64);
     step(&t, &P2, ack(id64, 200), T0 + 1, FSM_NOTE_APPLIED);
     /* ack timeout: 0 means the default 10 s; a time scale shortens it */
-    const fsm_params p0 = {0, TIMEOUT_MS, INTERVAL_MS, 0, "2.0"};
+    const fsm_params p0 = {0, TIMEOUT_MS, INTERVAL_MS, 0, "2.0", 0};
     fsm_task_init(&t);
     step(&t, &p0, push("q"), T0, FSM_NOTE_APPLIED);
     assert_true(t.deadline_ms == T0 + FSM_ACK_TIMEOUT_DEFAULT_MS);
-    const fsm_params scaled = {100, 6000, 600, 0, "2.0"};
+    const fsm_params scaled = {100, 6000, 600, 0, "2.0", 0};
     fsm_task_init(&t);
     step(&t, &scaled, push("q"), T0, FSM_NOTE_APPLIED);
     assert_true(t.deadline_ms == T0 + 100);
@@ -696,6 +696,57 @@ static void test_in_place(void **state)
     assert_int_equal(r.task.state, FSM_PUSHED);
     assert_int_equal(r.rearm, 1);
     assert_string_equal(r.task.push_msg_id, "inplace");
+}
+
+/* confirmMinutes: a success waits for its confirmation; another version meanwhile rolls it
+ * back (succeeded -> failed, rolled_back); the deadline makes it final. */
+static void test_confirmation(void **state)
+{
+    (void)state;
+    const fsm_params pc = {ACK_MS, TIMEOUT_MS, INTERVAL_MS, 0, "2.0", 60000};
+    fsm_task t;
+    fsm_result r;
+    fsm_task_init(&t);
+    t.state = FSM_UPGRADING;
+    fsm_event v = {.kind = FSM_EV_VERSION, .version = "2.0"};
+    fsm_apply(&t, &pc, &v, 1000, &r);
+    assert_int_equal(r.task.state, FSM_SUCCEEDED);
+    assert_int_equal(r.task.deadline_kind, FSM_DL_CONFIRM);
+    assert_true(r.task.deadline_ms == 61000);
+    assert_int_equal(r.finished, 1);
+    assert_int_equal(r.rearm, 1);
+    fsm_task ok = r.task;
+    /* the same version again, progress, a confirm not due yet: nothing */
+    fsm_apply(&ok, &pc, &v, 2000, &r);
+    assert_int_equal(r.changed, 0);
+    fsm_event due = {.kind = FSM_EV_CONFIRM_DUE};
+    fsm_apply(&ok, &pc, &due, 60999, &r);
+    assert_int_equal(r.changed, 0);
+    /* another version inside the window: rolled back */
+    fsm_event old = {.kind = FSM_EV_VERSION, .version = "1.0"};
+    fsm_apply(&ok, &pc, &old, 30000, &r);
+    assert_int_equal(r.changed, 1);
+    assert_int_equal(r.rolled_back, 1);
+    assert_int_equal(r.finished, 0);
+    assert_int_equal(r.task.state, FSM_FAILED);
+    assert_int_equal(r.task.reason, FSM_REASON_ROLLED_BACK);
+    assert_int_equal(r.task.deadline_kind, FSM_DL_NONE);
+    /* confirmed: final, and a later other version changes nothing */
+    fsm_apply(&ok, &pc, &due, 61000, &r);
+    assert_int_equal(r.changed, 1);
+    assert_int_equal(r.finished, 0);
+    assert_int_equal(r.task.state, FSM_SUCCEEDED);
+    assert_int_equal(r.task.deadline_kind, FSM_DL_NONE);
+    fsm_task fin = r.task;
+    fsm_apply(&fin, &pc, &old, 62000, &r);
+    assert_int_equal(r.changed, 0);
+    assert_int_equal(r.note, FSM_NOTE_FINISHED);
+    /* without confirmMinutes a success is final at once */
+    fsm_apply(&t, &P2, &v, 1000, &r);
+    assert_int_equal(r.task.deadline_kind, FSM_DL_NONE);
+    fsm_task now_final = r.task;
+    fsm_apply(&now_final, &P2, &old, 2000, &r);
+    assert_int_equal(r.changed, 0);
 }
 
 static void test_names(void **state)
@@ -756,7 +807,7 @@ static void test_names(void **state)
     fsm_batch_state b;
     assert_int_equal(fsm_batch_state_from_name("running", &b), -1);
     assert_int_equal(fsm_batch_state_from_name(NULL, &b), -1);
-    const char *deadlines[] = {"none", "ack", "upgrade", "retry"};
+    const char *deadlines[] = {"none", "ack", "upgrade", "retry", "confirm"};
     for (int i = 0; i < FSM_DL_COUNT; i++)
         assert_int_equal(fsm_deadline_from_name(deadlines[i]), i);
     assert_int_equal(fsm_deadline_from_name("later"), FSM_DL_NONE);
@@ -846,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_push_details),
         cmocka_unit_test(test_unknown_event_kind),
         cmocka_unit_test(test_in_place),
+        cmocka_unit_test(test_confirmation),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_counts_by_transition),
     };

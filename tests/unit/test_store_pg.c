@@ -592,7 +592,7 @@ static void test_uow(void **state)
     delta[FSM_PUSHED] = 1;
     assert_int_equal(store_uow_batch_counts(u, batch_of_b, delta), OTA_OK);
     int completed = 1;
-    assert_int_equal(store_uow_batch_complete_if_done(u, batch_of_b, now_ms, &completed), OTA_OK);
+    assert_int_equal(store_uow_batch_complete_if_done(u, batch_of_b, 0, now_ms, &completed), OTA_OK);
     assert_int_equal(completed, 0);
     assert_int_equal(store_uow_commit(u), OTA_OK);
 
