@@ -585,6 +585,10 @@ ota_err store_uow_batch_complete_if_done(store_uow *u, int64_t batch_id, int con
     store_args a = {0};
     store_arg_i64(&a, batch_id);
     store_arg_i64(&a, now_ms);
+    /* the confirmations are read from the task rows: the unit's task writes go first */
+    ota_err rc = confirming ? flush_tasks(u) : OTA_OK;
+    if (rc != OTA_OK)
+        return rc;
     return batch_change(u, confirming ? STORE_UQ_COMPLETE_CONFIRMED : STORE_UQ_COMPLETE, &a,
                         completed);
 }
@@ -593,6 +597,11 @@ ota_err store_uow_task_get(store_uow *u, int64_t batch_id, int64_t device_id, st
 {
     task_out o = {device_id, out, 0};
     store_args a = {0};
+    udev *e = find_id(u, device_id);
+    if (e && e->dirty && e->task.batch_id == batch_id) { /* written in this unit */
+        *out = e->task;
+        return OTA_OK;
+    }
     store_arg_i64(&a, batch_id);
     store_arg_i64(&a, device_id);
     ota_err rc = first(u, STORE_UQ_TASK_GET, &a, read_task, &o);
