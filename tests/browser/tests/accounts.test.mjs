@@ -164,3 +164,28 @@ step('the accounts page: a user and a token made, the token shown once, revoked,
   assert.equal(login.status, 401);
   assert.deepEqual(b.errors, [], 'no script errors in the page');
 });
+
+step('the accounts page in English: a token made, shown once, revoked; the disabled user shown', async () => {
+  const dialog = () => page.locator('dialog[open]');
+  await page.locator('#lang-btn').click();
+  await page.getByRole('heading', { name: 'Accounts and tokens', level: 1 }).waitFor();
+  await page.locator('tr[data-user="wang.wu"]').getByText('disabled', { exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Create token' }).click();
+  await dialog().getByLabel('Token name').fill('ci-en');
+  await dialog().getByLabel('Role').selectOption('operator');
+  await dialog().getByRole('button', { name: 'Create', exact: true }).click();
+  const tok = (await page.locator('#new-token').textContent()).trim();
+  assert.ok(tok.startsWith('ota_'));
+  const use = () => fetch(`${env.baseUrl}/api/v1/products`, { headers: { Authorization: `Bearer ${tok}` } });
+  assert.equal((await use()).status, 200);
+  await dialog().getByRole('button', { name: 'Close', exact: true }).last().click();
+  const row = page.locator('tbody tr', { hasText: 'ci-en' });
+  await row.waitFor();
+  assert.equal(await page.locator('body').getByText(tok).count(), 0, 'the token is not shown again');
+  await shot(page, 'accounts-08-accounts-en');
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await dialog().getByRole('button', { name: 'Revoke', exact: true }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal((await use()).status, 401);
+  assert.deepEqual(b.errors, [], 'no script errors in the page');
+});
