@@ -212,6 +212,27 @@ static void test_filters_and_pages(void **st)
     json_t *whole = tacc_get_json(c, "/api/v1/audit?limit=1000", 200);
     size_t total = json_array_size(json_object_get(whole, "items"));
     assert_true(total >= 13);
+    /* a time range that cuts the log: from a middle row's time on, and before it (the
+     * times are one fixed-width RFC 3339 form, so they compare as text) */
+    const char *mid = tapi_jstr(json_array_get(json_object_get(whole, "items"), total / 2), "time");
+    size_t later = 0, earlier = 0;
+    for (size_t i = 0; i < total; i++) {
+        const char *tm = tapi_jstr(json_array_get(json_object_get(whole, "items"), i), "time");
+        assert_int_equal(strlen(tm), strlen(mid));
+        if (strcmp(tm, mid) >= 0)
+            later++;
+        else
+            earlier++;
+    }
+    assert_true(later >= 1 && earlier + later == total);
+    snprintf(path, sizeof path, "/api/v1/audit?limit=1000&from=%s", mid);
+    j = tacc_get_json(c, path, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "items")), later);
+    json_decref(j);
+    snprintf(path, sizeof path, "/api/v1/audit?limit=1000&to=%s", mid);
+    j = tacc_get_json(c, path, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "items")), earlier);
+    json_decref(j);
     size_t seen = 0;
     long long last = -1;
     char cursor[32] = "";
