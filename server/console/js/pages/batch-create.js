@@ -10,6 +10,7 @@ import { get, post } from '../api.js';
 import { el, clear, openDialog, field, setFieldError, errorText, errorBox, toast, pager, uid } from '../ui.js';
 import * as V from '../validate.js';
 import { targetSection } from './batch-target.js';
+import { rolloutSection } from './batch-rollout.js';
 
 const PICKER_PAGE = 10;
 
@@ -176,7 +177,8 @@ export function openBatchCreate(fw, ctx) {
 
     // the advanced settings: one part after another (pace, target), each its own module's
     const target = targetSection(fw);
-    const advanced = el('details.advanced', el('summary', t('advanced')), fields.maxPushPerMinute, target.root);
+    const rollout = rolloutSection();
+    const advanced = el('details.advanced', el('summary', t('advanced')), fields.maxPushPerMinute, target.root, rollout.root);
     const formError = el('div.alert.error', { role: 'alert', hidden: true });
     const submit = el('button.btn.primary', { type: 'submit' }, t('createBatch'));
     const form = el('form.batch-form', {
@@ -222,6 +224,11 @@ export function openBatchCreate(fw, ctx) {
             target.focus(Object.keys(targetErrs)[0]);
             return;
           }
+          if (Object.keys(rollout.apply(payload)).length) {
+            advanced.open = true;
+            rollout.focus();
+            return;
+          }
           submit.disabled = true;
           try {
             const b = await post(`/firmwares/${encodeURIComponent(fw.firmwareId)}/batches`, payload);
@@ -232,6 +239,7 @@ export function openBatchCreate(fw, ctx) {
             const f = err.field;
             if (f === 'identifiers' && picker) picker.setError(errorText(err));
             else if (f && target.showError(f, errorText(err))) advanced.open = true;
+            else if (f && rollout.showError(f, errorText(err))) advanced.open = true;
             else if (f && fields[f] && !fields[f].hidden) {
               if (f === 'maxPushPerMinute') advanced.open = true;
               setFieldError(fields[f], errorText(err));

@@ -5,7 +5,7 @@
 import { t, fmtTime, fmtNum } from '../i18n.js';
 import { get } from '../api.js';
 import { el, clear, pager, errorBox, badge, table } from '../ui.js';
-import { stateBadge, terminateBatch } from './batches.js';
+import { stateBadge, terminateBatch, pauseResume, RUNNING_STATES } from './batches.js';
 
 export const UPGRADE_STATES = ['to_push', 'pushed', 'to_upgrade', 'upgrading', 'to_retry', 'succeeded', 'failed'];
 const POLL_MS = 2000;
@@ -47,6 +47,10 @@ export function renderBatchDetail(main, ctx) {
   const status = el('p.refresh-note.muted', { 'aria-live': 'off' });
   const termBtn = el('button.btn.danger', { type: 'button', id: 'terminate-batch', hidden: true,
     on: { click: async () => { if (await terminateBatch(id)) refresh(); } } }, t('terminate'));
+  const pauseBtn = el('button.btn', { type: 'button', id: 'pause-batch', hidden: true,
+    on: { click: async () => { await pauseResume(id, 'pause'); refresh(); } } }, t('pause'));
+  const resumeBtn = el('button.btn.primary', { type: 'button', id: 'resume-batch', hidden: true,
+    on: { click: async () => { await pauseResume(id, 'resume'); refresh(); } } }, t('resume'));
   const stateSel = el('select', { id: 'device-state-filter', on: { change: (e) => { filter = e.target.value; page = 1; refresh(); } } },
     el('option', { value: '' }, t('allStates')),
     UPGRADE_STATES.map((s) => el('option', { value: s, selected: s === filter }, t(`us_${s}`))));
@@ -54,7 +58,7 @@ export function renderBatchDetail(main, ctx) {
 
   main.append(
     el('p.crumbs', backLink),
-    el('div.page-head', el('h1', `${t('batchDetailTitle')} `, el('code', id)), el('div.page-actions', termBtn)),
+    el('div.page-head', el('h1', `${t('batchDetailTitle')} `, el('code', id)), el('div.page-actions', pauseBtn, resumeBtn, termBtn)),
     status, headBox,
     el('section.devices',
       el('div.toolbar', el('h2', t('deviceList')), el('label', { for: 'device-state-filter' }, t('filterState')), stateSel),
@@ -69,6 +73,28 @@ export function renderBatchDetail(main, ctx) {
     if ((b.fromVersions || []).length) parts.push(`${t('fromVersions')}: ${b.fromVersions.join(', ')}`);
     if (b.continuous) parts.push(t('continuous'));
     return parts.length ? item(t('targetTitle'), parts.join(' · '), 'target') : null;
+  }
+
+  // why a paused or aborted batch stopped: the operator, a brake (with its figures) or a phase
+  function pauseText(w) {
+    if (!w) return '';
+    if (w.by === 'operator') return t('pausedByOperator', { who: w.actor || '-', time: fmtTime(w.time) });
+    if (w.by === 'phase') return t('pausedByPhase', { phase: w.phase, s: fmtNum(w.succeeded), n: fmtNum(w.devices), p: w.minSuccessPercent });
+    if (w.by === 'rule') return t('pausedByRule', { rule: w.rule, reason: w.reason === 'any' ? t('brakeAny') : t(`fr_${w.reason}`), f: fmtNum(w.failed), n: fmtNum(w.finished), pct: w.failedPercent, th: w.thresholdPercent });
+    return JSON.stringify(w);
+  }
+
+  function phasesTable(b) {
+    if (!Array.isArray(b.phases)) return null;
+    return el('section.phases', { 'aria-label': t('phases') },
+      el('h2', t('phases'), b.currentPhase ? el('span.muted', ` · ${t('currentPhase', { n: b.currentPhase })}`) : null),
+      table([
+        { label: t('phase'), cls: 'num', cell: (p) => String(p.phase) },
+        { label: t('devices'), cls: 'num', cell: (p) => fmtNum(p.devices) },
+        { label: t('succeededShort'), cls: 'num', cell: (p) => fmtNum(p.succeeded) },
+        { label: t('failedShort'), cls: 'num', cell: (p) => fmtNum(p.failed) },
+        { label: t('state'), cell: (p) => badge(t(`ps_${p.state}`), { done: 'ok', running: 'info', soaking: 'info' }[p.state] || 'muted') },
+      ], b.phases, { caption: t('phases'), rowAttrs: (p) => ({ 'data-phase': p.phase, 'data-state': p.state }) }));
   }
 
   function header(b) {
@@ -90,7 +116,12 @@ export function renderBatchDetail(main, ctx) {
         item(t('timeout'), `${b.timeoutMinutes} ${t('minutes')}`, 'timeout'),
         item(t('retryTimes'), b.retryTimes ? `${b.retryTimes} · ${t('retryInterval')} ${b.retryIntervalMinutes} ${t('minutes')}` : '0', 'retry'),
         b.maxPushPerMinute ? item(t('pushRate'), t('perMinute', { n: fmtNum(b.maxPushPerMinute) }), 'pushRate') : null,
+        b.startAt ? item(t('startAt'), fmtTime(b.startAt), 'startAt') : null,
+        (b.windows || []).length ? item(t('windowTitle'), b.windows.map((w) => `${w.start} +${w.durationMinutes} ${t('minutes')} (${w.timeZone})`).join(', '), 'windows') : null,
+        b.confirmMinutes ? item(t('confirmMinutes'), `${b.confirmMinutes} ${t('minutes')}`, 'confirmMinutes') : null,
+        b.pauseReason ? item(t('pauseReason'), pauseText(b.pauseReason), 'pauseReason') : null,
         targetItem(b, item)),
+      phasesTable(b),
       el('section.device-info', { 'aria-label': t('deviceInfo') },
         el('h2', t('deviceInfo')),
         el('dl.facts.big',
@@ -132,8 +163,10 @@ export function renderBatchDetail(main, ctx) {
       clear(headBox).append(header(b));
       clear(devBox).append(...devices(res));
       if (focusKey) [...devBox.querySelectorAll('button')].find((x) => x.textContent === focusKey && !x.disabled)?.focus();
-      termBtn.hidden = b.state !== 'in_progress';
-      const running = b.state === 'in_progress';
+      termBtn.hidden = !RUNNING_STATES.includes(b.state);
+      pauseBtn.hidden = b.state !== 'in_progress';
+      resumeBtn.hidden = b.state !== 'paused';
+      const running = RUNNING_STATES.includes(b.state);
       status.textContent = `${running ? t('autoRefresh') : t('batchTerminatedNote')} · ${t('lastUpdated', { time: fmtTime(new Date().toISOString()) })}`;
       main.dataset.batchState = b.state;
       if (running) timer = setTimeout(refresh, POLL_MS);

@@ -5,8 +5,19 @@ import { t, fmtTime, fmtNum } from '../i18n.js';
 import { get, post } from '../api.js';
 import { el, clear, table, pager, errorBox, errorText, toast, confirmDialog, badge } from '../ui.js';
 
-export const BATCH_STATES = ['in_progress', 'completed', 'terminated'];
-export const stateBadge = (s) => badge(t(`bs_${s}`), { in_progress: 'info', completed: 'ok', terminated: 'warn' }[s] || 'muted');
+export const BATCH_STATES = ['in_progress', 'scheduled', 'paused', 'completed', 'terminated', 'aborted'];
+export const RUNNING_STATES = ['in_progress', 'scheduled', 'paused'];
+export const stateBadge = (s) => badge(t(`bs_${s}`), { in_progress: 'info', completed: 'ok', terminated: 'warn', paused: 'warn', aborted: 'bad' }[s] || 'muted');
+
+// POST /batches/{id}/pause or /resume; a 409 means the state changed under us (refresh).
+export async function pauseResume(batchId, action) {
+  try {
+    await post(`/batches/${encodeURIComponent(batchId)}/${action}`, {});
+    toast(t(action === 'pause' ? 'pausedToast' : 'resumedToast'), 'success');
+  } catch (e) {
+    toast(e.status === 409 ? t('stateChanged') : errorText(e), 'error');
+  }
+}
 
 export async function terminateBatch(batchId) {
   const ok = await confirmDialog(t('terminateTitle'), t('terminateConfirm', { id: batchId }), t('terminate'), true);
@@ -70,7 +81,7 @@ export function renderBatches(main, ctx) {
             label: t('actions'),
             cls: 'actions',
             cell: (b) => el('div.row-actions',
-              b.state === 'in_progress'
+              RUNNING_STATES.includes(b.state)
                 ? el('button.link.danger', { type: 'button', 'data-action': 'terminate', on: { click: async () => { if (await terminateBatch(b.batchId)) go(page, state); } } }, t('terminate'))
                 : null,
               el('a.link', { href: detail(b), 'data-action': 'view' }, t('view'))),
