@@ -8,7 +8,8 @@
  *   (grouped), batch.completed and firmware.deleted; every body verifies under its
  *   webhook's secret (and not under another), X-Ota-Event and X-Ota-Delivery match the
  *   body; a webhook subscribed to one event gets only that one;
- * - the operator's pause, resume and terminate each deliver their event;
+ * - the operator's pause, resume and terminate each deliver their event; so do a batch's
+ *   next phase (batch.phase.started) and a brake's abort (batch.aborted);
  * - a receiver that answers 503, then is down, gets the same delivery again until it
  *   answers 2xx, and the delivery log shows each attempt;
  * - otad killed with SIGKILL while deliveries are under way or waiting: after a restart
@@ -56,16 +57,16 @@ typedef struct {
     pthread_mutex_t mu;
     hit hits[MAX_HITS];
     int n;
-    int fail_first; /* answer 503 to this many requests first */
+    int fail_first;  /* answer 503 to this many requests first */
     atomic_int down; /* close each connection at once, unanswered (a receiver that died) */
-    int delay_ms;   /* before answering */
+    int delay_ms;    /* before answering */
 } recv_t;
 
 static void header(const char *head, const char *name, char *out, size_t cap)
 {
     size_t n = strlen(name);
     out[0] = '\0';
-    for (const char *p = head; (p = strstr(p, "\r\n")); ) {
+    for (const char *p = head; (p = strstr(p, "\r\n"));) {
         p += 2;
         if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
             const char *v = p + n + 1;
@@ -261,8 +262,8 @@ static long req(bt_ctx *t, const char *method, const char *path, const char *bod
 }
 
 /* Creates a webhook to the receiver's path; its id into id. */
-static void webhook(bt_ctx *t, recv_t *rv, const char *path, const char *secret,
-                    const char *events, const char *extra, char *id, size_t cap)
+static void webhook(bt_ctx *t, recv_t *rv, const char *path, const char *secret, const char *events,
+                    const char *extra, char *id, size_t cap)
 {
     char body[1024];
     oth_resp r;
@@ -325,6 +326,21 @@ static void wait_event(bt_ctx *t, recv_t *rv, const char *path, const char *ev, 
     }
 }
 
+/* A product and its devices <p>1 and <p>2, which upgrade, and <p>3, whose download fails;
+ * all three online on version 1.0.0. */
+static void three_devices(bt_ctx *t, const char *product, const char *p)
+{
+    char id[3][16];
+    bt_product(t, product);
+    for (int i = 0; i < 3; i++) {
+        snprintf(id[i], sizeof id[i], "%s%d", p, i + 1);
+        bt_device(t, id[i]);
+        bt_dev_start(t, id[i], "1.0.0", i < 2 ? SDEV_AUTO_UPGRADE : SDEV_AUTO_FAIL, i < 2 ? 0 : -2);
+    }
+    for (int i = 0; i < 3; i++)
+        bt_wait_device(t, id[i], 1, "1.0.0", BT_SOON);
+}
+
 /* ---- the tests ------------------------------------------------------------------------------ */
 
 static void test_batch_run_signed_events(void **state)
@@ -340,15 +356,7 @@ static void test_batch_run_signed_events(void **state)
     webhook(t, rv, "/done", "secret-of-completions", "[\"batch.completed\"]", NULL, b_id,
             sizeof b_id);
 
-    bt_product(t, "hooks");
-    const char *ids[] = {"d1", "d2", "d3"};
-    for (int i = 0; i < 3; i++)
-        bt_device(t, ids[i]);
-    bt_dev_start(t, "d1", "1.0.0", SDEV_AUTO_UPGRADE, 0);
-    bt_dev_start(t, "d2", "1.0.0", SDEV_AUTO_UPGRADE, 0);
-    bt_dev_start(t, "d3", "1.0.0", SDEV_AUTO_FAIL, -2);
-    for (int i = 0; i < 3; i++)
-        bt_wait_device(t, ids[i], 1, "1.0.0", BT_SOON);
+    three_devices(t, "hooks", "d");
     bt_firmware(t, "fw_hooks", "2.0.0", fw, sizeof fw);
     char body[512];
     bt_body(body, sizeof body, "\"scope\":\"all\"", 60, 0, 0);
@@ -374,10 +382,10 @@ static void test_batch_run_signed_events(void **state)
         hit *x = &rv->hits[i];
         int all = strcmp(x->path, "/all") == 0;
         assert_true(all || strcmp(x->path, "/done") == 0);
-        assert_true(hmac_ok(all ? "secret-of-all-events" : "secret-of-completions", x->body,
-                            x->signature));
-        assert_false(hmac_ok(all ? "secret-of-completions" : "secret-of-all-events", x->body,
-                             x->signature));
+        assert_true(
+            hmac_ok(all ? "secret-of-all-events" : "secret-of-completions", x->body, x->signature));
+        assert_false(
+            hmac_ok(all ? "secret-of-completions" : "secret-of-all-events", x->body, x->signature));
         json_t *j = json_loads(x->body, 0, NULL), *arr = json_object_get(j, "events"), *e;
         assert_non_null(j);
         assert_string_equal(bt_js(j, "id"), x->delivery);
@@ -551,6 +559,57 @@ static void test_pause_resume_terminate_events(void **state)
     fclose(f);
 }
 
+/* The rollout events: a batch in two phases delivers batch.phase.started when its second
+ * phase starts (phase 2, its devices), and a batch whose brake fires delivers
+ * batch.aborted with state aborted. */
+static void test_rollout_events(void **state)
+{
+    hk *h = *state;
+    recv_t *rv = h->rv;
+    char wh[32], fw[32], b1[32], b2[32];
+    recv_up(rv);
+    bt_ctx *t = start(h, NULL);
+    webhook(t, rv, "/roll", "secret-of-the-rollouts", "[\"batch.phase.started\",\"batch.aborted\"]",
+            NULL, wh, sizeof wh);
+    three_devices(t, "hooks-roll", "r");
+    /* two phases of one device each, then a brake that aborts at the first failure */
+    static const char *const batches[2][3] = {
+        {"2.0.0", "\"r1\",\"r2\"", "\"phases\":[{\"count\":1},{\"count\":1}]"},
+        {"3.0.0", "\"r3\"",
+         "\"abort\":[{\"reason\":\"any\",\"thresholdPercent\":1,\"action\":\"abort\"}]"}};
+    char *out[2] = {b1, b2};
+    for (int i = 0; i < 2; i++) {
+        char name[32], body[512];
+        snprintf(name, sizeof name, "fw_roll_%d", i);
+        bt_firmware(t, name, batches[i][0], fw, sizeof fw);
+        snprintf(body, sizeof body,
+                 "{\"scope\":\"directed\",\"identifiers\":[%s],\"validityDays\":7,"
+                 "\"policy\":\"standard\",\"timeoutMinutes\":1440,\"retryTimes\":0,"
+                 "\"rollout\":{%s}}",
+                 batches[i][1], batches[i][2]);
+        bt_batch(t, fw, body, out[i], 32);
+        json_decref(bt_wait_batch(t, out[i], i ? "aborted" : "completed", WAIT_MS));
+        wait_event(t, rv, "/roll", i ? "batch.aborted" : "batch.phase.started", 1);
+    }
+    pthread_mutex_lock(&rv->mu);
+    for (int i = 0; i < rv->n; i++) {
+        hit *x = &rv->hits[i];
+        assert_true(hmac_ok("secret-of-the-rollouts", x->body, x->signature));
+        json_t *j = json_loads(x->body, 0, NULL), *d = json_object_get(j, "data");
+        assert_non_null(d);
+        if (strcmp(x->event, "batch.phase.started") == 0) {
+            assert_string_equal(bt_js(d, "batchId"), b1);
+            assert_int_equal(json_integer_value(json_object_get(d, "phase")), 2);
+        } else {
+            assert_string_equal(x->event, "batch.aborted");
+            assert_string_equal(bt_js(d, "batchId"), b2);
+            assert_string_equal(bt_js(d, "state"), "aborted");
+        }
+        json_decref(j);
+    }
+    pthread_mutex_unlock(&rv->mu);
+}
+
 static void test_retries_until_delivered(void **state)
 {
     hk *h = *state;
@@ -604,8 +663,7 @@ static void test_kill9_loses_nothing(void **state)
     rv->delay_ms = 1200; /* slow: deliveries are under way when otad dies */
     recv_up(rv);
     bt_ctx *t = start(h, env);
-    webhook(t, rv, "/k", "kill-secret-01234", "[\"firmware.created\"]", NULL, hook,
-            sizeof hook);
+    webhook(t, rv, "/k", "kill-secret-01234", "[\"firmware.created\"]", NULL, hook, sizeof hook);
     bt_product(t, "hooks_k");
     for (int i = 0; i < 4; i++) {
         char name[32], ver[16];
@@ -682,8 +740,7 @@ static void test_two_otad_one_delivery_each(void **state)
     bt_ctx *t = start(h, env);
     h->otad_b = oth_otad_start_instance(&t->env, "b", url, sizeof url);
     assert_true(h->otad_b > 0);
-    webhook(t, rv, "/two", "two-otad-secret-0123", "[\"batch.created\"]", NULL, hook,
-            sizeof hook);
+    webhook(t, rv, "/two", "two-otad-secret-0123", "[\"batch.created\"]", NULL, hook, sizeof hook);
     for (int i = 0; i < 30; i++)
         ping(t, hook, ids[i], sizeof ids[i]);
     wait_event(t, rv, "/two", "ping", 30);
@@ -727,9 +784,12 @@ static void test_bad_input(void **state)
         {"{\"url\":5,\"secret\":\"0123456789abcdef\",\"events\":[\"*\"]}", 400, "url"},
         {"{\"url\":\"ftp://h/x\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"]}", 422, "url"},
         {"{\"url\":\"http://\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"]}", 422, "url"},
-        {"{\"url\":\"http://:80/\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"]}", 422, "url"},
-        {"{\"url\":\"http://u:p@h/\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"]}", 422, "url"},
-        {"{\"url\":\"http://h/a b\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"]}", 422, "url"},
+        {"{\"url\":\"http://:80/\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"]}", 422,
+         "url"},
+        {"{\"url\":\"http://u:p@h/\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"]}", 422,
+         "url"},
+        {"{\"url\":\"http://h/a b\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"]}", 422,
+         "url"},
         {"{\"url\":\"http://h/\",\"events\":[\"*\"]}", 422, "secret"},
         {"{\"url\":\"http://h/\",\"secret\":\"short\",\"events\":[\"*\"]}", 422, "secret"},
         {"{\"url\":\"http://h/\",\"secret\":\"0123456789abcdef\\n\",\"events\":[\"*\"]}", 422,
@@ -761,8 +821,8 @@ static void test_bad_input(void **state)
         {"{\"url\":\"http://h/\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"],"
          "\"groupSeconds\":3601}",
          422, "groupSeconds"},
-        {"{\"url\":\"http://h/\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"],\"x\":1}",
-         400, "x"},
+        {"{\"url\":\"http://h/\",\"secret\":\"0123456789abcdef\",\"events\":[\"*\"],\"x\":1}", 400,
+         "x"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_bad(t, "POST", "/api/v1/webhooks", bad[i].body, bad[i].status, bad[i].field);
@@ -783,8 +843,7 @@ static void test_bad_input(void **state)
     /* a good one; then PATCH and the log's paging refuse bad values the same way */
     recv_t *rv = h->rv;
     rv->port = oth_free_port();
-    webhook(t, rv, "/x", "0123456789abcdef-secret", "[\"batch.created\"]", NULL, hook,
-            sizeof hook);
+    webhook(t, rv, "/x", "0123456789abcdef-secret", "[\"batch.created\"]", NULL, hook, sizeof hook);
     snprintf(path, sizeof path, "/api/v1/webhooks/%s", hook);
     expect_bad(t, "PATCH", path, "{\"events\":[\"batch.nope\"]}", 422, "events");
     expect_bad(t, "PATCH", path, "{\"url\":\"mailto:x\"}", 422, "url");
@@ -835,6 +894,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_run_signed_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_resume_terminate_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_until_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_otad_one_delivery_each, setup, teardown),
