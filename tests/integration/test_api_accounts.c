@@ -317,8 +317,7 @@ static void test_throttle(void **st)
     int refused_at = 0;
     for (int i = 0; i < 40 && !refused_at; i++) {
         char body[200];
-        snprintf(body, sizeof body, "{\"userName\":\"ghost-%d\",\"password\":\"guess-%d\"}", i,
-                 i);
+        snprintf(body, sizeof body, "{\"userName\":\"ghost-%d\",\"password\":\"guess-%d\"}", i, i);
         s = tacc_call(c, "POST", "/api/v1/auth/login", NULL, body, &r);
         if (s == 429) {
             refused_at = i + 1;

@@ -95,7 +95,8 @@ static void test_changes_leave_rows(void **st)
     size_t cap = 16000, len;
     char *big = malloc(cap);
     assert_non_null(big);
-    len = (size_t)snprintf(big, cap, "{\"scope\":\"directed\",\"validityDays\":3,\"identifiers\":[");
+    len =
+        (size_t)snprintf(big, cap, "{\"scope\":\"directed\",\"validityDays\":3,\"identifiers\":[");
     for (int i = 0; i < 1000; i++)
         len += (size_t)snprintf(big + len, cap - len, "%s\"dev-%05d\"", i ? "," : "", i);
     snprintf(big + len, cap - len, "]}");
@@ -108,8 +109,8 @@ static void test_changes_leave_rows(void **st)
     assert_int_equal(json_integer_value(json_object_get(detail, "validityDays")), 3);
     assert_string_equal(tapi_jstr(detail, "scope"), "directed");
     assert_int_equal(json_array_size(json_object_get(detail, "identifiers")), 20);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(detail, "identifiers"), 0)),
-                        "dev-00000");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(detail, "identifiers"), 0)), "dev-00000");
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(detail, "truncated"), "identifiers")),
         1000);

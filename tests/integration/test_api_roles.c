@@ -141,7 +141,8 @@ static void test_every_route_every_role(void **st)
             json_t *row = json_array_get(json_object_get(j, "items"), 0);
             const char *action = row ? tapi_jstr(row, "action") : "";
             long long id = row ? atoll(tapi_jstr(row, "id")) : 0;
-            if (!row || id <= last_row || strcmp(tapi_jstr(row, "actor"), "role-admin/t-role-admin") ||
+            if (!row || id <= last_row ||
+                strcmp(tapi_jstr(row, "actor"), "role-admin/t-role-admin") ||
                 !strchr(action, '.') || strchr(action, ' ')) {
                 fprintf(stderr, "%s %s: no audit row of its own (newest: %s %s)\n", rt->method,
                         rt->path, row ? tapi_jstr(row, "actor") : "-", action);
