@@ -252,6 +252,23 @@ static void test_tokens(void **st)
     oth_resp_free(&r);
     assert_int_equal(tacc_call(c, "DELETE", body, sess, NULL, &r), 404);
     oth_resp_free(&r);
+    /* an admin's token for a service account is at most that account's role (svc is an
+     * operator), whatever the admin's own */
+    assert_int_equal(tacc_call(c, "POST", "/api/v1/tokens", c->env.admin_token,
+                               "{\"name\":\"too-high\",\"role\":\"admin\",\"userName\":\"svc\"}",
+                               &r),
+                     422);
+    assert_string_equal(oth_err_field(&r), "role");
+    oth_resp_free(&r);
+    /* a viewer token of an admin user makes nothing above viewer: the token's role bounds
+     * it, not its user's */
+    char weak[80];
+    tacc_token(c, "erin", "viewer", weak, NULL);
+    assert_int_equal(
+        tacc_call(c, "POST", "/api/v1/tokens", weak, "{\"name\":\"up\",\"role\":\"admin\"}", &r),
+        403);
+    assert_string_equal(oth_err_field(&r), "role");
+    oth_resp_free(&r);
     /* an admin makes a token for a service account; it expires on time */
     char exp[40];
     int64_t at = ota_time_now_ms() + 2000;
