@@ -18,6 +18,8 @@
 #   8 listener     p50/p99 of health and of an API call while BENCH_SLOW_N (10,000) slow
 #                  downloads of the 100 MB firmware are held; floor: the same on the idle
 #                  listener (needs 4's upload)
+#   1p rollout in phases: figure 1 again (same otad) as a batch of 3 phases (10 %, 30 %, the
+#                  rest) with an abort rule that does not fire; target >= 0.9 of figure 1's rate
 #   1w rollout with a webhook: figure 1 again (same otad) with a webhook subscribed to every
 #                  event ("*", grouping at its defaults) whose receiver (ota-bench sink)
 #                  answers each delivery after 5 s; next to figure 1: target >= 0.9 of its rate.
@@ -48,7 +50,7 @@ FULL=${BENCH_FULL:-0}
 if [ "$FULL" = 1 ]; then N_ROLL_D=100000; N_BATCH_D=1000000; else N_ROLL_D=10000; N_BATCH_D=100000; fi
 N_ROLL=${BENCH_ROLLOUT_N:-$N_ROLL_D}
 N_BATCH=${BENCH_BATCH_N:-$N_BATCH_D}
-FIGURES=${BENCH_FIGURES:-"1 1w 1t 2 3 4 5 6 7 8"}
+FIGURES=${BENCH_FIGURES:-"1 1p 1w 1t 2 3 4 5 6 7 8"}
 PGADMIN=${BENCH_PG_URL:-postgresql:///postgres?host=/var/run/postgresql&port=5432}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 FW_BYTES=104857600
@@ -280,7 +282,7 @@ rollout() {
   fi
   rt0=$(round_trips "$apis")
   "$FLEET" "${common[@]}" --product-key "$pk" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
-    --connect-rate 10000 --batch "$fw" --batch-json '{"maxPushPerMinute":1000000}' \
+    --connect-rate 10000 --batch "$fw" --batch-json "${ROLL_JSON:-{\"maxPushPerMinute\":1000000\}}" \
     --summary-json "$WORK/rollout-$tag.json" --duration "$RTO" > "$WORK/rollout-$tag.out" 2>&1 || true
   # per device over the fleet's run: its connection, version report and batch
   R[${tag}_rt]=$(fcalc "($(round_trips "$apis") - $rt0) / $N_ROLL" 2)
@@ -397,6 +399,17 @@ if has 1; then
   log "1 rollout: $N_ROLL devices"
   rollout sqlite "$BASE" "$SRV_BPORT" "$SRV/keys/server.key" "$SRV_BPID=broker $OPID=otad"
   rollout_results sqlite roll
+fi
+
+# ---- 1p. the rollout in 3 phases with an abort rule (docs/batches.md, "Phases, brakes and
+# time"): 10 %, 30 %, the rest, each starting at the event that finishes its predecessor's last
+# device (every device succeeds, no soak), and a rule on flash_failed that never fires; held to
+# figure 1's rate, same otad.
+if has 1p; then
+  log "1p rollout in 3 phases with an abort rule: $N_ROLL devices"
+  ROLL_JSON='{"maxPushPerMinute":1000000,"rollout":{"phases":[{"percent":10},{"percent":30},{"percent":60}],"abort":[{"reason":"flash_failed","thresholdPercent":50,"minFinished":100}]}}' \
+    rollout phased "$BASE" "$SRV_BPORT" "$SRV/keys/server.key" "$SRV_BPID=broker $OPID=otad"
+  rollout_results phased rollphase
 fi
 
 # ---- 1w. the rollout with a webhook to a receiver that answers after 5 s ------------------------
@@ -794,6 +807,12 @@ APPEND=${BENCH_APPEND:-0}
   if has 1 && [ -n "${R[ceil_mps]:-}" ]; then
     ratio=$(fcalc "${R[floor_rate]} / (${R[ceil_rate]} > 0 ? ${R[ceil_rate]} : 1)" 2)
     echo "| 1c | the broker's ceiling: the rollout's QoS 1 messages (a push, an ack, 3 progress reports, a version per device) on ${R[ceil_n]} device connections and one server connection, nobody waiting | $(fcalc "${R[ceil_mps]}" 0) messages/s, $(fcalc "${R[ceil_rate]}" 0) devices/min (${R[ceil_ms]} ms; the faster of ${R[ceil_runs]} messages/s) | $(fcalc "${R[floor_rate]}" 0) devices/min (the floor of 1) | $ratio (floor / ceiling) | floor ≥ figure 1 (nothing beats a floor) | $(verdict "${R[floor_rate]} >= ${R[roll_rate]:-0}") |"
+  fi
+  if has 1p; then
+    base=${R[roll_rate]:-0}
+    ratio=$(fcalc "${R[rollphase_rate]} / ($base > 0 ? $base : 1)" 2)
+    v=$(verdict "$base > 0 && ${R[rollphase_rate]} >= 0.9 * $base && \"${R[rollphase_state]}\" == \"completed\" && ${R[rollphase_ok]} == $N_ROLL")
+    echo "| 1p | rollout in 3 phases (10 %, 30 %, the rest; each starts at the event that finishes the last device of the one before) with an abort rule, $N_ROLL devices (peak ${R[rollphase_peak]} connected), create → ${R[rollphase_state]} | $(fcalc "${R[rollphase_rate]}" 0) devices/min (${R[rollphase_ms]} ms; server's endTime − startTime ${R[rollphase_server_ms]} ms; ${R[rollphase_ok]} succeeded${R[rollphase_why]}) | $(fcalc "$base" 0) devices/min (figure 1, one phase) | $ratio | ≥ 0.9 | $v |"
   fi
   if has 1w; then
     base=${R[roll_rate]:-0}
