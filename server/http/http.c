@@ -968,6 +968,7 @@ static unsigned connection_limit(const cfg_t *cfg, unsigned n_listeners)
  * decoding. Fills o (HTTP_LISTENER_OPTIONS items, the last MHD_OPTION_END) for
  * MHD_OPTION_ARRAY. */
 #define HTTP_LISTENER_OPTIONS 12
+#define HTTP_CONN_POOL (32 * 1024)
 static void listener_options(http_server *srv, int threads, unsigned max_conn,
                              struct MHD_OptionItem o[HTTP_LISTENER_OPTIONS])
 {
@@ -980,7 +981,12 @@ static void listener_options(http_server *srv, int threads, unsigned max_conn,
     OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv);
     OPT(MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL);
     OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->http_idle_timeout, NULL);
-    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL);
+    /* libmicrohttpd clears the whole pool at the end of every request of a kept-alive
+     * connection: at 128 KiB that memset was 11.5 % of otad's CPU under DDI polls
+     * (docs/benchmarks.md, figure 9). 32 KiB (the library's default) still holds any
+     * request line and headers we accept; bodies stream through the routes' own buffers
+     * (uploads, imports), so only the size of each chunk handed to them shrinks. */
+    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_POOL, NULL);
     OPT(MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL);
     OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->http_max_per_address, NULL);
     OPT(MHD_OPTION_END, 0, NULL);
