@@ -117,7 +117,11 @@ export function renderBatchDetail(main, ctx) {
         item(t('retryTimes'), b.retryTimes ? `${b.retryTimes} · ${t('retryInterval')} ${b.retryIntervalMinutes} ${t('minutes')}` : '0', 'retry'),
         b.maxPushPerMinute ? item(t('pushRate'), t('perMinute', { n: fmtNum(b.maxPushPerMinute) }), 'pushRate') : null,
         b.startAt ? item(t('startAt'), fmtTime(b.startAt), 'startAt') : null,
-        (b.windows || []).length ? item(t('windowTitle'), b.windows.map((w) => `${w.start} +${w.durationMinutes} ${t('minutes')} (${w.timeZone})`).join(', '), 'windows') : null,
+        (b.rollout?.abort || []).length ? item(t('brakeRules'), el('ul.plain', b.rollout.abort.map((r) => el('li', t('brakeRuleText', {
+          reason: r.reason === 'any' ? t('brakeAny') : t(`fr_${r.reason}`), th: r.thresholdPercent, n: fmtNum(r.minFinished ?? 1),
+          action: r.action === 'abort' ? t('brakeAbort') : t('brakePause'),
+        })))), 'abort') : null,
+        (b.windows || []).length ? item(t('windowTitle'), el('ul.plain', b.windows.map((w) => el('li', `${w.start} +${w.durationMinutes} ${t('minutes')} (${w.timeZone})`))), 'windows') : null,
         b.confirmMinutes ? item(t('confirmMinutes'), `${b.confirmMinutes} ${t('minutes')}`, 'confirmMinutes') : null,
         b.pauseReason ? item(t('pauseReason'), pauseText(b.pauseReason), 'pauseReason') : null,
         targetItem(b, item)),
