@@ -38,7 +38,7 @@
 # Sizes: N = 10,000 and M = 100,000 by default (about 10 minutes); BENCH_FULL=1 gives the
 # issue's N = 100,000 and M = 1,000,000. Overrides: BENCH_ROLLOUT_N, BENCH_BATCH_N,
 # BENCH_FIGURES="1 3 4" (2 is needed by 5 and 6), BENCH_OUT=file, BENCH_KEEP=1 keeps the
-# work folder (and figure 7's databases). Figure 7 needs a PostgreSQL in which it may create databases: BENCH_PG_URL
+# work folder (and figure 7's databases), BENCH_PG_OTAD="1" runs figure 7a alone. Figure 7 needs a PostgreSQL in which it may create databases: BENCH_PG_URL
 # (default: the local cluster's socket, as scripts/pg-test.sh sets it up); it is skipped
 # when that does not answer. Everything runs on 127.0.0.1 on free ports in a temp folder; nothing is left
 # running. Needs root only to apt-get install nginx when it is missing.
@@ -50,6 +50,7 @@ FULL=${BENCH_FULL:-0}
 if [ "$FULL" = 1 ]; then N_ROLL_D=100000; N_BATCH_D=1000000; else N_ROLL_D=10000; N_BATCH_D=100000; fi
 N_ROLL=${BENCH_ROLLOUT_N:-$N_ROLL_D}
 N_BATCH=${BENCH_BATCH_N:-$N_BATCH_D}
+PG_OTAD=${BENCH_PG_OTAD:-"1 2"}  # figure 7's runs: "1" measures 7a alone (one otad)
 FIGURES=${BENCH_FIGURES:-"1 1p 1w 1t 2 3 4 5 6 7 8"}
 PGADMIN=${BENCH_PG_URL:-postgresql:///postgres?host=/var/run/postgresql&port=5432}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
@@ -459,7 +460,7 @@ fi
 if has 7; then
   if psql -X -q -d "$PGADMIN" -c 'SELECT 1' > /dev/null 2>&1; then
     SRV_BASE=$BASE SRV_TOKEN=$TOKEN SRV_OPID=$OPID
-    for c in 1 2; do
+    for c in $PG_OTAD; do
       tag=pg$c
       log "7 rollout on PostgreSQL, $c otad: $N_ROLL devices"
       db=ota_bench_$(openssl rand -hex 6)
@@ -827,7 +828,7 @@ APPEND=${BENCH_APPEND:-0}
     echo "| 1t | rollout over TLS (every device on MQTT/TLS 1.3, ECDSA P-256 server certificate), $N_ROLL devices (peak ${R[rolltls_peak]} connected), create → ${R[rolltls_state]} | $(fcalc "${R[rolltls_rate]}" 0) devices/min (${R[rolltls_ms]} ms; server's endTime − startTime ${R[rolltls_server_ms]} ms; ${R[rolltls_ok]} succeeded${R[rolltls_why]}) | $(fcalc "$base" 0) devices/min (figure 1, plain) | $ratio | ≥ 0.6 | $v |"
   fi
   if has 7 && [ -z "${R[pg_skip]:-}" ]; then
-    for c in 1 2; do
+    for c in $PG_OTAD; do
       k=pg$c
       ratio=$(fcalc "${R[${k}_rate]} / (${R[floor_rate]} > 0 ? ${R[floor_rate]} : 1)" 2)
       v=$(verdict "${R[${k}_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[${k}_state]}\" == \"completed\" && ${R[${k}_ok]} == $N_ROLL")
@@ -885,8 +886,12 @@ APPEND=${BENCH_APPEND:-0}
     has 1w && echo "- 1w (SQLite, webhook to a 5 s receiver): ${R[rollhook_cpu]}"
     has 1t && echo "- 1t (SQLite, MQTT/TLS): ${R[rolltls_cpu]}"
     if has 7 && [ -z "${R[pg_skip]:-}" ]; then
-      echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}; ${R[pg1_rt]} round trips to PostgreSQL per device (ota_store_round_trips_total)"
-      echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}; ${R[pg2_rt]} round trips to PostgreSQL per device, both instances"
+      if [[ " $PG_OTAD " == *" 1 "* ]]; then
+        echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}; ${R[pg1_rt]} round trips to PostgreSQL per device (ota_store_round_trips_total)"
+      fi
+      if [[ " $PG_OTAD " == *" 2 "* ]]; then
+        echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}; ${R[pg2_rt]} round trips to PostgreSQL per device, both instances"
+      fi
     fi
   fi
   echo

@@ -1131,7 +1131,9 @@ static int candidate(const batch_mem *b, const char *pk, int64_t product_id)
  * last looked, once per round. A batch created through the API reaches the engine as an
  * input queued after its commit; a device event already queued before that input would
  * otherwise be judged without it. The round's transaction sees every batch committed before
- * it began (SQLite: writers take turns, so none commits during the round). */
+ * it began (SQLite: writers take turns, so none commits during the round). The read is asked
+ * ahead (apply_inputs): on PostgreSQL it comes back with the round's load of its devices,
+ * sent after the inputs were taken, so no round trip of its own. */
 static ota_err known_continuous(engine_t *e, store_uow *u)
 {
     int64_t ids[64];
@@ -2011,6 +2013,8 @@ static ota_err load_devices(store_uow *u, const round_in *r)
 static ota_err apply_inputs(engine_t *e, store_uow *u, round_in *r, int64_t now)
 {
     int snapshot = 0;
+    if (e->cont_round != e->stats.rounds + 1) /* known_continuous's read rides on the load */
+        store_uow_continuous_ahead(u, e->cont_known);
     ota_err rc = load_devices(u, r);
     for (input *in = r->list; in && rc == OTA_OK; in = in->next) {
         r->applied++;

@@ -324,13 +324,13 @@ static void trip(void)
 }
 
 /* Reads every pending result (Sync first) and leaves pipeline mode. last[0..nlast) (last
- * may be NULL) get the results of the last nlast statements when everything succeeded
+ * may be NULL) get the results of the last nlast (at most 3) statements when everything succeeded
  * (the caller clears them). OTA_EDB (the first failure logged) when any statement failed. */
 static ota_err pipe_settle_n(pg_uow *u, PGresult **last, int nlast)
 {
     PGconn *pg = u->c->pg;
     ota_err rc = u->failed ? OTA_EDB : OTA_OK;
-    PGresult *keep[2] = {NULL, NULL};
+    PGresult *keep[3] = {NULL, NULL, NULL};
     if (!last)
         nlast = 0;
     for (int k = 0; k < nlast; k++)
@@ -478,6 +478,14 @@ static ota_err uow_write(pg_uow *u, int q, const store_pg_params *p, const char 
     return rc;
 }
 
+/* Statement q's parameters: args, and those the unit adds. */
+static void uq_params(const pg_uow *u, store_uq q, const store_args *a, store_pg_params *p)
+{
+    store_pg_params_of(p, a);
+    if (q == STORE_UQ_TARGET_EVENTS) /* only the devices of the partitions this engine holds */
+        store_pg_p_i64(p, (int64_t)u->s->parts_filter);
+}
+
 /* A statement whose answer nobody needs (no row, no count) is pipelined (uow_write); one
  * whose rows or count the caller wants is answered in the same round trip as the pending
  * writes (uow_read). */
@@ -486,9 +494,7 @@ static ota_err pg_uow_exec(void *impl, store_uq q, const store_args *a, store_ro
 {
     pg_uow *u = impl;
     store_pg_params p;
-    store_pg_params_of(&p, a);
-    if (q == STORE_UQ_TARGET_EVENTS) /* only the devices of the partitions this engine holds */
-        store_pg_p_i64(&p, (int64_t)u->s->parts_filter);
+    uq_params(u, q, a, &p);
     int id = STORE_PG_Q_BATCH + (int)q;
     if (!row && !changes)
         return uow_write(u, id, &p, store__uq_name(q));
@@ -525,18 +531,28 @@ static void arrays_free(arrays *x)
 }
 
 /* Two statements sent together (after the pending writes), answered in one round trip;
- * each result's rows go to its row function. */
+ * each result's rows go to its row function. side (or NULL): a third read sent with them. */
 static ota_err read_two(pg_uow *u, int q1, int q2, const store_pg_params *p, store_row_fn f1,
-                        store_row_fn f2, void *ud)
+                        store_row_fn f2, void *ud, const store_uow_side *side)
 {
-    PGresult *r[2];
+    PGresult *r[3];
+    store_pg_params sp;
+    if (side)
+        uq_params(u, side->q, side->args, &sp);
     if (pipe_send(u, q1, p, "engine load devices") != OTA_OK ||
-        pipe_send(u, q2, p, "engine load tasks") != OTA_OK)
+        pipe_send(u, q2, p, "engine load tasks") != OTA_OK ||
+        (side && pipe_send(u, STORE_PG_Q_BATCH + (int)side->q, &sp,
+                           store__uq_name(side->q)) != OTA_OK))
         return OTA_EDB;
-    if (pipe_settle_n(u, r, 2) != OTA_OK)
+    if (pipe_settle_n(u, r, side ? 3 : 2) != OTA_OK)
         return OTA_EDB;
     store_pg_answer(r[0], f1, ud, NULL);
-    return store_pg_answer(r[1], f2, ud, NULL);
+    ota_err rc = store_pg_answer(r[1], f2, ud, NULL);
+    if (side) {
+        ota_err rs = store_pg_answer(r[2], side->row, side->ud, NULL);
+        rc = rc != OTA_OK ? rc : rs;
+    }
+    return rc;
 }
 
 /* Rows per statement of the loads and the bulk write (a round has up to a few thousand). */
@@ -563,6 +579,7 @@ typedef struct {
     const int64_t *ids;
     store_row_fn dev, task;
     void *ud;
+    const store_uow_side *side; /* sent with the first chunk */
 } load_args;
 
 static ota_err load_chunk(pg_uow *u, void *ud, size_t start, size_t end, arrays *x)
@@ -578,15 +595,17 @@ static ota_err load_chunk(pg_uow *u, void *ud, size_t start, size_t end, arrays 
         }
     }
     arrays_close(x, &p);
-    return a->ids ? read_two(u, U_LOAD_DEV_IDS, U_LOAD_TASK_IDS, &p, a->dev, a->task, a->ud)
-                  : read_two(u, U_LOAD_DEV_NAMES, U_LOAD_TASK_NAMES, &p, a->dev, a->task, a->ud);
+    const store_uow_side *side = start == 0 ? a->side : NULL;
+    return a->ids ? read_two(u, U_LOAD_DEV_IDS, U_LOAD_TASK_IDS, &p, a->dev, a->task, a->ud, side)
+                  : read_two(u, U_LOAD_DEV_NAMES, U_LOAD_TASK_NAMES, &p, a->dev, a->task, a->ud,
+                             side);
 }
 
 static ota_err pg_uow_load(void *impl, const char *const *pks, const char *const *idents,
                            const int64_t *ids, size_t n, store_row_fn dev, store_row_fn task,
-                           void *ud)
+                           void *ud, const store_uow_side *side)
 {
-    load_args a = {pks, idents, ids, dev, task, ud};
+    load_args a = {pks, idents, ids, dev, task, ud, side};
     return by_chunks(impl, n, ids ? 1 : 2, load_chunk, &a);
 }
 

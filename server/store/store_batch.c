@@ -47,6 +47,11 @@ struct store_uow {
     uint32_t *by_id, *by_name;
     size_t slots; /* a power of two, > 2 n_dev */
     size_t n_dirty;
+    /* store_uow_continuous_ahead: 1 asked, 2 answered (cont_ids, cont_n) */
+    int cont_state;
+    int64_t cont_after;
+    int64_t cont_ids[STORE_UOW_CONT_AHEAD];
+    size_t cont_n;
 };
 
 static uint64_t mix64(uint64_t x)
@@ -285,6 +290,49 @@ static void read_i64(const store_row *r, void *out)
 /* ---- loads ------------------------------------------------------------------------------ */
 
 typedef struct {
+    int64_t *ids;
+    size_t max, n;
+} ids_out;
+
+static void id_row(void *ud, const store_row *r)
+{
+    ids_out *o = ud;
+    if (o->n < o->max)
+        o->ids[o->n++] = r->i64(r->row, 0);
+}
+
+static void load_dev(void *ud, const store_row *r);
+static void load_task(void *ud, const store_row *r);
+
+void store_uow_continuous_ahead(store_uow *u, int64_t after)
+{
+    u->cont_state = 1;
+    u->cont_after = after;
+    u->cont_n = 0;
+}
+
+/* The load's uow_load with the read asked ahead, if any (cont_state 1 -> 2 when sent). */
+static ota_err load_with_side(store_uow *u, const char *const *pks, const char *const *idents,
+                              const int64_t *ids, size_t n, void *ud)
+{
+    store_args a = {0};
+    ids_out o = {u->cont_ids, STORE_UOW_CONT_AHEAD, 0};
+    store_uow_side side = {STORE_UQ_CONTINUOUS_NEW, &a, id_row, &o};
+    int ahead = u->cont_state == 1;
+    if (ahead)
+        store_arg_i64(&a, u->cont_after);
+    ota_err rc = u->ops->uow_load(u->impl, pks, idents, ids, n, load_dev, load_task, ud,
+                                  ahead ? &side : NULL);
+    if (ahead && rc == OTA_OK) {
+        u->cont_n = o.n;
+        u->cont_state = 2;
+    } else if (ahead) {
+        u->cont_state = 0;
+    }
+    return rc;
+}
+
+typedef struct {
     store_uow *u;
     int bad; /* a task row with a state that is no name of FSM_STATES */
 } load_ctx;
@@ -356,7 +404,7 @@ ota_err store_uow_load_names(store_uow *u, const char *const *pks, const char *c
             d[m++] = idents[i];
         }
     load_ctx c = {u, 0};
-    ota_err rc = m ? u->ops->uow_load(u->impl, p, d, NULL, m, load_dev, load_task, &c) : OTA_OK;
+    ota_err rc = m ? load_with_side(u, p, d, NULL, m, &c) : OTA_OK;
     for (size_t i = 0; i < m && rc == OTA_OK; i++) {
         udev *e = find_name(u, p[i], d[i]);
         if (!e) { /* no such device */
@@ -385,8 +433,7 @@ ota_err store_uow_load_ids(store_uow *u, const int64_t *ids, size_t n)
             want[m++] = ids[i];
     }
     load_ctx c = {u, 0};
-    ota_err rc = m ? u->ops->uow_load(u->impl, NULL, NULL, want, m, load_dev, load_task, &c)
-                   : OTA_OK;
+    ota_err rc = m ? load_with_side(u, NULL, NULL, want, m, &c) : OTA_OK;
     for (size_t i = 0; i < m && rc == OTA_OK; i++) {
         udev *e = find_id(u, want[i]);
         if (e && e->named && !e->task_known)
@@ -790,18 +837,6 @@ ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, i
     return rc;
 }
 
-typedef struct {
-    int64_t *ids;
-    size_t max, n;
-} ids_out;
-
-static void id_row(void *ud, const store_row *r)
-{
-    ids_out *o = ud;
-    if (o->n < o->max)
-        o->ids[o->n++] = r->i64(r->row, 0);
-}
-
 ota_err store_uow_target_events(store_uow *u, int64_t *ids, size_t max, size_t *n)
 {
     ids_out o = {ids, max, 0};
@@ -816,6 +851,13 @@ ota_err store_uow_continuous_new(store_uow *u, int64_t after, int64_t *ids, size
                                  size_t *n)
 {
     ids_out o = {ids, max, 0};
+    if (u->cont_state == 2 && u->cont_after == after) { /* came with the load */
+        u->cont_state = 0;
+        for (size_t i = 0; i < u->cont_n && o.n < max; i++)
+            ids[o.n++] = u->cont_ids[i];
+        *n = o.n;
+        return OTA_OK;
+    }
     store_args a = {0};
     store_arg_i64(&a, after);
     ota_err rc = uexec(u, STORE_UQ_CONTINUOUS_NEW, &a, id_row, &o, NULL);

@@ -277,6 +277,11 @@ ota_err store_uow_target_event_done(store_uow *u, int64_t device_id);
 /* Up to max ids of unfinished continuous batches with an id above after, ascending. */
 ota_err store_uow_continuous_new(store_uow *u, int64_t after, int64_t *ids, size_t max,
                                  size_t *n);
+/* Asks for store_uow_continuous_new(u, after, ...) ahead: the unit's next load (above) sends
+ * it in the same round trip (PostgreSQL), and the call then answers from what came back
+ * (up to STORE_UOW_CONT_AHEAD ids; a call with another after reads as before). */
+#define STORE_UOW_CONT_AHEAD 64
+void store_uow_continuous_ahead(store_uow *u, int64_t after);
 /* Round trips to the database that the units of work of this process have waited for
  * (0 where the database is in-process: SQLite). */
 uint64_t store_uow_round_trips(store_t *s);

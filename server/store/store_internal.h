@@ -83,6 +83,14 @@ struct store_ops {
  * (store_pg_batch_ops). The uow_* and following calls run inside the engine's unit of
  * work, impl being the implementation's state for that one transaction; the engine_*
  * reads run at start-up and on bookkeeping. (The batch API's calls are catalog.c's.) */
+/* A read sent along with a load (uow_load): statement q with args, each row to row(ud). */
+typedef struct {
+    store_uq q;
+    const store_args *args;
+    store_row_fn row;
+    void *ud;
+} store_uow_side;
+
 struct store_batch_ops {
     ota_err (*uow_begin)(store_t *s, void **impl);
     ota_err (*uow_commit)(void *impl);
@@ -97,10 +105,11 @@ struct store_batch_ops {
      * one or a few statements: dev gets each device's row (id, product_key, identifier,
      * online, ready), task each of their open tasks in a running batch (device_id, then
      * STORE_SQL_TASK_COLS), locked as STORE_UQ_TASK_OPEN locks them, in (batch, device)
-     * order. NULL: store_batch.c reads each device when first asked for. */
+     * order. NULL: store_batch.c reads each device when first asked for. side, when not
+     * NULL, is one more read answered in the same round trip (store_uow_continuous_ahead). */
     ota_err (*uow_load)(void *impl, const char *const *pks, const char *const *idents,
                         const int64_t *ids, size_t n, store_row_fn dev, store_row_fn task,
-                        void *ud);
+                        void *ud, const store_uow_side *side);
     /* Writes n tasks as STORE_UQ_TASK_PUT does (updated_ms[i] the i-th's time), sorted by
      * (batch, device), in one or a few statements. NULL: one STORE_UQ_TASK_PUT each. */
     ota_err (*uow_put_tasks)(void *impl, const store_task *const *tasks,

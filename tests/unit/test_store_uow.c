@@ -4,7 +4,8 @@
  * answers the unit gives from what it read and wrote (ids, names, readiness, open tasks),
  * and the task writes it sends together at the commit (PostgreSQL: one UPDATE ... FROM
  * unnest), each device's row its own. SQLite has no loads (its unit reads each device when
- * first asked); the answers must be the same.
+ * first asked); the answers must be the same. Also the continuous batches read ahead with
+ * a load (store_uow_continuous_ahead).
  */
 #include "store/store.h"
 #include "store/store_batch.h"
@@ -218,6 +219,39 @@ static void run_cases(store_t *st)
     assert_int_equal(due, BULK_N / 2 - 1); /* device 1 finished */
     assert_int_equal(store_uow_begin(st, &u), OTA_OK);
     assert_int_equal(store_uow_batch_terminate(u, b.id, now_ms + 10, &pushable, NULL), OTA_OK);
+    assert_int_equal(store_uow_commit(u), OTA_OK);
+
+    /* unit 3: continuous batches asked ahead (store_uow_continuous_ahead) come back with the
+     * load (PostgreSQL: in its round trip) and answer as the read does; asked for another
+     * "after" than the one ahead, the unit reads */
+    store_batch c;
+    store_batch_new cin = {.policy = "standard", .validity_days = 1, .timeout_min = 10,
+                           .max_push_per_min = 1000, .filter = 1, .tags = "{\"hw\":\"none\"}",
+                           .continuous = 1};
+    assert_int_equal(store_batch_create(st, out.id, &cin, now_ms, now_ms + 100000, &c, &err),
+                     OTA_OK);
+    int64_t cids[4];
+    size_t nc = 9;
+    assert_int_equal(store_uow_begin(st, &u), OTA_OK);
+    store_uow_continuous_ahead(u, 0);
+    assert_int_equal(store_uow_load_names(u, pks, names, 2), OTA_OK);
+    uint64_t trips = store_uow_round_trips(st);
+    assert_int_equal(store_uow_continuous_new(u, 0, cids, 4, &nc), OTA_OK);
+    assert_int_equal(store_uow_round_trips(st), trips); /* answered without a round trip */
+    assert_int_equal(nc, 1);
+    assert_int_equal(cids[0], c.id);
+    nc = 9;
+    assert_int_equal(store_uow_continuous_new(u, 0, cids, 4, &nc), OTA_OK); /* read again */
+    assert_int_equal(nc, 1);
+    assert_int_equal(cids[0], c.id);
+    store_uow_continuous_ahead(u, 0);
+    assert_int_equal(store_uow_load_ids(u, &ids[2], 1), OTA_OK);
+    nc = 9;
+    assert_int_equal(store_uow_continuous_new(u, c.id, cids, 4, &nc), OTA_OK);
+    assert_int_equal(nc, 0);
+    nc = 9;
+    assert_int_equal(store_uow_continuous_new(u, 0, cids, 0, &nc), OTA_OK); /* max 0 */
+    assert_int_equal(nc, 0);
     assert_int_equal(store_uow_commit(u), OTA_OK);
 }
 
