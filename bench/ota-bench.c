@@ -14,10 +14,12 @@
  *       status (or failed), then holds the 200/206 ones; prints JSON: connections, connected
  *       (an answer came), ok (200/206), busy (503), other, closedEarly (downloads the server
  *       closed before the end), bytes, rampSeconds.
- *   ota-bench sink PORT DELAY_MS
+ *   ota-bench sink PORT DELAY_MS [LOG]
  *       a webhook receiver on 127.0.0.1:PORT: reads each request (head and Content-Length
  *       body), answers 200 after DELAY_MS, one thread per connection; on SIGTERM prints
  *       JSON: requests, bytes. Stands for a slow receiver in the webhook variant of figure 1.
+ *       With LOG, appends "UNIX_MS EVENT" for each event of each request as it arrives (the
+ *       abort-latency figure 1a reads when batch.paused came).
  *   ota-bench sqlite-insert DB ROWS
  *       the floor of batch creation: the server's task rows (same table, same indexes,
  *       same pragmas as server/store/store_sqlite.c) inserted in one transaction into a new
@@ -28,6 +30,7 @@
  */
 #include "ceiling.h"
 #include "ota_crypto.h"
+#include "ota_time.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -463,6 +466,26 @@ static int cmd_sqlite(int argc, char **argv)
 
 static atomic_ullong sink_requests, sink_bytes;
 static long sink_delay_ms;
+static int sink_log_fd = -1;
+
+/* LOG: the arrival time and the name of each event in body[0..n) ("event":"NAME") */
+static void sink_log(const char *body, size_t n)
+{
+    static const char key[] = "\"event\":\"";
+    long long now = (long long)ota_time_now_ms();
+    const char *p = body, *end = body + n;
+    while ((p = memmem(p, (size_t)(end - p), key, sizeof key - 1)) != NULL) {
+        p += sizeof key - 1;
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q)
+            break;
+        char line[128];
+        int k = snprintf(line, sizeof line, "%lld %.*s\n", now, (int)(q - p > 64 ? 64 : q - p), p);
+        if (write(sink_log_fd, line, (size_t)k) != k)
+            perror("sink log");
+        p = q;
+    }
+}
 static volatile sig_atomic_t sink_stop;
 
 static void on_term(int sig)
@@ -497,6 +520,8 @@ static void *sink_conn(void *arg)
             break;
         atomic_fetch_add(&sink_requests, 1);
         atomic_fetch_add(&sink_bytes, body);
+        if (sink_log_fd >= 0)
+            sink_log(buf + head, body);
         struct timespec ts = {sink_delay_ms / 1000, (sink_delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -517,6 +542,10 @@ static int cmd_sink(int argc, char **argv)
     if (argc < 2 || lfd < 0)
         return 2;
     sink_delay_ms = parse_num(argv[1], 0);
+    if (argc >= 3 && (sink_log_fd = open(argv[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0) {
+        perror(argv[2]);
+        return 1;
+    }
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)parse_num(argv[0], 0));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -571,7 +600,7 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fprintf(stderr, "usage: ota-bench port | get URL [-c N] [-r N] [-H H] | lat URL [-n N] [-H H] |"
                         " slow URL [-c N] [-t S] [-H H] |"
-                        " sink PORT DELAY_MS | sqlite-insert DB ROWS |"
+                        " sink PORT DELAY_MS [LOG] | sqlite-insert DB ROWS |"
                         " mqtt-ceiling --broker HOST:PORT --key-file PATH -n N |"
                         " ddi-tokens KEY_FILE PK PREFIX N\n");
         return 2;

@@ -20,6 +20,11 @@
 #                  listener (needs 4's upload)
 #   1p rollout in phases: figure 1 again (same otad) as a batch of 3 phases (10 %, 30 %, the
 #                  rest) with an abort rule that does not fire; target >= 0.9 of figure 1's rate
+#   1a abort latency: figure 1p's batch (3 phases, a rule on flash_failed at 50 % after M =
+#                  N/20 finished) to N devices that all fail flashing: from the M-th failure
+#                  report the devices published (their clock, same machine) to the batch seen
+#                  `paused` by a client polling GET /batches/{id} every 20 ms (target <= 1 s)
+#                  and to the batch.paused webhook arriving at ota-bench sink (reported)
 #   1w rollout with a webhook: figure 1 again (same otad) with a webhook subscribed to every
 #                  event ("*", grouping at its defaults) whose receiver (ota-bench sink)
 #                  answers each delivery after 5 s; next to figure 1: target >= 0.9 of its rate.
@@ -51,7 +56,7 @@ if [ "$FULL" = 1 ]; then N_ROLL_D=100000; N_BATCH_D=1000000; else N_ROLL_D=10000
 N_ROLL=${BENCH_ROLLOUT_N:-$N_ROLL_D}
 N_BATCH=${BENCH_BATCH_N:-$N_BATCH_D}
 PG_OTAD=${BENCH_PG_OTAD:-"1 2"}  # figure 7's runs: "1" measures 7a alone (one otad)
-FIGURES=${BENCH_FIGURES:-"1 1p 1w 1t 2 3 4 5 6 7 8"}
+FIGURES=${BENCH_FIGURES:-"1 1p 1a 1w 1t 2 3 4 5 6 7 8"}
 PGADMIN=${BENCH_PG_URL:-postgresql:///postgres?host=/var/run/postgresql&port=5432}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 FW_BYTES=104857600
@@ -251,6 +256,7 @@ cpu_window() {
 # goes to $WORK/rollout-TAG.json, the CPU samples to $WORK/cpu-TAG.txt.
 RTO=${BENCH_ROLLOUT_TIMEOUT:-900}
 FLEET_TLS=() # --cafile CA: the devices speak MQTT/TLS (figure 1t)
+FLEET_BATCH=() # more ota-fleet options for the timed batch only (figure 1a: failing devices)
 # round_trips APIS: the engine's round trips to the database so far (ota_store_round_trips_total
 # of /metrics), summed over the comma-separated otad base URLs; 0 on SQLite
 round_trips() {
@@ -283,7 +289,7 @@ rollout() {
   fi
   rt0=$(round_trips "$apis")
   "$FLEET" "${common[@]}" --product-key "$pk" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
-    --connect-rate 10000 --batch "$fw" --batch-json "${ROLL_JSON:-{\"maxPushPerMinute\":1000000\}}" \
+    "${FLEET_BATCH[@]}" --connect-rate 10000 --batch "$fw" --batch-json "${ROLL_JSON:-{\"maxPushPerMinute\":1000000\}}" \
     --summary-json "$WORK/rollout-$tag.json" --duration "$RTO" > "$WORK/rollout-$tag.out" 2>&1 || true
   # per device over the fleet's run: its connection, version report and batch
   R[${tag}_rt]=$(fcalc "($(round_trips "$apis") - $rt0) / $N_ROLL" 2)
@@ -411,6 +417,46 @@ if has 1p; then
   ROLL_JSON='{"maxPushPerMinute":1000000,"rollout":{"phases":[{"percent":10},{"percent":30},{"percent":60}],"abort":[{"reason":"flash_failed","thresholdPercent":50,"minFinished":100}]}}' \
     rollout phased "$BASE" "$SRV_BPORT" "$SRV/keys/server.key" "$SRV_BPID=broker $OPID=otad"
   rollout_results phased rollphase
+fi
+
+# ---- 1a. how soon a brake stops the batch after the event that crosses its threshold ------------
+# Every device fails flashing, so the rule (50 % flash_failed once M have finished) is crossed
+# by the M-th failure report; the devices write when they published each one (--fail-log),
+# the sink when batch.paused came, ota-fleet when its 20 ms poll of the batch saw it paused.
+# The M-th report published is the crossing one up to the broker's reordering of reports
+# published in the same millisecond or so (docs in bench/method.md, "Abort latency").
+if has 1a; then
+  ABORT_M=$(( N_ROLL / 20 > 0 ? N_ROLL / 20 : 1 ))
+  log "1a abort latency: $N_ROLL failing devices, rule crossed at the ${ABORT_M}th failure"
+  SINK_PORT=$($OB port)
+  : > "$WORK/abort-hook.log"
+  : > "$WORK/abort-fail.log"
+  "$OB" sink "$SINK_PORT" 0 "$WORK/abort-hook.log" > "$WORK/abort-sink.json" 2> "$WORK/abort-sink.err" &
+  SINK_PID=$!
+  PIDS+=("$SINK_PID")
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/abort-hook.secret"
+  HOOK_ID=$(api POST /api/v1/webhooks -H 'Content-Type: application/json' \
+    -d "{\"url\":\"http://127.0.0.1:$SINK_PORT/hook\",\"secret\":\"$(cat "$WORK/abort-hook.secret")\",\"events\":[\"batch.paused\",\"batch.aborted\"]}" | jq -r .id)
+  FLEET_BATCH=(--mix fail-4=1 --fail-log "$WORK/abort-fail.log")
+  ROLL_JSON='{"maxPushPerMinute":1000000,"rollout":{"phases":[{"percent":10},{"percent":30},{"percent":60}],"abort":[{"reason":"flash_failed","thresholdPercent":50,"minFinished":'$ABORT_M'}]}}' \
+    rollout abort "$BASE" "$SRV_BPORT" "$SRV/keys/server.key" "$SRV_BPID=broker $OPID=otad"
+  FLEET_BATCH=()
+  j=$WORK/rollout-abort.json
+  R[abort_state]=$(jget '.batch.state // "none"' "$j")
+  R[abort_id]=$(jget '.batch.batchId // ""' "$j")
+  for _ in $(seq 1 100); do grep -q ' batch\.\(paused\|aborted\)$' "$WORK/abort-hook.log" && break; sleep 0.1; done
+  R[abort_cross]=$(sort -n "$WORK/abort-fail.log" | sed -n "${ABORT_M}p")
+  R[abort_cross]=${R[abort_cross]:-0}
+  R[abort_hook_at]=$(awk '$2 == "batch.paused" || $2 == "batch.aborted" { print $1; exit }' "$WORK/abort-hook.log")
+  R[abort_hook_at]=${R[abort_hook_at]:-0}
+  R[abort_api_ms]=$(( $(jget '.batch.endUnixMs // 0' "$j") - R[abort_cross] ))
+  R[abort_hook_ms]=$(( R[abort_hook_at] - R[abort_cross] ))
+  R[abort_reports]=$(wc -l < "$WORK/abort-fail.log")
+  # the rule's figures at the moment it fired, as the API tells them
+  R[abort_why]=$(api GET "/api/v1/batches/${R[abort_id]}" | jq -r '.pauseReason | "rule \(.rule): \(.failed) failed of \(.finished) finished"' 2>/dev/null || echo "?")
+  api DELETE "/api/v1/webhooks/$HOOK_ID" > /dev/null
+  kill "$SINK_PID" 2>/dev/null || true
+  wait "$SINK_PID" 2>/dev/null || true
 fi
 
 # ---- 1w. the rollout with a webhook to a receiver that answers after 5 s ------------------------
@@ -814,6 +860,10 @@ APPEND=${BENCH_APPEND:-0}
     ratio=$(fcalc "${R[rollphase_rate]} / ($base > 0 ? $base : 1)" 2)
     v=$(verdict "$base > 0 && ${R[rollphase_rate]} >= 0.9 * $base && \"${R[rollphase_state]}\" == \"completed\" && ${R[rollphase_ok]} == $N_ROLL")
     echo "| 1p | rollout in 3 phases (10 %, 30 %, the rest; each starts at the event that finishes the last device of the one before) with an abort rule, $N_ROLL devices (peak ${R[rollphase_peak]} connected), create → ${R[rollphase_state]} | $(fcalc "${R[rollphase_rate]}" 0) devices/min (${R[rollphase_ms]} ms; server's endTime − startTime ${R[rollphase_server_ms]} ms; ${R[rollphase_ok]} succeeded${R[rollphase_why]}) | $(fcalc "$base" 0) devices/min (figure 1, one phase) | $ratio | ≥ 0.9 | $v |"
+  fi
+  if has 1a; then
+    v=$(verdict "\"${R[abort_state]}\" == \"paused\" && ${R[abort_cross]} > 0 && ${R[abort_api_ms]} <= 1000")
+    echo "| 1a | abort latency: figure 1p's batch to $N_ROLL devices that all fail flashing, the rule (flash_failed ≥ 50 % once $ABORT_M finished) crossed by the ${ABORT_M}th failure report (${R[abort_why]}; ${R[abort_reports]} failure reports published in all) | ${R[abort_api_ms]} ms to the batch seen ${R[abort_state]} by a 20 ms poll of GET /batches/{id}; ${R[abort_hook_ms]} ms to the batch.paused webhook at the receiver (its worker passes every 0.5 s) | — | — | ≤ 1,000 ms (poll) | $v |"
   fi
   if has 1w; then
     base=${R[roll_rate]:-0}

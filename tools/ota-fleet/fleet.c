@@ -602,6 +602,14 @@ static void dev_work(fleet *f, fleet_dev *d)
                              : code == -3 ? "verify failed" : "flash failed";
             d->failures++;
             mid = publish_progress(f, d, code, desc);
+            if (f->o->fail_log_fd >= 0) {
+                /* one write() of a short line to an O_APPEND file: whole lines even from
+                 * several threads and --procs processes; the abort-latency bench reads it */
+                char line[32];
+                int k = snprintf(line, sizeof line, "%lld\n", (long long)ota_time_now_ms());
+                if (write(f->o->fail_log_fd, line, (size_t)k) != k)
+                    OTA_WARN("fleet: --fail-log: %s", strerror(errno));
+            }
             d->final_mid = mid;
             d->step = W_END;
             return;

@@ -68,6 +68,7 @@ typedef struct {
     char version[64];       /* firmware version the devices start with */
     unsigned mix[FB_COUNT]; /* weights */
     int fail_times;         /* 0: fail every push; k: fail the first k pushes, then succeed */
+    int fail_log_fd;        /* -1, or O_APPEND: one line "UNIX_MS" per failure report published */
     int download_pct;       /* share of succeeding devices that download, 0..100 */
     long range_size;        /* bytes per Range request; 0: one plain GET */
     int dl_concurrency;

@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <mosquitto.h>
 #include <signal.h>
@@ -62,6 +63,7 @@ static void usage(FILE *fp)
 "  --mix LIST                behaviour weights, e.g. success=90,fail-2=5,no-ack=2,stall=2,offline=1\n"
 "                            (success fail-1 fail-2 fail-3 fail-4 no-ack stall offline; default success=1)\n"
 "  --fail-times K            failing devices fail their first K pushes then succeed (default 0: always)\n"
+"  --fail-log FILE           append the wall-clock time (Unix ms) of each failure report published\n"
 "  --download PCT            share of devices that download the firmware (default 100)\n"
 "  --range-size BYTES        bytes per Range request (default 1048576; 0: one plain GET)\n"
 "  --download-concurrency N  parallel downloads (default 64)\n"
@@ -283,7 +285,7 @@ enum {
     O_BROKER = 1000, O_API, O_TOKEN, O_KEY, O_PK, O_CREATE, O_PREFIX, O_FIRST, O_REGISTER,
     O_FWV, O_MIX, O_FAILT, O_DL, O_RANGE, O_DLC, O_STEP, O_ACT, O_RATE, O_MAXC, O_LEAVE, O_MAXHS,
     O_BIND, O_KA, O_DUR, O_BATCH, O_BJSON, O_RESULTS, O_SUMMARY, O_PROCS, O_CAFILE, O_DDI,
-    O_DDIPOLL, O_DDIC
+    O_DDIPOLL, O_DDIC, O_FAILLOG
 };
 
 int main(int argc, char **argv)
@@ -294,7 +296,7 @@ int main(int argc, char **argv)
         {"key-file", 1, 0, O_KEY}, {"product-key", 1, 0, O_PK}, {"create-product", 1, 0, O_CREATE},
         {"devices", 1, 0, 'n'}, {"prefix", 1, 0, O_PREFIX}, {"first", 1, 0, O_FIRST},
         {"register", 0, 0, O_REGISTER}, {"fw-version", 1, 0, O_FWV}, {"mix", 1, 0, O_MIX},
-        {"fail-times", 1, 0, O_FAILT}, {"download", 1, 0, O_DL}, {"range-size", 1, 0, O_RANGE},
+        {"fail-times", 1, 0, O_FAILT}, {"fail-log", 1, 0, O_FAILLOG}, {"download", 1, 0, O_DL}, {"range-size", 1, 0, O_RANGE},
         {"download-concurrency", 1, 0, O_DLC}, {"step-ms", 1, 0, O_STEP},
         {"activate-only", 0, 0, O_ACT}, {"connect-rate", 1, 0, O_RATE},
         {"max-handshakes", 1, 0, O_MAXHS},
@@ -330,6 +332,7 @@ int main(int argc, char **argv)
     snprintf(o.version, sizeof o.version, "1.0.0");
     o.n_devices = 100;
     o.mix[FB_SUCCESS] = 1;
+    o.fail_log_fd = -1;
     o.download_pct = 100;
     o.range_size = 1048576;
     o.dl_concurrency = 64;
@@ -381,6 +384,13 @@ int main(int argc, char **argv)
         case O_FAILT:
             bad = parse_long(optarg, 0, 1000, &v);
             o.fail_times = (int)v;
+            break;
+        case O_FAILLOG:
+            o.fail_log_fd = open(optarg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (o.fail_log_fd < 0) {
+                fprintf(stderr, "ota-fleet: --fail-log %s: %s\n", optarg, strerror(errno));
+                bad = 1;
+            }
             break;
         case O_DL:
             bad = parse_long(optarg, 0, 100, &v);
