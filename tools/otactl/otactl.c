@@ -303,6 +303,22 @@ static int product_post(ctl *c, const char *pk, const char *sub, json_t *body)
     return rc;
 }
 
+/* GET /api/v1/products/PK/<sub> with PK the first positional argument and the query
+ * parameters that map names (NULL: none) */
+static int product_get(ctl *c, int argc, char **argv, const char *sub,
+                       const char *const *map)
+{
+    const char *key = pos(argc, argv, 0);
+    char path[1024];
+    NEED(key, "PRODUCT_KEY");
+    char *k = esc(key);
+    snprintf(path, sizeof path, "/api/v1/products/%s/%s", k, sub);
+    curl_free(k);
+    if (map)
+        query(path, sizeof path, argc, argv, map);
+    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+}
+
 static int c_device_create(ctl *c, int argc, char **argv)
 {
     const char *key = pos(argc, argv, 0), *id = pos(argc, argv, 1), *name = pos(argc, argv, 2);
@@ -316,14 +332,7 @@ static int c_device_list(ctl *c, int argc, char **argv)
     static const char *const map[] = {"--online", "online", "--page", "page", "--page-size",
                                       "pageSize", "--tag", "tag", "--group", "group",
                                       "--from-version", "fromVersions", NULL};
-    const char *key = pos(argc, argv, 0);
-    char path[1024];
-    NEED(key, "PRODUCT_KEY");
-    char *k = esc(key);
-    snprintf(path, sizeof path, "/api/v1/products/%s/devices", k);
-    curl_free(k);
-    query(path, sizeof path, argc, argv, map);
-    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+    return product_get(c, argc, argv, "devices", map);
 }
 
 /* method on /api/v1/products/PK/<sub>/ID with PK and ID the two positional arguments (what
@@ -790,14 +799,7 @@ static const char *const target_query[] = {"--tag", "tag", "--group", "group", "
 /* device count PK [--tag K=V,...] [--group G,...] [--from-version V,...] [--firmware ID] */
 static int c_device_count(ctl *c, int argc, char **argv)
 {
-    const char *key = pos(argc, argv, 0);
-    char path[1024];
-    NEED(key, "PRODUCT_KEY");
-    char *k = esc(key);
-    snprintf(path, sizeof path, "/api/v1/products/%s/devices:count", k);
-    curl_free(k);
-    query(path, sizeof path, argc, argv, target_query);
-    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+    return product_get(c, argc, argv, "devices:count", target_query);
 }
 
 static int c_group_create(ctl *c, int argc, char **argv)
@@ -809,14 +811,7 @@ static int c_group_create(ctl *c, int argc, char **argv)
 
 static int c_group_list(ctl *c, int argc, char **argv)
 {
-    const char *key = pos(argc, argv, 0);
-    char path[1024];
-    NEED(key, "PRODUCT_KEY");
-    char *k = esc(key);
-    snprintf(path, sizeof path, "/api/v1/products/%s/groups", k);
-    curl_free(k);
-    query(path, sizeof path, argc, argv, paging);
-    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+    return product_get(c, argc, argv, "groups", paging);
 }
 
 static int c_group_delete(ctl *c, int argc, char **argv)
@@ -1518,13 +1513,7 @@ static int c_key_add(ctl *c, int argc, char **argv)
 
 static int c_key_list(ctl *c, int argc, char **argv)
 {
-    const char *pk = pos(argc, argv, 0);
-    char path[512];
-    NEED(pk, "PRODUCT_KEY");
-    char *k = esc(pk);
-    snprintf(path, sizeof path, "/api/v1/products/%s/signing-keys", k);
-    curl_free(k);
-    return request(c, "GET", path, NULL, NULL, NULL, NULL, NULL);
+    return product_get(c, argc, argv, "signing-keys", NULL);
 }
 
 static int c_key_retire(ctl *c, int argc, char **argv)
