@@ -41,6 +41,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory build-tests
 	cd $(BUILD) && ctest --output-on-failure -j 2 $(CTEST_ARGS)
 	@$(MAKE) --no-print-directory test-pg
+	@$(MAKE) --no-print-directory test-rabbitmq
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory test-browser
@@ -57,8 +58,9 @@ test-pg: build-tests
 	CTEST_ARGS="-j 2 --output-on-failure $(CTEST_ARGS)" bash scripts/pg-test.sh $(BUILD)
 
 # otad on a two-node RabbitMQ cluster of its own (tests/integration/test_rabbitmq.c,
-# docs/broker.md "RabbitMQ"); not part of `make test`: two Erlang nodes take about a minute
-# to start. Installs Debian's rabbitmq-server when missing (its system service is not used).
+# docs/broker.md "RabbitMQ"); part of `make test`, in a step of its own because it needs
+# OTA_TEST_RABBITMQ=1 and two Erlang nodes take about a minute to start. Installs Debian's
+# rabbitmq-server when missing (scripts/deps.txt lists it; its system service is not used).
 test-rabbitmq: build-tests
 	@test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { echo "installing rabbitmq-server"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q rabbitmq-server >/dev/null; \
