@@ -16,6 +16,11 @@
  * and re-read the store every second, so b picks up a's deadlines and waiting devices.
  * If b did not take over, the batch never completes and the test fails at the wait.
  *
+ * On PostgreSQL the same batch runs a second time with a stopped (SIGSTOP) instead of
+ * killed: b takes all partitions within 10 s, a is continued, takes its share back, and
+ * the fleet's checks (no attempt pushed twice, every device as told, counters exact) show
+ * that the woken instance did nothing for the partitions it had lost.
+ *
  * A first, small test checks the duplicate detector itself: ota-fleet-responder
  * --push-twice publishes every attempt twice, and ota-fleet must report it (exit 1).
  *
@@ -186,9 +191,28 @@ static void test_fleet_reports_duplicate_pushes(void **state)
 
 /* --- the failover ----------------------------------------------------------------------- */
 
-static void test_failover_fleet(void **state)
+/* Waits (at most 10 s from since_ms) until instance name holds want partitions (want < 0:
+ * any); what it holds then. */
+static int wait_held(const char *name, int want, int64_t since_ms)
 {
-    (void)state;
+    int got = 0;
+    while (oth_now_ms() - since_ms < 10000) {
+        got = oth_partitions_held(base_b, E.admin_token, name, NULL);
+        if (want < 0 ? got > 0 : got == want)
+            break;
+        oth_sleep_ms(100);
+    }
+    fprintf(stderr, "failover: %s holds %d partitions %lld ms after the event\n", name, got,
+            (long long)(oth_now_ms() - since_ms));
+    return got;
+}
+
+/* The failover mid-batch. pause = 0: a dies (SIGKILL). pause = 1: a is stopped (SIGSTOP)
+ * until b has taken all its partitions, then continued (SIGCONT): a paused owner that wakes
+ * up must not apply, push or count anything for the partitions it lost (the fence,
+ * docs/postgresql.md "Partitions"), and takes its share back. */
+static void run_failover(int pause)
+{
     char addr[64], key[320], csv[320], flog[320], alog[320], fsum[320], apis[160], pk[32], fwid[32],
         path[256], bid[64] = "";
 
@@ -299,21 +323,29 @@ static void test_failover_fleet(void **state)
         assert_true(held_a > 0 && held_b > 0);
         assert_int_equal(held_a + held_b, 64);
     }
-    assert_int_equal(oth_otad_stop(&E, SIGKILL), 0);
+    pid_t a_pid = E.otad_pid;
+    if (pause)
+        assert_int_equal(kill(a_pid, SIGSTOP), 0);
+    else
+        assert_int_equal(oth_otad_stop(&E, SIGKILL), 0);
     int64_t killed_ms = oth_now_ms();
     if (leases) {
         /* b takes a's partitions over within 10 s (lease 4 s, a tick a second) */
-        int got = 0;
-        while (oth_now_ms() - killed_ms < 10000 &&
-               (got = oth_partitions_held(base_b, E.admin_token, "b", NULL)) != 64)
-            oth_sleep_ms(100);
-        fprintf(stderr, "failover: b holds %d partitions %lld ms after the kill\n", got,
-                (long long)(oth_now_ms() - killed_ms));
+        int got = wait_held("b", 64, killed_ms);
         if (got != 64)
-            fail_msg("b holds %d of 64 partitions 10 s after a was killed", got);
+            fail_msg("b holds %d of 64 partitions 10 s after a was %s", got,
+                     pause ? "stopped" : "killed");
     }
-    fprintf(stderr, "failover: otad a killed with %lld devices succeeded, %lld to push\n", at_kill,
-            to_push);
+    fprintf(stderr, "failover: otad a %s with %lld devices succeeded, %lld to push\n",
+            pause ? "stopped" : "killed", at_kill, to_push);
+    if (pause) {
+        /* a wakes up: its leases are gone, b's rounds went on meanwhile; a gets its share
+         * back at its next ticks (b releases it), and the batch goes on over both */
+        assert_int_equal(kill(a_pid, SIGCONT), 0);
+        int64_t cont_ms = oth_now_ms();
+        if (wait_held("a", -1, cont_ms) <= 0)
+            fail_msg("a, continued, holds no partition 10 s later");
+    }
     assert_true(to_push >= N_DEV / 4); /* really mid-batch */
 
     /* the fleet ends 5 s after the batch ended; exit 0 = every device as told, batch
@@ -402,6 +434,29 @@ static void test_failover_fleet(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(fj, "batch"), "state")),
                         "completed");
     json_decref(fj);
+    if (pause) {
+        /* a lived through it and still answers */
+        json_t *ha = get_json(E.base_url, "/api/v1/health");
+        assert_non_null(ha);
+        json_decref(ha);
+    }
+}
+
+static void test_failover_fleet(void **state)
+{
+    (void)state;
+    run_failover(0);
+}
+
+/* Leases and the fence exist only on PostgreSQL; on SQLite two otad share one file and a
+ * stopped one holds its write lock, which is no failover to test. */
+static void test_failover_paused(void **state)
+{
+    (void)state;
+    const char *pg = getenv("OTA_TEST_PG_URL");
+    if (!pg || !*pg)
+        skip();
+    run_failover(1);
 }
 
 int main(void)
@@ -409,6 +464,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_fleet_reports_duplicate_pushes, teardown),
         cmocka_unit_test_teardown(test_failover_fleet, teardown),
+        cmocka_unit_test_teardown(test_failover_paused, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
