@@ -143,26 +143,14 @@ typedef struct {
     int64_t due_ms;
 } rearm;
 
-/* The DDI devices online (they polled within two intervals): device id -> "pk.id", open
- * addressing (id 0 empty, -1 removed). Pushes to them wait for their poll instead of MQTT,
- * and a presence snapshot (which knows only MQTT connections) keeps them online. */
-typedef struct {
-    int64_t id;
-    char *cid;
-} ddi_slot;
-
-typedef struct {
-    ddi_slot *slots;
-    size_t cap, used, live; /* used counts removed slots too */
-} ddi_set;
-
 struct engine {
     engine_config cfg;
     char *public_url;
     unsigned char url_key[URLSIGN_KEY_BYTES];
     int64_t ack_timeout_ms;
     int64_t ddi_ack_timeout_ms; /* a DDI device's: its poll interval + ack_timeout_ms */
-    ddi_set ddi;                /* engine thread only */
+    int64_t ddi_sleep_ms;       /* the poll interval DDI devices are told */
+    int64_t next_ddi_sweep_ms;  /* engine thread only (sweep_ddi) */
 
     pthread_t thread;
     int started;
@@ -230,6 +218,7 @@ struct engine {
 };
 
 static int parted(const engine_t *e); /* with partition leases (adopt_parts) */
+static int owns(const engine_t *e, const struct input *in); /* its partition is this engine's */
 
 /* ---- small containers ------------------------------------------------------------------ */
 
@@ -283,91 +272,6 @@ static void idq_free(idqueue *q)
 {
     free(q->ids);
     memset(q, 0, sizeof *q);
-}
-
-static size_t ddi_hash(int64_t id, size_t cap)
-{
-    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 17) & (cap - 1);
-}
-
-static ddi_slot *ddi_find(ddi_set *s, int64_t id)
-{
-    if (!s->cap)
-        return NULL;
-    for (size_t i = ddi_hash(id, s->cap), n = 0; n < s->cap; i = (i + 1) & (s->cap - 1), n++) {
-        if (s->slots[i].id == 0)
-            return NULL;
-        if (s->slots[i].id == id)
-            return &s->slots[i];
-    }
-    return NULL;
-}
-
-static void ddi_put(ddi_set *s, int64_t id, const char *cid);
-
-static void ddi_grow(ddi_set *s)
-{
-    ddi_set old = *s;
-    s->cap = old.cap ? old.cap * 2 : 1024;
-    while (s->cap < old.live * 4)
-        s->cap *= 2;
-    s->slots = calloc(s->cap, sizeof *s->slots);
-    if (!s->slots)
-        abort();
-    s->used = s->live = 0;
-    for (size_t i = 0; i < old.cap; i++)
-        if (old.slots[i].id > 0) {
-            ddi_put(s, old.slots[i].id, old.slots[i].cid);
-            free(old.slots[i].cid);
-        }
-    free(old.slots);
-}
-
-/* Adds (or renames) device id as cid. */
-static void ddi_put(ddi_set *s, int64_t id, const char *cid)
-{
-    ddi_slot *f = ddi_find(s, id);
-    if (f) {
-        if (strcmp(f->cid, cid) != 0) {
-            free(f->cid);
-            f->cid = strdup(cid);
-            if (!f->cid)
-                abort();
-        }
-        return;
-    }
-    if ((s->used + 1) * 2 > s->cap)
-        ddi_grow(s);
-    size_t i = ddi_hash(id, s->cap);
-    while (s->slots[i].id > 0)
-        i = (i + 1) & (s->cap - 1);
-    if (s->slots[i].id == 0)
-        s->used++;
-    s->slots[i].id = id;
-    s->slots[i].cid = strdup(cid);
-    if (!s->slots[i].cid)
-        abort();
-    s->live++;
-}
-
-static void ddi_del(ddi_set *s, int64_t id)
-{
-    ddi_slot *f = ddi_find(s, id);
-    if (!f)
-        return;
-    free(f->cid);
-    f->cid = NULL;
-    f->id = -1;
-    s->live--;
-}
-
-static void ddi_free(ddi_set *s)
-{
-    for (size_t i = 0; i < s->cap; i++)
-        free(s->slots[i].cid);
-    free(s->slots);
-    memset(s, 0, sizeof *s);
 }
 
 /* ---- batches in memory ----------------------------------------------------------------- */
@@ -1031,6 +935,7 @@ static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_i
     int ok = 0;
     char msg_id[48];
     char pkbuf[OTA_PRODUCT_KEY_MAX + 1], idbuf[OTA_IDENT_MAX + 1];
+    int ddi = 0;
     *pushed = 0;
     ota_err rc = store_uow_task_open(u, device_id, &t);
     if (rc == OTA_ENOTFOUND)
@@ -1039,7 +944,7 @@ static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_i
         return rc;
     if (t.batch_id != b->row.id || t.task.state != FSM_TO_PUSH || t.phase > b->row.phase)
         return OTA_OK;
-    rc = store_uow_device_pushable(u, device_id, &ok);
+    rc = store_uow_device_pushable(u, device_id, &ok, &ddi);
     if (rc != OTA_OK || !ok)
         return rc == OTA_ENOTFOUND ? OTA_OK : rc;
     if (!pk) {
@@ -1052,9 +957,9 @@ static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_i
     snprintf(msg_id, sizeof msg_id, "ota-%lld-%d", (long long)b->row.id, t.task.attempt + 1);
     fsm_event ev = {.kind = FSM_EV_PUSH_SENT, .msg_id = msg_id};
     fsm_result r;
-    /* a DDI device learns of the push at its next poll (the deploymentBase link), which
-     * may be a whole poll interval away: its ack deadline counts from there */
-    int ddi = ddi_find(&e->ddi, device_id) != NULL;
+    /* a DDI device (the store's flag: it polled whichever instance, docs/ddi.md) learns of
+     * the push at its next poll (the deploymentBase link), which may be a whole poll
+     * interval away: its ack deadline counts from there, and nothing goes out by MQTT */
     fsm_params p = b->params;
     if (ddi)
         p.ack_timeout_ms = e->ddi_ack_timeout_ms;
@@ -1100,7 +1005,7 @@ static void queue_when_ready(engine_t *e, store_uow *u, const store_task *t)
         return;
     batch_mem *b = batch_get(e, t->batch_id);
     if (b && b->running && t->phase <= b->row.phase &&
-        store_uow_device_pushable(u, t->device_id, &ok) == OTA_OK && ok)
+        store_uow_device_pushable(u, t->device_id, &ok, NULL) == OTA_OK && ok)
         idq_push(&b->pending, t->device_id);
 }
 
@@ -1381,27 +1286,17 @@ static ota_err on_presence(engine_t *e, store_uow *u, const input *in, int64_t n
     return rc == OTA_ENOTFOUND ? OTA_OK : rc;
 }
 
-/* A DDI device's presence: online from its first poll (which also says it is ready: it
- * asks for work), offline after two silent intervals (docs/ddi.md). */
+/* A DDI device polled while the store had it offline: online, ready (it asks for work)
+ * and a DDI device from now on, whichever instance it polled (docs/ddi.md, "Presence").
+ * Its to_push task waits for a push here only when its partition is this engine's: the
+ * owner pushes (docs/postgresql.md, "Partitions"), and reads who is ready from the store
+ * at its next resync. Offline comes from the store (sweep_ddi), not from an input. */
 static ota_err on_ddi_presence(engine_t *e, store_uow *u, const input *in, int64_t device_id,
                                int64_t now)
 {
     store_task t;
-    char cid[OTA_CLIENT_ID_MAX + 1];
-    int64_t at = in->num ? in->num : now;
-    if (in->ddi == ENGINE_DDI_OFFLINE) {
-        ddi_del(&e->ddi, device_id);
-        ota_err rc = store_uow_device_presence(u, device_id, 0, at);
-        return rc == OTA_ENOTFOUND ? OTA_OK : rc;
-    }
-    snprintf(cid, sizeof cid, "%s.%s", in->pk, in->id);
-    ddi_put(&e->ddi, device_id, cid);
-    ota_err rc = store_uow_device_presence(u, device_id, 1, at);
-    if (rc == OTA_OK)
-        rc = store_uow_device_ready(u, device_id, now);
-    if (rc == OTA_ENOTFOUND)
-        return OTA_OK;
-    if (rc != OTA_OK)
+    ota_err rc = store_uow_ddi_online(u, device_id, in->num ? in->num : now);
+    if (rc != OTA_OK || !owns(e, in))
         return rc;
     rc = store_uow_task_open(u, device_id, &t);
     if (rc == OTA_ENOTFOUND)
@@ -1424,7 +1319,7 @@ static ota_err on_ddi(engine_t *e, store_uow *u, const input *in, int64_t now)
         return OTA_OK;
     if (rc != OTA_OK)
         return rc;
-    if (in->ddi == ENGINE_DDI_POLL || in->ddi == ENGINE_DDI_OFFLINE)
+    if (in->ddi == ENGINE_DDI_POLL)
         return on_ddi_presence(e, u, in, device_id, now);
     rc = store_uow_task_open(u, device_id, &t);
     if (rc != OTA_OK && rc != OTA_ENOTFOUND)
@@ -1747,7 +1642,7 @@ static int parted(const engine_t *e)
 }
 
 /* 1 when the input is about a device of a partition this engine works on. */
-static int owns(const engine_t *e, const input *in)
+static int owns(const engine_t *e, const struct input *in)
 {
     return !parted(e) || ((e->parts_cur >> parts_of(in->id)) & 1);
 }
@@ -1969,24 +1864,12 @@ static ota_err on_batch_changed(engine_t *e, store_uow *u, int64_t batch_id, int
     return rc;
 }
 
-/* The broker's snapshot lists the MQTT connections; the DDI devices online (by their
- * polls) are added to it so that it does not set them offline. */
+/* The broker's snapshot lists the MQTT connections; the store leaves the DDI devices'
+ * presence alone (their polls keep it, whichever instance they reach). */
 static ota_err apply_snapshot(engine_t *e, store_uow *u, const input *in, int64_t now)
 {
-    if (!e->ddi.live)
-        return store_uow_presence_snapshot(u, (const char *const *)in->clients, in->len, now);
-    const char **all = calloc(in->len + e->ddi.live, sizeof *all);
-    size_t n = 0;
-    if (!all)
-        abort();
-    for (size_t i = 0; i < in->len; i++)
-        all[n++] = in->clients[i];
-    for (size_t i = 0; i < e->ddi.cap; i++)
-        if (e->ddi.slots[i].id > 0)
-            all[n++] = e->ddi.slots[i].cid;
-    ota_err rc = store_uow_presence_snapshot(u, all, n, now);
-    free(all);
-    return rc;
+    (void)e;
+    return store_uow_presence_snapshot(u, (const char *const *)in->clients, in->len, now);
 }
 
 /* Before step 1: the devices of the round's messages and presence events, with their open
@@ -2296,6 +2179,24 @@ static void resync_when_due(engine_t *e, int64_t now)
     e->resync_failing = failed != NULL;
 }
 
+/* Every second: the DDI devices of this engine's partitions that no instance saw poll for
+ * two intervals go offline. Their last polls reach the store in batches from every
+ * instance (http/routes_ddi.c, every quarter interval at most), so a device that polls
+ * another instance stays online. A failing write is logged once; the next sweep tries. */
+static void sweep_ddi(engine_t *e, int64_t now)
+{
+    int64_t n = 0;
+    if (now < e->next_ddi_sweep_ms || (parted(e) && !e->parts_cur))
+        return;
+    e->next_ddi_sweep_ms = now + MAX_WAIT_MS;
+    ota_err rc = store_engine_ddi_offline(e->cfg.store, now - 2 * e->ddi_sleep_ms, &n);
+    if (rc != OTA_OK)
+        OTA_WARN("engine: cannot set silent DDI devices offline (%s); trying again",
+                 ota_err_name(rc));
+    else if (n > 0)
+        OTA_INFO("engine: %lld DDI devices silent for two poll intervals: offline", (long long)n);
+}
+
 /* Clock probes first: the round's deadlines are fired after all of its inputs are applied,
  * so a probe may move the watermark before the messages ahead of it. */
 static void apply_clock(engine_t *e, round_in *r)
@@ -2423,6 +2324,7 @@ static void *engine_main(void *arg)
         adopt_parts(e, &r);
         split_inputs(e, &r, now);
         resync_when_due(e, now);
+        sweep_ddi(e, now);
         apply_clock(e, &r);
         if (round_needed(e, &r, now)) {
             int64_t t0 = ota_time_mono_us();
@@ -2506,8 +2408,8 @@ engine_t *engine_new(const engine_config *cfg)
     if (!e->cfg.max_queue)
         e->cfg.max_queue = 200000;
     e->ack_timeout_ms = scaled(e, cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 10000);
-    e->ddi_ack_timeout_ms =
-        (cfg->ddi_sleep_ms > 0 ? cfg->ddi_sleep_ms : scaled(e, 60000)) + e->ack_timeout_ms;
+    e->ddi_sleep_ms = cfg->ddi_sleep_ms > 0 ? cfg->ddi_sleep_ms : scaled(e, 60000);
+    e->ddi_ack_timeout_ms = e->ddi_sleep_ms + e->ack_timeout_ms;
     e->public_url = strdup(cfg->public_url);
     e->parts_cur = e->parts_next = PARTS_ALL;
     if (cfg->lease_owner && store_parts_supported(cfg->store)) {
@@ -2598,7 +2500,6 @@ void engine_free(engine_t *e)
     free(e->touched);
     theap_free(e->heap);
     theap_free(e->sheap);
-    ddi_free(&e->ddi);
     ota_log_limit_free(e->devlog);
     free(e->public_url);
     sync_destroy(e);

@@ -50,7 +50,8 @@ typedef struct {
     size_t (*publish_pending)(void *ud);
     /* The poll interval DDI devices are told (docs/ddi.md), already divided by the time
      * scale: a DDI device's push is answered by its next poll, so its ack deadline is this
-     * plus the ack timeout. 0 = 60 s. */
+     * plus the ack timeout; a DDI device no instance saw poll for two of these is set
+     * offline (every second, for the partitions this engine works on). 0 = 60 s. */
     int64_t ddi_sleep_ms;
     /* Several otad on one store that takes leases (store_parts_supported: PostgreSQL): this
      * instance's name (copied). The engine then works only on the partitions of devices
@@ -97,11 +98,13 @@ void engine_batch_changed(engine_t *e, int64_t batch_id);
 void engine_targets_changed(engine_t *e);
 
 /* A hawkBit DDI device (http/routes_ddi.c, docs/ddi.md). Its events are inputs like the MQTT
- * devices' messages, applied through the same state machine in the same rounds:
- *   POLL      it polled after being offline: online from t_ms and ready (like a version
- *             report after connecting), so its to_push task is pushed; its pushes then go
- *             to its next poll instead of MQTT, with the ack deadline ddi_sleep_ms later
- *   OFFLINE   no poll for two poll intervals: offline at t_ms
+ * devices' messages, applied through the same state machine in the same rounds, by the
+ * instance whose HTTP listener received them, whichever partition the device is in:
+ *   POLL      it polled while the store had it offline: online from t_ms, ready (like a
+ *             version report after connecting) and a DDI device in the store, so its
+ *             to_push task is pushed by its partition's owner; its pushes go to its next
+ *             poll instead of MQTT, with the ack deadline ddi_sleep_ms later. It goes
+ *             offline when no instance saw it poll for two intervals (the engine's sweep)
  *   FETCH     GET deploymentBase/{action}: the ack of the push
  *   PROGRESS  feedback "proceeding" (step 1..100)
  *   SUCCESS   feedback "closed"+"success": the device runs the batch's firmware version
@@ -110,7 +113,6 @@ void engine_targets_changed(engine_t *e);
  * others are ignored and counted. */
 typedef enum {
     ENGINE_DDI_POLL = 0,
-    ENGINE_DDI_OFFLINE,
     ENGINE_DDI_FETCH,
     ENGINE_DDI_PROGRESS,
     ENGINE_DDI_SUCCESS,

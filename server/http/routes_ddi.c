@@ -17,13 +17,18 @@
  * Nothing here changes a task: fetches and feedback become engine_ddi inputs, applied by
  * the engine's state machine in its rounds like MQTT messages (engine.h). A feedback that
  * ends an attempt is answered once the engine has committed it (engine_sync), so a 200
- * the client saw is never lost. Presence: a poll table in memory (struct http_ddi) keeps
- * each device's last poll; the first poll of a device not online is an engine input (and
- * waits for it, so the answer already shows the push it may cause), later polls are one
- * store read; a sweeper thread reports devices silent for two intervals offline.
+ * the client saw is never lost. Presence lives in the store, so that several otad behind
+ * a load balancer agree (docs/ddi.md, "Several otad"): a poll of a device the store has
+ * offline (or not as a DDI device) is an engine input (and waits for it, so the answer
+ * already shows the push it may cause); every poll is noted in a table in memory (struct
+ * http_ddi), whose last polls a writer thread puts in the store in one batch every
+ * quarter interval (at most 2 s), and the engines set offline the DDI devices no instance
+ * saw poll for two intervals (engine.c's sweep_ddi). The failure reason a feedback's error
+ * lines name is stored with its action (store_ddi_hint_put) for the action's close.
  *
- * Expected load: polls from up to 100,000s of devices, each one indexed store read and a
- * small JSON answer; everything else a few requests per device and attempt.
+ * Expected load: polls from up to 100,000s of devices, each one indexed store read, a
+ * table update in memory and a small JSON answer; one store write per 5,000 devices that
+ * polled every few seconds; everything else a few requests per device and attempt.
  */
 #include "core/ddi.h"
 #include "core/fsm.h"
@@ -47,37 +52,36 @@
 
 #define POLL_BUCKETS 65536 /* power of two */
 #define POLL_STRIPES 64
-#define HINT_SLOTS 8192    /* failure hints kept (a newer one may take an older one's slot) */
+#define FLUSH_MAX_MS 2000  /* the last polls are written at least this often ... */
 
 /* ---- the poll table --------------------------------------------------------------------- */
 
+/* A device that polled this instance within two intervals. */
 typedef struct poll_entry {
     struct poll_entry *next;
-    int64_t last_ms; /* the last poll */
+    int64_t device_id;
+    int64_t last_ms;    /* the last poll */
+    int64_t written_ms; /* the last poll written to the store (store_ddi_polls_put) */
     char cid[OTA_CLIENT_ID_MAX + 1];
 } poll_entry;
 
-/* The failure reason an action's error lines named before it closed (ddi_feedback's
- * hint_step): SWUpdate reports "HASH mismatch" while proceeding and closes with a bare
- * failure. Kept in memory only: after a restart such a close counts as unknown. */
-typedef struct {
-    char cid[OTA_CLIENT_ID_MAX + 1];
-    int64_t action;
-    int step;
-} fail_hint;
-
 struct http_ddi {
-    pthread_mutex_t hint_mu;
-    fail_hint hints[HINT_SLOTS];
     pthread_mutex_t mu[POLL_STRIPES];
     poll_entry *buckets[POLL_BUCKETS];
-    int64_t sleep_s; /* the interval devices are told */
+    int64_t sleep_s;  /* the interval devices are told */
+    int64_t flush_ms; /* how often the last polls are written: a quarter interval, at most
+                         FLUSH_MAX_MS (so each is in the store long before the offline
+                         sweep, two intervals, could miss it) */
     http_app *app;
-    pthread_t sweeper;
+    pthread_t writer;
     int started;
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     int stop;
+    /* writer thread only */
+    int failing;      /* the last write failed: the next one writes every entry */
+    int64_t *ids, *ms; /* the write's arrays */
+    size_t cap;
 };
 
 static size_t cid_hash(const char *s)
@@ -88,109 +92,87 @@ static size_t cid_hash(const char *s)
     return (size_t)(h & (POLL_BUCKETS - 1));
 }
 
-static size_t hint_slot(const char *cid, int64_t action)
-{
-    return (cid_hash(cid) ^ (size_t)(action * 2654435761u)) & (HINT_SLOTS - 1);
-}
-
-static void hint_put(struct http_ddi *d, const char *cid, int64_t action, int step)
-{
-    pthread_mutex_lock(&d->hint_mu);
-    fail_hint *h = &d->hints[hint_slot(cid, action)];
-    if (strcmp(h->cid, cid) != 0 || h->action != action) {
-        snprintf(h->cid, sizeof h->cid, "%s", cid);
-        h->action = action;
-        h->step = 0;
-    }
-    h->step = ddi_step_best(h->step, step);
-    pthread_mutex_unlock(&d->hint_mu);
-}
-
-/* The hint of cid's action (0: none). */
-static int hint_get(struct http_ddi *d, const char *cid, int64_t action)
-{
-    int step = 0;
-    pthread_mutex_lock(&d->hint_mu);
-    fail_hint *h = &d->hints[hint_slot(cid, action)];
-    if (strcmp(h->cid, cid) == 0 && h->action == action)
-        step = h->step;
-    pthread_mutex_unlock(&d->hint_mu);
-    return step;
-}
-
-/* Records a poll of cid at now. 1 when the device was not online before (a new entry). */
-static int poll_seen(struct http_ddi *d, const char *cid, int64_t now)
+/* Records a poll of cid (device_id) at now, for the next write. */
+static void poll_seen(struct http_ddi *d, const char *cid, int64_t device_id, int64_t now)
 {
     size_t h = cid_hash(cid);
     pthread_mutex_t *mu = &d->mu[h % POLL_STRIPES];
     pthread_mutex_lock(mu);
     for (poll_entry *p = d->buckets[h]; p; p = p->next)
         if (strcmp(p->cid, cid) == 0) {
-            p->last_ms = now;
+            if (now > p->last_ms)
+                p->last_ms = now;
+            p->device_id = device_id;
             pthread_mutex_unlock(mu);
-            return 0;
+            return;
         }
     poll_entry *p = calloc(1, sizeof *p);
     if (!p)
         abort();
     snprintf(p->cid, sizeof p->cid, "%s", cid);
+    p->device_id = device_id;
     p->last_ms = now;
     p->next = d->buckets[h];
     d->buckets[h] = p;
     pthread_mutex_unlock(mu);
-    return 1;
 }
 
-/* Forgets cid (its POLL input could not be queued: the next poll tries again). */
-static void poll_forget(struct http_ddi *d, const char *cid)
+static void take(struct http_ddi *d, size_t *n, const poll_entry *p)
 {
-    size_t h = cid_hash(cid);
-    pthread_mutex_t *mu = &d->mu[h % POLL_STRIPES];
-    pthread_mutex_lock(mu);
-    for (poll_entry **pp = &d->buckets[h]; *pp; pp = &(*pp)->next)
-        if (strcmp((*pp)->cid, cid) == 0) {
-            poll_entry *p = *pp;
-            *pp = p->next;
-            free(p);
-            break;
-        }
-    pthread_mutex_unlock(mu);
+    if (*n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 1024;
+        d->ids = realloc(d->ids, d->cap * sizeof *d->ids);
+        d->ms = realloc(d->ms, d->cap * sizeof *d->ms);
+        if (!d->ids || !d->ms)
+            abort();
+    }
+    d->ids[*n] = p->device_id;
+    d->ms[*n] = p->last_ms;
+    (*n)++;
 }
 
-/* Reports every device silent for two intervals offline and forgets it: one stripe's
- * buckets under its lock at a time (polls of the other stripes go on). */
-static void poll_sweep(struct http_ddi *d, int64_t now)
+/* Writes the polls seen since the last write (every entry after a failed one) to the store
+ * in one batch, and forgets devices silent here for two intervals: one stripe's buckets
+ * under its lock at a time (polls of the other stripes go on). The offline itself is the
+ * engine's (sweep_ddi), from what every instance wrote. */
+static void poll_flush(struct http_ddi *d, int64_t now)
 {
     int64_t limit = now - 2 * d->sleep_s * 1000;
-    engine_t *e = d->app->engine;
+    size_t n = 0;
     for (size_t s = 0; s < POLL_STRIPES; s++) {
         pthread_mutex_lock(&d->mu[s]);
         for (size_t h = s; h < POLL_BUCKETS; h += POLL_STRIPES) {
             for (poll_entry **pp = &d->buckets[h]; *pp;) {
                 poll_entry *p = *pp;
+                if (p->last_ms > p->written_ms || (d->failing && p->last_ms >= limit)) {
+                    take(d, &n, p);
+                    p->written_ms = p->last_ms;
+                }
                 if (p->last_ms >= limit) {
                     pp = &p->next;
                     continue;
                 }
                 *pp = p->next;
-                char *dot = strchr(p->cid, '.');
-                if (e && dot) {
-                    *dot = '\0';
-                    engine_ddi(e, p->cid, dot + 1, ENGINE_DDI_OFFLINE, 0, 0, now);
-                }
                 free(p);
             }
         }
         pthread_mutex_unlock(&d->mu[s]);
     }
+    if (!n)
+        return;
+    ota_err rc = store_ddi_polls_put(d->app->store, d->ids, d->ms, n);
+    if (rc != OTA_OK && !d->failing)
+        OTA_ERROR("ddi: cannot write the last polls of %zu devices (%s); trying again", n,
+                  ota_err_name(rc));
+    else if (rc == OTA_OK && d->failing)
+        OTA_INFO("ddi: the last polls are written again");
+    d->failing = rc != OTA_OK;
 }
 
-static void *sweeper_main(void *arg)
+static void *writer_main(void *arg)
 {
     struct http_ddi *d = arg;
-    int64_t every = d->sleep_s * 1000 / 2;
-    if (every > 1000)
-        every = 1000;
+    int64_t every = d->flush_ms;
     pthread_mutex_lock(&d->stop_mu);
     while (!d->stop) {
         struct timespec ts;
@@ -202,7 +184,7 @@ static void *sweeper_main(void *arg)
         if (d->stop)
             break;
         pthread_mutex_unlock(&d->stop_mu);
-        poll_sweep(d, ota_time_now_ms());
+        poll_flush(d, ota_time_now_ms());
         pthread_mutex_lock(&d->stop_mu);
     }
     pthread_mutex_unlock(&d->stop_mu);
@@ -220,13 +202,14 @@ void http_ddi_open(http_app *app)
         pthread_mutex_init(&d->mu[i], NULL);
     pthread_mutex_init(&d->stop_mu, NULL);
     pthread_cond_init(&d->stop_cv, NULL);
-    pthread_mutex_init(&d->hint_mu, NULL);
     d->app = app;
     d->sleep_s = ddi_sleep_seconds(app->cfg->ddi_poll_s > 0 ? app->cfg->ddi_poll_s : 60,
                                    app->cfg->time_scale);
-    d->started = pthread_create(&d->sweeper, NULL, sweeper_main, d) == 0;
+    d->flush_ms = d->sleep_s * 1000 / 4 < FLUSH_MAX_MS ? d->sleep_s * 1000 / 4 : FLUSH_MAX_MS;
+    d->started = pthread_create(&d->writer, NULL, writer_main, d) == 0;
     if (!d->started)
-        OTA_ERROR("ddi: cannot start the poll sweeper; DDI devices stay online once seen");
+        OTA_ERROR("ddi: cannot start the poll writer; DDI devices go offline two intervals "
+                  "after their first poll here");
     app->ddi = d;
 }
 
@@ -240,7 +223,8 @@ void http_ddi_close(http_app *app)
         d->stop = 1;
         pthread_cond_broadcast(&d->stop_cv);
         pthread_mutex_unlock(&d->stop_mu);
-        pthread_join(d->sweeper, NULL);
+        pthread_join(d->writer, NULL);
+        poll_flush(d, ota_time_now_ms()); /* a clean stop loses no poll */
     }
     for (size_t h = 0; h < POLL_BUCKETS; h++)
         while (d->buckets[h]) {
@@ -252,7 +236,8 @@ void http_ddi_close(http_app *app)
         pthread_mutex_destroy(&d->mu[i]);
     pthread_mutex_destroy(&d->stop_mu);
     pthread_cond_destroy(&d->stop_cv);
-    pthread_mutex_destroy(&d->hint_mu);
+    free(d->ids);
+    free(d->ms);
     free(d);
     app->ddi = NULL;
 }
@@ -398,13 +383,14 @@ static int ddi_poll(http_req *r)
     struct http_ddi *d = r->app->ddi;
     int64_t now = ota_time_now_ms();
     engine_t *e = r->app->engine;
-    if (d && poll_seen(d, q.cid, now) && e) {
-        /* online now: the engine makes it ready and may push it in the same round */
+    if (d)
+        poll_seen(d, q.cid, q.t.device_id, now); /* written with others' (poll_flush) */
+    if (d && e && !(q.t.online && q.t.ddi)) {
+        /* online now, in the store (an instance's sweep set it offline, or it never polled):
+         * the engine makes it ready and may push it in the same round */
         engine_ddi(e, q.pk, q.id, ENGINE_DDI_POLL, 0, 0, now);
-        if (engine_sync(e) != 0) {
-            poll_forget(d, q.cid);
+        if (engine_sync(e) != 0)
             return http_send_error(r, 503, "unavailable", NULL, "The server is stopping.");
-        }
         ota_err rc = store_ddi_target_get(r->app->store, q.pk, q.id, &q.t);
         if (rc != OTA_OK)
             return http_send_store_error(r, rc, "ddi target");
@@ -530,9 +516,17 @@ static int ddi_feedback_post(http_req *r)
         return MHD_YES;
     if (!own_action(&q.t, action))
         return http_send_error(r, 404, "not_found", "actionId", "No such action of this device.");
-    struct http_ddi *d = r->app->ddi;
-    if (d && fb.hint_step && !(fb.execution == DDI_EXEC_CLOSED && fb.finished == DDI_FIN_FAILURE))
-        hint_put(d, q.cid, action, fb.hint_step);
+    /* the reason its error lines name, kept with the action for its close (SWUpdate closes
+     * with a bare failure), which may reach another instance or come after a restart */
+    int hint = q.t.hint_action == action ? q.t.hint_step : 0;
+    if (fb.hint_step && !(fb.execution == DDI_EXEC_CLOSED && fb.finished == DDI_FIN_FAILURE)) {
+        int best = ddi_step_best(hint, fb.hint_step);
+        if (best != hint) {
+            ota_err rc = store_ddi_hint_put(r->app->store, q.t.device_id, action, best);
+            if (rc != OTA_OK)
+                return http_send_store_error(r, rc, "ddi feedback");
+        }
+    }
     engine_ddi_event ev;
     int step = 0, final = 0;
     switch (fb.execution) {
@@ -542,8 +536,7 @@ static int ddi_feedback_post(http_req *r)
              : fb.finished == DDI_FIN_FAILURE ? ENGINE_DDI_FAILURE
                                               : ENGINE_DDI_PROGRESS;
         step = fb.finished != DDI_FIN_FAILURE ? ddi_progress_step(&fb)
-               : d ? ddi_step_best(fb.fail_step, hint_get(d, q.cid, action))
-                   : fb.fail_step;
+                                              : ddi_step_best(fb.fail_step, hint);
         break;
     case DDI_EXEC_CANCELED:
     case DDI_EXEC_REJECTED:

@@ -59,6 +59,7 @@ enum {
     U_END, /* the unit's statements end here: pg_uow_begin prepares them */
     E_BATCHES = U_END,
     E_PRESENCE_RESET,
+    E_DDI_OFFLINE,
     B_END
 };
 _Static_assert(B_END <= STORE_PG_Q_PARTS, "batch statement ids");
@@ -98,7 +99,7 @@ static const char *const sql[] = {
         " WHERE t.batch_id = $1 AND t.device_id = $2 FOR NO KEY UPDATE OF b, t",
     /* presence ordered by the broker's times: see sqlite_batch.c */
     [STORE_UQ_PRESENCE_ON] =
-        "UPDATE devices SET online = 1, conn_ms = $2, ready = 0,"
+        "UPDATE devices SET online = 1, conn_ms = $2, ready = 0, ddi = 0,"
         " last_seen_ms = $2, activated = 1, activated_ms = COALESCE(activated_ms, $2)"
         " WHERE id = $1 AND COALESCE(conn_ms, 0) < $2",
     [STORE_UQ_PRESENCE_OFF] =
@@ -106,7 +107,8 @@ static const char *const sql[] = {
         " WHERE id = $1 AND COALESCE(conn_ms, 0) <= $2",
     [STORE_UQ_READY] = "UPDATE devices SET ready = 1, ready_ms = $2 WHERE id = $1",
     [STORE_UQ_PUSHABLE] =
-        "SELECT CASE WHEN online <> 0 AND ready <> 0 THEN 1 ELSE 0 END FROM devices WHERE id = $1",
+        "SELECT CASE WHEN online <> 0 AND ready <> 0 THEN 1 ELSE 0 END, ddi FROM devices"
+        " WHERE id = $1",
     [STORE_UQ_VERSION] =
         "UPDATE devices SET firmware_version = $2, last_seen_ms = $3 WHERE id = $1",
     [STORE_UQ_BATCH_PAUSE] = "UPDATE batches SET state = 'paused', pause_reason = $2"
@@ -134,21 +136,26 @@ static const char *const sql[] = {
     /* unfinished continuous batches created after the newest the engine knows ($1) */
     [STORE_UQ_CONTINUOUS_NEW] = "SELECT id FROM batches WHERE continuous = 1 AND id > $1"
                                 " AND end_ms IS NULL ORDER BY id",
+    /* see sqlite_batch.c */
+    [STORE_UQ_DDI_ONLINE] = "UPDATE devices SET online = 1, ready = 1, ready_ms = $2, ddi = 1,"
+                            " ddi_poll_ms = GREATEST(ddi_poll_ms, $2), last_seen_ms = $2,"
+                            " activated = 1, activated_ms = COALESCE(activated_ms, $2)"
+                            " WHERE id = $1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [U_SNAP - STORE_PG_Q_BATCH] =
-        "UPDATE devices d SET online = 1, activated = 1,"
+        "UPDATE devices d SET online = 1, ddi = 0, activated = 1,"
         " activated_ms = COALESCE(d.activated_ms, $3::bigint), last_seen_ms = $3::bigint"
         " FROM products p, unnest($1::text[], $2::text[]) AS u(pk, ident)"
         " WHERE p.product_key = u.pk AND d.product_id = p.id AND d.identifier = u.ident"
         " AND ((($4::bigint) >> d.part) & 1) = 1",
     [U_SNAP_OFF - STORE_PG_Q_BATCH] =
-        "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND"
+        "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND ddi = 0 AND"
         " (last_seen_ms IS NULL OR last_seen_ms <> $1) AND ((($2::bigint) >> part) & 1) = 1",
     /* the loads (store_uow_load_names / _ids): the devices, then their open tasks locked
      * as STORE_UQ_TASK_OPEN locks them, sorted so that every unit locks in one order */
     [U_LOAD_DEV_NAMES - STORE_PG_Q_BATCH] =
-        "SELECT d.id, p.product_key, d.identifier, d.online, d.ready"
+        "SELECT d.id, p.product_key, d.identifier, d.online, d.ready, d.ddi"
         " FROM unnest($1::text[], $2::text[]) AS u(pk, ident)"
         " JOIN products p ON p.product_key = u.pk"
         " JOIN devices d ON d.product_id = p.id AND d.identifier = u.ident",
@@ -160,7 +167,7 @@ static const char *const sql[] = {
         " AND t.state " OPEN_STATES " AND b.state " STORE_SQL_BATCH_RUNNING
         " ORDER BY t.batch_id, t.device_id FOR KEY SHARE OF b FOR NO KEY UPDATE OF t",
     [U_LOAD_DEV_IDS - STORE_PG_Q_BATCH] =
-        "SELECT d.id, p.product_key, d.identifier, d.online, d.ready FROM devices d"
+        "SELECT d.id, p.product_key, d.identifier, d.online, d.ready, d.ddi FROM devices d"
         " JOIN products p ON p.id = d.product_id WHERE d.id = ANY($1::bigint[])",
     [U_LOAD_TASK_IDS - STORE_PG_Q_BATCH] =
         "SELECT t.device_id, " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
@@ -181,7 +188,10 @@ static const char *const sql[] = {
     [E_BATCHES - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.state " STORE_SQL_BATCH_RUNNING
                                      " ORDER BY b.id",
     [E_PRESENCE_RESET - STORE_PG_Q_BATCH] = "UPDATE devices SET online = 0 WHERE online = 1"
-                                            " AND ((($1::bigint) >> part) & 1) = 1",
+                                            " AND ddi = 0 AND ((($1::bigint) >> part) & 1) = 1",
+    [E_DDI_OFFLINE - STORE_PG_Q_BATCH] = "UPDATE devices SET online = 0, ready = 0 WHERE ddi = 1"
+                                         " AND online = 1 AND ddi_poll_ms < $1"
+                                         " AND ((($2::bigint) >> part) & 1) = 1",
 };
 
 static const char *text_of(int q)
@@ -830,6 +840,24 @@ static ota_err pg_presence_reset(store_t *s)
     return r ? OTA_OK : OTA_EDB;
 }
 
+static ota_err pg_ddi_offline(store_t *s, int64_t before_ms, int64_t *n)
+{
+    *n = 0;
+    store_pg_conn *c = store_pg_conn_get(s);
+    if (!c)
+        return OTA_EDB;
+    store_pg_params p = {0};
+    store_pg_p_i64(&p, before_ms);
+    store_pg_p_i64(&p, (int64_t)s->parts_filter);
+    PGresult *r = run(c, E_DDI_OFFLINE, &p, "engine ddi offline");
+    store_pg_conn_put(s, c);
+    if (!r)
+        return OTA_EDB;
+    *n = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return OTA_OK;
+}
+
 const store_batch_ops store_pg_batch_ops = {
     .uow_begin = pg_uow_begin,
     .uow_commit = pg_uow_commit,
@@ -844,6 +872,7 @@ const store_batch_ops store_pg_batch_ops = {
     .engine_deadlines = pg_engine_deadlines,
     .engine_pushable = pg_engine_pushable,
     .presence_reset = pg_presence_reset,
+    .ddi_offline = pg_ddi_offline,
 };
 
 #else

@@ -66,7 +66,7 @@ static const char *const uow_sql[Q_COUNT] = {
      * session). The same or an older connection again (another otad applied it first, or a
      * late event) changes nothing. A disconnect applies to a connection not newer than it
      * (a takeover's late "off" cannot hide the new connection). */
-    [STORE_UQ_PRESENCE_ON] = "UPDATE devices SET online = 1, conn_ms = ?2, ready = 0,"
+    [STORE_UQ_PRESENCE_ON] = "UPDATE devices SET online = 1, conn_ms = ?2, ready = 0, ddi = 0,"
                       " last_seen_ms = ?2, activated = 1, activated_ms = COALESCE(activated_ms, ?2)"
                       " WHERE id = ?1 AND COALESCE(conn_ms, 0) < ?2",
     /* <=: a connection that ended within the millisecond it started gets its "off" (with <
@@ -76,7 +76,7 @@ static const char *const uow_sql[Q_COUNT] = {
     [STORE_UQ_PRESENCE_OFF] = "UPDATE devices SET online = 0, ready = 0, last_seen_ms = ?2"
                        " WHERE id = ?1 AND COALESCE(conn_ms, 0) <= ?2",
     [STORE_UQ_READY] = "UPDATE devices SET ready = 1, ready_ms = ?2 WHERE id = ?1",
-    [STORE_UQ_PUSHABLE] = "SELECT online AND ready FROM devices WHERE id = ?1",
+    [STORE_UQ_PUSHABLE] = "SELECT online AND ready, ddi FROM devices WHERE id = ?1",
     [STORE_UQ_VERSION] = "UPDATE devices SET firmware_version = ?2, last_seen_ms = ?3 WHERE id = ?1",
     [STORE_UQ_BATCH_PAUSE] = "UPDATE batches SET state = 'paused', pause_reason = ?2"
                              " WHERE id = ?1 AND state = 'in_progress'",
@@ -102,9 +102,16 @@ static const char *const uow_sql[Q_COUNT] = {
     /* unfinished continuous batches created after the newest the engine knows (?1) */
     [STORE_UQ_CONTINUOUS_NEW] = "SELECT id FROM batches WHERE continuous = 1 AND id > ?1"
                                 " AND end_ms IS NULL ORDER BY id",
+    /* a DDI device's poll found it offline: online, ready and a DDI device (engine.c's
+     * on_ddi_presence); its last poll now, so the offline sweep leaves it be until the
+     * batched writes of its later polls (store_ddi_polls_put) take over */
+    [STORE_UQ_DDI_ONLINE] = "UPDATE devices SET online = 1, ready = 1, ready_ms = ?2, ddi = 1,"
+                            " ddi_poll_ms = max(ddi_poll_ms, ?2), last_seen_ms = ?2,"
+                            " activated = 1, activated_ms = COALESCE(activated_ms, ?2)"
+                            " WHERE id = ?1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
-    [Q_SNAP_ONE] = "UPDATE devices SET online = 1,"
+    [Q_SNAP_ONE] = "UPDATE devices SET online = 1, ddi = 0,"
                    " activated = 1, activated_ms = COALESCE(activated_ms, ?3), last_seen_ms = ?3"
                    " WHERE product_id = (SELECT id FROM products WHERE product_key = ?1)"
                    " AND identifier = ?2",
@@ -228,7 +235,8 @@ static ota_err sq_uow_terminate(void *impl, int64_t batch_id, int64_t now_ms,
 static ota_err sq_snapshot(void *impl, const char *const *clients, size_t n, int64_t now_ms)
 {
     sq_uow *u = impl;
-    /* mark the snapshot's devices first (seen = now), then everyone else offline */
+    /* mark the snapshot's devices first (seen = now), then every other MQTT device offline
+     * (the broker does not know DDI devices: their polls say, sq_ddi_offline) */
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(clients[i], '.');
         if (!dot || dot == clients[i] || (size_t)(dot - clients[i]) >= 32)
@@ -247,7 +255,7 @@ static ota_err sq_snapshot(void *impl, const char *const *clients, size_t n, int
             return r;
     }
     sqlite3_stmt *st = store_sqlite_prepare(
-        u->db, "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND"
+        u->db, "UPDATE devices SET online = 0, ready = 0 WHERE online = 1 AND ddi = 0 AND"
                " (last_seen_ms IS NULL OR last_seen_ms <> ?1)");
     if (!st)
         return OTA_EDB;
@@ -351,11 +359,33 @@ static ota_err sq_presence_reset(store_t *s)
     sqlite3 *db = store_sqlite_conn_get(s);
     char *msg = NULL;
     ota_err r = OTA_OK;
-    if (sqlite3_exec(db, "UPDATE devices SET online = 0 WHERE online = 1", NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(db, "UPDATE devices SET online = 0 WHERE online = 1 AND ddi = 0", NULL, NULL,
+                     &msg) != SQLITE_OK) {
         OTA_ERROR("store: presence reset: %s", msg ? msg : "?");
         r = OTA_EDB;
     }
     sqlite3_free(msg);
+    store_sqlite_conn_put(s, db);
+    return r;
+}
+
+static ota_err sq_ddi_offline(store_t *s, int64_t before_ms, int64_t *n)
+{
+    sqlite3 *db = store_sqlite_conn_get(s);
+    *n = 0;
+    sqlite3_stmt *st = store_sqlite_prepare(
+        db, "UPDATE devices SET online = 0, ready = 0 WHERE ddi = 1 AND online = 1"
+            " AND ddi_poll_ms < ?1");
+    if (!st) {
+        store_sqlite_conn_put(s, db);
+        return OTA_EDB;
+    }
+    sqlite3_bind_int64(st, 1, before_ms);
+    int rc = sqlite3_step(st);
+    ota_err r = rc == SQLITE_DONE ? OTA_OK : store_sqlite_fail(db, "engine ddi offline");
+    if (r == OTA_OK)
+        *n = sqlite3_changes64(db);
+    sqlite3_finalize(st);
     store_sqlite_conn_put(s, db);
     return r;
 }
@@ -371,4 +401,5 @@ const store_batch_ops store_sqlite_batch_ops = {
     .engine_deadlines = sq_engine_deadlines,
     .engine_pushable = sq_engine_pushable,
     .presence_reset = sq_presence_reset,
+    .ddi_offline = sq_ddi_offline,
 };

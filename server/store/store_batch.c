@@ -27,11 +27,11 @@ typedef struct {
     char pk[OTA_PRODUCT_KEY_MAX + 1];
     char ident[OTA_IDENT_MAX + 1];
     unsigned named : 1;      /* pk, ident known (and in the name table) */
-    unsigned flags : 1;      /* online, ready known */
+    unsigned flags : 1;      /* online, ready, ddi known */
     unsigned task_known : 1; /* the open task was read or written: has_task says if any */
     unsigned has_task : 1;
     unsigned dirty : 1; /* task written in the unit, not yet sent (flush_tasks) */
-    int online, ready;
+    int online, ready, ddi;
     store_task task;
     int64_t put_ms;
 } udev;
@@ -348,6 +348,7 @@ static void load_dev(void *ud, const store_row *r)
     /* the unit's own flag writes went out before this read: the row has them */
     e->online = r->i64(r->row, 3) != 0;
     e->ready = r->i64(r->row, 4) != 0;
+    e->ddi = r->i64(r->row, 5) != 0;
     e->flags = 1;
 }
 
@@ -740,24 +741,49 @@ ota_err store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms)
     return uexec(u, STORE_UQ_READY, &a, NULL, NULL, NULL);
 }
 
-ota_err store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable)
+static void read_pushable(const store_row *r, void *out)
 {
-    int64_t v = 0;
+    int64_t *v = out;
+    v[0] = r->i64(r->row, 0);
+    v[1] = r->i64(r->row, 1);
+}
+
+ota_err store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable, int *ddi)
+{
+    int64_t v[2] = {0, 0};
     udev *e = find_id(u, device_id);
     if (e && e->flags) {
         *pushable = e->online && e->ready;
+        if (ddi)
+            *ddi = e->ddi;
         return OTA_OK;
     }
     store_args a = {0};
     store_arg_i64(&a, device_id);
-    ota_err rc = first(u, STORE_UQ_PUSHABLE, &a, read_i64, &v);
-    *pushable = rc == OTA_OK && v != 0;
+    ota_err rc = first(u, STORE_UQ_PUSHABLE, &a, read_pushable, v);
+    *pushable = rc == OTA_OK && v[0] != 0;
+    if (ddi)
+        *ddi = rc == OTA_OK && v[1] != 0;
     if (*pushable) { /* both flags set; a 0 does not say which one is not */
         e = entry_for_id(u, device_id);
         e->online = e->ready = 1;
+        e->ddi = v[1] != 0;
         e->flags = 1;
     }
     return rc;
+}
+
+ota_err store_uow_ddi_online(store_uow *u, int64_t device_id, int64_t now_ms)
+{
+    store_args a = {0};
+    store_arg_i64(&a, device_id);
+    store_arg_i64(&a, now_ms);
+    udev *e = find_id(u, device_id);
+    if (e) { /* what the statement sets, whatever was there */
+        e->online = e->ready = e->ddi = 1;
+        e->flags = 1;
+    }
+    return uexec(u, STORE_UQ_DDI_ONLINE, &a, NULL, NULL, NULL);
 }
 
 ota_err store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
@@ -912,4 +938,10 @@ ota_err store_engine_pushable(store_t *s, int64_t batch_id, int max_phase,
 ota_err store_engine_presence_reset(store_t *s)
 {
     return s->batch_ops->presence_reset(s);
+}
+
+ota_err store_engine_ddi_offline(store_t *s, int64_t before_ms, int64_t *n)
+{
+    int64_t none = 0;
+    return s->batch_ops->ddi_offline(s, before_ms, n ? n : &none);
 }

@@ -241,13 +241,18 @@ ota_err store_uow_batch_phase(store_uow *u, int64_t batch_id, int phase, int64_t
 ota_err store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t t_ms);
 /* The device said it is subscribed (version report or firmware/get) at now_ms. */
 ota_err store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms);
-/* Online and ready, as the store has it. */
-ota_err store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable);
+/* Online and ready, as the store has it; *ddi (may be NULL) whether it polls (a DDI
+ * device: its pushes wait for its next poll, docs/ddi.md). */
+ota_err store_uow_device_pushable(store_uow *u, int64_t device_id, int *pushable, int *ddi);
+/* A DDI device polled at now_ms while the store had it offline (or not as a DDI device):
+ * online, ready, activated, a DDI device, its last poll now_ms. */
+ota_err store_uow_ddi_online(store_uow *u, int64_t device_id, int64_t now_ms);
 ota_err store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
                                  int64_t now_ms);
 /* Presence snapshot: devices "pk.id" in clients[] are online (their ready flag kept: each
  * connect and disconnect since it was set arrived as an event and reset it), every other
- * device is offline and not ready. */
+ * device is offline and not ready, but for DDI devices: the broker does not know them,
+ * their polls say (store_engine_ddi_offline). */
 ota_err store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
                                     int64_t now_ms);
 
@@ -298,7 +303,13 @@ ota_err store_engine_deadlines(store_t *s, int64_t until_ms, int64_t limit,
  * batch without phases) whose device is online and ready. */
 ota_err store_engine_pushable(store_t *s, int64_t batch_id, int max_phase,
                               void (*fn)(void *ud, int64_t device_id), void *ud);
-/* At start: every device offline (ready flags kept for the snapshot to confirm). */
+/* At start: every MQTT device offline (ready flags kept for the snapshot to confirm); DDI
+ * devices keep their presence, which their polls keep (store_engine_ddi_offline). */
 ota_err store_engine_presence_reset(store_t *s);
+
+/* The DDI devices (of the engine's partitions: store_parts_filter) online whose last poll
+ * (store_ddi_polls_put, whichever instance saw it) is older than before_ms: offline and not
+ * ready; *n (may be NULL) how many. */
+ota_err store_engine_ddi_offline(store_t *s, int64_t before_ms, int64_t *n);
 
 #endif

@@ -1,12 +1,14 @@
 /*
  * store_ddi: the DDI device API's reads and writes (store_ddi.h), each one numbered
- * statement of store_sql.c run as its own transaction; and the firmware SHA-1 that rows
- * older than the column get when first needed.
+ * statement of store_sql.c run as its own transaction (the last polls a JSON array per
+ * statement); and the firmware SHA-1 that rows older than the column get when first needed.
  */
 #include "store/store_ddi.h"
 
 #include "store/store_internal.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -49,6 +51,10 @@ static void target_row(void *ud, const store_row *r)
     o->has_attributes = (int)r->i64(r->row, 6);
     o->cancel_acked = r->i64(r->row, 7);
     r->text(r->row, 8, o->windows, sizeof o->windows);
+    o->online = (int)r->i64(r->row, 9);
+    o->ddi = (int)r->i64(r->row, 10);
+    o->hint_action = r->i64(r->row, 11);
+    o->hint_step = (int)r->i64(r->row, 12);
     o->has_task = o->batch_id != 0 && fsm_state_from_name(st, &o->state) == 0;
     if (!reason[0] || fsm_reason_from_name(reason, &o->reason) != 0)
         o->reason = FSM_REASON_NONE;
@@ -113,6 +119,42 @@ ota_err store_ddi_cancel_ack(store_t *s, int64_t device_id, int64_t action_id)
     store_arg_i64(&c.a, device_id);
     store_arg_i64(&c.a, action_id);
     return run_one(&c);
+}
+
+ota_err store_ddi_hint_put(store_t *s, int64_t device_id, int64_t action_id, int step)
+{
+    one_call c = {s, STORE_Q_DDI_HINT_PUT, {0}, NULL, NULL};
+    store_arg_i64(&c.a, device_id);
+    store_arg_i64(&c.a, action_id);
+    store_arg_i64(&c.a, step);
+    return run_one(&c);
+}
+
+#define POLLS_CHUNK 5000 /* pairs per statement: about 150 KB of JSON text */
+
+ota_err store_ddi_polls_put(store_t *s, const int64_t *ids, const int64_t *ms, size_t n)
+{
+    /* one JSON array of [id, ms] pairs per statement: both databases unpack it
+     * (json_each, jsonb_array_elements) */
+    size_t cap = (n < POLLS_CHUNK ? n : POLLS_CHUNK) * 44 + 3;
+    char *text = malloc(cap);
+    ota_err rc = OTA_OK;
+    if (!text)
+        abort(); /* the daemon may abort on out-of-memory */
+    for (size_t start = 0; start < n && rc == OTA_OK; start += POLLS_CHUNK) {
+        size_t len = 0;
+        text[len++] = '[';
+        for (size_t i = start; i < n && i < start + POLLS_CHUNK; i++)
+            len += (size_t)snprintf(text + len, cap - len, "%s[%lld,%lld]", i > start ? "," : "",
+                                    (long long)ids[i], (long long)ms[i]);
+        text[len++] = ']';
+        text[len] = '\0';
+        one_call c = {s, STORE_Q_DDI_POLLS_PUT, {0}, NULL, NULL};
+        store_arg_str(&c.a, text);
+        rc = run_one(&c);
+    }
+    free(text);
+    return rc;
 }
 
 ota_err store_firmware_set_sha1(store_t *s, int64_t id, const char *sha1)

@@ -103,7 +103,7 @@ struct store_batch_ops {
                         int64_t *changes);
     /* The devices named (pks/idents, ids NULL) or numbered (ids, pks NULL), n of them, in
      * one or a few statements: dev gets each device's row (id, product_key, identifier,
-     * online, ready), task each of their open tasks in a running batch (device_id, then
+     * online, ready, ddi), task each of their open tasks in a running batch (device_id, then
      * STORE_SQL_TASK_COLS), locked as STORE_UQ_TASK_OPEN locks them, in (batch, device)
      * order. NULL: store_batch.c reads each device when first asked for. side, when not
      * NULL, is one more read answered in the same round trip (store_uow_continuous_ahead). */
@@ -126,6 +126,7 @@ struct store_batch_ops {
     ota_err (*engine_pushable)(store_t *s, int64_t batch_id, int max_phase,
                                void (*fn)(void *, int64_t), void *ud);
     ota_err (*presence_reset)(store_t *s);
+    ota_err (*ddi_offline)(store_t *s, int64_t before_ms, int64_t *n);
 };
 
 /* Ends a running batch inside tx (catalog.c; also the engine's unit of work, whose impl is

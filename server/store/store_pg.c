@@ -299,6 +299,12 @@ static const char *const migrations[] = {
      "CREATE TABLE otad_members(name TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);"),
     /* 14: confirmMinutes (SQLite's 14) */
     ("ALTER TABLE batches ADD COLUMN confirm_min INTEGER NOT NULL DEFAULT 0;"),
+    /* 15: DDI devices behind several otad (SQLite's 15) */
+    ("ALTER TABLE devices ADD COLUMN ddi INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE devices ADD COLUMN ddi_poll_ms BIGINT NOT NULL DEFAULT 0;"
+     "ALTER TABLE ddi_targets ADD COLUMN hint_action BIGINT;"
+     "ALTER TABLE ddi_targets ADD COLUMN hint_step INTEGER;"
+     "CREATE INDEX devices_ddi_polls ON devices(ddi_poll_ms) WHERE ddi = 1 AND online = 1;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -818,6 +824,13 @@ _Static_assert(STORE_Q_COUNT <= STORE_PG_Q_BATCH - STORE_PG_Q_CATALOG, "catalog 
     " (SELECT jsonb_array_elements_text((" v "::text)::jsonb)))"
 
 static const char *const sql[STORE_Q_COUNT] = {
+    /* see store_sqlite.c */
+    [STORE_Q_DDI_POLLS_PUT] =
+        "UPDATE devices d SET ddi_poll_ms = u.ms,"
+        " last_seen_ms = GREATEST(COALESCE(d.last_seen_ms, 0), u.ms)"
+        " FROM (SELECT (e->>0)::bigint AS id, max((e->>1)::bigint) AS ms"
+        " FROM jsonb_array_elements($1::jsonb) e GROUP BY 1) u"
+        " WHERE d.id = u.id AND d.ddi_poll_ms < u.ms",
     [STORE_Q_MATCH_COUNT] = "SELECT count(*) FROM devices d WHERE d.product_id = $1"
                             " AND ($2::integer < 0 OR d.online = $2::integer)"
                             MATCH("$1", "$3", "$4", "$5"),

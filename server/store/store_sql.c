@@ -232,7 +232,8 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
         "SELECT d.id, COALESCE(t.batch_id, 0), COALESCE(t.state, ''), COALESCE(t.attempt, 0),"
         " COALESCE(t.fail_reason, ''), COALESCE(b.state, ''),"
         " CASE WHEN x.attributes IS NULL THEN 0 ELSE 1 END, COALESCE(x.cancel_acked, 0),"
-        " COALESCE(b.windows, '')"
+        " COALESCE(b.windows, ''), d.online, d.ddi, COALESCE(x.hint_action, 0),"
+        " COALESCE(x.hint_step, 0)"
         " FROM devices d JOIN products p ON p.id = d.product_id"
         " LEFT JOIN tasks t ON t.device_id = d.id AND t.batch_id ="
         " (SELECT max(t2.batch_id) FROM tasks t2 WHERE t2.device_id = d.id)"
@@ -250,6 +251,12 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     [STORE_Q_DDI_CANCEL_ACK] = "INSERT INTO ddi_targets(device_id, cancel_acked) VALUES($1,$2)"
                                " ON CONFLICT(device_id) DO UPDATE SET"
                                " cancel_acked = excluded.cancel_acked",
+    /* the reason action $2's error lines named (ddi_feedback_post); the action's close
+     * reads it with the device (STORE_Q_DDI_TARGET), on whichever instance it arrives */
+    [STORE_Q_DDI_HINT_PUT] = "INSERT INTO ddi_targets(device_id, hint_action, hint_step)"
+                             " VALUES($1,$2,$3) ON CONFLICT(device_id) DO UPDATE SET"
+                             " hint_action = excluded.hint_action,"
+                             " hint_step = excluded.hint_step",
     /* $3: the end state, terminated or aborted */
     [STORE_Q_TERM_BATCH] = "UPDATE batches SET state = $3, end_ms = $2, "
                            STORE_SQL_TERMINATE_COUNTERS " WHERE id = $1 AND state "

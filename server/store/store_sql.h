@@ -300,7 +300,9 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(DDI_TARGET, "ddi poll")                                                                   \
     X(DDI_ATTRS_PUT, "ddi config data")                                                         \
     X(DDI_ATTRS_GET, "ddi attributes")                                                          \
-    X(DDI_CANCEL_ACK, "ddi cancel feedback")
+    X(DDI_CANCEL_ACK, "ddi cancel feedback")                                                  \
+    X(DDI_HINT_PUT, "ddi failure hint")                                                         \
+    X(DDI_POLLS_PUT, "ddi last polls")
 
 #define STORE_X_Q_ENUM(id, name) STORE_Q_##id,
 typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
@@ -334,7 +336,8 @@ typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
     X(BATCH_JOINED, "engine join batch")                                                        \
     X(TARGET_EVENTS, "engine target changes")                                                   \
     X(TARGET_EVENT_DEL, "engine target changes")                                                \
-    X(CONTINUOUS_NEW, "engine continuous batches")
+    X(CONTINUOUS_NEW, "engine continuous batches")                                              \
+    X(DDI_ONLINE, "engine ddi presence")
 
 #define STORE_X_UQ_ENUM(id, name) STORE_UQ_##id,
 typedef enum { STORE_UOW_QUERIES(STORE_X_UQ_ENUM) STORE_UQ_COUNT } store_uq;

@@ -281,6 +281,15 @@ static const char *const migrations[] = {
      "CREATE TABLE otad_members(name TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL);"),
     /* 14: a batch's confirmation window (confirmMinutes; docs/batches.md "Rolled back") */
     ("ALTER TABLE batches ADD COLUMN confirm_min INTEGER NOT NULL DEFAULT 0;"),
+    /* 15: DDI devices behind several otad (docs/ddi.md, "Several otad"): whether a device
+     * polls (its pushes wait for its next poll), its last poll any instance saw (written
+     * in batches), the reason its current action's error lines named before it closed;
+     * the offline sweep reads the online DDI devices by last poll */
+    ("ALTER TABLE devices ADD COLUMN ddi INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE devices ADD COLUMN ddi_poll_ms INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE ddi_targets ADD COLUMN hint_action INTEGER;"
+     "ALTER TABLE ddi_targets ADD COLUMN hint_step INTEGER;"
+     "CREATE INDEX devices_ddi_polls ON devices(ddi_poll_ms) WHERE ddi = 1 AND online = 1;"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -561,6 +570,12 @@ static int sq_schema_version(store_t *s)
 /* This database's own texts; the rest are store__sql_common's. Writers take turns (BEGIN
  * IMMEDIATE), so the *_LOCK statements only read. */
 static const char *const sql[STORE_Q_COUNT] = {
+    /* ?1: [[device id, poll ms], ...] (store_ddi_polls_put); a newer poll another instance
+     * wrote first is kept */
+    [STORE_Q_DDI_POLLS_PUT] =
+        "UPDATE devices SET ddi_poll_ms = u.ms, last_seen_ms = max(COALESCE(last_seen_ms, 0), u.ms)"
+        " FROM (SELECT json_extract(value, '$[0]') AS id, max(json_extract(value, '$[1]')) AS ms"
+        " FROM json_each(?1) GROUP BY 1) AS u WHERE devices.id = u.id AND devices.ddi_poll_ms < u.ms",
     [STORE_Q_MATCH_COUNT] = "SELECT count(*) FROM devices d WHERE d.product_id = ?1"
                             " AND (?2 < 0 OR d.online = ?2)" MATCH("?1", "?3", "?4", "?5"),
     [STORE_Q_MATCH_LIST] = "SELECT " STORE_SQL_DEVICE_COLS " FROM devices d JOIN products p"

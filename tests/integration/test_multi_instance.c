@@ -10,9 +10,18 @@
  * (an attempt is pushed at most once). Runs on SQLite (two processes on one database file)
  * and, under scripts/pg-test.sh, on PostgreSQL. test_failover_fleet.c does the same with
  * 1,000 simulated devices.
+ *
+ * test_ddi_across_instances: hawkBit DDI devices (docs/ddi.md, "Several otad") whose
+ * partitions b owns poll a, then b, then a again (5 s each, longer than the two poll
+ * intervals after which a silent device is offline): each stays online all along, a batch
+ * to them completes with every device succeeded (b pushes them as DDI devices: their ack
+ * deadline is a poll interval longer than an MQTT device's, which they poll slower than),
+ * and a failure reason that one device's "proceeding" feedback named on one instance
+ * counts for its bare "closed"/"failure" sent to the other.
  */
 #include "test_batch_fixture.h"
 
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,21 +54,10 @@ static void start_b(bt_ctx *t)
     port_b = atoi(colon + 1);
 }
 
-static void test_failover_mid_batch(void **state)
+/* On PostgreSQL: b joins, a hands it its share (a lease tick a second each). Returns 1 when
+ * the instances lease partitions (PostgreSQL), 0 when each works on every device (SQLite). */
+static int wait_split(bt_ctx *t, const char *base_b)
 {
-    char fw[32], b[32], body[512];
-    sdev *d[N_DEV];
-    bt_ctx *t = bt_alloc(state);
-    /* scale 60: retryIntervalMinutes 1 = 1 s, the ack timeout 10 s = 167 ms */
-    oth_env_set(&t->env, "OTA_TIME_SCALE", "60");
-    oth_env_set(&t->env, "OTA_INSTANCE", "a");
-    if (oth_broker_start(&t->env) != 0 || oth_otad_start(&t->env) != 0)
-        fail_msg("broker or otad a did not start");
-    t->up = 1;
-    start_b(t);
-    char base_b[64];
-    snprintf(base_b, sizeof base_b, "http://127.0.0.1:%d", port_b);
-    /* on PostgreSQL: b joins, a hands it its share (a lease tick a second each) */
     int leases = 0, held_a = -1, held_b = -1;
     for (int64_t until = sdev_now_ms() + 20000; sdev_now_ms() < until; sdev_sleep_ms(100)) {
         held_a = oth_partitions_held(base_b, t->env.admin_token, "a", &leases);
@@ -69,6 +67,30 @@ static void test_failover_mid_batch(void **state)
     }
     if (leases && !(held_a > 0 && held_b > 0 && held_a + held_b == 64))
         fail_msg("the partitions are not split: a holds %d, b %d", held_a, held_b);
+    return leases;
+}
+
+/* Starts the broker, otad a and otad b (OTA_INSTANCE a and b) with the environment set so
+ * far; b's base URL into base_b. Returns wait_split's answer. */
+static int start_two(bt_ctx *t, char *base_b, size_t cap)
+{
+    oth_env_set(&t->env, "OTA_INSTANCE", "a");
+    if (oth_broker_start(&t->env) != 0 || oth_otad_start(&t->env) != 0)
+        fail_msg("broker or otad a did not start");
+    t->up = 1;
+    start_b(t);
+    snprintf(base_b, cap, "http://127.0.0.1:%d", port_b);
+    return wait_split(t, base_b);
+}
+
+static void test_failover_mid_batch(void **state)
+{
+    char fw[32], b[32], body[512], base_b[64];
+    sdev *d[N_DEV];
+    bt_ctx *t = bt_alloc(state);
+    /* scale 60: retryIntervalMinutes 1 = 1 s, the ack timeout 10 s = 167 ms */
+    oth_env_set(&t->env, "OTA_TIME_SCALE", "60");
+    int leases = start_two(t, base_b, sizeof base_b);
 
     bt_product(t, "failover");
     for (int i = 0; i < N_DEV; i++) {
@@ -131,10 +153,224 @@ static void test_failover_mid_batch(void **state)
     }
 }
 
+/* ---- DDI devices across the two instances ------------------------------------------------ */
+
+#define N_DDI 6
+#define DDI_POLL_MS 1000 /* the devices poll every second: the interval they are told is 2 s */
+
+/* One simulated DDI device: the action it works on and how far it got. */
+typedef struct {
+    char id[16], auth[96];
+    long long action;
+    int step;      /* 0 poll, 1 fetched, 2 proceeding sent */
+    int fail_once; /* its first action fails: proceeding names the cause, the close does not */
+    int failed;    /* it has closed an action with failure */
+} ddidev;
+
+/* A DDI request of dev to the instance at base; the status, the answer in *r (freed by the
+ * caller) when r is not NULL. */
+static long ddi_req(bt_ctx *t, const char *base, const ddidev *dev, const char *method,
+                    const char *rest, const char *body, oth_resp *r)
+{
+    char url[512];
+    oth_resp tmp;
+    const char *hdr[2] = {dev->auth, NULL};
+    oth_resp *out = r ? r : &tmp;
+    snprintf(url, sizeof url, "%s/%s/controller/v1/%s%s", base, t->pk, dev->id, rest);
+    memset(out, 0, sizeof *out);
+    oth_http_url(method, url, NULL, body ? "application/json" : NULL, body, body ? strlen(body) : 0,
+                 hdr, out);
+    long s = out->status;
+    if (!r)
+        oth_resp_free(&tmp);
+    return s;
+}
+
+/* The partition of an identifier, as otad's core/parts.c computes it. */
+static int part_of(const char *id)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (EVP_Digest(id, strlen(id), md, &n, EVP_md5(), NULL) != 1)
+        fail_msg("MD5 failed");
+    return md[0] % 64;
+}
+
+/* 1 when b holds partition p (every partition counts without leases). */
+static int b_holds(bt_ctx *t, const char *base_b, int p)
+{
+    char url[128];
+    oth_resp r;
+    int yes = 0;
+    snprintf(url, sizeof url, "%s/api/v1/cluster", base_b);
+    if (oth_http_url("GET", url, t->env.admin_token, NULL, NULL, 0, NULL, &r) == 0 &&
+        r.status == 200) {
+        json_t *row = json_array_get(json_object_get(r.json, "leaseTable"), (size_t)p);
+        yes = !json_is_true(json_object_get(r.json, "leases")) ||
+              (strcmp(bt_js(row, "owner"), "b") == 0 &&
+               json_is_true(json_object_get(row, "valid")));
+    }
+    oth_resp_free(&r);
+    return yes;
+}
+
+/* One turn of dev against the instance at base: a poll, or the next step of its action
+ * (fetch, proceeding, close). other: where the failing device sends its close. */
+static void ddi_turn(bt_ctx *t, const char *base, const char *other, ddidev *dev)
+{
+    oth_resp r;
+    char rest[160], fb[400];
+    if (dev->step == 0) {
+        if (ddi_req(t, base, dev, "GET", "", NULL, &r) != 200)
+            fail_msg("poll of %s at %s: %ld %s", dev->id, base, r.status, r.body ? r.body : "");
+        const char *href = bt_js(json_object_get(json_object_get(r.json, "_links"),
+                                                 "deploymentBase"), "href");
+        const char *a = strstr(href, "/deploymentBase/");
+        if (a && strtoll(a + 16, NULL, 10) != dev->action) {
+            dev->action = strtoll(a + 16, NULL, 10);
+            dev->step = 1;
+        }
+        oth_resp_free(&r);
+        if (dev->step == 0)
+            return;
+    }
+    if (dev->step == 1) { /* fetching the deployment is the ack */
+        snprintf(rest, sizeof rest, "/deploymentBase/%lld", dev->action);
+        if (ddi_req(t, base, dev, "GET", rest, NULL, NULL) != 200)
+            fail_msg("fetch of %s's action %lld at %s failed", dev->id, dev->action, base);
+        dev->step = 2;
+        return;
+    }
+    snprintf(rest, sizeof rest, "/deploymentBase/%lld/feedback", dev->action);
+    if (dev->step == 2) {
+        /* as SWUpdate reports its installer's error before it closes with a bare failure */
+        snprintf(fb, sizeof fb,
+                 "{\"id\":\"%lld\",\"status\":{\"execution\":\"proceeding\",\"result\":{"
+                 "\"finished\":\"none\",\"progress\":{\"cnt\":1,\"of\":2}},\"details\":[%s]}}",
+                 dev->action,
+                 dev->fail_once && !dev->failed ? "\"ERROR : HASH mismatch : a1b2 <--> c3d4\""
+                                                : "\"Installing\"");
+        if (ddi_req(t, base, dev, "POST", rest, fb, NULL) != 200)
+            fail_msg("proceeding of %s at %s failed", dev->id, base);
+        dev->step = 3;
+        return;
+    }
+    if (dev->fail_once && !dev->failed) {
+        snprintf(fb, sizeof fb,
+                 "{\"id\":\"%lld\",\"status\":{\"execution\":\"closed\",\"result\":{"
+                 "\"finished\":\"failure\"},\"details\":[\"Update failed\"]}}",
+                 dev->action);
+        if (ddi_req(t, other, dev, "POST", rest, fb, NULL) != 200)
+            fail_msg("the failure of %s at %s was refused", dev->id, other);
+        dev->failed = 1;
+    } else {
+        snprintf(fb, sizeof fb,
+                 "{\"id\":\"%lld\",\"status\":{\"execution\":\"closed\",\"result\":{"
+                 "\"finished\":\"success\"}}}",
+                 dev->action);
+        if (ddi_req(t, base, dev, "POST", rest, fb, NULL) != 200)
+            fail_msg("the success of %s at %s was refused", dev->id, base);
+    }
+    dev->step = 0;
+}
+
+static void test_ddi_across_instances(void **state)
+{
+    char fw[32], b[32], body[512], base_a[64], base_b[64];
+    ddidev dev[N_DDI];
+    bt_ctx *t = bt_alloc(state);
+    /* scale 30: the poll interval 60 s = 2 s (offline after 4 s of silence), the ack
+     * timeout 10 s = 333 ms (an MQTT device's: the devices poll slower), retries 2 s apart */
+    oth_env_set(&t->env, "OTA_TIME_SCALE", "30");
+    oth_env_set(&t->env, "OTA_DDI_POLL_SECONDS", "60");
+    int leases = start_two(t, base_b, sizeof base_b);
+    snprintf(base_a, sizeof base_a, "%s", t->env.base_url);
+    bt_product(t, "ddi-multi");
+    /* devices of partitions b owns (all of them on SQLite, where each works on every one) */
+    memset(dev, 0, sizeof dev);
+    for (int k = 0, n = 0; n < N_DDI; k++) {
+        char secret[40], id[16];
+        snprintf(id, sizeof id, "m%d", k);
+        if (k > 2000)
+            fail_msg("no identifier of b's partitions");
+        if (leases && !b_holds(t, base_b, part_of(id)))
+            continue;
+        snprintf(dev[n].id, sizeof dev[n].id, "%s", id);
+        bt_device(t, id);
+        assert_int_equal(oth_device_secret(&t->env, t->pk, id, secret), 0);
+        snprintf(dev[n].auth, sizeof dev[n].auth, "Authorization: TargetToken %s", secret);
+        n++;
+    }
+    dev[0].fail_once = 1;
+    for (int i = 0; i < N_DDI; i++) {
+        ddi_turn(t, base_a, base_b, &dev[i]);
+        bt_wait_device(t, dev[i].id, 1, NULL, BT_SOON);
+    }
+    bt_firmware(t, "ddi-multi-fw", "2.0.0", fw, sizeof fw);
+    bt_body(body, sizeof body, "\"scope\":\"all\"", 5, 1, 1);
+    bt_batch(t, fw, body, b, sizeof b);
+
+    /* a for 5 s, b for 5 s, a again (at least 12 s: each instance has been left by the
+     * devices for longer than two intervals): each device a turn a second */
+    int64_t t0 = sdev_now_ms(), last = t0;
+    int seen_reason = 0;
+    json_t *bj = NULL;
+    for (int turn = 0;; turn++) {
+        int64_t now = sdev_now_ms();
+        int on_b = (now - t0) / 5000 % 2 == 1;
+        const char *here = on_b ? base_b : base_a, *other = on_b ? base_a : base_b;
+        for (int i = 0; i < N_DDI; i++)
+            ddi_turn(t, here, other, &dev[i]);
+        /* online all along while they poll one instance or the other (a turn that came late,
+         * a stalled machine, proves nothing) */
+        if (turn > 0 && now - last < 2000 && now - t0 > 6000)
+            for (int i = 0; i < N_DDI; i++) {
+                oth_resp r;
+                assert_int_equal(bt_get(t, &r, "/api/v1/products/%s/devices/%s", t->pk,
+                                        dev[i].id),
+                                 200);
+                if (!json_is_true(json_object_get(r.json, "online")))
+                    fail_msg("%s is offline %lld ms after its last poll (at %s)", dev[i].id,
+                             (long long)(sdev_now_ms() - now), on_b ? "b" : "a");
+                oth_resp_free(&r);
+            }
+        last = now;
+        if (dev[0].failed && !seen_reason) {
+            /* the close named no cause; the proceeding sent to the other instance did */
+            json_t *task = bt_wait_task(t, b, dev[0].id, "to_retry", BT_SOON);
+            assert_string_equal(bt_reason(task), "verify_failed");
+            json_decref(task);
+            seen_reason = 1;
+        }
+        bj = bt_batch_get(t, b);
+        if (bj && strcmp(bt_js(bj, "state"), "completed") == 0 && now - t0 > 12000)
+            break;
+        json_decref(bj);
+        bj = NULL;
+        if (now - t0 > 60000) {
+            oth_dump_logs(&t->env);
+            fail_msg("the batch did not complete in 60 s");
+        }
+        sdev_sleep_ms(DDI_POLL_MS - (sdev_now_ms() - now) % DDI_POLL_MS);
+    }
+    assert_int_equal(bt_int(bj, "total"), N_DDI);
+    assert_int_equal(bt_int(bj, "succeeded"), N_DDI);
+    assert_int_equal(bt_int(bj, "failed"), 0);
+    json_decref(bj);
+    assert_true(seen_reason);
+    json_t *task = bt_task(t, b, dev[0].id);
+    assert_int_equal(bt_int(task, "retried"), 1);
+    json_decref(task);
+    bt_check_counts(t, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_failover_mid_batch, teardown_all),
+        cmocka_unit_test_teardown(test_ddi_across_instances, teardown_all),
     };
+    if (getenv("BT_FILTER"))
+        cmocka_set_test_filter(getenv("BT_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -564,16 +564,16 @@ static void test_uow(void **state)
     assert_string_equal(ident, "b2");
     assert_string_equal(pk, prod_b.product_key);
     assert_int_equal(store_uow_device_presence(u, id2, 1, now_ms + 10), OTA_OK);
-    assert_int_equal(store_uow_device_pushable(u, id2, &pushable), OTA_OK);
+    assert_int_equal(store_uow_device_pushable(u, id2, &pushable, NULL), OTA_OK);
     assert_int_equal(pushable, 0); /* online, not ready */
     assert_int_equal(store_uow_device_ready(u, id2, now_ms + 20), OTA_OK);
-    assert_int_equal(store_uow_device_pushable(u, id2, &pushable), OTA_OK);
+    assert_int_equal(store_uow_device_pushable(u, id2, &pushable, NULL), OTA_OK);
     assert_int_equal(pushable, 1);
     /* an event for no known connection (stale, or no such device) changes nothing */
     assert_int_equal(store_uow_device_presence(u, 99999999, 1, now_ms), OTA_OK);
     /* a late "off" of an older connection does not hide the current one */
     assert_int_equal(store_uow_device_presence(u, id2, 0, now_ms + 5), OTA_OK);
-    assert_int_equal(store_uow_device_pushable(u, id2, &pushable), OTA_OK);
+    assert_int_equal(store_uow_device_pushable(u, id2, &pushable, NULL), OTA_OK);
     assert_int_equal(pushable, 1);
 
     /* push b2: to_push -> pushed with an ack deadline */
@@ -884,7 +884,7 @@ static void test_uow_pipeline_failure(void **state)
     /* not UTF-8: the server refuses it, which only the next answer can tell */
     assert_int_equal(store_uow_device_version(u, id, "\xff\xfe", now_ms), OTA_OK);
     assert_int_equal(store_uow_device_ready(u, id, now_ms), OTA_OK);
-    assert_int_equal(store_uow_device_pushable(u, id, &pushable), OTA_EDB);
+    assert_int_equal(store_uow_device_pushable(u, id, &pushable, NULL), OTA_EDB);
     assert_int_equal(store_uow_commit(u), OTA_EDB);
     assert_int_equal(store_device_get(st, prod_a.product_key, "d1", &d), OTA_OK);
     assert_int_equal(d.has_version, 0);

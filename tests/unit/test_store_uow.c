@@ -128,7 +128,7 @@ static void run_cases(store_t *st)
         assert_int_equal(id, ids[i]);
         assert_int_equal(store_uow_device_names(u, id, pk, sizeof pk, ident, sizeof ident), OTA_OK);
         assert_string_equal(ident, idents[i]);
-        assert_int_equal(store_uow_device_pushable(u, id, &pushable), OTA_OK);
+        assert_int_equal(store_uow_device_pushable(u, id, &pushable, NULL), OTA_OK);
         assert_int_equal(pushable, 0); /* online or not, none said it is ready */
         if (i % 2 == 0) {
             assert_int_equal(store_uow_task_open(u, id, &t), OTA_ENOTFOUND);
@@ -161,7 +161,7 @@ static void run_cases(store_t *st)
     /* readiness written in the unit shows in its answers */
     int pushable;
     assert_int_equal(store_uow_device_ready(u, ids[3], now_ms), OTA_OK);
-    assert_int_equal(store_uow_device_pushable(u, ids[3], &pushable), OTA_OK);
+    assert_int_equal(store_uow_device_pushable(u, ids[3], &pushable, NULL), OTA_OK);
     assert_int_equal(pushable, 1);
     assert_int_equal(store_uow_commit(u), OTA_OK);
 
@@ -175,7 +175,7 @@ static void run_cases(store_t *st)
         assert_int_equal(store_uow_task_open(u, ids[i], &t), OTA_OK);
         bulk_expect(&t, i, b.id);
     }
-    assert_int_equal(store_uow_device_pushable(u, ids[3], &pushable), OTA_OK);
+    assert_int_equal(store_uow_device_pushable(u, ids[3], &pushable, NULL), OTA_OK);
     assert_int_equal(pushable, 1);
     assert_int_equal(store_uow_task_open(u, ids[1], &t), OTA_OK);
     t.task.state = FSM_SUCCEEDED;
