@@ -70,8 +70,8 @@ typedef struct {
     /* request counters and latency histograms by route (metrics.c); made by http_start
      * when NULL, freed by http_stop */
     struct http_metrics *metrics;
-    /* DDI devices' polls: who polled when, and the sweeper that reports the silent ones
-     * offline (routes_ddi.c); made by http_start when NULL, freed by http_stop */
+    /* DDI devices' polls: who polled when, and the writer that puts the last polls in the
+     * store (routes_ddi.c); made by http_start when NULL, freed by http_stop */
     struct http_ddi *ddi;
 } http_app;
 
