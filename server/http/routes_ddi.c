@@ -52,7 +52,7 @@
 
 #define POLL_BUCKETS 65536 /* power of two */
 #define POLL_STRIPES 64
-#define FLUSH_MAX_MS 2000  /* the last polls are written at least this often ... */
+#define FLUSH_MAX_MS 2000  /* the last polls are written at least this often */
 
 /* ---- the poll table --------------------------------------------------------------------- */
 
@@ -117,6 +117,7 @@ static void poll_seen(struct http_ddi *d, const char *cid, int64_t device_id, in
     pthread_mutex_unlock(mu);
 }
 
+/* Appends p's device and last poll to the write's arrays (d->ids, d->ms; *n of them). */
 static void take(struct http_ddi *d, size_t *n, const poll_entry *p)
 {
     if (*n == d->cap) {

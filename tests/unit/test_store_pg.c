@@ -13,6 +13,7 @@
  */
 #include "store/store.h"
 #include "store/store_batch.h"
+#include "store/store_ddi.h"
 
 #include "ota_crypto.h"
 
@@ -693,6 +694,33 @@ static void test_snapshot(void **state)
     assert_int_equal(store_uow_commit(u), OTA_OK);
     assert_int_equal(store_engine_pushable(st, directed, 0, count_cb, &count), OTA_OK);
     assert_int_equal(count, 1);
+
+    /* a DDI device (docs/ddi.md, "Several otad"): a snapshot leaves it online, its last poll
+     * (written in a batch) decides its offline */
+    int64_t id2, k = -1;
+    int pushable = 0, ddi = 0;
+    assert_int_equal(store_uow_begin(st, &u), OTA_OK);
+    assert_int_equal(store_uow_device_find(u, prod_b.product_key, "b2", &id2), OTA_OK);
+    assert_int_equal(store_uow_ddi_online(u, id2, now_ms + 700), OTA_OK);
+    assert_int_equal(store_uow_commit(u), OTA_OK);
+    assert_int_equal(store_uow_begin(st, &u), OTA_OK);
+    assert_int_equal(store_uow_presence_snapshot(u, clients, 4, now_ms + 800), OTA_OK);
+    assert_int_equal(store_uow_commit(u), OTA_OK);
+    assert_int_equal(store_uow_begin(st, &u), OTA_OK);
+    assert_int_equal(store_uow_device_pushable(u, id2, &pushable, &ddi), OTA_OK);
+    store_uow_rollback(u);
+    assert_int_equal(pushable, 1);
+    assert_int_equal(ddi, 1);
+    int64_t ids[2] = {id2, id2}, ms[2] = {now_ms + 900, now_ms + 850};
+    assert_int_equal(store_ddi_polls_put(st, ids, ms, 2), OTA_OK);
+    assert_int_equal(store_engine_ddi_offline(st, now_ms + 900, &k), OTA_OK);
+    assert_int_equal(k, 0);
+    assert_int_equal(store_device_get(st, prod_b.product_key, "b2", &d), OTA_OK);
+    assert_int_equal(d.online, 1);
+    assert_int_equal(store_engine_ddi_offline(st, now_ms + 901, &k), OTA_OK);
+    assert_int_equal(k, 1);
+    assert_int_equal(store_device_get(st, prod_b.product_key, "b2", &d), OTA_OK);
+    assert_int_equal(d.online, 0);
 }
 
 /* A terminate racing the engine: the engine holds the task (and its batch row) while the
