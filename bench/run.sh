@@ -259,19 +259,21 @@ cpu_window() {
 RTO=${BENCH_ROLLOUT_TIMEOUT:-900}
 FLEET_TLS=() # --cafile CA: the devices speak MQTT/TLS (figure 1t)
 FLEET_BATCH=() # more ota-fleet options for the timed batch only (figure 1a: failing devices)
-# round_trips APIS: the engine's round trips to the database so far (ota_store_round_trips_total
-# of /metrics), summed over the comma-separated otad base URLs; 0 on SQLite
-round_trips() {
+# metric_sum NAME APIS: a counter of /metrics so far, summed over the comma-separated otad
+# base URLs (ota_store_round_trips_total: the engine's round trips to the database, 0 on
+# SQLite; ota_engine_push_hold_seconds_total: how long its pushes were held)
+metric_sum() {
   local sum=0 b v
-  for b in ${1//,/ }; do
-    v=$(curl -sS -H "Authorization: Bearer $TOKEN" "$b/metrics" | awk '$1 == "ota_store_round_trips_total" { print $2 }')
-    sum=$((sum + ${v:-0}))
+  for b in ${2//,/ }; do
+    v=$(curl -sS -H "Authorization: Bearer $TOKEN" "$b/metrics" | awk -v m="$1" '$1 == m { print $2 }')
+    sum=$(fcalc "$sum + ${v:-0}" 3)
   done
   echo "$sum"
 }
+round_trips() { fcalc "$(metric_sum ota_store_round_trips_total "$1")" 0; }
 
 rollout() {
-  local tag=$1 apis=$2 bport=$3 key=$4 map=$5 pk fw perf_pid="" stat_pid="" rt0
+  local tag=$1 apis=$2 bport=$3 key=$4 map=$5 pk fw perf_pid="" stat_pid="" rt0 hold0
   local common=(--api "$apis" --token "$TOKEN" --key-file "$key" --broker "127.0.0.1:$bport" "${FLEET_TLS[@]}")
   pk=$(api POST /api/v1/products -H 'Content-Type: application/json' \
     -d "{\"productName\":\"bench_rollout_$tag\",\"description\":\"bench\"}" | jq -r .productKey)
@@ -290,11 +292,14 @@ rollout() {
     stat_pid=$!
   fi
   rt0=$(round_trips "$apis")
+  hold0=$(metric_sum ota_engine_push_hold_seconds_total "$apis")
   "$FLEET" "${common[@]}" --product-key "$pk" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
     "${FLEET_BATCH[@]}" --connect-rate 10000 --batch "$fw" --batch-json "${ROLL_JSON:-{\"maxPushPerMinute\":1000000\}}" \
     --summary-json "$WORK/rollout-$tag.json" --duration "$RTO" > "$WORK/rollout-$tag.out" 2>&1 || true
   # per device over the fleet's run: its connection, version report and batch
   R[${tag}_rt]=$(fcalc "($(round_trips "$apis") - $rt0) / $N_ROLL" 2)
+  # seconds the engine held its pushes back during the fleet's run (pushes_held, engine.c)
+  R[${tag}_hold]=$(fcalc "$(metric_sum ota_engine_push_hold_seconds_total "$apis") - $hold0" 1)
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" "$stat_pid"; wait "$perf_pid" "$stat_pid" 2>/dev/null || true
     perf report -i "$WORK/perf-$tag.data" --stdio --sort comm,dso --percent-limit 1 > "$WORK/perf-$tag.txt" 2>/dev/null || true
@@ -883,7 +888,7 @@ APPEND=${BENCH_APPEND:-0}
   if has 1; then
     ratio=$(fcalc "${R[roll_rate]} / (${R[floor_rate]} > 0 ? ${R[floor_rate]} : 1)" 2)
     v=$(verdict "${R[roll_rate]} >= 100000 * ($N_ROLL >= 100000) && ${R[roll_rate]} >= 0.5 * ${R[floor_rate]} && \"${R[roll_state]}\" == \"completed\" && ${R[roll_ok]} == $N_ROLL")
-    echo "| 1 | rollout, $N_ROLL devices (peak $(printf %s "${R[roll_peak]}") connected), create → ${R[roll_state]} | $(fcalc "${R[roll_rate]}" 0) devices/min (${R[roll_ms]} ms; server's endTime − startTime ${R[roll_server_ms]} ms; ${R[roll_ok]} succeeded${R[roll_why]}) | $(fcalc "${R[floor_rate]}" 0) devices/min (${R[floor_ms]} ms; the faster of ${R[floor_runs]}) | $ratio | ≥ 100,000/min at N = 100,000, ≥ 0.5 | $v |"
+    echo "| 1 | rollout, $N_ROLL devices (peak $(printf %s "${R[roll_peak]}") connected), create → ${R[roll_state]} | $(fcalc "${R[roll_rate]}" 0) devices/min (${R[roll_ms]} ms; server's endTime − startTime ${R[roll_server_ms]} ms; ${R[roll_ok]} succeeded${R[roll_why]}; pushes held ${R[sqlite_hold]} s) | $(fcalc "${R[floor_rate]}" 0) devices/min (${R[floor_ms]} ms; the faster of ${R[floor_runs]}) | $ratio | ≥ 100,000/min at N = 100,000, ≥ 0.5 | $v |"
   fi
   if has 1 && [ -n "${R[ceil_mps]:-}" ]; then
     ratio=$(fcalc "${R[floor_rate]} / (${R[ceil_rate]} > 0 ? ${R[ceil_rate]} : 1)" 2)
@@ -895,7 +900,7 @@ APPEND=${BENCH_APPEND:-0}
     base=${R[roll_rate]:-0}
     ratio=$(fcalc "${R[rollphase_phase_min]} / ($base > 0 ? $base : 1)" 2)
     v=$(verdict "$base > 0 && ${R[rollphase_phase_min]} >= 0.9 * $base && \"${R[rollphase_state]}\" == \"completed\" && ${R[rollphase_ok]} == $N_ROLL")
-    echo "| 1p | rollout in 3 phases (10 %, 30 %, the rest; each starts at the event that finishes the last device of the one before) with an abort rule, $N_ROLL devices (peak ${R[rollphase_peak]} connected), create → ${R[rollphase_state]}: the rate inside each phase (its devices / from its start to its last device finished) | ${R[rollphase_phase_rates]} devices/min in phases 1/2/3 (${R[rollphase_phase_ms]} ms); the slowest $(fcalc "${R[rollphase_phase_min]}" 0); whole batch $(fcalc "${R[rollphase_rate]}" 0) devices/min (${R[rollphase_ms]} ms, $(fcalc "${R[rollphase_rate]} / ($base > 0 ? $base : 1)" 2) of figure 1; server's endTime − startTime ${R[rollphase_server_ms]} ms; ${R[rollphase_ok]} succeeded${R[rollphase_why]}) | $(fcalc "$base" 0) devices/min (figure 1, one phase) | $ratio (slowest phase) | ≥ 0.9 | $v |"
+    echo "| 1p | rollout in 3 phases (10 %, 30 %, the rest; each starts at the event that finishes the last device of the one before) with an abort rule, $N_ROLL devices (peak ${R[rollphase_peak]} connected), create → ${R[rollphase_state]}: the rate inside each phase (its devices / from its start to its last device finished) | ${R[rollphase_phase_rates]} devices/min in phases 1/2/3 (${R[rollphase_phase_ms]} ms); the slowest $(fcalc "${R[rollphase_phase_min]}" 0); whole batch $(fcalc "${R[rollphase_rate]}" 0) devices/min (${R[rollphase_ms]} ms, $(fcalc "${R[rollphase_rate]} / ($base > 0 ? $base : 1)" 2) of figure 1; server's endTime − startTime ${R[rollphase_server_ms]} ms; ${R[rollphase_ok]} succeeded${R[rollphase_why]}; pushes held ${R[phased_hold]} s) | $(fcalc "$base" 0) devices/min (figure 1, one phase) | $ratio (slowest phase) | ≥ 0.9 | $v |"
   fi
   if has 1a; then
     v=$(verdict "\"${R[abort_state]}\" == \"paused\" && ${R[abort_cross]} > 0 && ${R[abort_api_ms]} <= 1000")

@@ -66,6 +66,7 @@
 #define ROUND_MAX_EVENTS 5000      /* inputs applied per transaction */
 #define ROUND_MAX_TIMERS 5000      /* deadlines fired per transaction */
 #define ROUND_MAX_PUSHES 5000      /* pushes per transaction */
+#define ROUND_FIRST_PUSHES 250     /* ... after a round that pushed none (round_push_cap) */
 #define MAX_WAIT_MS 1000           /* the loop wakes at least this often */
 #define HOLD_LAG_MS 2000           /* pushes wait while device messages reach us later than this */
 #define HOLD_PUBLISHES 2000        /* ... or while this many publishes wait to leave */
@@ -169,6 +170,9 @@ struct engine {
     theap *sheap;       /* device-silence deadlines (ack, upgrade): fire against wm_ms */
     int64_t wm_ms;      /* clocked: send time of the newest probe applied (0: none yet) */
     int held;           /* pushes were held in the last round */
+    int held_waiting;   /* ... while a device waited for one (since held_since) */
+    int64_t held_since;
+    int last_pushes;    /* pushes of the last round that could push (round_push_cap) */
     int64_t held_logged_ms;
     int64_t lag_logged_ms;
     int64_t started_ms;
@@ -1976,16 +1980,16 @@ static ota_err fire_deadlines(engine_t *e, store_uow *u, int64_t now)
 /* Before step 3: the devices the pushes will take from the queues (as many as each batch's
  * tokens allow), in one load. A device found not pushable lets the loop take one more, read
  * on its own. */
-static ota_err load_pushes(engine_t *e, store_uow *u, int64_t now)
+static ota_err load_pushes(engine_t *e, store_uow *u, size_t max, int64_t now)
 {
     int64_t *ids = NULL;
     size_t n = 0, cap = 0;
-    for (size_t i = 0; i < e->n_batches && n < ROUND_MAX_PUSHES; i++) {
+    for (size_t i = 0; i < e->n_batches && n < max; i++) {
         batch_mem *b = &e->batches[i];
         if (!b->running || !can_push(b, now))
             continue;
         refill(e, b, now);
-        for (size_t k = b->pending.head; k < b->pending.tail && n < ROUND_MAX_PUSHES &&
+        for (size_t k = b->pending.head; k < b->pending.tail && n < max &&
                                          (double)(k - b->pending.head) + 1 <= b->tokens;
              k++) {
             GROW(ids, n, cap);
@@ -1997,30 +2001,68 @@ static ota_err load_pushes(engine_t *e, store_uow *u, int64_t now)
     return rc;
 }
 
+/* 1 when a running batch may push now and has a device waiting for it. */
+static int pushes_waiting(const engine_t *e, int64_t now)
+{
+    for (size_t i = 0; i < e->n_batches; i++)
+        if (e->batches[i].running && can_push(&e->batches[i], now) &&
+            idq_len(&e->batches[i].pending) > 0)
+            return 1;
+    return 0;
+}
+
+/* How many pushes this round may send. A round's pushes leave only once it commits, so a
+ * round of ROUND_MAX_PUSHES pushes keeps every one of them until the last is written. After
+ * a round that pushed none (a batch or the next phase starting, a hold ending: nothing of
+ * ours in flight) the rounds start at ROUND_FIRST_PUSHES and double while they push all
+ * they may: the first devices get theirs after a short transaction and answer while the
+ * next rounds write the rest. */
+static int round_push_cap(const engine_t *e)
+{
+    int cap = e->last_pushes * 2;
+    if (cap < ROUND_FIRST_PUSHES)
+        cap = ROUND_FIRST_PUSHES;
+    return cap < ROUND_MAX_PUSHES ? cap : ROUND_MAX_PUSHES;
+}
+
 /* Step 3: the pushes each running batch's token bucket allows, unless pushes are held
- * (pushes_held); at most ROUND_MAX_PUSHES of them. */
+ * (pushes_held); at most round_push_cap of them. */
 static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
 {
     int pushes = 0;
+    int max = round_push_cap(e);
     int held = pushes_held(e, now);
     if (held && !e->held && now - e->held_logged_ms >= 10000) {
         /* a hold is normal under load: one line per 10 s at most, with its cause */
-        OTA_INFO("engine: pushes held: device messages reach us %lld ms late, %zu publishes "
-                 "waiting to leave",
-                 (long long)(e->cfg.clocked ? now - e->wm_ms : 0),
-                 e->cfg.publish_pending ? e->cfg.publish_pending(e->cfg.publish_ud) : 0);
+        size_t waiting_out = e->cfg.publish_pending ? e->cfg.publish_pending(e->cfg.publish_ud) : 0;
+        if (e->cfg.clocked && !e->wm_ms)
+            OTA_INFO("engine: pushes held: no clock probe back yet, %zu publishes waiting to "
+                     "leave",
+                     waiting_out);
+        else
+            OTA_INFO("engine: pushes held: device messages reach us %lld ms late, %zu "
+                     "publishes waiting to leave",
+                     (long long)(e->cfg.clocked ? now - e->wm_ms : 0), waiting_out);
         e->held_logged_ms = now;
     }
+    int waiting = held && pushes_waiting(e, now);
+    if (waiting && !e->held_waiting)
+        e->held_since = now;
+    else if (!waiting && e->held_waiting) {
+        pthread_mutex_lock(&e->mu);
+        e->stats.held_ms += (uint64_t)(now - e->held_since);
+        pthread_mutex_unlock(&e->mu);
+    }
+    e->held_waiting = waiting;
     e->held = held;
-    ota_err rc = held ? OTA_OK : load_pushes(e, u, now);
-    for (size_t i = 0; i < e->n_batches && pushes < ROUND_MAX_PUSHES && !held && rc == OTA_OK;
-         i++) {
+    ota_err rc = held ? OTA_OK : load_pushes(e, u, (size_t)max, now);
+    for (size_t i = 0; i < e->n_batches && pushes < max && !held && rc == OTA_OK; i++) {
         batch_mem *b = &e->batches[i];
         int64_t device_id;
         if (!b->running || !can_push(b, now))
             continue;
         refill(e, b, now);
-        while (b->tokens >= 1 && pushes < ROUND_MAX_PUSHES && idq_pop(&b->pending, &device_id)) {
+        while (b->tokens >= 1 && pushes < max && idq_pop(&b->pending, &device_id)) {
             int pushed = 0;
             rc = do_push(e, u, b, device_id, NULL, NULL, now, &pushed);
             if (rc != OTA_OK)
@@ -2033,6 +2075,7 @@ static ota_err send_pushes(engine_t *e, store_uow *u, int64_t now)
     }
     if (rc != OTA_OK)
         return rc; /* rolled back: nothing was pushed */
+    e->last_pushes = pushes;
     pthread_mutex_lock(&e->mu);
     e->stats.pushes += (uint64_t)pushes;
     pthread_mutex_unlock(&e->mu);

@@ -141,6 +141,8 @@ typedef struct {
     int64_t input_lag_ms;    /* clocked: how late device messages reach the engine (the age of
                                 the newest probe back); -1 before the first probe; else 0 */
     int pushes_held;         /* the last round held pushes (lag or publishes waiting) */
+    uint64_t held_ms;        /* how long pushes were held while a device waited for one, in
+                                all (holds that ended) */
     /* counted once the round that applied them committed (lock-free atomics inside) */
     uint64_t acks;                       /* pushes a device acknowledged (pushed -> to_upgrade) */
     uint64_t retries;                    /* failed attempts sent to to_retry */

@@ -311,6 +311,9 @@ static int metrics(http_req *r)
         family(&t, "ota_engine_pushes_held", "gauge",
                "1 when the last round held pushes back (lag or publishes waiting).");
         put(&t, "ota_engine_pushes_held %d\n", st.pushes_held ? 1 : 0);
+        family(&t, "ota_engine_push_hold_seconds_total", "counter",
+               "How long pushes were held back while a device waited for one (ended holds).");
+        put(&t, "ota_engine_push_hold_seconds_total %.3f\n", (double)st.held_ms / 1000.0);
         family(&t, "ota_store_round_trips_total", "counter",
                "Round trips to the database the engine waited for (0 with SQLite).");
         put(&t, "ota_store_round_trips_total %llu\n",

@@ -300,6 +300,7 @@ static void test_metrics(void **st)
     assert_false(isnan(value(&p1, "ota_tasks{state=\"succeeded\"}")));
     assert_false(isnan(value(&p1, "ota_downloads_total")));
     assert_false(isnan(value(&p1, "ota_engine_input_lag_seconds")));
+    assert_true(value(&p1, "ota_engine_push_hold_seconds_total") >= 0);
     assert_false(isnan(value(&p1, "ota_pushes_total")));
     /* one more request: its counter and histogram move by exactly one */
     assert_int_equal(tacc_call(c, "POST", "/api/v1/products", c->env.admin_token,
