@@ -21,15 +21,31 @@
 
 #define POOL_MAX 16
 
+/* A pooled connection and the statements kept prepared on it: sq_query parses each numbered
+ * statement once per connection instead of on every call (a DDI poll's read runs tens of
+ * thousands of times a second; docs/benchmarks.md). st[q] is NULL until q first runs here;
+ * all are finalized before the connection closes (conn_close). A kept statement whose
+ * schema changed is prepared again by SQLite itself (sqlite3_prepare_v2). */
+typedef struct {
+    sqlite3 *db;  /* NULL: the slot is free */
+    int reserved; /* being opened (db still NULL) */
+    sqlite3_stmt *st[STORE_Q_COUNT];
+} sq_conn;
+
 typedef struct {
     char path[1024];
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    sqlite3 *free_conns[POOL_MAX];
+    sq_conn conns[POOL_MAX];
+    sq_conn *free_conns[POOL_MAX];
     int n_free;
     int n_open;
     int version;
 } store_sqlite;
+
+/* The connection sq_tx lent this thread, for sq_query to find its kept statements (a
+ * statement run on any other connection, e.g. sqlite_batch.c's, is prepared per call). */
+static _Thread_local sq_conn *tls_conn;
 
 /* ---- migrations ------------------------------------------------------------------ */
 
@@ -374,23 +390,39 @@ static sqlite3 *open_conn(const char *path)
     return db;
 }
 
-sqlite3 *store_sqlite_conn_get(store_t *s)
+static void conn_close(sq_conn *c)
 {
-    store_sqlite *q = impl(s);
-    sqlite3 *db = NULL;
+    for (int i = 0; i < STORE_Q_COUNT; i++)
+        sqlite3_finalize(c->st[i]);
+    sqlite3_close(c->db);
+    memset(c, 0, sizeof *c);
+}
+
+/* Borrows a connection: a free one, else a new one while fewer than POOL_MAX are open, else
+ * waits. NULL when a new one cannot be opened (logged). */
+static sq_conn *conn_take(store_sqlite *q)
+{
+    sq_conn *c = NULL;
     pthread_mutex_lock(&q->mu);
     for (;;) {
         if (q->n_free > 0) {
-            db = q->free_conns[--q->n_free];
+            c = q->free_conns[--q->n_free];
             break;
         }
         if (q->n_open < POOL_MAX) {
+            for (int i = 0; i < POOL_MAX && !c; i++)
+                if (!q->conns[i].db && !q->conns[i].reserved)
+                    c = &q->conns[i];
+            c->reserved = 1;
             q->n_open++;
             pthread_mutex_unlock(&q->mu);
-            db = open_conn(q->path);
+            sqlite3 *db = open_conn(q->path);
             pthread_mutex_lock(&q->mu);
+            c->reserved = 0;
+            c->db = db;
             if (!db) {
                 q->n_open--;
+                c = NULL;
                 pthread_cond_signal(&q->cv);
             }
             break;
@@ -398,22 +430,40 @@ sqlite3 *store_sqlite_conn_get(store_t *s)
         pthread_cond_wait(&q->cv, &q->mu);
     }
     pthread_mutex_unlock(&q->mu);
-    return db;
+    return c;
+}
+
+static void conn_give(store_sqlite *q, sq_conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db)) {
+        OTA_WARN("store: connection returned inside a transaction; rolling back");
+        exec(c->db, "ROLLBACK");
+    }
+    pthread_mutex_lock(&q->mu);
+    q->free_conns[q->n_free++] = c;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+sqlite3 *store_sqlite_conn_get(store_t *s)
+{
+    sq_conn *c = conn_take(impl(s));
+    return c ? c->db : NULL;
 }
 
 void store_sqlite_conn_put(store_t *s, sqlite3 *db)
 {
     store_sqlite *q = impl(s);
+    sq_conn *c = NULL;
     if (!db)
         return;
-    if (!sqlite3_get_autocommit(db)) {
-        OTA_WARN("store: connection returned inside a transaction; rolling back");
-        exec(db, "ROLLBACK");
-    }
     pthread_mutex_lock(&q->mu);
-    q->free_conns[q->n_free++] = db;
-    pthread_cond_signal(&q->cv);
+    for (int i = 0; i < POOL_MAX && !c; i++)
+        if (q->conns[i].db == db)
+            c = &q->conns[i];
     pthread_mutex_unlock(&q->mu);
+    if (c)
+        conn_give(q, c);
 }
 
 ota_err store_sqlite_begin(sqlite3 *db)
@@ -435,35 +485,44 @@ void store_sqlite_rollback(sqlite3 *db)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-ota_err store_sqlite_tx(store_t *s, ota_err (*fn)(sqlite3 *db, void *ud), void *ud)
+/* Runs fn on a borrowed connection c, lent to this thread for sq_query meanwhile (the
+ * previous one back after: a store call inside fn borrows its own). write: inside one
+ * BEGIN IMMEDIATE transaction, committed when fn returns OTA_OK; else autocommit (one
+ * implicit read transaction per statement). */
+static ota_err conn_run(store_t *s, int write, ota_err (*fn)(sqlite3 *db, void *ud), void *ud)
 {
-    sqlite3 *db = store_sqlite_conn_get(s);
+    store_sqlite *q = impl(s);
+    sq_conn *c = conn_take(q), *prev = tls_conn;
     ota_err rc;
-    if (!db)
+    if (!c)
         return OTA_EDB;
-    rc = store_sqlite_begin(db);
+    tls_conn = c;
+    if (!write) {
+        rc = fn(c->db, ud);
+        goto out;
+    }
+    rc = store_sqlite_begin(c->db);
     if (rc != OTA_OK)
         goto out;
-    rc = fn(db, ud);
+    rc = fn(c->db, ud);
     if (rc == OTA_OK)
-        rc = store_sqlite_commit(db);
+        rc = store_sqlite_commit(c->db);
     else
-        store_sqlite_rollback(db);
+        store_sqlite_rollback(c->db);
 out:
-    store_sqlite_conn_put(s, db);
+    tls_conn = prev;
+    conn_give(q, c);
     return rc;
 }
 
-/* Runs a read-only function on a borrowed connection (autocommit: one implicit
- * transaction per statement). */
+ota_err store_sqlite_tx(store_t *s, ota_err (*fn)(sqlite3 *db, void *ud), void *ud)
+{
+    return conn_run(s, 1, fn, ud);
+}
+
 static ota_err with_conn(store_t *s, ota_err (*fn)(sqlite3 *db, void *ud), void *ud)
 {
-    sqlite3 *db = store_sqlite_conn_get(s);
-    if (!db)
-        return OTA_EDB;
-    ota_err rc = fn(db, ud);
-    store_sqlite_conn_put(s, db);
-    return rc;
+    return conn_run(s, 0, fn, ud);
 }
 
 static int migrate(sqlite3 *db, int *version)
@@ -505,7 +564,7 @@ static void sq_close(store_t *s)
 {
     store_sqlite *q = impl(s);
     for (int i = 0; i < q->n_free; i++)
-        sqlite3_close(q->free_conns[i]);
+        conn_close(q->free_conns[i]);
     if (q->n_free != q->n_open)
         OTA_WARN("store: closing with %d connections still borrowed", q->n_open - q->n_free);
     pthread_mutex_destroy(&q->mu);
@@ -663,13 +722,35 @@ static ota_err sq_tx(store_t *s, store_tx_mode mode, ota_err (*fn)(store_tx *tx,
     return rc;
 }
 
+/* A statement sq_query ran: a kept one reset for its next call (its bindings cleared: they
+ * pointed into the caller's arguments), any other finalized. */
+static void stmt_done(sqlite3_stmt *st, int kept)
+{
+    if (!kept) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
 static ota_err sq_query(store_tx *tx, store_q q, const store_args *a, store_row_fn row, void *ud,
                         int64_t *changes)
 {
     sqlite3 *db = (sqlite3 *)tx;
-    sqlite3_stmt *st = store_sqlite_prepare(db, store__sql_text(sql, q));
-    if (!st)
-        return OTA_EDB;
+    sq_conn *c = tls_conn && tls_conn->db == db ? tls_conn : NULL;
+    sqlite3_stmt *st = c ? c->st[q] : NULL;
+    int kept = 1;
+    /* a kept statement still running (a row callback's query of the same number) is left
+     * alone: this call prepares its own */
+    if (!st || sqlite3_stmt_busy(st)) {
+        st = store_sqlite_prepare(db, store__sql_text(sql, q));
+        if (!st)
+            return OTA_EDB;
+        kept = c && !c->st[q];
+        if (kept)
+            c->st[q] = st;
+    }
     /* ?N is parameter N; $N (the shared texts) is a named parameter whose index is the
      * order of first use, so it is bound by its name */
     for (int j = 1; j <= sqlite3_bind_parameter_count(st); j++) {
@@ -678,7 +759,7 @@ static ota_err sq_query(store_tx *tx, store_q q, const store_args *a, store_row_
         if (name && name[0] == '$')
             k = strtol(name + 1, NULL, 10);
         if (k < 1 || k > a->n) {
-            sqlite3_finalize(st);
+            stmt_done(st, kept);
             OTA_ERROR("store: %s: parameter %s without a value", store__q_name(q),
                       name ? name : "?");
             return OTA_EDB;
@@ -695,9 +776,11 @@ static ota_err sq_query(store_tx *tx, store_q q, const store_args *a, store_row_
             row(ud, &sr);
         }
     }
-    sqlite3_finalize(st);
     if (r != SQLITE_DONE)
-        return store_sqlite_fail(db, store__q_name(q));
+        store_sqlite_fail(db, store__q_name(q));
+    stmt_done(st, kept);
+    if (r != SQLITE_DONE)
+        return OTA_EDB;
     if (changes)
         *changes = sqlite3_changes64(db);
     return OTA_OK;
