@@ -1,6 +1,7 @@
 /*
  * Shared crypto helpers on OpenSSL 3: hex, randomness, HMAC-SHA256, constant-time
- * compare, key file handling and secret derivation. No state; safe from any thread.
+ * compare, key file handling and secret derivation. No state but SHA-256's algorithm,
+ * fetched once (ota_hmac_sha256); safe from any thread.
  */
 #include "ota_crypto.h"
 
@@ -10,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -64,13 +66,60 @@ int ota_random_hex(size_t nbytes, char *out)
     return 0;
 }
 
+/* SHA-256 fetched once for the process: OpenSSL 3's one-shot HMAC() fetches its algorithms
+ * on every call (locks and allocations: four times the hash itself), and a DDI poll checks
+ * a device's TargetToken with one HMAC (docs/benchmarks.md). NULL when the fetch failed:
+ * ota_hmac_sha256 then falls back to HMAC(). Never freed (one per process). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* HMAC (RFC 2104) over SHA-256: H(K ^ opad, H(K ^ ipad, msg)), K the key padded to the
+ * 64-byte block (hashed first when longer). */
 int ota_hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, size_t msglen,
                     unsigned char mac[32])
 {
-    unsigned int maclen = 0;
-    if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, mac, &maclen) || maclen != 32)
+    unsigned char k[64] = {0}, pad[64], inner[32];
+    unsigned int n = 0;
+    int ok = 0;
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md) {
+        if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, mac, &n) || n != 32)
+            return -1;
+        return 0;
+    }
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c)
         return -1;
-    return 0;
+    if (keylen > sizeof k) {
+        if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1 || EVP_DigestUpdate(c, key, keylen) != 1 ||
+            EVP_DigestFinal_ex(c, k, &n) != 1)
+            goto out;
+    } else if (keylen) {
+        memcpy(k, key, keylen);
+    }
+    for (size_t i = 0; i < sizeof k; i++)
+        pad[i] = k[i] ^ 0x36;
+    if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1 || EVP_DigestUpdate(c, pad, sizeof pad) != 1 ||
+        EVP_DigestUpdate(c, msg, msglen) != 1 || EVP_DigestFinal_ex(c, inner, &n) != 1)
+        goto out;
+    for (size_t i = 0; i < sizeof k; i++)
+        pad[i] = k[i] ^ 0x5c;
+    if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1 || EVP_DigestUpdate(c, pad, sizeof pad) != 1 ||
+        EVP_DigestUpdate(c, inner, sizeof inner) != 1 || EVP_DigestFinal_ex(c, mac, &n) != 1 ||
+        n != 32)
+        goto out;
+    ok = 1;
+out:
+    EVP_MD_CTX_free(c);
+    OPENSSL_cleanse(k, sizeof k);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(inner, sizeof inner);
+    return ok ? 0 : -1;
 }
 
 int ota_ct_streq(const char *a, const char *b)

@@ -1,6 +1,7 @@
 /*
- * ddi: action ids, the poll interval text and the DDI body parsers (ddi.h says what each
- * promises). Pure functions on jansson; every input is bounded by the caller
+ * ddi: action ids, the poll interval text, the poll's answer (a template: the poll is the
+ * hot path) and the DDI body parsers (ddi.h says what each promises). Pure functions, the
+ * parsers on jansson; every input is bounded by the caller
  * (DDI_BODY_MAX) and every kept string here.
  */
 #include "core/ddi.h"
@@ -62,6 +63,101 @@ void ddi_sleep_text(int64_t seconds, char out[9])
         seconds = DDI_SLEEP_MAX_S;
     snprintf(out, 9, "%02d:%02d:%02d", (int)(seconds / 3600), (int)(seconds / 60 % 60),
              (int)(seconds % 60));
+}
+
+/* ---- the poll's answer ------------------------------------------------------------------- */
+
+/* A bounded writer: n counts every byte asked for, so a cut shows as n >= len. */
+typedef struct {
+    char *out;
+    size_t len, n;
+} ans_buf;
+
+static void put_raw(ans_buf *b, const char *s, size_t n)
+{
+    if (b->n < b->len) {
+        size_t room = b->len - b->n;
+        memcpy(b->out + b->n, s, n < room ? n : room);
+    }
+    b->n += n;
+}
+
+static void put_str(ans_buf *b, const char *s)
+{
+    put_raw(b, s, strlen(s));
+}
+
+/* s as the inside of a JSON string, escaped as jansson escapes it (" \ and control bytes;
+ * '/' and bytes >= 0x80 as they are). */
+static void put_escaped(ans_buf *b, const char *s)
+{
+    char esc[8];
+    for (const char *run = s;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put_raw(b, run, (size_t)(s - run));
+        if (!c)
+            return;
+        run = s + 1;
+        switch (c) {
+        case '"': put_str(b, "\\\""); break;
+        case '\\': put_str(b, "\\\\"); break;
+        case '\b': put_str(b, "\\b"); break;
+        case '\f': put_str(b, "\\f"); break;
+        case '\n': put_str(b, "\\n"); break;
+        case '\r': put_str(b, "\\r"); break;
+        case '\t': put_str(b, "\\t"); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", c);
+            put_str(b, esc);
+        }
+    }
+}
+
+/* "name":{"href":"base<tail>"} */
+static void put_link(ans_buf *b, const char *name, const char *base, const char *tail)
+{
+    put_str(b, "\"");
+    put_str(b, name);
+    put_str(b, "\":{\"href\":\"");
+    put_escaped(b, base);
+    put_escaped(b, tail);
+    put_str(b, "\"}");
+}
+
+int ddi_poll_answer(const ddi_poll_links *p, char *out, size_t len)
+{
+    ans_buf b = {out, len, 0};
+    char sleep[9], tail[80];
+    int links = 0;
+    if (!out || len == 0)
+        return -1;
+    ddi_sleep_text(p->sleep_s, sleep);
+    put_str(&b, "{\"config\":{\"polling\":{\"sleep\":\"");
+    put_str(&b, sleep);
+    put_str(&b, "\"}}");
+    if (p->cancel) {
+        snprintf(tail, sizeof tail, "/cancelAction/%lld", (long long)p->cancel);
+        put_str(&b, ",\"_links\":{");
+        put_link(&b, "cancelAction", p->base, tail);
+        links++;
+    } else if (p->deployment) {
+        snprintf(tail, sizeof tail, "/deploymentBase/%lld?c=%lld", (long long)p->deployment,
+                 (long long)p->deployment);
+        put_str(&b, ",\"_links\":{");
+        put_link(&b, "deploymentBase", p->base, tail);
+        links++;
+    }
+    if (p->config_data) {
+        put_str(&b, links++ ? "," : ",\"_links\":{");
+        put_link(&b, "configData", p->base, "/configData");
+    }
+    put_str(&b, links ? "}}" : "}");
+    if (b.n >= len)
+        return -1;
+    out[b.n] = '\0';
+    return (int)b.n;
 }
 
 /* ---- feedback ------------------------------------------------------------------------------ */

@@ -1,6 +1,6 @@
 /*
  * ddi: the pure parts of the hawkBit DDI device API (docs/ddi.md): action ids, the poll
- * interval's "HH:MM:SS" text, and the parsers of what a DDI client sends (deployment and
+ * interval's "HH:MM:SS" text, the poll's answer, and the parsers of what a DDI client sends (deployment and
  * cancel feedback, configData). The HTTP side (http/routes_ddi.c) authenticates, reads
  * the store and hands events to the engine; nothing here does I/O.
  *
@@ -35,6 +35,22 @@ int64_t ddi_action_id(int64_t batch_id, int attempt);
 int ddi_action_split(int64_t action_id, int64_t *batch_id, int *attempt);
 /* Parses an action id path segment (decimal digits, 1..18 of them). 0 or -1. */
 int ddi_action_parse(const char *s, int64_t *action_id);
+
+/* What a poll answers (http/routes_ddi.c decides it from the device's task). */
+typedef struct {
+    const char *base;   /* the device's URL: public_url/{tenant}/controller/v1/{id} */
+    int64_t sleep_s;    /* the poll interval devices are told (ddi_sleep_text) */
+    int64_t cancel;     /* the action to cancel; 0: none */
+    int64_t deployment; /* the action offered; 0: none (not shown with a cancel) */
+    int config_data;    /* ask for configData (the device has not sent its attributes) */
+} ddi_poll_links;
+
+/* The poll's answer as compact JSON into out (len bytes, NUL-terminated), written from a
+ * fixed template: byte for byte what jansson's json_dumps(JSON_COMPACT) makes of
+ * {"config":{"polling":{"sleep":..}},"_links":{..}} (tests/unit/test_ddi.c compares
+ * them), without building objects on the poll's path. Returns the length, or -1 when it
+ * does not fit (out then holds nothing useful). */
+int ddi_poll_answer(const ddi_poll_links *p, char *out, size_t len);
 
 /* The poll interval DDI devices are told: poll_s divided by the time scale, whole seconds,
  * at least 1 (the clients read "HH:MM:SS"). */

@@ -352,23 +352,30 @@ static int queue(http_req *r, unsigned status, struct MHD_Response *resp)
     return ret;
 }
 
+/* A response of text[0..len) as application/json (mode as MHD_create_response_from_buffer),
+ * or NULL. */
+static struct MHD_Response *json_text_response(const char *text, size_t len,
+                                               enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)text, mode);
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json; charset=utf-8");
+    return resp;
+}
+
 /* A response of body (stolen; NULL = empty) as application/json, or NULL. */
 static struct MHD_Response *json_response(json_t *body)
 {
-    char *s = NULL;
-    size_t len = 0;
-    if (body) {
-        s = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        if (!s)
-            abort();
-        len = strlen(s);
-    }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        len, s ? s : (char *)"", s ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (resp && s)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/json; charset=utf-8");
+    if (!body)
+        return MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!s)
+        abort();
+    struct MHD_Response *resp = json_text_response(s, strlen(s), MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        free(s);
     return resp;
 }
 
@@ -380,6 +387,11 @@ int http_send_response(http_req *r, unsigned status, struct MHD_Response *resp)
 int http_send_json(http_req *r, unsigned status, json_t *body)
 {
     return queue(r, status, json_response(body));
+}
+
+int http_send_json_text(http_req *r, unsigned status, const char *text, size_t len)
+{
+    return queue(r, status, json_text_response(text, len, MHD_RESPMEM_MUST_COPY));
 }
 
 int http_download_begin(http_req *r, int *answer)

@@ -206,6 +206,9 @@ int http_json_string(http_req *r, json_t *obj, const char *name, int required, c
 /* --- answers (each returns the value the handler returns) ---------------------------- */
 /* Sends body (stolen; NULL = no body) as application/json. */
 int http_send_json(http_req *r, unsigned status, json_t *body);
+/* Sends text[0..len) (JSON already written, copied here) as application/json: for answers
+ * made from a template on a hot path (the DDI poll) instead of jansson objects. */
+int http_send_json_text(http_req *r, unsigned status, const char *text, size_t len);
 /* {"error":{"code","message","field"}}; field may be NULL. */
 /* Answers the error a request parser (core/reqparse.h) recorded. */
 int http_send_rq_error(http_req *r, const rq_error *e);

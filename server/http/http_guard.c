@@ -2,7 +2,7 @@
  * http_guard: head deadlines and peer closes of otad's HTTP connections (see http_guard.h).
  *
  * A connection goes HEAD (deadline running, close watched) -> BODY (close watched) ->
- * ANSWER (nothing watched) -> HEAD again when it is kept alive, and CLOSED at the end.
+ * ANSWER (a close is ignored) -> HEAD again when it is kept alive, and CLOSED at the end.
  * Closing is done with shutdown(): the fd stays libmicrohttpd's, which sees the shutdown
  * as an event on its own epoll set and closes the connection itself.
  *
@@ -96,20 +96,31 @@ static void head_list_append(http_guard *g, http_guard_conn *c)
     g->head_last = c;
 }
 
-/* Watches (want = 1) or stops watching the peer's close on c. Called under g->mu. */
+/* Arms the one-shot watch of the peer's close on c (want = 1), or takes c out of the epoll
+ * set (want = 0: it closes). Called under g->mu. A watch that has not fired stays armed
+ * through the answer (on_peer_close ignores a close then, and a connection kept alive is
+ * watched again in its next head), so a kept-alive request makes no epoll_ctl call at all:
+ * only a fired watch is armed again (EPOLL_CTL_MOD reports a close that already happened). */
 static void watch_close(http_guard *g, http_guard_conn *c, int want)
 {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLRDHUP | EPOLLONESHOT;
     ev.data.ptr = c;
-    if (want) {
-        if (epoll_ctl(g->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0 &&
-            epoll_ctl(g->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
-            OTA_WARN("http: cannot watch connection fd %d: %s", c->fd, strerror(errno));
-    } else {
-        epoll_ctl(g->epfd, EPOLL_CTL_DEL, c->fd, &ev); /* ENOENT when not watched: fine */
+    if (!want) {
+        if (c->watch)
+            epoll_ctl(g->epfd, EPOLL_CTL_DEL, c->fd, &ev);
+        c->watch = 0;
+        return;
     }
+    if (c->watch == 1)
+        return;
+    if ((c->watch == 0 || epoll_ctl(g->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) &&
+        epoll_ctl(g->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        OTA_WARN("http: cannot watch connection fd %d: %s", c->fd, strerror(errno));
+        return;
+    }
+    c->watch = 1;
 }
 
 static void set_phase(http_guard *g, http_guard_conn *c, int phase)
@@ -120,10 +131,8 @@ static void set_phase(http_guard *g, http_guard_conn *c, int phase)
         recheck_remove(g, c); /* else a gone peer is still looked at */
     if (phase == HG_HEAD)
         head_list_append(g, c);
-    int watched = c->phase == HG_HEAD || c->phase == HG_BODY;
-    int wanted = phase == HG_HEAD || phase == HG_BODY;
-    if (watched != wanted)
-        watch_close(g, c, wanted);
+    if (phase == HG_HEAD || phase == HG_BODY)
+        watch_close(g, c, 1);
     c->phase = phase;
 }
 
@@ -192,8 +201,13 @@ static void *watcher(void *arg)
         free_parked(g);
         int n = epoll_wait(g->epfd, evs, 64, HG_TICK_MS);
         pthread_mutex_lock(&g->mu);
-        for (int i = 0; i < n; i++)
-            on_peer_close(g, evs[i].data.ptr);
+        for (int i = 0; i < n; i++) {
+            http_guard_conn *c = evs[i].data.ptr;
+            if (c->phase == HG_CLOSED)
+                continue;
+            c->watch = 2; /* one-shot: disarmed until watch_close arms it again */
+            on_peer_close(g, c);
+        }
         http_guard_conn *again = g->recheck;
         while (again) { /* on_peer_close takes it off the list or puts it back */
             http_guard_conn *next = again->rnext;
@@ -283,7 +297,8 @@ void http_guard_idle(http_guard *g, http_guard_conn *c)
 void http_guard_closed(http_guard *g, http_guard_conn *c)
 {
     pthread_mutex_lock(&g->mu);
-    set_phase(g, c, HG_ANSWER); /* out of the list and the epoll set */
+    set_phase(g, c, HG_ANSWER); /* out of the head list */
+    watch_close(g, c, 0);       /* and of the epoll set */
     c->phase = HG_CLOSED;
     c->next = g->freed;
     g->freed = c;

@@ -29,6 +29,7 @@ typedef struct http_guard_conn {
     struct http_guard_conn *prev, *next; /* head-deadline list, or the freed list */
     struct http_guard_conn *rprev, *rnext; /* peer gone, bytes still unread: look again */
     int rechecking;                         /* on that list */
+    int watch;   /* 0: not in the epoll set; 1: its one-shot close watch armed; 2: fired */
     void (*free_fn)(struct http_guard_conn *); /* frees the embedding context */
 } http_guard_conn;
 

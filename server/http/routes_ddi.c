@@ -367,18 +367,13 @@ static void base_url(http_req *r, const ddi_req *q, char *out, size_t len)
     snprintf(out, len, "%s/%s/controller/v1/%s", r->app->cfg->public_url, q->pk, q->id);
 }
 
-static json_t *href(const char *url)
-{
-    return json_pack("{s:s}", "href", url);
-}
-
 /* ---- routes ------------------------------------------------------------------------------ */
 
 /* GET /{pk}/controller/v1/{id} */
 static int ddi_poll(http_req *r)
 {
     ddi_req q;
-    char base[700], url[800], sleep[9];
+    char base[700], body[4096];
     if (ddi_begin(r, &q) != 0)
         return MHD_YES;
     struct http_ddi *d = r->app->ddi;
@@ -396,29 +391,16 @@ static int ddi_poll(http_req *r)
         if (rc != OTA_OK)
             return http_send_store_error(r, rc, "ddi target");
     }
-    ddi_sleep_text(d ? d->sleep_s : 60, sleep);
     base_url(r, &q, base, sizeof base);
-    json_t *links = json_object();
-    int64_t cur = current_action(&q.t), cancel = cancel_action(&q.t);
-    if (cancel) {
-        snprintf(url, sizeof url, "%s/cancelAction/%lld", base, (long long)cancel);
-        json_object_set_new(links, "cancelAction", href(url));
-    } else if (cur && ddi_in_window(&q.t)) {
-        /* the query changes with the action, as hawkBit's does, so no cache serves an old one */
-        snprintf(url, sizeof url, "%s/deploymentBase/%lld?c=%lld", base, (long long)cur,
-                 (long long)cur);
-        json_object_set_new(links, "deploymentBase", href(url));
-    }
-    if (!q.t.has_attributes) {
-        snprintf(url, sizeof url, "%s/configData", base);
-        json_object_set_new(links, "configData", href(url));
-    }
-    json_t *body = json_pack("{s:{s:{s:s}}}", "config", "polling", "sleep", sleep);
-    if (json_object_size(links))
-        json_object_set_new(body, "_links", links);
-    else
-        json_decref(links);
-    return http_send_json(r, 200, body);
+    int64_t cur = current_action(&q.t);
+    /* the query changes with the action, as hawkBit's does, so no cache serves an old one
+     * (ddi_poll_answer) */
+    ddi_poll_links p = {base, d ? d->sleep_s : 60, cancel_action(&q.t),
+                        cur && ddi_in_window(&q.t) ? cur : 0, !q.t.has_attributes};
+    int n = ddi_poll_answer(&p, body, sizeof body);
+    if (n < 0)
+        return http_send_error(r, 500, "internal", NULL, "The poll's answer does not fit.");
+    return http_send_json_text(r, 200, body, (size_t)n);
 }
 
 /* GET /{pk}/controller/v1/{id}/deploymentBase/{actionId}[?anything] */

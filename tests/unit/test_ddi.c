@@ -1,7 +1,8 @@
 /*
  * Unit test of server/core/ddi: action ids (a retry gets a new one; foreign numbers name no
- * attempt), the poll interval text, and the parsers of what hawkBit DDI clients send, with
- * bodies as SWUpdate 2022.12 and rauc-hawkbit-updater send them (docs/ddi.md).
+ * attempt), the poll interval text, the poll's answer (the bytes jansson made of it), and
+ * the parsers of what hawkBit DDI clients send, with bodies as SWUpdate 2022.12 and
+ * rauc-hawkbit-updater send them (docs/ddi.md).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,9 @@
 #include <cmocka.h>
 
 #include "core/ddi.h"
+
+#include <jansson.h>
+#include <stdio.h>
 
 static void test_action_ids(void **st)
 {
@@ -55,6 +59,62 @@ static void test_sleep(void **st)
     assert_int_equal(ddi_sleep_seconds(60, 1), 60);
     assert_int_equal(ddi_sleep_seconds(60, 30), 2);
     assert_int_equal(ddi_sleep_seconds(60, 1000), 1);
+}
+
+/* The poll's answer as the jansson objects it was once built from, dumped compact. */
+static char *poll_by_jansson(const ddi_poll_links *p)
+{
+    char sleep[9], url[1200];
+    json_t *links = json_object();
+    ddi_sleep_text(p->sleep_s, sleep);
+    if (p->cancel) {
+        snprintf(url, sizeof url, "%s/cancelAction/%lld", p->base, (long long)p->cancel);
+        json_object_set_new(links, "cancelAction", json_pack("{s:s}", "href", url));
+    } else if (p->deployment) {
+        snprintf(url, sizeof url, "%s/deploymentBase/%lld?c=%lld", p->base,
+                 (long long)p->deployment, (long long)p->deployment);
+        json_object_set_new(links, "deploymentBase", json_pack("{s:s}", "href", url));
+    }
+    if (p->config_data) {
+        snprintf(url, sizeof url, "%s/configData", p->base);
+        json_object_set_new(links, "configData", json_pack("{s:s}", "href", url));
+    }
+    json_t *body = json_pack("{s:{s:{s:s}}}", "config", "polling", "sleep", sleep);
+    if (json_object_size(links))
+        json_object_set_new(body, "_links", links);
+    else
+        json_decref(links);
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return s;
+}
+
+static void test_poll_answer(void **st)
+{
+    (void)st;
+    static const char *const bases[] = {
+        "http://127.0.0.1:8080/Ab12Cd34Ef/controller/v1/dev-1",
+        "https://ota.example.com/a\\b/Ab12Cd34Ef/controller/v1/x_y", /* a backslash */
+        "http://h\"q\x01\t\n/\xc3\xa9/controller/v1/z",             /* what jansson escapes */
+    };
+    char out[2048];
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++)
+        for (int k = 0; k < 12; k++) {
+            ddi_poll_links p = {bases[i], k % 2 ? 60 : 360000, k % 3 == 1 ? 113 : 0,
+                                k % 3 == 2 ? 2147483647 : k % 4 == 0 ? 17 : 0, k / 6};
+            char *want = poll_by_jansson(&p);
+            assert_non_null(want);
+            int n = ddi_poll_answer(&p, out, sizeof out);
+            assert_int_equal(n, (int)strlen(want));
+            assert_string_equal(out, want);
+            /* a buffer one byte short is refused, never cut */
+            assert_int_equal(ddi_poll_answer(&p, out, strlen(want)), -1);
+            assert_int_equal(ddi_poll_answer(&p, out, strlen(want) + 1), n);
+            free(want);
+        }
+    ddi_poll_links none = {bases[0], 60, 0, 0, 0};
+    assert_int_equal(ddi_poll_answer(&none, out, sizeof out), 43);
+    assert_string_equal(out, "{\"config\":{\"polling\":{\"sleep\":\"00:01:00\"}}}");
 }
 
 static int parse(const char *body, ddi_feedback *f, rq_error *e)
@@ -198,6 +258,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_action_ids),
         cmocka_unit_test(test_sleep),
+        cmocka_unit_test(test_poll_answer),
         cmocka_unit_test(test_feedback),
         cmocka_unit_test(test_config),
     };

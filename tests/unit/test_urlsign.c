@@ -1,5 +1,5 @@
 /*
- * Unit tests of server/core/urlsign: key derivation, the exact link format, round trips
+ * Unit tests of server/core/urlsign: key derivation (and the HMAC under it, RFC 4231), the exact link format, round trips
  * with awkward characters, every field tampered, expiry, and malformed targets.
  */
 #include <setjmp.h>
@@ -51,6 +51,28 @@ static void test_derive_key(void **state)
     assert_int_equal(ota_hmac_sha256(server_key, 32, "url:", 4, want), 0);
     assert_memory_equal(key, want, 32);
     assert_memory_not_equal(key, server_key, 32);
+}
+
+/* ota_hmac_sha256 (common/crypto.c, which signs these links) against RFC 4231's test cases
+ * 1 (a short key), 2 (a key shorter than the hash) and 6 (a key longer than the block). */
+static void test_hmac_rfc4231(void **state)
+{
+    (void)state;
+    unsigned char k1[20], k6[131], mac[32];
+    char hex[65];
+    memset(k1, 0x0b, sizeof k1);
+    memset(k6, 0xaa, sizeof k6);
+    assert_int_equal(ota_hmac_sha256(k1, sizeof k1, "Hi There", 8, mac), 0);
+    ota_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    const char *m2 = "what do ya want for nothing?";
+    assert_int_equal(ota_hmac_sha256((const unsigned char *)"Jefe", 4, m2, strlen(m2), mac), 0);
+    ota_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    assert_int_equal(ota_hmac_sha256(k6, sizeof k6, m6, strlen(m6), mac), 0);
+    ota_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
 static void test_exact_format(void **state)
@@ -357,6 +379,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_derive_key),
+        cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_exact_format),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_escaping_round_trip),
