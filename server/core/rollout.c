@@ -328,3 +328,76 @@ int rollout_rule_fires(const rollout_rule *rule, int64_t finished, int64_t faile
     return finished >= rule->min_finished && finished > 0 &&
            failed * 100 >= (int64_t)rule->threshold_percent * finished;
 }
+
+static json_t *tally_array(const int64_t *v)
+{
+    json_t *a = json_array();
+    for (int k = 0; a && k < ROLLOUT_MAX_PHASES; k++)
+        json_array_append_new(a, json_integer((json_int_t)v[k]));
+    return a;
+}
+
+int rollout_tally_to_text(const rollout_tally *t, char *out, size_t cap)
+{
+    json_t *by = json_object();
+    for (int i = 0; by && i < FSM_REASON_COUNT; i++)
+        if (t->failed_by[i] > 0)
+            json_object_set_new(by, fsm_reason_name((fsm_reason)i),
+                                json_integer((json_int_t)t->failed_by[i]));
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o}", "devices", tally_array(t->size), "succeeded",
+                          tally_array(t->succ), "failed", tally_array(t->fail), "failedBy", by);
+    size_t n = o ? json_dumpb(o, out, cap, JSON_COMPACT | JSON_PRESERVE_ORDER) : 0;
+    json_decref(o);
+    if (n == 0 || n >= cap)
+        return -1;
+    out[n] = '\0';
+    return 0;
+}
+
+/* Reads a stored array of ROLLOUT_MAX_PHASES counts into v: 0 or -1. */
+static int tally_read(const json_t *a, int64_t *v)
+{
+    if (!json_is_array(a) || json_array_size(a) != ROLLOUT_MAX_PHASES)
+        return -1;
+    for (int k = 0; k < ROLLOUT_MAX_PHASES; k++) {
+        const json_t *x = json_array_get(a, (size_t)k);
+        if (!json_is_integer(x) || json_integer_value(x) < 0)
+            return -1;
+        v[k] = (int64_t)json_integer_value(x);
+    }
+    return 0;
+}
+
+int rollout_tally_from_text(const char *text, rollout_tally *t)
+{
+    memset(t, 0, sizeof *t);
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    const json_t *by = json_object_get(o, "failedBy");
+    int rc = o && tally_read(json_object_get(o, "devices"), t->size) == 0 &&
+                     tally_read(json_object_get(o, "succeeded"), t->succ) == 0 &&
+                     tally_read(json_object_get(o, "failed"), t->fail) == 0 && json_is_object(by)
+                 ? 0
+                 : -1;
+    const char *key;
+    const json_t *n;
+    if (rc == 0)
+        json_object_foreach((json_t *)by, key, n) {
+            fsm_reason r;
+            if (fsm_reason_from_name(key, &r) != 0 || (unsigned)r >= FSM_REASON_COUNT ||
+                !json_is_integer(n) || json_integer_value(n) < 0) {
+                rc = -1;
+                break;
+            }
+            t->failed_by[r] = (int64_t)json_integer_value(n);
+        }
+    json_decref(o);
+    if (rc != 0) {
+        memset(t, 0, sizeof *t);
+        return -1;
+    }
+    for (int k = 0; k < ROLLOUT_MAX_PHASES; k++) {
+        t->finished += t->succ[k] + t->fail[k];
+        t->failed += t->fail[k];
+    }
+    return 0;
+}

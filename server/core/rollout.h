@@ -88,4 +88,25 @@ int rollout_share_met(const rollout_phase *p, int64_t size, int64_t succeeded);
  * (failed: the batch's failed devices for the rule's reason, or all of them for "any"). */
 int rollout_rule_fires(const rollout_rule *rule, int64_t finished, int64_t failed);
 
+/* A batch's rollout counters: each phase's devices and finished ones, the failures by
+ * reason. Kept by the engine at the events that finish devices and stored with the batch
+ * (store_batch.h, store_uow_rollout_lock) so that every otad on one database judges the
+ * phases and brakes on the batch's exact totals. finished and failed are sums of the
+ * phases' (rollout_tally_sum). */
+typedef struct {
+    int64_t size[ROLLOUT_MAX_PHASES], succ[ROLLOUT_MAX_PHASES], fail[ROLLOUT_MAX_PHASES];
+    int64_t failed_by[FSM_REASON_COUNT];
+    int64_t finished, failed;
+} rollout_tally;
+
+#define ROLLOUT_TALLY_TEXT_MAX 1024 /* bytes of rollout_tally_to_text's form, NUL included */
+
+/* The stored form: {"devices":[...],"succeeded":[...],"failed":[...],"failedBy":{reason:n}}
+ * (one entry per phase, ROLLOUT_MAX_PHASES of them; reasons with n > 0 only) into out
+ * (cap bytes). 0, or -1 when it does not fit. */
+int rollout_tally_to_text(const rollout_tally *t, char *out, size_t cap);
+/* Reads the stored form back into *t, finished and failed summed. 0, or -1 when text is
+ * not one (*t is then zeroed). */
+int rollout_tally_from_text(const char *text, rollout_tally *t);
+
 #endif

@@ -125,8 +125,8 @@ typedef struct {
      * and row.brakes_fired are kept current here and written with each change */
     int has_rollout;
     rollout ro;
-    int64_t size[ROLLOUT_MAX_PHASES], succ[ROLLOUT_MAX_PHASES], fail[ROLLOUT_MAX_PHASES];
-    int64_t finished, failed, failed_by[FSM_REASON_COUNT];
+    rollout_tally ct;      /* exact while the round holds the store's lock (tally_lock) */
+    int ct_locked;         /* ct was read under the lock in this round (and is written back) */
     int refresh;           /* its phase moved on or it resumed: re-read who waits for a push */
     window_set win;        /* maintenance windows (win.list.n = 0: none); zones owned */
 } batch_mem;
@@ -188,6 +188,7 @@ struct engine {
     } *touched;
     size_t n_touched, cap_touched;
     int view_stale;     /* the view above could not be rebuilt from the store (rebuild) */
+    int in_round;       /* between run_round's begin and its commit or rollback */
     int resync_failing; /* the last resync could not read the store */
     int snapshot_pending_rebuild;
     int64_t next_resync_ms;
@@ -323,43 +324,37 @@ static void batch_state_from_row(batch_mem *b)
 /* n devices of phase (0-based, in range) finished in state st (succeeded or failed). */
 static void count_finished(batch_mem *b, int phase, fsm_state st, fsm_reason why, int64_t n)
 {
-    b->finished += n;
+    b->ct.finished += n;
     if (st == FSM_SUCCEEDED) {
-        b->succ[phase] += n;
+        b->ct.succ[phase] += n;
         return;
     }
-    b->fail[phase] += n;
-    b->failed += n;
+    b->ct.fail[phase] += n;
+    b->ct.failed += n;
     if ((unsigned)why < FSM_REASON_COUNT)
-        b->failed_by[why] += n;
+        b->ct.failed_by[why] += n;
 }
 
-/* A row of store_batch_phase_counts: n devices of a phase in a state. */
 /* 1 when the batch may push at now: in_progress and inside a window (or without one). */
 static int can_push(const batch_mem *b, int64_t now)
 {
     return b->pushing && window_inside(&b->win, now);
 }
 
-static void count_cb(void *ud, int phase, fsm_state st, fsm_reason why, int64_t n)
-{
-    batch_mem *b = ud;
-    if (phase < 0 || phase >= ROLLOUT_MAX_PHASES)
-        phase = 0;
-    b->size[phase] += n;
-    if (fsm_state_is_final(st))
-        count_finished(b, phase, st, why, n);
-}
-
-/* A batch with a rollout: its phases' sizes and its finished devices counted from the
- * store (once per load; then kept by the events that finish devices), and the soak end
- * armed. A store error leaves the view to be rebuilt. */
+/* A batch with a rollout: its stored counters (made from its tasks the first time an engine
+ * loads it, store_batch_rollout_init) and the soak end armed. The counters read here are
+ * for the log and the API's view only: a round reads them again under the store's lock
+ * before it judges a phase or a brake (tally_lock). A store error leaves the view to be
+ * rebuilt. */
 static void rollout_load(engine_t *e, batch_mem *b)
 {
     if (!b->row.rollout[0] || rollout_from_text(b->row.rollout, &b->ro) != 0)
         return;
     b->has_rollout = 1;
-    if (store_batch_phase_counts(e->cfg.store, b->row.id, count_cb, b) != OTA_OK) {
+    /* not inside a round's unit (the counting would wait for the unit on SQLite): a batch
+     * learnt in a round has its counters from its creation, an older one is made at the
+     * rebuild that the round's failure (tally_lock) brings */
+    if (store_batch_rollout_init(e->cfg.store, b->row.id, !e->in_round, &b->ct) != OTA_OK) {
         OTA_ERROR("engine: batch %lld: cannot count its finished devices by phase; rebuilding",
                   (long long)b->row.id);
         e->view_stale = 1;
@@ -632,12 +627,11 @@ static ota_err batch_hook(store_uow *u, const batch_mem *b, hook_event ev, json_
 }
 
 /* Stops a pushing batch: paused with why (JSON text, owned by the caller), and its
- * batch.paused event. A batch that is already paused or scheduled keeps its state. */
+ * batch.paused event. A batch that is already paused or scheduled keeps its state: the store
+ * decides (another otad may have paused or resumed it since this one last looked). */
 static ota_err halt(store_uow *u, batch_mem *b, const char *why, int64_t now)
 {
     int done = 0;
-    if (!b->pushing)
-        return OTA_OK;
     ota_err rc = store_uow_batch_pause(u, b->row.id, why, &done);
     if (rc != OTA_OK || !done)
         return rc;
@@ -662,6 +656,79 @@ static json_t *time_json(int64_t ms)
     return json_string(ota_time_format_ms(ms, buf, sizeof buf));
 }
 
+/* Reads one batch's stored counters and progress under the store's lock (held until the
+ * round ends) into memory: from here to the commit they are the batch's exact totals, whatever
+ * other otad on the database did before. A phase moved on elsewhere makes its devices
+ * re-read for pushes; a soak started elsewhere is armed here too (whoever fires it first
+ * moves the phase on; the other finds it moved, KIND_PHASE in on_timer). */
+static ota_err tally_lock_one(engine_t *e, store_uow *u, batch_mem *b)
+{
+    store_rollout r;
+    ota_err rc = store_uow_rollout_lock(u, b->row.id, &r);
+    if (rc == OTA_ENOTFOUND) {
+        OTA_ERROR("engine: batch %lld: its rollout counters are not stored; rebuilding",
+                  (long long)b->row.id);
+        rc = OTA_EDB; /* the rebuild's load makes them (rollout_load) */
+    }
+    if (rc != OTA_OK)
+        return rc;
+    b->ct = r.ct;
+    if (r.phase != b->row.phase)
+        b->refresh = 1;
+    if (r.phase_due_ms > 0 && r.phase_due_ms != b->row.phase_due_ms)
+        arm_add(e, b->row.id, KIND_PHASE, r.phase_due_ms);
+    b->row.phase = r.phase;
+    b->row.phase_due_ms = r.phase_due_ms;
+    b->row.brakes_fired = r.brakes_fired;
+    b->ct_locked = 1;
+    return OTA_OK;
+}
+
+/* Before a round reads or changes a batch's phase counters (a device of it finished or
+ * joined, its soak ended, it resumed): the batch's stored counters, locked. The rounds of
+ * several otad lock these rows in batch id order (with the running batches of lower id
+ * this engine knows taken first, a later need in the round is always of a higher id), so
+ * they wait for each other but never in a cycle; a batch learnt in the middle of a round
+ * with a lower id is the exception, which the database resolves by failing one round
+ * (retried). Written back by tally_write. */
+static ota_err tally_lock(engine_t *e, store_uow *u, batch_mem *b)
+{
+    if (!b->has_rollout || b->ct_locked)
+        return OTA_OK;
+    for (;;) {
+        batch_mem *next = NULL;
+        for (size_t i = 0; i < e->n_batches; i++) {
+            batch_mem *x = &e->batches[i];
+            if (x->has_rollout && x->running && !x->ct_locked && x->row.id < b->row.id &&
+                (!next || x->row.id < next->row.id))
+                next = x;
+        }
+        if (!next)
+            break;
+        ota_err rc = tally_lock_one(e, u, next);
+        if (rc != OTA_OK)
+            return rc;
+    }
+    return tally_lock_one(e, u, b);
+}
+
+/* Step 4, first: the counters and progress of the batches whose rows the round locked,
+ * written back (their locks end with the commit). */
+static ota_err tally_write(engine_t *e, store_uow *u)
+{
+    for (size_t i = 0; i < e->n_batches; i++) {
+        batch_mem *b = &e->batches[i];
+        if (!b->ct_locked)
+            continue;
+        store_rollout r = {b->ct, b->row.phase, b->row.phase_due_ms, b->row.brakes_fired};
+        ota_err rc = store_uow_rollout_put(u, b->row.id, &r);
+        if (rc != OTA_OK)
+            return rc;
+        b->ct_locked = 0;
+    }
+    return OTA_OK;
+}
+
 /* The abort rules, at the event that finished a device: the first rule not fired yet that
  * fires now pauses or aborts the batch, with the rule and the figures of this moment.
  * *ended = 1 when it aborted the batch. */
@@ -670,17 +737,17 @@ static ota_err check_rules(engine_t *e, store_uow *u, batch_mem *b, int64_t now,
     *ended = 0;
     for (int i = 0; i < b->ro.n_rules; i++) {
         const rollout_rule *x = &b->ro.rules[i];
-        int64_t failed = x->reason == FSM_REASON_NONE ? b->failed : b->failed_by[x->reason];
-        if (b->row.brakes_fired & (1 << i) || !rollout_rule_fires(x, b->finished, failed))
+        int64_t failed = x->reason == FSM_REASON_NONE ? b->ct.failed : b->ct.failed_by[x->reason];
+        if (b->row.brakes_fired & (1 << i) || !rollout_rule_fires(x, b->ct.finished, failed))
             continue;
         b->row.brakes_fired |= 1 << i;
         char *why = why_text(json_pack(
             "{s:s, s:i, s:s, s:i, s:I, s:s, s:I, s:I, s:f, s:i, s:o}", "by", "rule", "rule", i + 1,
             "reason", x->reason == FSM_REASON_NONE ? "any" : fsm_reason_name(x->reason),
             "thresholdPercent", x->threshold_percent, "minFinished", (json_int_t)x->min_finished,
-            "action", x->abort ? "abort" : "pause", "finished", (json_int_t)b->finished, "failed",
+            "action", x->abort ? "abort" : "pause", "finished", (json_int_t)b->ct.finished, "failed",
             (json_int_t)failed, "failedPercent",
-            (double)(int64_t)((double)failed * 1000.0 / (double)b->finished + 0.5) / 10.0,
+            (double)(int64_t)((double)failed * 1000.0 / (double)b->ct.finished + 0.5) / 10.0,
             "phase", b->row.phase + 1, "time", time_json(now)));
         ota_err rc = save_progress(u, b);
         if (rc == OTA_OK && x->abort) {
@@ -698,7 +765,7 @@ static ota_err check_rules(engine_t *e, store_uow *u, batch_mem *b, int64_t now,
             rc = halt(u, b, why, now);
         }
         OTA_INFO("engine: batch %lld: abort rule %d fired (%lld of %lld finished failed): %s",
-                 (long long)b->row.id, i + 1, (long long)failed, (long long)b->finished,
+                 (long long)b->row.id, i + 1, (long long)failed, (long long)b->ct.finished,
                  x->abort ? "aborted" : "paused");
         free(why);
         return rc;
@@ -717,12 +784,12 @@ static ota_err advance(engine_t *e, store_uow *u, batch_mem *b, int64_t now)
     b->row.phase_due_ms = 0;
     b->refresh = 1;
     OTA_INFO("engine: batch %lld: phase %d of %d starts (%lld devices)", (long long)b->row.id,
-             b->row.phase + 1, rollout_phase_count(&b->ro), (long long)b->size[b->row.phase]);
+             b->row.phase + 1, rollout_phase_count(&b->ro), (long long)b->ct.size[b->row.phase]);
     ota_err rc = save_progress(u, b);
     if (rc == OTA_OK)
         rc = batch_hook(u, b, HOOK_EV_BATCH_PHASE_STARTED,
                         json_pack("{s:i, s:I}", "phase", b->row.phase + 1, "devices",
-                                  (json_int_t)b->size[b->row.phase]),
+                                  (json_int_t)b->ct.size[b->row.phase]),
                         now);
     return rc == OTA_OK ? check_phase(e, u, b, now) : rc;
 }
@@ -737,7 +804,7 @@ static ota_err check_phase(engine_t *e, store_uow *u, batch_mem *b, int64_t now)
     if (k + 1 >= rollout_phase_count(&b->ro) || b->row.phase_due_ms > 0)
         return OTA_OK;
     const rollout_phase *p = k < b->ro.n_phases ? &b->ro.phases[k] : NULL;
-    if (rollout_share_met(p, b->size[k], b->succ[k])) {
+    if (rollout_share_met(p, b->ct.size[k], b->ct.succ[k])) {
         int64_t soak = p && p->soak_minutes ? scaled(e, (int64_t)p->soak_minutes * 60000) : 0;
         if (soak <= 0)
             return advance(e, u, b, now);
@@ -745,15 +812,15 @@ static ota_err check_phase(engine_t *e, store_uow *u, batch_mem *b, int64_t now)
         arm_add(e, b->row.id, KIND_PHASE, b->row.phase_due_ms);
         return save_progress(u, b);
     }
-    if (b->succ[k] + b->fail[k] < b->size[k])
+    if (b->ct.succ[k] + b->ct.fail[k] < b->ct.size[k])
         return OTA_OK;
     char *why = why_text(json_pack("{s:s, s:i, s:I, s:I, s:I, s:i, s:o}", "by", "phase", "phase",
-                                   k + 1, "devices", (json_int_t)b->size[k], "succeeded",
-                                   (json_int_t)b->succ[k], "failed", (json_int_t)b->fail[k],
+                                   k + 1, "devices", (json_int_t)b->ct.size[k], "succeeded",
+                                   (json_int_t)b->ct.succ[k], "failed", (json_int_t)b->ct.fail[k],
                                    "minSuccessPercent", p ? p->min_success_percent : 0, "time",
                                    time_json(now)));
     OTA_INFO("engine: batch %lld: phase %d ended below its success share (%lld of %lld): paused",
-             (long long)b->row.id, k + 1, (long long)b->succ[k], (long long)b->size[k]);
+             (long long)b->row.id, k + 1, (long long)b->ct.succ[k], (long long)b->ct.size[k]);
     ota_err rc = halt(u, b, why, now);
     free(why);
     return rc;
@@ -766,12 +833,15 @@ static ota_err on_finished(engine_t *e, store_uow *u, batch_mem *b, const store_
 {
     int ended = 0;
     int k = t->phase >= 0 && t->phase < ROLLOUT_MAX_PHASES ? t->phase : 0;
+    ota_err rc = tally_lock(e, u, b);
+    if (rc != OTA_OK)
+        return rc;
     if (rolled_back) { /* counted as a success when it finished: now a failure */
-        b->succ[k]--;
-        b->finished--;
+        b->ct.succ[k]--;
+        b->ct.finished--;
     }
     count_finished(b, k, t->task.state, t->task.reason, 1);
-    ota_err rc = check_rules(e, u, b, now, &ended);
+    rc = check_rules(e, u, b, now, &ended);
     if (rc != OTA_OK || ended)
         return rc;
     return check_phase(e, u, b, now);
@@ -1103,13 +1173,16 @@ static ota_err join_continuous(engine_t *e, store_uow *u, int64_t device_id, con
             names[k] = g.names[k];
         if (!target_match(&b->tgt, f.tags, names, n, f.has_version ? f.version : NULL))
             continue;
-        /* a batch with phases takes it into its current phase (docs/batches.md) */
+        /* a batch with phases takes it into its current phase (docs/batches.md), the one
+         * the store says under its lock */
+        if ((rc = tally_lock(e, u, b)) != OTA_OK)
+            break;
         rc = store_uow_task_join(u, b->row.id, device_id, b->row.phase, now, &joined);
         if (rc == OTA_OK && joined) {
             store_task t = {.batch_id = b->row.id, .device_id = device_id, .phase = b->row.phase};
             t.task.state = FSM_TO_PUSH;
             if (b->has_rollout)
-                b->size[b->row.phase]++;
+                b->ct.size[b->row.phase]++;
             if (dev_log_ok(e, b->row.product_key, ""))
                 OTA_INFO("engine: device %lld joined continuous batch %lld", (long long)device_id,
                          (long long)b->row.id);
@@ -1398,8 +1471,11 @@ static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_
     }
     if (te->kind == KIND_PHASE) {
         batch_mem *b = batch_find(e, (int64_t)te->id);
-        if (!b || !b->running || !b->has_rollout || b->row.phase_due_ms != te->due_ms)
-            return OTA_OK; /* moved on since: stale */
+        if (!b || !b->running || !b->has_rollout)
+            return OTA_OK;
+        ota_err rc = tally_lock(e, u, b); /* another otad may have moved it on */
+        if (rc != OTA_OK || b->row.phase_due_ms != te->due_ms)
+            return rc; /* moved on since: stale */
         return advance(e, u, b, now);
     }
     if (te->kind == KIND_EXPIRY) {
@@ -1515,6 +1591,22 @@ static void refill(const engine_t *e, batch_mem *b, int64_t now)
     }
 }
 
+/* A batch's phase moved on or its soak started on another otad: its next phase's devices
+ * are pushed here too (refresh), and its soak end is armed here as well, so the phase moves
+ * on even if that otad dies (whoever fires first moves it; the other finds it moved). */
+static void resync_progress(engine_t *e, batch_mem *b, const store_batch *row)
+{
+    if (!b->has_rollout)
+        return;
+    if (row->phase != b->row.phase)
+        b->refresh = 1;
+    if (b->running && row->phase_due_ms > 0 && row->phase_due_ms != b->row.phase_due_ms)
+        theap_push(e->heap, row->phase_due_ms, (uint64_t)b->row.id, KIND_PHASE);
+    b->row.phase = row->phase;
+    b->row.phase_due_ms = row->phase_due_ms;
+    b->row.brakes_fired = row->brakes_fired;
+}
+
 /* With several otad on one store: what the others changed reaches this engine only through
  * the store. Batches they created or ended, deadlines they armed (and will not fire if they
  * died), and devices waiting for a push are re-read; duplicates are harmless, since every
@@ -1538,10 +1630,13 @@ static const char *resync(engine_t *e, int64_t now)
             batch_mem *b = batch_find(e, rows[k].id);
             if (!b) {
                 batch_add(e, &rows[k]);
-            } else if (strcmp(b->row.state, rows[k].state) != 0) {
-                /* paused or resumed elsewhere */
-                snprintf(b->row.state, sizeof b->row.state, "%s", rows[k].state);
-                batch_state_from_row(b);
+            } else {
+                if (strcmp(b->row.state, rows[k].state) != 0) {
+                    /* paused or resumed elsewhere */
+                    snprintf(b->row.state, sizeof b->row.state, "%s", rows[k].state);
+                    batch_state_from_row(b);
+                }
+                resync_progress(e, b, &rows[k]);
             }
         }
         free(rows);
@@ -1860,8 +1955,10 @@ static ota_err on_batch_changed(engine_t *e, store_uow *u, int64_t batch_id, int
         b->tokens = 1;
         b->refresh = 1;
         /* the operator resumes a batch whose current phase has ended: the next one starts */
+        rc = tally_lock(e, u, b);
         int k = b->row.phase;
-        if (b->has_rollout && b->row.phase_due_ms == 0 && b->succ[k] + b->fail[k] >= b->size[k])
+        if (rc == OTA_OK && b->has_rollout && b->row.phase_due_ms == 0 &&
+            b->ct.succ[k] + b->ct.fail[k] >= b->ct.size[k])
             rc = advance(e, u, b, now);
     }
     OTA_INFO("engine: batch %lld is %s", (long long)batch_id, b->row.state);
@@ -2093,6 +2190,9 @@ static int by_batch(const void *a, const void *b)
  * batch rows they share in one order, so they never deadlock on them. */
 static ota_err write_counts(engine_t *e, store_uow *u, int64_t now)
 {
+    ota_err trc = tally_write(e, u);
+    if (trc != OTA_OK)
+        return trc;
     if (e->n_touched > 1)
         qsort(e->touched, e->n_touched, sizeof *e->touched, by_batch);
     for (size_t i = 0; i < e->n_touched; i++) {
@@ -2143,6 +2243,7 @@ static ota_err run_round(engine_t *e, round_in *r, int64_t now)
         return OTA_EDB; /* rebuild has said so */
     ota_err rc = store_uow_begin(e->cfg.store, &u);
     if (rc == OTA_OK) {
+        e->in_round = 1;
         rc = fence(e, u);
         if (rc == OTA_OK)
             rc = apply_inputs(e, u, r, now);
@@ -2158,6 +2259,7 @@ static ota_err run_round(engine_t *e, round_in *r, int64_t now)
             rc = store_uow_commit(u);
         else
             store_uow_rollback(u);
+        e->in_round = 0;
     }
     if (rc != OTA_OK)
         OTA_ERROR(
@@ -2207,6 +2309,8 @@ static int take_inputs(engine_t *e, round_in *r)
 
 /* With several otad on one store, re-reads what the others changed every cfg.resync_ms
  * (resync). A failing read is logged when it starts and when it works again. */
+static void refresh_batches(engine_t *e);
+
 static void resync_when_due(engine_t *e, int64_t now)
 {
     if (e->cfg.resync_ms <= 0 || now < e->next_resync_ms)
@@ -2220,6 +2324,7 @@ static void resync_when_due(engine_t *e, int64_t now)
     else if (!failed && e->resync_failing)
         OTA_INFO("engine: resync works again");
     e->resync_failing = failed != NULL;
+    refresh_batches(e); /* a phase another otad moved on: its devices wait for pushes here too */
 }
 
 /* Every second: the DDI devices of this engine's partitions that no instance saw poll for

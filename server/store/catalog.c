@@ -754,7 +754,8 @@ static ota_err fw_delete_fn(store_tx *tx, void *ud)
     if (!rules_firmware_deletable(x))
         return OTA_EINUSE;
     /* the finished batches and their tasks go with it */
-    static const store_q dels[] = {STORE_Q_FW_DEL_TASKS, STORE_Q_FW_DEL_BATCHES, STORE_Q_FW_DEL};
+    static const store_q dels[] = {STORE_Q_FW_DEL_TASKS, STORE_Q_FW_DEL_ROLLOUT,
+                                   STORE_Q_FW_DEL_BATCHES, STORE_Q_FW_DEL};
     for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++)
         if ((rc = run(a->s, tx, dels[i], &args, NULL, NULL, NULL)) != OTA_OK)
             return rc;
@@ -1065,8 +1066,18 @@ static void batch_fw_of(const store_row *r, void *out)
     r->text(r->row, 1, f->version, sizeof f->version);
 }
 
-/* The rollout on the batch row and each task's phase (STORE_Q_TASK_PHASE says how). A
- * named first phase's identifier without a task in the batch refuses the create. */
+typedef struct {
+    store_t *s;
+    int64_t id;
+    rollout_tally *out;
+    char text[ROLLOUT_TALLY_TEXT_MAX];
+    int found;
+} rollout_init_args;
+static ota_err rollout_get_or_make(store_tx *tx, rollout_init_args *a, int make);
+
+/* The rollout on the batch row and each task's phase (STORE_Q_TASK_PHASE says how), and its
+ * counters (batch_rollout) from the phases given. A named first phase's identifier without
+ * a task in the batch refuses the create. */
 static ota_err add_phases(batch_new_args *a, store_tx *tx, int64_t product_id, int64_t total)
 {
     const rollout *ro = a->in->rollout;
@@ -1102,6 +1113,11 @@ static ota_err add_phases(batch_new_args *a, store_tx *tx, int64_t product_id, i
         store_arg_i64(&args, a->out->id);
         rc = run(a->s, tx, STORE_Q_TASK_CANARY_DONE, &args, NULL, NULL, NULL);
     }
+    if (rc == OTA_OK) { /* the engine's counters (store_uow_rollout_lock) start here */
+        rollout_tally ct;
+        rollout_init_args ri = {.s = a->s, .id = a->out->id, .out = &ct};
+        rc = rollout_get_or_make(tx, &ri, 1);
+    }
     return rc;
 }
 
@@ -1124,6 +1140,10 @@ static ota_err batch_create_fn(store_tx *tx, void *ud)
     args.n = 0;
     store_arg_i64(&args, fw.product_id);
     if ((rc = get_i64(a->s, tx, STORE_Q_BATCH_PRODUCT_LOCK, &args, &x)) != OTA_OK)
+        return rc;
+    /* a continuous batch: the engine rounds applying its devices' events first, or after
+     * (PostgreSQL; docs/batches.md, "Continuous batches") */
+    if (in->continuous && (rc = get_i64(a->s, tx, STORE_Q_BATCH_CONTINUOUS_LOCK, &args, &x)) != OTA_OK)
         return rc;
 
     args.n = 0;
@@ -1274,6 +1294,85 @@ static ota_err batch_list_fn(store_tx *tx, void *ud)
     store_arg_str(&args, a->f->product_key);
     store_arg_str(&args, a->f->state);
     return list_page(a->s, tx, STORE_Q_BATCH_COUNT, STORE_Q_BATCH_LIST, &args, &a->o);
+}
+
+static void rollout_text_row(void *ud, const store_row *r)
+{
+    rollout_init_args *a = ud;
+    r->text(r->row, 0, a->text, sizeof a->text);
+    a->found = 1;
+}
+
+/* A row of STORE_Q_BATCH_PHASE_COUNTS into the tally: n devices of a phase in a state. */
+static void tally_row(void *ud, const store_row *r)
+{
+    rollout_tally *t = ((rollout_init_args *)ud)->out;
+    char st[FSM_NAME_MAX], why[FSM_NAME_MAX];
+    fsm_state s = FSM_FAILED;
+    fsm_reason reason = FSM_REASON_NONE;
+    int k = (int)r->i64(r->row, 0);
+    int64_t n = r->i64(r->row, 3);
+    r->text(r->row, 1, st, sizeof st);
+    r->text(r->row, 2, why, sizeof why);
+    fsm_state_from_name(st, &s);
+    if (why[0])
+        fsm_reason_from_name(why, &reason);
+    if (k < 0 || k >= ROLLOUT_MAX_PHASES)
+        k = 0;
+    t->size[k] += n;
+    if (s == FSM_SUCCEEDED) {
+        t->succ[k] += n;
+    } else if (s == FSM_FAILED) {
+        t->fail[k] += n;
+        if ((unsigned)reason < FSM_REASON_COUNT)
+            t->failed_by[reason] += n;
+    }
+}
+
+/* Reads the batch's stored counters (a->found, a->text); with make, counts them from the
+ * tasks and stores them first when there are none. */
+static ota_err rollout_get_or_make(store_tx *tx, rollout_init_args *a, int make)
+{
+    store_args args = {0};
+    store_arg_i64(&args, a->id);
+    a->found = 0;
+    ota_err rc = run(a->s, tx, STORE_Q_ROLLOUT_GET, &args, rollout_text_row, a, NULL);
+    if (rc == OTA_OK && !a->found && make) {
+        /* no finish of this batch's tasks commits without the row (the engine locks it
+         * first), so the tasks counted here are every finish until it exists */
+        memset(a->out, 0, sizeof *a->out);
+        rc = run(a->s, tx, STORE_Q_BATCH_PHASE_COUNTS, &args, tally_row, a, NULL);
+        if (rc == OTA_OK && rollout_tally_to_text(a->out, a->text, sizeof a->text) != 0)
+            rc = OTA_EINVAL;
+        store_arg_str(&args, a->text);
+        if (rc == OTA_OK)
+            rc = run(a->s, tx, STORE_Q_ROLLOUT_ADD, &args, NULL, NULL, NULL);
+        args.n = 1;
+        if (rc == OTA_OK) /* ours, or the row of a concurrent init that committed first */
+            rc = run(a->s, tx, STORE_Q_ROLLOUT_GET, &args, rollout_text_row, a, NULL);
+    }
+    if (rc == OTA_OK && a->found && rollout_tally_from_text(a->text, a->out) != 0)
+        rc = OTA_EDB;
+    return rc;
+}
+
+static ota_err rollout_read_fn(store_tx *tx, void *ud)
+{
+    return rollout_get_or_make(tx, ud, 0);
+}
+
+static ota_err rollout_make_fn(store_tx *tx, void *ud)
+{
+    return rollout_get_or_make(tx, ud, 1);
+}
+
+ota_err store_batch_rollout_init(store_t *s, int64_t batch_id, int make, rollout_tally *out)
+{
+    rollout_init_args a = {.s = s, .id = batch_id, .out = out};
+    ota_err rc = s->ops->tx(s, STORE_TX_READ, rollout_read_fn, &a);
+    if (rc == OTA_OK && !a.found && make)
+        rc = s->ops->tx(s, STORE_TX_WRITE, rollout_make_fn, &a);
+    return rc == OTA_OK && !a.found ? OTA_ENOTFOUND : rc;
 }
 
 ota_err store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,

@@ -56,6 +56,7 @@ enum {
     U_LOAD_DEV_IDS,
     U_LOAD_TASK_IDS,
     U_PUT_TASKS,
+    U_LOCK_JOIN,
     U_END, /* the unit's statements end here: pg_uow_begin prepares them */
     E_BATCHES = U_END,
     E_PRESENCE_RESET,
@@ -141,6 +142,15 @@ static const char *const sql[] = {
                             " ddi_poll_ms = GREATEST(ddi_poll_ms, $2), last_seen_ms = $2,"
                             " activated = 1, activated_ms = COALESCE(activated_ms, $2)"
                             " WHERE id = $1",
+    /* a batch's rollout counters (store_uow_rollout_lock): the row stays locked until the
+     * round commits, so the rounds of several instances that finish devices of the batch take
+     * turns and each judges the exact totals. Only this row: the batch row's counters are
+     * written at the round's end in batch id order (write_counts), and the engine locks these
+     * rows in batch id order too (engine.c's tally_lock), rows of one kind before the other */
+    [STORE_UQ_ROLLOUT_LOCK] = "SELECT counts, phase, phase_due_ms, brakes_fired FROM batch_rollout"
+                              " WHERE batch_id = $1 FOR NO KEY UPDATE",
+    [STORE_UQ_ROLLOUT_PUT] = "UPDATE batch_rollout SET counts = $2, phase = $3, phase_due_ms = $4,"
+                             " brakes_fired = $5 WHERE batch_id = $1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [U_SNAP - STORE_PG_Q_BATCH] =
@@ -173,6 +183,15 @@ static const char *const sql[] = {
         "SELECT t.device_id, " STORE_SQL_TASK_COLS " FROM batches b JOIN tasks t ON t.batch_id = b.id"
         " WHERE t.device_id = ANY($1::bigint[]) AND t.state " OPEN_STATES
         " AND b.state " STORE_SQL_BATCH_RUNNING " ORDER BY t.batch_id, t.device_id FOR KEY SHARE OF b FOR NO KEY UPDATE OF t",
+    /* before a round's first load reads the continuous batches (the load's side read): the
+     * products of its devices' events, locked shared against the create of a continuous
+     * batch (STORE_Q_BATCH_CONTINUOUS_LOCK, exclusive) until the round commits. The read
+     * after it (a statement of its own, so a snapshot taken once the lock is held) sees
+     * every continuous batch committed before, and a batch created later selects its
+     * devices only after this round committed: no event is judged by neither */
+    [U_LOCK_JOIN - STORE_PG_Q_BATCH] =
+        "SELECT count(pg_advisory_xact_lock_shared(" STORE_PG_JOIN_LOCK("p.id") "))"
+        " FROM products p WHERE p.product_key = ANY($1::text[])",
     /* STORE_UQ_TASK_PUT for many tasks: one array per column, element i of each is task i */
     [U_PUT_TASKS - STORE_PG_Q_BATCH] =
         "UPDATE tasks t SET state = u.state, fail_reason = u.reason, progress = u.progress,"
@@ -546,14 +565,22 @@ static ota_err read_two(pg_uow *u, int q1, int q2, const store_pg_params *p, sto
                         store_row_fn f2, void *ud, const store_uow_side *side)
 {
     PGresult *r[3];
-    store_pg_params sp;
+    store_pg_params sp, lp;
+    int lock = side && q1 == U_LOAD_DEV_NAMES; /* U_LOCK_JOIN on the product keys ($1) */
     if (side)
         uq_params(u, side->q, side->args, &sp);
+    if (lock) {
+        lp.n = 0;
+        store_pg_p_str(&lp, p->v[0]);
+        if (pipe_send(u, U_LOCK_JOIN, &lp, "engine lock joins") != OTA_OK)
+            return OTA_EDB;
+    }
     if (pipe_send(u, q1, p, "engine load devices") != OTA_OK ||
         pipe_send(u, q2, p, "engine load tasks") != OTA_OK ||
         (side && pipe_send(u, STORE_PG_Q_BATCH + (int)side->q, &sp,
                            store__uq_name(side->q)) != OTA_OK))
         return OTA_EDB;
+    /* the lock's answer is not kept: a failure of it fails the settle */
     if (pipe_settle_n(u, r, side ? 3 : 2) != OTA_OK)
         return OTA_EDB;
     store_pg_answer(r[0], f1, ud, NULL);

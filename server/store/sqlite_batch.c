@@ -109,6 +109,12 @@ static const char *const uow_sql[Q_COUNT] = {
                             " ddi_poll_ms = max(ddi_poll_ms, ?2), last_seen_ms = ?2,"
                             " activated = 1, activated_ms = COALESCE(activated_ms, ?2)"
                             " WHERE id = ?1",
+    /* a batch's rollout counters (store_uow_rollout_lock): the write lock the unit holds
+     * (BEGIN IMMEDIATE) makes the read exact until the commit */
+    [STORE_UQ_ROLLOUT_LOCK] = "SELECT counts, phase, phase_due_ms, brakes_fired FROM batch_rollout"
+                              " WHERE batch_id = ?1",
+    [STORE_UQ_ROLLOUT_PUT] = "UPDATE batch_rollout SET counts = ?2, phase = ?3, phase_due_ms = ?4,"
+                             " brakes_fired = ?5 WHERE batch_id = ?1",
     /* ready is kept: every connect and disconnect the broker saw reached us as an event
      * (queued in our persistent session while we were away) and reset it */
     [Q_SNAP_ONE] = "UPDATE devices SET online = 1, ddi = 0,"

@@ -10,6 +10,7 @@
 #include "store/store_internal.h"
 #include "store/store_webhook.h"
 
+#include "ota_log.h"
 #include "ota_time.h"
 
 #include <stddef.h>
@@ -861,6 +862,44 @@ ota_err store_uow_task_join(store_uow *u, int64_t batch_id, int64_t device_id, i
     rc = uexec(u, STORE_UQ_BATCH_JOINED, &a, NULL, NULL, NULL);
     *joined = rc == OTA_OK;
     return rc;
+}
+
+static void read_rollout(const store_row *r, void *out)
+{
+    store_rollout *o = out;
+    char text[ROLLOUT_TALLY_TEXT_MAX];
+    r->text(r->row, 0, text, sizeof text);
+    o->phase = rollout_tally_from_text(text, &o->ct) == 0 ? (int)r->i64(r->row, 1) : -1;
+    o->phase_due_ms = r->i64(r->row, 2);
+    o->brakes_fired = (int)r->i64(r->row, 3);
+}
+
+ota_err store_uow_rollout_lock(store_uow *u, int64_t batch_id, store_rollout *out)
+{
+    store_args a = {0};
+    store_arg_i64(&a, batch_id);
+    memset(out, 0, sizeof *out);
+    ota_err rc = first(u, STORE_UQ_ROLLOUT_LOCK, &a, read_rollout, out);
+    if (rc == OTA_OK && (out->phase < 0 || out->phase >= ROLLOUT_MAX_PHASES)) {
+        OTA_ERROR("store: batch %lld: its stored rollout counters cannot be read",
+                  (long long)batch_id);
+        return OTA_EDB;
+    }
+    return rc;
+}
+
+ota_err store_uow_rollout_put(store_uow *u, int64_t batch_id, const store_rollout *in)
+{
+    char text[ROLLOUT_TALLY_TEXT_MAX];
+    if (rollout_tally_to_text(&in->ct, text, sizeof text) != 0)
+        return OTA_EINVAL;
+    store_args a = {0};
+    store_arg_i64(&a, batch_id);
+    store_arg_str(&a, text);
+    store_arg_i64(&a, in->phase);
+    store_arg_i64(&a, in->phase_due_ms);
+    store_arg_i64(&a, in->brakes_fired);
+    return uexec(u, STORE_UQ_ROLLOUT_PUT, &a, NULL, NULL, NULL);
 }
 
 ota_err store_uow_target_events(store_uow *u, int64_t *ids, size_t max, size_t *n)

@@ -136,6 +136,21 @@ ota_err store_batch_phase_counts(store_t *s, int64_t batch_id,
                                  void (*fn)(void *ud, int phase, fsm_state st, fsm_reason r,
                                             int64_t n),
                                  void *ud);
+/* A batch's rollout counters and progress as stored (batch_rollout, migration 16): the
+ * engine's phases and brakes judge these, so they are exact across the instances that share
+ * the database (docs/batches.md, "Several otad"). */
+typedef struct {
+    rollout_tally ct;
+    int phase;            /* 0-based current phase */
+    int64_t phase_due_ms; /* its soak's end, 0: none */
+    int brakes_fired;     /* bit i: abort rule i fired */
+} store_rollout;
+/* The batch's stored rollout counters into *out (a batch with a rollout gets them when it is
+ * created). With make, a batch without them (created before migration 16) gets them
+ * counted from its tasks first, in a transaction of its own (so not while the caller holds
+ * a unit: SQLite would wait for itself); a concurrent caller's row wins and is read.
+ * OTA_ENOTFOUND when there are none (and not make), else OTA_OK or a store error. */
+ota_err store_batch_rollout_init(store_t *s, int64_t batch_id, int make, rollout_tally *out);
 ota_err store_batch_list(store_t *s, const store_batch_filter *f, store_page pg,
                          store_batch **items, size_t *n, int64_t *total);
 /* A page of the batch's device rows in device id order. state: -1 any, else an fsm_state.
@@ -287,6 +302,13 @@ ota_err store_uow_continuous_new(store_uow *u, int64_t after, int64_t *ids, size
  * (up to STORE_UOW_CONT_AHEAD ids; a call with another after reads as before). */
 #define STORE_UOW_CONT_AHEAD 64
 void store_uow_continuous_ahead(store_uow *u, int64_t after);
+/* The batch's rollout counters and progress, locked until the unit ends (PostgreSQL: the
+ * row FOR NO KEY UPDATE; SQLite: the unit's write lock), so every unit that changes them
+ * takes turns and reads what the one before committed. OTA_ENOTFOUND when the batch has
+ * none stored (store_batch_rollout_init makes them). */
+ota_err store_uow_rollout_lock(store_uow *u, int64_t batch_id, store_rollout *out);
+/* Writes them back (a row locked by store_uow_rollout_lock). */
+ota_err store_uow_rollout_put(store_uow *u, int64_t batch_id, const store_rollout *in);
 /* Round trips to the database that the units of work of this process have waited for
  * (0 where the database is in-process: SQLite). */
 uint64_t store_uow_round_trips(store_t *s);

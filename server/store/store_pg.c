@@ -305,6 +305,13 @@ static const char *const migrations[] = {
      "ALTER TABLE ddi_targets ADD COLUMN hint_action BIGINT;"
      "ALTER TABLE ddi_targets ADD COLUMN hint_step INTEGER;"
      "CREATE INDEX devices_ddi_polls ON devices(ddi_poll_ms) WHERE ddi = 1 AND online = 1;"),
+    /* 16: a batch's rollout counters (SQLite's 16) */
+    ("CREATE TABLE batch_rollout("
+     " batch_id BIGINT PRIMARY KEY,"
+     " counts TEXT NOT NULL,"
+     " phase INTEGER NOT NULL DEFAULT 0,"
+     " phase_due_ms BIGINT NOT NULL DEFAULT 0,"
+     " brakes_fired INTEGER NOT NULL DEFAULT 0);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -864,6 +871,12 @@ static const char *const sql[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_FIRMWARE] = "SELECT product_id, version FROM firmwares WHERE id = $1 FOR SHARE",
     /* creates for one product take turns: the second sees the first's tasks */
     [STORE_Q_BATCH_PRODUCT_LOCK] = "SELECT 1 FROM products WHERE id = $1 FOR NO KEY UPDATE",
+    /* a continuous batch waits for the engine rounds that apply events of its product's
+     * devices (they hold the lock shared from their first load to their commit:
+     * pg_batch.c's U_LOCK_JOIN), and they wait for it, so its selection sees what those
+     * rounds committed, or they see the batch (docs/batches.md, "Continuous batches") */
+    [STORE_Q_BATCH_CONTINUOUS_LOCK] = "SELECT 1 FROM pg_advisory_xact_lock("
+                                      STORE_PG_JOIN_LOCK("$1::bigint") ")",
     [STORE_Q_BATCH_TASKS_ALL] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
                                 " SELECT $1, d.id, 'to_push', $2 FROM devices d"
                                 " WHERE " STORE_SQL_ELIGIBLE("$3", "$4::text"),

@@ -28,6 +28,11 @@
 #define STORE_PG_Q_PARTS 256   /* pg_parts.c's statement ids: 256..275 */
 #define STORE_PG_Q_MAX 320
 
+/* The advisory lock key of a product's continuous joins (its id an SQL expression): taken
+ * exclusively by the create of a continuous batch, shared by the engine's rounds. */
+#define STORE_PG_JOIN_LOCK(product_id)                                                             \
+    "hashtext('otad continuous join'), ((" product_id ") % 2147483647)::int"
+
 typedef struct {
     PGconn *pg;
     uint64_t prepared[STORE_PG_Q_MAX / 64]; /* bit per statement id prepared here */

@@ -102,6 +102,8 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     [STORE_Q_FW_RUNNING] = "SELECT count(*) FROM batches WHERE firmware_id=$1 AND state " STORE_SQL_BATCH_RUNNING,
     [STORE_Q_FW_DEL_TASKS] = "DELETE FROM tasks WHERE batch_id IN"
                              " (SELECT id FROM batches WHERE firmware_id=$1)",
+    [STORE_Q_FW_DEL_ROLLOUT] = "DELETE FROM batch_rollout WHERE batch_id IN"
+                               " (SELECT id FROM batches WHERE firmware_id=$1)",
     [STORE_Q_FW_DEL_BATCHES] = "DELETE FROM batches WHERE firmware_id=$1",
     [STORE_Q_FW_DEL] = "DELETE FROM firmwares WHERE id=$1",
     /* accounts (store_accounts.c) */
@@ -285,6 +287,12 @@ const char *const store__sql_common[STORE_Q_COUNT] = {
     [STORE_Q_BATCH_PHASE_COUNTS] = "SELECT phase, state, COALESCE(fail_reason, ''), count(*)"
                                    " FROM tasks WHERE batch_id = $1"
                                    " GROUP BY phase, state, fail_reason",
+    /* a batch's rollout counters (store_batch_rollout_init): the row is made once, from the
+     * tasks, by whichever engine loads the batch first; the other's insert does nothing */
+    [STORE_Q_ROLLOUT_GET] = "SELECT counts FROM batch_rollout WHERE batch_id = $1",
+    [STORE_Q_ROLLOUT_ADD] = "INSERT INTO batch_rollout(batch_id, counts, phase, phase_due_ms,"
+                            " brakes_fired) SELECT id, $2, phase, phase_due_ms, brakes_fired"
+                            " FROM batches WHERE id = $1 ON CONFLICT DO NOTHING",
     [STORE_Q_BATCH_RESUME] = "UPDATE batches SET state = 'in_progress', pause_reason = NULL"
                              " WHERE id = $1 AND state = 'paused'",
 };

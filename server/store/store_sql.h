@@ -224,6 +224,10 @@ _Static_assert((0 FSM_STATES(STORE_SQL_X_FINAL_COUNT)) == 2 && FSM_SUCCEEDED >= 
     X(TASK_PHASE, "batch create: phases")                                                       \
     X(TASK_CANARY_DONE, "batch create: named phase")                                            \
     X(BATCH_PHASE_COUNTS, "batch phase counts")                                                 \
+    X(ROLLOUT_GET, "batch rollout counters")                                                    \
+    X(BATCH_CONTINUOUS_LOCK, "batch create: continuous")                                        \
+    X(ROLLOUT_ADD, "batch rollout counters")                                                    \
+    X(FW_DEL_ROLLOUT, "delete firmware")                                                        \
     X(BATCH_RESUME, "batch resume")                                                             \
     X(USER_INSERT, "insert user")                                                               \
     X(USER_GET, "get user")                                                                     \
@@ -337,7 +341,9 @@ typedef enum { STORE_QUERIES(STORE_X_Q_ENUM) STORE_Q_COUNT } store_q;
     X(TARGET_EVENTS, "engine target changes")                                                   \
     X(TARGET_EVENT_DEL, "engine target changes")                                                \
     X(CONTINUOUS_NEW, "engine continuous batches")                                              \
-    X(DDI_ONLINE, "engine ddi presence")
+    X(DDI_ONLINE, "engine ddi presence")                                                        \
+    X(ROLLOUT_LOCK, "engine rollout counters")                                                  \
+    X(ROLLOUT_PUT, "engine rollout counters")
 
 #define STORE_X_UQ_ENUM(id, name) STORE_UQ_##id,
 typedef enum { STORE_UOW_QUERIES(STORE_X_UQ_ENUM) STORE_UQ_COUNT } store_uq;

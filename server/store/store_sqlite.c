@@ -306,6 +306,15 @@ static const char *const migrations[] = {
      "ALTER TABLE ddi_targets ADD COLUMN hint_action INTEGER;"
      "ALTER TABLE ddi_targets ADD COLUMN hint_step INTEGER;"
      "CREATE INDEX devices_ddi_polls ON devices(ddi_poll_ms) WHERE ddi = 1 AND online = 1;"),
+    /* 16: a batch's rollout counters and progress, exact across instances (docs/batches.md,
+     * "Several otad"): counts is core/rollout.h's rollout_tally text; phase, phase_due_ms
+     * and brakes_fired are the engine's, copied to the batch row for the API */
+    ("CREATE TABLE batch_rollout("
+     " batch_id INTEGER PRIMARY KEY,"
+     " counts TEXT NOT NULL,"
+     " phase INTEGER NOT NULL DEFAULT 0,"
+     " phase_due_ms INTEGER NOT NULL DEFAULT 0,"
+     " brakes_fired INTEGER NOT NULL DEFAULT 0);"),
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -662,6 +671,8 @@ static const char *const sql[STORE_Q_COUNT] = {
                           " ORDER BY d.id LIMIT ?4 OFFSET ?5",
     [STORE_Q_BATCH_FIRMWARE] = "SELECT product_id, version FROM firmwares WHERE id = ?1",
     [STORE_Q_BATCH_PRODUCT_LOCK] = "SELECT 1 FROM products WHERE id = ?1",
+    /* writers take turns: no engine round runs while a batch is created */
+    [STORE_Q_BATCH_CONTINUOUS_LOCK] = "SELECT ?1",
     [STORE_Q_BATCH_TASKS_ALL] = "INSERT INTO tasks(batch_id, device_id, state, updated_ms)"
                                 " SELECT ?1, d.id, 'to_push', ?2 FROM devices d"
                                 " WHERE " STORE_SQL_ELIGIBLE("?3", "?4"),

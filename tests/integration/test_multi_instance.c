@@ -18,6 +18,14 @@
  * deadline is a poll interval longer than an MQTT device's, which they poll slower than),
  * and a failure reason that one device's "proceeding" feedback named on one instance
  * counts for its bare "closed"/"failure" sent to the other.
+ *
+ * test_phases_across_instances: a batch with phases and an abort rule whose devices are
+ * split between the two instances' partitions (each device's partition computed here as
+ * core/parts.c does), so that the event that crosses a phase's share or the rule's
+ * threshold is applied by the instance that saw the fewer of the batch's other finishes:
+ * the phase moves on and the rule fires at exactly that event, once, with the batch's
+ * figures (docs/batches.md, "Several otad"); then a is killed mid-phase and b's gate for
+ * the next phase still counts what a had applied.
  */
 #include "test_batch_fixture.h"
 
@@ -83,6 +91,24 @@ static int start_two(bt_ctx *t, char *base_b, size_t cap)
     return wait_split(t, base_b);
 }
 
+/* a killed with SIGKILL; on PostgreSQL b must hold all 64 partitions within 10 s. The test
+ * talks to b from then on. */
+static void kill_a(bt_ctx *t, int leases, const char *base_b)
+{
+    assert_int_equal(oth_otad_stop(&t->env, SIGKILL), 0);
+    int64_t killed_ms = sdev_now_ms();
+    if (leases) {
+        int got = 0;
+        while (sdev_now_ms() - killed_ms < 10000 &&
+               (got = oth_partitions_held(base_b, t->env.admin_token, "b", NULL)) != 64)
+            sdev_sleep_ms(100);
+        if (got != 64)
+            fail_msg("b holds %d of 64 partitions 10 s after a was killed", got);
+    }
+    t->env.http_port = port_b;
+    snprintf(t->env.base_url, sizeof t->env.base_url, "http://127.0.0.1:%d", port_b);
+}
+
 static void test_failover_mid_batch(void **state)
 {
     char fw[32], b[32], body[512], base_b[64];
@@ -127,20 +153,7 @@ static void test_failover_mid_batch(void **state)
             fail_msg("no progress before the kill");
         sdev_sleep_ms(BT_POLL_MS);
     }
-    assert_int_equal(oth_otad_stop(&t->env, SIGKILL), 0);
-    int64_t killed_ms = sdev_now_ms();
-    if (leases) {
-        int got = 0;
-        while (sdev_now_ms() - killed_ms < 10000 &&
-               (got = oth_partitions_held(base_b, t->env.admin_token, "b", NULL)) != 64)
-            sdev_sleep_ms(100);
-        if (got != 64)
-            fail_msg("b holds %d of 64 partitions 10 s after a was killed", got);
-    }
-
-    /* from now on talk to b */
-    t->env.http_port = port_b;
-    snprintf(t->env.base_url, sizeof t->env.base_url, "http://127.0.0.1:%d", port_b);
+    kill_a(t, leases, base_b);
     json_t *bj = bt_wait_batch(t, b, "completed", 60000);
     assert_int_equal(bt_int(bj, "total"), N_DEV);
     assert_int_equal(bt_int(bj, "succeeded"), N_DEV);
@@ -365,11 +378,149 @@ static void test_ddi_across_instances(void **state)
     bt_check_counts(t, b);
 }
 
+/* A fresh identifier "<prefix><n>" whose partition a (owner 0) or b (owner 1) leases. */
+static void pick_id(const char *prefix, int owner, int *n, char *out, size_t cap)
+{
+    do
+        snprintf(out, cap, "%s%d", prefix, (*n)++);
+    while (part_of(out) % 2 != owner);
+}
+
+static json_t *phase_row(json_t *bj, int k)
+{
+    return json_array_get(json_object_get(bj, "phases"), (size_t)k);
+}
+
+/* The batch as the API shows it, with its current phase checked. */
+static json_t *batch_in_phase(bt_ctx *t, const char *b, const char *state, int phase)
+{
+    json_t *bj = bt_batch_get(t, b);
+    assert_non_null(bj);
+    if (strcmp(bt_js(bj, "state"), state) != 0 || bt_int(bj, "currentPhase") != phase)
+        fail_msg("batch %s is %s in phase %d, want %s in phase %d", b, bt_js(bj, "state"),
+                 bt_int(bj, "currentPhase"), state, phase);
+    return bj;
+}
+
+#define PH_DEV 10
+
+static void test_phases_across_instances(void **state)
+{
+    /* devices in creation order (= phase order): phase 1 a a b b, phase 2 a a b b,
+     * phase 3 a b; 'a'/'b' is the instance whose partition holds the device */
+    static const int owner[PH_DEV] = {0, 0, 1, 1, 0, 0, 1, 1, 0, 1};
+    char fw[32], b[32], body[1024], id[PH_DEV][16], path[96];
+    sdev *d[PH_DEV];
+    char base_b[64];
+    int n = 0;
+    bt_ctx *t = bt_alloc(state);
+    oth_env_set(&t->env, "OTA_TIME_SCALE", "30");
+    int leases = start_two(t, base_b, sizeof base_b);
+    /* a leases the even partitions, b the odd ones (parts_plan: position p mod 2) */
+    for (int64_t until = sdev_now_ms() + 10000;
+         leases && oth_partitions_held(base_b, t->env.admin_token, "a", NULL) != 32;
+         sdev_sleep_ms(100))
+        if (sdev_now_ms() > until)
+            fail_msg("a does not hold its 32 partitions");
+
+    bt_product(t, "phased");
+    for (int i = 0; i < PH_DEV; i++) {
+        pick_id("ph", owner[i], &n, id[i], sizeof id[i]);
+        bt_device(t, id[i]);
+        d[i] = bt_dev_start(t, id[i], "1.0.0", SDEV_AUTO_ACK, 0);
+    }
+    for (int i = 0; i < PH_DEV; i++)
+        bt_wait_device(t, id[i], 1, "1.0.0", 20000);
+    bt_firmware(t, "phased-fw", "2.0.0", fw, sizeof fw);
+    snprintf(body, sizeof body,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\","
+             "\"timeoutMinutes\":1440,\"retryTimes\":0,\"rollout\":{\"phases\":["
+             "{\"count\":4,\"minSuccessPercent\":50},{\"count\":4,\"minSuccessPercent\":75},"
+             "{\"percent\":100}],\"abort\":[{\"reason\":\"any\",\"thresholdPercent\":50,"
+             "\"minFinished\":4}]}}");
+    bt_batch(t, fw, body, b, sizeof b);
+    for (int i = 0; i < 4; i++)
+        json_decref(bt_wait_task(t, b, id[i], "to_upgrade", BT_SOON));
+
+    /* phase 1's share is 2 of 4: a's device succeeds (1 of 4), then b's (2 of 4), which b
+     * applies having seen none of the others: the phase moves on at that event */
+    assert_int_equal(sdev_version(d[0], "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, id[0], "succeeded", BT_SOON));
+    json_decref(batch_in_phase(t, b, "in_progress", 1));
+    for (int i = 4; i < PH_DEV; i++)
+        assert_int_equal(sdev_count(d[i], SDEV_PUSH), 0);
+    assert_int_equal(sdev_version(d[2], "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, id[2], "succeeded", BT_SOON));
+    json_decref(batch_in_phase(t, b, "in_progress", 2));
+    for (int i = 4; i < 8; i++)
+        json_decref(bt_wait_task(t, b, id[i], "to_upgrade", BT_SOON));
+    assert_int_equal(sdev_count(d[8], SDEV_PUSH), 0);
+    assert_int_equal(sdev_count(d[9], SDEV_PUSH), 0);
+
+    /* the rule (any failure, 50 %, at least 4 finished): a's device fails (3 finished, 1
+     * failed), then b's (4 finished, 2 failed): that event pauses the batch, with the
+     * batch's figures, though b applied only 2 of the 4 */
+    assert_int_equal(sdev_progress(d[1], -4), 0);
+    json_decref(bt_wait_task(t, b, id[1], "failed", BT_SOON));
+    json_decref(batch_in_phase(t, b, "in_progress", 2));
+    assert_int_equal(sdev_progress(d[3], -4), 0);
+    json_t *bj = bt_wait_batch(t, b, "paused", BT_SOON);
+    json_t *why = json_object_get(bj, "pauseReason");
+    assert_string_equal(bt_js(why, "by"), "rule");
+    assert_int_equal(bt_int(why, "rule"), 1);
+    assert_int_equal(bt_int(why, "finished"), 4);
+    assert_int_equal(bt_int(why, "failed"), 2);
+    assert_true(json_real_value(json_object_get(why, "failedPercent")) == 50.0);
+    assert_int_equal(bt_int(why, "phase"), 2);
+    json_decref(bj);
+
+    /* resumed, the rule does not fire again on a: 5 finished, 3 failed (60 %) */
+    oth_resp r;
+    snprintf(path, sizeof path, "/api/v1/batches/%s/resume", b);
+    assert_int_equal(bt_post(t, path, "", &r), 200);
+    oth_resp_free(&r);
+    assert_int_equal(sdev_progress(d[4], -2), 0);
+    json_decref(bt_wait_task(t, b, id[4], "failed", BT_SOON));
+    json_decref(batch_in_phase(t, b, "in_progress", 2));
+
+    /* a dies mid-phase; b takes its partitions and judges phase 2's share (3 of 4) on
+     * what a had applied too */
+    kill_a(t, leases, base_b);
+    assert_int_equal(sdev_version(d[5], "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, id[5], "succeeded", BT_SOON));
+    assert_int_equal(sdev_version(d[6], "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, id[6], "succeeded", BT_SOON));
+    json_decref(batch_in_phase(t, b, "in_progress", 2));
+    assert_int_equal(sdev_count(d[8], SDEV_PUSH), 0);
+    assert_int_equal(sdev_version(d[7], "2.0.0"), 0);
+    json_decref(bt_wait_task(t, b, id[7], "succeeded", BT_SOON));
+    json_decref(batch_in_phase(t, b, "in_progress", 3));
+    for (int i = 8; i < PH_DEV; i++) {
+        json_decref(bt_wait_task(t, b, id[i], "to_upgrade", BT_SOON));
+        assert_int_equal(sdev_version(d[i], "2.0.0"), 0);
+    }
+    bj = bt_wait_batch(t, b, "completed", BT_SOON);
+    assert_int_equal(bt_int(bj, "succeeded"), 7);
+    assert_int_equal(bt_int(bj, "failed"), 3);
+    static const int want[3][3] = {{4, 2, 2}, {4, 3, 1}, {2, 2, 0}};
+    for (int k = 0; k < 3; k++) {
+        json_t *ph = phase_row(bj, k);
+        assert_int_equal(bt_int(ph, "devices"), want[k][0]);
+        assert_int_equal(bt_int(ph, "succeeded"), want[k][1]);
+        assert_int_equal(bt_int(ph, "failed"), want[k][2]);
+    }
+    json_decref(bj);
+    bt_check_counts(t, b);
+    for (int i = 0; i < PH_DEV; i++)
+        assert_int_equal(sdev_count(d[i], SDEV_PUSH), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_failover_mid_batch, teardown_all),
         cmocka_unit_test_teardown(test_ddi_across_instances, teardown_all),
+        cmocka_unit_test_teardown(test_phases_across_instances, teardown_all),
     };
     if (getenv("BT_FILTER"))
         cmocka_set_test_filter(getenv("BT_FILTER"));

@@ -869,6 +869,77 @@ static void test_eligible(void **state)
                      OTA_ENOTFOUND);
 }
 
+/* A continuous batch created while an engine round applies the event that activates one of
+ * its devices: the create waits for the round (its lock on the product's joins, taken by
+ * the round's first load) and then takes the device; without that wait the batch's
+ * selection would not see the round's uncommitted activation, and the round had looked for
+ * continuous batches before the batch existed, so the device would join neither. The test
+ * commits the round once the create waits for a lock, or once the create has ended (which
+ * is the failure: the device is then missing from the batch). */
+typedef struct {
+    int64_t fw;
+    ota_err rc;
+    store_batch out;
+    int done;
+} cont_arg;
+
+static void *continuous_thread(void *arg)
+{
+    cont_arg *a = arg;
+    store_batch_err err;
+    store_batch_new in = batch_new(0, NULL, 0);
+    in.continuous = 1;
+    a->rc = store_batch_create(st, a->fw, &in, now_ms + 50, now_ms + 100000, &a->out, &err);
+    __atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_continuous_join_race(void **state)
+{
+    (void)state;
+    NEED_PG();
+    store_product p;
+    store_device d;
+    store_firmware f, fw;
+    store_uow *u;
+    int64_t dev = 0, ids[8];
+    size_t n = 9;
+    assert_int_equal(store_product_create(st, "Join", NULL, now_ms, &p), OTA_OK);
+    assert_int_equal(store_device_create(st, p.product_key, "j1", "j1", now_ms, &d), OTA_OK);
+    f = make_fw(p.product_key, "j-fw", "2.0");
+    assert_int_equal(store_firmware_create(st, &f, now_ms, &fw, NULL), OTA_OK);
+
+    /* the round: the device's connection (its first: it activates) */
+    const char *pks[] = {p.product_key}, *idents[] = {"j1"};
+    assert_int_equal(store_uow_begin(st, &u), OTA_OK);
+    store_uow_continuous_ahead(u, 0);
+    assert_int_equal(store_uow_load_names(u, pks, idents, 1), OTA_OK);
+    assert_int_equal(store_uow_continuous_new(u, 0, ids, 8, &n), OTA_OK);
+    assert_int_equal(store_uow_device_find(u, p.product_key, "j1", &dev), OTA_OK);
+    assert_int_equal(store_uow_device_presence(u, dev, 1, now_ms + 10), OTA_OK);
+
+    cont_arg a = {fw.id, OTA_EDB, {0}, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, continuous_thread, &a);
+    PGconn *c = PQconnectdb(db_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    int waiting = 0;
+    for (int i = 0; i < 500 && !waiting && !__atomic_load_n(&a.done, __ATOMIC_SEQ_CST); i++) {
+        PGresult *r = PQexec(c, "SELECT count(*) FROM pg_locks WHERE NOT granted");
+        waiting = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0;
+        PQclear(r);
+        if (!waiting)
+            usleep(10 * 1000);
+    }
+    PQfinish(c);
+    assert_int_equal(store_uow_commit(u), OTA_OK);
+    pthread_join(th, NULL);
+    assert_int_equal(a.rc, OTA_OK);
+    /* the batch took the device the round activated */
+    assert_int_equal(a.out.total, 1);
+    assert_true(waiting);
+}
+
 /* The server closes otad's idle connections (restart, failover, an administrator): the next
  * calls get new connections instead of failing. */
 static void test_reconnect(void **state)
@@ -936,7 +1007,7 @@ int main(void)
         cmocka_unit_test(test_uow),              cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_terminate_vs_engine), cmocka_unit_test(test_engine_waits_for_terminate),
         cmocka_unit_test(test_eligible),         cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_uow_pipeline_failure),
+        cmocka_unit_test(test_uow_pipeline_failure), cmocka_unit_test(test_continuous_join_race),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
