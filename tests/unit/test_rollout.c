@@ -167,6 +167,42 @@ static void test_share_and_rules(void **state)
     assert_int_equal(rollout_rule_fires(&all, 0, 0), 0);
 }
 
+/* The counters' stored form (batch_rollout.counts) reads back what was written, with the
+ * batch-wide sums; anything else is refused. */
+static void test_tally_text(void **state)
+{
+    (void)state;
+    rollout_tally t = {0}, back;
+    char text[ROLLOUT_TALLY_TEXT_MAX];
+    t.size[0] = 4, t.succ[0] = 2, t.fail[0] = 2;
+    t.size[1] = 1000000, t.succ[1] = 3, t.fail[1] = 1;
+    t.failed_by[FSM_REASON_FLASH_FAILED] = 2;
+    t.failed_by[FSM_REASON_ROLLED_BACK] = 1;
+    assert_int_equal(rollout_tally_to_text(&t, text, sizeof text), 0);
+    assert_int_equal(rollout_tally_from_text(text, &back), 0);
+    assert_int_equal(back.size[1], 1000000);
+    assert_int_equal(back.succ[1], 3);
+    assert_int_equal(back.failed_by[FSM_REASON_FLASH_FAILED], 2);
+    assert_int_equal(back.failed_by[FSM_REASON_ROLLED_BACK], 1);
+    assert_int_equal(back.finished, 8);
+    assert_int_equal(back.failed, 3);
+    assert_int_equal(rollout_tally_to_text(&t, text, 20), -1); /* does not fit */
+    static const char *const bad[] = {
+        "", "{}", "[]",
+        "{\"devices\":[1],\"succeeded\":[1],\"failed\":[1],\"failedBy\":{}}",
+        "{\"devices\":[0,0,0,0,0,0,0,0,0,-1],\"succeeded\":[0,0,0,0,0,0,0,0,0,0],"
+        "\"failed\":[0,0,0,0,0,0,0,0,0,0],\"failedBy\":{}}",
+        "{\"devices\":[0,0,0,0,0,0,0,0,0,0],\"succeeded\":[0,0,0,0,0,0,0,0,0,0],"
+        "\"failed\":[0,0,0,0,0,0,0,0,0,0],\"failedBy\":{\"nope\":1}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        back.finished = 7;
+        assert_int_equal(rollout_tally_from_text(bad[i], &back), -1);
+        assert_int_equal(back.finished, 0);
+    }
+    assert_int_equal(rollout_tally_from_text(NULL, &back), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_stored_form),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_share_and_rules),
+        cmocka_unit_test(test_tally_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
