@@ -121,8 +121,9 @@ typedef struct {
     idqueue pending;       /* device ids ready to push (may hold stale ids: checked at push) */
     target tgt;            /* continuous batches: what a device must match to join */
     /* phases and brakes (docs/batches.md), with a rollout only: the rollout, each phase's
-     * devices and finished ones, the batch's failures by reason; row.phase, row.phase_due_ms
-     * and row.brakes_fired are kept current here and written with each change */
+     * devices and finished ones, the batch's failures by reason (ct); ct, row.phase,
+     * row.phase_due_ms and row.brakes_fired are the store's (batch_rollout) as read under
+     * its lock in the current round (tally_lock), else as last seen */
     int has_rollout;
     rollout ro;
     rollout_tally ct;      /* exact while the round holds the store's lock (tally_lock) */
@@ -2307,10 +2308,10 @@ static int take_inputs(engine_t *e, round_in *r)
     return 1;
 }
 
-/* With several otad on one store, re-reads what the others changed every cfg.resync_ms
- * (resync). A failing read is logged when it starts and when it works again. */
 static void refresh_batches(engine_t *e);
 
+/* With several otad on one store, re-reads what the others changed every cfg.resync_ms
+ * (resync). A failing read is logged when it starts and when it works again. */
 static void resync_when_due(engine_t *e, int64_t now)
 {
     if (e->cfg.resync_ms <= 0 || now < e->next_resync_ms)
