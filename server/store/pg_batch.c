@@ -6,7 +6,8 @@
  * The batch API runs one transaction per call. The engine works in units of work: BEGIN on
  * one borrowed connection, statements in set shape where a round has many of a kind (the
  * loads of a round's devices and open tasks by array, pg_uow_load; its task writes in one
- * UPDATE ... FROM unnest, pg_uow_put_tasks), small ones for the rest (named prepared
+ * UPDATE ... FROM unnest, pg_uow_put_tasks, and its device writes (readiness, versions,
+ * presence) the same way, pg_uow_put_devices), small ones for the rest (named prepared
  * statements, prepared once per connection and kept with it; the writes sent in pipeline
  * mode, see pipe_send), one COMMIT. A round of thousands of events waits for a handful of
  * round trips.
@@ -46,6 +47,11 @@
 #define OPEN_STATES STORE_SQL_TASK_OPEN
 #define SNAPSHOT_CHUNK 5000
 #define BATCH_COLS STORE_SQL_BATCH_COLS
+/* U_PUT_DEVICES: whether row u's presence applies to device row d (STORE_UQ_PRESENCE_ON's
+ * and _OFF's rule: only a connection newer than the one the row knows) */
+#define PRESENCE_ON "(u.p = 1 AND COALESCE(d.conn_ms, 0) < u.pt)"
+#define PRESENCE_OFF "(u.p = 2 AND COALESCE(d.conn_ms, 0) <= u.pt)"
+#define PRESENCE "(" PRESENCE_ON " OR " PRESENCE_OFF ")"
 
 /* Statement ids: STORE_PG_Q_BATCH + the unit's STORE_UOW_QUERIES, then this file's own. */
 enum {
@@ -57,6 +63,9 @@ enum {
     U_LOAD_TASK_IDS,
     U_PUT_TASKS,
     U_LOCK_JOIN,
+    U_PUT_DEVICES,
+    U_BEGIN,
+    U_COMMIT,
     U_END, /* the unit's statements end here: pg_uow_begin prepares them */
     E_BATCHES = U_END,
     E_PRESENCE_RESET,
@@ -204,6 +213,30 @@ static const char *const sql[] = {
         " AS u(b, d, state, reason, progress, retried, attempt, msg, pushed, started, finish,"
         " dkind, dms, ver, upd)"
         " WHERE t.batch_id = u.b AND t.device_id = u.d",
+    /* STORE_UQ_PRESENCE_ON/OFF, then STORE_UQ_READY, then STORE_UQ_VERSION, for many
+     * devices (store_device_put, one row per device): p is 0 (no presence), 1 (on) or 2
+     * (off) at pt; rt the ready time, vt the version's time (NULL: none). SET sees the row
+     * as it was, so PRESENCE repeats the presence rule of the single statements; a row it
+     * would not change is not written */
+    [U_PUT_DEVICES - STORE_PG_Q_BATCH] =
+        "UPDATE devices d SET"
+        " online = CASE WHEN " PRESENCE_ON " THEN 1 WHEN " PRESENCE_OFF " THEN 0 ELSE d.online END,"
+        " conn_ms = CASE WHEN " PRESENCE_ON " THEN u.pt ELSE d.conn_ms END,"
+        " activated = CASE WHEN " PRESENCE_ON " THEN 1 ELSE d.activated END,"
+        " ddi = CASE WHEN " PRESENCE_ON " THEN 0 ELSE d.ddi END,"
+        " activated_ms = CASE WHEN " PRESENCE_ON " THEN COALESCE(d.activated_ms, u.pt)"
+        " ELSE d.activated_ms END,"
+        " ready = CASE WHEN u.rt IS NOT NULL THEN 1 WHEN " PRESENCE " THEN 0 ELSE d.ready END,"
+        " ready_ms = COALESCE(u.rt, d.ready_ms),"
+        " last_seen_ms = CASE WHEN u.vt IS NOT NULL THEN u.vt WHEN " PRESENCE " THEN u.pt"
+        " ELSE d.last_seen_ms END,"
+        " firmware_version = CASE WHEN u.vt IS NOT NULL THEN u.v ELSE d.firmware_version END"
+        " FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[],"
+        " $6::bigint[]) AS u(id, p, pt, rt, v, vt)"
+        " WHERE d.id = u.id AND (u.rt IS NOT NULL OR u.vt IS NOT NULL OR " PRESENCE ")",
+    /* sent in the pipeline, with the unit's first read and after its last write */
+    [U_BEGIN - STORE_PG_Q_BATCH] = "BEGIN",
+    [U_COMMIT - STORE_PG_Q_BATCH] = "COMMIT",
     [E_BATCHES - STORE_PG_Q_BATCH] = "SELECT " BATCH_COLS "WHERE b.state " STORE_SQL_BATCH_RUNNING
                                      " ORDER BY b.id",
     [E_PRESENCE_RESET - STORE_PG_Q_BATCH] = "UPDATE devices SET online = 0 WHERE online = 1"
@@ -422,9 +455,10 @@ static ota_err pipe_settle(pg_uow *u, PGresult **last)
     return pipe_settle_n(u, last, last ? 1 : 0);
 }
 
-/* A statement whose answer the caller needs: sent after the pending writes, answered in
- * the same round trip. NULL on failure (logged). */
-static PGresult *uow_read(pg_uow *u, int q, const store_pg_params *p, const char *what)
+/* A statement (id q, text sql) whose answer the caller needs: sent after the pending
+ * writes, answered in the same round trip. NULL on failure (logged). */
+static PGresult *uow_read_sql(pg_uow *u, int q, const char *sql, const store_pg_params *p,
+                              const char *what)
 {
     PGresult *r = NULL;
     if (u->failed)
@@ -432,7 +466,7 @@ static PGresult *uow_read(pg_uow *u, int q, const store_pg_params *p, const char
     if (!u->piped) {
         /* nothing pending: a plain round trip is cheaper than a pipeline's */
         trip();
-        r = run(u->c, q, p, what);
+        r = store_pg_exec(u->c, q, sql, p ? p->n : 0, p ? p->v : NULL, what);
         if (!r)
             u->failed = 1;
         return r;
@@ -441,6 +475,11 @@ static PGresult *uow_read(pg_uow *u, int q, const store_pg_params *p, const char
         return NULL;
     pipe_settle(u, &r);
     return r;
+}
+
+static PGresult *uow_read(pg_uow *u, int q, const store_pg_params *p, const char *what)
+{
+    return uow_read_sql(u, q, text_of(q), p, what);
 }
 
 static ota_err pg_uow_begin(store_t *s, void **out)
@@ -454,11 +493,12 @@ static ota_err pg_uow_begin(store_t *s, void **out)
     /* the pipeline sends prepared statements only: prepare them first (once per connection) */
     for (int q = STORE_PG_Q_BATCH; q < U_END && rc == OTA_OK; q++)
         rc = store_pg_prepare(u->c, q, text_of(q), "engine prepare");
-    if (rc == OTA_OK) {
-        trip();
-        rc = store_pg_begin(u->c);
-    }
+    /* BEGIN waits in the pipeline for the unit's first read (the fence or the first load):
+     * one round trip for both */
+    if (rc == OTA_OK)
+        rc = pipe_send(u, U_BEGIN, NULL, "begin");
     if (rc != OTA_OK) {
+        pipe_settle(u, NULL);
         store_pg_conn_put(s, u->c);
         free(u);
         return OTA_EDB;
@@ -467,24 +507,46 @@ static ota_err pg_uow_begin(store_t *s, void **out)
     return OTA_OK;
 }
 
-store_pg_conn *store_pg_uow_conn(void *impl)
+PGresult *store_pg_uow_read(void *impl, int id, const char *sql, const store_pg_params *p,
+                            const char *what)
 {
     pg_uow *u = impl;
-    return u->failed || u->piped ? NULL : u->c;
+    if (u->failed || id < 0 || id >= STORE_PG_Q_MAX)
+        return NULL;
+    if (!(u->c->prepared[id / 64] & (1ull << (id % 64)))) {
+        /* preparing waits for its answer: outside the pipeline, once per connection */
+        if (pipe_settle(u, NULL) != OTA_OK)
+            return NULL;
+        if (store_pg_prepare(u->c, id, sql, what) != OTA_OK) {
+            u->failed = 1;
+            return NULL;
+        }
+    }
+    return uow_read_sql(u, id, sql, p, what);
 }
 
+/* COMMIT goes after the pending writes, in the same round trip; the unit has committed
+ * only when its answer says COMMIT (a transaction that an earlier statement aborted ends
+ * with ROLLBACK, or in the pipeline the COMMIT is not run at all). */
 static ota_err pg_uow_commit(void *impl)
 {
     pg_uow *u = impl;
-    ota_err r = pipe_settle(u, NULL);
-    trip();
-    if (r == OTA_OK)
-        r = store_pg_commit(u->c);
-    else if (!u->piped)
+    PGresult *r = NULL;
+    ota_err rc = pipe_send(u, U_COMMIT, NULL, "commit");
+    if (rc == OTA_OK)
+        rc = pipe_settle(u, &r);
+    else
+        pipe_settle(u, NULL);
+    if (rc == OTA_OK && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+        OTA_ERROR("store: commit: the transaction was rolled back (%s)", PQcmdStatus(r));
+        rc = OTA_EDB;
+    }
+    PQclear(r);
+    if (rc != OTA_OK && !u->piped)
         store_pg_rollback(u->c);
     store_pg_conn_put(u->s, u->c);
     free(u);
-    return r;
+    return rc;
 }
 
 static void pg_uow_rollback(void *impl)
@@ -693,6 +755,34 @@ static ota_err pg_uow_put_tasks(void *impl, const store_task *const *ts, const i
     return by_chunks(impl, n, 15, put_chunk, &a);
 }
 
+typedef struct {
+    const store_device_put *const *rows;
+} put_devices_args;
+
+static ota_err put_devices_chunk(pg_uow *u, void *ud, size_t start, size_t end, arrays *x)
+{
+    const store_device_put *const *rows = ((put_devices_args *)ud)->rows;
+    store_pg_params p;
+    /* U_PUT_DEVICES' columns: id, p, pt, rt, v, vt */
+    for (size_t i = start; i < end; i++) {
+        const store_device_put *d = rows[i];
+        tb_i64(&x->a[0], d->device_id, 0);
+        tb_i64(&x->a[1], d->presence, 0);
+        tb_i64(&x->a[2], d->presence_ms, !d->presence);
+        tb_i64(&x->a[3], d->ready_ms, !d->ready);
+        tb_opt(&x->a[4], d->version ? d->firmware_version : NULL);
+        tb_i64(&x->a[5], d->version_ms, !d->version);
+    }
+    arrays_close(x, &p);
+    return uow_write(u, U_PUT_DEVICES, &p, "engine device put (bulk)");
+}
+
+static ota_err pg_uow_put_devices(void *impl, const store_device_put *const *rows, size_t n)
+{
+    put_devices_args a = {rows};
+    return by_chunks(impl, n, 6, put_devices_chunk, &a);
+}
+
 static uint64_t pg_round_trips(void)
 {
     return round_trips;
@@ -892,6 +982,7 @@ const store_batch_ops store_pg_batch_ops = {
     .uow_exec = pg_uow_exec,
     .uow_load = pg_uow_load,
     .uow_put_tasks = pg_uow_put_tasks,
+    .uow_put_devices = pg_uow_put_devices,
     .uow_terminate = pg_uow_terminate,
     .round_trips = pg_round_trips,
     .presence_snapshot = pg_snapshot,

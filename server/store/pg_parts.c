@@ -241,12 +241,10 @@ static ota_err pg_leave(store_t *s, const char *me)
 static ota_err pg_fence(void *impl, const char *me, uint64_t set)
 {
     store_pg_params p = {0};
-    store_pg_conn *c = store_pg_uow_conn(impl);
-    if (!c)
-        return OTA_EDB;
     store_pg_p_str(&p, me);
     p_set(&p, set);
-    PGresult *r = run(c, P_FENCE, &p, "engine fence");
+    /* with the unit's BEGIN, in one round trip */
+    PGresult *r = store_pg_uow_read(impl, P_FENCE, sql[P_FENCE - P_SEEN], &p, "engine fence");
     if (!r)
         return OTA_EDB;
     uint64_t held = set_of_rows(r);

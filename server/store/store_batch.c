@@ -35,6 +35,7 @@ typedef struct {
     int online, ready, ddi;
     store_task task;
     int64_t put_ms;
+    size_t dput; /* its newest row in the unit's dput, index + 1; 0: no device write waits */
 } udev;
 
 struct store_uow {
@@ -48,6 +49,10 @@ struct store_uow {
     uint32_t *by_id, *by_name;
     size_t slots; /* a power of two, > 2 n_dev */
     size_t n_dirty;
+    /* device writes not yet sent (flush_devices), in arrival order; waves 0..max_wave */
+    store_device_put *dput;
+    size_t n_dput, cap_dput;
+    int max_wave;
     /* store_uow_continuous_ahead: 1 asked, 2 answered (cont_ids, cont_n) */
     int cont_state;
     int64_t cont_after;
@@ -215,8 +220,112 @@ static ota_err flush_tasks(store_uow *u)
     return rc;
 }
 
+/* ---- device writes ---------------------------------------------------------------------
+ * Readiness, versions and presence wait in the unit like task writes, one row per device
+ * (store_device_put: presence, then ready, then version, which is the order a device sends
+ * them in: it connects, then reports its version). They go out before the unit's next
+ * read (uexec, the loads, a terminate, a snapshot), so every read sees them as if each had
+ * been written at once, and at the commit: on PostgreSQL one statement per wave, instead of
+ * one per write. */
+
+static int cmp_dput(const void *a, const void *b)
+{
+    const store_device_put *x = *(const store_device_put *const *)a;
+    const store_device_put *y = *(const store_device_put *const *)b;
+    return (x->device_id > y->device_id) - (x->device_id < y->device_id);
+}
+
+/* The device's row that the next write joins: its newest unless fresh is asked (a presence
+ * applies first in a row, so it cannot join one that has writes already) or it has none. */
+static store_device_put *dput_row(store_uow *u, int64_t device_id, int fresh)
+{
+    udev *e = entry_for_id(u, device_id);
+    if (e->dput && !fresh)
+        return &u->dput[e->dput - 1];
+    int wave = e->dput ? u->dput[e->dput - 1].wave + 1 : 0;
+    if (u->n_dput == u->cap_dput) {
+        u->cap_dput = u->cap_dput ? u->cap_dput * 2 : 256;
+        u->dput = realloc(u->dput, u->cap_dput * sizeof *u->dput);
+        if (!u->dput)
+            abort(); /* the daemon may abort on out-of-memory */
+    }
+    store_device_put *d = &u->dput[u->n_dput++];
+    memset(d, 0, sizeof *d);
+    d->device_id = device_id;
+    d->wave = wave;
+    if (wave > u->max_wave)
+        u->max_wave = wave;
+    e->dput = u->n_dput;
+    return d;
+}
+
+static ota_err uexec(store_uow *u, store_uq q, const store_args *a, store_row_fn row, void *ud,
+                     int64_t *changes);
+
+/* One row as the single-row statements (no uow_put_devices): presence, ready, version. */
+static ota_err put_device_one(store_uow *u, const store_device_put *d)
+{
+    store_args a = {0};
+    ota_err rc = OTA_OK;
+    if (d->presence) {
+        store_arg_i64(&a, d->device_id);
+        store_arg_i64(&a, d->presence_ms);
+        rc = uexec(u, d->presence == 1 ? STORE_UQ_PRESENCE_ON : STORE_UQ_PRESENCE_OFF, &a, NULL,
+                   NULL, NULL);
+    }
+    if (rc == OTA_OK && d->ready) {
+        a.n = 0;
+        store_arg_i64(&a, d->device_id);
+        store_arg_i64(&a, d->ready_ms);
+        rc = uexec(u, STORE_UQ_READY, &a, NULL, NULL, NULL);
+    }
+    if (rc == OTA_OK && d->version) {
+        a.n = 0;
+        store_arg_i64(&a, d->device_id);
+        store_arg_str(&a, d->firmware_version);
+        store_arg_i64(&a, d->version_ms);
+        rc = uexec(u, STORE_UQ_VERSION, &a, NULL, NULL, NULL);
+    }
+    return rc;
+}
+
+/* Sends the waiting device writes, wave by wave, each wave sorted by device id (two units
+ * lock device rows in one order). Nothing waits afterwards, also on failure (the unit then
+ * only rolls back). */
+static ota_err flush_devices(store_uow *u)
+{
+    if (!u->n_dput)
+        return OTA_OK;
+    const store_device_put **rows = malloc(u->n_dput * sizeof *rows);
+    ota_err rc = OTA_OK;
+    if (!rows)
+        abort();
+    for (int w = 0; w <= u->max_wave && rc == OTA_OK; w++) {
+        size_t n = 0;
+        for (size_t i = 0; i < u->n_dput; i++)
+            if (u->dput[i].wave == w)
+                rows[n++] = &u->dput[i];
+        qsort(rows, n, sizeof *rows, cmp_dput);
+        if (u->ops->uow_put_devices)
+            rc = u->ops->uow_put_devices(u->impl, rows, n);
+        else
+            for (size_t i = 0; i < n && rc == OTA_OK; i++)
+                rc = put_device_one(u, rows[i]);
+    }
+    free(rows);
+    for (size_t i = 0; i < u->n_dput; i++) {
+        udev *e = find_id(u, u->dput[i].device_id);
+        if (e)
+            e->dput = 0;
+    }
+    u->n_dput = 0;
+    u->max_wave = 0;
+    return rc;
+}
+
 static void uow_free(store_uow *u)
 {
+    free(u->dput);
     free(u->dev);
     free(u->by_id);
     free(u->by_name);
@@ -244,7 +353,9 @@ ota_err store_uow_begin(store_t *s, store_uow **out)
 
 ota_err store_uow_commit(store_uow *u)
 {
-    ota_err r = flush_tasks(u);
+    ota_err r = flush_devices(u);
+    if (r == OTA_OK)
+        r = flush_tasks(u);
     if (r != OTA_OK) {
         u->ops->uow_rollback(u->impl);
         store__tx_observe(u->s, STORE_TX_KINDS - 1, u->t0_us);
@@ -266,10 +377,16 @@ void store_uow_rollback(store_uow *u)
     uow_free(u);
 }
 
-/* Runs unit-of-work statement q: an answer is awaited only when row or changes asks for one. */
+/* Runs unit-of-work statement q: an answer is awaited only when row or changes asks for one;
+ * the device writes waiting go out first, so that the answer includes them. */
 static ota_err uexec(store_uow *u, store_uq q, const store_args *a, store_row_fn row, void *ud,
                      int64_t *changes)
 {
+    if (row || changes) {
+        ota_err rc = flush_devices(u);
+        if (rc != OTA_OK)
+            return rc;
+    }
     return u->ops->uow_exec(u->impl, q, a, row, ud, changes);
 }
 
@@ -322,7 +439,10 @@ static ota_err load_with_side(store_uow *u, const char *const *pks, const char *
     int ahead = u->cont_state == 1;
     if (ahead)
         store_arg_i64(&a, u->cont_after);
-    ota_err rc = u->ops->uow_load(u->impl, pks, idents, ids, n, load_dev, load_task, ud,
+    ota_err rc = flush_devices(u); /* the flags read must include the unit's own writes */
+    if (rc != OTA_OK)
+        return rc;
+    rc = u->ops->uow_load(u->impl, pks, idents, ids, n, load_dev, load_task, ud,
                                   ahead ? &side : NULL);
     if (ahead && rc == OTA_OK) {
         u->cont_n = o.n;
@@ -665,6 +785,8 @@ static ota_err end_in_unit(store_uow *u, int64_t batch_id, int64_t now_ms, const
 {
     ota_err rc = flush_tasks(u);
     if (rc == OTA_OK)
+        rc = flush_devices(u);
+    if (rc == OTA_OK)
         rc = u->ops->uow_terminate(u->impl, batch_id, now_ms, end_state, done, failed);
     if (rc == OTA_OK && *done)
         for (size_t i = 0; i < u->n_dev; i++)
@@ -719,27 +841,22 @@ ota_err store_uow_batch_phase(store_uow *u, int64_t batch_id, int phase, int64_t
 
 ota_err store_uow_device_presence(store_uow *u, int64_t device_id, int online, int64_t now_ms)
 {
-    /* no row changed: a stale event, nothing to do; nobody needs the answer, so it is
-     * pipelined like the other writes (a failure shows at the next read or the commit) */
-    store_args a = {0};
-    store_arg_i64(&a, device_id);
-    store_arg_i64(&a, now_ms);
-    udev *e = find_id(u, device_id);
-    if (e)
-        e->flags = 0; /* whether it changed them is the database's rule: read them again */
-    return uexec(u, online ? STORE_UQ_PRESENCE_ON : STORE_UQ_PRESENCE_OFF, &a, NULL, NULL,
-                 NULL);
+    /* it waits with the unit's other device writes (flush_devices); whether it changes
+     * anything (not when stale) is the database's rule, applied when it is written */
+    store_device_put *d = dput_row(u, device_id, 1);
+    d->presence = online ? 1 : 2;
+    d->presence_ms = now_ms;
+    find_id(u, device_id)->flags = 0; /* read them again (after the write) when asked */
+    return OTA_OK;
 }
 
 ota_err store_uow_device_ready(store_uow *u, int64_t device_id, int64_t now_ms)
 {
-    store_args a = {0};
-    store_arg_i64(&a, device_id);
-    store_arg_i64(&a, now_ms);
-    udev *e = find_id(u, device_id);
-    if (e)
-        e->ready = 1;
-    return uexec(u, STORE_UQ_READY, &a, NULL, NULL, NULL);
+    store_device_put *d = dput_row(u, device_id, 0);
+    d->ready = 1;
+    d->ready_ms = now_ms;
+    find_id(u, device_id)->ready = 1;
+    return OTA_OK;
 }
 
 static void read_pushable(const store_row *r, void *out)
@@ -780,6 +897,11 @@ ota_err store_uow_ddi_online(store_uow *u, int64_t device_id, int64_t now_ms)
     store_arg_i64(&a, device_id);
     store_arg_i64(&a, now_ms);
     udev *e = find_id(u, device_id);
+    if (e && e->dput) { /* it comes after the device's writes that wait in the unit */
+        ota_err rc = flush_devices(u);
+        if (rc != OTA_OK)
+            return rc;
+    }
     if (e) { /* what the statement sets, whatever was there */
         e->online = e->ready = e->ddi = 1;
         e->flags = 1;
@@ -790,11 +912,14 @@ ota_err store_uow_ddi_online(store_uow *u, int64_t device_id, int64_t now_ms)
 ota_err store_uow_device_version(store_uow *u, int64_t device_id, const char *version,
                                  int64_t now_ms)
 {
-    store_args a = {0};
-    store_arg_i64(&a, device_id);
-    store_arg_str(&a, version);
-    store_arg_i64(&a, now_ms);
-    return uexec(u, STORE_UQ_VERSION, &a, NULL, NULL, NULL);
+    size_t len = strlen(version);
+    if (len > OTA_VERSION_MAX)
+        return OTA_EINVAL; /* the message parser allows no longer one */
+    store_device_put *d = dput_row(u, device_id, 0);
+    d->version = 1;
+    d->version_ms = now_ms;
+    memcpy(d->firmware_version, version, len + 1);
+    return OTA_OK;
 }
 
 static void read_facts(const store_row *r, void *out)
@@ -940,6 +1065,9 @@ ota_err store_uow_target_event_done(store_uow *u, int64_t device_id)
 ota_err store_uow_presence_snapshot(store_uow *u, const char *const *clients, size_t n,
                                     int64_t now_ms)
 {
+    ota_err rc = flush_devices(u); /* the snapshot comes after the events before it */
+    if (rc != OTA_OK)
+        return rc;
     for (size_t i = 0; i < u->n_dev; i++)
         u->dev[i].flags = 0;
     return u->ops->presence_snapshot(u->impl, clients, n, now_ms);

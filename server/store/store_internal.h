@@ -91,6 +91,22 @@ typedef struct {
     void *ud;
 } store_uow_side;
 
+/* A device's writes that wait in the unit of work (store_batch.c), applied in this order:
+ * presence (store_uow_device_presence's rule: only a connection newer than the one the store
+ * knows), then ready, then version. A device whose writes do not fit one such row (a
+ * presence after any other write) gets a second row, in a later wave. */
+typedef struct {
+    int64_t device_id;
+    int presence;        /* 0: none; 1: a connection started at presence_ms; 2: one ended */
+    int64_t presence_ms;
+    int ready;           /* the device said it is subscribed at ready_ms */
+    int64_t ready_ms;
+    int version;         /* it reported firmware_version at version_ms */
+    int64_t version_ms;
+    char firmware_version[OTA_VERSION_MAX + 1];
+    int wave; /* 0, 1, ...: the rows of one wave are written together, waves in order */
+} store_device_put;
+
 struct store_batch_ops {
     ota_err (*uow_begin)(store_t *s, void **impl);
     ota_err (*uow_commit)(void *impl);
@@ -114,6 +130,10 @@ struct store_batch_ops {
      * (batch, device), in one or a few statements. NULL: one STORE_UQ_TASK_PUT each. */
     ota_err (*uow_put_tasks)(void *impl, const store_task *const *tasks,
                              const int64_t *updated_ms, size_t n);
+    /* Writes n device rows of one wave (each device once), sorted by device id, in one or a
+     * few statements. NULL: store_batch.c writes each row as its STORE_UQ_PRESENCE_ON/OFF,
+     * STORE_UQ_READY and STORE_UQ_VERSION. */
+    ota_err (*uow_put_devices)(void *impl, const store_device_put *const *rows, size_t n);
     ota_err (*uow_terminate)(void *impl, int64_t batch_id, int64_t now_ms, const char *end_state,
                              int *done, int64_t *failed);
     /* Round trips the units of work of this process have waited for; NULL: not counted. */

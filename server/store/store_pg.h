@@ -116,7 +116,11 @@ void store_pg_params_of(store_pg_params *p, const store_args *a);
 ota_err store_pg_open(const char *url, store_t **out, char *err, size_t errlen);
 extern const store_batch_ops store_pg_batch_ops;
 extern const store_parts_ops store_pg_parts_ops;
-/* pg_batch.c: the unit of work's connection (for pg_parts.c's fence); NULL once failed. */
-store_pg_conn *store_pg_uow_conn(void *uow_impl);
+/* pg_batch.c: statement id (text sql, parameters p) inside the unit of work uow_impl (for
+ * pg_parts.c's fence), answered in the same round trip as the unit's pending statements.
+ * Returns the result (PQclear it), or NULL when it or a pending statement failed (logged);
+ * the unit can then only roll back. */
+PGresult *store_pg_uow_read(void *uow_impl, int id, const char *sql, const store_pg_params *p,
+                            const char *what);
 
 #endif

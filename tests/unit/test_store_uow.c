@@ -3,7 +3,8 @@
  * OTA_TEST_PG_URL, PostgreSQL (store_each.h): the round's loads by name and by id, the
  * answers the unit gives from what it read and wrote (ids, names, readiness, open tasks),
  * and the task writes it sends together at the commit (PostgreSQL: one UPDATE ... FROM
- * unnest), each device's row its own. SQLite has no loads (its unit reads each device when
+ * unnest), each device's row its own, and the device writes sent the same way (presence,
+ * readiness, versions: each device as the writes one at a time leave it). SQLite has no loads (its unit reads each device when
  * first asked); the answers must be the same. Also the continuous batches read ahead with
  * a load (store_uow_continuous_ahead).
  */
@@ -63,6 +64,143 @@ static void bulk_expect(const store_task *t, int i, int64_t batch_id)
     assert_int_equal(t->task.deadline_kind, i % 2 ? FSM_DL_ACK : FSM_DL_NONE);
     assert_int_equal(t->task.deadline_ms, i % 2 ? now_ms + 1000 + i : 0);
     assert_string_equal(t->current_version, i % 4 == 0 ? "" : ver);
+}
+
+/* Unit 4: device writes (presence, readiness, versions) wait in the unit and go out
+ * together (PostgreSQL: one UPDATE ... FROM unnest per wave); each device must end as the
+ * writes one at a time, in its order, leave it. Every device gets one of eight sequences;
+ * the steps of all devices interleave, and reads in the middle must see the writes before
+ * them. The presence rule: only a connection newer than the one the row knows counts. */
+#define DW_T (now_ms + 100000)
+#define DW_STEPS 3
+
+static void dw_step(store_uow *u, int64_t id, int i, int step)
+{
+    int64_t t = DW_T + 10 * i;
+    char v[32];
+    int pushable = -1;
+    switch (i % 8 * DW_STEPS + step) {
+    case 0 * DW_STEPS + 0: /* on; a read after it sees it */
+        assert_int_equal(store_uow_device_presence(u, id, 1, t), OTA_OK);
+        break;
+    case 0 * DW_STEPS + 1:
+        assert_int_equal(store_uow_device_pushable(u, id, &pushable, NULL), OTA_OK);
+        assert_int_equal(pushable, 0); /* online, not ready */
+        break;
+    case 1 * DW_STEPS + 0: /* on, ready, version: one row */
+        assert_int_equal(store_uow_device_presence(u, id, 1, t), OTA_OK);
+        break;
+    case 1 * DW_STEPS + 1:
+        assert_int_equal(store_uow_device_ready(u, id, t + 1), OTA_OK);
+        break;
+    case 1 * DW_STEPS + 2:
+        snprintf(v, sizeof v, "3.%d", i);
+        assert_int_equal(store_uow_device_version(u, id, v, t + 2), OTA_OK);
+        break;
+    case 2 * DW_STEPS + 0: /* ready and version, then a new connection: not ready */
+        assert_int_equal(store_uow_device_ready(u, id, t), OTA_OK);
+        snprintf(v, sizeof v, "4.%d", i);
+        assert_int_equal(store_uow_device_version(u, id, v, t + 1), OTA_OK);
+        break;
+    case 2 * DW_STEPS + 1:
+        assert_int_equal(store_uow_device_presence(u, id, 1, t + 2), OTA_OK);
+        break;
+    case 3 * DW_STEPS + 0: /* on, off, on */
+        assert_int_equal(store_uow_device_presence(u, id, 1, t), OTA_OK);
+        break;
+    case 3 * DW_STEPS + 1:
+        assert_int_equal(store_uow_device_presence(u, id, 0, t + 1), OTA_OK);
+        break;
+    case 3 * DW_STEPS + 2:
+        assert_int_equal(store_uow_device_presence(u, id, 1, t + 2), OTA_OK);
+        break;
+    case 4 * DW_STEPS + 0: /* off */
+        assert_int_equal(store_uow_device_presence(u, id, 0, t), OTA_OK);
+        break;
+    case 5 * DW_STEPS + 0: /* two versions: the last one stays */
+        assert_int_equal(store_uow_device_version(u, id, "5.a", t), OTA_OK);
+        break;
+    case 5 * DW_STEPS + 2:
+        assert_int_equal(store_uow_device_version(u, id, "5.b", t + 1), OTA_OK);
+        break;
+    case 6 * DW_STEPS + 0: /* on and ready, read; then an older end: changes nothing */
+        assert_int_equal(store_uow_device_presence(u, id, 1, t), OTA_OK);
+        assert_int_equal(store_uow_device_ready(u, id, t + 1), OTA_OK);
+        break;
+    case 6 * DW_STEPS + 1:
+        assert_int_equal(store_uow_device_pushable(u, id, &pushable, NULL), OTA_OK);
+        assert_int_equal(pushable, 1);
+        assert_int_equal(store_uow_device_presence(u, id, 0, t - 1), OTA_OK);
+        break;
+    case 7 * DW_STEPS + 0: /* on, then an older start (nothing), then ready (in its row) */
+        assert_int_equal(store_uow_device_presence(u, id, 1, t), OTA_OK);
+        break;
+    case 7 * DW_STEPS + 1:
+        assert_int_equal(store_uow_device_presence(u, id, 1, t - 5), OTA_OK);
+        assert_int_equal(store_uow_device_ready(u, id, t + 1), OTA_OK);
+        break;
+    default:
+        break;
+    }
+}
+
+static void device_writes(store_t *st, const char *pk, char idents[][32])
+{
+    store_uow *u;
+    int online_before[BULK_N];
+    for (int i = 0; i < BULK_N; i++) {
+        store_device d;
+        assert_int_equal(store_device_get(st, pk, idents[i], &d), OTA_OK);
+        online_before[i] = d.online;
+    }
+    assert_int_equal(store_uow_begin(st, &u), OTA_OK);
+    for (int step = 0; step < DW_STEPS; step++)
+        for (int i = 0; i < BULK_N; i++)
+            dw_step(u, bulk_ids[i], i, step);
+    assert_int_equal(store_uow_commit(u), OTA_OK);
+
+    /* what each sequence leaves: online, ready, version ("" = as before), last seen */
+    assert_int_equal(store_uow_begin(st, &u), OTA_OK);
+    assert_int_equal(store_uow_load_ids(u, bulk_ids, BULK_N), OTA_OK);
+    for (int i = 0; i < BULK_N; i++) {
+        int64_t t = DW_T + 10 * i;
+        static const struct {
+            int online, ready; /* -1: as before */
+            const char *version;
+            int64_t seen; /* after t */
+        } want[8] = {{1, 0, NULL, 0},   {1, 1, "3.", 2}, {1, 0, "4.", 2}, {1, 0, NULL, 2},
+                     {0, 0, NULL, 0},   {-1, -1, "5.b", 1}, {1, 1, NULL, 0}, {1, 1, NULL, 0}};
+        store_device d;
+        int pushable;
+        char v[32];
+        int k = i % 8;
+        assert_int_equal(store_device_get(st, pk, idents[i], &d), OTA_OK);
+        assert_int_equal(d.online, want[k].online < 0 ? online_before[i] : want[k].online);
+        assert_int_equal(d.last_seen_ms, t + want[k].seen);
+        if (want[k].online == 1)
+            assert_int_equal(d.activated, 1);
+        if (want[k].version) {
+            if (k == 5)
+                snprintf(v, sizeof v, "%s", want[k].version);
+            else
+                snprintf(v, sizeof v, "%s%d", want[k].version, i); /* "3.<i>", "4.<i>" */
+            assert_string_equal(d.firmware_version, v);
+        }
+        assert_int_equal(store_uow_device_pushable(u, bulk_ids[i], &pushable, NULL), OTA_OK);
+        if (want[k].ready >= 0)
+            assert_int_equal(pushable, want[k].online && want[k].ready);
+    }
+    assert_int_equal(store_uow_commit(u), OTA_OK);
+
+    /* a DDI poll (written at once) after an end of connection that waits in the unit: the
+     * poll comes last, so the device is online */
+    store_device d;
+    assert_int_equal(store_uow_begin(st, &u), OTA_OK);
+    assert_int_equal(store_uow_device_presence(u, bulk_ids[4], 0, DW_T + 100000), OTA_OK);
+    assert_int_equal(store_uow_ddi_online(u, bulk_ids[4], DW_T + 100001), OTA_OK);
+    assert_int_equal(store_uow_commit(u), OTA_OK);
+    assert_int_equal(store_device_get(st, pk, idents[4], &d), OTA_OK);
+    assert_int_equal(d.online, 1);
 }
 
 static void run_cases(store_t *st)
@@ -253,6 +391,8 @@ static void run_cases(store_t *st)
     assert_int_equal(store_uow_continuous_new(u, 0, cids, 0, &nc), OTA_OK); /* max 0 */
     assert_int_equal(nc, 0);
     assert_int_equal(store_uow_commit(u), OTA_OK);
+
+    device_writes(st, p.product_key, idents);
 }
 
 static void test_sqlite(void **state)
