@@ -22,6 +22,11 @@
  *   connect event: a successful basic-auth event is the connect. Tracking is per connection
  *   (conn_table), so a takeover gives exactly one "off" for the old connection, published
  *   before the new connection's "on".
+ * - Partition topics (option partition_topics, default true): a device's message to the
+ *   platform, "/sys/pk/id/{upgrade_reply,progress,version,firmware/get}", is moved to
+ *   "$ota/p/{part}/sys/pk/id/..." (part = ota_part_of(id), the partition otad computes), so
+ *   that with several otad it reaches only the partition's own persistent session, held by
+ *   the instance that owns the partition (docs/broker.md, "Partition topics").
  * - Snapshot: a message from the server on ota/internal/sync {"nonce":"..."} is answered
  *   on ota/internal/presence with every connected device, in parts of at most
  *   snapshot_part_size client ids. Plugin publishes are queued by the broker in order, so
@@ -33,7 +38,8 @@
  *
  * The broker is single-threaded; all callbacks run on its thread. Nothing here may crash
  * the broker: every string from a client is bounded and may be NULL. Secrets are never
- * logged. Load: one HMAC per CONNECT, one prefix compare per ACL check.
+ * logged. Load: one HMAC per CONNECT, one prefix compare per ACL check, one MD5 of an
+ * identifier per device message (partition topics).
  */
 #include "ota_auth_rules.h"
 #include "ota_conn_table.h"
@@ -61,6 +67,7 @@ typedef struct {
     size_t part_size;
     conn_table conns;
     ota_pki_crl crl; /* revoked device certificates; path "" = none checked */
+    bool partition_topics; /* device messages move to their partition's topic */
     bool rechecking; /* between a config reload and the next tick: logins are re-checks */
 } plugin_state;
 
@@ -310,6 +317,24 @@ out:
     mosquitto_free(buf);
 }
 
+/* Moves a device's upstream message to its partition's topic. The ACL check has already
+ * let the publish through (it is the device's own topic); a topic that is not an upstream
+ * one, or a publish from the server, is left as it is. */
+static int route_to_partition(struct mosquitto_evt_message *ed)
+{
+    char id[OTA_IDENT_MAX + 1], topic[OTA_PART_TOPIC_MAX + 1];
+    if (auth_upstream_identifier(ed->topic, id) != 0)
+        return MOSQ_ERR_SUCCESS;
+    if (auth_route_topic(ed->topic, ota_part_of(id), topic, sizeof topic) < 0)
+        return MOSQ_ERR_SUCCESS;
+    char *moved = mosquitto_strdup(topic);
+    if (!moved)
+        return MOSQ_ERR_NOMEM; /* the broker drops the message; the device's QoS 1 retries */
+    mosquitto_free(ed->topic);
+    ed->topic = moved;
+    return MOSQ_ERR_SUCCESS;
+}
+
 static int cb_message(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_message *ed = event_data;
@@ -317,8 +342,13 @@ static int cb_message(int event, void *event_data, void *userdata)
     char nonce[OTA_NONCE_MAX + 1];
     (void)event;
 
-    if (!ed->topic || strcmp(ed->topic, OTA_TOPIC_SYNC) != 0)
+    if (!ed->topic)
         return MOSQ_ERR_SUCCESS;
+    if (strcmp(ed->topic, OTA_TOPIC_SYNC) != 0) {
+        if (st->partition_topics && !is_server(st, mosquitto_client_username(ed->client)))
+            return route_to_partition(ed);
+        return MOSQ_ERR_SUCCESS;
+    }
     /* The ACL already keeps devices off ota/internal/; check again, it is cheap. */
     if (!is_server(st, mosquitto_client_username(ed->client)))
         return MOSQ_ERR_ACL_DENIED;
@@ -396,6 +426,12 @@ static int parse_options(plugin_state *st, struct mosquitto_opt *opts, int n)
                 return -1;
             }
             st->part_size = (size_t)p;
+        } else if (strcmp(k, "partition_topics") == 0) {
+            if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+                mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: partition_topics must be true or false");
+                return -1;
+            }
+            st->partition_topics = strcmp(v, "true") == 0;
         } else if (strcmp(k, "crl_file") == 0) {
             if (strnlen(v, sizeof st->crl.path) >= sizeof st->crl.path) {
                 mosquitto_log_printf(MOSQ_LOG_ERR, "ota_auth: crl_file is too long");
@@ -439,6 +475,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     st->id = identifier;
     memcpy(st->server_user, OTA_SERVER_USER, sizeof OTA_SERVER_USER);
     st->part_size = AUTH_PART_MAX;
+    st->partition_topics = true;
     if (parse_options(st, opts, opt_count) != 0 || conn_table_init(&st->conns) != 0) {
         state_free(st);
         return MOSQ_ERR_INVAL;
@@ -460,8 +497,10 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
         return MOSQ_ERR_UNKNOWN;
     }
     *userdata = st;
-    mosquitto_log_printf(MOSQ_LOG_INFO, "ota_auth: ready (server user %s, snapshot parts of %zu)",
-                         st->server_user, st->part_size);
+    mosquitto_log_printf(MOSQ_LOG_INFO,
+                         "ota_auth: ready (server user %s, snapshot parts of %zu, partition "
+                         "topics %s)",
+                         st->server_user, st->part_size, st->partition_topics ? "on" : "off");
     return MOSQ_ERR_SUCCESS;
 }
 

@@ -75,6 +75,49 @@ int auth_device_topic_ok(const char *username, const char *topic)
     return strncmp(topic, prefix, (size_t)n) == 0;
 }
 
+int auth_upstream_identifier(const char *topic, char *id)
+{
+    static const char *const up[] = {OTA_TOPIC_UPGRADE_REPLY, OTA_TOPIC_PROGRESS,
+                                     OTA_TOPIC_VERSION, OTA_TOPIC_GET};
+    const char *pk, *ident, *suffix;
+    size_t pk_len, id_len;
+    if (!topic || strncmp(topic, OTA_TOPIC_ROOT, OTA_TOPIC_ROOT_LEN) != 0)
+        return -1;
+    pk = topic + OTA_TOPIC_ROOT_LEN;
+    pk_len = strcspn(pk, "/");
+    if (pk[pk_len] != '/' || pk_len < 1 || pk_len > OTA_PRODUCT_KEY_MAX)
+        return -1;
+    ident = pk + pk_len + 1;
+    id_len = strcspn(ident, "/");
+    if (ident[id_len] != '/' || id_len < 1 || id_len > OTA_IDENT_MAX)
+        return -1;
+    suffix = ident + id_len + 1;
+    for (size_t i = 0; i < pk_len; i++)
+        if (!name_char(pk[i]))
+            return -1;
+    for (size_t i = 0; i < id_len; i++)
+        if (!name_char(ident[i]))
+            return -1;
+    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
+        if (strcmp(suffix, up[i]) == 0) {
+            memcpy(id, ident, id_len);
+            id[id_len] = '\0';
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int auth_route_topic(const char *topic, int part, char *out, size_t outlen)
+{
+    if (!topic || part < 0 || part >= OTA_PARTS_N)
+        return -1;
+    int n = snprintf(out, outlen, OTA_TOPIC_PART_PREFIX "%d%s", part, topic);
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
+    return n;
+}
+
 int auth_presence_event(char *out, size_t outlen, bool online, const char *cid, int64_t t_ms)
 {
     char pk[OTA_PRODUCT_KEY_MAX + 1], id[OTA_IDENT_MAX + 1];

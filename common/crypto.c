@@ -56,6 +56,15 @@ int ota_random_bytes(unsigned char *out, size_t len)
     return RAND_bytes(out, (int)len) == 1 ? 0 : -1;
 }
 
+int ota_part_of(const char *identifier)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!EVP_Digest(identifier, strlen(identifier), md, &len, EVP_md5(), NULL) || len == 0)
+        return 0; /* cannot happen with OpenSSL's built-in MD5 */
+    return md[0] % OTA_PARTS_N;
+}
+
 int ota_random_hex(size_t nbytes, char *out)
 {
     unsigned char buf[64];

@@ -34,6 +34,17 @@ int auth_device_prefix(const char *username, char *out, size_t outlen);
  * filter): it must start with "/sys/pk/id/". 0 otherwise, and for NULL or malformed input. */
 int auth_device_topic_ok(const char *username, const char *topic);
 
+/* Partition routing (docs/broker.md, "Partition topics"): when topic is one a device
+ * publishes to the platform, "/sys/{pk}/{id}/{suffix}" with suffix one of upgrade_reply,
+ * progress, version and firmware/get, copies the identifier into id (>= OTA_IDENT_MAX+1
+ * bytes) and returns 0; else -1 (NULL, bad names, another suffix, anything after it). */
+int auth_upstream_identifier(const char *topic, char *id);
+
+/* "$ota/p/{part}{topic}" into out: where the plugin moves a device's upstream message so
+ * that it reaches only its partition's session (OTA_TOPIC_PART_PREFIX). Returns the length,
+ * or -1 when part is out of 0..OTA_PARTS_N-1 or out is too small. */
+int auth_route_topic(const char *topic, int part, char *out, size_t outlen);
+
 /* {"e":"on"|"off","c":"<cid>","t":<ms>} into out. Returns the length, or -1 if out is too
  * small or cid is not a valid device name. */
 int auth_presence_event(char *out, size_t outlen, bool online, const char *cid, int64_t t_ms);

@@ -30,6 +30,10 @@ int ota_hex_decode(const char *in, unsigned char *out, size_t outlen);
 int ota_random_bytes(unsigned char *out, size_t len);
 /* A random token of nbytes bytes as hex into out (size >= 2*nbytes+1). Returns 0 or -1. */
 int ota_random_hex(size_t nbytes, char *out);
+/* The partition of a device (0..OTA_PARTS_N-1): first byte of MD5(identifier) mod
+ * OTA_PARTS_N, the formula of PostgreSQL's generated column devices.part, so otad
+ * (core/parts.c), the broker plugin and SQL agree (docs/postgresql.md, "Partitions"). */
+int ota_part_of(const char *identifier);
 /* HMAC-SHA256 of msg under key into mac[32]. Returns 0, or -1. */
 int ota_hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, size_t msglen,
                     unsigned char mac[32]);

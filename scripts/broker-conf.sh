@@ -14,6 +14,8 @@
 #                         every start. The key is never made readable by a group or others:
 #                         otad and the plugin refuse such a key (docs/security.md).
 #   OTA_BROKER_PART_SIZE  presence snapshot part size (1..1000, default 1000).
+#   OTA_BROKER_PARTITION_TOPICS  true (default) or false: the plugin moves device messages to
+#                         their partition's topic (docs/broker.md, "Partition topics").
 #   OTA_BROKER_LOG_TYPES  space-separated log_type values (default "error warning notice information").
 #   OTA_MQTTS_ADDR        host:port of the MQTT over TLS listener (password logins); empty = none.
 #   OTA_MQTTS_CERT_ADDR   host:port of the MQTT over TLS listener that requires a device
@@ -162,6 +164,10 @@ plugin_opt_key_file $key_file
 plugin_opt_server_user otad
 plugin_opt_snapshot_part_size ${OTA_BROKER_PART_SIZE:-1000}
 plugin_opt_crl_file $crl_file
+# Device messages move to \$ota/p/{partition}/...: each reaches only the otad instance that
+# owns its partition, through that partition's persistent session (docs/broker.md,
+# "Partition topics").
+plugin_opt_partition_topics ${OTA_BROKER_PARTITION_TOPICS:-true}
 
 # Sessions (the server's clean_session=false session above all) survive a broker restart.
 persistence true

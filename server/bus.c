@@ -7,10 +7,13 @@
 #include "core/ddi.h"
 #include "engine/engine.h"
 #include "mqtt/mqttc.h"
+#include "mqtt/mqttparts.h"
 #include "mqtt/rmq_presence.h"
 #include "ota_crypto.h"
 #include "ota_log.h"
+#include "store/store_parts.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +24,12 @@ struct bus {
     char password[OTA_DEVICE_SECRET_LEN + 1];
     char client_id[64];
     volatile int stopping; /* set before the client disconnects on purpose */
+    /* partition sessions (docs/broker.md, "Partition topics"), or NULL: the main session
+     * reads every device message */
+    mqttparts *parts;
+    pthread_mutex_t clock_mu; /* with parts: the watermark handed to the engine */
+    int64_t clock_main;       /* the newest probe back on the main session */
+    int64_t clock_sent;       /* the last watermark handed to the engine */
 };
 
 static void on_connection(void *ud, bool up)
@@ -65,10 +74,57 @@ static void before_ack(void *ud)
         engine_sync(b->engine);
 }
 
+/* With partition sessions the engine's watermark is the oldest of the main session's
+ * (presence, and device messages where the plugin does not route) and the partitions'
+ * (mqttparts_watermark): every device message that reached the broker before it was passed
+ * to the engine, whichever session it came through. Each session passes its messages on
+ * before it moves its own watermark, so the engine gets them before the probe. */
+static void clock_forward(struct bus *b)
+{
+    pthread_mutex_lock(&b->clock_mu);
+    int64_t wm = mqttparts_watermark(b->parts);
+    if (b->clock_main < wm)
+        wm = b->clock_main;
+    if (wm > b->clock_sent) {
+        b->clock_sent = wm;
+        engine_clock(b->engine, wm);
+    }
+    pthread_mutex_unlock(&b->clock_mu);
+}
+
 static void on_clock(void *ud, int64_t sent_ms)
 {
     struct bus *b = ud;
-    engine_clock(b->engine, sent_ms);
+    if (!b->parts) {
+        engine_clock(b->engine, sent_ms);
+        return;
+    }
+    pthread_mutex_lock(&b->clock_mu);
+    if (sent_ms > b->clock_main)
+        b->clock_main = sent_ms;
+    pthread_mutex_unlock(&b->clock_mu);
+    clock_forward(b);
+}
+
+static void parts_clock(void *ud)
+{
+    clock_forward(ud);
+}
+
+static int parts_before_ack(void *ud, int wait_ms)
+{
+    struct bus *b = ud;
+    return b->stopping ? -1 : engine_sync_wait(b->engine, wait_ms);
+}
+
+/* engine_config.route (the lease keeper's thread): the partition sessions follow the
+ * partitions held. */
+static void route(void *ud, uint64_t set, int connect)
+{
+    struct bus *b = ud;
+    /* the partitions gained count in the watermark at once, with no probe back: no newer
+     * watermark reaches the engine until their sessions delivered their backlog */
+    mqttparts_set(b->parts, set, connect != 0);
 }
 
 static size_t publish_pending(void *ud)
@@ -113,6 +169,7 @@ bus *bus_start(http_app *app)
     struct bus *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
+    pthread_mutex_init(&b->clock_mu, NULL);
     if (cfg_split_addr(cfg->mqtt_addr, host, sizeof host, &port) != 0) {
         OTA_ERROR("bus: bad OTA_MQTT_ADDR '%s'", cfg->mqtt_addr);
         free(b);
@@ -132,6 +189,26 @@ bus *bus_start(http_app *app)
         snprintf(b->client_id, sizeof b->client_id, "otad-%s", cfg->instance);
     else
         snprintf(b->client_id, sizeof b->client_id, "otad");
+    /* Partition sessions: with leases (PostgreSQL) behind Mosquitto and its plugin, each
+     * device message reaches only the instance holding its partition, through that
+     * partition's persistent session (docs/broker.md, "Partition topics"). RabbitMQ has no
+     * plugin to move the messages: every instance reads them all on its own session and
+     * sets the others' aside, as does an instance without leases (SQLite), which works on
+     * every partition. */
+    bool routed = store_parts_supported(app->store) && !cfg->rabbitmq_api[0];
+    if (routed) {
+        mqttparts_config pc = {.host = host, .port = port, .client_id = b->client_id,
+                               .username = "otad", .password = b->password, .clock_ms = 100};
+        mqttparts_callbacks pcb = {.on_device_message = on_message,
+                                   .before_ack = parts_before_ack,
+                                   .on_clock = parts_clock};
+        b->parts = mqttparts_new(&pc, &pcb, b);
+        if (!b->parts) {
+            OTA_ERROR("bus: the partition sessions could not be created");
+            bus_stop(b);
+            return NULL;
+        }
+    }
     mqttc_config mc = {
         .host = host,
         .port = port,
@@ -141,6 +218,7 @@ bus *bus_start(http_app *app)
         .clock_ms = 100,
         /* pushes leave while the engine commits what was read (before_ack) */
         .separate_publisher = true,
+        .partition_sessions = routed,
     };
     mqttc_callbacks cbs = {
         .on_connection = on_connection,
@@ -176,8 +254,14 @@ bus *bus_start(http_app *app)
         /* on a store with leases (PostgreSQL) this instance works on its partitions only */
         .lease_owner = cfg->instance[0] ? cfg->instance : "otad",
         .request_snapshot = request_snapshot,
+        .route = routed ? route : NULL,
     };
     b->engine = engine_new(&ec);
+    /* the partition sessions wait for the lease keeper, which engine_start starts */
+    if (b->engine && b->parts && mqttparts_start(b->parts) != OTA_OK) {
+        bus_stop(b);
+        return NULL;
+    }
     if (!b->engine || engine_start(b->engine) != 0) {
         OTA_ERROR("bus: the batch engine could not start");
         bus_stop(b);
@@ -210,7 +294,13 @@ void bus_stop(bus *b)
     b->stopping = 1;
     rmqp_stop(b->rmq);       /* its snapshots feed the engine: stopped first */
     mqttc_stop(b->mq);       /* no callback runs after this */
+    /* the partition sessions are left before the engine stops (what they read and the
+     * engine did not commit is sent again to the next holder); the lease keeper may still
+     * call route until engine_free joins it, which then returns at once */
+    mqttparts_stop(b->parts);
     engine_free(b->engine);  /* its thread may still publish or ask: mq is freed after */
+    mqttparts_destroy(b->parts);
     mqttc_destroy(b->mq);
+    pthread_mutex_destroy(&b->clock_mu);
     free(b);
 }

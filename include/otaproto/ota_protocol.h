@@ -64,6 +64,14 @@
 #define OTA_TOPIC_PRESENCE "ota/internal/presence"  /* plugin -> otad: on/off and snapshots */
 #define OTA_TOPIC_SYNC "ota/internal/sync"          /* otad -> plugin: send a snapshot */
 #define OTA_TOPIC_CLOCK_PREFIX "ota/internal/clock/" /* + otad's client id: its clock probes */
+/* Partition topics (docs/broker.md, "Partition topics"): the plugin moves a device's
+ * upstream message "/sys/pk/id/suffix" to "$ota/p/{part}/sys/pk/id/suffix", part =
+ * first byte of MD5(id) mod OTA_PARTS_N (ota_part_of), and the instance that holds the
+ * partition reads it through the partition's own persistent session. */
+#define OTA_TOPIC_PART_PREFIX "$ota/p/"
+#define OTA_PARTS_N 64
+/* Longest partition topic: the prefix, two digits and a device topic. */
+#define OTA_PART_TOPIC_MAX (sizeof OTA_TOPIC_PART_PREFIX - 1 + 2 + OTA_TOPIC_MAX)
 /* The nonce of a sync request and of the snapshot that answers it: [A-Za-z0-9_-]. */
 #define OTA_NONCE_MAX 64
 

@@ -219,6 +219,11 @@ static int check_instance(const char *v, char *why, size_t whylen)
         snprintf(why, whylen, "must be empty or 1..32 of letters, digits, '_' and '-'");
         return -1;
     }
+    if (strncmp(v, "part-", 5) == 0) {
+        /* "otad-part-NN" are the partitions' sessions at the broker (mqtt/mqttparts.h) */
+        snprintf(why, whylen, "must not begin with 'part-' (reserved)");
+        return -1;
+    }
     return 0;
 }
 

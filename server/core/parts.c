@@ -3,17 +3,13 @@
  */
 #include "core/parts.h"
 
-#include <openssl/evp.h>
+#include "ota_crypto.h"
 #include <stdlib.h>
 #include <string.h>
 
 int parts_of(const char *identifier)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!EVP_Digest(identifier, strlen(identifier), md, &len, EVP_md5(), NULL) || len == 0)
-        return 0; /* cannot happen with OpenSSL's built-in MD5 */
-    return md[0] % PARTS_N;
+    return ota_part_of(identifier);
 }
 
 int parts_count(uint64_t set)

@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PARTS_N 64 /* a set of partitions fits one uint64_t (bit p = partition p) */
+#include "otaproto/ota_protocol.h"
+
+#define PARTS_N OTA_PARTS_N /* a set of partitions fits one uint64_t (bit p = partition p) */
 #define PARTS_ALL UINT64_MAX
 #define PARTS_OWNER_MAX 48
 

@@ -209,6 +209,9 @@ struct engine {
     pthread_cond_t parts_cv;
     input *park_head, *park_tail; /* other partitions' inputs, oldest first */
     size_t n_parked;
+    uint64_t n_foreign;  /* device messages of other partitions received (stats.foreign) */
+    uint64_t clock_gate; /* cfg.route: probes that arrived up to this arrival number are
+                            older than a partition gained: they move no watermark */
 
     /* stats (under mu) */
     engine_stats stats;
@@ -1565,6 +1568,7 @@ static void lag_stats(engine_t *e, int64_t now)
     e->stats.pushes_held = e->held;
     e->stats.parts = e->parts_cur;
     e->stats.parked = e->n_parked;
+    e->stats.foreign = e->n_foreign;
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -1785,6 +1789,8 @@ static void split_inputs(engine_t *e, round_in *r, int64_t now)
         if (in->kind == IN_CLOCK && in->num > tag)
             tag = in->num;
         if ((in->kind == IN_MESSAGE || in->kind == IN_PRESENCE) && !owns(e, in)) {
+            if (in->kind == IN_MESSAGE)
+                e->n_foreign++;
             *pp = in->next;
             in->next = NULL;
             in->tag_ms = tag;
@@ -1857,6 +1863,21 @@ static void adopt_parts(engine_t *e, round_in *r)
     }
     OTA_INFO("engine: working on %d of %d partitions now (%+d); %zu inputs set aside replayed",
              parts_count(next), PARTS_N, parts_count(next) - parts_count(e->parts_cur), n);
+    if (gained && e->cfg.route) {
+        /* The partition's messages come through its own session, whose backlog (what
+         * reached the broker while nobody held it) arrives after now: its devices' silence
+         * deadlines must wait for it. The watermark goes back to what the last owners had
+         * committed, and only probes that came back through every session held, the new
+         * ones included (the bus holds them back until then), move it again. */
+        int64_t floor = e->wm_ms;
+        for (int p = 0; p < PARTS_N; p++)
+            if (((gained >> p) & 1) && from[p] - REPLAY_MARGIN_MS < floor)
+                floor = from[p] > REPLAY_MARGIN_MS ? from[p] - REPLAY_MARGIN_MS : 0;
+        e->wm_ms = floor;
+        pthread_mutex_lock(&e->mu);
+        e->clock_gate = e->seq_in;
+        pthread_mutex_unlock(&e->mu);
+    }
     store_parts_filter(e->cfg.store, next);
     e->view_stale = 1; /* the next round rebuilds timers and push queues for them */
     if (gained && e->cfg.request_snapshot)
@@ -2354,6 +2375,8 @@ static void apply_clock(engine_t *e, round_in *r)
         if (in->kind != IN_CLOCK)
             continue;
         r->n_clock++;
+        if (in->seq <= e->clock_gate)
+            continue;
         if (in->num > e->wm_ms)
             e->wm_ms = in->num;
     }
@@ -2601,7 +2624,8 @@ int engine_start(engine_t *e)
     e->started = 1;
     if (parted(e)) {
         lease_config lc = {.store = e->cfg.store, .me = e->owner, .apply = parts_apply,
-                           .applied = parts_applied, .ud = e};
+                           .applied = parts_applied, .ud = e, .route = e->cfg.route,
+                           .route_ud = e->cfg.publish_ud};
         e->lease = lease_start(&lc);
         if (!e->lease) {
             OTA_ERROR("engine: cannot start the partition lease keeper");
@@ -2781,6 +2805,18 @@ void engine_ddi(engine_t *e, const char *pk, const char *id, engine_ddi_event ev
     in->step = step;
     in->num = t_ms;
     enqueue(e, in);
+}
+
+int engine_sync_wait(engine_t *e, int wait_ms)
+{
+    pthread_mutex_lock(&e->mu);
+    uint64_t target = e->seq_in;
+    int64_t until = ota_time_mono_ms() + wait_ms;
+    while (e->seq_done < target && !e->stop && ota_time_mono_ms() < until)
+        timed_wait(&e->done, &e->mu, until - ota_time_mono_ms());
+    int rc = e->seq_done >= target ? 1 : e->stop ? -1 : 0;
+    pthread_mutex_unlock(&e->mu);
+    return rc;
 }
 
 int engine_sync(engine_t *e)

@@ -63,6 +63,13 @@ typedef struct {
     /* Optional: asks the broker for a new presence snapshot (a partition was taken over:
      * its devices' presence comes from the broker again). Any thread. */
     void (*request_snapshot)(void *ud);
+    /* Optional, with lease_owner: device messages reach this instance through the sessions
+     * of the partitions it holds (mqtt/mqttparts.h; docs/broker.md, "Partition topics"),
+     * which follow the leases: the lease keeper calls route(publish_ud, set, connect) with
+     * the partitions it holds from now on (lease.h's route). With it the engine also holds
+     * its silence watermark back when it gains a partition (adopt_parts), until probes
+     * come back through that partition's session behind its backlog. */
+    void (*route)(void *ud, uint64_t set, int connect);
 } engine_config;
 
 /* Creates the engine (nothing runs yet). NULL on a bad config. */
@@ -127,6 +134,9 @@ void engine_ddi(engine_t *e, const char *product_key, const char *identifier, en
  * only in memory. Returns 0, or -1 when the engine stopped first. Any thread but the
  * engine's. */
 int engine_sync(engine_t *e);
+/* engine_sync for at most wait_ms: 1 when the inputs are committed, 0 not yet, -1 the
+ * engine stops. */
+int engine_sync_wait(engine_t *e, int wait_ms);
 
 /* Counters for health and metrics. */
 typedef struct {
@@ -150,7 +160,9 @@ typedef struct {
                                             terminated: tasks a terminate failed */
     hist_read_t round_time;              /* rounds: their work and their transaction */
     uint64_t parts;          /* the partitions this engine works on (bit p: core/parts.h) */
-    size_t parked;           /* device messages of other partitions set aside */
+    size_t parked;           /* device messages and presence of other partitions set aside */
+    uint64_t foreign;        /* device messages of partitions this engine did not work on
+                                when they arrived (with partition sessions: none expected) */
     uint64_t fenced;         /* rounds refused by the fence (a lease lost meanwhile) */
 } engine_stats;
 void engine_get_stats(engine_t *e, engine_stats *out);

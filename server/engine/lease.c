@@ -31,10 +31,18 @@ struct lease {
 /* The engine switches to set (from_ms: lease.h); on success it is what we hold. */
 static int switch_to(lease_t *l, uint64_t set, const int64_t *from_ms, int64_t *applied_ms)
 {
-    if (set == atomic_load(&l->held))
+    uint64_t before = atomic_load(&l->held);
+    if (set == before)
         return 0;
-    if (l->cfg.apply(l->cfg.ud, set, from_ms, applied_ms) != 0)
+    if (l->cfg.route)
+        l->cfg.route(l->cfg.route_ud, set, 0);
+    if (l->cfg.apply(l->cfg.ud, set, from_ms, applied_ms) != 0) {
+        if (l->cfg.route) /* the engine kept what it had: so do its sessions */
+            l->cfg.route(l->cfg.route_ud, before, 1);
         return -1;
+    }
+    if (l->cfg.route)
+        l->cfg.route(l->cfg.route_ud, set, 1);
     uint64_t was = atomic_exchange(&l->held, set);
     OTA_INFO("lease: %s now holds %d partitions (%+d)", l->me, parts_count(set),
              parts_count(set) - parts_count(was));

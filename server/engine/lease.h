@@ -35,6 +35,14 @@ typedef struct {
      * is committed (0: none yet). Keeper thread. */
     int64_t (*applied)(void *ud);
     void *ud;
+    /* Optional: where device messages are read (engine.h's route), called with route_ud on
+     * the keeper thread around every switch of the engine's set: before it, with the
+     * partitions kept and gained and connect = 0 (the sessions of partitions lost are left
+     * first, so nothing of them is read once the engine no longer works on them), after
+     * it with the set held and connect = 1 (the sessions of partitions gained connect once
+     * the engine works on them). */
+    void (*route)(void *route_ud, uint64_t set, int connect);
+    void *route_ud;
 } lease_config;
 
 /* Starts the thread (the first tick runs at once). NULL on failure. */

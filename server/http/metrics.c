@@ -22,6 +22,7 @@
 #include "http/http.h"
 #include "http/http_internal.h"
 
+#include "core/parts.h"
 #include "engine/engine.h"
 #include "store/store_batch.h"
 #include "store/store_metrics.h"
@@ -314,6 +315,14 @@ static int metrics(http_req *r)
         family(&t, "ota_engine_push_hold_seconds_total", "counter",
                "How long pushes were held back while a device waited for one (ended holds).");
         put(&t, "ota_engine_push_hold_seconds_total %.3f\n", (double)st.held_ms / 1000.0);
+        family(&t, "ota_partitions_held", "gauge",
+               "Device partitions this instance works on (64 without leases; "
+               "docs/postgresql.md, \"Partitions\").");
+        put(&t, "ota_partitions_held %d\n", parts_count(st.parts));
+        family(&t, "ota_device_messages_foreign_total", "counter",
+               "Device messages that reached this instance for a partition it did not hold "
+               "(none expected with partition topics: docs/broker.md).");
+        put(&t, "ota_device_messages_foreign_total %llu\n", (unsigned long long)st.foreign);
         family(&t, "ota_store_round_trips_total", "counter",
                "Round trips to the database the engine waited for (0 with SQLite).");
         put(&t, "ota_store_round_trips_total %llu\n",

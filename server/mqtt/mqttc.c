@@ -44,6 +44,15 @@ static const char *const SUB_TOPICS[] = {
     OTA_TOPIC_PRESENCE,
 };
 #define N_SUB_TOPICS (sizeof SUB_TOPICS / sizeof SUB_TOPICS[0])
+/* Where the broker plugin moves device messages (docs/broker.md, "Partition topics"):
+ * subscribed here unless config partition_sessions (then mqttparts reads them). */
+static const char *const PART_TOPICS[] = {
+    OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "+/+/" OTA_TOPIC_UPGRADE_REPLY,
+    OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "+/+/" OTA_TOPIC_PROGRESS,
+    OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "+/+/" OTA_TOPIC_VERSION,
+    OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "+/+/" OTA_TOPIC_GET,
+};
+#define N_PART_TOPICS (sizeof PART_TOPICS / sizeof PART_TOPICS[0])
 
 static int name_ok(const char *s, size_t max);
 
@@ -73,8 +82,9 @@ struct mqttc {
     char *host, *client_id, *username, *password;
     int port, keepalive_s, reconnect_min_ms, reconnect_max_ms, sync_timeout_ms, max_inflight;
     bool clean_session;
-    char *subs[N_SUB_TOPICS + 1]; /* the subscriptions, with $share/{group}/ when configured,
-                                     and the clock topic when clock_ms > 0 */
+    char *subs[N_SUB_TOPICS + N_PART_TOPICS + 1]; /* the subscriptions, with $share/{group}/
+                                     when configured, the partition topics unless
+                                     partition_sessions, the clock topic when clock_ms > 0 */
     int n_subs;
     int clock_ms;             /* probe interval, 0 = no probes */
     char *clock_topic;        /* "ota/internal/clock/{client_id}", or NULL */
@@ -259,7 +269,9 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
             m->cbs.on_clock(m->ud, sent);
         return;
     }
-    if (mqttc_parse_topic(msg->topic, pk, id, &suffix) != 0) {
+    int part;
+    const char *topic = mqttc_unroute(msg->topic, &part);
+    if (!topic || mqttc_parse_topic(topic, pk, id, &suffix) != 0) {
         OTA_WARN("mqtt: message on unexpected topic %.200s ignored", msg->topic);
         return;
     }
@@ -680,14 +692,27 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
     m->sync_timeout_ms = cfg->sync_timeout_ms > 0 ? cfg->sync_timeout_ms : 10000;
     m->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 1000;
     m->n_subs = (int)N_SUB_TOPICS;
+    if (!cfg->partition_sessions) {
+        for (size_t i = 0; i < N_PART_TOPICS; i++) {
+            bool share = cfg->shared_group && cfg->shared_group[0];
+            size_t len = strlen(PART_TOPICS[i]) + (share ? strlen(cfg->shared_group) + 8 : 0) + 1;
+            char *t = malloc(len);
+            if (!t)
+                abort();
+            if (share)
+                snprintf(t, len, "$share/%s/%s", cfg->shared_group, PART_TOPICS[i]);
+            else
+                snprintf(t, len, "%s", PART_TOPICS[i]);
+            m->subs[m->n_subs++] = t;
+        }
+    }
     if (cfg->clock_ms > 0) {
         size_t len = strlen(OTA_TOPIC_CLOCK_PREFIX) + strlen(m->client_id) + 1;
         m->clock_topic = malloc(len);
         if (!m->clock_topic)
             abort();
         snprintf(m->clock_topic, len, "%s%s", OTA_TOPIC_CLOCK_PREFIX, m->client_id);
-        m->subs[N_SUB_TOPICS] = xstrdup(m->clock_topic);
-        m->n_subs++;
+        m->subs[m->n_subs++] = xstrdup(m->clock_topic);
         m->clock_ms = cfg->clock_ms;
     }
     for (size_t i = 0; i < N_SUB_TOPICS; i++) {

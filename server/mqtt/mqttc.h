@@ -8,6 +8,8 @@
  * subscribes (QoS 1) to
  *     /sys/+/+/ota/firmware/upgrade_reply  /sys/+/+/ota/progress  /sys/+/+/ota/version
  *     /sys/+/+/ota/firmware/get            ota/internal/presence
+ * and the same four device topics under "$ota/p/+" (where the broker plugin moves them,
+ * docs/broker.md, "Partition topics"; not with partition_sessions, mqttparts.h)
  * (and ota/internal/clock/{client_id} when clock probes are on, see clock_ms)
  * and asks the broker plugin for a presence snapshot (ota/internal/sync with a fresh
  * nonce). It assembles the snapshot parts, applies presence events that arrive during
@@ -59,6 +61,9 @@ typedef struct {
      * never wait while before_ack holds the main connection's writes. When it is down they
      * take the main connection. */
     bool separate_publisher;
+    /* true: the partition topics ($ota/p/+/...) are not subscribed here: the sessions of
+     * the partitions this instance holds read them (mqtt/mqttparts.h). */
+    bool partition_sessions;
 } mqttc_config;
 
 typedef struct {
@@ -77,7 +82,8 @@ typedef struct {
      * (re)connect (again if the broker is asked again). It replaces whatever the
      * application believed. */
     void (*on_presence_snapshot)(void *ud, const char *const *clients, size_t n);
-    /* A device published payload[0..len) on /sys/{pk}/{id}/{suffix}; suffix is e.g.
+    /* A device published payload[0..len) on /sys/{pk}/{id}/{suffix} (or the plugin moved
+     * it to "$ota/p/{part}/sys/{pk}/{id}/{suffix}"); suffix is e.g.
      * "ota/progress". payload is not NUL-terminated by this API (libmosquitto adds one). */
     void (*on_device_message)(void *ud, const char *product_key, const char *identifier,
                               const char *suffix, const void *payload, size_t len);

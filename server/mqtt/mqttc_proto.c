@@ -60,6 +60,23 @@ int mqttc_parse_topic(const char *topic, char *pk, char *id, const char **suffix
     return 0;
 }
 
+const char *mqttc_unroute(const char *topic, int *part)
+{
+    static const size_t plen = sizeof OTA_TOPIC_PART_PREFIX - 1;
+    *part = -1;
+    if (!topic || strncmp(topic, OTA_TOPIC_PART_PREFIX, plen) != 0)
+        return topic;
+    const char *p = topic + plen;
+    int n = 0, digits = 0;
+    while (p[digits] >= '0' && p[digits] <= '9' && digits < 3)
+        n = n * 10 + (p[digits++] - '0');
+    if (digits < 1 || digits > 2 || (digits == 2 && p[0] == '0') || n >= OTA_PARTS_N ||
+        p[digits] != '/')
+        return NULL;
+    *part = n;
+    return p + digits;
+}
+
 int mqttc_split_cid(const char *cid, char *pk, char *id)
 {
     size_t len;

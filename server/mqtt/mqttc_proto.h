@@ -22,6 +22,12 @@ int64_t mqttc_clock_parse(const void *payload, size_t len);
  * OTA_TOPIC_SUFFIX_MAX chars). Returns 0, or -1 (outputs unspecified) for anything else. */
 int mqttc_parse_topic(const char *topic, char *pk, char *id, const char **suffix);
 
+/* A partition topic "$ota/p/{part}/sys/..." (docs/broker.md, "Partition topics"): returns
+ * where its device topic "/sys/..." starts, *part its partition (0..OTA_PARTS_N-1, one or
+ * two digits, no leading zero); for any other topic, the topic itself and *part = -1. NULL
+ * for a "$ota/p/" topic without a valid partition. Its rest is checked by the caller. */
+const char *mqttc_unroute(const char *topic, int *part);
+
 /* Splits "pk.id" (bounded as above). Returns 0 or -1. */
 int mqttc_split_cid(const char *cid, char *pk, char *id);
 

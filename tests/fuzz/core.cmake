@@ -30,3 +30,8 @@ ota_fuzz_target(fuzz_ddi
 ota_fuzz_target(fuzz_rmq_presence
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_rmq_presence.c ${_core}/mqtt/rmq_presence.c
   LIBS otadcore INCLUDES ${_core})
+# Partition topics: the plugin's reading of device topics and otad's of the moved ones.
+ota_fuzz_target(fuzz_route_topic
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_route_topic.c ${CMAKE_SOURCE_DIR}/common/auth_rules.c
+    ${_core}/mqtt/mqttc_proto.c
+  LIBS otacommon otaproto PkgConfig::JANSSON INCLUDES ${_core})

@@ -658,6 +658,25 @@ int oth_partitions_held(const char *base_url, const char *token, const char *nam
     return held;
 }
 
+double oth_metric(const char *base_url, const char *token, const char *name)
+{
+    char url[512];
+    oth_resp r;
+    double v = -1;
+    size_t n = strlen(name);
+    snprintf(url, sizeof url, "%s/metrics", base_url);
+    if (oth_http_url("GET", url, token, NULL, NULL, 0, NULL, &r) == 0 && r.status == 200 && r.body) {
+        for (const char *l = r.body; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+            if (strncmp(l, name, n) == 0 && l[n] == ' ') {
+                v = strtod(l + n + 1, NULL);
+                break;
+            }
+        }
+    }
+    oth_resp_free(&r);
+    return v;
+}
+
 int oth_post_json(oth_env *e, const char *path, json_t *json_body, oth_resp *r)
 {
     char *s = json_body ? json_dumps(json_body, JSON_COMPACT) : NULL;

@@ -117,6 +117,9 @@ void oth_resp_free(oth_resp *r);
  * store without leases (SQLite) every instance works on all of them (64). -1 when the
  * route did not answer. *leases (may be NULL) gets whether the store takes leases. */
 int oth_partitions_held(const char *base_url, const char *token, const char *name, int *leases);
+/* The value of the unlabelled sample NAME of GET base_url/metrics, or -1 when it cannot be
+ * read. */
+double oth_metric(const char *base_url, const char *token, const char *name);
 
 /* Error code and field of a JSON error body, or "" when absent. Borrowed from r. */
 const char *oth_err_code(const oth_resp *r);

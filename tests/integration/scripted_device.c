@@ -308,7 +308,14 @@ static void on_message(struct mosquitto *mq, void *obj, const struct mosquitto_m
             m->kind = SDEV_GET_REPLY;
         else
             m->kind = SDEV_OTHER;
-        m->topic = strdup(msg->topic);
+        const char *t = msg->topic;
+        m->part = -1;
+        if (strncmp(t, OTA_TOPIC_PART_PREFIX, sizeof OTA_TOPIC_PART_PREFIX - 1) == 0) {
+            char *end;
+            m->part = (int)strtol(t + sizeof OTA_TOPIC_PART_PREFIX - 1, &end, 10);
+            t = end;
+        }
+        m->topic = strdup(t);
         m->payload = calloc(1, (size_t)msg->payloadlen + 1);
         if (m->topic && m->payload) {
             if (msg->payloadlen > 0) /* an empty message has no payload pointer */

@@ -40,7 +40,8 @@ typedef struct {
     char sha256[72];
     long long size;
     char url[1024];
-    char *topic;   /* NUL-terminated */
+    char *topic;   /* NUL-terminated; a partition topic "$ota/p/N/sys/..." without its prefix */
+    int part;      /* N of such a topic (docs/broker.md, "Partition topics"), else -1 */
     char *payload; /* the raw payload, NUL-terminated */
 } sdev_msg;
 

@@ -6,6 +6,7 @@
  * snapshot, with the part size lowered to 3 so a few devices make several parts.
  */
 #include "scripted_device.h"
+#include "ota_crypto.h"
 #include "ota_harness.h"
 
 #include <setjmp.h>
@@ -57,6 +58,8 @@ static sdev *observer(const char *cid)
     assert_int_equal(sdev_login(s), 0);
     assert_int_equal(sdev_subscribe(s, P), 1);
     assert_int_equal(sdev_subscribe(s, "/sys/+/+/ota/#"), 1);
+    /* where the plugin moves device messages (docs/broker.md, "Partition topics") */
+    assert_int_equal(sdev_subscribe(s, OTA_TOPIC_PART_PREFIX "+/sys/+/+/ota/#"), 1);
     return s;
 }
 
@@ -133,7 +136,11 @@ static void test_own_topics_work(void **state)
     assert_true(sdev_wait_msg(d, 0, "/sys/pk1/own1/ota/firmware/upgrade", "\"1\"", 2000) >= 0);
     /* device -> server */
     assert_int_equal(sdev_publish(d, "/sys/pk1/own1/ota/progress", "{\"step\":5}"), 0);
-    assert_true(sdev_wait_msg(s, 0, "/sys/pk1/own1/ota/progress", "\"step\":5", 2000) >= 0);
+    int at = sdev_wait_msg(s, 0, "/sys/pk1/own1/ota/progress", "\"step\":5", 2000);
+    assert_true(at >= 0);
+    /* it reached the server on its partition's topic only, the partition otad computes */
+    assert_int_equal(sdev_msg_at(s, at)->part, ota_part_of("own1"));
+    assert_int_equal(sdev_count_matching(s, 0, "/sys/pk1/own1/ota/progress", NULL), 1);
     assert_int_equal(sdev_publish(d, "/sys/pk1/own1/ota/version", "{\"v\":1}"), 0);
     assert_true(sdev_wait_msg(s, 0, "/sys/pk1/own1/ota/version", NULL, 2000) >= 0);
     sdev_free(d);

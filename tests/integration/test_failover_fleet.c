@@ -322,6 +322,15 @@ static void run_failover(int pause)
     if (leases) {
         assert_true(held_a > 0 && held_b > 0);
         assert_int_equal(held_a + held_b, 64);
+        /* each device's messages reach only the instance holding its partition (the broker
+         * plugin's partition topics, docs/broker.md): neither received another's */
+        double fa = oth_metric(E.base_url, E.admin_token, "ota_device_messages_foreign_total");
+        double fb = oth_metric(base_b, E.admin_token, "ota_device_messages_foreign_total");
+        fprintf(stderr, "failover: device messages of another's partition: a %.0f, b %.0f\n", fa,
+                fb);
+        assert_true(fa == 0 && fb == 0);
+        assert_int_equal((int)oth_metric(E.base_url, E.admin_token, "ota_partitions_held"),
+                         held_a);
     }
     pid_t a_pid = E.otad_pid;
     if (pause)
@@ -365,6 +374,13 @@ static void run_failover(int pause)
                  rc, txt ? txt : "-");
     }
 
+    if (leases) {
+        /* b read a's partitions through their sessions, backlog included: still none of
+         * another's (their messages while nobody held them waited at the broker) */
+        double fb = oth_metric(base_b, E.admin_token, "ota_device_messages_foreign_total");
+        fprintf(stderr, "failover: b's device messages of another's partition: %.0f\n", fb);
+        assert_true(fb == 0);
+    }
     /* what a user sees through b */
     json_t *bj = get_json(base_b, path);
     assert_non_null(bj);

@@ -4,6 +4,7 @@
  * sync nonce parsing, snapshot parts, and per-connection presence with takeovers.
  */
 #include "ota_auth_rules.h"
+#include "ota_crypto.h"
 #include "ota_conn_table.h"
 
 #include <setjmp.h>
@@ -62,6 +63,34 @@ static void test_acl(void **state)
     assert_false(auth_device_topic_ok("pk.d1", NULL));
     assert_false(auth_device_topic_ok(NULL, "/sys/pk/d1/x"));
     assert_false(auth_device_topic_ok("otad", "/sys/pk/d1/x"));
+}
+
+/* The plugin moves a device's upstream messages only, to the partition topic otad reads. */
+static void test_route_topic(void **state)
+{
+    char id[OTA_IDENT_MAX + 1], out[OTA_PART_TOPIC_MAX + 1];
+    (void)state;
+    assert_int_equal(auth_upstream_identifier("/sys/pk/dev-1/ota/progress", id), 0);
+    assert_string_equal(id, "dev-1");
+    assert_int_equal(auth_upstream_identifier("/sys/pk/d/ota/firmware/upgrade_reply", id), 0);
+    assert_int_equal(auth_upstream_identifier("/sys/pk/d/ota/version", id), 0);
+    assert_int_equal(auth_upstream_identifier("/sys/pk/d/ota/firmware/get", id), 0);
+    static const char *const no[] = {
+        "/sys/pk/d/ota/firmware/upgrade", /* the platform's topics stay where they are */
+        "/sys/pk/d/ota/firmware/get_reply", "/sys/pk/d/ota/progress/x", "/sys/pk/d/ota/progres",
+        "/sys/pk//ota/progress", "/sys//d/ota/progress", "/sys/p.k/d/ota/progress",
+        "/sys/pk/d+/ota/progress", "sys/pk/d/ota/progress", "/sys/pk/d", "", "ota/internal/sync",
+        "$ota/p/1/sys/pk/d/ota/progress"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        assert_int_equal(auth_upstream_identifier(no[i], id), -1);
+    assert_int_equal(auth_upstream_identifier(NULL, id), -1);
+    assert_int_equal(auth_route_topic("/sys/pk/d/ota/progress", 7, out, sizeof out), 30);
+    assert_string_equal(out, "$ota/p/7/sys/pk/d/ota/progress");
+    assert_int_equal(auth_route_topic("/sys/pk/d/ota/progress", 64, out, sizeof out), -1);
+    assert_int_equal(auth_route_topic("/sys/pk/d/ota/progress", -1, out, sizeof out), -1);
+    assert_int_equal(auth_route_topic("/sys/pk/d/ota/progress", 63, out, 10), -1);
+    /* the partition is the one PostgreSQL's generated column gives: MD5("dev-1")[0] = 0x1a */
+    assert_int_equal(ota_part_of("dev-1"), 0x1a % 64);
 }
 
 static void test_payloads(void **state)
@@ -210,6 +239,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_acl),
+        cmocka_unit_test(test_route_topic),
         cmocka_unit_test(test_payloads),
         cmocka_unit_test(test_conn_table),
     };

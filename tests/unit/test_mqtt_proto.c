@@ -72,6 +72,23 @@ static int parse(const char *s, mqttc_presence *p)
     return mqttc_presence_parse(s, strlen(s), p);
 }
 
+static void test_unroute(void **state)
+{
+    int part = 99;
+    (void)state;
+    const char *t = "/sys/pk/d/ota/progress";
+    assert_ptr_equal(mqttc_unroute(t, &part), t);
+    assert_int_equal(part, -1);
+    assert_string_equal(mqttc_unroute("$ota/p/0/sys/pk/d/ota/progress", &part), t);
+    assert_int_equal(part, 0);
+    assert_string_equal(mqttc_unroute("$ota/p/63/clock/otad-a", &part), "/clock/otad-a");
+    assert_int_equal(part, 63);
+    static const char *const bad[] = {"$ota/p/64/sys/x", "$ota/p/07/sys/x", "$ota/p//sys/x",
+                                      "$ota/p/1", "$ota/p/123/sys/x", "$ota/p/1x/sys"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_null(mqttc_unroute(bad[i], &part));
+}
+
 static void test_clock_parse(void **state)
 {
     (void)state;
@@ -224,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_topic),
         cmocka_unit_test(test_presence_parse),
+        cmocka_unit_test(test_unroute),
         cmocka_unit_test(test_clock_parse),
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_snapshot_assembly),

@@ -165,11 +165,19 @@ static int version_of(const uint8_t *p, size_t n, char *out, size_t outlen)
     return 0;
 }
 
-/* One device message: /sys/{pk}/{id}/{kind}. */
+/* One device message: /sys/{pk}/{id}/{kind}, or $ota/p/{part}/sys/... */
 static void on_device_message(responder *r, const char *topic, size_t tlen, const uint8_t *p,
                               size_t n)
 {
     char id[96], kind[64], v[64];
+    size_t plen = sizeof OTA_TOPIC_PART_PREFIX - 1;
+    if (tlen > plen && memcmp(topic, OTA_TOPIC_PART_PREFIX, plen) == 0) {
+        const char *sl = memchr(topic + plen, '/', tlen - plen);
+        if (!sl)
+            return;
+        tlen -= (size_t)(sl - topic);
+        topic = sl;
+    }
     size_t pre = OTA_TOPIC_ROOT_LEN + strlen(r->pk) + 1;
     r->msgs_in++;
     if (tlen <= pre)
@@ -287,7 +295,7 @@ static int flush_all(responder *r)
 static int open_conn(responder *r, int i, const char *host, int port, const char *pw)
 {
     rconn *c = &r->conns[i];
-    char cid[64], t1[160], t2[160], t3[160];
+    char cid[64], t1[160], t2[160], t3[160], t4[160], t5[160], t6[160];
     const char *share = r->n_conns > 1 ? "$share/floor/" : "";
     if (mw_conn_open(&c->c, host, port, NULL) != 0) {
         fprintf(stderr, "ota-fleet-responder: cannot connect to %s:%d: %s\n", host, port, strerror(errno));
@@ -300,9 +308,17 @@ static int open_conn(responder *r, int i, const char *host, int port, const char
     snprintf(t1, sizeof t1, "%s" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_VERSION, share, r->pk);
     snprintf(t2, sizeof t2, "%s" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_UPGRADE_REPLY, share, r->pk);
     snprintf(t3, sizeof t3, "%s" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_PROGRESS, share, r->pk);
-    const char *subs[3] = {t1, t2, t3};
+    /* where the broker plugin moves them (docs/broker.md, "Partition topics") */
+    snprintf(t4, sizeof t4, "%s" OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_VERSION,
+             share, r->pk);
+    snprintf(t5, sizeof t5,
+             "%s" OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_UPGRADE_REPLY, share,
+             r->pk);
+    snprintf(t6, sizeof t6, "%s" OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_PROGRESS,
+             share, r->pk);
+    const char *subs[6] = {t1, t2, t3, t4, t5, t6};
     if (mw_connect(&c->c.out, cid, "otad", pw, KEEPALIVE_S, 1) != 0 ||
-        mw_subscribe(&c->c.out, 1, subs, 3, 1) != 0)
+        mw_subscribe(&c->c.out, 1, subs, 6, 1) != 0)
         return -1;
     c->events = EPOLLIN | EPOLLOUT;
     struct epoll_event ev = {.events = c->events, .data.u32 = (uint32_t)i};
