@@ -157,6 +157,16 @@ static int broker_ready(void *ud, const char **state)
         *state = "syncing_presence";
         return 0;
     }
+    if (b->parts) {
+        /* a device message to a partition whose session the broker does not know yet has
+         * no subscriber and is dropped: not ready until every partition held is read */
+        engine_stats st;
+        engine_get_stats(b->engine, &st);
+        if (st.parts == 0 || (st.parts & ~mqttparts_connected(b->parts))) {
+            *state = "connecting_partitions";
+            return 0;
+        }
+    }
     *state = "connected";
     return 1;
 }

@@ -1364,6 +1364,16 @@ static ota_err on_presence(engine_t *e, store_uow *u, const input *in, int64_t n
     rc = store_uow_device_presence(u, device_id, in->online, in->num ? in->num : now);
     if (rc == OTA_OK && in->online)
         rc = join_continuous(e, u, device_id, in->pk, 1, now); /* it may have just activated */
+    if (rc == OTA_OK && in->online && e->cfg.route) {
+        /* its report on this connection may have come first (through its partition's
+         * session, docs/broker.md "Partition topics"): then it is ready now */
+        store_task t;
+        ota_err trc = store_uow_task_open(u, device_id, &t);
+        if (trc == OTA_OK)
+            queue_when_ready(e, u, &t);
+        else if (trc != OTA_ENOTFOUND)
+            rc = trc;
+    }
     return rc == OTA_ENOTFOUND ? OTA_OK : rc;
 }
 

@@ -692,19 +692,11 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
     m->sync_timeout_ms = cfg->sync_timeout_ms > 0 ? cfg->sync_timeout_ms : 10000;
     m->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 1000;
     m->n_subs = (int)N_SUB_TOPICS;
-    if (!cfg->partition_sessions) {
-        for (size_t i = 0; i < N_PART_TOPICS; i++) {
-            bool share = cfg->shared_group && cfg->shared_group[0];
-            size_t len = strlen(PART_TOPICS[i]) + (share ? strlen(cfg->shared_group) + 8 : 0) + 1;
-            char *t = malloc(len);
-            if (!t)
-                abort();
-            if (share)
-                snprintf(t, len, "$share/%s/%s", cfg->shared_group, PART_TOPICS[i]);
-            else
-                snprintf(t, len, "%s", PART_TOPICS[i]);
-            m->subs[m->n_subs++] = t;
-        }
+    /* not with shared_group: Mosquitto takes no "$share/{group}/$ota/..." filter, and the
+     * SUBSCRIBE that carries one fails whole */
+    if (!cfg->partition_sessions && !(cfg->shared_group && cfg->shared_group[0])) {
+        for (size_t i = 0; i < N_PART_TOPICS; i++)
+            m->subs[m->n_subs++] = xstrdup(PART_TOPICS[i]);
     }
     if (cfg->clock_ms > 0) {
         size_t len = strlen(OTA_TOPIC_CLOCK_PREFIX) + strlen(m->client_id) + 1;

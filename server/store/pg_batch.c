@@ -109,7 +109,8 @@ static const char *const sql[] = {
         " WHERE t.batch_id = $1 AND t.device_id = $2 FOR NO KEY UPDATE OF b, t",
     /* presence ordered by the broker's times: see sqlite_batch.c */
     [STORE_UQ_PRESENCE_ON] =
-        "UPDATE devices SET online = 1, conn_ms = $2, ready = 0, ddi = 0,"
+        "UPDATE devices SET online = 1, conn_ms = $2, ddi = 0,"
+        " ready = CASE WHEN COALESCE(ready_ms, 0) >= $2 THEN ready ELSE 0 END,"
         " last_seen_ms = $2, activated = 1, activated_ms = COALESCE(activated_ms, $2)"
         " WHERE id = $1 AND COALESCE(conn_ms, 0) < $2",
     [STORE_UQ_PRESENCE_OFF] =

@@ -62,11 +62,14 @@ static const char *const uow_sql[Q_COUNT] = {
     [STORE_UQ_TASK_GET] = "SELECT " STORE_SQL_TASK_COLS " FROM tasks t"
                           " WHERE t.batch_id = ?1 AND t.device_id = ?2",
     /* A connection that started at ?2 (broker time) newer than the one known: not ready
-     * until the device says so on it (its own messages follow this event in every otad's
-     * session). The same or an older connection again (another otad applied it first, or a
-     * late event) changes nothing. A disconnect applies to a connection not newer than it
-     * (a takeover's late "off" cannot hide the new connection). */
-    [STORE_UQ_PRESENCE_ON] = "UPDATE devices SET online = 1, conn_ms = ?2, ready = 0, ddi = 0,"
+     * until the device says so on it. Its messages may be applied before this event (with
+     * partition sessions they come through another session than presence: docs/broker.md,
+     * "Partition topics"), so a ready set at or after ?2 is this connection's and stays.
+     * The same or an older connection again (another otad applied it first, or a late
+     * event) changes nothing. A disconnect applies to a connection not newer than it (a
+     * takeover's late "off" cannot hide the new connection). */
+    [STORE_UQ_PRESENCE_ON] = "UPDATE devices SET online = 1, conn_ms = ?2, ddi = 0,"
+                      " ready = CASE WHEN COALESCE(ready_ms, 0) >= ?2 THEN ready ELSE 0 END,"
                       " last_seen_ms = ?2, activated = 1, activated_ms = COALESCE(activated_ms, ?2)"
                       " WHERE id = ?1 AND COALESCE(conn_ms, 0) < ?2",
     /* <=: a connection that ended within the millisecond it started gets its "off" (with <
