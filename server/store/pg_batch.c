@@ -227,7 +227,9 @@ static const char *const sql[] = {
         " ddi = CASE WHEN " PRESENCE_ON " THEN 0 ELSE d.ddi END,"
         " activated_ms = CASE WHEN " PRESENCE_ON " THEN COALESCE(d.activated_ms, u.pt)"
         " ELSE d.activated_ms END,"
-        " ready = CASE WHEN u.rt IS NOT NULL THEN 1 WHEN " PRESENCE " THEN 0 ELSE d.ready END,"
+        " ready = CASE WHEN u.rt IS NOT NULL THEN 1 WHEN " PRESENCE_ON
+        " AND COALESCE(d.ready_ms, 0) >= u.pt THEN d.ready WHEN " PRESENCE " THEN 0"
+        " ELSE d.ready END,"
         " ready_ms = COALESCE(u.rt, d.ready_ms),"
         " last_seen_ms = CASE WHEN u.vt IS NOT NULL THEN u.vt WHEN " PRESENCE " THEN u.pt"
         " ELSE d.last_seen_ms END,"
