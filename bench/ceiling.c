@@ -85,7 +85,7 @@ static int flush(ceiling *cl, uint32_t i)
 static int open_conn(ceiling *cl, uint32_t i, const char *host, int port, const unsigned char *key)
 {
     ceil_conn *c = &cl->conns[i];
-    char local[16], cid[96], pw[40], t1[160], t2[160], t3[160];
+    char local[16], cid[96], pw[40], t1[160];
     snprintf(local, sizeof local, "127.0.0.%u", 1 + i % 8);
     if (mw_conn_open(&c->c, host, port, strncmp(host, "127.", 4) == 0 ? local : NULL) != 0)
         return -1;
@@ -100,16 +100,11 @@ static int open_conn(ceiling *cl, uint32_t i, const char *host, int port, const 
             mw_subscribe(&c->c.out, 1, subs, 1, 1) != 0)
             return -1;
     } else {
-        const char *share = cl->k > 1 ? "$share/ceiling/" : "";
         c->is_server = 1;
         snprintf(cid, sizeof cid, "otad-ceiling%u", i - cl->n);
-        snprintf(t1, sizeof t1, "%s" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_VERSION, share, cl->pk);
-        snprintf(t2, sizeof t2, "%s" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_UPGRADE_REPLY, share, cl->pk);
-        snprintf(t3, sizeof t3, "%s" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_PROGRESS, share, cl->pk);
-        const char *subs[3] = {t1, t2, t3};
         if (ota_secret_server(key, pw, sizeof pw) != 0 ||
             mw_connect(&c->c.out, cid, "otad", pw, 600, 1) != 0 ||
-            mw_subscribe(&c->c.out, 1, subs, 3, 1) != 0)
+            mw_server_subscribe(&c->c.out, 1, cl->pk, "ceiling", i - cl->n, cl->k) != 0)
             return -1;
     }
     cl->handshaking++;

@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -56,11 +58,24 @@ int ota_random_bytes(unsigned char *out, size_t len)
     return RAND_bytes(out, (int)len) == 1 ? 0 : -1;
 }
 
+/* MD5 fetched once: the broker plugin computes a partition for every device message, and
+ * EVP_md5() makes EVP_Digest fetch the algorithm on every call. NULL when the fetch failed
+ * (EVP_md5() then). Never freed (one per process). */
+static EVP_MD *md5_md;
+static pthread_once_t md5_once = PTHREAD_ONCE_INIT;
+
+static void md5_fetch(void)
+{
+    md5_md = EVP_MD_fetch(NULL, "MD5", NULL);
+}
+
 int ota_part_of(const char *identifier)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (!EVP_Digest(identifier, strlen(identifier), md, &len, EVP_md5(), NULL) || len == 0)
+    pthread_once(&md5_once, md5_fetch);
+    if (!EVP_Digest(identifier, strlen(identifier), md, &len, md5_md ? md5_md : EVP_md5(), NULL) ||
+        len == 0)
         return 0; /* cannot happen with OpenSSL's built-in MD5 */
     return md[0] % OTA_PARTS_N;
 }
@@ -75,59 +90,49 @@ int ota_random_hex(size_t nbytes, char *out)
     return 0;
 }
 
-/* SHA-256 fetched once for the process: OpenSSL 3's one-shot HMAC() fetches its algorithms
- * on every call (locks and allocations: four times the hash itself), and a DDI poll checks
- * a device's TargetToken with one HMAC (docs/benchmarks.md). NULL when the fetch failed:
- * ota_hmac_sha256 then falls back to HMAC(). Never freed (one per process). */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+/* OpenSSL's HMAC-SHA256 set up once for the process: the one-shot HMAC() and EVP_MAC_init
+ * with a digest name fetch their algorithms on every call (locks and allocations: four
+ * times the hash itself), and a DDI poll checks a device's TargetToken with one HMAC
+ * (docs/benchmarks.md). A call duplicates the template (the fetched digest is shared) and
+ * keys it. NULL when the setup failed: ota_hmac_sha256 then falls back to HMAC(). Never
+ * freed (one per process). */
+static EVP_MAC_CTX *hmac_tmpl;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 
-static void sha256_fetch(void)
+static void hmac_setup(void)
 {
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+    if (c && EVP_MAC_CTX_set_params(c, params) != 1) {
+        EVP_MAC_CTX_free(c);
+        c = NULL;
+    }
+    hmac_tmpl = c;
 }
 
-/* HMAC (RFC 2104) over SHA-256: H(K ^ opad, H(K ^ ipad, msg)), K the key padded to the
- * 64-byte block (hashed first when longer). */
 int ota_hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, size_t msglen,
                     unsigned char mac[32])
 {
-    unsigned char k[64] = {0}, pad[64], inner[32];
-    unsigned int n = 0;
-    int ok = 0;
-    pthread_once(&sha256_once, sha256_fetch);
-    if (!sha256_md) {
-        if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, mac, &n) || n != 32)
+    static const unsigned char nokey[1];
+    size_t n = 0;
+    pthread_once(&hmac_once, hmac_setup);
+    if (!hmac_tmpl) {
+        unsigned int hn = 0;
+        if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, mac, &hn) || hn != 32)
             return -1;
         return 0;
     }
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_MAC_CTX *c = EVP_MAC_CTX_dup(hmac_tmpl);
     if (!c)
         return -1;
-    if (keylen > sizeof k) {
-        if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1 || EVP_DigestUpdate(c, key, keylen) != 1 ||
-            EVP_DigestFinal_ex(c, k, &n) != 1)
-            goto out;
-    } else if (keylen) {
-        memcpy(k, key, keylen);
-    }
-    for (size_t i = 0; i < sizeof k; i++)
-        pad[i] = k[i] ^ 0x36;
-    if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1 || EVP_DigestUpdate(c, pad, sizeof pad) != 1 ||
-        EVP_DigestUpdate(c, msg, msglen) != 1 || EVP_DigestFinal_ex(c, inner, &n) != 1)
-        goto out;
-    for (size_t i = 0; i < sizeof k; i++)
-        pad[i] = k[i] ^ 0x5c;
-    if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1 || EVP_DigestUpdate(c, pad, sizeof pad) != 1 ||
-        EVP_DigestUpdate(c, inner, sizeof inner) != 1 || EVP_DigestFinal_ex(c, mac, &n) != 1 ||
-        n != 32)
-        goto out;
-    ok = 1;
-out:
-    EVP_MD_CTX_free(c);
-    OPENSSL_cleanse(k, sizeof k);
-    OPENSSL_cleanse(pad, sizeof pad);
-    OPENSSL_cleanse(inner, sizeof inner);
+    /* an empty key is a valid HMAC key; EVP_MAC_init takes NULL as "keep the old one" */
+    int ok = EVP_MAC_init(c, keylen ? key : nokey, keylen, NULL) == 1 &&
+             EVP_MAC_update(c, msg, msglen) == 1 && EVP_MAC_final(c, mac, &n, 32) == 1 && n == 32;
+    EVP_MAC_CTX_free(c);
     return ok ? 0 : -1;
 }
 

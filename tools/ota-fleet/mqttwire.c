@@ -4,11 +4,14 @@
  */
 #include "mqttwire.h"
 
+#include "otaproto/ota_protocol.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -105,6 +108,45 @@ int mw_subscribe(mw_buf *b, uint16_t mid, const char *const *filters, int n, int
         b->p[b->len++] = (uint8_t)qos;
     }
     return 0;
+}
+
+int mw_server_subscribe(mw_buf *b, uint16_t mid, const char *pk, const char *group, unsigned j,
+                        unsigned k)
+{
+    static const char *const kinds[3] = {OTA_TOPIC_VERSION, OTA_TOPIC_UPGRADE_REPLY,
+                                         OTA_TOPIC_PROGRESS};
+    enum { MAXF = 3 + 3 * OTA_PARTS_N };
+    char buf[MAXF][OTA_PART_TOPIC_MAX + 64];
+    const char *filters[MAXF];
+    int n = 0;
+    if (k == 0 || j >= k)
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        if (k > 1)
+            snprintf(buf[n], sizeof buf[n], "$share/%s/" OTA_TOPIC_ROOT "%s/+/%s", group, pk,
+                     kinds[i]);
+        else
+            snprintf(buf[n], sizeof buf[n], OTA_TOPIC_ROOT "%s/+/%s", pk, kinds[i]);
+        filters[n] = buf[n];
+        n++;
+    }
+    if (k == 1) {
+        for (int i = 0; i < 3; i++) {
+            snprintf(buf[n], sizeof buf[n], OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "%s/+/%s", pk,
+                     kinds[i]);
+            filters[n] = buf[n];
+            n++;
+        }
+    } else {
+        for (unsigned p = j; p < OTA_PARTS_N; p += k)
+            for (int i = 0; i < 3; i++) {
+                snprintf(buf[n], sizeof buf[n], OTA_TOPIC_PART_PREFIX "%u" OTA_TOPIC_ROOT "%s/+/%s",
+                         p, pk, kinds[i]);
+                filters[n] = buf[n];
+                n++;
+            }
+    }
+    return mw_subscribe(b, mid, filters, n, 1);
 }
 
 int mw_publish(mw_buf *b, const char *topic, const void *payload, size_t len, int qos,

@@ -57,6 +57,13 @@ int mw_subscribe(mw_buf *b, uint16_t mid, const char *const *filters, int n, int
 int mw_publish(mw_buf *b, const char *topic, const void *payload, size_t len, int qos,
                uint16_t mid);
 int mw_puback(mw_buf *b, uint16_t mid);
+/* The SUBSCRIBE of server connection j of k reading product pk's version, upgrade_reply and
+ * progress messages, the way otad reads them: on the device topics (one shared subscription
+ * named group when k > 1) and on the partition topics the broker plugin moves them to
+ * (docs/broker.md, "Partition topics"), where connection j takes the partitions p with
+ * p mod k = j (Mosquitto refuses a shared subscription of a "$" topic). 0 or -1 as above. */
+int mw_server_subscribe(mw_buf *b, uint16_t mid, const char *pk, const char *group, unsigned j,
+                        unsigned k);
 int mw_pingreq(mw_buf *b);
 int mw_disconnect(mw_buf *b);
 

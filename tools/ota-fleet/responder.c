@@ -295,8 +295,7 @@ static int flush_all(responder *r)
 static int open_conn(responder *r, int i, const char *host, int port, const char *pw)
 {
     rconn *c = &r->conns[i];
-    char cid[64], t1[160], t2[160], t3[160], t4[160], t5[160], t6[160];
-    const char *share = r->n_conns > 1 ? "$share/floor/" : "";
+    char cid[64];
     if (mw_conn_open(&c->c, host, port, NULL) != 0) {
         fprintf(stderr, "ota-fleet-responder: cannot connect to %s:%d: %s\n", host, port, strerror(errno));
         return -1;
@@ -305,20 +304,8 @@ static int open_conn(responder *r, int i, const char *host, int port, const char
         snprintf(cid, sizeof cid, "otad-floor%d", i);
     else
         snprintf(cid, sizeof cid, "otad");
-    snprintf(t1, sizeof t1, "%s" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_VERSION, share, r->pk);
-    snprintf(t2, sizeof t2, "%s" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_UPGRADE_REPLY, share, r->pk);
-    snprintf(t3, sizeof t3, "%s" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_PROGRESS, share, r->pk);
-    /* where the broker plugin moves them (docs/broker.md, "Partition topics") */
-    snprintf(t4, sizeof t4, "%s" OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_VERSION,
-             share, r->pk);
-    snprintf(t5, sizeof t5,
-             "%s" OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_UPGRADE_REPLY, share,
-             r->pk);
-    snprintf(t6, sizeof t6, "%s" OTA_TOPIC_PART_PREFIX "+" OTA_TOPIC_ROOT "%s/+/" OTA_TOPIC_PROGRESS,
-             share, r->pk);
-    const char *subs[6] = {t1, t2, t3, t4, t5, t6};
     if (mw_connect(&c->c.out, cid, "otad", pw, KEEPALIVE_S, 1) != 0 ||
-        mw_subscribe(&c->c.out, 1, subs, 6, 1) != 0)
+        mw_server_subscribe(&c->c.out, 1, r->pk, "floor", (unsigned)i, (unsigned)r->n_conns) != 0)
         return -1;
     c->events = EPOLLIN | EPOLLOUT;
     struct epoll_event ev = {.events = c->events, .data.u32 = (uint32_t)i};
