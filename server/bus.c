@@ -205,7 +205,8 @@ bus *bus_start(http_app *app)
      * plugin to move the messages: every instance reads them all on its own session and
      * sets the others' aside, as does an instance without leases (SQLite), which works on
      * every partition. */
-    bool routed = store_parts_supported(app->store) && !cfg->rabbitmq_api[0];
+    bool routed = cfg->partition_sessions && store_parts_supported(app->store) &&
+                  !cfg->rabbitmq_api[0];
     if (routed) {
         mqttparts_config pc = {.host = host, .port = port, .client_id = b->client_id,
                                .username = "otad", .password = b->password, .clock_ms = 100};

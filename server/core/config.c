@@ -315,6 +315,12 @@ static const cfg_row rows[] = {
      "milliseconds between two readings of the connected devices from OTA_RABBITMQ_API "
      "(200..60000)",
      T_INT, offsetof(cfg_t, rabbitmq_poll_ms), 0, check_rmq_poll, 0},
+    {"partition sessions", "OTA_PARTITION_SESSIONS", "partition-sessions", "0",
+     "1 = with several otad on PostgreSQL behind Mosquitto and its plugin, each instance reads "
+     "only its partitions' device messages, through one persistent session per partition "
+     "(docs/broker.md, \"Partition topics\"; not yet the default); 0 = every instance reads "
+     "every message and sets the others' aside",
+     T_INT, offsetof(cfg_t, partition_sessions), 0, check_bool, 0},
     {"instance", "OTA_INSTANCE", "instance", "",
      "name of this otad when several share one database and broker (docs/postgresql.md); "
      "empty = the only one",

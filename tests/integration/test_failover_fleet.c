@@ -220,6 +220,9 @@ static void run_failover(int pause)
     env_up = 1;
     oth_env_set(&E, "OTA_TIME_SCALE", TIME_SCALE);
     oth_env_set(&E, "OTA_INSTANCE", "a");
+    /* the partition sessions (docs/broker.md, "Partition topics"): each instance reads only
+     * its partitions' messages, checked below through ota_device_messages_foreign_total */
+    oth_env_set(&E, "OTA_PARTITION_SESSIONS", "1");
     assert_int_equal(oth_broker_start(&E), 0);
     assert_int_equal(oth_otad_start(&E), 0);
     start_b();
