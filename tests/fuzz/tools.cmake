@@ -2,4 +2,4 @@
 # for coverage.
 ota_fuzz_target(fuzz_mqttwire
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_mqttwire.c ${CMAKE_SOURCE_DIR}/tools/ota-fleet/mqttwire.c
-  INCLUDES ${CMAKE_SOURCE_DIR}/tools/ota-fleet)
+  INCLUDES ${CMAKE_SOURCE_DIR}/tools/ota-fleet LIBS otaproto)
