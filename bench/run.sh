@@ -974,6 +974,7 @@ APPEND=${BENCH_APPEND:-0}
     echo
     has 1 && echo "- 1 (SQLite): ${R[roll_cpu]}"
     [ -n "${R[floor_cpu]:-}" ] && echo "- floor of 1 (ota-fleet-responder, start → last version): ${R[floor_cpu]}"
+    has 1p && echo "- 1p (SQLite, 3 phases): ${R[rollphase_cpu]}"
     has 1w && echo "- 1w (SQLite, webhook to a 5 s receiver): ${R[rollhook_cpu]}"
     has 1t && echo "- 1t (SQLite, MQTT/TLS): ${R[rolltls_cpu]}"
     if has 7 && [ -z "${R[pg_skip]:-}" ]; then

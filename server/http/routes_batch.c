@@ -99,18 +99,42 @@ static void tally_fn(void *ud, int phase, fsm_state st, fsm_reason why, int64_t 
         t->failed[phase] += n;
 }
 
+/* The per-phase figures of batch b into *t. While it runs they are the counters the engine
+ * keeps with the batch in the transaction of every finish (store_batch_rollout_init: one
+ * row, so a client polling the detail does not count the batch's tasks each time); once it
+ * has ended, or when it has none stored, they are counted from its tasks. */
+static ota_err phase_figures(http_req *r, const store_batch *b, fsm_batch_state bs,
+                             phase_tally *t)
+{
+    memset(t, 0, sizeof *t);
+    if (fsm_batch_state_is_running(bs)) {
+        rollout_tally ct;
+        ota_err rc = store_batch_rollout_init(r->app->store, b->id, 0, &ct);
+        if (rc == OTA_OK) {
+            for (int k = 0; k < ROLLOUT_MAX_PHASES; k++) {
+                t->devices[k] = ct.size[k];
+                t->succeeded[k] = ct.succ[k];
+                t->failed[k] = ct.fail[k];
+            }
+            return OTA_OK;
+        }
+        if (rc != OTA_ENOTFOUND)
+            return rc;
+    }
+    return store_batch_phase_counts(r->app->store, b->id, tally_fn, t);
+}
+
 /* The detail's "phases" of a batch with a rollout: per phase its devices, succeeded,
  * failed and state (docs/api.md); NULL on a store error or without a rollout. */
 static json_t *phases_json(http_req *r, const store_batch *b)
 {
     rollout ro;
     phase_tally t;
-    memset(&t, 0, sizeof t);
-    if (!b->rollout[0] || rollout_from_text(b->rollout, &ro) != 0 ||
-        store_batch_phase_counts(r->app->store, b->id, tally_fn, &t) != OTA_OK)
-        return NULL;
     fsm_batch_state bs = FSM_BATCH_TERMINATED;
     fsm_batch_state_from_name(b->state, &bs);
+    if (!b->rollout[0] || rollout_from_text(b->rollout, &ro) != 0 ||
+        phase_figures(r, b, bs, &t) != OTA_OK)
+        return NULL;
     json_t *arr = json_array();
     for (int k = 0; k < rollout_phase_count(&ro); k++) {
         const char *st;
