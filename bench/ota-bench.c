@@ -26,9 +26,12 @@
  *       database, row by row and with one INSERT ... SELECT; the faster counts.
  *   ota-bench mqtt-ceiling --broker HOST:PORT --key-file PATH -n DEVICES [--server-connections K]
  *       the broker's ceiling for the rollout's messages (ceiling.c); prints JSON.
+ *   ota-bench cpu-sample OUT INTERVAL_MS [PID=ROLE ...]
+ *       the CPU each process takes, sampled from /proc until SIGTERM (cpusample.c).
  * Expected load: a few GB over loopback; 1,000,000 rows.
  */
 #include "ceiling.h"
+#include "cpusample.h"
 #include "ota_crypto.h"
 #include "ota_time.h"
 
@@ -602,7 +605,8 @@ int main(int argc, char **argv)
                         " slow URL [-c N] [-t S] [-H H] |"
                         " sink PORT DELAY_MS [LOG] | sqlite-insert DB ROWS |"
                         " mqtt-ceiling --broker HOST:PORT --key-file PATH -n N |"
-                        " ddi-tokens KEY_FILE PK PREFIX N\n");
+                        " ddi-tokens KEY_FILE PK PREFIX N |"
+                        " cpu-sample OUT INTERVAL_MS [PID=ROLE ...]\n");
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -623,6 +627,8 @@ int main(int argc, char **argv)
         rc = ceiling_main(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "ddi-tokens"))
         rc = cmd_ddi_tokens(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "cpu-sample"))
+        rc = cpusample_main(argc - 2, argv + 2);
     curl_global_cleanup();
     return rc;
 }

@@ -195,27 +195,9 @@ has() { case " $FIGURES " in *" $1 "*) return 0;; esac; return 1; }
 # every postgres and ota-fleet process, and "unix_ms machine busy total" from /proc/stat.
 # cpu_sampler_stop ends it.
 CPU_SPID=""
-cpu_sampler_start() {
-  local out=$1 map=" $2 " pids
-  pids=$(printf '%s\n' $2 | cut -d= -f1)
-  (
-    set +e +o pipefail # processes come and go while /proc is read
-    while :; do
-      { head -1 /proc/stat; cat /proc/[0-9]*/stat 2>/dev/null
-        for p in $pids; do sed "s/^/T$p /" /proc/"$p"/task/*/stat 2>/dev/null; done
-      } | awk -v t="$(date +%s%3N)" -v map="$map" '
-        NR == 1 { b = 0; tot = 0; for (i = 2; i <= NF; i++) { tot += $i; if (i != 5 && i != 6) b += $i }
-                  print t, "machine", b, tot; next }
-        /^T/ { p = substr($1, 2)
-               if (match(map, " " p "=[^ ]+")) print t, "thread:" substr(map, RSTART + length(p) + 2, RLENGTH - length(p) - 2), $15 + $16, $2
-               next }
-        { c = $2; gsub(/[()]/, "", c); r = ""
-          if (match(map, " " $1 "=[^ ]+")) r = substr(map, RSTART + length($1) + 2, RLENGTH - length($1) - 2)
-          else if (c == "postgres" || c == "ota-fleet") r = c
-          if (r != "") print t, r, $14 + $15, $1 }'
-      sleep 0.2
-    done
-  ) > "$out" 2>/dev/null &
+cpu_sampler_start() { # ota-bench cpu-sample (bench/cpusample.c): no process forked per sample
+  # shellcheck disable=SC2086 # the map is a list of words
+  "$OB" cpu-sample "$1" 200 $2 &
   CPU_SPID=$!
 }
 cpu_sampler_stop() {
@@ -444,6 +426,8 @@ if has 1; then
   log "1 rollout: $N_ROLL devices"
   rollout sqlite "$BASE" "$SRV_BPORT" "$SRV/keys/server.key" "$SRV_BPID=broker $OPID=otad"
   rollout_results sqlite roll
+  # with BENCH_KEEP=1, its devices' finish times too ($WORK/finish-roll.txt, as figure 1p's)
+  [ "${BENCH_KEEP:-0}" = 1 ] && phase_rates "$(jget '.batch.batchId // ""' "$WORK/rollout-sqlite.json")" roll
 fi
 
 # ---- 1p. the rollout in 3 phases with an abort rule (docs/batches.md, "Phases, brakes and
