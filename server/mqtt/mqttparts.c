@@ -183,6 +183,11 @@ static int sess_handle(mqttparts *mp, psess *s)
     s->mosq = mosquitto_new(cid, false, s);
     if (!s->mosq)
         return -1;
+    /* Without it libmosquitto writes a packet the moment it is queued when no callback runs,
+     * so mosquitto_loop_read sent each PUBACK as it read the PUBLISH, before durable(): a
+     * kill -9 before the engine's commit lost a message the broker had dropped. Threaded,
+     * it only queues, and round_once writes once what was read is durable (as mqttc.c). */
+    mosquitto_threaded_set(s->mosq, true);
     mosquitto_int_option(s->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     mosquitto_max_inflight_messages_set(s->mosq, (unsigned)mp->max_inflight);
     mosquitto_int_option(s->mosq, MOSQ_OPT_TCP_NODELAY, 1);

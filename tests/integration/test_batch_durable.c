@@ -314,6 +314,52 @@ static void test_rule8_kill9_storm(void **state)
     fprintf(stderr, "kill9 storm: %d pushes received, %d retries counted\n", all_pushes, all_retried);
 }
 
+/* With the partition sessions (PostgreSQL; docs/broker.md, "Partition topics") a device
+ * message is acknowledged to the broker only once the engine has committed it. A device's
+ * version report is read while a transaction from outside holds the tasks table, so the
+ * engine's round waits on it; otad is killed then. Started again, it must get the report
+ * once more from its partition's session and the device must succeed. When the PUBACK left
+ * as the report was read, the broker had dropped it and the task stayed upgrading. */
+static void test_rule8_kill9_before_commit(void **state)
+{
+    if (!getenv("OTA_TEST_PG_URL"))
+        skip(); /* SQLite: one session, no partitions */
+    char fw[32], b[32], cmd[1400];
+    bt_ctx *t = bt_alloc(state);
+    oth_env_set(&t->env, "OTA_TIME_SCALE", "10");
+    oth_env_set(&t->env, "OTA_PARTITION_SESSIONS", "1");
+    bt_start(t);
+    bt_product(t, "commit");
+    bt_device(t, "v");
+    sdev *d = bt_dev_start(t, "v", "1.0.0", SDEV_AUTO_ACK, 0);
+    bt_wait_device(t, "v", 1, "1.0.0", BT_SOON);
+    bt_firmware(t, "fw_commit", "2.0.0", fw, sizeof fw);
+    bt_batch(t, fw,
+             "{\"scope\":\"all\",\"validityDays\":7,\"policy\":\"standard\",\"timeoutMinutes\":1440,"
+             "\"retryTimes\":0}",
+             b, sizeof b);
+    json_decref(bt_wait_task(t, b, "v", "to_upgrade", BT_SOON));
+    assert_int_equal(sdev_progress(d, 100), 0);
+    json_decref(bt_wait_task(t, b, "v", "upgrading", BT_SOON));
+
+    /* the lock for 2 s, from a psql of its own; taken before the report is sent */
+    snprintf(cmd, sizeof cmd,
+             "psql -X -q -d '%s' -c 'BEGIN' -c 'LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE'"
+             " -c 'SELECT pg_sleep(2)' -c 'COMMIT' > /dev/null 2>&1 &",
+             t->env.pg_url);
+    assert_int_equal(system(cmd), 0);
+    sdev_sleep_ms(400);
+    assert_int_equal(sdev_version(d, "2.0.0"), 0);
+    /* read by the partition's session, the engine's round waits on the lock (and so would
+     * any API call that reads the tasks: none is made until it is gone) */
+    sdev_sleep_ms(600);
+    kill9(t);
+    sdev_sleep_ms(1500); /* the lock is gone, and with it the dead otad's round */
+    restart(t);
+    json_decref(bt_wait_task(t, b, "v", "succeeded", BT_SOON));
+    bt_check_counts(t, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +368,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rule8_validity_end_while_down, bt_teardown),
         cmocka_unit_test_teardown(test_rule8_paced_devices_pushed_after_restart, bt_teardown),
         cmocka_unit_test_teardown(test_rule8_kill9_storm, bt_teardown),
+        cmocka_unit_test_teardown(test_rule8_kill9_before_commit, bt_teardown),
     };
     if (getenv("BT_FILTER")) /* e.g. BT_FILTER=test_rule5* */
         cmocka_set_test_filter(getenv("BT_FILTER"));
