@@ -204,9 +204,11 @@ bus *bus_start(http_app *app)
      * partition's persistent session (docs/broker.md, "Partition topics"). RabbitMQ has no
      * plugin to move the messages: every instance reads them all on its own session and
      * sets the others' aside, as does an instance without leases (SQLite), which works on
-     * every partition. */
-    bool routed = cfg->partition_sessions && store_parts_supported(app->store) &&
-                  !cfg->rabbitmq_api[0];
+     * every partition. By default (auto) only an instance that has a name: a lone otad
+     * holds every partition, and its 64 sessions would cost it work and gain nothing. */
+    bool sessions = strcmp(cfg->partition_sessions, "1") == 0 ||
+                    (strcmp(cfg->partition_sessions, "auto") == 0 && cfg->instance[0]);
+    bool routed = sessions && store_parts_supported(app->store) && !cfg->rabbitmq_api[0];
     if (routed) {
         mqttparts_config pc = {.host = host, .port = port, .client_id = b->client_id,
                                .username = "otad", .password = b->password, .clock_ms = 100};

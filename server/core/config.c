@@ -63,6 +63,14 @@ static int check_bool(const char *v, char *why, size_t whylen)
     return -1;
 }
 
+static int check_sessions(const char *v, char *why, size_t whylen)
+{
+    if (strcmp(v, "auto") == 0 || check_bool(v, why, whylen) == 0)
+        return 0;
+    snprintf(why, whylen, "must be auto, 0 or 1");
+    return -1;
+}
+
 static int check_url(const char *v, char *why, size_t whylen)
 {
     if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) || strlen(v) < 10) {
@@ -315,12 +323,12 @@ static const cfg_row rows[] = {
      "milliseconds between two readings of the connected devices from OTA_RABBITMQ_API "
      "(200..60000)",
      T_INT, offsetof(cfg_t, rabbitmq_poll_ms), 0, check_rmq_poll, 0},
-    {"partition sessions", "OTA_PARTITION_SESSIONS", "partition-sessions", "0",
-     "1 = with several otad on PostgreSQL behind Mosquitto and its plugin, each instance reads "
-     "only its partitions' device messages, through one persistent session per partition "
-     "(docs/broker.md, \"Partition topics\"; not yet the default); 0 = every instance reads "
-     "every message and sets the others' aside",
-     T_INT, offsetof(cfg_t, partition_sessions), 0, check_bool, 0},
+    {"partition sessions", "OTA_PARTITION_SESSIONS", "partition-sessions", "auto",
+     "1 = on PostgreSQL behind Mosquitto and its plugin, this otad reads only its partitions' "
+     "device messages, through one persistent session per partition (docs/broker.md, "
+     "\"Partition topics\"); 0 = it reads every message on one session and sets the other "
+     "instances' aside; auto = 1 when OTA_INSTANCE is set (several otad), else 0",
+     S(partition_sessions), check_sessions, 0},
     {"instance", "OTA_INSTANCE", "instance", "",
      "name of this otad when several share one database and broker (docs/postgresql.md); "
      "empty = the only one",

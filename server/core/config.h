@@ -43,8 +43,9 @@ typedef struct {
     char rabbitmq_api[1024];       /* "" = presence from the plugin; else the management API
                                       URLs of a RabbitMQ cluster (mqtt/rmq_presence.h) */
     int rabbitmq_poll_ms;          /* between two readings of it, 200..60000 */
-    int partition_sessions;        /* 1 = with leases, read device messages through one
-                                      persistent session per partition (docs/broker.md) */
+    char partition_sessions[8];    /* "1" = with leases, read device messages through one
+                                      persistent session per partition (docs/broker.md);
+                                      "auto" = so when instance is set; "0" = never */
     char instance[40];             /* "" = single instance; else the MQTT client id is
                                       otad-<instance> and the engine re-reads shared state
                                       from the store periodically (several otad) */
