@@ -349,6 +349,18 @@ static void test_rule8_kill9_before_commit(void **state)
              t->env.pg_url);
     assert_int_equal(system(cmd), 0);
     sdev_sleep_ms(400);
+    /* the lock must be held, or the test would pass with the PUBACK leaving early */
+    snprintf(cmd, sizeof cmd,
+             "psql -X -Atq -d '%s' -c \"SELECT count(*) FROM pg_locks WHERE granted AND"
+             " mode = 'AccessExclusiveLock' AND relation = 'tasks'::regclass\"",
+             t->env.pg_url);
+    char held[16] = "";
+    FILE *q = popen(cmd, "r");
+    assert_non_null(q);
+    if (!fgets(held, sizeof held, q))
+        held[0] = '\0';
+    pclose(q);
+    assert_int_equal(atoi(held), 1);
     assert_int_equal(sdev_version(d, "2.0.0"), 0);
     /* read by the partition's session, the engine's round waits on the lock (and so would
      * any API call that reads the tasks: none is made until it is gone) */
