@@ -5,7 +5,8 @@
  *   "T machine BUSY TOTAL"        from /proc/stat's cpu line (busy: all but idle and iowait)
  *   "T ROLE TICKS PID"            utime + stime of each mapped process, and of every
  *                                 postgres and ota-fleet process under those names
- *   "T thread:ROLE TICKS TID"     the same for each thread of a mapped process
+ *   "T thread:ROLE TICKS TID NAME" the same for each thread of a mapped process, with its
+ *                                 name (otad names its threads: ota-engine, ota-parts, ...)
  * It replaces a shell loop that forked cat, sed and awk five times a second, which took
  * about a tenth of this 2-core machine from the processes being measured.
  */
@@ -143,7 +144,8 @@ static void cs_sample(FILE *out, const cs_map *m, int n)
             snprintf(path, sizeof path, "/proc/%ld/task/%ld/stat", m[i].pid, tid);
             if (cs_read(path, buf, sizeof buf) == 0 &&
                 cs_parse(buf, comm, sizeof comm, &ticks) == 0)
-                fprintf(out, "%lld thread:%s %llu %ld\n", t, m[i].role, ticks, tid);
+                fprintf(out, "%lld thread:%s %llu %ld %s\n", t, m[i].role, ticks, tid,
+                        comm[0] ? comm : "-");
         }
         closedir(td);
     }

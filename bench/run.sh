@@ -208,8 +208,9 @@ cpu_sampler_stop() {
   CPU_SPID=""
 }
 # cpu_window FILE FROM_MS TO_MS -> "role 85%, role 40%, ...; whole machine 190% of 200%;
-# busiest thread: role 60%, ...": the CPU each role took between the two times, in % of one
-# core (sampled every 0.2 s: +-0.2 s)
+# busiest thread: role 60% (name), ...; threads: role name 30% name 20% ...": the CPU each
+# role took between the two times, in % of one core (sampled every 0.2 s: +-0.2 s), and for
+# each role with named threads, its threads by name (busiest first, those of 1 % and more)
 cpu_window() {
   # first pass: the sample times that bracket the window (ta: the last sample at or before
   # FROM, else the first one; tb: the last at or before TO); second: the deltas between them
@@ -219,17 +220,24 @@ cpu_window() {
     FNR == 1 && ta == "" { ta = tmin }
     $1 < ta || $1 > tb { next }
     $2 == "machine" { if ($1 == ta) { mb0 = $3; mt0 = $4 } if ($1 == tb) { mb1 = $3; mt1 = $4 } next }
-    { k = $2 " " $4; if (!(k in v0)) v0[k] = $3; v1[k] = $3 }
+    { k = $2 " " $4; if (!(k in v0)) v0[k] = $3; v1[k] = $3; if (NF >= 5) tn[k] = $5 }
     END { secs = (tb - ta) / 1000; if (secs <= 0) { print "no samples in the window"; exit }
           for (k in v1) { split(k, p, " "); d = v1[k] - v0[k]
-                          if (p[1] ~ /^thread:/) { r = substr(p[1], 8); if (d > tmax[r]) tmax[r] = d } else cpu[p[1]] += d
+                          if (p[1] ~ /^thread:/) { r = substr(p[1], 8); if (d > tmax[r]) { tmax[r] = d; tmaxn[r] = tn[k] }
+                                                   if (k in tn) { byname[r, tn[k]] += d; roles[r] = 1 } } else cpu[p[1]] += d
                           if (p[1] == "postgres" && d > pgmax) pgmax = d }
           n = 0; for (r in cpu) { n++; name[n] = r }
           for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (cpu[name[j]] > cpu[name[i]]) { t = name[i]; name[i] = name[j]; name[j] = t }
           out = ""; for (i = 1; i <= n; i++) out = out (i > 1 ? ", " : "") sprintf("%s %.0f%%", name[i], cpu[name[i]] / hz / secs * 100)
           if (mt1 > mt0) out = out sprintf("; whole machine %.0f%% of %d%%", (mb1 - mb0) / (mt1 - mt0) * 100 * ncpu, 100 * ncpu)
           sep = "; busiest thread: "
-          for (r in tmax) { out = out sep sprintf("%s %.0f%%", r, tmax[r] / hz / secs * 100); sep = ", " }
+          for (r in tmax) { out = out sep sprintf("%s %.0f%%%s", r, tmax[r] / hz / secs * 100, tmaxn[r] != "" ? " (" tmaxn[r] ")" : ""); sep = ", " }
+          sep = "; threads: "
+          for (r in roles) { m = 0; for (rk in byname) { split(rk, q, SUBSEP); if (q[1] == r && byname[rk] / hz / secs >= 0.01) { m++; tk[m] = q[2]; tv[m] = byname[rk] } }
+                             for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (tv[j] > tv[i]) { t = tk[i]; tk[i] = tk[j]; tk[j] = t; t = tv[i]; tv[i] = tv[j]; tv[j] = t }
+                             if (m == 0) continue
+                             out = out sep r; sep = ", "
+                             for (i = 1; i <= m; i++) out = out sprintf(" %s %.0f%%", tk[i], tv[i] / hz / secs * 100) }
           if (pgmax > 0) out = out sprintf("; busiest postgres process %.0f%%", pgmax / hz / secs * 100)
           print out sprintf(" (%.1f s sampled)", secs) }' "$1" "$1"
 }
@@ -265,21 +273,24 @@ rollout() {
   wait_eligible "$fw" "$N_ROLL" 300
   cpu_sampler_start "$WORK/cpu-$tag.txt" "$map"
   if [ "${BENCH_PERF:-0}" = 1 ]; then
-    perf record -a -F 199 -o "$WORK/perf-$tag.data" > /dev/null 2>&1 &
+    perf record -a -F "${BENCH_PERF_FREQ:-199}" -o "$WORK/perf-$tag.data" > /dev/null 2>&1 &
     perf_pid=$!
     # socket calls of each otad thread: libpq sends with send() and reads with recv(), so a
     # thread's recvfrom count is about its round trips to PostgreSQL (libmosquitto reads with read())
-    perf stat --per-thread -e syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom \
+    perf stat --per-thread -e "${BENCH_PERF_EVENTS:-syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom}" \
       -p "$(printf '%s\n' $map | grep '=otad' | cut -d= -f1 | paste -sd,)" -o "$WORK/perf-stat-$tag.txt" > /dev/null 2>&1 &
     stat_pid=$!
   fi
   rt0=$(round_trips "$apis")
+  rd0=$(metric_sum ota_engine_rounds_total "$apis")
   hold0=$(metric_sum ota_engine_push_hold_seconds_total "$apis")
   "$FLEET" "${common[@]}" --product-key "$pk" -n "$N_ROLL" --prefix r --download 0 "${MAXC[@]}" \
     "${FLEET_BATCH[@]}" --connect-rate 10000 --batch "$fw" --batch-json "${ROLL_JSON:-{\"maxPushPerMinute\":1000000\}}" \
     --summary-json "$WORK/rollout-$tag.json" --duration "$RTO" > "$WORK/rollout-$tag.out" 2>&1 || true
   # per device over the fleet's run: its connection, version report and batch
   R[${tag}_rt]=$(fcalc "($(round_trips "$apis") - $rt0) / $N_ROLL" 2)
+  # the engine's rounds (transactions) over the same run, per 1,000 devices
+  R[${tag}_rounds]=$(fcalc "($(metric_sum ota_engine_rounds_total "$apis") - $rd0) * 1000 / $N_ROLL" 1)
   # seconds the engine held its pushes back during the fleet's run (pushes_held, engine.c)
   R[${tag}_hold]=$(fcalc "$(metric_sum ota_engine_push_hold_seconds_total "$apis") - $hold0" 1)
   if [ -n "$perf_pid" ]; then
@@ -965,10 +976,10 @@ APPEND=${BENCH_APPEND:-0}
     has 1t && echo "- 1t (SQLite, MQTT/TLS): ${R[rolltls_cpu]}"
     if has 7 && [ -z "${R[pg_skip]:-}" ]; then
       if [[ " $PG_OTAD " == *" 1 "* ]]; then
-        echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}; ${R[pg1_rt]} round trips to PostgreSQL per device (ota_store_round_trips_total)"
+        echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}; ${R[pg1_rt]} round trips to PostgreSQL per device (ota_store_round_trips_total), ${R[pg1_rounds]} engine rounds per 1,000 devices (ota_engine_rounds_total)"
       fi
       if [[ " $PG_OTAD " == *" 2 "* ]]; then
-        echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}; ${R[pg2_rt]} round trips to PostgreSQL per device, both instances"
+        echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}; ${R[pg2_rt]} round trips to PostgreSQL per device, ${R[pg2_rounds]} engine rounds per 1,000 devices, both instances"
       fi
     fi
   fi

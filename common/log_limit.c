@@ -34,6 +34,7 @@ struct ota_log_limit {
     int burst;
     int64_t window_ms;
     uint64_t total_dropped;
+    size_t dropping; /* slots with dropped > 0: ota_log_limit_flush has nothing to do at 0 */
     slot *s;
 };
 
@@ -76,11 +77,13 @@ static uint64_t hash(const char *k)
 /* Writes the summary of s's window if it dropped anything, and resets the counters. */
 static void summarize(ota_log_limit *l, slot *s, int64_t now_ms)
 {
-    if (s->dropped > 0)
+    if (s->dropped > 0) {
+        l->dropping--;
         OTA_WARN("log limit: %llu more lines about %s dropped in %lld s (at most %d per %lld s)",
                  (unsigned long long)s->dropped, s->key,
                  (long long)((now_ms - s->window_start) / 1000), l->burst,
                  (long long)(l->window_ms / 1000));
+    }
     s->dropped = 0;
     s->written = 0;
     s->window_start = now_ms;
@@ -100,7 +103,6 @@ int ota_log_limit_allow(ota_log_limit *l, const char *key, int64_t now_ms)
         snprintf(s->key, sizeof s->key, "%s", key);
         s->window_start = now_ms;
         s->written = 0;
-        s->dropped = 0;
     } else if (now_ms - s->window_start >= l->window_ms) {
         summarize(l, s, now_ms);
     }
@@ -108,7 +110,8 @@ int ota_log_limit_allow(ota_log_limit *l, const char *key, int64_t now_ms)
     if (ok) {
         s->written++;
     } else {
-        s->dropped++;
+        if (s->dropped++ == 0)
+            l->dropping++;
         l->total_dropped++;
     }
     pthread_mutex_unlock(&l->mu);
@@ -120,7 +123,7 @@ void ota_log_limit_flush(ota_log_limit *l, int64_t now_ms)
     if (!l)
         return;
     pthread_mutex_lock(&l->mu);
-    for (size_t i = 0; i < l->n; i++) {
+    for (size_t i = 0; i < l->n && l->dropping > 0; i++) {
         slot *s = &l->s[i];
         if (s->window_start != 0 && s->dropped > 0 && now_ms - s->window_start >= l->window_ms)
             summarize(l, s, now_ms);

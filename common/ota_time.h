@@ -20,6 +20,10 @@ int64_t ota_time_mono_us(void);
 char *ota_time_format_ms(int64_t ms, char *out, size_t outlen);
 /* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" or with a +hh:mm offset. Returns 0 and sets *ms, or -1. */
 int ota_time_parse(const char *s, int64_t *ms);
+/* Paces a recurring step: sleeps until gap_ms after *last_us (a monotonic time in us, 0 =
+ * never), then sets *last_us to now. A step that comes later than that does not wait; gap_ms
+ * <= 0 never waits. */
+void ota_time_pace(int64_t *last_us, int gap_ms);
 /* pthread_cond_timedwait for at most ms milliseconds from now (mu held). */
 int ota_time_cond_wait(pthread_cond_t *c, pthread_mutex_t *mu, int64_t ms);
 

@@ -1,6 +1,7 @@
 /* Clock helpers: epoch milliseconds and RFC 3339 text, shared by every part. */
 #include "ota_time.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +25,19 @@ int64_t ota_time_mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void ota_time_pace(int64_t *last_us, int gap_ms)
+{
+    if (gap_ms <= 0)
+        return;
+    int64_t left = *last_us + (int64_t)gap_ms * 1000 - ota_time_mono_us();
+    if (*last_us > 0 && left > 0) {
+        struct timespec ts = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+    *last_us = ota_time_mono_us();
 }
 
 char *ota_time_format_ms(int64_t ms, char *out, size_t outlen)

@@ -30,6 +30,8 @@ struct bus {
     pthread_mutex_t clock_mu; /* with parts: the watermark handed to the engine */
     int64_t clock_main;       /* the newest probe back on the main session */
     int64_t clock_sent;       /* the last watermark handed to the engine */
+    bool main_reading;        /* mqttc's thread: in a read phase (engine_hold) */
+    bool parts_reading;       /* mqttparts' thread: the same */
 };
 
 static void on_connection(void *ud, bool up)
@@ -70,8 +72,23 @@ static void on_message(void *ud, const char *pk, const char *id, const char *suf
 static void before_ack(void *ud)
 {
     struct bus *b = ud;
+    if (b->main_reading) {
+        b->main_reading = false;
+        engine_hold(b->engine, 0);
+    }
     if (!b->stopping)
         engine_sync(b->engine);
+}
+
+/* A read phase starts: the engine's next round waits for all of it (engine_hold), so one
+ * transaction takes what one phase read. */
+static void before_read(void *ud)
+{
+    struct bus *b = ud;
+    if (!b->main_reading) {
+        b->main_reading = true;
+        engine_hold(b->engine, 1);
+    }
 }
 
 /* With partition sessions the engine's watermark is the oldest of the main session's
@@ -111,9 +128,22 @@ static void parts_clock(void *ud)
     clock_forward(ud);
 }
 
+static void parts_before_read(void *ud)
+{
+    struct bus *b = ud;
+    if (!b->parts_reading) {
+        b->parts_reading = true;
+        engine_hold(b->engine, 1);
+    }
+}
+
 static int parts_before_ack(void *ud, int wait_ms)
 {
     struct bus *b = ud;
+    if (b->parts_reading) {
+        b->parts_reading = false;
+        engine_hold(b->engine, 0);
+    }
     return b->stopping ? -1 : engine_sync_wait(b->engine, wait_ms);
 }
 
@@ -211,9 +241,11 @@ bus *bus_start(http_app *app)
     bool routed = sessions && store_parts_supported(app->store) && !cfg->rabbitmq_api[0];
     if (routed) {
         mqttparts_config pc = {.host = host, .port = port, .client_id = b->client_id,
-                               .username = "otad", .password = b->password, .clock_ms = 100};
+                               .username = "otad", .password = b->password, .clock_ms = 100,
+                               .gather_ms = cfg->mqtt_gather_ms};
         mqttparts_callbacks pcb = {.on_device_message = on_message,
                                    .before_ack = parts_before_ack,
+                                   .before_read = parts_before_read,
                                    .on_clock = parts_clock};
         b->parts = mqttparts_new(&pc, &pcb, b);
         if (!b->parts) {
@@ -232,6 +264,7 @@ bus *bus_start(http_app *app)
         /* pushes leave while the engine commits what was read (before_ack) */
         .separate_publisher = true,
         .partition_sessions = routed,
+        .gather_ms = cfg->mqtt_gather_ms,
     };
     mqttc_callbacks cbs = {
         .on_connection = on_connection,
@@ -239,6 +272,7 @@ bus *bus_start(http_app *app)
         .on_presence_snapshot = on_snapshot,
         .on_device_message = on_message,
         .before_ack = before_ack,
+        .before_read = before_read,
         .on_clock = on_clock,
     };
     /* created before the engine starts (which asks it how many publishes wait), started

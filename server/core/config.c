@@ -201,6 +201,11 @@ static int check_ddi_poll(const char *v, char *why, size_t whylen)
     return check_int_range(v, 1, 86400, why, whylen);
 }
 
+static int check_gather(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 0, 1000, why, whylen);
+}
+
 static int check_rmq_poll(const char *v, char *why, size_t whylen)
 {
     return check_int_range(v, 200, 60000, why, whylen);
@@ -329,6 +334,11 @@ static const cfg_row rows[] = {
      "\"Partition topics\"); 0 = it reads every message on one session and sets the other "
      "instances' aside; auto = 1 when OTA_INSTANCE is set (several otad), else 0",
      S(partition_sessions), check_sessions, 0},
+    {"MQTT read gathering", "OTA_MQTT_GATHER_MS", "mqtt-gather-ms", "20",
+     "milliseconds between the starts of two reads of device messages while they keep coming "
+     "(0..1000; 0 = read at once): what arrives meanwhile waits at the broker and goes into "
+     "the same engine round, one transaction (docs/broker.md, \"Read gathering\")",
+     T_INT, offsetof(cfg_t, mqtt_gather_ms), 0, check_gather, 0},
     {"instance", "OTA_INSTANCE", "instance", "",
      "name of this otad when several share one database and broker (docs/postgresql.md); "
      "empty = the only one",

@@ -46,6 +46,8 @@ typedef struct {
     char partition_sessions[8];    /* "1" = with leases, read device messages through one
                                       persistent session per partition (docs/broker.md);
                                       "auto" = so when instance is set; "0" = never */
+    int mqtt_gather_ms;            /* read phases of the MQTT sessions start at most this
+                                      often while messages keep coming, 0..1000 */
     char instance[40];             /* "" = single instance; else the MQTT client id is
                                       otad-<instance> and the engine re-reads shared state
                                       from the store periodically (several otad) */

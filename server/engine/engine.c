@@ -8,7 +8,8 @@
  *   apply_clock      clock probes move the watermark of device-silence deadlines
  *   round_needed     nothing to write (a timed wake-up, only probes): no transaction
  *   run_round        one store transaction: apply_inputs in arrival order, fire_deadlines
- *                    that are due, send_pushes the pacing allows, write_counts and mark
+ *                    that are due, settle_ready (which of the tasks they left waiting for a
+ *                    push have a ready device, in one load), send_pushes the pacing allows, write_counts and mark
  *                    finished batches completed; the webhook events of tasks that ended
  *                    and batches that completed go into the same transaction; commit
  *   publish_outputs  after the commit: publish the round's messages, arm its new deadlines
@@ -68,6 +69,7 @@
 #define ROUND_MAX_PUSHES 5000      /* pushes per transaction */
 #define ROUND_FIRST_PUSHES 250     /* ... after a round that pushed none (round_push_cap) */
 #define MAX_WAIT_MS 1000           /* the loop wakes at least this often */
+#define HOLD_MAX_MS 20             /* a round waits this long at most for a read phase (engine_hold) */
 #define HOLD_LAG_MS 2000           /* pushes wait while device messages reach us later than this */
 #define HOLD_PUBLISHES 2000        /* ... or while this many publishes wait to leave */
 #define PARK_KEEP_MS 60000         /* other partitions' messages are kept this long ... */
@@ -165,6 +167,7 @@ struct engine {
     input *q_head, *q_tail;
     size_t q_len;
     int stop;
+    int holds; /* producers in a read phase (engine_hold) */
 
     /* engine thread only */
     theap *heap;        /* wall-clock deadlines: validity ends, retry waits */
@@ -188,6 +191,11 @@ struct engine {
         int delta[FSM_STATE_COUNT]; /* counter changes of this round, written once at its end */
     } *touched;
     size_t n_touched, cap_touched;
+    struct ready_note {
+        int64_t batch_id, device_id;
+        int phase;
+    } *ready; /* to_push tasks whose device may be ready: judged together (settle_ready) */
+    size_t n_ready, cap_ready;
     int view_stale;     /* the view above could not be rebuilt from the store (rebuild) */
     int in_round;       /* between run_round's begin and its commit or rollback */
     int resync_failing; /* the last resync could not read the store */
@@ -1076,15 +1084,44 @@ static ota_err find_confirming(engine_t *e, store_uow *u, int64_t device_id, con
 
 /* ---- inputs ---------------------------------------------------------------------------- */
 
+/* The task waits for a push once its device is online and ready. That is judged for all of
+ * a round's tasks together (settle_ready), after its inputs and deadlines: the flags a
+ * presence or report of the round writes are then read in one load, not once per device. */
 static void queue_when_ready(engine_t *e, store_uow *u, const store_task *t)
 {
-    int ok = 0;
+    (void)u;
     if (t->task.state != FSM_TO_PUSH)
         return;
-    batch_mem *b = batch_get(e, t->batch_id);
-    if (b && b->running && t->phase <= b->row.phase &&
-        store_uow_device_pushable(u, t->device_id, &ok, NULL) == OTA_OK && ok)
-        idq_push(&b->pending, t->device_id);
+    GROW(e->ready, e->n_ready, e->cap_ready);
+    e->ready[e->n_ready++] = (struct ready_note){t->batch_id, t->device_id, t->phase};
+}
+
+/* Step 2, last: before the pushes: the devices of the tasks noted by queue_when_ready
+ * in one load (store_uow_load_ids), then those online and ready join their batch's queue. */
+static ota_err settle_ready(engine_t *e, store_uow *u)
+{
+    ota_err rc = OTA_OK;
+    if (e->n_ready == 0)
+        return OTA_OK;
+    int64_t *ids = xrealloc(NULL, e->n_ready * sizeof *ids);
+    for (size_t i = 0; i < e->n_ready; i++)
+        ids[i] = e->ready[i].device_id;
+    rc = store_uow_load_ids(u, ids, e->n_ready);
+    free(ids);
+    for (size_t i = 0; i < e->n_ready && rc == OTA_OK; i++) {
+        const struct ready_note *n = &e->ready[i];
+        int ok = 0;
+        batch_mem *b = batch_get(e, n->batch_id);
+        if (!b || !b->running || n->phase > b->row.phase)
+            continue;
+        rc = store_uow_device_pushable(u, n->device_id, &ok, NULL);
+        if (rc == OTA_ENOTFOUND)
+            rc = OTA_OK;
+        else if (rc == OTA_OK && ok)
+            idq_push(&b->pending, n->device_id);
+    }
+    e->n_ready = 0;
+    return rc;
 }
 
 /* ---- continuous batches ---------------------------------------------------------------- */
@@ -2276,6 +2313,7 @@ static ota_err run_round(engine_t *e, round_in *r, int64_t now)
     ota_err rc = store_uow_begin(e->cfg.store, &u);
     if (rc == OTA_OK) {
         e->in_round = 1;
+        e->n_ready = 0;
         rc = fence(e, u);
         if (rc == OTA_OK)
             rc = apply_inputs(e, u, r, now);
@@ -2283,6 +2321,8 @@ static ota_err run_round(engine_t *e, round_in *r, int64_t now)
             rc = join_noted(e, u, now);
         if (rc == OTA_OK)
             rc = fire_deadlines(e, u, now);
+        if (rc == OTA_OK)
+            rc = settle_ready(e, u);
         if (rc == OTA_OK)
             rc = send_pushes(e, u, now);
         if (rc == OTA_OK)
@@ -2317,6 +2357,14 @@ static int take_inputs(engine_t *e, round_in *r)
     pthread_mutex_lock(&e->mu);
     if (!e->q_head && !e->stop && w > 0 && e->parts_next == e->parts_cur)
         timed_wait(&e->wake, &e->mu, w);
+    /* a read phase in progress: its inputs go into this round together (engine_hold) */
+    int64_t hold_end = e->holds > 0 ? ota_time_mono_ms() + HOLD_MAX_MS : 0;
+    while (e->holds > 0 && !e->stop && e->q_len < ROUND_MAX_EVENTS && e->q_len < e->cfg.max_queue) {
+        int64_t left = hold_end - ota_time_mono_ms();
+        if (left <= 0)
+            break;
+        timed_wait(&e->wake, &e->mu, left);
+    }
     if (e->stop && !e->q_head) {
         pthread_mutex_unlock(&e->mu);
         return 0;
@@ -2631,6 +2679,7 @@ int engine_start(engine_t *e)
         OTA_ERROR("engine: cannot start its thread");
         return -1;
     }
+    pthread_setname_np(e->thread, "ota-engine"); /* top -H, perf */
     e->started = 1;
     if (parted(e)) {
         lease_config lc = {.store = e->cfg.store, .me = e->owner, .apply = parts_apply,
@@ -2681,6 +2730,7 @@ void engine_free(engine_t *e)
     free(e->out);
     free(e->arm);
     free(e->touched);
+    free(e->ready);
     theap_free(e->heap);
     theap_free(e->sheap);
     ota_log_limit_free(e->devlog);
@@ -2815,6 +2865,16 @@ void engine_ddi(engine_t *e, const char *pk, const char *id, engine_ddi_event ev
     in->step = step;
     in->num = t_ms;
     enqueue(e, in);
+}
+
+void engine_hold(engine_t *e, int on)
+{
+    pthread_mutex_lock(&e->mu);
+    if (on)
+        e->holds++;
+    else if (e->holds > 0 && --e->holds == 0)
+        pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->mu);
 }
 
 int engine_sync_wait(engine_t *e, int wait_ms)

@@ -134,6 +134,11 @@ void engine_ddi(engine_t *e, const char *product_key, const char *identifier, en
  * only in memory. Returns 0, or -1 when the engine stopped first. Any thread but the
  * engine's. */
 int engine_sync(engine_t *e);
+/* A producer that is about to queue a group of inputs (one read phase of an MQTT session)
+ * holds the next round back until it has queued them all (on = 0), so that one round,
+ * one transaction, takes the group instead of its first few. Holds nest (a count); the
+ * engine waits for them HOLD_MAX_MS (engine.c) at most, and not while its queue is full. */
+void engine_hold(engine_t *e, int on);
 /* engine_sync for at most wait_ms: 1 when the inputs are committed, 0 not yet, -1 the
  * engine stops. */
 int engine_sync_wait(engine_t *e, int wait_ms);

@@ -139,6 +139,7 @@ lease_t *lease_start(const lease_config *cfg)
         free(l);
         return NULL;
     }
+    pthread_setname_np(l->thread, "ota-lease"); /* top -H, perf */
     return l;
 }
 

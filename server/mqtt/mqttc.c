@@ -92,6 +92,8 @@ struct mqttc {
     void *ud;
 
     pthread_t thread;
+    int gather_ms;          /* read phases start at most this often (config gather_ms) */
+    int64_t phase_start_us; /* loop thread: when the last read phase started */
     pthread_mutex_t lock; /* guards started/stopping with cond (sleeps) */
     pthread_cond_t cond;
     bool started, joined;
@@ -322,7 +324,10 @@ static int io_round(mqttc *m, int timeout_ms)
             OTA_DEBUG("mqtt: eventfd read: %s", strerror(errno));
     }
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        ota_time_pace(&m->phase_start_us, m->gather_ms);
         /* read a group of packets while more are waiting, so one before_ack covers many */
+        if (m->cbs.before_read)
+            m->cbs.before_read(m->ud);
         rc = mosquitto_loop_read(m->mosq, 1);
         for (int n = 1; rc == MOSQ_ERR_SUCCESS && n < MQTTC_READ_BATCH; n++) {
             struct pollfd more = {mosquitto_socket(m->mosq), POLLIN, 0};
@@ -691,6 +696,7 @@ mqttc *mqttc_new(const mqttc_config *cfg, const mqttc_callbacks *cbs, void *ud)
         m->reconnect_max_ms = m->reconnect_min_ms;
     m->sync_timeout_ms = cfg->sync_timeout_ms > 0 ? cfg->sync_timeout_ms : 10000;
     m->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 1000;
+    m->gather_ms = cfg->gather_ms > 0 ? cfg->gather_ms : 0;
     m->n_subs = (int)N_SUB_TOPICS;
     /* not with shared_group: Mosquitto takes no "$share/{group}/$ota/..." filter, and the
      * SUBSCRIBE that carries one fails whole */
@@ -777,11 +783,13 @@ ota_err mqttc_start(mqttc *m)
         m->joined = true;
         return OTA_EMQTTLIB;
     }
+    pthread_setname_np(m->thread, "ota-mqtt"); /* top -H, perf */
     if (m->pub) {
         if (pthread_create(&m->pub->thread, NULL, pub_main, m) != 0) {
             OTA_ERROR("mqtt: cannot start the publishing loop thread");
             return OTA_EMQTTLIB; /* mqttc_stop still joins the main thread */
         }
+        pthread_setname_np(m->pub->thread, "ota-mqtt-pub"); /* top -H, perf */
         m->pub->started = true;
     }
     return OTA_OK;

@@ -48,6 +48,10 @@ typedef struct {
     int reconnect_max_ms;  /* backoff ceiling; default 30000 */
     int sync_timeout_ms;   /* snapshot must complete within; default 10000 */
     int max_inflight;      /* QoS 1 publishes in flight to the broker; default 1000 */
+    /* Read phases start at most every gather_ms while messages keep coming (0 = as soon as
+     * something is readable): what arrives meanwhile waits at the broker, and one phase,
+     * one before_ack, covers it. Adds at most gather_ms to a message's handling. */
+    int gather_ms;
     /* NULL or "": off. Else the device topics are subscribed as $share/{group}/... so that
      * several otad instances (distinct client ids, e.g. "otad-2") split the device messages;
      * presence is never shared. 1..32 of [A-Za-z0-9_-]. */
@@ -93,6 +97,9 @@ typedef struct {
      * threads goes on meanwhile). Up to MQTTC_READ_BATCH packets are read per phase, so
      * one call covers a group of messages. */
     void (*before_ack)(void *ud);
+    /* Optional. Called on the loop thread when a read phase starts; before_ack follows once
+     * it ends. The application may gather what the phase delivers into one unit of work. */
+    void (*before_read)(void *ud);
     /* Optional. One of our clock probes (config clock_ms), sent at sent_ms (epoch ms), came
      * back. Every device message the broker had received before that probe was delivered
      * before this call (one session, QoS 1, in order). */

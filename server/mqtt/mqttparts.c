@@ -44,7 +44,8 @@ typedef struct {
 
 struct mqttparts {
     char *host, *client_id, *username, *password;
-    int port, keepalive_s, clock_ms, max_inflight;
+    int port, keepalive_s, clock_ms, max_inflight, gather_ms;
+    int64_t phase_start_us; /* loop thread: when the last read phase started (ota_time_pace) */
     mqttparts_callbacks cbs;
     void *ud;
     psess s[NPARTS];
@@ -376,6 +377,15 @@ static void round_once(mqttparts *mp)
     }
     bool read_any = false;
     uint64_t read_set = 0;
+    for (int i = 1; i < n; i++)
+        if (pf[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+            /* a read phase: at most one per gather_ms while messages keep coming, so what
+             * arrives meanwhile waits at the broker and goes into the same engine round */
+            ota_time_pace(&mp->phase_start_us, mp->gather_ms);
+            if (mp->cbs.before_read)
+                mp->cbs.before_read(mp->ud); /* one read phase over every session below */
+            break;
+        }
     for (int i = 1; i < n; i++) {
         psess *s = &mp->s[idx[i]];
         if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -468,6 +478,7 @@ mqttparts *mqttparts_new(const mqttparts_config *cfg, const mqttparts_callbacks 
     mp->keepalive_s = cfg->keepalive_s > 0 ? cfg->keepalive_s : 30;
     mp->clock_ms = cfg->clock_ms > 0 ? cfg->clock_ms : 100;
     mp->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 1000;
+    mp->gather_ms = cfg->gather_ms > 0 ? cfg->gather_ms : 0;
     snprintf(mp->clock_suffix, sizeof mp->clock_suffix, "/clock/%s", mp->client_id);
     if (cbs)
         mp->cbs = *cbs;
@@ -500,6 +511,7 @@ ota_err mqttparts_start(mqttparts *mp)
         OTA_ERROR("mqttparts: cannot start the loop thread");
         return OTA_EMQTTLIB;
     }
+    pthread_setname_np(mp->thread, "ota-parts"); /* top -H, perf */
     pthread_mutex_unlock(&mp->mu);
     return OTA_OK;
 }

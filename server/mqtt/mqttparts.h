@@ -42,6 +42,7 @@ typedef struct {
     int keepalive_s;       /* default 30 */
     int clock_ms;          /* probe interval; default 100 */
     int max_inflight;      /* default 1000 */
+    int gather_ms;         /* read phases start at most this often (mqttc.h); 0 = at once */
 } mqttparts_config;
 
 typedef struct {
@@ -54,6 +55,9 @@ typedef struct {
      * the broker sends their messages again to whoever holds them next); -1: never
      * (stopping; the same). */
     int (*before_ack)(void *ud, int wait_ms);
+    /* Optional. A read phase over the sessions that have something starts; before_ack
+     * follows once every one of them was read. */
+    void (*before_read)(void *ud);
     /* mqttparts_watermark() moved on (after the messages it covers were passed on) */
     void (*on_clock)(void *ud);
 } mqttparts_callbacks;

@@ -238,6 +238,7 @@ rmqp *rmqp_start(const char *urls, int poll_ms,
         rmqp_stop(p);
         return NULL;
     }
+    pthread_setname_np(p->th, "ota-rmq-pres"); /* top -H, perf */
     return p;
 }
 

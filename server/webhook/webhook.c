@@ -289,6 +289,7 @@ webhooks *webhook_start(store_t *s, const webhook_cfg *cfg)
         free(w);
         return NULL;
     }
+    pthread_setname_np(w->thread, "ota-webhook"); /* top -H, perf */
     OTA_INFO("webhook: worker started (timeout %d s, %d per webhook at once)", w->cfg.timeout_s,
              w->cfg.concurrency);
     return w;
