@@ -9,9 +9,10 @@
  *   round_needed     nothing to write (a timed wake-up, only probes): no transaction
  *   run_round        one store transaction: apply_inputs in arrival order, fire_deadlines
  *                    that are due, settle_ready (which of the tasks they left waiting for a
- *                    push have a ready device, in one load), send_pushes the pacing allows, write_counts and mark
- *                    finished batches completed; the webhook events of tasks that ended
- *                    and batches that completed go into the same transaction; commit
+ *                    push have a ready device, in one load), send_pushes the pacing allows,
+ *                    write_counts and mark finished batches completed; the webhook events of
+ *                    tasks that ended and batches that completed go into the same
+ *                    transaction; commit
  *   publish_outputs  after the commit: publish the round's messages, arm its new deadlines
  *   mark_done        engine_sync's waiters learn the inputs are durable
  *   requeue          the round failed, so nothing was written: its messages are dropped, its
