@@ -66,16 +66,23 @@ static void on_message(void *ud, const char *pk, const char *id, const char *suf
     engine_device_message(b->engine, pk, id, suffix, payload, len);
 }
 
+/* One reading thread's hold on the engine's next round (engine_hold), taken when its read
+ * phase starts and given back once when it ends; *reading is that thread's own flag. */
+static void hold(struct bus *b, bool *reading, bool on)
+{
+    if (*reading == on)
+        return;
+    *reading = on;
+    engine_hold(b->engine, on);
+}
+
 /* Runs on mqttc's thread between reading messages and sending their PUBACKs: returns only
  * once the engine has committed them, so a message the broker considers delivered is
  * durable (kill -9 at any moment loses nothing; docs/broker.md, "PUBACK"). */
 static void before_ack(void *ud)
 {
     struct bus *b = ud;
-    if (b->main_reading) {
-        b->main_reading = false;
-        engine_hold(b->engine, 0);
-    }
+    hold(b, &b->main_reading, false);
     if (!b->stopping)
         engine_sync(b->engine);
 }
@@ -85,10 +92,7 @@ static void before_ack(void *ud)
 static void before_read(void *ud)
 {
     struct bus *b = ud;
-    if (!b->main_reading) {
-        b->main_reading = true;
-        engine_hold(b->engine, 1);
-    }
+    hold(b, &b->main_reading, true);
 }
 
 /* With partition sessions the engine's watermark is the oldest of the main session's
@@ -131,19 +135,13 @@ static void parts_clock(void *ud)
 static void parts_before_read(void *ud)
 {
     struct bus *b = ud;
-    if (!b->parts_reading) {
-        b->parts_reading = true;
-        engine_hold(b->engine, 1);
-    }
+    hold(b, &b->parts_reading, true);
 }
 
 static int parts_before_ack(void *ud, int wait_ms)
 {
     struct bus *b = ud;
-    if (b->parts_reading) {
-        b->parts_reading = false;
-        engine_hold(b->engine, 0);
-    }
+    hold(b, &b->parts_reading, false);
     return b->stopping ? -1 : engine_sync_wait(b->engine, wait_ms);
 }
 

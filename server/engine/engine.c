@@ -1088,9 +1088,8 @@ static ota_err find_confirming(engine_t *e, store_uow *u, int64_t device_id, con
 /* The task waits for a push once its device is online and ready. That is judged for all of
  * a round's tasks together (settle_ready), after its inputs and deadlines: the flags a
  * presence or report of the round writes are then read in one load, not once per device. */
-static void queue_when_ready(engine_t *e, store_uow *u, const store_task *t)
+static void queue_when_ready(engine_t *e, const store_task *t)
 {
-    (void)u;
     if (t->task.state != FSM_TO_PUSH)
         return;
     GROW(e->ready, e->n_ready, e->cap_ready);
@@ -1228,7 +1227,7 @@ static ota_err join_continuous(engine_t *e, store_uow *u, int64_t device_id, con
             if (dev_log_ok(e, b->row.product_key, ""))
                 OTA_INFO("engine: device %lld joined continuous batch %lld", (long long)device_id,
                          (long long)b->row.id);
-            queue_when_ready(e, u, &t);
+            queue_when_ready(e, &t);
             break; /* one unfinished task per device: no other batch can take it now */
         }
     }
@@ -1383,7 +1382,7 @@ static ota_err on_message(engine_t *e, store_uow *u, const input *in, int64_t no
     if (m.kind == DEVMSG_VERSION) {
         if (!r.changed) /* keep the reported version on the task all the same */
             rc = store_uow_task_put(u, &t, now);
-        queue_when_ready(e, u, &t);
+        queue_when_ready(e, &t);
         if (rc == OTA_OK && fsm_state_is_final(t.task.state))
             rc = join_continuous(e, u, device_id, in->pk, 1, now);
     }
@@ -1408,7 +1407,7 @@ static ota_err on_presence(engine_t *e, store_uow *u, const input *in, int64_t n
         store_task t;
         ota_err trc = store_uow_task_open(u, device_id, &t);
         if (trc == OTA_OK)
-            queue_when_ready(e, u, &t);
+            queue_when_ready(e, &t);
         else if (trc != OTA_ENOTFOUND)
             rc = trc;
     }
@@ -1431,7 +1430,7 @@ static ota_err on_ddi_presence(engine_t *e, store_uow *u, const input *in, int64
     if (rc == OTA_ENOTFOUND)
         return OTA_OK;
     if (rc == OTA_OK)
-        queue_when_ready(e, u, &t);
+        queue_when_ready(e, &t);
     return rc;
 }
 
@@ -1573,7 +1572,7 @@ static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_
     fsm_result r;
     rc = apply(e, u, b, &t, &ev, now, (who){NULL, NULL}, &r);
     if (rc == OTA_OK && r.changed)
-        queue_when_ready(e, u, &t);
+        queue_when_ready(e, &t);
     return rc;
 }
 
