@@ -976,10 +976,10 @@ APPEND=${BENCH_APPEND:-0}
     has 1t && echo "- 1t (SQLite, MQTT/TLS): ${R[rolltls_cpu]}"
     if has 7 && [ -z "${R[pg_skip]:-}" ]; then
       if [[ " $PG_OTAD " == *" 1 "* ]]; then
-        echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}; ${R[pg1_rt]} round trips to PostgreSQL per device (ota_store_round_trips_total), ${R[pg1_rounds]} engine rounds per 1,000 devices (ota_engine_rounds_total)"
+        echo "- 7a (PostgreSQL, one otad): ${R[pg1_cpu]}; ${R[pg1_rt]} round trips to PostgreSQL per device (ota_store_round_trips_total), ${R[pg1_rounds]} engine rounds per 1,000 devices (ota_engine_rounds_total), pushes held ${R[pg1_hold]} s (ota_engine_push_hold_seconds_total)"
       fi
       if [[ " $PG_OTAD " == *" 2 "* ]]; then
-        echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}; ${R[pg2_rt]} round trips to PostgreSQL per device, ${R[pg2_rounds]} engine rounds per 1,000 devices, both instances"
+        echo "- 7b (PostgreSQL, two otad): ${R[pg2_cpu]}; ${R[pg2_rt]} round trips to PostgreSQL per device, ${R[pg2_rounds]} engine rounds per 1,000 devices, pushes held ${R[pg2_hold]} s, both instances"
       fi
     fi
   fi
