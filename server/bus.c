@@ -113,9 +113,13 @@ static void clock_forward(struct bus *b)
     pthread_mutex_unlock(&b->clock_mu);
 }
 
+/* The main session's probe, which went out on the publishing connection behind the pushes
+ * (mqttc.c, clock_tick): it tells when they left (engine_published) and, with the
+ * partitions' probes, how far the device messages are read. */
 static void on_clock(void *ud, int64_t sent_ms)
 {
     struct bus *b = ud;
+    engine_published(b->engine, sent_ms);
     if (!b->parts) {
         engine_clock(b->engine, sent_ms);
         return;

@@ -73,6 +73,8 @@
 #define HOLD_MAX_MS 20             /* a round waits this long at most for a read phase (engine_hold) */
 #define HOLD_LAG_MS 2000           /* pushes wait while device messages reach us later than this */
 #define HOLD_PUBLISHES 2000        /* ... or while this many publishes wait to leave */
+#define SENT_RING 8192             /* rounds with pushes remembered (push_left): a minute at
+                                      the benchmark's busiest */
 #define PARK_KEEP_MS 60000         /* other partitions' messages are kept this long ... */
 #define PARK_MAX 200000            /* ... and at most this many */
 #define REPLAY_MARGIN_MS 2000      /* replayed from this long before the last owner's
@@ -102,6 +104,8 @@ typedef struct input {
     int ddi;       /* IN_DDI: the engine_ddi_event */
     int step;      /* IN_DDI: progress step or failure step */
     int64_t action; /* IN_DDI: the action id */
+    int64_t left_ms; /* IN_CLOCK from engine_published: the probe's send time (0: none) */
+    int64_t back_ms; /* ... and when it came back */
     int64_t tag_ms; /* set aside (park): the newest probe before it, and when */
     int64_t parked_ms;
     size_t len;    /* payload bytes, or snapshot entries */
@@ -148,6 +152,13 @@ typedef struct {
     int64_t due_ms;
 } rearm;
 
+/* A round whose pushes went out by MQTT (push_left). */
+typedef struct {
+    int64_t round_ms;  /* the round's now: its pushes' pushed_ms */
+    int64_t queued_ms; /* when its publishes were all queued, after the commit */
+    int64_t left_ms;   /* when the first probe queued after them came back; 0: not yet */
+} sent_round;
+
 struct engine {
     engine_config cfg;
     char *public_url;
@@ -178,6 +189,10 @@ struct engine {
     int held_waiting;   /* ... while a device waited for one (since held_since) */
     int64_t held_since;
     int last_pushes;    /* pushes of the last round that could push (round_push_cap) */
+    int round_mqtt;     /* pushes by MQTT in the round in progress (sent_note) */
+    sent_round *sent;   /* ring of SENT_RING: sent[k % SENT_RING] for k in [sent_n - SENT_RING,
+                           sent_n); those from sent_backed on have no left_ms yet */
+    uint64_t sent_n, sent_backed;
     int64_t held_logged_ms;
     int64_t lag_logged_ms;
     int64_t started_ms;
@@ -476,6 +491,66 @@ static int64_t silence_now(const engine_t *e, int64_t now)
     return e->wm_ms < now ? e->wm_ms : now;
 }
 
+/* An ack deadline counts from when the push left us, not from its commit. A round's pushes
+ * are queued for the broker after its commit, behind whatever publishes wait already, and
+ * under load they reach the broker seconds later: a device cannot answer a push it has not
+ * got. The probes show when they left: the clock probe goes out on the connection the
+ * pushes take, behind them (mqttc.c, clock_tick), so once the first probe queued after a
+ * round's pushes is back (engine_published), they have all reached the broker. */
+
+/* After the commit: the round that ran at round_ms queued its pushes by now. */
+static void sent_note(engine_t *e, int64_t round_ms)
+{
+    e->sent[e->sent_n % SENT_RING] = (sent_round){round_ms, ota_time_now_ms(), 0};
+    e->sent_n++;
+    e->round_mqtt = 0;
+}
+
+/* A probe sent at probe_ms came back at back_ms: the rounds queued before it have left.
+ * Strictly before: queued_ms is read after a round's publishes are queued and probe_ms
+ * before the probe is, so queued_ms < probe_ms in whole ms means the probe is behind them. */
+static void sent_back(engine_t *e, int64_t probe_ms, int64_t back_ms)
+{
+    if (e->sent_n - e->sent_backed > SENT_RING)
+        e->sent_backed = e->sent_n - SENT_RING; /* overwritten before they were back */
+    while (e->sent_backed < e->sent_n) {
+        sent_round *s = &e->sent[e->sent_backed % SENT_RING];
+        if (s->queued_ms >= probe_ms)
+            break;
+        s->left_ms = back_ms;
+        e->sent_backed++;
+    }
+}
+
+/* When the pushes of the round that ran at pushed_ms left us: a time, 0 while they have
+ * not, -1 when no round of ours remembered ran then (pushed by an otad before a restart,
+ * by another instance, or longer ago than SENT_RING rounds). */
+static int64_t push_left(const engine_t *e, int64_t pushed_ms)
+{
+    uint64_t oldest = e->sent_n > SENT_RING ? e->sent_n - SENT_RING : 0;
+    for (uint64_t k = e->sent_n; k > oldest; k--) {
+        const sent_round *s = &e->sent[(k - 1) % SENT_RING];
+        if (s->round_ms == pushed_ms) /* the latest such round: its probe came back last */
+            return s->left_ms;
+    }
+    return -1;
+}
+
+/* The ack deadline a pushed task deserves, at the silence clock snow: the batch's ack
+ * timeout from when its push left us (push_left), or from snow while it has not left yet.
+ * Without probes, or for a push we do not remember, the deadline it has. */
+static int64_t ack_due(const engine_t *e, const batch_mem *b, const fsm_task *t, int64_t snow)
+{
+    if (!e->cfg.clocked)
+        return t->deadline_ms;
+    int64_t left = push_left(e, t->pushed_ms);
+    if (left < 0)
+        return t->deadline_ms;
+    int64_t window = b->params.ack_timeout_ms > 0 ? b->params.ack_timeout_ms
+                                                  : FSM_ACK_TIMEOUT_DEFAULT_MS;
+    return (left ? left : snow) + window;
+}
+
 /* Pushes wait while device messages reach us late (the answers to more pushes would only
  * queue behind them) or while earlier publishes have not left yet (a push must leave soon
  * after its ack clock starts). Both clear as the backlog drains. */
@@ -592,6 +667,8 @@ static void outputs_clear(engine_t *e, int send)
         free(m->payload);
     }
     e->n_out = 0;
+    if (!send)
+        e->round_mqtt = 0; /* nothing went out */
     if (send)
         for (size_t i = 0; i < e->n_arm; i++)
             if (theap_push(heap_for(e, e->arm[i].kind), e->arm[i].due_ms,
@@ -1053,8 +1130,10 @@ static ota_err do_push(engine_t *e, store_uow *u, batch_mem *b, int64_t device_i
     rc = apply_params(e, u, b, &p, &t, &ev, now, (who){pk, id}, &r);
     if (rc != OTA_OK || !r.changed)
         return rc;
-    if (!ddi)
+    if (!ddi) {
         out_add(e, pk, id, OTA_TOPIC_UPGRADE, offer_payload(e, b, pk, id, msg_id, 0));
+        e->round_mqtt++;
+    }
     *pushed = 1;
     return OTA_OK;
 }
@@ -1557,9 +1636,18 @@ static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_
         return OTA_OK;
     fsm_event ev = {0};
     switch (te->kind) {
-    case FSM_DL_ACK:
+    case FSM_DL_ACK: {
+        int64_t due = ack_due(e, b, &t.task, silence_now(e, now));
+        if (due > t.task.deadline_ms) { /* its push left late: the device gets its time */
+            t.task.deadline_ms = due;
+            rc = store_uow_task_put(u, &t, now);
+            if (rc == OTA_OK)
+                arm_add(e, t.device_id, FSM_DL_ACK, due);
+            return rc;
+        }
         ev.kind = FSM_EV_ACK_TIMEOUT;
         break;
+    }
     case FSM_DL_UPGRADE:
         ev.kind = FSM_EV_UPGRADE_TIMEOUT;
         break;
@@ -2433,6 +2521,8 @@ static void apply_clock(engine_t *e, round_in *r)
         if (in->kind != IN_CLOCK)
             continue;
         r->n_clock++;
+        if (in->left_ms)
+            sent_back(e, in->left_ms, in->back_ms);
         if (in->seq <= e->clock_gate)
             continue;
         if (in->num > e->wm_ms)
@@ -2447,9 +2537,11 @@ static int round_needed(engine_t *e, const round_in *r, int64_t now)
 }
 
 /* Publishes what the committed round decided, arms its new deadlines and counts it. */
-static void publish_outputs(engine_t *e)
+static void publish_outputs(engine_t *e, int64_t now)
 {
     outputs_clear(e, 1);
+    if (e->round_mqtt)
+        sent_note(e, now);
     publish_counts(e);
 }
 
@@ -2561,7 +2653,7 @@ static void *engine_main(void *arg)
             ota_err rc = run_round(e, &r, now);
             hist_observe_us(&e->round_time, ota_time_mono_us() - t0);
             if (rc == OTA_OK) {
-                publish_outputs(e);
+                publish_outputs(e, now);
                 refresh_batches(e);
                 mark_done(e, &r);
             } else {
@@ -2653,8 +2745,9 @@ engine_t *engine_new(const engine_config *cfg)
     }
     e->heap = theap_new(1024, 16u * 1024 * 1024);
     e->sheap = theap_new(1024, 16u * 1024 * 1024);
+    e->sent = calloc(SENT_RING, sizeof *e->sent);
     e->devlog = ota_log_limit_new(DEVLOG_SLOTS, DEVLOG_BURST, scaled(e, DEVLOG_WINDOW_MS));
-    if (!e->public_url || !e->heap || !e->sheap || !e->devlog ||
+    if (!e->public_url || !e->heap || !e->sheap || !e->sent || !e->devlog ||
         urlsign_derive_key(cfg->server_key, e->url_key) != OTA_OK) {
         engine_free(e);
         return NULL;
@@ -2733,6 +2826,7 @@ void engine_free(engine_t *e)
     free(e->ready);
     theap_free(e->heap);
     theap_free(e->sheap);
+    free(e->sent);
     ota_log_limit_free(e->devlog);
     free(e->public_url);
     sync_destroy(e);
@@ -2822,6 +2916,14 @@ void engine_clock(engine_t *e, int64_t sent_ms)
 {
     input *in = new_input(IN_CLOCK, "", "", 0);
     in->num = sent_ms;
+    enqueue(e, in);
+}
+
+void engine_published(engine_t *e, int64_t sent_ms)
+{
+    input *in = new_input(IN_CLOCK, "", "", 0);
+    in->left_ms = sent_ms; /* num 0: the watermark stays */
+    in->back_ms = ota_time_now_ms();
     enqueue(e, in);
 }
 

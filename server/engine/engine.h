@@ -94,6 +94,10 @@ void engine_presence_snapshot(engine_t *e, const char *const *clients, size_t n)
 /* A clock probe sent at sent_ms (epoch ms) came back through the broker, in line with the
  * device messages (cfg.clocked). */
 void engine_clock(engine_t *e, int64_t sent_ms);
+/* A clock probe sent at sent_ms on the connection the pushes take came back: every publish
+ * queued before it has reached the broker. An ack deadline counts from then (docs/batches.md,
+ * "Timers"), for the pushes this engine remembers. */
+void engine_published(engine_t *e, int64_t sent_ms);
 /* A batch was created (or ended) through the API: load (or drop) it. tasks_failed: the
  * unfinished tasks the API's terminate failed (counted as failures, reason terminated). */
 void engine_batch_created(engine_t *e, int64_t batch_id);

@@ -5,8 +5,9 @@
  * finishes; once otad runs again past the ack and upgrade deadlines, the device must be
  * `succeeded`, not `failed` with push_timeout or upgrade_timeout. A device that really
  * stays silent still times out. Health reports how late device messages reach the engine.
- * Presence events are ordered by the broker's times, also when a connection starts and
- * ends within one millisecond (events forged through the server account).
+ * A push that waits in otad before it reaches the broker gets its whole ack timeout from
+ * when it left. Presence events are ordered by the broker's times, also when a connection
+ * starts and ends within one millisecond (events forged through the server account).
  */
 #include "test_batch_fixture.h"
 
@@ -23,18 +24,29 @@ static void freeze(bt_ctx *t, int sig)
     assert_int_equal(kill(t->env.otad_pid, sig), 0);
 }
 
+/* Product pk with devices a and b online at 1.0.0 (they answer nothing by themselves),
+ * and a firmware 2.0.0 for it in fw. */
+static void two_devices(bt_ctx *t, const char *pk, const char *a, const char *b, sdev **da,
+                        sdev **db, char fw[32])
+{
+    char name[32];
+    bt_product(t, pk);
+    bt_device(t, a);
+    bt_device(t, b);
+    *da = bt_dev_start(t, a, "1.0.0", SDEV_AUTO_NONE, 0);
+    *db = bt_dev_start(t, b, "1.0.0", SDEV_AUTO_NONE, 0);
+    bt_wait_device(t, a, 1, "1.0.0", BT_SOON);
+    bt_wait_device(t, b, 1, "1.0.0", BT_SOON);
+    snprintf(name, sizeof name, "fw_%s", pk);
+    bt_firmware(t, name, "2.0.0", fw, 32);
+}
+
 static void test_answers_delayed_on_our_side_count(void **state)
 {
     char fw[32], b[32], body[512];
     bt_ctx *t = bt_new(state, 60); /* ack timeout 10 s / 60 = 167 ms; upgrade timeout 1 min = 1 s */
-    bt_product(t, "lag");
-    bt_device(t, "answers");
-    bt_device(t, "silent");
-    sdev *answers = bt_dev_start(t, "answers", "1.0.0", SDEV_AUTO_NONE, 0);
-    sdev *silent = bt_dev_start(t, "silent", "1.0.0", SDEV_AUTO_NONE, 0);
-    bt_wait_device(t, "answers", 1, "1.0.0", BT_SOON);
-    bt_wait_device(t, "silent", 1, "1.0.0", BT_SOON);
-    bt_firmware(t, "fw_lag", "2.0.0", fw, sizeof fw);
+    sdev *answers, *silent;
+    two_devices(t, "lag", "answers", "silent", &answers, &silent, fw);
     bt_body(body, sizeof body, "\"scope\":\"all\"", 1, 0, 0);
     bt_batch(t, fw, body, b, sizeof b);
     bt_wait_push(t, answers, 1, BT_SOON);
@@ -85,6 +97,45 @@ static void test_answers_delayed_on_our_side_count(void **state)
     oth_resp_free(&r);
 }
 
+/* The other side of it: a push that waits on our side before it reaches the broker. The
+ * broker is stopped, the push is committed and queued in otad behind it; the broker runs
+ * again after the ack deadline has passed. The device gets the push only then and acks
+ * within the ack timeout: it must not be failed. A device that never acks still is. */
+static void test_pushes_delayed_on_our_side_count(void **state)
+{
+    char fw[32], b[32], body[512];
+    bt_ctx *t = bt_new(state, 5); /* ack timeout 10 s / 5 = 2 s */
+    sdev *acks, *mute;
+    two_devices(t, "late", "acks", "mute", &acks, &mute, fw);
+
+    assert_true(t->env.broker_pid > 0);
+    assert_int_equal(kill(t->env.broker_pid, SIGSTOP), 0);
+    int64_t stopped = sdev_now_ms();
+    bt_body(body, sizeof body, "\"scope\":\"all\"", 10, 0, 0);
+    bt_batch(t, fw, body, b, sizeof b);
+    json_decref(bt_wait_task(t, b, "acks", "pushed", BT_SOON)); /* committed, not out */
+    json_decref(bt_wait_task(t, b, "mute", "pushed", BT_SOON));
+    while (sdev_now_ms() < stopped + 5000) /* well past the 2 s ack deadline */
+        sdev_sleep_ms(50);
+    assert_int_equal(sdev_count(acks, SDEV_PUSH), 0);
+    assert_int_equal(sdev_count(mute, SDEV_PUSH), 0);
+    assert_int_equal(kill(t->env.broker_pid, SIGCONT), 0);
+
+    /* the push arrives now; the device takes half its ack timeout to answer */
+    bt_wait_push(t, acks, 1, BT_SOON);
+    sdev_msg push;
+    assert_int_equal(sdev_msg_get(acks, SDEV_PUSH, 0, &push), 0);
+    while (sdev_now_ms() < push.at_ms + 1000)
+        sdev_sleep_ms(20);
+    assert_int_equal(sdev_ack(acks, push.msg_id, 200), 0);
+    json_decref(bt_wait_task(t, b, "acks", "to_upgrade", BT_SOON));
+    json_t *task = bt_wait_task(t, b, "mute", "failed", BT_SOON);
+    assert_string_equal(bt_reason(task), "push_timeout");
+    json_decref(task);
+    bt_expect_task(t, b, "acks", "to_upgrade");
+    bt_check_counts(t, b);
+}
+
 /* Publishes a presence event as the broker plugin would ({"e","c","t"}). */
 static void presence(sdev *srv, const char *pk, const char *id, int on, int64_t t_ms)
 {
@@ -132,6 +183,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_answers_delayed_on_our_side_count, bt_teardown),
+        cmocka_unit_test_teardown(test_pushes_delayed_on_our_side_count, bt_teardown),
         cmocka_unit_test_teardown(test_presence_in_broker_order, bt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
