@@ -242,9 +242,9 @@ struct engine {
     /* what the round in progress counted, added to the atomics below once it committed
      * (engine thread only) */
     struct {
-        uint64_t acks, retries, failures[FSM_REASON_COUNT];
+        uint64_t acks, retries, failures[FSM_REASON_COUNT], acks_moved;
     } round_counts;
-    atomic_ullong acks, retries, failures[FSM_REASON_COUNT];
+    atomic_ullong acks, retries, failures[FSM_REASON_COUNT], acks_moved;
     hist round_time;
 
     ota_log_limit *devlog; /* lines about one device: DEVLOG_BURST per DEVLOG_WINDOW_MS */
@@ -979,6 +979,7 @@ static void publish_counts(engine_t *e)
 {
     atomic_fetch_add_explicit(&e->acks, e->round_counts.acks, memory_order_relaxed);
     atomic_fetch_add_explicit(&e->retries, e->round_counts.retries, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->acks_moved, e->round_counts.acks_moved, memory_order_relaxed);
     for (int i = 0; i < FSM_REASON_COUNT; i++)
         if (e->round_counts.failures[i])
             atomic_fetch_add_explicit(&e->failures[i], e->round_counts.failures[i],
@@ -1641,8 +1642,10 @@ static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_
         if (due > t.task.deadline_ms) { /* its push left late: the device gets its time */
             t.task.deadline_ms = due;
             rc = store_uow_task_put(u, &t, now);
-            if (rc == OTA_OK)
+            if (rc == OTA_OK) {
                 arm_add(e, t.device_id, FSM_DL_ACK, due);
+                e->round_counts.acks_moved++;
+            }
             return rc;
         }
         ev.kind = FSM_EV_ACK_TIMEOUT;
@@ -3010,6 +3013,7 @@ void engine_get_stats(engine_t *e, engine_stats *out)
     pthread_mutex_unlock(&e->mu);
     out->acks = atomic_load_explicit(&e->acks, memory_order_relaxed);
     out->retries = atomic_load_explicit(&e->retries, memory_order_relaxed);
+    out->acks_moved = atomic_load_explicit(&e->acks_moved, memory_order_relaxed);
     for (int i = 0; i < FSM_REASON_COUNT; i++)
         out->failures[i] = atomic_load_explicit(&e->failures[i], memory_order_relaxed);
     hist_read(&e->round_time, &out->round_time);

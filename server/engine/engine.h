@@ -95,8 +95,9 @@ void engine_presence_snapshot(engine_t *e, const char *const *clients, size_t n)
  * device messages (cfg.clocked). */
 void engine_clock(engine_t *e, int64_t sent_ms);
 /* A clock probe sent at sent_ms on the connection the pushes take came back: every publish
- * queued before it has reached the broker. An ack deadline counts from then (docs/batches.md,
- * "Timers"), for the pushes this engine remembers. */
+ * queued before it has reached the broker. A push's ack deadline counts from then, for the
+ * pushes this engine remembers (docs/batches.md, "A push's ack timeout counts from when it
+ * left otad"). */
 void engine_published(engine_t *e, int64_t sent_ms);
 /* A batch was created (or ended) through the API: load (or drop) it. tasks_failed: the
  * unfinished tasks the API's terminate failed (counted as failures, reason terminated). */
@@ -165,6 +166,7 @@ typedef struct {
     /* counted once the round that applied them committed (lock-free atomics inside) */
     uint64_t acks;                       /* pushes a device acknowledged (pushed -> to_upgrade) */
     uint64_t retries;                    /* failed attempts sent to to_retry */
+    uint64_t acks_moved;                 /* ack deadlines moved later: the push left late */
     uint64_t failures[FSM_REASON_COUNT]; /* failed attempts by reason, retried ones included;
                                             terminated: tasks a terminate failed */
     hist_read_t round_time;              /* rounds: their work and their transaction */

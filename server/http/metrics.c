@@ -315,6 +315,11 @@ static int metrics(http_req *r)
         family(&t, "ota_engine_push_hold_seconds_total", "counter",
                "How long pushes were held back while a device waited for one (ended holds).");
         put(&t, "ota_engine_push_hold_seconds_total %.3f\n", (double)st.held_ms / 1000.0);
+        family(&t, "ota_engine_ack_deadlines_moved_total", "counter",
+               "Ack deadlines moved later because the push reached the broker late "
+               "(docs/batches.md).");
+        put(&t, "ota_engine_ack_deadlines_moved_total %llu\n",
+            (unsigned long long)st.acks_moved);
         family(&t, "ota_partitions_held", "gauge",
                "Device partitions this instance works on (64 without leases; "
                "docs/postgresql.md, \"Partitions\").");

@@ -134,6 +134,17 @@ static void test_pushes_delayed_on_our_side_count(void **state)
     json_decref(task);
     bt_expect_task(t, b, "acks", "to_upgrade");
     bt_check_counts(t, b);
+
+    /* /metrics counts the deadlines moved: both pushes left late */
+    oth_resp r;
+    assert_int_equal(bt_get(t, &r, "/metrics"), 200);
+    const char *line = strstr(r.body, "\nota_engine_ack_deadlines_moved_total ");
+    assert_non_null(line);
+    long long moved = -1;
+    assert_int_equal(sscanf(line, " ota_engine_ack_deadlines_moved_total %lld", &moved), 1);
+    if (moved < 2)
+        fail_msg("ota_engine_ack_deadlines_moved_total %lld, want >= 2", moved);
+    oth_resp_free(&r);
 }
 
 /* Publishes a presence event as the broker plugin would ({"e","c","t"}). */
