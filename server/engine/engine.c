@@ -524,7 +524,9 @@ static void sent_back(engine_t *e, int64_t probe_ms, int64_t back_ms)
 
 /* When the pushes of the round that ran at pushed_ms left us: a time, 0 while they have
  * not, -1 when no round of ours remembered ran then (pushed by an otad before a restart,
- * by another instance, or longer ago than SENT_RING rounds). */
+ * by another instance, or longer ago than SENT_RING rounds). Newest first, so a lookup
+ * costs the rounds since the push (an ack timeout's worth); a wall clock set back by more
+ * than that makes an older push look unremembered, which only keeps its deadline. */
 static int64_t push_left(const engine_t *e, int64_t pushed_ms)
 {
     uint64_t oldest = e->sent_n > SENT_RING ? e->sent_n - SENT_RING : 0;
@@ -532,13 +534,17 @@ static int64_t push_left(const engine_t *e, int64_t pushed_ms)
         const sent_round *s = &e->sent[(k - 1) % SENT_RING];
         if (s->round_ms == pushed_ms) /* the latest such round: its probe came back last */
             return s->left_ms;
+        if (s->round_ms < pushed_ms)
+            break;
     }
     return -1;
 }
 
 /* The ack deadline a pushed task deserves, at the silence clock snow: the batch's ack
  * timeout from when its push left us (push_left), or from snow while it has not left yet.
- * Without probes, or for a push we do not remember, the deadline it has. */
+ * Without probes, or for a push we do not remember, the deadline it has. A DDI device's
+ * (its deadline counts from its next poll, and a round may push both kinds) moves only if
+ * this comes later than that. */
 static int64_t ack_due(const engine_t *e, const batch_mem *b, const fsm_task *t, int64_t snow)
 {
     if (!e->cfg.clocked)
