@@ -503,7 +503,6 @@ static void sent_note(engine_t *e, int64_t round_ms)
 {
     e->sent[e->sent_n % SENT_RING] = (sent_round){round_ms, ota_time_now_ms(), 0};
     e->sent_n++;
-    e->round_mqtt = 0;
 }
 
 /* A probe sent at probe_ms came back at back_ms: the rounds queued before it have left.
@@ -540,21 +539,19 @@ static int64_t push_left(const engine_t *e, int64_t pushed_ms)
     return -1;
 }
 
-/* The ack deadline a pushed task deserves, at the silence clock snow: the batch's ack
- * timeout from when its push left us (push_left), or from snow while it has not left yet.
- * Without probes, or for a push we do not remember, the deadline it has. A DDI device's
- * (its deadline counts from its next poll, and a round may push both kinds) moves only if
- * this comes later than that. */
-static int64_t ack_due(const engine_t *e, const batch_mem *b, const fsm_task *t, int64_t snow)
+/* The ack deadline a pushed task deserves, at the silence clock snow: the ack timeout of an
+ * MQTT push (every batch's) from when its push left us (push_left), or from snow while it
+ * has not left yet. Without probes, or for a push we do not remember, the deadline it has.
+ * A DDI device's (its deadline counts from its next poll, and a round may push both kinds)
+ * moves only if this comes later than that. */
+static int64_t ack_due(const engine_t *e, const fsm_task *t, int64_t snow)
 {
     if (!e->cfg.clocked)
         return t->deadline_ms;
     int64_t left = push_left(e, t->pushed_ms);
     if (left < 0)
         return t->deadline_ms;
-    int64_t window = b->params.ack_timeout_ms > 0 ? b->params.ack_timeout_ms
-                                                  : FSM_ACK_TIMEOUT_DEFAULT_MS;
-    return (left ? left : snow) + window;
+    return (left ? left : snow) + e->ack_timeout_ms;
 }
 
 /* Pushes wait while device messages reach us late (the answers to more pushes would only
@@ -673,8 +670,7 @@ static void outputs_clear(engine_t *e, int send)
         free(m->payload);
     }
     e->n_out = 0;
-    if (!send)
-        e->round_mqtt = 0; /* nothing went out */
+    e->round_mqtt = 0;
     if (send)
         for (size_t i = 0; i < e->n_arm; i++)
             if (theap_push(heap_for(e, e->arm[i].kind), e->arm[i].due_ms,
@@ -1644,7 +1640,7 @@ static ota_err on_timer(engine_t *e, store_uow *u, const theap_entry *te, int64_
     fsm_event ev = {0};
     switch (te->kind) {
     case FSM_DL_ACK: {
-        int64_t due = ack_due(e, b, &t.task, silence_now(e, now));
+        int64_t due = ack_due(e, &t.task, silence_now(e, now));
         if (due > t.task.deadline_ms) { /* its push left late: the device gets its time */
             t.task.deadline_ms = due;
             rc = store_uow_task_put(u, &t, now);
@@ -2548,8 +2544,9 @@ static int round_needed(engine_t *e, const round_in *r, int64_t now)
 /* Publishes what the committed round decided, arms its new deadlines and counts it. */
 static void publish_outputs(engine_t *e, int64_t now)
 {
+    int pushed = e->round_mqtt;
     outputs_clear(e, 1);
-    if (e->round_mqtt)
+    if (pushed)
         sent_note(e, now);
     publish_counts(e);
 }
