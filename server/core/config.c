@@ -206,6 +206,11 @@ static int check_gather(const char *v, char *why, size_t whylen)
     return check_int_range(v, 0, 1000, why, whylen);
 }
 
+static int check_resync(const char *v, char *why, size_t whylen)
+{
+    return check_int_range(v, 100, 600000, why, whylen);
+}
+
 static int check_rmq_poll(const char *v, char *why, size_t whylen)
 {
     return check_int_range(v, 200, 60000, why, whylen);
@@ -339,6 +344,12 @@ static const cfg_row rows[] = {
      "(0..1000; 0 = read at once): what arrives meanwhile waits at the broker and goes into "
      "the same engine round, one transaction (docs/broker.md, \"Read gathering\")",
      T_INT, offsetof(cfg_t, mqtt_gather_ms), 0, check_gather, 0},
+    {"instance resync", "OTA_RESYNC_MS", "resync-ms", "1000",
+     "with several otad (OTA_INSTANCE set), milliseconds between two re-reads of what the "
+     "other instances changed (100..600000): their batch changes arrive at once as notices "
+     "on PostgreSQL (docs/postgresql.md, \"Partitions\"), this re-read makes up for a notice "
+     "lost",
+     T_INT, offsetof(cfg_t, resync_ms), 0, check_resync, 0},
     {"instance", "OTA_INSTANCE", "instance", "",
      "name of this otad when several share one database and broker (docs/postgresql.md); "
      "empty = the only one",

@@ -48,6 +48,8 @@ typedef struct {
                                       "auto" = so when instance is set; "0" = never */
     int mqtt_gather_ms;            /* read phases of the MQTT sessions start at most this
                                       often while messages keep coming, 0..1000 */
+    int resync_ms;                 /* with instance set: the engine's re-read of what the
+                                      others changed, 100..600000 */
     char instance[40];             /* "" = single instance; else the MQTT client id is
                                       otad-<instance> and the engine re-reads shared state
                                       from the store periodically (several otad) */

@@ -51,12 +51,14 @@
 #include "ota_log.h"
 #include "ota_time.h"
 #include "engine/lease.h"
+#include "engine/notice.h"
 #include "store/store_batch.h"
 #include "store/store_parts.h"
 #include "store/store_webhook.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +226,9 @@ struct engine {
     /* partitions (cfg.lease_owner): parts_next and parts_cur under mu, parts_cur written by
      * the engine thread; the rest engine thread only */
     lease_t *lease;      /* NULL: one engine owns every partition */
+    notice_t *notice;    /* the other instances' batch notices (notice.h); NULL: none */
+    atomic_int resync_now; /* a notice was heard: resync at the next loop turn */
+    int notice_due;      /* this round changed a batch: tell the others once it commits */
     char *owner;
     uint64_t parts_next; /* what the lease keeper holds; adopted at the next loop turn */
     uint64_t parts_cur;  /* what the engine works on */
@@ -700,9 +705,10 @@ static ota_err save_progress(store_uow *u, batch_mem *b)
 /* A batch event the engine decides (batch.completed, batch.paused by a brake or a phase,
  * batch.phase.started) in the round's transaction: the batch's webhook data with extra's members added (extra is
  * taken, may be NULL). */
-static ota_err batch_hook(store_uow *u, const batch_mem *b, hook_event ev, json_t *extra,
-                          int64_t now)
+static ota_err batch_hook(engine_t *e, store_uow *u, const batch_mem *b, hook_event ev,
+                          json_t *extra, int64_t now)
 {
+    e->notice_due = 1; /* the other instances re-read the batch once this round commits */
     char *data = store_webhook_batch_data(&b->row, b->row.state);
     json_t *o = data ? json_loads(data, 0, NULL) : NULL;
     free(data);
@@ -721,7 +727,7 @@ static ota_err batch_hook(store_uow *u, const batch_mem *b, hook_event ev, json_
 /* Stops a pushing batch: paused with why (JSON text, owned by the caller), and its
  * batch.paused event. A batch that is already paused or scheduled keeps its state: the store
  * decides (another otad may have paused or resumed it since this one last looked). */
-static ota_err halt(store_uow *u, batch_mem *b, const char *why, int64_t now)
+static ota_err halt(engine_t *e, store_uow *u, batch_mem *b, const char *why, int64_t now)
 {
     int done = 0;
     ota_err rc = store_uow_batch_pause(u, b->row.id, why, &done);
@@ -729,7 +735,7 @@ static ota_err halt(store_uow *u, batch_mem *b, const char *why, int64_t now)
         return rc;
     b->pushing = 0;
     snprintf(b->row.state, sizeof b->row.state, "paused");
-    return batch_hook(u, b, HOOK_EV_BATCH_PAUSED,
+    return batch_hook(e, u, b, HOOK_EV_BATCH_PAUSED,
                       json_pack("{s:o}", "pauseReason", json_loads(why, 0, NULL)), now);
 }
 
@@ -854,7 +860,7 @@ static ota_err check_rules(engine_t *e, store_uow *u, batch_mem *b, int64_t now,
                 *ended = 1;
             }
         } else if (rc == OTA_OK) {
-            rc = halt(u, b, why, now);
+            rc = halt(e, u, b, why, now);
         }
         OTA_INFO("engine: batch %lld: abort rule %d fired (%lld of %lld finished failed): %s",
                  (long long)b->row.id, i + 1, (long long)failed, (long long)b->ct.finished,
@@ -879,7 +885,7 @@ static ota_err advance(engine_t *e, store_uow *u, batch_mem *b, int64_t now)
              b->row.phase + 1, rollout_phase_count(&b->ro), (long long)b->ct.size[b->row.phase]);
     ota_err rc = save_progress(u, b);
     if (rc == OTA_OK)
-        rc = batch_hook(u, b, HOOK_EV_BATCH_PHASE_STARTED,
+        rc = batch_hook(e, u, b, HOOK_EV_BATCH_PHASE_STARTED,
                         json_pack("{s:i, s:I}", "phase", b->row.phase + 1, "devices",
                                   (json_int_t)b->ct.size[b->row.phase]),
                         now);
@@ -913,7 +919,7 @@ static ota_err check_phase(engine_t *e, store_uow *u, batch_mem *b, int64_t now)
                                    time_json(now)));
     OTA_INFO("engine: batch %lld: phase %d ended below its success share (%lld of %lld): paused",
              (long long)b->row.id, k + 1, (long long)b->ct.succ[k], (long long)b->ct.size[k]);
-    ota_err rc = halt(u, b, why, now);
+    ota_err rc = halt(e, u, b, why, now);
     free(why);
     return rc;
 }
@@ -2369,7 +2375,7 @@ static ota_err write_counts(engine_t *e, store_uow *u, int64_t now)
             return rc;
         if (completed) {
             batch_mem *b = batch_find(e, batch_id);
-            if (b && (rc = batch_hook(u, b, HOOK_EV_BATCH_COMPLETED,
+            if (b && (rc = batch_hook(e, u, b, HOOK_EV_BATCH_COMPLETED,
                                          json_pack("{s:s}", "state", "completed"), now)) != OTA_OK)
                 return rc;
             OTA_INFO("engine: batch %lld completed", (long long)batch_id);
@@ -2448,7 +2454,8 @@ static int take_inputs(engine_t *e, round_in *r)
     int64_t w = wait_ms(e, ota_time_now_ms());
     memset(r, 0, sizeof *r);
     pthread_mutex_lock(&e->mu);
-    if (!e->q_head && !e->stop && w > 0 && e->parts_next == e->parts_cur)
+    if (!e->q_head && !e->stop && w > 0 && e->parts_next == e->parts_cur &&
+        !atomic_load(&e->resync_now))
         timed_wait(&e->wake, &e->mu, w);
     /* a read phase in progress: its inputs go into this round together (engine_hold) */
     int64_t hold_end = e->holds > 0 ? ota_time_mono_ms() + HOLD_MAX_MS : 0;
@@ -2486,7 +2493,8 @@ static void refresh_batches(engine_t *e);
  * (resync). A failing read is logged when it starts and when it works again. */
 static void resync_when_due(engine_t *e, int64_t now)
 {
-    if (e->cfg.resync_ms <= 0 || now < e->next_resync_ms)
+    int asked = atomic_exchange(&e->resync_now, 0); /* another instance changed a batch */
+    if (e->cfg.resync_ms <= 0 || (now < e->next_resync_ms && !asked))
         return;
     e->next_resync_ms = now + e->cfg.resync_ms;
     const char *failed = resync(e, now);
@@ -2541,6 +2549,14 @@ static int round_needed(engine_t *e, const round_in *r, int64_t now)
     return e->view_stale || r->n_clock < r->taken || has_work(e, now);
 }
 
+/* Sends the others a notice (notice.h) that a batch changed here; a failure costs them only
+ * the wait for their resync. */
+static void tell_others(engine_t *e)
+{
+    if (parted(e) && store_parts_notify(e->cfg.store, e->owner) != OTA_OK)
+        OTA_DEBUG("engine: batch notice not sent; the other instances see it at their resync");
+}
+
 /* Publishes what the committed round decided, arms its new deadlines and counts it. */
 static void publish_outputs(engine_t *e, int64_t now)
 {
@@ -2549,6 +2565,9 @@ static void publish_outputs(engine_t *e, int64_t now)
     if (pushed)
         sent_note(e, now);
     publish_counts(e);
+    if (e->notice_due)
+        tell_others(e);
+    e->notice_due = 0;
 }
 
 /* Tells engine_sync that the round's inputs are committed (or needed no write). */
@@ -2571,6 +2590,7 @@ static void requeue(engine_t *e, round_in *r)
     outputs_clear(e, 0);
     memset(&e->round_counts, 0, sizeof e->round_counts);
     e->snapshot_pending_rebuild = 0;
+    e->notice_due = 0;
     pthread_mutex_lock(&e->mu);
     if (r->list && !e->stop) {
         r->last->next = e->q_head;
@@ -2761,6 +2781,16 @@ engine_t *engine_new(const engine_config *cfg)
     return e;
 }
 
+/* notice.h's heard (the notice thread): resync at the next loop turn. */
+static void heard(void *ud)
+{
+    engine_t *e = ud;
+    atomic_store(&e->resync_now, 1);
+    pthread_mutex_lock(&e->mu);
+    pthread_cond_broadcast(&e->wake);
+    pthread_mutex_unlock(&e->mu);
+}
+
 int engine_start(engine_t *e)
 {
     const char *failed;
@@ -2790,6 +2820,8 @@ int engine_start(engine_t *e)
             engine_stop(e);
             return -1;
         }
+        /* without it (logged) the others' batch changes reach this engine at its resync */
+        e->notice = notice_start(e->cfg.store, e->owner, heard, e);
     }
     return 0;
 }
@@ -2806,6 +2838,8 @@ void engine_stop(engine_t *e)
     pthread_mutex_unlock(&e->mu);
     pthread_join(e->thread, NULL);
     e->started = 0;
+    notice_stop(e->notice);
+    e->notice = NULL;
     /* after the last round: the others take our partitions over at once */
     lease_stop(e->lease, 1);
     e->lease = NULL;
@@ -2938,6 +2972,7 @@ void engine_batch_created(engine_t *e, int64_t batch_id)
     input *in = new_input(IN_BATCH_CREATED, NULL, NULL, 0);
     in->num = batch_id;
     enqueue(e, in);
+    tell_others(e);
 }
 
 void engine_batch_changed(engine_t *e, int64_t batch_id)
@@ -2945,11 +2980,13 @@ void engine_batch_changed(engine_t *e, int64_t batch_id)
     input *in = new_input(IN_BATCH_CHANGED, NULL, NULL, 0);
     in->num = batch_id;
     enqueue(e, in);
+    tell_others(e);
 }
 
 void engine_targets_changed(engine_t *e)
 {
     enqueue(e, new_input(IN_TARGETS, NULL, NULL, 0));
+    tell_others(e);
 }
 
 void engine_batch_ended(engine_t *e, int64_t batch_id, int64_t tasks_failed)
@@ -2960,6 +2997,7 @@ void engine_batch_ended(engine_t *e, int64_t batch_id, int64_t tasks_failed)
     input *in = new_input(IN_BATCH_ENDED, NULL, NULL, 0);
     in->num = batch_id;
     enqueue(e, in);
+    tell_others(e);
 }
 
 void engine_ddi(engine_t *e, const char *pk, const char *id, engine_ddi_event ev,

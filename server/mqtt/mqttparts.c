@@ -27,6 +27,7 @@
 #define NPARTS OTA_PARTS_N
 #define CONNACK_TIMEOUT_MS 15000
 #define READ_BATCH 512 /* packets read from one session per round at most */
+#define GATHER_MAX_MS 100 /* pace_ms's bound, however few partitions are held */
 
 typedef struct {
     struct mosquitto *mosq;
@@ -71,6 +72,24 @@ static char *xstrdup(const char *s)
     if (!d)
         abort(); /* the daemon may abort on out-of-memory */
     return d;
+}
+
+/* How often read phases may start: gather_ms for the whole key space, longer in proportion
+ * as fewer partitions are held. A round's cost is mostly fixed (the fence, the loads, the
+ * batch counters, the commit) and an instance holding half the partitions reads half the
+ * messages, so it reads half as often: its rounds come out as full as one instance's, and
+ * the database sees about as many rounds whatever the number of instances
+ * (docs/broker.md, "Read gathering"). Loop thread. */
+static int pace_ms(const mqttparts *mp)
+{
+    int held = 0;
+    for (int p = 0; p < NPARTS; p++)
+        held += mp->s[p].counted;
+    if (mp->gather_ms <= 0 || held == 0)
+        return mp->gather_ms;
+    int ms = mp->gather_ms * NPARTS / held;
+    int cap = mp->gather_ms > GATHER_MAX_MS ? mp->gather_ms : GATHER_MAX_MS;
+    return ms < cap ? ms : cap;
 }
 
 static void wake(mqttparts *mp)
@@ -381,7 +400,7 @@ static void round_once(mqttparts *mp)
         if (pf[i].revents & (POLLIN | POLLHUP | POLLERR)) {
             /* a read phase: at most one per gather_ms while messages keep coming, so what
              * arrives meanwhile waits at the broker and goes into the same engine round */
-            ota_time_pace(&mp->phase_start_us, mp->gather_ms);
+            ota_time_pace(&mp->phase_start_us, pace_ms(mp));
             if (mp->cbs.before_read)
                 mp->cbs.before_read(mp->ud); /* one read phase over every session below */
             break;

@@ -42,7 +42,9 @@ typedef struct {
     int keepalive_s;       /* default 30 */
     int clock_ms;          /* probe interval; default 100 */
     int max_inflight;      /* default 1000 */
-    int gather_ms;         /* read phases start at most this often (mqttc.h); 0 = at once */
+    int gather_ms;         /* read phases start at most this often (mqttc.h) while every
+                              partition is held, proportionally less often while fewer are
+                              (at most every 100 ms); 0 = at once */
 } mqttparts_config;
 
 typedef struct {

@@ -12,12 +12,18 @@
  * The fence also sets idle_in_transaction_session_timeout for the unit: an instance
  * stopped in the middle of a round (SIGSTOP, a VM pause) loses its transaction, and with
  * it the lock, after FENCE_IDLE_MS instead of blocking the takeover for ever.
+ *
+ * Notices (store_parts_notify): NOTIFY on one channel with the sender's name, LISTEN on a
+ * connection outside the pool that the listener keeps.
  */
 #ifdef OTA_HAVE_PG /* built with libpq only (server/CMakeLists.txt filters store_pg*.c) */
 
 #include "ota_log.h"
 #include "store/store_pg.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,9 +40,13 @@ enum {
     P_LEAVE_LEASES,
     P_LEAVE_MEMBER,
     P_FENCE,
+    P_NOTIFY,
     P_END
 };
 _Static_assert(P_END <= STORE_PG_Q_MAX, "parts statement ids");
+
+/* the notices' channel (store_parts_notify); the payload is the sender's name */
+#define NOTICE_CHANNEL "ota_batches"
 
 #define DB_NOW "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 /* $N::bigint holds a set of partitions, bit p = partition p */
@@ -67,6 +77,7 @@ static const char *const sql[] = {
         "', true))"
         " SELECT l.part FROM partition_leases l, idle WHERE l.owner = $1 AND " IN_SET("$2", "l.part")
         " FOR KEY SHARE OF l",
+    [P_NOTIFY - P_SEEN] = "SELECT pg_notify('" NOTICE_CHANNEL "', $1)",
 };
 
 static PGresult *run(store_pg_conn *c, int q, const store_pg_params *p, const char *what)
@@ -252,6 +263,64 @@ static ota_err pg_fence(void *impl, const char *me, uint64_t set)
     return held == set ? OTA_OK : OTA_EFENCED;
 }
 
+static ota_err pg_notify(store_t *s, const char *me)
+{
+    store_pg_params p = {0};
+    store_pg_conn *c = store_pg_conn_get(s);
+    if (!c)
+        return OTA_EDB;
+    store_pg_p_str(&p, me);
+    PGresult *r = run(c, P_NOTIFY, &p, "parts notify");
+    store_pg_conn_put(s, c);
+    PQclear(r);
+    return r ? OTA_OK : OTA_EDB;
+}
+
+static ota_err pg_listen(store_t *s, void **impl)
+{
+    store_pg_conn *c = store_pg_conn_own(s);
+    if (!c)
+        return OTA_EDB;
+    if (store_pg_cmd(c, "LISTEN " NOTICE_CHANNEL, "parts listen") != OTA_OK) {
+        store_pg_conn_close(c);
+        return OTA_EDB;
+    }
+    *impl = c;
+    return OTA_OK;
+}
+
+static int pg_listen_wait(void *impl, const char *me, int wait_ms)
+{
+    store_pg_conn *c = impl;
+    int got = 0;
+    PGnotify *n;
+    struct pollfd pf = {PQsocket(c->pg), POLLIN, 0};
+    if (pf.fd < 0 || PQstatus(c->pg) != CONNECTION_OK)
+        return -1;
+    int ready = poll(&pf, 1, wait_ms);
+    if (ready < 0)
+        return errno == EINTR ? 0 : -1;
+    if (ready == 0)
+        return 0;
+    if (!PQconsumeInput(c->pg)) {
+        char m[256];
+        snprintf(m, sizeof m, "%s", PQerrorMessage(c->pg));
+        m[strcspn(m, "\n")] = '\0';
+        OTA_WARN("store: the notices' connection to PostgreSQL: %s", m);
+        return -1;
+    }
+    while ((n = PQnotifies(c->pg)) != NULL) {
+        got += strcmp(n->extra, me) != 0; /* our own come back too */
+        PQfreemem(n);
+    }
+    return got;
+}
+
+static void pg_listen_close(void *impl)
+{
+    store_pg_conn_close(impl);
+}
+
 const store_parts_ops store_pg_parts_ops = {
     .renew = pg_renew,
     .read = pg_read,
@@ -259,6 +328,10 @@ const store_parts_ops store_pg_parts_ops = {
     .take = pg_take,
     .leave = pg_leave,
     .fence = pg_fence,
+    .notify = pg_notify,
+    .listen = pg_listen,
+    .listen_wait = pg_listen_wait,
+    .listen_close = pg_listen_close,
 };
 
 #else

@@ -217,6 +217,18 @@ struct store_parts_ops {
                     uint64_t *taken, int64_t applied[PARTS_N]);
     ota_err (*leave)(store_t *s, const char *me);
     ota_err (*fence)(void *impl, const char *me, uint64_t set);
+    ota_err (*notify)(store_t *s, const char *me);
+    /* notices (store_parts.h): listen opens the implementation's listener *impl */
+    ota_err (*listen)(store_t *s, void **impl);
+    int (*listen_wait)(void *impl, const char *me, int wait_ms);
+    void (*listen_close)(void *impl);
+};
+
+/* A listener (store_parts.h) keeps its implementation's calls: wait and close need no
+ * store. */
+struct store_listener {
+    const store_parts_ops *ops;
+    void *impl;
 };
 
 /* Implementations. */

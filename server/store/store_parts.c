@@ -5,6 +5,7 @@
  */
 #include "store/store_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int store_parts_supported(const store_t *s)
@@ -54,4 +55,40 @@ ota_err store_parts_leave(store_t *s, const char *me)
 void store_parts_filter(store_t *s, uint64_t set)
 {
     s->parts_filter = set;
+}
+
+ota_err store_parts_notify(store_t *s, const char *me)
+{
+    return s->parts_ops ? s->parts_ops->notify(s, me) : OTA_ESTATE;
+}
+
+ota_err store_listener_open(store_t *s, store_listener **out)
+{
+    *out = NULL;
+    if (!s->parts_ops)
+        return OTA_ESTATE;
+    void *impl = NULL;
+    ota_err rc = s->parts_ops->listen(s, &impl);
+    if (rc != OTA_OK)
+        return rc;
+    store_listener *l = malloc(sizeof *l);
+    if (!l)
+        abort(); /* the daemon may abort on out-of-memory */
+    l->ops = s->parts_ops;
+    l->impl = impl;
+    *out = l;
+    return OTA_OK;
+}
+
+int store_listener_wait(store_listener *l, const char *me, int wait_ms)
+{
+    return l->ops->listen_wait(l->impl, me, wait_ms);
+}
+
+void store_listener_close(store_listener *l)
+{
+    if (!l)
+        return;
+    l->ops->listen_close(l->impl);
+    free(l);
 }

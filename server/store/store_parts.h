@@ -51,6 +51,21 @@ ota_err store_parts_leave(store_t *s, const char *me);
  * when it stays idle more than a few seconds (a paused instance cannot keep the lock). */
 ota_err store_uow_fence(store_uow *u, const char *me, uint64_t set);
 
+/* Notices between instances (PostgreSQL LISTEN/NOTIFY): an instance that changed a batch
+ * (created, paused, resumed, ended, moved to its next phase) tells the others, whose
+ * engines re-read the batches at once instead of at their next resync (engine/notice.h).
+ * Best-effort: a notice lost is made up by that resync. */
+typedef struct store_listener store_listener;
+/* Sends a notice from me (one statement, committed at once). */
+ota_err store_parts_notify(store_t *s, const char *me);
+/* Opens a connection of its own that listens; *out is closed with store_listener_close. */
+ota_err store_listener_open(store_t *s, store_listener **out);
+/* Waits up to wait_ms for notices: the number received from instances other than me (0 on
+ * a timeout), or -1 when the connection is lost (close it and open another). */
+int store_listener_wait(store_listener *l, const char *me, int wait_ms);
+/* NULL is fine. */
+void store_listener_close(store_listener *l);
+
 /* The partitions the engine's reads cover (store_engine_deadlines, store_engine_pushable,
  * the presence snapshot and reset): PARTS_ALL at open. Engine thread only. */
 void store_parts_filter(store_t *s, uint64_t set);

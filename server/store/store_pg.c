@@ -601,6 +601,16 @@ store_pg_conn *store_pg_conn_get(store_t *s)
     }
 }
 
+store_pg_conn *store_pg_conn_own(store_t *s)
+{
+    return open_conn(impl(s)->url);
+}
+
+void store_pg_conn_close(store_pg_conn *c)
+{
+    close_conn(c);
+}
+
 void store_pg_conn_put(store_t *s, store_pg_conn *c)
 {
     store_pg *q = impl(s);

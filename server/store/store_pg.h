@@ -40,6 +40,10 @@ typedef struct {
 
 store_pg_conn *store_pg_conn_get(store_t *s);
 void store_pg_conn_put(store_t *s, store_pg_conn *c);
+/* A connection outside the pool, for a session that must stay the caller's (a LISTEN:
+ * pg_parts.c); closed with store_pg_conn_close. NULL when it cannot be opened (logged). */
+store_pg_conn *store_pg_conn_own(store_t *s);
+void store_pg_conn_close(store_pg_conn *c);
 
 /* Runs a statement without parameters (BEGIN, COMMIT, ...). OTA_OK or OTA_EDB (logged
  * with what). */
