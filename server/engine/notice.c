@@ -41,7 +41,7 @@ static void *notice_main(void *arg)
         if (!l && store_listener_open(n->store, &l) != OTA_OK) {
             if (!failing)
                 OTA_WARN("notice: cannot listen for the other instances' batch notices; "
-                         "their batch changes reach this one at its resync (every second)");
+                         "their batch changes reach this one at its resync (OTA_RESYNC_MS)");
             failing = 1;
             for (int t = 0; t < NOTICE_RETRY_MS && !atomic_load(&n->stop); t += NOTICE_WAIT_MS)
                 pause_ms(NOTICE_WAIT_MS);
