@@ -592,28 +592,38 @@ static int form_part_begin(void *ud, const char *name, const char *filename)
 static int form_part_data(void *ud, const char *d, size_t n)
 {
     rq_form *f = ud;
+    /* Over a limit, what fits is still taken before the error, so that the state left
+     * behind does not depend on how the body was cut into calls (fuzz_multipart checks). */
     if (f->cur == -1) {
-        if (f->file_size + n > f->max_file) {
+        int over = n > f->max_file - f->file_size;
+        size_t k = over ? (size_t)(f->max_file - f->file_size) : n;
+        if (k > 0 && f->sink.file_write(f->sink.ud, d, k) != 0) {
+            rq_fail(&f->err, 500, "internal", NULL, "The upload could not be stored.");
+            return -1;
+        }
+        f->file_size += k;
+        if (over) {
             rq_fail(&f->err, 413, "too_large", "file",
                     "The firmware file is larger than 100 MB (104857600 bytes).");
             return -1;
         }
-        if (f->sink.file_write(f->sink.ud, d, n) != 0) {
-            rq_fail(&f->err, 500, "internal", NULL, "The upload could not be stored.");
-            return -1;
-        }
-        f->file_size += n;
         return 0;
     }
     int i = f->cur;
-    if (i < 0 || f->field_len[i] + n > RQ_FIELD_MAX) {
-        rq_fail(&f->err, 422, "invalid_field", i < 0 ? NULL : rq_form_field_names[i],
-                "The field %s is too long.", i < 0 ? "?" : rq_form_field_names[i]);
+    if (i < 0) {
+        rq_fail(&f->err, 422, "invalid_field", NULL, "The field ? is too long.");
         return -1;
     }
-    memcpy(f->field[i] + f->field_len[i], d, n);
-    f->field_len[i] += n;
+    int over = n > RQ_FIELD_MAX - f->field_len[i];
+    size_t k = over ? RQ_FIELD_MAX - f->field_len[i] : n;
+    memcpy(f->field[i] + f->field_len[i], d, k);
+    f->field_len[i] += k;
     f->field[i][f->field_len[i]] = '\0';
+    if (over) {
+        rq_fail(&f->err, 422, "invalid_field", rq_form_field_names[i], "The field %s is too long.",
+                rq_form_field_names[i]);
+        return -1;
+    }
     return 0;
 }
 

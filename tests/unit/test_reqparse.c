@@ -117,6 +117,52 @@ static void test_multipart_refusals(void **state)
         400, "bad_request"); /* twice */
 }
 
+/* A field or file over its limit: the same error however the body is cut, the field named,
+ * and what fit is kept the same way (the limits are checked per call, not per body). */
+static void test_multipart_over_limits(void **state)
+{
+    (void)state;
+    static char body[8192];
+    static rq_form f;
+    mem_file m;
+    const char *ct = "multipart/form-data; boundary=B";
+    char big[RQ_FIELD_MAX + 40];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    int n = snprintf(body, sizeof body,
+                     "--B\r\nContent-Disposition: form-data; name=\"firmwareName\"\r\n\r\n%s\r\n"
+                     "--B--",
+                     big);
+    for (size_t chunk = 1; chunk <= (size_t)n; chunk += chunk < 16 ? 1 : 97) {
+        assert_int_equal(form(ct, body, (size_t)n, chunk, &f, &m), -1);
+        assert_int_equal(f.err.status, 422);
+        assert_string_equal(f.err.code, "invalid_field");
+        assert_string_equal(f.err.field, "firmwareName");
+        assert_int_equal(f.field_len[RQ_F_NAME], RQ_FIELD_MAX);
+    }
+    /* the file: the sink sees exactly the ceiling, then 413 */
+    static char file[3000];
+    memset(file, 'x', sizeof file);
+    n = snprintf(body, sizeof body,
+                 "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n\r\n"
+                 "%.*s\r\n--B--",
+                 (int)sizeof file, file);
+    for (size_t chunk = 1; chunk <= (size_t)n; chunk += chunk < 16 ? 1 : 211) {
+        rq_file_sink sink = {fb, fw, &m};
+        memset(&m, 0, sizeof m);
+        assert_int_equal(rq_form_init(&f, ct, 2048, sink), 0);
+        for (size_t off = 0; off < (size_t)n; off += chunk)
+            if (rq_form_feed(&f, body + off, (size_t)n - off < chunk ? (size_t)n - off : chunk) != 0)
+                break;
+        assert_int_equal(rq_form_finish(&f), -1);
+        rq_form_free(&f);
+        assert_int_equal(f.err.status, 413);
+        assert_string_equal(f.err.code, "too_large");
+        assert_string_equal(f.err.field, "file");
+        assert_int_equal(m.n, 2048);
+    }
+}
+
 typedef struct {
     long devices;
     rq_error err;
@@ -191,6 +237,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_multipart_any_split),
         cmocka_unit_test(test_multipart_refusals),
+        cmocka_unit_test(test_multipart_over_limits),
         cmocka_unit_test(test_import_lines),
         cmocka_unit_test(test_json_bodies),
     };
