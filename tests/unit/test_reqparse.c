@@ -50,12 +50,14 @@ static int fw(void *ud, const char *d, size_t n)
     "\r\n--" P "x\r\r\n-\x00 bytes\r\n"                                                            \
     "--" B "--\r\nepilogue"
 
-/* Parses body fed in chunks of `chunk` bytes; returns rq_form_finish's result. */
-static int form(const char *ct, const char *body, size_t n, size_t chunk, rq_form *f, mem_file *m)
+/* Parses body fed in chunks of `chunk` bytes with a file ceiling of max_file bytes;
+ * returns rq_form_finish's result. */
+static int form_max(const char *ct, const char *body, size_t n, size_t chunk, uint64_t max_file,
+                    rq_form *f, mem_file *m)
 {
     memset(m, 0, sizeof *m);
     rq_file_sink sink = {fb, fw, m};
-    if (rq_form_init(f, ct, 1 << 20, sink) != 0)
+    if (rq_form_init(f, ct, max_file, sink) != 0)
         return -1;
     for (size_t off = 0; off < n; off += chunk)
         if (rq_form_feed(f, body + off, n - off < chunk ? n - off : chunk) != 0)
@@ -63,6 +65,11 @@ static int form(const char *ct, const char *body, size_t n, size_t chunk, rq_for
     int rc = rq_form_finish(f);
     rq_form_free(f);
     return rc;
+}
+
+static int form(const char *ct, const char *body, size_t n, size_t chunk, rq_form *f, mem_file *m)
+{
+    return form_max(ct, body, n, chunk, 1 << 20, f, m);
 }
 
 static void test_multipart_any_split(void **state)
@@ -148,14 +155,7 @@ static void test_multipart_over_limits(void **state)
                  "%.*s\r\n--B--",
                  (int)sizeof file, file);
     for (size_t chunk = 1; chunk <= (size_t)n; chunk += chunk < 16 ? 1 : 211) {
-        rq_file_sink sink = {fb, fw, &m};
-        memset(&m, 0, sizeof m);
-        assert_int_equal(rq_form_init(&f, ct, 2048, sink), 0);
-        for (size_t off = 0; off < (size_t)n; off += chunk)
-            if (rq_form_feed(&f, body + off, (size_t)n - off < chunk ? (size_t)n - off : chunk) != 0)
-                break;
-        assert_int_equal(rq_form_finish(&f), -1);
-        rq_form_free(&f);
+        assert_int_equal(form_max(ct, body, (size_t)n, chunk, 2048, &f, &m), -1);
         assert_int_equal(f.err.status, 413);
         assert_string_equal(f.err.code, "too_large");
         assert_string_equal(f.err.field, "file");
